@@ -1,0 +1,84 @@
+/**
+ * The storage seam. A Backend stores opaque, immutable objects by (type, name);
+ * it knows nothing about encryption, packs or snapshots. Implementations: local
+ * directory, in-memory; wrappers (fault injection, retry) implement the same
+ * interface and are stacked in one place (openBackend).
+ *
+ * Layout names are fixed so every backend stores the same tree:
+ *   config            the repository config (the only plaintext object)
+ *   keys/<name>       wrapped master keys
+ *   data/<name>       pack files (local: data/<first two hex chars>/<name>)
+ *   index/<name>      index files
+ *   snapshots/<name>  one per backup, named by backup id
+ *   locks/<name>      repository locks
+ */
+
+export type ObjectType = 'config' | 'keys' | 'data' | 'index' | 'snapshots' | 'locks';
+
+export const OBJECT_TYPES: readonly ObjectType[] = ['config', 'keys', 'data', 'index', 'snapshots', 'locks'];
+
+export interface ObjectHandle {
+  type: ObjectType;
+  /** Object name: [A-Za-z0-9_.-], 1..128 chars, not starting with '.'; ignored for 'config'. */
+  name: string;
+}
+
+export interface ObjectInfo {
+  name: string;
+  size: number;
+}
+
+export interface ByteRange {
+  offset: number;
+  length: number;
+}
+
+export interface Backend {
+  /** Human-readable location, e.g. "local:/srv/backups/repo". */
+  readonly location: string;
+
+  /**
+   * Create an empty repository location.
+   * MUST throw FoleBackupError('REPO_NOT_EMPTY') if the location already holds anything.
+   */
+  create(): Promise<void>;
+
+  /** Whether the location exists and holds a `config` object. */
+  isRepository(): Promise<boolean>;
+
+  /**
+   * Store an object atomically and durably: when the promise resolves the object is
+   * on stable storage; a crash at any instant leaves either no object or the whole
+   * object under that name, never a part. Saving an existing name replaces it atomically.
+   * MUST throw FoleBackupError('NO_SPACE') when the storage is full, leaving no partial object.
+   */
+  save(h: ObjectHandle, data: Uint8Array): Promise<void>;
+
+  /**
+   * Read an object, or `range` of it. MUST throw FoleBackupError('NOT_FOUND') if the
+   * object does not exist, and 'REPO_CORRUPT' if the range lies beyond its end.
+   */
+  load(h: ObjectHandle, range?: ByteRange): Promise<Buffer>;
+
+  /** Size of an object. MUST throw FoleBackupError('NOT_FOUND') if it does not exist. */
+  stat(h: ObjectHandle): Promise<ObjectInfo>;
+
+  /** Every complete object of a type (never temporary files), in no particular order. */
+  list(type: ObjectType): AsyncIterable<ObjectInfo>;
+
+  /** Remove an object. Removing a missing object is not an error. */
+  remove(h: ObjectHandle): Promise<void>;
+
+  /** Release resources (connections, handles). */
+  close(): Promise<void>;
+}
+
+const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+/** Throws if a handle's name could escape its folder or is otherwise invalid. */
+export function checkHandle(h: ObjectHandle): void {
+  if (h.type === 'config') return;
+  if (!NAME_RE.test(h.name)) {
+    throw new Error(`invalid object name ${JSON.stringify(h.name)} for type ${h.type}`);
+  }
+}

@@ -1,0 +1,255 @@
+/**
+ * A repository in a local directory (or anything mounted as one: NFS, USB disk).
+ *
+ *   <dir>/config
+ *   <dir>/keys/<name>   <dir>/index/<name>   <dir>/snapshots/<name>   <dir>/locks/<name>
+ *   <dir>/data/<first two chars of name>/<name>
+ *
+ * Pack files are spread over 256 folders (data/00..data/ff) so no single folder
+ * grows huge. Every write goes through src/fs/durable.ts.
+ */
+
+import type { Dirent } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { errnoCode, FoleBackupError, fsError } from '../errors.js';
+import { fsyncDir, isTempName, removeDurable, writeFileAtomic } from '../fs/durable.js';
+import type { Backend, ByteRange, ObjectHandle, ObjectInfo, ObjectType } from './backend.js';
+import { checkHandle, OBJECT_TYPES } from './backend.js';
+
+const DIR_MODE = 0o700;
+
+export class LocalBackend implements Backend {
+  readonly location: string;
+  private readonly dir: string;
+
+  /** `dir` MUST be absolute (openBackend resolves relative paths). */
+  constructor(dir: string) {
+    if (!isAbsolute(dir)) {
+      throw new FoleBackupError('USAGE', `local backend: path ${JSON.stringify(dir)} is not absolute`);
+    }
+    this.dir = resolve(dir);
+    this.location = `local:${this.dir}`;
+  }
+
+  /**
+   * Create the repository directory and its folders. Only the final directory is
+   * created: a missing parent is an error, so a typo cannot scatter folders around.
+   * An existing empty directory is accepted.
+   */
+  async create(): Promise<void> {
+    await this.makeRepoDir();
+    for (const type of OBJECT_TYPES) {
+      if (type !== 'config') await mkdirFresh(join(this.dir, type));
+    }
+    const data = join(this.dir, 'data');
+    const prefixes = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+    await Promise.all(prefixes.map((p) => mkdirFresh(join(data, p))));
+    await fsyncDir(data);
+    await fsyncDir(this.dir);
+    await fsyncDir(dirname(this.dir));
+  }
+
+  async isRepository(): Promise<boolean> {
+    const path = join(this.dir, 'config');
+    try {
+      return (await stat(path)).isFile();
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code === 'ENOENT' || code === 'ENOTDIR') return false;
+      throw fsError('read', path, err);
+    }
+  }
+
+  async save(h: ObjectHandle, data: Uint8Array): Promise<void> {
+    checkHandle(h);
+    const path = this.pathOf(h);
+    if (h.type === 'data') await this.ensurePrefixDir(dirname(path));
+    await writeFileAtomic(path, data, { mode: h.type === 'config' ? 0o644 : 0o600 });
+  }
+
+  async load(h: ObjectHandle, range?: ByteRange): Promise<Buffer> {
+    checkHandle(h);
+    const path = this.pathOf(h);
+    if (range === undefined) {
+      try {
+        return await readFile(path);
+      } catch (err) {
+        throw fsError('read', path, err);
+      }
+    }
+    checkRange(path, range);
+    let fh: FileHandle | undefined;
+    try {
+      fh = await open(path, 'r');
+      const { size } = await fh.stat();
+      if (range.offset + range.length > size) throw beyondEnd(path, range, size);
+      const buf = Buffer.alloc(range.length);
+      let done = 0;
+      while (done < range.length) {
+        const { bytesRead } = await fh.read(buf, done, range.length - done, range.offset + done);
+        // The file shrank between fstat and read: same symptom, same error.
+        if (bytesRead === 0) throw beyondEnd(path, range, range.offset + done);
+        done += bytesRead;
+      }
+      return buf;
+    } catch (err) {
+      throw fsError('read', path, err);
+    } finally {
+      await fh?.close().catch(() => undefined);
+    }
+  }
+
+  async stat(h: ObjectHandle): Promise<ObjectInfo> {
+    checkHandle(h);
+    const path = this.pathOf(h);
+    try {
+      return { name: h.type === 'config' ? 'config' : h.name, size: (await stat(path)).size };
+    } catch (err) {
+      throw fsError('read', path, err);
+    }
+  }
+
+  /** Complete objects only: temp files, foreign files and misplaced names are skipped. */
+  async *list(type: ObjectType): AsyncIterable<ObjectInfo> {
+    if (type === 'config') {
+      if (await this.isRepository()) yield await this.stat({ type, name: 'config' });
+      return;
+    }
+    const typeDir = join(this.dir, type);
+    if (type !== 'data') {
+      yield* listFiles(typeDir, (name) => isValidName(type, name));
+      return;
+    }
+    // Walk whatever prefix folders exist (normally data/00..ff); a name counts only
+    // if it sits in the folder load() would look in.
+    for (const prefix of await readdirOrEmpty(typeDir)) {
+      if (!prefix.isDirectory() || isTempName(prefix.name)) continue;
+      const accept = (name: string): boolean => isValidName(type, name) && name.slice(0, 2) === prefix.name;
+      yield* listFiles(join(typeDir, prefix.name), accept);
+    }
+  }
+
+  async remove(h: ObjectHandle): Promise<void> {
+    checkHandle(h);
+    await removeDurable(this.pathOf(h));
+  }
+
+  async close(): Promise<void> {
+    // Nothing held open between calls.
+  }
+
+  private pathOf(h: ObjectHandle): string {
+    switch (h.type) {
+      case 'config':
+        return join(this.dir, 'config');
+      case 'data':
+        return join(this.dir, 'data', h.name.slice(0, 2), h.name);
+      default:
+        return join(this.dir, h.type, h.name);
+    }
+  }
+
+  private async makeRepoDir(): Promise<void> {
+    try {
+      await mkdir(this.dir, { mode: DIR_MODE });
+      return;
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code === 'ENOENT') {
+        const parent = dirname(this.dir);
+        throw new FoleBackupError('NOT_FOUND', `create repository ${this.dir}: parent directory ${parent} does not exist`, {
+          path: parent,
+          cause: err,
+          hint: `create ${parent} first (only the final directory is created), or check the path for typos`,
+        });
+      }
+      if (code !== 'EEXIST') throw fsError('create', this.dir, err);
+    }
+    // It exists: acceptable only as an empty directory.
+    let entries: string[];
+    try {
+      entries = await readdir(this.dir);
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOTDIR') throw fsError('create', this.dir, err);
+      throw notEmpty(this.dir, 'exists and is not a directory');
+    }
+    if (entries.length > 0) throw notEmpty(this.dir, 'directory is not empty');
+  }
+
+  private async ensurePrefixDir(dir: string): Promise<void> {
+    try {
+      await mkdir(dir, { mode: DIR_MODE });
+    } catch (err) {
+      if (errnoCode(err) === 'EEXIST') return;
+      throw fsError('write', dir, err);
+    }
+    await fsyncDir(dirname(dir));
+  }
+}
+
+function notEmpty(dir: string, why: string): FoleBackupError {
+  return new FoleBackupError('REPO_NOT_EMPTY', `create repository ${dir}: ${why}`, {
+    path: dir,
+    hint: 'choose an empty directory or a new path',
+  });
+}
+
+function checkRange(path: string, range: ByteRange): void {
+  if (!Number.isSafeInteger(range.offset) || !Number.isSafeInteger(range.length) || range.offset < 0 || range.length < 0) {
+    throw new FoleBackupError('INTERNAL', `read ${path}: invalid range offset=${range.offset} length=${range.length}`, { path });
+  }
+}
+
+function beyondEnd(path: string, range: ByteRange, size: number): FoleBackupError {
+  return new FoleBackupError(
+    'REPO_CORRUPT',
+    `read ${path}: range ${range.offset}+${range.length} lies beyond the end of the object (${size} bytes)`,
+    { path, hint: 'the object is shorter than the index says; check the repository' },
+  );
+}
+
+function mkdirFresh(path: string): Promise<void> {
+  return mkdir(path, { mode: DIR_MODE }).then(
+    () => undefined,
+    (err: unknown) => {
+      throw fsError('create', path, err);
+    },
+  );
+}
+
+function isValidName(type: ObjectType, name: string): boolean {
+  if (isTempName(name)) return false;
+  try {
+    checkHandle({ type, name });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function readdirOrEmpty(dir: string): Promise<Dirent[]> {
+  try {
+    return await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return [];
+    throw fsError('list', dir, err);
+  }
+}
+
+async function* listFiles(dir: string, accept: (name: string) => boolean): AsyncIterable<ObjectInfo> {
+  for (const entry of await readdirOrEmpty(dir)) {
+    if (!entry.isFile() || !accept(entry.name)) continue;
+    const path = join(dir, entry.name);
+    let size: number;
+    try {
+      size = (await stat(path)).size;
+    } catch (err) {
+      // Removed between readdir and stat: it is simply no longer there.
+      if (errnoCode(err) === 'ENOENT') continue;
+      throw fsError('list', path, err);
+    }
+    yield { name: entry.name, size };
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * A repository held in memory, for tests. Same contract as every backend: buffers
+ * are copied in and out, so no caller can change stored bytes after the fact.
+ */
+
+import { randomBytes } from 'node:crypto';
+import { FoleBackupError } from '../errors.js';
+import type { Backend, ByteRange, ObjectHandle, ObjectInfo, ObjectType } from './backend.js';
+import { checkHandle } from './backend.js';
+
+export class MemoryBackend implements Backend {
+  readonly location = `memory:${randomBytes(6).toString('hex')}`;
+  private readonly objects = new Map<ObjectType, Map<string, Buffer>>();
+  private created = false;
+
+  /** Throws REPO_NOT_EMPTY if create() already ran or any object is stored. */
+  async create(): Promise<void> {
+    const hasObjects = [...this.objects.values()].some((m) => m.size > 0);
+    if (this.created || hasObjects) {
+      throw new FoleBackupError('REPO_NOT_EMPTY', `create repository ${this.location}: location is not empty`, {
+        hint: 'choose an empty directory or a new path',
+      });
+    }
+    this.created = true;
+  }
+
+  async isRepository(): Promise<boolean> {
+    return this.objects.get('config')?.has('config') ?? false;
+  }
+
+  async save(h: ObjectHandle, data: Uint8Array): Promise<void> {
+    checkHandle(h);
+    let byName = this.objects.get(h.type);
+    if (byName === undefined) {
+      byName = new Map();
+      this.objects.set(h.type, byName);
+    }
+    byName.set(keyOf(h), Buffer.from(data));
+  }
+
+  async load(h: ObjectHandle, range?: ByteRange): Promise<Buffer> {
+    const stored = this.find(h);
+    if (range === undefined) return Buffer.from(stored);
+    const what = `${this.location}/${describe(h)}`;
+    if (!Number.isSafeInteger(range.offset) || !Number.isSafeInteger(range.length) || range.offset < 0 || range.length < 0) {
+      throw new FoleBackupError('INTERNAL', `read ${what}: invalid range offset=${range.offset} length=${range.length}`);
+    }
+    if (range.offset + range.length > stored.length) {
+      throw new FoleBackupError(
+        'REPO_CORRUPT',
+        `read ${what}: range ${range.offset}+${range.length} lies beyond the end of the object (${stored.length} bytes)`,
+        { hint: 'the object is shorter than the index says; check the repository' },
+      );
+    }
+    return Buffer.from(stored.subarray(range.offset, range.offset + range.length));
+  }
+
+  async stat(h: ObjectHandle): Promise<ObjectInfo> {
+    return { name: keyOf(h), size: this.find(h).length };
+  }
+
+  async *list(type: ObjectType): AsyncIterable<ObjectInfo> {
+    // Snapshot the entries so saves and removes during iteration do not disturb it.
+    const entries = [...(this.objects.get(type) ?? new Map<string, Buffer>()).entries()];
+    for (const [name, data] of entries) yield { name, size: data.length };
+  }
+
+  async remove(h: ObjectHandle): Promise<void> {
+    checkHandle(h);
+    this.objects.get(h.type)?.delete(keyOf(h));
+  }
+
+  async close(): Promise<void> {
+    // Nothing to release; the data lives as long as the object.
+  }
+
+  private find(h: ObjectHandle): Buffer {
+    checkHandle(h);
+    const stored = this.objects.get(h.type)?.get(keyOf(h));
+    if (stored === undefined) {
+      throw new FoleBackupError('NOT_FOUND', `read ${this.location}/${describe(h)}: no such object`);
+    }
+    return stored;
+  }
+}
+
+/** The config object's name is ignored (there is only one). */
+function keyOf(h: ObjectHandle): string {
+  return h.type === 'config' ? 'config' : h.name;
+}
+
+function describe(h: ObjectHandle): string {
+  return h.type === 'config' ? 'config' : `${h.type}/${h.name}`;
+}

@@ -1,0 +1,39 @@
+/**
+ * Turn a repository location string into a Backend. This is the one place where
+ * backends are chosen (and where wrappers will be stacked).
+ */
+
+import { resolve } from 'node:path';
+import { FoleBackupError } from '../errors.js';
+import type { Backend } from './backend.js';
+import { LocalBackend } from './local.js';
+
+const SUPPORTED = 'local:<path> or a plain path';
+
+/**
+ * Open the backend named by `location`:
+ *   `local:/abs/path` or `local:rel/path`  a local directory
+ *   `/abs/path`, `rel/path`, `./a:b`        a local directory (relative to the cwd)
+ * Any other `scheme:` (s3:, sftp:, memory:, …) throws FoleBackupError('USAGE').
+ * Nothing is touched on disk; call create() or isRepository() next.
+ */
+export function openBackend(location: string): Backend {
+  // Two or more letters before the colon, so a Windows drive ("C:\…") is a path.
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]+):/.exec(location)?.[1];
+  if (scheme === undefined) return new LocalBackend(resolve(nonEmpty(location, location)));
+  if (scheme.toLowerCase() === 'local') {
+    return new LocalBackend(resolve(nonEmpty(location.slice(scheme.length + 1), location)));
+  }
+  throw new FoleBackupError('USAGE', `repository ${location}: unsupported backend "${scheme}:"; this version supports ${SUPPORTED}`, {
+    hint: 'use a local directory (it may be a mounted network or USB disk); write ./name for a relative path that contains a colon',
+  });
+}
+
+function nonEmpty(path: string, location: string): string {
+  if (path === '') {
+    throw new FoleBackupError('USAGE', `repository ${JSON.stringify(location)}: no path given`, {
+      hint: `give a repository location: ${SUPPORTED}`,
+    });
+  }
+  return path;
+}

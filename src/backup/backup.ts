@@ -1,0 +1,315 @@
+/**
+ * Making a backup (spec §5, DESIGN.md §3):
+ *
+ *   open repo, shared repository lock, load index
+ *   acquire the Global Storage Lock (storage:global in core/core.db)
+ *   scan STORAGE_ROOT once into a spool file (tree order, bounded memory);
+ *     note every file whose header says SQLite
+ *   capture every database at one instant into private staging (quiesce,
+ *     Online Backup API, integrity_check; our lock row removed from the core.db copy)
+ *   stream the spool: store each file (or the DB's captured copy) as chunks,
+ *     write tree entries, collect the manifest head
+ *   flush packs, then index, then the snapshot — written last, so a snapshot that
+ *     exists is complete; a crash before leaves only unreferenced packs
+ *   release the storage lock and the repository lock, remove staging
+ */
+import { randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { realpath, rm, stat } from 'node:fs/promises';
+import { hostname, userInfo } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { once } from 'node:events';
+import { FoleBackupError, errnoCode, throwIfAborted } from '../errors.js';
+import { ManifestBuilder } from '../manifest/manifest.js';
+import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
+import { RepositoryLock } from '../repository/lock.js';
+import type { Repository } from '../repository/repository.js';
+import { SKIPPED_LIMIT, type Snapshot, type SnapshotDatabase, type TreeEntry } from '../snapshot/snapshot.js';
+import { saveSnapshot } from '../snapshot/store.js';
+import { TreeWriter } from '../snapshot/tree.js';
+import { captureDatabases, type CapturedDatabase } from '../sqlite/capture.js';
+import { isSqliteFile, mayBeSqlite } from '../sqlite/detect.js';
+import { acquireStorageLock, GLOBAL_LOCK_ID, removeLockRow } from '../storage/global-lock.js';
+import { scanTree, type ScanRecord } from '../storage/scan.js';
+import { makeStaging } from './staging.js';
+import { orderedMap } from './ordered.js';
+import { storeFile } from './store-file.js';
+
+/** The storage spec version this tool understands and records by default. */
+export const STORAGE_SPEC_VERSION = '1.1.0';
+
+export interface BackupOptions {
+  storageRoot: string;
+  /** Version of the FOLE server that owns the STORAGE_ROOT (recorded; restore compares it). */
+  foleVersion: string;
+  /** Who asked for the backup (spec §4 createdBy). Default: user@host. */
+  actor?: string;
+  actorKind?: 'human' | 'agent';
+  tags?: string[];
+  storageSpecVersion?: string;
+  /** Parent directory for the private staging area (default: OS temp dir). Needs room for every DB snapshot. */
+  stagingParent?: string;
+  /** How long to wait for SQLite writers to release their locks. */
+  busyTimeoutMs?: number;
+  /** How long to wait for another holder of the Global Storage Lock. */
+  storageLockWaitMs?: number;
+  /** Files read at once. */
+  concurrency?: number;
+  reporter?: ProgressReporter;
+  signal?: AbortSignal;
+}
+
+export interface BackupResult {
+  backupId: string;
+  type: 'full' | 'incremental';
+  createdAt: string;
+  files: number;
+  dirs: number;
+  databases: number;
+  bytes: number;
+  addedBytes: number;
+  durationMs: number;
+  writersBlockedMs: number;
+  skipped: { path: string; reason: string }[];
+  skippedCount: number;
+  warnings: string[];
+}
+
+interface SpoolRecord extends ScanRecord {
+  sqlite?: true;
+}
+
+function defaultActor(): string {
+  try {
+    return `${userInfo().username}@${hostname()}`;
+  } catch {
+    return `unknown@${hostname()}`;
+  }
+}
+
+/** Check that `root` looks like a FOLE STORAGE_ROOT and return its real path. */
+export async function checkStorageRoot(root: string): Promise<string> {
+  const abs = resolve(root);
+  let st;
+  try {
+    st = await stat(abs);
+  } catch (err) {
+    throw new FoleBackupError('NOT_A_STORAGE_ROOT', `storage root ${abs}: ${errnoCode(err) === 'ENOENT' ? 'does not exist' : 'cannot be read'}`, {
+      path: abs,
+      cause: err,
+      hint: 'pass the FOLE STORAGE_ROOT with --storage-root or STORAGE_ROOT',
+    });
+  }
+  if (!st.isDirectory()) {
+    throw new FoleBackupError('NOT_A_STORAGE_ROOT', `storage root ${abs} is not a directory`, { path: abs });
+  }
+  try {
+    await stat(join(abs, 'core', 'core.db'));
+  } catch (err) {
+    throw new FoleBackupError('NOT_A_STORAGE_ROOT', `${abs} is not a FOLE STORAGE_ROOT: core/core.db is missing`, {
+      path: abs,
+      cause: err,
+      hint: 'point --storage-root at the directory that holds core/, projects/, modules/',
+    });
+  }
+  return realpath(abs);
+}
+
+/** Take a full backup of a STORAGE_ROOT into `repo`. The repository must be open (index is loaded here). */
+export async function backup(repo: Repository, opts: BackupOptions): Promise<BackupResult> {
+  const started = Date.now();
+  const reporter = opts.reporter ?? silentReporter;
+  const signal = opts.signal;
+  const root = await checkStorageRoot(opts.storageRoot);
+  const warnings: string[] = [];
+  const warn = (msg: string, path?: string): void => {
+    warnings.push(msg);
+    reporter.warn(msg, path);
+  };
+
+  const repoLock = await RepositoryLock.acquire(repo, {
+    exclusive: false,
+    operation: 'backup',
+    onStale: (l) => warn(`ignoring stale repository lock ${l.name.slice(0, 12)} (${l.stale}); \`fole-backup unlock\` removes it`),
+  });
+  let staging: string | undefined;
+  let storageLock: Awaited<ReturnType<typeof acquireStorageLock>> | undefined;
+  try {
+    reporter.phase('load index');
+    await repo.loadIndex(signal);
+    const addedBefore = repo.addedBytes;
+
+    storageLock = await acquireStorageLock({
+      storageRoot: root,
+      waitMs: opts.storageLockWaitMs ?? 0,
+      onTakeover: (stale, reason) => warn(`took over stale storage lock held by ${stale.owner} (${reason})`),
+    });
+    staging = await makeStaging(opts.stagingParent);
+
+    // 1. scan into a spool file; note SQLite databases by their header
+    reporter.phase('scan');
+    const skipped: { path: string; reason: string }[] = [];
+    let skippedCount = 0;
+    const skip = (path: string, reason: string): void => {
+      skippedCount++;
+      if (skipped.length < SKIPPED_LIMIT) skipped.push({ path, reason });
+    };
+    const spoolPath = join(staging, 'scan.ndjson');
+    const spool = createWriteStream(spoolPath);
+    const dbPaths: string[] = [];
+    let totalFiles = 0;
+    let totalBytes = 0;
+    for await (const r of scanTree(root, (s) => skip(s.path, s.reason))) {
+      throwIfAborted(signal);
+      const rec: SpoolRecord = r;
+      if (r.kind === 'file') {
+        totalFiles++;
+        totalBytes += r.size;
+        if (mayBeSqlite(r.size) && (await isSqliteFile(join(root, r.path)))) {
+          rec.sqlite = true;
+          dbPaths.push(r.path);
+        }
+        reporter.progress({ files: 0, bytes: 0, totalFiles, totalBytes, current: r.path });
+      }
+      if (!spool.write(JSON.stringify(rec) + '\n')) await once(spool, 'drain');
+    }
+    spool.end();
+    await once(spool, 'finish');
+
+    // 2. every database at one instant
+    reporter.phase('capture databases');
+    const capture = await captureDatabases({
+      storageRoot: root,
+      databases: dbPaths,
+      stagingDir: staging,
+      busyTimeoutMs: opts.busyTimeoutMs,
+      signal,
+      onProgress: (e) => reporter.progress({ files: e.done, bytes: 0, totalFiles: e.total, current: e.path }),
+      transform: (rel, copy) => {
+        if (rel === 'core/core.db') removeLockRow(copy, GLOBAL_LOCK_ID);
+      },
+    });
+    const captured = new Map<string, CapturedDatabase>(capture.databases.map((d) => [d.path, d]));
+
+    // 3. store every file and database snapshot, writing the tree in order
+    reporter.phase('store files');
+    const tree = new TreeWriter(repo);
+    const manifest = new ManifestBuilder();
+    const databases: SnapshotDatabase[] = [];
+    let files = 0;
+    let dirs = 0;
+    let bytes = 0;
+    let doneFiles = 0;
+    let doneBytes = 0;
+    const progress = (path: string): void =>
+      reporter.progress({ files: doneFiles, bytes: doneBytes, totalFiles, totalBytes, current: path });
+
+    const lines = createInterface({ input: createReadStream(spoolPath), crlfDelay: Infinity });
+    const records = (async function* () {
+      for await (const line of lines) yield JSON.parse(line) as SpoolRecord;
+    })();
+
+    const work = async (r: SpoolRecord): Promise<TreeEntry | undefined> => {
+      throwIfAborted(signal);
+      if (r.kind === 'dir') return { path: r.path, kind: 'dir', mode: r.mode, mtimeMs: r.mtimeMs };
+      if (r.kind === 'symlink') {
+        skip(r.path, 'symlink (never followed nor stored)');
+        warn(`skipped symlink ${r.path}`, r.path);
+        return undefined;
+      }
+      if (r.kind === 'other') {
+        skip(r.path, 'not a regular file (socket, FIFO or device)');
+        return undefined;
+      }
+      const db = r.sqlite ? captured.get(r.path) : undefined;
+      const source = db ? db.file : join(root, r.path);
+      const chunkSize = db ? repo.config.dbChunkSize : repo.config.fileChunkSize;
+      const out = await storeFile(repo, source, chunkSize, (n) => {
+        doneBytes += n;
+        progress(r.path);
+      });
+      doneFiles++;
+      if (out.status === 'vanished') {
+        skip(r.path, 'vanished during backup');
+        return undefined;
+      }
+      if (out.status === 'not-a-file') {
+        skip(r.path, 'replaced by a non-file during backup');
+        return undefined;
+      }
+      if (out.changedWhileReading && !db) warn(`${r.path} kept changing while it was read; stored the last read`, r.path);
+      const c = out.content;
+      if (db) {
+        const info = { pageSize: db.pageSize, pageCount: db.pageCount, userVersion: db.userVersion, journalMode: db.journalMode, integrity: db.integrity };
+        databases.push({ path: r.path, sha256: c.sha256, size: c.size, ...info });
+        return { path: r.path, kind: 'db', mode: r.mode, mtimeMs: r.mtimeMs, size: c.size, sha256: c.sha256, chunks: c.chunks, db: info };
+      }
+      return {
+        path: r.path, kind: 'file', mode: out.stat.mode & 0o7777, mtimeMs: out.stat.mtimeMs, size: c.size, sha256: c.sha256,
+        chunks: c.chunks, ino: out.stat.ino, ctimeMs: out.stat.ctimeMs,
+      };
+    };
+    await orderedMap(records, opts.concurrency ?? 8, work, async (entry) => {
+      if (entry === undefined) return;
+      if (entry.kind === 'dir') dirs++;
+      else {
+        files++;
+        bytes += entry.size ?? 0;
+      }
+      manifest.observe(entry);
+      await tree.add(entry);
+    });
+    const treeIds = await tree.finish();
+
+    // 4. data and index durable, then the snapshot, last
+    reporter.phase('write index');
+    await repo.flush();
+    const backupId = randomUUID();
+    const createdAt = capture.capturedAt;
+    const actor = opts.actor ?? defaultActor();
+    const snap: Snapshot = {
+      formatVersion: 1,
+      backupId,
+      type: 'full',
+      tags: opts.tags ?? [],
+      createdAt,
+      host: hostname(),
+      storageRoot: root,
+      actor: { name: actor, kind: opts.actorKind ?? 'human' },
+      manifest: manifest.head({
+        backupId,
+        createdAt,
+        createdBy: actor,
+        foleVersion: opts.foleVersion,
+        storageSpecVersion: opts.storageSpecVersion ?? STORAGE_SPEC_VERSION,
+      }),
+      tree: treeIds,
+      stats: {
+        files, dirs, databases: databases.length, bytes,
+        addedBytes: 0, durationMs: 0, writersBlockedMs: capture.writersBlockedMs,
+      },
+      databases,
+      skipped,
+      skippedCount,
+      warnings,
+    };
+    snap.stats.durationMs = Date.now() - started;
+    snap.stats.addedBytes = repo.addedBytes - addedBefore;
+    reporter.phase('write snapshot');
+    await saveSnapshot(repo, snap);
+    return {
+      backupId, type: snap.type, createdAt, files, dirs, databases: databases.length, bytes,
+      addedBytes: repo.addedBytes - addedBefore, durationMs: Date.now() - started,
+      writersBlockedMs: capture.writersBlockedMs, skipped, skippedCount, warnings,
+    };
+  } catch (err) {
+    repo.discardPending();
+    throw err;
+  } finally {
+    if (staging !== undefined) await rm(staging, { recursive: true, force: true }).catch(() => {});
+    if (storageLock !== undefined) await storageLock.release().catch((err: unknown) => warn(`release storage lock: ${String(err)}`));
+    await repoLock.release().catch(() => {});
+  }
+}
+

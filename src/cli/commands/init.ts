@@ -1,0 +1,45 @@
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { fsError } from '../../errors.js';
+import { initRepository } from '../../repository/open-repository.js';
+import type { Runner } from '../context.js';
+
+/** Write a new random key file (0600); refuses to overwrite one. Returns its secret. */
+export async function generateKeyFile(path: string): Promise<string> {
+  const secret = randomBytes(32).toString('base64url');
+  try {
+    await writeFile(path, secret + '\n', { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    throw fsError('write', path, err);
+  }
+  return secret;
+}
+
+export function registerInit(program: Command, run: Runner): void {
+  program
+    .command('init')
+    .description('create a new encrypted repository at --repo (the location must be empty or absent)')
+    .option('--generate-key-file <file>', 'write a new random key to <file> (mode 0600) and use it as the password; keep a copy offsite')
+    .addHelpText('after', `
+Examples:
+  FOLE_BACKUP_PASSWORD=... fole-backup init --repo /srv/backups/fole
+  fole-backup init --repo /srv/backups/fole --generate-key-file /root/fole-backup.key
+
+Without the password or key file the backups cannot be read by anyone, you included.`)
+    .action(function (this: Command) {
+      const opts = this.opts<{ generateKeyFile?: string }>();
+      return run(async (ctx) => {
+        const location = ctx.repoLocation();
+        const password = opts.generateKeyFile ? await generateKeyFile(opts.generateKeyFile) : await ctx.password({ confirm: true });
+        const repo = await initRepository(location, password);
+        await repo.close();
+        ctx.out.result(
+          { repository: repo.backend.location, id: repo.config.id, formatVersion: repo.config.formatVersion, keyFile: opts.generateKeyFile ?? null },
+          () =>
+            `created repository ${repo.config.id} at ${repo.backend.location}` +
+            (opts.generateKeyFile ? `\nkey file: ${opts.generateKeyFile} (pass it with --password-file; keep a copy somewhere safe)` : ''),
+        );
+      });
+    });
+}

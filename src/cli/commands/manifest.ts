@@ -1,0 +1,21 @@
+import type { Command } from 'commander';
+import { renderManifest } from '../../manifest/manifest.js';
+import { loadSnapshot, resolveBackupId } from '../../snapshot/store.js';
+import type { Runner } from '../context.js';
+
+export function registerManifest(program: Command, run: Runner): void {
+  program
+    .command('manifest')
+    .argument('<backup>', 'backup id (or a unique prefix of at least 8 characters) or "latest"')
+    .description("print a backup's manifest.json (spec §4) on stdout")
+    .action((ref: string) =>
+      run(async (ctx) => {
+        const repo = await ctx.openRepo();
+        const snap = await loadSnapshot(repo, await resolveBackupId(repo, ref));
+        await renderManifest(repo, snap, (text) => {
+          if (!process.stdout.write(text)) return new Promise<void>((resolve) => process.stdout.once('drain', () => resolve()));
+        });
+        await repo.close();
+      }),
+    );
+}

@@ -1,0 +1,100 @@
+/**
+ * What every command needs from the global flags: the repository location, the
+ * password (FOLE_BACKUP_PASSWORD, --password-file / FOLE_BACKUP_PASSWORD_FILE,
+ * or a prompt on a TTY), output mode and a progress reporter.
+ */
+import { readFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
+import { fsError } from '../errors.js';
+import type { Repository } from '../repository/repository.js';
+import { openRepository } from '../repository/open-repository.js';
+import { makeOutput, UsageError, type Output } from './output.js';
+import { makeProgressReporter } from './progress-bar.js';
+import type { ProgressReporter } from '../progress/reporter.js';
+
+export interface GlobalFlags {
+  repo?: string;
+  passwordFile?: string;
+  json?: boolean;
+  quiet?: boolean;
+  progress?: boolean;
+}
+
+export interface Context {
+  flags: GlobalFlags;
+  out: Output;
+  reporter: ProgressReporter & { stop(): void };
+  repoLocation(): string;
+  password(opts?: { confirm?: boolean }): Promise<string>;
+  openRepo(): Promise<Repository>;
+}
+
+/** Ask on the terminal without echo. */
+async function prompt(question: string): Promise<string> {
+  const muted = new Writable({ write: (_c, _e, cb) => cb() });
+  process.stderr.write(question);
+  const rl = createInterface({ input: process.stdin, output: muted, terminal: true });
+  try {
+    return await new Promise<string>((resolve) => rl.question('', resolve));
+  } finally {
+    rl.close();
+    process.stderr.write('\n');
+  }
+}
+
+export function makeContext(flags: GlobalFlags): Context {
+  const out = makeOutput(flags.json === true, flags.quiet === true);
+  const reporter = makeProgressReporter({ enabled: flags.progress !== false, quiet: flags.quiet === true });
+  let cached: string | undefined;
+  const ctx: Context = {
+    flags,
+    out,
+    reporter,
+    repoLocation() {
+      const loc = flags.repo ?? process.env.FOLE_BACKUP_REPO;
+      if (loc === undefined || loc === '') {
+        throw new UsageError('no repository given', 'pass --repo <dir> or set FOLE_BACKUP_REPO');
+      }
+      return loc;
+    },
+    async password(opts = {}) {
+      if (cached !== undefined) return cached;
+      const file = flags.passwordFile ?? process.env.FOLE_BACKUP_PASSWORD_FILE;
+      if (file !== undefined && file !== '') {
+        let text: string;
+        try {
+          text = await readFile(file, 'utf8');
+        } catch (err) {
+          throw fsError('read', file, err);
+        }
+        cached = text.replace(/\r?\n$/, '');
+        if (cached === '') throw new UsageError(`password file ${file} is empty`);
+        return cached;
+      }
+      const env = process.env.FOLE_BACKUP_PASSWORD;
+      if (env !== undefined && env !== '') return (cached = env);
+      if (process.stdin.isTTY !== true || process.stderr.isTTY !== true) {
+        throw new UsageError(
+          'no password given',
+          'set FOLE_BACKUP_PASSWORD, pass --password-file <file> (or FOLE_BACKUP_PASSWORD_FILE), or run on a terminal to be asked',
+        );
+      }
+      const first = await prompt('repository password: ');
+      if (opts.confirm) {
+        const again = await prompt('enter it again: ');
+        if (again !== first) throw new UsageError('the two passwords differ');
+      }
+      if (first === '') throw new UsageError('empty password');
+      return (cached = first);
+    },
+    async openRepo() {
+      const loc = ctx.repoLocation();
+      return openRepository(loc, await ctx.password());
+    },
+  };
+  return ctx;
+}
+
+/** Runs a command body with a fresh context; errors become exit codes (src/cli/main.ts). */
+export type Runner = (fn: (ctx: Context) => Promise<void>) => Promise<void>;

@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+/**
+ * The `fole-backup` command: a thin layer over the library. Global flags,
+ * one file per command, and the one place where errors become exit codes:
+ * 0 ok · 1 error · 2 usage · 3 STOP (a human must decide).
+ */
+import { Command, CommanderError } from 'commander';
+import { makeContext, type GlobalFlags, type Runner } from './context.js';
+import { EXIT, reportError, UsageError } from './output.js';
+import { registerBackup } from './commands/backup.js';
+import { registerDemo } from './commands/demo.js';
+import { registerInit } from './commands/init.js';
+import { registerList } from './commands/list.js';
+import { registerManifest } from './commands/manifest.js';
+import { registerUnlock } from './commands/unlock.js';
+
+export const VERSION = '0.1.0';
+
+export function buildProgram(): Command {
+  const program = new Command('fole-backup');
+  program
+    .description('Encrypted, deduplicated, point-in-time-consistent backups of a FOLE STORAGE_ROOT.')
+    .version(VERSION)
+    .option('-r, --repo <location>', 'repository: a directory path or local:<path> (default: $FOLE_BACKUP_REPO)')
+    .option('--password-file <file>', 'read the repository password (or generated key) from a file (default: $FOLE_BACKUP_PASSWORD_FILE)')
+    .option('--json', 'write one JSON document to stdout; human text and progress go to stderr')
+    .option('-q, --quiet', 'no progress or informational output on stderr')
+    .option('--no-progress', 'no progress bar (phases are still printed)')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .addHelpText('after', `
+Password: $FOLE_BACKUP_PASSWORD, --password-file, or a prompt on a terminal.
+Exit codes: 0 ok, 1 error, 2 usage, 3 STOP (the tool refuses; a human must decide).
+
+Getting started:
+  fole-backup init --repo /srv/backups/fole --generate-key-file /root/fole.key
+  fole-backup backup --repo /srv/backups/fole --password-file /root/fole.key \\
+      --storage-root /srv/fole --fole-version 2.3.1
+  fole-backup list --repo /srv/backups/fole --password-file /root/fole.key`);
+
+  const run: Runner = async (fn) => {
+    const flags = program.opts<GlobalFlags>();
+    const ctx = makeContext(flags);
+    try {
+      await fn(ctx);
+    } catch (err) {
+      ctx.reporter.stop();
+      process.exitCode = reportError(err, flags.json === true);
+    }
+  };
+  registerInit(program, run);
+  registerBackup(program, run);
+  registerList(program, run);
+  registerManifest(program, run);
+  registerUnlock(program, run);
+  registerDemo(program, run);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') {
+        process.exitCode = EXIT.ok;
+        return;
+      }
+      // commander already printed the message; add the JSON form if asked for
+      if (argv.includes('--json')) reportError(new UsageError(err.message.replace(/^error: /, '')), true);
+      process.exitCode = EXIT.usage;
+      return;
+    }
+    process.exitCode = reportError(err, argv.includes('--json'));
+  }
+}
+
+await main(process.argv);

@@ -1,0 +1,84 @@
+/**
+ * Everything the CLI prints goes through here: the one place errors become exit
+ * codes (0 ok · 1 error · 2 usage · 3 STOP) and JSON/human output is chosen.
+ * Machine-readable output goes to stdout, human text and progress to stderr.
+ */
+import { FoleBackupError, StopError } from '../errors.js';
+
+export const EXIT = { ok: 0, error: 1, usage: 2, stop: 3 } as const;
+
+export class UsageError extends FoleBackupError {
+  constructor(message: string, hint?: string) {
+    super('USAGE', message, { hint });
+    this.name = 'UsageError';
+  }
+}
+
+export interface Output {
+  json: boolean;
+  /** A human line on stderr (suppressed by --quiet). */
+  info(line: string): void;
+  /** The command's result: JSON document on stdout with --json, else `human` lines on stdout. */
+  result(value: unknown, human: () => string): void;
+}
+
+export function makeOutput(json: boolean, quiet: boolean): Output {
+  return {
+    json,
+    info(line) {
+      if (!quiet) process.stderr.write(line + '\n');
+    },
+    result(value, human) {
+      if (json) process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+      else process.stdout.write(human() + '\n');
+    },
+  };
+}
+
+export function exitCodeOf(err: unknown): number {
+  if (err instanceof StopError) return EXIT.stop;
+  if (err instanceof FoleBackupError && err.code === 'USAGE') return EXIT.usage;
+  return EXIT.error;
+}
+
+/** Print an error the way the CLI promises and return the exit code. */
+export function reportError(err: unknown, json: boolean): number {
+  const code = exitCodeOf(err);
+  const e =
+    err instanceof FoleBackupError
+      ? err
+      : new FoleBackupError('INTERNAL', err instanceof Error ? err.message : String(err), {
+          cause: err,
+          hint: 'this is a bug in fole-backup; please report it with the command you ran',
+        });
+  if (json) {
+    const key = e instanceof StopError ? 'stop' : 'error';
+    const body = { code: e.code, message: e.message, hint: e.hint ?? null, ...(e.path ? { path: e.path } : {}) };
+    process.stdout.write(JSON.stringify({ [key]: body }, null, 2) + '\n');
+  }
+  const label = e instanceof StopError ? `STOP ${e.code}` : e.code === 'USAGE' ? 'usage error' : `error ${e.code}`;
+  process.stderr.write(`fole-backup: ${label}: ${e.message}\n`);
+  if (e.hint) process.stderr.write(`  hint: ${e.hint}\n`);
+  if (e instanceof StopError) process.stderr.write('  This is a STOP: nothing was changed. A human must decide what to do next.\n');
+  if (e.code === 'INTERNAL' && err instanceof Error && err.stack && process.env.FOLE_BACKUP_DEBUG) process.stderr.write(err.stack + '\n');
+  return code;
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(v >= 100 ? 0 : 1)} ${units[i]}`;
+}
+
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${ms} ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const m = Math.floor(s / 60);
+  return `${m} min ${Math.round(s - m * 60)} s`;
+}

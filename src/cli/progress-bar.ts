@@ -1,0 +1,69 @@
+/**
+ * Progress on a TTY: a cli-progress bar on stderr showing phase, files, bytes,
+ * rate and ETA. Off the TTY (pipes, CI, --json to a file) only phase changes
+ * and warnings are printed, one line each.
+ */
+import cliProgress from 'cli-progress';
+import type { ProgressReporter, ProgressSnapshot } from '../progress/reporter.js';
+import { formatBytes } from './output.js';
+
+export function makeProgressReporter(opts: { enabled: boolean; quiet: boolean }): ProgressReporter & { stop(): void } {
+  const tty = opts.enabled && !opts.quiet && process.stderr.isTTY === true;
+  let bar: cliProgress.SingleBar | undefined;
+  let phase = '';
+  let started = Date.now();
+  let lastDraw = 0;
+
+  const stop = (): void => {
+    bar?.stop();
+    bar = undefined;
+  };
+
+  return {
+    phase(name) {
+      stop();
+      phase = name;
+      started = Date.now();
+      if (tty) {
+        bar = new cliProgress.SingleBar(
+          {
+            stream: process.stderr,
+            format: '{phase} |{bar}| {percentage}% {files} files {bytes} {rate} ETA {eta_formatted} {current}',
+            hideCursor: true,
+            clearOnComplete: true,
+            etaBuffer: 50,
+            fps: 10,
+          },
+          cliProgress.Presets.shades_classic,
+        );
+        bar.start(1, 0, { phase: name.padEnd(18), files: '', bytes: '', rate: '', current: '' });
+      } else if (!opts.quiet) {
+        process.stderr.write(`${name}…\n`);
+      }
+    },
+    progress(p: ProgressSnapshot) {
+      if (!bar) return;
+      const now = Date.now();
+      if (now - lastDraw < 100) return;
+      lastDraw = now;
+      const secs = Math.max(0.001, (now - started) / 1000);
+      const byBytes = p.totalBytes !== undefined && p.totalBytes > 0 && p.bytes > 0;
+      const total = byBytes ? (p.totalBytes as number) : Math.max(1, p.totalFiles ?? p.files);
+      const value = byBytes ? p.bytes : p.files;
+      bar.setTotal(total);
+      bar.update(Math.min(value, total), {
+        phase: phase.padEnd(18),
+        files: p.totalFiles !== undefined ? `${p.files}/${p.totalFiles}` : `${p.files}`,
+        bytes: p.totalBytes !== undefined ? `${formatBytes(p.bytes)}/${formatBytes(p.totalBytes)}` : formatBytes(p.bytes),
+        rate: `${formatBytes(p.bytes / secs)}/s`,
+        current: (p.current ?? '').slice(-40),
+      });
+    },
+    warn(message) {
+      if (opts.quiet) return;
+      if (bar) process.stderr.write('\n');
+      process.stderr.write(`warning: ${message}\n`);
+    },
+    stop,
+  };
+}

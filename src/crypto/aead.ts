@@ -1,0 +1,56 @@
+/**
+ * Authenticated encryption for everything in a repository except its config.
+ * AES-256-GCM, a fresh random 96-bit nonce per message; sealed layout:
+ *
+ *   nonce (12 bytes) | ciphertext | tag (16 bytes)
+ *
+ * Associated data binds a ciphertext to where it belongs (a blob to its id, a
+ * snapshot to its backup id), so moving or swapping objects is detected like any
+ * other tampering.
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { StopError } from '../errors.js';
+
+export const KEY_BYTES = 32;
+export const NONCE_BYTES = 12;
+export const TAG_BYTES = 16;
+export const SEAL_OVERHEAD = NONCE_BYTES + TAG_BYTES;
+
+/** Encrypt and authenticate `plaintext`; `aad` is authenticated but not stored. */
+export function seal(key: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Buffer {
+  const nonce = randomBytes(NONCE_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  if (aad !== undefined) cipher.setAAD(aad);
+  const body = cipher.update(plaintext);
+  const tail = cipher.final();
+  const tag = cipher.getAuthTag();
+  return Buffer.concat([nonce, body, tail, tag], NONCE_BYTES + body.length + tail.length + TAG_BYTES);
+}
+
+/**
+ * Decrypt and verify. Throws StopError('CHECKSUM_MISMATCH') naming `what` if the
+ * ciphertext, its tag or the associated data do not match.
+ */
+export function open(key: Uint8Array, sealed: Uint8Array, what: string, aad?: Uint8Array): Buffer {
+  if (sealed.length < SEAL_OVERHEAD) {
+    throw new StopError('CHECKSUM_MISMATCH', `decrypt ${what}: object too short (${sealed.length} bytes)`, {
+      hint: 'the repository is damaged; run `fole-backup check --read-data` and use another backup',
+    });
+  }
+  const nonce = sealed.subarray(0, NONCE_BYTES);
+  const tag = sealed.subarray(sealed.length - TAG_BYTES);
+  const body = sealed.subarray(NONCE_BYTES, sealed.length - TAG_BYTES);
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, nonce);
+    if (aad !== undefined) decipher.setAAD(aad);
+    decipher.setAuthTag(tag);
+    const out = decipher.update(body);
+    const tail = decipher.final();
+    return tail.length === 0 ? out : Buffer.concat([out, tail]);
+  } catch (err) {
+    throw new StopError('CHECKSUM_MISMATCH', `decrypt ${what}: authentication failed`, {
+      cause: err,
+      hint: 'the data was altered or damaged; run `fole-backup check --read-data` and use another backup',
+    });
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * Typed errors. Every failure the library raises is a FoleBackupError with a
+ * stable `code`; the STOP conditions of spec §15 are StopError (CLI exit 3,
+ * "ask a human"). The CLI maps errors to exit codes in exactly one place
+ * (src/cli/output.ts).
+ */
+
+/** STOP codes (spec §15, DESIGN.md §4). Raised before anything live is touched. */
+export type StopCode =
+  | 'MISSING_MANIFEST'
+  | 'CHECKSUM_MISMATCH'
+  | 'DB_INTEGRITY_ERROR'
+  | 'PERMISSION_DENIED'
+  | 'VERSION_MISMATCH'
+  | 'MODULE_SET_MISMATCH'
+  | 'AMBIGUOUS_INTENT'
+  | 'UNCLEAR_RESTORE_TARGET';
+
+/** Ordinary error codes: the operation failed; no human decision is needed to retry. */
+export type ErrorCode =
+  | 'USAGE'
+  | 'NOT_FOUND'
+  | 'ALREADY_EXISTS'
+  | 'REPO_NOT_FOUND'
+  | 'REPO_NOT_EMPTY'
+  | 'REPO_FORMAT_UNSUPPORTED'
+  | 'REPO_CORRUPT'
+  | 'REPO_LOCKED'
+  | 'STORAGE_LOCKED'
+  | 'DB_LOCKED'
+  | 'NOT_A_STORAGE_ROOT'
+  | 'READ_ERROR'
+  | 'WRITE_ERROR'
+  | 'NO_SPACE'
+  | 'ABORTED'
+  | 'INTERNAL';
+
+export interface ErrorOptions {
+  /** What the operator can do about it. */
+  hint?: string;
+  /** The path (in STORAGE_ROOT or in the repository) the error is about. */
+  path?: string;
+  cause?: unknown;
+}
+
+export class FoleBackupError extends Error {
+  readonly code: ErrorCode | StopCode;
+  readonly hint: string | undefined;
+  readonly path: string | undefined;
+
+  constructor(code: ErrorCode | StopCode, message: string, options: ErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'FoleBackupError';
+    this.code = code;
+    this.hint = options.hint;
+    this.path = options.path;
+  }
+
+  toJSON(): { code: string; message: string; hint?: string; path?: string } {
+    return {
+      code: this.code,
+      message: this.message,
+      ...(this.hint === undefined ? {} : { hint: this.hint }),
+      ...(this.path === undefined ? {} : { path: this.path }),
+    };
+  }
+}
+
+/** A spec §15 STOP: the tool refuses and a human must decide. */
+export class StopError extends FoleBackupError {
+  declare readonly code: StopCode;
+  constructor(code: StopCode, message: string, options: ErrorOptions = {}) {
+    super(code, message, options);
+    this.name = 'StopError';
+  }
+}
+
+export function isStop(err: unknown): err is StopError {
+  return err instanceof StopError;
+}
+
+/** Node's errno code of an error, if it has one. */
+export function errnoCode(err: unknown): string | undefined {
+  if (typeof err === 'object' && err !== null && 'code' in err) {
+    const c = (err as { code: unknown }).code;
+    return typeof c === 'string' ? c : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * Wrap a filesystem error as a FoleBackupError that names the path and says
+ * what to do. `what` is the operation, e.g. "read", "write".
+ */
+export function fsError(what: string, path: string, err: unknown): FoleBackupError {
+  if (err instanceof FoleBackupError) return err;
+  const errno = errnoCode(err);
+  const detail = err instanceof Error ? err.message : String(err);
+  switch (errno) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return new FoleBackupError('NO_SPACE', `${what} ${path}: no space left on device`, {
+        path,
+        cause: err,
+        hint: 'free space on that filesystem (or prune the repository) and run again; nothing partial was kept',
+      });
+    case 'EACCES':
+    case 'EPERM':
+      return new FoleBackupError(what === 'read' ? 'READ_ERROR' : 'WRITE_ERROR', `${what} ${path}: permission denied`, {
+        path,
+        cause: err,
+        hint: 'run as a user that can access it (usually the FOLE service user) or fix its permissions',
+      });
+    case 'ENOENT':
+      return new FoleBackupError('NOT_FOUND', `${what} ${path}: no such file or directory`, { path, cause: err });
+    case 'EROFS':
+      return new FoleBackupError('WRITE_ERROR', `${what} ${path}: read-only filesystem`, {
+        path,
+        cause: err,
+        hint: 'mount the filesystem read-write or choose another location',
+      });
+    default:
+      return new FoleBackupError(what === 'read' ? 'READ_ERROR' : 'WRITE_ERROR', `${what} ${path}: ${detail}`, {
+        path,
+        cause: err,
+      });
+  }
+}
+
+export function abortError(): FoleBackupError {
+  return new FoleBackupError('ABORTED', 'operation aborted', { hint: 'run it again; nothing partial was kept' });
+}
+
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw abortError();
+}

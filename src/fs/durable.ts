@@ -1,0 +1,99 @@
+/**
+ * Durability in one module. Every file this tool writes that must survive a crash
+ * goes through here:
+ *
+ *   write   <dir>/.tmp-<random>     (the final name never holds a partial file)
+ *   fsync   the temp file           (its bytes are on stable storage)
+ *   rename  temp -> final           (atomic replace on POSIX filesystems)
+ *   fsync   <dir>                   (the rename itself is on stable storage)
+ *
+ * A crash at any instant leaves the old file, the new file, or (at worst) a stray
+ * `.tmp-*` file that readers skip via isTempName. Same recipe as restic's local
+ * backend and Litestream's file replica client.
+ */
+
+import { randomBytes } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import { open, rename, rm, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { errnoCode, fsError } from '../errors.js';
+
+const TEMP_PREFIX = '.tmp-';
+
+/** Whether a directory entry is a temporary file left by writeFileAtomic (complete or not). */
+export function isTempName(name: string): boolean {
+  return name.startsWith(TEMP_PREFIX);
+}
+
+export interface WriteOptions {
+  /** Permission bits for a newly written file (before umask); default 0o600. */
+  mode?: number;
+}
+
+/**
+ * Write `data` to `path` atomically and durably: when the promise resolves the file
+ * is complete on stable storage; on failure the final name is untouched (old content
+ * or absent) and the temp file has been removed. Errors are FoleBackupErrors from
+ * fsError('write', path, …), so a full disk is code NO_SPACE.
+ */
+export async function writeFileAtomic(path: string, data: Uint8Array, opts: WriteOptions = {}): Promise<void> {
+  const dir = dirname(path);
+  const tmp = join(dir, TEMP_PREFIX + randomBytes(8).toString('hex'));
+  let fh: FileHandle | undefined;
+  try {
+    // 'wx': never follow or reuse an existing file under the temp name.
+    fh = await open(tmp, 'wx', opts.mode ?? 0o600);
+    await fh.writeFile(data);
+    await fh.sync();
+    await fh.close();
+    fh = undefined;
+    await rename(tmp, path);
+  } catch (err) {
+    await fh?.close().catch(() => undefined);
+    // Best effort: if even the unlink fails, readers still skip `.tmp-*` names.
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw fsError('write', path, err);
+  }
+  await fsyncDir(dir);
+}
+
+/**
+ * fsync a directory so that entries created, renamed or removed in it are durable.
+ * Filesystems that cannot sync a directory (EINVAL/ENOTSUP, e.g. some network
+ * mounts) are tolerated, as restic does; any other failure is thrown.
+ */
+export async function fsyncDir(dir: string): Promise<void> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(dir, 'r');
+    await fh.sync();
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EISDIR') throw fsError('sync', dir, err);
+  } finally {
+    await fh?.close().catch(() => undefined);
+  }
+}
+
+/** Rename `from` to `to` and fsync both parent directories (once if they are the same). */
+export async function renameDurable(from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to);
+  } catch (err) {
+    throw fsError('rename', `${from} -> ${to}`, err);
+  }
+  await fsyncDir(dirname(to));
+  if (dirname(from) !== dirname(to)) await fsyncDir(dirname(from));
+}
+
+/** Remove a file and fsync its directory. A missing file is not an error. */
+export async function removeDurable(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return;
+    throw fsError('remove', path, err);
+  }
+  await fsyncDir(dirname(path));
+}
+

@@ -1,0 +1,35 @@
+/**
+ * fole-backup's public library API. The CLI (src/cli) is a thin layer over
+ * exactly these exports; a server or an agent interface uses the same.
+ */
+export { FoleBackupError, StopError, isStop, type ErrorCode, type StopCode } from './errors.js';
+
+export type { Backend, ObjectHandle, ObjectInfo, ObjectType, ByteRange } from './backend/backend.js';
+export { LocalBackend } from './backend/local.js';
+export { MemoryBackend } from './backend/memory.js';
+export { openBackend } from './backend/open.js';
+
+export { Repository, type InitOptions } from './repository/repository.js';
+export { initRepository, openRepository, type RepositoryLocation } from './repository/open-repository.js';
+export { RepositoryLock, listLocks, unlockRepository, type LockInfo, type UnlockResult } from './repository/lock.js';
+export { FORMAT_VERSION, type RepositoryConfig } from './repository/format.js';
+
+export { backup, checkStorageRoot, STORAGE_SPEC_VERSION, type BackupOptions, type BackupResult } from './backup/backup.js';
+export type { Snapshot, TreeEntry, ManifestHead, SnapshotDatabase } from './snapshot/snapshot.js';
+export { listSnapshots, loadSnapshot, resolveBackupId } from './snapshot/store.js';
+export { readTree } from './snapshot/tree.js';
+export { readManifest, renderManifest, type SpecManifest, type TextSink } from './manifest/manifest.js';
+
+export {
+  acquireStorageLock,
+  readStorageLock,
+  GLOBAL_LOCK_ID,
+  type AcquireOptions as StorageLockOptions,
+  type HeldStorageLock,
+  type LockRow as StorageLockRow,
+} from './storage/global-lock.js';
+export { captureDatabases, type CaptureOptions, type CaptureResult, type CapturedDatabase } from './sqlite/capture.js';
+
+export type { ProgressReporter, ProgressSnapshot } from './progress/reporter.js';
+export { silentReporter } from './progress/reporter.js';
+export { generateStorageRoot, PRESETS, type StorageRootSpec } from './demo/generate-storage-root.js';

@@ -1,0 +1,30 @@
+/**
+ * How long operations report progress. The library never prints: it calls a
+ * ProgressReporter, and the CLI (or a server) decides how to render it.
+ */
+
+export interface ProgressSnapshot {
+  /** Files (and databases) done so far. */
+  files: number;
+  /** Content bytes done so far. */
+  bytes: number;
+  totalFiles?: number;
+  totalBytes?: number;
+  /** Path being worked on. */
+  current?: string;
+}
+
+export interface ProgressReporter {
+  /** A new phase begins ("scan", "capture databases", "store files", …). */
+  phase(name: string): void;
+  /** Work done in the current phase; may be called very often. */
+  progress(p: ProgressSnapshot): void;
+  /** Something the operator should know that did not stop the operation. */
+  warn(message: string, path?: string): void;
+}
+
+export const silentReporter: ProgressReporter = {
+  phase() {},
+  progress() {},
+  warn() {},
+};

@@ -1,0 +1,73 @@
+/**
+ * Blob compression: zstd where it pays, nothing for content that is already
+ * compressed (PNG/JPEG tiles, archives) — detected by magic bytes first, then by
+ * the result of a trial compression.
+ */
+import { compress as zstdCompress, decompress as zstdDecompress } from 'zstd-napi';
+import { FoleBackupError } from '../errors.js';
+
+export const COMPRESSION_NONE = 0;
+export const COMPRESSION_ZSTD = 1;
+export type Compression = typeof COMPRESSION_NONE | typeof COMPRESSION_ZSTD;
+
+/** Leading bytes of formats that are compressed already. Data, not scattered ifs. */
+const INCOMPRESSIBLE_MAGIC: readonly Buffer[] = [
+  Buffer.from([0x89, 0x50, 0x4e, 0x47]), // PNG
+  Buffer.from([0xff, 0xd8, 0xff]), // JPEG
+  Buffer.from('GIF8'), // GIF
+  Buffer.from('RIFF'), // WEBP (and other RIFF media)
+  Buffer.from([0x50, 0x4b, 0x03, 0x04]), // zip, docx, xlsx, kmz
+  Buffer.from([0x1f, 0x8b]), // gzip
+  Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), // zstd
+  Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a]), // xz
+  Buffer.from('BZh'), // bzip2
+  Buffer.from('%PDF'), // mostly deflated streams
+];
+
+const MIN_COMPRESS = 256;
+
+function looksCompressed(data: Uint8Array): boolean {
+  for (const magic of INCOMPRESSIBLE_MAGIC) {
+    if (data.length >= magic.length && magic.every((b, i) => data[i] === b)) return true;
+  }
+  return false;
+}
+
+/** Compress if worthwhile: returns the bytes to store and how they are encoded. */
+export function maybeCompress(data: Uint8Array): { bytes: Uint8Array; compression: Compression } {
+  if (data.length < MIN_COMPRESS || looksCompressed(data)) return { bytes: data, compression: COMPRESSION_NONE };
+  const packed = zstdCompress(data, { compressionLevel: 3 });
+  // keep it only if it saves at least 1/16: below that, decompression costs more than it saves
+  if (packed.length > data.length - (data.length >> 4)) return { bytes: data, compression: COMPRESSION_NONE };
+  return { bytes: packed, compression: COMPRESSION_ZSTD };
+}
+
+export function decompress(data: Uint8Array, compression: number, rawLength: number, what: string): Buffer {
+  if (compression === COMPRESSION_NONE) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (compression !== COMPRESSION_ZSTD) {
+    throw new FoleBackupError('REPO_CORRUPT', `${what}: unknown compression ${compression}`);
+  }
+  let out: Buffer;
+  try {
+    out = zstdDecompress(data);
+  } catch (err) {
+    throw new FoleBackupError('REPO_CORRUPT', `${what}: cannot decompress`, { cause: err });
+  }
+  if (out.length !== rawLength) {
+    throw new FoleBackupError('REPO_CORRUPT', `${what}: decompressed to ${out.length} bytes, expected ${rawLength}`);
+  }
+  return out;
+}
+
+/** zstd for metadata objects (index, snapshot, lock), always applied. */
+export function compressAlways(data: Uint8Array): Buffer {
+  return zstdCompress(data, { compressionLevel: 3 });
+}
+
+export function decompressAny(data: Uint8Array, what: string): Buffer {
+  try {
+    return zstdDecompress(data);
+  } catch (err) {
+    throw new FoleBackupError('REPO_CORRUPT', `${what}: cannot decompress`, { cause: err });
+  }
+}

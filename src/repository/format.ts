@@ -1,0 +1,42 @@
+/**
+ * Constants of the on-disk repository format (docs/REPOSITORY_FORMAT.md).
+ * Changing anything here that alters bytes on disk needs a new FORMAT_VERSION.
+ */
+
+/** The repository format this build reads and writes. */
+export const FORMAT_VERSION = 1;
+
+export type BlobType = 'data' | 'tree';
+export const BLOB_TYPE_CODE: Record<BlobType, number> = { data: 0, tree: 1 };
+export const BLOB_TYPE_OF_CODE: readonly BlobType[] = ['data', 'tree'];
+
+/** Pack files are closed once they reach this many bytes (before the header). */
+export const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
+/** Regular files are cut into fixed chunks of this size. */
+export const DEFAULT_FILE_CHUNK = 1024 * 1024;
+/**
+ * Database snapshots are cut into page-aligned chunks of this size (a multiple of
+ * every SQLite page size), so an unchanged region of a large database dedups.
+ */
+export const DEFAULT_DB_CHUNK = 64 * 1024;
+/** Tree (file list) blobs are cut at a record boundary after this many bytes. */
+export const TREE_BLOB_TARGET = 1024 * 1024;
+
+/** Plaintext repository config: the only object readable without a key. */
+export interface RepositoryConfig {
+  formatVersion: number;
+  id: string;
+  createdAt: string;
+  packSize: number;
+  fileChunkSize: number;
+  dbChunkSize: number;
+}
+
+/** Associated data for each kind of sealed object. */
+export const AAD = {
+  packHeader: Buffer.from('fole-pack-header'),
+  index: Buffer.from('fole-index'),
+  lock: Buffer.from('fole-lock'),
+  snapshot: (backupId: string): Buffer => Buffer.from(`fole-snapshot:${backupId}`),
+  blob: (type: BlobType, id: Buffer): Buffer => Buffer.concat([Buffer.from([BLOB_TYPE_CODE[type]]), id]),
+};

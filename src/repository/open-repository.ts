@@ -1,0 +1,23 @@
+/**
+ * Opening a repository from a location string: the library's front door
+ * (the CLI calls these too).
+ */
+import type { Backend } from '../backend/backend.js';
+import { openBackend } from '../backend/open.js';
+import { Repository, type InitOptions } from './repository.js';
+
+export type RepositoryLocation = string | Backend;
+
+function backendOf(location: RepositoryLocation): Backend {
+  return typeof location === 'string' ? openBackend(location) : location;
+}
+
+/** Create a repository at an empty location (REPO_NOT_EMPTY otherwise). */
+export async function initRepository(location: RepositoryLocation, password: string, opts?: InitOptions): Promise<Repository> {
+  return Repository.init(backendOf(location), password, opts);
+}
+
+/** Open a repository (REPO_NOT_FOUND, REPO_FORMAT_UNSUPPORTED, or STOP PERMISSION_DENIED). */
+export async function openRepository(location: RepositoryLocation, password: string): Promise<Repository> {
+  return Repository.open(backendOf(location), password);
+}

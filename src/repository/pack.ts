@@ -1,0 +1,113 @@
+/**
+ * Pack files: many encrypted blobs in one object, so a million 4 KB tiles are
+ * not a million objects.
+ *
+ *   blob_0 | blob_1 | ... | blob_n-1 | header | u32le(len(header))
+ *
+ * Each blob is seal(masterKey, maybeCompressed(plaintext), aad = type || id).
+ * The header is seal(masterKey, n × entry, aad = "fole-pack-header") with a
+ * 42-byte entry per blob: u8 type, u8 compression, u32le sealed length,
+ * u32le raw length, 32-byte id (SHA-256 of the plaintext). Offsets are implicit:
+ * blobs follow each other from offset 0. A pack's name is the SHA-256 of all its
+ * bytes, so damage is detectable without the key.
+ */
+import { open, seal } from '../crypto/aead.js';
+import { sha256Hex } from '../crypto/hash.js';
+import { FoleBackupError } from '../errors.js';
+import { AAD, BLOB_TYPE_CODE, BLOB_TYPE_OF_CODE, type BlobType } from './format.js';
+
+export const HEADER_ENTRY_BYTES = 42;
+
+/** Where a blob lives: what the index records. */
+export interface PackedBlob {
+  id: string;
+  type: BlobType;
+  offset: number;
+  length: number;
+  rawLength: number;
+  compression: number;
+}
+
+/** Collects sealed blobs in memory until the pack is finished. */
+export class PackBuilder {
+  private readonly parts: Buffer[] = [];
+  private readonly entries: PackedBlob[] = [];
+  private bytes = 0;
+
+  get size(): number {
+    return this.bytes;
+  }
+
+  get count(): number {
+    return this.entries.length;
+  }
+
+  /** Append an already sealed blob. */
+  add(id: string, type: BlobType, sealed: Buffer, rawLength: number, compression: number): void {
+    this.entries.push({ id, type, offset: this.bytes, length: sealed.length, rawLength, compression });
+    this.parts.push(sealed);
+    this.bytes += sealed.length;
+  }
+
+  /** Seal the header and return the pack's bytes, its name and its entries. */
+  finish(key: Uint8Array): { name: string; bytes: Buffer; blobs: PackedBlob[] } {
+    const header = Buffer.alloc(this.entries.length * HEADER_ENTRY_BYTES);
+    this.entries.forEach((e, i) => {
+      const o = i * HEADER_ENTRY_BYTES;
+      header.writeUInt8(BLOB_TYPE_CODE[e.type], o);
+      header.writeUInt8(e.compression, o + 1);
+      header.writeUInt32LE(e.length, o + 2);
+      header.writeUInt32LE(e.rawLength, o + 6);
+      header.write(e.id, o + 10, 32, 'hex');
+    });
+    const sealedHeader = seal(key, header, AAD.packHeader);
+    const trailer = Buffer.alloc(4);
+    trailer.writeUInt32LE(sealedHeader.length, 0);
+    const bytes = Buffer.concat([...this.parts, sealedHeader, trailer]);
+    return { name: sha256Hex(bytes), bytes, blobs: this.entries };
+  }
+}
+
+/**
+ * Parse a pack's header from the pack's tail. `tail` must be the last bytes of
+ * the pack (at least the header and trailer); `packSize` is the whole size.
+ */
+export function parsePackHeader(key: Uint8Array, tail: Buffer, packSize: number, packName: string): PackedBlob[] {
+  if (tail.length < 4) throw corrupt(packName, 'too short');
+  const headerLen = tail.readUInt32LE(tail.length - 4);
+  if (headerLen + 4 > tail.length || headerLen + 4 > packSize) throw corrupt(packName, 'header length out of range');
+  const sealedHeader = tail.subarray(tail.length - 4 - headerLen, tail.length - 4);
+  const header = open(key, sealedHeader, `header of pack ${packName}`, AAD.packHeader);
+  if (header.length % HEADER_ENTRY_BYTES !== 0) throw corrupt(packName, 'header size');
+  const blobs: PackedBlob[] = [];
+  let offset = 0;
+  const dataEnd = packSize - 4 - headerLen;
+  for (let o = 0; o < header.length; o += HEADER_ENTRY_BYTES) {
+    const type = BLOB_TYPE_OF_CODE[header.readUInt8(o)];
+    if (type === undefined) throw corrupt(packName, 'unknown blob type');
+    const length = header.readUInt32LE(o + 2);
+    blobs.push({
+      type,
+      compression: header.readUInt8(o + 1),
+      length,
+      rawLength: header.readUInt32LE(o + 6),
+      id: header.toString('hex', o + 10, o + 42),
+      offset,
+    });
+    offset += length;
+  }
+  if (offset !== dataEnd) throw corrupt(packName, 'blob lengths disagree with the pack size');
+  return blobs;
+}
+
+/** How many bytes at the end of a pack to read to get its header in one go. */
+export function headerReadSize(packSize: number): number {
+  return Math.min(packSize, 64 * 1024);
+}
+
+function corrupt(pack: string, what: string): FoleBackupError {
+  return new FoleBackupError('REPO_CORRUPT', `pack ${pack}: ${what}`, {
+    hint: 'run `fole-backup check --read-data` to find every damaged object',
+  });
+}
+

@@ -1,0 +1,346 @@
+/**
+ * A repository handle: the config, the master key, the index and the pack
+ * writer over one Backend. Everything but `config` and `keys/*` is sealed with
+ * the master key (src/crypto/aead.ts). See docs/REPOSITORY_FORMAT.md.
+ *
+ * Write ordering is what makes a crash harmless: packs first, then the index
+ * files that describe them, then (by the caller) the snapshot. A crash leaves
+ * only unreferenced packs, which the next backup ignores and prune removes.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Backend, ObjectType } from '../backend/backend.js';
+import { open, seal } from '../crypto/aead.js';
+import { sha256Hex } from '../crypto/hash.js';
+import {
+  DEFAULT_KDF,
+  generateMasterKey,
+  parseKeyFile,
+  unwrapMasterKey,
+  wrapMasterKey,
+  type KdfParams,
+  type MasterKey,
+} from '../crypto/keys.js';
+import { FoleBackupError, StopError, errnoCode } from '../errors.js';
+import { compressAlways, decompress, decompressAny, maybeCompress } from './compress.js';
+import {
+  AAD,
+  DEFAULT_DB_CHUNK,
+  DEFAULT_FILE_CHUNK,
+  DEFAULT_PACK_SIZE,
+  FORMAT_VERSION,
+  type BlobType,
+  type RepositoryConfig,
+} from './format.js';
+import { decodeIndexFile, encodeIndexFile, MasterIndex } from './master-index.js';
+import { PackBuilder, type PackedBlob } from './pack.js';
+
+export interface InitOptions {
+  kdf?: KdfParams;
+  packSize?: number;
+  fileChunkSize?: number;
+  dbChunkSize?: number;
+}
+
+/** Index files are written every this many new blobs, so a long backup that dies keeps most of its work. */
+const INDEX_FLUSH_BLOBS = 50_000;
+/** Pack uploads in flight at once. */
+const MAX_UPLOADS = 2;
+
+export class Repository {
+  readonly index = new MasterIndex();
+  private builder = new PackBuilder();
+  /** Blob ids in the open pack or in packs being uploaded: not yet in the index. */
+  private readonly pending = new Set<string>();
+  private readonly uploads = new Set<Promise<void>>();
+  private unindexed: { name: string; blobs: PackedBlob[] }[] = [];
+  private unindexedBlobs = 0;
+  private uploadError: unknown;
+  /** Bytes written to the backend by this handle (packs + index files). */
+  addedBytes = 0;
+
+  private constructor(
+    readonly backend: Backend,
+    readonly config: RepositoryConfig,
+    private readonly key: MasterKey,
+  ) {}
+
+  /** Create a new repository on an empty backend location. */
+  static async init(backend: Backend, password: string, opts: InitOptions = {}): Promise<Repository> {
+    const config: RepositoryConfig = {
+      formatVersion: FORMAT_VERSION,
+      id: randomUUID(),
+      createdAt: new Date().toISOString(),
+      packSize: opts.packSize ?? DEFAULT_PACK_SIZE,
+      fileChunkSize: opts.fileChunkSize ?? DEFAULT_FILE_CHUNK,
+      dbChunkSize: opts.dbChunkSize ?? DEFAULT_DB_CHUNK,
+    };
+    const master = generateMasterKey(config.id);
+    const keyFile = await wrapMasterKey(master, password, opts.kdf ?? DEFAULT_KDF);
+    await backend.create();
+    // key first, config last: a location with a config is a usable repository
+    await backend.save({ type: 'keys', name: sha256Hex(Buffer.from(keyFile.data)) }, Buffer.from(JSON.stringify(keyFile, null, 2)));
+    await backend.save({ type: 'config', name: 'config' }, Buffer.from(JSON.stringify(config, null, 2) + '\n'));
+    return new Repository(backend, config, master);
+  }
+
+  /**
+   * Open an existing repository with a password. Throws REPO_NOT_FOUND if there is
+   * none, REPO_FORMAT_UNSUPPORTED for a format this build does not know, and
+   * StopError PERMISSION_DENIED if no key file opens with the password.
+   */
+  static async open(backend: Backend, password: string): Promise<Repository> {
+    const config = await readConfig(backend);
+    const names: string[] = [];
+    for await (const k of backend.list('keys')) names.push(k.name);
+    names.sort();
+    for (const name of names) {
+      const kf = parseKeyFile(await backend.load({ type: 'keys', name }), name);
+      const master = await unwrapMasterKey(kf, password, config.id);
+      if (master !== undefined) return new Repository(backend, config, master);
+    }
+    throw new StopError('PERMISSION_DENIED', `open repository ${backend.location}: wrong password or key file`, {
+      hint: 'check FOLE_BACKUP_PASSWORD / --password-file; nothing was read or changed',
+    });
+  }
+
+  /** Add another key file (a second person or machine) for the same master key. */
+  async addKey(password: string, kdf: KdfParams = DEFAULT_KDF): Promise<string> {
+    const keyFile = await wrapMasterKey(this.key, password, kdf);
+    const name = sha256Hex(Buffer.from(keyFile.data));
+    await this.backend.save({ type: 'keys', name }, Buffer.from(JSON.stringify(keyFile, null, 2)));
+    return name;
+  }
+
+  // ---- sealed JSON objects (index, snapshots, locks) ----
+
+  /** Seal a JSON value and save it. Returns the object's name (given, or SHA-256 of the stored bytes). */
+  async saveJson(type: ObjectType, value: unknown, aad: Uint8Array, name?: string): Promise<string> {
+    const stored = seal(this.key.encrypt, compressAlways(Buffer.from(JSON.stringify(value))), aad);
+    const objectName = name ?? sha256Hex(stored);
+    await this.backend.save({ type, name: objectName }, stored);
+    this.addedBytes += stored.length;
+    return objectName;
+  }
+
+  async loadJson(type: ObjectType, name: string, aad: Uint8Array): Promise<unknown> {
+    const stored = await this.backend.load({ type, name });
+    const plain = decompressAny(open(this.key.encrypt, stored, `${type}/${name}`, aad), `${type}/${name}`);
+    try {
+      return JSON.parse(plain.toString('utf8'));
+    } catch (err) {
+      throw new FoleBackupError('REPO_CORRUPT', `${type}/${name}: not valid JSON`, { cause: err });
+    }
+  }
+
+  /** Seal/open raw bytes with the master key (for callers with their own object layouts). */
+  sealBytes(plain: Uint8Array, aad: Uint8Array): Buffer {
+    return seal(this.key.encrypt, plain, aad);
+  }
+
+  openBytes(sealed: Uint8Array, what: string, aad: Uint8Array): Buffer {
+    return open(this.key.encrypt, sealed, what, aad);
+  }
+
+  // ---- index ----
+
+  private indexLoad: Promise<void> | undefined;
+
+  /**
+   * Load every index file into memory, once per handle (later calls wait for
+   * the first). Every method that reads blobs calls it.
+   */
+  loadIndex(signal?: AbortSignal): Promise<void> {
+    this.indexLoad ??= this.readIndexFiles(signal).catch((err: unknown) => {
+      this.indexLoad = undefined;
+      throw err;
+    });
+    return this.indexLoad;
+  }
+
+  private async readIndexFiles(signal?: AbortSignal): Promise<void> {
+    const names: string[] = [];
+    for await (const o of this.backend.list('index')) names.push(o.name);
+    await forEachLimit(names, 8, async (name) => {
+      signal?.throwIfAborted();
+      const v = await this.loadJson('index', name, AAD.index);
+      for (const p of decodeIndexFile(v, name)) this.index.addPack(p.name, p.blobs);
+    });
+  }
+
+  /** Names of all index files. */
+  async listIndexFiles(): Promise<string[]> {
+    const names: string[] = [];
+    for await (const o of this.backend.list('index')) names.push(o.name);
+    return names.sort();
+  }
+
+  // ---- blobs ----
+
+  /** Whether a blob is stored (or being stored by this handle). */
+  hasBlob(id: string): boolean {
+    return this.index.has(id) || this.pending.has(id);
+  }
+
+  /**
+   * Store a blob unless the repository already has it. `id` must be the SHA-256 of
+   * `plain` (callers usually computed it already; it is not recomputed here).
+   * Returns the number of new bytes it will add (0 when deduplicated).
+   * The caller must not modify `plain` until the returned promise settles.
+   */
+  async saveBlob(type: BlobType, id: string, plain: Uint8Array): Promise<number> {
+    if (this.uploadError !== undefined) throw this.uploadError;
+    // dedup needs the index; only the first call can actually wait here
+    if (this.indexLoad === undefined) await this.loadIndex();
+    if (this.hasBlob(id)) return 0;
+    const { bytes, compression } = maybeCompress(plain);
+    const sealed = seal(this.key.encrypt, bytes, AAD.blob(type, Buffer.from(id, 'hex')));
+    this.builder.add(id, type, sealed, plain.length, compression);
+    this.pending.add(id);
+    if (this.builder.size >= this.config.packSize) await this.finishPack();
+    return sealed.length;
+  }
+
+  /** Load a blob's plaintext and verify it against its id (CHECKSUM_MISMATCH otherwise). */
+  async loadBlob(id: string): Promise<Buffer> {
+    await this.loadIndex();
+    const e = this.index.get(id);
+    if (e === undefined) {
+      throw new StopError('CHECKSUM_MISMATCH', `load blob ${id.slice(0, 12)}: not in the repository index`, {
+        hint: 'the repository is missing data this backup needs; run `fole-backup check`',
+      });
+    }
+    let stored: Buffer;
+    try {
+      stored = await this.backend.load({ type: 'data', name: e.pack }, { offset: e.offset, length: e.length });
+    } catch (err) {
+      if (err instanceof FoleBackupError && (err.code === 'NOT_FOUND' || err.code === 'REPO_CORRUPT')) {
+        throw new StopError('CHECKSUM_MISMATCH', `load blob ${id.slice(0, 12)} from pack ${e.pack.slice(0, 12)}: ${err.message}`, {
+          cause: err,
+          hint: 'a pack is missing or truncated; run `fole-backup check --read-data`',
+        });
+      }
+      throw err;
+    }
+    const what = `blob ${id.slice(0, 12)} in pack ${e.pack.slice(0, 12)}`;
+    const packed = open(this.key.encrypt, stored, what, AAD.blob(e.type, Buffer.from(id, 'hex')));
+    const plain = decompress(packed, e.compression, e.rawLength, what);
+    if (sha256Hex(plain) !== id) {
+      throw new StopError('CHECKSUM_MISMATCH', `${what}: content does not match its SHA-256`, {
+        hint: 'the repository is damaged; run `fole-backup check --read-data`',
+      });
+    }
+    return plain;
+  }
+
+  /**
+   * Finish the open pack, wait for every upload, and write an index file for
+   * every pack not yet indexed. After flush() resolves, every blob saved so far
+   * is durable and findable by a new handle.
+   */
+  async flush(): Promise<void> {
+    if (this.builder.count > 0) await this.finishPack();
+    while (this.uploads.size > 0) await Promise.race(this.uploads);
+    if (this.uploadError !== undefined) throw this.uploadError;
+    await this.writeIndex();
+  }
+
+  private async finishPack(): Promise<void> {
+    const builder = this.builder;
+    this.builder = new PackBuilder();
+    const pack = builder.finish(this.key.encrypt);
+    const upload = (async () => {
+      try {
+        await this.backend.save({ type: 'data', name: pack.name }, pack.bytes);
+        this.addedBytes += pack.bytes.length;
+        this.unindexed.push({ name: pack.name, blobs: pack.blobs });
+        this.unindexedBlobs += pack.blobs.length;
+        this.index.addPack(pack.name, pack.blobs);
+        for (const b of pack.blobs) this.pending.delete(b.id);
+      } catch (err) {
+        this.uploadError ??= err;
+      }
+    })();
+    this.uploads.add(upload);
+    void upload.finally(() => this.uploads.delete(upload));
+    while (this.uploads.size >= MAX_UPLOADS) await Promise.race(this.uploads);
+    if (this.uploadError !== undefined) throw this.uploadError;
+    if (this.unindexedBlobs >= INDEX_FLUSH_BLOBS) await this.writeIndex();
+  }
+
+  private async writeIndex(): Promise<void> {
+    if (this.unindexed.length === 0) return;
+    const packs = this.unindexed;
+    this.unindexed = [];
+    this.unindexedBlobs = 0;
+    await this.saveJson('index', encodeIndexFile(packs), AAD.index);
+  }
+
+  /** Forget blobs that were added but not flushed (after a failed backup). */
+  discardPending(): void {
+    this.builder = new PackBuilder();
+    this.pending.clear();
+    this.uploadError = undefined;
+  }
+
+  async close(): Promise<void> {
+    await this.backend.close();
+  }
+}
+
+/** Read and validate the plaintext config. */
+export async function readConfig(backend: Backend): Promise<RepositoryConfig> {
+  let bytes: Buffer;
+  try {
+    bytes = await backend.load({ type: 'config', name: 'config' });
+  } catch (err) {
+    if ((err instanceof FoleBackupError && err.code === 'NOT_FOUND') || errnoCode(err) === 'ENOENT') {
+      throw new FoleBackupError('REPO_NOT_FOUND', `no repository at ${backend.location}`, {
+        cause: err,
+        hint: 'check --repo / FOLE_BACKUP_REPO, or create one with `fole-backup init`',
+      });
+    }
+    throw err;
+  }
+  let v: Partial<RepositoryConfig>;
+  try {
+    v = JSON.parse(bytes.toString('utf8')) as Partial<RepositoryConfig>;
+  } catch (err) {
+    throw new FoleBackupError('REPO_CORRUPT', `repository config at ${backend.location} is not JSON`, { cause: err });
+  }
+  if (typeof v.formatVersion !== 'number') {
+    throw new FoleBackupError('REPO_CORRUPT', `repository config at ${backend.location} has no formatVersion`);
+  }
+  if (v.formatVersion !== FORMAT_VERSION) {
+    throw new FoleBackupError(
+      'REPO_FORMAT_UNSUPPORTED',
+      `repository at ${backend.location} has format version ${v.formatVersion}; this fole-backup reads version ${FORMAT_VERSION}`,
+      { hint: v.formatVersion > FORMAT_VERSION ? 'upgrade fole-backup to a release that knows this format' : 'use an older fole-backup release to read this repository' },
+    );
+  }
+  const okInt = (n: unknown, min: number, max: number): n is number => Number.isSafeInteger(n) && (n as number) >= min && (n as number) <= max;
+  if (
+    typeof v.id !== 'string' || !okInt(v.packSize, 4096, 1 << 30) || !okInt(v.fileChunkSize, 4096, 64 << 20) ||
+    !okInt(v.dbChunkSize, 512, 64 << 20) || v.dbChunkSize % 512 !== 0
+  ) {
+    throw new FoleBackupError('REPO_CORRUPT', `repository config at ${backend.location} is damaged`);
+  }
+  return v as RepositoryConfig;
+}
+
+/** Run `fn` over items with at most `limit` in flight; rejects on the first failure. */
+export async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed: unknown;
+  const worker = async (): Promise<void> => {
+    while (failed === undefined && next < items.length) {
+      const i = next++;
+      try {
+        await fn(items[i] as T, i);
+      } catch (err) {
+        failed ??= err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failed !== undefined) throw failed;
+}

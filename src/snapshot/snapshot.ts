@@ -1,0 +1,122 @@
+/**
+ * What a backup is: the snapshot object (snapshots/<backupId>) and the tree of
+ * entries it refers to. The snapshot holds the spec §4 manifest's head (every
+ * field except the file lists); the file lists are rendered from the tree, which
+ * is stored as NDJSON in chunked "tree" blobs so a million files never become
+ * one JSON string (see src/manifest/render.ts).
+ */
+
+/** One path in a backup. Paths are relative POSIX, in tree order (see comparePaths). */
+export interface TreeEntry {
+  path: string;
+  kind: 'dir' | 'file' | 'db';
+  /** Permission bits (mode & 0o7777). */
+  mode: number;
+  mtimeMs: number;
+  /** file / db: size in bytes of what was stored (a DB: of the captured snapshot). */
+  size?: number;
+  /** file / db: SHA-256 (hex) of the stored content. */
+  sha256?: string;
+  /** file / db: blob ids, in order. */
+  chunks?: string[];
+  /** file: what the source looked like, so an incremental can skip it unchanged. */
+  ino?: number;
+  ctimeMs?: number;
+  /** db: what was captured. */
+  db?: DbInfo;
+}
+
+export interface DbInfo {
+  pageSize: number;
+  pageCount: number;
+  userVersion: number;
+  journalMode: string;
+  integrity: 'ok';
+}
+
+export interface ProjectHead {
+  projectId: string;
+  /** "sha256:<hex>" of the project's database, null if it has none. */
+  projectDb: string | null;
+  /** "sha256:<hex>" of each map database. */
+  mapDbs: string[];
+  /** Extra: where each map database is. */
+  maps: { mapId: string; path: string; sha256: string }[];
+}
+
+/** Spec §4 manifest without its file lists (which come from the tree). */
+export interface ManifestHead {
+  backupId: string;
+  createdAt: string;
+  createdBy: string;
+  foleVersion: string;
+  storageSpecVersion: string;
+  modules: string[];
+  projects: ProjectHead[];
+  core: { coreDb: string | null; templates: Record<string, string> };
+}
+
+export interface SnapshotDatabase {
+  path: string;
+  sha256: string;
+  size: number;
+  pageSize: number;
+  pageCount: number;
+  userVersion: number;
+  journalMode: string;
+  integrity: 'ok';
+}
+
+export interface SnapshotStats {
+  files: number;
+  dirs: number;
+  databases: number;
+  /** Bytes of content in the backup (files + DB snapshots). */
+  bytes: number;
+  /** Bytes this backup added to the repository. */
+  addedBytes: number;
+  durationMs: number;
+  /** How long writers were held back to capture every DB at one instant. */
+  writersBlockedMs: number;
+}
+
+export interface Snapshot {
+  formatVersion: 1;
+  backupId: string;
+  type: 'full' | 'incremental';
+  parent?: string;
+  tags: string[];
+  createdAt: string;
+  host: string;
+  /** Absolute path of the STORAGE_ROOT that was backed up. */
+  storageRoot: string;
+  actor: { name: string; kind: 'human' | 'agent' };
+  manifest: ManifestHead;
+  /** Tree blob ids, in order. */
+  tree: string[];
+  stats: SnapshotStats;
+  databases: SnapshotDatabase[];
+  /** Paths not backed up and why (symlinks, sockets, vanished files). At most SKIPPED_LIMIT listed. */
+  skipped: { path: string; reason: string }[];
+  skippedCount: number;
+  warnings: string[];
+}
+
+export const SKIPPED_LIMIT = 1000;
+
+/**
+ * Tree order: depth-first, the entries of a directory sorted by name in code
+ * unit order, a directory immediately followed by its contents. Equivalent to
+ * comparing the paths component by component.
+ */
+export function comparePaths(a: string, b: string): number {
+  const pa = a.split('/');
+  const pb = b.split('/');
+  const n = Math.min(pa.length, pb.length);
+  for (let i = 0; i < n; i++) {
+    const x = pa[i] as string;
+    const y = pb[i] as string;
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return pa.length - pb.length;
+}

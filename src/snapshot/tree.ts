@@ -1,0 +1,63 @@
+/**
+ * The tree of a backup, stored as NDJSON lines (one TreeEntry each) packed into
+ * "tree" blobs of about TREE_BLOB_TARGET bytes, cut at line boundaries.
+ */
+import { sha256Hex } from '../crypto/hash.js';
+import { TREE_BLOB_TARGET } from '../repository/format.js';
+import type { Repository } from '../repository/repository.js';
+import type { TreeEntry } from './snapshot.js';
+import { validateTreeEntry, TreeOrderChecker } from './validate.js';
+
+export class TreeWriter {
+  private lines: string[] = [];
+  private bytes = 0;
+  readonly blobIds: string[] = [];
+
+  constructor(private readonly repo: Repository) {}
+
+  async add(entry: TreeEntry): Promise<void> {
+    const line = JSON.stringify(entry) + '\n';
+    this.lines.push(line);
+    this.bytes += line.length;
+    if (this.bytes >= TREE_BLOB_TARGET) await this.cut();
+  }
+
+  /** Store what is left; returns every tree blob id in order. */
+  async finish(): Promise<string[]> {
+    if (this.lines.length > 0) await this.cut();
+    return this.blobIds;
+  }
+
+  private async cut(): Promise<void> {
+    const data = Buffer.from(this.lines.join(''), 'utf8');
+    this.lines = [];
+    this.bytes = 0;
+    const id = sha256Hex(data);
+    await this.repo.saveBlob('tree', id, data);
+    this.blobIds.push(id);
+  }
+}
+
+/**
+ * Read a tree back, one validated entry at a time. Every entry is checked
+ * (validateTreeEntry) and the order must be strict tree order, so a damaged or
+ * hostile tree (traversal, duplicates) is refused with a typed error.
+ */
+export async function* readTree(repo: Repository, blobIds: readonly string[]): AsyncGenerator<TreeEntry> {
+  const order = new TreeOrderChecker();
+  for (const id of blobIds) {
+    const data = await repo.loadBlob(id);
+    const text = data.toString('utf8');
+    let start = 0;
+    while (start < text.length) {
+      let end = text.indexOf('\n', start);
+      if (end === -1) end = text.length;
+      const line = text.slice(start, end);
+      start = end + 1;
+      if (line.length === 0) continue;
+      const entry = validateTreeEntry(line);
+      order.check(entry.path);
+      yield entry;
+    }
+  }
+}

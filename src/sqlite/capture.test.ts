@@ -1,0 +1,312 @@
+import Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FoleBackupError, StopError } from '../errors.js';
+import {
+  createDatabase,
+  createWalOnlyDatabase,
+  startLockHolder,
+  startWriter,
+  type ChildHandle,
+} from '../../test/fixtures/sqlite-writer.js';
+import { captureDatabases, type CaptureOptions } from './capture.js';
+
+let root: string;
+let staging: string;
+const cleanups: (() => unknown)[] = [];
+
+beforeEach(() => {
+  const base = mkdtempSync(join(tmpdir(), 'fole-capture-'));
+  root = join(base, 'root');
+  staging = join(base, 'staging');
+  mkdirSync(root);
+  mkdirSync(staging, { mode: 0o700 });
+  cleanups.push(() => rmSync(base, { recursive: true, force: true }));
+});
+
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn();
+});
+
+function abs(rel: string): string {
+  return join(root, ...rel.split('/'));
+}
+
+function sha(file: string): string {
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
+}
+
+/** File descriptors this process has open on files whose path starts with `prefix`. */
+function openFds(prefix: string): string[] {
+  const out: string[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      if (target.startsWith(prefix)) out.push(target);
+    } catch {
+      // The fd was closed while we listed them (readdir's own fd).
+    }
+  }
+  return out;
+}
+
+function sideFiles(file: string): string[] {
+  return ['-wal', '-shm', '-journal'].filter((s) => existsSync(file + s));
+}
+
+/** One query on a short-lived connection (writable: a read-only one leaves -wal/-shm behind). */
+function query<T>(file: string, sql: string): T {
+  const db = new Database(file, { fileMustExist: true });
+  try {
+    return db.prepare(sql).get() as T;
+  } finally {
+    db.close();
+  }
+}
+
+function capture(databases: string[], extra: Partial<CaptureOptions> = {}) {
+  return captureDatabases({ storageRoot: root, databases, stagingDir: staging, ...extra });
+}
+
+async function rejection(p: Promise<unknown>): Promise<FoleBackupError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof FoleBackupError) return err;
+    throw err;
+  }
+  throw new Error('expected the capture to fail');
+}
+
+describe('captureDatabases', () => {
+  it('captures rows that live only in the -wal and leaves the source -wal untouched', async () => {
+    const rel = 'projects/p1/project.db';
+    const fix = createWalOnlyDatabase(abs(rel), 10, 50);
+    cleanups.push(() => fix.db.close());
+    const walBefore = sha(`${abs(rel)}-wal`);
+    const mainBefore = sha(abs(rel));
+
+    // The main file alone lacks the rows: a file copy would lose them.
+    const mainOnly = join(staging, 'main-only.db');
+    copyFileSync(abs(rel), mainOnly);
+    expect(query<{ c: number }>(mainOnly, 'SELECT count(*) AS c FROM counter').c).toBe(10);
+    rmSync(mainOnly);
+
+    const result = await capture([rel]);
+    const [db] = result.databases;
+    expect(db?.path).toBe(rel);
+    expect(db?.journalMode).toBe('wal');
+    expect(sideFiles(db?.file ?? '')).toEqual([]);
+    expect(query<{ c: number }>(db?.file ?? '', 'SELECT count(*) AS c FROM counter').c).toBe(60);
+
+    expect(existsSync(`${abs(rel)}-wal`)).toBe(true);
+    expect(sha(`${abs(rel)}-wal`)).toBe(walBefore);
+    expect(sha(abs(rel))).toBe(mainBefore);
+    // SQLite defers closing a file descriptor while another connection of this process
+    // (the fixture: a running FOLE) holds locks on the file; after it, nothing is open.
+    fix.db.close();
+    expect(openFds(root)).toEqual([]);
+  });
+
+  it('leaves the -wal of a database nobody has open (a crashed FOLE) exactly as it found it', async () => {
+    const live = join(staging, '..', 'live.db');
+    const fix = createWalOnlyDatabase(live, 5, 20);
+    const rel = 'core/core.db';
+    mkdirSync(join(root, 'core'));
+    copyFileSync(live, abs(rel));
+    copyFileSync(`${live}-wal`, `${abs(rel)}-wal`);
+    fix.db.close();
+    const walBefore = sha(`${abs(rel)}-wal`);
+    const mainBefore = sha(abs(rel));
+
+    const result = await capture([rel]);
+    expect(query<{ c: number }>(result.databases[0]?.file ?? '', 'SELECT count(*) AS c FROM counter').c).toBe(25);
+    expect(sha(`${abs(rel)}-wal`)).toBe(walBefore);
+    expect(sha(abs(rel))).toBe(mainBefore);
+    expect(openFds(root)).toEqual([]);
+  });
+
+  it('leaves no side files beside a cleanly closed source', async () => {
+    createDatabase(abs('modules/m/module.db'), 100, 'wal');
+    createDatabase(abs('projects/p/project.db'), 100, 'delete');
+    expect(sideFiles(abs('modules/m/module.db'))).toEqual([]);
+    const result = await capture(['modules/m/module.db', 'projects/p/project.db']);
+    expect(result.databases.map((d) => [d.path, d.journalMode])).toEqual([
+      ['modules/m/module.db', 'wal'],
+      ['projects/p/project.db', 'delete'],
+    ]);
+    expect(sideFiles(abs('modules/m/module.db'))).toEqual([]);
+    expect(sideFiles(abs('projects/p/project.db'))).toEqual([]);
+    expect(openFds(root)).toEqual([]);
+  });
+
+  it('captures two databases at one instant while a real writer process commits to both', async () => {
+    const a = 'projects/p1/project.db';
+    const b = 'projects/p1/maps/m1/map.db';
+    // Enough pages that copying takes many backup steps while the writer commits.
+    createDatabase(abs(a), 3000, 'wal');
+    createDatabase(abs(b), 3000, 'wal');
+    const writer = await startWriter([abs(a), abs(b)]);
+    cleanups.push(() => writer.stop());
+
+    const startN = writer.lastN();
+    let lastA = 0;
+    for (let i = 0; i < 6; i++) {
+      // Alternate one-step copies with 8-page steps: stepping must finish under commits too.
+      const result = await capture([a, b], i % 2 === 0 ? {} : { backupStepPages: 8 });
+      const [ca, cb] = result.databases;
+      const maxA = query<{ m: number }>(ca?.file ?? '', 'SELECT max(n) AS m FROM counter').m;
+      const maxB = query<{ m: number }>(cb?.file ?? '', 'SELECT max(n) AS m FROM counter').m;
+      // A commits n before B does: one instant shows B == A or B one behind. B ahead of A
+      // (B copied later than A) or B two behind would be a torn capture.
+      expect([maxB, maxB + 1]).toContain(maxA);
+      expect(maxA).toBeGreaterThanOrEqual(lastA);
+      expect(result.writersBlockedMs).toBeGreaterThanOrEqual(0);
+      lastA = maxA;
+      rmSync(ca?.file ?? '');
+      rmSync(cb?.file ?? '');
+    }
+    expect(lastA).toBeGreaterThan(startN);
+    // The writer goes on after the captures: it was never left blocked.
+    await writer.waitFor((l) => Number(l.split(' ')[1]) > lastA + 100);
+    expect(await writer.stop()).toBe(0);
+    expect(openFds(root)).toEqual([]);
+  });
+
+  it('refuses a damaged source with DB_INTEGRITY_ERROR naming it and keeps no copy', async () => {
+    const rel = 'projects/p2/project.db';
+    createDatabase(abs(rel), 2000, 'wal');
+    createDatabase(abs('core/core.db'), 10, 'wal');
+    const { page_size: pageSize, page_count: pageCount } = query<{ page_size: number; page_count: number }>(
+      abs(rel),
+      'SELECT page_size, page_count FROM pragma_page_size, pragma_page_count',
+    );
+    expect(pageCount).toBeGreaterThan(20);
+    // Garble the cell pointer array of a b-tree page in the middle of the file.
+    const fd = openSync(abs(rel), 'r+');
+    writeSync(fd, Buffer.alloc(64, 0xff), 0, 64, Math.floor(pageCount / 2) * pageSize + 8);
+    closeSync(fd);
+
+    const err = await rejection(capture(['core/core.db', rel]));
+    expect(err).toBeInstanceOf(StopError);
+    expect(err.code).toBe('DB_INTEGRITY_ERROR');
+    expect(err.path).toBe(rel);
+    expect(err.message).toContain(rel);
+    expect(err.hint).toMatch(/damaged/);
+    expect(readdirSync(staging)).toEqual([]);
+    expect(openFds(root)).toEqual([]);
+  });
+
+  it('refuses a file that is not a database with DB_INTEGRITY_ERROR', async () => {
+    const rel = 'projects/p3/project.db';
+    mkdirSync(join(root, 'projects', 'p3'), { recursive: true });
+    writeFileSync(abs(rel), Buffer.alloc(4096, 0x42));
+    const err = await rejection(capture([rel]));
+    expect(err.code).toBe('DB_INTEGRITY_ERROR');
+    expect(err.path).toBe(rel);
+    expect(openFds(root)).toEqual([]);
+  });
+
+  it('says NOT_FOUND for a database that has gone', async () => {
+    const err = await rejection(capture(['projects/gone/project.db']));
+    expect(err.code).toBe('NOT_FOUND');
+    expect(err.path).toBe('projects/gone/project.db');
+  });
+
+  it('fails with DB_LOCKED naming the database a writer holds too long, and closes everything', async () => {
+    createDatabase(abs('core/core.db'), 10, 'wal');
+    createDatabase(abs('projects/p/project.db'), 10, 'wal');
+    let holder: ChildHandle | undefined = await startLockHolder(abs('projects/p/project.db'));
+    cleanups.push(() => holder?.stop());
+
+    const err = await rejection(capture(['projects/p/project.db', 'core/core.db'], { busyTimeoutMs: 300 }));
+    expect(err.code).toBe('DB_LOCKED');
+    expect(err.path).toBe('projects/p/project.db');
+    expect(err.message).toBe('capture projects/p/project.db: database locked by a writer for longer than 0.3s');
+    expect(err.hint).toBeDefined();
+    expect(openFds(root)).toEqual([]);
+    expect(readdirSync(staging)).toEqual([]);
+
+    expect(await holder.stop()).toBe(0);
+    holder = undefined;
+    const result = await capture(['projects/p/project.db', 'core/core.db'], { busyTimeoutMs: 300 });
+    expect(result.databases).toHaveLength(2);
+  });
+
+  it('gives the locks back and retries while a writer holds one, then captures when it lets go', async () => {
+    createDatabase(abs('core/core.db'), 10, 'wal');
+    createDatabase(abs('projects/p/project.db'), 10, 'delete');
+    const holder = await startLockHolder(abs('projects/p/project.db'));
+    cleanups.push(() => holder.stop());
+    let stopped: Promise<number | null> | undefined;
+    let attempts = 0;
+    const result = await capture(['core/core.db', 'projects/p/project.db'], {
+      busyTimeoutMs: 60_000,
+      onProgress: (e) => {
+        if (e.phase !== 'quiesce' || e.done !== 0) return;
+        // Every attempt starts with done: 0; the second one means the first gave up.
+        if (++attempts === 2) stopped = holder.stop();
+      },
+    });
+    expect(attempts).toBeGreaterThanOrEqual(2);
+    expect(await stopped).toBe(0);
+    expect(holder.lines).toContain('released');
+    expect(result.databases.map((d) => d.journalMode)).toEqual(['wal', 'delete']);
+    expect(openFds(root)).toEqual([]);
+  });
+
+  it('applies the transform to the copy only and measures the result', async () => {
+    const rel = 'core/core.db';
+    createDatabase(abs(rel), 500, 'wal');
+    const src = new Database(abs(rel));
+    src.pragma('user_version = 7');
+    src.close();
+    const seen: string[] = [];
+    const result = await capture([rel], {
+      transform: (path, copy) => {
+        seen.push(path);
+        copy.prepare('DELETE FROM counter WHERE n = 1').run();
+      },
+    });
+    expect(seen).toEqual([rel]);
+    const [db] = result.databases;
+    if (db === undefined) throw new Error('no database captured');
+    expect(sideFiles(db.file)).toEqual([]);
+    const copyHash = sha(db.file);
+    expect(query<{ c: number }>(db.file, 'SELECT count(*) AS c FROM counter WHERE n = 1').c).toBe(0);
+    expect(query<{ c: number }>(db.file, 'SELECT count(*) AS c FROM counter').c).toBe(499);
+    expect(query<{ c: number }>(abs(rel), 'SELECT count(*) AS c FROM counter WHERE n = 1').c).toBe(1);
+    expect(db.userVersion).toBe(7);
+    expect(db.integrity).toBe('ok');
+    expect(db.size).toBe(statSync(db.file).size);
+    expect(sha(db.file)).toBe(copyHash);
+    expect(db.size).toBe(db.pageSize * db.pageCount);
+    // The copy keeps the source's WAL header flag, so a restore writes back a WAL database.
+    expect(query<{ journal_mode: string }>(db.file, 'PRAGMA journal_mode').journal_mode).toBe('wal');
+    expect(new Date(result.capturedAt).toISOString()).toBe(result.capturedAt);
+  });
+
+  it('removes its copies and closes every connection when aborted mid-way', async () => {
+    const rels = ['a/one.db', 'b/two.db', 'c/three.db'];
+    for (const rel of rels) createDatabase(abs(rel), 200, 'wal');
+    const ac = new AbortController();
+    const phases: string[] = [];
+    const err = await rejection(
+      capture(rels, {
+        signal: ac.signal,
+        onProgress: (e) => {
+          phases.push(`${e.phase}:${e.done}/${e.total}`);
+          if (e.phase === 'copy' && e.done === 2) ac.abort();
+        },
+      }),
+    );
+    expect(err.code).toBe('ABORTED');
+    expect(phases).toEqual(['quiesce:0/3', 'quiesce:3/3', 'copy:1/3', 'copy:2/3']);
+    expect(readdirSync(staging)).toEqual([]);
+    expect(openFds(root)).toEqual([]);
+    for (const rel of rels) expect(sideFiles(abs(rel))).toEqual([]);
+  });
+});

@@ -1,0 +1,541 @@
+/**
+ * Point-in-time capture of many live SQLite databases at ONE instant (DESIGN.md §3.2).
+ *
+ * FOLE keeps its state in many databases (core.db, module.db, project.db, map.db…)
+ * and commits to several of them for one logical change. A backup that copies them
+ * one after the other can fall between two of those commits and restore a state that
+ * never existed. And a WAL database's committed rows may live only in its `-wal`, so
+ * copying the `.db` file loses data; copying `.db` + `-wal` of a live database came
+ * out SQLITE_CORRUPT every time we measured. So we never copy the file:
+ *
+ *   for each db, sorted by path:   open a writable connection W and a read-only one R
+ *   repeat until busyTimeoutMs is spent:
+ *     for each db in order:        W.BEGIN IMMEDIATE           (wait a bounded slice)
+ *     if one is busy:              ROLLBACK all, back off with jitter, try again
+ *                                  (we may hold B while a multi-db writer holds A and
+ *                                  waits for B: giving everything back breaks that)
+ *   -- every write lock is ours: no commit is in flight anywhere = THE instant --
+ *   for each db:                   R.BEGIN; R.SELECT … sqlite_master   (pin a snapshot)
+ *   for each db:                   W.ROLLBACK                  (writers go on; the time
+ *                                  between the first lock and here is writersBlockedMs)
+ *   for each db:                   R.backup(copy)  (Online Backup API, page for page)
+ *                                  R.ROLLBACK, close           (release the pin at once)
+ *   for each copy:                 transform, integrity_check, measure, close; assert
+ *                                  no -wal/-shm/-journal is left beside it
+ *
+ * Why the pinned read snapshot: sqlite3_backup_step() restarts from page 1 whenever
+ * another connection commits between two steps, so a stepped backup of a busy database
+ * never finishes (measured: 6,000–18,000 restarts, no end). A backup from a connection
+ * that already has an open read transaction reads that snapshot for every step and is
+ * never restarted, and the snapshot is the instant above. Each step copies up to
+ * `backupStepPages` pages (default: 256 MiB worth), so most databases are copied in one
+ * step while a 10 GB one still yields to the event loop (lock heartbeats, abort)
+ * between steps. Should a restart ever be observed anyway (remaining pages going up),
+ * the rest is copied in one step.
+ *
+ * WAL: while a read snapshot is pinned, checkpoints cannot pass it, so the -wal of a
+ * busy database grows until the copy is done; copies are made in path order and each
+ * pin is released right after its copy. Rollback-journal databases are copied first:
+ * there a pinned reader (a SHARED lock) blocks every writer's commit until it is gone.
+ *
+ * Sources are never modified: W only takes and rolls back an empty write transaction.
+ * A source's `-wal`/`-shm` are never touched by us; SQLite itself removes them when the
+ * last connection closes, so the order of closing decides: if the source had a `-wal`
+ * when we came (a running or crashed FOLE), W is closed while R still holds the file
+ * open and R, being read-only, cannot checkpoint, so the `-wal` stays exactly as found;
+ * if it had none (a cleanly closed database), W is closed last and SQLite removes the
+ * empty side files our connections created.
+ */
+import Database from 'better-sqlite3';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, openSync, rmSync, statSync } from 'node:fs';
+import { basename, isAbsolute, join, posix } from 'node:path';
+import { abortError, FoleBackupError, fsError, StopError, throwIfAborted } from '../errors.js';
+
+export interface CaptureProgressEvent {
+  phase: 'quiesce' | 'copy' | 'check';
+  done: number;
+  total: number;
+  path?: string;
+}
+
+export interface CaptureOptions {
+  /** Absolute path of the STORAGE_ROOT. */
+  storageRoot: string;
+  /** Relative POSIX paths of the databases under storageRoot (no duplicates). */
+  databases: readonly string[];
+  /** An existing private directory; the snapshot copies are created here with unique names. */
+  stagingDir: string;
+  /** Max wait for writers to release their locks (default 30_000). */
+  busyTimeoutMs?: number;
+  signal?: AbortSignal;
+  onProgress?: (event: CaptureProgressEvent) => void;
+  /** Called on each copy after it is made, before it is integrity-checked & measured (e.g. delete our lock row from core.db). */
+  transform?: (relPath: string, copy: Database.Database) => void;
+  /**
+   * Pages copied per backup step (default: 256 MiB worth of pages). The read snapshot
+   * is pinned, so steps are never restarted by writers; smaller steps only yield to the
+   * event loop more often.
+   */
+  backupStepPages?: number;
+}
+
+export interface CapturedDatabase {
+  /** Relative path, as given. */
+  path: string;
+  /** Absolute path of the snapshot copy in staging: closed, no -wal/-shm/-journal beside it. */
+  file: string;
+  size: number;
+  pageSize: number;
+  pageCount: number;
+  userVersion: number;
+  /** Journal mode of the source, e.g. 'wal' or 'delete'. */
+  journalMode: string;
+  integrity: 'ok';
+}
+
+export interface CaptureResult {
+  /** In the order given in `databases`. */
+  databases: CapturedDatabase[];
+  /** ISO UTC time of the instant every database was captured at. */
+  capturedAt: string;
+  /** How long the capture held write locks (all attempts), i.e. kept writers waiting. */
+  writersBlockedMs: number;
+}
+
+const DEFAULT_BUSY_TIMEOUT_MS = 30_000;
+const STEP_BYTES = 256 * 1024 * 1024;
+/** SQLite's maximum for a step: copy everything that remains. */
+const ALL_PAGES = 0x7fffffff;
+const SIDE_SUFFIXES = ['-wal', '-shm', '-journal'] as const;
+
+interface Source {
+  rel: string;
+  abs: string;
+  /** Whether `<abs>-wal` existed before we opened the database. */
+  hadWal: boolean;
+  writer?: Database.Database;
+  reader?: Database.Database;
+  pinned: boolean;
+  journalMode: string;
+  copy?: string;
+}
+
+/**
+ * Capture every database in `opts.databases` as of one instant into `opts.stagingDir`.
+ * Throws FoleBackupError DB_LOCKED when a writer keeps one locked for longer than
+ * busyTimeoutMs, StopError DB_INTEGRITY_ERROR when a source is damaged or not a
+ * database, READ_ERROR / NOT_FOUND when one cannot be opened, ABORTED on abort.
+ * On any failure every connection is closed and the copies made so far are removed.
+ */
+export async function captureDatabases(opts: CaptureOptions): Promise<CaptureResult> {
+  const busyTimeoutMs = opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+  if (!isAbsolute(opts.storageRoot)) {
+    throw new FoleBackupError('USAGE', `capture: storage root must be an absolute path: ${opts.storageRoot}`);
+  }
+  if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
+    throw new FoleBackupError('USAGE', `capture: busyTimeoutMs must be a non-negative integer: ${busyTimeoutMs}`);
+  }
+  const sources = makeSources(opts.storageRoot, opts.databases);
+  const byPath = [...sources].sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+  const progress = opts.onProgress ?? (() => undefined);
+  const prefix = `capture-${randomBytes(6).toString('hex')}`;
+  let ok = false;
+  try {
+    throwIfAborted(opts.signal);
+    for (const s of byPath) openSource(s, busyTimeoutMs);
+
+    const { capturedAt, writersBlockedMs } = await quiesce(byPath, busyTimeoutMs, opts.signal, progress);
+
+    // Rollback-journal sources first: their pinned readers block writers' commits.
+    const copyOrder = [...byPath.filter((s) => s.journalMode !== 'wal'), ...byPath.filter((s) => s.journalMode === 'wal')];
+    let done = 0;
+    for (const [i, s] of copyOrder.entries()) {
+      throwIfAborted(opts.signal);
+      const dest = join(opts.stagingDir, `${prefix}-${String(i).padStart(5, '0')}-${safeName(s.rel)}`);
+      try {
+        // Create the file ourselves so a name clash fails instead of overwriting.
+        closeSync(openSync(dest, 'wx', 0o600));
+      } catch (err) {
+        throw relabel(fsError('write', dest, err), s.rel);
+      }
+      s.copy = dest;
+      await copySource(s, dest, opts.backupStepPages, opts.signal);
+      releaseSource(s);
+      progress({ phase: 'copy', done: ++done, total: sources.length, path: s.rel });
+    }
+
+    const databases: CapturedDatabase[] = [];
+    done = 0;
+    for (const s of sources) {
+      throwIfAborted(opts.signal);
+      if (s.copy === undefined) throw new FoleBackupError('INTERNAL', `capture ${s.rel}: no copy was made`, { path: s.rel });
+      databases.push(checkCopy(s, s.copy, opts.transform));
+      progress({ phase: 'check', done: ++done, total: sources.length, path: s.rel });
+    }
+    ok = true;
+    return { databases, capturedAt, writersBlockedMs };
+  } finally {
+    for (const s of byPath) releaseSource(s);
+    if (!ok) {
+      for (const s of sources) {
+        if (s.copy === undefined) continue;
+        for (const f of [s.copy, ...SIDE_SUFFIXES.map((x) => s.copy + x)]) rmSync(f, { force: true });
+      }
+    }
+  }
+}
+
+function makeSources(storageRoot: string, databases: readonly string[]): Source[] {
+  const seen = new Set<string>();
+  return databases.map((rel) => {
+    const norm = posix.normalize(rel);
+    if (rel === '' || posix.isAbsolute(rel) || norm !== rel || norm === '..' || norm.startsWith('../') || rel.includes('\\')) {
+      throw new FoleBackupError('USAGE', `capture: not a normalized relative path: ${JSON.stringify(rel)}`, { path: rel });
+    }
+    if (seen.has(rel)) throw new FoleBackupError('USAGE', `capture: database listed twice: ${rel}`, { path: rel });
+    seen.add(rel);
+    return { rel, abs: join(storageRoot, ...rel.split('/')), hadWal: false, pinned: false, journalMode: '' };
+  });
+}
+
+/** Open W and R on a source and make sure it is a readable SQLite database. */
+function openSource(s: Source, busyTimeoutMs: number): void {
+  let st;
+  try {
+    st = statSync(s.abs);
+  } catch (err) {
+    throw relabel(fsError('read', s.abs, err), s.rel);
+  }
+  if (!st.isFile()) {
+    throw new FoleBackupError('READ_ERROR', `capture ${s.rel}: not a regular file`, { path: s.rel });
+  }
+  s.hadWal = existsSync(`${s.abs}-wal`);
+  // Opening may wait the whole budget for a writer's commit (rollback mode); inside
+  // the quiesce window both connections wait only a short slice (set there).
+  const timeout = Math.min(busyTimeoutMs, 0x7fffffff);
+  try {
+    s.writer = new Database(s.abs, { fileMustExist: true, timeout });
+    // Reading the header and schema here surfaces "not a database" and damage early,
+    // and tells a WAL database (known only once its header is read) from the others.
+    s.writer.pragma('schema_version', { simple: true });
+    s.journalMode = String(s.writer.pragma('journal_mode', { simple: true }));
+    s.reader = new Database(s.abs, { fileMustExist: true, readonly: true, timeout });
+    s.reader.pragma('schema_version', { simple: true });
+  } catch (err) {
+    throw sqliteError(s.rel, 'open', err, 'source');
+  }
+}
+
+interface QuiesceResult {
+  capturedAt: string;
+  writersBlockedMs: number;
+}
+
+/** Take every write lock at once, pin a read snapshot of each, let writers go. */
+async function quiesce(
+  byPath: Source[],
+  busyTimeoutMs: number,
+  signal: AbortSignal | undefined,
+  progress: (e: CaptureProgressEvent) => void,
+): Promise<QuiesceResult> {
+  const deadline = performance.now() + busyTimeoutMs;
+  const total = byPath.length;
+  let blockedMs = 0;
+  let slice = 50;
+  for (let attempt = 1; ; attempt++) {
+    throwIfAborted(signal);
+    // Reported at the start of every attempt, so a retry is visible as another done: 0.
+    progress({ phase: 'quiesce', done: 0, total });
+    // Everything from the first BEGIN IMMEDIATE to the last ROLLBACK is synchronous:
+    // no timer, callback or other work of ours can stretch the window writers wait in.
+    const held: Source[] = [];
+    let firstLockAt = 0;
+    let busy: Source | undefined;
+    let capturedAt: string | undefined;
+    let pinnedAll = false;
+    // Wait for a busy lock at most one slice of what is left of the budget.
+    const wait = Math.max(0, Math.min(slice, Math.floor(deadline - performance.now())));
+    for (const s of byPath) {
+      need(s.writer, s).pragma(`busy_timeout = ${wait}`);
+      need(s.reader, s).pragma(`busy_timeout = ${wait}`);
+    }
+    try {
+      for (const s of byPath) {
+        try {
+          need(s.writer, s).exec('BEGIN IMMEDIATE');
+        } catch (err) {
+          if (isBusy(err)) {
+            busy = s;
+            break;
+          }
+          throw sqliteError(s.rel, 'lock', err, 'source');
+        }
+        if (held.length === 0) firstLockAt = performance.now();
+        held.push(s);
+      }
+      if (busy === undefined) {
+        // Every write lock is ours: nothing can commit anywhere. This is the instant.
+        capturedAt = new Date().toISOString();
+        for (const s of byPath) {
+          const r = need(s.reader, s);
+          try {
+            r.exec('BEGIN');
+            s.pinned = true;
+            // A deferred transaction takes its snapshot at the first read.
+            r.prepare('SELECT count(*) FROM sqlite_master').get();
+          } catch (err) {
+            if (isBusy(err)) {
+              busy = s;
+              break;
+            }
+            throw sqliteError(s.rel, 'pin snapshot of', err, 'source');
+          }
+        }
+        pinnedAll = busy === undefined;
+      }
+    } finally {
+      // Writers go on here, whatever happened above.
+      for (const s of held) {
+        // A failed ROLLBACK cannot keep the lock: the connection is closed on the way out.
+        if (s.writer?.inTransaction) tryRun(() => s.writer?.exec('ROLLBACK'));
+      }
+      if (held.length > 0) blockedMs += performance.now() - firstLockAt;
+      if (!pinnedAll) unpinAll(byPath);
+    }
+    if (pinnedAll && capturedAt !== undefined) {
+      progress({ phase: 'quiesce', done: total, total });
+      return { capturedAt, writersBlockedMs: Math.round(blockedMs * 1000) / 1000 };
+    }
+    const left = deadline - performance.now();
+    if (left <= 0) {
+      const rel = busy?.rel ?? '';
+      throw new FoleBackupError(
+        'DB_LOCKED',
+        `capture ${rel}: database locked by a writer for longer than ${formatSeconds(busyTimeoutMs)}`,
+        {
+          path: rel,
+          hint: 'a long write transaction (or a stuck process) holds it; run the backup again when it has finished, or raise the busy timeout',
+        },
+      );
+    }
+    // Back off with jitter so a multi-database writer we collided with can finish.
+    const pause = Math.min(left, Math.min(25 * attempt, 500) * (0.5 + Math.random()));
+    await sleep(pause, signal);
+    slice = Math.min(slice * 2, 2_000);
+  }
+}
+
+/** Copy a source from its pinned snapshot with the Online Backup API. */
+async function copySource(s: Source, dest: string, stepPages: number | undefined, signal: AbortSignal | undefined): Promise<void> {
+  const r = need(s.reader, s);
+  let step = stepPages ?? 0;
+  if (step <= 0) {
+    const pageSize = Number(r.pragma('page_size', { simple: true }));
+    step = Math.max(1, Math.floor(STEP_BYTES / (pageSize > 0 ? pageSize : 4096)));
+  }
+  let lastRemaining = Number.POSITIVE_INFINITY;
+  try {
+    await r.backup(dest, {
+      progress: ({ remainingPages }) => {
+        if (signal?.aborted) throw abortError();
+        // A restart (remaining going up) means the snapshot was not held: finish in one step.
+        if (remainingPages > lastRemaining) step = ALL_PAGES;
+        lastRemaining = remainingPages;
+        return step;
+      },
+    });
+  } catch (err) {
+    if (err instanceof FoleBackupError) throw err;
+    throw sqliteError(s.rel, 'copy', err, 'source');
+  }
+}
+
+/** Transform, check and measure a copy, then close it and prove it has no side files. */
+function checkCopy(s: Source, file: string, transform: CaptureOptions['transform']): CapturedDatabase {
+  let db: Database.Database | undefined;
+  let pageSize = 0;
+  let pageCount = 0;
+  let userVersion = 0;
+  try {
+    db = new Database(file, { fileMustExist: true });
+    if (transform !== undefined) {
+      try {
+        transform(s.rel, db);
+      } catch (err) {
+        if (err instanceof FoleBackupError || (isSqliteError(err) && isDamage(err))) throw err;
+        throw new FoleBackupError('INTERNAL', `capture: transform of ${s.rel} failed: ${err instanceof Error ? err.message : String(err)}`, {
+          path: s.rel,
+          cause: err,
+        });
+      }
+    }
+    const rows = db.pragma('integrity_check') as { integrity_check: string }[];
+    const lines = rows.map((row) => row.integrity_check);
+    if (lines.length !== 1 || lines[0] !== 'ok') {
+      throw new StopError('DB_INTEGRITY_ERROR', `integrity check of ${s.rel} failed: ${lines.slice(0, 5).join('; ')}`, {
+        path: s.rel,
+        hint: 'the source database is damaged; repair or restore it before backing up',
+      });
+    }
+    pageSize = Number(db.pragma('page_size', { simple: true }));
+    pageCount = Number(db.pragma('page_count', { simple: true }));
+    userVersion = Number(db.pragma('user_version', { simple: true }));
+  } catch (err) {
+    // A copy too damaged to be read is a damaged source.
+    throw sqliteError(s.rel, 'check copy of', err, 'copy');
+  } finally {
+    // Closing the last connection checkpoints a WAL-mode copy and deletes its -wal and -shm.
+    db?.close();
+  }
+  for (const suffix of SIDE_SUFFIXES) {
+    if (existsSync(file + suffix)) {
+      throw new FoleBackupError('INTERNAL', `capture ${s.rel}: ${basename(file)}${suffix} is left beside the closed copy`, {
+        path: s.rel,
+      });
+    }
+  }
+  let size: number;
+  try {
+    size = statSync(file).size;
+  } catch (err) {
+    throw relabel(fsError('read', file, err), s.rel);
+  }
+  if (size !== pageSize * pageCount) {
+    throw new FoleBackupError('INTERNAL', `capture ${s.rel}: copy is ${size} bytes, expected ${pageCount} pages of ${pageSize}`, {
+      path: s.rel,
+    });
+  }
+  return { path: s.rel, file, size, pageSize, pageCount, userVersion, journalMode: s.journalMode, integrity: 'ok' };
+}
+
+function unpinAll(sources: Source[]): void {
+  for (const s of sources) {
+    if (s.pinned && s.reader?.open && s.reader.inTransaction) s.reader.exec('ROLLBACK');
+    s.pinned = false;
+  }
+}
+
+/**
+ * Close a source's connections (idempotent). The order decides who is last: see the
+ * header comment. Never throws: it runs on error paths.
+ */
+function releaseSource(s: Source): void {
+  const closeWriter = (): void => {
+    if (s.writer?.open) {
+      if (s.writer.inTransaction) tryRun(() => s.writer?.exec('ROLLBACK'));
+      tryRun(() => s.writer?.close());
+    }
+  };
+  const closeReader = (): void => {
+    if (s.reader?.open) {
+      if (s.reader.inTransaction) tryRun(() => s.reader?.exec('ROLLBACK'));
+      tryRun(() => s.reader?.close());
+    }
+    s.pinned = false;
+  };
+  if (s.hadWal) {
+    closeWriter();
+    closeReader();
+  } else {
+    closeReader();
+    closeWriter();
+  }
+}
+
+function tryRun(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // Closing on an error path must not hide the error that got us here.
+  }
+}
+
+function need(db: Database.Database | undefined, s: Source): Database.Database {
+  if (db === undefined || !db.open) throw new FoleBackupError('INTERNAL', `capture ${s.rel}: connection is not open`, { path: s.rel });
+  return db;
+}
+
+type SqliteError = InstanceType<typeof Database.SqliteError>;
+
+function isSqliteError(err: unknown): err is SqliteError {
+  return err instanceof Database.SqliteError;
+}
+
+function isDamage(err: SqliteError): boolean {
+  return err.code.startsWith('SQLITE_CORRUPT') || err.code === 'SQLITE_NOTADB';
+}
+
+function isBusy(err: unknown): boolean {
+  return isSqliteError(err) && (err.code.startsWith('SQLITE_BUSY') || err.code.startsWith('SQLITE_LOCKED'));
+}
+
+/** Map an SQLite failure on a source (or its copy) to a FoleBackupError naming the path. */
+function sqliteError(rel: string, op: string, err: unknown, on: 'source' | 'copy'): FoleBackupError {
+  if (err instanceof FoleBackupError) return err;
+  const detail = err instanceof Error ? err.message : String(err);
+  const code = isSqliteError(err) ? err.code : '';
+  const message = `capture: ${op} ${rel}: ${detail}`;
+  if (isSqliteError(err) && isDamage(err)) {
+    return new StopError('DB_INTEGRITY_ERROR', message, {
+      path: rel,
+      cause: err,
+      hint: 'the source database is damaged or not a SQLite database; repair or restore it before backing up',
+    });
+  }
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+    return new FoleBackupError('DB_LOCKED', message, { path: rel, cause: err, hint: 'a writer holds it; run the backup again' });
+  }
+  if (code.startsWith('SQLITE_FULL')) {
+    return new FoleBackupError('NO_SPACE', message, {
+      path: rel,
+      cause: err,
+      hint: 'free space in the staging directory and run again; nothing partial was kept',
+    });
+  }
+  return new FoleBackupError(on === 'copy' ? 'WRITE_ERROR' : 'READ_ERROR', message, {
+    path: rel,
+    cause: err,
+    hint:
+      code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_PERM') || code.startsWith('SQLITE_READONLY')
+        ? 'run as a user that can read and write the database and its directory (usually the FOLE service user)'
+        : undefined,
+  });
+}
+
+/** Re-address a filesystem error to the database's relative path. */
+function relabel(err: FoleBackupError, rel: string): FoleBackupError {
+  return new FoleBackupError(err.code, `capture ${rel}: ${err.message}`, {
+    path: rel,
+    cause: err.cause ?? err,
+    ...(err.hint === undefined ? {} : { hint: err.hint }),
+  });
+}
+
+function safeName(rel: string): string {
+  const name = rel.replace(/[^A-Za-z0-9._-]+/g, '_').slice(-80);
+  return name === '' ? 'db' : name;
+}
+
+function formatSeconds(ms: number): string {
+  const s = ms / 1000;
+  return `${Number.isInteger(s) ? s : s.toFixed(1)}s`;
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(abortError());
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(abortError());
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,24 @@
+/**
+ * What a backup leaves out of a STORAGE_ROOT (DESIGN.md §1). One list, as data.
+ * Ephemeral directories are skipped at any depth; SQLite side files are skipped
+ * because their content is captured through SQLite itself.
+ */
+
+/** Directory names that are ephemeral wherever they appear. */
+export const EPHEMERAL_DIR_NAMES: ReadonlySet<string> = new Set(['tmp', 'cache']);
+
+/** File name suffixes of SQLite side files. */
+export const SQLITE_SIDE_SUFFIXES: readonly string[] = ['-wal', '-shm', '-journal'];
+
+/** Our own lock, staging and journal files carry this prefix. */
+export const OWN_FILE_PREFIX = '.fole-backup-';
+
+export type ExclusionReason = 'ephemeral directory' | 'sqlite side file' | 'fole-backup working file';
+
+/** Why a directory entry is excluded, or undefined when it is backed up. */
+export function exclusionReason(name: string, isDir: boolean): ExclusionReason | undefined {
+  if (name.startsWith(OWN_FILE_PREFIX)) return 'fole-backup working file';
+  if (isDir) return EPHEMERAL_DIR_NAMES.has(name) ? 'ephemeral directory' : undefined;
+  for (const s of SQLITE_SIDE_SUFFIXES) if (name.endsWith(s)) return 'sqlite side file';
+  return undefined;
+}

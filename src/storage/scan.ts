@@ -1,0 +1,67 @@
+/**
+ * Walk a STORAGE_ROOT in tree order (see comparePaths) without following
+ * symlinks, yielding one record per path. Memory holds only the listings of
+ * the directories on the current path, never the whole tree.
+ */
+import { lstat, readdir } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { join } from 'node:path';
+import { errnoCode, fsError } from '../errors.js';
+import { exclusionReason } from './exclusions.js';
+
+export interface ScanRecord {
+  path: string;
+  kind: 'dir' | 'file' | 'symlink' | 'other';
+  size: number;
+  mode: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  ino: number;
+}
+
+export interface ScanSkip {
+  path: string;
+  reason: string;
+}
+
+function record(path: string, st: Stats): ScanRecord {
+  const kind = st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isSymbolicLink() ? 'symlink' : 'other';
+  return { path, kind, size: st.size, mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino };
+}
+
+/**
+ * Yield every non-excluded path under `root` (the root itself excluded).
+ * Vanished entries are reported through `onSkip` and left out; an unreadable
+ * directory is an error naming it.
+ */
+export async function* scanTree(root: string, onSkip: (s: ScanSkip) => void, rel = ''): AsyncGenerator<ScanRecord> {
+  const abs = rel === '' ? root : join(root, rel);
+  let names: string[];
+  try {
+    names = await readdir(abs);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT' && rel !== '') {
+      onSkip({ path: rel, reason: 'vanished during backup' });
+      return;
+    }
+    throw fsError('read', abs, err);
+  }
+  names.sort();
+  for (const name of names) {
+    const path = rel === '' ? name : `${rel}/${name}`;
+    let st: Stats;
+    try {
+      st = await lstat(join(root, path));
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') {
+        onSkip({ path, reason: 'vanished during backup' });
+        continue;
+      }
+      throw fsError('read', join(root, path), err);
+    }
+    if (exclusionReason(name, st.isDirectory()) !== undefined) continue;
+    const r = record(path, st);
+    yield r;
+    if (r.kind === 'dir') yield* scanTree(root, onSkip, path);
+  }
+}

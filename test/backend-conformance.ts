@@ -1,0 +1,247 @@
+/**
+ * The one conformance suite every Backend must pass (restic's test.Suite, unstorage's
+ * testDriver). A backend's test file calls describeBackendConformance with a factory
+ * that returns a backend for a fresh, empty, not-yet-created location.
+ */
+
+import { randomBytes } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Backend, ObjectHandle, ObjectInfo, ObjectType } from '../src/backend/backend.js';
+import { OBJECT_TYPES } from '../src/backend/backend.js';
+import { FoleBackupError } from '../src/errors.js';
+
+export interface BackendFixture {
+  backend: Backend;
+  cleanup: () => Promise<void>;
+}
+
+/** A 64-hex-char name, like the pack and index names the repository uses. */
+export function randomName(): string {
+  return randomBytes(32).toString('hex');
+}
+
+/** Assert that `p` rejects with a FoleBackupError carrying `code`. */
+export async function expectCode(p: Promise<unknown>, code: string): Promise<FoleBackupError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err, `expected a ${code} error`).toBeInstanceOf(FoleBackupError);
+  expect((err as FoleBackupError).code).toBe(code);
+  return err as FoleBackupError;
+}
+
+/** Every object the backend lists for `type`, sorted by name. */
+export async function listAll(backend: Backend, type: ObjectType): Promise<ObjectInfo[]> {
+  const out: ObjectInfo[] = [];
+  for await (const info of backend.list(type)) out.push(info);
+  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+export function describeBackendConformance(name: string, make: () => Promise<BackendFixture>): void {
+  describe(`${name} backend conformance`, () => {
+    let backend: Backend;
+    let cleanup: (() => Promise<void>) | undefined;
+
+    beforeEach(async () => {
+      ({ backend, cleanup } = await make());
+    });
+
+    afterEach(async () => {
+      await backend.close();
+      await cleanup?.();
+      cleanup = undefined;
+    });
+
+    /** The backend after create(); most tests start from an empty repository. */
+    async function created(): Promise<Backend> {
+      await backend.create();
+      return backend;
+    }
+
+    it('names its location', () => {
+      expect(backend.location).toMatch(/^[a-z]+:.+/);
+    });
+
+    it('creates a repository in an empty location and lists nothing in it', async () => {
+      await backend.create();
+      for (const type of OBJECT_TYPES) expect(await listAll(backend, type)).toEqual([]);
+    });
+
+    it('refuses to create a repository where one already exists', async () => {
+      await backend.create();
+      await backend.save({ type: 'config', name: 'config' }, Buffer.from('cfg'));
+      await expectCode(backend.create(), 'REPO_NOT_EMPTY');
+      expect((await backend.load({ type: 'config', name: 'config' })).toString()).toBe('cfg');
+    });
+
+    it('refuses to create twice even before a config is saved', async () => {
+      await backend.create();
+      await expectCode(backend.create(), 'REPO_NOT_EMPTY');
+    });
+
+    it('is not a repository until the config is saved', async () => {
+      expect(await backend.isRepository()).toBe(false);
+      await backend.create();
+      expect(await backend.isRepository()).toBe(false);
+      await backend.save({ type: 'config', name: 'config' }, Buffer.from('{}'));
+      expect(await backend.isRepository()).toBe(true);
+    });
+
+    it('loads back exactly what was saved, for every object type', async () => {
+      const b = await created();
+      const saved = new Map<ObjectType, { h: ObjectHandle; data: Buffer }>();
+      for (const type of OBJECT_TYPES) {
+        const h = { type, name: type === 'config' ? 'config' : randomName() };
+        const data = randomBytes(1000 + saved.size);
+        await b.save(h, data);
+        saved.set(type, { h, data });
+      }
+      for (const { h, data } of saved.values()) expect((await b.load(h)).equals(data)).toBe(true);
+    });
+
+    it('stores empty objects', async () => {
+      const b = await created();
+      const h = { type: 'locks' as const, name: 'empty' };
+      await b.save(h, new Uint8Array(0));
+      expect((await b.load(h)).length).toBe(0);
+      expect(await b.stat(h)).toEqual({ name: 'empty', size: 0 });
+    });
+
+    it('reports NOT_FOUND when loading or stat-ing a missing object', async () => {
+      const b = await created();
+      for (const type of OBJECT_TYPES) {
+        const h = { type, name: randomName() };
+        await expectCode(b.load(h), 'NOT_FOUND');
+        await expectCode(b.load(h, { offset: 0, length: 1 }), 'NOT_FOUND');
+        await expectCode(b.stat(h), 'NOT_FOUND');
+      }
+    });
+
+    it('reports the size of a stored object', async () => {
+      const b = await created();
+      const h = { type: 'data' as const, name: randomName() };
+      await b.save(h, randomBytes(12345));
+      expect(await b.stat(h)).toEqual({ name: h.name, size: 12345 });
+    });
+
+    it('loads byte ranges at the start, in the middle, at the end, and empty ranges', async () => {
+      const b = await created();
+      const h = { type: 'data' as const, name: randomName() };
+      const data = randomBytes(4096);
+      await b.save(h, data);
+      const cases = [
+        { offset: 0, length: 100 },
+        { offset: 1000, length: 2000 },
+        { offset: 4000, length: 96 },
+        { offset: 0, length: 4096 },
+        { offset: 123, length: 0 },
+        { offset: 4096, length: 0 },
+      ];
+      for (const range of cases) {
+        const got = await b.load(h, range);
+        expect(got.equals(data.subarray(range.offset, range.offset + range.length)), JSON.stringify(range)).toBe(true);
+      }
+    });
+
+    it('reports REPO_CORRUPT for a range beyond the end of the object', async () => {
+      const b = await created();
+      const h = { type: 'data' as const, name: randomName() };
+      await b.save(h, randomBytes(100));
+      await expectCode(b.load(h, { offset: 90, length: 11 }), 'REPO_CORRUPT');
+      await expectCode(b.load(h, { offset: 101, length: 0 }), 'REPO_CORRUPT');
+      await expectCode(b.load(h, { offset: 500, length: 10 }), 'REPO_CORRUPT');
+    });
+
+    it('replaces an object when the same name is saved again', async () => {
+      const b = await created();
+      const h = { type: 'index' as const, name: randomName() };
+      await b.save(h, randomBytes(5000));
+      const second = randomBytes(10);
+      await b.save(h, second);
+      expect((await b.load(h)).equals(second)).toBe(true);
+      expect((await b.stat(h)).size).toBe(10);
+      expect(await listAll(b, 'index')).toEqual([{ name: h.name, size: 10 }]);
+    });
+
+    it('lists exactly the saved names of each type, with their sizes', async () => {
+      const b = await created();
+      const expected = new Map<ObjectType, ObjectInfo[]>();
+      const counts: Record<ObjectType, number> = { config: 1, keys: 3, data: 300, index: 40, snapshots: 25, locks: 2 };
+      for (const type of OBJECT_TYPES) {
+        const infos: ObjectInfo[] = [];
+        for (let i = 0; i < counts[type]; i++) {
+          const name = type === 'config' ? 'config' : randomName();
+          const size = (i * 7) % 50;
+          await b.save({ type, name }, randomBytes(size));
+          infos.push({ name, size });
+        }
+        expected.set(type, infos.sort((x, y) => (x.name < y.name ? -1 : 1)));
+      }
+      // 300 random hex names land in many of the 256 prefixes.
+      expect(new Set(expected.get('data')?.map((i) => i.name.slice(0, 2))).size).toBeGreaterThan(150);
+      for (const type of OBJECT_TYPES) expect(await listAll(b, type), type).toEqual(expected.get(type));
+    });
+
+    it('lists short and non-hex names that are valid', async () => {
+      const b = await created();
+      const names = ['a', 'Zz', 'x_y-z.1', '0'];
+      for (const n of names) await b.save({ type: 'data', name: n }, Buffer.from(n));
+      expect((await listAll(b, 'data')).map((i) => i.name)).toEqual([...names].sort());
+      for (const n of names) expect((await b.load({ type: 'data', name: n })).toString()).toBe(n);
+    });
+
+    it('forgets a removed object and tolerates removing a missing one', async () => {
+      const b = await created();
+      const h = { type: 'snapshots' as const, name: randomName() };
+      const other = { type: 'snapshots' as const, name: randomName() };
+      await b.save(h, Buffer.from('one'));
+      await b.save(other, Buffer.from('two'));
+      await b.remove(h);
+      await expectCode(b.load(h), 'NOT_FOUND');
+      await expectCode(b.stat(h), 'NOT_FOUND');
+      expect((await listAll(b, 'snapshots')).map((i) => i.name)).toEqual([other.name]);
+      await b.remove(h);
+      await b.remove({ type: 'data', name: randomName() });
+      expect((await b.load(other)).toString()).toBe('two');
+    });
+
+    it('hands out copies, so mutating a saved or loaded buffer does not change stored data', async () => {
+      const b = await created();
+      const h = { type: 'keys' as const, name: 'k1' };
+      const original = Buffer.from('stored bytes');
+      const input = Buffer.from(original);
+      await b.save(h, input);
+      input.fill(0);
+      const first = await b.load(h);
+      first.fill(1);
+      const ranged = await b.load(h, { offset: 0, length: 6 });
+      ranged.fill(2);
+      expect((await b.load(h)).equals(original)).toBe(true);
+    });
+
+    it('rejects names that could escape their folder or hide', async () => {
+      const b = await created();
+      for (const name of ['../x', '', '.hidden', 'a/b', '..', 'a\\b', 'x'.repeat(129)]) {
+        for (const type of ['data', 'keys'] as const) {
+          const h = { type, name };
+          await expect(b.save(h, Buffer.from('x')), name).rejects.toThrow();
+          await expect(b.load(h), name).rejects.toThrow();
+          await expect(b.stat(h), name).rejects.toThrow();
+          await expect(b.remove(h), name).rejects.toThrow();
+        }
+      }
+      for (const type of OBJECT_TYPES) {
+        if (type !== 'config') expect(await listAll(b, type)).toEqual([]);
+      }
+    });
+
+    it('keeps every object when 50 saves run concurrently', async () => {
+      const b = await created();
+      const objects = Array.from({ length: 50 }, () => ({ name: randomName(), data: randomBytes(2000) }));
+      await Promise.all(objects.map((o) => b.save({ type: 'data', name: o.name }, o.data)));
+      expect((await listAll(b, 'data')).map((i) => i.name)).toEqual(objects.map((o) => o.name).sort());
+      for (const o of objects) expect((await b.load({ type: 'data', name: o.name })).equals(o.data)).toBe(true);
+    });
+  });
+}
