@@ -25,9 +25,9 @@ import { ManifestBuilder } from '../manifest/manifest.js';
 import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
 import { RepositoryLock } from '../repository/lock.js';
 import type { Repository } from '../repository/repository.js';
-import { SKIPPED_LIMIT, type Snapshot, type SnapshotDatabase, type TreeEntry } from '../snapshot/snapshot.js';
-import { saveSnapshot } from '../snapshot/store.js';
-import { TreeWriter } from '../snapshot/tree.js';
+import { comparePaths, SKIPPED_LIMIT, type Snapshot, type SnapshotDatabase, type TreeEntry } from '../snapshot/snapshot.js';
+import { listSnapshots, loadSnapshot, resolveBackupId, saveSnapshot } from '../snapshot/store.js';
+import { readTree, TreeWriter } from '../snapshot/tree.js';
 import { captureDatabases, type CapturedDatabase } from '../sqlite/capture.js';
 import { isSqliteFile, mayBeSqlite } from '../sqlite/detect.js';
 import { acquireStorageLock, GLOBAL_LOCK_ID, removeLockRow } from '../storage/global-lock.js';
@@ -54,6 +54,14 @@ export interface BackupOptions {
   busyTimeoutMs?: number;
   /** How long to wait for another holder of the Global Storage Lock. */
   storageLockWaitMs?: number;
+  /**
+   * Incremental: take the latest backup of the same STORAGE_ROOT (same host) as
+   * parent and re-read only what changed since. The result is still a complete,
+   * self-sufficient backup. Without a parent it falls back to a full backup.
+   */
+  incremental?: boolean;
+  /** Use this backup as the parent (implies incremental). */
+  parent?: string;
   /** Files read at once. */
   concurrency?: number;
   reporter?: ProgressReporter;
@@ -71,6 +79,15 @@ export interface BackupResult {
   addedBytes: number;
   durationMs: number;
   writersBlockedMs: number;
+  /** The parent backup an incremental compared against. */
+  parent?: string;
+  /** Content bytes read (files + DB snapshots); an incremental reads only what changed. */
+  bytesRead: number;
+  filesNew: number;
+  filesChanged: number;
+  filesUnchanged: number;
+  dbsCaptured: number;
+  dbsUnchanged: number;
   skipped: { path: string; reason: string }[];
   skippedCount: number;
   warnings: string[];
@@ -78,6 +95,58 @@ export interface BackupResult {
 
 interface SpoolRecord extends ScanRecord {
   sqlite?: true;
+}
+
+/** A spool record with the parent backup's entry for the same path, if any. */
+interface WorkItem {
+  r: SpoolRecord;
+  prev: TreeEntry | undefined;
+}
+
+/** Whether a file can keep its parent's content without being read (restic's rule, plus the inode). */
+function unchangedFile(r: ScanRecord, prev: TreeEntry | undefined): prev is TreeEntry {
+  return (
+    prev !== undefined && prev.kind === 'file' && prev.size === r.size && prev.mtimeMs === r.mtimeMs &&
+    prev.ctimeMs === r.ctimeMs && prev.ino === r.ino
+  );
+}
+
+/** Pick the parent of an incremental: the newest backup of the same root on this host. */
+async function findParent(repo: Repository, root: string, explicit: string | undefined): Promise<Snapshot | undefined> {
+  if (explicit !== undefined) return loadSnapshot(repo, await resolveBackupId(repo, explicit));
+  const host = hostname();
+  const candidates = (await listSnapshots(repo)).filter((s) => s.storageRoot === root && s.host === host);
+  return candidates[candidates.length - 1];
+}
+
+/**
+ * Walks a parent tree alongside the scan (both are in tree order): a merge join,
+ * so an incremental never holds the parent's file list in memory.
+ */
+class ParentCursor {
+  private current: TreeEntry | undefined;
+  private done = false;
+  constructor(private readonly entries: AsyncIterator<TreeEntry> | undefined) {
+    if (entries === undefined) this.done = true;
+  }
+
+  async find(path: string): Promise<TreeEntry | undefined> {
+    while (!this.done) {
+      if (this.current === undefined) {
+        const next = await (this.entries as AsyncIterator<TreeEntry>).next();
+        if (next.done) {
+          this.done = true;
+          return undefined;
+        }
+        this.current = next.value;
+      }
+      const c = comparePaths(this.current.path, path);
+      if (c === 0) return this.current;
+      if (c > 0) return undefined;
+      this.current = undefined;
+    }
+    return undefined;
+  }
 }
 
 function defaultActor(): string {
@@ -139,6 +208,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     reporter.phase('load index');
     await repo.loadIndex(signal);
     const addedBefore = repo.addedBytes;
+    const parent = opts.incremental || opts.parent !== undefined ? await findParent(repo, root, opts.parent) : undefined;
+    const parentDbs = new Map((parent?.databases ?? []).map((d) => [d.path, d]));
 
     storageLock = await acquireStorageLock({
       storageRoot: root,
@@ -189,7 +260,10 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       transform: (rel, copy) => {
         if (rel === 'core/core.db') removeLockRow(copy, GLOBAL_LOCK_ID);
       },
+      // core.db always changes (it holds our lock row during the capture); others are kept when untouched
+      unchanged: (rel, fp) => rel !== 'core/core.db' && parentDbs.get(rel)?.fingerprint === fp,
     });
+    const unchangedDbs = new Map(capture.unchanged.map((u) => [u.path, u.fingerprint]));
     const captured = new Map<string, CapturedDatabase>(capture.databases.map((d) => [d.path, d]));
 
     // 3. store every file and database snapshot, writing the tree in order
@@ -200,17 +274,25 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     let files = 0;
     let dirs = 0;
     let bytes = 0;
+    let bytesRead = 0;
+    const counts = { filesNew: 0, filesChanged: 0, filesUnchanged: 0, dbsCaptured: 0, dbsUnchanged: 0 };
     let doneFiles = 0;
     let doneBytes = 0;
     const progress = (path: string): void =>
       reporter.progress({ files: doneFiles, bytes: doneBytes, totalFiles, totalBytes, current: path });
 
     const lines = createInterface({ input: createReadStream(spoolPath), crlfDelay: Infinity });
-    const records = (async function* () {
-      for await (const line of lines) yield JSON.parse(line) as SpoolRecord;
+    const cursor = new ParentCursor(parent ? readTree(repo, parent.tree)[Symbol.asyncIterator]() : undefined);
+    // the parent lookup happens here, in order, before the concurrent work
+    const records = (async function* (): AsyncGenerator<WorkItem> {
+      for await (const line of lines) {
+        const r = JSON.parse(line) as SpoolRecord;
+        yield { r, prev: r.kind === 'dir' ? undefined : await cursor.find(r.path) };
+      }
     })();
+    const hasChunks = (e: TreeEntry): boolean => (e.chunks ?? []).every((id) => repo.hasBlob(id));
 
-    const work = async (r: SpoolRecord): Promise<TreeEntry | undefined> => {
+    const work = async ({ r, prev }: WorkItem): Promise<TreeEntry | undefined> => {
       throwIfAborted(signal);
       if (r.kind === 'dir') return { path: r.path, kind: 'dir', mode: r.mode, mtimeMs: r.mtimeMs };
       if (r.kind === 'symlink') {
@@ -222,11 +304,37 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         skip(r.path, 'not a regular file (socket, FIFO or device)');
         return undefined;
       }
+      // an incremental keeps what provably did not change, without reading it
+      const keptFp = r.sqlite ? unchangedDbs.get(r.path) : undefined;
+      if (keptFp !== undefined && prev?.kind === 'db' && prev.fingerprint === keptFp && hasChunks(prev)) {
+        counts.dbsUnchanged++;
+        doneFiles++;
+        doneBytes += prev.size ?? 0;
+        progress(r.path);
+        const d = prev.db as NonNullable<TreeEntry['db']>;
+        databases.push({ path: r.path, sha256: prev.sha256 ?? '', size: prev.size ?? 0, ...d, fingerprint: keptFp, captured: false });
+        return { ...prev, mode: r.mode, mtimeMs: r.mtimeMs };
+      }
+      if (keptFp !== undefined) {
+        // the parent's record disagrees with what capture was told: never guess, fail loudly
+        throw new FoleBackupError('INTERNAL', `incremental: parent backup has no usable snapshot of ${r.path}`, {
+          path: r.path,
+          hint: 'run a full backup (without --incremental)',
+        });
+      }
+      if (!r.sqlite && unchangedFile(r, prev) && hasChunks(prev)) {
+        counts.filesUnchanged++;
+        doneFiles++;
+        doneBytes += r.size;
+        progress(r.path);
+        return { ...prev, mode: r.mode };
+      }
       const db = r.sqlite ? captured.get(r.path) : undefined;
       const source = db ? db.file : join(root, r.path);
       const chunkSize = db ? repo.config.dbChunkSize : repo.config.fileChunkSize;
       const out = await storeFile(repo, source, chunkSize, (n) => {
         doneBytes += n;
+        bytesRead += n;
         progress(r.path);
       });
       doneFiles++;
@@ -241,10 +349,16 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       if (out.changedWhileReading && !db) warn(`${r.path} kept changing while it was read; stored the last read`, r.path);
       const c = out.content;
       if (db) {
+        counts.dbsCaptured++;
         const info = { pageSize: db.pageSize, pageCount: db.pageCount, userVersion: db.userVersion, journalMode: db.journalMode, integrity: db.integrity };
-        databases.push({ path: r.path, sha256: c.sha256, size: c.size, ...info });
-        return { path: r.path, kind: 'db', mode: r.mode, mtimeMs: r.mtimeMs, size: c.size, sha256: c.sha256, chunks: c.chunks, db: info };
+        databases.push({ path: r.path, sha256: c.sha256, size: c.size, ...info, fingerprint: db.fingerprint, captured: true });
+        return {
+          path: r.path, kind: 'db', mode: r.mode, mtimeMs: r.mtimeMs, size: c.size, sha256: c.sha256, chunks: c.chunks, db: info,
+          fingerprint: db.fingerprint,
+        };
       }
+      if (prev === undefined) counts.filesNew++;
+      else counts.filesChanged++;
       return {
         path: r.path, kind: 'file', mode: out.stat.mode & 0o7777, mtimeMs: out.stat.mtimeMs, size: c.size, sha256: c.sha256,
         chunks: c.chunks, ino: out.stat.ino, ctimeMs: out.stat.ctimeMs,
@@ -268,10 +382,12 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     const backupId = randomUUID();
     const createdAt = capture.capturedAt;
     const actor = opts.actor ?? defaultActor();
+    const type = parent ? 'incremental' : 'full';
     const snap: Snapshot = {
       formatVersion: 1,
       backupId,
-      type: 'full',
+      type,
+      ...(parent ? { parent: parent.backupId } : {}),
       tags: opts.tags ?? [],
       createdAt,
       host: hostname(),
@@ -287,7 +403,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       tree: treeIds,
       stats: {
         files, dirs, databases: databases.length, bytes,
-        addedBytes: 0, durationMs: 0, writersBlockedMs: capture.writersBlockedMs,
+        addedBytes: 0, durationMs: 0, writersBlockedMs: capture.writersBlockedMs, bytesRead, ...counts,
       },
       databases,
       skipped,
@@ -299,9 +415,10 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     reporter.phase('write snapshot');
     await saveSnapshot(repo, snap);
     return {
-      backupId, type: snap.type, createdAt, files, dirs, databases: databases.length, bytes,
+      backupId, type, createdAt, files, dirs, databases: databases.length, bytes,
       addedBytes: repo.addedBytes - addedBefore, durationMs: Date.now() - started,
-      writersBlockedMs: capture.writersBlockedMs, skipped, skippedCount, warnings,
+      writersBlockedMs: capture.writersBlockedMs, ...(parent ? { parent: parent.backupId } : {}), bytesRead, ...counts,
+      skipped, skippedCount, warnings,
     };
   } catch (err) {
     repo.discardPending();

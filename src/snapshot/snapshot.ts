@@ -24,6 +24,8 @@ export interface TreeEntry {
   ctimeMs?: number;
   /** db: what was captured. */
   db?: DbInfo;
+  /** db: the source's fingerprint at the capture instant (lets an incremental skip an unchanged DB). */
+  fingerprint?: string;
 }
 
 export interface DbInfo {
@@ -59,6 +61,10 @@ export interface ManifestHead {
 export interface SnapshotDatabase {
   path: string;
   sha256: string;
+  /** Source fingerprint at the capture instant (src/sqlite/capture.ts fingerprintOf). */
+  fingerprint?: string;
+  /** False when an incremental found it unchanged and kept the parent's snapshot of it. */
+  captured?: boolean;
   size: number;
   pageSize: number;
   pageCount: number;
@@ -78,6 +84,14 @@ export interface SnapshotStats {
   durationMs: number;
   /** How long writers were held back to capture every DB at one instant. */
   writersBlockedMs: number;
+  /** Content bytes actually read from STORAGE_ROOT and DB snapshots (less than `bytes` for an incremental). */
+  bytesRead?: number;
+  /** Incremental change counts (files: regular files; dbs: databases). */
+  filesNew?: number;
+  filesChanged?: number;
+  filesUnchanged?: number;
+  dbsCaptured?: number;
+  dbsUnchanged?: number;
 }
 
 export interface Snapshot {

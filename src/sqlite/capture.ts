@@ -48,7 +48,7 @@
  */
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { basename, isAbsolute, join, posix } from 'node:path';
 import { abortError, FoleBackupError, fsError, StopError, throwIfAborted } from '../errors.js';
 
@@ -78,6 +78,13 @@ export interface CaptureOptions {
    * event loop more often.
    */
   backupStepPages?: number;
+  /**
+   * Incremental backups: called once per database with its source fingerprint
+   * taken AT the instant (while every write lock is held). Returning true means
+   * the caller already holds this exact content (same fingerprint as a parent
+   * backup), so no copy is made; the database is listed in `unchanged`.
+   */
+  unchanged?: (relPath: string, fingerprint: string) => boolean;
 }
 
 export interface CapturedDatabase {
@@ -92,11 +99,15 @@ export interface CapturedDatabase {
   /** Journal mode of the source, e.g. 'wal' or 'delete'. */
   journalMode: string;
   integrity: 'ok';
+  /** Source fingerprint at the instant (see fingerprintOf). */
+  fingerprint: string;
 }
 
 export interface CaptureResult {
-  /** In the order given in `databases`. */
+  /** In the order given in `databases`, without those in `unchanged`. */
   databases: CapturedDatabase[];
+  /** Databases whose fingerprint the `unchanged` callback accepted: not copied. */
+  unchanged: { path: string; fingerprint: string }[];
   /** ISO UTC time of the instant every database was captured at. */
   capturedAt: string;
   /** How long the capture held write locks (all attempts), i.e. kept writers waiting. */
@@ -119,6 +130,8 @@ interface Source {
   pinned: boolean;
   journalMode: string;
   copy?: string;
+  fingerprint: string;
+  skip?: boolean;
 }
 
 /**
@@ -152,6 +165,12 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
     let done = 0;
     for (const [i, s] of copyOrder.entries()) {
       throwIfAborted(opts.signal);
+      if (s.fingerprint !== '' && opts.unchanged?.(s.rel, s.fingerprint) === true) {
+        s.skip = true;
+        releaseSource(s);
+        progress({ phase: 'copy', done: ++done, total: sources.length, path: s.rel });
+        continue;
+      }
       const dest = join(opts.stagingDir, `${prefix}-${String(i).padStart(5, '0')}-${safeName(s.rel)}`);
       try {
         // Create the file ourselves so a name clash fails instead of overwriting.
@@ -166,15 +185,20 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
     }
 
     const databases: CapturedDatabase[] = [];
+    const unchanged: CaptureResult['unchanged'] = [];
     done = 0;
     for (const s of sources) {
       throwIfAborted(opts.signal);
+      if (s.skip) {
+        unchanged.push({ path: s.rel, fingerprint: s.fingerprint });
+        continue;
+      }
       if (s.copy === undefined) throw new FoleBackupError('INTERNAL', `capture ${s.rel}: no copy was made`, { path: s.rel });
       databases.push(checkCopy(s, s.copy, opts.transform));
       progress({ phase: 'check', done: ++done, total: sources.length, path: s.rel });
     }
     ok = true;
-    return { databases, capturedAt, writersBlockedMs };
+    return { databases, unchanged, capturedAt, writersBlockedMs };
   } finally {
     for (const s of byPath) releaseSource(s);
     if (!ok) {
@@ -195,7 +219,7 @@ function makeSources(storageRoot: string, databases: readonly string[]): Source[
     }
     if (seen.has(rel)) throw new FoleBackupError('USAGE', `capture: database listed twice: ${rel}`, { path: rel });
     seen.add(rel);
-    return { rel, abs: join(storageRoot, ...rel.split('/')), hadWal: false, pinned: false, journalMode: '' };
+    return { rel, abs: join(storageRoot, ...rel.split('/')), hadWal: false, pinned: false, journalMode: '', fingerprint: '' };
   });
 }
 
@@ -277,6 +301,7 @@ async function quiesce(
       if (busy === undefined) {
         // Every write lock is ours: nothing can commit anywhere. This is the instant.
         capturedAt = new Date().toISOString();
+        for (const s of byPath) s.fingerprint = fingerprintOf(s.abs);
         for (const s of byPath) {
           const r = need(s.reader, s);
           try {
@@ -406,7 +431,43 @@ function checkCopy(s: Source, file: string, transform: CaptureOptions['transform
       path: s.rel,
     });
   }
-  return { path: s.rel, file, size, pageSize, pageCount, userVersion, journalMode: s.journalMode, integrity: 'ok' };
+  return { path: s.rel, file, size, pageSize, pageCount, userVersion, journalMode: s.journalMode, integrity: 'ok', fingerprint: s.fingerprint };
+}
+
+/**
+ * What a database's files look like: inode, size, mtime and ctime (ns) of the main
+ * file; inode, size, mtime and the 32-byte header of its -wal (an absent and an
+ * empty -wal are the same: no frames). Taken while every write lock is held, equal
+ * fingerprints mean equal content: a commit appends frames to the -wal (moving its
+ * mtime) or writes the main file (moving mtime and ctime, which nobody can set
+ * back), and a -wal that restarts gets new salts in its header. The -wal's ctime
+ * is left out: SQLite running as root chowns the -wal each time it opens it,
+ * which moves ctime without any change of content. '' = unreadable (= changed).
+ */
+export function fingerprintOf(abs: string): string {
+  let main: string;
+  try {
+    const st = statSync(abs, { bigint: true });
+    main = `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  } catch {
+    return '';
+  }
+  let wal = '-';
+  let fd: number | undefined;
+  try {
+    fd = openSync(`${abs}-wal`, 'r');
+    const st = fstatSync(fd, { bigint: true });
+    if (st.size > 0n) {
+      const header = Buffer.alloc(32);
+      const n = readSync(fd, header, 0, 32, 0);
+      wal = `${st.ino}:${st.size}:${st.mtimeNs}:${header.subarray(0, n).toString('hex')}`;
+    }
+  } catch {
+    wal = '-';
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  return `v1 ${main} wal ${wal}`;
 }
 
 function unpinAll(sources: Source[]): void {
