@@ -167,7 +167,7 @@ export function describeBackendConformance(name: string, make: () => Promise<Bac
     it('lists exactly the saved names of each type, with their sizes', async () => {
       const b = await created();
       const expected = new Map<ObjectType, ObjectInfo[]>();
-      const counts: Record<ObjectType, number> = { config: 1, keys: 3, data: 300, index: 40, snapshots: 25, locks: 2 };
+      const counts: Record<ObjectType, number> = { config: 1, keys: 3, data: 300, index: 40, snapshots: 25, locks: 2, settings: 2 };
       for (const type of OBJECT_TYPES) {
         const infos: ObjectInfo[] = [];
         for (let i = 0; i < counts[type]; i++) {

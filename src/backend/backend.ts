@@ -11,11 +11,12 @@
  *   index/<name>      index files
  *   snapshots/<name>  one per backup, named by backup id
  *   locks/<name>      repository locks
+ *   settings/<name>   repository-wide settings (e.g. the stored retention policy)
  */
 
-export type ObjectType = 'config' | 'keys' | 'data' | 'index' | 'snapshots' | 'locks';
+export type ObjectType = 'config' | 'keys' | 'data' | 'index' | 'snapshots' | 'locks' | 'settings';
 
-export const OBJECT_TYPES: readonly ObjectType[] = ['config', 'keys', 'data', 'index', 'snapshots', 'locks'];
+export const OBJECT_TYPES: readonly ObjectType[] = ['config', 'keys', 'data', 'index', 'snapshots', 'locks', 'settings'];
 
 export interface ObjectHandle {
   type: ObjectType;

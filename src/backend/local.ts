@@ -2,7 +2,7 @@
  * A repository in a local directory (or anything mounted as one: NFS, USB disk).
  *
  *   <dir>/config
- *   <dir>/keys/<name>   <dir>/index/<name>   <dir>/snapshots/<name>   <dir>/locks/<name>
+ *   <dir>/keys/<name>   <dir>/index/<name>   <dir>/snapshots/<name>   <dir>/locks/<name>   <dir>/settings/<name>
  *   <dir>/data/<first two chars of name>/<name>
  *
  * Pack files are spread over 256 folders (data/00..data/ff) so no single folder
@@ -65,7 +65,8 @@ export class LocalBackend implements Backend {
   async save(h: ObjectHandle, data: Uint8Array): Promise<void> {
     checkHandle(h);
     const path = this.pathOf(h);
-    if (h.type === 'data') await this.ensurePrefixDir(dirname(path));
+    // data/<xx> folders, and type folders a repository made by an older build may lack
+    if (h.type === 'data' || h.type === 'settings') await this.ensurePrefixDir(dirname(path));
     await writeFileAtomic(path, data, { mode: h.type === 'config' ? 0o644 : 0o600 });
   }
 

@@ -9,6 +9,8 @@ import { makeContext, type GlobalFlags, type Runner } from './context.js';
 import { EXIT, reportError, UsageError } from './output.js';
 import { registerBackup } from './commands/backup.js';
 import { registerDemo } from './commands/demo.js';
+import { registerForget } from './commands/forget.js';
+import { registerPrune } from './commands/prune.js';
 import { registerInit } from './commands/init.js';
 import { registerList } from './commands/list.js';
 import { registerManifest } from './commands/manifest.js';
@@ -53,6 +55,8 @@ Getting started:
   registerList(program, run);
   registerManifest(program, run);
   registerUnlock(program, run);
+  registerForget(program, run);
+  registerPrune(program, run);
   registerDemo(program, run);
   return program;
 }

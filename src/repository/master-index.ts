@@ -10,6 +10,7 @@
  */
 import { FoleBackupError } from '../errors.js';
 import { HEX64 } from '../crypto/hash.js';
+import { COMPRESSION_NONE, COMPRESSION_ZSTD } from './compress.js';
 import { BLOB_TYPE_CODE, BLOB_TYPE_OF_CODE, type BlobType } from './format.js';
 import type { PackedBlob } from './pack.js';
 
@@ -120,24 +121,34 @@ export function decodeIndexFile(v: unknown, name: string): { name: string; blobs
   const bad = (what: string): FoleBackupError =>
     new FoleBackupError('REPO_CORRUPT', `index ${name}: ${what}`, { hint: 'run `fole-backup check` for details' });
   if (typeof v !== 'object' || v === null || !Array.isArray((v as IndexFileData).packs)) throw bad('not an index');
-  return (v as IndexFileData).packs.map((p) => {
+  const out: { name: string; blobs: PackedBlob[] }[] = [];
+  // index loops, not map(): map skips the holes of a sparse array and would hand them on
+  const packs = (v as { packs: unknown[] }).packs;
+  for (let i = 0; i < packs.length; i++) {
+    const p = packs[i] as { id?: unknown; blobs?: unknown } | null | undefined;
     if (typeof p !== 'object' || p === null || typeof p.id !== 'string' || !HEX64.test(p.id) || !Array.isArray(p.blobs)) {
       throw bad('malformed pack entry');
     }
-    return {
-      name: p.id,
-      blobs: p.blobs.map((b) => {
-        if (!Array.isArray(b) || b.length !== 6) throw bad('malformed blob entry');
-        const [id, type, offset, length, rawLength, compression] = b;
-        const t = BLOB_TYPE_OF_CODE[type];
-        if (typeof id !== 'string' || !HEX64.test(id) || t === undefined) throw bad('malformed blob entry');
-        for (const n of [offset, length, rawLength, compression]) {
-          if (!Number.isSafeInteger(n) || n < 0) throw bad('malformed blob entry');
-        }
-        return { id, type: t, offset, length, rawLength, compression };
-      }),
-    };
-  });
+    const blobs: PackedBlob[] = [];
+    const list = p.blobs as unknown[];
+    for (let j = 0; j < list.length; j++) {
+      const b = list[j];
+      if (!Array.isArray(b) || b.length !== 6) throw bad('malformed blob entry');
+      const [id, type, offset, length, rawLength, compression] = b as unknown[];
+      // a type must be an array index, not any key ("length", "map") an array happens to have
+      const t = Number.isInteger(type) ? BLOB_TYPE_OF_CODE[type as number] : undefined;
+      if (typeof id !== 'string' || !HEX64.test(id) || t === undefined) throw bad('malformed blob entry');
+      // the in-memory index holds offsets and lengths as u32 and the compression in 4 bits
+      if (!isU32(offset) || !isU32(length) || !isU32(rawLength) || (compression !== COMPRESSION_NONE && compression !== COMPRESSION_ZSTD)) {
+        throw bad('malformed blob entry');
+      }
+      blobs.push({ id, type: t, offset, length, rawLength, compression });
+    }
+    out.push({ name: p.id, blobs });
+  }
+  return out;
 }
+
+const isU32 = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0 && (n as number) <= 0xffffffff;
 
 export type { BlobType };

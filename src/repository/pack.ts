@@ -11,9 +11,10 @@
  * blobs follow each other from offset 0. A pack's name is the SHA-256 of all its
  * bytes, so damage is detectable without the key.
  */
-import { open, seal } from '../crypto/aead.js';
+import { open, seal, SEAL_OVERHEAD } from '../crypto/aead.js';
 import { sha256Hex } from '../crypto/hash.js';
 import { FoleBackupError } from '../errors.js';
+import { COMPRESSION_NONE, COMPRESSION_ZSTD } from './compress.js';
 import { AAD, BLOB_TYPE_CODE, BLOB_TYPE_OF_CODE, type BlobType } from './format.js';
 
 export const HEADER_ENTRY_BYTES = 42;
@@ -85,10 +86,14 @@ export function parsePackHeader(key: Uint8Array, tail: Buffer, packSize: number,
   for (let o = 0; o < header.length; o += HEADER_ENTRY_BYTES) {
     const type = BLOB_TYPE_OF_CODE[header.readUInt8(o)];
     if (type === undefined) throw corrupt(packName, 'unknown blob type');
+    const compression = header.readUInt8(o + 1);
+    if (compression !== COMPRESSION_NONE && compression !== COMPRESSION_ZSTD) throw corrupt(packName, 'unknown compression');
     const length = header.readUInt32LE(o + 2);
+    // every sealed blob carries a nonce and a tag
+    if (length < SEAL_OVERHEAD) throw corrupt(packName, 'blob shorter than its encryption overhead');
     blobs.push({
       type,
-      compression: header.readUInt8(o + 1),
+      compression,
       length,
       rawLength: header.readUInt32LE(o + 6),
       id: header.toString('hex', o + 10, o + 42),

@@ -54,6 +54,7 @@ export class Repository {
   private readonly uploads = new Set<Promise<void>>();
   private unindexed: { name: string; blobs: PackedBlob[] }[] = [];
   private unindexedBlobs = 0;
+  private written: { name: string; blobs: PackedBlob[] }[] = [];
   private uploadError: unknown;
   /** Bytes written to the backend by this handle (packs + index files). */
   addedBytes = 0;
@@ -162,8 +163,7 @@ export class Repository {
     for await (const o of this.backend.list('index')) names.push(o.name);
     await forEachLimit(names, 8, async (name) => {
       signal?.throwIfAborted();
-      const v = await this.loadJson('index', name, AAD.index);
-      for (const p of decodeIndexFile(v, name)) this.index.addPack(p.name, p.blobs);
+      for (const p of await this.readIndexFile(name)) this.index.addPack(p.name, p.blobs);
     });
   }
 
@@ -187,11 +187,12 @@ export class Repository {
    * Returns the number of new bytes it will add (0 when deduplicated).
    * The caller must not modify `plain` until the returned promise settles.
    */
-  async saveBlob(type: BlobType, id: string, plain: Uint8Array): Promise<number> {
+  async saveBlob(type: BlobType, id: string, plain: Uint8Array, opts: { evenIfIndexed?: boolean } = {}): Promise<number> {
     if (this.uploadError !== undefined) throw this.uploadError;
     // dedup needs the index; only the first call can actually wait here
     if (this.indexLoad === undefined) await this.loadIndex();
-    if (this.hasBlob(id)) return 0;
+    // prune repacks blobs the index knows (in packs about to go): it must write them again
+    if (opts.evenIfIndexed ? this.pending.has(id) : this.hasBlob(id)) return 0;
     const { bytes, compression } = maybeCompress(plain);
     const sealed = seal(this.key.encrypt, bytes, AAD.blob(type, Buffer.from(id, 'hex')));
     this.builder.add(id, type, sealed, plain.length, compression);
@@ -253,6 +254,7 @@ export class Repository {
         await this.backend.save({ type: 'data', name: pack.name }, pack.bytes);
         this.addedBytes += pack.bytes.length;
         this.unindexed.push({ name: pack.name, blobs: pack.blobs });
+        this.written.push({ name: pack.name, blobs: pack.blobs });
         this.unindexedBlobs += pack.blobs.length;
         this.index.addPack(pack.name, pack.blobs);
         for (const b of pack.blobs) this.pending.delete(b.id);
@@ -272,7 +274,24 @@ export class Repository {
     const packs = this.unindexed;
     this.unindexed = [];
     this.unindexedBlobs = 0;
-    await this.saveJson('index', encodeIndexFile(packs), AAD.index);
+    await this.writeIndexFile(packs);
+  }
+
+  /** Write one index file describing `packs` (which must already be durable). Returns its name. */
+  async writeIndexFile(packs: readonly { name: string; blobs: readonly PackedBlob[] }[]): Promise<string> {
+    return this.saveJson('index', encodeIndexFile(packs), AAD.index);
+  }
+
+  /** Read one index file as written (every pack and blob it lists, duplicates included). */
+  async readIndexFile(name: string): Promise<{ name: string; blobs: PackedBlob[] }[]> {
+    return decodeIndexFile(await this.loadJson('index', name, AAD.index), name);
+  }
+
+  /** Packs written by this handle since the last call (for prune's new index). */
+  takeWrittenPacks(): { name: string; blobs: PackedBlob[] }[] {
+    const out = this.written;
+    this.written = [];
+    return out;
   }
 
   /** Forget blobs that were added but not flushed (after a failed backup). */

@@ -1,0 +1,123 @@
+import { Option, type Command } from 'commander';
+import { StopError } from '../../errors.js';
+import { forget, loadRetentionPolicy, saveRetentionPolicy } from '../../retention/forget.js';
+import { describePolicy, type RetentionPolicy } from '../../retention/policy.js';
+import { prune } from '../../prune/prune.js';
+import { UsageError } from '../output.js';
+import type { Runner } from '../context.js';
+import { describePrune, parseThreshold } from './prune.js';
+
+interface ForgetFlags {
+  keepLast?: string;
+  keepHourly?: string;
+  keepDaily?: string;
+  keepWeekly?: string;
+  keepMonthly?: string;
+  keepYearly?: string;
+  keepWithin?: string;
+  keepTag?: string[];
+  dryRun?: boolean;
+  prune?: boolean;
+  savePolicy?: boolean;
+  repackThreshold?: string;
+  actorKind?: 'human' | 'agent';
+}
+
+function count(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`--keep-${flag} must be a whole number >= 0, not ${v}`);
+  return n;
+}
+
+export function policyFromFlags(f: ForgetFlags): RetentionPolicy | undefined {
+  const p: RetentionPolicy = {
+    last: count('last', f.keepLast),
+    hourly: count('hourly', f.keepHourly),
+    daily: count('daily', f.keepDaily),
+    weekly: count('weekly', f.keepWeekly),
+    monthly: count('monthly', f.keepMonthly),
+    yearly: count('yearly', f.keepYearly),
+    within: f.keepWithin,
+    tags: f.keepTag,
+  };
+  const given = Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) as RetentionPolicy;
+  return Object.keys(given).length > 0 ? given : undefined;
+}
+
+export function registerForget(program: Command, run: Runner): void {
+  program
+    .command('forget')
+    .argument('[backups...]', 'backup ids to remove (instead of a policy)')
+    .description('remove backups by retention policy (spec §9 rotation) or by id; --prune also frees their data')
+    .option('--keep-last <n>', 'keep the n newest backups')
+    .option('--keep-hourly <n>', 'keep the newest backup of each of the last n hours (UTC) that have one')
+    .option('--keep-daily <n>', 'keep the newest backup of each of the last n days (UTC)')
+    .option('--keep-weekly <n>', 'keep the newest backup of each of the last n ISO weeks (UTC)')
+    .option('--keep-monthly <n>', 'keep the newest backup of each of the last n months (UTC)')
+    .option('--keep-yearly <n>', 'keep the newest backup of each of the last n years (UTC)')
+    .option('--keep-within <duration>', 'keep every backup within this long of the newest one, e.g. 7d, 36h, 1y6m')
+    .option('--keep-tag <tag...>', 'keep every backup with this tag (repeatable)')
+    .option('--save-policy', 'store this policy in the repository; later `forget` without --keep-* uses it')
+    .option('-n, --dry-run', 'show what would be removed; change nothing')
+    .option('--prune', 'run prune afterwards to free the space')
+    .option('--repack-threshold <percent>', 'with --prune: repack packs with at least this much unused data (default 20%)')
+    .addOption(new Option('--actor-kind <kind>', 'whether a person or an AI agent asks').choices(['human', 'agent']).default('human'))
+    .addHelpText('after', `
+Backups are grouped by host and STORAGE_ROOT; the policy applies to each group.
+A backup is kept when any rule keeps it; the table says which. A policy with no
+rule is refused (it would remove everything). Removing backups is a human
+decision: an agent may only use --dry-run.
+
+Examples:
+  fole-backup forget --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --keep-tag pre-migration --dry-run
+  fole-backup forget --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --save-policy
+  fole-backup forget --prune                 # apply the stored policy, then free space`)
+    .action(function (this: Command, ids: string[]) {
+      const flags = this.opts<ForgetFlags>();
+      return run(async (ctx) => {
+        if (flags.actorKind === 'agent' && !flags.dryRun) {
+          throw new StopError('AMBIGUOUS_INTENT', 'an AI agent may not remove backups', {
+            hint: 'run it with --dry-run and show the plan to a human, who runs the command themselves',
+          });
+        }
+        const threshold = parseThreshold(flags.repackThreshold);
+        const repo = await ctx.openRepo();
+        try {
+          let policy = policyFromFlags(flags);
+          if (policy !== undefined && ids.length > 0) throw new UsageError('give backup ids or --keep-* rules, not both');
+          if (flags.savePolicy) {
+            if (policy === undefined) throw new UsageError('--save-policy needs --keep-* rules');
+            await saveRetentionPolicy(repo, policy);
+            ctx.out.info(`stored retention policy: ${describePolicy(policy)}`);
+          }
+          if (policy === undefined && ids.length === 0) {
+            policy = await loadRetentionPolicy(repo);
+            if (policy === undefined) {
+              throw new UsageError('no retention policy given and none stored in the repository', 'give --keep-* rules (add --save-policy to store them)');
+            }
+            ctx.out.info(`using the stored retention policy: ${describePolicy(policy)}`);
+          }
+          const r = await forget(repo, { policy, ids: ids.length > 0 ? ids : undefined, dryRun: flags.dryRun });
+          const pruned = flags.prune && !flags.dryRun ? await prune(repo, { repackThreshold: threshold, reporter: ctx.reporter }) : undefined;
+          ctx.reporter.stop();
+          ctx.out.result({ ...r, policy: policy ?? null, ...(pruned ? { prune: pruned } : {}) }, () => {
+            const lines = r.decisions.map(
+              (d) => `${d.keep ? 'keep  ' : r.dryRun ? 'would remove' : 'remove'}  ${d.backupId}  ${d.createdAt}  ${d.reasons.join(', ')}`,
+            );
+            const removing = r.decisions.filter((d) => !d.keep).length;
+            lines.push(
+              r.dryRun
+                ? `dry run: ${removing} of ${r.decisions.length} backups would be removed; nothing was changed`
+                : `${r.removed.length} backups removed, ${r.decisions.length - removing} kept` +
+                  (pruned ? '' : ' (run `fole-backup prune` to free their space)'),
+            );
+            if (pruned) lines.push(describePrune(pruned));
+            return lines.join('\n');
+          });
+        } finally {
+          await repo.close();
+        }
+      });
+    });
+}

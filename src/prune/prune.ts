@@ -1,0 +1,155 @@
+/**
+ * Prune: remove data no backup references, under the exclusive repository lock.
+ *
+ * The order is what makes a SIGKILL at any instant harmless (every remaining
+ * backup stays restorable, `check --read-data` passes):
+ *
+ *   1. find used blobs (every snapshot's tree) and what every pack holds (index files)
+ *   2. plan (src/prune/plan.ts, pure)
+ *   3. copy the used blobs of packs to repack into NEW packs  (killed: orphan packs)
+ *   4. write NEW index files for kept + new packs             (killed: old and new
+ *                                                              indexes overlap: fine)
+ *   5. delete every OLD index file                            (killed: the new ones
+ *                                                              cover everything kept)
+ *   6. delete obsolete packs: no index refers to them any more (killed: orphan packs,
+ *                                                              removed by the next prune)
+ *
+ * Snapshots are never touched here; `forget` removes them first.
+ */
+import { FoleBackupError } from '../errors.js';
+import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
+import { RepositoryLock } from '../repository/lock.js';
+import type { PackedBlob } from '../repository/pack.js';
+import type { Repository } from '../repository/repository.js';
+import { listSnapshots } from '../snapshot/store.js';
+import { readTree } from '../snapshot/tree.js';
+import { missingBlobs, planPrune, type PrunePlan, type PrunePlanOptions } from './plan.js';
+
+export interface PruneOptions extends PrunePlanOptions {
+  dryRun?: boolean;
+  reporter?: ProgressReporter;
+  signal?: AbortSignal;
+}
+
+export interface PruneResult {
+  dryRun: boolean;
+  plan: PrunePlan['stats'] & { keepPacks: number; repackPacks: number; removePacks: number };
+  newPacks: number;
+  indexFilesWritten: number;
+  indexFilesRemoved: number;
+  durationMs: number;
+}
+
+const BLOBS_PER_INDEX_FILE = 50_000;
+
+/** Every blob id any backup in the repository uses (tree blobs and content chunks). */
+export async function usedBlobs(repo: Repository, signal?: AbortSignal): Promise<Set<string>> {
+  const used = new Set<string>();
+  for (const snap of await listSnapshots(repo)) {
+    for (const id of snap.tree) used.add(id);
+    for await (const e of readTree(repo, snap.tree)) {
+      signal?.throwIfAborted();
+      for (const c of e.chunks ?? []) used.add(c);
+    }
+  }
+  return used;
+}
+
+export async function prune(repo: Repository, opts: PruneOptions = {}): Promise<PruneResult> {
+  const started = Date.now();
+  const reporter = opts.reporter ?? silentReporter;
+  const lock = await RepositoryLock.acquire(repo, {
+    exclusive: true,
+    operation: 'prune',
+    onStale: (l) => reporter.warn(`ignoring stale repository lock ${l.name.slice(0, 12)} (${l.stale})`),
+  });
+  try {
+    reporter.phase('find used data');
+    await repo.loadIndex(opts.signal);
+    const used = await usedBlobs(repo, opts.signal);
+
+    reporter.phase('read index');
+    const oldIndexFiles = await repo.listIndexFiles();
+    const packs = new Map<string, Map<string, PackedBlob>>();
+    for (const name of oldIndexFiles) {
+      for (const p of await repo.readIndexFile(name)) {
+        const blobs = packs.get(p.name) ?? new Map<string, PackedBlob>();
+        for (const b of p.blobs) blobs.set(b.id, b);
+        packs.set(p.name, blobs);
+      }
+    }
+    const stored: { name: string; size: number }[] = [];
+    for await (const o of repo.backend.list('data')) stored.push(o);
+    const storedSize = new Map(stored.map((s) => [s.name, s.size]));
+    const absent = [...packs.keys()].filter((p) => !storedSize.has(p));
+    if (absent.length > 0) {
+      throw new FoleBackupError('REPO_CORRUPT', `prune: ${absent.length} packs listed in the index are missing (e.g. ${absent[0]})`, {
+        hint: 'run `fole-backup check` first; prune refuses to work on a damaged repository',
+      });
+    }
+    const indexed = [...packs.entries()].map(([name, blobs]) => ({ name, size: storedSize.get(name) ?? 0, blobs: [...blobs.values()] }));
+    const missing = missingBlobs(indexed, used);
+    if (missing.length > 0) {
+      throw new FoleBackupError('REPO_CORRUPT', `prune: ${missing.length} blobs used by backups are in no pack (e.g. ${missing[0]})`, {
+        hint: 'run `fole-backup check`; prune refuses to work on a damaged repository',
+      });
+    }
+    const plan = planPrune(indexed, stored, used, opts);
+    const summary = { ...plan.stats, keepPacks: plan.keep.length, repackPacks: plan.repack.length, removePacks: plan.remove.length };
+    if (opts.dryRun || (plan.remove.length === 0 && plan.repack.length === 0)) {
+      return { dryRun: opts.dryRun === true, plan: summary, newPacks: 0, indexFilesWritten: 0, indexFilesRemoved: 0, durationMs: Date.now() - started };
+    }
+
+    // 3. repack
+    reporter.phase('repack');
+    let done = 0;
+    const total = plan.repack.reduce((n, r) => n + r.blobs.length, 0);
+    for (const r of plan.repack) {
+      for (const id of r.blobs) {
+        opts.signal?.throwIfAborted();
+        const entry = packs.get(r.pack)?.get(id) as PackedBlob;
+        await repo.saveBlob(entry.type, id, await repo.loadBlob(id), { evenIfIndexed: true });
+        reporter.progress({ files: ++done, bytes: 0, totalFiles: total });
+      }
+    }
+    await repo.flush();
+    const newPacks = repo.takeWrittenPacks();
+
+    // 4. new index files: kept packs as they are, plus the new packs
+    reporter.phase('write index');
+    const keep = new Set(plan.keep);
+    const batches: { name: string; blobs: PackedBlob[] }[][] = [[]];
+    let inBatch = 0;
+    const add = (name: string, blobs: PackedBlob[]): void => {
+      if (inBatch > 0 && inBatch + blobs.length > BLOBS_PER_INDEX_FILE) {
+        batches.push([]);
+        inBatch = 0;
+      }
+      (batches[batches.length - 1] as { name: string; blobs: PackedBlob[] }[]).push({ name, blobs });
+      inBatch += blobs.length;
+    };
+    for (const [name, blobs] of packs) if (keep.has(name)) add(name, [...blobs.values()]);
+    for (const p of newPacks) add(p.name, p.blobs);
+    const written = new Set<string>();
+    for (const batch of batches) if (batch.length > 0) written.add(await repo.writeIndexFile(batch));
+
+    // 5. old index files go; 6. then the packs nothing refers to any more
+    reporter.phase('delete');
+    let indexFilesRemoved = 0;
+    for (const name of await repo.listIndexFiles()) {
+      if (written.has(name)) continue;
+      await repo.backend.remove({ type: 'index', name });
+      indexFilesRemoved++;
+    }
+    for (const name of plan.remove) {
+      opts.signal?.throwIfAborted();
+      await repo.backend.remove({ type: 'data', name });
+    }
+    return {
+      dryRun: false, plan: summary, newPacks: newPacks.length, indexFilesWritten: written.size, indexFilesRemoved,
+      durationMs: Date.now() - started,
+    };
+  } finally {
+    await lock.release().catch(() => {});
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * Retention (spec §9 rotation): a PURE function from the list of backups and a
+ * policy to keep/remove decisions, each with its reasons. No I/O, no clock
+ * other than the backups' own times.
+ *
+ * Rules (restic's, which operators know):
+ * - Backups are grouped by (host, storageRoot); the policy applies per group.
+ * - keep-last N: the N newest.
+ * - keep-hourly/daily/weekly/monthly/yearly N: walking from newest to oldest, the
+ *   newest backup of each of the last N hours/days/weeks/months/years that HAVE a
+ *   backup. Buckets are calendar periods in **UTC** (weeks are ISO-8601 weeks,
+ *   Monday to Sunday), so a policy means the same on every host whatever its time
+ *   zone, and daylight-saving changes never merge or split a day.
+ * - keep-within DURATION: every backup newer than the group's NEWEST backup minus
+ *   the duration (not "now" minus it: if backups stopped a month ago, a
+ *   keep-within of a week still keeps the last week of them).
+ * - keep-tag T: every backup carrying tag T.
+ * A backup is kept if any rule keeps it; the reasons say which. An empty policy
+ * is refused: it would remove everything.
+ */
+import { FoleBackupError } from '../errors.js';
+
+export interface RetentionPolicy {
+  last?: number;
+  hourly?: number;
+  daily?: number;
+  weekly?: number;
+  monthly?: number;
+  yearly?: number;
+  /** A duration like "7d", "36h", "2w", "1y6m". */
+  within?: string;
+  tags?: string[];
+}
+
+export interface BackupSummary {
+  backupId: string;
+  createdAt: string;
+  host: string;
+  storageRoot: string;
+  tags: string[];
+}
+
+export interface RetentionDecision {
+  backupId: string;
+  createdAt: string;
+  group: string;
+  keep: boolean;
+  reasons: string[];
+}
+
+const BUCKETS = ['hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const;
+type Bucket = (typeof BUCKETS)[number];
+
+const pad = (n: number, w = 2): string => String(n).padStart(w, '0');
+
+/** ISO-8601 week-numbering year and week of a UTC date. */
+export function isoWeek(d: Date): { year: number; week: number } {
+  const t = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()));
+  const day = t.getUTCDay() || 7; // Monday=1 … Sunday=7
+  t.setUTCDate(t.getUTCDate() + 4 - day); // the Thursday of this week decides the year
+  const yearStart = Date.UTC(t.getUTCFullYear(), 0, 1);
+  return { year: t.getUTCFullYear(), week: Math.ceil(((t.getTime() - yearStart) / 86_400_000 + 1) / 7) };
+}
+
+export function bucketKey(bucket: Bucket, d: Date): string {
+  const y = d.getUTCFullYear();
+  switch (bucket) {
+    case 'hourly':
+      return `${y}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}T${pad(d.getUTCHours())}`;
+    case 'daily':
+      return `${y}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
+    case 'weekly': {
+      const w = isoWeek(d);
+      return `${w.year}-W${pad(w.week)}`;
+    }
+    case 'monthly':
+      return `${y}-${pad(d.getUTCMonth() + 1)}`;
+    case 'yearly':
+      return `${y}`;
+  }
+}
+
+export interface Duration {
+  years: number;
+  months: number;
+  weeks: number;
+  days: number;
+  hours: number;
+}
+
+/** Parse "1y2m3w4d5h" (any subset, in this order or any order). */
+export function parseDuration(text: string): Duration {
+  const d: Duration = { years: 0, months: 0, weeks: 0, days: 0, hours: 0 };
+  const re = /(\d+)([ymwdh])/g;
+  let consumed = 0;
+  for (const m of text.matchAll(re)) {
+    if (m.index !== consumed) break;
+    consumed += m[0].length;
+    const n = Number(m[1]);
+    const unit = m[2] as 'y' | 'm' | 'w' | 'd' | 'h';
+    const field = ({ y: 'years', m: 'months', w: 'weeks', d: 'days', h: 'hours' } as const)[unit];
+    d[field] += n;
+  }
+  if (text.length === 0 || consumed !== text.length) {
+    throw new FoleBackupError('USAGE', `invalid duration ${JSON.stringify(text)}`, {
+      hint: 'use numbers with units y (years), m (months), w (weeks), d (days), h (hours), e.g. 7d, 36h, 1y6m',
+    });
+  }
+  return d;
+}
+
+/** `t` minus a duration, in UTC calendar arithmetic. */
+export function subtractDuration(t: Date, d: Duration): Date {
+  const r = new Date(t.getTime());
+  r.setUTCFullYear(r.getUTCFullYear() - d.years, r.getUTCMonth() - d.months, r.getUTCDate() - d.weeks * 7 - d.days);
+  r.setUTCHours(r.getUTCHours() - d.hours);
+  return r;
+}
+
+function checkCount(name: string, n: number | undefined): void {
+  if (n !== undefined && (!Number.isSafeInteger(n) || n < 0)) {
+    throw new FoleBackupError('USAGE', `--keep-${name} must be a whole number >= 0, not ${n}`);
+  }
+}
+
+/** Throws USAGE for an invalid or empty policy. */
+export function validatePolicy(p: RetentionPolicy): void {
+  checkCount('last', p.last);
+  for (const b of BUCKETS) checkCount(b, p[b]);
+  if (p.within !== undefined) parseDuration(p.within);
+  const any =
+    (p.last ?? 0) > 0 || BUCKETS.some((b) => (p[b] ?? 0) > 0) || p.within !== undefined || (p.tags?.length ?? 0) > 0;
+  if (!any) {
+    throw new FoleBackupError('USAGE', 'empty retention policy: it would remove every backup', {
+      hint: 'give at least one --keep-* rule, e.g. --keep-daily 7 --keep-weekly 5 --keep-monthly 12',
+    });
+  }
+}
+
+export function describePolicy(p: RetentionPolicy): string {
+  const parts: string[] = [];
+  if (p.last) parts.push(`last ${p.last}`);
+  for (const b of BUCKETS) if (p[b]) parts.push(`${b} ${p[b]}`);
+  if (p.within) parts.push(`within ${p.within}`);
+  if (p.tags?.length) parts.push(`tags ${p.tags.join(',')}`);
+  return parts.join(', ');
+}
+
+/**
+ * Decide which backups to keep. Returns one decision per backup, newest first
+ * within each group, groups in order of their newest backup.
+ */
+export function applyRetention(backups: readonly BackupSummary[], policy: RetentionPolicy): RetentionDecision[] {
+  validatePolicy(policy);
+  const within = policy.within !== undefined ? parseDuration(policy.within) : undefined;
+  const groups = new Map<string, BackupSummary[]>();
+  for (const b of backups) {
+    const key = `${b.host}:${b.storageRoot}`;
+    const list = groups.get(key) ?? [];
+    list.push(b);
+    groups.set(key, list);
+  }
+  const out: RetentionDecision[] = [];
+  const ordered = [...groups.entries()]
+    .map(([group, list]) => ({
+      group,
+      list: [...list].sort((a, b) => (a.createdAt > b.createdAt ? -1 : a.createdAt < b.createdAt ? 1 : a.backupId < b.backupId ? 1 : -1)),
+    }))
+    .sort((a, b) => ((a.list[0]?.createdAt ?? '') > (b.list[0]?.createdAt ?? '') ? -1 : 1));
+  for (const { group, list } of ordered) {
+    const newest = list[0];
+    const cutoff = within && newest ? subtractDuration(new Date(newest.createdAt), within).getTime() : undefined;
+    const left: Record<Bucket, number> = {
+      hourly: policy.hourly ?? 0, daily: policy.daily ?? 0, weekly: policy.weekly ?? 0,
+      monthly: policy.monthly ?? 0, yearly: policy.yearly ?? 0,
+    };
+    const lastKey: Partial<Record<Bucket, string>> = {};
+    list.forEach((b, i) => {
+      const reasons: string[] = [];
+      const t = new Date(b.createdAt);
+      if (i < (policy.last ?? 0)) reasons.push(`last ${policy.last}`);
+      for (const bucket of BUCKETS) {
+        if (left[bucket] <= 0) continue;
+        const key = bucketKey(bucket, t);
+        if (key !== lastKey[bucket]) {
+          lastKey[bucket] = key;
+          left[bucket]--;
+          reasons.push(`${bucket} ${key}`);
+        }
+      }
+      if (cutoff !== undefined && t.getTime() >= cutoff) reasons.push(`within ${policy.within}`);
+      for (const tag of policy.tags ?? []) if (b.tags.includes(tag)) reasons.push(`tag ${tag}`);
+      out.push({ backupId: b.backupId, createdAt: b.createdAt, group, keep: reasons.length > 0, reasons });
+    });
+  }
+  return out;
+}

@@ -1,0 +1,84 @@
+/**
+ * Crash safety of prune: a real `fole-backup prune` process is SIGKILLed at
+ * points spread over its run. After each kill every remaining backup must read
+ * back completely, and the repository must check clean with --read-data; a
+ * later prune finishes the job.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync, cpSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { backup } from '../src/backup/backup.js';
+import { LocalBackend } from '../src/backend/local.js';
+import { forget } from '../src/retention/forget.js';
+import { Repository } from '../src/repository/repository.js';
+import { listSnapshots } from '../src/snapshot/store.js';
+import { readTree } from '../src/snapshot/tree.js';
+import { createDatabase } from './fixtures/sqlite-writer.js';
+import { FAST_KDF, readBack, TEST_PASSWORD } from './repo-helpers.js';
+import { runCli, spawnCli } from './cli-helpers.js';
+import { checkRepositoryClean } from './check-helpers.js';
+
+let work: string;
+let template: string;
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'fole-backup-prune-crash-'));
+  const root = join(work, 'storage');
+  template = join(work, 'repo-template');
+  createDatabase(join(root, 'core', 'core.db'), 10);
+  const files = join(root, 'projects', 'p1', 'files');
+  mkdirSync(files, { recursive: true });
+  const repo = await Repository.init(new LocalBackend(template), TEST_PASSWORD, { kdf: FAST_KDF, packSize: 128 * 1024 });
+  const ids: string[] = [];
+  for (let gen = 0; gen < 6; gen++) {
+    for (let i = 0; i < 30; i++) writeFileSync(join(files, `g${gen}-${i}.bin`), randomBytes(30_000));
+    if (gen > 0) for (let i = 0; i < 25; i++) unlinkSync(join(files, `g${gen - 1}-${i}.bin`));
+    ids.push((await backup(repo, { storageRoot: root, foleVersion: '1.0.0' })).backupId);
+  }
+  await forget(repo, { ids: [ids[0] as string, ids[2] as string, ids[4] as string] });
+});
+
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+async function expectRemainingBackupsReadable(repoDir: string): Promise<number> {
+  const repo = await Repository.open(new LocalBackend(repoDir), TEST_PASSWORD);
+  const snaps = await listSnapshots(repo);
+  for (const s of snaps) {
+    for await (const e of readTree(repo, s.tree)) if (e.kind !== 'dir') expect((await readBack(repo, e)).length).toBe(e.size);
+  }
+  return snaps.length;
+}
+
+describe('prune killed with SIGKILL', () => {
+  it('leaves every remaining backup restorable and the repository consistent', async () => {
+    // how long an undisturbed prune takes
+    const probe = join(work, 'probe');
+    cpSync(template, probe, { recursive: true });
+    const t0 = Date.now();
+    const ok = await runCli(['prune', '--repo', probe, '--repack-threshold', '5'], { FOLE_BACKUP_PASSWORD: TEST_PASSWORD });
+    expect(ok.code, ok.stderr).toBe(0);
+    const span = Date.now() - t0;
+    expect(await expectRemainingBackupsReadable(probe)).toBe(3);
+
+    const kills = 6;
+    for (let i = 0; i < kills; i++) {
+      const repoDir = join(work, `kill-${i}`);
+      cpSync(template, repoDir, { recursive: true });
+      const child = spawnCli(['prune', '--repo', repoDir, '--repack-threshold', '5'], { FOLE_BACKUP_PASSWORD: TEST_PASSWORD });
+      const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+      await new Promise((r) => setTimeout(r, Math.floor(((i + 0.5) / kills) * span)));
+      child.kill('SIGKILL');
+      await exited;
+      expect(await expectRemainingBackupsReadable(repoDir)).toBe(3);
+      await checkRepositoryClean(repoDir, TEST_PASSWORD);
+      // the next prune (the dead one's lock is stale: same host, dead pid) finishes the job
+      const next = await runCli(['prune', '--repo', repoDir, '--repack-threshold', '5'], { FOLE_BACKUP_PASSWORD: TEST_PASSWORD });
+      expect(next.code, next.stderr).toBe(0);
+      expect(await expectRemainingBackupsReadable(repoDir)).toBe(3);
+      await checkRepositoryClean(repoDir, TEST_PASSWORD);
+      rmSync(repoDir, { recursive: true, force: true });
+    }
+  }, 240_000);
+});
