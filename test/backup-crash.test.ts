@@ -64,13 +64,17 @@ describe('backup killed with SIGKILL', () => {
     const full = await runCli(['backup', '--repo', repoDir, '--storage-root', root, '--fole-version', '1.0.0', '--json'], { FOLE_BACKUP_PASSWORD: PASSWORD });
     expect(full.code, full.stderr).toBe(0);
     const span = Date.now() - t0;
+    // kill points fall inside the real work, after the process has started up
+    const b0 = Date.now();
+    await runCli(['--version']);
+    const boot = Date.now() - b0;
     let completed = 1;
     const kills = 6;
     for (let i = 0; i < kills; i++) {
       // new content so the killed run has real work to do
       writeFileSync(join(root, 'projects', 'p0', 'files', `new-${i}.bin`), randomBytes(2_000_000));
       const child = spawnCli(['backup', '--repo', repoDir, '--storage-root', root, '--fole-version', '1.0.0'], { FOLE_BACKUP_PASSWORD: PASSWORD });
-      const delay = Math.floor(((i + 0.5) / kills) * span);
+      const delay = Math.floor(boot + ((i + 0.5) / kills) * Math.max(1, span - boot));
       const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
       await new Promise((r) => setTimeout(r, delay));
       child.kill('SIGKILL');

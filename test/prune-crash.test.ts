@@ -60,6 +60,10 @@ describe('prune killed with SIGKILL', () => {
     const ok = await runCli(['prune', '--repo', probe, '--repack-threshold', '5'], { FOLE_BACKUP_PASSWORD: TEST_PASSWORD });
     expect(ok.code, ok.stderr).toBe(0);
     const span = Date.now() - t0;
+    // kill points fall inside the real work, after the process has started up
+    const b0 = Date.now();
+    await runCli(['--version']);
+    const boot = Date.now() - b0;
     expect(await expectRemainingBackupsReadable(probe)).toBe(3);
 
     const kills = 6;
@@ -68,7 +72,7 @@ describe('prune killed with SIGKILL', () => {
       cpSync(template, repoDir, { recursive: true });
       const child = spawnCli(['prune', '--repo', repoDir, '--repack-threshold', '5'], { FOLE_BACKUP_PASSWORD: TEST_PASSWORD });
       const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
-      await new Promise((r) => setTimeout(r, Math.floor(((i + 0.5) / kills) * span)));
+      await new Promise((r) => setTimeout(r, Math.floor(boot + ((i + 0.5) / kills) * Math.max(1, span - boot))));
       child.kill('SIGKILL');
       await exited;
       expect(await expectRemainingBackupsReadable(repoDir)).toBe(3);

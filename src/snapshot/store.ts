@@ -5,8 +5,8 @@
 import { FoleBackupError, StopError } from '../errors.js';
 import { AAD } from '../repository/format.js';
 import type { Repository } from '../repository/repository.js';
-import { HEX64 } from '../crypto/hash.js';
 import type { Snapshot } from './snapshot.js';
+import { validateSnapshot } from './validate.js';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -38,16 +38,7 @@ export async function loadSnapshot(repo: Repository, backupId: string): Promise<
     }
     throw err;
   }
-  const s = v as Partial<Snapshot>;
-  if (
-    typeof v !== 'object' || v === null || s.formatVersion !== 1 || s.backupId !== backupId ||
-    typeof s.manifest !== 'object' || s.manifest === null || s.manifest.backupId !== backupId ||
-    !Array.isArray(s.tree) || !s.tree.every((t) => typeof t === 'string' && HEX64.test(t)) ||
-    typeof s.createdAt !== 'string' || (s.type !== 'full' && s.type !== 'incremental')
-  ) {
-    throw missing(backupId, 'manifest is malformed');
-  }
-  return v as Snapshot;
+  return validateSnapshot(v, backupId);
 }
 
 /** Every backup id in the repository. */

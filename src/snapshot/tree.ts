@@ -6,7 +6,7 @@ import { sha256Hex } from '../crypto/hash.js';
 import { TREE_BLOB_TARGET } from '../repository/format.js';
 import type { Repository } from '../repository/repository.js';
 import type { TreeEntry } from './snapshot.js';
-import { validateTreeEntry, TreeOrderChecker } from './validate.js';
+import { TreeChecker } from './validate.js';
 
 export class TreeWriter {
   private lines: string[] = [];
@@ -40,11 +40,18 @@ export class TreeWriter {
 
 /**
  * Read a tree back, one validated entry at a time. Every entry is checked
- * (validateTreeEntry) and the order must be strict tree order, so a damaged or
- * hostile tree (traversal, duplicates) is refused with a typed error.
+ * against the repository's chunking and index, in strict tree order and under a
+ * directory stored before it (TreeChecker), so a damaged or hostile tree
+ * (traversal, duplicates, paths through files, sizes that disagree with their
+ * chunks) is refused with a typed error before the entry is handed out.
  */
 export async function* readTree(repo: Repository, blobIds: readonly string[]): AsyncGenerator<TreeEntry> {
-  const order = new TreeOrderChecker();
+  await repo.loadIndex();
+  const checker = new TreeChecker({
+    fileChunkSize: repo.config.fileChunkSize,
+    dbChunkSize: repo.config.dbChunkSize,
+    blobInfo: (id) => repo.index.get(id),
+  });
   for (const id of blobIds) {
     const data = await repo.loadBlob(id);
     const text = data.toString('utf8');
@@ -55,9 +62,7 @@ export async function* readTree(repo: Repository, blobIds: readonly string[]): A
       const line = text.slice(start, end);
       start = end + 1;
       if (line.length === 0) continue;
-      const entry = validateTreeEntry(line);
-      order.check(entry.path);
-      yield entry;
+      yield checker.line(line);
     }
   }
 }
