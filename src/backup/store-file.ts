@@ -28,30 +28,38 @@ export type StoreOutcome =
 
 const MAX_ATTEMPTS = 3;
 
+/** Bytes read per syscall: a whole number of chunks, at least 1 MiB (small reads cost more than hashing them). */
+function readSizeFor(chunkSize: number): number {
+  return Math.max(1, Math.ceil((1024 * 1024) / chunkSize)) * chunkSize;
+}
+
 async function readAll(fh: FileHandle, repo: Repository, chunkSize: number, onBytes?: (n: number) => void): Promise<StoredContent> {
   const chunks: string[] = [];
   const whole = createHash('sha256');
   let size = 0;
   let addedBytes = 0;
-  const buf = Buffer.allocUnsafe(chunkSize);
+  const readSize = readSizeFor(chunkSize);
+  const buf = Buffer.allocUnsafe(readSize);
   for (;;) {
-    // fill a whole chunk (a read may return less than asked)
+    // fill the buffer (a read may return less than asked)
     let filled = 0;
-    while (filled < chunkSize) {
-      const { bytesRead } = await fh.read(buf, filled, chunkSize - filled, size + filled);
+    while (filled < readSize) {
+      const { bytesRead } = await fh.read(buf, filled, readSize - filled, size + filled);
       if (bytesRead === 0) break;
       filled += bytesRead;
     }
     if (filled === 0) break;
-    const chunk = buf.subarray(0, filled);
-    const id = sha256Hex(chunk);
-    whole.update(chunk);
-    chunks.push(id);
-    // the buffer is refilled only after saveBlob has settled (it has sealed a copy by then)
-    addedBytes += await repo.saveBlob('data', id, chunk);
+    whole.update(buf.subarray(0, filled));
+    for (let off = 0; off < filled; off += chunkSize) {
+      const chunk = buf.subarray(off, Math.min(off + chunkSize, filled));
+      const id = sha256Hex(chunk);
+      chunks.push(id);
+      // the buffer is refilled only after saveBlob has settled (it has sealed a copy by then)
+      addedBytes += await repo.saveBlob('data', id, chunk);
+    }
     size += filled;
     onBytes?.(filled);
-    if (filled < chunkSize) break;
+    if (filled < readSize) break;
   }
   const sha256 = chunks.length === 1 ? (chunks[0] as string) : whole.digest('hex');
   return { size, sha256: chunks.length === 0 ? sha256Hex(Buffer.alloc(0)) : sha256, chunks, addedBytes };

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { fsError } from '../../errors.js';
 import { initRepository } from '../../repository/open-repository.js';
 import type { Runner } from '../context.js';
+import { UsageError } from '../output.js';
 
 /** Write a new random key file (0600); refuses to overwrite one. Returns its secret. */
 export async function generateKeyFile(path: string): Promise<string> {
@@ -21,6 +22,7 @@ export function registerInit(program: Command, run: Runner): void {
     .command('init')
     .description('create a new encrypted repository at --repo (the location must be empty or absent)')
     .option('--generate-key-file <file>', 'write a new random key to <file> (mode 0600) and use it as the password; keep a copy offsite')
+    .option('--db-chunk-size <bytes>', 'chunk size for database snapshots: a power of two from 512 to 1048576 (default 16384)')
     .addHelpText('after', `
 Examples:
   FOLE_BACKUP_PASSWORD=... fole-backup init --repo /srv/backups/fole
@@ -28,11 +30,18 @@ Examples:
 
 Without the password or key file the backups cannot be read by anyone, you included.`)
     .action(function (this: Command) {
-      const opts = this.opts<{ generateKeyFile?: string }>();
+      const opts = this.opts<{ generateKeyFile?: string; dbChunkSize?: string }>();
       return run(async (ctx) => {
         const location = ctx.repoLocation();
+        let dbChunkSize: number | undefined;
+        if (opts.dbChunkSize !== undefined) {
+          dbChunkSize = Number(opts.dbChunkSize);
+          if (!Number.isSafeInteger(dbChunkSize) || dbChunkSize < 512 || dbChunkSize > 1 << 20 || (dbChunkSize & (dbChunkSize - 1)) !== 0) {
+            throw new UsageError(`--db-chunk-size must be a power of two from 512 to 1048576, not ${opts.dbChunkSize}`);
+          }
+        }
         const password = opts.generateKeyFile ? await generateKeyFile(opts.generateKeyFile) : await ctx.password({ confirm: true });
-        const repo = await initRepository(location, password);
+        const repo = await initRepository(location, password, { dbChunkSize });
         await repo.close();
         ctx.out.result(
           { repository: repo.backend.location, id: repo.config.id, formatVersion: repo.config.formatVersion, keyFile: opts.generateKeyFile ?? null },
