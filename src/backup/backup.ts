@@ -15,9 +15,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { realpath, rm, stat } from 'node:fs/promises';
+import { readlink, realpath, rm, stat } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 import { FoleBackupError, errnoCode, throwIfAborted } from '../errors.js';
@@ -296,8 +296,16 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       throwIfAborted(signal);
       if (r.kind === 'dir') return { path: r.path, kind: 'dir', mode: r.mode, mtimeMs: r.mtimeMs };
       if (r.kind === 'symlink') {
-        skip(r.path, 'symlink (never followed nor stored)');
-        warn(`skipped symlink ${r.path}`, r.path);
+        const target = await readlink(join(root, r.path)).catch(() => '?');
+        const resolved = resolve(dirname(join(root, r.path)), target);
+        const outside = resolved !== root && !resolved.startsWith(root + sep);
+        skip(r.path, `symlink to ${target} (never followed nor stored)${outside ? ': points outside STORAGE_ROOT' : ''}`);
+        warn(
+          outside
+            ? `SECURITY: symlink ${r.path} points outside STORAGE_ROOT (to ${target}); not followed, not stored — find out who created it`
+            : `skipped symlink ${r.path} -> ${target} (symlinks are never followed nor stored)`,
+          r.path,
+        );
         return undefined;
       }
       if (r.kind === 'other') {
