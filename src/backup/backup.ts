@@ -34,7 +34,7 @@ import { acquireStorageLock, GLOBAL_LOCK_ID, removeLockRow } from '../storage/gl
 import { scanTree, type ScanRecord } from '../storage/scan.js';
 import { makeStaging } from './staging.js';
 import { orderedMap } from './ordered.js';
-import { storeFile } from './store-file.js';
+import { FilePool } from './file-pool.js';
 
 /** The storage spec version this tool understands and records by default. */
 export const STORAGE_SPEC_VERSION = '1.1.0';
@@ -62,8 +62,10 @@ export interface BackupOptions {
   incremental?: boolean;
   /** Use this backup as the parent (implies incremental). */
   parent?: string;
-  /** Files read at once. */
+  /** Files in flight at once (results are written in tree order). */
   concurrency?: number;
+  /** Worker threads that read, hash, compress and encrypt (default: one per core, at most 4). */
+  threads?: number;
   reporter?: ProgressReporter;
   signal?: AbortSignal;
 }
@@ -203,6 +205,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     onStale: (l) => warn(`ignoring stale repository lock ${l.name.slice(0, 12)} (${l.stale}); \`fole-backup unlock\` removes it`),
   });
   let staging: string | undefined;
+  let pool: FilePool | undefined;
   let storageLock: Awaited<ReturnType<typeof acquireStorageLock>> | undefined;
   try {
     reporter.phase('load index');
@@ -268,6 +271,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
 
     // 3. store every file and database snapshot, writing the tree in order
     reporter.phase('store files');
+    const filePool = new FilePool(repo, opts.threads);
+    pool = filePool;
     const tree = new TreeWriter(repo);
     const manifest = new ManifestBuilder();
     const databases: SnapshotDatabase[] = [];
@@ -340,10 +345,15 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       const db = r.sqlite ? captured.get(r.path) : undefined;
       const source = db ? db.file : join(root, r.path);
       const chunkSize = db ? repo.config.dbChunkSize : repo.config.fileChunkSize;
-      const out = await storeFile(repo, source, chunkSize, (n) => {
-        doneBytes += n;
-        bytesRead += n;
-        progress(r.path);
+      const out = await filePool.store({
+        path: source,
+        chunkSize,
+        size: db ? db.size : r.size,
+        onBytes: (n) => {
+          doneBytes += n;
+          bytesRead += n;
+          progress(r.path);
+        },
       });
       doneFiles++;
       if (out.status === 'vanished') {
@@ -372,7 +382,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         chunks: c.chunks, ino: out.stat.ino, ctimeMs: out.stat.ctimeMs,
       };
     };
-    await orderedMap(records, opts.concurrency ?? 8, work, async (entry) => {
+    await orderedMap(records, opts.concurrency ?? 512, work, async (entry) => {
       if (entry === undefined) return;
       if (entry.kind === 'dir') dirs++;
       else {
@@ -382,6 +392,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       manifest.observe(entry);
       await tree.add(entry);
     });
+    await filePool.drain();
     const treeIds = await tree.finish();
 
     // 4. data and index durable, then the snapshot, last
@@ -432,6 +443,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     repo.discardPending();
     throw err;
   } finally {
+    await pool?.close();
     if (staging !== undefined) await rm(staging, { recursive: true, force: true }).catch(() => {});
     if (storageLock !== undefined) await storageLock.release().catch((err: unknown) => warn(`release storage lock: ${String(err)}`));
     await repoLock.release().catch(() => {});

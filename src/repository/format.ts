@@ -22,7 +22,7 @@ export const DEFAULT_FILE_CHUNK = 1024 * 1024;
  * 15% at 64 KiB; 16 KiB keeps the index 4× smaller than 4 KiB would.
  */
 export const DEFAULT_DB_CHUNK = 16 * 1024;
-/** Tree (file list) blobs are cut at a record boundary after this many bytes. */
+/** Tree (file list) blobs hold about this many bytes (cut points are chosen by content: src/snapshot/tree.ts). */
 export const TREE_BLOB_TARGET = 1024 * 1024;
 
 /** Plaintext repository config: the only object readable without a key. */

@@ -51,6 +51,8 @@ export class Repository {
   private builder = new PackBuilder();
   /** Blob ids in the open pack or in packs being uploaded: not yet in the index. */
   private readonly pending = new Set<string>();
+  /** Claimed by a worker, not yet delivered (a subset of pending). */
+  private readonly claimed = new Set<string>();
   private readonly uploads = new Set<Promise<void>>();
   private unindexed: { name: string; blobs: PackedBlob[] }[] = [];
   private unindexedBlobs = 0;
@@ -201,6 +203,34 @@ export class Repository {
     return sealed.length;
   }
 
+  /**
+   * Claim a blob for storing by someone else (a worker thread that seals it):
+   * true when the repository has neither stored nor claimed it. A claimed blob
+   * counts as present for dedup, so the claimer MUST deliver it with
+   * addSealedBlob before flush() — flush refuses to finish otherwise, rather
+   * than leave a backup pointing at data that was never written.
+   */
+  claimBlob(id: string): boolean {
+    if (this.hasBlob(id)) return false;
+    this.pending.add(id);
+    this.claimed.add(id);
+    return true;
+  }
+
+  /** Add a blob sealed elsewhere with this repository's key (see claimBlob). */
+  async addSealedBlob(type: BlobType, id: string, sealed: Buffer, rawLength: number, compression: number): Promise<number> {
+    if (this.uploadError !== undefined) throw this.uploadError;
+    this.claimed.delete(id);
+    this.builder.add(id, type, sealed, rawLength, compression);
+    if (this.builder.size >= this.config.packSize) await this.finishPack();
+    return sealed.length;
+  }
+
+  /** The key worker threads seal blobs with. Never leaves the process. */
+  workerKey(): Uint8Array {
+    return this.key.encrypt;
+  }
+
   /** Load a blob's plaintext and verify it against its id (CHECKSUM_MISMATCH otherwise). */
   async loadBlob(id: string): Promise<Buffer> {
     await this.loadIndex();
@@ -239,6 +269,9 @@ export class Repository {
    * is durable and findable by a new handle.
    */
   async flush(): Promise<void> {
+    if (this.claimed.size > 0) {
+      throw new FoleBackupError('INTERNAL', `${this.claimed.size} claimed blobs were never delivered; refusing to write an index for them`);
+    }
     if (this.builder.count > 0) await this.finishPack();
     while (this.uploads.size > 0) await Promise.race(this.uploads);
     if (this.uploadError !== undefined) throw this.uploadError;
@@ -298,6 +331,7 @@ export class Repository {
   discardPending(): void {
     this.builder = new PackBuilder();
     this.pending.clear();
+    this.claimed.clear();
     this.uploadError = undefined;
   }
 

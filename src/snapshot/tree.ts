@@ -8,6 +8,23 @@ import type { Repository } from '../repository/repository.js';
 import type { TreeEntry } from './snapshot.js';
 import { TreeChecker } from './validate.js';
 
+/** FNV-1a of a string: a cheap, stable hash to place cut points by content. */
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/**
+ * Tree blobs are cut where the content says, not at a byte count: after a line
+ * whose path hashes to 0 mod 64 once the blob holds TREE_BLOB_TARGET/2 bytes (or
+ * unconditionally at 4× the target). A changed entry then changes only its own
+ * blob, so an incremental of a million unchanged files re-stores one tree blob,
+ * not every blob after the change.
+ */
 export class TreeWriter {
   private lines: string[] = [];
   private bytes = 0;
@@ -19,7 +36,7 @@ export class TreeWriter {
     const line = JSON.stringify(entry) + '\n';
     this.lines.push(line);
     this.bytes += line.length;
-    if (this.bytes >= TREE_BLOB_TARGET) await this.cut();
+    if ((this.bytes >= TREE_BLOB_TARGET / 2 && (fnv1a(entry.path) & 63) === 0) || this.bytes >= TREE_BLOB_TARGET * 4) await this.cut();
   }
 
   /** Store what is left; returns every tree blob id in order. */

@@ -1,0 +1,246 @@
+/**
+ * The file pipeline's main-thread side: hands files to worker threads
+ * (src/backup/file-worker.ts), answers which chunks the repository lacks, and
+ * feeds the sealed chunks into the repository's packs.
+ *
+ * Small files are batched (up to BATCH_FILES files or BATCH_BYTES bytes per job)
+ * so a million tiles cost thousands of messages, not millions; a large file is a
+ * job of its own, streamed in 1 MiB segments. Dedup happens before sealing: a
+ * worker seals only the chunks this side claims (Repository.claimBlob), so an
+ * unchanged database re-read by an incremental costs hashing, not compression
+ * and encryption. Memory stays bounded: at most MAX_JOBS jobs per worker, and
+ * sealed data waiting for a pack upload holds back the next answers.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { FoleBackupError, fsError } from '../errors.js';
+import type { Repository } from '../repository/repository.js';
+import type { FileSegment, FileStat, FromWorker, ToWorker, WorkerFile } from './file-worker.js';
+
+export type { FileStat } from './file-worker.js';
+
+/** Files up to this size (as scanned) are batched and read in one go. */
+export const SMALL_FILE = 256 * 1024;
+const BATCH_FILES = 64;
+const BATCH_BYTES = 4 * 1024 * 1024;
+const MAX_JOBS = 4;
+const MAX_ATTEMPTS = 3;
+/** Sealed bytes waiting for the pack writer before workers are held back. */
+const BACKLOG_LIMIT = 64 * 1024 * 1024;
+
+export interface StoredContent {
+  size: number;
+  sha256: string;
+  chunks: string[];
+}
+
+export type StoreOutcome =
+  | { status: 'stored'; content: StoredContent; stat: FileStat; changedWhileReading: boolean }
+  | { status: 'vanished' }
+  | { status: 'not-a-file' };
+
+export interface StoreRequest {
+  path: string;
+  chunkSize: number;
+  /** Size seen by the scan (decides batching; the worker reads whatever is there). */
+  size: number;
+  onBytes?: (n: number) => void;
+}
+
+interface Pending {
+  req: StoreRequest;
+  attempt: number;
+  chunks: string[];
+  resolve: (o: StoreOutcome) => void;
+  reject: (e: unknown) => void;
+}
+
+interface Job {
+  worker: WorkerSlot;
+  files: Pending[];
+}
+
+interface WorkerSlot {
+  worker: Worker;
+  jobs: number;
+}
+
+function startWorker(key: Uint8Array): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./file-worker.js', import.meta.url), { workerData: { key } });
+  // running from source (tests, tsx): register tsx's loader inside the worker first
+  const src = new URL('./file-worker.ts', import.meta.url).href;
+  const boot = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(src)}); })`;
+  return new Worker(boot, { eval: true, workerData: { key } });
+}
+
+export class FilePool {
+  private readonly slots: WorkerSlot[] = [];
+  private readonly jobs = new Map<number, Job>();
+  private readonly queue: Pending[][] = [];
+  private batch: Pending[] = [];
+  private batchBytes = 0;
+  private batchTimer: NodeJS.Immediate | undefined;
+  private nextJob = 1;
+  private adding: Promise<unknown> = Promise.resolve();
+  private backlog = 0;
+  private failure: unknown;
+  private idle: (() => void)[] = [];
+
+  constructor(
+    private readonly repo: Repository,
+    threads = Math.max(1, Math.min(4, availableParallelism())),
+  ) {
+    for (let i = 0; i < threads; i++) {
+      const worker = startWorker(repo.workerKey());
+      const slot: WorkerSlot = { worker, jobs: 0 };
+      worker.on('message', (m: FromWorker) => this.onMessage(slot, m));
+      worker.on('error', (err) => this.fail(new FoleBackupError('INTERNAL', `file worker failed: ${err.message}`, { cause: err })));
+      worker.on('exit', (code) => {
+        if (code !== 0 && this.failure === undefined) this.fail(new FoleBackupError('INTERNAL', `file worker exited with code ${code}`));
+      });
+      this.slots.push(slot);
+    }
+  }
+
+  /** Store one file: resolves when its chunk list and hash are known. */
+  store(req: StoreRequest): Promise<StoreOutcome> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      const p: Pending = { req, attempt: 1, chunks: [], resolve, reject };
+      if (req.size > SMALL_FILE) {
+        this.submit([p]);
+        return;
+      }
+      this.batch.push(p);
+      this.batchBytes += req.size;
+      if (this.batch.length >= BATCH_FILES || this.batchBytes >= BATCH_BYTES) this.flushBatch();
+      else this.batchTimer ??= setImmediate(() => this.flushBatch());
+    });
+  }
+
+  /** Wait until every job is done and every sealed chunk is in the repository's packs. */
+  async drain(): Promise<void> {
+    this.flushBatch();
+    while (this.jobs.size > 0 || this.queue.length > 0) {
+      if (this.failure !== undefined) throw this.failure;
+      await new Promise<void>((resolve) => this.idle.push(resolve));
+    }
+    await this.adding;
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  async close(): Promise<void> {
+    if (this.batchTimer) clearImmediate(this.batchTimer);
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+
+  private flushBatch(): void {
+    if (this.batchTimer) clearImmediate(this.batchTimer);
+    this.batchTimer = undefined;
+    if (this.batch.length === 0) return;
+    const files = this.batch;
+    this.batch = [];
+    this.batchBytes = 0;
+    this.submit(files);
+  }
+
+  private submit(files: Pending[]): void {
+    const slot = this.slots.reduce((a, b) => (b.jobs < a.jobs ? b : a));
+    if (slot.jobs >= MAX_JOBS) {
+      this.queue.push(files);
+      return;
+    }
+    const job = this.nextJob++;
+    slot.jobs++;
+    this.jobs.set(job, { worker: slot, files });
+    const wf: WorkerFile[] = files.map((p) => ({ path: p.req.path, chunkSize: p.req.chunkSize, small: p.req.size <= SMALL_FILE && p.attempt === 1 }));
+    slot.worker.postMessage({ t: 'job', job, files: wf } satisfies ToWorker);
+  }
+
+  private onMessage(slot: WorkerSlot, m: FromWorker): void {
+    if (this.failure !== undefined) return;
+    const job = this.jobs.get(m.job);
+    if (job === undefined) return;
+    if (m.t === 'ids') void this.onIds(slot, m.job, m.seq, job, m.results).catch((err: unknown) => this.fail(err));
+    else if (m.t === 'sealed') this.onSealed(m.blobs);
+    else this.onDone(slot, m.job);
+  }
+
+  private async onIds(slot: WorkerSlot, jobId: number, seq: number, job: Job, results: FileSegment[]): Promise<void> {
+    // the decision which chunks are new is taken now, in message order
+    const need: string[] = [];
+    for (const r of results) {
+      const p = job.files[r.index] as Pending;
+      for (const id of r.ids) {
+        p.chunks.push(id);
+        if (this.repo.claimBlob(id)) need.push(id);
+      }
+      if (r.bytes > 0) p.req.onBytes?.(r.bytes);
+      if (r.final !== undefined) this.finish(p, r.final);
+    }
+    // hold the workers back while the pack writer is behind
+    while (this.backlog > BACKLOG_LIMIT && this.failure === undefined) await this.adding;
+    slot.worker.postMessage({ t: 'need', job: jobId, seq, ids: need } satisfies ToWorker);
+  }
+
+  private finish(p: Pending, final: NonNullable<FileSegment['final']>): void {
+    switch (final.status) {
+      case 'stored':
+        if (final.changed && p.attempt < MAX_ATTEMPTS) {
+          // changed while it was read: read it again (what was sealed is harmless extra data)
+          this.submit([{ ...p, attempt: p.attempt + 1, chunks: [] }]);
+          return;
+        }
+        p.resolve({
+          status: 'stored',
+          content: { size: final.size, sha256: final.sha256, chunks: p.chunks },
+          stat: final.stat,
+          changedWhileReading: final.changed,
+        });
+        return;
+      case 'vanished':
+      case 'not-a-file':
+        p.resolve({ status: final.status });
+        return;
+      case 'error':
+        p.reject(fsError('read', p.req.path, Object.assign(new Error(final.message), { code: final.code })));
+        return;
+    }
+  }
+
+  private onSealed(blobs: { id: string; sealed: Uint8Array; rawLength: number; compression: number }[]): void {
+    for (const b of blobs) {
+      const sealed = Buffer.from(b.sealed.buffer, b.sealed.byteOffset, b.sealed.byteLength);
+      this.backlog += sealed.length;
+      this.adding = this.adding.then(async () => {
+        try {
+          await this.repo.addSealedBlob('data', b.id, sealed, b.rawLength, b.compression);
+        } catch (err) {
+          this.fail(err);
+        } finally {
+          this.backlog -= sealed.length;
+        }
+      });
+    }
+  }
+
+  private onDone(slot: WorkerSlot, jobId: number): void {
+    this.jobs.delete(jobId);
+    slot.jobs--;
+    const next = this.queue.shift();
+    if (next !== undefined) this.submit(next);
+    if (this.jobs.size === 0 && this.queue.length === 0) for (const wake of this.idle.splice(0)) wake();
+  }
+
+  private fail(err: unknown): void {
+    if (this.failure !== undefined) return;
+    this.failure = err;
+    for (const job of this.jobs.values()) for (const p of job.files) p.reject(err);
+    for (const files of this.queue) for (const p of files) p.reject(err);
+    for (const p of this.batch) p.reject(err);
+    this.jobs.clear();
+    this.queue.length = 0;
+    this.batch = [];
+    for (const wake of this.idle.splice(0)) wake();
+  }
+}

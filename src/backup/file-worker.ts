@@ -1,0 +1,228 @@
+/**
+ * Worker thread of the file pipeline (src/backup/file-pool.ts): reads files,
+ * cuts them into chunks, hashes them, and — for the chunks the main thread says
+ * the repository lacks — compresses and seals them. The main thread keeps the
+ * index, the packs and the tree; the two workers do the per-byte work, so a
+ * backup uses both cores.
+ *
+ * Protocol (every message carries the job id; `seq` numbers a job's segments):
+ *   main → worker  {t:'job', job, files:[{path, chunkSize, small}]}
+ *   worker → main  {t:'ids', job, seq, results:[FileSegment]}   chunk ids, per file
+ *   main → worker  {t:'need', job, seq, ids:[…]}                 which ones to seal
+ *   worker → main  {t:'sealed', job, seq, blobs:[…]}             sealed chunks
+ * A job of small files is one segment; a large file is one segment per MiB.
+ * The plaintext of a segment is kept only until its 'need' answer arrives.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { createHash, type Hash } from 'node:crypto';
+import { seal } from '../crypto/aead.js';
+import { sha256Hex } from '../crypto/hash.js';
+import { maybeCompress } from '../repository/compress.js';
+import { AAD } from '../repository/format.js';
+
+export interface WorkerFile {
+  path: string;
+  chunkSize: number;
+  /** Read in one go (the scan saw at most SMALL_FILE bytes). */
+  small: boolean;
+}
+
+export interface FileStat {
+  size: number;
+  mode: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  ino: number;
+}
+
+/** What a segment message says about one file. */
+export interface FileSegment {
+  index: number;
+  ids: string[];
+  /** Bytes of content in this segment. */
+  bytes: number;
+  /** Present on a file's last segment. */
+  final?:
+    | { status: 'stored'; sha256: string; size: number; stat: FileStat; changed: boolean }
+    | { status: 'vanished' | 'not-a-file' }
+    | { status: 'error'; code: string | undefined; message: string };
+}
+
+export interface SealedBlob {
+  id: string;
+  sealed: Uint8Array;
+  rawLength: number;
+  compression: number;
+}
+
+export type ToWorker =
+  | { t: 'job'; job: number; files: WorkerFile[] }
+  | { t: 'need'; job: number; seq: number; ids: string[] };
+
+export type FromWorker =
+  | { t: 'ids'; job: number; seq: number; results: FileSegment[] }
+  | { t: 'sealed'; job: number; seq: number; blobs: SealedBlob[] }
+  | { t: 'done'; job: number };
+
+const SEGMENT = 1024 * 1024;
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
+const EMPTY_SHA256 = sha256Hex(Buffer.alloc(0));
+const key = Buffer.from((workerData as { key: Uint8Array }).key);
+const port = parentPort;
+if (port === null) throw new Error('file-worker must run in a worker thread');
+
+const waiting = new Map<string, (ids: string[]) => void>();
+port.on('message', (m: ToWorker) => {
+  if (m.t === 'job') void runJob(m.job, m.files);
+  else waiting.get(`${m.job}:${m.seq}`)?.(m.ids);
+});
+
+function needOf(job: number, seq: number): Promise<string[]> {
+  return new Promise((resolve) => {
+    waiting.set(`${job}:${seq}`, (ids) => {
+      waiting.delete(`${job}:${seq}`);
+      resolve(ids);
+    });
+  });
+}
+
+function statOf(st: Stats): FileStat {
+  return { size: st.size, mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino };
+}
+
+function errorOf(err: unknown): FileSegment['final'] {
+  const code = typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
+  if (code === 'ENOENT') return { status: 'vanished' };
+  if (code === 'ELOOP') return { status: 'not-a-file' };
+  return { status: 'error', code, message: err instanceof Error ? err.message : String(err) };
+}
+
+/** Cut `data` into chunks, remembering their plaintext for sealing. */
+function cut(data: Buffer, chunkSize: number, plain: Map<string, Buffer>): string[] {
+  const ids: string[] = [];
+  for (let off = 0; off < data.length; off += chunkSize) {
+    const chunk = data.subarray(off, Math.min(off + chunkSize, data.length));
+    const id = sha256Hex(chunk);
+    ids.push(id);
+    plain.set(id, chunk);
+  }
+  return ids;
+}
+
+/** Post chunk ids, wait for which ones to seal, seal and post them. */
+async function exchange(job: number, seq: number, results: FileSegment[], plain: Map<string, Buffer>): Promise<void> {
+  const need = needOf(job, seq);
+  port!.postMessage({ t: 'ids', job, seq, results } satisfies FromWorker);
+  const ids = await need;
+  const blobs: SealedBlob[] = [];
+  for (const id of ids) {
+    const chunk = plain.get(id);
+    if (chunk === undefined) continue;
+    const { bytes, compression } = maybeCompress(chunk);
+    blobs.push({ id, sealed: seal(key, bytes, AAD.blob('data', Buffer.from(id, 'hex'))), rawLength: chunk.length, compression });
+  }
+  port!.postMessage({ t: 'sealed', job, seq, blobs } satisfies FromWorker);
+}
+
+/** Read a small file whole; undefined when it turned out larger than the scan said. */
+function readSmall(file: WorkerFile, index: number, plain: Map<string, Buffer>): FileSegment | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file.path, OPEN_FLAGS);
+  } catch (err) {
+    return { index, ids: [], bytes: 0, final: errorOf(err) };
+  }
+  try {
+    const before = fstatSync(fd);
+    if (!before.isFile()) return { index, ids: [], bytes: 0, final: { status: 'not-a-file' } };
+    const buf = Buffer.allocUnsafe(before.size + 1);
+    let filled = 0;
+    for (;;) {
+      const n = readSync(fd, buf, filled, buf.length - filled, filled);
+      if (n === 0) break;
+      filled += n;
+      if (filled === buf.length) return undefined; // it grew: read it as a large file
+    }
+    const after = fstatSync(fd);
+    const data = buf.subarray(0, filled);
+    const ids = cut(data, file.chunkSize, plain);
+    const sha256 = ids.length === 0 ? EMPTY_SHA256 : ids.length === 1 ? (ids[0] as string) : sha256Hex(data);
+    const changed = after.size !== filled || after.mtimeMs !== before.mtimeMs;
+    return { index, ids, bytes: filled, final: { status: 'stored', sha256, size: filled, stat: statOf(after), changed } };
+  } catch (err) {
+    return { index, ids: [], bytes: 0, final: errorOf(err) };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Stream a large file segment by segment. */
+async function readLarge(job: number, file: WorkerFile, index: number, seqStart: number): Promise<number> {
+  let seq = seqStart;
+  let fd: number;
+  try {
+    fd = openSync(file.path, OPEN_FLAGS);
+  } catch (err) {
+    await exchange(job, seq++, [{ index, ids: [], bytes: 0, final: errorOf(err) }], new Map());
+    return seq;
+  }
+  try {
+    const before = fstatSync(fd);
+    if (!before.isFile()) {
+      await exchange(job, seq++, [{ index, ids: [], bytes: 0, final: { status: 'not-a-file' } }], new Map());
+      return seq;
+    }
+    const segment = Math.max(1, Math.ceil(SEGMENT / file.chunkSize)) * file.chunkSize;
+    const whole: Hash = createHash('sha256');
+    let size = 0;
+    let chunks = 0;
+    let firstId = '';
+    for (;;) {
+      // a fresh buffer per segment: the previous one may still await its 'need'
+      const buf = Buffer.allocUnsafe(segment);
+      let filled = 0;
+      while (filled < segment) {
+        const n = readSync(fd, buf, filled, segment - filled, size + filled);
+        if (n === 0) break;
+        filled += n;
+      }
+      const data = buf.subarray(0, filled);
+      whole.update(data);
+      const plain = new Map<string, Buffer>();
+      const ids = cut(data, file.chunkSize, plain);
+      if (chunks === 0 && ids.length > 0) firstId = ids[0] as string;
+      chunks += ids.length;
+      size += filled;
+      if (filled < segment) {
+        const after = fstatSync(fd);
+        const sha256 = chunks === 0 ? EMPTY_SHA256 : chunks === 1 ? firstId : whole.digest('hex');
+        const changed = after.size !== size || after.mtimeMs !== before.mtimeMs;
+        await exchange(job, seq++, [{ index, ids, bytes: filled, final: { status: 'stored', sha256, size, stat: statOf(after), changed } }], plain);
+        return seq;
+      }
+      await exchange(job, seq++, [{ index, ids, bytes: filled }], plain);
+    }
+  } catch (err) {
+    await exchange(job, seq++, [{ index, ids: [], bytes: 0, final: errorOf(err) }], new Map());
+    return seq;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function runJob(job: number, files: WorkerFile[]): Promise<void> {
+  let seq = 0;
+  const plain = new Map<string, Buffer>();
+  const results: FileSegment[] = [];
+  const large: number[] = [];
+  files.forEach((f, i) => {
+    const r = f.small ? readSmall(f, i, plain) : undefined;
+    if (r === undefined) large.push(i);
+    else results.push(r);
+  });
+  if (results.length > 0) await exchange(job, seq++, results, plain);
+  plain.clear();
+  for (const i of large) seq = await readLarge(job, files[i] as WorkerFile, i, seq);
+  port!.postMessage({ t: 'done', job } satisfies FromWorker);
+}
