@@ -8,6 +8,7 @@ import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import { errnoCode, fsError } from '../errors.js';
 import { exclusionReason } from './exclusions.js';
+import { pathProblem } from '../snapshot/validate.js';
 
 export interface ScanRecord {
   path: string;
@@ -54,12 +55,19 @@ export async function* scanTree(root: string, onSkip: (s: ScanSkip) => void, rel
       st = await lstat(join(root, path));
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') {
-        onSkip({ path, reason: 'vanished during backup' });
+        // a name that is not UTF-8 comes back from readdir with U+FFFD and cannot be opened by it
+        onSkip({ path, reason: name.includes('\ufffd') ? 'file name is not valid UTF-8; it cannot be backed up' : 'vanished during backup' });
         continue;
       }
       throw fsError('read', join(root, path), err);
     }
     if (exclusionReason(name, st.isDirectory()) !== undefined) continue;
+    // a name a restore would refuse (backslash, over-long, not UTF-8) is reported, never stored half-usable
+    const problem = pathProblem(path);
+    if (problem !== undefined) {
+      onSkip({ path, reason: `name cannot be restored safely (${problem})${st.isDirectory() ? '; its contents are skipped too' : ''}` });
+      continue;
+    }
     const r = record(path, st);
     yield r;
     if (r.kind === 'dir') yield* scanTree(root, onSkip, path);
