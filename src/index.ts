@@ -19,6 +19,14 @@ export type { Snapshot, TreeEntry, ManifestHead, SnapshotDatabase } from './snap
 export { listSnapshots, loadSnapshot, resolveBackupId } from './snapshot/store.js';
 export { readTree } from './snapshot/tree.js';
 export { readManifest, renderManifest, type SpecManifest, type TextSink } from './manifest/manifest.js';
+export { verifyBackup, verifyVerdict, type VerifyOptions, type VerifyReport, type VerifyCounts, type VerifyLevel } from './verify/verify-backup.js';
+export { checkRepository, checkVerdict, type CheckOptions, type CheckReport, type CheckCounts, type CheckLevel } from './verify/check-repository.js';
+export type { Problem, Info, InfoKind, CheckedThing, ReportBase } from './verify/findings.js';
+export { restore, type RestoreOptions, type RestoreResult } from './restore/restore.js';
+export { planRestore, checkIntent, checkFoleVersion, checkModules, checkTarget, parseFoleVersion, type RestorePlan, type PlanInput, type PlanOptions, type PlanSnapshot, type TargetState, type TargetKind } from './restore/plan.js';
+export { inspectTarget } from './restore/target.js';
+export { recover, decideRecovery, type RecoverResult, type RecoveryDecision, type Presence } from './restore/recover.js';
+export type { RestoreJournal, JournalState } from './restore/journal.js';
 
 export {
   acquireStorageLock,

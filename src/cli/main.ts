@@ -15,6 +15,10 @@ import { registerInit } from './commands/init.js';
 import { registerList } from './commands/list.js';
 import { registerManifest } from './commands/manifest.js';
 import { registerUnlock } from './commands/unlock.js';
+import { registerVerify } from './commands/verify.js';
+import { registerCheck } from './commands/check.js';
+import { registerRestore } from './commands/restore.js';
+import { registerRecover } from './commands/recover.js';
 
 export const VERSION = '0.1.0';
 
@@ -55,6 +59,10 @@ Getting started:
   registerList(program, run);
   registerManifest(program, run);
   registerUnlock(program, run);
+  registerVerify(program, run);
+  registerCheck(program, run);
+  registerRestore(program, run);
+  registerRecover(program, run);
   registerForget(program, run);
   registerPrune(program, run);
   registerDemo(program, run);

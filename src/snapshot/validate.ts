@@ -62,10 +62,11 @@ export type BlobInfo = (id: string) => { rawLength: number } | undefined;
 export interface TreeCheckOptions extends ChunkSizes {
   /**
    * Look a chunk up in the repository index. A chunk the index knows must have
-   * the length its place in the file implies (its type is not checked: saveBlob
-   * dedups by content, so a data chunk may be stored as a tree blob); an unknown chunk is
-   * left to the loader (which refuses it when it is read), so a tree with
-   * missing data can still be listed by verify and compared by an incremental.
+   * the length its place in the file implies. Its type is not checked (saveBlob
+   * dedups by content, so a data chunk may be stored as a tree blob). An unknown
+   * chunk is left to the loader, which refuses it when it is read, so a tree
+   * with missing data can still be listed by verify and compared by an
+   * incremental.
    */
   blobInfo?: BlobInfo;
 }
@@ -229,7 +230,7 @@ export function validateTreeValue(v: unknown, sizes?: TreeCheckOptions): TreeEnt
   }
   const d = v.db as DbInfo;
   if (size !== d.pageSize * d.pageCount) {
-    throw bad(`${at}: database of ${size} bytes is not ${d.pageCount} pages of ${d.pageSize}`, path);
+    throw bad(`${at}: a database of ${size} bytes is not ${d.pageCount} × ${d.pageSize}-byte pages`, path);
   }
   out.db = { pageSize: d.pageSize, pageCount: d.pageCount, userVersion: d.userVersion, journalMode: d.journalMode, integrity: 'ok' };
   if (v.fingerprint !== undefined) out.fingerprint = v.fingerprint as string;
@@ -241,13 +242,13 @@ function checkContent(path: string, kind: 'file' | 'db', size: number, sha256: s
   const at = printable(path);
   const n = chunks.length;
   if (size === 0) {
-    if (n !== 0) throw bad(`${at}: size disagrees with its chunks (an empty file with ${n} chunks)`, path);
-    if (sha256 !== EMPTY_SHA256) throw bad(`${at}: an empty file whose SHA-256 is not that of no bytes`, path);
+    if (n !== 0) throw bad(`${at}: size disagrees with its chunks (0 bytes in ${n} chunks)`, path);
+    if (sha256 !== EMPTY_SHA256) throw bad(`${at}: no content, yet the SHA-256 is not that of no bytes`, path);
     return;
   }
   if (n === 0) throw bad(`${at}: size disagrees with its chunks (${size} bytes, no chunks)`, path);
   if (n > size) throw bad(`${at}: size disagrees with its chunks (${n} chunks for ${size} bytes)`, path);
-  if (n === 1 && sha256 !== chunks[0]) throw bad(`${at}: a one-chunk file whose SHA-256 is not its chunk's`, path);
+  if (n === 1 && sha256 !== chunks[0]) throw bad(`${at}: one chunk, yet the SHA-256 is not its chunk's`, path);
   if (sizes === undefined) return;
   const chunkSize = kind === 'db' ? sizes.dbChunkSize : sizes.fileChunkSize;
   // fixed-size chunking: n chunks hold more than (n-1) full chunks and at most n
@@ -372,7 +373,7 @@ export function validateSnapshot(v: unknown, backupId: string): Snapshot {
   if (v.backupId !== backupId || !isUuid(v.backupId)) throw no(`it names backup ${printable(v.backupId, 40)}`);
   if (v.type !== 'full' && v.type !== 'incremental') throw no(`type ${printable(v.type, 20)}`);
   if (v.type === 'incremental' ? !isUuid(v.parent) || v.parent === backupId : v.parent !== undefined) {
-    throw no(`parent ${printable(v.parent, 40)} for a ${v.type} backup`);
+    throw no(`${v.type} backup with parent ${printable(v.parent, 40)}`);
   }
   if (!isArrayOf(v.tags, (t): t is string => isText(t, 256))) throw no('tags');
   if (!isIsoTime(v.createdAt)) throw no(`createdAt ${printable(v.createdAt, 40)}`);

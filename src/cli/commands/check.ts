@@ -1,0 +1,61 @@
+import type { Command } from 'commander';
+import { checkRepository, checkVerdict, type CheckReport } from '../../verify/check-repository.js';
+import type { Runner } from '../context.js';
+import { formatBytes, formatDuration } from '../output.js';
+import { describeFindings, finishReport, parseMaxProblems } from './verify.js';
+
+interface CheckFlags {
+  readData?: boolean;
+  maxProblems?: string;
+  lock?: boolean;
+}
+
+function describeCheck(r: CheckReport): string {
+  const c = r.counts;
+  const lines = [
+    `repository ${r.repository}: ${r.ok ? 'OK' : `${r.problemCount} PROBLEM${r.problemCount === 1 ? '' : 'S'}`} — checked ${r.levels.join(', ') || 'nothing'} in ${formatDuration(r.durationMs)}`,
+    `  backups: ${c.snapshots}, index files: ${c.indexFiles}, packs: ${c.packs}, blobs: ${c.blobs}, keys: ${c.keys}, locks: ${c.locks}`,
+    `  file-list entries: ${c.treeEntries}, with ${c.blobRefs} chunk references checked against the index`,
+  ];
+  if (c.orphanPacks > 0) lines.push(`  ${c.orphanPacks} orphaned packs (${formatBytes(c.orphanBytes)}): harmless; prune removes them`);
+  if (c.duplicateBlobs > 0) lines.push(`  ${c.duplicateBlobs} duplicate blobs: harmless; prune removes them`);
+  if (r.readData) lines.push(`  packs read in full: ${c.packsRead} (${formatBytes(c.bytesRead)}); blobs decrypted and hashed: ${c.blobsRead}`);
+  else lines.push('  no pack data read (--read-data reads and verifies every pack)');
+  return [...lines, ...describeFindings(r)].join('\n');
+}
+
+export function registerCheck(program: Command, run: Runner): void {
+  program
+    .command('check')
+    .description('check the whole repository: config, keys, index, packs and every backup\'s file list; with --read-data, every byte')
+    .option('--read-data', 'read every pack in full: SHA-256 against its name, header against the index, every blob decrypted and hashed')
+    .option('--max-problems <n>', 'list at most this many problems (all are counted; default 20)')
+    .option('--no-lock', 'take no repository lock (a read-only copy of a repository)')
+    .addHelpText('after', `
+Orphaned packs (left by an interrupted backup), duplicate blobs and stale locks are
+reported as info: they are harmless and do not fail the check.
+
+Exit codes: 0 the repository is consistent; 3 STOP — damage found (with --json the
+report comes with a "stop" member naming the code; each problem names the backup it
+affects); 1 something could not be read for another reason and no damage was found.`)
+    .action(function (this: Command) {
+      const flags = this.opts<CheckFlags>();
+      return run(async (ctx) => {
+        const maxProblems = parseMaxProblems(flags.maxProblems);
+        const repo = await ctx.openRepo();
+        let report: CheckReport;
+        try {
+          report = await checkRepository(repo, {
+            readData: flags.readData === true,
+            reporter: ctx.reporter,
+            lock: flags.lock !== false,
+            ...(maxProblems === undefined ? {} : { maxProblems }),
+          });
+        } finally {
+          ctx.reporter.stop();
+          await repo.close();
+        }
+        finishReport(ctx, report, checkVerdict(report), () => describeCheck(report));
+      });
+    });
+}

@@ -1,0 +1,156 @@
+import type { Command } from 'commander';
+import type { RestorePlan } from '../../restore/plan.js';
+import { restore, type RestoreResult } from '../../restore/restore.js';
+import { formatBytes, formatDuration, UsageError } from '../output.js';
+import type { Runner } from '../context.js';
+
+export interface RestoreFlags {
+  target?: string;
+  confirm?: string;
+  foleVersion?: string;
+  modules?: string;
+  dryRun?: boolean;
+  storageLockWait?: string;
+}
+
+/** A path quoted for a POSIX shell, so a printed command can be pasted. */
+function sh(p: string): string {
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(p) ? p : `'${p.replace(/'/g, `'\\''`)}'`;
+}
+
+function list(items: readonly string[], max = 8): string {
+  if (items.length === 0) return 'none';
+  return items.length <= max ? items.join(', ') : `${items.slice(0, max).join(', ')}, … (${items.length} in all)`;
+}
+
+/** Human rendering of a dry run. */
+export function describePlan(p: RestorePlan, given: { foleVersion?: string | undefined; modules?: string | undefined } = {}): string {
+  const b = p.backup;
+  const lines = [
+    'dry run: nothing was changed',
+    `restore backup ${p.backupId}${p.requested !== p.backupId ? ` ("${p.requested}")` : ''}`,
+    `  taken ${b.createdAt} by ${b.createdBy} of ${b.storageRoot} on ${b.host} (${b.type}, FOLE ${b.foleVersion})`,
+    `into ${p.target.path}, which holds ${p.target.holds}`,
+  ];
+  if (p.mode === 'replace') {
+    lines.push(`  it would be moved aside, whole, to ${p.previousTree} (named with the time of the restore) and kept until you remove it`);
+  } else if (p.target.kind === 'empty-dir') {
+    lines.push('  the empty directory would be replaced by the restored tree');
+  }
+  lines.push(
+    `write: ${p.write.files} files (${formatBytes(p.write.bytes)}) and ${p.write.dirs} directories into ${p.staging},`,
+    '  each file checked against its SHA-256 as it is written; then renamed into place',
+    `check: ${p.databases.length} SQLite database${p.databases.length === 1 ? '' : 's'} with PRAGMA integrity_check: ${list(p.databases.map((d) => d.path))}`,
+    `FOLE version: backup ${p.checks.foleVersion.backup}, target ${p.checks.foleVersion.target}: ${p.checks.foleVersion.result}`,
+    `modules: backup ${list(p.checks.modules.backup)}; target ${p.checks.modules.target === null ? '(no set)' : list(p.checks.modules.target)}: ${p.checks.modules.result}`,
+    `storage lock: ${p.storageLock ? `the Global Storage Lock in ${p.target.path}/core/core.db is held during the swap` : 'none to take (the target has no core/core.db)'}`,
+  );
+  for (const w of p.warnings) lines.push(`warning: ${w}`);
+  const version = given.foleVersion ? ` --fole-version ${sh(given.foleVersion)}` : '';
+  const modules = given.modules !== undefined ? ` --modules ${sh(given.modules)}` : '';
+  lines.push(
+    '',
+    p.confirmed ? 'to restore, run the same command without --dry-run' : 'to restore, run:',
+  );
+  if (!p.confirmed) lines.push(`  fole-backup restore ${p.backupId} --target ${sh(p.target.path)} --confirm ${p.backupId}${version}${modules}`);
+  return lines.join('\n');
+}
+
+/** Human summary of a finished restore. */
+export function describeRestore(r: RestoreResult): string {
+  const lines: string[] = [];
+  if (r.recovered !== null) lines.push(`first: ${r.recovered.detail}`, '');
+  lines.push(
+    `restored backup ${r.backupId} into ${r.target} in ${formatDuration(r.durationMs)}`,
+    `  ${r.files} files (${formatBytes(r.bytes)}), each verified against its SHA-256; ${r.dirs} directories; modes and mtimes restored`,
+    `  ${r.databases} SQLite database${r.databases === 1 ? '' : 's'} passed PRAGMA integrity_check; no -wal/-shm/-journal beside any of them`,
+  );
+  if (r.cachesCleared.length > 0) lines.push(`  cleared ${r.cachesCleared.length} tmp/cache directories (FOLE rebuilds them): ${list(r.cachesCleared, 5)}`);
+  if (r.previousTree !== null) {
+    lines.push(
+      `the previous tree is kept at ${r.previousTree}`,
+      '  once FOLE runs well on the restored tree, discard it with:',
+      `    rm -rf ${sh(r.previousTree)}`,
+      `  to go back instead: stop FOLE, then mv ${sh(r.target)} <elsewhere> && mv ${sh(r.previousTree)} ${sh(r.target)}`,
+    );
+  }
+  lines.push('(re)start FOLE now: a process that kept files open still sees the previous tree');
+  if (r.warnings.length > 0) lines.push(`${r.warnings.length} warning${r.warnings.length === 1 ? '' : 's'}:`, ...r.warnings.map((w) => `  ${w}`));
+  return lines.join('\n');
+}
+
+function parseModules(s: string | undefined): string[] | undefined {
+  if (s === undefined) return undefined;
+  const names = s.split(',').map((m) => m.trim()).filter((m) => m !== '');
+  for (const m of names) {
+    if (m.includes('/') || m === '.' || m === '..') throw new UsageError(`--modules: ${JSON.stringify(m)} is not a module name`);
+  }
+  return names;
+}
+
+export function registerRestore(program: Command, run: Runner): void {
+  program
+    .command('restore')
+    .argument('<backup>', 'backup id, a unique prefix of at least 8 characters, or "latest"')
+    .description('restore a whole STORAGE_ROOT from a backup, verified, with the current tree kept aside')
+    .requiredOption('-t, --target <dir>', 'where to restore: an absent or empty directory, or the STORAGE_ROOT to replace')
+    .option('--confirm <backupId>', 'approve the restore: the FULL id of the backup being restored (required, also for "latest")')
+    .option('--fole-version <version>', 'FOLE version (X.Y.Z) that will run on the restored tree (default: $FOLE_VERSION); required')
+    .option('--modules <a,b,…>', "the target FOLE's modules (default: the target's modules/ directories); an empty list is allowed")
+    .option('-n, --dry-run', 'print what would be restored, checked and moved, and change nothing')
+    .option('--storage-lock-wait <seconds>', 'how long to wait for the Global Storage Lock if FOLE holds it (default 0)')
+    .addHelpText('after', `
+Order (spec §7), refusing rather than guessing — a STOP (exit 3) changes nothing:
+  1. the manifest must exist and decrypt                     MISSING_MANIFEST
+  2. --confirm must be the full id of the backup             AMBIGUOUS_INTENT
+     the target must be absent, empty or a STORAGE_ROOT,     UNCLEAR_RESTORE_TARGET
+     not /, not a file, not the repository or around it
+  3. backup FOLE version <= --fole-version, same major       VERSION_MISMATCH
+  4. every module of the backup is in the target's set       MODULE_SET_MISMATCH
+  5. every file is written beside the target and checked     CHECKSUM_MISMATCH
+     against its SHA-256; every database integrity-checked   DB_INTEGRITY_ERROR
+  6. under the Global Storage Lock, the current tree is renamed to
+     <target>.pre-restore-<UTC time> and the new one renamed in, with a journal:
+     a crash at any instant leaves the old tree or the new one
+     (\`fole-backup recover --target DIR\`, or the next restore, settles it)
+
+The previous tree is kept until you remove it. Stop FOLE before restoring and start
+it afterwards. File owners are not in the backup: run as the FOLE service user.
+
+Examples:
+  fole-backup restore latest --target /srv/fole --fole-version 2.3.1 --dry-run
+  fole-backup restore 3f2a9c1e-… --target /srv/fole --confirm 3f2a9c1e-… --fole-version 2.3.1
+  fole-backup restore 3f2a9c1e --target /srv/drill/fole --confirm 3f2a9c1e-… \\
+      --fole-version 2.3.1 --modules maps,sketch --json      # a restore drill`)
+    .action(function (this: Command, ref: string) {
+      const flags = this.opts<RestoreFlags>();
+      return run(async (ctx) => {
+        const target = flags.target as string;
+        if (target === '') throw new UsageError('--target is empty');
+        const foleVersion = flags.foleVersion ?? (process.env.FOLE_VERSION || undefined);
+        const modules = parseModules(flags.modules);
+        let storageLockWaitMs: number | undefined;
+        if (flags.storageLockWait !== undefined) {
+          const s = Number(flags.storageLockWait);
+          if (!Number.isFinite(s) || s < 0) throw new UsageError(`--storage-lock-wait must be a number of seconds, not ${flags.storageLockWait}`);
+          storageLockWaitMs = s * 1000;
+        }
+        const repo = await ctx.openRepo();
+        try {
+          const common = { target, confirm: flags.confirm, foleVersion, modules, reporter: ctx.reporter, storageLockWaitMs };
+          if (flags.dryRun === true) {
+            const plan = await restore(repo, ref, { ...common, dryRun: true });
+            ctx.reporter.stop();
+            ctx.out.result({ dryRun: true, ...plan }, () => describePlan(plan, { foleVersion, modules: flags.modules }));
+          } else {
+            const r = await restore(repo, ref, { ...common, dryRun: false });
+            ctx.reporter.stop();
+            ctx.out.result(r, () => describeRestore(r));
+          }
+        } finally {
+          ctx.reporter.stop();
+          await repo.close();
+        }
+      });
+    });
+}

@@ -1,0 +1,138 @@
+/**
+ * Index files: round trip through encode/decode and the in-memory index, every
+ * refusal, and fuzzing (fast-check, fixed seeds): a mutated or arbitrary index
+ * value never makes decodeIndexFile throw anything but REPO_CORRUPT, and what
+ * it accepts the in-memory index holds exactly.
+ */
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { FoleBackupError } from '../errors.js';
+import { decodeIndexFile, encodeIndexFile, MasterIndex, type IndexFileData } from './master-index.js';
+import type { PackedBlob } from './pack.js';
+
+const SEEDS = [3, 4242, 31337];
+const H = (c: string): string => c.repeat(64);
+
+function check<T>(prop: fc.IProperty<T>, numRuns: number): void {
+  for (const seed of SEEDS) fc.assert(prop, { seed, numRuns });
+}
+
+const hex64 = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('hex'));
+const u32 = fc.nat({ max: 0xffffffff });
+const blob: fc.Arbitrary<PackedBlob> = fc.record({
+  id: hex64,
+  type: fc.constantFrom('data' as const, 'tree' as const),
+  offset: u32,
+  length: u32,
+  rawLength: u32,
+  compression: fc.constantFrom(0, 1),
+});
+const packs = fc.array(fc.record({ name: hex64, blobs: fc.array(blob, { maxLength: 4 }) }), { maxLength: 3 });
+
+/** decodeIndexFile's result, or undefined if it threw REPO_CORRUPT; anything else fails. */
+function decodeOrCorrupt(v: unknown): ReturnType<typeof decodeIndexFile> | undefined {
+  try {
+    return decodeIndexFile(v, 'i');
+  } catch (err) {
+    if (!(err instanceof FoleBackupError)) throw new Error(`threw a non-typed error: ${String(err)}`, { cause: err });
+    expect(err.code).toBe('REPO_CORRUPT');
+    return undefined;
+  }
+}
+
+/** What decodeIndexFile accepted must survive the in-memory index unchanged (u32 fields, 4-bit compression). */
+function expectHeldExactly(decoded: ReturnType<typeof decodeIndexFile>): void {
+  const index = new MasterIndex();
+  const first = new Map<string, PackedBlob & { pack: string }>();
+  for (const p of decoded) {
+    expect(p.name).toMatch(/^[0-9a-f]{64}$/);
+    index.addPack(p.name, p.blobs);
+    for (const b of p.blobs) if (!first.has(b.id)) first.set(b.id, { ...b, pack: p.name });
+  }
+  for (const [id, want] of first) expect(index.get(id)).toEqual(want);
+}
+
+describe('index files', () => {
+  it('decode what encode wrote, and the in-memory index returns every blob as written', () => {
+    check(fc.property(packs, (ps) => {
+      const decoded = decodeIndexFile(JSON.parse(JSON.stringify(encodeIndexFile(ps))), 'i');
+      expect(decoded).toEqual(ps);
+      expectHeldExactly(decoded);
+    }), 50);
+  });
+
+  // any (in the cases): each reaches into a different corner of an untyped JSON value
+  const valid = (): IndexFileData => ({ packs: [{ id: H('a'), blobs: [[H('b'), 0, 0, 100, 72, 1]] }] });
+  it.each([
+    ['a blob type "length" (a key every array has)', (v: any) => (v.packs[0].blobs[0][1] = 'length')],
+    ['a blob type "map"', (v: any) => (v.packs[0].blobs[0][1] = 'map')],
+    ['a blob type "0" as text', (v: any) => (v.packs[0].blobs[0][1] = '0')],
+    ['a blob type 2', (v: any) => (v.packs[0].blobs[0][1] = 2)],
+    ['an offset beyond 32 bits', (v: any) => (v.packs[0].blobs[0][2] = 2 ** 32)],
+    ['a length beyond 32 bits', (v: any) => (v.packs[0].blobs[0][3] = 2 ** 40)],
+    ['a negative raw length', (v: any) => (v.packs[0].blobs[0][4] = -1)],
+    ['a fractional offset', (v: any) => (v.packs[0].blobs[0][2] = 1.5)],
+    ['compression 17 (would read as zstd in 4 bits)', (v: any) => (v.packs[0].blobs[0][5] = 17)],
+    ['compression 2', (v: any) => (v.packs[0].blobs[0][5] = 2)],
+    ['a blob id that is not hex', (v: any) => (v.packs[0].blobs[0][0] = '../x')],
+    ['a blob entry of 5 fields', (v: any) => v.packs[0].blobs[0].pop()],
+    ['a pack id that is not hex', (v: any) => (v.packs[0].id = 'A'.repeat(64))],
+    ['blobs that are not a list', (v: any) => (v.packs[0].blobs = {})],
+    ['a pack that is null', (v: any) => (v.packs[0] = null)],
+    ['packs that are not a list', (v: any) => (v.packs = 'x')],
+    ['a hole in the blob list', (v: any) => (v.packs[0].blobs = [, v.packs[0].blobs[0]])],
+  ])('refuses %s with REPO_CORRUPT', (_name, change) => {
+    const v = valid();
+    expect(decodeOrCorrupt(v)).toHaveLength(1);
+    change(v);
+    expect(decodeOrCorrupt(v)).toBeUndefined();
+  });
+});
+
+/** Every (container, key) in a JSON value. */
+function slots(v: unknown): [Record<string, unknown> | unknown[], string | number][] {
+  const out: [Record<string, unknown> | unknown[], string | number][] = [];
+  const walk = (x: unknown): void => {
+    if (Array.isArray(x)) x.forEach((y, i) => (out.push([x, i]), walk(y)));
+    else if (typeof x === 'object' && x !== null) for (const [k, y] of Object.entries(x)) (out.push([x as Record<string, unknown>, k]), walk(y));
+  };
+  walk(v);
+  return out;
+}
+
+describe('fuzzing decodeIndexFile', () => {
+  const change = fc.record({
+    which: fc.nat(),
+    op: fc.constantFrom('delete' as const, 'set' as const),
+    value: fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constantFrom(-1, 1.5, 2 ** 32, 2 ** 53, 'length', 'map', '0', 1, 17, null, [], {})),
+  });
+
+  it('a mutated index yields blobs the in-memory index holds exactly, or REPO_CORRUPT', () => {
+    check(fc.property(packs, fc.array(change, { minLength: 1, maxLength: 3 }), (ps, changes) => {
+      const v = JSON.parse(JSON.stringify(encodeIndexFile(ps))) as unknown;
+      for (const c of changes) {
+        const all = slots(v);
+        if (all.length === 0) break;
+        const [container, key] = all[c.which % all.length] as [Record<string, unknown> | unknown[], string | number];
+        if (c.op === 'delete') {
+          if (Array.isArray(container)) container.splice(key as number, 1);
+          else delete container[key as string];
+        } else (container as Record<string | number, unknown>)[key] = c.value;
+      }
+      const got = decodeOrCorrupt(v);
+      if (got !== undefined) expectHeldExactly(got);
+    }), 150);
+  });
+
+  it('any JavaScript value yields blobs the index holds exactly, or REPO_CORRUPT', () => {
+    const arb = fc.oneof(
+      fc.anything({ withBigInt: true, withBoxedValues: true, withMap: true, withSet: true, withNullPrototype: true, withSparseArray: true, withTypedArray: true }),
+      fc.record({ packs: fc.array(fc.anything({ withSparseArray: true, withNullPrototype: true }), { maxLength: 3 }) }),
+      fc.record({ packs: fc.array(fc.record({ id: hex64, blobs: fc.array(fc.array(fc.anything(), { minLength: 6, maxLength: 6 }), { maxLength: 3 }) }), { maxLength: 2 }) }),
+    );
+    check(fc.property(arb, (v) => {
+      const got = decodeOrCorrupt(v);
+      if (got !== undefined) expectHeldExactly(got);
+    }), 100);
+  });
+});

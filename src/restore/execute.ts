@@ -1,0 +1,409 @@
+/**
+ * Carrying out a RestorePlan (spec §7, DESIGN.md §4):
+ *
+ *   create the journal (state staging) — exclusively: one restore per target
+ *   shared repository lock
+ *   stage: every tree entry into <staging>, in tree order (a directory before its
+ *     contents; an entry whose parent directory is not in the backup is refused);
+ *     each file written by materializeEntry, which checks every chunk and the
+ *     file's size and SHA-256 as it goes (CHECKSUM_MISMATCH), with its mode and mtime
+ *   clear caches: any tmp/ or cache/ directory in the staged tree is removed
+ *     (backups leave them out; FOLE rebuilds them), so none ever appears live
+ *   every database: no -wal/-shm/-journal beside it (a backup never carries one:
+ *     CHECKSUM_MISMATCH), then PRAGMA integrity_check (DB_INTEGRITY_ERROR), then
+ *     its mode and mtime
+ *   directories deepest first: fsync, mode, mtime (after their contents)
+ *   -- nothing live has been touched up to here; any failure removes staging
+ *      and the journal and leaves the target as it was --
+ *   look at the target again: it must still be what was planned (else STOP)
+ *   Global Storage Lock on the live tree (when it has core/core.db); look again;
+ *     copy our lock row into the staged core.db (src/restore/lock-row.ts)
+ *   journal: staged
+ *   rename live -> previous tree; journal: live-moved-aside   (replace only)
+ *   rename staging -> target;     journal: staging-moved-in
+ *   lock rows out of both trees, release the lock, journal removed
+ *
+ * A failure during the swap runs recovery at once (src/restore/recover.ts); a
+ * crash leaves the journal for the next `restore` or `recover`.
+ */
+import { chmod, lstat, mkdir, stat, utimes } from 'node:fs/promises';
+import { hostname, userInfo } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { abortError, FoleBackupError, StopError, fsError, throwIfAborted } from '../errors.js';
+import { fsyncDir, renameDurable } from '../fs/durable.js';
+import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
+import { RepositoryLock } from '../repository/lock.js';
+import type { Repository } from '../repository/repository.js';
+import { materializeEntry } from '../snapshot/materialize.js';
+import type { Snapshot, TreeEntry } from '../snapshot/snapshot.js';
+import { readTree } from '../snapshot/tree.js';
+import { checkDatabaseFile, sideFilesOf } from '../sqlite/integrity.js';
+import { EPHEMERAL_DIR_NAMES } from '../storage/exclusions.js';
+import { acquireStorageLock, readStorageLock, type HeldStorageLock } from '../storage/global-lock.js';
+import { createJournal, newJournal, removeJournal, updateJournal, type KeptMetadata, type RestoreJournal } from './journal.js';
+import { copyLockRow } from './lock-row.js';
+import { journalPathOf } from './names.js';
+import type { RestorePlan, TargetState } from './plan.js';
+import { applyKept, finishRestore, markRestoreActive, markRestoreDone, recover, type RecoverResult } from './recover.js';
+import { removeTree } from './remove-tree.js';
+
+export interface ExecuteOptions {
+  reporter?: ProgressReporter;
+  signal?: AbortSignal;
+  /** Files written at once (default 8). */
+  concurrency?: number;
+  /** How long to wait for another holder of the Global Storage Lock (default 0: fail at once). */
+  storageLockWaitMs?: number;
+  /** Summarise the target again (src/restore/target.ts inspectTarget), to catch one that changed since planning. */
+  inspect: () => Promise<TargetState>;
+}
+
+export interface RestoreResult {
+  backupId: string;
+  target: string;
+  mode: 'replace' | 'fill';
+  /** Where the tree that was live before is kept (until you remove it); null when the target was absent or empty. */
+  previousTree: string | null;
+  files: number;
+  dirs: number;
+  /** Content bytes written (and verified). */
+  bytes: number;
+  /** Databases integrity-checked. */
+  databases: number;
+  /** tmp/ and cache/ directories found in the backup and removed from the restored tree. */
+  cachesCleared: string[];
+  /** Whether the Global Storage Lock was held on the live tree for the swap. */
+  storageLock: boolean;
+  durationMs: number;
+  /** An interrupted earlier restore of this target that was finished or rolled back first. */
+  recovered: RecoverResult | null;
+  warnings: string[];
+}
+
+interface Staged {
+  files: number;
+  dirs: number;
+  bytes: number;
+  databases: number;
+  cachesCleared: string[];
+  keep: KeptMetadata[];
+}
+
+const DEFAULT_CONCURRENCY = 8;
+
+const abs = (root: string, rel: string): string => join(root, ...rel.split('/'));
+
+function notInBackup(path: string): StopError {
+  return new StopError('CHECKSUM_MISMATCH', `backup tree: ${path}: its parent directory is not in the backup`, {
+    path,
+    hint: 'the backup metadata is damaged or forged; nothing was restored from it — use another backup',
+  });
+}
+
+function lockOwner(backupId: string): string {
+  let user = 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    user = process.env['USER'] ?? String(process.getuid?.() ?? 'unknown');
+  }
+  return `fole-backup restore ${backupId.slice(0, 8)}:${user}@${hostname()}:${process.pid}`;
+}
+
+/** Write and verify the whole tree into plan.staging. */
+async function stageTree(repo: Repository, snap: Snapshot, plan: RestorePlan, opts: ExecuteOptions): Promise<Staged> {
+  const reporter = opts.reporter ?? silentReporter;
+  const root = plan.staging;
+  try {
+    await mkdir(root, { mode: 0o700 });
+  } catch (err) {
+    throw fsError('write', root, err);
+  }
+  const dirs: TreeEntry[] = [];
+  const dirSet = new Set<string>(['']);
+  const dbs: TreeEntry[] = [];
+  const keep: KeptMetadata[] = [];
+  let files = 0;
+  let bytes = 0;
+  const limit = Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY);
+  const inflight = new Set<Promise<void>>();
+  let failure: unknown;
+  const totals = { totalFiles: snap.stats.files, totalBytes: snap.stats.bytes };
+
+  reporter.phase('stage files');
+  try {
+    for await (const e of readTree(repo, snap.tree)) {
+      if (failure !== undefined) break;
+      throwIfAborted(opts.signal);
+      const slash = e.path.lastIndexOf('/');
+      if (!dirSet.has(slash === -1 ? '' : e.path.slice(0, slash))) throw notInBackup(e.path);
+      const dest = abs(root, e.path);
+      if (e.path === 'core' || e.path === 'core/core.db') keep.push({ path: e.path, mode: e.mode, mtimeMs: e.mtimeMs });
+      if (e.kind === 'dir') {
+        try {
+          await mkdir(dest, { mode: 0o700 });
+        } catch (err) {
+          throw fsError('write', dest, err);
+        }
+        dirs.push(e);
+        dirSet.add(e.path);
+        continue;
+      }
+      if (e.kind === 'db') dbs.push(e);
+      while (inflight.size >= limit) await Promise.race(inflight);
+      // a database gets its mode after the integrity check (a read-only mode would get in its way)
+      const job: Promise<void> = materializeEntry(repo, e, dest, {
+        applyMetadata: e.kind === 'file',
+        signal: opts.signal,
+        onBytes: (n) => {
+          bytes += n;
+          reporter.progress({ files, bytes, ...totals, current: e.path });
+        },
+      }).then(
+        () => {
+          files++;
+        },
+        (err: unknown) => {
+          failure ??= err;
+        },
+      );
+      const tracked: Promise<void> = job.finally(() => inflight.delete(tracked));
+      inflight.add(tracked);
+    }
+  } finally {
+    // never leave writers running into a directory that is about to be removed
+    await Promise.all(inflight);
+  }
+  if (failure !== undefined) {
+    if (failure instanceof Error && failure.name === 'AbortError') throw abortError();
+    throw failure;
+  }
+
+  // caches: a backup never holds tmp/ or cache/; if this one does, they do not survive
+  const cleared: string[] = [];
+  for (const d of dirs) {
+    if (!EPHEMERAL_DIR_NAMES.has(basename(d.path)) || cleared.some((c) => d.path.startsWith(c + '/'))) continue;
+    await removeTree(abs(root, d.path));
+    cleared.push(d.path);
+  }
+  const live = (p: string): boolean => !cleared.some((c) => p === c || p.startsWith(c + '/'));
+  const keptDirs = cleared.length === 0 ? dirs : dirs.filter((d) => live(d.path));
+  const keptDbs = cleared.length === 0 ? dbs : dbs.filter((d) => live(d.path));
+
+  reporter.phase('check databases');
+  let checked = 0;
+  for (const d of keptDbs) {
+    throwIfAborted(opts.signal);
+    const file = abs(root, d.path);
+    const side = sideFilesOf(file);
+    if (side.length > 0) {
+      // opening the database would replay that -wal/-journal into it: refuse before
+      throw new StopError('CHECKSUM_MISMATCH', `${d.path}: the backup carries SQLite side files beside this database (${side.map((s) => basename(s)).join(', ')})`, {
+        path: d.path,
+        hint: 'a backup never contains -wal/-shm/-journal files (their content is captured through SQLite); this one is damaged or forged — use another backup',
+      });
+    }
+    const r = checkDatabaseFile(file);
+    if (!r.ok) {
+      throw new StopError('DB_INTEGRITY_ERROR', `${d.path}: integrity_check of the restored database failed: ${r.problems.slice(0, 3).join('; ')}`, {
+        path: d.path,
+        hint: 'the backup holds a damaged database; nothing live was touched — use another backup, and run `fole-backup verify --read-data` on this one',
+      });
+    }
+    const left = sideFilesOf(file);
+    if (left.length > 0) {
+      throw new FoleBackupError('WRITE_ERROR', `${d.path}: SQLite left ${left.map((s) => basename(s)).join(', ')} beside the restored database`, {
+        path: d.path,
+        hint: 'another process may have opened the staged database; run the restore again',
+      });
+    }
+    try {
+      await chmod(file, d.mode);
+      await utimes(file, d.mtimeMs / 1000, d.mtimeMs / 1000);
+    } catch (err) {
+      throw fsError('write', file, err);
+    }
+    reporter.progress({ files: ++checked, bytes: 0, totalFiles: keptDbs.length, current: d.path });
+  }
+
+  // directories last and deepest first (reverse tree order): their entries are final now
+  for (let i = keptDirs.length - 1; i >= 0; i--) {
+    const d = keptDirs[i] as TreeEntry;
+    const p = abs(root, d.path);
+    await fsyncDir(p);
+    try {
+      await chmod(p, d.mode);
+      await utimes(p, d.mtimeMs / 1000, d.mtimeMs / 1000);
+    } catch (err) {
+      throw fsError('write', p, err);
+    }
+  }
+  await fsyncDir(root);
+  try {
+    await chmod(root, plan.rootMode);
+  } catch (err) {
+    throw fsError('write', root, err);
+  }
+  await fsyncDir(dirname(root));
+  return { files, dirs: keptDirs.length, bytes, databases: keptDbs.length, cachesCleared: cleared, keep: keep.filter((k) => live(k.path)) };
+}
+
+async function existsPath(p: string): Promise<boolean> {
+  return lstat(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** STOP when the target is no longer what the plan was made for. */
+async function assertUnchanged(plan: RestorePlan, now: TargetState): Promise<void> {
+  const was = plan.target;
+  const same =
+    now.path === was.path && now.kind === was.kind && !now.mountPoint && now.hasCoreDb === plan.storageLock &&
+    (now.kind !== 'storage-root' || JSON.stringify(now.modules) === JSON.stringify(was.modules));
+  if (!same) {
+    throw new StopError('UNCLEAR_RESTORE_TARGET', `restore target ${was.path} changed while the backup was being staged: it held ${was.holds}, now it is ${now.kind}`, {
+      path: was.path,
+      hint: 'something else is working on the target; nothing was changed — find out what, then plan the restore again (--dry-run)',
+    });
+  }
+  if (plan.previousTree !== null && (await existsPath(plan.previousTree))) {
+    throw new StopError('UNCLEAR_RESTORE_TARGET', `${plan.previousTree} appeared while the backup was being staged`, {
+      path: plan.previousTree,
+      hint: 'something else is working beside the target; nothing was changed — run the restore again',
+    });
+  }
+}
+
+/**
+ * Carry out `plan` (made by planRestore for `snap`). Recovering an earlier
+ * interrupted restore is the caller's job (src/restore/restore.ts).
+ */
+export async function executeRestore(
+  repo: Repository,
+  snap: Snapshot,
+  plan: RestorePlan,
+  opts: ExecuteOptions,
+): Promise<Omit<RestoreResult, 'recovered' | 'durationMs'>> {
+  const reporter = opts.reporter ?? silentReporter;
+  const warnings: string[] = [...plan.warnings];
+  const warn = (msg: string): void => {
+    warnings.push(msg);
+    reporter.warn(msg, plan.target.path);
+  };
+  const target = plan.target.path;
+  let journal: RestoreJournal = newJournal({
+    backupId: plan.backupId,
+    target,
+    staging: plan.staging,
+    previousTree: plan.previousTree,
+    mode: plan.mode,
+    lockOwner: lockOwner(plan.backupId),
+  });
+  await createJournal(journal);
+  markRestoreActive(target);
+  let repoLock: RepositoryLock | undefined;
+  let storageLock: HeldStorageLock | undefined;
+  let swapping = false;
+  const staleSeen = new Set<string>();
+  try {
+    repoLock = await RepositoryLock.acquire(repo, {
+      exclusive: false,
+      operation: 'restore',
+      onStale: (l) => {
+        // acquire looks twice (before and after writing its own lock): say it once
+        if (staleSeen.has(l.name)) return;
+        staleSeen.add(l.name);
+        warn(`ignoring stale repository lock ${l.name.slice(0, 12)} (${l.stale}); \`fole-backup unlock\` removes it`);
+      },
+    });
+    const staged = await stageTree(repo, snap, plan, opts);
+    await repoLock.release();
+    repoLock = undefined;
+
+    reporter.phase('lock');
+    await assertUnchanged(plan, await opts.inspect());
+    if (plan.storageLock) {
+      storageLock = await acquireStorageLock({
+        storageRoot: target,
+        owner: journal.lockOwner,
+        waitMs: opts.storageLockWaitMs ?? 0,
+        onTakeover: (stale, reason) => warn(`took over stale storage lock held by ${stale.owner} (${reason})`),
+      });
+      await assertUnchanged(plan, await opts.inspect());
+      const row = readStorageLock(target);
+      if (row === undefined || row.owner !== storageLock.owner) {
+        throw new FoleBackupError('STORAGE_LOCKED', `storage lock of ${target} was lost right after it was taken`, {
+          hint: 'another process took the Global Storage Lock; nothing was changed — stop FOLE and run the restore again',
+        });
+      }
+      const stagedCore = join(plan.staging, 'core', 'core.db');
+      if (await stat(stagedCore).then((s) => s.isFile(), () => false)) {
+        copyLockRow(stagedCore, row);
+        if (sideFilesOf(stagedCore).length > 0) {
+          throw new FoleBackupError('WRITE_ERROR', `${stagedCore}: SQLite left side files beside it`, { hint: 'run the restore again' });
+        }
+      } else {
+        warn('the backup has no core/core.db: the restored tree holds no storage lock during the swap');
+      }
+    }
+    await applyKept(plan.staging, staged.keep);
+    await fsyncDir(join(plan.staging, 'core')).catch(() => undefined);
+    journal = await updateJournal(journal, 'staged', { keep: staged.keep });
+
+    reporter.phase('swap');
+    swapping = true;
+    if (plan.previousTree !== null) {
+      await renameDurable(target, plan.previousTree);
+      journal = await updateJournal(journal, 'live-moved-aside');
+    }
+    await renameDurable(plan.staging, target);
+    journal = await updateJournal(journal, 'staging-moved-in');
+
+    reporter.phase('finish');
+    await finishRestore(journal, warn, storageLock);
+    storageLock = undefined;
+    return {
+      backupId: plan.backupId,
+      target,
+      mode: plan.mode,
+      previousTree: plan.previousTree,
+      files: staged.files,
+      dirs: staged.dirs,
+      bytes: staged.bytes,
+      databases: staged.databases,
+      cachesCleared: staged.cachesCleared,
+      storageLock: plan.storageLock,
+      warnings,
+    };
+  } catch (err) {
+    if (!swapping) {
+      // nothing live was touched: undo our own work and report the cause
+      await storageLock?.release().catch(() => undefined);
+      storageLock = undefined;
+      await removeTree(plan.staging).catch((e: unknown) => warn(`could not remove ${plan.staging}: ${String(e)}`));
+      await removeJournal(target).catch(() => undefined);
+      throw err;
+    }
+    // the swap was under way: settle it now, by the same rule as a later recovery
+    let settled: RecoverResult;
+    try {
+      settled = await recover(target, { ownJournal: true, reporter });
+    } catch (again) {
+      throw new FoleBackupError(
+        err instanceof FoleBackupError ? err.code : 'WRITE_ERROR',
+        `restore of ${target} failed during the swap (${err instanceof Error ? err.message : String(err)}) and could not be settled (${again instanceof Error ? again.message : String(again)})`,
+        { cause: err, path: target, hint: `run \`fole-backup recover --target ${target}\`; the journal ${journalPathOf(target)} says where each tree is` },
+      );
+    }
+    throw new FoleBackupError(
+      err instanceof FoleBackupError ? err.code : 'WRITE_ERROR',
+      `restore of ${target} failed during the swap: ${err instanceof Error ? err.message : String(err)}; ${settled.detail}`,
+      { cause: err, path: target, hint: settled.action === 'completed' ? 'the restore is complete nevertheless; check the warnings' : 'fix the cause and run the restore again' },
+    );
+  } finally {
+    await repoLock?.release().catch(() => undefined);
+    await storageLock?.release().catch(() => undefined);
+    markRestoreDone(target);
+  }
+}

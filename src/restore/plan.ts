@@ -1,0 +1,349 @@
+/**
+ * The restore planner: pure (no I/O, no clock, no pid of its own). From the
+ * backup's snapshot, a summary of what the target holds now (src/restore/target.ts)
+ * and the operator's options, it returns either a RestorePlan (what a restore
+ * will write, check, move and where) or the StopError that forbids it.
+ * `--dry-run` prints the plan; src/restore/execute.ts carries it out.
+ *
+ * Checks, in this order (the first that fails is the STOP returned):
+ *
+ *   intent   --confirm must be exactly the resolved full backup id, also when
+ *            `latest` or a prefix was asked for          -> AMBIGUOUS_INTENT
+ *            (a dry run changes nothing and needs no --confirm, but a wrong one
+ *            is still refused)
+ *   target   `/`; a parent that does not exist; a file, symlink or device; a
+ *            non-empty directory that is not a STORAGE_ROOT (no core/ or
+ *            projects/); a mount point (it cannot be renamed aside); the
+ *            repository itself, inside it or containing it -> UNCLEAR_RESTORE_TARGET
+ *   version  backup and target FOLE versions must both be X.Y.Z, of the same
+ *            major version, the backup not newer than the target. The target's
+ *            version is never guessed: without --fole-version (or FOLE_VERSION)
+ *            it is unknown, whatever the target holds     -> VERSION_MISMATCH
+ *   modules  every module in the backup must be in the target's set: --modules
+ *            when given, else the names under the target's modules/; an absent
+ *            or empty target without --modules has no set and is not checked
+ *                                                         -> MODULE_SET_MISMATCH
+ *
+ * Spec §7 lists the version and module checks after the checksum and database
+ * checks; all of them run before anything live is touched, and these two need
+ * nothing but the manifest, so they run first and an incompatible backup is
+ * refused before hours of staging.
+ */
+import { sep } from 'node:path';
+import { StopError } from '../errors.js';
+import type { Snapshot } from '../snapshot/snapshot.js';
+import { journalPathOf, previousTreePathOf, stagingPathOf } from './names.js';
+
+/** What is at the target path now (not following a symlink there). */
+export type TargetKind = 'absent' | 'empty-dir' | 'storage-root' | 'other-dir' | 'file' | 'symlink' | 'other';
+
+/** A summary of the target's current state: everything the planner needs to know about the disk. */
+export interface TargetState {
+  /** Absolute target path, its parent's symlinks resolved. */
+  path: string;
+  parentExists: boolean;
+  kind: TargetKind;
+  /** For a symlink: the real path it leads to, when it resolves. */
+  linkTarget?: string;
+  /** A directory on another filesystem than its parent: a mount point, which cannot be renamed aside. */
+  mountPoint: boolean;
+  /** Permission bits of the target directory (when it is one). */
+  mode?: number;
+  /** Whether <target>/core/core.db exists (then the Global Storage Lock is taken there). */
+  hasCoreDb: boolean;
+  /** Directory names under <target>/modules, sorted; null when there is no modules/ directory. */
+  modules: string[] | null;
+  /** Number of directories under <target>/projects. */
+  projects: number;
+  /** Top-level names (the first few, sorted) and how many there are. */
+  topLevel: string[];
+  topLevelCount: number;
+  /** Names in the parent that start with `<name>.pre-restore-` (so the previous tree gets a fresh name). */
+  takenNames: string[];
+  /** A restore journal exists for this target: an earlier restore was interrupted. */
+  journal: boolean;
+}
+
+/** The parts of a snapshot the planner reads. */
+export type PlanSnapshot = Pick<Snapshot, 'backupId' | 'type' | 'createdAt' | 'host' | 'storageRoot' | 'manifest' | 'stats' | 'databases'>;
+
+export interface PlanOptions {
+  /** What the operator named: `latest`, a unique prefix or a full backup id. */
+  requested: string;
+  /** Must equal the resolved full backup id (unless dryRun and absent). */
+  confirm?: string;
+  dryRun?: boolean;
+  /** FOLE version that will run on the restored tree (X.Y.Z). */
+  foleVersion?: string;
+  /** The target's module set; overrides the target tree's modules/. */
+  modules?: string[];
+}
+
+export interface PlanInput {
+  snapshot: PlanSnapshot;
+  target: TargetState;
+  /** Real path of the repository when it is a local directory. */
+  repositoryPath?: string;
+  options: PlanOptions;
+  /** Names the previous tree (`<target>.pre-restore-<UTC now>`). */
+  now: Date;
+  /** The restoring process (names the staging directory). */
+  pid: number;
+}
+
+export interface RestorePlan {
+  backupId: string;
+  requested: string;
+  backup: {
+    type: 'full' | 'incremental';
+    createdAt: string;
+    createdBy: string;
+    host: string;
+    storageRoot: string;
+    foleVersion: string;
+    modules: string[];
+  };
+  target: {
+    path: string;
+    kind: TargetKind;
+    /** What the target holds now, in words. */
+    holds: string;
+    projects: number;
+    modules: string[] | null;
+    topLevel: string[];
+    topLevelCount: number;
+  };
+  /** replace: the current tree is moved aside, then the staged tree moved in. fill: the target is absent or an empty directory. */
+  mode: 'replace' | 'fill';
+  /** Where the current tree will be kept (replace), else null. */
+  previousTree: string | null;
+  staging: string;
+  journal: string;
+  /** Whether the Global Storage Lock is taken on the live tree for the swap (it has core/core.db). */
+  storageLock: boolean;
+  /** Permission bits the restored tree's root directory gets (the backup does not record them). */
+  rootMode: number;
+  write: { files: number; dirs: number; bytes: number; databases: number };
+  /** Every database that will be integrity-checked after it is written. */
+  databases: { path: string; size: number }[];
+  checks: {
+    foleVersion: { backup: string; target: string; result: string };
+    modules: { backup: string[]; target: string[] | null; result: string };
+  };
+  /** Whether --confirm names the backup (a dry run may plan without it). */
+  confirmed: boolean;
+  /** An interrupted earlier restore of this target will be recovered first. */
+  pendingRecovery: boolean;
+  warnings: string[];
+}
+
+/** Root mode of a restored tree when there is no directory to take it from: private. */
+export const DEFAULT_ROOT_MODE = 0o700;
+
+/**
+ * The intent check alone (it needs no target state, so restore runs it before
+ * recovering an interrupted earlier restore). Returns the StopError, or
+ * undefined when the restore is confirmed (or is a dry run without --confirm).
+ */
+export function checkIntent(requested: string, backupId: string, confirm: string | undefined, dryRun = false): StopError | undefined {
+  const named = requested === backupId ? `backup ${backupId}` : `"${requested}" is backup ${backupId}`;
+  if (confirm === undefined || confirm === '') {
+    if (dryRun) return undefined;
+    return new StopError('AMBIGUOUS_INTENT', `restore not confirmed: ${named}`, {
+      hint: `a restore replaces the target tree; to confirm, re-run with --confirm ${backupId} (run with --dry-run first to see what would change)`,
+    });
+  }
+  if (confirm !== backupId) {
+    return new StopError('AMBIGUOUS_INTENT', `--confirm ${confirm} does not name the backup to restore: ${named}`, {
+      hint: `--confirm must be the full id of the backup being restored: --confirm ${backupId}`,
+    });
+  }
+  return undefined;
+}
+
+type Semver = [number, number, number];
+
+/** A strict X.Y.Z version (no leading zeros, no pre-release or build suffix), or undefined. */
+export function parseFoleVersion(v: string | undefined): Semver | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})$/.exec(v);
+  if (m === null) return undefined;
+  return [Number(m[1]), Number(m[2]), Number(m[3])];
+}
+
+function compareSemver(a: Semver, b: Semver): number {
+  for (let i = 0; i < 3; i++) if (a[i] !== b[i]) return (a[i] as number) - (b[i] as number);
+  return 0;
+}
+
+/** The version check: a description when compatible, else the StopError. */
+export function checkFoleVersion(backupVersion: string, targetVersion: string | undefined): string | StopError {
+  const hint = 'restore this backup only into a FOLE of the same major version that is as new or newer; pass that version with --fole-version X.Y.Z (or FOLE_VERSION)';
+  const b = parseFoleVersion(backupVersion);
+  if (b === undefined) {
+    return new StopError('VERSION_MISMATCH', `the backup's FOLE version ${JSON.stringify(backupVersion)} is not a version X.Y.Z: compatibility unknown`, {
+      hint: 'this backup cannot be checked against the target FOLE version; a human must decide (use another backup)',
+    });
+  }
+  if (targetVersion === undefined || targetVersion === '') {
+    return new StopError('VERSION_MISMATCH', `the target's FOLE version is unknown (the backup was taken with FOLE ${backupVersion})`, {
+      hint: 'pass --fole-version X.Y.Z (or set FOLE_VERSION): the version of the FOLE server that will run on the restored tree',
+    });
+  }
+  const t = parseFoleVersion(targetVersion);
+  if (t === undefined) {
+    return new StopError('VERSION_MISMATCH', `the target's FOLE version ${JSON.stringify(targetVersion)} is not a version X.Y.Z`, { hint });
+  }
+  if (b[0] !== t[0]) {
+    return new StopError('VERSION_MISMATCH', `the backup was taken with FOLE ${backupVersion}, the target runs FOLE ${targetVersion}: another major version`, { hint });
+  }
+  if (compareSemver(b, t) > 0) {
+    return new StopError('VERSION_MISMATCH', `the backup was taken with FOLE ${backupVersion}, newer than the target's FOLE ${targetVersion}`, {
+      hint: `upgrade the target's FOLE to ${backupVersion} or later first, or ${hint}`,
+    });
+  }
+  return compareSemver(b, t) === 0 ? 'same version' : `backup older than the target, same major version ${t[0]}`;
+}
+
+/** The module check: a description when compatible, else the StopError. */
+export function checkModules(backupModules: readonly string[], target: readonly string[] | null, source: string): string | StopError {
+  if (target === null) return 'not checked: an empty target has no module set (pass --modules to check one)';
+  const have = new Set(target);
+  const missing = backupModules.filter((m) => !have.has(m));
+  if (missing.length > 0) {
+    return new StopError(
+      'MODULE_SET_MISMATCH',
+      `the backup needs module${missing.length === 1 ? '' : 's'} ${missing.join(', ')} that the target (${source}) does not have`,
+      {
+        hint: `install ${missing.join(', ')} in the target FOLE first, or pass the target's real module set with --modules; target has: ${target.length === 0 ? 'none' : target.join(', ')}`,
+      },
+    );
+  }
+  return `every module of the backup is in the target (${source})`;
+}
+
+function isInside(child: string, parent: string): boolean {
+  if (parent === sep) return true;
+  return child === parent || child.startsWith(parent + sep);
+}
+
+function unclear(message: string, hint: string, path: string): StopError {
+  return new StopError('UNCLEAR_RESTORE_TARGET', message, { hint, path });
+}
+
+/** The target check: undefined when the target may be restored into. */
+export function checkTarget(t: TargetState, repositoryPath: string | undefined): StopError | undefined {
+  const p = t.path;
+  const choose = 'name an empty or absent directory, or an existing STORAGE_ROOT (with core/ or projects/)';
+  if (p === sep) return unclear('restore target is /', choose, p);
+  if (!t.parentExists) return unclear(`restore target ${p}: its parent directory does not exist`, `create the parent first, or ${choose}`, p);
+  if (repositoryPath !== undefined && (isInside(p, repositoryPath) || isInside(repositoryPath, p))) {
+    return unclear(
+      p === repositoryPath ? `restore target ${p} is the repository itself` : isInside(p, repositoryPath) ? `restore target ${p} is inside the repository ${repositoryPath}` : `restore target ${p} contains the repository ${repositoryPath}`,
+      `keep the repository and the restored tree apart: ${choose} outside ${repositoryPath}`,
+      p,
+    );
+  }
+  switch (t.kind) {
+    case 'file':
+      return unclear(`restore target ${p} is a file`, choose, p);
+    case 'symlink':
+      return unclear(`restore target ${p} is a symlink${t.linkTarget ? ` to ${t.linkTarget}` : ''}`, t.linkTarget ? `name the real directory: --target ${t.linkTarget}` : choose, p);
+    case 'other':
+      return unclear(`restore target ${p} is neither a file nor a directory`, choose, p);
+    case 'other-dir':
+      return unclear(
+        `restore target ${p} is a non-empty directory that is not a STORAGE_ROOT (no core/ or projects/); it holds ${t.topLevel.slice(0, 5).join(', ')}${t.topLevelCount > 5 ? ', …' : ''}`,
+        `nothing in it would be lost (it would be kept aside), but restoring there is probably a mistake: ${choose}`,
+        p,
+      );
+    default:
+      break;
+  }
+  if (t.mountPoint) {
+    return unclear(`restore target ${p} is a mount point`, `a mount point cannot be renamed aside atomically; restore into a directory inside it, e.g. --target ${p}${sep}storage`, p);
+  }
+  return undefined;
+}
+
+function describeTarget(t: TargetState): string {
+  switch (t.kind) {
+    case 'absent':
+      return 'nothing (it does not exist yet)';
+    case 'empty-dir':
+      return 'an empty directory';
+    case 'storage-root': {
+      const mods = t.modules === null ? 'no modules/' : t.modules.length === 0 ? 'no modules' : `modules ${t.modules.join(', ')}`;
+      return `a STORAGE_ROOT (${t.projects} project${t.projects === 1 ? '' : 's'}, ${mods}${t.hasCoreDb ? '' : ', no core/core.db'})`;
+    }
+    default:
+      return t.kind;
+  }
+}
+
+/** Plan a full restore, or say which STOP forbids it. */
+export function planRestore(input: PlanInput): RestorePlan | StopError {
+  const { snapshot: s, target: t, options: o } = input;
+  const backupId = s.backupId;
+  const intent = checkIntent(o.requested, backupId, o.confirm, o.dryRun === true);
+  if (intent !== undefined) return intent;
+  const where = checkTarget(t, input.repositoryPath);
+  if (where !== undefined) return where;
+
+  const version = checkFoleVersion(s.manifest.foleVersion, o.foleVersion);
+  if (version instanceof StopError) return version;
+
+  const targetModules = o.modules !== undefined ? [...new Set(o.modules)].sort() : t.kind === 'storage-root' ? (t.modules ?? []) : null;
+  const source = o.modules !== undefined ? 'from --modules' : "from the target's modules/";
+  const modules = checkModules(s.manifest.modules, targetModules, source);
+  if (modules instanceof StopError) return modules;
+
+  const mode = t.kind === 'storage-root' ? 'replace' : 'fill';
+  const warnings: string[] = [];
+  if (t.kind === 'storage-root' && s.storageRoot !== t.path) {
+    warnings.push(`the backup was taken of ${s.storageRoot} on ${s.host}; it will replace another STORAGE_ROOT, ${t.path}`);
+  }
+  if (t.journal) {
+    warnings.push(`an earlier restore of ${t.path} was interrupted: it is finished or rolled back first (\`fole-backup recover --target ${t.path}\` does only that)`);
+  }
+  if (t.kind === 'storage-root' && !t.hasCoreDb) {
+    warnings.push(`${t.path} has no core/core.db: there is no Global Storage Lock to take; make sure FOLE is stopped`);
+  }
+  return {
+    backupId,
+    requested: o.requested,
+    backup: {
+      type: s.type,
+      createdAt: s.createdAt,
+      createdBy: s.manifest.createdBy,
+      host: s.host,
+      storageRoot: s.storageRoot,
+      foleVersion: s.manifest.foleVersion,
+      modules: [...s.manifest.modules],
+    },
+    target: {
+      path: t.path,
+      kind: t.kind,
+      holds: describeTarget(t),
+      projects: t.projects,
+      modules: t.modules,
+      topLevel: t.topLevel,
+      topLevelCount: t.topLevelCount,
+    },
+    mode,
+    previousTree: mode === 'replace' ? previousTreePathOf(t.path, input.now, t.takenNames) : null,
+    staging: stagingPathOf(t.path, backupId, input.pid),
+    journal: journalPathOf(t.path),
+    storageLock: t.kind === 'storage-root' && t.hasCoreDb,
+    rootMode: t.mode !== undefined && t.kind !== 'absent' ? t.mode : DEFAULT_ROOT_MODE,
+    write: { files: s.stats.files, dirs: s.stats.dirs, bytes: s.stats.bytes, databases: s.databases.length },
+    databases: s.databases.map((d) => ({ path: d.path, size: d.size })),
+    checks: {
+      foleVersion: { backup: s.manifest.foleVersion, target: o.foleVersion ?? '', result: version },
+      modules: { backup: [...s.manifest.modules], target: targetModules, result: modules },
+    },
+    confirmed: o.confirm === backupId,
+    pendingRecovery: t.journal,
+    warnings,
+  };
+}

@@ -1,0 +1,113 @@
+/**
+ * Full restore, the library entry point (spec §7):
+ *
+ *   resolve the backup and load its manifest          MISSING_MANIFEST
+ *   intent: --confirm is the resolved full id         AMBIGUOUS_INTENT
+ *   recover an interrupted earlier restore of the target (not in a dry run)
+ *   summarise the target, plan (pure)                 UNCLEAR_RESTORE_TARGET,
+ *                                                     VERSION_MISMATCH, MODULE_SET_MISMATCH
+ *   dry run: return the plan — nothing was written anywhere
+ *   execute: stage + verify, lock, swap, release      CHECKSUM_MISMATCH, DB_INTEGRITY_ERROR
+ *
+ * Opening the repository (PERMISSION_DENIED on a wrong key) is the caller's.
+ */
+import { realpath } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { StopError } from '../errors.js';
+import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
+import type { Repository } from '../repository/repository.js';
+import { loadSnapshot, resolveBackupId } from '../snapshot/store.js';
+import { executeRestore, type RestoreResult } from './execute.js';
+import { checkIntent, planRestore, type RestorePlan } from './plan.js';
+import { recover, type RecoverResult } from './recover.js';
+import { inspectTarget, normalizeTarget } from './target.js';
+
+export interface RestoreOptions {
+  /** Directory to restore into: absent, empty, or an existing STORAGE_ROOT (kept aside). */
+  target: string;
+  /** The full id of the backup being restored: the operator's explicit approval. */
+  confirm?: string;
+  /** Plan only: check everything that can be checked without writing, and change nothing. */
+  dryRun?: boolean;
+  /** FOLE version that will run on the restored tree (X.Y.Z); required. */
+  foleVersion?: string;
+  /** The target's module set; default: the target tree's modules/ directories. */
+  modules?: string[];
+  reporter?: ProgressReporter;
+  signal?: AbortSignal;
+  /** Files written at once (default 8). */
+  concurrency?: number;
+  /** How long to wait for another holder of the Global Storage Lock (default 0). */
+  storageLockWaitMs?: number;
+  /** Clock for the previous tree's name (tests). */
+  now?: () => Date;
+}
+
+/** The repository's real path when it is a local directory (restore must not write into or around it). */
+async function localRepositoryPath(repo: Repository): Promise<string | undefined> {
+  const loc = repo.backend.location;
+  if (!loc.startsWith('local:')) return undefined;
+  const p = resolve(loc.slice('local:'.length));
+  return realpath(p).catch(() => p);
+}
+
+/**
+ * Restore backup `backupRef` (`latest`, a unique prefix, or a full id) of `repo`
+ * into `opts.target`. With `dryRun: true`, resolve to the plan and change
+ * nothing; otherwise to what was restored. Every STOP is a StopError thrown
+ * before anything live is touched; after one, the target is as it was and no
+ * staging is left.
+ */
+export async function restore(repo: Repository, backupRef: string, opts: RestoreOptions & { dryRun: true }): Promise<RestorePlan>;
+export async function restore(repo: Repository, backupRef: string, opts: RestoreOptions & { dryRun?: false }): Promise<RestoreResult>;
+export async function restore(repo: Repository, backupRef: string, opts: RestoreOptions): Promise<RestorePlan | RestoreResult>;
+export async function restore(repo: Repository, backupRef: string, opts: RestoreOptions): Promise<RestorePlan | RestoreResult> {
+  const started = Date.now();
+  const reporter = opts.reporter ?? silentReporter;
+  const dryRun = opts.dryRun === true;
+
+  reporter.phase('load manifest');
+  const backupId = await resolveBackupId(repo, backupRef);
+  const snap = await loadSnapshot(repo, backupId);
+  const intent = checkIntent(backupRef, backupId, opts.confirm, dryRun);
+  if (intent !== undefined) throw intent;
+
+  const target = await normalizeTarget(opts.target);
+  let recovered: RecoverResult | null = null;
+  if (!dryRun) {
+    const r = await recover(target, { reporter });
+    if (r.action !== 'none') {
+      recovered = r;
+      reporter.warn(`first, ${r.detail}`, target);
+    }
+  }
+
+  reporter.phase('plan');
+  const plan = planRestore({
+    snapshot: snap,
+    target: await inspectTarget(target),
+    repositoryPath: await localRepositoryPath(repo),
+    options: {
+      requested: backupRef,
+      ...(opts.confirm !== undefined ? { confirm: opts.confirm } : {}),
+      dryRun,
+      ...(opts.foleVersion !== undefined ? { foleVersion: opts.foleVersion } : {}),
+      ...(opts.modules !== undefined ? { modules: opts.modules } : {}),
+    },
+    now: (opts.now ?? (() => new Date()))(),
+    pid: process.pid,
+  });
+  if (plan instanceof StopError) throw plan;
+  if (dryRun) return plan;
+
+  const done = await executeRestore(repo, snap, plan, {
+    reporter,
+    ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
+    ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
+    ...(opts.storageLockWaitMs !== undefined ? { storageLockWaitMs: opts.storageLockWaitMs } : {}),
+    inspect: () => inspectTarget(target),
+  });
+  return { ...done, recovered, durationMs: Date.now() - started };
+}
+
+export type { RestoreResult } from './execute.js';

@@ -1,0 +1,110 @@
+/**
+ * What a restore target holds now, summarised for the planner (TargetState).
+ * Reads only: lstat of the target and its parent, the names in the target's
+ * top level, modules/ and projects/, and the previous-tree names in the parent.
+ * A symlink at the target is reported, never followed.
+ */
+import type { Dirent, Stats } from 'node:fs';
+import { lstat, readdir, realpath, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve, sep } from 'node:path';
+import { errnoCode, fsError } from '../errors.js';
+import { journalPathOf, previousTreePrefix } from './names.js';
+import type { TargetKind, TargetState } from './plan.js';
+
+const TOP_LEVEL_SHOWN = 20;
+
+async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(path);
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw fsError('read', path, err);
+  }
+}
+
+async function dirEntries(path: string): Promise<Dirent[] | undefined> {
+  try {
+    return await readdir(path, { withFileTypes: true });
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw fsError('read', path, err);
+  }
+}
+
+/**
+ * The absolute path a restore works on: `target` resolved against the cwd, with
+ * the symlinks of its parent resolved (the target itself is not followed).
+ * A parent that does not exist is left as written.
+ */
+export async function normalizeTarget(target: string): Promise<string> {
+  const abs = resolve(target);
+  if (abs === sep) return abs;
+  try {
+    return join(await realpath(dirname(abs)), basename(abs));
+  } catch {
+    return abs;
+  }
+}
+
+/** Summarise the target at `target` (any path; it is normalised first). */
+export async function inspectTarget(target: string): Promise<TargetState> {
+  const path = await normalizeTarget(target);
+  const parent = dirname(path);
+  const parentSt = path === sep ? await lstatOrUndefined(sep) : await lstatOrUndefined(parent);
+  const state: TargetState = {
+    path,
+    parentExists: parentSt?.isDirectory() === true,
+    kind: 'absent',
+    mountPoint: false,
+    hasCoreDb: false,
+    modules: null,
+    projects: 0,
+    topLevel: [],
+    topLevelCount: 0,
+    takenNames: [],
+    journal: false,
+  };
+  if (!state.parentExists) return state;
+  const st = await lstatOrUndefined(path);
+  state.kind = kindOf(st);
+  if (st !== undefined && st.isSymbolicLink()) {
+    state.linkTarget = await realpath(path).catch(() => undefined);
+  }
+  if (st !== undefined && st.isDirectory()) {
+    state.mode = st.mode & 0o7777;
+    state.mountPoint = path !== sep && parentSt !== undefined && st.dev !== parentSt.dev;
+    const top = (await dirEntries(path)) ?? [];
+    const names = top.map((d) => d.name).sort();
+    state.topLevel = names.slice(0, TOP_LEVEL_SHOWN);
+    state.topLevelCount = names.length;
+    const isDir = (name: string): boolean => top.some((d) => d.name === name && d.isDirectory());
+    if (names.length === 0) state.kind = 'empty-dir';
+    else if (isDir('core') || isDir('projects')) state.kind = 'storage-root';
+    else state.kind = 'other-dir';
+    if (state.kind === 'storage-root') {
+      const modules = await dirEntries(join(path, 'modules'));
+      state.modules = modules === undefined ? null : modules.filter((d) => d.isDirectory()).map((d) => d.name).sort();
+      state.projects = ((await dirEntries(join(path, 'projects'))) ?? []).filter((d) => d.isDirectory()).length;
+      state.hasCoreDb = (await lstatOrUndefined(join(path, 'core', 'core.db')))?.isFile() === true;
+    }
+  }
+  if (path !== sep) {
+    const prefix = previousTreePrefix(path);
+    state.takenNames = ((await dirEntries(parent)) ?? []).map((d) => d.name).filter((n) => n.startsWith(prefix));
+    state.journal = await stat(journalPathOf(path)).then(
+      () => true,
+      () => false,
+    );
+  }
+  return state;
+}
+
+function kindOf(st: Stats | undefined): TargetKind {
+  if (st === undefined) return 'absent';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'other-dir';
+  return 'other';
+}

@@ -1,0 +1,561 @@
+/**
+ * Checking a whole repository (restic `check`): is every object there, whole,
+ * and consistent with the others?
+ *
+ *   config     readable, and still the config the repository was opened with
+ *   keys       every key file parses and is named by the SHA-256 of its data
+ *   locks      listed (info); stale ones flagged; then a shared lock is taken
+ *   index      every index file is named by the SHA-256 of its bytes,
+ *              decrypts and decodes; each pack's blobs are contiguous; a pack
+ *              described twice must be described the same way; blobs stored in
+ *              more than one pack are counted (info: after an interrupted
+ *              backup was retried; prune removes the extra copies)
+ *   packs      every pack an index describes exists with exactly the size the
+ *              index implies (blobs + sealed header + trailer), from one
+ *              listing; packs no index describes are orphans (info: what a
+ *              crash leaves; prune removes them)
+ *   read-data  (--read-data) every indexed pack read in full: its SHA-256
+ *              against its name, its header decrypted and parsed (pack.ts) and
+ *              compared with what the index says, every blob decrypted and
+ *              hashed against its id
+ *   snapshots  every snapshot decrypts and validates; every blob its file list
+ *              needs is in the index (missing → problem), and not in a pack
+ *              found missing or damaged above (→ problem naming the backup)
+ *
+ * As in verify, every problem is recorded and the check goes on (findings.ts).
+ * Objects written by a backup running meanwhile (a shared lock allows it) can
+ * show up as orphans; they are info, never problems.
+ */
+import { createHash } from 'node:crypto';
+import { SEAL_OVERHEAD } from '../crypto/aead.js';
+import { HEX64, sha256Hex } from '../crypto/hash.js';
+import { parseKeyFile } from '../crypto/keys.js';
+import { FoleBackupError, throwIfAborted } from '../errors.js';
+import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
+import { decompressAny } from '../repository/compress.js';
+import { AAD } from '../repository/format.js';
+import { listLocks, RepositoryLock } from '../repository/lock.js';
+import { decodeIndexFile } from '../repository/master-index.js';
+import { HEADER_ENTRY_BYTES, type PackedBlob } from '../repository/pack.js';
+import { forEachLimit, readConfig, type Repository } from '../repository/repository.js';
+import { isBackupId, loadSnapshot } from '../snapshot/store.js';
+import { readTree } from '../snapshot/tree.js';
+import { loadPack, openBlobIn, readPackHeader, short } from './blob-reader.js';
+import { DEFAULT_MAX_PROBLEMS, Findings, verdictFor, type ReportBase } from './findings.js';
+
+export interface CheckOptions {
+  /** Read every pack in full and decrypt every blob (default: structure only). */
+  readData?: boolean;
+  /** Problems listed in full (all are counted). Default 20. */
+  maxProblems?: number;
+  /** Take a shared repository lock (default true). */
+  lock?: boolean;
+  /** Packs read at once with readData (default 2). */
+  concurrency?: number;
+  reporter?: ProgressReporter;
+  signal?: AbortSignal;
+}
+
+export type CheckLevel = 'config' | 'keys' | 'locks' | 'index' | 'packs' | 'read-data' | 'snapshots';
+
+export interface CheckCounts {
+  keys: number;
+  locks: number;
+  indexFiles: number;
+  /** Packs described by the index. */
+  packs: number;
+  /** Blob entries in the index files (a blob stored twice counts twice). */
+  blobs: number;
+  /** Extra copies of blobs stored in more than one pack. */
+  duplicateBlobs: number;
+  orphanPacks: number;
+  orphanBytes: number;
+  snapshots: number;
+  /** Entries of every backup's file list. */
+  treeEntries: number;
+  /** Chunk references of every backup checked against the index. */
+  blobRefs: number;
+  packsRead: number;
+  blobsRead: number;
+  bytesRead: number;
+}
+
+export interface CheckReport extends ReportBase {
+  kind: 'check';
+  repository: string;
+  repositoryId: string;
+  readData: boolean;
+  counts: CheckCounts;
+}
+
+/** What one index file says about one pack. */
+interface PackClaim {
+  indexFile: string;
+  count: number;
+  /** End of the last blob: the pack's data section. */
+  dataBytes: number;
+  /** Digest of the blob layout, to compare with the header and with other index files. */
+  layout: string;
+}
+
+/** A canonical digest of a pack's blob layout (order-independent). */
+function layoutDigest(blobs: readonly PackedBlob[]): string {
+  const h = createHash('sha256');
+  for (const b of [...blobs].sort((x, y) => x.offset - y.offset)) {
+    h.update(`${b.id} ${b.type} ${b.offset} ${b.length} ${b.rawLength} ${b.compression}\n`);
+  }
+  return h.digest('hex');
+}
+
+/** Check the whole repository. Returns a report; throws only if the repository is locked exclusively, or on abort. */
+export async function checkRepository(repo: Repository, opts: CheckOptions = {}): Promise<CheckReport> {
+  const run = new Check(repo, opts);
+  await run.run();
+  return run.report();
+}
+
+/** The error a check report amounts to (undefined when ok); see findings.ts. */
+export function checkVerdict(r: CheckReport): FoleBackupError | undefined {
+  return verdictFor(r, {
+    subject: `repository ${r.repository}`,
+    damageHint:
+      'backups named in the problems (backupId) cannot be trusted: restore from one that is not named, keep this repository as it is for investigation, and never edit it by hand; `fole-backup verify <id> --read-data` checks one backup in detail',
+  });
+}
+
+class Check {
+  private readonly findings: Findings;
+  private readonly started = Date.now();
+  private readonly startedAt = new Date(this.started).toISOString();
+  private readonly reporter: ProgressReporter;
+  private readonly signal: AbortSignal | undefined;
+  private readonly levels: CheckLevel[] = [];
+  private readonly counts: CheckCounts = {
+    keys: 0, locks: 0, indexFiles: 0, packs: 0, blobs: 0, duplicateBlobs: 0, orphanPacks: 0, orphanBytes: 0,
+    snapshots: 0, treeEntries: 0, blobRefs: 0, packsRead: 0, blobsRead: 0, bytesRead: 0,
+  };
+  private readonly claims = new Map<string, PackClaim>();
+  /** Packs in data/, with their sizes. */
+  private readonly listed = new Map<string, number>();
+  /** Packs missing, of the wrong size, or damaged. */
+  private readonly badPacks = new Set<string>();
+  private readonly wrongSize = new Set<string>();
+  /** Blobs that failed to decrypt or hash (read-data). */
+  private readonly damagedBlobs = new Set<string>();
+  private indexDamaged = false;
+  /** Whether `listed` holds the listing of data/ (it could be read). */
+  private packsListed = false;
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly opts: CheckOptions,
+  ) {
+    this.reporter = opts.reporter ?? silentReporter;
+    this.signal = opts.signal;
+    this.findings = new Findings(opts.maxProblems ?? DEFAULT_MAX_PROBLEMS, this.reporter);
+  }
+
+  async run(): Promise<void> {
+    this.reporter.phase('check config and keys');
+    await this.checkConfig();
+    await this.checkKeys();
+    await this.checkLocks();
+    const lock =
+      this.opts.lock === false ? undefined : await RepositoryLock.acquire(this.repo, { exclusive: false, operation: 'check' });
+    try {
+      await this.scanIndex();
+      await this.checkPacks();
+      if (this.opts.readData === true) await this.readPacks();
+      await this.checkSnapshots();
+    } finally {
+      await lock?.release();
+    }
+  }
+
+  private async checkConfig(): Promise<void> {
+    try {
+      const c = await readConfig(this.repo.backend);
+      const o = this.repo.config;
+      if (c.id !== o.id || c.packSize !== o.packSize || c.fileChunkSize !== o.fileChunkSize || c.dbChunkSize !== o.dbChunkSize) {
+        this.findings.problem({ code: 'REPO_CORRUPT', kind: 'config', object: 'config', message: 'the repository config changed since the repository was opened' });
+      }
+      this.levels.push('config');
+    } catch (err) {
+      this.findings.fromError('config', err, { object: 'config' });
+    }
+  }
+
+  private async checkKeys(): Promise<void> {
+    const names: string[] = [];
+    try {
+      for await (const o of this.repo.backend.list('keys')) names.push(o.name);
+    } catch (err) {
+      this.findings.fromError('key', err, { prefix: 'list key files' });
+      return;
+    }
+    for (const name of names.sort()) {
+      const object = `keys/${name}`;
+      try {
+        const kf = parseKeyFile(await this.repo.backend.load({ type: 'keys', name }), name);
+        if (sha256Hex(Buffer.from(kf.data)) !== name) {
+          this.findings.problem({ code: 'REPO_CORRUPT', kind: 'key', object, message: `key file ${short(name)}: its name is not the SHA-256 of its sealed key` });
+        }
+        this.counts.keys++;
+      } catch (err) {
+        this.findings.fromError('key', err, { object });
+      }
+    }
+    if (names.length === 0) {
+      this.findings.problem({ code: 'REPO_CORRUPT', kind: 'key', message: 'no key files: nobody can open this repository again once this process ends' });
+    }
+    this.levels.push('keys');
+  }
+
+  private async checkLocks(): Promise<void> {
+    try {
+      for (const l of await listLocks(this.repo)) {
+        this.counts.locks++;
+        const who = `${l.exclusive ? 'exclusive' : 'shared'} lock of ${l.operation} by ${l.username}@${l.host} pid ${l.pid} since ${l.createdAt}`;
+        if (l.stale !== false) {
+          this.findings.note({ kind: 'stale-lock', object: `locks/${l.name}`, message: `stale ${who}: ${l.stale}; \`fole-backup unlock\` removes it` });
+        } else {
+          this.findings.note({ kind: 'lock', object: `locks/${l.name}`, message: `live ${who}` });
+        }
+      }
+      this.levels.push('locks');
+    } catch (err) {
+      this.findings.fromError('config', err, { prefix: 'list locks' });
+    }
+  }
+
+  private async scanIndex(): Promise<void> {
+    this.reporter.phase('check index');
+    const names: string[] = [];
+    try {
+      for await (const o of this.repo.backend.list('index')) names.push(o.name);
+    } catch (err) {
+      this.indexDamaged = true;
+      this.findings.fromError('index', err, { prefix: 'list index files' });
+      return;
+    }
+    names.sort();
+    this.counts.indexFiles = names.length;
+    let done = 0;
+    await forEachLimit(names, 4, async (name) => {
+      throwIfAborted(this.signal);
+      const object = `index/${name}`;
+      let packs: { name: string; blobs: PackedBlob[] }[];
+      try {
+        const stored = await this.repo.backend.load({ type: 'index', name });
+        this.counts.bytesRead += stored.length;
+        if (sha256Hex(stored) !== name) {
+          this.findings.problem({ code: 'CHECKSUM_MISMATCH', kind: 'index', object, message: `index ${short(name)}: its bytes do not hash to its name` });
+        }
+        const plain = decompressAny(this.repo.openBytes(stored, object, AAD.index), object);
+        let v: unknown;
+        try {
+          v = JSON.parse(plain.toString('utf8'));
+        } catch (err) {
+          throw new FoleBackupError('REPO_CORRUPT', `${object}: not valid JSON`, { cause: err });
+        }
+        packs = decodeIndexFile(v, name);
+      } catch (err) {
+        this.indexDamaged = true;
+        this.findings.fromError('index', err, { object });
+        return;
+      }
+      for (const p of packs) this.addClaim(name, p);
+      this.reporter.progress({ files: ++done, bytes: 0, totalFiles: names.length });
+    });
+    this.counts.packs = this.claims.size;
+    if (this.counts.duplicateBlobs > 0) {
+      this.findings.note({
+        kind: 'duplicate-blobs',
+        message: `${this.counts.duplicateBlobs} blobs are stored in more than one pack (normal after an interrupted backup was retried; prune removes the extra copies)`,
+      });
+    }
+    if (!this.indexDamaged) this.levels.push('index');
+  }
+
+  private addClaim(indexFile: string, p: { name: string; blobs: PackedBlob[] }): void {
+    const object = `index/${indexFile}`;
+    let end = 0;
+    let contiguous = true;
+    for (const b of [...p.blobs].sort((x, y) => x.offset - y.offset)) {
+      if (b.offset !== end) contiguous = false;
+      end = Math.max(end, b.offset + b.length);
+    }
+    if (!contiguous) {
+      this.findings.problem({
+        code: 'REPO_CORRUPT', kind: 'index', object,
+        message: `index ${short(indexFile)}: the blobs it places in pack ${short(p.name)} overlap or leave gaps`,
+      });
+    }
+    const claim: PackClaim = { indexFile, count: p.blobs.length, dataBytes: end, layout: layoutDigest(p.blobs) };
+    const prev = this.claims.get(p.name);
+    if (prev !== undefined) {
+      if (prev.layout === claim.layout) {
+        this.findings.note({ kind: 'pack-indexed-twice', object: `data/${p.name}`, message: `pack ${short(p.name)} is described by index ${short(prev.indexFile)} and ${short(indexFile)} alike` });
+      } else {
+        this.findings.problem({
+          code: 'REPO_CORRUPT', kind: 'index', object,
+          message: `index ${short(prev.indexFile)} and ${short(indexFile)} describe pack ${short(p.name)} differently`,
+        });
+      }
+    } else {
+      this.claims.set(p.name, claim);
+    }
+    for (const b of p.blobs) {
+      const known = this.repo.index.get(b.id);
+      if (known !== undefined && known.pack !== p.name) this.counts.duplicateBlobs++;
+    }
+    this.counts.blobs += p.blobs.length;
+    this.repo.index.addPack(p.name, p.blobs);
+  }
+
+  private async checkPacks(): Promise<void> {
+    this.reporter.phase('check packs');
+    try {
+      for await (const o of this.repo.backend.list('data')) {
+        if (HEX64.test(o.name)) this.listed.set(o.name, o.size);
+        else this.findings.note({ kind: 'unknown-object', object: `data/${o.name}`, message: `data/${o.name} is not named like a pack; fole-backup ignores it` });
+      }
+    } catch (err) {
+      this.findings.fromError('pack', err, { prefix: 'list packs' });
+      return;
+    }
+    this.packsListed = true;
+    for (const [name, claim] of this.claims) {
+      const object = `data/${name}`;
+      const size = this.listed.get(name);
+      if (size === undefined) {
+        this.badPacks.add(name);
+        this.findings.problem({
+          code: 'CHECKSUM_MISMATCH', kind: 'pack', object,
+          message: `pack ${short(name)} is missing: index ${short(claim.indexFile)} places ${claim.count} blobs in it`,
+        });
+        continue;
+      }
+      const expected = claim.dataBytes + SEAL_OVERHEAD + HEADER_ENTRY_BYTES * claim.count + 4;
+      if (size !== expected) {
+        this.badPacks.add(name);
+        this.wrongSize.add(name);
+        this.findings.problem({
+          code: 'CHECKSUM_MISMATCH', kind: 'pack', object,
+          message: `pack ${short(name)} is ${size} bytes; index ${short(claim.indexFile)} describes ${expected} (${size < expected ? 'truncated' : 'extra bytes'})`,
+        });
+      }
+    }
+    for (const [name, size] of this.listed) {
+      if (this.claims.has(name)) continue;
+      this.counts.orphanPacks++;
+      this.counts.orphanBytes += size;
+      this.findings.note({
+        kind: 'orphan-pack', object: `data/${name}`,
+        message: `pack ${short(name)} (${size} bytes) is in no index: left by an interrupted backup (or one still running); prune removes it`,
+      });
+    }
+    this.levels.push('packs');
+  }
+
+  /** Blobs the index places in `pack` (first locations), for a pack whose header cannot be used. */
+  private indexedBlobsOf(pack: string): PackedBlob[] {
+    const out: PackedBlob[] = [];
+    for (const e of this.repo.index.entries()) if (e.pack === pack) out.push(e);
+    return out;
+  }
+
+  private async readPacks(): Promise<void> {
+    this.reporter.phase('read packs');
+    const names = [...this.claims.keys()].filter((n) => this.listed.has(n)).sort();
+    const totalBytes = names.reduce((s, n) => s + (this.listed.get(n) ?? 0), 0);
+    let doneBytes = 0;
+    let done = 0;
+    await forEachLimit(names, this.opts.concurrency ?? 2, async (name) => {
+      throwIfAborted(this.signal);
+      const object = `data/${name}`;
+      const claim = this.claims.get(name) as PackClaim;
+      let bytes: Buffer;
+      try {
+        bytes = await loadPack(this.repo.backend, name);
+      } catch (err) {
+        this.badPacks.add(name);
+        this.findings.fromError('pack', err, { object });
+        return;
+      }
+      this.counts.bytesRead += bytes.length;
+      this.counts.packsRead++;
+      if (sha256Hex(bytes) !== name) {
+        this.badPacks.add(name);
+        // a wrong size was reported already and implies this
+        if (!this.wrongSize.has(name)) {
+          this.findings.problem({ code: 'CHECKSUM_MISMATCH', kind: 'pack', object, message: `pack ${short(name)}: its bytes do not hash to its name (the pack is damaged)` });
+        }
+      }
+      let blobs: PackedBlob[] | undefined;
+      try {
+        const header = readPackHeader(this.repo, bytes, name);
+        if (layoutDigest(header) === claim.layout) blobs = header;
+        else {
+          this.badPacks.add(name);
+          this.findings.problem({
+            code: 'REPO_CORRUPT', kind: 'pack', object,
+            message: `pack ${short(name)}: its header disagrees with index ${short(claim.indexFile)} about its blobs`,
+          });
+        }
+      } catch (err) {
+        this.badPacks.add(name);
+        this.findings.fromError('pack', err, { object });
+      }
+      // what restore would read: the index's view when the header cannot be trusted
+      const toOpen = blobs ?? this.indexedBlobsOf(name);
+      let failed = 0;
+      let firstFailure: unknown;
+      for (const b of toOpen) {
+        try {
+          openBlobIn(this.repo, bytes, name, b);
+          this.counts.blobsRead++;
+        } catch (err) {
+          this.damagedBlobs.add(b.id);
+          if (failed++ === 0) firstFailure = err;
+        }
+      }
+      // one problem per pack, so one bad pack cannot crowd every other finding out of the list
+      if (failed > 0) {
+        this.badPacks.add(name);
+        this.findings.fromError('blob', firstFailure, { object, prefix: `pack ${short(name)}: ${failed} of ${toOpen.length} blobs damaged; first` });
+      }
+      doneBytes += bytes.length;
+      this.reporter.progress({ files: ++done, bytes: doneBytes, totalFiles: names.length, totalBytes, current: short(name) });
+    });
+    this.levels.push('read-data');
+  }
+
+  private async checkSnapshots(): Promise<void> {
+    this.reporter.phase('check snapshots');
+    const ids: string[] = [];
+    try {
+      for await (const o of this.repo.backend.list('snapshots')) {
+        if (isBackupId(o.name)) ids.push(o.name);
+        else this.findings.note({ kind: 'unknown-object', object: `snapshots/${o.name}`, message: `snapshots/${o.name} is not named like a backup; fole-backup ignores it` });
+      }
+    } catch (err) {
+      this.findings.fromError('snapshot', err, { prefix: 'list snapshots' });
+      return;
+    }
+    ids.sort();
+    this.counts.snapshots = ids.length;
+    if (this.indexDamaged) {
+      this.findings.note({
+        kind: 'not-checked',
+        message: 'the backups\' file lists were not checked: part of the index is unreadable, and no backup can be restored until it is repaired',
+      });
+    } else {
+      try {
+        // what restore sees (also picks up index files a backup running meanwhile has written)
+        await this.repo.loadIndex(this.signal);
+      } catch (err) {
+        this.findings.fromError('index', err, { prefix: 'load the repository index' });
+        return;
+      }
+    }
+    let done = 0;
+    for (const id of ids) {
+      throwIfAborted(this.signal);
+      const object = `snapshots/${id}`;
+      let snap;
+      try {
+        snap = await loadSnapshot(this.repo, id);
+      } catch (err) {
+        this.findings.fromError('snapshot', err, { object, backupId: id });
+        continue;
+      }
+      if (!this.indexDamaged) await this.checkTree(id, snap.tree);
+      this.reporter.progress({ files: ++done, bytes: 0, totalFiles: ids.length, current: id });
+    }
+    this.levels.push('snapshots');
+  }
+
+  /** Every blob a backup's file list needs is indexed and not in a pack known to be bad. */
+  private async checkTree(id: string, tree: readonly string[]): Promise<void> {
+    const object = `snapshots/${id}`;
+    const unindexed = tree.filter((t) => !this.repo.index.has(t));
+    if (unindexed.length > 0) {
+      this.findings.problem({
+        code: 'CHECKSUM_MISMATCH', kind: 'tree', object, backupId: id,
+        message: `backup ${id}: ${unindexed.length} of ${tree.length} file-list blobs are not in the index (first ${short(unindexed[0] ?? '')}); its files cannot be listed`,
+      });
+      return;
+    }
+    const gone = this.packsListed ? tree.filter((t) => !this.listed.has(this.repo.index.get(t)?.pack ?? '')) : [];
+    if (gone.length > 0) {
+      this.findings.problem({
+        code: 'CHECKSUM_MISMATCH', kind: 'tree', object, backupId: id,
+        message: `backup ${id}: ${gone.length} of ${tree.length} file-list blobs are in missing packs (first ${short(gone[0] ?? '')}); its files cannot be listed`,
+      });
+      return;
+    }
+    const bad = (blob: string): boolean => {
+      const e = this.repo.index.get(blob);
+      return e !== undefined && (this.badPacks.has(e.pack) || this.damagedBlobs.has(blob));
+    };
+    if (tree.some(bad)) {
+      this.findings.problem({
+        code: 'CHECKSUM_MISMATCH', kind: 'tree', object, backupId: id,
+        message: `backup ${id}: its file list is stored in a damaged pack`,
+      });
+    }
+    let missing = 0;
+    let firstMissing = '';
+    let damaged = 0;
+    let firstDamaged = '';
+    try {
+      for await (const e of readTree(this.repo, tree)) {
+        throwIfAborted(this.signal);
+        this.counts.treeEntries++;
+        let m = false;
+        let d = false;
+        for (const c of e.chunks ?? []) {
+          this.counts.blobRefs++;
+          if (!this.repo.index.has(c)) m = true;
+          else if (bad(c)) d = true;
+        }
+        if (m) {
+          if (missing++ === 0) firstMissing = e.path;
+        } else if (d) {
+          if (damaged++ === 0) firstDamaged = e.path;
+        }
+      }
+    } catch (err) {
+      this.findings.fromError('tree', err, { object, backupId: id, prefix: `backup ${id}: file list` });
+    }
+    if (missing > 0) {
+      this.findings.problem({
+        code: 'CHECKSUM_MISMATCH', kind: 'snapshot', object, backupId: id, path: firstMissing,
+        message: `backup ${id}: ${missing} files need blobs that are not in the index (first: ${firstMissing})`,
+      });
+    }
+    if (damaged > 0) {
+      this.findings.problem({
+        code: 'CHECKSUM_MISMATCH', kind: 'snapshot', object, backupId: id, path: firstDamaged,
+        message: `backup ${id}: ${damaged} files need data in damaged or missing packs (first: ${firstDamaged})`,
+      });
+    }
+  }
+
+  report(): CheckReport {
+    const { ok, ...found } = this.findings.summary();
+    return {
+      kind: 'check',
+      ok,
+      repository: this.repo.backend.location,
+      repositoryId: this.repo.config.id,
+      readData: this.opts.readData === true,
+      levels: [...this.levels],
+      counts: { ...this.counts },
+      startedAt: this.startedAt,
+      durationMs: Date.now() - this.started,
+      ...found,
+    };
+  }
+}
