@@ -41,3 +41,7 @@ export { captureDatabases, type CaptureOptions, type CaptureResult, type Capture
 export type { ProgressReporter, ProgressSnapshot } from './progress/reporter.js';
 export { silentReporter } from './progress/reporter.js';
 export { generateStorageRoot, PRESETS, type StorageRootSpec } from './demo/generate-storage-root.js';
+export { migrationRollback, migrationTag, type MigrationRollbackResult } from './restore/migration-rollback.js';
+export { forget, saveRetentionPolicy, loadRetentionPolicy, type ForgetOptions, type ForgetResult } from './retention/forget.js';
+export { applyRetention, type RetentionPolicy, type RetentionDecision, type BackupSummary } from './retention/policy.js';
+export { prune, type PruneOptions, type PruneResult } from './prune/prune.js';

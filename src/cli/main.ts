@@ -11,6 +11,7 @@ import { registerBackup } from './commands/backup.js';
 import { registerDemo } from './commands/demo.js';
 import { registerForget } from './commands/forget.js';
 import { registerPrune } from './commands/prune.js';
+import { registerMigrationRollback } from './commands/migration-rollback.js';
 import { registerInit } from './commands/init.js';
 import { registerList } from './commands/list.js';
 import { registerManifest } from './commands/manifest.js';
@@ -65,6 +66,7 @@ Getting started:
   registerRecover(program, run);
   registerForget(program, run);
   registerPrune(program, run);
+  registerMigrationRollback(program, run);
   registerDemo(program, run);
   return program;
 }

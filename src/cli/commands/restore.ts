@@ -79,7 +79,7 @@ export function describeRestore(r: RestoreResult): string {
   return lines.join('\n');
 }
 
-function parseModules(s: string | undefined): string[] | undefined {
+export function parseModules(s: string | undefined): string[] | undefined {
   if (s === undefined) return undefined;
   const names = s.split(',').map((m) => m.trim()).filter((m) => m !== '');
   for (const m of names) {

@@ -1,0 +1,56 @@
+import type { Command } from 'commander';
+import { migrationRollback, migrationTag } from '../../restore/migration-rollback.js';
+import type { RestorePlan } from '../../restore/plan.js';
+import type { RestoreResult } from '../../restore/execute.js';
+import { UsageError } from '../output.js';
+import type { Runner } from '../context.js';
+import { describePlan, describeRestore, parseModules } from './restore.js';
+
+export function registerMigrationRollback(program: Command, run: Runner): void {
+  program
+    .command('migration-rollback')
+    .argument('<migrationId>', 'the migration to roll back (its backups are tagged pre-migration:<migrationId>)')
+    .description('restore the newest verified backup tagged pre-migration:<id>, with the normal restore protocol')
+    .requiredOption('-t, --target <dir>', 'the STORAGE_ROOT to roll back')
+    .option('--confirm <backupId>', 'approve the restore: the full id of the backup the rollback chose (it tells you)')
+    .option('--fole-version <version>', 'FOLE version (X.Y.Z) that will run on the rolled-back tree (default: $FOLE_VERSION); required')
+    .option('--modules <a,b,…>', "the target FOLE's modules (default: the target's modules/ directories)")
+    .option('-n, --dry-run', 'verify, choose and plan; change nothing')
+    .addHelpText('after', `
+Take the backup before migrating:
+  fole-backup backup --storage-root /srv/fole --fole-version 2.3.1 --tag pre-migration:42
+Roll back if the migration fails (first without --confirm: it names the backup):
+  fole-backup migration-rollback 42 --target /srv/fole --fole-version 2.3.1 --dry-run
+  fole-backup migration-rollback 42 --target /srv/fole --fole-version 2.3.1 --confirm <backupId>
+
+The newest backup with the tag that passes \`verify --read-data\` now is used; newer
+ones that fail are passed over and named. Then the restore protocol runs as for
+\`fole-backup restore\`, with every STOP.`)
+    .action(function (this: Command, migrationId: string) {
+      const flags = this.opts<{ target: string; confirm?: string; foleVersion?: string; modules?: string; dryRun?: boolean }>();
+      return run(async (ctx) => {
+        if (flags.target === '') throw new UsageError('--target is empty');
+        const repo = await ctx.openRepo();
+        try {
+          const r = await migrationRollback(repo, migrationId, {
+            target: flags.target,
+            confirm: flags.confirm,
+            foleVersion: flags.foleVersion ?? (process.env.FOLE_VERSION || undefined),
+            modules: parseModules(flags.modules),
+            dryRun: flags.dryRun === true,
+            reporter: ctx.reporter,
+          });
+          ctx.reporter.stop();
+          ctx.out.result(r, () => {
+            const head = [`migration ${migrationId}: newest verified backup tagged ${migrationTag(migrationId)} is ${r.backupId}`];
+            for (const p of r.passedOver) head.push(`  passed over ${p.backupId} (${p.createdAt}): ${p.problem}`);
+            const body = flags.dryRun === true ? describePlan(r.restore as RestorePlan, { foleVersion: flags.foleVersion, modules: flags.modules }) : describeRestore(r.restore as RestoreResult);
+            return [...head, body].join('\n');
+          });
+        } finally {
+          ctx.reporter.stop();
+          await repo.close();
+        }
+      });
+    });
+}
