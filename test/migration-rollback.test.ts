@@ -66,7 +66,8 @@ describe('migration rollback', () => {
     for (const p of newer) {
       const file = join(repoDir, 'data', p.slice(0, 2), p);
       const bytes = readFileSync(file);
-      bytes[Math.floor(bytes.length / 3)] ^= 0x10;
+      const at = Math.floor(bytes.length / 3);
+      bytes.writeUInt8(bytes.readUInt8(at) ^ 0x10, at);
       writeFileSync(file, bytes);
     }
     // the migration broke the live tree
