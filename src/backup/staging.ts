@@ -2,21 +2,13 @@
  * Private staging directories for database snapshots, named with our pid so a
  * later run can remove what a killed run left behind.
  */
+import { processAlive } from '../host/process-alive.js';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fsError } from '../errors.js';
 
 const PREFIX = 'fole-backup-staging-';
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Remove staging dirs in `parent` whose process is gone. Returns what was removed. */
 export async function removeStaleStaging(parent: string): Promise<string[]> {
@@ -30,7 +22,7 @@ export async function removeStaleStaging(parent: string): Promise<string[]> {
   for (const name of names) {
     if (!name.startsWith(PREFIX)) continue;
     const pid = Number(name.slice(PREFIX.length).split('-')[0]);
-    if (!Number.isSafeInteger(pid) || pid === process.pid || pidAlive(pid)) continue;
+    if (!Number.isSafeInteger(pid) || pid === process.pid || processAlive(pid)) continue;
     await rm(join(parent, name), { recursive: true, force: true });
     removed.push(join(parent, name));
   }

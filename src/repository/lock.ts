@@ -8,6 +8,7 @@
  * anyone, but they are never removed silently: the caller is told (audited) and
  * `fole-backup unlock` removes them.
  */
+import { processAlive } from '../host/process-alive.js';
 import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import { FoleBackupError } from '../errors.js';
@@ -43,18 +44,9 @@ export interface LockOptions {
   now?: () => number;
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Why a lock is stale, or false if its owner may still be alive. */
 export function staleReason(lock: LockRecord, now: number, host = hostname()): false | string {
-  if (lock.host === host && lock.pid !== process.pid && !pidAlive(lock.pid)) {
+  if (lock.host === host && lock.pid !== process.pid && !processAlive(lock.pid)) {
     return `process ${lock.pid} on this host (${host}) is gone`;
   }
   const expires = Date.parse(lock.refreshedAt) + lock.leaseMs;

@@ -13,20 +13,9 @@
  */
 import Database from 'better-sqlite3';
 import { FoleBackupError } from '../errors.js';
-import { GLOBAL_LOCK_ID, type LockRow } from '../storage/global-lock.js';
+import { DAL_LOCKS_SCHEMA, GLOBAL_LOCK_ID, type LockRow } from '../storage/global-lock.js';
 
 const BUSY_TIMEOUT_MS = 5_000;
-
-/** Same schema as src/storage/global-lock.ts creates. */
-const CREATE_TABLE = `CREATE TABLE IF NOT EXISTS dal_locks (
-  lock_id TEXT PRIMARY KEY,
-  owner TEXT NOT NULL,
-  host TEXT,
-  pid INTEGER,
-  acquired_at INTEGER NOT NULL,
-  heartbeat_at INTEGER NOT NULL,
-  lease_expires_at INTEGER NOT NULL
-)`;
 
 function withDb<T>(file: string, fn: (db: Database.Database) => T): T {
   let db: Database.Database;
@@ -56,7 +45,7 @@ function withDb<T>(file: string, fn: (db: Database.Database) => T): T {
 /** Put a copy of `row` into the core.db at `file` (replacing any row with that lock id). */
 export function copyLockRow(file: string, row: LockRow): void {
   withDb(file, (db) => {
-    db.exec(CREATE_TABLE);
+    db.exec(DAL_LOCKS_SCHEMA);
     db.pragma('secure_delete = ON');
     db.prepare('DELETE FROM dal_locks WHERE lock_id = ?').run(row.lockId);
     db.prepare(

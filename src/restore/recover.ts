@@ -37,6 +37,7 @@
  * re-apply core/ and core/core.db metadata in a completed tree. Without a
  * journal, staging directories of this target left by dead processes are removed.
  */
+import { processAlive } from '../host/process-alive.js';
 import { lstat, readdir, stat, chmod, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -113,15 +114,6 @@ export function markRestoreActive(target: string): void {
 
 export function markRestoreDone(target: string): void {
   active.delete(target);
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return errnoCode(err) === 'EPERM';
-  }
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -222,7 +214,7 @@ export async function recover(target: string, opts: RecoverOptions = {}): Promis
           hint: `run \`fole-backup recover --target ${path}\` on ${j.host}, where that restore ran`,
         });
       }
-      if ((j.pid !== process.pid && pidAlive(j.pid)) || (j.pid === process.pid && active.has(path))) {
+      if ((j.pid !== process.pid && processAlive(j.pid)) || (j.pid === process.pid && active.has(path))) {
         throw new FoleBackupError('STORAGE_LOCKED', `a restore of ${path} (pid ${j.pid}, backup ${j.backupId}) is still running`, {
           path,
           hint: 'wait for it to finish; if that pid is not a fole-backup process any more, run recover again once it has exited',
@@ -266,7 +258,7 @@ export async function recover(target: string, opts: RecoverOptions = {}): Promis
     }
   }
   // the journal's unrenamed next states and staging directories left by processes that are gone
-  const gone = (pid: number): boolean => !(pid === process.pid ? active.has(path) : pidAlive(pid));
+  const gone = (pid: number): boolean => !(pid === process.pid ? active.has(path) : processAlive(pid));
   await removeJournalLeftovers(path, gone);
   const parent = dirname(path);
   let names: string[] = [];

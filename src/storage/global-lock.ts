@@ -22,6 +22,7 @@ import { statSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { errnoCode, FoleBackupError, fsError } from '../errors.js';
+import { processAlive } from '../host/process-alive.js';
 
 export const GLOBAL_LOCK_ID = 'storage:global';
 
@@ -71,7 +72,8 @@ const DEFAULT_LEASE_MS = 30_000;
 const CORE_BUSY_TIMEOUT_MS = 5_000;
 const POLL_MS = 250;
 
-const CREATE_TABLE = `CREATE TABLE IF NOT EXISTS dal_locks (
+/** The dal_locks table (FOLE's concurrency spec), created when absent. */
+export const DAL_LOCKS_SCHEMA = `CREATE TABLE IF NOT EXISTS dal_locks (
   lock_id TEXT PRIMARY KEY,
   owner TEXT NOT NULL,
   host TEXT,
@@ -168,7 +170,7 @@ type Outcome = { kind: 'acquired'; row: LockRow; takeover?: { stale: LockRow; re
 function tryAcquire(storageRoot: string, lockId: string, self: Self, leaseMs: number, now: () => number): Outcome {
   return withCore(storageRoot, (db) =>
     immediate(db, (): Outcome => {
-      db.exec(CREATE_TABLE);
+      db.exec(DAL_LOCKS_SCHEMA);
       const current = selectRow(db, lockId);
       const t = now();
       let takeover: { stale: LockRow; reason: string } | undefined;
@@ -202,17 +204,6 @@ function staleReason(row: LockRow, t: number, thisHost: string): string | undefi
     return `process ${row.pid} on ${row.host} is gone`;
   }
   return undefined;
-}
-
-/** Whether a process with this pid exists on this host (EPERM: it exists, as another user). */
-function processAlive(pid: number): boolean {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return true; // not a pid we can check: rely on the lease
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return errnoCode(err) !== 'ESRCH';
-  }
 }
 
 /** A held lease: a lifecycle (heartbeat timer, release), hence a class. */
