@@ -32,7 +32,7 @@ import {
   type RepositoryConfig,
 } from './format.js';
 import { decodeIndexFile, encodeIndexFile, MasterIndex } from './master-index.js';
-import { PackBuilder, type PackedBlob } from './pack.js';
+import { PackBuilder, parsePackHeader, type PackedBlob } from './pack.js';
 
 export interface InitOptions {
   kdf?: KdfParams;
@@ -252,15 +252,29 @@ export class Repository {
       }
       throw err;
     }
-    const what = `blob ${id.slice(0, 12)} in pack ${e.pack.slice(0, 12)}`;
-    const packed = open(this.key.encrypt, stored, what, AAD.blob(e.type, Buffer.from(id, 'hex')));
-    const plain = decompress(packed, e.compression, e.rawLength, what);
-    if (sha256Hex(plain) !== id) {
+    return this.openBlob(e, e.pack, stored);
+  }
+
+  /**
+   * Decrypt, decompress and verify one blob from its stored bytes (`stored` is
+   * exactly the blob's sealed bytes). CHECKSUM_MISMATCH when the AEAD tag or the
+   * SHA-256 of the plaintext does not match the id.
+   */
+  openBlob(b: PackedBlob, packName: string, stored: Uint8Array): Buffer {
+    const what = `blob ${b.id.slice(0, 12)} in pack ${packName.slice(0, 12)}`;
+    const packed = open(this.key.encrypt, stored, what, AAD.blob(b.type, Buffer.from(b.id, 'hex')));
+    const plain = decompress(packed, b.compression, b.rawLength, what);
+    if (sha256Hex(plain) !== b.id) {
       throw new StopError('CHECKSUM_MISMATCH', `${what}: content does not match its SHA-256`, {
         hint: 'the repository is damaged; run `fole-backup check --read-data`',
       });
     }
     return plain;
+  }
+
+  /** Parse the header of a whole pack's bytes (see src/repository/pack.ts). */
+  readPackHeader(pack: Buffer, name: string): PackedBlob[] {
+    return parsePackHeader(this.key.encrypt, pack, pack.length, name);
   }
 
   /**

@@ -13,14 +13,11 @@
  * Either way every blob is decrypted (AEAD), decompressed and hashed against
  * its id before it is handed out.
  */
-import { randomBytes } from 'node:crypto';
 import type { Backend } from '../backend/backend.js';
-import { seal, SEAL_OVERHEAD } from '../crypto/aead.js';
+import { SEAL_OVERHEAD } from '../crypto/aead.js';
 import { sha256Hex } from '../crypto/hash.js';
 import { FoleBackupError, StopError } from '../errors.js';
-import { decompress } from '../repository/compress.js';
-import { AAD } from '../repository/format.js';
-import { HEADER_ENTRY_BYTES, parsePackHeader, type PackedBlob } from '../repository/pack.js';
+import { HEADER_ENTRY_BYTES, type PackedBlob } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
 
 /** Bytes after a pack's last blob at the very least: a sealed one-entry header and the length trailer. */
@@ -41,38 +38,17 @@ export function packError(name: string, why: string, cause?: unknown): StopError
  * REPO_CORRUPT (does not decompress).
  */
 export function openBlobIn(repo: Repository, pack: Buffer, packName: string, b: PackedBlob): Buffer {
-  const what = `blob ${short(b.id)} in pack ${short(packName)}`;
   if (b.offset + b.length > pack.length) {
-    throw new StopError('CHECKSUM_MISMATCH', `${what}: lies beyond the end of the pack (${pack.length} bytes)`, { hint: DAMAGED_HINT });
+    throw new StopError('CHECKSUM_MISMATCH', `blob ${short(b.id)} in pack ${short(packName)}: lies beyond the end of the pack (${pack.length} bytes)`, {
+      hint: DAMAGED_HINT,
+    });
   }
-  const packed = repo.openBytes(pack.subarray(b.offset, b.offset + b.length), what, AAD.blob(b.type, Buffer.from(b.id, 'hex')));
-  const plain = decompress(packed, b.compression, b.rawLength, what);
-  if (sha256Hex(plain) !== b.id) {
-    throw new StopError('CHECKSUM_MISMATCH', `${what}: content does not match its SHA-256`, { hint: DAMAGED_HINT });
-  }
-  return plain;
+  return repo.openBlob(b, packName, pack.subarray(b.offset, b.offset + b.length));
 }
 
-/**
- * Parse a whole pack's header with the one parser of the format (pack.ts).
- * parsePackHeader decrypts with the master key, which a Repository keeps to
- * itself; so the header is opened here with Repository.openBytes and sealed
- * again under a throwaway key of the same size — same length, same layout —
- * for parsePackHeader to open and parse. Throws CHECKSUM_MISMATCH when the
- * header does not authenticate, REPO_CORRUPT when it does not parse.
- */
+/** Parse a whole pack's header (CHECKSUM_MISMATCH when it does not authenticate, REPO_CORRUPT when it does not parse). */
 export function readPackHeader(repo: Repository, pack: Buffer, name: string): PackedBlob[] {
-  if (pack.length < 4) throw new FoleBackupError('REPO_CORRUPT', `pack ${short(name)}: too short for a header`);
-  const headerLen = pack.readUInt32LE(pack.length - 4);
-  if (headerLen + 4 > pack.length) throw new FoleBackupError('REPO_CORRUPT', `pack ${short(name)}: header length out of range`);
-  const sealed = pack.subarray(pack.length - 4 - headerLen, pack.length - 4);
-  const plain = repo.openBytes(sealed, `header of pack ${short(name)}`, AAD.packHeader);
-  const key = randomBytes(32);
-  const resealed = seal(key, plain, AAD.packHeader);
-  const tail = Buffer.alloc(resealed.length + 4);
-  resealed.copy(tail);
-  tail.writeUInt32LE(resealed.length, resealed.length);
-  return parsePackHeader(key, tail, pack.length, name);
+  return repo.readPackHeader(pack, name);
 }
 
 /** Load a whole pack; a missing one is a CHECKSUM_MISMATCH naming it. */
