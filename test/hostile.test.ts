@@ -7,12 +7,12 @@
  * could write it. (What restore does with them: test/hostile-restore.test.ts.)
  */
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StopError } from '../src/errors.js';
 import type { Repository } from '../src/repository/repository.js';
-import { materializeEntry } from '../src/snapshot/materialize.js';
+import { writeWindow } from '../src/restore/write-files.js';
 import type { TreeEntry } from '../src/snapshot/snapshot.js';
 import { loadSnapshot } from '../src/snapshot/store.js';
 import { readTree } from '../src/snapshot/tree.js';
@@ -48,9 +48,10 @@ describe('a forged backup', () => {
     ]);
     const work = mkdtempSync(join(tmpdir(), 'fole-forge-'));
     try {
-      await materializeEntry(repo, entries[1] as TreeEntry, join(work, 'a.json'), { applyMetadata: true });
-      expect(readFileSync(join(work, 'a.json'), 'utf8')).toBe('{"a":1}');
-      expect(statSync(join(work, 'a.json')).mtimeMs).toBe(FORGED_MTIME_MS);
+      mkdirSync(join(work, 'core'));
+      await writeWindow(repo, work, [entries[1] as TreeEntry], { applyMetadata: () => true });
+      expect(readFileSync(join(work, 'core', 'a.json'), 'utf8')).toBe('{"a":1}');
+      expect(statSync(join(work, 'core', 'a.json')).mtimeMs).toBe(FORGED_MTIME_MS);
     } finally {
       rmSync(work, { recursive: true, force: true });
     }

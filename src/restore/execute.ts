@@ -5,14 +5,16 @@
  *   shared repository lock
  *   stage: every tree entry into <staging>, in tree order (a directory before its
  *     contents; an entry whose parent directory is not in the backup is refused);
- *     each file written by materializeEntry, which checks every chunk and the
- *     file's size and SHA-256 as it goes (CHECKSUM_MISMATCH), with its mode and mtime
+ *     files written in windows, pack by pack (src/restore/write-files.ts): every
+ *     chunk checked against its id, every file's size and SHA-256 (CHECKSUM_MISMATCH),
+ *     then its mode and mtime
  *   clear caches: any tmp/ or cache/ directory in the staged tree is removed
  *     (backups leave them out; FOLE rebuilds them), so none ever appears live
  *   every database: no -wal/-shm/-journal beside it (a backup never carries one:
  *     CHECKSUM_MISMATCH), then PRAGMA integrity_check (DB_INTEGRITY_ERROR), then
  *     its mode and mtime
- *   directories deepest first: fsync, mode, mtime (after their contents)
+ *   directories deepest first: mode, mtime (after their contents); then one
+ *     syncfs of the staging filesystem makes all of it durable
  *   -- nothing live has been touched up to here; any failure removes staging
  *      and the journal and leaves the target as it was --
  *   look at the target again: it must still be what was planned (else STOP)
@@ -29,12 +31,11 @@
 import { chmod, lstat, mkdir, stat, utimes } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { abortError, FoleBackupError, StopError, fsError, throwIfAborted } from '../errors.js';
+import { FoleBackupError, StopError, fsError, throwIfAborted } from '../errors.js';
 import { fsyncDir, renameDurable } from '../fs/durable.js';
 import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
 import { RepositoryLock } from '../repository/lock.js';
 import type { Repository } from '../repository/repository.js';
-import { materializeEntry } from '../snapshot/materialize.js';
 import type { Snapshot, TreeEntry } from '../snapshot/snapshot.js';
 import { readTree } from '../snapshot/tree.js';
 import { checkDatabaseFile, sideFilesOf } from '../sqlite/integrity.js';
@@ -46,12 +47,12 @@ import { journalPathOf } from './names.js';
 import type { RestorePlan, TargetState } from './plan.js';
 import { applyKept, finishRestore, markRestoreActive, markRestoreDone, recover, type RecoverResult } from './recover.js';
 import { removeTree } from './remove-tree.js';
+import { writeWindow } from './write-files.js';
+import { syncFilesystem } from '../fs/sync-filesystem.js';
 
 export interface ExecuteOptions {
   reporter?: ProgressReporter;
   signal?: AbortSignal;
-  /** Files written at once (default 8). */
-  concurrency?: number;
   /** How long to wait for another holder of the Global Storage Lock (default 0: fail at once). */
   storageLockWaitMs?: number;
   /** Summarise the target again (src/restore/target.ts inspectTarget), to catch one that changed since planning. */
@@ -89,7 +90,10 @@ interface Staged {
   keep: KeptMetadata[];
 }
 
-const DEFAULT_CONCURRENCY = 8;
+/** A window of files written pack by pack: bounded in entries, bytes and files kept open. */
+const WINDOW_FILES = 4096;
+const WINDOW_BYTES = 256 * 1024 * 1024;
+const WINDOW_OPEN_FILES = 128;
 
 const abs = (root: string, rel: string): string => join(root, ...rel.split('/'));
 
@@ -125,59 +129,53 @@ async function stageTree(repo: Repository, snap: Snapshot, plan: RestorePlan, op
   const keep: KeptMetadata[] = [];
   let files = 0;
   let bytes = 0;
-  const limit = Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY);
-  const inflight = new Set<Promise<void>>();
-  let failure: unknown;
   const totals = { totalFiles: snap.stats.files, totalBytes: snap.stats.bytes };
+  // files are written in windows, pack by pack (src/restore/write-files.ts)
+  let window: TreeEntry[] = [];
+  let windowBytes = 0;
+  let windowMulti = 0;
+  const flush = async (): Promise<void> => {
+    if (window.length === 0) return;
+    const batch = window;
+    window = [];
+    windowBytes = 0;
+    windowMulti = 0;
+    await writeWindow(repo, root, batch, {
+      // a database gets its mode after the integrity check (a read-only mode would get in its way)
+      applyMetadata: (e) => e.kind === 'file',
+      signal: opts.signal,
+      onBytes: (n, e) => {
+        bytes += n;
+        reporter.progress({ files, bytes, ...totals, current: e.path });
+      },
+    });
+    files += batch.length;
+  };
 
   reporter.phase('stage files');
-  try {
-    for await (const e of readTree(repo, snap.tree)) {
-      if (failure !== undefined) break;
-      throwIfAborted(opts.signal);
-      const slash = e.path.lastIndexOf('/');
-      if (!dirSet.has(slash === -1 ? '' : e.path.slice(0, slash))) throw notInBackup(e.path);
-      const dest = abs(root, e.path);
-      if (e.path === 'core' || e.path === 'core/core.db') keep.push({ path: e.path, mode: e.mode, mtimeMs: e.mtimeMs });
-      if (e.kind === 'dir') {
-        try {
-          await mkdir(dest, { mode: 0o700 });
-        } catch (err) {
-          throw fsError('write', dest, err);
-        }
-        dirs.push(e);
-        dirSet.add(e.path);
-        continue;
+  for await (const e of readTree(repo, snap.tree)) {
+    throwIfAborted(opts.signal);
+    const slash = e.path.lastIndexOf('/');
+    if (!dirSet.has(slash === -1 ? '' : e.path.slice(0, slash))) throw notInBackup(e.path);
+    const dest = abs(root, e.path);
+    if (e.path === 'core' || e.path === 'core/core.db') keep.push({ path: e.path, mode: e.mode, mtimeMs: e.mtimeMs });
+    if (e.kind === 'dir') {
+      try {
+        await mkdir(dest, { mode: 0o700 });
+      } catch (err) {
+        throw fsError('write', dest, err);
       }
-      if (e.kind === 'db') dbs.push(e);
-      while (inflight.size >= limit) await Promise.race(inflight);
-      // a database gets its mode after the integrity check (a read-only mode would get in its way)
-      const job: Promise<void> = materializeEntry(repo, e, dest, {
-        applyMetadata: e.kind === 'file',
-        signal: opts.signal,
-        onBytes: (n) => {
-          bytes += n;
-          reporter.progress({ files, bytes, ...totals, current: e.path });
-        },
-      }).then(
-        () => {
-          files++;
-        },
-        (err: unknown) => {
-          failure ??= err;
-        },
-      );
-      const tracked: Promise<void> = job.finally(() => inflight.delete(tracked));
-      inflight.add(tracked);
+      dirs.push(e);
+      dirSet.add(e.path);
+      continue;
     }
-  } finally {
-    // never leave writers running into a directory that is about to be removed
-    await Promise.all(inflight);
+    if (e.kind === 'db') dbs.push(e);
+    window.push(e);
+    windowBytes += e.size ?? 0;
+    if ((e.chunks?.length ?? 0) > 1) windowMulti++;
+    if (window.length >= WINDOW_FILES || windowBytes >= WINDOW_BYTES || windowMulti >= WINDOW_OPEN_FILES) await flush();
   }
-  if (failure !== undefined) {
-    if (failure instanceof Error && failure.name === 'AbortError') throw abortError();
-    throw failure;
-  }
+  await flush();
 
   // caches: a backup never holds tmp/ or cache/; if this one does, they do not survive
   const cleared: string[] = [];
@@ -230,7 +228,6 @@ async function stageTree(repo: Repository, snap: Snapshot, plan: RestorePlan, op
   for (let i = keptDirs.length - 1; i >= 0; i--) {
     const d = keptDirs[i] as TreeEntry;
     const p = abs(root, d.path);
-    await fsyncDir(p);
     try {
       await chmod(p, d.mode);
       await utimes(p, d.mtimeMs / 1000, d.mtimeMs / 1000);
@@ -238,12 +235,13 @@ async function stageTree(repo: Repository, snap: Snapshot, plan: RestorePlan, op
       throw fsError('write', p, err);
     }
   }
-  await fsyncDir(root);
   try {
     await chmod(root, plan.rootMode);
   } catch (err) {
     throw fsError('write', root, err);
   }
+  // everything staged reaches the disk before the journal says "staged": one syncfs, not an fsync per file
+  syncFilesystem(root);
   await fsyncDir(dirname(root));
   return { files, dirs: keptDirs.length, bytes, databases: keptDbs.length, cachesCleared: cleared, keep: keep.filter((k) => live(k.path)) };
 }

@@ -35,8 +35,6 @@ export interface RestoreOptions {
   modules?: string[];
   reporter?: ProgressReporter;
   signal?: AbortSignal;
-  /** Files written at once (default 8). */
-  concurrency?: number;
   /** How long to wait for another holder of the Global Storage Lock (default 0). */
   storageLockWaitMs?: number;
   /** Clock for the previous tree's name (tests). */
@@ -103,7 +101,6 @@ export async function restore(repo: Repository, backupRef: string, opts: Restore
   const done = await executeRestore(repo, snap, plan, {
     reporter,
     ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
-    ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
     ...(opts.storageLockWaitMs !== undefined ? { storageLockWaitMs: opts.storageLockWaitMs } : {}),
     inspect: () => inspectTarget(target),
   });
