@@ -197,19 +197,20 @@ export function validateTreeValue(v: unknown, sizes?: TreeCheckOptions): TreeEnt
   const problem = pathProblem(v.path);
   if (problem !== undefined) throw bad(`unsafe path ${printable(v.path)} (${problem})`, typeof v.path === 'string' ? v.path : undefined);
   const path = v.path as string;
-  const at = printable(path);
-  if (!FIELD_OK.kind(v.kind)) throw bad(`${at}: unknown kind ${printable(v.kind, 40)} (only directories, files and databases are stored)`, path);
+  // built only when an error is raised: this runs for every entry of every tree
+  const at = (): string => printable(path);
+  if (!FIELD_OK.kind(v.kind)) throw bad(`${at()}: unknown kind ${printable(v.kind, 40)} (only directories, files and databases are stored)`, path);
   const kind = v.kind as TreeEntry['kind'];
   const allowed = KIND_FIELDS[kind];
   for (const k of Object.keys(v)) {
     if (v[k] === undefined || k === 'path' || k === 'kind' || k === 'mode' || k === 'mtimeMs') continue;
-    if (!(allowed as readonly string[]).includes(k)) throw bad(`${at}: unexpected field ${printable(k, 40)} on a ${kind} entry`, path);
+    if (!(allowed as readonly string[]).includes(k)) throw bad(`${at()}: unexpected field ${printable(k, 40)} on a ${kind} entry`, path);
   }
-  for (const k of REQUIRED[kind]) if (v[k] === undefined) throw bad(`${at}: ${kind} entry without ${k}`, path);
-  if (!FIELD_OK.mode(v.mode)) throw bad(`${at}: bad mode ${printable(v.mode, 20)}`, path);
-  if (!isTime(v.mtimeMs)) throw bad(`${at}: bad mtime ${printable(v.mtimeMs, 20)}`, path);
+  for (const k of REQUIRED[kind]) if (v[k] === undefined) throw bad(`${at()}: ${kind} entry without ${k}`, path);
+  if (!FIELD_OK.mode(v.mode)) throw bad(`${at()}: bad mode ${printable(v.mode, 20)}`, path);
+  if (!isTime(v.mtimeMs)) throw bad(`${at()}: bad mtime ${printable(v.mtimeMs, 20)}`, path);
   for (const k of allowed) {
-    if (v[k] !== undefined && !FIELD_OK[k](v[k])) throw bad(`${at}: bad ${k} ${printable(v[k], 40)}`, path);
+    if (v[k] !== undefined && !FIELD_OK[k](v[k])) throw bad(`${at()}: bad ${k} ${printable(v[k], 40)}`, path);
   }
 
   const setId = SET_ID_BITS.all | (kind === 'dir' ? 0 : SET_ID_BITS.nonDir);
@@ -230,7 +231,7 @@ export function validateTreeValue(v: unknown, sizes?: TreeCheckOptions): TreeEnt
   }
   const d = v.db as DbInfo;
   if (size !== d.pageSize * d.pageCount) {
-    throw bad(`${at}: a database of ${size} bytes is not ${d.pageCount} × ${d.pageSize}-byte pages`, path);
+    throw bad(`${at()}: a database of ${size} bytes is not ${d.pageCount} × ${d.pageSize}-byte pages`, path);
   }
   out.db = { pageSize: d.pageSize, pageCount: d.pageCount, userVersion: d.userVersion, journalMode: d.journalMode, integrity: 'ok' };
   if (v.fingerprint !== undefined) out.fingerprint = v.fingerprint as string;
@@ -239,22 +240,23 @@ export function validateTreeValue(v: unknown, sizes?: TreeCheckOptions): TreeEnt
 
 /** Size, hash and chunk list agree with each other and with the repository's chunking. */
 function checkContent(path: string, kind: 'file' | 'db', size: number, sha256: string, chunks: string[], sizes?: TreeCheckOptions): void {
-  const at = printable(path);
+  // built only when an error is raised: this runs for every entry of every tree
+  const at = (): string => printable(path);
   const n = chunks.length;
   if (size === 0) {
-    if (n !== 0) throw bad(`${at}: size disagrees with its chunks (0 bytes in ${n} chunks)`, path);
-    if (sha256 !== EMPTY_SHA256) throw bad(`${at}: no content, yet the SHA-256 is not that of no bytes`, path);
+    if (n !== 0) throw bad(`${at()}: size disagrees with its chunks (0 bytes in ${n} chunks)`, path);
+    if (sha256 !== EMPTY_SHA256) throw bad(`${at()}: no content, yet the SHA-256 is not that of no bytes`, path);
     return;
   }
-  if (n === 0) throw bad(`${at}: size disagrees with its chunks (${size} bytes, no chunks)`, path);
-  if (n > size) throw bad(`${at}: size disagrees with its chunks (${n} chunks for ${size} bytes)`, path);
-  if (n === 1 && sha256 !== chunks[0]) throw bad(`${at}: one chunk, yet the SHA-256 is not its chunk's`, path);
+  if (n === 0) throw bad(`${at()}: size disagrees with its chunks (${size} bytes, no chunks)`, path);
+  if (n > size) throw bad(`${at()}: size disagrees with its chunks (${n} chunks for ${size} bytes)`, path);
+  if (n === 1 && sha256 !== chunks[0]) throw bad(`${at()}: one chunk, yet the SHA-256 is not its chunk's`, path);
   if (sizes === undefined) return;
   const chunkSize = kind === 'db' ? sizes.dbChunkSize : sizes.fileChunkSize;
   // fixed-size chunking: n chunks hold more than (n-1) full chunks and at most n
   if (!((n - 1) * chunkSize < size && size <= n * chunkSize)) {
     const want = Math.floor(size / chunkSize) + (size % chunkSize === 0 ? 0 : 1);
-    throw bad(`${at}: size disagrees with its chunks (${size} bytes need ${want} chunks of ${chunkSize}, the entry lists ${n})`, path);
+    throw bad(`${at()}: size disagrees with its chunks (${size} bytes need ${want} chunks of ${chunkSize}, the entry lists ${n})`, path);
   }
   if (sizes.blobInfo === undefined) return;
   for (let i = 0; i < n; i++) {
@@ -262,7 +264,7 @@ function checkContent(path: string, kind: 'file' | 'db', size: number, sha256: s
     if (info === undefined) continue;
     const want = i < n - 1 ? chunkSize : size - (n - 1) * chunkSize;
     if (info.rawLength !== want) {
-      throw bad(`${at}: size disagrees with its chunks (chunk ${i} holds ${info.rawLength} bytes, its place needs ${want})`, path);
+      throw bad(`${at()}: size disagrees with its chunks (chunk ${i} holds ${info.rawLength} bytes, its place needs ${want})`, path);
     }
   }
 }
