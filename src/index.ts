@@ -45,3 +45,4 @@ export { migrationRollback, migrationTag, type MigrationRollbackResult } from '.
 export { forget, saveRetentionPolicy, loadRetentionPolicy, type ForgetOptions, type ForgetResult } from './retention/forget.js';
 export { applyRetention, type RetentionPolicy, type RetentionDecision, type BackupSummary } from './retention/policy.js';
 export { prune, type PruneOptions, type PruneResult } from './prune/prune.js';
+export { addKey, listKeys, removeKey, type KeyInfo } from './repository/keys.js';

@@ -12,6 +12,7 @@ import { registerDemo } from './commands/demo.js';
 import { registerForget } from './commands/forget.js';
 import { registerPrune } from './commands/prune.js';
 import { registerMigrationRollback } from './commands/migration-rollback.js';
+import { registerKey } from './commands/key.js';
 import { registerInit } from './commands/init.js';
 import { registerList } from './commands/list.js';
 import { registerManifest } from './commands/manifest.js';
@@ -67,6 +68,7 @@ Getting started:
   registerForget(program, run);
   registerPrune(program, run);
   registerMigrationRollback(program, run);
+  registerKey(program, run);
   registerDemo(program, run);
   return program;
 }

@@ -65,6 +65,8 @@ export class Repository {
     readonly backend: Backend,
     readonly config: RepositoryConfig,
     private readonly key: MasterKey,
+    /** The key file this handle was opened with. */
+    readonly keyName: string,
   ) {}
 
   /** Create a new repository on an empty backend location. */
@@ -81,9 +83,10 @@ export class Repository {
     const keyFile = await wrapMasterKey(master, password, opts.kdf ?? DEFAULT_KDF);
     await backend.create();
     // key first, config last: a location with a config is a usable repository
-    await backend.save({ type: 'keys', name: sha256Hex(Buffer.from(keyFile.data)) }, Buffer.from(JSON.stringify(keyFile, null, 2)));
+    const keyName = sha256Hex(Buffer.from(keyFile.data));
+    await backend.save({ type: 'keys', name: keyName }, Buffer.from(JSON.stringify(keyFile, null, 2)));
     await backend.save({ type: 'config', name: 'config' }, Buffer.from(JSON.stringify(config, null, 2) + '\n'));
-    return new Repository(backend, config, master);
+    return new Repository(backend, config, master, keyName);
   }
 
   /**
@@ -99,7 +102,7 @@ export class Repository {
     for (const name of names) {
       const kf = parseKeyFile(await backend.load({ type: 'keys', name }), name);
       const master = await unwrapMasterKey(kf, password, config.id);
-      if (master !== undefined) return new Repository(backend, config, master);
+      if (master !== undefined) return new Repository(backend, config, master, name);
     }
     throw new StopError('PERMISSION_DENIED', `open repository ${backend.location}: wrong password or key file`, {
       hint: 'check FOLE_BACKUP_PASSWORD / --password-file; nothing was read or changed',

@@ -1,0 +1,55 @@
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { fsError } from '../../errors.js';
+import { addKey, listKeys, removeKey } from '../../repository/keys.js';
+import { UsageError } from '../output.js';
+import type { Runner } from '../context.js';
+import { generateKeyFile } from './init.js';
+
+export function registerKey(program: Command, run: Runner): void {
+  const key = program.command('key').description('manage the key files (passwords) that open the repository');
+  key
+    .command('list')
+    .description('list key files; the one in use is marked')
+    .action(() =>
+      run(async (ctx) => {
+        const repo = await ctx.openRepo();
+        const keys = await listKeys(repo);
+        ctx.out.result(keys, () => keys.map((k) => `${k.current ? '*' : ' '} ${k.name.slice(0, 16)}  ${k.createdAt}  ${k.username}@${k.host}`).join('\n'));
+      }),
+    );
+  key
+    .command('add')
+    .description('add a key file for the same repository (another person or machine)')
+    .option('--new-password-file <file>', 'read the new password from a file')
+    .option('--generate-key-file <file>', 'write a new random key to <file> (mode 0600) and add it')
+    .action(function (this: Command) {
+      const opts = this.opts<{ newPasswordFile?: string; generateKeyFile?: string }>();
+      return run(async (ctx) => {
+        if ((opts.newPasswordFile === undefined) === (opts.generateKeyFile === undefined)) {
+          throw new UsageError('give exactly one of --new-password-file or --generate-key-file');
+        }
+        const repo = await ctx.openRepo();
+        let secret: string;
+        if (opts.generateKeyFile !== undefined) secret = await generateKeyFile(opts.generateKeyFile);
+        else {
+          const file = opts.newPasswordFile as string;
+          secret = (await readFile(file, 'utf8').catch((err: unknown) => Promise.reject(fsError('read', file, err)))).replace(/\r?\n$/, '');
+          if (secret === '') throw new UsageError(`password file ${file} is empty`);
+        }
+        const name = await addKey(repo, secret);
+        ctx.out.result({ added: name }, () => `added key ${name.slice(0, 16)}`);
+      });
+    });
+  key
+    .command('remove')
+    .argument('<key>', 'the key file name or a unique prefix (at least 8 characters)')
+    .description('remove a key file (not the one in use, never the last one)')
+    .action((ref: string) =>
+      run(async (ctx) => {
+        const repo = await ctx.openRepo();
+        const name = await removeKey(repo, ref);
+        ctx.out.result({ removed: name }, () => `removed key ${name.slice(0, 16)}`);
+      }),
+    );
+}

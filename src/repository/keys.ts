@@ -1,0 +1,61 @@
+/**
+ * Managing a repository's key files: several people or machines each have
+ * their own password or generated key for the same master key. Adding or
+ * removing one never re-encrypts data. Key changes take the exclusive lock.
+ */
+import { FoleBackupError } from '../errors.js';
+import { parseKeyFile } from '../crypto/keys.js';
+import { RepositoryLock } from './lock.js';
+import type { Repository } from './repository.js';
+
+export interface KeyInfo {
+  name: string;
+  createdAt: string;
+  host: string;
+  username: string;
+  /** The key this handle was opened with. */
+  current: boolean;
+}
+
+export async function listKeys(repo: Repository): Promise<KeyInfo[]> {
+  const out: KeyInfo[] = [];
+  for await (const o of repo.backend.list('keys')) {
+    const k = parseKeyFile(await repo.backend.load({ type: 'keys', name: o.name }), o.name);
+    out.push({ name: o.name, createdAt: k.createdAt, host: k.host, username: k.username, current: o.name === repo.keyName });
+  }
+  return out.sort((a, b) => (a.createdAt < b.createdAt ? -1 : 1));
+}
+
+export async function addKey(repo: Repository, password: string): Promise<string> {
+  const lock = await RepositoryLock.acquire(repo, { exclusive: true, operation: 'key add' });
+  try {
+    return await repo.addKey(password);
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Remove a key file (a unique prefix of its name is enough). Never the one in use, never the last. */
+export async function removeKey(repo: Repository, ref: string): Promise<string> {
+  const lock = await RepositoryLock.acquire(repo, { exclusive: true, operation: 'key remove' });
+  try {
+    const keys = await listKeys(repo);
+    const matches = keys.filter((k) => k.name.startsWith(ref));
+    if (ref.length < 8 || matches.length !== 1) {
+      throw new FoleBackupError('USAGE', `key ${ref}: ${matches.length === 0 || ref.length < 8 ? 'no such key (give at least 8 characters of its name)' : 'ambiguous prefix'}`, {
+        hint: 'see `fole-backup key list`',
+      });
+    }
+    const k = matches[0] as KeyInfo;
+    if (k.current) {
+      throw new FoleBackupError('USAGE', `key ${k.name.slice(0, 12)} is the one you opened the repository with`, {
+        hint: 'open the repository with another key to remove this one, so you cannot lock yourself out',
+      });
+    }
+    if (keys.length <= 1) throw new FoleBackupError('USAGE', 'refusing to remove the last key: the repository would be unreadable forever');
+    await repo.backend.remove({ type: 'keys', name: k.name });
+    return k.name;
+  } finally {
+    await lock.release();
+  }
+}
