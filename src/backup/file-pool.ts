@@ -88,7 +88,9 @@ export class FilePool {
 
   constructor(
     private readonly repo: Repository,
-    threads = Math.max(1, Math.min(4, availableParallelism())),
+    // twice the cores, at most 4: workers read synchronously, so more of them keep a cold
+    // disk busy while others hash and seal (measured: 29 s -> 19.5 s on 2 cores, caches dropped)
+    threads = Math.min(4, 2 * availableParallelism()),
   ) {
     for (let i = 0; i < threads; i++) {
       const worker = startWorker(repo.workerKey());
