@@ -206,6 +206,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   });
   let staging: string | undefined;
   let pool: FilePool | undefined;
+  let pendingCapture: Promise<unknown> | undefined;
+  let stopCapture: AbortController | undefined;
   let storageLock: Awaited<ReturnType<typeof acquireStorageLock>> | undefined;
   try {
     reporter.phase('load index');
@@ -252,25 +254,34 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     await once(spool, 'finish');
 
     // 2. every database at one instant
-    reporter.phase('capture databases');
-    const capture = await captureDatabases({
+    // The instant is taken first (quiesce happens at the start of captureDatabases);
+    // copying the databases then runs while the other files are already being
+    // stored: a database's entry waits for its copy, nothing else does.
+    reporter.phase('capture databases and store files');
+    const stop = new AbortController();
+    const capturing = captureDatabases({
       storageRoot: root,
       databases: dbPaths,
       stagingDir: staging,
       busyTimeoutMs: opts.busyTimeoutMs,
-      signal,
-      onProgress: (e) => reporter.progress({ files: e.done, bytes: 0, totalFiles: e.total, current: e.path }),
+      signal: signal ? AbortSignal.any([signal, stop.signal]) : stop.signal,
       transform: (rel, copy) => {
         if (rel === 'core/core.db') removeLockRow(copy, GLOBAL_LOCK_ID);
       },
       // core.db always changes (it holds our lock row during the capture); others are kept when untouched
       unchanged: (rel, fp) => rel !== 'core/core.db' && parentDbs.get(rel)?.fingerprint === fp,
-    });
-    const unchangedDbs = new Map(capture.unchanged.map((u) => [u.path, u.fingerprint]));
-    const captured = new Map<string, CapturedDatabase>(capture.databases.map((d) => [d.path, d]));
+    }).then((capture) => ({
+      capture,
+      unchangedDbs: new Map(capture.unchanged.map((u) => [u.path, u.fingerprint])),
+      captured: new Map<string, CapturedDatabase>(capture.databases.map((d) => [d.path, d])),
+    }));
+    pendingCapture = capturing;
+    stopCapture = stop;
+    // a failed capture stops the file work at once (it is rethrown where awaited)
+    capturing.catch(() => stop.abort());
+    const workSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
 
     // 3. store every file and database snapshot, writing the tree in order
-    reporter.phase('store files');
     const filePool = new FilePool(repo, opts.threads);
     pool = filePool;
     const tree = new TreeWriter(repo);
@@ -298,7 +309,10 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     const hasChunks = (e: TreeEntry): boolean => (e.chunks ?? []).every((id) => repo.hasBlob(id));
 
     const work = async ({ r, prev }: WorkItem): Promise<TreeEntry | undefined> => {
-      throwIfAborted(signal);
+      if (workSignal.aborted) {
+        await capturing; // a failed capture: its error, not a generic abort
+        throwIfAborted(workSignal);
+      }
       if (r.kind === 'dir') return { path: r.path, kind: 'dir', mode: r.mode, mtimeMs: r.mtimeMs };
       if (r.kind === 'symlink') {
         const target = await readlink(join(root, r.path)).catch(() => '?');
@@ -317,8 +331,9 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         skip(r.path, 'not a regular file (socket, FIFO or device)');
         return undefined;
       }
+      const caught = r.sqlite ? await capturing : undefined;
       // an incremental keeps what provably did not change, without reading it
-      const keptFp = r.sqlite ? unchangedDbs.get(r.path) : undefined;
+      const keptFp = caught?.unchangedDbs.get(r.path);
       if (keptFp !== undefined && prev?.kind === 'db' && prev.fingerprint === keptFp && hasChunks(prev)) {
         counts.dbsUnchanged++;
         doneFiles++;
@@ -342,7 +357,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         progress(r.path);
         return { ...prev, mode: r.mode };
       }
-      const db = r.sqlite ? captured.get(r.path) : undefined;
+      const db = caught?.captured.get(r.path);
       const source = db ? db.file : join(root, r.path);
       const chunkSize = db ? repo.config.dbChunkSize : repo.config.fileChunkSize;
       const out = await filePool.store({
@@ -382,7 +397,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         chunks: c.chunks, ino: out.stat.ino, ctimeMs: out.stat.ctimeMs,
       };
     };
-    await orderedMap(records, opts.concurrency ?? 512, work, async (entry) => {
+    // a wide window: entries behind a database whose copy is still being made keep being stored
+    await orderedMap(records, opts.concurrency ?? 8192, work, async (entry) => {
       if (entry === undefined) return;
       if (entry.kind === 'dir') dirs++;
       else {
@@ -393,6 +409,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       await tree.add(entry);
     });
     await filePool.drain();
+    const { capture } = await capturing;
     const treeIds = await tree.finish();
 
     // 4. data and index durable, then the snapshot, last
@@ -440,9 +457,12 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       skipped, skippedCount, warnings,
     };
   } catch (err) {
+    stopCapture?.abort();
     repo.discardPending();
     throw err;
   } finally {
+    // the capture writes into staging: it must have stopped before staging goes
+    await pendingCapture?.catch(() => undefined);
     await pool?.close();
     if (staging !== undefined) await rm(staging, { recursive: true, force: true }).catch(() => {});
     if (storageLock !== undefined) await storageLock.release().catch((err: unknown) => warn(`release storage lock: ${String(err)}`));

@@ -28,9 +28,9 @@
  * never finishes (measured: 6,000–18,000 restarts, no end). A backup from a connection
  * that already has an open read transaction reads that snapshot for every step and is
  * never restarted, and the snapshot is the instant above. Each step copies up to
- * `backupStepPages` pages (default: 256 MiB worth), so most databases are copied in one
- * step while a 10 GB one still yields to the event loop (lock heartbeats, abort)
- * between steps. Should a restart ever be observed anyway (remaining pages going up),
+ * `backupStepPages` pages (default: 32 MiB worth): the copy runs while the backup
+ * already stores other files, so it yields to the event loop (worker messages, lock
+ * heartbeats, abort) between steps. Should a restart ever be observed anyway (remaining pages going up),
  * the rest is copied in one step.
  *
  * WAL: while a read snapshot is pinned, checkpoints cannot pass it, so the -wal of a
@@ -73,7 +73,7 @@ export interface CaptureOptions {
   /** Called on each copy after it is made, before it is integrity-checked & measured (e.g. delete our lock row from core.db). */
   transform?: (relPath: string, copy: Database.Database) => void;
   /**
-   * Pages copied per backup step (default: 256 MiB worth of pages). The read snapshot
+   * Pages copied per backup step (default: 32 MiB worth of pages). The read snapshot
    * is pinned, so steps are never restarted by writers; smaller steps only yield to the
    * event loop more often.
    */
@@ -115,7 +115,7 @@ export interface CaptureResult {
 }
 
 const DEFAULT_BUSY_TIMEOUT_MS = 30_000;
-const STEP_BYTES = 256 * 1024 * 1024;
+const STEP_BYTES = 32 * 1024 * 1024;
 /** SQLite's maximum for a step: copy everything that remains. */
 const ALL_PAGES = 0x7fffffff;
 const SIDE_SUFFIXES = ['-wal', '-shm', '-journal'] as const;
