@@ -24,6 +24,10 @@ import { registerRecover } from './commands/recover.js';
 
 export const VERSION = '0.1.0';
 
+// More threads for Node's async file system calls (default 4): a scan of a cold
+// tree issues hundreds of lstat calls at once. Read when the pool first starts.
+process.env.UV_THREADPOOL_SIZE ??= '16';
+
 export function buildProgram(): Command {
   const program = new Command('fole-backup');
   program

@@ -23,7 +23,7 @@ export const DEFAULT_FILE_CHUNK = 1024 * 1024;
  */
 export const DEFAULT_DB_CHUNK = 16 * 1024;
 /** Tree (file list) blobs hold about this many bytes (cut points are chosen by content: src/snapshot/tree.ts). */
-export const TREE_BLOB_TARGET = 1024 * 1024;
+export const TREE_BLOB_TARGET = 64 * 1024;
 
 /** Plaintext repository config: the only object readable without a key. */
 export interface RepositoryConfig {

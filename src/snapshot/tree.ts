@@ -22,8 +22,9 @@ function fnv1a(s: string): number {
  * Tree blobs are cut where the content says, not at a byte count: after a line
  * whose path hashes to 0 mod 64 once the blob holds TREE_BLOB_TARGET/2 bytes (or
  * unconditionally at 4× the target). A changed entry then changes only its own
- * blob, so an incremental of a million unchanged files re-stores one tree blob,
- * not every blob after the change.
+ * small blob, so an incremental re-stores a few tree blobs, not every blob after
+ * the first change (and changes are scattered: opening a database moves the
+ * mtime of its directory).
  */
 export class TreeWriter {
   private lines: string[] = [];

@@ -35,6 +35,9 @@ function record(path: string, st: Stats): ScanRecord {
  * Vanished entries are reported through `onSkip` and left out; an unreadable
  * directory is an error naming it.
  */
+/** Entries of one directory stat'ed at once. */
+const STAT_BATCH = 256;
+
 export async function* scanTree(root: string, onSkip: (s: ScanSkip) => void, rel = ''): AsyncGenerator<ScanRecord> {
   const abs = rel === '' ? root : join(root, rel);
   let names: string[];
@@ -48,28 +51,34 @@ export async function* scanTree(root: string, onSkip: (s: ScanSkip) => void, rel
     throw fsError('read', abs, err);
   }
   names.sort();
-  for (const name of names) {
-    const path = rel === '' ? name : `${rel}/${name}`;
-    let st: Stats;
-    try {
-      st = await lstat(join(root, path));
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') {
-        // a name that is not UTF-8 comes back from readdir with U+FFFD and cannot be opened by it
-        onSkip({ path, reason: name.includes('\ufffd') ? 'file name is not valid UTF-8; it cannot be backed up' : 'vanished during backup' });
+  // lstat a slice of the directory at once: on a cold cache each lstat waits for the
+  // disk, and one at a time made the scan of 100k files take 10 s
+  for (let from = 0; from < names.length; from += STAT_BATCH) {
+    const slice = names.slice(from, from + STAT_BATCH);
+    const stats = await Promise.all(slice.map((name) => lstat(join(abs, name)).catch((err: unknown) => err as Error)));
+    for (let i = 0; i < slice.length; i++) {
+      const name = slice[i] as string;
+      const path = rel === '' ? name : `${rel}/${name}`;
+      const got = stats[i];
+      if (got instanceof Error) {
+        if (errnoCode(got) === 'ENOENT') {
+          // a name that is not UTF-8 comes back from readdir with U+FFFD and cannot be opened by it
+          onSkip({ path, reason: name.includes('\ufffd') ? 'file name is not valid UTF-8; it cannot be backed up' : 'vanished during backup' });
+          continue;
+        }
+        throw fsError('read', join(root, path), got);
+      }
+      const st = got as Stats;
+      if (exclusionReason(name, st.isDirectory()) !== undefined) continue;
+      // a name a restore would refuse (backslash, over-long, not UTF-8) is reported, never stored half-usable
+      const problem = pathProblem(path);
+      if (problem !== undefined) {
+        onSkip({ path, reason: `name cannot be restored safely (${problem})${st.isDirectory() ? '; its contents are skipped too' : ''}` });
         continue;
       }
-      throw fsError('read', join(root, path), err);
+      const r = record(path, st);
+      yield r;
+      if (r.kind === 'dir') yield* scanTree(root, onSkip, path);
     }
-    if (exclusionReason(name, st.isDirectory()) !== undefined) continue;
-    // a name a restore would refuse (backslash, over-long, not UTF-8) is reported, never stored half-usable
-    const problem = pathProblem(path);
-    if (problem !== undefined) {
-      onSkip({ path, reason: `name cannot be restored safely (${problem})${st.isDirectory() ? '; its contents are skipped too' : ''}` });
-      continue;
-    }
-    const r = record(path, st);
-    yield r;
-    if (r.kind === 'dir') yield* scanTree(root, onSkip, path);
   }
 }
