@@ -5,7 +5,7 @@
  */
 import { access, readFile, rename, rm } from 'node:fs/promises';
 import { mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { basename, join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { generateStorageRoot, PRESETS } from '../../demo/generate-storage-root.js';
 import { initRepository } from '../../repository/open-repository.js';
@@ -57,13 +57,19 @@ export function registerDemo(program: Command, run: Runner): void {
         const demoCtx = makeContext({ ...ctx.flags, repo: repoDir });
         demoCtx.password = async () => password;
         const r = await runBackup(demoCtx, { storageRoot: storage, foleVersion: '1.0.0', actor: 'demo@fole-backup', actorKind: 'human' });
+        // how this very CLI was started: installed as `fole-backup`, or from a checkout (npm start)
+        const script = process.argv[1] ?? '';
+        const cli = basename(script) === 'fole-backup' ? 'fole-backup' : `node ${relative(process.cwd(), script) || script}`;
+        const flags = `--repo ${relative(process.cwd(), repoDir)} --password-file ${relative(process.cwd(), keyFile)}`;
         ctx.out.result(r, () =>
           [
             describeBackup(r),
             '',
             'Try next:',
-            `  npx fole-backup list --repo ${repoDir} --password-file ${keyFile}`,
-            `  npx fole-backup manifest latest --repo ${repoDir} --password-file ${keyFile}`,
+            `  ${cli} list ${flags}`,
+            `  ${cli} manifest latest ${flags}`,
+            `  ${cli} verify latest --read-data ${flags}`,
+            `  ${cli} restore latest --target /tmp/fole-restored --fole-version 1.0.0 --dry-run ${flags}`,
           ].join('\n'),
         );
       });
