@@ -7,7 +7,8 @@
  * place that uses it.
  *
  *   window = a few thousand file entries in tree order (bounded memory)
- *   create each file empty (exclusive create: nothing is ever overwritten)
+ *   create each file exclusively (nothing is ever overwritten): a one-chunk
+ *     file when its blob is written, the others empty up front
  *   for each pack the window needs, in name order:
  *     read the needed span, open each blob (AEAD + SHA-256), pwrite it
  *   for each file: size must match, whole-file SHA-256 recomputed from the
@@ -17,7 +18,7 @@
  * Durability is the caller's: one filesystem sync after staging instead of an
  * fsync per file (which cost minutes on 100k files).
  */
-import { closeSync, chmodSync, constants, openSync, readSync, utimesSync, writeSync } from 'node:fs';
+import { closeSync, chmodSync, constants, fchmodSync, futimesSync, openSync, readSync, utimesSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { StopError, fsError } from '../errors.js';
@@ -51,14 +52,18 @@ const MAX_SPAN = 64 * 1024 * 1024;
 export async function writeWindow(repo: Repository, root: string, files: readonly TreeEntry[], opts: WriteWindowOptions): Promise<void> {
   await repo.loadIndex();
   const paths = files.map((e) => join(root, ...e.path.split('/')));
-  // 1. create every file empty, exclusively
-  for (const p of paths) {
+  const single = (i: number): boolean => (files[i]?.chunks?.length ?? 0) === 1;
+  const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
+  // 1. create the empty and the multi-chunk files, exclusively; a one-chunk file
+  //    (most of them) is created when its blob is written, in one open
+  files.forEach((_, i) => {
+    if (single(i)) return;
     try {
-      closeSync(openSync(p, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600));
+      closeSync(openSync(paths[i] as string, CREATE, 0o600));
     } catch (err) {
-      throw fsError('write', p, err);
+      throw fsError('write', paths[i] as string, err);
     }
-  }
+  });
   // 2. group the blobs by pack
   const byPack = new Map<string, Map<string, { entry: IndexEntry; targets: Target[] }>>();
   files.forEach((e, i) => {
@@ -127,18 +132,25 @@ export async function writeWindow(repo: Repository, root: string, files: readonl
           const plain = repo.openBlob(entry, pack, span.subarray(entry.offset - start, entry.offset - start + entry.length));
           for (const t of targets) {
             const path = paths[t.file] as string;
-            // files of a single chunk are written in one go and closed; others keep a handle until the window ends
-            const single = (files[t.file]?.chunks?.length ?? 0) === 1;
-            let fd: number;
+            const e = files[t.file] as TreeEntry;
+            const one = single(t.file);
+            // a one-chunk file is created, written, given its metadata and closed here;
+            // the others keep a handle until the window ends
+            let fd: number | undefined;
             try {
-              fd = single ? openSync(path, constants.O_WRONLY) : fdOf(t.file);
+              fd = one ? openSync(path, CREATE, 0o600) : fdOf(t.file);
               let done = 0;
               while (done < plain.length) done += writeSync(fd, plain, done, plain.length - done, t.offset + done);
+              if (one && opts.applyMetadata(e)) {
+                fchmodSync(fd, e.mode);
+                futimesSync(fd, e.mtimeMs / 1000, e.mtimeMs / 1000);
+              }
             } catch (err) {
               throw fsError('write', path, err);
+            } finally {
+              if (one && fd !== undefined) closeSync(fd);
             }
-            if (single) closeSync(fd);
-            opts.onBytes?.(plain.length, files[t.file] as TreeEntry);
+            opts.onBytes?.(plain.length, e);
           }
         }
         i = j;
@@ -172,7 +184,7 @@ export async function writeWindow(repo: Repository, root: string, files: readonl
       if (size !== e.size) throw mismatch(e.path, `restored content is ${size} bytes, the backup recorded ${e.size ?? 0}`);
       if (hash.digest('hex') !== e.sha256) throw mismatch(e.path, 'SHA-256 of the restored content does not match the manifest');
     }
-    if (opts.applyMetadata(e)) {
+    if (!single(i) && opts.applyMetadata(e)) {
       try {
         chmodSync(p, e.mode);
         utimesSync(p, e.mtimeMs / 1000, e.mtimeMs / 1000);
