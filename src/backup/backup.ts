@@ -64,7 +64,7 @@ export interface BackupOptions {
   parent?: string;
   /** Files in flight at once (results are written in tree order). */
   concurrency?: number;
-  /** Worker threads that read, hash, compress and encrypt (default: twice the cores, at most 4). */
+  /** Worker threads that read, hash, compress and encrypt (default: one per core, at most 4). */
   threads?: number;
   reporter?: ProgressReporter;
   signal?: AbortSignal;

@@ -88,9 +88,9 @@ export class FilePool {
 
   constructor(
     private readonly repo: Repository,
-    // twice the cores, at most 4: workers read synchronously, so more of them keep a cold
-    // disk busy while others hash and seal (measured: 29 s -> 19.5 s on 2 cores, caches dropped)
-    threads = Math.min(4, 2 * availableParallelism()),
+    // one per core, at most 4: the benchmark (docs/BENCHMARKS.md) found four workers on
+    // two cores no faster end to end (the main thread is the bottleneck) and 120 MiB bigger
+    threads = Math.max(1, Math.min(4, availableParallelism())),
   ) {
     for (let i = 0; i < threads; i++) {
       const worker = startWorker(repo.workerKey());

@@ -1,0 +1,105 @@
+/**
+ * Command-line options of `npm run bench` (bench/run.ts). Parsed with
+ * node:util parseArgs; every option is documented in --help and in
+ * docs/BENCHMARKS.md.
+ */
+import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
+
+export const PRESET_NAMES = ['small', 'default', 'large'] as const;
+export type PresetName = (typeof PRESET_NAMES)[number];
+
+/** The measured scenarios, in the order they run. */
+export const SCENARIOS = ['full', 'incr-nochange', 'incr-change', 'restore', 'verify', 'dedup'] as const;
+export type Scenario = (typeof SCENARIOS)[number];
+
+export const SCENARIO_TITLES: Record<Scenario, string> = {
+  full: 'first full backup',
+  'incr-nochange': 'incremental, nothing changed',
+  'incr-change': 'incremental after 1% files + 1% DB pages',
+  restore: 'full restore into an empty dir',
+  verify: 'full verify (read all data)',
+  dedup: 'dedup: 1% pages of the largest DB alone',
+};
+
+export interface BenchOptions {
+  preset: PresetName;
+  runs: number;
+  anchors: boolean;
+  scenarios: Scenario[];
+  out: string;
+  keep: boolean;
+  profile: boolean;
+  build: boolean;
+  /** Wait at most this long before each step for a quiet second (machine < 15% busy). */
+  quietWait: number;
+}
+
+export const USAGE = `usage: npm run bench -- [options]
+
+  --preset small|default|large   dataset (default: default)
+  --runs N                       repetitions; medians are reported (default: 3, large: 1)
+  --anchors                      also run restic and Borg (installed with apt-get if missing, as root)
+  --scenarios a,b,...            subset of: ${SCENARIOS.join(', ')} (default: all)
+  --out DIR                      results, dataset cache and work dirs (default: bench/out)
+  --keep                         keep the work directory (trees, repositories, restores)
+  --profile                      also profile fole-backup (node --cpu-prof): full backup, unchanged incremental, restore, verify
+  --quiet-wait S                 before each step, wait up to S seconds for a quiet second (default 5)
+  --no-build                     use dist/ as it is instead of running \`npm run build\` first
+  -h, --help                     this text`;
+
+export class OptionsError extends Error {}
+
+export function parseOptions(argv: string[], repoRoot: string): BenchOptions | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: false,
+      options: {
+        preset: { type: 'string' },
+        runs: { type: 'string' },
+        anchors: { type: 'boolean', default: false },
+        scenarios: { type: 'string' },
+        out: { type: 'string' },
+        keep: { type: 'boolean', default: false },
+        profile: { type: 'boolean', default: false },
+        'no-build': { type: 'boolean', default: false },
+        'quiet-wait': { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (err) {
+    throw new OptionsError((err as Error).message);
+  }
+  const v = parsed.values;
+  if (v.help === true) return 'help';
+  const preset = (v.preset ?? 'default') as PresetName;
+  if (!PRESET_NAMES.includes(preset)) throw new OptionsError(`--preset must be one of ${PRESET_NAMES.join(', ')}, not ${v.preset}`);
+  let runs = preset === 'large' ? 1 : 3;
+  if (v.runs !== undefined) {
+    runs = Number(v.runs);
+    if (!Number.isSafeInteger(runs) || runs < 1) throw new OptionsError(`--runs must be a positive integer, not ${v.runs}`);
+  }
+  let scenarios: Scenario[] = [...SCENARIOS];
+  if (v.scenarios !== undefined) {
+    const asked = v.scenarios.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    for (const s of asked) {
+      if (!(SCENARIOS as readonly string[]).includes(s)) throw new OptionsError(`unknown scenario ${s}; known: ${SCENARIOS.join(', ')}`);
+    }
+    scenarios = SCENARIOS.filter((s) => asked.includes(s));
+  }
+  const quietWait = Number(v['quiet-wait'] ?? 5);
+  if (!Number.isFinite(quietWait) || quietWait < 0) throw new OptionsError(`--quiet-wait must be a number of seconds, not ${v['quiet-wait']}`);
+  return {
+    quietWait,
+    preset,
+    runs,
+    anchors: v.anchors === true,
+    scenarios,
+    out: resolve(v.out ?? resolve(repoRoot, 'bench', 'out')),
+    keep: v.keep === true,
+    profile: v.profile === true,
+    build: v['no-build'] !== true,
+  };
+}

@@ -1,0 +1,142 @@
+/**
+ * fole-backup, run as a user runs it: the built CLI (`node dist/cli/main.js`,
+ * not through tsx, so start-up is what a user pays), --json for the figures.
+ * Its database capture (quiesce, Online Backup API, integrity_check) is part
+ * of `backup` itself.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { run, type Timed } from '../measure.js';
+import { failed, num, StepRunner, type BackupKind, type BenchTool, type StepOutcome } from './tool.js';
+
+export const FOLE_VERSION_RECORDED = '1.0.0';
+const PASSWORD = 'bench-password-fole';
+
+/** The commands the built CLI offers (restore and verify may not exist yet). */
+export function foleCommands(cli: string): Set<string> {
+  const help = run(process.execPath, [cli, '--help']).stdout;
+  const cmds = new Set<string>();
+  let inCommands = false;
+  for (const line of help.split('\n')) {
+    if (/^Commands:/.test(line)) {
+      inCommands = true;
+      continue;
+    }
+    if (inCommands) {
+      const m = /^ {2}([a-z][a-z-]*)\b/.exec(line);
+      if (m?.[1] !== undefined) cmds.add(m[1]);
+      else if (line.trim() !== '' && !line.startsWith(' ')) inCommands = false;
+    }
+  }
+  return cmds;
+}
+
+/**
+ * Where a command's time went, from the phase names it prints on stderr
+ * ("scan…", "capture databases…") and when they arrived: "scan 1.2; capture
+ * databases 4.0; …" in seconds, the first entry being start-up (node, key
+ * derivation, repository open) before the first phase.
+ */
+export function phaseTimes(t: Timed): string {
+  const marks = t.stderrLines.filter((l) => l.line.endsWith('…')).map((l) => ({ name: l.line.slice(0, -1).trim(), atS: l.atS }));
+  if (marks.length === 0) return '';
+  const out = [`start-up ${(marks[0]?.atS ?? 0).toFixed(1)}`];
+  marks.forEach((m, i) => out.push(`${m.name} ${((marks[i + 1]?.atS ?? t.wallS) - m.atS).toFixed(1)}`));
+  return out.join('; ');
+}
+
+export class FoleTool implements BenchTool {
+  readonly name = 'fole' as const;
+  readonly repo: string;
+  readonly stateDirs: readonly string[];
+  readonly runner: StepRunner;
+  private lastBackupId: string | undefined;
+
+  constructor(
+    private readonly cli: string,
+    readonly version: string,
+    private readonly commands: Set<string>,
+    workDir: string,
+    logDir: string,
+    /** Extra node flags (e.g. --cpu-prof) for every measured command. */
+    private readonly nodeFlags: readonly string[] = [],
+  ) {
+    this.repo = join(workDir, 'fole-repo');
+    this.stateDirs = [this.repo];
+    this.runner = new StepRunner(logDir, 'fole', { ...process.env, FOLE_BACKUP_PASSWORD: PASSWORD });
+  }
+
+  private args(...rest: string[]): string[] {
+    return [...this.nodeFlags, this.cli, '--repo', this.repo, '--json', '--no-progress', ...rest];
+  }
+
+  async init(): Promise<void> {
+    // never profiled: init is set-up
+    const p = await this.runner.measure('init', process.execPath, [this.cli, '--repo', this.repo, '--json', 'init']);
+    if (!p.ok) throw new Error(failed([], 'fole-backup init', p.t).error);
+  }
+
+  async backup(root: string, kind: BackupKind): Promise<StepOutcome> {
+    const extra = kind === 'incremental' ? ['--incremental'] : [];
+    const p = await this.runner.measure('backup', process.execPath, this.args('backup', '--storage-root', root, '--fole-version', FOLE_VERSION_RECORDED, ...extra));
+    if (!p.ok) return failed([p], 'fole-backup backup', p.t);
+    const r = JSON.parse(p.t.stdout) as Record<string, unknown>;
+    this.lastBackupId = r.backupId as string;
+    return {
+      status: 'ok',
+      parts: [p],
+      info: {
+        backupId: this.lastBackupId,
+        type: String(r.type),
+        files: num(r.files),
+        bytes: num(r.bytes),
+        bytesRead: num(r.bytesRead),
+        addedBytes: num(r.addedBytes),
+        filesNew: num(r.filesNew),
+        filesChanged: num(r.filesChanged),
+        filesUnchanged: num(r.filesUnchanged),
+        dbsCaptured: num(r.dbsCaptured),
+        dbsUnchanged: num(r.dbsUnchanged),
+        writersBlockedMs: num(r.writersBlockedMs),
+        phases: phaseTimes(p.t),
+      },
+    };
+  }
+
+  async restore(target: string): Promise<StepOutcome> {
+    if (!this.commands.has('restore')) return { status: 'unavailable', parts: [], error: 'the built CLI has no `restore` command yet', info: {} };
+    // --confirm wants the full id of what "latest" resolves to; a user reads it from `list` too (not timed)
+    const id = this.lastBackupId ?? this.latestBackupId();
+    if (id === undefined) return { status: 'unavailable', parts: [], error: 'no backup to restore', info: {} };
+    mkdirSync(target, { recursive: true });
+    const p = await this.runner.measure(
+      'restore',
+      process.execPath,
+      this.args('restore', 'latest', '--target', target, '--confirm', id, '--fole-version', FOLE_VERSION_RECORDED),
+    );
+    if (!p.ok) return failed([p], 'fole-backup restore', p.t);
+    const r = JSON.parse(p.t.stdout) as Record<string, unknown>;
+    return {
+      status: 'ok',
+      parts: [p],
+      info: { files: num(r.files), bytes: num(r.bytes), previousTree: typeof r.previousTree === 'string' ? r.previousTree : null, phases: phaseTimes(p.t) },
+    };
+  }
+
+  private latestBackupId(): string | undefined {
+    const r = run(process.execPath, [this.cli, '--repo', this.repo, '--json', 'list'], { env: this.runner.env });
+    const rows = JSON.parse(r.stdout) as { backupId: string }[];
+    return rows[rows.length - 1]?.backupId;
+  }
+
+  async verify(): Promise<StepOutcome> {
+    if (!this.commands.has('verify')) return { status: 'unavailable', parts: [], error: 'the built CLI has no `verify` command yet', info: {} };
+    const p = await this.runner.measure('verify', process.execPath, this.args('verify', 'latest', '--read-data'));
+    if (!p.ok) return failed([p], 'fole-backup verify', p.t);
+    const r = JSON.parse(p.t.stdout) as Record<string, unknown>;
+    const counts = (r.counts ?? {}) as Record<string, unknown>;
+    const info: Record<string, number | string | null> = { ok: String(r.ok ?? ''), phases: phaseTimes(p.t) };
+    for (const [k, v] of Object.entries(counts)) info[k] = num(v);
+    return { status: 'ok', parts: [p], info };
+  }
+}

@@ -1,0 +1,510 @@
+/**
+ * `npm run bench`: fole-backup side by side with restic and Borg on a seeded
+ * FOLE-like STORAGE_ROOT, and the machine's own limits for the same bytes.
+ * Method and figures: docs/BENCHMARKS.md.
+ *
+ *   build dist/ (the CLI is measured as users run it: node dist/cli/main.js)
+ *   dataset: generate the preset once, cached in <out>/cache/
+ *   limits: raw read (cat), Node read loop, SHA-256, AES-256-GCM, zstd
+ *   for each run:
+ *     copy the cached tree into a fresh work dir; hold every database open
+ *       (the "running FOLE server", bench/lib/live-databases.ts)
+ *     a fresh repository per tool
+ *     1 full backup          — every tool, one after the other
+ *     2 incremental, no change
+ *     mutate: 1% of files and 1% of the pages of the largest DB (seeded)
+ *     3 incremental after the change
+ *     4 restore of the latest backup into an empty directory
+ *     5 verify, reading every byte
+ *     before every step of every tool: the same page-cache state
+ *       (dropped if permitted, else sync + every input read once)
+ *   dedup (once): a tree of core.db + the largest DB; full, 1% pages, incremental
+ *   medians over runs → one table on stdout, JSON + Markdown in <out>/
+ *   --profile: a full backup, an unchanged incremental, a restore and a verify under node --cpu-prof
+ */
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, hostname, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { mutateStorageRoot, type MutationResult } from '../src/demo/generate-storage-root.js';
+import { copyTree, ensureDataset, listTree, type Dataset, type TreeListing } from './lib/dataset.js';
+import { profileMarkdown, summarizeProfileDir, type ProfileSummary } from './lib/cpu-profile.js';
+import { measureLimits, type Limit } from './lib/limits.js';
+import { LiveDatabases } from './lib/live-databases.js';
+import { machineBusyS, waitQuiet } from './lib/machine-load.js';
+import { duBytes, ensureGnuTime, run } from './lib/measure.js';
+import { OptionsError, parseOptions, SCENARIO_TITLES, USAGE, type BenchOptions, type Scenario } from './lib/options.js';
+import { detectCacheMode, prepareCache, type CacheMode } from './lib/page-cache.js';
+import {
+  dedupTable,
+  detailTable,
+  goals,
+  goalsTable,
+  limitsTable,
+  mainTable,
+  renderMarkdown,
+  renderText,
+  summarize,
+  type DedupFigure,
+  type Measurement,
+  type Summary,
+} from './lib/report.js';
+import { ensureAnchors } from './lib/tools/anchor.js';
+import { BorgTool, borgVersion } from './lib/tools/borg.js';
+import { FoleTool, foleCommands } from './lib/tools/fole.js';
+import { ResticTool, resticVersion } from './lib/tools/restic.js';
+import type { BenchTool, StepOutcome, ToolName } from './lib/tools/tool.js';
+
+const REPO_ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const CLI = join(REPO_ROOT, 'dist', 'cli', 'main.js');
+/** Seed of the "1% of files, 1% of pages" change: the same change for every tool and run. */
+const MUTATION_SEED = 20_251_126;
+const MUTATION = { fileFraction: 0.01, dbPageFraction: 0.01 };
+
+const started = Date.now();
+function log(msg: string): void {
+  process.stderr.write(`[bench +${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${msg}\n`);
+}
+
+interface Env {
+  opts: BenchOptions;
+  dataset: Dataset;
+  listing: TreeListing;
+  cacheMode: CacheMode;
+  foleVersion: string;
+  commands: Set<string>;
+  workBase: string;
+  logDir: string;
+  toolNames: ToolName[];
+}
+
+function makeTools(env: Env, workDir: string, nodeFlags: string[] = []): BenchTool[] {
+  const tools: BenchTool[] = [new FoleTool(CLI, env.foleVersion, env.commands, workDir, env.logDir, nodeFlags)];
+  if (env.opts.anchors) tools.push(new ResticTool(workDir, env.logDir), new BorgTool(workDir, env.logDir));
+  return tools;
+}
+
+function setTag(tools: readonly BenchTool[], tag: string): void {
+  for (const t of tools) t.runner.tag = tag;
+}
+
+function figures(run: number, scenario: Scenario, tool: ToolName, o: StepOutcome, growth: number | null, load = { foreignCpuS: 0, busyBefore: 0 }): Measurement {
+  const parts = o.parts.map((p) => ({ label: p.label, wallS: p.t.wallS, userS: p.t.userS, sysS: p.t.sysS, maxRssKiB: p.t.maxRssKiB }));
+  return {
+    run,
+    scenario,
+    tool,
+    status: o.status,
+    ...(o.error !== undefined ? { error: o.error } : {}),
+    wallS: parts.reduce((a, p) => a + p.wallS, 0),
+    cpuS: parts.reduce((a, p) => a + p.userS + p.sysS, 0),
+    maxRssKiB: parts.reduce((a, p) => Math.max(a, p.maxRssKiB), 0),
+    repoGrowthBytes: growth,
+    parts,
+    ...load,
+    info: o.info,
+  };
+}
+
+/** One measured step of one tool: same cache state first, repository growth around it. */
+async function step(
+  env: Env,
+  runNo: number,
+  scenario: Scenario,
+  tool: BenchTool,
+  inputs: string[],
+  fn: () => Promise<StepOutcome>,
+  record: boolean,
+): Promise<Measurement> {
+  const before = duBytes(tool.repo);
+  const quiet = await waitQuiet(env.opts.quietWait);
+  prepareCache(env.cacheMode, [...inputs, ...tool.stateDirs]);
+  const busy0 = machineBusyS();
+  const o = await fn();
+  const busyS = machineBusyS() - busy0;
+  const growth = scenario === 'restore' || scenario === 'verify' ? null : duBytes(tool.repo) - before;
+  const own = o.parts.reduce((a, p) => a + p.t.userS + p.t.sysS, 0);
+  const m = figures(runNo, scenario, tool.name, o, growth, { foreignCpuS: Math.max(0, busyS - own), busyBefore: quiet.busyShare });
+  const what = `${SCENARIO_TITLES[scenario]} — ${tool.name}`;
+  if (o.status === 'ok') log(`  ${what}: ${m.wallS.toFixed(2)} s, CPU ${m.cpuS.toFixed(2)} s, ${(m.maxRssKiB / 1024).toFixed(0)} MiB peak${growth === null ? '' : `, repo +${(growth / 1048576).toFixed(1)} MiB`}; other processes ${m.foreignCpuS.toFixed(1)} CPU s${record ? '' : ' (set-up, not recorded)'}`);
+  else log(`  ${what}: ${o.status.toUpperCase()}: ${o.error ?? ''}`);
+  return m;
+}
+
+/** Rotate the tool order per run, so no tool is always first after the tree copy. */
+function order<T>(xs: readonly T[], runNo: number): T[] {
+  const k = (runNo - 1) % xs.length;
+  return [...xs.slice(k), ...xs.slice(0, k)];
+}
+
+function countFiles(dir: string): number {
+  let n = 0;
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(d, e.name));
+      else if (e.isFile()) n++;
+    }
+  };
+  if (existsSync(dir)) walk(dir);
+  return n;
+}
+
+async function runOnce(env: Env, runNo: number): Promise<{ ms: Measurement[]; mutation: MutationResult | null }> {
+  const dir = join(env.workBase, `run-${runNo}`);
+  const root = join(dir, 'storage-root');
+  mkdirSync(dir, { recursive: true });
+  log(`run ${runNo}/${env.opts.runs}: copying the tree into ${root}`);
+  copyTree(env.dataset.root, root);
+  const live = new LiveDatabases(listTree(root).databases);
+  const tools = order(makeTools(env, dir), runNo);
+  const ms: Measurement[] = [];
+  const want = new Set(env.opts.scenarios);
+  const broken = new Set<ToolName>();
+  let mutation: MutationResult | null = null;
+  try {
+    setTag(tools, `run${runNo}-init`);
+    for (const t of tools) await t.init();
+
+    const backupStep = async (scenario: Scenario, kind: 'full' | 'incremental'): Promise<void> => {
+      setTag(tools, `run${runNo}-${scenario}`);
+      for (const t of tools) {
+        if (broken.has(t.name)) continue;
+        const m = await step(env, runNo, scenario, t, [root], () => t.backup(root, kind), want.has(scenario));
+        if (m.status !== 'ok') broken.add(t.name);
+        if (want.has(scenario)) ms.push(m);
+      }
+    };
+    // the full backup is every other scenario's starting point: it always runs
+    await backupStep('full', 'full');
+    if (want.has('incr-nochange')) await backupStep('incr-nochange', 'incremental');
+    if (want.has('incr-change')) {
+      log(`  mutating the tree: ${MUTATION.fileFraction * 100}% of files, ${MUTATION.dbPageFraction * 100}% of the pages of the largest DB`);
+      mutation = await mutateStorageRoot(root, { seed: MUTATION_SEED, ...MUTATION });
+      log(`  changed ${mutation.filesChanged} files (${mutation.bytesWritten} bytes), ${mutation.database?.pagesChanged ?? 0} pages of ${mutation.database?.path ?? '-'}`);
+      await backupStep('incr-change', 'incremental');
+    }
+    if (want.has('restore')) {
+      setTag(tools, `run${runNo}-restore`);
+      for (const t of tools) {
+        const target = join(dir, `restore-${t.name}`);
+        const m = broken.has(t.name)
+          ? figures(runNo, 'restore', t.name, { status: 'unavailable', parts: [], error: 'its backup failed', info: {} }, null)
+          : await step(env, runNo, 'restore', t, [], () => t.restore(target), true);
+        if (m.status === 'ok') {
+          m.info.restoredFiles = countFiles(target);
+          m.info.restoredBytes = duBytes(target);
+        }
+        ms.push(m);
+        // the restore target and anything kept beside it (fole keeps the previous tree)
+        for (const n of readdirSync(dir)) if (n.startsWith(`restore-${t.name}`)) rmSync(join(dir, n), { recursive: true, force: true });
+      }
+    }
+    if (want.has('verify')) {
+      setTag(tools, `run${runNo}-verify`);
+      for (const t of tools) {
+        ms.push(
+          broken.has(t.name)
+            ? figures(runNo, 'verify', t.name, { status: 'unavailable', parts: [], error: 'its backup failed', info: {} }, null)
+            : await step(env, runNo, 'verify', t, [], () => t.verify(), true),
+        );
+      }
+    }
+  } finally {
+    live.close();
+    if (!env.opts.keep) rmSync(dir, { recursive: true, force: true });
+  }
+  return { ms, mutation };
+}
+
+/** Dedup micro-benchmark: a tree of core.db and the largest DB only; 1% of that DB's pages change. */
+async function dedup(env: Env): Promise<{ figures: DedupFigure[]; mutation: MutationResult }> {
+  const dir = join(env.workBase, 'dedup');
+  const root = join(dir, 'storage-root');
+  let largest = '';
+  let size = -1;
+  for (const d of env.listing.databases) {
+    const s = statSync(d).size;
+    if (s > size) [largest, size] = [d, s];
+  }
+  const rels = ['core/core.db', relative(env.dataset.root, largest)];
+  for (const rel of rels) {
+    mkdirSync(dirname(join(root, rel)), { recursive: true });
+    for (const suffix of ['', '-wal']) {
+      const src = join(env.dataset.root, rel + suffix);
+      if (existsSync(src)) run('cp', ['-a', src, join(root, rel + suffix)]);
+    }
+  }
+  log(`dedup: ${rels.join(' + ')} in ${root}`);
+  const live = new LiveDatabases(rels.map((r) => join(root, r)));
+  const tools = makeTools(env, dir);
+  const out: DedupFigure[] = [];
+  try {
+    setTag(tools, 'dedup-full');
+    for (const t of tools) await t.init();
+    const ok = new Set<ToolName>();
+    for (const t of tools) if ((await step(env, 0, 'dedup', t, [root], () => t.backup(root, 'full'), false)).status === 'ok') ok.add(t.name);
+    const mutation = await mutateStorageRoot(root, { seed: MUTATION_SEED, fileFraction: 0, dbPageFraction: MUTATION.dbPageFraction });
+    const db = mutation.database;
+    if (db === null) throw new Error('dedup: the mutation changed no database');
+    const dbBytes = statSync(join(root, db.path)).size;
+    log(`dedup: ${db.pagesChanged} of ${db.pageCount} pages (${db.pageSize} B) of ${db.path} changed`);
+    setTag(tools, 'dedup-incremental');
+    for (const t of tools) {
+      const base = { tool: t.name, dbPath: db.path, dbBytes, pageSize: db.pageSize, pagesChanged: db.pagesChanged, pageCount: db.pageCount };
+      if (!ok.has(t.name)) {
+        out.push({ ...base, status: 'unavailable', error: 'its full backup failed', repoGrowthBytes: null, reportedAddedBytes: null, wallS: null });
+        continue;
+      }
+      const m = await step(env, 0, 'dedup', t, [root], () => t.backup(root, 'incremental'), true);
+      const reported = m.info.addedBytes ?? m.info.dataAdded ?? m.info.deduplicatedSize ?? null;
+      out.push({
+        ...base,
+        status: m.status,
+        ...(m.error !== undefined ? { error: m.error } : {}),
+        repoGrowthBytes: m.status === 'ok' ? m.repoGrowthBytes : null,
+        reportedAddedBytes: typeof reported === 'number' ? reported : null,
+        wallS: m.status === 'ok' ? m.wallS : null,
+      });
+    }
+    return { figures: out, mutation };
+  } finally {
+    live.close();
+    if (!env.opts.keep) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** fole-backup under node --cpu-prof: a full backup, an incremental of the unchanged tree, a restore, a verify. */
+async function profile(env: Env, stamp: string): Promise<{ dir: string; steps: { step: string; wallS: number | null; summaries: ProfileSummary[] }[] }> {
+  const dir = join(env.workBase, 'profile');
+  const root = join(dir, 'storage-root');
+  mkdirSync(dir, { recursive: true });
+  copyTree(env.dataset.root, root);
+  const live = new LiveDatabases(listTree(root).databases);
+  const outDir = join(env.opts.out, `profile-${env.opts.preset}-${stamp}`);
+  const steps: { step: string; wallS: number | null; summaries: ProfileSummary[] }[] = [];
+  try {
+    const prof = (name: string): string => join(outDir, name);
+    const tool = (name: string): FoleTool => new FoleTool(CLI, env.foleVersion, env.commands, dir, env.logDir, ['--cpu-prof', '--cpu-prof-dir', prof(name)]);
+    const full = tool('full-backup');
+    full.runner.tag = 'profile';
+    await full.init();
+    const record = async (name: string, fn: () => Promise<StepOutcome>, inputs: string[]): Promise<void> => {
+      prepareCache(env.cacheMode, [...inputs, full.repo]);
+      const o = await fn();
+      const wallS = o.status === 'ok' ? o.parts.reduce((a, p) => a + p.t.wallS, 0) : null;
+      log(`profile: ${name}: ${o.status}${wallS === null ? ` ${o.error ?? ''}` : `, ${wallS.toFixed(2)} s under the profiler`}`);
+      if (existsSync(prof(name))) steps.push({ step: name, wallS, summaries: summarizeProfileDir(prof(name), REPO_ROOT) });
+    };
+    await record('full-backup', () => full.backup(root, 'full'), [root]);
+    await record('incremental-no-change', () => tool('incremental-no-change').backup(root, 'incremental'), [root]);
+    await record('restore', () => tool('restore').restore(join(dir, 'restore-target')), []);
+    await record('verify', () => tool('verify').verify(), []);
+  } finally {
+    live.close();
+    if (!env.opts.keep) rmSync(dir, { recursive: true, force: true });
+  }
+  return { dir: outDir, steps };
+}
+
+function gitRevision(): string {
+  const rev = run('git', ['-C', REPO_ROOT, 'rev-parse', '--short', 'HEAD'], { allowFail: true }).stdout.trim();
+  const dirty = run('git', ['-C', REPO_ROOT, 'status', '--porcelain', '--', 'src'], { allowFail: true }).stdout.trim() !== '';
+  return `${rev || 'unknown'}${dirty ? ' + uncommitted changes in src/' : ''}`;
+}
+
+function sameFilesystem(paths: string[]): { same: boolean; devices: Record<string, number> } {
+  const devices: Record<string, number> = {};
+  for (const p of paths) devices[p] = statSync(p).dev;
+  return { same: new Set(Object.values(devices)).size === 1, devices };
+}
+
+async function main(): Promise<void> {
+  let opts: BenchOptions | 'help';
+  try {
+    opts = parseOptions(process.argv.slice(2), REPO_ROOT);
+  } catch (err) {
+    if (err instanceof OptionsError) {
+      process.stderr.write(`${err.message}\n\n${USAGE}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  if (opts === 'help') {
+    process.stdout.write(USAGE + '\n');
+    return;
+  }
+  ensureGnuTime(log);
+  if (opts.anchors) ensureAnchors(log);
+  if (opts.build) {
+    log('npm run build');
+    const b = run('npm', ['run', 'build'], { cwd: REPO_ROOT, allowFail: true });
+    if (b.status !== 0) {
+      process.stderr.write(`${b.stdout}\n${b.stderr}\nnpm run build failed: fix it, or pass --no-build to measure dist/ as it is\n`);
+      process.exit(1);
+    }
+  }
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build`);
+  const foleVersion = `fole-backup ${run(process.execPath, [CLI, '--version']).stdout.trim()} (${gitRevision()})`;
+  const commands = foleCommands(CLI);
+  const dataset = await ensureDataset(REPO_ROOT, opts.out, opts.preset, log);
+  const listing = listTree(dataset.root);
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-').replace(/-\d+Z$/, 'Z');
+  const workBase = join(opts.out, `work-${stamp}`);
+  const logDir = join(opts.out, `logs-${opts.preset}-${stamp}`);
+  mkdirSync(workBase, { recursive: true });
+  mkdirSync(logDir, { recursive: true });
+  const fs = sameFilesystem([workBase, dataset.root, tmpdir()]);
+  if (!fs.same) log(`WARNING: work dir, dataset and ${tmpdir()} (fole staging) are on different filesystems: ${JSON.stringify(fs.devices)}`);
+  const loadAtStart = loadavg();
+  if ((loadAtStart[0] ?? 0) > 1) log(`WARNING: load average ${loadAtStart.map((x) => x.toFixed(2)).join(' ')}: other work is running; figures will be noisier (see "other procs CPU s")`);
+  const cache = detectCacheMode();
+  log(`page cache: ${cache.mode} — ${cache.why}`);
+  const toolNames: ToolName[] = opts.anchors ? ['fole', 'restic', 'borg'] : ['fole'];
+  const env: Env = { opts, dataset, listing, cacheMode: cache.mode, foleVersion, commands, workBase, logDir, toolNames };
+  const anchorVersions = opts.anchors ? { restic: resticVersion(), borg: borgVersion() } : null;
+  const missing = ['restore', 'verify'].filter((c) => !commands.has(c));
+  if (missing.length > 0) log(`note: the built CLI has no ${missing.join(' / ')} command yet; those scenarios are reported as n/a for fole`);
+  log(`dataset ${opts.preset}: ${listing.files.length} files backed up (${(listing.bytes / 1e6).toFixed(0)} MB), ${listing.databases.length} databases`);
+
+  const largestDb = [...listing.databases].sort((a, b) => statSync(b).size - statSync(a).size)[0];
+  log('machine limits');
+  await waitQuiet(opts.quietWait);
+  const limits: Limit[] = await measureLimits(listing.files, listing.bytes, largestDb, workBase, cache.mode);
+
+  const measurements: Measurement[] = [];
+  let mutation: MutationResult | null = null;
+  const mainScenarios = opts.scenarios.filter((s) => s !== 'dedup');
+  try {
+    if (mainScenarios.length > 0) {
+      for (let r = 1; r <= opts.runs; r++) {
+        const res = await runOnce(env, r);
+        measurements.push(...res.ms);
+        mutation ??= res.mutation;
+      }
+    }
+    const dd = opts.scenarios.includes('dedup') ? await dedup(env) : null;
+    const prof = opts.profile ? await profile(env, stamp) : null;
+
+    // fole's own count of what it backed up, else the listing
+    const fullFole = measurements.find((m) => m.scenario === 'full' && m.tool === 'fole' && m.status === 'ok');
+    const treeFiles = typeof fullFole?.info.files === 'number' ? fullFole.info.files : listing.files.length;
+    const treeBytes = typeof fullFole?.info.bytes === 'number' ? fullFole.info.bytes : listing.bytes;
+    const sums: Summary[] = summarize(measurements, mainScenarios, toolNames, treeFiles, treeBytes);
+    const gs = goals(sums, limits, treeBytes);
+
+    const header = [
+      `fole-backup benchmark — preset ${opts.preset} (seed ${dataset.spec.seed}): ${treeFiles.toLocaleString('en-US')} files, ${(treeBytes / 1e6).toFixed(0)} MB backed up, ${listing.databases.length} databases`,
+      `${opts.runs} run(s), medians; page cache ${cache.mode}; ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM; ${foleVersion}`,
+      ...(anchorVersions ? [`anchors: ${anchorVersions.restic}; ${anchorVersions.borg} — their time includes the sqlite3 .backup of every DB`] : []),
+    ];
+    const t = mainTable(sums, toolNames, mainScenarios);
+    const text: string[] = [...header, '', renderText(t)];
+    const problems = sums.filter((s) => s.status === 'failed' || s.status === 'unavailable');
+    for (const p of problems) text.push(`  ${p.tool} / ${SCENARIO_TITLES[p.scenario]}: ${p.status}${p.error ? ` — ${p.error}` : ''}`);
+    const phases = measurements.filter((m) => m.tool === 'fole' && m.status === 'ok' && typeof m.info.phases === 'string' && m.info.phases !== '');
+    const phaseRows = mainScenarios.flatMap((sc) => {
+      const m = phases.find((x) => x.scenario === sc);
+      return m === undefined ? [] : [[SCENARIO_TITLES[sc], m.wallS.toFixed(1), String(m.info.phases)]];
+    });
+    const phaseTable = { head: ['fole-backup phases, run 1 (s, from its stderr)', 'wall s', 'start-up; phase seconds …'], rows: phaseRows, right: new Set([1]) };
+    if (phaseRows.length > 0) text.push('', renderText(phaseTable));
+    text.push('', renderText(limitsTable(limits)));
+    if (dd) text.push('', `dedup: 1% of the pages of ${dd.mutation.database?.path ?? '?'} changed, then an incremental`, renderText(dedupTable(dd.figures)));
+    if (opts.anchors || opts.preset === 'default') text.push('', renderText(goalsTable(gs)));
+    if (prof) {
+      for (const s of prof.steps) {
+        // the threads that did work (the first profile of a process is its main thread)
+        for (const [i, th] of s.summaries.entries()) {
+          if (th.busyMs < 500) continue;
+          const when = th.thread === 'main' ? '' : `, from ${(th.startOffsetMs / 1000).toFixed(1)} s`;
+          text.push('', `CPU profile, ${s.step}, ${th.thread} thread (${i + 1}/${s.summaries.length}): ${th.durationMs.toFixed(0)} ms recorded${when}, ${th.busyMs.toFixed(0)} ms not idle; top self time`);
+          for (const f of th.functions.slice(0, 10)) text.push(`  ${f.selfMs.toFixed(0).padStart(7)} ms  ${((100 * f.selfMs) / th.durationMs).toFixed(1).padStart(5)}%  ${f.fn}  ${f.where}`);
+        }
+      }
+    }
+    process.stdout.write(text.join('\n') + '\n');
+
+    // files
+    const base = join(opts.out, `results-${opts.preset}-${stamp}`);
+    const json = {
+      schema: 1,
+      startedAt: new Date(started).toISOString(),
+      durationS: (Date.now() - started) / 1000,
+      command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+      options: opts,
+      machine: {
+        host: hostname(),
+        kernel: release(),
+        cpus: cpus().length,
+        cpuModel: cpus()[0]?.model ?? null,
+        memBytes: totalmem(),
+        node: process.version,
+        sameFilesystem: fs,
+      },
+      versions: {
+        fole: foleVersion,
+        ...(anchorVersions ?? {}),
+        sqlite3: opts.anchors ? run('sqlite3', ['--version']).stdout.trim() : null,
+      },
+      pageCache: cache,
+      loadAverageAtStart: loadAtStart,
+      dataset: {
+        preset: opts.preset,
+        spec: dataset.spec,
+        cacheKey: dataset.key,
+        fromCache: dataset.fromCache,
+        generateMs: dataset.generateMs,
+        generated: { files: dataset.generated.files, bytes: dataset.generated.bytes, databases: dataset.generated.databases.length },
+        backedUp: { files: treeFiles, bytes: treeBytes, databases: listing.databases.length },
+      },
+      mutation: mutation && { seed: MUTATION_SEED, ...MUTATION, ...mutation, changedFiles: mutation.changedFiles.length },
+      limits,
+      summaries: sums,
+      goals: gs,
+      dedup: dd && { figures: dd.figures, mutation: { ...dd.mutation, changedFiles: undefined } },
+      profile: prof && { dir: prof.dir, steps: prof.steps.map((s) => ({ step: s.step, wallS: s.wallS, threads: s.summaries.map((x) => ({ ...x, functions: x.functions.slice(0, 60), modules: x.modules.slice(0, 30) })) })) },
+      measurements,
+      logs: logDir,
+    };
+    writeFileSync(`${base}.json`, JSON.stringify(json, null, 2) + '\n');
+    const md: string[] = [
+      `## Results: preset \`${opts.preset}\` (${new Date(started).toISOString()})`,
+      '',
+      ...header.map((h) => `${h}  `),
+      '',
+      `Command: \`${json.command}\``,
+      '',
+      renderMarkdown(t),
+      '',
+      ...problems.map((p) => `- ${p.tool} / ${SCENARIO_TITLES[p.scenario]}: ${p.status}${p.error ? ` — ${p.error}` : ''}`),
+      '',
+      '#### Every tool',
+      '',
+      renderMarkdown(detailTable(sums)),
+      '',
+      ...(phaseRows.length > 0 ? ['#### Where fole-backup spends its time (phases it prints, timed by their arrival on stderr)', '', renderMarkdown(phaseTable), ''] : []),
+      '#### Machine limits for the same bytes',
+      '',
+      renderMarkdown(limitsTable(limits)),
+      '',
+    ];
+    if (mutation) {
+      md.push(
+        `The change before scenario 3: ${mutation.filesChanged} of ${mutation.filesConsidered} files (${mutation.rewritten} rewritten, ${mutation.appended} appended to, ${mutation.patched} patched; ${mutation.bytesWritten.toLocaleString('en-US')} bytes written), and ${mutation.database?.rowsUpdated ?? 0} rows of \`${mutation.database?.path ?? '-'}\` rewritten in place: ${mutation.database?.pagesChanged ?? 0} of ${mutation.database?.pageCount ?? 0} pages changed.`,
+        '',
+      );
+    }
+    if (dd) md.push('#### Dedup: 1% of the pages of the largest database alone', '', renderMarkdown(dedupTable(dd.figures)), '');
+    if (opts.anchors || opts.preset === 'default') md.push('#### Goals', '', renderMarkdown(goalsTable(gs)), '');
+    if (prof) {
+      for (const s of prof.steps) md.push(profileMarkdown(`CPU profile: ${s.step}${s.wallS === null ? '' : ` (${s.wallS.toFixed(2)} s under the profiler)`}`, s.summaries, 20), '');
+    }
+    writeFileSync(`${base}.md`, md.join('\n') + '\n');
+    log(`wrote ${base}.json and ${base}.md; command logs in ${logDir}`);
+  } finally {
+    if (!opts.keep) rmSync(workBase, { recursive: true, force: true });
+    else log(`kept ${workBase}`);
+  }
+}
+
+await main();
