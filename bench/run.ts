@@ -346,7 +346,7 @@ async function main(): Promise<void> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build`);
   const foleVersion = `fole-backup ${run(process.execPath, [CLI, '--version']).stdout.trim()} (${gitRevision()})`;
   const commands = foleCommands(CLI);
-  const dataset = await ensureDataset(REPO_ROOT, opts.out, opts.preset, log);
+  const dataset = await ensureDataset(REPO_ROOT, opts.out, opts.preset, log, { files: opts.files, mb: opts.mb });
   const listing = listTree(dataset.root);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').replace(/-\d+Z$/, 'Z');
   const workBase = join(opts.out, `work-${stamp}`);

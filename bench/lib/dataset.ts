@@ -41,11 +41,42 @@ function cacheKey(repoRoot: string, spec: StorageRootSpec): string {
   return h.digest('hex').slice(0, 12);
 }
 
-/** The cached dataset for `preset`, generating it first if needed. */
-export async function ensureDataset(repoRoot: string, out: string, preset: PresetName, log: (m: string) => void): Promise<Dataset> {
-  const spec = PRESETS[preset];
+/**
+ * A preset's spec, scaled to about `files` files and `mb` megabytes when given:
+ * the tile count carries the file count, the large databases (or, without any,
+ * the uploads) carry the size. The report prints what was actually generated.
+ */
+export function scaledSpec(preset: PresetName, files?: number, mb?: number): StorageRootSpec {
+  const base = PRESETS[preset];
+  const spec: StorageRootSpec = { ...base };
+  const maps = base.projects * base.mapsPerProject;
+  if (files !== undefined) {
+    const others = base.projects * (base.uploadsPerProject + 8) + base.modules.length * 6 + 16;
+    spec.tilesPerMap = Math.max(1, Math.round(Math.max(0, files - others) / Math.max(1, maps)));
+  }
+  if (mb !== undefined) {
+    const tileBytes = maps * spec.tilesPerMap * spec.tileBytes;
+    const uploads = base.projects * base.uploadsPerProject * base.uploadBytes;
+    const rest = Math.max(0, mb * 1e6 - tileBytes - uploads);
+    if (base.largeDbs > 0) spec.largeDbBytes = Math.max(1024 * 1024, Math.round(rest / base.largeDbs));
+    else spec.uploadBytes = Math.max(1024, Math.round((mb * 1e6 - tileBytes) / Math.max(1, base.projects * base.uploadsPerProject)));
+  }
+  return spec;
+}
+
+/** The cached dataset for `preset` (scaled by `--files`/`--mb` when given), generating it first if needed. */
+export async function ensureDataset(
+  repoRoot: string,
+  out: string,
+  preset: PresetName,
+  log: (m: string) => void,
+  scale: { files?: number; mb?: number } = {},
+): Promise<Dataset> {
+  const spec = scaledSpec(preset, scale.files, scale.mb);
   const key = cacheKey(repoRoot, spec);
-  const dir = join(out, 'cache', `${preset}-seed${spec.seed}-${key}`);
+  // a scaled dataset gets its own name, so it never evicts the preset's cache
+  const label = scale.files !== undefined || scale.mb !== undefined ? `${preset}-scaled` : preset;
+  const dir = join(out, 'cache', `${label}-seed${spec.seed}-${key}`);
   const metaPath = join(dir, 'meta.json');
   if (existsSync(metaPath)) {
     const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as { generated: GeneratedStorageRoot; generateMs: number; fingerprint?: string };
@@ -61,7 +92,7 @@ export async function ensureDataset(repoRoot: string, out: string, preset: Prese
   const cacheDir = join(out, 'cache');
   mkdirSync(cacheDir, { recursive: true });
   for (const name of readdirSync(cacheDir)) {
-    if (name.startsWith(`${preset}-seed`) && name !== `${preset}-seed${spec.seed}-${key}`) {
+    if (name.startsWith(`${label}-seed`) && name !== `${label}-seed${spec.seed}-${key}`) {
       log(`dataset: removing stale cache ${name}`);
       rmSync(join(cacheDir, name), { recursive: true, force: true });
     }

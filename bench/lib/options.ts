@@ -33,11 +33,16 @@ export interface BenchOptions {
   build: boolean;
   /** Wait at most this long before each step for a quiet second (machine < 15% busy). */
   quietWait: number;
+  /** Scale the preset to about this many files / megabytes. */
+  files?: number;
+  mb?: number;
 }
 
 export const USAGE = `usage: npm run bench -- [options]
 
   --preset small|default|large   dataset (default: default)
+  --files N                      scale the preset's tile pyramids to about N files in all
+  --mb M                         scale the preset's large databases (or uploads) to about M MB in all
   --runs N                       repetitions; medians are reported (default: 3, large: 1)
   --anchors                      also run restic and Borg (installed with apt-get if missing, as root)
   --scenarios a,b,...            subset of: ${SCENARIOS.join(', ')} (default: all)
@@ -58,6 +63,8 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions | '
       allowPositionals: false,
       options: {
         preset: { type: 'string' },
+        files: { type: 'string' },
+        mb: { type: 'string' },
         runs: { type: 'string' },
         anchors: { type: 'boolean', default: false },
         scenarios: { type: 'string' },
@@ -89,10 +96,20 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions | '
     }
     scenarios = SCENARIOS.filter((s) => asked.includes(s));
   }
+  const positive = (name: string, raw: string | undefined): number | undefined => {
+    if (raw === undefined) return undefined;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n <= 0) throw new OptionsError(`--${name} must be a positive number, not ${raw}`);
+    return n;
+  };
+  const files = positive('files', v.files);
+  const mb = positive('mb', v.mb);
   const quietWait = Number(v['quiet-wait'] ?? 5);
   if (!Number.isFinite(quietWait) || quietWait < 0) throw new OptionsError(`--quiet-wait must be a number of seconds, not ${v['quiet-wait']}`);
   return {
     quietWait,
+    ...(files !== undefined ? { files } : {}),
+    ...(mb !== undefined ? { mb } : {}),
     preset,
     runs,
     anchors: v.anchors === true,
