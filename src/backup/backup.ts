@@ -25,7 +25,7 @@ import { ManifestBuilder } from '../manifest/manifest.js';
 import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
 import { RepositoryLock } from '../repository/lock.js';
 import type { Repository } from '../repository/repository.js';
-import { comparePaths, SKIPPED_LIMIT, type Snapshot, type SnapshotDatabase, type TreeEntry } from '../snapshot/snapshot.js';
+import { comparePaths, SKIPPED_LIMIT, type Snapshot, type SnapshotDatabase, type SnapshotStats, type TreeEntry } from '../snapshot/snapshot.js';
 import { listSnapshots, loadSnapshot, resolveBackupId, saveSnapshot } from '../snapshot/store.js';
 import { readTree, TreeWriter } from '../snapshot/tree.js';
 import { captureDatabases, type CapturedDatabase } from '../sqlite/capture.js';
@@ -70,30 +70,17 @@ export interface BackupOptions {
   signal?: AbortSignal;
 }
 
-export interface BackupResult {
+/** What a backup did: its id and kind, every figure of its snapshot's stats, and what it left out. */
+export type BackupResult = Required<SnapshotStats> & {
   backupId: string;
   type: 'full' | 'incremental';
   createdAt: string;
-  files: number;
-  dirs: number;
-  databases: number;
-  bytes: number;
-  addedBytes: number;
-  durationMs: number;
-  writersBlockedMs: number;
   /** The parent backup an incremental compared against. */
   parent?: string;
-  /** Content bytes read (files + DB snapshots); an incremental reads only what changed. */
-  bytesRead: number;
-  filesNew: number;
-  filesChanged: number;
-  filesUnchanged: number;
-  dbsCaptured: number;
-  dbsUnchanged: number;
   skipped: { path: string; reason: string }[];
   skippedCount: number;
   warnings: string[];
-}
+};
 
 interface SpoolRecord extends ScanRecord {
   sqlite?: true;
@@ -419,6 +406,10 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     const createdAt = capture.capturedAt;
     const actor = opts.actor ?? defaultActor();
     const type = parent ? 'incremental' : 'full';
+    const stats: Required<SnapshotStats> = {
+      files, dirs, databases: databases.length, bytes,
+      addedBytes: 0, durationMs: 0, writersBlockedMs: capture.writersBlockedMs, bytesRead, ...counts,
+    };
     const snap: Snapshot = {
       formatVersion: 1,
       backupId,
@@ -437,24 +428,20 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         storageSpecVersion: opts.storageSpecVersion ?? STORAGE_SPEC_VERSION,
       }),
       tree: treeIds,
-      stats: {
-        files, dirs, databases: databases.length, bytes,
-        addedBytes: 0, durationMs: 0, writersBlockedMs: capture.writersBlockedMs, bytesRead, ...counts,
-      },
+      stats,
       databases,
       skipped,
       skippedCount,
       warnings,
     };
-    snap.stats.durationMs = Date.now() - started;
-    snap.stats.addedBytes = repo.addedBytes - addedBefore;
+    stats.durationMs = Date.now() - started;
+    stats.addedBytes = repo.addedBytes - addedBefore;
     reporter.phase('write snapshot');
     await saveSnapshot(repo, snap);
+    // the snapshot's own figures, finished with what writing it cost
     return {
-      backupId, type, createdAt, files, dirs, databases: databases.length, bytes,
-      addedBytes: repo.addedBytes - addedBefore, durationMs: Date.now() - started,
-      writersBlockedMs: capture.writersBlockedMs, ...(parent ? { parent: parent.backupId } : {}), bytesRead, ...counts,
-      skipped, skippedCount, warnings,
+      ...stats, addedBytes: repo.addedBytes - addedBefore, durationMs: Date.now() - started,
+      backupId, type, createdAt, ...(parent ? { parent: parent.backupId } : {}), skipped, skippedCount, warnings,
     };
   } catch (err) {
     stopCapture?.abort();
