@@ -105,6 +105,17 @@ describe('retention policy', () => {
     expect(d.find((x) => x.createdAt.startsWith('2026-01-02'))?.keep).toBe(false);
   });
 
+  it('a tag rule also keeps the tags it prefixes before a colon, and no others', () => {
+    const list = [
+      b('2026-01-01T00:00:00Z', { tags: ['pre-migration:41'] }),
+      b('2026-01-02T00:00:00Z', { tags: ['pre-migrationX'] }),
+      b('2026-01-03T00:00:00Z', { tags: ['weekly'] }),
+      b('2026-01-04T00:00:00Z'),
+    ];
+    const d = applyRetention(list, { last: 1, tags: ['pre-migration'] });
+    expect(d.filter((x) => x.keep).map((x) => x.reasons)).toEqual([['last 1'], ['tag pre-migration:41']]);
+  });
+
   it('applies the policy per STORAGE_ROOT and host', () => {
     const list = [
       b('2026-01-01T00:00:00Z', { storageRoot: '/a' }),

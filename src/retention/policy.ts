@@ -14,7 +14,8 @@
  * - keep-within DURATION: every backup newer than the group's NEWEST backup minus
  *   the duration (not "now" minus it: if backups stopped a month ago, a
  *   keep-within of a week still keeps the last week of them).
- * - keep-tag T: every backup carrying tag T.
+ * - keep-tag T: every backup carrying tag T, or a tag `T:<anything>` (so
+ *   `pre-migration` keeps every `pre-migration:<id>` backup).
  * A backup is kept if any rule keeps it; the reasons say which. An empty policy
  * is refused: it would remove everything.
  */
@@ -189,7 +190,10 @@ export function applyRetention(backups: readonly BackupSummary[], policy: Retent
         }
       }
       if (cutoff !== undefined && t.getTime() >= cutoff) reasons.push(`within ${policy.within}`);
-      for (const tag of policy.tags ?? []) if (b.tags.includes(tag)) reasons.push(`tag ${tag}`);
+      for (const tag of policy.tags ?? []) {
+        const hit = b.tags.find((t) => t === tag || t.startsWith(`${tag}:`));
+        if (hit !== undefined) reasons.push(`tag ${hit}`);
+      }
       out.push({ backupId: b.backupId, createdAt: b.createdAt, group, keep: reasons.length > 0, reasons });
     });
   }

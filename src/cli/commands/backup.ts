@@ -33,7 +33,11 @@ export function describeBackup(r: BackupResult): string {
     for (const s of r.skipped.slice(0, 10)) lines.push(`    ${s.path}: ${s.reason}`);
     if (r.skippedCount > 10) lines.push(`    … (${r.skippedCount - 10} more in --json output / \`fole-backup list --json\`)`);
   }
-  if (r.warnings.length > 0) lines.push(`  ${r.warnings.length} warnings (see above)`);
+  if (r.warnings.length > 0) {
+    lines.push(`  ${r.warnings.length} warning${r.warnings.length === 1 ? '' : 's'}:`);
+    for (const w of r.warnings.slice(0, 10)) lines.push(`    ${w}`);
+    if (r.warnings.length > 10) lines.push(`    … (${r.warnings.length - 10} more in --json output)`);
+  }
   return lines.join('\n');
 }
 

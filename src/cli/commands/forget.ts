@@ -57,7 +57,7 @@ export function registerForget(program: Command, run: Runner): void {
     .option('--keep-monthly <n>', 'keep the newest backup of each of the last n months (UTC)')
     .option('--keep-yearly <n>', 'keep the newest backup of each of the last n years (UTC)')
     .option('--keep-within <duration>', 'keep every backup within this long of the newest one, e.g. 7d, 36h, 1y6m')
-    .option('--keep-tag <tag...>', 'keep every backup with this tag (repeatable)')
+    .option('--keep-tag <tag...>', 'keep every backup with this tag, or with <tag>:<anything> (repeatable)')
     .option('--save-policy', 'store this policy in the repository; later `forget` without --keep-* uses it')
     .option('-n, --dry-run', 'show what would be removed; change nothing')
     .option('--prune', 'run prune afterwards to free the space')
