@@ -33,7 +33,7 @@ import { isSqliteFile, mayBeSqlite } from '../sqlite/detect.js';
 import { acquireStorageLock, GLOBAL_LOCK_ID, removeLockRow } from '../storage/global-lock.js';
 import { scanTree, type ScanRecord } from '../storage/scan.js';
 import { makeStaging } from './staging.js';
-import { orderedMap } from './ordered.js';
+import { orderedMap } from '../concurrency/ordered-map.js';
 import { FilePool } from './file-pool.js';
 
 /** The storage spec version this tool understands and records by default. */

@@ -105,11 +105,6 @@ export function parsePackHeader(key: Uint8Array, tail: Buffer, packSize: number,
   return blobs;
 }
 
-/** How many bytes at the end of a pack to read to get its header in one go. */
-export function headerReadSize(packSize: number): number {
-  return Math.min(packSize, 64 * 1024);
-}
-
 function corrupt(pack: string, what: string): FoleBackupError {
   return new FoleBackupError('REPO_CORRUPT', `pack ${pack}: ${what}`, {
     hint: 'run `fole-backup check --read-data` to find every damaged object',

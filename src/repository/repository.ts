@@ -33,6 +33,7 @@ import {
 } from './format.js';
 import { decodeIndexFile, encodeIndexFile, MasterIndex } from './master-index.js';
 import { PackBuilder, parsePackHeader, type PackedBlob } from './pack.js';
+import { forEachConcurrent } from '../concurrency/for-each.js';
 
 export interface InitOptions {
   kdf?: KdfParams;
@@ -166,7 +167,7 @@ export class Repository {
   private async readIndexFiles(signal?: AbortSignal): Promise<void> {
     const names: string[] = [];
     for await (const o of this.backend.list('index')) names.push(o.name);
-    await forEachLimit(names, 8, async (name) => {
+    await forEachConcurrent(names, 8, async (name) => {
       signal?.throwIfAborted();
       for (const p of await this.readIndexFile(name)) this.index.addPack(p.name, p.blobs);
     });
@@ -395,22 +396,4 @@ export async function readConfig(backend: Backend): Promise<RepositoryConfig> {
     throw new FoleBackupError('REPO_CORRUPT', `repository config at ${backend.location} is damaged`);
   }
   return v as RepositoryConfig;
-}
-
-/** Run `fn` over items with at most `limit` in flight; rejects on the first failure. */
-export async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed: unknown;
-  const worker = async (): Promise<void> => {
-    while (failed === undefined && next < items.length) {
-      const i = next++;
-      try {
-        await fn(items[i] as T, i);
-      } catch (err) {
-        failed ??= err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failed !== undefined) throw failed;
 }

@@ -46,6 +46,7 @@
  * if it had none (a cleanly closed database), W is closed last and SQLite removes the
  * empty side files our connections created.
  */
+import { SQLITE_SIDE_SUFFIXES } from '../storage/exclusions.js';
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, openSync, readSync, rmSync, statSync } from 'node:fs';
@@ -118,7 +119,6 @@ const DEFAULT_BUSY_TIMEOUT_MS = 30_000;
 const STEP_BYTES = 32 * 1024 * 1024;
 /** SQLite's maximum for a step: copy everything that remains. */
 const ALL_PAGES = 0x7fffffff;
-const SIDE_SUFFIXES = ['-wal', '-shm', '-journal'] as const;
 
 interface Source {
   rel: string;
@@ -204,7 +204,7 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
     if (!ok) {
       for (const s of sources) {
         if (s.copy === undefined) continue;
-        for (const f of [s.copy, ...SIDE_SUFFIXES.map((x) => s.copy + x)]) rmSync(f, { force: true });
+        for (const f of [s.copy, ...SQLITE_SIDE_SUFFIXES.map((x) => s.copy + x)]) rmSync(f, { force: true });
       }
     }
   }
@@ -413,7 +413,7 @@ function checkCopy(s: Source, file: string, transform: CaptureOptions['transform
     // Closing the last connection checkpoints a WAL-mode copy and deletes its -wal and -shm.
     db?.close();
   }
-  for (const suffix of SIDE_SUFFIXES) {
+  for (const suffix of SQLITE_SIDE_SUFFIXES) {
     if (existsSync(file + suffix)) {
       throw new FoleBackupError('INTERNAL', `capture ${s.rel}: ${basename(file)}${suffix} is left beside the closed copy`, {
         path: s.rel,

@@ -6,6 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import { SQLITE_SIDE_SUFFIXES } from '../storage/exclusions.js';
 
 export interface IntegrityResult {
   ok: boolean;
@@ -13,7 +14,6 @@ export interface IntegrityResult {
   problems: string[];
 }
 
-const SIDE_SUFFIXES = ['-wal', '-shm', '-journal'];
 
 export function checkDatabaseFile(file: string, maxProblems = 10): IntegrityResult {
   let db: Database.Database | undefined;
@@ -31,5 +31,5 @@ export function checkDatabaseFile(file: string, maxProblems = 10): IntegrityResu
 
 /** Side files (-wal, -shm, -journal) present next to `file`. */
 export function sideFilesOf(file: string): string[] {
-  return SIDE_SUFFIXES.map((s) => file + s).filter((p) => existsSync(p));
+  return SQLITE_SIDE_SUFFIXES.map((s) => file + s).filter((p) => existsSync(p));
 }

@@ -26,6 +26,7 @@
  * Objects written by a backup running meanwhile (a shared lock allows it) can
  * show up as orphans; they are info, never problems.
  */
+import { forEachConcurrent } from '../concurrency/for-each.js';
 import { createHash } from 'node:crypto';
 import { SEAL_OVERHEAD } from '../crypto/aead.js';
 import { HEX64, sha256Hex } from '../crypto/hash.js';
@@ -37,7 +38,7 @@ import { AAD } from '../repository/format.js';
 import { listLocks, RepositoryLock } from '../repository/lock.js';
 import { decodeIndexFile } from '../repository/master-index.js';
 import { HEADER_ENTRY_BYTES, type PackedBlob } from '../repository/pack.js';
-import { forEachLimit, readConfig, type Repository } from '../repository/repository.js';
+import { readConfig, type Repository } from '../repository/repository.js';
 import { isBackupId, loadSnapshot } from '../snapshot/store.js';
 import { readTree } from '../snapshot/tree.js';
 import { loadPack, openBlobIn, readPackHeader, short } from './blob-reader.js';
@@ -241,7 +242,7 @@ class Check {
     names.sort();
     this.counts.indexFiles = names.length;
     let done = 0;
-    await forEachLimit(names, 4, async (name) => {
+    await forEachConcurrent(names, 4, async (name) => {
       throwIfAborted(this.signal);
       const object = `index/${name}`;
       let packs: { name: string; blobs: PackedBlob[] }[];
@@ -371,7 +372,7 @@ class Check {
     const totalBytes = names.reduce((s, n) => s + (this.listed.get(n) ?? 0), 0);
     let doneBytes = 0;
     let done = 0;
-    await forEachLimit(names, this.opts.concurrency ?? 2, async (name) => {
+    await forEachConcurrent(names, this.opts.concurrency ?? 2, async (name) => {
       throwIfAborted(this.signal);
       const object = `data/${name}`;
       const claim = this.claims.get(name) as PackClaim;

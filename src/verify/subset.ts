@@ -17,10 +17,6 @@ export function subsetScore(seed: string, path: string): number {
   return h.readUIntBE(0, 6) / 2 ** 48;
 }
 
-export function inSubset(seed: string, path: string, percent: number): boolean {
-  return subsetScore(seed, path) < percent / 100;
-}
-
 /**
  * Parse "10%", "10" or "0.5%" into a percentage in (0, 100]. Returns undefined
  * for anything else.

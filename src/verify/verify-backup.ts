@@ -27,6 +27,7 @@
  * whose chunks are already known to be missing are not read again in the
  * read-data pass: they are reported once.
  */
+import { forEachConcurrent } from '../concurrency/for-each.js';
 import { createHash } from 'node:crypto';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -35,14 +36,13 @@ import { FoleBackupError, StopError, fsError, throwIfAborted } from '../errors.j
 import { renderManifest } from '../manifest/manifest.js';
 import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
 import { RepositoryLock } from '../repository/lock.js';
-import { forEachLimit, type Repository } from '../repository/repository.js';
+import type { Repository } from '../repository/repository.js';
 import type { Snapshot, SnapshotDatabase, TreeEntry } from '../snapshot/snapshot.js';
 import { loadSnapshot, resolveBackupId } from '../snapshot/store.js';
 import { readTree } from '../snapshot/tree.js';
 import { checkDatabaseFile, sideFilesOf } from '../sqlite/integrity.js';
 import { BlobReader, MIN_PACK_TAIL, short } from './blob-reader.js';
 import { DEFAULT_MAX_PROBLEMS, Findings, isAbort, verdictFor, type ReportBase } from './findings.js';
-import { forEachConcurrent } from './pool.js';
 import { subsetScore } from './subset.js';
 
 export interface VerifyOptions {
@@ -328,7 +328,7 @@ class Verification {
     this.reporter.phase('verify packs');
     this.counts.packs = this.packs.size;
     let done = 0;
-    await forEachLimit([...this.packs], 8, async ([name, use]) => {
+    await forEachConcurrent([...this.packs], 8, async ([name, use]) => {
       throwIfAborted(this.signal);
       const where = { object: `data/${name}`, backupId: this.backupId, ...(use.firstPath === undefined ? {} : { path: use.firstPath }) };
       const users = `${use.refs} blob references of this backup are in it (first: ${use.firstPath ?? 'its file list'})`;
