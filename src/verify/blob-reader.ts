@@ -46,11 +46,6 @@ export function openBlobIn(repo: Repository, pack: Buffer, packName: string, b: 
   return repo.openBlob(b, packName, pack.subarray(b.offset, b.offset + b.length));
 }
 
-/** Parse a whole pack's header (CHECKSUM_MISMATCH when it does not authenticate, REPO_CORRUPT when it does not parse). */
-export function readPackHeader(repo: Repository, pack: Buffer, name: string): PackedBlob[] {
-  return repo.readPackHeader(pack, name);
-}
-
 /** Load a whole pack; a missing one is a CHECKSUM_MISMATCH naming it. */
 export async function loadPack(backend: Backend, name: string): Promise<Buffer> {
   try {
