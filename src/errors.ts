@@ -134,3 +134,42 @@ export function abortError(): FoleBackupError {
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw abortError();
 }
+
+/**
+ * An error as plain data, to cross a worker-thread boundary (structured clone
+ * keeps neither the class nor `code`/`hint`): errorFromData gives back the same
+ * class, code, message, hint and path, and the cause's message and errno.
+ */
+export interface ErrorData {
+  stop: boolean;
+  code: ErrorCode | StopCode;
+  message: string;
+  hint?: string;
+  path?: string;
+  cause?: { message: string; code?: string };
+}
+
+export function errorToData(err: unknown): ErrorData {
+  if (!(err instanceof FoleBackupError)) {
+    return { stop: false, code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) };
+  }
+  const cause = err.cause;
+  const errno = errnoCode(cause);
+  return {
+    stop: err instanceof StopError,
+    code: err.code,
+    message: err.message,
+    ...(err.hint === undefined ? {} : { hint: err.hint }),
+    ...(err.path === undefined ? {} : { path: err.path }),
+    ...(cause === undefined ? {} : { cause: { message: cause instanceof Error ? cause.message : String(cause), ...(errno === undefined ? {} : { code: errno }) } }),
+  };
+}
+
+export function errorFromData(d: ErrorData): FoleBackupError {
+  const options: ErrorOptions = {
+    ...(d.hint === undefined ? {} : { hint: d.hint }),
+    ...(d.path === undefined ? {} : { path: d.path }),
+    ...(d.cause === undefined ? {} : { cause: Object.assign(new Error(d.cause.message), d.cause.code === undefined ? {} : { code: d.cause.code }) }),
+  };
+  return d.stop ? new StopError(d.code as StopCode, d.message, options) : new FoleBackupError(d.code, d.message, options);
+}

@@ -3,7 +3,8 @@
  *
  *   open repo, shared repository lock, load index
  *   acquire the Global Storage Lock (storage:global in core/core.db)
- *   scan STORAGE_ROOT once into a spool file (tree order, bounded memory);
+ *   scan STORAGE_ROOT once into a spool (tree order; in memory, on disk past
+ *     200k entries) with each path's entry in the parent backup (incremental);
  *     note every file whose header says SQLite
  *   capture every database at one instant into private staging (quiesce,
  *     Online Backup API, integrity_check; our lock row removed from the core.db copy)
@@ -14,12 +15,9 @@
  *   release the storage lock and the repository lock, remove staging
  */
 import { randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
 import { readlink, realpath, rm, stat } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
-import { createInterface } from 'node:readline';
-import { once } from 'node:events';
 import { FoleBackupError, errnoCode, throwIfAborted } from '../errors.js';
 import { ManifestBuilder } from '../manifest/manifest.js';
 import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
@@ -34,6 +32,7 @@ import { acquireStorageLock, GLOBAL_LOCK_ID, removeLockRow } from '../storage/gl
 import { scanTree, type ScanRecord } from '../storage/scan.js';
 import { makeStaging } from './staging.js';
 import { orderedMap } from '../concurrency/ordered-map.js';
+import { Spool } from './spool.js';
 import { FilePool } from './file-pool.js';
 
 /** The storage spec version this tool understands and records by default. */
@@ -86,10 +85,11 @@ interface SpoolRecord extends ScanRecord {
   sqlite?: true;
 }
 
+
 /** A spool record with the parent backup's entry for the same path, if any. */
 interface WorkItem {
   r: SpoolRecord;
-  prev: TreeEntry | undefined;
+  prev?: TreeEntry;
 }
 
 /** Whether a file can keep its parent's content without being read (restic's rule, plus the inode). */
@@ -210,7 +210,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     });
     staging = await makeStaging(opts.stagingParent);
 
-    // 1. scan into a spool file; note SQLite databases by their header
+    // 1. scan into the spool; note SQLite databases by their header
     reporter.phase('scan');
     const skipped: { path: string; reason: string }[] = [];
     let skippedCount = 0;
@@ -218,27 +218,36 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       skippedCount++;
       if (skipped.length < SKIPPED_LIMIT) skipped.push({ path, reason });
     };
-    const spoolPath = join(staging, 'scan.ndjson');
-    const spool = createWriteStream(spoolPath);
+    const spool = new Spool<WorkItem>(join(staging, 'scan.ndjson'));
     const dbPaths: string[] = [];
     let totalFiles = 0;
     let totalBytes = 0;
-    for await (const r of scanTree(root, (s) => skip(s.path, s.reason))) {
+    // the parent's entry for each path is looked up here, in tree order (a merge
+    // join: the parent's file list is never held in memory), and travels in the spool
+    const cursor = new ParentCursor(parent ? readTree(repo, parent.tree)[Symbol.asyncIterator]() : undefined);
+    for await (const batch of scanTree(root, (s) => skip(s.path, s.reason))) {
       throwIfAborted(signal);
-      const rec: SpoolRecord = r;
-      if (r.kind === 'file') {
-        totalFiles++;
-        totalBytes += r.size;
-        if (mayBeSqlite(r.size) && (await isSqliteFile(join(root, r.path)))) {
-          rec.sqlite = true;
-          dbPaths.push(r.path);
+      const items: WorkItem[] = [];
+      for (const r of batch) {
+        const prev = r.kind === 'dir' ? undefined : await cursor.find(r.path);
+        const rec: SpoolRecord = r;
+        if (r.kind === 'file') {
+          totalFiles++;
+          totalBytes += r.size;
+          // a file with its parent's size, mtime, ctime and inode is the parent's regular
+          // file, unchanged: not a database then, not one now — its header is not read
+          if (mayBeSqlite(r.size) && !unchangedFile(r, prev) && isSqliteFile(join(root, r.path))) {
+            rec.sqlite = true;
+            dbPaths.push(r.path);
+          }
         }
-        reporter.progress({ files: 0, bytes: 0, totalFiles, totalBytes, current: r.path });
+        items.push(prev === undefined ? { r: rec } : { r: rec, prev });
       }
-      if (!spool.write(JSON.stringify(rec) + '\n')) await once(spool, 'drain');
+      const last = batch[batch.length - 1];
+      if (last !== undefined) reporter.progress({ files: 0, bytes: 0, totalFiles, totalBytes, current: last.path });
+      await spool.push(items);
     }
-    spool.end();
-    await once(spool, 'finish');
+    await spool.end();
 
     // 2. every database at one instant
     // The instant is taken first (quiesce happens at the start of captureDatabases);
@@ -284,15 +293,6 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     const progress = (path: string): void =>
       reporter.progress({ files: doneFiles, bytes: doneBytes, totalFiles, totalBytes, current: path });
 
-    const lines = createInterface({ input: createReadStream(spoolPath), crlfDelay: Infinity });
-    const cursor = new ParentCursor(parent ? readTree(repo, parent.tree)[Symbol.asyncIterator]() : undefined);
-    // the parent lookup happens here, in order, before the concurrent work
-    const records = (async function* (): AsyncGenerator<WorkItem> {
-      for await (const line of lines) {
-        const r = JSON.parse(line) as SpoolRecord;
-        yield { r, prev: r.kind === 'dir' ? undefined : await cursor.find(r.path) };
-      }
-    })();
     const hasChunks = (e: TreeEntry): boolean => (e.chunks ?? []).every((id) => repo.hasBlob(id));
 
     const work = async ({ r, prev }: WorkItem): Promise<TreeEntry | undefined> => {
@@ -385,7 +385,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       };
     };
     // a wide window: entries behind a database whose copy is still being made keep being stored
-    await orderedMap(records, opts.concurrency ?? 8192, work, async (entry) => {
+    await orderedMap(spool.read(), opts.concurrency ?? 8192, work, async (entry) => {
       if (entry === undefined) return;
       if (entry.kind === 'dir') dirs++;
       else {

@@ -12,7 +12,8 @@
  * sealed data waiting for a pack upload holds back the next answers.
  */
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../concurrency/start-worker.js';
 import { FoleBackupError, fsError } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
 import type { FileSegment, FileStat, FromWorker, ToWorker, WorkerFile } from './file-worker.js';
@@ -65,14 +66,6 @@ interface WorkerSlot {
   jobs: number;
 }
 
-function startWorker(key: Uint8Array): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./file-worker.js', import.meta.url), { workerData: { key } });
-  // running from source (tests, tsx): register tsx's loader inside the worker first
-  const src = new URL('./file-worker.ts', import.meta.url).href;
-  const boot = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(src)}); })`;
-  return new Worker(boot, { eval: true, workerData: { key } });
-}
-
 export class FilePool {
   private readonly slots: WorkerSlot[] = [];
   private readonly jobs = new Map<number, Job>();
@@ -93,7 +86,7 @@ export class FilePool {
     threads = Math.max(1, Math.min(4, availableParallelism())),
   ) {
     for (let i = 0; i < threads; i++) {
-      const worker = startWorker(repo.workerKey());
+      const worker = startWorker(import.meta.url, 'file-worker', { workerData: { key: repo.workerKey() } });
       const slot: WorkerSlot = { worker, jobs: 0 };
       worker.on('message', (m: FromWorker) => this.onMessage(slot, m));
       worker.on('error', (err) => this.fail(new FoleBackupError('INTERNAL', `file worker failed: ${err.message}`, { cause: err })));

@@ -118,19 +118,24 @@ export interface Snapshot {
 
 export const SKIPPED_LIMIT = 1000;
 
+const SLASH = 0x2f;
+
 /**
  * Tree order: depth-first, the entries of a directory sorted by name in code
  * unit order, a directory immediately followed by its contents. Equivalent to
  * comparing the paths component by component.
  */
 export function comparePaths(a: string, b: string): number {
-  const pa = a.split('/');
-  const pb = b.split('/');
-  const n = Math.min(pa.length, pb.length);
+  // one pass over the characters, no allocation: at the first difference, a
+  // component that ends ('/' or the end of the path) sorts before one that goes on
+  const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
-    const x = pa[i] as string;
-    const y = pb[i] as string;
-    if (x !== y) return x < y ? -1 : 1;
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x === SLASH) return -1;
+    if (y === SLASH) return 1;
+    return x - y;
   }
-  return pa.length - pb.length;
+  return a.length - b.length;
 }

@@ -3,7 +3,7 @@
  * `project.db` / `db.sqlite` / `project.sqlite`). A tree can hold a million tiles,
  * so a cheap size filter runs first and only candidates have 16 bytes read.
  */
-import { open } from 'node:fs/promises';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { errnoCode, fsError } from '../errors.js';
 
 /** The first 16 bytes of every SQLite 3 database file: "SQLite format 3\0". */
@@ -22,11 +22,12 @@ export function mayBeSqlite(size: number): boolean {
  * Whether the file at `absPath` starts with the SQLite header. Reads only the first
  * 16 bytes. A file that does not exist (e.g. deleted since it was listed) is not a
  * database; other read failures are raised as FoleBackupError naming the path.
+ * Synchronous, like the scan (src/storage/scan.ts says why).
  */
-export async function isSqliteFile(absPath: string): Promise<boolean> {
-  let fh;
+export function isSqliteFile(absPath: string): boolean {
+  let fd: number;
   try {
-    fh = await open(absPath, 'r');
+    fd = openSync(absPath, 'r');
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return false;
     throw fsError('read', absPath, err);
@@ -34,16 +35,15 @@ export async function isSqliteFile(absPath: string): Promise<boolean> {
   try {
     const buf = Buffer.alloc(SQLITE_HEADER.length);
     let got = 0;
-    // read() may return fewer bytes than asked; loop until 16 or end of file.
     while (got < buf.length) {
-      const { bytesRead } = await fh.read(buf, got, buf.length - got, got);
-      if (bytesRead === 0) break;
-      got += bytesRead;
+      const n = readSync(fd, buf, got, buf.length - got, got);
+      if (n === 0) break;
+      got += n;
     }
     return got === SQLITE_HEADER.length && buf.equals(SQLITE_HEADER);
   } catch (err) {
     throw fsError('read', absPath, err);
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }

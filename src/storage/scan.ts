@@ -1,12 +1,21 @@
 /**
  * Walk a STORAGE_ROOT in tree order (see comparePaths) without following
- * symlinks, yielding one record per path. Memory holds only the listings of
- * the directories on the current path, never the whole tree.
+ * symlinks, yielding records in batches. Memory holds only the listings of the
+ * directories on the current path, never the whole tree.
+ *
+ * The file system is asked synchronously (readdirSync, lstatSync), on purpose:
+ * measured on 105k entries, a cold-cache walk takes 1.4 s this way against
+ * 4.4 s with promise-based lstat batches of 256 (and 0.4 s against 2.5 s warm)
+ * — every async call is a round trip through libuv's thread pool, which costs
+ * more than the lstat itself, and this disk gains nothing from parallel
+ * metadata reads. scanTree runs that walk on a worker thread
+ * (src/storage/scan-worker.ts), so the disk waits overlap the caller's work
+ * on the records, and the main thread never blocks.
  */
-import { lstat, readdir } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import { lstatSync, readdirSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import { errnoCode, fsError } from '../errors.js';
+import { errnoCode, errorFromData, FoleBackupError, fsError, type ErrorData } from '../errors.js';
+import { startWorker } from '../concurrency/start-worker.js';
 import { exclusionReason } from './exclusions.js';
 import { pathProblem } from '../snapshot/validate.js';
 
@@ -30,55 +39,127 @@ function record(path: string, st: Stats): ScanRecord {
   return { path, kind, size: st.size, mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino };
 }
 
-/**
- * Yield every non-excluded path under `root` (the root itself excluded).
- * Vanished entries are reported through `onSkip` and left out; an unreadable
- * directory is an error naming it.
- */
-/** Entries of one directory stat'ed at once. */
-const STAT_BATCH = 256;
+/** Records per yielded batch. */
+const BATCH = 1024;
 
-export async function* scanTree(root: string, onSkip: (s: ScanSkip) => void, rel = ''): AsyncGenerator<ScanRecord> {
-  const abs = rel === '' ? root : join(root, rel);
-  let names: string[];
-  try {
-    names = await readdir(abs);
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT' && rel !== '') {
-      onSkip({ path: rel, reason: 'vanished during backup' });
-      return;
-    }
-    throw fsError('read', abs, err);
-  }
-  names.sort();
-  // lstat a slice of the directory at once: on a cold cache each lstat waits for the
-  // disk, and one at a time made the scan of 100k files take 10 s
-  for (let from = 0; from < names.length; from += STAT_BATCH) {
-    const slice = names.slice(from, from + STAT_BATCH);
-    const stats = await Promise.all(slice.map((name) => lstat(join(abs, name)).catch((err: unknown) => err as Error)));
-    for (let i = 0; i < slice.length; i++) {
-      const name = slice[i] as string;
-      const path = rel === '' ? name : `${rel}/${name}`;
-      const got = stats[i];
-      if (got instanceof Error) {
-        if (errnoCode(got) === 'ENOENT') {
-          // a name that is not UTF-8 comes back from readdir with U+FFFD and cannot be opened by it
-          onSkip({ path, reason: name.includes('\ufffd') ? 'file name is not valid UTF-8; it cannot be backed up' : 'vanished during backup' });
-          continue;
-        }
-        throw fsError('read', join(root, path), got);
+/** A directory being listed: its relative path, its sorted names, the next one to look at. */
+interface Level {
+  rel: string;
+  names: string[];
+  next: number;
+}
+
+/**
+ * Every non-excluded path under `root` (the root itself excluded), in tree
+ * order, in batches of up to BATCH records, on the calling thread. Vanished
+ * entries are reported through `onSkip` and left out; an unreadable directory
+ * is an error naming it.
+ */
+export function* walkTree(root: string, onSkip: (s: ScanSkip) => void): Generator<ScanRecord[]> {
+  const list = (rel: string): string[] | undefined => {
+    const abs = rel === '' ? root : join(root, rel);
+    try {
+      return readdirSync(abs).sort();
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT' && rel !== '') {
+        onSkip({ path: rel, reason: 'vanished during backup' });
+        return undefined;
       }
-      const st = got as Stats;
-      if (exclusionReason(name, st.isDirectory()) !== undefined) continue;
-      // a name a restore would refuse (backslash, over-long, not UTF-8) is reported, never stored half-usable
-      const problem = pathProblem(path);
-      if (problem !== undefined) {
-        onSkip({ path, reason: `name cannot be restored safely (${problem})${st.isDirectory() ? '; its contents are skipped too' : ''}` });
+      throw fsError('read', abs, err);
+    }
+  };
+  const stack: Level[] = [{ rel: '', names: list('') ?? [], next: 0 }];
+  let batch: ScanRecord[] = [];
+  while (stack.length > 0) {
+    const level = stack[stack.length - 1] as Level;
+    if (level.next >= level.names.length) {
+      stack.pop();
+      continue;
+    }
+    const name = level.names[level.next++] as string;
+    const path = level.rel === '' ? name : `${level.rel}/${name}`;
+    let st: Stats;
+    try {
+      st = lstatSync(join(root, path));
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') {
+        // a name that is not UTF-8 comes back from readdir with U+FFFD and cannot be opened by it
+        onSkip({ path, reason: name.includes('\ufffd') ? 'file name is not valid UTF-8; it cannot be backed up' : 'vanished during backup' });
         continue;
       }
-      const r = record(path, st);
-      yield r;
-      if (r.kind === 'dir') yield* scanTree(root, onSkip, path);
+      throw fsError('read', join(root, path), err);
     }
+    if (exclusionReason(name, st.isDirectory()) !== undefined) continue;
+    // a name a restore would refuse (backslash, over-long, not UTF-8) is reported, never stored half-usable
+    const problem = pathProblem(path);
+    if (problem !== undefined) {
+      onSkip({ path, reason: `name cannot be restored safely (${problem})${st.isDirectory() ? '; its contents are skipped too' : ''}` });
+      continue;
+    }
+    const r = record(path, st);
+    batch.push(r);
+    if (r.kind === 'dir') {
+      const names = list(path);
+      if (names !== undefined) stack.push({ rel: path, names, next: 0 });
+    }
+    if (batch.length >= BATCH) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (batch.length > 0) yield batch;
+}
+
+/** Batches the worker may send ahead of the consumer (bounds memory on a huge tree). */
+const AHEAD = 8;
+
+export type ScanFromWorker =
+  | { t: 'batch'; records: ScanRecord[]; skips: ScanSkip[] }
+  | { t: 'done' }
+  | { t: 'error'; error: ErrorData };
+
+/**
+ * walkTree on a worker thread: the same records, batches and skips, in the
+ * same order. Stopping early (break, throw) stops the worker.
+ */
+export async function* scanTree(root: string, onSkip: (s: ScanSkip) => void): AsyncGenerator<ScanRecord[]> {
+  const worker = startWorker(import.meta.url, 'scan-worker', { workerData: { root, ahead: AHEAD } });
+  const arrived: ScanFromWorker[] = [];
+  let wake: (() => void) | undefined;
+  let failure: FoleBackupError | undefined;
+  const poke = (): void => {
+    wake?.();
+    wake = undefined;
+  };
+  worker.on('message', (m: ScanFromWorker) => {
+    arrived.push(m);
+    poke();
+  });
+  worker.on('error', (err) => {
+    failure ??= new FoleBackupError('INTERNAL', `scan worker failed: ${err.message}`, { cause: err });
+    poke();
+  });
+  // messages posted before the worker ended arrive before its 'exit'
+  worker.on('exit', (code) => {
+    failure ??= new FoleBackupError('INTERNAL', `scan worker ended before the scan did (exit code ${code})`);
+    poke();
+  });
+  try {
+    for (;;) {
+      const m = arrived.shift();
+      if (m === undefined) {
+        if (failure !== undefined) throw failure;
+        await new Promise<void>((resolve) => (wake = resolve));
+        continue;
+      }
+      if (m.t === 'done') return;
+      if (m.t === 'error') throw errorFromData(m.error);
+      for (const s of m.skips) onSkip(s);
+      worker.postMessage('more');
+      if (m.records.length > 0) yield m.records;
+    }
+  } finally {
+    worker.removeAllListeners('exit');
+    await worker.terminate();
   }
 }

@@ -1,0 +1,85 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { FoleBackupError } from '../errors.js';
+import { comparePaths } from '../snapshot/snapshot.js';
+import { scanTree, walkTree, type ScanRecord, type ScanSkip } from './scan.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'fole-scan-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A tree bigger than one batch, with names that sort differently by bytes and by component. */
+function makeTree(root: string): void {
+  mkdirSync(join(root, 'a', 'b'), { recursive: true });
+  mkdirSync(join(root, 'a-c'));
+  mkdirSync(join(root, 'tiles'));
+  mkdirSync(join(root, 'tmp'));
+  writeFileSync(join(root, 'a', 'b', 'x.txt'), 'x');
+  writeFileSync(join(root, 'a-c', 'y.txt'), 'y');
+  writeFileSync(join(root, 'tmp', 'scratch'), 'excluded');
+  writeFileSync(join(root, 'a.db-wal'), 'excluded side file');
+  symlinkSync('/etc/passwd', join(root, 'link'));
+  for (let z = 0; z < 3; z++) {
+    for (let x = 0; x < 30; x++) {
+      mkdirSync(join(root, 'tiles', String(z), String(x)), { recursive: true });
+      for (let y = 0; y < 15; y++) writeFileSync(join(root, 'tiles', String(z), String(x), `${y}.png`), `${z}/${x}/${y}`);
+    }
+  }
+  // a name that is not UTF-8: reported, not stored
+  writeFileSync(Buffer.concat([Buffer.from(join(root, 'bad-')), Buffer.from([0xff, 0xfe])]), 'n');
+}
+
+async function collect(root: string): Promise<{ records: ScanRecord[]; skips: ScanSkip[]; batches: number }> {
+  const records: ScanRecord[] = [];
+  const skips: ScanSkip[] = [];
+  let batches = 0;
+  for await (const b of scanTree(root, (s) => skips.push(s))) {
+    batches++;
+    records.push(...b);
+  }
+  return { records, skips, batches };
+}
+
+describe('scanTree (on a worker thread)', () => {
+  const root = join(dir, 'root');
+  mkdirSync(root);
+  makeTree(root);
+
+  it('gives what walkTree gives on the calling thread, in tree order, in several batches', async () => {
+    const got = await collect(root);
+    const local: ScanRecord[] = [];
+    const localSkips: ScanSkip[] = [];
+    for (const b of walkTree(root, (s) => localSkips.push(s))) local.push(...b);
+    expect(got.records).toEqual(local);
+    expect(got.skips).toEqual(localSkips);
+    expect(got.batches).toBeGreaterThan(1);
+    const paths = got.records.map((r) => r.path);
+    expect(paths).toEqual([...paths].sort(comparePaths));
+    expect(paths.slice(0, 5)).toEqual(['a', 'a/b', 'a/b/x.txt', 'a-c', 'a-c/y.txt']);
+    expect(paths).not.toContain('tmp');
+    expect(paths).not.toContain('a.db-wal');
+    expect(got.records.find((r) => r.path === 'link')?.kind).toBe('symlink');
+    expect(got.records.filter((r) => r.kind === 'file' && r.path.startsWith('tiles/'))).toHaveLength(3 * 30 * 15);
+    expect(got.skips).toEqual([{ path: 'bad-\ufffd\ufffd', reason: 'file name is not valid UTF-8; it cannot be backed up' }]);
+  });
+
+  it('raises the walk error on the caller as a typed error naming the path', async () => {
+    const missing = join(dir, 'no-such-root');
+    const err = await collect(missing).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FoleBackupError);
+    expect((err as FoleBackupError).code).toBe('NOT_FOUND');
+    expect((err as FoleBackupError).path).toBe(missing);
+  });
+
+  it('stops its worker when the caller stops early', async () => {
+    let seen = 0;
+    for await (const b of scanTree(root, () => undefined)) {
+      seen += b.length;
+      break;
+    }
+    expect(seen).toBeGreaterThan(0);
+    // the generator's finally has terminated the worker; a fresh scan still works
+    expect((await collect(root)).records.length).toBeGreaterThan(1000);
+  });
+});
