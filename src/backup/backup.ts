@@ -86,6 +86,29 @@ interface SpoolRecord extends ScanRecord {
 }
 
 
+/** A database the capture is done with: its checked copy, or the fingerprint that proves it unchanged. */
+interface DbSettled {
+  captured?: CapturedDatabase;
+  unchanged?: string;
+}
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve: (v: T) => void;
+  reject: (e: unknown) => void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => undefined); // awaited where used; a capture failure is reported there
+  return { promise, resolve, reject };
+}
+
 /** A spool record with the parent backup's entry for the same path, if any. */
 interface WorkItem {
   r: SpoolRecord;
@@ -252,8 +275,9 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     // 2. every database at one instant
     // The instant is taken first (quiesce happens at the start of captureDatabases);
     // copying the databases then runs while the other files are already being
-    // stored: a database's entry waits for its copy, nothing else does.
+    // stored: a database's entry waits for its own copy, nothing else does.
     reporter.phase('capture databases and store files');
+    const settled = new Map(dbPaths.map((p) => [p, deferred<DbSettled>()]));
     const stop = new AbortController();
     const capturing = captureDatabases({
       storageRoot: root,
@@ -266,15 +290,19 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       },
       // core.db always changes (it holds our lock row during the capture); others are kept when untouched
       unchanged: (rel, fp) => rel !== 'core/core.db' && parentDbs.get(rel)?.fingerprint === fp,
-    }).then((capture) => ({
-      capture,
-      unchangedDbs: new Map(capture.unchanged.map((u) => [u.path, u.fingerprint])),
-      captured: new Map<string, CapturedDatabase>(capture.databases.map((d) => [d.path, d])),
-    }));
+      onDatabase: (d) => settled.get(d.path)?.resolve(d),
+    });
     pendingCapture = capturing;
     stopCapture = stop;
     // a failed capture stops the file work at once (it is rethrown where awaited)
-    capturing.catch(() => stop.abort());
+    capturing.then(
+      // every database was settled on the way (a no-op then); never leave an entry waiting
+      () => { for (const [p, d] of settled) d.reject(new FoleBackupError('INTERNAL', `capture did not settle ${p}`, { path: p })); },
+      (err: unknown) => {
+        stop.abort();
+        for (const d of settled.values()) d.reject(err);
+      },
+    );
     const workSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
 
     // 3. store every file and database snapshot, writing the tree in order
@@ -318,9 +346,9 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         skip(r.path, 'not a regular file (socket, FIFO or device)');
         return undefined;
       }
-      const caught = r.sqlite ? await capturing : undefined;
+      const caught = r.sqlite ? await settled.get(r.path)?.promise : undefined;
       // an incremental keeps what provably did not change, without reading it
-      const keptFp = caught?.unchangedDbs.get(r.path);
+      const keptFp = caught?.unchanged;
       if (keptFp !== undefined && prev?.kind === 'db' && prev.fingerprint === keptFp && hasChunks(prev)) {
         counts.dbsUnchanged++;
         doneFiles++;
@@ -344,7 +372,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         progress(r.path);
         return { ...prev, mode: r.mode };
       }
-      const db = caught?.captured.get(r.path);
+      const db = caught?.captured;
       const source = db ? db.file : join(root, r.path);
       const chunkSize = db ? repo.config.dbChunkSize : repo.config.fileChunkSize;
       const out = await filePool.store({
@@ -396,7 +424,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       await tree.add(entry);
     });
     await filePool.drain();
-    const { capture } = await capturing;
+    const capture = await capturing;
     const treeIds = await tree.finish();
 
     // 4. data and index durable, then the snapshot, last

@@ -86,6 +86,12 @@ export interface CaptureOptions {
    * backup), so no copy is made; the database is listed in `unchanged`.
    */
   unchanged?: (relPath: string, fingerprint: string) => boolean;
+  /**
+   * Told about each database as soon as it is settled — copied and checked, or
+   * kept as unchanged — before the others are done. The capture as a whole can
+   * still fail afterwards (a later database); only its result is final.
+   */
+  onDatabase?: (d: { path: string; captured?: CapturedDatabase; unchanged?: string }) => void;
 }
 
 export interface CapturedDatabase {
@@ -162,13 +168,18 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
 
     // Rollback-journal sources first: their pinned readers block writers' commits.
     const copyOrder = [...byPath.filter((s) => s.journalMode !== 'wal'), ...byPath.filter((s) => s.journalMode === 'wal')];
+    // each copy is checked as soon as it is made and handed out at once
+    // (onDatabase), so a caller can store it while the next one is copied
     let done = 0;
+    let checked = 0;
+    const copies = new Map<Source, CapturedDatabase>();
     for (const [i, s] of copyOrder.entries()) {
       throwIfAborted(opts.signal);
       if (s.fingerprint !== '' && opts.unchanged?.(s.rel, s.fingerprint) === true) {
         s.skip = true;
         releaseSource(s);
         progress({ phase: 'copy', done: ++done, total: sources.length, path: s.rel });
+        opts.onDatabase?.({ path: s.rel, unchanged: s.fingerprint });
         continue;
       }
       const dest = join(opts.stagingDir, `${prefix}-${String(i).padStart(5, '0')}-${safeName(s.rel)}`);
@@ -182,20 +193,23 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
       await copySource(s, dest, opts.backupStepPages, opts.signal);
       releaseSource(s);
       progress({ phase: 'copy', done: ++done, total: sources.length, path: s.rel });
+      throwIfAborted(opts.signal);
+      const captured = checkCopy(s, dest, opts.transform);
+      copies.set(s, captured);
+      progress({ phase: 'check', done: ++checked, total: sources.length, path: s.rel });
+      opts.onDatabase?.({ path: s.rel, captured });
     }
 
     const databases: CapturedDatabase[] = [];
     const unchanged: CaptureResult['unchanged'] = [];
-    done = 0;
     for (const s of sources) {
-      throwIfAborted(opts.signal);
       if (s.skip) {
         unchanged.push({ path: s.rel, fingerprint: s.fingerprint });
         continue;
       }
-      if (s.copy === undefined) throw new FoleBackupError('INTERNAL', `capture ${s.rel}: no copy was made`, { path: s.rel });
-      databases.push(checkCopy(s, s.copy, opts.transform));
-      progress({ phase: 'check', done: ++done, total: sources.length, path: s.rel });
+      const captured = copies.get(s);
+      if (captured === undefined) throw new FoleBackupError('INTERNAL', `capture ${s.rel}: no copy was made`, { path: s.rel });
+      databases.push(captured);
     }
     ok = true;
     return { databases, unchanged, capturedAt, writersBlockedMs };
