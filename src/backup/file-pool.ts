@@ -16,7 +16,7 @@ import type { Worker } from 'node:worker_threads';
 import { startWorker } from '../concurrency/start-worker.js';
 import { FoleBackupError, fsError } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
-import type { FileSegment, FileStat, FromWorker, ToWorker, WorkerFile } from './file-worker.js';
+import type { FileSegment, FileStat, FromWorker, SealedBlob, ToWorker, WorkerFile } from './file-worker.js';
 
 export type { FileStat } from './file-worker.js';
 
@@ -157,7 +157,7 @@ export class FilePool {
     const job = this.jobs.get(m.job);
     if (job === undefined) return;
     if (m.t === 'ids') void this.onIds(slot, m.job, m.seq, job, m.results).catch((err: unknown) => this.fail(err));
-    else if (m.t === 'sealed') this.onSealed(m.blobs);
+    else if (m.t === 'sealed') this.onSealed(m.blobs, m.data);
     else this.onDone(slot, m.job);
   }
 
@@ -203,20 +203,20 @@ export class FilePool {
     }
   }
 
-  private onSealed(blobs: { id: string; sealed: Uint8Array; rawLength: number; compression: number }[]): void {
-    for (const b of blobs) {
-      const sealed = Buffer.from(b.sealed.buffer, b.sealed.byteOffset, b.sealed.byteLength);
-      this.backlog += sealed.length;
-      this.adding = this.adding.then(async () => {
-        try {
-          await this.repo.addSealedBlob('data', b.id, sealed, b.rawLength, b.compression);
-        } catch (err) {
-          this.fail(err);
-        } finally {
-          this.backlog -= sealed.length;
+  private onSealed(blobs: SealedBlob[], data: Uint8Array): void {
+    const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    this.backlog += bytes.length;
+    this.adding = this.adding.then(async () => {
+      try {
+        for (const b of blobs) {
+          await this.repo.addSealedBlob('data', b.id, bytes.subarray(b.offset, b.offset + b.length), b.rawLength, b.compression);
         }
-      });
-    }
+      } catch (err) {
+        this.fail(err);
+      } finally {
+        this.backlog -= bytes.length;
+      }
+    });
   }
 
   private onDone(slot: WorkerSlot, jobId: number): void {

@@ -49,9 +49,11 @@ export interface FileSegment {
     | { status: 'error'; code: string | undefined; message: string };
 }
 
+/** One sealed chunk: its bytes are data[offset, offset + length) of the message. */
 export interface SealedBlob {
   id: string;
-  sealed: Uint8Array;
+  offset: number;
+  length: number;
   rawLength: number;
   compression: number;
 }
@@ -62,7 +64,7 @@ export type ToWorker =
 
 export type FromWorker =
   | { t: 'ids'; job: number; seq: number; results: FileSegment[] }
-  | { t: 'sealed'; job: number; seq: number; blobs: SealedBlob[] }
+  | { t: 'sealed'; job: number; seq: number; blobs: SealedBlob[]; data: Uint8Array }
   | { t: 'done'; job: number };
 
 const SEGMENT = 1024 * 1024;
@@ -116,13 +118,25 @@ async function exchange(job: number, seq: number, results: FileSegment[], plain:
   port!.postMessage({ t: 'ids', job, seq, results } satisfies FromWorker);
   const ids = await need;
   const blobs: SealedBlob[] = [];
+  const sealed: Buffer[] = [];
+  let total = 0;
   for (const id of ids) {
     const chunk = plain.get(id);
     if (chunk === undefined) continue;
     const { bytes, compression } = maybeCompress(chunk);
-    blobs.push({ id, sealed: seal(key, bytes, AAD.blob('data', Buffer.from(id, 'hex'))), rawLength: chunk.length, compression });
+    const s = seal(key, bytes, AAD.blob('data', Buffer.from(id, 'hex')));
+    blobs.push({ id, offset: total, length: s.length, rawLength: chunk.length, compression });
+    sealed.push(s);
+    total += s.length;
   }
-  port!.postMessage({ t: 'sealed', job, seq, blobs } satisfies FromWorker);
+  // one buffer of its own, moved to the main thread (transferred, not copied)
+  const data = new Uint8Array(total);
+  let at = 0;
+  for (const s of sealed) {
+    data.set(s, at);
+    at += s.length;
+  }
+  port!.postMessage({ t: 'sealed', job, seq, blobs, data } satisfies FromWorker, [data.buffer]);
 }
 
 /** Read a small file whole; undefined when it turned out larger than the scan said. */
