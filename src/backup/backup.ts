@@ -233,77 +233,83 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     });
     staging = await makeStaging(opts.stagingParent);
 
-    // 1. scan into the spool; note SQLite databases by their header
-    reporter.phase('scan');
+    // 1. scan into the spool, noting SQLite databases by their header, while
+    //    (3. below) the files already scanned are being stored
+    reporter.phase('scan and store files');
     const skipped: { path: string; reason: string }[] = [];
     let skippedCount = 0;
     const skip = (path: string, reason: string): void => {
       skippedCount++;
       if (skipped.length < SKIPPED_LIMIT) skipped.push({ path, reason });
     };
-    const spool = new Spool<WorkItem>(join(staging, 'scan.ndjson'));
+    const spool = new Spool<WorkItem>(join(staging, 'scan'));
     const dbPaths: string[] = [];
+    /** Each database's capture outcome, waited for by its tree entry. */
+    const settled = new Map<string, Deferred<DbSettled>>();
     let totalFiles = 0;
     let totalBytes = 0;
-    // the parent's entry for each path is looked up here, in tree order (a merge
-    // join: the parent's file list is never held in memory), and travels in the spool
-    const cursor = new ParentCursor(parent ? readTree(repo, parent.tree)[Symbol.asyncIterator]() : undefined);
-    for await (const batch of scanTree(root, (s) => skip(s.path, s.reason))) {
-      throwIfAborted(signal);
-      const items: WorkItem[] = [];
-      for (const r of batch) {
-        const prev = r.kind === 'dir' ? undefined : await cursor.find(r.path);
-        const rec: SpoolRecord = r;
-        if (r.kind === 'file') {
-          totalFiles++;
-          totalBytes += r.size;
-          // a file with its parent's size, mtime, ctime and inode is the parent's regular
-          // file, unchanged: not a database then, not one now — its header is not read
-          if (mayBeSqlite(r.size) && !unchangedFile(r, prev) && isSqliteFile(join(root, r.path))) {
-            rec.sqlite = true;
-            dbPaths.push(r.path);
-          }
-        }
-        items.push(prev === undefined ? { r: rec } : { r: rec, prev });
-      }
-      const last = batch[batch.length - 1];
-      if (last !== undefined) reporter.progress({ files: 0, bytes: 0, totalFiles, totalBytes, current: last.path });
-      await spool.push(items);
-    }
-    await spool.end();
-
-    // 2. every database at one instant
-    // The instant is taken first (quiesce happens at the start of captureDatabases);
-    // copying the databases then runs while the other files are already being
-    // stored: a database's entry waits for its own copy, nothing else does.
-    reporter.phase('capture databases and store files');
-    const settled = new Map(dbPaths.map((p) => [p, deferred<DbSettled>()]));
     const stop = new AbortController();
-    const capturing = captureDatabases({
-      storageRoot: root,
-      databases: dbPaths,
-      stagingDir: staging,
-      busyTimeoutMs: opts.busyTimeoutMs,
-      signal: signal ? AbortSignal.any([signal, stop.signal]) : stop.signal,
-      transform: (rel, copy) => {
-        if (rel === 'core/core.db') removeLockRow(copy, GLOBAL_LOCK_ID);
-      },
-      // core.db always changes (it holds our lock row during the capture); others are kept when untouched
-      unchanged: (rel, fp) => rel !== 'core/core.db' && parentDbs.get(rel)?.fingerprint === fp,
-      onDatabase: (d) => settled.get(d.path)?.resolve(d),
+    stopCapture = stop;
+    const workSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+    const scanning = (async (): Promise<void> => {
+      // the parent's entry for each path is looked up here, in tree order (a merge
+      // join: the parent's file list is never held in memory), and travels in the spool
+      const cursor = new ParentCursor(parent ? readTree(repo, parent.tree)[Symbol.asyncIterator]() : undefined);
+      for await (const batch of scanTree(root, (s) => skip(s.path, s.reason))) {
+        throwIfAborted(workSignal);
+        const items: WorkItem[] = [];
+        for (const r of batch) {
+          const prev = r.kind === 'dir' ? undefined : await cursor.find(r.path);
+          const rec: SpoolRecord = r;
+          if (r.kind === 'file') {
+            totalFiles++;
+            totalBytes += r.size;
+            // a file with its parent's size, mtime, ctime and inode is the parent's regular
+            // file, unchanged: not a database then, not one now — its header is not read
+            if (mayBeSqlite(r.size) && !unchangedFile(r, prev) && isSqliteFile(join(root, r.path))) {
+              rec.sqlite = true;
+              dbPaths.push(r.path);
+              settled.set(r.path, deferred<DbSettled>());
+            }
+          }
+          items.push(prev === undefined ? { r: rec } : { r: rec, prev });
+        }
+        await spool.push(items);
+      }
+      await spool.end();
+    })();
+
+    // 2. every database at one instant, once the scan has found them all
+    // The instant is taken first (quiesce happens at the start of captureDatabases);
+    // copying the databases then runs while other files are being stored: a
+    // database's entry waits for its own copy, nothing else does.
+    const capturing = scanning.then(() => {
+      reporter.phase('capture databases and store files');
+      return captureDatabases({
+        storageRoot: root,
+        databases: dbPaths,
+        stagingDir: staging as string,
+        busyTimeoutMs: opts.busyTimeoutMs,
+        signal: workSignal,
+        transform: (rel, copy) => {
+          if (rel === 'core/core.db') removeLockRow(copy, GLOBAL_LOCK_ID);
+        },
+        // core.db always changes (it holds our lock row during the capture); others are kept when untouched
+        unchanged: (rel, fp) => rel !== 'core/core.db' && parentDbs.get(rel)?.fingerprint === fp,
+        onDatabase: (d) => settled.get(d.path)?.resolve(d),
+      });
     });
     pendingCapture = capturing;
-    stopCapture = stop;
-    // a failed capture stops the file work at once (it is rethrown where awaited)
+    // a failed scan or capture stops the file work at once (it is rethrown where awaited)
     capturing.then(
       // every database was settled on the way (a no-op then); never leave an entry waiting
       () => { for (const [p, d] of settled) d.reject(new FoleBackupError('INTERNAL', `capture did not settle ${p}`, { path: p })); },
       (err: unknown) => {
         stop.abort();
+        spool.fail(err);
         for (const d of settled.values()) d.reject(err);
       },
     );
-    const workSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
 
     // 3. store every file and database snapshot, writing the tree in order
     const filePool = new FilePool(repo, opts.threads);
@@ -325,7 +331,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
 
     const work = async ({ r, prev }: WorkItem): Promise<TreeEntry | undefined> => {
       if (workSignal.aborted) {
-        await capturing; // a failed capture: its error, not a generic abort
+        await capturing; // a failed scan or capture: its error, not a generic abort
         throwIfAborted(workSignal);
       }
       if (r.kind === 'dir') return { path: r.path, kind: 'dir', mode: r.mode, mtimeMs: r.mtimeMs };

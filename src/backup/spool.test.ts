@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -7,7 +7,8 @@ import { Spool } from './spool.js';
 const dir = mkdtempSync(join(tmpdir(), 'fole-spool-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const records = (from: number, n: number): { path: string; n: number; prev?: { chunks: string[] } }[] =>
+type Rec = { path: string; n: number; prev?: { chunks: string[] } };
+const records = (from: number, n: number): Rec[] =>
   Array.from({ length: n }, (_, i) => ({ path: `p/${from + i}`, n: from + i, ...((from + i) % 3 === 0 ? { prev: { chunks: ['ab'] } } : {}) }));
 
 async function drain<T>(s: Spool<T>): Promise<T[]> {
@@ -18,33 +19,61 @@ async function drain<T>(s: Spool<T>): Promise<T[]> {
 
 describe('Spool', () => {
   it('keeps a small scan in memory and gives it back in order', async () => {
-    const path = join(dir, 'small.ndjson');
-    const s = new Spool<ReturnType<typeof records>[number]>(path, 100);
+    const sub = mkdtempSync(join(dir, 'small-'));
+    const s = new Spool<Rec>(join(sub, 'scan'), 100, 16);
     await s.push(records(0, 60));
     await s.push(records(60, 40));
     await s.end();
     expect(s.spilled).toBe(false);
-    expect(existsSync(path)).toBe(false);
+    expect(readdirSync(sub)).toEqual([]);
     expect(await drain(s)).toEqual(records(0, 100));
   });
 
-  it('moves to disk past its limit and still gives every record back in order, equal to what was pushed', async () => {
-    const path = join(dir, 'big.ndjson');
-    const s = new Spool<ReturnType<typeof records>[number]>(path, 100);
+  it('puts what does not fit in memory into segment files and still gives every record back, in order and equal', async () => {
+    const sub = mkdtempSync(join(dir, 'big-'));
+    const s = new Spool<Rec>(join(sub, 'scan'), 100, 16);
     await s.push(records(0, 70));
     await s.push(records(70, 70));
     await s.push(records(140, 1000));
     await s.end();
     expect(s.spilled).toBe(true);
-    expect(existsSync(path)).toBe(true);
+    expect(readdirSync(sub).length).toBeGreaterThan(10);
     expect(await drain(s)).toEqual(records(0, 1140));
+    // each segment file is removed once read
+    expect(readdirSync(sub)).toEqual([]);
   });
 
-  it('refuses to be read before it ends and to grow after', async () => {
-    const s = new Spool<number>(join(dir, 'x.ndjson'), 10);
-    await s.push([1]);
-    await expect(drain(s)).rejects.toThrow(/before end/);
+  it('is read while it is being filled, and a stalled reader makes it spill rather than grow', async () => {
+    const sub = mkdtempSync(join(dir, 'live-'));
+    const s = new Spool<Rec>(join(sub, 'scan'), 100, 16);
+    const got: Rec[] = [];
+    let release!: () => void;
+    const stalled = new Promise<void>((r) => (release = r));
+    const reader = (async () => {
+      for await (const r of s.read()) {
+        got.push(r);
+        if (got.length === 10) await stalled; // a database entry waiting for the capture
+      }
+    })();
+    await s.push(records(0, 5));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(got.length).toBe(5); // read before a whole segment was there
+    for (let i = 5; i < 1000; i += 5) await s.push(records(i, 5));
+    expect(s.spilled).toBe(true);
+    release();
     await s.end();
-    await expect(s.push([2])).rejects.toThrow(/after end/);
+    await reader;
+    expect(got).toEqual(records(0, 1000));
+  });
+
+  it('gives the producer failure to the reader, and refuses to grow after it ends', async () => {
+    const s = new Spool<number>(join(dir, 'x'), 10, 4);
+    await s.push([1, 2]);
+    const reading = drain(s);
+    s.fail(new Error('scan failed'));
+    await expect(reading).rejects.toThrow(/scan failed/);
+    const t = new Spool<number>(join(dir, 'y'), 10, 4);
+    await t.end();
+    await expect(t.push([2])).rejects.toThrow(/after end/);
   });
 });

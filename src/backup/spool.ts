@@ -1,64 +1,109 @@
 /**
- * The scan's records, kept until the databases have been captured (the capture
- * needs the whole list of databases first, so the tree is walked once and then
- * replayed). Records stay in memory up to MEMORY_RECORDS — no serialisation for
- * an ordinary tree — and beyond that everything goes to an NDJSON file in
- * staging, so a tree of millions of files costs disk, not memory.
+ * The scan's records on their way to the file pipeline. The scan pushes while
+ * the pipeline reads (files are stored while the tree is still being walked),
+ * but the pipeline may stall — a database's entry waits for the capture, which
+ * starts only once the scan has found every database — so the spool must be
+ * able to hold the whole scan. It keeps up to MEMORY_RECORDS unread records in
+ * memory and puts the rest in NDJSON segment files in staging, so a tree of
+ * millions of files costs disk, not memory. Records come out in push order.
  */
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { once } from 'node:events';
-import { createInterface } from 'node:readline';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 
-/** Records held in memory before the spool moves to disk (~30-60 MB of records). */
+/** Unread records held in memory before new ones go to disk (~30-60 MB of records). */
 export const MEMORY_RECORDS = 200_000;
+/** Records per segment (in memory or one file). */
+const SEGMENT_RECORDS = 8192;
+
+type Segment<T> = { records: T[] } | { file: string };
 
 export class Spool<T> {
-  private memory: T[] = [];
-  private file: WriteStream | undefined;
+  private readonly segments: Segment<T>[] = [];
+  private current: T[] = [];
+  private inMemory = 0;
+  private files = 0;
   private ended = false;
+  private failure: unknown;
+  private wake: (() => void) | undefined;
 
+  /** `prefix`: path prefix of the segment files (in a private directory). */
   constructor(
-    private readonly path: string,
+    private readonly prefix: string,
     private readonly limit = MEMORY_RECORDS,
+    private readonly segmentRecords = SEGMENT_RECORDS,
   ) {}
 
-  /** Whether the records went to disk. */
+  /** Whether some records went to disk. */
   get spilled(): boolean {
-    return this.file !== undefined;
+    return this.files > 0;
   }
 
   async push(records: readonly T[]): Promise<void> {
     if (this.ended) throw new Error('spool: push after end');
-    if (this.file === undefined) {
-      for (const r of records) this.memory.push(r);
-      if (this.memory.length <= this.limit) return;
-      this.file = createWriteStream(this.path, { flags: 'wx', mode: 0o600 });
-      records = this.memory;
-      this.memory = [];
+    for (const r of records) {
+      this.current.push(r);
+      if (this.current.length >= this.segmentRecords) await this.seal();
     }
-    let text = '';
-    for (const r of records) text += JSON.stringify(r) + '\n';
-    if (!this.file.write(text)) await once(this.file, 'drain');
+    this.poke();
   }
 
   async end(): Promise<void> {
+    if (this.current.length > 0) await this.seal();
     this.ended = true;
-    if (this.file === undefined) return;
-    this.file.end();
-    await once(this.file, 'finish');
+    this.poke();
   }
 
-  /** Every record, in the order pushed (once, after end()). */
+  /** Make read() throw `err` (the producer failed: no more records will come). */
+  fail(err: unknown): void {
+    this.failure ??= err;
+    this.poke();
+  }
+
+  /** Every record, in push order, as they arrive (one reader). */
   async *read(): AsyncGenerator<T> {
-    if (!this.ended) throw new Error('spool: read before end');
-    if (this.file === undefined) {
-      const records = this.memory;
-      this.memory = [];
-      yield* records;
+    for (;;) {
+      if (this.failure !== undefined) throw this.failure;
+      const seg = this.segments.shift();
+      if (seg !== undefined) {
+        if ('records' in seg) {
+          this.inMemory -= seg.records.length;
+          yield* seg.records;
+        } else {
+          const text = await readFile(seg.file, 'utf8');
+          await rm(seg.file, { force: true });
+          for (const line of text.split('\n')) if (line.length > 0) yield JSON.parse(line) as T;
+        }
+        continue;
+      }
+      // nothing sealed: take what is being filled rather than wait for a whole segment
+      if (this.current.length > 0 && this.inMemory + this.current.length <= this.limit) {
+        const records = this.current;
+        this.current = [];
+        yield* records;
+        continue;
+      }
+      if (this.ended) return;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+  }
+
+  private async seal(): Promise<void> {
+    const records = this.current;
+    this.current = [];
+    if (this.inMemory + records.length <= this.limit) {
+      this.inMemory += records.length;
+      this.segments.push({ records });
       return;
     }
-    for await (const line of createInterface({ input: createReadStream(this.path), crlfDelay: Infinity })) {
-      yield JSON.parse(line) as T;
-    }
+    const file = `${this.prefix}-${String(this.files++).padStart(6, '0')}.ndjson`;
+    let text = '';
+    for (const r of records) text += JSON.stringify(r) + '\n';
+    await writeFile(file, text, { flag: 'wx', mode: 0o600 });
+    this.segments.push({ file });
+  }
+
+  private poke(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
   }
 }
