@@ -26,9 +26,10 @@ import type { Repository } from '../repository/repository.js';
 import { comparePaths, SKIPPED_LIMIT, type Snapshot, type SnapshotDatabase, type SnapshotStats, type TreeEntry } from '../snapshot/snapshot.js';
 import { listSnapshots, loadSnapshot, resolveBackupId, saveSnapshot } from '../snapshot/store.js';
 import { readTree, TreeWriter } from '../snapshot/tree.js';
-import { captureDatabases, type CapturedDatabase } from '../sqlite/capture.js';
+import type { CapturedDatabase } from '../sqlite/capture.js';
+import { captureOnThread } from '../sqlite/capture-thread.js';
 import { isSqliteFile, mayBeSqlite } from '../sqlite/detect.js';
-import { acquireStorageLock, GLOBAL_LOCK_ID, removeLockRow } from '../storage/global-lock.js';
+import { acquireStorageLock, GLOBAL_LOCK_ID } from '../storage/global-lock.js';
 import { scanTree, type ScanRecord } from '../storage/scan.js';
 import { makeStaging } from './staging.js';
 import { orderedMap } from '../concurrency/ordered-map.js';
@@ -285,17 +286,18 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     // database's entry waits for its own copy, nothing else does.
     const capturing = scanning.then(() => {
       reporter.phase('capture databases and store files');
-      return captureDatabases({
+      // on a thread of its own: its SQLite work is synchronous and would hold up this one
+      return captureOnThread({
         storageRoot: root,
         databases: dbPaths,
         stagingDir: staging as string,
-        busyTimeoutMs: opts.busyTimeoutMs,
+        ...(opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs }),
         signal: workSignal,
-        transform: (rel, copy) => {
-          if (rel === 'core/core.db') removeLockRow(copy, GLOBAL_LOCK_ID);
-        },
+        dropLockRow: { path: 'core/core.db', lockId: GLOBAL_LOCK_ID },
         // core.db always changes (it holds our lock row during the capture); others are kept when untouched
-        unchanged: (rel, fp) => rel !== 'core/core.db' && parentDbs.get(rel)?.fingerprint === fp,
+        unchangedIfFingerprint: Object.fromEntries(
+          [...parentDbs].filter(([path, d]) => path !== 'core/core.db' && d.fingerprint !== undefined).map(([path, d]) => [path, d.fingerprint as string]),
+        ),
         onDatabase: (d) => settled.get(d.path)?.resolve(d),
       });
     });
