@@ -208,6 +208,19 @@ describe('restore STOPs through the library', () => {
     await expectLibStop(repo, id, confirmed({ confirm: id }), 'CHECKSUM_MISMATCH', /big\.bin: SHA-256 of the restored content/);
   });
 
+  it('CHECKSUM_MISMATCH before DB_INTEGRITY_ERROR: a corrupt database is reported only after every file was staged and verified', async () => {
+    // the database's check runs while later files are still being written; its failure waits for them
+    const id = await forgeBackup(repo, badDbId, async (entries) => {
+      const content = await storeContent(repo, Buffer.alloc(repo.config.fileChunkSize + 100, 3), repo.config.fileChunkSize);
+      const late: TreeEntry = { path: 'projects/p2/later.bin', kind: 'file', mode: 0o644, mtimeMs: 1, ...content, sha256: 'e'.repeat(64) };
+      const at = entries.findIndex((e) => e.path === 'projects/p2/project.json');
+      return [...entries.slice(0, at), late, ...entries.slice(at)];
+    });
+    await expectLibStop(repo, id, confirmed({ confirm: id }), 'CHECKSUM_MISMATCH', /later\.bin: SHA-256 of the restored content/);
+    // and without that file, the database is what stops it
+    await expectLibStop(repo, badDbId, confirmed({ confirm: badDbId }), 'DB_INTEGRITY_ERROR', /projects\/p1\/project\.db/);
+  });
+
   it('CHECKSUM_MISMATCH: a -wal file beside a database in the backup', async () => {
     const id = await forgeBackup(repo, backupId, async (entries) => {
       const wal = await storeContent(repo, Buffer.from('not a real wal'), repo.config.fileChunkSize);

@@ -58,6 +58,8 @@ export interface Backend {
   /**
    * Read an object, or `range` of it. MUST throw FoleBackupError('NOT_FOUND') if the
    * object does not exist, and 'REPO_CORRUPT' if the range lies beyond its end.
+   * The buffer returned is the caller's: the backend keeps no reference to it (restore
+   * hands its memory over to a worker thread).
    */
   load(h: ObjectHandle, range?: ByteRange): Promise<Buffer>;
 

@@ -21,7 +21,7 @@ import {
   type MasterKey,
 } from '../crypto/keys.js';
 import { FoleBackupError, StopError, errnoCode } from '../errors.js';
-import { compressAlways, decompress, decompressAny, maybeCompress } from './compress.js';
+import { compressAlways, decompressAny, maybeCompress } from './compress.js';
 import {
   AAD,
   DEFAULT_DB_CHUNK,
@@ -32,6 +32,7 @@ import {
   type RepositoryConfig,
 } from './format.js';
 import { decodeIndexFile, encodeIndexFile, MasterIndex } from './master-index.js';
+import { openBlob } from './open-blob.js';
 import { PackBuilder, parsePackHeader, type PackedBlob } from './pack.js';
 import { forEachConcurrent } from '../concurrency/for-each.js';
 
@@ -265,15 +266,7 @@ export class Repository {
    * SHA-256 of the plaintext does not match the id.
    */
   openBlob(b: PackedBlob, packName: string, stored: Uint8Array): Buffer {
-    const what = `blob ${b.id.slice(0, 12)} in pack ${packName.slice(0, 12)}`;
-    const packed = open(this.key.encrypt, stored, what, AAD.blob(b.type, Buffer.from(b.id, 'hex')));
-    const plain = decompress(packed, b.compression, b.rawLength, what);
-    if (sha256Hex(plain) !== b.id) {
-      throw new StopError('CHECKSUM_MISMATCH', `${what}: content does not match its SHA-256`, {
-        hint: 'the repository is damaged; run `fole-backup check --read-data`',
-      });
-    }
-    return plain;
+    return openBlob(this.key.encrypt, b, packName, stored);
   }
 
   /** Parse the header of a whole pack's bytes (see src/repository/pack.ts). */

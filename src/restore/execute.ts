@@ -5,14 +5,17 @@
  *   shared repository lock
  *   stage: every tree entry into <staging>, in tree order (a directory before its
  *     contents; an entry whose parent directory is not in the backup is refused);
- *     files written in windows, pack by pack (src/restore/write-files.ts): every
- *     chunk checked against its id, every file's size and SHA-256 (CHECKSUM_MISMATCH),
- *     then its mode and mtime
+ *     files written in windows, pack by pack, on worker threads
+ *     (src/restore/write-files.ts): every chunk checked against its id, every
+ *     file's size and SHA-256 (CHECKSUM_MISMATCH), then its mode and mtime;
+ *     what is written is synced in the background meanwhile
  *   clear caches: any tmp/ or cache/ directory in the staged tree is removed
  *     (backups leave them out; FOLE rebuilds them), so none ever appears live
  *   every database: no -wal/-shm/-journal beside it (a backup never carries one:
  *     CHECKSUM_MISMATCH), then PRAGMA integrity_check (DB_INTEGRITY_ERROR), then
- *     its mode and mtime
+ *     its mode and mtime (src/restore/check-database.ts) — run on a worker as soon
+ *     as the database is written and none of its side files can follow in the
+ *     tree, but a failure is reported here, after staging, in database order
  *   directories deepest first: mode, mtime (after their contents); then one
  *     syncfs of the staging filesystem makes all of it durable
  *   -- nothing live has been touched up to here; any failure removes staging
@@ -28,7 +31,8 @@
  * A failure during the swap runs recovery at once (src/restore/recover.ts); a
  * crash leaves the journal for the next `restore` or `recover`.
  */
-import { chmod, lstat, mkdir, stat, utimes } from 'node:fs/promises';
+import { chmodSync, mkdirSync, utimesSync } from 'node:fs';
+import { chmod, lstat, mkdir, stat } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { FoleBackupError, StopError, fsError, throwIfAborted } from '../errors.js';
@@ -36,10 +40,10 @@ import { fsyncDir, renameDurable } from '../fs/durable.js';
 import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
 import { RepositoryLock } from '../repository/lock.js';
 import type { Repository } from '../repository/repository.js';
-import type { Snapshot, TreeEntry } from '../snapshot/snapshot.js';
+import { comparePaths, type Snapshot, type TreeEntry } from '../snapshot/snapshot.js';
 import { readTree } from '../snapshot/tree.js';
-import { checkDatabaseFile, sideFilesOf } from '../sqlite/integrity.js';
-import { EPHEMERAL_DIR_NAMES } from '../storage/exclusions.js';
+import { sideFilesOf } from '../sqlite/integrity.js';
+import { EPHEMERAL_DIR_NAMES, SQLITE_SIDE_SUFFIXES } from '../storage/exclusions.js';
 import { acquireStorageLock, readStorageLock, type HeldStorageLock } from '../storage/global-lock.js';
 import { createJournal, newJournal, removeJournal, updateJournal, type KeptMetadata, type RestoreJournal } from './journal.js';
 import { copyLockRow } from './lock-row.js';
@@ -47,8 +51,8 @@ import { journalPathOf } from './names.js';
 import type { RestorePlan, TargetState } from './plan.js';
 import { applyKept, finishRestore, markRestoreActive, markRestoreDone, recover, type RecoverResult } from './recover.js';
 import { removeTree } from './remove-tree.js';
-import { writeWindow } from './write-files.js';
-import { syncFilesystem } from '../fs/sync-filesystem.js';
+import { FileWriter } from './write-files.js';
+import { BackgroundSync, syncFilesystem } from '../fs/sync-filesystem.js';
 
 export interface ExecuteOptions {
   reporter?: ProgressReporter;
@@ -90,12 +94,19 @@ interface Staged {
   keep: KeptMetadata[];
 }
 
-/** A window of files written pack by pack: bounded in entries, bytes and files kept open. */
-const WINDOW_FILES = 4096;
-const WINDOW_BYTES = 256 * 1024 * 1024;
-const WINDOW_OPEN_FILES = 128;
+/**
+ * A window of files planned together (src/restore/window-plan.ts): bounded in
+ * entries, bytes and multi-chunk files. Small enough that its entries and plan
+ * die young on the main thread (4,096 tiles per window kept 60 MB more heap).
+ */
+const WINDOW_FILES = 1024;
+const WINDOW_BYTES = 64 * 1024 * 1024;
+const WINDOW_MULTI_FILES = 128;
+/** Staged bytes between two background syncs (src/fs/sync-filesystem.ts BackgroundSync). */
+const BACKGROUND_SYNC_BYTES = 128 * 1024 * 1024;
 
-const abs = (root: string, rel: string): string => join(root, ...rel.split('/'));
+/** Where a backup path goes: backup paths are relative, without '.', '..' or empty parts (src/snapshot/validate.ts). */
+const abs = (root: string, rel: string): string => `${root}/${rel}`;
 
 function notInBackup(path: string): StopError {
   return new StopError('CHECKSUM_MISMATCH', `backup tree: ${path}: its parent directory is not in the backup`, {
@@ -114,6 +125,17 @@ function lockOwner(backupId: string): string {
   return `fole-backup restore ${backupId.slice(0, 8)}:${user}@${hostname()}:${process.pid}`;
 }
 
+/** A database under a tmp/ or cache/ directory: removed with it, never checked. */
+function inEphemeralDir(path: string): boolean {
+  return path.split('/').slice(0, -1).some((name) => EPHEMERAL_DIR_NAMES.has(name));
+}
+
+/** The side-file paths of a database, and the last of them in tree order. */
+function sidePathsOf(path: string): { all: string[]; last: string } {
+  const all = SQLITE_SIDE_SUFFIXES.map((s) => path + s);
+  return { all, last: all.reduce((a, b) => (comparePaths(a, b) >= 0 ? a : b)) };
+}
+
 /** Write and verify the whole tree into plan.staging. */
 async function stageTree(repo: Repository, snap: Snapshot, plan: RestorePlan, opts: ExecuteOptions): Promise<Staged> {
   const reporter = opts.reporter ?? silentReporter;
@@ -130,120 +152,148 @@ async function stageTree(repo: Repository, snap: Snapshot, plan: RestorePlan, op
   let files = 0;
   let bytes = 0;
   const totals = { totalFiles: snap.stats.files, totalBytes: snap.stats.bytes };
-  // files are written in windows, pack by pack (src/restore/write-files.ts)
-  let window: TreeEntry[] = [];
-  let windowBytes = 0;
-  let windowMulti = 0;
-  const flush = async (): Promise<void> => {
-    if (window.length === 0) return;
-    const batch = window;
-    window = [];
-    windowBytes = 0;
-    windowMulti = 0;
-    await writeWindow(repo, root, batch, {
-      // a database gets its mode after the integrity check (a read-only mode would get in its way)
-      applyMetadata: (e) => e.kind === 'file',
-      signal: opts.signal,
-      onBytes: (n, e) => {
-        bytes += n;
-        reporter.progress({ files, bytes, ...totals, current: e.path });
-      },
-    });
-    files += batch.length;
-  };
-
-  reporter.phase('stage files');
-  for await (const e of readTree(repo, snap.tree)) {
-    throwIfAborted(opts.signal);
-    const slash = e.path.lastIndexOf('/');
-    if (!dirSet.has(slash === -1 ? '' : e.path.slice(0, slash))) throw notInBackup(e.path);
-    const dest = abs(root, e.path);
-    if (e.path === 'core' || e.path === 'core/core.db') keep.push({ path: e.path, mode: e.mode, mtimeMs: e.mtimeMs });
-    if (e.kind === 'dir') {
-      try {
-        await mkdir(dest, { mode: 0o700 });
-      } catch (err) {
-        throw fsError('write', dest, err);
-      }
-      dirs.push(e);
-      dirSet.add(e.path);
-      continue;
-    }
-    if (e.kind === 'db') dbs.push(e);
-    window.push(e);
-    windowBytes += e.size ?? 0;
-    if ((e.chunks?.length ?? 0) > 1) windowMulti++;
-    if (window.length >= WINDOW_FILES || windowBytes >= WINDOW_BYTES || windowMulti >= WINDOW_OPEN_FILES) await flush();
-  }
-  await flush();
-
-  // caches: a backup never holds tmp/ or cache/; if this one does, they do not survive
-  const cleared: string[] = [];
-  for (const d of dirs) {
-    if (!EPHEMERAL_DIR_NAMES.has(basename(d.path)) || cleared.some((c) => d.path.startsWith(c + '/'))) continue;
-    await removeTree(abs(root, d.path));
-    cleared.push(d.path);
-  }
-  const live = (p: string): boolean => !cleared.some((c) => p === c || p.startsWith(c + '/'));
-  const keptDirs = cleared.length === 0 ? dirs : dirs.filter((d) => live(d.path));
-  const keptDbs = cleared.length === 0 ? dbs : dbs.filter((d) => live(d.path));
-
-  reporter.phase('check databases');
-  let checked = 0;
-  for (const d of keptDbs) {
-    throwIfAborted(opts.signal);
-    const file = abs(root, d.path);
-    const side = sideFilesOf(file);
-    if (side.length > 0) {
-      // opening the database would replay that -wal/-journal into it: refuse before
-      throw new StopError('CHECKSUM_MISMATCH', `${d.path}: the backup carries SQLite side files beside this database (${side.map((s) => basename(s)).join(', ')})`, {
-        path: d.path,
-        hint: 'a backup never contains -wal/-shm/-journal files (their content is captured through SQLite); this one is damaged or forged — use another backup',
-      });
-    }
-    const r = checkDatabaseFile(file);
-    if (!r.ok) {
-      throw new StopError('DB_INTEGRITY_ERROR', `${d.path}: integrity_check of the restored database failed: ${r.problems.slice(0, 3).join('; ')}`, {
-        path: d.path,
-        hint: 'the backup holds a damaged database; nothing live was touched — use another backup, and run `fole-backup verify --read-data` on this one',
-      });
-    }
-    const left = sideFilesOf(file);
-    if (left.length > 0) {
-      throw new FoleBackupError('WRITE_ERROR', `${d.path}: SQLite left ${left.map((s) => basename(s)).join(', ')} beside the restored database`, {
-        path: d.path,
-        hint: 'another process may have opened the staged database; run the restore again',
-      });
-    }
-    try {
-      await chmod(file, d.mode);
-      await utimes(file, d.mtimeMs / 1000, d.mtimeMs / 1000);
-    } catch (err) {
-      throw fsError('write', file, err);
-    }
-    reporter.progress({ files: ++checked, bytes: 0, totalFiles: keptDbs.length, current: d.path });
-  }
-
-  // directories last and deepest first (reverse tree order): their entries are final now
-  for (let i = keptDirs.length - 1; i >= 0; i--) {
-    const d = keptDirs[i] as TreeEntry;
-    const p = abs(root, d.path);
-    try {
-      await chmod(p, d.mode);
-      await utimes(p, d.mtimeMs / 1000, d.mtimeMs / 1000);
-    } catch (err) {
-      throw fsError('write', p, err);
-    }
-  }
+  // what is written goes back to disk while more is written: the final syncfs has little left to do
+  const flusher = new BackgroundSync(root, BACKGROUND_SYNC_BYTES);
+  // files are written in windows, pack by pack, on worker threads (src/restore/write-files.ts)
+  const writer = await FileWriter.start(repo, root, {
+    // a database gets its mode after the integrity check (a read-only mode would get in its way)
+    applyMetadata: (e) => e.kind === 'file',
+    ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
+    onBytes: (n, path) => {
+      bytes += n;
+      flusher.wrote(n);
+      reporter.progress({ files, bytes, ...totals, current: path });
+    },
+    onFiles: (n) => {
+      files += n;
+    },
+  });
   try {
-    await chmod(root, plan.rootMode);
-  } catch (err) {
-    throw fsError('write', root, err);
+    let window: TreeEntry[] = [];
+    let windowBytes = 0;
+    let windowMulti = 0;
+    // Database checks start while later files are still being written, as soon as
+    // no side file of the database can come any more (in tree order they follow it,
+    // up to its "-wal"). A database whose side file is in the backup is checked
+    // after staging, where that file makes the check fail as it must. A failed
+    // check is reported only after staging, in database order, as if all checks ran then.
+    const checks = new Map<string, Promise<void>>();
+    let unsettled: { e: TreeEntry; side: string[]; last: string; hasSide: boolean }[] = [];
+    let settled: TreeEntry[] = [];
+    const startCheck = (d: TreeEntry): void => {
+      const p = writer.checkDatabase(d);
+      p.catch(() => undefined);
+      checks.set(d.path, p);
+    };
+    const flush = async (): Promise<void> => {
+      if (window.length > 0) {
+        const batch = window;
+        window = [];
+        windowBytes = 0;
+        windowMulti = 0;
+        await writer.addWindow(batch);
+      }
+      // only databases already handed to the writer
+      for (const d of settled) startCheck(d);
+      settled = [];
+    };
+
+    reporter.phase('stage files');
+    for await (const e of readTree(repo, snap.tree)) {
+      throwIfAborted(opts.signal);
+      const slash = e.path.lastIndexOf('/');
+      if (!dirSet.has(slash === -1 ? '' : e.path.slice(0, slash))) throw notInBackup(e.path);
+      if (unsettled.length > 0) {
+        unsettled = unsettled.filter((u) => {
+          if (u.side.includes(e.path)) u.hasSide = true;
+          if (comparePaths(e.path, u.last) <= 0) return true;
+          if (!u.hasSide) settled.push(u.e);
+          return false;
+        });
+      }
+      const dest = abs(root, e.path);
+      if (e.path === 'core' || e.path === 'core/core.db') keep.push({ path: e.path, mode: e.mode, mtimeMs: e.mtimeMs });
+      if (e.kind === 'dir') {
+        try {
+          // synchronous: one system call, where a promise costs a thread-pool round trip (5k directories)
+          mkdirSync(dest, { mode: 0o700 });
+        } catch (err) {
+          throw fsError('write', dest, err);
+        }
+        dirs.push(e);
+        dirSet.add(e.path);
+        continue;
+      }
+      if (e.kind === 'db') {
+        dbs.push(e);
+        if (!inEphemeralDir(e.path)) {
+          const side = sidePathsOf(e.path);
+          unsettled.push({ e, side: side.all, last: side.last, hasSide: false });
+        }
+      }
+      window.push(e);
+      windowBytes += e.size ?? 0;
+      if ((e.chunks?.length ?? 0) > 1) windowMulti++;
+      if (window.length >= WINDOW_FILES || windowBytes >= WINDOW_BYTES || windowMulti >= WINDOW_MULTI_FILES) await flush();
+    }
+    // the tree is over: no side file can come any more
+    for (const u of unsettled) if (!u.hasSide) settled.push(u.e);
+    await flush();
+    await writer.drain();
+
+    // caches: a backup never holds tmp/ or cache/; if this one does, they do not survive
+    const cleared: string[] = [];
+    for (const d of dirs) {
+      if (!EPHEMERAL_DIR_NAMES.has(basename(d.path)) || cleared.some((c) => d.path.startsWith(c + '/'))) continue;
+      await removeTree(abs(root, d.path));
+      cleared.push(d.path);
+    }
+    const live = (p: string): boolean => !cleared.some((c) => p === c || p.startsWith(c + '/'));
+    const keptDirs = cleared.length === 0 ? dirs : dirs.filter((d) => live(d.path));
+    const keptDbs = cleared.length === 0 ? dbs : dbs.filter((d) => live(d.path));
+
+    reporter.phase('check databases');
+    // the databases not checked yet (their side files, if any, are in staging now), all at once
+    for (const d of keptDbs) if (!checks.has(d.path)) startCheck(d);
+    let checked = 0;
+    for (const d of keptDbs) {
+      throwIfAborted(opts.signal);
+      await (checks.get(d.path) as Promise<void>).catch((err: unknown) => {
+        throwIfAborted(opts.signal);
+        throw err;
+      });
+      reporter.progress({ files: ++checked, bytes: 0, totalFiles: keptDbs.length, current: d.path });
+    }
+
+    // every file and database is final: the workers can go
+    await writer.close();
+    await flusher.stop();
+
+    // directories last and deepest first (reverse tree order): their entries are final now
+    for (let i = keptDirs.length - 1; i >= 0; i--) {
+      const d = keptDirs[i] as TreeEntry;
+      const p = abs(root, d.path);
+      try {
+        chmodSync(p, d.mode);
+        utimesSync(p, d.mtimeMs / 1000, d.mtimeMs / 1000);
+      } catch (err) {
+        throw fsError('write', p, err);
+      }
+    }
+    try {
+      await chmod(root, plan.rootMode);
+    } catch (err) {
+      throw fsError('write', root, err);
+    }
+    // everything staged reaches the disk before the journal says "staged": one syncfs, not an fsync per file
+    syncFilesystem(root);
+    await fsyncDir(dirname(root));
+    return { files, dirs: keptDirs.length, bytes, databases: keptDbs.length, cachesCleared: cleared, keep: keep.filter((k) => live(k.path)) };
+  } finally {
+    // before staging may be removed: nothing writes into it after this
+    await writer.close();
+    await flusher.stop();
   }
-  // everything staged reaches the disk before the journal says "staged": one syncfs, not an fsync per file
-  syncFilesystem(root);
-  await fsyncDir(dirname(root));
-  return { files, dirs: keptDirs.length, bytes, databases: keptDbs.length, cachesCleared: cleared, keep: keep.filter((k) => live(k.path)) };
 }
 
 async function existsPath(p: string): Promise<boolean> {
@@ -298,6 +348,8 @@ export async function executeRestore(
     mode: plan.mode,
     lockOwner: lockOwner(plan.backupId),
   });
+  // the index is needed once staging starts: read it while the journal and the lock are written
+  repo.loadIndex().catch(() => undefined);
   await createJournal(journal);
   markRestoreActive(target);
   let repoLock: RepositoryLock | undefined;

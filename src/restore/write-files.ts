@@ -1,196 +1,396 @@
 /**
- * Writing a window of restored files, pack by pack (restic's restorer, in
- * spirit): instead of one ranged read per blob — a million small reads for a
- * million tiles — the blobs the window needs are grouped by pack, each pack is
- * read once (the span from its first to its last needed blob), and every blob
- * is decrypted, decompressed and checked against its id, then written to every
- * place that uses it.
+ * Writing restored files into staging (restic's restorer, in spirit), on
+ * worker threads. Each window of up to a thousand files is planned pack by pack
+ * (pure: src/restore/window-plan.ts); this executor carries the plans out, and
+ * the per-byte work runs on the workers (src/restore/restore-worker.ts):
  *
- *   window = a few thousand file entries in tree order (bounded memory)
- *   create each file exclusively (nothing is ever overwritten): a one-chunk
- *     file when its blob is written, the others empty up front
- *   for each pack the window needs, in name order:
- *     read the needed span, open each blob (AEAD + SHA-256), pwrite it
- *   for each file: size must match, whole-file SHA-256 recomputed from the
- *     written bytes (a one-chunk file's hash is its verified chunk id), then
- *     mode and mtime
+ *   addWindow(files), in tree order:
+ *     plan the window; create its empty and its multi-chunk files, exclusively
+ *     (nothing is ever overwritten); queue its spans
+ *   spans, in queue order, at most maxHeld (2 per worker + 2) at a time read or
+ *   being written (bounded memory): read through the backend on this thread — several reads
+ *   in flight, as the disk serves parallel readers faster — then the bytes go
+ *   to a worker, which opens every blob (AEAD + SHA-256 against its id) and
+ *   writes it to every place that uses it; a one-chunk file is created,
+ *   written, given its mode and mtime and closed right there
+ *   a file whose spans are all written: a one-chunk file is complete (its hash
+ *   is its verified chunk id); a longer one is read back by a worker — size and
+ *   whole-file SHA-256 — and then gets its mode and mtime
+ *   checkDatabase(e): when e is complete, its integrity check on a worker
+ *   (src/restore/check-database.ts), then its mode and mtime
+ *   addWindow returns once enough spans are queued to keep the reads going
+ *   and at most MAX_WINDOWS windows are unfinished (bounded memory)
  *
- * Durability is the caller's: one filesystem sync after staging instead of an
- * fsync per file (which cost minutes on 100k files).
+ * The first failure (or an abort) stops everything: nothing more is read or
+ * handed out, and close() waits for the jobs under way — so no descriptor
+ * stays open and nothing writes into staging after it returns — then stops
+ * the workers. Durability is the caller's: one filesystem sync after staging
+ * instead of an fsync per file (which cost minutes on 100k files).
  */
-import { closeSync, chmodSync, constants, fchmodSync, futimesSync, openSync, readSync, utimesSync, writeSync } from 'node:fs';
-import { createHash } from 'node:crypto';
-import { join } from 'node:path';
-import { StopError, fsError } from '../errors.js';
+import { availableParallelism } from 'node:os';
+import { chmodSync, closeSync, constants, openSync, readdirSync, readlinkSync, utimesSync } from 'node:fs';
+import { FoleBackupError, StopError, abortError, fsError, throwIfAborted } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
-import type { IndexEntry } from '../repository/master-index.js';
 import type { TreeEntry } from '../snapshot/snapshot.js';
+import { SpanEncoder, type EncodedSpan, type FileMeta } from './span-job.js';
+import { planWindow, type SpanLimits, type WindowPlan } from './window-plan.js';
+import { RestorePool } from './worker-pool.js';
 
-export interface WriteWindowOptions {
+export interface WriteFilesOptions {
   /** Apply mode and mtime to files (databases get theirs after their integrity check). */
   applyMetadata: (e: TreeEntry) => boolean;
-  onBytes?: (n: number, e: TreeEntry) => void;
+  /** Content bytes written (n), and the path of the last file they went to. */
+  onBytes?: (n: number, path: string) => void;
+  /** `n` more files are written and verified. */
+  onFiles?: (n: number) => void;
   signal?: AbortSignal;
+  /** Worker threads (default: one per core, at most 8). */
+  threads?: number;
 }
 
-/** Where one blob goes. */
-interface Target {
-  file: number;
+/** Spans are cut at 4 MiB (a pack is ~16 MiB): more reads in flight for the same memory. */
+const LIMITS: SpanLimits = { maxSpan: 4 * 1024 * 1024, maxGap: 1024 * 1024 };
+/**
+ * Windows planned and not yet complete (their files wait for spans or for their
+ * whole-file check): a bound on the plans held, beside the one on queued spans.
+ */
+const MAX_WINDOWS = 8;
+
+const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // a failure nobody waits for (yet) is no unhandled rejection: the waiters still see it
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
+}
+
+/**
+ * A file that needs more than its spans: a longer file (read back and hashed
+ * whole) or a database (its check waits for it). The rest of a window's files
+ * are done when their one span is: they are only counted.
+ */
+interface Followed {
+  entry: Pick<TreeEntry, 'path' | 'kind' | 'size' | 'sha256'>;
+  chunks: number;
+  spansLeft: number;
+  /** Mode and mtime to apply once a longer file is verified (a database gets them after its check). */
+  meta: FileMeta | undefined;
+}
+
+/** A span as a window keeps it until it is written: its job already encoded (the plan's objects die young). */
+interface QueuedSpan {
+  pack: string;
   offset: number;
+  length: number;
+  job: EncodedSpan;
+  /** The window's followed files this span writes to. */
+  followed: Followed[];
+  /** Files this span completes by itself (one-chunk files that are no database). */
+  simple: number;
+  /** The last file it writes to, for progress. */
+  lastPath: string;
 }
 
-function mismatch(path: string, what: string): StopError {
-  return new StopError('CHECKSUM_MISMATCH', `${path}: ${what}`, {
-    path,
-    hint: 'the backup is damaged; nothing live was touched — run `fole-backup check --read-data` and use another backup',
-  });
+interface WindowState {
+  /** Files not yet complete. */
+  filesLeft: number;
+  done: Deferred;
 }
 
-/** Bytes read per pack span at most (a pack is ~16 MiB; spans never exceed it by much). */
-const MAX_SPAN = 64 * 1024 * 1024;
+/** A buffer whose memory can be transferred to a worker (a copy when it shares its memory). */
+function transferable(data: Buffer): { view: Uint8Array; transfer: ArrayBuffer[] } {
+  if (data.buffer instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) {
+    return { view: new Uint8Array(data.buffer), transfer: [data.buffer] };
+  }
+  const copy = new Uint8Array(data.byteLength);
+  copy.set(data);
+  return { view: copy, transfer: [copy.buffer] };
+}
 
-export async function writeWindow(repo: Repository, root: string, files: readonly TreeEntry[], opts: WriteWindowOptions): Promise<void> {
-  await repo.loadIndex();
-  const paths = files.map((e) => join(root, ...e.path.split('/')));
-  const single = (i: number): boolean => (files[i]?.chunks?.length ?? 0) === 1;
-  const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
-  // 1. create the empty and the multi-chunk files, exclusively; a one-chunk file
-  //    (most of them) is created when its blob is written, in one open
-  files.forEach((_, i) => {
-    if (single(i)) return;
-    try {
-      closeSync(openSync(paths[i] as string, CREATE, 0o600));
-    } catch (err) {
-      throw fsError('write', paths[i] as string, err);
-    }
-  });
-  // 2. group the blobs by pack
-  const byPack = new Map<string, Map<string, { entry: IndexEntry; targets: Target[] }>>();
-  files.forEach((e, i) => {
-    let offset = 0;
-    for (const id of e.chunks ?? []) {
-      const entry = repo.index.get(id);
-      if (entry === undefined) throw mismatch(e.path, `chunk ${id.slice(0, 12)} is not in the repository index`);
-      let blobs = byPack.get(entry.pack);
-      if (blobs === undefined) {
-        blobs = new Map();
-        byPack.set(entry.pack, blobs);
-      }
-      let slot = blobs.get(id);
-      if (slot === undefined) {
-        slot = { entry, targets: [] };
-        blobs.set(id, slot);
-      }
-      slot.targets.push({ file: i, offset });
-      offset += entry.rawLength;
-    }
-    if (offset !== e.size) throw mismatch(e.path, `its chunks add up to ${offset} bytes, the backup recorded ${e.size ?? 0}`);
-  });
-  // 3. each pack once: the span of the blobs needed, then every blob to every target
-  const fds = new Map<number, number>();
-  const fdOf = (i: number): number => {
-    let fd = fds.get(i);
-    if (fd === undefined) {
-      try {
-        fd = openSync(paths[i] as string, constants.O_WRONLY);
-      } catch (err) {
-        throw fsError('write', paths[i] as string, err);
-      }
-      fds.set(i, fd);
-    }
-    return fd;
-  };
+/**
+ * Close every descriptor of this process open on a file under `root` (Linux:
+ * /proc/self/fd; elsewhere nothing). Only for staging after a worker died:
+ * nothing but the restore's workers keeps files there open.
+ */
+function closeDescriptorsUnder(root: string): void {
+  let fds: string[];
   try {
-    for (const pack of [...byPack.keys()].sort()) {
-      opts.signal?.throwIfAborted();
-      const blobs = [...(byPack.get(pack) as Map<string, { entry: IndexEntry; targets: Target[] }>).values()].sort(
-        (a, b) => a.entry.offset - b.entry.offset,
-      );
-      // cut the pack's needed blobs into spans of at most MAX_SPAN bytes
-      let i = 0;
-      while (i < blobs.length) {
-        const start = (blobs[i] as (typeof blobs)[number]).entry.offset;
-        let j = i;
-        let end = start;
-        while (j < blobs.length) {
-          const e = (blobs[j] as (typeof blobs)[number]).entry;
-          if (j > i && e.offset + e.length - start > MAX_SPAN) break;
-          end = Math.max(end, e.offset + e.length);
-          j++;
-        }
-        let span: Buffer;
+    fds = readdirSync('/proc/self/fd');
+  } catch {
+    return;
+  }
+  for (const fd of fds) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`).startsWith(`${root}/`)) closeSync(Number(fd));
+    } catch {
+      // gone meanwhile, or not a link: nothing to close
+    }
+  }
+}
+
+const metaOf = (e: Pick<TreeEntry, 'mode' | 'mtimeMs'>): FileMeta => ({ mode: e.mode, mtimeMs: e.mtimeMs });
+/** Where an entry goes: backup paths are relative, without '.', '..' or empty parts (src/snapshot/validate.ts). */
+const pathIn = (root: string, e: Pick<TreeEntry, 'path'>): string => `${root}/${e.path}`;
+
+export class FileWriter {
+  private readonly pool: RestorePool;
+  /** Spans read or being written at most. */
+  private readonly maxHeld: number;
+  /** Unfinished windows, oldest first. */
+  private readonly windows = new Set<WindowState>();
+  private readonly queue: { w: WindowState; span: QueuedSpan }[] = [];
+  private held = 0;
+  private readonly reads = new Set<Promise<unknown>>();
+  /** Databases by path: settled when written and verified. */
+  private readonly complete = new Map<string, Deferred>();
+  private failure: { err: unknown } | undefined;
+  /** addWindow calls waiting for room: woken whenever a span starts or a window completes. */
+  private waiting: (() => void)[] = [];
+  private readonly onAbort = (): void => this.fail(abortError());
+
+  private constructor(
+    private readonly repo: Repository,
+    private readonly root: string,
+    private readonly opts: WriteFilesOptions,
+  ) {
+    const threads = opts.threads ?? Math.min(8, availableParallelism());
+    this.pool = new RestorePool(repo.workerKey(), threads);
+    // each worker holds a span it writes and the next; a few more are being read
+    this.maxHeld = 2 * threads + 2;
+    opts.signal?.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  /** Start the workers and load the repository's index meanwhile. Call close() in the end, whatever happens. */
+  static async start(repo: Repository, root: string, opts: WriteFilesOptions): Promise<FileWriter> {
+    throwIfAborted(opts.signal);
+    const writer = new FileWriter(repo, root, opts);
+    try {
+      await repo.loadIndex();
+      throwIfAborted(opts.signal);
+    } catch (err) {
+      await writer.close();
+      throw err;
+    }
+    return writer;
+  }
+
+  /**
+   * Plan a window of file and database entries (tree order; their directories
+   * exist) and start writing it. Resolves when the window is under way, fewer
+   * than `maxHeld` spans wait to be read and at most MAX_WINDOWS windows are
+   * unfinished; rejects with the first failure.
+   */
+  async addWindow(files: readonly TreeEntry[]): Promise<void> {
+    this.throwIfFailed();
+    if (files.length === 0) return;
+    try {
+      const { w, spans } = this.encodeWindow(planWindow(files, (id) => this.repo.index.get(id), LIMITS));
+      this.windows.add(w);
+      // the empty and the multi-chunk files now; a one-chunk file (most of them) is created when its blob is written
+      for (const e of files) {
+        if ((e.chunks?.length ?? 0) === 1) continue;
+        const p = pathIn(this.root, e);
         try {
-          span = await repo.backend.load({ type: 'data', name: pack }, { offset: start, length: end - start });
+          closeSync(openSync(p, CREATE, 0o600));
         } catch (err) {
-          throw new StopError('CHECKSUM_MISMATCH', `pack ${pack.slice(0, 12)}: ${err instanceof Error ? err.message : String(err)}`, {
-            cause: err,
-            hint: 'a pack the backup needs is missing or truncated; run `fole-backup check --read-data`',
-          });
+          throw fsError('write', p, err);
         }
-        for (let k = i; k < j; k++) {
-          const { entry, targets } = blobs[k] as (typeof blobs)[number];
-          const plain = repo.openBlob(entry, pack, span.subarray(entry.offset - start, entry.offset - start + entry.length));
-          for (const t of targets) {
-            const path = paths[t.file] as string;
-            const e = files[t.file] as TreeEntry;
-            const one = single(t.file);
-            // a one-chunk file is created, written, given its metadata and closed here;
-            // the others keep a handle until the window ends
-            let fd: number | undefined;
-            try {
-              fd = one ? openSync(path, CREATE, 0o600) : fdOf(t.file);
-              let done = 0;
-              while (done < plain.length) done += writeSync(fd, plain, done, plain.length - done, t.offset + done);
-              if (one && opts.applyMetadata(e)) {
-                fchmodSync(fd, e.mode);
-                futimesSync(fd, e.mtimeMs / 1000, e.mtimeMs / 1000);
-              }
-            } catch (err) {
-              throw fsError('write', path, err);
-            } finally {
-              if (one && fd !== undefined) closeSync(fd);
-            }
-            opts.onBytes?.(plain.length, e);
+      }
+      // an empty file is complete now
+      for (const e of files) {
+        if ((e.chunks?.length ?? 0) > 0) continue;
+        if (this.opts.applyMetadata(e)) {
+          const p = pathIn(this.root, e);
+          try {
+            chmodSync(p, e.mode);
+            utimesSync(p, e.mtimeMs / 1000, e.mtimeMs / 1000);
+          } catch (err) {
+            throw fsError('write', p, err);
           }
         }
-        i = j;
+        this.fileDone(w, e);
       }
+      for (const span of spans) this.queue.push({ w, span });
+      this.pump();
+    } catch (err) {
+      this.fail(err);
+      throw err;
     }
-  } finally {
-    for (const fd of fds.values()) closeSync(fd);
+    while (this.failure === undefined && (this.queue.length >= this.maxHeld || this.windows.size > MAX_WINDOWS)) {
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+    this.throwIfFailed();
   }
-  // 4. every file: size and whole-file SHA-256, then its metadata
-  const buf = Buffer.allocUnsafe(1024 * 1024);
-  files.forEach((e, i) => {
-    const p = paths[i] as string;
-    if ((e.chunks?.length ?? 0) > 1) {
-      // chunks were verified one by one; the whole file is hashed again from what is on disk
-      const hash = createHash('sha256');
-      let size = 0;
-      let fd: number | undefined;
-      try {
-        fd = openSync(p, constants.O_RDONLY);
-        for (;;) {
-          const n = readSync(fd, buf, 0, buf.length, size);
-          if (n === 0) break;
-          hash.update(buf.subarray(0, n));
-          size += n;
+
+  /** What a window keeps of its plan: each span's job encoded, and the files that need more than their spans. */
+  private encodeWindow(plan: WindowPlan): { w: WindowState; spans: QueuedSpan[] } {
+    const followed = new Map<number, Followed>();
+    plan.files.forEach((e, i) => {
+      const chunks = e.chunks?.length ?? 0;
+      if (chunks > 1 || e.kind === 'db') {
+        const entry = { path: e.path, kind: e.kind, size: e.size, sha256: e.sha256 };
+        const meta = this.opts.applyMetadata(e) ? metaOf(e) : undefined;
+        followed.set(i, { entry, chunks, spansLeft: plan.spansPerFile[i] as number, meta });
+      }
+      if (e.kind === 'db') this.complete.set(e.path, deferred());
+    });
+    const spans = plan.spans.map((span): QueuedSpan => {
+      const job = new SpanEncoder();
+      for (const { blob, targets } of span.blobs) {
+        job.blob(blob, blob.offset - span.offset);
+        for (const t of targets) {
+          const e = plan.files[t.file] as TreeEntry;
+          const create = e.chunks?.length === 1;
+          job.target(e.path, t.offset, create, create && this.opts.applyMetadata(e) ? metaOf(e) : undefined);
         }
-      } catch (err) {
-        throw fsError('write', p, err);
-      } finally {
-        if (fd !== undefined) closeSync(fd);
       }
-      if (size !== e.size) throw mismatch(e.path, `restored content is ${size} bytes, the backup recorded ${e.size ?? 0}`);
-      if (hash.digest('hex') !== e.sha256) throw mismatch(e.path, 'SHA-256 of the restored content does not match the manifest');
+      const mine = span.files.map((f) => followed.get(f)).filter((f): f is Followed => f !== undefined);
+      const last = plan.files[span.files[span.files.length - 1] as number] as TreeEntry;
+      return { pack: span.pack, offset: span.offset, length: span.length, job: job.finish(), followed: mine, simple: span.files.length - mine.length, lastPath: last.path };
+    });
+    return { w: { filesLeft: plan.files.length, done: deferred() }, spans };
+  }
+
+  /**
+   * Check database entry `e` (added in a window) once it is complete: side
+   * files, integrity_check, then its mode and mtime. Rejects with the
+   * StopError of the check, or with the failure that kept `e` from being written.
+   * A failed check does not stop the writer: the caller decides when to report it.
+   */
+  checkDatabase(e: TreeEntry): Promise<void> {
+    const written = this.complete.get(e.path);
+    if (written === undefined) return Promise.reject(new FoleBackupError('INTERNAL', `${e.path}: database checked before it was added`));
+    const file = pathIn(this.root, e);
+    return written.promise.then(async () => {
+      await this.pool.run({ t: 'database', file, path: e.path, meta: metaOf(e) });
+    });
+  }
+
+  /** Wait until every window added is written and verified; rejects with the first failure. */
+  async drain(): Promise<void> {
+    for (const w of this.windows) await w.done.promise;
+    this.throwIfFailed();
+  }
+
+  /** Stop: nothing new starts, the jobs under way finish, the workers exit. Safe to call more than once. */
+  async close(): Promise<void> {
+    this.opts.signal?.removeEventListener('abort', this.onAbort);
+    this.queue.length = 0;
+    await Promise.allSettled([...this.reads]);
+    await this.pool.close();
+    // a worker that died in the middle of a job could not close what it had open
+    if (this.pool.crashed) closeDescriptorsUnder(this.root);
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure.err;
+  }
+
+  private fail(err: unknown): void {
+    if (this.failure !== undefined) return;
+    this.failure = { err };
+    this.queue.length = 0;
+    for (const w of this.windows) w.done.reject(err);
+    for (const d of this.complete.values()) d.reject(err);
+    this.wake();
+    // the workers stop between blobs; close() waits for them
+    void this.pool.close();
+  }
+
+  private wake(): void {
+    for (const resolve of this.waiting.splice(0)) resolve();
+  }
+
+  private pump(): void {
+    let started = false;
+    while (this.failure === undefined && this.held < this.maxHeld && this.queue.length > 0) {
+      const { w, span } = this.queue.shift() as { w: WindowState; span: QueuedSpan };
+      this.held++;
+      started = true;
+      this.writeSpan(w, span)
+        .catch((err: unknown) => this.fail(err))
+        .finally(() => {
+          this.held--;
+          this.pump();
+        });
     }
-    if (!single(i) && opts.applyMetadata(e)) {
-      try {
-        chmodSync(p, e.mode);
-        utimesSync(p, e.mtimeMs / 1000, e.mtimeMs / 1000);
-      } catch (err) {
-        throw fsError('write', p, err);
-      }
+    // the queue shrank: a waiting addWindow may have room now
+    if (started) this.wake();
+  }
+
+  private async writeSpan(w: WindowState, span: QueuedSpan): Promise<void> {
+    const read = this.repo.backend.load({ type: 'data', name: span.pack }, { offset: span.offset, length: span.length });
+    this.reads.add(read);
+    let data: Buffer;
+    try {
+      data = await read;
+    } catch (err) {
+      throw new StopError('CHECKSUM_MISMATCH', `pack ${span.pack.slice(0, 12)}: ${err instanceof Error ? err.message : String(err)}`, {
+        cause: err,
+        hint: 'a pack the backup needs is missing or truncated; run `fole-backup check --read-data`',
+      });
+    } finally {
+      this.reads.delete(read);
     }
-  });
+    if (this.failure !== undefined) return;
+    const { view, transfer } = transferable(data);
+    const bytes = await this.pool.run({ t: 'span', pack: span.pack, data: view, root: this.root, span: span.job }, transfer);
+    this.opts.onBytes?.(bytes, span.lastPath);
+    if (span.simple > 0) this.filesDone(w, span.simple);
+    for (const f of span.followed) if (--f.spansLeft === 0) this.fileWritten(w, f);
+  }
+
+  /** All of a followed file's chunks are written: a longer file is read back and checked whole. */
+  private fileWritten(w: WindowState, f: Followed): void {
+    const e = f.entry;
+    if (f.chunks <= 1) {
+      this.fileDone(w, e);
+      return;
+    }
+    const meta = f.meta !== undefined ? { meta: f.meta } : {};
+    this.pool.run({ t: 'verify', file: pathIn(this.root, e), path: e.path, size: e.size ?? 0, sha256: e.sha256 ?? '', ...meta }).then(
+      () => this.fileDone(w, e),
+      (err: unknown) => this.fail(err),
+    );
+  }
+
+  private fileDone(w: WindowState, e: Pick<TreeEntry, 'path' | 'kind'>): void {
+    if (this.failure !== undefined) return;
+    if (e.kind === 'db') this.complete.get(e.path)?.resolve();
+    this.filesDone(w, 1);
+  }
+
+  private filesDone(w: WindowState, n: number): void {
+    if (this.failure !== undefined) return;
+    this.opts.onFiles?.(n);
+    w.filesLeft -= n;
+    if (w.filesLeft === 0) {
+      this.windows.delete(w);
+      w.done.resolve();
+      this.wake();
+    }
+  }
+}
+
+/** Write one window of files and wait for it (a FileWriter used once). */
+export async function writeWindow(repo: Repository, root: string, files: readonly TreeEntry[], opts: WriteFilesOptions): Promise<void> {
+  const writer = await FileWriter.start(repo, root, opts);
+  try {
+    await writer.addWindow(files);
+    await writer.drain();
+  } finally {
+    await writer.close();
+  }
 }

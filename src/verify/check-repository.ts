@@ -41,7 +41,7 @@ import { HEADER_ENTRY_BYTES, type PackedBlob } from '../repository/pack.js';
 import { readConfig, type Repository } from '../repository/repository.js';
 import { isBackupId, loadSnapshot } from '../snapshot/store.js';
 import { readTree } from '../snapshot/tree.js';
-import { loadPack, openBlobIn, short } from './blob-reader.js';
+import { loadPack, openBlobIn, short } from './pack-bytes.js';
 import { DEFAULT_MAX_PROBLEMS, Findings, verdictFor, type ReportBase } from './findings.js';
 
 export interface CheckOptions {

@@ -6,17 +6,22 @@
  *   index      load every index file
  *   tree       walk the tree with readTree, which validates every entry, its
  *              order and its chunk list; every chunk must be in the index;
- *              the snapshot's database list must match the tree
+ *              the snapshot's database list must match the tree. The same
+ *              walk renders the first half of manifest.json and plans what
+ *              read-data reads (read-plan.ts)
  *   packs      stat every pack the backup needs: present, and long enough for
  *              the blobs the index places in it — without reading data
- *   render     render the spec manifest.json once into a hash (it renders, and
- *              its SHA-256 fingerprints it)
- *   read-data  (--read-data) read every pack the backup needs in full and check
- *              its SHA-256 against its name; decrypt and hash every chunk, then
- *              every file's size and SHA-256; write every database to a scratch
- *              file in a private temporary directory and run
- *              PRAGMA integrity_check on it                     → CHECKSUM_MISMATCH,
- *                                                                 DB_INTEGRITY_ERROR
+ *   render     the second half of manifest.json, from a second, cheaper walk
+ *              over the already validated tree (reread-tree.ts); its SHA-256
+ *              fingerprints it. Runs while read-data reads the packs
+ *   read-data  (--read-data) read every pack the backup needs once, in full,
+ *              and check its SHA-256 against its name; decrypt and hash every
+ *              chunk the backup needs (on worker threads: check-packs.ts);
+ *              put every file of several chunks and every database together
+ *              in order to check its size and SHA-256, writing each database
+ *              to a scratch file in a private temporary directory for
+ *              PRAGMA integrity_check (assembly.ts)  → CHECKSUM_MISMATCH,
+ *                                                      DB_INTEGRITY_ERROR
  *              (--read-data-subset N%) the same for a deterministic random N% of
  *              the files (subset.ts), reading only their chunks
  *
@@ -25,24 +30,30 @@
  * unknown backup id (there is nothing to verify), a lock held by an exclusive
  * operation, and an abort end the run with an error instead of a report. Files
  * whose chunks are already known to be missing are not read again in the
- * read-data pass: they are reported once.
+ * read-data pass: they are reported once. Read-data findings are reported in a
+ * fixed order whatever order the packs were checked in: damaged packs (in the
+ * order the backup needs them), then file-list blobs, then files in tree order.
  */
 import { forEachConcurrent } from '../concurrency/for-each.js';
-import { createHash } from 'node:crypto';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { createHash, type Hash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FoleBackupError, StopError, fsError, throwIfAborted } from '../errors.js';
-import { renderManifest } from '../manifest/manifest.js';
 import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
 import { RepositoryLock } from '../repository/lock.js';
 import type { Repository } from '../repository/repository.js';
 import type { Snapshot, SnapshotDatabase, TreeEntry } from '../snapshot/snapshot.js';
 import { loadSnapshot, resolveBackupId } from '../snapshot/store.js';
 import { readTree } from '../snapshot/tree.js';
-import { checkDatabaseFile, sideFilesOf } from '../sqlite/integrity.js';
-import { BlobReader, MIN_PACK_TAIL, short } from './blob-reader.js';
+import { HashedFile, ScratchDatabase, type AssemblyOutcome, type ScratchHost } from './assembly.js';
+import { checkPacks, type PackChecks } from './check-packs.js';
 import { DEFAULT_MAX_PROBLEMS, Findings, isAbort, verdictFor, type ReportBase } from './findings.js';
+import { ManifestText } from './manifest-text.js';
+import { MIN_PACK_TAIL, short } from './pack-bytes.js';
+import { PackPool } from './pack-pool.js';
+import { ReadPlanner, type Location, type PlannedEntry, type ReadPlan } from './read-plan.js';
+import { rereadTree } from './reread-tree.js';
 import { subsetScore } from './subset.js';
 
 export interface VerifyOptions {
@@ -54,12 +65,19 @@ export interface VerifyOptions {
   readData?: boolean | { percent: number; seed?: string };
   /** Problems listed in full (all are counted). Default 20. */
   maxProblems?: number;
-  /** Where the private scratch directory for database checks is made (default: OS temp dir). Needs room for the largest database. */
+  /**
+   * Where the private scratch directory for database checks is made (default:
+   * OS temp dir). Databases are checked as their packs are read, several at
+   * once: it needs room for the databases whose packs are read in the same
+   * stretch (at most all of the backup's databases).
+   */
   scratchParent?: string;
   /** Take a shared repository lock (default true). Pass false when the caller holds one, or for a read-only repository. */
   lock?: boolean;
-  /** Files read at once (default 4). Databases are checked one at a time. */
+  /** Packs read and checked at once (default 4). */
   concurrency?: number;
+  /** Worker threads that check packs and databases (default: one per core, at most 4). */
+  threads?: number;
   reporter?: ProgressReporter;
   signal?: AbortSignal;
 }
@@ -99,6 +117,26 @@ export interface VerifyReport extends ReportBase {
 }
 
 const DB_SCRATCH_PREFIX = 'fole-verify-';
+
+/** What read-data found, reported once the render is done (its level comes first). */
+interface ReadResult {
+  checks: PackChecks;
+  /** Problems of files, in tree order. */
+  fileProblems: (() => void)[];
+  /** The tree was walked to its end. */
+  complete: boolean;
+}
+
+/** A file or database entry as the read plan takes it. */
+function plannedEntry(e: TreeEntry): PlannedEntry {
+  return { path: e.path, kind: e.kind === 'db' ? 'db' : 'file', size: e.size ?? 0, sha256: e.sha256 ?? '', chunks: e.chunks ?? [] };
+}
+
+function addTo<T>(m: Map<string, T[]>, key: string, value: T): void {
+  const list = m.get(key);
+  if (list === undefined) m.set(key, [value]);
+  else list.push(value);
+}
 
 /** Where a pack's needed blobs end, and who needs it (for messages). */
 interface PackUse {
@@ -157,15 +195,22 @@ class Verification {
     filesRead: 0, databasesChecked: 0, bytesVerified: 0, bytesRead: 0,
   };
   private readonly packs = new Map<string, PackUse>();
+  /** Sizes of the packs the backup needs, from their stat. */
+  private readonly packSizes = new Map<string, number>();
   /** Packs found missing or too short by stat: files that need them are not read again. */
   private readonly badPacks = new Set<string>();
   private selectedFiles = 0;
   private selectedBytes = 0;
   /** The lowest-scoring file, taken when the subset draw picks nothing. */
-  private fallback: { path: string; score: number; size: number } | undefined;
+  private fallback: { path: string; score: number; size: number; seq: number; readable: { entry: PlannedEntry; at: Location[] } | undefined } | undefined;
+  /** Tree entries the first walk validated (a second walk stops there). */
+  private walked = 0;
+  /** What read-data will read (planned during the first walk). */
+  private planner: ReadPlanner | undefined;
+  /** manifest.json as it is rendered, and its SHA-256 once done. */
+  private manifestText: { text: ManifestText; hash: Hash } | undefined;
   private manifestSha256: string | undefined;
-  private scratch: string | undefined;
-  private dbQueue: Promise<void> = Promise.resolve();
+  private scratch: Promise<string> | undefined;
   private dbSeq = 0;
 
   constructor(
@@ -206,12 +251,29 @@ class Verification {
     }
     this.levels.push('index');
 
-    const treeOk = await this.walkTree(snap);
-    if (treeOk) this.levels.push('tree');
-    await this.statPacks();
-    this.levels.push('packs');
-    if (treeOk) await this.render(snap);
-    if (this.mode !== 'none') await this.readData(snap, treeOk);
+    // the workers start while the tree is walked
+    const pool = this.mode === 'none' ? undefined : new PackPool(this.repo.workerKey(), this.opts.threads);
+    try {
+      const treeOk = await this.walkTree(snap);
+      if (treeOk) this.levels.push('tree');
+      await this.statPacks();
+      this.levels.push('packs');
+      const rendering = treeOk ? this.render(snap) : Promise.resolve(false);
+      if (pool === undefined) {
+        if (await rendering) this.levels.push('render');
+        return;
+      }
+      // the render's second walk runs while the packs are read; its findings come first, as its level does
+      let read: ReadResult;
+      try {
+        read = await this.readData(snap, treeOk, pool);
+      } finally {
+        if (await rendering) this.levels.push('render');
+      }
+      this.recordRead(snap, read);
+    } finally {
+      await pool?.close();
+    }
   }
 
   /** Whether `path` is read in the read-data pass. */
@@ -231,7 +293,11 @@ class Verification {
     }
   }
 
-  /** Pass 1: the tree is readable and valid, every blob is in the index. Returns whether the whole tree was read. */
+  /**
+   * The first walk: the tree is readable and valid, every blob is in the
+   * index; renders the first half of manifest.json and plans read-data on the
+   * way. Returns whether the whole tree was read.
+   */
   private async walkTree(snap: Snapshot): Promise<boolean> {
     this.reporter.phase('verify tree');
     for (const id of snap.tree) {
@@ -239,6 +305,11 @@ class Verification {
       const e = this.repo.index.get(id);
       if (e !== undefined) this.usePack(e.pack, e.offset + e.length, undefined);
     }
+    const planner = this.mode === 'none' ? undefined : new ReadPlanner((id) => this.repo.index.get(id));
+    // the packs holding the file list are part of the backup too
+    if (this.mode === 'all') planner?.addBlobs(snap.tree);
+    const hash = createHash('sha256');
+    const text = new ManifestText(snap, (t) => hash.update(t));
     const dbs = new Map<string, SnapshotDatabase>((snap.databases ?? []).map((d) => [d.path, d]));
     const seenDbs = new Set<string>();
     const subsetPick = this.mode === 'subset';
@@ -246,6 +317,8 @@ class Verification {
     try {
       for await (const e of readTree(this.repo, snap.tree)) {
         throwIfAborted(this.signal);
+        const seq = this.walked++;
+        text.project(e);
         if (e.kind === 'dir') {
           this.counts.dirs++;
           continue;
@@ -260,6 +333,7 @@ class Verification {
         this.counts.bytes += e.size ?? 0;
         let missing = 0;
         let firstMissing = '';
+        const located: Location[] = [];
         for (const id of e.chunks ?? []) {
           this.counts.blobs++;
           const ie = this.repo.index.get(id);
@@ -267,6 +341,7 @@ class Verification {
             if (missing++ === 0) firstMissing = id;
           } else {
             this.usePack(ie.pack, ie.offset + ie.length, e.path);
+            located.push(ie);
           }
         }
         if (missing > 0) {
@@ -275,13 +350,18 @@ class Verification {
             message: `${e.path}: ${missing} of ${e.chunks?.length ?? 0} chunks are not in the repository index (first ${short(firstMissing)})`,
           });
         }
+        // a file with chunks already known to be missing is reported once, here, and not read
+        const readable = missing === 0 ? { entry: plannedEntry(e), at: located } : undefined;
         if (subsetPick) {
           const score = subsetScore(this.seed, e.path);
           if (score < this.percent / 100) {
             this.selectedFiles++;
             this.selectedBytes += e.size ?? 0;
+            if (readable !== undefined) planner?.addFile(seq, readable.entry, readable.at);
           }
-          if (this.fallback === undefined || score < this.fallback.score) this.fallback = { path: e.path, score, size: e.size ?? 0 };
+          if (this.fallback === undefined || score < this.fallback.score) this.fallback = { path: e.path, score, size: e.size ?? 0, seq, readable };
+        } else if (readable !== undefined) {
+          planner?.addFile(seq, readable.entry, readable.at);
         }
         this.reporter.progress({ files: this.counts.files + this.counts.databases, bytes: this.counts.bytes, current: e.path });
       }
@@ -293,11 +373,14 @@ class Verification {
       if (this.selectedFiles === 0 && this.fallback !== undefined) {
         this.selectedFiles = 1;
         this.selectedBytes = this.fallback.size;
+        if (this.fallback.readable !== undefined) planner?.addFile(this.fallback.seq, this.fallback.readable.entry, this.fallback.readable.at);
       } else {
         this.fallback = undefined;
       }
     }
+    this.planner = planner;
     if (!complete) return false;
+    this.manifestText = { text, hash };
     for (const d of dbs.keys()) {
       if (!seenDbs.has(d)) {
         this.findings.problem({
@@ -334,6 +417,7 @@ class Verification {
       const users = `${use.refs} blob references of this backup are in it (first: ${use.firstPath ?? 'its file list'})`;
       try {
         const { size } = await this.repo.backend.stat({ type: 'data', name });
+        this.packSizes.set(name, size);
         if (size < use.end + MIN_PACK_TAIL) {
           this.badPacks.add(name);
           this.findings.problem({
@@ -356,190 +440,200 @@ class Verification {
     });
   }
 
-  /** Render the spec manifest.json once, into a hash. */
-  private async render(snap: Snapshot): Promise<void> {
+  /** The second half of manifest.json (the full file list), from a second walk. Returns whether it rendered. */
+  private async render(snap: Snapshot): Promise<boolean> {
+    const m = this.manifestText;
+    if (m === undefined) return false;
     this.reporter.phase('render manifest');
-    const hash = createHash('sha256');
     try {
-      await renderManifest(this.repo, snap, (text) => {
+      m.text.startFileList();
+      for await (const e of rereadTree(this.repo, snap.tree)) {
         throwIfAborted(this.signal);
-        hash.update(text);
-      });
-      this.manifestSha256 = hash.digest('hex');
-      this.levels.push('render');
-    } catch (err) {
-      this.findings.fromError('manifest', err, { prefix: `render manifest.json of backup ${this.backupId}`, backupId: this.backupId });
-    }
-  }
-
-  /** Pass 2: read, decrypt and hash the selected files; integrity-check the selected databases. */
-  private async readData(snap: Snapshot, treeOk: boolean): Promise<void> {
-    const whole = this.mode === 'all';
-    const reportedPacks = new Set(this.badPacks);
-    const reader = new BlobReader(this.repo, {
-      wholePacks: whole,
-      onPack: (name, damage) => {
-        if (damage === undefined || reportedPacks.has(name)) return;
-        reportedPacks.add(name);
-        const use = this.packs.get(name);
-        this.findings.fromError('pack', damage, {
-          object: `data/${name}`, backupId: this.backupId,
-          ...(use?.firstPath === undefined ? {} : { path: use.firstPath }),
-        });
-      },
-    });
-    this.reporter.phase(whole ? 'read data' : `read data (${this.percent}% subset)`);
-    const totalFiles = whole ? this.counts.files + this.counts.databases : this.selectedFiles;
-    const totalBytes = whole ? this.counts.bytes : this.selectedBytes;
-    let doneFiles = 0;
-    let doneBytes = 0;
-    const onBytes = (n: number, path: string): void => {
-      doneBytes += n;
-      this.reporter.progress({ files: doneFiles, bytes: doneBytes, totalFiles, totalBytes, current: path });
-    };
-
-    if (whole) {
-      // the packs holding the file list are part of the backup too
-      for (const id of snap.tree) {
-        const ie = this.repo.index.get(id);
-        if (ie === undefined || this.badPacks.has(ie.pack)) continue;
-        try {
-          await reader.blob(id);
-        } catch (err) {
-          this.findings.fromError('tree', err, { prefix: `file list blob ${short(id)}`, backupId: this.backupId });
-        }
+        m.text.listed(e);
       }
-    }
-
-    const readable = (e: TreeEntry): boolean =>
-      (e.chunks ?? []).every((id) => {
-        const ie = this.repo.index.get(id);
-        return ie !== undefined && !this.badPacks.has(ie.pack);
-      });
-    const work = async (e: TreeEntry): Promise<void> => {
-      throwIfAborted(this.signal);
-      if (e.kind === 'dir' || !this.selected(e.path)) return;
-      // already reported in pass 1: reading would only say it again
-      if (!readable(e)) return;
-      if (e.kind === 'db') await this.serialDb(() => this.verifyDatabase(reader, e, onBytes));
-      else if (await this.verifyContent(reader, e, undefined, onBytes)) this.counts.filesRead++;
-      doneFiles++;
-    };
-    try {
-      await forEachConcurrent(readTree(this.repo, snap.tree), this.opts.concurrency ?? 4, work);
-      this.levels.push(whole ? 'read-data' : 'read-data-subset');
-    } catch (err) {
-      if (isAbort(err)) throw err;
-      // a tree that failed in pass 1 fails here at the same place: already reported
-      if (treeOk) this.findings.fromError('tree', err, { prefix: `backup ${this.backupId}: file list`, backupId: this.backupId });
-    }
-    this.counts.bytesRead = reader.bytesRead;
-  }
-
-  /**
-   * Read a file's chunks (verified one by one), then check its size and
-   * SHA-256; with `out`, also write the content there. Records a problem and
-   * returns false when anything disagrees.
-   */
-  private async verifyContent(
-    reader: BlobReader,
-    e: TreeEntry,
-    out: { write(b: Buffer): Promise<unknown> } | undefined,
-    onBytes: (n: number, path: string) => void,
-  ): Promise<boolean> {
-    const hash = createHash('sha256');
-    let size = 0;
-    const kind = e.kind === 'db' ? 'database' : 'file';
-    try {
-      for (const id of e.chunks ?? []) {
-        throwIfAborted(this.signal);
-        const data = await reader.blob(id);
-        hash.update(data);
-        size += data.length;
-        if (out !== undefined) await out.write(data);
-        this.counts.bytesVerified += data.length;
-        onBytes(data.length, e.path);
-      }
-      if (size !== e.size) throw new StopError('CHECKSUM_MISMATCH', `content is ${size} bytes, the backup recorded ${e.size ?? 0}`);
-      if (hash.digest('hex') !== e.sha256) throw new StopError('CHECKSUM_MISMATCH', 'SHA-256 of the content does not match the manifest');
+      m.text.end();
+      this.manifestSha256 = m.hash.digest('hex');
       return true;
     } catch (err) {
-      this.findings.fromError(kind, err, { prefix: e.path, path: e.path, backupId: this.backupId });
+      this.findings.fromError('manifest', err, { prefix: `render manifest.json of backup ${this.backupId}`, backupId: this.backupId });
       return false;
     }
   }
 
-  /** Databases one at a time: the scratch directory then needs room for one (the largest) only. */
-  private serialDb(fn: () => Promise<void>): Promise<void> {
-    const next = this.dbQueue.then(fn);
-    this.dbQueue = next.catch(() => undefined);
-    return next;
+  /**
+   * Read and check the planned data: every pack once (check-packs.ts), files
+   * of several chunks and databases put together (assembly.ts). Returns what
+   * was found, reported by recordRead() once the render is done.
+   */
+  private async readData(snap: Snapshot, treeOk: boolean, pool: PackPool): Promise<ReadResult> {
+    const whole = this.mode === 'all';
+    const plan = (this.planner as ReadPlanner).finish(this.badPacks);
+    this.planner = undefined;
+    this.reporter.phase(whole ? 'read data' : `read data (${this.percent}% subset)`);
+    // one database check at a time (the packs go on meanwhile): integrity_check reads the whole
+    // file through SQLite's cache or a memory map, so several at once would add up at the peak
+    let dbCheck: Promise<unknown> = Promise.resolve();
+    const host: ScratchHost = {
+      scratchFile: async () => join(await this.scratchDir(), `db-${++this.dbSeq}.sqlite`),
+      checkDatabase: (file, expect) => {
+        const next = dbCheck.then(() => pool.checkDatabase(file, expect));
+        dbCheck = next.catch(() => undefined);
+        return next;
+      },
+    };
+    const files = new Map<string, HashedFile[]>();
+    const databases = new Map<string, ScratchDatabase[]>();
+    const assemblies: (HashedFile | ScratchDatabase)[] = [];
+    for (const a of plan.assemblies) {
+      const one = a.kind === 'db' ? new ScratchDatabase(a, host) : new HashedFile(a);
+      assemblies.push(one);
+      for (const id of new Set(a.chunks)) {
+        if (one instanceof ScratchDatabase) addTo(databases, id, one);
+        else addTo(files, id, one);
+      }
+    }
+    const totalFiles = plan.tasks.length;
+    const totalBytes = plan.tasks.reduce((sum, t) => sum + (this.packSizes.get(t.pack) ?? 0), 0);
+    let doneFiles = 0;
+    let doneBytes = 0;
+    let checks: PackChecks;
+    let outcomes: AssemblyOutcome[];
+    try {
+      checks = await checkPacks(plan, {
+        repo: this.repo,
+        whole,
+        pool,
+        packSize: (pack) => this.packSizes.get(pack) ?? this.repo.config.packSize,
+        maxPacks: this.opts.concurrency,
+        files,
+        databases,
+        signal: this.signal,
+        onTask: (t, bytes) => {
+          doneBytes += bytes;
+          this.reporter.progress({ files: ++doneFiles, bytes: doneBytes, totalFiles, ...(whole ? { totalBytes } : {}), current: short(t.pack) });
+        },
+      });
+      outcomes = await Promise.all(assemblies.map((a) => a.done));
+    } catch (err) {
+      // only an abort gets here: stop the workers before the scratch files go
+      await pool.close();
+      await Promise.all(assemblies.map((a) => (a instanceof ScratchDatabase ? a.abandon() : undefined)));
+      throw err;
+    }
+    this.counts.bytesRead = checks.bytesRead;
+    return this.settle(snap, treeOk, plan, checks, outcomes);
   }
 
-  private async scratchDir(): Promise<string> {
-    if (this.scratch === undefined) {
+  /**
+   * Turn what the pack checks found into per-file results: counts, and the
+   * problems of the files they affect (in tree order). A one-chunk file is as
+   * good as its chunk, so only when a chunk failed (or opened to another
+   * length than the index says) is the tree walked again to find its files.
+   */
+  private async settle(snap: Snapshot, treeOk: boolean, plan: ReadPlan, checks: PackChecks, outcomes: AssemblyOutcome[]): Promise<ReadResult> {
+    const fileProblems: { seq: number; report: () => void }[] = [];
+    this.counts.filesRead += plan.emptyFiles;
+    for (const t of plan.tasks) {
+      this.counts.filesRead += t.files;
+      this.counts.bytesVerified += t.bytes;
+    }
+    for (const o of outcomes) {
+      const { path, kind, seq } = o.plan;
+      const thing = kind === 'db' ? 'database' : 'file';
+      this.counts.bytesVerified += o.bytesVerified;
+      if (o.contentOk) this.counts.filesRead++;
+      if (o.checked) this.counts.databasesChecked++;
+      if (o.error !== undefined) {
+        const err = o.error;
+        fileProblems.push({ seq, report: () => this.findings.fromError(thing, err, { prefix: path, path, backupId: this.backupId }) });
+      } else if (o.integrity !== undefined) {
+        const lines = o.integrity;
+        fileProblems.push({
+          seq,
+          report: () =>
+            this.findings.problem({
+              code: 'DB_INTEGRITY_ERROR', kind: 'database', path, backupId: this.backupId,
+              message: `${path}: integrity_check of the restored copy is not ok: ${lines.slice(0, 3).join('; ')}`,
+            }),
+        });
+      }
+    }
+    let complete = treeOk;
+    if (checks.failed.size > 0 || checks.lengths.size > 0) {
+      try {
+        let seq = 0;
+        for await (const e of rereadTree(this.repo, snap.tree, this.walked)) {
+          throwIfAborted(this.signal);
+          const at = seq++;
+          const p = this.oneChunkProblem(e, checks);
+          if (p === undefined) continue;
+          this.counts.filesRead--;
+          this.counts.bytesVerified += p.verified - (e.size ?? 0);
+          fileProblems.push({ seq: at, report: () => this.findings.fromError('file', p.error, { prefix: e.path, path: e.path, backupId: this.backupId }) });
+        }
+      } catch (err) {
+        if (isAbort(err)) throw err;
+        complete = false;
+        const report = (): void => this.findings.fromError('tree', err, { prefix: `backup ${this.backupId}: file list`, backupId: this.backupId });
+        fileProblems.push({ seq: Infinity, report });
+      }
+    }
+    fileProblems.sort((a, b) => a.seq - b.seq);
+    return { checks, fileProblems: fileProblems.map((p) => p.report), complete };
+  }
+
+  /** What is wrong with a planned one-chunk file, given the pack checks; undefined when nothing. */
+  private oneChunkProblem(e: TreeEntry, checks: PackChecks): { error: unknown; verified: number } | undefined {
+    const id = e.chunks?.[0];
+    if (e.kind !== 'file' || e.chunks?.length !== 1 || id === undefined || !this.selected(e.path)) return undefined;
+    const ie = this.repo.index.get(id);
+    if (ie === undefined || this.badPacks.has(ie.pack)) return undefined;
+    const failed = checks.failed.get(id);
+    if (failed !== undefined) return { error: failed, verified: 0 };
+    const length = checks.lengths.get(id) ?? ie.rawLength;
+    if (length !== e.size) return { error: new StopError('CHECKSUM_MISMATCH', `content is ${length} bytes, the backup recorded ${e.size ?? 0}`), verified: length };
+    // the tree requires a one-chunk file's SHA-256 to be its chunk's id, which opening the chunk checked
+    if (id !== e.sha256) return { error: new StopError('CHECKSUM_MISMATCH', 'SHA-256 of the content does not match the manifest'), verified: length };
+    return undefined;
+  }
+
+  /** Record what read-data found: damaged packs, then file-list blobs, then files in tree order. */
+  private recordRead(snap: Snapshot, read: ReadResult): void {
+    for (const p of read.checks.packProblems) {
+      const use = this.packs.get(p.pack);
+      this.findings.fromError('pack', p.error, {
+        object: `data/${p.pack}`, backupId: this.backupId,
+        ...(use?.firstPath === undefined ? {} : { path: use.firstPath }),
+        ...(p.prefix === undefined ? {} : { prefix: p.prefix }),
+      });
+    }
+    for (const id of this.mode === 'all' ? new Set(snap.tree) : []) {
+      const err = read.checks.failed.get(id);
+      if (err !== undefined) this.findings.fromError('tree', err, { prefix: `file list blob ${short(id)}`, backupId: this.backupId });
+    }
+    for (const report of read.fileProblems) report();
+    if (read.complete) this.levels.push(this.mode === 'all' ? 'read-data' : 'read-data-subset');
+  }
+
+  /** The private scratch directory, made once (a failure is tried again by the next database). */
+  private scratchDir(): Promise<string> {
+    this.scratch ??= (async () => {
       const parent = this.opts.scratchParent ?? tmpdir();
       try {
         // mkdtemp makes it 0700: nobody else reads the decrypted copies
-        this.scratch = await mkdtemp(join(parent, DB_SCRATCH_PREFIX));
+        return await mkdtemp(join(parent, DB_SCRATCH_PREFIX));
       } catch (err) {
+        this.scratch = undefined;
         throw fsError('create', join(parent, DB_SCRATCH_PREFIX + '*'), err);
       }
-    }
+    })();
     return this.scratch;
-  }
-
-  /** Restore a database to a scratch file, verifying its content, then PRAGMA integrity_check it. */
-  private async verifyDatabase(reader: BlobReader, e: TreeEntry, onBytes: (n: number, path: string) => void): Promise<void> {
-    let file: string;
-    try {
-      file = join(await this.scratchDir(), `db-${++this.dbSeq}.sqlite`);
-    } catch (err) {
-      this.findings.fromError('database', err, { prefix: e.path, path: e.path, backupId: this.backupId });
-      return;
-    }
-    try {
-      let fh;
-      try {
-        fh = await open(file, 'wx', 0o600);
-      } catch (err) {
-        throw fsError('write', file, err);
-      }
-      let ok: boolean;
-      try {
-        ok = await this.verifyContent(reader, e, {
-          write: async (b) => {
-            try {
-              return await fh.write(b);
-            } catch (err) {
-              throw fsError('write', file, err);
-            }
-          },
-        }, onBytes);
-      } finally {
-        await fh.close();
-      }
-      if (!ok) return;
-      this.counts.filesRead++;
-      const result = checkDatabaseFile(file);
-      this.counts.databasesChecked++;
-      if (!result.ok) {
-        this.findings.problem({
-          code: 'DB_INTEGRITY_ERROR', kind: 'database', path: e.path, backupId: this.backupId,
-          message: `${e.path}: integrity_check of the restored copy is not ok: ${result.problems.slice(0, 3).join('; ')}`,
-        });
-      }
-    } catch (err) {
-      this.findings.fromError('database', err, { prefix: e.path, path: e.path, backupId: this.backupId });
-    } finally {
-      await Promise.all([file, ...sideFilesOf(file)].map((f) => rm(f, { force: true })));
-    }
   }
 
   /** Remove the scratch directory. */
   async cleanup(): Promise<void> {
-    await this.dbQueue;
-    if (this.scratch !== undefined) await rm(this.scratch, { recursive: true, force: true });
+    const dir = await this.scratch?.catch(() => undefined);
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   }
 
   report(): VerifyReport {

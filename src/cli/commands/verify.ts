@@ -79,7 +79,7 @@ export function registerVerify(program: Command, run: Runner): void {
     .addOption(new Option('--read-data', 'read every pack the backup needs in full, decrypt and hash every file, integrity-check every database').conflicts('readDataSubset'))
     .option('--read-data-subset <percent>', 'the same for a deterministic random share of the files, e.g. 10%')
     .option('--seed <text>', 'choose the --read-data-subset sample (default: the backup id; the same seed picks the same files)')
-    .option('--scratch-dir <dir>', 'where databases are restored for integrity_check (default: $TMPDIR); needs room for the largest database')
+    .option('--scratch-dir <dir>', 'where databases are restored for integrity_check (default: $TMPDIR); needs room for all of the backup databases (several are rebuilt at once)')
     .option('--max-problems <n>', 'list at most this many problems (all are counted; default 20)')
     .option('--no-lock', 'take no repository lock (a read-only copy of a repository)')
     .addHelpText('after', `

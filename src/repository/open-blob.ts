@@ -1,0 +1,30 @@
+/**
+ * Opening one stored blob: decrypt (AEAD, bound to the blob's type and id),
+ * decompress, and check the plaintext against its id. A plain function of the
+ * key, so worker threads (src/restore/restore-worker.ts) open blobs exactly as
+ * Repository.openBlob does.
+ */
+import { open } from '../crypto/aead.js';
+import { sha256Hex } from '../crypto/hash.js';
+import { StopError } from '../errors.js';
+import { decompress } from './compress.js';
+import { AAD } from './format.js';
+import type { PackedBlob } from './pack.js';
+
+/**
+ * Decrypt, decompress and verify one blob from its stored bytes (`stored` is
+ * exactly the blob's sealed bytes). CHECKSUM_MISMATCH when the AEAD tag or the
+ * SHA-256 of the plaintext does not match the id; REPO_CORRUPT when it does not
+ * decompress to its recorded length.
+ */
+export function openBlob(key: Uint8Array, b: Pick<PackedBlob, 'id' | 'type' | 'rawLength' | 'compression'>, packName: string, stored: Uint8Array): Buffer {
+  const what = `blob ${b.id.slice(0, 12)} in pack ${packName.slice(0, 12)}`;
+  const packed = open(key, stored, what, AAD.blob(b.type, Buffer.from(b.id, 'hex')));
+  const plain = decompress(packed, b.compression, b.rawLength, what);
+  if (sha256Hex(plain) !== b.id) {
+    throw new StopError('CHECKSUM_MISMATCH', `${what}: content does not match its SHA-256`, {
+      hint: 'the repository is damaged; run `fole-backup check --read-data`',
+    });
+  }
+  return plain;
+}

@@ -1,0 +1,191 @@
+/**
+ * Worker thread of restore (main-thread side: src/restore/worker-pool.ts,
+ * driven by src/restore/write-files.ts). The main thread keeps the repository
+ * and its backend: it reads pack spans and hands each one over (its bytes
+ * transferred, not copied); the workers do the per-byte and per-file work —
+ * open every blob (AEAD, decompress, SHA-256 against its id), write it, hash
+ * whole files again, integrity-check databases — so a restore uses every core
+ * and its reads overlap its writes.
+ *
+ * Protocol (one job per message; every answer carries the job id):
+ *   main → worker  {t:'span', job, pack, data, root, span}
+ *                    data: the span's bytes (transferred); span: its blobs and
+ *                    their targets (src/restore/span-job.ts). Each blob is
+ *                    opened from data[at, at+length) and written to every
+ *                    target: a one-chunk file (`create`) is created here,
+ *                    exclusively, written, given its mode and mtime, closed; a
+ *                    target in a longer file (created empty by the main
+ *                    thread) is written at its offset
+ *   main → worker  {t:'verify', job, file, path, size, sha256, meta?}
+ *                    read the written file back: its size and SHA-256 must be
+ *                    the backup's (CHECKSUM_MISMATCH); then its mode and mtime
+ *   main → worker  {t:'database', job, file, path, meta}
+ *                    src/restore/check-database.ts, then mode and mtime
+ *   worker → main  {t:'done', job, bytes}     bytes: content bytes written
+ *                  {t:'failed', job, error}   a FoleBackupError as data
+ *                  {t:'cancelled', job}       the pool was stopping
+ * Jobs run one at a time, synchronously, so every descriptor a job opens is
+ * closed before its answer is sent. A shared flag (workerData.cancel) set by
+ * the main thread stops the work between blobs: after a failure or an abort
+ * the pool waits for the answers of jobs already sent, which come quickly. (A
+ * worker that dies mid-job cannot close what it opened: the main thread then
+ * closes whatever is still open under staging.)
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { chmodSync, closeSync, constants, fchmodSync, futimesSync, openSync, readSync, utimesSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { errorToData, fsError, type ErrorData } from '../errors.js';
+import { openBlob } from '../repository/open-blob.js';
+import { checkRestoredDatabase } from './check-database.js';
+import { decodeSpan, type EncodedSpan, type FileMeta } from './span-job.js';
+import { contentMismatch } from './window-plan.js';
+
+export type ToWorker =
+  | { t: 'span'; job: number; pack: string; data: Uint8Array; root: string; span: EncodedSpan }
+  | { t: 'verify'; job: number; file: string; path: string; size: number; sha256: string; meta?: FileMeta }
+  | { t: 'database'; job: number; file: string; path: string; meta: FileMeta };
+
+export type FromWorker =
+  | { t: 'done'; job: number; bytes: number }
+  | { t: 'failed'; job: number; error: ErrorData }
+  | { t: 'cancelled'; job: number };
+
+export interface RestoreWorkerData {
+  key: Uint8Array;
+  /** Int32 flag: non-zero when the pool is stopping. */
+  cancel: SharedArrayBuffer;
+  /** The process umask: a file created with its final mode needs no chmod when the umask keeps all of it. */
+  umask: number;
+}
+
+const { key: keyBytes, cancel, umask } = workerData as RestoreWorkerData;
+const key = Buffer.from(keyBytes);
+const cancelled = new Int32Array(cancel);
+const port = parentPort;
+if (port === null) throw new Error('restore-worker must run in a worker thread');
+
+const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
+const readBuf = Buffer.allocUnsafe(1024 * 1024);
+
+class Cancelled extends Error {}
+
+function stopping(): boolean {
+  return Atomics.load(cancelled, 0) !== 0;
+}
+
+function writeAll(fd: number, data: Buffer, offset: number): void {
+  let done = 0;
+  while (done < data.length) done += writeSync(fd, data, done, data.length - done, offset + done);
+}
+
+/** The mode to create a one-chunk file with, and whether it still needs a chmod after. */
+function creationMode(meta: FileMeta | undefined): { mode: number; chmod: boolean } {
+  // plain permission bits the umask leaves alone: created with them, no chmod needed
+  if (meta !== undefined && (meta.mode & ~0o777) === 0 && (meta.mode & umask) === 0) return { mode: meta.mode, chmod: false };
+  return { mode: 0o600, chmod: meta !== undefined };
+}
+
+function writeSpan(pack: string, data: Uint8Array, root: string, span: EncodedSpan): number {
+  const bytesOf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  // descriptors of the longer files this span writes to, each opened once
+  const open = new Map<string, number>();
+  let bytes = 0;
+  try {
+    for (const b of decodeSpan(span)) {
+      if (stopping()) throw new Cancelled();
+      const plain = openBlob(key, b, pack, bytesOf.subarray(b.at, b.at + b.length));
+      for (const t of b.targets) {
+        // backup paths are relative, without '.', '..' or empty parts (src/snapshot/validate.ts)
+        const file = `${root}/${t.path}`;
+        if (!t.create) {
+          try {
+            let fd = open.get(file);
+            if (fd === undefined) {
+              fd = openSync(file, constants.O_WRONLY);
+              open.set(file, fd);
+            }
+            writeAll(fd, plain, t.offset);
+          } catch (err) {
+            throw fsError('write', file, err);
+          }
+        } else {
+          const { mode, chmod } = creationMode(t.meta);
+          let fd: number | undefined;
+          try {
+            fd = openSync(file, CREATE, mode);
+            writeAll(fd, plain, t.offset);
+            if (t.meta !== undefined) {
+              if (chmod) fchmodSync(fd, t.meta.mode);
+              futimesSync(fd, t.meta.mtimeMs / 1000, t.meta.mtimeMs / 1000);
+            }
+          } catch (err) {
+            throw fsError('write', file, err);
+          } finally {
+            if (fd !== undefined) closeSync(fd);
+          }
+        }
+        bytes += plain.length;
+      }
+    }
+  } finally {
+    for (const fd of open.values()) closeSync(fd);
+  }
+  return bytes;
+}
+
+function applyMeta(file: string, meta: FileMeta): void {
+  try {
+    chmodSync(file, meta.mode);
+    utimesSync(file, meta.mtimeMs / 1000, meta.mtimeMs / 1000);
+  } catch (err) {
+    throw fsError('write', file, err);
+  }
+}
+
+/** The chunks were verified one by one; the whole file is hashed again from what is on disk. */
+function verifyFile(file: string, path: string, size: number, sha256: string, meta: FileMeta | undefined): void {
+  const hash = createHash('sha256');
+  let read = 0;
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, constants.O_RDONLY);
+    for (;;) {
+      if (stopping()) throw new Cancelled();
+      const n = readSync(fd, readBuf, 0, readBuf.length, read);
+      if (n === 0) break;
+      hash.update(readBuf.subarray(0, n));
+      read += n;
+    }
+  } catch (err) {
+    throw err instanceof Cancelled ? err : fsError('write', file, err);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  if (read !== size) throw contentMismatch(path, `restored content is ${read} bytes, the backup recorded ${size}`);
+  if (hash.digest('hex') !== sha256) throw contentMismatch(path, 'SHA-256 of the restored content does not match the manifest');
+  if (meta !== undefined) applyMeta(file, meta);
+}
+
+function run(m: ToWorker): number {
+  switch (m.t) {
+    case 'span':
+      return writeSpan(m.pack, m.data, m.root, m.span);
+    case 'verify':
+      verifyFile(m.file, m.path, m.size, m.sha256, m.meta);
+      return 0;
+    case 'database':
+      checkRestoredDatabase(m.file, m.path);
+      applyMeta(m.file, m.meta);
+      return 0;
+  }
+}
+
+port.on('message', (m: ToWorker) => {
+  let answer: FromWorker;
+  try {
+    answer = stopping() ? { t: 'cancelled', job: m.job } : { t: 'done', job: m.job, bytes: run(m) };
+  } catch (err) {
+    answer = err instanceof Cancelled ? { t: 'cancelled', job: m.job } : { t: 'failed', job: m.job, error: errorToData(err) };
+  }
+  port.postMessage(answer);
+});

@@ -1,0 +1,117 @@
+/**
+ * Planning one window of restored files (pure: entries and an index lookup in,
+ * data out; the executor is src/restore/write-files.ts). Instead of one ranged
+ * read per blob — a million small reads for a million tiles — the blobs the
+ * window needs are grouped by pack and each pack is read in spans: from the
+ * first needed blob to the last, cut where a span would grow beyond
+ * `maxSpan` bytes or skip more than `maxGap` unneeded bytes.
+ *
+ *   for each file, in tree order: its chunks must be in the index and add up
+ *     to its size (CHECKSUM_MISMATCH otherwise); chunk k goes to offset
+ *     sum(rawLength of chunks 0..k-1)
+ *   packs in the order the window first needs them (tree order: the order a
+ *     backup wrote them, so mostly the order they lie on disk)
+ *   a blob needed several times (dedup) is read and opened once, written to
+ *     every place that uses it
+ */
+import { StopError } from '../errors.js';
+import type { IndexEntry } from '../repository/master-index.js';
+import type { TreeEntry } from '../snapshot/snapshot.js';
+
+/** Where one blob's plaintext goes: a file of the window and an offset in it. */
+export interface BlobTarget {
+  file: number;
+  offset: number;
+}
+
+export interface SpanBlob {
+  blob: IndexEntry;
+  targets: BlobTarget[];
+}
+
+/** One read: `length` bytes of `pack` from `offset`, holding `blobs` (by offset). */
+export interface Span {
+  pack: string;
+  offset: number;
+  length: number;
+  blobs: SpanBlob[];
+  /** The window's files this span writes to, each once. */
+  files: number[];
+}
+
+export interface WindowPlan {
+  files: readonly TreeEntry[];
+  spans: Span[];
+  /** Per file: how many spans write to it (0 for an empty file). */
+  spansPerFile: number[];
+}
+
+export interface SpanLimits {
+  /** Bytes read per span at most (a single blob larger than this is still one span). */
+  maxSpan: number;
+  /** Unneeded bytes a span may read through rather than being cut in two. */
+  maxGap: number;
+}
+
+/** CHECKSUM_MISMATCH about a restored file's content (the message names the backup path). */
+export function contentMismatch(path: string, what: string): StopError {
+  return new StopError('CHECKSUM_MISMATCH', `${path}: ${what}`, {
+    path,
+    hint: 'the backup is damaged; nothing live was touched — run `fole-backup check --read-data` and use another backup',
+  });
+}
+
+/**
+ * Plan the reads and writes of `files` (file and database entries, in tree
+ * order). Throws CHECKSUM_MISMATCH for a chunk the index lacks or chunks that
+ * do not add up to the recorded size.
+ */
+export function planWindow(files: readonly TreeEntry[], lookup: (id: string) => IndexEntry | undefined, limits: SpanLimits): WindowPlan {
+  // group the blobs by pack, packs in order of first use
+  const byPack = new Map<string, Map<string, SpanBlob>>();
+  files.forEach((e, i) => {
+    let offset = 0;
+    for (const id of e.chunks ?? []) {
+      const blob = lookup(id);
+      if (blob === undefined) throw contentMismatch(e.path, `chunk ${id.slice(0, 12)} is not in the repository index`);
+      let blobs = byPack.get(blob.pack);
+      if (blobs === undefined) {
+        blobs = new Map();
+        byPack.set(blob.pack, blobs);
+      }
+      let slot = blobs.get(id);
+      if (slot === undefined) {
+        slot = { blob, targets: [] };
+        blobs.set(id, slot);
+      }
+      slot.targets.push({ file: i, offset });
+      offset += blob.rawLength;
+    }
+    if (offset !== e.size) throw contentMismatch(e.path, `its chunks add up to ${offset} bytes, the backup recorded ${e.size ?? 0}`);
+  });
+
+  const spans: Span[] = [];
+  const spansPerFile = new Array<number>(files.length).fill(0);
+  for (const [pack, needed] of byPack) {
+    const blobs = [...needed.values()].sort((a, b) => a.blob.offset - b.blob.offset);
+    let i = 0;
+    while (i < blobs.length) {
+      const first = (blobs[i] as SpanBlob).blob;
+      let end = first.offset + first.length;
+      let j = i + 1;
+      while (j < blobs.length) {
+        const b = (blobs[j] as SpanBlob).blob;
+        if (b.offset + b.length - first.offset > limits.maxSpan || b.offset - end > limits.maxGap) break;
+        end = Math.max(end, b.offset + b.length);
+        j++;
+      }
+      const part = blobs.slice(i, j);
+      const written = new Set<number>();
+      for (const b of part) for (const t of b.targets) written.add(t.file);
+      for (const f of written) spansPerFile[f] = (spansPerFile[f] as number) + 1;
+      spans.push({ pack, offset: first.offset, length: end - first.offset, blobs: part, files: [...written] });
+      i = j;
+    }
+  }
+  return { files, spans, spansPerFile };
+}

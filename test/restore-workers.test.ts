@@ -1,0 +1,138 @@
+/**
+ * Restore's worker threads under faults (src/restore/write-files.ts): a chunk
+ * damaged on its way from the repository is caught by the worker that opens
+ * it; an abort, and a worker thread that dies mid-restore (the real Worker,
+ * terminated from outside), stop the restore. Each time the restore rejects
+ * with the error it must, staging and journal are gone, the target is as it
+ * was, no descriptor is left open and no worker thread is left running.
+ */
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Worker as WorkerType } from 'node:worker_threads';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backup } from '../src/backup/backup.js';
+import { FaultInjectingBackend } from '../src/backend/fault.js';
+import { LocalBackend } from '../src/backend/local.js';
+import type { ProgressReporter } from '../src/progress/reporter.js';
+import { Repository } from '../src/repository/repository.js';
+import { restore } from '../src/restore/restore.js';
+import { FAST_KDF, TEST_PASSWORD } from './repo-helpers.js';
+import { makeFoleTree, treeHash } from './restore-helpers.js';
+
+// Every Worker the code under test starts, through the real class.
+const workerThreads = createRequire(import.meta.url)('node:worker_threads') as typeof import('node:worker_threads');
+const RealWorker = workerThreads.Worker;
+const started: { worker: WorkerType; exited: boolean }[] = [];
+class TrackedWorker extends RealWorker {
+  constructor(...args: ConstructorParameters<typeof RealWorker>) {
+    super(...args);
+    const t = { worker: this as WorkerType, exited: false };
+    started.push(t);
+    this.once('exit', () => {
+      t.exited = true;
+    });
+  }
+}
+
+let work: string;
+let repoDir: string;
+let backupId: string;
+let n = 0;
+
+beforeAll(async () => {
+  workerThreads.Worker = TrackedWorker;
+  syncBuiltinESMExports();
+  work = mkdtempSync(join(tmpdir(), 'fole-restore-workers-'));
+  const src = makeFoleTree(join(work, 'src'), { bigBytes: 3 * 1024 * 1024 });
+  repoDir = join(work, 'repo');
+  const repo = await Repository.init(new LocalBackend(repoDir), TEST_PASSWORD, { kdf: FAST_KDF });
+  backupId = (await backup(repo, { storageRoot: src.root, foleVersion: '2.3.1' })).backupId;
+  src.core.db.close();
+  await repo.close();
+});
+
+afterAll(() => {
+  workerThreads.Worker = RealWorker;
+  syncBuiltinESMExports();
+  rmSync(work, { recursive: true, force: true });
+});
+
+const openDescriptors = (): number => readdirSync('/proc/self/fd').length;
+
+/** A reporter that calls `then` once, when the first content bytes are written (staging is under way). */
+function onFirstBytes(then: () => void): ProgressReporter {
+  let fired = false;
+  return {
+    phase() {},
+    warn() {},
+    progress(p) {
+      if (fired || p.bytes === 0) return;
+      fired = true;
+      then();
+    },
+  };
+}
+
+/** Restore into a fresh target beside an existing directory and expect it to fail as `expected` says, leaving nothing behind. */
+async function expectCleanFailure(repo: Repository, opts: { reporter?: ProgressReporter; signal?: AbortSignal }, expected: { code: string; message: RegExp }): Promise<void> {
+  const parent = join(work, `drill-${++n}`);
+  mkdirSync(parent);
+  const target = join(parent, 'fole');
+  mkdirSync(target);
+  const before = treeHash(target);
+  const fds = openDescriptors();
+  const from = started.length;
+  const err = await restore(repo, backupId, { target, confirm: backupId, foleVersion: '2.3.1', ...opts }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err, 'the restore must fail').toMatchObject({ code: expected.code });
+  expect((err as Error).message).toMatch(expected.message);
+  expect(started.length - from, 'workers started').toBeGreaterThan(0);
+  expect(started.slice(from).filter((t) => !t.exited), 'workers still running').toEqual([]);
+  expect(openDescriptors()).toBe(fds);
+  expect(readdirSync(parent)).toEqual(['fole']);
+  expect(treeHash(target)).toBe(before);
+}
+
+describe('restore workers', () => {
+  it('restore works through them (the fixture is sound)', async () => {
+    const repo = await Repository.open(new LocalBackend(repoDir), TEST_PASSWORD);
+    const target = join(work, 'ok', 'fole');
+    mkdirSync(join(work, 'ok'));
+    const fds = openDescriptors();
+    const from = started.length;
+    const r = await restore(repo, backupId, { target, confirm: backupId, foleVersion: '2.3.1' });
+    expect(r.databases).toBe(4);
+    expect(started.slice(from).filter((t) => !t.exited)).toEqual([]);
+    expect(openDescriptors()).toBe(fds);
+    await repo.close();
+  });
+
+  it('catch a chunk damaged on its way from the repository: CHECKSUM_MISMATCH, nothing left behind', async () => {
+    // a bit flipped in the first blob of every pack span (tree blobs are read on their own, in far smaller loads)
+    const backend = new FaultInjectingBackend(new LocalBackend(repoDir)).flipBitOnLoad((h, r) => h.type === 'data' && r !== undefined && r.length > 1024 * 1024, { offset: 0, bit: 3 });
+    const repo = await Repository.open(backend, TEST_PASSWORD);
+    await expectCleanFailure(repo, {}, { code: 'CHECKSUM_MISMATCH', message: /^decrypt blob [0-9a-f]{12} in pack [0-9a-f]{12}: authentication failed$/ });
+    await repo.close();
+  });
+
+  it('stop when the restore is aborted mid-staging: ABORTED, nothing left behind', async () => {
+    const repo = await Repository.open(new LocalBackend(repoDir), TEST_PASSWORD);
+    const abort = new AbortController();
+    await expectCleanFailure(repo, { signal: abort.signal, reporter: onFirstBytes(() => abort.abort()) }, { code: 'ABORTED', message: /aborted/ });
+    await repo.close();
+  });
+
+  it('stop when a worker thread dies mid-restore: INTERNAL, nothing left behind', async () => {
+    const repo = await Repository.open(new LocalBackend(repoDir), TEST_PASSWORD);
+    const from = started.length;
+    const kill = (): void => {
+      void started[from]?.worker.terminate();
+    };
+    await expectCleanFailure(repo, { reporter: onFirstBytes(kill) }, { code: 'INTERNAL', message: /restore worker exited/ });
+    await repo.close();
+  });
+});
