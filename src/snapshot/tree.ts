@@ -70,17 +70,24 @@ export async function* readTree(repo: Repository, blobIds: readonly string[]): A
     dbChunkSize: repo.config.dbChunkSize,
     blobInfo: (id) => repo.index.get(id),
   });
+  for await (const line of treeLines(repo, blobIds)) yield checker.line(line);
+}
+
+/**
+ * The raw NDJSON lines of a tree, in order, unvalidated (each blob is checked
+ * against its id by loadBlob). readTree validates them; a second walk over a
+ * tree already validated may parse them directly (src/verify/reread-tree.ts).
+ */
+export async function* treeLines(repo: Repository, blobIds: readonly string[]): AsyncGenerator<string> {
   for (const id of blobIds) {
-    const data = await repo.loadBlob(id);
-    const text = data.toString('utf8');
+    const text = (await repo.loadBlob(id)).toString('utf8');
     let start = 0;
     while (start < text.length) {
       let end = text.indexOf('\n', start);
       if (end === -1) end = text.length;
       const line = text.slice(start, end);
       start = end + 1;
-      if (line.length === 0) continue;
-      yield checker.line(line);
+      if (line.length > 0) yield line;
     }
   }
 }

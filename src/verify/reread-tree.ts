@@ -7,6 +7,7 @@
  */
 import type { Repository } from '../repository/repository.js';
 import type { TreeEntry } from '../snapshot/snapshot.js';
+import { treeLines } from '../snapshot/tree.js';
 
 /**
  * The tree's entries, in order; at most `limit` of them (the first walk
@@ -14,17 +15,8 @@ import type { TreeEntry } from '../snapshot/snapshot.js';
  */
 export async function* rereadTree(repo: Repository, blobIds: readonly string[], limit = Infinity): AsyncGenerator<TreeEntry> {
   let n = 0;
-  for (const id of blobIds) {
-    const text = (await repo.loadBlob(id)).toString('utf8');
-    let start = 0;
-    while (start < text.length) {
-      let end = text.indexOf('\n', start);
-      if (end === -1) end = text.length;
-      const line = text.slice(start, end);
-      start = end + 1;
-      if (line.length === 0) continue;
-      if (n++ >= limit) return;
-      yield JSON.parse(line) as TreeEntry;
-    }
+  for await (const line of treeLines(repo, blobIds)) {
+    if (n++ >= limit) return;
+    yield JSON.parse(line) as TreeEntry;
   }
 }
