@@ -4,7 +4,7 @@
  * failure paths (wrong password, damaged pack, full disk, corrupt source DB).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, chmodSync, utimesSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, chmodSync, utimesSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -238,4 +238,35 @@ describe('full backup', () => {
     mkdirSync(join(work, 'empty'));
     await expect(backup(repo, { storageRoot: join(work, 'empty'), foleVersion: '1.0.0' })).rejects.toMatchObject({ code: 'NOT_A_STORAGE_ROOT' });
   });
+});
+
+describe('backup aborted part-way', () => {
+  for (const phase of ['scan and store files', 'capture databases and store files']) {
+    it(`stops at "${phase}" with ABORTED, leaves no backup, no staging and no lock, and the next backup works`, async () => {
+      const repo = await makeRepo();
+      const stagingParent = join(work, 'staging-parent');
+      mkdirSync(stagingParent);
+      const ac = new AbortController();
+      const err = await backup(repo, {
+        storageRoot: root,
+        foleVersion: '1.0.0',
+        stagingParent,
+        signal: ac.signal,
+        reporter: {
+          phase: (name) => {
+            if (name === phase) ac.abort();
+          },
+          progress: () => undefined,
+          warn: () => undefined,
+        },
+      }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(FoleBackupError);
+      expect((err as FoleBackupError).code).toBe('ABORTED');
+      expect(await listSnapshots(repo)).toEqual([]);
+      expect(readdirSync(stagingParent)).toEqual([]);
+      expect(readStorageLock(root)).toBeUndefined();
+      const ok = await backup(repo, { storageRoot: root, foleVersion: '1.0.0', stagingParent });
+      expect((await listSnapshots(repo)).map((s) => s.backupId)).toEqual([ok.backupId]);
+    });
+  }
 });
