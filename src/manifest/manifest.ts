@@ -10,6 +10,7 @@
 import type { Repository } from '../repository/repository.js';
 import type { ManifestHead, ProjectHead, Snapshot, TreeEntry } from '../snapshot/snapshot.js';
 import { readTree } from '../snapshot/tree.js';
+import { ManifestText } from './manifest-text.js';
 
 /** Preferred database file names, most preferred first (FOLE's specs disagree on the name). */
 const PROJECT_DB_NAMES = ['project.db', 'project.sqlite', 'db.sqlite'];
@@ -74,76 +75,36 @@ export class ManifestBuilder {
 /** Where rendered text goes; awaited, so a slow stdout applies backpressure. */
 export type TextSink = (text: string) => void | Promise<void>;
 
-const fileLine = (e: TreeEntry): string => `{"path":${JSON.stringify(e.path)},"sha256":"${e.sha256 ?? ''}"}`;
-
-function indent(json: string, spaces: number): string {
-  return json.replace(/\n/g, '\n' + ' '.repeat(spaces));
-}
+/** Rendered text is handed to the sink in pieces of about this many characters. */
+const SINK_CHUNK = 64 * 1024;
 
 /**
- * Stream the spec manifest.json of a snapshot. Layout: two-space indented JSON,
- * one file entry per line. Reads the tree twice (projects' files, then the full
- * list) so memory stays bounded.
+ * Stream the spec manifest.json of a snapshot (layout: ManifestText,
+ * src/manifest/manifest-text.ts). Reads the tree twice (projects' files, then
+ * the full list) so memory stays bounded.
  */
 export async function renderManifest(repo: Repository, snap: Snapshot, write: TextSink): Promise<void> {
-  const m = snap.manifest;
-  const head = {
-    backupId: m.backupId,
-    createdAt: m.createdAt,
-    createdBy: m.createdBy,
-    foleVersion: m.foleVersion,
-    storageSpecVersion: m.storageSpecVersion,
-    modules: m.modules,
+  let pending = '';
+  const flush = async (): Promise<void> => {
+    if (pending.length === 0) return;
+    const text = pending;
+    pending = '';
+    await write(text);
   };
-  const headJson = JSON.stringify(head, null, 2);
-  await write(headJson.slice(0, -2) + ',\n  "projects": [');
-
-  // projects[] with their files: entries under projects/<id>/ are contiguous in tree order
-  const byId = new Map(m.projects.map((p) => [p.projectId, p]));
-  let open: string | undefined;
-  let firstProject = true;
-  let firstFile = true;
-  const closeProject = async (): Promise<void> => {
-    if (open === undefined) return;
-    await write(firstFile ? ']\n    }' : '\n      ]\n    }');
-    open = undefined;
-  };
-  const openProject = async (id: string): Promise<void> => {
-    const p = byId.get(id) as ProjectHead;
-    const body = JSON.stringify({ projectId: p.projectId, projectDb: p.projectDb, mapDbs: p.mapDbs, maps: p.maps }, null, 2);
-    await write(`${firstProject ? '\n' : ',\n'}    ${indent(body.slice(0, -2), 4)},\n      "files": [`);
-    firstProject = false;
-    firstFile = true;
-    open = id;
-  };
+  const text = new ManifestText(snap, (t) => {
+    pending += t;
+  });
   for await (const e of readTree(repo, snap.tree)) {
-    const parts = e.path.split('/');
-    if (parts[0] !== 'projects' || parts.length < 2) {
-      await closeProject();
-      continue;
-    }
-    const id = parts[1] as string;
-    if (open !== id) {
-      await closeProject();
-      if (!byId.has(id)) continue;
-      await openProject(id);
-    }
-    if (e.kind === 'dir') continue;
-    await write(`${firstFile ? '\n' : ',\n'}        ${fileLine(e)}`);
-    firstFile = false;
+    text.project(e);
+    if (pending.length >= SINK_CHUNK) await flush();
   }
-  await closeProject();
-  // projects that had no entries after their directory (empty) were opened by the dir entry itself
-  await write(firstProject ? '],\n' : '\n  ],\n');
-
-  await write(`  "core": ${indent(JSON.stringify(m.core, null, 2), 2)},\n  "fullFileList": [`);
-  let first = true;
+  text.startFileList();
   for await (const e of readTree(repo, snap.tree)) {
-    if (e.kind === 'dir') continue;
-    await write(`${first ? '\n' : ',\n'}    ${fileLine(e)}`);
-    first = false;
+    text.listed(e);
+    if (pending.length >= SINK_CHUNK) await flush();
   }
-  await write(first ? ']\n}\n' : '\n  ]\n}\n');
+  text.end();
+  await flush();
 }
 
 /** The whole manifest as an object (for small backups, tests and the library API). */

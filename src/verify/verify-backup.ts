@@ -49,7 +49,7 @@ import { readTree } from '../snapshot/tree.js';
 import { HashedFile, ScratchDatabase, type AssemblyOutcome, type ScratchHost } from './assembly.js';
 import { checkPacks, type PackChecks } from './check-packs.js';
 import { DEFAULT_MAX_PROBLEMS, Findings, isAbort, verdictFor, type ReportBase } from './findings.js';
-import { ManifestText } from './manifest-text.js';
+import { ManifestText } from '../manifest/manifest-text.js';
 import { MIN_PACK_TAIL, short } from './pack-bytes.js';
 import { PackPool } from './pack-pool.js';
 import { ReadPlanner, type Location, type PlannedEntry, type ReadPlan } from './read-plan.js';

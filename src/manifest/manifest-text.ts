@@ -1,14 +1,13 @@
 /**
  * The spec manifest.json of a snapshot, rendered from tree entries pushed in
- * tree order instead of read by the renderer itself — byte for byte what
- * renderManifest (src/manifest/manifest.ts) writes, so verify can render it
- * while it walks the tree for its own checks rather than reading the tree
- * twice more for it.
+ * tree order instead of read by the renderer itself: renderManifest
+ * (src/manifest/manifest.ts) feeds it from two tree walks, and verify feeds it
+ * from the walks it makes for its own checks rather than reading the tree
+ * twice more for it. Layout: two-space indented JSON, one file entry per line.
  *
  * The manifest lists the files twice (projects[].files, then fullFileList), so
  * it takes two walks: every entry goes to project() in the first, then
  * startFileList(), then every entry to listed() in the second, then end().
- * A test holds the two renderers to the same output.
  */
 import type { ProjectHead, Snapshot, TreeEntry } from '../snapshot/snapshot.js';
 

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { renderManifest } from '../manifest/manifest.js';
+import { renderManifest } from './manifest.js';
 import type { Snapshot, TreeEntry } from '../snapshot/snapshot.js';
 import { readTree, TreeWriter } from '../snapshot/tree.js';
 import { makeRepo } from '../../test/repo-helpers.js';
 import { ManifestText } from './manifest-text.js';
-import { rereadTree } from './reread-tree.js';
+import { rereadTree } from '../verify/reread-tree.js';
 
 const dir = (path: string): TreeEntry => ({ path, kind: 'dir', mode: 0o755, mtimeMs: 1 });
 
