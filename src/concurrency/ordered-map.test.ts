@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { orderedMap } from './ordered-map.js';
+
+async function* from<T>(items: readonly T[]): AsyncGenerator<T> {
+  for (const x of items) yield x;
+}
+
+describe('orderedMap', () => {
+  it('delivers every result in input order, whatever order the work finishes in, never more than `concurrency` at once', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.nat(3), { maxLength: 60 }), fc.integer({ min: 1, max: 10 }), async (delays, concurrency) => {
+        let running = 0;
+        let most = 0;
+        const out: number[] = [];
+        await orderedMap(
+          from(delays.map((d, i) => ({ d, i }))),
+          concurrency,
+          async ({ d, i }) => {
+            running++;
+            most = Math.max(most, running);
+            for (let k = 0; k < d; k++) await new Promise((r) => setImmediate(r));
+            running--;
+            return i;
+          },
+          async (i) => {
+            out.push(i);
+          },
+        );
+        expect(out).toEqual(delays.map((_, i) => i));
+        expect(most).toBeLessThanOrEqual(concurrency);
+      }),
+      { seed: 42, numRuns: 200 },
+    );
+  });
+
+  it('rethrows a failed item after letting the work in flight settle', async () => {
+    const settled: number[] = [];
+    const run = orderedMap(
+      from([0, 1, 2, 3]),
+      4,
+      async (i) => {
+        await new Promise((r) => setTimeout(r, i === 1 ? 1 : 20));
+        settled.push(i);
+        if (i === 1) throw new Error('item 1');
+        return i;
+      },
+      async () => {},
+    );
+    await expect(run).rejects.toThrow('item 1');
+    expect(settled.sort()).toEqual([0, 1, 2, 3]);
+  });
+});
