@@ -18,6 +18,14 @@ export type ObjectType = 'config' | 'keys' | 'data' | 'index' | 'snapshots' | 'l
 
 export const OBJECT_TYPES: readonly ObjectType[] = ['config', 'keys', 'data', 'index', 'snapshots', 'locks', 'settings'];
 
+/** An object's bytes, whole or as parts to be written one after the other. */
+export type Bytes = Uint8Array | readonly Uint8Array[];
+
+/** The parts of `data` as one buffer (for backends that keep objects whole). */
+export function joinBytes(data: Bytes): Buffer {
+  return data instanceof Uint8Array ? Buffer.from(data) : Buffer.concat(data);
+}
+
 export interface ObjectHandle {
   type: ObjectType;
   /** Object name: [A-Za-z0-9_.-], 1..128 chars, not starting with '.'; ignored for 'config'. */
@@ -52,8 +60,10 @@ export interface Backend {
    * on stable storage; a crash at any instant leaves either no object or the whole
    * object under that name, never a part. Saving an existing name replaces it atomically.
    * MUST throw FoleBackupError('NO_SPACE') when the storage is full, leaving no partial object.
+   * `data` may come in parts (a pack's blobs as they were sealed): the object is their
+   * concatenation, written without copying them into one buffer first.
    */
-  save(h: ObjectHandle, data: Uint8Array): Promise<void>;
+  save(h: ObjectHandle, data: Bytes): Promise<void>;
 
   /**
    * Read an object, or `range` of it. MUST throw FoleBackupError('NOT_FOUND') if the

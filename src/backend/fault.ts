@@ -12,7 +12,7 @@
 
 import { randomInt } from 'node:crypto';
 import { fsError } from '../errors.js';
-import type { Backend, ByteRange, ObjectHandle, ObjectInfo, ObjectType } from './backend.js';
+import type { Backend, ByteRange, Bytes, ObjectHandle, ObjectInfo, ObjectType } from './backend.js';
 
 export type BackendMethod = 'create' | 'isRepository' | 'save' | 'load' | 'stat' | 'list' | 'remove' | 'close';
 
@@ -108,7 +108,7 @@ export class FaultInjectingBackend implements Backend {
     return this.inner.isRepository();
   }
 
-  async save(h: ObjectHandle, data: Uint8Array): Promise<void> {
+  async save(h: ObjectHandle, data: Bytes): Promise<void> {
     this.injectNth('save');
     if (this.saveErrno !== undefined && this.savePredicate(h)) {
       const cause = Object.assign(new Error(`${this.saveErrno}: injected fault`), { code: this.saveErrno });

@@ -15,7 +15,7 @@ import { mkdir, open, readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { errnoCode, FoleBackupError, fsError } from '../errors.js';
 import { fsyncDir, isTempName, removeDurable, writeFileAtomic } from '../fs/durable.js';
-import type { Backend, ByteRange, ObjectHandle, ObjectInfo, ObjectType } from './backend.js';
+import type { Backend, ByteRange, Bytes, ObjectHandle, ObjectInfo, ObjectType } from './backend.js';
 import { checkHandle, OBJECT_TYPES } from './backend.js';
 
 const DIR_MODE = 0o700;
@@ -62,7 +62,7 @@ export class LocalBackend implements Backend {
     }
   }
 
-  async save(h: ObjectHandle, data: Uint8Array): Promise<void> {
+  async save(h: ObjectHandle, data: Bytes): Promise<void> {
     checkHandle(h);
     const path = this.pathOf(h);
     // data/<xx> folders, and type folders a repository made by an older build may lack

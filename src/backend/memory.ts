@@ -5,8 +5,8 @@
 
 import { randomBytes } from 'node:crypto';
 import { FoleBackupError } from '../errors.js';
-import type { Backend, ByteRange, ObjectHandle, ObjectInfo, ObjectType } from './backend.js';
-import { checkHandle } from './backend.js';
+import type { Backend, ByteRange, Bytes, ObjectHandle, ObjectInfo, ObjectType } from './backend.js';
+import { checkHandle, joinBytes } from './backend.js';
 
 export class MemoryBackend implements Backend {
   readonly location = `memory:${randomBytes(6).toString('hex')}`;
@@ -28,14 +28,14 @@ export class MemoryBackend implements Backend {
     return this.objects.get('config')?.has('config') ?? false;
   }
 
-  async save(h: ObjectHandle, data: Uint8Array): Promise<void> {
+  async save(h: ObjectHandle, data: Bytes): Promise<void> {
     checkHandle(h);
     let byName = this.objects.get(h.type);
     if (byName === undefined) {
       byName = new Map();
       this.objects.set(h.type, byName);
     }
-    byName.set(keyOf(h), Buffer.from(data));
+    byName.set(keyOf(h), joinBytes(data));
   }
 
   async load(h: ObjectHandle, range?: ByteRange): Promise<Buffer> {

@@ -36,14 +36,15 @@ export interface WriteOptions {
  * or absent) and the temp file has been removed. Errors are FoleBackupErrors from
  * fsError('write', path, …), so a full disk is code NO_SPACE.
  */
-export async function writeFileAtomic(path: string, data: Uint8Array, opts: WriteOptions = {}): Promise<void> {
+export async function writeFileAtomic(path: string, data: Uint8Array | readonly Uint8Array[], opts: WriteOptions = {}): Promise<void> {
   const dir = dirname(path);
   const tmp = join(dir, TEMP_PREFIX + randomBytes(8).toString('hex'));
   let fh: FileHandle | undefined;
   try {
     // 'wx': never follow or reuse an existing file under the temp name.
     fh = await open(tmp, 'wx', opts.mode ?? 0o600);
-    await fh.writeFile(data);
+    if (data instanceof Uint8Array) await fh.writeFile(data);
+    else await writeAll(fh, data);
     await fh.sync();
     await fh.close();
     fh = undefined;
@@ -55,6 +56,23 @@ export async function writeFileAtomic(path: string, data: Uint8Array, opts: Writ
     throw fsError('write', path, err);
   }
   await fsyncDir(dir);
+}
+
+/** Write `parts` one after the other from the start of `fh` (writev, however short each write is). */
+async function writeAll(fh: FileHandle, parts: readonly Uint8Array[]): Promise<void> {
+  let rest = parts.filter((p) => p.length > 0);
+  let position = 0;
+  while (rest.length > 0) {
+    const { bytesWritten } = await fh.writev(rest as Uint8Array[], position);
+    if (bytesWritten <= 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' });
+    position += bytesWritten;
+    // drop what was written, keeping the unwritten end of a part cut short
+    let skip = bytesWritten;
+    let i = 0;
+    while (i < rest.length && skip >= (rest[i] as Uint8Array).length) skip -= (rest[i++] as Uint8Array).length;
+    rest = rest.slice(i);
+    if (skip > 0) rest[0] = (rest[0] as Uint8Array).subarray(skip);
+  }
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { seal, SEAL_OVERHEAD } from '../crypto/aead.js';
 import { FoleBackupError } from '../errors.js';
 import { AAD } from './format.js';
@@ -26,7 +26,10 @@ function buildPack(sizes: readonly number[]): { name: string; bytes: Buffer; blo
     const sealed = seal(KEY, randomBytes(size), AAD.blob(i % 2 === 0 ? 'data' : 'tree', Buffer.alloc(32, i)));
     b.add(randomBytes(32).toString('hex'), i % 2 === 0 ? 'data' : 'tree', sealed, size, i % 2);
   });
-  return b.finish(KEY);
+  const { name, parts, size, blobs } = b.finish(KEY);
+  const bytes = Buffer.concat(parts);
+  expect(bytes.length).toBe(size);
+  return { name, bytes, blobs };
 }
 
 /** A pack whose header plaintext is `header` (sealed with the right key): what only a key holder could forge. */
@@ -76,6 +79,26 @@ describe('parsePackHeader', () => {
     expect(parsePackHeader(KEY, pack.bytes.subarray(pack.bytes.length - headerAndTrailer), pack.bytes.length, pack.name)).toEqual(pack.blobs);
   });
 
+
+  it('keeps neighbouring views of one buffer as one part, and names the pack by the SHA-256 of all its bytes', () => {
+    // what a file worker sends: several sealed blobs back to back in one buffer
+    const sealed = [10, 300, 5].map((n, i) => seal(KEY, randomBytes(n), AAD.blob('data', Buffer.alloc(32, i))));
+    const message = Buffer.concat(sealed);
+    const b = new PackBuilder();
+    let at = 0;
+    sealed.forEach((s, i) => {
+      b.add(randomBytes(32).toString('hex'), 'data', message.subarray(at, at + s.length), [10, 300, 5][i] as number, 0);
+      at += s.length;
+    });
+    b.add(randomBytes(32).toString('hex'), 'data', seal(KEY, randomBytes(7), AAD.blob('data', Buffer.alloc(32, 9))), 7, 0);
+    const { name, parts, size, blobs } = b.finish(KEY);
+    expect(parts.length).toBe(4); // the message, the lone blob, the header, the trailer
+    const bytes = Buffer.concat(parts);
+    expect(bytes.length).toBe(size);
+    expect(name).toBe(createHash('sha256').update(bytes).digest('hex'));
+    expect(parsePackHeader(KEY, bytes, size, name)).toEqual(blobs);
+    expect(bytes.subarray(0, message.length).equals(message)).toBe(true);
+  });
   it('refuses a tail too short for its trailer or its header', () => {
     const pack = buildPack([10]);
     expect(codeOf(() => parsePackHeader(KEY, Buffer.alloc(3), 3, 'p'))).toBe('REPO_CORRUPT');

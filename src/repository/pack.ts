@@ -12,7 +12,7 @@
  * bytes, so damage is detectable without the key.
  */
 import { open, seal, SEAL_OVERHEAD } from '../crypto/aead.js';
-import { sha256Hex } from '../crypto/hash.js';
+import { createHash } from 'node:crypto';
 import { FoleBackupError } from '../errors.js';
 import { COMPRESSION_NONE, COMPRESSION_ZSTD } from './compress.js';
 import { AAD, BLOB_TYPE_CODE, BLOB_TYPE_OF_CODE, type BlobType } from './format.js';
@@ -46,12 +46,21 @@ export class PackBuilder {
   /** Append an already sealed blob. */
   add(id: string, type: BlobType, sealed: Buffer, rawLength: number, compression: number): void {
     this.entries.push({ id, type, offset: this.bytes, length: sealed.length, rawLength, compression });
-    this.parts.push(sealed);
+    // blobs sealed together arrive as neighbouring views of one buffer: keep them one part
+    const last = this.parts[this.parts.length - 1];
+    if (last !== undefined && last.buffer === sealed.buffer && last.byteOffset + last.length === sealed.byteOffset) {
+      this.parts[this.parts.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + sealed.length);
+    } else {
+      this.parts.push(sealed);
+    }
     this.bytes += sealed.length;
   }
 
-  /** Seal the header and return the pack's bytes, its name and its entries. */
-  finish(key: Uint8Array): { name: string; bytes: Buffer; blobs: PackedBlob[] } {
+  /**
+   * Seal the header and return the pack's bytes (as parts, in order: never copied
+   * into one buffer), its size, its name and its entries.
+   */
+  finish(key: Uint8Array): { name: string; parts: Buffer[]; size: number; blobs: PackedBlob[] } {
     const header = Buffer.alloc(this.entries.length * HEADER_ENTRY_BYTES);
     this.entries.forEach((e, i) => {
       const o = i * HEADER_ENTRY_BYTES;
@@ -64,8 +73,10 @@ export class PackBuilder {
     const sealedHeader = seal(key, header, AAD.packHeader);
     const trailer = Buffer.alloc(4);
     trailer.writeUInt32LE(sealedHeader.length, 0);
-    const bytes = Buffer.concat([...this.parts, sealedHeader, trailer]);
-    return { name: sha256Hex(bytes), bytes, blobs: this.entries };
+    const parts = [...this.parts, sealedHeader, trailer];
+    const hash = createHash('sha256');
+    for (const p of parts) hash.update(p);
+    return { name: hash.digest('hex'), parts, size: this.bytes + sealedHeader.length + trailer.length, blobs: this.entries };
   }
 }
 

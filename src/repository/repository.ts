@@ -295,8 +295,8 @@ export class Repository {
     const pack = builder.finish(this.key.encrypt);
     const upload = (async () => {
       try {
-        await this.backend.save({ type: 'data', name: pack.name }, pack.bytes);
-        this.addedBytes += pack.bytes.length;
+        await this.backend.save({ type: 'data', name: pack.name }, pack.parts);
+        this.addedBytes += pack.size;
         this.unindexed.push({ name: pack.name, blobs: pack.blobs });
         this.written.push({ name: pack.name, blobs: pack.blobs });
         this.unindexedBlobs += pack.blobs.length;
