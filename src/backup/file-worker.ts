@@ -14,9 +14,9 @@
  * The plaintext of a segment is kept only until its 'need' answer arrives.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, read, readSync, type Stats } from 'node:fs';
 import { createHash, type Hash } from 'node:crypto';
-import { seal } from '../crypto/aead.js';
+import { SEAL_OVERHEAD, sealInto } from '../crypto/aead.js';
 import { sha256Hex } from '../crypto/hash.js';
 import { maybeCompress } from '../repository/compress.js';
 import { AAD } from '../repository/format.js';
@@ -118,56 +118,88 @@ async function exchange(job: number, seq: number, results: FileSegment[], plain:
   port!.postMessage({ t: 'ids', job, seq, results } satisfies FromWorker);
   const ids = await need;
   const blobs: SealedBlob[] = [];
-  const sealed: Buffer[] = [];
+  const bytes: Uint8Array[] = [];
   let total = 0;
   for (const id of ids) {
     const chunk = plain.get(id);
     if (chunk === undefined) continue;
-    const { bytes, compression } = maybeCompress(chunk);
-    const s = seal(key, bytes, AAD.blob('data', Buffer.from(id, 'hex')));
-    blobs.push({ id, offset: total, length: s.length, rawLength: chunk.length, compression });
-    sealed.push(s);
-    total += s.length;
+    const { bytes: b, compression } = maybeCompress(chunk);
+    blobs.push({ id, offset: total, length: b.length + SEAL_OVERHEAD, rawLength: chunk.length, compression });
+    bytes.push(b);
+    total += b.length + SEAL_OVERHEAD;
   }
-  // one buffer of its own, moved to the main thread (transferred, not copied)
+  // sealed straight into one buffer of its own, moved to the main thread (transferred, not copied)
   const data = new Uint8Array(total);
-  let at = 0;
-  for (const s of sealed) {
-    data.set(s, at);
-    at += s.length;
-  }
+  const aad = AAD.blob('data', Buffer.alloc(32));
+  blobs.forEach((blob, i) => {
+    aad.write(blob.id, 1, 'hex');
+    if (sealInto(key, bytes[i] as Uint8Array, aad, data, blob.offset) !== blob.length) throw new Error('sealed length differs from plan');
+  });
   port!.postMessage({ t: 'sealed', job, seq, blobs, data } satisfies FromWorker, [data.buffer]);
 }
 
+/**
+ * Small files are read with up to READS_IN_FLIGHT reads outstanding per worker
+ * (on libuv's thread pool): a cold disk serves several readers at once far
+ * faster than one, while the worker hashes and seals what already arrived.
+ * open and fstat stay synchronous: the scan has just brought the inodes in.
+ */
+const READS_IN_FLIGHT = 8;
+let readsInFlight = 0;
+const readWaiters: (() => void)[] = [];
+
+async function readSlot(): Promise<void> {
+  while (readsInFlight >= READS_IN_FLIGHT) await new Promise<void>((resolve) => readWaiters.push(resolve));
+  readsInFlight++;
+}
+
+function releaseReadSlot(): void {
+  readsInFlight--;
+  readWaiters.shift()?.();
+}
+
+function readAsync(fd: number, buf: Buffer, offset: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => read(fd, buf, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))));
+}
+
 /** Read a small file whole; undefined when it turned out larger than the scan said. */
-function readSmall(file: WorkerFile, index: number, plain: Map<string, Buffer>): FileSegment | undefined {
-  let fd: number;
+async function readSmall(file: WorkerFile, index: number, plain: Map<string, Buffer>): Promise<FileSegment | undefined> {
+  await readSlot();
+  let fd: number | undefined;
+  let slot = true;
+  const release = (): void => {
+    if (slot) releaseReadSlot();
+    slot = false;
+  };
   try {
     fd = openSync(file.path, OPEN_FLAGS);
-  } catch (err) {
-    return { index, ids: [], bytes: 0, final: errorOf(err) };
-  }
-  try {
     const before = fstatSync(fd);
     if (!before.isFile()) return { index, ids: [], bytes: 0, final: { status: 'not-a-file' } };
     const buf = Buffer.allocUnsafe(before.size + 1);
-    let filled = 0;
-    for (;;) {
-      const n = readSync(fd, buf, filled, buf.length - filled, filled);
-      if (n === 0) break;
-      filled += n;
-      if (filled === buf.length) return undefined; // it grew: read it as a large file
+    let filled = await readAsync(fd, buf, 0, buf.length, 0);
+    release();
+    if (filled === buf.length) return undefined; // it grew: read it as a large file
+    if (filled > 0 && filled !== before.size) {
+      // a short read that is not the size the file had: read on to the end
+      for (;;) {
+        const n = readSync(fd, buf, filled, buf.length - filled, filled);
+        if (n === 0) break;
+        filled += n;
+        if (filled === buf.length) return undefined;
+      }
     }
     const after = fstatSync(fd);
     const data = buf.subarray(0, filled);
     const ids = cut(data, file.chunkSize, plain);
     const sha256 = ids.length === 0 ? EMPTY_SHA256 : ids.length === 1 ? (ids[0] as string) : sha256Hex(data);
+    // `after.size !== filled` also catches a file that grew after a read that stopped at the old size
     const changed = after.size !== filled || after.mtimeMs !== before.mtimeMs;
     return { index, ids, bytes: filled, final: { status: 'stored', sha256, size: filled, stat: statOf(after), changed } };
   } catch (err) {
     return { index, ids: [], bytes: 0, final: errorOf(err) };
   } finally {
-    closeSync(fd);
+    release();
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
@@ -228,10 +260,10 @@ async function readLarge(job: number, file: WorkerFile, index: number, seqStart:
 async function runJob(job: number, files: WorkerFile[]): Promise<void> {
   let seq = 0;
   const plain = new Map<string, Buffer>();
-  const results: FileSegment[] = [];
   const large: number[] = [];
-  files.forEach((f, i) => {
-    const r = f.small ? readSmall(f, i, plain) : undefined;
+  const read = await Promise.all(files.map((f, i) => (f.small ? readSmall(f, i, plain) : Promise.resolve(undefined))));
+  const results: FileSegment[] = [];
+  read.forEach((r, i) => {
     if (r === undefined) large.push(i);
     else results.push(r);
   });

@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { StopError } from '../errors.js';
+import { open, seal, SEAL_OVERHEAD, sealInto } from './aead.js';
+
+const KEY = randomBytes(32);
+
+describe('seal and sealInto', () => {
+  it('sealInto writes what open accepts, at the offset asked, next to other sealed messages', () => {
+    const messages = [randomBytes(0), randomBytes(1), randomBytes(16 * 1024), randomBytes(333)];
+    const aads = messages.map((_, i) => Buffer.from([i, 1, 2]));
+    const out = Buffer.alloc(messages.reduce((n, m) => n + m.length + SEAL_OVERHEAD, 0));
+    let at = 0;
+    const spans: [number, number][] = [];
+    messages.forEach((m, i) => {
+      const n = sealInto(KEY, m, aads[i] as Buffer, out, at);
+      expect(n).toBe(m.length + SEAL_OVERHEAD);
+      spans.push([at, n]);
+      at += n;
+    });
+    expect(at).toBe(out.length);
+    spans.forEach(([o, n], i) => expect(open(KEY, out.subarray(o, o + n), 'm', aads[i]).equals(messages[i] as Buffer)).toBe(true));
+  });
+
+  it('a message sealed into a buffer is refused under other associated data, like one from seal()', () => {
+    const out = Buffer.alloc(10 + SEAL_OVERHEAD);
+    sealInto(KEY, randomBytes(10), Buffer.from('a'), out, 0);
+    expect(() => open(KEY, out, 'm', Buffer.from('b'))).toThrow(StopError);
+    expect(() => open(KEY, seal(KEY, randomBytes(10), Buffer.from('a')), 'm', Buffer.from('b'))).toThrow(StopError);
+  });
+});
