@@ -34,7 +34,7 @@ import { scanTree, type ScanRecord } from '../storage/scan.js';
 import { makeStaging } from './staging.js';
 import { orderedMap } from '../concurrency/ordered-map.js';
 import { Spool } from './spool.js';
-import { FilePool } from './file-pool.js';
+import { FilePool, type StoreOutcome } from './file-pool.js';
 
 /** The storage spec version this tool understands and records by default. */
 export const STORAGE_SPEC_VERSION = '1.1.0';
@@ -244,6 +244,33 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       if (skipped.length < SKIPPED_LIMIT) skipped.push({ path, reason });
     };
     const spool = new Spool<WorkItem>(join(staging, 'scan'));
+    const filePool = new FilePool(repo, opts.threads);
+    pool = filePool;
+    let doneFiles = 0;
+    let doneBytes = 0;
+    let bytesRead = 0;
+    let progress = (_path: string): void => {};
+    /**
+     * Each captured database copy is stored as soon as it is made, not when the tree
+     * order reaches it: a large database then hashes and seals beside the small files
+     * instead of holding the ordered window while one worker goes through it alone.
+     */
+    const storedDbs = new Map<string, Promise<StoreOutcome>>();
+    const storeDb = (path: string, db: CapturedDatabase): void => {
+      const stored = filePool.store({
+        path: db.file,
+        chunkSize: repo.config.dbChunkSize,
+        size: db.size,
+        first: true,
+        onBytes: (n) => {
+          doneBytes += n;
+          bytesRead += n;
+          progress(path);
+        },
+      });
+      stored.catch(() => {}); // awaited by the database's tree entry; a failure surfaces there
+      storedDbs.set(path, stored);
+    };
     const dbPaths: string[] = [];
     /** Each database's capture outcome, waited for by its tree entry. */
     const settled = new Map<string, Deferred<DbSettled>>();
@@ -298,7 +325,10 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         unchangedIfFingerprint: Object.fromEntries(
           [...parentDbs].filter(([path, d]) => path !== 'core/core.db' && d.fingerprint !== undefined).map(([path, d]) => [path, d.fingerprint as string]),
         ),
-        onDatabase: (d) => settled.get(d.path)?.resolve(d),
+        onDatabase: (d) => {
+          if (d.captured !== undefined) storeDb(d.path, d.captured);
+          settled.get(d.path)?.resolve(d);
+        },
       });
     });
     pendingCapture = capturing;
@@ -314,19 +344,14 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     );
 
     // 3. store every file and database snapshot, writing the tree in order
-    const filePool = new FilePool(repo, opts.threads);
-    pool = filePool;
     const tree = new TreeWriter(repo);
     const manifest = new ManifestBuilder();
     const databases: SnapshotDatabase[] = [];
     let files = 0;
     let dirs = 0;
     let bytes = 0;
-    let bytesRead = 0;
     const counts = { filesNew: 0, filesChanged: 0, filesUnchanged: 0, dbsCaptured: 0, dbsUnchanged: 0 };
-    let doneFiles = 0;
-    let doneBytes = 0;
-    const progress = (path: string): void =>
+    progress = (path: string): void =>
       reporter.progress({ files: doneFiles, bytes: doneBytes, totalFiles, totalBytes, current: path });
 
     const hasChunks = (e: TreeEntry): boolean => (e.chunks ?? []).every((id) => repo.hasBlob(id));
@@ -381,18 +406,19 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         return { ...prev, mode: r.mode };
       }
       const db = caught?.captured;
-      const source = db ? db.file : join(root, r.path);
-      const chunkSize = db ? repo.config.dbChunkSize : repo.config.fileChunkSize;
-      const out = await filePool.store({
-        path: source,
-        chunkSize,
-        size: db ? db.size : r.size,
-        onBytes: (n) => {
-          doneBytes += n;
-          bytesRead += n;
-          progress(r.path);
-        },
-      });
+      const dbStored = db === undefined ? undefined : storedDbs.get(r.path);
+      if (db !== undefined && dbStored === undefined) throw new FoleBackupError('INTERNAL', `capture did not store ${r.path}`, { path: r.path });
+      const out = await (dbStored ??
+        filePool.store({
+          path: join(root, r.path),
+          chunkSize: repo.config.fileChunkSize,
+          size: r.size,
+          onBytes: (n) => {
+            doneBytes += n;
+            bytesRead += n;
+            progress(r.path);
+          },
+        }));
       doneFiles++;
       if (out.status === 'vanished') {
         skip(r.path, 'vanished during backup');

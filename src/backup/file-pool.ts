@@ -46,6 +46,8 @@ export interface StoreRequest {
   /** Size seen by the scan (decides batching; the worker reads whatever is there). */
   size: number;
   onBytes?: (n: number) => void;
+  /** Go ahead of queued work (a database copy: large, and waited for by the tree order). */
+  first?: boolean;
 }
 
 interface Pending {
@@ -142,7 +144,8 @@ export class FilePool {
   private submit(files: Pending[]): void {
     const slot = this.slots.reduce((a, b) => (b.jobs < a.jobs ? b : a));
     if (slot.jobs >= MAX_JOBS) {
-      this.queue.push(files);
+      if (files[0]?.req.first === true) this.queue.unshift(files);
+      else this.queue.push(files);
       return;
     }
     const job = this.nextJob++;
