@@ -7,6 +7,7 @@
 import { Command, CommanderError } from 'commander';
 import { makeContext, type GlobalFlags, type Runner } from './context.js';
 import { EXIT, reportError, UsageError } from './output.js';
+import { handleClosedPipes } from './closed-pipes.js';
 import { registerBackup } from './commands/backup.js';
 import { registerDemo } from './commands/demo.js';
 import { registerForget } from './commands/forget.js';
@@ -96,10 +97,7 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-// `fole-backup manifest latest | head`: a reader that stops early is not an error
-process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-  throw err;
-});
+// a reader that stops early (`… | head`) is not an error: src/cli/closed-pipes.ts
+handleClosedPipes();
 
 await main(process.argv);

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { renderManifest } from '../../manifest/manifest.js';
 import { loadSnapshot, resolveBackupId } from '../../snapshot/store.js';
 import type { Runner } from '../context.js';
+import { exitWhenStdoutCloses } from '../closed-pipes.js';
 
 export function registerManifest(program: Command, run: Runner): void {
   program
@@ -10,6 +11,8 @@ export function registerManifest(program: Command, run: Runner): void {
     .description("print a backup's manifest.json (spec §4) on stdout")
     .action((ref: string) =>
       run(async (ctx) => {
+        // only reads: a reader that has seen enough (`| head`) ends it
+        exitWhenStdoutCloses();
         const repo = await ctx.openRepo();
         const snap = await loadSnapshot(repo, await resolveBackupId(repo, ref));
         await renderManifest(repo, snap, (text) => {
