@@ -195,9 +195,13 @@ async function runOnce(env: Env, runNo: number): Promise<{ ms: Measurement[]; mu
           m.info.restoredBytes = duBytes(target);
         }
         ms.push(m);
-        // the restore target and anything kept beside it (fole keeps the previous tree)
-        for (const n of readdirSync(dir)) if (n.startsWith(`restore-${t.name}`)) rmSync(join(dir, n), { recursive: true, force: true });
       }
+      // Removed only after every tool has restored: on ext4, creating files soon after
+      // many were deleted makes the inode allocator step over the recently deleted ones
+      // (find_inode_bit → recently_deleted, up to 5 min while their inode blocks are
+      // dirty), which cost the tool restoring after another's target was removed up to
+      // 3 CPU s. The restore targets and anything kept beside them (fole keeps the previous tree):
+      for (const t of tools) for (const n of readdirSync(dir)) if (n.startsWith(`restore-${t.name}`)) rmSync(join(dir, n), { recursive: true, force: true });
     }
     if (want.has('verify')) {
       setTag(tools, `run${runNo}-verify`);
