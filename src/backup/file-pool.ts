@@ -26,6 +26,12 @@ const BATCH_FILES = 64;
 const BATCH_BYTES = 4 * 1024 * 1024;
 const MAX_JOBS = 4;
 const MAX_ATTEMPTS = 3;
+/**
+ * A file worker's young generation, in MB: its segments' buffers are freed
+ * sooner. Default preset, caches dropped, two pairs of runs: peak RSS ~45 MB
+ * lower than V8's default, wall time within the noise (2 MB: −50 MB but +1 CPU s).
+ */
+const WORKER_YOUNG_GENERATION_MB = 8;
 /** Sealed bytes waiting for the pack writer before workers are held back. */
 const BACKLOG_LIMIT = 64 * 1024 * 1024;
 
@@ -88,7 +94,10 @@ export class FilePool {
     threads = Math.max(1, Math.min(4, availableParallelism())),
   ) {
     for (let i = 0; i < threads; i++) {
-      const worker = startWorker(import.meta.url, 'file-worker', { workerData: { key: repo.workerKey() } });
+      const worker = startWorker(import.meta.url, 'file-worker', {
+        workerData: { key: repo.workerKey() },
+        resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
+      });
       const slot: WorkerSlot = { worker, jobs: 0 };
       worker.on('message', (m: FromWorker) => this.onMessage(slot, m));
       worker.on('error', (err) => this.fail(new FoleBackupError('INTERNAL', `file worker failed: ${err.message}`, { cause: err })));

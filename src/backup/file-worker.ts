@@ -144,7 +144,7 @@ async function exchange(job: number, seq: number, results: FileSegment[], plain:
  * faster than one, while the worker hashes and seals what already arrived.
  * open and fstat stay synchronous: the scan has just brought the inodes in.
  */
-const READS_IN_FLIGHT = 8;
+const READS_IN_FLIGHT = 16;
 let readsInFlight = 0;
 const readWaiters: (() => void)[] = [];
 

@@ -25,8 +25,9 @@ import { registerRecover } from './commands/recover.js';
 
 export const VERSION = '0.1.0';
 
-// More threads for Node's async file system calls (default 4): a scan of a cold
-// tree issues hundreds of lstat calls at once. Read when the pool first starts.
+// More threads for Node's async file system calls (default 4): each backup file
+// worker keeps 16 reads of small files in flight (src/backup/file-worker.ts), as
+// a cold disk serves many readers far faster than one. Read when the pool first starts.
 process.env.UV_THREADPOOL_SIZE ??= '16';
 
 export function buildProgram(): Command {
