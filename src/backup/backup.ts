@@ -88,6 +88,10 @@ interface SpoolRecord extends ScanRecord {
 
 
 /** A database the capture is done with: its checked copy, or the fingerprint that proves it unchanged. */
+/** Tree entries in flight or waiting for their turn (see orderedMap below). */
+const WINDOW = 8192;
+const WINDOW_WHILE_SCANNING = 65536;
+
 interface DbSettled {
   captured?: CapturedDatabase;
   unchanged?: string;
@@ -311,7 +315,9 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     // The instant is taken first (quiesce happens at the start of captureDatabases);
     // copying the databases then runs while other files are being stored: a
     // database's entry waits for its own copy, nothing else does.
+    let captureStarted = false;
     const capturing = scanning.then(() => {
+      captureStarted = true;
       reporter.phase('capture databases and store files');
       // on a thread of its own: its SQLite work is synchronous and would hold up this one
       return captureOnThread({
@@ -446,8 +452,13 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         chunks: c.chunks, ino: out.stat.ino, ctimeMs: out.stat.ctimeMs,
       };
     };
-    // a wide window: entries behind a database whose copy is still being made keep being stored
-    await orderedMap(spool.read(), opts.concurrency ?? 8192, work, async (entry) => {
+    // A wide window: entries behind a database whose copy is still being made keep being
+    // stored. Wider still while the scan runs: the first database (core/core.db) waits for
+    // the capture, which waits for the end of the scan, and the cores would idle meanwhile;
+    // once the capture has started the window drains back (a wide window all along costs
+    // as much in garbage collection as it saves).
+    const window = opts.concurrency ?? WINDOW;
+    await orderedMap(spool.read(), () => (captureStarted ? window : Math.max(window, WINDOW_WHILE_SCANNING)), work, async (entry) => {
       if (entry === undefined) return;
       if (entry.kind === 'dir') dirs++;
       else {

@@ -34,6 +34,37 @@ describe('orderedMap', () => {
     );
   });
 
+  it('follows a limit that changes: wide while the first item is slow, then narrow again', async () => {
+    let narrow = false;
+    let inFlight = 0;
+    let mostWhileNarrow = 0;
+    let release: () => void = () => {};
+    const firstDone = new Promise<void>((r) => (release = r));
+    const out: number[] = [];
+    await orderedMap(
+      from(Array.from({ length: 5000 }, (_, i) => i)),
+      () => (narrow ? 3 : 4096),
+      async (i) => {
+        inFlight++;
+        if (narrow) mostWhileNarrow = Math.max(mostWhileNarrow, inFlight);
+        if (i === 0) await firstDone;
+        else await new Promise((r) => setImmediate(r));
+        // the first 3,000 items were taken in while item 0 held the head
+        if (i === 3000) {
+          narrow = true;
+          release();
+        }
+        inFlight--;
+        return i;
+      },
+      async (i) => {
+        out.push(i);
+      },
+    );
+    expect(out).toEqual(Array.from({ length: 5000 }, (_, i) => i));
+    expect(mostWhileNarrow).toBeLessThanOrEqual(3);
+  });
+
   it('rethrows a failed item after letting the work in flight settle', async () => {
     const settled: number[] = [];
     const run = orderedMap(
