@@ -87,11 +87,11 @@ interface SpoolRecord extends ScanRecord {
 }
 
 
-/** A database the capture is done with: its checked copy, or the fingerprint that proves it unchanged. */
 /** Tree entries in flight or waiting for their turn (see orderedMap below). */
 const WINDOW = 8192;
 const WINDOW_WHILE_SCANNING = 65536;
 
+/** A database the capture is done with: its checked copy, or the fingerprint that proves it unchanged. */
 interface DbSettled {
   captured?: CapturedDatabase;
   unchanged?: string;
@@ -248,12 +248,18 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       if (skipped.length < SKIPPED_LIMIT) skipped.push({ path, reason });
     };
     const spool = new Spool<WorkItem>(join(staging, 'scan'));
-    const filePool = new FilePool(repo, opts.threads);
-    pool = filePool;
+    const dbPaths: string[] = [];
+    /** Each database's capture outcome, waited for by its tree entry. */
+    const settled = new Map<string, Deferred<DbSettled>>();
+    let totalFiles = 0;
+    let totalBytes = 0;
     let doneFiles = 0;
     let doneBytes = 0;
     let bytesRead = 0;
-    let progress = (_path: string): void => {};
+    const progress = (path: string): void =>
+      reporter.progress({ files: doneFiles, bytes: doneBytes, totalFiles, totalBytes, current: path });
+    const filePool = new FilePool(repo, opts.threads);
+    pool = filePool;
     /**
      * Each captured database copy is stored as soon as it is made, not when the tree
      * order reaches it: a large database then hashes and seals beside the small files
@@ -275,11 +281,6 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       stored.catch(() => {}); // awaited by the database's tree entry; a failure surfaces there
       storedDbs.set(path, stored);
     };
-    const dbPaths: string[] = [];
-    /** Each database's capture outcome, waited for by its tree entry. */
-    const settled = new Map<string, Deferred<DbSettled>>();
-    let totalFiles = 0;
-    let totalBytes = 0;
     const stop = new AbortController();
     stopCapture = stop;
     const workSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
@@ -357,8 +358,6 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     let dirs = 0;
     let bytes = 0;
     const counts = { filesNew: 0, filesChanged: 0, filesUnchanged: 0, dbsCaptured: 0, dbsUnchanged: 0 };
-    progress = (path: string): void =>
-      reporter.progress({ files: doneFiles, bytes: doneBytes, totalFiles, totalBytes, current: path });
 
     const hasChunks = (e: TreeEntry): boolean => (e.chunks ?? []).every((id) => repo.hasBlob(id));
 
@@ -457,8 +456,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     // the capture, which waits for the end of the scan, and the cores would idle meanwhile;
     // once the capture has started the window drains back (a wide window all along costs
     // as much in garbage collection as it saves).
-    const window = opts.concurrency ?? WINDOW;
-    await orderedMap(spool.read(), () => (captureStarted ? window : Math.max(window, WINDOW_WHILE_SCANNING)), work, async (entry) => {
+    const window = opts.concurrency ?? (() => (captureStarted ? WINDOW : WINDOW_WHILE_SCANNING));
+    await orderedMap(spool.read(), window, work, async (entry) => {
       if (entry === undefined) return;
       if (entry.kind === 'dir') dirs++;
       else {
