@@ -258,6 +258,12 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     let bytesRead = 0;
     const progress = (path: string): void =>
       reporter.progress({ files: doneFiles, bytes: doneBytes, totalFiles, totalBytes, current: path });
+    /** What a store reports as it reads `path`'s bytes. */
+    const onBytesOf = (path: string) => (n: number): void => {
+      doneBytes += n;
+      bytesRead += n;
+      progress(path);
+    };
     const filePool = new FilePool(repo, opts.threads);
     pool = filePool;
     /**
@@ -272,11 +278,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         chunkSize: repo.config.dbChunkSize,
         size: db.size,
         first: true,
-        onBytes: (n) => {
-          doneBytes += n;
-          bytesRead += n;
-          progress(path);
-        },
+        onBytes: onBytesOf(path),
       });
       stored.catch(() => {}); // awaited by the database's tree entry; a failure surfaces there
       storedDbs.set(path, stored);
@@ -418,11 +420,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
           path: join(root, r.path),
           chunkSize: repo.config.fileChunkSize,
           size: r.size,
-          onBytes: (n) => {
-            doneBytes += n;
-            bytesRead += n;
-            progress(r.path);
-          },
+          onBytes: onBytesOf(r.path),
         }));
       doneFiles++;
       if (out.status === 'vanished') {
