@@ -20,6 +20,7 @@ import { SEAL_OVERHEAD, sealInto } from '../crypto/aead.js';
 import { sha256Hex } from '../crypto/hash.js';
 import { maybeCompress } from '../repository/compress.js';
 import { AAD } from '../repository/format.js';
+import { Budget } from '../concurrency/budget.js';
 
 export interface WorkerFile {
   path: string;
@@ -145,18 +146,7 @@ async function exchange(job: number, seq: number, results: FileSegment[], plain:
  * open and fstat stay synchronous: the scan has just brought the inodes in.
  */
 const READS_IN_FLIGHT = 16;
-let readsInFlight = 0;
-const readWaiters: (() => void)[] = [];
-
-async function readSlot(): Promise<void> {
-  while (readsInFlight >= READS_IN_FLIGHT) await new Promise<void>((resolve) => readWaiters.push(resolve));
-  readsInFlight++;
-}
-
-function releaseReadSlot(): void {
-  readsInFlight--;
-  readWaiters.shift()?.();
-}
+const reads = new Budget(READS_IN_FLIGHT);
 
 function readAsync(fd: number, buf: Buffer, offset: number, length: number, position: number): Promise<number> {
   return new Promise((resolve, reject) => read(fd, buf, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))));
@@ -164,11 +154,11 @@ function readAsync(fd: number, buf: Buffer, offset: number, length: number, posi
 
 /** Read a small file whole; undefined when it turned out larger than the scan said. */
 async function readSmall(file: WorkerFile, index: number, plain: Map<string, Buffer>): Promise<FileSegment | undefined> {
-  await readSlot();
+  await reads.take(1);
   let fd: number | undefined;
   let slot = true;
   const release = (): void => {
-    if (slot) releaseReadSlot();
+    if (slot) reads.give(1);
     slot = false;
   };
   try {

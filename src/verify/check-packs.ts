@@ -32,6 +32,7 @@ import { loadPack, packHashError, short } from './pack-bytes.js';
 import type { PackPool } from './pack-pool.js';
 import type { BlobToOpen, PackAnswer } from './pack-worker.js';
 import type { PackTask, ReadPlan } from './read-plan.js';
+import { Budget } from '../concurrency/budget.js';
 
 /**
  * Packs read or being checked at once: enough to keep the workers busy while
@@ -77,21 +78,6 @@ export interface PackChecks {
   /** Blobs whose plaintext is not as long as the index says. */
   lengths: Map<string, number>;
   bytesRead: number;
-}
-
-/** A byte budget that lets one taker through even when it is larger than the whole budget. */
-class Budget {
-  private used = 0;
-  private readonly waiters: (() => void)[] = [];
-  constructor(private readonly max: number) {}
-  async take(n: number): Promise<void> {
-    while (this.used > 0 && this.used + n > this.max) await new Promise<void>((r) => this.waiters.push(r));
-    this.used += n;
-  }
-  give(n: number): void {
-    this.used -= n;
-    for (const wake of this.waiters.splice(0)) wake();
-  }
 }
 
 /** One blob's sealed bytes, read alone; failing as Repository.loadBlob does. */
