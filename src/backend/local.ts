@@ -11,7 +11,7 @@
 
 import type { Dirent } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { mkdir, open, readdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { errnoCode, FoleBackupError, fsError } from '../errors.js';
 import { fsyncDir, isTempName, removeDurable, writeFileAtomic } from '../fs/durable.js';
@@ -73,21 +73,18 @@ export class LocalBackend implements Backend {
   async load(h: ObjectHandle, range?: ByteRange): Promise<Buffer> {
     checkHandle(h);
     const path = this.pathOf(h);
-    if (range === undefined) {
-      try {
-        return await readFile(path);
-      } catch (err) {
-        throw fsError('read', path, err);
-      }
-    }
-    checkRange(path, range);
+    if (range !== undefined) checkRange(path, range);
     let fh: FileHandle | undefined;
     try {
       fh = await open(path, 'r');
       const { size } = await fh.stat();
+      // a whole object is read into one buffer of its size, not in pieces then joined
+      // (readFile's way: twice the allocation, for packs 16 MiB of garbage each)
+      range ??= { offset: 0, length: size };
       if (range.offset + range.length > size) throw beyondEnd(path, range, size);
-      // not zero-filled: every byte is read into, or the load fails
-      const buf = Buffer.allocUnsafe(range.length);
+      // not zero-filled: every byte is read into, or the load fails. A buffer of its
+      // own, never a slice of Node's shared pool: callers may transfer it to a worker.
+      const buf = Buffer.allocUnsafeSlow(range.length);
       let done = 0;
       while (done < range.length) {
         const { bytesRead } = await fh.read(buf, done, range.length - done, range.offset + done);
