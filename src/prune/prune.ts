@@ -104,6 +104,7 @@ export async function prune(repo: Repository, opts: PruneOptions = {}): Promise<
     reporter.phase('repack');
     let done = 0;
     const total = plan.repack.reduce((n, r) => n + r.blobs.length, 0);
+    repo.trackWrittenPacks();
     for (const r of plan.repack) {
       for (const id of r.blobs) {
         opts.signal?.throwIfAborted();

@@ -58,7 +58,8 @@ export class Repository {
   private readonly uploads = new Set<Promise<void>>();
   private unindexed: { name: string; blobs: PackedBlob[] }[] = [];
   private unindexedBlobs = 0;
-  private written: { name: string; blobs: PackedBlob[] }[] = [];
+  /** Packs written since trackWrittenPacks() (prune's new index); not kept otherwise. */
+  private written: { name: string; blobs: PackedBlob[] }[] | undefined;
   private uploadError: unknown;
   /** Bytes written to the backend by this handle (packs + index files). */
   addedBytes = 0;
@@ -298,7 +299,7 @@ export class Repository {
         await this.backend.save({ type: 'data', name: pack.name }, pack.parts);
         this.addedBytes += pack.size;
         this.unindexed.push({ name: pack.name, blobs: pack.blobs });
-        this.written.push({ name: pack.name, blobs: pack.blobs });
+        this.written?.push({ name: pack.name, blobs: pack.blobs });
         this.unindexedBlobs += pack.blobs.length;
         this.index.addPack(pack.name, pack.blobs);
         for (const b of pack.blobs) this.pending.delete(b.id);
@@ -331,8 +332,17 @@ export class Repository {
     return decodeIndexFile(await this.loadJson('index', name, AAD.index), name);
   }
 
-  /** Packs written by this handle since the last call (for prune's new index). */
+  /**
+   * Keep a list of the packs written from now on, for takeWrittenPacks (prune's
+   * new index). Off by default: a backup would hold every new blob's entry twice.
+   */
+  trackWrittenPacks(): void {
+    this.written ??= [];
+  }
+
+  /** Packs written since trackWrittenPacks() or the last call. */
   takeWrittenPacks(): { name: string; blobs: PackedBlob[] }[] {
+    if (this.written === undefined) throw new FoleBackupError('INTERNAL', 'takeWrittenPacks without trackWrittenPacks');
     const out = this.written;
     this.written = [];
     return out;
