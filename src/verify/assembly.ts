@@ -101,7 +101,12 @@ export class HashedFile {
 
   private put(id: string, piece: Piece): void {
     if (this.finished) return;
-    for (const i of this.positions.get(id) ?? []) if (i >= this.next) this.waiting.set(i, piece);
+    for (const i of this.positions.get(id) ?? []) {
+      if (i < this.next) continue;
+      // a plaintext that must wait for an earlier chunk is copied: held as it came, a view
+      // would keep the whole answer it arrived in (up to a pack's plaintext) alive
+      this.waiting.set(i, i > this.next && Buffer.isBuffer(piece) ? Buffer.from(piece) : piece);
+    }
     this.advance();
   }
 
