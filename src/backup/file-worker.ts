@@ -18,7 +18,7 @@ import { closeSync, constants, fstatSync, openSync, read, readSync, type Stats }
 import { createHash, type Hash } from 'node:crypto';
 import { SEAL_OVERHEAD, sealInto } from '../crypto/aead.js';
 import { sha256Hex } from '../crypto/hash.js';
-import { maybeCompress } from '../repository/compress.js';
+import { COMPRESSION_NONE, COMPRESSION_ZSTD, compressBound, compressInto } from '../repository/compress.js';
 import { AAD } from '../repository/format.js';
 import { Budget } from '../concurrency/budget.js';
 
@@ -113,6 +113,30 @@ function cut(data: Buffer, chunkSize: number, plain: Map<string, Buffer>): strin
   return ids;
 }
 
+/**
+ * Buffers this worker reads into and compresses into, kept and reused: the
+ * per-byte work then allocates little more than what it hands to the main
+ * thread, and a backup's peak memory is not garbage waiting for a collection.
+ */
+const ARENA_BYTES = 5 * 1024 * 1024;
+const ARENAS_KEPT = 6;
+const arenas: Buffer[] = [];
+
+/** A buffer of at least `n` bytes (a kept one when it fits); give it back with giveArena. */
+function takeArena(n: number): Buffer {
+  const i = arenas.findIndex((a) => a.length >= n);
+  if (i >= 0) return arenas.splice(i, 1)[0] as Buffer;
+  return Buffer.allocUnsafeSlow(Math.max(n, ARENA_BYTES));
+}
+
+/** Keep `a` for reuse; nothing may still refer to its bytes. */
+function giveArena(a: Buffer): void {
+  if (arenas.length < ARENAS_KEPT) arenas.push(a);
+}
+
+/** Where compressed chunks wait to be sealed (one exchange at a time: sealing never awaits). */
+let packed = Buffer.allocUnsafeSlow(0);
+
 /** Post chunk ids, wait for which ones to seal, seal and post them. */
 async function exchange(job: number, seq: number, results: FileSegment[], plain: Map<string, Buffer>): Promise<void> {
   const need = needOf(job, seq);
@@ -120,12 +144,18 @@ async function exchange(job: number, seq: number, results: FileSegment[], plain:
   const ids = await need;
   const blobs: SealedBlob[] = [];
   const bytes: Uint8Array[] = [];
+  let bound = 0;
+  for (const id of ids) bound += compressBound(plain.get(id)?.length ?? 0);
+  if (packed.length < bound) packed = Buffer.allocUnsafeSlow(bound);
+  let at = 0;
   let total = 0;
   for (const id of ids) {
     const chunk = plain.get(id);
     if (chunk === undefined) continue;
-    const { bytes: b, compression } = maybeCompress(chunk);
-    blobs.push({ id, offset: total, length: b.length + SEAL_OVERHEAD, rawLength: chunk.length, compression });
+    const n = compressInto(chunk, packed.subarray(at));
+    const b = n < 0 ? chunk : packed.subarray(at, at + n);
+    if (n >= 0) at += n;
+    blobs.push({ id, offset: total, length: b.length + SEAL_OVERHEAD, rawLength: chunk.length, compression: n < 0 ? COMPRESSION_NONE : COMPRESSION_ZSTD });
     bytes.push(b);
     total += b.length + SEAL_OVERHEAD;
   }
@@ -152,8 +182,25 @@ function readAsync(fd: number, buf: Buffer, offset: number, length: number, posi
   return new Promise((resolve, reject) => read(fd, buf, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))));
 }
 
+/** A job's room for its small files: one kept arena, handed out front to back. */
+class Room {
+  readonly arena: Buffer;
+  private used = 0;
+  constructor(bytes: number) {
+    this.arena = takeArena(bytes);
+  }
+
+  /** `n` bytes of the arena, or a buffer of their own when it is full (a file grew since the scan). */
+  take(n: number): Buffer {
+    if (this.used + n > this.arena.length) return Buffer.allocUnsafe(n);
+    const b = this.arena.subarray(this.used, this.used + n);
+    this.used += n;
+    return b;
+  }
+}
+
 /** Read a small file whole; undefined when it turned out larger than the scan said. */
-async function readSmall(file: WorkerFile, index: number, plain: Map<string, Buffer>): Promise<FileSegment | undefined> {
+async function readSmall(file: WorkerFile, index: number, plain: Map<string, Buffer>, room: Room): Promise<FileSegment | undefined> {
   await reads.take(1);
   let fd: number | undefined;
   let slot = true;
@@ -165,7 +212,7 @@ async function readSmall(file: WorkerFile, index: number, plain: Map<string, Buf
     fd = openSync(file.path, OPEN_FLAGS);
     const before = fstatSync(fd);
     if (!before.isFile()) return { index, ids: [], bytes: 0, final: { status: 'not-a-file' } };
-    const buf = Buffer.allocUnsafe(before.size + 1);
+    const buf = room.take(before.size + 1);
     let filled = await readAsync(fd, buf, 0, buf.length, 0);
     release();
     if (filled === buf.length) return undefined; // it grew: read it as a large file
@@ -203,6 +250,7 @@ async function readLarge(job: number, file: WorkerFile, index: number, seqStart:
     await exchange(job, seq++, [{ index, ids: [], bytes: 0, final: errorOf(err) }], new Map());
     return seq;
   }
+  let buf: Buffer | undefined;
   try {
     const before = fstatSync(fd);
     if (!before.isFile()) {
@@ -214,9 +262,9 @@ async function readLarge(job: number, file: WorkerFile, index: number, seqStart:
     let size = 0;
     let chunks = 0;
     let firstId = '';
+    // one buffer for every segment: a segment is sealed and posted (exchange awaited) before the next is read
+    buf = takeArena(segment);
     for (;;) {
-      // a fresh buffer per segment: the previous one may still await its 'need'
-      const buf = Buffer.allocUnsafe(segment);
       let filled = 0;
       while (filled < segment) {
         const n = readSync(fd, buf, filled, segment - filled, size + filled);
@@ -244,6 +292,7 @@ async function readLarge(job: number, file: WorkerFile, index: number, seqStart:
     return seq;
   } finally {
     closeSync(fd);
+    if (buf !== undefined) giveArena(buf);
   }
 }
 
@@ -251,7 +300,9 @@ async function runJob(job: number, files: WorkerFile[]): Promise<void> {
   let seq = 0;
   const plain = new Map<string, Buffer>();
   const large: number[] = [];
-  const read = await Promise.all(files.map((f, i) => (f.small ? readSmall(f, i, plain) : Promise.resolve(undefined))));
+  // a batch is at most BATCH_BYTES (4 MiB) plus one small file as scanned: one arena holds it
+  const room = files.some((f) => f.small) ? new Room(ARENA_BYTES) : undefined;
+  const read = await Promise.all(files.map((f, i) => (f.small && room ? readSmall(f, i, plain, room) : Promise.resolve(undefined))));
   const results: FileSegment[] = [];
   read.forEach((r, i) => {
     if (r === undefined) large.push(i);
@@ -259,6 +310,7 @@ async function runJob(job: number, files: WorkerFile[]): Promise<void> {
   });
   if (results.length > 0) await exchange(job, seq++, results, plain);
   plain.clear();
+  if (room) giveArena(room.arena);
   for (const i of large) seq = await readLarge(job, files[i] as WorkerFile, i, seq);
   port!.postMessage({ t: 'done', job } satisfies FromWorker);
 }

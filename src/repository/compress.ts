@@ -4,6 +4,7 @@
  * the result of a trial compression.
  */
 import { compress as zstdCompress, decompress as zstdDecompress } from 'zstd-napi';
+import { createRequire } from 'node:module';
 import { FoleBackupError } from '../errors.js';
 
 export const COMPRESSION_NONE = 0;
@@ -33,13 +34,39 @@ function looksCompressed(data: Uint8Array): boolean {
   return false;
 }
 
+const LEVEL = 3;
+
+/** Whether `packed` bytes of `raw` are worth keeping: at least 1/16 saved (below that, decompression costs more than it saves). */
+const worthIt = (packed: number, raw: number): boolean => packed <= raw - (raw >> 4);
+
 /** Compress if worthwhile: returns the bytes to store and how they are encoded. */
 export function maybeCompress(data: Uint8Array): { bytes: Uint8Array; compression: Compression } {
   if (data.length < MIN_COMPRESS || looksCompressed(data)) return { bytes: data, compression: COMPRESSION_NONE };
-  const packed = zstdCompress(data, { compressionLevel: 3 });
-  // keep it only if it saves at least 1/16: below that, decompression costs more than it saves
-  if (packed.length > data.length - (data.length >> 4)) return { bytes: data, compression: COMPRESSION_NONE };
+  const packed = zstdCompress(data, { compressionLevel: LEVEL });
+  if (!worthIt(packed.length, data.length)) return { bytes: data, compression: COMPRESSION_NONE };
   return { bytes: packed, compression: COMPRESSION_ZSTD };
+}
+
+/** zstd-napi's native binding (CommonJS, loaded by a computed path: no named exports for `import`). */
+type Binding = typeof import('zstd-napi/binding.js');
+const binding = createRequire(import.meta.url)('zstd-napi/binding.js') as Binding;
+
+/** Room compressInto may need for `n` bytes. */
+export const compressBound = (n: number): number => binding.compressBound(n);
+
+let cctx: InstanceType<Binding['CCtx']> | undefined;
+
+/**
+ * maybeCompress without an allocation: compresses `data` into `dst` (at least
+ * compressBound(data.length) bytes, reused by the caller) and returns the
+ * compressed length, or -1 when the data is better stored as it is. Same
+ * decision and format as maybeCompress.
+ */
+export function compressInto(data: Uint8Array, dst: Uint8Array): number {
+  if (data.length < MIN_COMPRESS || looksCompressed(data)) return -1;
+  cctx ??= new binding.CCtx();
+  const n = cctx.compress(dst, data, LEVEL);
+  return worthIt(n, data.length) ? n : -1;
 }
 
 export function decompress(data: Uint8Array, compression: number, rawLength: number, what: string): Buffer {
@@ -61,7 +88,7 @@ export function decompress(data: Uint8Array, compression: number, rawLength: num
 
 /** zstd for metadata objects (index, snapshot, lock), always applied. */
 export function compressAlways(data: Uint8Array): Buffer {
-  return zstdCompress(data, { compressionLevel: 3 });
+  return zstdCompress(data, { compressionLevel: LEVEL });
 }
 
 export function decompressAny(data: Uint8Array, what: string): Buffer {

@@ -1,0 +1,42 @@
+import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { COMPRESSION_NONE, COMPRESSION_ZSTD, compressBound, compressInto, decompress, maybeCompress } from './compress.js';
+
+/** Bytes that compress a little, a lot or not at all: repeated words, noise, or both. */
+const content = fc.oneof(
+  fc.uint8Array({ maxLength: 70_000 }),
+  fc.tuple(fc.string({ maxLength: 40 }), fc.integer({ min: 0, max: 3000 })).map(([w, n]) => new Uint8Array(Buffer.from(w.repeat(n)))),
+  fc.tuple(fc.integer({ min: 0, max: 20_000 }), fc.integer({ min: 0, max: 20_000 })).map(([a, b]) => new Uint8Array(Buffer.concat([Buffer.alloc(a, 7), randomBytes(b)]))),
+);
+
+describe('compressInto', () => {
+  it('takes the same decision as maybeCompress, and what it writes decompresses to the input', () => {
+    // one destination reused for every input, as a file worker does
+    const dst = Buffer.alloc(compressBound(70_000));
+    fc.assert(
+      fc.property(content, (data) => {
+        const n = compressInto(data, dst);
+        const expected = maybeCompress(data);
+        if (expected.compression === COMPRESSION_NONE) {
+          expect(n).toBe(-1);
+          return;
+        }
+        expect(expected.compression).toBe(COMPRESSION_ZSTD);
+        expect(n).toBeGreaterThan(0);
+        expect(n).toBeLessThanOrEqual(data.length - (data.length >> 4));
+        expect(decompress(dst.subarray(0, n), COMPRESSION_ZSTD, data.length, 'test').equals(Buffer.from(data))).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('stores PNG tiles, short and random data as they are', () => {
+    const dst = Buffer.alloc(compressBound(1 << 20));
+    const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47]), Buffer.alloc(8192)]);
+    expect(compressInto(png, dst)).toBe(-1);
+    expect(compressInto(Buffer.alloc(255), dst)).toBe(-1);
+    expect(compressInto(randomBytes(1 << 20), dst)).toBe(-1);
+    expect(compressInto(Buffer.alloc(1 << 20), dst)).toBeGreaterThan(0);
+  });
+});
