@@ -80,7 +80,8 @@ interface Env {
 
 function makeTools(env: Env, workDir: string, nodeFlags: string[] = []): BenchTool[] {
   const tools: BenchTool[] = [new FoleTool(CLI, env.foleVersion, env.commands, workDir, env.logDir, nodeFlags)];
-  if (env.opts.anchors) tools.push(new ResticTool(workDir, env.logDir), new BorgTool(workDir, env.logDir));
+  if (env.opts.anchors.includes('restic')) tools.push(new ResticTool(workDir, env.logDir));
+  if (env.opts.anchors.includes('borg')) tools.push(new BorgTool(workDir, env.logDir));
   return tools;
 }
 
@@ -338,7 +339,8 @@ async function main(): Promise<void> {
     return;
   }
   ensureGnuTime(log);
-  if (opts.anchors) ensureAnchors(log);
+  const anchored = opts.anchors.length > 0;
+  if (anchored) ensureAnchors(log);
   if (opts.build) {
     log('npm run build');
     const b = run('npm', ['run', 'build'], { cwd: REPO_ROOT, allowFail: true });
@@ -363,9 +365,9 @@ async function main(): Promise<void> {
   if ((loadAtStart[0] ?? 0) > 1) log(`WARNING: load average ${loadAtStart.map((x) => x.toFixed(2)).join(' ')}: other work is running; figures will be noisier (see "other procs CPU s")`);
   const cache = detectCacheMode();
   log(`page cache: ${cache.mode} — ${cache.why}`);
-  const toolNames: ToolName[] = opts.anchors ? ['fole', 'restic', 'borg'] : ['fole'];
+  const toolNames: ToolName[] = ['fole', ...opts.anchors];
   const env: Env = { opts, dataset, listing, cacheMode: cache.mode, foleVersion, commands, workBase, logDir, toolNames };
-  const anchorVersions = opts.anchors ? { restic: resticVersion(), borg: borgVersion() } : null;
+  const anchorVersions = anchored ? Object.fromEntries(opts.anchors.map((a) => [a, a === 'restic' ? resticVersion() : borgVersion()])) : null;
   const missing = ['restore', 'verify'].filter((c) => !commands.has(c));
   if (missing.length > 0) log(`note: the built CLI has no ${missing.join(' / ')} command yet; those scenarios are reported as n/a for fole`);
   log(`dataset ${opts.preset}: ${listing.files.length} files backed up (${(listing.bytes / 1e6).toFixed(0)} MB), ${listing.databases.length} databases`);
@@ -399,7 +401,7 @@ async function main(): Promise<void> {
     const header = [
       `fole-backup benchmark — preset ${opts.preset} (seed ${dataset.spec.seed}): ${treeFiles.toLocaleString('en-US')} files, ${(treeBytes / 1e6).toFixed(0)} MB backed up, ${listing.databases.length} databases`,
       `${opts.runs} run(s), medians; page cache ${cache.mode}; ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM; ${foleVersion}`,
-      ...(anchorVersions ? [`anchors: ${anchorVersions.restic}; ${anchorVersions.borg} — their time includes the sqlite3 .backup of every DB`] : []),
+      ...(anchorVersions ? [`anchors: ${Object.values(anchorVersions).join('; ')} — their time includes the sqlite3 .backup of every DB`] : []),
     ];
     const t = mainTable(sums, toolNames, mainScenarios);
     const text: string[] = [...header, '', renderText(t)];
@@ -414,7 +416,7 @@ async function main(): Promise<void> {
     if (phaseRows.length > 0) text.push('', renderText(phaseTable));
     text.push('', renderText(limitsTable(limits)));
     if (dd) text.push('', `dedup: 1% of the pages of ${dd.mutation.database?.path ?? '?'} changed, then an incremental`, renderText(dedupTable(dd.figures)));
-    if (opts.anchors || opts.preset === 'default') text.push('', renderText(goalsTable(gs)));
+    if (anchored || opts.preset === 'default') text.push('', renderText(goalsTable(gs)));
     if (prof) {
       for (const s of prof.steps) {
         // the threads that did work (the first profile of a process is its main thread)
@@ -448,7 +450,7 @@ async function main(): Promise<void> {
       versions: {
         fole: foleVersion,
         ...(anchorVersions ?? {}),
-        sqlite3: opts.anchors ? run('sqlite3', ['--version']).stdout.trim() : null,
+        sqlite3: anchored ? run('sqlite3', ['--version']).stdout.trim() : null,
       },
       pageCache: cache,
       loadAverageAtStart: loadAtStart,
@@ -499,7 +501,7 @@ async function main(): Promise<void> {
       );
     }
     if (dd) md.push('#### Dedup: 1% of the pages of the largest database alone', '', renderMarkdown(dedupTable(dd.figures)), '');
-    if (opts.anchors || opts.preset === 'default') md.push('#### Goals', '', renderMarkdown(goalsTable(gs)), '');
+    if (anchored || opts.preset === 'default') md.push('#### Goals', '', renderMarkdown(goalsTable(gs)), '');
     if (prof) {
       for (const s of prof.steps) md.push(profileMarkdown(`CPU profile: ${s.step}${s.wallS === null ? '' : ` (${s.wallS.toFixed(2)} s under the profiler)`}`, s.summaries, 20), '');
     }

@@ -12,6 +12,8 @@ export type PresetName = (typeof PRESET_NAMES)[number];
 /** The measured scenarios, in the order they run. */
 export const SCENARIOS = ['full', 'incr-nochange', 'incr-change', 'restore', 'verify', 'dedup'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
+export const ANCHOR_NAMES = ['restic', 'borg'] as const;
+export type AnchorName = (typeof ANCHOR_NAMES)[number];
 
 export const SCENARIO_TITLES: Record<Scenario, string> = {
   full: 'first full backup',
@@ -25,7 +27,8 @@ export const SCENARIO_TITLES: Record<Scenario, string> = {
 export interface BenchOptions {
   preset: PresetName;
   runs: number;
-  anchors: boolean;
+  /** The anchors to run beside fole-backup (none by default). */
+  anchors: AnchorName[];
   scenarios: Scenario[];
   out: string;
   keep: boolean;
@@ -45,6 +48,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --mb M                         scale the preset's large databases (or uploads) to about M MB in all
   --runs N                       repetitions; medians are reported (default: 3, large: 1)
   --anchors                      also run restic and Borg (installed with apt-get if missing, as root)
+  --anchor restic|borg           also run this one anchor (repeatable); for \`large\` on a disk without
+                                 room for three repositories and three restored trees
   --scenarios a,b,...            subset of: ${SCENARIOS.join(', ')} (default: all)
   --out DIR                      results, dataset cache and work dirs (default: bench/out)
   --keep                         keep the work directory (trees, repositories, restores)
@@ -67,6 +72,7 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions | '
         mb: { type: 'string' },
         runs: { type: 'string' },
         anchors: { type: 'boolean', default: false },
+        anchor: { type: 'string', multiple: true },
         scenarios: { type: 'string' },
         out: { type: 'string' },
         keep: { type: 'boolean', default: false },
@@ -102,6 +108,11 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions | '
     if (!Number.isFinite(n) || n <= 0) throw new OptionsError(`--${name} must be a positive number, not ${raw}`);
     return n;
   };
+  const anchors: AnchorName[] = v.anchors === true ? [...ANCHOR_NAMES] : [];
+  for (const a of v.anchor ?? []) {
+    if (!(ANCHOR_NAMES as readonly string[]).includes(a)) throw new OptionsError(`--anchor must be one of ${ANCHOR_NAMES.join(', ')}, not ${a}`);
+    if (!anchors.includes(a as AnchorName)) anchors.push(a as AnchorName);
+  }
   const files = positive('files', v.files);
   const mb = positive('mb', v.mb);
   const quietWait = Number(v['quiet-wait'] ?? 5);
@@ -112,7 +123,7 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions | '
     ...(mb !== undefined ? { mb } : {}),
     preset,
     runs,
-    anchors: v.anchors === true,
+    anchors: ANCHOR_NAMES.filter((a) => anchors.includes(a)),
     scenarios,
     out: resolve(v.out ?? resolve(repoRoot, 'bench', 'out')),
     keep: v.keep === true,
