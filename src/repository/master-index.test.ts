@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { createHash } from 'node:crypto';
 import { FoleBackupError } from '../errors.js';
 import { decodeIndexFile, encodeIndexFile, MasterIndex, type IndexFileData } from './master-index.js';
 import type { PackedBlob } from './pack.js';
@@ -134,5 +135,44 @@ describe('fuzzing decodeIndexFile', () => {
       const got = decodeOrCorrupt(v);
       if (got !== undefined) expectHeldExactly(got);
     }), 100);
+  });
+});
+
+describe('MasterIndex', () => {
+  const blobOf = (i: number): PackedBlob => ({
+    id: createHash('sha256').update(String(i)).digest('hex'),
+    type: i % 3 === 0 ? 'tree' : 'data',
+    offset: i * 7,
+    length: i + 40,
+    rawLength: i,
+    compression: i % 2,
+  });
+
+  it('holds many blobs through its growth, finds each, first location wins, lists them in the order added', () => {
+    const index = new MasterIndex();
+    const blobs = Array.from({ length: 20_000 }, (_, i) => blobOf(i));
+    for (let p = 0; p < 20; p++) index.addPack(H(String(p % 10)), blobs.slice(p * 1000, (p + 1) * 1000));
+    // the same blobs again in another pack: already indexed, kept where they were
+    index.addPack(H('f'), blobs.slice(0, 5000));
+    expect(index.size).toBe(20_000);
+    for (let i = 0; i < blobs.length; i += 7) {
+      const b = blobs[i] as PackedBlob;
+      expect(index.has(b.id)).toBe(true);
+      expect(index.get(b.id)).toEqual({ ...b, pack: H(String(Math.floor(i / 1000) % 10)) });
+    }
+    expect([...index.entries()].map((e) => e.id)).toEqual(blobs.map((b) => b.id));
+    expect(index.packs()).toEqual([...Array.from({ length: 10 }, (_, p) => H(String(p))), H('f')]);
+  });
+
+  it('answers "no" for ids it does not hold, and for anything that is not a blob id', () => {
+    const index = new MasterIndex();
+    index.addPack(H('a'), [blobOf(1)]);
+    const id = blobOf(1).id;
+    for (const other of [blobOf(2).id, id.slice(0, 62), `${id}00`, `${id.slice(0, 63)}g`, `g${id.slice(1)}`, '', 'latest']) {
+      expect(index.has(other)).toBe(false);
+      expect(index.get(other)).toBeUndefined();
+    }
+    expect(() => index.addPack(H('b'), [{ ...blobOf(3), id: 'not-hex' }])).toThrow(/not 64 hex digits/);
+    expect(index.size).toBe(1);
   });
 });

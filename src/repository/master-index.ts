@@ -1,13 +1,14 @@
 /**
  * The in-memory index: blob id → (pack, offset, length). Built from every index
- * file at open, extended as packs are written. Entries live in growable typed
- * arrays keyed by a Map of id → slot, so a million blobs cost tens of MB, not
- * a million objects.
+ * file at open, extended as packs are written. Entries, ids included (as 32-bit words),
+ * live in growable typed arrays with a hash table of their own, so a million
+ * blobs cost about 70 MB and not a single heap object each.
  *
  * Index files (index/<sha256 of stored bytes>) are seal(zstd(JSON)) of
  * `{ packs: [{ id, blobs: [[id, type, offset, length, rawLength, compression], …] }] }`
  * and are written only after the packs they describe are durable.
  */
+import { randomBytes } from 'node:crypto';
 import { FoleBackupError } from '../errors.js';
 import { HEX64 } from '../crypto/hash.js';
 import { COMPRESSION_NONE, COMPRESSION_ZSTD } from './compress.js';
@@ -22,8 +23,31 @@ export interface IndexFileData {
   packs: { id: string; blobs: [string, number, number, number, number, number][] }[];
 }
 
+/** Bytes of a blob id (SHA-256), and the 32-bit words they are compared as. */
+const ID_BYTES = 32;
+const ID_WORDS = ID_BYTES / 4;
+/** Seeds the table's hash: a hostile index file cannot pick ids that all land in one place. */
+const SEED = randomBytes(4).readUInt32LE(0);
+
+/** Hash of the id at words[base, base + ID_WORDS): every word mixed in, seeded. */
+function hashOf(words: Uint32Array, base: number): number {
+  let h = SEED;
+  for (let k = 0; k < ID_WORDS; k++) {
+    h = Math.imul(h ^ (words[base + k] ?? 0), 0x9e3779b1);
+    h ^= h >>> 15;
+  }
+  return h >>> 0;
+}
+
 export class MasterIndex {
-  private readonly slots = new Map<string, number>();
+  /**
+   * Blob ids as bytes, seen as 32-bit words, slot after slot (slot s at s * ID_WORDS), and an
+   * open-addressing table (linear probing) of slot + 1, 0 for empty. A Map of hex
+   * strings cost ~110 bytes a blob and one heap object each, which every major
+   * garbage collection walks; this costs ~70 bytes a blob and no object.
+   */
+  private words = new Uint32Array(1024 * ID_WORDS);
+  private table = new Int32Array(2048);
   private readonly packNames: string[] = [];
   private readonly packSlot = new Map<string, number>();
   private pack = new Uint32Array(1024);
@@ -32,18 +56,21 @@ export class MasterIndex {
   private raw = new Uint32Array(1024);
   private meta = new Uint8Array(1024);
   private n = 0;
+  /** The id being looked up, as bytes and as words (one buffer reused: a lookup allocates nothing). */
+  private readonly probeBytes = Buffer.alloc(ID_BYTES);
+  private readonly probe = new Uint32Array(this.probeBytes.buffer, this.probeBytes.byteOffset, ID_WORDS);
 
   get size(): number {
     return this.n;
   }
 
   has(id: string): boolean {
-    return this.slots.has(id);
+    return this.slotOf(id) >= 0;
   }
 
   get(id: string): IndexEntry | undefined {
-    const s = this.slots.get(id);
-    if (s === undefined) return undefined;
+    const s = this.slotOf(id);
+    if (s < 0) return undefined;
     return this.entryAt(s, id);
   }
 
@@ -56,15 +83,20 @@ export class MasterIndex {
       this.packSlot.set(packName, p);
     }
     for (const b of blobs) {
-      if (this.slots.has(b.id)) continue;
+      if (!this.parse(b.id)) throw new FoleBackupError('INTERNAL', `blob id ${JSON.stringify(b.id)} is not 64 hex digits`);
+      const at = this.find();
+      if (this.table[at] !== 0) continue;
       if (this.n === this.pack.length) this.grow();
       const s = this.n++;
+      this.words.set(this.probe, s * ID_WORDS);
       this.pack[s] = p;
       this.offset[s] = b.offset;
       this.length[s] = b.length;
       this.raw[s] = b.rawLength;
       this.meta[s] = (BLOB_TYPE_CODE[b.type] << 4) | (b.compression & 0x0f);
-      this.slots.set(b.id, s);
+      this.table[at] = s + 1;
+      // at most half full: probes stay short
+      if (this.n * 2 > this.table.length) this.rehash(this.table.length * 2);
     }
   }
 
@@ -73,8 +105,56 @@ export class MasterIndex {
     return [...this.packNames];
   }
 
+  /** Every blob, in the order it was added. */
   *entries(): Generator<IndexEntry> {
-    for (const [id, s] of this.slots) yield this.entryAt(s, id);
+    for (let s = 0; s < this.n; s++) yield this.entryAt(s, Buffer.from(this.words.buffer, s * ID_BYTES, ID_BYTES).toString('hex'));
+  }
+
+  /** The slot of `id`, or -1. */
+  private slotOf(id: string): number {
+    if (!this.parse(id)) return -1;
+    return (this.table[this.find()] ?? 0) - 1;
+  }
+
+  /**
+   * Put `id` into the probe; false when it is not 64 hex digits. Ids are
+   * compared as bytes, so capitals name the same blob; every id that reaches
+   * the index (trees, index files, pack headers) was checked as lowercase
+   * already, and a regular expression here would triple the cost of a lookup.
+   */
+  private parse(id: string): boolean {
+    return id.length === ID_BYTES * 2 && this.probeBytes.write(id, 'hex') === ID_BYTES;
+  }
+
+  /** The table position of the probe's id: where it is, or the empty position where it would go. */
+  private find(): number {
+    const mask = this.table.length - 1;
+    const q = this.probe;
+    const w = this.words;
+    for (let at = hashOf(q, 0) & mask; ; at = (at + 1) & mask) {
+      const v = this.table[at] ?? 0;
+      if (v === 0) return at;
+      const base = (v - 1) * ID_WORDS;
+      let same = true;
+      for (let k = 0; k < ID_WORDS; k++) {
+        if (w[base + k] !== q[k]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return at;
+    }
+  }
+
+  private rehash(capacity: number): void {
+    const table = new Int32Array(capacity);
+    const mask = capacity - 1;
+    for (let s = 0; s < this.n; s++) {
+      let at = hashOf(this.words, s * ID_WORDS) & mask;
+      while (table[at] !== 0) at = (at + 1) & mask;
+      table[at] = s + 1;
+    }
+    this.table = table;
   }
 
   private entryAt(s: number, id: string): IndexEntry {
@@ -104,6 +184,9 @@ export class MasterIndex {
     const m = new Uint8Array(cap);
     m.set(this.meta);
     this.meta = m;
+    const words = new Uint32Array(cap * ID_WORDS);
+    words.set(this.words);
+    this.words = words;
   }
 }
 
