@@ -148,6 +148,7 @@ export async function checkPacks(plan: ReadPlan, deps: PackChecksDeps): Promise<
 
   /** Let the worker check `data`; take in its answer. */
   const check = async (task: PackTask, data: Buffer, whole: boolean, req: { files: string[]; blobs: BlobToOpen[] }): Promise<void> => {
+    const size = data.length; // before the worker takes the buffer (its length reads 0 after)
     let answer: PackAnswer;
     try {
       answer = await deps.pool.checkPack(task.pack, data, whole, req.files, req.blobs);
@@ -156,7 +157,7 @@ export async function checkPacks(plan: ReadPlan, deps: PackChecksDeps): Promise<
       packFailed(task, err, `check pack ${short(task.pack)}`);
       return;
     }
-    if (whole && answer.sha256 !== task.pack) problems.set(task.pack, { pack: task.pack, error: packHashError(task.pack, data.length) });
+    if (whole && answer.sha256 !== task.pack) problems.set(task.pack, { pack: task.pack, error: packHashError(task.pack, size) });
     for (const f of answer.failed) failBlob(f.id, errorFromData(f.error));
     for (const l of answer.lengths) {
       out.lengths.set(l.id, l.length);
