@@ -4,7 +4,7 @@
  *   open repo, shared repository lock, load index
  *   acquire the Global Storage Lock (storage:global in core/core.db)
  *   scan STORAGE_ROOT once into a spool (tree order; in memory, on disk past
- *     200k entries) with each path's entry in the parent backup (incremental);
+ *     100k unread entries) with each path's entry in the parent backup (incremental);
  *     note every file whose header says SQLite
  *   capture every database at one instant into private staging (quiesce,
  *     Online Backup API, integrity_check; our lock row removed from the core.db copy)
