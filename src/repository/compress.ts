@@ -27,6 +27,9 @@ const INCOMPRESSIBLE_MAGIC: readonly Buffer[] = [
 
 const MIN_COMPRESS = 256;
 
+/** Whether trying zstd on `data` can pay: not tiny, not an already-compressed format. */
+const worthTrying = (data: Uint8Array): boolean => data.length >= MIN_COMPRESS && !looksCompressed(data);
+
 function looksCompressed(data: Uint8Array): boolean {
   for (const magic of INCOMPRESSIBLE_MAGIC) {
     if (data.length >= magic.length && magic.every((b, i) => data[i] === b)) return true;
@@ -41,7 +44,7 @@ const worthIt = (packed: number, raw: number): boolean => packed <= raw - (raw >
 
 /** Compress if worthwhile: returns the bytes to store and how they are encoded. */
 export function maybeCompress(data: Uint8Array): { bytes: Uint8Array; compression: Compression } {
-  if (data.length < MIN_COMPRESS || looksCompressed(data)) return { bytes: data, compression: COMPRESSION_NONE };
+  if (!worthTrying(data)) return { bytes: data, compression: COMPRESSION_NONE };
   const packed = zstdCompress(data, { compressionLevel: LEVEL });
   if (!worthIt(packed.length, data.length)) return { bytes: data, compression: COMPRESSION_NONE };
   return { bytes: packed, compression: COMPRESSION_ZSTD };
@@ -63,7 +66,7 @@ let cctx: InstanceType<Binding['CCtx']> | undefined;
  * decision and format as maybeCompress.
  */
 export function compressInto(data: Uint8Array, dst: Uint8Array): number {
-  if (data.length < MIN_COMPRESS || looksCompressed(data)) return -1;
+  if (!worthTrying(data)) return -1;
   cctx ??= new binding.CCtx();
   const n = cctx.compress(dst, data, LEVEL);
   return worthIt(n, data.length) ? n : -1;

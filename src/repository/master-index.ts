@@ -1,6 +1,6 @@
 /**
  * The in-memory index: blob id → (pack, offset, length). Built from every index
- * file at open, extended as packs are written. Entries, ids included (as 32-bit words),
+ * file at open, extended as packs are written. Entries, ids included (as bytes),
  * live in growable typed arrays with a hash table of their own, so a million
  * blobs cost about 70 MB and not a single heap object each.
  *
@@ -37,6 +37,12 @@ function hashOf(words: Uint32Array, base: number): number {
     h ^= h >>> 15;
   }
   return h >>> 0;
+}
+
+/** Whether the id at words[base, base + ID_WORDS) is `id`. */
+function sameId(words: Uint32Array, base: number, id: Uint32Array): boolean {
+  for (let k = 0; k < ID_WORDS; k++) if (words[base + k] !== id[k]) return false;
+  return true;
 }
 
 export class MasterIndex {
@@ -133,16 +139,7 @@ export class MasterIndex {
     const w = this.words;
     for (let at = hashOf(q, 0) & mask; ; at = (at + 1) & mask) {
       const v = this.table[at] ?? 0;
-      if (v === 0) return at;
-      const base = (v - 1) * ID_WORDS;
-      let same = true;
-      for (let k = 0; k < ID_WORDS; k++) {
-        if (w[base + k] !== q[k]) {
-          same = false;
-          break;
-        }
-      }
-      if (same) return at;
+      if (v === 0 || sameId(w, (v - 1) * ID_WORDS, q)) return at;
     }
   }
 
