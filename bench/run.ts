@@ -22,7 +22,7 @@
  *   medians over runs → one table on stdout, JSON + Markdown in <out>/
  *   --profile: a full backup, an unchanged incremental, a restore and a verify under node --cpu-prof
  */
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, statfsSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,6 +68,8 @@ function log(msg: string): void {
 
 interface Env {
   opts: BenchOptions;
+  /** Trees done with, removed only at the end (see retire()). */
+  graveyard: string;
   dataset: Dataset;
   listing: TreeListing;
   cacheMode: CacheMode;
@@ -138,6 +140,33 @@ function order<T>(xs: readonly T[], runNo: number): T[] {
   return [...xs.slice(k), ...xs.slice(0, k)];
 }
 
+/**
+ * Put a tree done with aside instead of deleting it: on ext4, files created in the
+ * minutes after many were deleted make the inode allocator step over every recently
+ * deleted inode (find_inode_bit → recently_deleted: up to 6 min while the inode
+ * blocks are dirty). A restore that follows a deletion of 100k files pays 1.5–3 CPU s
+ * for it — measured, and unequally for the tools, as it depends on which groups each
+ * one's files land in. So nothing is deleted while steps are measured: trees go to
+ * the graveyard (a rename, no inode freed), which is emptied at the end, or early,
+ * with a warning, when the disk would not hold the next run.
+ */
+function retire(env: Env, path: string): void {
+  if (env.opts.keep || !existsSync(path)) return;
+  mkdirSync(env.graveyard, { recursive: true });
+  renameSync(path, join(env.graveyard, `${readdirSync(env.graveyard).length}-${path.split('/').pop() ?? 'tree'}`));
+}
+
+/** Empty the graveyard early if the disk would not hold `need` more bytes otherwise. */
+function makeRoom(env: Env, need: number): void {
+  const free = (): number => {
+    const s = statfsSync(env.workBase);
+    return s.bavail * s.bsize;
+  };
+  if (free() >= need || !existsSync(env.graveyard)) return;
+  log(`  low on disk (${(free() / 1e9).toFixed(1)} GB free, ~${(need / 1e9).toFixed(1)} GB needed): removing the previous runs' trees now — restores in the next ~6 minutes may pay ext4's recently-deleted-inode cost`);
+  rmSync(env.graveyard, { recursive: true, force: true });
+}
+
 function countFiles(dir: string): number {
   let n = 0;
   const walk = (d: string): void => {
@@ -153,6 +182,8 @@ function countFiles(dir: string): number {
 async function runOnce(env: Env, runNo: number): Promise<{ ms: Measurement[]; mutation: MutationResult | null }> {
   const dir = join(env.workBase, `run-${runNo}`);
   const root = join(dir, 'storage-root');
+  // the tree, one repository and one restored tree per tool, with a margin
+  makeRoom(env, env.listing.bytes * (1 + 2 * env.toolNames.length) * 1.2 + 2e9);
   mkdirSync(dir, { recursive: true });
   log(`run ${runNo}/${env.opts.runs}: copying the tree into ${root}`);
   copyTree(env.dataset.root, root);
@@ -197,12 +228,8 @@ async function runOnce(env: Env, runNo: number): Promise<{ ms: Measurement[]; mu
         }
         ms.push(m);
       }
-      // Removed only after every tool has restored: on ext4, creating files soon after
-      // many were deleted makes the inode allocator step over the recently deleted ones
-      // (find_inode_bit → recently_deleted, up to 5 min while their inode blocks are
-      // dirty), which cost the tool restoring after another's target was removed up to
-      // 3 CPU s. The restore targets and anything kept beside them (fole keeps the previous tree):
-      for (const t of tools) for (const n of readdirSync(dir)) if (n.startsWith(`restore-${t.name}`)) rmSync(join(dir, n), { recursive: true, force: true });
+      // the restored trees and anything kept beside them (fole keeps the previous tree): not deleted, see retire()
+      for (const t of tools) for (const n of readdirSync(dir)) if (n.startsWith(`restore-${t.name}`)) retire(env, join(dir, n));
     }
     if (want.has('verify')) {
       setTag(tools, `run${runNo}-verify`);
@@ -216,7 +243,7 @@ async function runOnce(env: Env, runNo: number): Promise<{ ms: Measurement[]; mu
     }
   } finally {
     live.close();
-    if (!env.opts.keep) rmSync(dir, { recursive: true, force: true });
+    retire(env, dir);
   }
   return { ms, mutation };
 }
@@ -274,7 +301,7 @@ async function dedup(env: Env): Promise<{ figures: DedupFigure[]; mutation: Muta
     return { figures: out, mutation };
   } finally {
     live.close();
-    if (!env.opts.keep) rmSync(dir, { recursive: true, force: true });
+    retire(env, dir);
   }
 }
 
@@ -282,6 +309,7 @@ async function dedup(env: Env): Promise<{ figures: DedupFigure[]; mutation: Muta
 async function profile(env: Env, stamp: string): Promise<{ dir: string; steps: { step: string; wallS: number | null; summaries: ProfileSummary[] }[] }> {
   const dir = join(env.workBase, 'profile');
   const root = join(dir, 'storage-root');
+  makeRoom(env, env.listing.bytes * 3 * 1.2 + 2e9);
   mkdirSync(dir, { recursive: true });
   copyTree(env.dataset.root, root);
   const live = new LiveDatabases(listTree(root).databases);
@@ -306,7 +334,7 @@ async function profile(env: Env, stamp: string): Promise<{ dir: string; steps: {
     await record('verify', () => tool('verify').verify(), []);
   } finally {
     live.close();
-    if (!env.opts.keep) rmSync(dir, { recursive: true, force: true });
+    retire(env, dir);
   }
   return { dir: outDir, steps };
 }
@@ -366,7 +394,7 @@ async function main(): Promise<void> {
   const cache = detectCacheMode();
   log(`page cache: ${cache.mode} — ${cache.why}`);
   const toolNames: ToolName[] = ['fole', ...opts.anchors];
-  const env: Env = { opts, dataset, listing, cacheMode: cache.mode, foleVersion, commands, workBase, logDir, toolNames };
+  const env: Env = { opts, dataset, listing, cacheMode: cache.mode, foleVersion, commands, workBase, graveyard: join(workBase, 'removed-at-end'), logDir, toolNames };
   const anchorVersions = anchored ? Object.fromEntries(opts.anchors.map((a) => [a, a === 'restic' ? resticVersion() : borgVersion()])) : null;
   const missing = ['restore', 'verify'].filter((c) => !commands.has(c));
   if (missing.length > 0) log(`note: the built CLI has no ${missing.join(' / ')} command yet; those scenarios are reported as n/a for fole`);
