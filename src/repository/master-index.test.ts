@@ -1,8 +1,9 @@
 /**
  * Index files: round trip through encode/decode and the in-memory index, every
  * refusal, and fuzzing (fast-check, fixed seeds): a mutated or arbitrary index
- * value never makes decodeIndexFile throw anything but REPO_CORRUPT, and what
- * it accepts the in-memory index holds exactly.
+ * value never makes decodeIndexFile (or MasterIndex.addIndexFile, which must
+ * agree with it) throw anything but REPO_CORRUPT, and what it accepts the
+ * in-memory index holds exactly.
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
@@ -30,15 +31,34 @@ const blob: fc.Arbitrary<PackedBlob> = fc.record({
 });
 const packs = fc.array(fc.record({ name: hex64, blobs: fc.array(blob, { maxLength: 4 }) }), { maxLength: 3 });
 
-/** decodeIndexFile's result, or undefined if it threw REPO_CORRUPT; anything else fails. */
+/**
+ * decodeIndexFile's result, or undefined if it threw REPO_CORRUPT; anything else
+ * fails. MasterIndex.addIndexFile (the loading path, without an object per blob)
+ * must agree: the same blobs as decode + addPack, or REPO_CORRUPT and nothing added.
+ */
 function decodeOrCorrupt(v: unknown): ReturnType<typeof decodeIndexFile> | undefined {
+  const direct = new MasterIndex();
+  let directError: unknown;
   try {
-    return decodeIndexFile(v, 'i');
+    direct.addIndexFile(v, 'i');
+  } catch (err) {
+    directError = err;
+  }
+  let decoded: ReturnType<typeof decodeIndexFile>;
+  try {
+    decoded = decodeIndexFile(v, 'i');
   } catch (err) {
     if (!(err instanceof FoleBackupError)) throw new Error(`threw a non-typed error: ${String(err)}`, { cause: err });
     expect(err.code).toBe('REPO_CORRUPT');
+    expect(directError).toMatchObject({ code: 'REPO_CORRUPT', message: err.message });
+    expect(direct.size).toBe(0);
     return undefined;
   }
+  expect(directError).toBeUndefined();
+  const viaPacks = new MasterIndex();
+  for (const p of decoded) viaPacks.addPack(p.name, p.blobs);
+  expect([...direct.entries()]).toEqual([...viaPacks.entries()]);
+  return decoded;
 }
 
 /** What decodeIndexFile accepted must survive the in-memory index unchanged (u32 fields, 4-bit compression). */

@@ -82,28 +82,51 @@ export class MasterIndex {
 
   /** Record a pack's blobs. A blob already indexed elsewhere keeps its first location. */
   addPack(packName: string, blobs: readonly PackedBlob[]): void {
+    const p = this.packSlotOf(packName);
+    for (const b of blobs) this.add(p, b.id, BLOB_TYPE_CODE[b.type], b.offset, b.length, b.rawLength, b.compression);
+  }
+
+  /**
+   * Validate an index file's JSON (REPO_CORRUPT naming the file, and then
+   * nothing of it is added) and add its packs — as decodeIndexFile + addPack,
+   * without an object per blob (measured: a third less time to load the
+   * default preset's index, most of it garbage collection).
+   */
+  addIndexFile(v: unknown, name: string): void {
+    const packs = checkIndexFile(v, name);
+    this.reserve(packs.reduce((n, pk) => n + pk.blobs.length, 0));
+    for (const pk of packs) {
+      const p = this.packSlotOf(pk.id);
+      for (const b of pk.blobs) this.add(p, b[0], b[1], b[2], b[3], b[4], b[5]);
+    }
+  }
+
+  private packSlotOf(packName: string): number {
     let p = this.packSlot.get(packName);
     if (p === undefined) {
       p = this.packNames.length;
       this.packNames.push(packName);
       this.packSlot.set(packName, p);
     }
-    for (const b of blobs) {
-      if (!this.parse(b.id)) throw new FoleBackupError('INTERNAL', `blob id ${JSON.stringify(b.id)} is not 64 hex digits`);
-      const at = this.find();
-      if (this.table[at] !== 0) continue;
-      if (this.n === this.pack.length) this.grow();
-      const s = this.n++;
-      this.words.set(this.probe, s * ID_WORDS);
-      this.pack[s] = p;
-      this.offset[s] = b.offset;
-      this.length[s] = b.length;
-      this.raw[s] = b.rawLength;
-      this.meta[s] = (BLOB_TYPE_CODE[b.type] << 4) | (b.compression & 0x0f);
-      this.table[at] = s + 1;
-      // at most half full: probes stay short
-      if (this.n * 2 > this.table.length) this.rehash(this.table.length * 2);
-    }
+    return p;
+  }
+
+  /** One blob of pack slot `p` (a blob already indexed keeps its first location). */
+  private add(p: number, id: string, typeCode: number, offset: number, length: number, rawLength: number, compression: number): void {
+    if (!this.parse(id)) throw new FoleBackupError('INTERNAL', `blob id ${JSON.stringify(id)} is not 64 hex digits`);
+    const at = this.find();
+    if (this.table[at] !== 0) return;
+    if (this.n === this.pack.length) this.grow();
+    const s = this.n++;
+    this.words.set(this.probe, s * ID_WORDS);
+    this.pack[s] = p;
+    this.offset[s] = offset;
+    this.length[s] = length;
+    this.raw[s] = rawLength;
+    this.meta[s] = (typeCode << 4) | (compression & 0x0f);
+    this.table[at] = s + 1;
+    // at most half full: probes stay short
+    if (this.n * 2 > this.table.length) this.rehash(this.table.length * 2);
   }
 
   /** Every pack name the index knows. */
@@ -167,8 +190,16 @@ export class MasterIndex {
     };
   }
 
-  private grow(): void {
-    const cap = this.pack.length * 2;
+  /** Room for `extra` more blobs without growing or rehashing on the way. */
+  private reserve(extra: number): void {
+    const need = this.n + extra;
+    if (need > this.pack.length) this.grow(Math.max(need, this.pack.length * 2));
+    let cap = this.table.length;
+    while (need * 2 > cap) cap *= 2;
+    if (cap !== this.table.length) this.rehash(cap);
+  }
+
+  private grow(cap = this.pack.length * 2): void {
     const grow32 = (a: Uint32Array<ArrayBuffer>): Uint32Array<ArrayBuffer> => {
       const b = new Uint32Array(cap);
       b.set(a);
@@ -196,20 +227,21 @@ export function encodeIndexFile(packs: readonly { name: string; blobs: readonly 
   };
 }
 
-/** Validate and decode an index file's JSON; throws REPO_CORRUPT naming the file. */
-export function decodeIndexFile(v: unknown, name: string): { name: string; blobs: PackedBlob[] }[] {
+/** A pack entry of an index file that checkIndexFile accepted. */
+type CheckedPack = { id: string; blobs: [string, number, number, number, number, number][] };
+
+/** Validate an index file's JSON, every pack and blob entry; throws REPO_CORRUPT naming the file. */
+function checkIndexFile(v: unknown, name: string): CheckedPack[] {
   const bad = (what: string): FoleBackupError =>
     new FoleBackupError('REPO_CORRUPT', `index ${name}: ${what}`, { hint: 'run `fole-backup check` for details' });
   if (typeof v !== 'object' || v === null || !Array.isArray((v as IndexFileData).packs)) throw bad('not an index');
-  const out: { name: string; blobs: PackedBlob[] }[] = [];
-  // index loops, not map(): map skips the holes of a sparse array and would hand them on
+  // index loops: every slot is checked, a hole of a sparse array too (map() would skip it), so callers may use for-of
   const packs = (v as { packs: unknown[] }).packs;
   for (let i = 0; i < packs.length; i++) {
     const p = packs[i] as { id?: unknown; blobs?: unknown } | null | undefined;
     if (typeof p !== 'object' || p === null || typeof p.id !== 'string' || !HEX64.test(p.id) || !Array.isArray(p.blobs)) {
       throw bad('malformed pack entry');
     }
-    const blobs: PackedBlob[] = [];
     const list = p.blobs as unknown[];
     for (let j = 0; j < list.length; j++) {
       const b = list[j];
@@ -222,11 +254,17 @@ export function decodeIndexFile(v: unknown, name: string): { name: string; blobs
       if (!isU32(offset) || !isU32(length) || !isU32(rawLength) || (compression !== COMPRESSION_NONE && compression !== COMPRESSION_ZSTD)) {
         throw bad('malformed blob entry');
       }
-      blobs.push({ id, type: t, offset, length, rawLength, compression });
     }
-    out.push({ name: p.id, blobs });
   }
-  return out;
+  return packs as CheckedPack[];
+}
+
+/** Validate and decode an index file's JSON; throws REPO_CORRUPT naming the file. */
+export function decodeIndexFile(v: unknown, name: string): { name: string; blobs: PackedBlob[] }[] {
+  return checkIndexFile(v, name).map((p) => ({
+    name: p.id,
+    blobs: p.blobs.map(([id, type, offset, length, rawLength, compression]) => ({ id, type: BLOB_TYPE_OF_CODE[type] as BlobType, offset, length, rawLength, compression })),
+  }));
 }
 
 const isU32 = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0 && (n as number) <= 0xffffffff;

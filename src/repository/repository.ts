@@ -171,7 +171,7 @@ export class Repository {
     for await (const o of this.backend.list('index')) names.push(o.name);
     await forEachConcurrent(names, 8, async (name) => {
       signal?.throwIfAborted();
-      for (const p of await this.readIndexFile(name)) this.index.addPack(p.name, p.blobs);
+      this.index.addIndexFile(await this.loadJson('index', name, AAD.index), name);
     });
   }
 
