@@ -167,6 +167,10 @@ async function stageTree(repo: Repository, snap: Snapshot, plan: RestorePlan, op
     onFiles: (n) => {
       files += n;
     },
+  }).catch(async (err: unknown) => {
+    // staging never started (the index could not be read, an abort): the sync shell must not outlive it
+    await flusher.stop();
+    throw err;
   });
   try {
     let window: TreeEntry[] = [];
