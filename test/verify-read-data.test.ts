@@ -215,6 +215,21 @@ describe('stopping verify --read-data', () => {
   });
 });
 
+describe('stopping verify --read-data as the manifest is rendered', () => {
+  it('ends with ABORTED, with the render stopped before the read is over (its rejection is not left unhandled)', async () => {
+    const stop = new AbortController();
+    const reporter = {
+      // the render walks the tree again while the packs are read: stop it first
+      phase: (name: string) => void (name === 'render manifest' && stop.abort()),
+      progress: () => undefined,
+      warn: () => undefined,
+    };
+    await expect(verify({ readData: true, reporter, signal: stop.signal })).rejects.toMatchObject({ code: 'ABORTED' });
+    // the lock was released: a new run goes through
+    expect((await verify()).ok).toBe(true);
+  });
+});
+
 describe('verify --read-data-subset on worker threads', () => {
   it('reads only blob ranges, checks the databases it draws, and reports a damaged blob for its file only', async () => {
     const all = await verify({ readData: { percent: 100, seed: 's' } });

@@ -259,6 +259,8 @@ class Verification {
       await this.statPacks();
       this.levels.push('packs');
       const rendering = treeOk ? this.render(snap) : Promise.resolve(false);
+      // awaited below, after the read; an abort may reject it before that, which must not count as unhandled
+      rendering.catch(() => undefined);
       if (pool === undefined) {
         if (await rendering) this.levels.push('render');
         return;
