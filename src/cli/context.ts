@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
-import { fsError } from '../errors.js';
+import { abortError, fsError } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
 import { openRepository } from '../repository/open-repository.js';
 import { makeOutput, UsageError, type Output } from './output.js';
@@ -28,7 +28,20 @@ export interface Context {
   repoLocation(): string;
   password(opts?: { confirm?: boolean }): Promise<string>;
   openRepo(): Promise<Repository>;
+  /**
+   * For a command that can stop cleanly: a signal that Ctrl-C (SIGINT) or
+   * SIGTERM sets, so the command undoes its work in progress and ends with
+   * ABORTED; the same signal again quits at once. A command that never asks
+   * keeps Node's default: a signal ends it at once.
+   */
+  interruptible(): AbortSignal;
+  /** The signal that stopped the command, if one did. */
+  readonly interruptedBy: NodeJS.Signals | undefined;
+  /** Stop listening for signals (the runner calls it when the command ends). */
+  release(): void;
 }
+
+const SIGNAL_NUMBER: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 2, SIGTERM: 15 };
 
 /** Ask on the terminal without echo. */
 async function prompt(question: string): Promise<string> {
@@ -47,6 +60,16 @@ export function makeContext(flags: GlobalFlags): Context {
   const out = makeOutput(flags.json === true, flags.quiet === true);
   const reporter = makeProgressReporter({ enabled: flags.progress !== false, quiet: flags.quiet === true });
   let cached: string | undefined;
+  let stop: AbortController | undefined;
+  let caught: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    // the second one: the user wants out now (a restore left half-done is settled by `recover` or the next restore)
+    if (caught !== undefined) process.exit(128 + (SIGNAL_NUMBER[sig] ?? 0));
+    caught = sig;
+    reporter.stop();
+    process.stderr.write(`\nfole-backup: ${sig}: stopping cleanly, undoing the work in progress (send it again to quit at once)\n`);
+    stop?.abort(abortError());
+  };
   const ctx: Context = {
     flags,
     out,
@@ -91,6 +114,21 @@ export function makeContext(flags: GlobalFlags): Context {
     async openRepo() {
       const loc = ctx.repoLocation();
       return openRepository(loc, await ctx.password());
+    },
+    interruptible() {
+      if (stop === undefined) {
+        stop = new AbortController();
+        process.on('SIGINT', onSignal);
+        process.on('SIGTERM', onSignal);
+      }
+      return stop.signal;
+    },
+    get interruptedBy() {
+      return caught;
+    },
+    release() {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
     },
   };
   return ctx;

@@ -44,7 +44,9 @@ export function buildProgram(): Command {
     .exitOverride()
     .addHelpText('after', `
 Password: $FOLE_BACKUP_PASSWORD, --password-file, or a prompt on a terminal.
-Exit codes: 0 ok, 1 error, 2 usage, 3 STOP (the tool refuses; a human must decide).
+Exit codes: 0 ok, 1 error, 2 usage, 3 STOP (the tool refuses; a human must decide),
+130/143 stopped by Ctrl-C/SIGTERM (backup, restore, verify and check stop cleanly;
+the same signal again quits at once).
 
 Getting started:
   fole-backup init --repo /srv/backups/fole --generate-key-file /root/fole.key
@@ -60,6 +62,10 @@ Getting started:
     } catch (err) {
       ctx.reporter.stop();
       process.exitCode = reportError(err, flags.json === true);
+      // stopped by a signal: the shell's convention, 128 + its number
+      if (ctx.interruptedBy !== undefined) process.exitCode = ctx.interruptedBy === 'SIGINT' ? 130 : 143;
+    } finally {
+      ctx.release();
     }
   };
   registerInit(program, run);

@@ -73,6 +73,7 @@ export async function runBackup(ctx: Context, flags: BackupFlags): Promise<Backu
       stagingParent: flags.stagingDir ?? process.env.FOLE_BACKUP_STAGING,
       busyTimeoutMs,
       reporter: ctx.reporter,
+      signal: ctx.interruptible(),
     });
   } finally {
     ctx.reporter.stop();

@@ -48,6 +48,7 @@ affects); 1 something could not be read for another reason and no damage was fou
           report = await checkRepository(repo, {
             readData: flags.readData === true,
             reporter: ctx.reporter,
+            signal: ctx.interruptible(),
             lock: flags.lock !== false,
             ...(maxProblems === undefined ? {} : { maxProblems }),
           });

@@ -137,7 +137,7 @@ Examples:
         }
         const repo = await ctx.openRepo();
         try {
-          const common = { target, confirm: flags.confirm, foleVersion, modules, reporter: ctx.reporter, storageLockWaitMs };
+          const common = { target, confirm: flags.confirm, foleVersion, modules, reporter: ctx.reporter, storageLockWaitMs, signal: ctx.interruptible() };
           if (flags.dryRun === true) {
             const plan = await restore(repo, ref, { ...common, dryRun: true });
             ctx.reporter.stop();

@@ -118,6 +118,7 @@ Examples:
           report = await verifyBackup(repo, ref, {
             readData,
             reporter: ctx.reporter,
+            signal: ctx.interruptible(),
             lock: flags.lock !== false,
             ...(maxProblems === undefined ? {} : { maxProblems }),
             ...(flags.scratchDir === undefined ? {} : { scratchParent: flags.scratchDir }),
