@@ -11,12 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backup } from '../src/backup/backup.js';
-import { LocalBackend } from '../src/backend/local.js';
-import { Repository } from '../src/repository/repository.js';
 import { runCli } from './cli-helpers.js';
-import { FAST_KDF, TEST_PASSWORD } from './repo-helpers.js';
-import { makeFoleTree, treeHash } from './restore-helpers.js';
+import { TEST_PASSWORD } from './repo-helpers.js';
+import { backedUpFoleTree, treeHash } from './restore-helpers.js';
 
 const PRELOAD = `
 import fs from 'node:fs';
@@ -44,12 +41,7 @@ let backupId: string;
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'fole-interrupt-'));
-  const src = makeFoleTree(join(work, 'src'));
-  repoDir = join(work, 'repo');
-  const repo = await Repository.init(new LocalBackend(repoDir), TEST_PASSWORD, { kdf: FAST_KDF });
-  backupId = (await backup(repo, { storageRoot: src.root, foleVersion: '2.3.1' })).backupId;
-  src.core.db.close();
-  await repo.close();
+  ({ repoDir, backupId } = await backedUpFoleTree(work));
   preload = join(work, 'signal-preload.mjs');
   writeFileSync(preload, PRELOAD);
 });

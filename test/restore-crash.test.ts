@@ -12,14 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backup } from '../src/backup/backup.js';
-import { LocalBackend } from '../src/backend/local.js';
-import { Repository } from '../src/repository/repository.js';
 import { recover } from '../src/restore/recover.js';
 import { readStorageLock } from '../src/storage/global-lock.js';
 import { runCli, spawnCli } from './cli-helpers.js';
-import { FAST_KDF, TEST_PASSWORD } from './repo-helpers.js';
-import { makeFoleTree, treeHash, workingFiles, type HashOptions } from './restore-helpers.js';
+import { TEST_PASSWORD } from './repo-helpers.js';
+import { backedUpFoleTree, makeFoleTree, treeHash, workingFiles, type HashOptions } from './restore-helpers.js';
 
 /** Kills its own process with SIGKILL around the KILL_AT-th rename whose paths contain KILL_MATCH. */
 const PRELOAD = `
@@ -67,12 +64,11 @@ beforeAll(async () => {
   preload = join(work, 'kill-at-rename.mjs');
   writeFileSync(preload, PRELOAD);
   // the backup ("new") and a different live tree ("old")
-  const src = makeFoleTree(join(work, 'src'));
-  for (let i = 0; i < 60; i++) writeFileSync(join(work, 'src', 'projects', 'p1', 'files', `u${i}.bin`), Buffer.alloc(30_000 + i, i));
-  const repo = await Repository.init(new LocalBackend(repoDir), TEST_PASSWORD, { kdf: FAST_KDF });
-  backupId = (await backup(repo, { storageRoot: src.root, foleVersion: '2.3.1' })).backupId;
-  src.core.db.close();
-  await repo.close();
+  ({ backupId } = await backedUpFoleTree(work, {
+    prepare: (root) => {
+      for (let i = 0; i < 60; i++) writeFileSync(join(root, 'projects', 'p1', 'files', `u${i}.bin`), Buffer.alloc(30_000 + i, i));
+    },
+  }));
   makeFoleTree(live, { bigBytes: 4000 }).core.db.close();
   writeFileSync(join(live, 'projects', 'p1', 'files', 'OLD'), 'the tree before the restore');
   oldHash = treeHash(live, HASH);

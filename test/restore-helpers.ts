@@ -9,11 +9,14 @@ import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSyn
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { sha256Hex } from '../src/crypto/hash.js';
-import type { Repository } from '../src/repository/repository.js';
+import { backup } from '../src/backup/backup.js';
+import { LocalBackend } from '../src/backend/local.js';
+import { Repository } from '../src/repository/repository.js';
 import type { TreeEntry } from '../src/snapshot/snapshot.js';
 import { loadSnapshot, saveSnapshot } from '../src/snapshot/store.js';
 import { readTree, TreeWriter } from '../src/snapshot/tree.js';
 import { createDatabase, createWalOnlyDatabase, type WalOnlyDatabase } from './fixtures/sqlite-writer.js';
+import { FAST_KDF, TEST_PASSWORD } from './repo-helpers.js';
 
 export const T0 = Date.parse('2024-03-01T12:00:00Z');
 
@@ -38,6 +41,28 @@ export interface FoleTree {
  * spanning several chunks), odd modes, fixed mtimes on files and directories,
  * tmp/ and cache/ directories and a symlink that a backup must leave out.
  */
+/**
+ * A FOLE tree made in `<work>/src` (then `prepare`d, if given) and backed up as
+ * FOLE 2.3.1 into a fresh local repository at `<work>/repo` (password
+ * TEST_PASSWORD, fast KDF), closed again: what a test restores from.
+ */
+export async function backedUpFoleTree(
+  work: string,
+  opts: { bigBytes?: number; prepare?: (root: string) => void } = {},
+): Promise<{ repoDir: string; backupId: string }> {
+  const src = makeFoleTree(join(work, 'src'), opts.bigBytes === undefined ? {} : { bigBytes: opts.bigBytes });
+  opts.prepare?.(src.root);
+  const repoDir = join(work, 'repo');
+  const repo = await Repository.init(new LocalBackend(repoDir), TEST_PASSWORD, { kdf: FAST_KDF });
+  try {
+    const { backupId } = await backup(repo, { storageRoot: src.root, foleVersion: '2.3.1' });
+    return { repoDir, backupId };
+  } finally {
+    src.core.db.close();
+    await repo.close();
+  }
+}
+
 export function makeFoleTree(root: string, opts: { bigBytes?: number } = {}): FoleTree {
   mkdirSync(join(root, 'core'), { recursive: true });
   const core = createWalOnlyDatabase(join(root, 'core', 'core.db'), 5, 40);

@@ -13,14 +13,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Worker as WorkerType } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backup } from '../src/backup/backup.js';
 import { FaultInjectingBackend } from '../src/backend/fault.js';
 import { LocalBackend } from '../src/backend/local.js';
 import type { ProgressReporter } from '../src/progress/reporter.js';
 import { Repository } from '../src/repository/repository.js';
 import { restore } from '../src/restore/restore.js';
-import { FAST_KDF, TEST_PASSWORD } from './repo-helpers.js';
-import { makeFoleTree, treeHash } from './restore-helpers.js';
+import { TEST_PASSWORD } from './repo-helpers.js';
+import { backedUpFoleTree, treeHash } from './restore-helpers.js';
 
 // Every Worker the code under test starts, through the real class.
 const workerThreads = createRequire(import.meta.url)('node:worker_threads') as typeof import('node:worker_threads');
@@ -46,11 +45,8 @@ beforeAll(async () => {
   workerThreads.Worker = TrackedWorker;
   syncBuiltinESMExports();
   work = mkdtempSync(join(tmpdir(), 'fole-restore-workers-'));
-  const src = makeFoleTree(join(work, 'src'), { bigBytes: 3 * 1024 * 1024 });
-  repoDir = join(work, 'repo');
-  const repo = await Repository.init(new LocalBackend(repoDir), TEST_PASSWORD, { kdf: FAST_KDF });
-  backupId = (await backup(repo, { storageRoot: src.root, foleVersion: '2.3.1' })).backupId;
-  src.core.db.close();
+  ({ repoDir, backupId } = await backedUpFoleTree(work, { bigBytes: 3 * 1024 * 1024 }));
+  const repo = await Repository.open(new LocalBackend(repoDir), TEST_PASSWORD);
   // One restore that succeeds first: whatever the process opens once and keeps (lazily
   // started singletons) is then open before any test counts descriptors. Seen once under
   // a loaded full suite: the first failing restore ended with one descriptor more.

@@ -43,6 +43,9 @@ export interface Context {
 
 const SIGNAL_NUMBER: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 2, SIGTERM: 15 };
 
+/** The exit status of a command stopped by `sig`: the shell's convention, 128 + its number (130 for SIGINT). */
+export const signalExitCode = (sig: NodeJS.Signals): number => 128 + (SIGNAL_NUMBER[sig] ?? 0);
+
 /** Ask on the terminal without echo. */
 async function prompt(question: string): Promise<string> {
   const muted = new Writable({ write: (_c, _e, cb) => cb() });
@@ -64,7 +67,7 @@ export function makeContext(flags: GlobalFlags): Context {
   let caught: NodeJS.Signals | undefined;
   const onSignal = (sig: NodeJS.Signals): void => {
     // the second one: the user wants out now (a restore left half-done is settled by `recover` or the next restore)
-    if (caught !== undefined) process.exit(128 + (SIGNAL_NUMBER[sig] ?? 0));
+    if (caught !== undefined) process.exit(signalExitCode(sig));
     caught = sig;
     reporter.stop();
     process.stderr.write(`\nfole-backup: ${sig}: stopping cleanly, undoing the work in progress (send it again to quit at once)\n`);

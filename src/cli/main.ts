@@ -5,7 +5,7 @@
  * 0 ok · 1 error · 2 usage · 3 STOP (a human must decide).
  */
 import { Command, CommanderError } from 'commander';
-import { makeContext, type GlobalFlags, type Runner } from './context.js';
+import { makeContext, signalExitCode, type GlobalFlags, type Runner } from './context.js';
 import { EXIT, reportError, UsageError } from './output.js';
 import { handleClosedPipes } from './closed-pipes.js';
 import { registerBackup } from './commands/backup.js';
@@ -62,8 +62,7 @@ Getting started:
     } catch (err) {
       ctx.reporter.stop();
       process.exitCode = reportError(err, flags.json === true);
-      // stopped by a signal: the shell's convention, 128 + its number
-      if (ctx.interruptedBy !== undefined) process.exitCode = ctx.interruptedBy === 'SIGINT' ? 130 : 143;
+      if (ctx.interruptedBy !== undefined) process.exitCode = signalExitCode(ctx.interruptedBy);
     } finally {
       ctx.release();
     }
