@@ -17,6 +17,7 @@ import { Repository } from '../src/repository/repository.js';
 import { restore, type RestoreOptions } from '../src/restore/restore.js';
 import type { TreeEntry } from '../src/snapshot/snapshot.js';
 import { acquireStorageLock } from '../src/storage/global-lock.js';
+import { sha256Hex } from '../src/crypto/hash.js';
 import { runCli } from './cli-helpers.js';
 import { FAST_KDF, TEST_PASSWORD } from './repo-helpers.js';
 import { corruptDatabaseBytes, forgeBackup, makeFoleTree, storeContent, treeHash } from './restore-helpers.js';
@@ -206,6 +207,33 @@ describe('restore STOPs through the library', () => {
       entries.map((e) => (e.path === 'projects/p1/files/big.bin' ? { ...e, sha256: 'f'.repeat(64) } : e)),
     );
     await expectLibStop(repo, id, confirmed({ confirm: id }), 'CHECKSUM_MISMATCH', /big\.bin: SHA-256 of the restored content/);
+  });
+
+  it('CHECKSUM_MISMATCH: a blob whose plaintext is not what its id says, in a one-chunk file and in a longer file', async () => {
+    // stored (and sealed, so the AEAD tag is fine) under the id of other bytes of the same length
+    const cs = repo.config.fileChunkSize;
+    const meant = Buffer.alloc(cs, 7);
+    const liar = Buffer.alloc(cs, 8);
+    const liarId = sha256Hex(meant);
+    const [first, second] = [Buffer.alloc(cs, 1), Buffer.alloc(cs, 2)];
+    await repo.saveBlob('data', liarId, liar);
+    const good = await storeContent(repo, Buffer.concat([first, second]), cs);
+    const at = (entries: TreeEntry[]): number => entries.findIndex((e) => e.path === 'projects/p1/files/big.bin');
+    const entry = (path: string, content: Pick<TreeEntry, 'size' | 'sha256' | 'chunks'>): TreeEntry => ({ path, kind: 'file', mode: 0o644, mtimeMs: 1, ...content });
+    // a one-chunk file: its hash is its chunk's id, so the chunk's own check is what refuses it
+    const one = await forgeBackup(repo, backupId, (entries) => [
+      ...entries.slice(0, at(entries)),
+      entry('projects/p1/files/a-one.bin', { size: cs, sha256: liarId, chunks: [liarId] }),
+      ...entries.slice(at(entries)),
+    ]);
+    await expectLibStop(repo, one, confirmed({ confirm: one }), 'CHECKSUM_MISMATCH', /content does not match its SHA-256/);
+    // a longer file (its chunk not hashed alone): the whole file's hash refuses it
+    const longer = await forgeBackup(repo, backupId, (entries) => [
+      ...entries.slice(0, at(entries)),
+      entry('projects/p1/files/a-longer.bin', { size: 3 * cs, sha256: sha256Hex(Buffer.concat([first, meant, second])), chunks: [good.chunks?.[0] as string, liarId, good.chunks?.[1] as string] }),
+      ...entries.slice(at(entries)),
+    ]);
+    await expectLibStop(repo, longer, confirmed({ confirm: longer }), 'CHECKSUM_MISMATCH', /a-longer\.bin: SHA-256 of the restored content/);
   });
 
   it('CHECKSUM_MISMATCH before DB_INTEGRITY_ERROR: a corrupt database is reported only after every file was staged and verified', async () => {

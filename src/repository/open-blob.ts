@@ -16,12 +16,22 @@ import type { PackedBlob } from './pack.js';
  * exactly the blob's sealed bytes). CHECKSUM_MISMATCH when the AEAD tag or the
  * SHA-256 of the plaintext does not match the id; REPO_CORRUPT when it does not
  * decompress to its recorded length.
+ *
+ * `checkId: false` skips the SHA-256 of the plaintext, for a caller that hashes
+ * every byte of it again anyway (restore, for a chunk that only goes into files
+ * read back and hashed whole): the AEAD tag, bound to the id, is still checked.
  */
-export function openBlob(key: Uint8Array, b: Pick<PackedBlob, 'id' | 'type' | 'rawLength' | 'compression'>, packName: string, stored: Uint8Array): Buffer {
+export function openBlob(
+  key: Uint8Array,
+  b: Pick<PackedBlob, 'id' | 'type' | 'rawLength' | 'compression'>,
+  packName: string,
+  stored: Uint8Array,
+  checkId = true,
+): Buffer {
   const what = `blob ${b.id.slice(0, 12)} in pack ${packName.slice(0, 12)}`;
   const packed = open(key, stored, what, AAD.blob(b.type, Buffer.from(b.id, 'hex')));
   const plain = decompress(packed, b.compression, b.rawLength, what);
-  if (sha256Hex(plain) !== b.id) {
+  if (checkId && sha256Hex(plain) !== b.id) {
     throw new StopError('CHECKSUM_MISMATCH', `${what}: content does not match its SHA-256`, {
       hint: 'the repository is damaged; run `fole-backup check --read-data`',
     });

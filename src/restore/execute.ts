@@ -6,8 +6,9 @@
  *   stage: every tree entry into <staging>, in tree order (a directory before its
  *     contents; an entry whose parent directory is not in the backup is refused);
  *     files written in windows, pack by pack, on worker threads
- *     (src/restore/write-files.ts): every chunk checked against its id, every
- *     file's size and SHA-256 (CHECKSUM_MISMATCH), then its mode and mtime;
+ *     (src/restore/write-files.ts): every chunk's AEAD tag checked, a one-chunk
+ *     file's chunk against its id (its SHA-256), every longer file's size and
+ *     SHA-256 read back whole (CHECKSUM_MISMATCH), then its mode and mtime;
  *     what is written is synced in the background meanwhile
  *   clear caches: any tmp/ or cache/ directory in the staged tree is removed
  *     (backups leave them out; FOLE rebuilds them), so none ever appears live

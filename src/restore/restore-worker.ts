@@ -3,7 +3,8 @@
  * driven by src/restore/write-files.ts). The main thread keeps the repository
  * and its backend: it reads pack spans and hands each one over (its bytes
  * transferred, not copied); the workers do the per-byte and per-file work —
- * open every blob (AEAD, decompress, SHA-256 against its id), write it, hash
+ * open every blob (AEAD, decompress, SHA-256 against its id where no whole-file
+ * hash covers it), write it, hash
  * whole files again, integrity-check databases — so a restore uses every core
  * and its reads overlap its writes.
  *
@@ -93,7 +94,12 @@ function writeSpan(pack: string, data: Uint8Array, root: string, span: EncodedSp
   try {
     for (const b of decodeSpan(span)) {
       if (stopping()) throw new Cancelled();
-      const plain = openBlob(key, b, pack, bytesOf.subarray(b.at, b.at + b.length));
+      // A chunk that goes only into longer files is not hashed alone: each of those
+      // files is read back and hashed whole (verifyFile, sent for every file with more
+      // than one chunk), which checks these bytes against the backup's SHA-256 anyway.
+      // A one-chunk file (`create`) has no such check: its hash is the chunk's id.
+      const checkId = b.targets.some((t) => t.create);
+      const plain = openBlob(key, b, pack, bytesOf.subarray(b.at, b.at + b.length), checkId);
       for (const t of b.targets) {
         // backup paths are relative, without '.', '..' or empty parts (src/snapshot/validate.ts)
         const file = `${root}/${t.path}`;

@@ -10,7 +10,8 @@
  *   spans, in queue order, at most maxHeld (2 per worker + 2) at a time read or
  *   being written (bounded memory): read through the backend on this thread — several reads
  *   in flight, as the disk serves parallel readers faster — then the bytes go
- *   to a worker, which opens every blob (AEAD + SHA-256 against its id) and
+ *   to a worker, which opens every blob (AEAD; SHA-256 against its id when a
+ *   one-chunk file uses it, the longer files being hashed whole) and
  *   writes it to every place that uses it; a one-chunk file is created,
  *   written, given its mode and mtime and closed right there
  *   a file whose spans are all written: a one-chunk file is complete (its hash
