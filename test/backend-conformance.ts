@@ -163,6 +163,33 @@ export function describeBackendConformance(name: string, make: () => Promise<Bac
       await expectCode(b.load(h, { offset: 500, length: 10 }), 'REPO_CORRUPT');
     });
 
+    it('reads ranges through openReader like load, with the same errors (a backend that has it)', async () => {
+      const b = await created();
+      if (b.openReader === undefined) return;
+      const h = { type: 'data' as const, name: randomName() };
+      const data = randomBytes(4096);
+      await b.save(h, data);
+      await expectCode(b.openReader({ type: 'data', name: randomName() }), 'NOT_FOUND');
+      const r = await b.openReader(h);
+      expect(r.size).toBe(4096);
+      const reads = [
+        { offset: 0, length: 100 },
+        { offset: 1000, length: 2000 },
+        { offset: 4000, length: 96 },
+        { offset: 4096, length: 0 },
+      ];
+      // concurrently, as restore reads spans
+      const got = await Promise.all(reads.map((range) => r.read(range)));
+      reads.forEach((range, i) => expect(got[i]?.equals(data.subarray(range.offset, range.offset + range.length)), JSON.stringify(range)).toBe(true));
+      // each buffer is the caller's own
+      (got[0] as Buffer).fill(0);
+      expect((await r.read({ offset: 0, length: 100 })).equals(data.subarray(0, 100))).toBe(true);
+      await expectCode(r.read({ offset: 4000, length: 97 }), 'REPO_CORRUPT');
+      await r.close();
+      await r.close();
+      await expect(r.read({ offset: 0, length: 1 })).rejects.toThrow(/closed/);
+    });
+
     it('replaces an object when the same name is saved again', async () => {
       const b = await created();
       const h = { type: 'index' as const, name: randomName() };

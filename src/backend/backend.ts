@@ -42,6 +42,16 @@ export interface ByteRange {
   length: number;
 }
 
+/** One object opened for ranged reads (Backend.openReader). */
+export interface ObjectReader {
+  /** The object's size when it was opened. */
+  readonly size: number;
+  /** Like Backend.load(h, range): a buffer of the caller's own. */
+  read(range: ByteRange): Promise<Buffer>;
+  /** Release the object; reads under way finish first. Safe to call more than once. */
+  close(): Promise<void>;
+}
+
 export interface Backend {
   /** Human-readable location, e.g. "local:/srv/backups/repo". */
   readonly location: string;
@@ -72,6 +82,14 @@ export interface Backend {
    * hands its memory over to a worker thread).
    */
   load(h: ObjectHandle, range?: ByteRange): Promise<Buffer>;
+
+  /**
+   * Optional: open one object for many ranged reads (restore reads a pack in
+   * dozens of spans; one open instead of an open, a stat and a close per span).
+   * Same errors as load: NOT_FOUND here, REPO_CORRUPT for a range beyond the end.
+   * The caller MUST close the reader. A backend without it is read with load().
+   */
+  openReader?(h: ObjectHandle): Promise<ObjectReader>;
 
   /** Size of an object. MUST throw FoleBackupError('NOT_FOUND') if it does not exist. */
   stat(h: ObjectHandle): Promise<ObjectInfo>;

@@ -15,7 +15,7 @@ import { mkdir, open, readdir, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { errnoCode, FoleBackupError, fsError } from '../errors.js';
 import { fsyncDir, isTempName, removeDurable, writeFileAtomic } from '../fs/durable.js';
-import type { Backend, ByteRange, Bytes, ObjectHandle, ObjectInfo, ObjectType } from './backend.js';
+import type { Backend, ByteRange, Bytes, ObjectHandle, ObjectInfo, ObjectReader, ObjectType } from './backend.js';
 import { checkHandle, OBJECT_TYPES } from './backend.js';
 
 const DIR_MODE = 0o700;
@@ -80,24 +80,42 @@ export class LocalBackend implements Backend {
       const { size } = await fh.stat();
       // a whole object is read into one buffer of its size, not in pieces then joined
       // (readFile's way: twice the allocation, for packs 16 MiB of garbage each)
-      range ??= { offset: 0, length: size };
-      if (range.offset + range.length > size) throw beyondEnd(path, range, size);
-      // not zero-filled: every byte is read into, or the load fails. A buffer of its
-      // own, never a slice of Node's shared pool: callers may transfer it to a worker.
-      const buf = Buffer.allocUnsafeSlow(range.length);
-      let done = 0;
-      while (done < range.length) {
-        const { bytesRead } = await fh.read(buf, done, range.length - done, range.offset + done);
-        // The file shrank between fstat and read: same symptom, same error.
-        if (bytesRead === 0) throw beyondEnd(path, range, range.offset + done);
-        done += bytesRead;
-      }
-      return buf;
+      return await readRange(fh, path, range ?? { offset: 0, length: size }, size);
     } catch (err) {
       throw fsError('read', path, err);
     } finally {
       await fh?.close().catch(() => undefined);
     }
+  }
+
+  async openReader(h: ObjectHandle): Promise<ObjectReader> {
+    checkHandle(h);
+    const path = this.pathOf(h);
+    let fh: FileHandle | undefined;
+    let size: number;
+    try {
+      fh = await open(path, 'r');
+      size = (await fh.stat()).size;
+    } catch (err) {
+      await fh?.close().catch(() => undefined);
+      throw fsError('read', path, err);
+    }
+    const handle = fh;
+    let closing: Promise<void> | undefined;
+    return {
+      size,
+      read: async (range) => {
+        checkRange(path, range);
+        if (closing !== undefined) throw new FoleBackupError('INTERNAL', `read ${path}: the reader is closed`, { path });
+        try {
+          return await readRange(handle, path, range, size);
+        } catch (err) {
+          throw fsError('read', path, err);
+        }
+      },
+      // FileHandle.close waits for the reads under way
+      close: () => (closing ??= handle.close().catch(() => undefined)),
+    };
   }
 
   async stat(h: ObjectHandle): Promise<ObjectInfo> {
@@ -199,6 +217,24 @@ function checkRange(path: string, range: ByteRange): void {
   if (!Number.isSafeInteger(range.offset) || !Number.isSafeInteger(range.length) || range.offset < 0 || range.length < 0) {
     throw new FoleBackupError('INTERNAL', `read ${path}: invalid range offset=${range.offset} length=${range.length}`, { path });
   }
+}
+
+/**
+ * `range` of an open file of `size` bytes, into a buffer of its own: not
+ * zero-filled (every byte is read into, or the read fails), never a slice of
+ * Node's shared pool (callers may transfer it to a worker).
+ */
+async function readRange(fh: FileHandle, path: string, range: ByteRange, size: number): Promise<Buffer> {
+  if (range.offset + range.length > size) throw beyondEnd(path, range, size);
+  const buf = Buffer.allocUnsafeSlow(range.length);
+  let done = 0;
+  while (done < range.length) {
+    const { bytesRead } = await fh.read(buf, done, range.length - done, range.offset + done);
+    // The file shrank since it was opened: same symptom, same error.
+    if (bytesRead === 0) throw beyondEnd(path, range, range.offset + done);
+    done += bytesRead;
+  }
+  return buf;
 }
 
 function beyondEnd(path: string, range: ByteRange, size: number): FoleBackupError {

@@ -8,7 +8,8 @@
  *     plan the window; create its empty and its multi-chunk files, exclusively
  *     (nothing is ever overwritten); queue its spans
  *   spans, in queue order, at most maxHeld (2 per worker + 2) at a time read or
- *   being written (bounded memory): read through the backend on this thread — several reads
+ *   being written (bounded memory): read through the backend on this thread, each
+ *   pack opened once for its spans (src/restore/pack-readers.ts) — several reads
  *   in flight, as the disk serves parallel readers faster — then the bytes go
  *   to a worker, which opens every blob (AEAD; SHA-256 against its id when a
  *   one-chunk file uses it, the longer files being hashed whole) and
@@ -35,6 +36,7 @@ import type { Repository } from '../repository/repository.js';
 import type { TreeEntry } from '../snapshot/snapshot.js';
 import { SpanEncoder, type EncodedSpan, type FileMeta } from './span-job.js';
 import { planWindow, type SpanLimits, type WindowPlan } from './window-plan.js';
+import { PackReaders } from './pack-readers.js';
 import { RestorePool } from './worker-pool.js';
 
 export interface WriteFilesOptions {
@@ -147,6 +149,7 @@ const pathIn = (root: string, e: Pick<TreeEntry, 'path'>): string => `${root}/${
 
 export class FileWriter {
   private readonly pool: RestorePool;
+  private readonly packs: PackReaders;
   /** Spans read or being written at most. */
   private readonly maxHeld: number;
   /** Unfinished windows, oldest first. */
@@ -170,6 +173,8 @@ export class FileWriter {
     this.pool = new RestorePool(repo.workerKey(), threads);
     // each worker holds a span it writes and the next; a few more are being read
     this.maxHeld = 2 * threads + 2;
+    // as many packs open as spans may be read at once: spans come pack by pack
+    this.packs = new PackReaders(repo.backend, this.maxHeld);
     opts.signal?.addEventListener('abort', this.onAbort, { once: true });
   }
 
@@ -290,6 +295,7 @@ export class FileWriter {
     this.opts.signal?.removeEventListener('abort', this.onAbort);
     this.queue.length = 0;
     await Promise.allSettled([...this.reads]);
+    await this.packs.close();
     await this.pool.close();
     // a worker that died in the middle of a job could not close what it had open
     if (this.pool.crashed) closeDescriptorsUnder(this.root);
@@ -332,7 +338,7 @@ export class FileWriter {
   }
 
   private async writeSpan(w: WindowState, span: QueuedSpan): Promise<void> {
-    const read = this.repo.backend.load({ type: 'data', name: span.pack }, { offset: span.offset, length: span.length });
+    const read = this.packs.read(span.pack, { offset: span.offset, length: span.length });
     this.reads.add(read);
     let data: Buffer;
     try {
