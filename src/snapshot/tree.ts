@@ -73,14 +73,31 @@ export async function* readTree(repo: Repository, blobIds: readonly string[]): A
   for await (const line of treeLines(repo, blobIds)) yield checker.line(line);
 }
 
+/** Tree blobs loaded ahead of the one being read (~40 KB each). */
+const TREE_BLOBS_AHEAD = 8;
+
 /**
  * The raw NDJSON lines of a tree, in order, unvalidated (each blob is checked
  * against its id by loadBlob). readTree validates them; a second walk over a
  * tree already validated may parse them directly (src/verify/reread-tree.ts).
  */
 export async function* treeLines(repo: Repository, blobIds: readonly string[]): AsyncGenerator<string> {
-  for (const id of blobIds) {
-    const text = (await repo.loadBlob(id)).toString('utf8');
+  // the next blobs are loaded while this one's lines are used: a tree of 100k
+  // entries is ~700 blobs, and one cold read at a time left the reader waiting
+  const ahead: Promise<Buffer>[] = [];
+  let next = 0;
+  const loadAhead = (): void => {
+    while (ahead.length < TREE_BLOBS_AHEAD && next < blobIds.length) {
+      const load = repo.loadBlob(blobIds[next++] as string);
+      // awaited in turn below; a reader that stops early leaves no unhandled rejection
+      load.catch(() => undefined);
+      ahead.push(load);
+    }
+  };
+  loadAhead();
+  for (let load = ahead.shift(); load !== undefined; load = ahead.shift()) {
+    const text = (await load).toString('utf8');
+    loadAhead();
     let start = 0;
     while (start < text.length) {
       let end = text.indexOf('\n', start);
