@@ -33,6 +33,7 @@ import {
 } from './format.js';
 import { decodeIndexFile, encodeIndexFile, MasterIndex } from './master-index.js';
 import { openBlob } from './open-blob.js';
+import type { PackReaders } from './pack-readers.js';
 import { PackBuilder, parsePackHeader, type PackedBlob } from './pack.js';
 import { forEachConcurrent } from '../concurrency/for-each.js';
 
@@ -237,8 +238,12 @@ export class Repository {
     return this.key.encrypt;
   }
 
-  /** Load a blob's plaintext and verify it against its id (CHECKSUM_MISMATCH otherwise). */
-  async loadBlob(id: string): Promise<Buffer> {
+  /**
+   * Load a blob's plaintext and verify it against its id (CHECKSUM_MISMATCH
+   * otherwise). With `readers`, its pack is read through them (several blobs of
+   * one pack loaded together share one open).
+   */
+  async loadBlob(id: string, readers?: PackReaders): Promise<Buffer> {
     await this.loadIndex();
     const e = this.index.get(id);
     if (e === undefined) {
@@ -248,7 +253,8 @@ export class Repository {
     }
     let stored: Buffer;
     try {
-      stored = await this.backend.load({ type: 'data', name: e.pack }, { offset: e.offset, length: e.length });
+      const range = { offset: e.offset, length: e.length };
+      stored = await (readers !== undefined ? readers.read(e.pack, range) : this.backend.load({ type: 'data', name: e.pack }, range));
     } catch (err) {
       if (err instanceof FoleBackupError && (err.code === 'NOT_FOUND' || err.code === 'REPO_CORRUPT')) {
         throw new StopError('CHECKSUM_MISMATCH', `load blob ${id.slice(0, 12)} from pack ${e.pack.slice(0, 12)}: ${err.message}`, {

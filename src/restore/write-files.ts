@@ -9,7 +9,7 @@
  *     (nothing is ever overwritten); queue its spans
  *   spans, in queue order, at most maxHeld (2 per worker + 2) at a time read or
  *   being written (bounded memory): read through the backend on this thread, each
- *   pack opened once for its spans (src/restore/pack-readers.ts) — several reads
+ *   pack opened once for its spans (src/repository/pack-readers.ts) — several reads
  *   in flight, as the disk serves parallel readers faster — then the bytes go
  *   to a worker, which opens every blob (AEAD; SHA-256 against its id when a
  *   one-chunk file uses it, the longer files being hashed whole) and
@@ -36,7 +36,7 @@ import type { Repository } from '../repository/repository.js';
 import type { TreeEntry } from '../snapshot/snapshot.js';
 import { SpanEncoder, type EncodedSpan, type FileMeta } from './span-job.js';
 import { planWindow, type SpanLimits, type WindowPlan } from './window-plan.js';
-import { PackReaders } from './pack-readers.js';
+import { PackReaders } from '../repository/pack-readers.js';
 import { RestorePool } from './worker-pool.js';
 
 export interface WriteFilesOptions {

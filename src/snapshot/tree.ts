@@ -4,6 +4,7 @@
  */
 import { sha256Hex } from '../crypto/hash.js';
 import { TREE_BLOB_TARGET } from '../repository/format.js';
+import { PackReaders } from '../repository/pack-readers.js';
 import type { Repository } from '../repository/repository.js';
 import type { TreeEntry } from './snapshot.js';
 import { TreeChecker } from './validate.js';
@@ -85,10 +86,13 @@ export async function* treeLines(repo: Repository, blobIds: readonly string[]): 
   // the next blobs are loaded while this one's lines are used: a tree of 100k
   // entries is ~700 blobs, and one cold read at a time left the reader waiting
   const ahead: Promise<Buffer>[] = [];
+  // loads of one pack under way together share one open; nothing stays open
+  // between them, so a reader that is dropped unfinished leaks no descriptor
+  const packs = new PackReaders(repo.backend, 0);
   let next = 0;
   const loadAhead = (): void => {
     while (ahead.length < TREE_BLOBS_AHEAD && next < blobIds.length) {
-      const load = repo.loadBlob(blobIds[next++] as string);
+      const load = repo.loadBlob(blobIds[next++] as string, packs);
       // awaited in turn below; a reader that stops early leaves no unhandled rejection
       load.catch(() => undefined);
       ahead.push(load);

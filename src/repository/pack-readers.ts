@@ -1,14 +1,16 @@
 /**
- * Packs held open while restore reads them span by span (a pack of the default
- * preset is read in ~20 spans): one open per pack instead of an open, a stat
- * and a close per span. Each of those is a trip through libuv's thread pool
- * from the main thread, and with both cores busy a trip now and then waits
- * milliseconds for a descheduled pool thread (measured: 1,290 opens cost the
- * main thread 0.3 s, p99 4.6 ms).
+ * Packs held open while they are read piece by piece — restore's spans (a pack
+ * of the default preset is read in ~20), tree blobs loaded ahead: one open per
+ * pack instead of an open, a stat and a close per piece. Each of those is a
+ * trip through libuv's thread pool from the main thread, and with both cores
+ * busy a trip now and then waits milliseconds for a descheduled pool thread
+ * (measured in a restore: 1,290 opens cost the main thread 0.3 s, p99 4.6 ms).
  *
  * At most `keep` packs stay open while unused, the least recently used closed
- * first; a pack being read is never closed under its reader. A backend without
- * openReader is read with load(), as before.
+ * first; a pack being read is never closed under its reader. With `keep` 0 a
+ * pack is shared only by reads under way at the same time and nothing is left
+ * open between them (for a user that may be abandoned without close()). A
+ * backend without openReader is read with load(), as before.
  */
 import type { Backend, ByteRange, ObjectReader } from '../backend/backend.js';
 

@@ -64,6 +64,14 @@ describe('PackReaders', () => {
     expect(await openUnder(dir)).toEqual([]);
   });
 
+  it('with keep 0, shares a pack among reads under way together and leaves nothing open after them', async () => {
+    const readers = new PackReaders(backend, 0);
+    const p = packs[1] as string;
+    const got = await Promise.all([0, 1000, 2000, 3000].map((offset) => readers.read(p, { offset, length: 1000 })));
+    expect(Buffer.concat(got).equals((data.get(p) as Buffer).subarray(0, 4000))).toBe(true);
+    await vi.waitFor(async () => expect(await openUnder(dir)).toEqual([]));
+  });
+
   it('reports a missing pack as load does, and does not keep it', async () => {
     const readers = new PackReaders(backend, 4);
     const missing = 'ee05' + '0'.repeat(60);
