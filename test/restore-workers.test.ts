@@ -6,7 +6,7 @@
  * with the error it must, staging and journal are gone, the target is as it
  * was, no descriptor is left open and no worker thread is left running.
  */
-import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -180,6 +180,38 @@ describe('restore workers', () => {
     const repo = await Repository.open(new LocalBackend(repoDir), TEST_PASSWORD);
     const abort = new AbortController();
     await expectCleanFailure(repo, { signal: abort.signal, reporter: onFirstBytes(() => abort.abort()) }, { code: 'ABORTED', message: /aborted/ });
+    await repo.close();
+  });
+
+  it('stop when the restore is aborted after staging, as the lock is taken: ABORTED, nothing left behind', async () => {
+    // every file is written and checked by then; the swap has not begun, so all of it is still undone
+    const repo = await Repository.open(new LocalBackend(repoDir), TEST_PASSWORD);
+    const abort = new AbortController();
+    const onLock: ProgressReporter = {
+      phase(name) {
+        if (name === 'lock') abort.abort();
+      },
+      warn() {},
+      progress() {},
+    };
+    await expectCleanFailure(repo, { signal: abort.signal, reporter: onLock }, { code: 'ABORTED', message: /aborted/ });
+    await repo.close();
+  });
+
+  it('complete the swap once it has begun, whatever the signal says (onSwap is called as it begins)', async () => {
+    const repo = await Repository.open(new LocalBackend(repoDir), TEST_PASSWORD);
+    const parent = join(work, 'swap-then-abort');
+    mkdirSync(parent);
+    const target = join(parent, 'fole');
+    const abort = new AbortController();
+    let swapped = 0;
+    const r = await restore(repo, backupId, { target, confirm: backupId, foleVersion: '2.3.1', signal: abort.signal, onSwap: () => {
+      swapped++;
+      abort.abort();
+    } });
+    expect(swapped).toBe(1);
+    expect(r.databases).toBe(4);
+    expect(existsSync(join(target, 'core', 'core.db'))).toBe(true);
     await repo.close();
   });
 

@@ -42,6 +42,26 @@ describe('an interruptible command', () => {
     expect(process.listenerCount('SIGTERM')).toBe(before.term);
   });
 
+  it('once the command is finishing, a signal says it completes first instead of promising to undo it', () => {
+    const ctx = makeContext({ quiet: true, progress: false });
+    const before = process.listenerCount('SIGTERM');
+    const signal = ctx.interruptible();
+    const onTerm = process.listeners('SIGTERM')[before] as (s: NodeJS.Signals) => void;
+    ctx.finishing('the swap of the restored tree into place');
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      onTerm('SIGTERM');
+      const said = stderr.mock.calls.map((c) => String(c[0])).join('');
+      expect(said).toMatch(/SIGTERM: the swap of the restored tree into place is under way and completes first/);
+      expect(said).not.toMatch(/undoing/);
+      expect(ctx.interruptedBy).toBe('SIGTERM');
+      expect(signal.aborted).toBe(true);
+    } finally {
+      stderr.mockRestore();
+      ctx.release();
+    }
+  });
+
   it('is not what a command gets unless it asks: no handler, no signal caught', () => {
     const before = process.listenerCount('SIGINT');
     const ctx = makeContext({ quiet: true });

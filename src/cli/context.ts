@@ -35,6 +35,11 @@ export interface Context {
    * keeps Node's default: a signal ends it at once.
    */
   interruptible(): AbortSignal;
+  /**
+   * From now on the command completes rather than stops (`what` is under way):
+   * a signal says so instead of promising to undo anything; a second still quits at once.
+   */
+  finishing(what: string): void;
   /** The signal that stopped the command, if one did. */
   readonly interruptedBy: NodeJS.Signals | undefined;
   /** Stop listening for signals (the runner calls it when the command ends). */
@@ -65,12 +70,17 @@ export function makeContext(flags: GlobalFlags): Context {
   let cached: string | undefined;
   let stop: AbortController | undefined;
   let caught: NodeJS.Signals | undefined;
+  let finishing: string | undefined;
   const onSignal = (sig: NodeJS.Signals): void => {
     // the second one: the user wants out now (a restore left half-done is settled by `recover` or the next restore)
     if (caught !== undefined) process.exit(signalExitCode(sig));
     caught = sig;
     reporter.stop();
-    process.stderr.write(`\nfole-backup: ${sig}: stopping cleanly, undoing the work in progress (send it again to quit at once)\n`);
+    process.stderr.write(
+      finishing === undefined
+        ? `\nfole-backup: ${sig}: stopping cleanly, undoing the work in progress (send it again to quit at once)\n`
+        : `\nfole-backup: ${sig}: ${finishing} is under way and completes first (send it again to quit at once)\n`,
+    );
     stop?.abort(abortError());
   };
   const ctx: Context = {
@@ -125,6 +135,9 @@ export function makeContext(flags: GlobalFlags): Context {
         process.on('SIGTERM', onSignal);
       }
       return stop.signal;
+    },
+    finishing(what) {
+      finishing = what;
     },
     get interruptedBy() {
       return caught;

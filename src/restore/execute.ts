@@ -57,7 +57,10 @@ import { BackgroundSync, syncFilesystem } from '../fs/sync-filesystem.js';
 
 export interface ExecuteOptions {
   reporter?: ProgressReporter;
+  /** Aborts the restore up to the swap; the swap, once begun, completes. */
   signal?: AbortSignal;
+  /** Called as the swap begins (the point after which an abort is no longer heeded). */
+  onSwap?: () => void;
   /** How long to wait for another holder of the Global Storage Lock (default 0: fail at once). */
   storageLockWaitMs?: number;
   /** Summarise the target again (src/restore/target.ts inspectTarget), to catch one that changed since planning. */
@@ -404,10 +407,13 @@ export async function executeRestore(
     }
     await applyKept(plan.staging, staged.keep);
     await fsyncDir(join(plan.staging, 'core')).catch(() => undefined);
+    // the last moment everything can still be undone (a signal during the final sync or the lock lands here)
+    throwIfAborted(opts.signal);
     journal = await updateJournal(journal, 'staged', { keep: staged.keep });
 
     reporter.phase('swap');
     swapping = true;
+    opts.onSwap?.();
     if (plan.previousTree !== null) {
       await renameDurable(target, plan.previousTree);
       journal = await updateJournal(journal, 'live-moved-aside');

@@ -34,7 +34,10 @@ export interface RestoreOptions {
   /** The target's module set; default: the target tree's modules/ directories. */
   modules?: string[];
   reporter?: ProgressReporter;
+  /** Aborts the restore, up to the swap (which, once begun, completes: see onSwap). */
   signal?: AbortSignal;
+  /** Called as the swap begins: from here on an abort no longer stops the restore. */
+  onSwap?: () => void;
   /** How long to wait for another holder of the Global Storage Lock (default 0). */
   storageLockWaitMs?: number;
   /** Clock for the previous tree's name (tests). */
@@ -101,6 +104,7 @@ export async function restore(repo: Repository, backupRef: string, opts: Restore
   const done = await executeRestore(repo, snap, plan, {
     reporter,
     ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
+    ...(opts.onSwap !== undefined ? { onSwap: opts.onSwap } : {}),
     ...(opts.storageLockWaitMs !== undefined ? { storageLockWaitMs: opts.storageLockWaitMs } : {}),
     inspect: () => inspectTarget(target),
   });

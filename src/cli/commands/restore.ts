@@ -137,7 +137,7 @@ Examples:
         }
         const repo = await ctx.openRepo();
         try {
-          const common = { target, confirm: flags.confirm, foleVersion, modules, reporter: ctx.reporter, storageLockWaitMs, signal: ctx.interruptible() };
+          const common = { target, confirm: flags.confirm, foleVersion, modules, reporter: ctx.reporter, storageLockWaitMs, signal: ctx.interruptible(), onSwap: () => ctx.finishing('the swap of the restored tree into place') };
           if (flags.dryRun === true) {
             const plan = await restore(repo, ref, { ...common, dryRun: true });
             ctx.reporter.stop();
