@@ -168,9 +168,7 @@ export class Repository {
   }
 
   private async readIndexFiles(signal?: AbortSignal): Promise<void> {
-    const names: string[] = [];
-    for await (const o of this.backend.list('index')) names.push(o.name);
-    await forEachConcurrent(names, 8, async (name) => {
+    await forEachConcurrent(await this.listIndexFiles(), 8, async (name) => {
       signal?.throwIfAborted();
       this.index.addIndexFile(await this.loadJson('index', name, AAD.index), name);
     });
