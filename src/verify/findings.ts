@@ -168,6 +168,8 @@ export interface VerdictWording {
   subject: string;
   /** What to do about damage. */
   damageHint: string;
+  /** What to do when the first problem is NO_SPACE (where the command's scratch space goes). */
+  noSpaceHint?: string;
 }
 
 /**
@@ -189,7 +191,8 @@ export function verdictFor(r: Pick<ReportBase, 'ok' | 'problems' | 'problemCount
     (codes.some((c) => DAMAGE_CODES.has(c)) ? 'CHECKSUM_MISMATCH' : undefined);
   if (stop !== undefined) return new StopError(stop, message, { hint: w.damageHint, ...(first?.path ? { path: first.path } : {}) });
   const code = (first?.code ?? 'INTERNAL') as ErrorCode;
-  return new FoleBackupError(code, message, {
-    hint: 'no damage was found in what could be read; fix the cause (permissions, disk space, network) and run it again',
-  });
+  const hint = code === 'NO_SPACE' && w.noSpaceHint !== undefined
+    ? `no damage was found in what could be read; ${w.noSpaceHint}`
+    : 'no damage was found in what could be read; fix the cause (permissions, disk space, network) and run it again';
+  return new FoleBackupError(code, message, { hint });
 }

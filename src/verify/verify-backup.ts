@@ -177,6 +177,8 @@ export function verifyVerdict(r: VerifyReport): FoleBackupError | undefined {
     subject: `backup ${r.backupId}`,
     damageHint:
       'do not restore from this backup; choose another one (`fole-backup list`) and run `fole-backup check --read-data` to see what else is affected — never edit a backup by hand',
+    noSpaceHint:
+      'the scratch copies of the databases (checked with integrity_check, then removed) need room for up to all of the backup\'s databases at once: free space there, or give --scratch-dir a directory on a disk with room, and run it again',
   });
 }
 
