@@ -47,6 +47,7 @@
  * empty side files our connections created.
  */
 import { SQLITE_SIDE_SUFFIXES } from '../storage/exclusions.js';
+import { isSqliteDamage } from './integrity.js';
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, openSync, readSync, rmSync, statSync } from 'node:fs';
@@ -402,7 +403,7 @@ function checkCopy(s: Source, file: string, transform: CaptureOptions['transform
       try {
         transform(s.rel, db);
       } catch (err) {
-        if (err instanceof FoleBackupError || (isSqliteError(err) && isDamage(err))) throw err;
+        if (err instanceof FoleBackupError || isSqliteDamage(err)) throw err;
         throw new FoleBackupError('INTERNAL', `capture: transform of ${s.rel} failed: ${err instanceof Error ? err.message : String(err)}`, {
           path: s.rel,
           cause: err,
@@ -537,10 +538,6 @@ function isSqliteError(err: unknown): err is SqliteError {
   return err instanceof Database.SqliteError;
 }
 
-function isDamage(err: SqliteError): boolean {
-  return err.code.startsWith('SQLITE_CORRUPT') || err.code === 'SQLITE_NOTADB';
-}
-
 function isBusy(err: unknown): boolean {
   return isSqliteError(err) && (err.code.startsWith('SQLITE_BUSY') || err.code.startsWith('SQLITE_LOCKED'));
 }
@@ -551,7 +548,7 @@ function sqliteError(rel: string, op: string, err: unknown, on: 'source' | 'copy
   const detail = err instanceof Error ? err.message : String(err);
   const code = isSqliteError(err) ? err.code : '';
   const message = `capture: ${op} ${rel}: ${detail}`;
-  if (isSqliteError(err) && isDamage(err)) {
+  if (isSqliteDamage(err)) {
     return new StopError('DB_INTEGRITY_ERROR', message, {
       path: rel,
       cause: err,

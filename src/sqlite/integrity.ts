@@ -3,9 +3,18 @@
  * or scratch copy). Opened writable so SQLite removes the -wal/-shm it creates
  * when the connection closes; nothing is written, so the file's bytes stay as
  * they are.
+ *
+ * Only what says the file is damaged makes it "not ok": integrity_check's own
+ * lines, or SQLite refusing the file as corrupt or as no database. SQLite
+ * failing for a reason outside the file — no room for the -shm of a WAL-mode
+ * database (SQLITE_IOERR_SHMSIZE), a full disk, permissions, memory — is
+ * thrown as an ordinary error (NO_SPACE, READ_ERROR): reporting it as a
+ * damaged database would tell the operator not to trust a sound backup.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statfsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { FoleBackupError } from '../errors.js';
 import { SQLITE_SIDE_SUFFIXES } from '../storage/exclusions.js';
 
 export interface IntegrityResult {
@@ -23,10 +32,49 @@ export function checkDatabaseFile(file: string, maxProblems = 10): IntegrityResu
     const lines = rows.map((r) => r.integrity_check);
     return lines.length === 1 && lines[0] === 'ok' ? { ok: true, problems: [] } : { ok: false, problems: lines };
   } catch (err) {
-    return { ok: false, problems: [err instanceof Error ? err.message : String(err)] };
+    const code = sqliteCode(err);
+    if (code === undefined || isSqliteDamage(err)) return { ok: false, problems: [err instanceof Error ? err.message : String(err)] };
+    throw notDamage(file, code, err);
   } finally {
     db?.close();
   }
+}
+
+/** Whether an SQLite error means the database file itself is damaged (corrupt, or no database at all). */
+export function isSqliteDamage(err: unknown): boolean {
+  const code = sqliteCode(err);
+  return code !== undefined && (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB');
+}
+
+function sqliteCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_') ? code : undefined;
+}
+
+/** Whether the filesystem holding `file` is (all but) full. */
+function diskFull(file: string): boolean {
+  try {
+    const s = statfsSync(dirname(file));
+    return s.bavail * s.bsize < 1024 * 1024;
+  } catch {
+    return false;
+  }
+}
+
+function notDamage(file: string, code: string, err: unknown): FoleBackupError {
+  const detail = err instanceof Error ? err.message : String(err);
+  if (code === 'SQLITE_FULL' || (code.startsWith('SQLITE_IOERR') && diskFull(file))) {
+    return new FoleBackupError('NO_SPACE', `integrity_check of ${file}: no space left on device (${code})`, {
+      path: file,
+      cause: err,
+      hint: 'SQLite needs a little room beside the database it checks (a WAL-mode database gets its -shm file there): free space on that filesystem and run again',
+    });
+  }
+  return new FoleBackupError('READ_ERROR', `integrity_check of ${file}: SQLite could not check it (${code}: ${detail}); this says nothing about its content`, {
+    path: file,
+    cause: err,
+    hint: 'fix the cause (permissions, memory, the disk) and run again',
+  });
 }
 
 /** Side files (-wal, -shm, -journal) present next to `file`. */
