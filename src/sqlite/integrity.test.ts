@@ -41,6 +41,16 @@ function copyIn(name: string): string {
   return file;
 }
 
+/** What `fn` throws (undefined when it returns). */
+function thrownBy(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (err) {
+    return err;
+  }
+  return undefined;
+}
+
 /** Whether this process may mount a tmpfs (root, and a kernel that lets it). */
 function tryMountTmpfs(dir: string, size: string): boolean {
   try {
@@ -68,12 +78,7 @@ describe('checkDatabaseFile', () => {
     const file = copyIn('no-shm');
     // where SQLite must create its -shm file: a link into a directory that does not exist
     symlinkSync(join(work, 'no', 'such', 'dir', 'shm'), `${file}-shm`);
-    let err: unknown;
-    try {
-      checkDatabaseFile(file);
-    } catch (e) {
-      err = e;
-    }
+    const err = thrownBy(() => checkDatabaseFile(file));
     expect(err).toBeInstanceOf(FoleBackupError);
     expect(err).toMatchObject({ code: 'READ_ERROR', path: file });
     expect((err as Error).message).toMatch(/says nothing about its content/);
@@ -95,12 +100,7 @@ describe('checkDatabaseFile', () => {
       } catch {
         // ENOSPC: full, as wanted
       }
-      let err: unknown;
-      try {
-        checkDatabaseFile(file);
-      } catch (e) {
-        err = e;
-      }
+      const err = thrownBy(() => checkDatabaseFile(file));
       expect(err).toBeInstanceOf(FoleBackupError);
       expect(err).toMatchObject({ code: 'NO_SPACE' });
       expect((err as FoleBackupError).hint).toMatch(/free space/);
