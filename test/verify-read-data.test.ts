@@ -165,10 +165,16 @@ describe('verify --read-data on worker threads', () => {
     expect(v?.code).toBe('READ_ERROR');
   });
 
-  it('reports every database when the scratch directory cannot be made, without calling it damage', async () => {
-    const notADir = join(fx.work, 'plain-file');
-    writeFileSync(notADir, 'x');
-    const r = await verify({ readData: true, scratchParent: notADir });
+  it.each([
+    ['its parent is a plain file', (): string => {
+      const notADir = join(fx.work, 'plain-file');
+      writeFileSync(notADir, 'x');
+      return notADir;
+    }],
+    // ENOENT there is about our scratch space, not a missing repository object (NOT_FOUND would count as damage)
+    ['its parent does not exist', (): string => join(fx.work, 'no', 'such', 'dir')],
+  ])('reports every database when the scratch directory cannot be made (%s), without calling it damage', async (_why, parentOf) => {
+    const r = await verify({ readData: true, scratchParent: parentOf() });
     const dbs = r.problems.filter((p) => p.kind === 'database');
     expect(dbs.map((p) => p.path).sort()).toEqual(entries.filter((e) => e.kind === 'db').map((e) => e.path).sort());
     expect(dbs.every((p) => p.code === 'WRITE_ERROR' && p.message.includes('fole-verify-'))).toBe(true);

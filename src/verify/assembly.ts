@@ -18,7 +18,7 @@
  */
 import { createHash } from 'node:crypto';
 import { open, rm } from 'node:fs/promises';
-import { StopError, fsError } from '../errors.js';
+import { FoleBackupError, StopError, fsError } from '../errors.js';
 import { sideFilesOf } from '../sqlite/integrity.js';
 import type { AssemblyPlan } from './read-plan.js';
 
@@ -45,6 +45,21 @@ export interface DatabaseCheck {
   checked: boolean;
   ok: boolean;
   problems: string[];
+}
+
+/**
+ * A failure to make or write a scratch copy, as an error about our scratch
+ * space, never about the repository: a missing directory there is a
+ * WRITE_ERROR, not NOT_FOUND (which, for a pack, means damage).
+ */
+export function scratchError(what: string, path: string, err: unknown): FoleBackupError {
+  const e = fsError(what, path, err);
+  if (e.code !== 'NOT_FOUND') return e;
+  return new FoleBackupError('WRITE_ERROR', `${what} ${path}: no such directory for the scratch copies of the databases`, {
+    path,
+    cause: err,
+    hint: 'give --scratch-dir a directory that exists (it needs room for up to all of the backup\'s databases), and run it again',
+  });
 }
 
 /** What a scratch database needs from the run. */
@@ -182,7 +197,7 @@ export class ScratchDatabase {
         await (await open(file, 'wx', 0o600)).close();
         return file;
       } catch (err) {
-        this.writeError ??= file === undefined ? err : fsError('write', file, err);
+        this.writeError ??= file === undefined ? err : scratchError('write', file, err);
         return undefined;
       }
     })();

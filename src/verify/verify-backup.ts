@@ -39,14 +39,14 @@ import { createHash, type Hash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FoleBackupError, StopError, fsError, throwIfAborted } from '../errors.js';
+import { FoleBackupError, StopError, throwIfAborted } from '../errors.js';
 import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
 import { RepositoryLock } from '../repository/lock.js';
 import type { Repository } from '../repository/repository.js';
 import type { Snapshot, SnapshotDatabase, TreeEntry } from '../snapshot/snapshot.js';
 import { loadSnapshot, resolveBackupId } from '../snapshot/store.js';
 import { readTree } from '../snapshot/tree.js';
-import { HashedFile, ScratchDatabase, type AssemblyOutcome, type ScratchHost } from './assembly.js';
+import { HashedFile, ScratchDatabase, scratchError, type AssemblyOutcome, type ScratchHost } from './assembly.js';
 import { checkPacks, type PackChecks } from './check-packs.js';
 import { DEFAULT_MAX_PROBLEMS, Findings, isAbort, verdictFor, type ReportBase } from './findings.js';
 import { ManifestText } from '../manifest/manifest-text.js';
@@ -628,7 +628,7 @@ class Verification {
         return await mkdtemp(join(parent, DB_SCRATCH_PREFIX));
       } catch (err) {
         this.scratch = undefined;
-        throw fsError('create', join(parent, DB_SCRATCH_PREFIX + '*'), err);
+        throw scratchError('create', join(parent, DB_SCRATCH_PREFIX + '*'), err);
       }
     })();
     return this.scratch;
