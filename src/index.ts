@@ -16,6 +16,7 @@ export { FORMAT_VERSION, type RepositoryConfig } from './repository/format.js';
 
 export { backup, checkStorageRoot, STORAGE_SPEC_VERSION, type BackupOptions, type BackupResult } from './backup/backup.js';
 export type { Snapshot, TreeEntry, ManifestHead, SnapshotDatabase } from './snapshot/snapshot.js';
+export { parseFoleVersion, compareSemver, checkBackupLabels, type Semver } from './snapshot/fields.js';
 export { listSnapshots, loadSnapshot, resolveBackupId } from './snapshot/store.js';
 export { readTree } from './snapshot/tree.js';
 export { readManifest, renderManifest, type SpecManifest, type TextSink } from './manifest/manifest.js';
@@ -23,7 +24,7 @@ export { verifyBackup, verifyVerdict, type VerifyOptions, type VerifyReport, typ
 export { checkRepository, checkVerdict, type CheckOptions, type CheckReport, type CheckCounts, type CheckLevel } from './verify/check-repository.js';
 export type { Problem, Info, InfoKind, CheckedThing, ReportBase } from './verify/findings.js';
 export { restore, type RestoreOptions, type RestoreResult } from './restore/restore.js';
-export { planRestore, checkIntent, checkFoleVersion, checkModules, checkTarget, parseFoleVersion, type RestorePlan, type PlanInput, type PlanOptions, type PlanSnapshot, type TargetState, type TargetKind } from './restore/plan.js';
+export { planRestore, checkIntent, checkFoleVersion, checkModules, checkTarget, type RestorePlan, type PlanInput, type PlanOptions, type PlanSnapshot, type TargetState, type TargetKind } from './restore/plan.js';
 export { inspectTarget } from './restore/target.js';
 export { recover, decideRecovery, type RecoverResult, type RecoveryDecision, type Presence } from './restore/recover.js';
 export type { RestoreJournal, JournalState } from './restore/journal.js';

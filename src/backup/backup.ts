@@ -23,8 +23,9 @@ import { ManifestBuilder } from '../manifest/manifest.js';
 import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
 import { RepositoryLock } from '../repository/lock.js';
 import type { Repository } from '../repository/repository.js';
+import { checkBackupLabels } from '../snapshot/fields.js';
 import { comparePaths, SKIPPED_LIMIT, type Snapshot, type SnapshotDatabase, type SnapshotStats, type TreeEntry } from '../snapshot/snapshot.js';
-import { listSnapshots, loadSnapshot, resolveBackupId, saveSnapshot } from '../snapshot/store.js';
+import { describeDamaged, loadSnapshot, resolveBackupId, saveSnapshot, scanSnapshots } from '../snapshot/store.js';
 import { readTree, TreeWriter } from '../snapshot/tree.js';
 import type { CapturedDatabase } from '../sqlite/capture.js';
 import { captureOnThread } from '../sqlite/capture-thread.js';
@@ -128,11 +129,17 @@ function unchangedFile(r: ScanRecord, prev: TreeEntry | undefined): prev is Tree
   );
 }
 
-/** Pick the parent of an incremental: the newest backup of the same root on this host. */
-async function findParent(repo: Repository, root: string, explicit: string | undefined): Promise<Snapshot | undefined> {
+/**
+ * Pick the parent of an incremental: the newest readable backup of the same
+ * root on this host. A damaged snapshot cannot be a parent (its tree is not
+ * trusted); it is reported, and the next newest is used.
+ */
+async function findParent(repo: Repository, root: string, explicit: string | undefined, warn: (msg: string) => void): Promise<Snapshot | undefined> {
   if (explicit !== undefined) return loadSnapshot(repo, await resolveBackupId(repo, explicit));
   const host = hostname();
-  const candidates = (await listSnapshots(repo)).filter((s) => s.storageRoot === root && s.host === host);
+  const { snapshots, damaged } = await scanSnapshots(repo);
+  if (damaged.length > 0) warn(describeDamaged(damaged, 'the parent is the newest readable backup instead'));
+  const candidates = snapshots.filter((s) => s.storageRoot === root && s.host === host);
   return candidates[candidates.length - 1];
 }
 
@@ -207,6 +214,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   const started = Date.now();
   const reporter = opts.reporter ?? silentReporter;
   const signal = opts.signal;
+  checkBackupLabels({ foleVersion: opts.foleVersion, actor: opts.actor, tags: opts.tags });
   const root = await checkStorageRoot(opts.storageRoot);
   const warnings: string[] = [];
   const warn = (msg: string, path?: string): void => {
@@ -228,7 +236,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     reporter.phase('load index');
     await repo.loadIndex(signal);
     const addedBefore = repo.addedBytes;
-    const parent = opts.incremental || opts.parent !== undefined ? await findParent(repo, root, opts.parent) : undefined;
+    const parent = opts.incremental || opts.parent !== undefined ? await findParent(repo, root, opts.parent, warn) : undefined;
     const parentDbs = new Map((parent?.databases ?? []).map((d) => [d.path, d]));
 
     storageLock = await acquireStorageLock({

@@ -16,12 +16,12 @@
  *
  * Snapshots are never touched here; `forget` removes them first.
  */
-import { FoleBackupError } from '../errors.js';
+import { FoleBackupError, StopError } from '../errors.js';
 import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
 import { RepositoryLock } from '../repository/lock.js';
 import type { PackedBlob } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
-import { listSnapshots } from '../snapshot/store.js';
+import { describeDamaged, scanSnapshots } from '../snapshot/store.js';
 import { readTree } from '../snapshot/tree.js';
 import { missingBlobs, planPrune, type PrunePlan, type PrunePlanOptions } from './plan.js';
 
@@ -42,10 +42,21 @@ export interface PruneResult {
 
 const BLOBS_PER_INDEX_FILE = 50_000;
 
-/** Every blob id any backup in the repository uses (tree blobs and content chunks). */
+/**
+ * Every blob id any backup in the repository uses (tree blobs and content
+ * chunks). A damaged snapshot's blobs cannot be known, and deleting them could
+ * destroy the only copy of a backup that a copy of its snapshot file would
+ * bring back: StopError MISSING_MANIFEST naming the damaged backups.
+ */
 export async function usedBlobs(repo: Repository, signal?: AbortSignal): Promise<Set<string>> {
   const used = new Set<string>();
-  for (const snap of await listSnapshots(repo)) {
+  const { snapshots, damaged } = await scanSnapshots(repo);
+  if (damaged.length > 0) {
+    throw new StopError('MISSING_MANIFEST', `prune refused: ${describeDamaged(damaged, 'the data they use cannot be told apart from garbage')}`, {
+      hint: `restore the damaged files in snapshots/ from a copy of the repository, or remove those backups with \`fole-backup forget ${damaged.map((d) => d.backupId).join(' ')}\`; then run prune again. Nothing was changed`,
+    });
+  }
+  for (const snap of snapshots) {
     for (const id of snap.tree) used.add(id);
     for await (const e of readTree(repo, snap.tree)) {
       signal?.throwIfAborted();

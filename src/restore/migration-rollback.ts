@@ -9,7 +9,7 @@
  */
 import { FoleBackupError, StopError } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
-import { listSnapshots } from '../snapshot/store.js';
+import { describeDamaged, scanSnapshots } from '../snapshot/store.js';
 import { verifyBackup, verifyVerdict } from '../verify/verify-backup.js';
 import { restore, type RestoreOptions } from './restore.js';
 import type { RestorePlan } from './plan.js';
@@ -30,7 +30,10 @@ export async function migrationRollback(repo: Repository, migrationId: string, o
     throw new FoleBackupError('USAGE', `invalid migration id ${JSON.stringify(migrationId)}`);
   }
   const tag = migrationTag(migrationId);
-  const candidates = (await listSnapshots(repo)).filter((s) => s.tags.includes(tag)).reverse();
+  const { snapshots, damaged } = await scanSnapshots(repo);
+  // a damaged backup's tags cannot be read: it may have been the one to roll back to
+  if (damaged.length > 0) opts.reporter?.warn(describeDamaged(damaged, `any of them may have been tagged ${tag}; only readable backups are considered`));
+  const candidates = snapshots.filter((s) => s.tags.includes(tag)).reverse();
   if (candidates.length === 0) {
     throw new StopError('MISSING_MANIFEST', `no backup is tagged ${tag}`, {
       hint: `backups before a migration are taken with \`fole-backup backup --tag ${tag}\`; list them with \`fole-backup list\` and restore one explicitly if you must`,

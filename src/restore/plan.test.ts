@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { StopError, type StopCode } from '../errors.js';
-import { checkFoleVersion, parseFoleVersion, planRestore, type PlanInput, type PlanSnapshot, type RestorePlan, type TargetState } from './plan.js';
+import { parseFoleVersion } from '../snapshot/fields.js';
+import { checkFoleVersion, planRestore, type PlanInput, type PlanSnapshot, type RestorePlan, type TargetState } from './plan.js';
 
 const ID = '3f2a9c1e-5b7d-4e0f-8a21-0c9d8e7f6a5b';
 const OTHER = '9d8c7b6a-0000-4000-8000-000000000000';
@@ -114,7 +115,7 @@ const stops: [string, Case, StopCode, RegExp][] = [
   ['another major version (backup newer)', { s: { foleVersion: '3.0.0' }, o: { foleVersion: '2.9.9' } }, 'VERSION_MISMATCH', /another major/],
   ['target version not X.Y.Z (v prefix)', { o: { foleVersion: 'v2.3.1' } }, 'VERSION_MISMATCH', /not a version/],
   ['target version not X.Y.Z (two parts)', { o: { foleVersion: '2.3' } }, 'VERSION_MISMATCH', /not a version/],
-  ['target version with a pre-release', { o: { foleVersion: '2.3.1-beta.1' } }, 'VERSION_MISMATCH', /not a version/],
+  ['target version a pre-release of the backup version', { o: { foleVersion: '2.3.1-beta.1' } }, 'VERSION_MISMATCH', /newer than the target/],
   ['backup version unknown', { s: { foleVersion: 'dev' } }, 'VERSION_MISMATCH', /backup's FOLE version "dev"/],
   // modules
   ["a module missing from the target's modules/", { t: { modules: ['maps'] } }, 'MODULE_SET_MISMATCH', /module sketch that the target \(from the target's modules\/\)/],
@@ -209,10 +210,24 @@ describe('planRestore', () => {
 });
 
 describe('FOLE versions', () => {
-  it('parses only strict X.Y.Z', () => {
-    expect(parseFoleVersion('2.3.1')).toEqual([2, 3, 1]);
-    expect(parseFoleVersion('0.0.0')).toEqual([0, 0, 0]);
-    for (const bad of ['02.3.1', '2.3.1 ', '2.3.1.4', 'x.y.z', '', '2..1', '-1.0.0']) expect(parseFoleVersion(bad), bad).toBeUndefined();
+  it('parses only strict X.Y.Z with an optional pre-release', () => {
+    expect(parseFoleVersion('2.3.1')).toEqual({ major: 2, minor: 3, patch: 1, pre: [] });
+    expect(parseFoleVersion('0.0.0')).toEqual({ major: 0, minor: 0, patch: 0, pre: [] });
+    expect(parseFoleVersion('2.3.1-beta.2')).toEqual({ major: 2, minor: 3, patch: 1, pre: ['beta', 2] });
+    for (const bad of ['02.3.1', '2.3.1 ', '2.3.1\r', '2.3.1.4', 'x.y.z', '', '2..1', '-1.0.0', '2.3', '2.3.1-', '2.3.1-01', '2.3.1+build', 'garbage']) {
+      expect(parseFoleVersion(bad), bad).toBeUndefined();
+    }
+  });
+
+  it('orders a pre-release before its release, as semver does', () => {
+    expect(checkFoleVersion('2.3.1-beta', '2.3.1')).toMatch(/older/);
+    expect(checkFoleVersion('2.3.1', '2.3.1-beta')).toBeInstanceOf(StopError);
+    expect(checkFoleVersion('2.3.1-beta.2', '2.3.1-beta.10')).toMatch(/older/);
+    expect(checkFoleVersion('2.3.1-beta.10', '2.3.1-beta.2')).toBeInstanceOf(StopError);
+    expect(checkFoleVersion('2.3.1-alpha', '2.3.1-beta')).toMatch(/older/);
+    expect(checkFoleVersion('2.3.1-1', '2.3.1-alpha')).toMatch(/older/);
+    expect(checkFoleVersion('2.3.1-rc', '2.3.1-rc.1')).toMatch(/older/);
+    expect(checkFoleVersion('2.3.1-rc.1', '2.3.1-rc.1')).toBe('same version');
   });
 
   it('compares numerically, not as text', () => {

@@ -31,6 +31,7 @@
  */
 import { sep } from 'node:path';
 import { StopError } from '../errors.js';
+import { compareSemver, parseFoleVersion } from '../snapshot/fields.js';
 import type { Snapshot } from '../snapshot/snapshot.js';
 import { journalPathOf, previousTreePathOf, stagingPathOf } from './names.js';
 
@@ -161,27 +162,12 @@ export function checkIntent(requested: string, backupId: string, confirm: string
   return undefined;
 }
 
-type Semver = [number, number, number];
-
-/** A strict X.Y.Z version (no leading zeros, no pre-release or build suffix), or undefined. */
-export function parseFoleVersion(v: string | undefined): Semver | undefined {
-  if (v === undefined) return undefined;
-  const m = /^(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})$/.exec(v);
-  if (m === null) return undefined;
-  return [Number(m[1]), Number(m[2]), Number(m[3])];
-}
-
-function compareSemver(a: Semver, b: Semver): number {
-  for (let i = 0; i < 3; i++) if (a[i] !== b[i]) return (a[i] as number) - (b[i] as number);
-  return 0;
-}
-
 /** The version check: a description when compatible, else the StopError. */
 export function checkFoleVersion(backupVersion: string, targetVersion: string | undefined): string | StopError {
   const hint = 'restore this backup only into a FOLE of the same major version that is as new or newer; pass that version with --fole-version X.Y.Z (or FOLE_VERSION)';
   const b = parseFoleVersion(backupVersion);
   if (b === undefined) {
-    return new StopError('VERSION_MISMATCH', `the backup's FOLE version ${JSON.stringify(backupVersion)} is not a version X.Y.Z: compatibility unknown`, {
+    return new StopError('VERSION_MISMATCH', `the backup's FOLE version ${JSON.stringify(backupVersion)} is not a version X.Y.Z[-PRERELEASE]: compatibility unknown`, {
       hint: 'this backup cannot be checked against the target FOLE version; a human must decide (use another backup)',
     });
   }
@@ -192,9 +178,9 @@ export function checkFoleVersion(backupVersion: string, targetVersion: string | 
   }
   const t = parseFoleVersion(targetVersion);
   if (t === undefined) {
-    return new StopError('VERSION_MISMATCH', `the target's FOLE version ${JSON.stringify(targetVersion)} is not a version X.Y.Z`, { hint });
+    return new StopError('VERSION_MISMATCH', `the target's FOLE version ${JSON.stringify(targetVersion)} is not a version X.Y.Z[-PRERELEASE]`, { hint });
   }
-  if (b[0] !== t[0]) {
+  if (b.major !== t.major) {
     return new StopError('VERSION_MISMATCH', `the backup was taken with FOLE ${backupVersion}, the target runs FOLE ${targetVersion}: another major version`, { hint });
   }
   if (compareSemver(b, t) > 0) {
@@ -202,7 +188,7 @@ export function checkFoleVersion(backupVersion: string, targetVersion: string | 
       hint: `upgrade the target's FOLE to ${backupVersion} or later first, or ${hint}`,
     });
   }
-  return compareSemver(b, t) === 0 ? 'same version' : `backup older than the target, same major version ${t[0]}`;
+  return compareSemver(b, t) === 0 ? 'same version' : `backup older than the target, same major version ${t.major}`;
 }
 
 /** The module check: a description when compatible, else the StopError. */

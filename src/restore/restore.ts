@@ -16,7 +16,7 @@ import { resolve } from 'node:path';
 import { StopError } from '../errors.js';
 import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
 import type { Repository } from '../repository/repository.js';
-import { loadSnapshot, resolveBackupId } from '../snapshot/store.js';
+import { describeDamaged, loadSnapshot, resolveBackupId, type DamagedSnapshot } from '../snapshot/store.js';
 import { executeRestore, type RestoreResult } from './execute.js';
 import { checkIntent, planRestore, type RestorePlan } from './plan.js';
 import { recover, type RecoverResult } from './recover.js';
@@ -68,7 +68,9 @@ export async function restore(repo: Repository, backupRef: string, opts: Restore
   const dryRun = opts.dryRun === true;
 
   reporter.phase('load manifest');
-  const backupId = await resolveBackupId(repo, backupRef);
+  let damaged: DamagedSnapshot[] = [];
+  const backupId = await resolveBackupId(repo, backupRef, { onDamaged: (d) => (damaged = d) });
+  if (damaged.length > 0) reporter.warn(describeDamaged(damaged, `\`${backupRef}\` is the newest readable backup, ${backupId}`));
   const snap = await loadSnapshot(repo, backupId);
   const intent = checkIntent(backupRef, backupId, opts.confirm, dryRun);
   if (intent !== undefined) throw intent;

@@ -7,7 +7,7 @@
 import { FoleBackupError } from '../errors.js';
 import { RepositoryLock } from '../repository/lock.js';
 import type { Repository } from '../repository/repository.js';
-import { listSnapshots, resolveBackupId } from '../snapshot/store.js';
+import { resolveBackupId, scanSnapshots, type DamagedSnapshot } from '../snapshot/store.js';
 import { applyRetention, validatePolicy, type RetentionDecision, type RetentionPolicy } from './policy.js';
 
 const POLICY = { type: 'settings', name: 'retention-policy' } as const;
@@ -36,13 +36,36 @@ export interface ForgetOptions {
   /** Or remove exactly these backups (ids, unique prefixes). */
   ids?: string[];
   dryRun?: boolean;
+  /** Store `policy` as the repository's policy, under the same lock, once the run is known to be allowed (not on a dry run). */
+  savePolicy?: boolean;
+  /**
+   * Allow a run that removes every backup of a STORAGE_ROOT. Without it such a
+   * run is refused (USAGE) before anything is removed: a policy that keeps
+   * nothing is almost always a mistake (a typo, an overflowing duration), and
+   * a stored one would wipe every later scheduled run too.
+   */
+  allowRemoveAll?: boolean;
 }
 
 export interface ForgetResult {
   dryRun: boolean;
   decisions: RetentionDecision[];
   removed: string[];
+  /** Backups whose manifest cannot be read: a policy neither keeps nor removes them (name them to remove them). */
+  damaged: DamagedSnapshot[];
+  /** Whether the policy was stored. */
+  policySaved: boolean;
 }
+
+/** The groups (host:STORAGE_ROOT) in which every backup would be removed. */
+export function groupsEmptied(decisions: readonly RetentionDecision[]): Map<string, RetentionDecision[]> {
+  const byGroup = new Map<string, RetentionDecision[]>();
+  for (const d of decisions) byGroup.set(d.group, [...(byGroup.get(d.group) ?? []), d]);
+  for (const [g, list] of byGroup) if (list.some((d) => d.keep)) byGroup.delete(g);
+  return byGroup;
+}
+
+const DAMAGED_GROUP = 'damaged (manifest unreadable)';
 
 export async function forget(repo: Repository, opts: ForgetOptions): Promise<ForgetResult> {
   if ((opts.policy === undefined) === (opts.ids === undefined || opts.ids.length === 0)) {
@@ -50,9 +73,10 @@ export async function forget(repo: Repository, opts: ForgetOptions): Promise<For
       hint: 'e.g. `fole-backup forget --keep-daily 7 --keep-weekly 5` or `fole-backup forget <backupId>`',
     });
   }
+  if (opts.savePolicy && opts.policy === undefined) throw new FoleBackupError('USAGE', 'saving a policy needs --keep-* rules');
   const lock = await RepositoryLock.acquire(repo, { exclusive: true, operation: 'forget' });
   try {
-    const snaps = await listSnapshots(repo);
+    const { snapshots: snaps, damaged } = await scanSnapshots(repo);
     let decisions: RetentionDecision[];
     if (opts.policy !== undefined) {
       decisions = applyRetention(
@@ -62,12 +86,28 @@ export async function forget(repo: Repository, opts: ForgetOptions): Promise<For
     } else {
       const chosen = new Set<string>();
       for (const ref of opts.ids ?? []) chosen.add(await resolveBackupId(repo, ref));
-      decisions = [...snaps]
-        .reverse()
-        .map((s) => ({
-          backupId: s.backupId, createdAt: s.createdAt, group: `${s.host}:${s.storageRoot}`,
-          keep: !chosen.has(s.backupId), reasons: chosen.has(s.backupId) ? [] : ['not named'],
-        }));
+      const decide = (backupId: string, createdAt: string, group: string): RetentionDecision => ({
+        backupId, createdAt, group, keep: !chosen.has(backupId), reasons: chosen.has(backupId) ? [] : ['not named'],
+      });
+      decisions = [
+        ...[...snaps].reverse().map((s) => decide(s.backupId, s.createdAt, `${s.host}:${s.storageRoot}`)),
+        // a damaged backup can be removed by naming it; its time is unknown
+        ...damaged.filter((d) => chosen.has(d.backupId)).map((d) => decide(d.backupId, 'unknown', DAMAGED_GROUP)),
+      ];
+    }
+    const emptied = [...groupsEmptied(decisions)].filter(([g]) => g !== DAMAGED_GROUP);
+    if (emptied.length > 0 && opts.allowRemoveAll !== true) {
+      const what = emptied
+        .map(([g, list]) => `${g}: all ${list.length} backup${list.length === 1 ? '' : 's'} (${list.slice(0, 3).map((d) => d.backupId).join(', ')}${list.length > 3 ? ', …' : ''})`)
+        .join('; ');
+      throw new FoleBackupError('USAGE', `refused: this forget would remove every backup of ${emptied.length === 1 ? 'a STORAGE_ROOT' : `${emptied.length} STORAGE_ROOTs`} — ${what}`, {
+        hint: 'check the --keep-* rules (`--dry-run` shows what each keeps); if removing them all is really meant, add --allow-remove-all. Nothing was changed',
+      });
+    }
+    let policySaved = false;
+    if (opts.savePolicy && opts.policy !== undefined && !opts.dryRun) {
+      await saveRetentionPolicy(repo, opts.policy);
+      policySaved = true;
     }
     const removed: string[] = [];
     if (!opts.dryRun) {
@@ -77,7 +117,7 @@ export async function forget(repo: Repository, opts: ForgetOptions): Promise<For
         removed.push(d.backupId);
       }
     }
-    return { dryRun: opts.dryRun === true, decisions, removed };
+    return { dryRun: opts.dryRun === true, decisions, removed, damaged, policySaved };
   } finally {
     await lock.release().catch(() => {});
   }

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { applyRetention, bucketKey, isoWeek, parseDuration, subtractDuration, type BackupSummary, type RetentionPolicy } from './policy.js';
+import fc from 'fast-check';
+import { FoleBackupError } from '../errors.js';
+import { applyRetention, bucketKey, isoWeek, MAX_KEEP, parseDuration, parseKeepCount, subtractDuration, type BackupSummary, type RetentionPolicy } from './policy.js';
 
 let seq = 0;
 function b(createdAt: string, extra: Partial<BackupSummary> = {}): BackupSummary {
@@ -124,5 +126,72 @@ describe('retention policy', () => {
     ];
     expect(kept(list, { last: 1 })).toEqual(['2026-01-01T00:00:00Z', '2026-01-02T00:00:00Z']);
     expect(applyRetention(list, { last: 1 }).filter((d) => d.keep).map((d) => d.group).sort()).toEqual(['h:/a', 'h:/b']);
+  });
+});
+
+describe('retention values are parsed strictly, with bounds', () => {
+  it('refuses a duration so long that its cutoff would overflow and keep nothing', () => {
+    for (const text of ['300000y', '1y99999999m', '9007199254740993d', '99999999999999999999h', '10001y', '120001m']) {
+      expect(() => parseDuration(text), text).toThrow(/longer than 10000 years/);
+      expect(() => applyRetention([b('2026-01-01T00:00:00Z')], { within: text }), text).toThrow(/invalid duration/);
+    }
+    expect(parseDuration('10000y')).toMatchObject({ years: 10000 });
+    // the longest accepted duration still keeps every backup in range, never none
+    const list = [b('2026-01-01T00:00:00Z'), b('1990-06-01T00:00:00Z'), b('1970-01-01T00:00:00Z')];
+    expect(kept(list, { within: '10000y' })).toHaveLength(3);
+  });
+
+  it('refuses a sign, exponent, hex, fraction or space in a duration', () => {
+    for (const text of ['-1d', '+1d', '1e3d', '0x10d', '1.5d', '1d ', ' 1d', '1 d', 'd', '7', '7D', '１d']) {
+      expect(() => parseDuration(text), text).toThrow(/invalid duration/);
+    }
+  });
+
+  it('reads counts as plain digits within bounds', () => {
+    expect(parseKeepCount('--keep-daily', '7')).toBe(7);
+    expect(parseKeepCount('--keep-daily', '007')).toBe(7);
+    expect(parseKeepCount('--keep-daily', '0')).toBe(0);
+    expect(parseKeepCount('--keep-daily', String(MAX_KEEP))).toBe(MAX_KEEP);
+    for (const text of ['1e3', '0x10', '-1', '+3', '1.0', '', ' 7', '7 ', 'Infinity', 'NaN', String(MAX_KEEP + 1), '99999999999999999999', '0b11', '0o7']) {
+      expect(() => parseKeepCount('--keep-daily', text), text).toThrow(/--keep-daily must be a whole number from 0 to 1000000/);
+    }
+    expect(() => applyRetention([], { daily: MAX_KEEP + 1 })).toThrow(/whole number/);
+  });
+
+  it('any string is a valid duration or a typed usage error, and a valid one gives a finite cutoff', () => {
+    const durationish = fc.oneof(
+      fc.string(),
+      fc.array(fc.tuple(fc.oneof(fc.nat(), fc.bigInt({ min: 0n, max: 10n ** 30n }).map(String)), fc.constantFrom('y', 'm', 'w', 'd', 'h', 'x', '')), { maxLength: 6 })
+        .map((parts) => parts.map(([n, u]) => `${n}${u}`).join('')),
+    );
+    fc.assert(
+      fc.property(durationish, (text) => {
+        let d;
+        try {
+          d = parseDuration(text);
+        } catch (err) {
+          expect(err).toBeInstanceOf(FoleBackupError);
+          expect((err as FoleBackupError).code).toBe('USAGE');
+          return;
+        }
+        expect(Number.isFinite(subtractDuration(new Date('2026-01-01T00:00:00Z'), d).getTime())).toBe(true);
+      }),
+      { seed: 17, numRuns: 2000 },
+    );
+  });
+
+  it('any string is a valid count or a typed usage error', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.integer().map(String), fc.double().map(String)), (text) => {
+        try {
+          const n = parseKeepCount('--keep-last', text);
+          expect(Number.isSafeInteger(n) && n >= 0 && n <= MAX_KEEP).toBe(true);
+          expect(/^\d+$/.test(text)).toBe(true);
+        } catch (err) {
+          expect((err as FoleBackupError).code).toBe('USAGE');
+        }
+      }),
+      { seed: 17, numRuns: 2000 },
+    );
   });
 });

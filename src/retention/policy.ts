@@ -89,25 +89,54 @@ export interface Duration {
   hours: number;
 }
 
-/** Parse "1y2m3w4d5h" (any subset, in this order or any order). */
+/** The longest --keep-within accepted: ten thousand years, far past any real retention, well inside a Date. */
+export const MAX_DURATION_YEARS = 10_000;
+const HOURS_PER: Record<keyof Duration, number> = { years: 8766, months: 730.5, weeks: 168, days: 24, hours: 1 };
+/** The most backups a --keep-* count may name; a larger one is a typo or an overflow, not a policy. */
+export const MAX_KEEP = 1_000_000;
+
+function badDuration(text: string, why: string): FoleBackupError {
+  return new FoleBackupError('USAGE', `invalid duration ${JSON.stringify(text)}: ${why}`, {
+    hint: `use whole numbers with units y (years), m (months), w (weeks), d (days), h (hours), e.g. 7d, 36h, 1y6m; at most ${MAX_DURATION_YEARS} years in all`,
+  });
+}
+
+/**
+ * Parse "1y2m3w4d5h" (any subset, in any order). Strict: plain decimal digits
+ * only (no sign, exponent, hex or fraction), and bounded, so that no input can
+ * overflow the date arithmetic into a cutoff that keeps nothing.
+ */
 export function parseDuration(text: string): Duration {
+  if (!/^(?:\d+[ymwdh])+$/.test(text)) {
+    throw badDuration(text, text.length === 0 ? 'it is empty' : 'not a list of whole numbers with units');
+  }
   const d: Duration = { years: 0, months: 0, weeks: 0, days: 0, hours: 0 };
-  const re = /(\d+)([ymwdh])/g;
-  let consumed = 0;
-  for (const m of text.matchAll(re)) {
-    if (m.index !== consumed) break;
-    consumed += m[0].length;
-    const n = Number(m[1]);
-    const unit = m[2] as 'y' | 'm' | 'w' | 'd' | 'h';
-    const field = ({ y: 'years', m: 'months', w: 'weeks', d: 'days', h: 'hours' } as const)[unit];
+  let hours = 0;
+  for (const m of text.matchAll(/(\d+)([ymwdh])/g)) {
+    const digits = (m[1] as string).replace(/^0+(?=\d)/, '');
+    const field = ({ y: 'years', m: 'months', w: 'weeks', d: 'days', h: 'hours' } as const)[m[2] as 'y' | 'm' | 'w' | 'd' | 'h'];
+    // ten digits exceed any bound below; comparing lengths first keeps Number() exact
+    const n = digits.length > 10 ? Infinity : Number(digits);
+    hours += n * HOURS_PER[field];
+    if (!(hours <= MAX_DURATION_YEARS * HOURS_PER.years)) throw badDuration(text, `longer than ${MAX_DURATION_YEARS} years`);
     d[field] += n;
   }
-  if (text.length === 0 || consumed !== text.length) {
-    throw new FoleBackupError('USAGE', `invalid duration ${JSON.stringify(text)}`, {
-      hint: 'use numbers with units y (years), m (months), w (weeks), d (days), h (hours), e.g. 7d, 36h, 1y6m',
+  return d;
+}
+
+/**
+ * Parse a --keep-* count: plain decimal digits (no sign, exponent, hex or
+ * fraction: `1e3` and `0x10` are refused, not read as 1000 and 16), at most
+ * MAX_KEEP.
+ */
+export function parseKeepCount(flag: string, text: string): number {
+  const digits = text.replace(/^0+(?=\d)/, '');
+  if (!/^\d+$/.test(text) || digits.length > 7 || Number(digits) > MAX_KEEP) {
+    throw new FoleBackupError('USAGE', `${flag} must be a whole number from 0 to ${MAX_KEEP}, not ${JSON.stringify(text)}`, {
+      hint: 'write the count in plain digits, e.g. --keep-daily 7',
     });
   }
-  return d;
+  return Number(digits);
 }
 
 /** `t` minus a duration, in UTC calendar arithmetic. */
@@ -119,8 +148,8 @@ export function subtractDuration(t: Date, d: Duration): Date {
 }
 
 function checkCount(name: string, n: number | undefined): void {
-  if (n !== undefined && (!Number.isSafeInteger(n) || n < 0)) {
-    throw new FoleBackupError('USAGE', `--keep-${name} must be a whole number >= 0, not ${n}`);
+  if (n !== undefined && (!Number.isSafeInteger(n) || n < 0 || n > MAX_KEEP)) {
+    throw new FoleBackupError('USAGE', `--keep-${name} must be a whole number from 0 to ${MAX_KEEP}, not ${n}`);
   }
 }
 
@@ -128,7 +157,11 @@ function checkCount(name: string, n: number | undefined): void {
 export function validatePolicy(p: RetentionPolicy): void {
   checkCount('last', p.last);
   for (const b of BUCKETS) checkCount(b, p[b]);
+  if (p.within !== undefined && typeof p.within !== 'string') throw new FoleBackupError('USAGE', 'keep-within must be a duration such as 7d');
   if (p.within !== undefined) parseDuration(p.within);
+  if (p.tags !== undefined && (!Array.isArray(p.tags) || !p.tags.every((t) => typeof t === 'string'))) {
+    throw new FoleBackupError('USAGE', 'keep-tag must be a list of tags');
+  }
   const any =
     (p.last ?? 0) > 0 || BUCKETS.some((b) => (p[b] ?? 0) > 0) || p.within !== undefined || (p.tags?.length ?? 0) > 0;
   if (!any) {

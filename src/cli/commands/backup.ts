@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
 import { backup, type BackupResult } from '../../backup/backup.js';
+import { checkBackupLabels } from '../../snapshot/fields.js';
 import { formatBytes, formatDuration, UsageError } from '../output.js';
 import type { Context, Runner } from '../context.js';
 
@@ -51,6 +52,16 @@ export async function runBackup(ctx: Context, flags: BackupFlags): Promise<Backu
       'pass --fole-version X.Y.Z (or set FOLE_VERSION): the version of the FOLE server that owns this STORAGE_ROOT; restore compares it',
     );
   }
+  const actor = flags.actor ?? process.env.FOLE_BACKUP_ACTOR;
+  // checked before the repository is opened: a bad value costs no password prompt
+  checkBackupLabels(
+    { foleVersion, actor, tags: flags.tag },
+    {
+      version: flags.foleVersion !== undefined ? '--fole-version' : 'FOLE_VERSION',
+      actor: flags.actor !== undefined ? '--actor' : 'FOLE_BACKUP_ACTOR',
+      tag: '--tag',
+    },
+  );
   let busyTimeoutMs: number | undefined;
   if (flags.busyTimeout !== undefined) {
     const s = Number(flags.busyTimeout);
@@ -67,7 +78,7 @@ export async function runBackup(ctx: Context, flags: BackupFlags): Promise<Backu
       parent: flags.parent,
       storageRoot,
       foleVersion,
-      actor: flags.actor ?? process.env.FOLE_BACKUP_ACTOR,
+      actor,
       actorKind: flags.actorKind,
       tags: flags.tag,
       stagingParent: flags.stagingDir ?? process.env.FOLE_BACKUP_STAGING,
@@ -86,10 +97,10 @@ export function registerBackup(program: Command, run: Runner): void {
     .command('backup')
     .description('take a full, point-in-time-consistent backup of a FOLE STORAGE_ROOT')
     .option('-s, --storage-root <dir>', 'the STORAGE_ROOT to back up (default: $STORAGE_ROOT)')
-    .option('--fole-version <version>', 'version of the FOLE server owning it (default: $FOLE_VERSION); required')
-    .option('--actor <who>', 'who asks for this backup, recorded as createdBy (default: user@host)')
+    .option('--fole-version <version>', 'version of the FOLE server owning it, MAJOR.MINOR.PATCH[-PRERELEASE] (default: $FOLE_VERSION); required')
+    .option('--actor <who>', 'who asks for this backup, recorded as createdBy: up to 256 characters, no control characters (default: user@host)')
     .addOption(new Option('--actor-kind <kind>', 'whether a person or an AI agent asks').choices(['human', 'agent']).default('human'))
-    .option('--tag <tag...>', 'tag the backup (repeatable), e.g. pre-migration:42')
+    .option('--tag <tag...>', 'tag the backup (repeatable; up to 256 characters each, no control characters), e.g. pre-migration:42')
     .option('--staging-dir <dir>', 'where database snapshots are staged (default: $FOLE_BACKUP_STAGING or the OS temp dir); needs room for all databases')
     .option('--busy-timeout <seconds>', 'how long to wait for SQLite writers to let go before failing (default 30)')
     .option('-i, --incremental', 'compare with the latest backup of this STORAGE_ROOT and re-read only what changed (the result is still a complete backup)')

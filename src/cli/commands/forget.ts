@@ -1,7 +1,8 @@
 import { Option, type Command } from 'commander';
 import { StopError } from '../../errors.js';
-import { forget, loadRetentionPolicy, saveRetentionPolicy } from '../../retention/forget.js';
-import { describePolicy, type RetentionPolicy } from '../../retention/policy.js';
+import { forget, loadRetentionPolicy } from '../../retention/forget.js';
+import { describePolicy, parseDuration, parseKeepCount, type RetentionPolicy } from '../../retention/policy.js';
+import { describeDamaged } from '../../snapshot/store.js';
 import { prune } from '../../prune/prune.js';
 import { UsageError } from '../output.js';
 import type { Runner } from '../context.js';
@@ -21,13 +22,11 @@ interface ForgetFlags {
   savePolicy?: boolean;
   repackThreshold?: string;
   actorKind?: 'human' | 'agent';
+  allowRemoveAll?: boolean;
 }
 
 function count(flag: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`--keep-${flag} must be a whole number >= 0, not ${v}`);
-  return n;
+  return v === undefined ? undefined : parseKeepCount(`--keep-${flag}`, v);
 }
 
 export function policyFromFlags(f: ForgetFlags): RetentionPolicy | undefined {
@@ -38,7 +37,7 @@ export function policyFromFlags(f: ForgetFlags): RetentionPolicy | undefined {
     weekly: count('weekly', f.keepWeekly),
     monthly: count('monthly', f.keepMonthly),
     yearly: count('yearly', f.keepYearly),
-    within: f.keepWithin,
+    within: f.keepWithin === undefined ? undefined : (parseDuration(f.keepWithin), f.keepWithin),
     tags: f.keepTag,
   };
   const given = Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) as RetentionPolicy;
@@ -60,14 +59,19 @@ export function registerForget(program: Command, run: Runner): void {
     .option('--keep-tag <tag...>', 'keep every backup with this tag, or with <tag>:<anything> (repeatable)')
     .option('--save-policy', 'store this policy in the repository; later `forget` without --keep-* uses it')
     .option('-n, --dry-run', 'show what would be removed; change nothing')
+    .option('--allow-remove-all', 'allow a run that removes every backup of a STORAGE_ROOT (refused without it)')
     .option('--prune', 'run prune afterwards to free the space')
     .option('--repack-threshold <percent>', 'with --prune: repack packs with at least this much unused data (default 20%)')
     .addOption(new Option('--actor-kind <kind>', 'whether a person or an AI agent asks').choices(['human', 'agent']).default('human'))
     .addHelpText('after', `
 Backups are grouped by host and STORAGE_ROOT; the policy applies to each group.
 A backup is kept when any rule keeps it; the table says which. A policy with no
-rule is refused (it would remove everything). Removing backups is a human
-decision: an agent may only use --dry-run.
+rule is refused, and so is any run (by policy or by id) that would remove every
+backup of a STORAGE_ROOT, unless --allow-remove-all is given. Counts are plain
+whole numbers (at most 1000000); durations are whole numbers with units, at most
+10000 years. A backup whose manifest is damaged is never removed by a policy:
+\`fole-backup list\` marks it, and naming its id removes it. Removing backups is a
+human decision: an agent may only use --dry-run.
 
 Examples:
   fole-backup forget --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --keep-tag pre-migration --dry-run
@@ -86,11 +90,7 @@ Examples:
         try {
           let policy = policyFromFlags(flags);
           if (policy !== undefined && ids.length > 0) throw new UsageError('give backup ids or --keep-* rules, not both');
-          if (flags.savePolicy) {
-            if (policy === undefined) throw new UsageError('--save-policy needs --keep-* rules');
-            await saveRetentionPolicy(repo, policy);
-            ctx.out.info(`stored retention policy: ${describePolicy(policy)}`);
-          }
+          if (flags.savePolicy && policy === undefined) throw new UsageError('--save-policy needs --keep-* rules');
           if (policy === undefined && ids.length === 0) {
             policy = await loadRetentionPolicy(repo);
             if (policy === undefined) {
@@ -98,7 +98,12 @@ Examples:
             }
             ctx.out.info(`using the stored retention policy: ${describePolicy(policy)}`);
           }
-          const r = await forget(repo, { policy, ids: ids.length > 0 ? ids : undefined, dryRun: flags.dryRun });
+          const r = await forget(repo, {
+            policy, ids: ids.length > 0 ? ids : undefined, dryRun: flags.dryRun, savePolicy: flags.savePolicy, allowRemoveAll: flags.allowRemoveAll,
+          });
+          if (r.policySaved && policy !== undefined) ctx.out.info(`stored retention policy: ${describePolicy(policy)}`);
+          else if (flags.savePolicy && policy !== undefined) ctx.out.info(`dry run: the retention policy would be stored: ${describePolicy(policy)}`);
+          if (r.damaged.length > 0 && ids.length === 0) ctx.reporter.warn(describeDamaged(r.damaged, 'a policy neither keeps nor removes them'));
           const pruned = flags.prune && !flags.dryRun ? await prune(repo, { repackThreshold: threshold, reporter: ctx.reporter }) : undefined;
           ctx.reporter.stop();
           ctx.out.result({ ...r, policy: policy ?? null, ...(pruned ? { prune: pruned } : {}) }, () => {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { listSnapshots } from '../../snapshot/store.js';
+import { describeDamaged, scanSnapshots } from '../../snapshot/store.js';
+import { printable } from '../../snapshot/validate.js';
 import { formatBytes } from '../output.js';
 import type { Runner } from '../context.js';
 
@@ -10,9 +11,9 @@ export function registerList(program: Command, run: Runner): void {
     .action(() =>
       run(async (ctx) => {
         const repo = await ctx.openRepo();
-        const snaps = await listSnapshots(repo);
+        const { snapshots: snaps, damaged } = await scanSnapshots(repo);
         await repo.close();
-        const rows = snaps.map((s) => ({
+        const rows: Record<string, unknown>[] = snaps.map((s) => ({
           backupId: s.backupId,
           createdAt: s.createdAt,
           type: s.type,
@@ -27,12 +28,16 @@ export function registerList(program: Command, run: Runner): void {
           addedBytes: s.stats.addedBytes,
           ...(s.parent ? { parent: s.parent } : {}),
         }));
+        // a damaged backup is listed, marked, at the end: its time is unknown
+        for (const d of damaged) rows.push({ backupId: d.backupId, damaged: d.reason });
+        if (damaged.length > 0) ctx.reporter.warn(describeDamaged(damaged, 'they are listed as DAMAGED and cannot be restored'));
         ctx.out.result(rows, () => {
           if (rows.length === 0) return 'no backups yet';
-          const lines = rows.map((r) =>
-            [r.backupId, r.createdAt, r.type.padEnd(11), `fole ${r.foleVersion}`.padEnd(14), `${r.files} files`.padStart(12), formatBytes(r.bytes).padStart(10), r.tags.join(',')].join('  '),
+          const lines = snaps.map((s) =>
+            [s.backupId, s.createdAt, s.type.padEnd(11), `fole ${printable(s.manifest.foleVersion, 20).slice(1, -1)}`.padEnd(14), `${s.stats.files} files`.padStart(12), formatBytes(s.stats.bytes).padStart(10), s.tags.map((t) => printable(t, 60).slice(1, -1)).join(',')].join('  '),
           );
-          return [`${rows.length} backup${rows.length === 1 ? '' : 's'}:`, ...lines].join('\n');
+          for (const d of damaged) lines.push(`${d.backupId}  DAMAGED  ${printable(d.reason, 160).slice(1, -1)}`);
+          return [`${rows.length} backup${rows.length === 1 ? '' : 's'}${damaged.length > 0 ? ` (${damaged.length} damaged)` : ''}:`, ...lines].join('\n');
         });
       }),
     );
