@@ -27,6 +27,7 @@ import { checkBackupLabels } from '../snapshot/fields.js';
 import { comparePaths, SKIPPED_LIMIT, type Snapshot, type SnapshotDatabase, type SnapshotStats, type TreeEntry } from '../snapshot/snapshot.js';
 import { describeDamaged, loadSnapshot, resolveBackupId, saveSnapshot, scanSnapshots } from '../snapshot/store.js';
 import { readTree, TreeWriter } from '../snapshot/tree.js';
+import { printable } from '../snapshot/validate.js';
 import type { CapturedDatabase } from '../sqlite/capture.js';
 import { captureOnThread } from '../sqlite/capture-thread.js';
 import { isSqliteFile, mayBeSqlite } from '../sqlite/detect.js';
@@ -381,11 +382,14 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         const target = await readlink(join(root, r.path)).catch(() => '?');
         const resolved = resolve(dirname(join(root, r.path)), target);
         const outside = resolved !== root && !resolved.startsWith(root + sep);
-        skip(r.path, `symlink to ${target} (never followed nor stored)${outside ? ': points outside STORAGE_ROOT' : ''}`);
+        // names and targets are quoted and escaped: a line feed or an escape sequence in
+        // one must not forge or hide a line of the report
+        const [name, to] = [printable(r.path, 4096), printable(target, 4096)];
+        skip(r.path, `symlink to ${to} (never followed nor stored)${outside ? ': points outside STORAGE_ROOT' : ''}`);
         warn(
           outside
-            ? `SECURITY: symlink ${r.path} points outside STORAGE_ROOT (to ${target}); not followed, not stored — find out who created it`
-            : `skipped symlink ${r.path} -> ${target} (symlinks are never followed nor stored)`,
+            ? `SECURITY: symlink ${name} points outside STORAGE_ROOT (to ${to}); not followed, not stored — find out who created it`
+            : `skipped symlink ${name} -> ${to} (symlinks are never followed nor stored)`,
           r.path,
         );
         return undefined;
@@ -439,7 +443,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         skip(r.path, 'replaced by a non-file during backup');
         return undefined;
       }
-      if (out.changedWhileReading && !db) warn(`${r.path} kept changing while it was read; stored the last read`, r.path);
+      if (out.changedWhileReading && !db) warn(`${printable(r.path)} kept changing while it was read; stored the last read`, r.path);
       const c = out.content;
       if (db) {
         counts.dbsCaptured++;

@@ -14,6 +14,31 @@ export class UsageError extends FoleBackupError {
   }
 }
 
+/**
+ * Characters a terminal acts on or that disguise text: C0 controls (but the
+ * line feeds and tabs of our own formatting), DEL, C1 controls, line and
+ * paragraph separators, and bidirectional overrides and isolates.
+ */
+const UNSAFE_FOR_TERMINAL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const UNSAFE_IN_JSON = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const escapeChar = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+
+/**
+ * Text as it may reach a terminal: every character a terminal would act on is
+ * shown escaped (`\u001b`), so a hostile file name, symlink target or value
+ * read from a repository can never move the cursor, rewrite a line, or hide a
+ * warning. Names are also quoted where they are formatted (printable()), so a
+ * line feed inside one cannot start a forged line; this is the net under that.
+ */
+export function terminalSafe(text: string): string {
+  return text.replace(UNSAFE_FOR_TERMINAL, escapeChar);
+}
+
+/** A JSON document that is still valid JSON but holds no character a terminal acts on (JSON.stringify leaves C1 and bidi controls raw). */
+export function jsonSafe(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(UNSAFE_IN_JSON, escapeChar);
+}
+
 export interface Output {
   json: boolean;
   /** A human line on stderr (suppressed by --quiet). */
@@ -26,11 +51,11 @@ export function makeOutput(json: boolean, quiet: boolean): Output {
   return {
     json,
     info(line) {
-      if (!quiet) process.stderr.write(line + '\n');
+      if (!quiet) process.stderr.write(terminalSafe(line) + '\n');
     },
     result(value, human) {
-      if (json) process.stdout.write(JSON.stringify(value, null, 2) + '\n');
-      else process.stdout.write(human() + '\n');
+      if (json) process.stdout.write(jsonSafe(value) + '\n');
+      else process.stdout.write(terminalSafe(human()) + '\n');
     },
   };
 }
@@ -54,11 +79,11 @@ export function reportError(err: unknown, json: boolean): number {
   if (json) {
     const key = e instanceof StopError ? 'stop' : 'error';
     const body = { code: e.code, message: e.message, hint: e.hint ?? null, ...(e.path ? { path: e.path } : {}) };
-    process.stdout.write(JSON.stringify({ [key]: body }, null, 2) + '\n');
+    process.stdout.write(jsonSafe({ [key]: body }) + '\n');
   }
   const label = e instanceof StopError ? `STOP ${e.code}` : e.code === 'USAGE' ? 'usage error' : `error ${e.code}`;
-  process.stderr.write(`fole-backup: ${label}: ${e.message}\n`);
-  if (e.hint) process.stderr.write(`  hint: ${e.hint}\n`);
+  process.stderr.write(`fole-backup: ${label}: ${terminalSafe(e.message)}\n`);
+  if (e.hint) process.stderr.write(`  hint: ${terminalSafe(e.hint)}\n`);
   if (e instanceof StopError) process.stderr.write('  This is a STOP: nothing was changed. A human must decide what to do next.\n');
   if (e.code === 'INTERNAL' && err instanceof Error && err.stack && process.env.FOLE_BACKUP_DEBUG) process.stderr.write(err.stack + '\n');
   return code;

@@ -5,7 +5,7 @@
  */
 import cliProgress from 'cli-progress';
 import type { ProgressReporter, ProgressSnapshot } from '../progress/reporter.js';
-import { formatBytes } from './output.js';
+import { formatBytes, terminalSafe } from './output.js';
 
 export function makeProgressReporter(opts: { enabled: boolean; quiet: boolean }): ProgressReporter & { stop(): void } {
   const tty = opts.enabled && !opts.quiet && process.stderr.isTTY === true;
@@ -38,7 +38,7 @@ export function makeProgressReporter(opts: { enabled: boolean; quiet: boolean })
         );
         bar.start(1, 0, { phase: name.padEnd(18), files: '', bytes: '', rate: '', current: '' });
       } else if (!opts.quiet) {
-        process.stderr.write(`${name}…\n`);
+        process.stderr.write(`${terminalSafe(name)}…\n`);
       }
     },
     progress(p: ProgressSnapshot) {
@@ -56,13 +56,13 @@ export function makeProgressReporter(opts: { enabled: boolean; quiet: boolean })
         files: p.totalFiles !== undefined ? `${p.files}/${p.totalFiles}` : `${p.files}`,
         bytes: p.totalBytes !== undefined ? `${formatBytes(p.bytes)}/${formatBytes(p.totalBytes)}` : formatBytes(p.bytes),
         rate: `${formatBytes(p.bytes / secs)}/s`,
-        current: (p.current ?? '').slice(-40),
+        current: terminalSafe((p.current ?? '').slice(-40)),
       });
     },
     warn(message) {
       if (opts.quiet) return;
       if (bar) process.stderr.write('\n');
-      process.stderr.write(`warning: ${message}\n`);
+      process.stderr.write(`warning: ${terminalSafe(message)}\n`);
     },
     stop,
   };
