@@ -3,7 +3,7 @@
  * already holds an unreadable snapshot (written by an older build, damaged on
  * disk, emptied) still lists, forgets, backs up incrementally and restores.
  */
-import { mkdtempSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -95,6 +95,40 @@ describe('values a backup records are checked where they enter', () => {
     } finally {
       await repo.close();
     }
+  });
+});
+
+describe('the FOLE version recorded in the STORAGE_ROOT', () => {
+  it('is used when none is given, checked by the same rule, and never read through a symlink', async () => {
+    const t = await makeTree({ 'core/core.db': { db: ['CREATE TABLE t(x)'] }, 'config/server.json': JSON.stringify({ listen: ':8080', foleVersion: '2.5.0' }) }, { root: join(work, 'recorded') });
+    const noEnv = { ...env, FOLE_VERSION: '' };
+    const r = await runCli(['backup', '--storage-root', t.root, '--repo', repoDir, '--json'], noEnv);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/FOLE version 2\.5\.0 \(from config\/server\.json\)/);
+    const id = (JSON.parse(r.stdout) as { backupId: string }).backupId;
+    const m = await runCli(['manifest', id, '--repo', repoDir], env);
+    expect(JSON.parse(m.stdout)).toMatchObject({ foleVersion: '2.5.0' });
+
+    for (const [content, message] of [
+      [JSON.stringify({ foleVersion: '2.5.0\r' }), /carriage return/],
+      [JSON.stringify({ foleVersion: 25 }), /not a string/],
+      ['{not json', /not JSON/],
+    ] as const) {
+      writeFileSync(t.path('config/server.json'), content);
+      const bad = await runCli(['backup', '--storage-root', t.root, '--repo', repoDir], noEnv);
+      expect(bad.code, bad.stderr).toBe(2);
+      expect(bad.stderr).toMatch(message);
+    }
+    rmSync(t.path('config/server.json'));
+    symlinkSync(join(work, 'elsewhere.json'), t.path('config/server.json'));
+    writeFileSync(join(work, 'elsewhere.json'), JSON.stringify({ foleVersion: '9.9.9' }));
+    const link = await runCli(['backup', '--storage-root', t.root, '--repo', repoDir], noEnv);
+    expect(link.code).toBe(2);
+    expect(link.stderr).toMatch(/symlink/);
+    rmSync(t.path('config/server.json'));
+    const none = await runCli(['backup', '--storage-root', t.root, '--repo', repoDir], noEnv);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/no FOLE version given/);
   });
 });
 

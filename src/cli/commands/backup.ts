@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { backup, type BackupResult } from '../../backup/backup.js';
 import { checkBackupLabels } from '../../snapshot/fields.js';
+import { FOLE_VERSION_FILE, readRecordedFoleVersion } from '../../storage/fole-version.js';
 import { printable } from '../../snapshot/validate.js';
 import { formatBytes, formatDuration, UsageError } from '../output.js';
 import type { Context, Runner } from '../context.js';
@@ -46,19 +47,25 @@ export function describeBackup(r: BackupResult): string {
 export async function runBackup(ctx: Context, flags: BackupFlags): Promise<BackupResult> {
   const storageRoot = flags.storageRoot ?? process.env.STORAGE_ROOT;
   if (!storageRoot) throw new UsageError('no STORAGE_ROOT given', 'pass --storage-root <dir> or set STORAGE_ROOT');
-  const foleVersion = flags.foleVersion ?? process.env.FOLE_VERSION;
-  if (!foleVersion) {
-    throw new UsageError(
-      'no FOLE version given',
-      'pass --fole-version X.Y.Z (or set FOLE_VERSION): the version of the FOLE server that owns this STORAGE_ROOT; restore compares it',
-    );
+  let foleVersion = flags.foleVersion ?? process.env.FOLE_VERSION;
+  let versionFrom = flags.foleVersion !== undefined ? '--fole-version' : 'FOLE_VERSION';
+  if (foleVersion === undefined || foleVersion === '') {
+    foleVersion = await readRecordedFoleVersion(storageRoot);
+    versionFrom = FOLE_VERSION_FILE;
+    if (foleVersion === undefined) {
+      throw new UsageError(
+        'no FOLE version given',
+        `pass --fole-version X.Y.Z (or set FOLE_VERSION), or record it as "foleVersion" in the STORAGE_ROOT's ${FOLE_VERSION_FILE}: the version of the FOLE server that owns this STORAGE_ROOT; restore compares it`,
+      );
+    }
+    ctx.out.info(`FOLE version ${foleVersion} (from ${FOLE_VERSION_FILE})`);
   }
   const actor = flags.actor ?? process.env.FOLE_BACKUP_ACTOR;
   // checked before the repository is opened: a bad value costs no password prompt
   checkBackupLabels(
     { foleVersion, actor, tags: flags.tag },
     {
-      version: flags.foleVersion !== undefined ? '--fole-version' : 'FOLE_VERSION',
+      version: versionFrom,
       actor: flags.actor !== undefined ? '--actor' : 'FOLE_BACKUP_ACTOR',
       tag: '--tag',
     },
@@ -98,7 +105,7 @@ export function registerBackup(program: Command, run: Runner): void {
     .command('backup')
     .description('take a full, point-in-time-consistent backup of a FOLE STORAGE_ROOT')
     .option('-s, --storage-root <dir>', 'the STORAGE_ROOT to back up (default: $STORAGE_ROOT)')
-    .option('--fole-version <version>', 'version of the FOLE server owning it, MAJOR.MINOR.PATCH[-PRERELEASE] (default: $FOLE_VERSION); required')
+    .option('--fole-version <version>', 'version of the FOLE server owning it, MAJOR.MINOR.PATCH[-PRERELEASE] (default: $FOLE_VERSION, else "foleVersion" in the root\'s config/server.json)')
     .option('--actor <who>', 'who asks for this backup, recorded as createdBy: up to 256 characters, no control characters (default: user@host)')
     .addOption(new Option('--actor-kind <kind>', 'whether a person or an AI agent asks').choices(['human', 'agent']).default('human'))
     .option('--tag <tag...>', 'tag the backup (repeatable; up to 256 characters each, no control characters), e.g. pre-migration:42')
