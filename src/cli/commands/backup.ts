@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { backup, type BackupResult } from '../../backup/backup.js';
 import { checkBackupLabels } from '../../snapshot/fields.js';
+import { parseSeconds } from '../numbers.js';
 import { FOLE_VERSION_FILE, readRecordedFoleVersion } from '../../storage/fole-version.js';
 import { printable } from '../../snapshot/validate.js';
 import { formatBytes, formatDuration, UsageError } from '../output.js';
@@ -71,11 +72,7 @@ export async function runBackup(ctx: Context, flags: BackupFlags): Promise<Backu
     },
   );
   let busyTimeoutMs: number | undefined;
-  if (flags.busyTimeout !== undefined) {
-    const s = Number(flags.busyTimeout);
-    if (!Number.isFinite(s) || s <= 0) throw new UsageError(`--busy-timeout must be a positive number of seconds, not ${flags.busyTimeout}`);
-    busyTimeoutMs = s * 1000;
-  }
+  if (flags.busyTimeout !== undefined) busyTimeoutMs = parseSeconds('--busy-timeout', flags.busyTimeout, { positive: true, max: 86_400 });
   if (flags.full && (flags.incremental || flags.parent)) {
     throw new UsageError('--full cannot be combined with --incremental or --parent');
   }

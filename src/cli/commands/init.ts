@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { fsError } from '../../errors.js';
 import { initRepository } from '../../repository/open-repository.js';
 import type { Runner } from '../context.js';
+import { parseWholeNumber } from '../numbers.js';
 import { UsageError } from '../output.js';
 
 /** Write a new random key file (0600); refuses to overwrite one. Returns its secret. */
@@ -35,8 +36,8 @@ Without the password or key file the backups cannot be read by anyone, you inclu
         const location = ctx.repoLocation();
         let dbChunkSize: number | undefined;
         if (opts.dbChunkSize !== undefined) {
-          dbChunkSize = Number(opts.dbChunkSize);
-          if (!Number.isSafeInteger(dbChunkSize) || dbChunkSize < 512 || dbChunkSize > 1 << 20 || (dbChunkSize & (dbChunkSize - 1)) !== 0) {
+          dbChunkSize = parseWholeNumber('--db-chunk-size', opts.dbChunkSize, { min: 512, max: 1 << 20 });
+          if ((dbChunkSize & (dbChunkSize - 1)) !== 0) {
             throw new UsageError(`--db-chunk-size must be a power of two from 512 to 1048576, not ${opts.dbChunkSize}`);
           }
         }

@@ -1,13 +1,12 @@
 import type { Command } from 'commander';
 import { prune, type PruneResult } from '../../prune/prune.js';
-import { formatBytes, formatDuration, UsageError } from '../output.js';
+import { formatBytes, formatDuration } from '../output.js';
 import type { Runner } from '../context.js';
+import { parsePercentage } from '../numbers.js';
 
 export function parseThreshold(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
-  const n = Number(v.replace(/%$/, ''));
-  if (!Number.isFinite(n) || n < 0 || n > 100) throw new UsageError(`--repack-threshold must be a percentage 0-100, not ${v}`);
-  return n / 100;
+  return parsePercentage('--repack-threshold', v);
 }
 
 export function describePrune(r: PruneResult): string {

@@ -3,6 +3,7 @@ import type { RestorePlan } from '../../restore/plan.js';
 import { restore, type RestoreResult } from '../../restore/restore.js';
 import { formatBytes, formatDuration, UsageError } from '../output.js';
 import type { Runner } from '../context.js';
+import { parseSeconds } from '../numbers.js';
 
 export interface RestoreFlags {
   target?: string;
@@ -130,11 +131,7 @@ Examples:
         const foleVersion = flags.foleVersion ?? (process.env.FOLE_VERSION || undefined);
         const modules = parseModules(flags.modules);
         let storageLockWaitMs: number | undefined;
-        if (flags.storageLockWait !== undefined) {
-          const s = Number(flags.storageLockWait);
-          if (!Number.isFinite(s) || s < 0) throw new UsageError(`--storage-lock-wait must be a number of seconds, not ${flags.storageLockWait}`);
-          storageLockWaitMs = s * 1000;
-        }
+        if (flags.storageLockWait !== undefined) storageLockWaitMs = parseSeconds('--storage-lock-wait', flags.storageLockWait, { max: 86_400 });
         const repo = await ctx.openRepo();
         try {
           const common = { target, confirm: flags.confirm, foleVersion, modules, reporter: ctx.reporter, storageLockWaitMs, signal: ctx.interruptible(), onSwap: () => ctx.finishing('the swap of the restored tree into place') };

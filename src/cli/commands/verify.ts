@@ -4,6 +4,7 @@ import type { Info, Problem, ReportBase } from '../../verify/findings.js';
 import { parsePercent } from '../../verify/subset.js';
 import { verifyBackup, verifyVerdict, type VerifyOptions, type VerifyReport } from '../../verify/verify-backup.js';
 import type { Context, Runner } from '../context.js';
+import { parseWholeNumber } from '../numbers.js';
 import { formatBytes, formatDuration, reportError, UsageError } from '../output.js';
 
 interface VerifyFlags {
@@ -18,9 +19,7 @@ interface VerifyFlags {
 /** Parse --max-problems. */
 export function parseMaxProblems(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`--max-problems must be a positive integer, not ${text}`);
-  return n;
+  return parseWholeNumber('--max-problems', text, { min: 1, max: 1_000_000 });
 }
 
 const describeProblem = (p: Problem): string =>
