@@ -6,9 +6,11 @@ import { FoleBackupError, StopError } from '../errors.js';
 import { AAD } from '../repository/format.js';
 import type { Repository } from '../repository/repository.js';
 import type { Snapshot } from './snapshot.js';
-import { validateSnapshot } from './validate.js';
+import { printable, validateSnapshot } from './validate.js';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** What can name a backup besides `latest`: a prefix of an id, at least 8 characters, at most a whole id. */
+const BACKUP_REF = /^[0-9a-f][0-9a-f-]{7,35}$/;
 
 export function isBackupId(s: string): boolean {
   return UUID_RE.test(s);
@@ -153,12 +155,17 @@ export async function resolveBackupId(repo: Repository, ref: string, opts: Resol
     return newest.backupId;
   }
   if (ids.includes(ref)) return ref;
-  const matches = ref.length >= 8 ? ids.filter((id) => id.startsWith(ref)) : [];
+  if (!BACKUP_REF.test(ref)) {
+    throw new FoleBackupError('USAGE', `${printable(ref, 60)} does not name a backup`, {
+      hint: 'name a backup by `latest`, its full id, or a unique prefix of at least 8 characters of it (0-9, a-f, -), as `fole-backup list` shows them',
+    });
+  }
+  const matches = ids.filter((id) => id.startsWith(ref));
   if (matches.length === 1) return matches[0] as string;
   if (matches.length > 1) {
     throw new StopError('AMBIGUOUS_INTENT', `backup id prefix ${ref} matches ${matches.length} backups`, {
       hint: `name the backup in full: ${matches.slice(0, 5).join(', ')}`,
     });
   }
-  throw missing(ref, 'no such backup in this repository');
+  throw missing(printable(ref, 60), 'no such backup in this repository');
 }
