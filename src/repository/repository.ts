@@ -365,10 +365,20 @@ export class Repository {
   }
 }
 
+/** The largest config accepted (one written by init is about 200 bytes). */
+const MAX_CONFIG_BYTES = 64 * 1024;
+
 /** Read and validate the plaintext config. */
 export async function readConfig(backend: Backend): Promise<RepositoryConfig> {
   let bytes: Buffer;
   try {
+    // read before any key: bounded, so a planted multi-gigabyte config cannot exhaust memory
+    const { size } = await backend.stat({ type: 'config', name: 'config' });
+    if (size > MAX_CONFIG_BYTES) {
+      throw new FoleBackupError('REPO_CORRUPT', `repository config at ${backend.location} is ${size} bytes, far more than a config holds`, {
+        hint: 'the config was replaced or damaged; restore it from a copy of the repository',
+      });
+    }
     bytes = await backend.load({ type: 'config', name: 'config' });
   } catch (err) {
     if ((err instanceof FoleBackupError && err.code === 'NOT_FOUND') || errnoCode(err) === 'ENOENT') {
@@ -379,12 +389,16 @@ export async function readConfig(backend: Backend): Promise<RepositoryConfig> {
     }
     throw err;
   }
-  let v: Partial<RepositoryConfig>;
+  let parsed: unknown;
   try {
-    v = JSON.parse(bytes.toString('utf8')) as Partial<RepositoryConfig>;
+    parsed = JSON.parse(bytes.toString('utf8'));
   } catch (err) {
     throw new FoleBackupError('REPO_CORRUPT', `repository config at ${backend.location} is not JSON`, { cause: err });
   }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new FoleBackupError('REPO_CORRUPT', `repository config at ${backend.location} is not a JSON object`);
+  }
+  const v = parsed as Partial<RepositoryConfig>;
   if (typeof v.formatVersion !== 'number') {
     throw new FoleBackupError('REPO_CORRUPT', `repository config at ${backend.location} has no formatVersion`);
   }

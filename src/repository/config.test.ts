@@ -1,0 +1,55 @@
+/**
+ * The repository config is the one plaintext object every command reads first:
+ * whatever bytes it holds, reading it yields a valid config or a typed error
+ * (fuzzing with fast-check, fixed seeds) — never a crash.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { MemoryBackend } from '../backend/memory.js';
+import { FoleBackupError } from '../errors.js';
+import { readConfig } from './repository.js';
+
+async function readBytes(bytes: Uint8Array): Promise<unknown> {
+  const backend = new MemoryBackend();
+  await backend.save({ type: 'config', name: 'config' }, Buffer.from(bytes));
+  return readConfig(backend).catch((e: unknown) => e);
+}
+
+const VALID = { formatVersion: 1, id: '6f1c2f0e-8a55-4a4e-9d2a-6a8f0b1c2d3e', createdAt: '2026-01-01T00:00:00.000Z', packSize: 16 << 20, fileChunkSize: 1 << 20, dbChunkSize: 16384 };
+const isTyped = (r: unknown): boolean => r instanceof FoleBackupError && ['REPO_CORRUPT', 'REPO_FORMAT_UNSUPPORTED'].includes(r.code);
+
+describe('reading the repository config', () => {
+  it('reads a valid config, and refuses JSON that is not an object', async () => {
+    expect(await readBytes(Buffer.from(JSON.stringify(VALID)))).toEqual(VALID);
+    for (const text of ['null', '1', '"x"', '[]', 'true', '{}', '{"formatVersion":1}', '']) expect(isTyped(await readBytes(Buffer.from(text))), text).toBe(true);
+  });
+
+  it('any mutation of a valid config yields a valid config or a typed error', async () => {
+    const value = fc.oneof(fc.constant(null), fc.boolean(), fc.integer(), fc.double(), fc.string(), fc.array(fc.nat(), { maxLength: 2 }), fc.object({ maxDepth: 1 }));
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...Object.keys(VALID), 'extra'), value, async (key, v) => {
+        const r = await readBytes(Buffer.from(JSON.stringify({ ...VALID, [key]: v })));
+        if (r instanceof FoleBackupError) expect(isTyped(r)).toBe(true);
+        else expect(r).toMatchObject({ formatVersion: 1 });
+      }),
+      { seed: 17, numRuns: 1000 },
+    );
+  });
+
+  it('any bytes yield a config or a typed error', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.json().map((j) => Buffer.from(j))), async (bytes) => {
+        const r = await readBytes(bytes);
+        if (r instanceof Error) expect(isTyped(r), String(r)).toBe(true);
+      }),
+      { seed: 17, numRuns: 1000 },
+    );
+  });
+});
+
+describe('a config that is far too large', () => {
+  it('is refused from its size, before it is read', async () => {
+    const r = await readBytes(Buffer.concat([Buffer.from(JSON.stringify(VALID)), Buffer.alloc(65 * 1024, 0x20)]));
+    expect(r).toMatchObject({ code: 'REPO_CORRUPT', message: expect.stringMatching(/far more than a config holds/) });
+  });
+});
