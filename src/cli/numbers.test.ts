@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { fuzz } from '../../test/fuzz.js';
 import { describe, expect, it } from 'vitest';
 import { FoleBackupError } from '../errors.js';
 import { parsePercentage, parseSeconds, parseWholeNumber } from './numbers.js';
@@ -31,7 +32,7 @@ describe('numbers on the command line', () => {
 
   it('any string is a value within bounds or a usage error, never NaN or a crash', () => {
     const any = fc.oneof(fc.string(), fc.double().map(String), fc.bigInt().map(String), fc.stringMatching(/^[0-9.e+x%-]{0,12}$/));
-    fc.assert(
+    fuzz(
       fc.property(any, (text) => {
         const checks: [() => number, (n: number) => boolean][] = [
           [() => parseWholeNumber('--n', text, { min: 1, max: 1_000_000 }), (n) => Number.isSafeInteger(n) && n >= 1 && n <= 1_000_000],
@@ -50,7 +51,7 @@ describe('numbers on the command line', () => {
           expect(/^[0-9.%]+$/.test(text)).toBe(true);
         }
       }),
-      { seed: 17, numRuns: 3000 },
+      3000,
     );
   });
 });

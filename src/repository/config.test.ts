@@ -4,6 +4,7 @@
  * (fuzzing with fast-check, fixed seeds) — never a crash.
  */
 import fc from 'fast-check';
+import { fuzzAsync } from '../../test/fuzz.js';
 import { describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../backend/memory.js';
 import { FoleBackupError } from '../errors.js';
@@ -26,23 +27,23 @@ describe('reading the repository config', () => {
 
   it('any mutation of a valid config yields a valid config or a typed error', async () => {
     const value = fc.oneof(fc.constant(null), fc.boolean(), fc.integer(), fc.double(), fc.string(), fc.array(fc.nat(), { maxLength: 2 }), fc.object({ maxDepth: 1 }));
-    await fc.assert(
+    await fuzzAsync(
       fc.asyncProperty(fc.constantFrom(...Object.keys(VALID), 'extra'), value, async (key, v) => {
         const r = await readBytes(Buffer.from(JSON.stringify({ ...VALID, [key]: v })));
         if (r instanceof FoleBackupError) expect(isTyped(r)).toBe(true);
         else expect(r).toMatchObject({ formatVersion: 1 });
       }),
-      { seed: 17, numRuns: 1000 },
+      1000,
     );
   });
 
   it('any bytes yield a config or a typed error', async () => {
-    await fc.assert(
+    await fuzzAsync(
       fc.asyncProperty(fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.json().map((j) => Buffer.from(j))), async (bytes) => {
         const r = await readBytes(bytes);
         if (r instanceof Error) expect(isTyped(r), String(r)).toBe(true);
       }),
-      { seed: 17, numRuns: 1000 },
+      1000,
     );
   });
 });

@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { fuzz } from '../../test/fuzz.js';
 import { createHash } from 'node:crypto';
 import { FoleBackupError } from '../errors.js';
 import { decodeIndexFile, encodeIndexFile, MasterIndex, type IndexFileData } from './master-index.js';
@@ -16,7 +17,7 @@ const SEEDS = [3, 4242, 31337];
 const H = (c: string): string => c.repeat(64);
 
 function check<T>(prop: fc.IProperty<T>, numRuns: number): void {
-  for (const seed of SEEDS) fc.assert(prop, { seed, numRuns });
+  fuzz(prop, numRuns, SEEDS);
 }
 
 const hex64 = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('hex'));

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { fuzz } from '../../test/fuzz.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { seal, SEAL_OVERHEAD } from '../crypto/aead.js';
 import { FoleBackupError } from '../errors.js';
@@ -16,7 +17,7 @@ const KEY = randomBytes(32);
 const SEEDS = [7, 1234, 99991];
 
 function check<T>(prop: fc.IProperty<T>, numRuns: number): void {
-  for (const seed of SEEDS) fc.assert(prop, { seed, numRuns });
+  fuzz(prop, numRuns, SEEDS);
 }
 
 /** A pack of `n` blobs of the given sizes (content is random; only lengths matter to the header). */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { fuzz } from '../../test/fuzz.js';
 import { FoleBackupError } from '../errors.js';
 import { applyRetention, bucketKey, isoWeek, MAX_KEEP, parseDuration, parseKeepCount, subtractDuration, type BackupSummary, type RetentionPolicy } from './policy.js';
 
@@ -164,7 +165,7 @@ describe('retention values are parsed strictly, with bounds', () => {
       fc.array(fc.tuple(fc.oneof(fc.nat(), fc.bigInt({ min: 0n, max: 10n ** 30n }).map(String)), fc.constantFrom('y', 'm', 'w', 'd', 'h', 'x', '')), { maxLength: 6 })
         .map((parts) => parts.map(([n, u]) => `${n}${u}`).join('')),
     );
-    fc.assert(
+    fuzz(
       fc.property(durationish, (text) => {
         let d;
         try {
@@ -176,12 +177,12 @@ describe('retention values are parsed strictly, with bounds', () => {
         }
         expect(Number.isFinite(subtractDuration(new Date('2026-01-01T00:00:00Z'), d).getTime())).toBe(true);
       }),
-      { seed: 17, numRuns: 2000 },
+      2000,
     );
   });
 
   it('any string is a valid count or a typed usage error', () => {
-    fc.assert(
+    fuzz(
       fc.property(fc.oneof(fc.string(), fc.integer().map(String), fc.double().map(String)), (text) => {
         try {
           const n = parseKeepCount('--keep-last', text);
@@ -191,7 +192,7 @@ describe('retention values are parsed strictly, with bounds', () => {
           expect((err as FoleBackupError).code).toBe('USAGE');
         }
       }),
-      { seed: 17, numRuns: 2000 },
+      2000,
     );
   });
 });

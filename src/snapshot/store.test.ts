@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { fuzzAsync } from '../../test/fuzz.js';
 import { describe, expect, it } from 'vitest';
 import { FoleBackupError, StopError } from '../errors.js';
 import { makeRepo } from '../../test/repo-helpers.js';
@@ -23,14 +24,14 @@ describe('naming a backup', () => {
   it('any string resolves, or fails with a typed error', async () => {
     const repo = await makeRepo();
     await forgeBackup(repo, { entries: [fileEntry('a.txt')], contents: { 'a.txt': 'a' } });
-    await fc.assert(
+    await fuzzAsync(
       fc.asyncProperty(fc.oneof(fc.string(), fc.stringMatching(/^[0-9a-f-]{0,40}$/)), async (ref) => {
         const r = await resolveBackupId(repo, ref).catch((e: unknown) => e);
         if (typeof r === 'string') return;
         expect(r).toBeInstanceOf(FoleBackupError);
         expect(['USAGE', 'MISSING_MANIFEST', 'AMBIGUOUS_INTENT']).toContain((r as FoleBackupError).code);
       }),
-      { seed: 17, numRuns: 500 },
+      500,
     );
   });
 });

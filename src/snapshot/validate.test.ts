@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { fuzz } from '../../test/fuzz.js';
 import { StopError } from '../errors.js';
 import { comparePaths, type Snapshot, type TreeEntry } from './snapshot.js';
 import {
@@ -26,7 +27,7 @@ const BACKUP_ID = '0b9d7f36-3c1e-4a52-9a0f-6f1f2b7c8d90';
 
 /** Run a property once per fixed seed, so a failure is reproducible. */
 function check<T>(prop: fc.IProperty<T>, numRuns: number): void {
-  for (const seed of SEEDS) fc.assert(prop, { seed, numRuns });
+  fuzz(prop, numRuns, SEEDS);
 }
 
 /** Call fn; return its result, or undefined if it threw a StopError with `code`. Anything else fails the test. */
