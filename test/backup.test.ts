@@ -4,7 +4,7 @@
  * failure paths (wrong password, damaged pack, full disk, corrupt source DB).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, chmodSync, utimesSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, chmodSync, utimesSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -267,6 +267,75 @@ describe('backup aborted part-way', () => {
       expect(readStorageLock(root)).toBeUndefined();
       const ok = await backup(repo, { storageRoot: root, foleVersion: '1.0.0', stagingParent });
       expect((await listSnapshots(repo)).map((s) => s.backupId)).toEqual([ok.backupId]);
+    });
+  }
+});
+
+/** Make a database at `file` (created if absent) whose header is sound and whose B-tree pages in the middle are garbage. */
+function damagedDatabase(file: string): void {
+  mkdirSync(join(file, '..'), { recursive: true });
+  const db = new Database(file);
+  db.exec('CREATE TABLE big (x TEXT); CREATE INDEX big_x ON big(x)');
+  const ins = db.prepare('INSERT INTO big VALUES (?)');
+  db.transaction(() => {
+    for (let i = 0; i < 5000; i++) ins.run(`row-${i}-${'y'.repeat(50)}`);
+  })();
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  db.pragma('journal_mode = DELETE');
+  db.close();
+  const bytes = readFileSync(file);
+  bytes.fill(0x5a, Math.floor(bytes.length / 2), Math.floor(bytes.length / 2) + 4096);
+  writeFileSync(file, bytes);
+}
+
+const sha256Of = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');
+
+describe('FOLE databases behind a symlink', () => {
+  /** Move `rel` out of the root to `<work>/outside/<rel>` and leave a symlink to it in its place. */
+  function moveOutside(rel: string): string {
+    const outside = join(work, 'outside', rel);
+    mkdirSync(join(outside, '..'), { recursive: true });
+    renameSync(join(root, rel), outside);
+    symlinkSync(outside, join(root, rel));
+    return outside;
+  }
+
+  function hasLockTable(file: string): boolean {
+    const db = new Database(file, { readonly: true });
+    try {
+      return db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'dal_locks'").get() !== undefined;
+    } finally {
+      db.close();
+    }
+  }
+
+  for (const rel of ['core/core.db', 'core']) {
+    it(`fails the backup with UNSAFE_PATH when ${rel} is a symlink, and never writes to what it points to`, async () => {
+      core.db.close();
+      const outside = moveOutside(rel);
+      const outsideDb = rel === 'core' ? join(outside, 'core.db') : outside;
+      const before = sha256Of(outsideDb);
+      const repo = await makeRepo();
+      const err = await backup(repo, { storageRoot: root, foleVersion: '2.3.1' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(FoleBackupError);
+      expect((err as FoleBackupError).code).toBe('UNSAFE_PATH');
+      expect((err as FoleBackupError).message).toContain('symlink');
+      expect(sha256Of(outsideDb)).toBe(before);
+      expect(hasLockTable(outsideDb)).toBe(false);
+      expect(await listSnapshots(repo)).toEqual([]);
+    });
+  }
+
+  for (const rel of ['projects/p1/project.db', 'projects/p1', 'modules/maps/module.db', 'modules']) {
+    it(`fails the backup with UNSAFE_PATH when ${rel}, a place of FOLE's databases, is a symlink`, async () => {
+      moveOutside(rel);
+      const repo = await makeRepo();
+      const err = await backup(repo, { storageRoot: root, foleVersion: '2.3.1' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(FoleBackupError);
+      expect((err as FoleBackupError).code).toBe('UNSAFE_PATH');
+      expect((err as FoleBackupError).message).toContain(rel);
+      expect(await listSnapshots(repo)).toEqual([]);
+      expect(readStorageLock(root)).toBeUndefined();
     });
   }
 });

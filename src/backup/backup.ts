@@ -30,6 +30,9 @@ import type { CapturedDatabase } from '../sqlite/capture.js';
 import { captureOnThread } from '../sqlite/capture-thread.js';
 import { isSqliteFile, mayBeSqlite } from '../sqlite/detect.js';
 import { acquireStorageLock, GLOBAL_LOCK_ID } from '../storage/global-lock.js';
+import { CORE_DB, leadsToFoleDatabase } from '../storage/fole-layout.js';
+import { pathInsideRoot } from '../fs/inside-root.js';
+import { readlinkSync } from 'node:fs';
 import { scanTree, type ScanRecord } from '../storage/scan.js';
 import { makeStaging } from './staging.js';
 import { orderedMap } from '../concurrency/ordered-map.js';
@@ -174,6 +177,24 @@ function defaultActor(): string {
   }
 }
 
+/**
+ * A symlink where FOLE keeps a database (or a directory on the way to one):
+ * never followed, so what it points to would be missing from the backup — and
+ * a backup without FOLE's databases is not a backup.
+ */
+function symlinkedFolePlace(root: string, rel: string): FoleBackupError {
+  let target = '?';
+  try {
+    target = readlinkSync(join(root, rel));
+  } catch {
+    // only named in the message
+  }
+  return new FoleBackupError('UNSAFE_PATH', `backup of ${root}: ${rel} is a symlink (to ${target}), where FOLE keeps its databases; symlinks are never followed, so they would be missing from the backup`, {
+    path: rel,
+    hint: `put what ${rel} points to in its place inside the STORAGE_ROOT, then run the backup again`,
+  });
+}
+
 /** Check that `root` looks like a FOLE STORAGE_ROOT and return its real path. */
 export async function checkStorageRoot(root: string): Promise<string> {
   const abs = resolve(root);
@@ -190,12 +211,16 @@ export async function checkStorageRoot(root: string): Promise<string> {
   if (!st.isDirectory()) {
     throw new FoleBackupError('NOT_A_STORAGE_ROOT', `storage root ${abs} is not a directory`, { path: abs });
   }
+  let core;
   try {
-    await stat(join(abs, 'core', 'core.db'));
+    // never through a symlink: a backup must hold core.db itself (UNSAFE_PATH otherwise)
+    core = pathInsideRoot(abs, CORE_DB);
   } catch (err) {
+    if (!(err instanceof FoleBackupError) || err.code !== 'NOT_FOUND') throw err;
+  }
+  if (core === undefined || !core.st.isFile()) {
     throw new FoleBackupError('NOT_A_STORAGE_ROOT', `${abs} is not a FOLE STORAGE_ROOT: core/core.db is missing`, {
       path: abs,
-      cause: err,
       hint: 'point --storage-root at the directory that holds core/, projects/, modules/',
     });
   }
@@ -294,6 +319,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         throwIfAborted(workSignal);
         const items: WorkItem[] = [];
         for (const r of batch) {
+          if (r.kind === 'symlink' && leadsToFoleDatabase(r.path)) throw symlinkedFolePlace(root, r.path);
           const prev = r.kind === 'dir' ? undefined : await cursor.find(r.path);
           const rec: SpoolRecord = r;
           if (r.kind === 'file') {

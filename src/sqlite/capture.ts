@@ -48,6 +48,7 @@
  */
 import { SQLITE_SIDE_SUFFIXES } from '../storage/exclusions.js';
 import { isSqliteDamage } from './integrity.js';
+import { openDatabaseInside } from './open-inside.js';
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, openSync, readSync, rmSync, statSync } from 'node:fs';
@@ -163,7 +164,7 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
   let ok = false;
   try {
     throwIfAborted(opts.signal);
-    for (const s of byPath) openSource(s, busyTimeoutMs);
+    for (const s of byPath) openSource(s, opts.storageRoot, busyTimeoutMs);
 
     const { capturedAt, writersBlockedMs } = await quiesce(byPath, busyTimeoutMs, opts.signal, progress);
 
@@ -238,30 +239,25 @@ function makeSources(storageRoot: string, databases: readonly string[]): Source[
   });
 }
 
-/** Open W and R on a source and make sure it is a readable SQLite database. */
-function openSource(s: Source, busyTimeoutMs: number): void {
-  let st;
-  try {
-    st = statSync(s.abs);
-  } catch (err) {
-    throw relabel(fsError('read', s.abs, err), s.rel);
-  }
-  if (!st.isFile()) {
-    throw new FoleBackupError('READ_ERROR', `capture ${s.rel}: not a regular file`, { path: s.rel });
-  }
+/**
+ * Open W and R on a source and make sure it is a readable SQLite database.
+ * Neither is ever opened through a symlink (src/sqlite/open-inside.ts).
+ */
+function openSource(s: Source, storageRoot: string, busyTimeoutMs: number): void {
   s.hadWal = existsSync(`${s.abs}-wal`);
   // Opening may wait the whole budget for a writer's commit (rollback mode); inside
   // the quiesce window both connections wait only a short slice (set there).
   const timeout = Math.min(busyTimeoutMs, 0x7fffffff);
   try {
-    s.writer = new Database(s.abs, { fileMustExist: true, timeout });
+    s.writer = openDatabaseInside(storageRoot, s.rel, { timeout });
     // Reading the header and schema here surfaces "not a database" and damage early,
     // and tells a WAL database (known only once its header is read) from the others.
     s.writer.pragma('schema_version', { simple: true });
     s.journalMode = String(s.writer.pragma('journal_mode', { simple: true }));
-    s.reader = new Database(s.abs, { fileMustExist: true, readonly: true, timeout });
+    s.reader = openDatabaseInside(storageRoot, s.rel, { readonly: true, timeout });
     s.reader.pragma('schema_version', { simple: true });
   } catch (err) {
+    if (err instanceof FoleBackupError) throw relabel(err, s.rel);
     throw sqliteError(s.rel, 'open', err, 'source');
   }
 }
