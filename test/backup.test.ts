@@ -18,7 +18,7 @@ import { listSnapshots, loadSnapshot } from '../src/snapshot/store.js';
 import { readTree } from '../src/snapshot/tree.js';
 import { readStorageLock } from '../src/storage/global-lock.js';
 import type { TreeEntry } from '../src/snapshot/snapshot.js';
-import { createDatabase, createWalOnlyDatabase, type WalOnlyDatabase } from './fixtures/sqlite-writer.js';
+import { createDamagedDatabase, createDatabase, createWalOnlyDatabase, type WalOnlyDatabase } from './fixtures/sqlite-writer.js';
 import { makeRepo, readBack, TEST_PASSWORD } from './repo-helpers.js';
 import { createHash, randomBytes } from 'node:crypto';
 
@@ -271,23 +271,6 @@ describe('backup aborted part-way', () => {
   }
 });
 
-/** Make a database at `file` (created if absent) whose header is sound and whose B-tree pages in the middle are garbage. */
-function damagedDatabase(file: string): void {
-  mkdirSync(join(file, '..'), { recursive: true });
-  const db = new Database(file);
-  db.exec('CREATE TABLE big (x TEXT); CREATE INDEX big_x ON big(x)');
-  const ins = db.prepare('INSERT INTO big VALUES (?)');
-  db.transaction(() => {
-    for (let i = 0; i < 5000; i++) ins.run(`row-${i}-${'y'.repeat(50)}`);
-  })();
-  db.pragma('wal_checkpoint(TRUNCATE)');
-  db.pragma('journal_mode = DELETE');
-  db.close();
-  const bytes = readFileSync(file);
-  bytes.fill(0x5a, Math.floor(bytes.length / 2), Math.floor(bytes.length / 2) + 4096);
-  writeFileSync(file, bytes);
-}
-
 const sha256Of = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');
 
 describe('FOLE databases behind a symlink', () => {
@@ -336,6 +319,44 @@ describe('FOLE databases behind a symlink', () => {
       expect((err as FoleBackupError).message).toContain(rel);
       expect(await listSnapshots(repo)).toEqual([]);
       expect(readStorageLock(root)).toBeUndefined();
+    });
+  }
+});
+
+describe('a damaged SQLite file that is not one of FOLE\'s databases', () => {
+  for (const rel of ['projects/p1/files/upload.bin', 'projects/p1/files/notes.db', 'config/cache.sqlite']) {
+    it(`stores ${rel} byte for byte as a file with a warning, and the backup succeeds`, async () => {
+      createDamagedDatabase(join(root, rel));
+      const original = readFileSync(join(root, rel));
+      const repo = await makeRepo();
+      const r = await backup(repo, { storageRoot: root, foleVersion: '2.3.1' });
+      expect(r.warnings.some((w) => w.includes(rel) && w.includes('damaged'))).toBe(true);
+      const e = (await entries(repo, r.backupId)).find((x) => x.path === rel) as TreeEntry;
+      expect(e.kind).toBe('file');
+      expect((await readBack(repo, e)).equals(original)).toBe(true);
+      expect(r.databases).toBe(4);
+      const snap = await loadSnapshot(repo, r.backupId);
+      expect(snap.warnings.some((w) => w.includes(rel))).toBe(true);
+    });
+  }
+
+  it('still captures a sound SQLite upload as a database', async () => {
+    createDatabase(join(root, 'projects', 'p1', 'files', 'sound.db'), 10);
+    const repo = await makeRepo();
+    const r = await backup(repo, { storageRoot: root, foleVersion: '2.3.1' });
+    expect((await entries(repo, r.backupId)).find((x) => x.path === 'projects/p1/files/sound.db')?.kind).toBe('db');
+    expect(r.warnings).toEqual([expect.stringContaining('outside-link')]);
+  });
+
+  for (const rel of ['projects/p1/project.db', 'projects/p1/maps/m1/map.db', 'modules/maps/module.db']) {
+    it(`stops with DB_INTEGRITY_ERROR when FOLE's own ${rel} is damaged`, async () => {
+      createDamagedDatabase(join(root, rel));
+      const repo = await makeRepo();
+      const err = await backup(repo, { storageRoot: root, foleVersion: '2.3.1' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StopError);
+      expect((err as StopError).code).toBe('DB_INTEGRITY_ERROR');
+      expect((err as StopError).path).toContain(rel);
+      expect(await listSnapshots(repo)).toEqual([]);
     });
   }
 });

@@ -30,7 +30,7 @@ import type { CapturedDatabase } from '../sqlite/capture.js';
 import { captureOnThread } from '../sqlite/capture-thread.js';
 import { isSqliteFile, mayBeSqlite } from '../sqlite/detect.js';
 import { acquireStorageLock, GLOBAL_LOCK_ID } from '../storage/global-lock.js';
-import { CORE_DB, leadsToFoleDatabase } from '../storage/fole-layout.js';
+import { CORE_DB, isFoleDatabasePath, leadsToFoleDatabase } from '../storage/fole-layout.js';
 import { pathInsideRoot } from '../fs/inside-root.js';
 import { readlinkSync } from 'node:fs';
 import { scanTree, type ScanRecord } from '../storage/scan.js';
@@ -94,10 +94,11 @@ interface SpoolRecord extends ScanRecord {
 const WINDOW = 8192;
 const WINDOW_WHILE_SCANNING = 65536;
 
-/** A database the capture is done with: its checked copy, or the fingerprint that proves it unchanged. */
+/** A database the capture is done with: its checked copy, the fingerprint that proves it unchanged, or why it is damaged. */
 interface DbSettled {
   captured?: CapturedDatabase;
   unchanged?: string;
+  damaged?: string;
 }
 
 interface Deferred<T> {
@@ -355,7 +356,10 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         stagingDir: staging as string,
         ...(opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs }),
         signal: workSignal,
-        dropLockRow: { path: 'core/core.db', lockId: GLOBAL_LOCK_ID },
+        dropLockRow: { path: CORE_DB, lockId: GLOBAL_LOCK_ID },
+        // FOLE's own databases must be sound (a damaged one is a STOP, spec §15); any
+        // other file that merely looks like SQLite and is damaged is stored as it is
+        optional: dbPaths.filter((p) => !isFoleDatabasePath(p)),
         // core.db always changes (it holds our lock row during the capture); others are kept when untouched
         unchangedIfFingerprint: Object.fromEntries(
           [...parentDbs].filter(([path, d]) => path !== 'core/core.db' && d.fingerprint !== undefined).map(([path, d]) => [path, d.fingerprint as string]),
@@ -413,6 +417,10 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         return undefined;
       }
       const caught = r.sqlite ? await settled.get(r.path)?.promise : undefined;
+      if (caught?.damaged !== undefined) {
+        // not one of FOLE's databases: its bytes are kept exactly, and the operator is told
+        warn(`${r.path} looks like a SQLite database but is damaged, so it was stored byte for byte as an ordinary file (${caught.damaged})`, r.path);
+      }
       // an incremental keeps what provably did not change, without reading it
       const keptFp = caught?.unchanged;
       if (keptFp !== undefined && prev?.kind === 'db' && prev.fingerprint === keptFp && hasChunks(prev)) {
