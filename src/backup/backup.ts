@@ -16,9 +16,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readlink, realpath, rm, stat } from 'node:fs/promises';
-import { hostname, userInfo } from 'node:os';
+import { hostname, tmpdir, userInfo } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
 import { FoleBackupError, errnoCode, throwIfAborted } from '../errors.js';
+import { localRealPath } from '../backend/open.js';
 import { ManifestBuilder } from '../manifest/manifest.js';
 import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
 import { RepositoryLock } from '../repository/lock.js';
@@ -228,12 +229,45 @@ export async function checkStorageRoot(root: string): Promise<string> {
   return realpath(abs);
 }
 
+function isInside(child: string, parent: string): boolean {
+  return child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
+}
+
+/**
+ * The repository and the staging area must lie outside the STORAGE_ROOT (real
+ * paths compared, so a symlink does not hide it): inside, a backup would store
+ * them too — the repository grows by its own size with every backup, staged
+ * database copies are captured while being written. A STORAGE_ROOT inside the
+ * repository is refused as well. Usage errors: the operator chose the paths.
+ */
+async function checkApart(root: string, repo: Repository, stagingParent: string | undefined): Promise<void> {
+  const repoPath = await localRealPath(repo.backend);
+  if (repoPath !== undefined && isInside(repoPath, root)) {
+    throw new FoleBackupError('USAGE', `the repository ${repoPath} lies inside the STORAGE_ROOT ${root}: it would be backed up into itself, growing with every backup`, {
+      hint: 'put the repository elsewhere, outside the STORAGE_ROOT (another directory or disk), and run again',
+    });
+  }
+  if (repoPath !== undefined && isInside(root, repoPath)) {
+    throw new FoleBackupError('USAGE', `the STORAGE_ROOT ${root} lies inside the repository ${repoPath}`, {
+      hint: 'keep them apart: put the repository elsewhere, outside the STORAGE_ROOT, and run again',
+    });
+  }
+  const given = resolve(stagingParent ?? tmpdir());
+  const staging = await realpath(given).catch(() => given);
+  if (isInside(staging, root)) {
+    throw new FoleBackupError('USAGE', `the staging directory ${staging} lies inside the STORAGE_ROOT ${root}: the database copies staged there would be backed up too`, {
+      hint: 'pass a --staging-dir (or FOLE_BACKUP_STAGING) outside the STORAGE_ROOT, with room for every database',
+    });
+  }
+}
+
 /** Take a full backup of a STORAGE_ROOT into `repo`. The repository must be open (index is loaded here). */
 export async function backup(repo: Repository, opts: BackupOptions): Promise<BackupResult> {
   const started = Date.now();
   const reporter = opts.reporter ?? silentReporter;
   const signal = opts.signal;
   const root = await checkStorageRoot(opts.storageRoot);
+  await checkApart(root, repo, opts.stagingParent);
   const warnings: string[] = [];
   const warn = (msg: string, path?: string): void => {
     warnings.push(msg);
