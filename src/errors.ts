@@ -29,6 +29,8 @@ export type ErrorCode =
   | 'STORAGE_LOCKED'
   | 'DB_LOCKED'
   | 'NOT_A_STORAGE_ROOT'
+  /** A path the tool will not go through: a symlink, or a real path outside the root it belongs to. */
+  | 'UNSAFE_PATH'
   | 'READ_ERROR'
   | 'WRITE_ERROR'
   | 'NO_SPACE'

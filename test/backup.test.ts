@@ -4,7 +4,7 @@
  * failure paths (wrong password, damaged pack, full disk, corrupt source DB).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, chmodSync, utimesSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, chmodSync, utimesSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -18,7 +18,7 @@ import { listSnapshots, loadSnapshot } from '../src/snapshot/store.js';
 import { readTree } from '../src/snapshot/tree.js';
 import { readStorageLock } from '../src/storage/global-lock.js';
 import type { TreeEntry } from '../src/snapshot/snapshot.js';
-import { createDatabase, createWalOnlyDatabase, type WalOnlyDatabase } from './fixtures/sqlite-writer.js';
+import { createDamagedDatabase, createDatabase, createWalOnlyDatabase, type WalOnlyDatabase } from './fixtures/sqlite-writer.js';
 import { makeRepo, readBack, TEST_PASSWORD } from './repo-helpers.js';
 import { createHash, randomBytes } from 'node:crypto';
 
@@ -267,6 +267,96 @@ describe('backup aborted part-way', () => {
       expect(readStorageLock(root)).toBeUndefined();
       const ok = await backup(repo, { storageRoot: root, foleVersion: '1.0.0', stagingParent });
       expect((await listSnapshots(repo)).map((s) => s.backupId)).toEqual([ok.backupId]);
+    });
+  }
+});
+
+const sha256Of = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');
+
+describe('FOLE databases behind a symlink', () => {
+  /** Move `rel` out of the root to `<work>/outside/<rel>` and leave a symlink to it in its place. */
+  function moveOutside(rel: string): string {
+    const outside = join(work, 'outside', rel);
+    mkdirSync(join(outside, '..'), { recursive: true });
+    renameSync(join(root, rel), outside);
+    symlinkSync(outside, join(root, rel));
+    return outside;
+  }
+
+  function hasLockTable(file: string): boolean {
+    const db = new Database(file, { readonly: true });
+    try {
+      return db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'dal_locks'").get() !== undefined;
+    } finally {
+      db.close();
+    }
+  }
+
+  for (const rel of ['core/core.db', 'core']) {
+    it(`fails the backup with UNSAFE_PATH when ${rel} is a symlink, and never writes to what it points to`, async () => {
+      core.db.close();
+      const outside = moveOutside(rel);
+      const outsideDb = rel === 'core' ? join(outside, 'core.db') : outside;
+      const before = sha256Of(outsideDb);
+      const repo = await makeRepo();
+      const err = await backup(repo, { storageRoot: root, foleVersion: '2.3.1' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(FoleBackupError);
+      expect((err as FoleBackupError).code).toBe('UNSAFE_PATH');
+      expect((err as FoleBackupError).message).toContain('symlink');
+      expect(sha256Of(outsideDb)).toBe(before);
+      expect(hasLockTable(outsideDb)).toBe(false);
+      expect(await listSnapshots(repo)).toEqual([]);
+    });
+  }
+
+  for (const rel of ['projects/p1/project.db', 'projects/p1', 'modules/maps/module.db', 'modules']) {
+    it(`fails the backup with UNSAFE_PATH when ${rel}, a place of FOLE's databases, is a symlink`, async () => {
+      moveOutside(rel);
+      const repo = await makeRepo();
+      const err = await backup(repo, { storageRoot: root, foleVersion: '2.3.1' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(FoleBackupError);
+      expect((err as FoleBackupError).code).toBe('UNSAFE_PATH');
+      expect((err as FoleBackupError).message).toContain(rel);
+      expect(await listSnapshots(repo)).toEqual([]);
+      expect(readStorageLock(root)).toBeUndefined();
+    });
+  }
+});
+
+describe('a damaged SQLite file that is not one of FOLE\'s databases', () => {
+  for (const rel of ['projects/p1/files/upload.bin', 'projects/p1/files/notes.db', 'config/cache.sqlite']) {
+    it(`stores ${rel} byte for byte as a file with a warning, and the backup succeeds`, async () => {
+      createDamagedDatabase(join(root, rel));
+      const original = readFileSync(join(root, rel));
+      const repo = await makeRepo();
+      const r = await backup(repo, { storageRoot: root, foleVersion: '2.3.1' });
+      expect(r.warnings.some((w) => w.includes(rel) && w.includes('damaged'))).toBe(true);
+      const e = (await entries(repo, r.backupId)).find((x) => x.path === rel) as TreeEntry;
+      expect(e.kind).toBe('file');
+      expect((await readBack(repo, e)).equals(original)).toBe(true);
+      expect(r.databases).toBe(4);
+      const snap = await loadSnapshot(repo, r.backupId);
+      expect(snap.warnings.some((w) => w.includes(rel))).toBe(true);
+    });
+  }
+
+  it('still captures a sound SQLite upload as a database', async () => {
+    createDatabase(join(root, 'projects', 'p1', 'files', 'sound.db'), 10);
+    const repo = await makeRepo();
+    const r = await backup(repo, { storageRoot: root, foleVersion: '2.3.1' });
+    expect((await entries(repo, r.backupId)).find((x) => x.path === 'projects/p1/files/sound.db')?.kind).toBe('db');
+    expect(r.warnings).toEqual([expect.stringContaining('outside-link')]);
+  });
+
+  for (const rel of ['projects/p1/project.db', 'projects/p1/maps/m1/map.db', 'modules/maps/module.db']) {
+    it(`stops with DB_INTEGRITY_ERROR when FOLE's own ${rel} is damaged`, async () => {
+      createDamagedDatabase(join(root, rel));
+      const repo = await makeRepo();
+      const err = await backup(repo, { storageRoot: root, foleVersion: '2.3.1' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StopError);
+      expect((err as StopError).code).toBe('DB_INTEGRITY_ERROR');
+      expect((err as StopError).path).toContain(rel);
+      expect(await listSnapshots(repo)).toEqual([]);
     });
   }
 });

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './cli-helpers.js';
+import { createDatabase } from './fixtures/sqlite-writer.js';
 import { TEST_PASSWORD } from './repo-helpers.js';
 import { backedUpFoleTree, treeHash } from './restore-helpers.js';
 
@@ -57,8 +58,9 @@ describe('a signal during a restore', () => {
   ] as const)('%s: stops cleanly with exit %i, leaves the target as it was and nothing beside it', async (sig, code) => {
     const parent = join(work, `site-${sig}`);
     const target = join(parent, 'fole');
-    // a STORAGE_ROOT to replace (with core/): the signal must leave it as it is
+    // a STORAGE_ROOT to replace (FOLE's layout: core/core.db): the signal must leave it as it is
     mkdirSync(join(target, 'core'), { recursive: true });
+    createDatabase(join(target, 'core', 'core.db'), 3);
     writeFileSync(join(target, 'core', 'keep.txt'), 'the tree before');
     const before = treeHash(target);
     const args = ['--repo', repoDir, 'restore', backupId, '--target', target, '--confirm', backupId, '--fole-version', '2.3.1', '--modules', 'maps,sketch'];

@@ -128,14 +128,15 @@ function waitExit(child: ReturnType<typeof spawnCli>): Promise<{ code: number | 
 
 describe('restore killed with SIGKILL', () => {
   it('at every step of the swap: recovery rolls back before the live tree moved, completes after', async () => {
-    // `locked`: the Global Storage Lock row is in whatever tree is at the target when the process dies
-    const points: [when: 'before' | 'after', at: number, expected: 'old' | 'new', action: string, locked: boolean | 'no tree'][] = [
-      ['before', 1, 'old', 'rolled-back', true], // staged and verified, lock row copied; journal still "staging"
-      ['after', 1, 'old', 'rolled-back', true], // journal "staged"; the live tree not moved yet
-      ['after', 2, 'new', 'completed', 'no tree'], // live tree moved aside, journal not yet updated
-      ['after', 3, 'new', 'completed', 'no tree'], // journal "live-moved-aside"
-      ['after', 4, 'new', 'completed', true], // new tree moved in (holding the lock), journal not yet updated
-      ['after', 5, 'new', 'completed', true], // journal "staging-moved-in": only the clean-up was left
+    // `locked`: where the Global Storage Lock row is when the process dies. It is taken in the
+    // live tree and goes aside with it; the restored tree moves in without one (byte for byte the backup)
+    const points: [when: 'before' | 'after', at: number, expected: 'old' | 'new', action: string, locked: 'target' | 'previous tree'][] = [
+      ['before', 1, 'old', 'rolled-back', 'target'], // staged and verified, lock held; journal still "staging"
+      ['after', 1, 'old', 'rolled-back', 'target'], // journal "staged"; the live tree not moved yet
+      ['after', 2, 'new', 'completed', 'previous tree'], // live tree moved aside, journal not yet updated
+      ['after', 3, 'new', 'completed', 'previous tree'], // journal "live-moved-aside"
+      ['after', 4, 'new', 'completed', 'previous tree'], // new tree moved in, journal not yet updated
+      ['after', 5, 'new', 'completed', 'previous tree'], // journal "staging-moved-in": only the clean-up was left
     ];
     for (const [i, [when, at, expected, action, locked]] of points.entries()) {
       const child = spawnCli(restoreArgs(), {
@@ -147,8 +148,15 @@ describe('restore killed with SIGKILL', () => {
       });
       const how = await waitExit(child);
       expect(how.signal, `killed ${when} rename ${at}`).toBe('SIGKILL');
-      if (locked === 'no tree') expect(existsSync(live)).toBe(false);
-      else expect(readStorageLock(live)?.owner, `lock at the target, killed ${when} rename ${at}`).toMatch(/^fole-backup restore /);
+      const restore = /^fole-backup restore /;
+      if (locked === 'target') expect(readStorageLock(live)?.owner, `lock at the target, killed ${when} rename ${at}`).toMatch(restore);
+      else {
+        const prev = previousTrees();
+        expect(prev, `previous tree, killed ${when} rename ${at}`).toHaveLength(1);
+        expect(readStorageLock(join(site, prev[0] as string))?.owner, `lock in the previous tree, killed ${when} rename ${at}`).toMatch(restore);
+        if (existsSync(live)) expect(readStorageLock(live), `no lock in the restored tree, killed ${when} rename ${at}`).toBeUndefined();
+        else expect(at).toBeLessThan(4);
+      }
       const r = await recoverAndCheck(i % 3 === 0);
       expect(r, `killed ${when} rename ${at}`).toEqual({ action, state: expected });
     }

@@ -19,6 +19,7 @@ import type { TreeEntry } from '../src/snapshot/snapshot.js';
 import { acquireStorageLock } from '../src/storage/global-lock.js';
 import { sha256Hex } from '../src/crypto/hash.js';
 import { runCli } from './cli-helpers.js';
+import { createDatabase } from './fixtures/sqlite-writer.js';
 import { FAST_KDF, TEST_PASSWORD } from './repo-helpers.js';
 import { corruptDatabaseBytes, forgeBackup, makeFoleTree, storeContent, treeHash } from './restore-helpers.js';
 
@@ -162,6 +163,37 @@ describe('restore STOPs through the CLI (exit 3, JSON stop code, target untouche
     await expectCliStop([backupId, '--confirm', backupId, '--fole-version', '2.3.1'], 'UNCLEAR_RESTORE_TARGET', { target: photos });
   });
 
+  it('UNCLEAR_RESTORE_TARGET: a directory that merely contains projects/ (or core/) without core/core.db', async () => {
+    for (const top of ['projects', 'core']) {
+      const dir = join(work, `only-${top}`);
+      mkdirSync(join(dir, top, 'p1'), { recursive: true });
+      writeFileSync(join(dir, top, 'p1', 'notes.txt'), 'mine');
+      const stop = await expectCliStop([backupId, '--confirm', backupId, '--fole-version', '2.3.1'], 'UNCLEAR_RESTORE_TARGET', { target: dir });
+      expect(stop.message).toMatch(/not a FOLE STORAGE_ROOT.*core\/core\.db is missing/);
+      expect(stop.hint).toMatch(/core\/core\.db/);
+    }
+  });
+
+  it('UNCLEAR_RESTORE_TARGET: a STORAGE_ROOT whose core/ or core/core.db is a symlink; what it points to is never opened', async () => {
+    for (const linked of ['core', 'core/core.db']) {
+      const site = join(work, `linked-${linked.replace('/', '-')}`);
+      const dir = join(site, 'fole');
+      cpSync(live, dir, { recursive: true });
+      const outside = join(site, 'outside');
+      mkdirSync(outside);
+      const moved = join(outside, linked === 'core' ? 'core' : 'core.db');
+      cpSync(join(dir, linked), moved, { recursive: true });
+      rmSync(join(dir, linked), { recursive: true });
+      symlinkSync(moved, join(dir, linked));
+      const outsideDb = linked === 'core' ? join(moved, 'core.db') : moved;
+      const before = treeHash(outside);
+      const stop = await expectCliStop([backupId, '--confirm', backupId, '--fole-version', '2.3.1'], 'UNCLEAR_RESTORE_TARGET', { target: dir });
+      expect(stop.message).toMatch(/symlink/);
+      expect(treeHash(outside)).toBe(before);
+      expect(existsSync(`${outsideDb}-wal`)).toBe(false);
+    }
+  });
+
   it('VERSION_MISMATCH: a target of another major FOLE version (from FOLE_VERSION)', async () => {
     await expectCliStop([backupId, '--confirm', backupId], 'VERSION_MISMATCH', { env: { FOLE_VERSION: '3.0.0' } });
   });
@@ -294,6 +326,8 @@ describe('restore STOPs through the library', () => {
     const other = join(work, 'other-root');
     mkdirSync(join(other, 'modules', 'maps'), { recursive: true });
     mkdirSync(join(other, 'projects'));
+    // a FOLE STORAGE_ROOT: only one with core/core.db is replaced in place
+    createDatabase(join(other, 'core', 'core.db'), 1);
     await expectLibStop(repo, backupId, confirmed({ target: other }), 'MODULE_SET_MISMATCH', /sketch/);
   });
 

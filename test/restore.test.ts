@@ -16,6 +16,8 @@ import { Repository } from '../src/repository/repository.js';
 import { restore } from '../src/restore/restore.js';
 import type { TreeEntry } from '../src/snapshot/snapshot.js';
 import { sideFilesOf } from '../src/sqlite/integrity.js';
+import { sha256Hex } from '../src/crypto/hash.js';
+import { loadSnapshot } from '../src/snapshot/store.js';
 import { readStorageLock } from '../src/storage/global-lock.js';
 import { createDatabase, startWriter } from './fixtures/sqlite-writer.js';
 import { FAST_KDF, TEST_PASSWORD } from './repo-helpers.js';
@@ -62,7 +64,11 @@ function assertRestoredTree(root: string, opts2: { replaced?: boolean } = {}): v
     expect(Math.abs(st.mtimeMs - e.mtimeMs), `mtime of ${e.path}`).toBeLessThan(0.001);
     if (e.kind === 'dir') expect(st.isDirectory()).toBe(true);
     else if (e.kind === 'file') expect(readFileSync(p).equals(readFileSync(join(source.root, e.path))), `content of ${e.path}`).toBe(true);
-    else expect(sideFilesOf(p), `side files of ${e.path}`).toEqual([]);
+    else {
+      expect(sideFilesOf(p), `side files of ${e.path}`).toEqual([]);
+      // a restored database is the captured one, byte for byte: nothing (not even the lock bookkeeping) writes to it
+      expect(sha256Hex(readFileSync(p)), `SHA-256 of ${e.path}`).toBe(e.sha256);
+    }
   }
   // databases: row-identical to the source as SQLite saw it at backup time, WAL-only rows included
   for (const e of entries) if (e.kind === 'db') expect(dumpDatabaseFile(join(root, e.path)), `rows of ${e.path}`).toBe(sourceRows.get(e.path));
@@ -96,6 +102,9 @@ describe('restore', () => {
     expect(r.storageLock).toBe(true);
     expect(r.previousTree).toBe(`${live}.pre-restore-20261126T051200Z`);
     assertRestoredTree(live, { replaced: true });
+    // `verify` of the restored tree against the manifest: core.db matches it byte for byte
+    const manifest = (await loadSnapshot(repo, backupId)).manifest;
+    expect(`sha256:${sha256Hex(readFileSync(join(live, 'core', 'core.db')))}`).toBe(manifest.core.coreDb);
     // the previous tree is the old one, untouched but for the lock bookkeeping in core.db
     expect(treeLines(r.previousTree as string, { ignoreContent: ['core', 'core/core.db'] })).toEqual(oldLines);
     expect(readStorageLock(r.previousTree as string)).toBeUndefined();

@@ -3,6 +3,7 @@
  * backends are chosen (and where wrappers will be stacked).
  */
 
+import { realpath } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { FoleBackupError } from '../errors.js';
 import type { Backend } from './backend.js';
@@ -36,4 +37,17 @@ function nonEmpty(path: string, location: string): string {
     });
   }
   return path;
+}
+
+/**
+ * The real path of a backend's directory when it is a local one (symlinks
+ * resolved; as written when it cannot be resolved), else undefined. What a
+ * backup or restore compares with the tree it works on: a repository inside
+ * that tree would be backed up into itself, or overwritten.
+ */
+export async function localRealPath(backend: Pick<Backend, 'location'>): Promise<string | undefined> {
+  const loc = backend.location;
+  if (!loc.startsWith('local:')) return undefined;
+  const p = resolve(loc.slice('local:'.length));
+  return realpath(p).catch(() => p);
 }

@@ -16,9 +16,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readlink, realpath, rm, stat } from 'node:fs/promises';
-import { hostname, userInfo } from 'node:os';
+import { hostname, tmpdir, userInfo } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
 import { FoleBackupError, errnoCode, throwIfAborted } from '../errors.js';
+import { localRealPath } from '../backend/open.js';
 import { ManifestBuilder } from '../manifest/manifest.js';
 import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
 import { RepositoryLock } from '../repository/lock.js';
@@ -32,6 +33,9 @@ import type { CapturedDatabase } from '../sqlite/capture.js';
 import { captureOnThread } from '../sqlite/capture-thread.js';
 import { isSqliteFile, mayBeSqlite } from '../sqlite/detect.js';
 import { acquireStorageLock, GLOBAL_LOCK_ID } from '../storage/global-lock.js';
+import { CORE_DB, isFoleDatabasePath, leadsToFoleDatabase } from '../storage/fole-layout.js';
+import { pathInsideRoot } from '../fs/inside-root.js';
+import { readlinkSync } from 'node:fs';
 import { scanTree, type ScanRecord } from '../storage/scan.js';
 import { makeStaging } from './staging.js';
 import { orderedMap } from '../concurrency/ordered-map.js';
@@ -93,10 +97,11 @@ interface SpoolRecord extends ScanRecord {
 const WINDOW = 8192;
 const WINDOW_WHILE_SCANNING = 65536;
 
-/** A database the capture is done with: its checked copy, or the fingerprint that proves it unchanged. */
+/** A database the capture is done with: its checked copy, the fingerprint that proves it unchanged, or why it is damaged. */
 interface DbSettled {
   captured?: CapturedDatabase;
   unchanged?: string;
+  damaged?: string;
 }
 
 interface Deferred<T> {
@@ -182,6 +187,24 @@ function defaultActor(): string {
   }
 }
 
+/**
+ * A symlink where FOLE keeps a database (or a directory on the way to one):
+ * never followed, so what it points to would be missing from the backup — and
+ * a backup without FOLE's databases is not a backup.
+ */
+function symlinkedFolePlace(root: string, rel: string): FoleBackupError {
+  let target = '?';
+  try {
+    target = readlinkSync(join(root, rel));
+  } catch {
+    // only named in the message
+  }
+  return new FoleBackupError('UNSAFE_PATH', `backup of ${root}: ${rel} is a symlink (to ${target}), where FOLE keeps its databases; symlinks are never followed, so they would be missing from the backup`, {
+    path: rel,
+    hint: `put what ${rel} points to in its place inside the STORAGE_ROOT, then run the backup again`,
+  });
+}
+
 /** Check that `root` looks like a FOLE STORAGE_ROOT and return its real path. */
 export async function checkStorageRoot(root: string): Promise<string> {
   const abs = resolve(root);
@@ -198,16 +221,52 @@ export async function checkStorageRoot(root: string): Promise<string> {
   if (!st.isDirectory()) {
     throw new FoleBackupError('NOT_A_STORAGE_ROOT', `storage root ${abs} is not a directory`, { path: abs });
   }
+  let core;
   try {
-    await stat(join(abs, 'core', 'core.db'));
+    // never through a symlink: a backup must hold core.db itself (UNSAFE_PATH otherwise)
+    core = pathInsideRoot(abs, CORE_DB);
   } catch (err) {
+    if (!(err instanceof FoleBackupError) || err.code !== 'NOT_FOUND') throw err;
+  }
+  if (core === undefined || !core.st.isFile()) {
     throw new FoleBackupError('NOT_A_STORAGE_ROOT', `${abs} is not a FOLE STORAGE_ROOT: core/core.db is missing`, {
       path: abs,
-      cause: err,
       hint: 'point --storage-root at the directory that holds core/, projects/, modules/',
     });
   }
   return realpath(abs);
+}
+
+function isInside(child: string, parent: string): boolean {
+  return child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
+}
+
+/**
+ * The repository and the staging area must lie outside the STORAGE_ROOT (real
+ * paths compared, so a symlink does not hide it): inside, a backup would store
+ * them too — the repository grows by its own size with every backup, staged
+ * database copies are captured while being written. A STORAGE_ROOT inside the
+ * repository is refused as well. Usage errors: the operator chose the paths.
+ */
+async function checkApart(root: string, repo: Repository, stagingParent: string | undefined): Promise<void> {
+  const repoPath = await localRealPath(repo.backend);
+  if (repoPath !== undefined && isInside(repoPath, root)) {
+    throw new FoleBackupError('USAGE', `the repository ${repoPath} lies inside the STORAGE_ROOT ${root}: it would be backed up into itself, growing with every backup`, {
+      hint: 'put the repository elsewhere, outside the STORAGE_ROOT (another directory or disk), and run again',
+    });
+  }
+  if (repoPath !== undefined && isInside(root, repoPath)) {
+    throw new FoleBackupError('USAGE', `the STORAGE_ROOT ${root} lies inside the repository ${repoPath}`, {
+      hint: 'keep them apart: put the repository elsewhere, outside the STORAGE_ROOT, and run again',
+    });
+  }
+  const given = resolve(stagingParent ?? tmpdir());
+  const staging = await realpath(given).catch(() => given);
+  if (isInside(staging, root)) {
+    throw new FoleBackupError('USAGE', `the staging directory ${staging} lies inside the STORAGE_ROOT ${root}: the database copies staged there would be backed up too`, {
+      hint: 'pass a --staging-dir (or FOLE_BACKUP_STAGING) outside the STORAGE_ROOT, with room for every database',
+    });
+  }
 }
 
 /** Take a full backup of a STORAGE_ROOT into `repo`. The repository must be open (index is loaded here). */
@@ -217,6 +276,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   const signal = opts.signal;
   checkBackupLabels({ foleVersion: opts.foleVersion, actor: opts.actor, tags: opts.tags });
   const root = await checkStorageRoot(opts.storageRoot);
+  await checkApart(root, repo, opts.stagingParent);
   const warnings: string[] = [];
   const warn = (msg: string, path?: string): void => {
     warnings.push(msg);
@@ -303,6 +363,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         throwIfAborted(workSignal);
         const items: WorkItem[] = [];
         for (const r of batch) {
+          if (r.kind === 'symlink' && leadsToFoleDatabase(r.path)) throw symlinkedFolePlace(root, r.path);
           const prev = r.kind === 'dir' ? undefined : await cursor.find(r.path);
           const rec: SpoolRecord = r;
           if (r.kind === 'file') {
@@ -338,7 +399,10 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         stagingDir: staging as string,
         ...(opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs }),
         signal: workSignal,
-        dropLockRow: { path: 'core/core.db', lockId: GLOBAL_LOCK_ID },
+        dropLockRow: { path: CORE_DB, lockId: GLOBAL_LOCK_ID },
+        // FOLE's own databases must be sound (a damaged one is a STOP, spec §15); any
+        // other file that merely looks like SQLite and is damaged is stored as it is
+        optional: dbPaths.filter((p) => !isFoleDatabasePath(p)),
         // core.db always changes (it holds our lock row during the capture); others are kept when untouched
         unchangedIfFingerprint: Object.fromEntries(
           [...parentDbs].filter(([path, d]) => path !== 'core/core.db' && d.fingerprint !== undefined).map(([path, d]) => [path, d.fingerprint as string]),
@@ -399,6 +463,10 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         return undefined;
       }
       const caught = r.sqlite ? await settled.get(r.path)?.promise : undefined;
+      if (caught?.damaged !== undefined) {
+        // not one of FOLE's databases: its bytes are kept exactly, and the operator is told
+        warn(`${r.path} looks like a SQLite database but is damaged, so it was stored byte for byte as an ordinary file (${caught.damaged})`, r.path);
+      }
       // an incremental keeps what provably did not change, without reading it
       const keptFp = caught?.unchanged;
       if (keptFp !== undefined && prev?.kind === 'db' && prev.fingerprint === keptFp && hasChunks(prev)) {

@@ -11,10 +11,8 @@ import type { Repository } from '../repository/repository.js';
 import type { ManifestHead, ProjectHead, Snapshot, TreeEntry } from '../snapshot/snapshot.js';
 import { readTree } from '../snapshot/tree.js';
 import { ManifestText } from './manifest-text.js';
+import { CORE_DB, MAP_DB_NAMES, PROJECT_DB_NAMES } from '../storage/fole-layout.js';
 
-/** Preferred database file names, most preferred first (FOLE's specs disagree on the name). */
-const PROJECT_DB_NAMES = ['project.db', 'project.sqlite', 'db.sqlite'];
-const MAP_DB_NAMES = ['map.db', 'map.sqlite', 'db.sqlite'];
 
 export const prefixed = (hex: string): string => `sha256:${hex}`;
 
@@ -43,7 +41,7 @@ export class ManifestBuilder {
     const hash = e.sha256 ?? '';
     if (top === 'templates' && parts.length >= 2) this.templates[parts.slice(1).join('/')] = prefixed(hash);
     if (e.kind !== 'db') return;
-    if (e.path === 'core/core.db') this.coreDb = prefixed(hash);
+    if (e.path === CORE_DB) this.coreDb = prefixed(hash);
     if (top !== 'projects' || second === undefined) return;
     const project = this.projects.get(second);
     if (project === undefined) return;

@@ -22,18 +22,19 @@
  *   -- nothing live has been touched up to here; any failure removes staging
  *      and the journal and leaves the target as it was --
  *   look at the target again: it must still be what was planned (else STOP)
- *   Global Storage Lock on the live tree (when it has core/core.db); look again;
- *     copy our lock row into the staged core.db (src/restore/lock-row.ts)
+ *   Global Storage Lock on the live tree (when it has core/core.db); look again
+ *     (the restored tree gets no lock row: it moves in exactly as verified,
+ *     its core.db byte for byte the backup's; src/restore/lock-row.ts)
  *   journal: staged
  *   rename live -> previous tree; journal: live-moved-aside   (replace only)
  *   rename staging -> target;     journal: staging-moved-in
- *   lock rows out of both trees, release the lock, journal removed
+ *   our lock row out of the previous tree, release the lock, journal removed
  *
  * A failure during the swap runs recovery at once (src/restore/recover.ts); a
  * crash leaves the journal for the next `restore` or `recover`.
  */
 import { chmodSync, mkdirSync, utimesSync } from 'node:fs';
-import { chmod, lstat, mkdir, stat } from 'node:fs/promises';
+import { chmod, lstat, mkdir } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { FoleBackupError, StopError, fsError, throwIfAborted } from '../errors.js';
@@ -43,11 +44,9 @@ import { RepositoryLock } from '../repository/lock.js';
 import type { Repository } from '../repository/repository.js';
 import { comparePaths, type Snapshot, type TreeEntry } from '../snapshot/snapshot.js';
 import { readTree } from '../snapshot/tree.js';
-import { sideFilesOf } from '../sqlite/integrity.js';
 import { EPHEMERAL_DIR_NAMES, SQLITE_SIDE_SUFFIXES } from '../storage/exclusions.js';
 import { acquireStorageLock, readStorageLock, type HeldStorageLock } from '../storage/global-lock.js';
 import { createJournal, newJournal, removeJournal, updateJournal, type KeptMetadata, type RestoreJournal } from './journal.js';
-import { copyLockRow } from './lock-row.js';
 import { journalPathOf } from './names.js';
 import type { RestorePlan, TargetState } from './plan.js';
 import { applyKept, finishRestore, markRestoreActive, markRestoreDone, recover, type RecoverResult } from './recover.js';
@@ -394,15 +393,6 @@ export async function executeRestore(
         throw new FoleBackupError('STORAGE_LOCKED', `storage lock of ${target} was lost right after it was taken`, {
           hint: 'another process took the Global Storage Lock; nothing was changed — stop FOLE and run the restore again',
         });
-      }
-      const stagedCore = join(plan.staging, 'core', 'core.db');
-      if (await stat(stagedCore).then((s) => s.isFile(), () => false)) {
-        copyLockRow(stagedCore, row);
-        if (sideFilesOf(stagedCore).length > 0) {
-          throw new FoleBackupError('WRITE_ERROR', `${stagedCore}: SQLite left side files beside it`, { hint: 'run the restore again' });
-        }
-      } else {
-        warn('the backup has no core/core.db: the restored tree holds no storage lock during the swap');
       }
     }
     await applyKept(plan.staging, staged.keep);

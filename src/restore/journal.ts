@@ -8,9 +8,10 @@
  *   staging           written before the staging directory is created; the staged
  *                     tree may be incomplete or unverified; nothing live touched
  *   staged            every file written and verified, every database checked, the
- *                     lock row copied in; next: the live tree is renamed aside
+ *                     storage lock held on the live tree; next: the live tree is renamed aside
  *   live-moved-aside  the live tree is at `previousTree`; next: staging is renamed in
- *   staging-moved-in  the new tree is at the target; left: lock rows, the journal
+ *   staging-moved-in  the new tree is at the target; left: our lock row in the
+ *                     previous tree, the journal
  *   done              the restore is complete; the journal is removed next
  *
  * It is created exclusively (link(2) of a complete file), so two restores of
@@ -29,7 +30,7 @@ import { journalPathOf, previousTreePrefix, stagingPidOf } from './names.js';
 export type JournalState = 'staging' | 'staged' | 'live-moved-aside' | 'staging-moved-in' | 'done';
 export const JOURNAL_STATES: readonly JournalState[] = ['staging', 'staged', 'live-moved-aside', 'staging-moved-in', 'done'];
 
-/** Mode and mtime of a path in the new tree, re-applied after the lock bookkeeping wrote to it. */
+/** Mode and mtime of a path in the new tree, re-applied after the lock bookkeeping opened core.db (SQLite's side files come and go in core/). */
 export interface KeptMetadata {
   path: string;
   mode: number;

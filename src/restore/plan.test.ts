@@ -101,6 +101,8 @@ const stops: [string, Case, StopCode, RegExp][] = [
   ['target is a symlink', { t: { kind: 'symlink', linkTarget: '/data/fole' } }, 'UNCLEAR_RESTORE_TARGET', /symlink to \/data\/fole/],
   ['target is a device or socket', { t: { kind: 'other' } }, 'UNCLEAR_RESTORE_TARGET', /neither a file nor a directory/],
   ['target is a non-empty directory that is not a STORAGE_ROOT', { t: { kind: 'other-dir', topLevel: ['photos'], topLevelCount: 1 } }, 'UNCLEAR_RESTORE_TARGET', /not a STORAGE_ROOT.*photos/],
+  ['target merely holds projects/, without core/core.db', { t: { hasCoreDb: false, coreDbProblem: 'core/core.db is missing' } }, 'UNCLEAR_RESTORE_TARGET', /not a FOLE STORAGE_ROOT: core\/core\.db is missing/],
+  ["target's core/core.db lies behind a symlink", { t: { hasCoreDb: false, coreDbProblem: 'core/core.db in /srv/fole: core is a symlink (to /mnt/x)' } }, 'UNCLEAR_RESTORE_TARGET', /core is a symlink/],
   ['target is a mount point', { t: { mountPoint: true } }, 'UNCLEAR_RESTORE_TARGET', /mount point/],
   ['target is the repository', { repositoryPath: '/srv/fole' }, 'UNCLEAR_RESTORE_TARGET', /the repository itself/],
   ['target is inside the repository', { t: { path: '/srv/backups/fole/restored', kind: 'absent' } }, 'UNCLEAR_RESTORE_TARGET', /inside the repository/],
@@ -195,12 +197,11 @@ describe('planRestore', () => {
     expect(p.requested).toBe('latest');
   });
 
-  it('warns about a pending interrupted restore, a missing core.db and a different STORAGE_ROOT', () => {
-    const p = plan({ t: { journal: true, hasCoreDb: false, path: '/srv/other' } });
+  it('warns about a pending interrupted restore and a different STORAGE_ROOT, and takes the storage lock', () => {
+    const p = plan({ t: { journal: true, path: '/srv/other' } });
     expect(p.pendingRecovery).toBe(true);
-    expect(p.storageLock).toBe(false);
+    expect(p.storageLock).toBe(true);
     expect(p.warnings.join('\n')).toMatch(/interrupted/);
-    expect(p.warnings.join('\n')).toMatch(/no core\/core.db/);
     expect(p.warnings.join('\n')).toMatch(/another STORAGE_ROOT, \/srv\/other/);
   });
 

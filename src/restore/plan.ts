@@ -12,9 +12,11 @@
  *            (a dry run changes nothing and needs no --confirm, but a wrong one
  *            is still refused)
  *   target   `/`; a parent that does not exist; a file, symlink or device; a
- *            non-empty directory that is not a STORAGE_ROOT (no core/ or
- *            projects/); a mount point (it cannot be renamed aside); the
- *            repository itself, inside it or containing it -> UNCLEAR_RESTORE_TARGET
+ *            non-empty directory that is not a FOLE STORAGE_ROOT (an in-place
+ *            restore needs core/core.db, a regular file not behind a symlink:
+ *            a directory that merely holds projects/ is someone else's); a
+ *            mount point (it cannot be renamed aside); the repository itself,
+ *            inside it or containing it                  -> UNCLEAR_RESTORE_TARGET
  *   version  backup and target FOLE versions must both be X.Y.Z, of the same
  *            major version, the backup not newer than the target. The target's
  *            version is never guessed: without --fole-version (or FOLE_VERSION)
@@ -50,8 +52,13 @@ export interface TargetState {
   mountPoint: boolean;
   /** Permission bits of the target directory (when it is one). */
   mode?: number;
-  /** Whether <target>/core/core.db exists (then the Global Storage Lock is taken there). */
+  /**
+   * Whether <target>/core/core.db is a regular file reached without a symlink
+   * (then the Global Storage Lock is taken there).
+   */
   hasCoreDb: boolean;
+  /** Why a target with core/ or projects/ has no usable core/core.db (missing, a symlink…). */
+  coreDbProblem?: string;
   /** Directory names under <target>/modules, sorted; null when there is no modules/ directory. */
   modules: string[] | null;
   /** Number of directories under <target>/projects. */
@@ -220,7 +227,7 @@ function unclear(message: string, hint: string, path: string): StopError {
 /** The target check: undefined when the target may be restored into. */
 export function checkTarget(t: TargetState, repositoryPath: string | undefined): StopError | undefined {
   const p = t.path;
-  const choose = 'name an empty or absent directory, or an existing STORAGE_ROOT (with core/ or projects/)';
+  const choose = 'name an empty or absent directory, or an existing FOLE STORAGE_ROOT (with core/core.db)';
   if (p === sep) return unclear('restore target is /', choose, p);
   if (!t.parentExists) return unclear(`restore target ${p}: its parent directory does not exist`, `create the parent first, or ${choose}`, p);
   if (repositoryPath !== undefined && (isInside(p, repositoryPath) || isInside(repositoryPath, p))) {
@@ -243,6 +250,15 @@ export function checkTarget(t: TargetState, repositoryPath: string | undefined):
         `nothing in it would be lost (it would be kept aside), but restoring there is probably a mistake: ${choose}`,
         p,
       );
+    case 'storage-root':
+      if (!t.hasCoreDb) {
+        return unclear(
+          `restore target ${p} has core/ or projects/ but is not a FOLE STORAGE_ROOT: ${t.coreDbProblem ?? 'core/core.db is missing'}`,
+          `an in-place restore replaces a FOLE STORAGE_ROOT (with core/core.db, a regular file inside it, where the Global Storage Lock is taken) or fills an empty or absent directory; if this is FOLE's tree, put its core/core.db in place first, otherwise ${choose}`,
+          p,
+        );
+      }
+      break;
     default:
       break;
   }
@@ -260,7 +276,7 @@ function describeTarget(t: TargetState): string {
       return 'an empty directory';
     case 'storage-root': {
       const mods = t.modules === null ? 'no modules/' : t.modules.length === 0 ? 'no modules' : `modules ${t.modules.join(', ')}`;
-      return `a STORAGE_ROOT (${t.projects} project${t.projects === 1 ? '' : 's'}, ${mods}${t.hasCoreDb ? '' : ', no core/core.db'})`;
+      return `a STORAGE_ROOT (${t.projects} project${t.projects === 1 ? '' : 's'}, ${mods})`;
     }
     default:
       return t.kind;
@@ -291,9 +307,6 @@ export function planRestore(input: PlanInput): RestorePlan | StopError {
   }
   if (t.journal) {
     warnings.push(`an earlier restore of ${t.path} was interrupted: it is finished or rolled back first (\`fole-backup recover --target ${t.path}\` does only that)`);
-  }
-  if (t.kind === 'storage-root' && !t.hasCoreDb) {
-    warnings.push(`${t.path} has no core/core.db: there is no Global Storage Lock to take; make sure FOLE is stopped`);
   }
   return {
     backupId,

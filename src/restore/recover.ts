@@ -38,7 +38,7 @@
  * journal, staging directories of this target left by dead processes are removed.
  */
 import { processAlive } from '../host/process-alive.js';
-import { lstat, readdir, stat, chmod, utimes } from 'node:fs/promises';
+import { lstat, readdir, chmod, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { FoleBackupError, StopError, errnoCode, fsError } from '../errors.js';
@@ -127,29 +127,21 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isFile();
-  } catch {
-    return false;
-  }
-}
-
 /** Delete the restore's lock row from every tree that has a core.db (failures are warnings: the row is stale anyway). */
 export async function dropLockRows(roots: readonly (string | null)[], owner: string, warn: (msg: string) => void): Promise<void> {
   for (const root of roots) {
     if (root === null) continue;
-    const core = join(root, 'core', 'core.db');
-    if (!(await isFile(core))) continue;
     try {
-      deleteLockRow(core, owner);
+      deleteLockRow(root, owner);
     } catch (err) {
-      warn(`could not remove the restore's storage lock row from ${core} (${err instanceof Error ? err.message : String(err)}); it is stale and the next holder takes it over`);
+      // a tree without core.db holds no row of ours
+      if (err instanceof FoleBackupError && err.code === 'NOT_FOUND') continue;
+      warn(`could not remove the restore's storage lock row from ${join(root, 'core', 'core.db')} (${err instanceof Error ? err.message : String(err)}); it is stale and the next holder takes it over`);
     }
   }
 }
 
-/** Re-apply the backup's mode and mtime to core/ and core/core.db (the lock bookkeeping wrote to them). */
+/** Re-apply the backup's mode and mtime to core/ and core/core.db (opening core.db for the lock bookkeeping creates and removes side files in core/). */
 export async function applyKept(root: string, keep: readonly KeptMetadata[], warn?: (msg: string) => void): Promise<void> {
   // the file first, then its directory (writing core.db created and removed side files in core/)
   const ordered = [...keep].sort((a, b) => b.path.length - a.path.length);
@@ -167,8 +159,10 @@ export async function applyKept(root: string, keep: readonly KeptMetadata[], war
 }
 
 /**
- * The end of every restore that got its tree in place: lock rows out of both
- * trees, the held lock released, core/ metadata re-applied, journal removed.
+ * The end of every restore that got its tree in place: our lock row out of the
+ * previous tree (and out of the target, should one be there: a delete that
+ * finds none writes nothing, so the restored core.db keeps its bytes), the
+ * held lock released, core/ metadata re-applied, journal removed.
  */
 export async function finishRestore(j: RestoreJournal, warn: (msg: string) => void, lock?: HeldStorageLock): Promise<void> {
   await dropLockRows([j.previousTree, j.target], j.lockOwner, warn);

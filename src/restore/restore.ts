@@ -11,8 +11,7 @@
  *
  * Opening the repository (PERMISSION_DENIED on a wrong key) is the caller's.
  */
-import { realpath } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { localRealPath } from '../backend/open.js';
 import { StopError } from '../errors.js';
 import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
 import type { Repository } from '../repository/repository.js';
@@ -42,14 +41,6 @@ export interface RestoreOptions {
   storageLockWaitMs?: number;
   /** Clock for the previous tree's name (tests). */
   now?: () => Date;
-}
-
-/** The repository's real path when it is a local directory (restore must not write into or around it). */
-async function localRepositoryPath(repo: Repository): Promise<string | undefined> {
-  const loc = repo.backend.location;
-  if (!loc.startsWith('local:')) return undefined;
-  const p = resolve(loc.slice('local:'.length));
-  return realpath(p).catch(() => p);
 }
 
 /**
@@ -89,7 +80,7 @@ export async function restore(repo: Repository, backupRef: string, opts: Restore
   const plan = planRestore({
     snapshot: snap,
     target: await inspectTarget(target),
-    repositoryPath: await localRepositoryPath(repo),
+    repositoryPath: await localRealPath(repo.backend),
     options: {
       requested: backupRef,
       ...(opts.confirm !== undefined ? { confirm: opts.confirm } : {}),

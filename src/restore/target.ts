@@ -1,13 +1,16 @@
 /**
  * What a restore target holds now, summarised for the planner (TargetState).
  * Reads only: lstat of the target and its parent, the names in the target's
- * top level, modules/ and projects/, and the previous-tree names in the parent.
+ * top level, modules/ and projects/, lstat of core/ and core/core.db, and the
+ * previous-tree names in the parent.
  * A symlink at the target is reported, never followed.
  */
 import type { Dirent, Stats } from 'node:fs';
 import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
-import { errnoCode, fsError } from '../errors.js';
+import { errnoCode, FoleBackupError, fsError } from '../errors.js';
+import { pathInsideRoot } from '../fs/inside-root.js';
+import { CORE_DB } from '../storage/fole-layout.js';
 import { journalPathOf, previousTreePrefix } from './names.js';
 import type { TargetKind, TargetState } from './plan.js';
 
@@ -87,7 +90,9 @@ export async function inspectTarget(target: string): Promise<TargetState> {
       const modules = await dirEntries(join(path, 'modules'));
       state.modules = modules === undefined ? null : modules.filter((d) => d.isDirectory()).map((d) => d.name).sort();
       state.projects = ((await dirEntries(join(path, 'projects'))) ?? []).filter((d) => d.isDirectory()).length;
-      state.hasCoreDb = (await lstatOrUndefined(join(path, 'core', 'core.db')))?.isFile() === true;
+      const core = usableCoreDb(path);
+      state.hasCoreDb = core === undefined;
+      if (core !== undefined) state.coreDbProblem = core;
     }
   }
   if (path !== sep) {
@@ -99,6 +104,21 @@ export async function inspectTarget(target: string): Promise<TargetState> {
     );
   }
   return state;
+}
+
+/**
+ * Why `<root>/core/core.db` cannot be used (the Global Storage Lock is taken
+ * there), or undefined when it is a regular file reached without a symlink.
+ * Never opened here, and never through a symlink (src/fs/inside-root.ts).
+ */
+function usableCoreDb(root: string): string | undefined {
+  try {
+    return pathInsideRoot(root, CORE_DB).st.isFile() ? undefined : `${CORE_DB} is not a regular file`;
+  } catch (err) {
+    if (err instanceof FoleBackupError && err.code === 'NOT_FOUND') return `${CORE_DB} is missing`;
+    if (err instanceof FoleBackupError && err.code === 'UNSAFE_PATH') return err.message;
+    throw err;
+  }
 }
 
 function kindOf(st: Stats | undefined): TargetKind {

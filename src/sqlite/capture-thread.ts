@@ -16,13 +16,13 @@ export interface ThreadCaptureOptions extends Omit<CaptureOptions, 'transform' |
   unchangedIfFingerprint?: Record<string, string>;
   /** Delete this lock row from the copy of this database (our own Global Storage Lock row in core.db). */
   dropLockRow?: { path: string; lockId: string };
-  onDatabase?: (d: { path: string; captured?: CapturedDatabase; unchanged?: string }) => void;
+  onDatabase?: (d: { path: string; captured?: CapturedDatabase; unchanged?: string; damaged?: string }) => void;
   signal?: AbortSignal;
 }
 
 export type CaptureToWorker = { t: 'abort' };
 export type CaptureFromWorker =
-  | { t: 'database'; path: string; captured?: CapturedDatabase; unchanged?: string }
+  | { t: 'database'; path: string; captured?: CapturedDatabase; unchanged?: string; damaged?: string }
   | { t: 'done'; result: CaptureResult }
   | { t: 'error'; error: ErrorData };
 
@@ -37,7 +37,12 @@ export function captureOnThread(opts: ThreadCaptureOptions): Promise<CaptureResu
     worker.on('message', (m: CaptureFromWorker) => {
       if (m.t === 'database') {
         try {
-          onDatabase?.({ path: m.path, ...(m.captured ? { captured: m.captured } : {}), ...(m.unchanged ? { unchanged: m.unchanged } : {}) });
+          onDatabase?.({
+            path: m.path,
+            ...(m.captured ? { captured: m.captured } : {}),
+            ...(m.unchanged ? { unchanged: m.unchanged } : {}),
+            ...(m.damaged !== undefined ? { damaged: m.damaged } : {}),
+          });
         } catch (err) {
           outcome ??= { ok: false, error: err };
           abort();

@@ -4,7 +4,7 @@
  *
  * Protocol:
  *   main → worker  {t:'abort'}                                   stop as soon as possible
- *   worker → main  {t:'database', path, captured? | unchanged?}  one per database, as settled
+ *   worker → main  {t:'database', path, captured? | unchanged? | damaged?}  one per database, as settled
  *   worker → main  {t:'done', result} | {t:'error', error}       then the thread ends
  */
 import { parentPort, workerData } from 'node:worker_threads';

@@ -1,11 +1,12 @@
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FoleBackupError, StopError } from '../errors.js';
 import {
+  createDamagedDatabase,
   createDatabase,
   createWalOnlyDatabase,
   startLockHolder,
@@ -208,6 +209,39 @@ describe('captureDatabases', () => {
     expect(err.code).toBe('DB_INTEGRITY_ERROR');
     expect(err.path).toBe(rel);
     expect(openFds(root)).toEqual([]);
+  });
+
+  it('sets an optional damaged database aside (reported, no copy kept) and captures the others', async () => {
+    createDatabase(abs('core/core.db'), 10, 'wal');
+    const damaged = 'projects/p1/files/upload.db';
+    const notDb = 'projects/p1/files/fake.db';
+    createDamagedDatabase(abs(damaged));
+    writeFileSync(abs(notDb), Buffer.alloc(4096, 0x42));
+    const told: string[] = [];
+    const r = await capture(['core/core.db', damaged, notDb], {
+      optional: [damaged, notDb],
+      onDatabase: (d) => {
+        if (d.damaged !== undefined) told.push(d.path);
+      },
+    });
+    expect(r.databases.map((d) => d.path)).toEqual(['core/core.db']);
+    expect(r.damaged.map((d) => d.path).sort()).toEqual([notDb, damaged].sort());
+    expect(told.sort()).toEqual([notDb, damaged].sort());
+    expect(readdirSync(staging)).toHaveLength(1);
+    expect(openFds(root)).toEqual([]);
+  });
+
+  it('never opens a database through a symlink: UNSAFE_PATH, and what it points to stays untouched', async () => {
+    const outside = join(root, '..', 'outside.db');
+    createDatabase(outside, 10, 'wal');
+    const before = sha(outside);
+    mkdirSync(abs('projects/p1'), { recursive: true });
+    symlinkSync(outside, abs('projects/p1/project.db'));
+    const err = await rejection(capture(['projects/p1/project.db']));
+    expect(err.code).toBe('UNSAFE_PATH');
+    expect(err.path).toBe('projects/p1/project.db');
+    expect(sha(outside)).toBe(before);
+    expect(sideFiles(outside)).toEqual([]);
   });
 
   it('says NOT_FOUND for a database that has gone', async () => {

@@ -48,6 +48,7 @@
  */
 import { SQLITE_SIDE_SUFFIXES } from '../storage/exclusions.js';
 import { isSqliteDamage } from './integrity.js';
+import { openDatabaseInside } from './open-inside.js';
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, openSync, readSync, rmSync, statSync } from 'node:fs';
@@ -92,7 +93,14 @@ export interface CaptureOptions {
    * kept as unchanged — before the others are done. The capture as a whole can
    * still fail afterwards (a later database); only its result is final.
    */
-  onDatabase?: (d: { path: string; captured?: CapturedDatabase; unchanged?: string }) => void;
+  onDatabase?: (d: { path: string; captured?: CapturedDatabase; unchanged?: string; damaged?: string }) => void;
+  /**
+   * Databases that may be set aside when damaged: one that SQLite refuses as
+   * corrupt or as no database, or whose copy fails integrity_check, is left out
+   * (listed in `damaged`, told through onDatabase with `damaged`) instead of
+   * failing the capture. Any other damaged database is a STOP DB_INTEGRITY_ERROR.
+   */
+  optional?: readonly string[];
 }
 
 export interface CapturedDatabase {
@@ -116,6 +124,8 @@ export interface CaptureResult {
   databases: CapturedDatabase[];
   /** Databases whose fingerprint the `unchanged` callback accepted: not copied. */
   unchanged: { path: string; fingerprint: string }[];
+  /** Databases of `optional` found damaged, with why: neither copied nor in `databases`. */
+  damaged: { path: string; reason: string }[];
   /** ISO UTC time of the instant every database was captured at. */
   capturedAt: string;
   /** How long the capture held write locks (all attempts), i.e. kept writers waiting. */
@@ -139,13 +149,17 @@ interface Source {
   copy?: string;
   fingerprint: string;
   skip?: boolean;
+  /** Why it was set aside as damaged (an `optional` database only). */
+  damaged?: string;
 }
 
 /**
  * Capture every database in `opts.databases` as of one instant into `opts.stagingDir`.
  * Throws FoleBackupError DB_LOCKED when a writer keeps one locked for longer than
  * busyTimeoutMs, StopError DB_INTEGRITY_ERROR when a source is damaged or not a
- * database, READ_ERROR / NOT_FOUND when one cannot be opened, ABORTED on abort.
+ * database (unless it is `optional`: then it is set aside), READ_ERROR /
+ * NOT_FOUND when one cannot be opened, UNSAFE_PATH when one lies behind a
+ * symlink, ABORTED on abort.
  * On any failure every connection is closed and the copies made so far are removed.
  */
 export async function captureDatabases(opts: CaptureOptions): Promise<CaptureResult> {
@@ -160,15 +174,48 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
   const byPath = [...sources].sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
   const progress = opts.onProgress ?? (() => undefined);
   const prefix = `capture-${randomBytes(6).toString('hex')}`;
+  const optional = new Set(opts.optional ?? []);
+  const damaged: CaptureResult['damaged'] = [];
+  /** Whether `err` is damage of `s` that may set it aside instead of failing the capture. */
+  const tolerable = (s: Source, err: unknown): err is StopError =>
+    optional.has(s.rel) && err instanceof StopError && err.code === 'DB_INTEGRITY_ERROR';
+  const setAside = (s: Source, err: StopError): void => {
+    releaseSource(s);
+    removeCopy(s);
+    s.damaged = err.message;
+    damaged.push({ path: s.rel, reason: err.message });
+    opts.onDatabase?.({ path: s.rel, damaged: err.message });
+  };
   let ok = false;
   try {
     throwIfAborted(opts.signal);
-    for (const s of byPath) openSource(s, busyTimeoutMs);
+    for (const s of byPath) {
+      try {
+        openSource(s, opts.storageRoot, busyTimeoutMs);
+      } catch (err) {
+        if (!tolerable(s, err)) throw err;
+        setAside(s, err);
+      }
+    }
 
-    const { capturedAt, writersBlockedMs } = await quiesce(byPath, busyTimeoutMs, opts.signal, progress);
+    let live = byPath.filter((s) => s.damaged === undefined);
+    let instant: QuiesceResult;
+    for (;;) {
+      try {
+        instant = await quiesce(live, busyTimeoutMs, opts.signal, progress);
+        break;
+      } catch (err) {
+        // damage that shows only when the snapshot is pinned: set that one aside and take the instant again
+        const s = err instanceof FoleBackupError ? live.find((x) => x.rel === err.path) : undefined;
+        if (s === undefined || !tolerable(s, err)) throw err;
+        setAside(s, err);
+        live = live.filter((x) => x !== s);
+      }
+    }
+    const { capturedAt, writersBlockedMs } = instant;
 
     // Rollback-journal sources first: their pinned readers block writers' commits.
-    const copyOrder = [...byPath.filter((s) => s.journalMode !== 'wal'), ...byPath.filter((s) => s.journalMode === 'wal')];
+    const copyOrder = [...live.filter((s) => s.journalMode !== 'wal'), ...live.filter((s) => s.journalMode === 'wal')];
     // each copy is checked as soon as it is made and handed out at once
     // (onDatabase), so a caller can store it while the next one is copied
     let done = 0;
@@ -191,11 +238,18 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
         throw relabel(fsError('write', dest, err), s.rel);
       }
       s.copy = dest;
-      await copySource(s, dest, opts.backupStepPages, opts.signal);
-      releaseSource(s);
-      progress({ phase: 'copy', done: ++done, total: sources.length, path: s.rel });
-      throwIfAborted(opts.signal);
-      const captured = checkCopy(s, dest, opts.transform);
+      let captured: CapturedDatabase;
+      try {
+        await copySource(s, dest, opts.backupStepPages, opts.signal);
+        releaseSource(s);
+        progress({ phase: 'copy', done: ++done, total: sources.length, path: s.rel });
+        throwIfAborted(opts.signal);
+        captured = checkCopy(s, dest, opts.transform);
+      } catch (err) {
+        if (!tolerable(s, err)) throw err;
+        setAside(s, err);
+        continue;
+      }
       copies.set(s, captured);
       progress({ phase: 'check', done: ++checked, total: sources.length, path: s.rel });
       opts.onDatabase?.({ path: s.rel, captured });
@@ -204,6 +258,7 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
     const databases: CapturedDatabase[] = [];
     const unchanged: CaptureResult['unchanged'] = [];
     for (const s of sources) {
+      if (s.damaged !== undefined) continue;
       if (s.skip) {
         unchanged.push({ path: s.rel, fingerprint: s.fingerprint });
         continue;
@@ -213,16 +268,18 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
       databases.push(captured);
     }
     ok = true;
-    return { databases, unchanged, capturedAt, writersBlockedMs };
+    return { databases, unchanged, damaged, capturedAt, writersBlockedMs };
   } finally {
     for (const s of byPath) releaseSource(s);
-    if (!ok) {
-      for (const s of sources) {
-        if (s.copy === undefined) continue;
-        for (const f of [s.copy, ...SQLITE_SIDE_SUFFIXES.map((x) => s.copy + x)]) rmSync(f, { force: true });
-      }
-    }
+    if (!ok) for (const s of sources) removeCopy(s);
   }
+}
+
+/** Remove a source's copy in staging, with any side file SQLite left beside it. */
+function removeCopy(s: Source): void {
+  if (s.copy === undefined) return;
+  for (const f of [s.copy, ...SQLITE_SIDE_SUFFIXES.map((x) => s.copy + x)]) rmSync(f, { force: true });
+  s.copy = undefined;
 }
 
 function makeSources(storageRoot: string, databases: readonly string[]): Source[] {
@@ -238,30 +295,25 @@ function makeSources(storageRoot: string, databases: readonly string[]): Source[
   });
 }
 
-/** Open W and R on a source and make sure it is a readable SQLite database. */
-function openSource(s: Source, busyTimeoutMs: number): void {
-  let st;
-  try {
-    st = statSync(s.abs);
-  } catch (err) {
-    throw relabel(fsError('read', s.abs, err), s.rel);
-  }
-  if (!st.isFile()) {
-    throw new FoleBackupError('READ_ERROR', `capture ${s.rel}: not a regular file`, { path: s.rel });
-  }
+/**
+ * Open W and R on a source and make sure it is a readable SQLite database.
+ * Neither is ever opened through a symlink (src/sqlite/open-inside.ts).
+ */
+function openSource(s: Source, storageRoot: string, busyTimeoutMs: number): void {
   s.hadWal = existsSync(`${s.abs}-wal`);
   // Opening may wait the whole budget for a writer's commit (rollback mode); inside
   // the quiesce window both connections wait only a short slice (set there).
   const timeout = Math.min(busyTimeoutMs, 0x7fffffff);
   try {
-    s.writer = new Database(s.abs, { fileMustExist: true, timeout });
+    s.writer = openDatabaseInside(storageRoot, s.rel, { timeout });
     // Reading the header and schema here surfaces "not a database" and damage early,
     // and tells a WAL database (known only once its header is read) from the others.
     s.writer.pragma('schema_version', { simple: true });
     s.journalMode = String(s.writer.pragma('journal_mode', { simple: true }));
-    s.reader = new Database(s.abs, { fileMustExist: true, readonly: true, timeout });
+    s.reader = openDatabaseInside(storageRoot, s.rel, { readonly: true, timeout });
     s.reader.pragma('schema_version', { simple: true });
   } catch (err) {
+    if (err instanceof FoleBackupError) throw relabel(err, s.rel);
     throw sqliteError(s.rel, 'open', err, 'source');
   }
 }

@@ -18,10 +18,10 @@
  * we never keep FOLE's central database open. Times are epoch milliseconds.
  */
 import Database from 'better-sqlite3';
-import { statSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { errnoCode, FoleBackupError, fsError } from '../errors.js';
+import { FoleBackupError } from '../errors.js';
+import { openDatabaseInside } from '../sqlite/open-inside.js';
 import { processAlive } from '../host/process-alive.js';
 
 export const GLOBAL_LOCK_ID = 'storage:global';
@@ -98,7 +98,8 @@ interface DbRow {
 
 /**
  * Acquire the lock `opts.lockId` (default `storage:global`). Throws
- * NOT_A_STORAGE_ROOT when `<storageRoot>/core/core.db` does not exist and
+ * NOT_A_STORAGE_ROOT when `<storageRoot>/core/core.db` does not exist,
+ * UNSAFE_PATH when it (or core/) is a symlink or lies outside the root, and
  * STORAGE_LOCKED when a live holder keeps it for longer than `waitMs`.
  */
 export async function acquireStorageLock(opts: AcquireOptions): Promise<HeldStorageLock> {
@@ -318,26 +319,20 @@ class StorageLock implements HeldStorageLock {
   }
 }
 
-/** Open core.db for one short operation. */
+/** Open core.db for one short operation, never through a symlink (src/fs/inside-root.ts). */
 function withCore<T>(storageRoot: string, fn: (db: Database.Database) => T): T {
   const file = join(storageRoot, 'core', 'core.db');
-  let isFile = false;
-  try {
-    isFile = statSync(file).isFile();
-  } catch (err) {
-    const code = errnoCode(err);
-    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw fsError('read', file, err);
-  }
-  if (!isFile) {
-    throw new FoleBackupError('NOT_A_STORAGE_ROOT', `${storageRoot} is not a FOLE storage root: ${file} does not exist`, {
-      path: storageRoot,
-      hint: 'a FOLE STORAGE_ROOT has core/core.db; check --storage-root',
-    });
-  }
   let db: Database.Database;
   try {
-    db = new Database(file, { fileMustExist: true, timeout: CORE_BUSY_TIMEOUT_MS });
+    db = openDatabaseInside(storageRoot, 'core/core.db', { timeout: CORE_BUSY_TIMEOUT_MS });
   } catch (err) {
+    if (err instanceof FoleBackupError && err.code === 'NOT_FOUND') {
+      throw new FoleBackupError('NOT_A_STORAGE_ROOT', `${storageRoot} is not a FOLE storage root: ${file} does not exist`, {
+        path: storageRoot,
+        hint: 'a FOLE STORAGE_ROOT has core/core.db; check --storage-root',
+      });
+    }
+    if (err instanceof FoleBackupError) throw err;
     throw new FoleBackupError('READ_ERROR', `open ${file}: ${err instanceof Error ? err.message : String(err)}`, {
       path: file,
       cause: err,

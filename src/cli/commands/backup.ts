@@ -114,8 +114,13 @@ export function registerBackup(program: Command, run: Runner): void {
     .addHelpText('after', `
 Every SQLite database (found by its header, whatever its name) is captured with the
 Online Backup API at one instant, integrity-checked, and stored page-aligned; every
-other file is hashed and stored once. tmp/, cache/ and -wal/-shm/-journal files are
-left out; symlinks are reported, never followed.
+other file is hashed and stored once. A damaged FOLE database (core.db, project,
+map or module database) is a STOP (exit 3); any other damaged file that looks like
+SQLite is stored byte for byte as an ordinary file, with a warning. tmp/, cache/ and
+-wal/-shm/-journal files are left out; symlinks are reported, never followed, and a
+symlink where FOLE keeps its databases (core/, core/core.db, projects/<id>/…) fails
+the backup (UNSAFE_PATH). The repository and --staging-dir must lie outside the
+STORAGE_ROOT.
 
 An incremental skips files whose size, mtime, ctime and inode match the parent and
 databases whose files did not change at the capture instant; a changed database is

@@ -105,7 +105,8 @@ Order (spec §7), refusing rather than guessing — a STOP (exit 3) changes noth
   1. the manifest must exist and decrypt                     MISSING_MANIFEST
   2. --confirm must be the full id of the backup             AMBIGUOUS_INTENT
      the target must be absent, empty or a STORAGE_ROOT,     UNCLEAR_RESTORE_TARGET
-     not /, not a file, not the repository or around it
+     with core/core.db (not behind a symlink); not /, not a
+     file, not the repository or around it
   3. backup FOLE version <= --fole-version, same major       VERSION_MISMATCH
   4. every module of the backup is in the target's set       MODULE_SET_MISMATCH
   5. every file is written beside the target and checked     CHECKSUM_MISMATCH

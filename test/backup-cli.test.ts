@@ -1,0 +1,111 @@
+/**
+ * `fole-backup backup` as an operator runs it, on what an unlucky server
+ * holds: a damaged upload that looks like SQLite (stored as it is, with a
+ * warning; restored byte for byte), a damaged FOLE database (STOP), and a
+ * repository or staging directory placed inside the STORAGE_ROOT (refused: it
+ * would be backed up into itself).
+ */
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LocalBackend } from '../src/backend/local.js';
+import { Repository } from '../src/repository/repository.js';
+import { runCli } from './cli-helpers.js';
+import { createDamagedDatabase } from './fixtures/sqlite-writer.js';
+import { FAST_KDF, TEST_PASSWORD } from './repo-helpers.js';
+import { makeFoleTree } from './restore-helpers.js';
+
+let work: string;
+let root: string;
+const env = { FOLE_BACKUP_PASSWORD: TEST_PASSWORD };
+
+async function initRepo(dir: string): Promise<void> {
+  const repo = await Repository.init(new LocalBackend(dir), TEST_PASSWORD, { kdf: FAST_KDF });
+  await repo.close();
+}
+
+const backupArgs = (repoDir: string, ...more: string[]): string[] => [
+  'backup', '--repo', repoDir, '--storage-root', root, '--fole-version', '2.3.1', '--json', ...more,
+];
+
+beforeEach(() => {
+  work = mkdtempSync(join(tmpdir(), 'fole-backup-cli-'));
+  root = join(work, 'storage');
+  makeFoleTree(root, { bigBytes: 1000 }).core.db.close();
+});
+
+afterEach(() => {
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('backup of a tree with a damaged SQLite file', () => {
+  it('stores a damaged upload byte for byte with a warning naming it (exit 0), and restore gives the exact bytes back', async () => {
+    const upload = 'projects/p1/files/upload.bin';
+    createDamagedDatabase(join(root, upload));
+    const bytes = readFileSync(join(root, upload));
+    const repoDir = join(work, 'repo');
+    await initRepo(repoDir);
+    const b = await runCli(backupArgs(repoDir), env);
+    expect(b.code, b.stderr).toBe(0);
+    const result = JSON.parse(b.stdout) as { backupId: string; warnings: string[]; databases: number };
+    expect(result.warnings.filter((w) => w.includes(upload))).toEqual([expect.stringContaining('damaged')]);
+    expect(result.databases).toBe(4);
+    const target = join(work, 'restored');
+    const r = await runCli(['restore', result.backupId, '--repo', repoDir, '--target', target, '--confirm', result.backupId, '--fole-version', '2.3.1'], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(join(target, upload)).equals(bytes)).toBe(true);
+  });
+
+  it("stops with DB_INTEGRITY_ERROR (exit 3) when FOLE's own project.db is damaged", async () => {
+    createDamagedDatabase(join(root, 'projects', 'p1', 'project.db'));
+    const repoDir = join(work, 'repo');
+    await initRepo(repoDir);
+    const b = await runCli(backupArgs(repoDir), env);
+    expect(b.code, b.stderr).toBe(3);
+    expect(b.stderr).toContain('STOP DB_INTEGRITY_ERROR');
+    expect(b.stderr).toContain('projects/p1/project.db');
+    expect(readdirSync(join(repoDir, 'snapshots'))).toEqual([]);
+  });
+});
+
+describe('a repository or staging directory inside the STORAGE_ROOT', () => {
+  /** Expect a usage error (exit 2) naming both paths, and no backup written. */
+  async function expectRefused(args: string[], repoDir: string, names: string[]): Promise<void> {
+    const b = await runCli(args, env);
+    expect(b.code, b.stderr).toBe(2);
+    expect(b.stderr).toContain('usage error');
+    for (const n of names) expect(b.stderr).toContain(n);
+    expect(readdirSync(join(repoDir, 'snapshots'))).toEqual([]);
+  }
+
+  it('refuses a repository inside the STORAGE_ROOT, also when reached through a symlink', async () => {
+    const repoDir = join(root, 'backups', 'repo');
+    mkdirSync(join(root, 'backups'));
+    await initRepo(repoDir);
+    await expectRefused(backupArgs(repoDir), repoDir, [repoDir, root]);
+    const link = join(work, 'repo-link');
+    symlinkSync(repoDir, link);
+    await expectRefused(backupArgs(link), repoDir, [repoDir, root]);
+  });
+
+  it('refuses a STORAGE_ROOT inside the repository', async () => {
+    const repoDir = join(work, 'repo');
+    await initRepo(repoDir);
+    const inner = join(repoDir, 'fole');
+    makeFoleTree(inner, { bigBytes: 10 }).core.db.close();
+    const b = await runCli(['backup', '--repo', repoDir, '--storage-root', inner, '--fole-version', '2.3.1'], env);
+    expect(b.code, b.stderr).toBe(2);
+    expect(b.stderr).toContain(inner);
+    expect(readdirSync(join(repoDir, 'snapshots'))).toEqual([]);
+  });
+
+  it('refuses a --staging-dir inside the STORAGE_ROOT', async () => {
+    const repoDir = join(work, 'repo');
+    await initRepo(repoDir);
+    const staging = join(root, 'staging');
+    mkdirSync(staging);
+    await expectRefused(backupArgs(repoDir, '--staging-dir', staging), repoDir, [staging, root]);
+    expect(readdirSync(staging)).toEqual([]);
+  });
+});
