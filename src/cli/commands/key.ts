@@ -1,9 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { fsError } from '../../errors.js';
 import { addKey, listKeys, removeKey } from '../../repository/keys.js';
 import { UsageError } from '../output.js';
 import type { Runner } from '../context.js';
+import { readPasswordFile } from '../password-file.js';
 import { generateKeyFile } from './init.js';
 
 export function registerKey(program: Command, run: Runner): void {
@@ -32,11 +31,7 @@ export function registerKey(program: Command, run: Runner): void {
         const repo = await ctx.openRepo();
         let secret: string;
         if (opts.generateKeyFile !== undefined) secret = await generateKeyFile(opts.generateKeyFile);
-        else {
-          const file = opts.newPasswordFile as string;
-          secret = (await readFile(file, 'utf8').catch((err: unknown) => Promise.reject(fsError('read', file, err)))).replace(/\r?\n$/, '');
-          if (secret === '') throw new UsageError(`password file ${file} is empty`);
-        }
+        else secret = await readPasswordFile(opts.newPasswordFile as string);
         const name = await addKey(repo, secret);
         ctx.out.result({ added: name }, () => `added key ${name.slice(0, 16)}`);
       });
