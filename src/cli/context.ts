@@ -116,7 +116,7 @@ export function makeContext(flags: GlobalFlags): Context {
     },
     async openRepo() {
       const loc = ctx.repoLocation();
-      return openRepository(loc, await ctx.password());
+      return openRepository(loc, await ctx.password(), { reporter });
     },
     interruptible() {
       if (stop === undefined) {

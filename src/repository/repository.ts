@@ -8,7 +8,7 @@
  * only unreferenced packs, which the next backup ignores and prune removes.
  */
 import { randomUUID } from 'node:crypto';
-import type { Backend, ObjectType } from '../backend/backend.js';
+import type { Backend, ObjectInfo, ObjectType } from '../backend/backend.js';
 import { open, seal } from '../crypto/aead.js';
 import { sha256Hex } from '../crypto/hash.js';
 import {
@@ -17,7 +17,9 @@ import {
   parseKeyFile,
   unwrapMasterKey,
   wrapMasterKey,
+  MAX_KEY_FILE_BYTES,
   type KdfParams,
+  type KeyFileData,
   type MasterKey,
 } from '../crypto/keys.js';
 import { FoleBackupError, StopError, errnoCode } from '../errors.js';
@@ -36,6 +38,12 @@ import { openBlob } from './open-blob.js';
 import type { PackReaders } from './pack-readers.js';
 import { PackBuilder, parsePackHeader, type PackedBlob } from './pack.js';
 import { forEachConcurrent } from '../concurrency/for-each.js';
+import type { ProgressReporter } from '../progress/reporter.js';
+
+export interface OpenOptions {
+  /** Told about key files that were skipped as damaged. */
+  reporter?: Pick<ProgressReporter, 'warn'>;
+}
 
 export interface InitOptions {
   kdf?: KdfParams;
@@ -94,21 +102,62 @@ export class Repository {
   }
 
   /**
-   * Open an existing repository with a password. Throws REPO_NOT_FOUND if there is
-   * none, REPO_FORMAT_UNSUPPORTED for a format this build does not know, and
-   * StopError PERMISSION_DENIED if no key file opens with the password.
+   * Open an existing repository with a password: every key file is tried in
+   * name order until one opens. Throws REPO_NOT_FOUND if there is no
+   * repository, REPO_FORMAT_UNSUPPORTED for a format this build does not know,
+   * StopError PERMISSION_DENIED if no key file opens with the password, and
+   * StopError CHECKSUM_MISMATCH when no password could open it (no key files,
+   * every key file damaged) or the password opens a key file made for another
+   * repository id than the config's (the config was replaced or edited).
+   *
+   * A key file that cannot be read or is not one this build writes (anyone who
+   * can write to keys/ can put one there) is skipped, never derived with, and
+   * reported through `opts.reporter`: one bad file must not lock everyone out.
    */
-  static async open(backend: Backend, password: string): Promise<Repository> {
+  static async open(backend: Backend, password: string, opts: OpenOptions = {}): Promise<Repository> {
     const config = await readConfig(backend);
-    const names: string[] = [];
-    for await (const k of backend.list('keys')) names.push(k.name);
-    names.sort();
-    for (const name of names) {
-      const kf = parseKeyFile(await backend.load({ type: 'keys', name }), name);
-      const master = await unwrapMasterKey(kf, password, config.id);
-      if (master !== undefined) return new Repository(backend, config, master, name);
+    const where = `open repository ${backend.location}`;
+    const listed: ObjectInfo[] = [];
+    for await (const k of backend.list('keys')) listed.push(k);
+    listed.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    if (listed.length === 0) {
+      throw new StopError('CHECKSUM_MISMATCH', `${where}: the repository has no key files (keys/ is empty or missing): no password can open it`, {
+        hint: 'restore keys/ from a copy of this repository (a key file is useless without its password); nothing was read or changed',
+      });
     }
-    throw new StopError('PERMISSION_DENIED', `open repository ${backend.location}: wrong password or key file`, {
+    const damaged: string[] = [];
+    let otherRepository: { key: string; id: string } | undefined;
+    for (const info of listed) {
+      let kf: KeyFileData;
+      try {
+        kf = await readKeyFile(backend, info);
+      } catch (err) {
+        if (!(err instanceof FoleBackupError)) throw err;
+        damaged.push(info.name);
+        opts.reporter?.warn(
+          `key file ${info.name.slice(0, 16)} is damaged and was skipped: ${keyFileProblem(err, info.name)}; \`fole-backup key list\` shows it, \`fole-backup key remove\` removes it`,
+          `keys/${info.name}`,
+        );
+        continue;
+      }
+      const r = await unwrapMasterKey(kf, password, config.id);
+      if (r.kind === 'opened') return new Repository(backend, config, r.master, info.name);
+      if (r.kind === 'other-repository') otherRepository ??= { key: info.name, id: r.repositoryId };
+    }
+    if (otherRepository !== undefined) {
+      throw new StopError(
+        'CHECKSUM_MISMATCH',
+        `${where}: the config and the key files disagree: the password opens key file ${otherRepository.key.slice(0, 16)}, made for repository ${otherRepository.id}, but the config says ${config.id}`,
+        { hint: `the config was replaced or edited: restore the config of repository ${otherRepository.id} from a copy of this repository; nothing was read or changed` },
+      );
+    }
+    if (damaged.length === listed.length) {
+      throw new StopError('CHECKSUM_MISMATCH', `${where}: every key file is damaged (${damaged.length}): no password can open it`, {
+        hint: 'restore keys/ from a copy of this repository; nothing was read or changed',
+      });
+    }
+    const skipped = damaged.length === 0 ? '' : `; ${damaged.length} damaged key file${damaged.length === 1 ? ' was' : 's were'} skipped: ${damaged.map((n) => n.slice(0, 16)).join(', ')}`;
+    throw new StopError('PERMISSION_DENIED', `${where}: wrong password or key file: no key file opens with this password${skipped}`, {
       hint: 'check FOLE_BACKUP_PASSWORD / --password-file; nothing was read or changed',
     });
   }
@@ -363,6 +412,24 @@ export class Repository {
   async close(): Promise<void> {
     await this.backend.close();
   }
+}
+
+/**
+ * Read and parse one key file as listed (REPO_CORRUPT or a read error naming
+ * it otherwise). One larger than any key file is refused by its listed size,
+ * and no more than that size is ever read.
+ */
+export async function readKeyFile(backend: Backend, info: ObjectInfo): Promise<KeyFileData> {
+  if (info.size > MAX_KEY_FILE_BYTES) {
+    throw new FoleBackupError('REPO_CORRUPT', `key file ${info.name}: ${info.size} bytes, more than a key file can be`);
+  }
+  return parseKeyFile(await backend.load({ type: 'keys', name: info.name }, { offset: 0, length: info.size }), info.name);
+}
+
+/** What is wrong with a key file, from readKeyFile's error (without its "key file NAME: " prefix). */
+export function keyFileProblem(err: FoleBackupError, name: string): string {
+  const prefix = `key file ${name}: `;
+  return err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message;
 }
 
 /** Read and validate the plaintext config. */

@@ -30,7 +30,6 @@ import { forEachConcurrent } from '../concurrency/for-each.js';
 import { createHash } from 'node:crypto';
 import { SEAL_OVERHEAD } from '../crypto/aead.js';
 import { HEX64, sha256Hex } from '../crypto/hash.js';
-import { parseKeyFile } from '../crypto/keys.js';
 import { FoleBackupError, throwIfAborted } from '../errors.js';
 import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
 import { decompressAny } from '../repository/compress.js';
@@ -38,7 +37,8 @@ import { AAD } from '../repository/format.js';
 import { listLocks, RepositoryLock } from '../repository/lock.js';
 import { decodeIndexFile } from '../repository/master-index.js';
 import { HEADER_ENTRY_BYTES, type PackedBlob } from '../repository/pack.js';
-import { readConfig, type Repository } from '../repository/repository.js';
+import { readConfig, readKeyFile, type Repository } from '../repository/repository.js';
+import type { ObjectInfo } from '../backend/backend.js';
 import { isBackupId, loadSnapshot } from '../snapshot/store.js';
 import { readTree } from '../snapshot/tree.js';
 import { loadPack, openBlobIn, short } from './pack-bytes.js';
@@ -187,17 +187,18 @@ class Check {
   }
 
   private async checkKeys(): Promise<void> {
-    const names: string[] = [];
+    const listed: ObjectInfo[] = [];
     try {
-      for await (const o of this.repo.backend.list('keys')) names.push(o.name);
+      for await (const o of this.repo.backend.list('keys')) listed.push(o);
     } catch (err) {
       this.findings.fromError('key', err, { prefix: 'list key files' });
       return;
     }
-    for (const name of names.sort()) {
+    for (const info of listed.sort((a, b) => a.name.localeCompare(b.name))) {
+      const name = info.name;
       const object = `keys/${name}`;
       try {
-        const kf = parseKeyFile(await this.repo.backend.load({ type: 'keys', name }), name);
+        const kf = await readKeyFile(this.repo.backend, info);
         if (sha256Hex(Buffer.from(kf.data)) !== name) {
           this.findings.problem({ code: 'REPO_CORRUPT', kind: 'key', object, message: `key file ${short(name)}: its name is not the SHA-256 of its sealed key` });
         }
@@ -206,7 +207,7 @@ class Check {
         this.findings.fromError('key', err, { object });
       }
     }
-    if (names.length === 0) {
+    if (listed.length === 0) {
       this.findings.problem({ code: 'REPO_CORRUPT', kind: 'key', message: 'no key files: nobody can open this repository again once this process ends' });
     }
     this.levels.push('keys');

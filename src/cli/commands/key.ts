@@ -9,12 +9,16 @@ export function registerKey(program: Command, run: Runner): void {
   const key = program.command('key').description('manage the key files (passwords) that open the repository');
   key
     .command('list')
-    .description('list key files; the one in use is marked')
+    .description('list key files; the one in use is marked *, a damaged one ! (remove it with `key remove`)')
     .action(() =>
       run(async (ctx) => {
         const repo = await ctx.openRepo();
         const keys = await listKeys(repo);
-        ctx.out.result(keys, () => keys.map((k) => `${k.current ? '*' : ' '} ${k.name.slice(0, 16)}  ${k.createdAt}  ${k.username}@${k.host}`).join('\n'));
+        ctx.out.result(keys, () =>
+          keys
+            .map((k) => (k.damaged !== undefined ? `! ${k.name.slice(0, 16)}  DAMAGED: ${k.damaged}` : `${k.current ? '*' : ' '} ${k.name.slice(0, 16)}  ${k.createdAt}  ${k.username}@${k.host}`))
+            .join('\n'),
+        );
       }),
     );
   key
