@@ -219,8 +219,28 @@ export class Repository {
   private async readIndexFiles(signal?: AbortSignal): Promise<void> {
     await forEachConcurrent(await this.listIndexFiles(), 8, async (name) => {
       signal?.throwIfAborted();
-      this.index.addIndexFile(await this.loadJson('index', name, AAD.index), name);
+      await this.loadIndexJson(name, (v) => this.index.addIndexFile(v, name));
     });
+  }
+
+  /**
+   * Load one index file and hand its JSON to `use` (which validates it). An
+   * index file that does not decrypt, decompress, parse or validate is damage to
+   * the repository, a STOP like a damaged pack or snapshot: CHECKSUM_MISMATCH
+   * naming the file. Read errors (I/O, permissions) stay what they are.
+   */
+  private async loadIndexJson<T>(name: string, use: (v: unknown) => T): Promise<T> {
+    try {
+      return use(await this.loadJson('index', name, AAD.index));
+    } catch (err) {
+      if (err instanceof FoleBackupError && (err.code === 'REPO_CORRUPT' || err.code === 'CHECKSUM_MISMATCH')) {
+        throw new StopError('CHECKSUM_MISMATCH', err.message.includes(`index/${name}`) ? err.message : `index/${name}: ${err.message}`, {
+          cause: err,
+          hint: 'the repository index is damaged: run `fole-backup check` to see which backups are affected, and keep the repository as it is; nothing was changed',
+        });
+      }
+      throw err;
+    }
   }
 
   /** Names of all index files. */
@@ -382,7 +402,7 @@ export class Repository {
 
   /** Read one index file as written (every pack and blob it lists, duplicates included). */
   async readIndexFile(name: string): Promise<{ name: string; blobs: PackedBlob[] }[]> {
-    return decodeIndexFile(await this.loadJson('index', name, AAD.index), name);
+    return this.loadIndexJson(name, (v) => decodeIndexFile(v, name));
   }
 
   /**
