@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -67,6 +67,16 @@ describe('LocalBackend', () => {
     expect(err.message).toContain(`parent directory ${parent} does not exist`);
     expect(err.hint).toContain(`create ${parent} first`);
     await expect(stat(parent)).rejects.toThrow();
+  });
+
+  it('makes an existing empty directory private (0700), like every folder it creates', async () => {
+    const repo = join(tmp, 'shared');
+    await mkdir(repo);
+    await chmod(repo, 0o777);
+    await new LocalBackend(repo).create();
+    const modeOf = async (p: string): Promise<number> => (await stat(p)).mode & 0o777;
+    expect(await modeOf(repo)).toBe(0o700);
+    for (const sub of ['data', 'data/00', 'data/ff', 'index', 'keys', 'locks', 'settings', 'snapshots']) expect(await modeOf(join(repo, sub))).toBe(0o700);
   });
 
   it('refuses to create over a plain file', async () => {

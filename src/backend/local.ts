@@ -11,7 +11,7 @@
 
 import type { Dirent } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { mkdir, open, readdir, stat } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { errnoCode, FoleBackupError, fsError } from '../errors.js';
 import { fsyncDir, isTempName, removeDurable, writeFileAtomic } from '../fs/durable.js';
@@ -193,6 +193,17 @@ export class LocalBackend implements Backend {
       throw notEmpty(this.dir, 'exists and is not a directory');
     }
     if (entries.length > 0) throw notEmpty(this.dir, 'directory is not empty');
+    // An existing directory keeps the mode it was made with (often 0777 or 0755): anyone
+    // else allowed in could read the config or delete and replace the repository's files.
+    try {
+      await chmod(this.dir, DIR_MODE);
+    } catch (err) {
+      throw new FoleBackupError('WRITE_ERROR', `create repository ${this.dir}: cannot make the directory private (mode 0700): ${errnoCode(err) ?? String(err)}`, {
+        path: this.dir,
+        cause: err,
+        hint: 'make the directory owned by the user who runs fole-backup, or give a path that does not exist yet so init creates it',
+      });
+    }
   }
 
   private async ensurePrefixDir(dir: string): Promise<void> {
