@@ -79,6 +79,23 @@ describe('LocalBackend', () => {
     for (const sub of ['data', 'data/00', 'data/ff', 'index', 'keys', 'locks', 'settings', 'snapshots']) expect(await modeOf(join(repo, sub))).toBe(0o700);
   });
 
+  it('lists leftover temp files in every folder it writes into, and removes only those', async () => {
+    const backend = new LocalBackend(tmp);
+    await backend.create();
+    await backend.save({ type: 'keys', name: 'k' }, Buffer.from('key'));
+    for (const rel of ['.tmp-a', 'index/.tmp-b', 'data/3f/.tmp-c']) await writeFile(join(tmp, rel), 'partial');
+    const temps = [];
+    for await (const t of backend.listTemporary()) temps.push(t);
+    expect(temps.map((t) => t.path).sort()).toEqual(['.tmp-a', 'data/3f/.tmp-c', 'index/.tmp-b']);
+    expect(temps.every((t) => t.size === 7 && t.mtimeMs > 0)).toBe(true);
+    for (const path of ['config', 'keys/k', '../.tmp-a', 'data/../.tmp-a', 'data/3f/x/.tmp-c', 'nope/.tmp-b']) {
+      await expectCode(backend.removeTemporary({ path, size: 0, mtimeMs: 0 }), 'INTERNAL');
+    }
+    for (const t of temps) await backend.removeTemporary(t);
+    await backend.removeTemporary(temps[0] as (typeof temps)[number]);
+    expect((await filesUnder(tmp)).sort()).toEqual([join('keys', 'k')]);
+  });
+
   it('refuses to create over a plain file', async () => {
     const file = join(tmp, 'file');
     await writeFile(file, 'x');
