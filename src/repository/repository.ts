@@ -21,6 +21,7 @@ import {
   type KdfParams,
   type KeyFileData,
   type MasterKey,
+  type Unwrapped,
 } from '../crypto/keys.js';
 import { FoleBackupError, StopError, errnoCode } from '../errors.js';
 import { compressAlways, decompressAny, maybeCompress } from './compress.js';
@@ -128,9 +129,9 @@ export class Repository {
     const damaged: string[] = [];
     let otherRepository: { key: string; id: string } | undefined;
     for (const info of listed) {
-      let kf: KeyFileData;
+      let r: Unwrapped;
       try {
-        kf = await readKeyFile(backend, info);
+        r = await unwrapMasterKey(await readKeyFile(backend, info), password, config.id);
       } catch (err) {
         if (!(err instanceof FoleBackupError)) throw err;
         damaged.push(info.name);
@@ -140,7 +141,6 @@ export class Repository {
         );
         continue;
       }
-      const r = await unwrapMasterKey(kf, password, config.id);
       if (r.kind === 'opened') return new Repository(backend, config, r.master, info.name);
       if (r.kind === 'other-repository') otherRepository ??= { key: info.name, id: r.repositoryId };
     }
