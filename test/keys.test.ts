@@ -75,12 +75,13 @@ describe('a damaged or hostile key file', () => {
   });
 
   it('is skipped, never derived, when its scrypt parameters exceed what init and key add create', async () => {
+    // named to sort before the real key file, so each is tried before it
     const hostile: Record<string, Record<string, unknown>> = {
-      ['1'.repeat(64)]: { ...realKey(), N: 2 ** 20 },
-      ['2'.repeat(64)]: { ...realKey(), N: MAX_KDF_N * 2 },
-      ['3'.repeat(64)]: { ...realKey(), r: 32 },
-      ['4'.repeat(64)]: { ...realKey(), p: 16 },
-      ['5'.repeat(64)]: { ...realKey(), N: 3 * 1024 },
+      ['0'.repeat(63) + '1']: { ...realKey(), N: 2 ** 20 },
+      ['0'.repeat(63) + '2']: { ...realKey(), N: MAX_KDF_N * 2 },
+      ['0'.repeat(63) + '3']: { ...realKey(), r: 32 },
+      ['0'.repeat(63) + '4']: { ...realKey(), p: 16 },
+      ['0'.repeat(63) + '5']: { ...realKey(), N: 3 * 1024 },
     };
     for (const [name, k] of Object.entries(hostile)) writeFileSync(keyPath(name), JSON.stringify(k));
     const reporter = recorder();
