@@ -4,12 +4,12 @@
  */
 export { FoleBackupError, StopError, isStop, type ErrorCode, type StopCode } from './errors.js';
 
-export type { Backend, ObjectHandle, ObjectInfo, ObjectType, ByteRange } from './backend/backend.js';
+export type { Backend, ObjectHandle, ObjectInfo, ObjectType, ByteRange, TemporaryFile } from './backend/backend.js';
 export { LocalBackend } from './backend/local.js';
 export { MemoryBackend } from './backend/memory.js';
 export { openBackend } from './backend/open.js';
 
-export { Repository, type InitOptions } from './repository/repository.js';
+export { Repository, type InitOptions, type OpenOptions } from './repository/repository.js';
 export { initRepository, openRepository, type RepositoryLocation } from './repository/open-repository.js';
 export { RepositoryLock, listLocks, unlockRepository, type LockInfo, type UnlockResult } from './repository/lock.js';
 export { FORMAT_VERSION, type RepositoryConfig } from './repository/format.js';

@@ -52,6 +52,15 @@ export interface ObjectReader {
   close(): Promise<void>;
 }
 
+/** A temporary file an interrupted save left behind (Backend.listTemporary). */
+export interface TemporaryFile {
+  /** Where it is in the repository, e.g. "index/.tmp-…", "data/3f/.tmp-…", ".tmp-…". */
+  path: string;
+  size: number;
+  /** Last modification, ms since the epoch: a save under way keeps it recent. */
+  mtimeMs: number;
+}
+
 export interface Backend {
   /** Human-readable location, e.g. "local:/srv/backups/repo". */
   readonly location: string;
@@ -96,6 +105,20 @@ export interface Backend {
 
   /** Every complete object of a type (never temporary files), in no particular order. */
   list(type: ObjectType): AsyncIterable<ObjectInfo>;
+
+  /**
+   * Optional: the temporary files interrupted saves left behind (a writer killed
+   * between creating its temp file and renaming it). A backend whose save leaves
+   * nothing partial behind (a single PUT) has none and need not implement it.
+   * list() never shows them; `check` reports them and `prune` removes old ones.
+   */
+  listTemporary?(): AsyncIterable<TemporaryFile>;
+
+  /**
+   * Remove a file listTemporary gave. MUST refuse (INTERNAL) a path
+   * listTemporary could not have given; one already gone is not an error.
+   */
+  removeTemporary?(t: TemporaryFile): Promise<void>;
 
   /** Remove an object. Removing a missing object is not an error. */
   remove(h: ObjectHandle): Promise<void>;

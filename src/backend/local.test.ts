@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -67,6 +67,33 @@ describe('LocalBackend', () => {
     expect(err.message).toContain(`parent directory ${parent} does not exist`);
     expect(err.hint).toContain(`create ${parent} first`);
     await expect(stat(parent)).rejects.toThrow();
+  });
+
+  it('makes an existing empty directory private (0700), like every folder it creates', async () => {
+    const repo = join(tmp, 'shared');
+    await mkdir(repo);
+    await chmod(repo, 0o777);
+    await new LocalBackend(repo).create();
+    const modeOf = async (p: string): Promise<number> => (await stat(p)).mode & 0o777;
+    expect(await modeOf(repo)).toBe(0o700);
+    for (const sub of ['data', 'data/00', 'data/ff', 'index', 'keys', 'locks', 'settings', 'snapshots']) expect(await modeOf(join(repo, sub))).toBe(0o700);
+  });
+
+  it('lists leftover temp files in every folder it writes into, and removes only those', async () => {
+    const backend = new LocalBackend(tmp);
+    await backend.create();
+    await backend.save({ type: 'keys', name: 'k' }, Buffer.from('key'));
+    for (const rel of ['.tmp-a', 'index/.tmp-b', 'data/3f/.tmp-c']) await writeFile(join(tmp, rel), 'partial');
+    const temps = [];
+    for await (const t of backend.listTemporary()) temps.push(t);
+    expect(temps.map((t) => t.path).sort()).toEqual(['.tmp-a', 'data/3f/.tmp-c', 'index/.tmp-b']);
+    expect(temps.every((t) => t.size === 7 && t.mtimeMs > 0)).toBe(true);
+    for (const path of ['config', 'keys/k', '../.tmp-a', 'data/../.tmp-a', 'data/3f/x/.tmp-c', 'nope/.tmp-b']) {
+      await expectCode(backend.removeTemporary({ path, size: 0, mtimeMs: 0 }), 'INTERNAL');
+    }
+    for (const t of temps) await backend.removeTemporary(t);
+    await backend.removeTemporary(temps[0] as (typeof temps)[number]);
+    expect((await filesUnder(tmp)).sort()).toEqual([join('keys', 'k')]);
   });
 
   it('refuses to create over a plain file', async () => {

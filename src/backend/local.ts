@@ -11,11 +11,11 @@
 
 import type { Dirent } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { mkdir, open, readdir, stat } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, readdir, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { errnoCode, FoleBackupError, fsError } from '../errors.js';
 import { fsyncDir, isTempName, removeDurable, writeFileAtomic } from '../fs/durable.js';
-import type { Backend, ByteRange, Bytes, ObjectHandle, ObjectInfo, ObjectReader, ObjectType } from './backend.js';
+import type { Backend, ByteRange, Bytes, ObjectHandle, ObjectInfo, ObjectReader, ObjectType, TemporaryFile } from './backend.js';
 import { checkHandle, OBJECT_TYPES } from './backend.js';
 
 const DIR_MODE = 0o700;
@@ -148,6 +148,42 @@ export class LocalBackend implements Backend {
     }
   }
 
+  /** Temp files in the repository directory, its type folders and data/<xx>: every folder save() writes into. */
+  async *listTemporary(): AsyncIterable<TemporaryFile> {
+    const folders = ['', ...OBJECT_TYPES.filter((t) => t !== 'config')];
+    for (const entry of await readdirOrEmpty(join(this.dir, 'data'))) {
+      if (entry.isDirectory() && !isTempName(entry.name)) folders.push(`data/${entry.name}`);
+    }
+    for (const folder of folders) {
+      for (const entry of await readdirOrEmpty(join(this.dir, folder))) {
+        if (!entry.isFile() || !isTempName(entry.name)) continue;
+        const path = folder === '' ? entry.name : `${folder}/${entry.name}`;
+        try {
+          const st = await lstat(join(this.dir, path));
+          yield { path, size: st.size, mtimeMs: st.mtimeMs };
+        } catch (err) {
+          // its writer renamed or removed it meanwhile
+          if (errnoCode(err) !== 'ENOENT') throw fsError('list', join(this.dir, path), err);
+        }
+      }
+    }
+  }
+
+  async removeTemporary(t: TemporaryFile): Promise<void> {
+    // what listTemporary gives: a temp name at the top, in a type folder or in data/<xx>
+    const parts = t.path.split('/');
+    const name = parts[parts.length - 1] ?? '';
+    const folder = parts.slice(0, -1);
+    const folderOk =
+      folder.length === 0 ||
+      (folder.length === 1 && OBJECT_TYPES.includes(folder[0] as ObjectType) && folder[0] !== 'config') ||
+      (folder.length === 2 && folder[0] === 'data' && /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(folder[1] ?? '') && !isTempName(folder[1] ?? ''));
+    if (!folderOk || !isTempName(name)) {
+      throw new FoleBackupError('INTERNAL', `remove temporary file ${JSON.stringify(t.path)}: not a temporary file of this repository`);
+    }
+    await removeDurable(join(this.dir, ...parts));
+  }
+
   async remove(h: ObjectHandle): Promise<void> {
     checkHandle(h);
     await removeDurable(this.pathOf(h));
@@ -193,6 +229,17 @@ export class LocalBackend implements Backend {
       throw notEmpty(this.dir, 'exists and is not a directory');
     }
     if (entries.length > 0) throw notEmpty(this.dir, 'directory is not empty');
+    // An existing directory keeps the mode it was made with (often 0777 or 0755): anyone
+    // else allowed in could read the config or delete and replace the repository's files.
+    try {
+      await chmod(this.dir, DIR_MODE);
+    } catch (err) {
+      throw new FoleBackupError('WRITE_ERROR', `create repository ${this.dir}: cannot make the directory private (mode 0700): ${errnoCode(err) ?? String(err)}`, {
+        path: this.dir,
+        cause: err,
+        hint: 'make the directory owned by the user who runs fole-backup, or give a path that does not exist yet so init creates it',
+      });
+    }
   }
 
   private async ensurePrefixDir(dir: string): Promise<void> {

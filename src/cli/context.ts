@@ -3,13 +3,13 @@
  * password (FOLE_BACKUP_PASSWORD, --password-file / FOLE_BACKUP_PASSWORD_FILE,
  * or a prompt on a TTY), output mode and a progress reporter.
  */
-import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
-import { abortError, fsError } from '../errors.js';
+import { abortError } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
 import { openRepository } from '../repository/open-repository.js';
 import { makeOutput, UsageError, type Output } from './output.js';
+import { readPasswordFile } from './password-file.js';
 import { makeProgressReporter } from './progress-bar.js';
 import type { ProgressReporter } from '../progress/reporter.js';
 
@@ -97,17 +97,7 @@ export function makeContext(flags: GlobalFlags): Context {
     async password(opts = {}) {
       if (cached !== undefined) return cached;
       const file = flags.passwordFile ?? process.env.FOLE_BACKUP_PASSWORD_FILE;
-      if (file !== undefined && file !== '') {
-        let text: string;
-        try {
-          text = await readFile(file, 'utf8');
-        } catch (err) {
-          throw fsError('read', file, err);
-        }
-        cached = text.replace(/\r?\n$/, '');
-        if (cached === '') throw new UsageError(`password file ${file} is empty`);
-        return cached;
-      }
+      if (file !== undefined && file !== '') return (cached = await readPasswordFile(file));
       const env = process.env.FOLE_BACKUP_PASSWORD;
       if (env !== undefined && env !== '') return (cached = env);
       if (process.stdin.isTTY !== true || process.stderr.isTTY !== true) {
@@ -126,7 +116,7 @@ export function makeContext(flags: GlobalFlags): Context {
     },
     async openRepo() {
       const loc = ctx.repoLocation();
-      return openRepository(loc, await ctx.password());
+      return openRepository(loc, await ctx.password(), { reporter });
     },
     interruptible() {
       if (stop === undefined) {

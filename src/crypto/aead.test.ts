@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { StopError } from '../errors.js';
-import { open, seal, SEAL_OVERHEAD, sealInto } from './aead.js';
+import { decryptUnverified, open, seal, SEAL_OVERHEAD, sealInto } from './aead.js';
 
 const KEY = randomBytes(32);
 
@@ -27,5 +27,17 @@ describe('seal and sealInto', () => {
     sealInto(KEY, randomBytes(10), Buffer.from('a'), out, 0);
     expect(() => open(KEY, out, 'm', Buffer.from('b'))).toThrow(StopError);
     expect(() => open(KEY, seal(KEY, randomBytes(10), Buffer.from('a')), 'm', Buffer.from('b'))).toThrow(StopError);
+  });
+});
+
+describe('decryptUnverified', () => {
+  it('recovers what was sealed under any associated data with the right key, and nothing with another key', () => {
+    for (const len of [0, 1, 15, 16, 17, 1000]) {
+      const m = randomBytes(len);
+      const sealed = seal(KEY, m, Buffer.from('unknown to the reader'));
+      expect(decryptUnverified(KEY, sealed)?.equals(m)).toBe(true);
+      if (len > 0) expect(decryptUnverified(randomBytes(32), sealed)?.equals(m)).toBe(false);
+    }
+    expect(decryptUnverified(KEY, Buffer.alloc(SEAL_OVERHEAD - 1))).toBeUndefined();
   });
 });

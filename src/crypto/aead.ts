@@ -94,3 +94,18 @@ export function open(key: Uint8Array, sealed: Uint8Array, what: string, aad?: Ui
     });
   }
 }
+
+/**
+ * The plaintext of `sealed` WITHOUT checking its tag (undefined when too
+ * short). GCM's keystream (AES-CTR from counter block nonce ‖ 2, NIST SP
+ * 800-38D for a 96-bit nonce) does not depend on the associated data, so with
+ * the right key this recovers what was sealed under associated data the caller
+ * does not know. The result is untrusted: use it only to guess that data, then
+ * open() with the guess, which authenticates.
+ */
+export function decryptUnverified(key: Uint8Array, sealed: Uint8Array): Buffer | undefined {
+  if (sealed.length < SEAL_OVERHEAD) return undefined;
+  const counter = Buffer.concat([sealed.subarray(0, NONCE_BYTES), Buffer.from([0, 0, 0, 2])]);
+  const d = createDecipheriv('aes-256-ctr', key, counter);
+  return Buffer.concat([d.update(sealed.subarray(NONCE_BYTES, sealed.length - TAG_BYTES)), d.final()]);
+}

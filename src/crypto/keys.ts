@@ -7,7 +7,7 @@
  */
 import { randomBytes, scrypt as scryptCb, type ScryptOptions } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
-import { KEY_BYTES, open, seal } from './aead.js';
+import { decryptUnverified, KEY_BYTES, open, seal } from './aead.js';
 import { FoleBackupError, StopError } from '../errors.js';
 
 export interface KdfParams {
@@ -18,6 +18,27 @@ export interface KdfParams {
 
 /** ~100 ms and 32 MiB per derivation on this class of machine. */
 export const DEFAULT_KDF: KdfParams = { N: 2 ** 15, r: 8, p: 1 };
+
+/**
+ * The scrypt parameters a key file may have: exactly what init and key add
+ * write (r and p of DEFAULT_KDF, N a power of two up to DEFAULT_KDF's; below
+ * it only for tests, which make many repositories). Anyone who can write to
+ * keys/ chooses these numbers and every command derives with them before it
+ * knows whether the key file is genuine: N = 2^20 cost 1.1 GB and 5 s a command.
+ */
+export const MIN_KDF_N = 2 ** 10;
+export const MAX_KDF_N = DEFAULT_KDF.N;
+
+/** A key file is ~600 bytes; more than this is not one (and is not read in full). */
+export const MAX_KEY_FILE_BYTES = 64 * 1024;
+
+/** Whether init, key add and the reader accept these scrypt parameters. */
+export function isSupportedKdf(n: unknown, r: unknown, p: unknown): boolean {
+  return (
+    Number.isSafeInteger(n) && (n as number) >= MIN_KDF_N && (n as number) <= MAX_KDF_N && Number.isInteger(Math.log2(n as number)) &&
+    r === DEFAULT_KDF.r && p === DEFAULT_KDF.p
+  );
+}
 
 /** What a key file stores (JSON; the master key inside `data` is sealed). */
 export interface KeyFileData {
@@ -64,6 +85,10 @@ export async function wrapMasterKey(master: MasterKey, password: string, params:
   if (password.length === 0) {
     throw new FoleBackupError('USAGE', 'empty password', { hint: 'choose a non-empty password or use a key file' });
   }
+  // never write a key file that every reader would skip as damaged
+  if (!isSupportedKdf(params.N, params.r, params.p)) {
+    throw new FoleBackupError('INTERNAL', `scrypt parameters N=${params.N} r=${params.r} p=${params.p} are not supported (N a power of two from ${MIN_KDF_N} to ${MAX_KDF_N}, r=${DEFAULT_KDF.r}, p=${DEFAULT_KDF.p})`);
+  }
   const salt = randomBytes(32);
   const derived = await derive(password, salt, params);
   const inner: MasterKeyData = { encrypt: master.encrypt.toString('base64'), repositoryId: master.repositoryId };
@@ -86,45 +111,95 @@ export async function wrapMasterKey(master: MasterKey, password: string, params:
   };
 }
 
-/** Parse a key file's JSON; throws REPO_CORRUPT when it is not one. */
+/**
+ * Parse a key file's bytes; throws REPO_CORRUPT "key file NAME: why" when they
+ * are not a key file this build writes (scrypt parameters included, see
+ * isSupportedKdf), so a caller never derives with numbers it would not choose.
+ */
 export function parseKeyFile(bytes: Uint8Array, name: string): KeyFileData {
+  const bad = (why: string, cause?: unknown): FoleBackupError =>
+    new FoleBackupError('REPO_CORRUPT', `key file ${name}: ${why}`, cause === undefined ? {} : { cause });
+  if (bytes.length > MAX_KEY_FILE_BYTES) throw bad(`${bytes.length} bytes, more than a key file can be`);
   let v: unknown;
   try {
     v = JSON.parse(Buffer.from(bytes).toString('utf8'));
   } catch (err) {
-    throw new FoleBackupError('REPO_CORRUPT', `key file ${name}: not JSON`, { cause: err });
+    throw bad('not JSON', err);
   }
   const k = v as Partial<KeyFileData>;
+  if (typeof v !== 'object' || v === null || k.version !== 1 || k.kdf !== 'scrypt') throw bad('not a key file of a version this build reads');
+  if (!isSupportedKdf(k.N, k.r, k.p)) throw bad(`unsupported scrypt parameters N=${String(k.N)} r=${String(k.r)} p=${String(k.p)}`);
   if (
-    typeof v !== 'object' || v === null || k.version !== 1 || k.kdf !== 'scrypt' ||
-    typeof k.N !== 'number' || typeof k.r !== 'number' || typeof k.p !== 'number' ||
-    typeof k.salt !== 'string' || typeof k.data !== 'string' ||
-    !Number.isInteger(Math.log2(k.N)) || k.N < 2 || k.N > 2 ** 22 || k.r < 1 || k.r > 32 || k.p < 1 || k.p > 16
+    typeof k.salt !== 'string' || typeof k.data !== 'string' || typeof k.createdAt !== 'string' ||
+    typeof k.host !== 'string' || typeof k.username !== 'string'
   ) {
-    throw new FoleBackupError('REPO_CORRUPT', `key file ${name}: unsupported or damaged key file`);
+    throw bad('a field is missing or of the wrong type');
   }
   return k as KeyFileData;
 }
 
+/** What a password does with one key file. */
+export type Unwrapped =
+  /** It opens the key file, which belongs to the repository. */
+  | { kind: 'opened'; master: MasterKey }
+  /** It does not open the key file. */
+  | { kind: 'wrong-password' }
+  /**
+   * It opens the key file, but the key file was made for another repository
+   * id than the config's (authenticated: the config was replaced or edited).
+   */
+  | { kind: 'other-repository'; repositoryId: string };
+
 /**
- * Unwrap with a password. Returns undefined when the password does not open this
- * key file (so callers can try the next one); throws on a damaged key file.
+ * Unwrap with a password, for the repository whose config says `repositoryId`.
+ * The key file is sealed with that id as associated data, so a wrong password
+ * and a changed config id fail alike; when both fail, the id the key file was
+ * sealed for is recovered (see decryptUnverified) and authenticated, which
+ * tells a replaced config from a wrong password. Throws REPO_CORRUPT for a key
+ * file whose sealed content, once authenticated, is not a master key.
  */
-export async function unwrapMasterKey(key: KeyFileData, password: string, repositoryId: string): Promise<MasterKey | undefined> {
+export async function unwrapMasterKey(key: KeyFileData, password: string, repositoryId: string): Promise<Unwrapped> {
   const derived = await derive(password, Buffer.from(key.salt, 'base64'), { N: key.N, r: key.r, p: key.p });
+  const sealed = Buffer.from(key.data, 'base64');
   let plain: Buffer;
   try {
-    plain = open(derived, Buffer.from(key.data, 'base64'), 'key file', aadFor(repositoryId));
+    plain = open(derived, sealed, 'key file', aadFor(repositoryId));
   } catch (err) {
-    if (err instanceof StopError) return undefined;
-    throw err;
+    if (!(err instanceof StopError)) throw err;
+    const other = sealedFor(derived, sealed);
+    return other === undefined ? { kind: 'wrong-password' } : { kind: 'other-repository', repositoryId: other };
   }
-  const inner = JSON.parse(plain.toString('utf8')) as MasterKeyData;
-  const encrypt = Buffer.from(inner.encrypt, 'base64');
+  let inner: Partial<MasterKeyData>;
+  try {
+    inner = JSON.parse(plain.toString('utf8')) as Partial<MasterKeyData>;
+  } catch (err) {
+    throw new FoleBackupError('REPO_CORRUPT', 'key file: its sealed master key is not JSON', { cause: err });
+  }
+  const encrypt = typeof inner.encrypt === 'string' ? Buffer.from(inner.encrypt, 'base64') : Buffer.alloc(0);
   if (encrypt.length !== KEY_BYTES || inner.repositoryId !== repositoryId) {
     throw new FoleBackupError('REPO_CORRUPT', 'key file does not belong to this repository', {
       hint: 'the repository config or key files were mixed up; restore them from a copy',
     });
   }
-  return { encrypt, repositoryId };
+  return { kind: 'opened', master: { encrypt, repositoryId } };
+}
+
+/** The repository id a key file was sealed for, if `derived` opens it under that id; else undefined. */
+function sealedFor(derived: Buffer, sealed: Buffer): string | undefined {
+  const guess = decryptUnverified(derived, sealed);
+  if (guess === undefined) return undefined;
+  let id: unknown;
+  try {
+    id = (JSON.parse(guess.toString('utf8')) as { repositoryId?: unknown }).repositoryId;
+  } catch {
+    // not JSON: the password is wrong (the keystream was not the one it was sealed with)
+    return undefined;
+  }
+  if (typeof id !== 'string') return undefined;
+  try {
+    open(derived, sealed, 'key file', aadFor(id));
+    return id;
+  } catch {
+    return undefined;
+  }
 }

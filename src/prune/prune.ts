@@ -24,9 +24,12 @@ import type { Repository } from '../repository/repository.js';
 import { describeDamaged, scanSnapshots } from '../snapshot/store.js';
 import { readTree } from '../snapshot/tree.js';
 import { missingBlobs, planPrune, type PrunePlan, type PrunePlanOptions } from './plan.js';
+import { removeTemporaryFiles } from './temporary-files.js';
 
 export interface PruneOptions extends PrunePlanOptions {
   dryRun?: boolean;
+  /** Leftover temp files untouched this long are removed (default an hour: see temporary-files.ts). */
+  tempFileMinAgeMs?: number;
   reporter?: ProgressReporter;
   signal?: AbortSignal;
 }
@@ -37,6 +40,8 @@ export interface PruneResult {
   newPacks: number;
   indexFilesWritten: number;
   indexFilesRemoved: number;
+  /** Leftover temporary files removed (with dryRun: that would be). */
+  tempFilesRemoved: number;
   durationMs: number;
 }
 
@@ -75,6 +80,9 @@ export async function prune(repo: Repository, opts: PruneOptions = {}): Promise<
     onStale: (l) => reporter.warn(`ignoring stale repository lock ${l.name.slice(0, 12)} (${l.stale})`),
   });
   try {
+    reporter.phase('remove leftover temporary files');
+    const tempFilesRemoved = await removeTemporaryFiles(repo.backend, { minAgeMs: opts.tempFileMinAgeMs, dryRun: opts.dryRun });
+
     reporter.phase('find used data');
     await repo.loadIndex(opts.signal);
     const used = await usedBlobs(repo, opts.signal);
@@ -108,7 +116,7 @@ export async function prune(repo: Repository, opts: PruneOptions = {}): Promise<
     const plan = planPrune(indexed, stored, used, opts);
     const summary = { ...plan.stats, keepPacks: plan.keep.length, repackPacks: plan.repack.length, removePacks: plan.remove.length };
     if (opts.dryRun || (plan.remove.length === 0 && plan.repack.length === 0)) {
-      return { dryRun: opts.dryRun === true, plan: summary, newPacks: 0, indexFilesWritten: 0, indexFilesRemoved: 0, durationMs: Date.now() - started };
+      return { dryRun: opts.dryRun === true, plan: summary, newPacks: 0, indexFilesWritten: 0, indexFilesRemoved: 0, tempFilesRemoved, durationMs: Date.now() - started };
     }
 
     // 3. repack
@@ -158,7 +166,7 @@ export async function prune(repo: Repository, opts: PruneOptions = {}): Promise<
       await repo.backend.remove({ type: 'data', name });
     }
     return {
-      dryRun: false, plan: summary, newPacks: newPacks.length, indexFilesWritten: written.size, indexFilesRemoved,
+      dryRun: false, plan: summary, newPacks: newPacks.length, indexFilesWritten: written.size, indexFilesRemoved, tempFilesRemoved,
       durationMs: Date.now() - started,
     };
   } finally {

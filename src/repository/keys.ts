@@ -4,9 +4,8 @@
  * removing one never re-encrypts data. Key changes take the exclusive lock.
  */
 import { FoleBackupError } from '../errors.js';
-import { parseKeyFile } from '../crypto/keys.js';
 import { RepositoryLock } from './lock.js';
-import type { Repository } from './repository.js';
+import { keyFileProblem, readKeyFile, type Repository } from './repository.js';
 
 export interface KeyInfo {
   name: string;
@@ -15,15 +14,24 @@ export interface KeyInfo {
   username: string;
   /** The key this handle was opened with. */
   current: boolean;
+  /** Why the key file cannot be used (it could not be read or is not a key file); absent when it is sound. */
+  damaged?: string;
 }
 
+/** Every key file, oldest first; damaged ones (see KeyInfo.damaged) last, so they can be seen and removed. */
 export async function listKeys(repo: Repository): Promise<KeyInfo[]> {
   const out: KeyInfo[] = [];
   for await (const o of repo.backend.list('keys')) {
-    const k = parseKeyFile(await repo.backend.load({ type: 'keys', name: o.name }), o.name);
-    out.push({ name: o.name, createdAt: k.createdAt, host: k.host, username: k.username, current: o.name === repo.keyName });
+    try {
+      const k = await readKeyFile(repo.backend, o);
+      out.push({ name: o.name, createdAt: k.createdAt, host: k.host, username: k.username, current: o.name === repo.keyName });
+    } catch (err) {
+      if (!(err instanceof FoleBackupError)) throw err;
+      out.push({ name: o.name, createdAt: '', host: '', username: '', current: false, damaged: keyFileProblem(err, o.name) });
+    }
   }
-  return out.sort((a, b) => (a.createdAt < b.createdAt ? -1 : 1));
+  const rank = (k: KeyInfo): number => (k.damaged === undefined ? 0 : 1);
+  return out.sort((a, b) => rank(a) - rank(b) || a.createdAt.localeCompare(b.createdAt) || a.name.localeCompare(b.name));
 }
 
 export async function addKey(repo: Repository, password: string): Promise<string> {
@@ -52,7 +60,9 @@ export async function removeKey(repo: Repository, ref: string): Promise<string> 
         hint: 'open the repository with another key to remove this one, so you cannot lock yourself out',
       });
     }
-    if (keys.length <= 1) throw new FoleBackupError('USAGE', 'refusing to remove the last key: the repository would be unreadable forever');
+    if (k.damaged === undefined && keys.filter((o) => o.damaged === undefined).length <= 1) {
+      throw new FoleBackupError('USAGE', 'refusing to remove the last key: the repository would be unreadable forever');
+    }
     await repo.backend.remove({ type: 'keys', name: k.name });
     return k.name;
   } finally {

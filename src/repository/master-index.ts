@@ -233,7 +233,7 @@ type CheckedPack = { id: string; blobs: [string, number, number, number, number,
 /** Validate an index file's JSON, every pack and blob entry; throws REPO_CORRUPT naming the file. */
 function checkIndexFile(v: unknown, name: string): CheckedPack[] {
   const bad = (what: string): FoleBackupError =>
-    new FoleBackupError('REPO_CORRUPT', `index ${name}: ${what}`, { hint: 'run `fole-backup check` for details' });
+    new FoleBackupError('REPO_CORRUPT', `index/${name}: ${what}`, { hint: 'run `fole-backup check` for details' });
   if (typeof v !== 'object' || v === null || !Array.isArray((v as IndexFileData).packs)) throw bad('not an index');
   // index loops: every slot is checked, a hole of a sparse array too (map() would skip it), so callers may use for-of
   const packs = (v as { packs: unknown[] }).packs;

@@ -4,7 +4,7 @@
  */
 import type { Backend } from '../backend/backend.js';
 import { openBackend } from '../backend/open.js';
-import { Repository, type InitOptions } from './repository.js';
+import { Repository, type InitOptions, type OpenOptions } from './repository.js';
 
 export type RepositoryLocation = string | Backend;
 
@@ -17,7 +17,11 @@ export async function initRepository(location: RepositoryLocation, password: str
   return Repository.init(backendOf(location), password, opts);
 }
 
-/** Open a repository (REPO_NOT_FOUND, REPO_FORMAT_UNSUPPORTED, or STOP PERMISSION_DENIED). */
-export async function openRepository(location: RepositoryLocation, password: string): Promise<Repository> {
-  return Repository.open(backendOf(location), password);
+/**
+ * Open a repository (REPO_NOT_FOUND, REPO_FORMAT_UNSUPPORTED, STOP
+ * PERMISSION_DENIED, or STOP CHECKSUM_MISMATCH when its keys or config are
+ * damaged: see Repository.open). Damaged key files skipped are told to `opts.reporter`.
+ */
+export async function openRepository(location: RepositoryLocation, password: string, opts?: OpenOptions): Promise<Repository> {
+  return Repository.open(backendOf(location), password, opts);
 }

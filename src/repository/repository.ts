@@ -8,7 +8,7 @@
  * only unreferenced packs, which the next backup ignores and prune removes.
  */
 import { randomUUID } from 'node:crypto';
-import type { Backend, ObjectType } from '../backend/backend.js';
+import type { Backend, ObjectInfo, ObjectType } from '../backend/backend.js';
 import { open, seal } from '../crypto/aead.js';
 import { sha256Hex } from '../crypto/hash.js';
 import {
@@ -17,8 +17,11 @@ import {
   parseKeyFile,
   unwrapMasterKey,
   wrapMasterKey,
+  MAX_KEY_FILE_BYTES,
   type KdfParams,
+  type KeyFileData,
   type MasterKey,
+  type Unwrapped,
 } from '../crypto/keys.js';
 import { FoleBackupError, StopError, errnoCode } from '../errors.js';
 import { compressAlways, decompressAny, maybeCompress } from './compress.js';
@@ -36,6 +39,12 @@ import { openBlob } from './open-blob.js';
 import type { PackReaders } from './pack-readers.js';
 import { PackBuilder, parsePackHeader, type PackedBlob } from './pack.js';
 import { forEachConcurrent } from '../concurrency/for-each.js';
+import type { ProgressReporter } from '../progress/reporter.js';
+
+export interface OpenOptions {
+  /** Told about key files that were skipped as damaged. */
+  reporter?: Pick<ProgressReporter, 'warn'>;
+}
 
 export interface InitOptions {
   kdf?: KdfParams;
@@ -94,21 +103,61 @@ export class Repository {
   }
 
   /**
-   * Open an existing repository with a password. Throws REPO_NOT_FOUND if there is
-   * none, REPO_FORMAT_UNSUPPORTED for a format this build does not know, and
-   * StopError PERMISSION_DENIED if no key file opens with the password.
+   * Open an existing repository with a password: every key file is tried in
+   * name order until one opens. Throws REPO_NOT_FOUND if there is no
+   * repository, REPO_FORMAT_UNSUPPORTED for a format this build does not know,
+   * StopError PERMISSION_DENIED if no key file opens with the password, and
+   * StopError CHECKSUM_MISMATCH when no password could open it (no key files,
+   * every key file damaged) or the password opens a key file made for another
+   * repository id than the config's (the config was replaced or edited).
+   *
+   * A key file that cannot be read or is not one this build writes (anyone who
+   * can write to keys/ can put one there) is skipped, never derived with, and
+   * reported through `opts.reporter`: one bad file must not lock everyone out.
    */
-  static async open(backend: Backend, password: string): Promise<Repository> {
+  static async open(backend: Backend, password: string, opts: OpenOptions = {}): Promise<Repository> {
     const config = await readConfig(backend);
-    const names: string[] = [];
-    for await (const k of backend.list('keys')) names.push(k.name);
-    names.sort();
-    for (const name of names) {
-      const kf = parseKeyFile(await backend.load({ type: 'keys', name }), name);
-      const master = await unwrapMasterKey(kf, password, config.id);
-      if (master !== undefined) return new Repository(backend, config, master, name);
+    const where = `open repository ${backend.location}`;
+    const listed: ObjectInfo[] = [];
+    for await (const k of backend.list('keys')) listed.push(k);
+    listed.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    if (listed.length === 0) {
+      throw new StopError('CHECKSUM_MISMATCH', `${where}: the repository has no key files (keys/ is empty or missing): no password can open it`, {
+        hint: 'restore keys/ from a copy of this repository (a key file is useless without its password); nothing was read or changed',
+      });
     }
-    throw new StopError('PERMISSION_DENIED', `open repository ${backend.location}: wrong password or key file`, {
+    const damaged: string[] = [];
+    let otherRepository: { key: string; id: string } | undefined;
+    for (const info of listed) {
+      let r: Unwrapped;
+      try {
+        r = await unwrapMasterKey(await readKeyFile(backend, info), password, config.id);
+      } catch (err) {
+        if (!(err instanceof FoleBackupError)) throw err;
+        damaged.push(info.name);
+        opts.reporter?.warn(
+          `key file ${info.name.slice(0, 16)} is damaged and was skipped: ${keyFileProblem(err, info.name)}; \`fole-backup key list\` shows it, \`fole-backup key remove\` removes it`,
+          `keys/${info.name}`,
+        );
+        continue;
+      }
+      if (r.kind === 'opened') return new Repository(backend, config, r.master, info.name);
+      if (r.kind === 'other-repository') otherRepository ??= { key: info.name, id: r.repositoryId };
+    }
+    if (otherRepository !== undefined) {
+      throw new StopError(
+        'CHECKSUM_MISMATCH',
+        `${where}: the config and the key files disagree: the password opens key file ${otherRepository.key.slice(0, 16)}, made for repository ${otherRepository.id}, but the config says ${config.id}`,
+        { hint: `the config was replaced or edited: restore the config of repository ${otherRepository.id} from a copy of this repository; nothing was read or changed` },
+      );
+    }
+    if (damaged.length === listed.length) {
+      throw new StopError('CHECKSUM_MISMATCH', `${where}: every key file is damaged (${damaged.length}): no password can open it`, {
+        hint: 'restore keys/ from a copy of this repository; nothing was read or changed',
+      });
+    }
+    const skipped = damaged.length === 0 ? '' : `; ${damaged.length} damaged key file${damaged.length === 1 ? ' was' : 's were'} skipped: ${damaged.map((n) => n.slice(0, 16)).join(', ')}`;
+    throw new StopError('PERMISSION_DENIED', `${where}: wrong password or key file: no key file opens with this password${skipped}`, {
       hint: 'check FOLE_BACKUP_PASSWORD / --password-file; nothing was read or changed',
     });
   }
@@ -170,8 +219,28 @@ export class Repository {
   private async readIndexFiles(signal?: AbortSignal): Promise<void> {
     await forEachConcurrent(await this.listIndexFiles(), 8, async (name) => {
       signal?.throwIfAborted();
-      this.index.addIndexFile(await this.loadJson('index', name, AAD.index), name);
+      await this.loadIndexJson(name, (v) => this.index.addIndexFile(v, name));
     });
+  }
+
+  /**
+   * Load one index file and hand its JSON to `use` (which validates it). An
+   * index file that does not decrypt, decompress, parse or validate is damage to
+   * the repository, a STOP like a damaged pack or snapshot: CHECKSUM_MISMATCH
+   * naming the file. Read errors (I/O, permissions) stay what they are.
+   */
+  private async loadIndexJson<T>(name: string, use: (v: unknown) => T): Promise<T> {
+    try {
+      return use(await this.loadJson('index', name, AAD.index));
+    } catch (err) {
+      if (err instanceof FoleBackupError && (err.code === 'REPO_CORRUPT' || err.code === 'CHECKSUM_MISMATCH')) {
+        throw new StopError('CHECKSUM_MISMATCH', err.message.includes(`index/${name}`) ? err.message : `index/${name}: ${err.message}`, {
+          cause: err,
+          hint: 'the repository index is damaged: run `fole-backup check` to see which backups are affected, and keep the repository as it is; nothing was changed',
+        });
+      }
+      throw err;
+    }
   }
 
   /** Names of all index files. */
@@ -333,7 +402,7 @@ export class Repository {
 
   /** Read one index file as written (every pack and blob it lists, duplicates included). */
   async readIndexFile(name: string): Promise<{ name: string; blobs: PackedBlob[] }[]> {
-    return decodeIndexFile(await this.loadJson('index', name, AAD.index), name);
+    return this.loadIndexJson(name, (v) => decodeIndexFile(v, name));
   }
 
   /**
@@ -367,6 +436,24 @@ export class Repository {
 
 /** The largest config accepted (one written by init is about 200 bytes). */
 const MAX_CONFIG_BYTES = 64 * 1024;
+
+/**
+ * Read and parse one key file as listed (REPO_CORRUPT or a read error naming
+ * it otherwise). One larger than any key file is refused by its listed size,
+ * and no more than that size is ever read.
+ */
+export async function readKeyFile(backend: Backend, info: ObjectInfo): Promise<KeyFileData> {
+  if (info.size > MAX_KEY_FILE_BYTES) {
+    throw new FoleBackupError('REPO_CORRUPT', `key file ${info.name}: ${info.size} bytes, more than a key file can be`);
+  }
+  return parseKeyFile(await backend.load({ type: 'keys', name: info.name }, { offset: 0, length: info.size }), info.name);
+}
+
+/** What is wrong with a key file, from readKeyFile's error (without its "key file NAME: " prefix). */
+export function keyFileProblem(err: FoleBackupError, name: string): string {
+  const prefix = `key file ${name}: `;
+  return err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message;
+}
 
 /** Read and validate the plaintext config. */
 export async function readConfig(backend: Backend): Promise<RepositoryConfig> {

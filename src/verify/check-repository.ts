@@ -14,6 +14,8 @@
  *              index implies (blobs + sealed header + trailer), from one
  *              listing; packs no index describes are orphans (info: what a
  *              crash leaves; prune removes them)
+ *   (temp)     leftover temporary files of interrupted writes are counted
+ *              (info: harmless; prune removes them once an hour old)
  *   read-data  (--read-data) every indexed pack read in full: its SHA-256
  *              against its name, its header decrypted and parsed (pack.ts) and
  *              compared with what the index says, every blob decrypted and
@@ -30,7 +32,6 @@ import { forEachConcurrent } from '../concurrency/for-each.js';
 import { createHash } from 'node:crypto';
 import { SEAL_OVERHEAD } from '../crypto/aead.js';
 import { HEX64, sha256Hex } from '../crypto/hash.js';
-import { parseKeyFile } from '../crypto/keys.js';
 import { FoleBackupError, throwIfAborted } from '../errors.js';
 import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
 import { decompressAny } from '../repository/compress.js';
@@ -38,7 +39,9 @@ import { AAD } from '../repository/format.js';
 import { listLocks, RepositoryLock } from '../repository/lock.js';
 import { decodeIndexFile } from '../repository/master-index.js';
 import { HEADER_ENTRY_BYTES, type PackedBlob } from '../repository/pack.js';
-import { readConfig, type Repository } from '../repository/repository.js';
+import { readConfig, readKeyFile, type Repository } from '../repository/repository.js';
+import type { ObjectInfo, TemporaryFile } from '../backend/backend.js';
+import { listTemporaryFiles } from '../prune/temporary-files.js';
 import { isBackupId, loadSnapshot } from '../snapshot/store.js';
 import { readTree } from '../snapshot/tree.js';
 import { loadPack, openBlobIn, short } from './pack-bytes.js';
@@ -79,6 +82,9 @@ export interface CheckCounts {
   packsRead: number;
   blobsRead: number;
   bytesRead: number;
+  /** Leftover temporary files of interrupted writes (info: prune removes them). */
+  tempFiles: number;
+  tempBytes: number;
 }
 
 export interface CheckReport extends ReportBase {
@@ -133,7 +139,7 @@ class Check {
   private readonly levels: CheckLevel[] = [];
   private readonly counts: CheckCounts = {
     keys: 0, locks: 0, indexFiles: 0, packs: 0, blobs: 0, duplicateBlobs: 0, orphanPacks: 0, orphanBytes: 0,
-    snapshots: 0, treeEntries: 0, blobRefs: 0, packsRead: 0, blobsRead: 0, bytesRead: 0,
+    snapshots: 0, treeEntries: 0, blobRefs: 0, packsRead: 0, blobsRead: 0, bytesRead: 0, tempFiles: 0, tempBytes: 0,
   };
   private readonly claims = new Map<string, PackClaim>();
   /** Packs in data/, with their sizes. */
@@ -166,6 +172,7 @@ class Check {
     try {
       await this.scanIndex();
       await this.checkPacks();
+      await this.checkTemporaryFiles();
       if (this.opts.readData === true) await this.readPacks();
       await this.checkSnapshots();
     } finally {
@@ -187,17 +194,18 @@ class Check {
   }
 
   private async checkKeys(): Promise<void> {
-    const names: string[] = [];
+    const listed: ObjectInfo[] = [];
     try {
-      for await (const o of this.repo.backend.list('keys')) names.push(o.name);
+      for await (const o of this.repo.backend.list('keys')) listed.push(o);
     } catch (err) {
       this.findings.fromError('key', err, { prefix: 'list key files' });
       return;
     }
-    for (const name of names.sort()) {
+    for (const info of listed.sort((a, b) => a.name.localeCompare(b.name))) {
+      const name = info.name;
       const object = `keys/${name}`;
       try {
-        const kf = parseKeyFile(await this.repo.backend.load({ type: 'keys', name }), name);
+        const kf = await readKeyFile(this.repo.backend, info);
         if (sha256Hex(Buffer.from(kf.data)) !== name) {
           this.findings.problem({ code: 'REPO_CORRUPT', kind: 'key', object, message: `key file ${short(name)}: its name is not the SHA-256 of its sealed key` });
         }
@@ -206,7 +214,7 @@ class Check {
         this.findings.fromError('key', err, { object });
       }
     }
-    if (names.length === 0) {
+    if (listed.length === 0) {
       this.findings.problem({ code: 'REPO_CORRUPT', kind: 'key', message: 'no key files: nobody can open this repository again once this process ends' });
     }
     this.levels.push('keys');
@@ -357,6 +365,24 @@ class Check {
       });
     }
     this.levels.push('packs');
+  }
+
+  private async checkTemporaryFiles(): Promise<void> {
+    let temps: TemporaryFile[];
+    try {
+      temps = await listTemporaryFiles(this.repo.backend);
+    } catch (err) {
+      this.findings.fromError('config', err, { prefix: 'list temporary files' });
+      return;
+    }
+    if (temps.length === 0) return;
+    this.counts.tempFiles = temps.length;
+    this.counts.tempBytes = temps.reduce((n, t) => n + t.size, 0);
+    const examples = temps.slice(0, 3).map((t) => t.path).join(', ');
+    this.findings.note({
+      kind: 'temp-files',
+      message: `${temps.length} leftover temporary files (${this.counts.tempBytes} bytes, e.g. ${examples}) of interrupted writes: harmless; \`fole-backup prune\` removes those older than an hour`,
+    });
   }
 
   /** Blobs the index places in `pack` (first locations), for a pack whose header cannot be used. */

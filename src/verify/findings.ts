@@ -51,6 +51,7 @@ export type InfoKind =
   | 'stale-lock'
   | 'lock'
   | 'unknown-object'
+  | 'temp-files'
   | 'not-checked';
 
 export interface Info {

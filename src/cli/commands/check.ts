@@ -18,6 +18,7 @@ function describeCheck(r: CheckReport): string {
     `  file-list entries: ${c.treeEntries}, with ${c.blobRefs} chunk references checked against the index`,
   ];
   if (c.orphanPacks > 0) lines.push(`  ${c.orphanPacks} orphaned packs (${formatBytes(c.orphanBytes)}): harmless; prune removes them`);
+  if (c.tempFiles > 0) lines.push(`  ${c.tempFiles} leftover temporary files (${formatBytes(c.tempBytes)}): harmless; prune removes those older than an hour`);
   if (c.duplicateBlobs > 0) lines.push(`  ${c.duplicateBlobs} duplicate blobs: harmless; prune removes them`);
   if (r.readData) lines.push(`  packs read in full: ${c.packsRead} (${formatBytes(c.bytesRead)}); blobs decrypted and hashed: ${c.blobsRead}`);
   else lines.push('  no pack data read (--read-data reads and verifies every pack)');
@@ -32,8 +33,9 @@ export function registerCheck(program: Command, run: Runner): void {
     .option('--max-problems <n>', 'list at most this many problems (all are counted; default 20)')
     .option('--no-lock', 'take no repository lock (a read-only copy of a repository)')
     .addHelpText('after', `
-Orphaned packs (left by an interrupted backup), duplicate blobs and stale locks are
-reported as info: they are harmless and do not fail the check.
+Orphaned packs (left by an interrupted backup), duplicate blobs, stale locks and
+leftover temporary files (.tmp-*, left by an interrupted write) are reported as
+info: they are harmless and do not fail the check; prune removes them.
 
 Exit codes: 0 the repository is consistent; 3 STOP — damage found (with --json the
 report comes with a "stop" member naming the code; each problem names the backup it

@@ -21,7 +21,7 @@ export async function generateKeyFile(path: string): Promise<string> {
 export function registerInit(program: Command, run: Runner): void {
   program
     .command('init')
-    .description('create a new encrypted repository at --repo (the location must be empty or absent)')
+    .description('create a new encrypted repository at --repo (the location must be empty or absent; its directory is made mode 0700)')
     .option('--generate-key-file <file>', 'write a new random key to <file> (mode 0600) and use it as the password; keep a copy offsite')
     .option('--db-chunk-size <bytes>', 'chunk size for database snapshots: a power of two from 512 to 1048576 (default 16384)')
     .addHelpText('after', `

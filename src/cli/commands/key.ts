@@ -1,21 +1,24 @@
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { fsError } from '../../errors.js';
 import { addKey, listKeys, removeKey } from '../../repository/keys.js';
 import { UsageError } from '../output.js';
 import type { Runner } from '../context.js';
+import { readPasswordFile } from '../password-file.js';
 import { generateKeyFile } from './init.js';
 
 export function registerKey(program: Command, run: Runner): void {
   const key = program.command('key').description('manage the key files (passwords) that open the repository');
   key
     .command('list')
-    .description('list key files; the one in use is marked')
+    .description('list key files; the one in use is marked *, a damaged one ! (remove it with `key remove`)')
     .action(() =>
       run(async (ctx) => {
         const repo = await ctx.openRepo();
         const keys = await listKeys(repo);
-        ctx.out.result(keys, () => keys.map((k) => `${k.current ? '*' : ' '} ${k.name.slice(0, 16)}  ${k.createdAt}  ${k.username}@${k.host}`).join('\n'));
+        ctx.out.result(keys, () =>
+          keys
+            .map((k) => (k.damaged !== undefined ? `! ${k.name.slice(0, 16)}  DAMAGED: ${k.damaged}` : `${k.current ? '*' : ' '} ${k.name.slice(0, 16)}  ${k.createdAt}  ${k.username}@${k.host}`))
+            .join('\n'),
+        );
       }),
     );
   key
@@ -32,11 +35,7 @@ export function registerKey(program: Command, run: Runner): void {
         const repo = await ctx.openRepo();
         let secret: string;
         if (opts.generateKeyFile !== undefined) secret = await generateKeyFile(opts.generateKeyFile);
-        else {
-          const file = opts.newPasswordFile as string;
-          secret = (await readFile(file, 'utf8').catch((err: unknown) => Promise.reject(fsError('read', file, err)))).replace(/\r?\n$/, '');
-          if (secret === '') throw new UsageError(`password file ${file} is empty`);
-        }
+        else secret = await readPasswordFile(opts.newPasswordFile as string);
         const name = await addKey(repo, secret);
         ctx.out.result({ added: name }, () => `added key ${name.slice(0, 16)}`);
       });

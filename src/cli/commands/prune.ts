@@ -16,6 +16,7 @@ export function describePrune(r: PruneResult): string {
     `  ${p.removePacks} packs ${r.dryRun ? 'to remove' : 'removed'} (${p.repackPacks} repacked, ${formatBytes(p.repackBytes)} rewritten), ${p.keepPacks} kept`,
     `  ${formatBytes(p.freedBytes)} ${r.dryRun ? 'would be freed' : 'freed'}; ${formatBytes(p.unusedBytesKept)} unused data left in kept packs` +
       (r.dryRun ? '' : ` — ${formatDuration(r.durationMs)}`),
+    ...(r.tempFilesRemoved > 0 ? [`  ${r.tempFilesRemoved} leftover temporary files ${r.dryRun ? 'to remove' : 'removed'} (left by interrupted writes, untouched for over an hour)`] : []),
   ].join('\n');
 }
 
@@ -28,7 +29,9 @@ export function registerPrune(program: Command, run: Runner): void {
     .addHelpText('after', `
 Prune takes the exclusive repository lock (no backup or restore may run meanwhile)
 and is safe to kill at any instant: new packs and index files are written before
-anything old is deleted, so every remaining backup stays restorable.`)
+anything old is deleted, so every remaining backup stays restorable. It also
+removes the temporary files (.tmp-*) interrupted writes left, once untouched for
+an hour (a younger one may belong to a writer still at work).`)
     .action(function (this: Command) {
       const flags = this.opts<{ repackThreshold?: string; dryRun?: boolean }>();
       return run(async (ctx) => {
