@@ -23,7 +23,7 @@ import { ManifestBuilder } from '../manifest/manifest.js';
 import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
 import { RepositoryLock } from '../repository/lock.js';
 import type { Repository } from '../repository/repository.js';
-import { comparePaths, SKIPPED_LIMIT, type Snapshot, type SnapshotDatabase, type SnapshotStats, type TreeEntry } from '../snapshot/snapshot.js';
+import { comparePaths, SKIPPED_LIMIT, type RootMetadata, type Snapshot, type SnapshotDatabase, type SnapshotStats, type TreeEntry } from '../snapshot/snapshot.js';
 import { listSnapshots, loadSnapshot, resolveBackupId, saveSnapshot } from '../snapshot/store.js';
 import { readTree, TreeWriter } from '../snapshot/tree.js';
 import type { CapturedDatabase } from '../sqlite/capture.js';
@@ -208,6 +208,9 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   const reporter = opts.reporter ?? silentReporter;
   const signal = opts.signal;
   const root = await checkStorageRoot(opts.storageRoot);
+  // the root has no tree entry: its owner and mode travel in the snapshot
+  const rootStat = await stat(root);
+  const rootMeta: RootMetadata = { mode: rootStat.mode & 0o7777, uid: rootStat.uid, gid: rootStat.gid };
   const warnings: string[] = [];
   const warn = (msg: string, path?: string): void => {
     warnings.push(msg);
@@ -368,7 +371,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         await capturing; // a failed scan or capture: its error, not a generic abort
         throwIfAborted(workSignal);
       }
-      if (r.kind === 'dir') return { path: r.path, kind: 'dir', mode: r.mode, mtimeMs: r.mtimeMs };
+      if (r.kind === 'dir') return { path: r.path, kind: 'dir', mode: r.mode, mtimeMs: r.mtimeMs, uid: r.uid, gid: r.gid };
       if (r.kind === 'symlink') {
         const target = await readlink(join(root, r.path)).catch(() => '?');
         const resolved = resolve(dirname(join(root, r.path)), target);
@@ -396,7 +399,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         progress(r.path);
         const d = prev.db as NonNullable<TreeEntry['db']>;
         databases.push({ path: r.path, sha256: prev.sha256 ?? '', size: prev.size ?? 0, ...d, fingerprint: keptFp, captured: false });
-        return { ...prev, mode: r.mode, mtimeMs: r.mtimeMs };
+        return { ...prev, mode: r.mode, mtimeMs: r.mtimeMs, uid: r.uid, gid: r.gid };
       }
       if (keptFp !== undefined) {
         // the parent's record disagrees with what capture was told: never guess, fail loudly
@@ -410,7 +413,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         doneFiles++;
         doneBytes += r.size;
         progress(r.path);
-        return { ...prev, mode: r.mode };
+        // the owner as scanned: a parent made before owners were recorded has none
+        return { ...prev, mode: r.mode, uid: r.uid, gid: r.gid };
       }
       const db = caught?.captured;
       const dbStored = db === undefined ? undefined : storedDbs.get(r.path);
@@ -438,15 +442,15 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         const info = { pageSize: db.pageSize, pageCount: db.pageCount, userVersion: db.userVersion, journalMode: db.journalMode, integrity: db.integrity };
         databases.push({ path: r.path, sha256: c.sha256, size: c.size, ...info, fingerprint: db.fingerprint, captured: true });
         return {
-          path: r.path, kind: 'db', mode: r.mode, mtimeMs: r.mtimeMs, size: c.size, sha256: c.sha256, chunks: c.chunks, db: info,
-          fingerprint: db.fingerprint,
+          path: r.path, kind: 'db', mode: r.mode, mtimeMs: r.mtimeMs, uid: r.uid, gid: r.gid, size: c.size, sha256: c.sha256, chunks: c.chunks,
+          db: info, fingerprint: db.fingerprint,
         };
       }
       if (prev === undefined) counts.filesNew++;
       else counts.filesChanged++;
       return {
-        path: r.path, kind: 'file', mode: out.stat.mode & 0o7777, mtimeMs: out.stat.mtimeMs, size: c.size, sha256: c.sha256,
-        chunks: c.chunks, ino: out.stat.ino, ctimeMs: out.stat.ctimeMs,
+        path: r.path, kind: 'file', mode: out.stat.mode & 0o7777, mtimeMs: out.stat.mtimeMs, uid: out.stat.uid, gid: out.stat.gid,
+        size: c.size, sha256: c.sha256, chunks: c.chunks, ino: out.stat.ino, ctimeMs: out.stat.ctimeMs,
       };
     };
     // A wide window: entries behind a database whose copy is still being made keep being
@@ -489,6 +493,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       createdAt,
       host: hostname(),
       storageRoot: root,
+      root: rootMeta,
       actor: { name: actor, kind: opts.actorKind ?? 'human' },
       manifest: manifest.head({
         backupId,

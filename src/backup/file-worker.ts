@@ -35,6 +35,8 @@ export interface FileStat {
   mtimeMs: number;
   ctimeMs: number;
   ino: number;
+  uid: number;
+  gid: number;
 }
 
 /** What a segment message says about one file. */
@@ -91,7 +93,7 @@ function needOf(job: number, seq: number): Promise<string[]> {
 }
 
 function statOf(st: Stats): FileStat {
-  return { size: st.size, mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino };
+  return { size: st.size, mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, uid: st.uid, gid: st.gid };
 }
 
 function errorOf(err: unknown): FileSegment['final'] {

@@ -14,14 +14,15 @@
  *                    their targets (src/restore/span-job.ts). Each blob is
  *                    opened from data[at, at+length) and written to every
  *                    target: a one-chunk file (`create`) is created here,
- *                    exclusively, written, given its mode and mtime, closed; a
+ *                    exclusively, written, given its owner (when the restore
+ *                    gives owners), mode and mtime, closed; a
  *                    target in a longer file (created empty by the main
  *                    thread) is written at its offset
  *   main → worker  {t:'verify', job, file, path, size, sha256, meta?}
  *                    read the written file back: its size and SHA-256 must be
- *                    the backup's (CHECKSUM_MISMATCH); then its mode and mtime
+ *                    the backup's (CHECKSUM_MISMATCH); then its owner, mode and mtime
  *   main → worker  {t:'database', job, file, path, meta}
- *                    src/restore/check-database.ts, then mode and mtime
+ *                    src/restore/check-database.ts, then owner, mode and mtime
  *   worker → main  {t:'done', job, bytes}     bytes: content bytes written
  *                  {t:'failed', job, error}   a FoleBackupError as data
  *                  {t:'cancelled', job}       the pool was stopping
@@ -33,7 +34,7 @@
  * closes whatever is still open under staging.)
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { chmodSync, closeSync, constants, fchmodSync, futimesSync, openSync, readSync, utimesSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, openSync, readSync, utimesSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { errorToData, fsError, type ErrorData } from '../errors.js';
 import { openBlob } from '../repository/open-blob.js';
@@ -121,7 +122,10 @@ function writeSpan(pack: string, data: Uint8Array, root: string, span: EncodedSp
             fd = openSync(file, CREATE, mode);
             writeAll(fd, plain, t.offset);
             if (t.meta !== undefined) {
-              if (chmod) fchmodSync(fd, t.meta.mode);
+              // the owner before the mode: a chown may clear set-id bits
+              const owner = t.meta.owner;
+              if (owner !== undefined) fchownSync(fd, owner.uid, owner.gid);
+              if (chmod || owner !== undefined) fchmodSync(fd, t.meta.mode);
               futimesSync(fd, t.meta.mtimeMs / 1000, t.meta.mtimeMs / 1000);
             }
           } catch (err) {
@@ -141,6 +145,8 @@ function writeSpan(pack: string, data: Uint8Array, root: string, span: EncodedSp
 
 function applyMeta(file: string, meta: FileMeta): void {
   try {
+    // the owner before the mode: a chown may clear set-id bits
+    if (meta.owner !== undefined) chownSync(file, meta.owner.uid, meta.owner.gid);
     chmodSync(file, meta.mode);
     utimesSync(file, meta.mtimeMs / 1000, meta.mtimeMs / 1000);
   } catch (err) {

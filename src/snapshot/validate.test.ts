@@ -70,7 +70,11 @@ const line = (v: unknown): string => JSON.stringify(v);
 
 describe('validateTreeEntry', () => {
   it('accepts every kind of entry a backup writes and returns exactly its fields', () => {
-    for (const e of [dir('core'), file('core/a.json', 40), file('core/empty', 0), file('core/one', 16), db('core/core.db')]) {
+    const owned = { uid: 1234, gid: 0 };
+    for (const e of [
+      dir('core'), file('core/a.json', 40), file('core/empty', 0), file('core/one', 16), db('core/core.db'),
+      dir('core', owned), file('core/a.json', 40, owned), db('core/core.db', { uid: 0, gid: 4294967294 }),
+    ]) {
       expect(validateTreeEntry(line(e), SIZES)).toEqual(e);
     }
   });
@@ -124,6 +128,12 @@ describe('validateTreeEntry', () => {
     ['a one-chunk file whose hash is not its chunk', file('f', 3, { sha256: H('a') }), "not its chunk's"],
     ['a db of more bytes than its pages', db('x.db', { size: 4097 }), 'is not 1 × 4096-byte pages'],
     ['a db page size that is not a power of two', db('x.db', { db: { pageSize: 4000, pageCount: 1, userVersion: 0, journalMode: 'wal', integrity: 'ok' } }), 'bad db'],
+    ['a uid without its gid', file('f', 3, { uid: 1234 }), 'uid without gid'],
+    ['a gid without its uid', dir('d', { gid: 1234 }), 'gid without uid'],
+    ['a negative uid', db('x.db', { uid: -1, gid: 0 }), 'bad uid'],
+    ['the uid that means "unchanged" to chown', file('f', 3, { uid: 4294967295, gid: 0 }), 'bad uid'],
+    ['a fractional gid', dir('d', { uid: 0, gid: 1.5 }), 'bad gid'],
+    ['a gid as text', file('f', 3, { uid: 0, gid: '0' }), 'bad gid'],
     ['a db that failed its integrity check', db('x.db', { db: { pageSize: 4096, pageCount: 1, userVersion: 0, journalMode: 'wal', integrity: 'bad' } }), 'bad db'],
   ])('refuses %s', (_name, entry, why) => {
     const err = stopOf(() => validateTreeEntry(line(entry), SIZES));
@@ -225,15 +235,18 @@ function validEntry(path: string, kind?: TreeEntry['kind']): fc.Arbitrary<TreeEn
   const mode = fc.integer({ min: 0, max: 0o1777 });
   // + 0 turns -0 into 0, which is what a JSON round trip gives
   const mtimeMs = fc.double({ min: -1e13, max: 1e13, noNaN: true }).map((t) => t + 0);
-  const dirArb = fc.record({ mode, mtimeMs }).map(({ mode, mtimeMs }): TreeEntry => ({ path, kind: 'dir', mode, mtimeMs }));
-  const fileArb = fc
+  // backups made before owners were recorded have none
+  const owner = fc.option(fc.record({ uid: fc.nat(2 ** 32 - 2), gid: fc.nat(2 ** 32 - 2) }), { nil: undefined });
+  const withOwner = (a: fc.Arbitrary<TreeEntry>): fc.Arbitrary<TreeEntry> => fc.tuple(a, owner).map(([e, o]) => (o === undefined ? e : { ...e, ...o }));
+  const dirArb = withOwner(fc.record({ mode, mtimeMs }).map(({ mode, mtimeMs }): TreeEntry => ({ path, kind: 'dir', mode, mtimeMs })));
+  const fileArb = withOwner(fc
     .record({ mode, mtimeMs, size: fc.nat(100), ids: fc.array(hex64, { minLength: 7, maxLength: 7 }), sha: hex64, ino: fc.nat(), ctimeMs: mtimeMs })
     .map(({ mode, mtimeMs, size, ids, sha, ino, ctimeMs }): TreeEntry => {
       const chunks = ids.slice(0, Math.ceil(size / 16));
       const sha256 = chunks.length === 0 ? EMPTY : chunks.length === 1 ? (chunks[0] as string) : sha;
       return { path, kind: 'file', mode: mode & 0o1777, mtimeMs, size, sha256, chunks, ino, ctimeMs };
-    });
-  const dbArb = fc
+    }));
+  const dbArb = withOwner(fc
     .record({ mode, mtimeMs, pageSize: fc.constantFrom(512, 1024, 4096, 65536), pageCount: fc.integer({ min: 1, max: 3 }), ids: fc.array(hex64, { minLength: 3, maxLength: 3 }), userVersion: fc.integer({ min: -5, max: 5 }) })
     .map(({ mode, mtimeMs, pageSize, pageCount, ids, userVersion }): TreeEntry => {
       const size = pageSize * pageCount;
@@ -242,7 +255,7 @@ function validEntry(path: string, kind?: TreeEntry['kind']): fc.Arbitrary<TreeEn
         path, kind: 'db', mode, mtimeMs, size, sha256: chunks.length === 1 ? (chunks[0] as string) : (ids[2] as string), chunks,
         db: { pageSize, pageCount, userVersion, journalMode: 'wal', integrity: 'ok' },
       };
-    });
+    }));
   if (kind === 'dir') return dirArb;
   if (kind !== undefined) return kind === 'file' ? fileArb : dbArb;
   return fc.oneof(dirArb, fileArb, dbArb);
@@ -264,7 +277,7 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ op: fc.constant('truncate' as const), at: fc.nat() }),
   fc.record({ op: fc.constant('deleteField' as const), which: fc.nat() }),
   fc.record({ op: fc.constant('setField' as const), which: fc.nat(), value: fc.oneof(fc.jsonValue({ maxDepth: 2 }), hex64, fc.constantFrom(0, -1, 2 ** 53, 1e308, 0o4755, 'dir', 'symlink', '')) }),
-  fc.record({ op: fc.constant('addField' as const), key: fc.oneof(fc.constantFrom('target', '__proto__', 'db', 'size', 'chunks', 'ino'), fc.string({ maxLength: 6 })), value: fc.jsonValue({ maxDepth: 2 }) }),
+  fc.record({ op: fc.constant('addField' as const), key: fc.oneof(fc.constantFrom('target', '__proto__', 'db', 'size', 'chunks', 'ino', 'uid', 'gid'), fc.string({ maxLength: 6 })), value: fc.jsonValue({ maxDepth: 2 }) }),
   fc.record({ op: fc.constant('setPath' as const), path: hostilePath }),
   fc.record({ op: fc.constant('replaceLine' as const), line: fc.oneof(fc.json({ maxDepth: 3 }), fc.string({ unit: 'binary', maxLength: 40 })) }),
 );
@@ -308,6 +321,8 @@ function expectSoundEntry(e: TreeEntry): void {
   expect(e.mode & 0o4000).toBe(0);
   if (e.kind !== 'dir') expect(e.mode & 0o2000).toBe(0);
   expect(Number.isFinite(e.mtimeMs)).toBe(true);
+  expect(e.uid === undefined).toBe(e.gid === undefined);
+  for (const id of [e.uid, e.gid]) if (id !== undefined) expect(Number.isInteger(id) && id >= 0 && id < 2 ** 32 - 1).toBe(true);
   if (e.kind === 'dir') {
     expect(e.size ?? e.chunks ?? e.sha256).toBeUndefined();
   } else {
@@ -479,6 +494,7 @@ function baseSnapshot(): Snapshot {
     createdAt: '2024-06-01T02:00:00.123Z',
     host: 'fole-1',
     storageRoot: '/srv/fole/storage',
+    root: { mode: 0o2750, uid: 1234, gid: 1234 },
     actor: { name: 'ops@example.com', kind: 'human' },
     manifest: {
       backupId: BACKUP_ID,
@@ -564,6 +580,11 @@ describe('validateSnapshot', () => {
     ['a skippedCount below the list', (s) => (s.skippedCount = 0), 'skippedCount'],
     ['warnings that are not text', (s) => (s.warnings = [{}]), 'warnings'],
     ['an actor of an unknown kind', (s) => (s.actor.kind = 'robot'), 'actor'],
+    ['a root that is not an object', (s) => (s.root = 493), 'root is not an object'],
+    ['a root with a field no backup writes', (s) => (s.root.acl = 'u::rwx'), 'root: unexpected field "acl"'],
+    ['a root mode above 0o7777', (s) => (s.root.mode = 0o10750), 'root.mode'],
+    ['a root without its gid', (s) => delete s.root.gid, 'root owner'],
+    ['a root uid of -1', (s) => (s.root.uid = -1), 'root owner'],
   ];
   it.each(cases)('refuses %s with MISSING_MANIFEST', (_name, change, why) => {
     const s = clone(baseSnapshot()) as unknown as Record<string, any>; // any: see above
@@ -572,6 +593,15 @@ describe('validateSnapshot', () => {
     expect(err.code).toBe('MISSING_MANIFEST');
     expect(err.message).toContain('manifest is malformed');
     expect(err.message).toContain(why);
+  });
+
+  it('clears setuid on the root, keeps its setgid, and accepts a snapshot that recorded no root', () => {
+    const s = clone(baseSnapshot());
+    (s.root as { mode: number }).mode = 0o6750;
+    expect(validateSnapshot(s, BACKUP_ID).root).toEqual({ mode: 0o2750, uid: 1234, gid: 1234 });
+    const old = clone(baseSnapshot());
+    delete old.root;
+    expect(validateSnapshot(old, BACKUP_ID).root).toBeUndefined();
   });
 
   it('lets fields a newer build adds through', () => {
@@ -617,6 +647,10 @@ describe('validateSnapshot', () => {
       if (got === undefined) return;
       for (const p of pathsIn(got)) expect(isSafeRelativePath(p)).toBe(true);
       for (const s of got.skipped) expect(s.path.startsWith('/')).toBe(false);
+      if (got.root !== undefined) {
+        expect(Object.keys(got.root).sort()).toEqual(['gid', 'mode', 'uid']);
+        expect(got.root.mode & ~0o3777).toBe(0);
+      }
       expect(got.tree.length).toBeGreaterThan(0);
       for (const n of Object.values(got.stats) as number[]) expect(Number.isFinite(n) && n >= 0).toBe(true);
     }), 150);

@@ -28,11 +28,14 @@
  *           chunk id; a database is pageSize × pageCount bytes
  *   mode    an integer in 0..0o7777; setuid is cleared on everything and setgid
  *           on everything but directories (see SET_ID_BITS)
+ *   owner   uid and gid, on any kind, both or neither: integers in
+ *           0..MAX_OWNER_ID (backups made before owners were recorded have
+ *           neither, and restore as they always did)
  *   time    mtimeMs / ctimeMs finite and within the range of a Date
  */
 import { StopError } from '../errors.js';
 import { HEX64 } from '../crypto/hash.js';
-import { comparePaths, SKIPPED_LIMIT, type DbInfo, type Snapshot, type TreeEntry } from './snapshot.js';
+import { comparePaths, SKIPPED_LIMIT, type DbInfo, type RootMetadata, type Snapshot, type TreeEntry } from './snapshot.js';
 
 /** Longest relative path accepted, in UTF-8 bytes (Linux PATH_MAX). */
 export const MAX_PATH_BYTES = 4096;
@@ -49,6 +52,12 @@ export const MAX_NAME_BYTES = 255;
  * for shared data), so directories keep it.
  */
 export const SET_ID_BITS = { all: 0o4000, nonDir: 0o2000 } as const;
+
+/**
+ * Largest uid or gid accepted: uid_t and gid_t are 32-bit, and the all-ones
+ * value means "leave unchanged" to chown, never an owner.
+ */
+export const MAX_OWNER_ID = 0xfffffffe;
 
 /** Sizes a repository cuts content into (RepositoryConfig). */
 export interface ChunkSizes {
@@ -129,6 +138,7 @@ function isSafeName(p: unknown): p is string {
 
 const isInt = (n: unknown, min = 0, max = Number.MAX_SAFE_INTEGER): n is number =>
   typeof n === 'number' && Number.isSafeInteger(n) && n >= min && n <= max;
+const isOwnerId = (n: unknown): n is number => isInt(n, 0, MAX_OWNER_ID);
 const isTime = (n: unknown): n is number => typeof n === 'number' && Number.isFinite(n) && Math.abs(n) <= MAX_TIME_MS;
 const isHex = (s: unknown): s is string => typeof s === 'string' && HEX64.test(s);
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -154,6 +164,8 @@ const FIELD_OK: { [K in EntryField]-?: (v: unknown) => boolean } = {
   kind: (v) => v === 'dir' || v === 'file' || v === 'db',
   mode: (v) => isInt(v, 0, 0o7777),
   mtimeMs: isTime,
+  uid: isOwnerId,
+  gid: isOwnerId,
   size: (v) => isInt(v),
   sha256: isHex,
   chunks: (v) => isArrayOf(v, isHex),
@@ -165,9 +177,9 @@ const FIELD_OK: { [K in EntryField]-?: (v: unknown) => boolean } = {
 
 /** Which fields a backup writes for each kind (beyond path, kind, mode, mtimeMs). */
 const KIND_FIELDS: Record<TreeEntry['kind'], readonly EntryField[]> = {
-  dir: [],
-  file: ['size', 'sha256', 'chunks', 'ino', 'ctimeMs'],
-  db: ['size', 'sha256', 'chunks', 'db', 'fingerprint'],
+  dir: ['uid', 'gid'],
+  file: ['size', 'sha256', 'chunks', 'ino', 'ctimeMs', 'uid', 'gid'],
+  db: ['size', 'sha256', 'chunks', 'db', 'fingerprint', 'uid', 'gid'],
 };
 const REQUIRED: Record<TreeEntry['kind'], readonly EntryField[]> = {
   dir: [],
@@ -213,8 +225,15 @@ export function validateTreeValue(v: unknown, sizes?: TreeCheckOptions): TreeEnt
     if (v[k] !== undefined && !FIELD_OK[k](v[k])) throw bad(`${at()}: bad ${k} ${printable(v[k], 40)}`, path);
   }
 
+  // an owner is a pair: a restore never gives an entry half of one
+  if ((v.uid === undefined) !== (v.gid === undefined)) throw bad(`${at()}: ${v.uid === undefined ? 'gid without uid' : 'uid without gid'}`, path);
+
   const setId = SET_ID_BITS.all | (kind === 'dir' ? 0 : SET_ID_BITS.nonDir);
   const out: AnyEntry = { path, kind, mode: (v.mode as number) & ~setId, mtimeMs: v.mtimeMs as number };
+  if (v.uid !== undefined) {
+    out.uid = v.uid as number;
+    out.gid = v.gid as number;
+  }
   if (kind === 'dir') return out;
 
   const size = v.size as number;
@@ -382,6 +401,7 @@ export function validateSnapshot(v: unknown, backupId: string): Snapshot {
   if (!isText(v.host, 256)) throw no('host');
   if (!isText(v.storageRoot, MAX_PATH_BYTES) || !v.storageRoot.startsWith('/')) throw no('storageRoot');
   if (!isObject(v.actor) || !isText(v.actor.name, 256) || (v.actor.kind !== 'human' && v.actor.kind !== 'agent')) throw no('actor');
+  if (v.root !== undefined) v.root = checkRoot(v.root, no);
 
   checkManifestHead(v.manifest, backupId, no);
 
@@ -425,6 +445,15 @@ export function validateSnapshot(v: unknown, backupId: string): Snapshot {
   if (!isInt(v.skippedCount) || v.skippedCount < v.skipped.length) throw no('skippedCount');
   if (!isArrayOf(v.warnings, (w): w is string => isText(w, 64 * 1024))) throw no('warnings');
   return v as unknown as Snapshot;
+}
+
+/** The root's owner and mode: exactly the fields a backup writes, setuid cleared as on every directory. */
+function checkRoot(r: unknown, no: (what: string) => StopError): RootMetadata {
+  if (!isObject(r)) throw no('root is not an object');
+  for (const k of Object.keys(r)) if (k !== 'mode' && k !== 'uid' && k !== 'gid') throw no(`root: unexpected field ${printable(k, 40)}`);
+  if (!isInt(r.mode, 0, 0o7777)) throw no(`root.mode ${printable(r.mode, 20)}`);
+  if (!isOwnerId(r.uid) || !isOwnerId(r.gid)) throw no(`root owner ${printable(r.uid, 20)}:${printable(r.gid, 20)}`);
+  return { mode: r.mode & ~SET_ID_BITS.all, uid: r.uid, gid: r.gid };
 }
 
 function checkManifestHead(m: unknown, backupId: string, no: (what: string, path?: string) => StopError): void {

@@ -27,6 +27,8 @@ export interface ScanRecord {
   mtimeMs: number;
   ctimeMs: number;
   ino: number;
+  uid: number;
+  gid: number;
 }
 
 export interface ScanSkip {
@@ -36,7 +38,7 @@ export interface ScanSkip {
 
 function record(path: string, st: Stats): ScanRecord {
   const kind = st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isSymbolicLink() ? 'symlink' : 'other';
-  return { path, kind, size: st.size, mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino };
+  return { path, kind, size: st.size, mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, uid: st.uid, gid: st.gid };
 }
 
 /** Records per yielded batch. */
