@@ -32,6 +32,8 @@ import { isSqliteFile, mayBeSqlite } from '../sqlite/detect.js';
 import { acquireStorageLock, GLOBAL_LOCK_ID } from '../storage/global-lock.js';
 import { scanTree, type ScanRecord } from '../storage/scan.js';
 import { makeStaging } from './staging.js';
+import { fsPath, isPlainName } from '../fs/byte-names.js';
+import { printable } from '../snapshot/validate.js';
 import { orderedMap } from '../concurrency/ordered-map.js';
 import { Spool } from './spool.js';
 import { FilePool, type StoreOutcome } from './file-pool.js';
@@ -305,9 +307,18 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
             // a file with its parent's size, mtime, ctime and inode is the parent's regular
             // file, unchanged: not a database then, not one now — its header is not read
             if (mayBeSqlite(r.size) && !unchangedFile(r, prev) && isSqliteFile(join(root, r.path))) {
-              rec.sqlite = true;
-              dbPaths.push(r.path);
-              settled.set(r.path, deferred<DbSettled>());
+              if (isPlainName(r.path)) {
+                rec.sqlite = true;
+                dbPaths.push(r.path);
+                settled.set(r.path, deferred<DbSettled>());
+              } else {
+                // SQLite opens a database by a UTF-8 name; this one has none
+                warn(
+                  `${printable(r.path)} looks like a SQLite database, but its name is not UTF-8, so SQLite cannot open it: ` +
+                    'stored byte for byte (if a program writes to it, the copy may be inconsistent)',
+                  r.path,
+                );
+              }
             }
           }
           items.push(prev === undefined ? { r: rec } : { r: rec, prev });
@@ -373,7 +384,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       }
       if (r.kind === 'dir') return { path: r.path, kind: 'dir', mode: r.mode, mtimeMs: r.mtimeMs, uid: r.uid, gid: r.gid };
       if (r.kind === 'symlink') {
-        const target = await readlink(join(root, r.path)).catch(() => '?');
+        const target = await readlink(fsPath(join(root, r.path)), 'utf8').catch(() => '?');
         const resolved = resolve(dirname(join(root, r.path)), target);
         const outside = resolved !== root && !resolved.startsWith(root + sep);
         skip(r.path, `symlink to ${target} (never followed nor stored)${outside ? ': points outside STORAGE_ROOT' : ''}`);

@@ -55,6 +55,7 @@ import { copyLockRow } from './lock-row.js';
 import { journalPathOf } from './names.js';
 import type { RestorePlan, TargetState } from './plan.js';
 import { applyKept, finishRestore, markRestoreActive, markRestoreDone, recover, type RecoverResult } from './recover.js';
+import { fsPath } from '../fs/byte-names.js';
 import { Ownership } from './ownership.js';
 import { removeTree } from './remove-tree.js';
 import { FileWriter } from './write-files.js';
@@ -116,7 +117,10 @@ const WINDOW_MULTI_FILES = 128;
 /** Staged bytes between two background syncs (src/fs/sync-filesystem.ts BackgroundSync). */
 const BACKGROUND_SYNC_BYTES = 128 * 1024 * 1024;
 
-/** Where a backup path goes: backup paths are relative, without '.', '..' or empty parts (src/snapshot/validate.ts). */
+/**
+ * Where a backup path goes: backup paths are relative, without '.', '..' or empty parts (src/snapshot/validate.ts).
+ * A string form with escapes goes to the file system through fsPath (src/fs/byte-names.ts).
+ */
 const abs = (root: string, rel: string): string => `${root}/${rel}`;
 
 function notInBackup(path: string): StopError {
@@ -235,7 +239,7 @@ async function stageTree(repo: Repository, snap: Snapshot, plan: RestorePlan, op
       if (e.kind === 'dir') {
         try {
           // synchronous: one system call, where a promise costs a thread-pool round trip (5k directories)
-          mkdirSync(dest, { mode: 0o700 });
+          mkdirSync(fsPath(dest), { mode: 0o700 });
         } catch (err) {
           throw fsError('write', dest, err);
         }
@@ -293,11 +297,12 @@ async function stageTree(repo: Repository, snap: Snapshot, plan: RestorePlan, op
       const d = keptDirs[i] as TreeEntry;
       const p = abs(root, d.path);
       const owner = ownership.give(d);
+      const fp = fsPath(p);
       try {
         // the owner before the mode: a chown may clear set-id bits
-        if (owner !== undefined) chownSync(p, owner.uid, owner.gid);
-        chmodSync(p, d.mode);
-        utimesSync(p, d.mtimeMs / 1000, d.mtimeMs / 1000);
+        if (owner !== undefined) chownSync(fp, owner.uid, owner.gid);
+        chmodSync(fp, d.mode);
+        utimesSync(fp, d.mtimeMs / 1000, d.mtimeMs / 1000);
       } catch (err) {
         throw fsError('write', p, err);
       }

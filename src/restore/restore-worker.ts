@@ -37,6 +37,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { chmodSync, chownSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, openSync, readSync, utimesSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { errorToData, fsError, type ErrorData } from '../errors.js';
+import { fsPath } from '../fs/byte-names.js';
 import { openBlob } from '../repository/open-blob.js';
 import { checkRestoredDatabase } from './check-database.js';
 import { decodeSpan, type EncodedSpan, type FileMeta } from './span-job.js';
@@ -102,13 +103,14 @@ function writeSpan(pack: string, data: Uint8Array, root: string, span: EncodedSp
       const checkId = b.targets.some((t) => t.create);
       const plain = openBlob(key, b, pack, bytesOf.subarray(b.at, b.at + b.length), checkId);
       for (const t of b.targets) {
-        // backup paths are relative, without '.', '..' or empty parts (src/snapshot/validate.ts)
+        // backup paths are relative, without '.', '..' or empty parts (src/snapshot/validate.ts); names that are
+        // not UTF-8 reach the file system as bytes (src/fs/byte-names.ts)
         const file = `${root}/${t.path}`;
         if (!t.create) {
           try {
             let fd = open.get(file);
             if (fd === undefined) {
-              fd = openSync(file, constants.O_WRONLY);
+              fd = openSync(fsPath(file), constants.O_WRONLY);
               open.set(file, fd);
             }
             writeAll(fd, plain, t.offset);
@@ -119,7 +121,7 @@ function writeSpan(pack: string, data: Uint8Array, root: string, span: EncodedSp
           const { mode, chmod } = creationMode(t.meta);
           let fd: number | undefined;
           try {
-            fd = openSync(file, CREATE, mode);
+            fd = openSync(fsPath(file), CREATE, mode);
             writeAll(fd, plain, t.offset);
             if (t.meta !== undefined) {
               // the owner before the mode: a chown may clear set-id bits
@@ -144,11 +146,12 @@ function writeSpan(pack: string, data: Uint8Array, root: string, span: EncodedSp
 }
 
 function applyMeta(file: string, meta: FileMeta): void {
+  const p = fsPath(file);
   try {
     // the owner before the mode: a chown may clear set-id bits
-    if (meta.owner !== undefined) chownSync(file, meta.owner.uid, meta.owner.gid);
-    chmodSync(file, meta.mode);
-    utimesSync(file, meta.mtimeMs / 1000, meta.mtimeMs / 1000);
+    if (meta.owner !== undefined) chownSync(p, meta.owner.uid, meta.owner.gid);
+    chmodSync(p, meta.mode);
+    utimesSync(p, meta.mtimeMs / 1000, meta.mtimeMs / 1000);
   } catch (err) {
     throw fsError('write', file, err);
   }
@@ -160,7 +163,7 @@ function verifyFile(file: string, path: string, size: number, sha256: string, me
   let read = 0;
   let fd: number | undefined;
   try {
-    fd = openSync(file, constants.O_RDONLY);
+    fd = openSync(fsPath(file), constants.O_RDONLY);
     for (;;) {
       if (stopping()) throw new Cancelled();
       const n = readSync(fd, readBuf, 0, readBuf.length, read);

@@ -41,6 +41,7 @@ import { planWindow, type SpanLimits, type WindowPlan } from './window-plan.js';
 import { PackReaders } from '../repository/pack-readers.js';
 import { RestorePool } from './worker-pool.js';
 import type { Owner } from './ownership.js';
+import { fsPath } from '../fs/byte-names.js';
 
 export interface WriteFilesOptions {
   /** Apply mode and mtime to files (databases get theirs after their integrity check). */
@@ -148,7 +149,7 @@ function closeDescriptorsUnder(root: string): void {
   }
 }
 
-/** Where an entry goes: backup paths are relative, without '.', '..' or empty parts (src/snapshot/validate.ts). */
+/** Where an entry goes: backup paths are relative, without '.', '..' or empty parts (src/snapshot/validate.ts); to the file system through fsPath. */
 const pathIn = (root: string, e: Pick<TreeEntry, 'path'>): string => `${root}/${e.path}`;
 
 export class FileWriter {
@@ -213,7 +214,7 @@ export class FileWriter {
         if ((e.chunks?.length ?? 0) === 1) continue;
         const p = pathIn(this.root, e);
         try {
-          closeSync(openSync(p, CREATE, 0o600));
+          closeSync(openSync(fsPath(p), CREATE, 0o600));
         } catch (err) {
           throw fsError('write', p, err);
         }
@@ -224,11 +225,12 @@ export class FileWriter {
         if (this.opts.applyMetadata(e)) {
           const p = pathIn(this.root, e);
           const owner = this.opts.owner?.(e);
+          const fp = fsPath(p);
           try {
             // the owner before the mode: a chown may clear set-id bits
-            if (owner !== undefined) chownSync(p, owner.uid, owner.gid);
-            chmodSync(p, e.mode);
-            utimesSync(p, e.mtimeMs / 1000, e.mtimeMs / 1000);
+            if (owner !== undefined) chownSync(fp, owner.uid, owner.gid);
+            chmodSync(fp, e.mode);
+            utimesSync(fp, e.mtimeMs / 1000, e.mtimeMs / 1000);
           } catch (err) {
             throw fsError('write', p, err);
           }

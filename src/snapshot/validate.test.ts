@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { StopError } from '../errors.js';
+import { isPlainName } from '../fs/byte-names.js';
 import { comparePaths, type Snapshot, type TreeEntry } from './snapshot.js';
 import {
   isSafeRelativePath,
@@ -86,18 +87,33 @@ describe('validateTreeEntry', () => {
     ['a//b', 'empty path component'],
     ['./a', "'.' component"],
     ['a/', 'empty path component'],
-    ['a\\b', 'backslash'],
     ['a\0b', 'NUL'],
     ['', 'empty path'],
     ['x'.repeat(256), 'longer than 255'],
     ['é'.repeat(128), 'longer than 255'],
     [('abcdefgh/').repeat(460) + 'x', 'longer than 4096'],
     ['a\ud800b', 'not valid Unicode'],
+    // an escape is a byte 0x80..0xFF that is not UTF-8, spelt as its bytes decode
+    ['a\udc41', 'not valid Unicode'],
+    ['caf\udcc3\udca9', 'canonical escape'],
+    ['\udcf0\udc9f\udc98\udc80', 'canonical escape'],
+    ['x\udcff'.repeat(128), 'longer than 255'],
   ])('refuses the path %j (%s), naming it', (path, why) => {
     const err = stopOf(() => validateTreeEntry(line(file(path, 3))));
     expect(err.code).toBe('CHECKSUM_MISMATCH');
     expect(err.message).toContain(why);
     expect(err.message).toContain('unsafe path');
+  });
+
+  it('accepts a backslash and the escaped bytes of a name that is not UTF-8, counting its bytes on disk', () => {
+    for (const path of ['a\\b.txt', 'f\udcff\udcfe.bin', 'uploads-\udcc3(/x', 'é\udc80', 'x\udcff'.repeat(127)]) {
+      expect(validateTreeEntry(line(file(path, 3))).path).toBe(path);
+    }
+    expect(validateTreeEntry(line(dir('d\udcc3'))).path).toBe('d\udcc3');
+  });
+
+  it('refuses a database whose name is not UTF-8, which SQLite could not open', () => {
+    expect(stopOf(() => validateTreeEntry(line(db('x\udcff.db')))).message).toContain('database whose name is not UTF-8');
   });
 
   it.each(['symlink', 'fifo', 'device', 'socket', 'char', 'block', 'link', 'Dir', '', null, 3])('refuses the kind %j', (kind) => {
@@ -185,6 +201,9 @@ describe('validateTreeEntry', () => {
     expect(err.message).toContain('\\u001b[2J\\u009b');
     expect(err.message).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
     expect(printable('a\u2028b')).toBe('"a\\u2028b"');
+    // a byte that is not UTF-8 shows as \xNN; a real backslash before "udcff" stays itself
+    expect(printable('f\udcff\udcfe')).toBe('"f\\xff\\xfe"');
+    expect(printable('a\\udcff')).toBe('"a\\\\udcff"');
   });
 });
 
@@ -226,8 +245,8 @@ describe('TreeChecker', () => {
 // ---------------------------------------------------------------- fuzzing
 
 const hex64 = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('hex'));
-const name = fc.constantFrom('a', 'b', 'c', 'a.b', 'B', 'é', 'x y');
-const HOSTILE_PATHS = ['../x', 'a/../../x', '/etc/passwd', '/', 'a//b', './a', 'a/.', 'a\\b', 'a\0b', '', 'x'.repeat(256), '\ud800', 'a/', '..', '.'];
+const name = fc.constantFrom('a', 'b', 'c', 'a.b', 'B', 'é', 'x y', 'a\\b', 'f\udcff', '\udcc3(', '\ud83d\udc80');
+const HOSTILE_PATHS = ['../x', 'a/../../x', '/etc/passwd', '/', 'a//b', './a', 'a/.', 'a\0b', '', 'x'.repeat(256), '\ud800', '\udc41', '\udcc3\udca9', 'a/', '..', '.'];
 const hostilePath = fc.oneof(fc.constantFrom(...HOSTILE_PATHS), fc.string({ unit: 'binary', maxLength: 12 }));
 
 /** A valid tree entry at `path`, of any kind, consistent with SIZES. */
@@ -256,9 +275,11 @@ function validEntry(path: string, kind?: TreeEntry['kind']): fc.Arbitrary<TreeEn
         db: { pageSize, pageCount, userVersion, journalMode: 'wal', integrity: 'ok' },
       };
     }));
+  // a database's name is UTF-8 (SQLite opens it by name): under any other name a backup stores a file
+  const dbOrFile = isPlainName(path) ? dbArb : fileArb;
   if (kind === 'dir') return dirArb;
-  if (kind !== undefined) return kind === 'file' ? fileArb : dbArb;
-  return fc.oneof(dirArb, fileArb, dbArb);
+  if (kind !== undefined) return kind === 'file' ? fileArb : dbOrFile;
+  return fc.oneof(dirArb, fileArb, dbOrFile);
 }
 
 type Mutation =
@@ -575,6 +596,7 @@ describe('validateSnapshot', () => {
     ['a missing stat', (s) => delete s.stats.addedBytes, 'stats.addedBytes missing'],
     ['an absolute database path', (s) => (s.databases[0].path = '/srv/fole/storage/core/core.db'), 'database path'],
     ['a database listed twice', (s) => (s.databases[1].path = 'core/core.db'), 'listed twice'],
+    ['a database whose name is not UTF-8', (s) => (s.databases[1].path = 'projects/p1/x\udcff.db'), 'is not UTF-8'],
     ['a database size that is not its pages', (s) => (s.databases[0].size = 8193), 'database record'],
     ['an absolute skipped path', (s) => (s.skipped[0].path = '/etc/hostname'), 'skipped-path record'],
     ['a skippedCount below the list', (s) => (s.skippedCount = 0), 'skippedCount'],

@@ -8,10 +8,13 @@
  * The tree rules, checked per entry (validateTreeEntry) and in context
  * (TreeChecker):
  *
- *   path    relative POSIX, components not '', '.', '..'; no NUL or '\';
- *           well-formed UTF-16 (two lone surrogates would both become U+FFFD
- *           on disk: two entries, one file); at most 255 UTF-8 bytes per
- *           component, 4096 per path
+ *   path    relative POSIX, components not '', '.', '..'; no NUL ('\' is an
+ *           ordinary name character on POSIX); the string form of a byte
+ *           name (src/fs/byte-names.ts): well-formed UTF-16, or escapes
+ *           U+DC80..U+DCFF for bytes that are not UTF-8, in canonical form
+ *           (what the bytes decode to, so two entries never name one file);
+ *           at most 255 bytes per component, 4096 per path, counted on disk.
+ *           A database's path is plain UTF-8: SQLite opens it by name
  *   order   strictly increasing in tree order, which rules out duplicates
  *   parent  the parent of every entry is a 'dir' entry seen earlier (the root
  *           for a top-level entry): no entry lies under a file, a database, or
@@ -35,6 +38,7 @@
  */
 import { StopError } from '../errors.js';
 import { HEX64 } from '../crypto/hash.js';
+import { isCanonicalName, isPlainName, nameByteLength } from '../fs/byte-names.js';
 import { comparePaths, SKIPPED_LIMIT, type DbInfo, type RootMetadata, type Snapshot, type TreeEntry } from './snapshot.js';
 
 /** Longest relative path accepted, in UTF-8 bytes (Linux PATH_MAX). */
@@ -85,16 +89,22 @@ const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b78
 /** Largest |time| a Date can hold, in ms. */
 const MAX_TIME_MS = 8.64e15;
 
+/** An escaped byte of a name (src/fs/byte-names.ts) as JSON.stringify spells it, after an even run of backslashes. */
+const ESCAPED_BYTE = /(?<!\\)((?:\\\\)*)\\udc([89a-f][0-9a-f])/g;
+
 /**
  * A printable rendering of an untrusted value for a message: strings quoted
  * with control and line-breaking characters escaped (so a hostile name cannot
- * drive the operator's terminal), long strings cut, anything else by its type.
+ * drive the operator's terminal), a byte of a name that is not UTF-8 as \xNN,
+ * long strings cut, anything else by its type.
  */
 export function printable(v: unknown, max = 120): string {
   if (typeof v === 'string') {
     const cut = v.length > max ? v.slice(0, max) + '…' : v;
     // JSON.stringify escapes C0 controls, quotes and lone surrogates; C1 controls and separators too
-    return JSON.stringify(cut).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    return JSON.stringify(cut)
+      .replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+      .replace(ESCAPED_BYTE, '$1\\x$2');
   }
   if (v === null || v === undefined || typeof v === 'number' || typeof v === 'boolean') return String(v);
   return Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
@@ -107,26 +117,26 @@ function bad(what: string, path?: string): StopError {
   });
 }
 
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-
 /** Why `p` is not a safe relative POSIX path, or undefined if it is one. */
 export function pathProblem(p: unknown): string | undefined {
   if (typeof p !== 'string') return 'not a string';
   if (p.length === 0) return 'empty path';
   if (p.startsWith('/')) return 'absolute path';
   if (p.includes('\0')) return 'NUL in path';
-  if (p.includes('\\')) return 'backslash in path';
-  if (LONE_SURROGATE.test(p)) return 'not valid Unicode';
-  if (Buffer.byteLength(p, 'utf8') > MAX_PATH_BYTES) return `longer than ${MAX_PATH_BYTES} bytes`;
+  const plain = isPlainName(p);
+  // an escape that is not what its bytes decode to would name the same file as another string
+  if (!plain && !isCanonicalName(p)) return 'not valid Unicode, nor the canonical escape of a name\'s bytes';
+  const bytes = plain ? Buffer.byteLength : nameByteLength;
+  if (bytes(p) > MAX_PATH_BYTES) return `longer than ${MAX_PATH_BYTES} bytes`;
   for (const part of p.split('/')) {
     if (part === '') return 'empty path component';
     if (part === '.' || part === '..') return `'${part}' component`;
-    if (Buffer.byteLength(part, 'utf8') > MAX_NAME_BYTES) return `a name longer than ${MAX_NAME_BYTES} bytes`;
+    if (bytes(part) > MAX_NAME_BYTES) return `a name longer than ${MAX_NAME_BYTES} bytes`;
   }
   return undefined;
 }
 
-/** A safe relative POSIX path: no absolute, no '.'/'..'/empty components, no NUL or backslash, not over-long. */
+/** A safe relative POSIX path: no absolute, no '.'/'..'/empty components, no NUL, canonical, not over-long. */
 export function isSafeRelativePath(p: unknown): p is string {
   return pathProblem(p) === undefined;
 }
@@ -213,6 +223,7 @@ export function validateTreeValue(v: unknown, sizes?: TreeCheckOptions): TreeEnt
   const at = (): string => printable(path);
   if (!FIELD_OK.kind(v.kind)) throw bad(`${at()}: unknown kind ${printable(v.kind, 40)} (only directories, files and databases are stored)`, path);
   const kind = v.kind as TreeEntry['kind'];
+  if (kind === 'db' && !isPlainName(path)) throw bad(`${at()}: a database whose name is not UTF-8 (SQLite opens a database by name; a backup stores such a file as a plain file)`, path);
   const allowed = KIND_FIELDS[kind];
   for (const k of Object.keys(v)) {
     if (v[k] === undefined || k === 'path' || k === 'kind' || k === 'mode' || k === 'mtimeMs') continue;
@@ -423,6 +434,7 @@ export function validateSnapshot(v: unknown, backupId: string): Snapshot {
     const problem = pathProblem(d.path);
     if (problem !== undefined) throw no(`database path ${printable(d.path)} (${problem})`, typeof d.path === 'string' ? d.path : undefined);
     const p = d.path as string;
+    if (!isPlainName(p)) throw no(`database path ${printable(p)} is not UTF-8`, p);
     if (dbPaths.has(p)) throw no(`database ${printable(p)} listed twice`, p);
     dbPaths.add(p);
     if (
