@@ -8,12 +8,13 @@
  * and stay two.
  */
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './cli-helpers.js';
 import { TEST_PASSWORD } from './repo-helpers.js';
+import { createDatabase } from './fixtures/sqlite-writer.js';
 import { makeFoleTree, type FoleTree } from './restore-helpers.js';
 
 const env = { FOLE_BACKUP_PASSWORD: TEST_PASSWORD };
@@ -69,6 +70,9 @@ beforeAll(async () => {
   mkdirSync(Buffer.concat([Buffer.from(source.root), SLASH, B(files, NOT_UTF8_DIR)]));
   writeBytes(B(files, NOT_UTF8_DIR, '/inside.txt'), 'under a directory whose name is not UTF-8');
   writeBytes(B(files, NOT_UTF8_DIR, '/', [0x80]), 'a lone continuation byte');
+  // SQLite opens a database by a UTF-8 name: under this one it is kept byte for byte, with a warning
+  createDatabase(join(work, 'legacy.sqlite'), 20, 'delete');
+  renameSync(join(work, 'legacy.sqlite'), Buffer.concat([Buffer.from(source.root), SLASH, B(files, 'legacy-', [0xff], '.sqlite')]));
   repoDir = join(work, 'repo');
   expect((await runCli(['init', '--repo', repoDir], env)).code).toBe(0);
 });
@@ -103,6 +107,9 @@ describe('names that are bytes', () => {
     // nothing left out but the symlink, and every file counted
     expect(backup.skipped).toEqual([expect.objectContaining({ path: 'projects/p1/files/outside-link' })]);
     expect(backup.files).toBe(kept(source.root).filter((l) => l.startsWith('f ')).length);
+    expect(backup.databases).toBe(4);
+    const sqliteWarnings = (backup.warnings as string[]).filter((w) => w.includes('SQLite'));
+    expect(sqliteWarnings).toEqual([expect.stringContaining('"projects/p1/files/legacy-\\xff.sqlite" looks like a SQLite database, but its name is not UTF-8')]);
     const restored = byteTree(target);
     expect(restored).toEqual(kept(source.root));
     for (const n of [B('a\\b.txt'), NOT_UTF8, REPLACEMENT, NOT_UTF8_DIR, B(NOT_UTF8_DIR, '/inside.txt'), B(NOT_UTF8_DIR, '/', [0x80])]) {

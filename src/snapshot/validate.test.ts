@@ -11,6 +11,7 @@ import { comparePaths, type Snapshot, type TreeEntry } from './snapshot.js';
 import {
   isSafeRelativePath,
   printable,
+  printablePath,
   TreeChecker,
   TreeOrderChecker,
   validateSnapshot,
@@ -201,6 +202,9 @@ describe('validateTreeEntry', () => {
     expect(err.message).toContain('\\u001b[2J\\u009b');
     expect(err.message).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
     expect(printable('a\u2028b')).toBe('"a\\u2028b"');
+    expect(printablePath('projects/p1/a\\b.txt')).toBe('projects/p1/a\\b.txt');
+    expect(printablePath('projects/p1/f\udcff')).toBe('"projects/p1/f\\xff"');
+    expect(printablePath('x\u001b[2J')).toBe('"x\\u001b[2J"');
     // a byte that is not UTF-8 shows as \xNN; a real backslash before "udcff" stays itself
     expect(printable('f\udcff\udcfe')).toBe('"f\\xff\\xfe"');
     expect(printable('a\\udcff')).toBe('"a\\\\udcff"');

@@ -110,6 +110,17 @@ export function printable(v: unknown, max = 120): string {
   return Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+/**
+ * A path for human output: as it is when it prints as itself (UTF-8, no
+ * control or line-breaking character), else quoted and escaped by printable()
+ * (a byte that is not UTF-8 as \xNN).
+ */
+export function printablePath(p: string): string {
+  return isPlainName(p) && !UNPRINTABLE.test(p) ? p : printable(p, MAX_PATH_BYTES);
+}
+
 function bad(what: string, path?: string): StopError {
   return new StopError('CHECKSUM_MISMATCH', `backup tree: ${what}`, {
     hint: TREE_HINT,
