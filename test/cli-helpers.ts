@@ -14,15 +14,22 @@ export interface CliResult {
   stderr: string;
 }
 
-export function spawnCli(args: string[], env: Record<string, string> = {}): ChildProcess {
+/** Who the CLI runs as (needs root): spawn drops every supplementary group when it sets them. */
+export interface RunAs {
+  uid: number;
+  gid: number;
+}
+
+export function spawnCli(args: string[], env: Record<string, string> = {}, as?: RunAs): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(as === undefined ? {} : { uid: as.uid, gid: as.gid }),
   });
 }
 
-export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  const child = spawnCli(args, env);
+export function runCli(args: string[], env: Record<string, string> = {}, as?: RunAs): Promise<CliResult> {
+  const child = spawnCli(args, env, as);
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));

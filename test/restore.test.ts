@@ -88,7 +88,8 @@ describe('restore', () => {
     expect(r.files).toBe(entries.filter((e) => e.kind !== 'dir').length);
     expect(r.bytes).toBe(entries.reduce((n, e) => n + (e.size ?? 0), 0));
     assertRestoredTree(target);
-    expect(statSync(target).mode & 0o7777).toBe(0o700);
+    // the root as the backup recorded it, not a private default
+    expect(statSync(target).mode & 0o7777).toBe(statSync(source.root).mode & 0o7777);
     expect(workingFiles(join(work, 'drill'))).toEqual([]);
   });
 
@@ -116,13 +117,13 @@ describe('restore', () => {
     assertRestoredTree(live, { replaced: true });
   });
 
-  it('replaces an empty target directory, keeping its mode', async () => {
+  it('replaces an empty target directory, giving it the mode of the STORAGE_ROOT that was backed up', async () => {
     const target = join(work, 'empty');
     mkdirSync(target, { mode: 0o751 });
     const r = await restore(repo, backupId, opts(target));
     expect(r).toMatchObject({ mode: 'fill', previousTree: null });
     assertRestoredTree(target);
-    expect(statSync(target).mode & 0o7777).toBe(0o751);
+    expect(statSync(target).mode & 0o7777).toBe(statSync(source.root).mode & 0o7777);
   });
 
   it('plans in a dry run and changes nothing, not even staging', async () => {

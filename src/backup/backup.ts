@@ -25,7 +25,7 @@ import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
 import { RepositoryLock } from '../repository/lock.js';
 import type { Repository } from '../repository/repository.js';
 import { checkBackupLabels } from '../snapshot/fields.js';
-import { comparePaths, SKIPPED_LIMIT, type Snapshot, type SnapshotDatabase, type SnapshotStats, type TreeEntry } from '../snapshot/snapshot.js';
+import { comparePaths, SKIPPED_LIMIT, type RootMetadata, type Snapshot, type SnapshotDatabase, type SnapshotStats, type TreeEntry } from '../snapshot/snapshot.js';
 import { describeDamaged, loadSnapshot, resolveBackupId, saveSnapshot, scanSnapshots } from '../snapshot/store.js';
 import { readTree, TreeWriter } from '../snapshot/tree.js';
 import { printable } from '../snapshot/validate.js';
@@ -38,6 +38,7 @@ import { pathInsideRoot } from '../fs/inside-root.js';
 import { readlinkSync } from 'node:fs';
 import { scanTree, type ScanRecord } from '../storage/scan.js';
 import { makeStaging } from './staging.js';
+import { fsPath, isPlainName } from '../fs/byte-names.js';
 import { orderedMap } from '../concurrency/ordered-map.js';
 import { Spool } from './spool.js';
 import { FilePool, type StoreOutcome } from './file-pool.js';
@@ -277,6 +278,9 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   checkBackupLabels({ foleVersion: opts.foleVersion, actor: opts.actor, tags: opts.tags });
   const root = await checkStorageRoot(opts.storageRoot);
   await checkApart(root, repo, opts.stagingParent);
+  // the root has no tree entry: its owner and mode travel in the snapshot
+  const rootStat = await stat(root);
+  const rootMeta: RootMetadata = { mode: rootStat.mode & 0o7777, uid: rootStat.uid, gid: rootStat.gid };
   const warnings: string[] = [];
   const warn = (msg: string, path?: string): void => {
     warnings.push(msg);
@@ -372,9 +376,18 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
             // a file with its parent's size, mtime, ctime and inode is the parent's regular
             // file, unchanged: not a database then, not one now — its header is not read
             if (mayBeSqlite(r.size) && !unchangedFile(r, prev) && isSqliteFile(join(root, r.path))) {
-              rec.sqlite = true;
-              dbPaths.push(r.path);
-              settled.set(r.path, deferred<DbSettled>());
+              if (isPlainName(r.path)) {
+                rec.sqlite = true;
+                dbPaths.push(r.path);
+                settled.set(r.path, deferred<DbSettled>());
+              } else {
+                // SQLite opens a database by a UTF-8 name; this one has none
+                warn(
+                  `${printable(r.path)} looks like a SQLite database, but its name is not UTF-8, so SQLite cannot open it: ` +
+                    'stored byte for byte (if a program writes to it, the copy may be inconsistent)',
+                  r.path,
+                );
+              }
             }
           }
           items.push(prev === undefined ? { r: rec } : { r: rec, prev });
@@ -441,9 +454,9 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         await capturing; // a failed scan or capture: its error, not a generic abort
         throwIfAborted(workSignal);
       }
-      if (r.kind === 'dir') return { path: r.path, kind: 'dir', mode: r.mode, mtimeMs: r.mtimeMs };
+      if (r.kind === 'dir') return { path: r.path, kind: 'dir', mode: r.mode, mtimeMs: r.mtimeMs, uid: r.uid, gid: r.gid };
       if (r.kind === 'symlink') {
-        const target = await readlink(join(root, r.path)).catch(() => '?');
+        const target = await readlink(fsPath(join(root, r.path)), 'utf8').catch(() => '?');
         const resolved = resolve(dirname(join(root, r.path)), target);
         const outside = resolved !== root && !resolved.startsWith(root + sep);
         // names and targets are quoted and escaped: a line feed or an escape sequence in
@@ -476,7 +489,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         progress(r.path);
         const d = prev.db as NonNullable<TreeEntry['db']>;
         databases.push({ path: r.path, sha256: prev.sha256 ?? '', size: prev.size ?? 0, ...d, fingerprint: keptFp, captured: false });
-        return { ...prev, mode: r.mode, mtimeMs: r.mtimeMs };
+        return { ...prev, mode: r.mode, mtimeMs: r.mtimeMs, uid: r.uid, gid: r.gid };
       }
       if (keptFp !== undefined) {
         // the parent's record disagrees with what capture was told: never guess, fail loudly
@@ -490,7 +503,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         doneFiles++;
         doneBytes += r.size;
         progress(r.path);
-        return { ...prev, mode: r.mode };
+        // the owner as scanned: a parent made before owners were recorded has none
+        return { ...prev, mode: r.mode, uid: r.uid, gid: r.gid };
       }
       const db = caught?.captured;
       const dbStored = db === undefined ? undefined : storedDbs.get(r.path);
@@ -518,15 +532,15 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         const info = { pageSize: db.pageSize, pageCount: db.pageCount, userVersion: db.userVersion, journalMode: db.journalMode, integrity: db.integrity };
         databases.push({ path: r.path, sha256: c.sha256, size: c.size, ...info, fingerprint: db.fingerprint, captured: true });
         return {
-          path: r.path, kind: 'db', mode: r.mode, mtimeMs: r.mtimeMs, size: c.size, sha256: c.sha256, chunks: c.chunks, db: info,
-          fingerprint: db.fingerprint,
+          path: r.path, kind: 'db', mode: r.mode, mtimeMs: r.mtimeMs, uid: r.uid, gid: r.gid, size: c.size, sha256: c.sha256, chunks: c.chunks,
+          db: info, fingerprint: db.fingerprint,
         };
       }
       if (prev === undefined) counts.filesNew++;
       else counts.filesChanged++;
       return {
-        path: r.path, kind: 'file', mode: out.stat.mode & 0o7777, mtimeMs: out.stat.mtimeMs, size: c.size, sha256: c.sha256,
-        chunks: c.chunks, ino: out.stat.ino, ctimeMs: out.stat.ctimeMs,
+        path: r.path, kind: 'file', mode: out.stat.mode & 0o7777, mtimeMs: out.stat.mtimeMs, uid: out.stat.uid, gid: out.stat.gid,
+        size: c.size, sha256: c.sha256, chunks: c.chunks, ino: out.stat.ino, ctimeMs: out.stat.ctimeMs,
       };
     };
     // A wide window: entries behind a database whose copy is still being made keep being
@@ -569,6 +583,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       createdAt,
       host: hostname(),
       storageRoot: root,
+      root: rootMeta,
       actor: { name: actor, kind: opts.actorKind ?? 'human' },
       manifest: manifest.head({
         backupId,

@@ -21,6 +21,7 @@ import { sha256Hex } from '../crypto/hash.js';
 import { COMPRESSION_NONE, COMPRESSION_ZSTD, compressBound, compressInto } from '../repository/compress.js';
 import { AAD } from '../repository/format.js';
 import { Budget } from '../concurrency/budget.js';
+import { fsPath } from '../fs/byte-names.js';
 
 export interface WorkerFile {
   path: string;
@@ -35,6 +36,8 @@ export interface FileStat {
   mtimeMs: number;
   ctimeMs: number;
   ino: number;
+  uid: number;
+  gid: number;
 }
 
 /** What a segment message says about one file. */
@@ -91,7 +94,7 @@ function needOf(job: number, seq: number): Promise<string[]> {
 }
 
 function statOf(st: Stats): FileStat {
-  return { size: st.size, mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino };
+  return { size: st.size, mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, uid: st.uid, gid: st.gid };
 }
 
 function errorOf(err: unknown): FileSegment['final'] {
@@ -209,7 +212,7 @@ async function readSmall(file: WorkerFile, index: number, plain: Map<string, Buf
     slot = false;
   };
   try {
-    fd = openSync(file.path, OPEN_FLAGS);
+    fd = openSync(fsPath(file.path), OPEN_FLAGS);
     const before = fstatSync(fd);
     if (!before.isFile()) return { index, ids: [], bytes: 0, final: { status: 'not-a-file' } };
     const buf = room.take(before.size + 1);
@@ -245,7 +248,7 @@ async function readLarge(job: number, file: WorkerFile, index: number, seqStart:
   let seq = seqStart;
   let fd: number;
   try {
-    fd = openSync(file.path, OPEN_FLAGS);
+    fd = openSync(fsPath(file.path), OPEN_FLAGS);
   } catch (err) {
     await exchange(job, seq++, [{ index, ids: [], bytes: 0, final: errorOf(err) }], new Map());
     return seq;

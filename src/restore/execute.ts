@@ -17,8 +17,12 @@
  *     its mode and mtime (src/restore/check-database.ts) — run on a worker as soon
  *     as the database is written and none of its side files can follow in the
  *     tree, but a failure is reported here, after staging, in database order
- *   directories deepest first: mode, mtime (after their contents); then one
- *     syncfs of the staging filesystem makes all of it durable
+ *   directories deepest first: mode, mtime (after their contents); the root its
+ *     recorded mode (plan.rootMode); then one syncfs of the staging filesystem
+ *     makes all of it durable
+ *   owners: run as root, every entry and the root get their recorded owner
+ *     just before their mode; run as anyone else, one warning says the owners
+ *     were not restored (src/restore/ownership.ts)
  *   -- nothing live has been touched up to here; any failure removes staging
  *      and the journal and leaves the target as it was --
  *   look at the target again: it must still be what was planned (else STOP)
@@ -33,8 +37,8 @@
  * A failure during the swap runs recovery at once (src/restore/recover.ts); a
  * crash leaves the journal for the next `restore` or `recover`.
  */
-import { chmodSync, mkdirSync, utimesSync } from 'node:fs';
-import { chmod, lstat, mkdir } from 'node:fs/promises';
+import { chmodSync, chownSync, mkdirSync, utimesSync } from 'node:fs';
+import { chmod, chown, lstat, mkdir } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { FoleBackupError, StopError, fsError, throwIfAborted } from '../errors.js';
@@ -50,6 +54,8 @@ import { createJournal, newJournal, removeJournal, updateJournal, type KeptMetad
 import { journalPathOf } from './names.js';
 import type { RestorePlan, TargetState } from './plan.js';
 import { applyKept, finishRestore, markRestoreActive, markRestoreDone, recover, type RecoverResult } from './recover.js';
+import { fsPath } from '../fs/byte-names.js';
+import { Ownership } from './ownership.js';
 import { removeTree } from './remove-tree.js';
 import { FileWriter } from './write-files.js';
 import { BackgroundSync, syncFilesystem } from '../fs/sync-filesystem.js';
@@ -95,6 +101,8 @@ interface Staged {
   databases: number;
   cachesCleared: string[];
   keep: KeptMetadata[];
+  /** Why the recorded owners were not all given, if they were not. */
+  ownersWarning: string | undefined;
 }
 
 /**
@@ -108,7 +116,10 @@ const WINDOW_MULTI_FILES = 128;
 /** Staged bytes between two background syncs (src/fs/sync-filesystem.ts BackgroundSync). */
 const BACKGROUND_SYNC_BYTES = 128 * 1024 * 1024;
 
-/** Where a backup path goes: backup paths are relative, without '.', '..' or empty parts (src/snapshot/validate.ts). */
+/**
+ * Where a backup path goes: backup paths are relative, without '.', '..' or empty parts (src/snapshot/validate.ts).
+ * A string form with escapes goes to the file system through fsPath (src/fs/byte-names.ts).
+ */
 const abs = (root: string, rel: string): string => `${root}/${rel}`;
 
 function notInBackup(path: string): StopError {
@@ -155,12 +166,15 @@ async function stageTree(repo: Repository, snap: Snapshot, plan: RestorePlan, op
   let files = 0;
   let bytes = 0;
   const totals = { totalFiles: snap.stats.files, totalBytes: snap.stats.bytes };
+  const ownership = new Ownership();
+  ownership.observe(snap.root);
   // what is written goes back to disk while more is written: the final syncfs has little left to do
   const flusher = new BackgroundSync(root, BACKGROUND_SYNC_BYTES);
   // files are written in windows, pack by pack, on worker threads (src/restore/write-files.ts)
   const writer = await FileWriter.start(repo, root, {
     // a database gets its mode after the integrity check (a read-only mode would get in its way)
     applyMetadata: (e) => e.kind === 'file',
+    owner: (e) => ownership.give(e),
     ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
     onBytes: (n, path) => {
       bytes += n;
@@ -218,12 +232,13 @@ async function stageTree(repo: Repository, snap: Snapshot, plan: RestorePlan, op
           return false;
         });
       }
+      ownership.observe(e);
       const dest = abs(root, e.path);
       if (e.path === 'core' || e.path === 'core/core.db') keep.push({ path: e.path, mode: e.mode, mtimeMs: e.mtimeMs });
       if (e.kind === 'dir') {
         try {
           // synchronous: one system call, where a promise costs a thread-pool round trip (5k directories)
-          mkdirSync(dest, { mode: 0o700 });
+          mkdirSync(fsPath(dest), { mode: 0o700 });
         } catch (err) {
           throw fsError('write', dest, err);
         }
@@ -280,14 +295,20 @@ async function stageTree(repo: Repository, snap: Snapshot, plan: RestorePlan, op
     for (let i = keptDirs.length - 1; i >= 0; i--) {
       const d = keptDirs[i] as TreeEntry;
       const p = abs(root, d.path);
+      const owner = ownership.give(d);
+      const fp = fsPath(p);
       try {
-        chmodSync(p, d.mode);
-        utimesSync(p, d.mtimeMs / 1000, d.mtimeMs / 1000);
+        // the owner before the mode: a chown may clear set-id bits
+        if (owner !== undefined) chownSync(fp, owner.uid, owner.gid);
+        chmodSync(fp, d.mode);
+        utimesSync(fp, d.mtimeMs / 1000, d.mtimeMs / 1000);
       } catch (err) {
         throw fsError('write', p, err);
       }
     }
+    const rootOwner = ownership.give(plan.rootOwner ?? undefined);
     try {
+      if (rootOwner !== undefined) await chown(root, rootOwner.uid, rootOwner.gid);
       await chmod(root, plan.rootMode);
     } catch (err) {
       throw fsError('write', root, err);
@@ -295,7 +316,10 @@ async function stageTree(repo: Repository, snap: Snapshot, plan: RestorePlan, op
     // everything staged reaches the disk before the journal says "staged": one syncfs, not an fsync per file
     syncFilesystem(root);
     await fsyncDir(dirname(root));
-    return { files, dirs: keptDirs.length, bytes, databases: keptDbs.length, cachesCleared: cleared, keep: keep.filter((k) => live(k.path)) };
+    return {
+      files, dirs: keptDirs.length, bytes, databases: keptDbs.length, cachesCleared: cleared, keep: keep.filter((k) => live(k.path)),
+      ownersWarning: ownership.warning(),
+    };
   } finally {
     // before staging may be removed: nothing writes into it after this
     await writer.close();
@@ -375,6 +399,7 @@ export async function executeRestore(
       },
     });
     const staged = await stageTree(repo, snap, plan, opts);
+    if (staged.ownersWarning !== undefined) warn(staged.ownersWarning);
     await repoLock.release();
     repoLock = undefined;
 

@@ -5,14 +5,16 @@
 import { describe, expect, it } from 'vitest';
 import { StopError, type StopCode } from '../errors.js';
 import { parseFoleVersion } from '../snapshot/fields.js';
+import type { RootMetadata } from '../snapshot/snapshot.js';
 import { checkFoleVersion, planRestore, type PlanInput, type PlanSnapshot, type RestorePlan, type TargetState } from './plan.js';
 
 const ID = '3f2a9c1e-5b7d-4e0f-8a21-0c9d8e7f6a5b';
 const OTHER = '9d8c7b6a-0000-4000-8000-000000000000';
 const NOW = new Date('2026-11-26T05:12:00.123Z');
 
-function snapshot(over: { foleVersion?: string; modules?: string[] } = {}): PlanSnapshot {
+function snapshot(over: { foleVersion?: string; modules?: string[]; root?: RootMetadata } = {}): PlanSnapshot {
   return {
+    ...(over.root === undefined ? {} : { root: over.root }),
     backupId: ID,
     type: 'full',
     createdAt: '2026-11-20T10:00:00.000Z',
@@ -57,7 +59,7 @@ function target(over: Partial<TargetState> = {}): TargetState {
 
 interface Case {
   t?: Partial<TargetState>;
-  s?: { foleVersion?: string; modules?: string[] };
+  s?: { foleVersion?: string; modules?: string[]; root?: RootMetadata };
   o?: Partial<PlanInput['options']>;
   repositoryPath?: string;
 }
@@ -183,6 +185,16 @@ describe('planRestore', () => {
   it('plans to fill an empty directory, keeping its mode', () => {
     const p = plan({ t: { kind: 'empty-dir', mode: 0o755, hasCoreDb: false, modules: null, projects: 0, topLevel: [], topLevelCount: 0 } });
     expect(p).toMatchObject({ mode: 'fill', previousTree: null, storageLock: false, rootMode: 0o755 });
+  });
+
+  it('gives the root the mode and owner the backup recorded, whatever the target had', () => {
+    const root = { mode: 0o2750, uid: 1234, gid: 1234 };
+    expect(plan({ s: { root } })).toMatchObject({ rootMode: 0o2750, rootOwner: { uid: 1234, gid: 1234 } });
+    const fill: Partial<TargetState> = { kind: 'absent', mode: undefined, hasCoreDb: false, modules: null, projects: 0, topLevel: [], topLevelCount: 0 };
+    expect(plan({ s: { root }, t: fill })).toMatchObject({ rootMode: 0o2750, rootOwner: { uid: 1234, gid: 1234 } });
+    // a backup made before the root was recorded: the target's mode, or private; the owner left alone
+    expect(plan()).toMatchObject({ rootMode: 0o750, rootOwner: null });
+    expect(plan({ t: fill })).toMatchObject({ rootMode: 0o700, rootOwner: null });
   });
 
   it('accepts an older backup of the same major version, and --modules that cover the backup', () => {

@@ -73,7 +73,7 @@ export interface TargetState {
 }
 
 /** The parts of a snapshot the planner reads. */
-export type PlanSnapshot = Pick<Snapshot, 'backupId' | 'type' | 'createdAt' | 'host' | 'storageRoot' | 'manifest' | 'stats' | 'databases'>;
+export type PlanSnapshot = Pick<Snapshot, 'backupId' | 'type' | 'createdAt' | 'host' | 'storageRoot' | 'root' | 'manifest' | 'stats' | 'databases'>;
 
 export interface PlanOptions {
   /** What the operator named: `latest`, a unique prefix or a full backup id. */
@@ -129,8 +129,13 @@ export interface RestorePlan {
   journal: string;
   /** Whether the Global Storage Lock is taken on the live tree for the swap (it has core/core.db). */
   storageLock: boolean;
-  /** Permission bits the restored tree's root directory gets (the backup does not record them). */
+  /**
+   * Permission bits the restored tree's root directory gets: the backup's;
+   * for a backup that did not record them, the target directory's, or private.
+   */
   rootMode: number;
+  /** Owner the restored root gets when the restore runs as root (src/restore/ownership.ts); null when the backup did not record it. */
+  rootOwner: { uid: number; gid: number } | null;
   write: { files: number; dirs: number; bytes: number; databases: number };
   /** Every database that will be integrity-checked after it is written. */
   databases: { path: string; size: number }[];
@@ -145,7 +150,7 @@ export interface RestorePlan {
   warnings: string[];
 }
 
-/** Root mode of a restored tree when there is no directory to take it from: private. */
+/** Root mode of a restored tree when neither the backup nor the target says: private. */
 export const DEFAULT_ROOT_MODE = 0o700;
 
 /**
@@ -334,7 +339,8 @@ export function planRestore(input: PlanInput): RestorePlan | StopError {
     staging: stagingPathOf(t.path, backupId, input.pid),
     journal: journalPathOf(t.path),
     storageLock: t.kind === 'storage-root' && t.hasCoreDb,
-    rootMode: t.mode !== undefined && t.kind !== 'absent' ? t.mode : DEFAULT_ROOT_MODE,
+    rootMode: s.root?.mode ?? (t.mode !== undefined && t.kind !== 'absent' ? t.mode : DEFAULT_ROOT_MODE),
+    rootOwner: s.root === undefined ? null : { uid: s.root.uid, gid: s.root.gid },
     write: { files: s.stats.files, dirs: s.stats.dirs, bytes: s.stats.bytes, databases: s.databases.length },
     databases: s.databases.map((d) => ({ path: d.path, size: d.size })),
     checks: {

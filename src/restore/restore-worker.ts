@@ -14,14 +14,15 @@
  *                    their targets (src/restore/span-job.ts). Each blob is
  *                    opened from data[at, at+length) and written to every
  *                    target: a one-chunk file (`create`) is created here,
- *                    exclusively, written, given its mode and mtime, closed; a
+ *                    exclusively, written, given its owner (when the restore
+ *                    gives owners), mode and mtime, closed; a
  *                    target in a longer file (created empty by the main
  *                    thread) is written at its offset
  *   main → worker  {t:'verify', job, file, path, size, sha256, meta?}
  *                    read the written file back: its size and SHA-256 must be
- *                    the backup's (CHECKSUM_MISMATCH); then its mode and mtime
+ *                    the backup's (CHECKSUM_MISMATCH); then its owner, mode and mtime
  *   main → worker  {t:'database', job, file, path, meta}
- *                    src/restore/check-database.ts, then mode and mtime
+ *                    src/restore/check-database.ts, then owner, mode and mtime
  *   worker → main  {t:'done', job, bytes}     bytes: content bytes written
  *                  {t:'failed', job, error}   a FoleBackupError as data
  *                  {t:'cancelled', job}       the pool was stopping
@@ -33,9 +34,10 @@
  * closes whatever is still open under staging.)
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { chmodSync, closeSync, constants, fchmodSync, futimesSync, openSync, readSync, utimesSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, openSync, readSync, utimesSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { errorToData, fsError, type ErrorData } from '../errors.js';
+import { fsPath } from '../fs/byte-names.js';
 import { openBlob } from '../repository/open-blob.js';
 import { checkRestoredDatabase } from './check-database.js';
 import { decodeSpan, type EncodedSpan, type FileMeta } from './span-job.js';
@@ -101,13 +103,14 @@ function writeSpan(pack: string, data: Uint8Array, root: string, span: EncodedSp
       const checkId = b.targets.some((t) => t.create);
       const plain = openBlob(key, b, pack, bytesOf.subarray(b.at, b.at + b.length), checkId);
       for (const t of b.targets) {
-        // backup paths are relative, without '.', '..' or empty parts (src/snapshot/validate.ts)
+        // backup paths are relative, without '.', '..' or empty parts (src/snapshot/validate.ts); names that are
+        // not UTF-8 reach the file system as bytes (src/fs/byte-names.ts)
         const file = `${root}/${t.path}`;
         if (!t.create) {
           try {
             let fd = open.get(file);
             if (fd === undefined) {
-              fd = openSync(file, constants.O_WRONLY);
+              fd = openSync(fsPath(file), constants.O_WRONLY);
               open.set(file, fd);
             }
             writeAll(fd, plain, t.offset);
@@ -118,10 +121,13 @@ function writeSpan(pack: string, data: Uint8Array, root: string, span: EncodedSp
           const { mode, chmod } = creationMode(t.meta);
           let fd: number | undefined;
           try {
-            fd = openSync(file, CREATE, mode);
+            fd = openSync(fsPath(file), CREATE, mode);
             writeAll(fd, plain, t.offset);
             if (t.meta !== undefined) {
-              if (chmod) fchmodSync(fd, t.meta.mode);
+              // the owner before the mode: a chown may clear set-id bits
+              const owner = t.meta.owner;
+              if (owner !== undefined) fchownSync(fd, owner.uid, owner.gid);
+              if (chmod || owner !== undefined) fchmodSync(fd, t.meta.mode);
               futimesSync(fd, t.meta.mtimeMs / 1000, t.meta.mtimeMs / 1000);
             }
           } catch (err) {
@@ -140,9 +146,12 @@ function writeSpan(pack: string, data: Uint8Array, root: string, span: EncodedSp
 }
 
 function applyMeta(file: string, meta: FileMeta): void {
+  const p = fsPath(file);
   try {
-    chmodSync(file, meta.mode);
-    utimesSync(file, meta.mtimeMs / 1000, meta.mtimeMs / 1000);
+    // the owner before the mode: a chown may clear set-id bits
+    if (meta.owner !== undefined) chownSync(p, meta.owner.uid, meta.owner.gid);
+    chmodSync(p, meta.mode);
+    utimesSync(p, meta.mtimeMs / 1000, meta.mtimeMs / 1000);
   } catch (err) {
     throw fsError('write', file, err);
   }
@@ -154,7 +163,7 @@ function verifyFile(file: string, path: string, size: number, sha256: string, me
   let read = 0;
   let fd: number | undefined;
   try {
-    fd = openSync(file, constants.O_RDONLY);
+    fd = openSync(fsPath(file), constants.O_RDONLY);
     for (;;) {
       if (stopping()) throw new Cancelled();
       const n = readSync(fd, readBuf, 0, readBuf.length, read);

@@ -16,6 +16,7 @@ describe('a span job', () => {
         targets: [
           { path: 'projects/p1/maps/m1/tiles/1/0/0.png', offset: 0, create: true, meta: { mode: 0o644, mtimeMs: 1709294400123.5 } },
           { path: 'projects/p2/dup.png', offset: 0, create: true },
+          { path: 'core/core.db', offset: 0, create: true, meta: { mode: 0o600, mtimeMs: 1, owner: { uid: 0, gid: 4294967294 } } },
         ],
       },
       {

@@ -8,12 +8,14 @@
  *   ids      the blobs' ids, 64 hex characters each, concatenated
  *   blobs    per blob: at (offset in the span), length, rawLength, compression,
  *            type code, number of targets (its targets follow the previous blob's)
- *   targets  per target: offset in the file, flags (CREATE, META), mode, mtimeMs
+ *   targets  per target: offset in the file, flags (CREATE, META), mode, mtimeMs,
+ *            uid, gid (-1 when the owner is left as created)
  *   paths    per target: its path relative to the staging root, NUL-separated
  *            (a backup path never holds NUL: src/snapshot/validate.ts)
  */
 import { BLOB_TYPE_CODE, BLOB_TYPE_OF_CODE, type BlobType } from '../repository/format.js';
 import type { PackedBlob } from '../repository/pack.js';
+import type { Owner } from './ownership.js';
 
 export interface EncodedSpan {
   ids: string;
@@ -22,10 +24,11 @@ export interface EncodedSpan {
   paths: string;
 }
 
-/** Mode and mtime to give a file once it is complete. */
+/** Mode and mtime (and, when the restore gives owners, the owner) to give a file once it is complete. */
 export interface FileMeta {
   mode: number;
   mtimeMs: number;
+  owner?: Owner;
 }
 
 /** One place a blob goes to. */
@@ -46,7 +49,7 @@ export interface SpanBlob extends Pick<PackedBlob, 'id' | 'type' | 'rawLength' |
 }
 
 const BLOB_FIELDS = 6;
-const TARGET_FIELDS = 4;
+const TARGET_FIELDS = 6;
 const CREATE = 1;
 const META = 2;
 
@@ -67,7 +70,9 @@ export class SpanEncoder {
   target(path: string, offset: number, create: boolean, meta?: FileMeta): void {
     if (this.count < 0) throw new Error('SpanEncoder: a target before any blob');
     this.blobs[this.count] = (this.blobs[this.count] as number) + 1;
-    this.targets.push(offset, (create ? CREATE : 0) | (meta !== undefined ? META : 0), meta?.mode ?? 0, meta?.mtimeMs ?? 0);
+    this.targets.push(
+      offset, (create ? CREATE : 0) | (meta !== undefined ? META : 0), meta?.mode ?? 0, meta?.mtimeMs ?? 0, meta?.owner?.uid ?? -1, meta?.owner?.gid ?? -1,
+    );
     this.paths.push(path);
   }
 
@@ -91,7 +96,7 @@ export function decodeSpan(e: EncodedSpan): SpanBlob[] {
         path: paths[t] as string,
         offset: g(0),
         create: (flags & CREATE) !== 0,
-        ...((flags & META) !== 0 ? { meta: { mode: g(2), mtimeMs: g(3) } } : {}),
+        ...((flags & META) !== 0 ? { meta: { mode: g(2), mtimeMs: g(3), ...(g(4) >= 0 ? { owner: { uid: g(4), gid: g(5) } } : {}) } } : {}),
       });
     }
     out.push({

@@ -5,10 +5,11 @@
  * previous-tree names in the parent.
  * A symlink at the target is reported, never followed.
  */
-import type { Dirent, Stats } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { errnoCode, FoleBackupError, fsError } from '../errors.js';
+import { nameFromBytes } from '../fs/byte-names.js';
 import { pathInsideRoot } from '../fs/inside-root.js';
 import { CORE_DB } from '../storage/fole-layout.js';
 import { journalPathOf, previousTreePrefix } from './names.js';
@@ -26,9 +27,10 @@ async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
   }
 }
 
-async function dirEntries(path: string): Promise<Dirent[] | undefined> {
+/** A directory's entries, names in string form (src/fs/byte-names.ts): a module a backup names by its bytes is found by them. */
+async function dirEntries(path: string): Promise<{ name: string; isDirectory(): boolean }[] | undefined> {
   try {
-    return await readdir(path, { withFileTypes: true });
+    return (await readdir(path, { withFileTypes: true, encoding: 'buffer' })).map((d) => ({ name: nameFromBytes(d.name), isDirectory: () => d.isDirectory() }));
   } catch (err) {
     const code = errnoCode(err);
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;

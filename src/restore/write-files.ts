@@ -20,6 +20,8 @@
  *   whole-file SHA-256 — and then gets its mode and mtime
  *   checkDatabase(e): when e is complete, its integrity check on a worker
  *   (src/restore/check-database.ts), then its mode and mtime
+ *   (wherever a file gets its mode, it first gets its owner when the restore
+ *   gives owners: src/restore/ownership.ts)
  *   addWindow returns once enough spans are queued to keep the reads going
  *   and at most MAX_WINDOWS windows are unfinished (bounded memory)
  *
@@ -30,7 +32,7 @@
  * instead of an fsync per file (which cost minutes on 100k files).
  */
 import { availableParallelism } from 'node:os';
-import { chmodSync, closeSync, constants, openSync, readdirSync, readlinkSync, utimesSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants, openSync, readdirSync, readlinkSync, utimesSync } from 'node:fs';
 import { FoleBackupError, StopError, abortError, fsError, throwIfAborted } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
 import type { TreeEntry } from '../snapshot/snapshot.js';
@@ -38,10 +40,14 @@ import { SpanEncoder, type EncodedSpan, type FileMeta } from './span-job.js';
 import { planWindow, type SpanLimits, type WindowPlan } from './window-plan.js';
 import { PackReaders } from '../repository/pack-readers.js';
 import { RestorePool } from './worker-pool.js';
+import type { Owner } from './ownership.js';
+import { fsPath } from '../fs/byte-names.js';
 
 export interface WriteFilesOptions {
   /** Apply mode and mtime to files (databases get theirs after their integrity check). */
   applyMetadata: (e: TreeEntry) => boolean;
+  /** The owner to give an entry along with its mode (src/restore/ownership.ts); undefined: leave it as created. */
+  owner?: (e: TreeEntry) => Owner | undefined;
   /** Content bytes written (n), and the path of the last file they went to. */
   onBytes?: (n: number, path: string) => void;
   /** `n` more files are written and verified. */
@@ -143,8 +149,7 @@ function closeDescriptorsUnder(root: string): void {
   }
 }
 
-const metaOf = (e: Pick<TreeEntry, 'mode' | 'mtimeMs'>): FileMeta => ({ mode: e.mode, mtimeMs: e.mtimeMs });
-/** Where an entry goes: backup paths are relative, without '.', '..' or empty parts (src/snapshot/validate.ts). */
+/** Where an entry goes: backup paths are relative, without '.', '..' or empty parts (src/snapshot/validate.ts); to the file system through fsPath. */
 const pathIn = (root: string, e: Pick<TreeEntry, 'path'>): string => `${root}/${e.path}`;
 
 export class FileWriter {
@@ -209,7 +214,7 @@ export class FileWriter {
         if ((e.chunks?.length ?? 0) === 1) continue;
         const p = pathIn(this.root, e);
         try {
-          closeSync(openSync(p, CREATE, 0o600));
+          closeSync(openSync(fsPath(p), CREATE, 0o600));
         } catch (err) {
           throw fsError('write', p, err);
         }
@@ -219,9 +224,13 @@ export class FileWriter {
         if ((e.chunks?.length ?? 0) > 0) continue;
         if (this.opts.applyMetadata(e)) {
           const p = pathIn(this.root, e);
+          const owner = this.opts.owner?.(e);
+          const fp = fsPath(p);
           try {
-            chmodSync(p, e.mode);
-            utimesSync(p, e.mtimeMs / 1000, e.mtimeMs / 1000);
+            // the owner before the mode: a chown may clear set-id bits
+            if (owner !== undefined) chownSync(fp, owner.uid, owner.gid);
+            chmodSync(fp, e.mode);
+            utimesSync(fp, e.mtimeMs / 1000, e.mtimeMs / 1000);
           } catch (err) {
             throw fsError('write', p, err);
           }
@@ -247,7 +256,7 @@ export class FileWriter {
       const chunks = e.chunks?.length ?? 0;
       if (chunks > 1 || e.kind === 'db') {
         const entry = { path: e.path, kind: e.kind, size: e.size, sha256: e.sha256 };
-        const meta = this.opts.applyMetadata(e) ? metaOf(e) : undefined;
+        const meta = this.opts.applyMetadata(e) ? this.metaOf(e) : undefined;
         followed.set(i, { entry, chunks, spansLeft: plan.spansPerFile[i] as number, meta });
       }
       if (e.kind === 'db') this.complete.set(e.path, deferred());
@@ -259,7 +268,7 @@ export class FileWriter {
         for (const t of targets) {
           const e = plan.files[t.file] as TreeEntry;
           const create = e.chunks?.length === 1;
-          job.target(e.path, t.offset, create, create && this.opts.applyMetadata(e) ? metaOf(e) : undefined);
+          job.target(e.path, t.offset, create, create && this.opts.applyMetadata(e) ? this.metaOf(e) : undefined);
         }
       }
       const mine = span.files.map((f) => followed.get(f)).filter((f): f is Followed => f !== undefined);
@@ -280,8 +289,14 @@ export class FileWriter {
     if (written === undefined) return Promise.reject(new FoleBackupError('INTERNAL', `${e.path}: database checked before it was added`));
     const file = pathIn(this.root, e);
     return written.promise.then(async () => {
-      await this.pool.run({ t: 'database', file, path: e.path, meta: metaOf(e) });
+      await this.pool.run({ t: 'database', file, path: e.path, meta: this.metaOf(e) });
     });
+  }
+
+  /** What a complete file or database gets: its mode and mtime, and its owner when the restore gives owners. */
+  private metaOf(e: TreeEntry): FileMeta {
+    const owner = this.opts.owner?.(e);
+    return owner === undefined ? { mode: e.mode, mtimeMs: e.mtimeMs } : { mode: e.mode, mtimeMs: e.mtimeMs, owner };
   }
 
   /** Wait until every window added is written and verified; rejects with the first failure. */

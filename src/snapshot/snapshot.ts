@@ -13,6 +13,9 @@ export interface TreeEntry {
   /** Permission bits (mode & 0o7777). */
   mode: number;
   mtimeMs: number;
+  /** Numeric owner and group; both or neither (backups made before they were recorded have neither). */
+  uid?: number;
+  gid?: number;
   /** file / db: size in bytes of what was stored (a DB: of the captured snapshot). */
   size?: number;
   /** file / db: SHA-256 (hex) of the stored content. */
@@ -94,6 +97,13 @@ export interface SnapshotStats {
   dbsUnchanged?: number;
 }
 
+/** Owner, group and permission bits of the STORAGE_ROOT directory itself (it has no tree entry). */
+export interface RootMetadata {
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
 export interface Snapshot {
   formatVersion: 1;
   backupId: string;
@@ -104,6 +114,8 @@ export interface Snapshot {
   host: string;
   /** Absolute path of the STORAGE_ROOT that was backed up. */
   storageRoot: string;
+  /** The STORAGE_ROOT directory's own owner and mode (absent in backups made before they were recorded). */
+  root?: RootMetadata;
   actor: { name: string; kind: 'human' | 'agent' };
   manifest: ManifestHead;
   /** Tree blob ids, in order. */

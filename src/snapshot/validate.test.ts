@@ -7,10 +7,12 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { fuzz } from '../../test/fuzz.js';
 import { StopError } from '../errors.js';
+import { isPlainName } from '../fs/byte-names.js';
 import { comparePaths, type Snapshot, type TreeEntry } from './snapshot.js';
 import {
   isSafeRelativePath,
   printable,
+  printablePath,
   TreeChecker,
   TreeOrderChecker,
   validateSnapshot,
@@ -71,7 +73,11 @@ const line = (v: unknown): string => JSON.stringify(v);
 
 describe('validateTreeEntry', () => {
   it('accepts every kind of entry a backup writes and returns exactly its fields', () => {
-    for (const e of [dir('core'), file('core/a.json', 40), file('core/empty', 0), file('core/one', 16), db('core/core.db')]) {
+    const owned = { uid: 1234, gid: 0 };
+    for (const e of [
+      dir('core'), file('core/a.json', 40), file('core/empty', 0), file('core/one', 16), db('core/core.db'),
+      dir('core', owned), file('core/a.json', 40, owned), db('core/core.db', { uid: 0, gid: 4294967294 }),
+    ]) {
       expect(validateTreeEntry(line(e), SIZES)).toEqual(e);
     }
   });
@@ -83,18 +89,33 @@ describe('validateTreeEntry', () => {
     ['a//b', 'empty path component'],
     ['./a', "'.' component"],
     ['a/', 'empty path component'],
-    ['a\\b', 'backslash'],
     ['a\0b', 'NUL'],
     ['', 'empty path'],
     ['x'.repeat(256), 'longer than 255'],
     ['é'.repeat(128), 'longer than 255'],
     [('abcdefgh/').repeat(460) + 'x', 'longer than 4096'],
     ['a\ud800b', 'not valid Unicode'],
+    // an escape is a byte 0x80..0xFF that is not UTF-8, spelt as its bytes decode
+    ['a\udc41', 'not valid Unicode'],
+    ['caf\udcc3\udca9', 'canonical escape'],
+    ['\udcf0\udc9f\udc98\udc80', 'canonical escape'],
+    ['x\udcff'.repeat(128), 'longer than 255'],
   ])('refuses the path %j (%s), naming it', (path, why) => {
     const err = stopOf(() => validateTreeEntry(line(file(path, 3))));
     expect(err.code).toBe('CHECKSUM_MISMATCH');
     expect(err.message).toContain(why);
     expect(err.message).toContain('unsafe path');
+  });
+
+  it('accepts a backslash and the escaped bytes of a name that is not UTF-8, counting its bytes on disk', () => {
+    for (const path of ['a\\b.txt', 'f\udcff\udcfe.bin', 'uploads-\udcc3(/x', 'é\udc80', 'x\udcff'.repeat(127)]) {
+      expect(validateTreeEntry(line(file(path, 3))).path).toBe(path);
+    }
+    expect(validateTreeEntry(line(dir('d\udcc3'))).path).toBe('d\udcc3');
+  });
+
+  it('refuses a database whose name is not UTF-8, which SQLite could not open', () => {
+    expect(stopOf(() => validateTreeEntry(line(db('x\udcff.db')))).message).toContain('database whose name is not UTF-8');
   });
 
   it.each(['symlink', 'fifo', 'device', 'socket', 'char', 'block', 'link', 'Dir', '', null, 3])('refuses the kind %j', (kind) => {
@@ -125,6 +146,12 @@ describe('validateTreeEntry', () => {
     ['a one-chunk file whose hash is not its chunk', file('f', 3, { sha256: H('a') }), "not its chunk's"],
     ['a db of more bytes than its pages', db('x.db', { size: 4097 }), 'is not 1 × 4096-byte pages'],
     ['a db page size that is not a power of two', db('x.db', { db: { pageSize: 4000, pageCount: 1, userVersion: 0, journalMode: 'wal', integrity: 'ok' } }), 'bad db'],
+    ['a uid without its gid', file('f', 3, { uid: 1234 }), 'uid without gid'],
+    ['a gid without its uid', dir('d', { gid: 1234 }), 'gid without uid'],
+    ['a negative uid', db('x.db', { uid: -1, gid: 0 }), 'bad uid'],
+    ['the uid that means "unchanged" to chown', file('f', 3, { uid: 4294967295, gid: 0 }), 'bad uid'],
+    ['a fractional gid', dir('d', { uid: 0, gid: 1.5 }), 'bad gid'],
+    ['a gid as text', file('f', 3, { uid: 0, gid: '0' }), 'bad gid'],
     ['a db that failed its integrity check', db('x.db', { db: { pageSize: 4096, pageCount: 1, userVersion: 0, journalMode: 'wal', integrity: 'bad' } }), 'bad db'],
   ])('refuses %s', (_name, entry, why) => {
     const err = stopOf(() => validateTreeEntry(line(entry), SIZES));
@@ -176,6 +203,12 @@ describe('validateTreeEntry', () => {
     expect(err.message).toContain('\\u001b[2J\\u009b');
     expect(err.message).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
     expect(printable('a\u2028b')).toBe('"a\\u2028b"');
+    expect(printablePath('projects/p1/a\\b.txt')).toBe('projects/p1/a\\b.txt');
+    expect(printablePath('projects/p1/f\udcff')).toBe('"projects/p1/f\\xff"');
+    expect(printablePath('x\u001b[2J')).toBe('"x\\u001b[2J"');
+    // a byte that is not UTF-8 shows as \xNN; a real backslash before "udcff" stays itself
+    expect(printable('f\udcff\udcfe')).toBe('"f\\xff\\xfe"');
+    expect(printable('a\\udcff')).toBe('"a\\\\udcff"');
   });
 });
 
@@ -217,8 +250,8 @@ describe('TreeChecker', () => {
 // ---------------------------------------------------------------- fuzzing
 
 const hex64 = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('hex'));
-const name = fc.constantFrom('a', 'b', 'c', 'a.b', 'B', 'é', 'x y');
-const HOSTILE_PATHS = ['../x', 'a/../../x', '/etc/passwd', '/', 'a//b', './a', 'a/.', 'a\\b', 'a\0b', '', 'x'.repeat(256), '\ud800', 'a/', '..', '.'];
+const name = fc.constantFrom('a', 'b', 'c', 'a.b', 'B', 'é', 'x y', 'a\\b', 'f\udcff', '\udcc3(', '\ud83d\udc80');
+const HOSTILE_PATHS = ['../x', 'a/../../x', '/etc/passwd', '/', 'a//b', './a', 'a/.', 'a\0b', '', 'x'.repeat(256), '\ud800', '\udc41', '\udcc3\udca9', 'a/', '..', '.'];
 const hostilePath = fc.oneof(fc.constantFrom(...HOSTILE_PATHS), fc.string({ unit: 'binary', maxLength: 12 }));
 
 /** A valid tree entry at `path`, of any kind, consistent with SIZES. */
@@ -226,15 +259,18 @@ function validEntry(path: string, kind?: TreeEntry['kind']): fc.Arbitrary<TreeEn
   const mode = fc.integer({ min: 0, max: 0o1777 });
   // + 0 turns -0 into 0, which is what a JSON round trip gives
   const mtimeMs = fc.double({ min: -1e13, max: 1e13, noNaN: true }).map((t) => t + 0);
-  const dirArb = fc.record({ mode, mtimeMs }).map(({ mode, mtimeMs }): TreeEntry => ({ path, kind: 'dir', mode, mtimeMs }));
-  const fileArb = fc
+  // backups made before owners were recorded have none
+  const owner = fc.option(fc.record({ uid: fc.nat(2 ** 32 - 2), gid: fc.nat(2 ** 32 - 2) }), { nil: undefined });
+  const withOwner = (a: fc.Arbitrary<TreeEntry>): fc.Arbitrary<TreeEntry> => fc.tuple(a, owner).map(([e, o]) => (o === undefined ? e : { ...e, ...o }));
+  const dirArb = withOwner(fc.record({ mode, mtimeMs }).map(({ mode, mtimeMs }): TreeEntry => ({ path, kind: 'dir', mode, mtimeMs })));
+  const fileArb = withOwner(fc
     .record({ mode, mtimeMs, size: fc.nat(100), ids: fc.array(hex64, { minLength: 7, maxLength: 7 }), sha: hex64, ino: fc.nat(), ctimeMs: mtimeMs })
     .map(({ mode, mtimeMs, size, ids, sha, ino, ctimeMs }): TreeEntry => {
       const chunks = ids.slice(0, Math.ceil(size / 16));
       const sha256 = chunks.length === 0 ? EMPTY : chunks.length === 1 ? (chunks[0] as string) : sha;
       return { path, kind: 'file', mode: mode & 0o1777, mtimeMs, size, sha256, chunks, ino, ctimeMs };
-    });
-  const dbArb = fc
+    }));
+  const dbArb = withOwner(fc
     .record({ mode, mtimeMs, pageSize: fc.constantFrom(512, 1024, 4096, 65536), pageCount: fc.integer({ min: 1, max: 3 }), ids: fc.array(hex64, { minLength: 3, maxLength: 3 }), userVersion: fc.integer({ min: -5, max: 5 }) })
     .map(({ mode, mtimeMs, pageSize, pageCount, ids, userVersion }): TreeEntry => {
       const size = pageSize * pageCount;
@@ -243,10 +279,12 @@ function validEntry(path: string, kind?: TreeEntry['kind']): fc.Arbitrary<TreeEn
         path, kind: 'db', mode, mtimeMs, size, sha256: chunks.length === 1 ? (chunks[0] as string) : (ids[2] as string), chunks,
         db: { pageSize, pageCount, userVersion, journalMode: 'wal', integrity: 'ok' },
       };
-    });
+    }));
+  // a database's name is UTF-8 (SQLite opens it by name): under any other name a backup stores a file
+  const dbOrFile = isPlainName(path) ? dbArb : fileArb;
   if (kind === 'dir') return dirArb;
-  if (kind !== undefined) return kind === 'file' ? fileArb : dbArb;
-  return fc.oneof(dirArb, fileArb, dbArb);
+  if (kind !== undefined) return kind === 'file' ? fileArb : dbOrFile;
+  return fc.oneof(dirArb, fileArb, dbOrFile);
 }
 
 type Mutation =
@@ -265,7 +303,7 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ op: fc.constant('truncate' as const), at: fc.nat() }),
   fc.record({ op: fc.constant('deleteField' as const), which: fc.nat() }),
   fc.record({ op: fc.constant('setField' as const), which: fc.nat(), value: fc.oneof(fc.jsonValue({ maxDepth: 2 }), hex64, fc.constantFrom(0, -1, 2 ** 53, 1e308, 0o4755, 'dir', 'symlink', '')) }),
-  fc.record({ op: fc.constant('addField' as const), key: fc.oneof(fc.constantFrom('target', '__proto__', 'db', 'size', 'chunks', 'ino'), fc.string({ maxLength: 6 })), value: fc.jsonValue({ maxDepth: 2 }) }),
+  fc.record({ op: fc.constant('addField' as const), key: fc.oneof(fc.constantFrom('target', '__proto__', 'db', 'size', 'chunks', 'ino', 'uid', 'gid'), fc.string({ maxLength: 6 })), value: fc.jsonValue({ maxDepth: 2 }) }),
   fc.record({ op: fc.constant('setPath' as const), path: hostilePath }),
   fc.record({ op: fc.constant('replaceLine' as const), line: fc.oneof(fc.json({ maxDepth: 3 }), fc.string({ unit: 'binary', maxLength: 40 })) }),
 );
@@ -309,6 +347,8 @@ function expectSoundEntry(e: TreeEntry): void {
   expect(e.mode & 0o4000).toBe(0);
   if (e.kind !== 'dir') expect(e.mode & 0o2000).toBe(0);
   expect(Number.isFinite(e.mtimeMs)).toBe(true);
+  expect(e.uid === undefined).toBe(e.gid === undefined);
+  for (const id of [e.uid, e.gid]) if (id !== undefined) expect(Number.isInteger(id) && id >= 0 && id < 2 ** 32 - 1).toBe(true);
   if (e.kind === 'dir') {
     expect(e.size ?? e.chunks ?? e.sha256).toBeUndefined();
   } else {
@@ -480,6 +520,7 @@ function baseSnapshot(): Snapshot {
     createdAt: '2024-06-01T02:00:00.123Z',
     host: 'fole-1',
     storageRoot: '/srv/fole/storage',
+    root: { mode: 0o2750, uid: 1234, gid: 1234 },
     actor: { name: 'ops@example.com', kind: 'human' },
     manifest: {
       backupId: BACKUP_ID,
@@ -560,11 +601,17 @@ describe('validateSnapshot', () => {
     ['a missing stat', (s) => delete s.stats.addedBytes, 'stats.addedBytes missing'],
     ['an absolute database path', (s) => (s.databases[0].path = '/srv/fole/storage/core/core.db'), 'database path'],
     ['a database listed twice', (s) => (s.databases[1].path = 'core/core.db'), 'listed twice'],
+    ['a database whose name is not UTF-8', (s) => (s.databases[1].path = 'projects/p1/x\udcff.db'), 'is not UTF-8'],
     ['a database size that is not its pages', (s) => (s.databases[0].size = 8193), 'database record'],
     ['an absolute skipped path', (s) => (s.skipped[0].path = '/etc/hostname'), 'skipped-path record'],
     ['a skippedCount below the list', (s) => (s.skippedCount = 0), 'skippedCount'],
     ['warnings that are not text', (s) => (s.warnings = [{}]), 'warnings'],
     ['an actor of an unknown kind', (s) => (s.actor.kind = 'robot'), 'actor'],
+    ['a root that is not an object', (s) => (s.root = 493), 'root is not an object'],
+    ['a root with a field no backup writes', (s) => (s.root.acl = 'u::rwx'), 'root: unexpected field "acl"'],
+    ['a root mode above 0o7777', (s) => (s.root.mode = 0o10750), 'root.mode'],
+    ['a root without its gid', (s) => delete s.root.gid, 'root owner'],
+    ['a root uid of -1', (s) => (s.root.uid = -1), 'root owner'],
   ];
   it.each(cases)('refuses %s with MISSING_MANIFEST', (_name, change, why) => {
     const s = clone(baseSnapshot()) as unknown as Record<string, any>; // any: see above
@@ -573,6 +620,15 @@ describe('validateSnapshot', () => {
     expect(err.code).toBe('MISSING_MANIFEST');
     expect(err.message).toContain('manifest is malformed');
     expect(err.message).toContain(why);
+  });
+
+  it('clears setuid on the root, keeps its setgid, and accepts a snapshot that recorded no root', () => {
+    const s = clone(baseSnapshot());
+    (s.root as { mode: number }).mode = 0o6750;
+    expect(validateSnapshot(s, BACKUP_ID).root).toEqual({ mode: 0o2750, uid: 1234, gid: 1234 });
+    const old = clone(baseSnapshot());
+    delete old.root;
+    expect(validateSnapshot(old, BACKUP_ID).root).toBeUndefined();
   });
 
   it('lets fields a newer build adds through', () => {
@@ -618,6 +674,10 @@ describe('validateSnapshot', () => {
       if (got === undefined) return;
       for (const p of pathsIn(got)) expect(isSafeRelativePath(p)).toBe(true);
       for (const s of got.skipped) expect(s.path.startsWith('/')).toBe(false);
+      if (got.root !== undefined) {
+        expect(Object.keys(got.root).sort()).toEqual(['gid', 'mode', 'uid']);
+        expect(got.root.mode & ~0o3777).toBe(0);
+      }
       expect(got.tree.length).toBeGreaterThan(0);
       for (const n of Object.values(got.stats) as number[]) expect(Number.isFinite(n) && n >= 0).toBe(true);
     }), 150);

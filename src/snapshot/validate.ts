@@ -8,10 +8,13 @@
  * The tree rules, checked per entry (validateTreeEntry) and in context
  * (TreeChecker):
  *
- *   path    relative POSIX, components not '', '.', '..'; no NUL or '\';
- *           well-formed UTF-16 (two lone surrogates would both become U+FFFD
- *           on disk: two entries, one file); at most 255 UTF-8 bytes per
- *           component, 4096 per path
+ *   path    relative POSIX, components not '', '.', '..'; no NUL ('\' is an
+ *           ordinary name character on POSIX); the string form of a byte
+ *           name (src/fs/byte-names.ts): well-formed UTF-16, or escapes
+ *           U+DC80..U+DCFF for bytes that are not UTF-8, in canonical form
+ *           (what the bytes decode to, so two entries never name one file);
+ *           at most 255 bytes per component, 4096 per path, counted on disk.
+ *           A database's path is plain UTF-8: SQLite opens it by name
  *   order   strictly increasing in tree order, which rules out duplicates
  *   parent  the parent of every entry is a 'dir' entry seen earlier (the root
  *           for a top-level entry): no entry lies under a file, a database, or
@@ -28,11 +31,15 @@
  *           chunk id; a database is pageSize × pageCount bytes
  *   mode    an integer in 0..0o7777; setuid is cleared on everything and setgid
  *           on everything but directories (see SET_ID_BITS)
+ *   owner   uid and gid, on any kind, both or neither: integers in
+ *           0..MAX_OWNER_ID (backups made before owners were recorded have
+ *           neither, and restore as they always did)
  *   time    mtimeMs / ctimeMs finite and within the range of a Date
  */
 import { StopError } from '../errors.js';
 import { HEX64 } from '../crypto/hash.js';
-import { comparePaths, SKIPPED_LIMIT, type DbInfo, type Snapshot, type TreeEntry } from './snapshot.js';
+import { isCanonicalName, isPlainName, nameByteLength } from '../fs/byte-names.js';
+import { comparePaths, SKIPPED_LIMIT, type DbInfo, type RootMetadata, type Snapshot, type TreeEntry } from './snapshot.js';
 
 /** Longest relative path accepted, in UTF-8 bytes (Linux PATH_MAX). */
 export const MAX_PATH_BYTES = 4096;
@@ -49,6 +56,12 @@ export const MAX_NAME_BYTES = 255;
  * for shared data), so directories keep it.
  */
 export const SET_ID_BITS = { all: 0o4000, nonDir: 0o2000 } as const;
+
+/**
+ * Largest uid or gid accepted: uid_t and gid_t are 32-bit, and the all-ones
+ * value means "leave unchanged" to chown, never an owner.
+ */
+export const MAX_OWNER_ID = 0xfffffffe;
 
 /** Sizes a repository cuts content into (RepositoryConfig). */
 export interface ChunkSizes {
@@ -76,19 +89,36 @@ const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b78
 /** Largest |time| a Date can hold, in ms. */
 const MAX_TIME_MS = 8.64e15;
 
+/** An escaped byte of a name (src/fs/byte-names.ts) as JSON.stringify spells it, after an even run of backslashes. */
+const ESCAPED_BYTE = /(?<!\\)((?:\\\\)*)\\udc([89a-f][0-9a-f])/g;
+
 /**
  * A printable rendering of an untrusted value for a message: strings quoted
  * with control and line-breaking characters escaped (so a hostile name cannot
- * drive the operator's terminal), long strings cut, anything else by its type.
+ * drive the operator's terminal), a byte of a name that is not UTF-8 as \xNN,
+ * long strings cut, anything else by its type.
  */
 export function printable(v: unknown, max = 120): string {
   if (typeof v === 'string') {
     const cut = v.length > max ? v.slice(0, max) + '…' : v;
     // JSON.stringify escapes C0 controls, quotes and lone surrogates; C1 controls and separators too
-    return JSON.stringify(cut).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    return JSON.stringify(cut)
+      .replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+      .replace(ESCAPED_BYTE, '$1\\x$2');
   }
   if (v === null || v === undefined || typeof v === 'number' || typeof v === 'boolean') return String(v);
   return Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+}
+
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+/**
+ * A path for human output: as it is when it prints as itself (UTF-8, no
+ * control or line-breaking character), else quoted and escaped by printable()
+ * (a byte that is not UTF-8 as \xNN).
+ */
+export function printablePath(p: string): string {
+  return isPlainName(p) && !UNPRINTABLE.test(p) ? p : printable(p, MAX_PATH_BYTES);
 }
 
 function bad(what: string, path?: string): StopError {
@@ -98,26 +128,26 @@ function bad(what: string, path?: string): StopError {
   });
 }
 
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-
 /** Why `p` is not a safe relative POSIX path, or undefined if it is one. */
 export function pathProblem(p: unknown): string | undefined {
   if (typeof p !== 'string') return 'not a string';
   if (p.length === 0) return 'empty path';
   if (p.startsWith('/')) return 'absolute path';
   if (p.includes('\0')) return 'NUL in path';
-  if (p.includes('\\')) return 'backslash in path';
-  if (LONE_SURROGATE.test(p)) return 'not valid Unicode';
-  if (Buffer.byteLength(p, 'utf8') > MAX_PATH_BYTES) return `longer than ${MAX_PATH_BYTES} bytes`;
+  const plain = isPlainName(p);
+  // an escape that is not what its bytes decode to would name the same file as another string
+  if (!plain && !isCanonicalName(p)) return 'not valid Unicode, nor the canonical escape of a name\'s bytes';
+  const bytes = plain ? Buffer.byteLength : nameByteLength;
+  if (bytes(p) > MAX_PATH_BYTES) return `longer than ${MAX_PATH_BYTES} bytes`;
   for (const part of p.split('/')) {
     if (part === '') return 'empty path component';
     if (part === '.' || part === '..') return `'${part}' component`;
-    if (Buffer.byteLength(part, 'utf8') > MAX_NAME_BYTES) return `a name longer than ${MAX_NAME_BYTES} bytes`;
+    if (bytes(part) > MAX_NAME_BYTES) return `a name longer than ${MAX_NAME_BYTES} bytes`;
   }
   return undefined;
 }
 
-/** A safe relative POSIX path: no absolute, no '.'/'..'/empty components, no NUL or backslash, not over-long. */
+/** A safe relative POSIX path: no absolute, no '.'/'..'/empty components, no NUL, canonical, not over-long. */
 export function isSafeRelativePath(p: unknown): p is string {
   return pathProblem(p) === undefined;
 }
@@ -129,6 +159,7 @@ function isSafeName(p: unknown): p is string {
 
 const isInt = (n: unknown, min = 0, max = Number.MAX_SAFE_INTEGER): n is number =>
   typeof n === 'number' && Number.isSafeInteger(n) && n >= min && n <= max;
+const isOwnerId = (n: unknown): n is number => isInt(n, 0, MAX_OWNER_ID);
 const isTime = (n: unknown): n is number => typeof n === 'number' && Number.isFinite(n) && Math.abs(n) <= MAX_TIME_MS;
 const isHex = (s: unknown): s is string => typeof s === 'string' && HEX64.test(s);
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -154,6 +185,8 @@ const FIELD_OK: { [K in EntryField]-?: (v: unknown) => boolean } = {
   kind: (v) => v === 'dir' || v === 'file' || v === 'db',
   mode: (v) => isInt(v, 0, 0o7777),
   mtimeMs: isTime,
+  uid: isOwnerId,
+  gid: isOwnerId,
   size: (v) => isInt(v),
   sha256: isHex,
   chunks: (v) => isArrayOf(v, isHex),
@@ -165,9 +198,9 @@ const FIELD_OK: { [K in EntryField]-?: (v: unknown) => boolean } = {
 
 /** Which fields a backup writes for each kind (beyond path, kind, mode, mtimeMs). */
 const KIND_FIELDS: Record<TreeEntry['kind'], readonly EntryField[]> = {
-  dir: [],
-  file: ['size', 'sha256', 'chunks', 'ino', 'ctimeMs'],
-  db: ['size', 'sha256', 'chunks', 'db', 'fingerprint'],
+  dir: ['uid', 'gid'],
+  file: ['size', 'sha256', 'chunks', 'ino', 'ctimeMs', 'uid', 'gid'],
+  db: ['size', 'sha256', 'chunks', 'db', 'fingerprint', 'uid', 'gid'],
 };
 const REQUIRED: Record<TreeEntry['kind'], readonly EntryField[]> = {
   dir: [],
@@ -201,6 +234,7 @@ export function validateTreeValue(v: unknown, sizes?: TreeCheckOptions): TreeEnt
   const at = (): string => printable(path);
   if (!FIELD_OK.kind(v.kind)) throw bad(`${at()}: unknown kind ${printable(v.kind, 40)} (only directories, files and databases are stored)`, path);
   const kind = v.kind as TreeEntry['kind'];
+  if (kind === 'db' && !isPlainName(path)) throw bad(`${at()}: a database whose name is not UTF-8 (SQLite opens a database by name; a backup stores such a file as a plain file)`, path);
   const allowed = KIND_FIELDS[kind];
   for (const k of Object.keys(v)) {
     if (v[k] === undefined || k === 'path' || k === 'kind' || k === 'mode' || k === 'mtimeMs') continue;
@@ -213,8 +247,15 @@ export function validateTreeValue(v: unknown, sizes?: TreeCheckOptions): TreeEnt
     if (v[k] !== undefined && !FIELD_OK[k](v[k])) throw bad(`${at()}: bad ${k} ${printable(v[k], 40)}`, path);
   }
 
+  // an owner is a pair: a restore never gives an entry half of one
+  if ((v.uid === undefined) !== (v.gid === undefined)) throw bad(`${at()}: ${v.uid === undefined ? 'gid without uid' : 'uid without gid'}`, path);
+
   const setId = SET_ID_BITS.all | (kind === 'dir' ? 0 : SET_ID_BITS.nonDir);
   const out: AnyEntry = { path, kind, mode: (v.mode as number) & ~setId, mtimeMs: v.mtimeMs as number };
+  if (v.uid !== undefined) {
+    out.uid = v.uid as number;
+    out.gid = v.gid as number;
+  }
   if (kind === 'dir') return out;
 
   const size = v.size as number;
@@ -382,6 +423,7 @@ export function validateSnapshot(v: unknown, backupId: string): Snapshot {
   if (!isText(v.host, 256)) throw no('host');
   if (!isText(v.storageRoot, MAX_PATH_BYTES) || !v.storageRoot.startsWith('/')) throw no('storageRoot');
   if (!isObject(v.actor) || !isText(v.actor.name, 256) || (v.actor.kind !== 'human' && v.actor.kind !== 'agent')) throw no('actor');
+  if (v.root !== undefined) v.root = checkRoot(v.root, no);
 
   checkManifestHead(v.manifest, backupId, no);
 
@@ -403,6 +445,7 @@ export function validateSnapshot(v: unknown, backupId: string): Snapshot {
     const problem = pathProblem(d.path);
     if (problem !== undefined) throw no(`database path ${printable(d.path)} (${problem})`, typeof d.path === 'string' ? d.path : undefined);
     const p = d.path as string;
+    if (!isPlainName(p)) throw no(`database path ${printable(p)} is not UTF-8`, p);
     if (dbPaths.has(p)) throw no(`database ${printable(p)} listed twice`, p);
     dbPaths.add(p);
     if (
@@ -425,6 +468,15 @@ export function validateSnapshot(v: unknown, backupId: string): Snapshot {
   if (!isInt(v.skippedCount) || v.skippedCount < v.skipped.length) throw no('skippedCount');
   if (!isArrayOf(v.warnings, (w): w is string => isText(w, 64 * 1024))) throw no('warnings');
   return v as unknown as Snapshot;
+}
+
+/** The root's owner and mode: exactly the fields a backup writes, setuid cleared as on every directory. */
+function checkRoot(r: unknown, no: (what: string) => StopError): RootMetadata {
+  if (!isObject(r)) throw no('root is not an object');
+  for (const k of Object.keys(r)) if (k !== 'mode' && k !== 'uid' && k !== 'gid') throw no(`root: unexpected field ${printable(k, 40)}`);
+  if (!isInt(r.mode, 0, 0o7777)) throw no(`root.mode ${printable(r.mode, 20)}`);
+  if (!isOwnerId(r.uid) || !isOwnerId(r.gid)) throw no(`root owner ${printable(r.uid, 20)}:${printable(r.gid, 20)}`);
+  return { mode: r.mode & ~SET_ID_BITS.all, uid: r.uid, gid: r.gid };
 }
 
 function checkManifestHead(m: unknown, backupId: string, no: (what: string, path?: string) => StopError): void {

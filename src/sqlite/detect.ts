@@ -5,6 +5,7 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { errnoCode, fsError } from '../errors.js';
+import { fsPath } from '../fs/byte-names.js';
 
 /** The first 16 bytes of every SQLite 3 database file: "SQLite format 3\0". */
 export const SQLITE_HEADER: Buffer = Buffer.from('SQLite format 3\0', 'latin1');
@@ -27,7 +28,7 @@ export function mayBeSqlite(size: number): boolean {
 export function isSqliteFile(absPath: string): boolean {
   let fd: number;
   try {
-    fd = openSync(absPath, 'r');
+    fd = openSync(fsPath(absPath), 'r');
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return false;
     throw fsError('read', absPath, err);

@@ -26,8 +26,11 @@ function makeTree(root: string): void {
       for (let y = 0; y < 15; y++) writeFileSync(join(root, 'tiles', String(z), String(x), `${y}.png`), `${z}/${x}/${y}`);
     }
   }
-  // a name that is not UTF-8: reported, not stored
+  // names that are not UTF-8, and one that spells what they would decode to: three files
   writeFileSync(Buffer.concat([Buffer.from(join(root, 'bad-')), Buffer.from([0xff, 0xfe])]), 'n');
+  mkdirSync(Buffer.concat([Buffer.from(join(root, 'bad-')), Buffer.from([0xc3])]));
+  writeFileSync(Buffer.concat([Buffer.from(join(root, 'bad-')), Buffer.from([0xc3]), Buffer.from('/in\\side')]), 'n');
+  writeFileSync(join(root, 'bad-\ufffd\ufffd'), 'n');
 }
 
 async function collect(root: string): Promise<{ records: ScanRecord[]; skips: ScanSkip[]; batches: number }> {
@@ -61,7 +64,10 @@ describe('scanTree (on a worker thread)', () => {
     expect(paths).not.toContain('a.db-wal');
     expect(got.records.find((r) => r.path === 'link')?.kind).toBe('symlink');
     expect(got.records.filter((r) => r.kind === 'file' && r.path.startsWith('tiles/'))).toHaveLength(3 * 30 * 15);
-    expect(got.skips).toEqual([{ path: 'bad-\ufffd\ufffd', reason: 'file name is not valid UTF-8; it cannot be backed up' }]);
+    // every name kept, in its string form (src/fs/byte-names.ts), its bytes as on disk
+    expect(got.skips).toEqual([]);
+    expect(paths.filter((p) => p.startsWith('bad-'))).toEqual(['bad-\udcc3', 'bad-\udcc3/in\\side', 'bad-\udcff\udcfe', 'bad-\ufffd\ufffd']);
+    expect(got.records.find((r) => r.path === 'bad-\udcc3')?.kind).toBe('dir');
   });
 
   it('raises the walk error on the caller as a typed error naming the path', async () => {

@@ -11,11 +11,16 @@
  * metadata reads. scanTree runs that walk on a worker thread
  * (src/storage/scan-worker.ts), so the disk waits overlap the caller's work
  * on the records, and the main thread never blocks.
+ *
+ * Names are bytes: one that is not UTF-8 is carried in its string form and
+ * handed to the file system as bytes (src/fs/byte-names.ts); a directory whose
+ * names are all UTF-8 costs nothing more.
  */
-import { lstatSync, readdirSync, type Stats } from 'node:fs';
+import { lstatSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { errnoCode, errorFromData, FoleBackupError, fsError, type ErrorData } from '../errors.js';
 import { startWorker } from '../concurrency/start-worker.js';
+import { fsPath, readNames } from '../fs/byte-names.js';
 import { exclusionReason } from './exclusions.js';
 import { pathProblem } from '../snapshot/validate.js';
 
@@ -27,6 +32,8 @@ export interface ScanRecord {
   mtimeMs: number;
   ctimeMs: number;
   ino: number;
+  uid: number;
+  gid: number;
 }
 
 export interface ScanSkip {
@@ -36,7 +43,7 @@ export interface ScanSkip {
 
 function record(path: string, st: Stats): ScanRecord {
   const kind = st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isSymbolicLink() ? 'symlink' : 'other';
-  return { path, kind, size: st.size, mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino };
+  return { path, kind, size: st.size, mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, uid: st.uid, gid: st.gid };
 }
 
 /** Records per yielded batch. */
@@ -47,6 +54,8 @@ interface Level {
   rel: string;
   names: string[];
   next: number;
+  /** No escape in the path or in any name (src/fs/byte-names.ts): paths go to the file system as they are. */
+  plain: boolean;
 }
 
 /**
@@ -56,10 +65,12 @@ interface Level {
  * is an error naming it.
  */
 export function* walkTree(root: string, onSkip: (s: ScanSkip) => void): Generator<ScanRecord[]> {
-  const list = (rel: string): string[] | undefined => {
+  const list = (rel: string): { names: string[]; plain: boolean } | undefined => {
     const abs = rel === '' ? root : join(root, rel);
     try {
-      return readdirSync(abs).sort();
+      const listed = readNames(abs);
+      listed.names.sort();
+      return listed;
     } catch (err) {
       if (errnoCode(err) === 'ENOENT' && rel !== '') {
         onSkip({ path: rel, reason: 'vanished during backup' });
@@ -68,7 +79,8 @@ export function* walkTree(root: string, onSkip: (s: ScanSkip) => void): Generato
       throw fsError('read', abs, err);
     }
   };
-  const stack: Level[] = [{ rel: '', names: list('') ?? [], next: 0 }];
+  const top = list('') ?? { names: [], plain: true };
+  const stack: Level[] = [{ rel: '', names: top.names, next: 0, plain: top.plain }];
   let batch: ScanRecord[] = [];
   while (stack.length > 0) {
     const level = stack[stack.length - 1] as Level;
@@ -78,19 +90,19 @@ export function* walkTree(root: string, onSkip: (s: ScanSkip) => void): Generato
     }
     const name = level.names[level.next++] as string;
     const path = level.rel === '' ? name : `${level.rel}/${name}`;
+    const abs = join(root, path);
     let st: Stats;
     try {
-      st = lstatSync(join(root, path));
+      st = lstatSync(level.plain ? abs : fsPath(abs));
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') {
-        // a name that is not UTF-8 comes back from readdir with U+FFFD and cannot be opened by it
-        onSkip({ path, reason: name.includes('\ufffd') ? 'file name is not valid UTF-8; it cannot be backed up' : 'vanished during backup' });
+        onSkip({ path, reason: 'vanished during backup' });
         continue;
       }
-      throw fsError('read', join(root, path), err);
+      throw fsError('read', abs, err);
     }
     if (exclusionReason(name, st.isDirectory()) !== undefined) continue;
-    // a name a restore would refuse (backslash, over-long, not UTF-8) is reported, never stored half-usable
+    // a name a restore would refuse (over-long) is reported, never stored half-usable
     const problem = pathProblem(path);
     if (problem !== undefined) {
       onSkip({ path, reason: `name cannot be restored safely (${problem})${st.isDirectory() ? '; its contents are skipped too' : ''}` });
@@ -99,8 +111,8 @@ export function* walkTree(root: string, onSkip: (s: ScanSkip) => void): Generato
     const r = record(path, st);
     batch.push(r);
     if (r.kind === 'dir') {
-      const names = list(path);
-      if (names !== undefined) stack.push({ rel: path, names, next: 0 });
+      const listed = list(path);
+      if (listed !== undefined) stack.push({ rel: path, names: listed.names, next: 0, plain: level.plain && listed.plain });
     }
     if (batch.length >= BATCH) {
       yield batch;

@@ -3,9 +3,9 @@ import { backup, type BackupResult } from '../../backup/backup.js';
 import { checkBackupLabels } from '../../snapshot/fields.js';
 import { parseSeconds } from '../numbers.js';
 import { FOLE_VERSION_FILE, readRecordedFoleVersion } from '../../storage/fole-version.js';
-import { printable } from '../../snapshot/validate.js';
 import { formatBytes, formatDuration, UsageError } from '../output.js';
 import type { Context, Runner } from '../context.js';
+import { printablePath } from '../../snapshot/validate.js';
 
 export interface BackupFlags {
   storageRoot?: string;
@@ -34,7 +34,7 @@ export function describeBackup(r: BackupResult): string {
   lines.push(`  ${formatBytes(r.bytes)} in the backup, ${formatBytes(r.bytesRead)} read, ${formatBytes(r.addedBytes)} added to the repository`);
   if (r.skippedCount > 0) {
     lines.push(`  ${r.skippedCount} paths skipped:`);
-    for (const s of r.skipped.slice(0, 10)) lines.push(`    ${printable(s.path)}: ${s.reason}`);
+    for (const s of r.skipped.slice(0, 10)) lines.push(`    ${printablePath(s.path)}: ${s.reason}`);
     if (r.skippedCount > 10) lines.push(`    … (${r.skippedCount - 10} more in --json output / \`fole-backup list --json\`)`);
   }
   if (r.warnings.length > 0) {

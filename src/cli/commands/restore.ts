@@ -117,7 +117,8 @@ Order (spec §7), refusing rather than guessing — a STOP (exit 3) changes noth
      (\`fole-backup recover --target DIR\`, or the next restore, settles it)
 
 The previous tree is kept until you remove it. Stop FOLE before restoring and start
-it afterwards. File owners are not in the backup: run as the FOLE service user.
+it afterwards. Owners (uid, gid) are restored when run as root; run as another
+user, the modes are restored and a warning says the owners were not.
 
 Examples:
   fole-backup restore latest --target /srv/fole --fole-version 2.3.1 --dry-run
