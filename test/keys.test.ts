@@ -135,6 +135,14 @@ describe('a damaged or hostile key file', () => {
     await expect(repo.addKey('another', { ...FAST_KDF, r: 16 })).rejects.toMatchObject({ code: 'INTERNAL' });
   });
 
+  it('makes check a STOP whose hint is about the key file, not about the backups', async () => {
+    writeFileSync(keyPath(FIRST), '{garbage');
+    const r = await runCli(['check', '--repo', repoDir], { FOLE_BACKUP_PASSWORD: TEST_PASSWORD });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/only key files are damaged; the backups are not affected/);
+    expect(r.stderr).toMatch(/key remove/);
+  });
+
   it('is reported by the CLI as a warning while the command succeeds', async () => {
     writeFileSync(keyPath(FIRST), '{garbage');
     const r = await runCli(['list', '--repo', repoDir, '--json'], { FOLE_BACKUP_PASSWORD: TEST_PASSWORD });

@@ -123,10 +123,13 @@ export async function checkRepository(repo: Repository, opts: CheckOptions = {})
 
 /** The error a check report amounts to (undefined when ok); see findings.ts. */
 export function checkVerdict(r: CheckReport): FoleBackupError | undefined {
+  // damage confined to key files leaves every backup intact: say how to deal with the key, not with backups
+  const onlyKeys = r.problems.length > 0 && r.problems.length === r.problemCount && r.problems.every((p) => p.kind === 'key');
   return verdictFor(r, {
     subject: `repository ${r.repository}`,
-    damageHint:
-      'backups named in the problems (backupId) cannot be trusted: restore from one that is not named, keep this repository as it is for investigation, and never edit it by hand; `fole-backup verify <id> --read-data` checks one backup in detail',
+    damageHint: onlyKeys
+      ? 'only key files are damaged; the backups are not affected. `fole-backup key list` marks the damaged ones (!); once another key opens the repository, `fole-backup key remove <name>` removes a damaged one (or restore keys/ from a copy of the repository)'
+      : 'backups named in the problems (backupId) cannot be trusted: restore from one that is not named, keep this repository as it is for investigation, and never edit it by hand; `fole-backup verify <id> --read-data` checks one backup in detail',
   });
 }
 
