@@ -86,10 +86,11 @@ describe('prune killed with SIGKILL', () => {
       await new Promise((r) => setTimeout(r, Math.floor(boot + ((i + 0.5) / kills) * Math.max(1, span - boot))));
       child.kill('SIGKILL');
       await exited;
-      expect(await expectRemainingBackupsRestorable(repoDir)).toBe(3);
-      // the next prune (the dead one's lock is stale: same host, boot and PID namespace,
-      // dead pid, lease run out) finishes the job
+      // the dead one's lock is stale once its lease ran out (same host, boot and PID
+      // namespace, dead pid): then a check and the next prune go ahead
       await new Promise((r) => setTimeout(r, LEASE_MS + 200));
+      expect(await expectRemainingBackupsRestorable(repoDir)).toBe(3);
+      // the next prune finishes the job
       const next = await runCli(['prune', '--repo', repoDir, '--repack-threshold', '5', '--min-pack-age', '0'], { FOLE_BACKUP_PASSWORD: TEST_PASSWORD });
       expect(next.code, next.stderr).toBe(0);
       expect(await expectRemainingBackupsRestorable(repoDir)).toBe(3);

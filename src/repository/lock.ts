@@ -141,6 +141,9 @@ export async function listLocks(repo: Repository, now = Date.now()): Promise<Loc
   return out;
 }
 
+/** Codes a lock write fails with when the repository cannot be written (permissions, read-only, full). */
+const UNWRITABLE: ReadonlySet<string> = new Set(['WRITE_ERROR', 'NO_SPACE']);
+
 function lockLost(message: string, cause?: unknown): FoleBackupError {
   return new FoleBackupError('LOCK_LOST', message, {
     ...(cause === undefined ? {} : { cause }),
@@ -214,6 +217,27 @@ export class RepositoryLock {
     lock.timer = setInterval(() => void lock.refresh(), Math.max(100, Math.floor(record.leaseMs / 3)));
     lock.timer.unref();
     return lock;
+  }
+
+  /**
+   * A shared lock for an operation that only reads the repository (restore,
+   * verify, check). A repository that cannot be written — a read-only mount, an
+   * append-only or locked copy, what disaster recovery reads from — takes no
+   * lock file: the operation then goes ahead without one, since the look for
+   * conflicts before the write found no live exclusive lock (no prune is
+   * deleting anything), and `onUnlocked` hears why, once. Other failures throw.
+   */
+  static async acquireForReading(
+    repo: Repository,
+    opts: Omit<LockOptions, 'exclusive'> & { onUnlocked: (why: string) => void },
+  ): Promise<RepositoryLock | undefined> {
+    try {
+      return await RepositoryLock.acquire(repo, { ...opts, exclusive: false });
+    } catch (err) {
+      if (!(err instanceof FoleBackupError && UNWRITABLE.has(err.code))) throw err;
+      opts.onUnlocked(`no repository lock could be taken (${err.message}); reading without one`);
+      return undefined;
+    }
   }
 
   /** True once the lock is known to be lost (its lease lapsed, or its file was removed). */

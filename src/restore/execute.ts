@@ -363,13 +363,13 @@ export async function executeRestore(
   let storageLock: HeldStorageLock | undefined;
   let swapping = false;
   try {
-    repoLock = await RepositoryLock.acquire(repo, {
-      exclusive: false,
+    repoLock = await RepositoryLock.acquireForReading(repo, {
       operation: 'restore',
+      onUnlocked: warn,
       onStale: (l) => warn(`ignoring stale repository lock ${l.name.slice(0, 12)} (${l.stale}); \`fole-backup unlock\` removes it`),
     });
     const staged = await stageTree(repo, snap, plan, opts);
-    await repoLock.release();
+    await repoLock?.release();
     repoLock = undefined;
 
     reporter.phase('lock');
