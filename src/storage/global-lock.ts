@@ -45,7 +45,7 @@ export interface AcquireOptions {
   owner?: string;
   /** Default GLOBAL_LOCK_ID. */
   lockId?: string;
-  /** How long a lease lasts without a heartbeat (default 30_000 ms). */
+  /** How long a lease lasts without a heartbeat (default 30_000 ms, or FOLE_BACKUP_STORAGE_LEASE_MS). */
   leaseMs?: number;
   /** How often the lease is extended (default leaseMs / 3). */
   heartbeatMs?: number;
@@ -77,6 +77,18 @@ export interface HeldStorageLock {
 }
 
 const DEFAULT_LEASE_MS = 30_000;
+/** For tests and operators: another default lease for the storage locks this process takes. */
+export const STORAGE_LEASE_ENV = 'FOLE_BACKUP_STORAGE_LEASE_MS';
+
+function defaultLeaseMs(): number {
+  const v = process.env[STORAGE_LEASE_ENV];
+  if (v === undefined || v === '') return DEFAULT_LEASE_MS;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 300 || n > 86_400_000) {
+    throw usage(`${STORAGE_LEASE_ENV} must be a whole number of milliseconds from 300 to 86400000, not ${JSON.stringify(v)}`);
+  }
+  return n;
+}
 /** How long one operation on core.db waits for FOLE's own writers. */
 const CORE_BUSY_TIMEOUT_MS = 5_000;
 const POLL_MS = 250;
@@ -113,7 +125,7 @@ interface DbRow {
  */
 export async function acquireStorageLock(opts: AcquireOptions): Promise<HeldStorageLock> {
   const lockId = opts.lockId ?? GLOBAL_LOCK_ID;
-  const leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
+  const leaseMs = opts.leaseMs ?? defaultLeaseMs();
   const heartbeatMs = opts.heartbeatMs ?? Math.max(1, Math.floor(leaseMs / 3));
   const waitMs = opts.waitMs ?? 0;
   const now = opts.now ?? Date.now;
