@@ -5,7 +5,7 @@
  * each other with a clear lock error.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, unlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -101,6 +101,34 @@ describe('forget and prune', () => {
     const names: string[] = [];
     for await (const o of again.backend.list('data')) names.push(o.name);
     expect(names).not.toContain('ab'.repeat(32));
+  });
+
+  it('deletes nothing when it lost its lock before the delete step', async () => {
+    const repo = await Repository.init(new LocalBackend(repoDir), TEST_PASSWORD, { kdf: FAST_KDF });
+    writeFileSync(join(root, 'projects', 'p1', 'files', 'x.bin'), randomBytes(100_000));
+    const first = await backup(repo, { storageRoot: root, foleVersion: '1.0.0' });
+    await forget(repo, { ids: [first.backupId] });
+    const before = await repoSize(repo);
+    const indexBefore = (await repo.listIndexFiles()).length;
+    const pruning = await fresh();
+    const err = await prune(pruning, {
+      minPackAgeMs: 0,
+      reporter: {
+        progress() {},
+        warn() {},
+        // another process judged this prune's lock stale and removed it (`unlock --force`)
+        phase: (name) => {
+          if (name === 'write index') for (const f of readdirSync(join(repoDir, 'locks'))) rmSync(join(repoDir, 'locks', f));
+        },
+      },
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ code: 'LOCK_LOST', message: expect.stringMatching(/^prune: repository lock lost/) });
+    expect(await repoSize(await fresh())).toBe(before);
+    // its new index files were written, the old ones are all still there
+    expect((await (await fresh()).listIndexFiles()).length).toBeGreaterThanOrEqual(indexBefore);
   });
 
   it('stores a retention policy in the repository and refuses an empty one', async () => {
