@@ -64,6 +64,7 @@ export interface LockOptions {
   leaseMs?: number;
   /** Told about each stale lock that is ignored, once per lock. */
   onStale?: (lock: LockInfo) => void;
+  /** The clock other locks are judged by (default Date.now); our own lease always runs on the real clock. */
   now?: () => number;
 }
 
@@ -200,7 +201,7 @@ export class RepositoryLock {
     } catch {
       // no passwd entry in some containers
     }
-    const t = new Date(now()).toISOString();
+    const t = new Date().toISOString();
     const record: LockRecord = {
       exclusive: opts.exclusive, operation: opts.operation, host: hostname(), pid: process.pid, username,
       createdAt: t, refreshedAt: t, leaseMs: opts.leaseMs ?? defaultLeaseMs(), ...selfIdentity(),
