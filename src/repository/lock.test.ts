@@ -11,7 +11,9 @@ import { processAlive } from '../host/process-alive.js';
 import { selfIdentity } from '../host/process-identity.js';
 import { makeRepo, TEST_PASSWORD } from '../../test/repo-helpers.js';
 import { AAD } from './format.js';
-import { listLocks, RepositoryLock, staleReason, unlockRepository, type LockInfo, type LockRecord } from './lock.js';
+import fc from 'fast-check';
+import { fuzz, fuzzAsync } from '../../test/fuzz.js';
+import { listLocks, parseLockRecord, RepositoryLock, staleReason, unlockRepository, type LockInfo, type LockRecord } from './lock.js';
 import type { Repository } from './repository.js';
 
 const LEASE = 60_000;
@@ -166,6 +168,49 @@ describe('an unreadable lock', () => {
     expect(err.code).toBe('REPO_LOCKED');
     expect(err.message).toMatch(/unreadable lock/);
     expect((await unlockRepository(repo)).kept.map((l) => l.name)).toEqual([name]);
+  });
+});
+
+describe('lock records read from the repository (fuzzed)', () => {
+  it('any JSON value is a lock record or REPO_CORRUPT, and any record can be judged', () => {
+    const now = Date.now();
+    const nearRecord = fc.record(
+      {
+        exclusive: fc.oneof(fc.boolean(), fc.anything()), operation: fc.oneof(fc.string(), fc.anything()), host: fc.oneof(fc.constant(hostname()), fc.string()),
+        pid: fc.oneof(fc.integer(), fc.double(), fc.anything()), username: fc.string(), createdAt: fc.string(),
+        refreshedAt: fc.oneof(fc.date({ noInvalidDate: true }).map((d) => d.toISOString()), fc.string()), leaseMs: fc.oneof(fc.integer(), fc.double()),
+        bootId: fc.oneof(fc.constant(selfIdentity().bootId), fc.string(), fc.anything()), pidNs: fc.oneof(fc.constant(selfIdentity().pidNs), fc.string()),
+        startTime: fc.oneof(fc.string(), fc.anything()),
+      },
+      { requiredKeys: [] },
+    );
+    fuzz(
+      fc.property(fc.oneof(fc.jsonValue(), nearRecord), (v) => {
+        let rec: LockRecord;
+        try {
+          rec = parseLockRecord(v, 'x');
+        } catch (err) {
+          expect(err).toMatchObject({ code: 'REPO_CORRUPT' });
+          return;
+        }
+        const r = staleReason(rec, now);
+        expect(r === false || typeof r === 'string').toBe(true);
+      }),
+      300,
+    );
+  });
+
+  it('any bytes in a lock file make an unreadable lock, never a crash', async () => {
+    const backend = new MemoryBackend();
+    const repo = await makeRepo(backend);
+    await fuzzAsync(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 300 }), async (bytes) => {
+        await backend.save({ type: 'locks', name: 'e'.repeat(32) }, bytes);
+        const [l] = await listLocks(repo);
+        expect(l).toMatchObject({ name: 'e'.repeat(32), unreadable: true, stale: false });
+      }),
+      100,
+    );
   });
 });
 

@@ -83,13 +83,19 @@ export function defaultLeaseMs(): number {
 export function staleReason(lock: LockRecord, now: number, host = hostname()): false | string {
   const expires = Date.parse(lock.refreshedAt) + lock.leaseMs;
   if (!Number.isFinite(expires) || !(lock.leaseMs >= 0)) return 'its lease cannot be read';
-  const at = new Date(expires).toISOString();
+  const at = isoTime(expires);
   if (now > expires + STALE_GRACE_FACTOR * lock.leaseMs) return `lease expired at ${at}`;
   if (now > expires) {
     const gone = holderGone(lock, host);
     if (gone !== false) return `${gone}; lease expired at ${at}`;
   }
   return false;
+}
+
+/** A time for messages; a record may hold one beyond what Date can show. */
+function isoTime(ms: number): string {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? `${ms} ms after 1970` : d.toISOString();
 }
 
 /** How old an unreadable lock file must be to count as stale: a default lease and its grace. */
@@ -130,7 +136,7 @@ export async function listLocks(repo: Repository, now = Date.now()): Promise<Loc
       out.push({ ...rec, name: o.name, stale: staleReason(rec, now) });
     } catch (err) {
       if (err instanceof FoleBackupError && err.code === 'NOT_FOUND') continue; // removed meanwhile
-      const written = o.mtimeMs === undefined ? '?' : new Date(o.mtimeMs).toISOString();
+      const written = o.mtimeMs === undefined ? '?' : isoTime(o.mtimeMs);
       const old = o.mtimeMs !== undefined && now - o.mtimeMs > UNREADABLE_STALE_MS;
       out.push({
         name: o.name, exclusive: true, operation: 'unknown (unreadable lock)', host: '?', pid: 0, username: '?',
