@@ -107,7 +107,7 @@ describe('forget and prune', () => {
     const repo = await Repository.init(new LocalBackend(repoDir), TEST_PASSWORD, { kdf: FAST_KDF });
     writeFileSync(join(root, 'projects', 'p1', 'files', 'x.bin'), randomBytes(100_000));
     const first = await backup(repo, { storageRoot: root, foleVersion: '1.0.0' });
-    await forget(repo, { ids: [first.backupId] });
+    await forget(repo, { ids: [first.backupId], allowRemoveAll: true });
     const before = await repoSize(repo);
     const indexBefore = (await repo.listIndexFiles()).length;
     const pruning = await fresh();
