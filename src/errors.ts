@@ -26,6 +26,8 @@ export type ErrorCode =
   | 'REPO_FORMAT_UNSUPPORTED'
   | 'REPO_CORRUPT'
   | 'REPO_LOCKED'
+  /** A lock this operation held was lost (its lease lapsed, or another process removed it) before it committed. */
+  | 'LOCK_LOST'
   | 'STORAGE_LOCKED'
   | 'DB_LOCKED'
   | 'NOT_A_STORAGE_ROOT'

@@ -31,11 +31,16 @@ export async function expectCode(p: Promise<unknown>, code: string): Promise<Fol
   return err as FoleBackupError;
 }
 
-/** Every object the backend lists for `type`, sorted by name. */
+/** Every object the backend lists for `type` (name and size), sorted by name. */
 export async function listAll(backend: Backend, type: ObjectType): Promise<ObjectInfo[]> {
   const out: ObjectInfo[] = [];
-  for await (const info of backend.list(type)) out.push(info);
+  for await (const info of backend.list(type)) out.push({ name: info.name, size: info.size });
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** `info` without its optional modification time. */
+function sized(info: ObjectInfo): ObjectInfo {
+  return { name: info.name, size: info.size };
 }
 
 export function describeBackendConformance(name: string, make: () => Promise<BackendFixture>): void {
@@ -105,7 +110,7 @@ export function describeBackendConformance(name: string, make: () => Promise<Bac
       const h = { type: 'locks' as const, name: 'empty' };
       await b.save(h, new Uint8Array(0));
       expect((await b.load(h)).length).toBe(0);
-      expect(await b.stat(h)).toEqual({ name: 'empty', size: 0 });
+      expect(sized(await b.stat(h))).toEqual({ name: 'empty', size: 0 });
     });
 
     it('reports NOT_FOUND when loading or stat-ing a missing object', async () => {
@@ -122,7 +127,7 @@ export function describeBackendConformance(name: string, make: () => Promise<Bac
       const b = await created();
       const h = { type: 'data' as const, name: randomName() };
       await b.save(h, randomBytes(12345));
-      expect(await b.stat(h)).toEqual({ name: h.name, size: 12345 });
+      expect(sized(await b.stat(h))).toEqual({ name: h.name, size: 12345 });
     });
 
     it('stores an object given in parts as their concatenation (empty parts, more parts than one writev takes)', async () => {
@@ -199,6 +204,22 @@ export function describeBackendConformance(name: string, make: () => Promise<Bac
       expect((await b.load(h)).equals(second)).toBe(true);
       expect((await b.stat(h)).size).toBe(10);
       expect(await listAll(b, 'index')).toEqual([{ name: h.name, size: 10 }]);
+    });
+
+    it('tells when an object was written, in stat and in list', async () => {
+      const b = await created();
+      const h = { type: 'locks' as const, name: randomName() };
+      const before = Date.now();
+      await b.save(h, randomBytes(10));
+      const after = Date.now();
+      const listed: ObjectInfo[] = [];
+      for await (const info of b.list('locks')) listed.push(info);
+      for (const info of [await b.stat(h), ...listed]) {
+        expect(info.mtimeMs).toBeDefined();
+        // file systems keep coarser times than the clock: allow a second either side
+        expect(info.mtimeMs ?? 0).toBeGreaterThanOrEqual(before - 1000);
+        expect(info.mtimeMs ?? 0).toBeLessThanOrEqual(after + 1000);
+      }
     });
 
     it('lists exactly the saved names of each type, with their sizes', async () => {

@@ -57,6 +57,8 @@ async function assertEveryBackupComplete(): Promise<number> {
   return snaps.length;
 }
 
+const STORAGE_LEASE_MS = 1500;
+
 describe('backup killed with SIGKILL', () => {
   it('never leaves a partial backup, and the next backup succeeds', async () => {
     // how long an undisturbed backup takes, to spread the kill points over it
@@ -73,7 +75,12 @@ describe('backup killed with SIGKILL', () => {
     for (let i = 0; i < kills; i++) {
       // new content so the killed run has real work to do
       writeFileSync(join(root, 'projects', 'p0', 'files', `new-${i}.bin`), randomBytes(2_000_000));
-      const child = spawnCli(['backup', '--repo', repoDir, '--storage-root', root, '--fole-version', '1.0.0'], { FOLE_BACKUP_PASSWORD: PASSWORD });
+      // the storage lock of a killed run is taken over once its lease ran out (a pid proves
+      // nothing): a short lease, and each run waits it out
+      const child = spawnCli(['backup', '--repo', repoDir, '--storage-root', root, '--fole-version', '1.0.0', '--storage-lock-wait', '20'], {
+        FOLE_BACKUP_PASSWORD: PASSWORD,
+        FOLE_BACKUP_STORAGE_LEASE_MS: String(STORAGE_LEASE_MS),
+      });
       const delay = Math.floor(boot + ((i + 0.5) / kills) * Math.max(1, span - boot));
       const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
       await new Promise((r) => setTimeout(r, delay));
@@ -83,12 +90,14 @@ describe('backup killed with SIGKILL', () => {
       const now = await assertEveryBackupComplete();
       expect(now === completed || now === completed + 1, `${now} backups after kill ${i} (${how.signal ?? how.code})`).toBe(true);
       if (how.code === 0) expect(now).toBe(completed + 1);
+      // a run that failed (rather than was killed) would hide the kill points behind it
+      expect(how.signal ?? `exit ${how.code}`, `kill ${i}`).toMatch(/^(SIGKILL|exit 0)$/);
       completed = now;
     }
     // the next backup (in-process) succeeds despite the dead process's locks and staging
     const repo = await Repository.open(new LocalBackend(repoDir), PASSWORD);
     const warnings: string[] = [];
-    const r = await backup(repo, { storageRoot: root, foleVersion: '1.0.0', reporter: { phase() {}, progress() {}, warn: (m) => warnings.push(m) } });
+    const r = await backup(repo, { storageRoot: root, foleVersion: '1.0.0', storageLockWaitMs: 20_000, reporter: { phase() {}, progress() {}, warn: (m) => warnings.push(m) } });
     expect(r.files).toBeGreaterThan(450);
     completed++;
     expect((await listSnapshots(repo)).length).toBe(completed);

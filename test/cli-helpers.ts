@@ -14,22 +14,26 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Who the CLI runs as (needs root): spawn drops every supplementary group when it sets them. */
-export interface RunAs {
-  uid: number;
-  gid: number;
+/** How to run the CLI besides its arguments: as another user, or under a wrapper command (e.g. `unshare -m …`) that ends by running its arguments. */
+export interface CliRunOptions {
+  uid?: number;
+  gid?: number;
+  wrapper?: string[];
 }
 
-export function spawnCli(args: string[], env: Record<string, string> = {}, as?: RunAs): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+export function spawnCli(args: string[], env: Record<string, string> = {}, opts: CliRunOptions = {}): ChildProcess {
+  const command = [process.execPath, '--import', 'tsx', CLI, ...args];
+  const [file, ...rest] = opts.wrapper === undefined ? command : [...opts.wrapper, ...command];
+  return spawn(file as string, rest, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
-    ...(as === undefined ? {} : { uid: as.uid, gid: as.gid }),
+    ...(opts.uid === undefined ? {} : { uid: opts.uid }),
+    ...(opts.gid === undefined ? {} : { gid: opts.gid }),
   });
 }
 
-export function runCli(args: string[], env: Record<string, string> = {}, as?: RunAs): Promise<CliResult> {
-  const child = spawnCli(args, env, as);
+export function runCli(args: string[], env: Record<string, string> = {}, opts: CliRunOptions = {}): Promise<CliResult> {
+  const child = spawnCli(args, env, opts);
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));

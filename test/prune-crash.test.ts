@@ -56,13 +56,15 @@ async function expectRemainingBackupsRestorable(repoDir: string): Promise<number
   return snaps.length;
 }
 
+const LEASE_MS = 1000;
+
 describe('prune killed with SIGKILL', () => {
   it('leaves every remaining backup restorable and the repository consistent', async () => {
     // how long an undisturbed prune takes
     const probe = join(work, 'probe');
     cpSync(template, probe, { recursive: true });
     const t0 = Date.now();
-    const ok = await runCli(['prune', '--repo', probe, '--repack-threshold', '5'], { FOLE_BACKUP_PASSWORD: TEST_PASSWORD });
+    const ok = await runCli(['prune', '--repo', probe, '--repack-threshold', '5', '--min-pack-age', '0'], { FOLE_BACKUP_PASSWORD: TEST_PASSWORD });
     expect(ok.code, ok.stderr).toBe(0);
     const span = Date.now() - t0;
     // kill points fall inside the real work, after the process has started up
@@ -75,14 +77,21 @@ describe('prune killed with SIGKILL', () => {
     for (let i = 0; i < kills; i++) {
       const repoDir = join(work, `kill-${i}`);
       cpSync(template, repoDir, { recursive: true });
-      const child = spawnCli(['prune', '--repo', repoDir, '--repack-threshold', '5'], { FOLE_BACKUP_PASSWORD: TEST_PASSWORD });
+      // a short lease: the dead prune's lock is stale once its lease ran out and its pid is gone
+      const child = spawnCli(['prune', '--repo', repoDir, '--repack-threshold', '5', '--min-pack-age', '0'], {
+        FOLE_BACKUP_PASSWORD: TEST_PASSWORD,
+        FOLE_BACKUP_LOCK_LEASE_MS: String(LEASE_MS),
+      });
       const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
       await new Promise((r) => setTimeout(r, Math.floor(boot + ((i + 0.5) / kills) * Math.max(1, span - boot))));
       child.kill('SIGKILL');
       await exited;
+      // the dead one's lock is stale once its lease ran out (same host, boot and PID
+      // namespace, dead pid): then a check and the next prune go ahead
+      await new Promise((r) => setTimeout(r, LEASE_MS + 200));
       expect(await expectRemainingBackupsRestorable(repoDir)).toBe(3);
-      // the next prune (the dead one's lock is stale: same host, dead pid) finishes the job
-      const next = await runCli(['prune', '--repo', repoDir, '--repack-threshold', '5'], { FOLE_BACKUP_PASSWORD: TEST_PASSWORD });
+      // the next prune finishes the job
+      const next = await runCli(['prune', '--repo', repoDir, '--repack-threshold', '5', '--min-pack-age', '0'], { FOLE_BACKUP_PASSWORD: TEST_PASSWORD });
       expect(next.code, next.stderr).toBe(0);
       expect(await expectRemainingBackupsRestorable(repoDir)).toBe(3);
       rmSync(repoDir, { recursive: true, force: true });

@@ -5,7 +5,7 @@
  * each other with a clear lock error.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, unlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -62,10 +62,15 @@ describe('forget and prune', () => {
     const before = await repoSize(repo);
     const f = await forget(repo, { policy: { last: 1 } });
     expect(f.removed).toEqual(ids.slice(0, 3).reverse());
-    const dry = await prune(await fresh(), { dryRun: true });
+    // the packs are minutes old: the default safety margin leaves them all alone
+    const young = await prune(await fresh());
+    expect(young.plan).toMatchObject({ removePacks: 0, repackPacks: 0, freedBytes: 0 });
+    expect(young.plan.youngPacks).toBe(young.plan.packs);
+    expect(await repoSize(repo)).toBe(before);
+    const dry = await prune(await fresh(), { dryRun: true, minPackAgeMs: 0 });
     expect(dry.plan.removePacks).toBeGreaterThan(0);
     expect(await repoSize(repo)).toBe(before);
-    const r = await prune(await fresh());
+    const r = await prune(await fresh(), { minPackAgeMs: 0 });
     expect(r.plan.freedBytes).toBeGreaterThan(1_000_000);
     const after = await repoSize(await fresh());
     expect(after).toBeLessThan(before / 2);
@@ -73,7 +78,7 @@ describe('forget and prune', () => {
     expect((await listSnapshots(again)).map((s) => s.backupId)).toEqual([ids[3]]);
     await expectAllReadable(again);
     // pruning again finds nothing to do
-    const second = await prune(await fresh());
+    const second = await prune(await fresh(), { minPackAgeMs: 0 });
     expect(second.plan.removePacks).toBe(0);
   });
 
@@ -87,7 +92,7 @@ describe('forget and prune', () => {
     // an orphan pack: stored, in no index (a backup killed before writing its index)
     await repo.backend.save({ type: 'data', name: 'ab'.repeat(32) }, randomBytes(1000));
     await forget(repo, { ids: [first.backupId] });
-    const r = await prune(await fresh(), { repackThreshold: 0.1 });
+    const r = await prune(await fresh(), { repackThreshold: 0.1, minPackAgeMs: 0 });
     expect(r.plan.orphanPacks).toBe(1);
     expect(r.plan.repackPacks).toBeGreaterThan(0);
     expect(r.newPacks).toBeGreaterThan(0);
@@ -96,6 +101,34 @@ describe('forget and prune', () => {
     const names: string[] = [];
     for await (const o of again.backend.list('data')) names.push(o.name);
     expect(names).not.toContain('ab'.repeat(32));
+  });
+
+  it('deletes nothing when it lost its lock before the delete step', async () => {
+    const repo = await Repository.init(new LocalBackend(repoDir), TEST_PASSWORD, { kdf: FAST_KDF });
+    writeFileSync(join(root, 'projects', 'p1', 'files', 'x.bin'), randomBytes(100_000));
+    const first = await backup(repo, { storageRoot: root, foleVersion: '1.0.0' });
+    await forget(repo, { ids: [first.backupId], allowRemoveAll: true });
+    const before = await repoSize(repo);
+    const indexBefore = (await repo.listIndexFiles()).length;
+    const pruning = await fresh();
+    const err = await prune(pruning, {
+      minPackAgeMs: 0,
+      reporter: {
+        progress() {},
+        warn() {},
+        // another process judged this prune's lock stale and removed it (`unlock --force`)
+        phase: (name) => {
+          if (name === 'write index') for (const f of readdirSync(join(repoDir, 'locks'))) rmSync(join(repoDir, 'locks', f));
+        },
+      },
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ code: 'LOCK_LOST', message: expect.stringMatching(/^prune: repository lock lost/) });
+    expect(await repoSize(await fresh())).toBe(before);
+    // its new index files were written, the old ones are all still there
+    expect((await (await fresh()).listIndexFiles()).length).toBeGreaterThanOrEqual(indexBefore);
   });
 
   it('stores a retention policy in the repository and refuses an empty one', async () => {

@@ -35,6 +35,12 @@ export interface ObjectHandle {
 export interface ObjectInfo {
   name: string;
   size: number;
+  /**
+   * When the object was last written (epoch ms), where the backend can tell.
+   * Callers that judge an object by its age (a lock nobody can read, a pack
+   * prune might delete) MUST treat an object without it as new.
+   */
+  mtimeMs?: number;
 }
 
 export interface ByteRange {

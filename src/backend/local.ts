@@ -122,7 +122,8 @@ export class LocalBackend implements Backend {
     checkHandle(h);
     const path = this.pathOf(h);
     try {
-      return { name: h.type === 'config' ? 'config' : h.name, size: (await stat(path)).size };
+      const st = await stat(path);
+      return { name: h.type === 'config' ? 'config' : h.name, size: st.size, mtimeMs: st.mtimeMs };
     } catch (err) {
       throw fsError('read', path, err);
     }
@@ -325,13 +326,14 @@ async function* listFiles(dir: string, accept: (name: string) => boolean): Async
     if (!entry.isFile() || !accept(entry.name)) continue;
     const path = join(dir, entry.name);
     let size: number;
+    let mtimeMs: number;
     try {
-      size = (await stat(path)).size;
+      ({ size, mtimeMs } = await stat(path));
     } catch (err) {
       // Removed between readdir and stat: it is simply no longer there.
       if (errnoCode(err) === 'ENOENT') continue;
       throw fsError('list', path, err);
     }
-    yield { name: entry.name, size };
+    yield { name: entry.name, size, mtimeMs };
   }
 }

@@ -11,6 +11,8 @@ import { checkHandle, joinBytes } from './backend.js';
 export class MemoryBackend implements Backend {
   readonly location = `memory:${randomBytes(6).toString('hex')}`;
   private readonly objects = new Map<ObjectType, Map<string, Buffer>>();
+  /** When each object was saved, by type and name (its mtime). */
+  private readonly written = new Map<ObjectType, Map<string, number>>();
   private created = false;
 
   /** Throws REPO_NOT_EMPTY if create() already ran or any object is stored. */
@@ -36,6 +38,18 @@ export class MemoryBackend implements Backend {
       this.objects.set(h.type, byName);
     }
     byName.set(keyOf(h), joinBytes(data));
+    let times = this.written.get(h.type);
+    if (times === undefined) {
+      times = new Map();
+      this.written.set(h.type, times);
+    }
+    times.set(keyOf(h), Date.now());
+  }
+
+  /** Set an object's modification time (tests of what is judged by age). */
+  setModified(h: ObjectHandle, mtimeMs: number): void {
+    this.find(h);
+    this.written.get(h.type)?.set(keyOf(h), mtimeMs);
   }
 
   async load(h: ObjectHandle, range?: ByteRange): Promise<Buffer> {
@@ -56,18 +70,25 @@ export class MemoryBackend implements Backend {
   }
 
   async stat(h: ObjectHandle): Promise<ObjectInfo> {
-    return { name: keyOf(h), size: this.find(h).length };
+    const size = this.find(h).length;
+    const mtimeMs = this.written.get(h.type)?.get(keyOf(h));
+    return mtimeMs === undefined ? { name: keyOf(h), size } : { name: keyOf(h), size, mtimeMs };
   }
 
   async *list(type: ObjectType): AsyncIterable<ObjectInfo> {
     // Snapshot the entries so saves and removes during iteration do not disturb it.
     const entries = [...(this.objects.get(type) ?? new Map<string, Buffer>()).entries()];
-    for (const [name, data] of entries) yield { name, size: data.length };
+    const times = this.written.get(type);
+    for (const [name, data] of entries) {
+      const mtimeMs = times?.get(name);
+      yield mtimeMs === undefined ? { name, size: data.length } : { name, size: data.length, mtimeMs };
+    }
   }
 
   async remove(h: ObjectHandle): Promise<void> {
     checkHandle(h);
     this.objects.get(h.type)?.delete(keyOf(h));
+    this.written.get(h.type)?.delete(keyOf(h));
   }
 
   async close(): Promise<void> {

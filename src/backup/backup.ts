@@ -10,8 +10,10 @@
  *     Online Backup API, integrity_check; our lock row removed from the core.db copy)
  *   stream the spool: store each file (or the DB's captured copy) as chunks,
  *     write tree entries, collect the manifest head
- *   flush packs, then index, then the snapshot — written last, so a snapshot that
- *     exists is complete; a crash before leaves only unreferenced packs
+ *   flush packs, then index; confirm both locks are still ours and every pack
+ *     the backup re-uses (instead of storing its blobs again) still exists;
+ *     then the snapshot — written last, so a snapshot that exists is complete;
+ *     a crash before leaves only unreferenced packs
  *   release the storage lock and the repository lock, remove staging
  */
 import { randomUUID } from 'node:crypto';
@@ -32,7 +34,7 @@ import { printable } from '../snapshot/validate.js';
 import type { CapturedDatabase } from '../sqlite/capture.js';
 import { captureOnThread } from '../sqlite/capture-thread.js';
 import { isSqliteFile, mayBeSqlite } from '../sqlite/detect.js';
-import { acquireStorageLock, GLOBAL_LOCK_ID } from '../storage/global-lock.js';
+import { acquireStorageLock, GLOBAL_LOCK_ID, type HeldStorageLock } from '../storage/global-lock.js';
 import { CORE_DB, isFoleDatabasePath, leadsToFoleDatabase } from '../storage/fole-layout.js';
 import { pathInsideRoot } from '../fs/inside-root.js';
 import { readlinkSync } from 'node:fs';
@@ -270,6 +272,31 @@ async function checkApart(root: string, repo: Repository, stagingParent: string 
   }
 }
 
+/**
+ * Before the snapshot makes a backup visible: the repository lock and the
+ * storage lock it ran under are still its own, and every pack it re-uses still
+ * exists. A backup suspended past its lease (SIGSTOP, a VM pause) may have been
+ * judged stale meanwhile, and a prune may have deleted what it re-uses: its
+ * snapshot would point at nothing. LOCK_LOST (or STORAGE_LOCKED) then, and no
+ * snapshot; what it stored is garbage for the next prune.
+ */
+async function confirmFoundations(repo: Repository, repoLock: RepositoryLock, storageLock: HeldStorageLock | undefined): Promise<void> {
+  await repoLock.verify();
+  storageLock?.confirm();
+  const reused = repo.reusedPacks();
+  if (reused.size === 0) return;
+  const stored = new Set<string>();
+  for await (const o of repo.backend.list('data')) stored.add(o.name);
+  const gone = [...reused].filter((p) => !stored.has(p));
+  if (gone.length > 0) {
+    throw new FoleBackupError(
+      'LOCK_LOST',
+      `backup: ${gone.length} pack${gone.length === 1 ? '' : 's'} it re-uses ${gone.length === 1 ? 'was' : 'were'} deleted while it ran (e.g. data/${gone[0]}); no snapshot was written`,
+      { hint: 'another process (a prune that judged this backup\'s lock stale) changed the repository meanwhile; run the backup again' },
+    );
+  }
+}
+
 /** Take a full backup of a STORAGE_ROOT into `repo`. The repository must be open (index is loaded here). */
 export async function backup(repo: Repository, opts: BackupOptions): Promise<BackupResult> {
   const started = Date.now();
@@ -296,10 +323,11 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   let pool: FilePool | undefined;
   let pendingCapture: Promise<unknown> | undefined;
   let stopCapture: AbortController | undefined;
-  let storageLock: Awaited<ReturnType<typeof acquireStorageLock>> | undefined;
+  let storageLock: HeldStorageLock | undefined;
   try {
     reporter.phase('load index');
     await repo.loadIndex(signal);
+    repo.trackReusedPacks();
     const addedBefore = repo.addedBytes;
     const parent = opts.incremental || opts.parent !== undefined ? await findParent(repo, root, opts.parent, warn) : undefined;
     const parentDbs = new Map((parent?.databases ?? []).map((d) => [d.path, d]));
@@ -602,6 +630,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     stats.durationMs = Date.now() - started;
     stats.addedBytes = repo.addedBytes - addedBefore;
     reporter.phase('write snapshot');
+    await confirmFoundations(repo, repoLock, storageLock);
     await saveSnapshot(repo, snap);
     // the snapshot's own figures, finished with what writing it cost
     return {

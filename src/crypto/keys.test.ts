@@ -4,6 +4,7 @@
  * never another error, and never scrypt parameters beyond DEFAULT_KDF's.
  */
 import fc from 'fast-check';
+import { fuzz } from '../../test/fuzz.js';
 import { describe, expect, it } from 'vitest';
 import { FoleBackupError } from '../errors.js';
 import { DEFAULT_KDF, generateMasterKey, isSupportedKdf, MAX_KEY_FILE_BYTES, parseKeyFile, unwrapMasterKey, wrapMasterKey } from './keys.js';
@@ -24,7 +25,7 @@ const json = (v: unknown): Uint8Array => Buffer.from(JSON.stringify(v));
 
 describe('parseKeyFile', () => {
   it('gives a key file within the bounds or REPO_CORRUPT for any bytes', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 2048 }), (b) => parsedOrCorrupt(b)), { numRuns: 500 });
+    fuzz(fc.property(fc.uint8Array({ maxLength: 2048 }), (b) => parsedOrCorrupt(b)), 500);
   });
 
   it('gives a key file within the bounds or REPO_CORRUPT for any JSON shaped like one', () => {
@@ -44,7 +45,7 @@ describe('parseKeyFile', () => {
       },
       { requiredKeys: [] },
     );
-    fc.assert(fc.property(keyish, (k) => parsedOrCorrupt(json(k))), { numRuns: 1000 });
+    fuzz(fc.property(keyish, (k) => parsedOrCorrupt(json(k))), 1000);
   });
 
   it('refuses more bytes than a key file can be, even valid JSON', () => {

@@ -5,14 +5,13 @@
  * canonical forms are accepted.
  */
 import fc from 'fast-check';
+import { fuzz } from '../../test/fuzz.js';
 import { describe, expect, it } from 'vitest';
 import { comparePaths } from '../snapshot/snapshot.js';
 import { bytesOfName, fsPath, isCanonicalName, isPlainName, nameByteLength, nameFromBytes } from './byte-names.js';
 
 const SEEDS = [1, 42, 20240601];
-const check = <T>(prop: fc.IProperty<T>, numRuns = 500): void => {
-  for (const seed of SEEDS) fc.assert(prop, { seed, numRuns });
-};
+const check = <T>(prop: fc.IProperty<T>, numRuns = 500): void => fuzz(prop, numRuns, SEEDS);
 /** Bytes of a name: biased towards the bytes that make UTF-8 sequences, valid or broken. */
 const nameBytes = fc.array(
   fc.oneof(fc.integer({ min: 1, max: 0xff }), fc.constantFrom(0x80, 0xbf, 0xc2, 0xc3, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff, 0x5c)),

@@ -7,7 +7,11 @@
  * - a pack with unused bytes >= repackThreshold of its size has its used blobs
  *   copied into new packs, then is deleted;
  * - every other pack is kept as it is (rewriting it would cost more than the
- *   space it frees).
+ *   space it frees);
+ * - a pack younger than minPackAgeMs (or of unknown age) is kept as it is,
+ *   whatever it holds: it may belong to a backup still running, whose index or
+ *   snapshot is not written yet (a safety margin behind the repository lock, as
+ *   Kopia keeps for its maintenance).
  * A blob stored in several packs counts as used in the first pack that holds it
  * and unused in the others, so duplicates left by crashes are reclaimed too.
  */
@@ -22,6 +26,20 @@ export interface PackContent {
 export interface PrunePlanOptions {
   /** Repack a pack when at least this fraction of its bytes is unused (0..1). Default 0.2. */
   repackThreshold?: number;
+  /** Never delete nor repack a pack written less than this long ago. Default MIN_PACK_AGE_MS. */
+  minPackAgeMs?: number;
+  /** The time packs' ages are measured at (epoch ms). Default Date.now(). */
+  now?: number;
+}
+
+/** Default safety margin: packs younger than this are left alone. */
+export const MIN_PACK_AGE_MS = 4 * 3_600_000;
+
+/** A pack as the backend lists it: name, stored size, and when it was written if known. */
+export interface StoredPack {
+  name: string;
+  size: number;
+  mtimeMs?: number;
 }
 
 export interface PrunePlan {
@@ -41,16 +59,21 @@ export interface PrunePlan {
     repackBytes: number;
     /** Unused bytes left in kept packs. */
     unusedBytesKept: number;
+    /** Packs left alone because they are younger than the safety margin (indexed or not). */
+    youngPacks: number;
   };
 }
 
 export function planPrune(
   indexed: readonly PackContent[],
-  stored: readonly { name: string; size: number }[],
+  stored: readonly StoredPack[],
   used: ReadonlySet<string>,
   opts: PrunePlanOptions = {},
 ): PrunePlan {
   const threshold = opts.repackThreshold ?? 0.2;
+  const now = opts.now ?? Date.now();
+  const minAge = opts.minPackAgeMs ?? MIN_PACK_AGE_MS;
+  const young = new Set(stored.filter((p) => p.mtimeMs === undefined || now - p.mtimeMs < minAge).map((p) => p.name));
   const inIndex = new Set(indexed.map((p) => p.name));
   const orphans = stored.filter((p) => !inIndex.has(p.name));
   const claimed = new Set<string>();
@@ -58,7 +81,7 @@ export function planPrune(
     keep: [],
     repack: [],
     remove: [],
-    stats: { packs: stored.length, orphanPacks: orphans.length, usedBlobs: 0, unusedBlobs: 0, freedBytes: 0, repackBytes: 0, unusedBytesKept: 0 },
+    stats: { packs: stored.length, orphanPacks: orphans.length, usedBlobs: 0, unusedBlobs: 0, freedBytes: 0, repackBytes: 0, unusedBytesKept: 0, youngPacks: young.size },
   };
   // visit packs in a stable order so "first pack that holds it" is deterministic
   const packs = [...indexed].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -78,7 +101,10 @@ export function planPrune(
     plan.stats.usedBlobs += usedHere.length;
     plan.stats.unusedBlobs += p.blobs.length - usedHere.length;
     const total = usedBytes + unusedBytes;
-    if (usedHere.length === 0) {
+    if (young.has(p.name)) {
+      plan.keep.push(p.name);
+      plan.stats.unusedBytesKept += unusedBytes;
+    } else if (usedHere.length === 0) {
       plan.remove.push(p.name);
       plan.stats.freedBytes += p.size;
     } else if (total > 0 && unusedBytes / total >= threshold) {
@@ -92,6 +118,7 @@ export function planPrune(
     }
   }
   for (const o of orphans) {
+    if (young.has(o.name)) continue;
     plan.remove.push(o.name);
     plan.stats.freedBytes += o.size;
   }

@@ -9,11 +9,12 @@
  *   3. copy the used blobs of packs to repack into NEW packs  (killed: orphan packs)
  *   4. write NEW index files for kept + new packs             (killed: old and new
  *                                                              indexes overlap: fine)
- *   5. delete every OLD index file                            (killed: the new ones
- *                                                              cover everything kept)
+ *   5. confirm the lock is still ours, then delete every OLD   (killed: the new ones
+ *      index file (those read in 1, never one written since)   cover everything kept)
  *   6. delete obsolete packs: no index refers to them any more (killed: orphan packs,
  *                                                              removed by the next prune)
  *
+ * Packs younger than minPackAgeMs are left alone (see plan.ts).
  * Snapshots are never touched here; `forget` removes them first.
  */
 import { FoleBackupError, StopError } from '../errors.js';
@@ -155,8 +156,11 @@ export async function prune(repo: Repository, opts: PruneOptions = {}): Promise<
 
     // 5. old index files go; 6. then the packs nothing refers to any more
     reporter.phase('delete');
+    // suspended past its lease, this prune may have been judged stale and a backup may
+    // have indexed new data since: delete nothing then
+    await lock.verify();
     let indexFilesRemoved = 0;
-    for (const name of await repo.listIndexFiles()) {
+    for (const name of oldIndexFiles) {
       if (written.has(name)) continue;
       await repo.backend.remove({ type: 'index', name });
       indexFilesRemoved++;

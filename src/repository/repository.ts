@@ -254,7 +254,29 @@ export class Repository {
 
   /** Whether a blob is stored (or being stored by this handle). */
   hasBlob(id: string): boolean {
-    return this.index.has(id) || this.pending.has(id);
+    if (this.pending.has(id)) return true;
+    if (this.reused === undefined) return this.index.has(id);
+    const e = this.index.get(id);
+    if (e === undefined) return false;
+    this.reused.add(e.pack);
+    return true;
+  }
+
+  /** Packs of the blobs found stored (hasBlob) since trackReusedPacks(); undefined when not tracking. */
+  private reused: Set<string> | undefined;
+
+  /**
+   * Note, from now on, the pack of every stored blob this handle finds already
+   * there (and so does not store again). A backup relies on those packs; it
+   * checks they still exist before it writes its snapshot (see reusedPacks).
+   */
+  trackReusedPacks(): void {
+    this.reused ??= new Set();
+  }
+
+  /** The packs noted since trackReusedPacks(). */
+  reusedPacks(): ReadonlySet<string> {
+    return this.reused ?? new Set();
   }
 
   /**

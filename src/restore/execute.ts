@@ -386,21 +386,15 @@ export async function executeRestore(
   let repoLock: RepositoryLock | undefined;
   let storageLock: HeldStorageLock | undefined;
   let swapping = false;
-  const staleSeen = new Set<string>();
   try {
-    repoLock = await RepositoryLock.acquire(repo, {
-      exclusive: false,
+    repoLock = await RepositoryLock.acquireForReading(repo, {
       operation: 'restore',
-      onStale: (l) => {
-        // acquire looks twice (before and after writing its own lock): say it once
-        if (staleSeen.has(l.name)) return;
-        staleSeen.add(l.name);
-        warn(`ignoring stale repository lock ${l.name.slice(0, 12)} (${l.stale}); \`fole-backup unlock\` removes it`);
-      },
+      onUnlocked: warn,
+      onStale: (l) => warn(`ignoring stale repository lock ${l.name.slice(0, 12)} (${l.stale}); \`fole-backup unlock\` removes it`),
     });
     const staged = await stageTree(repo, snap, plan, opts);
     if (staged.ownersWarning !== undefined) warn(staged.ownersWarning);
-    await repoLock.release();
+    await repoLock?.release();
     repoLock = undefined;
 
     reporter.phase('lock');

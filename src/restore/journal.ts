@@ -19,6 +19,7 @@
  * fsynced and renamed over it (the recipe of src/fs/durable.ts, under a name a
  * recovery recognises if a kill leaves it behind).
  */
+import { selfIdentity } from '../host/process-identity.js';
 import { link, open, readdir, readFile, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -50,6 +51,10 @@ export interface RestoreJournal {
   /** The restoring process. */
   pid: number;
   host: string;
+  /** The restoring process's boot id, PID namespace and start time (absent in journals of older versions). */
+  bootId?: string;
+  pidNs?: string;
+  startTime?: string;
   /** Owner string of the Global Storage Lock row this restore holds (or would hold). */
   lockOwner: string;
   /** Metadata of core/ and core/core.db in the new tree (set once staged). */
@@ -83,6 +88,7 @@ export function validateJournal(v: unknown, target: string, file = journalPathOf
   if (typeof j.state !== 'string' || !(JOURNAL_STATES as readonly string[]).includes(j.state)) throw damaged(file, `bad state ${JSON.stringify(j.state)}`);
   if (typeof j.pid !== 'number' || !Number.isSafeInteger(j.pid) || j.pid <= 0) throw damaged(file, 'bad pid');
   if (typeof j.host !== 'string' || typeof j.lockOwner !== 'string' || j.lockOwner === '') throw damaged(file, 'bad host or lock owner');
+  if (![j.bootId, j.pidNs, j.startTime].every((x) => x === undefined || typeof x === 'string')) throw damaged(file, 'bad process identity');
   if (typeof j.startedAt !== 'string' || typeof j.updatedAt !== 'string') throw damaged(file, 'bad timestamps');
   if (
     !Array.isArray(j.keep) ||
@@ -118,7 +124,7 @@ export async function readJournal(target: string): Promise<RestoreJournal | unde
 
 export function newJournal(fields: Omit<RestoreJournal, 'version' | 'state' | 'host' | 'pid' | 'keep' | 'startedAt' | 'updatedAt'>): RestoreJournal {
   const t = new Date().toISOString();
-  return { version: 1, ...fields, state: 'staging', pid: process.pid, host: hostname(), keep: [], startedAt: t, updatedAt: t };
+  return { version: 1, ...fields, state: 'staging', pid: process.pid, host: hostname(), ...selfIdentity(), keep: [], startedAt: t, updatedAt: t };
 }
 
 const encode = (j: RestoreJournal): Buffer => Buffer.from(JSON.stringify(j, null, 2) + '\n');

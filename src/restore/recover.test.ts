@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { JournalState, RestoreJournal } from './journal.js';
 import { journalPathOf, stagingPathOf } from './names.js';
+import { selfIdentity } from '../host/process-identity.js';
 import { decideRecovery, recover, type Presence } from './recover.js';
 
 const ID = '3f2a9c1e-5b7d-4e0f-8a21-0c9d8e7f6a5b';
@@ -152,6 +153,22 @@ describe('recover', () => {
     journal('staging', { pid: process.ppid });
     await expect(recover(target)).rejects.toMatchObject({ code: 'STORAGE_LOCKED' });
     expect(marker(staging)).toBe('half');
+  });
+
+  it('leaves the journal of a restore in another PID namespace alone, though its pid names no process here', async () => {
+    tree(target, 'old');
+    tree(staging, 'half');
+    journal('staging', { ...selfIdentity(), pidNs: 'pid:[1]' });
+    await expect(recover(target)).rejects.toMatchObject({ code: 'STORAGE_LOCKED', hint: expect.stringMatching(/PID namespace/) });
+    expect(marker(staging)).toBe('half');
+  });
+
+  it.runIf(selfIdentity().pidNs !== undefined)('rolls back the journal of a restore provably gone (same boot and PID namespace)', async () => {
+    tree(target, 'old');
+    tree(staging, 'half');
+    journal('staging', selfIdentity());
+    expect((await recover(target)).action).toBe('rolled-back');
+    expect(existsSync(staging)).toBe(false);
   });
 
   it('removes staging directories of this target left by dead processes without a journal', async () => {

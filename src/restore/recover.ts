@@ -38,6 +38,7 @@
  * journal, staging directories of this target left by dead processes are removed.
  */
 import { processAlive } from '../host/process-alive.js';
+import { holderGone, selfIdentity } from '../host/process-identity.js';
 import { lstat, readdir, chmod, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -127,6 +128,22 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/**
+ * Whether the restore that wrote journal `j` may still be running. A journal
+ * with its holder's boot id and PID namespace is judged by them (a pid alone
+ * names another process, or none, in another container); one of an older
+ * version by its pid on this host, as it always was.
+ */
+function journalHolderRunning(j: RestoreJournal, path: string): boolean {
+  const me = selfIdentity();
+  if (j.bootId !== undefined && j.pidNs !== undefined) {
+    const isUs = j.pid === process.pid && j.bootId === me.bootId && j.pidNs === me.pidNs && j.startTime === me.startTime;
+    if (isUs) return active.has(path);
+    return holderGone(j) === false;
+  }
+  return j.pid === process.pid ? active.has(path) : processAlive(j.pid);
+}
+
 /** Delete the restore's lock row from every tree that has a core.db (failures are warnings: the row is stale anyway). */
 export async function dropLockRows(roots: readonly (string | null)[], owner: string, warn: (msg: string) => void): Promise<void> {
   for (const root of roots) {
@@ -208,10 +225,13 @@ export async function recover(target: string, opts: RecoverOptions = {}): Promis
           hint: `run \`fole-backup recover --target ${path}\` on ${j.host}, where that restore ran`,
         });
       }
-      if ((j.pid !== process.pid && processAlive(j.pid)) || (j.pid === process.pid && active.has(path))) {
+      if (journalHolderRunning(j, path)) {
         throw new FoleBackupError('STORAGE_LOCKED', `a restore of ${path} (pid ${j.pid}, backup ${j.backupId}) is still running`, {
           path,
-          hint: 'wait for it to finish; if that pid is not a fole-backup process any more, run recover again once it has exited',
+          hint:
+            j.pidNs !== undefined && j.pidNs !== selfIdentity().pidNs
+              ? `it ran in another PID namespace (a container) of ${j.host}: run \`fole-backup recover --target ${path}\` there, or wait for it to finish`
+              : 'wait for it to finish; if that pid is not a fole-backup process any more, run recover again once it has exited',
         });
       }
     }

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FoleBackupError } from '../errors.js';
 import {
   acquireStorageLock,
+  DAL_LOCKS_SCHEMA,
   GLOBAL_LOCK_ID,
   readStorageLock,
   removeLockRow,
@@ -119,7 +120,7 @@ describe('Global Storage Lock', () => {
     expect(readStorageLock(root)?.owner).toBe('global');
   });
 
-  it('takes over the lock of a process that was killed, and reports it', async () => {
+  it('takes over the lock of a process that was killed once its lease ran out, and reports it', async () => {
     const moduleUrl = new URL('./global-lock.ts', import.meta.url).href;
     const child = spawn(
       process.execPath,
@@ -129,7 +130,7 @@ describe('Global Storage Lock', () => {
         '--input-type=module',
         '-e',
         `import { acquireStorageLock } from ${JSON.stringify(moduleUrl)};
-         await acquireStorageLock({ storageRoot: ${JSON.stringify(root)}, owner: 'doomed', leaseMs: 3_600_000 });
+         await acquireStorageLock({ storageRoot: ${JSON.stringify(root)}, owner: 'doomed', leaseMs: 1_500 });
          process.stdout.write('acquired\\n');
          setInterval(() => {}, 1000);`,
       ],
@@ -152,13 +153,35 @@ describe('Global Storage Lock', () => {
 
     child.kill('SIGKILL');
     await exited;
+    // Its pid is gone, but a pid proves nothing (see below): its lease still holds…
+    expect((await rejection(acquireStorageLock({ storageRoot: root }))).code).toBe('STORAGE_LOCKED');
+    // …until it runs out.
     const takeovers: [LockRow, string][] = [];
-    const lock = await acquire({ owner: 'rescuer', onTakeover: (stale, reason) => takeovers.push([stale, reason]) });
+    const lock = await acquire({ owner: 'rescuer', waitMs: 10_000, onTakeover: (stale, reason) => takeovers.push([stale, reason]) });
     expect(lock.owner).toBe('rescuer');
     expect(takeovers).toHaveLength(1);
     expect(takeovers[0]?.[0]).toMatchObject({ owner: 'doomed', pid: child.pid, host: hostname() });
-    expect(takeovers[0]?.[1]).toBe(`process ${child.pid} on ${hostname()} is gone`);
+    expect(takeovers[0]?.[1]).toMatch(/^lease expired at /);
     expect(readStorageLock(root)?.owner).toBe('rescuer');
+  });
+
+  it('never takes over a live lease because its pid names no process here (another PID namespace)', async () => {
+    const gone = spawnSync('true').pid as number;
+    const db = new Database(coreDb());
+    db.exec(DAL_LOCKS_SCHEMA);
+    const t = Date.now();
+    db.prepare('INSERT INTO dal_locks VALUES (?, ?, ?, ?, ?, ?, ?)').run(GLOBAL_LOCK_ID, 'container-backup', hostname(), gone, t, t, t + 60_000);
+    db.close();
+    expect((await rejection(acquireStorageLock({ storageRoot: root }))).code).toBe('STORAGE_LOCKED');
+    expect(readStorageLock(root)?.owner).toBe('container-backup');
+  });
+
+  it('confirm() renews a lock still ours and throws once it was taken over', async () => {
+    const a = await acquire({ owner: 'old', now: () => 1_000, leaseMs: 100, heartbeatMs: 50 });
+    a.confirm();
+    await acquire({ owner: 'new', now: () => 5_000, leaseMs: 100, heartbeatMs: 50 });
+    expect(() => a.confirm()).toThrow('storage lock storage:global was lost: taken over by new');
+    expect(a.lost).toBe(true);
   });
 
   it('takes over an expired lease, and the old holder learns it lost the lock', async () => {

@@ -6,13 +6,17 @@
  *
  *   acquire:   BEGIN IMMEDIATE; read the row;
  *              none                      -> insert ours
- *              stale (lease expired, or  -> replace it with ours; report the takeover
- *                holder's pid is dead       (an audited action) through onTakeover
- *                on this host)
+ *              stale (lease expired)     -> replace it with ours; report the takeover
+ *                                           (an audited action) through onTakeover
  *              live                      -> ROLLBACK; poll until waitMs, then STORAGE_LOCKED
  *   heartbeat: every heartbeatMs (unref'd timer) extend our lease in a BEGIN IMMEDIATE;
  *              if the row is no longer ours we have lost the lock: `lost`, onLost
  *   release:   delete the row only if it is still ours; stop the heartbeat
+ *
+ * Only the lease decides: a row holds a host and a pid, and a pid cannot prove
+ * its holder gone (a process in another PID namespace — a container sharing
+ * this hostname — has a pid that names nobody, or someone else, out here). A
+ * holder that dies costs at most its lease (30 s by default); waiters poll.
  *
  * Every operation opens core.db, does its one transaction and closes it again, so
  * we never keep FOLE's central database open. Times are epoch milliseconds.
@@ -22,7 +26,6 @@ import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { FoleBackupError } from '../errors.js';
 import { openDatabaseInside } from '../sqlite/open-inside.js';
-import { processAlive } from '../host/process-alive.js';
 
 export const GLOBAL_LOCK_ID = 'storage:global';
 
@@ -42,7 +45,7 @@ export interface AcquireOptions {
   owner?: string;
   /** Default GLOBAL_LOCK_ID. */
   lockId?: string;
-  /** How long a lease lasts without a heartbeat (default 30_000 ms). */
+  /** How long a lease lasts without a heartbeat (default 30_000 ms, or FOLE_BACKUP_STORAGE_LEASE_MS). */
   leaseMs?: number;
   /** How often the lease is extended (default leaseMs / 3). */
   heartbeatMs?: number;
@@ -50,7 +53,7 @@ export interface AcquireOptions {
   waitMs?: number;
   /** Clock for lease times (default Date.now); waiting always uses the real clock. */
   now?: () => number;
-  /** Called after a stale row (expired lease, dead holder) was replaced by ours. */
+  /** Called after a stale row (expired lease) was replaced by ours. */
   onTakeover?: (stale: LockRow, reason: string) => void;
   /** Called once when the heartbeat finds the lock is no longer ours. Must not throw. */
   onLost?: (err: Error) => void;
@@ -63,11 +66,29 @@ export interface HeldStorageLock {
   readonly owner: string;
   /** True once the heartbeat found our row gone or taken over. */
   readonly lost: boolean;
+  /**
+   * Renew the lease now and throw STORAGE_LOCKED unless the lock is still ours.
+   * For the moment before committing what the lock protected: a process
+   * suspended past its lease may have had it taken over meanwhile.
+   */
+  confirm(): void;
   /** Stop the heartbeat and delete the row if it is still ours. Idempotent. */
   release(): Promise<void>;
 }
 
 const DEFAULT_LEASE_MS = 30_000;
+/** For tests and operators: another default lease for the storage locks this process takes. */
+export const STORAGE_LEASE_ENV = 'FOLE_BACKUP_STORAGE_LEASE_MS';
+
+function defaultLeaseMs(): number {
+  const v = process.env[STORAGE_LEASE_ENV];
+  if (v === undefined || v === '') return DEFAULT_LEASE_MS;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 300 || n > 86_400_000) {
+    throw usage(`${STORAGE_LEASE_ENV} must be a whole number of milliseconds from 300 to 86400000, not ${JSON.stringify(v)}`);
+  }
+  return n;
+}
 /** How long one operation on core.db waits for FOLE's own writers. */
 const CORE_BUSY_TIMEOUT_MS = 5_000;
 const POLL_MS = 250;
@@ -104,7 +125,7 @@ interface DbRow {
  */
 export async function acquireStorageLock(opts: AcquireOptions): Promise<HeldStorageLock> {
   const lockId = opts.lockId ?? GLOBAL_LOCK_ID;
-  const leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
+  const leaseMs = opts.leaseMs ?? defaultLeaseMs();
   const heartbeatMs = opts.heartbeatMs ?? Math.max(1, Math.floor(leaseMs / 3));
   const waitMs = opts.waitMs ?? 0;
   const now = opts.now ?? Date.now;
@@ -176,7 +197,7 @@ function tryAcquire(storageRoot: string, lockId: string, self: Self, leaseMs: nu
       const t = now();
       let takeover: { stale: LockRow; reason: string } | undefined;
       if (current !== undefined) {
-        const reason = staleReason(current, t, self.host);
+        const reason = staleReason(current, t);
         if (reason === undefined) return { kind: 'held', row: current };
         takeover = { stale: current, reason };
         db.prepare('DELETE FROM dal_locks WHERE lock_id = ?').run(lockId);
@@ -198,12 +219,9 @@ function tryAcquire(storageRoot: string, lockId: string, self: Self, leaseMs: nu
   );
 }
 
-/** Why a row held by someone else may be taken over, or undefined while its holder is alive. */
-function staleReason(row: LockRow, t: number, thisHost: string): string | undefined {
+/** Why a row held by someone else may be taken over (its lease ran out), or undefined while it holds. */
+function staleReason(row: LockRow, t: number): string | undefined {
   if (row.leaseExpiresAt <= t) return `lease expired at ${new Date(row.leaseExpiresAt).toISOString()}`;
-  if (row.host === thisHost && row.pid !== null && !processAlive(row.pid)) {
-    return `process ${row.pid} on ${row.host} is gone`;
-  }
   return undefined;
 }
 
@@ -211,7 +229,7 @@ function staleReason(row: LockRow, t: number, thisHost: string): string | undefi
 class StorageLock implements HeldStorageLock {
   readonly lockId: string;
   readonly owner: string;
-  #lost = false;
+  #lost: Error | undefined;
   #released = false;
   #leaseExpiresAt: number;
   readonly #timer: NodeJS.Timeout;
@@ -233,7 +251,12 @@ class StorageLock implements HeldStorageLock {
   }
 
   get lost(): boolean {
-    return this.#lost;
+    return this.#lost !== undefined;
+  }
+
+  confirm(): void {
+    if (!this.#released) this.#heartbeat();
+    if (this.#lost !== undefined) throw this.#lost;
   }
 
   async release(): Promise<void> {
@@ -309,7 +332,7 @@ class StorageLock implements HeldStorageLock {
   }
 
   #markLost(err: Error): void {
-    this.#lost = true;
+    this.#lost = err;
     clearInterval(this.#timer);
     try {
       this.onLost?.(err);

@@ -171,7 +171,9 @@ class Check {
     await this.checkKeys();
     await this.checkLocks();
     const lock =
-      this.opts.lock === false ? undefined : await RepositoryLock.acquire(this.repo, { exclusive: false, operation: 'check' });
+      this.opts.lock === false
+        ? undefined
+        : await RepositoryLock.acquireForReading(this.repo, { operation: 'check', onUnlocked: (why) => this.reporter.warn(why) });
     try {
       await this.scanIndex();
       await this.checkPacks();

@@ -157,9 +157,9 @@ export async function verifyBackup(repo: Repository, ref: string, opts: VerifyOp
   const lock =
     opts.lock === false
       ? undefined
-      : await RepositoryLock.acquire(repo, {
-          exclusive: false,
+      : await RepositoryLock.acquireForReading(repo, {
           operation: 'verify',
+          onUnlocked: (why) => (opts.reporter ?? silentReporter).warn(why),
           onStale: (l) => run.findings.note({ kind: 'stale-lock', object: `locks/${l.name}`, message: `ignored stale lock of ${l.operation} by ${l.username}@${l.host} pid ${l.pid}: ${l.stale}` }),
         });
   try {

@@ -15,6 +15,7 @@ export interface BackupFlags {
   tag?: string[];
   stagingDir?: string;
   busyTimeout?: string;
+  storageLockWait?: string;
   incremental?: boolean;
   full?: boolean;
   parent?: string;
@@ -76,6 +77,7 @@ export async function runBackup(ctx: Context, flags: BackupFlags): Promise<Backu
   if (flags.full && (flags.incremental || flags.parent)) {
     throw new UsageError('--full cannot be combined with --incremental or --parent');
   }
+  const storageLockWaitMs = flags.storageLockWait === undefined ? undefined : parseSeconds('--storage-lock-wait', flags.storageLockWait, { max: 86_400 });
   const repo = await ctx.openRepo();
   try {
     return await backup(repo, {
@@ -88,6 +90,7 @@ export async function runBackup(ctx: Context, flags: BackupFlags): Promise<Backu
       tags: flags.tag,
       stagingParent: flags.stagingDir ?? process.env.FOLE_BACKUP_STAGING,
       busyTimeoutMs,
+      storageLockWaitMs,
       reporter: ctx.reporter,
       signal: ctx.interruptible(),
     });
@@ -107,6 +110,7 @@ export function registerBackup(program: Command, run: Runner): void {
     .addOption(new Option('--actor-kind <kind>', 'whether a person or an AI agent asks').choices(['human', 'agent']).default('human'))
     .option('--tag <tag...>', 'tag the backup (repeatable; up to 256 characters each, no control characters), e.g. pre-migration:42')
     .option('--staging-dir <dir>', 'where database snapshots are staged (default: $FOLE_BACKUP_STAGING or the OS temp dir); needs room for all databases')
+    .option('--storage-lock-wait <seconds>', 'how long to wait for the Global Storage Lock if another backup, a restore or FOLE holds it (default 0)')
     .option('--busy-timeout <seconds>', 'how long to wait for SQLite writers to let go before failing (default 30)')
     .option('-i, --incremental', 'compare with the latest backup of this STORAGE_ROOT and re-read only what changed (the result is still a complete backup)')
     .option('--parent <backup>', 'compare with this backup instead of the latest (implies --incremental)')

@@ -31,7 +31,7 @@ export function registerCheck(program: Command, run: Runner): void {
     .description('check the whole repository: config, keys, index, packs and every backup\'s file list; with --read-data, every byte')
     .option('--read-data', 'read every pack in full: SHA-256 against its name, header against the index, every blob decrypted and hashed')
     .option('--max-problems <n>', 'list at most this many problems (all are counted; default 20)')
-    .option('--no-lock', 'take no repository lock (a read-only copy of a repository)')
+    .option('--no-lock', 'take no repository lock (not needed for a read-only repository: it is read without one, with a warning)')
     .addHelpText('after', `
 Orphaned packs (left by an interrupted backup), duplicate blobs, stale locks and
 leftover temporary files (.tmp-*, left by an interrupted write) are reported as

@@ -6,7 +6,7 @@ import { describeDamaged } from '../../snapshot/store.js';
 import { prune } from '../../prune/prune.js';
 import { UsageError } from '../output.js';
 import type { Runner } from '../context.js';
-import { describePrune, parseThreshold } from './prune.js';
+import { describePrune, parseMinPackAge, parseThreshold } from './prune.js';
 
 interface ForgetFlags {
   keepLast?: string;
@@ -21,6 +21,7 @@ interface ForgetFlags {
   prune?: boolean;
   savePolicy?: boolean;
   repackThreshold?: string;
+  minPackAge?: string;
   actorKind?: 'human' | 'agent';
   allowRemoveAll?: boolean;
 }
@@ -62,6 +63,7 @@ export function registerForget(program: Command, run: Runner): void {
     .option('--allow-remove-all', 'allow a run that removes every backup of a STORAGE_ROOT (refused without it)')
     .option('--prune', 'run prune afterwards to free the space')
     .option('--repack-threshold <percent>', 'with --prune: repack packs with at least this much unused data (default 20%)')
+    .option('--min-pack-age <hours>', 'with --prune: leave packs written in the last this many hours alone (default 4)')
     .addOption(new Option('--actor-kind <kind>', 'whether a person or an AI agent asks').choices(['human', 'agent']).default('human'))
     .addHelpText('after', `
 Backups are grouped by host and STORAGE_ROOT; the policy applies to each group.
@@ -86,6 +88,7 @@ Examples:
           });
         }
         const threshold = parseThreshold(flags.repackThreshold);
+        const minPackAgeMs = parseMinPackAge(flags.minPackAge);
         const repo = await ctx.openRepo();
         try {
           let policy = policyFromFlags(flags);
@@ -104,7 +107,7 @@ Examples:
           if (r.policySaved && policy !== undefined) ctx.out.info(`stored retention policy: ${describePolicy(policy)}`);
           else if (flags.savePolicy && policy !== undefined) ctx.out.info(`dry run: the retention policy would be stored: ${describePolicy(policy)}`);
           if (r.damaged.length > 0 && ids.length === 0) ctx.reporter.warn(describeDamaged(r.damaged, 'a policy neither keeps nor removes them'));
-          const pruned = flags.prune && !flags.dryRun ? await prune(repo, { repackThreshold: threshold, reporter: ctx.reporter }) : undefined;
+          const pruned = flags.prune && !flags.dryRun ? await prune(repo, { repackThreshold: threshold, minPackAgeMs, reporter: ctx.reporter }) : undefined;
           ctx.reporter.stop();
           ctx.out.result({ ...r, policy: policy ?? null, ...(pruned ? { prune: pruned } : {}) }, () => {
             const lines = r.decisions.map(

@@ -5,7 +5,7 @@ import type { Runner } from '../context.js';
 export function registerUnlock(program: Command, run: Runner): void {
   program
     .command('unlock')
-    .description('remove repository locks whose owner is provably gone (same host and dead pid, or a lease long expired)')
+    .description('remove stale repository locks: holder provably gone (same host, boot and PID namespace, dead pid) after its lease, a lease long expired, or an unreadable lock file 30 minutes old')
     .option('--force', 'also remove live locks — only when you are sure no fole-backup process uses the repository')
     .action(function (this: Command) {
       const opts = this.opts<{ force?: boolean }>();

@@ -80,7 +80,7 @@ export function registerVerify(program: Command, run: Runner): void {
     .option('--seed <text>', 'choose the --read-data-subset sample (default: the backup id; the same seed picks the same files)')
     .option('--scratch-dir <dir>', 'where databases are restored for integrity_check (default: $TMPDIR); needs room for all of the backup databases (several are rebuilt at once)')
     .option('--max-problems <n>', 'list at most this many problems (all are counted; default 20)')
-    .option('--no-lock', 'take no repository lock (a read-only copy of a repository)')
+    .option('--no-lock', 'take no repository lock (not needed for a read-only repository: it is read without one, with a warning)')
     .addHelpText('after', `
 Levels: the manifest decrypts and is well-formed; the file list reads and every entry is
 valid; every blob is in the index and every pack it lives in exists and is long enough.

@@ -1,0 +1,54 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { selfIdentity } from '../host/process-identity.js';
+import { makeStaging, removeStaleStaging } from './staging.js';
+
+let parent: string;
+beforeEach(() => {
+  parent = mkdtempSync(join(tmpdir(), 'fole-staging-test-'));
+});
+afterEach(() => rmSync(parent, { recursive: true, force: true }));
+
+/** A pid no process has right now: a child that already exited. */
+function deadPid(): number {
+  return spawnSync('true').pid as number;
+}
+
+/** A staging directory as a backup with `pid` (and `holder`, if given) leaves it. */
+function leftBehind(pid: number, holder?: object): string {
+  const dir = join(parent, `fole-backup-staging-${pid}-abc123`);
+  mkdirSync(dir);
+  if (holder !== undefined) writeFileSync(join(dir, 'holder.json'), JSON.stringify({ host: hostname(), pid, ...holder }));
+  return dir;
+}
+
+describe('removeStaleStaging', () => {
+  it.runIf(selfIdentity().pidNs !== undefined)('removes the staging of a process provably gone (same boot and PID namespace)', async () => {
+    const dir = leftBehind(deadPid(), selfIdentity());
+    expect(await removeStaleStaging(parent)).toEqual([dir]);
+  });
+
+  it('keeps the staging of a holder whose pid is unknown here: another PID namespace or boot', async () => {
+    const ns = leftBehind(deadPid(), { ...selfIdentity(), pidNs: 'pid:[1]' });
+    const boot = leftBehind(deadPid() + 100_000, { ...selfIdentity(), bootId: 'another-boot' });
+    expect(await removeStaleStaging(parent)).toEqual([]);
+    expect(existsSync(ns) && existsSync(boot)).toBe(true);
+  });
+
+  it('judges a staging without a holder record (an older version) by its pid and a day of age', async () => {
+    const fresh = leftBehind(deadPid());
+    expect(await removeStaleStaging(parent)).toEqual([]);
+    const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000);
+    utimesSync(fresh, twoDaysAgo, twoDaysAgo);
+    expect(await removeStaleStaging(parent)).toEqual([fresh]);
+  });
+
+  it('records its holder in a new staging directory and keeps its own', async () => {
+    const mine = await makeStaging(parent);
+    expect(existsSync(join(mine, 'holder.json'))).toBe(true);
+    expect(await removeStaleStaging(parent)).toEqual([]);
+  });
+});
