@@ -45,6 +45,8 @@ export interface ForgetOptions {
    * a stored one would wipe every later scheduled run too.
    */
   allowRemoveAll?: boolean;
+  /** The present, against which a backup stamped in the future is recognised (default: the clock). */
+  now?: Date;
 }
 
 export interface ForgetResult {
@@ -82,6 +84,7 @@ export async function forget(repo: Repository, opts: ForgetOptions): Promise<For
       decisions = applyRetention(
         snaps.map((s) => ({ backupId: s.backupId, createdAt: s.createdAt, host: s.host, storageRoot: s.storageRoot, tags: s.tags })),
         opts.policy,
+        opts.now ?? new Date(),
       );
     } else {
       const chosen = new Set<string>();

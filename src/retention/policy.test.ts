@@ -196,3 +196,22 @@ describe('retention values are parsed strictly, with bounds', () => {
     );
   });
 });
+
+describe('a backup stamped in the future', () => {
+  it('is kept but sets no reference: keep-within and the buckets count from the real backups', () => {
+    const now = new Date('2026-03-10T12:00:00Z');
+    const real = [b('2026-03-10T11:00:00Z'), b('2026-03-09T11:00:00Z'), b('2026-02-01T11:00:00Z')];
+    const future = b('2099-01-01T00:00:00Z');
+    const decisions = applyRetention([...real, future], { within: '30d' }, now);
+    const kept = decisions.filter((d) => d.keep).map((d) => d.createdAt).sort();
+    expect(kept).toEqual(['2026-03-09T11:00:00Z', '2026-03-10T11:00:00Z', '2099-01-01T00:00:00Z']);
+    expect(decisions.find((d) => d.backupId === future.backupId)?.reasons).toEqual([expect.stringMatching(/in the future/)]);
+    // without the present, the old behaviour: the 2099 backup is the reference and nothing real is kept
+    expect(applyRetention([...real, future], { within: '30d' }).filter((d) => d.keep)).toHaveLength(1);
+    // it takes no bucket slot either
+    const daily = applyRetention([...real, future], { daily: 1 }, now).filter((d) => d.keep).map((d) => d.createdAt).sort();
+    expect(daily).toEqual(['2026-03-10T11:00:00Z', '2099-01-01T00:00:00Z']);
+    // within the tolerance a backup is an ordinary one
+    expect(applyRetention([b('2026-03-10T12:30:00Z'), ...real], { last: 1 }, now).filter((d) => d.keep).map((d) => d.createdAt)).toEqual(['2026-03-10T12:30:00Z']);
+  });
+});

@@ -89,6 +89,9 @@ export interface Duration {
   hours: number;
 }
 
+/** How far after now a backup's time may lie before it counts as stamped by a clock that ran ahead. */
+export const FUTURE_TOLERANCE_MS = 60 * 60_000;
+
 /** The longest --keep-within accepted: ten thousand years, far past any real retention, well inside a Date. */
 export const MAX_DURATION_YEARS = 10_000;
 const HOURS_PER: Record<keyof Duration, number> = { years: 8766, months: 730.5, weeks: 168, days: 24, hours: 1 };
@@ -184,8 +187,14 @@ export function describePolicy(p: RetentionPolicy): string {
  * Decide which backups to keep. Returns one decision per backup, newest first
  * within each group, groups in order of their newest backup.
  */
-export function applyRetention(backups: readonly BackupSummary[], policy: RetentionPolicy): RetentionDecision[] {
+export function applyRetention(backups: readonly BackupSummary[], policy: RetentionPolicy, now?: Date): RetentionDecision[] {
   validatePolicy(policy);
+  // A backup stamped well after `now` (a host whose clock ran ahead) would become the
+  // group's newest: keep-within would count back from a date years away and keep
+  // nothing real, and it would take a slot of every bucket. It is kept, said why, and
+  // takes part in no rule.
+  const futureAfter = now === undefined ? Infinity : now.getTime() + FUTURE_TOLERANCE_MS;
+  const isFuture = (b: BackupSummary): boolean => Date.parse(b.createdAt) > futureAfter;
   const within = policy.within !== undefined ? parseDuration(policy.within) : undefined;
   const groups = new Map<string, BackupSummary[]>();
   for (const b of backups) {
@@ -201,7 +210,11 @@ export function applyRetention(backups: readonly BackupSummary[], policy: Retent
       list: [...list].sort((a, b) => (a.createdAt > b.createdAt ? -1 : a.createdAt < b.createdAt ? 1 : a.backupId < b.backupId ? 1 : -1)),
     }))
     .sort((a, b) => ((a.list[0]?.createdAt ?? '') > (b.list[0]?.createdAt ?? '') ? -1 : 1));
-  for (const { group, list } of ordered) {
+  for (const { group, list: all } of ordered) {
+    for (const b of all.filter(isFuture)) {
+      out.push({ backupId: b.backupId, createdAt: b.createdAt, group, keep: true, reasons: ['created in the future (check the clock of the host that took it)'] });
+    }
+    const list = all.filter((b) => !isFuture(b));
     const newest = list[0];
     const cutoff = within && newest ? subtractDuration(new Date(newest.createdAt), within).getTime() : undefined;
     const left: Record<Bucket, number> = {
