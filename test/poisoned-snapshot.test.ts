@@ -98,6 +98,34 @@ describe('values a backup records are checked where they enter', () => {
   });
 });
 
+describe('values that come from the host or a stored backup', () => {
+  it('checks the default actor (user@host): a host name can hold anything', async () => {
+    const python = `import socket, os, sys\nsocket.sethostname(b"evil\\nhost\\x1b[2J")\nos.execvp(sys.argv[1], sys.argv[1:])`;
+    const probe = await runCli(['--version'], env, { wrapper: ['unshare', '-u', 'python3', '-c', python] });
+    if (probe.code !== 0) return; // no UTS namespace here: nothing to test
+    const r = await runCli(['backup', '--storage-root', root, '--repo', repoDir, '--fole-version', '1.0.0'], env, { wrapper: ['unshare', '-u', 'python3', '-c', python] });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/the default actor \(user@host; give --actor instead\) .* line feed/);
+    const named = await runCli(['backup', '--storage-root', root, '--repo', repoDir, '--fole-version', '1.0.0', '--actor', 'ann'], env, { wrapper: ['unshare', '-u', 'python3', '-c', python] });
+    expect(named.code, named.stderr).toBe(0);
+  });
+
+  it('refuses a --keep-tag no backup can carry, and shows a stored root path with a line break escaped', async () => {
+    const tag = await cli('forget', '--keep-last', '5', '--keep-tag', 'x\ny', '--save-policy', '--dry-run');
+    expect(tag.code).toBe(2);
+    expect(tag.stderr).toMatch(/--keep-tag .* line feed/);
+
+    const odd = await makeTree({ 'core/core.db': { db: ['CREATE TABLE t(x)'] } }, { root: join(work, 'ro\not\r') });
+    const b = await cli('backup', '--storage-root', odd.root, '--fole-version', '1.0.0', '--json');
+    expect(b.code, b.stderr).toBe(0);
+    const id = (JSON.parse(b.stdout) as { backupId: string }).backupId;
+    const plan = await cli('restore', id, '--target', join(work, 'restored-odd'), '--fole-version', '1.0.0', '--dry-run');
+    expect(plan.code, plan.stderr).toBe(0);
+    expect(plan.stdout).toContain('ro\\not\\r');
+    expect(plan.stdout.split('\n').some((l) => l.startsWith('ot'))).toBe(false);
+  });
+});
+
 describe('the FOLE version recorded in the STORAGE_ROOT', () => {
   it('is used when none is given, checked by the same rule, and never read through a symlink', async () => {
     const t = await makeTree({ 'core/core.db': { db: ['CREATE TABLE t(x)'] }, 'config/server.json': JSON.stringify({ listen: ':8080', foleVersion: '2.5.0' }) }, { root: join(work, 'recorded') });

@@ -302,7 +302,9 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   const started = Date.now();
   const reporter = opts.reporter ?? silentReporter;
   const signal = opts.signal;
-  checkBackupLabels({ foleVersion: opts.foleVersion, actor: opts.actor, tags: opts.tags });
+  // the default (user@host) is checked too: a host name can hold anything its administrator set
+  const actor = opts.actor ?? defaultActor();
+  checkBackupLabels({ foleVersion: opts.foleVersion, actor, tags: opts.tags }, opts.actor === undefined ? { actor: 'the default actor (user@host; give --actor instead)' } : {});
   const root = await checkStorageRoot(opts.storageRoot);
   await checkApart(root, repo, opts.stagingParent);
   // the root has no tree entry: its owner and mode travel in the snapshot
@@ -596,7 +598,6 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     await repo.flush();
     const backupId = randomUUID();
     const createdAt = capture.capturedAt;
-    const actor = opts.actor ?? defaultActor();
     const type = parent ? 'incremental' : 'full';
     const stats: Required<SnapshotStats> = {
       files, dirs, databases: databases.length, bytes,

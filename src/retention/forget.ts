@@ -8,6 +8,7 @@ import { FoleBackupError } from '../errors.js';
 import { RepositoryLock } from '../repository/lock.js';
 import type { Repository } from '../repository/repository.js';
 import { resolveBackupId, scanSnapshots, type DamagedSnapshot } from '../snapshot/store.js';
+import { printablePath } from '../snapshot/validate.js';
 import { applyRetention, validatePolicy, type RetentionDecision, type RetentionPolicy } from './policy.js';
 
 const POLICY = { type: 'settings', name: 'retention-policy' } as const;
@@ -101,7 +102,7 @@ export async function forget(repo: Repository, opts: ForgetOptions): Promise<For
     const emptied = [...groupsEmptied(decisions)].filter(([g]) => g !== DAMAGED_GROUP);
     if (emptied.length > 0 && opts.allowRemoveAll !== true) {
       const what = emptied
-        .map(([g, list]) => `${g}: all ${list.length} backup${list.length === 1 ? '' : 's'} (${list.slice(0, 3).map((d) => d.backupId).join(', ')}${list.length > 3 ? ', …' : ''})`)
+        .map(([g, list]) => `${printablePath(g)}: all ${list.length} backup${list.length === 1 ? '' : 's'} (${list.slice(0, 3).map((d) => d.backupId).join(', ')}${list.length > 3 ? ', …' : ''})`)
         .join('; ');
       throw new FoleBackupError('USAGE', `refused: this forget would remove every backup of ${emptied.length === 1 ? 'a STORAGE_ROOT' : `${emptied.length} STORAGE_ROOTs`} — ${what}`, {
         hint: 'check the --keep-* rules (`--dry-run` shows what each keeps); if removing them all is really meant, add --allow-remove-all. Nothing was changed',

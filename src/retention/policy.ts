@@ -20,6 +20,8 @@
  * is refused: it would remove everything.
  */
 import { FoleBackupError } from '../errors.js';
+import { labelProblem } from '../snapshot/fields.js';
+import { printablePath } from '../snapshot/validate.js';
 
 export interface RetentionPolicy {
   last?: number;
@@ -165,6 +167,11 @@ export function validatePolicy(p: RetentionPolicy): void {
   if (p.tags !== undefined && (!Array.isArray(p.tags) || !p.tags.every((t) => typeof t === 'string'))) {
     throw new FoleBackupError('USAGE', 'keep-tag must be a list of tags');
   }
+  // a tag rule can only match tags a backup may carry: the same rule as --tag
+  for (const t of p.tags ?? []) {
+    const problem = labelProblem(t);
+    if (problem !== undefined) throw new FoleBackupError('USAGE', `--keep-tag ${printablePath(t.slice(0, 60))} is not accepted: ${problem}`);
+  }
   const any =
     (p.last ?? 0) > 0 || BUCKETS.some((b) => (p[b] ?? 0) > 0) || p.within !== undefined || (p.tags?.length ?? 0) > 0;
   if (!any) {
@@ -179,7 +186,7 @@ export function describePolicy(p: RetentionPolicy): string {
   if (p.last) parts.push(`last ${p.last}`);
   for (const b of BUCKETS) if (p[b]) parts.push(`${b} ${p[b]}`);
   if (p.within) parts.push(`within ${p.within}`);
-  if (p.tags?.length) parts.push(`tags ${p.tags.join(',')}`);
+  if (p.tags?.length) parts.push(`tags ${p.tags.map(printablePath).join(',')}`);
   return parts.join(', ');
 }
 

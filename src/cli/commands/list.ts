@@ -36,7 +36,7 @@ export function registerList(program: Command, run: Runner): void {
           const lines = snaps.map((s) =>
             [s.backupId, s.createdAt, s.type.padEnd(11), `fole ${printable(s.manifest.foleVersion, 20).slice(1, -1)}`.padEnd(14), `${s.stats.files} files`.padStart(12), formatBytes(s.stats.bytes).padStart(10), s.tags.map((t) => printable(t, 60).slice(1, -1)).join(',')].join('  '),
           );
-          for (const d of damaged) lines.push(`${d.backupId}  DAMAGED  ${printable(d.reason, 160).slice(1, -1)}`);
+          for (const d of damaged) lines.push(`${d.backupId}  DAMAGED  ${d.reason.replace(/\n/g, '\\n')}`);
           return [`${rows.length} backup${rows.length === 1 ? '' : 's'}${damaged.length > 0 ? ` (${damaged.length} damaged)` : ''}:`, ...lines].join('\n');
         });
       }),

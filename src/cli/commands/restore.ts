@@ -3,6 +3,7 @@ import type { RestorePlan } from '../../restore/plan.js';
 import { restore, type RestoreResult } from '../../restore/restore.js';
 import { formatBytes, formatDuration, UsageError } from '../output.js';
 import type { Runner } from '../context.js';
+import { printablePath as shown } from '../../snapshot/validate.js';
 import { parseSeconds } from '../numbers.js';
 
 export interface RestoreFlags {
@@ -30,8 +31,9 @@ export function describePlan(p: RestorePlan, given: { foleVersion?: string | und
   const lines = [
     'dry run: nothing was changed',
     `restore backup ${p.backupId}${p.requested !== p.backupId ? ` ("${p.requested}")` : ''}`,
-    `  taken ${b.createdAt} by ${b.createdBy} of ${b.storageRoot} on ${b.host} (${b.type}, FOLE ${b.foleVersion})`,
-    `into ${p.target.path}, which holds ${p.target.holds}`,
+    // what a backup says about itself is shown escaped: a host name or path with a line break must not forge a line
+    `  taken ${b.createdAt} by ${shown(b.createdBy)} of ${shown(b.storageRoot)} on ${shown(b.host)} (${b.type}, FOLE ${shown(b.foleVersion)})`,
+    `into ${shown(p.target.path)}, which holds ${p.target.holds}`,
   ];
   if (p.mode === 'replace') {
     lines.push(`  it would be moved aside, whole, to ${p.previousTree} (named with the time of the restore) and kept until you remove it`);
@@ -46,7 +48,7 @@ export function describePlan(p: RestorePlan, given: { foleVersion?: string | und
     `modules: backup ${list(p.checks.modules.backup)}; target ${p.checks.modules.target === null ? '(no set)' : list(p.checks.modules.target)}: ${p.checks.modules.result}`,
     `storage lock: ${p.storageLock ? `the Global Storage Lock in ${p.target.path}/core/core.db is held during the swap` : 'none to take (the target has no core/core.db)'}`,
   );
-  for (const w of p.warnings) lines.push(`warning: ${w}`);
+  for (const w of p.warnings) lines.push(`warning: ${w.replace(/\n/g, '\\n')}`);
   const version = given.foleVersion ? ` --fole-version ${sh(given.foleVersion)}` : '';
   const modules = given.modules !== undefined ? ` --modules ${sh(given.modules)}` : '';
   lines.push(
