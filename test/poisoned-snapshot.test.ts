@@ -79,6 +79,17 @@ describe('values a backup records are checked where they enter', () => {
     const older = await cli('restore', id, '--target', target, '--fole-version', '2.4.0-beta', '--dry-run');
     expect(older.code).toBe(3);
     expect(older.stderr).toMatch(/VERSION_MISMATCH/);
+    // a target version that is no version at all is a typo: a usage error, as for backup
+    for (const args of [['--fole-version', '2.4'], ['--fole-version', '2.4.0\r']]) {
+      const typo = await cli('restore', id, '--target', target, ...args, '--dry-run');
+      expect(typo.code, typo.stderr).toBe(2);
+    }
+    const viaEnv = await runCli(['restore', id, '--target', target, '--dry-run', '--repo', repoDir], { ...env, FOLE_VERSION: 'v2.4.0' });
+    expect(viaEnv.code).toBe(2);
+    expect(viaEnv.stderr).toMatch(/FOLE_VERSION/);
+    const migration = await cli('migration-rollback', '1\u001b[2J', '--target', target, '--fole-version', '2.4.0', '--dry-run');
+    expect(migration.code).toBe(2);
+    expect(migration.stderr).toMatch(/invalid migration id .*escape/);
   });
 
   it('runs the reader\'s own validator on a snapshot before writing it', async () => {

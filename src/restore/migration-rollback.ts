@@ -10,6 +10,8 @@
 import { FoleBackupError, StopError } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
 import { describeDamaged, scanSnapshots } from '../snapshot/store.js';
+import { labelProblem } from '../snapshot/fields.js';
+import { printablePath } from '../snapshot/validate.js';
 import { verifyBackup, verifyVerdict } from '../verify/verify-backup.js';
 import { restore, type RestoreOptions } from './restore.js';
 import type { RestorePlan } from './plan.js';
@@ -26,8 +28,12 @@ export interface MigrationRollbackResult {
 }
 
 export async function migrationRollback(repo: Repository, migrationId: string, opts: RestoreOptions): Promise<MigrationRollbackResult> {
-  if (migrationId.length === 0 || /\s/.test(migrationId)) {
-    throw new FoleBackupError('USAGE', `invalid migration id ${JSON.stringify(migrationId)}`);
+  // the id becomes a tag (pre-migration:<id>): it must be one a backup could carry
+  const problem = /\s/.test(migrationId) ? 'it contains white space' : labelProblem(migrationTag(migrationId));
+  if (problem !== undefined) {
+    throw new FoleBackupError('USAGE', `invalid migration id ${printablePath(migrationId.slice(0, 60))}: ${problem}`, {
+      hint: 'the id of the migration, as in the tag pre-migration:<id> of the backup taken before it',
+    });
   }
   const tag = migrationTag(migrationId);
   const { snapshots, damaged } = await scanSnapshots(repo);

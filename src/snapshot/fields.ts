@@ -106,6 +106,23 @@ function shown(v: string): string {
   return JSON.stringify(cut).replace(/[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
+/**
+ * The FOLE version a restore is told the target runs, from `flag` or `env`:
+ * undefined when neither is given; USAGE (exit 2) when it is not a version, so
+ * a typo is a usage error rather than a version-mismatch STOP.
+ */
+export function givenFoleVersion(flag: string | undefined, env: string | undefined): string | undefined {
+  const v = flag ?? (env === '' ? undefined : env);
+  if (v === undefined) return undefined;
+  const problem = foleVersionProblem(v);
+  if (problem !== undefined) {
+    throw new FoleBackupError('USAGE', `${flag !== undefined ? '--fole-version' : 'FOLE_VERSION'} ${shown(v)} is not accepted: ${problem}`, {
+      hint: 'give the version of the FOLE server that will run on the restored tree, e.g. 2.3.1',
+    });
+  }
+  return v;
+}
+
 /** The values a backup records about itself, as given by its caller. */
 export interface BackupLabels {
   foleVersion: string;

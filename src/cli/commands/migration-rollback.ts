@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { migrationRollback, migrationTag } from '../../restore/migration-rollback.js';
 import type { RestorePlan } from '../../restore/plan.js';
 import type { RestoreResult } from '../../restore/execute.js';
+import { givenFoleVersion } from '../../snapshot/fields.js';
 import { UsageError } from '../output.js';
 import type { Runner } from '../context.js';
 import { describePlan, describeRestore, parseModules } from './restore.js';
@@ -13,7 +14,7 @@ export function registerMigrationRollback(program: Command, run: Runner): void {
     .description('restore the newest verified backup tagged pre-migration:<id>, with the normal restore protocol')
     .requiredOption('-t, --target <dir>', 'the STORAGE_ROOT to roll back')
     .option('--confirm <backupId>', 'approve the restore: the full id of the backup the rollback chose (it tells you)')
-    .option('--fole-version <version>', 'FOLE version (X.Y.Z) that will run on the rolled-back tree (default: $FOLE_VERSION); required')
+    .option('--fole-version <version>', 'FOLE version (MAJOR.MINOR.PATCH[-PRERELEASE]) that will run on the rolled-back tree (default: $FOLE_VERSION); required')
     .option('--modules <a,b,…>', "the target FOLE's modules (default: the target's modules/ directories)")
     .option('-n, --dry-run', 'verify, choose and plan; change nothing')
     .addHelpText('after', `
@@ -30,12 +31,13 @@ ones that fail are passed over and named. Then the restore protocol runs as for
       const flags = this.opts<{ target: string; confirm?: string; foleVersion?: string; modules?: string; dryRun?: boolean }>();
       return run(async (ctx) => {
         if (flags.target === '') throw new UsageError('--target is empty');
+        const foleVersion = givenFoleVersion(flags.foleVersion, process.env.FOLE_VERSION);
         const repo = await ctx.openRepo();
         try {
           const r = await migrationRollback(repo, migrationId, {
             target: flags.target,
             confirm: flags.confirm,
-            foleVersion: flags.foleVersion ?? (process.env.FOLE_VERSION || undefined),
+            foleVersion,
             modules: parseModules(flags.modules),
             dryRun: flags.dryRun === true,
             reporter: ctx.reporter,

@@ -3,6 +3,7 @@ import type { RestorePlan } from '../../restore/plan.js';
 import { restore, type RestoreResult } from '../../restore/restore.js';
 import { formatBytes, formatDuration, UsageError } from '../output.js';
 import type { Runner } from '../context.js';
+import { givenFoleVersion } from '../../snapshot/fields.js';
 import { printablePath as shown } from '../../snapshot/validate.js';
 import { parseSeconds } from '../numbers.js';
 
@@ -98,7 +99,7 @@ export function registerRestore(program: Command, run: Runner): void {
     .description('restore a whole STORAGE_ROOT from a backup, verified, with the current tree kept aside')
     .requiredOption('-t, --target <dir>', 'where to restore: an absent or empty directory, or the STORAGE_ROOT to replace')
     .option('--confirm <backupId>', 'approve the restore: the FULL id of the backup being restored (required, also for "latest")')
-    .option('--fole-version <version>', 'FOLE version (X.Y.Z) that will run on the restored tree (default: $FOLE_VERSION); required')
+    .option('--fole-version <version>', 'FOLE version (MAJOR.MINOR.PATCH[-PRERELEASE]) that will run on the restored tree (default: $FOLE_VERSION); required')
     .option('--modules <a,b,…>', "the target FOLE's modules (default: the target's modules/ directories); an empty list is allowed")
     .option('-n, --dry-run', 'print what would be restored, checked and moved, and change nothing')
     .option('--storage-lock-wait <seconds>', 'how long to wait for the Global Storage Lock if FOLE holds it (default 0)')
@@ -132,7 +133,7 @@ Examples:
       return run(async (ctx) => {
         const target = flags.target as string;
         if (target === '') throw new UsageError('--target is empty');
-        const foleVersion = flags.foleVersion ?? (process.env.FOLE_VERSION || undefined);
+        const foleVersion = givenFoleVersion(flags.foleVersion, process.env.FOLE_VERSION);
         const modules = parseModules(flags.modules);
         let storageLockWaitMs: number | undefined;
         if (flags.storageLockWait !== undefined) storageLockWaitMs = parseSeconds('--storage-lock-wait', flags.storageLockWait, { max: 86_400 });
