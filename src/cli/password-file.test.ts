@@ -52,7 +52,15 @@ describe('readPasswordFile', () => {
   it('does not hang on a FIFO nobody writes to', async () => {
     const fifo = join(dir, 'fifo');
     execFileSync('mkfifo', [fifo]);
-    await expect(readPasswordFile(fifo, { pipeWaitMs: 200 })).rejects.toMatchObject({ code: 'USAGE', message: expect.stringMatching(/FIFO.*no process writes/) });
+    await expect(readPasswordFile(fifo, { pipeWaitMs: 200 })).rejects.toMatchObject({ code: 'USAGE', message: expect.stringMatching(/FIFO nothing wrote to/) });
+  });
+
+  it('says at once that an anonymous pipe whose command wrote nothing is empty (a failed `pass show`)', async () => {
+    // bash gives <(true) as /dev/fd/N: an anonymous pipe whose writer has already gone
+    const started = Date.now();
+    const out = execFileSync('bash', ['-c', `node --import tsx -e "import('${join(process.cwd(), 'src/cli/password-file.ts')}').then((m) => m.readPasswordFile(process.argv[1], { pipeWaitMs: 5000 })).then(() => console.log('read'), (e) => console.log(e.message))" <(true)`], { encoding: 'utf8' });
+    expect(out).toMatch(/password file \/dev\/fd\/\d+ is empty/);
+    expect(Date.now() - started).toBeLessThan(4500);
   });
 
   it('reads a pipe another process writes to (a shell\'s <(command))', async () => {

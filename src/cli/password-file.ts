@@ -11,7 +11,7 @@
  * a legitimate way to pass a secret, so a pipe is polled for up to `pipeWaitMs`.
  */
 import { constants } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, readlink, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errnoCode, fsError } from '../errors.js';
 import { UsageError } from './output.js';
@@ -51,6 +51,15 @@ export async function readPasswordFile(file: string, opts: ReadPasswordFileOptio
   }
 }
 
+/** Whether an open pipe is an anonymous one (Linux names it `pipe:[inode]`), not a named FIFO. */
+async function isAnonymousPipe(fh: FileHandle): Promise<boolean> {
+  try {
+    return (await readlink(`/proc/self/fd/${fh.fd}`)).startsWith('pipe:');
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Up to MAX_PASSWORD_FILE_BYTES of `fh` (a usage error if there is more). A
  * pipe with nothing in it yet (EAGAIN, or end-of-file before any writer came)
@@ -60,6 +69,7 @@ async function readBounded(fh: FileHandle, file: string, pipe: boolean, waitMs: 
   const buf = Buffer.alloc(MAX_PASSWORD_FILE_BYTES + 1);
   const deadline = Date.now() + waitMs;
   let got = 0;
+  let anonymous: boolean | undefined;
   for (;;) {
     let n: number;
     try {
@@ -75,11 +85,15 @@ async function readBounded(fh: FileHandle, file: string, pipe: boolean, waitMs: 
       }
       continue;
     }
-    // end of file; for a pipe only once something came (before that, no writer has opened it yet)
-    if (n === 0 && (!pipe || got > 0)) return buf.subarray(0, got);
+    // end of file; for a named FIFO only once something came (before that, no writer may
+    // have opened it yet); an anonymous pipe (<(command)) had its writer from the start,
+    // so its end of file is final: the command wrote nothing
+    if (n === 0 && (!pipe || got > 0 || (anonymous ??= await isAnonymousPipe(fh)))) return buf.subarray(0, got);
     if (Date.now() >= deadline) {
       throw new UsageError(
-        `password file ${file} is a FIFO (pipe) no process writes to${got > 0 ? ' to the end' : ''} within ${Math.round(waitMs / 1000)} s`,
+        got > 0
+          ? `password file ${file} is a pipe whose writer did not finish within ${Math.round(waitMs / 1000)} s`
+          : `password file ${file} is a FIFO nothing wrote to within ${Math.round(waitMs / 1000)} s`,
         HINT,
       );
     }
