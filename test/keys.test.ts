@@ -169,7 +169,7 @@ describe('a repository that no password can open', () => {
     const err = await openRepo(TEST_PASSWORD).catch((e: unknown) => e);
     expect(err).toMatchObject({ name: 'StopError', code: 'CHECKSUM_MISMATCH' });
     expect((err as Error).message).toMatch(new RegExp(`config and the key files disagree.*made for repository ${original}.*config says 00000000-0000-4000-8000-000000000000`));
-    expect((err as { hint: string }).hint).toMatch(/replaced or edited.*restore the config/);
+    expect((err as { hint: string }).hint).toMatch(/either the config was replaced .*restore the config of repository .* or keys\/ were copied/);
     // without the right password nothing can be told apart: still a wrong password
     await expect(openRepo('not the password')).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
   });

@@ -54,3 +54,20 @@ describe('a config that is far too large', () => {
     expect(r).toMatchObject({ code: 'REPO_CORRUPT', message: expect.stringMatching(/far more than a config holds/) });
   });
 });
+
+describe('a lost or damaged config', () => {
+  it('says the config was lost, not that there is no repository, when the objects are still there', async () => {
+    const backend = new MemoryBackend();
+    await backend.save({ type: 'keys', name: 'a'.repeat(64) }, Buffer.from('{}'));
+    const err = await readConfig(backend).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'REPO_NOT_FOUND', message: expect.stringMatching(/holds a repository's key files but no config/), hint: expect.stringMatching(/do not run init here/) });
+    const empty = await readConfig(new MemoryBackend()).catch((e: unknown) => e);
+    expect(empty).toMatchObject({ code: 'REPO_NOT_FOUND', hint: expect.stringMatching(/fole-backup init/) });
+  });
+
+  it('says what to do with a damaged one', async () => {
+    for (const text of ['{}', JSON.stringify({ ...VALID, dbChunkSize: 1 }), 'not json']) {
+      expect(await readBytes(Buffer.from(text)), text).toMatchObject({ code: 'REPO_CORRUPT', hint: expect.stringMatching(/restore the file `config` from a copy/) });
+    }
+  });
+});

@@ -148,7 +148,9 @@ export class Repository {
       throw new StopError(
         'CHECKSUM_MISMATCH',
         `${where}: the config and the key files disagree: the password opens key file ${otherRepository.key.slice(0, 16)}, made for repository ${otherRepository.id}, but the config says ${config.id}`,
-        { hint: `the config was replaced or edited: restore the config of repository ${otherRepository.id} from a copy of this repository; nothing was read or changed` },
+        {
+          hint: `either the config was replaced (restore the config of repository ${otherRepository.id} from a copy) or keys/ were copied from repository ${otherRepository.id} (restore this repository's keys/ from a copy); nothing was read or changed`,
+        },
       );
     }
     if (damaged.length === listed.length) {
@@ -491,25 +493,35 @@ export async function readConfig(backend: Backend): Promise<RepositoryConfig> {
     bytes = await backend.load({ type: 'config', name: 'config' });
   } catch (err) {
     if ((err instanceof FoleBackupError && err.code === 'NOT_FOUND') || errnoCode(err) === 'ENOENT') {
-      throw new FoleBackupError('REPO_NOT_FOUND', `no repository at ${backend.location}`, {
+      // a lost config is not "no repository": inviting an init there would be the wrong advice
+      const orphaned = await holdsObjects(backend);
+      throw new FoleBackupError('REPO_NOT_FOUND', orphaned
+        ? `${backend.location} holds a repository's ${orphaned} but no config: the config was deleted or lost`
+        : `no repository at ${backend.location}`, {
         cause: err,
-        hint: 'check --repo / FOLE_BACKUP_REPO, or create one with `fole-backup init`',
+        hint: orphaned
+          ? 'restore the file `config` from a copy of this repository (it names the repository and its chunk sizes; nothing can be read without it); do not run init here'
+          : 'check --repo / FOLE_BACKUP_REPO, or create one with `fole-backup init`',
       });
     }
     throw err;
   }
+  const damaged = (what: string): FoleBackupError =>
+    new FoleBackupError('REPO_CORRUPT', `repository config at ${backend.location} ${what}`, {
+      hint: 'the config was damaged or edited: restore the file `config` from a copy of this repository (it names the repository and its chunk sizes); nothing was read or changed',
+    });
   let parsed: unknown;
   try {
     parsed = JSON.parse(bytes.toString('utf8'));
   } catch (err) {
-    throw new FoleBackupError('REPO_CORRUPT', `repository config at ${backend.location} is not JSON`, { cause: err });
+    throw Object.assign(damaged('is not JSON'), { cause: err });
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new FoleBackupError('REPO_CORRUPT', `repository config at ${backend.location} is not a JSON object`);
+    throw damaged('is not a JSON object');
   }
   const v = parsed as Partial<RepositoryConfig>;
   if (typeof v.formatVersion !== 'number') {
-    throw new FoleBackupError('REPO_CORRUPT', `repository config at ${backend.location} has no formatVersion`);
+    throw damaged('has no formatVersion');
   }
   if (v.formatVersion !== FORMAT_VERSION) {
     throw new FoleBackupError(
@@ -523,7 +535,23 @@ export async function readConfig(backend: Backend): Promise<RepositoryConfig> {
     typeof v.id !== 'string' || !okInt(v.packSize, 4096, 1 << 30) || !okInt(v.fileChunkSize, 4096, 64 << 20) ||
     !okInt(v.dbChunkSize, 512, 64 << 20) || v.dbChunkSize % 512 !== 0
   ) {
-    throw new FoleBackupError('REPO_CORRUPT', `repository config at ${backend.location} is damaged`);
+    throw damaged('is damaged (its id or chunk sizes are not valid)');
   }
   return v as RepositoryConfig;
+}
+
+/** Which kinds of repository objects a location without a config still holds ('key files', 'data'), or undefined. */
+async function holdsObjects(backend: Backend): Promise<string | undefined> {
+  const found: string[] = [];
+  for (const [type, name] of [['keys', 'key files'], ['data', 'data'], ['snapshots', 'snapshots']] as const) {
+    try {
+      for await (const _ of backend.list(type)) {
+        found.push(name);
+        break;
+      }
+    } catch {
+      // an absent type is simply not there
+    }
+  }
+  return found.length === 0 ? undefined : found.join(', ');
 }
