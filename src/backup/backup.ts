@@ -38,7 +38,7 @@ import { acquireStorageLock, GLOBAL_LOCK_ID, type HeldStorageLock } from '../sto
 import { CORE_DB, isFoleDatabasePath, leadsToFoleDatabase } from '../storage/fole-layout.js';
 import { pathInsideRoot } from '../fs/inside-root.js';
 import { readlinkSync } from 'node:fs';
-import { scanTree, type ScanRecord } from '../storage/scan.js';
+import { scanTree, type ForbiddenDir, type ScanRecord } from '../storage/scan.js';
 import { makeStaging } from './staging.js';
 import { fsPath, isPlainName } from '../fs/byte-names.js';
 import { orderedMap } from '../concurrency/ordered-map.js';
@@ -251,7 +251,12 @@ function isInside(child: string, parent: string): boolean {
  * database copies are captured while being written. A STORAGE_ROOT inside the
  * repository is refused as well. Usage errors: the operator chose the paths.
  */
-async function checkApart(root: string, repo: Repository, stagingParent: string | undefined): Promise<void> {
+/**
+ * The repository and the staging directory lie outside the STORAGE_ROOT, by
+ * real path; returns them by device and inode, so the scan also refuses them
+ * when a bind mount brings them inside where no path comparison can tell.
+ */
+async function checkApart(root: string, repo: Repository, stagingParent: string | undefined): Promise<ForbiddenDir[]> {
   const repoPath = await localRealPath(repo.backend);
   if (repoPath !== undefined && isInside(repoPath, root)) {
     throw new FoleBackupError('USAGE', `the repository ${repoPath} lies inside the STORAGE_ROOT ${root}: it would be backed up into itself, growing with every backup`, {
@@ -270,6 +275,13 @@ async function checkApart(root: string, repo: Repository, stagingParent: string 
       hint: 'pass a --staging-dir (or FOLE_BACKUP_STAGING) outside the STORAGE_ROOT, with room for every database',
     });
   }
+  const forbidden: ForbiddenDir[] = [];
+  for (const [path, what] of [[repoPath, `the repository ${repoPath}`], [staging, `the staging directory ${staging}`]] as const) {
+    if (path === undefined) continue;
+    const st = await stat(path).catch(() => undefined);
+    if (st?.isDirectory()) forbidden.push({ dev: st.dev, ino: st.ino, what });
+  }
+  return forbidden;
 }
 
 /**
@@ -306,7 +318,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   const actor = opts.actor ?? defaultActor();
   checkBackupLabels({ foleVersion: opts.foleVersion, actor, tags: opts.tags }, opts.actor === undefined ? { actor: 'the default actor (user@host; give --actor instead)' } : {});
   const root = await checkStorageRoot(opts.storageRoot);
-  await checkApart(root, repo, opts.stagingParent);
+  const forbidden = await checkApart(root, repo, opts.stagingParent);
   // the root has no tree entry: its owner and mode travel in the snapshot
   const rootStat = await stat(root);
   const rootMeta: RootMetadata = { mode: rootStat.mode & 0o7777, uid: rootStat.uid, gid: rootStat.gid };
@@ -393,7 +405,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       // the parent's entry for each path is looked up here, in tree order (a merge
       // join: the parent's file list is never held in memory), and travels in the spool
       const cursor = new ParentCursor(parent ? readTree(repo, parent.tree)[Symbol.asyncIterator]() : undefined);
-      for await (const batch of scanTree(root, (s) => skip(s.path, s.reason))) {
+      for await (const batch of scanTree(root, (s) => skip(s.path, s.reason), { forbidden })) {
         throwIfAborted(workSignal);
         const items: WorkItem[] = [];
         for (const r of batch) {

@@ -9,9 +9,9 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { errorToData } from '../errors.js';
-import { walkTree, type ScanFromWorker, type ScanSkip } from './scan.js';
+import { walkTree, type ForbiddenDir, type ScanFromWorker, type ScanSkip } from './scan.js';
 
-const { root, ahead } = workerData as { root: string; ahead: number };
+const { root, ahead, forbidden } = workerData as { root: string; ahead: number; forbidden: ForbiddenDir[] };
 const port = parentPort;
 if (port === null) throw new Error('scan-worker must run as a worker thread');
 
@@ -26,7 +26,7 @@ const post = (m: ScanFromWorker): void => port.postMessage(m);
 
 try {
   let skips: ScanSkip[] = [];
-  for (const records of walkTree(root, (s) => skips.push(s))) {
+  for (const records of walkTree(root, (s) => skips.push(s), { forbidden })) {
     while (credit === 0) await new Promise<void>((resolve) => (wake = resolve));
     credit--;
     post({ t: 'batch', records, skips });

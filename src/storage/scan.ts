@@ -46,6 +46,22 @@ function record(path: string, st: Stats): ScanRecord {
   return { path, kind, size: st.size, mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, uid: st.uid, gid: st.gid };
 }
 
+/**
+ * A directory the walk must never enter, known by device and inode: the
+ * repository or the staging directory, which a bind mount (or any second path)
+ * can bring inside the root where comparing paths cannot see it.
+ */
+export interface ForbiddenDir {
+  dev: number;
+  ino: number;
+  /** What it is, for the message: "the repository /srv/backups/fole". */
+  what: string;
+}
+
+export interface WalkOptions {
+  forbidden?: readonly ForbiddenDir[];
+}
+
 /** Records per yielded batch. */
 const BATCH = 1024;
 
@@ -64,7 +80,8 @@ interface Level {
  * entries are reported through `onSkip` and left out; an unreadable directory
  * is an error naming it.
  */
-export function* walkTree(root: string, onSkip: (s: ScanSkip) => void): Generator<ScanRecord[]> {
+export function* walkTree(root: string, onSkip: (s: ScanSkip) => void, opts: WalkOptions = {}): Generator<ScanRecord[]> {
+  const forbidden = opts.forbidden ?? [];
   const list = (rel: string): { names: string[]; plain: boolean } | undefined => {
     const abs = rel === '' ? root : join(root, rel);
     try {
@@ -102,6 +119,13 @@ export function* walkTree(root: string, onSkip: (s: ScanSkip) => void): Generato
       throw fsError('read', abs, err);
     }
     if (exclusionReason(name, st.isDirectory()) !== undefined) continue;
+    const reached = st.isDirectory() ? forbidden.find((f) => f.dev === st.dev && f.ino === st.ino) : undefined;
+    if (reached !== undefined) {
+      throw new FoleBackupError('USAGE', `${path} in the STORAGE_ROOT is ${reached.what}, reached another way (a bind mount or a second mount of it): it would be backed up into itself`, {
+        path,
+        hint: 'keep the repository and the staging directory outside the STORAGE_ROOT, also as seen through mounts, and run again; nothing was stored',
+      });
+    }
     // a name a restore would refuse (over-long) is reported, never stored half-usable
     const problem = pathProblem(path);
     if (problem !== undefined) {
@@ -134,8 +158,8 @@ export type ScanFromWorker =
  * walkTree on a worker thread: the same records, batches and skips, in the
  * same order. Stopping early (break, throw) stops the worker.
  */
-export async function* scanTree(root: string, onSkip: (s: ScanSkip) => void): AsyncGenerator<ScanRecord[]> {
-  const worker = startWorker(import.meta.url, 'scan-worker', { workerData: { root, ahead: AHEAD } });
+export async function* scanTree(root: string, onSkip: (s: ScanSkip) => void, opts: WalkOptions = {}): AsyncGenerator<ScanRecord[]> {
+  const worker = startWorker(import.meta.url, 'scan-worker', { workerData: { root, ahead: AHEAD, forbidden: opts.forbidden ?? [] } });
   const arrived: ScanFromWorker[] = [];
   let wake: (() => void) | undefined;
   let failure: FoleBackupError | undefined;
