@@ -135,6 +135,21 @@ describe('a damaged or hostile key file', () => {
     await expect(repo.addKey('another', { ...FAST_KDF, r: 16 })).rejects.toMatchObject({ code: 'INTERNAL' });
   });
 
+  it('can be told apart from another named to share a long prefix with it, in key list and key remove', async () => {
+    const twin = `${FIRST.slice(0, 63)}1`;
+    writeFileSync(keyPath(FIRST), '{garbage');
+    writeFileSync(keyPath(twin), '{garbage');
+    const list = await runCli(['key', 'list', '--repo', repoDir], { FOLE_BACKUP_PASSWORD: TEST_PASSWORD });
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toContain(`! ${FIRST}`);
+    expect(list.stdout).toContain(`! ${twin}`);
+    const ambiguous = await runCli(['key', 'remove', FIRST.slice(0, 16), '--repo', repoDir], { FOLE_BACKUP_PASSWORD: TEST_PASSWORD });
+    expect(ambiguous.code).toBe(2);
+    expect(ambiguous.stderr).toContain(twin);
+    const removed = await runCli(['key', 'remove', twin, '--repo', repoDir], { FOLE_BACKUP_PASSWORD: TEST_PASSWORD });
+    expect(removed.code, removed.stderr).toBe(0);
+  });
+
   it('makes check a STOP whose hint is about the key file, not about the backups', async () => {
     writeFileSync(keyPath(FIRST), '{garbage');
     const r = await runCli(['check', '--repo', repoDir], { FOLE_BACKUP_PASSWORD: TEST_PASSWORD });

@@ -5,6 +5,17 @@ import type { Runner } from '../context.js';
 import { readPasswordFile } from '../password-file.js';
 import { generateKeyFile } from './init.js';
 
+/**
+ * A key's name cut as short as it can be while still naming it alone among
+ * `all` (16 characters at least): a planted key file can be named to share a
+ * long prefix with another, and `key remove` must be able to tell them apart.
+ */
+function shortestUnique(name: string, all: readonly string[]): string {
+  let n = 16;
+  while (n < name.length && all.some((o) => o !== name && o.startsWith(name.slice(0, n)))) n++;
+  return name.slice(0, n);
+}
+
 export function registerKey(program: Command, run: Runner): void {
   const key = program.command('key').description('manage the key files (passwords) that open the repository');
   key
@@ -16,7 +27,10 @@ export function registerKey(program: Command, run: Runner): void {
         const keys = await listKeys(repo);
         ctx.out.result(keys, () =>
           keys
-            .map((k) => (k.damaged !== undefined ? `! ${k.name.slice(0, 16)}  DAMAGED: ${k.damaged}` : `${k.current ? '*' : ' '} ${k.name.slice(0, 16)}  ${k.createdAt}  ${k.username}@${k.host}`))
+            .map((k) => {
+              const name = shortestUnique(k.name, keys.map((o) => o.name));
+              return k.damaged !== undefined ? `! ${name}  DAMAGED: ${k.damaged}` : `${k.current ? '*' : ' '} ${name}  ${k.createdAt}  ${k.username}@${k.host}`;
+            })
             .join('\n'),
         );
       }),
