@@ -148,6 +148,11 @@ describe('the FOLE version recorded in the STORAGE_ROOT', () => {
     const m = await runCli(['manifest', id, '--repo', repoDir], env);
     expect(JSON.parse(m.stdout)).toMatchObject({ foleVersion: '2.5.0' });
 
+    writeFileSync(t.path('config/server.json'), `\uFEFF${JSON.stringify({ foleVersion: '2.5.1' })}`);
+    const bom = await runCli(['backup', '--storage-root', t.root, '--repo', repoDir], noEnv);
+    expect(bom.code, bom.stderr).toBe(0);
+    expect(bom.stderr).toMatch(/FOLE version 2\.5\.1/);
+
     for (const [content, message] of [
       [JSON.stringify({ foleVersion: '2.5.0\r' }), /carriage return/],
       [JSON.stringify({ foleVersion: 25 }), /not a string/],

@@ -54,7 +54,8 @@ export async function readRecordedFoleVersion(root: string): Promise<string | un
   }
   let v: unknown;
   try {
-    v = JSON.parse(text);
+    // editors on Windows may start the file with a byte-order mark, which JSON.parse refuses
+    v = JSON.parse(text.startsWith('\uFEFF') ? text.slice(1) : text);
   } catch {
     throw bad('not JSON');
   }
