@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalBackend } from '../src/backend/local.js';
 import { MemoryBackend } from '../src/backend/memory.js';
-import { MAX_KDF_N } from '../src/crypto/keys.js';
+import { generateMasterKey, MAX_KDF_N, wrapMasterKey } from '../src/crypto/keys.js';
 import type { ProgressReporter } from '../src/progress/reporter.js';
 import { addKey, listKeys, removeKey } from '../src/repository/keys.js';
-import { Repository } from '../src/repository/repository.js';
+import { MAX_KEY_TRIES, Repository } from '../src/repository/repository.js';
 import { runCli } from './cli-helpers.js';
 import { FAST_KDF, makeRepo, TEST_PASSWORD } from './repo-helpers.js';
 
@@ -163,6 +163,25 @@ describe('a damaged or hostile key file', () => {
     const r = await runCli(['list', '--repo', repoDir, '--json'], { FOLE_BACKUP_PASSWORD: TEST_PASSWORD });
     expect(r.stderr).toMatch(/warning: key file 000000000000\S* is damaged and was skipped: not JSON/);
     expect(r.code).toBe(0);
+  });
+});
+
+describe('many key files', () => {
+  it('are tried at most MAX_KEY_TRIES times; --key-hint names the key to try first', async () => {
+    // planted key files with valid parameters, each a scrypt derivation, named to sort first
+    for (let i = 0; i < MAX_KEY_TRIES + 5; i++) {
+      const planted = await wrapMasterKey(generateMasterKey('another-repository'), 'not the password', FAST_KDF);
+      writeFileSync(keyPath(`0${String(i).padStart(63, '0')}`), JSON.stringify(planted));
+    }
+    const err = await openRepo(TEST_PASSWORD).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'PERMISSION_DENIED', message: expect.stringMatching(new RegExp(`among the ${MAX_KEY_TRIES} tried`)), hint: expect.stringMatching(/--key-hint/) });
+    const repo = await Repository.open(new LocalBackend(repoDir), TEST_PASSWORD, { keyHint: keyName.slice(0, 10) });
+    expect(repo.keyName).toBe(keyName);
+    await repo.close();
+    const cli = await runCli(['list', '--repo', repoDir, '--key-hint', keyName.slice(0, 10)], { FOLE_BACKUP_PASSWORD: TEST_PASSWORD });
+    expect(cli.code, cli.stderr).toBe(0);
+    const viaEnv = await runCli(['list', '--repo', repoDir], { FOLE_BACKUP_PASSWORD: TEST_PASSWORD, FOLE_BACKUP_KEY_HINT: keyName.slice(0, 10) });
+    expect(viaEnv.code, viaEnv.stderr).toBe(0);
   });
 });
 

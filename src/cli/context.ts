@@ -19,6 +19,7 @@ export interface GlobalFlags {
   json?: boolean;
   quiet?: boolean;
   progress?: boolean;
+  keyHint?: string;
 }
 
 export interface Context {
@@ -116,7 +117,8 @@ export function makeContext(flags: GlobalFlags): Context {
     },
     async openRepo() {
       const loc = ctx.repoLocation();
-      return openRepository(loc, await ctx.password(), { reporter });
+      const keyHint = flags.keyHint ?? process.env.FOLE_BACKUP_KEY_HINT;
+      return openRepository(loc, await ctx.password(), { reporter, ...(keyHint !== undefined && keyHint !== '' ? { keyHint } : {}) });
     },
     interruptible() {
       if (stop === undefined) {

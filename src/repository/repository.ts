@@ -44,7 +44,17 @@ import type { ProgressReporter } from '../progress/reporter.js';
 export interface OpenOptions {
   /** Told about key files that were skipped as damaged. */
   reporter?: Pick<ProgressReporter, 'warn'>;
+  /** A prefix of the name of the key file to try first (restic's --key-hint). */
+  keyHint?: string;
 }
+
+/**
+ * The most key files a password is tried against (one scrypt derivation each,
+ * ~0.1 s and 32 MiB): anyone who can write to keys/ could otherwise make every
+ * command cost seconds with planted key files. A repository with more keys is
+ * opened with a key hint.
+ */
+export const MAX_KEY_TRIES = 20;
 
 export interface InitOptions {
   kdf?: KdfParams;
@@ -120,7 +130,9 @@ export class Repository {
     const where = `open repository ${backend.location}`;
     const listed: ObjectInfo[] = [];
     for await (const k of backend.list('keys')) listed.push(k);
-    listed.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const hinted = (n: string): boolean => opts.keyHint !== undefined && opts.keyHint !== '' && n.startsWith(opts.keyHint);
+    // name order, the hinted key files first
+    listed.sort((a, b) => (hinted(a.name) !== hinted(b.name) ? (hinted(a.name) ? -1 : 1) : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     if (listed.length === 0) {
       throw new StopError('CHECKSUM_MISMATCH', `${where}: the repository has no key files (keys/ is empty or missing): no password can open it`, {
         hint: 'restore keys/ from a copy of this repository (a key file is useless without its password); nothing was read or changed',
@@ -128,7 +140,13 @@ export class Repository {
     }
     const damaged: string[] = [];
     let otherRepository: { key: string; id: string } | undefined;
+    let tried = 0;
     for (const info of listed) {
+      if (tried === MAX_KEY_TRIES) {
+        throw new StopError('PERMISSION_DENIED', `${where}: no key file opened with this password among the ${MAX_KEY_TRIES} tried; the repository has ${listed.length} key files`, {
+          hint: `name your key file with --key-hint <the first characters of its name> (or FOLE_BACKUP_KEY_HINT); key files beyond ${MAX_KEY_TRIES} are not tried, so planted ones cannot make every command slow. Check the password too; nothing was read or changed`,
+        });
+      }
       let r: Unwrapped;
       try {
         r = await unwrapMasterKey(await readKeyFile(backend, info), password, config.id);
@@ -141,6 +159,7 @@ export class Repository {
         );
         continue;
       }
+      tried++;
       if (r.kind === 'opened') return new Repository(backend, config, r.master, info.name);
       if (r.kind === 'other-repository') otherRepository ??= { key: info.name, id: r.repositoryId };
     }
