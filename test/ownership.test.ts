@@ -194,3 +194,22 @@ describe.skipIf(!AS_ROOT)('owners and modes, restored by another user', () => {
     expect(ownerOf(r.target)).toEqual({ uid: FOLE.uid, gid: FOLE.gid, mode: '750' });
   });
 });
+
+describe('set-ID bits', () => {
+  it('are reported by the backup that meets them, since a restore never sets them', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'fole-setid-'));
+    try {
+      const tree = makeFoleTree(join(work, 'storage'));
+      const file = join(tree.root, 'projects', 'p1', 'files', 'tool');
+      mkdirSync(join(tree.root, 'projects', 'p1', 'files'), { recursive: true });
+      spawnSync('sh', ['-c', `printf x > '${file}'`]);
+      chmodSync(file, 0o4755);
+      const repo = await Repository.init(new LocalBackend(join(work, 'repo')), TEST_PASSWORD, { kdf: FAST_KDF });
+      const r = await backup(repo, { storageRoot: tree.root, foleVersion: '1.0.0' });
+      await repo.close();
+      expect(r.warnings).toEqual(expect.arrayContaining([expect.stringMatching(/"projects\/p1\/files\/tool" has the set-user-ID bit: a restore never sets it/)]));
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
+});

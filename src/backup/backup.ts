@@ -30,7 +30,7 @@ import { checkBackupLabels } from '../snapshot/fields.js';
 import { comparePaths, SKIPPED_LIMIT, type RootMetadata, type Snapshot, type SnapshotDatabase, type SnapshotStats, type TreeEntry } from '../snapshot/snapshot.js';
 import { describeDamaged, loadSnapshot, resolveBackupId, saveSnapshot, scanSnapshots } from '../snapshot/store.js';
 import { readTree, TreeWriter } from '../snapshot/tree.js';
-import { printable } from '../snapshot/validate.js';
+import { printable, SET_ID_BITS } from '../snapshot/validate.js';
 import type { CapturedDatabase } from '../sqlite/capture.js';
 import { captureOnThread } from '../sqlite/capture-thread.js';
 import { isSqliteFile, mayBeSqlite } from '../sqlite/detect.js';
@@ -495,6 +495,11 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       if (workSignal.aborted) {
         await capturing; // a failed scan or capture: its error, not a generic abort
         throwIfAborted(workSignal);
+      }
+      // set-ID bits are stored but never restored (SET_ID_BITS): say so instead of dropping them silently
+      const setId = r.mode & (r.kind === 'dir' ? SET_ID_BITS.all : SET_ID_BITS.all | SET_ID_BITS.nonDir);
+      if (setId !== 0 && (r.kind === 'dir' || r.kind === 'file')) {
+        warn(`${printable(r.path)} has the ${setId & SET_ID_BITS.all ? 'set-user-ID' : 'set-group-ID'} bit: a restore never sets it (a STORAGE_ROOT holds data, not programs)`, r.path);
       }
       if (r.kind === 'dir') return { path: r.path, kind: 'dir', mode: r.mode, mtimeMs: r.mtimeMs, uid: r.uid, gid: r.gid };
       if (r.kind === 'symlink') {
