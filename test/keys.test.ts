@@ -166,6 +166,17 @@ describe('a damaged or hostile key file', () => {
   });
 });
 
+describe('a generated key file', () => {
+  it('never overwrites an existing file', async () => {
+    const existing = join(repoDir, '..', 'existing.key');
+    writeFileSync(existing, 'the only copy of another key\n');
+    const r = await runCli(['init', '--repo', join(repoDir, '..', 'new-repo'), '--generate-key-file', existing], {});
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/already exists; it is never overwritten/);
+    expect(readFileSync(existing, 'utf8')).toBe('the only copy of another key\n');
+  });
+});
+
 describe('many key files', () => {
   it('are tried at most MAX_KEY_TRIES times; --key-hint names the key to try first', async () => {
     // planted key files with valid parameters, each a scrypt derivation, named to sort first

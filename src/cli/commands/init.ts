@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { fsError } from '../../errors.js';
+import { errnoCode, fsError } from '../../errors.js';
 import { initRepository } from '../../repository/open-repository.js';
 import type { Runner } from '../context.js';
 import { parseWholeNumber } from '../numbers.js';
@@ -13,6 +13,10 @@ export async function generateKeyFile(path: string): Promise<string> {
   try {
     await writeFile(path, secret + '\n', { mode: 0o600, flag: 'wx' });
   } catch (err) {
+    if (errnoCode(err) === 'EEXIST') {
+      // never overwrite: it may be the only copy of another repository's key
+      throw new UsageError(`key file ${path} already exists; it is never overwritten`, 'choose a new file name (the existing file may be the key of another repository)');
+    }
     throw fsError('write', path, err);
   }
   return secret;
