@@ -4,7 +4,7 @@
  * failure paths (wrong password, damaged pack, full disk, corrupt source DB).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, chmodSync, utimesSync, statSync } from 'node:fs';
+import { appendFileSync, truncateSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, chmodSync, utimesSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -356,6 +356,33 @@ describe('a damaged SQLite file that is not one of FOLE\'s databases', () => {
       expect(err).toBeInstanceOf(StopError);
       expect((err as StopError).code).toBe('DB_INTEGRITY_ERROR');
       expect((err as StopError).path).toContain(rel);
+      expect(await listSnapshots(repo)).toEqual([]);
+    });
+  }
+});
+
+describe('a file at a place of FOLE\'s databases that is not a sound database', () => {
+  /** Each way a FOLE database can be broken below what capture sees: none of them may be stored as a plain file. */
+  const broken: { rel: string; what: string; make: (file: string) => void }[] = [
+    { rel: 'projects/p1/project.db', what: 'truncated to 5000 bytes', make: (f) => truncateSync(f, 5000) },
+    { rel: 'projects/p1/project.db', what: 'followed by 100 appended bytes', make: (f) => appendFileSync(f, Buffer.alloc(100, 0x41)) },
+    { rel: 'projects/p1/maps/m1/map.db', what: 'empty', make: (f) => writeFileSync(f, '') },
+    { rel: 'modules/maps/module.db', what: 'text', make: (f) => writeFileSync(f, 'hello\n') },
+    { rel: 'modules/maps/module.db', what: 'text of a whole number of pages', make: (f) => writeFileSync(f, 'x'.repeat(4096)) },
+    { rel: 'core/core.db', what: 'truncated to 5000 bytes', make: (f) => truncateSync(f, 5000) },
+  ];
+  for (const { rel, what, make } of broken) {
+    it(`stops with DB_INTEGRITY_ERROR naming ${rel} when it is ${what}, and writes no snapshot`, async () => {
+      if (rel === 'core/core.db') core.db.close();
+      for (const s of ['-wal', '-shm']) rmSync(join(root, rel + s), { force: true });
+      make(join(root, rel));
+      const repo = await makeRepo();
+      const err = await backup(repo, { storageRoot: root, foleVersion: '2.3.1' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StopError);
+      expect((err as StopError).code).toBe('DB_INTEGRITY_ERROR');
+      expect((err as StopError).path).toBe(rel);
+      expect((err as StopError).message).toContain(rel);
+      expect((err as StopError).hint).toBeTruthy();
       expect(await listSnapshots(repo)).toEqual([]);
     });
   }

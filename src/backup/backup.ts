@@ -33,7 +33,7 @@ import { readTree, TreeWriter } from '../snapshot/tree.js';
 import { printable } from '../snapshot/validate.js';
 import type { CapturedDatabase } from '../sqlite/capture.js';
 import { captureOnThread } from '../sqlite/capture-thread.js';
-import { isSqliteFile, mayBeSqlite } from '../sqlite/detect.js';
+import { checkFoleDatabaseFile, isSqliteFile, mayBeSqlite } from '../sqlite/detect.js';
 import { acquireStorageLock, GLOBAL_LOCK_ID, type HeldStorageLock } from '../storage/global-lock.js';
 import { CORE_DB, isFoleDatabasePath, leadsToFoleDatabase } from '../storage/fole-layout.js';
 import { pathInsideRoot } from '../fs/inside-root.js';
@@ -297,6 +297,24 @@ async function confirmFoundations(repo: Repository, repoLock: RepositoryLock, st
   }
 }
 
+/**
+ * Before the snapshot makes a backup visible: every database of FOLE's the scan
+ * found, and core.db in any case (checkStorageRoot found it), is recorded as a
+ * database. A FOLE database missing from the snapshot means the tree changed
+ * under the backup where it matters (a directory swapped while it ran), and a
+ * backup without it is not a backup (spec §15).
+ */
+function confirmFoleDatabases(root: string, found: readonly string[], recorded: readonly SnapshotDatabase[]): void {
+  const have = new Set(recorded.map((d) => d.path));
+  const missing = [...new Set([CORE_DB, ...found])].filter((p) => !have.has(p));
+  if (missing.length > 0) {
+    throw new FoleBackupError('READ_ERROR', `backup of ${root}: ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not recorded as a database; no snapshot was written`, {
+      path: missing[0] as string,
+      hint: 'FOLE\'s databases changed (vanished, moved or replaced) while the backup ran; find out what changes the STORAGE_ROOT, then run the backup again',
+    });
+  }
+}
+
 /** Take a full backup of a STORAGE_ROOT into `repo`. The repository must be open (index is loaded here). */
 export async function backup(repo: Repository, opts: BackupOptions): Promise<BackupResult> {
   const started = Date.now();
@@ -401,9 +419,16 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
           if (r.kind === 'file') {
             totalFiles++;
             totalBytes += r.size;
+            if (isFoleDatabasePath(r.path) && isPlainName(r.path)) {
+              // where FOLE keeps a database there must be a sound one, whatever its size
+              // or its parent's entry say: never a plain file, never left out (STOP or error)
+              checkFoleDatabaseFile(root, r.path);
+              rec.sqlite = true;
+              dbPaths.push(r.path);
+              settled.set(r.path, deferred<DbSettled>());
             // a file with its parent's size, mtime, ctime and inode is the parent's regular
             // file, unchanged: not a database then, not one now — its header is not read
-            if (mayBeSqlite(r.size) && !unchangedFile(r, prev) && isSqliteFile(join(root, r.path))) {
+            } else if (mayBeSqlite(r.size) && !unchangedFile(r, prev) && isSqliteFile(join(root, r.path))) {
               if (isPlainName(r.path)) {
                 rec.sqlite = true;
                 dbPaths.push(r.path);
@@ -630,6 +655,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     stats.durationMs = Date.now() - started;
     stats.addedBytes = repo.addedBytes - addedBefore;
     reporter.phase('write snapshot');
+    confirmFoleDatabases(root, dbPaths.filter(isFoleDatabasePath), databases);
     await confirmFoundations(repo, repoLock, storageLock);
     await saveSnapshot(repo, snap);
     // the snapshot's own figures, finished with what writing it cost
