@@ -387,3 +387,47 @@ describe('a file at a place of FOLE\'s databases that is not a sound database', 
     });
   }
 });
+
+describe('a SQLite database held locked by a writer', () => {
+  /** Hold `rel` the way a stuck program does: exclusive locking mode, a write transaction left open. */
+  function holdLocked(rel: string, journalMode: 'wal' | 'delete'): Database.Database {
+    createDatabase(join(root, rel), 10, journalMode);
+    const holder = new Database(join(root, rel));
+    holder.pragma('locking_mode = EXCLUSIVE');
+    holder.exec('BEGIN IMMEDIATE');
+    holder.prepare('INSERT INTO counter (n, payload) VALUES (?, ?)').run(1000, 'uncommitted');
+    return holder;
+  }
+
+  for (const mode of ['wal', 'delete'] as const) {
+    it(`stores an upload (${mode} mode) byte for byte with a warning that a writer held it, and the backup succeeds`, async () => {
+      const rel = 'projects/p1/uploads/user.sqlite';
+      const holder = holdLocked(rel, mode);
+      try {
+        const repo = await makeRepo();
+        const r = await backup(repo, { storageRoot: root, foleVersion: '2.3.1', busyTimeoutMs: 300 });
+        expect(r.warnings.filter((w) => w.includes(rel))).toEqual([expect.stringMatching(/locked by a writer.*may be inconsistent/)]);
+        const e = (await entries(repo, r.backupId)).find((x) => x.path === rel) as TreeEntry;
+        expect(e.kind).toBe('file');
+        expect((await readBack(repo, e)).equals(readFileSync(join(root, rel)))).toBe(true);
+        expect(r.databases).toBe(4);
+      } finally {
+        holder.close();
+      }
+    });
+  }
+
+  it('still fails with DB_LOCKED when the database held is one of FOLE\'s own', async () => {
+    rmSync(join(root, 'projects', 'p1', 'project.db'));
+    for (const s of ['-wal', '-shm']) rmSync(join(root, 'projects', 'p1', `project.db${s}`), { force: true });
+    const holder = holdLocked('projects/p1/project.db', 'wal');
+    try {
+      const repo = await makeRepo();
+      const err = await backup(repo, { storageRoot: root, foleVersion: '2.3.1', busyTimeoutMs: 300 }).catch((x: unknown) => x);
+      expect(err).toMatchObject({ code: 'DB_LOCKED', path: 'projects/p1/project.db' });
+      expect(await listSnapshots(repo)).toEqual([]);
+    } finally {
+      holder.close();
+    }
+  });
+});

@@ -100,11 +100,12 @@ interface SpoolRecord extends ScanRecord {
 const WINDOW = 8192;
 const WINDOW_WHILE_SCANNING = 65536;
 
-/** A database the capture is done with: its checked copy, the fingerprint that proves it unchanged, or why it is damaged. */
+/** A database the capture is done with: its checked copy, the fingerprint that proves it unchanged, or why it is damaged or was locked. */
 interface DbSettled {
   captured?: CapturedDatabase;
   unchanged?: string;
   damaged?: string;
+  locked?: string;
 }
 
 interface Deferred<T> {
@@ -466,8 +467,9 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         ...(opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs }),
         signal: workSignal,
         dropLockRow: { path: CORE_DB, lockId: GLOBAL_LOCK_ID },
-        // FOLE's own databases must be sound (a damaged one is a STOP, spec §15); any
-        // other file that merely looks like SQLite and is damaged is stored as it is
+        // FOLE's own databases must be sound (a damaged one is a STOP, spec §15) and are
+        // waited for (DB_LOCKED); any other file that merely looks like SQLite and is
+        // damaged, or locked by a writer past the busy timeout, is stored as it is
         optional: dbPaths.filter((p) => !isFoleDatabasePath(p)),
         // core.db always changes (it holds our lock row during the capture); others are kept when untouched
         unchangedIfFingerprint: Object.fromEntries(
@@ -532,6 +534,14 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       if (caught?.damaged !== undefined) {
         // not one of FOLE's databases: its bytes are kept exactly, and the operator is told
         warn(`${r.path} looks like a SQLite database but is damaged, so it was stored byte for byte as an ordinary file (${caught.damaged})`, r.path);
+      }
+      if (caught?.locked !== undefined) {
+        // not one of FOLE's databases either: one stuck program must not stop every backup
+        warn(
+          `${r.path} is a SQLite database locked by a writer for longer than the busy timeout, so it was stored byte for byte ` +
+            `as an ordinary file; the copy may be inconsistent (${caught.locked})`,
+          r.path,
+        );
       }
       // an incremental keeps what provably did not change, without reading it
       const keptFp = caught?.unchanged;

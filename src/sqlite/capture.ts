@@ -93,12 +93,15 @@ export interface CaptureOptions {
    * kept as unchanged — before the others are done. The capture as a whole can
    * still fail afterwards (a later database); only its result is final.
    */
-  onDatabase?: (d: { path: string; captured?: CapturedDatabase; unchanged?: string; damaged?: string }) => void;
+  onDatabase?: (d: { path: string; captured?: CapturedDatabase; unchanged?: string; damaged?: string; locked?: string }) => void;
   /**
-   * Databases that may be set aside when damaged: one that SQLite refuses as
-   * corrupt or as no database, or whose copy fails integrity_check, is left out
-   * (listed in `damaged`, told through onDatabase with `damaged`) instead of
-   * failing the capture. Any other damaged database is a STOP DB_INTEGRITY_ERROR.
+   * Databases that may be set aside: one that SQLite refuses as corrupt or as
+   * no database, or whose copy fails integrity_check, is left out (listed in
+   * `damaged`, told through onDatabase with `damaged`); one a writer keeps
+   * locked for longer than busyTimeoutMs is left out as well (listed in
+   * `locked`, told with `locked`), instead of failing the capture. Any other
+   * damaged database is a STOP DB_INTEGRITY_ERROR, any other locked one
+   * DB_LOCKED.
    */
   optional?: readonly string[];
 }
@@ -126,6 +129,8 @@ export interface CaptureResult {
   unchanged: { path: string; fingerprint: string }[];
   /** Databases of `optional` found damaged, with why: neither copied nor in `databases`. */
   damaged: { path: string; reason: string }[];
+  /** Databases of `optional` a writer kept locked past busyTimeoutMs, with the error: neither copied nor in `databases`. */
+  locked: { path: string; reason: string }[];
   /** ISO UTC time of the instant every database was captured at. */
   capturedAt: string;
   /** How long the capture held write locks (all attempts), i.e. kept writers waiting. */
@@ -151,6 +156,8 @@ interface Source {
   skip?: boolean;
   /** Why it was set aside as damaged (an `optional` database only). */
   damaged?: string;
+  /** Why it was set aside as locked by a writer (an `optional` database only). */
+  locked?: string;
 }
 
 /**
@@ -176,15 +183,28 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
   const prefix = `capture-${randomBytes(6).toString('hex')}`;
   const optional = new Set(opts.optional ?? []);
   const damaged: CaptureResult['damaged'] = [];
-  /** Whether `err` is damage of `s` that may set it aside instead of failing the capture. */
-  const tolerable = (s: Source, err: unknown): err is StopError =>
-    optional.has(s.rel) && err instanceof StopError && err.code === 'DB_INTEGRITY_ERROR';
-  const setAside = (s: Source, err: StopError): void => {
+  const locked: CaptureResult['locked'] = [];
+  /**
+   * Whether `err` may set `s` aside instead of failing the capture: damage, or a
+   * writer holding it past the budget. An upload that a program keeps locked
+   * (exclusive locking mode, a transaction left open) must not stop every backup
+   * of the server; FOLE's own databases are never optional.
+   */
+  const tolerable = (s: Source, err: unknown): err is FoleBackupError =>
+    optional.has(s.rel) &&
+    ((err instanceof StopError && err.code === 'DB_INTEGRITY_ERROR') || (err instanceof FoleBackupError && err.code === 'DB_LOCKED'));
+  const setAside = (s: Source, err: FoleBackupError): void => {
     releaseSource(s);
     removeCopy(s);
-    s.damaged = err.message;
-    damaged.push({ path: s.rel, reason: err.message });
-    opts.onDatabase?.({ path: s.rel, damaged: err.message });
+    if (err.code === 'DB_LOCKED') {
+      s.locked = err.message;
+      locked.push({ path: s.rel, reason: err.message });
+      opts.onDatabase?.({ path: s.rel, locked: err.message });
+    } else {
+      s.damaged = err.message;
+      damaged.push({ path: s.rel, reason: err.message });
+      opts.onDatabase?.({ path: s.rel, damaged: err.message });
+    }
   };
   let ok = false;
   try {
@@ -198,14 +218,15 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
       }
     }
 
-    let live = byPath.filter((s) => s.damaged === undefined);
+    let live = byPath.filter((s) => s.damaged === undefined && s.locked === undefined);
     let instant: QuiesceResult;
     for (;;) {
       try {
         instant = await quiesce(live, busyTimeoutMs, opts.signal, progress);
         break;
       } catch (err) {
-        // damage that shows only when the snapshot is pinned: set that one aside and take the instant again
+        // damage that shows only when the snapshot is pinned, or an optional database a
+        // writer held past the budget: set that one aside and take the instant again
         const s = err instanceof FoleBackupError ? live.find((x) => x.rel === err.path) : undefined;
         if (s === undefined || !tolerable(s, err)) throw err;
         setAside(s, err);
@@ -258,7 +279,7 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
     const databases: CapturedDatabase[] = [];
     const unchanged: CaptureResult['unchanged'] = [];
     for (const s of sources) {
-      if (s.damaged !== undefined) continue;
+      if (s.damaged !== undefined || s.locked !== undefined) continue;
       if (s.skip) {
         unchanged.push({ path: s.rel, fingerprint: s.fingerprint });
         continue;
@@ -268,7 +289,7 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
       databases.push(captured);
     }
     ok = true;
-    return { databases, unchanged, damaged, capturedAt, writersBlockedMs };
+    return { databases, unchanged, damaged, locked, capturedAt, writersBlockedMs };
   } finally {
     for (const s of byPath) releaseSource(s);
     if (!ok) for (const s of sources) removeCopy(s);
