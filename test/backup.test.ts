@@ -8,7 +8,7 @@ import { appendFileSync, truncateSync, mkdirSync, mkdtempSync, readdirSync, read
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { backup } from '../src/backup/backup.js';
+import { backup, confirmFoleDatabases } from '../src/backup/backup.js';
 import { MemoryBackend } from '../src/backend/memory.js';
 import { FaultInjectingBackend } from '../src/backend/fault.js';
 import { FoleBackupError, StopError } from '../src/errors.js';
@@ -17,7 +17,7 @@ import { Repository } from '../src/repository/repository.js';
 import { listSnapshots, loadSnapshot } from '../src/snapshot/store.js';
 import { readTree } from '../src/snapshot/tree.js';
 import { readStorageLock } from '../src/storage/global-lock.js';
-import type { TreeEntry } from '../src/snapshot/snapshot.js';
+import type { SnapshotDatabase, TreeEntry } from '../src/snapshot/snapshot.js';
 import { createDamagedDatabase, createDatabase, createWalOnlyDatabase, type WalOnlyDatabase } from './fixtures/sqlite-writer.js';
 import { makeRepo, readBack, TEST_PASSWORD } from './repo-helpers.js';
 import { createHash, randomBytes } from 'node:crypto';
@@ -429,5 +429,21 @@ describe('a SQLite database held locked by a writer', () => {
     } finally {
       holder.close();
     }
+  });
+});
+
+describe('the last check before a snapshot is written', () => {
+  const recorded = (...paths: string[]): SnapshotDatabase[] =>
+    paths.map((path) => ({ path, sha256: 'a'.repeat(64), size: 4096, pageSize: 4096, pageCount: 1, userVersion: 0, journalMode: 'wal', integrity: 'ok', captured: true }));
+
+  it('fails when core.db, or a FOLE database the scan found, is not recorded as a database', () => {
+    expect(() => confirmFoleDatabases(root, ['core/core.db', 'projects/p1/project.db'], recorded('core/core.db', 'projects/p1/project.db'))).not.toThrow();
+    // the scan saw core.db, but it ended up as no database (replaced while the backup ran)
+    expect(() => confirmFoleDatabases(root, ['projects/p1/project.db'], recorded('projects/p1/project.db'))).toThrow(
+      expect.objectContaining({ code: 'READ_ERROR', path: 'core/core.db', hint: expect.any(String) }),
+    );
+    expect(() => confirmFoleDatabases(root, ['core/core.db', 'modules/maps/module.db'], recorded('core/core.db'))).toThrow(
+      expect.objectContaining({ path: 'modules/maps/module.db' }),
+    );
   });
 });

@@ -305,7 +305,7 @@ async function confirmFoundations(repo: Repository, repoLock: RepositoryLock, st
  * under the backup where it matters (a directory swapped while it ran), and a
  * backup without it is not a backup (spec §15).
  */
-function confirmFoleDatabases(root: string, found: readonly string[], recorded: readonly SnapshotDatabase[]): void {
+export function confirmFoleDatabases(root: string, found: readonly string[], recorded: readonly SnapshotDatabase[]): void {
   const have = new Set(recorded.map((d) => d.path));
   const missing = [...new Set([CORE_DB, ...found])].filter((p) => !have.has(p));
   if (missing.length > 0) {
