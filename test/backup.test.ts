@@ -4,7 +4,7 @@
  * failure paths (wrong password, damaged pack, full disk, corrupt source DB).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { appendFileSync, truncateSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, chmodSync, utimesSync, statSync } from 'node:fs';
+import { appendFileSync, linkSync, truncateSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, chmodSync, utimesSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -445,5 +445,33 @@ describe('the last check before a snapshot is written', () => {
     expect(() => confirmFoleDatabases(root, ['core/core.db', 'modules/maps/module.db'], recorded('core/core.db'))).toThrow(
       expect.objectContaining({ path: 'modules/maps/module.db' }),
     );
+  });
+});
+
+describe('two database names for one file (hard links)', () => {
+  it('fails at once with UNSAFE_PATH naming both when one of them is FOLE\'s own, instead of waiting on itself', async () => {
+    const project = join(root, 'projects', 'p1', 'project.db');
+    for (const s of ['', '-wal', '-shm']) rmSync(project + s, { force: true });
+    linkSync(join(root, 'core', 'core.db'), project);
+    const repo = await makeRepo();
+    const err = await backup(repo, { storageRoot: root, foleVersion: '2.3.1', busyTimeoutMs: 1000 }).catch((x: unknown) => x);
+    expect(err).toMatchObject({ code: 'UNSAFE_PATH', hint: expect.any(String) });
+    expect((err as Error).message).toContain('core/core.db');
+    expect((err as Error).message).toContain('projects/p1/project.db');
+    expect(await listSnapshots(repo)).toEqual([]);
+  });
+
+  it('captures one of two hard-linked uploads and stores the other byte for byte with a warning', async () => {
+    const [a, b] = ['projects/p1/files/a.sqlite', 'projects/p1/files/b.sqlite'];
+    createDatabase(join(root, a), 10, 'delete');
+    linkSync(join(root, a), join(root, b));
+    const repo = await makeRepo();
+    const r = await backup(repo, { storageRoot: root, foleVersion: '2.3.1', busyTimeoutMs: 1000 });
+    const all = await entries(repo, r.backupId);
+    expect(all.find((x) => x.path === a)?.kind).toBe('db');
+    const eb = all.find((x) => x.path === b) as TreeEntry;
+    expect(eb.kind).toBe('file');
+    expect((await readBack(repo, eb)).equals(readFileSync(join(root, b)))).toBe(true);
+    expect(r.warnings.filter((w) => w.includes(b))).toEqual([expect.stringContaining(a)]);
   });
 });

@@ -106,6 +106,7 @@ interface DbSettled {
   unchanged?: string;
   damaged?: string;
   locked?: string;
+  sameFileAs?: string;
 }
 
 interface Deferred<T> {
@@ -534,6 +535,14 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       if (caught?.damaged !== undefined) {
         // not one of FOLE's databases: its bytes are kept exactly, and the operator is told
         warn(`${r.path} looks like a SQLite database but is damaged, so it was stored byte for byte as an ordinary file (${caught.damaged})`, r.path);
+      }
+      if (caught?.sameFileAs !== undefined) {
+        // an upload under two names: one is captured as a database, this one is kept as bytes
+        warn(
+          `${r.path} is the same file as ${caught.sameFileAs} (a hard link): only ${caught.sameFileAs} is read as a database, ` +
+            `${r.path} was stored byte for byte as an ordinary file; if a program writes to it, the copy may be inconsistent`,
+          r.path,
+        );
       }
       if (caught?.locked !== undefined) {
         // not one of FOLE's databases either: one stuck program must not stop every backup

@@ -51,7 +51,7 @@ import { isSqliteDamage } from './integrity.js';
 import { openDatabaseInside } from './open-inside.js';
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, openSync, readSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, lstatSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { basename, isAbsolute, join, posix } from 'node:path';
 import { abortError, FoleBackupError, fsError, StopError, throwIfAborted } from '../errors.js';
 
@@ -93,7 +93,7 @@ export interface CaptureOptions {
    * kept as unchanged — before the others are done. The capture as a whole can
    * still fail afterwards (a later database); only its result is final.
    */
-  onDatabase?: (d: { path: string; captured?: CapturedDatabase; unchanged?: string; damaged?: string; locked?: string }) => void;
+  onDatabase?: (d: { path: string; captured?: CapturedDatabase; unchanged?: string; damaged?: string; locked?: string; sameFileAs?: string }) => void;
   /**
    * Databases that may be set aside: one that SQLite refuses as corrupt or as
    * no database, or whose copy fails integrity_check, is left out (listed in
@@ -101,7 +101,10 @@ export interface CaptureOptions {
    * locked for longer than busyTimeoutMs is left out as well (listed in
    * `locked`, told with `locked`), instead of failing the capture. Any other
    * damaged database is a STOP DB_INTEGRITY_ERROR, any other locked one
-   * DB_LOCKED.
+   * DB_LOCKED. Of optional databases that are one file under several names
+   * (hard links) the first by path is captured and the others are left out
+   * (listed in `sameFile`, told with `sameFileAs`); when one of the names is
+   * not optional the capture fails with UNSAFE_PATH naming both.
    */
   optional?: readonly string[];
 }
@@ -131,6 +134,8 @@ export interface CaptureResult {
   damaged: { path: string; reason: string }[];
   /** Databases of `optional` a writer kept locked past busyTimeoutMs, with the error: neither copied nor in `databases`. */
   locked: { path: string; reason: string }[];
+  /** Databases of `optional` that are the same file as an earlier one (`as`): neither copied nor in `databases`. */
+  sameFile: { path: string; as: string }[];
   /** ISO UTC time of the instant every database was captured at. */
   capturedAt: string;
   /** How long the capture held write locks (all attempts), i.e. kept writers waiting. */
@@ -158,6 +163,8 @@ interface Source {
   damaged?: string;
   /** Why it was set aside as locked by a writer (an `optional` database only). */
   locked?: string;
+  /** The earlier database it is the same file as (an `optional` database only). */
+  sameFileAs?: string;
 }
 
 /**
@@ -209,7 +216,10 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
   let ok = false;
   try {
     throwIfAborted(opts.signal);
+    const sameFile = setAsideHardLinks(byPath, optional);
+    for (const { path, as } of sameFile) opts.onDatabase?.({ path, sameFileAs: as });
     for (const s of byPath) {
+      if (s.sameFileAs !== undefined) continue;
       try {
         openSource(s, opts.storageRoot, busyTimeoutMs);
       } catch (err) {
@@ -218,7 +228,7 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
       }
     }
 
-    let live = byPath.filter((s) => s.damaged === undefined && s.locked === undefined);
+    let live = byPath.filter((s) => s.damaged === undefined && s.locked === undefined && s.sameFileAs === undefined);
     let instant: QuiesceResult;
     for (;;) {
       try {
@@ -279,7 +289,7 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
     const databases: CapturedDatabase[] = [];
     const unchanged: CaptureResult['unchanged'] = [];
     for (const s of sources) {
-      if (s.damaged !== undefined || s.locked !== undefined) continue;
+      if (s.damaged !== undefined || s.locked !== undefined || s.sameFileAs !== undefined) continue;
       if (s.skip) {
         unchanged.push({ path: s.rel, fingerprint: s.fingerprint });
         continue;
@@ -289,11 +299,47 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
       databases.push(captured);
     }
     ok = true;
-    return { databases, unchanged, damaged, locked, capturedAt, writersBlockedMs };
+    return { databases, unchanged, damaged, locked, sameFile, capturedAt, writersBlockedMs };
   } finally {
     for (const s of byPath) releaseSource(s);
     if (!ok) for (const s of sources) removeCopy(s);
   }
+}
+
+/**
+ * Find databases that are one file under several names (hard links), before
+ * any is opened: the capture would take the write lock of the first name and
+ * then wait, the whole budget long, for itself to let go of the second. Of
+ * optional ones the first by path is kept and the others are marked
+ * `sameFileAs`; a FOLE database sharing its file with another name is refused.
+ * One that cannot be stat'ed is left to openSource, which reports it.
+ */
+function setAsideHardLinks(byPath: readonly Source[], optional: ReadonlySet<string>): { path: string; as: string }[] {
+  const first = new Map<string, Source>();
+  const out: { path: string; as: string }[] = [];
+  for (const s of byPath) {
+    let key: string;
+    try {
+      const st = lstatSync(s.abs, { bigint: true });
+      key = `${st.dev}:${st.ino}`;
+    } catch {
+      continue;
+    }
+    const earlier = first.get(key);
+    if (earlier === undefined) {
+      first.set(key, s);
+      continue;
+    }
+    if (!optional.has(s.rel) || !optional.has(earlier.rel)) {
+      throw new FoleBackupError('UNSAFE_PATH', `capture: ${earlier.rel} and ${s.rel} are the same file (hard links); a database of FOLE's must be a file of its own`, {
+        path: s.rel,
+        hint: `find out how they came to be linked; give each its own file (a copy, not a link: cp, not ln) or remove the one that does not belong, then run again`,
+      });
+    }
+    s.sameFileAs = earlier.rel;
+    out.push({ path: s.rel, as: earlier.rel });
+  }
+  return out;
 }
 
 /** Remove a source's copy in staging, with any side file SQLite left beside it. */
