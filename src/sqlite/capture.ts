@@ -218,10 +218,13 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
     throwIfAborted(opts.signal);
     const sameFile = setAsideHardLinks(byPath, optional);
     for (const { path, as } of sameFile) opts.onDatabase?.({ path, sameFileAs: as });
+    // one budget for every optional database: a few uploads held by stuck programs
+    // must not each cost the whole wait (FOLE's own are waited for in full)
+    const optionalDeadline = performance.now() + busyTimeoutMs;
     for (const s of byPath) {
       if (s.sameFileAs !== undefined) continue;
       try {
-        openSource(s, opts.storageRoot, busyTimeoutMs);
+        openSource(s, opts.storageRoot, optional.has(s.rel) ? Math.max(0, Math.floor(optionalDeadline - performance.now())) : busyTimeoutMs);
       } catch (err) {
         if (!tolerable(s, err)) throw err;
         setAside(s, err);
@@ -232,7 +235,14 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
     let instant: QuiesceResult;
     for (;;) {
       try {
-        instant = await quiesce(live, busyTimeoutMs, opts.signal, progress);
+        const q = await quiesce(live, busyTimeoutMs, opts.signal, progress, (s) => optional.has(s.rel));
+        if ('stuck' in q) {
+          // optional databases writers held past the budget, all found at once: set them aside, take the instant again
+          for (const s of q.stuck) setAside(s, lockedTooLong(s.rel, busyTimeoutMs));
+          live = live.filter((x) => !q.stuck.includes(x));
+          continue;
+        }
+        instant = q;
         break;
       } catch (err) {
         // damage that shows only when the snapshot is pinned, or an optional database a
@@ -390,13 +400,18 @@ interface QuiesceResult {
   writersBlockedMs: number;
 }
 
-/** Take every write lock at once, pin a read snapshot of each, let writers go. */
+/**
+ * Take every write lock at once, pin a read snapshot of each, let writers go.
+ * When the budget is spent: if every database a writer still holds may be set
+ * aside (`optional`), they are returned as `stuck`; otherwise DB_LOCKED.
+ */
 async function quiesce(
   byPath: Source[],
   busyTimeoutMs: number,
   signal: AbortSignal | undefined,
   progress: (e: CaptureProgressEvent) => void,
-): Promise<QuiesceResult> {
+  optional: (s: Source) => boolean,
+): Promise<QuiesceResult | { stuck: Source[] }> {
   const deadline = performance.now() + busyTimeoutMs;
   const total = byPath.length;
   let blockedMs = 0;
@@ -468,21 +483,37 @@ async function quiesce(
     }
     const left = deadline - performance.now();
     if (left <= 0) {
-      const rel = busy?.rel ?? '';
-      throw new FoleBackupError(
-        'DB_LOCKED',
-        `capture ${rel}: database locked by a writer for longer than ${formatSeconds(busyTimeoutMs)}`,
-        {
-          path: rel,
-          hint: 'a long write transaction (or a stuck process) holds it; run the backup again when it has finished, or raise the busy timeout',
-        },
-      );
+      const stuck = busy === undefined ? [] : [busy, ...byPath.filter((s) => s !== busy && heldByWriter(s))];
+      const waitedFor = stuck.find((s) => !optional(s));
+      if (stuck.length > 0 && waitedFor === undefined) return { stuck };
+      throw lockedTooLong((waitedFor ?? busy)?.rel ?? '', busyTimeoutMs);
     }
     // Back off with jitter so a multi-database writer we collided with can finish.
     const pause = Math.min(left, Math.min(25 * attempt, 500) * (0.5 + Math.random()));
     await sleep(pause, signal);
     slice = Math.min(slice * 2, 2_000);
   }
+}
+
+/** Whether a writer holds `s` now: its write lock cannot be taken without waiting. Holds nothing afterwards. */
+function heldByWriter(s: Source): boolean {
+  const w = need(s.writer, s);
+  w.pragma('busy_timeout = 0');
+  try {
+    w.exec('BEGIN IMMEDIATE');
+  } catch (err) {
+    if (isBusy(err)) return true;
+    throw sqliteError(s.rel, 'lock', err, 'source');
+  }
+  w.exec('ROLLBACK');
+  return false;
+}
+
+function lockedTooLong(rel: string, busyTimeoutMs: number): FoleBackupError {
+  return new FoleBackupError('DB_LOCKED', `capture ${rel}: database locked by a writer for longer than ${formatSeconds(busyTimeoutMs)}`, {
+    path: rel,
+    hint: 'a long write transaction (or a stuck process) holds it; run the backup again when it has finished, or raise the busy timeout',
+  });
 }
 
 /** Copy a source from its pinned snapshot with the Online Backup API. */
