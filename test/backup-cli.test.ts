@@ -5,7 +5,7 @@
  * repository or staging directory placed inside the STORAGE_ROOT (refused: it
  * would be backed up into itself).
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -67,6 +67,32 @@ describe('backup of a tree with a damaged SQLite file', () => {
     expect(b.stderr).toContain('projects/p1/project.db');
     expect(readdirSync(join(repoDir, 'snapshots'))).toEqual([]);
   });
+});
+
+describe('backup of a tree whose core.db is not a sound database', () => {
+  const damage: [string, (file: string) => void][] = [
+    ['is text', (f) => writeFileSync(f, 'hello\n')],
+    ['is damaged in its first pages', (f) => {
+      const bytes = readFileSync(f);
+      bytes.fill(0x5a, 100, bytes.length);
+      writeFileSync(f, bytes);
+    }],
+  ];
+  for (const [what, make] of damage) {
+    it(`stops with DB_INTEGRITY_ERROR (exit 3) and a hint when core/core.db ${what}`, async () => {
+      const file = join(root, 'core', 'core.db');
+      for (const s of ['-wal', '-shm']) rmSync(file + s, { force: true });
+      make(file);
+      const repoDir = join(work, 'repo');
+      await initRepo(repoDir);
+      const b = await runCli(backupArgs(repoDir), env);
+      expect(b.code, b.stderr).toBe(3);
+      expect(b.stderr).toContain('STOP DB_INTEGRITY_ERROR');
+      expect(b.stderr).toContain('core/core.db');
+      expect(b.stderr).toContain('hint:');
+      expect(readdirSync(join(repoDir, 'snapshots'))).toEqual([]);
+    });
+  }
 });
 
 describe('a repository or staging directory inside the STORAGE_ROOT', () => {

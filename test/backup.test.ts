@@ -4,11 +4,11 @@
  * failure paths (wrong password, damaged pack, full disk, corrupt source DB).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, chmodSync, utimesSync, statSync } from 'node:fs';
+import { appendFileSync, linkSync, truncateSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, chmodSync, utimesSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { backup } from '../src/backup/backup.js';
+import { backup, confirmFoleDatabases } from '../src/backup/backup.js';
 import { MemoryBackend } from '../src/backend/memory.js';
 import { FaultInjectingBackend } from '../src/backend/fault.js';
 import { FoleBackupError, StopError } from '../src/errors.js';
@@ -17,7 +17,7 @@ import { Repository } from '../src/repository/repository.js';
 import { listSnapshots, loadSnapshot } from '../src/snapshot/store.js';
 import { readTree } from '../src/snapshot/tree.js';
 import { readStorageLock } from '../src/storage/global-lock.js';
-import type { TreeEntry } from '../src/snapshot/snapshot.js';
+import type { SnapshotDatabase, TreeEntry } from '../src/snapshot/snapshot.js';
 import { createDamagedDatabase, createDatabase, createWalOnlyDatabase, type WalOnlyDatabase } from './fixtures/sqlite-writer.js';
 import { makeRepo, readBack, TEST_PASSWORD } from './repo-helpers.js';
 import { createHash, randomBytes } from 'node:crypto';
@@ -359,4 +359,119 @@ describe('a damaged SQLite file that is not one of FOLE\'s databases', () => {
       expect(await listSnapshots(repo)).toEqual([]);
     });
   }
+});
+
+describe('a file at a place of FOLE\'s databases that is not a sound database', () => {
+  /** Each way a FOLE database can be broken below what capture sees: none of them may be stored as a plain file. */
+  const broken: { rel: string; what: string; make: (file: string) => void }[] = [
+    { rel: 'projects/p1/project.db', what: 'truncated to 5000 bytes', make: (f) => truncateSync(f, 5000) },
+    { rel: 'projects/p1/project.db', what: 'followed by 100 appended bytes', make: (f) => appendFileSync(f, Buffer.alloc(100, 0x41)) },
+    { rel: 'projects/p1/maps/m1/map.db', what: 'empty', make: (f) => writeFileSync(f, '') },
+    { rel: 'modules/maps/module.db', what: 'text', make: (f) => writeFileSync(f, 'hello\n') },
+    { rel: 'modules/maps/module.db', what: 'text of a whole number of pages', make: (f) => writeFileSync(f, 'x'.repeat(4096)) },
+    { rel: 'core/core.db', what: 'truncated to 5000 bytes', make: (f) => truncateSync(f, 5000) },
+  ];
+  for (const { rel, what, make } of broken) {
+    it(`stops with DB_INTEGRITY_ERROR naming ${rel} when it is ${what}, and writes no snapshot`, async () => {
+      if (rel === 'core/core.db') core.db.close();
+      for (const s of ['-wal', '-shm']) rmSync(join(root, rel + s), { force: true });
+      make(join(root, rel));
+      const repo = await makeRepo();
+      const err = await backup(repo, { storageRoot: root, foleVersion: '2.3.1' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StopError);
+      expect((err as StopError).code).toBe('DB_INTEGRITY_ERROR');
+      expect((err as StopError).path).toBe(rel);
+      expect((err as StopError).message).toContain(rel);
+      expect((err as StopError).hint).toBeTruthy();
+      expect(await listSnapshots(repo)).toEqual([]);
+    });
+  }
+});
+
+describe('a SQLite database held locked by a writer', () => {
+  /** Hold `rel` the way a stuck program does: exclusive locking mode, a write transaction left open. */
+  function holdLocked(rel: string, journalMode: 'wal' | 'delete'): Database.Database {
+    createDatabase(join(root, rel), 10, journalMode);
+    const holder = new Database(join(root, rel));
+    holder.pragma('locking_mode = EXCLUSIVE');
+    holder.exec('BEGIN IMMEDIATE');
+    holder.prepare('INSERT INTO counter (n, payload) VALUES (?, ?)').run(1000, 'uncommitted');
+    return holder;
+  }
+
+  for (const mode of ['wal', 'delete'] as const) {
+    it(`stores an upload (${mode} mode) byte for byte with a warning that a writer held it, and the backup succeeds`, async () => {
+      const rel = 'projects/p1/uploads/user.sqlite';
+      const holder = holdLocked(rel, mode);
+      try {
+        const repo = await makeRepo();
+        const r = await backup(repo, { storageRoot: root, foleVersion: '2.3.1', busyTimeoutMs: 300 });
+        expect(r.warnings.filter((w) => w.includes(rel))).toEqual([expect.stringMatching(/locked by a writer.*may be inconsistent/)]);
+        const e = (await entries(repo, r.backupId)).find((x) => x.path === rel) as TreeEntry;
+        expect(e.kind).toBe('file');
+        expect((await readBack(repo, e)).equals(readFileSync(join(root, rel)))).toBe(true);
+        expect(r.databases).toBe(4);
+      } finally {
+        holder.close();
+      }
+    });
+  }
+
+  it('still fails with DB_LOCKED when the database held is one of FOLE\'s own', async () => {
+    rmSync(join(root, 'projects', 'p1', 'project.db'));
+    for (const s of ['-wal', '-shm']) rmSync(join(root, 'projects', 'p1', `project.db${s}`), { force: true });
+    const holder = holdLocked('projects/p1/project.db', 'wal');
+    try {
+      const repo = await makeRepo();
+      const err = await backup(repo, { storageRoot: root, foleVersion: '2.3.1', busyTimeoutMs: 300 }).catch((x: unknown) => x);
+      expect(err).toMatchObject({ code: 'DB_LOCKED', path: 'projects/p1/project.db' });
+      expect(await listSnapshots(repo)).toEqual([]);
+    } finally {
+      holder.close();
+    }
+  });
+});
+
+describe('the last check before a snapshot is written', () => {
+  const recorded = (...paths: string[]): SnapshotDatabase[] =>
+    paths.map((path) => ({ path, sha256: 'a'.repeat(64), size: 4096, pageSize: 4096, pageCount: 1, userVersion: 0, journalMode: 'wal', integrity: 'ok', captured: true }));
+
+  it('fails when core.db, or a FOLE database the scan found, is not recorded as a database', () => {
+    expect(() => confirmFoleDatabases(root, ['core/core.db', 'projects/p1/project.db'], recorded('core/core.db', 'projects/p1/project.db'))).not.toThrow();
+    // the scan saw core.db, but it ended up as no database (replaced while the backup ran)
+    expect(() => confirmFoleDatabases(root, ['projects/p1/project.db'], recorded('projects/p1/project.db'))).toThrow(
+      expect.objectContaining({ code: 'READ_ERROR', path: 'core/core.db', hint: expect.any(String) }),
+    );
+    expect(() => confirmFoleDatabases(root, ['core/core.db', 'modules/maps/module.db'], recorded('core/core.db'))).toThrow(
+      expect.objectContaining({ path: 'modules/maps/module.db' }),
+    );
+  });
+});
+
+describe('two database names for one file (hard links)', () => {
+  it('fails at once with UNSAFE_PATH naming both when one of them is FOLE\'s own, instead of waiting on itself', async () => {
+    const project = join(root, 'projects', 'p1', 'project.db');
+    for (const s of ['', '-wal', '-shm']) rmSync(project + s, { force: true });
+    linkSync(join(root, 'core', 'core.db'), project);
+    const repo = await makeRepo();
+    const err = await backup(repo, { storageRoot: root, foleVersion: '2.3.1', busyTimeoutMs: 1000 }).catch((x: unknown) => x);
+    expect(err).toMatchObject({ code: 'UNSAFE_PATH', hint: expect.any(String) });
+    expect((err as Error).message).toContain('core/core.db');
+    expect((err as Error).message).toContain('projects/p1/project.db');
+    expect(await listSnapshots(repo)).toEqual([]);
+  });
+
+  it('captures one of two hard-linked uploads and stores the other byte for byte with a warning', async () => {
+    const [a, b] = ['projects/p1/files/a.sqlite', 'projects/p1/files/b.sqlite'];
+    createDatabase(join(root, a), 10, 'delete');
+    linkSync(join(root, a), join(root, b));
+    const repo = await makeRepo();
+    const r = await backup(repo, { storageRoot: root, foleVersion: '2.3.1', busyTimeoutMs: 1000 });
+    const all = await entries(repo, r.backupId);
+    expect(all.find((x) => x.path === a)?.kind).toBe('db');
+    const eb = all.find((x) => x.path === b) as TreeEntry;
+    expect(eb.kind).toBe('file');
+    expect((await readBack(repo, eb)).equals(readFileSync(join(root, b)))).toBe(true);
+    expect(r.warnings.filter((w) => w.includes(b))).toEqual([expect.stringContaining(a)]);
+  });
 });

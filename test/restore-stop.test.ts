@@ -4,7 +4,7 @@
  * byte-for-byte what it was and that no staging, journal or previous tree is
  * left beside it. Also: bit flips at random offsets of packs are always caught.
  */
-import { cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, mkdirSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync, closeSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -192,6 +192,37 @@ describe('restore STOPs through the CLI (exit 3, JSON stop code, target untouche
       expect(treeHash(outside)).toBe(before);
       expect(existsSync(`${outsideDb}-wal`)).toBe(false);
     }
+  });
+
+  it('UNCLEAR_RESTORE_TARGET: a STORAGE_ROOT whose core/core.db is not a SQLite database, before anything is touched', async () => {
+    for (const [name, content] of [['text', 'hello\n'], ['empty', ''], ['truncated', null]] as const) {
+      const dir = join(work, `core-${name}`, 'fole');
+      cpSync(live, dir, { recursive: true });
+      const coreDb = join(dir, 'core', 'core.db');
+      for (const s of ['-wal', '-shm']) rmSync(coreDb + s, { force: true });
+      if (content === null) writeFileSync(coreDb, readFileSync(coreDb).subarray(0, 5000));
+      else writeFileSync(coreDb, content);
+      const stop = await expectCliStop([backupId, '--confirm', backupId, '--fole-version', '2.3.1'], 'UNCLEAR_RESTORE_TARGET', { target: dir });
+      expect(stop.message).toMatch(/core\/core\.db is not a sound SQLite database/);
+      expect(stop.hint).toMatch(/core\/core\.db/);
+    }
+  });
+
+  it('DB_INTEGRITY_ERROR (not a read error) when the target\'s core/core.db is damaged in its first pages; the target is left as it was', async () => {
+    const dir = join(work, 'core-damaged', 'fole');
+    cpSync(live, dir, { recursive: true });
+    const coreDb = join(dir, 'core', 'core.db');
+    for (const s of ['-wal', '-shm']) rmSync(coreDb + s, { force: true });
+    const bytes = readFileSync(coreDb);
+    // the header stays, the schema page behind it is garbage
+    bytes.fill(0x5a, 100, Math.min(bytes.length, 8192));
+    writeFileSync(coreDb, bytes);
+    // taking the lock opens core.db, whose -wal/-shm come and go: core/'s mtime is all that may change
+    const before = snapshotOf(dir, ['core']);
+    const err = await restore(repo, backupId, confirmed({ target: dir })).then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ name: 'StopError', code: 'DB_INTEGRITY_ERROR', path: 'core/core.db', hint: expect.stringContaining('core/core.db') });
+    expect(snapshotOf(dir, ['core'])).toEqual(before);
+    expect(readFileSync(coreDb).equals(bytes)).toBe(true);
   });
 
   it('VERSION_MISMATCH: a target of another major FOLE version (from FOLE_VERSION)', async () => {

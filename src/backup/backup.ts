@@ -33,7 +33,7 @@ import { readTree, TreeWriter } from '../snapshot/tree.js';
 import { printable, SET_ID_BITS } from '../snapshot/validate.js';
 import type { CapturedDatabase } from '../sqlite/capture.js';
 import { captureOnThread } from '../sqlite/capture-thread.js';
-import { isSqliteFile, mayBeSqlite } from '../sqlite/detect.js';
+import { checkFoleDatabaseFile, isSqliteFile, mayBeSqlite } from '../sqlite/detect.js';
 import { acquireStorageLock, GLOBAL_LOCK_ID, type HeldStorageLock } from '../storage/global-lock.js';
 import { CORE_DB, isFoleDatabasePath, leadsToFoleDatabase } from '../storage/fole-layout.js';
 import { pathInsideRoot } from '../fs/inside-root.js';
@@ -100,11 +100,13 @@ interface SpoolRecord extends ScanRecord {
 const WINDOW = 8192;
 const WINDOW_WHILE_SCANNING = 65536;
 
-/** A database the capture is done with: its checked copy, the fingerprint that proves it unchanged, or why it is damaged. */
+/** A database the capture is done with: its checked copy, the fingerprint that proves it unchanged, or why it is damaged or was locked. */
 interface DbSettled {
   captured?: CapturedDatabase;
   unchanged?: string;
   damaged?: string;
+  locked?: string;
+  sameFileAs?: string;
 }
 
 interface Deferred<T> {
@@ -309,6 +311,24 @@ async function confirmFoundations(repo: Repository, repoLock: RepositoryLock, st
   }
 }
 
+/**
+ * Before the snapshot makes a backup visible: every database of FOLE's the scan
+ * found, and core.db in any case (checkStorageRoot found it), is recorded as a
+ * database. A FOLE database missing from the snapshot means the tree changed
+ * under the backup where it matters (a directory swapped while it ran), and a
+ * backup without it is not a backup (spec §15).
+ */
+export function confirmFoleDatabases(root: string, found: readonly string[], recorded: readonly SnapshotDatabase[]): void {
+  const have = new Set(recorded.map((d) => d.path));
+  const missing = [...new Set([CORE_DB, ...found])].filter((p) => !have.has(p));
+  if (missing.length > 0) {
+    throw new FoleBackupError('READ_ERROR', `backup of ${root}: ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not recorded as a database; no snapshot was written`, {
+      path: missing[0] as string,
+      hint: 'FOLE\'s databases changed (vanished, moved or replaced) while the backup ran; find out what changes the STORAGE_ROOT, then run the backup again',
+    });
+  }
+}
+
 /** Take a full backup of a STORAGE_ROOT into `repo`. The repository must be open (index is loaded here). */
 export async function backup(repo: Repository, opts: BackupOptions): Promise<BackupResult> {
   const started = Date.now();
@@ -415,9 +435,16 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
           if (r.kind === 'file') {
             totalFiles++;
             totalBytes += r.size;
+            if (isFoleDatabasePath(r.path) && isPlainName(r.path)) {
+              // where FOLE keeps a database there must be a sound one, whatever its size
+              // or its parent's entry say: never a plain file, never left out (STOP or error)
+              checkFoleDatabaseFile(root, r.path);
+              rec.sqlite = true;
+              dbPaths.push(r.path);
+              settled.set(r.path, deferred<DbSettled>());
             // a file with its parent's size, mtime, ctime and inode is the parent's regular
             // file, unchanged: not a database then, not one now — its header is not read
-            if (mayBeSqlite(r.size) && !unchangedFile(r, prev) && isSqliteFile(join(root, r.path))) {
+            } else if (mayBeSqlite(r.size) && !unchangedFile(r, prev) && isSqliteFile(join(root, r.path))) {
               if (isPlainName(r.path)) {
                 rec.sqlite = true;
                 dbPaths.push(r.path);
@@ -455,8 +482,9 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         ...(opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs }),
         signal: workSignal,
         dropLockRow: { path: CORE_DB, lockId: GLOBAL_LOCK_ID },
-        // FOLE's own databases must be sound (a damaged one is a STOP, spec §15); any
-        // other file that merely looks like SQLite and is damaged is stored as it is
+        // FOLE's own databases must be sound (a damaged one is a STOP, spec §15) and are
+        // waited for (DB_LOCKED); any other file that merely looks like SQLite and is
+        // damaged, or locked by a writer past the busy timeout, is stored as it is
         optional: dbPaths.filter((p) => !isFoleDatabasePath(p)),
         // core.db always changes (it holds our lock row during the capture); others are kept when untouched
         unchangedIfFingerprint: Object.fromEntries(
@@ -526,6 +554,22 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       if (caught?.damaged !== undefined) {
         // not one of FOLE's databases: its bytes are kept exactly, and the operator is told
         warn(`${r.path} looks like a SQLite database but is damaged, so it was stored byte for byte as an ordinary file (${caught.damaged})`, r.path);
+      }
+      if (caught?.sameFileAs !== undefined) {
+        // an upload under two names: one is captured as a database, this one is kept as bytes
+        warn(
+          `${r.path} is the same file as ${caught.sameFileAs} (a hard link): only ${caught.sameFileAs} is read as a database, ` +
+            `${r.path} was stored byte for byte as an ordinary file; if a program writes to it, the copy may be inconsistent`,
+          r.path,
+        );
+      }
+      if (caught?.locked !== undefined) {
+        // not one of FOLE's databases either: one stuck program must not stop every backup
+        warn(
+          `${r.path} is a SQLite database locked by a writer for longer than the busy timeout, so it was stored byte for byte ` +
+            `as an ordinary file; the copy may be inconsistent (${caught.locked})`,
+          r.path,
+        );
       }
       // an incremental keeps what provably did not change, without reading it
       const keptFp = caught?.unchanged;
@@ -648,6 +692,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     stats.durationMs = Date.now() - started;
     stats.addedBytes = repo.addedBytes - addedBefore;
     reporter.phase('write snapshot');
+    confirmFoleDatabases(root, dbPaths.filter(isFoleDatabasePath), databases);
     await confirmFoundations(repo, repoLock, storageLock);
     await saveSnapshot(repo, snap);
     // the snapshot's own figures, finished with what writing it cost

@@ -12,6 +12,7 @@ import { errnoCode, FoleBackupError, fsError } from '../errors.js';
 import { nameFromBytes } from '../fs/byte-names.js';
 import { pathInsideRoot } from '../fs/inside-root.js';
 import { CORE_DB } from '../storage/fole-layout.js';
+import { checkFoleDatabaseFile } from '../sqlite/detect.js';
 import { journalPathOf, previousTreePrefix } from './names.js';
 import type { TargetKind, TargetState } from './plan.js';
 
@@ -111,14 +112,19 @@ export async function inspectTarget(target: string): Promise<TargetState> {
 /**
  * Why `<root>/core/core.db` cannot be used (the Global Storage Lock is taken
  * there), or undefined when it is a regular file reached without a symlink.
- * Never opened here, and never through a symlink (src/fs/inside-root.ts).
+ * Never opened with SQLite here (only its header is read), and never through
+ * a symlink (src/fs/inside-root.ts).
  */
 function usableCoreDb(root: string): string | undefined {
   try {
-    return pathInsideRoot(root, CORE_DB).st.isFile() ? undefined : `${CORE_DB} is not a regular file`;
+    if (!pathInsideRoot(root, CORE_DB).st.isFile()) return `${CORE_DB} is not a regular file`;
+    // a file that is no SQLite database (text, empty, truncated) would fail only when
+    // the lock is taken, after staging: refused here, before anything is done
+    checkFoleDatabaseFile(root, CORE_DB);
+    return undefined;
   } catch (err) {
     if (err instanceof FoleBackupError && err.code === 'NOT_FOUND') return `${CORE_DB} is missing`;
-    if (err instanceof FoleBackupError && err.code === 'UNSAFE_PATH') return err.message;
+    if (err instanceof FoleBackupError && (err.code === 'UNSAFE_PATH' || err.code === 'DB_INTEGRITY_ERROR')) return err.message;
     throw err;
   }
 }

@@ -16,13 +16,13 @@ export interface ThreadCaptureOptions extends Omit<CaptureOptions, 'transform' |
   unchangedIfFingerprint?: Record<string, string>;
   /** Delete this lock row from the copy of this database (our own Global Storage Lock row in core.db). */
   dropLockRow?: { path: string; lockId: string };
-  onDatabase?: (d: { path: string; captured?: CapturedDatabase; unchanged?: string; damaged?: string }) => void;
+  onDatabase?: (d: { path: string; captured?: CapturedDatabase; unchanged?: string; damaged?: string; locked?: string; sameFileAs?: string }) => void;
   signal?: AbortSignal;
 }
 
 export type CaptureToWorker = { t: 'abort' };
 export type CaptureFromWorker =
-  | { t: 'database'; path: string; captured?: CapturedDatabase; unchanged?: string; damaged?: string }
+  | { t: 'database'; path: string; captured?: CapturedDatabase; unchanged?: string; damaged?: string; locked?: string; sameFileAs?: string }
   | { t: 'done'; result: CaptureResult }
   | { t: 'error'; error: ErrorData };
 
@@ -42,6 +42,8 @@ export function captureOnThread(opts: ThreadCaptureOptions): Promise<CaptureResu
             ...(m.captured ? { captured: m.captured } : {}),
             ...(m.unchanged ? { unchanged: m.unchanged } : {}),
             ...(m.damaged !== undefined ? { damaged: m.damaged } : {}),
+            ...(m.locked !== undefined ? { locked: m.locked } : {}),
+            ...(m.sameFileAs !== undefined ? { sameFileAs: m.sameFileAs } : {}),
           });
         } catch (err) {
           outcome ??= { ok: false, error: err };

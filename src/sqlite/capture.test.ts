@@ -270,6 +270,25 @@ describe('captureDatabases', () => {
     expect(result.databases).toHaveLength(2);
   });
 
+  it('sets aside every optional database writers hold, within one busy timeout, and captures the rest', async () => {
+    createDatabase(abs('core/core.db'), 10, 'wal');
+    const uploads = ['projects/p/files/a.sqlite', 'projects/p/files/b.sqlite', 'projects/p/files/c.sqlite'];
+    for (const u of uploads) createDatabase(abs(u), 10, 'delete');
+    for (const u of uploads) {
+      const holder = await startLockHolder(abs(u));
+      cleanups.push(() => holder.stop());
+    }
+    const started = performance.now();
+    const result = await capture(['core/core.db', ...uploads], { busyTimeoutMs: 1500, optional: uploads });
+    const took = performance.now() - started;
+    expect(result.databases.map((d) => d.path)).toEqual(['core/core.db']);
+    expect(result.locked.map((d) => d.path)).toEqual(uploads);
+    expect(result.locked[0]?.reason).toContain('locked by a writer');
+    // one budget for all of them, not one each (a deadlocked or serial wait would take 3 × 1.5 s)
+    expect(took).toBeLessThan(2 * 1500);
+    expect(openFds(root)).toEqual([]);
+  });
+
   it('gives the locks back and retries while a writer holds one, then captures when it lets go', async () => {
     createDatabase(abs('core/core.db'), 10, 'wal');
     createDatabase(abs('projects/p/project.db'), 10, 'delete');

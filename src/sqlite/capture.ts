@@ -51,7 +51,7 @@ import { isSqliteDamage } from './integrity.js';
 import { openDatabaseInside } from './open-inside.js';
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, openSync, readSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, lstatSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { basename, isAbsolute, join, posix } from 'node:path';
 import { abortError, FoleBackupError, fsError, StopError, throwIfAborted } from '../errors.js';
 
@@ -93,12 +93,18 @@ export interface CaptureOptions {
    * kept as unchanged — before the others are done. The capture as a whole can
    * still fail afterwards (a later database); only its result is final.
    */
-  onDatabase?: (d: { path: string; captured?: CapturedDatabase; unchanged?: string; damaged?: string }) => void;
+  onDatabase?: (d: { path: string; captured?: CapturedDatabase; unchanged?: string; damaged?: string; locked?: string; sameFileAs?: string }) => void;
   /**
-   * Databases that may be set aside when damaged: one that SQLite refuses as
-   * corrupt or as no database, or whose copy fails integrity_check, is left out
-   * (listed in `damaged`, told through onDatabase with `damaged`) instead of
-   * failing the capture. Any other damaged database is a STOP DB_INTEGRITY_ERROR.
+   * Databases that may be set aside: one that SQLite refuses as corrupt or as
+   * no database, or whose copy fails integrity_check, is left out (listed in
+   * `damaged`, told through onDatabase with `damaged`); one a writer keeps
+   * locked for longer than busyTimeoutMs is left out as well (listed in
+   * `locked`, told with `locked`), instead of failing the capture. Any other
+   * damaged database is a STOP DB_INTEGRITY_ERROR, any other locked one
+   * DB_LOCKED. Of optional databases that are one file under several names
+   * (hard links) the first by path is captured and the others are left out
+   * (listed in `sameFile`, told with `sameFileAs`); when one of the names is
+   * not optional the capture fails with UNSAFE_PATH naming both.
    */
   optional?: readonly string[];
 }
@@ -126,6 +132,10 @@ export interface CaptureResult {
   unchanged: { path: string; fingerprint: string }[];
   /** Databases of `optional` found damaged, with why: neither copied nor in `databases`. */
   damaged: { path: string; reason: string }[];
+  /** Databases of `optional` a writer kept locked past busyTimeoutMs, with the error: neither copied nor in `databases`. */
+  locked: { path: string; reason: string }[];
+  /** Databases of `optional` that are the same file as an earlier one (`as`): neither copied nor in `databases`. */
+  sameFile: { path: string; as: string }[];
   /** ISO UTC time of the instant every database was captured at. */
   capturedAt: string;
   /** How long the capture held write locks (all attempts), i.e. kept writers waiting. */
@@ -151,6 +161,10 @@ interface Source {
   skip?: boolean;
   /** Why it was set aside as damaged (an `optional` database only). */
   damaged?: string;
+  /** Why it was set aside as locked by a writer (an `optional` database only). */
+  locked?: string;
+  /** The earlier database it is the same file as (an `optional` database only). */
+  sameFileAs?: string;
 }
 
 /**
@@ -176,36 +190,63 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
   const prefix = `capture-${randomBytes(6).toString('hex')}`;
   const optional = new Set(opts.optional ?? []);
   const damaged: CaptureResult['damaged'] = [];
-  /** Whether `err` is damage of `s` that may set it aside instead of failing the capture. */
-  const tolerable = (s: Source, err: unknown): err is StopError =>
-    optional.has(s.rel) && err instanceof StopError && err.code === 'DB_INTEGRITY_ERROR';
-  const setAside = (s: Source, err: StopError): void => {
+  const locked: CaptureResult['locked'] = [];
+  /**
+   * Whether `err` may set `s` aside instead of failing the capture: damage, or a
+   * writer holding it past the budget. An upload that a program keeps locked
+   * (exclusive locking mode, a transaction left open) must not stop every backup
+   * of the server; FOLE's own databases are never optional.
+   */
+  const tolerable = (s: Source, err: unknown): err is FoleBackupError =>
+    optional.has(s.rel) &&
+    ((err instanceof StopError && err.code === 'DB_INTEGRITY_ERROR') || (err instanceof FoleBackupError && err.code === 'DB_LOCKED'));
+  const setAside = (s: Source, err: FoleBackupError): void => {
     releaseSource(s);
     removeCopy(s);
-    s.damaged = err.message;
-    damaged.push({ path: s.rel, reason: err.message });
-    opts.onDatabase?.({ path: s.rel, damaged: err.message });
+    if (err.code === 'DB_LOCKED') {
+      s.locked = err.message;
+      locked.push({ path: s.rel, reason: err.message });
+      opts.onDatabase?.({ path: s.rel, locked: err.message });
+    } else {
+      s.damaged = err.message;
+      damaged.push({ path: s.rel, reason: err.message });
+      opts.onDatabase?.({ path: s.rel, damaged: err.message });
+    }
   };
   let ok = false;
   try {
     throwIfAborted(opts.signal);
+    const sameFile = setAsideHardLinks(byPath, optional);
+    for (const { path, as } of sameFile) opts.onDatabase?.({ path, sameFileAs: as });
+    // one budget for every optional database: a few uploads held by stuck programs
+    // must not each cost the whole wait (FOLE's own are waited for in full)
+    const optionalDeadline = performance.now() + busyTimeoutMs;
     for (const s of byPath) {
+      if (s.sameFileAs !== undefined) continue;
       try {
-        openSource(s, opts.storageRoot, busyTimeoutMs);
+        openSource(s, opts.storageRoot, optional.has(s.rel) ? Math.max(0, Math.floor(optionalDeadline - performance.now())) : busyTimeoutMs);
       } catch (err) {
         if (!tolerable(s, err)) throw err;
         setAside(s, err);
       }
     }
 
-    let live = byPath.filter((s) => s.damaged === undefined);
+    let live = byPath.filter((s) => s.damaged === undefined && s.locked === undefined && s.sameFileAs === undefined);
     let instant: QuiesceResult;
     for (;;) {
       try {
-        instant = await quiesce(live, busyTimeoutMs, opts.signal, progress);
+        const q = await quiesce(live, busyTimeoutMs, opts.signal, progress, (s) => optional.has(s.rel));
+        if ('stuck' in q) {
+          // optional databases writers held past the budget, all found at once: set them aside, take the instant again
+          for (const s of q.stuck) setAside(s, lockedTooLong(s.rel, busyTimeoutMs));
+          live = live.filter((x) => !q.stuck.includes(x));
+          continue;
+        }
+        instant = q;
         break;
       } catch (err) {
-        // damage that shows only when the snapshot is pinned: set that one aside and take the instant again
+        // damage that shows only when the snapshot is pinned, or an optional database a
+        // writer held past the budget: set that one aside and take the instant again
         const s = err instanceof FoleBackupError ? live.find((x) => x.rel === err.path) : undefined;
         if (s === undefined || !tolerable(s, err)) throw err;
         setAside(s, err);
@@ -258,7 +299,7 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
     const databases: CapturedDatabase[] = [];
     const unchanged: CaptureResult['unchanged'] = [];
     for (const s of sources) {
-      if (s.damaged !== undefined) continue;
+      if (s.damaged !== undefined || s.locked !== undefined || s.sameFileAs !== undefined) continue;
       if (s.skip) {
         unchanged.push({ path: s.rel, fingerprint: s.fingerprint });
         continue;
@@ -268,11 +309,47 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
       databases.push(captured);
     }
     ok = true;
-    return { databases, unchanged, damaged, capturedAt, writersBlockedMs };
+    return { databases, unchanged, damaged, locked, sameFile, capturedAt, writersBlockedMs };
   } finally {
     for (const s of byPath) releaseSource(s);
     if (!ok) for (const s of sources) removeCopy(s);
   }
+}
+
+/**
+ * Find databases that are one file under several names (hard links), before
+ * any is opened: the capture would take the write lock of the first name and
+ * then wait, the whole budget long, for itself to let go of the second. Of
+ * optional ones the first by path is kept and the others are marked
+ * `sameFileAs`; a FOLE database sharing its file with another name is refused.
+ * One that cannot be stat'ed is left to openSource, which reports it.
+ */
+function setAsideHardLinks(byPath: readonly Source[], optional: ReadonlySet<string>): { path: string; as: string }[] {
+  const first = new Map<string, Source>();
+  const out: { path: string; as: string }[] = [];
+  for (const s of byPath) {
+    let key: string;
+    try {
+      const st = lstatSync(s.abs, { bigint: true });
+      key = `${st.dev}:${st.ino}`;
+    } catch {
+      continue;
+    }
+    const earlier = first.get(key);
+    if (earlier === undefined) {
+      first.set(key, s);
+      continue;
+    }
+    if (!optional.has(s.rel) || !optional.has(earlier.rel)) {
+      throw new FoleBackupError('UNSAFE_PATH', `capture: ${earlier.rel} and ${s.rel} are the same file (hard links); a database of FOLE's must be a file of its own`, {
+        path: s.rel,
+        hint: `find out how they came to be linked; give each its own file (a copy, not a link: cp, not ln) or remove the one that does not belong, then run again`,
+      });
+    }
+    s.sameFileAs = earlier.rel;
+    out.push({ path: s.rel, as: earlier.rel });
+  }
+  return out;
 }
 
 /** Remove a source's copy in staging, with any side file SQLite left beside it. */
@@ -323,13 +400,18 @@ interface QuiesceResult {
   writersBlockedMs: number;
 }
 
-/** Take every write lock at once, pin a read snapshot of each, let writers go. */
+/**
+ * Take every write lock at once, pin a read snapshot of each, let writers go.
+ * When the budget is spent: if every database a writer still holds may be set
+ * aside (`optional`), they are returned as `stuck`; otherwise DB_LOCKED.
+ */
 async function quiesce(
   byPath: Source[],
   busyTimeoutMs: number,
   signal: AbortSignal | undefined,
   progress: (e: CaptureProgressEvent) => void,
-): Promise<QuiesceResult> {
+  optional: (s: Source) => boolean,
+): Promise<QuiesceResult | { stuck: Source[] }> {
   const deadline = performance.now() + busyTimeoutMs;
   const total = byPath.length;
   let blockedMs = 0;
@@ -401,21 +483,37 @@ async function quiesce(
     }
     const left = deadline - performance.now();
     if (left <= 0) {
-      const rel = busy?.rel ?? '';
-      throw new FoleBackupError(
-        'DB_LOCKED',
-        `capture ${rel}: database locked by a writer for longer than ${formatSeconds(busyTimeoutMs)}`,
-        {
-          path: rel,
-          hint: 'a long write transaction (or a stuck process) holds it; run the backup again when it has finished, or raise the busy timeout',
-        },
-      );
+      const stuck = busy === undefined ? [] : [busy, ...byPath.filter((s) => s !== busy && heldByWriter(s))];
+      const waitedFor = stuck.find((s) => !optional(s));
+      if (stuck.length > 0 && waitedFor === undefined) return { stuck };
+      throw lockedTooLong((waitedFor ?? busy)?.rel ?? '', busyTimeoutMs);
     }
     // Back off with jitter so a multi-database writer we collided with can finish.
     const pause = Math.min(left, Math.min(25 * attempt, 500) * (0.5 + Math.random()));
     await sleep(pause, signal);
     slice = Math.min(slice * 2, 2_000);
   }
+}
+
+/** Whether a writer holds `s` now: its write lock cannot be taken without waiting. Holds nothing afterwards. */
+function heldByWriter(s: Source): boolean {
+  const w = need(s.writer, s);
+  w.pragma('busy_timeout = 0');
+  try {
+    w.exec('BEGIN IMMEDIATE');
+  } catch (err) {
+    if (isBusy(err)) return true;
+    throw sqliteError(s.rel, 'lock', err, 'source');
+  }
+  w.exec('ROLLBACK');
+  return false;
+}
+
+function lockedTooLong(rel: string, busyTimeoutMs: number): FoleBackupError {
+  return new FoleBackupError('DB_LOCKED', `capture ${rel}: database locked by a writer for longer than ${formatSeconds(busyTimeoutMs)}`, {
+    path: rel,
+    hint: 'a long write transaction (or a stuck process) holds it; run the backup again when it has finished, or raise the busy timeout',
+  });
 }
 
 /** Copy a source from its pinned snapshot with the Online Backup API. */

@@ -1,11 +1,11 @@
 import Database from 'better-sqlite3';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FoleBackupError } from '../errors.js';
+import { FoleBackupError, StopError } from '../errors.js';
 import {
   acquireStorageLock,
   DAL_LOCKS_SCHEMA,
@@ -278,5 +278,26 @@ describe('Global Storage Lock', () => {
     expect(err.message).toContain(join(empty, 'core', 'core.db'));
     expect(err.hint).toBe('a FOLE STORAGE_ROOT has core/core.db; check --storage-root');
     expect(() => readStorageLock(empty)).toThrow(FoleBackupError);
+  });
+});
+
+describe('a core.db that is not a sound database', () => {
+  it('is a STOP DB_INTEGRITY_ERROR with a hint, and an empty or text core.db is left exactly as it was', async () => {
+    for (const content of ['', 'hello\n']) {
+      writeFileSync(coreDb(), content);
+      const err = await rejection(acquire());
+      expect(err).toBeInstanceOf(StopError);
+      expect(err).toMatchObject({ code: 'DB_INTEGRITY_ERROR', path: 'core/core.db', hint: expect.stringContaining('core.db') });
+      expect(readFileSync(coreDb(), 'utf8')).toBe(content);
+    }
+  });
+
+  it('is a STOP DB_INTEGRITY_ERROR when its header is sound but the schema page behind it is damaged', async () => {
+    const bytes = readFileSync(coreDb());
+    bytes.fill(0x5a, 100, bytes.length);
+    writeFileSync(coreDb(), bytes);
+    const err = await rejection(acquire());
+    expect(err).toBeInstanceOf(StopError);
+    expect(err).toMatchObject({ code: 'DB_INTEGRITY_ERROR', hint: expect.stringContaining('core.db') });
   });
 });

@@ -24,7 +24,10 @@
 import Database from 'better-sqlite3';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { FoleBackupError } from '../errors.js';
+import { FoleBackupError, StopError } from '../errors.js';
+import { checkFoleDatabaseFile } from '../sqlite/detect.js';
+import { isSqliteDamage } from '../sqlite/integrity.js';
+import { CORE_DB } from './fole-layout.js';
 import { openDatabaseInside } from '../sqlite/open-inside.js';
 
 export const GLOBAL_LOCK_ID = 'storage:global';
@@ -190,6 +193,16 @@ interface Self {
 type Outcome = { kind: 'acquired'; row: LockRow; takeover?: { stale: LockRow; reason: string } } | { kind: 'held'; row: LockRow };
 
 function tryAcquire(storageRoot: string, lockId: string, self: Self, leaseMs: number, now: () => number): Outcome {
+  // Taking the lock writes into core.db: SQLite would make an empty (or vanished-and-
+  // recreated) file a fresh database holding only our table, and hide that FOLE's
+  // central database is gone. What is not a SQLite database file is refused before
+  // it is opened; damage behind a sound header shows when it is read (withCore).
+  try {
+    checkFoleDatabaseFile(storageRoot, CORE_DB);
+  } catch (err) {
+    if (err instanceof StopError) throw err;
+    // missing, or behind a symlink: withCore says so in its own words
+  }
   return withCore(storageRoot, (db) =>
     immediate(db, (): Outcome => {
       db.exec(DAL_LOCKS_SCHEMA);
@@ -367,6 +380,15 @@ function withCore<T>(storageRoot: string, fn: (db: Database.Database) => T): T {
     if (err instanceof FoleBackupError) throw err;
     const code = err instanceof Database.SqliteError ? err.code : '';
     const msg = `storage lock in ${file}: ${err instanceof Error ? err.message : String(err)}`;
+    // core.db is FOLE's central database: damaged, it is a STOP (spec §15), not a
+    // read error to retry — nothing may be backed up from or restored over it as it is
+    if (isSqliteDamage(err)) {
+      throw new StopError('DB_INTEGRITY_ERROR', `core/core.db in ${storageRoot} is damaged or not a SQLite database: ${err instanceof Error ? err.message : String(err)}`, {
+        path: 'core/core.db',
+        cause: err,
+        hint: 'FOLE\'s central database must be sound: stop FOLE, repair core/core.db or restore it from an earlier backup, then run again',
+      });
+    }
     throw code.startsWith('SQLITE_BUSY')
       ? new FoleBackupError('DB_LOCKED', msg, { path: file, cause: err, hint: 'FOLE holds core.db busy; try again' })
       : new FoleBackupError(code.startsWith('SQLITE_READONLY') ? 'WRITE_ERROR' : 'READ_ERROR', msg, { path: file, cause: err });

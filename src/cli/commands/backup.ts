@@ -111,7 +111,7 @@ export function registerBackup(program: Command, run: Runner): void {
     .option('--tag <tag...>', 'tag the backup (repeatable; up to 256 characters each, no control characters), e.g. pre-migration:42')
     .option('--staging-dir <dir>', 'where database snapshots are staged (default: $FOLE_BACKUP_STAGING or the OS temp dir); needs room for all databases')
     .option('--storage-lock-wait <seconds>', 'how long to wait for the Global Storage Lock if another backup, a restore or FOLE holds it (default 0)')
-    .option('--busy-timeout <seconds>', 'how long to wait for SQLite writers to let go before failing (default 30)')
+    .option('--busy-timeout <seconds>', 'how long to wait for SQLite writers to let go (default 30): then a FOLE database fails the backup, any other is stored as bytes with a warning')
     .option('-i, --incremental', 'compare with the latest backup of this STORAGE_ROOT and re-read only what changed (the result is still a complete backup)')
     .option('--parent <backup>', 'compare with this backup instead of the latest (implies --incremental)')
     .option('--full', 're-read and re-hash everything (the default without --incremental)')
@@ -119,8 +119,10 @@ export function registerBackup(program: Command, run: Runner): void {
 Every SQLite database (found by its header, whatever its name) is captured with the
 Online Backup API at one instant, integrity-checked, and stored page-aligned; every
 other file is hashed and stored once. A damaged FOLE database (core.db, project,
-map or module database) is a STOP (exit 3); any other damaged file that looks like
-SQLite is stored byte for byte as an ordinary file, with a warning. tmp/, cache/ and
+map or module database), or a file at one of their places that is not a sound
+SQLite database (empty, text, truncated), is a STOP (exit 3); any other file that
+looks like SQLite and is damaged, or is locked by a writer past --busy-timeout, is
+stored byte for byte as an ordinary file, with a warning. tmp/, cache/ and
 -wal/-shm/-journal files are left out; symlinks are reported, never followed, and a
 symlink where FOLE keeps its databases (core/, core/core.db, projects/<id>/…) fails
 the backup (UNSAFE_PATH). The repository and --staging-dir must lie outside the
