@@ -553,20 +553,20 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       const caught = r.sqlite ? await settled.get(r.path)?.promise : undefined;
       if (caught?.damaged !== undefined) {
         // not one of FOLE's databases: its bytes are kept exactly, and the operator is told
-        warn(`${r.path} looks like a SQLite database but is damaged, so it was stored byte for byte as an ordinary file (${caught.damaged})`, r.path);
+        warn(`${printable(r.path)} looks like a SQLite database but is damaged, so it was stored byte for byte as an ordinary file (${caught.damaged})`, r.path);
       }
       if (caught?.sameFileAs !== undefined) {
         // an upload under two names: one is captured as a database, this one is kept as bytes
         warn(
-          `${r.path} is the same file as ${caught.sameFileAs} (a hard link): only ${caught.sameFileAs} is read as a database, ` +
-            `${r.path} was stored byte for byte as an ordinary file; if a program writes to it, the copy may be inconsistent`,
+          `${printable(r.path)} is the same file as ${printable(caught.sameFileAs)} (a hard link): only ${printable(caught.sameFileAs)} is read as a database, ` +
+            `${printable(r.path)} was stored byte for byte as an ordinary file; if a program writes to it, the copy may be inconsistent`,
           r.path,
         );
       }
       if (caught?.locked !== undefined) {
         // not one of FOLE's databases either: one stuck program must not stop every backup
         warn(
-          `${r.path} is a SQLite database locked by a writer for longer than the busy timeout, so it was stored byte for byte ` +
+          `${printable(r.path)} is a SQLite database locked by a writer for longer than the busy timeout, so it was stored byte for byte ` +
             `as an ordinary file; the copy may be inconsistent (${caught.locked})`,
           r.path,
         );
