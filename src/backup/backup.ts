@@ -107,6 +107,7 @@ interface DbSettled {
   damaged?: string;
   locked?: string;
   sameFileAs?: string;
+  vanished?: boolean;
 }
 
 interface Deferred<T> {
@@ -551,6 +552,10 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         return undefined;
       }
       const caught = r.sqlite ? await settled.get(r.path)?.promise : undefined;
+      if (caught?.vanished === true) {
+        skip(r.path, 'vanished during backup');
+        return undefined;
+      }
       if (caught?.damaged !== undefined) {
         // not one of FOLE's databases: its bytes are kept exactly, and the operator is told
         warn(`${printable(r.path)} looks like a SQLite database but is damaged, so it was stored byte for byte as an ordinary file (${caught.damaged})`, r.path);

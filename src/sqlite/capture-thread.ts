@@ -16,13 +16,13 @@ export interface ThreadCaptureOptions extends Omit<CaptureOptions, 'transform' |
   unchangedIfFingerprint?: Record<string, string>;
   /** Delete this lock row from the copy of this database (our own Global Storage Lock row in core.db). */
   dropLockRow?: { path: string; lockId: string };
-  onDatabase?: (d: { path: string; captured?: CapturedDatabase; unchanged?: string; damaged?: string; locked?: string; sameFileAs?: string }) => void;
+  onDatabase?: (d: { path: string; captured?: CapturedDatabase; unchanged?: string; damaged?: string; locked?: string; sameFileAs?: string; vanished?: boolean }) => void;
   signal?: AbortSignal;
 }
 
 export type CaptureToWorker = { t: 'abort' };
 export type CaptureFromWorker =
-  | { t: 'database'; path: string; captured?: CapturedDatabase; unchanged?: string; damaged?: string; locked?: string; sameFileAs?: string }
+  | { t: 'database'; path: string; captured?: CapturedDatabase; unchanged?: string; damaged?: string; locked?: string; sameFileAs?: string; vanished?: boolean }
   | { t: 'done'; result: CaptureResult }
   | { t: 'error'; error: ErrorData };
 
@@ -44,6 +44,7 @@ export function captureOnThread(opts: ThreadCaptureOptions): Promise<CaptureResu
             ...(m.damaged !== undefined ? { damaged: m.damaged } : {}),
             ...(m.locked !== undefined ? { locked: m.locked } : {}),
             ...(m.sameFileAs !== undefined ? { sameFileAs: m.sameFileAs } : {}),
+            ...(m.vanished === true ? { vanished: true } : {}),
           });
         } catch (err) {
           outcome ??= { ok: false, error: err };

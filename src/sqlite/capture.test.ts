@@ -231,6 +231,24 @@ describe('captureDatabases', () => {
     expect(openFds(root)).toEqual([]);
   });
 
+  it('leaves out an optional database deleted since the scan saw it, and fails for one of FOLE\'s', async () => {
+    createDatabase(abs('core/core.db'), 10, 'wal');
+    const gone = 'projects/p1/files/gone.db';
+    const told: string[] = [];
+    const r = await capture(['core/core.db', gone], {
+      optional: [gone],
+      onDatabase: (d) => {
+        if (d.vanished === true) told.push(d.path);
+      },
+    });
+    expect(r.databases.map((d) => d.path)).toEqual(['core/core.db']);
+    expect(r.vanished).toEqual([{ path: gone }]);
+    expect(told).toEqual([gone]);
+    const err = await rejection(capture(['core/core.db', 'projects/p9/project.db']));
+    expect(err.code).toBe('NOT_FOUND');
+    expect(openFds(root)).toEqual([]);
+  });
+
   it('never opens a database through a symlink: UNSAFE_PATH, and what it points to stays untouched', async () => {
     const outside = join(root, '..', 'outside.db');
     createDatabase(outside, 10, 'wal');

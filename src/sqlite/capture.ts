@@ -93,7 +93,7 @@ export interface CaptureOptions {
    * kept as unchanged — before the others are done. The capture as a whole can
    * still fail afterwards (a later database); only its result is final.
    */
-  onDatabase?: (d: { path: string; captured?: CapturedDatabase; unchanged?: string; damaged?: string; locked?: string; sameFileAs?: string }) => void;
+  onDatabase?: (d: { path: string; captured?: CapturedDatabase; unchanged?: string; damaged?: string; locked?: string; sameFileAs?: string; vanished?: boolean }) => void;
   /**
    * Databases that may be set aside: one that SQLite refuses as corrupt or as
    * no database, or whose copy fails integrity_check, is left out (listed in
@@ -134,6 +134,8 @@ export interface CaptureResult {
   damaged: { path: string; reason: string }[];
   /** Databases of `optional` a writer kept locked past busyTimeoutMs, with the error: neither copied nor in `databases`. */
   locked: { path: string; reason: string }[];
+  /** Databases of `optional` gone when the capture came to open them (deleted since the scan): left out. */
+  vanished: { path: string }[];
   /** Databases of `optional` that are the same file as an earlier one (`as`): neither copied nor in `databases`. */
   sameFile: { path: string; as: string }[];
   /** ISO UTC time of the instant every database was captured at. */
@@ -165,6 +167,8 @@ interface Source {
   locked?: string;
   /** The earlier database it is the same file as (an `optional` database only). */
   sameFileAs?: string;
+  /** It was gone when the capture came to open it (an `optional` database only). */
+  vanished?: boolean;
 }
 
 /**
@@ -191,6 +195,7 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
   const optional = new Set(opts.optional ?? []);
   const damaged: CaptureResult['damaged'] = [];
   const locked: CaptureResult['locked'] = [];
+  const vanished: CaptureResult['vanished'] = [];
   /**
    * Whether `err` may set `s` aside instead of failing the capture: damage, or a
    * writer holding it past the budget. An upload that a program keeps locked
@@ -199,11 +204,17 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
    */
   const tolerable = (s: Source, err: unknown): err is FoleBackupError =>
     optional.has(s.rel) &&
-    ((err instanceof StopError && err.code === 'DB_INTEGRITY_ERROR') || (err instanceof FoleBackupError && err.code === 'DB_LOCKED'));
+    ((err instanceof StopError && err.code === 'DB_INTEGRITY_ERROR') ||
+      (err instanceof FoleBackupError && (err.code === 'DB_LOCKED' || err.code === 'NOT_FOUND')));
   const setAside = (s: Source, err: FoleBackupError): void => {
     releaseSource(s);
     removeCopy(s);
-    if (err.code === 'DB_LOCKED') {
+    if (err.code === 'NOT_FOUND') {
+      // an upload deleted since the scan saw it: left out, as any file that vanishes is
+      s.vanished = true;
+      vanished.push({ path: s.rel });
+      opts.onDatabase?.({ path: s.rel, vanished: true });
+    } else if (err.code === 'DB_LOCKED') {
       s.locked = err.message;
       locked.push({ path: s.rel, reason: err.message });
       opts.onDatabase?.({ path: s.rel, locked: err.message });
@@ -231,7 +242,7 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
       }
     }
 
-    let live = byPath.filter((s) => s.damaged === undefined && s.locked === undefined && s.sameFileAs === undefined);
+    let live = byPath.filter((s) => s.damaged === undefined && s.locked === undefined && s.sameFileAs === undefined && s.vanished !== true);
     let instant: QuiesceResult;
     for (;;) {
       try {
@@ -299,7 +310,7 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
     const databases: CapturedDatabase[] = [];
     const unchanged: CaptureResult['unchanged'] = [];
     for (const s of sources) {
-      if (s.damaged !== undefined || s.locked !== undefined || s.sameFileAs !== undefined) continue;
+      if (s.damaged !== undefined || s.locked !== undefined || s.sameFileAs !== undefined || s.vanished === true) continue;
       if (s.skip) {
         unchanged.push({ path: s.rel, fingerprint: s.fingerprint });
         continue;
@@ -309,7 +320,7 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
       databases.push(captured);
     }
     ok = true;
-    return { databases, unchanged, damaged, locked, sameFile, capturedAt, writersBlockedMs };
+    return { databases, unchanged, damaged, locked, sameFile, vanished, capturedAt, writersBlockedMs };
   } finally {
     for (const s of byPath) releaseSource(s);
     if (!ok) for (const s of sources) removeCopy(s);
