@@ -22,9 +22,10 @@ import { loadSnapshot, saveSnapshot } from '../src/snapshot/store.js';
 import { runCli } from './cli-helpers.js';
 import { FAST_KDF, TEST_PASSWORD } from './repo-helpers.js';
 import { forgeBackup, makeFoleTree, treeOf, type FoleTree } from './restore-helpers.js';
+import { canRun } from './needs.js';
 
 const require = createRequire(import.meta.url);
-const AS_ROOT = process.getuid?.() === 0;
+const AS_ROOT = canRun(process.getuid?.() === 0, 'root (chown)');
 /** The FOLE service user of these tests: not root, not the test runner. */
 const FOLE = { uid: 1234, gid: 1234 };
 

@@ -17,6 +17,7 @@ import { Repository } from '../src/repository/repository.js';
 import { runCli, type CliRunOptions } from './cli-helpers.js';
 import { createDatabase } from './fixtures/sqlite-writer.js';
 import { FAST_KDF, TEST_PASSWORD } from './repo-helpers.js';
+import { canRun } from './needs.js';
 
 const NOBODY = 65534;
 const NO_LOCK = /no repository lock could be taken/g;
@@ -60,8 +61,10 @@ async function readEverything(repoDir: string, outDir: string, opts: CliRunOptio
   expect(readdirSync(join(outDir, 'restored', 'projects', 'p0'))).toContain('project.json');
 }
 
-const mountOk =
-  process.getuid?.() === 0 && spawnSync('unshare', ['-m', 'sh', '-c', 'mount -t tmpfs none /mnt && umount /mnt']).status === 0;
+const mountOk = canRun(
+  process.getuid?.() === 0 && spawnSync('unshare', ['-m', 'sh', '-c', 'mount -t tmpfs none /mnt && umount /mnt']).status === 0,
+  'root and mount namespaces (unshare -m)',
+);
 
 describe('a read-only repository', () => {
   it.runIf(mountOk)('is read through a read-only bind mount (as root)', async () => {
@@ -77,7 +80,7 @@ describe('a read-only repository', () => {
     await readEverything(ro, out, { wrapper });
   }, 180_000);
 
-  it.runIf(process.getuid?.() === 0)('is read from directories without write permission (as nobody: root ignores permissions)', async () => {
+  it.runIf(canRun(process.getuid?.() === 0, 'root (to run as nobody)'))('is read from directories without write permission (as nobody: root ignores permissions)', async () => {
     const repoDir = await makeRepoDir('repo-chmod');
     const out = join(work, 'out-chmod');
     mkdirSync(out);

@@ -13,6 +13,7 @@ import { Repository } from '../src/repository/repository.js';
 import { runCli } from './cli-helpers.js';
 import { makeTree } from './fixtures/make-tree.js';
 import { FAST_KDF, TEST_PASSWORD } from './repo-helpers.js';
+import { canRun } from './needs.js';
 
 const env = { FOLE_BACKUP_PASSWORD: TEST_PASSWORD };
 let work: string;
@@ -34,7 +35,7 @@ describe('a repository reached through a bind mount inside the STORAGE_ROOT', ()
     const mountPoint = join(tree.root, 'projects', 'p1', 'backups');
     mkdirSync(mountPoint);
     const probe = await runCli(['--version'], env, withBind(repoDir, mountPoint));
-    if (probe.code !== 0) return; // no mount namespaces here (not root, or a restricted container)
+    if (!canRun(probe.code === 0, 'root and mount namespaces (unshare -m)')) return;
 
     const r = await runCli(['backup', '--repo', repoDir, '--storage-root', tree.root, '--fole-version', '1.0.0'], env, withBind(repoDir, mountPoint));
     expect(r.code, r.stderr).toBe(2);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { selfIdentity } from '../host/process-identity.js';
 import { makeStaging, removeStaleStaging } from './staging.js';
+import { canRun } from '../../test/needs.js';
 
 let parent: string;
 beforeEach(() => {
@@ -26,7 +27,7 @@ function leftBehind(pid: number, holder?: object): string {
 }
 
 describe('removeStaleStaging', () => {
-  it.runIf(selfIdentity().pidNs !== undefined)('removes the staging of a process provably gone (same boot and PID namespace)', async () => {
+  it.runIf(canRun(selfIdentity().pidNs !== undefined, 'Linux /proc PID-namespace ids'))('removes the staging of a process provably gone (same boot and PID namespace)', async () => {
     const dir = leftBehind(deadPid(), selfIdentity());
     expect(await removeStaleStaging(parent)).toEqual([dir]);
   });

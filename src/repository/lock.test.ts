@@ -15,6 +15,7 @@ import fc from 'fast-check';
 import { fuzz, fuzzAsync } from '../../test/fuzz.js';
 import { listLocks, parseLockRecord, RepositoryLock, staleReason, unlockRepository, type LockInfo, type LockRecord } from './lock.js';
 import type { Repository } from './repository.js';
+import { canRun } from '../../test/needs.js';
 
 const LEASE = 60_000;
 const cleanups: (() => unknown)[] = [];
@@ -49,7 +50,7 @@ async function rejection(p: Promise<unknown>): Promise<FoleBackupError> {
   throw new Error('expected a failure');
 }
 
-const linuxProc = selfIdentity().pidNs !== undefined;
+const linuxProc = canRun(selfIdentity().pidNs !== undefined, 'Linux /proc PID-namespace ids');
 
 describe('staleReason', () => {
   const now = Date.parse('2030-01-01T00:00:00Z');
@@ -216,8 +217,10 @@ describe('lock records read from the repository (fuzzed)', () => {
 
 // A holder in a PID namespace of its own (a container sharing this hostname): its pid
 // names no process out here, or another one.
-const unshareOk =
-  process.getuid?.() === 0 && existsSync('/usr/bin/unshare') && spawnSync('unshare', ['-p', '-f', '--mount-proc', 'true']).status === 0;
+const unshareOk = canRun(
+  process.getuid?.() === 0 && existsSync('/usr/bin/unshare') && spawnSync('unshare', ['-p', '-f', '--mount-proc', 'true']).status === 0,
+  'root and PID namespaces (unshare -p)',
+);
 
 describe.runIf(unshareOk)('a holder in another PID namespace (unshare -p -f --mount-proc)', () => {
   it('holds its lock though its pid does not exist out here', async () => {

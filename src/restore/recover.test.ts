@@ -12,6 +12,7 @@ import type { JournalState, RestoreJournal } from './journal.js';
 import { journalPathOf, stagingPathOf } from './names.js';
 import { selfIdentity } from '../host/process-identity.js';
 import { decideRecovery, recover, type Presence } from './recover.js';
+import { canRun } from '../../test/needs.js';
 
 const ID = '3f2a9c1e-5b7d-4e0f-8a21-0c9d8e7f6a5b';
 
@@ -163,7 +164,7 @@ describe('recover', () => {
     expect(marker(staging)).toBe('half');
   });
 
-  it.runIf(selfIdentity().pidNs !== undefined)('rolls back the journal of a restore provably gone (same boot and PID namespace)', async () => {
+  it.runIf(canRun(selfIdentity().pidNs !== undefined, 'Linux /proc PID-namespace ids'))('rolls back the journal of a restore provably gone (same boot and PID namespace)', async () => {
     tree(target, 'old');
     tree(staging, 'half');
     journal('staging', selfIdentity());
