@@ -66,7 +66,7 @@ export function describeRestore(r: RestoreResult): string {
   if (r.recovered !== null) lines.push(`first: ${r.recovered.detail}`, '');
   lines.push(
     `restored backup ${r.backupId} into ${r.target} in ${formatDuration(r.durationMs)}`,
-    `  ${r.files} files (${formatBytes(r.bytes)}), each verified against its SHA-256; ${r.dirs} directories; modes and mtimes restored`,
+    `  ${r.files} files (${formatBytes(r.bytes)}), each verified against its SHA-256; ${r.dirs} directories; modes, mtimes and (run as root) owners restored`,
     `  ${r.databases} SQLite database${r.databases === 1 ? '' : 's'} passed PRAGMA integrity_check; no -wal/-shm/-journal beside any of them`,
   );
   if (r.cachesCleared.length > 0) lines.push(`  cleared ${r.cachesCleared.length} tmp/cache directories (FOLE rebuilds them): ${list(r.cachesCleared, 5)}`);
