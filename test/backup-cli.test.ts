@@ -9,11 +9,9 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LocalBackend } from '../src/backend/local.js';
-import { Repository } from '../src/repository/repository.js';
 import { runCli } from './cli-helpers.js';
 import { createDamagedDatabase } from './fixtures/sqlite-writer.js';
-import { FAST_KDF, TEST_PASSWORD } from './repo-helpers.js';
+import { TEST_PASSWORD, makeLocalRepo } from './repo-helpers.js';
 import { makeFoleTree } from './restore-helpers.js';
 
 let work: string;
@@ -21,7 +19,7 @@ let root: string;
 const env = { FOLE_BACKUP_PASSWORD: TEST_PASSWORD };
 
 async function initRepo(dir: string): Promise<void> {
-  const repo = await Repository.init(new LocalBackend(dir), TEST_PASSWORD, { kdf: FAST_KDF });
+  const repo = await makeLocalRepo(dir);
   await repo.close();
 }
 

@@ -18,7 +18,7 @@ import { acquireStorageLock, readStorageLock } from '../src/storage/global-lock.
 import { checkRepository } from '../src/verify/check-repository.js';
 import { runCli, spawnCli } from './cli-helpers.js';
 import { createDatabase } from './fixtures/sqlite-writer.js';
-import { FAST_KDF, TEST_PASSWORD } from './repo-helpers.js';
+import { TEST_PASSWORD, makeLocalRepo } from './repo-helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'fole-backup-lock-loss-'));
 const root = join(work, 'storage');
@@ -42,7 +42,7 @@ async function open(): Promise<Repository> {
 
 /** A repository with one backup of the tree, then that backup forgotten: its packs are unused, and every blob of the next backup is in them. */
 async function repoWithForgottenBackup(): Promise<string[]> {
-  const repo = await Repository.init(new LocalBackend(repoDir), TEST_PASSWORD, { kdf: FAST_KDF });
+  const repo = await makeLocalRepo(repoDir);
   const first = await backup(repo, { storageRoot: root, foleVersion: '1.0.0' });
   await repo.backend.remove({ type: 'snapshots', name: first.backupId });
   const packs: string[] = [];
@@ -115,7 +115,7 @@ describe('a backup that lost its foundations', () => {
 
 describe('backup --storage-lock-wait', () => {
   it('waits for another holder of the storage lock instead of failing at once', async () => {
-    await Repository.init(new LocalBackend(repoDir), TEST_PASSWORD, { kdf: FAST_KDF });
+    await makeLocalRepo(repoDir);
     const held = await acquireStorageLock({ storageRoot: root, owner: 'another-backup' });
     const args = ['backup', '--repo', repoDir, '--storage-root', root, '--fole-version', '1.0.0'];
     try {

@@ -8,12 +8,10 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalBackend } from '../src/backend/local.js';
 import { backup } from '../src/backup/backup.js';
-import { Repository } from '../src/repository/repository.js';
 import { runCli } from './cli-helpers.js';
 import { makeTree } from './fixtures/make-tree.js';
-import { FAST_KDF, TEST_PASSWORD } from './repo-helpers.js';
+import { TEST_PASSWORD, makeLocalRepo } from './repo-helpers.js';
 
 const env = { FOLE_BACKUP_PASSWORD: TEST_PASSWORD };
 let work: string;
@@ -26,7 +24,7 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'fole-forget-'));
   repoDir = join(work, 'repo');
   const tree = await makeTree({ 'core/core.db': { db: ['CREATE TABLE t(x)'] }, 'config/a.json': '{}' }, { root: join(work, 'storage') });
-  const repo = await Repository.init(new LocalBackend(repoDir), TEST_PASSWORD, { kdf: FAST_KDF });
+  const repo = await makeLocalRepo(repoDir);
   try {
     for (let i = 0; i < 3; i++) ids.push((await backup(repo, { storageRoot: tree.root, foleVersion: '1.0.0' })).backupId);
   } finally {

@@ -14,13 +14,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backup } from '../src/backup/backup.js';
-import { LocalBackend } from '../src/backend/local.js';
 import { Repository } from '../src/repository/repository.js';
 import { restore } from '../src/restore/restore.js';
 import type { TreeEntry } from '../src/snapshot/snapshot.js';
 import { loadSnapshot, saveSnapshot } from '../src/snapshot/store.js';
 import { runCli } from './cli-helpers.js';
-import { FAST_KDF, TEST_PASSWORD } from './repo-helpers.js';
+import { TEST_PASSWORD, makeLocalRepo } from './repo-helpers.js';
 import { forgeBackup, makeFoleTree, treeOf, type FoleTree } from './restore-helpers.js';
 import { canRun } from './needs.js';
 
@@ -75,7 +74,7 @@ beforeAll(async () => {
   chownSync(join(root, 'config', 'server.json'), FOLE.uid, 5678);
   chownSync(join(root, 'templates', 'server-defaults.json'), 0, 0);
   chownSync(join(root, 'modules', 'maps', 'module.db'), 4321, FOLE.gid);
-  repo = await Repository.init(new LocalBackend(join(work, 'repo')), TEST_PASSWORD, { kdf: FAST_KDF });
+  repo = await makeLocalRepo(join(work, 'repo'));
   backupId = (await backup(repo, { storageRoot: root, foleVersion: '2.3.1' })).backupId;
   entries = await treeOf(repo, backupId);
   sourceOwners = owners(root, entries.map((e) => e.path));
@@ -205,7 +204,7 @@ describe('set-ID bits', () => {
       mkdirSync(join(tree.root, 'projects', 'p1', 'files'), { recursive: true });
       spawnSync('sh', ['-c', `printf x > '${file}'`]);
       chmodSync(file, 0o4755);
-      const repo = await Repository.init(new LocalBackend(join(work, 'repo')), TEST_PASSWORD, { kdf: FAST_KDF });
+      const repo = await makeLocalRepo(join(work, 'repo'));
       const r = await backup(repo, { storageRoot: tree.root, foleVersion: '1.0.0' });
       await repo.close();
       expect(r.warnings).toEqual(expect.arrayContaining([expect.stringMatching(/"projects\/p1\/files\/tool" has the set-user-ID bit: a restore never sets it/)]));

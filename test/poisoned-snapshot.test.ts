@@ -14,7 +14,7 @@ import { AAD } from '../src/repository/format.js';
 import { loadSnapshot, saveSnapshot } from '../src/snapshot/store.js';
 import { runCli } from './cli-helpers.js';
 import { makeTree } from './fixtures/make-tree.js';
-import { FAST_KDF, TEST_PASSWORD } from './repo-helpers.js';
+import { TEST_PASSWORD, makeLocalRepo } from './repo-helpers.js';
 import { canRun } from './needs.js';
 
 const env = { FOLE_BACKUP_PASSWORD: TEST_PASSWORD };
@@ -25,7 +25,7 @@ let root: string;
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'fole-poison-'));
   repoDir = join(work, 'repo');
-  const repo = await Repository.init(new LocalBackend(repoDir), TEST_PASSWORD, { kdf: FAST_KDF });
+  const repo = await makeLocalRepo(repoDir);
   await repo.close();
   root = await tree();
 });

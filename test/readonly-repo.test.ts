@@ -11,12 +11,10 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, stat
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalBackend } from '../src/backend/local.js';
 import { backup } from '../src/backup/backup.js';
-import { Repository } from '../src/repository/repository.js';
 import { runCli, type CliRunOptions } from './cli-helpers.js';
 import { createDatabase } from './fixtures/sqlite-writer.js';
-import { FAST_KDF, TEST_PASSWORD } from './repo-helpers.js';
+import { TEST_PASSWORD, makeLocalRepo } from './repo-helpers.js';
 import { canRun } from './needs.js';
 
 const NOBODY = 65534;
@@ -39,7 +37,7 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 /** A fresh repository holding one backup of `root`. */
 async function makeRepoDir(name: string): Promise<string> {
   const dir = join(work, name);
-  const repo = await Repository.init(new LocalBackend(dir), TEST_PASSWORD, { kdf: FAST_KDF });
+  const repo = await makeLocalRepo(dir);
   backupId = (await backup(repo, { storageRoot: root, foleVersion: '1.0.0' })).backupId;
   return dir;
 }

@@ -3,6 +3,7 @@
  * create many), and reading a stored file back from its chunks.
  */
 import type { Backend } from '../src/backend/backend.js';
+import { LocalBackend } from '../src/backend/local.js';
 import { MemoryBackend } from '../src/backend/memory.js';
 import { Repository } from '../src/repository/repository.js';
 import type { TreeEntry } from '../src/snapshot/snapshot.js';
@@ -19,4 +20,9 @@ export async function readBack(repo: Repository, e: TreeEntry): Promise<Buffer> 
   const parts: Buffer[] = [];
   for (const id of e.chunks ?? []) parts.push(await repo.loadBlob(id));
   return Buffer.concat(parts);
+}
+
+/** A new repository in a local directory (created), with the cheap KDF; open. */
+export async function makeLocalRepo(dir: string, opts: { packSize?: number } = {}): Promise<Repository> {
+  return Repository.init(new LocalBackend(dir), TEST_PASSWORD, { kdf: FAST_KDF, ...opts });
 }

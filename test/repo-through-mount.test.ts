@@ -8,11 +8,9 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalBackend } from '../src/backend/local.js';
-import { Repository } from '../src/repository/repository.js';
 import { runCli } from './cli-helpers.js';
 import { makeTree } from './fixtures/make-tree.js';
-import { FAST_KDF, TEST_PASSWORD } from './repo-helpers.js';
+import { TEST_PASSWORD, makeLocalRepo } from './repo-helpers.js';
 import { canRun } from './needs.js';
 
 const env = { FOLE_BACKUP_PASSWORD: TEST_PASSWORD };
@@ -31,7 +29,7 @@ describe('a repository reached through a bind mount inside the STORAGE_ROOT', ()
   it('is refused with exit 2 before anything is stored, and a plain backup of the same root works', async () => {
     const tree = await makeTree({ 'core/core.db': { db: ['CREATE TABLE t(x)'] }, 'projects/p1/project.json': '{}' }, { root: join(work, 'storage') });
     const repoDir = join(work, 'repo');
-    await (await Repository.init(new LocalBackend(repoDir), TEST_PASSWORD, { kdf: FAST_KDF })).close();
+    await (await makeLocalRepo(repoDir)).close();
     const mountPoint = join(tree.root, 'projects', 'p1', 'backups');
     mkdirSync(mountPoint);
     const probe = await runCli(['--version'], env, withBind(repoDir, mountPoint));

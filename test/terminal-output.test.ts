@@ -11,9 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jsonSafe, terminalSafe } from '../src/cli/output.js';
 import { runCli } from './cli-helpers.js';
 import { makeTree } from './fixtures/make-tree.js';
-import { LocalBackend } from '../src/backend/local.js';
-import { Repository } from '../src/repository/repository.js';
-import { FAST_KDF, TEST_PASSWORD } from './repo-helpers.js';
+import { TEST_PASSWORD, makeLocalRepo } from './repo-helpers.js';
 
 // eslint-disable-next-line no-control-regex
 const RAW_CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
@@ -38,7 +36,7 @@ describe('human output', () => {
     symlinkSync('/etc/passwd\u001b[8m', join(tree.root, 'projects', 'p1', evil));
     const repo = join(work, 'repo');
     const env = { FOLE_BACKUP_PASSWORD: TEST_PASSWORD };
-    await (await Repository.init(new LocalBackend(repo), TEST_PASSWORD, { kdf: FAST_KDF })).close();
+    await (await makeLocalRepo(repo)).close();
     const r = await runCli(['backup', '--repo', repo, '--storage-root', tree.root, '--fole-version', '1.0.0'], env);
     expect(r.code, r.stderr).toBe(0);
     for (const out of [r.stdout, r.stderr]) expect(out).not.toMatch(RAW_CONTROL);

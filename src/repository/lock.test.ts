@@ -6,7 +6,6 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalBackend } from '../backend/local.js';
 import { MemoryBackend } from '../backend/memory.js';
-import { FoleBackupError } from '../errors.js';
 import { processAlive } from '../host/process-alive.js';
 import { selfIdentity } from '../host/process-identity.js';
 import { makeRepo, TEST_PASSWORD } from '../../test/repo-helpers.js';
@@ -16,6 +15,7 @@ import { fuzz, fuzzAsync } from '../../test/fuzz.js';
 import { listLocks, parseLockRecord, RepositoryLock, staleReason, unlockRepository, type LockInfo, type LockRecord } from './lock.js';
 import type { Repository } from './repository.js';
 import { canRun } from '../../test/needs.js';
+import { rejection } from '../../test/rejection.js';
 
 const LEASE = 60_000;
 const cleanups: (() => unknown)[] = [];
@@ -40,15 +40,6 @@ function record(now: number, ago: number, over: Partial<LockRecord> = {}): LockR
   };
 }
 
-async function rejection(p: Promise<unknown>): Promise<FoleBackupError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof FoleBackupError) return err;
-    throw err;
-  }
-  throw new Error('expected a failure');
-}
 
 const linuxProc = canRun(selfIdentity().pidNs !== undefined, 'Linux /proc PID-namespace ids');
 

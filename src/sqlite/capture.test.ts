@@ -4,7 +4,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FoleBackupError, StopError } from '../errors.js';
+import { StopError } from '../errors.js';
 import {
   createDamagedDatabase,
   createDatabase,
@@ -14,6 +14,7 @@ import {
   type ChildHandle,
 } from '../../test/fixtures/sqlite-writer.js';
 import { captureDatabases, type CaptureOptions } from './capture.js';
+import { rejection } from '../../test/rejection.js';
 
 let root: string;
 let staging: string;
@@ -72,15 +73,6 @@ function capture(databases: string[], extra: Partial<CaptureOptions> = {}) {
   return captureDatabases({ storageRoot: root, databases, stagingDir: staging, ...extra });
 }
 
-async function rejection(p: Promise<unknown>): Promise<FoleBackupError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof FoleBackupError) return err;
-    throw err;
-  }
-  throw new Error('expected the capture to fail');
-}
 
 describe('captureDatabases', () => {
   it('captures rows that live only in the -wal and leaves the source -wal untouched', async () => {

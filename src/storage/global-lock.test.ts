@@ -15,6 +15,7 @@ import {
   type HeldStorageLock,
   type LockRow,
 } from './global-lock.js';
+import { rejection } from '../../test/rejection.js';
 
 let root: string;
 const held: HeldStorageLock[] = [];
@@ -51,15 +52,6 @@ async function acquire(opts: Omit<Parameters<typeof acquireStorageLock>[0], 'sto
   return lock;
 }
 
-async function rejection(p: Promise<unknown>): Promise<FoleBackupError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof FoleBackupError) return err;
-    throw err;
-  }
-  throw new Error('expected a failure');
-}
 
 /** Poll until `cond` holds (the test's own timeout is the limit). */
 async function until(cond: () => boolean): Promise<void> {
