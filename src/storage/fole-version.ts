@@ -13,6 +13,7 @@ import { constants } from 'node:fs';
 import { join } from 'node:path';
 import { errnoCode, FoleBackupError } from '../errors.js';
 import { foleVersionProblem } from '../snapshot/fields.js';
+import { pathInsideRoot } from '../fs/inside-root.js';
 
 /** Where FOLE records its version, relative to the STORAGE_ROOT. */
 export const FOLE_VERSION_FILE = 'config/server.json';
@@ -31,9 +32,17 @@ export async function readRecordedFoleVersion(root: string): Promise<string | un
       path,
       hint: 'fix the file, or give the version with --fole-version X.Y.Z (or FOLE_VERSION)',
     });
+  // no symlink at any component (config/ included), as for FOLE's databases
+  try {
+    pathInsideRoot(root, FOLE_VERSION_FILE);
+  } catch (err) {
+    if (err instanceof FoleBackupError && err.code === 'NOT_FOUND') return undefined;
+    if (err instanceof FoleBackupError && err.code === 'UNSAFE_PATH') throw bad('reached through a symlink (never followed)');
+    throw err;
+  }
   let text: string;
   try {
-    // O_NOFOLLOW: a symlink at the file itself is refused by the kernel (ELOOP)
+    // O_NOFOLLOW: a symlink swapped in at the file since the check is refused by the kernel (ELOOP)
     const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     try {
       const st = await fh.stat();
