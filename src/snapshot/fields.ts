@@ -8,6 +8,7 @@
  * still read what older builds wrote. These are the writer's rules.
  */
 import { FoleBackupError } from '../errors.js';
+import { printable, UNPRINTABLE } from './validate.js';
 
 /** Longest FOLE version accepted (the reader refuses longer ones). */
 export const MAX_VERSION_LENGTH = 128;
@@ -64,13 +65,6 @@ export function compareSemver(a: Semver, b: Semver): number {
   return a.pre.length - b.pre.length;
 }
 
-/**
- * Characters no recorded label may hold: C0 and C1 controls and DEL (a `\r`
- * from a file with Windows line endings, escape sequences that would drive a
- * terminal), line and paragraph separators, and the bidirectional overrides
- * and isolates that make text display as something it is not.
- */
-const FORBIDDEN_CHAR = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** Name a forbidden character for a message: "a carriage return (\r)", "U+202E". */
@@ -83,7 +77,9 @@ function describeChar(c: string): string {
 export function labelProblem(s: string, max = MAX_LABEL_LENGTH): string | undefined {
   if (s.length === 0) return 'it is empty';
   if (s.length > max) return `it is ${s.length} characters long, at most ${max} are allowed`;
-  const bad = FORBIDDEN_CHAR.exec(s);
+  // no recorded label may hold a character that does not print as itself: a `\r` from a
+  // file with Windows line endings, an escape sequence, a bidi override disguising the text
+  const bad = UNPRINTABLE.exec(s);
   if (bad !== null) {
     const hint = bad[0] === '\r' ? ' — a value read from a file with Windows line endings?' : '';
     return `it contains ${describeChar(bad[0])} at position ${bad.index + 1}${hint}`;
@@ -100,12 +96,6 @@ export function foleVersionProblem(v: string): string | undefined {
   return undefined;
 }
 
-/** A printable rendering of a value that failed a rule (escaped, cut). */
-function shown(v: string): string {
-  const cut = v.length > 60 ? `${v.slice(0, 60)}…` : v;
-  return JSON.stringify(cut).replace(/[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
 /**
  * The FOLE version a restore is told the target runs, from `flag` or `env`:
  * undefined when neither is given; USAGE (exit 2) when it is not a version, so
@@ -116,7 +106,7 @@ export function givenFoleVersion(flag: string | undefined, env: string | undefin
   if (v === undefined) return undefined;
   const problem = foleVersionProblem(v);
   if (problem !== undefined) {
-    throw new FoleBackupError('USAGE', `${flag !== undefined ? '--fole-version' : 'FOLE_VERSION'} ${shown(v)} is not accepted: ${problem}`, {
+    throw new FoleBackupError('USAGE', `${flag !== undefined ? '--fole-version' : 'FOLE_VERSION'} ${printable(v, 60)} is not accepted: ${problem}`, {
       hint: 'give the version of the FOLE server that will run on the restored tree, e.g. 2.3.1',
     });
   }
@@ -137,17 +127,17 @@ export interface BackupLabels {
 export function checkBackupLabels(l: BackupLabels, flags: { version?: string; actor?: string; tag?: string } = {}): void {
   const vProblem = foleVersionProblem(l.foleVersion);
   if (vProblem !== undefined) {
-    throw new FoleBackupError('USAGE', `${flags.version ?? 'the FOLE version'} ${shown(l.foleVersion)} is not accepted: ${vProblem}`, {
+    throw new FoleBackupError('USAGE', `${flags.version ?? 'the FOLE version'} ${printable(l.foleVersion, 60)} is not accepted: ${vProblem}`, {
       hint: 'give the version of the FOLE server that owns this STORAGE_ROOT as MAJOR.MINOR.PATCH[-PRERELEASE], e.g. 2.3.1; restore compares it with the target\'s',
     });
   }
   const labelHint = `up to ${MAX_LABEL_LENGTH} printable characters (no control characters or line breaks)`;
   if (l.actor !== undefined) {
     const p = labelProblem(l.actor);
-    if (p !== undefined) throw new FoleBackupError('USAGE', `${flags.actor ?? 'the actor'} ${shown(l.actor)} is not accepted: ${p}`, { hint: `a name is ${labelHint}` });
+    if (p !== undefined) throw new FoleBackupError('USAGE', `${flags.actor ?? 'the actor'} ${printable(l.actor, 60)} is not accepted: ${p}`, { hint: `a name is ${labelHint}` });
   }
   for (const t of l.tags ?? []) {
     const p = labelProblem(t);
-    if (p !== undefined) throw new FoleBackupError('USAGE', `${flags.tag ?? 'the tag'} ${shown(t)} is not accepted: ${p}`, { hint: `a tag is ${labelHint}, e.g. pre-migration:42` });
+    if (p !== undefined) throw new FoleBackupError('USAGE', `${flags.tag ?? 'the tag'} ${printable(t, 60)} is not accepted: ${p}`, { hint: `a tag is ${labelHint}, e.g. pre-migration:42` });
   }
 }

@@ -101,16 +101,17 @@ const ESCAPED_BYTE = /(?<!\\)((?:\\\\)*)\\udc([89a-f][0-9a-f])/g;
 export function printable(v: unknown, max = 120): string {
   if (typeof v === 'string') {
     const cut = v.length > max ? v.slice(0, max) + '…' : v;
-    // JSON.stringify escapes C0 controls, quotes and lone surrogates; C1 controls and separators too
+    // JSON.stringify escapes C0 controls, quotes and lone surrogates; C1 controls, separators and bidi overrides too
     return JSON.stringify(cut)
-      .replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+      .replace(/[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
       .replace(ESCAPED_BYTE, '$1\\x$2');
   }
   if (v === null || v === undefined || typeof v === 'number' || typeof v === 'boolean') return String(v);
   return Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+/** Characters that do not print as themselves: controls, separators, bidi overrides and isolates. */
+export const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 
 /**
  * A path for human output: as it is when it prints as itself (UTF-8, no
