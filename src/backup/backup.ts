@@ -19,7 +19,7 @@
 import { randomUUID } from 'node:crypto';
 import { readlink, realpath, rm, stat } from 'node:fs/promises';
 import { hostname, tmpdir, userInfo } from 'node:os';
-import { dirname, join, resolve, sep } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { FoleBackupError, errnoCode, throwIfAborted } from '../errors.js';
 import { localRealPath } from '../backend/open.js';
 import { ManifestBuilder } from '../manifest/manifest.js';
@@ -36,7 +36,7 @@ import { captureOnThread } from '../sqlite/capture-thread.js';
 import { checkFoleDatabaseFile, isSqliteFile, mayBeSqlite } from '../sqlite/detect.js';
 import { acquireStorageLock, GLOBAL_LOCK_ID, type HeldStorageLock } from '../storage/global-lock.js';
 import { CORE_DB, isFoleDatabasePath, leadsToFoleDatabase } from '../storage/fole-layout.js';
-import { pathInsideRoot } from '../fs/inside-root.js';
+import { isInside, pathInsideRoot } from '../fs/inside-root.js';
 import { readlinkSync } from 'node:fs';
 import { scanTree, type ForbiddenDir, type ScanRecord } from '../storage/scan.js';
 import { makeStaging } from './staging.js';
@@ -243,21 +243,14 @@ export async function checkStorageRoot(root: string): Promise<string> {
   return realpath(abs);
 }
 
-function isInside(child: string, parent: string): boolean {
-  return child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
-}
-
 /**
  * The repository and the staging area must lie outside the STORAGE_ROOT (real
  * paths compared, so a symlink does not hide it): inside, a backup would store
  * them too — the repository grows by its own size with every backup, staged
  * database copies are captured while being written. A STORAGE_ROOT inside the
  * repository is refused as well. Usage errors: the operator chose the paths.
- */
-/**
- * The repository and the staging directory lie outside the STORAGE_ROOT, by
- * real path; returns them by device and inode, so the scan also refuses them
- * when a bind mount brings them inside where no path comparison can tell.
+ * Returns both by device and inode, so the scan also refuses them when a bind
+ * mount brings them inside where no path comparison can tell.
  */
 async function checkApart(root: string, repo: Repository, stagingParent: string | undefined): Promise<ForbiddenDir[]> {
   const repoPath = await localRealPath(repo.backend);
@@ -534,7 +527,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       if (r.kind === 'symlink') {
         const target = await readlink(fsPath(join(root, r.path)), 'utf8').catch(() => '?');
         const resolved = resolve(dirname(join(root, r.path)), target);
-        const outside = resolved !== root && !resolved.startsWith(root + sep);
+        const outside = !isInside(resolved, root);
         // names and targets are quoted and escaped: a line feed or an escape sequence in
         // one must not forge or hide a line of the report
         const [name, to] = [printable(r.path, 4096), printable(target, 4096)];

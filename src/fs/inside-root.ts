@@ -19,7 +19,8 @@ export interface CheckedPath {
   st: Stats;
 }
 
-function inside(child: string, parent: string): boolean {
+/** Whether absolute path `child` is `parent` or lies under it (by name: resolve real paths first). */
+export function isInside(child: string, parent: string): boolean {
   return child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
 }
 
@@ -77,7 +78,7 @@ export function pathInsideRoot(root: string, rel: string): CheckedPath {
     throw fsError('read', abs, err);
   }
   for (const real of [realFile, realDir]) {
-    if (!inside(real, realRoot)) throw unsafe(root, rel, `its real path ${real} lies outside ${realRoot}`);
+    if (!isInside(real, realRoot)) throw unsafe(root, rel, `its real path ${real} lies outside ${realRoot}`);
   }
   return { abs, st: st as Stats };
 }
