@@ -15,4 +15,4 @@ if (dir === undefined) {
 }
 const repoRoot = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const top = Number(process.argv[3] ?? 25);
-process.stdout.write(profileMarkdown(`CPU profile ${dir}`, summarizeProfileDir(resolve(dir), repoRoot), top) + '\n');
+process.stdout.write(`${profileMarkdown(`CPU profile ${dir}`, summarizeProfileDir(resolve(dir), repoRoot), top)}\n`);

@@ -91,8 +91,21 @@ function setTag(tools: readonly BenchTool[], tag: string): void {
   for (const t of tools) t.runner.tag = tag;
 }
 
-function figures(run: number, scenario: Scenario, tool: ToolName, o: StepOutcome, growth: number | null, load = { foreignCpuS: 0, busyBefore: 0 }): Measurement {
-  const parts = o.parts.map((p) => ({ label: p.label, wallS: p.t.wallS, userS: p.t.userS, sysS: p.t.sysS, maxRssKiB: p.t.maxRssKiB }));
+function figures(
+  run: number,
+  scenario: Scenario,
+  tool: ToolName,
+  o: StepOutcome,
+  growth: number | null,
+  load = { foreignCpuS: 0, busyBefore: 0 },
+): Measurement {
+  const parts = o.parts.map((p) => ({
+    label: p.label,
+    wallS: p.t.wallS,
+    userS: p.t.userS,
+    sysS: p.t.sysS,
+    maxRssKiB: p.t.maxRssKiB,
+  }));
   return {
     run,
     scenario,
@@ -127,9 +140,15 @@ async function step(
   const busyS = machineBusyS() - busy0;
   const growth = scenario === 'restore' || scenario === 'verify' ? null : duBytes(tool.repo) - before;
   const own = o.parts.reduce((a, p) => a + p.t.userS + p.t.sysS, 0);
-  const m = figures(runNo, scenario, tool.name, o, growth, { foreignCpuS: Math.max(0, busyS - own), busyBefore: quiet.busyShare });
+  const m = figures(runNo, scenario, tool.name, o, growth, {
+    foreignCpuS: Math.max(0, busyS - own),
+    busyBefore: quiet.busyShare,
+  });
   const what = `${SCENARIO_TITLES[scenario]} — ${tool.name}`;
-  if (o.status === 'ok') log(`  ${what}: ${m.wallS.toFixed(2)} s, CPU ${m.cpuS.toFixed(2)} s, ${(m.maxRssKiB / 1024).toFixed(0)} MiB peak${growth === null ? '' : `, repo +${(growth / 1048576).toFixed(1)} MiB`}; other processes ${m.foreignCpuS.toFixed(1)} CPU s${record ? '' : ' (set-up, not recorded)'}`);
+  if (o.status === 'ok')
+    log(
+      `  ${what}: ${m.wallS.toFixed(2)} s, CPU ${m.cpuS.toFixed(2)} s, ${(m.maxRssKiB / 1024).toFixed(0)} MiB peak${growth === null ? '' : `, repo +${(growth / 1048576).toFixed(1)} MiB`}; other processes ${m.foreignCpuS.toFixed(1)} CPU s${record ? '' : ' (set-up, not recorded)'}`,
+    );
   else log(`  ${what}: ${o.status.toUpperCase()}: ${o.error ?? ''}`);
   return m;
 }
@@ -163,7 +182,9 @@ function makeRoom(env: Env, need: number): void {
     return s.bavail * s.bsize;
   };
   if (free() >= need || !existsSync(env.graveyard)) return;
-  log(`  low on disk (${(free() / 1e9).toFixed(1)} GB free, ~${(need / 1e9).toFixed(1)} GB needed): removing the previous runs' trees now — restores in the next ~6 minutes may pay ext4's recently-deleted-inode cost`);
+  log(
+    `  low on disk (${(free() / 1e9).toFixed(1)} GB free, ~${(need / 1e9).toFixed(1)} GB needed): removing the previous runs' trees now — restores in the next ~6 minutes may pay ext4's recently-deleted-inode cost`,
+  );
   rmSync(env.graveyard, { recursive: true, force: true });
 }
 
@@ -215,9 +236,13 @@ async function runOnce(env: Env, runNo: number): Promise<{ ms: Measurement[]; mu
     await backupStep('full', 'full');
     if (want.has('incr-nochange')) await backupStep('incr-nochange', 'incremental');
     if (want.has('incr-change')) {
-      log(`  mutating the tree: ${MUTATION.fileFraction * 100}% of files, ${MUTATION.dbPageFraction * 100}% of the pages of the largest DB`);
+      log(
+        `  mutating the tree: ${MUTATION.fileFraction * 100}% of files, ${MUTATION.dbPageFraction * 100}% of the pages of the largest DB`,
+      );
       mutation = await mutateStorageRoot(root, { seed: MUTATION_SEED, ...MUTATION });
-      log(`  changed ${mutation.filesChanged} files (${mutation.bytesWritten} bytes), ${mutation.database?.pagesChanged ?? 0} pages of ${mutation.database?.path ?? '-'}`);
+      log(
+        `  changed ${mutation.filesChanged} files (${mutation.bytesWritten} bytes), ${mutation.database?.pagesChanged ?? 0} pages of ${mutation.database?.path ?? '-'}`,
+      );
       await backupStep('incr-change', 'incremental');
     }
     if (want.has('restore')) {
@@ -225,7 +250,13 @@ async function runOnce(env: Env, runNo: number): Promise<{ ms: Measurement[]; mu
       for (const t of tools) {
         const target = join(dir, `restore-${t.name}`);
         const m = broken.has(t.name)
-          ? figures(runNo, 'restore', t.name, { status: 'unavailable', parts: [], error: 'its backup failed', info: {} }, null)
+          ? figures(
+              runNo,
+              'restore',
+              t.name,
+              { status: 'unavailable', parts: [], error: 'its backup failed', info: {} },
+              null,
+            )
           : await step(env, runNo, 'restore', t, [], () => t.restore(target), true);
         if (m.status === 'ok') {
           m.info.restoredFiles = countFiles(target);
@@ -234,7 +265,8 @@ async function runOnce(env: Env, runNo: number): Promise<{ ms: Measurement[]; mu
         ms.push(m);
       }
       // the restored trees and anything kept beside them (fole keeps the previous tree): not deleted, see retire()
-      for (const t of tools) for (const n of readdirSync(dir)) if (n.startsWith(`restore-${t.name}`)) retire(env, join(dir, n));
+      for (const t of tools)
+        for (const n of readdirSync(dir)) if (n.startsWith(`restore-${t.name}`)) retire(env, join(dir, n));
     }
     if (want.has('verify')) {
       // verify --read-data writes databases to scratch copies, up to all of them at once (docs/VERIFY.md):
@@ -245,7 +277,13 @@ async function runOnce(env: Env, runNo: number): Promise<{ ms: Measurement[]; mu
       for (const t of tools) {
         ms.push(
           broken.has(t.name)
-            ? figures(runNo, 'verify', t.name, { status: 'unavailable', parts: [], error: 'its backup failed', info: {} }, null)
+            ? figures(
+                runNo,
+                'verify',
+                t.name,
+                { status: 'unavailable', parts: [], error: 'its backup failed', info: {} },
+                null,
+              )
             : await step(env, runNo, 'verify', t, [], () => t.verify(), true),
         );
       }
@@ -285,17 +323,36 @@ async function dedup(env: Env): Promise<{ figures: DedupFigure[]; mutation: Muta
     setTag(tools, 'dedup-full');
     for (const t of tools) await t.init();
     const ok = new Set<ToolName>();
-    for (const t of tools) if ((await step(env, 0, 'dedup', t, [root], () => t.backup(root, 'full'), false)).status === 'ok') ok.add(t.name);
-    const mutation = await mutateStorageRoot(root, { seed: MUTATION_SEED, fileFraction: 0, dbPageFraction: MUTATION.dbPageFraction });
+    for (const t of tools)
+      if ((await step(env, 0, 'dedup', t, [root], () => t.backup(root, 'full'), false)).status === 'ok') ok.add(t.name);
+    const mutation = await mutateStorageRoot(root, {
+      seed: MUTATION_SEED,
+      fileFraction: 0,
+      dbPageFraction: MUTATION.dbPageFraction,
+    });
     const db = mutation.database;
     if (db === null) throw new Error('dedup: the mutation changed no database');
     const dbBytes = statSync(join(root, db.path)).size;
     log(`dedup: ${db.pagesChanged} of ${db.pageCount} pages (${db.pageSize} B) of ${db.path} changed`);
     setTag(tools, 'dedup-incremental');
     for (const t of tools) {
-      const base = { tool: t.name, dbPath: db.path, dbBytes, pageSize: db.pageSize, pagesChanged: db.pagesChanged, pageCount: db.pageCount };
+      const base = {
+        tool: t.name,
+        dbPath: db.path,
+        dbBytes,
+        pageSize: db.pageSize,
+        pagesChanged: db.pagesChanged,
+        pageCount: db.pageCount,
+      };
       if (!ok.has(t.name)) {
-        out.push({ ...base, status: 'unavailable', error: 'its full backup failed', repoGrowthBytes: null, reportedAddedBytes: null, wallS: null });
+        out.push({
+          ...base,
+          status: 'unavailable',
+          error: 'its full backup failed',
+          repoGrowthBytes: null,
+          reportedAddedBytes: null,
+          wallS: null,
+        });
         continue;
       }
       const m = await step(env, 0, 'dedup', t, [root], () => t.backup(root, 'incremental'), true);
@@ -317,7 +374,10 @@ async function dedup(env: Env): Promise<{ figures: DedupFigure[]; mutation: Muta
 }
 
 /** fole-backup under node --cpu-prof: a full backup, an incremental of the unchanged tree, a restore, a verify. */
-async function profile(env: Env, stamp: string): Promise<{ dir: string; steps: { step: string; wallS: number | null; summaries: ProfileSummary[] }[] }> {
+async function profile(
+  env: Env,
+  stamp: string,
+): Promise<{ dir: string; steps: { step: string; wallS: number | null; summaries: ProfileSummary[] }[] }> {
   const dir = join(env.workBase, 'profile');
   const root = join(dir, 'storage-root');
   makeRoom(env, env.listing.bytes * 3 * 1.2 + 2e9);
@@ -328,7 +388,8 @@ async function profile(env: Env, stamp: string): Promise<{ dir: string; steps: {
   const steps: { step: string; wallS: number | null; summaries: ProfileSummary[] }[] = [];
   try {
     const prof = (name: string): string => join(outDir, name);
-    const tool = (name: string): FoleTool => new FoleTool(CLI, env.foleVersion, env.commands, dir, env.logDir, ['--cpu-prof', '--cpu-prof-dir', prof(name)]);
+    const tool = (name: string): FoleTool =>
+      new FoleTool(CLI, env.foleVersion, env.commands, dir, env.logDir, ['--cpu-prof', '--cpu-prof-dir', prof(name)]);
     const full = tool('full-backup');
     full.runner.tag = 'profile';
     await full.init();
@@ -336,8 +397,11 @@ async function profile(env: Env, stamp: string): Promise<{ dir: string; steps: {
       prepareCache(env.cacheMode, [...inputs, full.repo]);
       const o = await fn();
       const wallS = o.status === 'ok' ? o.parts.reduce((a, p) => a + p.t.wallS, 0) : null;
-      log(`profile: ${name}: ${o.status}${wallS === null ? ` ${o.error ?? ''}` : `, ${wallS.toFixed(2)} s under the profiler`}`);
-      if (existsSync(prof(name))) steps.push({ step: name, wallS, summaries: summarizeProfileDir(prof(name), REPO_ROOT) });
+      log(
+        `profile: ${name}: ${o.status}${wallS === null ? ` ${o.error ?? ''}` : `, ${wallS.toFixed(2)} s under the profiler`}`,
+      );
+      if (existsSync(prof(name)))
+        steps.push({ step: name, wallS, summaries: summarizeProfileDir(prof(name), REPO_ROOT) });
     };
     await record('full-backup', () => full.backup(root, 'full'), [root]);
     await record('incremental-no-change', () => tool('incremental-no-change').backup(root, 'incremental'), [root]);
@@ -352,7 +416,8 @@ async function profile(env: Env, stamp: string): Promise<{ dir: string; steps: {
 
 function gitRevision(): string {
   const rev = run('git', ['-C', REPO_ROOT, 'rev-parse', '--short', 'HEAD'], { allowFail: true }).stdout.trim();
-  const dirty = run('git', ['-C', REPO_ROOT, 'status', '--porcelain', '--', 'src'], { allowFail: true }).stdout.trim() !== '';
+  const dirty =
+    run('git', ['-C', REPO_ROOT, 'status', '--porcelain', '--', 'src'], { allowFail: true }).stdout.trim() !== '';
   return `${rev || 'unknown'}${dirty ? ' + uncommitted changes in src/' : ''}`;
 }
 
@@ -374,7 +439,7 @@ async function main(): Promise<void> {
     throw err;
   }
   if (opts === 'help') {
-    process.stdout.write(USAGE + '\n');
+    process.stdout.write(`${USAGE}\n`);
     return;
   }
   ensureGnuTime(log);
@@ -384,7 +449,9 @@ async function main(): Promise<void> {
     log('npm run build');
     const b = run('npm', ['run', 'build'], { cwd: REPO_ROOT, allowFail: true });
     if (b.status !== 0) {
-      process.stderr.write(`${b.stdout}\n${b.stderr}\nnpm run build failed: fix it, or pass --no-build to measure dist/ as it is\n`);
+      process.stderr.write(
+        `${b.stdout}\n${b.stderr}\nnpm run build failed: fix it, or pass --no-build to measure dist/ as it is\n`,
+      );
       process.exit(1);
     }
   }
@@ -393,23 +460,48 @@ async function main(): Promise<void> {
   const commands = foleCommands(CLI);
   const dataset = await ensureDataset(REPO_ROOT, opts.out, opts.preset, log, { files: opts.files, mb: opts.mb });
   const listing = listTree(dataset.root);
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-').replace(/-\d+Z$/, 'Z');
+  const stamp = new Date()
+    .toISOString()
+    .replace(/[:.]/g, '-')
+    .replace(/-\d+Z$/, 'Z');
   const workBase = join(opts.out, `work-${stamp}`);
   const logDir = join(opts.out, `logs-${opts.preset}-${stamp}`);
   mkdirSync(workBase, { recursive: true });
   mkdirSync(logDir, { recursive: true });
   const fs = sameFilesystem([workBase, dataset.root, tmpdir()]);
-  if (!fs.same) log(`WARNING: work dir, dataset and ${tmpdir()} (fole staging) are on different filesystems: ${JSON.stringify(fs.devices)}`);
+  if (!fs.same)
+    log(
+      `WARNING: work dir, dataset and ${tmpdir()} (fole staging) are on different filesystems: ${JSON.stringify(fs.devices)}`,
+    );
   const loadAtStart = loadavg();
-  if ((loadAtStart[0] ?? 0) > 1) log(`WARNING: load average ${loadAtStart.map((x) => x.toFixed(2)).join(' ')}: other work is running; figures will be noisier (see "other procs CPU s")`);
+  if ((loadAtStart[0] ?? 0) > 1)
+    log(
+      `WARNING: load average ${loadAtStart.map((x) => x.toFixed(2)).join(' ')}: other work is running; figures will be noisier (see "other procs CPU s")`,
+    );
   const cache = detectCacheMode();
   log(`page cache: ${cache.mode} — ${cache.why}`);
   const toolNames: ToolName[] = ['fole', ...opts.anchors];
-  const env: Env = { opts, dataset, listing, cacheMode: cache.mode, foleVersion, commands, workBase, graveyard: join(workBase, 'removed-at-end'), logDir, toolNames };
-  const anchorVersions = anchored ? Object.fromEntries(opts.anchors.map((a) => [a, a === 'restic' ? resticVersion() : borgVersion()])) : null;
+  const env: Env = {
+    opts,
+    dataset,
+    listing,
+    cacheMode: cache.mode,
+    foleVersion,
+    commands,
+    workBase,
+    graveyard: join(workBase, 'removed-at-end'),
+    logDir,
+    toolNames,
+  };
+  const anchorVersions = anchored
+    ? Object.fromEntries(opts.anchors.map((a) => [a, a === 'restic' ? resticVersion() : borgVersion()]))
+    : null;
   const missing = ['restore', 'verify'].filter((c) => !commands.has(c));
-  if (missing.length > 0) log(`note: the built CLI has no ${missing.join(' / ')} command yet; those scenarios are reported as n/a for fole`);
-  log(`dataset ${opts.preset}: ${listing.files.length} files backed up (${(listing.bytes / 1e6).toFixed(0)} MB), ${listing.databases.length} databases`);
+  if (missing.length > 0)
+    log(`note: the built CLI has no ${missing.join(' / ')} command yet; those scenarios are reported as n/a for fole`);
+  log(
+    `dataset ${opts.preset}: ${listing.files.length} files backed up (${(listing.bytes / 1e6).toFixed(0)} MB), ${listing.databases.length} databases`,
+  );
 
   const largestDb = [...listing.databases].sort((a, b) => statSync(b).size - statSync(a).size)[0];
   log('machine limits');
@@ -440,21 +532,35 @@ async function main(): Promise<void> {
     const header = [
       `fole-backup benchmark — preset ${opts.preset} (seed ${dataset.spec.seed}): ${treeFiles.toLocaleString('en-US')} files, ${(treeBytes / 1e6).toFixed(0)} MB backed up, ${listing.databases.length} databases`,
       `${opts.runs} run(s), medians; page cache ${cache.mode}; ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM; ${foleVersion}`,
-      ...(anchorVersions ? [`anchors: ${Object.values(anchorVersions).join('; ')} — their time includes the sqlite3 .backup of every DB`] : []),
+      ...(anchorVersions
+        ? [`anchors: ${Object.values(anchorVersions).join('; ')} — their time includes the sqlite3 .backup of every DB`]
+        : []),
     ];
     const t = mainTable(sums, toolNames, mainScenarios);
     const text: string[] = [...header, '', renderText(t)];
     const problems = sums.filter((s) => s.status === 'failed' || s.status === 'unavailable');
-    for (const p of problems) text.push(`  ${p.tool} / ${SCENARIO_TITLES[p.scenario]}: ${p.status}${p.error ? ` — ${p.error}` : ''}`);
-    const phases = measurements.filter((m) => m.tool === 'fole' && m.status === 'ok' && typeof m.info.phases === 'string' && m.info.phases !== '');
+    for (const p of problems)
+      text.push(`  ${p.tool} / ${SCENARIO_TITLES[p.scenario]}: ${p.status}${p.error ? ` — ${p.error}` : ''}`);
+    const phases = measurements.filter(
+      (m) => m.tool === 'fole' && m.status === 'ok' && typeof m.info.phases === 'string' && m.info.phases !== '',
+    );
     const phaseRows = mainScenarios.flatMap((sc) => {
       const m = phases.find((x) => x.scenario === sc);
       return m === undefined ? [] : [[SCENARIO_TITLES[sc], m.wallS.toFixed(1), String(m.info.phases)]];
     });
-    const phaseTable = { head: ['fole-backup phases, run 1 (s, from its stderr)', 'wall s', 'start-up; phase seconds …'], rows: phaseRows, right: new Set([1]) };
+    const phaseTable = {
+      head: ['fole-backup phases, run 1 (s, from its stderr)', 'wall s', 'start-up; phase seconds …'],
+      rows: phaseRows,
+      right: new Set([1]),
+    };
     if (phaseRows.length > 0) text.push('', renderText(phaseTable));
     text.push('', renderText(limitsTable(limits)));
-    if (dd) text.push('', `dedup: 1% of the pages of ${dd.mutation.database?.path ?? '?'} changed, then an incremental`, renderText(dedupTable(dd.figures)));
+    if (dd)
+      text.push(
+        '',
+        `dedup: 1% of the pages of ${dd.mutation.database?.path ?? '?'} changed, then an incremental`,
+        renderText(dedupTable(dd.figures)),
+      );
     if (anchored || opts.preset === 'default') text.push('', renderText(goalsTable(gs)));
     if (prof) {
       for (const s of prof.steps) {
@@ -462,12 +568,18 @@ async function main(): Promise<void> {
         for (const [i, th] of s.summaries.entries()) {
           if (th.busyMs < 500) continue;
           const when = th.thread === 'main' ? '' : `, from ${(th.startOffsetMs / 1000).toFixed(1)} s`;
-          text.push('', `CPU profile, ${s.step}, ${th.thread} thread (${i + 1}/${s.summaries.length}): ${th.durationMs.toFixed(0)} ms recorded${when}, ${th.busyMs.toFixed(0)} ms not idle; top self time`);
-          for (const f of th.functions.slice(0, 10)) text.push(`  ${f.selfMs.toFixed(0).padStart(7)} ms  ${((100 * f.selfMs) / th.durationMs).toFixed(1).padStart(5)}%  ${f.fn}  ${f.where}`);
+          text.push(
+            '',
+            `CPU profile, ${s.step}, ${th.thread} thread (${i + 1}/${s.summaries.length}): ${th.durationMs.toFixed(0)} ms recorded${when}, ${th.busyMs.toFixed(0)} ms not idle; top self time`,
+          );
+          for (const f of th.functions.slice(0, 10))
+            text.push(
+              `  ${f.selfMs.toFixed(0).padStart(7)} ms  ${((100 * f.selfMs) / th.durationMs).toFixed(1).padStart(5)}%  ${f.fn}  ${f.where}`,
+            );
         }
       }
     }
-    process.stdout.write(text.join('\n') + '\n');
+    process.stdout.write(`${text.join('\n')}\n`);
 
     // files
     const base = join(opts.out, `results-${opts.preset}-${stamp}`);
@@ -499,19 +611,39 @@ async function main(): Promise<void> {
         cacheKey: dataset.key,
         fromCache: dataset.fromCache,
         generateMs: dataset.generateMs,
-        generated: { files: dataset.generated.files, bytes: dataset.generated.bytes, databases: dataset.generated.databases.length },
+        generated: {
+          files: dataset.generated.files,
+          bytes: dataset.generated.bytes,
+          databases: dataset.generated.databases.length,
+        },
         backedUp: { files: treeFiles, bytes: treeBytes, databases: listing.databases.length },
       },
-      mutation: mutation && { seed: MUTATION_SEED, ...MUTATION, ...mutation, changedFiles: mutation.changedFiles.length },
+      mutation: mutation && {
+        seed: MUTATION_SEED,
+        ...MUTATION,
+        ...mutation,
+        changedFiles: mutation.changedFiles.length,
+      },
       limits,
       summaries: sums,
       goals: gs,
       dedup: dd && { figures: dd.figures, mutation: { ...dd.mutation, changedFiles: undefined } },
-      profile: prof && { dir: prof.dir, steps: prof.steps.map((s) => ({ step: s.step, wallS: s.wallS, threads: s.summaries.map((x) => ({ ...x, functions: x.functions.slice(0, 60), modules: x.modules.slice(0, 30) })) })) },
+      profile: prof && {
+        dir: prof.dir,
+        steps: prof.steps.map((s) => ({
+          step: s.step,
+          wallS: s.wallS,
+          threads: s.summaries.map((x) => ({
+            ...x,
+            functions: x.functions.slice(0, 60),
+            modules: x.modules.slice(0, 30),
+          })),
+        })),
+      },
       measurements,
       logs: logDir,
     };
-    writeFileSync(`${base}.json`, JSON.stringify(json, null, 2) + '\n');
+    writeFileSync(`${base}.json`, `${JSON.stringify(json, null, 2)}\n`);
     const md: string[] = [
       `## Results: preset \`${opts.preset}\` (${new Date(started).toISOString()})`,
       '',
@@ -521,13 +653,22 @@ async function main(): Promise<void> {
       '',
       renderMarkdown(t),
       '',
-      ...problems.map((p) => `- ${p.tool} / ${SCENARIO_TITLES[p.scenario]}: ${p.status}${p.error ? ` — ${p.error}` : ''}`),
+      ...problems.map(
+        (p) => `- ${p.tool} / ${SCENARIO_TITLES[p.scenario]}: ${p.status}${p.error ? ` — ${p.error}` : ''}`,
+      ),
       '',
       '#### Every tool',
       '',
       renderMarkdown(detailTable(sums)),
       '',
-      ...(phaseRows.length > 0 ? ['#### Where fole-backup spends its time (phases it prints, timed by their arrival on stderr)', '', renderMarkdown(phaseTable), ''] : []),
+      ...(phaseRows.length > 0
+        ? [
+            '#### Where fole-backup spends its time (phases it prints, timed by their arrival on stderr)',
+            '',
+            renderMarkdown(phaseTable),
+            '',
+          ]
+        : []),
       '#### Machine limits for the same bytes',
       '',
       renderMarkdown(limitsTable(limits)),
@@ -539,12 +680,26 @@ async function main(): Promise<void> {
         '',
       );
     }
-    if (dd) md.push('#### Dedup: 1% of the pages of the largest database alone', '', renderMarkdown(dedupTable(dd.figures)), '');
+    if (dd)
+      md.push(
+        '#### Dedup: 1% of the pages of the largest database alone',
+        '',
+        renderMarkdown(dedupTable(dd.figures)),
+        '',
+      );
     if (anchored || opts.preset === 'default') md.push('#### Goals', '', renderMarkdown(goalsTable(gs)), '');
     if (prof) {
-      for (const s of prof.steps) md.push(profileMarkdown(`CPU profile: ${s.step}${s.wallS === null ? '' : ` (${s.wallS.toFixed(2)} s under the profiler)`}`, s.summaries, 20), '');
+      for (const s of prof.steps)
+        md.push(
+          profileMarkdown(
+            `CPU profile: ${s.step}${s.wallS === null ? '' : ` (${s.wallS.toFixed(2)} s under the profiler)`}`,
+            s.summaries,
+            20,
+          ),
+          '',
+        );
     }
-    writeFileSync(`${base}.md`, md.join('\n') + '\n');
+    writeFileSync(`${base}.md`, `${md.join('\n')}\n`);
     log(`wrote ${base}.json and ${base}.md; command logs in ${logDir}`);
   } finally {
     if (!opts.keep) rmSync(workBase, { recursive: true, force: true });

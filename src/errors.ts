@@ -165,7 +165,14 @@ export function errorToData(err: unknown): ErrorData {
     message: err.message,
     ...(err.hint === undefined ? {} : { hint: err.hint }),
     ...(err.path === undefined ? {} : { path: err.path }),
-    ...(cause === undefined ? {} : { cause: { message: cause instanceof Error ? cause.message : String(cause), ...(errno === undefined ? {} : { code: errno }) } }),
+    ...(cause === undefined
+      ? {}
+      : {
+          cause: {
+            message: cause instanceof Error ? cause.message : String(cause),
+            ...(errno === undefined ? {} : { code: errno }),
+          },
+        }),
   };
 }
 
@@ -173,7 +180,11 @@ export function errorFromData(d: ErrorData): FoleBackupError {
   const options: ErrorOptions = {
     ...(d.hint === undefined ? {} : { hint: d.hint }),
     ...(d.path === undefined ? {} : { path: d.path }),
-    ...(d.cause === undefined ? {} : { cause: Object.assign(new Error(d.cause.message), d.cause.code === undefined ? {} : { code: d.cause.code }) }),
+    ...(d.cause === undefined
+      ? {}
+      : { cause: Object.assign(new Error(d.cause.message), d.cause.code === undefined ? {} : { code: d.cause.code }) }),
   };
-  return d.stop ? new StopError(d.code as StopCode, d.message, options) : new FoleBackupError(d.code, d.message, options);
+  return d.stop
+    ? new StopError(d.code as StopCode, d.message, options)
+    : new FoleBackupError(d.code, d.message, options);
 }

@@ -185,7 +185,11 @@ export function describeBackendConformance(name: string, make: () => Promise<Bac
       ];
       // concurrently, as restore reads spans
       const got = await Promise.all(reads.map((range) => r.read(range)));
-      reads.forEach((range, i) => expect(got[i]?.equals(data.subarray(range.offset, range.offset + range.length)), JSON.stringify(range)).toBe(true));
+      reads.forEach((range, i) =>
+        expect(got[i]?.equals(data.subarray(range.offset, range.offset + range.length)), JSON.stringify(range)).toBe(
+          true,
+        ),
+      );
       // each buffer is the caller's own
       (got[0] as Buffer).fill(0);
       expect((await r.read({ offset: 0, length: 100 })).equals(data.subarray(0, 100))).toBe(true);
@@ -225,7 +229,15 @@ export function describeBackendConformance(name: string, make: () => Promise<Bac
     it('lists exactly the saved names of each type, with their sizes', async () => {
       const b = await created();
       const expected = new Map<ObjectType, ObjectInfo[]>();
-      const counts: Record<ObjectType, number> = { config: 1, keys: 3, data: 300, index: 40, snapshots: 25, locks: 2, settings: 2 };
+      const counts: Record<ObjectType, number> = {
+        config: 1,
+        keys: 3,
+        data: 300,
+        index: 40,
+        snapshots: 25,
+        locks: 2,
+        settings: 2,
+      };
       for (const type of OBJECT_TYPES) {
         const infos: ObjectInfo[] = [];
         for (let i = 0; i < counts[type]; i++) {
@@ -234,7 +246,10 @@ export function describeBackendConformance(name: string, make: () => Promise<Bac
           await b.save({ type, name }, randomBytes(size));
           infos.push({ name, size });
         }
-        expected.set(type, infos.sort((x, y) => (x.name < y.name ? -1 : 1)));
+        expected.set(
+          type,
+          infos.sort((x, y) => (x.name < y.name ? -1 : 1)),
+        );
       }
       // 300 random hex names land in many of the 256 prefixes.
       expect(new Set(expected.get('data')?.map((i) => i.name.slice(0, 2))).size).toBeGreaterThan(150);

@@ -24,7 +24,15 @@ async function initRepo(dir: string): Promise<void> {
 }
 
 const backupArgs = (repoDir: string, ...more: string[]): string[] => [
-  'backup', '--repo', repoDir, '--storage-root', root, '--fole-version', '2.3.1', '--json', ...more,
+  'backup',
+  '--repo',
+  repoDir,
+  '--storage-root',
+  root,
+  '--fole-version',
+  '2.3.1',
+  '--json',
+  ...more,
 ];
 
 beforeEach(() => {
@@ -50,7 +58,21 @@ describe('backup of a tree with a damaged SQLite file', () => {
     expect(result.warnings.filter((w) => w.includes(upload))).toEqual([expect.stringContaining('damaged')]);
     expect(result.databases).toBe(4);
     const target = join(work, 'restored');
-    const r = await runCli(['restore', result.backupId, '--repo', repoDir, '--target', target, '--confirm', result.backupId, '--fole-version', '2.3.1'], env);
+    const r = await runCli(
+      [
+        'restore',
+        result.backupId,
+        '--repo',
+        repoDir,
+        '--target',
+        target,
+        '--confirm',
+        result.backupId,
+        '--fole-version',
+        '2.3.1',
+      ],
+      env,
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(join(target, upload)).equals(bytes)).toBe(true);
   });
@@ -70,11 +92,14 @@ describe('backup of a tree with a damaged SQLite file', () => {
 describe('backup of a tree whose core.db is not a sound database', () => {
   const damage: [string, (file: string) => void][] = [
     ['is text', (f) => writeFileSync(f, 'hello\n')],
-    ['is damaged in its first pages', (f) => {
-      const bytes = readFileSync(f);
-      bytes.fill(0x5a, 100, bytes.length);
-      writeFileSync(f, bytes);
-    }],
+    [
+      'is damaged in its first pages',
+      (f) => {
+        const bytes = readFileSync(f);
+        bytes.fill(0x5a, 100, bytes.length);
+        writeFileSync(f, bytes);
+      },
+    ],
   ];
   for (const [what, make] of damage) {
     it(`stops with DB_INTEGRITY_ERROR (exit 3) and a hint when core/core.db ${what}`, async () => {

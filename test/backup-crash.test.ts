@@ -32,7 +32,8 @@ beforeAll(async () => {
     createDatabase(join(root, 'projects', `p${p}`, 'project.db'), 20_000);
     mkdirSync(join(root, 'projects', `p${p}`, 'files'), { recursive: true });
     // fresh random content on each run, so no crash run can dedup against an earlier one
-    for (let f = 0; f < 150; f++) writeFileSync(join(root, 'projects', `p${p}`, 'files', `f${f}.bin`), randomBytes(40_000 + f * 300));
+    for (let f = 0; f < 150; f++)
+      writeFileSync(join(root, 'projects', `p${p}`, 'files', `f${f}.bin`), randomBytes(40_000 + f * 300));
   }
   const init = await runCli(['init', '--repo', repoDir], { FOLE_BACKUP_PASSWORD: PASSWORD });
   expect(init.code, init.stderr).toBe(0);
@@ -63,7 +64,10 @@ describe('backup killed with SIGKILL', () => {
   it('never leaves a partial backup, and the next backup succeeds', async () => {
     // how long an undisturbed backup takes, to spread the kill points over it
     const t0 = Date.now();
-    const full = await runCli(['backup', '--repo', repoDir, '--storage-root', root, '--fole-version', '1.0.0', '--json'], { FOLE_BACKUP_PASSWORD: PASSWORD });
+    const full = await runCli(
+      ['backup', '--repo', repoDir, '--storage-root', root, '--fole-version', '1.0.0', '--json'],
+      { FOLE_BACKUP_PASSWORD: PASSWORD },
+    );
     expect(full.code, full.stderr).toBe(0);
     const span = Date.now() - t0;
     // kill points fall inside the real work, after the process has started up
@@ -77,18 +81,26 @@ describe('backup killed with SIGKILL', () => {
       writeFileSync(join(root, 'projects', 'p0', 'files', `new-${i}.bin`), randomBytes(2_000_000));
       // the storage lock of a killed run is taken over once its lease ran out (a pid proves
       // nothing): a short lease, and each run waits it out
-      const child = spawnCli(['backup', '--repo', repoDir, '--storage-root', root, '--fole-version', '1.0.0', '--storage-lock-wait', '20'], {
-        FOLE_BACKUP_PASSWORD: PASSWORD,
-        FOLE_BACKUP_STORAGE_LEASE_MS: String(STORAGE_LEASE_MS),
-      });
+      const child = spawnCli(
+        ['backup', '--repo', repoDir, '--storage-root', root, '--fole-version', '1.0.0', '--storage-lock-wait', '20'],
+        {
+          FOLE_BACKUP_PASSWORD: PASSWORD,
+          FOLE_BACKUP_STORAGE_LEASE_MS: String(STORAGE_LEASE_MS),
+        },
+      );
       const delay = Math.floor(boot + ((i + 0.5) / kills) * Math.max(1, span - boot));
-      const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+      const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+        child.on('close', (code, signal) => resolve({ code, signal })),
+      );
       await new Promise((r) => setTimeout(r, delay));
       child.kill('SIGKILL');
       const how = await exited;
       // killed after its snapshot was written (or it finished first): then it is a complete backup too
       const now = await assertEveryBackupComplete();
-      expect(now === completed || now === completed + 1, `${now} backups after kill ${i} (${how.signal ?? how.code})`).toBe(true);
+      expect(
+        now === completed || now === completed + 1,
+        `${now} backups after kill ${i} (${how.signal ?? how.code})`,
+      ).toBe(true);
       if (how.code === 0) expect(now).toBe(completed + 1);
       // a run that failed (rather than was killed) would hide the kill points behind it
       expect(how.signal ?? `exit ${how.code}`, `kill ${i}`).toMatch(/^(SIGKILL|exit 0)$/);
@@ -97,7 +109,12 @@ describe('backup killed with SIGKILL', () => {
     // the next backup (in-process) succeeds despite the dead process's locks and staging
     const repo = await Repository.open(new LocalBackend(repoDir), PASSWORD);
     const warnings: string[] = [];
-    const r = await backup(repo, { storageRoot: root, foleVersion: '1.0.0', storageLockWaitMs: 20_000, reporter: { phase() {}, progress() {}, warn: (m) => warnings.push(m) } });
+    const r = await backup(repo, {
+      storageRoot: root,
+      foleVersion: '1.0.0',
+      storageLockWaitMs: 20_000,
+      reporter: { phase() {}, progress() {}, warn: (m) => warnings.push(m) },
+    });
     expect(r.files).toBeGreaterThan(450);
     completed++;
     expect((await listSnapshots(repo)).length).toBe(completed);

@@ -69,7 +69,10 @@ describe('a backup that lost its foundations', () => {
       () => undefined,
       (e: unknown) => e,
     );
-    expect(err).toMatchObject({ code: 'LOCK_LOST', message: expect.stringMatching(/^backup: \d+ packs? it re-uses (was|were) deleted while it ran/) });
+    expect(err).toMatchObject({
+      code: 'LOCK_LOST',
+      message: expect.stringMatching(/^backup: \d+ packs? it re-uses (was|were) deleted while it ran/),
+    });
     expect(await listSnapshots(await open())).toEqual([]);
   }, 60_000);
 

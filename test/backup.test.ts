@@ -4,7 +4,22 @@
  * failure paths (wrong password, damaged pack, full disk, corrupt source DB).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { appendFileSync, linkSync, truncateSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, chmodSync, utimesSync, statSync } from 'node:fs';
+import {
+  appendFileSync,
+  linkSync,
+  truncateSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  chmodSync,
+  utimesSync,
+  statSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -18,7 +33,12 @@ import { listSnapshots, loadSnapshot } from '../src/snapshot/store.js';
 import { readTree } from '../src/snapshot/tree.js';
 import { readStorageLock } from '../src/storage/global-lock.js';
 import type { SnapshotDatabase, TreeEntry } from '../src/snapshot/snapshot.js';
-import { createDamagedDatabase, createDatabase, createWalOnlyDatabase, type WalOnlyDatabase } from './fixtures/sqlite-writer.js';
+import {
+  createDamagedDatabase,
+  createDatabase,
+  createWalOnlyDatabase,
+  type WalOnlyDatabase,
+} from './fixtures/sqlite-writer.js';
 import { makeRepo, readBack, TEST_PASSWORD } from './repo-helpers.js';
 import { createHash, randomBytes } from 'node:crypto';
 
@@ -49,7 +69,10 @@ beforeEach(() => {
   write('projects/p1/project.json', '{"id":"p1"}');
   createDatabase(join(root, 'projects', 'p1', 'project.db'), 100);
   createDatabase(join(root, 'projects', 'p1', 'maps', 'm1', 'map.db'), 50, 'delete');
-  write('projects/p1/maps/m1/tiles/0/0/0.png', Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47]), Buffer.alloc(3000, 7)]));
+  write(
+    'projects/p1/maps/m1/tiles/0/0/0.png',
+    Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47]), Buffer.alloc(3000, 7)]),
+  );
   write('projects/p1/files/big.bin', randomBytes(3 * 1024 * 1024 + 17));
   write('projects/p1/files/empty.txt', '');
   write('projects/p1/cache/thumb.png', 'cached');
@@ -86,7 +109,10 @@ describe('full backup', () => {
     expect(paths).not.toContain('modules/maps/tmp');
     expect(paths.some((p) => p.endsWith('-wal') || p.endsWith('-shm'))).toBe(false);
     expect(paths).not.toContain('projects/p1/files/outside-link');
-    expect(r.skipped).toContainEqual({ path: 'projects/p1/files/outside-link', reason: expect.stringContaining('symlink') });
+    expect(r.skipped).toContainEqual({
+      path: 'projects/p1/files/outside-link',
+      reason: expect.stringContaining('symlink'),
+    });
     for (const e of list) {
       if (e.kind !== 'file') continue;
       const original = readFileSync(join(root, e.path));
@@ -115,8 +141,13 @@ describe('full backup', () => {
     expect(db.prepare('SELECT email FROM users').get()).toEqual({ email: 'ada@example.com' });
     expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
     // our own lock row never travels inside a backup
-    const hasLocks = db.prepare("SELECT count(*) AS c FROM sqlite_master WHERE name = 'dal_locks'").get() as { c: number };
-    if (hasLocks.c > 0) expect(db.prepare("SELECT count(*) AS c FROM dal_locks WHERE lock_id = 'storage:global'").get()).toEqual({ c: 0 });
+    const hasLocks = db.prepare("SELECT count(*) AS c FROM sqlite_master WHERE name = 'dal_locks'").get() as {
+      c: number;
+    };
+    if (hasLocks.c > 0)
+      expect(db.prepare("SELECT count(*) AS c FROM dal_locks WHERE lock_id = 'storage:global'").get()).toEqual({
+        c: 0,
+      });
     db.close();
     // and the lock is released in the live tree
     expect(readStorageLock(root)).toBeUndefined();
@@ -143,7 +174,11 @@ describe('full backup', () => {
     expect(m.core.coreDb).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(Object.keys(m.core.templates).sort()).toEqual(['email/welcome.json', 'server-defaults.json']);
     const byPath = new Map(m.fullFileList.map((f) => [f.path, f.sha256]));
-    expect(byPath.get('config/server.json')).toBe(createHash('sha256').update(readFileSync(join(root, 'config/server.json'))).digest('hex'));
+    expect(byPath.get('config/server.json')).toBe(
+      createHash('sha256')
+        .update(readFileSync(join(root, 'config/server.json')))
+        .digest('hex'),
+    );
     expect(byPath.get('core/core.db')).toBe(m.core.coreDb?.slice('sha256:'.length));
     for (const f of m.fullFileList) {
       expect(f.path.startsWith('/')).toBe(false);
@@ -177,7 +212,10 @@ describe('full backup', () => {
   it('refuses a repository of an unknown format version', async () => {
     const backend = new MemoryBackend();
     await makeRepo(backend);
-    const cfg = JSON.parse((await backend.load({ type: 'config', name: 'config' })).toString()) as Record<string, unknown>;
+    const cfg = JSON.parse((await backend.load({ type: 'config', name: 'config' })).toString()) as Record<
+      string,
+      unknown
+    >;
     await backend.save({ type: 'config', name: 'config' }, Buffer.from(JSON.stringify({ ...cfg, formatVersion: 99 })));
     await expect(Repository.open(backend, TEST_PASSWORD)).rejects.toMatchObject({ code: 'REPO_FORMAT_UNSUPPORTED' });
   });
@@ -234,9 +272,13 @@ describe('full backup', () => {
 
   it('refuses a directory that is not a STORAGE_ROOT', async () => {
     const repo = await makeRepo();
-    await expect(backup(repo, { storageRoot: join(work, 'nope'), foleVersion: '1.0.0' })).rejects.toMatchObject({ code: 'NOT_A_STORAGE_ROOT' });
+    await expect(backup(repo, { storageRoot: join(work, 'nope'), foleVersion: '1.0.0' })).rejects.toMatchObject({
+      code: 'NOT_A_STORAGE_ROOT',
+    });
     mkdirSync(join(work, 'empty'));
-    await expect(backup(repo, { storageRoot: join(work, 'empty'), foleVersion: '1.0.0' })).rejects.toMatchObject({ code: 'NOT_A_STORAGE_ROOT' });
+    await expect(backup(repo, { storageRoot: join(work, 'empty'), foleVersion: '1.0.0' })).rejects.toMatchObject({
+      code: 'NOT_A_STORAGE_ROOT',
+    });
   });
 });
 
@@ -323,7 +365,7 @@ describe('FOLE databases behind a symlink', () => {
   }
 });
 
-describe('a damaged SQLite file that is not one of FOLE\'s databases', () => {
+describe("a damaged SQLite file that is not one of FOLE's databases", () => {
   for (const rel of ['projects/p1/files/upload.bin', 'projects/p1/files/notes.db', 'config/cache.sqlite']) {
     it(`stores ${rel} byte for byte as a file with a warning, and the backup succeeds`, async () => {
       createDamagedDatabase(join(root, rel));
@@ -361,14 +403,22 @@ describe('a damaged SQLite file that is not one of FOLE\'s databases', () => {
   }
 });
 
-describe('a file at a place of FOLE\'s databases that is not a sound database', () => {
+describe("a file at a place of FOLE's databases that is not a sound database", () => {
   /** Each way a FOLE database can be broken below what capture sees: none of them may be stored as a plain file. */
   const broken: { rel: string; what: string; make: (file: string) => void }[] = [
     { rel: 'projects/p1/project.db', what: 'truncated to 5000 bytes', make: (f) => truncateSync(f, 5000) },
-    { rel: 'projects/p1/project.db', what: 'followed by 100 appended bytes', make: (f) => appendFileSync(f, Buffer.alloc(100, 0x41)) },
+    {
+      rel: 'projects/p1/project.db',
+      what: 'followed by 100 appended bytes',
+      make: (f) => appendFileSync(f, Buffer.alloc(100, 0x41)),
+    },
     { rel: 'projects/p1/maps/m1/map.db', what: 'empty', make: (f) => writeFileSync(f, '') },
     { rel: 'modules/maps/module.db', what: 'text', make: (f) => writeFileSync(f, 'hello\n') },
-    { rel: 'modules/maps/module.db', what: 'text of a whole number of pages', make: (f) => writeFileSync(f, 'x'.repeat(4096)) },
+    {
+      rel: 'modules/maps/module.db',
+      what: 'text of a whole number of pages',
+      make: (f) => writeFileSync(f, 'x'.repeat(4096)),
+    },
     { rel: 'core/core.db', what: 'truncated to 5000 bytes', make: (f) => truncateSync(f, 5000) },
   ];
   for (const { rel, what, make } of broken) {
@@ -406,7 +456,9 @@ describe('a SQLite database held locked by a writer', () => {
       try {
         const repo = await makeRepo();
         const r = await backup(repo, { storageRoot: root, foleVersion: '2.3.1', busyTimeoutMs: 300 });
-        expect(r.warnings.filter((w) => w.includes(rel))).toEqual([expect.stringMatching(/locked by a writer.*may be inconsistent/)]);
+        expect(r.warnings.filter((w) => w.includes(rel))).toEqual([
+          expect.stringMatching(/locked by a writer.*may be inconsistent/),
+        ]);
         const e = (await entries(repo, r.backupId)).find((x) => x.path === rel) as TreeEntry;
         expect(e.kind).toBe('file');
         expect((await readBack(repo, e)).equals(readFileSync(join(root, rel)))).toBe(true);
@@ -417,13 +469,15 @@ describe('a SQLite database held locked by a writer', () => {
     });
   }
 
-  it('still fails with DB_LOCKED when the database held is one of FOLE\'s own', async () => {
+  it("still fails with DB_LOCKED when the database held is one of FOLE's own", async () => {
     rmSync(join(root, 'projects', 'p1', 'project.db'));
     for (const s of ['-wal', '-shm']) rmSync(join(root, 'projects', 'p1', `project.db${s}`), { force: true });
     const holder = holdLocked('projects/p1/project.db', 'wal');
     try {
       const repo = await makeRepo();
-      const err = await backup(repo, { storageRoot: root, foleVersion: '2.3.1', busyTimeoutMs: 300 }).catch((x: unknown) => x);
+      const err = await backup(repo, { storageRoot: root, foleVersion: '2.3.1', busyTimeoutMs: 300 }).catch(
+        (x: unknown) => x,
+      );
       expect(err).toMatchObject({ code: 'DB_LOCKED', path: 'projects/p1/project.db' });
       expect(await listSnapshots(repo)).toEqual([]);
     } finally {
@@ -434,27 +488,45 @@ describe('a SQLite database held locked by a writer', () => {
 
 describe('the last check before a snapshot is written', () => {
   const recorded = (...paths: string[]): SnapshotDatabase[] =>
-    paths.map((path) => ({ path, sha256: 'a'.repeat(64), size: 4096, pageSize: 4096, pageCount: 1, userVersion: 0, journalMode: 'wal', integrity: 'ok', captured: true }));
+    paths.map((path) => ({
+      path,
+      sha256: 'a'.repeat(64),
+      size: 4096,
+      pageSize: 4096,
+      pageCount: 1,
+      userVersion: 0,
+      journalMode: 'wal',
+      integrity: 'ok',
+      captured: true,
+    }));
 
   it('fails when core.db, or a FOLE database the scan found, is not recorded as a database', () => {
-    expect(() => confirmFoleDatabases(root, ['core/core.db', 'projects/p1/project.db'], recorded('core/core.db', 'projects/p1/project.db'))).not.toThrow();
+    expect(() =>
+      confirmFoleDatabases(
+        root,
+        ['core/core.db', 'projects/p1/project.db'],
+        recorded('core/core.db', 'projects/p1/project.db'),
+      ),
+    ).not.toThrow();
     // the scan saw core.db, but it ended up as no database (replaced while the backup ran)
     expect(() => confirmFoleDatabases(root, ['projects/p1/project.db'], recorded('projects/p1/project.db'))).toThrow(
       expect.objectContaining({ code: 'READ_ERROR', path: 'core/core.db', hint: expect.any(String) }),
     );
-    expect(() => confirmFoleDatabases(root, ['core/core.db', 'modules/maps/module.db'], recorded('core/core.db'))).toThrow(
-      expect.objectContaining({ path: 'modules/maps/module.db' }),
-    );
+    expect(() =>
+      confirmFoleDatabases(root, ['core/core.db', 'modules/maps/module.db'], recorded('core/core.db')),
+    ).toThrow(expect.objectContaining({ path: 'modules/maps/module.db' }));
   });
 });
 
 describe('two database names for one file (hard links)', () => {
-  it('fails at once with UNSAFE_PATH naming both when one of them is FOLE\'s own, instead of waiting on itself', async () => {
+  it("fails at once with UNSAFE_PATH naming both when one of them is FOLE's own, instead of waiting on itself", async () => {
     const project = join(root, 'projects', 'p1', 'project.db');
     for (const s of ['', '-wal', '-shm']) rmSync(project + s, { force: true });
     linkSync(join(root, 'core', 'core.db'), project);
     const repo = await makeRepo();
-    const err = await backup(repo, { storageRoot: root, foleVersion: '2.3.1', busyTimeoutMs: 1000 }).catch((x: unknown) => x);
+    const err = await backup(repo, { storageRoot: root, foleVersion: '2.3.1', busyTimeoutMs: 1000 }).catch(
+      (x: unknown) => x,
+    );
     expect(err).toMatchObject({ code: 'UNSAFE_PATH', hint: expect.any(String) });
     expect((err as Error).message).toContain('core/core.db');
     expect((err as Error).message).toContain('projects/p1/project.db');

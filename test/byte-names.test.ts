@@ -8,7 +8,16 @@
  * and stay two.
  */
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,7 +27,8 @@ import { createDatabase } from './fixtures/sqlite-writer.js';
 import { makeFoleTree, type FoleTree } from './restore-helpers.js';
 
 const env = { FOLE_BACKUP_PASSWORD: TEST_PASSWORD };
-const B = (...parts: (string | number[] | Buffer)[]): Buffer => Buffer.concat(parts.map((p) => (Buffer.isBuffer(p) ? p : typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))));
+const B = (...parts: (string | number[] | Buffer)[]): Buffer =>
+  Buffer.concat(parts.map((p) => (Buffer.isBuffer(p) ? p : typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))));
 const SLASH = Buffer.from('/');
 
 /**
@@ -38,7 +48,9 @@ function byteTree(root: string): string[] {
         visit(abs, path);
       } else if (st.isFile()) {
         const db = path.toString('latin1').endsWith('.db');
-        out.push(`f ${path.toString('hex')} ${db ? 'database' : createHash('sha256').update(readFileSync(abs)).digest('hex')}`);
+        out.push(
+          `f ${path.toString('hex')} ${db ? 'database' : createHash('sha256').update(readFileSync(abs)).digest('hex')}`,
+        );
       } else out.push(`? ${path.toString('hex')}`);
     }
   };
@@ -72,7 +84,10 @@ beforeAll(async () => {
   writeBytes(B(files, NOT_UTF8_DIR, '/', [0x80]), 'a lone continuation byte');
   // SQLite opens a database by a UTF-8 name: under this one it is kept byte for byte, with a warning
   createDatabase(join(work, 'legacy.sqlite'), 20, 'delete');
-  renameSync(join(work, 'legacy.sqlite'), Buffer.concat([Buffer.from(source.root), SLASH, B(files, 'legacy-', [0xff], '.sqlite')]));
+  renameSync(
+    join(work, 'legacy.sqlite'),
+    Buffer.concat([Buffer.from(source.root), SLASH, B(files, 'legacy-', [0xff], '.sqlite')]),
+  );
   repoDir = join(work, 'repo');
   expect((await runCli(['init', '--repo', repoDir], env)).code).toBe(0);
 });
@@ -81,12 +96,33 @@ afterAll(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
-async function backupAndRestore(extra: string[], name: string): Promise<{ backup: Record<string, unknown>; target: string }> {
-  const b = await runCli(['backup', '--repo', repoDir, '--storage-root', source.root, '--fole-version', '2.3.1', '--json', ...extra], env);
+async function backupAndRestore(
+  extra: string[],
+  name: string,
+): Promise<{ backup: Record<string, unknown>; target: string }> {
+  const b = await runCli(
+    ['backup', '--repo', repoDir, '--storage-root', source.root, '--fole-version', '2.3.1', '--json', ...extra],
+    env,
+  );
   expect(b.code, b.stderr).toBe(0);
   const result = JSON.parse(b.stdout) as Record<string, unknown> & { backupId: string };
   const target = join(work, name);
-  const r = await runCli(['restore', result.backupId, '--repo', repoDir, '--target', target, '--confirm', result.backupId, '--fole-version', '2.3.1', '--json'], env);
+  const r = await runCli(
+    [
+      'restore',
+      result.backupId,
+      '--repo',
+      repoDir,
+      '--target',
+      target,
+      '--confirm',
+      result.backupId,
+      '--fole-version',
+      '2.3.1',
+      '--json',
+    ],
+    env,
+  );
   expect(r.code, r.stderr).toBe(0);
   const v = await runCli(['verify', result.backupId, '--repo', repoDir, '--read-data', '--json'], env);
   expect(v.code, v.stdout + v.stderr).toBe(0);
@@ -109,11 +145,25 @@ describe('names that are bytes', () => {
     expect(backup.files).toBe(kept(source.root).filter((l) => l.startsWith('f ')).length);
     expect(backup.databases).toBe(4);
     const sqliteWarnings = (backup.warnings as string[]).filter((w) => w.includes('SQLite'));
-    expect(sqliteWarnings).toEqual([expect.stringContaining('"projects/p1/files/legacy-\\xff.sqlite" looks like a SQLite database, but its name is not UTF-8')]);
+    expect(sqliteWarnings).toEqual([
+      expect.stringContaining(
+        '"projects/p1/files/legacy-\\xff.sqlite" looks like a SQLite database, but its name is not UTF-8',
+      ),
+    ]);
     const restored = byteTree(target);
     expect(restored).toEqual(kept(source.root));
-    for (const n of [B('a\\b.txt'), NOT_UTF8, REPLACEMENT, NOT_UTF8_DIR, B(NOT_UTF8_DIR, '/inside.txt'), B(NOT_UTF8_DIR, '/', [0x80])]) {
-      expect(restored.some((l) => l.split(' ')[1] === B('projects/p1/files/', n).toString('hex')), n.toString('hex')).toBe(true);
+    for (const n of [
+      B('a\\b.txt'),
+      NOT_UTF8,
+      REPLACEMENT,
+      NOT_UTF8_DIR,
+      B(NOT_UTF8_DIR, '/inside.txt'),
+      B(NOT_UTF8_DIR, '/', [0x80]),
+    ]) {
+      expect(
+        restored.some((l) => l.split(' ')[1] === B('projects/p1/files/', n).toString('hex')),
+        n.toString('hex'),
+      ).toBe(true);
     }
   });
 

@@ -52,7 +52,15 @@ describe('checkRepository', () => {
     expect(quick.problems).toEqual([]);
     expect(quick.ok).toBe(true);
     expect(quick.levels).toEqual(['config', 'keys', 'locks', 'index', 'packs', 'snapshots']);
-    expect(quick.counts).toMatchObject({ keys: 1, snapshots: 1, indexFiles: 1, packs: fx.packs().length, orphanPacks: 0, duplicateBlobs: 0, packsRead: 0 });
+    expect(quick.counts).toMatchObject({
+      keys: 1,
+      snapshots: 1,
+      indexFiles: 1,
+      packs: fx.packs().length,
+      orphanPacks: 0,
+      duplicateBlobs: 0,
+      packsRead: 0,
+    });
     expect(quick.counts.treeEntries).toBeGreaterThan(20);
     expect(checkVerdict(quick)).toBeUndefined();
 
@@ -90,7 +98,9 @@ describe('checkRepository', () => {
     const r = await checkRepository(await fresh());
     expect(r.ok).toBe(false);
     const name = victim.split('/').pop() as string;
-    expect(r.problems).toContainEqual(expect.objectContaining({ code: 'CHECKSUM_MISMATCH', kind: 'pack', object: `data/${name}` }));
+    expect(r.problems).toContainEqual(
+      expect.objectContaining({ code: 'CHECKSUM_MISMATCH', kind: 'pack', object: `data/${name}` }),
+    );
     expect(r.problems.some((p) => p.backupId === fx.backupId)).toBe(true);
   });
 
@@ -122,7 +132,10 @@ describe('checkRepository', () => {
     const [indexFile] = fx.indexFiles();
     const name = (indexFile as string).split('/').pop() as string;
     const stored = await repo.backend.load({ type: 'index', name });
-    const packs = decodeIndexFile(JSON.parse(decompressAny(repo.openBytes(stored, name, AAD.index), name).toString('utf8')), name);
+    const packs = decodeIndexFile(
+      JSON.parse(decompressAny(repo.openBytes(stored, name, AAD.index), name).toString('utf8')),
+      name,
+    );
     const target = packs[0];
     const blob = target?.blobs[0];
     if (target === undefined || blob === undefined) throw new Error('empty index');
@@ -135,16 +148,23 @@ describe('checkRepository', () => {
     const full = await checkRepository(await fresh(), { readData: true });
     expect(full.ok).toBe(false);
     expect(full.problems).toContainEqual(expect.objectContaining({ kind: 'pack', object: `data/${target.name}` }));
-    expect(full.problems.find((p) => p.object === `data/${target.name}`)?.message).toMatch(/header disagrees with index/);
+    expect(full.problems.find((p) => p.object === `data/${target.name}`)?.message).toMatch(
+      /header disagrees with index/,
+    );
   });
 
   it('reports orphaned packs, duplicate blobs and stale locks as info without failing', async () => {
     // an interrupted backup: its packs are saved, its index file never is
     writeFileSync(join(fx.root, 'projects', 'p1', 'files', 'crash.bin'), randomBytes(80_000));
-    const faulty = new FaultInjectingBackend(new LocalBackend(fx.repoDir)).failSaveWith('ENOSPC', (h) => h.type === 'index');
+    const faulty = new FaultInjectingBackend(new LocalBackend(fx.repoDir)).failSaveWith(
+      'ENOSPC',
+      (h) => h.type === 'index',
+    );
     const crashing = await Repository.open(faulty, TEST_PASSWORD);
     open.push(crashing);
-    await expect(backup(crashing, { storageRoot: fx.root, foleVersion: '1.0.0' })).rejects.toMatchObject({ code: 'NO_SPACE' });
+    await expect(backup(crashing, { storageRoot: fx.root, foleVersion: '1.0.0' })).rejects.toMatchObject({
+      code: 'NO_SPACE',
+    });
 
     // two handles that each think they are the first to store new.bin: it ends up in two packs
     const stale = await fresh();
@@ -156,7 +176,16 @@ describe('checkRepository', () => {
     const old = new Date(Date.now() - 3 * 3600_000).toISOString();
     await (await fresh()).saveJson(
       'locks',
-      { exclusive: false, operation: 'backup', host: 'gone.example', pid: 4242, username: 'ops', createdAt: old, refreshedAt: old, leaseMs: 300_000 },
+      {
+        exclusive: false,
+        operation: 'backup',
+        host: 'gone.example',
+        pid: 4242,
+        username: 'ops',
+        createdAt: old,
+        refreshedAt: old,
+        leaseMs: 300_000,
+      },
       AAD.lock,
       'a'.repeat(32),
     );

@@ -24,7 +24,8 @@ beforeAll(async () => {
   createDatabase(join(root, 'core', 'core.db'), 500);
   createDatabase(join(root, 'projects', 'p0', 'project.db'), 2000);
   mkdirSync(join(root, 'projects', 'p0', 'files'), { recursive: true });
-  for (let f = 0; f < 200; f++) writeFileSync(join(root, 'projects', 'p0', 'files', `f${f}.bin`), randomBytes(5000 + f * 50));
+  for (let f = 0; f < 200; f++)
+    writeFileSync(join(root, 'projects', 'p0', 'files', `f${f}.bin`), randomBytes(5000 + f * 50));
   const init = await runCli(['init', '--repo', repoDir], env);
   expect(init.code, init.stderr).toBe(0);
 });
@@ -48,11 +49,23 @@ async function backups(): Promise<{ backupId: string }[]> {
 describe('a reader that closes the pipe', () => {
   it('does not stop a backup: it finishes, releases its locks, and the next backup finds no stale lock', async () => {
     const before = (await backups()).length;
-    const r = await runWithReadersGone(['backup', '--repo', repoDir, '--storage-root', root, '--fole-version', '1.0.0', '--json']);
+    const r = await runWithReadersGone([
+      'backup',
+      '--repo',
+      repoDir,
+      '--storage-root',
+      root,
+      '--fole-version',
+      '1.0.0',
+      '--json',
+    ]);
     expect(r).toEqual({ code: 0, signal: null });
     expect((await backups()).length).toBe(before + 1);
     expect(readdirSync(join(repoDir, 'locks'))).toEqual([]);
-    const next = await runCli(['backup', '--repo', repoDir, '--storage-root', root, '--fole-version', '1.0.0', '--incremental'], env);
+    const next = await runCli(
+      ['backup', '--repo', repoDir, '--storage-root', root, '--fole-version', '1.0.0', '--incremental'],
+      env,
+    );
     expect(next.code, next.stderr).toBe(0);
     expect(next.stderr).not.toMatch(/stale/);
   });

@@ -23,10 +23,14 @@ const snapshots = (): string[] => readdirSync(join(repoDir, 'snapshots')).filter
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'fole-forget-'));
   repoDir = join(work, 'repo');
-  const tree = await makeTree({ 'core/core.db': { db: ['CREATE TABLE t(x)'] }, 'config/a.json': '{}' }, { root: join(work, 'storage') });
+  const tree = await makeTree(
+    { 'core/core.db': { db: ['CREATE TABLE t(x)'] }, 'config/a.json': '{}' },
+    { root: join(work, 'storage') },
+  );
   const repo = await makeLocalRepo(repoDir);
   try {
-    for (let i = 0; i < 3; i++) ids.push((await backup(repo, { storageRoot: tree.root, foleVersion: '1.0.0' })).backupId);
+    for (let i = 0; i < 3; i++)
+      ids.push((await backup(repo, { storageRoot: tree.root, foleVersion: '1.0.0' })).backupId);
   } finally {
     await repo.close();
   }
@@ -36,8 +40,13 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 describe('forget refuses to remove every backup of a STORAGE_ROOT', () => {
   it('refuses an overflowing or malformed rule with exit 2 before touching anything', async () => {
     for (const flags of [
-      ['--keep-within', '300000y'], ['--keep-within', '1y99999999m'], ['--keep-within', '9007199254740993d'],
-      ['--keep-within', '99999999999999999999h'], ['--keep-daily', '1e3'], ['--keep-daily', '0x10'], ['--keep-last', '-1'],
+      ['--keep-within', '300000y'],
+      ['--keep-within', '1y99999999m'],
+      ['--keep-within', '9007199254740993d'],
+      ['--keep-within', '99999999999999999999h'],
+      ['--keep-daily', '1e3'],
+      ['--keep-daily', '0x10'],
+      ['--keep-last', '-1'],
     ]) {
       const r = await cli('forget', ...flags);
       expect(r.code, `${flags.join(' ')}: ${r.stderr}`).toBe(2);

@@ -21,6 +21,10 @@ export function fuzz<T>(prop: fc.IProperty<T>, numRuns: number, seeds: readonly 
 }
 
 /** Assert an asynchronous property for each seed, `numRuns` times each (scaled). */
-export async function fuzzAsync<T>(prop: fc.IAsyncProperty<T>, numRuns: number, seeds: readonly number[] = [17]): Promise<void> {
+export async function fuzzAsync<T>(
+  prop: fc.IAsyncProperty<T>,
+  numRuns: number,
+  seeds: readonly number[] = [17],
+): Promise<void> {
   for (const seed of seedsFor(seeds)) await fc.assert(prop, { seed, numRuns: numRuns * SCALE });
 }

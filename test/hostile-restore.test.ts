@@ -8,14 +8,33 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import Database from 'better-sqlite3';
 import { StopError } from '../src/errors.js';
 import type { Repository } from '../src/repository/repository.js';
 import { restore } from '../src/restore/restore.js';
-import { dirEntry, fileEntry, forgeBackup, FORGED_FOLE_VERSION, hostileTrees, type ForgedLine } from './fixtures/forge-backup.js';
+import {
+  dirEntry,
+  fileEntry,
+  forgeBackup,
+  FORGED_FOLE_VERSION,
+  hostileTrees,
+  type ForgedLine,
+} from './fixtures/forge-backup.js';
 import { makeRepo } from './repo-helpers.js';
 
 let work: string;
@@ -36,7 +55,16 @@ function makeLiveRoot(root: string): void {
   writeFileSync(join(root, 'projects', 'p1', 'project.json'), '{"id":"p1"}');
   mkdirSync(join(root, 'config'));
   writeFileSync(join(root, 'config', 'server.json'), '{"port":8080}', { mode: 0o640 });
-  for (const p of ['core/core.db', 'projects/p1/project.json', 'config/server.json', 'projects/p1', 'projects', 'core', 'config', '']) {
+  for (const p of [
+    'core/core.db',
+    'projects/p1/project.json',
+    'config/server.json',
+    'projects/p1',
+    'projects',
+    'core',
+    'config',
+    '',
+  ]) {
     utimesSync(join(root, p), OLD_TIME, OLD_TIME);
   }
 }
@@ -52,7 +80,7 @@ function fingerprint(dir: string, strictUnder: string): Record<string, string> {
   const walk = (p: string): void => {
     const st = lstatSync(p);
     const rel = relative(dir, p) || '.';
-    const strict = p === strictUnder || p.startsWith(strictUnder + '/');
+    const strict = p === strictUnder || p.startsWith(`${strictUnder}/`);
     const time = strict ? ` mtime=${st.mtimeMs}` : '';
     if (st.isDirectory()) {
       out[rel] = `dir mode=${(st.mode & 0o7777).toString(8)}${time}`;
@@ -72,7 +100,8 @@ async function refusal(p: Promise<unknown>): Promise<StopError> {
     () => undefined,
     (e: unknown) => e,
   );
-  if (!(err instanceof StopError)) throw new Error(`expected a StopError, got ${err === undefined ? 'success' : String(err)}`, { cause: err });
+  if (!(err instanceof StopError))
+    throw new Error(`expected a StopError, got ${err === undefined ? 'success' : String(err)}`, { cause: err });
   return err;
 }
 
@@ -93,7 +122,13 @@ afterEach(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
-async function expectRefusedUntouched(repo: Repository, id: string, code: StopError['code'], why?: string, into = target): Promise<void> {
+async function expectRefusedUntouched(
+  repo: Repository,
+  id: string,
+  code: StopError['code'],
+  why?: string,
+  into = target,
+): Promise<void> {
   const before = fingerprint(work, into);
   const err = await refusal(restore(repo, id, { target: into, confirm: id, foleVersion: FORGED_FOLE_VERSION }));
   expect(err.code).toBe(code);
@@ -104,13 +139,19 @@ async function expectRefusedUntouched(repo: Repository, id: string, code: StopEr
 }
 
 describe('restoring a hostile tree', () => {
-  it.each(hostileTrees('/will-be-replaced').map((c) => [c.name] as const))('refuses %s with a STOP and writes nothing outside staging', async (name) => {
-    const c = hostileTrees(absDir).find((h) => h.name === name);
-    if (c === undefined) throw new Error(`no case ${name}`);
-    const repo = await makeRepo();
-    const id = await forgeBackup(repo, { entries: [...PREFIX, ...c.entries], contents: { ...PREFIX_CONTENTS, ...c.contents } });
-    await expectRefusedUntouched(repo, id, 'CHECKSUM_MISMATCH', c.why);
-  });
+  it.each(hostileTrees('/will-be-replaced').map((c) => [c.name] as const))(
+    'refuses %s with a STOP and writes nothing outside staging',
+    async (name) => {
+      const c = hostileTrees(absDir).find((h) => h.name === name);
+      if (c === undefined) throw new Error(`no case ${name}`);
+      const repo = await makeRepo();
+      const id = await forgeBackup(repo, {
+        entries: [...PREFIX, ...c.entries],
+        contents: { ...PREFIX_CONTENTS, ...c.contents },
+      });
+      await expectRefusedUntouched(repo, id, 'CHECKSUM_MISMATCH', c.why);
+    },
+  );
 
   it('refuses ../x into an empty target directory too, leaving it empty', async () => {
     const empty = join(parent, 'fresh');
@@ -118,7 +159,10 @@ describe('restoring a hostile tree', () => {
     const repo = await makeRepo();
     const c = hostileTrees(absDir)[0];
     if (c === undefined) throw new Error('no cases');
-    const id = await forgeBackup(repo, { entries: [...PREFIX, ...c.entries], contents: { ...PREFIX_CONTENTS, ...c.contents } });
+    const id = await forgeBackup(repo, {
+      entries: [...PREFIX, ...c.entries],
+      contents: { ...PREFIX_CONTENTS, ...c.contents },
+    });
     await expectRefusedUntouched(repo, id, 'CHECKSUM_MISMATCH', c.why, empty);
     expect(readdirSync(empty)).toEqual([]);
   });
@@ -146,7 +190,10 @@ describe('restoring a hostile tree', () => {
 describe('restoring a hostile manifest', () => {
   it.each([
     ['a module named ../x', { modules: ['../x'] }],
-    ['a template at an absolute path', { core: { coreDb: null, templates: { [`${'/'}etc/x`]: `sha256:${'a'.repeat(64)}` } } }],
+    [
+      'a template at an absolute path',
+      { core: { coreDb: null, templates: { [`${'/'}etc/x`]: `sha256:${'a'.repeat(64)}` } } },
+    ],
   ])('refuses %s with MISSING_MANIFEST and touches nothing', async (_name, manifest) => {
     const repo = await makeRepo();
     const id = await forgeBackup(repo, { entries: [...PREFIX], contents: PREFIX_CONTENTS, manifest });

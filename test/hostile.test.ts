@@ -16,7 +16,15 @@ import { writeWindow } from '../src/restore/write-files.js';
 import type { TreeEntry } from '../src/snapshot/snapshot.js';
 import { loadSnapshot } from '../src/snapshot/store.js';
 import { readTree } from '../src/snapshot/tree.js';
-import { dirEntry, fileEntry, forgeBackup, FORGED_MTIME_MS, hostileTrees, storeContent, type ForgedLine } from './fixtures/forge-backup.js';
+import {
+  dirEntry,
+  fileEntry,
+  forgeBackup,
+  FORGED_MTIME_MS,
+  hostileTrees,
+  storeContent,
+  type ForgedLine,
+} from './fixtures/forge-backup.js';
 import { makeRepo } from './repo-helpers.js';
 
 async function readAll(repo: Repository, backupId: string): Promise<TreeEntry[]> {
@@ -31,7 +39,8 @@ async function refusal(p: Promise<unknown>): Promise<StopError> {
     () => undefined,
     (e: unknown) => e,
   );
-  if (!(err instanceof StopError)) throw new Error(`expected a StopError, got ${err === undefined ? 'success' : String(err)}`, { cause: err });
+  if (!(err instanceof StopError))
+    throw new Error(`expected a StopError, got ${err === undefined ? 'success' : String(err)}`, { cause: err });
   return err;
 }
 
@@ -44,7 +53,10 @@ describe('a forged backup', () => {
     });
     const entries = await readAll(repo, id);
     expect(entries.map((e) => [e.path, e.kind, e.size])).toEqual([
-      ['core', 'dir', undefined], ['core/a.json', 'file', 7], ['core/empty', 'file', 0], ['projects', 'dir', undefined],
+      ['core', 'dir', undefined],
+      ['core/a.json', 'file', 7],
+      ['core/empty', 'file', 0],
+      ['projects', 'dir', undefined],
     ]);
     const work = mkdtempSync(join(tmpdir(), 'fole-forge-'));
     try {
@@ -59,14 +71,17 @@ describe('a forged backup', () => {
 });
 
 describe('reading a hostile tree', () => {
-  it.each(hostileTrees('/var/tmp/fole-forged-absolute').map((c) => [c.name, c] as const))('refuses %s with CHECKSUM_MISMATCH naming the path', async (_name, c) => {
-    const repo = await makeRepo();
-    const id = await forgeBackup(repo, { entries: c.entries, contents: c.contents });
-    const err = await refusal(readAll(repo, id));
-    expect(err.code).toBe('CHECKSUM_MISMATCH');
-    expect(err.message).toContain(c.why);
-    if (c.path !== undefined) expect(err.path).toBe(c.path);
-  });
+  it.each(hostileTrees('/var/tmp/fole-forged-absolute').map((c) => [c.name, c] as const))(
+    'refuses %s with CHECKSUM_MISMATCH naming the path',
+    async (_name, c) => {
+      const repo = await makeRepo();
+      const id = await forgeBackup(repo, { entries: c.entries, contents: c.contents });
+      const err = await refusal(readAll(repo, id));
+      expect(err.code).toBe('CHECKSUM_MISMATCH');
+      expect(err.message).toContain(c.why);
+      if (c.path !== undefined) expect(err.path).toBe(c.path);
+    },
+  );
 
   it('hands out no entry after the refused one, and only valid ones before it', async () => {
     const repo = await makeRepo();
@@ -129,11 +144,30 @@ describe('reading a hostile tree', () => {
 describe('reading a hostile manifest', () => {
   const cases: [string, (m: Record<string, unknown>) => Record<string, unknown>, string][] = [
     ['a module named ../x', () => ({ modules: ['../x'] }), 'module name "../x"'],
-    ['a map database outside its project', () => ({
-      projects: [{ projectId: 'p1', projectDb: null, mapDbs: [], maps: [{ mapId: 'm1', path: '../../x/map.db', sha256: `sha256:${'a'.repeat(64)}` }] }],
-    }), 'map path "../../x/map.db"'],
-    ['an absolute template path', () => ({ core: { coreDb: null, templates: { '/etc/cron.d/x': `sha256:${'a'.repeat(64)}` } } }), 'template path "/etc/cron.d/x"'],
-    ['a project id that climbs', () => ({ projects: [{ projectId: '..', projectDb: null, mapDbs: [], maps: [] }] }), 'project id ".."'],
+    [
+      'a map database outside its project',
+      () => ({
+        projects: [
+          {
+            projectId: 'p1',
+            projectDb: null,
+            mapDbs: [],
+            maps: [{ mapId: 'm1', path: '../../x/map.db', sha256: `sha256:${'a'.repeat(64)}` }],
+          },
+        ],
+      }),
+      'map path "../../x/map.db"',
+    ],
+    [
+      'an absolute template path',
+      () => ({ core: { coreDb: null, templates: { '/etc/cron.d/x': `sha256:${'a'.repeat(64)}` } } }),
+      'template path "/etc/cron.d/x"',
+    ],
+    [
+      'a project id that climbs',
+      () => ({ projects: [{ projectId: '..', projectDb: null, mapDbs: [], maps: [] }] }),
+      'project id ".."',
+    ],
   ];
   it.each(cases)('refuses %s with MISSING_MANIFEST', async (_name, change, why) => {
     const repo = await makeRepo();
@@ -147,9 +181,24 @@ describe('reading a hostile manifest', () => {
     const repo = await makeRepo();
     const abs = await forgeBackup(repo, {
       entries: [dirEntry('core')],
-      snapshot: { databases: [{ path: '/srv/fole/storage/core/core.db', sha256: 'a'.repeat(64), size: 4096, pageSize: 4096, pageCount: 1, userVersion: 0, journalMode: 'wal', integrity: 'ok' }] },
+      snapshot: {
+        databases: [
+          {
+            path: '/srv/fole/storage/core/core.db',
+            sha256: 'a'.repeat(64),
+            size: 4096,
+            pageSize: 4096,
+            pageCount: 1,
+            userVersion: 0,
+            journalMode: 'wal',
+            integrity: 'ok',
+          },
+        ],
+      },
     });
-    expect((await refusal(loadSnapshot(repo, abs))).message).toContain('database path "/srv/fole/storage/core/core.db" (absolute path)');
+    expect((await refusal(loadSnapshot(repo, abs))).message).toContain(
+      'database path "/srv/fole/storage/core/core.db" (absolute path)',
+    );
     const raw = await forgeBackup(repo, { entries: [dirEntry('core')], rawSnapshot: () => ['not', 'a', 'snapshot'] });
     expect((await refusal(loadSnapshot(repo, raw))).code).toBe('MISSING_MANIFEST');
   });

@@ -34,7 +34,10 @@ const damage: Record<string, (path: string) => Promise<void>> = {
   },
   'sealed JSON that is not an index': async (path) => {
     const repo = await fx.open();
-    writeFileSync(path, repo.sealBytes(compressAlways(Buffer.from(JSON.stringify({ packs: [{ id: 'nope', blobs: [] }] }))), AAD.index));
+    writeFileSync(
+      path,
+      repo.sealBytes(compressAlways(Buffer.from(JSON.stringify({ packs: [{ id: 'nope', blobs: [] }] }))), AAD.index),
+    );
     await repo.close();
   },
 };
@@ -46,10 +49,17 @@ describe('a damaged index file', () => {
       await apply(file);
       const repo = await fx.open();
       const loaded = await repo.loadIndex().catch((e: unknown) => e);
-      expect(loaded).toMatchObject({ name: 'StopError', code: 'CHECKSUM_MISMATCH', message: expect.stringContaining(`index/${basename(file)}`) });
+      expect(loaded).toMatchObject({
+        name: 'StopError',
+        code: 'CHECKSUM_MISMATCH',
+        message: expect.stringContaining(`index/${basename(file)}`),
+      });
       expect((loaded as { hint: string }).hint).toMatch(/fole-backup check/);
       // prune reads the index files one by one as well
-      await expect(repo.readIndexFile(basename(file))).rejects.toMatchObject({ name: 'StopError', code: 'CHECKSUM_MISMATCH' });
+      await expect(repo.readIndexFile(basename(file))).rejects.toMatchObject({
+        name: 'StopError',
+        code: 'CHECKSUM_MISMATCH',
+      });
       await repo.close();
     });
   }

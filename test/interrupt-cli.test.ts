@@ -55,30 +55,46 @@ describe('a signal during a restore', () => {
   it.each([
     ['SIGINT', 130],
     ['SIGTERM', 143],
-  ] as const)('%s: stops cleanly with exit %i, leaves the target as it was and nothing beside it', async (sig, code) => {
-    const parent = join(work, `site-${sig}`);
-    const target = join(parent, 'fole');
-    // a STORAGE_ROOT to replace (FOLE's layout: core/core.db): the signal must leave it as it is
-    mkdirSync(join(target, 'core'), { recursive: true });
-    createDatabase(join(target, 'core', 'core.db'), 3);
-    writeFileSync(join(target, 'core', 'keep.txt'), 'the tree before');
-    const before = treeHash(target);
-    const args = ['--repo', repoDir, 'restore', backupId, '--target', target, '--confirm', backupId, '--fole-version', '2.3.1', '--modules', 'maps,sketch'];
-    const r = await runCli(args, {
-      FOLE_BACKUP_PASSWORD: TEST_PASSWORD,
-      NODE_OPTIONS: `--import=${pathToFileURL(preload).href}`,
-      SIGNAL_NAME: sig,
-      SIGNAL_MATCH: '.fole-backup-restore-',
-    });
-    expect(r.stderr).toContain(`${sig}: stopping cleanly`);
-    expect(r.stderr).toContain('ABORTED');
-    expect(r.code, r.stderr).toBe(code);
-    expect(readdirSync(parent)).toEqual(['fole']);
-    expect(treeHash(target)).toBe(before);
-    expect(readdirSync(join(repoDir, 'locks'))).toEqual([]);
-    // and nothing stands in the way of the next restore
-    const again = await runCli(args, { FOLE_BACKUP_PASSWORD: TEST_PASSWORD });
-    expect(again.code, again.stderr).toBe(0);
-    expect(readdirSync(parent).sort()).toEqual(['fole', expect.stringMatching(/^fole\.pre-restore-/)]);
-  });
+  ] as const)(
+    '%s: stops cleanly with exit %i, leaves the target as it was and nothing beside it',
+    async (sig, code) => {
+      const parent = join(work, `site-${sig}`);
+      const target = join(parent, 'fole');
+      // a STORAGE_ROOT to replace (FOLE's layout: core/core.db): the signal must leave it as it is
+      mkdirSync(join(target, 'core'), { recursive: true });
+      createDatabase(join(target, 'core', 'core.db'), 3);
+      writeFileSync(join(target, 'core', 'keep.txt'), 'the tree before');
+      const before = treeHash(target);
+      const args = [
+        '--repo',
+        repoDir,
+        'restore',
+        backupId,
+        '--target',
+        target,
+        '--confirm',
+        backupId,
+        '--fole-version',
+        '2.3.1',
+        '--modules',
+        'maps,sketch',
+      ];
+      const r = await runCli(args, {
+        FOLE_BACKUP_PASSWORD: TEST_PASSWORD,
+        NODE_OPTIONS: `--import=${pathToFileURL(preload).href}`,
+        SIGNAL_NAME: sig,
+        SIGNAL_MATCH: '.fole-backup-restore-',
+      });
+      expect(r.stderr).toContain(`${sig}: stopping cleanly`);
+      expect(r.stderr).toContain('ABORTED');
+      expect(r.code, r.stderr).toBe(code);
+      expect(readdirSync(parent)).toEqual(['fole']);
+      expect(treeHash(target)).toBe(before);
+      expect(readdirSync(join(repoDir, 'locks'))).toEqual([]);
+      // and nothing stands in the way of the next restore
+      const again = await runCli(args, { FOLE_BACKUP_PASSWORD: TEST_PASSWORD });
+      expect(again.code, again.stderr).toBe(0);
+      expect(readdirSync(parent).sort()).toEqual(['fole', expect.stringMatching(/^fole\.pre-restore-/)]);
+    },
+  );
 });

@@ -42,8 +42,10 @@ function recorder(): ProgressReporter & { warnings: string[] } {
 }
 
 const keyPath = (name: string): string => join(repoDir, 'keys', name);
-const realKey = (): Record<string, unknown> => JSON.parse(readFileSync(keyPath(keyName), 'utf8')) as Record<string, unknown>;
-const openRepo = (password: string, reporter = recorder()): Promise<Repository> => Repository.open(new LocalBackend(repoDir), password, { reporter });
+const realKey = (): Record<string, unknown> =>
+  JSON.parse(readFileSync(keyPath(keyName), 'utf8')) as Record<string, unknown>;
+const openRepo = (password: string, reporter = recorder()): Promise<Repository> =>
+  Repository.open(new LocalBackend(repoDir), password, { reporter });
 
 describe('several keys per repository', () => {
   it('opens with every key, removes one, and never the one in use or the last', async () => {
@@ -70,18 +72,20 @@ describe('a damaged or hostile key file', () => {
     const reporter = recorder();
     const repo = await openRepo(TEST_PASSWORD, reporter);
     expect(repo.keyName).toBe(keyName);
-    expect(reporter.warnings).toEqual([expect.stringMatching(new RegExp(`key file ${FIRST.slice(0, 12)}\\S* is damaged and was skipped: not JSON`))]);
+    expect(reporter.warnings).toEqual([
+      expect.stringMatching(new RegExp(`key file ${FIRST.slice(0, 12)}\\S* is damaged and was skipped: not JSON`)),
+    ]);
     await repo.close();
   });
 
   it('is skipped, never derived, when its scrypt parameters exceed what init and key add create', async () => {
     // named to sort before the real key file, so each is tried before it
     const hostile: Record<string, Record<string, unknown>> = {
-      ['0'.repeat(63) + '1']: { ...realKey(), N: 2 ** 20 },
-      ['0'.repeat(63) + '2']: { ...realKey(), N: MAX_KDF_N * 2 },
-      ['0'.repeat(63) + '3']: { ...realKey(), r: 32 },
-      ['0'.repeat(63) + '4']: { ...realKey(), p: 16 },
-      ['0'.repeat(63) + '5']: { ...realKey(), N: 3 * 1024 },
+      [`${'0'.repeat(63)}1`]: { ...realKey(), N: 2 ** 20 },
+      [`${'0'.repeat(63)}2`]: { ...realKey(), N: MAX_KDF_N * 2 },
+      [`${'0'.repeat(63)}3`]: { ...realKey(), r: 32 },
+      [`${'0'.repeat(63)}4`]: { ...realKey(), p: 16 },
+      [`${'0'.repeat(63)}5`]: { ...realKey(), N: 3 * 1024 },
     };
     for (const [name, k] of Object.entries(hostile)) writeFileSync(keyPath(name), JSON.stringify(k));
     const reporter = recorder();
@@ -96,7 +100,9 @@ describe('a damaged or hostile key file', () => {
     writeFileSync(keyPath(FIRST), JSON.stringify(realKey()) + ' '.repeat(100 * 1024));
     const reporter = recorder();
     await (await openRepo(TEST_PASSWORD, reporter)).close();
-    expect(reporter.warnings).toEqual([expect.stringMatching(/is damaged and was skipped: \d+ bytes, more than a key file can be/)]);
+    expect(reporter.warnings).toEqual([
+      expect.stringMatching(/is damaged and was skipped: \d+ bytes, more than a key file can be/),
+    ]);
   });
 
   it('leaves a wrong password a STOP PERMISSION_DENIED that names the damaged file', async () => {
@@ -104,14 +110,20 @@ describe('a damaged or hostile key file', () => {
     const reporter = recorder();
     const err = await openRepo('not the password', reporter).catch((e: unknown) => e);
     expect(err).toMatchObject({ name: 'StopError', code: 'PERMISSION_DENIED' });
-    expect((err as Error).message).toMatch(new RegExp(`no key file opens with this password; 1 damaged key file was skipped: ${FIRST.slice(0, 12)}`));
+    expect((err as Error).message).toMatch(
+      new RegExp(`no key file opens with this password; 1 damaged key file was skipped: ${FIRST.slice(0, 12)}`),
+    );
     expect(reporter.warnings).toHaveLength(1);
   });
 
   it('is a STOP saying so when every key file is damaged', async () => {
     writeFileSync(keyPath(keyName), '{"version":1}');
     const err = await openRepo(TEST_PASSWORD).catch((e: unknown) => e);
-    expect(err).toMatchObject({ name: 'StopError', code: 'CHECKSUM_MISMATCH', message: expect.stringMatching(/every key file is damaged/) });
+    expect(err).toMatchObject({
+      name: 'StopError',
+      code: 'CHECKSUM_MISMATCH',
+      message: expect.stringMatching(/every key file is damaged/),
+    });
   });
 
   it('is listed as damaged by `key list`, and `key remove` removes it', async () => {
@@ -130,7 +142,9 @@ describe('a damaged or hostile key file', () => {
   });
 
   it('cannot be written: init and key add refuse scrypt parameters the reader would refuse', async () => {
-    await expect(Repository.init(new MemoryBackend(), TEST_PASSWORD, { kdf: { ...FAST_KDF, N: 2 ** 20 } })).rejects.toMatchObject({ code: 'INTERNAL' });
+    await expect(
+      Repository.init(new MemoryBackend(), TEST_PASSWORD, { kdf: { ...FAST_KDF, N: 2 ** 20 } }),
+    ).rejects.toMatchObject({ code: 'INTERNAL' });
     const repo = await makeRepo();
     await expect(repo.addKey('another', { ...FAST_KDF, r: 16 })).rejects.toMatchObject({ code: 'INTERNAL' });
   });
@@ -143,7 +157,9 @@ describe('a damaged or hostile key file', () => {
     expect(list.code, list.stderr).toBe(0);
     expect(list.stdout).toContain(`! ${FIRST}`);
     expect(list.stdout).toContain(`! ${twin}`);
-    const ambiguous = await runCli(['key', 'remove', FIRST.slice(0, 16), '--repo', repoDir], { FOLE_BACKUP_PASSWORD: TEST_PASSWORD });
+    const ambiguous = await runCli(['key', 'remove', FIRST.slice(0, 16), '--repo', repoDir], {
+      FOLE_BACKUP_PASSWORD: TEST_PASSWORD,
+    });
     expect(ambiguous.code).toBe(2);
     expect(ambiguous.stderr).toContain(twin);
     const removed = await runCli(['key', 'remove', twin, '--repo', repoDir], { FOLE_BACKUP_PASSWORD: TEST_PASSWORD });
@@ -185,13 +201,22 @@ describe('many key files', () => {
       writeFileSync(keyPath(`0${String(i).padStart(63, '0')}`), JSON.stringify(planted));
     }
     const err = await openRepo(TEST_PASSWORD).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'PERMISSION_DENIED', message: expect.stringMatching(new RegExp(`among the ${MAX_KEY_TRIES} tried`)), hint: expect.stringMatching(/--key-hint/) });
+    expect(err).toMatchObject({
+      code: 'PERMISSION_DENIED',
+      message: expect.stringMatching(new RegExp(`among the ${MAX_KEY_TRIES} tried`)),
+      hint: expect.stringMatching(/--key-hint/),
+    });
     const repo = await Repository.open(new LocalBackend(repoDir), TEST_PASSWORD, { keyHint: keyName.slice(0, 10) });
     expect(repo.keyName).toBe(keyName);
     await repo.close();
-    const cli = await runCli(['list', '--repo', repoDir, '--key-hint', keyName.slice(0, 10)], { FOLE_BACKUP_PASSWORD: TEST_PASSWORD });
+    const cli = await runCli(['list', '--repo', repoDir, '--key-hint', keyName.slice(0, 10)], {
+      FOLE_BACKUP_PASSWORD: TEST_PASSWORD,
+    });
     expect(cli.code, cli.stderr).toBe(0);
-    const viaEnv = await runCli(['list', '--repo', repoDir], { FOLE_BACKUP_PASSWORD: TEST_PASSWORD, FOLE_BACKUP_KEY_HINT: keyName.slice(0, 10) });
+    const viaEnv = await runCli(['list', '--repo', repoDir], {
+      FOLE_BACKUP_PASSWORD: TEST_PASSWORD,
+      FOLE_BACKUP_KEY_HINT: keyName.slice(0, 10),
+    });
     expect(viaEnv.code, viaEnv.stderr).toBe(0);
   });
 });
@@ -200,10 +225,17 @@ describe('a repository that no password can open', () => {
   it('says it has no key files when keys/ is empty or missing, not that the password is wrong', async () => {
     rmSync(keyPath(keyName));
     const empty = await openRepo(TEST_PASSWORD).catch((e: unknown) => e);
-    expect(empty).toMatchObject({ name: 'StopError', code: 'CHECKSUM_MISMATCH', message: expect.stringMatching(/has no key files \(keys\/ is empty or missing\)/) });
+    expect(empty).toMatchObject({
+      name: 'StopError',
+      code: 'CHECKSUM_MISMATCH',
+      message: expect.stringMatching(/has no key files \(keys\/ is empty or missing\)/),
+    });
     expect((empty as { hint: string }).hint).toMatch(/restore keys\/ from a copy/);
     rmSync(join(repoDir, 'keys'), { recursive: true });
-    await expect(openRepo(TEST_PASSWORD)).rejects.toMatchObject({ code: 'CHECKSUM_MISMATCH', message: expect.stringMatching(/has no key files/) });
+    await expect(openRepo(TEST_PASSWORD)).rejects.toMatchObject({
+      code: 'CHECKSUM_MISMATCH',
+      message: expect.stringMatching(/has no key files/),
+    });
   });
 
   it('says the config and the key files disagree when the config id was changed', async () => {
@@ -213,8 +245,14 @@ describe('a repository that no password can open', () => {
     writeFileSync(configPath, JSON.stringify({ ...config, id: '00000000-0000-4000-8000-000000000000' }));
     const err = await openRepo(TEST_PASSWORD).catch((e: unknown) => e);
     expect(err).toMatchObject({ name: 'StopError', code: 'CHECKSUM_MISMATCH' });
-    expect((err as Error).message).toMatch(new RegExp(`config and the key files disagree.*made for repository ${original}.*config says 00000000-0000-4000-8000-000000000000`));
-    expect((err as { hint: string }).hint).toMatch(/either the config was replaced .*restore the config of repository .* or keys\/ were copied/);
+    expect((err as Error).message).toMatch(
+      new RegExp(
+        `config and the key files disagree.*made for repository ${original}.*config says 00000000-0000-4000-8000-000000000000`,
+      ),
+    );
+    expect((err as { hint: string }).hint).toMatch(
+      /either the config was replaced .*restore the config of repository .* or keys\/ were copied/,
+    );
     // without the right password nothing can be told apart: still a wrong password
     await expect(openRepo('not the password')).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
   });

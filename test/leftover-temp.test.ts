@@ -20,7 +20,15 @@ beforeEach(async () => {
 afterEach(() => fx.cleanup());
 
 /** Where a kill leaves temp files: every folder writeFileAtomic writes into. */
-const OLD = ['.tmp-00aa00aa00aa00aa', 'index/.tmp-11bb11bb11bb11bb', 'snapshots/.tmp-22cc22cc22cc22cc', 'data/3f/.tmp-33dd33dd33dd33dd', 'keys/.tmp-44ee44ee44ee44ee', 'locks/.tmp-55ff55ff55ff55ff', 'settings/.tmp-6600660066006600'];
+const OLD = [
+  '.tmp-00aa00aa00aa00aa',
+  'index/.tmp-11bb11bb11bb11bb',
+  'snapshots/.tmp-22cc22cc22cc22cc',
+  'data/3f/.tmp-33dd33dd33dd33dd',
+  'keys/.tmp-44ee44ee44ee44ee',
+  'locks/.tmp-55ff55ff55ff55ff',
+  'settings/.tmp-6600660066006600',
+];
 /** A temp file written a moment ago: a save under way. */
 const FRESH = 'index/.tmp-7711771177117711';
 
@@ -42,7 +50,14 @@ describe('leftover temporary files', () => {
     await repo.close();
     expect(r.ok).toBe(true);
     expect(r.counts).toMatchObject({ tempFiles: OLD.length + 1, tempBytes: 100 * (OLD.length + 1) });
-    expect(r.info).toContainEqual(expect.objectContaining({ kind: 'temp-files', message: expect.stringMatching(/8 leftover temporary files .*interrupted writes: harmless; `fole-backup prune` removes those older than an hour/) }));
+    expect(r.info).toContainEqual(
+      expect.objectContaining({
+        kind: 'temp-files',
+        message: expect.stringMatching(
+          /8 leftover temporary files .*interrupted writes: harmless; `fole-backup prune` removes those older than an hour/,
+        ),
+      }),
+    );
   });
 
   it('older than an hour are removed by prune, a recent one is kept; a dry run only counts them', async () => {
@@ -72,7 +87,9 @@ describe('leftover temporary files', () => {
     const env = { FOLE_BACKUP_PASSWORD: TEST_PASSWORD };
     const check = await runCli(['check', '--repo', fx.repoDir], env);
     expect(check.stdout).toMatch(/repository .*: OK/);
-    expect(check.stdout).toMatch(/8 leftover temporary files \(800 B\): harmless; prune removes those older than an hour/);
+    expect(check.stdout).toMatch(
+      /8 leftover temporary files \(800 B\): harmless; prune removes those older than an hour/,
+    );
     expect(check.code).toBe(0);
     const pruned = await runCli(['prune', '--repo', fx.repoDir], env);
     expect(pruned.stdout).toMatch(/7 leftover temporary files removed/);

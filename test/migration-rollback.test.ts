@@ -36,7 +36,9 @@ describe('migration rollback', () => {
   it('stops when no backup carries the tag', async () => {
     const repo = await Repository.init(new LocalBackend(repoDir), TEST_PASSWORD, { kdf: FAST_KDF });
     await backup(repo, { storageRoot: root, foleVersion: '2.0.0' });
-    await expect(migrationRollback(repo, '42', { target: root, foleVersion: '2.0.0' })).rejects.toMatchObject({ code: 'MISSING_MANIFEST' });
+    await expect(migrationRollback(repo, '42', { target: root, foleVersion: '2.0.0' })).rejects.toMatchObject({
+      code: 'MISSING_MANIFEST',
+    });
   });
 
   it('names the backup it chose and waits for that exact confirmation', async () => {

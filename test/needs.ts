@@ -5,6 +5,7 @@
  * a missing install step or a test that silently stopped running.
  */
 export function canRun(ok: boolean, what: string): boolean {
-  if (!ok && process.env.CI === 'true') throw new Error(`CI must provide ${what} for these tests, and it is missing here`);
+  if (!ok && process.env.CI === 'true')
+    throw new Error(`CI must provide ${what} for these tests, and it is missing here`);
   return ok;
 }

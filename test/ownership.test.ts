@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backup } from '../src/backup/backup.js';
-import { Repository } from '../src/repository/repository.js';
+import type { Repository } from '../src/repository/repository.js';
 import { restore } from '../src/restore/restore.js';
 import type { TreeEntry } from '../src/snapshot/snapshot.js';
 import { loadSnapshot, saveSnapshot } from '../src/snapshot/store.js';
@@ -77,7 +77,10 @@ beforeAll(async () => {
   repo = await makeLocalRepo(join(work, 'repo'));
   backupId = (await backup(repo, { storageRoot: root, foleVersion: '2.3.1' })).backupId;
   entries = await treeOf(repo, backupId);
-  sourceOwners = owners(root, entries.map((e) => e.path));
+  sourceOwners = owners(
+    root,
+    entries.map((e) => e.path),
+  );
 });
 
 afterAll(async () => {
@@ -110,7 +113,9 @@ describe.skipIf(!AS_ROOT)('owners and modes, restored as root', () => {
       reporter: {
         phase: (name) => {
           if (name !== 'check databases') return;
-          const staging = readdirSync(join(work, 'drill')).find((n) => n.startsWith('.fole-backup-restore-') && !n.includes('journal'));
+          const staging = readdirSync(join(work, 'drill')).find(
+            (n) => n.startsWith('.fole-backup-restore-') && !n.includes('journal'),
+          );
           stagingMode = lstatSync(join(work, 'drill', staging as string)).mode & 0o7777;
         },
         progress: () => undefined,
@@ -118,7 +123,12 @@ describe.skipIf(!AS_ROOT)('owners and modes, restored as root', () => {
       },
     });
     expect(r.warnings).toEqual([]);
-    expect(owners(target, entries.map((e) => e.path))).toEqual(sourceOwners);
+    expect(
+      owners(
+        target,
+        entries.map((e) => e.path),
+      ),
+    ).toEqual(sourceOwners);
     // staging is never more open than the tree it becomes
     expect(stagingMode).toBeDefined();
     expect((stagingMode as number) & ~0o750).toBe(0);
@@ -132,14 +142,27 @@ describe.skipIf(!AS_ROOT)('owners and modes, restored as root', () => {
     const r = await restore(repo, backupId, opts(live.root));
     expect(r.mode).toBe('replace');
     expect(r.warnings.filter((w) => /not running as root/.test(w))).toEqual([]);
-    expect(owners(live.root, entries.map((e) => e.path))).toEqual(sourceOwners);
+    expect(
+      owners(
+        live.root,
+        entries.map((e) => e.path),
+      ),
+    ).toEqual(sourceOwners);
     expect(ownerOf(r.previousTree as string)).toEqual(before);
     // what FOLE failed at when everything came back root's: its user writes its databases
-    const write = spawnSync(process.execPath, ['-e', `
+    const write = spawnSync(
+      process.execPath,
+      [
+        '-e',
+        `
       const Database = require(${JSON.stringify(require.resolve('better-sqlite3'))});
       const db = new Database(process.argv[1], { fileMustExist: true });
       db.exec('CREATE TABLE written_by_fole (x)');
-      db.close();`, join(live.root, 'core', 'core.db')], { ...FOLE, encoding: 'utf8' });
+      db.close();`,
+        join(live.root, 'core', 'core.db'),
+      ],
+      { ...FOLE, encoding: 'utf8' },
+    );
     expect(write.status, write.stderr).toBe(0);
   });
 
@@ -152,7 +175,10 @@ describe.skipIf(!AS_ROOT)('owners and modes, restored as root', () => {
     mkdirSync(join(work, 'old'));
     const r = await restore(repo, oldId, opts(target, oldId));
     expect(r.warnings).toEqual([]);
-    const got = owners(target, entries.map((e) => e.path));
+    const got = owners(
+      target,
+      entries.map((e) => e.path),
+    );
     expect(got['']).toEqual({ uid: 0, gid: 0, mode: '700' });
     for (const e of entries) expect(got[e.path], e.path).toEqual({ uid: 0, gid: 0, mode: e.mode.toString(8) });
   });
@@ -160,7 +186,10 @@ describe.skipIf(!AS_ROOT)('owners and modes, restored as root', () => {
 
 describe.skipIf(!AS_ROOT)('owners and modes, restored by another user', () => {
   /** Run the CLI as the FOLE user over a copy of the repository it may read. */
-  async function restoreAsFole(id: string, name: string): Promise<{ code: number | null; result: { warnings: string[] }; target: string; stderr: string }> {
+  async function restoreAsFole(
+    id: string,
+    name: string,
+  ): Promise<{ code: number | null; result: { warnings: string[] }; target: string; stderr: string }> {
     const repoDir = join(work, 'repo');
     chownTree(repoDir, FOLE);
     const parent = join(work, name);
@@ -172,7 +201,12 @@ describe.skipIf(!AS_ROOT)('owners and modes, restored by another user', () => {
       { FOLE_BACKUP_PASSWORD: TEST_PASSWORD, HOME: parent },
       FOLE,
     );
-    return { code: r.code, result: (r.code === 0 ? JSON.parse(r.stdout) : { warnings: [] }) as { warnings: string[] }, target, stderr: r.stderr };
+    return {
+      code: r.code,
+      result: (r.code === 0 ? JSON.parse(r.stdout) : { warnings: [] }) as { warnings: string[] },
+      target,
+      stderr: r.stderr,
+    };
   }
 
   it('restores the modes and warns once that the owners could not be restored', async () => {
@@ -181,8 +215,12 @@ describe.skipIf(!AS_ROOT)('owners and modes, restored by another user', () => {
     const notRoot = r.result.warnings.filter((w) => /not running as root/.test(w));
     expect(notRoot).toHaveLength(1);
     expect(notRoot[0]).toMatch(/not running as root/);
-    const got = owners(r.target, entries.map((e) => e.path));
-    for (const [path, o] of Object.entries(sourceOwners)) expect(got[path], path).toEqual({ ...o, uid: FOLE.uid, gid: FOLE.gid });
+    const got = owners(
+      r.target,
+      entries.map((e) => e.path),
+    );
+    for (const [path, o] of Object.entries(sourceOwners))
+      expect(got[path], path).toEqual({ ...o, uid: FOLE.uid, gid: FOLE.gid });
   });
 
   it('says nothing about owners when every recorded owner is already the restoring user', async () => {
@@ -207,7 +245,11 @@ describe('set-ID bits', () => {
       const repo = await makeLocalRepo(join(work, 'repo'));
       const r = await backup(repo, { storageRoot: tree.root, foleVersion: '1.0.0' });
       await repo.close();
-      expect(r.warnings).toEqual(expect.arrayContaining([expect.stringMatching(/"projects\/p1\/files\/tool" has the set-user-ID bit: a restore never sets it/)]));
+      expect(r.warnings).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/"projects\/p1\/files\/tool" has the set-user-ID bit: a restore never sets it/),
+        ]),
+      );
     } finally {
       rmSync(work, { recursive: true, force: true });
     }

@@ -32,10 +32,15 @@ beforeAll(async () => {
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 async function tree(): Promise<string> {
-  const t = await makeTree({
-    'core/core.db': { db: ['CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT)', "INSERT INTO users(name) VALUES ('ann')"] },
-    'projects/p1/project.json': '{"id":"p1"}',
-  }, { root: join(work, 'storage') });
+  const t = await makeTree(
+    {
+      'core/core.db': {
+        db: ['CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT)', "INSERT INTO users(name) VALUES ('ann')"],
+      },
+      'projects/p1/project.json': '{"id":"p1"}',
+    },
+    { root: join(work, 'storage') },
+  );
   return t.root;
 }
 
@@ -65,7 +70,10 @@ describe('values a backup records are checked where they enter', () => {
     }
     expect(readdirSync(join(repoDir, 'snapshots')).length).toBe(before);
     // the environment is an entry too
-    const viaEnv = await runCli(['backup', '--storage-root', root, '--repo', repoDir], { ...env, FOLE_VERSION: '2.3.1\r' });
+    const viaEnv = await runCli(['backup', '--storage-root', root, '--repo', repoDir], {
+      ...env,
+      FOLE_VERSION: '2.3.1\r',
+    });
     expect(viaEnv.code).toBe(2);
     expect(viaEnv.stderr).toMatch(/FOLE_VERSION/);
   });
@@ -81,28 +89,47 @@ describe('values a backup records are checked where they enter', () => {
     expect(older.code).toBe(3);
     expect(older.stderr).toMatch(/VERSION_MISMATCH/);
     // a target version that is no version at all is a typo: a usage error, as for backup
-    for (const args of [['--fole-version', '2.4'], ['--fole-version', '2.4.0\r']]) {
+    for (const args of [
+      ['--fole-version', '2.4'],
+      ['--fole-version', '2.4.0\r'],
+    ]) {
       const typo = await cli('restore', id, '--target', target, ...args, '--dry-run');
       expect(typo.code, typo.stderr).toBe(2);
     }
-    const viaEnv = await runCli(['restore', id, '--target', target, '--dry-run', '--repo', repoDir], { ...env, FOLE_VERSION: 'v2.4.0' });
+    const viaEnv = await runCli(['restore', id, '--target', target, '--dry-run', '--repo', repoDir], {
+      ...env,
+      FOLE_VERSION: 'v2.4.0',
+    });
     expect(viaEnv.code).toBe(2);
     expect(viaEnv.stderr).toMatch(/FOLE_VERSION/);
-    const migration = await cli('migration-rollback', '1\u001b[2J', '--target', target, '--fole-version', '2.4.0', '--dry-run');
+    const migration = await cli(
+      'migration-rollback',
+      '1\u001b[2J',
+      '--target',
+      target,
+      '--fole-version',
+      '2.4.0',
+      '--dry-run',
+    );
     expect(migration.code).toBe(2);
     expect(migration.stderr).toMatch(/invalid migration id .*escape/);
   });
 
-  it('runs the reader\'s own validator on a snapshot before writing it', async () => {
+  it("runs the reader's own validator on a snapshot before writing it", async () => {
     const repo = await Repository.open(new LocalBackend(repoDir), TEST_PASSWORD);
     try {
       // the library is an entry as well: a caller that skips the CLI is refused the same way
-      await expect(backup(repo, { storageRoot: root, foleVersion: '1.0.0\r' })).rejects.toMatchObject({ code: 'USAGE' });
+      await expect(backup(repo, { storageRoot: root, foleVersion: '1.0.0\r' })).rejects.toMatchObject({
+        code: 'USAGE',
+      });
       // and a value the entry rules let through but the reader refuses never reaches the repository
       const ok = await backup(repo, { storageRoot: root, foleVersion: '1.0.0' });
       const snap = await loadSnapshot(repo, ok.backupId);
       const forged = { ...snap, warnings: ['x'.repeat(70 * 1024)] };
-      await expect(saveSnapshot(repo, forged)).rejects.toMatchObject({ code: 'INTERNAL', message: expect.stringMatching(/reader/) });
+      await expect(saveSnapshot(repo, forged)).rejects.toMatchObject({
+        code: 'INTERNAL',
+        message: expect.stringMatching(/reader/),
+      });
       expect((await loadSnapshot(repo, ok.backupId)).warnings).toEqual(snap.warnings);
     } finally {
       await repo.close();
@@ -115,10 +142,16 @@ describe('values that come from the host or a stored backup', () => {
     const python = `import socket, os, sys\nsocket.sethostname(b"evil\\nhost\\x1b[2J")\nos.execvp(sys.argv[1], sys.argv[1:])`;
     const probe = await runCli(['--version'], env, { wrapper: ['unshare', '-u', 'python3', '-c', python] });
     if (!canRun(probe.code === 0, 'UTS namespaces (unshare -u) and python3')) return;
-    const r = await runCli(['backup', '--storage-root', root, '--repo', repoDir, '--fole-version', '1.0.0'], env, { wrapper: ['unshare', '-u', 'python3', '-c', python] });
+    const r = await runCli(['backup', '--storage-root', root, '--repo', repoDir, '--fole-version', '1.0.0'], env, {
+      wrapper: ['unshare', '-u', 'python3', '-c', python],
+    });
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toMatch(/the default actor \(user@host; give --actor instead\) .* line feed/);
-    const named = await runCli(['backup', '--storage-root', root, '--repo', repoDir, '--fole-version', '1.0.0', '--actor', 'ann'], env, { wrapper: ['unshare', '-u', 'python3', '-c', python] });
+    const named = await runCli(
+      ['backup', '--storage-root', root, '--repo', repoDir, '--fole-version', '1.0.0', '--actor', 'ann'],
+      env,
+      { wrapper: ['unshare', '-u', 'python3', '-c', python] },
+    );
     expect(named.code, named.stderr).toBe(0);
   });
 
@@ -131,7 +164,15 @@ describe('values that come from the host or a stored backup', () => {
     const b = await cli('backup', '--storage-root', odd.root, '--fole-version', '1.0.0', '--json');
     expect(b.code, b.stderr).toBe(0);
     const id = (JSON.parse(b.stdout) as { backupId: string }).backupId;
-    const plan = await cli('restore', id, '--target', join(work, 'restored-odd'), '--fole-version', '1.0.0', '--dry-run');
+    const plan = await cli(
+      'restore',
+      id,
+      '--target',
+      join(work, 'restored-odd'),
+      '--fole-version',
+      '1.0.0',
+      '--dry-run',
+    );
     expect(plan.code, plan.stderr).toBe(0);
     expect(plan.stdout).toContain('ro\\not\\r');
     expect(plan.stdout.split('\n').some((l) => l.startsWith('ot'))).toBe(false);
@@ -140,7 +181,13 @@ describe('values that come from the host or a stored backup', () => {
 
 describe('the FOLE version recorded in the STORAGE_ROOT', () => {
   it('is used when none is given, checked by the same rule, and never read through a symlink', async () => {
-    const t = await makeTree({ 'core/core.db': { db: ['CREATE TABLE t(x)'] }, 'config/server.json': JSON.stringify({ listen: ':8080', foleVersion: '2.5.0' }) }, { root: join(work, 'recorded') });
+    const t = await makeTree(
+      {
+        'core/core.db': { db: ['CREATE TABLE t(x)'] },
+        'config/server.json': JSON.stringify({ listen: ':8080', foleVersion: '2.5.0' }),
+      },
+      { root: join(work, 'recorded') },
+    );
     const noEnv = { ...env, FOLE_VERSION: '' };
     const r = await runCli(['backup', '--storage-root', t.root, '--repo', repoDir, '--json'], noEnv);
     expect(r.code, r.stderr).toBe(0);
@@ -231,7 +278,16 @@ describe('a repository holding an unreadable snapshot', () => {
   });
 
   it('resolves latest to the newest readable backup and restores it', async () => {
-    const r = await cli('restore', 'latest', '--target', join(work, 'restored-latest'), '--fole-version', '1.0.0', '--dry-run', '--json');
+    const r = await cli(
+      'restore',
+      'latest',
+      '--target',
+      join(work, 'restored-latest'),
+      '--fole-version',
+      '1.0.0',
+      '--dry-run',
+      '--json',
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/damaged/);
   });

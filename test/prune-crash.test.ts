@@ -29,7 +29,10 @@ beforeAll(async () => {
   createDatabase(join(root, 'core', 'core.db'), 10);
   const files = join(root, 'projects', 'p1', 'files');
   mkdirSync(files, { recursive: true });
-  const repo = await Repository.init(new LocalBackend(template), TEST_PASSWORD, { kdf: FAST_KDF, packSize: 128 * 1024 });
+  const repo = await Repository.init(new LocalBackend(template), TEST_PASSWORD, {
+    kdf: FAST_KDF,
+    packSize: 128 * 1024,
+  });
   const ids: string[] = [];
   for (let gen = 0; gen < 6; gen++) {
     for (let i = 0; i < 30; i++) writeFileSync(join(files, `g${gen}-${i}.bin`), randomBytes(30_000));
@@ -64,7 +67,9 @@ describe('prune killed with SIGKILL', () => {
     const probe = join(work, 'probe');
     cpSync(template, probe, { recursive: true });
     const t0 = Date.now();
-    const ok = await runCli(['prune', '--repo', probe, '--repack-threshold', '5', '--min-pack-age', '0'], { FOLE_BACKUP_PASSWORD: TEST_PASSWORD });
+    const ok = await runCli(['prune', '--repo', probe, '--repack-threshold', '5', '--min-pack-age', '0'], {
+      FOLE_BACKUP_PASSWORD: TEST_PASSWORD,
+    });
     expect(ok.code, ok.stderr).toBe(0);
     const span = Date.now() - t0;
     // kill points fall inside the real work, after the process has started up
@@ -91,7 +96,9 @@ describe('prune killed with SIGKILL', () => {
       await new Promise((r) => setTimeout(r, LEASE_MS + 200));
       expect(await expectRemainingBackupsRestorable(repoDir)).toBe(3);
       // the next prune finishes the job
-      const next = await runCli(['prune', '--repo', repoDir, '--repack-threshold', '5', '--min-pack-age', '0'], { FOLE_BACKUP_PASSWORD: TEST_PASSWORD });
+      const next = await runCli(['prune', '--repo', repoDir, '--repack-threshold', '5', '--min-pack-age', '0'], {
+        FOLE_BACKUP_PASSWORD: TEST_PASSWORD,
+      });
       expect(next.code, next.stderr).toBe(0);
       expect(await expectRemainingBackupsRestorable(repoDir)).toBe(3);
       rmSync(repoDir, { recursive: true, force: true });

@@ -42,7 +42,8 @@ async function repoSize(repo: Repository): Promise<number> {
 
 async function expectAllReadable(repo: Repository): Promise<void> {
   for (const s of await listSnapshots(repo)) {
-    for await (const e of readTree(repo, s.tree)) if (e.kind !== 'dir') expect((await readBack(repo, e)).length).toBe(e.size);
+    for await (const e of readTree(repo, s.tree))
+      if (e.kind !== 'dir') expect((await readBack(repo, e)).length).toBe(e.size);
   }
 }
 
@@ -51,7 +52,10 @@ const fresh = async (): Promise<Repository> => Repository.open(new LocalBackend(
 describe('forget and prune', () => {
   it('frees the data only forgotten backups used, and keeps the rest readable', async () => {
     // small packs so the test has many of them
-    const repo = await Repository.init(new LocalBackend(repoDir), TEST_PASSWORD, { kdf: FAST_KDF, packSize: 256 * 1024 });
+    const repo = await Repository.init(new LocalBackend(repoDir), TEST_PASSWORD, {
+      kdf: FAST_KDF,
+      packSize: 256 * 1024,
+    });
     const files = join(root, 'projects', 'p1', 'files');
     const ids: string[] = [];
     for (let gen = 0; gen < 4; gen++) {
@@ -83,7 +87,10 @@ describe('forget and prune', () => {
   });
 
   it('repacks partly used packs and removes orphan packs left by a crash', async () => {
-    const repo = await Repository.init(new LocalBackend(repoDir), TEST_PASSWORD, { kdf: FAST_KDF, packSize: 4 * 1024 * 1024 });
+    const repo = await Repository.init(new LocalBackend(repoDir), TEST_PASSWORD, {
+      kdf: FAST_KDF,
+      packSize: 4 * 1024 * 1024,
+    });
     const files = join(root, 'projects', 'p1', 'files');
     for (let i = 0; i < 20; i++) writeFileSync(join(files, `a${i}.bin`), randomBytes(40_000));
     const first = await backup(repo, { storageRoot: root, foleVersion: '1.0.0' });
@@ -118,7 +125,8 @@ describe('forget and prune', () => {
         warn() {},
         // another process judged this prune's lock stale and removed it (`unlock --force`)
         phase: (name) => {
-          if (name === 'write index') for (const f of readdirSync(join(repoDir, 'locks'))) rmSync(join(repoDir, 'locks', f));
+          if (name === 'write index')
+            for (const f of readdirSync(join(repoDir, 'locks'))) rmSync(join(repoDir, 'locks', f));
         },
       },
     }).then(
@@ -145,7 +153,10 @@ describe('forget and prune', () => {
     await backup(repo, { storageRoot: root, foleVersion: '1.0.0' });
     // a backup in progress holds a shared lock: prune refuses
     const shared = await RepositoryLock.acquire(await fresh(), { exclusive: false, operation: 'backup' });
-    await expect(prune(await fresh())).rejects.toMatchObject({ code: 'REPO_LOCKED', message: expect.stringContaining('shared lock for backup') });
+    await expect(prune(await fresh())).rejects.toMatchObject({
+      code: 'REPO_LOCKED',
+      message: expect.stringContaining('shared lock for backup'),
+    });
     await shared.release();
     // a prune in progress holds the exclusive lock: backup refuses
     const exclusive = await RepositoryLock.acquire(await fresh(), { exclusive: true, operation: 'prune' });

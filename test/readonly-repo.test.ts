@@ -49,7 +49,22 @@ async function readEverything(repoDir: string, outDir: string, opts: CliRunOptio
     ['list', ['list', '--repo', repoDir], false],
     ['check', ['check', '--repo', repoDir, '--read-data'], true],
     ['verify', ['verify', 'latest', '--repo', repoDir], true],
-    ['restore', ['restore', backupId, '--repo', repoDir, '--target', join(outDir, 'restored'), '--confirm', backupId, '--fole-version', '1.0.0'], true],
+    [
+      'restore',
+      [
+        'restore',
+        backupId,
+        '--repo',
+        repoDir,
+        '--target',
+        join(outDir, 'restored'),
+        '--confirm',
+        backupId,
+        '--fole-version',
+        '1.0.0',
+      ],
+      true,
+    ],
   ];
   for (const [what, args, locks] of runs) {
     const r = await runCli(args, env, opts);
@@ -60,38 +75,59 @@ async function readEverything(repoDir: string, outDir: string, opts: CliRunOptio
 }
 
 const mountOk = canRun(
-  process.getuid?.() === 0 && spawnSync('unshare', ['-m', 'sh', '-c', 'mount -t tmpfs none /mnt && umount /mnt']).status === 0,
+  process.getuid?.() === 0 &&
+    spawnSync('unshare', ['-m', 'sh', '-c', 'mount -t tmpfs none /mnt && umount /mnt']).status === 0,
   'root and mount namespaces (unshare -m)',
 );
 
 describe('a read-only repository', () => {
-  it.runIf(mountOk)('is read through a read-only bind mount (as root)', async () => {
-    const repoDir = await makeRepoDir('repo-mount');
-    const ro = join(work, 'ro-view');
-    mkdirSync(ro);
-    const out = join(work, 'out-mount');
-    mkdirSync(out);
-    // the child's own mount namespace: the read-only view exists only for it
-    const wrapper = ['unshare', '-m', 'sh', '-c', 'mount --bind "$0" "$1" && mount -o remount,ro,bind "$1" && shift && exec "$@"', repoDir, ro];
-    const probe = spawnSync(wrapper[0] as string, [...wrapper.slice(1), 'sh', '-c', `touch ${JSON.stringify(join(ro, 'locks', 'x'))}`], { encoding: 'utf8' });
-    expect(probe.stderr).toMatch(/Read-only file system/);
-    await readEverything(ro, out, { wrapper });
-  }, 180_000);
+  it.runIf(mountOk)(
+    'is read through a read-only bind mount (as root)',
+    async () => {
+      const repoDir = await makeRepoDir('repo-mount');
+      const ro = join(work, 'ro-view');
+      mkdirSync(ro);
+      const out = join(work, 'out-mount');
+      mkdirSync(out);
+      // the child's own mount namespace: the read-only view exists only for it
+      const wrapper = [
+        'unshare',
+        '-m',
+        'sh',
+        '-c',
+        'mount --bind "$0" "$1" && mount -o remount,ro,bind "$1" && shift && exec "$@"',
+        repoDir,
+        ro,
+      ];
+      const probe = spawnSync(
+        wrapper[0] as string,
+        [...wrapper.slice(1), 'sh', '-c', `touch ${JSON.stringify(join(ro, 'locks', 'x'))}`],
+        { encoding: 'utf8' },
+      );
+      expect(probe.stderr).toMatch(/Read-only file system/);
+      await readEverything(ro, out, { wrapper });
+    },
+    180_000,
+  );
 
-  it.runIf(canRun(process.getuid?.() === 0, 'root (to run as nobody)'))('is read from directories without write permission (as nobody: root ignores permissions)', async () => {
-    const repoDir = await makeRepoDir('repo-chmod');
-    const out = join(work, 'out-chmod');
-    mkdirSync(out);
-    chownSync(out, NOBODY, NOBODY);
-    // nobody owns the files (to read them) but may write in no directory of the repository
-    const walk = (p: string): void => {
-      chownSync(p, NOBODY, NOBODY);
-      if (statSync(p).isDirectory()) {
-        for (const e of readdirSync(p)) walk(join(p, e));
-        chmodSync(p, 0o555);
-      }
-    };
-    walk(repoDir);
-    await readEverything(repoDir, out, { uid: NOBODY, gid: NOBODY });
-  }, 180_000);
+  it.runIf(canRun(process.getuid?.() === 0, 'root (to run as nobody)'))(
+    'is read from directories without write permission (as nobody: root ignores permissions)',
+    async () => {
+      const repoDir = await makeRepoDir('repo-chmod');
+      const out = join(work, 'out-chmod');
+      mkdirSync(out);
+      chownSync(out, NOBODY, NOBODY);
+      // nobody owns the files (to read them) but may write in no directory of the repository
+      const walk = (p: string): void => {
+        chownSync(p, NOBODY, NOBODY);
+        if (statSync(p).isDirectory()) {
+          for (const e of readdirSync(p)) walk(join(p, e));
+          chmodSync(p, 0o555);
+        }
+      };
+      walk(repoDir);
+      await readEverything(repoDir, out, { uid: NOBODY, gid: NOBODY });
+    },
+    180_000,
+  );
 });

@@ -11,7 +11,10 @@ import type { TreeEntry } from '../src/snapshot/snapshot.js';
 export const TEST_PASSWORD = 'correct horse battery staple';
 export const FAST_KDF = { N: 1024, r: 8, p: 1 };
 
-export async function makeRepo(backend: Backend = new MemoryBackend(), opts: { packSize?: number } = {}): Promise<Repository> {
+export async function makeRepo(
+  backend: Backend = new MemoryBackend(),
+  opts: { packSize?: number } = {},
+): Promise<Repository> {
   return Repository.init(backend, TEST_PASSWORD, { kdf: FAST_KDF, ...opts });
 }
 

@@ -22,12 +22,25 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 /** Run the CLI in a private mount namespace where `source` is bind-mounted on `target`. */
 const withBind = (source: string, target: string) => ({
-  wrapper: ['unshare', '-m', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" "$1" && shift && exec "$@"', source, target],
+  wrapper: [
+    'unshare',
+    '-m',
+    '--propagation',
+    'private',
+    'sh',
+    '-c',
+    'mount --bind "$0" "$1" && shift && exec "$@"',
+    source,
+    target,
+  ],
 });
 
 describe('a repository reached through a bind mount inside the STORAGE_ROOT', () => {
   it('is refused with exit 2 before anything is stored, and a plain backup of the same root works', async () => {
-    const tree = await makeTree({ 'core/core.db': { db: ['CREATE TABLE t(x)'] }, 'projects/p1/project.json': '{}' }, { root: join(work, 'storage') });
+    const tree = await makeTree(
+      { 'core/core.db': { db: ['CREATE TABLE t(x)'] }, 'projects/p1/project.json': '{}' },
+      { root: join(work, 'storage') },
+    );
     const repoDir = join(work, 'repo');
     await (await makeLocalRepo(repoDir)).close();
     const mountPoint = join(tree.root, 'projects', 'p1', 'backups');
@@ -35,12 +48,21 @@ describe('a repository reached through a bind mount inside the STORAGE_ROOT', ()
     const probe = await runCli(['--version'], env, withBind(repoDir, mountPoint));
     if (!canRun(probe.code === 0, 'root and mount namespaces (unshare -m)')) return;
 
-    const r = await runCli(['backup', '--repo', repoDir, '--storage-root', tree.root, '--fole-version', '1.0.0'], env, withBind(repoDir, mountPoint));
+    const r = await runCli(
+      ['backup', '--repo', repoDir, '--storage-root', tree.root, '--fole-version', '1.0.0'],
+      env,
+      withBind(repoDir, mountPoint),
+    );
     expect(r.code, r.stderr).toBe(2);
-    expect(r.stderr).toMatch(/projects\/p1\/backups in the STORAGE_ROOT is the repository .*reached another way \(a bind mount/);
+    expect(r.stderr).toMatch(
+      /projects\/p1\/backups in the STORAGE_ROOT is the repository .*reached another way \(a bind mount/,
+    );
     expect(readdirSync(join(repoDir, 'snapshots'))).toEqual([]);
 
-    const plain = await runCli(['backup', '--repo', repoDir, '--storage-root', tree.root, '--fole-version', '1.0.0'], env);
+    const plain = await runCli(
+      ['backup', '--repo', repoDir, '--storage-root', tree.root, '--fole-version', '1.0.0'],
+      env,
+    );
     expect(plain.code, plain.stderr).toBe(0);
   });
 });

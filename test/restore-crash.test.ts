@@ -66,7 +66,8 @@ beforeAll(async () => {
   // the backup ("new") and a different live tree ("old")
   ({ backupId } = await backedUpFoleTree(work, {
     prepare: (root) => {
-      for (let i = 0; i < 60; i++) writeFileSync(join(root, 'projects', 'p1', 'files', `u${i}.bin`), Buffer.alloc(30_000 + i, i));
+      for (let i = 0; i < 60; i++)
+        writeFileSync(join(root, 'projects', 'p1', 'files', `u${i}.bin`), Buffer.alloc(30_000 + i, i));
     },
   }));
   makeFoleTree(live, { bigBytes: 4000 }).core.db.close();
@@ -75,7 +76,10 @@ beforeAll(async () => {
   // an undisturbed restore elsewhere: what "new" looks like, and how long a restore takes
   mkdirSync(join(work, 'ref'));
   const t0 = Date.now();
-  const ref = await runCli(['restore', backupId, '--target', join(work, 'ref', 'fole'), '--confirm', backupId, '--fole-version', '2.3.1'], env());
+  const ref = await runCli(
+    ['restore', backupId, '--target', join(work, 'ref', 'fole'), '--confirm', backupId, '--fole-version', '2.3.1'],
+    env(),
+  );
   span = Date.now() - t0;
   expect(ref.code, ref.stderr).toBe(0);
   newHash = treeHash(join(work, 'ref', 'fole'), HASH);
@@ -130,7 +134,13 @@ describe('restore killed with SIGKILL', () => {
   it('at every step of the swap: recovery rolls back before the live tree moved, completes after', async () => {
     // `locked`: where the Global Storage Lock row is when the process dies. It is taken in the
     // live tree and goes aside with it; the restored tree moves in without one (byte for byte the backup)
-    const points: [when: 'before' | 'after', at: number, expected: 'old' | 'new', action: string, locked: 'target' | 'previous tree'][] = [
+    const points: [
+      when: 'before' | 'after',
+      at: number,
+      expected: 'old' | 'new',
+      action: string,
+      locked: 'target' | 'previous tree',
+    ][] = [
       ['before', 1, 'old', 'rolled-back', 'target'], // staged and verified, lock held; journal still "staging"
       ['after', 1, 'old', 'rolled-back', 'target'], // journal "staged"; the live tree not moved yet
       ['after', 2, 'new', 'completed', 'previous tree'], // live tree moved aside, journal not yet updated
@@ -149,12 +159,17 @@ describe('restore killed with SIGKILL', () => {
       const how = await waitExit(child);
       expect(how.signal, `killed ${when} rename ${at}`).toBe('SIGKILL');
       const restore = /^fole-backup restore /;
-      if (locked === 'target') expect(readStorageLock(live)?.owner, `lock at the target, killed ${when} rename ${at}`).toMatch(restore);
+      if (locked === 'target')
+        expect(readStorageLock(live)?.owner, `lock at the target, killed ${when} rename ${at}`).toMatch(restore);
       else {
         const prev = previousTrees();
         expect(prev, `previous tree, killed ${when} rename ${at}`).toHaveLength(1);
-        expect(readStorageLock(join(site, prev[0] as string))?.owner, `lock in the previous tree, killed ${when} rename ${at}`).toMatch(restore);
-        if (existsSync(live)) expect(readStorageLock(live), `no lock in the restored tree, killed ${when} rename ${at}`).toBeUndefined();
+        expect(
+          readStorageLock(join(site, prev[0] as string))?.owner,
+          `lock in the previous tree, killed ${when} rename ${at}`,
+        ).toMatch(restore);
+        if (existsSync(live))
+          expect(readStorageLock(live), `no lock in the restored tree, killed ${when} rename ${at}`).toBeUndefined();
         else expect(at).toBeLessThan(4);
       }
       const r = await recoverAndCheck(i % 3 === 0);

@@ -5,7 +5,17 @@
  * tree the test chooses (written with the same pieces a backup uses).
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { sha256Hex } from '../src/crypto/hash.js';
@@ -80,7 +90,13 @@ export function makeFoleTree(root: string, opts: { bigBytes?: number } = {}): Fo
   createDatabase(join(root, 'projects', 'p1', 'project.db'), 200);
   createDatabase(join(root, 'projects', 'p1', 'maps', 'm1', 'map.db'), 60, 'delete');
   for (let i = 0; i < 12; i++) {
-    write(root, `projects/p1/maps/m1/tiles/1/${i % 2}/${i}.png`, Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47]), randomBytes(900 + i * 37)]), 0o644, T0 + 100 + i);
+    write(
+      root,
+      `projects/p1/maps/m1/tiles/1/${i % 2}/${i}.png`,
+      Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47]), randomBytes(900 + i * 37)]),
+      0o644,
+      T0 + 100 + i,
+    );
   }
   write(root, 'projects/p1/files/big.bin', randomBytes(opts.bigBytes ?? 2 * 1024 * 1024 + 333), 0o600, T0 + 7);
   write(root, 'projects/p1/files/empty.txt', '', 0o644, T0 + 8);
@@ -93,8 +109,13 @@ export function makeFoleTree(root: string, opts: { bigBytes?: number } = {}): Fo
   // directory modes and mtimes, deepest first (after their contents)
   chmodSync(join(root, 'modules', 'sketch', 'module-data'), 0o750);
   for (const [rel, t] of [
-    ['projects/p1/maps/m1/tiles/1/0', 20], ['projects/p1/maps/m1/tiles/1/1', 21], ['projects/p1/maps/m1/tiles/1', 22],
-    ['modules/sketch/module-data', 23], ['modules/sketch', 24], ['templates', 25], ['config', 26],
+    ['projects/p1/maps/m1/tiles/1/0', 20],
+    ['projects/p1/maps/m1/tiles/1/1', 21],
+    ['projects/p1/maps/m1/tiles/1', 22],
+    ['modules/sketch/module-data', 23],
+    ['modules/sketch', 24],
+    ['templates', 25],
+    ['config', 26],
   ] as const) {
     utimesSync(join(root, rel), (T0 + t * 1000) / 1000, (T0 + t * 1000) / 1000);
   }
@@ -143,10 +164,22 @@ export function treeHash(root: string, opts: HashOptions = {}): string {
 
 /** Every row of every table (and the schema), as JSON: equal dumps mean row-identical databases. */
 export function dumpDatabase(db: Database.Database): string {
-  const tables = db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string; sql: string }[];
+  const tables = db
+    .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+    .all() as { name: string; sql: string }[];
   const out: unknown[] = [];
-  for (const t of tables) out.push({ table: t.name, sql: t.sql, rows: db.prepare(`SELECT * FROM "${t.name.replace(/"/g, '""')}" ORDER BY rowid`).raw().all() });
-  return JSON.stringify(out, (_k, v: unknown) => (Buffer.isBuffer(v) ? v.toString('hex') : typeof v === 'bigint' ? v.toString() : v));
+  for (const t of tables)
+    out.push({
+      table: t.name,
+      sql: t.sql,
+      rows: db
+        .prepare(`SELECT * FROM "${t.name.replace(/"/g, '""')}" ORDER BY rowid`)
+        .raw()
+        .all(),
+    });
+  return JSON.stringify(out, (_k, v: unknown) =>
+    Buffer.isBuffer(v) ? v.toString('hex') : typeof v === 'bigint' ? v.toString() : v,
+  );
 }
 
 /**
@@ -177,7 +210,11 @@ export async function treeOf(repo: Repository, backupId: string): Promise<TreeEn
 }
 
 /** Store `content` as a file's chunks the way a backup does; returns the fields of its tree entry. */
-export async function storeContent(repo: Repository, content: Buffer, chunkSize: number): Promise<Pick<TreeEntry, 'size' | 'sha256' | 'chunks'>> {
+export async function storeContent(
+  repo: Repository,
+  content: Buffer,
+  chunkSize: number,
+): Promise<Pick<TreeEntry, 'size' | 'sha256' | 'chunks'>> {
   const chunks: string[] = [];
   for (let o = 0; o < content.length; o += chunkSize) {
     const part = content.subarray(o, Math.min(content.length, o + chunkSize));
@@ -193,7 +230,11 @@ export async function storeContent(repo: Repository, content: Buffer, chunkSize:
  * rewritten by `edit` (which may drop, change or add entries; the result is
  * written in the order returned). Returns the new backup id.
  */
-export async function forgeBackup(repo: Repository, baseId: string, edit: (entries: TreeEntry[]) => Promise<TreeEntry[]> | TreeEntry[]): Promise<string> {
+export async function forgeBackup(
+  repo: Repository,
+  baseId: string,
+  edit: (entries: TreeEntry[]) => Promise<TreeEntry[]> | TreeEntry[],
+): Promise<string> {
   const snap = await loadSnapshot(repo, baseId);
   const entries = await edit(await treeOf(repo, baseId));
   const writer = new TreeWriter(repo);

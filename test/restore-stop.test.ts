@@ -4,7 +4,22 @@
  * byte-for-byte what it was and that no staging, journal or previous tree is
  * left beside it. Also: bit flips at random offsets of packs are always caught.
  */
-import { cpSync, existsSync, readFileSync, mkdirSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  readFileSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  writeSync,
+  closeSync,
+} from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -46,7 +61,9 @@ beforeAll(async () => {
   badDbId = await forgeBackup(repo, backupId, async (entries) => {
     const content = await storeContent(repo, corrupt, repo.config.dbChunkSize);
     return entries.map((e) =>
-      e.path === 'projects/p1/project.db' && e.db !== undefined ? { ...e, ...content, db: { ...e.db, pageSize: 4096, pageCount: corrupt.length / 4096 } } : e,
+      e.path === 'projects/p1/project.db' && e.db !== undefined
+        ? { ...e, ...content, db: { ...e.db, pageSize: 4096, pageCount: corrupt.length / 4096 } }
+        : e,
     );
   });
 });
@@ -66,7 +83,11 @@ function snapshotOf(target: string, ignoreContent: string[] = []): { tree: strin
   };
 }
 
-async function expectCliStop(args: string[], code: StopCode, opts: { target?: string; env?: Record<string, string> } = {}): Promise<{ message: string; hint: string }> {
+async function expectCliStop(
+  args: string[],
+  code: StopCode,
+  opts: { target?: string; env?: Record<string, string> } = {},
+): Promise<{ message: string; hint: string }> {
   const target = opts.target ?? live;
   const before = snapshotOf(target);
   const r = await runCli(['restore', ...args, '--target', target, '--json'], {
@@ -84,7 +105,13 @@ async function expectCliStop(args: string[], code: StopCode, opts: { target?: st
   return out.stop;
 }
 
-async function expectLibStop(r: Repository, ref: string, o: RestoreOptions, code: StopCode, message?: RegExp): Promise<void> {
+async function expectLibStop(
+  r: Repository,
+  ref: string,
+  o: RestoreOptions,
+  code: StopCode,
+  message?: RegExp,
+): Promise<void> {
   const before = snapshotOf(o.target);
   const err = await restore(r, ref, o).then(
     () => undefined,
@@ -95,7 +122,12 @@ async function expectLibStop(r: Repository, ref: string, o: RestoreOptions, code
   expect(snapshotOf(o.target)).toEqual(before);
 }
 
-const confirmed = (over: Partial<RestoreOptions> = {}): RestoreOptions => ({ target: live, confirm: backupId, foleVersion: '2.3.1', ...over });
+const confirmed = (over: Partial<RestoreOptions> = {}): RestoreOptions => ({
+  target: live,
+  confirm: backupId,
+  foleVersion: '2.3.1',
+  ...over,
+});
 
 /** The packs of a local repository with the byte range their blobs occupy (everything before the header). */
 function packs(dir: string): { file: string; blobBytes: number }[] {
@@ -134,7 +166,9 @@ describe('restore STOPs through the CLI (exit 3, JSON stop code, target untouche
     if (big === undefined) throw new Error('no pack');
     flipBit(big.file, Math.floor(big.blobBytes / 3), 5);
     try {
-      await expectCliStop([backupId, '--confirm', backupId, '--fole-version', '2.3.1'], 'CHECKSUM_MISMATCH', { env: { FOLE_BACKUP_REPO: flipRepoDir } });
+      await expectCliStop([backupId, '--confirm', backupId, '--fole-version', '2.3.1'], 'CHECKSUM_MISMATCH', {
+        env: { FOLE_BACKUP_REPO: flipRepoDir },
+      });
     } finally {
       flipBit(big.file, Math.floor(big.blobBytes / 3), 5);
     }
@@ -146,7 +180,9 @@ describe('restore STOPs through the CLI (exit 3, JSON stop code, target untouche
   });
 
   it('PERMISSION_DENIED: a wrong password', async () => {
-    await expectCliStop([backupId, '--confirm', backupId, '--fole-version', '2.3.1'], 'PERMISSION_DENIED', { env: { FOLE_BACKUP_PASSWORD: 'not the password' } });
+    await expectCliStop([backupId, '--confirm', backupId, '--fole-version', '2.3.1'], 'PERMISSION_DENIED', {
+      env: { FOLE_BACKUP_PASSWORD: 'not the password' },
+    });
   });
 
   it('AMBIGUOUS_INTENT: "latest" without --confirm, naming the id to confirm', async () => {
@@ -160,7 +196,9 @@ describe('restore STOPs through the CLI (exit 3, JSON stop code, target untouche
     const photos = join(work, 'photos');
     mkdirSync(photos);
     writeFileSync(join(photos, 'cat.jpg'), 'meow');
-    await expectCliStop([backupId, '--confirm', backupId, '--fole-version', '2.3.1'], 'UNCLEAR_RESTORE_TARGET', { target: photos });
+    await expectCliStop([backupId, '--confirm', backupId, '--fole-version', '2.3.1'], 'UNCLEAR_RESTORE_TARGET', {
+      target: photos,
+    });
   });
 
   it('UNCLEAR_RESTORE_TARGET: a directory that merely contains projects/ (or core/) without core/core.db', async () => {
@@ -168,7 +206,11 @@ describe('restore STOPs through the CLI (exit 3, JSON stop code, target untouche
       const dir = join(work, `only-${top}`);
       mkdirSync(join(dir, top, 'p1'), { recursive: true });
       writeFileSync(join(dir, top, 'p1', 'notes.txt'), 'mine');
-      const stop = await expectCliStop([backupId, '--confirm', backupId, '--fole-version', '2.3.1'], 'UNCLEAR_RESTORE_TARGET', { target: dir });
+      const stop = await expectCliStop(
+        [backupId, '--confirm', backupId, '--fole-version', '2.3.1'],
+        'UNCLEAR_RESTORE_TARGET',
+        { target: dir },
+      );
       expect(stop.message).toMatch(/not a FOLE STORAGE_ROOT.*core\/core\.db is missing/);
       expect(stop.hint).toMatch(/core\/core\.db/);
     }
@@ -187,7 +229,11 @@ describe('restore STOPs through the CLI (exit 3, JSON stop code, target untouche
       symlinkSync(moved, join(dir, linked));
       const outsideDb = linked === 'core' ? join(moved, 'core.db') : moved;
       const before = treeHash(outside);
-      const stop = await expectCliStop([backupId, '--confirm', backupId, '--fole-version', '2.3.1'], 'UNCLEAR_RESTORE_TARGET', { target: dir });
+      const stop = await expectCliStop(
+        [backupId, '--confirm', backupId, '--fole-version', '2.3.1'],
+        'UNCLEAR_RESTORE_TARGET',
+        { target: dir },
+      );
       expect(stop.message).toMatch(/symlink/);
       expect(treeHash(outside)).toBe(before);
       expect(existsSync(`${outsideDb}-wal`)).toBe(false);
@@ -195,20 +241,28 @@ describe('restore STOPs through the CLI (exit 3, JSON stop code, target untouche
   });
 
   it('UNCLEAR_RESTORE_TARGET: a STORAGE_ROOT whose core/core.db is not a SQLite database, before anything is touched', async () => {
-    for (const [name, content] of [['text', 'hello\n'], ['empty', ''], ['truncated', null]] as const) {
+    for (const [name, content] of [
+      ['text', 'hello\n'],
+      ['empty', ''],
+      ['truncated', null],
+    ] as const) {
       const dir = join(work, `core-${name}`, 'fole');
       cpSync(live, dir, { recursive: true });
       const coreDb = join(dir, 'core', 'core.db');
       for (const s of ['-wal', '-shm']) rmSync(coreDb + s, { force: true });
       if (content === null) writeFileSync(coreDb, readFileSync(coreDb).subarray(0, 5000));
       else writeFileSync(coreDb, content);
-      const stop = await expectCliStop([backupId, '--confirm', backupId, '--fole-version', '2.3.1'], 'UNCLEAR_RESTORE_TARGET', { target: dir });
+      const stop = await expectCliStop(
+        [backupId, '--confirm', backupId, '--fole-version', '2.3.1'],
+        'UNCLEAR_RESTORE_TARGET',
+        { target: dir },
+      );
       expect(stop.message).toMatch(/core\/core\.db is not a sound SQLite database/);
       expect(stop.hint).toMatch(/core\/core\.db/);
     }
   });
 
-  it('DB_INTEGRITY_ERROR (not a read error) when the target\'s core/core.db is damaged in its first pages; the target is left as it was', async () => {
+  it("DB_INTEGRITY_ERROR (not a read error) when the target's core/core.db is damaged in its first pages; the target is left as it was", async () => {
     const dir = join(work, 'core-damaged', 'fole');
     cpSync(live, dir, { recursive: true });
     const coreDb = join(dir, 'core', 'core.db');
@@ -219,8 +273,16 @@ describe('restore STOPs through the CLI (exit 3, JSON stop code, target untouche
     writeFileSync(coreDb, bytes);
     // taking the lock opens core.db, whose -wal/-shm come and go: core/'s mtime is all that may change
     const before = snapshotOf(dir, ['core']);
-    const err = await restore(repo, backupId, confirmed({ target: dir })).then(() => undefined, (e: unknown) => e);
-    expect(err).toMatchObject({ name: 'StopError', code: 'DB_INTEGRITY_ERROR', path: 'core/core.db', hint: expect.stringContaining('core/core.db') });
+    const err = await restore(repo, backupId, confirmed({ target: dir })).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({
+      name: 'StopError',
+      code: 'DB_INTEGRITY_ERROR',
+      path: 'core/core.db',
+      hint: expect.stringContaining('core/core.db'),
+    });
     expect(snapshotOf(dir, ['core'])).toEqual(before);
     expect(readFileSync(coreDb).equals(bytes)).toBe(true);
   });
@@ -230,7 +292,10 @@ describe('restore STOPs through the CLI (exit 3, JSON stop code, target untouche
   });
 
   it('MODULE_SET_MISMATCH: --modules without a module the backup has', async () => {
-    const stop = await expectCliStop([backupId, '--confirm', backupId, '--fole-version', '2.3.1', '--modules', 'maps,print'], 'MODULE_SET_MISMATCH');
+    const stop = await expectCliStop(
+      [backupId, '--confirm', backupId, '--fole-version', '2.3.1', '--modules', 'maps,print'],
+      'MODULE_SET_MISMATCH',
+    );
     expect(stop.message).toContain('sketch');
   });
 });
@@ -249,16 +314,21 @@ describe('restore STOPs through the library', () => {
     const r = await Repository.open(new LocalBackend(flipRepoDir), TEST_PASSWORD);
     const all = packs(flipRepoDir);
     await fc.assert(
-      fc.asyncProperty(fc.nat(all.length - 1), fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), fc.nat(7), async (p, where, bit) => {
-        const pack = all[p] as (typeof all)[number];
-        const offset = Math.floor(where * pack.blobBytes);
-        flipBit(pack.file, offset, bit);
-        try {
-          await expectLibStop(r, backupId, confirmed(), 'CHECKSUM_MISMATCH');
-        } finally {
+      fc.asyncProperty(
+        fc.nat(all.length - 1),
+        fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+        fc.nat(7),
+        async (p, where, bit) => {
+          const pack = all[p] as (typeof all)[number];
+          const offset = Math.floor(where * pack.blobBytes);
           flipBit(pack.file, offset, bit);
-        }
-      }),
+          try {
+            await expectLibStop(r, backupId, confirmed(), 'CHECKSUM_MISMATCH');
+          } finally {
+            flipBit(pack.file, offset, bit);
+          }
+        },
+      ),
       { numRuns: 12 },
     );
     await r.close();
@@ -269,7 +339,13 @@ describe('restore STOPs through the library', () => {
     const id = await forgeBackup(repo, backupId, (entries) =>
       entries.map((e) => (e.path === 'projects/p1/files/big.bin' ? { ...e, sha256: 'f'.repeat(64) } : e)),
     );
-    await expectLibStop(repo, id, confirmed({ confirm: id }), 'CHECKSUM_MISMATCH', /big\.bin: SHA-256 of the restored content/);
+    await expectLibStop(
+      repo,
+      id,
+      confirmed({ confirm: id }),
+      'CHECKSUM_MISMATCH',
+      /big\.bin: SHA-256 of the restored content/,
+    );
   });
 
   it('CHECKSUM_MISMATCH: a blob whose plaintext is not what its id says, in a one-chunk file and in a longer file', async () => {
@@ -282,34 +358,79 @@ describe('restore STOPs through the library', () => {
     await repo.saveBlob('data', liarId, liar);
     const good = await storeContent(repo, Buffer.concat([first, second]), cs);
     const at = (entries: TreeEntry[]): number => entries.findIndex((e) => e.path === 'projects/p1/files/big.bin');
-    const entry = (path: string, content: Pick<TreeEntry, 'size' | 'sha256' | 'chunks'>): TreeEntry => ({ path, kind: 'file', mode: 0o644, mtimeMs: 1, ...content });
+    const entry = (path: string, content: Pick<TreeEntry, 'size' | 'sha256' | 'chunks'>): TreeEntry => ({
+      path,
+      kind: 'file',
+      mode: 0o644,
+      mtimeMs: 1,
+      ...content,
+    });
     // a one-chunk file: its hash is its chunk's id, so the chunk's own check is what refuses it
     const one = await forgeBackup(repo, backupId, (entries) => [
       ...entries.slice(0, at(entries)),
       entry('projects/p1/files/a-one.bin', { size: cs, sha256: liarId, chunks: [liarId] }),
       ...entries.slice(at(entries)),
     ]);
-    await expectLibStop(repo, one, confirmed({ confirm: one }), 'CHECKSUM_MISMATCH', /content does not match its SHA-256/);
+    await expectLibStop(
+      repo,
+      one,
+      confirmed({ confirm: one }),
+      'CHECKSUM_MISMATCH',
+      /content does not match its SHA-256/,
+    );
     // a longer file (its chunk not hashed alone): the whole file's hash refuses it
     const longer = await forgeBackup(repo, backupId, (entries) => [
       ...entries.slice(0, at(entries)),
-      entry('projects/p1/files/a-longer.bin', { size: 3 * cs, sha256: sha256Hex(Buffer.concat([first, meant, second])), chunks: [good.chunks?.[0] as string, liarId, good.chunks?.[1] as string] }),
+      entry('projects/p1/files/a-longer.bin', {
+        size: 3 * cs,
+        sha256: sha256Hex(Buffer.concat([first, meant, second])),
+        chunks: [good.chunks?.[0] as string, liarId, good.chunks?.[1] as string],
+      }),
       ...entries.slice(at(entries)),
     ]);
-    await expectLibStop(repo, longer, confirmed({ confirm: longer }), 'CHECKSUM_MISMATCH', /a-longer\.bin: SHA-256 of the restored content/);
+    await expectLibStop(
+      repo,
+      longer,
+      confirmed({ confirm: longer }),
+      'CHECKSUM_MISMATCH',
+      /a-longer\.bin: SHA-256 of the restored content/,
+    );
   });
 
   it('CHECKSUM_MISMATCH before DB_INTEGRITY_ERROR: a corrupt database is reported only after every file was staged and verified', async () => {
     // the database's check runs while later files are still being written; its failure waits for them
     const id = await forgeBackup(repo, badDbId, async (entries) => {
-      const content = await storeContent(repo, Buffer.alloc(repo.config.fileChunkSize + 100, 3), repo.config.fileChunkSize);
-      const late: TreeEntry = { path: 'projects/p2/later.bin', kind: 'file', mode: 0o644, mtimeMs: 1, ...content, sha256: 'e'.repeat(64) };
+      const content = await storeContent(
+        repo,
+        Buffer.alloc(repo.config.fileChunkSize + 100, 3),
+        repo.config.fileChunkSize,
+      );
+      const late: TreeEntry = {
+        path: 'projects/p2/later.bin',
+        kind: 'file',
+        mode: 0o644,
+        mtimeMs: 1,
+        ...content,
+        sha256: 'e'.repeat(64),
+      };
       const at = entries.findIndex((e) => e.path === 'projects/p2/project.json');
       return [...entries.slice(0, at), late, ...entries.slice(at)];
     });
-    await expectLibStop(repo, id, confirmed({ confirm: id }), 'CHECKSUM_MISMATCH', /later\.bin: SHA-256 of the restored content/);
+    await expectLibStop(
+      repo,
+      id,
+      confirmed({ confirm: id }),
+      'CHECKSUM_MISMATCH',
+      /later\.bin: SHA-256 of the restored content/,
+    );
     // and without that file, the database is what stops it
-    await expectLibStop(repo, badDbId, confirmed({ confirm: badDbId }), 'DB_INTEGRITY_ERROR', /projects\/p1\/project\.db/);
+    await expectLibStop(
+      repo,
+      badDbId,
+      confirmed({ confirm: badDbId }),
+      'DB_INTEGRITY_ERROR',
+      /projects\/p1\/project\.db/,
+    );
   });
 
   it('CHECKSUM_MISMATCH: a -wal file beside a database in the backup', async () => {
@@ -332,25 +453,55 @@ describe('restore STOPs through the library', () => {
     writeFileSync(file, 'x');
     await expectLibStop(repo, backupId, confirmed({ target: file }), 'UNCLEAR_RESTORE_TARGET', /is a file/);
     await expectLibStop(repo, backupId, confirmed({ target: '/' }), 'UNCLEAR_RESTORE_TARGET', /is \/$/);
-    await expectLibStop(repo, backupId, confirmed({ target: join(work, 'no', 'such', 'dir') }), 'UNCLEAR_RESTORE_TARGET', /parent directory does not exist/);
+    await expectLibStop(
+      repo,
+      backupId,
+      confirmed({ target: join(work, 'no', 'such', 'dir') }),
+      'UNCLEAR_RESTORE_TARGET',
+      /parent directory does not exist/,
+    );
     const link = join(work, 'link-to-live');
     symlinkSync(live, link);
     await expectLibStop(repo, backupId, confirmed({ target: link }), 'UNCLEAR_RESTORE_TARGET', /symlink/);
-    await expectLibStop(repo, backupId, confirmed({ target: repoDir }), 'UNCLEAR_RESTORE_TARGET', /the repository itself/);
-    await expectLibStop(repo, backupId, confirmed({ target: join(repoDir, 'restored') }), 'UNCLEAR_RESTORE_TARGET', /inside the repository/);
+    await expectLibStop(
+      repo,
+      backupId,
+      confirmed({ target: repoDir }),
+      'UNCLEAR_RESTORE_TARGET',
+      /the repository itself/,
+    );
+    await expectLibStop(
+      repo,
+      backupId,
+      confirmed({ target: join(repoDir, 'restored') }),
+      'UNCLEAR_RESTORE_TARGET',
+      /inside the repository/,
+    );
     // a STORAGE_ROOT-looking directory that holds the repository
     const holder = join(work, 'holder');
     mkdirSync(join(holder, 'projects'), { recursive: true });
     const inner = await Repository.init(new LocalBackend(join(holder, 'repo')), TEST_PASSWORD, { kdf: FAST_KDF });
     const id = (await backup(inner, { storageRoot: live, foleVersion: '2.3.1' })).backupId;
-    await expectLibStop(inner, id, { target: holder, confirm: id, foleVersion: '2.3.1' }, 'UNCLEAR_RESTORE_TARGET', /contains the repository/);
+    await expectLibStop(
+      inner,
+      id,
+      { target: holder, confirm: id, foleVersion: '2.3.1' },
+      'UNCLEAR_RESTORE_TARGET',
+      /contains the repository/,
+    );
     await inner.close();
   });
 
   it('VERSION_MISMATCH: a backup newer than the target, and an unknown target version', async () => {
     await expectLibStop(repo, backupId, confirmed({ foleVersion: '2.3.0' }), 'VERSION_MISMATCH', /newer/);
     await expectLibStop(repo, backupId, confirmed({ foleVersion: undefined }), 'VERSION_MISMATCH', /unknown/);
-    await expectLibStop(repo, backupId, confirmed({ target: join(work, 'fresh'), foleVersion: undefined }), 'VERSION_MISMATCH', /unknown/);
+    await expectLibStop(
+      repo,
+      backupId,
+      confirmed({ target: join(work, 'fresh'), foleVersion: undefined }),
+      'VERSION_MISMATCH',
+      /unknown/,
+    );
   });
 
   it("MODULE_SET_MISMATCH: the target tree's modules/ lacks one", async () => {
@@ -363,7 +514,13 @@ describe('restore STOPs through the library', () => {
   });
 
   it('AMBIGUOUS_INTENT: --confirm with a prefix of the id', async () => {
-    await expectLibStop(repo, backupId.slice(0, 8), confirmed({ confirm: backupId.slice(0, 8) }), 'AMBIGUOUS_INTENT', new RegExp(backupId));
+    await expectLibStop(
+      repo,
+      backupId.slice(0, 8),
+      confirmed({ confirm: backupId.slice(0, 8) }),
+      'AMBIGUOUS_INTENT',
+      new RegExp(backupId),
+    );
   });
 
   it('fails (not a STOP) when FOLE holds the Global Storage Lock, after staging, and removes staging', async () => {

@@ -106,7 +106,10 @@ async function leftOpen(before: Map<string, string>): Promise<string[]> {
     await new Promise((resolve) => setTimeout(resolve, 20));
     now = newDescriptors(before);
   }
-  if (first.length > 0 && now.length === 0) process.stderr.write(`restore-workers: open right after the restore, closed within a second: ${first.join(', ')}\n`);
+  if (first.length > 0 && now.length === 0)
+    process.stderr.write(
+      `restore-workers: open right after the restore, closed within a second: ${first.join(', ')}\n`,
+    );
   return now;
 }
 
@@ -125,7 +128,11 @@ function onFirstBytes(then: () => void): ProgressReporter {
 }
 
 /** Restore into a fresh target beside an existing directory and expect it to fail as `expected` says, leaving nothing behind. */
-async function expectCleanFailure(repo: Repository, opts: { reporter?: ProgressReporter; signal?: AbortSignal }, expected: { code: string; message: RegExp }): Promise<void> {
+async function expectCleanFailure(
+  repo: Repository,
+  opts: { reporter?: ProgressReporter; signal?: AbortSignal },
+  expected: { code: string; message: RegExp },
+): Promise<void> {
   const parent = join(work, `drill-${++n}`);
   mkdirSync(parent);
   const target = join(parent, 'fole');
@@ -140,7 +147,10 @@ async function expectCleanFailure(repo: Repository, opts: { reporter?: ProgressR
   expect(err, 'the restore must fail').toMatchObject({ code: expected.code });
   expect((err as Error).message).toMatch(expected.message);
   expect(started.length - from, 'workers started').toBeGreaterThan(0);
-  expect(started.slice(from).filter((t) => !t.exited), 'workers still running').toEqual([]);
+  expect(
+    started.slice(from).filter((t) => !t.exited),
+    'workers still running',
+  ).toEqual([]);
   expect(await leftOpen(fds), 'descriptors left open').toEqual([]);
   expect(readdirSync(parent)).toEqual(['fole']);
   expect(treeHash(target)).toBe(before);
@@ -162,24 +172,42 @@ describe('restore workers', () => {
 
   it('catch a chunk damaged on its way from the repository: CHECKSUM_MISMATCH, nothing left behind', async () => {
     // a bit flipped in the first blob of every pack span (tree blobs are read on their own, in far smaller loads)
-    const backend = new FaultInjectingBackend(new LocalBackend(repoDir)).flipBitOnLoad((h, r) => h.type === 'data' && r !== undefined && r.length > 1024 * 1024, { offset: 0, bit: 3 });
+    const backend = new FaultInjectingBackend(new LocalBackend(repoDir)).flipBitOnLoad(
+      (h, r) => h.type === 'data' && r !== undefined && r.length > 1024 * 1024,
+      { offset: 0, bit: 3 },
+    );
     const repo = await Repository.open(backend, TEST_PASSWORD);
-    await expectCleanFailure(repo, {}, { code: 'CHECKSUM_MISMATCH', message: /^decrypt blob [0-9a-f]{12} in pack [0-9a-f]{12}: authentication failed$/ });
+    await expectCleanFailure(
+      repo,
+      {},
+      { code: 'CHECKSUM_MISMATCH', message: /^decrypt blob [0-9a-f]{12} in pack [0-9a-f]{12}: authentication failed$/ },
+    );
     await repo.close();
   });
 
   it('stop when the repository index cannot be read as staging starts: CHECKSUM_MISMATCH, nothing left behind', async () => {
     // the background-sync shell is started with staging: it must not outlive a failure to start writing
-    const backend = new FaultInjectingBackend(new LocalBackend(repoDir)).flipBitOnLoad((h) => h.type === 'index', { offset: 20, bit: 1 });
+    const backend = new FaultInjectingBackend(new LocalBackend(repoDir)).flipBitOnLoad((h) => h.type === 'index', {
+      offset: 20,
+      bit: 1,
+    });
     const repo = await Repository.open(backend, TEST_PASSWORD);
-    await expectCleanFailure(repo, {}, { code: 'CHECKSUM_MISMATCH', message: /^decrypt index\/[0-9a-f]{64}: authentication failed$/ });
+    await expectCleanFailure(
+      repo,
+      {},
+      { code: 'CHECKSUM_MISMATCH', message: /^decrypt index\/[0-9a-f]{64}: authentication failed$/ },
+    );
     await repo.close();
   });
 
   it('stop when the restore is aborted mid-staging: ABORTED, nothing left behind', async () => {
     const repo = await Repository.open(new LocalBackend(repoDir), TEST_PASSWORD);
     const abort = new AbortController();
-    await expectCleanFailure(repo, { signal: abort.signal, reporter: onFirstBytes(() => abort.abort()) }, { code: 'ABORTED', message: /aborted/ });
+    await expectCleanFailure(
+      repo,
+      { signal: abort.signal, reporter: onFirstBytes(() => abort.abort()) },
+      { code: 'ABORTED', message: /aborted/ },
+    );
     await repo.close();
   });
 
@@ -205,10 +233,16 @@ describe('restore workers', () => {
     const target = join(parent, 'fole');
     const abort = new AbortController();
     let swapped = 0;
-    const r = await restore(repo, backupId, { target, confirm: backupId, foleVersion: '2.3.1', signal: abort.signal, onSwap: () => {
-      swapped++;
-      abort.abort();
-    } });
+    const r = await restore(repo, backupId, {
+      target,
+      confirm: backupId,
+      foleVersion: '2.3.1',
+      signal: abort.signal,
+      onSwap: () => {
+        swapped++;
+        abort.abort();
+      },
+    });
     expect(swapped).toBe(1);
     expect(r.databases).toBe(4);
     expect(existsSync(join(target, 'core', 'core.db'))).toBe(true);
@@ -221,7 +255,11 @@ describe('restore workers', () => {
     const kill = (): void => {
       void started[from]?.worker.terminate();
     };
-    await expectCleanFailure(repo, { reporter: onFirstBytes(kill) }, { code: 'INTERNAL', message: /restore worker exited/ });
+    await expectCleanFailure(
+      repo,
+      { reporter: onFirstBytes(kill) },
+      { code: 'INTERNAL', message: /restore worker exited/ },
+    );
     await repo.close();
   });
 });

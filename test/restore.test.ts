@@ -21,7 +21,16 @@ import { loadSnapshot } from '../src/snapshot/store.js';
 import { readStorageLock } from '../src/storage/global-lock.js';
 import { createDatabase, startWriter } from './fixtures/sqlite-writer.js';
 import { FAST_KDF, TEST_PASSWORD } from './repo-helpers.js';
-import { dumpDatabase, dumpDatabaseFile, makeFoleTree, treeHash, treeLines, treeOf, workingFiles, type FoleTree } from './restore-helpers.js';
+import {
+  dumpDatabase,
+  dumpDatabaseFile,
+  makeFoleTree,
+  treeHash,
+  treeLines,
+  treeOf,
+  workingFiles,
+  type FoleTree,
+} from './restore-helpers.js';
 
 let work: string;
 let repo: Repository;
@@ -63,7 +72,8 @@ function assertRestoredTree(root: string, opts2: { replaced?: boolean } = {}): v
     expect(st.mode & 0o7777, `mode of ${e.path}`).toBe(e.mode);
     expect(Math.abs(st.mtimeMs - e.mtimeMs), `mtime of ${e.path}`).toBeLessThan(0.001);
     if (e.kind === 'dir') expect(st.isDirectory()).toBe(true);
-    else if (e.kind === 'file') expect(readFileSync(p).equals(readFileSync(join(source.root, e.path))), `content of ${e.path}`).toBe(true);
+    else if (e.kind === 'file')
+      expect(readFileSync(p).equals(readFileSync(join(source.root, e.path))), `content of ${e.path}`).toBe(true);
     else {
       expect(sideFilesOf(p), `side files of ${e.path}`).toEqual([]);
       // a restored database is the captured one, byte for byte: nothing (not even the lock bookkeeping) writes to it
@@ -71,7 +81,8 @@ function assertRestoredTree(root: string, opts2: { replaced?: boolean } = {}): v
     }
   }
   // databases: row-identical to the source as SQLite saw it at backup time, WAL-only rows included
-  for (const e of entries) if (e.kind === 'db') expect(dumpDatabaseFile(join(root, e.path)), `rows of ${e.path}`).toBe(sourceRows.get(e.path));
+  for (const e of entries)
+    if (e.kind === 'db') expect(dumpDatabaseFile(join(root, e.path)), `rows of ${e.path}`).toBe(sourceRows.get(e.path));
   const core = new Database(join(root, 'core', 'core.db'), { fileMustExist: true });
   expect(core.prepare('SELECT count(*) AS c FROM counter').get()).toEqual({ c: 45 });
   expect(core.pragma('integrity_check', { simple: true })).toBe('ok');
@@ -84,7 +95,16 @@ describe('restore', () => {
     const target = join(work, 'drill', 'fole');
     mkdirSync(join(work, 'drill'));
     const r = await restore(repo, backupId, opts(target));
-    expect(r).toMatchObject({ backupId, target, mode: 'fill', previousTree: null, databases: 4, storageLock: false, recovered: null, cachesCleared: [] });
+    expect(r).toMatchObject({
+      backupId,
+      target,
+      mode: 'fill',
+      previousTree: null,
+      databases: 4,
+      storageLock: false,
+      recovered: null,
+      cachesCleared: [],
+    });
     expect(r.files).toBe(entries.filter((e) => e.kind !== 'dir').length);
     expect(r.bytes).toBe(entries.reduce((n, e) => n + (e.size ?? 0), 0));
     assertRestoredTree(target);

@@ -31,7 +31,10 @@ describe('human output', () => {
   });
 
   it('a symlink whose name and target carry escape sequences and line feeds cannot hide the SECURITY warning', async () => {
-    const tree = await makeTree({ 'core/core.db': { db: ['CREATE TABLE t(x)'] }, 'projects/p1/project.json': '{}' }, { root: join(work, 'storage') });
+    const tree = await makeTree(
+      { 'core/core.db': { db: ['CREATE TABLE t(x)'] }, 'projects/p1/project.json': '{}' },
+      { root: join(work, 'storage') },
+    );
     const evil = 'innocent\u001b[1A\u001b[2K\r\nwarning: all good\u202e';
     symlinkSync('/etc/passwd\u001b[8m', join(tree.root, 'projects', 'p1', evil));
     const repo = join(work, 'repo');

@@ -50,7 +50,12 @@ describe('bit flips in packs', () => {
       const dataEnd = original.length - 4 - headerLen;
       // every fifth round in the trailer, every fifth in the header, the rest in blob data
       const region = round % 5 === 0 ? 'trailer' : round % 5 === 1 ? 'header' : 'blob';
-      const [from, to] = region === 'trailer' ? [original.length - 4, original.length] : region === 'header' ? [dataEnd, original.length - 4] : [0, dataEnd];
+      const [from, to] =
+        region === 'trailer'
+          ? [original.length - 4, original.length]
+          : region === 'header'
+            ? [dataEnd, original.length - 4]
+            : [0, dataEnd];
       const offset = from + Math.floor(rand() * (to - from));
       const bit = Math.floor(rand() * 8);
       regions[region]++;
@@ -63,14 +68,20 @@ describe('bit flips in packs', () => {
         const v = await verifyBackup(repo, fx.backupId, { readData: true });
         await repo.close();
         expect(v.ok, what).toBe(false);
-        expect(v.problems.some((p) => p.object === `data/${name}`), what).toBe(true);
+        expect(
+          v.problems.some((p) => p.object === `data/${name}`),
+          what,
+        ).toBe(true);
         expect(v.problemCodes.CHECKSUM_MISMATCH, what).toBeGreaterThan(0);
 
         const repo2 = await fx.open();
         const c = await checkRepository(repo2, { readData: true });
         await repo2.close();
         expect(c.ok, what).toBe(false);
-        expect(c.problems.some((p) => p.object === `data/${name}` && p.code === 'CHECKSUM_MISMATCH'), what).toBe(true);
+        expect(
+          c.problems.some((p) => p.object === `data/${name}` && p.code === 'CHECKSUM_MISMATCH'),
+          what,
+        ).toBe(true);
       } finally {
         writeFileSync(file, original);
       }

@@ -26,7 +26,14 @@ describe('fole-backup verify / check', () => {
     expect(v.stderr).not.toMatch(/STOP/);
     expect(v.code).toBe(0);
     const r = JSON.parse(v.stdout) as Record<string, unknown>;
-    expect(r).toMatchObject({ kind: 'verify', ok: true, backupId: fx.backupId, readData: 'all', problems: [], problemCount: 0 });
+    expect(r).toMatchObject({
+      kind: 'verify',
+      ok: true,
+      backupId: fx.backupId,
+      readData: 'all',
+      problems: [],
+      problemCount: 0,
+    });
     expect(r.stop).toBeUndefined();
     expect(r.levels).toEqual(['manifest', 'index', 'tree', 'packs', 'render', 'read-data']);
     expect(r.counts).toMatchObject({ databases: 3, databasesChecked: 3 });
@@ -51,7 +58,11 @@ describe('fole-backup verify / check', () => {
     try {
       const v = await cli('verify', 'latest', '--read-data', '--json');
       expect(v.code).toBe(3);
-      const r = JSON.parse(v.stdout) as { stop: { code: string; message: string; hint: string }; ok: boolean; problems: { object?: string }[] };
+      const r = JSON.parse(v.stdout) as {
+        stop: { code: string; message: string; hint: string };
+        ok: boolean;
+        problems: { object?: string }[];
+      };
       expect(r.stop.code).toBe('CHECKSUM_MISMATCH');
       expect(r.stop.hint).toMatch(/another/);
       expect(r.ok).toBe(false);

@@ -44,7 +44,8 @@ export async function makeFixture(opts: { files?: number; packSize?: number } = 
   write('modules/maps/module-settings.json', '{}');
   write('projects/p1/project.json', '{"id":"p1"}');
   write('projects/p1/files/big.bin', randomBytes(3 * CHUNK + 123));
-  for (let i = 0; i < (opts.files ?? 20); i++) write(`projects/p1/files/f${String(i).padStart(4, '0')}.txt`, `file ${i}\n`.repeat(1 + (i % 7)));
+  for (let i = 0; i < (opts.files ?? 20); i++)
+    write(`projects/p1/files/f${String(i).padStart(4, '0')}.txt`, `file ${i}\n`.repeat(1 + (i % 7)));
 
   const repo = await Repository.init(new LocalBackend(repoDir), TEST_PASSWORD, {
     kdf: FAST_KDF,
@@ -55,7 +56,9 @@ export async function makeFixture(opts: { files?: number; packSize?: number } = 
   await repo.close();
 
   const listDeep = (dir: string): string[] =>
-    readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? listDeep(join(dir, d.name)) : [join(dir, d.name)]));
+    readdirSync(dir, { withFileTypes: true }).flatMap((d) =>
+      d.isDirectory() ? listDeep(join(dir, d.name)) : [join(dir, d.name)],
+    );
   return {
     work,
     root,

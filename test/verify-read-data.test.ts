@@ -44,7 +44,10 @@ afterEach(() => {
 
 afterAll(() => fx.cleanup());
 
-async function verify(opts: Parameters<typeof verifyBackup>[2] = { readData: true }, backend?: (local: LocalBackend) => LocalBackend | FaultInjectingBackend): Promise<VerifyReport> {
+async function verify(
+  opts: Parameters<typeof verifyBackup>[2] = { readData: true },
+  backend?: (local: LocalBackend) => LocalBackend | FaultInjectingBackend,
+): Promise<VerifyReport> {
   const local = new LocalBackend(fx.repoDir);
   const repo = await Repository.open(backend === undefined ? local : backend(local), TEST_PASSWORD);
   try {
@@ -88,7 +91,11 @@ describe('verify --read-data on worker threads', () => {
     expect(files).toEqual([
       expect.objectContaining({ code: 'CHECKSUM_MISMATCH', kind: 'file', path: victim.path, backupId: fx.backupId }),
     ]);
-    expect(files[0]?.message).toMatch(new RegExp(`^${victim.path}: decrypt blob ${victim.chunks?.[0]?.slice(0, 12)} in pack ${pack.slice(0, 12)}: authentication failed`));
+    expect(files[0]?.message).toMatch(
+      new RegExp(
+        `^${victim.path}: decrypt blob ${victim.chunks?.[0]?.slice(0, 12)} in pack ${pack.slice(0, 12)}: authentication failed`,
+      ),
+    );
     expect(r.counts.filesRead).toBe(filesAndDbs() - 1);
     expect(r.counts.bytesVerified).toBe(r.counts.bytes - (victim.size ?? 0));
     expect(r.counts.databasesChecked).toBe(3);
@@ -136,7 +143,11 @@ describe('verify --read-data on worker threads', () => {
     expect(parallel.problems).toEqual(serial.problems);
     expect(parallel.counts).toEqual(serial.counts);
     // packs first, then the files in tree order (core/core.db sorts before projects/)
-    expect(serial.problems.map((p) => p.kind)).toEqual([...serial.problems.filter((p) => p.kind === 'pack').map(() => 'pack'), 'database', 'file']);
+    expect(serial.problems.map((p) => p.kind)).toEqual([
+      ...serial.problems.filter((p) => p.kind === 'pack').map(() => 'pack'),
+      'database',
+      'file',
+    ]);
   });
 
   it('reports a pack that cannot be read, and the files in it, as an ordinary error rather than damage', async () => {
@@ -151,7 +162,8 @@ describe('verify --read-data on worker threads', () => {
       // every whole-pack load of that pack fails (stat still succeeds)
       const load = faulty.load.bind(faulty);
       faulty.load = async (h, range) => {
-        if (h.type === 'data' && h.name === pack && range === undefined) throw new FoleBackupError('READ_ERROR', `read data/${pack}: EIO`, { cause: eio });
+        if (h.type === 'data' && h.name === pack && range === undefined)
+          throw new FoleBackupError('READ_ERROR', `read data/${pack}: EIO`, { cause: eio });
         return load(h, range);
       };
       return faulty;
@@ -166,23 +178,36 @@ describe('verify --read-data on worker threads', () => {
   });
 
   it.each([
-    ['its parent is a plain file', (): string => {
-      const notADir = join(fx.work, 'plain-file');
-      writeFileSync(notADir, 'x');
-      return notADir;
-    }],
+    [
+      'its parent is a plain file',
+      (): string => {
+        const notADir = join(fx.work, 'plain-file');
+        writeFileSync(notADir, 'x');
+        return notADir;
+      },
+    ],
     // ENOENT there is about our scratch space, not a missing repository object (NOT_FOUND would count as damage)
     ['its parent does not exist', (): string => join(fx.work, 'no', 'such', 'dir')],
-  ])('reports every database when the scratch directory cannot be made (%s), without calling it damage', async (_why, parentOf) => {
-    const r = await verify({ readData: true, scratchParent: parentOf() });
-    const dbs = r.problems.filter((p) => p.kind === 'database');
-    expect(dbs.map((p) => p.path).sort()).toEqual(entries.filter((e) => e.kind === 'db').map((e) => e.path).sort());
-    expect(dbs.every((p) => p.code === 'WRITE_ERROR' && p.message.includes('fole-verify-'))).toBe(true);
-    expect(r.counts.databasesChecked).toBe(0);
-    expect(r.counts.filesRead).toBe(filesAndDbs() - 3);
-    expect(r.counts.bytesVerified).toBe(r.counts.bytes - entries.filter((e) => e.kind === 'db').reduce((s, e) => s + (e.size ?? 0), 0));
-    expect(verifyVerdict(r)?.code).toBe('WRITE_ERROR');
-  });
+  ])(
+    'reports every database when the scratch directory cannot be made (%s), without calling it damage',
+    async (_why, parentOf) => {
+      const r = await verify({ readData: true, scratchParent: parentOf() });
+      const dbs = r.problems.filter((p) => p.kind === 'database');
+      expect(dbs.map((p) => p.path).sort()).toEqual(
+        entries
+          .filter((e) => e.kind === 'db')
+          .map((e) => e.path)
+          .sort(),
+      );
+      expect(dbs.every((p) => p.code === 'WRITE_ERROR' && p.message.includes('fole-verify-'))).toBe(true);
+      expect(r.counts.databasesChecked).toBe(0);
+      expect(r.counts.filesRead).toBe(filesAndDbs() - 3);
+      expect(r.counts.bytesVerified).toBe(
+        r.counts.bytes - entries.filter((e) => e.kind === 'db').reduce((s, e) => s + (e.size ?? 0), 0),
+      );
+      expect(verifyVerdict(r)?.code).toBe('WRITE_ERROR');
+    },
+  );
 });
 
 describe('verify --read-data over an in-memory repository', () => {
@@ -209,8 +234,12 @@ describe('stopping verify --read-data', () => {
       warn: () => undefined,
     };
     try {
-      await expect(verify({ readData: true, scratchParent, reporter, signal: stop.signal, concurrency: 1 })).rejects.toSatisfy(
-        (err: unknown) => (err instanceof Error && err.name === 'AbortError') || (err instanceof FoleBackupError && err.code === 'ABORTED'),
+      await expect(
+        verify({ readData: true, scratchParent, reporter, signal: stop.signal, concurrency: 1 }),
+      ).rejects.toSatisfy(
+        (err: unknown) =>
+          (err instanceof Error && err.name === 'AbortError') ||
+          (err instanceof FoleBackupError && err.code === 'ABORTED'),
       );
       expect(readdirSync(scratchParent)).toEqual([]);
       // the lock was released: a new run goes through
@@ -250,6 +279,8 @@ describe('verify --read-data-subset on worker threads', () => {
     await damageBlob(victim.chunks?.[0] as string);
     const r = await verify({ readData: { percent: 100, seed: 's' } });
     // blob ranges cannot see a pack's hash: the file says what is wrong
-    expect(r.problems).toEqual([expect.objectContaining({ code: 'CHECKSUM_MISMATCH', kind: 'file', path: victim.path })]);
+    expect(r.problems).toEqual([
+      expect.objectContaining({ code: 'CHECKSUM_MISMATCH', kind: 'file', path: victim.path }),
+    ]);
   });
 });

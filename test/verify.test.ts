@@ -46,7 +46,8 @@ async function dataOnlyPack(): Promise<{ name: string; path: string; file: strin
   for (const e of await treeOf(repo, fx.backupId)) {
     for (const c of e.chunks ?? []) {
       const pack = repo.index.get(c)?.pack as string;
-      if (!treePacks.has(pack)) return { name: pack, path: fx.packs().find((p) => basename(p) === pack) as string, file: e.path };
+      if (!treePacks.has(pack))
+        return { name: pack, path: fx.packs().find((p) => basename(p) === pack) as string, file: e.path };
     }
   }
   throw new Error('fixture has no data-only pack');
@@ -162,7 +163,11 @@ describe('verifyBackup', () => {
     writeFileSync(file, bytes);
     const r = await verifyBackup(await fresh(), fx.backupId, { readData: true });
     expect(r.ok).toBe(false);
-    expect(r.problems[0]).toMatchObject({ code: 'MISSING_MANIFEST', kind: 'manifest', object: `snapshots/${fx.backupId}` });
+    expect(r.problems[0]).toMatchObject({
+      code: 'MISSING_MANIFEST',
+      kind: 'manifest',
+      object: `snapshots/${fx.backupId}`,
+    });
     expect(r.levels).toEqual([]);
     expect(verifyVerdict(r)?.code).toBe('MISSING_MANIFEST');
     // "latest" cannot even be resolved: every snapshot must load to know which is newest
@@ -215,7 +220,11 @@ describe('verifyBackup', () => {
     const r = await verifyBackup(await fresh(), forgedId, { readData: true });
     expect(r.ok).toBe(false);
     expect(r.problems).toHaveLength(1);
-    expect(r.problems[0]).toMatchObject({ code: 'DB_INTEGRITY_ERROR', kind: 'database', path: 'projects/p1/project.db' });
+    expect(r.problems[0]).toMatchObject({
+      code: 'DB_INTEGRITY_ERROR',
+      kind: 'database',
+      path: 'projects/p1/project.db',
+    });
     expect(r.counts.databasesChecked).toBe(3);
     expect(verifyVerdict(r)?.code).toBe('DB_INTEGRITY_ERROR');
   });

@@ -57,7 +57,7 @@ export interface ProfileSummary {
 
 function shortUrl(url: string, repoRoot: string): string {
   let u = url.replace(/^file:\/\//, '');
-  if (u.startsWith(repoRoot + '/')) u = u.slice(repoRoot.length + 1);
+  if (u.startsWith(`${repoRoot}/`)) u = u.slice(repoRoot.length + 1);
   const nm = u.lastIndexOf('node_modules/');
   if (nm >= 0) u = u.slice(nm);
   return u;
@@ -128,7 +128,9 @@ export function summarizeCpuProfile(path: string, repoRoot: string): ProfileSumm
     durationMs,
     busyMs: durationMs - idle,
     functions,
-    modules: [...selfByModule.entries()].map(([module, selfMs]) => ({ module, selfMs })).sort((a, b) => b.selfMs - a.selfMs),
+    modules: [...selfByModule.entries()]
+      .map(([module, selfMs]) => ({ module, selfMs }))
+      .sort((a, b) => b.selfMs - a.selfMs),
   };
 }
 
@@ -141,7 +143,9 @@ export function summarizeProfileDir(dir: string, repoRoot: string): ProfileSumma
     const first = Math.min(...all.filter((x) => x.pid === s.pid).map((x) => x.startTime));
     s.startOffsetMs = (s.startTime - first) / 1000;
   }
-  return all.sort((a, b) => (a.thread === 'main' ? 0 : 1) - (b.thread === 'main' ? 0 : 1) || a.startOffsetMs - b.startOffsetMs);
+  return all.sort(
+    (a, b) => (a.thread === 'main' ? 0 : 1) - (b.thread === 'main' ? 0 : 1) || a.startOffsetMs - b.startOffsetMs,
+  );
 }
 
 const ms = (x: number): string => `${x.toFixed(0)}`;
@@ -152,13 +156,19 @@ export function profileMarkdown(title: string, summaries: readonly ProfileSummar
   const out: string[] = [`### ${title}`, ''];
   for (const s of summaries) {
     const when = s.thread === 'main' ? '' : `, started ${(s.startOffsetMs / 1000).toFixed(1)} s after the main thread`;
-    out.push(`**${s.thread}** thread (\`${s.file}\`): ${ms(s.durationMs)} ms recorded${when}, ${ms(s.busyMs)} ms not idle.`, '');
+    out.push(
+      `**${s.thread}** thread (\`${s.file}\`): ${ms(s.durationMs)} ms recorded${when}, ${ms(s.busyMs)} ms not idle.`,
+      '',
+    );
     out.push('| # | function | where | self ms | self % of recorded | total ms |', '|---:|---|---|---:|---:|---:|');
     s.functions.slice(0, top).forEach((f, i) => {
-      out.push(`| ${i + 1} | \`${f.fn}\` | ${f.where === '' ? '' : `\`${f.where}\``} | ${ms(f.selfMs)} | ${pct(f.selfMs, s.durationMs)} | ${ms(f.totalMs)} |`);
+      out.push(
+        `| ${i + 1} | \`${f.fn}\` | ${f.where === '' ? '' : `\`${f.where}\``} | ${ms(f.selfMs)} | ${pct(f.selfMs, s.durationMs)} | ${ms(f.totalMs)} |`,
+      );
     });
     out.push('', '| module | self ms | % |', '|---|---:|---:|');
-    for (const m of s.modules.slice(0, 15)) out.push(`| \`${m.module}\` | ${ms(m.selfMs)} | ${pct(m.selfMs, s.durationMs)} |`);
+    for (const m of s.modules.slice(0, 15))
+      out.push(`| \`${m.module}\` | ${ms(m.selfMs)} | ${pct(m.selfMs, s.durationMs)} |`);
     out.push('');
   }
   return out.join('\n');

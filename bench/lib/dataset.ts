@@ -13,9 +13,26 @@
  * never taken for a cached one.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
-import { generateStorageRoot, PRESETS, type GeneratedStorageRoot, type StorageRootSpec } from '../../src/demo/generate-storage-root.js';
+import {
+  generateStorageRoot,
+  PRESETS,
+  type GeneratedStorageRoot,
+  type StorageRootSpec,
+} from '../../src/demo/generate-storage-root.js';
 import type { PresetName } from './options.js';
 import { run } from './measure.js';
 
@@ -59,7 +76,11 @@ export function scaledSpec(preset: PresetName, files?: number, mb?: number): Sto
     const uploads = base.projects * base.uploadsPerProject * base.uploadBytes;
     const rest = Math.max(0, mb * 1e6 - tileBytes - uploads);
     if (base.largeDbs > 0) spec.largeDbBytes = Math.max(1024 * 1024, Math.round(rest / base.largeDbs));
-    else spec.uploadBytes = Math.max(1024, Math.round((mb * 1e6 - tileBytes) / Math.max(1, base.projects * base.uploadsPerProject)));
+    else
+      spec.uploadBytes = Math.max(
+        1024,
+        Math.round((mb * 1e6 - tileBytes) / Math.max(1, base.projects * base.uploadsPerProject)),
+      );
   }
   return spec;
 }
@@ -79,12 +100,24 @@ export async function ensureDataset(
   const dir = join(out, 'cache', `${label}-seed${spec.seed}-${key}`);
   const metaPath = join(dir, 'meta.json');
   if (existsSync(metaPath)) {
-    const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as { generated: GeneratedStorageRoot; generateMs: number; fingerprint?: string };
+    const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as {
+      generated: GeneratedStorageRoot;
+      generateMs: number;
+      fingerprint?: string;
+    };
     // anything that opened a cached database (even a reader: the last connection to close checkpoints
     // the -wal away) changed the input; never measure on a tree that is not the generated one
     if (meta.fingerprint !== undefined && meta.fingerprint === treeFingerprint(join(dir, 'root'))) {
       log(`dataset: cached ${dir}`);
-      return { preset, spec, key, root: join(dir, 'root'), generated: meta.generated, generateMs: meta.generateMs, fromCache: true };
+      return {
+        preset,
+        spec,
+        key,
+        root: join(dir, 'root'),
+        generated: meta.generated,
+        generateMs: meta.generateMs,
+        fromCache: true,
+      };
     }
     log(`dataset: the cached tree in ${dir} was changed since it was generated; generating it again`);
   }
@@ -102,12 +135,17 @@ export async function ensureDataset(
   mkdirSync(partial, { recursive: true });
   log(`dataset: generating preset ${preset} (seed ${spec.seed}) into ${dir}`);
   const t0 = performance.now();
-  const generated = await generateStorageRoot(join(partial, 'root'), spec, { onProgress: (m) => log(`  generate: ${m}`) });
+  const generated = await generateStorageRoot(join(partial, 'root'), spec, {
+    onProgress: (m) => log(`  generate: ${m}`),
+  });
   const generateMs = performance.now() - t0;
   // paths inside the report point at the partial dir; keep them relative to the cache
   generated.root = join(dir, 'root');
   const fingerprint = treeFingerprint(join(partial, 'root'));
-  writeFileSync(join(partial, 'meta.json'), JSON.stringify({ preset, spec, key, generated, generateMs, fingerprint }, null, 2) + '\n');
+  writeFileSync(
+    join(partial, 'meta.json'),
+    `${JSON.stringify({ preset, spec, key, generated, generateMs, fingerprint }, null, 2)}\n`,
+  );
   rmSync(dir, { recursive: true, force: true });
   renameSync(partial, dir);
   return { preset, spec, key, root: join(dir, 'root'), generated, generateMs, fromCache: false };
@@ -121,7 +159,9 @@ export function treeFingerprint(root: string): string {
       const abs = join(dir, name);
       const st = lstatSync(abs);
       const r = rel === '' ? name : `${rel}/${name}`;
-      h.update(`${r}\0${st.isDirectory() ? 'd' : st.isFile() ? 'f' : 'o'}\0${st.isDirectory() ? 0 : st.size}\0${st.isDirectory() ? 0 : st.mtimeMs}\n`);
+      h.update(
+        `${r}\0${st.isDirectory() ? 'd' : st.isFile() ? 'f' : 'o'}\0${st.isDirectory() ? 0 : st.size}\0${st.isDirectory() ? 0 : st.mtimeMs}\n`,
+      );
       if (st.isDirectory()) walk(abs, r);
     }
   };

@@ -75,7 +75,9 @@ export async function measureLimits(
   writeFileSync(list, files.join('\0'));
   // -P 1: one cat after the other (queue depth 1); -P 8: eight at once, which this kind of disk rewards
   const cat = async (parallel: number): Promise<number> => {
-    const t = await timed('sh', ['-c', `xargs -0 -n 256 -P ${parallel} -a "$1" cat > /dev/null`, 'sh', list], { timeFile: `${workDir}/limits-cat.time` });
+    const t = await timed('sh', ['-c', `xargs -0 -n 256 -P ${parallel} -a "$1" cat > /dev/null`, 'sh', list], {
+      timeFile: `${workDir}/limits-cat.time`,
+    });
     if (t.exitCode !== 0) throw new Error(`raw read (cat) failed: ${t.stderr}`);
     return treeBytes / t.wallS;
   };
@@ -93,35 +95,46 @@ export async function measureLimits(
 
   const big = randomBytes(64 << 20);
   const total = 1 << 30;
-  add(SHA256_1MIB, rate(total, () => {
-    const h = createHash('sha256');
-    for (let done = 0; done < total; done += 1 << 20) {
-      const o = done % big.length;
-      h.update(big.subarray(o, o + (1 << 20)));
-    }
-    h.digest();
-  }));
+  add(
+    SHA256_1MIB,
+    rate(total, () => {
+      const h = createHash('sha256');
+      for (let done = 0; done < total; done += 1 << 20) {
+        const o = done % big.length;
+        h.update(big.subarray(o, o + (1 << 20)));
+      }
+      h.digest();
+    }),
+  );
   for (const size of [16 << 10, 4 << 10]) {
     const n = (256 << 20) / size;
-    add(`Node SHA-256, one-shot per ${size >> 10} KiB chunk`, rate(n * size, () => {
-      for (let i = 0; i < n; i++) {
-        const o = (i * size) % big.length;
-        createHash('sha256').update(big.subarray(o, o + size)).digest();
-      }
-    }));
+    add(
+      `Node SHA-256, one-shot per ${size >> 10} KiB chunk`,
+      rate(n * size, () => {
+        for (let i = 0; i < n; i++) {
+          const o = (i * size) % big.length;
+          createHash('sha256')
+            .update(big.subarray(o, o + size))
+            .digest();
+        }
+      }),
+    );
   }
   const key = randomBytes(32);
   for (const size of [1 << 20, 16 << 10]) {
     const n = (size >= 1 << 20 ? total : 256 << 20) / size;
-    add(`Node AES-256-GCM encrypt, ${size >= 1 << 20 ? '1 MiB' : `${size >> 10} KiB`} messages`, rate(n * size, () => {
-      for (let i = 0; i < n; i++) {
-        const o = (i * size) % big.length;
-        const c = createCipheriv('aes-256-gcm', key, randomBytes(12));
-        c.update(big.subarray(o, o + size));
-        c.final();
-        c.getAuthTag();
-      }
-    }));
+    add(
+      `Node AES-256-GCM encrypt, ${size >= 1 << 20 ? '1 MiB' : `${size >> 10} KiB`} messages`,
+      rate(n * size, () => {
+        for (let i = 0; i < n; i++) {
+          const o = (i * size) % big.length;
+          const c = createCipheriv('aes-256-gcm', key, randomBytes(12));
+          c.update(big.subarray(o, o + size));
+          c.final();
+          c.getAuthTag();
+        }
+      }),
+    );
   }
   if (largestDb !== undefined) {
     const sample = Buffer.allocUnsafe(64 << 20);
@@ -133,9 +146,14 @@ export async function measureLimits(
       closeSync(fd);
     }
     const chunk = 16 << 10;
-    add('zstd level 3, 16 KiB chunks of the largest DB', rate(got, () => {
-      for (let o = 0; o + chunk <= got; o += chunk) zstdCompress(sample.subarray(o, o + chunk), { compressionLevel: 3 });
-    }), 'reference only: how much of a DB compresses depends on its content');
+    add(
+      'zstd level 3, 16 KiB chunks of the largest DB',
+      rate(got, () => {
+        for (let o = 0; o + chunk <= got; o += chunk)
+          zstdCompress(sample.subarray(o, o + chunk), { compressionLevel: 3 });
+      }),
+      'reference only: how much of a DB compresses depends on its content',
+    );
   }
   return out;
 }

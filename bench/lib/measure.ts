@@ -25,11 +25,22 @@ export interface Timed {
 }
 
 /** Run a command to completion; throw with its stderr if it fails. For set-up steps, not measurements. */
-export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; allowFail?: boolean } = {}): SpawnSyncReturns<string> {
-  const r = spawnSync(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, encoding: 'utf8', maxBuffer: 256 << 20 });
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; allowFail?: boolean } = {},
+): SpawnSyncReturns<string> {
+  const r = spawnSync(cmd, args, {
+    env: opts.env ?? process.env,
+    cwd: opts.cwd,
+    encoding: 'utf8',
+    maxBuffer: 256 << 20,
+  });
   if (r.error) throw new Error(`${cmd}: ${r.error.message}`);
   if (r.status !== 0 && opts.allowFail !== true) {
-    throw new Error(`${cmd} ${args.join(' ')} exited ${r.status ?? r.signal}: ${(r.stderr || r.stdout).trim().slice(-2000)}`);
+    throw new Error(
+      `${cmd} ${args.join(' ')} exited ${r.status ?? r.signal}: ${(r.stderr || r.stdout).trim().slice(-2000)}`,
+    );
   }
   return r;
 }
@@ -44,7 +55,8 @@ export function ensureGnuTime(log: (m: string) => void): void {
 
 /** apt-get install, running apt-get update first if the install fails. Needs root. */
 export function aptInstall(packages: string[], log: (m: string) => void): void {
-  if (process.getuid?.() !== 0) throw new Error(`${packages.join(', ')} missing and not root: install them with apt-get`);
+  if (process.getuid?.() !== 0)
+    throw new Error(`${packages.join(', ')} missing and not root: install them with apt-get`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   const first = run('apt-get', ['install', '-y', '--no-install-recommends', ...packages], { env, allowFail: true });
   if (first.status === 0) return;
@@ -114,5 +126,8 @@ export function duBytes(...paths: string[]): number {
 /** Write a log of a measured command for later reading. */
 export function saveLog(path: string, cmd: string, t: Timed): void {
   const err = t.stderrLines.map((l) => `[${l.atS.toFixed(2).padStart(7)} s] ${l.line}`).join('\n');
-  writeFileSync(path, `$ ${cmd}\n# exit ${t.exitCode}, ${t.wallS.toFixed(3)} s wall, ${t.userS} s user, ${t.sysS} s sys, ${t.maxRssKiB} KiB peak RSS\n--- stdout\n${t.stdout.slice(-200_000)}\n--- stderr (arrival time)\n${err.slice(-200_000)}\n`);
+  writeFileSync(
+    path,
+    `$ ${cmd}\n# exit ${t.exitCode}, ${t.wallS.toFixed(3)} s wall, ${t.userS} s user, ${t.sysS} s sys, ${t.maxRssKiB} KiB peak RSS\n--- stdout\n${t.stdout.slice(-200_000)}\n--- stderr (arrival time)\n${err.slice(-200_000)}\n`,
+  );
 }

@@ -88,17 +88,23 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions | '
   const v = parsed.values;
   if (v.help === true) return 'help';
   const preset = (v.preset ?? 'default') as PresetName;
-  if (!PRESET_NAMES.includes(preset)) throw new OptionsError(`--preset must be one of ${PRESET_NAMES.join(', ')}, not ${v.preset}`);
+  if (!PRESET_NAMES.includes(preset))
+    throw new OptionsError(`--preset must be one of ${PRESET_NAMES.join(', ')}, not ${v.preset}`);
   let runs = preset === 'large' ? 1 : 3;
   if (v.runs !== undefined) {
     runs = Number(v.runs);
-    if (!Number.isSafeInteger(runs) || runs < 1) throw new OptionsError(`--runs must be a positive integer, not ${v.runs}`);
+    if (!Number.isSafeInteger(runs) || runs < 1)
+      throw new OptionsError(`--runs must be a positive integer, not ${v.runs}`);
   }
   let scenarios: Scenario[] = [...SCENARIOS];
   if (v.scenarios !== undefined) {
-    const asked = v.scenarios.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    const asked = v.scenarios
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
     for (const s of asked) {
-      if (!(SCENARIOS as readonly string[]).includes(s)) throw new OptionsError(`unknown scenario ${s}; known: ${SCENARIOS.join(', ')}`);
+      if (!(SCENARIOS as readonly string[]).includes(s))
+        throw new OptionsError(`unknown scenario ${s}; known: ${SCENARIOS.join(', ')}`);
     }
     scenarios = SCENARIOS.filter((s) => asked.includes(s));
   }
@@ -110,13 +116,15 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions | '
   };
   const anchors: AnchorName[] = v.anchors === true ? [...ANCHOR_NAMES] : [];
   for (const a of v.anchor ?? []) {
-    if (!(ANCHOR_NAMES as readonly string[]).includes(a)) throw new OptionsError(`--anchor must be one of ${ANCHOR_NAMES.join(', ')}, not ${a}`);
+    if (!(ANCHOR_NAMES as readonly string[]).includes(a))
+      throw new OptionsError(`--anchor must be one of ${ANCHOR_NAMES.join(', ')}, not ${a}`);
     if (!anchors.includes(a as AnchorName)) anchors.push(a as AnchorName);
   }
   const files = positive('files', v.files);
   const mb = positive('mb', v.mb);
   const quietWait = Number(v['quiet-wait'] ?? 5);
-  if (!Number.isFinite(quietWait) || quietWait < 0) throw new OptionsError(`--quiet-wait must be a number of seconds, not ${v['quiet-wait']}`);
+  if (!Number.isFinite(quietWait) || quietWait < 0)
+    throw new OptionsError(`--quiet-wait must be a number of seconds, not ${v['quiet-wait']}`);
   return {
     quietWait,
     ...(files !== undefined ? { files } : {}),

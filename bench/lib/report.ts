@@ -60,7 +60,13 @@ export function median(xs: readonly number[]): number | null {
 }
 
 /** Medians per scenario and tool; files/s and MB/s over the whole tree (what each step covers). */
-export function summarize(ms: readonly Measurement[], scenarios: readonly Scenario[], tools: readonly ToolName[], treeFiles: number, treeBytes: number): Summary[] {
+export function summarize(
+  ms: readonly Measurement[],
+  scenarios: readonly Scenario[],
+  tools: readonly ToolName[],
+  treeFiles: number,
+  treeBytes: number,
+): Summary[] {
   const out: Summary[] = [];
   for (const scenario of scenarios) {
     if (scenario === 'dedup') continue;
@@ -92,7 +98,8 @@ export function summarize(ms: readonly Measurement[], scenarios: readonly Scenar
 
 const f1 = (x: number | null, d = 1): string => (x === null ? '–' : x.toFixed(d));
 const mib = (b: number | null): string => (b === null ? '–' : (b / 1048576).toFixed(b >= 1048576 * 100 ? 0 : 1));
-const ratio = (a: number | null, b: number | null): string => (a === null || b === null || b === 0 ? '–' : (a / b).toFixed(2));
+const ratio = (a: number | null, b: number | null): string =>
+  a === null || b === null || b === 0 ? '–' : (a / b).toFixed(2);
 const int = (x: number | null): string => (x === null ? '–' : Math.round(x).toLocaleString('en-US'));
 
 function cell(s: Summary | undefined, fn: (s: Summary) => string): string {
@@ -111,7 +118,16 @@ export interface Table {
 /** The one table: per scenario, times of each tool, ratios, fole's rates, peak RSS, CPU, repository growth. */
 export function mainTable(sums: readonly Summary[], tools: readonly ToolName[], scenarios: readonly Scenario[]): Table {
   const anchors = tools.filter((t) => t !== 'fole');
-  const head = ['scenario', ...tools.map((t) => `${t} s`), ...anchors.map((t) => `fole/${t}`), 'fole files/s', 'fole MB/s', `peak RSS MiB (${tools.join('/')})`, `CPU s (${tools.join('/')})`, `repo +MiB (${tools.join('/')})`];
+  const head = [
+    'scenario',
+    ...tools.map((t) => `${t} s`),
+    ...anchors.map((t) => `fole/${t}`),
+    'fole files/s',
+    'fole MB/s',
+    `peak RSS MiB (${tools.join('/')})`,
+    `CPU s (${tools.join('/')})`,
+    `repo +MiB (${tools.join('/')})`,
+  ];
   const rows: string[][] = [];
   for (const scenario of scenarios) {
     if (scenario === 'dedup') continue;
@@ -120,7 +136,9 @@ export function mainTable(sums: readonly Summary[], tools: readonly ToolName[], 
     rows.push([
       SCENARIO_TITLES[scenario],
       ...tools.map((t) => cell(get(t), (s) => f1(s.wallS, 2))),
-      ...anchors.map((t) => (fole?.status === 'ok' && get(t)?.status === 'ok' ? ratio(fole.wallS, get(t)?.wallS ?? null) : '–')),
+      ...anchors.map((t) =>
+        fole?.status === 'ok' && get(t)?.status === 'ok' ? ratio(fole.wallS, get(t)?.wallS ?? null) : '–',
+      ),
       cell(fole, (s) => int(s.filesPerS)),
       cell(fole, (s) => f1(s.mbPerS)),
       tools.map((t) => cell(get(t), (s) => f1(s.maxRssKiB === null ? null : s.maxRssKiB / 1024, 0))).join(' / '),
@@ -133,7 +151,20 @@ export function mainTable(sums: readonly Summary[], tools: readonly ToolName[], 
 
 /** Every tool's figures, one row per scenario and tool. */
 export function detailTable(sums: readonly Summary[]): Table {
-  const head = ['scenario', 'tool', 'runs ok', 'wall s', 'CPU s', 'CPU/wall', 'peak RSS MiB', 'repo +MiB', 'files/s', 'MB/s', 'of which DB capture s', 'other procs CPU s'];
+  const head = [
+    'scenario',
+    'tool',
+    'runs ok',
+    'wall s',
+    'CPU s',
+    'CPU/wall',
+    'peak RSS MiB',
+    'repo +MiB',
+    'files/s',
+    'MB/s',
+    'of which DB capture s',
+    'other procs CPU s',
+  ];
   const rows = sums.map((s) => [
     SCENARIO_TITLES[s.scenario],
     s.tool,
@@ -162,7 +193,10 @@ export function limitsTable(limits: readonly Limit[]): Table {
 export function renderText(t: Table): string {
   const widths = t.head.map((h, i) => Math.max(h.length, ...t.rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string =>
-    cells.map((c, i) => (t.right.has(i) ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd();
+    cells
+      .map((c, i) => (t.right.has(i) ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
   return [line(t.head), widths.map((w) => '-'.repeat(w)).join('  '), ...t.rows.map(line)].join('\n');
 }
 
@@ -183,7 +217,8 @@ export interface Goal {
 
 /** Issue 5's goals on the default preset, each against restic in the same run. */
 export function goals(sums: readonly Summary[], limits: readonly Limit[], treeBytes: number): Goal[] {
-  const get = (sc: Scenario, t: ToolName): Summary | undefined => sums.find((s) => s.scenario === sc && s.tool === t && s.status === 'ok');
+  const get = (sc: Scenario, t: ToolName): Summary | undefined =>
+    sums.find((s) => s.scenario === sc && s.tool === t && s.status === 'ok');
   const out: Goal[] = [];
   const vsRestic = (sc: Scenario, max: number, label: string): void => {
     const f = get(sc, 'fole');
@@ -198,12 +233,18 @@ export function goals(sums: readonly Summary[], limits: readonly Limit[], treeBy
   vsRestic('full', 0.67, 'first full backup, fole/restic ≤ 0.67');
   vsRestic('incr-nochange', 0.5, 'incremental, no change, fole/restic ≤ 0.5');
   vsRestic('restore', 0.67, 'restore, fole/restic ≤ 0.67');
-  const rss = (['full', 'incr-nochange', 'incr-change', 'restore', 'verify'] as Scenario[]).map((sc) => [sc, get(sc, 'fole'), get(sc, 'restic')] as const);
+  const rss = (['full', 'incr-nochange', 'incr-change', 'restore', 'verify'] as Scenario[]).map(
+    (sc) => [sc, get(sc, 'fole'), get(sc, 'restic')] as const,
+  );
   const measured = rss.filter(([, f, r]) => f?.maxRssKiB != null && r?.maxRssKiB != null);
   if (measured.length === 0) out.push({ goal: 'peak RSS ≤ restic (every scenario)', value: 'not measured', met: null });
   else {
     const worse = measured.filter(([, f, r]) => (f?.maxRssKiB ?? 0) > (r?.maxRssKiB ?? 0)).map(([sc]) => sc);
-    out.push({ goal: 'peak RSS ≤ restic (every scenario)', value: worse.length === 0 ? 'all' : `higher in: ${worse.join(', ')}`, met: worse.length === 0 });
+    out.push({
+      goal: 'peak RSS ≤ restic (every scenario)',
+      value: worse.length === 0 ? 'all' : `higher in: ${worse.join(', ')}`,
+      met: worse.length === 0,
+    });
   }
   const full = get('full', 'fole');
   // raw read in the cache state every step starts from: the best the disk gives (parallel) when caches are dropped
@@ -213,7 +254,9 @@ export function goals(sums: readonly Summary[], limits: readonly Limit[], treeBy
   if (full?.wallS != null && raw && sha) {
     const lim = Math.min(raw.bytesPerS, sha.bytesPerS);
     const tput = treeBytes / full.wallS;
-    const also = rawSerial ? ` (${((100 * tput) / Math.min(rawSerial.bytesPerS, sha.bytesPerS)).toFixed(0)}% of one-at-a-time cat, ${(rawSerial.bytesPerS / 1e6).toFixed(0)} MB/s)` : '';
+    const also = rawSerial
+      ? ` (${((100 * tput) / Math.min(rawSerial.bytesPerS, sha.bytesPerS)).toFixed(0)}% of one-at-a-time cat, ${(rawSerial.bytesPerS / 1e6).toFixed(0)} MB/s)`
+      : '';
     out.push({
       goal: `full backup throughput ≥ 50% of min(${raw.name}, SHA-256)`,
       value: `${(tput / 1e6).toFixed(0)} MB/s = ${((100 * tput) / lim).toFixed(0)}% of ${(lim / 1e6).toFixed(0)} MB/s${also}`,
@@ -248,7 +291,16 @@ export interface DedupFigure {
 
 export function dedupTable(ds: readonly DedupFigure[]): Table {
   return {
-    head: ['tool', 'DB MiB', 'pages changed', 'changed MiB', 'repo +MiB', '+ / DB size', '+ / changed bytes', 'incremental s'],
+    head: [
+      'tool',
+      'DB MiB',
+      'pages changed',
+      'changed MiB',
+      'repo +MiB',
+      '+ / DB size',
+      '+ / changed bytes',
+      'incremental s',
+    ],
     rows: ds.map((d) => {
       const changed = d.pagesChanged * d.pageSize;
       return [

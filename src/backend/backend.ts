@@ -16,7 +16,15 @@
 
 export type ObjectType = 'config' | 'keys' | 'data' | 'index' | 'snapshots' | 'locks' | 'settings';
 
-export const OBJECT_TYPES: readonly ObjectType[] = ['config', 'keys', 'data', 'index', 'snapshots', 'locks', 'settings'];
+export const OBJECT_TYPES: readonly ObjectType[] = [
+  'config',
+  'keys',
+  'data',
+  'index',
+  'snapshots',
+  'locks',
+  'settings',
+];
 
 /** An object's bytes, whole or as parts to be written one after the other. */
 export type Bytes = Uint8Array | readonly Uint8Array[];

@@ -76,7 +76,8 @@ describe('LocalBackend', () => {
     await new LocalBackend(repo).create();
     const modeOf = async (p: string): Promise<number> => (await stat(p)).mode & 0o777;
     expect(await modeOf(repo)).toBe(0o700);
-    for (const sub of ['data', 'data/00', 'data/ff', 'index', 'keys', 'locks', 'settings', 'snapshots']) expect(await modeOf(join(repo, sub))).toBe(0o700);
+    for (const sub of ['data', 'data/00', 'data/ff', 'index', 'keys', 'locks', 'settings', 'snapshots'])
+      expect(await modeOf(join(repo, sub))).toBe(0o700);
   });
 
   it('lists leftover temp files in every folder it writes into, and removes only those', async () => {

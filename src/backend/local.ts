@@ -15,7 +15,16 @@ import { chmod, lstat, mkdir, open, readdir, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { errnoCode, FoleBackupError, fsError } from '../errors.js';
 import { fsyncDir, isTempName, removeDurable, writeFileAtomic } from '../fs/durable.js';
-import type { Backend, ByteRange, Bytes, ObjectHandle, ObjectInfo, ObjectReader, ObjectType, TemporaryFile } from './backend.js';
+import type {
+  Backend,
+  ByteRange,
+  Bytes,
+  ObjectHandle,
+  ObjectInfo,
+  ObjectReader,
+  ObjectType,
+  TemporaryFile,
+} from './backend.js';
 import { checkHandle, OBJECT_TYPES } from './backend.js';
 
 const DIR_MODE = 0o700;
@@ -106,7 +115,8 @@ export class LocalBackend implements Backend {
       size,
       read: async (range) => {
         checkRange(path, range);
-        if (closing !== undefined) throw new FoleBackupError('INTERNAL', `read ${path}: the reader is closed`, { path });
+        if (closing !== undefined)
+          throw new FoleBackupError('INTERNAL', `read ${path}: the reader is closed`, { path });
         try {
           return await readRange(handle, path, range, size);
         } catch (err) {
@@ -178,9 +188,15 @@ export class LocalBackend implements Backend {
     const folderOk =
       folder.length === 0 ||
       (folder.length === 1 && OBJECT_TYPES.includes(folder[0] as ObjectType) && folder[0] !== 'config') ||
-      (folder.length === 2 && folder[0] === 'data' && /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(folder[1] ?? '') && !isTempName(folder[1] ?? ''));
+      (folder.length === 2 &&
+        folder[0] === 'data' &&
+        /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(folder[1] ?? '') &&
+        !isTempName(folder[1] ?? ''));
     if (!folderOk || !isTempName(name)) {
-      throw new FoleBackupError('INTERNAL', `remove temporary file ${JSON.stringify(t.path)}: not a temporary file of this repository`);
+      throw new FoleBackupError(
+        'INTERNAL',
+        `remove temporary file ${JSON.stringify(t.path)}: not a temporary file of this repository`,
+      );
     }
     await removeDurable(join(this.dir, ...parts));
   }
@@ -213,11 +229,15 @@ export class LocalBackend implements Backend {
       const code = errnoCode(err);
       if (code === 'ENOENT') {
         const parent = dirname(this.dir);
-        throw new FoleBackupError('NOT_FOUND', `create repository ${this.dir}: parent directory ${parent} does not exist`, {
-          path: parent,
-          cause: err,
-          hint: `create ${parent} first (only the final directory is created), or check the path for typos`,
-        });
+        throw new FoleBackupError(
+          'NOT_FOUND',
+          `create repository ${this.dir}: parent directory ${parent} does not exist`,
+          {
+            path: parent,
+            cause: err,
+            hint: `create ${parent} first (only the final directory is created), or check the path for typos`,
+          },
+        );
       }
       if (code !== 'EEXIST') throw fsError('create', this.dir, err);
     }
@@ -235,11 +255,15 @@ export class LocalBackend implements Backend {
     try {
       await chmod(this.dir, DIR_MODE);
     } catch (err) {
-      throw new FoleBackupError('WRITE_ERROR', `create repository ${this.dir}: cannot make the directory private (mode 0700): ${errnoCode(err) ?? String(err)}`, {
-        path: this.dir,
-        cause: err,
-        hint: 'make the directory owned by the user who runs fole-backup, or give a path that does not exist yet so init creates it',
-      });
+      throw new FoleBackupError(
+        'WRITE_ERROR',
+        `create repository ${this.dir}: cannot make the directory private (mode 0700): ${errnoCode(err) ?? String(err)}`,
+        {
+          path: this.dir,
+          cause: err,
+          hint: 'make the directory owned by the user who runs fole-backup, or give a path that does not exist yet so init creates it',
+        },
+      );
     }
   }
 
@@ -262,8 +286,15 @@ function notEmpty(dir: string, why: string): FoleBackupError {
 }
 
 function checkRange(path: string, range: ByteRange): void {
-  if (!Number.isSafeInteger(range.offset) || !Number.isSafeInteger(range.length) || range.offset < 0 || range.length < 0) {
-    throw new FoleBackupError('INTERNAL', `read ${path}: invalid range offset=${range.offset} length=${range.length}`, { path });
+  if (
+    !Number.isSafeInteger(range.offset) ||
+    !Number.isSafeInteger(range.length) ||
+    range.offset < 0 ||
+    range.length < 0
+  ) {
+    throw new FoleBackupError('INTERNAL', `read ${path}: invalid range offset=${range.offset} length=${range.length}`, {
+      path,
+    });
   }
 }
 

@@ -56,8 +56,16 @@ export class MemoryBackend implements Backend {
     const stored = this.find(h);
     if (range === undefined) return Buffer.from(stored);
     const what = `${this.location}/${describe(h)}`;
-    if (!Number.isSafeInteger(range.offset) || !Number.isSafeInteger(range.length) || range.offset < 0 || range.length < 0) {
-      throw new FoleBackupError('INTERNAL', `read ${what}: invalid range offset=${range.offset} length=${range.length}`);
+    if (
+      !Number.isSafeInteger(range.offset) ||
+      !Number.isSafeInteger(range.length) ||
+      range.offset < 0 ||
+      range.length < 0
+    ) {
+      throw new FoleBackupError(
+        'INTERNAL',
+        `read ${what}: invalid range offset=${range.offset} length=${range.length}`,
+      );
     }
     if (range.offset + range.length > stored.length) {
       throw new FoleBackupError(

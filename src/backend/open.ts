@@ -25,9 +25,13 @@ export function openBackend(location: string): Backend {
   if (scheme.toLowerCase() === 'local') {
     return new LocalBackend(resolve(nonEmpty(location.slice(scheme.length + 1), location)));
   }
-  throw new FoleBackupError('USAGE', `repository ${location}: unsupported backend "${scheme}:"; this version supports ${SUPPORTED}`, {
-    hint: 'use a local directory (it may be a mounted network or USB disk); write ./name for a relative path that contains a colon',
-  });
+  throw new FoleBackupError(
+    'USAGE',
+    `repository ${location}: unsupported backend "${scheme}:"; this version supports ${SUPPORTED}`,
+    {
+      hint: 'use a local directory (it may be a mounted network or USB disk); write ./name for a relative path that contains a colon',
+    },
+  );
 }
 
 function nonEmpty(path: string, location: string): string {

@@ -27,7 +27,15 @@ import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
 import { RepositoryLock } from '../repository/lock.js';
 import type { Repository } from '../repository/repository.js';
 import { checkBackupLabels } from '../snapshot/fields.js';
-import { comparePaths, SKIPPED_LIMIT, type RootMetadata, type Snapshot, type SnapshotDatabase, type SnapshotStats, type TreeEntry } from '../snapshot/snapshot.js';
+import {
+  comparePaths,
+  SKIPPED_LIMIT,
+  type RootMetadata,
+  type Snapshot,
+  type SnapshotDatabase,
+  type SnapshotStats,
+  type TreeEntry,
+} from '../snapshot/snapshot.js';
 import { describeDamaged, loadSnapshot, resolveBackupId, saveSnapshot, scanSnapshots } from '../snapshot/store.js';
 import { readTree, TreeWriter } from '../snapshot/tree.js';
 import { printable, SET_ID_BITS } from '../snapshot/validate.js';
@@ -95,7 +103,6 @@ interface SpoolRecord extends ScanRecord {
   sqlite?: true;
 }
 
-
 /** Tree entries in flight or waiting for their turn (see orderedMap below). */
 const WINDOW = 8192;
 const WINDOW_WHILE_SCANNING = 65536;
@@ -136,8 +143,12 @@ interface WorkItem {
 /** Whether a file can keep its parent's content without being read (restic's rule, plus the inode). */
 function unchangedFile(r: ScanRecord, prev: TreeEntry | undefined): prev is TreeEntry {
   return (
-    prev !== undefined && prev.kind === 'file' && prev.size === r.size && prev.mtimeMs === r.mtimeMs &&
-    prev.ctimeMs === r.ctimeMs && prev.ino === r.ino
+    prev !== undefined &&
+    prev.kind === 'file' &&
+    prev.size === r.size &&
+    prev.mtimeMs === r.mtimeMs &&
+    prev.ctimeMs === r.ctimeMs &&
+    prev.ino === r.ino
   );
 }
 
@@ -146,7 +157,12 @@ function unchangedFile(r: ScanRecord, prev: TreeEntry | undefined): prev is Tree
  * root on this host. A damaged snapshot cannot be a parent (its tree is not
  * trusted); it is reported, and the next newest is used.
  */
-async function findParent(repo: Repository, root: string, explicit: string | undefined, warn: (msg: string) => void): Promise<Snapshot | undefined> {
+async function findParent(
+  repo: Repository,
+  root: string,
+  explicit: string | undefined,
+  warn: (msg: string) => void,
+): Promise<Snapshot | undefined> {
   if (explicit !== undefined) return loadSnapshot(repo, await resolveBackupId(repo, explicit));
   const host = hostname();
   const { snapshots, damaged } = await scanSnapshots(repo);
@@ -205,10 +221,14 @@ function symlinkedFolePlace(root: string, rel: string): FoleBackupError {
   } catch {
     // only named in the message
   }
-  return new FoleBackupError('UNSAFE_PATH', `backup of ${root}: ${rel} is a symlink (to ${target}), where FOLE keeps its databases; symlinks are never followed, so they would be missing from the backup`, {
-    path: rel,
-    hint: `put what ${rel} points to in its place inside the STORAGE_ROOT, then run the backup again`,
-  });
+  return new FoleBackupError(
+    'UNSAFE_PATH',
+    `backup of ${root}: ${rel} is a symlink (to ${target}), where FOLE keeps its databases; symlinks are never followed, so they would be missing from the backup`,
+    {
+      path: rel,
+      hint: `put what ${rel} points to in its place inside the STORAGE_ROOT, then run the backup again`,
+    },
+  );
 }
 
 /** Check that `root` looks like a FOLE STORAGE_ROOT and return its real path. */
@@ -218,11 +238,15 @@ export async function checkStorageRoot(root: string): Promise<string> {
   try {
     st = await stat(abs);
   } catch (err) {
-    throw new FoleBackupError('NOT_A_STORAGE_ROOT', `storage root ${abs}: ${errnoCode(err) === 'ENOENT' ? 'does not exist' : 'cannot be read'}`, {
-      path: abs,
-      cause: err,
-      hint: 'pass the FOLE STORAGE_ROOT with --storage-root or STORAGE_ROOT',
-    });
+    throw new FoleBackupError(
+      'NOT_A_STORAGE_ROOT',
+      `storage root ${abs}: ${errnoCode(err) === 'ENOENT' ? 'does not exist' : 'cannot be read'}`,
+      {
+        path: abs,
+        cause: err,
+        hint: 'pass the FOLE STORAGE_ROOT with --storage-root or STORAGE_ROOT',
+      },
+    );
   }
   if (!st.isDirectory()) {
     throw new FoleBackupError('NOT_A_STORAGE_ROOT', `storage root ${abs} is not a directory`, { path: abs });
@@ -255,9 +279,13 @@ export async function checkStorageRoot(root: string): Promise<string> {
 async function checkApart(root: string, repo: Repository, stagingParent: string | undefined): Promise<ForbiddenDir[]> {
   const repoPath = await localRealPath(repo.backend);
   if (repoPath !== undefined && isInside(repoPath, root)) {
-    throw new FoleBackupError('USAGE', `the repository ${repoPath} lies inside the STORAGE_ROOT ${root}: it would be backed up into itself, growing with every backup`, {
-      hint: 'put the repository elsewhere, outside the STORAGE_ROOT (another directory or disk), and run again',
-    });
+    throw new FoleBackupError(
+      'USAGE',
+      `the repository ${repoPath} lies inside the STORAGE_ROOT ${root}: it would be backed up into itself, growing with every backup`,
+      {
+        hint: 'put the repository elsewhere, outside the STORAGE_ROOT (another directory or disk), and run again',
+      },
+    );
   }
   if (repoPath !== undefined && isInside(root, repoPath)) {
     throw new FoleBackupError('USAGE', `the STORAGE_ROOT ${root} lies inside the repository ${repoPath}`, {
@@ -267,12 +295,19 @@ async function checkApart(root: string, repo: Repository, stagingParent: string 
   const given = resolve(stagingParent ?? tmpdir());
   const staging = await realpath(given).catch(() => given);
   if (isInside(staging, root)) {
-    throw new FoleBackupError('USAGE', `the staging directory ${staging} lies inside the STORAGE_ROOT ${root}: the database copies staged there would be backed up too`, {
-      hint: 'pass a --staging-dir (or FOLE_BACKUP_STAGING) outside the STORAGE_ROOT, with room for every database',
-    });
+    throw new FoleBackupError(
+      'USAGE',
+      `the staging directory ${staging} lies inside the STORAGE_ROOT ${root}: the database copies staged there would be backed up too`,
+      {
+        hint: 'pass a --staging-dir (or FOLE_BACKUP_STAGING) outside the STORAGE_ROOT, with room for every database',
+      },
+    );
   }
   const forbidden: ForbiddenDir[] = [];
-  for (const [path, what] of [[repoPath, `the repository ${repoPath}`], [staging, `the staging directory ${staging}`]] as const) {
+  for (const [path, what] of [
+    [repoPath, `the repository ${repoPath}`],
+    [staging, `the staging directory ${staging}`],
+  ] as const) {
     if (path === undefined) continue;
     const st = await stat(path).catch(() => undefined);
     if (st?.isDirectory()) forbidden.push({ dev: st.dev, ino: st.ino, what });
@@ -288,7 +323,11 @@ async function checkApart(root: string, repo: Repository, stagingParent: string 
  * snapshot would point at nothing. LOCK_LOST (or STORAGE_LOCKED) then, and no
  * snapshot; what it stored is garbage for the next prune.
  */
-async function confirmFoundations(repo: Repository, repoLock: RepositoryLock, storageLock: HeldStorageLock | undefined): Promise<void> {
+async function confirmFoundations(
+  repo: Repository,
+  repoLock: RepositoryLock,
+  storageLock: HeldStorageLock | undefined,
+): Promise<void> {
   await repoLock.verify();
   storageLock?.confirm();
   const reused = repo.reusedPacks();
@@ -300,7 +339,9 @@ async function confirmFoundations(repo: Repository, repoLock: RepositoryLock, st
     throw new FoleBackupError(
       'LOCK_LOST',
       `backup: ${gone.length} pack${gone.length === 1 ? '' : 's'} it re-uses ${gone.length === 1 ? 'was' : 'were'} deleted while it ran (e.g. data/${gone[0]}); no snapshot was written`,
-      { hint: 'another process (a prune that judged this backup\'s lock stale) changed the repository meanwhile; run the backup again' },
+      {
+        hint: "another process (a prune that judged this backup's lock stale) changed the repository meanwhile; run the backup again",
+      },
     );
   }
 }
@@ -312,14 +353,22 @@ async function confirmFoundations(repo: Repository, repoLock: RepositoryLock, st
  * under the backup where it matters (a directory swapped while it ran), and a
  * backup without it is not a backup (spec §15).
  */
-export function confirmFoleDatabases(root: string, found: readonly string[], recorded: readonly SnapshotDatabase[]): void {
+export function confirmFoleDatabases(
+  root: string,
+  found: readonly string[],
+  recorded: readonly SnapshotDatabase[],
+): void {
   const have = new Set(recorded.map((d) => d.path));
   const missing = [...new Set([CORE_DB, ...found])].filter((p) => !have.has(p));
   if (missing.length > 0) {
-    throw new FoleBackupError('READ_ERROR', `backup of ${root}: ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not recorded as a database; no snapshot was written`, {
-      path: missing[0] as string,
-      hint: 'FOLE\'s databases changed (vanished, moved or replaced) while the backup ran; find out what changes the STORAGE_ROOT, then run the backup again',
-    });
+    throw new FoleBackupError(
+      'READ_ERROR',
+      `backup of ${root}: ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not recorded as a database; no snapshot was written`,
+      {
+        path: missing[0] as string,
+        hint: "FOLE's databases changed (vanished, moved or replaced) while the backup ran; find out what changes the STORAGE_ROOT, then run the backup again",
+      },
+    );
   }
 }
 
@@ -330,7 +379,10 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   const signal = opts.signal;
   // the default (user@host) is checked too: a host name can hold anything its administrator set
   const actor = opts.actor ?? defaultActor();
-  checkBackupLabels({ foleVersion: opts.foleVersion, actor, tags: opts.tags }, opts.actor === undefined ? { actor: 'the default actor (user@host; give --actor instead)' } : {});
+  checkBackupLabels(
+    { foleVersion: opts.foleVersion, actor, tags: opts.tags },
+    opts.actor === undefined ? { actor: 'the default actor (user@host; give --actor instead)' } : {},
+  );
   const root = await checkStorageRoot(opts.storageRoot);
   const forbidden = await checkApart(root, repo, opts.stagingParent);
   // the root has no tree entry: its owner and mode travel in the snapshot
@@ -345,7 +397,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   const repoLock = await RepositoryLock.acquire(repo, {
     exclusive: false,
     operation: 'backup',
-    onStale: (l) => warn(`ignoring stale repository lock ${l.name.slice(0, 12)} (${l.stale}); \`fole-backup unlock\` removes it`),
+    onStale: (l) =>
+      warn(`ignoring stale repository lock ${l.name.slice(0, 12)} (${l.stale}); \`fole-backup unlock\` removes it`),
   });
   let staging: string | undefined;
   let pool: FilePool | undefined;
@@ -357,7 +410,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     await repo.loadIndex(signal);
     repo.trackReusedPacks();
     const addedBefore = repo.addedBytes;
-    const parent = opts.incremental || opts.parent !== undefined ? await findParent(repo, root, opts.parent, warn) : undefined;
+    const parent =
+      opts.incremental || opts.parent !== undefined ? await findParent(repo, root, opts.parent, warn) : undefined;
     const parentDbs = new Map((parent?.databases ?? []).map((d) => [d.path, d]));
 
     storageLock = await acquireStorageLock({
@@ -388,11 +442,13 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     const progress = (path: string): void =>
       reporter.progress({ files: doneFiles, bytes: doneBytes, totalFiles, totalBytes, current: path });
     /** What a store reports as it reads `path`'s bytes. */
-    const onBytesOf = (path: string) => (n: number): void => {
-      doneBytes += n;
-      bytesRead += n;
-      progress(path);
-    };
+    const onBytesOf =
+      (path: string) =>
+      (n: number): void => {
+        doneBytes += n;
+        bytesRead += n;
+        progress(path);
+      };
     const filePool = new FilePool(repo, opts.threads);
     pool = filePool;
     /**
@@ -436,8 +492,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
               rec.sqlite = true;
               dbPaths.push(r.path);
               settled.set(r.path, deferred<DbSettled>());
-            // a file with its parent's size, mtime, ctime and inode is the parent's regular
-            // file, unchanged: not a database then, not one now — its header is not read
+              // a file with its parent's size, mtime, ctime and inode is the parent's regular
+              // file, unchanged: not a database then, not one now — its header is not read
             } else if (mayBeSqlite(r.size) && !unchangedFile(r, prev) && isSqliteFile(join(root, r.path))) {
               if (isPlainName(r.path)) {
                 rec.sqlite = true;
@@ -482,7 +538,9 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         optional: dbPaths.filter((p) => !isFoleDatabasePath(p)),
         // core.db always changes (it holds our lock row during the capture); others are kept when untouched
         unchangedIfFingerprint: Object.fromEntries(
-          [...parentDbs].filter(([path, d]) => path !== 'core/core.db' && d.fingerprint !== undefined).map(([path, d]) => [path, d.fingerprint as string]),
+          [...parentDbs]
+            .filter(([path, d]) => path !== 'core/core.db' && d.fingerprint !== undefined)
+            .map(([path, d]) => [path, d.fingerprint as string]),
         ),
         onDatabase: (d) => {
           if (d.captured !== undefined) storeDb(d.path, d.captured);
@@ -494,7 +552,10 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     // a failed scan or capture stops the file work at once (it is rethrown where awaited)
     capturing.then(
       // every database was settled on the way (a no-op then); never leave an entry waiting
-      () => { for (const [p, d] of settled) d.reject(new FoleBackupError('INTERNAL', `capture did not settle ${p}`, { path: p })); },
+      () => {
+        for (const [p, d] of settled)
+          d.reject(new FoleBackupError('INTERNAL', `capture did not settle ${p}`, { path: p }));
+      },
       (err: unknown) => {
         stop.abort();
         spool.fail(err);
@@ -521,9 +582,13 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       // set-ID bits are stored but never restored (SET_ID_BITS): say so instead of dropping them silently
       const setId = r.mode & (r.kind === 'dir' ? SET_ID_BITS.all : SET_ID_BITS.all | SET_ID_BITS.nonDir);
       if (setId !== 0 && (r.kind === 'dir' || r.kind === 'file')) {
-        warn(`${printable(r.path)} has the ${setId & SET_ID_BITS.all ? 'set-user-ID' : 'set-group-ID'} bit: a restore never sets it (a STORAGE_ROOT holds data, not programs)`, r.path);
+        warn(
+          `${printable(r.path)} has the ${setId & SET_ID_BITS.all ? 'set-user-ID' : 'set-group-ID'} bit: a restore never sets it (a STORAGE_ROOT holds data, not programs)`,
+          r.path,
+        );
       }
-      if (r.kind === 'dir') return { path: r.path, kind: 'dir', mode: r.mode, mtimeMs: r.mtimeMs, uid: r.uid, gid: r.gid };
+      if (r.kind === 'dir')
+        return { path: r.path, kind: 'dir', mode: r.mode, mtimeMs: r.mtimeMs, uid: r.uid, gid: r.gid };
       if (r.kind === 'symlink') {
         const target = await readlink(fsPath(join(root, r.path)), 'utf8').catch(() => '?');
         const resolved = resolve(dirname(join(root, r.path)), target);
@@ -551,7 +616,10 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       }
       if (caught?.damaged !== undefined) {
         // not one of FOLE's databases: its bytes are kept exactly, and the operator is told
-        warn(`${printable(r.path)} looks like a SQLite database but is damaged, so it was stored byte for byte as an ordinary file (${caught.damaged})`, r.path);
+        warn(
+          `${printable(r.path)} looks like a SQLite database but is damaged, so it was stored byte for byte as an ordinary file (${caught.damaged})`,
+          r.path,
+        );
       }
       if (caught?.sameFileAs !== undefined) {
         // an upload under two names: one is captured as a database, this one is kept as bytes
@@ -577,7 +645,14 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         doneBytes += prev.size ?? 0;
         progress(r.path);
         const d = prev.db as NonNullable<TreeEntry['db']>;
-        databases.push({ path: r.path, sha256: prev.sha256 ?? '', size: prev.size ?? 0, ...d, fingerprint: keptFp, captured: false });
+        databases.push({
+          path: r.path,
+          sha256: prev.sha256 ?? '',
+          size: prev.size ?? 0,
+          ...d,
+          fingerprint: keptFp,
+          captured: false,
+        });
         return { ...prev, mode: r.mode, mtimeMs: r.mtimeMs, uid: r.uid, gid: r.gid };
       }
       if (keptFp !== undefined) {
@@ -597,7 +672,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       }
       const db = caught?.captured;
       const dbStored = db === undefined ? undefined : storedDbs.get(r.path);
-      if (db !== undefined && dbStored === undefined) throw new FoleBackupError('INTERNAL', `capture did not store ${r.path}`, { path: r.path });
+      if (db !== undefined && dbStored === undefined)
+        throw new FoleBackupError('INTERNAL', `capture did not store ${r.path}`, { path: r.path });
       const out = await (dbStored ??
         filePool.store({
           path: join(root, r.path),
@@ -614,22 +690,54 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         skip(r.path, 'replaced by a non-file during backup');
         return undefined;
       }
-      if (out.changedWhileReading && !db) warn(`${printable(r.path)} kept changing while it was read; stored the last read`, r.path);
+      if (out.changedWhileReading && !db)
+        warn(`${printable(r.path)} kept changing while it was read; stored the last read`, r.path);
       const c = out.content;
       if (db) {
         counts.dbsCaptured++;
-        const info = { pageSize: db.pageSize, pageCount: db.pageCount, userVersion: db.userVersion, journalMode: db.journalMode, integrity: db.integrity };
-        databases.push({ path: r.path, sha256: c.sha256, size: c.size, ...info, fingerprint: db.fingerprint, captured: true });
+        const info = {
+          pageSize: db.pageSize,
+          pageCount: db.pageCount,
+          userVersion: db.userVersion,
+          journalMode: db.journalMode,
+          integrity: db.integrity,
+        };
+        databases.push({
+          path: r.path,
+          sha256: c.sha256,
+          size: c.size,
+          ...info,
+          fingerprint: db.fingerprint,
+          captured: true,
+        });
         return {
-          path: r.path, kind: 'db', mode: r.mode, mtimeMs: r.mtimeMs, uid: r.uid, gid: r.gid, size: c.size, sha256: c.sha256, chunks: c.chunks,
-          db: info, fingerprint: db.fingerprint,
+          path: r.path,
+          kind: 'db',
+          mode: r.mode,
+          mtimeMs: r.mtimeMs,
+          uid: r.uid,
+          gid: r.gid,
+          size: c.size,
+          sha256: c.sha256,
+          chunks: c.chunks,
+          db: info,
+          fingerprint: db.fingerprint,
         };
       }
       if (prev === undefined) counts.filesNew++;
       else counts.filesChanged++;
       return {
-        path: r.path, kind: 'file', mode: out.stat.mode & 0o7777, mtimeMs: out.stat.mtimeMs, uid: out.stat.uid, gid: out.stat.gid,
-        size: c.size, sha256: c.sha256, chunks: c.chunks, ino: out.stat.ino, ctimeMs: out.stat.ctimeMs,
+        path: r.path,
+        kind: 'file',
+        mode: out.stat.mode & 0o7777,
+        mtimeMs: out.stat.mtimeMs,
+        uid: out.stat.uid,
+        gid: out.stat.gid,
+        size: c.size,
+        sha256: c.sha256,
+        chunks: c.chunks,
+        ino: out.stat.ino,
+        ctimeMs: out.stat.ctimeMs,
       };
     };
     // A wide window: entries behind a database whose copy is still being made keep being
@@ -659,8 +767,15 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     const createdAt = capture.capturedAt;
     const type = parent ? 'incremental' : 'full';
     const stats: Required<SnapshotStats> = {
-      files, dirs, databases: databases.length, bytes,
-      addedBytes: 0, durationMs: 0, writersBlockedMs: capture.writersBlockedMs, bytesRead, ...counts,
+      files,
+      dirs,
+      databases: databases.length,
+      bytes,
+      addedBytes: 0,
+      durationMs: 0,
+      writersBlockedMs: capture.writersBlockedMs,
+      bytesRead,
+      ...counts,
     };
     const snap: Snapshot = {
       formatVersion: 1,
@@ -695,8 +810,16 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     await saveSnapshot(repo, snap);
     // the snapshot's own figures, finished with what writing it cost
     return {
-      ...stats, addedBytes: repo.addedBytes - addedBefore, durationMs: Date.now() - started,
-      backupId, type, createdAt, ...(parent ? { parent: parent.backupId } : {}), skipped, skippedCount, warnings,
+      ...stats,
+      addedBytes: repo.addedBytes - addedBefore,
+      durationMs: Date.now() - started,
+      backupId,
+      type,
+      createdAt,
+      ...(parent ? { parent: parent.backupId } : {}),
+      skipped,
+      skippedCount,
+      warnings,
     };
   } catch (err) {
     stopCapture?.abort();
@@ -707,8 +830,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     await pendingCapture?.catch(() => undefined);
     await pool?.close();
     if (staging !== undefined) await rm(staging, { recursive: true, force: true }).catch(() => {});
-    if (storageLock !== undefined) await storageLock.release().catch((err: unknown) => warn(`release storage lock: ${String(err)}`));
+    if (storageLock !== undefined)
+      await storageLock.release().catch((err: unknown) => warn(`release storage lock: ${String(err)}`));
     await repoLock.release().catch(() => {});
   }
 }
-

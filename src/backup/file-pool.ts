@@ -100,9 +100,12 @@ export class FilePool {
       });
       const slot: WorkerSlot = { worker, jobs: 0 };
       worker.on('message', (m: FromWorker) => this.onMessage(slot, m));
-      worker.on('error', (err) => this.fail(new FoleBackupError('INTERNAL', `file worker failed: ${err.message}`, { cause: err })));
+      worker.on('error', (err) =>
+        this.fail(new FoleBackupError('INTERNAL', `file worker failed: ${err.message}`, { cause: err })),
+      );
       worker.on('exit', (code) => {
-        if (code !== 0 && this.failure === undefined) this.fail(new FoleBackupError('INTERNAL', `file worker exited with code ${code}`));
+        if (code !== 0 && this.failure === undefined)
+          this.fail(new FoleBackupError('INTERNAL', `file worker exited with code ${code}`));
       });
       this.slots.push(slot);
     }
@@ -160,7 +163,11 @@ export class FilePool {
     const job = this.nextJob++;
     slot.jobs++;
     this.jobs.set(job, { worker: slot, files });
-    const wf: WorkerFile[] = files.map((p) => ({ path: p.req.path, chunkSize: p.req.chunkSize, small: p.req.size <= SMALL_FILE && p.attempt === 1 }));
+    const wf: WorkerFile[] = files.map((p) => ({
+      path: p.req.path,
+      chunkSize: p.req.chunkSize,
+      small: p.req.size <= SMALL_FILE && p.attempt === 1,
+    }));
     slot.worker.postMessage({ t: 'job', job, files: wf } satisfies ToWorker);
   }
 
@@ -221,7 +228,13 @@ export class FilePool {
     this.adding = this.adding.then(async () => {
       try {
         for (const b of blobs) {
-          await this.repo.addSealedBlob('data', b.id, bytes.subarray(b.offset, b.offset + b.length), b.rawLength, b.compression);
+          await this.repo.addSealedBlob(
+            'data',
+            b.id,
+            bytes.subarray(b.offset, b.offset + b.length),
+            b.rawLength,
+            b.compression,
+          );
         }
       } catch (err) {
         this.fail(err);

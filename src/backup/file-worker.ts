@@ -94,11 +94,20 @@ function needOf(job: number, seq: number): Promise<string[]> {
 }
 
 function statOf(st: Stats): FileStat {
-  return { size: st.size, mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, uid: st.uid, gid: st.gid };
+  return {
+    size: st.size,
+    mode: st.mode & 0o7777,
+    mtimeMs: st.mtimeMs,
+    ctimeMs: st.ctimeMs,
+    ino: st.ino,
+    uid: st.uid,
+    gid: st.gid,
+  };
 }
 
 function errorOf(err: unknown): FileSegment['final'] {
-  const code = typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
+  const code =
+    typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
   if (code === 'ENOENT') return { status: 'vanished' };
   if (code === 'ELOOP') return { status: 'not-a-file' };
   return { status: 'error', code, message: err instanceof Error ? err.message : String(err) };
@@ -158,7 +167,13 @@ async function exchange(job: number, seq: number, results: FileSegment[], plain:
     const n = compressInto(chunk, packed.subarray(at));
     const b = n < 0 ? chunk : packed.subarray(at, at + n);
     if (n >= 0) at += n;
-    blobs.push({ id, offset: total, length: b.length + SEAL_OVERHEAD, rawLength: chunk.length, compression: n < 0 ? COMPRESSION_NONE : COMPRESSION_ZSTD });
+    blobs.push({
+      id,
+      offset: total,
+      length: b.length + SEAL_OVERHEAD,
+      rawLength: chunk.length,
+      compression: n < 0 ? COMPRESSION_NONE : COMPRESSION_ZSTD,
+    });
     bytes.push(b);
     total += b.length + SEAL_OVERHEAD;
   }
@@ -167,7 +182,8 @@ async function exchange(job: number, seq: number, results: FileSegment[], plain:
   const aad = AAD.blob('data', Buffer.alloc(32));
   blobs.forEach((blob, i) => {
     aad.write(blob.id, 1, 'hex');
-    if (sealInto(key, bytes[i] as Uint8Array, aad, data, blob.offset) !== blob.length) throw new Error('sealed length differs from plan');
+    if (sealInto(key, bytes[i] as Uint8Array, aad, data, blob.offset) !== blob.length)
+      throw new Error('sealed length differs from plan');
   });
   port!.postMessage({ t: 'sealed', job, seq, blobs, data } satisfies FromWorker, [data.buffer]);
 }
@@ -182,7 +198,9 @@ const READS_IN_FLIGHT = 16;
 const reads = new Budget(READS_IN_FLIGHT);
 
 function readAsync(fd: number, buf: Buffer, offset: number, length: number, position: number): Promise<number> {
-  return new Promise((resolve, reject) => read(fd, buf, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))));
+  return new Promise((resolve, reject) =>
+    read(fd, buf, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))),
+  );
 }
 
 /** A job's room for its small files: one kept arena, handed out front to back. */
@@ -203,7 +221,12 @@ class Room {
 }
 
 /** Read a small file whole; undefined when it turned out larger than the scan said. */
-async function readSmall(file: WorkerFile, index: number, plain: Map<string, Buffer>, room: Room): Promise<FileSegment | undefined> {
+async function readSmall(
+  file: WorkerFile,
+  index: number,
+  plain: Map<string, Buffer>,
+  room: Room,
+): Promise<FileSegment | undefined> {
   await reads.take(1);
   let fd: number | undefined;
   let slot = true;
@@ -234,7 +257,12 @@ async function readSmall(file: WorkerFile, index: number, plain: Map<string, Buf
     const sha256 = ids.length === 0 ? EMPTY_SHA256 : ids.length === 1 ? (ids[0] as string) : sha256Hex(data);
     // `after.size !== filled` also catches a file that grew after a read that stopped at the old size
     const changed = after.size !== filled || after.mtimeMs !== before.mtimeMs;
-    return { index, ids, bytes: filled, final: { status: 'stored', sha256, size: filled, stat: statOf(after), changed } };
+    return {
+      index,
+      ids,
+      bytes: filled,
+      final: { status: 'stored', sha256, size: filled, stat: statOf(after), changed },
+    };
   } catch (err) {
     return { index, ids: [], bytes: 0, final: errorOf(err) };
   } finally {
@@ -285,7 +313,12 @@ async function readLarge(job: number, file: WorkerFile, index: number, seqStart:
         const after = fstatSync(fd);
         const sha256 = chunks === 0 ? EMPTY_SHA256 : chunks === 1 ? firstId : whole.digest('hex');
         const changed = after.size !== size || after.mtimeMs !== before.mtimeMs;
-        await exchange(job, seq++, [{ index, ids, bytes: filled, final: { status: 'stored', sha256, size, stat: statOf(after), changed } }], plain);
+        await exchange(
+          job,
+          seq++,
+          [{ index, ids, bytes: filled, final: { status: 'stored', sha256, size, stat: statOf(after), changed } }],
+          plain,
+        );
         return seq;
       }
       await exchange(job, seq++, [{ index, ids, bytes: filled }], plain);
@@ -305,7 +338,9 @@ async function runJob(job: number, files: WorkerFile[]): Promise<void> {
   const large: number[] = [];
   // a batch is at most BATCH_BYTES (4 MiB) plus one small file as scanned: one arena holds it
   const room = files.some((f) => f.small) ? new Room(ARENA_BYTES) : undefined;
-  const read = await Promise.all(files.map((f, i) => (f.small && room ? readSmall(f, i, plain, room) : Promise.resolve(undefined))));
+  const read = await Promise.all(
+    files.map((f, i) => (f.small && room ? readSmall(f, i, plain, room) : Promise.resolve(undefined))),
+  );
   const results: FileSegment[] = [];
   read.forEach((r, i) => {
     if (r === undefined) large.push(i);

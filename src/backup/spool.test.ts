@@ -9,7 +9,11 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 type Rec = { path: string; n: number; prev?: { chunks: string[] } };
 const records = (from: number, n: number): Rec[] =>
-  Array.from({ length: n }, (_, i) => ({ path: `p/${from + i}`, n: from + i, ...((from + i) % 3 === 0 ? { prev: { chunks: ['ab'] } } : {}) }));
+  Array.from({ length: n }, (_, i) => ({
+    path: `p/${from + i}`,
+    n: from + i,
+    ...((from + i) % 3 === 0 ? { prev: { chunks: ['ab'] } } : {}),
+  }));
 
 async function drain<T>(s: Spool<T>): Promise<T[]> {
   const out: T[] = [];

@@ -103,7 +103,7 @@ export class Spool<T> {
     }
     const file = `${this.prefix}-${String(this.files++).padStart(6, '0')}.ndjson`;
     let text = '';
-    for (const r of records) text += JSON.stringify(r) + '\n';
+    for (const r of records) text += `${JSON.stringify(r)}\n`;
     await writeFile(file, text, { flag: 'wx', mode: 0o600 });
     this.segments.push({ file });
   }

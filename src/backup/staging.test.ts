@@ -22,15 +22,19 @@ function deadPid(): number {
 function leftBehind(pid: number, holder?: object): string {
   const dir = join(parent, `fole-backup-staging-${pid}-abc123`);
   mkdirSync(dir);
-  if (holder !== undefined) writeFileSync(join(dir, 'holder.json'), JSON.stringify({ host: hostname(), pid, ...holder }));
+  if (holder !== undefined)
+    writeFileSync(join(dir, 'holder.json'), JSON.stringify({ host: hostname(), pid, ...holder }));
   return dir;
 }
 
 describe('removeStaleStaging', () => {
-  it.runIf(canRun(selfIdentity().pidNs !== undefined, 'Linux /proc PID-namespace ids'))('removes the staging of a process provably gone (same boot and PID namespace)', async () => {
-    const dir = leftBehind(deadPid(), selfIdentity());
-    expect(await removeStaleStaging(parent)).toEqual([dir]);
-  });
+  it.runIf(canRun(selfIdentity().pidNs !== undefined, 'Linux /proc PID-namespace ids'))(
+    'removes the staging of a process provably gone (same boot and PID namespace)',
+    async () => {
+      const dir = leftBehind(deadPid(), selfIdentity());
+      expect(await removeStaleStaging(parent)).toEqual([dir]);
+    },
+  );
 
   it('keeps the staging of a holder whose pid is unknown here: another PID namespace or boot', async () => {
     const ns = leftBehind(deadPid(), { ...selfIdentity(), pidNs: 'pid:[1]' });

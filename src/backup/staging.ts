@@ -55,7 +55,10 @@ async function gone(dir: string, pid: number): Promise<boolean> {
   if (holder !== undefined) return holder.pid === pid && holderGone(holder) !== false;
   // no record: an older version's staging (or a kill right after it was made)
   if (processAlive(pid)) return false;
-  const age = await stat(dir).then((s) => Date.now() - s.mtimeMs, () => 0);
+  const age = await stat(dir).then(
+    (s) => Date.now() - s.mtimeMs,
+    () => 0,
+  );
   return age > UNRECORDED_STALE_MS;
 }
 

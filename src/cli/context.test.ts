@@ -30,7 +30,9 @@ describe('an interruptible command', () => {
       expect(signal.reason).toMatchObject({ code: 'ABORTED' });
       expect(ctx.interruptedBy).toBe('SIGINT');
       expect(exit).not.toHaveBeenCalled();
-      expect(stderr.mock.calls.map((c) => String(c[0])).join('')).toMatch(/SIGINT: stopping cleanly.*again to quit at once/);
+      expect(stderr.mock.calls.map((c) => String(c[0])).join('')).toMatch(
+        /SIGINT: stopping cleanly.*again to quit at once/,
+      );
       onInt('SIGINT');
       expect(exit).toHaveBeenCalledWith(130);
     } finally {

@@ -118,7 +118,10 @@ export function makeContext(flags: GlobalFlags): Context {
     async openRepo() {
       const loc = ctx.repoLocation();
       const keyHint = flags.keyHint ?? process.env.FOLE_BACKUP_KEY_HINT;
-      return openRepository(loc, await ctx.password(), { reporter, ...(keyHint !== undefined && keyHint !== '' ? { keyHint } : {}) });
+      return openRepository(loc, await ctx.password(), {
+        reporter,
+        ...(keyHint !== undefined && keyHint !== '' ? { keyHint } : {}),
+      });
     },
     interruptible() {
       if (stop === undefined) {

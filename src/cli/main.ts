@@ -36,14 +36,22 @@ export function buildProgram(): Command {
     .description('Encrypted, deduplicated, point-in-time-consistent backups of a FOLE STORAGE_ROOT.')
     .version(VERSION)
     .option('-r, --repo <location>', 'repository: a directory path or local:<path> (default: $FOLE_BACKUP_REPO)')
-    .option('--password-file <file>', 'read the repository password (or generated key) from a file or pipe, at most 64 KiB (default: $FOLE_BACKUP_PASSWORD_FILE)')
-    .option('--key-hint <name>', 'try the key file whose name starts with this first (default: $FOLE_BACKUP_KEY_HINT); needed when a repository has more than 20 key files')
+    .option(
+      '--password-file <file>',
+      'read the repository password (or generated key) from a file or pipe, at most 64 KiB (default: $FOLE_BACKUP_PASSWORD_FILE)',
+    )
+    .option(
+      '--key-hint <name>',
+      'try the key file whose name starts with this first (default: $FOLE_BACKUP_KEY_HINT); needed when a repository has more than 20 key files',
+    )
     .option('--json', 'write one JSON document to stdout; human text and progress go to stderr')
     .option('-q, --quiet', 'no progress or informational output on stderr')
     .option('--no-progress', 'no progress bar (phases are still printed)')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Password: $FOLE_BACKUP_PASSWORD, --password-file, or a prompt on a terminal.
 Exit codes: 0 ok, 1 error, 2 usage, 3 STOP (the tool refuses; a human must decide),
 130/143 stopped by Ctrl-C/SIGTERM (backup, restore, verify and check stop cleanly;
@@ -53,7 +61,8 @@ Getting started:
   fole-backup init --repo /srv/backups/fole --generate-key-file /root/fole.key
   fole-backup backup --repo /srv/backups/fole --password-file /root/fole.key \\
       --storage-root /srv/fole --fole-version 2.3.1
-  fole-backup list --repo /srv/backups/fole --password-file /root/fole.key`);
+  fole-backup list --repo /srv/backups/fole --password-file /root/fole.key`,
+    );
 
   const run: Runner = async (fn) => {
     const flags = program.opts<GlobalFlags>();

@@ -15,7 +15,10 @@ export function parseWholeNumber(flag: string, text: string, bounds: { min: numb
   const digits = text.replace(/^0+(?=\d)/, '');
   const n = WHOLE.test(text) && digits.length <= String(bounds.max).length ? Number(digits) : NaN;
   if (!(n >= bounds.min && n <= bounds.max)) {
-    throw new UsageError(`${flag} must be a whole number from ${bounds.min} to ${bounds.max}, not ${JSON.stringify(text)}`, 'write it in plain decimal digits');
+    throw new UsageError(
+      `${flag} must be a whole number from ${bounds.min} to ${bounds.max}, not ${JSON.stringify(text)}`,
+      'write it in plain decimal digits',
+    );
   }
   return n;
 }
@@ -37,6 +40,7 @@ export function parseSeconds(flag: string, text: string, bounds: { max: number; 
 export function parsePercentage(flag: string, text: string): number {
   const body = text.endsWith('%') ? text.slice(0, -1) : text;
   const n = DECIMAL.test(body) && body.length <= 20 ? Number(body) : NaN;
-  if (!(n >= 0 && n <= 100)) throw new UsageError(`${flag} must be a percentage from 0 to 100, like 20%, not ${JSON.stringify(text)}`);
+  if (!(n >= 0 && n <= 100))
+    throw new UsageError(`${flag} must be a percentage from 0 to 100, like 20%, not ${JSON.stringify(text)}`);
   return n / 100;
 }

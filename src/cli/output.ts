@@ -51,11 +51,11 @@ export function makeOutput(json: boolean, quiet: boolean): Output {
   return {
     json,
     info(line) {
-      if (!quiet) process.stderr.write(terminalSafe(line) + '\n');
+      if (!quiet) process.stderr.write(`${terminalSafe(line)}\n`);
     },
     result(value, human) {
-      if (json) process.stdout.write(jsonSafe(value) + '\n');
-      else process.stdout.write(terminalSafe(human()) + '\n');
+      if (json) process.stdout.write(`${jsonSafe(value)}\n`);
+      else process.stdout.write(`${terminalSafe(human())}\n`);
     },
   };
 }
@@ -79,13 +79,15 @@ export function reportError(err: unknown, json: boolean): number {
   if (json) {
     const key = e instanceof StopError ? 'stop' : 'error';
     const body = { code: e.code, message: e.message, hint: e.hint ?? null, ...(e.path ? { path: e.path } : {}) };
-    process.stdout.write(jsonSafe({ [key]: body }) + '\n');
+    process.stdout.write(`${jsonSafe({ [key]: body })}\n`);
   }
   const label = e instanceof StopError ? `STOP ${e.code}` : e.code === 'USAGE' ? 'usage error' : `error ${e.code}`;
   process.stderr.write(`fole-backup: ${label}: ${terminalSafe(e.message)}\n`);
   if (e.hint) process.stderr.write(`  hint: ${terminalSafe(e.hint)}\n`);
-  if (e instanceof StopError) process.stderr.write('  This is a STOP: nothing was changed. A human must decide what to do next.\n');
-  if (e.code === 'INTERNAL' && err instanceof Error && err.stack && process.env.FOLE_BACKUP_DEBUG) process.stderr.write(err.stack + '\n');
+  if (e instanceof StopError)
+    process.stderr.write('  This is a STOP: nothing was changed. A human must decide what to do next.\n');
+  if (e.code === 'INTERNAL' && err instanceof Error && err.stack && process.env.FOLE_BACKUP_DEBUG)
+    process.stderr.write(`${err.stack}\n`);
   return code;
 }
 

@@ -32,38 +32,60 @@ describe('readPasswordFile', () => {
     await writeFile(join(dir, 'max'), 'x'.repeat(MAX_PASSWORD_FILE_BYTES));
     await writeFile(join(dir, 'over'), 'x'.repeat(MAX_PASSWORD_FILE_BYTES + 1));
     expect((await readPasswordFile(join(dir, 'max'))).length).toBe(MAX_PASSWORD_FILE_BYTES);
-    await expect(readPasswordFile(join(dir, 'over'))).rejects.toMatchObject({ code: 'USAGE', message: expect.stringMatching(/longer than 64 KiB/) });
+    await expect(readPasswordFile(join(dir, 'over'))).rejects.toMatchObject({
+      code: 'USAGE',
+      message: expect.stringMatching(/longer than 64 KiB/),
+    });
   });
 
   it('refuses an endless device after reading no more than the bound', async () => {
-    await expect(readPasswordFile('/dev/zero')).rejects.toMatchObject({ code: 'USAGE', message: expect.stringMatching(/\/dev\/zero.*longer than 64 KiB/) });
+    await expect(readPasswordFile('/dev/zero')).rejects.toMatchObject({
+      code: 'USAGE',
+      message: expect.stringMatching(/\/dev\/zero.*longer than 64 KiB/),
+    });
   });
 
   it('says a directory is a directory', async () => {
-    await expect(readPasswordFile(dir)).rejects.toMatchObject({ code: 'USAGE', message: expect.stringMatching(/is a directory/) });
+    await expect(readPasswordFile(dir)).rejects.toMatchObject({
+      code: 'USAGE',
+      message: expect.stringMatching(/is a directory/),
+    });
   });
 
   it('says an empty file is empty, and a missing one is not found', async () => {
     await writeFile(join(dir, 'empty'), '\n');
-    await expect(readPasswordFile(join(dir, 'empty'))).rejects.toMatchObject({ code: 'USAGE', message: expect.stringMatching(/is empty/) });
+    await expect(readPasswordFile(join(dir, 'empty'))).rejects.toMatchObject({
+      code: 'USAGE',
+      message: expect.stringMatching(/is empty/),
+    });
     await expect(readPasswordFile(join(dir, 'absent'))).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
   it('does not hang on a FIFO nobody writes to', async () => {
     const fifo = join(dir, 'fifo');
     execFileSync('mkfifo', [fifo]);
-    await expect(readPasswordFile(fifo, { pipeWaitMs: 200 })).rejects.toMatchObject({ code: 'USAGE', message: expect.stringMatching(/FIFO nothing wrote to/) });
+    await expect(readPasswordFile(fifo, { pipeWaitMs: 200 })).rejects.toMatchObject({
+      code: 'USAGE',
+      message: expect.stringMatching(/FIFO nothing wrote to/),
+    });
   });
 
   it('says at once that an anonymous pipe whose command wrote nothing is empty (a failed `pass show`)', async () => {
     // bash gives <(true) as /dev/fd/N: an anonymous pipe whose writer has already gone
     const started = Date.now();
-    const out = execFileSync('bash', ['-c', `node --import tsx -e "import('${join(process.cwd(), 'src/cli/password-file.ts')}').then((m) => m.readPasswordFile(process.argv[1], { pipeWaitMs: 5000 })).then(() => console.log('read'), (e) => console.log(e.message))" <(true)`], { encoding: 'utf8' });
+    const out = execFileSync(
+      'bash',
+      [
+        '-c',
+        `node --import tsx -e "import('${join(process.cwd(), 'src/cli/password-file.ts')}').then((m) => m.readPasswordFile(process.argv[1], { pipeWaitMs: 5000 })).then(() => console.log('read'), (e) => console.log(e.message))" <(true)`,
+      ],
+      { encoding: 'utf8' },
+    );
     expect(out).toMatch(/password file \/dev\/fd\/\d+ is empty/);
     expect(Date.now() - started).toBeLessThan(4500);
   });
 
-  it('reads a pipe another process writes to (a shell\'s <(command))', async () => {
+  it("reads a pipe another process writes to (a shell's <(command))", async () => {
     const fifo = join(dir, 'fifo');
     execFileSync('mkfifo', [fifo]);
     const writer = spawn('sh', ['-c', `sleep 0.3; printf 'piped secret\\n' > "${fifo}"`], { stdio: 'ignore' });

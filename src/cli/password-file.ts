@@ -81,7 +81,10 @@ async function readBounded(fh: FileHandle, file: string, pipe: boolean, waitMs: 
     if (n > 0) {
       got += n;
       if (got > MAX_PASSWORD_FILE_BYTES) {
-        throw new UsageError(`password file ${file} is longer than ${MAX_PASSWORD_FILE_BYTES / 1024} KiB: that is not a password`, HINT);
+        throw new UsageError(
+          `password file ${file} is longer than ${MAX_PASSWORD_FILE_BYTES / 1024} KiB: that is not a password`,
+          HINT,
+        );
       }
       continue;
     }

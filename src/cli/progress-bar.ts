@@ -54,7 +54,8 @@ export function makeProgressReporter(opts: { enabled: boolean; quiet: boolean })
       bar.update(Math.min(value, total), {
         phase: phase.padEnd(18),
         files: p.totalFiles !== undefined ? `${p.files}/${p.totalFiles}` : `${p.files}`,
-        bytes: p.totalBytes !== undefined ? `${formatBytes(p.bytes)}/${formatBytes(p.totalBytes)}` : formatBytes(p.bytes),
+        bytes:
+          p.totalBytes !== undefined ? `${formatBytes(p.bytes)}/${formatBytes(p.totalBytes)}` : formatBytes(p.bytes),
         rate: `${formatBytes(p.bytes / secs)}/s`,
         current: terminalSafe((p.current ?? '').slice(-40)),
       });

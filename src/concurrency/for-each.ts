@@ -4,7 +4,11 @@
  * memory). Stops pulling and rejects with the first failure, after the calls
  * already running have settled.
  */
-export async function forEachConcurrent<T>(items: Iterable<T> | AsyncIterable<T>, limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+export async function forEachConcurrent<T>(
+  items: Iterable<T> | AsyncIterable<T>,
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
   const running = new Set<Promise<void>>();
   let failure: { err: unknown } | undefined;
   try {

@@ -9,7 +9,11 @@ import { Worker, type WorkerOptions } from 'node:worker_threads';
  * Start `<name>.js` (or `<name>.ts` from source) in the directory of
  * `callerUrl` (the caller's import.meta.url).
  */
-export function startWorker(callerUrl: string, name: string, options: Pick<WorkerOptions, 'workerData' | 'transferList' | 'resourceLimits'> = {}): Worker {
+export function startWorker(
+  callerUrl: string,
+  name: string,
+  options: Pick<WorkerOptions, 'workerData' | 'transferList' | 'resourceLimits'> = {},
+): Worker {
   if (!callerUrl.endsWith('.ts')) return new Worker(new URL(`./${name}.js`, callerUrl), options);
   // running from source: register tsx's loader inside the worker first
   const src = new URL(`./${name}.ts`, callerUrl).href;

@@ -51,7 +51,13 @@ export function seal(key: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): 
  * SEAL_OVERHEAD bytes): many blobs sealed into one buffer without a copy each.
  * Returns the sealed length.
  */
-export function sealInto(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, out: Uint8Array, offset: number): number {
+export function sealInto(
+  key: Uint8Array,
+  plaintext: Uint8Array,
+  aad: Uint8Array,
+  out: Uint8Array,
+  offset: number,
+): number {
   const nonce = nextNonce();
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
   cipher.setAAD(aad);

@@ -7,7 +7,15 @@ import fc from 'fast-check';
 import { fuzz } from '../../test/fuzz.js';
 import { describe, expect, it } from 'vitest';
 import { FoleBackupError } from '../errors.js';
-import { DEFAULT_KDF, generateMasterKey, isSupportedKdf, MAX_KEY_FILE_BYTES, parseKeyFile, unwrapMasterKey, wrapMasterKey } from './keys.js';
+import {
+  DEFAULT_KDF,
+  generateMasterKey,
+  isSupportedKdf,
+  MAX_KEY_FILE_BYTES,
+  parseKeyFile,
+  unwrapMasterKey,
+  wrapMasterKey,
+} from './keys.js';
 
 /** What parseKeyFile did with some bytes: a key file within the bounds, or REPO_CORRUPT. */
 function parsedOrCorrupt(bytes: Uint8Array): void {
@@ -25,11 +33,19 @@ const json = (v: unknown): Uint8Array => Buffer.from(JSON.stringify(v));
 
 describe('parseKeyFile', () => {
   it('gives a key file within the bounds or REPO_CORRUPT for any bytes', () => {
-    fuzz(fc.property(fc.uint8Array({ maxLength: 2048 }), (b) => parsedOrCorrupt(b)), 500);
+    fuzz(
+      fc.property(fc.uint8Array({ maxLength: 2048 }), (b) => parsedOrCorrupt(b)),
+      500,
+    );
   });
 
   it('gives a key file within the bounds or REPO_CORRUPT for any JSON shaped like one', () => {
-    const num = fc.oneof(fc.integer(), fc.double(), fc.constantFrom(2 ** 10, 2 ** 15, 2 ** 16, 2 ** 20, 2 ** 22, 8, 1, 32, 16, 0, -1), fc.string());
+    const num = fc.oneof(
+      fc.integer(),
+      fc.double(),
+      fc.constantFrom(2 ** 10, 2 ** 15, 2 ** 16, 2 ** 20, 2 ** 22, 8, 1, 32, 16, 0, -1),
+      fc.string(),
+    );
     const keyish = fc.record(
       {
         version: fc.oneof(fc.constant(1), fc.anything()),
@@ -45,11 +61,25 @@ describe('parseKeyFile', () => {
       },
       { requiredKeys: [] },
     );
-    fuzz(fc.property(keyish, (k) => parsedOrCorrupt(json(k))), 1000);
+    fuzz(
+      fc.property(keyish, (k) => parsedOrCorrupt(json(k))),
+      1000,
+    );
   });
 
   it('refuses more bytes than a key file can be, even valid JSON', () => {
-    const k = { version: 1, kdf: 'scrypt', N: 1024, r: 8, p: 1, salt: '', createdAt: '', host: '', username: '', data: 'x'.repeat(MAX_KEY_FILE_BYTES) };
+    const k = {
+      version: 1,
+      kdf: 'scrypt',
+      N: 1024,
+      r: 8,
+      p: 1,
+      salt: '',
+      createdAt: '',
+      host: '',
+      username: '',
+      data: 'x'.repeat(MAX_KEY_FILE_BYTES),
+    };
     expect(() => parseKeyFile(json(k), 'big')).toThrow(/more than a key file can be/);
   });
 });
@@ -58,12 +88,19 @@ describe('unwrapMasterKey', () => {
   it('tells a wrong password from a key file sealed for another repository id', async () => {
     const fast = { N: 1024, r: 8, p: 1 };
     const kf = parseKeyFile(json(await wrapMasterKey(generateMasterKey('repo-a'), 'pw', fast)), 'k');
-    expect(await unwrapMasterKey(kf, 'pw', 'repo-a')).toMatchObject({ kind: 'opened', master: { repositoryId: 'repo-a' } });
+    expect(await unwrapMasterKey(kf, 'pw', 'repo-a')).toMatchObject({
+      kind: 'opened',
+      master: { repositoryId: 'repo-a' },
+    });
     expect(await unwrapMasterKey(kf, 'pw', 'repo-b')).toEqual({ kind: 'other-repository', repositoryId: 'repo-a' });
     await fc.assert(
-      fc.asyncProperty(fc.string({ minLength: 1 }).filter((s) => s !== 'pw'), fc.constantFrom('repo-a', 'repo-b'), async (pw, id) => {
-        expect(await unwrapMasterKey(kf, pw, id)).toEqual({ kind: 'wrong-password' });
-      }),
+      fc.asyncProperty(
+        fc.string({ minLength: 1 }).filter((s) => s !== 'pw'),
+        fc.constantFrom('repo-a', 'repo-b'),
+        async (pw, id) => {
+          expect(await unwrapMasterKey(kf, pw, id)).toEqual({ kind: 'wrong-password' });
+        },
+      ),
       { numRuns: 20 },
     );
   });

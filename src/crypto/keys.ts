@@ -35,8 +35,12 @@ export const MAX_KEY_FILE_BYTES = 64 * 1024;
 /** Whether init, key add and the reader accept these scrypt parameters. */
 export function isSupportedKdf(n: unknown, r: unknown, p: unknown): boolean {
   return (
-    Number.isSafeInteger(n) && (n as number) >= MIN_KDF_N && (n as number) <= MAX_KDF_N && Number.isInteger(Math.log2(n as number)) &&
-    r === DEFAULT_KDF.r && p === DEFAULT_KDF.p
+    Number.isSafeInteger(n) &&
+    (n as number) >= MIN_KDF_N &&
+    (n as number) <= MAX_KDF_N &&
+    Number.isInteger(Math.log2(n as number)) &&
+    r === DEFAULT_KDF.r &&
+    p === DEFAULT_KDF.p
   );
 }
 
@@ -71,7 +75,12 @@ export function generateMasterKey(repositoryId: string): MasterKey {
 }
 
 function derive(password: string, salt: Buffer, params: KdfParams): Promise<Buffer> {
-  const options: ScryptOptions = { N: params.N, r: params.r, p: params.p, maxmem: 256 * params.N * params.r + 1024 * 1024 };
+  const options: ScryptOptions = {
+    N: params.N,
+    r: params.r,
+    p: params.p,
+    maxmem: 256 * params.N * params.r + 1024 * 1024,
+  };
   return new Promise((resolve, reject) => {
     scryptCb(password.normalize('NFC'), salt, KEY_BYTES, options, (err, key) => (err ? reject(err) : resolve(key)));
   });
@@ -81,13 +90,20 @@ function aadFor(repositoryId: string): Buffer {
   return Buffer.from(`fole-key:${repositoryId}`);
 }
 
-export async function wrapMasterKey(master: MasterKey, password: string, params: KdfParams = DEFAULT_KDF): Promise<KeyFileData> {
+export async function wrapMasterKey(
+  master: MasterKey,
+  password: string,
+  params: KdfParams = DEFAULT_KDF,
+): Promise<KeyFileData> {
   if (password.length === 0) {
     throw new FoleBackupError('USAGE', 'empty password', { hint: 'choose a non-empty password or use a key file' });
   }
   // never write a key file that every reader would skip as damaged
   if (!isSupportedKdf(params.N, params.r, params.p)) {
-    throw new FoleBackupError('INTERNAL', `scrypt parameters N=${params.N} r=${params.r} p=${params.p} are not supported (N a power of two from ${MIN_KDF_N} to ${MAX_KDF_N}, r=${DEFAULT_KDF.r}, p=${DEFAULT_KDF.p})`);
+    throw new FoleBackupError(
+      'INTERNAL',
+      `scrypt parameters N=${params.N} r=${params.r} p=${params.p} are not supported (N a power of two from ${MIN_KDF_N} to ${MAX_KDF_N}, r=${DEFAULT_KDF.r}, p=${DEFAULT_KDF.p})`,
+    );
   }
   const salt = randomBytes(32);
   const derived = await derive(password, salt, params);
@@ -127,11 +143,16 @@ export function parseKeyFile(bytes: Uint8Array, name: string): KeyFileData {
     throw bad('not JSON', err);
   }
   const k = v as Partial<KeyFileData>;
-  if (typeof v !== 'object' || v === null || k.version !== 1 || k.kdf !== 'scrypt') throw bad('not a key file of a version this build reads');
-  if (!isSupportedKdf(k.N, k.r, k.p)) throw bad(`unsupported scrypt parameters N=${String(k.N)} r=${String(k.r)} p=${String(k.p)}`);
+  if (typeof v !== 'object' || v === null || k.version !== 1 || k.kdf !== 'scrypt')
+    throw bad('not a key file of a version this build reads');
+  if (!isSupportedKdf(k.N, k.r, k.p))
+    throw bad(`unsupported scrypt parameters N=${String(k.N)} r=${String(k.r)} p=${String(k.p)}`);
   if (
-    typeof k.salt !== 'string' || typeof k.data !== 'string' || typeof k.createdAt !== 'string' ||
-    typeof k.host !== 'string' || typeof k.username !== 'string'
+    typeof k.salt !== 'string' ||
+    typeof k.data !== 'string' ||
+    typeof k.createdAt !== 'string' ||
+    typeof k.host !== 'string' ||
+    typeof k.username !== 'string'
   ) {
     throw bad('a field is missing or of the wrong type');
   }

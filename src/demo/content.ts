@@ -15,19 +15,134 @@ export const PNG_SIGNATURE: Buffer = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 
 export const BASE_TIME_MS = 1_709_251_200_000;
 
 const WORDS: readonly string[] = [
-  'map', 'layer', 'tile', 'feature', 'road', 'river', 'bridge', 'parcel', 'survey', 'boundary',
-  'north', 'south', 'east', 'west', 'elevation', 'contour', 'forest', 'field', 'village', 'station',
-  'pipeline', 'sensor', 'reading', 'inspection', 'permit', 'zone', 'district', 'street', 'building', 'footprint',
-  'drainage', 'culvert', 'well', 'spring', 'trail', 'fence', 'gate', 'orchard', 'meadow', 'wetland',
-  'coast', 'harbour', 'pier', 'lighthouse', 'railway', 'tunnel', 'junction', 'depot', 'warehouse', 'school',
-  'clinic', 'market', 'square', 'park', 'garden', 'cemetery', 'church', 'tower', 'mast', 'antenna',
-  'the', 'a', 'of', 'and', 'to', 'in', 'near', 'along', 'across', 'beside',
-  'was', 'is', 'will', 'be', 'has', 'been', 'checked', 'updated', 'moved', 'measured',
-  'approved', 'rejected', 'pending', 'draft', 'final', 'revised', 'damaged', 'repaired', 'new', 'old',
-  'small', 'large', 'narrow', 'wide', 'steep', 'flat', 'dry', 'wet', 'public', 'private',
-  'team', 'owner', 'editor', 'viewer', 'note', 'photo', 'report', 'sketch', 'plan', 'record',
-  'alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliet',
-  'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight',
+  'map',
+  'layer',
+  'tile',
+  'feature',
+  'road',
+  'river',
+  'bridge',
+  'parcel',
+  'survey',
+  'boundary',
+  'north',
+  'south',
+  'east',
+  'west',
+  'elevation',
+  'contour',
+  'forest',
+  'field',
+  'village',
+  'station',
+  'pipeline',
+  'sensor',
+  'reading',
+  'inspection',
+  'permit',
+  'zone',
+  'district',
+  'street',
+  'building',
+  'footprint',
+  'drainage',
+  'culvert',
+  'well',
+  'spring',
+  'trail',
+  'fence',
+  'gate',
+  'orchard',
+  'meadow',
+  'wetland',
+  'coast',
+  'harbour',
+  'pier',
+  'lighthouse',
+  'railway',
+  'tunnel',
+  'junction',
+  'depot',
+  'warehouse',
+  'school',
+  'clinic',
+  'market',
+  'square',
+  'park',
+  'garden',
+  'cemetery',
+  'church',
+  'tower',
+  'mast',
+  'antenna',
+  'the',
+  'a',
+  'of',
+  'and',
+  'to',
+  'in',
+  'near',
+  'along',
+  'across',
+  'beside',
+  'was',
+  'is',
+  'will',
+  'be',
+  'has',
+  'been',
+  'checked',
+  'updated',
+  'moved',
+  'measured',
+  'approved',
+  'rejected',
+  'pending',
+  'draft',
+  'final',
+  'revised',
+  'damaged',
+  'repaired',
+  'new',
+  'old',
+  'small',
+  'large',
+  'narrow',
+  'wide',
+  'steep',
+  'flat',
+  'dry',
+  'wet',
+  'public',
+  'private',
+  'team',
+  'owner',
+  'editor',
+  'viewer',
+  'note',
+  'photo',
+  'report',
+  'sketch',
+  'plan',
+  'record',
+  'alpha',
+  'bravo',
+  'charlie',
+  'delta',
+  'echo',
+  'foxtrot',
+  'golf',
+  'hotel',
+  'india',
+  'juliet',
+  'one',
+  'two',
+  'three',
+  'four',
+  'five',
+  'six',
+  'seven',
+  'eight',
 ];
 
 const WORD_BYTES: readonly Buffer[] = WORDS.map((w) => Buffer.from(w, 'latin1'));
@@ -112,7 +227,7 @@ export function csvText(prng: Prng, size: number): Buffer {
     rows.push(row);
     bytes += row.length + 1;
   }
-  return Buffer.from(rows.join('\n') + '\n', 'utf8');
+  return Buffer.from(`${rows.join('\n')}\n`, 'utf8');
 }
 
 /** A valid GeoJSON FeatureCollection of points and lines, about `size` bytes. */
@@ -156,7 +271,7 @@ export function logText(prng: Prng, size: number, startMs: number, component: st
     lines.push(line);
     bytes += line.length + 1;
   }
-  return Buffer.from(lines.join('\n') + '\n', 'utf8');
+  return Buffer.from(`${lines.join('\n')}\n`, 'utf8');
 }
 
 const AI_ACTIONS: readonly string[] = [
@@ -185,10 +300,10 @@ export function aiActionLog(prng: Prng, count: number, projectIds: readonly stri
       }),
     );
   }
-  return Buffer.from(lines.join('\n') + '\n', 'utf8');
+  return Buffer.from(`${lines.join('\n')}\n`, 'utf8');
 }
 
 /** Pretty-printed JSON, as FOLE writes its settings files. */
 export function jsonFile(value: unknown): Buffer {
-  return Buffer.from(JSON.stringify(value, null, 2) + '\n', 'utf8');
+  return Buffer.from(`${JSON.stringify(value, null, 2)}\n`, 'utf8');
 }

@@ -63,7 +63,10 @@ describe('generateStorageRoot', () => {
 
   beforeAll(async () => {
     scratch = mkdtempSync(join(tmpdir(), 'fole-gen-'));
-    gen = await generateStorageRoot(join(scratch, 'root'), demo, { withSymlink: true, onProgress: (m) => progress.push(m) });
+    gen = await generateStorageRoot(join(scratch, 'root'), demo, {
+      withSymlink: true,
+      onProgress: (m) => progress.push(m),
+    });
   });
 
   afterAll(() => {
@@ -73,7 +76,12 @@ describe('generateStorageRoot', () => {
   it('creates the STORAGE_ROOT layout of DESIGN.md §1', () => {
     const p = (rel: string): string => join(gen.root, rel);
     expect(gen.projects).toHaveLength(demo.projects);
-    for (const rel of ['core/core.db', 'core/ai-action-log.jsonl', 'templates/server-defaults.json', 'config/server.json']) {
+    for (const rel of [
+      'core/core.db',
+      'core/ai-action-log.jsonl',
+      'templates/server-defaults.json',
+      'config/server.json',
+    ]) {
       expect(existsSync(p(rel)), rel).toBe(true);
     }
     expect(readdirSync(p('templates'), { recursive: true }).length).toBeGreaterThan(3);
@@ -94,7 +102,8 @@ describe('generateStorageRoot', () => {
       const maps = readdirSync(p(`projects/${id}/maps`));
       expect(maps).toHaveLength(demo.mapsPerProject);
       for (const m of maps) {
-        for (const rel of ['map.db', 'tiles', 'tmp']) expect(existsSync(p(`projects/${id}/maps/${m}/${rel}`))).toBe(true);
+        for (const rel of ['map.db', 'tiles', 'tmp'])
+          expect(existsSync(p(`projects/${id}/maps/${m}/${rel}`))).toBe(true);
       }
     }
   });
@@ -135,7 +144,9 @@ describe('generateStorageRoot', () => {
   });
 
   it('lists exactly the files with a SQLite header as databases, all in WAL mode and intact', () => {
-    const found = walk(gen.root).filter((f) => f.isDb).map((f) => f.rel);
+    const found = walk(gen.root)
+      .filter((f) => f.isDb)
+      .map((f) => f.rel);
     expect(gen.databases).toEqual(found);
     expect(gen.databases.length).toBe(1 + demo.modules.length + demo.projects * (1 + demo.mapsPerProject));
     for (const rel of gen.databases) {
@@ -206,7 +217,9 @@ describe('generateStorageRoot', () => {
   it('stops with ABORTED when the signal fires', async () => {
     const ac = new AbortController();
     ac.abort();
-    await expect(generateStorageRoot(join(scratch, 'aborted'), PRESETS.small, { signal: ac.signal })).rejects.toMatchObject({
+    await expect(
+      generateStorageRoot(join(scratch, 'aborted'), PRESETS.small, { signal: ac.signal }),
+    ).rejects.toMatchObject({
       code: 'ABORTED',
     });
   });

@@ -244,9 +244,13 @@ function validateSpec(spec: StorageRootSpec): void {
       throw new FoleBackupError('USAGE', `storage root spec: ${k} must be a non-negative integer, got ${String(v)}`);
     }
   }
-  if (!Number.isSafeInteger(spec.seed)) throw new FoleBackupError('USAGE', 'storage root spec: seed must be an integer');
+  if (!Number.isSafeInteger(spec.seed))
+    throw new FoleBackupError('USAGE', 'storage root spec: seed must be an integer');
   if (spec.largeDbs > spec.projects) {
-    throw new FoleBackupError('USAGE', `storage root spec: largeDbs (${spec.largeDbs}) exceeds projects (${spec.projects})`);
+    throw new FoleBackupError(
+      'USAGE',
+      `storage root spec: largeDbs (${spec.largeDbs}) exceeds projects (${spec.projects})`,
+    );
   }
   const seen = new Set<string>();
   for (const m of spec.modules) {
@@ -473,7 +477,11 @@ class RootBuilder {
   async core(users: readonly UserPlan[], projects: readonly ProjectPlan[]): Promise<void> {
     await this.w.file(
       'core/ai-action-log.jsonl',
-      aiActionLog(this.rng('core/ai-action-log.jsonl'), 20 + projects.length * 5, projects.map((p) => p.id)),
+      aiActionLog(
+        this.rng('core/ai-action-log.jsonl'),
+        20 + projects.length * 5,
+        projects.map((p) => p.id),
+      ),
     );
     const rel = 'core/core.db';
     const prng = this.rng(rel);
@@ -488,7 +496,14 @@ class RootBuilder {
         'INSERT INTO users(id, email, display_name, password_hash, role, created_at) VALUES (?, ?, ?, ?, ?, ?)',
       );
       for (const u of users) {
-        ins.run(u.id, u.email, u.name, `scrypt$${prng.hex(32)}$${prng.hex(64)}`, u.role, BASE_TIME_MS + prng.int(0, 1e9));
+        ins.run(
+          u.id,
+          u.email,
+          u.name,
+          `scrypt$${prng.hex(32)}$${prng.hex(64)}`,
+          u.role,
+          BASE_TIME_MS + prng.int(0, 1e9),
+        );
       }
     });
     writeWalTail(this.w.abs(rel), (db) => {
@@ -593,7 +608,10 @@ class RootBuilder {
       const kind = names.pick(UPLOAD_KINDS);
       const rel = `projects/${p.id}/files/${String(i).padStart(3, '0')}-${slug(names, 2)}.${kind.ext}`;
       const prng = this.rng(rel);
-      const size = Math.max(256, Math.round(this.spec.uploadBytes * prng.pick(SIZE_FACTORS) * (0.8 + 0.4 * prng.float())));
+      const size = Math.max(
+        256,
+        Math.round(this.spec.uploadBytes * prng.pick(SIZE_FACTORS) * (0.8 + 0.4 * prng.float())),
+      );
       await this.w.file(rel, kind.make(prng, size));
     }
   }
@@ -609,7 +627,10 @@ class RootBuilder {
       await w.file(rel, pngTile(prng, size));
       tiles.push({ z, x, y, bytes: size, etag: prng.hex(16) });
     }
-    await w.file(`${base}/files/style.json`, jsonFile({ basemap: 'osm-light', layers: ['points', 'lines'], opacity: 0.8 }));
+    await w.file(
+      `${base}/files/style.json`,
+      jsonFile({ basemap: 'osm-light', layers: ['points', 'lines'], opacity: 0.8 }),
+    );
     const junkRel = `${base}/tmp/render-${this.rng(`${base}/tmp`).hex(8)}.tmp`;
     await w.file(junkRel, this.rng(junkRel).bytes(4 * KiB));
 

@@ -83,7 +83,8 @@ interface FileEntry {
 export async function mutateStorageRoot(root: string, opts: MutateOptions): Promise<MutationResult> {
   for (const k of ['fileFraction', 'dbPageFraction'] as const) {
     const v = opts[k];
-    if (!(v >= 0 && v <= 1)) throw new FoleBackupError('USAGE', `mutate storage root: ${k} must be in [0, 1], got ${v}`);
+    if (!(v >= 0 && v <= 1))
+      throw new FoleBackupError('USAGE', `mutate storage root: ${k} must be in [0, 1], got ${v}`);
   }
   const { files, databases } = scan(root);
 
@@ -274,7 +275,10 @@ function mutateDatabase(root: string, rel: string, fraction: number, prng: Prng)
       if (column === undefined) continue;
       let rowids: number[];
       try {
-        rowids = db.prepare(`SELECT rowid FROM ${quoteId(t.name)} ORDER BY rowid`).pluck().all() as number[];
+        rowids = db
+          .prepare(`SELECT rowid FROM ${quoteId(t.name)} ORDER BY rowid`)
+          .pluck()
+          .all() as number[];
       } catch {
         continue; // WITHOUT ROWID table
       }
@@ -350,7 +354,11 @@ function pageHashes(abs: string, pageSize: number): Buffer {
       const n = readSync(fd, buf, 0, buf.length, pos);
       if (n === 0) break;
       for (let off = 0; off < n; off += pageSize) {
-        out.push(createHash('sha1').update(buf.subarray(off, Math.min(off + pageSize, n))).digest());
+        out.push(
+          createHash('sha1')
+            .update(buf.subarray(off, Math.min(off + pageSize, n)))
+            .digest(),
+        );
       }
       pos += n;
     }

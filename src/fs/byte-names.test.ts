@@ -13,19 +13,26 @@ import { bytesOfName, fsPath, isCanonicalName, isPlainName, nameByteLength, name
 const SEEDS = [1, 42, 20240601];
 const check = <T>(prop: fc.IProperty<T>, numRuns = 500): void => fuzz(prop, numRuns, SEEDS);
 /** Bytes of a name: biased towards the bytes that make UTF-8 sequences, valid or broken. */
-const nameBytes = fc.array(
-  fc.oneof(fc.integer({ min: 1, max: 0xff }), fc.constantFrom(0x80, 0xbf, 0xc2, 0xc3, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff, 0x5c)),
-  { maxLength: 12 },
-).map((a) => Buffer.from(a.map((b) => (b === 0x2f ? 0x2e : b))));
+const nameBytes = fc
+  .array(
+    fc.oneof(
+      fc.integer({ min: 1, max: 0xff }),
+      fc.constantFrom(0x80, 0xbf, 0xc2, 0xc3, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff, 0x5c),
+    ),
+    { maxLength: 12 },
+  )
+  .map((a) => Buffer.from(a.map((b) => (b === 0x2f ? 0x2e : b))));
 
 describe('the string form of a name', () => {
   it('gives back exactly the bytes it was made from, and is canonical', () => {
-    check(fc.property(nameBytes, (b) => {
-      const s = nameFromBytes(b);
-      expect(bytesOfName(s)?.equals(b)).toBe(true);
-      expect(isCanonicalName(s)).toBe(true);
-      expect(nameByteLength(s)).toBe(b.length);
-    }));
+    check(
+      fc.property(nameBytes, (b) => {
+        const s = nameFromBytes(b);
+        expect(bytesOfName(s)?.equals(b)).toBe(true);
+        expect(isCanonicalName(s)).toBe(true);
+        expect(nameByteLength(s)).toBe(b.length);
+      }),
+    );
   });
 
   it('is plain UTF-8, unchanged, for a name that is UTF-8 (a leading BOM and U+FFFD included)', () => {
@@ -47,11 +54,13 @@ describe('the string form of a name', () => {
   });
 
   it('gives distinct names distinct strings, so tree order is strict over byte paths', () => {
-    check(fc.property(nameBytes, nameBytes, (a, b) => {
-      const c = comparePaths(nameFromBytes(a), nameFromBytes(b));
-      expect(c === 0).toBe(a.equals(b));
-      expect(Math.sign(comparePaths(nameFromBytes(b), nameFromBytes(a))) === -Math.sign(c)).toBe(true);
-    }));
+    check(
+      fc.property(nameBytes, nameBytes, (a, b) => {
+        const c = comparePaths(nameFromBytes(a), nameFromBytes(b));
+        expect(c === 0).toBe(a.equals(b));
+        expect(Math.sign(comparePaths(nameFromBytes(b), nameFromBytes(a))) === -Math.sign(c)).toBe(true);
+      }),
+    );
   });
 
   it('refuses forms that are not what their bytes decode to, or no bytes at all', () => {
@@ -61,10 +70,12 @@ describe('the string form of a name', () => {
     expect(isCanonicalName('a\ud800')).toBe(false);
     expect(bytesOfName('a\ud800')).toBeUndefined();
     expect(bytesOfName('\udc7f')).toBeUndefined();
-    check(fc.property(fc.string({ unit: 'binary', maxLength: 8 }), (s) => {
-      const b = bytesOfName(s);
-      if (isCanonicalName(s)) expect(nameFromBytes(b as Buffer)).toBe(s);
-      else if (b !== undefined) expect(nameFromBytes(b)).not.toBe(s);
-    }));
+    check(
+      fc.property(fc.string({ unit: 'binary', maxLength: 8 }), (s) => {
+        const b = bytesOfName(s);
+        if (isCanonicalName(s)) expect(nameFromBytes(b as Buffer)).toBe(s);
+        else if (b !== undefined) expect(nameFromBytes(b)).not.toBe(s);
+      }),
+    );
   });
 });

@@ -35,7 +35,8 @@ export function isPlainName(s: string): boolean {
 function sequenceLength(b: Uint8Array, i: number): number {
   const c = b[i] as number;
   if (c < 0x80) return 1;
-  const cont = (k: number, lo = 0x80, hi = 0xbf): boolean => i + k < b.length && (b[i + k] as number) >= lo && (b[i + k] as number) <= hi;
+  const cont = (k: number, lo = 0x80, hi = 0xbf): boolean =>
+    i + k < b.length && (b[i + k] as number) >= lo && (b[i + k] as number) <= hi;
   if (c >= 0xc2 && c <= 0xdf) return cont(1) ? 2 : 0;
   // the second byte's range rules out overlong forms, surrogates (ED A0..BF) and code points past U+10FFFF
   if (c >= 0xe0 && c <= 0xef) {

@@ -36,7 +36,11 @@ export interface WriteOptions {
  * or absent) and the temp file has been removed. Errors are FoleBackupErrors from
  * fsError('write', path, …), so a full disk is code NO_SPACE.
  */
-export async function writeFileAtomic(path: string, data: Uint8Array | readonly Uint8Array[], opts: WriteOptions = {}): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: Uint8Array | readonly Uint8Array[],
+  opts: WriteOptions = {},
+): Promise<void> {
   const dir = dirname(path);
   const tmp = join(dir, TEMP_PREFIX + randomBytes(8).toString('hex'));
   let fh: FileHandle | undefined;
@@ -114,4 +118,3 @@ export async function removeDurable(path: string): Promise<void> {
   }
   await fsyncDir(dirname(path));
 }
-

@@ -64,7 +64,11 @@ export function pathInsideRoot(root: string, rel: string): CheckedPath {
       } catch {
         // the target is only named in the message
       }
-      throw unsafe(root, rel, `${at === rel ? 'it' : at} is a symlink (to ${to}); databases are never opened through a symlink`);
+      throw unsafe(
+        root,
+        rel,
+        `${at === rel ? 'it' : at} is a symlink (to ${to}); databases are never opened through a symlink`,
+      );
     }
   }
   let realRoot: string;

@@ -38,7 +38,10 @@ export class BackgroundSync {
   private readonly shell: ChildProcess;
   private readonly exited: Promise<void>;
 
-  constructor(path: string, private readonly everyBytes: number) {
+  constructor(
+    path: string,
+    private readonly everyBytes: number,
+  ) {
     this.shell = spawn('sh', ['-c', 'while read -r _; do sync -f "$1" >/dev/null 2>&1; echo; done', 'sh', path], {
       stdio: ['pipe', 'pipe', 'ignore'],
     });

@@ -20,14 +20,23 @@ describe('ManifestText', () => {
     };
     // projects with files, an empty project, a project directory the head does not list, files around them
     const entries: TreeEntry[] = [
-      dir('core'), await file('core/settings.json', '{}'),
-      dir('modules'), dir('modules/maps'), await file('modules/maps/module.json', 'm'),
+      dir('core'),
+      await file('core/settings.json', '{}'),
+      dir('modules'),
+      dir('modules/maps'),
+      await file('modules/maps/module.json', 'm'),
       dir('projects'),
-      dir('projects/p1'), await file('projects/p1/a.txt', 'a'), dir('projects/p1/maps'), await file('projects/p1/maps/m.json', 'mm'),
+      dir('projects/p1'),
+      await file('projects/p1/a.txt', 'a'),
+      dir('projects/p1/maps'),
+      await file('projects/p1/maps/m.json', 'mm'),
       dir('projects/p2'),
-      dir('projects/p3'), await file('projects/p3/x.txt', 'x'),
-      dir('projects/p4'), await file('projects/p4/y.txt', 'y'),
-      dir('templates'), await file('templates/t.json', 't'),
+      dir('projects/p3'),
+      await file('projects/p3/x.txt', 'x'),
+      dir('projects/p4'),
+      await file('projects/p4/y.txt', 'y'),
+      dir('templates'),
+      await file('templates/t.json', 't'),
     ];
     const writer = new TreeWriter(repo);
     for (const e of entries) await writer.add(e);
@@ -37,8 +46,13 @@ describe('ManifestText', () => {
     const snap = {
       tree,
       manifest: {
-        backupId: 'b', createdAt: '2026-01-01T00:00:00.000Z', createdBy: 'test', foleVersion: '1.0.0', storageSpecVersion: '1',
-        modules: ['maps'], projects: [project('p1'), project('p2'), project('p4')],
+        backupId: 'b',
+        createdAt: '2026-01-01T00:00:00.000Z',
+        createdBy: 'test',
+        foleVersion: '1.0.0',
+        storageSpecVersion: '1',
+        modules: ['maps'],
+        projects: [project('p1'), project('p2'), project('p4')],
         core: { coreDb: null, templates: { 't.json': 'sha256:00' } },
       },
     } as unknown as Snapshot;
@@ -52,7 +66,11 @@ describe('ManifestText', () => {
     for await (const e of rereadTree(repo, tree)) text.listed(e);
     text.end();
     expect(got.join('')).toBe(expected.join(''));
-    expect(JSON.parse(got.join('')).projects.map((p: { projectId: string }) => p.projectId)).toEqual(['p1', 'p2', 'p4']);
+    expect(JSON.parse(got.join('')).projects.map((p: { projectId: string }) => p.projectId)).toEqual([
+      'p1',
+      'p2',
+      'p4',
+    ]);
   });
 });
 

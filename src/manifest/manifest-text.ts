@@ -17,7 +17,7 @@ export type TextOut = (text: string) => void;
 const fileLine = (e: TreeEntry): string => `{"path":${JSON.stringify(e.path)},"sha256":"${e.sha256 ?? ''}"}`;
 
 function indent(json: string, spaces: number): string {
-  return json.replace(/\n/g, '\n' + ' '.repeat(spaces));
+  return json.replace(/\n/g, `\n${' '.repeat(spaces)}`);
 }
 
 export class ManifestText {
@@ -41,7 +41,7 @@ export class ManifestText {
       storageSpecVersion: m.storageSpecVersion,
       modules: m.modules,
     };
-    write(JSON.stringify(head, null, 2).slice(0, -2) + ',\n  "projects": [');
+    write(`${JSON.stringify(head, null, 2).slice(0, -2)},\n  "projects": [`);
   }
 
   /** First walk: every entry, in tree order (entries under projects/<id>/ are contiguous). */
@@ -88,7 +88,11 @@ export class ManifestText {
 
   private openProject(id: string): void {
     const p = this.byId.get(id) as ProjectHead;
-    const body = JSON.stringify({ projectId: p.projectId, projectDb: p.projectDb, mapDbs: p.mapDbs, maps: p.maps }, null, 2);
+    const body = JSON.stringify(
+      { projectId: p.projectId, projectDb: p.projectDb, mapDbs: p.mapDbs, maps: p.maps },
+      null,
+      2,
+    );
     this.write(`${this.firstProject ? '\n' : ',\n'}    ${indent(body.slice(0, -2), 4)},\n      "files": [`);
     this.firstProject = false;
     this.firstFile = true;

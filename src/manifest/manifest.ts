@@ -13,7 +13,6 @@ import { readTree } from '../snapshot/tree.js';
 import { ManifestText } from './manifest-text.js';
 import { CORE_DB, MAP_DB_NAMES, PROJECT_DB_NAMES } from '../storage/fole-layout.js';
 
-
 export const prefixed = (hex: string): string => `sha256:${hex}`;
 
 function rank(name: string, preferred: readonly string[]): number {
@@ -55,7 +54,13 @@ export class ManifestBuilder {
     } else if (parts.length === 5 && parts[2] === 'maps') {
       const mapId = parts[3] as string;
       project.maps.push({ mapId, path: e.path, sha256: prefixed(hash) });
-      project.maps.sort((a, b) => (a.mapId < b.mapId ? -1 : a.mapId > b.mapId ? 1 : rank(a.path.split('/')[4] ?? '', MAP_DB_NAMES) - rank(b.path.split('/')[4] ?? '', MAP_DB_NAMES)));
+      project.maps.sort((a, b) =>
+        a.mapId < b.mapId
+          ? -1
+          : a.mapId > b.mapId
+            ? 1
+            : rank(a.path.split('/')[4] ?? '', MAP_DB_NAMES) - rank(b.path.split('/')[4] ?? '', MAP_DB_NAMES),
+      );
       project.mapDbs = project.maps.map((m) => m.sha256);
     }
   }
@@ -64,7 +69,12 @@ export class ManifestBuilder {
     return {
       ...fields,
       modules: [...this.modules],
-      projects: [...this.projects.values()].map(({ projectId, projectDb, mapDbs, maps }) => ({ projectId, projectDb, mapDbs, maps })),
+      projects: [...this.projects.values()].map(({ projectId, projectDb, mapDbs, maps }) => ({
+        projectId,
+        projectDb,
+        mapDbs,
+        maps,
+      })),
       core: { coreDb: this.coreDb, templates: { ...this.templates } },
     };
   }

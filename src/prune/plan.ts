@@ -81,7 +81,16 @@ export function planPrune(
     keep: [],
     repack: [],
     remove: [],
-    stats: { packs: stored.length, orphanPacks: orphans.length, usedBlobs: 0, unusedBlobs: 0, freedBytes: 0, repackBytes: 0, unusedBytesKept: 0, youngPacks: young.size },
+    stats: {
+      packs: stored.length,
+      orphanPacks: orphans.length,
+      usedBlobs: 0,
+      unusedBlobs: 0,
+      freedBytes: 0,
+      repackBytes: 0,
+      unusedBytesKept: 0,
+      youngPacks: young.size,
+    },
   };
   // visit packs in a stable order so "first pack that holds it" is deterministic
   const packs = [...indexed].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

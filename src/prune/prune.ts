@@ -58,9 +58,13 @@ export async function usedBlobs(repo: Repository, signal?: AbortSignal): Promise
   const used = new Set<string>();
   const { snapshots, damaged } = await scanSnapshots(repo);
   if (damaged.length > 0) {
-    throw new StopError('MISSING_MANIFEST', `prune refused: ${describeDamaged(damaged, 'the data they use cannot be told apart from garbage')}`, {
-      hint: `restore the damaged files in snapshots/ from a copy of the repository, or remove those backups with \`fole-backup forget ${damaged.map((d) => d.backupId).join(' ')}\`; then run prune again. Nothing was changed`,
-    });
+    throw new StopError(
+      'MISSING_MANIFEST',
+      `prune refused: ${describeDamaged(damaged, 'the data they use cannot be told apart from garbage')}`,
+      {
+        hint: `restore the damaged files in snapshots/ from a copy of the repository, or remove those backups with \`fole-backup forget ${damaged.map((d) => d.backupId).join(' ')}\`; then run prune again. Nothing was changed`,
+      },
+    );
   }
   for (const snap of snapshots) {
     for (const id of snap.tree) used.add(id);
@@ -82,7 +86,10 @@ export async function prune(repo: Repository, opts: PruneOptions = {}): Promise<
   });
   try {
     reporter.phase('remove leftover temporary files');
-    const tempFilesRemoved = await removeTemporaryFiles(repo.backend, { minAgeMs: opts.tempFileMinAgeMs, dryRun: opts.dryRun });
+    const tempFilesRemoved = await removeTemporaryFiles(repo.backend, {
+      minAgeMs: opts.tempFileMinAgeMs,
+      dryRun: opts.dryRun,
+    });
 
     reporter.phase('find used data');
     await repo.loadIndex(opts.signal);
@@ -103,21 +110,46 @@ export async function prune(repo: Repository, opts: PruneOptions = {}): Promise<
     const storedSize = new Map(stored.map((s) => [s.name, s.size]));
     const absent = [...packs.keys()].filter((p) => !storedSize.has(p));
     if (absent.length > 0) {
-      throw new FoleBackupError('REPO_CORRUPT', `prune: ${absent.length} packs listed in the index are missing (e.g. ${absent[0]})`, {
-        hint: 'run `fole-backup check` first; prune refuses to work on a damaged repository',
-      });
+      throw new FoleBackupError(
+        'REPO_CORRUPT',
+        `prune: ${absent.length} packs listed in the index are missing (e.g. ${absent[0]})`,
+        {
+          hint: 'run `fole-backup check` first; prune refuses to work on a damaged repository',
+        },
+      );
     }
-    const indexed = [...packs.entries()].map(([name, blobs]) => ({ name, size: storedSize.get(name) ?? 0, blobs: [...blobs.values()] }));
+    const indexed = [...packs.entries()].map(([name, blobs]) => ({
+      name,
+      size: storedSize.get(name) ?? 0,
+      blobs: [...blobs.values()],
+    }));
     const missing = missingBlobs(indexed, used);
     if (missing.length > 0) {
-      throw new FoleBackupError('REPO_CORRUPT', `prune: ${missing.length} blobs used by backups are in no pack (e.g. ${missing[0]})`, {
-        hint: 'run `fole-backup check`; prune refuses to work on a damaged repository',
-      });
+      throw new FoleBackupError(
+        'REPO_CORRUPT',
+        `prune: ${missing.length} blobs used by backups are in no pack (e.g. ${missing[0]})`,
+        {
+          hint: 'run `fole-backup check`; prune refuses to work on a damaged repository',
+        },
+      );
     }
     const plan = planPrune(indexed, stored, used, opts);
-    const summary = { ...plan.stats, keepPacks: plan.keep.length, repackPacks: plan.repack.length, removePacks: plan.remove.length };
+    const summary = {
+      ...plan.stats,
+      keepPacks: plan.keep.length,
+      repackPacks: plan.repack.length,
+      removePacks: plan.remove.length,
+    };
     if (opts.dryRun || (plan.remove.length === 0 && plan.repack.length === 0)) {
-      return { dryRun: opts.dryRun === true, plan: summary, newPacks: 0, indexFilesWritten: 0, indexFilesRemoved: 0, tempFilesRemoved, durationMs: Date.now() - started };
+      return {
+        dryRun: opts.dryRun === true,
+        plan: summary,
+        newPacks: 0,
+        indexFilesWritten: 0,
+        indexFilesRemoved: 0,
+        tempFilesRemoved,
+        durationMs: Date.now() - started,
+      };
     }
 
     // 3. repack
@@ -170,7 +202,12 @@ export async function prune(repo: Repository, opts: PruneOptions = {}): Promise<
       await repo.backend.remove({ type: 'data', name });
     }
     return {
-      dryRun: false, plan: summary, newPacks: newPacks.length, indexFilesWritten: written.size, indexFilesRemoved, tempFilesRemoved,
+      dryRun: false,
+      plan: summary,
+      newPacks: newPacks.length,
+      indexFilesWritten: written.size,
+      indexFilesRemoved,
+      tempFilesRemoved,
       durationMs: Date.now() - started,
     };
   } finally {

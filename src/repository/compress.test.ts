@@ -1,13 +1,24 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { COMPRESSION_NONE, COMPRESSION_ZSTD, compressBound, compressInto, decompress, maybeCompress } from './compress.js';
+import {
+  COMPRESSION_NONE,
+  COMPRESSION_ZSTD,
+  compressBound,
+  compressInto,
+  decompress,
+  maybeCompress,
+} from './compress.js';
 
 /** Bytes that compress a little, a lot or not at all: repeated words, noise, or both. */
 const content = fc.oneof(
   fc.uint8Array({ maxLength: 70_000 }),
-  fc.tuple(fc.string({ maxLength: 40 }), fc.integer({ min: 0, max: 3000 })).map(([w, n]) => new Uint8Array(Buffer.from(w.repeat(n)))),
-  fc.tuple(fc.integer({ min: 0, max: 20_000 }), fc.integer({ min: 0, max: 20_000 })).map(([a, b]) => new Uint8Array(Buffer.concat([Buffer.alloc(a, 7), randomBytes(b)]))),
+  fc
+    .tuple(fc.string({ maxLength: 40 }), fc.integer({ min: 0, max: 3000 }))
+    .map(([w, n]) => new Uint8Array(Buffer.from(w.repeat(n)))),
+  fc
+    .tuple(fc.integer({ min: 0, max: 20_000 }), fc.integer({ min: 0, max: 20_000 }))
+    .map(([a, b]) => new Uint8Array(Buffer.concat([Buffer.alloc(a, 7), randomBytes(b)]))),
 );
 
 describe('compressInto', () => {
@@ -25,7 +36,9 @@ describe('compressInto', () => {
         expect(expected.compression).toBe(COMPRESSION_ZSTD);
         expect(n).toBeGreaterThan(0);
         expect(n).toBeLessThanOrEqual(data.length - (data.length >> 4));
-        expect(decompress(dst.subarray(0, n), COMPRESSION_ZSTD, data.length, 'test').equals(Buffer.from(data))).toBe(true);
+        expect(decompress(dst.subarray(0, n), COMPRESSION_ZSTD, data.length, 'test').equals(Buffer.from(data))).toBe(
+          true,
+        );
       }),
       { numRuns: 300 },
     );

@@ -16,17 +16,34 @@ async function readBytes(bytes: Uint8Array): Promise<unknown> {
   return readConfig(backend).catch((e: unknown) => e);
 }
 
-const VALID = { formatVersion: 1, id: '6f1c2f0e-8a55-4a4e-9d2a-6a8f0b1c2d3e', createdAt: '2026-01-01T00:00:00.000Z', packSize: 16 << 20, fileChunkSize: 1 << 20, dbChunkSize: 16384 };
-const isTyped = (r: unknown): boolean => r instanceof FoleBackupError && ['REPO_CORRUPT', 'REPO_FORMAT_UNSUPPORTED'].includes(r.code);
+const VALID = {
+  formatVersion: 1,
+  id: '6f1c2f0e-8a55-4a4e-9d2a-6a8f0b1c2d3e',
+  createdAt: '2026-01-01T00:00:00.000Z',
+  packSize: 16 << 20,
+  fileChunkSize: 1 << 20,
+  dbChunkSize: 16384,
+};
+const isTyped = (r: unknown): boolean =>
+  r instanceof FoleBackupError && ['REPO_CORRUPT', 'REPO_FORMAT_UNSUPPORTED'].includes(r.code);
 
 describe('reading the repository config', () => {
   it('reads a valid config, and refuses JSON that is not an object', async () => {
     expect(await readBytes(Buffer.from(JSON.stringify(VALID)))).toEqual(VALID);
-    for (const text of ['null', '1', '"x"', '[]', 'true', '{}', '{"formatVersion":1}', '']) expect(isTyped(await readBytes(Buffer.from(text))), text).toBe(true);
+    for (const text of ['null', '1', '"x"', '[]', 'true', '{}', '{"formatVersion":1}', ''])
+      expect(isTyped(await readBytes(Buffer.from(text))), text).toBe(true);
   });
 
   it('any mutation of a valid config yields a valid config or a typed error', async () => {
-    const value = fc.oneof(fc.constant(null), fc.boolean(), fc.integer(), fc.double(), fc.string(), fc.array(fc.nat(), { maxLength: 2 }), fc.object({ maxDepth: 1 }));
+    const value = fc.oneof(
+      fc.constant(null),
+      fc.boolean(),
+      fc.integer(),
+      fc.double(),
+      fc.string(),
+      fc.array(fc.nat(), { maxLength: 2 }),
+      fc.object({ maxDepth: 1 }),
+    );
     await fuzzAsync(
       fc.asyncProperty(fc.constantFrom(...Object.keys(VALID), 'extra'), value, async (key, v) => {
         const r = await readBytes(Buffer.from(JSON.stringify({ ...VALID, [key]: v })));
@@ -39,10 +56,16 @@ describe('reading the repository config', () => {
 
   it('any bytes yield a config or a typed error', async () => {
     await fuzzAsync(
-      fc.asyncProperty(fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.json().map((j) => Buffer.from(j))), async (bytes) => {
-        const r = await readBytes(bytes);
-        if (r instanceof Error) expect(isTyped(r), String(r)).toBe(true);
-      }),
+      fc.asyncProperty(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 300 }),
+          fc.json().map((j) => Buffer.from(j)),
+        ),
+        async (bytes) => {
+          const r = await readBytes(bytes);
+          if (r instanceof Error) expect(isTyped(r), String(r)).toBe(true);
+        },
+      ),
       1000,
     );
   });
@@ -60,14 +83,21 @@ describe('a lost or damaged config', () => {
     const backend = new MemoryBackend();
     await backend.save({ type: 'keys', name: 'a'.repeat(64) }, Buffer.from('{}'));
     const err = await readConfig(backend).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'REPO_NOT_FOUND', message: expect.stringMatching(/holds a repository's key files but no config/), hint: expect.stringMatching(/do not run init here/) });
+    expect(err).toMatchObject({
+      code: 'REPO_NOT_FOUND',
+      message: expect.stringMatching(/holds a repository's key files but no config/),
+      hint: expect.stringMatching(/do not run init here/),
+    });
     const empty = await readConfig(new MemoryBackend()).catch((e: unknown) => e);
     expect(empty).toMatchObject({ code: 'REPO_NOT_FOUND', hint: expect.stringMatching(/fole-backup init/) });
   });
 
   it('says what to do with a damaged one', async () => {
     for (const text of ['{}', JSON.stringify({ ...VALID, dbChunkSize: 1 }), 'not json']) {
-      expect(await readBytes(Buffer.from(text)), text).toMatchObject({ code: 'REPO_CORRUPT', hint: expect.stringMatching(/restore the file `config` from a copy/) });
+      expect(await readBytes(Buffer.from(text)), text).toMatchObject({
+        code: 'REPO_CORRUPT',
+        hint: expect.stringMatching(/restore the file `config` from a copy/),
+      });
     }
   });
 });

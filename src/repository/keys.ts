@@ -24,14 +24,29 @@ export async function listKeys(repo: Repository): Promise<KeyInfo[]> {
   for await (const o of repo.backend.list('keys')) {
     try {
       const k = await readKeyFile(repo.backend, o);
-      out.push({ name: o.name, createdAt: k.createdAt, host: k.host, username: k.username, current: o.name === repo.keyName });
+      out.push({
+        name: o.name,
+        createdAt: k.createdAt,
+        host: k.host,
+        username: k.username,
+        current: o.name === repo.keyName,
+      });
     } catch (err) {
       if (!(err instanceof FoleBackupError)) throw err;
-      out.push({ name: o.name, createdAt: '', host: '', username: '', current: false, damaged: keyFileProblem(err, o.name) });
+      out.push({
+        name: o.name,
+        createdAt: '',
+        host: '',
+        username: '',
+        current: false,
+        damaged: keyFileProblem(err, o.name),
+      });
     }
   }
   const rank = (k: KeyInfo): number => (k.damaged === undefined ? 0 : 1);
-  return out.sort((a, b) => rank(a) - rank(b) || a.createdAt.localeCompare(b.createdAt) || a.name.localeCompare(b.name));
+  return out.sort(
+    (a, b) => rank(a) - rank(b) || a.createdAt.localeCompare(b.createdAt) || a.name.localeCompare(b.name),
+  );
 }
 
 export async function addKey(repo: Repository, password: string): Promise<string> {
@@ -51,9 +66,18 @@ export async function removeKey(repo: Repository, ref: string): Promise<string> 
     const matches = keys.filter((k) => k.name.startsWith(ref));
     if (ref.length < 8 || matches.length !== 1) {
       const ambiguous = ref.length >= 8 && matches.length > 1;
-      throw new FoleBackupError('USAGE', `key ${ref}: ${ambiguous ? `ambiguous prefix, ${matches.length} keys start with it` : 'no such key (give at least 8 characters of its name)'}`, {
-        hint: ambiguous ? `name it by more of its name: ${matches.slice(0, 5).map((k) => k.name).join(', ')}` : 'see `fole-backup key list`',
-      });
+      throw new FoleBackupError(
+        'USAGE',
+        `key ${ref}: ${ambiguous ? `ambiguous prefix, ${matches.length} keys start with it` : 'no such key (give at least 8 characters of its name)'}`,
+        {
+          hint: ambiguous
+            ? `name it by more of its name: ${matches
+                .slice(0, 5)
+                .map((k) => k.name)
+                .join(', ')}`
+            : 'see `fole-backup key list`',
+        },
+      );
     }
     const k = matches[0] as KeyInfo;
     if (k.current) {

@@ -12,7 +12,15 @@ import { makeRepo, TEST_PASSWORD } from '../../test/repo-helpers.js';
 import { AAD } from './format.js';
 import fc from 'fast-check';
 import { fuzz, fuzzAsync } from '../../test/fuzz.js';
-import { listLocks, parseLockRecord, RepositoryLock, staleReason, unlockRepository, type LockInfo, type LockRecord } from './lock.js';
+import {
+  listLocks,
+  parseLockRecord,
+  RepositoryLock,
+  staleReason,
+  unlockRepository,
+  type LockInfo,
+  type LockRecord,
+} from './lock.js';
 import type { Repository } from './repository.js';
 import { canRun } from '../../test/needs.js';
 import { rejection } from '../../test/rejection.js';
@@ -35,22 +43,34 @@ function deadPid(): number {
 function record(now: number, ago: number, over: Partial<LockRecord> = {}): LockRecord {
   const t = new Date(now - ago).toISOString();
   return {
-    exclusive: false, operation: 'backup', host: hostname(), pid: deadPid(), username: 'someone',
-    createdAt: t, refreshedAt: t, leaseMs: LEASE, ...selfIdentity(), ...over,
+    exclusive: false,
+    operation: 'backup',
+    host: hostname(),
+    pid: deadPid(),
+    username: 'someone',
+    createdAt: t,
+    refreshedAt: t,
+    leaseMs: LEASE,
+    ...selfIdentity(),
+    ...over,
   };
 }
-
 
 const linuxProc = canRun(selfIdentity().pidNs !== undefined, 'Linux /proc PID-namespace ids');
 
 describe('staleReason', () => {
   const now = Date.parse('2030-01-01T00:00:00Z');
 
-  it.runIf(linuxProc)('calls the lock of a gone process stale once its lease ran out, when it is provably the same boot and PID namespace', () => {
-    expect(staleReason(record(now, 2 * LEASE), now)).toMatch(/^process \d+ on this host .* is gone; lease expired at /);
-    // still within its lease: it may be a process that has just not refreshed yet
-    expect(staleReason(record(now, LEASE / 2), now)).toBe(false);
-  });
+  it.runIf(linuxProc)(
+    'calls the lock of a gone process stale once its lease ran out, when it is provably the same boot and PID namespace',
+    () => {
+      expect(staleReason(record(now, 2 * LEASE), now)).toMatch(
+        /^process \d+ on this host .* is gone; lease expired at /,
+      );
+      // still within its lease: it may be a process that has just not refreshed yet
+      expect(staleReason(record(now, LEASE / 2), now)).toBe(false);
+    },
+  );
 
   it.runIf(linuxProc)('calls a lock stale when its pid now belongs to a process that started at another time', () => {
     const reused = record(now, 2 * LEASE, { pid: process.pid, startTime: '1' });
@@ -69,7 +89,9 @@ describe('staleReason', () => {
       const lock = record(now, 2 * LEASE, over);
       expect(staleReason(lock, now), JSON.stringify(over)).toBe(false);
       // a lease far past its expiry is stale whoever holds it
-      expect(staleReason({ ...lock, refreshedAt: new Date(now - 7 * LEASE).toISOString() }, now)).toMatch(/^lease expired at /);
+      expect(staleReason({ ...lock, refreshedAt: new Date(now - 7 * LEASE).toISOString() }, now)).toMatch(
+        /^lease expired at /,
+      );
     }
   });
 });
@@ -92,7 +114,11 @@ describe('RepositoryLock', () => {
     await repo.saveJson('locks', record(now, 7 * LEASE, old), AAD.lock, 'b'.repeat(32));
     await repo.saveJson('locks', record(now, 8 * LEASE, old), AAD.lock, 'c'.repeat(32));
     const told: string[] = [];
-    const lock = await RepositoryLock.acquire(repo, { exclusive: true, operation: 'prune', onStale: (l) => told.push(l.name) });
+    const lock = await RepositoryLock.acquire(repo, {
+      exclusive: true,
+      operation: 'prune',
+      onStale: (l) => told.push(l.name),
+    });
     await lock.release();
     expect(told.sort()).toEqual(['b'.repeat(32), 'c'.repeat(32)]);
   });
@@ -147,9 +173,15 @@ describe('an unreadable lock', () => {
   it('is stale once its file is old, and unlock removes it', async () => {
     const { repo, name } = await withGarbageLock(Date.parse('2020-03-01T00:00:00Z'));
     const told: LockInfo[] = [];
-    const lock = await RepositoryLock.acquire(repo, { exclusive: true, operation: 'prune', onStale: (l) => told.push(l) });
+    const lock = await RepositoryLock.acquire(repo, {
+      exclusive: true,
+      operation: 'prune',
+      onStale: (l) => told.push(l),
+    });
     await lock.release();
-    expect(told.map((l) => [l.name, l.stale])).toEqual([[name, 'unreadable lock file, last written at 2020-03-01T00:00:00.000Z']]);
+    expect(told.map((l) => [l.name, l.stale])).toEqual([
+      [name, 'unreadable lock file, last written at 2020-03-01T00:00:00.000Z'],
+    ]);
     expect((await unlockRepository(repo)).removed.map((l) => l.name)).toEqual([name]);
     expect(await listLocks(repo)).toEqual([]);
   });
@@ -168,10 +200,19 @@ describe('lock records read from the repository (fuzzed)', () => {
     const now = Date.now();
     const nearRecord = fc.record(
       {
-        exclusive: fc.oneof(fc.boolean(), fc.anything()), operation: fc.oneof(fc.string(), fc.anything()), host: fc.oneof(fc.constant(hostname()), fc.string()),
-        pid: fc.oneof(fc.integer(), fc.double(), fc.anything()), username: fc.string(), createdAt: fc.string(),
-        refreshedAt: fc.oneof(fc.date({ noInvalidDate: true }).map((d) => d.toISOString()), fc.string()), leaseMs: fc.oneof(fc.integer(), fc.double()),
-        bootId: fc.oneof(fc.constant(selfIdentity().bootId), fc.string(), fc.anything()), pidNs: fc.oneof(fc.constant(selfIdentity().pidNs), fc.string()),
+        exclusive: fc.oneof(fc.boolean(), fc.anything()),
+        operation: fc.oneof(fc.string(), fc.anything()),
+        host: fc.oneof(fc.constant(hostname()), fc.string()),
+        pid: fc.oneof(fc.integer(), fc.double(), fc.anything()),
+        username: fc.string(),
+        createdAt: fc.string(),
+        refreshedAt: fc.oneof(
+          fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+          fc.string(),
+        ),
+        leaseMs: fc.oneof(fc.integer(), fc.double()),
+        bootId: fc.oneof(fc.constant(selfIdentity().bootId), fc.string(), fc.anything()),
+        pidNs: fc.oneof(fc.constant(selfIdentity().pidNs), fc.string()),
         startTime: fc.oneof(fc.string(), fc.anything()),
       },
       { requiredKeys: [] },
@@ -209,7 +250,9 @@ describe('lock records read from the repository (fuzzed)', () => {
 // A holder in a PID namespace of its own (a container sharing this hostname): its pid
 // names no process out here, or another one.
 const unshareOk = canRun(
-  process.getuid?.() === 0 && existsSync('/usr/bin/unshare') && spawnSync('unshare', ['-p', '-f', '--mount-proc', 'true']).status === 0,
+  process.getuid?.() === 0 &&
+    existsSync('/usr/bin/unshare') &&
+    spawnSync('unshare', ['-p', '-f', '--mount-proc', 'true']).status === 0,
   'root and PID namespaces (unshare -p)',
 );
 
@@ -221,7 +264,11 @@ describe.runIf(unshareOk)('a holder in another PID namespace (unshare -p -f --mo
     await makeRepo(new LocalBackend(repoDir));
     // a pid that is free out here; the child burns pids inside until its own lands past it
     const free = (() => {
-      const used = new Set(readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number));
+      const used = new Set(
+        readdirSync('/proc')
+          .filter((n) => /^\d+$/.test(n))
+          .map(Number),
+      );
       for (let p = 200; ; p++) if (!used.has(p) && !used.has(p + 1) && !used.has(p + 2) && !used.has(p + 3)) return p;
     })();
     const lockUrl = new URL('./lock.ts', import.meta.url).href;
@@ -235,10 +282,14 @@ describe.runIf(unshareOk)('a holder in another PID namespace (unshare -p -f --mo
       process.stdout.write('locked ' + process.pid + '\\n');
       setInterval(() => {}, 1000);`;
     const shell = `while [ "$(sh -c 'echo $$')" -lt ${free - 1} ]; do :; done; "$0" --import tsx --input-type=module -e "$1"`;
-    const child = spawn('unshare', ['-p', '-f', '--mount-proc', '--kill-child', 'sh', '-c', shell, process.execPath, script], {
-      cwd: fileURLToPath(new URL('../..', import.meta.url)),
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      'unshare',
+      ['-p', '-f', '--mount-proc', '--kill-child', 'sh', '-c', shell, process.execPath, script],
+      {
+        cwd: fileURLToPath(new URL('../..', import.meta.url)),
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     const exited = new Promise((r) => child.on('exit', r));
     cleanups.push(async () => {
       child.kill('SIGKILL');

@@ -74,7 +74,10 @@ export function defaultLeaseMs(): number {
   if (v === undefined || v === '') return LEASE_MS;
   const n = Number(v);
   if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < MIN_LEASE_MS || n > MAX_LEASE_MS) {
-    throw new FoleBackupError('USAGE', `${LEASE_ENV} must be a whole number of milliseconds from ${MIN_LEASE_MS} to ${MAX_LEASE_MS}, not ${JSON.stringify(v)}`);
+    throw new FoleBackupError(
+      'USAGE',
+      `${LEASE_ENV} must be a whole number of milliseconds from ${MIN_LEASE_MS} to ${MAX_LEASE_MS}, not ${JSON.stringify(v)}`,
+    );
   }
   return n;
 }
@@ -112,10 +115,20 @@ export function parseLockRecord(v: unknown, name: string): LockRecord {
   const str = (x: unknown): x is string => typeof x === 'string' && x.length <= 1024;
   const optStr = (x: unknown): boolean => x === undefined || str(x);
   if (
-    typeof r !== 'object' || r === null || Array.isArray(r) ||
-    typeof r.exclusive !== 'boolean' || !str(r.operation) || !str(r.host) || !Number.isSafeInteger(r.pid) ||
-    !str(r.username) || !str(r.createdAt) || !str(r.refreshedAt) || typeof r.leaseMs !== 'number' ||
-    !optStr(r.bootId) || !optStr(r.pidNs) || !optStr(r.startTime)
+    typeof r !== 'object' ||
+    r === null ||
+    Array.isArray(r) ||
+    typeof r.exclusive !== 'boolean' ||
+    !str(r.operation) ||
+    !str(r.host) ||
+    !Number.isSafeInteger(r.pid) ||
+    !str(r.username) ||
+    !str(r.createdAt) ||
+    !str(r.refreshedAt) ||
+    typeof r.leaseMs !== 'number' ||
+    !optStr(r.bootId) ||
+    !optStr(r.pidNs) ||
+    !optStr(r.startTime)
   ) {
     throw new FoleBackupError('REPO_CORRUPT', `locks/${name}: not a lock record`);
   }
@@ -139,8 +152,16 @@ export async function listLocks(repo: Repository, now = Date.now()): Promise<Loc
       const written = o.mtimeMs === undefined ? '?' : isoTime(o.mtimeMs);
       const old = o.mtimeMs !== undefined && now - o.mtimeMs > UNREADABLE_STALE_MS;
       out.push({
-        name: o.name, exclusive: true, operation: 'unknown (unreadable lock)', host: '?', pid: 0, username: '?',
-        createdAt: written, refreshedAt: written, leaseMs: 0, unreadable: true,
+        name: o.name,
+        exclusive: true,
+        operation: 'unknown (unreadable lock)',
+        host: '?',
+        pid: 0,
+        username: '?',
+        createdAt: written,
+        refreshedAt: written,
+        leaseMs: 0,
+        unreadable: true,
         stale: old ? `unreadable lock file, last written at ${written}` : false,
       });
     }
@@ -209,8 +230,15 @@ export class RepositoryLock {
     }
     const t = new Date().toISOString();
     const record: LockRecord = {
-      exclusive: opts.exclusive, operation: opts.operation, host: hostname(), pid: process.pid, username,
-      createdAt: t, refreshedAt: t, leaseMs: opts.leaseMs ?? defaultLeaseMs(), ...selfIdentity(),
+      exclusive: opts.exclusive,
+      operation: opts.operation,
+      host: hostname(),
+      pid: process.pid,
+      username,
+      createdAt: t,
+      refreshedAt: t,
+      leaseMs: opts.leaseMs ?? defaultLeaseMs(),
+      ...selfIdentity(),
     };
     const name = randomBytes(16).toString('hex');
     await repo.saveJson('locks', record, AAD.lock, name);
@@ -267,7 +295,8 @@ export class RepositoryLock {
         // someone who judged it stale may have removed it: never write it back then
         await this.repo.backend.stat({ type: 'locks', name: this.name });
       } catch (err) {
-        if (err instanceof FoleBackupError && err.code === 'NOT_FOUND') return this.lose(`its lock file locks/${this.name} was removed by another process`);
+        if (err instanceof FoleBackupError && err.code === 'NOT_FOUND')
+          return this.lose(`its lock file locks/${this.name} was removed by another process`);
         return; // unreachable storage: retried on the next tick while the lease still covers us
       }
       const record = { ...this.record, refreshedAt: new Date().toISOString() };
@@ -341,7 +370,10 @@ export interface UnlockResult {
 }
 
 /** Remove stale locks (all locks with `force`). Live locks are kept and reported. */
-export async function unlockRepository(repo: Repository, opts: { force?: boolean; now?: number } = {}): Promise<UnlockResult> {
+export async function unlockRepository(
+  repo: Repository,
+  opts: { force?: boolean; now?: number } = {},
+): Promise<UnlockResult> {
   const removed: LockInfo[] = [];
   const kept: LockInfo[] = [];
   for (const l of await listLocks(repo, opts.now ?? Date.now())) {

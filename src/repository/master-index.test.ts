@@ -76,11 +76,14 @@ function expectHeldExactly(decoded: ReturnType<typeof decodeIndexFile>): void {
 
 describe('index files', () => {
   it('decode what encode wrote, and the in-memory index returns every blob as written', () => {
-    check(fc.property(packs, (ps) => {
-      const decoded = decodeIndexFile(JSON.parse(JSON.stringify(encodeIndexFile(ps))), 'i');
-      expect(decoded).toEqual(ps);
-      expectHeldExactly(decoded);
-    }), 50);
+    check(
+      fc.property(packs, (ps) => {
+        const decoded = decodeIndexFile(JSON.parse(JSON.stringify(encodeIndexFile(ps))), 'i');
+        expect(decoded).toEqual(ps);
+        expectHeldExactly(decoded);
+      }),
+      50,
+    );
   });
 
   // any (in the cases): each reaches into a different corner of an untyped JSON value
@@ -116,7 +119,8 @@ function slots(v: unknown): [Record<string, unknown> | unknown[], string | numbe
   const out: [Record<string, unknown> | unknown[], string | number][] = [];
   const walk = (x: unknown): void => {
     if (Array.isArray(x)) x.forEach((y, i) => (out.push([x, i]), walk(y)));
-    else if (typeof x === 'object' && x !== null) for (const [k, y] of Object.entries(x)) (out.push([x as Record<string, unknown>, k]), walk(y));
+    else if (typeof x === 'object' && x !== null)
+      for (const [k, y] of Object.entries(x)) out.push([x as Record<string, unknown>, k]), walk(y);
   };
   walk(v);
   return out;
@@ -126,36 +130,61 @@ describe('fuzzing decodeIndexFile', () => {
   const change = fc.record({
     which: fc.nat(),
     op: fc.constantFrom('delete' as const, 'set' as const),
-    value: fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constantFrom(-1, 1.5, 2 ** 32, 2 ** 53, 'length', 'map', '0', 1, 17, null, [], {})),
+    value: fc.oneof(
+      fc.jsonValue({ maxDepth: 2 }),
+      fc.constantFrom(-1, 1.5, 2 ** 32, 2 ** 53, 'length', 'map', '0', 1, 17, null, [], {}),
+    ),
   });
 
   it('a mutated index yields blobs the in-memory index holds exactly, or REPO_CORRUPT', () => {
-    check(fc.property(packs, fc.array(change, { minLength: 1, maxLength: 3 }), (ps, changes) => {
-      const v = JSON.parse(JSON.stringify(encodeIndexFile(ps))) as unknown;
-      for (const c of changes) {
-        const all = slots(v);
-        if (all.length === 0) break;
-        const [container, key] = all[c.which % all.length] as [Record<string, unknown> | unknown[], string | number];
-        if (c.op === 'delete') {
-          if (Array.isArray(container)) container.splice(key as number, 1);
-          else delete container[key as string];
-        } else (container as Record<string | number, unknown>)[key] = c.value;
-      }
-      const got = decodeOrCorrupt(v);
-      if (got !== undefined) expectHeldExactly(got);
-    }), 150);
+    check(
+      fc.property(packs, fc.array(change, { minLength: 1, maxLength: 3 }), (ps, changes) => {
+        const v = JSON.parse(JSON.stringify(encodeIndexFile(ps))) as unknown;
+        for (const c of changes) {
+          const all = slots(v);
+          if (all.length === 0) break;
+          const [container, key] = all[c.which % all.length] as [Record<string, unknown> | unknown[], string | number];
+          if (c.op === 'delete') {
+            if (Array.isArray(container)) container.splice(key as number, 1);
+            else delete container[key as string];
+          } else (container as Record<string | number, unknown>)[key] = c.value;
+        }
+        const got = decodeOrCorrupt(v);
+        if (got !== undefined) expectHeldExactly(got);
+      }),
+      150,
+    );
   });
 
   it('any JavaScript value yields blobs the index holds exactly, or REPO_CORRUPT', () => {
     const arb = fc.oneof(
-      fc.anything({ withBigInt: true, withBoxedValues: true, withMap: true, withSet: true, withNullPrototype: true, withSparseArray: true, withTypedArray: true }),
+      fc.anything({
+        withBigInt: true,
+        withBoxedValues: true,
+        withMap: true,
+        withSet: true,
+        withNullPrototype: true,
+        withSparseArray: true,
+        withTypedArray: true,
+      }),
       fc.record({ packs: fc.array(fc.anything({ withSparseArray: true, withNullPrototype: true }), { maxLength: 3 }) }),
-      fc.record({ packs: fc.array(fc.record({ id: hex64, blobs: fc.array(fc.array(fc.anything(), { minLength: 6, maxLength: 6 }), { maxLength: 3 }) }), { maxLength: 2 }) }),
+      fc.record({
+        packs: fc.array(
+          fc.record({
+            id: hex64,
+            blobs: fc.array(fc.array(fc.anything(), { minLength: 6, maxLength: 6 }), { maxLength: 3 }),
+          }),
+          { maxLength: 2 },
+        ),
+      }),
     );
-    check(fc.property(arb, (v) => {
-      const got = decodeOrCorrupt(v);
-      if (got !== undefined) expectHeldExactly(got);
-    }), 100);
+    check(
+      fc.property(arb, (v) => {
+        const got = decodeOrCorrupt(v);
+        if (got !== undefined) expectHeldExactly(got);
+      }),
+      100,
+    );
   });
 });
 
@@ -189,7 +218,15 @@ describe('MasterIndex', () => {
     const index = new MasterIndex();
     index.addPack(H('a'), [blobOf(1)]);
     const id = blobOf(1).id;
-    for (const other of [blobOf(2).id, id.slice(0, 62), `${id}00`, `${id.slice(0, 63)}g`, `g${id.slice(1)}`, '', 'latest']) {
+    for (const other of [
+      blobOf(2).id,
+      id.slice(0, 62),
+      `${id}00`,
+      `${id.slice(0, 63)}g`,
+      `g${id.slice(1)}`,
+      '',
+      'latest',
+    ]) {
       expect(index.has(other)).toBe(false);
       expect(index.get(other)).toBeUndefined();
     }

@@ -112,7 +112,15 @@ export class MasterIndex {
   }
 
   /** One blob of pack slot `p` (a blob already indexed keeps its first location). */
-  private add(p: number, id: string, typeCode: number, offset: number, length: number, rawLength: number, compression: number): void {
+  private add(
+    p: number,
+    id: string,
+    typeCode: number,
+    offset: number,
+    length: number,
+    rawLength: number,
+    compression: number,
+  ): void {
     if (!this.parse(id)) throw new FoleBackupError('INTERNAL', `blob id ${JSON.stringify(id)} is not 64 hex digits`);
     const at = this.find();
     if (this.table[at] !== 0) return;
@@ -136,7 +144,8 @@ export class MasterIndex {
 
   /** Every blob, in the order it was added. */
   *entries(): Generator<IndexEntry> {
-    for (let s = 0; s < this.n; s++) yield this.entryAt(s, Buffer.from(this.words.buffer, s * ID_BYTES, ID_BYTES).toString('hex'));
+    for (let s = 0; s < this.n; s++)
+      yield this.entryAt(s, Buffer.from(this.words.buffer, s * ID_BYTES, ID_BYTES).toString('hex'));
   }
 
   /** The slot of `id`, or -1. */
@@ -239,7 +248,13 @@ function checkIndexFile(v: unknown, name: string): CheckedPack[] {
   const packs = (v as { packs: unknown[] }).packs;
   for (let i = 0; i < packs.length; i++) {
     const p = packs[i] as { id?: unknown; blobs?: unknown } | null | undefined;
-    if (typeof p !== 'object' || p === null || typeof p.id !== 'string' || !HEX64.test(p.id) || !Array.isArray(p.blobs)) {
+    if (
+      typeof p !== 'object' ||
+      p === null ||
+      typeof p.id !== 'string' ||
+      !HEX64.test(p.id) ||
+      !Array.isArray(p.blobs)
+    ) {
       throw bad('malformed pack entry');
     }
     const list = p.blobs as unknown[];
@@ -251,7 +266,12 @@ function checkIndexFile(v: unknown, name: string): CheckedPack[] {
       const t = Number.isInteger(type) ? BLOB_TYPE_OF_CODE[type as number] : undefined;
       if (typeof id !== 'string' || !HEX64.test(id) || t === undefined) throw bad('malformed blob entry');
       // the in-memory index holds offsets and lengths as u32 and the compression in 4 bits
-      if (!isU32(offset) || !isU32(length) || !isU32(rawLength) || (compression !== COMPRESSION_NONE && compression !== COMPRESSION_ZSTD)) {
+      if (
+        !isU32(offset) ||
+        !isU32(length) ||
+        !isU32(rawLength) ||
+        (compression !== COMPRESSION_NONE && compression !== COMPRESSION_ZSTD)
+      ) {
         throw bad('malformed blob entry');
       }
     }
@@ -263,7 +283,14 @@ function checkIndexFile(v: unknown, name: string): CheckedPack[] {
 export function decodeIndexFile(v: unknown, name: string): { name: string; blobs: PackedBlob[] }[] {
   return checkIndexFile(v, name).map((p) => ({
     name: p.id,
-    blobs: p.blobs.map(([id, type, offset, length, rawLength, compression]) => ({ id, type: BLOB_TYPE_OF_CODE[type] as BlobType, offset, length, rawLength, compression })),
+    blobs: p.blobs.map(([id, type, offset, length, rawLength, compression]) => ({
+      id,
+      type: BLOB_TYPE_OF_CODE[type] as BlobType,
+      offset,
+      length,
+      rawLength,
+      compression,
+    })),
   }));
 }
 

@@ -13,7 +13,11 @@ function backendOf(location: RepositoryLocation): Backend {
 }
 
 /** Create a repository at an empty location (REPO_NOT_EMPTY otherwise). */
-export async function initRepository(location: RepositoryLocation, password: string, opts?: InitOptions): Promise<Repository> {
+export async function initRepository(
+  location: RepositoryLocation,
+  password: string,
+  opts?: InitOptions,
+): Promise<Repository> {
   return Repository.init(backendOf(location), password, opts);
 }
 
@@ -22,6 +26,10 @@ export async function initRepository(location: RepositoryLocation, password: str
  * PERMISSION_DENIED, or STOP CHECKSUM_MISMATCH when its keys or config are
  * damaged: see Repository.open). Damaged key files skipped are told to `opts.reporter`.
  */
-export async function openRepository(location: RepositoryLocation, password: string, opts?: OpenOptions): Promise<Repository> {
+export async function openRepository(
+  location: RepositoryLocation,
+  password: string,
+  opts?: OpenOptions,
+): Promise<Repository> {
   return Repository.open(backendOf(location), password, opts);
 }

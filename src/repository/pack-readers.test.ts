@@ -51,7 +51,11 @@ describe('PackReaders', () => {
     await readers.close();
     expect(await openUnder(dir)).toEqual([]);
     // after close, reads still work (through load) and leave nothing open
-    expect((await readers.read(packs[0] as string, { offset: 0, length: 10 })).equals((data.get(packs[0] as string) as Buffer).subarray(0, 10))).toBe(true);
+    expect(
+      (await readers.read(packs[0] as string, { offset: 0, length: 10 })).equals(
+        (data.get(packs[0] as string) as Buffer).subarray(0, 10),
+      ),
+    ).toBe(true);
     expect(await openUnder(dir)).toEqual([]);
   });
 
@@ -74,9 +78,11 @@ describe('PackReaders', () => {
 
   it('reports a missing pack as load does, and does not keep it', async () => {
     const readers = new PackReaders(backend, 4);
-    const missing = 'ee05' + '0'.repeat(60);
+    const missing = `ee05${'0'.repeat(60)}`;
     await expect(readers.read(missing, { offset: 0, length: 1 })).rejects.toMatchObject({ code: 'NOT_FOUND' });
-    await expect(readers.read(packs[0] as string, { offset: 9_999, length: 2 })).rejects.toMatchObject({ code: 'REPO_CORRUPT' });
+    await expect(readers.read(packs[0] as string, { offset: 9_999, length: 2 })).rejects.toMatchObject({
+      code: 'REPO_CORRUPT',
+    });
     await backend.save({ type: 'data', name: missing }, Buffer.from('now here'));
     expect((await readers.read(missing, { offset: 4, length: 4 })).toString()).toBe('here');
     await readers.close();

@@ -77,9 +77,10 @@ describe('parsePackHeader', () => {
     const pack = buildPack([10, 0, 300, 5]);
     expect(parsePackHeader(KEY, pack.bytes, pack.bytes.length, pack.name)).toEqual(pack.blobs);
     const headerAndTrailer = pack.bytes.length - pack.blobs.reduce((n, b) => n + b.length, 0);
-    expect(parsePackHeader(KEY, pack.bytes.subarray(pack.bytes.length - headerAndTrailer), pack.bytes.length, pack.name)).toEqual(pack.blobs);
+    expect(
+      parsePackHeader(KEY, pack.bytes.subarray(pack.bytes.length - headerAndTrailer), pack.bytes.length, pack.name),
+    ).toEqual(pack.blobs);
   });
-
 
   it('keeps neighbouring views of one buffer as one part, and names the pack by the SHA-256 of all its bytes', () => {
     // what a file worker sends: several sealed blobs back to back in one buffer
@@ -91,7 +92,13 @@ describe('parsePackHeader', () => {
       b.add(randomBytes(32).toString('hex'), 'data', message.subarray(at, at + s.length), [10, 300, 5][i] as number, 0);
       at += s.length;
     });
-    b.add(randomBytes(32).toString('hex'), 'data', seal(KEY, randomBytes(7), AAD.blob('data', Buffer.alloc(32, 9))), 7, 0);
+    b.add(
+      randomBytes(32).toString('hex'),
+      'data',
+      seal(KEY, randomBytes(7), AAD.blob('data', Buffer.alloc(32, 9))),
+      7,
+      0,
+    );
     const { name, parts, size, blobs } = b.finish(KEY);
     expect(parts.length).toBe(4); // the message, the lone blob, the header, the trailer
     const bytes = Buffer.concat(parts);
@@ -103,12 +110,16 @@ describe('parsePackHeader', () => {
   it('refuses a tail too short for its trailer or its header', () => {
     const pack = buildPack([10]);
     expect(codeOf(() => parsePackHeader(KEY, Buffer.alloc(3), 3, 'p'))).toBe('REPO_CORRUPT');
-    expect(codeOf(() => parsePackHeader(KEY, pack.bytes.subarray(pack.bytes.length - 20), pack.bytes.length, 'p'))).toBe('REPO_CORRUPT');
+    expect(
+      codeOf(() => parsePackHeader(KEY, pack.bytes.subarray(pack.bytes.length - 20), pack.bytes.length, 'p')),
+    ).toBe('REPO_CORRUPT');
   });
 
   it('refuses a header sealed with another key or altered by one bit', () => {
     const pack = buildPack([10, 20]);
-    expect(codeOf(() => parsePackHeader(randomBytes(32), pack.bytes, pack.bytes.length, 'p'))).toBe('CHECKSUM_MISMATCH');
+    expect(codeOf(() => parsePackHeader(randomBytes(32), pack.bytes, pack.bytes.length, 'p'))).toBe(
+      'CHECKSUM_MISMATCH',
+    );
     const flipped = Buffer.from(pack.bytes);
     flipped[flipped.length - 10] = (flipped[flipped.length - 10] as number) ^ 1;
     expect(codeOf(() => parsePackHeader(KEY, flipped, flipped.length, 'p'))).toBe('CHECKSUM_MISMATCH');
@@ -147,56 +158,75 @@ describe('fuzzing parsePackHeader', () => {
       fc.record({ op: fc.constant('append' as const), bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }) }),
       fc.record({ op: fc.constant('trailer' as const), value: fc.nat({ max: 0xffffffff }) }),
     );
-    check(fc.property(sizes, fc.array(damage, { minLength: 1, maxLength: 3 }), fc.boolean(), (blobSizes, damages, honestSize) => {
-      const pack = buildPack(blobSizes);
-      let bytes = Buffer.from(pack.bytes);
-      for (const d of damages) {
-        if (d.op === 'flip') {
-          if (bytes.length === 0) continue;
-          const at = d.at % bytes.length;
-          bytes[at] = (bytes[at] as number) ^ (1 << d.bit);
-        } else if (d.op === 'cutFront') bytes = bytes.subarray(Math.min(d.n, bytes.length));
-        else if (d.op === 'cutBack') bytes = bytes.subarray(0, Math.max(0, bytes.length - d.n));
-        else if (d.op === 'append') bytes = Buffer.concat([bytes, d.bytes]);
-        else if (bytes.length >= 4) bytes.writeUInt32LE(d.value, bytes.length - 4);
-      }
-      // the tail is what a reader fetched; the size is either the honest one or the damaged length
-      const got = parseOrTyped(bytes, honestSize ? pack.bytes.length : bytes.length);
-      // AEAD: a header that parses is the header that was written
-      if (got !== undefined) expect(got).toEqual(pack.blobs);
-    }), 100);
+    check(
+      fc.property(
+        sizes,
+        fc.array(damage, { minLength: 1, maxLength: 3 }),
+        fc.boolean(),
+        (blobSizes, damages, honestSize) => {
+          const pack = buildPack(blobSizes);
+          let bytes = Buffer.from(pack.bytes);
+          for (const d of damages) {
+            if (d.op === 'flip') {
+              if (bytes.length === 0) continue;
+              const at = d.at % bytes.length;
+              bytes[at] = (bytes[at] as number) ^ (1 << d.bit);
+            } else if (d.op === 'cutFront') bytes = bytes.subarray(Math.min(d.n, bytes.length));
+            else if (d.op === 'cutBack') bytes = bytes.subarray(0, Math.max(0, bytes.length - d.n));
+            else if (d.op === 'append') bytes = Buffer.concat([bytes, d.bytes]);
+            else if (bytes.length >= 4) bytes.writeUInt32LE(d.value, bytes.length - 4);
+          }
+          // the tail is what a reader fetched; the size is either the honest one or the damaged length
+          const got = parseOrTyped(bytes, honestSize ? pack.bytes.length : bytes.length);
+          // AEAD: a header that parses is the header that was written
+          if (got !== undefined) expect(got).toEqual(pack.blobs);
+        },
+      ),
+      100,
+    );
   });
 
   it('a forged header (random plaintext sealed with the right key) is accepted only if it is consistent', () => {
     const forged = fc.record({
       entries: fc.array(
-        fc.record({ type: fc.nat(3), compression: fc.nat(3), length: fc.oneof(fc.nat(100), fc.nat({ max: 0xffffffff })), raw: fc.nat({ max: 0xffffffff }) }),
+        fc.record({
+          type: fc.nat(3),
+          compression: fc.nat(3),
+          length: fc.oneof(fc.nat(100), fc.nat({ max: 0xffffffff })),
+          raw: fc.nat({ max: 0xffffffff }),
+        }),
         { maxLength: 4 },
       ),
       extra: fc.uint8Array({ maxLength: 3 }),
       blobBytes: fc.oneof(fc.nat(400), fc.constant(-1)),
     });
-    check(fc.property(forged, ({ entries, extra, blobBytes }) => {
-      const header = Buffer.concat([...entries.map((e) => entry(e.type, e.compression, e.length, e.raw)), extra]);
-      const sum = entries.reduce((n, e) => n + e.length, 0);
-      // -1: make the blob area exactly what the header claims (when it is small enough to build)
-      const area = blobBytes === -1 ? (sum <= 4000 ? sum : 0) : blobBytes;
-      const tail = forgedTail(area, header);
-      const got = parseOrTyped(tail, tail.length);
-      if (got === undefined) return;
-      expect(got.reduce((n, b) => n + b.length, 0)).toBe(area);
-      for (const b of got) {
-        expect(['data', 'tree']).toContain(b.type);
-        expect([0, 1]).toContain(b.compression);
-        expect(b.length).toBeGreaterThanOrEqual(SEAL_OVERHEAD);
-        expect(b.id).toMatch(/^[0-9a-f]{64}$/);
-      }
-    }), 150);
+    check(
+      fc.property(forged, ({ entries, extra, blobBytes }) => {
+        const header = Buffer.concat([...entries.map((e) => entry(e.type, e.compression, e.length, e.raw)), extra]);
+        const sum = entries.reduce((n, e) => n + e.length, 0);
+        // -1: make the blob area exactly what the header claims (when it is small enough to build)
+        const area = blobBytes === -1 ? (sum <= 4000 ? sum : 0) : blobBytes;
+        const tail = forgedTail(area, header);
+        const got = parseOrTyped(tail, tail.length);
+        if (got === undefined) return;
+        expect(got.reduce((n, b) => n + b.length, 0)).toBe(area);
+        for (const b of got) {
+          expect(['data', 'tree']).toContain(b.type);
+          expect([0, 1]).toContain(b.compression);
+          expect(b.length).toBeGreaterThanOrEqual(SEAL_OVERHEAD);
+          expect(b.id).toMatch(/^[0-9a-f]{64}$/);
+        }
+      }),
+      150,
+    );
   });
 
   it('random bytes as a pack tail yield a typed error', () => {
-    check(fc.property(fc.uint8Array({ maxLength: 200 }), fc.nat(1000), (bytes, size) => {
-      expect(parseOrTyped(Buffer.from(bytes), size)).toBeUndefined();
-    }), 100);
+    check(
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.nat(1000), (bytes, size) => {
+        expect(parseOrTyped(Buffer.from(bytes), size)).toBeUndefined();
+      }),
+      100,
+    );
   });
 });

@@ -76,7 +76,12 @@ export class PackBuilder {
     const parts = [...this.parts, sealedHeader, trailer];
     const hash = createHash('sha256');
     for (const p of parts) hash.update(p);
-    return { name: hash.digest('hex'), parts, size: this.bytes + sealedHeader.length + trailer.length, blobs: this.entries };
+    return {
+      name: hash.digest('hex'),
+      parts,
+      size: this.bytes + sealedHeader.length + trailer.length,
+      blobs: this.entries,
+    };
   }
 }
 
@@ -98,7 +103,8 @@ export function parsePackHeader(key: Uint8Array, tail: Buffer, packSize: number,
     const type = BLOB_TYPE_OF_CODE[header.readUInt8(o)];
     if (type === undefined) throw corrupt(packName, 'unknown blob type');
     const compression = header.readUInt8(o + 1);
-    if (compression !== COMPRESSION_NONE && compression !== COMPRESSION_ZSTD) throw corrupt(packName, 'unknown compression');
+    if (compression !== COMPRESSION_NONE && compression !== COMPRESSION_ZSTD)
+      throw corrupt(packName, 'unknown compression');
     const length = header.readUInt32LE(o + 2);
     // every sealed blob carries a nonce and a tag
     if (length < SEAL_OVERHEAD) throw corrupt(packName, 'blob shorter than its encryption overhead');
@@ -121,4 +127,3 @@ function corrupt(pack: string, what: string): FoleBackupError {
     hint: 'run `fole-backup check --read-data` to find every damaged object',
   });
 }
-

@@ -108,7 +108,7 @@ export class Repository {
     // key first, config last: a location with a config is a usable repository
     const keyName = sha256Hex(Buffer.from(keyFile.data));
     await backend.save({ type: 'keys', name: keyName }, Buffer.from(JSON.stringify(keyFile, null, 2)));
-    await backend.save({ type: 'config', name: 'config' }, Buffer.from(JSON.stringify(config, null, 2) + '\n'));
+    await backend.save({ type: 'config', name: 'config' }, Buffer.from(`${JSON.stringify(config, null, 2)}\n`));
     return new Repository(backend, config, master, keyName);
   }
 
@@ -130,22 +130,33 @@ export class Repository {
     const where = `open repository ${backend.location}`;
     const listed: ObjectInfo[] = [];
     for await (const k of backend.list('keys')) listed.push(k);
-    const hinted = (n: string): boolean => opts.keyHint !== undefined && opts.keyHint !== '' && n.startsWith(opts.keyHint);
+    const hinted = (n: string): boolean =>
+      opts.keyHint !== undefined && opts.keyHint !== '' && n.startsWith(opts.keyHint);
     // name order, the hinted key files first
-    listed.sort((a, b) => (hinted(a.name) !== hinted(b.name) ? (hinted(a.name) ? -1 : 1) : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    listed.sort((a, b) =>
+      hinted(a.name) !== hinted(b.name) ? (hinted(a.name) ? -1 : 1) : a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+    );
     if (listed.length === 0) {
-      throw new StopError('CHECKSUM_MISMATCH', `${where}: the repository has no key files (keys/ is empty or missing): no password can open it`, {
-        hint: 'restore keys/ from a copy of this repository (a key file is useless without its password); nothing was read or changed',
-      });
+      throw new StopError(
+        'CHECKSUM_MISMATCH',
+        `${where}: the repository has no key files (keys/ is empty or missing): no password can open it`,
+        {
+          hint: 'restore keys/ from a copy of this repository (a key file is useless without its password); nothing was read or changed',
+        },
+      );
     }
     const damaged: string[] = [];
     let otherRepository: { key: string; id: string } | undefined;
     let tried = 0;
     for (const info of listed) {
       if (tried === MAX_KEY_TRIES) {
-        throw new StopError('PERMISSION_DENIED', `${where}: no key file opened with this password among the ${MAX_KEY_TRIES} tried; the repository has ${listed.length} key files`, {
-          hint: `name your key file with --key-hint <the first characters of its name> (or FOLE_BACKUP_KEY_HINT); key files beyond ${MAX_KEY_TRIES} are not tried, so planted ones cannot make every command slow. Check the password too; nothing was read or changed`,
-        });
+        throw new StopError(
+          'PERMISSION_DENIED',
+          `${where}: no key file opened with this password among the ${MAX_KEY_TRIES} tried; the repository has ${listed.length} key files`,
+          {
+            hint: `name your key file with --key-hint <the first characters of its name> (or FOLE_BACKUP_KEY_HINT); key files beyond ${MAX_KEY_TRIES} are not tried, so planted ones cannot make every command slow. Check the password too; nothing was read or changed`,
+          },
+        );
       }
       let r: Unwrapped;
       try {
@@ -173,14 +184,25 @@ export class Repository {
       );
     }
     if (damaged.length === listed.length) {
-      throw new StopError('CHECKSUM_MISMATCH', `${where}: every key file is damaged (${damaged.length}): no password can open it`, {
-        hint: 'restore keys/ from a copy of this repository; nothing was read or changed',
-      });
+      throw new StopError(
+        'CHECKSUM_MISMATCH',
+        `${where}: every key file is damaged (${damaged.length}): no password can open it`,
+        {
+          hint: 'restore keys/ from a copy of this repository; nothing was read or changed',
+        },
+      );
     }
-    const skipped = damaged.length === 0 ? '' : `; ${damaged.length} damaged key file${damaged.length === 1 ? ' was' : 's were'} skipped: ${damaged.map((n) => n.slice(0, 16)).join(', ')}`;
-    throw new StopError('PERMISSION_DENIED', `${where}: wrong password or key file: no key file opens with this password${skipped}`, {
-      hint: 'check FOLE_BACKUP_PASSWORD / --password-file; nothing was read or changed',
-    });
+    const skipped =
+      damaged.length === 0
+        ? ''
+        : `; ${damaged.length} damaged key file${damaged.length === 1 ? ' was' : 's were'} skipped: ${damaged.map((n) => n.slice(0, 16)).join(', ')}`;
+    throw new StopError(
+      'PERMISSION_DENIED',
+      `${where}: wrong password or key file: no key file opens with this password${skipped}`,
+      {
+        hint: 'check FOLE_BACKUP_PASSWORD / --password-file; nothing was read or changed',
+      },
+    );
   }
 
   /** Add another key file (a second person or machine) for the same master key. */
@@ -255,10 +277,14 @@ export class Repository {
       return use(await this.loadJson('index', name, AAD.index));
     } catch (err) {
       if (err instanceof FoleBackupError && (err.code === 'REPO_CORRUPT' || err.code === 'CHECKSUM_MISMATCH')) {
-        throw new StopError('CHECKSUM_MISMATCH', err.message.includes(`index/${name}`) ? err.message : `index/${name}: ${err.message}`, {
-          cause: err,
-          hint: 'the repository index is damaged: run `fole-backup check` to see which backups are affected, and keep the repository as it is; nothing was changed',
-        });
+        throw new StopError(
+          'CHECKSUM_MISMATCH',
+          err.message.includes(`index/${name}`) ? err.message : `index/${name}: ${err.message}`,
+          {
+            cause: err,
+            hint: 'the repository index is damaged: run `fole-backup check` to see which backups are affected, and keep the repository as it is; nothing was changed',
+          },
+        );
       }
       throw err;
     }
@@ -306,7 +332,12 @@ export class Repository {
    * Returns the number of new bytes it will add (0 when deduplicated).
    * The caller must not modify `plain` until the returned promise settles.
    */
-  async saveBlob(type: BlobType, id: string, plain: Uint8Array, opts: { evenIfIndexed?: boolean } = {}): Promise<number> {
+  async saveBlob(
+    type: BlobType,
+    id: string,
+    plain: Uint8Array,
+    opts: { evenIfIndexed?: boolean } = {},
+  ): Promise<number> {
     if (this.uploadError !== undefined) throw this.uploadError;
     // dedup needs the index; only the first call can actually wait here
     if (this.indexLoad === undefined) await this.loadIndex();
@@ -335,7 +366,13 @@ export class Repository {
   }
 
   /** Add a blob sealed elsewhere with this repository's key (see claimBlob). */
-  async addSealedBlob(type: BlobType, id: string, sealed: Buffer, rawLength: number, compression: number): Promise<number> {
+  async addSealedBlob(
+    type: BlobType,
+    id: string,
+    sealed: Buffer,
+    rawLength: number,
+    compression: number,
+  ): Promise<number> {
     if (this.uploadError !== undefined) throw this.uploadError;
     this.claimed.delete(id);
     this.builder.add(id, type, sealed, rawLength, compression);
@@ -364,13 +401,19 @@ export class Repository {
     let stored: Buffer;
     try {
       const range = { offset: e.offset, length: e.length };
-      stored = await (readers !== undefined ? readers.read(e.pack, range) : this.backend.load({ type: 'data', name: e.pack }, range));
+      stored = await (readers !== undefined
+        ? readers.read(e.pack, range)
+        : this.backend.load({ type: 'data', name: e.pack }, range));
     } catch (err) {
       if (err instanceof FoleBackupError && (err.code === 'NOT_FOUND' || err.code === 'REPO_CORRUPT')) {
-        throw new StopError('CHECKSUM_MISMATCH', `load blob ${id.slice(0, 12)} from pack ${e.pack.slice(0, 12)}: ${err.message}`, {
-          cause: err,
-          hint: 'a pack is missing or truncated; run `fole-backup check --read-data`',
-        });
+        throw new StopError(
+          'CHECKSUM_MISMATCH',
+          `load blob ${id.slice(0, 12)} from pack ${e.pack.slice(0, 12)}: ${err.message}`,
+          {
+            cause: err,
+            hint: 'a pack is missing or truncated; run `fole-backup check --read-data`',
+          },
+        );
       }
       throw err;
     }
@@ -398,7 +441,10 @@ export class Repository {
    */
   async flush(): Promise<void> {
     if (this.claimed.size > 0) {
-      throw new FoleBackupError('INTERNAL', `${this.claimed.size} claimed blobs were never delivered; refusing to write an index for them`);
+      throw new FoleBackupError(
+        'INTERNAL',
+        `${this.claimed.size} claimed blobs were never delivered; refusing to write an index for them`,
+      );
     }
     if (this.builder.count > 0) await this.finishPack();
     while (this.uploads.size > 0) await Promise.race(this.uploads);
@@ -489,7 +535,10 @@ export async function readKeyFile(backend: Backend, info: ObjectInfo): Promise<K
   if (info.size > MAX_KEY_FILE_BYTES) {
     throw new FoleBackupError('REPO_CORRUPT', `key file ${info.name}: ${info.size} bytes, more than a key file can be`);
   }
-  return parseKeyFile(await backend.load({ type: 'keys', name: info.name }, { offset: 0, length: info.size }), info.name);
+  return parseKeyFile(
+    await backend.load({ type: 'keys', name: info.name }, { offset: 0, length: info.size }),
+    info.name,
+  );
 }
 
 /** What is wrong with a key file, from readKeyFile's error (without its "key file NAME: " prefix). */
@@ -505,23 +554,31 @@ export async function readConfig(backend: Backend): Promise<RepositoryConfig> {
     // read before any key: bounded, so a planted multi-gigabyte config cannot exhaust memory
     const { size } = await backend.stat({ type: 'config', name: 'config' });
     if (size > MAX_CONFIG_BYTES) {
-      throw new FoleBackupError('REPO_CORRUPT', `repository config at ${backend.location} is ${size} bytes, far more than a config holds`, {
-        hint: 'the config was replaced or damaged; restore it from a copy of the repository',
-      });
+      throw new FoleBackupError(
+        'REPO_CORRUPT',
+        `repository config at ${backend.location} is ${size} bytes, far more than a config holds`,
+        {
+          hint: 'the config was replaced or damaged; restore it from a copy of the repository',
+        },
+      );
     }
     bytes = await backend.load({ type: 'config', name: 'config' });
   } catch (err) {
     if ((err instanceof FoleBackupError && err.code === 'NOT_FOUND') || errnoCode(err) === 'ENOENT') {
       // a lost config is not "no repository": inviting an init there would be the wrong advice
       const orphaned = await holdsObjects(backend);
-      throw new FoleBackupError('REPO_NOT_FOUND', orphaned
-        ? `${backend.location} holds a repository's ${orphaned} but no config: the config was deleted or lost`
-        : `no repository at ${backend.location}`, {
-        cause: err,
-        hint: orphaned
-          ? 'restore the file `config` from a copy of this repository (it names the repository and its chunk sizes; nothing can be read without it); do not run init here'
-          : 'check --repo / FOLE_BACKUP_REPO, or create one with `fole-backup init`',
-      });
+      throw new FoleBackupError(
+        'REPO_NOT_FOUND',
+        orphaned
+          ? `${backend.location} holds a repository's ${orphaned} but no config: the config was deleted or lost`
+          : `no repository at ${backend.location}`,
+        {
+          cause: err,
+          hint: orphaned
+            ? 'restore the file `config` from a copy of this repository (it names the repository and its chunk sizes; nothing can be read without it); do not run init here'
+            : 'check --repo / FOLE_BACKUP_REPO, or create one with `fole-backup init`',
+        },
+      );
     }
     throw err;
   }
@@ -546,13 +603,22 @@ export async function readConfig(backend: Backend): Promise<RepositoryConfig> {
     throw new FoleBackupError(
       'REPO_FORMAT_UNSUPPORTED',
       `repository at ${backend.location} has format version ${v.formatVersion}; this fole-backup reads version ${FORMAT_VERSION}`,
-      { hint: v.formatVersion > FORMAT_VERSION ? 'upgrade fole-backup to a release that knows this format' : 'use an older fole-backup release to read this repository' },
+      {
+        hint:
+          v.formatVersion > FORMAT_VERSION
+            ? 'upgrade fole-backup to a release that knows this format'
+            : 'use an older fole-backup release to read this repository',
+      },
     );
   }
-  const okInt = (n: unknown, min: number, max: number): n is number => Number.isSafeInteger(n) && (n as number) >= min && (n as number) <= max;
+  const okInt = (n: unknown, min: number, max: number): n is number =>
+    Number.isSafeInteger(n) && (n as number) >= min && (n as number) <= max;
   if (
-    typeof v.id !== 'string' || !okInt(v.packSize, 4096, 1 << 30) || !okInt(v.fileChunkSize, 4096, 64 << 20) ||
-    !okInt(v.dbChunkSize, 512, 64 << 20) || v.dbChunkSize % 512 !== 0
+    typeof v.id !== 'string' ||
+    !okInt(v.packSize, 4096, 1 << 30) ||
+    !okInt(v.fileChunkSize, 4096, 64 << 20) ||
+    !okInt(v.dbChunkSize, 512, 64 << 20) ||
+    v.dbChunkSize % 512 !== 0
   ) {
     throw damaged('is damaged (its id or chunk sizes are not valid)');
   }
@@ -562,7 +628,11 @@ export async function readConfig(backend: Backend): Promise<RepositoryConfig> {
 /** Which kinds of repository objects a location without a config still holds ('key files', 'data'), or undefined. */
 async function holdsObjects(backend: Backend): Promise<string | undefined> {
   const found: string[] = [];
-  for (const [type, name] of [['keys', 'key files'], ['data', 'data'], ['snapshots', 'snapshots']] as const) {
+  for (const [type, name] of [
+    ['keys', 'key files'],
+    ['data', 'data'],
+    ['snapshots', 'snapshots'],
+  ] as const) {
     try {
       for await (const _ of backend.list(type)) {
         found.push(name);

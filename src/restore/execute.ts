@@ -50,10 +50,24 @@ import { comparePaths, type Snapshot, type TreeEntry } from '../snapshot/snapsho
 import { readTree } from '../snapshot/tree.js';
 import { EPHEMERAL_DIR_NAMES, SQLITE_SIDE_SUFFIXES } from '../storage/exclusions.js';
 import { acquireStorageLock, readStorageLock, type HeldStorageLock } from '../storage/global-lock.js';
-import { createJournal, newJournal, removeJournal, updateJournal, type KeptMetadata, type RestoreJournal } from './journal.js';
+import {
+  createJournal,
+  newJournal,
+  removeJournal,
+  updateJournal,
+  type KeptMetadata,
+  type RestoreJournal,
+} from './journal.js';
 import { journalPathOf } from './names.js';
 import type { RestorePlan, TargetState } from './plan.js';
-import { applyKept, finishRestore, markRestoreActive, markRestoreDone, recover, type RecoverResult } from './recover.js';
+import {
+  applyKept,
+  finishRestore,
+  markRestoreActive,
+  markRestoreDone,
+  recover,
+  type RecoverResult,
+} from './recover.js';
 import { fsPath } from '../fs/byte-names.js';
 import { Ownership } from './ownership.js';
 import { removeTree } from './remove-tree.js';
@@ -134,14 +148,17 @@ function lockOwner(backupId: string): string {
   try {
     user = userInfo().username;
   } catch {
-    user = process.env['USER'] ?? String(process.getuid?.() ?? 'unknown');
+    user = process.env.USER ?? String(process.getuid?.() ?? 'unknown');
   }
   return `fole-backup restore ${backupId.slice(0, 8)}:${user}@${hostname()}:${process.pid}`;
 }
 
 /** A database under a tmp/ or cache/ directory: removed with it, never checked. */
 function inEphemeralDir(path: string): boolean {
-  return path.split('/').slice(0, -1).some((name) => EPHEMERAL_DIR_NAMES.has(name));
+  return path
+    .split('/')
+    .slice(0, -1)
+    .some((name) => EPHEMERAL_DIR_NAMES.has(name));
 }
 
 /** The side-file paths of a database, and the last of them in tree order. */
@@ -256,7 +273,8 @@ async function stageTree(repo: Repository, snap: Snapshot, plan: RestorePlan, op
       window.push(e);
       windowBytes += e.size ?? 0;
       if ((e.chunks?.length ?? 0) > 1) windowMulti++;
-      if (window.length >= WINDOW_FILES || windowBytes >= WINDOW_BYTES || windowMulti >= WINDOW_MULTI_FILES) await flush();
+      if (window.length >= WINDOW_FILES || windowBytes >= WINDOW_BYTES || windowMulti >= WINDOW_MULTI_FILES)
+        await flush();
     }
     // the tree is over: no side file can come any more
     for (const u of unsettled) if (!u.hasSide) settled.push(u.e);
@@ -266,11 +284,11 @@ async function stageTree(repo: Repository, snap: Snapshot, plan: RestorePlan, op
     // caches: a backup never holds tmp/ or cache/; if this one does, they do not survive
     const cleared: string[] = [];
     for (const d of dirs) {
-      if (!EPHEMERAL_DIR_NAMES.has(basename(d.path)) || cleared.some((c) => d.path.startsWith(c + '/'))) continue;
+      if (!EPHEMERAL_DIR_NAMES.has(basename(d.path)) || cleared.some((c) => d.path.startsWith(`${c}/`))) continue;
       await removeTree(abs(root, d.path));
       cleared.push(d.path);
     }
-    const live = (p: string): boolean => !cleared.some((c) => p === c || p.startsWith(c + '/'));
+    const live = (p: string): boolean => !cleared.some((c) => p === c || p.startsWith(`${c}/`));
     const keptDirs = cleared.length === 0 ? dirs : dirs.filter((d) => live(d.path));
     const keptDbs = cleared.length === 0 ? dbs : dbs.filter((d) => live(d.path));
 
@@ -317,7 +335,12 @@ async function stageTree(repo: Repository, snap: Snapshot, plan: RestorePlan, op
     syncFilesystem(root);
     await fsyncDir(dirname(root));
     return {
-      files, dirs: keptDirs.length, bytes, databases: keptDbs.length, cachesCleared: cleared, keep: keep.filter((k) => live(k.path)),
+      files,
+      dirs: keptDirs.length,
+      bytes,
+      databases: keptDbs.length,
+      cachesCleared: cleared,
+      keep: keep.filter((k) => live(k.path)),
       ownersWarning: ownership.warning(),
     };
   } finally {
@@ -338,13 +361,20 @@ async function existsPath(p: string): Promise<boolean> {
 async function assertUnchanged(plan: RestorePlan, now: TargetState): Promise<void> {
   const was = plan.target;
   const same =
-    now.path === was.path && now.kind === was.kind && !now.mountPoint && now.hasCoreDb === plan.storageLock &&
+    now.path === was.path &&
+    now.kind === was.kind &&
+    !now.mountPoint &&
+    now.hasCoreDb === plan.storageLock &&
     (now.kind !== 'storage-root' || JSON.stringify(now.modules) === JSON.stringify(was.modules));
   if (!same) {
-    throw new StopError('UNCLEAR_RESTORE_TARGET', `restore target ${was.path} changed while the backup was being staged: it held ${was.holds}, now it is ${now.kind}`, {
-      path: was.path,
-      hint: 'something else is working on the target; nothing was changed — find out what, then plan the restore again (--dry-run)',
-    });
+    throw new StopError(
+      'UNCLEAR_RESTORE_TARGET',
+      `restore target ${was.path} changed while the backup was being staged: it held ${was.holds}, now it is ${now.kind}`,
+      {
+        path: was.path,
+        hint: 'something else is working on the target; nothing was changed — find out what, then plan the restore again (--dry-run)',
+      },
+    );
   }
   if (plan.previousTree !== null && (await existsPath(plan.previousTree))) {
     throw new StopError('UNCLEAR_RESTORE_TARGET', `${plan.previousTree} appeared while the backup was being staged`, {
@@ -390,7 +420,8 @@ export async function executeRestore(
     repoLock = await RepositoryLock.acquireForReading(repo, {
       operation: 'restore',
       onUnlocked: warn,
-      onStale: (l) => warn(`ignoring stale repository lock ${l.name.slice(0, 12)} (${l.stale}); \`fole-backup unlock\` removes it`),
+      onStale: (l) =>
+        warn(`ignoring stale repository lock ${l.name.slice(0, 12)} (${l.stale}); \`fole-backup unlock\` removes it`),
     });
     const staged = await stageTree(repo, snap, plan, opts);
     if (staged.ownersWarning !== undefined) warn(staged.ownersWarning);
@@ -463,13 +494,24 @@ export async function executeRestore(
       throw new FoleBackupError(
         err instanceof FoleBackupError ? err.code : 'WRITE_ERROR',
         `restore of ${target} failed during the swap (${err instanceof Error ? err.message : String(err)}) and could not be settled (${again instanceof Error ? again.message : String(again)})`,
-        { cause: err, path: target, hint: `run \`fole-backup recover --target ${target}\`; the journal ${journalPathOf(target)} says where each tree is` },
+        {
+          cause: err,
+          path: target,
+          hint: `run \`fole-backup recover --target ${target}\`; the journal ${journalPathOf(target)} says where each tree is`,
+        },
       );
     }
     throw new FoleBackupError(
       err instanceof FoleBackupError ? err.code : 'WRITE_ERROR',
       `restore of ${target} failed during the swap: ${err instanceof Error ? err.message : String(err)}; ${settled.detail}`,
-      { cause: err, path: target, hint: settled.action === 'completed' ? 'the restore is complete nevertheless; check the warnings' : 'fix the cause and run the restore again' },
+      {
+        cause: err,
+        path: target,
+        hint:
+          settled.action === 'completed'
+            ? 'the restore is complete nevertheless; check the warnings'
+            : 'fix the cause and run the restore again',
+      },
     );
   } finally {
     await repoLock?.release().catch(() => undefined);

@@ -29,7 +29,13 @@ import { isBackupId } from '../snapshot/store.js';
 import { journalPathOf, previousTreePrefix, stagingPidOf } from './names.js';
 
 export type JournalState = 'staging' | 'staged' | 'live-moved-aside' | 'staging-moved-in' | 'done';
-export const JOURNAL_STATES: readonly JournalState[] = ['staging', 'staged', 'live-moved-aside', 'staging-moved-in', 'done'];
+export const JOURNAL_STATES: readonly JournalState[] = [
+  'staging',
+  'staged',
+  'live-moved-aside',
+  'staging-moved-in',
+  'done',
+];
 
 /** Mode and mtime of a path in the new tree, re-applied after the lock bookkeeping opened core.db (SQLite's side files come and go in core/). */
 export interface KeptMetadata {
@@ -77,25 +83,41 @@ export function validateJournal(v: unknown, target: string, file = journalPathOf
   if (j.version !== 1) throw damaged(file, `unknown version ${JSON.stringify(j.version)}`);
   if (typeof j.backupId !== 'string' || !isBackupId(j.backupId)) throw damaged(file, 'bad backupId');
   if (j.target !== target) throw damaged(file, `it is for ${JSON.stringify(j.target)}, not ${target}`);
-  if (typeof j.staging !== 'string' || dirname(j.staging) !== dirname(target) || stagingPidOf(basename(j.staging), target) === undefined) {
+  if (
+    typeof j.staging !== 'string' ||
+    dirname(j.staging) !== dirname(target) ||
+    stagingPidOf(basename(j.staging), target) === undefined
+  ) {
     throw damaged(file, `bad staging path ${JSON.stringify(j.staging)}`);
   }
   if (j.mode !== 'replace' && j.mode !== 'fill') throw damaged(file, `bad mode ${JSON.stringify(j.mode)}`);
   const prev = j.previousTree;
-  if (j.mode === 'fill' ? prev !== null : typeof prev !== 'string' || dirname(prev) !== dirname(target) || !basename(prev).startsWith(previousTreePrefix(target))) {
+  if (
+    j.mode === 'fill'
+      ? prev !== null
+      : typeof prev !== 'string' ||
+        dirname(prev) !== dirname(target) ||
+        !basename(prev).startsWith(previousTreePrefix(target))
+  ) {
     throw damaged(file, `bad previousTree ${JSON.stringify(prev)}`);
   }
-  if (typeof j.state !== 'string' || !(JOURNAL_STATES as readonly string[]).includes(j.state)) throw damaged(file, `bad state ${JSON.stringify(j.state)}`);
+  if (typeof j.state !== 'string' || !(JOURNAL_STATES as readonly string[]).includes(j.state))
+    throw damaged(file, `bad state ${JSON.stringify(j.state)}`);
   if (typeof j.pid !== 'number' || !Number.isSafeInteger(j.pid) || j.pid <= 0) throw damaged(file, 'bad pid');
-  if (typeof j.host !== 'string' || typeof j.lockOwner !== 'string' || j.lockOwner === '') throw damaged(file, 'bad host or lock owner');
-  if (![j.bootId, j.pidNs, j.startTime].every((x) => x === undefined || typeof x === 'string')) throw damaged(file, 'bad process identity');
+  if (typeof j.host !== 'string' || typeof j.lockOwner !== 'string' || j.lockOwner === '')
+    throw damaged(file, 'bad host or lock owner');
+  if (![j.bootId, j.pidNs, j.startTime].every((x) => x === undefined || typeof x === 'string'))
+    throw damaged(file, 'bad process identity');
   if (typeof j.startedAt !== 'string' || typeof j.updatedAt !== 'string') throw damaged(file, 'bad timestamps');
   if (
     !Array.isArray(j.keep) ||
     !j.keep.every(
       (k: unknown) =>
-        typeof k === 'object' && k !== null && ((k as KeptMetadata).path === 'core' || (k as KeptMetadata).path === 'core/core.db') &&
-        Number.isSafeInteger((k as KeptMetadata).mode) && Number.isFinite((k as KeptMetadata).mtimeMs),
+        typeof k === 'object' &&
+        k !== null &&
+        ((k as KeptMetadata).path === 'core' || (k as KeptMetadata).path === 'core/core.db') &&
+        Number.isSafeInteger((k as KeptMetadata).mode) &&
+        Number.isFinite((k as KeptMetadata).mtimeMs),
     )
   ) {
     throw damaged(file, 'bad metadata list');
@@ -122,12 +144,24 @@ export async function readJournal(target: string): Promise<RestoreJournal | unde
   return validateJournal(v, target, file);
 }
 
-export function newJournal(fields: Omit<RestoreJournal, 'version' | 'state' | 'host' | 'pid' | 'keep' | 'startedAt' | 'updatedAt'>): RestoreJournal {
+export function newJournal(
+  fields: Omit<RestoreJournal, 'version' | 'state' | 'host' | 'pid' | 'keep' | 'startedAt' | 'updatedAt'>,
+): RestoreJournal {
   const t = new Date().toISOString();
-  return { version: 1, ...fields, state: 'staging', pid: process.pid, host: hostname(), ...selfIdentity(), keep: [], startedAt: t, updatedAt: t };
+  return {
+    version: 1,
+    ...fields,
+    state: 'staging',
+    pid: process.pid,
+    host: hostname(),
+    ...selfIdentity(),
+    keep: [],
+    startedAt: t,
+    updatedAt: t,
+  };
 }
 
-const encode = (j: RestoreJournal): Buffer => Buffer.from(JSON.stringify(j, null, 2) + '\n');
+const encode = (j: RestoreJournal): Buffer => Buffer.from(`${JSON.stringify(j, null, 2)}\n`);
 
 /** Where the next state of the journal is written before it is renamed over the journal. */
 function nextPathOf(target: string, pid = process.pid): string {
@@ -178,7 +212,11 @@ export async function createJournal(j: RestoreJournal): Promise<void> {
 }
 
 /** Record a new state (and anything else changed) durably; returns the new journal. */
-export async function updateJournal(j: RestoreJournal, state: JournalState, changes: Partial<Pick<RestoreJournal, 'keep'>> = {}): Promise<RestoreJournal> {
+export async function updateJournal(
+  j: RestoreJournal,
+  state: JournalState,
+  changes: Partial<Pick<RestoreJournal, 'keep'>> = {},
+): Promise<RestoreJournal> {
   const next: RestoreJournal = { ...j, ...changes, state, updatedAt: new Date().toISOString() };
   const tmp = nextPathOf(j.target);
   await writeNext(tmp, encode(next));

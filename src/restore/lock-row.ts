@@ -24,7 +24,11 @@ function withCore<T>(root: string, fn: (db: Database.Database) => T): T {
     db = openDatabaseInside(root, CORE_DB, { timeout: BUSY_TIMEOUT_MS });
   } catch (err) {
     if (err instanceof FoleBackupError) throw err;
-    throw new FoleBackupError('WRITE_ERROR', `open ${root}/${CORE_DB}: ${err instanceof Error ? err.message : String(err)}`, { path: CORE_DB, cause: err });
+    throw new FoleBackupError(
+      'WRITE_ERROR',
+      `open ${root}/${CORE_DB}: ${err instanceof Error ? err.message : String(err)}`,
+      { path: CORE_DB, cause: err },
+    );
   }
   try {
     db.exec('BEGIN IMMEDIATE');
@@ -38,7 +42,11 @@ function withCore<T>(root: string, fn: (db: Database.Database) => T): T {
     }
   } catch (err) {
     if (err instanceof FoleBackupError) throw err;
-    throw new FoleBackupError('WRITE_ERROR', `storage lock row in ${root}/${CORE_DB}: ${err instanceof Error ? err.message : String(err)}`, { path: CORE_DB, cause: err });
+    throw new FoleBackupError(
+      'WRITE_ERROR',
+      `storage lock row in ${root}/${CORE_DB}: ${err instanceof Error ? err.message : String(err)}`,
+      { path: CORE_DB, cause: err },
+    );
   } finally {
     db.close();
   }
@@ -47,7 +55,8 @@ function withCore<T>(root: string, fn: (db: Database.Database) => T): T {
 /** Delete the lock row owned by `owner` from `<root>/core/core.db`. Returns whether there was one. */
 export function deleteLockRow(root: string, owner: string, lockId: string = GLOBAL_LOCK_ID): boolean {
   return withCore(root, (db) => {
-    const hasTable = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'dal_locks'").get() !== undefined;
+    const hasTable =
+      db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'dal_locks'").get() !== undefined;
     if (!hasTable) return false;
     db.pragma('secure_delete = ON');
     return db.prepare('DELETE FROM dal_locks WHERE lock_id = ? AND owner = ?').run(lockId, owner).changes > 0;

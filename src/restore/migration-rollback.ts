@@ -27,7 +27,11 @@ export interface MigrationRollbackResult {
   restore: RestoreResult | RestorePlan;
 }
 
-export async function migrationRollback(repo: Repository, migrationId: string, opts: RestoreOptions): Promise<MigrationRollbackResult> {
+export async function migrationRollback(
+  repo: Repository,
+  migrationId: string,
+  opts: RestoreOptions,
+): Promise<MigrationRollbackResult> {
   // the id becomes a tag (pre-migration:<id>): it must be one a backup could carry
   const problem = /\s/.test(migrationId) ? 'it contains white space' : labelProblem(migrationTag(migrationId));
   if (problem !== undefined) {
@@ -38,7 +42,10 @@ export async function migrationRollback(repo: Repository, migrationId: string, o
   const tag = migrationTag(migrationId);
   const { snapshots, damaged } = await scanSnapshots(repo);
   // a damaged backup's tags cannot be read: it may have been the one to roll back to
-  if (damaged.length > 0) opts.reporter?.warn(describeDamaged(damaged, `any of them may have been tagged ${tag}; only readable backups are considered`));
+  if (damaged.length > 0)
+    opts.reporter?.warn(
+      describeDamaged(damaged, `any of them may have been tagged ${tag}; only readable backups are considered`),
+    );
   const candidates = snapshots.filter((s) => s.tags.includes(tag)).reverse();
   if (candidates.length === 0) {
     throw new StopError('MISSING_MANIFEST', `no backup is tagged ${tag}`, {
@@ -54,7 +61,9 @@ export async function migrationRollback(repo: Repository, migrationId: string, o
     if (verdict !== undefined) {
       if (!(verdict instanceof StopError)) throw verdict; // an I/O problem, not a damaged backup: do not pass it over silently
       passedOver.push({ backupId: snap.backupId, createdAt: snap.createdAt, problem: verdict.message });
-      reporter?.warn(`backup ${snap.backupId} (tagged ${tag}) failed verification and is passed over: ${verdict.message}`);
+      reporter?.warn(
+        `backup ${snap.backupId} (tagged ${tag}) failed verification and is passed over: ${verdict.message}`,
+      );
       continue;
     }
     if (opts.dryRun !== true && opts.confirm !== snap.backupId) {

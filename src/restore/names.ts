@@ -33,7 +33,10 @@ export function stagingPidOf(name: string, target: string): number | undefined {
 
 /** UTC timestamp as used in previous-tree names: 20261126T051200Z. */
 export function utcStamp(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '');
+  return d
+    .toISOString()
+    .replace(/\.\d{3}Z$/, 'Z')
+    .replace(/[-:]/g, '');
 }
 
 /** Prefix (a name in the target's parent) shared by every previous tree of `target`. */

@@ -73,7 +73,10 @@ export interface TargetState {
 }
 
 /** The parts of a snapshot the planner reads. */
-export type PlanSnapshot = Pick<Snapshot, 'backupId' | 'type' | 'createdAt' | 'host' | 'storageRoot' | 'root' | 'manifest' | 'stats' | 'databases'>;
+export type PlanSnapshot = Pick<
+  Snapshot,
+  'backupId' | 'type' | 'createdAt' | 'host' | 'storageRoot' | 'root' | 'manifest' | 'stats' | 'databases'
+>;
 
 export interface PlanOptions {
   /** What the operator named: `latest`, a unique prefix or a full backup id. */
@@ -158,7 +161,12 @@ export const DEFAULT_ROOT_MODE = 0o700;
  * recovering an interrupted earlier restore). Returns the StopError, or
  * undefined when the restore is confirmed (or is a dry run without --confirm).
  */
-export function checkIntent(requested: string, backupId: string, confirm: string | undefined, dryRun = false): StopError | undefined {
+export function checkIntent(
+  requested: string,
+  backupId: string,
+  confirm: string | undefined,
+  dryRun = false,
+): StopError | undefined {
   const named = requested === backupId ? `backup ${backupId}` : `"${requested}" is backup ${backupId}`;
   if (confirm === undefined || confirm === '') {
     if (dryRun) return undefined;
@@ -176,35 +184,60 @@ export function checkIntent(requested: string, backupId: string, confirm: string
 
 /** The version check: a description when compatible, else the StopError. */
 export function checkFoleVersion(backupVersion: string, targetVersion: string | undefined): string | StopError {
-  const hint = 'restore this backup only into a FOLE of the same major version that is as new or newer; pass that version with --fole-version X.Y.Z (or FOLE_VERSION)';
+  const hint =
+    'restore this backup only into a FOLE of the same major version that is as new or newer; pass that version with --fole-version X.Y.Z (or FOLE_VERSION)';
   const b = parseFoleVersion(backupVersion);
   if (b === undefined) {
-    return new StopError('VERSION_MISMATCH', `the backup's FOLE version ${JSON.stringify(backupVersion)} is not a version X.Y.Z[-PRERELEASE]: compatibility unknown`, {
-      hint: 'this backup cannot be checked against the target FOLE version; a human must decide (use another backup)',
-    });
+    return new StopError(
+      'VERSION_MISMATCH',
+      `the backup's FOLE version ${JSON.stringify(backupVersion)} is not a version X.Y.Z[-PRERELEASE]: compatibility unknown`,
+      {
+        hint: 'this backup cannot be checked against the target FOLE version; a human must decide (use another backup)',
+      },
+    );
   }
   if (targetVersion === undefined || targetVersion === '') {
-    return new StopError('VERSION_MISMATCH', `the target's FOLE version is unknown (the backup was taken with FOLE ${backupVersion})`, {
-      hint: 'pass --fole-version X.Y.Z (or set FOLE_VERSION): the version of the FOLE server that will run on the restored tree',
-    });
+    return new StopError(
+      'VERSION_MISMATCH',
+      `the target's FOLE version is unknown (the backup was taken with FOLE ${backupVersion})`,
+      {
+        hint: 'pass --fole-version X.Y.Z (or set FOLE_VERSION): the version of the FOLE server that will run on the restored tree',
+      },
+    );
   }
   const t = parseFoleVersion(targetVersion);
   if (t === undefined) {
-    return new StopError('VERSION_MISMATCH', `the target's FOLE version ${JSON.stringify(targetVersion)} is not a version X.Y.Z[-PRERELEASE]`, { hint });
+    return new StopError(
+      'VERSION_MISMATCH',
+      `the target's FOLE version ${JSON.stringify(targetVersion)} is not a version X.Y.Z[-PRERELEASE]`,
+      { hint },
+    );
   }
   if (b.major !== t.major) {
-    return new StopError('VERSION_MISMATCH', `the backup was taken with FOLE ${backupVersion}, the target runs FOLE ${targetVersion}: another major version`, { hint });
+    return new StopError(
+      'VERSION_MISMATCH',
+      `the backup was taken with FOLE ${backupVersion}, the target runs FOLE ${targetVersion}: another major version`,
+      { hint },
+    );
   }
   if (compareSemver(b, t) > 0) {
-    return new StopError('VERSION_MISMATCH', `the backup was taken with FOLE ${backupVersion}, newer than the target's FOLE ${targetVersion}`, {
-      hint: `upgrade the target's FOLE to ${backupVersion} or later first, or ${hint}`,
-    });
+    return new StopError(
+      'VERSION_MISMATCH',
+      `the backup was taken with FOLE ${backupVersion}, newer than the target's FOLE ${targetVersion}`,
+      {
+        hint: `upgrade the target's FOLE to ${backupVersion} or later first, or ${hint}`,
+      },
+    );
   }
   return compareSemver(b, t) === 0 ? 'same version' : `backup older than the target, same major version ${t.major}`;
 }
 
 /** The module check: a description when compatible, else the StopError. */
-export function checkModules(backupModules: readonly string[], target: readonly string[] | null, source: string): string | StopError {
+export function checkModules(
+  backupModules: readonly string[],
+  target: readonly string[] | null,
+  source: string,
+): string | StopError {
   if (target === null) return 'not checked: an empty target has no module set (pass --modules to check one)';
   const have = new Set(target);
   const missing = backupModules.filter((m) => !have.has(m));
@@ -234,10 +267,19 @@ export function checkTarget(t: TargetState, repositoryPath: string | undefined):
   const p = t.path;
   const choose = 'name an empty or absent directory, or an existing FOLE STORAGE_ROOT (with core/core.db)';
   if (p === sep) return unclear('restore target is /', choose, p);
-  if (!t.parentExists) return unclear(`restore target ${p}: its parent directory does not exist`, `create the parent first, or ${choose}`, p);
+  if (!t.parentExists)
+    return unclear(
+      `restore target ${p}: its parent directory does not exist`,
+      `create the parent first, or ${choose}`,
+      p,
+    );
   if (repositoryPath !== undefined && (isInside(p, repositoryPath) || isInside(repositoryPath, p))) {
     return unclear(
-      p === repositoryPath ? `restore target ${p} is the repository itself` : isInside(p, repositoryPath) ? `restore target ${p} is inside the repository ${repositoryPath}` : `restore target ${p} contains the repository ${repositoryPath}`,
+      p === repositoryPath
+        ? `restore target ${p} is the repository itself`
+        : isInside(p, repositoryPath)
+          ? `restore target ${p} is inside the repository ${repositoryPath}`
+          : `restore target ${p} contains the repository ${repositoryPath}`,
       `keep the repository and the restored tree apart: ${choose} outside ${repositoryPath}`,
       p,
     );
@@ -246,7 +288,11 @@ export function checkTarget(t: TargetState, repositoryPath: string | undefined):
     case 'file':
       return unclear(`restore target ${p} is a file`, choose, p);
     case 'symlink':
-      return unclear(`restore target ${p} is a symlink${t.linkTarget ? ` to ${t.linkTarget}` : ''}`, t.linkTarget ? `name the real directory: --target ${t.linkTarget}` : choose, p);
+      return unclear(
+        `restore target ${p} is a symlink${t.linkTarget ? ` to ${t.linkTarget}` : ''}`,
+        t.linkTarget ? `name the real directory: --target ${t.linkTarget}` : choose,
+        p,
+      );
     case 'other':
       return unclear(`restore target ${p} is neither a file nor a directory`, choose, p);
     case 'other-dir':
@@ -268,7 +314,11 @@ export function checkTarget(t: TargetState, repositoryPath: string | undefined):
       break;
   }
   if (t.mountPoint) {
-    return unclear(`restore target ${p} is a mount point`, `a mount point cannot be renamed aside atomically; restore into a directory inside it, e.g. --target ${p}${sep}storage`, p);
+    return unclear(
+      `restore target ${p} is a mount point`,
+      `a mount point cannot be renamed aside atomically; restore into a directory inside it, e.g. --target ${p}${sep}storage`,
+      p,
+    );
   }
   return undefined;
 }
@@ -280,7 +330,8 @@ function describeTarget(t: TargetState): string {
     case 'empty-dir':
       return 'an empty directory';
     case 'storage-root': {
-      const mods = t.modules === null ? 'no modules/' : t.modules.length === 0 ? 'no modules' : `modules ${t.modules.join(', ')}`;
+      const mods =
+        t.modules === null ? 'no modules/' : t.modules.length === 0 ? 'no modules' : `modules ${t.modules.join(', ')}`;
       return `a STORAGE_ROOT (${t.projects} project${t.projects === 1 ? '' : 's'}, ${mods})`;
     }
     default:
@@ -300,7 +351,8 @@ export function planRestore(input: PlanInput): RestorePlan | StopError {
   const version = checkFoleVersion(s.manifest.foleVersion, o.foleVersion);
   if (version instanceof StopError) return version;
 
-  const targetModules = o.modules !== undefined ? [...new Set(o.modules)].sort() : t.kind === 'storage-root' ? (t.modules ?? []) : null;
+  const targetModules =
+    o.modules !== undefined ? [...new Set(o.modules)].sort() : t.kind === 'storage-root' ? (t.modules ?? []) : null;
   const source = o.modules !== undefined ? 'from --modules' : "from the target's modules/";
   const modules = checkModules(s.manifest.modules, targetModules, source);
   if (modules instanceof StopError) return modules;
@@ -308,10 +360,14 @@ export function planRestore(input: PlanInput): RestorePlan | StopError {
   const mode = t.kind === 'storage-root' ? 'replace' : 'fill';
   const warnings: string[] = [];
   if (t.kind === 'storage-root' && s.storageRoot !== t.path) {
-    warnings.push(`the backup was taken of ${s.storageRoot} on ${s.host}; it will replace another STORAGE_ROOT, ${t.path}`);
+    warnings.push(
+      `the backup was taken of ${s.storageRoot} on ${s.host}; it will replace another STORAGE_ROOT, ${t.path}`,
+    );
   }
   if (t.journal) {
-    warnings.push(`an earlier restore of ${t.path} was interrupted: it is finished or rolled back first (\`fole-backup recover --target ${t.path}\` does only that)`);
+    warnings.push(
+      `an earlier restore of ${t.path} was interrupted: it is finished or rolled back first (\`fole-backup recover --target ${t.path}\` does only that)`,
+    );
   }
   return {
     backupId,

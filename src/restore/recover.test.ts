@@ -77,9 +77,20 @@ describe('recover', () => {
 
   function journal(state: JournalState, over: Partial<RestoreJournal> = {}): void {
     const j: RestoreJournal = {
-      version: 1, backupId: ID, target, staging, previousTree: previous, mode: 'replace', state, pid: deadPid, host: hostname(),
-      lockOwner: `fole-backup restore 3f2a9c1e:test@${hostname()}:${deadPid}`, keep: [], startedAt: '2026-11-26T05:12:00.000Z',
-      updatedAt: '2026-11-26T05:12:01.000Z', ...over,
+      version: 1,
+      backupId: ID,
+      target,
+      staging,
+      previousTree: previous,
+      mode: 'replace',
+      state,
+      pid: deadPid,
+      host: hostname(),
+      lockOwner: `fole-backup restore 3f2a9c1e:test@${hostname()}:${deadPid}`,
+      keep: [],
+      startedAt: '2026-11-26T05:12:00.000Z',
+      updatedAt: '2026-11-26T05:12:01.000Z',
+      ...over,
     };
     writeFileSync(journalPathOf(target), JSON.stringify(j));
   }
@@ -137,7 +148,10 @@ describe('recover', () => {
     tree(target, 'old');
     tree(join(work, 'precious'), 'keep me');
     journal('staging', { staging: join(work, 'precious') });
-    await expect(recover(target)).rejects.toMatchObject({ code: 'UNCLEAR_RESTORE_TARGET', message: expect.stringMatching(/damaged: bad staging/) });
+    await expect(recover(target)).rejects.toMatchObject({
+      code: 'UNCLEAR_RESTORE_TARGET',
+      message: expect.stringMatching(/damaged: bad staging/),
+    });
     expect(marker(join(work, 'precious'))).toBe('keep me');
   });
 
@@ -160,17 +174,23 @@ describe('recover', () => {
     tree(target, 'old');
     tree(staging, 'half');
     journal('staging', { ...selfIdentity(), pidNs: 'pid:[1]' });
-    await expect(recover(target)).rejects.toMatchObject({ code: 'STORAGE_LOCKED', hint: expect.stringMatching(/PID namespace/) });
+    await expect(recover(target)).rejects.toMatchObject({
+      code: 'STORAGE_LOCKED',
+      hint: expect.stringMatching(/PID namespace/),
+    });
     expect(marker(staging)).toBe('half');
   });
 
-  it.runIf(canRun(selfIdentity().pidNs !== undefined, 'Linux /proc PID-namespace ids'))('rolls back the journal of a restore provably gone (same boot and PID namespace)', async () => {
-    tree(target, 'old');
-    tree(staging, 'half');
-    journal('staging', selfIdentity());
-    expect((await recover(target)).action).toBe('rolled-back');
-    expect(existsSync(staging)).toBe(false);
-  });
+  it.runIf(canRun(selfIdentity().pidNs !== undefined, 'Linux /proc PID-namespace ids'))(
+    'rolls back the journal of a restore provably gone (same boot and PID namespace)',
+    async () => {
+      tree(target, 'old');
+      tree(staging, 'half');
+      journal('staging', selfIdentity());
+      expect((await recover(target)).action).toBe('rolled-back');
+      expect(existsSync(staging)).toBe(false);
+    },
+  );
 
   it('removes staging directories of this target left by dead processes without a journal', async () => {
     tree(target, 'old');

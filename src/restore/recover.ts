@@ -46,7 +46,14 @@ import { FoleBackupError, StopError, errnoCode, fsError } from '../errors.js';
 import { renameDurable } from '../fs/durable.js';
 import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
 import type { HeldStorageLock } from '../storage/global-lock.js';
-import { readJournal, removeJournal, removeJournalLeftovers, updateJournal, type KeptMetadata, type RestoreJournal } from './journal.js';
+import {
+  readJournal,
+  removeJournal,
+  removeJournalLeftovers,
+  updateJournal,
+  type KeptMetadata,
+  type RestoreJournal,
+} from './journal.js';
 import { deleteLockRow } from './lock-row.js';
 import { journalPathOf, stagingPidOf } from './names.js';
 import { removeTree } from './remove-tree.js';
@@ -84,18 +91,33 @@ export type RecoveryDecision =
 export function decideRecovery(j: Pick<RestoreJournal, 'state' | 'mode'>, on: Presence): RecoveryDecision {
   const s = j.state;
   if (s === 'staging') {
-    return { action: 'roll-back', reason: 'the new tree was not completely staged and verified; the live tree was not touched' };
+    return {
+      action: 'roll-back',
+      reason: 'the new tree was not completely staged and verified; the live tree was not touched',
+    };
   }
   if (j.mode === 'fill') {
-    if (s === 'staged' && on.staging) return { action: 'roll-back', reason: 'the verified new tree had not been moved in yet; the target was not touched' };
-    if (!on.staging && on.target) return { action: 'complete', moveStagingIn: false, reason: 'the verified new tree had already been moved in' };
+    if (s === 'staged' && on.staging)
+      return {
+        action: 'roll-back',
+        reason: 'the verified new tree had not been moved in yet; the target was not touched',
+      };
+    if (!on.staging && on.target)
+      return { action: 'complete', moveStagingIn: false, reason: 'the verified new tree had already been moved in' };
     return { action: 'refuse', reason: `journal state ${s} does not match what is on disk` };
   }
   if (s === 'staged' && on.target && on.staging && !on.previous) {
-    return { action: 'roll-back', reason: 'the verified new tree was staged but the live tree had not been moved aside yet' };
+    return {
+      action: 'roll-back',
+      reason: 'the verified new tree was staged but the live tree had not been moved aside yet',
+    };
   }
   if ((s === 'staged' || s === 'live-moved-aside') && !on.target && on.staging && on.previous) {
-    return { action: 'complete', moveStagingIn: true, reason: 'the live tree had been moved aside and the verified new tree was ready' };
+    return {
+      action: 'complete',
+      moveStagingIn: true,
+      reason: 'the live tree had been moved aside and the verified new tree was ready',
+    };
   }
   if (s === 'live-moved-aside' && on.target && !on.staging && on.previous) {
     return { action: 'complete', moveStagingIn: false, reason: 'the verified new tree had already been moved in' };
@@ -137,7 +159,8 @@ async function exists(path: string): Promise<boolean> {
 function journalHolderRunning(j: RestoreJournal, path: string): boolean {
   const me = selfIdentity();
   if (j.bootId !== undefined && j.pidNs !== undefined) {
-    const isUs = j.pid === process.pid && j.bootId === me.bootId && j.pidNs === me.pidNs && j.startTime === me.startTime;
+    const isUs =
+      j.pid === process.pid && j.bootId === me.bootId && j.pidNs === me.pidNs && j.startTime === me.startTime;
     if (isUs) return active.has(path);
     return holderGone(j) === false;
   }
@@ -145,7 +168,11 @@ function journalHolderRunning(j: RestoreJournal, path: string): boolean {
 }
 
 /** Delete the restore's lock row from every tree that has a core.db (failures are warnings: the row is stale anyway). */
-export async function dropLockRows(roots: readonly (string | null)[], owner: string, warn: (msg: string) => void): Promise<void> {
+export async function dropLockRows(
+  roots: readonly (string | null)[],
+  owner: string,
+  warn: (msg: string) => void,
+): Promise<void> {
   for (const root of roots) {
     if (root === null) continue;
     try {
@@ -153,13 +180,19 @@ export async function dropLockRows(roots: readonly (string | null)[], owner: str
     } catch (err) {
       // a tree without core.db holds no row of ours
       if (err instanceof FoleBackupError && err.code === 'NOT_FOUND') continue;
-      warn(`could not remove the restore's storage lock row from ${join(root, 'core', 'core.db')} (${err instanceof Error ? err.message : String(err)}); it is stale and the next holder takes it over`);
+      warn(
+        `could not remove the restore's storage lock row from ${join(root, 'core', 'core.db')} (${err instanceof Error ? err.message : String(err)}); it is stale and the next holder takes it over`,
+      );
     }
   }
 }
 
 /** Re-apply the backup's mode and mtime to core/ and core/core.db (opening core.db for the lock bookkeeping creates and removes side files in core/). */
-export async function applyKept(root: string, keep: readonly KeptMetadata[], warn?: (msg: string) => void): Promise<void> {
+export async function applyKept(
+  root: string,
+  keep: readonly KeptMetadata[],
+  warn?: (msg: string) => void,
+): Promise<void> {
   // the file first, then its directory (writing core.db created and removed side files in core/)
   const ordered = [...keep].sort((a, b) => b.path.length - a.path.length);
   for (const k of ordered) {
@@ -181,18 +214,28 @@ export async function applyKept(root: string, keep: readonly KeptMetadata[], war
  * finds none writes nothing, so the restored core.db keeps its bytes), the
  * held lock released, core/ metadata re-applied, journal removed.
  */
-export async function finishRestore(j: RestoreJournal, warn: (msg: string) => void, lock?: HeldStorageLock): Promise<void> {
+export async function finishRestore(
+  j: RestoreJournal,
+  warn: (msg: string) => void,
+  lock?: HeldStorageLock,
+): Promise<void> {
   await dropLockRows([j.previousTree, j.target], j.lockOwner, warn);
   if (lock !== undefined) {
-    await lock.release().catch((err: unknown) => warn(`release the storage lock: ${err instanceof Error ? err.message : String(err)}`));
+    await lock
+      .release()
+      .catch((err: unknown) => warn(`release the storage lock: ${err instanceof Error ? err.message : String(err)}`));
   }
   await applyKept(j.target, j.keep, warn);
   await removeJournal(j.target);
 }
 
 function describeOnDisk(j: RestoreJournal, on: Presence): string {
-  const say = (what: string, path: string | null, there: boolean): string => (path === null ? '' : `${what} ${path} ${there ? 'exists' : 'is absent'}; `);
-  return `${say('target', j.target, on.target)}${say('staging', j.staging, on.staging)}${say('previous tree', j.previousTree, on.previous)}`.replace(/; $/, '');
+  const say = (what: string, path: string | null, there: boolean): string =>
+    path === null ? '' : `${what} ${path} ${there ? 'exists' : 'is absent'}; `;
+  return `${say('target', j.target, on.target)}${say('staging', j.staging, on.staging)}${say('previous tree', j.previousTree, on.previous)}`.replace(
+    /; $/,
+    '',
+  );
 }
 
 export interface RecoverOptions {
@@ -220,19 +263,27 @@ export async function recover(target: string, opts: RecoverOptions = {}): Promis
   if (j !== undefined) {
     if (opts.ownJournal !== true) {
       if (j.host !== hostname()) {
-        throw new FoleBackupError('STORAGE_LOCKED', `the restore journal of ${path} was written on host ${j.host} (pid ${j.pid})`, {
-          path,
-          hint: `run \`fole-backup recover --target ${path}\` on ${j.host}, where that restore ran`,
-        });
+        throw new FoleBackupError(
+          'STORAGE_LOCKED',
+          `the restore journal of ${path} was written on host ${j.host} (pid ${j.pid})`,
+          {
+            path,
+            hint: `run \`fole-backup recover --target ${path}\` on ${j.host}, where that restore ran`,
+          },
+        );
       }
       if (journalHolderRunning(j, path)) {
-        throw new FoleBackupError('STORAGE_LOCKED', `a restore of ${path} (pid ${j.pid}, backup ${j.backupId}) is still running`, {
-          path,
-          hint:
-            j.pidNs !== undefined && j.pidNs !== selfIdentity().pidNs
-              ? `it ran in another PID namespace (a container) of ${j.host}: run \`fole-backup recover --target ${path}\` there, or wait for it to finish`
-              : 'wait for it to finish; if that pid is not a fole-backup process any more, run recover again once it has exited',
-        });
+        throw new FoleBackupError(
+          'STORAGE_LOCKED',
+          `a restore of ${path} (pid ${j.pid}, backup ${j.backupId}) is still running`,
+          {
+            path,
+            hint:
+              j.pidNs !== undefined && j.pidNs !== selfIdentity().pidNs
+                ? `it ran in another PID namespace (a container) of ${j.host}: run \`fole-backup recover --target ${path}\` there, or wait for it to finish`
+                : 'wait for it to finish; if that pid is not a fole-backup process any more, run recover again once it has exited',
+          },
+        );
       }
     }
     reporter.phase('recover');
@@ -255,7 +306,12 @@ export async function recover(target: string, opts: RecoverOptions = {}): Promis
       await dropLockRows([j.target], j.lockOwner, warn);
       await removeJournal(path);
       result = {
-        target: path, action: 'rolled-back', backupId: j.backupId, journalState: j.state, removed, warnings,
+        target: path,
+        action: 'rolled-back',
+        backupId: j.backupId,
+        journalState: j.state,
+        removed,
+        warnings,
         detail: `rolled back ${what}: ${d.reason}; the staging directory was removed and ${path} is as it was before`,
       };
     } else {
@@ -266,7 +322,13 @@ export async function recover(target: string, opts: RecoverOptions = {}): Promis
       }
       await finishRestore(cur, warn);
       result = {
-        target: path, action: 'completed', backupId: j.backupId, journalState: j.state, previousTree: j.previousTree, removed, warnings,
+        target: path,
+        action: 'completed',
+        backupId: j.backupId,
+        journalState: j.state,
+        previousTree: j.previousTree,
+        removed,
+        warnings,
         detail: `completed ${what}: ${d.reason}${d.moveStagingIn ? '; moved it in' : ''}; ${path} now holds backup ${j.backupId}${j.previousTree === null ? '' : `, the previous tree is kept at ${j.previousTree}`}`,
       };
     }
@@ -292,7 +354,10 @@ export async function recover(target: string, opts: RecoverOptions = {}): Promis
   if (result !== undefined) return result;
   if (removed.length > 0) {
     return {
-      target: path, action: 'rolled-back', removed, warnings,
+      target: path,
+      action: 'rolled-back',
+      removed,
+      warnings,
       detail: `removed ${removed.length} staging director${removed.length === 1 ? 'y' : 'ies'} left by interrupted restores; ${path} was not touched`,
     };
   }

@@ -34,7 +34,19 @@
  * closes whatever is still open under staging.)
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { chmodSync, chownSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, openSync, readSync, utimesSync, writeSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  openSync,
+  readSync,
+  utimesSync,
+  writeSync,
+} from 'node:fs';
 import { createHash } from 'node:crypto';
 import { errorToData, fsError, type ErrorData } from '../errors.js';
 import { fsPath } from '../fs/byte-names.js';
@@ -84,7 +96,8 @@ function writeAll(fd: number, data: Buffer, offset: number): void {
 /** The mode to create a one-chunk file with, and whether it still needs a chmod after. */
 function creationMode(meta: FileMeta | undefined): { mode: number; chmod: boolean } {
   // plain permission bits the umask leaves alone: created with them, no chmod needed
-  if (meta !== undefined && (meta.mode & ~0o777) === 0 && (meta.mode & umask) === 0) return { mode: meta.mode, chmod: false };
+  if (meta !== undefined && (meta.mode & ~0o777) === 0 && (meta.mode & umask) === 0)
+    return { mode: meta.mode, chmod: false };
   return { mode: 0o600, chmod: meta !== undefined };
 }
 
@@ -177,7 +190,8 @@ function verifyFile(file: string, path: string, size: number, sha256: string, me
     if (fd !== undefined) closeSync(fd);
   }
   if (read !== size) throw contentMismatch(path, `restored content is ${read} bytes, the backup recorded ${size}`);
-  if (hash.digest('hex') !== sha256) throw contentMismatch(path, 'SHA-256 of the restored content does not match the manifest');
+  if (hash.digest('hex') !== sha256)
+    throw contentMismatch(path, 'SHA-256 of the restored content does not match the manifest');
   if (meta !== undefined) applyMeta(file, meta);
 }
 
@@ -200,7 +214,8 @@ port.on('message', (m: ToWorker) => {
   try {
     answer = stopping() ? { t: 'cancelled', job: m.job } : { t: 'done', job: m.job, bytes: run(m) };
   } catch (err) {
-    answer = err instanceof Cancelled ? { t: 'cancelled', job: m.job } : { t: 'failed', job: m.job, error: errorToData(err) };
+    answer =
+      err instanceof Cancelled ? { t: 'cancelled', job: m.job } : { t: 'failed', job: m.job, error: errorToData(err) };
   }
   port.postMessage(answer);
 });

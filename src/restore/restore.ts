@@ -50,10 +50,26 @@ export interface RestoreOptions {
  * before anything live is touched; after one, the target is as it was and no
  * staging is left.
  */
-export async function restore(repo: Repository, backupRef: string, opts: RestoreOptions & { dryRun: true }): Promise<RestorePlan>;
-export async function restore(repo: Repository, backupRef: string, opts: RestoreOptions & { dryRun?: false }): Promise<RestoreResult>;
-export async function restore(repo: Repository, backupRef: string, opts: RestoreOptions): Promise<RestorePlan | RestoreResult>;
-export async function restore(repo: Repository, backupRef: string, opts: RestoreOptions): Promise<RestorePlan | RestoreResult> {
+export async function restore(
+  repo: Repository,
+  backupRef: string,
+  opts: RestoreOptions & { dryRun: true },
+): Promise<RestorePlan>;
+export async function restore(
+  repo: Repository,
+  backupRef: string,
+  opts: RestoreOptions & { dryRun?: false },
+): Promise<RestoreResult>;
+export async function restore(
+  repo: Repository,
+  backupRef: string,
+  opts: RestoreOptions,
+): Promise<RestorePlan | RestoreResult>;
+export async function restore(
+  repo: Repository,
+  backupRef: string,
+  opts: RestoreOptions,
+): Promise<RestorePlan | RestoreResult> {
   const started = Date.now();
   const reporter = opts.reporter ?? silentReporter;
   const dryRun = opts.dryRun === true;
@@ -61,7 +77,8 @@ export async function restore(repo: Repository, backupRef: string, opts: Restore
   reporter.phase('load manifest');
   let damaged: DamagedSnapshot[] = [];
   const backupId = await resolveBackupId(repo, backupRef, { onDamaged: (d) => (damaged = d) });
-  if (damaged.length > 0) reporter.warn(describeDamaged(damaged, `\`${backupRef}\` is the newest readable backup, ${backupId}`));
+  if (damaged.length > 0)
+    reporter.warn(describeDamaged(damaged, `\`${backupRef}\` is the newest readable backup, ${backupId}`));
   const snap = await loadSnapshot(repo, backupId);
   const intent = checkIntent(backupRef, backupId, opts.confirm, dryRun);
   if (intent !== undefined) throw intent;

@@ -14,9 +14,19 @@ describe('a span job', () => {
         rawLength: 4096,
         compression: 0,
         targets: [
-          { path: 'projects/p1/maps/m1/tiles/1/0/0.png', offset: 0, create: true, meta: { mode: 0o644, mtimeMs: 1709294400123.5 } },
+          {
+            path: 'projects/p1/maps/m1/tiles/1/0/0.png',
+            offset: 0,
+            create: true,
+            meta: { mode: 0o644, mtimeMs: 1709294400123.5 },
+          },
           { path: 'projects/p2/dup.png', offset: 0, create: true },
-          { path: 'core/core.db', offset: 0, create: true, meta: { mode: 0o600, mtimeMs: 1, owner: { uid: 0, gid: 4294967294 } } },
+          {
+            path: 'core/core.db',
+            offset: 0,
+            create: true,
+            meta: { mode: 0o600, mtimeMs: 1, owner: { uid: 0, gid: 4294967294 } },
+          },
         ],
       },
       {
@@ -28,7 +38,17 @@ describe('a span job', () => {
         compression: 1,
         targets: [{ path: 'projects/p1/project.db', offset: 5 * 2 ** 32, create: false }],
       },
-      { id: H('c'), type: 'tree', at: 13124, length: 30, rawLength: 2, compression: 0, targets: [{ path: 'ünï cødé/名前 with spaces\n.txt', offset: 0, create: true, meta: { mode: 0o400, mtimeMs: 0 } }] },
+      {
+        id: H('c'),
+        type: 'tree',
+        at: 13124,
+        length: 30,
+        rawLength: 2,
+        compression: 0,
+        targets: [
+          { path: 'ünï cødé/名前 with spaces\n.txt', offset: 0, create: true, meta: { mode: 0o400, mtimeMs: 0 } },
+        ],
+      },
     ];
     const enc = new SpanEncoder();
     for (const b of blobs) {

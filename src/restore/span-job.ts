@@ -71,13 +71,23 @@ export class SpanEncoder {
     if (this.count < 0) throw new Error('SpanEncoder: a target before any blob');
     this.blobs[this.count] = (this.blobs[this.count] as number) + 1;
     this.targets.push(
-      offset, (create ? CREATE : 0) | (meta !== undefined ? META : 0), meta?.mode ?? 0, meta?.mtimeMs ?? 0, meta?.owner?.uid ?? -1, meta?.owner?.gid ?? -1,
+      offset,
+      (create ? CREATE : 0) | (meta !== undefined ? META : 0),
+      meta?.mode ?? 0,
+      meta?.mtimeMs ?? 0,
+      meta?.owner?.uid ?? -1,
+      meta?.owner?.gid ?? -1,
     );
     this.paths.push(path);
   }
 
   finish(): EncodedSpan {
-    return { ids: this.ids.join(''), blobs: Float64Array.from(this.blobs), targets: Float64Array.from(this.targets), paths: this.paths.join('\0') };
+    return {
+      ids: this.ids.join(''),
+      blobs: Float64Array.from(this.blobs),
+      targets: Float64Array.from(this.targets),
+      paths: this.paths.join('\0'),
+    };
   }
 }
 
@@ -96,7 +106,9 @@ export function decodeSpan(e: EncodedSpan): SpanBlob[] {
         path: paths[t] as string,
         offset: g(0),
         create: (flags & CREATE) !== 0,
-        ...((flags & META) !== 0 ? { meta: { mode: g(2), mtimeMs: g(3), ...(g(4) >= 0 ? { owner: { uid: g(4), gid: g(5) } } : {}) } } : {}),
+        ...((flags & META) !== 0
+          ? { meta: { mode: g(2), mtimeMs: g(3), ...(g(4) >= 0 ? { owner: { uid: g(4), gid: g(5) } } : {}) } }
+          : {}),
       });
     }
     out.push({

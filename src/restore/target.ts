@@ -31,7 +31,10 @@ async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
 /** A directory's entries, names in string form (src/fs/byte-names.ts): a module a backup names by its bytes is found by them. */
 async function dirEntries(path: string): Promise<{ name: string; isDirectory(): boolean }[] | undefined> {
   try {
-    return (await readdir(path, { withFileTypes: true, encoding: 'buffer' })).map((d) => ({ name: nameFromBytes(d.name), isDirectory: () => d.isDirectory() }));
+    return (await readdir(path, { withFileTypes: true, encoding: 'buffer' })).map((d) => ({
+      name: nameFromBytes(d.name),
+      isDirectory: () => d.isDirectory(),
+    }));
   } catch (err) {
     const code = errnoCode(err);
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
@@ -75,10 +78,10 @@ export async function inspectTarget(target: string): Promise<TargetState> {
   if (!state.parentExists) return state;
   const st = await lstatOrUndefined(path);
   state.kind = kindOf(st);
-  if (st !== undefined && st.isSymbolicLink()) {
+  if (st?.isSymbolicLink()) {
     state.linkTarget = await realpath(path).catch(() => undefined);
   }
-  if (st !== undefined && st.isDirectory()) {
+  if (st?.isDirectory()) {
     state.mode = st.mode & 0o7777;
     state.mountPoint = path !== sep && parentSt !== undefined && st.dev !== parentSt.dev;
     const top = (await dirEntries(path)) ?? [];
@@ -91,7 +94,13 @@ export async function inspectTarget(target: string): Promise<TargetState> {
     else state.kind = 'other-dir';
     if (state.kind === 'storage-root') {
       const modules = await dirEntries(join(path, 'modules'));
-      state.modules = modules === undefined ? null : modules.filter((d) => d.isDirectory()).map((d) => d.name).sort();
+      state.modules =
+        modules === undefined
+          ? null
+          : modules
+              .filter((d) => d.isDirectory())
+              .map((d) => d.name)
+              .sort();
       state.projects = ((await dirEntries(join(path, 'projects'))) ?? []).filter((d) => d.isDirectory()).length;
       const core = usableCoreDb(path);
       state.hasCoreDb = core === undefined;
@@ -124,7 +133,8 @@ function usableCoreDb(root: string): string | undefined {
     return undefined;
   } catch (err) {
     if (err instanceof FoleBackupError && err.code === 'NOT_FOUND') return `${CORE_DB} is missing`;
-    if (err instanceof FoleBackupError && (err.code === 'UNSAFE_PATH' || err.code === 'DB_INTEGRITY_ERROR')) return err.message;
+    if (err instanceof FoleBackupError && (err.code === 'UNSAFE_PATH' || err.code === 'DB_INTEGRITY_ERROR'))
+      return err.message;
     throw err;
   }
 }

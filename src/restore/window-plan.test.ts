@@ -7,13 +7,23 @@ const H = (c: string): string => c.repeat(64);
 const WIDE: SpanLimits = { maxSpan: 1 << 30, maxGap: 1 << 30 };
 
 /** An index of blobs laid out back to back in their packs, in the order given. */
-function indexOf(blobs: { id: string; pack: string; length: number; rawLength?: number; at?: number }[]): (id: string) => IndexEntry | undefined {
+function indexOf(
+  blobs: { id: string; pack: string; length: number; rawLength?: number; at?: number }[],
+): (id: string) => IndexEntry | undefined {
   const next = new Map<string, number>();
   const entries = new Map<string, IndexEntry>();
   for (const b of blobs) {
     const offset = b.at ?? next.get(b.pack) ?? 0;
     next.set(b.pack, offset + b.length);
-    entries.set(b.id, { id: b.id, pack: b.pack, type: 'data', offset, length: b.length, rawLength: b.rawLength ?? b.length - 28, compression: 0 });
+    entries.set(b.id, {
+      id: b.id,
+      pack: b.pack,
+      type: 'data',
+      offset,
+      length: b.length,
+      rawLength: b.rawLength ?? b.length - 28,
+      compression: 0,
+    });
   }
   return (id) => entries.get(id);
 }
@@ -37,7 +47,15 @@ describe('planWindow', () => {
       ['p2', 0, 206],
     ]);
     const [p1, p2] = plan.spans;
-    expect(p1?.blobs.map((b) => [b.blob.id, b.targets])).toEqual([[H('b'), [{ file: 0, offset: 0 }, { file: 2, offset: 0 }]]]);
+    expect(p1?.blobs.map((b) => [b.blob.id, b.targets])).toEqual([
+      [
+        H('b'),
+        [
+          { file: 0, offset: 0 },
+          { file: 2, offset: 0 },
+        ],
+      ],
+    ]);
     expect(p2?.blobs.map((b) => [b.blob.id, b.targets])).toEqual([
       [H('a'), [{ file: 1, offset: 0 }]],
       [H('c'), [{ file: 1, offset: 100 }]],
@@ -87,14 +105,22 @@ describe('planWindow', () => {
 
   it('refuses a chunk the index does not know, naming the file', () => {
     expect(() => planWindow([file('core/a.json', [H('e')], 10)], indexOf([]), WIDE)).toThrow(
-      expect.objectContaining({ name: 'StopError', code: 'CHECKSUM_MISMATCH', path: 'core/a.json', message: expect.stringContaining('is not in the repository index') }),
+      expect.objectContaining({
+        name: 'StopError',
+        code: 'CHECKSUM_MISMATCH',
+        path: 'core/a.json',
+        message: expect.stringContaining('is not in the repository index'),
+      }),
     );
   });
 
   it('refuses chunks that do not add up to the recorded size', () => {
     const lookup = indexOf([{ id: H('a'), pack: 'p', length: 40, rawLength: 12 }]);
     expect(() => planWindow([file('core/big.json', [H('a')], 3)], lookup, WIDE)).toThrow(
-      expect.objectContaining({ code: 'CHECKSUM_MISMATCH', message: 'core/big.json: its chunks add up to 12 bytes, the backup recorded 3' }),
+      expect.objectContaining({
+        code: 'CHECKSUM_MISMATCH',
+        message: 'core/big.json: its chunks add up to 12 bytes, the backup recorded 3',
+      }),
     );
   });
 });

@@ -66,7 +66,11 @@ export function contentMismatch(path: string, what: string): StopError {
  * order). Throws CHECKSUM_MISMATCH for a chunk the index lacks or chunks that
  * do not add up to the recorded size.
  */
-export function planWindow(files: readonly TreeEntry[], lookup: (id: string) => IndexEntry | undefined, limits: SpanLimits): WindowPlan {
+export function planWindow(
+  files: readonly TreeEntry[],
+  lookup: (id: string) => IndexEntry | undefined,
+  limits: SpanLimits,
+): WindowPlan {
   // group the blobs by pack, packs in order of first use
   const byPack = new Map<string, Map<string, SpanBlob>>();
   files.forEach((e, i) => {
@@ -87,7 +91,8 @@ export function planWindow(files: readonly TreeEntry[], lookup: (id: string) => 
       slot.targets.push({ file: i, offset });
       offset += blob.rawLength;
     }
-    if (offset !== e.size) throw contentMismatch(e.path, `its chunks add up to ${offset} bytes, the backup recorded ${e.size ?? 0}`);
+    if (offset !== e.size)
+      throw contentMismatch(e.path, `its chunks add up to ${offset} bytes, the backup recorded ${e.size ?? 0}`);
   });
 
   const spans: Span[] = [];

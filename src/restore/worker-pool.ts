@@ -73,11 +73,18 @@ export class RestorePool {
     for (let i = 0; i < Math.max(1, threads); i++) {
       // process.umask() without an argument only reads it (deprecated in the docs for a race that reading here cannot hit)
       const workerData: RestoreWorkerData = { key, cancel: this.cancel, umask: process.umask() };
-      const worker = startWorker(import.meta.url, 'restore-worker', { workerData, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
+      const worker = startWorker(import.meta.url, 'restore-worker', {
+        workerData,
+        resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
+      });
       const slot: Slot = { worker, load: 0, gone: false };
       worker.on('message', (m: FromWorker) => this.onAnswer(m));
-      worker.on('error', (err) => this.onGone(slot, new FoleBackupError('INTERNAL', `restore worker failed: ${err.message}`, { cause: err })));
-      worker.on('exit', (code) => this.onGone(slot, new FoleBackupError('INTERNAL', `restore worker exited with code ${code}`)));
+      worker.on('error', (err) =>
+        this.onGone(slot, new FoleBackupError('INTERNAL', `restore worker failed: ${err.message}`, { cause: err })),
+      );
+      worker.on('exit', (code) =>
+        this.onGone(slot, new FoleBackupError('INTERNAL', `restore worker exited with code ${code}`)),
+      );
       this.slots.push(slot);
     }
   }
@@ -118,7 +125,8 @@ export class RestorePool {
     while (this.queue.length > 0 && this.closing === undefined && this.broken === undefined) {
       const next = this.queue[0] as Queued;
       let slot: Slot | undefined;
-      for (const s of this.slots) if (!s.gone && s.load + next.weight <= CAPACITY && (slot === undefined || s.load < slot.load)) slot = s;
+      for (const s of this.slots)
+        if (!s.gone && s.load + next.weight <= CAPACITY && (slot === undefined || s.load < slot.load)) slot = s;
       if (slot === undefined) return;
       this.queue.shift();
       const job = this.nextJob++;
@@ -130,7 +138,13 @@ export class RestorePool {
       } catch (err) {
         // not sendable (a bug): that job fails, the pool goes on
         this.finish(job, p);
-        p.reject(new FoleBackupError('INTERNAL', `restore worker: cannot send a job: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
+        p.reject(
+          new FoleBackupError(
+            'INTERNAL',
+            `restore worker: cannot send a job: ${err instanceof Error ? err.message : String(err)}`,
+            { cause: err },
+          ),
+        );
       }
     }
   }

@@ -273,7 +273,15 @@ export class FileWriter {
       }
       const mine = span.files.map((f) => followed.get(f)).filter((f): f is Followed => f !== undefined);
       const last = plan.files[span.files[span.files.length - 1] as number] as TreeEntry;
-      return { pack: span.pack, offset: span.offset, length: span.length, job: job.finish(), followed: mine, simple: span.files.length - mine.length, lastPath: last.path };
+      return {
+        pack: span.pack,
+        offset: span.offset,
+        length: span.length,
+        job: job.finish(),
+        followed: mine,
+        simple: span.files.length - mine.length,
+        lastPath: last.path,
+      };
     });
     return { w: { filesLeft: plan.files.length, done: deferred() }, spans };
   }
@@ -286,7 +294,8 @@ export class FileWriter {
    */
   checkDatabase(e: TreeEntry): Promise<void> {
     const written = this.complete.get(e.path);
-    if (written === undefined) return Promise.reject(new FoleBackupError('INTERNAL', `${e.path}: database checked before it was added`));
+    if (written === undefined)
+      return Promise.reject(new FoleBackupError('INTERNAL', `${e.path}: database checked before it was added`));
     const file = pathIn(this.root, e);
     return written.promise.then(async () => {
       await this.pool.run({ t: 'database', file, path: e.path, meta: this.metaOf(e) });
@@ -359,16 +368,23 @@ export class FileWriter {
     try {
       data = await read;
     } catch (err) {
-      throw new StopError('CHECKSUM_MISMATCH', `pack ${span.pack.slice(0, 12)}: ${err instanceof Error ? err.message : String(err)}`, {
-        cause: err,
-        hint: 'a pack the backup needs is missing or truncated; run `fole-backup check --read-data`',
-      });
+      throw new StopError(
+        'CHECKSUM_MISMATCH',
+        `pack ${span.pack.slice(0, 12)}: ${err instanceof Error ? err.message : String(err)}`,
+        {
+          cause: err,
+          hint: 'a pack the backup needs is missing or truncated; run `fole-backup check --read-data`',
+        },
+      );
     } finally {
       this.reads.delete(read);
     }
     if (this.failure !== undefined) return;
     const { view, transfer } = transferable(data);
-    const bytes = await this.pool.run({ t: 'span', pack: span.pack, data: view, root: this.root, span: span.job }, transfer);
+    const bytes = await this.pool.run(
+      { t: 'span', pack: span.pack, data: view, root: this.root, span: span.job },
+      transfer,
+    );
     this.opts.onBytes?.(bytes, span.lastPath);
     if (span.simple > 0) this.filesDone(w, span.simple);
     for (const f of span.followed) if (--f.spansLeft === 0) this.fileWritten(w, f);
@@ -382,10 +398,19 @@ export class FileWriter {
       return;
     }
     const meta = f.meta !== undefined ? { meta: f.meta } : {};
-    this.pool.run({ t: 'verify', file: pathIn(this.root, e), path: e.path, size: e.size ?? 0, sha256: e.sha256 ?? '', ...meta }).then(
-      () => this.fileDone(w, e),
-      (err: unknown) => this.fail(err),
-    );
+    this.pool
+      .run({
+        t: 'verify',
+        file: pathIn(this.root, e),
+        path: e.path,
+        size: e.size ?? 0,
+        sha256: e.sha256 ?? '',
+        ...meta,
+      })
+      .then(
+        () => this.fileDone(w, e),
+        (err: unknown) => this.fail(err),
+      );
   }
 
   private fileDone(w: WindowState, e: Pick<TreeEntry, 'path' | 'kind'>): void {
@@ -407,7 +432,12 @@ export class FileWriter {
 }
 
 /** Write one window of files and wait for it (a FileWriter used once). */
-export async function writeWindow(repo: Repository, root: string, files: readonly TreeEntry[], opts: WriteFilesOptions): Promise<void> {
+export async function writeWindow(
+  repo: Repository,
+  root: string,
+  files: readonly TreeEntry[],
+  opts: WriteFilesOptions,
+): Promise<void> {
   const writer = await FileWriter.start(repo, root, opts);
   try {
     await writer.addWindow(files);

@@ -76,14 +76,21 @@ export async function forget(repo: Repository, opts: ForgetOptions): Promise<For
       hint: 'e.g. `fole-backup forget --keep-daily 7 --keep-weekly 5` or `fole-backup forget <backupId>`',
     });
   }
-  if (opts.savePolicy && opts.policy === undefined) throw new FoleBackupError('USAGE', 'saving a policy needs --keep-* rules');
+  if (opts.savePolicy && opts.policy === undefined)
+    throw new FoleBackupError('USAGE', 'saving a policy needs --keep-* rules');
   const lock = await RepositoryLock.acquire(repo, { exclusive: true, operation: 'forget' });
   try {
     const { snapshots: snaps, damaged } = await scanSnapshots(repo);
     let decisions: RetentionDecision[];
     if (opts.policy !== undefined) {
       decisions = applyRetention(
-        snaps.map((s) => ({ backupId: s.backupId, createdAt: s.createdAt, host: s.host, storageRoot: s.storageRoot, tags: s.tags })),
+        snaps.map((s) => ({
+          backupId: s.backupId,
+          createdAt: s.createdAt,
+          host: s.host,
+          storageRoot: s.storageRoot,
+          tags: s.tags,
+        })),
         opts.policy,
         opts.now ?? new Date(),
       );
@@ -91,7 +98,11 @@ export async function forget(repo: Repository, opts: ForgetOptions): Promise<For
       const chosen = new Set<string>();
       for (const ref of opts.ids ?? []) chosen.add(await resolveBackupId(repo, ref));
       const decide = (backupId: string, createdAt: string, group: string): RetentionDecision => ({
-        backupId, createdAt, group, keep: !chosen.has(backupId), reasons: chosen.has(backupId) ? [] : ['not named'],
+        backupId,
+        createdAt,
+        group,
+        keep: !chosen.has(backupId),
+        reasons: chosen.has(backupId) ? [] : ['not named'],
       });
       decisions = [
         ...[...snaps].reverse().map((s) => decide(s.backupId, s.createdAt, `${s.host}:${s.storageRoot}`)),
@@ -102,11 +113,21 @@ export async function forget(repo: Repository, opts: ForgetOptions): Promise<For
     const emptied = [...groupsEmptied(decisions)].filter(([g]) => g !== DAMAGED_GROUP);
     if (emptied.length > 0 && opts.allowRemoveAll !== true) {
       const what = emptied
-        .map(([g, list]) => `${printablePath(g)}: all ${list.length} backup${list.length === 1 ? '' : 's'} (${list.slice(0, 3).map((d) => d.backupId).join(', ')}${list.length > 3 ? ', …' : ''})`)
+        .map(
+          ([g, list]) =>
+            `${printablePath(g)}: all ${list.length} backup${list.length === 1 ? '' : 's'} (${list
+              .slice(0, 3)
+              .map((d) => d.backupId)
+              .join(', ')}${list.length > 3 ? ', …' : ''})`,
+        )
         .join('; ');
-      throw new FoleBackupError('USAGE', `refused: this forget would remove every backup of ${emptied.length === 1 ? 'a STORAGE_ROOT' : `${emptied.length} STORAGE_ROOTs`} — ${what}`, {
-        hint: 'check the --keep-* rules (`--dry-run` shows what each keeps); if removing them all is really meant, add --allow-remove-all. Nothing was changed',
-      });
+      throw new FoleBackupError(
+        'USAGE',
+        `refused: this forget would remove every backup of ${emptied.length === 1 ? 'a STORAGE_ROOT' : `${emptied.length} STORAGE_ROOTs`} — ${what}`,
+        {
+          hint: 'check the --keep-* rules (`--dry-run` shows what each keeps); if removing them all is really meant, add --allow-remove-all. Nothing was changed',
+        },
+      );
     }
     let policySaved = false;
     if (opts.savePolicy && opts.policy !== undefined && !opts.dryRun) {

@@ -2,12 +2,29 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { fuzz } from '../../test/fuzz.js';
 import { FoleBackupError } from '../errors.js';
-import { applyRetention, bucketKey, isoWeek, MAX_KEEP, parseDuration, parseKeepCount, subtractDuration, type BackupSummary, type RetentionPolicy } from './policy.js';
+import {
+  applyRetention,
+  bucketKey,
+  isoWeek,
+  MAX_KEEP,
+  parseDuration,
+  parseKeepCount,
+  subtractDuration,
+  type BackupSummary,
+  type RetentionPolicy,
+} from './policy.js';
 
 let seq = 0;
 function b(createdAt: string, extra: Partial<BackupSummary> = {}): BackupSummary {
   seq++;
-  return { backupId: `00000000-0000-4000-8000-${String(seq).padStart(12, '0')}`, createdAt, host: 'h', storageRoot: '/srv/fole', tags: [], ...extra };
+  return {
+    backupId: `00000000-0000-4000-8000-${String(seq).padStart(12, '0')}`,
+    createdAt,
+    host: 'h',
+    storageRoot: '/srv/fole',
+    tags: [],
+    ...extra,
+  };
 }
 
 function kept(list: BackupSummary[], policy: RetentionPolicy): string[] {
@@ -75,8 +92,14 @@ describe('retention policy', () => {
   });
 
   it('monthly and yearly buckets', () => {
-    const list = ['2025-12-31T23:00:00Z', '2026-01-01T01:00:00Z', '2026-01-31T01:00:00Z', '2026-02-01T00:00:00Z'].map((t) => b(t));
-    expect(kept(list, { monthly: 12 })).toEqual(['2025-12-31T23:00:00Z', '2026-01-31T01:00:00Z', '2026-02-01T00:00:00Z']);
+    const list = ['2025-12-31T23:00:00Z', '2026-01-01T01:00:00Z', '2026-01-31T01:00:00Z', '2026-02-01T00:00:00Z'].map(
+      (t) => b(t),
+    );
+    expect(kept(list, { monthly: 12 })).toEqual([
+      '2025-12-31T23:00:00Z',
+      '2026-01-31T01:00:00Z',
+      '2026-02-01T00:00:00Z',
+    ]);
     expect(kept(list, { yearly: 5 })).toEqual(['2025-12-31T23:00:00Z', '2026-02-01T00:00:00Z']);
   });
 
@@ -96,13 +119,25 @@ describe('retention policy', () => {
   });
 
   it('keep-within counts back from the newest backup, not from now', () => {
-    const list = ['2020-01-01T00:00:00Z', '2020-01-05T00:00:00Z', '2020-01-08T00:00:00Z', '2020-01-10T00:00:00Z'].map((t) => b(t));
-    expect(kept(list, { within: '5d' })).toEqual(['2020-01-05T00:00:00Z', '2020-01-08T00:00:00Z', '2020-01-10T00:00:00Z']);
-    expect(subtractDuration(new Date('2026-03-31T00:00:00Z'), parseDuration('1m')).toISOString()).toBe('2026-03-03T00:00:00.000Z');
+    const list = ['2020-01-01T00:00:00Z', '2020-01-05T00:00:00Z', '2020-01-08T00:00:00Z', '2020-01-10T00:00:00Z'].map(
+      (t) => b(t),
+    );
+    expect(kept(list, { within: '5d' })).toEqual([
+      '2020-01-05T00:00:00Z',
+      '2020-01-08T00:00:00Z',
+      '2020-01-10T00:00:00Z',
+    ]);
+    expect(subtractDuration(new Date('2026-03-31T00:00:00Z'), parseDuration('1m')).toISOString()).toBe(
+      '2026-03-03T00:00:00.000Z',
+    );
   });
 
   it('keeps tagged backups and says why', () => {
-    const list = [b('2026-01-01T00:00:00Z', { tags: ['pre-migration:42'] }), b('2026-01-02T00:00:00Z'), b('2026-01-03T00:00:00Z')];
+    const list = [
+      b('2026-01-01T00:00:00Z', { tags: ['pre-migration:42'] }),
+      b('2026-01-02T00:00:00Z'),
+      b('2026-01-03T00:00:00Z'),
+    ];
     const d = applyRetention(list, { last: 1, tags: ['pre-migration:42'] });
     expect(d.find((x) => x.createdAt.startsWith('2026-01-01'))?.reasons).toEqual(['tag pre-migration:42']);
     expect(d.find((x) => x.createdAt.startsWith('2026-01-02'))?.keep).toBe(false);
@@ -126,7 +161,12 @@ describe('retention policy', () => {
       b('2026-01-01T00:00:00Z', { storageRoot: '/b' }),
     ];
     expect(kept(list, { last: 1 })).toEqual(['2026-01-01T00:00:00Z', '2026-01-02T00:00:00Z']);
-    expect(applyRetention(list, { last: 1 }).filter((d) => d.keep).map((d) => d.group).sort()).toEqual(['h:/a', 'h:/b']);
+    expect(
+      applyRetention(list, { last: 1 })
+        .filter((d) => d.keep)
+        .map((d) => d.group)
+        .sort(),
+    ).toEqual(['h:/a', 'h:/b']);
   });
 });
 
@@ -153,8 +193,25 @@ describe('retention values are parsed strictly, with bounds', () => {
     expect(parseKeepCount('--keep-daily', '007')).toBe(7);
     expect(parseKeepCount('--keep-daily', '0')).toBe(0);
     expect(parseKeepCount('--keep-daily', String(MAX_KEEP))).toBe(MAX_KEEP);
-    for (const text of ['1e3', '0x10', '-1', '+3', '1.0', '', ' 7', '7 ', 'Infinity', 'NaN', String(MAX_KEEP + 1), '99999999999999999999', '0b11', '0o7']) {
-      expect(() => parseKeepCount('--keep-daily', text), text).toThrow(/--keep-daily must be a whole number from 0 to 1000000/);
+    for (const text of [
+      '1e3',
+      '0x10',
+      '-1',
+      '+3',
+      '1.0',
+      '',
+      ' 7',
+      '7 ',
+      'Infinity',
+      'NaN',
+      String(MAX_KEEP + 1),
+      '99999999999999999999',
+      '0b11',
+      '0o7',
+    ]) {
+      expect(() => parseKeepCount('--keep-daily', text), text).toThrow(
+        /--keep-daily must be a whole number from 0 to 1000000/,
+      );
     }
     expect(() => applyRetention([], { daily: MAX_KEEP + 1 })).toThrow(/whole number/);
   });
@@ -162,7 +219,14 @@ describe('retention values are parsed strictly, with bounds', () => {
   it('any string is a valid duration or a typed usage error, and a valid one gives a finite cutoff', () => {
     const durationish = fc.oneof(
       fc.string(),
-      fc.array(fc.tuple(fc.oneof(fc.nat(), fc.bigInt({ min: 0n, max: 10n ** 30n }).map(String)), fc.constantFrom('y', 'm', 'w', 'd', 'h', 'x', '')), { maxLength: 6 })
+      fc
+        .array(
+          fc.tuple(
+            fc.oneof(fc.nat(), fc.bigInt({ min: 0n, max: 10n ** 30n }).map(String)),
+            fc.constantFrom('y', 'm', 'w', 'd', 'h', 'x', ''),
+          ),
+          { maxLength: 6 },
+        )
         .map((parts) => parts.map(([n, u]) => `${n}${u}`).join('')),
     );
     fuzz(
@@ -203,15 +267,27 @@ describe('a backup stamped in the future', () => {
     const real = [b('2026-03-10T11:00:00Z'), b('2026-03-09T11:00:00Z'), b('2026-02-01T11:00:00Z')];
     const future = b('2099-01-01T00:00:00Z');
     const decisions = applyRetention([...real, future], { within: '30d' }, now);
-    const kept = decisions.filter((d) => d.keep).map((d) => d.createdAt).sort();
+    const kept = decisions
+      .filter((d) => d.keep)
+      .map((d) => d.createdAt)
+      .sort();
     expect(kept).toEqual(['2026-03-09T11:00:00Z', '2026-03-10T11:00:00Z', '2099-01-01T00:00:00Z']);
-    expect(decisions.find((d) => d.backupId === future.backupId)?.reasons).toEqual([expect.stringMatching(/in the future/)]);
+    expect(decisions.find((d) => d.backupId === future.backupId)?.reasons).toEqual([
+      expect.stringMatching(/in the future/),
+    ]);
     // without the present, the old behaviour: the 2099 backup is the reference and nothing real is kept
     expect(applyRetention([...real, future], { within: '30d' }).filter((d) => d.keep)).toHaveLength(1);
     // it takes no bucket slot either
-    const daily = applyRetention([...real, future], { daily: 1 }, now).filter((d) => d.keep).map((d) => d.createdAt).sort();
+    const daily = applyRetention([...real, future], { daily: 1 }, now)
+      .filter((d) => d.keep)
+      .map((d) => d.createdAt)
+      .sort();
     expect(daily).toEqual(['2026-03-10T11:00:00Z', '2099-01-01T00:00:00Z']);
     // within the tolerance a backup is an ordinary one
-    expect(applyRetention([b('2026-03-10T12:30:00Z'), ...real], { last: 1 }, now).filter((d) => d.keep).map((d) => d.createdAt)).toEqual(['2026-03-10T12:30:00Z']);
+    expect(
+      applyRetention([b('2026-03-10T12:30:00Z'), ...real], { last: 1 }, now)
+        .filter((d) => d.keep)
+        .map((d) => d.createdAt),
+    ).toEqual(['2026-03-10T12:30:00Z']);
   });
 });

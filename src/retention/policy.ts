@@ -119,11 +119,14 @@ export function parseDuration(text: string): Duration {
   let hours = 0;
   for (const m of text.matchAll(/(\d+)([ymwdh])/g)) {
     const digits = (m[1] as string).replace(/^0+(?=\d)/, '');
-    const field = ({ y: 'years', m: 'months', w: 'weeks', d: 'days', h: 'hours' } as const)[m[2] as 'y' | 'm' | 'w' | 'd' | 'h'];
+    const field = ({ y: 'years', m: 'months', w: 'weeks', d: 'days', h: 'hours' } as const)[
+      m[2] as 'y' | 'm' | 'w' | 'd' | 'h'
+    ];
     // ten digits exceed any bound below; comparing lengths first keeps Number() exact
     const n = digits.length > 10 ? Infinity : Number(digits);
     hours += n * HOURS_PER[field];
-    if (!(hours <= MAX_DURATION_YEARS * HOURS_PER.years)) throw badDuration(text, `longer than ${MAX_DURATION_YEARS} years`);
+    if (!(hours <= MAX_DURATION_YEARS * HOURS_PER.years))
+      throw badDuration(text, `longer than ${MAX_DURATION_YEARS} years`);
     d[field] += n;
   }
   return d;
@@ -137,9 +140,13 @@ export function parseDuration(text: string): Duration {
 export function parseKeepCount(flag: string, text: string): number {
   const digits = text.replace(/^0+(?=\d)/, '');
   if (!/^\d+$/.test(text) || digits.length > 7 || Number(digits) > MAX_KEEP) {
-    throw new FoleBackupError('USAGE', `${flag} must be a whole number from 0 to ${MAX_KEEP}, not ${JSON.stringify(text)}`, {
-      hint: 'write the count in plain digits, e.g. --keep-daily 7',
-    });
+    throw new FoleBackupError(
+      'USAGE',
+      `${flag} must be a whole number from 0 to ${MAX_KEEP}, not ${JSON.stringify(text)}`,
+      {
+        hint: 'write the count in plain digits, e.g. --keep-daily 7',
+      },
+    );
   }
   return Number(digits);
 }
@@ -162,7 +169,8 @@ function checkCount(name: string, n: number | undefined): void {
 export function validatePolicy(p: RetentionPolicy): void {
   checkCount('last', p.last);
   for (const b of BUCKETS) checkCount(b, p[b]);
-  if (p.within !== undefined && typeof p.within !== 'string') throw new FoleBackupError('USAGE', 'keep-within must be a duration such as 7d');
+  if (p.within !== undefined && typeof p.within !== 'string')
+    throw new FoleBackupError('USAGE', 'keep-within must be a duration such as 7d');
   if (p.within !== undefined) parseDuration(p.within);
   if (p.tags !== undefined && (!Array.isArray(p.tags) || !p.tags.every((t) => typeof t === 'string'))) {
     throw new FoleBackupError('USAGE', 'keep-tag must be a list of tags');
@@ -170,7 +178,8 @@ export function validatePolicy(p: RetentionPolicy): void {
   // a tag rule can only match tags a backup may carry: the same rule as --tag
   for (const t of p.tags ?? []) {
     const problem = labelProblem(t);
-    if (problem !== undefined) throw new FoleBackupError('USAGE', `--keep-tag ${printablePath(t.slice(0, 60))} is not accepted: ${problem}`);
+    if (problem !== undefined)
+      throw new FoleBackupError('USAGE', `--keep-tag ${printablePath(t.slice(0, 60))} is not accepted: ${problem}`);
   }
   const any =
     (p.last ?? 0) > 0 || BUCKETS.some((b) => (p[b] ?? 0) > 0) || p.within !== undefined || (p.tags?.length ?? 0) > 0;
@@ -194,7 +203,11 @@ export function describePolicy(p: RetentionPolicy): string {
  * Decide which backups to keep. Returns one decision per backup, newest first
  * within each group, groups in order of their newest backup.
  */
-export function applyRetention(backups: readonly BackupSummary[], policy: RetentionPolicy, now?: Date): RetentionDecision[] {
+export function applyRetention(
+  backups: readonly BackupSummary[],
+  policy: RetentionPolicy,
+  now?: Date,
+): RetentionDecision[] {
   validatePolicy(policy);
   // A backup stamped well after `now` (a host whose clock ran ahead) would become the
   // group's newest: keep-within would count back from a date years away and keep
@@ -214,19 +227,30 @@ export function applyRetention(backups: readonly BackupSummary[], policy: Retent
   const ordered = [...groups.entries()]
     .map(([group, list]) => ({
       group,
-      list: [...list].sort((a, b) => (a.createdAt > b.createdAt ? -1 : a.createdAt < b.createdAt ? 1 : a.backupId < b.backupId ? 1 : -1)),
+      list: [...list].sort((a, b) =>
+        a.createdAt > b.createdAt ? -1 : a.createdAt < b.createdAt ? 1 : a.backupId < b.backupId ? 1 : -1,
+      ),
     }))
     .sort((a, b) => ((a.list[0]?.createdAt ?? '') > (b.list[0]?.createdAt ?? '') ? -1 : 1));
   for (const { group, list: all } of ordered) {
     for (const b of all.filter(isFuture)) {
-      out.push({ backupId: b.backupId, createdAt: b.createdAt, group, keep: true, reasons: ['created in the future (check the clock of the host that took it)'] });
+      out.push({
+        backupId: b.backupId,
+        createdAt: b.createdAt,
+        group,
+        keep: true,
+        reasons: ['created in the future (check the clock of the host that took it)'],
+      });
     }
     const list = all.filter((b) => !isFuture(b));
     const newest = list[0];
     const cutoff = within && newest ? subtractDuration(new Date(newest.createdAt), within).getTime() : undefined;
     const left: Record<Bucket, number> = {
-      hourly: policy.hourly ?? 0, daily: policy.daily ?? 0, weekly: policy.weekly ?? 0,
-      monthly: policy.monthly ?? 0, yearly: policy.yearly ?? 0,
+      hourly: policy.hourly ?? 0,
+      daily: policy.daily ?? 0,
+      weekly: policy.weekly ?? 0,
+      monthly: policy.monthly ?? 0,
+      yearly: policy.yearly ?? 0,
     };
     const lastKey: Partial<Record<Bucket, string>> = {};
     list.forEach((b, i) => {

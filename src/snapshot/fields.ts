@@ -69,7 +69,12 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
 
 /** Name a forbidden character for a message: "a carriage return (\r)", "U+202E". */
 function describeChar(c: string): string {
-  const names: Record<string, string> = { '\r': 'a carriage return (\\r)', '\n': 'a line feed (\\n)', '\t': 'a tab (\\t)', '\u001b': 'an escape (\\e)' };
+  const names: Record<string, string> = {
+    '\r': 'a carriage return (\\r)',
+    '\n': 'a line feed (\\n)',
+    '\t': 'a tab (\\t)',
+    '\u001b': 'an escape (\\e)',
+  };
   return names[c] ?? `U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
 }
 
@@ -92,7 +97,8 @@ export function labelProblem(s: string, max = MAX_LABEL_LENGTH): string | undefi
 export function foleVersionProblem(v: string): string | undefined {
   const label = labelProblem(v, MAX_VERSION_LENGTH);
   if (label !== undefined) return label;
-  if (parseFoleVersion(v) === undefined) return 'it is not a version MAJOR.MINOR.PATCH with an optional -PRERELEASE (e.g. 2.3.1 or 2.4.0-rc.1)';
+  if (parseFoleVersion(v) === undefined)
+    return 'it is not a version MAJOR.MINOR.PATCH with an optional -PRERELEASE (e.g. 2.3.1 or 2.4.0-rc.1)';
   return undefined;
 }
 
@@ -106,9 +112,13 @@ export function givenFoleVersion(flag: string | undefined, env: string | undefin
   if (v === undefined) return undefined;
   const problem = foleVersionProblem(v);
   if (problem !== undefined) {
-    throw new FoleBackupError('USAGE', `${flag !== undefined ? '--fole-version' : 'FOLE_VERSION'} ${printable(v, 60)} is not accepted: ${problem}`, {
-      hint: 'give the version of the FOLE server that will run on the restored tree, e.g. 2.3.1',
-    });
+    throw new FoleBackupError(
+      'USAGE',
+      `${flag !== undefined ? '--fole-version' : 'FOLE_VERSION'} ${printable(v, 60)} is not accepted: ${problem}`,
+      {
+        hint: 'give the version of the FOLE server that will run on the restored tree, e.g. 2.3.1',
+      },
+    );
   }
   return v;
 }
@@ -124,20 +134,35 @@ export interface BackupLabels {
  * Check every label of a backup where it enters. Throws FoleBackupError USAGE
  * (CLI exit 2) naming the value, the rule it breaks and what is allowed.
  */
-export function checkBackupLabels(l: BackupLabels, flags: { version?: string; actor?: string; tag?: string } = {}): void {
+export function checkBackupLabels(
+  l: BackupLabels,
+  flags: { version?: string; actor?: string; tag?: string } = {},
+): void {
   const vProblem = foleVersionProblem(l.foleVersion);
   if (vProblem !== undefined) {
-    throw new FoleBackupError('USAGE', `${flags.version ?? 'the FOLE version'} ${printable(l.foleVersion, 60)} is not accepted: ${vProblem}`, {
-      hint: 'give the version of the FOLE server that owns this STORAGE_ROOT as MAJOR.MINOR.PATCH[-PRERELEASE], e.g. 2.3.1; restore compares it with the target\'s',
-    });
+    throw new FoleBackupError(
+      'USAGE',
+      `${flags.version ?? 'the FOLE version'} ${printable(l.foleVersion, 60)} is not accepted: ${vProblem}`,
+      {
+        hint: "give the version of the FOLE server that owns this STORAGE_ROOT as MAJOR.MINOR.PATCH[-PRERELEASE], e.g. 2.3.1; restore compares it with the target's",
+      },
+    );
   }
   const labelHint = `up to ${MAX_LABEL_LENGTH} printable characters (no control characters or line breaks)`;
   if (l.actor !== undefined) {
     const p = labelProblem(l.actor);
-    if (p !== undefined) throw new FoleBackupError('USAGE', `${flags.actor ?? 'the actor'} ${printable(l.actor, 60)} is not accepted: ${p}`, { hint: `a name is ${labelHint}` });
+    if (p !== undefined)
+      throw new FoleBackupError(
+        'USAGE',
+        `${flags.actor ?? 'the actor'} ${printable(l.actor, 60)} is not accepted: ${p}`,
+        { hint: `a name is ${labelHint}` },
+      );
   }
   for (const t of l.tags ?? []) {
     const p = labelProblem(t);
-    if (p !== undefined) throw new FoleBackupError('USAGE', `${flags.tag ?? 'the tag'} ${printable(t, 60)} is not accepted: ${p}`, { hint: `a tag is ${labelHint}, e.g. pre-migration:42` });
+    if (p !== undefined)
+      throw new FoleBackupError('USAGE', `${flags.tag ?? 'the tag'} ${printable(t, 60)} is not accepted: ${p}`, {
+        hint: `a tag is ${labelHint}, e.g. pre-migration:42`,
+      });
   }
 }

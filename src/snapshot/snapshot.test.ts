@@ -21,7 +21,11 @@ describe('comparePaths', () => {
   });
 
   it('has the sign of the component-by-component comparison for any two paths', () => {
-    const segment = fc.string({ unit: fc.constantFrom('a', 'b', '-', '.', '0', 'é', '\u00ff', ' ', '~'), minLength: 1, maxLength: 4 });
+    const segment = fc.string({
+      unit: fc.constantFrom('a', 'b', '-', '.', '0', 'é', '\u00ff', ' ', '~'),
+      minLength: 1,
+      maxLength: 4,
+    });
     const path = fc.array(segment, { minLength: 1, maxLength: 4 }).map((s) => s.join('/'));
     fc.assert(
       fc.property(path, path, (a, b) => {

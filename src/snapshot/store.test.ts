@@ -13,7 +13,17 @@ describe('naming a backup', () => {
     expect(await resolveBackupId(repo, 'latest')).toBe(id);
     expect(await resolveBackupId(repo, id)).toBe(id);
     expect(await resolveBackupId(repo, id.slice(0, 8))).toBe(id);
-    for (const ref of ['a90c', id.slice(0, 7), '', 'LATEST', '../../etc/passwd', `${id}0`, 'zzzzzzzz', id.toUpperCase(), '\u001b[2Jabcdefgh']) {
+    for (const ref of [
+      'a90c',
+      id.slice(0, 7),
+      '',
+      'LATEST',
+      '../../etc/passwd',
+      `${id}0`,
+      'zzzzzzzz',
+      id.toUpperCase(),
+      '\u001b[2Jabcdefgh',
+    ]) {
       await expect(resolveBackupId(repo, ref), ref).rejects.toMatchObject({ code: 'USAGE' });
     }
     const unknown = await resolveBackupId(repo, '00000000').catch((e: unknown) => e);

@@ -26,10 +26,14 @@ export async function saveSnapshot(repo: Repository, snap: Snapshot): Promise<vo
   try {
     validateSnapshot(JSON.parse(JSON.stringify(snap)), snap.backupId);
   } catch (err) {
-    throw new FoleBackupError('INTERNAL', `the snapshot of backup ${snap.backupId} fails the reader's own check and was not written: ${err instanceof Error ? err.message : String(err)}`, {
-      cause: err,
-      hint: 'this is a bug in fole-backup; nothing was written (the data stored so far is unreferenced and `prune` frees it); please report it with the command you ran',
-    });
+    throw new FoleBackupError(
+      'INTERNAL',
+      `the snapshot of backup ${snap.backupId} fails the reader's own check and was not written: ${err instanceof Error ? err.message : String(err)}`,
+      {
+        cause: err,
+        hint: 'this is a bug in fole-backup; nothing was written (the data stored so far is unreferenced and `prune` frees it); please report it with the command you ran',
+      },
+    );
   }
   await repo.saveJson('snapshots', snap, AAD.snapshot(snap.backupId), snap.backupId);
 }
@@ -54,7 +58,8 @@ export async function loadSnapshot(repo: Repository, backupId: string): Promise<
   try {
     v = await repo.loadJson('snapshots', backupId, AAD.snapshot(backupId));
   } catch (err) {
-    if (err instanceof FoleBackupError && err.code === 'NOT_FOUND') throw missing(backupId, 'no such backup in this repository', err);
+    if (err instanceof FoleBackupError && err.code === 'NOT_FOUND')
+      throw missing(backupId, 'no such backup in this repository', err);
     if (err instanceof FoleBackupError && (err.code === 'CHECKSUM_MISMATCH' || err.code === 'REPO_CORRUPT')) {
       throw damagedError(backupId, `manifest unreadable (${err.message})`, err);
     }
@@ -126,7 +131,11 @@ export async function listSnapshots(repo: Repository): Promise<Snapshot[]> {
 /** One line naming damaged backups and what deals with them, with `then` saying what happens meanwhile. */
 export function describeDamaged(damaged: readonly DamagedSnapshot[], then: string): string {
   const n = damaged.length;
-  const ids = damaged.slice(0, 5).map((d) => d.backupId).join(', ') + (n > 5 ? ` and ${n - 5} more` : '');
+  const ids =
+    damaged
+      .slice(0, 5)
+      .map((d) => d.backupId)
+      .join(', ') + (n > 5 ? ` and ${n - 5} more` : '');
   return `${n} backup${n === 1 ? ' is' : 's are'} damaged (unreadable manifest): ${ids}; ${then}. \`fole-backup list\` shows why; \`fole-backup forget ID…\` removes them`;
 }
 

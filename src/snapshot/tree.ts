@@ -35,10 +35,11 @@ export class TreeWriter {
   constructor(private readonly repo: Repository) {}
 
   async add(entry: TreeEntry): Promise<void> {
-    const line = JSON.stringify(entry) + '\n';
+    const line = `${JSON.stringify(entry)}\n`;
     this.lines.push(line);
     this.bytes += line.length;
-    if ((this.bytes >= TREE_BLOB_TARGET / 2 && (fnv1a(entry.path) & 63) === 0) || this.bytes >= TREE_BLOB_TARGET * 4) await this.cut();
+    if ((this.bytes >= TREE_BLOB_TARGET / 2 && (fnv1a(entry.path) & 63) === 0) || this.bytes >= TREE_BLOB_TARGET * 4)
+      await this.cut();
   }
 
   /** Store what is left; returns every tree blob id in order. */

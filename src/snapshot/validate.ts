@@ -39,7 +39,14 @@
 import { StopError } from '../errors.js';
 import { HEX64 } from '../crypto/hash.js';
 import { isCanonicalName, isPlainName, nameByteLength } from '../fs/byte-names.js';
-import { comparePaths, SKIPPED_LIMIT, type DbInfo, type RootMetadata, type Snapshot, type TreeEntry } from './snapshot.js';
+import {
+  comparePaths,
+  SKIPPED_LIMIT,
+  type DbInfo,
+  type RootMetadata,
+  type Snapshot,
+  type TreeEntry,
+} from './snapshot.js';
 
 /** Longest relative path accepted, in UTF-8 bytes (Linux PATH_MAX). */
 export const MAX_PATH_BYTES = 4096;
@@ -100,10 +107,13 @@ const ESCAPED_BYTE = /(?<!\\)((?:\\\\)*)\\udc([89a-f][0-9a-f])/g;
  */
 export function printable(v: unknown, max = 120): string {
   if (typeof v === 'string') {
-    const cut = v.length > max ? v.slice(0, max) + '…' : v;
+    const cut = v.length > max ? `${v.slice(0, max)}…` : v;
     // JSON.stringify escapes C0 controls, quotes and lone surrogates; C1 controls, separators and bidi overrides too
     return JSON.stringify(cut)
-      .replace(/[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+      .replace(
+        /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
+        (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+      )
       .replace(ESCAPED_BYTE, '$1\\x$2');
   }
   if (v === null || v === undefined || typeof v === 'number' || typeof v === 'boolean') return String(v);
@@ -137,7 +147,7 @@ export function pathProblem(p: unknown): string | undefined {
   if (p.includes('\0')) return 'NUL in path';
   const plain = isPlainName(p);
   // an escape that is not what its bytes decode to would name the same file as another string
-  if (!plain && !isCanonicalName(p)) return 'not valid Unicode, nor the canonical escape of a name\'s bytes';
+  if (!plain && !isCanonicalName(p)) return "not valid Unicode, nor the canonical escape of a name's bytes";
   const bytes = plain ? Buffer.byteLength : nameByteLength;
   if (bytes(p) > MAX_PATH_BYTES) return `longer than ${MAX_PATH_BYTES} bytes`;
   for (const part of p.split('/')) {
@@ -212,11 +222,15 @@ const REQUIRED: Record<TreeEntry['kind'], readonly EntryField[]> = {
 function isDbInfo(v: unknown): v is DbInfo {
   if (!isObject(v)) return false;
   for (const k of Object.keys(v)) {
-    if (k !== 'pageSize' && k !== 'pageCount' && k !== 'userVersion' && k !== 'journalMode' && k !== 'integrity') return false;
+    if (k !== 'pageSize' && k !== 'pageCount' && k !== 'userVersion' && k !== 'journalMode' && k !== 'integrity')
+      return false;
   }
   return (
-    isPageSize(v.pageSize) && isInt(v.pageCount) && isInt(v.userVersion, -0x80000000, 0xffffffff) &&
-    isShortString(v.journalMode, 32) && v.integrity === 'ok'
+    isPageSize(v.pageSize) &&
+    isInt(v.pageCount) &&
+    isInt(v.userVersion, -0x80000000, 0xffffffff) &&
+    isShortString(v.journalMode, 32) &&
+    v.integrity === 'ok'
   );
 }
 
@@ -229,17 +243,27 @@ function isDbInfo(v: unknown): v is DbInfo {
 export function validateTreeValue(v: unknown, sizes?: TreeCheckOptions): TreeEntry {
   if (!isObject(v)) throw bad(`an entry is ${printable(v, 40)}, not an object`);
   const problem = pathProblem(v.path);
-  if (problem !== undefined) throw bad(`unsafe path ${printable(v.path)} (${problem})`, typeof v.path === 'string' ? v.path : undefined);
+  if (problem !== undefined)
+    throw bad(`unsafe path ${printable(v.path)} (${problem})`, typeof v.path === 'string' ? v.path : undefined);
   const path = v.path as string;
   // built only when an error is raised: this runs for every entry of every tree
   const at = (): string => printable(path);
-  if (!FIELD_OK.kind(v.kind)) throw bad(`${at()}: unknown kind ${printable(v.kind, 40)} (only directories, files and databases are stored)`, path);
+  if (!FIELD_OK.kind(v.kind))
+    throw bad(
+      `${at()}: unknown kind ${printable(v.kind, 40)} (only directories, files and databases are stored)`,
+      path,
+    );
   const kind = v.kind as TreeEntry['kind'];
-  if (kind === 'db' && !isPlainName(path)) throw bad(`${at()}: a database whose name is not UTF-8 (SQLite opens a database by name; a backup stores such a file as a plain file)`, path);
+  if (kind === 'db' && !isPlainName(path))
+    throw bad(
+      `${at()}: a database whose name is not UTF-8 (SQLite opens a database by name; a backup stores such a file as a plain file)`,
+      path,
+    );
   const allowed = KIND_FIELDS[kind];
   for (const k of Object.keys(v)) {
     if (v[k] === undefined || k === 'path' || k === 'kind' || k === 'mode' || k === 'mtimeMs') continue;
-    if (!(allowed as readonly string[]).includes(k)) throw bad(`${at()}: unexpected field ${printable(k, 40)} on a ${kind} entry`, path);
+    if (!(allowed as readonly string[]).includes(k))
+      throw bad(`${at()}: unexpected field ${printable(k, 40)} on a ${kind} entry`, path);
   }
   for (const k of REQUIRED[kind]) if (v[k] === undefined) throw bad(`${at()}: ${kind} entry without ${k}`, path);
   if (!FIELD_OK.mode(v.mode)) throw bad(`${at()}: bad mode ${printable(v.mode, 20)}`, path);
@@ -249,7 +273,8 @@ export function validateTreeValue(v: unknown, sizes?: TreeCheckOptions): TreeEnt
   }
 
   // an owner is a pair: a restore never gives an entry half of one
-  if ((v.uid === undefined) !== (v.gid === undefined)) throw bad(`${at()}: ${v.uid === undefined ? 'gid without uid' : 'uid without gid'}`, path);
+  if ((v.uid === undefined) !== (v.gid === undefined))
+    throw bad(`${at()}: ${v.uid === undefined ? 'gid without uid' : 'uid without gid'}`, path);
 
   const setId = SET_ID_BITS.all | (kind === 'dir' ? 0 : SET_ID_BITS.nonDir);
   const out: AnyEntry = { path, kind, mode: (v.mode as number) & ~setId, mtimeMs: v.mtimeMs as number };
@@ -275,13 +300,26 @@ export function validateTreeValue(v: unknown, sizes?: TreeCheckOptions): TreeEnt
   if (size !== d.pageSize * d.pageCount) {
     throw bad(`${at()}: a database of ${size} bytes is not ${d.pageCount} × ${d.pageSize}-byte pages`, path);
   }
-  out.db = { pageSize: d.pageSize, pageCount: d.pageCount, userVersion: d.userVersion, journalMode: d.journalMode, integrity: 'ok' };
+  out.db = {
+    pageSize: d.pageSize,
+    pageCount: d.pageCount,
+    userVersion: d.userVersion,
+    journalMode: d.journalMode,
+    integrity: 'ok',
+  };
   if (v.fingerprint !== undefined) out.fingerprint = v.fingerprint as string;
   return out;
 }
 
 /** Size, hash and chunk list agree with each other and with the repository's chunking. */
-function checkContent(path: string, kind: 'file' | 'db', size: number, sha256: string, chunks: string[], sizes?: TreeCheckOptions): void {
+function checkContent(
+  path: string,
+  kind: 'file' | 'db',
+  size: number,
+  sha256: string,
+  chunks: string[],
+  sizes?: TreeCheckOptions,
+): void {
   // built only when an error is raised: this runs for every entry of every tree
   const at = (): string => printable(path);
   const n = chunks.length;
@@ -298,7 +336,10 @@ function checkContent(path: string, kind: 'file' | 'db', size: number, sha256: s
   // fixed-size chunking: n chunks hold more than (n-1) full chunks and at most n
   if (!((n - 1) * chunkSize < size && size <= n * chunkSize)) {
     const want = Math.floor(size / chunkSize) + (size % chunkSize === 0 ? 0 : 1);
-    throw bad(`${at()}: size disagrees with its chunks (${size} bytes need ${want} chunks of ${chunkSize}, the entry lists ${n})`, path);
+    throw bad(
+      `${at()}: size disagrees with its chunks (${size} bytes need ${want} chunks of ${chunkSize}, the entry lists ${n})`,
+      path,
+    );
   }
   if (sizes.blobInfo === undefined) return;
   for (let i = 0; i < n; i++) {
@@ -306,7 +347,10 @@ function checkContent(path: string, kind: 'file' | 'db', size: number, sha256: s
     if (info === undefined) continue;
     const want = i < n - 1 ? chunkSize : size - (n - 1) * chunkSize;
     if (info.rawLength !== want) {
-      throw bad(`${at()}: size disagrees with its chunks (chunk ${i} holds ${info.rawLength} bytes, its place needs ${want})`, path);
+      throw bad(
+        `${at()}: size disagrees with its chunks (chunk ${i} holds ${info.rawLength} bytes, its place needs ${want})`,
+        path,
+      );
     }
   }
 }
@@ -368,7 +412,10 @@ export class TreeChecker {
     const parent = slash === -1 ? '' : e.path.slice(0, slash);
     const top = this.open.length === 0 ? '' : (this.open[this.open.length - 1] as string);
     if (parent !== top) {
-      const through = this.last !== undefined && this.last.kind !== 'dir' && e.path.startsWith(`${this.last.path}/`) ? this.last : undefined;
+      const through =
+        this.last !== undefined && this.last.kind !== 'dir' && e.path.startsWith(`${this.last.path}/`)
+          ? this.last
+          : undefined;
       throw bad(
         through !== undefined
           ? `${printable(e.path)} lies under ${printable(through.path)}, which is a ${through.kind}, not a directory`
@@ -385,10 +432,14 @@ export class TreeChecker {
 // ---- snapshots ----
 
 function malformed(backupId: string, what: string, path?: string): StopError {
-  return new StopError('MISSING_MANIFEST', `backup ${printable(backupId, 40).slice(1, -1)}: manifest is malformed: ${what}`, {
-    hint: 'the backup\'s manifest is damaged or forged; nothing was changed — use another backup',
-    ...(path === undefined ? {} : { path: printable(path).slice(1, -1) }),
-  });
+  return new StopError(
+    'MISSING_MANIFEST',
+    `backup ${printable(backupId, 40).slice(1, -1)}: manifest is malformed: ${what}`,
+    {
+      hint: "the backup's manifest is damaged or forged; nothing was changed — use another backup",
+      ...(path === undefined ? {} : { path: printable(path).slice(1, -1) }),
+    },
+  );
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -396,7 +447,8 @@ const PREFIXED_SHA256 = /^sha256:[0-9a-f]{64}$/;
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 const isUuid = (s: unknown): s is string => typeof s === 'string' && UUID_RE.test(s);
 const isPrefixed = (s: unknown): s is string => typeof s === 'string' && PREFIXED_SHA256.test(s);
-const isIsoTime = (s: unknown): s is string => typeof s === 'string' && ISO_TIME.test(s) && Number.isFinite(Date.parse(s));
+const isIsoTime = (s: unknown): s is string =>
+  typeof s === 'string' && ISO_TIME.test(s) && Number.isFinite(Date.parse(s));
 /** Free text (hosts, actors, versions, reasons): bounded, no NUL. */
 const isText = (s: unknown, max = 1024): s is string => typeof s === 'string' && s.length <= max && !s.includes('\0');
 const STATS_REQUIRED = ['files', 'dirs', 'databases', 'bytes', 'addedBytes', 'durationMs', 'writersBlockedMs'] as const;
@@ -423,7 +475,8 @@ export function validateSnapshot(v: unknown, backupId: string): Snapshot {
   if (!isIsoTime(v.createdAt)) throw no(`createdAt ${printable(v.createdAt, 40)}`);
   if (!isText(v.host, 256)) throw no('host');
   if (!isText(v.storageRoot, MAX_PATH_BYTES) || !v.storageRoot.startsWith('/')) throw no('storageRoot');
-  if (!isObject(v.actor) || !isText(v.actor.name, 256) || (v.actor.kind !== 'human' && v.actor.kind !== 'agent')) throw no('actor');
+  if (!isObject(v.actor) || !isText(v.actor.name, 256) || (v.actor.kind !== 'human' && v.actor.kind !== 'agent'))
+    throw no('actor');
   if (v.root !== undefined) v.root = checkRoot(v.root, no);
 
   checkManifestHead(v.manifest, backupId, no);
@@ -444,16 +497,23 @@ export function validateSnapshot(v: unknown, backupId: string): Snapshot {
   for (const d of v.databases as unknown[]) {
     if (!isObject(d)) throw no('a database record is not an object');
     const problem = pathProblem(d.path);
-    if (problem !== undefined) throw no(`database path ${printable(d.path)} (${problem})`, typeof d.path === 'string' ? d.path : undefined);
+    if (problem !== undefined)
+      throw no(`database path ${printable(d.path)} (${problem})`, typeof d.path === 'string' ? d.path : undefined);
     const p = d.path as string;
     if (!isPlainName(p)) throw no(`database path ${printable(p)} is not UTF-8`, p);
     if (dbPaths.has(p)) throw no(`database ${printable(p)} listed twice`, p);
     dbPaths.add(p);
     if (
-      !isHex(d.sha256) || !isInt(d.size) || !isPageSize(d.pageSize) || !isInt(d.pageCount) ||
-      !isInt(d.userVersion, -0x80000000, 0xffffffff) || !isShortString(d.journalMode, 32) || d.integrity !== 'ok' ||
+      !isHex(d.sha256) ||
+      !isInt(d.size) ||
+      !isPageSize(d.pageSize) ||
+      !isInt(d.pageCount) ||
+      !isInt(d.userVersion, -0x80000000, 0xffffffff) ||
+      !isShortString(d.journalMode, 32) ||
+      d.integrity !== 'ok' ||
       (d.fingerprint !== undefined && !isShortString(d.fingerprint, 512)) ||
-      (d.captured !== undefined && typeof d.captured !== 'boolean') || d.size !== d.pageSize * d.pageCount
+      (d.captured !== undefined && typeof d.captured !== 'boolean') ||
+      d.size !== d.pageSize * d.pageCount
     ) {
       throw no(`database record ${printable(p)}`, p);
     }
@@ -474,7 +534,8 @@ export function validateSnapshot(v: unknown, backupId: string): Snapshot {
 /** The root's owner and mode: exactly the fields a backup writes, setuid cleared as on every directory. */
 function checkRoot(r: unknown, no: (what: string) => StopError): RootMetadata {
   if (!isObject(r)) throw no('root is not an object');
-  for (const k of Object.keys(r)) if (k !== 'mode' && k !== 'uid' && k !== 'gid') throw no(`root: unexpected field ${printable(k, 40)}`);
+  for (const k of Object.keys(r))
+    if (k !== 'mode' && k !== 'uid' && k !== 'gid') throw no(`root: unexpected field ${printable(k, 40)}`);
   if (!isInt(r.mode, 0, 0o7777)) throw no(`root.mode ${printable(r.mode, 20)}`);
   if (!isOwnerId(r.uid) || !isOwnerId(r.gid)) throw no(`root owner ${printable(r.uid, 20)}:${printable(r.gid, 20)}`);
   return { mode: r.mode & ~SET_ID_BITS.all, uid: r.uid, gid: r.gid };
@@ -487,7 +548,8 @@ function checkManifestHead(m: unknown, backupId: string, no: (what: string, path
   if (!isText(m.createdBy, 256)) throw no('manifest.createdBy');
   for (const k of ['foleVersion', 'storageSpecVersion'] as const) {
     const s = m[k];
-    if (typeof s !== 'string' || s.length === 0 || s.length > 128 || /[\u0000-\u001f\u007f-\u009f]/.test(s)) throw no(`manifest.${k} ${printable(s, 40)}`);
+    if (typeof s !== 'string' || s.length === 0 || s.length > 128 || /[\u0000-\u001f\u007f-\u009f]/.test(s))
+      throw no(`manifest.${k} ${printable(s, 40)}`);
   }
 
   if (!Array.isArray(m.modules)) throw no('manifest.modules');
@@ -510,7 +572,8 @@ function checkManifestHead(m: unknown, backupId: string, no: (what: string, path
     if (!isArrayOf(p.mapDbs, isPrefixed)) throw no(`project ${printable(id)}: mapDbs`);
     if (!Array.isArray(p.maps)) throw no(`project ${printable(id)}: maps`);
     for (const map of p.maps as unknown[]) {
-      if (!isObject(map) || !isSafeName(map.mapId) || !isPrefixed(map.sha256)) throw no(`project ${printable(id)}: a map record`);
+      if (!isObject(map) || !isSafeName(map.mapId) || !isPrefixed(map.sha256))
+        throw no(`project ${printable(id)}: a map record`);
       // a map database lives at projects/<id>/maps/<mapId>/<file>, nowhere else
       const path = map.path;
       const prefix = `projects/${id}/maps/${map.mapId}/`;

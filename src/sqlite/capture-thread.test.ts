@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FoleBackupError, StopError } from '../errors.js';
+import { type FoleBackupError, StopError } from '../errors.js';
 import { createDatabase } from '../../test/fixtures/sqlite-writer.js';
 import { captureDatabases, fingerprintOf } from './capture.js';
 import { captureOnThread } from './capture-thread.js';
@@ -46,28 +46,45 @@ describe('captureOnThread', () => {
       storageRoot: root,
       databases: rels,
       stagingDir: staging,
-      unchangedIfFingerprint: { 'projects/b/project.db': fingerprintOf(abs('projects/b/project.db')), 'projects/a/project.db': 'stale' },
+      unchangedIfFingerprint: {
+        'projects/b/project.db': fingerprintOf(abs('projects/b/project.db')),
+        'projects/a/project.db': 'stale',
+      },
       onDatabase: (d) => seen.push(`${d.path}:${d.captured ? 'captured' : 'unchanged'}`),
     });
-    expect(seen).toEqual(['core/core.db:captured', 'projects/a/project.db:captured', 'projects/b/project.db:unchanged']);
+    expect(seen).toEqual([
+      'core/core.db:captured',
+      'projects/a/project.db:captured',
+      'projects/b/project.db:unchanged',
+    ]);
     expect(result.databases.map((d) => d.path)).toEqual(['core/core.db', 'projects/a/project.db']);
     expect(result.unchanged.map((u) => u.path)).toEqual(['projects/b/project.db']);
     for (const d of result.databases) expect(rows(d.file)).toBe(rows(abs(d.path)));
     // the same figures as on this thread
     const here = await captureDatabases({ storageRoot: root, databases: rels, stagingDir: staging });
-    expect(result.databases.map(({ file: _f, ...rest }) => rest)).toEqual(here.databases.slice(0, 2).map(({ file: _f, ...rest }) => rest));
+    expect(result.databases.map(({ file: _f, ...rest }) => rest)).toEqual(
+      here.databases.slice(0, 2).map(({ file: _f, ...rest }) => rest),
+    );
   });
 
   it('raises the same typed errors, and leaves no copy behind', async () => {
     makeDbs(['core/core.db']);
     mkdirSync(join(root, 'projects', 'p3'), { recursive: true });
     writeFileSync(abs('projects/p3/project.db'), Buffer.alloc(4096, 0x42));
-    const err = await captureOnThread({ storageRoot: root, databases: ['core/core.db', 'projects/p3/project.db'], stagingDir: staging }).catch((e: unknown) => e);
+    const err = await captureOnThread({
+      storageRoot: root,
+      databases: ['core/core.db', 'projects/p3/project.db'],
+      stagingDir: staging,
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StopError);
     expect((err as StopError).code).toBe('DB_INTEGRITY_ERROR');
     expect((err as StopError).path).toBe('projects/p3/project.db');
     expect(readdirSync(staging)).toEqual([]);
-    const gone = await captureOnThread({ storageRoot: root, databases: ['projects/gone/project.db'], stagingDir: staging }).catch((e: unknown) => e);
+    const gone = await captureOnThread({
+      storageRoot: root,
+      databases: ['projects/gone/project.db'],
+      stagingDir: staging,
+    }).catch((e: unknown) => e);
     expect((gone as FoleBackupError).code).toBe('NOT_FOUND');
   });
 

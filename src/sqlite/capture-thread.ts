@@ -11,18 +11,36 @@ import { errorFromData, type ErrorData, FoleBackupError } from '../errors.js';
 import { startWorker } from '../concurrency/start-worker.js';
 import type { CaptureOptions, CaptureResult, CapturedDatabase } from './capture.js';
 
-export interface ThreadCaptureOptions extends Omit<CaptureOptions, 'transform' | 'unchanged' | 'onDatabase' | 'onProgress' | 'signal'> {
+export interface ThreadCaptureOptions
+  extends Omit<CaptureOptions, 'transform' | 'unchanged' | 'onDatabase' | 'onProgress' | 'signal'> {
   /** Path -> fingerprint of the parent backup: a database whose fingerprint still matches is not copied. */
   unchangedIfFingerprint?: Record<string, string>;
   /** Delete this lock row from the copy of this database (our own Global Storage Lock row in core.db). */
   dropLockRow?: { path: string; lockId: string };
-  onDatabase?: (d: { path: string; captured?: CapturedDatabase; unchanged?: string; damaged?: string; locked?: string; sameFileAs?: string; vanished?: boolean }) => void;
+  onDatabase?: (d: {
+    path: string;
+    captured?: CapturedDatabase;
+    unchanged?: string;
+    damaged?: string;
+    locked?: string;
+    sameFileAs?: string;
+    vanished?: boolean;
+  }) => void;
   signal?: AbortSignal;
 }
 
 export type CaptureToWorker = { t: 'abort' };
 export type CaptureFromWorker =
-  | { t: 'database'; path: string; captured?: CapturedDatabase; unchanged?: string; damaged?: string; locked?: string; sameFileAs?: string; vanished?: boolean }
+  | {
+      t: 'database';
+      path: string;
+      captured?: CapturedDatabase;
+      unchanged?: string;
+      damaged?: string;
+      locked?: string;
+      sameFileAs?: string;
+      vanished?: boolean;
+    }
   | { t: 'done'; result: CaptureResult }
   | { t: 'error'; error: ErrorData };
 
@@ -54,13 +72,19 @@ export function captureOnThread(opts: ThreadCaptureOptions): Promise<CaptureResu
       else outcome ??= { ok: false, error: errorFromData(m.error) };
     });
     worker.on('error', (err) => {
-      outcome ??= { ok: false, error: new FoleBackupError('INTERNAL', `capture worker failed: ${err.message}`, { cause: err }) };
+      outcome ??= {
+        ok: false,
+        error: new FoleBackupError('INTERNAL', `capture worker failed: ${err.message}`, { cause: err }),
+      };
     });
     // settle only once the thread is gone: its connections are closed and its copies
     // removed (on failure) before the caller goes on to remove staging
     worker.on('exit', (code) => {
       signal?.removeEventListener('abort', abort);
-      const o = outcome ?? { ok: false, error: new FoleBackupError('INTERNAL', `capture worker exited with code ${code} before it finished`) };
+      const o = outcome ?? {
+        ok: false,
+        error: new FoleBackupError('INTERNAL', `capture worker exited with code ${code} before it finished`),
+      };
       if (o.ok) resolve(o.result);
       else reject(o.error);
     });

@@ -15,7 +15,10 @@ import type { CaptureFromWorker, CaptureToWorker, ThreadCaptureOptions } from '.
 
 const port = parentPort;
 if (port === null) throw new Error('capture-worker must run as a worker thread');
-const { unchangedIfFingerprint, dropLockRow, ...opts } = workerData as Omit<ThreadCaptureOptions, 'onDatabase' | 'signal'>;
+const { unchangedIfFingerprint, dropLockRow, ...opts } = workerData as Omit<
+  ThreadCaptureOptions,
+  'onDatabase' | 'signal'
+>;
 const stop = new AbortController();
 port.on('message', (m: CaptureToWorker) => {
   if (m.t === 'abort') stop.abort();
@@ -35,7 +38,10 @@ try {
         }),
     ...(unchangedIfFingerprint === undefined
       ? {}
-      : { unchanged: (rel: string, fp: string) => Object.hasOwn(unchangedIfFingerprint, rel) && unchangedIfFingerprint[rel] === fp }),
+      : {
+          unchanged: (rel: string, fp: string) =>
+            Object.hasOwn(unchangedIfFingerprint, rel) && unchangedIfFingerprint[rel] === fp,
+        }),
     onDatabase: (d) => post({ t: 'database', ...d }),
   });
   post({ t: 'done', result });

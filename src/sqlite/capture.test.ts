@@ -1,6 +1,21 @@
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  closeSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -72,7 +87,6 @@ function query<T>(file: string, sql: string): T {
 function capture(databases: string[], extra: Partial<CaptureOptions> = {}) {
   return captureDatabases({ storageRoot: root, databases, stagingDir: staging, ...extra });
 }
-
 
 describe('captureDatabases', () => {
   it('captures rows that live only in the -wal and leaves the source -wal untouched', async () => {
@@ -223,7 +237,7 @@ describe('captureDatabases', () => {
     expect(openFds(root)).toEqual([]);
   });
 
-  it('leaves out an optional database deleted since the scan saw it, and fails for one of FOLE\'s', async () => {
+  it("leaves out an optional database deleted since the scan saw it, and fails for one of FOLE's", async () => {
     createDatabase(abs('core/core.db'), 10, 'wal');
     const gone = 'projects/p1/files/gone.db';
     const told: string[] = [];
@@ -382,12 +396,15 @@ describe('captureDatabases', () => {
     const result = await capture(rels, {
       unchanged: (rel) => rel === 'b/two.db',
       onProgress: (e) => phases.push(e.phase),
-      onDatabase: (d) => seen.push({ path: d.path, captured: d.captured?.file, unchanged: d.unchanged, phasesSoFar: phases.length }),
+      onDatabase: (d) =>
+        seen.push({ path: d.path, captured: d.captured?.file, unchanged: d.unchanged, phasesSoFar: phases.length }),
     });
     expect(seen.map((d) => d.path)).toEqual(rels);
     // the first one is out before the last one is even copied
     expect(seen[0]?.phasesSoFar).toBeLessThan(phases.length - 2);
     expect(seen[1]?.unchanged).toBe(result.unchanged[0]?.fingerprint);
-    expect(seen.filter((d) => d.captured !== undefined).map((d) => d.captured)).toEqual(result.databases.map((d) => d.file));
+    expect(seen.filter((d) => d.captured !== undefined).map((d) => d.captured)).toEqual(
+      result.databases.map((d) => d.file),
+    );
   });
 });

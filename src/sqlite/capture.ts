@@ -93,7 +93,15 @@ export interface CaptureOptions {
    * kept as unchanged — before the others are done. The capture as a whole can
    * still fail afterwards (a later database); only its result is final.
    */
-  onDatabase?: (d: { path: string; captured?: CapturedDatabase; unchanged?: string; damaged?: string; locked?: string; sameFileAs?: string; vanished?: boolean }) => void;
+  onDatabase?: (d: {
+    path: string;
+    captured?: CapturedDatabase;
+    unchanged?: string;
+    damaged?: string;
+    locked?: string;
+    sameFileAs?: string;
+    vanished?: boolean;
+  }) => void;
   /**
    * Databases that may be set aside: one that SQLite refuses as corrupt or as
    * no database, or whose copy fails integrity_check, is left out (listed in
@@ -235,14 +243,20 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
     for (const s of byPath) {
       if (s.sameFileAs !== undefined) continue;
       try {
-        openSource(s, opts.storageRoot, optional.has(s.rel) ? Math.max(0, Math.floor(optionalDeadline - performance.now())) : busyTimeoutMs);
+        openSource(
+          s,
+          opts.storageRoot,
+          optional.has(s.rel) ? Math.max(0, Math.floor(optionalDeadline - performance.now())) : busyTimeoutMs,
+        );
       } catch (err) {
         if (!tolerable(s, err)) throw err;
         setAside(s, err);
       }
     }
 
-    let live = byPath.filter((s) => s.damaged === undefined && s.locked === undefined && s.sameFileAs === undefined && s.vanished !== true);
+    let live = byPath.filter(
+      (s) => s.damaged === undefined && s.locked === undefined && s.sameFileAs === undefined && s.vanished !== true,
+    );
     let instant: QuiesceResult;
     for (;;) {
       try {
@@ -310,13 +324,15 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
     const databases: CapturedDatabase[] = [];
     const unchanged: CaptureResult['unchanged'] = [];
     for (const s of sources) {
-      if (s.damaged !== undefined || s.locked !== undefined || s.sameFileAs !== undefined || s.vanished === true) continue;
+      if (s.damaged !== undefined || s.locked !== undefined || s.sameFileAs !== undefined || s.vanished === true)
+        continue;
       if (s.skip) {
         unchanged.push({ path: s.rel, fingerprint: s.fingerprint });
         continue;
       }
       const captured = copies.get(s);
-      if (captured === undefined) throw new FoleBackupError('INTERNAL', `capture ${s.rel}: no copy was made`, { path: s.rel });
+      if (captured === undefined)
+        throw new FoleBackupError('INTERNAL', `capture ${s.rel}: no copy was made`, { path: s.rel });
       databases.push(captured);
     }
     ok = true;
@@ -352,10 +368,14 @@ function setAsideHardLinks(byPath: readonly Source[], optional: ReadonlySet<stri
       continue;
     }
     if (!optional.has(s.rel) || !optional.has(earlier.rel)) {
-      throw new FoleBackupError('UNSAFE_PATH', `capture: ${earlier.rel} and ${s.rel} are the same file (hard links); a database of FOLE's must be a file of its own`, {
-        path: s.rel,
-        hint: `find out how they came to be linked; give each its own file (a copy, not a link: cp, not ln) or remove the one that does not belong, then run again`,
-      });
+      throw new FoleBackupError(
+        'UNSAFE_PATH',
+        `capture: ${earlier.rel} and ${s.rel} are the same file (hard links); a database of FOLE's must be a file of its own`,
+        {
+          path: s.rel,
+          hint: `find out how they came to be linked; give each its own file (a copy, not a link: cp, not ln) or remove the one that does not belong, then run again`,
+        },
+      );
     }
     s.sameFileAs = earlier.rel;
     out.push({ path: s.rel, as: earlier.rel });
@@ -374,12 +394,28 @@ function makeSources(storageRoot: string, databases: readonly string[]): Source[
   const seen = new Set<string>();
   return databases.map((rel) => {
     const norm = posix.normalize(rel);
-    if (rel === '' || posix.isAbsolute(rel) || norm !== rel || norm === '..' || norm.startsWith('../') || rel.includes('\\')) {
-      throw new FoleBackupError('USAGE', `capture: not a normalized relative path: ${JSON.stringify(rel)}`, { path: rel });
+    if (
+      rel === '' ||
+      posix.isAbsolute(rel) ||
+      norm !== rel ||
+      norm === '..' ||
+      norm.startsWith('../') ||
+      rel.includes('\\')
+    ) {
+      throw new FoleBackupError('USAGE', `capture: not a normalized relative path: ${JSON.stringify(rel)}`, {
+        path: rel,
+      });
     }
     if (seen.has(rel)) throw new FoleBackupError('USAGE', `capture: database listed twice: ${rel}`, { path: rel });
     seen.add(rel);
-    return { rel, abs: join(storageRoot, ...rel.split('/')), hadWal: false, pinned: false, journalMode: '', fingerprint: '' };
+    return {
+      rel,
+      abs: join(storageRoot, ...rel.split('/')),
+      hadWal: false,
+      pinned: false,
+      journalMode: '',
+      fingerprint: '',
+    };
   });
 }
 
@@ -521,14 +557,23 @@ function heldByWriter(s: Source): boolean {
 }
 
 function lockedTooLong(rel: string, busyTimeoutMs: number): FoleBackupError {
-  return new FoleBackupError('DB_LOCKED', `capture ${rel}: database locked by a writer for longer than ${formatSeconds(busyTimeoutMs)}`, {
-    path: rel,
-    hint: 'a long write transaction (or a stuck process) holds it; run the backup again when it has finished, or raise the busy timeout',
-  });
+  return new FoleBackupError(
+    'DB_LOCKED',
+    `capture ${rel}: database locked by a writer for longer than ${formatSeconds(busyTimeoutMs)}`,
+    {
+      path: rel,
+      hint: 'a long write transaction (or a stuck process) holds it; run the backup again when it has finished, or raise the busy timeout',
+    },
+  );
 }
 
 /** Copy a source from its pinned snapshot with the Online Backup API. */
-async function copySource(s: Source, dest: string, stepPages: number | undefined, signal: AbortSignal | undefined): Promise<void> {
+async function copySource(
+  s: Source,
+  dest: string,
+  stepPages: number | undefined,
+  signal: AbortSignal | undefined,
+): Promise<void> {
   const r = need(s.reader, s);
   let step = stepPages ?? 0;
   if (step <= 0) {
@@ -565,10 +610,14 @@ function checkCopy(s: Source, file: string, transform: CaptureOptions['transform
         transform(s.rel, db);
       } catch (err) {
         if (err instanceof FoleBackupError || isSqliteDamage(err)) throw err;
-        throw new FoleBackupError('INTERNAL', `capture: transform of ${s.rel} failed: ${err instanceof Error ? err.message : String(err)}`, {
-          path: s.rel,
-          cause: err,
-        });
+        throw new FoleBackupError(
+          'INTERNAL',
+          `capture: transform of ${s.rel} failed: ${err instanceof Error ? err.message : String(err)}`,
+          {
+            path: s.rel,
+            cause: err,
+          },
+        );
       }
     }
     const rows = db.pragma('integrity_check') as { integrity_check: string }[];
@@ -591,9 +640,13 @@ function checkCopy(s: Source, file: string, transform: CaptureOptions['transform
   }
   for (const suffix of SQLITE_SIDE_SUFFIXES) {
     if (existsSync(file + suffix)) {
-      throw new FoleBackupError('INTERNAL', `capture ${s.rel}: ${basename(file)}${suffix} is left beside the closed copy`, {
-        path: s.rel,
-      });
+      throw new FoleBackupError(
+        'INTERNAL',
+        `capture ${s.rel}: ${basename(file)}${suffix} is left beside the closed copy`,
+        {
+          path: s.rel,
+        },
+      );
     }
   }
   let size: number;
@@ -603,11 +656,25 @@ function checkCopy(s: Source, file: string, transform: CaptureOptions['transform
     throw relabel(fsError('read', file, err), s.rel);
   }
   if (size !== pageSize * pageCount) {
-    throw new FoleBackupError('INTERNAL', `capture ${s.rel}: copy is ${size} bytes, expected ${pageCount} pages of ${pageSize}`, {
-      path: s.rel,
-    });
+    throw new FoleBackupError(
+      'INTERNAL',
+      `capture ${s.rel}: copy is ${size} bytes, expected ${pageCount} pages of ${pageSize}`,
+      {
+        path: s.rel,
+      },
+    );
   }
-  return { path: s.rel, file, size, pageSize, pageCount, userVersion, journalMode: s.journalMode, integrity: 'ok', fingerprint: s.fingerprint };
+  return {
+    path: s.rel,
+    file,
+    size,
+    pageSize,
+    pageCount,
+    userVersion,
+    journalMode: s.journalMode,
+    integrity: 'ok',
+    fingerprint: s.fingerprint,
+  };
 }
 
 /**
@@ -689,7 +756,8 @@ function tryRun(fn: () => void): void {
 }
 
 function need(db: Database.Database | undefined, s: Source): Database.Database {
-  if (db === undefined || !db.open) throw new FoleBackupError('INTERNAL', `capture ${s.rel}: connection is not open`, { path: s.rel });
+  if (db === undefined || !db.open)
+    throw new FoleBackupError('INTERNAL', `capture ${s.rel}: connection is not open`, { path: s.rel });
   return db;
 }
 
@@ -717,7 +785,11 @@ function sqliteError(rel: string, op: string, err: unknown, on: 'source' | 'copy
     });
   }
   if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
-    return new FoleBackupError('DB_LOCKED', message, { path: rel, cause: err, hint: 'a writer holds it; run the backup again' });
+    return new FoleBackupError('DB_LOCKED', message, {
+      path: rel,
+      cause: err,
+      hint: 'a writer holds it; run the backup again',
+    });
   }
   if (code.startsWith('SQLITE_FULL')) {
     return new FoleBackupError('NO_SPACE', message, {

@@ -74,9 +74,13 @@ describe('checkFoleDatabaseFile', () => {
 
   it('fails, never answers "not a database", when the file vanished or was replaced since the scan saw it', () => {
     mkdirSync(join(dir, 'projects', 'p1'), { recursive: true });
-    expect(() => checkFoleDatabaseFile(dir, rel)).toThrow(expect.objectContaining({ code: 'READ_ERROR', message: expect.stringContaining('vanished') }));
+    expect(() => checkFoleDatabaseFile(dir, rel)).toThrow(
+      expect.objectContaining({ code: 'READ_ERROR', message: expect.stringContaining('vanished') }),
+    );
     mkdirSync(join(dir, rel));
-    expect(() => checkFoleDatabaseFile(dir, rel)).toThrow(expect.objectContaining({ code: 'READ_ERROR', message: expect.stringContaining('not a regular file') }));
+    expect(() => checkFoleDatabaseFile(dir, rel)).toThrow(
+      expect.objectContaining({ code: 'READ_ERROR', message: expect.stringContaining('not a regular file') }),
+    );
     rmSync(join(dir, rel), { recursive: true });
     const elsewhere = join(dir, 'elsewhere.db');
     const other = new Database(elsewhere);

@@ -96,7 +96,7 @@ export function checkFoleDatabaseFile(root: string, rel: string): void {
     new FoleBackupError('READ_ERROR', `backup: ${rel}, where FOLE keeps a database, ${what} while the backup ran`, {
       path: rel,
       ...(cause === undefined ? {} : { cause }),
-      hint: 'something is moving or replacing FOLE\'s databases (a restore, a migration, a copy); let it finish, then run the backup again',
+      hint: "something is moving or replacing FOLE's databases (a restore, a migration, a copy); let it finish, then run the backup again",
     });
   let checked;
   try {
@@ -139,6 +139,8 @@ export function checkFoleDatabaseFile(root: string, rel: string): void {
   const pageSize = declaredPageSize(header);
   if (pageSize === undefined) throw broken('its header declares no valid page size');
   if (size % pageSize !== 0) {
-    throw broken(`its size, ${size} bytes, is not a whole number of its ${pageSize}-byte pages (truncated, or bytes appended)`);
+    throw broken(
+      `its size, ${size} bytes, is not a whole number of its ${pageSize}-byte pages (truncated, or bytes appended)`,
+    );
   }
 }

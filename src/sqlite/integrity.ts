@@ -23,17 +23,19 @@ export interface IntegrityResult {
   problems: string[];
 }
 
-
 export function checkDatabaseFile(file: string, maxProblems = 10): IntegrityResult {
   let db: Database.Database | undefined;
   try {
     db = new Database(file, { fileMustExist: true });
-    const rows = db.prepare(`PRAGMA integrity_check(${Math.max(1, maxProblems)})`).all() as { integrity_check: string }[];
+    const rows = db.prepare(`PRAGMA integrity_check(${Math.max(1, maxProblems)})`).all() as {
+      integrity_check: string;
+    }[];
     const lines = rows.map((r) => r.integrity_check);
     return lines.length === 1 && lines[0] === 'ok' ? { ok: true, problems: [] } : { ok: false, problems: lines };
   } catch (err) {
     const code = sqliteCode(err);
-    if (code === undefined || isSqliteDamage(err)) return { ok: false, problems: [err instanceof Error ? err.message : String(err)] };
+    if (code === undefined || isSqliteDamage(err))
+      return { ok: false, problems: [err instanceof Error ? err.message : String(err)] };
     throw notDamage(file, code, err);
   } finally {
     db?.close();
@@ -70,11 +72,15 @@ function notDamage(file: string, code: string, err: unknown): FoleBackupError {
       hint: 'SQLite needs a little room beside the database it checks (a WAL-mode database gets its -shm file there): free space on that filesystem and run again',
     });
   }
-  return new FoleBackupError('READ_ERROR', `integrity_check of ${file}: SQLite could not check it (${code}: ${detail}); this says nothing about its content`, {
-    path: file,
-    cause: err,
-    hint: 'fix the cause (permissions, memory, the disk) and run again',
-  });
+  return new FoleBackupError(
+    'READ_ERROR',
+    `integrity_check of ${file}: SQLite could not check it (${code}: ${detail}); this says nothing about its content`,
+    {
+      path: file,
+      cause: err,
+      hint: 'fix the cause (permissions, memory, the disk) and run again',
+    },
+  );
 }
 
 /** Side files (-wal, -shm, -journal) present next to `file`. */

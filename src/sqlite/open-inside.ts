@@ -17,7 +17,8 @@ import { pathInsideRoot, sameFileAt } from '../fs/inside-root.js';
  */
 export function openDatabaseInside(root: string, rel: string, options: Database.Options = {}): Database.Database {
   const { abs, st } = pathInsideRoot(root, rel);
-  if (!st.isFile()) throw new FoleBackupError('READ_ERROR', `open ${rel} in ${root}: not a regular file`, { path: rel });
+  if (!st.isFile())
+    throw new FoleBackupError('READ_ERROR', `open ${rel} in ${root}: not a regular file`, { path: rel });
   const db = new Database(abs, { ...options, fileMustExist: true });
   if (!sameFileAt(abs, st)) {
     db.close();

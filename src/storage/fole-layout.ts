@@ -31,7 +31,10 @@ function matches(part: string, pattern: string | readonly string[]): boolean {
 /** Whether `rel` ('/'-separated, relative to the root) is the place of one of FOLE's own databases. */
 export function isFoleDatabasePath(rel: string): boolean {
   const parts = rel.split('/');
-  return PLACES.some((place) => place.length === parts.length && parts.every((p, i) => matches(p, place[i] as string | readonly string[])));
+  return PLACES.some(
+    (place) =>
+      place.length === parts.length && parts.every((p, i) => matches(p, place[i] as string | readonly string[])),
+  );
 }
 
 /**
@@ -41,5 +44,8 @@ export function isFoleDatabasePath(rel: string): boolean {
  */
 export function leadsToFoleDatabase(rel: string): boolean {
   const parts = rel.split('/');
-  return PLACES.some((place) => place.length >= parts.length && parts.every((p, i) => matches(p, place[i] as string | readonly string[])));
+  return PLACES.some(
+    (place) =>
+      place.length >= parts.length && parts.every((p, i) => matches(p, place[i] as string | readonly string[])),
+  );
 }

@@ -37,7 +37,8 @@ export async function readRecordedFoleVersion(root: string): Promise<string | un
     pathInsideRoot(root, FOLE_VERSION_FILE);
   } catch (err) {
     if (err instanceof FoleBackupError && err.code === 'NOT_FOUND') return undefined;
-    if (err instanceof FoleBackupError && err.code === 'UNSAFE_PATH') throw bad('reached through a symlink (never followed)');
+    if (err instanceof FoleBackupError && err.code === 'UNSAFE_PATH')
+      throw bad('reached through a symlink (never followed)');
     throw err;
   }
   let text: string;
@@ -47,7 +48,8 @@ export async function readRecordedFoleVersion(root: string): Promise<string | un
     try {
       const st = await fh.stat();
       if (!st.isFile()) throw bad('not a regular file');
-      if (st.size > MAX_CONFIG_BYTES) throw bad(`${st.size} bytes, larger than a configuration file can be (${MAX_CONFIG_BYTES})`);
+      if (st.size > MAX_CONFIG_BYTES)
+        throw bad(`${st.size} bytes, larger than a configuration file can be (${MAX_CONFIG_BYTES})`);
       const buf = Buffer.alloc(st.size);
       const { bytesRead } = await fh.read(buf, 0, st.size, 0);
       text = buf.subarray(0, bytesRead).toString('utf8');
@@ -73,6 +75,7 @@ export async function readRecordedFoleVersion(root: string): Promise<string | un
   if (version === undefined) return undefined;
   if (typeof version !== 'string') throw bad('foleVersion is not a string');
   const problem = foleVersionProblem(version);
-  if (problem !== undefined) throw bad(`foleVersion ${JSON.stringify(version.slice(0, 60))} is not accepted: ${problem}`);
+  if (problem !== undefined)
+    throw bad(`foleVersion ${JSON.stringify(version.slice(0, 60))} is not accepted: ${problem}`);
   return version;
 }

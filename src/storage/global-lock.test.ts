@@ -46,12 +46,13 @@ afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
 });
 
-async function acquire(opts: Omit<Parameters<typeof acquireStorageLock>[0], 'storageRoot'> = {}): Promise<HeldStorageLock> {
+async function acquire(
+  opts: Omit<Parameters<typeof acquireStorageLock>[0], 'storageRoot'> = {},
+): Promise<HeldStorageLock> {
   const lock = await acquireStorageLock({ storageRoot: root, ...opts });
   held.push(lock);
   return lock;
 }
-
 
 /** Poll until `cond` holds (the test's own timeout is the limit). */
 async function until(cond: () => boolean): Promise<void> {
@@ -90,7 +91,9 @@ describe('Global Storage Lock', () => {
     await acquire({ owner: 'fole-server', now: () => Date.UTC(2030, 0, 1) });
     const err = await rejection(acquireStorageLock({ storageRoot: root, owner: 'backup-2' }));
     expect(err.code).toBe('STORAGE_LOCKED');
-    expect(err.message).toBe('storage lock storage:global is held by fole-server (lease until 2030-01-01T00:00:30.000Z)');
+    expect(err.message).toBe(
+      'storage lock storage:global is held by fole-server (lease until 2030-01-01T00:00:30.000Z)',
+    );
     expect(err.hint).toContain('2030-01-01T00:00:30.000Z');
     expect(readStorageLock(root)?.owner).toBe('fole-server');
   });
@@ -149,7 +152,11 @@ describe('Global Storage Lock', () => {
     expect((await rejection(acquireStorageLock({ storageRoot: root }))).code).toBe('STORAGE_LOCKED');
     // …until it runs out.
     const takeovers: [LockRow, string][] = [];
-    const lock = await acquire({ owner: 'rescuer', waitMs: 10_000, onTakeover: (stale, reason) => takeovers.push([stale, reason]) });
+    const lock = await acquire({
+      owner: 'rescuer',
+      waitMs: 10_000,
+      onTakeover: (stale, reason) => takeovers.push([stale, reason]),
+    });
     expect(lock.owner).toBe('rescuer');
     expect(takeovers).toHaveLength(1);
     expect(takeovers[0]?.[0]).toMatchObject({ owner: 'doomed', pid: child.pid, host: hostname() });
@@ -162,7 +169,15 @@ describe('Global Storage Lock', () => {
     const db = new Database(coreDb());
     db.exec(DAL_LOCKS_SCHEMA);
     const t = Date.now();
-    db.prepare('INSERT INTO dal_locks VALUES (?, ?, ?, ?, ?, ?, ?)').run(GLOBAL_LOCK_ID, 'container-backup', hostname(), gone, t, t, t + 60_000);
+    db.prepare('INSERT INTO dal_locks VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+      GLOBAL_LOCK_ID,
+      'container-backup',
+      hostname(),
+      gone,
+      t,
+      t,
+      t + 60_000,
+    );
     db.close();
     expect((await rejection(acquireStorageLock({ storageRoot: root }))).code).toBe('STORAGE_LOCKED');
     expect(readStorageLock(root)?.owner).toBe('container-backup');
@@ -179,12 +194,24 @@ describe('Global Storage Lock', () => {
   it('takes over an expired lease, and the old holder learns it lost the lock', async () => {
     const lost: Error[] = [];
     // The old holder's clock stands still: it keeps renewing a lease that ends at 1_100.
-    const a = await acquire({ owner: 'old', now: () => 1_000, leaseMs: 100, heartbeatMs: 5, onLost: (e) => lost.push(e) });
+    const a = await acquire({
+      owner: 'old',
+      now: () => 1_000,
+      leaseMs: 100,
+      heartbeatMs: 5,
+      onLost: (e) => lost.push(e),
+    });
     // Nobody can take a live lease…
     expect((await rejection(acquireStorageLock({ storageRoot: root, now: () => 1_050 }))).code).toBe('STORAGE_LOCKED');
     // …but at 5_000 it has expired.
     const takeovers: string[] = [];
-    const b = await acquire({ owner: 'new', now: () => 5_000, leaseMs: 100, heartbeatMs: 50, onTakeover: (s, r) => takeovers.push(`${s.owner}: ${r}`) });
+    const b = await acquire({
+      owner: 'new',
+      now: () => 5_000,
+      leaseMs: 100,
+      heartbeatMs: 50,
+      onTakeover: (s, r) => takeovers.push(`${s.owner}: ${r}`),
+    });
     expect(takeovers).toEqual(['old: lease expired at 1970-01-01T00:00:01.100Z']);
     expect(b.lost).toBe(false);
 
@@ -279,7 +306,11 @@ describe('a core.db that is not a sound database', () => {
       writeFileSync(coreDb(), content);
       const err = await rejection(acquire());
       expect(err).toBeInstanceOf(StopError);
-      expect(err).toMatchObject({ code: 'DB_INTEGRITY_ERROR', path: 'core/core.db', hint: expect.stringContaining('core.db') });
+      expect(err).toMatchObject({
+        code: 'DB_INTEGRITY_ERROR',
+        path: 'core/core.db',
+        hint: expect.stringContaining('core.db'),
+      });
       expect(readFileSync(coreDb(), 'utf8')).toBe(content);
     }
   });

@@ -88,7 +88,9 @@ function defaultLeaseMs(): number {
   if (v === undefined || v === '') return DEFAULT_LEASE_MS;
   const n = Number(v);
   if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 300 || n > 86_400_000) {
-    throw usage(`${STORAGE_LEASE_ENV} must be a whole number of milliseconds from 300 to 86400000, not ${JSON.stringify(v)}`);
+    throw usage(
+      `${STORAGE_LEASE_ENV} must be a whole number of milliseconds from 300 to 86400000, not ${JSON.stringify(v)}`,
+    );
   }
   return n;
 }
@@ -159,9 +161,13 @@ export async function acquireStorageLock(opts: AcquireOptions): Promise<HeldStor
     const left = deadline - performance.now();
     if (left <= 0) {
       const until = new Date(outcome.row.leaseExpiresAt).toISOString();
-      throw new FoleBackupError('STORAGE_LOCKED', `storage lock ${lockId} is held by ${outcome.row.owner} (lease until ${until})`, {
-        hint: `wait for the other operation to finish; if its process is gone the lease expires at ${until}`,
-      });
+      throw new FoleBackupError(
+        'STORAGE_LOCKED',
+        `storage lock ${lockId} is held by ${outcome.row.owner} (lease until ${until})`,
+        {
+          hint: `wait for the other operation to finish; if its process is gone the lease expires at ${until}`,
+        },
+      );
     }
     await sleep(Math.min(left, POLL_MS), opts.signal, lockId);
   }
@@ -190,7 +196,9 @@ interface Self {
   owner: string;
 }
 
-type Outcome = { kind: 'acquired'; row: LockRow; takeover?: { stale: LockRow; reason: string } } | { kind: 'held'; row: LockRow };
+type Outcome =
+  | { kind: 'acquired'; row: LockRow; takeover?: { stale: LockRow; reason: string } }
+  | { kind: 'held'; row: LockRow };
 
 function tryAcquire(storageRoot: string, lockId: string, self: Self, leaseMs: number, now: () => number): Outcome {
   // Taking the lock writes into core.db: SQLite would make an empty (or vanished-and-
@@ -315,10 +323,14 @@ class StorageLock implements HeldStorageLock {
       if (this.now() >= this.#leaseExpiresAt) {
         const msg = err instanceof Error ? err.message : String(err);
         this.#markLost(
-          new FoleBackupError('STORAGE_LOCKED', `storage lock ${this.lockId} could not be renewed before its lease expired: ${msg}`, {
-            cause: err,
-            hint: 'another process may take it over now; stop the operation and run it again',
-          }),
+          new FoleBackupError(
+            'STORAGE_LOCKED',
+            `storage lock ${this.lockId} could not be renewed before its lease expired: ${msg}`,
+            {
+              cause: err,
+              hint: 'another process may take it over now; stop the operation and run it again',
+            },
+          ),
         );
       }
       return;
@@ -363,10 +375,14 @@ function withCore<T>(storageRoot: string, fn: (db: Database.Database) => T): T {
     db = openDatabaseInside(storageRoot, 'core/core.db', { timeout: CORE_BUSY_TIMEOUT_MS });
   } catch (err) {
     if (err instanceof FoleBackupError && err.code === 'NOT_FOUND') {
-      throw new FoleBackupError('NOT_A_STORAGE_ROOT', `${storageRoot} is not a FOLE storage root: ${file} does not exist`, {
-        path: storageRoot,
-        hint: 'a FOLE STORAGE_ROOT has core/core.db; check --storage-root',
-      });
+      throw new FoleBackupError(
+        'NOT_A_STORAGE_ROOT',
+        `${storageRoot} is not a FOLE storage root: ${file} does not exist`,
+        {
+          path: storageRoot,
+          hint: 'a FOLE STORAGE_ROOT has core/core.db; check --storage-root',
+        },
+      );
     }
     if (err instanceof FoleBackupError) throw err;
     throw new FoleBackupError('READ_ERROR', `open ${file}: ${err instanceof Error ? err.message : String(err)}`, {
@@ -383,15 +399,22 @@ function withCore<T>(storageRoot: string, fn: (db: Database.Database) => T): T {
     // core.db is FOLE's central database: damaged, it is a STOP (spec §15), not a
     // read error to retry — nothing may be backed up from or restored over it as it is
     if (isSqliteDamage(err)) {
-      throw new StopError('DB_INTEGRITY_ERROR', `core/core.db in ${storageRoot} is damaged or not a SQLite database: ${err instanceof Error ? err.message : String(err)}`, {
-        path: 'core/core.db',
-        cause: err,
-        hint: 'FOLE\'s central database must be sound: stop FOLE, repair core/core.db or restore it from an earlier backup, then run again',
-      });
+      throw new StopError(
+        'DB_INTEGRITY_ERROR',
+        `core/core.db in ${storageRoot} is damaged or not a SQLite database: ${err instanceof Error ? err.message : String(err)}`,
+        {
+          path: 'core/core.db',
+          cause: err,
+          hint: "FOLE's central database must be sound: stop FOLE, repair core/core.db or restore it from an earlier backup, then run again",
+        },
+      );
     }
     throw code.startsWith('SQLITE_BUSY')
       ? new FoleBackupError('DB_LOCKED', msg, { path: file, cause: err, hint: 'FOLE holds core.db busy; try again' })
-      : new FoleBackupError(code.startsWith('SQLITE_READONLY') ? 'WRITE_ERROR' : 'READ_ERROR', msg, { path: file, cause: err });
+      : new FoleBackupError(code.startsWith('SQLITE_READONLY') ? 'WRITE_ERROR' : 'READ_ERROR', msg, {
+          path: file,
+          cause: err,
+        });
   } finally {
     db.close();
   }
@@ -434,7 +457,7 @@ function defaultOwner(): string {
     user = userInfo().username;
   } catch {
     // No passwd entry for this uid (containers): fall back to the environment.
-    user = process.env['USER'] ?? String(process.getuid?.() ?? 'unknown');
+    user = process.env.USER ?? String(process.getuid?.() ?? 'unknown');
   }
   return `fole-backup:${user}@${hostname()}:${process.pid}`;
 }
@@ -444,7 +467,9 @@ function usage(msg: string): FoleBackupError {
 }
 
 function aborted(lockId: string): FoleBackupError {
-  return new FoleBackupError('ABORTED', `acquire storage lock ${lockId}: aborted`, { hint: 'run it again; nothing was changed' });
+  return new FoleBackupError('ABORTED', `acquire storage lock ${lockId}: aborted`, {
+    hint: 'run it again; nothing was changed',
+  });
 }
 
 function sleep(ms: number, signal: AbortSignal | undefined, lockId: string): Promise<void> {

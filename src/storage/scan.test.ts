@@ -23,7 +23,8 @@ function makeTree(root: string): void {
   for (let z = 0; z < 3; z++) {
     for (let x = 0; x < 30; x++) {
       mkdirSync(join(root, 'tiles', String(z), String(x)), { recursive: true });
-      for (let y = 0; y < 15; y++) writeFileSync(join(root, 'tiles', String(z), String(x), `${y}.png`), `${z}/${x}/${y}`);
+      for (let y = 0; y < 15; y++)
+        writeFileSync(join(root, 'tiles', String(z), String(x), `${y}.png`), `${z}/${x}/${y}`);
     }
   }
   // names that are not UTF-8, and one that spells what they would decode to: three files
@@ -66,7 +67,12 @@ describe('scanTree (on a worker thread)', () => {
     expect(got.records.filter((r) => r.kind === 'file' && r.path.startsWith('tiles/'))).toHaveLength(3 * 30 * 15);
     // every name kept, in its string form (src/fs/byte-names.ts), its bytes as on disk
     expect(got.skips).toEqual([]);
-    expect(paths.filter((p) => p.startsWith('bad-'))).toEqual(['bad-\udcc3', 'bad-\udcc3/in\\side', 'bad-\udcff\udcfe', 'bad-\ufffd\ufffd']);
+    expect(paths.filter((p) => p.startsWith('bad-'))).toEqual([
+      'bad-\udcc3',
+      'bad-\udcc3/in\\side',
+      'bad-\udcff\udcfe',
+      'bad-\ufffd\ufffd',
+    ]);
     expect(got.records.find((r) => r.path === 'bad-\udcc3')?.kind).toBe('dir');
   });
 

@@ -43,7 +43,17 @@ export interface ScanSkip {
 
 function record(path: string, st: Stats): ScanRecord {
   const kind = st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isSymbolicLink() ? 'symlink' : 'other';
-  return { path, kind, size: st.size, mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, uid: st.uid, gid: st.gid };
+  return {
+    path,
+    kind,
+    size: st.size,
+    mode: st.mode & 0o7777,
+    mtimeMs: st.mtimeMs,
+    ctimeMs: st.ctimeMs,
+    ino: st.ino,
+    uid: st.uid,
+    gid: st.gid,
+  };
 }
 
 /**
@@ -80,7 +90,11 @@ interface Level {
  * entries are reported through `onSkip` and left out; an unreadable directory
  * is an error naming it.
  */
-export function* walkTree(root: string, onSkip: (s: ScanSkip) => void, opts: WalkOptions = {}): Generator<ScanRecord[]> {
+export function* walkTree(
+  root: string,
+  onSkip: (s: ScanSkip) => void,
+  opts: WalkOptions = {},
+): Generator<ScanRecord[]> {
   const forbidden = opts.forbidden ?? [];
   const list = (rel: string): { names: string[]; plain: boolean } | undefined => {
     const abs = rel === '' ? root : join(root, rel);
@@ -121,22 +135,30 @@ export function* walkTree(root: string, onSkip: (s: ScanSkip) => void, opts: Wal
     if (exclusionReason(name, st.isDirectory()) !== undefined) continue;
     const reached = st.isDirectory() ? forbidden.find((f) => f.dev === st.dev && f.ino === st.ino) : undefined;
     if (reached !== undefined) {
-      throw new FoleBackupError('USAGE', `${path} in the STORAGE_ROOT is ${reached.what}, reached another way (a bind mount or a second mount of it): it would be backed up into itself`, {
-        path,
-        hint: 'keep the repository and the staging directory outside the STORAGE_ROOT, also as seen through mounts, and run again; nothing was stored',
-      });
+      throw new FoleBackupError(
+        'USAGE',
+        `${path} in the STORAGE_ROOT is ${reached.what}, reached another way (a bind mount or a second mount of it): it would be backed up into itself`,
+        {
+          path,
+          hint: 'keep the repository and the staging directory outside the STORAGE_ROOT, also as seen through mounts, and run again; nothing was stored',
+        },
+      );
     }
     // a name a restore would refuse (over-long) is reported, never stored half-usable
     const problem = pathProblem(path);
     if (problem !== undefined) {
-      onSkip({ path, reason: `name cannot be restored safely (${problem})${st.isDirectory() ? '; its contents are skipped too' : ''}` });
+      onSkip({
+        path,
+        reason: `name cannot be restored safely (${problem})${st.isDirectory() ? '; its contents are skipped too' : ''}`,
+      });
       continue;
     }
     const r = record(path, st);
     batch.push(r);
     if (r.kind === 'dir') {
       const listed = list(path);
-      if (listed !== undefined) stack.push({ rel: path, names: listed.names, next: 0, plain: level.plain && listed.plain });
+      if (listed !== undefined)
+        stack.push({ rel: path, names: listed.names, next: 0, plain: level.plain && listed.plain });
     }
     if (batch.length >= BATCH) {
       yield batch;
@@ -158,8 +180,14 @@ export type ScanFromWorker =
  * walkTree on a worker thread: the same records, batches and skips, in the
  * same order. Stopping early (break, throw) stops the worker.
  */
-export async function* scanTree(root: string, onSkip: (s: ScanSkip) => void, opts: WalkOptions = {}): AsyncGenerator<ScanRecord[]> {
-  const worker = startWorker(import.meta.url, 'scan-worker', { workerData: { root, ahead: AHEAD, forbidden: opts.forbidden ?? [] } });
+export async function* scanTree(
+  root: string,
+  onSkip: (s: ScanSkip) => void,
+  opts: WalkOptions = {},
+): AsyncGenerator<ScanRecord[]> {
+  const worker = startWorker(import.meta.url, 'scan-worker', {
+    workerData: { root, ahead: AHEAD, forbidden: opts.forbidden ?? [] },
+  });
   const arrived: ScanFromWorker[] = [];
   let wake: (() => void) | undefined;
   let failure: FoleBackupError | undefined;

@@ -55,11 +55,15 @@ export interface DatabaseCheck {
 export function scratchError(what: string, path: string, err: unknown): FoleBackupError {
   const e = fsError(what, path, err);
   if (e.code !== 'NOT_FOUND') return e;
-  return new FoleBackupError('WRITE_ERROR', `${what} ${path}: no such directory for the scratch copies of the databases`, {
-    path,
-    cause: err,
-    hint: 'give --scratch-dir a directory that exists (it needs room for up to all of the backup\'s databases), and run it again',
-  });
+  return new FoleBackupError(
+    'WRITE_ERROR',
+    `${what} ${path}: no such directory for the scratch copies of the databases`,
+    {
+      path,
+      cause: err,
+      hint: "give --scratch-dir a directory that exists (it needs room for up to all of the backup's databases), and run it again",
+    },
+  );
 }
 
 /** What a scratch database needs from the run. */
@@ -72,7 +76,8 @@ export interface ScratchHost {
 
 const sizeMismatch = (size: number, recorded: number): StopError =>
   new StopError('CHECKSUM_MISMATCH', `content is ${size} bytes, the backup recorded ${recorded}`);
-const hashMismatch = (): StopError => new StopError('CHECKSUM_MISMATCH', 'SHA-256 of the content does not match the manifest');
+const hashMismatch = (): StopError =>
+  new StopError('CHECKSUM_MISMATCH', 'SHA-256 of the content does not match the manifest');
 
 /** Chunk positions of every blob id of a file (an id may occur more than once). */
 function positionsOf(chunks: readonly string[]): Map<string, number[]> {
@@ -145,7 +150,12 @@ export class HashedFile {
     let error = failure;
     if (error === undefined && this.size !== p.size) error = sizeMismatch(this.size, p.size);
     else if (error === undefined && this.hash.digest('hex') !== p.sha256) error = hashMismatch();
-    const outcome: AssemblyOutcome = { plan: p, contentOk: error === undefined, bytesVerified: this.size, checked: false };
+    const outcome: AssemblyOutcome = {
+      plan: p,
+      contentOk: error === undefined,
+      bytesVerified: this.size,
+      checked: false,
+    };
     this.resolve(error === undefined ? outcome : { ...outcome, error });
   }
 }
@@ -265,7 +275,8 @@ export class ScratchDatabase {
       if (file === undefined) return { ...outcome, bytesVerified: 0, error: this.writeError };
       if (this.writeError !== undefined) return { ...outcome, error: this.writeError };
       // a chunk of another length than the index says was written at the wrong place: the file is not the content
-      if (this.odd.size > 0) return { ...outcome, error: verified !== p.size ? sizeMismatch(verified, p.size) : hashMismatch() };
+      if (this.odd.size > 0)
+        return { ...outcome, error: verified !== p.size ? sizeMismatch(verified, p.size) : hashMismatch() };
       const r = await this.host.checkDatabase(file, { size: p.size, sha256: p.sha256 });
       if (r.size !== p.size) return { ...outcome, error: sizeMismatch(r.size, p.size) };
       if (r.sha256 !== p.sha256) return { ...outcome, error: hashMismatch() };

@@ -119,7 +119,10 @@ export async function checkPacks(plan: ReadPlan, deps: PackChecksDeps): Promise<
   };
 
   /** What the worker is asked: every needed blob, where it is in `at`, and where it goes. */
-  const request = async (task: PackTask, at: (e: IndexEntry) => number | undefined): Promise<{ files: string[]; blobs: BlobToOpen[] }> => {
+  const request = async (
+    task: PackTask,
+    at: (e: IndexEntry) => number | undefined,
+  ): Promise<{ files: string[]; blobs: BlobToOpen[] }> => {
     const fileIndex = new Map<ScratchDatabase, number>();
     const paths: string[] = [];
     for (const d of databasesOf(task)) {
@@ -133,7 +136,15 @@ export async function checkPacks(plan: ReadPlan, deps: PackChecksDeps): Promise<
       const e = repo.index.get(id);
       const offset = e === undefined ? undefined : at(e);
       if (e === undefined || offset === undefined) continue;
-      const b: BlobToOpen = { id, type: e.type, offset, length: e.length, rawLength: e.rawLength, compression: e.compression, keep: (files.get(id)?.length ?? 0) > 0 };
+      const b: BlobToOpen = {
+        id,
+        type: e.type,
+        offset,
+        length: e.length,
+        rawLength: e.rawLength,
+        compression: e.compression,
+        keep: (files.get(id)?.length ?? 0) > 0,
+      };
       for (const d of databases.get(id) ?? []) {
         const i = fileIndex.get(d);
         if (i === undefined) continue;
@@ -147,7 +158,12 @@ export async function checkPacks(plan: ReadPlan, deps: PackChecksDeps): Promise<
   };
 
   /** Let the worker check `data`; take in its answer. */
-  const check = async (task: PackTask, data: Buffer, whole: boolean, req: { files: string[]; blobs: BlobToOpen[] }): Promise<void> => {
+  const check = async (
+    task: PackTask,
+    data: Buffer,
+    whole: boolean,
+    req: { files: string[]; blobs: BlobToOpen[] },
+  ): Promise<void> => {
     const size = data.length; // before the worker takes the buffer (its length reads 0 after)
     let answer: PackAnswer;
     try {
@@ -157,7 +173,8 @@ export async function checkPacks(plan: ReadPlan, deps: PackChecksDeps): Promise<
       packFailed(task, err, `check pack ${short(task.pack)}`);
       return;
     }
-    if (whole && answer.sha256 !== task.pack) problems.set(task.pack, { pack: task.pack, error: packHashError(task.pack, size) });
+    if (whole && answer.sha256 !== task.pack)
+      problems.set(task.pack, { pack: task.pack, error: packHashError(task.pack, size) });
     for (const f of answer.failed) failBlob(f.id, errorFromData(f.error));
     for (const l of answer.lengths) {
       out.lengths.set(l.id, l.length);

@@ -124,7 +124,8 @@ export async function checkRepository(repo: Repository, opts: CheckOptions = {})
 /** The error a check report amounts to (undefined when ok); see findings.ts. */
 export function checkVerdict(r: CheckReport): FoleBackupError | undefined {
   // damage confined to key files leaves every backup intact: say how to deal with the key, not with backups
-  const onlyKeys = r.problems.length > 0 && r.problems.length === r.problemCount && r.problems.every((p) => p.kind === 'key');
+  const onlyKeys =
+    r.problems.length > 0 && r.problems.length === r.problemCount && r.problems.every((p) => p.kind === 'key');
   return verdictFor(r, {
     subject: `repository ${r.repository}`,
     damageHint: onlyKeys
@@ -141,8 +142,22 @@ class Check {
   private readonly signal: AbortSignal | undefined;
   private readonly levels: CheckLevel[] = [];
   private readonly counts: CheckCounts = {
-    keys: 0, locks: 0, indexFiles: 0, packs: 0, blobs: 0, duplicateBlobs: 0, orphanPacks: 0, orphanBytes: 0,
-    snapshots: 0, treeEntries: 0, blobRefs: 0, packsRead: 0, blobsRead: 0, bytesRead: 0, tempFiles: 0, tempBytes: 0,
+    keys: 0,
+    locks: 0,
+    indexFiles: 0,
+    packs: 0,
+    blobs: 0,
+    duplicateBlobs: 0,
+    orphanPacks: 0,
+    orphanBytes: 0,
+    snapshots: 0,
+    treeEntries: 0,
+    blobRefs: 0,
+    packsRead: 0,
+    blobsRead: 0,
+    bytesRead: 0,
+    tempFiles: 0,
+    tempBytes: 0,
   };
   private readonly claims = new Map<string, PackClaim>();
   /** Packs in data/, with their sizes. */
@@ -173,7 +188,10 @@ class Check {
     const lock =
       this.opts.lock === false
         ? undefined
-        : await RepositoryLock.acquireForReading(this.repo, { operation: 'check', onUnlocked: (why) => this.reporter.warn(why) });
+        : await RepositoryLock.acquireForReading(this.repo, {
+            operation: 'check',
+            onUnlocked: (why) => this.reporter.warn(why),
+          });
     try {
       await this.scanIndex();
       await this.checkPacks();
@@ -189,8 +207,18 @@ class Check {
     try {
       const c = await readConfig(this.repo.backend);
       const o = this.repo.config;
-      if (c.id !== o.id || c.packSize !== o.packSize || c.fileChunkSize !== o.fileChunkSize || c.dbChunkSize !== o.dbChunkSize) {
-        this.findings.problem({ code: 'REPO_CORRUPT', kind: 'config', object: 'config', message: 'the repository config changed since the repository was opened' });
+      if (
+        c.id !== o.id ||
+        c.packSize !== o.packSize ||
+        c.fileChunkSize !== o.fileChunkSize ||
+        c.dbChunkSize !== o.dbChunkSize
+      ) {
+        this.findings.problem({
+          code: 'REPO_CORRUPT',
+          kind: 'config',
+          object: 'config',
+          message: 'the repository config changed since the repository was opened',
+        });
       }
       this.levels.push('config');
     } catch (err) {
@@ -212,7 +240,12 @@ class Check {
       try {
         const kf = await readKeyFile(this.repo.backend, info);
         if (sha256Hex(Buffer.from(kf.data)) !== name) {
-          this.findings.problem({ code: 'REPO_CORRUPT', kind: 'key', object, message: `key file ${short(name)}: its name is not the SHA-256 of its sealed key` });
+          this.findings.problem({
+            code: 'REPO_CORRUPT',
+            kind: 'key',
+            object,
+            message: `key file ${short(name)}: its name is not the SHA-256 of its sealed key`,
+          });
         }
         this.counts.keys++;
       } catch (err) {
@@ -220,7 +253,11 @@ class Check {
       }
     }
     if (listed.length === 0) {
-      this.findings.problem({ code: 'REPO_CORRUPT', kind: 'key', message: 'no key files: nobody can open this repository again once this process ends' });
+      this.findings.problem({
+        code: 'REPO_CORRUPT',
+        kind: 'key',
+        message: 'no key files: nobody can open this repository again once this process ends',
+      });
     }
     this.levels.push('keys');
   }
@@ -231,7 +268,11 @@ class Check {
         this.counts.locks++;
         const who = `${l.exclusive ? 'exclusive' : 'shared'} lock of ${l.operation} by ${l.username}@${l.host} pid ${l.pid} since ${l.createdAt}`;
         if (l.stale !== false) {
-          this.findings.note({ kind: 'stale-lock', object: `locks/${l.name}`, message: `stale ${who}: ${l.stale}; \`fole-backup unlock\` removes it` });
+          this.findings.note({
+            kind: 'stale-lock',
+            object: `locks/${l.name}`,
+            message: `stale ${who}: ${l.stale}; \`fole-backup unlock\` removes it`,
+          });
         } else {
           this.findings.note({ kind: 'lock', object: `locks/${l.name}`, message: `live ${who}` });
         }
@@ -263,7 +304,12 @@ class Check {
         const stored = await this.repo.backend.load({ type: 'index', name });
         this.counts.bytesRead += stored.length;
         if (sha256Hex(stored) !== name) {
-          this.findings.problem({ code: 'CHECKSUM_MISMATCH', kind: 'index', object, message: `index ${short(name)}: its bytes do not hash to its name` });
+          this.findings.problem({
+            code: 'CHECKSUM_MISMATCH',
+            kind: 'index',
+            object,
+            message: `index ${short(name)}: its bytes do not hash to its name`,
+          });
         }
         const plain = decompressAny(this.repo.openBytes(stored, object, AAD.index), object);
         let v: unknown;
@@ -301,7 +347,9 @@ class Check {
     }
     if (!contiguous) {
       this.findings.problem({
-        code: 'REPO_CORRUPT', kind: 'index', object,
+        code: 'REPO_CORRUPT',
+        kind: 'index',
+        object,
         message: `index ${short(indexFile)}: the blobs it places in pack ${short(p.name)} overlap or leave gaps`,
       });
     }
@@ -309,10 +357,16 @@ class Check {
     const prev = this.claims.get(p.name);
     if (prev !== undefined) {
       if (prev.layout === claim.layout) {
-        this.findings.note({ kind: 'pack-indexed-twice', object: `data/${p.name}`, message: `pack ${short(p.name)} is described by index ${short(prev.indexFile)} and ${short(indexFile)} alike` });
+        this.findings.note({
+          kind: 'pack-indexed-twice',
+          object: `data/${p.name}`,
+          message: `pack ${short(p.name)} is described by index ${short(prev.indexFile)} and ${short(indexFile)} alike`,
+        });
       } else {
         this.findings.problem({
-          code: 'REPO_CORRUPT', kind: 'index', object,
+          code: 'REPO_CORRUPT',
+          kind: 'index',
+          object,
           message: `index ${short(prev.indexFile)} and ${short(indexFile)} describe pack ${short(p.name)} differently`,
         });
       }
@@ -332,7 +386,12 @@ class Check {
     try {
       for await (const o of this.repo.backend.list('data')) {
         if (HEX64.test(o.name)) this.listed.set(o.name, o.size);
-        else this.findings.note({ kind: 'unknown-object', object: `data/${o.name}`, message: `data/${o.name} is not named like a pack; fole-backup ignores it` });
+        else
+          this.findings.note({
+            kind: 'unknown-object',
+            object: `data/${o.name}`,
+            message: `data/${o.name} is not named like a pack; fole-backup ignores it`,
+          });
       }
     } catch (err) {
       this.findings.fromError('pack', err, { prefix: 'list packs' });
@@ -345,7 +404,9 @@ class Check {
       if (size === undefined) {
         this.badPacks.add(name);
         this.findings.problem({
-          code: 'CHECKSUM_MISMATCH', kind: 'pack', object,
+          code: 'CHECKSUM_MISMATCH',
+          kind: 'pack',
+          object,
           message: `pack ${short(name)} is missing: index ${short(claim.indexFile)} places ${claim.count} blobs in it`,
         });
         continue;
@@ -355,7 +416,9 @@ class Check {
         this.badPacks.add(name);
         this.wrongSize.add(name);
         this.findings.problem({
-          code: 'CHECKSUM_MISMATCH', kind: 'pack', object,
+          code: 'CHECKSUM_MISMATCH',
+          kind: 'pack',
+          object,
           message: `pack ${short(name)} is ${size} bytes; index ${short(claim.indexFile)} describes ${expected} (${size < expected ? 'truncated' : 'extra bytes'})`,
         });
       }
@@ -365,7 +428,8 @@ class Check {
       this.counts.orphanPacks++;
       this.counts.orphanBytes += size;
       this.findings.note({
-        kind: 'orphan-pack', object: `data/${name}`,
+        kind: 'orphan-pack',
+        object: `data/${name}`,
         message: `pack ${short(name)} (${size} bytes) is in no index: left by an interrupted backup (or one still running); prune removes it`,
       });
     }
@@ -383,7 +447,10 @@ class Check {
     if (temps.length === 0) return;
     this.counts.tempFiles = temps.length;
     this.counts.tempBytes = temps.reduce((n, t) => n + t.size, 0);
-    const examples = temps.slice(0, 3).map((t) => t.path).join(', ');
+    const examples = temps
+      .slice(0, 3)
+      .map((t) => t.path)
+      .join(', ');
     this.findings.note({
       kind: 'temp-files',
       message: `${temps.length} leftover temporary files (${this.counts.tempBytes} bytes, e.g. ${examples}) of interrupted writes: harmless; \`fole-backup prune\` removes those older than an hour`,
@@ -421,7 +488,12 @@ class Check {
         this.badPacks.add(name);
         // a wrong size was reported already and implies this
         if (!this.wrongSize.has(name)) {
-          this.findings.problem({ code: 'CHECKSUM_MISMATCH', kind: 'pack', object, message: `pack ${short(name)}: its bytes do not hash to its name (the pack is damaged)` });
+          this.findings.problem({
+            code: 'CHECKSUM_MISMATCH',
+            kind: 'pack',
+            object,
+            message: `pack ${short(name)}: its bytes do not hash to its name (the pack is damaged)`,
+          });
         }
       }
       let blobs: PackedBlob[] | undefined;
@@ -431,7 +503,9 @@ class Check {
         else {
           this.badPacks.add(name);
           this.findings.problem({
-            code: 'REPO_CORRUPT', kind: 'pack', object,
+            code: 'REPO_CORRUPT',
+            kind: 'pack',
+            object,
             message: `pack ${short(name)}: its header disagrees with index ${short(claim.indexFile)} about its blobs`,
           });
         }
@@ -455,10 +529,19 @@ class Check {
       // one problem per pack, so one bad pack cannot crowd every other finding out of the list
       if (failed > 0) {
         this.badPacks.add(name);
-        this.findings.fromError('blob', firstFailure, { object, prefix: `pack ${short(name)}: ${failed} of ${toOpen.length} blobs damaged; first` });
+        this.findings.fromError('blob', firstFailure, {
+          object,
+          prefix: `pack ${short(name)}: ${failed} of ${toOpen.length} blobs damaged; first`,
+        });
       }
       doneBytes += bytes.length;
-      this.reporter.progress({ files: ++done, bytes: doneBytes, totalFiles: names.length, totalBytes, current: short(name) });
+      this.reporter.progress({
+        files: ++done,
+        bytes: doneBytes,
+        totalFiles: names.length,
+        totalBytes,
+        current: short(name),
+      });
     });
     this.levels.push('read-data');
   }
@@ -469,7 +552,12 @@ class Check {
     try {
       for await (const o of this.repo.backend.list('snapshots')) {
         if (isBackupId(o.name)) ids.push(o.name);
-        else this.findings.note({ kind: 'unknown-object', object: `snapshots/${o.name}`, message: `snapshots/${o.name} is not named like a backup; fole-backup ignores it` });
+        else
+          this.findings.note({
+            kind: 'unknown-object',
+            object: `snapshots/${o.name}`,
+            message: `snapshots/${o.name} is not named like a backup; fole-backup ignores it`,
+          });
       }
     } catch (err) {
       this.findings.fromError('snapshot', err, { prefix: 'list snapshots' });
@@ -480,7 +568,8 @@ class Check {
     if (this.indexDamaged) {
       this.findings.note({
         kind: 'not-checked',
-        message: 'the backups\' file lists were not checked: part of the index is unreadable, and no backup can be restored until it is repaired',
+        message:
+          "the backups' file lists were not checked: part of the index is unreadable, and no backup can be restored until it is repaired",
       });
     } else {
       try {
@@ -514,7 +603,10 @@ class Check {
     const unindexed = tree.filter((t) => !this.repo.index.has(t));
     if (unindexed.length > 0) {
       this.findings.problem({
-        code: 'CHECKSUM_MISMATCH', kind: 'tree', object, backupId: id,
+        code: 'CHECKSUM_MISMATCH',
+        kind: 'tree',
+        object,
+        backupId: id,
         message: `backup ${id}: ${unindexed.length} of ${tree.length} file-list blobs are not in the index (first ${short(unindexed[0] ?? '')}); its files cannot be listed`,
       });
       return;
@@ -522,7 +614,10 @@ class Check {
     const gone = this.packsListed ? tree.filter((t) => !this.listed.has(this.repo.index.get(t)?.pack ?? '')) : [];
     if (gone.length > 0) {
       this.findings.problem({
-        code: 'CHECKSUM_MISMATCH', kind: 'tree', object, backupId: id,
+        code: 'CHECKSUM_MISMATCH',
+        kind: 'tree',
+        object,
+        backupId: id,
         message: `backup ${id}: ${gone.length} of ${tree.length} file-list blobs are in missing packs (first ${short(gone[0] ?? '')}); its files cannot be listed`,
       });
       return;
@@ -533,7 +628,10 @@ class Check {
     };
     if (tree.some(bad)) {
       this.findings.problem({
-        code: 'CHECKSUM_MISMATCH', kind: 'tree', object, backupId: id,
+        code: 'CHECKSUM_MISMATCH',
+        kind: 'tree',
+        object,
+        backupId: id,
         message: `backup ${id}: its file list is stored in a damaged pack`,
       });
     }
@@ -563,13 +661,21 @@ class Check {
     }
     if (missing > 0) {
       this.findings.problem({
-        code: 'CHECKSUM_MISMATCH', kind: 'snapshot', object, backupId: id, path: firstMissing,
+        code: 'CHECKSUM_MISMATCH',
+        kind: 'snapshot',
+        object,
+        backupId: id,
+        path: firstMissing,
         message: `backup ${id}: ${missing} files need blobs that are not in the index (first: ${firstMissing})`,
       });
     }
     if (damaged > 0) {
       this.findings.problem({
-        code: 'CHECKSUM_MISMATCH', kind: 'snapshot', object, backupId: id, path: firstDamaged,
+        code: 'CHECKSUM_MISMATCH',
+        kind: 'snapshot',
+        object,
+        backupId: id,
+        path: firstDamaged,
         message: `backup ${id}: ${damaged} files need data in damaged or missing packs (first: ${firstDamaged})`,
       });
     }

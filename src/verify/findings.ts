@@ -83,8 +83,7 @@ export const DEFAULT_MAX_PROBLEMS = 20;
 /** An abort is never a finding: it ends the run. */
 export function isAbort(err: unknown): boolean {
   return (
-    (err instanceof FoleBackupError && err.code === 'ABORTED') ||
-    (err instanceof Error && err.name === 'AbortError')
+    (err instanceof FoleBackupError && err.code === 'ABORTED') || (err instanceof Error && err.name === 'AbortError')
   );
 }
 
@@ -114,7 +113,11 @@ export class Findings {
    * Record a caught error as a problem: its code (INTERNAL for what is not a
    * FoleBackupError) and `prefix: message`. Aborts are rethrown.
    */
-  fromError(kind: CheckedThing, err: unknown, where: { prefix?: string; path?: string; object?: string; backupId?: string } = {}): void {
+  fromError(
+    kind: CheckedThing,
+    err: unknown,
+    where: { prefix?: string; path?: string; object?: string; backupId?: string } = {},
+  ): void {
     if (isAbort(err)) throw err;
     const code = err instanceof FoleBackupError ? err.code : 'INTERNAL';
     const text = err instanceof Error ? err.message : String(err);
@@ -160,8 +163,14 @@ const STOP_PRIORITY: readonly StopCode[] = ['MISSING_MANIFEST', 'CHECKSUM_MISMAT
  */
 const DAMAGE_CODES: ReadonlySet<string> = new Set(['REPO_CORRUPT', 'NOT_FOUND']);
 const ALL_STOP_CODES: ReadonlySet<string> = new Set<StopCode>([
-  'MISSING_MANIFEST', 'CHECKSUM_MISMATCH', 'DB_INTEGRITY_ERROR', 'PERMISSION_DENIED', 'VERSION_MISMATCH',
-  'MODULE_SET_MISMATCH', 'AMBIGUOUS_INTENT', 'UNCLEAR_RESTORE_TARGET',
+  'MISSING_MANIFEST',
+  'CHECKSUM_MISMATCH',
+  'DB_INTEGRITY_ERROR',
+  'PERMISSION_DENIED',
+  'VERSION_MISMATCH',
+  'MODULE_SET_MISMATCH',
+  'AMBIGUOUS_INTENT',
+  'UNCLEAR_RESTORE_TARGET',
 ]);
 
 export interface VerdictWording {
@@ -180,20 +189,26 @@ export interface VerdictWording {
  * Problems that are not damage (READ_ERROR, NO_SPACE, INTERNAL, …) give an
  * ordinary FoleBackupError with the first such code.
  */
-export function verdictFor(r: Pick<ReportBase, 'ok' | 'problems' | 'problemCount' | 'problemCodes'>, w: VerdictWording): FoleBackupError | undefined {
+export function verdictFor(
+  r: Pick<ReportBase, 'ok' | 'problems' | 'problemCount' | 'problemCodes'>,
+  w: VerdictWording,
+): FoleBackupError | undefined {
   if (r.ok) return undefined;
   const codes = Object.keys(r.problemCodes);
   const byCount = codes.map((c) => `${r.problemCodes[c]} ${c}`).join(', ');
   const first = r.problems[0];
   const firstText = first === undefined ? '' : `; first: ${first.message}`;
   const message = `${w.subject}: ${r.problemCount} problem${r.problemCount === 1 ? '' : 's'} found (${byCount})${firstText}`;
-  const stop = STOP_PRIORITY.find((c) => codes.includes(c)) ??
+  const stop =
+    STOP_PRIORITY.find((c) => codes.includes(c)) ??
     (codes.find((c) => ALL_STOP_CODES.has(c)) as StopCode | undefined) ??
     (codes.some((c) => DAMAGE_CODES.has(c)) ? 'CHECKSUM_MISMATCH' : undefined);
-  if (stop !== undefined) return new StopError(stop, message, { hint: w.damageHint, ...(first?.path ? { path: first.path } : {}) });
+  if (stop !== undefined)
+    return new StopError(stop, message, { hint: w.damageHint, ...(first?.path ? { path: first.path } : {}) });
   const code = (first?.code ?? 'INTERNAL') as ErrorCode;
-  const hint = code === 'NO_SPACE' && w.noSpaceHint !== undefined
-    ? `no damage was found in what could be read; ${w.noSpaceHint}`
-    : 'no damage was found in what could be read; fix the cause (permissions, disk space, network) and run it again';
+  const hint =
+    code === 'NO_SPACE' && w.noSpaceHint !== undefined
+      ? `no damage was found in what could be read; ${w.noSpaceHint}`
+      : 'no damage was found in what could be read; fix the cause (permissions, disk space, network) and run it again';
   return new FoleBackupError(code, message, { hint });
 }

@@ -12,7 +12,8 @@ import type { Repository } from '../repository/repository.js';
 /** Bytes after a pack's last blob at the very least: a sealed one-entry header and the length trailer. */
 export const MIN_PACK_TAIL = SEAL_OVERHEAD + HEADER_ENTRY_BYTES + 4;
 
-const DAMAGED_HINT = 'the repository is damaged; run `fole-backup check --read-data` to see every affected backup, and restore from another backup';
+const DAMAGED_HINT =
+  'the repository is damaged; run `fole-backup check --read-data` to see every affected backup, and restore from another backup';
 
 export const short = (id: string): string => id.slice(0, 12);
 
@@ -30,11 +31,19 @@ export function packHashError(name: string, size: number): StopError {
  * The sealed bytes of blob `b` in a pack's bytes. Throws StopError
  * CHECKSUM_MISMATCH when the pack is too short to hold it.
  */
-export function blobBytesIn(pack: Uint8Array, packName: string, b: Pick<PackedBlob, 'id' | 'offset' | 'length'>): Uint8Array {
+export function blobBytesIn(
+  pack: Uint8Array,
+  packName: string,
+  b: Pick<PackedBlob, 'id' | 'offset' | 'length'>,
+): Uint8Array {
   if (b.offset + b.length > pack.length) {
-    throw new StopError('CHECKSUM_MISMATCH', `blob ${short(b.id)} in pack ${short(packName)}: lies beyond the end of the pack (${pack.length} bytes)`, {
-      hint: DAMAGED_HINT,
-    });
+    throw new StopError(
+      'CHECKSUM_MISMATCH',
+      `blob ${short(b.id)} in pack ${short(packName)}: lies beyond the end of the pack (${pack.length} bytes)`,
+      {
+        hint: DAMAGED_HINT,
+      },
+    );
   }
   return pack.subarray(b.offset, b.offset + b.length);
 }
@@ -53,7 +62,8 @@ export async function loadPack(backend: Backend, name: string): Promise<Buffer> 
   try {
     return await backend.load({ type: 'data', name });
   } catch (err) {
-    if (err instanceof FoleBackupError && err.code === 'NOT_FOUND') throw packError(name, 'missing from the repository', err);
+    if (err instanceof FoleBackupError && err.code === 'NOT_FOUND')
+      throw packError(name, 'missing from the repository', err);
     throw err;
   }
 }

@@ -47,7 +47,9 @@ export class PackPool {
       const worker = startWorker(import.meta.url, 'pack-worker', { workerData: { key } });
       const slot: Slot = { worker, jobs: 0 };
       worker.on('message', (m: FromWorker) => this.onAnswer(slot, m));
-      worker.on('error', (err) => this.fail(new FoleBackupError('INTERNAL', `verify worker failed: ${err.message}`, { cause: err })));
+      worker.on('error', (err) =>
+        this.fail(new FoleBackupError('INTERNAL', `verify worker failed: ${err.message}`, { cause: err })),
+      );
       worker.on('exit', (code) => {
         if (!this.closed) this.fail(new FoleBackupError('INTERNAL', `verify worker exited with code ${code}`));
       });
@@ -62,10 +64,19 @@ export class PackPool {
    * the caller's), and copied otherwise (a slice of Node's shared pool);
    * either way the caller must not use it afterwards.
    */
-  async checkPack(pack: string, data: Buffer, hash: boolean, files: string[], blobs: BlobToOpen[]): Promise<PackAnswer> {
-    const own = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer;
+  async checkPack(
+    pack: string,
+    data: Buffer,
+    hash: boolean,
+    files: string[],
+    blobs: BlobToOpen[],
+  ): Promise<PackAnswer> {
+    const own =
+      data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer;
     const bytes = own ? data : Buffer.from(data);
-    const m = await this.run({ t: 'pack', job: 0, pack, data: bytes, hash, files, blobs }, [bytes.buffer as ArrayBuffer]);
+    const m = await this.run({ t: 'pack', job: 0, pack, data: bytes, hash, files, blobs }, [
+      bytes.buffer as ArrayBuffer,
+    ]);
     return m as PackAnswer;
   }
 

@@ -101,7 +101,10 @@ class ScratchFiles {
   }
 }
 
-function checkPack(m: Extract<ToWorker, { t: 'pack' }>, key: Uint8Array): { answer: PackAnswer; transfer: ArrayBuffer[] } {
+function checkPack(
+  m: Extract<ToWorker, { t: 'pack' }>,
+  key: Uint8Array,
+): { answer: PackAnswer; transfer: ArrayBuffer[] } {
   const scratch = new ScratchFiles(m.files);
   try {
     return openBlobs(m, key, scratch);
@@ -110,7 +113,11 @@ function checkPack(m: Extract<ToWorker, { t: 'pack' }>, key: Uint8Array): { answ
   }
 }
 
-function openBlobs(m: Extract<ToWorker, { t: 'pack' }>, key: Uint8Array, scratch: ScratchFiles): { answer: PackAnswer; transfer: ArrayBuffer[] } {
+function openBlobs(
+  m: Extract<ToWorker, { t: 'pack' }>,
+  key: Uint8Array,
+  scratch: ScratchFiles,
+): { answer: PackAnswer; transfer: ArrayBuffer[] } {
   const failed: PackAnswer['failed'] = [];
   const lengths: PackAnswer['lengths'] = [];
   const kept: Buffer[] = [];
@@ -137,7 +144,16 @@ function openBlobs(m: Extract<ToWorker, { t: 'pack' }>, key: Uint8Array, scratch
   const out = Buffer.allocUnsafeSlow(keptBytes);
   let at = 0;
   for (const k of kept) at += k.copy(out, at);
-  const answer: PackAnswer = { t: 'pack', job: m.job, failed, lengths, writeFailed: scratch.failed, kept: out, keptAt, ...(sha256 === undefined ? {} : { sha256 }) };
+  const answer: PackAnswer = {
+    t: 'pack',
+    job: m.job,
+    failed,
+    lengths,
+    writeFailed: scratch.failed,
+    kept: out,
+    keptAt,
+    ...(sha256 === undefined ? {} : { sha256 }),
+  };
   return { answer, transfer: [out.buffer as ArrayBuffer] };
 }
 

@@ -13,8 +13,20 @@ const index: Record<string, { pack: string; rawLength: number }> = {
 };
 const planner = (): ReadPlanner => new ReadPlanner((id) => index[id]);
 const at = (e: PlannedEntry) => e.chunks.map((id) => index[id] as { pack: string; rawLength: number });
-const file = (path: string, chunks: string[], size = 0): PlannedEntry => ({ path, kind: 'file', size, sha256: chunks[0] ?? 'e3b0', chunks });
-const db = (path: string, chunks: string[], size: number): PlannedEntry => ({ path, kind: 'db', size, sha256: 'x', chunks });
+const file = (path: string, chunks: string[], size = 0): PlannedEntry => ({
+  path,
+  kind: 'file',
+  size,
+  sha256: chunks[0] ?? 'e3b0',
+  chunks,
+});
+const db = (path: string, chunks: string[], size: number): PlannedEntry => ({
+  path,
+  kind: 'db',
+  size,
+  sha256: 'x',
+  chunks,
+});
 
 const add = (p: ReadPlanner, seq: number, e: PlannedEntry): void => p.addFile(seq, e, at(e));
 
@@ -40,12 +52,18 @@ describe('ReadPlanner', () => {
     add(p, 5, file('big', ['c', 'd', 'c', 'e'], 52));
     add(p, 9, db('core/core.db', ['a'], 10));
     const plan = p.finish(new Set());
-    expect(plan.assemblies.map((a) => [a.seq, a.path])).toEqual([[5, 'big'], [9, 'core/core.db']]);
+    expect(plan.assemblies.map((a) => [a.seq, a.path])).toEqual([
+      [5, 'big'],
+      [9, 'core/core.db'],
+    ]);
     expect(plan.assemblies[0]).toMatchObject({ chunkPacks: ['P2', 'P3', 'P2', 'P3'], rawLengths: [16, 16, 16, 4] });
     // the packs that feed assemblies come first (in the order first needed), then the rest
     expect(plan.tasks.map((t) => t.pack)).toEqual(['P2', 'P3', 'P1', 'P4']);
     expect(plan.tasks.find((t) => t.pack === 'P2')).toMatchObject({ blobs: new Set(['c']), keep: new Set(['c']) });
-    expect(plan.tasks.find((t) => t.pack === 'P3')).toMatchObject({ blobs: new Set(['d', 'e']), keep: new Set(['d', 'e']) });
+    expect(plan.tasks.find((t) => t.pack === 'P3')).toMatchObject({
+      blobs: new Set(['d', 'e']),
+      keep: new Set(['d', 'e']),
+    });
     expect(plan.tasks.find((t) => t.pack === 'P4')).toMatchObject({ files: 1, bytes: 7, keep: new Set() });
   });
 
@@ -63,6 +81,8 @@ describe('ReadPlanner', () => {
   });
 
   it('refuses a file whose chunks it is not told the places of', () => {
-    expect(() => planner().addFile(0, file('x', ['a', 'b'], 30), [{ pack: 'P1', rawLength: 10 }])).toThrow(/2 chunks, 1 locations/);
+    expect(() => planner().addFile(0, file('x', ['a', 'b'], 30), [{ pack: 'P1', rawLength: 10 }])).toThrow(
+      /2 chunks, 1 locations/,
+    );
   });
 });

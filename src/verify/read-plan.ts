@@ -99,7 +99,8 @@ export class ReadPlanner {
 
   /** A file to check; `at[i]` is where the index puts chunk i (every chunk must be in the index). */
   addFile(seq: number, e: PlannedEntry, at: readonly Location[]): void {
-    if (at.length !== e.chunks.length) throw new Error(`read plan: ${e.path}: ${e.chunks.length} chunks, ${at.length} locations`);
+    if (at.length !== e.chunks.length)
+      throw new Error(`read plan: ${e.path}: ${e.chunks.length} chunks, ${at.length} locations`);
     const [first] = e.chunks;
     if (first === undefined && e.kind === 'file') {
       this.emptyFiles++;
@@ -138,5 +139,4 @@ export class ReadPlanner {
       emptyFiles: this.emptyFiles,
     };
   }
-
 }

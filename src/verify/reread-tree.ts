@@ -13,7 +13,11 @@ import { treeLines } from '../snapshot/tree.js';
  * The tree's entries, in order; at most `limit` of them (the first walk
  * stopped there when the tree turned out to be damaged).
  */
-export async function* rereadTree(repo: Repository, blobIds: readonly string[], limit = Infinity): AsyncGenerator<TreeEntry> {
+export async function* rereadTree(
+  repo: Repository,
+  blobIds: readonly string[],
+  limit = Infinity,
+): AsyncGenerator<TreeEntry> {
   let n = 0;
   for await (const line of treeLines(repo, blobIds)) {
     if (n++ >= limit) return;

@@ -129,7 +129,13 @@ interface ReadResult {
 
 /** A file or database entry as the read plan takes it. */
 function plannedEntry(e: TreeEntry): PlannedEntry {
-  return { path: e.path, kind: e.kind === 'db' ? 'db' : 'file', size: e.size ?? 0, sha256: e.sha256 ?? '', chunks: e.chunks ?? [] };
+  return {
+    path: e.path,
+    kind: e.kind === 'db' ? 'db' : 'file',
+    size: e.size ?? 0,
+    sha256: e.sha256 ?? '',
+    chunks: e.chunks ?? [],
+  };
 }
 
 function addTo<T>(m: Map<string, T[]>, key: string, value: T): void {
@@ -160,7 +166,12 @@ export async function verifyBackup(repo: Repository, ref: string, opts: VerifyOp
       : await RepositoryLock.acquireForReading(repo, {
           operation: 'verify',
           onUnlocked: (why) => (opts.reporter ?? silentReporter).warn(why),
-          onStale: (l) => run.findings.note({ kind: 'stale-lock', object: `locks/${l.name}`, message: `ignored stale lock of ${l.operation} by ${l.username}@${l.host} pid ${l.pid}: ${l.stale}` }),
+          onStale: (l) =>
+            run.findings.note({
+              kind: 'stale-lock',
+              object: `locks/${l.name}`,
+              message: `ignored stale lock of ${l.operation} by ${l.username}@${l.host} pid ${l.pid}: ${l.stale}`,
+            }),
         });
   try {
     await run.run();
@@ -178,7 +189,7 @@ export function verifyVerdict(r: VerifyReport): FoleBackupError | undefined {
     damageHint:
       'do not restore from this backup; choose another one (`fole-backup list`) and run `fole-backup check --read-data` to see what else is affected — never edit a backup by hand',
     noSpaceHint:
-      'the scratch copies of the databases (checked with integrity_check, then removed) need room for up to all of the backup\'s databases at once: free space there, or give --scratch-dir a directory on a disk with room, and run it again',
+      "the scratch copies of the databases (checked with integrity_check, then removed) need room for up to all of the backup's databases at once: free space there, or give --scratch-dir a directory on a disk with room, and run it again",
   });
 }
 
@@ -193,8 +204,16 @@ class Verification {
   private readonly seed: string;
   private readonly levels: VerifyLevel[] = [];
   private readonly counts: VerifyCounts = {
-    dirs: 0, files: 0, databases: 0, bytes: 0, blobs: 0, packs: 0,
-    filesRead: 0, databasesChecked: 0, bytesVerified: 0, bytesRead: 0,
+    dirs: 0,
+    files: 0,
+    databases: 0,
+    bytes: 0,
+    blobs: 0,
+    packs: 0,
+    filesRead: 0,
+    databasesChecked: 0,
+    bytesVerified: 0,
+    bytesRead: 0,
   };
   private readonly packs = new Map<string, PackUse>();
   /** Sizes of the packs the backup needs, from their stat. */
@@ -204,7 +223,15 @@ class Verification {
   private selectedFiles = 0;
   private selectedBytes = 0;
   /** The lowest-scoring file, taken when the subset draw picks nothing. */
-  private fallback: { path: string; score: number; size: number; seq: number; readable: { entry: PlannedEntry; at: Location[] } | undefined } | undefined;
+  private fallback:
+    | {
+        path: string;
+        score: number;
+        size: number;
+        seq: number;
+        readable: { entry: PlannedEntry; at: Location[] } | undefined;
+      }
+    | undefined;
   /** Tree entries the first walk validated (a second walk stops there). */
   private walked = 0;
   /** What read-data will read (planned during the first walk). */
@@ -248,7 +275,9 @@ class Verification {
       await this.repo.loadIndex(this.signal);
     } catch (err) {
       // every blob is found through the index: without all of it, restore cannot run either
-      this.findings.fromError('index', err, { prefix: 'load the repository index (run `fole-backup check` for details)' });
+      this.findings.fromError('index', err, {
+        prefix: 'load the repository index (run `fole-backup check` for details)',
+      });
       return;
     }
     this.levels.push('index');
@@ -350,7 +379,10 @@ class Verification {
         }
         if (missing > 0) {
           this.findings.problem({
-            code: 'CHECKSUM_MISMATCH', kind: e.kind === 'db' ? 'database' : 'file', path: e.path, backupId: this.backupId,
+            code: 'CHECKSUM_MISMATCH',
+            kind: e.kind === 'db' ? 'database' : 'file',
+            path: e.path,
+            backupId: this.backupId,
             message: `${e.path}: ${missing} of ${e.chunks?.length ?? 0} chunks are not in the repository index (first ${short(firstMissing)})`,
           });
         }
@@ -363,11 +395,16 @@ class Verification {
             this.selectedBytes += e.size ?? 0;
             if (readable !== undefined) planner?.addFile(seq, readable.entry, readable.at);
           }
-          if (this.fallback === undefined || score < this.fallback.score) this.fallback = { path: e.path, score, size: e.size ?? 0, seq, readable };
+          if (this.fallback === undefined || score < this.fallback.score)
+            this.fallback = { path: e.path, score, size: e.size ?? 0, seq, readable };
         } else if (readable !== undefined) {
           planner?.addFile(seq, readable.entry, readable.at);
         }
-        this.reporter.progress({ files: this.counts.files + this.counts.databases, bytes: this.counts.bytes, current: e.path });
+        this.reporter.progress({
+          files: this.counts.files + this.counts.databases,
+          bytes: this.counts.bytes,
+          current: e.path,
+        });
       }
     } catch (err) {
       this.findings.fromError('tree', err, { prefix: `backup ${this.backupId}: file list`, backupId: this.backupId });
@@ -377,7 +414,8 @@ class Verification {
       if (this.selectedFiles === 0 && this.fallback !== undefined) {
         this.selectedFiles = 1;
         this.selectedBytes = this.fallback.size;
-        if (this.fallback.readable !== undefined) planner?.addFile(this.fallback.seq, this.fallback.readable.entry, this.fallback.readable.at);
+        if (this.fallback.readable !== undefined)
+          planner?.addFile(this.fallback.seq, this.fallback.readable.entry, this.fallback.readable.at);
       } else {
         this.fallback = undefined;
       }
@@ -388,7 +426,11 @@ class Verification {
     for (const d of dbs.keys()) {
       if (!seenDbs.has(d)) {
         this.findings.problem({
-          code: 'MISSING_MANIFEST', kind: 'manifest', path: d, backupId: this.backupId, object: `snapshots/${this.backupId}`,
+          code: 'MISSING_MANIFEST',
+          kind: 'manifest',
+          path: d,
+          backupId: this.backupId,
+          object: `snapshots/${this.backupId}`,
           message: `${d}: listed among the backup's databases but absent from its file list`,
         });
       }
@@ -400,13 +442,18 @@ class Verification {
   private checkDbRecord(e: TreeEntry, d: SnapshotDatabase | undefined, snap: Snapshot): void {
     const problem = (why: string): void =>
       this.findings.problem({
-        code: 'MISSING_MANIFEST', kind: 'manifest', path: e.path, backupId: this.backupId, object: `snapshots/${this.backupId}`,
+        code: 'MISSING_MANIFEST',
+        kind: 'manifest',
+        path: e.path,
+        backupId: this.backupId,
+        object: `snapshots/${this.backupId}`,
         message: `${e.path}: ${why}`,
       });
-    if (d === undefined) problem('a database in the file list that the backup\'s database list does not have');
-    else if (d.sha256 !== e.sha256 || d.size !== e.size) problem('the database list and the file list disagree about its size or SHA-256');
+    if (d === undefined) problem("a database in the file list that the backup's database list does not have");
+    else if (d.sha256 !== e.sha256 || d.size !== e.size)
+      problem('the database list and the file list disagree about its size or SHA-256');
     if (e.path === 'core/core.db' && snap.manifest.core.coreDb !== `sha256:${e.sha256 ?? ''}`) {
-      problem('the manifest\'s core.coreDb is not the SHA-256 of the stored core database');
+      problem("the manifest's core.coreDb is not the SHA-256 of the stored core database");
     }
   }
 
@@ -417,7 +464,11 @@ class Verification {
     let done = 0;
     await forEachConcurrent([...this.packs], 8, async ([name, use]) => {
       throwIfAborted(this.signal);
-      const where = { object: `data/${name}`, backupId: this.backupId, ...(use.firstPath === undefined ? {} : { path: use.firstPath }) };
+      const where = {
+        object: `data/${name}`,
+        backupId: this.backupId,
+        ...(use.firstPath === undefined ? {} : { path: use.firstPath }),
+      };
       const users = `${use.refs} blob references of this backup are in it (first: ${use.firstPath ?? 'its file list'})`;
       try {
         const { size } = await this.repo.backend.stat({ type: 'data', name });
@@ -425,7 +476,9 @@ class Verification {
         if (size < use.end + MIN_PACK_TAIL) {
           this.badPacks.add(name);
           this.findings.problem({
-            code: 'CHECKSUM_MISMATCH', kind: 'pack', ...where,
+            code: 'CHECKSUM_MISMATCH',
+            kind: 'pack',
+            ...where,
             message: `pack ${short(name)} is ${size} bytes, too short for the blobs the index places in it (at least ${use.end + MIN_PACK_TAIL}); ${users}`,
           });
         }
@@ -433,7 +486,9 @@ class Verification {
         if (err instanceof FoleBackupError && err.code === 'NOT_FOUND') {
           this.badPacks.add(name);
           this.findings.problem({
-            code: 'CHECKSUM_MISMATCH', kind: 'pack', ...where,
+            code: 'CHECKSUM_MISMATCH',
+            kind: 'pack',
+            ...where,
             message: `pack ${short(name)} is missing from the repository; ${users}`,
           });
         } else {
@@ -459,7 +514,10 @@ class Verification {
       this.manifestSha256 = m.hash.digest('hex');
       return true;
     } catch (err) {
-      this.findings.fromError('manifest', err, { prefix: `render manifest.json of backup ${this.backupId}`, backupId: this.backupId });
+      this.findings.fromError('manifest', err, {
+        prefix: `render manifest.json of backup ${this.backupId}`,
+        backupId: this.backupId,
+      });
       return false;
     }
   }
@@ -514,7 +572,13 @@ class Verification {
         signal: this.signal,
         onTask: (t, bytes) => {
           doneBytes += bytes;
-          this.reporter.progress({ files: ++doneFiles, bytes: doneBytes, totalFiles, ...(whole ? { totalBytes } : {}), current: short(t.pack) });
+          this.reporter.progress({
+            files: ++doneFiles,
+            bytes: doneBytes,
+            totalFiles,
+            ...(whole ? { totalBytes } : {}),
+            current: short(t.pack),
+          });
         },
       });
       outcomes = await Promise.all(assemblies.map((a) => a.done));
@@ -534,7 +598,13 @@ class Verification {
    * good as its chunk, so only when a chunk failed (or opened to another
    * length than the index says) is the tree walked again to find its files.
    */
-  private async settle(snap: Snapshot, treeOk: boolean, plan: ReadPlan, checks: PackChecks, outcomes: AssemblyOutcome[]): Promise<ReadResult> {
+  private async settle(
+    snap: Snapshot,
+    treeOk: boolean,
+    plan: ReadPlan,
+    checks: PackChecks,
+    outcomes: AssemblyOutcome[],
+  ): Promise<ReadResult> {
     const fileProblems: { seq: number; report: () => void }[] = [];
     this.counts.filesRead += plan.emptyFiles;
     for (const t of plan.tasks) {
@@ -549,14 +619,20 @@ class Verification {
       if (o.checked) this.counts.databasesChecked++;
       if (o.error !== undefined) {
         const err = o.error;
-        fileProblems.push({ seq, report: () => this.findings.fromError(thing, err, { prefix: path, path, backupId: this.backupId }) });
+        fileProblems.push({
+          seq,
+          report: () => this.findings.fromError(thing, err, { prefix: path, path, backupId: this.backupId }),
+        });
       } else if (o.integrity !== undefined) {
         const lines = o.integrity;
         fileProblems.push({
           seq,
           report: () =>
             this.findings.problem({
-              code: 'DB_INTEGRITY_ERROR', kind: 'database', path, backupId: this.backupId,
+              code: 'DB_INTEGRITY_ERROR',
+              kind: 'database',
+              path,
+              backupId: this.backupId,
               message: `${path}: integrity_check of the restored copy is not ok: ${lines.slice(0, 3).join('; ')}`,
             }),
         });
@@ -573,12 +649,20 @@ class Verification {
           if (p === undefined) continue;
           this.counts.filesRead--;
           this.counts.bytesVerified += p.verified - (e.size ?? 0);
-          fileProblems.push({ seq: at, report: () => this.findings.fromError('file', p.error, { prefix: e.path, path: e.path, backupId: this.backupId }) });
+          fileProblems.push({
+            seq: at,
+            report: () =>
+              this.findings.fromError('file', p.error, { prefix: e.path, path: e.path, backupId: this.backupId }),
+          });
         }
       } catch (err) {
         if (isAbort(err)) throw err;
         complete = false;
-        const report = (): void => this.findings.fromError('tree', err, { prefix: `backup ${this.backupId}: file list`, backupId: this.backupId });
+        const report = (): void =>
+          this.findings.fromError('tree', err, {
+            prefix: `backup ${this.backupId}: file list`,
+            backupId: this.backupId,
+          });
         fileProblems.push({ seq: Infinity, report });
       }
     }
@@ -595,9 +679,17 @@ class Verification {
     const failed = checks.failed.get(id);
     if (failed !== undefined) return { error: failed, verified: 0 };
     const length = checks.lengths.get(id) ?? ie.rawLength;
-    if (length !== e.size) return { error: new StopError('CHECKSUM_MISMATCH', `content is ${length} bytes, the backup recorded ${e.size ?? 0}`), verified: length };
+    if (length !== e.size)
+      return {
+        error: new StopError('CHECKSUM_MISMATCH', `content is ${length} bytes, the backup recorded ${e.size ?? 0}`),
+        verified: length,
+      };
     // the tree requires a one-chunk file's SHA-256 to be its chunk's id, which opening the chunk checked
-    if (id !== e.sha256) return { error: new StopError('CHECKSUM_MISMATCH', 'SHA-256 of the content does not match the manifest'), verified: length };
+    if (id !== e.sha256)
+      return {
+        error: new StopError('CHECKSUM_MISMATCH', 'SHA-256 of the content does not match the manifest'),
+        verified: length,
+      };
     return undefined;
   }
 
@@ -606,14 +698,16 @@ class Verification {
     for (const p of read.checks.packProblems) {
       const use = this.packs.get(p.pack);
       this.findings.fromError('pack', p.error, {
-        object: `data/${p.pack}`, backupId: this.backupId,
+        object: `data/${p.pack}`,
+        backupId: this.backupId,
         ...(use?.firstPath === undefined ? {} : { path: use.firstPath }),
         ...(p.prefix === undefined ? {} : { prefix: p.prefix }),
       });
     }
     for (const id of this.mode === 'all' ? new Set(snap.tree) : []) {
       const err = read.checks.failed.get(id);
-      if (err !== undefined) this.findings.fromError('tree', err, { prefix: `file list blob ${short(id)}`, backupId: this.backupId });
+      if (err !== undefined)
+        this.findings.fromError('tree', err, { prefix: `file list blob ${short(id)}`, backupId: this.backupId });
     }
     for (const report of read.fileProblems) report();
     if (read.complete) this.levels.push(this.mode === 'all' ? 'read-data' : 'read-data-subset');
@@ -628,7 +722,7 @@ class Verification {
         return await mkdtemp(join(parent, DB_SCRATCH_PREFIX));
       } catch (err) {
         this.scratch = undefined;
-        throw scratchError('create', join(parent, DB_SCRATCH_PREFIX + '*'), err);
+        throw scratchError('create', join(parent, `${DB_SCRATCH_PREFIX}*`), err);
       }
     })();
     return this.scratch;
@@ -654,7 +748,13 @@ class Verification {
       durationMs: Date.now() - this.started,
       ...found,
     };
-    if (this.mode === 'subset') r.subset = { percent: this.percent, seed: this.seed, selectedFiles: this.selectedFiles, selectedBytes: this.selectedBytes };
+    if (this.mode === 'subset')
+      r.subset = {
+        percent: this.percent,
+        seed: this.seed,
+        selectedFiles: this.selectedFiles,
+        selectedBytes: this.selectedBytes,
+      };
     if (this.manifestSha256 !== undefined) r.manifestSha256 = this.manifestSha256;
     return r;
   }

@@ -16,7 +16,11 @@ export const EXCLUDED_NAMES = ['*.db', '*-wal', '*-shm', '*-journal'];
 export const EXCLUDED_DIRS = ['tmp', 'cache'];
 
 /** Run the capture hook into `staging`, measured. */
-export async function captureDatabases(runner: StepRunner, root: string, staging: string): Promise<StepPart & { ok: boolean }> {
+export async function captureDatabases(
+  runner: StepRunner,
+  root: string,
+  staging: string,
+): Promise<StepPart & { ok: boolean }> {
   return runner.measure('capture databases (sqlite3 .backup)', 'sh', [CAPTURE_SCRIPT, root, staging]);
 }
 

@@ -50,13 +50,21 @@ export class BorgTool implements BenchTool {
     // fm: patterns, where * also matches '/': anchored to the tree so the staged copies are kept
     writeFileSync(
       this.excludeFile,
-      [...EXCLUDED_NAMES.map((p) => `fm:${root}/${p}`), ...EXCLUDED_DIRS.flatMap((d) => [`fm:${root}/${d}`, `fm:${root}/*/${d}`])].join('\n') + '\n',
+      `${[
+        ...EXCLUDED_NAMES.map((p) => `fm:${root}/${p}`),
+        ...EXCLUDED_DIRS.flatMap((d) => [`fm:${root}/${d}`, `fm:${root}/*/${d}`]),
+      ].join('\n')}\n`,
     );
     const cap = await captureDatabases(this.runner, root, this.staging);
     if (!cap.ok) return failed([cap], 'capture-sqlite.sh', cap.t);
     const name = `bench-${++this.archives}`;
     // exit 1 is Borg's "finished with warnings" (e.g. a file changed while read): the archive exists
-    const p = await this.runner.measure('create', 'borg', ['create', '--json', '--exclude-from', this.excludeFile, `::${name}`, root, this.staging], { okCodes: [0, 1] });
+    const p = await this.runner.measure(
+      'create',
+      'borg',
+      ['create', '--json', '--exclude-from', this.excludeFile, `::${name}`, root, this.staging],
+      { okCodes: [0, 1] },
+    );
     if (!p.ok) return failed([cap, p], 'borg create', p.t);
     let stats: Record<string, unknown> = {};
     try {

@@ -38,7 +38,9 @@ export function foleCommands(cli: string): Set<string> {
  * derivation, repository open) before the first phase.
  */
 export function phaseTimes(t: Timed): string {
-  const marks = t.stderrLines.filter((l) => l.line.endsWith('…')).map((l) => ({ name: l.line.slice(0, -1).trim(), atS: l.atS }));
+  const marks = t.stderrLines
+    .filter((l) => l.line.endsWith('…'))
+    .map((l) => ({ name: l.line.slice(0, -1).trim(), atS: l.atS }));
   if (marks.length === 0) return '';
   const out = [`start-up ${(marks[0]?.atS ?? 0).toFixed(1)}`];
   marks.forEach((m, i) => out.push(`${m.name} ${((marks[i + 1]?.atS ?? t.wallS) - m.atS).toFixed(1)}`));
@@ -78,7 +80,11 @@ export class FoleTool implements BenchTool {
 
   async backup(root: string, kind: BackupKind): Promise<StepOutcome> {
     const extra = kind === 'incremental' ? ['--incremental'] : [];
-    const p = await this.runner.measure('backup', process.execPath, this.args('backup', '--storage-root', root, '--fole-version', FOLE_VERSION_RECORDED, ...extra));
+    const p = await this.runner.measure(
+      'backup',
+      process.execPath,
+      this.args('backup', '--storage-root', root, '--fole-version', FOLE_VERSION_RECORDED, ...extra),
+    );
     if (!p.ok) return failed([p], 'fole-backup backup', p.t);
     const r = JSON.parse(p.t.stdout) as Record<string, unknown>;
     this.lastBackupId = r.backupId as string;
@@ -104,7 +110,8 @@ export class FoleTool implements BenchTool {
   }
 
   async restore(target: string): Promise<StepOutcome> {
-    if (!this.commands.has('restore')) return { status: 'unavailable', parts: [], error: 'the built CLI has no `restore` command yet', info: {} };
+    if (!this.commands.has('restore'))
+      return { status: 'unavailable', parts: [], error: 'the built CLI has no `restore` command yet', info: {} };
     // --confirm wants the full id of what "latest" resolves to; a user reads it from `list` too (not timed)
     const id = this.lastBackupId ?? this.latestBackupId();
     if (id === undefined) return { status: 'unavailable', parts: [], error: 'no backup to restore', info: {} };
@@ -119,7 +126,12 @@ export class FoleTool implements BenchTool {
     return {
       status: 'ok',
       parts: [p],
-      info: { files: num(r.files), bytes: num(r.bytes), previousTree: typeof r.previousTree === 'string' ? r.previousTree : null, phases: phaseTimes(p.t) },
+      info: {
+        files: num(r.files),
+        bytes: num(r.bytes),
+        previousTree: typeof r.previousTree === 'string' ? r.previousTree : null,
+        phases: phaseTimes(p.t),
+      },
     };
   }
 
@@ -130,7 +142,8 @@ export class FoleTool implements BenchTool {
   }
 
   async verify(): Promise<StepOutcome> {
-    if (!this.commands.has('verify')) return { status: 'unavailable', parts: [], error: 'the built CLI has no `verify` command yet', info: {} };
+    if (!this.commands.has('verify'))
+      return { status: 'unavailable', parts: [], error: 'the built CLI has no `verify` command yet', info: {} };
     const p = await this.runner.measure('verify', process.execPath, this.args('verify', 'latest', '--read-data'));
     if (!p.ok) return failed([p], 'fole-backup verify', p.t);
     const r = JSON.parse(p.t.stdout) as Record<string, unknown>;

@@ -45,10 +45,21 @@ export class ResticTool implements BenchTool {
 
   async backup(root: string): Promise<StepOutcome> {
     // anchored to the tree, so the staged copies (also *.db) are kept
-    writeFileSync(this.excludeFile, [...EXCLUDED_NAMES, ...EXCLUDED_DIRS].map((p) => `${root}/**/${p}`).join('\n') + '\n');
+    writeFileSync(
+      this.excludeFile,
+      `${[...EXCLUDED_NAMES, ...EXCLUDED_DIRS].map((p) => `${root}/**/${p}`).join('\n')}\n`,
+    );
     const cap = await captureDatabases(this.runner, root, this.staging);
     if (!cap.ok) return failed([cap], 'capture-sqlite.sh', cap.t);
-    const p = await this.runner.measure('backup', 'restic', ['backup', '--json', '--quiet', '--exclude-file', this.excludeFile, root, this.staging]);
+    const p = await this.runner.measure('backup', 'restic', [
+      'backup',
+      '--json',
+      '--quiet',
+      '--exclude-file',
+      this.excludeFile,
+      root,
+      this.staging,
+    ]);
     if (!p.ok) return failed([cap, p], 'restic backup', p.t);
     const s = lastJsonLine(p.t.stdout, (o) => o.message_type === 'summary') ?? {};
     return {

@@ -55,7 +55,12 @@ export class StepRunner {
   /** Prefix for log names: set by the harness to "run1-full" etc. */
   tag = 'setup';
 
-  async measure(label: string, cmd: string, args: string[], opts: { cwd?: string; okCodes?: number[] } = {}): Promise<StepPart & { ok: boolean }> {
+  async measure(
+    label: string,
+    cmd: string,
+    args: string[],
+    opts: { cwd?: string; okCodes?: number[] } = {},
+  ): Promise<StepPart & { ok: boolean }> {
     const base = join(this.logDir, `${this.tag}-${this.tool}-${++this.seq}-${label.replace(/[^a-z0-9]+/gi, '_')}`);
     const t = await timed(cmd, args, { env: this.env, cwd: opts.cwd, timeFile: `${base}.time` });
     saveLog(`${base}.log`, [cmd, ...args].join(' '), t);
@@ -70,7 +75,10 @@ export function failed(parts: StepPart[], what: string, t: Timed): StepOutcome {
 }
 
 /** The last line of `text` that parses as a JSON object with `message_type === type` (restic --json). */
-export function lastJsonLine(text: string, pred: (o: Record<string, unknown>) => boolean): Record<string, unknown> | undefined {
+export function lastJsonLine(
+  text: string,
+  pred: (o: Record<string, unknown>) => boolean,
+): Record<string, unknown> | undefined {
   const lines = text.trim().split('\n').reverse();
   for (const l of lines) {
     if (!l.startsWith('{')) continue;

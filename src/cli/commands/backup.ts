@@ -32,11 +32,14 @@ export function describeBackup(r: BackupResult): string {
       `  files: ${r.filesNew} new, ${r.filesChanged} changed, ${r.filesUnchanged} unchanged; databases: ${r.dbsCaptured} captured, ${r.dbsUnchanged} unchanged`,
     );
   }
-  lines.push(`  ${formatBytes(r.bytes)} in the backup, ${formatBytes(r.bytesRead)} read, ${formatBytes(r.addedBytes)} added to the repository`);
+  lines.push(
+    `  ${formatBytes(r.bytes)} in the backup, ${formatBytes(r.bytesRead)} read, ${formatBytes(r.addedBytes)} added to the repository`,
+  );
   if (r.skippedCount > 0) {
     lines.push(`  ${r.skippedCount} paths skipped:`);
     for (const s of r.skipped.slice(0, 10)) lines.push(`    ${printablePath(s.path)}: ${s.reason}`);
-    if (r.skippedCount > 10) lines.push(`    … (${r.skippedCount - 10} more in --json output / \`fole-backup list --json\`)`);
+    if (r.skippedCount > 10)
+      lines.push(`    … (${r.skippedCount - 10} more in --json output / \`fole-backup list --json\`)`);
   }
   if (r.warnings.length > 0) {
     lines.push(`  ${r.warnings.length} warning${r.warnings.length === 1 ? '' : 's'}:`);
@@ -73,11 +76,15 @@ export async function runBackup(ctx: Context, flags: BackupFlags): Promise<Backu
     },
   );
   let busyTimeoutMs: number | undefined;
-  if (flags.busyTimeout !== undefined) busyTimeoutMs = parseSeconds('--busy-timeout', flags.busyTimeout, { positive: true, max: 86_400 });
+  if (flags.busyTimeout !== undefined)
+    busyTimeoutMs = parseSeconds('--busy-timeout', flags.busyTimeout, { positive: true, max: 86_400 });
   if (flags.full && (flags.incremental || flags.parent)) {
     throw new UsageError('--full cannot be combined with --incremental or --parent');
   }
-  const storageLockWaitMs = flags.storageLockWait === undefined ? undefined : parseSeconds('--storage-lock-wait', flags.storageLockWait, { max: 86_400 });
+  const storageLockWaitMs =
+    flags.storageLockWait === undefined
+      ? undefined
+      : parseSeconds('--storage-lock-wait', flags.storageLockWait, { max: 86_400 });
   const repo = await ctx.openRepo();
   try {
     return await backup(repo, {
@@ -105,17 +112,44 @@ export function registerBackup(program: Command, run: Runner): void {
     .command('backup')
     .description('take a full, point-in-time-consistent backup of a FOLE STORAGE_ROOT')
     .option('-s, --storage-root <dir>', 'the STORAGE_ROOT to back up (default: $STORAGE_ROOT)')
-    .option('--fole-version <version>', 'version of the FOLE server owning it, MAJOR.MINOR.PATCH[-PRERELEASE] (default: $FOLE_VERSION, else "foleVersion" in the root\'s config/server.json)')
-    .option('--actor <who>', 'who asks for this backup, recorded as createdBy: up to 256 characters, no control characters (default: user@host)')
-    .addOption(new Option('--actor-kind <kind>', 'whether a person or an AI agent asks').choices(['human', 'agent']).default('human'))
-    .option('--tag <tag...>', 'tag the backup (repeatable; up to 256 characters each, no control characters), e.g. pre-migration:42')
-    .option('--staging-dir <dir>', 'where database snapshots are staged (default: $FOLE_BACKUP_STAGING or the OS temp dir); needs room for all databases')
-    .option('--storage-lock-wait <seconds>', 'how long to wait for the Global Storage Lock if another backup, a restore or FOLE holds it (default 0)')
-    .option('--busy-timeout <seconds>', 'how long to wait for SQLite writers to let go (default 30): then a FOLE database fails the backup, any other is stored as bytes with a warning')
-    .option('-i, --incremental', 'compare with the latest backup of this STORAGE_ROOT and re-read only what changed (the result is still a complete backup)')
+    .option(
+      '--fole-version <version>',
+      'version of the FOLE server owning it, MAJOR.MINOR.PATCH[-PRERELEASE] (default: $FOLE_VERSION, else "foleVersion" in the root\'s config/server.json)',
+    )
+    .option(
+      '--actor <who>',
+      'who asks for this backup, recorded as createdBy: up to 256 characters, no control characters (default: user@host)',
+    )
+    .addOption(
+      new Option('--actor-kind <kind>', 'whether a person or an AI agent asks')
+        .choices(['human', 'agent'])
+        .default('human'),
+    )
+    .option(
+      '--tag <tag...>',
+      'tag the backup (repeatable; up to 256 characters each, no control characters), e.g. pre-migration:42',
+    )
+    .option(
+      '--staging-dir <dir>',
+      'where database snapshots are staged (default: $FOLE_BACKUP_STAGING or the OS temp dir); needs room for all databases',
+    )
+    .option(
+      '--storage-lock-wait <seconds>',
+      'how long to wait for the Global Storage Lock if another backup, a restore or FOLE holds it (default 0)',
+    )
+    .option(
+      '--busy-timeout <seconds>',
+      'how long to wait for SQLite writers to let go (default 30): then a FOLE database fails the backup, any other is stored as bytes with a warning',
+    )
+    .option(
+      '-i, --incremental',
+      'compare with the latest backup of this STORAGE_ROOT and re-read only what changed (the result is still a complete backup)',
+    )
     .option('--parent <backup>', 'compare with this backup instead of the latest (implies --incremental)')
     .option('--full', 're-read and re-hash everything (the default without --incremental)')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Every SQLite database (found by its header, whatever its name) is captured with the
 Online Backup API at one instant, integrity-checked, and stored page-aligned; every
 other file is hashed and stored once. A damaged FOLE database (core.db, project,
@@ -136,7 +170,8 @@ changed. Restoring an incremental needs nothing but the repository.
 Examples:
   fole-backup backup --repo /srv/backups/fole --storage-root /srv/fole --fole-version 2.3.1
   fole-backup backup --incremental --storage-root /srv/fole --fole-version 2.3.1   # every 15 min
-  STORAGE_ROOT=/srv/fole FOLE_VERSION=2.3.1 fole-backup backup --json`)
+  STORAGE_ROOT=/srv/fole FOLE_VERSION=2.3.1 fole-backup backup --json`,
+    )
     .action(function (this: Command) {
       const flags = this.opts<BackupFlags>();
       return run(async (ctx) => {

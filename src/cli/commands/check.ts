@@ -17,10 +17,17 @@ function describeCheck(r: CheckReport): string {
     `  backups: ${c.snapshots}, index files: ${c.indexFiles}, packs: ${c.packs}, blobs: ${c.blobs}, keys: ${c.keys}, locks: ${c.locks}`,
     `  file-list entries: ${c.treeEntries}, with ${c.blobRefs} chunk references checked against the index`,
   ];
-  if (c.orphanPacks > 0) lines.push(`  ${c.orphanPacks} orphaned packs (${formatBytes(c.orphanBytes)}): harmless; prune removes them`);
-  if (c.tempFiles > 0) lines.push(`  ${c.tempFiles} leftover temporary files (${formatBytes(c.tempBytes)}): harmless; prune removes those older than an hour`);
+  if (c.orphanPacks > 0)
+    lines.push(`  ${c.orphanPacks} orphaned packs (${formatBytes(c.orphanBytes)}): harmless; prune removes them`);
+  if (c.tempFiles > 0)
+    lines.push(
+      `  ${c.tempFiles} leftover temporary files (${formatBytes(c.tempBytes)}): harmless; prune removes those older than an hour`,
+    );
   if (c.duplicateBlobs > 0) lines.push(`  ${c.duplicateBlobs} duplicate blobs: harmless; prune removes them`);
-  if (r.readData) lines.push(`  packs read in full: ${c.packsRead} (${formatBytes(c.bytesRead)}); blobs decrypted and hashed: ${c.blobsRead}`);
+  if (r.readData)
+    lines.push(
+      `  packs read in full: ${c.packsRead} (${formatBytes(c.bytesRead)}); blobs decrypted and hashed: ${c.blobsRead}`,
+    );
   else lines.push('  no pack data read (--read-data reads and verifies every pack)');
   return [...lines, ...describeFindings(r)].join('\n');
 }
@@ -28,18 +35,29 @@ function describeCheck(r: CheckReport): string {
 export function registerCheck(program: Command, run: Runner): void {
   program
     .command('check')
-    .description('check the whole repository: config, keys, index, packs and every backup\'s file list; with --read-data, every byte')
-    .option('--read-data', 'read every pack in full: SHA-256 against its name, header against the index, every blob decrypted and hashed')
+    .description(
+      "check the whole repository: config, keys, index, packs and every backup's file list; with --read-data, every byte",
+    )
+    .option(
+      '--read-data',
+      'read every pack in full: SHA-256 against its name, header against the index, every blob decrypted and hashed',
+    )
     .option('--max-problems <n>', 'list at most this many problems (all are counted; default 20)')
-    .option('--no-lock', 'take no repository lock (not needed for a read-only repository: it is read without one, with a warning)')
-    .addHelpText('after', `
+    .option(
+      '--no-lock',
+      'take no repository lock (not needed for a read-only repository: it is read without one, with a warning)',
+    )
+    .addHelpText(
+      'after',
+      `
 Orphaned packs (left by an interrupted backup), duplicate blobs, stale locks and
 leftover temporary files (.tmp-*, left by an interrupted write) are reported as
 info: they are harmless and do not fail the check; prune removes them.
 
 Exit codes: 0 the repository is consistent; 3 STOP — damage found (with --json the
 report comes with a "stop" member naming the code; each problem names the backup it
-affects); 1 something could not be read for another reason and no damage was found.`)
+affects); 1 something could not be read for another reason and no damage was found.`,
+    )
     .action(function (this: Command) {
       const flags = this.opts<CheckFlags>();
       return run(async (ctx) => {

@@ -56,10 +56,16 @@ export function registerDemo(program: Command, run: Runner): void {
         const password = (await readFile(keyFile, 'utf8')).trim();
         const demoCtx = makeContext({ ...ctx.flags, repo: repoDir });
         demoCtx.password = async () => password;
-        const r = await runBackup(demoCtx, { storageRoot: storage, foleVersion: '1.0.0', actor: 'demo@fole-backup', actorKind: 'human' });
+        const r = await runBackup(demoCtx, {
+          storageRoot: storage,
+          foleVersion: '1.0.0',
+          actor: 'demo@fole-backup',
+          actorKind: 'human',
+        });
         // how this very CLI was started: installed as `fole-backup`, or from a checkout (npm start)
         const script = process.argv[1] ?? '';
-        const cli = basename(script) === 'fole-backup' ? 'fole-backup' : `node ${relative(process.cwd(), script) || script}`;
+        const cli =
+          basename(script) === 'fole-backup' ? 'fole-backup' : `node ${relative(process.cwd(), script) || script}`;
         const flags = `--repo ${relative(process.cwd(), repoDir)} --password-file ${relative(process.cwd(), keyFile)}`;
         ctx.out.result(r, () =>
           [

@@ -62,10 +62,19 @@ export function registerForget(program: Command, run: Runner): void {
     .option('-n, --dry-run', 'show what would be removed; change nothing')
     .option('--allow-remove-all', 'allow a run that removes every backup of a STORAGE_ROOT (refused without it)')
     .option('--prune', 'run prune afterwards to free the space')
-    .option('--repack-threshold <percent>', 'with --prune: repack packs with at least this much unused data (default 20%)')
+    .option(
+      '--repack-threshold <percent>',
+      'with --prune: repack packs with at least this much unused data (default 20%)',
+    )
     .option('--min-pack-age <hours>', 'with --prune: leave packs written in the last this many hours alone (default 4)')
-    .addOption(new Option('--actor-kind <kind>', 'whether a person or an AI agent asks').choices(['human', 'agent']).default('human'))
-    .addHelpText('after', `
+    .addOption(
+      new Option('--actor-kind <kind>', 'whether a person or an AI agent asks')
+        .choices(['human', 'agent'])
+        .default('human'),
+    )
+    .addHelpText(
+      'after',
+      `
 Backups are grouped by host and STORAGE_ROOT; the policy applies to each group.
 A backup is kept when any rule keeps it; the table says which. A policy with no
 rule is refused, and so is any run (by policy or by id) that would remove every
@@ -78,7 +87,8 @@ human decision: an agent may only use --dry-run.
 Examples:
   fole-backup forget --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --keep-tag pre-migration --dry-run
   fole-backup forget --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --save-policy
-  fole-backup forget --prune                 # apply the stored policy, then free space`)
+  fole-backup forget --prune                 # apply the stored policy, then free space`,
+    )
     .action(function (this: Command, ids: string[]) {
       const flags = this.opts<ForgetFlags>();
       return run(async (ctx) => {
@@ -92,33 +102,47 @@ Examples:
         const repo = await ctx.openRepo();
         try {
           let policy = policyFromFlags(flags);
-          if (policy !== undefined && ids.length > 0) throw new UsageError('give backup ids or --keep-* rules, not both');
+          if (policy !== undefined && ids.length > 0)
+            throw new UsageError('give backup ids or --keep-* rules, not both');
           if (flags.savePolicy && policy === undefined) throw new UsageError('--save-policy needs --keep-* rules');
           if (policy === undefined && ids.length === 0) {
             policy = await loadRetentionPolicy(repo);
             if (policy === undefined) {
-              throw new UsageError('no retention policy given and none stored in the repository', 'give --keep-* rules (add --save-policy to store them)');
+              throw new UsageError(
+                'no retention policy given and none stored in the repository',
+                'give --keep-* rules (add --save-policy to store them)',
+              );
             }
             ctx.out.info(`using the stored retention policy: ${describePolicy(policy)}`);
           }
           const r = await forget(repo, {
-            policy, ids: ids.length > 0 ? ids : undefined, dryRun: flags.dryRun, savePolicy: flags.savePolicy, allowRemoveAll: flags.allowRemoveAll,
+            policy,
+            ids: ids.length > 0 ? ids : undefined,
+            dryRun: flags.dryRun,
+            savePolicy: flags.savePolicy,
+            allowRemoveAll: flags.allowRemoveAll,
           });
           if (r.policySaved && policy !== undefined) ctx.out.info(`stored retention policy: ${describePolicy(policy)}`);
-          else if (flags.savePolicy && policy !== undefined) ctx.out.info(`dry run: the retention policy would be stored: ${describePolicy(policy)}`);
-          if (r.damaged.length > 0 && ids.length === 0) ctx.reporter.warn(describeDamaged(r.damaged, 'a policy neither keeps nor removes them'));
-          const pruned = flags.prune && !flags.dryRun ? await prune(repo, { repackThreshold: threshold, minPackAgeMs, reporter: ctx.reporter }) : undefined;
+          else if (flags.savePolicy && policy !== undefined)
+            ctx.out.info(`dry run: the retention policy would be stored: ${describePolicy(policy)}`);
+          if (r.damaged.length > 0 && ids.length === 0)
+            ctx.reporter.warn(describeDamaged(r.damaged, 'a policy neither keeps nor removes them'));
+          const pruned =
+            flags.prune && !flags.dryRun
+              ? await prune(repo, { repackThreshold: threshold, minPackAgeMs, reporter: ctx.reporter })
+              : undefined;
           ctx.reporter.stop();
           ctx.out.result({ ...r, policy: policy ?? null, ...(pruned ? { prune: pruned } : {}) }, () => {
             const lines = r.decisions.map(
-              (d) => `${d.keep ? 'keep  ' : r.dryRun ? 'would remove' : 'remove'}  ${d.backupId}  ${d.createdAt}  ${d.reasons.join(', ')}`,
+              (d) =>
+                `${d.keep ? 'keep  ' : r.dryRun ? 'would remove' : 'remove'}  ${d.backupId}  ${d.createdAt}  ${d.reasons.join(', ')}`,
             );
             const removing = r.decisions.filter((d) => !d.keep).length;
             lines.push(
               r.dryRun
                 ? `dry run: ${removing} of ${r.decisions.length} backups would be removed; nothing was changed`
                 : `${r.removed.length} backups removed, ${r.decisions.length - removing} kept` +
-                  (pruned ? '' : ' (run `fole-backup prune` to free their space)'),
+                    (pruned ? '' : ' (run `fole-backup prune` to free their space)'),
             );
             if (pruned) lines.push(describePrune(pruned));
             return lines.join('\n');

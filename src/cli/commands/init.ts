@@ -11,11 +11,14 @@ import { UsageError } from '../output.js';
 export async function generateKeyFile(path: string): Promise<string> {
   const secret = randomBytes(32).toString('base64url');
   try {
-    await writeFile(path, secret + '\n', { mode: 0o600, flag: 'wx' });
+    await writeFile(path, `${secret}\n`, { mode: 0o600, flag: 'wx' });
   } catch (err) {
     if (errnoCode(err) === 'EEXIST') {
       // never overwrite: it may be the only copy of another repository's key
-      throw new UsageError(`key file ${path} already exists; it is never overwritten`, 'choose a new file name (the existing file may be the key of another repository)');
+      throw new UsageError(
+        `key file ${path} already exists; it is never overwritten`,
+        'choose a new file name (the existing file may be the key of another repository)',
+      );
     }
     throw fsError('write', path, err);
   }
@@ -25,15 +28,26 @@ export async function generateKeyFile(path: string): Promise<string> {
 export function registerInit(program: Command, run: Runner): void {
   program
     .command('init')
-    .description('create a new encrypted repository at --repo (the location must be empty or absent; its directory is made mode 0700)')
-    .option('--generate-key-file <file>', 'write a new random key to <file> (mode 0600) and use it as the password; keep a copy offsite')
-    .option('--db-chunk-size <bytes>', 'chunk size for database snapshots: a power of two from 512 to 1048576 (default 16384)')
-    .addHelpText('after', `
+    .description(
+      'create a new encrypted repository at --repo (the location must be empty or absent; its directory is made mode 0700)',
+    )
+    .option(
+      '--generate-key-file <file>',
+      'write a new random key to <file> (mode 0600) and use it as the password; keep a copy offsite',
+    )
+    .option(
+      '--db-chunk-size <bytes>',
+      'chunk size for database snapshots: a power of two from 512 to 1048576 (default 16384)',
+    )
+    .addHelpText(
+      'after',
+      `
 Examples:
   FOLE_BACKUP_PASSWORD=... fole-backup init --repo /srv/backups/fole
   fole-backup init --repo /srv/backups/fole --generate-key-file /root/fole-backup.key
 
-Without the password or key file the backups cannot be read by anyone, you included.`)
+Without the password or key file the backups cannot be read by anyone, you included.`,
+    )
     .action(function (this: Command) {
       const opts = this.opts<{ generateKeyFile?: string; dbChunkSize?: string }>();
       return run(async (ctx) => {
@@ -45,14 +59,23 @@ Without the password or key file the backups cannot be read by anyone, you inclu
             throw new UsageError(`--db-chunk-size must be a power of two from 512 to 1048576, not ${opts.dbChunkSize}`);
           }
         }
-        const password = opts.generateKeyFile ? await generateKeyFile(opts.generateKeyFile) : await ctx.password({ confirm: true });
+        const password = opts.generateKeyFile
+          ? await generateKeyFile(opts.generateKeyFile)
+          : await ctx.password({ confirm: true });
         const repo = await initRepository(location, password, { dbChunkSize });
         await repo.close();
         ctx.out.result(
-          { repository: repo.backend.location, id: repo.config.id, formatVersion: repo.config.formatVersion, keyFile: opts.generateKeyFile ?? null },
+          {
+            repository: repo.backend.location,
+            id: repo.config.id,
+            formatVersion: repo.config.formatVersion,
+            keyFile: opts.generateKeyFile ?? null,
+          },
           () =>
             `created repository ${repo.config.id} at ${repo.backend.location}` +
-            (opts.generateKeyFile ? `\nkey file: ${opts.generateKeyFile} (pass it with --password-file; keep a copy somewhere safe)` : ''),
+            (opts.generateKeyFile
+              ? `\nkey file: ${opts.generateKeyFile} (pass it with --password-file; keep a copy somewhere safe)`
+              : ''),
         );
       });
     });

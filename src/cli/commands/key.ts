@@ -28,8 +28,13 @@ export function registerKey(program: Command, run: Runner): void {
         ctx.out.result(keys, () =>
           keys
             .map((k) => {
-              const name = shortestUnique(k.name, keys.map((o) => o.name));
-              return k.damaged !== undefined ? `! ${name}  DAMAGED: ${k.damaged}` : `${k.current ? '*' : ' '} ${name}  ${k.createdAt}  ${k.username}@${k.host}`;
+              const name = shortestUnique(
+                k.name,
+                keys.map((o) => o.name),
+              );
+              return k.damaged !== undefined
+                ? `! ${name}  DAMAGED: ${k.damaged}`
+                : `${k.current ? '*' : ' '} ${name}  ${k.createdAt}  ${k.username}@${k.host}`;
             })
             .join('\n'),
         );

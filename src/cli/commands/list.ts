@@ -30,14 +30,26 @@ export function registerList(program: Command, run: Runner): void {
         }));
         // a damaged backup is listed, marked, at the end: its time is unknown
         for (const d of damaged) rows.push({ backupId: d.backupId, damaged: d.reason });
-        if (damaged.length > 0) ctx.reporter.warn(describeDamaged(damaged, 'they are listed as DAMAGED and cannot be restored'));
+        if (damaged.length > 0)
+          ctx.reporter.warn(describeDamaged(damaged, 'they are listed as DAMAGED and cannot be restored'));
         ctx.out.result(rows, () => {
           if (rows.length === 0) return 'no backups yet';
           const lines = snaps.map((s) =>
-            [s.backupId, s.createdAt, s.type.padEnd(11), `fole ${printable(s.manifest.foleVersion, 20).slice(1, -1)}`.padEnd(14), `${s.stats.files} files`.padStart(12), formatBytes(s.stats.bytes).padStart(10), s.tags.map((t) => printable(t, 60).slice(1, -1)).join(',')].join('  '),
+            [
+              s.backupId,
+              s.createdAt,
+              s.type.padEnd(11),
+              `fole ${printable(s.manifest.foleVersion, 20).slice(1, -1)}`.padEnd(14),
+              `${s.stats.files} files`.padStart(12),
+              formatBytes(s.stats.bytes).padStart(10),
+              s.tags.map((t) => printable(t, 60).slice(1, -1)).join(','),
+            ].join('  '),
           );
           for (const d of damaged) lines.push(`${d.backupId}  DAMAGED  ${d.reason.replace(/\n/g, '\\n')}`);
-          return [`${rows.length} backup${rows.length === 1 ? '' : 's'}${damaged.length > 0 ? ` (${damaged.length} damaged)` : ''}:`, ...lines].join('\n');
+          return [
+            `${rows.length} backup${rows.length === 1 ? '' : 's'}${damaged.length > 0 ? ` (${damaged.length} damaged)` : ''}:`,
+            ...lines,
+          ].join('\n');
         });
       }),
     );

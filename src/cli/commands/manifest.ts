@@ -16,7 +16,8 @@ export function registerManifest(program: Command, run: Runner): void {
         const repo = await ctx.openRepo();
         const snap = await loadSnapshot(repo, await resolveBackupId(repo, ref));
         await renderManifest(repo, snap, (text) => {
-          if (!process.stdout.write(text)) return new Promise<void>((resolve) => process.stdout.once('drain', () => resolve()));
+          if (!process.stdout.write(text))
+            return new Promise<void>((resolve) => process.stdout.once('drain', () => resolve()));
         });
         await repo.close();
       }),

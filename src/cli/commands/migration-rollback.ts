@@ -14,10 +14,15 @@ export function registerMigrationRollback(program: Command, run: Runner): void {
     .description('restore the newest verified backup tagged pre-migration:<id>, with the normal restore protocol')
     .requiredOption('-t, --target <dir>', 'the STORAGE_ROOT to roll back')
     .option('--confirm <backupId>', 'approve the restore: the full id of the backup the rollback chose (it tells you)')
-    .option('--fole-version <version>', 'FOLE version (MAJOR.MINOR.PATCH[-PRERELEASE]) that will run on the rolled-back tree (default: $FOLE_VERSION); required')
+    .option(
+      '--fole-version <version>',
+      'FOLE version (MAJOR.MINOR.PATCH[-PRERELEASE]) that will run on the rolled-back tree (default: $FOLE_VERSION); required',
+    )
     .option('--modules <a,b,…>', "the target FOLE's modules (default: the target's modules/ directories)")
     .option('-n, --dry-run', 'verify, choose and plan; change nothing')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Take the backup before migrating:
   fole-backup backup --storage-root /srv/fole --fole-version 2.3.1 --tag pre-migration:42
 Roll back if the migration fails (first without --confirm: it names the backup):
@@ -26,9 +31,16 @@ Roll back if the migration fails (first without --confirm: it names the backup):
 
 The newest backup with the tag that passes \`verify --read-data\` now is used; newer
 ones that fail are passed over and named. Then the restore protocol runs as for
-\`fole-backup restore\`, with every STOP.`)
+\`fole-backup restore\`, with every STOP.`,
+    )
     .action(function (this: Command, migrationId: string) {
-      const flags = this.opts<{ target: string; confirm?: string; foleVersion?: string; modules?: string; dryRun?: boolean }>();
+      const flags = this.opts<{
+        target: string;
+        confirm?: string;
+        foleVersion?: string;
+        modules?: string;
+        dryRun?: boolean;
+      }>();
       return run(async (ctx) => {
         if (flags.target === '') throw new UsageError('--target is empty');
         const foleVersion = givenFoleVersion(flags.foleVersion, process.env.FOLE_VERSION);
@@ -44,9 +56,14 @@ ones that fail are passed over and named. Then the restore protocol runs as for
           });
           ctx.reporter.stop();
           ctx.out.result(r, () => {
-            const head = [`migration ${migrationId}: newest verified backup tagged ${migrationTag(migrationId)} is ${r.backupId}`];
+            const head = [
+              `migration ${migrationId}: newest verified backup tagged ${migrationTag(migrationId)} is ${r.backupId}`,
+            ];
             for (const p of r.passedOver) head.push(`  passed over ${p.backupId} (${p.createdAt}): ${p.problem}`);
-            const body = flags.dryRun === true ? describePlan(r.restore as RestorePlan, { foleVersion: flags.foleVersion, modules: flags.modules }) : describeRestore(r.restore as RestoreResult);
+            const body =
+              flags.dryRun === true
+                ? describePlan(r.restore as RestorePlan, { foleVersion: flags.foleVersion, modules: flags.modules })
+                : describeRestore(r.restore as RestoreResult);
             return [...head, body].join('\n');
           });
         } finally {

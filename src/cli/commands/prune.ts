@@ -14,7 +14,10 @@ export function parseMinPackAge(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const h = /^\d+(?:\.\d+)?$/.test(v) && v.length <= 20 ? Number(v) : NaN;
   if (!(h >= 0 && h <= 8760)) {
-    throw new UsageError(`--min-pack-age must be a number of hours from 0 to 8760, not ${JSON.stringify(v)}`, 'write it in plain decimal digits, e.g. 4 or 0.5');
+    throw new UsageError(
+      `--min-pack-age must be a number of hours from 0 to 8760, not ${JSON.stringify(v)}`,
+      'write it in plain decimal digits, e.g. 4 or 0.5',
+    );
   }
   return Math.round(h * 3_600_000);
 }
@@ -26,7 +29,11 @@ export function describePrune(r: PruneResult): string {
     `  ${p.removePacks} packs ${r.dryRun ? 'to remove' : 'removed'} (${p.repackPacks} repacked, ${formatBytes(p.repackBytes)} rewritten), ${p.keepPacks} kept`,
     `  ${formatBytes(p.freedBytes)} ${r.dryRun ? 'would be freed' : 'freed'}; ${formatBytes(p.unusedBytesKept)} unused data left in kept packs` +
       (r.dryRun ? '' : ` — ${formatDuration(r.durationMs)}`),
-    ...(r.tempFilesRemoved > 0 ? [`  ${r.tempFilesRemoved} leftover temporary files ${r.dryRun ? 'to remove' : 'removed'} (left by interrupted writes, untouched for over an hour)`] : []),
+    ...(r.tempFilesRemoved > 0
+      ? [
+          `  ${r.tempFilesRemoved} leftover temporary files ${r.dryRun ? 'to remove' : 'removed'} (left by interrupted writes, untouched for over an hour)`,
+        ]
+      : []),
     ...(p.youngPacks > 0 ? [`  ${p.youngPacks} packs younger than the safety margin (--min-pack-age) left alone`] : []),
   ].join('\n');
 }
@@ -38,13 +45,16 @@ export function registerPrune(program: Command, run: Runner): void {
     .option('--repack-threshold <percent>', 'repack a pack when at least this much of it is unused (default 20%)')
     .option('--min-pack-age <hours>', 'never delete or repack a pack written less than this many hours ago (default 4)')
     .option('-n, --dry-run', 'show what would be removed; change nothing')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Prune takes the exclusive repository lock (no backup or restore may run meanwhile)
 and is safe to kill at any instant: new packs and index files are written before
 anything old is deleted, so every remaining backup stays restorable. Packs written
 in the last --min-pack-age hours are left alone: they may belong to a backup that
 is still running. It also removes the temporary files (.tmp-*) interrupted writes
-left, once untouched for an hour (a younger one may belong to a writer still at work).`)
+left, once untouched for an hour (a younger one may belong to a writer still at work).`,
+    )
     .action(function (this: Command) {
       const flags = this.opts<{ repackThreshold?: string; minPackAge?: string; dryRun?: boolean }>();
       return run(async (ctx) => {
@@ -52,7 +62,12 @@ left, once untouched for an hour (a younger one may belong to a writer still at 
         const minPackAgeMs = parseMinPackAge(flags.minPackAge);
         const repo = await ctx.openRepo();
         try {
-          const r = await prune(repo, { repackThreshold: threshold, minPackAgeMs, dryRun: flags.dryRun, reporter: ctx.reporter });
+          const r = await prune(repo, {
+            repackThreshold: threshold,
+            minPackAgeMs,
+            dryRun: flags.dryRun,
+            reporter: ctx.reporter,
+          });
           ctx.reporter.stop();
           ctx.out.result(r, () => describePrune(r));
         } finally {

@@ -6,7 +6,9 @@ import type { Runner } from '../context.js';
 export function describeRecover(r: RecoverResult): string {
   const lines = [`${r.action === 'none' ? 'nothing to do' : r.action}: ${r.detail}`];
   if (r.action === 'completed' && r.previousTree) {
-    lines.push(`  once FOLE runs well on the restored tree, discard the previous one: rm -rf '${r.previousTree.replace(/'/g, `'\\''`)}'`);
+    lines.push(
+      `  once FOLE runs well on the restored tree, discard the previous one: rm -rf '${r.previousTree.replace(/'/g, `'\\''`)}'`,
+    );
   }
   if (r.action === 'rolled-back' && r.backupId !== undefined) lines.push('  run the restore again when ready');
   for (const w of r.warnings) lines.push(`warning: ${w}`);
@@ -18,7 +20,9 @@ export function registerRecover(program: Command, run: Runner): void {
     .command('recover')
     .description('finish or roll back a restore that was interrupted (killed, crashed, power lost)')
     .requiredOption('-t, --target <dir>', 'the target of the interrupted restore')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 A restore keeps a journal beside its target. Until the live tree has been renamed
 aside, recovery rolls back: the staging directory is removed and the target is as
 it was. From that rename on (the new tree was complete and verified by then),
@@ -28,7 +32,8 @@ If what is on disk does not match the journal, it changes nothing and STOPs
 No repository or password is needed.
 
 Example:
-  fole-backup recover --target /srv/fole --json`)
+  fole-backup recover --target /srv/fole --json`,
+    )
     .action(function (this: Command) {
       const { target } = this.opts<{ target: string }>();
       return run(async (ctx) => {

@@ -27,7 +27,10 @@ function list(items: readonly string[], max = 8): string {
 }
 
 /** Human rendering of a dry run. */
-export function describePlan(p: RestorePlan, given: { foleVersion?: string | undefined; modules?: string | undefined } = {}): string {
+export function describePlan(
+  p: RestorePlan,
+  given: { foleVersion?: string | undefined; modules?: string | undefined } = {},
+): string {
   const b = p.backup;
   const lines = [
     'dry run: nothing was changed',
@@ -37,7 +40,9 @@ export function describePlan(p: RestorePlan, given: { foleVersion?: string | und
     `into ${shown(p.target.path)}, which holds ${p.target.holds}`,
   ];
   if (p.mode === 'replace') {
-    lines.push(`  it would be moved aside, whole, to ${p.previousTree} (named with the time of the restore) and kept until you remove it`);
+    lines.push(
+      `  it would be moved aside, whole, to ${p.previousTree} (named with the time of the restore) and kept until you remove it`,
+    );
   } else if (p.target.kind === 'empty-dir') {
     lines.push('  the empty directory would be replaced by the restored tree');
   }
@@ -52,11 +57,11 @@ export function describePlan(p: RestorePlan, given: { foleVersion?: string | und
   for (const w of p.warnings) lines.push(`warning: ${w.replace(/\n/g, '\\n')}`);
   const version = given.foleVersion ? ` --fole-version ${sh(given.foleVersion)}` : '';
   const modules = given.modules !== undefined ? ` --modules ${sh(given.modules)}` : '';
-  lines.push(
-    '',
-    p.confirmed ? 'to restore, run the same command without --dry-run' : 'to restore, run:',
-  );
-  if (!p.confirmed) lines.push(`  fole-backup restore ${p.backupId} --target ${sh(p.target.path)} --confirm ${p.backupId}${version}${modules}`);
+  lines.push('', p.confirmed ? 'to restore, run the same command without --dry-run' : 'to restore, run:');
+  if (!p.confirmed)
+    lines.push(
+      `  fole-backup restore ${p.backupId} --target ${sh(p.target.path)} --confirm ${p.backupId}${version}${modules}`,
+    );
   return lines.join('\n');
 }
 
@@ -69,7 +74,10 @@ export function describeRestore(r: RestoreResult): string {
     `  ${r.files} files (${formatBytes(r.bytes)}), each verified against its SHA-256; ${r.dirs} directories; modes, mtimes and (run as root) owners restored`,
     `  ${r.databases} SQLite database${r.databases === 1 ? '' : 's'} passed PRAGMA integrity_check; no -wal/-shm/-journal beside any of them`,
   );
-  if (r.cachesCleared.length > 0) lines.push(`  cleared ${r.cachesCleared.length} tmp/cache directories (FOLE rebuilds them): ${list(r.cachesCleared, 5)}`);
+  if (r.cachesCleared.length > 0)
+    lines.push(
+      `  cleared ${r.cachesCleared.length} tmp/cache directories (FOLE rebuilds them): ${list(r.cachesCleared, 5)}`,
+    );
   if (r.previousTree !== null) {
     lines.push(
       `the previous tree is kept at ${r.previousTree}`,
@@ -79,15 +87,23 @@ export function describeRestore(r: RestoreResult): string {
     );
   }
   lines.push('(re)start FOLE now: a process that kept files open still sees the previous tree');
-  if (r.warnings.length > 0) lines.push(`${r.warnings.length} warning${r.warnings.length === 1 ? '' : 's'}:`, ...r.warnings.map((w) => `  ${w}`));
+  if (r.warnings.length > 0)
+    lines.push(
+      `${r.warnings.length} warning${r.warnings.length === 1 ? '' : 's'}:`,
+      ...r.warnings.map((w) => `  ${w}`),
+    );
   return lines.join('\n');
 }
 
 export function parseModules(s: string | undefined): string[] | undefined {
   if (s === undefined) return undefined;
-  const names = s.split(',').map((m) => m.trim()).filter((m) => m !== '');
+  const names = s
+    .split(',')
+    .map((m) => m.trim())
+    .filter((m) => m !== '');
   for (const m of names) {
-    if (m.includes('/') || m === '.' || m === '..') throw new UsageError(`--modules: ${JSON.stringify(m)} is not a module name`);
+    if (m.includes('/') || m === '.' || m === '..')
+      throw new UsageError(`--modules: ${JSON.stringify(m)} is not a module name`);
   }
   return names;
 }
@@ -97,13 +113,30 @@ export function registerRestore(program: Command, run: Runner): void {
     .command('restore')
     .argument('<backup>', 'backup id, a unique prefix of at least 8 characters, or "latest"')
     .description('restore a whole STORAGE_ROOT from a backup, verified, with the current tree kept aside')
-    .requiredOption('-t, --target <dir>', 'where to restore: an absent or empty directory, or the STORAGE_ROOT to replace')
-    .option('--confirm <backupId>', 'approve the restore: the FULL id of the backup being restored (required, also for "latest")')
-    .option('--fole-version <version>', 'FOLE version (MAJOR.MINOR.PATCH[-PRERELEASE]) that will run on the restored tree (default: $FOLE_VERSION); required')
-    .option('--modules <a,b,…>', "the target FOLE's modules (default: the target's modules/ directories); an empty list is allowed")
+    .requiredOption(
+      '-t, --target <dir>',
+      'where to restore: an absent or empty directory, or the STORAGE_ROOT to replace',
+    )
+    .option(
+      '--confirm <backupId>',
+      'approve the restore: the FULL id of the backup being restored (required, also for "latest")',
+    )
+    .option(
+      '--fole-version <version>',
+      'FOLE version (MAJOR.MINOR.PATCH[-PRERELEASE]) that will run on the restored tree (default: $FOLE_VERSION); required',
+    )
+    .option(
+      '--modules <a,b,…>',
+      "the target FOLE's modules (default: the target's modules/ directories); an empty list is allowed",
+    )
     .option('-n, --dry-run', 'print what would be restored, checked and moved, and change nothing')
-    .option('--storage-lock-wait <seconds>', 'how long to wait for the Global Storage Lock if FOLE holds it (default 0)')
-    .addHelpText('after', `
+    .option(
+      '--storage-lock-wait <seconds>',
+      'how long to wait for the Global Storage Lock if FOLE holds it (default 0)',
+    )
+    .addHelpText(
+      'after',
+      `
 Order (spec §7), refusing rather than guessing — a STOP (exit 3) changes nothing:
   1. the manifest must exist and decrypt                     MISSING_MANIFEST
   2. --confirm must be the full id of the backup             AMBIGUOUS_INTENT
@@ -127,7 +160,8 @@ Examples:
   fole-backup restore latest --target /srv/fole --fole-version 2.3.1 --dry-run
   fole-backup restore 3f2a9c1e-… --target /srv/fole --confirm 3f2a9c1e-… --fole-version 2.3.1
   fole-backup restore 3f2a9c1e --target /srv/drill/fole --confirm 3f2a9c1e-… \\
-      --fole-version 2.3.1 --modules maps,sketch --json      # a restore drill`)
+      --fole-version 2.3.1 --modules maps,sketch --json      # a restore drill`,
+    )
     .action(function (this: Command, ref: string) {
       const flags = this.opts<RestoreFlags>();
       return run(async (ctx) => {
@@ -136,14 +170,26 @@ Examples:
         const foleVersion = givenFoleVersion(flags.foleVersion, process.env.FOLE_VERSION);
         const modules = parseModules(flags.modules);
         let storageLockWaitMs: number | undefined;
-        if (flags.storageLockWait !== undefined) storageLockWaitMs = parseSeconds('--storage-lock-wait', flags.storageLockWait, { max: 86_400 });
+        if (flags.storageLockWait !== undefined)
+          storageLockWaitMs = parseSeconds('--storage-lock-wait', flags.storageLockWait, { max: 86_400 });
         const repo = await ctx.openRepo();
         try {
-          const common = { target, confirm: flags.confirm, foleVersion, modules, reporter: ctx.reporter, storageLockWaitMs, signal: ctx.interruptible(), onSwap: () => ctx.finishing('the swap of the restored tree into place') };
+          const common = {
+            target,
+            confirm: flags.confirm,
+            foleVersion,
+            modules,
+            reporter: ctx.reporter,
+            storageLockWaitMs,
+            signal: ctx.interruptible(),
+            onSwap: () => ctx.finishing('the swap of the restored tree into place'),
+          };
           if (flags.dryRun === true) {
             const plan = await restore(repo, ref, { ...common, dryRun: true });
             ctx.reporter.stop();
-            ctx.out.result({ dryRun: true, ...plan }, () => describePlan(plan, { foleVersion, modules: flags.modules }));
+            ctx.out.result({ dryRun: true, ...plan }, () =>
+              describePlan(plan, { foleVersion, modules: flags.modules }),
+            );
           } else {
             const r = await restore(repo, ref, { ...common, dryRun: false });
             ctx.reporter.stop();

@@ -23,13 +23,16 @@ export function parseMaxProblems(text: string | undefined): number | undefined {
 }
 
 const describeProblem = (p: Problem): string =>
-  `  ${p.code} ${p.kind}${p.object ? ` ${p.object.length > 20 ? p.object.slice(0, 17) + '…' : p.object}` : ''}: ${p.message}`;
+  `  ${p.code} ${p.kind}${p.object ? ` ${p.object.length > 20 ? `${p.object.slice(0, 17)}…` : p.object}` : ''}: ${p.message}`;
 
 /** The problem and info lines of a report, for humans. */
 export function describeFindings(r: ReportBase): string[] {
   const lines: string[] = [];
   if (r.problemCount > 0) {
-    const more = r.problemCount > r.problems.length ? ` (first ${r.problems.length} of ${r.problemCount}; --max-problems shows more)` : '';
+    const more =
+      r.problemCount > r.problems.length
+        ? ` (first ${r.problems.length} of ${r.problemCount}; --max-problems shows more)`
+        : '';
     lines.push(`problems${more}:`, ...r.problems.map(describeProblem));
   }
   if (r.infoCount > 0) {
@@ -45,11 +48,22 @@ export function describeFindings(r: ReportBase): string[] {
  * `stop` (exit 3) or `error` (exit 1) member every other command prints — so
  * `.ok`, `.problems` and `.stop.code` are always where a script looks for them.
  */
-export function finishReport(ctx: Context, report: ReportBase, verdict: FoleBackupError | undefined, human: () => string): void {
+export function finishReport(
+  ctx: Context,
+  report: ReportBase,
+  verdict: FoleBackupError | undefined,
+  human: () => string,
+): void {
   const head =
     verdict === undefined
       ? {}
-      : { [verdict instanceof StopError ? 'stop' : 'error']: { code: verdict.code, message: verdict.message, hint: verdict.hint ?? null } };
+      : {
+          [verdict instanceof StopError ? 'stop' : 'error']: {
+            code: verdict.code,
+            message: verdict.message,
+            hint: verdict.hint ?? null,
+          },
+        };
   ctx.out.result({ ...head, ...report }, human);
   if (verdict !== undefined) process.exitCode = reportError(verdict, false);
 }
@@ -61,11 +75,16 @@ function describeVerify(r: VerifyReport): string {
     `  ${c.files} files, ${c.databases} databases, ${c.dirs} directories, ${formatBytes(c.bytes)}; ${c.blobs} blob references in ${c.packs} packs`,
   ];
   if (r.readData !== 'none') {
-    lines.push(`  read ${formatBytes(c.bytesRead)} from the repository; verified ${formatBytes(c.bytesVerified)} of content in ${c.filesRead} files, ${c.databasesChecked} databases integrity-checked`);
+    lines.push(
+      `  read ${formatBytes(c.bytesRead)} from the repository; verified ${formatBytes(c.bytesVerified)} of content in ${c.filesRead} files, ${c.databasesChecked} databases integrity-checked`,
+    );
   } else {
     lines.push('  no data read (--read-data reads and hashes every byte; --read-data-subset 10% a sample)');
   }
-  if (r.subset) lines.push(`  subset: ${r.subset.percent}% of files by seed ${JSON.stringify(r.subset.seed)}: ${r.subset.selectedFiles} files, ${formatBytes(r.subset.selectedBytes)}`);
+  if (r.subset)
+    lines.push(
+      `  subset: ${r.subset.percent}% of files by seed ${JSON.stringify(r.subset.seed)}: ${r.subset.selectedFiles} files, ${formatBytes(r.subset.selectedBytes)}`,
+    );
   if (r.manifestSha256) lines.push(`  manifest.json renders; SHA-256 ${r.manifestSha256}`);
   return [...lines, ...describeFindings(r)].join('\n');
 }
@@ -74,14 +93,32 @@ export function registerVerify(program: Command, run: Runner): void {
   program
     .command('verify')
     .argument('<backup>', 'backup id (or a unique prefix of at least 8 characters) or "latest"')
-    .description('prove a backup can be restored: manifest, file list, index and packs; with --read-data, every byte and every database')
-    .addOption(new Option('--read-data', 'read every pack the backup needs in full, decrypt and hash every file, integrity-check every database').conflicts('readDataSubset'))
+    .description(
+      'prove a backup can be restored: manifest, file list, index and packs; with --read-data, every byte and every database',
+    )
+    .addOption(
+      new Option(
+        '--read-data',
+        'read every pack the backup needs in full, decrypt and hash every file, integrity-check every database',
+      ).conflicts('readDataSubset'),
+    )
     .option('--read-data-subset <percent>', 'the same for a deterministic random share of the files, e.g. 10%')
-    .option('--seed <text>', 'choose the --read-data-subset sample (default: the backup id; the same seed picks the same files)')
-    .option('--scratch-dir <dir>', 'where databases are restored for integrity_check (default: $TMPDIR); needs room for all of the backup databases (several are rebuilt at once)')
+    .option(
+      '--seed <text>',
+      'choose the --read-data-subset sample (default: the backup id; the same seed picks the same files)',
+    )
+    .option(
+      '--scratch-dir <dir>',
+      'where databases are restored for integrity_check (default: $TMPDIR); needs room for all of the backup databases (several are rebuilt at once)',
+    )
     .option('--max-problems <n>', 'list at most this many problems (all are counted; default 20)')
-    .option('--no-lock', 'take no repository lock (not needed for a read-only repository: it is read without one, with a warning)')
-    .addHelpText('after', `
+    .option(
+      '--no-lock',
+      'take no repository lock (not needed for a read-only repository: it is read without one, with a warning)',
+    )
+    .addHelpText(
+      'after',
+      `
 Levels: the manifest decrypts and is well-formed; the file list reads and every entry is
 valid; every blob is in the index and every pack it lives in exists and is long enough.
 --read-data also reads those packs in full (SHA-256 against the name), decrypts and hashes
@@ -95,7 +132,8 @@ was found.
 
 Examples:
   fole-backup verify latest --read-data
-  fole-backup verify latest --read-data-subset 5% --seed "$(date +%G-W%V)" --json`)
+  fole-backup verify latest --read-data-subset 5% --seed "$(date +%G-W%V)" --json`,
+    )
     .action(function (this: Command, ref: string) {
       const flags = this.opts<VerifyFlags>();
       return run(async (ctx) => {
@@ -103,7 +141,9 @@ Examples:
         if (flags.readDataSubset !== undefined) {
           const percent = parsePercent(flags.readDataSubset);
           if (percent === undefined) {
-            throw new UsageError(`--read-data-subset must be a percentage in (0, 100], like 10%, not ${flags.readDataSubset}`);
+            throw new UsageError(
+              `--read-data-subset must be a percentage in (0, 100], like 10%, not ${flags.readDataSubset}`,
+            );
           }
           readData = { percent, ...(flags.seed === undefined ? {} : { seed: flags.seed }) };
         } else {
