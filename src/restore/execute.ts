@@ -48,7 +48,8 @@ import { RepositoryLock } from '../repository/lock.js';
 import type { Repository } from '../repository/repository.js';
 import { comparePaths, type Snapshot, type TreeEntry } from '../snapshot/snapshot.js';
 import { readTree } from '../snapshot/tree.js';
-import { EPHEMERAL_DIR_NAMES, SQLITE_SIDE_SUFFIXES } from '../storage/exclusions.js';
+import { SQLITE_SIDE_SUFFIXES } from '../sqlite/side-files.js';
+import { EPHEMERAL_DIR_NAMES } from '../storage/exclusions.js';
 import { acquireStorageLock, readStorageLock, type HeldStorageLock } from '../storage/global-lock.js';
 import {
   createJournal,

@@ -9,7 +9,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { errorToData } from '../errors.js';
-import { removeLockRow } from '../storage/global-lock.js';
+import { removeLockRow } from './lock-table.js';
 import { captureDatabases } from './capture.js';
 import type { CaptureFromWorker, CaptureToWorker, ThreadCaptureOptions } from './capture-thread.js';
 

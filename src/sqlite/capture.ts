@@ -46,7 +46,7 @@
  * if it had none (a cleanly closed database), W is closed last and SQLite removes the
  * empty side files our connections created.
  */
-import { SQLITE_SIDE_SUFFIXES } from '../storage/exclusions.js';
+import { SQLITE_SIDE_SUFFIXES } from './side-files.js';
 import { isSqliteDamage } from './integrity.js';
 import { openDatabaseInside } from './open-inside.js';
 import Database from 'better-sqlite3';

@@ -15,7 +15,7 @@ import { existsSync, statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { FoleBackupError } from '../errors.js';
-import { SQLITE_SIDE_SUFFIXES } from '../storage/exclusions.js';
+import { SQLITE_SIDE_SUFFIXES } from './side-files.js';
 
 export interface IntegrityResult {
   ok: boolean;

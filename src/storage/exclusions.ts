@@ -1,14 +1,12 @@
 /**
- * What a backup leaves out of a STORAGE_ROOT (DESIGN.md §1). One list, as data.
+ * What a backup leaves out of a STORAGE_ROOT: one list, as data.
  * Ephemeral directories are skipped at any depth; SQLite side files are skipped
  * because their content is captured through SQLite itself.
  */
+import { SQLITE_SIDE_SUFFIXES } from '../sqlite/side-files.js';
 
 /** Directory names that are ephemeral wherever they appear. */
 export const EPHEMERAL_DIR_NAMES: ReadonlySet<string> = new Set(['tmp', 'cache']);
-
-/** File name suffixes of SQLite side files. */
-export const SQLITE_SIDE_SUFFIXES: readonly string[] = ['-wal', '-shm', '-journal'];
 
 /** Our own lock, staging and journal files carry this prefix. */
 export const OWN_FILE_PREFIX = '.fole-backup-';

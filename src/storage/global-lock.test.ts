@@ -11,10 +11,10 @@ import {
   DAL_LOCKS_SCHEMA,
   GLOBAL_LOCK_ID,
   readStorageLock,
-  removeLockRow,
   type HeldStorageLock,
   type LockRow,
 } from './global-lock.js';
+import { removeLockRow } from '../sqlite/lock-table.js';
 import { rejection } from '../../test/rejection.js';
 
 let root: string;
@@ -242,7 +242,7 @@ describe('Global Storage Lock', () => {
     await src.backup(copyPath);
     src.close();
     const copy = new Database(copyPath);
-    removeLockRow(copy);
+    removeLockRow(copy, GLOBAL_LOCK_ID);
     const rows = copy.prepare('SELECT lock_id FROM dal_locks ORDER BY lock_id').all();
     copy.close();
     expect(rows).toEqual([{ lock_id: 'project:p1' }]);
@@ -254,7 +254,7 @@ describe('Global Storage Lock', () => {
   it('leaves a database without a dal_locks table alone', () => {
     const db = new Database(':memory:');
     db.exec('CREATE TABLE t (x)');
-    removeLockRow(db);
+    removeLockRow(db, GLOBAL_LOCK_ID);
     expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all()).toEqual([{ name: 't' }]);
     db.close();
   });

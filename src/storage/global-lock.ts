@@ -28,6 +28,7 @@ import { FoleBackupError, StopError } from '../errors.js';
 import { checkFoleDatabaseFile } from '../sqlite/detect.js';
 import { isSqliteDamage } from '../sqlite/integrity.js';
 import { CORE_DB } from './fole-layout.js';
+import { hasLockTable } from '../sqlite/lock-table.js';
 import { openDatabaseInside } from '../sqlite/open-inside.js';
 
 export const GLOBAL_LOCK_ID = 'storage:global';
@@ -176,18 +177,6 @@ export async function acquireStorageLock(opts: AcquireOptions): Promise<HeldStor
 /** The current row of lock `lockId` (default `storage:global`), or undefined when nobody holds it. */
 export function readStorageLock(storageRoot: string, lockId: string = GLOBAL_LOCK_ID): LockRow | undefined {
   return withCore(storageRoot, (db) => (hasLockTable(db) ? selectRow(db, lockId) : undefined));
-}
-
-/**
- * Delete the row of lock `lockId` (default `storage:global`) from `db` if its
- * `dal_locks` table exists. For staging copies of core.db: a backup must never
- * contain its own lock, or a restored server would start under a phantom lock.
- */
-export function removeLockRow(db: Database.Database, lockId: string = GLOBAL_LOCK_ID): void {
-  if (!hasLockTable(db)) return;
-  // zero the freed bytes too, so no trace of the lock (owner, host, pid) travels in a backup
-  db.pragma('secure_delete = ON');
-  db.prepare('DELETE FROM dal_locks WHERE lock_id = ?').run(lockId);
 }
 
 interface Self {
@@ -431,10 +420,6 @@ function immediate<T>(db: Database.Database, fn: () => T): T {
     if (db.inTransaction) db.exec('ROLLBACK');
     throw err;
   }
-}
-
-function hasLockTable(db: Database.Database): boolean {
-  return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'dal_locks'").get() !== undefined;
 }
 
 function selectRow(db: Database.Database, lockId: string): LockRow | undefined {
