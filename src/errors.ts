@@ -47,6 +47,8 @@ export interface ErrorOptions {
   cause?: unknown;
 }
 
+/** Every failure fole-backup reports: a stable `code` (see docs/MANUAL.md for what each means and what to do), a
+ * lowercase "what: cause" message, an optional `hint` saying what to do and the `path` it concerns. */
 export class FoleBackupError extends Error {
   readonly code: ErrorCode | StopCode;
   readonly hint: string | undefined;
@@ -79,6 +81,7 @@ export class StopError extends FoleBackupError {
   }
 }
 
+/** Whether `err` is a STOP: the operation refused because going on needs a human's decision (exit code 3). */
 export function isStop(err: unknown): err is StopError {
   return err instanceof StopError;
 }

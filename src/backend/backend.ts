@@ -34,12 +34,14 @@ export function joinBytes(data: Bytes): Buffer {
   return data instanceof Uint8Array ? Buffer.from(data) : Buffer.concat(data);
 }
 
+/** One object of a repository: its kind (the folder it lives in) and its name. */
 export interface ObjectHandle {
   type: ObjectType;
   /** Object name: [A-Za-z0-9_.-], 1..128 chars, not starting with '.'; ignored for 'config'. */
   name: string;
 }
 
+/** An object as listed: its name, size and (where the backend knows it) modification time. */
 export interface ObjectInfo {
   name: string;
   size: number;
@@ -51,6 +53,7 @@ export interface ObjectInfo {
   mtimeMs?: number;
 }
 
+/** A byte range of an object: `length` bytes from `offset`. */
 export interface ByteRange {
   offset: number;
   length: number;
@@ -75,6 +78,8 @@ export interface TemporaryFile {
   mtimeMs: number;
 }
 
+/** Where a repository's objects live (a local directory today). Objects are written whole and atomically, never
+ * overwritten in place; every implementation passes test/backend-conformance.ts. */
 export interface Backend {
   /** Human-readable location, e.g. "local:/srv/backups/repo". */
   readonly location: string;

@@ -124,6 +124,7 @@ export async function readManifest(repo: Repository, snap: Snapshot): Promise<Sp
   return JSON.parse(parts.join('')) as SpecManifest;
 }
 
+/** A backup's manifest in the spec's shape: the backup's identity, its databases and every file with its SHA-256. */
 export interface SpecManifest {
   backupId: string;
   createdAt: string;

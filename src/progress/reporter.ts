@@ -14,6 +14,7 @@ export interface ProgressSnapshot {
   current?: string;
 }
 
+/** Where long operations report phases, progress and warnings (the CLI draws them on stderr). */
 export interface ProgressReporter {
   /** A new phase begins ("scan", "capture databases", "store files", …). */
   phase(name: string): void;
@@ -23,6 +24,7 @@ export interface ProgressReporter {
   warn(message: string, path?: string): void;
 }
 
+/** A ProgressReporter that reports nothing. */
 export const silentReporter: ProgressReporter = {
   phase() {},
   progress() {},

@@ -27,6 +27,7 @@ import { readTree } from '../snapshot/tree.js';
 import { missingBlobs, planPrune, type PrunePlan, type PrunePlanOptions } from './plan.js';
 import { removeTemporaryFiles } from './temporary-files.js';
 
+/** How `prune` runs: dry run, minimum pack age, how much unused space to tolerate, cancellation. */
 export interface PruneOptions extends PrunePlanOptions {
   dryRun?: boolean;
   /** Leftover temp files untouched this long are removed (default an hour: see temporary-files.ts). */
@@ -35,6 +36,7 @@ export interface PruneOptions extends PrunePlanOptions {
   signal?: AbortSignal;
 }
 
+/** What `prune` removed, repacked and kept, and the space freed. */
 export interface PruneResult {
   dryRun: boolean;
   plan: PrunePlan['stats'] & { keepPacks: number; repackPacks: number; removePacks: number };
@@ -76,6 +78,8 @@ export async function usedBlobs(repo: Repository, signal?: AbortSignal): Promise
   return used;
 }
 
+/** Free the space of backups that were forgotten: repack what is still used, delete packs nothing uses (never
+ * younger than `minPackAge`), under the exclusive lock and safe to kill at any instant. */
 export async function prune(repo: Repository, opts: PruneOptions = {}): Promise<PruneResult> {
   const started = Date.now();
   const reporter = opts.reporter ?? silentReporter;

@@ -7,6 +7,7 @@ import { FoleBackupError } from '../errors.js';
 import { RepositoryLock } from './lock.js';
 import { keyFileProblem, readKeyFile, type Repository } from './repository.js';
 
+/** One key file as `key list` shows it. */
 export interface KeyInfo {
   name: string;
   createdAt: string;
@@ -49,6 +50,8 @@ export async function listKeys(repo: Repository): Promise<KeyInfo[]> {
   );
 }
 
+/** Add a key file for a new password to the repository's one master key (under the exclusive lock).
+ * Returns the new key file's name. */
 export async function addKey(repo: Repository, password: string): Promise<string> {
   const lock = await RepositoryLock.acquire(repo, { exclusive: true, operation: 'key add' });
   try {

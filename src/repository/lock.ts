@@ -43,6 +43,7 @@ export interface LockRecord {
   startTime?: string;
 }
 
+/** A lock as listed: its object name, holder and whether (and why) it is stale. */
 export interface LockInfo extends LockRecord {
   name: string;
   stale: false | string;
@@ -179,6 +180,9 @@ function lockLost(message: string, cause?: unknown): FoleBackupError {
   });
 }
 
+/** A lock on a repository: shared for backups, checks and restores, exclusive for prune, forget and key
+ * changes. Holders are known by host, pid, boot id and start time; a lock whose holder is provably gone and whose
+ * lease ran out is stale and ignored. Take it with `RepositoryLock.acquire`, give it back with `release`. */
 export class RepositoryLock {
   private timer: NodeJS.Timeout | undefined;
   private released = false;
@@ -364,6 +368,7 @@ export class RepositoryLock {
   }
 }
 
+/** What `unlockRepository` removed and which locks it left because their holders may still be alive. */
 export interface UnlockResult {
   removed: LockInfo[];
   kept: LockInfo[];

@@ -6,6 +6,7 @@ import type { Backend } from '../backend/backend.js';
 import { openBackend } from '../backend/open.js';
 import { Repository, type InitOptions, type OpenOptions } from './repository.js';
 
+/** A repository given by its location (a local path or `local:PATH`) or by an open Backend. */
 export type RepositoryLocation = string | Backend;
 
 function backendOf(location: RepositoryLocation): Backend {

@@ -87,6 +87,7 @@ export interface ExecuteOptions {
   inspect: () => Promise<TargetState>;
 }
 
+/** What a restore did: the backup restored, where, how much, and where the previous tree was kept. */
 export interface RestoreResult {
   backupId: string;
   target: string;

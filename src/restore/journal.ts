@@ -28,6 +28,7 @@ import { fsyncDir, removeDurable, renameDurable } from '../fs/durable.js';
 import { isBackupId } from '../snapshot/store.js';
 import { journalPathOf, previousTreePrefix, stagingPidOf } from './names.js';
 
+/** The steps of a restore, in order: each is written to the journal before it is taken. */
 export type JournalState = 'staging' | 'staged' | 'live-moved-aside' | 'staging-moved-in' | 'done';
 export const JOURNAL_STATES: readonly JournalState[] = [
   'staging',
@@ -44,6 +45,7 @@ export interface KeptMetadata {
   mtimeMs: number;
 }
 
+/** The journal a restore keeps beside its target so that a crash at any instant can be finished or undone. */
 export interface RestoreJournal {
   version: 1;
   backupId: string;

@@ -17,8 +17,10 @@ import { restore, type RestoreOptions } from './restore.js';
 import type { RestorePlan } from './plan.js';
 import type { RestoreResult } from './execute.js';
 
+/** The tag of the backup FOLE takes before running migration `migrationId`. */
 export const migrationTag = (migrationId: string): string => `pre-migration:${migrationId}`;
 
+/** The backup a migration rollback chose and what restoring it did (or would do, on a dry run). */
 export interface MigrationRollbackResult {
   migrationId: string;
   backupId: string;
@@ -27,6 +29,8 @@ export interface MigrationRollbackResult {
   restore: RestoreResult | RestorePlan;
 }
 
+/** Roll a STORAGE_ROOT back to the backup taken before FOLE migration `migrationId` (tagged by migrationTag),
+ * with the same checks and STOPs as a restore. */
 export async function migrationRollback(
   repo: Repository,
   migrationId: string,

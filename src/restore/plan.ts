@@ -78,6 +78,7 @@ export type PlanSnapshot = Pick<
   'backupId' | 'type' | 'createdAt' | 'host' | 'storageRoot' | 'root' | 'manifest' | 'stats' | 'databases'
 >;
 
+/** The operator's side of a restore plan: which backup, where, and what they confirmed. */
 export interface PlanOptions {
   /** What the operator named: `latest`, a unique prefix or a full backup id. */
   requested: string;
@@ -90,6 +91,7 @@ export interface PlanOptions {
   modules?: string[];
 }
 
+/** Everything planRestore decides from: the snapshot, the target's state and the operator's options. */
 export interface PlanInput {
   snapshot: PlanSnapshot;
   target: TargetState;
@@ -102,6 +104,8 @@ export interface PlanInput {
   pid: number;
 }
 
+/** A checked restore plan: what will be restored where, what happens to the tree there now, and why it is
+ * allowed. planRestore returns it or throws the STOP that forbids the restore. */
 export interface RestorePlan {
   backupId: string;
   requested: string;

@@ -59,6 +59,7 @@ import { journalPathOf, stagingPidOf } from './names.js';
 import { removeTree } from './remove-tree.js';
 import { normalizeTarget } from './target.js';
 
+/** What `recover` found and did with an interrupted restore: finished, rolled back, or nothing to do. */
 export interface RecoverResult {
   target: string;
   /** none: nothing was pending. rolled-back: the target is as it was before. completed: the target holds the restored backup. */

@@ -21,6 +21,7 @@ import { checkIntent, planRestore, type RestorePlan } from './plan.js';
 import { recover, type RecoverResult } from './recover.js';
 import { inspectTarget, normalizeTarget } from './target.js';
 
+/** What to restore and where: the backup, the target directory and the operator's confirmations. */
 export interface RestoreOptions {
   /** Directory to restore into: absent, empty, or an existing STORAGE_ROOT (kept aside). */
   target: string;

@@ -14,6 +14,7 @@ import { applyRetention, validatePolicy, type RetentionDecision, type RetentionP
 const POLICY = { type: 'settings', name: 'retention-policy' } as const;
 const POLICY_AAD = Buffer.from('fole-settings:retention-policy');
 
+/** Store a retention policy in the repository (sealed), for `forget` to apply when none is given. */
 export async function saveRetentionPolicy(repo: Repository, policy: RetentionPolicy): Promise<void> {
   validatePolicy(policy);
   await repo.saveJson(POLICY.type, policy, POLICY_AAD, POLICY.name);
@@ -31,6 +32,7 @@ export async function loadRetentionPolicy(repo: Repository): Promise<RetentionPo
   }
 }
 
+/** Which backups `forget` removes: a policy or explicit ids, and whether only to show it (dry run). */
 export interface ForgetOptions {
   /** Remove backups this policy does not keep. */
   policy?: RetentionPolicy;
@@ -50,6 +52,7 @@ export interface ForgetOptions {
   now?: Date;
 }
 
+/** What `forget` kept and removed, and why for each. */
 export interface ForgetResult {
   dryRun: boolean;
   decisions: RetentionDecision[];
@@ -70,6 +73,8 @@ export function groupsEmptied(decisions: readonly RetentionDecision[]): Map<stri
 
 const DAMAGED_GROUP = 'damaged (manifest unreadable)';
 
+/** Remove backups from the repository: those a retention policy does not keep, or the ones named. Never
+ * removes every backup of a STORAGE_ROOT unless allowed; packs are freed later by `prune`. */
 export async function forget(repo: Repository, opts: ForgetOptions): Promise<ForgetResult> {
   if ((opts.policy === undefined) === (opts.ids === undefined || opts.ids.length === 0)) {
     throw new FoleBackupError('USAGE', 'forget needs either backup ids or a retention policy (not both)', {

@@ -23,6 +23,8 @@ import { FoleBackupError } from '../errors.js';
 import { labelProblem } from '../snapshot/fields.js';
 import { printablePath } from '../snapshot/validate.js';
 
+/** How many backups to keep: the last N, N per hour/day/week/month/year, all within a duration, and those with
+ * given tags (restic's --keep-* rules). */
 export interface RetentionPolicy {
   last?: number;
   hourly?: number;
@@ -35,6 +37,7 @@ export interface RetentionPolicy {
   tags?: string[];
 }
 
+/** What a retention policy looks at in a backup. */
 export interface BackupSummary {
   backupId: string;
   createdAt: string;
@@ -43,6 +46,7 @@ export interface BackupSummary {
   tags: string[];
 }
 
+/** One backup's fate under a policy, with the rules that keep it. */
 export interface RetentionDecision {
   backupId: string;
   createdAt: string;

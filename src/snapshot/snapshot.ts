@@ -61,6 +61,7 @@ export interface ManifestHead {
   core: { coreDb: string | null; templates: Record<string, string> };
 }
 
+/** One SQLite database of a backup, captured at the backup's one instant, with its SHA-256 and page size. */
 export interface SnapshotDatabase {
   path: string;
   sha256: string;
@@ -104,6 +105,8 @@ export interface RootMetadata {
   gid: number;
 }
 
+/** One backup: when and from where it was taken, by whom, its manifest and tree, its databases and statistics.
+ * Stored sealed in the repository's `snapshots/`; see docs/REPOSITORY_FORMAT.md. */
 export interface Snapshot {
   formatVersion: 1;
   backupId: string;

@@ -33,6 +33,7 @@ import { openDatabaseInside } from '../sqlite/open-inside.js';
 
 export const GLOBAL_LOCK_ID = 'storage:global';
 
+/** The Global Storage Lock's row in core.db's `dal_locks` table. */
 export interface LockRow {
   lockId: string;
   owner: string;
@@ -43,6 +44,7 @@ export interface LockRow {
   leaseExpiresAt: number;
 }
 
+/** How to take FOLE's Global Storage Lock: on which STORAGE_ROOT, for whom, how long to wait. */
 export interface AcquireOptions {
   storageRoot: string;
   /** Who holds it; default `fole-backup:<user>@<host>:<pid>`. */
@@ -65,6 +67,7 @@ export interface AcquireOptions {
   signal?: AbortSignal;
 }
 
+/** FOLE's Global Storage Lock while it is held: renewed in the background until released. */
 export interface HeldStorageLock {
   readonly lockId: string;
   readonly owner: string;
