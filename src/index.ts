@@ -1,19 +1,28 @@
 /**
- * fole-backup's public library API. The CLI (src/cli) is a thin layer over
- * exactly these exports; a server or an agent interface uses the same.
+ * fole-backup's library API: what a FOLE server, an HTTP API or an agent
+ * interface calls to back up, verify, browse and restore a STORAGE_ROOT.
+ * Everything here is stable within a major version; modules not exported here
+ * are internal and may change in any release. See docs/API.md.
+ *
+ * Two subpaths carry what a server does not need:
+ * - `fole-backup/demo`: a demo STORAGE_ROOT generator (tests, benchmarks, `fole-backup demo`);
+ * - `fole-backup/backend/local`, `fole-backup/backend/memory`: Backend implementations
+ *   (a repository is normally opened by its location with openRepository).
  */
+
+// errors: every failure is a FoleBackupError with a stable code; a StopError asks a human
 export { FoleBackupError, StopError, isStop, type ErrorCode, type StopCode } from './errors.js';
 
+// repositories
 export type { Backend, ObjectHandle, ObjectInfo, ObjectType, ByteRange, TemporaryFile } from './backend/backend.js';
-export { LocalBackend } from './backend/local.js';
-export { MemoryBackend } from './backend/memory.js';
 export { openBackend } from './backend/open.js';
-
-export { Repository, type InitOptions, type OpenOptions } from './repository/repository.js';
 export { initRepository, openRepository, type RepositoryLocation } from './repository/open-repository.js';
-export { RepositoryLock, listLocks, unlockRepository, type LockInfo, type UnlockResult } from './repository/lock.js';
+export type { Repository, InitOptions, OpenOptions } from './repository/repository.js';
 export { FORMAT_VERSION, type RepositoryConfig } from './repository/format.js';
+export { addKey, listKeys, removeKey, type KeyInfo } from './repository/keys.js';
+export { RepositoryLock, listLocks, unlockRepository, type LockInfo, type UnlockResult } from './repository/lock.js';
 
+// backing up
 export {
   backup,
   checkStorageRoot,
@@ -21,11 +30,21 @@ export {
   type BackupOptions,
   type BackupResult,
 } from './backup/backup.js';
+export {
+  acquireStorageLock,
+  readStorageLock,
+  type AcquireOptions as StorageLockOptions,
+  type HeldStorageLock,
+  type LockRow as StorageLockRow,
+} from './storage/global-lock.js';
+
+// listing and reading backups
 export type { Snapshot, TreeEntry, ManifestHead, SnapshotDatabase } from './snapshot/snapshot.js';
-export { parseFoleVersion, compareSemver, checkBackupLabels, type Semver } from './snapshot/fields.js';
 export { listSnapshots, loadSnapshot, resolveBackupId } from './snapshot/store.js';
-export { readTree } from './snapshot/tree.js';
+export { parseFoleVersion, compareSemver, checkBackupLabels, type Semver } from './snapshot/fields.js';
 export { readManifest, renderManifest, type SpecManifest, type TextSink } from './manifest/manifest.js';
+
+// checking
 export {
   verifyBackup,
   verifyVerdict,
@@ -43,13 +62,11 @@ export {
   type CheckLevel,
 } from './verify/check-repository.js';
 export type { Problem, Info, InfoKind, CheckedThing, ReportBase } from './verify/findings.js';
+
+// restoring: plan (pure, refuses with STOPs) then restore (plans again and executes)
 export { restore, type RestoreOptions, type RestoreResult } from './restore/restore.js';
 export {
   planRestore,
-  checkIntent,
-  checkFoleVersion,
-  checkModules,
-  checkTarget,
   type RestorePlan,
   type PlanInput,
   type PlanOptions,
@@ -58,29 +75,11 @@ export {
   type TargetKind,
 } from './restore/plan.js';
 export { inspectTarget } from './restore/target.js';
-export {
-  recover,
-  decideRecovery,
-  type RecoverResult,
-  type RecoveryDecision,
-  type Presence,
-} from './restore/recover.js';
+export { recover, type RecoverResult } from './restore/recover.js';
 export type { RestoreJournal, JournalState } from './restore/journal.js';
-
-export {
-  acquireStorageLock,
-  readStorageLock,
-  GLOBAL_LOCK_ID,
-  type AcquireOptions as StorageLockOptions,
-  type HeldStorageLock,
-  type LockRow as StorageLockRow,
-} from './storage/global-lock.js';
-export { captureDatabases, type CaptureOptions, type CaptureResult, type CapturedDatabase } from './sqlite/capture.js';
-
-export type { ProgressReporter, ProgressSnapshot } from './progress/reporter.js';
-export { silentReporter } from './progress/reporter.js';
-export { generateStorageRoot, PRESETS, type StorageRootSpec } from './demo/generate-storage-root.js';
 export { migrationRollback, migrationTag, type MigrationRollbackResult } from './restore/migration-rollback.js';
+
+// retention
 export {
   forget,
   saveRetentionPolicy,
@@ -95,4 +94,7 @@ export {
   type BackupSummary,
 } from './retention/policy.js';
 export { prune, type PruneOptions, type PruneResult } from './prune/prune.js';
-export { addKey, listKeys, removeKey, type KeyInfo } from './repository/keys.js';
+
+// progress
+export type { ProgressReporter, ProgressSnapshot } from './progress/reporter.js';
+export { silentReporter } from './progress/reporter.js';
