@@ -28,7 +28,7 @@ import { readTree, TreeWriter } from '../src/snapshot/tree.js';
 import { createDatabase, createWalOnlyDatabase, type WalOnlyDatabase } from './fixtures/sqlite-writer.js';
 import { FAST_KDF, TEST_PASSWORD } from './repo-helpers.js';
 
-export const T0 = Date.parse('2024-03-01T12:00:00Z');
+const T0 = Date.parse('2024-03-01T12:00:00Z');
 
 function write(root: string, rel: string, content: string | Buffer, mode?: number, mtimeMs?: number): void {
   const p = join(root, rel);

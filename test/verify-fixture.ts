@@ -27,7 +27,7 @@ export interface Fixture {
   cleanup(): void;
 }
 
-export const CHUNK = 64 * 1024;
+const CHUNK = 64 * 1024;
 
 export async function makeFixture(opts: { files?: number; packSize?: number } = {}): Promise<Fixture> {
   const work = mkdtempSync(join(tmpdir(), 'fole-verify-test-'));

@@ -60,7 +60,7 @@ export function makeOutput(json: boolean, quiet: boolean): Output {
   };
 }
 
-export function exitCodeOf(err: unknown): number {
+function exitCodeOf(err: unknown): number {
   if (err instanceof StopError) return EXIT.stop;
   if (err instanceof FoleBackupError && err.code === 'USAGE') return EXIT.usage;
   return EXIT.error;

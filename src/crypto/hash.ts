@@ -13,8 +13,4 @@ export function sha256Hex(data: Uint8Array): string {
   return oneShot !== undefined ? oneShot('sha256', data, 'hex') : createHash('sha256').update(data).digest('hex');
 }
 
-export function sha256(data: Uint8Array): Buffer {
-  return createHash('sha256').update(data).digest();
-}
-
 export const HEX64 = /^[0-9a-f]{64}$/;

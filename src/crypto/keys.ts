@@ -26,7 +26,7 @@ export const DEFAULT_KDF: KdfParams = { N: 2 ** 15, r: 8, p: 1 };
  * keys/ chooses these numbers and every command derives with them before it
  * knows whether the key file is genuine: N = 2^20 cost 1.1 GB and 5 s a command.
  */
-export const MIN_KDF_N = 2 ** 10;
+const MIN_KDF_N = 2 ** 10;
 export const MAX_KDF_N = DEFAULT_KDF.N;
 
 /** A key file is ~600 bytes; more than this is not one (and is not read in full). */

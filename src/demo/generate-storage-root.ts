@@ -37,7 +37,7 @@ import { Prng, seedFor } from './prng.js';
 import { Progress, TreeWriter, formatBytes } from './tree-writer.js';
 
 export { mutateStorageRoot } from './mutate-storage-root.js';
-export type { MutateOptions, MutationResult } from './mutate-storage-root.js';
+export type { MutationResult } from './mutate-storage-root.js';
 
 export interface StorageRootSpec {
   seed: number;

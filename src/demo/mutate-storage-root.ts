@@ -35,7 +35,7 @@ export interface MutateOptions {
   signal?: AbortSignal;
 }
 
-export interface DatabaseMutation {
+interface DatabaseMutation {
   /** Relative path of the database changed. */
   path: string;
   table: string;

@@ -10,7 +10,7 @@
  */
 
 /** One splitmix32 output for state `x`: a well-mixed 32-bit word. */
-export function mix32(x: number): number {
+function mix32(x: number): number {
   let z = (x + 0x9e3779b9) | 0;
   z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
   z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
@@ -18,7 +18,7 @@ export function mix32(x: number): number {
 }
 
 /** A 32-bit hash of a string (FNV-1a over UTF-16 code units, then mixed). */
-export function hashString(s: string): number {
+function hashString(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) {
     h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);

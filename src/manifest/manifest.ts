@@ -13,7 +13,7 @@ import { readTree } from '../snapshot/tree.js';
 import { ManifestText } from './manifest-text.js';
 import { CORE_DB, MAP_DB_NAMES, PROJECT_DB_NAMES } from '../storage/fole-layout.js';
 
-export const prefixed = (hex: string): string => `sha256:${hex}`;
+const prefixed = (hex: string): string => `sha256:${hex}`;
 
 function rank(name: string, preferred: readonly string[]): number {
   const i = preferred.indexOf(name);

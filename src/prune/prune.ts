@@ -56,7 +56,7 @@ const BLOBS_PER_INDEX_FILE = 50_000;
  * destroy the only copy of a backup that a copy of its snapshot file would
  * bring back: StopError MISSING_MANIFEST naming the damaged backups.
  */
-export async function usedBlobs(repo: Repository, signal?: AbortSignal): Promise<Set<string>> {
+async function usedBlobs(repo: Repository, signal?: AbortSignal): Promise<Set<string>> {
   const used = new Set<string>();
   const { snapshots, damaged } = await scanSnapshots(repo);
   if (damaged.length > 0) {

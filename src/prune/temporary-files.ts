@@ -8,7 +8,7 @@
 import type { Backend, TemporaryFile } from '../backend/backend.js';
 
 /** A temp file untouched this long belongs to no running writer. */
-export const TEMP_FILE_MIN_AGE_MS = 3600_000;
+const TEMP_FILE_MIN_AGE_MS = 3600_000;
 
 /** Every leftover temp file of the backend (none for a backend that leaves none). */
 export async function listTemporaryFiles(backend: Backend): Promise<TemporaryFile[]> {

@@ -30,13 +30,7 @@ import { journalPathOf, previousTreePrefix, stagingPidOf } from './names.js';
 
 /** The steps of a restore, in order: each is written to the journal before it is taken. */
 export type JournalState = 'staging' | 'staged' | 'live-moved-aside' | 'staging-moved-in' | 'done';
-export const JOURNAL_STATES: readonly JournalState[] = [
-  'staging',
-  'staged',
-  'live-moved-aside',
-  'staging-moved-in',
-  'done',
-];
+const JOURNAL_STATES: readonly JournalState[] = ['staging', 'staged', 'live-moved-aside', 'staging-moved-in', 'done'];
 
 /** Mode and mtime of a path in the new tree, re-applied after the lock bookkeeping opened core.db (SQLite's side files come and go in core/). */
 export interface KeptMetadata {
@@ -79,7 +73,7 @@ function damaged(path: string, why: string): StopError {
 }
 
 /** Validate a parsed journal for `target`; every path must be one a restore of that target would use. */
-export function validateJournal(v: unknown, target: string, file = journalPathOf(target)): RestoreJournal {
+function validateJournal(v: unknown, target: string, file = journalPathOf(target)): RestoreJournal {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw damaged(file, 'not an object');
   const j = v as Record<string, unknown>;
   if (j.version !== 1) throw damaged(file, `unknown version ${JSON.stringify(j.version)}`);

@@ -32,7 +32,7 @@ export function stagingPidOf(name: string, target: string): number | undefined {
 }
 
 /** UTC timestamp as used in previous-tree names: 20261126T051200Z. */
-export function utcStamp(d: Date): string {
+function utcStamp(d: Date): string {
   return d
     .toISOString()
     .replace(/\.\d{3}Z$/, 'Z')

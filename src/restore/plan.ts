@@ -158,7 +158,7 @@ export interface RestorePlan {
 }
 
 /** Root mode of a restored tree when neither the backup nor the target says: private. */
-export const DEFAULT_ROOT_MODE = 0o700;
+const DEFAULT_ROOT_MODE = 0o700;
 
 /**
  * The intent check alone (it needs no target state, so restore runs it before
@@ -237,7 +237,7 @@ export function checkFoleVersion(backupVersion: string, targetVersion: string | 
 }
 
 /** The module check: a description when compatible, else the StopError. */
-export function checkModules(
+function checkModules(
   backupModules: readonly string[],
   target: readonly string[] | null,
   source: string,
@@ -267,7 +267,7 @@ function unclear(message: string, hint: string, path: string): StopError {
 }
 
 /** The target check: undefined when the target may be restored into. */
-export function checkTarget(t: TargetState, repositoryPath: string | undefined): StopError | undefined {
+function checkTarget(t: TargetState, repositoryPath: string | undefined): StopError | undefined {
   const p = t.path;
   const choose = 'name an empty or absent directory, or an existing FOLE STORAGE_ROOT (with core/core.db)';
   if (p === sep) return unclear('restore target is /', choose, p);

@@ -169,7 +169,7 @@ function journalHolderRunning(j: RestoreJournal, path: string): boolean {
 }
 
 /** Delete the restore's lock row from every tree that has a core.db (failures are warnings: the row is stale anyway). */
-export async function dropLockRows(
+async function dropLockRows(
   roots: readonly (string | null)[],
   owner: string,
   warn: (msg: string) => void,

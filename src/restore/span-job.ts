@@ -32,7 +32,7 @@ export interface FileMeta {
 }
 
 /** One place a blob goes to. */
-export interface SpanTarget {
+interface SpanTarget {
   /** Relative to the staging root. */
   path: string;
   offset: number;

@@ -19,18 +19,18 @@ import type { IndexEntry } from '../repository/master-index.js';
 import type { TreeEntry } from '../snapshot/snapshot.js';
 
 /** Where one blob's plaintext goes: a file of the window and an offset in it. */
-export interface BlobTarget {
+interface BlobTarget {
   file: number;
   offset: number;
 }
 
-export interface SpanBlob {
+interface SpanBlob {
   blob: IndexEntry;
   targets: BlobTarget[];
 }
 
 /** One read: `length` bytes of `pack` from `offset`, holding `blobs` (by offset). */
-export interface Span {
+interface Span {
   pack: string;
   offset: number;
   length: number;

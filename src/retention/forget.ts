@@ -64,7 +64,7 @@ export interface ForgetResult {
 }
 
 /** The groups (host:STORAGE_ROOT) in which every backup would be removed. */
-export function groupsEmptied(decisions: readonly RetentionDecision[]): Map<string, RetentionDecision[]> {
+function groupsEmptied(decisions: readonly RetentionDecision[]): Map<string, RetentionDecision[]> {
   const byGroup = new Map<string, RetentionDecision[]>();
   for (const d of decisions) byGroup.set(d.group, [...(byGroup.get(d.group) ?? []), d]);
   for (const [g, list] of byGroup) if (list.some((d) => d.keep)) byGroup.delete(g);

@@ -96,10 +96,10 @@ export interface Duration {
 }
 
 /** How far after now a backup's time may lie before it counts as stamped by a clock that ran ahead. */
-export const FUTURE_TOLERANCE_MS = 60 * 60_000;
+const FUTURE_TOLERANCE_MS = 60 * 60_000;
 
 /** The longest --keep-within accepted: ten thousand years, far past any real retention, well inside a Date. */
-export const MAX_DURATION_YEARS = 10_000;
+const MAX_DURATION_YEARS = 10_000;
 const HOURS_PER: Record<keyof Duration, number> = { years: 8766, months: 730.5, weeks: 168, days: 24, hours: 1 };
 /** The most backups a --keep-* count may name; a larger one is a typo or an overflow, not a policy. */
 export const MAX_KEEP = 1_000_000;

@@ -11,9 +11,9 @@ import { FoleBackupError } from '../errors.js';
 import { printable, UNPRINTABLE } from './validate.js';
 
 /** Longest FOLE version accepted (the reader refuses longer ones). */
-export const MAX_VERSION_LENGTH = 128;
+const MAX_VERSION_LENGTH = 128;
 /** Longest actor name or tag accepted (the reader refuses longer ones). */
-export const MAX_LABEL_LENGTH = 256;
+const MAX_LABEL_LENGTH = 256;
 
 /**
  * A semantic version (semver.org 2.0): MAJOR.MINOR.PATCH with an optional

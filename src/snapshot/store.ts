@@ -82,7 +82,7 @@ function damagedError(id: string, why: string, cause: unknown): StopError {
 }
 
 /** Every backup id in the repository. */
-export async function listSnapshotIds(repo: Repository): Promise<string[]> {
+async function listSnapshotIds(repo: Repository): Promise<string[]> {
   const ids: string[] = [];
   for await (const o of repo.backend.list('snapshots')) if (isBackupId(o.name)) ids.push(o.name);
   return ids;

@@ -49,9 +49,9 @@ import {
 } from './snapshot.js';
 
 /** Longest relative path accepted, in UTF-8 bytes (Linux PATH_MAX). */
-export const MAX_PATH_BYTES = 4096;
+const MAX_PATH_BYTES = 4096;
 /** Longest path component accepted, in UTF-8 bytes (NAME_MAX of every common filesystem). */
-export const MAX_NAME_BYTES = 255;
+const MAX_NAME_BYTES = 255;
 
 /**
  * Permission bits cleared on read rather than refused. A FOLE STORAGE_ROOT
@@ -68,16 +68,16 @@ export const SET_ID_BITS = { all: 0o4000, nonDir: 0o2000 } as const;
  * Largest uid or gid accepted: uid_t and gid_t are 32-bit, and the all-ones
  * value means "leave unchanged" to chown, never an owner.
  */
-export const MAX_OWNER_ID = 0xfffffffe;
+const MAX_OWNER_ID = 0xfffffffe;
 
 /** Sizes a repository cuts content into (RepositoryConfig). */
-export interface ChunkSizes {
+interface ChunkSizes {
   fileChunkSize: number;
   dbChunkSize: number;
 }
 
 /** What the index says about a blob, if it knows it. */
-export type BlobInfo = (id: string) => { rawLength: number } | undefined;
+type BlobInfo = (id: string) => { rawLength: number } | undefined;
 
 export interface TreeCheckOptions extends ChunkSizes {
   /**

@@ -10,7 +10,7 @@
 export const CORE_DB = 'core/core.db';
 export const PROJECT_DB_NAMES: readonly string[] = ['project.db', 'project.sqlite', 'db.sqlite'];
 export const MAP_DB_NAMES: readonly string[] = ['map.db', 'map.sqlite', 'db.sqlite'];
-export const MODULE_DB_NAMES: readonly string[] = ['module.db'];
+const MODULE_DB_NAMES: readonly string[] = ['module.db'];
 
 /**
  * The places, as path patterns: `*` is one path component. The last

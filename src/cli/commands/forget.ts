@@ -30,7 +30,7 @@ function count(flag: string, v: string | undefined): number | undefined {
   return v === undefined ? undefined : parseKeepCount(`--keep-${flag}`, v);
 }
 
-export function policyFromFlags(f: ForgetFlags): RetentionPolicy | undefined {
+function policyFromFlags(f: ForgetFlags): RetentionPolicy | undefined {
   const p: RetentionPolicy = {
     last: count('last', f.keepLast),
     hourly: count('hourly', f.keepHourly),

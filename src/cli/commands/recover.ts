@@ -3,7 +3,7 @@ import { recover, type RecoverResult } from '../../restore/recover.js';
 import { UsageError } from '../output.js';
 import type { Runner } from '../context.js';
 
-export function describeRecover(r: RecoverResult): string {
+function describeRecover(r: RecoverResult): string {
   const lines = [`${r.action === 'none' ? 'nothing to do' : r.action}: ${r.detail}`];
   if (r.action === 'completed' && r.previousTree) {
     lines.push(

@@ -7,7 +7,7 @@ import { givenFoleVersion } from '../../snapshot/fields.js';
 import { printablePath as shown } from '../../snapshot/validate.js';
 import { parseSeconds } from '../numbers.js';
 
-export interface RestoreFlags {
+interface RestoreFlags {
   target?: string;
   confirm?: string;
   foleVersion?: string;
