@@ -39,7 +39,7 @@
  */
 import { chmodSync, chownSync, mkdirSync, utimesSync } from 'node:fs';
 import { chmod, chown, lstat, mkdir } from 'node:fs/promises';
-import { hostname, userInfo } from 'node:os';
+import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { FoleBackupError, StopError, fsError, throwIfAborted } from '../errors.js';
 import { fsyncDir, renameDurable } from '../fs/durable.js';
@@ -71,6 +71,7 @@ import {
 import { fsPath } from '../fs/byte-names.js';
 import { Ownership } from './ownership.js';
 import { removeTree } from './remove-tree.js';
+import { currentUser } from '../host/current-user.js';
 import { FileWriter } from './write-files.js';
 import { BackgroundSync, syncFilesystem } from '../fs/sync-filesystem.js';
 
@@ -144,13 +145,7 @@ function notInBackup(path: string): StopError {
 }
 
 function lockOwner(backupId: string): string {
-  let user = 'unknown';
-  try {
-    user = userInfo().username;
-  } catch {
-    user = process.env.USER ?? String(process.getuid?.() ?? 'unknown');
-  }
-  return `fole-backup restore ${backupId.slice(0, 8)}:${user}@${hostname()}:${process.pid}`;
+  return `fole-backup restore ${backupId.slice(0, 8)}:${currentUser()}@${hostname()}:${process.pid}`;
 }
 
 /** A database under a tmp/ or cache/ directory: removed with it, never checked. */

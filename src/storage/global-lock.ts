@@ -22,12 +22,14 @@
  * we never keep FOLE's central database open. Times are epoch milliseconds.
  */
 import Database from 'better-sqlite3';
-import { hostname, userInfo } from 'node:os';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { FoleBackupError, StopError } from '../errors.js';
 import { checkFoleDatabaseFile } from '../sqlite/detect.js';
 import { isSqliteDamage } from '../sqlite/integrity.js';
 import { CORE_DB } from './fole-layout.js';
+import { sleep } from '../concurrency/sleep.js';
+import { currentUser } from '../host/current-user.js';
 import { openDatabaseInside } from '../sqlite/open-inside.js';
 
 export const GLOBAL_LOCK_ID = 'storage:global';
@@ -169,7 +171,7 @@ export async function acquireStorageLock(opts: AcquireOptions): Promise<HeldStor
         },
       );
     }
-    await sleep(Math.min(left, POLL_MS), opts.signal, lockId);
+    await sleep(Math.min(left, POLL_MS), opts.signal, () => aborted(lockId));
   }
 }
 
@@ -452,14 +454,7 @@ function selectRow(db: Database.Database, lockId: string): LockRow | undefined {
 }
 
 function defaultOwner(): string {
-  let user: string;
-  try {
-    user = userInfo().username;
-  } catch {
-    // No passwd entry for this uid (containers): fall back to the environment.
-    user = process.env.USER ?? String(process.getuid?.() ?? 'unknown');
-  }
-  return `fole-backup:${user}@${hostname()}:${process.pid}`;
+  return `fole-backup:${currentUser()}@${hostname()}:${process.pid}`;
 }
 
 function usage(msg: string): FoleBackupError {
@@ -469,19 +464,5 @@ function usage(msg: string): FoleBackupError {
 function aborted(lockId: string): FoleBackupError {
   return new FoleBackupError('ABORTED', `acquire storage lock ${lockId}: aborted`, {
     hint: 'run it again; nothing was changed',
-  });
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined, lockId: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(aborted(lockId));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
