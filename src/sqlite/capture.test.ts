@@ -149,7 +149,9 @@ describe('captureDatabases', () => {
     let lastA = 0;
     for (let i = 0; i < 6; i++) {
       // Alternate one-step copies with 8-page steps: stepping must finish under commits too.
+      const before = Date.now();
       const result = await capture([a, b], i % 2 === 0 ? {} : { backupStepPages: 8 });
+      const after = Date.now();
       const [ca, cb] = result.databases;
       const maxA = query<{ m: number }>(ca?.file ?? '', 'SELECT max(n) AS m FROM counter').m;
       const maxB = query<{ m: number }>(cb?.file ?? '', 'SELECT max(n) AS m FROM counter').m;
@@ -157,7 +159,10 @@ describe('captureDatabases', () => {
       // (B copied later than A) or B two behind would be a torn capture.
       expect([maxB, maxB + 1]).toContain(maxA);
       expect(maxA).toBeGreaterThanOrEqual(lastA);
-      expect(result.writersBlockedMs).toBeGreaterThanOrEqual(0);
+      // the instant lies within the call, and the writers it held are accounted for
+      expect(Date.parse(result.capturedAt)).toBeGreaterThanOrEqual(before);
+      expect(Date.parse(result.capturedAt)).toBeLessThanOrEqual(after);
+      expect(result.writersBlockedMs).toBeGreaterThan(0);
       lastA = maxA;
       rmSync(ca?.file ?? '');
       rmSync(cb?.file ?? '');
