@@ -1,5 +1,5 @@
 /**
- * Carrying out a RestorePlan (spec §7, DESIGN.md §4):
+ * Carrying out a RestorePlan (docs/RESTORE.md):
  *
  *   create the journal (state staging) — exclusively: one restore per target
  *   shared repository lock

@@ -1,5 +1,5 @@
 /**
- * Point-in-time capture of many live SQLite databases at ONE instant (DESIGN.md §3.2).
+ * Point-in-time capture of many live SQLite databases at ONE instant.
  *
  * FOLE keeps its state in many databases (core.db, module.db, project.db, map.db…)
  * and commits to several of them for one logical change. A backup that copies them

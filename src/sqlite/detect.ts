@@ -77,7 +77,7 @@ function declaredPageSize(header: Buffer): number | undefined {
 /**
  * Check the file at `rel` under `root`, one of FOLE's database places
  * (src/storage/fole-layout.ts), before it is captured: FOLE's own databases
- * must be sound (spec §15), so what is found there is never stored as a
+ * must be sound (a damaged one is a STOP), so what is found there is never stored as a
  * plain file. Throws StopError DB_INTEGRITY_ERROR when it is not a SQLite
  * database file: empty, no SQLite header, or a size that is not a whole
  * number of its pages (truncated, or bytes appended). An empty file is

@@ -1,5 +1,5 @@
 /**
- * The Global Storage Lock (DESIGN.md §6): a lease row in FOLE's own lock table,
+ * The Global Storage Lock: a lease row in FOLE's own lock table,
  * `dal_locks` of `<STORAGE_ROOT>/core/core.db`, under lock id `storage:global`.
  * fole-backup holds it while it captures or swaps a tree; FOLE's processes can use
  * this same API to honour it (and to hold it themselves).
@@ -398,7 +398,7 @@ function withCore<T>(storageRoot: string, fn: (db: Database.Database) => T): T {
     if (err instanceof FoleBackupError) throw err;
     const code = err instanceof Database.SqliteError ? err.code : '';
     const msg = `storage lock in ${file}: ${err instanceof Error ? err.message : String(err)}`;
-    // core.db is FOLE's central database: damaged, it is a STOP (spec §15), not a
+    // core.db is FOLE's central database: damaged, it is a STOP (a human decides), not a
     // read error to retry — nothing may be backed up from or restored over it as it is
     if (isSqliteDamage(err)) {
       throw new StopError(

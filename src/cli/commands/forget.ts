@@ -49,7 +49,7 @@ export function registerForget(program: Command, run: Runner): void {
   program
     .command('forget')
     .argument('[backups...]', 'backup ids to remove (instead of a policy)')
-    .description('remove backups by retention policy (spec §9 rotation) or by id; --prune also frees their data')
+    .description('remove backups by retention policy (--keep-*) or by id; --prune also frees their data')
     .option('--keep-last <n>', 'keep the n newest backups')
     .option('--keep-hourly <n>', 'keep the newest backup of each of the last n hours (UTC) that have one')
     .option('--keep-daily <n>', 'keep the newest backup of each of the last n days (UTC)')
