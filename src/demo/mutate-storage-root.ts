@@ -20,7 +20,17 @@
 
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
-import { closeSync, lstatSync, openSync, readFileSync, readSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  type Dirent,
+  lstatSync,
+  openSync,
+  readFileSync,
+  readSync,
+  readdirSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { extname, join } from 'node:path';
 import { FoleBackupError, abortError, fsError } from '../errors.js';
 import { EPHEMERAL_DIR_NAMES, SQLITE_SIDE_SUFFIXES } from '../storage/exclusions.js';
@@ -136,7 +146,7 @@ function scan(root: string): { files: FileEntry[]; databases: FileEntry[] } {
   while (stack.length > 0) {
     const dirRel = stack.pop() as string;
     const dirAbs = join(root, dirRel);
-    let entries;
+    let entries: Dirent[];
     try {
       entries = readdirSync(dirAbs, { withFileTypes: true });
     } catch (err) {

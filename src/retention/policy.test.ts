@@ -11,6 +11,7 @@ import {
   parseKeepCount,
   subtractDuration,
   type BackupSummary,
+  type Duration,
   type RetentionPolicy,
 } from './policy.js';
 
@@ -231,7 +232,7 @@ describe('retention values are parsed strictly, with bounds', () => {
     );
     fuzz(
       fc.property(durationish, (text) => {
-        let d;
+        let d: Duration;
         try {
           d = parseDuration(text);
         } catch (err) {

@@ -6,7 +6,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { errnoCode, FoleBackupError, fsError, StopError } from '../errors.js';
 import { fsPath } from '../fs/byte-names.js';
-import { pathInsideRoot } from '../fs/inside-root.js';
+import { type CheckedPath, pathInsideRoot } from '../fs/inside-root.js';
 
 /** The first 16 bytes of every SQLite 3 database file: "SQLite format 3\0". */
 export const SQLITE_HEADER: Buffer = Buffer.from('SQLite format 3\0', 'latin1');
@@ -98,7 +98,7 @@ export function checkFoleDatabaseFile(root: string, rel: string): void {
       ...(cause === undefined ? {} : { cause }),
       hint: "something is moving or replacing FOLE's databases (a restore, a migration, a copy); let it finish, then run the backup again",
     });
-  let checked;
+  let checked: CheckedPath;
   try {
     checked = pathInsideRoot(root, rel);
   } catch (err) {

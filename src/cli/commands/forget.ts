@@ -30,6 +30,12 @@ function count(flag: string, v: string | undefined): number | undefined {
   return v === undefined ? undefined : parseKeepCount(`--keep-${flag}`, v);
 }
 
+/** `text` when it is a valid --keep-within duration (kept as text in the policy); a usage error otherwise. */
+function checkedDuration(text: string): string {
+  parseDuration(text);
+  return text;
+}
+
 export function policyFromFlags(f: ForgetFlags): RetentionPolicy | undefined {
   const p: RetentionPolicy = {
     last: count('last', f.keepLast),
@@ -38,7 +44,7 @@ export function policyFromFlags(f: ForgetFlags): RetentionPolicy | undefined {
     weekly: count('weekly', f.keepWeekly),
     monthly: count('monthly', f.keepMonthly),
     yearly: count('yearly', f.keepYearly),
-    within: f.keepWithin === undefined ? undefined : (parseDuration(f.keepWithin), f.keepWithin),
+    within: f.keepWithin === undefined ? undefined : checkedDuration(f.keepWithin),
     tags: f.keepTag,
   };
   const given = Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) as RetentionPolicy;
