@@ -6,14 +6,14 @@
  */
 const FLOORS = [
   ['errors.ts'],
-  ['host', 'concurrency', 'crypto', 'progress', 'demo'],
+  ['host', 'concurrency', 'crypto', 'progress'],
   ['fs'],
   ['backend'],
   ['repository'],
   ['snapshot'],
   ['sqlite'],
   ['storage'],
-  ['manifest', 'retention', 'prune'],
+  ['manifest', 'retention', 'prune', 'demo'],
   ['verify'],
   ['backup'],
   ['restore'],

@@ -1,11 +1,11 @@
 /**
  * Typed errors. Every failure the library raises is a FoleBackupError with a
- * stable `code`; the STOP conditions of spec §15 are StopError (CLI exit 3,
- * "ask a human"). The CLI maps errors to exit codes in exactly one place
+ * stable `code`; the STOP conditions — the tool refuses, and a human must
+ * decide — are StopError (CLI exit 3). The CLI maps errors to exit codes in exactly one place
  * (src/cli/output.ts).
  */
 
-/** STOP codes (spec §15, DESIGN.md §4). Raised before anything live is touched. */
+/** STOP codes (restore's are listed in docs/RESTORE.md). Raised before anything live is touched. */
 export type StopCode =
   | 'MISSING_MANIFEST'
   | 'CHECKSUM_MISMATCH'
@@ -72,7 +72,7 @@ export class FoleBackupError extends Error {
   }
 }
 
-/** A spec §15 STOP: the tool refuses and a human must decide. */
+/** A STOP: the tool refuses and a human must decide. */
 export class StopError extends FoleBackupError {
   declare readonly code: StopCode;
   constructor(code: StopCode, message: string, options: ErrorOptions = {}) {

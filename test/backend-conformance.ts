@@ -185,11 +185,10 @@ export function describeBackendConformance(name: string, make: () => Promise<Bac
       ];
       // concurrently, as restore reads spans
       const got = await Promise.all(reads.map((range) => r.read(range)));
-      reads.forEach((range, i) =>
-        expect(got[i]?.equals(data.subarray(range.offset, range.offset + range.length)), JSON.stringify(range)).toBe(
-          true,
-        ),
-      );
+      for (const [i, range] of reads.entries()) {
+        const want = data.subarray(range.offset, range.offset + range.length);
+        expect(got[i]?.equals(want), JSON.stringify(range)).toBe(true);
+      }
       // each buffer is the caller's own
       (got[0] as Buffer).fill(0);
       expect((await r.read({ offset: 0, length: 100 })).equals(data.subarray(0, 100))).toBe(true);

@@ -17,6 +17,7 @@ import { readTree } from '../src/snapshot/tree.js';
 import { createDatabase } from './fixtures/sqlite-writer.js';
 import { readBack } from './repo-helpers.js';
 import { runCli, spawnCli } from './cli-helpers.js';
+import { killAfter, timeUndisturbedRun } from './crash-helpers.js';
 
 const PASSWORD = 'crash-test-password';
 let work: string;
@@ -62,18 +63,13 @@ const STORAGE_LEASE_MS = 1500;
 
 describe('backup killed with SIGKILL', () => {
   it('never leaves a partial backup, and the next backup succeeds', async () => {
-    // how long an undisturbed backup takes, to spread the kill points over it
-    const t0 = Date.now();
-    const full = await runCli(
-      ['backup', '--repo', repoDir, '--storage-root', root, '--fole-version', '1.0.0', '--json'],
-      { FOLE_BACKUP_PASSWORD: PASSWORD },
+    // an undisturbed backup, to spread the kill points over its work
+    const { result: full, points } = await timeUndisturbedRun(() =>
+      runCli(['backup', '--repo', repoDir, '--storage-root', root, '--fole-version', '1.0.0', '--json'], {
+        FOLE_BACKUP_PASSWORD: PASSWORD,
+      }),
     );
     expect(full.code, full.stderr).toBe(0);
-    const span = Date.now() - t0;
-    // kill points fall inside the real work, after the process has started up
-    const b0 = Date.now();
-    await runCli(['--version']);
-    const boot = Date.now() - b0;
     let completed = 1;
     const kills = 6;
     for (let i = 0; i < kills; i++) {
@@ -88,13 +84,7 @@ describe('backup killed with SIGKILL', () => {
           FOLE_BACKUP_STORAGE_LEASE_MS: String(STORAGE_LEASE_MS),
         },
       );
-      const delay = Math.floor(boot + ((i + 0.5) / kills) * Math.max(1, span - boot));
-      const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
-        child.on('close', (code, signal) => resolve({ code, signal })),
-      );
-      await new Promise((r) => setTimeout(r, delay));
-      child.kill('SIGKILL');
-      const how = await exited;
+      const how = await killAfter(child, points.at(i, kills));
       // killed after its snapshot was written (or it finished first): then it is a complete backup too
       const now = await assertEveryBackupComplete();
       expect(

@@ -11,12 +11,13 @@ import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { LocalBackend } from '../src/backend/local.js';
 import { backup } from '../src/backup/backup.js';
+import { sleep } from '../src/concurrency/sleep.js';
 import { prune } from '../src/prune/prune.js';
 import { Repository } from '../src/repository/repository.js';
 import { listSnapshots } from '../src/snapshot/store.js';
 import { acquireStorageLock, readStorageLock } from '../src/storage/global-lock.js';
 import { checkRepository } from '../src/verify/check-repository.js';
-import { runCli, spawnCli } from './cli-helpers.js';
+import { runCli, spawnCli, waitExit } from './cli-helpers.js';
 import { createDatabase } from './fixtures/sqlite-writer.js';
 import { TEST_PASSWORD, makeLocalRepo } from './repo-helpers.js';
 
@@ -85,16 +86,16 @@ describe('a backup that lost its foundations', () => {
     });
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    const exited = waitExit(child);
     // the storage lock is taken after the index is loaded: from then on the backup re-uses the old packs
     while (readStorageLock(root) === undefined) {
       if (child.exitCode !== null) throw new Error(`backup ended before it could be stopped: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 2));
+      await sleep(2);
     }
     child.kill('SIGSTOP');
     try {
       // far past its lease: any prune may now call the lock stale, whoever holds it
-      await new Promise((r) => setTimeout(r, 7 * leaseMs));
+      await sleep(7 * leaseMs);
       const warned: string[] = [];
       const pruned = await prune(await open(), {
         minPackAgeMs: 0,
@@ -105,7 +106,7 @@ describe('a backup that lost its foundations', () => {
     } finally {
       child.kill('SIGCONT');
     }
-    const code = await exited;
+    const { code } = await exited;
     expect(code, stderr).toBe(1);
     expect(stderr).toMatch(/LOCK_LOST/);
     expect(stderr).toMatch(/repository lock lost: its lease ran out/);

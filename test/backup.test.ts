@@ -153,7 +153,7 @@ describe('full backup', () => {
     expect(readStorageLock(root)).toBeUndefined();
   });
 
-  it('writes a manifest with every spec §4 field', async () => {
+  it("writes a manifest with every field of FOLE's manifest.json", async () => {
     const repo = await makeRepo();
     const r = await backup(repo, { storageRoot: root, foleVersion: '2.3.1', actor: 'ops@example.com' });
     const m = await readManifest(repo, await loadSnapshot(repo, r.backupId));

@@ -7,9 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 
-export interface CliResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
+export interface CliResult extends CliExit {
   stdout: string;
   stderr: string;
 }
@@ -32,11 +30,22 @@ export function spawnCli(args: string[], env: Record<string, string> = {}, opts:
   });
 }
 
+/** How a child process ended: its exit code, or the signal that killed it. */
+export interface CliExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** Resolves when `child` has exited and its output pipes are closed. Call it before anything can end the child. */
+export function waitExit(child: ChildProcess): Promise<CliExit> {
+  return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+}
+
 export function runCli(args: string[], env: Record<string, string> = {}, opts: CliRunOptions = {}): Promise<CliResult> {
   const child = spawnCli(args, env, opts);
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  return waitExit(child).then((exit) => ({ ...exit, stdout, stderr }));
 }

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createDatabase } from './fixtures/sqlite-writer.js';
-import { runCli, spawnCli } from './cli-helpers.js';
+import { type CliExit, runCli, spawnCli, waitExit } from './cli-helpers.js';
 
 const PASSWORD = 'closed-pipe-password';
 const env = { FOLE_BACKUP_PASSWORD: PASSWORD };
@@ -33,11 +33,11 @@ beforeAll(async () => {
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 /** Run the CLI with both of its output pipes closed by the reader before it writes anything. */
-function runWithReadersGone(args: string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+function runWithReadersGone(args: string[]): Promise<CliExit> {
   const child = spawnCli(args, env);
   child.stdout?.destroy();
   child.stderr?.destroy();
-  return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  return waitExit(child);
 }
 
 async function backups(): Promise<{ backupId: string }[]> {

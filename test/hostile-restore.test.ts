@@ -1,5 +1,5 @@
 /**
- * Restoring a hostile or damaged backup (issue 3): every forged tree of
+ * Restoring a hostile or damaged backup (docs/SECURITY.md): every forged tree of
  * hostileTrees() is refused with a STOP, and nothing is written outside the
  * restore's own staging — the target, its parent and everything around them
  * are byte-for-byte what they were (staging and journal gone), no `../x` lands

@@ -1,6 +1,6 @@
 /**
- * Hostile or damaged backups (issue 3, DESIGN.md §6 "Bad input never corrupts
- * anything"): correctly encrypted backups whose tree or manifest names `../x`,
+ * Hostile or damaged backups (docs/SECURITY.md: a damaged or forged backup is
+ * refused, never guessed at): correctly encrypted backups whose tree or manifest names `../x`,
  * an absolute path, a path through a file or a symlink, a duplicate, a device
  * or FIFO, or a size that disagrees with its chunks. Reading them is refused
  * with a typed STOP naming the path, before any entry reaches a caller that

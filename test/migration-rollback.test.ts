@@ -1,5 +1,5 @@
 /**
- * Migration rollback (spec §11): the newest VERIFIED backup tagged for the
+ * Migration rollback (src/restore/migration-rollback.ts): the newest VERIFIED backup tagged for the
  * migration is restored through the normal restore protocol; a damaged newer
  * one is passed over and named; nothing happens without the exact confirmation.
  */

@@ -17,7 +17,9 @@ import { checkRepository, checkVerdict } from '../src/verify/check-repository.js
 import { restore } from '../src/restore/restore.js';
 import { createDatabase } from './fixtures/sqlite-writer.js';
 import { FAST_KDF, TEST_PASSWORD } from './repo-helpers.js';
+import { sleep } from '../src/concurrency/sleep.js';
 import { runCli, spawnCli } from './cli-helpers.js';
+import { killAfter, timeUndisturbedRun } from './crash-helpers.js';
 
 let work: string;
 let template: string;
@@ -66,16 +68,12 @@ describe('prune killed with SIGKILL', () => {
     // how long an undisturbed prune takes
     const probe = join(work, 'probe');
     cpSync(template, probe, { recursive: true });
-    const t0 = Date.now();
-    const ok = await runCli(['prune', '--repo', probe, '--repack-threshold', '5', '--min-pack-age', '0'], {
-      FOLE_BACKUP_PASSWORD: TEST_PASSWORD,
-    });
+    const { result: ok, points } = await timeUndisturbedRun(() =>
+      runCli(['prune', '--repo', probe, '--repack-threshold', '5', '--min-pack-age', '0'], {
+        FOLE_BACKUP_PASSWORD: TEST_PASSWORD,
+      }),
+    );
     expect(ok.code, ok.stderr).toBe(0);
-    const span = Date.now() - t0;
-    // kill points fall inside the real work, after the process has started up
-    const b0 = Date.now();
-    await runCli(['--version']);
-    const boot = Date.now() - b0;
     expect(await expectRemainingBackupsRestorable(probe)).toBe(3);
 
     const kills = 6;
@@ -87,13 +85,10 @@ describe('prune killed with SIGKILL', () => {
         FOLE_BACKUP_PASSWORD: TEST_PASSWORD,
         FOLE_BACKUP_LOCK_LEASE_MS: String(LEASE_MS),
       });
-      const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
-      await new Promise((r) => setTimeout(r, Math.floor(boot + ((i + 0.5) / kills) * Math.max(1, span - boot))));
-      child.kill('SIGKILL');
-      await exited;
+      await killAfter(child, points.at(i, kills));
       // the dead one's lock is stale once its lease ran out (same host, boot and PID
       // namespace, dead pid): then a check and the next prune go ahead
-      await new Promise((r) => setTimeout(r, LEASE_MS + 200));
+      await sleep(LEASE_MS + 200);
       expect(await expectRemainingBackupsRestorable(repoDir)).toBe(3);
       // the next prune finishes the job
       const next = await runCli(['prune', '--repo', repoDir, '--repack-threshold', '5', '--min-pack-age', '0'], {

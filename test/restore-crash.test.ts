@@ -14,7 +14,8 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recover } from '../src/restore/recover.js';
 import { readStorageLock } from '../src/storage/global-lock.js';
-import { runCli, spawnCli } from './cli-helpers.js';
+import { type CliResult, runCli, spawnCli, waitExit } from './cli-helpers.js';
+import { type KillPoints, killAfter, timeUndisturbedRun } from './crash-helpers.js';
 import { TEST_PASSWORD } from './repo-helpers.js';
 import { backedUpFoleTree, makeFoleTree, treeHash, workingFiles, type HashOptions } from './restore-helpers.js';
 
@@ -46,8 +47,7 @@ let backupId: string;
 let preload: string;
 let oldHash: string;
 let newHash: string;
-let span: number;
-let boot: number;
+let points: KillPoints;
 const env = (): Record<string, string> => ({ FOLE_BACKUP_PASSWORD: TEST_PASSWORD, FOLE_BACKUP_REPO: repoDir });
 /** The lock bookkeeping writes core.db (and so core/) in both trees, and the root's mode comes from the target: leave those out. */
 const HASH: HashOptions = { ignoreRoot: true, ignoreContent: ['core', 'core/core.db'] };
@@ -73,20 +73,17 @@ beforeAll(async () => {
   makeFoleTree(live, { bigBytes: 4000 }).core.db.close();
   writeFileSync(join(live, 'projects', 'p1', 'files', 'OLD'), 'the tree before the restore');
   oldHash = treeHash(live, HASH);
-  // an undisturbed restore elsewhere: what "new" looks like, and how long a restore takes
+  // an undisturbed restore elsewhere: what "new" looks like, and where to kill one
   mkdirSync(join(work, 'ref'));
-  const t0 = Date.now();
-  const ref = await runCli(
-    ['restore', backupId, '--target', join(work, 'ref', 'fole'), '--confirm', backupId, '--fole-version', '2.3.1'],
-    env(),
-  );
-  span = Date.now() - t0;
+  let ref: CliResult;
+  ({ result: ref, points } = await timeUndisturbedRun(() =>
+    runCli(
+      ['restore', backupId, '--target', join(work, 'ref', 'fole'), '--confirm', backupId, '--fole-version', '2.3.1'],
+      env(),
+    ),
+  ));
   expect(ref.code, ref.stderr).toBe(0);
   newHash = treeHash(join(work, 'ref', 'fole'), HASH);
-  // kill points fall inside the real work, after the process has started up
-  const b0 = Date.now();
-  await runCli(['--version']);
-  boot = Date.now() - b0;
   expect(newHash).not.toBe(oldHash);
 });
 
@@ -124,10 +121,6 @@ async function recoverAndCheck(viaCli: boolean): Promise<{ action: string; state
     expect(prev).toEqual([]);
   }
   return { action, state };
-}
-
-function waitExit(child: ReturnType<typeof spawnCli>): Promise<{ code: number | null; signal: string | null }> {
-  return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
 }
 
 describe('restore killed with SIGKILL', () => {
@@ -181,10 +174,7 @@ describe('restore killed with SIGKILL', () => {
     const kills = 4;
     for (let i = 0; i < kills; i++) {
       const child = spawnCli(restoreArgs(), env());
-      const exited = waitExit(child);
-      await new Promise((r) => setTimeout(r, Math.floor(boot + ((i + 0.5) / kills) * Math.max(1, span - boot))));
-      child.kill('SIGKILL');
-      const how = await exited;
+      const how = await killAfter(child, points.at(i, kills));
       const r = await recoverAndCheck(i % 2 === 1);
       if (r.action === 'rolled-back') expect(r.state).toBe('old');
       if (r.action === 'completed') expect(r.state).toBe('new');

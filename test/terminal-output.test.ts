@@ -13,7 +13,7 @@ import { runCli } from './cli-helpers.js';
 import { makeTree } from './fixtures/make-tree.js';
 import { TEST_PASSWORD, makeLocalRepo } from './repo-helpers.js';
 
-// eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding them raw in the output is the point
 const RAW_CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 let work: string;
 

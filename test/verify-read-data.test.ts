@@ -228,7 +228,9 @@ describe('stopping verify --read-data', () => {
     const stop = new AbortController();
     let reading = false;
     const reporter = {
-      phase: (name: string) => void (reading = name === 'read data'),
+      phase: (name: string): void => {
+        reading = name === 'read data';
+      },
       // abort once the first pack is done: databases are being written by then
       progress: () => void (reading && stop.abort()),
       warn: () => undefined,

@@ -2,6 +2,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { deferred } from '../concurrency/deferred.js';
 import { Spool } from './spool.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fole-spool-'));
@@ -51,20 +52,25 @@ describe('Spool', () => {
     const sub = mkdtempSync(join(dir, 'live-'));
     const s = new Spool<Rec>(join(sub, 'scan'), 100, 16);
     const got: Rec[] = [];
-    let release!: () => void;
-    const stalled = new Promise<void>((r) => (release = r));
+    const firstFive = deferred();
+    const stalled = deferred();
     const reader = (async () => {
       for await (const r of s.read()) {
         got.push(r);
-        if (got.length === 10) await stalled; // a database entry waiting for the capture
+        if (got.length === 5) firstFive.resolve();
+        if (got.length === 10) await stalled.promise; // a database entry waiting for the capture
       }
     })();
     await s.push(records(0, 5));
-    await new Promise((r) => setTimeout(r, 10));
-    expect(got.length).toBe(5); // read before a whole segment was there
+    // the reader gets them though a segment holds 16: it does not wait for a whole one
+    await firstFive.promise;
+    expect(got).toEqual(records(0, 5));
+    expect(s.spilled).toBe(false);
     for (let i = 5; i < 1000; i += 5) await s.push(records(i, 5));
+    expect(got).toEqual(records(0, 10));
     expect(s.spilled).toBe(true);
-    release();
+    expect(readdirSync(sub).length).toBeGreaterThan(0);
+    stalled.resolve();
     await s.end();
     await reader;
     expect(got).toEqual(records(0, 1000));

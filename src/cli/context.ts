@@ -98,9 +98,15 @@ export function makeContext(flags: GlobalFlags): Context {
     async password(opts = {}) {
       if (cached !== undefined) return cached;
       const file = flags.passwordFile ?? process.env.FOLE_BACKUP_PASSWORD_FILE;
-      if (file !== undefined && file !== '') return (cached = await readPasswordFile(file));
+      if (file !== undefined && file !== '') {
+        cached = await readPasswordFile(file);
+        return cached;
+      }
       const env = process.env.FOLE_BACKUP_PASSWORD;
-      if (env !== undefined && env !== '') return (cached = env);
+      if (env !== undefined && env !== '') {
+        cached = env;
+        return cached;
+      }
       if (process.stdin.isTTY !== true || process.stderr.isTTY !== true) {
         throw new UsageError(
           'no password given',
@@ -113,7 +119,8 @@ export function makeContext(flags: GlobalFlags): Context {
         if (again !== first) throw new UsageError('the two passwords differ');
       }
       if (first === '') throw new UsageError('empty password');
-      return (cached = first);
+      cached = first;
+      return cached;
     },
     async openRepo() {
       const loc = ctx.repoLocation();

@@ -19,6 +19,7 @@ export class UsageError extends FoleBackupError {
  * line feeds and tabs of our own formatting), DEL, C1 controls, line and
  * paragraph separators, and bidirectional overrides and isolates.
  */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: escaping them is the point
 const UNSAFE_FOR_TERMINAL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 const UNSAFE_IN_JSON = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 const escapeChar = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;

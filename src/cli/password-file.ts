@@ -91,7 +91,8 @@ async function readBounded(fh: FileHandle, file: string, pipe: boolean, waitMs: 
     // end of file; for a named FIFO only once something came (before that, no writer may
     // have opened it yet); an anonymous pipe (<(command)) had its writer from the start,
     // so its end of file is final: the command wrote nothing
-    if (n === 0 && (!pipe || got > 0 || (anonymous ??= await isAnonymousPipe(fh)))) return buf.subarray(0, got);
+    if (n === 0 && pipe && got === 0) anonymous ??= await isAnonymousPipe(fh);
+    if (n === 0 && (!pipe || got > 0 || anonymous === true)) return buf.subarray(0, got);
     if (Date.now() >= deadline) {
       throw new UsageError(
         got > 0

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { deferred } from './deferred.js';
 import { orderedMap } from './ordered-map.js';
 
 async function* from<T>(items: readonly T[]): AsyncGenerator<T> {
@@ -71,18 +72,26 @@ describe('orderedMap', () => {
 
   it('rethrows a failed item after letting the work in flight settle', async () => {
     const settled: number[] = [];
+    const failed = deferred();
     const run = orderedMap(
       from([0, 1, 2, 3]),
       4,
       async (i) => {
-        await new Promise((r) => setTimeout(r, i === 1 ? 1 : 20));
+        if (i === 1) {
+          settled.push(i);
+          failed.resolve();
+          throw new Error('item 1');
+        }
+        // the others finish only after the failure has reached orderedMap (a turn of the event loop later)
+        await failed.promise;
+        await new Promise<void>((resolve) => setImmediate(resolve));
         settled.push(i);
-        if (i === 1) throw new Error('item 1');
         return i;
       },
       async () => {},
     );
     await expect(run).rejects.toThrow('item 1');
+    expect(settled[0]).toBe(1);
     expect(settled.sort()).toEqual([0, 1, 2, 3]);
   });
 });

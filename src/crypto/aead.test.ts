@@ -19,9 +19,9 @@ describe('seal and sealInto', () => {
       at += n;
     });
     expect(at).toBe(out.length);
-    spans.forEach(([o, n], i) =>
-      expect(open(KEY, out.subarray(o, o + n), 'm', aads[i]).equals(messages[i] as Buffer)).toBe(true),
-    );
+    for (const [i, [o, n]] of spans.entries()) {
+      expect(open(KEY, out.subarray(o, o + n), 'm', aads[i]).equals(messages[i] as Buffer)).toBe(true);
+    }
   });
 
   it('a message sealed into a buffer is refused under other associated data, like one from seal()', () => {

@@ -6,9 +6,10 @@
  * `init --generate-key-file`) is simply a passphrase with 256 bits of entropy.
  */
 import { randomBytes, scrypt as scryptCb, type ScryptOptions } from 'node:crypto';
-import { hostname, userInfo } from 'node:os';
+import { hostname } from 'node:os';
 import { decryptUnverified, KEY_BYTES, open, seal } from './aead.js';
 import { FoleBackupError, StopError } from '../errors.js';
+import { currentUser } from '../host/current-user.js';
 
 export interface KdfParams {
   N: number;
@@ -109,12 +110,6 @@ export async function wrapMasterKey(
   const derived = await derive(password, salt, params);
   const inner: MasterKeyData = { encrypt: master.encrypt.toString('base64'), repositoryId: master.repositoryId };
   const sealed = seal(derived, Buffer.from(JSON.stringify(inner)), aadFor(master.repositoryId));
-  let username = 'unknown';
-  try {
-    username = userInfo().username;
-  } catch {
-    // no passwd entry for this uid (containers): keep 'unknown'
-  }
   return {
     version: 1,
     kdf: 'scrypt',
@@ -122,7 +117,7 @@ export async function wrapMasterKey(
     salt: salt.toString('base64'),
     createdAt: new Date().toISOString(),
     host: hostname(),
-    username,
+    username: currentUser(),
     data: sealed.toString('base64'),
   };
 }

@@ -73,7 +73,7 @@ describe('generateStorageRoot', () => {
     rmSync(scratch, { recursive: true, force: true });
   });
 
-  it('creates the STORAGE_ROOT layout of DESIGN.md §1', () => {
+  it("creates FOLE's STORAGE_ROOT layout", () => {
     const p = (rel: string): string => join(gen.root, rel);
     expect(gen.projects).toHaveLength(demo.projects);
     for (const rel of [

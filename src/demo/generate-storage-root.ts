@@ -1,5 +1,6 @@
 /**
- * A seeded, reproducible generator of a FOLE-like STORAGE_ROOT (DESIGN.md §1),
+ * A seeded, reproducible generator of a FOLE-like STORAGE_ROOT (core/, modules/,
+ * projects/…, as src/storage/fole-layout.ts names FOLE's places),
  * for the demo (`npm start`), the tests and the benchmark.
  *
  * Determinism: every name comes from a stream seeded by (seed, 'names'), and

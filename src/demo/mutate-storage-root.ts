@@ -20,9 +20,21 @@
 
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
-import { closeSync, lstatSync, openSync, readFileSync, readSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  type Dirent,
+  lstatSync,
+  openSync,
+  readFileSync,
+  readSync,
+  readdirSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { extname, join } from 'node:path';
 import { FoleBackupError, abortError, fsError } from '../errors.js';
+import { SQLITE_SIDE_SUFFIXES } from '../sqlite/side-files.js';
+import { EPHEMERAL_DIR_NAMES } from '../storage/exclusions.js';
 import { BASE_TIME_MS, aiActionLog, csvText, jsonFile, logText, pngTile, proseText } from './content.js';
 import { Prng, seedFor } from './prng.js';
 
@@ -65,9 +77,6 @@ export interface MutationResult {
 }
 
 const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
-/** Directories a backup never reads (DESIGN.md §1). */
-const EXCLUDED_DIRS: ReadonlySet<string> = new Set(['tmp', 'cache']);
-const SIDE_FILE = /-(wal|shm|journal)$/;
 const APPEND_EXTS: ReadonlySet<string> = new Set(['.log', '.jsonl', '.md', '.txt', '.csv']);
 const PATCH_BYTES = 4096;
 
@@ -138,7 +147,7 @@ function scan(root: string): { files: FileEntry[]; databases: FileEntry[] } {
   while (stack.length > 0) {
     const dirRel = stack.pop() as string;
     const dirAbs = join(root, dirRel);
-    let entries;
+    let entries: Dirent[];
     try {
       entries = readdirSync(dirAbs, { withFileTypes: true });
     } catch (err) {
@@ -148,10 +157,10 @@ function scan(root: string): { files: FileEntry[]; databases: FileEntry[] } {
     for (const e of entries) {
       const rel = dirRel === '' ? e.name : `${dirRel}/${e.name}`;
       if (e.isDirectory()) {
-        if (!EXCLUDED_DIRS.has(e.name)) stack.push(rel);
+        if (!EPHEMERAL_DIR_NAMES.has(e.name)) stack.push(rel);
         continue;
       }
-      if (!e.isFile() || SIDE_FILE.test(e.name)) continue;
+      if (!e.isFile() || SQLITE_SIDE_SUFFIXES.some((s) => e.name.endsWith(s))) continue;
       const size = lstatSync(join(root, rel)).size;
       // A database's size is a whole number of pages (512 B to 64 KiB): only those need their header read.
       if (size >= 512 && size % 512 === 0 && readHeader(join(root, rel), header).equals(SQLITE_HEADER)) {

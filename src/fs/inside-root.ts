@@ -2,8 +2,8 @@
  * Reaching a path under a root without following a symlink. SQLite follows
  * symlinks, and puts its -wal/-shm beside the file it finds: a database opened
  * through a symlinked core/core.db (or core/) has our lock table and its side
- * files written into a file outside the STORAGE_ROOT (spec §4: symlinks are
- * never followed). better-sqlite3 cannot open with O_NOFOLLOW, so
+ * files written into a file outside the STORAGE_ROOT (symlinks are never
+ * followed: docs/SECURITY.md). better-sqlite3 cannot open with O_NOFOLLOW, so
  * pathInsideRoot lstats every component under the root and compares real
  * paths, and the caller checks right after opening that the path still names
  * the file it checked (sameFileAt): a symlink swapped in between is caught.

@@ -1,10 +1,11 @@
 /**
- * The spec §4 manifest. ManifestBuilder collects the head (modules, projects,
+ * FOLE's backup manifest, manifest.json (docs/REPOSITORY_FORMAT.md, "The spec
+ * manifest"). ManifestBuilder collects the head (modules, projects,
  * core) while a backup streams its tree entries; renderManifest streams the
  * whole manifest.json (head + projects[].files + fullFileList) from a snapshot
  * and its tree, without holding the file list in memory.
  *
- * Hash formats follow the spec: database and template hashes as "sha256:<hex>",
+ * Hash formats are the ones FOLE's manifest uses: database and template hashes as "sha256:<hex>",
  * file-list hashes as plain hex.
  */
 import type { Repository } from '../repository/repository.js';

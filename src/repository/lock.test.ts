@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LocalBackend } from '../backend/local.js';
 import { MemoryBackend } from '../backend/memory.js';
 import { processAlive } from '../host/process-alive.js';
@@ -151,8 +151,18 @@ describe('RepositoryLock', () => {
 
   it('keeps holding a lock it refreshes in time', async () => {
     const repo = await makeRepo();
-    const lock = await RepositoryLock.acquire(repo, { exclusive: false, operation: 'backup', leaseMs: 300 });
-    await new Promise((r) => setTimeout(r, 700));
+    const leaseMs = 300;
+    const lock = await RepositoryLock.acquire(repo, { exclusive: false, operation: 'backup', leaseMs });
+    // wait until its record says it was refreshed more than two leases after it was taken: only
+    // refreshes can have kept it that long, and no one may call it stale meanwhile
+    await vi.waitFor(
+      async () => {
+        const [held] = await listLocks(repo);
+        expect(held?.stale).toBe(false);
+        expect(Date.parse(held?.refreshedAt ?? '') - Date.parse(held?.createdAt ?? '')).toBeGreaterThan(2 * leaseMs);
+      },
+      { timeout: 10_000, interval: 25 },
+    );
     await lock.verify();
     expect(lock.lost).toBe(false);
     expect(await listLocks(repo)).toHaveLength(1);

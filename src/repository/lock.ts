@@ -22,8 +22,9 @@
  * before it writes its snapshot, prune before it deletes.
  */
 import { randomBytes } from 'node:crypto';
-import { hostname, userInfo } from 'node:os';
+import { hostname } from 'node:os';
 import { FoleBackupError } from '../errors.js';
+import { currentUser } from '../host/current-user.js';
 import { holderGone, selfIdentity } from '../host/process-identity.js';
 import { AAD } from './format.js';
 import type { Repository } from './repository.js';
@@ -226,19 +227,13 @@ export class RepositoryLock {
       });
     const first = await conflicts();
     if (first) throw fail(first);
-    let username = 'unknown';
-    try {
-      username = userInfo().username;
-    } catch {
-      // no passwd entry in some containers
-    }
     const t = new Date().toISOString();
     const record: LockRecord = {
       exclusive: opts.exclusive,
       operation: opts.operation,
       host: hostname(),
       pid: process.pid,
-      username,
+      username: currentUser(),
       createdAt: t,
       refreshedAt: t,
       leaseMs: opts.leaseMs ?? defaultLeaseMs(),

@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { fuzz } from '../../test/fuzz.js';
+import { mutateJson, setAt } from '../../test/forge-json.js';
 import { createHash } from 'node:crypto';
 import { FoleBackupError } from '../errors.js';
 import { decodeIndexFile, encodeIndexFile, MasterIndex, type IndexFileData } from './master-index.js';
@@ -86,45 +87,33 @@ describe('index files', () => {
     );
   });
 
-  // any (in the cases): each reaches into a different corner of an untyped JSON value
+  // each case: the slot a forged index file changes (see setAt) and what it holds then
   const valid = (): IndexFileData => ({ packs: [{ id: H('a'), blobs: [[H('b'), 0, 0, 100, 72, 1]] }] });
-  it.each([
-    ['a blob type "length" (a key every array has)', (v: any) => (v.packs[0].blobs[0][1] = 'length')],
-    ['a blob type "map"', (v: any) => (v.packs[0].blobs[0][1] = 'map')],
-    ['a blob type "0" as text', (v: any) => (v.packs[0].blobs[0][1] = '0')],
-    ['a blob type 2', (v: any) => (v.packs[0].blobs[0][1] = 2)],
-    ['an offset beyond 32 bits', (v: any) => (v.packs[0].blobs[0][2] = 2 ** 32)],
-    ['a length beyond 32 bits', (v: any) => (v.packs[0].blobs[0][3] = 2 ** 40)],
-    ['a negative raw length', (v: any) => (v.packs[0].blobs[0][4] = -1)],
-    ['a fractional offset', (v: any) => (v.packs[0].blobs[0][2] = 1.5)],
-    ['compression 17 (would read as zstd in 4 bits)', (v: any) => (v.packs[0].blobs[0][5] = 17)],
-    ['compression 2', (v: any) => (v.packs[0].blobs[0][5] = 2)],
-    ['a blob id that is not hex', (v: any) => (v.packs[0].blobs[0][0] = '../x')],
-    ['a blob entry of 5 fields', (v: any) => v.packs[0].blobs[0].pop()],
-    ['a pack id that is not hex', (v: any) => (v.packs[0].id = 'A'.repeat(64))],
-    ['blobs that are not a list', (v: any) => (v.packs[0].blobs = {})],
-    ['a pack that is null', (v: any) => (v.packs[0] = null)],
-    ['packs that are not a list', (v: any) => (v.packs = 'x')],
-    ['a hole in the blob list', (v: any) => (v.packs[0].blobs = [, v.packs[0].blobs[0]])],
-  ])('refuses %s with REPO_CORRUPT', (_name, change) => {
+  it.each<[string, string, unknown]>([
+    ['a blob type "length" (a key every array has)', 'packs.0.blobs.0.1', 'length'],
+    ['a blob type "map"', 'packs.0.blobs.0.1', 'map'],
+    ['a blob type "0" as text', 'packs.0.blobs.0.1', '0'],
+    ['a blob type 2', 'packs.0.blobs.0.1', 2],
+    ['an offset beyond 32 bits', 'packs.0.blobs.0.2', 2 ** 32],
+    ['a length beyond 32 bits', 'packs.0.blobs.0.3', 2 ** 40],
+    ['a negative raw length', 'packs.0.blobs.0.4', -1],
+    ['a fractional offset', 'packs.0.blobs.0.2', 1.5],
+    ['compression 17 (would read as zstd in 4 bits)', 'packs.0.blobs.0.5', 17],
+    ['compression 2', 'packs.0.blobs.0.5', 2],
+    ['a blob id that is not hex', 'packs.0.blobs.0.0', '../x'],
+    ['a blob entry of 5 fields', 'packs.0.blobs.0', [H('b'), 0, 0, 100, 72]],
+    ['a pack id that is not hex', 'packs.0.id', 'A'.repeat(64)],
+    ['blobs that are not a list', 'packs.0.blobs', {}],
+    ['a pack that is null', 'packs.0', null],
+    ['packs that are not a list', 'packs', 'x'],
+    ['a hole in the blob list', 'packs.0.blobs', Object.assign(new Array(2), { 1: [H('b'), 0, 0, 100, 72, 1] })],
+  ])('refuses %s with REPO_CORRUPT', (_name, path, value) => {
     const v = valid();
     expect(decodeOrCorrupt(v)).toHaveLength(1);
-    change(v);
+    setAt(v, path, value);
     expect(decodeOrCorrupt(v)).toBeUndefined();
   });
 });
-
-/** Every (container, key) in a JSON value. */
-function slots(v: unknown): [Record<string, unknown> | unknown[], string | number][] {
-  const out: [Record<string, unknown> | unknown[], string | number][] = [];
-  const walk = (x: unknown): void => {
-    if (Array.isArray(x)) x.forEach((y, i) => (out.push([x, i]), walk(y)));
-    else if (typeof x === 'object' && x !== null)
-      for (const [k, y] of Object.entries(x)) out.push([x as Record<string, unknown>, k]), walk(y);
-  };
-  walk(v);
-  return out;
-}
 
 describe('fuzzing decodeIndexFile', () => {
   const change = fc.record({
@@ -140,15 +129,7 @@ describe('fuzzing decodeIndexFile', () => {
     check(
       fc.property(packs, fc.array(change, { minLength: 1, maxLength: 3 }), (ps, changes) => {
         const v = JSON.parse(JSON.stringify(encodeIndexFile(ps))) as unknown;
-        for (const c of changes) {
-          const all = slots(v);
-          if (all.length === 0) break;
-          const [container, key] = all[c.which % all.length] as [Record<string, unknown> | unknown[], string | number];
-          if (c.op === 'delete') {
-            if (Array.isArray(container)) container.splice(key as number, 1);
-            else delete container[key as string];
-          } else (container as Record<string | number, unknown>)[key] = c.value;
-        }
+        mutateJson(v, changes);
         const got = decodeOrCorrupt(v);
         if (got !== undefined) expectHeldExactly(got);
       }),

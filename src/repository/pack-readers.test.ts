@@ -1,21 +1,12 @@
-import { mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FaultInjectingBackend } from '../backend/fault.js';
 import { LocalBackend } from '../backend/local.js';
+import { openUnder } from '../host/open-files.js';
 import { PackReaders } from './pack-readers.js';
-
-/** Descriptors of this process open on files under `dir` (Linux /proc). */
-async function openUnder(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const fd of await readdir('/proc/self/fd')) {
-    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
-    if (target.startsWith(`${dir}/`)) out.push(target);
-  }
-  return out;
-}
 
 describe('PackReaders', () => {
   let dir: string;
@@ -44,28 +35,28 @@ describe('PackReaders', () => {
         const got = await Promise.all([0, 2500, 5000].map((offset) => readers.read(p, { offset, length: 2500 })));
         expect(Buffer.concat(got).equals((data.get(p) as Buffer).subarray(0, 7500))).toBe(true);
         // an idle pack past the bound is closed right after the read that made it one
-        await vi.waitFor(async () => expect((await openUnder(dir)).length).toBeLessThanOrEqual(2));
+        await vi.waitFor(() => expect(openUnder(dir).size).toBeLessThanOrEqual(2));
       }
     }
-    await vi.waitFor(async () => expect((await openUnder(dir)).length).toBe(2));
+    await vi.waitFor(() => expect(openUnder(dir).size).toBe(2));
     await readers.close();
-    expect(await openUnder(dir)).toEqual([]);
+    expect(openUnder(dir)).toEqual(new Map());
     // after close, reads still work (through load) and leave nothing open
     expect(
       (await readers.read(packs[0] as string, { offset: 0, length: 10 })).equals(
         (data.get(packs[0] as string) as Buffer).subarray(0, 10),
       ),
     ).toBe(true);
-    expect(await openUnder(dir)).toEqual([]);
+    expect(openUnder(dir)).toEqual(new Map());
   });
 
   it('keeps a pack that is being read open past the bound, and closes it once it is idle', async () => {
     const readers = new PackReaders(backend, 1);
     const reads = packs.map((p) => readers.read(p, { offset: 0, length: 10_000 }));
     await Promise.all(reads);
-    await vi.waitFor(async () => expect((await openUnder(dir)).length).toBe(1));
+    await vi.waitFor(() => expect(openUnder(dir).size).toBe(1));
     await readers.close();
-    expect(await openUnder(dir)).toEqual([]);
+    expect(openUnder(dir)).toEqual(new Map());
   });
 
   it('with keep 0, shares a pack among reads under way together and leaves nothing open after them', async () => {
@@ -73,7 +64,7 @@ describe('PackReaders', () => {
     const p = packs[1] as string;
     const got = await Promise.all([0, 1000, 2000, 3000].map((offset) => readers.read(p, { offset, length: 1000 })));
     expect(Buffer.concat(got).equals((data.get(p) as Buffer).subarray(0, 4000))).toBe(true);
-    await vi.waitFor(async () => expect(await openUnder(dir)).toEqual([]));
+    await vi.waitFor(() => expect(openUnder(dir)).toEqual(new Map()));
   });
 
   it('reports a missing pack as load does, and does not keep it', async () => {
@@ -94,7 +85,7 @@ describe('PackReaders', () => {
     const p = packs[0] as string;
     const got = await readers.read(p, { offset: 0, length: 4 });
     expect(got[0]).toBe(((data.get(p) as Buffer)[0] as number) ^ 1);
-    expect(await openUnder(dir)).toEqual([]);
+    expect(openUnder(dir)).toEqual(new Map());
     await readers.close();
   });
 });

@@ -1,5 +1,5 @@
 /**
- * Carrying out a RestorePlan (spec §7, DESIGN.md §4):
+ * Carrying out a RestorePlan (docs/RESTORE.md):
  *
  *   create the journal (state staging) — exclusively: one restore per target
  *   shared repository lock
@@ -39,7 +39,7 @@
  */
 import { chmodSync, chownSync, mkdirSync, utimesSync } from 'node:fs';
 import { chmod, chown, lstat, mkdir } from 'node:fs/promises';
-import { hostname, userInfo } from 'node:os';
+import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { FoleBackupError, StopError, fsError, throwIfAborted } from '../errors.js';
 import { fsyncDir, renameDurable } from '../fs/durable.js';
@@ -72,6 +72,7 @@ import {
 import { fsPath } from '../fs/byte-names.js';
 import { Ownership } from './ownership.js';
 import { removeTree } from './remove-tree.js';
+import { currentUser } from '../host/current-user.js';
 import { FileWriter } from './write-files.js';
 import { BackgroundSync, syncFilesystem } from '../fs/sync-filesystem.js';
 
@@ -146,13 +147,7 @@ function notInBackup(path: string): StopError {
 }
 
 function lockOwner(backupId: string): string {
-  let user = 'unknown';
-  try {
-    user = userInfo().username;
-  } catch {
-    user = process.env.USER ?? String(process.getuid?.() ?? 'unknown');
-  }
-  return `fole-backup restore ${backupId.slice(0, 8)}:${user}@${hostname()}:${process.pid}`;
+  return `fole-backup restore ${backupId.slice(0, 8)}:${currentUser()}@${hostname()}:${process.pid}`;
 }
 
 /** A database under a tmp/ or cache/ directory: removed with it, never checked. */

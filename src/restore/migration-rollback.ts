@@ -1,6 +1,6 @@
 /**
- * Migration rollback (spec §11): "rollback procedure uses previous validated
- * backup". Backups taken before a migration carry the tag
+ * Migration rollback, by FOLE's rule "rollback procedure uses previous
+ * validated backup". Backups taken before a migration carry the tag
  * `pre-migration:<migrationId>`. A rollback picks the NEWEST such backup that
  * passes a full `verify --read-data` now (an older one only if every newer one
  * fails, and the result says why each was passed over), then runs the normal

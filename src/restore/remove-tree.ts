@@ -12,12 +12,8 @@ const SLASH = Buffer.from('/');
 /** Owner write and search on every directory under `dir`; names as bytes, so one that is not UTF-8 is reached too. */
 async function makeWritable(dir: Buffer): Promise<void> {
   await chmod(dir, 0o700).catch(() => undefined);
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true, encoding: 'buffer' });
-  } catch {
-    return;
-  }
+  const entries = await readdir(dir, { withFileTypes: true, encoding: 'buffer' }).catch(() => undefined);
+  if (entries === undefined) return;
   for (const e of entries) if (e.isDirectory()) await makeWritable(Buffer.concat([dir, SLASH, e.name]));
 }
 

@@ -1,5 +1,5 @@
 /**
- * Full restore, the library entry point (spec §7):
+ * Full restore, the library entry point (docs/RESTORE.md):
  *
  *   resolve the backup and load its manifest          MISSING_MANIFEST
  *   intent: --confirm is the resolved full id         AMBIGUOUS_INTENT

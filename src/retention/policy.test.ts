@@ -11,6 +11,7 @@ import {
   parseKeepCount,
   subtractDuration,
   type BackupSummary,
+  type Duration,
   type RetentionPolicy,
 } from './policy.js';
 
@@ -231,7 +232,7 @@ describe('retention values are parsed strictly, with bounds', () => {
     );
     fuzz(
       fc.property(durationish, (text) => {
-        let d;
+        let d: Duration;
         try {
           d = parseDuration(text);
         } catch (err) {
@@ -275,7 +276,7 @@ describe('a backup stamped in the future', () => {
     expect(decisions.find((d) => d.backupId === future.backupId)?.reasons).toEqual([
       expect.stringMatching(/in the future/),
     ]);
-    // without the present, the old behaviour: the 2099 backup is the reference and nothing real is kept
+    // without the present the newest backup is the reference: the 2099 one, and nothing real is kept
     expect(applyRetention([...real, future], { within: '30d' }).filter((d) => d.keep)).toHaveLength(1);
     // it takes no bucket slot either
     const daily = applyRetention([...real, future], { daily: 1 }, now)

@@ -1,5 +1,5 @@
 /**
- * Retention (spec §9 rotation): a PURE function from the list of backups and a
+ * Retention (which backups a rotation keeps): a PURE function from the list of backups and a
  * policy to keep/remove decisions, each with its reasons. No I/O, no clock
  * other than the backups' own times.
  *

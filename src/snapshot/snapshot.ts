@@ -1,9 +1,9 @@
 /**
  * What a backup is: the snapshot object (snapshots/<backupId>) and the tree of
- * entries it refers to. The snapshot holds the spec §4 manifest's head (every
+ * entries it refers to. The snapshot holds the head of FOLE's manifest.json (every
  * field except the file lists); the file lists are rendered from the tree, which
  * is stored as NDJSON in chunked "tree" blobs so a million files never become
- * one JSON string (see src/manifest/render.ts).
+ * one JSON string (see renderManifest in src/manifest/manifest.ts).
  */
 
 /** One path in a backup. Paths are relative POSIX, in tree order (see comparePaths). */

@@ -6,10 +6,12 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { fuzz } from '../../test/fuzz.js';
+import { DELETE, type JsonMutation, mutateJson, setAt } from '../../test/forge-json.js';
 import { StopError } from '../errors.js';
 import { isPlainName } from '../fs/byte-names.js';
 import { comparePaths, type Snapshot, type TreeEntry } from './snapshot.js';
 import {
+  CONTROL_CHARACTER,
   isSafeRelativePath,
   printable,
   printablePath,
@@ -40,8 +42,8 @@ function acceptOrStop<T>(fn: () => T, code: StopError['code']): T | undefined {
     if (!(err instanceof StopError)) throw new Error(`threw a non-typed error: ${String(err)}`, { cause: err });
     expect(err.code).toBe(code);
     // untrusted text never reaches the terminal raw
-    expect(err.message).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
-    expect(err.path ?? '').not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+    expect(err.message).not.toMatch(CONTROL_CHARACTER);
+    expect(err.path ?? '').not.toMatch(CONTROL_CHARACTER);
     return undefined;
   }
 }
@@ -259,7 +261,7 @@ describe('validateTreeEntry', () => {
   it('names a hostile path in its error without raw control characters', () => {
     const err = stopOf(() => validateTreeEntry(line(file('a/\u001b[2J\u009b/../x', 3))));
     expect(err.message).toContain('\\u001b[2J\\u009b');
-    expect(err.message).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+    expect(err.message).not.toMatch(CONTROL_CHARACTER);
     expect(printable('a\u2028b')).toBe('"a\\u2028b"');
     expect(printablePath('projects/p1/a\\b.txt')).toBe('projects/p1/a\\b.txt');
     expect(printablePath('projects/p1/f\udcff')).toBe('"projects/p1/f\\xff"');
@@ -799,80 +801,67 @@ describe('validateSnapshot', () => {
     expect(validateSnapshot(inc, BACKUP_ID).parent).toBe(inc.parent);
   });
 
-  // any: each case reaches into a different corner of an untyped JSON object
-  const cases: [string, (s: Record<string, any>) => void, string][] = [
-    ['another backup id', (s) => (s.backupId = '11111111-2222-4333-8444-555555555555'), 'names backup'],
+  // each case: the slot a forged snapshot changes (see setAt), what it holds then, and what the refusal names
+  const cases: [string, string, unknown, string][] = [
+    ['another backup id', 'backupId', '11111111-2222-4333-8444-555555555555', 'names backup'],
     [
       'a manifest head of another backup',
-      (s) => (s.manifest.backupId = '11111111-2222-4333-8444-555555555555'),
+      'manifest.backupId',
+      '11111111-2222-4333-8444-555555555555',
       'manifest.backupId',
     ],
-    ['an unknown format version', (s) => (s.formatVersion = 2), 'formatVersion 2'],
-    ['an incremental without parent', (s) => (s.type = 'incremental'), 'incremental backup with parent undefined'],
-    [
-      'a full backup with a parent',
-      (s) => (s.parent = '11111111-2222-4333-8444-555555555555'),
-      'full backup with parent',
-    ],
-    ['a createdAt that is not a time', (s) => (s.createdAt = 'yesterday'), 'createdAt'],
-    ['a relative storageRoot', (s) => (s.storageRoot = 'srv/fole'), 'storageRoot'],
-    ['a foleVersion that is a number', (s) => (s.manifest.foleVersion = 2), 'manifest.foleVersion'],
-    ['an empty foleVersion', (s) => (s.manifest.foleVersion = ''), 'manifest.foleVersion'],
-    [
-      'a foleVersion with a terminal escape',
-      (s) => (s.manifest.foleVersion = '2.3.1\u001b[31m'),
-      'manifest.foleVersion',
-    ],
-    ['a module named ../x', (s) => (s.manifest.modules = ['../x']), 'module name "../x"'],
-    ['a module name with a slash', (s) => (s.manifest.modules = ['maps/extra']), 'module name'],
-    ['a module listed twice', (s) => (s.manifest.modules = ['maps', 'maps']), 'listed twice'],
-    ['an absolute project id', (s) => (s.manifest.projects[0].projectId = '/etc'), 'project id "/etc"'],
-    ['a project listed twice', (s) => (s.manifest.projects[1].projectId = 'p1'), 'listed twice'],
+    ['an unknown format version', 'formatVersion', 2, 'formatVersion 2'],
+    ['an incremental without parent', 'type', 'incremental', 'incremental backup with parent undefined'],
+    ['a full backup with a parent', 'parent', '11111111-2222-4333-8444-555555555555', 'full backup with parent'],
+    ['a createdAt that is not a time', 'createdAt', 'yesterday', 'createdAt'],
+    ['a relative storageRoot', 'storageRoot', 'srv/fole', 'storageRoot'],
+    ['a foleVersion that is a number', 'manifest.foleVersion', 2, 'manifest.foleVersion'],
+    ['an empty foleVersion', 'manifest.foleVersion', '', 'manifest.foleVersion'],
+    ['a foleVersion with a terminal escape', 'manifest.foleVersion', '2.3.1\u001b[31m', 'manifest.foleVersion'],
+    ['a module named ../x', 'manifest.modules', ['../x'], 'module name "../x"'],
+    ['a module name with a slash', 'manifest.modules', ['maps/extra'], 'module name'],
+    ['a module listed twice', 'manifest.modules', ['maps', 'maps'], 'listed twice'],
+    ['an absolute project id', 'manifest.projects.0.projectId', '/etc', 'project id "/etc"'],
+    ['a project listed twice', 'manifest.projects.1.projectId', 'p1', 'listed twice'],
     [
       'a map path outside its project',
-      (s) => (s.manifest.projects[0].maps[0].path = '../../etc/passwd'),
+      'manifest.projects.0.maps.0.path',
+      '../../etc/passwd',
       'map path "../../etc/passwd"',
     ],
-    [
-      'a map path under another project',
-      (s) => (s.manifest.projects[0].maps[0].path = 'projects/p2/maps/m1/map.db'),
-      'map path',
-    ],
-    ['a map hash without its prefix', (s) => (s.manifest.projects[0].maps[0].sha256 = H('b')), 'a map record'],
-    ['projects that are not a list', (s) => (s.manifest.projects = { p1: {} }), 'manifest.projects'],
+    ['a map path under another project', 'manifest.projects.0.maps.0.path', 'projects/p2/maps/m1/map.db', 'map path'],
+    ['a map hash without its prefix', 'manifest.projects.0.maps.0.sha256', H('b'), 'a map record'],
+    ['projects that are not a list', 'manifest.projects', { p1: {} }, 'manifest.projects'],
     [
       'an absolute template path',
-      (s) => (s.manifest.core.templates = { '/etc/shadow': `sha256:${H('e')}` }),
+      'manifest.core.templates',
+      { '/etc/shadow': `sha256:${H('e')}` },
       'template path "/etc/shadow"',
     ],
-    [
-      'a template path with ..',
-      (s) => (s.manifest.core.templates = { '../../x': `sha256:${H('e')}` }),
-      'template path',
-    ],
-    ['an empty tree', (s) => (s.tree = []), 'tree'],
-    ['a tree id that is not hex', (s) => (s.tree = ['../x']), 'tree'],
-    ['a negative stat', (s) => (s.stats.files = -1), 'stats.files'],
-    ['a fractional byte count', (s) => (s.stats.bytes = 1.5), 'stats.bytes'],
-    ['a stat as text', (s) => (s.stats.dirs = '4'), 'stats.dirs'],
-    ['a missing stat', (s) => delete s.stats.addedBytes, 'stats.addedBytes missing'],
-    ['an absolute database path', (s) => (s.databases[0].path = '/srv/fole/storage/core/core.db'), 'database path'],
-    ['a database listed twice', (s) => (s.databases[1].path = 'core/core.db'), 'listed twice'],
-    ['a database whose name is not UTF-8', (s) => (s.databases[1].path = 'projects/p1/x\udcff.db'), 'is not UTF-8'],
-    ['a database size that is not its pages', (s) => (s.databases[0].size = 8193), 'database record'],
-    ['an absolute skipped path', (s) => (s.skipped[0].path = '/etc/hostname'), 'skipped-path record'],
-    ['a skippedCount below the list', (s) => (s.skippedCount = 0), 'skippedCount'],
-    ['warnings that are not text', (s) => (s.warnings = [{}]), 'warnings'],
-    ['an actor of an unknown kind', (s) => (s.actor.kind = 'robot'), 'actor'],
-    ['a root that is not an object', (s) => (s.root = 493), 'root is not an object'],
-    ['a root with a field no backup writes', (s) => (s.root.acl = 'u::rwx'), 'root: unexpected field "acl"'],
-    ['a root mode above 0o7777', (s) => (s.root.mode = 0o10750), 'root.mode'],
-    ['a root without its gid', (s) => delete s.root.gid, 'root owner'],
-    ['a root uid of -1', (s) => (s.root.uid = -1), 'root owner'],
+    ['a template path with ..', 'manifest.core.templates', { '../../x': `sha256:${H('e')}` }, 'template path'],
+    ['an empty tree', 'tree', [], 'tree'],
+    ['a tree id that is not hex', 'tree', ['../x'], 'tree'],
+    ['a negative stat', 'stats.files', -1, 'stats.files'],
+    ['a fractional byte count', 'stats.bytes', 1.5, 'stats.bytes'],
+    ['a stat as text', 'stats.dirs', '4', 'stats.dirs'],
+    ['a missing stat', 'stats.addedBytes', DELETE, 'stats.addedBytes missing'],
+    ['an absolute database path', 'databases.0.path', '/srv/fole/storage/core/core.db', 'database path'],
+    ['a database listed twice', 'databases.1.path', 'core/core.db', 'listed twice'],
+    ['a database whose name is not UTF-8', 'databases.1.path', 'projects/p1/x\udcff.db', 'is not UTF-8'],
+    ['a database size that is not its pages', 'databases.0.size', 8193, 'database record'],
+    ['an absolute skipped path', 'skipped.0.path', '/etc/hostname', 'skipped-path record'],
+    ['a skippedCount below the list', 'skippedCount', 0, 'skippedCount'],
+    ['warnings that are not text', 'warnings', [{}], 'warnings'],
+    ['an actor of an unknown kind', 'actor.kind', 'robot', 'actor'],
+    ['a root that is not an object', 'root', 493, 'root is not an object'],
+    ['a root with a field no backup writes', 'root.acl', 'u::rwx', 'root: unexpected field "acl"'],
+    ['a root mode above 0o7777', 'root.mode', 0o10750, 'root.mode'],
+    ['a root without its gid', 'root.gid', DELETE, 'root owner'],
+    ['a root uid of -1', 'root.uid', -1, 'root owner'],
   ];
-  it.each(cases)('refuses %s with MISSING_MANIFEST', (_name, change, why) => {
-    const s = clone(baseSnapshot()) as unknown as Record<string, any>; // any: see above
-    change(s);
+  it.each(cases)('refuses %s with MISSING_MANIFEST', (_name, path, value, why) => {
+    const s: unknown = clone(baseSnapshot());
+    setAt(s, path, value);
     const err = stopOf(() => validateSnapshot(s, BACKUP_ID));
     expect(err.code).toBe('MISSING_MANIFEST');
     expect(err.message).toContain('manifest is malformed');
@@ -893,20 +882,7 @@ describe('validateSnapshot', () => {
     expect(validateSnapshot(s, BACKUP_ID)).toBe(s);
   });
 
-  /** Every (container, key) in a JSON value, containers first. */
-  function slots(v: unknown): [Record<string, unknown> | unknown[], string | number][] {
-    const out: [Record<string, unknown> | unknown[], string | number][] = [];
-    const walk = (x: unknown): void => {
-      if (Array.isArray(x)) x.forEach((y, i) => (out.push([x, i]), walk(y)));
-      else if (typeof x === 'object' && x !== null)
-        for (const [k, y] of Object.entries(x)) out.push([x as Record<string, unknown>, k]), walk(y);
-    };
-    walk(v);
-    return out;
-  }
-
-  type SnapMutation = { which: number; op: 'delete' | 'set'; value: unknown };
-  const snapMutation: fc.Arbitrary<SnapMutation> = fc.record({
+  const snapMutation: fc.Arbitrary<JsonMutation> = fc.record({
     which: fc.nat(),
     op: fc.constantFrom('delete' as const, 'set' as const),
     value: fc.oneof(
@@ -916,17 +892,9 @@ describe('validateSnapshot', () => {
     ),
   });
 
-  function mutateSnapshot(muts: readonly SnapMutation[]): unknown {
+  function mutateSnapshot(muts: readonly JsonMutation[]): unknown {
     const s = clone(baseSnapshot()) as unknown;
-    for (const m of muts) {
-      const all = slots(s);
-      if (all.length === 0) break;
-      const [container, key] = all[m.which % all.length] as [Record<string, unknown> | unknown[], string | number];
-      if (m.op === 'delete') {
-        if (Array.isArray(container)) container.splice(key as number, 1);
-        else delete container[key as string];
-      } else (container as Record<string | number, unknown>)[key] = m.value;
-    }
+    mutateJson(s, muts);
     return s;
   }
 

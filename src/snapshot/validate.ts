@@ -121,7 +121,12 @@ export function printable(v: unknown, max = 120): string {
 }
 
 /** Characters that do not print as themselves: controls, separators, bidi overrides and isolates. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point (terminal safety)
 export const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+
+/** C0 and C1 control characters and DEL: a terminal acts on them. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point (terminal safety)
+export const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
 
 /**
  * A path for human output: as it is when it prints as itself (UTF-8, no
@@ -548,7 +553,7 @@ function checkManifestHead(m: unknown, backupId: string, no: (what: string, path
   if (!isText(m.createdBy, 256)) throw no('manifest.createdBy');
   for (const k of ['foleVersion', 'storageSpecVersion'] as const) {
     const s = m[k];
-    if (typeof s !== 'string' || s.length === 0 || s.length > 128 || /[\u0000-\u001f\u007f-\u009f]/.test(s))
+    if (typeof s !== 'string' || s.length === 0 || s.length > 128 || CONTROL_CHARACTER.test(s))
       throw no(`manifest.${k} ${printable(s, 40)}`);
   }
 

@@ -9,7 +9,6 @@ import {
   closeSync,
   readdirSync,
   readFileSync,
-  readlinkSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -20,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StopError } from '../errors.js';
+import { openUnder } from '../host/open-files.js';
 import {
   createDamagedDatabase,
   createDatabase,
@@ -54,20 +54,6 @@ function abs(rel: string): string {
 
 function sha(file: string): string {
   return createHash('sha256').update(readFileSync(file)).digest('hex');
-}
-
-/** File descriptors this process has open on files whose path starts with `prefix`. */
-function openFds(prefix: string): string[] {
-  const out: string[] = [];
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      const target = readlinkSync(`/proc/self/fd/${fd}`);
-      if (target.startsWith(prefix)) out.push(target);
-    } catch {
-      // The fd was closed while we listed them (readdir's own fd).
-    }
-  }
-  return out;
 }
 
 function sideFiles(file: string): string[] {
@@ -115,7 +101,7 @@ describe('captureDatabases', () => {
     // SQLite defers closing a file descriptor while another connection of this process
     // (the fixture: a running FOLE) holds locks on the file; after it, nothing is open.
     fix.db.close();
-    expect(openFds(root)).toEqual([]);
+    expect(openUnder(root)).toEqual(new Map());
   });
 
   it('leaves the -wal of a database nobody has open (a crashed FOLE) exactly as it found it', async () => {
@@ -133,7 +119,7 @@ describe('captureDatabases', () => {
     expect(query<{ c: number }>(result.databases[0]?.file ?? '', 'SELECT count(*) AS c FROM counter').c).toBe(25);
     expect(sha(`${abs(rel)}-wal`)).toBe(walBefore);
     expect(sha(abs(rel))).toBe(mainBefore);
-    expect(openFds(root)).toEqual([]);
+    expect(openUnder(root)).toEqual(new Map());
   });
 
   it('leaves no side files beside a cleanly closed source', async () => {
@@ -147,7 +133,7 @@ describe('captureDatabases', () => {
     ]);
     expect(sideFiles(abs('modules/m/module.db'))).toEqual([]);
     expect(sideFiles(abs('projects/p/project.db'))).toEqual([]);
-    expect(openFds(root)).toEqual([]);
+    expect(openUnder(root)).toEqual(new Map());
   });
 
   it('captures two databases at one instant while a real writer process commits to both', async () => {
@@ -163,7 +149,9 @@ describe('captureDatabases', () => {
     let lastA = 0;
     for (let i = 0; i < 6; i++) {
       // Alternate one-step copies with 8-page steps: stepping must finish under commits too.
+      const before = Date.now();
       const result = await capture([a, b], i % 2 === 0 ? {} : { backupStepPages: 8 });
+      const after = Date.now();
       const [ca, cb] = result.databases;
       const maxA = query<{ m: number }>(ca?.file ?? '', 'SELECT max(n) AS m FROM counter').m;
       const maxB = query<{ m: number }>(cb?.file ?? '', 'SELECT max(n) AS m FROM counter').m;
@@ -171,7 +159,10 @@ describe('captureDatabases', () => {
       // (B copied later than A) or B two behind would be a torn capture.
       expect([maxB, maxB + 1]).toContain(maxA);
       expect(maxA).toBeGreaterThanOrEqual(lastA);
-      expect(result.writersBlockedMs).toBeGreaterThanOrEqual(0);
+      // the instant lies within the call, and the writers it held are accounted for
+      expect(Date.parse(result.capturedAt)).toBeGreaterThanOrEqual(before);
+      expect(Date.parse(result.capturedAt)).toBeLessThanOrEqual(after);
+      expect(result.writersBlockedMs).toBeGreaterThan(0);
       lastA = maxA;
       rmSync(ca?.file ?? '');
       rmSync(cb?.file ?? '');
@@ -180,7 +171,7 @@ describe('captureDatabases', () => {
     // The writer goes on after the captures: it was never left blocked.
     await writer.waitFor((l) => Number(l.split(' ')[1]) > lastA + 100);
     expect(await writer.stop()).toBe(0);
-    expect(openFds(root)).toEqual([]);
+    expect(openUnder(root)).toEqual(new Map());
   });
 
   it('refuses a damaged source with DB_INTEGRITY_ERROR naming it and keeps no copy', async () => {
@@ -204,7 +195,7 @@ describe('captureDatabases', () => {
     expect(err.message).toContain(rel);
     expect(err.hint).toMatch(/damaged/);
     expect(readdirSync(staging)).toEqual([]);
-    expect(openFds(root)).toEqual([]);
+    expect(openUnder(root)).toEqual(new Map());
   });
 
   it('refuses a file that is not a database with DB_INTEGRITY_ERROR', async () => {
@@ -214,7 +205,7 @@ describe('captureDatabases', () => {
     const err = await rejection(capture([rel]));
     expect(err.code).toBe('DB_INTEGRITY_ERROR');
     expect(err.path).toBe(rel);
-    expect(openFds(root)).toEqual([]);
+    expect(openUnder(root)).toEqual(new Map());
   });
 
   it('sets an optional damaged database aside (reported, no copy kept) and captures the others', async () => {
@@ -234,7 +225,7 @@ describe('captureDatabases', () => {
     expect(r.damaged.map((d) => d.path).sort()).toEqual([notDb, damaged].sort());
     expect(told.sort()).toEqual([notDb, damaged].sort());
     expect(readdirSync(staging)).toHaveLength(1);
-    expect(openFds(root)).toEqual([]);
+    expect(openUnder(root)).toEqual(new Map());
   });
 
   it("leaves out an optional database deleted since the scan saw it, and fails for one of FOLE's", async () => {
@@ -252,7 +243,7 @@ describe('captureDatabases', () => {
     expect(told).toEqual([gone]);
     const err = await rejection(capture(['core/core.db', 'projects/p9/project.db']));
     expect(err.code).toBe('NOT_FOUND');
-    expect(openFds(root)).toEqual([]);
+    expect(openUnder(root)).toEqual(new Map());
   });
 
   it('never opens a database through a symlink: UNSAFE_PATH, and what it points to stays untouched', async () => {
@@ -285,7 +276,7 @@ describe('captureDatabases', () => {
     expect(err.path).toBe('projects/p/project.db');
     expect(err.message).toBe('capture projects/p/project.db: database locked by a writer for longer than 0.3s');
     expect(err.hint).toBeDefined();
-    expect(openFds(root)).toEqual([]);
+    expect(openUnder(root)).toEqual(new Map());
     expect(readdirSync(staging)).toEqual([]);
 
     expect(await holder.stop()).toBe(0);
@@ -310,7 +301,7 @@ describe('captureDatabases', () => {
     expect(result.locked[0]?.reason).toContain('locked by a writer');
     // one budget for all of them, not one each (a deadlocked or serial wait would take 3 × 1.5 s)
     expect(took).toBeLessThan(2 * 1500);
-    expect(openFds(root)).toEqual([]);
+    expect(openUnder(root)).toEqual(new Map());
   });
 
   it('gives the locks back and retries while a writer holds one, then captures when it lets go', async () => {
@@ -332,7 +323,7 @@ describe('captureDatabases', () => {
     expect(await stopped).toBe(0);
     expect(holder.lines).toContain('released');
     expect(result.databases.map((d) => d.journalMode)).toEqual(['wal', 'delete']);
-    expect(openFds(root)).toEqual([]);
+    expect(openUnder(root)).toEqual(new Map());
   });
 
   it('applies the transform to the copy only and measures the result', async () => {
@@ -384,7 +375,7 @@ describe('captureDatabases', () => {
     // each copy is checked as soon as it is made: copy 1, its check, copy 2, then the abort
     expect(phases).toEqual(['quiesce:0/3', 'quiesce:3/3', 'copy:1/3', 'check:1/3', 'copy:2/3']);
     expect(readdirSync(staging)).toEqual([]);
-    expect(openFds(root)).toEqual([]);
+    expect(openUnder(root)).toEqual(new Map());
     for (const rel of rels) expect(sideFiles(abs(rel))).toEqual([]);
   });
 

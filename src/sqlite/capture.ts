@@ -1,5 +1,5 @@
 /**
- * Point-in-time capture of many live SQLite databases at ONE instant (DESIGN.md §3.2).
+ * Point-in-time capture of many live SQLite databases at ONE instant.
  *
  * FOLE keeps its state in many databases (core.db, module.db, project.db, map.db…)
  * and commits to several of them for one logical change. A backup that copies them
@@ -54,6 +54,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, lstatSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { basename, isAbsolute, join, posix } from 'node:path';
 import { abortError, FoleBackupError, fsError, StopError, throwIfAborted } from '../errors.js';
+import { sleep } from '../concurrency/sleep.js';
 
 export interface CaptureProgressEvent {
   phase: 'quiesce' | 'copy' | 'check';
@@ -825,22 +826,4 @@ function safeName(rel: string): string {
 function formatSeconds(ms: number): string {
   const s = ms / 1000;
   return `${Number.isInteger(s) ? s : s.toFixed(1)}s`;
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(abortError());
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(abortError());
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

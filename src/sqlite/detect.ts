@@ -6,7 +6,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { errnoCode, FoleBackupError, fsError, StopError } from '../errors.js';
 import { fsPath } from '../fs/byte-names.js';
-import { pathInsideRoot } from '../fs/inside-root.js';
+import { type CheckedPath, pathInsideRoot } from '../fs/inside-root.js';
 
 /** The first 16 bytes of every SQLite 3 database file: "SQLite format 3\0". */
 export const SQLITE_HEADER: Buffer = Buffer.from('SQLite format 3\0', 'latin1');
@@ -77,7 +77,7 @@ function declaredPageSize(header: Buffer): number | undefined {
 /**
  * Check the file at `rel` under `root`, one of FOLE's database places
  * (src/storage/fole-layout.ts), before it is captured: FOLE's own databases
- * must be sound (spec §15), so what is found there is never stored as a
+ * must be sound (a damaged one is a STOP), so what is found there is never stored as a
  * plain file. Throws StopError DB_INTEGRITY_ERROR when it is not a SQLite
  * database file: empty, no SQLite header, or a size that is not a whole
  * number of its pages (truncated, or bytes appended). An empty file is
@@ -98,7 +98,7 @@ export function checkFoleDatabaseFile(root: string, rel: string): void {
       ...(cause === undefined ? {} : { cause }),
       hint: "something is moving or replacing FOLE's databases (a restore, a migration, a copy); let it finish, then run the backup again",
     });
-  let checked;
+  let checked: CheckedPath;
   try {
     checked = pathInsideRoot(root, rel);
   } catch (err) {

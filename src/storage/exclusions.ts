@@ -1,5 +1,6 @@
 /**
- * What a backup leaves out of a STORAGE_ROOT: one list, as data.
+ * What a backup leaves out of a STORAGE_ROOT. One list, as data: the backup, the
+ * demo's mutations and the tests read it from here.
  * Ephemeral directories are skipped at any depth; SQLite side files are skipped
  * because their content is captured through SQLite itself.
  */

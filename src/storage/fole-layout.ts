@@ -1,5 +1,5 @@
 /**
- * Where FOLE keeps its own databases in a STORAGE_ROOT (DESIGN.md §1). A
+ * Where FOLE keeps its own databases in a STORAGE_ROOT. A
  * database is recognised by its header wherever it is (src/sqlite/detect.ts);
  * these places only decide how much is at stake when one is damaged or
  * symlinked: FOLE's own database failing is a STOP, an upload that merely

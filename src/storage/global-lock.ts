@@ -1,5 +1,5 @@
 /**
- * The Global Storage Lock (DESIGN.md §6): a lease row in FOLE's own lock table,
+ * The Global Storage Lock: a lease row in FOLE's own lock table,
  * `dal_locks` of `<STORAGE_ROOT>/core/core.db`, under lock id `storage:global`.
  * fole-backup holds it while it captures or swaps a tree; FOLE's processes can use
  * this same API to honour it (and to hold it themselves).
@@ -22,13 +22,15 @@
  * we never keep FOLE's central database open. Times are epoch milliseconds.
  */
 import Database from 'better-sqlite3';
-import { hostname, userInfo } from 'node:os';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { FoleBackupError, StopError } from '../errors.js';
 import { checkFoleDatabaseFile } from '../sqlite/detect.js';
 import { isSqliteDamage } from '../sqlite/integrity.js';
 import { CORE_DB } from './fole-layout.js';
 import { hasLockTable } from '../sqlite/lock-table.js';
+import { sleep } from '../concurrency/sleep.js';
+import { currentUser } from '../host/current-user.js';
 import { openDatabaseInside } from '../sqlite/open-inside.js';
 
 export const GLOBAL_LOCK_ID = 'storage:global';
@@ -173,7 +175,7 @@ export async function acquireStorageLock(opts: AcquireOptions): Promise<HeldStor
         },
       );
     }
-    await sleep(Math.min(left, POLL_MS), opts.signal, lockId);
+    await sleep(Math.min(left, POLL_MS), opts.signal, () => aborted(lockId));
   }
 }
 
@@ -388,7 +390,7 @@ function withCore<T>(storageRoot: string, fn: (db: Database.Database) => T): T {
     if (err instanceof FoleBackupError) throw err;
     const code = err instanceof Database.SqliteError ? err.code : '';
     const msg = `storage lock in ${file}: ${err instanceof Error ? err.message : String(err)}`;
-    // core.db is FOLE's central database: damaged, it is a STOP (spec §15), not a
+    // core.db is FOLE's central database: damaged, it is a STOP (a human decides), not a
     // read error to retry — nothing may be backed up from or restored over it as it is
     if (isSqliteDamage(err)) {
       throw new StopError(
@@ -440,14 +442,7 @@ function selectRow(db: Database.Database, lockId: string): LockRow | undefined {
 }
 
 function defaultOwner(): string {
-  let user: string;
-  try {
-    user = userInfo().username;
-  } catch {
-    // No passwd entry for this uid (containers): fall back to the environment.
-    user = process.env.USER ?? String(process.getuid?.() ?? 'unknown');
-  }
-  return `fole-backup:${user}@${hostname()}:${process.pid}`;
+  return `fole-backup:${currentUser()}@${hostname()}:${process.pid}`;
 }
 
 function usage(msg: string): FoleBackupError {
@@ -457,19 +452,5 @@ function usage(msg: string): FoleBackupError {
 function aborted(lockId: string): FoleBackupError {
   return new FoleBackupError('ABORTED', `acquire storage lock ${lockId}: aborted`, {
     hint: 'run it again; nothing was changed',
-  });
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined, lockId: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(aborted(lockId));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -30,6 +30,12 @@ function count(flag: string, v: string | undefined): number | undefined {
   return v === undefined ? undefined : parseKeepCount(`--keep-${flag}`, v);
 }
 
+/** `text` when it is a valid --keep-within duration (kept as text in the policy); a usage error otherwise. */
+function checkedDuration(text: string): string {
+  parseDuration(text);
+  return text;
+}
+
 function policyFromFlags(f: ForgetFlags): RetentionPolicy | undefined {
   const p: RetentionPolicy = {
     last: count('last', f.keepLast),
@@ -38,7 +44,7 @@ function policyFromFlags(f: ForgetFlags): RetentionPolicy | undefined {
     weekly: count('weekly', f.keepWeekly),
     monthly: count('monthly', f.keepMonthly),
     yearly: count('yearly', f.keepYearly),
-    within: f.keepWithin === undefined ? undefined : (parseDuration(f.keepWithin), f.keepWithin),
+    within: f.keepWithin === undefined ? undefined : checkedDuration(f.keepWithin),
     tags: f.keepTag,
   };
   const given = Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) as RetentionPolicy;
@@ -49,7 +55,7 @@ export function registerForget(program: Command, run: Runner): void {
   program
     .command('forget')
     .argument('[backups...]', 'backup ids to remove (instead of a policy)')
-    .description('remove backups by retention policy (spec §9 rotation) or by id; --prune also frees their data')
+    .description('remove backups by retention policy (--keep-*) or by id; --prune also frees their data')
     .option('--keep-last <n>', 'keep the n newest backups')
     .option('--keep-hourly <n>', 'keep the newest backup of each of the last n hours (UTC) that have one')
     .option('--keep-daily <n>', 'keep the newest backup of each of the last n days (UTC)')

@@ -8,7 +8,7 @@ export function registerManifest(program: Command, run: Runner): void {
   program
     .command('manifest')
     .argument('<backup>', 'backup id (or a unique prefix of at least 8 characters) or "latest"')
-    .description("print a backup's manifest.json (spec §4) on stdout")
+    .description("print a backup's manifest.json (FOLE's backup manifest) on stdout")
     .action((ref: string) =>
       run(async (ctx) => {
         // only reads: a reader that has seen enough (`| head`) ends it

@@ -137,7 +137,7 @@ export function registerRestore(program: Command, run: Runner): void {
     .addHelpText(
       'after',
       `
-Order (spec §7), refusing rather than guessing — a STOP (exit 3) changes nothing:
+Order of the checks, refusing rather than guessing — a STOP (exit 3) changes nothing:
   1. the manifest must exist and decrypt                     MISSING_MANIFEST
   2. --confirm must be the full id of the backup             AMBIGUOUS_INTENT
      the target must be absent, empty or a STORAGE_ROOT,     UNCLEAR_RESTORE_TARGET
