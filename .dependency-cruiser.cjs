@@ -6,7 +6,8 @@
  */
 const FLOORS = [
   ['errors.ts'],
-  ['host', 'concurrency', 'crypto', 'progress'],
+  ['host'],
+  ['concurrency', 'crypto', 'progress'],
   ['fs'],
   ['backend'],
   ['repository'],
