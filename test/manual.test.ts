@@ -88,7 +88,9 @@ function unionMembers(name: string): string[] {
 }
 
 /** The codes a list in `text` explains: lines that start `- \`CODE\` —`. */
-const explainedCodes = (text: string): string[] => [...text.matchAll(/^- `([A-Z_]+)` —/gm)].map((x) => x[1] as string);
+function explainedCodes(text: string): string[] {
+  return [...text.matchAll(/^- `([A-Z_]+)` —/gm)].map((x) => x[1] as string);
+}
 
 const headingOf = (c: CliCommand): string =>
   c.path.length === 0 ? 'Global flags' : `\`fole-backup ${c.path.join(' ')}\``;
