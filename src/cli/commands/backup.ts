@@ -118,7 +118,8 @@ export function registerBackup(program: Command, run: Runner): void {
     )
     .option(
       '--actor <who>',
-      'who asks for this backup, recorded as createdBy: up to 256 characters, no control characters (default: user@host)',
+      'who asks for this backup, recorded as createdBy: up to 256 characters, no control characters ' +
+        '(default: $FOLE_BACKUP_ACTOR, else user@host)',
     )
     .addOption(
       new Option('--actor-kind <kind>', 'whether a person or an AI agent asks')
