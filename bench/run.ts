@@ -467,7 +467,15 @@ async function main(): Promise<void> {
     version: `fole-backup ${run(process.execPath, [CLI, '--version']).stdout.trim()} (${gitRevision()})`,
     commands: foleCommands(CLI),
   };
-  const baseline = opts.baseline === undefined ? null : buildBaseline(REPO_ROOT, opts.baseline, opts.out, log);
+  let baseline: BaselineBuild | null = null;
+  if (opts.baseline !== undefined) {
+    try {
+      baseline = buildBaseline(REPO_ROOT, opts.baseline, opts.out, log);
+    } catch (err) {
+      process.stderr.write(`${(err as Error).message}\n`);
+      process.exit(1);
+    }
+  }
   try {
     await benchmark(opts, build, baseline);
   } finally {
@@ -560,7 +568,7 @@ async function benchmark(opts: BenchOptions, build: FoleBuild, baseline: Baselin
         `${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM`,
         build.version,
       ].join('; '),
-      ...(baseline === null ? [] : [`baseline ${baseline.name}: ${baseline.version}, built in ${baseline.dir}`]),
+      ...(baseline === null ? [] : [`baseline ${baseline.name}: ${baseline.version}`]),
       ...(anchorVersions
         ? [`anchors: ${Object.values(anchorVersions).join('; ')} — their time includes the sqlite3 .backup of every DB`]
         : []),
