@@ -7,13 +7,13 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import type { AnchorName } from './tools/tool.js';
 
-export const PRESET_NAMES = ['small', 'default', 'large'] as const;
+const PRESET_NAMES = ['small', 'default', 'large'] as const;
 export type PresetName = (typeof PRESET_NAMES)[number];
 
 /** The measured scenarios, in the order they run. */
-export const SCENARIOS = ['full', 'incr-nochange', 'incr-change', 'restore', 'verify', 'dedup'] as const;
+const SCENARIOS = ['full', 'incr-nochange', 'incr-change', 'restore', 'verify', 'dedup'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
-export const ANCHOR_NAMES: readonly AnchorName[] = ['restic', 'borg'];
+const ANCHOR_NAMES: readonly AnchorName[] = ['restic', 'borg'];
 
 export const SCENARIO_TITLES: Record<Scenario, string> = {
   full: 'first full backup',

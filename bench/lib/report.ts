@@ -52,7 +52,7 @@ export interface Summary {
   mbPerS: number | null;
 }
 
-export function median(xs: readonly number[]): number | null {
+function median(xs: readonly number[]): number | null {
   const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   if (v.length === 0) return null;
   const m = Math.floor(v.length / 2);

@@ -18,7 +18,7 @@ import {
   type StepOutcome,
 } from './tool.js';
 
-export const FOLE_VERSION_RECORDED = '1.0.0';
+const FOLE_VERSION_RECORDED = '1.0.0';
 const PASSWORD = 'bench-password-fole';
 
 /** A built fole-backup CLI that the harness measures: this build, or a baseline (bench/lib/baseline.ts). */
@@ -57,7 +57,7 @@ export function foleCommands(cli: string): Set<string> {
  * databases 4.0; …" in seconds, the first entry being start-up (node, key
  * derivation, repository open) before the first phase.
  */
-export function phaseTimes(t: Timed): string {
+function phaseTimes(t: Timed): string {
   const marks = t.stderrLines
     .filter((l) => l.line.endsWith('…'))
     .map((l) => ({ name: l.line.slice(0, -1).trim(), atS: l.atS }));
