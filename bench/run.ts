@@ -21,6 +21,8 @@
  *   dedup (once): a tree of core.db + the largest DB; full, 1% pages, incremental
  *   medians over runs → one table on stdout, JSON + Markdown in <out>/
  *   --profile: a full backup, an unchanged incremental, a restore and a verify under node --cpu-prof
+ *   --baseline REF: REF built in a worktree (bench/lib/baseline.ts) is one more tool, `fole@REF`,
+ *     interleaved with the others in every step, and compared with this build in a table of its own
  */
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, statfsSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, loadavg, release, tmpdir, totalmem } from 'node:os';
@@ -28,6 +30,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mutateStorageRoot, type MutationResult } from '../src/demo/generate-storage-root.js';
 import { copyTree, ensureDataset, listTree, type Dataset, type TreeListing } from './lib/dataset.js';
+import { buildBaseline, type BaselineBuild } from './lib/baseline.js';
 import { profileMarkdown, summarizeProfileDir, type ProfileSummary } from './lib/cpu-profile.js';
 import { measureLimits, type Limit } from './lib/limits.js';
 import { LiveDatabases } from './lib/live-databases.js';
@@ -36,6 +39,7 @@ import { duBytes, ensureGnuTime, run } from './lib/measure.js';
 import { OptionsError, parseOptions, SCENARIO_TITLES, USAGE, type BenchOptions, type Scenario } from './lib/options.js';
 import { detectCacheMode, prepareCache, type CacheMode } from './lib/page-cache.js';
 import {
+  baselineTable,
   dedupTable,
   detailTable,
   goals,
@@ -51,9 +55,9 @@ import {
 } from './lib/report.js';
 import { ensureAnchors } from './lib/tools/anchor.js';
 import { BorgTool, borgVersion } from './lib/tools/borg.js';
-import { FoleTool, foleCommands } from './lib/tools/fole.js';
+import { FoleTool, foleCommands, type FoleBuild } from './lib/tools/fole.js';
 import { ResticTool, resticVersion } from './lib/tools/restic.js';
-import type { BenchTool, StepOutcome, ToolName } from './lib/tools/tool.js';
+import { fileSafe, type BenchTool, type StepOutcome, type ToolName } from './lib/tools/tool.js';
 
 const REPO_ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const CLI = join(REPO_ROOT, 'dist', 'cli', 'main.js');
@@ -73,15 +77,18 @@ interface Env {
   dataset: Dataset;
   listing: TreeListing;
   cacheMode: CacheMode;
-  foleVersion: string;
-  commands: Set<string>;
+  /** The build under test. */
+  build: FoleBuild;
+  /** --baseline: another commit, measured beside it. */
+  baseline: BaselineBuild | null;
   workBase: string;
   logDir: string;
   toolNames: ToolName[];
 }
 
-function makeTools(env: Env, workDir: string, nodeFlags: string[] = []): BenchTool[] {
-  const tools: BenchTool[] = [new FoleTool(CLI, env.foleVersion, env.commands, workDir, env.logDir, nodeFlags)];
+function makeTools(env: Env, workDir: string): BenchTool[] {
+  const builds = env.baseline === null ? [env.build] : [env.build, env.baseline];
+  const tools: BenchTool[] = builds.map((b) => new FoleTool(b, workDir, env.logDir));
   if (env.opts.anchors.includes('restic')) tools.push(new ResticTool(workDir, env.logDir));
   if (env.opts.anchors.includes('borg')) tools.push(new BorgTool(workDir, env.logDir));
   return tools;
@@ -248,7 +255,7 @@ async function runOnce(env: Env, runNo: number): Promise<{ ms: Measurement[]; mu
     if (want.has('restore')) {
       setTag(tools, `run${runNo}-restore`);
       for (const t of tools) {
-        const target = join(dir, `restore-${t.name}`);
+        const target = join(dir, `restore-${fileSafe(t.name)}`);
         const m = broken.has(t.name)
           ? figures(
               runNo,
@@ -265,8 +272,7 @@ async function runOnce(env: Env, runNo: number): Promise<{ ms: Measurement[]; mu
         ms.push(m);
       }
       // the restored trees and anything kept beside them (fole keeps the previous tree): not deleted, see retire()
-      for (const t of tools)
-        for (const n of readdirSync(dir)) if (n.startsWith(`restore-${t.name}`)) retire(env, join(dir, n));
+      for (const n of readdirSync(dir)) if (n.startsWith('restore-')) retire(env, join(dir, n));
     }
     if (want.has('verify')) {
       // verify --read-data writes databases to scratch copies, up to all of them at once (docs/VERIFY.md):
@@ -389,7 +395,7 @@ async function profile(
   try {
     const prof = (name: string): string => join(outDir, name);
     const tool = (name: string): FoleTool =>
-      new FoleTool(CLI, env.foleVersion, env.commands, dir, env.logDir, ['--cpu-prof', '--cpu-prof-dir', prof(name)]);
+      new FoleTool(env.build, dir, env.logDir, ['--cpu-prof', '--cpu-prof-dir', prof(name)]);
     const full = tool('full-backup');
     full.runner.tag = 'profile';
     await full.init();
@@ -443,8 +449,7 @@ async function main(): Promise<void> {
     return;
   }
   ensureGnuTime(log);
-  const anchored = opts.anchors.length > 0;
-  if (anchored) ensureAnchors(log);
+  if (opts.anchors.length > 0) ensureAnchors(log);
   if (opts.build) {
     log('npm run build');
     const b = run('npm', ['run', 'build'], { cwd: REPO_ROOT, allowFail: true });
@@ -456,8 +461,33 @@ async function main(): Promise<void> {
     }
   }
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build`);
-  const foleVersion = `fole-backup ${run(process.execPath, [CLI, '--version']).stdout.trim()} (${gitRevision()})`;
-  const commands = foleCommands(CLI);
+  const build: FoleBuild = {
+    name: 'fole',
+    cli: CLI,
+    version: `fole-backup ${run(process.execPath, [CLI, '--version']).stdout.trim()} (${gitRevision()})`,
+    commands: foleCommands(CLI),
+  };
+  let baseline: BaselineBuild | null = null;
+  if (opts.baseline !== undefined) {
+    try {
+      baseline = buildBaseline(REPO_ROOT, opts.baseline, opts.out, log);
+    } catch (err) {
+      process.stderr.write(`${(err as Error).message}\n`);
+      process.exit(1);
+    }
+  }
+  try {
+    await benchmark(opts, build, baseline);
+  } finally {
+    if (baseline !== null && opts.keep)
+      log(`kept the baseline's worktree ${baseline.dir}; \`git worktree remove --force\` it when done`);
+    else baseline?.remove();
+  }
+}
+
+/** Everything after the builds: dataset, limits, the runs, the report. */
+async function benchmark(opts: BenchOptions, build: FoleBuild, baseline: BaselineBuild | null): Promise<void> {
+  const anchored = opts.anchors.length > 0;
   const dataset = await ensureDataset(REPO_ROOT, opts.out, opts.preset, log, { files: opts.files, mb: opts.mb });
   const listing = listTree(dataset.root);
   const stamp = new Date()
@@ -480,14 +510,14 @@ async function main(): Promise<void> {
     );
   const cache = detectCacheMode();
   log(`page cache: ${cache.mode} — ${cache.why}`);
-  const toolNames: ToolName[] = ['fole', ...opts.anchors];
+  const toolNames: ToolName[] = ['fole', ...(baseline === null ? [] : [baseline.name]), ...opts.anchors];
   const env: Env = {
     opts,
     dataset,
     listing,
     cacheMode: cache.mode,
-    foleVersion,
-    commands,
+    build,
+    baseline,
     workBase,
     graveyard: join(workBase, 'removed-at-end'),
     logDir,
@@ -496,9 +526,11 @@ async function main(): Promise<void> {
   const anchorVersions = anchored
     ? Object.fromEntries(opts.anchors.map((a) => [a, a === 'restic' ? resticVersion() : borgVersion()]))
     : null;
-  const missing = ['restore', 'verify'].filter((c) => !commands.has(c));
-  if (missing.length > 0)
-    log(`note: the built CLI has no ${missing.join(' / ')} command yet; those scenarios are reported as n/a for fole`);
+  for (const b of baseline === null ? [build] : [build, baseline]) {
+    const missing = ['restore', 'verify'].filter((c) => !b.commands.has(c));
+    if (missing.length > 0)
+      log(`note: ${b.name} has no ${missing.join(' / ')} command; those scenarios are reported as n/a for it`);
+  }
   log(
     `dataset ${opts.preset}: ${listing.files.length} files backed up (${(listing.bytes / 1e6).toFixed(0)} MB), ${listing.databases.length} databases`,
   );
@@ -531,7 +563,12 @@ async function main(): Promise<void> {
 
     const header = [
       `fole-backup benchmark — preset ${opts.preset} (seed ${dataset.spec.seed}): ${treeFiles.toLocaleString('en-US')} files, ${(treeBytes / 1e6).toFixed(0)} MB backed up, ${listing.databases.length} databases`,
-      `${opts.runs} run(s), medians; page cache ${cache.mode}; ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM; ${foleVersion}`,
+      [
+        `${opts.runs} run(s), medians; page cache ${cache.mode}`,
+        `${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM`,
+        build.version,
+      ].join('; '),
+      ...(baseline === null ? [] : [`baseline ${baseline.name}: ${baseline.version}`]),
       ...(anchorVersions
         ? [`anchors: ${Object.values(anchorVersions).join('; ')} — their time includes the sqlite3 .backup of every DB`]
         : []),
@@ -541,6 +578,10 @@ async function main(): Promise<void> {
     const problems = sums.filter((s) => s.status === 'failed' || s.status === 'unavailable');
     for (const p of problems)
       text.push(`  ${p.tool} / ${SCENARIO_TITLES[p.scenario]}: ${p.status}${p.error ? ` — ${p.error}` : ''}`);
+    const vsBaseline = baseline === null ? null : baselineTable(sums, measurements, baseline.name, mainScenarios);
+    const vsBaselineTitle =
+      baseline === null ? '' : `this build / ${baseline.name} (${baseline.commit.slice(0, 7)}): below 1 is better`;
+    if (vsBaseline !== null && vsBaseline.rows.length > 0) text.push('', vsBaselineTitle, renderText(vsBaseline));
     const phases = measurements.filter(
       (m) => m.tool === 'fole' && m.status === 'ok' && typeof m.info.phases === 'string' && m.info.phases !== '',
     );
@@ -599,7 +640,10 @@ async function main(): Promise<void> {
         sameFilesystem: fs,
       },
       versions: {
-        fole: foleVersion,
+        fole: build.version,
+        ...(baseline === null
+          ? {}
+          : { baseline: { ref: baseline.ref, commit: baseline.commit, version: baseline.version } }),
         ...(anchorVersions ?? {}),
         sqlite3: anchored ? run('sqlite3', ['--version']).stdout.trim() : null,
       },
@@ -657,6 +701,9 @@ async function main(): Promise<void> {
         (p) => `- ${p.tool} / ${SCENARIO_TITLES[p.scenario]}: ${p.status}${p.error ? ` — ${p.error}` : ''}`,
       ),
       '',
+      ...(vsBaseline !== null && vsBaseline.rows.length > 0
+        ? [`#### ${vsBaselineTitle}`, '', renderMarkdown(vsBaseline), '']
+        : []),
       '#### Every tool',
       '',
       renderMarkdown(detailTable(sums)),

@@ -72,7 +72,7 @@ function moduleOf(frame: CallFrame, repoRoot: string): string {
   return u;
 }
 
-export function summarizeCpuProfile(path: string, repoRoot: string): ProfileSummary {
+function summarizeCpuProfile(path: string, repoRoot: string): ProfileSummary {
   const p = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile;
   const byId = new Map<number, ProfileNode>(p.nodes.map((n) => [n.id, n]));
   const self = new Map<number, number>();

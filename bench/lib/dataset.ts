@@ -63,7 +63,7 @@ function cacheKey(repoRoot: string, spec: StorageRootSpec): string {
  * the tile count carries the file count, the large databases (or, without any,
  * the uploads) carry the size. The report prints what was actually generated.
  */
-export function scaledSpec(preset: PresetName, files?: number, mb?: number): StorageRootSpec {
+function scaledSpec(preset: PresetName, files?: number, mb?: number): StorageRootSpec {
   const base = PRESETS[preset];
   const spec: StorageRootSpec = { ...base };
   const maps = base.projects * base.mapsPerProject;
@@ -152,7 +152,7 @@ export async function ensureDataset(
 }
 
 /** SHA-256 over every entry's relative path, type, size and mtime (side files included): detects any change to the cache. */
-export function treeFingerprint(root: string): string {
+function treeFingerprint(root: string): string {
   const h = createHash('sha256');
   const walk = (dir: string, rel: string): void => {
     for (const name of readdirSync(dir).sort()) {

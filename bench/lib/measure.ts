@@ -8,7 +8,7 @@
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 
-export const GNU_TIME = '/usr/bin/time';
+const GNU_TIME = '/usr/bin/time';
 
 export interface Timed {
   /** Wall-clock seconds (monotonic clock, around the whole child). */

@@ -5,15 +5,15 @@
  */
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
+import type { AnchorName } from './tools/tool.js';
 
-export const PRESET_NAMES = ['small', 'default', 'large'] as const;
+const PRESET_NAMES = ['small', 'default', 'large'] as const;
 export type PresetName = (typeof PRESET_NAMES)[number];
 
 /** The measured scenarios, in the order they run. */
-export const SCENARIOS = ['full', 'incr-nochange', 'incr-change', 'restore', 'verify', 'dedup'] as const;
+const SCENARIOS = ['full', 'incr-nochange', 'incr-change', 'restore', 'verify', 'dedup'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
-export const ANCHOR_NAMES = ['restic', 'borg'] as const;
-export type AnchorName = (typeof ANCHOR_NAMES)[number];
+const ANCHOR_NAMES: readonly AnchorName[] = ['restic', 'borg'];
 
 export const SCENARIO_TITLES: Record<Scenario, string> = {
   full: 'first full backup',
@@ -34,6 +34,8 @@ export interface BenchOptions {
   keep: boolean;
   profile: boolean;
   build: boolean;
+  /** A git ref of fole-backup to build apart and measure beside this build, as the tool `fole@REF`. */
+  baseline?: string;
   /** Wait at most this long before each step for a quiet second (machine < 15% busy). */
   quietWait: number;
   /** Scale the preset to about this many files / megabytes. */
@@ -56,32 +58,40 @@ export const USAGE = `usage: npm run bench -- [options]
   --profile                      also profile fole-backup (node --cpu-prof): full backup, unchanged incremental, restore, verify
   --quiet-wait S                 before each step, wait up to S seconds for a quiet second (default 5)
   --no-build                     use dist/ as it is instead of running \`npm run build\` first
+  --baseline REF                 also build the git ref REF (a commit, main~5, a tag) in a worktree under
+                                 --out and measure it as the tool fole@REF, interleaved with this build:
+                                 the report shows this build / REF for wall time, CPU and peak RSS
   -h, --help                     this text`;
 
 export class OptionsError extends Error {}
 
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: false,
+    options: {
+      preset: { type: 'string' },
+      files: { type: 'string' },
+      mb: { type: 'string' },
+      runs: { type: 'string' },
+      anchors: { type: 'boolean', default: false },
+      anchor: { type: 'string', multiple: true },
+      scenarios: { type: 'string' },
+      out: { type: 'string' },
+      keep: { type: 'boolean', default: false },
+      profile: { type: 'boolean', default: false },
+      'no-build': { type: 'boolean', default: false },
+      baseline: { type: 'string' },
+      'quiet-wait': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+}
+
 export function parseOptions(argv: string[], repoRoot: string): BenchOptions | 'help' {
-  let parsed;
+  let parsed: ReturnType<typeof parse>;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: false,
-      options: {
-        preset: { type: 'string' },
-        files: { type: 'string' },
-        mb: { type: 'string' },
-        runs: { type: 'string' },
-        anchors: { type: 'boolean', default: false },
-        anchor: { type: 'string', multiple: true },
-        scenarios: { type: 'string' },
-        out: { type: 'string' },
-        keep: { type: 'boolean', default: false },
-        profile: { type: 'boolean', default: false },
-        'no-build': { type: 'boolean', default: false },
-        'quiet-wait': { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
+    parsed = parse(argv);
   } catch (err) {
     throw new OptionsError((err as Error).message);
   }
@@ -125,8 +135,11 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions | '
   const quietWait = Number(v['quiet-wait'] ?? 5);
   if (!Number.isFinite(quietWait) || quietWait < 0)
     throw new OptionsError(`--quiet-wait must be a number of seconds, not ${v['quiet-wait']}`);
+  const baseline = v.baseline?.trim();
+  if (baseline === '') throw new OptionsError('--baseline needs a git ref (a commit, a branch, main~5)');
   return {
     quietWait,
+    ...(baseline !== undefined ? { baseline } : {}),
     ...(files !== undefined ? { files } : {}),
     ...(mb !== undefined ? { mb } : {}),
     preset,

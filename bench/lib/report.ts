@@ -4,7 +4,7 @@
  */
 import { SCENARIO_TITLES, type Scenario } from './options.js';
 import { RAW_READ_COLD, RAW_READ_COLD_PARALLEL, RAW_READ_WARM, SHA256_1MIB, type Limit } from './limits.js';
-import type { ToolName } from './tools/tool.js';
+import { isAnchor, type FoleName, type ToolName } from './tools/tool.js';
 
 export interface PartFigures {
   label: string;
@@ -52,7 +52,7 @@ export interface Summary {
   mbPerS: number | null;
 }
 
-export function median(xs: readonly number[]): number | null {
+function median(xs: readonly number[]): number | null {
   const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   if (v.length === 0) return null;
   const m = Math.floor(v.length / 2);
@@ -117,7 +117,8 @@ export interface Table {
 
 /** The one table: per scenario, times of each tool, ratios, fole's rates, peak RSS, CPU, repository growth. */
 export function mainTable(sums: readonly Summary[], tools: readonly ToolName[], scenarios: readonly Scenario[]): Table {
-  const anchors = tools.filter((t) => t !== 'fole');
+  // a --baseline build has a table of its own (baselineTable)
+  const anchors = tools.filter(isAnchor);
   const head = [
     'scenario',
     ...tools.map((t) => `${t} s`),
@@ -147,6 +148,57 @@ export function mainTable(sums: readonly Summary[], tools: readonly ToolName[], 
     ]);
   }
   return { head, rows, right: new Set(head.map((_, i) => i).filter((i) => i > 0)) };
+}
+
+/**
+ * --baseline: this build against the baseline, per scenario. Each ratio is this build's median over the
+ * baseline's median (below 1: this build is faster or smaller); the last column pairs the two builds'
+ * wall times run by run, as they ran minutes apart on the same tree.
+ */
+export function baselineTable(
+  sums: readonly Summary[],
+  ms: readonly Measurement[],
+  baseline: FoleName,
+  scenarios: readonly Scenario[],
+): Table {
+  const pair = `fole / ${baseline}`;
+  const head = [
+    'scenario',
+    `wall s (${pair})`,
+    'wall ratio',
+    `CPU s (${pair})`,
+    'CPU ratio',
+    `peak RSS MiB (${pair})`,
+    'RSS ratio',
+    'wall ratio per run',
+  ];
+  const rows: string[][] = [];
+  for (const scenario of scenarios) {
+    if (scenario === 'dedup') continue;
+    const get = (t: ToolName): Summary | undefined =>
+      sums.find((s) => s.scenario === scenario && s.tool === t && s.status === 'ok');
+    const cur = get('fole');
+    const base = get(baseline);
+    const both = (fn: (s: Summary) => number | null, d: number): [string, string] => {
+      const a = cur === undefined ? null : fn(cur);
+      const b = base === undefined ? null : fn(base);
+      return [`${f1(a, d)} / ${f1(b, d)}`, ratio(a, b)];
+    };
+    const runs = ms
+      .filter((m) => m.scenario === scenario && m.tool === 'fole' && m.status === 'ok')
+      .flatMap((m) => {
+        const b = ms.find((x) => x.scenario === scenario && x.tool === baseline && x.run === m.run);
+        return b?.status === 'ok' ? [ratio(m.wallS, b.wallS)] : [];
+      });
+    rows.push([
+      SCENARIO_TITLES[scenario],
+      ...both((s) => s.wallS, 2),
+      ...both((s) => s.cpuS, 2),
+      ...both((s) => (s.maxRssKiB === null ? null : s.maxRssKiB / 1024), 0),
+      runs.join(', ') || '–',
+    ]);
+  }
+  return { head, rows, right: new Set([1, 2, 3, 4, 5, 6]) };
 }
 
 /** Every tool's figures, one row per scenario and tool. */

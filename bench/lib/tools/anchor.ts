@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { aptInstall, run } from '../measure.js';
 import type { StepPart, StepRunner } from './tool.js';
 
-export const CAPTURE_SCRIPT = fileURLToPath(new URL('../../anchors/capture-sqlite.sh', import.meta.url));
+const CAPTURE_SCRIPT = fileURLToPath(new URL('../../anchors/capture-sqlite.sh', import.meta.url));
 
 /** Name patterns fole-backup leaves out (src/storage/exclusions.ts); DBs come from staging instead. */
 export const EXCLUDED_NAMES = ['*.db', '*-wal', '*-shm', '*-journal'];

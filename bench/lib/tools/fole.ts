@@ -7,10 +7,30 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, type Timed } from '../measure.js';
-import { failed, num, StepRunner, type BackupKind, type BenchTool, type StepOutcome } from './tool.js';
+import {
+  failed,
+  fileSafe,
+  num,
+  StepRunner,
+  type BackupKind,
+  type BenchTool,
+  type FoleName,
+  type StepOutcome,
+} from './tool.js';
 
-export const FOLE_VERSION_RECORDED = '1.0.0';
+const FOLE_VERSION_RECORDED = '1.0.0';
 const PASSWORD = 'bench-password-fole';
+
+/** A built fole-backup CLI that the harness measures: this build, or a baseline (bench/lib/baseline.ts). */
+export interface FoleBuild {
+  name: FoleName;
+  /** Path of the built `dist/cli/main.js`. */
+  cli: string;
+  /** What the report names it: "fole-backup 0.1.0 (abc1234)". */
+  version: string;
+  /** The commands its --help lists (see foleCommands). */
+  commands: Set<string>;
+}
 
 /** The commands the built CLI offers (restore and verify may not exist yet). */
 export function foleCommands(cli: string): Set<string> {
@@ -37,35 +57,41 @@ export function foleCommands(cli: string): Set<string> {
  * databases 4.0; …" in seconds, the first entry being start-up (node, key
  * derivation, repository open) before the first phase.
  */
-export function phaseTimes(t: Timed): string {
+function phaseTimes(t: Timed): string {
   const marks = t.stderrLines
     .filter((l) => l.line.endsWith('…'))
     .map((l) => ({ name: l.line.slice(0, -1).trim(), atS: l.atS }));
   if (marks.length === 0) return '';
   const out = [`start-up ${(marks[0]?.atS ?? 0).toFixed(1)}`];
-  marks.forEach((m, i) => out.push(`${m.name} ${((marks[i + 1]?.atS ?? t.wallS) - m.atS).toFixed(1)}`));
+  for (const [i, m] of marks.entries()) out.push(`${m.name} ${((marks[i + 1]?.atS ?? t.wallS) - m.atS).toFixed(1)}`);
   return out.join('; ');
 }
 
 export class FoleTool implements BenchTool {
-  readonly name = 'fole' as const;
+  readonly name: FoleName;
+  readonly version: string;
   readonly repo: string;
   readonly stateDirs: readonly string[];
   readonly runner: StepRunner;
+  private readonly cli: string;
+  private readonly commands: Set<string>;
   private lastBackupId: string | undefined;
 
   constructor(
-    private readonly cli: string,
-    readonly version: string,
-    private readonly commands: Set<string>,
+    build: FoleBuild,
     workDir: string,
     logDir: string,
     /** Extra node flags (e.g. --cpu-prof) for every measured command. */
     private readonly nodeFlags: readonly string[] = [],
   ) {
-    this.repo = join(workDir, 'fole-repo');
+    this.name = build.name;
+    this.version = build.version;
+    this.cli = build.cli;
+    this.commands = build.commands;
+    // each build its own repository: a baseline must not read what this build wrote, nor the reverse
+    this.repo = join(workDir, `${fileSafe(build.name)}-repo`);
     this.stateDirs = [this.repo];
-    this.runner = new StepRunner(logDir, 'fole', { ...process.env, FOLE_BACKUP_PASSWORD: PASSWORD });
+    this.runner = new StepRunner(logDir, build.name, { ...process.env, FOLE_BACKUP_PASSWORD: PASSWORD });
   }
 
   private args(...rest: string[]): string[] {

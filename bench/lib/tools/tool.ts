@@ -6,8 +6,20 @@
 import { join } from 'node:path';
 import { saveLog, timed, type Timed } from '../measure.js';
 
-export type ToolName = 'fole' | 'restic' | 'borg';
-export const TOOL_NAMES: readonly ToolName[] = ['fole', 'restic', 'borg'];
+/** The anchors beside fole-backup. */
+export type AnchorName = 'restic' | 'borg';
+/** `fole` is the build under test; `fole@REF` another commit built by --baseline (bench/lib/baseline.ts). */
+export type FoleName = 'fole' | `fole@${string}`;
+export type ToolName = FoleName | AnchorName;
+
+export function isAnchor(name: ToolName): name is AnchorName {
+  return name === 'restic' || name === 'borg';
+}
+
+/** A tool's name as a file or directory name: a ref such as `main~5` or `v1/x` may hold any character. */
+export function fileSafe(name: ToolName): string {
+  return name.replace(/[^A-Za-z0-9._-]/g, '_');
+}
 
 export type BackupKind = 'full' | 'incremental';
 
@@ -61,7 +73,10 @@ export class StepRunner {
     args: string[],
     opts: { cwd?: string; okCodes?: number[] } = {},
   ): Promise<StepPart & { ok: boolean }> {
-    const base = join(this.logDir, `${this.tag}-${this.tool}-${++this.seq}-${label.replace(/[^a-z0-9]+/gi, '_')}`);
+    const base = join(
+      this.logDir,
+      `${this.tag}-${fileSafe(this.tool)}-${++this.seq}-${label.replace(/[^a-z0-9]+/gi, '_')}`,
+    );
     const t = await timed(cmd, args, { env: this.env, cwd: opts.cwd, timeFile: `${base}.time` });
     saveLog(`${base}.log`, [cmd, ...args].join(' '), t);
     return { label, t, ok: (opts.okCodes ?? [0]).includes(t.exitCode) };
