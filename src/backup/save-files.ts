@@ -32,7 +32,7 @@ const WINDOW = 8192;
 const WINDOW_WHILE_SCANNING = 65536;
 
 /** Which of the snapshot's counts an entry adds to. */
-export type SaveKind = 'dir' | 'filesNew' | 'filesChanged' | 'filesUnchanged' | 'dbsCaptured' | 'dbsUnchanged';
+type SaveKind = 'dir' | 'filesNew' | 'filesChanged' | 'filesUnchanged' | 'dbsCaptured' | 'dbsUnchanged';
 
 /** One entry of the tree, as saved; a database also gets its record in the snapshot. */
 export interface SavedEntry {
