@@ -52,7 +52,7 @@ export class TreeSaver {
   }
 
   /** Add the next entry; entries must come in tree order. */
-  async add({ entry, kind, database }: SavedEntry): Promise<void> {
+  add({ entry, kind, database }: SavedEntry): Promise<void> {
     if (kind !== 'dir') this.counts[kind]++;
     if (database !== undefined) this.databases.push(database);
     if (entry.kind === 'dir') this.counts.dirs++;
@@ -61,7 +61,7 @@ export class TreeSaver {
       this.counts.bytes += entry.size ?? 0;
     }
     this.manifest.observe(entry);
-    await this.writer.add(entry);
+    return this.writer.add(entry);
   }
 
   /** Store what is left of the tree; the figures are final then. */
