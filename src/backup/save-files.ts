@@ -21,7 +21,7 @@ import { orderedMap } from '../concurrency/ordered-map.js';
 import type { DbInfo, SnapshotDatabase, TreeEntry } from '../snapshot/snapshot.js';
 import { printable, SET_ID_BITS } from '../snapshot/validate.js';
 import type { CapturedDatabase } from '../sqlite/capture.js';
-import type { DatabaseOutcome } from './capture-databases.js';
+import type { DatabaseOutcome, StoreCopy } from './capture-databases.js';
 import type { StoredContent, StoreOutcome, StoreRequest } from './file-pool.js';
 import type { NoteSink } from './notes.js';
 import { type PlannedEntry, type PlannedRecord, unchangedFile } from './plan.js';
@@ -202,12 +202,12 @@ function hasChunks(e: TreeEntry, hasBlob: (id: string) => boolean): boolean {
   return (e.chunks ?? []).every(hasBlob);
 }
 
-/** Puts a database's captured copy into the repository as soon as it is made (capture-databases' StoreCopy). */
+/** Puts each database copy into the repository as soon as the capture has made it (capture-databases' StoreCopy). */
 export function storeDatabaseCopy(
   store: (req: StoreRequest) => Promise<StoreOutcome>,
   chunkSize: number,
   progress: FileProgress,
-): (path: string, db: CapturedDatabase) => Promise<StoreOutcome> {
+): StoreCopy {
   // stored when made, not when the tree order reaches it: a large database then hashes and
   // seals beside the small files instead of holding the ordered window while one worker
   // goes through it alone
