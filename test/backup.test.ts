@@ -23,7 +23,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { backup, confirmFoleDatabases } from '../src/backup/backup.js';
+import { backup } from '../src/backup/backup.js';
+import { confirmFoleDatabases } from '../src/backup/write-snapshot.js';
 import { MemoryBackend } from '../src/backend/memory.js';
 import { FaultInjectingBackend } from '../src/backend/fault.js';
 import { FoleBackupError, StopError } from '../src/errors.js';

@@ -1,0 +1,158 @@
+/**
+ * The capture stage: every database the plan found, at one instant, into
+ * private staging (src/sqlite/capture.ts says how). It starts once the scan has
+ * found them all; the instant is taken first, and copying then runs while the
+ * file stage stores everything else. A database's entry waits for its own
+ * outcome (DatabaseOutcomes), nothing else does, and each copy goes into the
+ * repository as soon as it is made.
+ */
+import { FoleBackupError } from '../errors.js';
+import type { SnapshotDatabase } from '../snapshot/snapshot.js';
+import type { CapturedDatabase, CaptureResult } from '../sqlite/capture.js';
+import { captureOnThread } from '../sqlite/capture-thread.js';
+import { CORE_DB, isFoleDatabasePath } from '../storage/fole-layout.js';
+import { GLOBAL_LOCK_ID } from '../storage/global-lock.js';
+import type { StoreOutcome } from './file-pool.js';
+
+/** What the capture did with one database. */
+export interface DatabaseOutcome {
+  /** Its checked copy in staging. */
+  captured?: CapturedDatabase;
+  /** The copy on its way into the repository (present with `captured`). */
+  stored?: Promise<StoreOutcome>;
+  /** The fingerprint that proves it unchanged since the parent backup: not copied. */
+  unchanged?: string;
+  /** Why it is damaged (not one of FOLE's databases: stored as bytes). */
+  damaged?: string;
+  /** Why it could not be locked (not one of FOLE's databases: stored as bytes). */
+  locked?: string;
+  /** The database it is the same file as (a hard link: stored as bytes). */
+  sameFileAs?: string;
+  /** Gone when the capture came to open it. */
+  vanished?: boolean;
+}
+
+export interface CaptureInput {
+  /** The STORAGE_ROOT's real path. */
+  root: string;
+  /** Relative paths of every database to capture (BackupPlan.databases). */
+  databases: readonly string[];
+  /** A private directory for the copies. */
+  stagingDir: string;
+  /** How long to wait for SQLite writers to release their locks. */
+  busyTimeoutMs?: number;
+  /** The parent backup's databases (an incremental): an untouched one is not copied again. */
+  parentDatabases: readonly SnapshotDatabase[];
+  signal: AbortSignal;
+}
+
+/** Puts a captured copy into the repository; the promise settles once it is stored. */
+export type StoreCopy = (path: string, db: CapturedDatabase) => Promise<StoreOutcome>;
+
+/**
+ * Capture every database of `input` at one instant, settling each one's outcome
+ * in `outcomes` as it is done and handing each copy to `storeCopy` at once.
+ */
+export function captureStorageDatabases(
+  input: CaptureInput,
+  outcomes: DatabaseOutcomes,
+  storeCopy: StoreCopy,
+): Promise<CaptureResult> {
+  // on a thread of its own: its SQLite work is synchronous and would hold up this one
+  return captureOnThread({
+    storageRoot: input.root,
+    databases: [...input.databases],
+    stagingDir: input.stagingDir,
+    ...(input.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: input.busyTimeoutMs }),
+    signal: input.signal,
+    dropLockRow: { path: CORE_DB, lockId: GLOBAL_LOCK_ID },
+    // FOLE's own databases must be sound (a damaged one is a STOP: a human decides) and
+    // are waited for (DB_LOCKED); any other file that merely looks like SQLite and is
+    // damaged, or locked by a writer past the busy timeout, is stored as it is
+    optional: input.databases.filter((p) => !isFoleDatabasePath(p)),
+    unchangedIfFingerprint: unchangedIfFingerprint(input.parentDatabases),
+    onDatabase: ({ path, ...d }) => {
+      outcomes.settle(path, d.captured === undefined ? d : { ...d, stored: storeCopy(path, d.captured) });
+    },
+  });
+}
+
+/**
+ * The parent's fingerprint of each database it may keep without copying: core.db
+ * always changes (it holds our lock row during the capture), others are kept when
+ * untouched.
+ */
+export function unchangedIfFingerprint(parentDatabases: readonly SnapshotDatabase[]): Record<string, string> {
+  const kept: Record<string, string> = {};
+  for (const d of parentDatabases) if (d.path !== CORE_DB && d.fingerprint !== undefined) kept[d.path] = d.fingerprint;
+  return kept;
+}
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve: (v: T) => void;
+  reject: (e: unknown) => void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => undefined); // awaited where used; a capture failure is reported there
+  return { promise, resolve, reject };
+}
+
+/**
+ * Each database's outcome, waited for by its tree entry: the file stage may
+ * reach an entry before the capture has settled it (or even started), and a
+ * capture may settle one before its entry is reached.
+ */
+export class DatabaseOutcomes {
+  private readonly outcomes = new Map<string, Deferred<DatabaseOutcome>>();
+  private closed = false;
+  /** Why the outcomes were closed: a failure, or undefined once the capture is done. */
+  private failure: unknown;
+
+  /** The outcome for `path`, once the capture has settled it. */
+  wait(path: string): Promise<DatabaseOutcome> {
+    return this.slot(path).promise;
+  }
+
+  settle(path: string, outcome: DatabaseOutcome): void {
+    this.slot(path).resolve(outcome);
+  }
+
+  /** The capture is done: an outcome it did not settle is an internal error, never a silent wait. */
+  finish(): void {
+    this.close(undefined);
+  }
+
+  /** The scan or the capture failed: every outcome still waited for fails with `err`. */
+  fail(err: unknown): void {
+    this.close(err);
+  }
+
+  private close(err: unknown): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.failure = err;
+    for (const [path, d] of this.outcomes) d.reject(err ?? notSettled(path));
+  }
+
+  private slot(path: string): Deferred<DatabaseOutcome> {
+    let d = this.outcomes.get(path);
+    if (d === undefined) {
+      d = deferred<DatabaseOutcome>();
+      this.outcomes.set(path, d);
+      if (this.closed) d.reject(this.failure ?? notSettled(path));
+    }
+    return d;
+  }
+}
+
+function notSettled(path: string): FoleBackupError {
+  return new FoleBackupError('INTERNAL', `capture did not settle ${path}`, { path });
+}

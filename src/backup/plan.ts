@@ -1,0 +1,206 @@
+/**
+ * The plan stage: walk the STORAGE_ROOT once, in tree order, and hand each
+ * record on with what the rest of the backup needs to know about it —
+ *
+ *   the parent backup's entry for the same path (an incremental), found by a
+ *     merge join with the parent's tree, so its file list is never held in memory
+ *   whether it is read as a SQLite database: every file where FOLE keeps one,
+ *     and any other file whose header says SQLite (unless the parent's entry
+ *     proves it the same unchanged regular file)
+ *
+ * Records go out as they are planned (the file stage stores them while the walk
+ * goes on); the list of databases comes back at the end, for the capture.
+ */
+import { readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { FoleBackupError, throwIfAborted } from '../errors.js';
+import { isPlainName } from '../fs/byte-names.js';
+import type { Repository } from '../repository/repository.js';
+import { comparePaths, type Snapshot, type TreeEntry } from '../snapshot/snapshot.js';
+import { describeDamaged, loadSnapshot, resolveBackupId, scanSnapshots } from '../snapshot/store.js';
+import { printable } from '../snapshot/validate.js';
+import { checkFoleDatabaseFile, isSqliteFile, mayBeSqlite } from '../sqlite/detect.js';
+import { isFoleDatabasePath, leadsToFoleDatabase } from '../storage/fole-layout.js';
+import { type ForbiddenDir, type ScanRecord, scanTree } from '../storage/scan.js';
+import type { NoteSink } from './notes.js';
+
+/** A scanned record, marked when it is to be read as a SQLite database. */
+export interface PlannedRecord extends ScanRecord {
+  sqlite?: true;
+}
+
+/** A record with the parent backup's entry for the same path, if any (never for a directory). */
+export interface PlannedEntry {
+  record: PlannedRecord;
+  prev?: TreeEntry;
+}
+
+export interface PlanInput {
+  /** The STORAGE_ROOT's real path. */
+  root: string;
+  /** Directories the walk must refuse to enter (the repository, the staging area). */
+  forbidden: readonly ForbiddenDir[];
+  /** The parent backup's tree, in tree order; absent in a full backup. */
+  parentTree?: AsyncIterable<TreeEntry>;
+  signal: AbortSignal;
+}
+
+/** Where planned entries go, in tree order (a Spool). */
+export interface PlanOutput {
+  push(entries: readonly PlannedEntry[]): Promise<void>;
+  end(): Promise<void>;
+}
+
+export interface PlanEvents extends NoteSink {
+  /** The walk found a regular file of `size` bytes (progress totals). */
+  found(size: number): void;
+}
+
+export interface BackupPlan {
+  /** Every file to be captured as a SQLite database, in tree order. */
+  databases: string[];
+}
+
+/** Walk the STORAGE_ROOT into `out`, planned entry by planned entry; resolves once every entry is out. */
+export async function planBackup(input: PlanInput, out: PlanOutput, events: PlanEvents): Promise<BackupPlan> {
+  const { root, signal } = input;
+  const databases: string[] = [];
+  const cursor = new ParentCursor(input.parentTree?.[Symbol.asyncIterator]());
+  for await (const batch of scanTree(root, (s) => events.skip(s.path, s.reason), { forbidden: input.forbidden })) {
+    throwIfAborted(signal);
+    const planned: PlannedEntry[] = [];
+    for (const r of batch) {
+      if (r.kind === 'symlink' && leadsToFoleDatabase(r.path)) throw symlinkedFolePlace(root, r.path);
+      const prev = r.kind === 'dir' ? undefined : await cursor.find(r.path);
+      const record: PlannedRecord = r;
+      if (r.kind === 'file') {
+        events.found(r.size);
+        if (readAsDatabase(root, r, prev, events)) {
+          record.sqlite = true;
+          databases.push(r.path);
+        }
+      }
+      planned.push(prev === undefined ? { record } : { record, prev });
+    }
+    await out.push(planned);
+  }
+  await out.end();
+  return { databases };
+}
+
+/** Whether the file `r` is to be captured as a SQLite database. */
+function readAsDatabase(root: string, r: ScanRecord, prev: TreeEntry | undefined, events: NoteSink): boolean {
+  if (isFoleDatabasePath(r.path) && isPlainName(r.path)) {
+    // where FOLE keeps a database there must be a sound one, whatever its size
+    // or its parent's entry say: never a plain file, never left out (STOP or error)
+    checkFoleDatabaseFile(root, r.path);
+    return true;
+  }
+  // a file with its parent's size, mtime, ctime and inode is the parent's regular
+  // file, unchanged: not a database then, not one now — its header is not read
+  if (!mayBeSqlite(r.size) || unchangedFile(r, prev) || !isSqliteFile(join(root, r.path))) return false;
+  if (isPlainName(r.path)) return true;
+  // SQLite opens a database by a UTF-8 name; this one has none
+  events.warn(
+    `${printable(r.path)} looks like a SQLite database, but its name is not UTF-8, so SQLite cannot open it: ` +
+      'stored byte for byte (if a program writes to it, the copy may be inconsistent)',
+    r.path,
+  );
+  return false;
+}
+
+/** Whether a file can keep its parent's content without being read (restic's rule, plus the inode). */
+export function unchangedFile(r: ScanRecord, prev: TreeEntry | undefined): prev is TreeEntry {
+  return (
+    prev !== undefined &&
+    prev.kind === 'file' &&
+    prev.size === r.size &&
+    prev.mtimeMs === r.mtimeMs &&
+    prev.ctimeMs === r.ctimeMs &&
+    prev.ino === r.ino
+  );
+}
+
+/**
+ * Walks a parent tree alongside the scan (both are in tree order): a merge join,
+ * so an incremental never holds the parent's file list in memory. `find` must be
+ * asked in tree order.
+ */
+export class ParentCursor {
+  private current: TreeEntry | undefined;
+  private done = false;
+  constructor(private readonly entries: AsyncIterator<TreeEntry> | undefined) {
+    if (entries === undefined) this.done = true;
+  }
+
+  /** The parent's entry for `path`, or undefined when the parent has none. */
+  async find(path: string): Promise<TreeEntry | undefined> {
+    while (!this.done) {
+      if (this.current === undefined) {
+        const next = await (this.entries as AsyncIterator<TreeEntry>).next();
+        if (next.done) {
+          this.done = true;
+          return undefined;
+        }
+        this.current = next.value;
+      }
+      const c = comparePaths(this.current.path, path);
+      if (c === 0) return this.current;
+      if (c > 0) return undefined;
+      this.current = undefined;
+    }
+    return undefined;
+  }
+}
+
+/**
+ * Pick the parent of an incremental: the backup given (`explicit`), else the
+ * newest readable backup of the same root on this host. A damaged snapshot
+ * cannot be a parent (its tree is not trusted); it is reported, and the next
+ * newest is used.
+ */
+export async function findParent(
+  repo: Repository,
+  root: string,
+  host: string,
+  explicit: string | undefined,
+  warn: (msg: string) => void,
+): Promise<Snapshot | undefined> {
+  if (explicit !== undefined) return loadSnapshot(repo, await resolveBackupId(repo, explicit));
+  const { snapshots, damaged } = await scanSnapshots(repo);
+  if (damaged.length > 0) warn(describeDamaged(damaged, 'the parent is the newest readable backup instead'));
+  return newestOf(snapshots, root, host);
+}
+
+/** The newest of `snapshots` (oldest first) of the same root and host. */
+export function newestOf<S extends Pick<Snapshot, 'storageRoot' | 'host'>>(
+  snapshots: readonly S[],
+  root: string,
+  host: string,
+): S | undefined {
+  const candidates = snapshots.filter((s) => s.storageRoot === root && s.host === host);
+  return candidates[candidates.length - 1];
+}
+
+/**
+ * A symlink where FOLE keeps a database (or a directory on the way to one):
+ * never followed, so what it points to would be missing from the backup — and
+ * a backup without FOLE's databases is not a backup.
+ */
+function symlinkedFolePlace(root: string, rel: string): FoleBackupError {
+  let target = '?';
+  try {
+    target = readlinkSync(join(root, rel));
+  } catch {
+    // only named in the message
+  }
+  return new FoleBackupError(
+    'UNSAFE_PATH',
+    `backup of ${root}: ${rel} is a symlink (to ${target}), where FOLE keeps its databases; ` +
+      'symlinks are never followed, so they would be missing from the backup',
+    {
+      path: rel,
+      hint: `put what ${rel} points to in its place inside the STORAGE_ROOT, then run the backup again`,
+    },
+  );
+}
