@@ -110,7 +110,10 @@ function onFirstBytes(then: () => void): ProgressReporter {
   };
 }
 
-/** Restore into a fresh target beside an existing directory and expect it to fail as `expected` says, leaving nothing behind. */
+/**
+ * Restore into a fresh target beside an existing directory and expect it to
+ * fail as `expected` says, leaving nothing behind.
+ */
 async function expectCleanFailure(
   repo: Repository,
   opts: { reporter?: ProgressReporter; signal?: AbortSignal },

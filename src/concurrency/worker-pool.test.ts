@@ -24,7 +24,10 @@ interface TestPool {
   started: number[];
   /** Resolves once `n` jobs have started. */
   startedCount: (n: number) => Promise<void>;
-  /** Let every worker answer what it holds and what it gets from now on. */
+  /**
+   * Let every worker answer what it holds and what it gets from now on. Only a
+   * worker that has started a job is sure to hear it (its module is loaded).
+   */
   open: () => void;
   workers: TrackedWorker[];
   square: (n: number, options?: Options) => Promise<Done>;
@@ -172,6 +175,8 @@ describe('WorkerPool', () => {
     const jobs = [2, 3, 4, 5, 6].map((n) => t.square(n));
     const settled = Promise.allSettled(jobs);
     expect(await rejection(dies)).toMatchObject({ code: 'INTERNAL', message: 'test worker exited with code 3' });
+    // the other worker holds 2 and 4 (and listens to the gate: a channel hears only what is sent once it exists)
+    await t.startedCount(2);
     t.open();
     const [two, three, four, five, six] = await settled;
     expect(two).toMatchObject({ status: 'fulfilled', value: { value: 4 } });
