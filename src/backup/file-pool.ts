@@ -36,8 +36,9 @@ const MAX_JOBS = 4;
 const MAX_ATTEMPTS = 3;
 /**
  * A file worker's young generation, in MB: its segments' buffers are freed
- * sooner. Default preset, caches dropped, two pairs of runs: peak RSS ~45 MB
- * lower than V8's default, wall time within the noise (2 MB: −50 MB but +1 CPU s).
+ * sooner. On the default preset with caches dropped, peak RSS is ~45 MB lower
+ * than with V8's default and wall time the same within the noise (2 MB: −50 MB
+ * but +1 CPU s).
  */
 const WORKER_YOUNG_GENERATION_MB = 8;
 /** Sealed bytes waiting for the pack writer before workers are held back. */
@@ -87,8 +88,8 @@ export class FilePool {
 
   constructor(
     private readonly repo: Pick<Repository, 'claimBlob' | 'addSealedBlob' | 'blobCipher'>,
-    // one per core, at most 4: the benchmark (docs/BENCHMARKS.md) found four workers on
-    // two cores no faster end to end (the main thread is the bottleneck) and 120 MiB bigger
+    // one per core, at most 4: four workers on two cores are no faster end to end (the main
+    // thread is the bottleneck) and take 120 MiB more (docs/BENCHMARKS.md)
     threads = Math.max(1, Math.min(4, availableParallelism())),
   ) {
     const workerData: FileWorkerData = { cipher: repo.blobCipher().toWorker() };
