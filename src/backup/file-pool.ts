@@ -14,7 +14,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { type Reply, WorkerPool } from '../concurrency/worker-pool.js';
-import { fsError } from '../errors.js';
+import { FoleBackupError, fsError } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
 import type {
   FileSegment,
@@ -83,7 +83,6 @@ export class FilePool {
   private adding: Promise<unknown> = Promise.resolve();
   private backlog = 0;
   private failure: unknown;
-  private closed = false;
   private idle: (() => void)[] = [];
 
   constructor(
@@ -132,11 +131,12 @@ export class FilePool {
     if (this.failure !== undefined) throw this.failure;
   }
 
-  /** Stop the workers. Stores not finished by then never settle: call it after drain() or after a failure. */
+  /** Stop the workers: stores not finished by then are rejected (ABORTED, unless the pool failed before). */
   async close(): Promise<void> {
-    this.closed = true;
     if (this.batchTimer) clearImmediate(this.batchTimer);
     await this.pool.terminate();
+    // files still batched never reached the pool
+    this.fail(new FoleBackupError('ABORTED', 'file worker: stopped before the file was stored'));
   }
 
   private flushBatch(): void {
@@ -163,10 +163,7 @@ export class FilePool {
       )
       .then(
         () => this.onDone(files),
-        // once closed, the pool rejects what it did not finish: those stores stay unsettled (see close)
-        (err: unknown) => {
-          if (!this.closed) this.fail(err);
-        },
+        (err: unknown) => this.fail(err),
       );
   }
 
