@@ -7,11 +7,9 @@
  * was, no descriptor is left open and no worker thread is left running.
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
-import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Worker as WorkerType } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FaultInjectingBackend } from '../src/backend/fault.js';
 import { LocalBackend } from '../src/backend/local.js';
@@ -20,36 +18,23 @@ import { Repository } from '../src/repository/repository.js';
 import { restore } from '../src/restore/restore.js';
 import { TEST_PASSWORD } from './repo-helpers.js';
 import { backedUpFoleTree, treeHash } from './restore-helpers.js';
-
-// Every Worker the code under test starts, through the real class.
-const workerThreads = createRequire(import.meta.url)('node:worker_threads') as typeof import('node:worker_threads');
-const RealWorker = workerThreads.Worker;
-const started: { worker: WorkerType; exited: boolean }[] = [];
-class TrackedWorker extends RealWorker {
-  constructor(...args: ConstructorParameters<typeof RealWorker>) {
-    super(...args);
-    const t = { worker: this as WorkerType, exited: false };
-    started.push(t);
-    this.once('exit', () => {
-      t.exited = true;
-    });
-  }
-}
+import { trackWorkers } from './tracked-workers.js';
 
 let work: string;
 let repoDir: string;
 let backupId: string;
 let n = 0;
+let started: ReturnType<typeof trackWorkers>['started'];
+let stopTracking: () => void;
 
 beforeAll(async () => {
-  workerThreads.Worker = TrackedWorker;
-  syncBuiltinESMExports();
+  ({ started, stop: stopTracking } = trackWorkers());
   work = mkdtempSync(join(tmpdir(), 'fole-restore-workers-'));
   ({ repoDir, backupId } = await backedUpFoleTree(work, { bigBytes: 3 * 1024 * 1024 }));
   const repo = await Repository.open(new LocalBackend(repoDir), TEST_PASSWORD);
   // One restore that succeeds first: whatever the process opens once and keeps (lazily
-  // started singletons) is then open before any test counts descriptors. Seen once under
-  // a loaded full suite: the first failing restore ended with one descriptor more.
+  // started singletons) is then open before any test counts descriptors, and is not
+  // counted against the first failing restore.
   const warm = join(work, 'warm-up', 'fole');
   mkdirSync(warm, { recursive: true });
   await restore(repo, backupId, { target: warm, confirm: backupId, foleVersion: '2.3.1' });
@@ -57,8 +42,7 @@ beforeAll(async () => {
 });
 
 afterAll(() => {
-  workerThreads.Worker = RealWorker;
-  syncBuiltinESMExports();
+  stopTracking();
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -77,10 +61,10 @@ function openDescriptors(): Map<string, string> {
 
 /**
  * The project's own files: a worker terminated while the module loader reads
- * one (seen under a loaded suite: `-> src/sqlite/integrity.ts`, the restore
- * worker's imports) can leave that read-only descriptor to the runtime. It is
- * not the restore's: the restore's files are under the test's work directory
- * (staging, target, repository), and its child processes show as pipes.
+ * one (such as src/sqlite/integrity.ts, one of the restore worker's imports)
+ * can leave that read-only descriptor to the runtime. It is not the restore's:
+ * the restore's files are under the test's work directory (staging, target,
+ * repository), and its child processes show as pipes.
  */
 const PROJECT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -92,12 +76,11 @@ function newDescriptors(before: Map<string, string>): string[] {
 }
 
 /**
- * Descriptors still open a moment after the restore settled. Under a loaded
- * full suite one extra descriptor was seen right after a failed restore, a few
- * times in ~20 runs: named at last, it was a source file the module loader of
- * a terminated worker had open (see PROJECT). One that closes within a second
- * is reported on stderr and not counted; one that stays open is a leak and
- * fails the test.
+ * Descriptors still open a moment after the restore settled. A busy machine
+ * can leave one open for a moment after a failed restore (a source file the
+ * module loader of a terminated worker still reads, see PROJECT): one that
+ * closes within a second is reported on stderr and not counted; one that stays
+ * open is a leak and fails the test.
  */
 async function leftOpen(before: Map<string, string>): Promise<string[]> {
   const first = newDescriptors(before);
@@ -127,7 +110,10 @@ function onFirstBytes(then: () => void): ProgressReporter {
   };
 }
 
-/** Restore into a fresh target beside an existing directory and expect it to fail as `expected` says, leaving nothing behind. */
+/**
+ * Restore into a fresh target beside an existing directory and expect it to
+ * fail as `expected` says, leaving nothing behind.
+ */
 async function expectCleanFailure(
   repo: Repository,
   opts: { reporter?: ProgressReporter; signal?: AbortSignal },

@@ -1,7 +1,8 @@
 /**
  * The file pipeline's main-thread side: hands files to worker threads
- * (src/backup/file-worker.ts), answers which chunks the repository lacks, and
- * feeds the sealed chunks into the repository's packs.
+ * (src/backup/file-worker.ts, on the shared WorkerPool of
+ * src/concurrency/worker-pool.ts), answers which chunks the repository lacks,
+ * and feeds the sealed chunks into the repository's packs.
  *
  * Small files are batched (up to BATCH_FILES files or BATCH_BYTES bytes per job)
  * so a million tiles cost thousands of messages, not millions; a large file is a
@@ -12,11 +13,18 @@
  * sealed data waiting for a pack upload holds back the next answers.
  */
 import { availableParallelism } from 'node:os';
-import type { Worker } from 'node:worker_threads';
-import { startWorker } from '../concurrency/start-worker.js';
+import { type Reply, WorkerPool } from '../concurrency/worker-pool.js';
 import { FoleBackupError, fsError } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
-import type { FileSegment, FileStat, FromWorker, SealedBlob, ToWorker, WorkerFile } from './file-worker.js';
+import type {
+  FileSegment,
+  FileStat,
+  FileWorkerData,
+  FromWorker,
+  SealedBlob,
+  ToWorker,
+  WorkerFile,
+} from './file-worker.js';
 
 export type { FileStat } from './file-worker.js';
 
@@ -28,8 +36,9 @@ const MAX_JOBS = 4;
 const MAX_ATTEMPTS = 3;
 /**
  * A file worker's young generation, in MB: its segments' buffers are freed
- * sooner. Default preset, caches dropped, two pairs of runs: peak RSS ~45 MB
- * lower than V8's default, wall time within the noise (2 MB: −50 MB but +1 CPU s).
+ * sooner. On the default preset with caches dropped, peak RSS is ~45 MB lower
+ * than with V8's default and wall time the same within the noise (2 MB: −50 MB
+ * but +1 CPU s).
  */
 const WORKER_YOUNG_GENERATION_MB = 8;
 /** Sealed bytes waiting for the pack writer before workers are held back. */
@@ -64,51 +73,35 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
-interface Job {
-  worker: WorkerSlot;
-  files: Pending[];
-}
-
-interface WorkerSlot {
-  worker: Worker;
-  jobs: number;
-}
-
 export class FilePool {
-  private readonly slots: WorkerSlot[] = [];
-  private readonly jobs = new Map<number, Job>();
-  private readonly queue: Pending[][] = [];
+  private readonly pool: WorkerPool<ToWorker, FromWorker>;
+  /** The files of every job given to the pool and not done (waiting there or under way). */
+  private readonly jobs = new Set<Pending[]>();
   private batch: Pending[] = [];
   private batchBytes = 0;
   private batchTimer: NodeJS.Immediate | undefined;
-  private nextJob = 1;
   private adding: Promise<unknown> = Promise.resolve();
   private backlog = 0;
   private failure: unknown;
   private idle: (() => void)[] = [];
 
   constructor(
-    private readonly repo: Repository,
-    // one per core, at most 4: the benchmark (docs/BENCHMARKS.md) found four workers on
-    // two cores no faster end to end (the main thread is the bottleneck) and 120 MiB bigger
+    private readonly repo: Pick<Repository, 'claimBlob' | 'addSealedBlob' | 'blobCipher'>,
+    // one per core, at most 4: four workers on two cores are no faster end to end (the main
+    // thread is the bottleneck) and take 120 MiB more (docs/BENCHMARKS.md)
     threads = Math.max(1, Math.min(4, availableParallelism())),
   ) {
-    for (let i = 0; i < threads; i++) {
-      const worker = startWorker(import.meta.url, 'file-worker', {
-        workerData: { key: repo.workerKey() },
-        resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
-      });
-      const slot: WorkerSlot = { worker, jobs: 0 };
-      worker.on('message', (m: FromWorker) => this.onMessage(slot, m));
-      worker.on('error', (err) =>
-        this.fail(new FoleBackupError('INTERNAL', `file worker failed: ${err.message}`, { cause: err })),
-      );
-      worker.on('exit', (code) => {
-        if (code !== 0 && this.failure === undefined)
-          this.fail(new FoleBackupError('INTERNAL', `file worker exited with code ${code}`));
-      });
-      this.slots.push(slot);
-    }
+    const workerData: FileWorkerData = { cipher: repo.blobCipher().toWorker() };
+    this.pool = new WorkerPool({
+      callerUrl: import.meta.url,
+      name: 'file-worker',
+      label: 'file',
+      threads,
+      capacity: MAX_JOBS,
+      workerData,
+      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
+      isFinal: (m) => m.t === 'done',
+    });
   }
 
   /** Store one file: resolves when its chunk list and hash are known. */
@@ -130,7 +123,7 @@ export class FilePool {
   /** Wait until every job is done and every sealed chunk is in the repository's packs. */
   async drain(): Promise<void> {
     this.flushBatch();
-    while (this.jobs.size > 0 || this.queue.length > 0) {
+    while (this.jobs.size > 0) {
       if (this.failure !== undefined) throw this.failure;
       await new Promise<void>((resolve) => this.idle.push(resolve));
     }
@@ -138,9 +131,12 @@ export class FilePool {
     if (this.failure !== undefined) throw this.failure;
   }
 
+  /** Stop the workers: stores not finished by then are rejected (ABORTED, unless the pool failed before). */
   async close(): Promise<void> {
     if (this.batchTimer) clearImmediate(this.batchTimer);
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    await this.pool.terminate();
+    // files still batched never reached the pool
+    this.fail(new FoleBackupError('ABORTED', 'file worker: stopped before the file was stored'));
   }
 
   private flushBatch(): void {
@@ -154,37 +150,34 @@ export class FilePool {
   }
 
   private submit(files: Pending[]): void {
-    const slot = this.slots.reduce((a, b) => (b.jobs < a.jobs ? b : a));
-    if (slot.jobs >= MAX_JOBS) {
-      if (files[0]?.req.first === true) this.queue.unshift(files);
-      else this.queue.push(files);
-      return;
-    }
-    const job = this.nextJob++;
-    slot.jobs++;
-    this.jobs.set(job, { worker: slot, files });
+    this.jobs.add(files);
     const wf: WorkerFile[] = files.map((p) => ({
       path: p.req.path,
       chunkSize: p.req.chunkSize,
       small: p.req.size <= SMALL_FILE && p.attempt === 1,
     }));
-    slot.worker.postMessage({ t: 'job', job, files: wf } satisfies ToWorker);
+    this.pool
+      .run(
+        { t: 'job', files: wf },
+        { first: files[0]?.req.first === true, onMessage: (m, reply) => this.onMessage(files, m, reply) },
+      )
+      .then(
+        () => this.onDone(files),
+        (err: unknown) => this.fail(err),
+      );
   }
 
-  private onMessage(slot: WorkerSlot, m: FromWorker): void {
+  private onMessage(files: Pending[], m: FromWorker, reply: Reply<ToWorker>): void {
     if (this.failure !== undefined) return;
-    const job = this.jobs.get(m.job);
-    if (job === undefined) return;
-    if (m.t === 'ids') void this.onIds(slot, m.job, m.seq, job, m.results).catch((err: unknown) => this.fail(err));
+    if (m.t === 'ids') void this.onIds(files, m.seq, m.results, reply).catch((err: unknown) => this.fail(err));
     else if (m.t === 'sealed') this.onSealed(m.blobs, m.data);
-    else this.onDone(slot, m.job);
   }
 
-  private async onIds(slot: WorkerSlot, jobId: number, seq: number, job: Job, results: FileSegment[]): Promise<void> {
+  private async onIds(files: Pending[], seq: number, results: FileSegment[], reply: Reply<ToWorker>): Promise<void> {
     // the decision which chunks are new is taken now, in message order
     const need: string[] = [];
     for (const r of results) {
-      const p = job.files[r.index] as Pending;
+      const p = files[r.index] as Pending;
       for (const id of r.ids) {
         p.chunks.push(id);
         if (this.repo.claimBlob(id)) need.push(id);
@@ -194,7 +187,7 @@ export class FilePool {
     }
     // hold the workers back while the pack writer is behind
     while (this.backlog > BACKLOG_LIMIT && this.failure === undefined) await this.adding;
-    slot.worker.postMessage({ t: 'need', job: jobId, seq, ids: need } satisfies ToWorker);
+    reply({ t: 'need', seq, ids: need });
   }
 
   private finish(p: Pending, final: NonNullable<FileSegment['final']>): void {
@@ -244,22 +237,18 @@ export class FilePool {
     });
   }
 
-  private onDone(slot: WorkerSlot, jobId: number): void {
-    this.jobs.delete(jobId);
-    slot.jobs--;
-    const next = this.queue.shift();
-    if (next !== undefined) this.submit(next);
-    if (this.jobs.size === 0 && this.queue.length === 0) for (const wake of this.idle.splice(0)) wake();
+  private onDone(files: Pending[]): void {
+    if (this.failure !== undefined) return;
+    this.jobs.delete(files);
+    if (this.jobs.size === 0) for (const wake of this.idle.splice(0)) wake();
   }
 
   private fail(err: unknown): void {
     if (this.failure !== undefined) return;
     this.failure = err;
-    for (const job of this.jobs.values()) for (const p of job.files) p.reject(err);
-    for (const files of this.queue) for (const p of files) p.reject(err);
+    for (const files of this.jobs) for (const p of files) p.reject(err);
     for (const p of this.batch) p.reject(err);
     this.jobs.clear();
-    this.queue.length = 0;
     this.batch = [];
     for (const wake of this.idle.splice(0)) wake();
   }

@@ -13,13 +13,13 @@
  * A job of small files is one segment; a large file is one segment per MiB.
  * The plaintext of a segment is kept only until its 'need' answer arrives.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { closeSync, constants, fstatSync, openSync, read, readSync, type Stats } from 'node:fs';
 import { createHash, type Hash } from 'node:crypto';
-import { SEAL_OVERHEAD, sealInto } from '../crypto/aead.js';
+import { SEAL_OVERHEAD } from '../crypto/aead.js';
 import { sha256Hex } from '../crypto/hash.js';
 import { COMPRESSION_NONE, COMPRESSION_ZSTD, compressBound, compressInto } from '../repository/compress.js';
-import { AAD } from '../repository/format.js';
+import { BlobCipher, type BlobCipherForWorker } from '../repository/blob-cipher.js';
 import { Budget } from '../concurrency/budget.js';
 import { fsPath } from '../fs/byte-names.js';
 
@@ -62,6 +62,11 @@ export interface SealedBlob {
   compression: number;
 }
 
+export interface FileWorkerData {
+  /** Seals the chunks (Repository.blobCipher). */
+  cipher: BlobCipherForWorker;
+}
+
 export type ToWorker =
   | { t: 'job'; job: number; files: WorkerFile[] }
   | { t: 'need'; job: number; seq: number; ids: string[] };
@@ -74,9 +79,13 @@ export type FromWorker =
 const SEGMENT = 1024 * 1024;
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
 const EMPTY_SHA256 = sha256Hex(Buffer.alloc(0));
-const key = Buffer.from((workerData as { key: Uint8Array }).key);
-const port = parentPort;
-if (port === null) throw new Error('file-worker must run in a worker thread');
+const cipher = BlobCipher.fromWorker((workerData as FileWorkerData).cipher);
+
+function workerPort(): MessagePort {
+  if (parentPort === null) throw new Error('file-worker must run in a worker thread');
+  return parentPort;
+}
+const port = workerPort();
 
 const waiting = new Map<string, (ids: string[]) => void>();
 port.on('message', (m: ToWorker) => {
@@ -152,7 +161,7 @@ let packed = Buffer.allocUnsafeSlow(0);
 /** Post chunk ids, wait for which ones to seal, seal and post them. */
 async function exchange(job: number, seq: number, results: FileSegment[], plain: Map<string, Buffer>): Promise<void> {
   const need = needOf(job, seq);
-  port!.postMessage({ t: 'ids', job, seq, results } satisfies FromWorker);
+  port.postMessage({ t: 'ids', job, seq, results } satisfies FromWorker);
   const ids = await need;
   const blobs: SealedBlob[] = [];
   const bytes: Uint8Array[] = [];
@@ -179,13 +188,11 @@ async function exchange(job: number, seq: number, results: FileSegment[], plain:
   }
   // sealed straight into one buffer of its own, moved to the main thread (transferred, not copied)
   const data = new Uint8Array(total);
-  const aad = AAD.blob('data', Buffer.alloc(32));
   blobs.forEach((blob, i) => {
-    aad.write(blob.id, 1, 'hex');
-    if (sealInto(key, bytes[i] as Uint8Array, aad, data, blob.offset) !== blob.length)
+    if (cipher.sealInto('data', blob.id, bytes[i] as Uint8Array, data, blob.offset) !== blob.length)
       throw new Error('sealed length differs from plan');
   });
-  port!.postMessage({ t: 'sealed', job, seq, blobs, data } satisfies FromWorker, [data.buffer]);
+  port.postMessage({ t: 'sealed', job, seq, blobs, data } satisfies FromWorker, [data.buffer]);
 }
 
 /**
@@ -350,5 +357,5 @@ async function runJob(job: number, files: WorkerFile[]): Promise<void> {
   plain.clear();
   if (room) giveArena(room.arena);
   for (const i of large) seq = await readLarge(job, files[i] as WorkerFile, i, seq);
-  port!.postMessage({ t: 'done', job } satisfies FromWorker);
+  port.postMessage({ t: 'done', job } satisfies FromWorker);
 }

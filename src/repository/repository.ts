@@ -35,6 +35,7 @@ import {
   type RepositoryConfig,
 } from './format.js';
 import { decodeIndexFile, encodeIndexFile, MasterIndex } from './master-index.js';
+import { BlobCipher } from './blob-cipher.js';
 import { openBlob } from './open-blob.js';
 import type { PackReaders } from './pack-readers.js';
 import { PackBuilder, parsePackHeader, type PackedBlob } from './pack.js';
@@ -380,9 +381,12 @@ export class Repository {
     return sealed.length;
   }
 
-  /** The key worker threads seal blobs with. Never leaves the process. */
-  workerKey(): Uint8Array {
-    return this.key.encrypt;
+  /**
+   * Sealing and opening blobs, for threads that do it away from this handle:
+   * the key stays inside the BlobCipher (a worker gets it through toWorker()).
+   */
+  blobCipher(): BlobCipher {
+    return new BlobCipher(this.key.encrypt);
   }
 
   /**

@@ -50,7 +50,7 @@ import {
 import { createHash } from 'node:crypto';
 import { errorToData, fsError, type ErrorData } from '../errors.js';
 import { fsPath } from '../fs/byte-names.js';
-import { openBlob } from '../repository/open-blob.js';
+import { BlobCipher, type BlobCipherForWorker } from '../repository/blob-cipher.js';
 import { checkRestoredDatabase } from './check-database.js';
 import { decodeSpan, type EncodedSpan, type FileMeta } from './span-job.js';
 import { contentMismatch } from './window-plan.js';
@@ -66,15 +66,16 @@ export type FromWorker =
   | { t: 'cancelled'; job: number };
 
 export interface RestoreWorkerData {
-  key: Uint8Array;
+  /** Opens the blobs (Repository.blobCipher). */
+  cipher: BlobCipherForWorker;
   /** Int32 flag: non-zero when the pool is stopping. */
   cancel: SharedArrayBuffer;
   /** The process umask: a file created with its final mode needs no chmod when the umask keeps all of it. */
   umask: number;
 }
 
-const { key: keyBytes, cancel, umask } = workerData as RestoreWorkerData;
-const key = Buffer.from(keyBytes);
+const { cipher: carried, cancel, umask } = workerData as RestoreWorkerData;
+const cipher = BlobCipher.fromWorker(carried);
 const cancelled = new Int32Array(cancel);
 const port = parentPort;
 if (port === null) throw new Error('restore-worker must run in a worker thread');
@@ -114,7 +115,7 @@ function writeSpan(pack: string, data: Uint8Array, root: string, span: EncodedSp
       // than one chunk), which checks these bytes against the backup's SHA-256 anyway.
       // A one-chunk file (`create`) has no such check: its hash is the chunk's id.
       const checkId = b.targets.some((t) => t.create);
-      const plain = openBlob(key, b, pack, bytesOf.subarray(b.at, b.at + b.length), checkId);
+      const plain = cipher.open(b, pack, bytesOf.subarray(b.at, b.at + b.length), checkId);
       for (const t of b.targets) {
         // backup paths are relative, without '.', '..' or empty parts (src/snapshot/validate.ts); names that are
         // not UTF-8 reach the file system as bytes (src/fs/byte-names.ts)

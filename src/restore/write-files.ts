@@ -175,7 +175,7 @@ export class FileWriter {
     private readonly opts: WriteFilesOptions,
   ) {
     const threads = opts.threads ?? Math.min(8, availableParallelism());
-    this.pool = new RestorePool(repo.workerKey(), threads);
+    this.pool = new RestorePool(repo.blobCipher(), threads);
     // each worker holds a span it writes and the next; a few more are being read
     this.maxHeld = 2 * threads + 2;
     // as many packs open as spans may be read at once: spans come pack by pack

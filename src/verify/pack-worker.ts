@@ -3,7 +3,7 @@
  * main thread keeps the repository and its backend: it reads each pack and
  * hands its bytes over (transferred, not copied); a worker does the per-byte
  * work — the SHA-256 of the whole pack, opening every blob the backup needs
- * in it (AEAD, decompress, SHA-256 against its id, with the same openBlob
+ * in it (AEAD, decompress, SHA-256 against its id, with the BlobCipher
  * restore uses), writing database chunks into their scratch files — and the
  * read-back and PRAGMA integrity_check of each database, so the checks use
  * every core.
@@ -33,7 +33,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, constants, openSync, readSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { errorToData, fsError, type ErrorData } from '../errors.js';
-import { openBlob } from '../repository/open-blob.js';
+import { BlobCipher, type BlobCipherForWorker } from '../repository/blob-cipher.js';
 import type { PackedBlob } from '../repository/pack.js';
 import { checkDatabaseFile } from '../sqlite/integrity.js';
 import type { DatabaseCheck } from './assembly.js';
@@ -59,6 +59,11 @@ export interface PackAnswer {
   writeFailed: { file: number; error: ErrorData }[];
   kept: Uint8Array;
   keptAt: { id: string; offset: number; length: number }[];
+}
+
+export interface PackWorkerData {
+  /** Opens the blobs (Repository.blobCipher). */
+  cipher: BlobCipherForWorker;
 }
 
 export type FromWorker =
@@ -103,11 +108,11 @@ class ScratchFiles {
 
 function checkPack(
   m: Extract<ToWorker, { t: 'pack' }>,
-  key: Uint8Array,
+  cipher: BlobCipher,
 ): { answer: PackAnswer; transfer: ArrayBuffer[] } {
   const scratch = new ScratchFiles(m.files);
   try {
-    return openBlobs(m, key, scratch);
+    return openBlobs(m, cipher, scratch);
   } finally {
     scratch.close();
   }
@@ -115,7 +120,7 @@ function checkPack(
 
 function openBlobs(
   m: Extract<ToWorker, { t: 'pack' }>,
-  key: Uint8Array,
+  cipher: BlobCipher,
   scratch: ScratchFiles,
 ): { answer: PackAnswer; transfer: ArrayBuffer[] } {
   const failed: PackAnswer['failed'] = [];
@@ -126,7 +131,7 @@ function openBlobs(
   for (const b of m.blobs) {
     let plain: Buffer;
     try {
-      plain = openBlob(key, b, m.pack, blobBytesIn(m.data, m.pack, b));
+      plain = cipher.open(b, m.pack, blobBytesIn(m.data, m.pack, b));
     } catch (err) {
       failed.push({ id: b.id, error: errorToData(err) });
       continue;
@@ -185,11 +190,11 @@ function checkDatabase(m: Extract<ToWorker, { t: 'database' }>): DatabaseCheck {
 
 const port = parentPort;
 if (port !== null) {
-  const key = Buffer.from((workerData as { key: Uint8Array }).key);
+  const cipher = BlobCipher.fromWorker((workerData as PackWorkerData).cipher);
   port.on('message', (m: ToWorker) => {
     try {
       if (m.t === 'pack') {
-        const { answer, transfer } = checkPack(m, key);
+        const { answer, transfer } = checkPack(m, cipher);
         port.postMessage(answer, transfer);
       } else {
         port.postMessage({ t: 'database', job: m.job, check: checkDatabase(m) } satisfies FromWorker);

@@ -283,7 +283,7 @@ class Verification {
     this.levels.push('index');
 
     // the workers start while the tree is walked
-    const pool = this.mode === 'none' ? undefined : new PackPool(this.repo.workerKey(), this.opts.threads);
+    const pool = this.mode === 'none' ? undefined : new PackPool(this.repo.blobCipher(), this.opts.threads);
     try {
       const treeOk = await this.walkTree(snap);
       if (treeOk) this.levels.push('tree');
