@@ -132,11 +132,17 @@ export class HashedFile {
 
   private advance(): void {
     for (;;) {
-      if (this.next === this.plan.chunks.length) return this.finish(undefined);
+      if (this.next === this.plan.chunks.length) {
+        this.finish(undefined);
+        return;
+      }
       const piece = this.waiting.get(this.next);
       if (piece === undefined) return;
       this.waiting.delete(this.next);
-      if (!Buffer.isBuffer(piece)) return this.finish(piece.failed);
+      if (!Buffer.isBuffer(piece)) {
+        this.finish(piece.failed);
+        return;
+      }
       this.hash.update(piece);
       this.size += piece.length;
       this.next++;

@@ -32,7 +32,7 @@ import { forEachConcurrent } from '../concurrency/for-each.js';
 import { createHash } from 'node:crypto';
 import { SEAL_OVERHEAD } from '../crypto/aead.js';
 import { HEX64, sha256Hex } from '../crypto/hash.js';
-import { FoleBackupError, throwIfAborted } from '../errors.js';
+import { FoleBackupError, errorFromData, throwIfAborted } from '../errors.js';
 import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
 import { decompressAny } from '../repository/compress.js';
 import { AAD } from '../repository/format.js';
@@ -42,10 +42,13 @@ import { HEADER_ENTRY_BYTES, type PackedBlob } from '../repository/pack.js';
 import { readConfig, readKeyFile, type Repository } from '../repository/repository.js';
 import type { ObjectInfo, TemporaryFile } from '../backend/backend.js';
 import { listTemporaryFiles } from '../prune/temporary-files.js';
+import type { Snapshot } from '../snapshot/snapshot.js';
 import { isBackupId, loadSnapshot } from '../snapshot/store.js';
 import { readTree } from '../snapshot/tree.js';
-import { loadPack, openBlobIn, short } from './pack-bytes.js';
-import { DEFAULT_MAX_PROBLEMS, Findings, verdictFor, type ReportBase } from './findings.js';
+import { DEFAULT_MAX_PROBLEMS, Findings, isAbort, verdictFor, type ReportBase } from './findings.js';
+import { loadPack, short } from './pack-bytes.js';
+import { PackPool } from './pack-pool.js';
+import type { PackAnswer } from './pack-worker.js';
 
 export interface CheckOptions {
   /** Read every pack in full and decrypt every blob (default: structure only). */
@@ -464,86 +467,116 @@ class Check {
     return out;
   }
 
+  /**
+   * Every indexed pack read in full and checked on the verify workers (pack-pool.ts), as verify checks the
+   * packs of one backup: hashed against its name and every blob opened. Only the header is read here, before
+   * the bytes go to a worker: it says which blobs to open.
+   */
   private async readPacks(): Promise<void> {
     this.reporter.phase('read packs');
     const names = [...this.claims.keys()].filter((n) => this.listed.has(n)).sort();
     const totalBytes = names.reduce((s, n) => s + (this.listed.get(n) ?? 0), 0);
     let doneBytes = 0;
     let done = 0;
-    await forEachConcurrent(names, this.opts.concurrency ?? 2, async (name) => {
-      throwIfAborted(this.signal);
-      const object = `data/${name}`;
-      const claim = this.claims.get(name) as PackClaim;
-      let bytes: Buffer;
-      try {
-        bytes = await loadPack(this.repo.backend, name);
-      } catch (err) {
-        this.badPacks.add(name);
-        this.findings.fromError('pack', err, { object });
-        return;
-      }
-      this.counts.bytesRead += bytes.length;
-      this.counts.packsRead++;
-      if (sha256Hex(bytes) !== name) {
-        this.badPacks.add(name);
-        // a wrong size was reported already and implies this
-        if (!this.wrongSize.has(name)) {
-          this.findings.problem({
-            code: 'CHECKSUM_MISMATCH',
-            kind: 'pack',
-            object,
-            message: `pack ${short(name)}: its bytes do not hash to its name (the pack is damaged)`,
-          });
-        }
-      }
-      let blobs: PackedBlob[] | undefined;
-      try {
-        const header = this.repo.readPackHeader(bytes, name);
-        if (layoutDigest(header) === claim.layout) blobs = header;
-        else {
-          this.badPacks.add(name);
+    const pool = new PackPool(this.repo.workerKey());
+    try {
+      await forEachConcurrent(names, this.opts.concurrency ?? 2, async (name) => {
+        throwIfAborted(this.signal);
+        const bytes = await this.readPack(name, pool);
+        if (bytes === undefined) return;
+        doneBytes += bytes;
+        this.reporter.progress({
+          files: ++done,
+          bytes: doneBytes,
+          totalFiles: names.length,
+          totalBytes,
+          current: short(name),
+        });
+      });
+    } finally {
+      await pool.close();
+    }
+    this.levels.push('read-data');
+  }
+
+  /** Read and check one pack; returns its size, or undefined when it could not be read. */
+  private async readPack(name: string, pool: PackPool): Promise<number | undefined> {
+    const object = `data/${name}`;
+    const claim = this.claims.get(name) as PackClaim;
+    let bytes: Buffer;
+    try {
+      bytes = await loadPack(this.repo.backend, name);
+    } catch (err) {
+      this.badPacks.add(name);
+      this.findings.fromError('pack', err, { object });
+      return undefined;
+    }
+    // before the worker takes the buffer (its length reads 0 after)
+    const size = bytes.length;
+    this.counts.bytesRead += size;
+    this.counts.packsRead++;
+    let blobs: PackedBlob[] | undefined;
+    let headerProblem: (() => void) | undefined;
+    try {
+      const header = this.repo.readPackHeader(bytes, name);
+      if (layoutDigest(header) === claim.layout) blobs = header;
+      else
+        headerProblem = () =>
           this.findings.problem({
             code: 'REPO_CORRUPT',
             kind: 'pack',
             object,
             message: `pack ${short(name)}: its header disagrees with index ${short(claim.indexFile)} about its blobs`,
           });
-        }
-      } catch (err) {
-        this.badPacks.add(name);
-        this.findings.fromError('pack', err, { object });
-      }
-      // what restore would read: the index's view when the header cannot be trusted
-      const toOpen = blobs ?? this.indexedBlobsOf(name);
-      let failed = 0;
-      let firstFailure: unknown;
-      for (const b of toOpen) {
-        try {
-          openBlobIn(this.repo, bytes, name, b);
-          this.counts.blobsRead++;
-        } catch (err) {
-          this.damagedBlobs.add(b.id);
-          if (failed++ === 0) firstFailure = err;
-        }
-      }
-      // one problem per pack, so one bad pack cannot crowd every other finding out of the list
-      if (failed > 0) {
-        this.badPacks.add(name);
-        this.findings.fromError('blob', firstFailure, {
+    } catch (err) {
+      headerProblem = () => this.findings.fromError('pack', err, { object });
+    }
+    // what restore would read: the index's view when the header cannot be trusted
+    const toOpen = blobs ?? this.indexedBlobsOf(name);
+    let answer: PackAnswer | undefined;
+    try {
+      answer = await pool.checkPack(
+        name,
+        bytes,
+        true,
+        [],
+        toOpen.map((b) => ({ ...b, keep: false })),
+      );
+    } catch (err) {
+      if (isAbort(err)) throw err;
+      this.badPacks.add(name);
+      for (const b of toOpen) this.damagedBlobs.add(b.id);
+      this.findings.fromError('pack', err, { object, prefix: `check pack ${short(name)}` });
+    }
+    if (answer !== undefined && answer.sha256 !== name) {
+      this.badPacks.add(name);
+      // a wrong size was reported already and implies this
+      if (!this.wrongSize.has(name)) {
+        this.findings.problem({
+          code: 'CHECKSUM_MISMATCH',
+          kind: 'pack',
           object,
-          prefix: `pack ${short(name)}: ${failed} of ${toOpen.length} blobs damaged; first`,
+          message: `pack ${short(name)}: its bytes do not hash to its name (the pack is damaged)`,
         });
       }
-      doneBytes += bytes.length;
-      this.reporter.progress({
-        files: ++done,
-        bytes: doneBytes,
-        totalFiles: names.length,
-        totalBytes,
-        current: short(name),
+    }
+    if (headerProblem !== undefined) {
+      this.badPacks.add(name);
+      headerProblem();
+    }
+    if (answer === undefined) return size;
+    this.counts.blobsRead += toOpen.length - answer.failed.length;
+    for (const f of answer.failed) this.damagedBlobs.add(f.id);
+    const first = answer.failed[0];
+    // one problem per pack, so one bad pack cannot crowd every other finding out of the list
+    if (first !== undefined) {
+      this.badPacks.add(name);
+      this.findings.fromError('blob', errorFromData(first.error), {
+        object,
+        prefix: `pack ${short(name)}: ${answer.failed.length} of ${toOpen.length} blobs damaged; first`,
       });
-    });
-    this.levels.push('read-data');
+    }
+    return size;
   }
 
   private async checkSnapshots(): Promise<void> {
@@ -584,7 +617,7 @@ class Check {
     for (const id of ids) {
       throwIfAborted(this.signal);
       const object = `snapshots/${id}`;
-      let snap;
+      let snap: Snapshot;
       try {
         snap = await loadSnapshot(this.repo, id);
       } catch (err) {

@@ -7,7 +7,6 @@ import type { Backend } from '../backend/backend.js';
 import { SEAL_OVERHEAD } from '../crypto/aead.js';
 import { FoleBackupError, StopError } from '../errors.js';
 import { HEADER_ENTRY_BYTES, type PackedBlob } from '../repository/pack.js';
-import type { Repository } from '../repository/repository.js';
 
 /** Bytes after a pack's last blob at the very least: a sealed one-entry header and the length trailer. */
 export const MIN_PACK_TAIL = SEAL_OVERHEAD + HEADER_ENTRY_BYTES + 4;
@@ -46,15 +45,6 @@ export function blobBytesIn(
     );
   }
   return pack.subarray(b.offset, b.offset + b.length);
-}
-
-/**
- * Decrypt, decompress and hash one blob out of a pack's bytes. Throws
- * StopError CHECKSUM_MISMATCH (outside the pack, AEAD failure, wrong hash) or
- * REPO_CORRUPT (does not decompress).
- */
-export function openBlobIn(repo: Repository, pack: Buffer, packName: string, b: PackedBlob): Buffer {
-  return repo.openBlob(b, packName, blobBytesIn(pack, packName, b));
 }
 
 /** Load a whole pack; a missing one is a CHECKSUM_MISMATCH naming it. */
