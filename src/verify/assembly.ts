@@ -61,7 +61,9 @@ export function scratchError(what: string, path: string, err: unknown): FoleBack
     {
       path,
       cause: err,
-      hint: "give --scratch-dir a directory that exists (it needs room for up to all of the backup's databases), and run it again",
+      hint:
+        'give --scratch-dir a directory that exists ' +
+        "(it needs room for up to all of the backup's databases), and run it again",
     },
   );
 }

@@ -132,8 +132,12 @@ export function checkVerdict(r: CheckReport): FoleBackupError | undefined {
   return verdictFor(r, {
     subject: `repository ${r.repository}`,
     damageHint: onlyKeys
-      ? 'only key files are damaged; the backups are not affected. `fole-backup key list` marks the damaged ones (!); once another key opens the repository, `fole-backup key remove <name>` removes a damaged one (or restore keys/ from a copy of the repository)'
-      : 'backups named in the problems (backupId) cannot be trusted: restore from one that is not named, keep this repository as it is for investigation, and never edit it by hand; `fole-backup verify <id> --read-data` checks one backup in detail',
+      ? 'only key files are damaged; the backups are not affected. `fole-backup key list` marks the damaged ' +
+        'ones (!); once another key opens the repository, `fole-backup key remove <name>` removes a damaged one ' +
+        '(or restore keys/ from a copy of the repository)'
+      : 'backups named in the problems (backupId) cannot be trusted: restore from one that is not named, keep ' +
+        'this repository as it is for investigation, and never edit it by hand; ' +
+        '`fole-backup verify <id> --read-data` checks one backup in detail',
   });
 }
 
@@ -269,7 +273,9 @@ class Check {
     try {
       for (const l of await listLocks(this.repo)) {
         this.counts.locks++;
-        const who = `${l.exclusive ? 'exclusive' : 'shared'} lock of ${l.operation} by ${l.username}@${l.host} pid ${l.pid} since ${l.createdAt}`;
+        const who =
+          `${l.exclusive ? 'exclusive' : 'shared'} lock of ${l.operation} ` +
+          `by ${l.username}@${l.host} pid ${l.pid} since ${l.createdAt}`;
         if (l.stale !== false) {
           this.findings.note({
             kind: 'stale-lock',
@@ -334,7 +340,9 @@ class Check {
     if (this.counts.duplicateBlobs > 0) {
       this.findings.note({
         kind: 'duplicate-blobs',
-        message: `${this.counts.duplicateBlobs} blobs are stored in more than one pack (normal after an interrupted backup was retried; prune removes the extra copies)`,
+        message:
+          `${this.counts.duplicateBlobs} blobs are stored in more than one ` +
+          `pack (normal after an interrupted backup was retried; prune removes the extra copies)`,
       });
     }
     if (!this.indexDamaged) this.levels.push('index');
@@ -422,7 +430,9 @@ class Check {
           code: 'CHECKSUM_MISMATCH',
           kind: 'pack',
           object,
-          message: `pack ${short(name)} is ${size} bytes; index ${short(claim.indexFile)} describes ${expected} (${size < expected ? 'truncated' : 'extra bytes'})`,
+          message:
+            `pack ${short(name)} is ${size} bytes; index ${short(claim.indexFile)} ` +
+            `describes ${expected} (${size < expected ? 'truncated' : 'extra bytes'})`,
         });
       }
     }
@@ -433,7 +443,9 @@ class Check {
       this.findings.note({
         kind: 'orphan-pack',
         object: `data/${name}`,
-        message: `pack ${short(name)} (${size} bytes) is in no index: left by an interrupted backup (or one still running); prune removes it`,
+        message:
+          `pack ${short(name)} (${size} bytes) is in no index: left by an ` +
+          `interrupted backup (or one still running); prune removes it`,
       });
     }
     this.levels.push('packs');
@@ -456,7 +468,10 @@ class Check {
       .join(', ');
     this.findings.note({
       kind: 'temp-files',
-      message: `${temps.length} leftover temporary files (${this.counts.tempBytes} bytes, e.g. ${examples}) of interrupted writes: harmless; \`fole-backup prune\` removes those older than an hour`,
+      message:
+        `${temps.length} leftover temporary files (${this.counts.tempBytes} ` +
+        `bytes, e.g. ${examples}) of interrupted writes: harmless; \`fole-backup ` +
+        `prune\` removes those older than an hour`,
     });
   }
 
@@ -602,7 +617,8 @@ class Check {
       this.findings.note({
         kind: 'not-checked',
         message:
-          "the backups' file lists were not checked: part of the index is unreadable, and no backup can be restored until it is repaired",
+          "the backups' file lists were not checked: part of the index is " +
+          'unreadable, and no backup can be restored until it is repaired',
       });
     } else {
       try {
@@ -640,7 +656,9 @@ class Check {
         kind: 'tree',
         object,
         backupId: id,
-        message: `backup ${id}: ${unindexed.length} of ${tree.length} file-list blobs are not in the index (first ${short(unindexed[0] ?? '')}); its files cannot be listed`,
+        message:
+          `backup ${id}: ${unindexed.length} of ${tree.length} file-list ` +
+          `blobs are not in the index (first ${short(unindexed[0] ?? '')}); its files cannot be listed`,
       });
       return;
     }
@@ -651,7 +669,9 @@ class Check {
         kind: 'tree',
         object,
         backupId: id,
-        message: `backup ${id}: ${gone.length} of ${tree.length} file-list blobs are in missing packs (first ${short(gone[0] ?? '')}); its files cannot be listed`,
+        message:
+          `backup ${id}: ${gone.length} of ${tree.length} file-list blobs ` +
+          `are in missing packs (first ${short(gone[0] ?? '')}); its files cannot be listed`,
       });
       return;
     }

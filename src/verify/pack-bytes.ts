@@ -12,7 +12,8 @@ import { HEADER_ENTRY_BYTES, type PackedBlob } from '../repository/pack.js';
 export const MIN_PACK_TAIL = SEAL_OVERHEAD + HEADER_ENTRY_BYTES + 4;
 
 const DAMAGED_HINT =
-  'the repository is damaged; run `fole-backup check --read-data` to see every affected backup, and restore from another backup';
+  'the repository is damaged; run `fole-backup check --read-data` to see every affected backup, ' +
+  'and restore from another backup';
 
 export const short = (id: string): string => id.slice(0, 12);
 
