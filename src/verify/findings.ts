@@ -214,7 +214,8 @@ export function verdictFor(
   const byCount = codes.map((c) => `${r.problemCodes[c]} ${c}`).join(', ');
   const first = r.problems[0];
   const firstText = first === undefined ? '' : `; first: ${first.message}`;
-  const message = `${w.subject}: ${r.problemCount} problem${r.problemCount === 1 ? '' : 's'} found (${byCount})${firstText}`;
+  const problems = `${r.problemCount} problem${r.problemCount === 1 ? '' : 's'}`;
+  const message = `${w.subject}: ${problems} found (${byCount})${firstText}`;
   const stop =
     STOP_PRIORITY.find((c) => codes.includes(c)) ??
     (codes.find((c) => ALL_STOP_CODES.has(c)) as StopCode | undefined) ??

@@ -41,13 +41,25 @@
 import { type ProgressReporter, silentReporter } from '../progress/reporter.js';
 import { RepositoryLock } from '../repository/lock.js';
 import type { Repository } from '../repository/repository.js';
+import type { Snapshot, TreeEntry } from '../snapshot/snapshot.js';
 import { resolveBackupId } from '../snapshot/store.js';
 import { DEFAULT_MAX_PROBLEMS, Findings, type Problem } from './findings.js';
 import { PackPool } from './pack-pool.js';
+import type { ReadPlanner } from './read-plan.js';
 import { ScratchDir } from './scratch-dir.js';
 import { type DataSelection, dataSelection, isSelected } from './subset.js';
-import { oneChunkProblem, readDataFindings } from './verify-checks.js';
-import { readData, readIndex, readSnapshot, renderFileList, statPacks, walkAgain, walkTree } from './verify-reads.js';
+import { type OneChunkProblem, oneChunkProblem, type ReadDataFindings, readDataFindings } from './verify-checks.js';
+import {
+  type PackStats,
+  readData,
+  readIndex,
+  readSnapshot,
+  renderFileList,
+  statPacks,
+  type TreeWalk,
+  walkAgain,
+  walkTree,
+} from './verify-reads.js';
 import { noCounts, type VerifyOutcome, VerifyProgress, type VerifyReport, verifyReport } from './verify-report.js';
 
 export type { VerifyCounts, VerifyLevel, VerifyReport } from './verify-report.js';
@@ -169,61 +181,22 @@ async function runStages(
       out.manifestSha256 = sha256;
       out.levels.push('render');
     };
-    if (pool === undefined || walk.planner === undefined) {
+    const planner = walk.planner;
+    if (pool === undefined || planner === undefined) {
       await rendered();
       return out;
     }
 
     // the render's second walk runs while the packs are read
-    let found: ReturnType<typeof readDataFindings>;
+    let found: ReadDataFindings;
     try {
-      const plan = walk.planner.finish(stats.bad);
-      progress.phase('read-data');
-      const { checks, outcomes } = await readData(repo, plan, {
+      found = await verifyData(repo, backupId, snap, selection, walk, stats, {
+        opts,
         pool,
-        whole: selection.mode === 'all',
-        packSizes: stats.sizes,
-        maxPacks: opts.concurrency,
-        scratchFile: () => scratch.file(),
-        signal: opts.signal,
+        planner,
+        scratch,
         progress,
       });
-      // a one-chunk file is as good as its chunk: only when a chunk failed (or opened to another
-      // length than the index says) is the tree walked again to find the files it affects
-      const fallbackPath = walk.drawn?.fallbackPath;
-      const again =
-        checks.failed.size > 0 || checks.lengths.size > 0
-          ? await walkAgain(
-              repo,
-              snap.tree,
-              walk.entries,
-              (e) =>
-                oneChunkProblem(e, checks, {
-                  locate: (id) => repo.index.get(id),
-                  badPacks: stats.bad,
-                  selected: (path) => isSelected(selection, path, fallbackPath),
-                }),
-              opts.signal,
-            )
-          : { found: [] };
-      found = readDataFindings(
-        {
-          plan,
-          checks,
-          outcomes,
-          oneChunk: again.found.map((f) => ({
-            seq: f.seq,
-            path: f.entry.path,
-            size: f.entry.size ?? 0,
-            problem: f.result,
-          })),
-          ...(again.failure === undefined ? {} : { secondWalkFailure: again.failure }),
-          treeComplete: walk.complete,
-          packs: walk.packs,
-          treeBlobs: selection.mode === 'all' ? snap.tree : [],
-        },
-        backupId,
-      );
     } finally {
       await rendered();
     }
@@ -234,4 +207,62 @@ async function runStages(
   } finally {
     await pool?.close();
   }
+}
+
+/**
+ * The read-data stage: read and check the planned packs and files, walk the
+ * tree again for the one-chunk files a damaged chunk affects, and judge it all.
+ */
+async function verifyData(
+  repo: Repository,
+  backupId: string,
+  snap: Snapshot,
+  selection: DataSelection,
+  walk: TreeWalk,
+  stats: PackStats,
+  ctx: { opts: VerifyOptions; pool: PackPool; planner: ReadPlanner; scratch: ScratchDir; progress: VerifyProgress },
+): Promise<ReadDataFindings> {
+  const { opts, progress } = ctx;
+  const plan = ctx.planner.finish(stats.bad);
+  progress.phase('read-data');
+  const { checks, outcomes } = await readData(repo, plan, {
+    pool: ctx.pool,
+    whole: selection.mode === 'all',
+    packSizes: stats.sizes,
+    maxPacks: opts.concurrency,
+    scratchFile: () => ctx.scratch.file(),
+    signal: opts.signal,
+    progress,
+  });
+  // a one-chunk file is as good as its chunk: only when a chunk failed (or opened to another
+  // length than the index says) is the tree walked again to find the files it affects
+  const fallbackPath = walk.drawn?.fallbackPath;
+  const judge = (e: TreeEntry): OneChunkProblem | undefined =>
+    oneChunkProblem(e, checks, {
+      locate: (id) => repo.index.get(id),
+      badPacks: stats.bad,
+      selected: (path) => isSelected(selection, path, fallbackPath),
+    });
+  const again =
+    checks.failed.size > 0 || checks.lengths.size > 0
+      ? await walkAgain(repo, snap.tree, walk.entries, judge, opts.signal)
+      : { found: [] };
+  return readDataFindings(
+    {
+      plan,
+      checks,
+      outcomes,
+      oneChunk: again.found.map((f) => ({
+        seq: f.seq,
+        path: f.entry.path,
+        size: f.entry.size ?? 0,
+        problem: f.result,
+      })),
+      ...(again.failure === undefined ? {} : { secondWalkFailure: again.failure }),
+      treeComplete: walk.complete,
+      packs: walk.packs,
+      treeBlobs: selection.mode === 'all' ? snap.tree : [],
+    },
+    backupId,
+  );
 }

@@ -193,6 +193,15 @@ export interface ReadDataResult {
 
 export type ReadDataCounts = Pick<VerifyCounts, 'filesRead' | 'databasesChecked' | 'bytesVerified' | 'bytesRead'>;
 
+/** What the read-data pass amounts to. */
+export interface ReadDataFindings {
+  /** In the order they are reported. */
+  problems: Problem[];
+  counts: ReadDataCounts;
+  /** It covered the whole backup (or the whole subset). */
+  complete: boolean;
+}
+
 /**
  * The problems of the read-data pass, in a fixed order whatever order the
  * packs were checked in: damaged packs (in plan order), then file-list blobs,
@@ -200,10 +209,7 @@ export type ReadDataCounts = Pick<VerifyCounts, 'filesRead' | 'databasesChecked'
  * backup. A one-chunk file is as good as its chunk, so it counts as read
  * unless the second walk found it wrong.
  */
-export function readDataFindings(
-  r: ReadDataResult,
-  backupId: string,
-): { problems: Problem[]; counts: ReadDataCounts; complete: boolean } {
+export function readDataFindings(r: ReadDataResult, backupId: string): ReadDataFindings {
   const counts: ReadDataCounts = {
     filesRead: r.plan.emptyFiles,
     databasesChecked: 0,
