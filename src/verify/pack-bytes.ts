@@ -18,7 +18,7 @@ const DAMAGED_HINT =
 export const short = (id: string): string => id.slice(0, 12);
 
 /** What a damaged or missing pack is reported as. */
-export function packError(name: string, why: string, cause?: unknown): StopError {
+function packError(name: string, why: string, cause?: unknown): StopError {
   return new StopError('CHECKSUM_MISMATCH', `pack ${short(name)}: ${why}`, { hint: DAMAGED_HINT, cause });
 }
 

@@ -191,7 +191,7 @@ export interface ReadDataResult {
   treeBlobs: readonly string[];
 }
 
-export type ReadDataCounts = Pick<VerifyCounts, 'filesRead' | 'databasesChecked' | 'bytesVerified' | 'bytesRead'>;
+type ReadDataCounts = Pick<VerifyCounts, 'filesRead' | 'databasesChecked' | 'bytesVerified' | 'bytesRead'>;
 
 /** What the read-data pass amounts to. */
 export interface ReadDataFindings {
