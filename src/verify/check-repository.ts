@@ -16,10 +16,11 @@
  *              crash leaves; prune removes them)
  *   (temp)     leftover temporary files of interrupted writes are counted
  *              (info: harmless; prune removes them once an hour old)
- *   read-data  (--read-data) every indexed pack read in full: its SHA-256
- *              against its name, its header decrypted and parsed (pack.ts) and
- *              compared with what the index says, every blob decrypted and
- *              hashed against its id
+ *   read-data  (--read-data) every indexed pack read in full: its header
+ *              decrypted and parsed (pack.ts) and compared with what the index
+ *              says; then, on the workers verify uses (pack-pool.ts), its
+ *              SHA-256 against its name and every blob decrypted and hashed
+ *              against its id
  *   snapshots  every snapshot decrypts and validates; every blob its file list
  *              needs is in the index (missing → problem), and not in a pack
  *              found missing or damaged above (→ problem naming the backup)
