@@ -22,7 +22,9 @@ afterAll(() => fx.cleanup());
 
 describe('fole-backup verify / check', () => {
   it('exit 0 with an ok report for a good backup', async () => {
+    const before = Date.now();
     const v = await cli('verify', 'latest', '--read-data', '--json');
+    const after = Date.now();
     expect(v.stderr).not.toMatch(/STOP/);
     expect(v.code).toBe(0);
     const r = JSON.parse(v.stdout) as Record<string, unknown>;
@@ -37,7 +39,13 @@ describe('fole-backup verify / check', () => {
     expect(r.stop).toBeUndefined();
     expect(r.levels).toEqual(['manifest', 'index', 'tree', 'packs', 'render', 'read-data']);
     expect(r.counts).toMatchObject({ databases: 3, databasesChecked: 3 });
-    expect(typeof r.durationMs).toBe('number');
+    // the report's clock fields describe this very run: it began after the command was started, ended before it
+    // returned, and lasted a whole number of milliseconds
+    const startedAt = Date.parse(String(r.startedAt));
+    expect(startedAt).toBeGreaterThanOrEqual(before);
+    expect(Number.isInteger(r.durationMs)).toBe(true);
+    expect(r.durationMs).toBeGreaterThanOrEqual(0);
+    expect(startedAt + (r.durationMs as number)).toBeLessThanOrEqual(after);
 
     const c = await cli('check', '--json');
     expect(c.code).toBe(0);

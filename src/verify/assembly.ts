@@ -61,7 +61,9 @@ export function scratchError(what: string, path: string, err: unknown): FoleBack
     {
       path,
       cause: err,
-      hint: "give --scratch-dir a directory that exists (it needs room for up to all of the backup's databases), and run it again",
+      hint:
+        'give --scratch-dir a directory that exists ' +
+        "(it needs room for up to all of the backup's databases), and run it again",
     },
   );
 }
@@ -132,11 +134,17 @@ export class HashedFile {
 
   private advance(): void {
     for (;;) {
-      if (this.next === this.plan.chunks.length) return this.finish(undefined);
+      if (this.next === this.plan.chunks.length) {
+        this.finish(undefined);
+        return;
+      }
       const piece = this.waiting.get(this.next);
       if (piece === undefined) return;
       this.waiting.delete(this.next);
-      if (!Buffer.isBuffer(piece)) return this.finish(piece.failed);
+      if (!Buffer.isBuffer(piece)) {
+        this.finish(piece.failed);
+        return;
+      }
       this.hash.update(piece);
       this.size += piece.length;
       this.next++;

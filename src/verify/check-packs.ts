@@ -63,7 +63,7 @@ export interface PackChecksDeps {
   signal?: AbortSignal | undefined;
 }
 
-export interface PackProblem {
+interface PackProblem {
   pack: string;
   error: unknown;
   /** Prefix for the message (the error says what failed otherwise). */

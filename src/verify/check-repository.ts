@@ -16,10 +16,11 @@
  *              crash leaves; prune removes them)
  *   (temp)     leftover temporary files of interrupted writes are counted
  *              (info: harmless; prune removes them once an hour old)
- *   read-data  (--read-data) every indexed pack read in full: its SHA-256
- *              against its name, its header decrypted and parsed (pack.ts) and
- *              compared with what the index says, every blob decrypted and
- *              hashed against its id
+ *   read-data  (--read-data) every indexed pack read in full: its header
+ *              decrypted and parsed (pack.ts) and compared with what the index
+ *              says; then, on the workers verify uses (pack-pool.ts), its
+ *              SHA-256 against its name and every blob decrypted and hashed
+ *              against its id
  *   snapshots  every snapshot decrypts and validates; every blob its file list
  *              needs is in the index (missing → problem), and not in a pack
  *              found missing or damaged above (→ problem naming the backup)
@@ -32,7 +33,7 @@ import { forEachConcurrent } from '../concurrency/for-each.js';
 import { createHash } from 'node:crypto';
 import { SEAL_OVERHEAD } from '../crypto/aead.js';
 import { HEX64, sha256Hex } from '../crypto/hash.js';
-import { FoleBackupError, throwIfAborted } from '../errors.js';
+import { FoleBackupError, errorFromData, throwIfAborted } from '../errors.js';
 import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
 import { decompressAny } from '../repository/compress.js';
 import { AAD } from '../repository/format.js';
@@ -42,10 +43,13 @@ import { HEADER_ENTRY_BYTES, type PackedBlob } from '../repository/pack.js';
 import { readConfig, readKeyFile, type Repository } from '../repository/repository.js';
 import type { ObjectInfo, TemporaryFile } from '../backend/backend.js';
 import { listTemporaryFiles } from '../prune/temporary-files.js';
+import type { Snapshot } from '../snapshot/snapshot.js';
 import { isBackupId, loadSnapshot } from '../snapshot/store.js';
 import { readTree } from '../snapshot/tree.js';
-import { loadPack, openBlobIn, short } from './pack-bytes.js';
-import { DEFAULT_MAX_PROBLEMS, Findings, verdictFor, type ReportBase } from './findings.js';
+import { DEFAULT_MAX_PROBLEMS, Findings, isAbort, verdictFor, type ReportBase } from './findings.js';
+import { loadPack, short } from './pack-bytes.js';
+import { PackPool } from './pack-pool.js';
+import type { PackAnswer } from './pack-worker.js';
 
 export interface CheckOptions {
   /** Read every pack in full and decrypt every blob (default: structure only). */
@@ -129,8 +133,12 @@ export function checkVerdict(r: CheckReport): FoleBackupError | undefined {
   return verdictFor(r, {
     subject: `repository ${r.repository}`,
     damageHint: onlyKeys
-      ? 'only key files are damaged; the backups are not affected. `fole-backup key list` marks the damaged ones (!); once another key opens the repository, `fole-backup key remove <name>` removes a damaged one (or restore keys/ from a copy of the repository)'
-      : 'backups named in the problems (backupId) cannot be trusted: restore from one that is not named, keep this repository as it is for investigation, and never edit it by hand; `fole-backup verify <id> --read-data` checks one backup in detail',
+      ? 'only key files are damaged; the backups are not affected. `fole-backup key list` marks the damaged ' +
+        'ones (!); once another key opens the repository, `fole-backup key remove <name>` removes a damaged one ' +
+        '(or restore keys/ from a copy of the repository)'
+      : 'backups named in the problems (backupId) cannot be trusted: restore from one that is not named, keep ' +
+        'this repository as it is for investigation, and never edit it by hand; ' +
+        '`fole-backup verify <id> --read-data` checks one backup in detail',
   });
 }
 
@@ -266,7 +274,9 @@ class Check {
     try {
       for (const l of await listLocks(this.repo)) {
         this.counts.locks++;
-        const who = `${l.exclusive ? 'exclusive' : 'shared'} lock of ${l.operation} by ${l.username}@${l.host} pid ${l.pid} since ${l.createdAt}`;
+        const who =
+          `${l.exclusive ? 'exclusive' : 'shared'} lock of ${l.operation} ` +
+          `by ${l.username}@${l.host} pid ${l.pid} since ${l.createdAt}`;
         if (l.stale !== false) {
           this.findings.note({
             kind: 'stale-lock',
@@ -331,7 +341,9 @@ class Check {
     if (this.counts.duplicateBlobs > 0) {
       this.findings.note({
         kind: 'duplicate-blobs',
-        message: `${this.counts.duplicateBlobs} blobs are stored in more than one pack (normal after an interrupted backup was retried; prune removes the extra copies)`,
+        message:
+          `${this.counts.duplicateBlobs} blobs are stored in more than one ` +
+          `pack (normal after an interrupted backup was retried; prune removes the extra copies)`,
       });
     }
     if (!this.indexDamaged) this.levels.push('index');
@@ -419,7 +431,9 @@ class Check {
           code: 'CHECKSUM_MISMATCH',
           kind: 'pack',
           object,
-          message: `pack ${short(name)} is ${size} bytes; index ${short(claim.indexFile)} describes ${expected} (${size < expected ? 'truncated' : 'extra bytes'})`,
+          message:
+            `pack ${short(name)} is ${size} bytes; index ${short(claim.indexFile)} ` +
+            `describes ${expected} (${size < expected ? 'truncated' : 'extra bytes'})`,
         });
       }
     }
@@ -430,7 +444,9 @@ class Check {
       this.findings.note({
         kind: 'orphan-pack',
         object: `data/${name}`,
-        message: `pack ${short(name)} (${size} bytes) is in no index: left by an interrupted backup (or one still running); prune removes it`,
+        message:
+          `pack ${short(name)} (${size} bytes) is in no index: left by an ` +
+          `interrupted backup (or one still running); prune removes it`,
       });
     }
     this.levels.push('packs');
@@ -453,7 +469,10 @@ class Check {
       .join(', ');
     this.findings.note({
       kind: 'temp-files',
-      message: `${temps.length} leftover temporary files (${this.counts.tempBytes} bytes, e.g. ${examples}) of interrupted writes: harmless; \`fole-backup prune\` removes those older than an hour`,
+      message:
+        `${temps.length} leftover temporary files (${this.counts.tempBytes} ` +
+        `bytes, e.g. ${examples}) of interrupted writes: harmless; \`fole-backup ` +
+        `prune\` removes those older than an hour`,
     });
   }
 
@@ -464,86 +483,116 @@ class Check {
     return out;
   }
 
+  /**
+   * Every indexed pack read in full and checked on the verify workers (pack-pool.ts), as verify checks the
+   * packs of one backup: hashed against its name and every blob opened. Only the header is read here, before
+   * the bytes go to a worker: it says which blobs to open.
+   */
   private async readPacks(): Promise<void> {
     this.reporter.phase('read packs');
     const names = [...this.claims.keys()].filter((n) => this.listed.has(n)).sort();
     const totalBytes = names.reduce((s, n) => s + (this.listed.get(n) ?? 0), 0);
     let doneBytes = 0;
     let done = 0;
-    await forEachConcurrent(names, this.opts.concurrency ?? 2, async (name) => {
-      throwIfAborted(this.signal);
-      const object = `data/${name}`;
-      const claim = this.claims.get(name) as PackClaim;
-      let bytes: Buffer;
-      try {
-        bytes = await loadPack(this.repo.backend, name);
-      } catch (err) {
-        this.badPacks.add(name);
-        this.findings.fromError('pack', err, { object });
-        return;
-      }
-      this.counts.bytesRead += bytes.length;
-      this.counts.packsRead++;
-      if (sha256Hex(bytes) !== name) {
-        this.badPacks.add(name);
-        // a wrong size was reported already and implies this
-        if (!this.wrongSize.has(name)) {
-          this.findings.problem({
-            code: 'CHECKSUM_MISMATCH',
-            kind: 'pack',
-            object,
-            message: `pack ${short(name)}: its bytes do not hash to its name (the pack is damaged)`,
-          });
-        }
-      }
-      let blobs: PackedBlob[] | undefined;
-      try {
-        const header = this.repo.readPackHeader(bytes, name);
-        if (layoutDigest(header) === claim.layout) blobs = header;
-        else {
-          this.badPacks.add(name);
+    const pool = new PackPool(this.repo.blobCipher());
+    try {
+      await forEachConcurrent(names, this.opts.concurrency ?? 2, async (name) => {
+        throwIfAborted(this.signal);
+        const bytes = await this.readPack(name, pool);
+        if (bytes === undefined) return;
+        doneBytes += bytes;
+        this.reporter.progress({
+          files: ++done,
+          bytes: doneBytes,
+          totalFiles: names.length,
+          totalBytes,
+          current: short(name),
+        });
+      });
+    } finally {
+      await pool.close();
+    }
+    this.levels.push('read-data');
+  }
+
+  /** Read and check one pack; returns its size, or undefined when it could not be read. */
+  private async readPack(name: string, pool: PackPool): Promise<number | undefined> {
+    const object = `data/${name}`;
+    const claim = this.claims.get(name) as PackClaim;
+    let bytes: Buffer;
+    try {
+      bytes = await loadPack(this.repo.backend, name);
+    } catch (err) {
+      this.badPacks.add(name);
+      this.findings.fromError('pack', err, { object });
+      return undefined;
+    }
+    // before the worker takes the buffer (its length reads 0 after)
+    const size = bytes.length;
+    this.counts.bytesRead += size;
+    this.counts.packsRead++;
+    let blobs: PackedBlob[] | undefined;
+    let headerProblem: (() => void) | undefined;
+    try {
+      const header = this.repo.readPackHeader(bytes, name);
+      if (layoutDigest(header) === claim.layout) blobs = header;
+      else
+        headerProblem = () =>
           this.findings.problem({
             code: 'REPO_CORRUPT',
             kind: 'pack',
             object,
             message: `pack ${short(name)}: its header disagrees with index ${short(claim.indexFile)} about its blobs`,
           });
-        }
-      } catch (err) {
-        this.badPacks.add(name);
-        this.findings.fromError('pack', err, { object });
-      }
-      // what restore would read: the index's view when the header cannot be trusted
-      const toOpen = blobs ?? this.indexedBlobsOf(name);
-      let failed = 0;
-      let firstFailure: unknown;
-      for (const b of toOpen) {
-        try {
-          openBlobIn(this.repo, bytes, name, b);
-          this.counts.blobsRead++;
-        } catch (err) {
-          this.damagedBlobs.add(b.id);
-          if (failed++ === 0) firstFailure = err;
-        }
-      }
-      // one problem per pack, so one bad pack cannot crowd every other finding out of the list
-      if (failed > 0) {
-        this.badPacks.add(name);
-        this.findings.fromError('blob', firstFailure, {
+    } catch (err) {
+      headerProblem = () => this.findings.fromError('pack', err, { object });
+    }
+    // what restore would read: the index's view when the header cannot be trusted
+    const toOpen = blobs ?? this.indexedBlobsOf(name);
+    let answer: PackAnswer | undefined;
+    try {
+      answer = await pool.checkPack(
+        name,
+        bytes,
+        true,
+        [],
+        toOpen.map((b) => ({ ...b, keep: false })),
+      );
+    } catch (err) {
+      if (isAbort(err)) throw err;
+      this.badPacks.add(name);
+      for (const b of toOpen) this.damagedBlobs.add(b.id);
+      this.findings.fromError('pack', err, { object, prefix: `check pack ${short(name)}` });
+    }
+    if (answer !== undefined && answer.sha256 !== name) {
+      this.badPacks.add(name);
+      // a wrong size was reported already and implies this
+      if (!this.wrongSize.has(name)) {
+        this.findings.problem({
+          code: 'CHECKSUM_MISMATCH',
+          kind: 'pack',
           object,
-          prefix: `pack ${short(name)}: ${failed} of ${toOpen.length} blobs damaged; first`,
+          message: `pack ${short(name)}: its bytes do not hash to its name (the pack is damaged)`,
         });
       }
-      doneBytes += bytes.length;
-      this.reporter.progress({
-        files: ++done,
-        bytes: doneBytes,
-        totalFiles: names.length,
-        totalBytes,
-        current: short(name),
+    }
+    if (headerProblem !== undefined) {
+      this.badPacks.add(name);
+      headerProblem();
+    }
+    if (answer === undefined) return size;
+    this.counts.blobsRead += toOpen.length - answer.failed.length;
+    for (const f of answer.failed) this.damagedBlobs.add(f.id);
+    const first = answer.failed[0];
+    // one problem per pack, so one bad pack cannot crowd every other finding out of the list
+    if (first !== undefined) {
+      this.badPacks.add(name);
+      this.findings.fromError('blob', errorFromData(first.error), {
+        object,
+        prefix: `pack ${short(name)}: ${answer.failed.length} of ${toOpen.length} blobs damaged; first`,
       });
-    });
-    this.levels.push('read-data');
+    }
+    return size;
   }
 
   private async checkSnapshots(): Promise<void> {
@@ -569,7 +618,8 @@ class Check {
       this.findings.note({
         kind: 'not-checked',
         message:
-          "the backups' file lists were not checked: part of the index is unreadable, and no backup can be restored until it is repaired",
+          "the backups' file lists were not checked: part of the index is " +
+          'unreadable, and no backup can be restored until it is repaired',
       });
     } else {
       try {
@@ -584,7 +634,7 @@ class Check {
     for (const id of ids) {
       throwIfAborted(this.signal);
       const object = `snapshots/${id}`;
-      let snap;
+      let snap: Snapshot;
       try {
         snap = await loadSnapshot(this.repo, id);
       } catch (err) {
@@ -607,7 +657,9 @@ class Check {
         kind: 'tree',
         object,
         backupId: id,
-        message: `backup ${id}: ${unindexed.length} of ${tree.length} file-list blobs are not in the index (first ${short(unindexed[0] ?? '')}); its files cannot be listed`,
+        message:
+          `backup ${id}: ${unindexed.length} of ${tree.length} file-list ` +
+          `blobs are not in the index (first ${short(unindexed[0] ?? '')}); its files cannot be listed`,
       });
       return;
     }
@@ -618,7 +670,9 @@ class Check {
         kind: 'tree',
         object,
         backupId: id,
-        message: `backup ${id}: ${gone.length} of ${tree.length} file-list blobs are in missing packs (first ${short(gone[0] ?? '')}); its files cannot be listed`,
+        message:
+          `backup ${id}: ${gone.length} of ${tree.length} file-list blobs ` +
+          `are in missing packs (first ${short(gone[0] ?? '')}); its files cannot be listed`,
       });
       return;
     }

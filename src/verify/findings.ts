@@ -8,9 +8,9 @@
  * ok) or info (worth knowing, harmless: orphaned packs after a crash,
  * duplicate blobs, stale locks).
  *
- * verdictOf() turns a report into the one error it amounts to, which the CLI
- * maps to an exit code like any other error: damage is a spec §15 STOP
- * (MISSING_MANIFEST, CHECKSUM_MISMATCH or DB_INTEGRITY_ERROR, exit 3); a run
+ * verdictFor() turns a report into the one error it amounts to, which the CLI
+ * maps to an exit code like any other error: damage is a STOP (MISSING_MANIFEST,
+ * CHECKSUM_MISMATCH or DB_INTEGRITY_ERROR, exit 3: docs/VERIFY.md); a run
  * that could not read something for an ordinary reason (I/O error, no space
  * for a scratch copy) and found no damage is an ordinary error (exit 1).
  */
@@ -31,7 +31,10 @@ export type CheckedThing =
   | 'database';
 
 export interface Problem {
-  /** Why it is a problem: a stable error code (CHECKSUM_MISMATCH, MISSING_MANIFEST, DB_INTEGRITY_ERROR, READ_ERROR, …). */
+  /**
+   * Why it is a problem: a stable error code (CHECKSUM_MISMATCH,
+   * MISSING_MANIFEST, DB_INTEGRITY_ERROR, READ_ERROR, …).
+   */
   code: StopCode | ErrorCode;
   /** What was being checked. */
   kind: CheckedThing;
@@ -87,6 +90,37 @@ export function isAbort(err: unknown): boolean {
   );
 }
 
+/** Where a problem found by a caught error is, and the prefix of its message. */
+export interface ErrorWhere {
+  prefix?: string;
+  path?: string;
+  object?: string;
+  backupId?: string;
+}
+
+/** Where a stage puts the problems it finds, as it finds them (the run's Findings). */
+export type ProblemSink = (p: Problem) => void;
+
+/**
+ * A caught error as a problem: its code (INTERNAL for what is not a
+ * FoleBackupError) and `prefix: message`. Aborts are rethrown: they end the
+ * run, they are never a finding.
+ */
+export function problemFromError(kind: CheckedThing, err: unknown, where: ErrorWhere = {}): Problem {
+  if (isAbort(err)) throw err;
+  const code = err instanceof FoleBackupError ? err.code : 'INTERNAL';
+  const text = err instanceof Error ? err.message : String(err);
+  const { prefix, ...rest } = where;
+  const p: Problem = { code, kind, message: prefix === undefined ? text : `${prefix}: ${text}` };
+  // a tree validation error names the offending entry's path in the backup
+  const entryPath = kind === 'tree' && err instanceof FoleBackupError ? err.path : undefined;
+  const path = rest.path ?? entryPath;
+  if (path !== undefined) p.path = path;
+  if (rest.object !== undefined) p.object = rest.object;
+  if (rest.backupId !== undefined) p.backupId = rest.backupId;
+  return p;
+}
+
 /** Collects findings; tells the reporter about each listed problem as it is found. */
 export class Findings {
   readonly problems: Problem[] = [];
@@ -109,27 +143,9 @@ export class Findings {
     }
   }
 
-  /**
-   * Record a caught error as a problem: its code (INTERNAL for what is not a
-   * FoleBackupError) and `prefix: message`. Aborts are rethrown.
-   */
-  fromError(
-    kind: CheckedThing,
-    err: unknown,
-    where: { prefix?: string; path?: string; object?: string; backupId?: string } = {},
-  ): void {
-    if (isAbort(err)) throw err;
-    const code = err instanceof FoleBackupError ? err.code : 'INTERNAL';
-    const text = err instanceof Error ? err.message : String(err);
-    const { prefix, ...rest } = where;
-    const p: Problem = { code, kind, message: prefix === undefined ? text : `${prefix}: ${text}` };
-    // a tree validation error names the offending entry's path in the backup
-    const entryPath = kind === 'tree' && err instanceof FoleBackupError ? err.path : undefined;
-    const path = rest.path ?? entryPath;
-    if (path !== undefined) p.path = path;
-    if (rest.object !== undefined) p.object = rest.object;
-    if (rest.backupId !== undefined) p.backupId = rest.backupId;
-    this.problem(p);
+  /** Record a caught error as a problem (problemFromError). Aborts are rethrown. */
+  fromError(kind: CheckedThing, err: unknown, where: ErrorWhere = {}): void {
+    this.problem(problemFromError(kind, err, where));
   }
 
   note(i: Info): void {
@@ -198,7 +214,8 @@ export function verdictFor(
   const byCount = codes.map((c) => `${r.problemCodes[c]} ${c}`).join(', ');
   const first = r.problems[0];
   const firstText = first === undefined ? '' : `; first: ${first.message}`;
-  const message = `${w.subject}: ${r.problemCount} problem${r.problemCount === 1 ? '' : 's'} found (${byCount})${firstText}`;
+  const problems = `${r.problemCount} problem${r.problemCount === 1 ? '' : 's'}`;
+  const message = `${w.subject}: ${problems} found (${byCount})${firstText}`;
   const stop =
     STOP_PRIORITY.find((c) => codes.includes(c)) ??
     (codes.find((c) => ALL_STOP_CODES.has(c)) as StopCode | undefined) ??

@@ -7,18 +7,18 @@ import type { Backend } from '../backend/backend.js';
 import { SEAL_OVERHEAD } from '../crypto/aead.js';
 import { FoleBackupError, StopError } from '../errors.js';
 import { HEADER_ENTRY_BYTES, type PackedBlob } from '../repository/pack.js';
-import type { Repository } from '../repository/repository.js';
 
 /** Bytes after a pack's last blob at the very least: a sealed one-entry header and the length trailer. */
 export const MIN_PACK_TAIL = SEAL_OVERHEAD + HEADER_ENTRY_BYTES + 4;
 
 const DAMAGED_HINT =
-  'the repository is damaged; run `fole-backup check --read-data` to see every affected backup, and restore from another backup';
+  'the repository is damaged; run `fole-backup check --read-data` to see every affected backup, ' +
+  'and restore from another backup';
 
 export const short = (id: string): string => id.slice(0, 12);
 
 /** What a damaged or missing pack is reported as. */
-export function packError(name: string, why: string, cause?: unknown): StopError {
+function packError(name: string, why: string, cause?: unknown): StopError {
   return new StopError('CHECKSUM_MISMATCH', `pack ${short(name)}: ${why}`, { hint: DAMAGED_HINT, cause });
 }
 
@@ -46,15 +46,6 @@ export function blobBytesIn(
     );
   }
   return pack.subarray(b.offset, b.offset + b.length);
-}
-
-/**
- * Decrypt, decompress and hash one blob out of a pack's bytes. Throws
- * StopError CHECKSUM_MISMATCH (outside the pack, AEAD failure, wrong hash) or
- * REPO_CORRUPT (does not decompress).
- */
-export function openBlobIn(repo: Repository, pack: Buffer, packName: string, b: PackedBlob): Buffer {
-  return repo.openBlob(b, packName, blobBytesIn(pack, packName, b));
 }
 
 /** Load a whole pack; a missing one is a CHECKSUM_MISMATCH naming it. */
