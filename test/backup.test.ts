@@ -284,7 +284,7 @@ describe('full backup', () => {
 });
 
 describe('backup aborted part-way', () => {
-  for (const phase of ['scan and store files', 'capture databases and store files']) {
+  for (const phase of ['scan and store files', 'capture databases and store files', 'write index', 'write snapshot']) {
     it(`stops at "${phase}" with ABORTED, leaves no backup, no staging and no lock, and the next backup works`, async () => {
       const repo = await makeRepo();
       const stagingParent = join(work, 'staging-parent');

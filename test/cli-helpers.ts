@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+export const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 
 export interface CliResult extends CliExit {
   stdout: string;

@@ -6,7 +6,7 @@
  * with the error it must, staging and journal are gone, the target is as it
  * was, no descriptor is left open and no worker thread is left running.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,7 @@ import { restore } from '../src/restore/restore.js';
 import { TEST_PASSWORD } from './repo-helpers.js';
 import { backedUpFoleTree, treeHash } from './restore-helpers.js';
 import { trackWorkers } from './tracked-workers.js';
+import { openDescriptors } from '../src/host/open-files.js';
 
 let work: string;
 let repoDir: string;
@@ -46,19 +47,6 @@ afterAll(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
-/** What this process has open: descriptor → what it points at. */
-function openDescriptors(): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      out.set(fd, readlinkSync(`/proc/self/fd/${fd}`));
-    } catch {
-      // the descriptor readdir itself used, closed since
-    }
-  }
-  return out;
-}
-
 /**
  * The project's own files: a worker terminated while the module loader reads
  * one (such as src/sqlite/integrity.ts, one of the restore worker's imports)
@@ -69,7 +57,7 @@ function openDescriptors(): Map<string, string> {
 const PROJECT = fileURLToPath(new URL('..', import.meta.url));
 
 /** Descriptors open now that were not in `before` (number → target), for the failure message. */
-function newDescriptors(before: Map<string, string>): string[] {
+function newDescriptors(before: Map<number, string>): string[] {
   return [...openDescriptors()]
     .filter(([fd, target]) => before.get(fd) !== target && !target.startsWith(PROJECT))
     .map(([fd, target]) => `${fd} -> ${target}`);
@@ -82,7 +70,7 @@ function newDescriptors(before: Map<string, string>): string[] {
  * closes within a second is reported on stderr and not counted; one that stays
  * open is a leak and fails the test.
  */
-async function leftOpen(before: Map<string, string>): Promise<string[]> {
+async function leftOpen(before: Map<number, string>): Promise<string[]> {
   const first = newDescriptors(before);
   let now = first;
   for (let waited = 0; now.length > 0 && waited < 1000; waited += 20) {

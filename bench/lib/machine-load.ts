@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { run } from './measure.js';
+import { sleep } from '../../src/concurrency/sleep.js';
 
 let clkTck: number | undefined;
 
@@ -24,8 +25,6 @@ export function machineBusyS(): number {
   const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = f;
   return (user + nice + system + irq + softirq + steal) / ticksPerSecond();
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Wait until half a second passes with the machine less than `maxShare` busy

@@ -25,7 +25,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { rm, stat } from 'node:fs/promises';
-import { hostname, userInfo } from 'node:os';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { localRealPath } from '../backend/open.js';
 import { type ProgressReporter, silentReporter } from '../progress/reporter.js';
@@ -47,6 +47,8 @@ import { TreeSaver } from './save-tree.js';
 import { Spool } from './spool.js';
 import { makeStaging } from './staging.js';
 import { buildSnapshot, writeSnapshot } from './write-snapshot.js';
+import { currentUser } from '../host/current-user.js';
+import { throwIfAborted } from '../errors.js';
 
 export { checkStorageRoot } from './check-storage-root.js';
 
@@ -97,11 +99,7 @@ export type BackupResult = Required<SnapshotStats> & {
 };
 
 function defaultActor(): string {
-  try {
-    return `${userInfo().username}@${hostname()}`;
-  } catch {
-    return `unknown@${hostname()}`;
-  }
+  return `${currentUser()}@${hostname()}`;
 }
 
 /** Take a full backup of a STORAGE_ROOT into `repo`. The repository must be open (index is loaded here). */
@@ -217,6 +215,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
 
     // data and index durable, then the snapshot, last
     reporter.phase('write index');
+    throwIfAborted(signal);
     await repo.flush();
     const snap = buildSnapshot(saved, {
       backupId: randomUUID(),
@@ -238,6 +237,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       warnings: notes.warnings,
     });
     reporter.phase('write snapshot');
+    // the last moment a stop can be honoured: once the snapshot is written, the backup exists
+    throwIfAborted(signal);
     const foleDatabases = plan.databases.filter(isFoleDatabasePath);
     await writeSnapshot(repo, snap, { repoLock, storageLock, foleDatabases });
     // the snapshot's own figures, finished with what writing it cost

@@ -13,6 +13,7 @@ import { captureOnThread } from '../sqlite/capture-thread.js';
 import { CORE_DB, isFoleDatabasePath } from '../storage/fole-layout.js';
 import { GLOBAL_LOCK_ID } from '../storage/global-lock.js';
 import type { StoreOutcome } from './file-pool.js';
+import { deferred, type Deferred } from '../concurrency/deferred.js';
 
 /** What the capture did with one database. */
 export interface DatabaseOutcome {
@@ -86,23 +87,6 @@ export function unchangedIfFingerprint(parentDatabases: readonly SnapshotDatabas
   const kept: Record<string, string> = {};
   for (const d of parentDatabases) if (d.path !== CORE_DB && d.fingerprint !== undefined) kept[d.path] = d.fingerprint;
   return kept;
-}
-
-interface Deferred<T> {
-  promise: Promise<T>;
-  resolve: (v: T) => void;
-  reject: (e: unknown) => void;
-}
-
-function deferred<T>(): Deferred<T> {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  promise.catch(() => undefined); // awaited where used; a capture failure is reported there
-  return { promise, resolve, reject };
 }
 
 /**

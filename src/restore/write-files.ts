@@ -32,7 +32,7 @@
  * instead of an fsync per file (which cost minutes on 100k files).
  */
 import { availableParallelism } from 'node:os';
-import { chmodSync, chownSync, closeSync, constants, openSync, readdirSync, readlinkSync, utimesSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants, openSync, utimesSync } from 'node:fs';
 import { FoleBackupError, StopError, abortError, fsError, throwIfAborted } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
 import type { TreeEntry } from '../snapshot/snapshot.js';
@@ -42,6 +42,8 @@ import { PackReaders } from '../repository/pack-readers.js';
 import { RestorePool } from './worker-pool.js';
 import type { Owner } from './ownership.js';
 import { fsPath } from '../fs/byte-names.js';
+import { deferred, type Deferred } from '../concurrency/deferred.js';
+import { openUnder } from '../host/open-files.js';
 
 export interface WriteFilesOptions {
   /** Apply mode and mtime to files (databases get theirs after their integrity check). */
@@ -66,24 +68,6 @@ const LIMITS: SpanLimits = { maxSpan: 4 * 1024 * 1024, maxGap: 1024 * 1024 };
 const MAX_WINDOWS = 8;
 
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
-
-interface Deferred {
-  promise: Promise<void>;
-  resolve: () => void;
-  reject: (err: unknown) => void;
-}
-
-function deferred(): Deferred {
-  let resolve!: () => void;
-  let reject!: (err: unknown) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  // a failure nobody waits for (yet) is no unhandled rejection: the waiters still see it
-  promise.catch(() => undefined);
-  return { promise, resolve, reject };
-}
 
 /**
  * A file that needs more than its spans: a longer file (read back and hashed
@@ -134,17 +118,11 @@ function transferable(data: Buffer): { view: Uint8Array; transfer: ArrayBuffer[]
  * nothing but the restore's workers keeps files there open.
  */
 function closeDescriptorsUnder(root: string): void {
-  let fds: string[];
-  try {
-    fds = readdirSync('/proc/self/fd');
-  } catch {
-    return;
-  }
-  for (const fd of fds) {
+  for (const fd of openUnder(root).keys()) {
     try {
-      if (readlinkSync(`/proc/self/fd/${fd}`).startsWith(`${root}/`)) closeSync(Number(fd));
+      closeSync(fd);
     } catch {
-      // gone meanwhile, or not a link: nothing to close
+      // closed meanwhile: nothing to close
     }
   }
 }
