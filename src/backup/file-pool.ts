@@ -15,7 +15,6 @@
 import { availableParallelism } from 'node:os';
 import { type Reply, WorkerPool } from '../concurrency/worker-pool.js';
 import { FoleBackupError, fsError } from '../errors.js';
-import type { Repository } from '../repository/repository.js';
 import type {
   FileSegment,
   FileStat,
@@ -25,6 +24,7 @@ import type {
   ToWorker,
   WorkerFile,
 } from './file-worker.js';
+import type { BlobWriter } from '../repository/slices.js';
 
 export type { FileStat } from './file-worker.js';
 
@@ -86,7 +86,7 @@ export class FilePool {
   private idle: (() => void)[] = [];
 
   constructor(
-    private readonly repo: Pick<Repository, 'claimBlob' | 'addSealedBlob' | 'blobCipher'>,
+    private readonly repo: Pick<BlobWriter, 'claimBlob' | 'addSealedBlob' | 'blobCipher'>,
     // one per core, at most 4: four workers on two cores are no faster end to end (the main
     // thread is the bottleneck) and take 120 MiB more (docs/BENCHMARKS.md)
     threads = Math.max(1, Math.min(4, availableParallelism())),

@@ -15,7 +15,7 @@ import { readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { FoleBackupError, throwIfAborted } from '../errors.js';
 import { isPlainName } from '../fs/byte-names.js';
-import type { Repository } from '../repository/repository.js';
+import type { SealedObjects } from '../repository/slices.js';
 import { comparePaths, type Snapshot, type TreeEntry } from '../snapshot/snapshot.js';
 import { describeDamaged, loadSnapshot, resolveBackupId, scanSnapshots } from '../snapshot/store.js';
 import { printable } from '../snapshot/validate.js';
@@ -160,7 +160,7 @@ export class ParentCursor {
  * newest is used.
  */
 export async function findParent(
-  repo: Repository,
+  repo: SealedObjects,
   root: string,
   host: string,
   explicit: string | undefined,

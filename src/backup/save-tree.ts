@@ -4,7 +4,7 @@
  * figures on the way.
  */
 import { ManifestBuilder } from '../manifest/manifest.js';
-import type { Repository } from '../repository/repository.js';
+import type { BlobWriter } from '../repository/slices.js';
 import type { SnapshotDatabase } from '../snapshot/snapshot.js';
 import { TreeWriter } from '../snapshot/tree.js';
 import type { SavedEntry } from './save-files.js';
@@ -47,7 +47,7 @@ export class TreeSaver {
     dbsUnchanged: 0,
   };
 
-  constructor(repo: Repository) {
+  constructor(repo: BlobWriter) {
     this.writer = new TreeWriter(repo);
   }
 

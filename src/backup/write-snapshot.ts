@@ -6,7 +6,7 @@
  * backup that fails before leaves only unreferenced packs for the next prune.
  */
 import { FoleBackupError } from '../errors.js';
-import type { Repository } from '../repository/repository.js';
+import type { BlobWriter, SealedObjects } from '../repository/slices.js';
 import type { ManifestHead, RootMetadata, Snapshot, SnapshotDatabase, SnapshotStats } from '../snapshot/snapshot.js';
 import { saveSnapshot } from '../snapshot/store.js';
 import { CORE_DB } from '../storage/fole-layout.js';
@@ -88,7 +88,11 @@ export interface Foundations {
 }
 
 /** Write `snap` once the foundations it relies on are confirmed (or throw, writing nothing). */
-export async function writeSnapshot(repo: Repository, snap: Snapshot, foundations: Foundations): Promise<void> {
+export async function writeSnapshot(
+  repo: SealedObjects & Pick<BlobWriter, 'reusedPacks'>,
+  snap: Snapshot,
+  foundations: Foundations,
+): Promise<void> {
   confirmFoleDatabases(snap.storageRoot, foundations.foleDatabases, snap.databases);
   await foundations.repoLock.verify();
   foundations.storageLock?.confirm();
@@ -133,7 +137,7 @@ export function confirmFoleDatabases(
  * stored is garbage for the next prune. (The lock checks before this one catch
  * the same case when the lock itself is gone.)
  */
-async function confirmReusedPacks(repo: Pick<Repository, 'backend' | 'reusedPacks'>): Promise<void> {
+async function confirmReusedPacks(repo: Pick<BlobWriter, 'backend' | 'reusedPacks'>): Promise<void> {
   const reused = repo.reusedPacks();
   if (reused.size === 0) return;
   const stored = new Set<string>();

@@ -8,7 +8,7 @@
  * Hash formats are the ones FOLE's manifest uses: database and template hashes as "sha256:<hex>",
  * file-list hashes as plain hex.
  */
-import type { Repository } from '../repository/repository.js';
+import type { BlobReader } from '../repository/slices.js';
 import type { ManifestHead, ProjectHead, Snapshot, TreeEntry } from '../snapshot/snapshot.js';
 import { readTree } from '../snapshot/tree.js';
 import { ManifestText } from './manifest-text.js';
@@ -92,7 +92,7 @@ const SINK_CHUNK = 64 * 1024;
  * src/manifest/manifest-text.ts). Reads the tree twice (projects' files, then
  * the full list) so memory stays bounded.
  */
-export async function renderManifest(repo: Repository, snap: Snapshot, write: TextSink): Promise<void> {
+export async function renderManifest(repo: BlobReader, snap: Snapshot, write: TextSink): Promise<void> {
   let pending = '';
   const flush = async (): Promise<void> => {
     if (pending.length === 0) return;
@@ -117,7 +117,7 @@ export async function renderManifest(repo: Repository, snap: Snapshot, write: Te
 }
 
 /** The whole manifest as an object (for small backups, tests and the library API). */
-export async function readManifest(repo: Repository, snap: Snapshot): Promise<SpecManifest> {
+export async function readManifest(repo: BlobReader, snap: Snapshot): Promise<SpecManifest> {
   const parts: string[] = [];
   await renderManifest(repo, snap, (t) => {
     parts.push(t);

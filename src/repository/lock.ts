@@ -27,7 +27,7 @@ import { FoleBackupError } from '../errors.js';
 import { currentUser } from '../host/current-user.js';
 import { holderGone, selfIdentity } from '../host/process-identity.js';
 import { AAD } from './format.js';
-import type { Repository } from './repository.js';
+import type { SealedObjects } from './slices.js';
 
 export interface LockRecord {
   exclusive: boolean;
@@ -143,7 +143,7 @@ export function parseLockRecord(v: unknown, name: string): LockRecord {
  * UNREADABLE_STALE_MS, live before (the safe side) or when the backend does
  * not tell the age.
  */
-export async function listLocks(repo: Repository, now = Date.now()): Promise<LockInfo[]> {
+export async function listLocks(repo: SealedObjects, now = Date.now()): Promise<LockInfo[]> {
   const out: LockInfo[] = [];
   for await (const o of repo.backend.list('locks')) {
     try {
@@ -192,7 +192,7 @@ export class RepositoryLock {
   private lostBy: FoleBackupError | undefined;
 
   private constructor(
-    private readonly repo: Repository,
+    private readonly repo: SealedObjects,
     private name: string,
     private record: LockRecord,
   ) {}
@@ -202,7 +202,7 @@ export class RepositoryLock {
    * exists (any live lock for exclusive; a live exclusive lock for shared).
    * `onStale` hears of each stale lock once.
    */
-  static async acquire(repo: Repository, opts: LockOptions): Promise<RepositoryLock> {
+  static async acquire(repo: SealedObjects, opts: LockOptions): Promise<RepositoryLock> {
     const now = opts.now ?? Date.now;
     const told = new Set<string>();
     const conflicts = async (self?: string): Promise<LockInfo | undefined> => {
@@ -262,7 +262,7 @@ export class RepositoryLock {
    * deleting anything), and `onUnlocked` hears why, once. Other failures throw.
    */
   static async acquireForReading(
-    repo: Repository,
+    repo: SealedObjects,
     opts: Omit<LockOptions, 'exclusive'> & { onUnlocked: (why: string) => void },
   ): Promise<RepositoryLock | undefined> {
     try {
@@ -371,7 +371,7 @@ export interface UnlockResult {
 
 /** Remove stale locks (all locks with `force`). Live locks are kept and reported. */
 export async function unlockRepository(
-  repo: Repository,
+  repo: SealedObjects,
   opts: { force?: boolean; now?: number } = {},
 ): Promise<UnlockResult> {
   const removed: LockInfo[] = [];

@@ -75,6 +75,7 @@ import { removeTree } from './remove-tree.js';
 import { currentUser } from '../host/current-user.js';
 import { FileWriter } from './write-files.js';
 import { BackgroundSync, syncFilesystem } from '../fs/sync-filesystem.js';
+import type { BlobReader } from '../repository/slices.js';
 
 export interface ExecuteOptions {
   reporter?: ProgressReporter;
@@ -165,7 +166,7 @@ function sidePathsOf(path: string): { all: string[]; last: string } {
 }
 
 /** Write and verify the whole tree into plan.staging. */
-async function stageTree(repo: Repository, snap: Snapshot, plan: RestorePlan, opts: ExecuteOptions): Promise<Staged> {
+async function stageTree(repo: BlobReader, snap: Snapshot, plan: RestorePlan, opts: ExecuteOptions): Promise<Staged> {
   const reporter = opts.reporter ?? silentReporter;
   const root = plan.staging;
   try {

@@ -34,7 +34,7 @@
 import { availableParallelism } from 'node:os';
 import { chmodSync, chownSync, closeSync, constants, openSync, utimesSync } from 'node:fs';
 import { FoleBackupError, StopError, abortError, fsError, throwIfAborted } from '../errors.js';
-import type { Repository } from '../repository/repository.js';
+import type { BlobReader } from '../repository/slices.js';
 import type { TreeEntry } from '../snapshot/snapshot.js';
 import { SpanEncoder, type EncodedSpan, type FileMeta } from './span-job.js';
 import { planWindow, type SpanLimits, type WindowPlan } from './window-plan.js';
@@ -148,7 +148,7 @@ export class FileWriter {
   private readonly onAbort = (): void => this.fail(abortError());
 
   private constructor(
-    private readonly repo: Repository,
+    private readonly repo: BlobReader,
     private readonly root: string,
     private readonly opts: WriteFilesOptions,
   ) {
@@ -162,7 +162,7 @@ export class FileWriter {
   }
 
   /** Start the workers and load the repository's index meanwhile. Call close() in the end, whatever happens. */
-  static async start(repo: Repository, root: string, opts: WriteFilesOptions): Promise<FileWriter> {
+  static async start(repo: BlobReader, root: string, opts: WriteFilesOptions): Promise<FileWriter> {
     throwIfAborted(opts.signal);
     const writer = new FileWriter(repo, root, opts);
     try {
@@ -411,7 +411,7 @@ export class FileWriter {
 
 /** Write one window of files and wait for it (a FileWriter used once). */
 export async function writeWindow(
-  repo: Repository,
+  repo: BlobReader,
   root: string,
   files: readonly TreeEntry[],
   opts: WriteFilesOptions,

@@ -6,7 +6,7 @@
  */
 import { FoleBackupError } from '../errors.js';
 import { RepositoryLock } from '../repository/lock.js';
-import type { Repository } from '../repository/repository.js';
+import type { SealedObjects } from '../repository/slices.js';
 import { resolveBackupId, scanSnapshots, type DamagedSnapshot } from '../snapshot/store.js';
 import { printablePath } from '../snapshot/validate.js';
 import { applyRetention, validatePolicy, type RetentionDecision, type RetentionPolicy } from './policy.js';
@@ -15,13 +15,13 @@ const POLICY = { type: 'settings', name: 'retention-policy' } as const;
 const POLICY_AAD = Buffer.from('fole-settings:retention-policy');
 
 /** Store a retention policy in the repository (sealed), for `forget` to apply when none is given. */
-export async function saveRetentionPolicy(repo: Repository, policy: RetentionPolicy): Promise<void> {
+export async function saveRetentionPolicy(repo: SealedObjects, policy: RetentionPolicy): Promise<void> {
   validatePolicy(policy);
   await repo.saveJson(POLICY.type, policy, POLICY_AAD, POLICY.name);
 }
 
 /** The stored policy, or undefined if none was saved. */
-export async function loadRetentionPolicy(repo: Repository): Promise<RetentionPolicy | undefined> {
+export async function loadRetentionPolicy(repo: SealedObjects): Promise<RetentionPolicy | undefined> {
   try {
     const v = (await repo.loadJson(POLICY.type, POLICY.name, POLICY_AAD)) as RetentionPolicy;
     validatePolicy(v);
@@ -75,7 +75,7 @@ const DAMAGED_GROUP = 'damaged (manifest unreadable)';
 
 /** Remove backups from the repository: those a retention policy does not keep, or the ones named. Never
  * removes every backup of a STORAGE_ROOT unless allowed; packs are freed later by `prune`. */
-export async function forget(repo: Repository, opts: ForgetOptions): Promise<ForgetResult> {
+export async function forget(repo: SealedObjects, opts: ForgetOptions): Promise<ForgetResult> {
   if ((opts.policy === undefined) === (opts.ids === undefined || opts.ids.length === 0)) {
     throw new FoleBackupError('USAGE', 'forget needs either backup ids or a retention policy (not both)', {
       hint: 'e.g. `fole-backup forget --keep-daily 7 --keep-weekly 5` or `fole-backup forget <backupId>`',

@@ -4,7 +4,7 @@
  */
 import { FoleBackupError, StopError } from '../errors.js';
 import { AAD } from '../repository/format.js';
-import type { Repository } from '../repository/repository.js';
+import type { SealedObjects } from '../repository/slices.js';
 import type { Snapshot } from './snapshot.js';
 import { printable, validateSnapshot } from './validate.js';
 
@@ -22,7 +22,7 @@ export function isBackupId(s: string): boolean {
  * would refuse can be written. A refusal here is a bug in the writer (the
  * values it records are checked where they enter), so it is INTERNAL.
  */
-export async function saveSnapshot(repo: Repository, snap: Snapshot): Promise<void> {
+export async function saveSnapshot(repo: SealedObjects, snap: Snapshot): Promise<void> {
   try {
     validateSnapshot(JSON.parse(JSON.stringify(snap)), snap.backupId);
   } catch (err) {
@@ -52,7 +52,7 @@ export interface DamagedSnapshot {
 }
 
 /** Load and sanity-check one snapshot. Missing or unreadable → StopError MISSING_MANIFEST. */
-export async function loadSnapshot(repo: Repository, backupId: string): Promise<Snapshot> {
+export async function loadSnapshot(repo: SealedObjects, backupId: string): Promise<Snapshot> {
   if (!isBackupId(backupId)) throw missing(backupId, 'not a backup id');
   let v: unknown;
   try {
@@ -82,7 +82,7 @@ function damagedError(id: string, why: string, cause: unknown): StopError {
 }
 
 /** Every backup id in the repository. */
-async function listSnapshotIds(repo: Repository): Promise<string[]> {
+async function listSnapshotIds(repo: SealedObjects): Promise<string[]> {
   const ids: string[] = [];
   for await (const o of repo.backend.list('snapshots')) if (isBackupId(o.name)) ids.push(o.name);
   return ids;
@@ -104,7 +104,7 @@ const byTime = (a: Snapshot, b: Snapshot): number =>
  * good ones; one removed meanwhile (a concurrent forget) is left out. Errors
  * that are not about the snapshot itself (I/O, a wrong key) still throw.
  */
-export async function scanSnapshots(repo: Repository): Promise<SnapshotScan> {
+export async function scanSnapshots(repo: SealedObjects): Promise<SnapshotScan> {
   const snapshots: Snapshot[] = [];
   const damaged: DamagedSnapshot[] = [];
   for (const id of await listSnapshotIds(repo)) {
@@ -124,7 +124,7 @@ export async function scanSnapshots(repo: Repository): Promise<SnapshotScan> {
  * Every readable snapshot, oldest first. Callers that act on the whole set
  * (prune) use scanSnapshots and refuse when some are damaged.
  */
-export async function listSnapshots(repo: Repository): Promise<Snapshot[]> {
+export async function listSnapshots(repo: SealedObjects): Promise<Snapshot[]> {
   return (await scanSnapshots(repo)).snapshots;
 }
 
@@ -149,7 +149,7 @@ export interface ResolveOptions {
  * to a backup id. `latest` is the newest readable backup. Unknown → StopError
  * MISSING_MANIFEST; an ambiguous prefix → StopError AMBIGUOUS_INTENT.
  */
-export async function resolveBackupId(repo: Repository, ref: string, opts: ResolveOptions = {}): Promise<string> {
+export async function resolveBackupId(repo: SealedObjects, ref: string, opts: ResolveOptions = {}): Promise<string> {
   const ids = await listSnapshotIds(repo);
   if (ref === 'latest') {
     if (ids.length === 0) throw missing('latest', 'the repository holds no backups yet');

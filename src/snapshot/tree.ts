@@ -5,7 +5,7 @@
 import { sha256Hex } from '../crypto/hash.js';
 import { TREE_BLOB_TARGET } from '../repository/format.js';
 import { PackReaders } from '../repository/pack-readers.js';
-import type { Repository } from '../repository/repository.js';
+import type { BlobReader, BlobWriter } from '../repository/slices.js';
 import type { TreeEntry } from './snapshot.js';
 import { TreeChecker } from './validate.js';
 
@@ -32,7 +32,7 @@ export class TreeWriter {
   private bytes = 0;
   readonly blobIds: string[] = [];
 
-  constructor(private readonly repo: Repository) {}
+  constructor(private readonly repo: BlobWriter) {}
 
   async add(entry: TreeEntry): Promise<void> {
     const line = `${JSON.stringify(entry)}\n`;
@@ -65,7 +65,7 @@ export class TreeWriter {
  * (traversal, duplicates, paths through files, sizes that disagree with their
  * chunks) is refused with a typed error before the entry is handed out.
  */
-export async function* readTree(repo: Repository, blobIds: readonly string[]): AsyncGenerator<TreeEntry> {
+export async function* readTree(repo: BlobReader, blobIds: readonly string[]): AsyncGenerator<TreeEntry> {
   await repo.loadIndex();
   const checker = new TreeChecker({
     fileChunkSize: repo.config.fileChunkSize,
@@ -83,7 +83,7 @@ const TREE_BLOBS_AHEAD = 8;
  * against its id by loadBlob). readTree validates them; a second walk over a
  * tree already validated may parse them directly (src/verify/reread-tree.ts).
  */
-export async function* treeLines(repo: Repository, blobIds: readonly string[]): AsyncGenerator<string> {
+export async function* treeLines(repo: BlobReader, blobIds: readonly string[]): AsyncGenerator<string> {
   // the next blobs are loaded while this one's lines are used: a tree of 100k
   // entries is ~700 blobs, and one cold read at a time left the reader waiting
   const ahead: Promise<Buffer>[] = [];

@@ -25,7 +25,6 @@
 import { forEachConcurrent } from '../concurrency/for-each.js';
 import { FoleBackupError, StopError, errorFromData, throwIfAborted } from '../errors.js';
 import type { IndexEntry } from '../repository/master-index.js';
-import type { Repository } from '../repository/repository.js';
 import type { HashedFile, ScratchDatabase } from './assembly.js';
 import { isAbort } from './findings.js';
 import { loadPack, packHashError, short } from './pack-bytes.js';
@@ -33,6 +32,7 @@ import type { PackPool } from './pack-pool.js';
 import type { BlobToOpen, PackAnswer } from './pack-worker.js';
 import type { PackTask, ReadPlan } from './read-plan.js';
 import { Budget } from '../concurrency/budget.js';
+import type { BlobReader } from '../repository/slices.js';
 
 /**
  * Packs read or being checked at once: enough to keep the workers busy while
@@ -46,7 +46,7 @@ const RANGE_READS = 8;
 const MAX_BYTES = 64 * 1024 * 1024;
 
 export interface PackChecksDeps {
-  repo: Repository;
+  repo: BlobReader;
   /** Whole packs (hashed against their names) or only the planned blobs' ranges. */
   whole: boolean;
   pool: PackPool;
@@ -81,7 +81,7 @@ export interface PackChecks {
 }
 
 /** One blob's sealed bytes, read alone; failing as Repository.loadBlob does. */
-async function loadBlobBytes(repo: Repository, id: string, e: IndexEntry): Promise<Buffer> {
+async function loadBlobBytes(repo: BlobReader, id: string, e: IndexEntry): Promise<Buffer> {
   try {
     return await repo.backend.load({ type: 'data', name: e.pack }, { offset: e.offset, length: e.length });
   } catch (err) {

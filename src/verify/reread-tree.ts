@@ -5,7 +5,7 @@
  * validated: it parses them and skips the validation (most of readTree's
  * cost). Never use it on a tree that was not validated first.
  */
-import type { Repository } from '../repository/repository.js';
+import type { BlobReader } from '../repository/slices.js';
 import type { TreeEntry } from '../snapshot/snapshot.js';
 import { treeLines } from '../snapshot/tree.js';
 
@@ -14,7 +14,7 @@ import { treeLines } from '../snapshot/tree.js';
  * stopped there when the tree turned out to be damaged).
  */
 export async function* rereadTree(
-  repo: Repository,
+  repo: BlobReader,
   blobIds: readonly string[],
   limit = Infinity,
 ): AsyncGenerator<TreeEntry> {

@@ -16,7 +16,7 @@ import type { Backend } from '../backend/backend.js';
 import { forEachConcurrent } from '../concurrency/for-each.js';
 import { FoleBackupError, throwIfAborted } from '../errors.js';
 import { ManifestText } from '../manifest/manifest-text.js';
-import type { Repository } from '../repository/repository.js';
+import type { BlobReader, SealedObjects } from '../repository/slices.js';
 import type { Snapshot, SnapshotDatabase, TreeEntry } from '../snapshot/snapshot.js';
 import { loadSnapshot } from '../snapshot/store.js';
 import { readTree } from '../snapshot/tree.js';
@@ -44,7 +44,11 @@ export interface StageDeps {
 }
 
 /** The backup's snapshot object (decrypted, validated); undefined when it does not load. */
-export async function readSnapshot(repo: Repository, backupId: string, deps: StageDeps): Promise<Snapshot | undefined> {
+export async function readSnapshot(
+  repo: SealedObjects,
+  backupId: string,
+  deps: StageDeps,
+): Promise<Snapshot | undefined> {
   try {
     return await loadSnapshot(repo, backupId);
   } catch (err) {
@@ -54,7 +58,7 @@ export async function readSnapshot(repo: Repository, backupId: string, deps: Sta
 }
 
 /** Load every index file into the repository's index; false when that fails. */
-export async function readIndex(repo: Repository, deps: StageDeps): Promise<boolean> {
+export async function readIndex(repo: BlobReader, deps: StageDeps): Promise<boolean> {
   try {
     await repo.loadIndex(deps.signal);
     return true;
@@ -114,7 +118,7 @@ interface Readable {
  * read-data on the way.
  */
 export async function walkTree(
-  repo: Repository,
+  repo: BlobReader,
   backupId: string,
   snap: Snapshot,
   selection: DataSelection,
@@ -248,7 +252,7 @@ export async function statPacks(
  * manifest.json, or undefined when it did not render.
  */
 export async function renderFileList(
-  repo: Repository,
+  repo: BlobReader,
   backupId: string,
   snap: Snapshot,
   manifest: HalfManifest,
@@ -289,7 +293,7 @@ export interface DataRead {
  * (`pool` is closed) and removes the scratch databases before it is thrown.
  */
 export async function readData(
-  repo: Repository,
+  repo: BlobReader,
   plan: ReadPlan,
   deps: {
     pool: PackPool;
@@ -362,7 +366,7 @@ export async function readData(
  * damaged file list ends the walk early: `failure` says why.
  */
 export async function walkAgain<R>(
-  repo: Repository,
+  repo: BlobReader,
   tree: readonly string[],
   limit: number,
   judge: (e: TreeEntry) => R | undefined,
