@@ -55,6 +55,8 @@ export { checkStorageRoot } from './check-storage-root.js';
 /** The storage spec version this tool understands and records by default. */
 export const STORAGE_SPEC_VERSION = '1.1.0';
 
+/** What to back up and how: the STORAGE_ROOT, the FOLE version it runs, who asks, full or incremental, and the
+ * limits on waiting, staging and threads. */
 export interface BackupOptions {
   storageRoot: string;
   /** Version of the FOLE server that owns the STORAGE_ROOT (recorded; restore compares it). */

@@ -42,6 +42,7 @@ import { PackBuilder, parsePackHeader, type PackedBlob } from './pack.js';
 import { forEachConcurrent } from '../concurrency/for-each.js';
 import type { ProgressReporter } from '../progress/reporter.js';
 
+/** How a repository is opened: where damaged key files are reported, and which key file to try first. */
 export interface OpenOptions {
   /** Told about key files that were skipped as damaged. */
   reporter?: Pick<ProgressReporter, 'warn'>;
@@ -57,6 +58,7 @@ export interface OpenOptions {
  */
 export const MAX_KEY_TRIES = 20;
 
+/** How a new repository is made: the key derivation's cost and the pack and chunk sizes. */
 export interface InitOptions {
   kdf?: KdfParams;
   packSize?: number;
@@ -69,6 +71,9 @@ const INDEX_FLUSH_BLOBS = 50_000;
 /** Pack uploads in flight at once. */
 const MAX_UPLOADS = 2;
 
+/** An open repository: its config, its master key (which never leaves this object), the index and the pack
+ * writer over one Backend. Open it with openRepository; consumers below the entry points take a slice of it
+ * (src/repository/slices.ts). */
 export class Repository {
   readonly index = new MasterIndex();
   private builder = new PackBuilder();

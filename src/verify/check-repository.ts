@@ -51,6 +51,7 @@ import { loadPack, short } from './pack-bytes.js';
 import { PackPool } from './pack-pool.js';
 import type { PackAnswer } from './pack-worker.js';
 
+/** How far `checkRepository` goes: the structure of the whole repository, and optionally every pack's bytes. */
 export interface CheckOptions {
   /** Read every pack in full and decrypt every blob (default: structure only). */
   readData?: boolean;
@@ -64,8 +65,10 @@ export interface CheckOptions {
   signal?: AbortSignal;
 }
 
+/** The parts of a repository a check went through, in order. */
 export type CheckLevel = 'config' | 'keys' | 'locks' | 'index' | 'packs' | 'read-data' | 'snapshots';
 
+/** What a check looked at: key files, locks, index files, packs, blobs and snapshots. */
 export interface CheckCounts {
   keys: number;
   locks: number;
@@ -91,6 +94,7 @@ export interface CheckCounts {
   tempBytes: number;
 }
 
+/** A check's findings: the levels reached, the counts, the problems and the information found. */
 export interface CheckReport extends ReportBase {
   kind: 'check';
   repository: string;

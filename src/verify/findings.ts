@@ -30,6 +30,7 @@ export type CheckedThing =
   | 'file'
   | 'database';
 
+/** Something that is not as it was written: the run is not OK. Names what, where, and what to do. */
 export interface Problem {
   /**
    * Why it is a problem: a stable error code (CHECKSUM_MISMATCH,
@@ -47,6 +48,7 @@ export interface Problem {
   backupId?: string;
 }
 
+/** Kinds of information a check reports without failing (orphaned packs, stale locks, leftover files, …). */
 export type InfoKind =
   | 'orphan-pack'
   | 'duplicate-blobs'
@@ -57,6 +59,7 @@ export type InfoKind =
   | 'temp-files'
   | 'not-checked';
 
+/** Something worth knowing that is not damage: reported, never a failure. */
 export interface Info {
   kind: InfoKind;
   message: string;

@@ -65,6 +65,7 @@ import { noCounts, type VerifyOutcome, VerifyProgress, type VerifyReport, verify
 export type { VerifyCounts, VerifyLevel, VerifyReport } from './verify-report.js';
 export { verifyVerdict } from './verify-report.js';
 
+/** How far `verifyBackup` goes: structure only, every byte, or a random share of the files (docs/VERIFY.md). */
 export interface VerifyOptions {
   /**
    * Read the data too: `true` for every file, `{ percent, seed }` for a

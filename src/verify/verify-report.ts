@@ -10,8 +10,10 @@ import { type Findings, type ReportBase, verdictFor } from './findings.js';
 import { short } from './pack-bytes.js';
 import type { DataSelection } from './subset.js';
 
+/** The levels a verify reached, in order; `read-data` when every byte was read, `read-data-subset` for a share. */
 export type VerifyLevel = 'manifest' | 'index' | 'tree' | 'packs' | 'render' | 'read-data' | 'read-data-subset';
 
+/** What a verify looked at: snapshots, blobs, packs, files, databases and bytes. */
 export interface VerifyCounts {
   dirs: number;
   files: number;
@@ -32,6 +34,7 @@ export interface VerifyCounts {
   bytesRead: number;
 }
 
+/** A verify's findings: the levels reached, the counts, and every problem (the first ones in full). */
 export interface VerifyReport extends ReportBase {
   kind: 'verify';
   backupId: string;
