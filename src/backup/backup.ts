@@ -61,7 +61,7 @@ export interface BackupOptions {
   storageRoot: string;
   /** Version of the FOLE server that owns the STORAGE_ROOT (recorded; restore compares it). */
   foleVersion: string;
-  /** Who asked for the backup (spec §4 createdBy). Default: user@host. */
+  /** Who asked for the backup (the manifest's createdBy). Default: user@host. */
   actor?: string;
   actorKind?: 'human' | 'agent';
   tags?: string[];

@@ -1,5 +1,5 @@
 /**
- * The spec manifest.json of a snapshot, rendered from tree entries pushed in
+ * FOLE's manifest.json of a snapshot, rendered from tree entries pushed in
  * tree order instead of read by the renderer itself: renderManifest
  * (src/manifest/manifest.ts) feeds it from two tree walks, and verify feeds it
  * from the walks it makes for its own checks rather than reading the tree

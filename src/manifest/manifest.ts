@@ -88,7 +88,7 @@ export type TextSink = (text: string) => void | Promise<void>;
 const SINK_CHUNK = 64 * 1024;
 
 /**
- * Stream the spec manifest.json of a snapshot (layout: ManifestText,
+ * Stream FOLE's manifest.json of a snapshot (layout: ManifestText,
  * src/manifest/manifest-text.ts). Reads the tree twice (projects' files, then
  * the full list) so memory stays bounded.
  */

@@ -26,8 +26,8 @@
  *            or empty target without --modules has no set and is not checked
  *                                                         -> MODULE_SET_MISMATCH
  *
- * Spec §7 lists the version and module checks after the checksum and database
- * checks; all of them run before anything live is touched, and these two need
+ * FOLE's restore rules list the version and module checks after the checksum and
+ * database checks; all of them run before anything live is touched, and these two need
  * nothing but the manifest, so they run first and an incompatible backup is
  * refused before hours of staging.
  */

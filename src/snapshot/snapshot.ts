@@ -49,7 +49,7 @@ export interface ProjectHead {
   maps: { mapId: string; path: string; sha256: string }[];
 }
 
-/** Spec §4 manifest without its file lists (which come from the tree). */
+/** FOLE's manifest.json without its file lists (which come from the tree). */
 export interface ManifestHead {
   backupId: string;
   createdAt: string;

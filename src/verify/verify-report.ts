@@ -42,7 +42,7 @@ export interface VerifyReport extends ReportBase {
   readData: 'none' | 'all' | 'subset';
   /** How the subset was chosen (--read-data-subset). */
   subset?: { percent: number; seed: string; selectedFiles: number; selectedBytes: number };
-  /** SHA-256 of the rendered spec manifest.json, when it rendered. */
+  /** SHA-256 of the rendered manifest.json, when it rendered. */
   manifestSha256?: string;
   counts: VerifyCounts;
 }
