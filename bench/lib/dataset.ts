@@ -160,7 +160,8 @@ function treeFingerprint(root: string): string {
       const st = lstatSync(abs);
       const r = rel === '' ? name : `${rel}/${name}`;
       h.update(
-        `${r}\0${st.isDirectory() ? 'd' : st.isFile() ? 'f' : 'o'}\0${st.isDirectory() ? 0 : st.size}\0${st.isDirectory() ? 0 : st.mtimeMs}\n`,
+        `${r}\0${st.isDirectory() ? 'd' : st.isFile() ? 'f' : 'o'}\0${st.isDirectory() ? 0 : st.size}\0` +
+          `${st.isDirectory() ? 0 : st.mtimeMs}\n`,
       );
       if (st.isDirectory()) walk(abs, r);
     }

@@ -71,7 +71,8 @@ export async function removeKey(repo: Repository, ref: string): Promise<string> 
       const ambiguous = ref.length >= 8 && matches.length > 1;
       throw new FoleBackupError(
         'USAGE',
-        `key ${ref}: ${ambiguous ? `ambiguous prefix, ${matches.length} keys start with it` : 'no such key (give at least 8 characters of its name)'}`,
+        `key ${ref}: ` +
+          `${ambiguous ? `ambiguous prefix, ${matches.length} keys start with it` : 'no such key (give at least 8 characters of its name)'}`,
         {
           hint: ambiguous
             ? `name it by more of its name: ${matches

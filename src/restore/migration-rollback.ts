@@ -53,7 +53,9 @@ export async function migrationRollback(
   const candidates = snapshots.filter((s) => s.tags.includes(tag)).reverse();
   if (candidates.length === 0) {
     throw new StopError('MISSING_MANIFEST', `no backup is tagged ${tag}`, {
-      hint: `backups before a migration are taken with \`fole-backup backup --tag ${tag}\`; list them with \`fole-backup list\` and restore one explicitly if you must`,
+      hint:
+        `backups before a migration are taken with \`fole-backup backup --tag ${tag}` +
+        `\`; list them with \`fole-backup list\` and restore one explicitly if you must`,
     });
   }
   const reporter = opts.reporter;
@@ -73,7 +75,9 @@ export async function migrationRollback(
     if (opts.dryRun !== true && opts.confirm !== snap.backupId) {
       throw new StopError(
         'AMBIGUOUS_INTENT',
-        `migration rollback ${migrationId} would restore backup ${snap.backupId} (taken ${snap.createdAt}, the newest verified backup tagged ${tag}${passedOver.length > 0 ? `; ${passedOver.length} newer ones failed verification` : ''})`,
+        `migration rollback ${migrationId} would restore backup ${snap.backupId} (taken ${snap.createdAt}` +
+          `, the newest verified backup tagged ${tag}` +
+          `${passedOver.length > 0 ? `; ${passedOver.length} newer ones failed verification` : ''})`,
         { hint: `to confirm, re-run with --confirm ${snap.backupId} (add --dry-run first to see what would change)` },
       );
     }
@@ -81,6 +85,8 @@ export async function migrationRollback(
     return { migrationId, backupId: snap.backupId, passedOver, restore: result };
   }
   throw new StopError('CHECKSUM_MISMATCH', `every backup tagged ${tag} failed verification (${candidates.length})`, {
-    hint: 'nothing was restored; run `fole-backup check --read-data` and decide with a human which backup, if any, to restore',
+    hint:
+      'nothing was restored; run `fole-backup check --read-data` and decide with a human which backup, if ' +
+      'any, to restore',
   });
 }

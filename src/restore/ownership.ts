@@ -57,8 +57,10 @@ export class Ownership {
     const e = this.example;
     const them = this.missed === 1 ? 'an entry the backup records' : `${this.missed} entries the backup records`;
     return (
-      `owners not restored: the restore is not running as root, so ${them} as owned by someone else (e.g. uid ${e.uid} gid ${e.gid}) ` +
-      `belong to uid ${this.user.uid} gid ${this.user.gid}; modes were restored. Run the restore as root to restore the owners too`
+      `owners not restored: the restore is not running as root, so ${them} as owned by someone else (e.g. uid ` +
+      `${e.uid} gid ${e.gid}) ` +
+      `belong to uid ${this.user.uid} gid ${this.user.gid}; modes were restored. Run the restore as root to ` +
+      `restore the owners too`
     );
   }
 }

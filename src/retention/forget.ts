@@ -128,9 +128,12 @@ export async function forget(repo: Repository, opts: ForgetOptions): Promise<For
         .join('; ');
       throw new FoleBackupError(
         'USAGE',
-        `refused: this forget would remove every backup of ${emptied.length === 1 ? 'a STORAGE_ROOT' : `${emptied.length} STORAGE_ROOTs`} — ${what}`,
+        `refused: this forget would remove every backup of ` +
+          `${emptied.length === 1 ? 'a STORAGE_ROOT' : `${emptied.length} STORAGE_ROOTs`} — ${what}`,
         {
-          hint: 'check the --keep-* rules (`--dry-run` shows what each keeps); if removing them all is really meant, add --allow-remove-all. Nothing was changed',
+          hint:
+            'check the --keep-* rules (`--dry-run` shows what each keeps); if removing them all is really ' +
+            'meant, add --allow-remove-all. Nothing was changed',
         },
       );
     }

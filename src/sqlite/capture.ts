@@ -371,10 +371,13 @@ function setAsideHardLinks(byPath: readonly Source[], optional: ReadonlySet<stri
     if (!optional.has(s.rel) || !optional.has(earlier.rel)) {
       throw new FoleBackupError(
         'UNSAFE_PATH',
-        `capture: ${earlier.rel} and ${s.rel} are the same file (hard links); a database of FOLE's must be a file of its own`,
+        `capture: ${earlier.rel} and ${s.rel} are the same file (hard links); a database of FOLE's must be a ` +
+          `file of its own`,
         {
           path: s.rel,
-          hint: `find out how they came to be linked; give each its own file (a copy, not a link: cp, not ln) or remove the one that does not belong, then run again`,
+          hint:
+            `find out how they came to be linked; give each its own file (a copy, not a link: cp, not ln) ` +
+            `or remove the one that does not belong, then run again`,
         },
       );
     }
@@ -563,7 +566,9 @@ function lockedTooLong(rel: string, busyTimeoutMs: number): FoleBackupError {
     `capture ${rel}: database locked by a writer for longer than ${formatSeconds(busyTimeoutMs)}`,
     {
       path: rel,
-      hint: 'a long write transaction (or a stuck process) holds it; run the backup again when it has finished, or raise the busy timeout',
+      hint:
+        'a long write transaction (or a stuck process) holds it; run the backup again when it has finished, ' +
+        'or raise the busy timeout',
     },
   );
 }

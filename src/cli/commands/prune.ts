@@ -25,13 +25,17 @@ export function parseMinPackAge(v: string | undefined): number | undefined {
 export function describePrune(r: PruneResult): string {
   const p = r.plan;
   return [
-    `${r.dryRun ? 'prune plan' : 'pruned'}: ${p.packs} packs (${p.orphanPacks} orphaned), ${p.usedBlobs} used / ${p.unusedBlobs} unused blobs`,
-    `  ${p.removePacks} packs ${r.dryRun ? 'to remove' : 'removed'} (${p.repackPacks} repacked, ${formatBytes(p.repackBytes)} rewritten), ${p.keepPacks} kept`,
-    `  ${formatBytes(p.freedBytes)} ${r.dryRun ? 'would be freed' : 'freed'}; ${formatBytes(p.unusedBytesKept)} unused data left in kept packs` +
+    `${r.dryRun ? 'prune plan' : 'pruned'}: ${p.packs} packs (${p.orphanPacks} orphaned), ${p.usedBlobs}` +
+      ` used / ${p.unusedBlobs} unused blobs`,
+    `  ${p.removePacks} packs ${r.dryRun ? 'to remove' : 'removed'} (${p.repackPacks}` +
+      ` repacked, ${formatBytes(p.repackBytes)} rewritten), ${p.keepPacks} kept`,
+    `  ${formatBytes(p.freedBytes)} ${r.dryRun ? 'would be freed' : 'freed'}; ${formatBytes(p.unusedBytesKept)}` +
+      ` unused data left in kept packs` +
       (r.dryRun ? '' : ` — ${formatDuration(r.durationMs)}`),
     ...(r.tempFilesRemoved > 0
       ? [
-          `  ${r.tempFilesRemoved} leftover temporary files ${r.dryRun ? 'to remove' : 'removed'} (left by interrupted writes, untouched for over an hour)`,
+          `  ${r.tempFilesRemoved} leftover temporary files ${r.dryRun ? 'to remove' : 'removed'}` +
+            ` (left by interrupted writes, untouched for over an hour)`,
         ]
       : []),
     ...(p.youngPacks > 0 ? [`  ${p.youngPacks} packs younger than the safety margin (--min-pack-age) left alone`] : []),
