@@ -131,7 +131,7 @@ export function describeBackendConformance(name: string, make: () => Promise<Bac
     });
 
     it(
-      'stores an object given in parts as their concatenation (empty parts, more parts than one ' + 'writev takes)',
+      'stores an object given in parts as their concatenation (empty parts, ' + 'more parts than one writev takes)',
       async () => {
         const b = await created();
         const h = { type: 'data' as const, name: randomName() };

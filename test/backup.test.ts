@@ -285,35 +285,33 @@ describe('full backup', () => {
 
 describe('backup aborted part-way', () => {
   for (const phase of ['scan and store files', 'capture databases and store files', 'write index', 'write snapshot']) {
-    it(
-      `stops at "${phase}" with ABORTED, leaves no backup, no staging and no lock, and the next ` + `backup works`,
-      async () => {
-        const repo = await makeRepo();
-        const stagingParent = join(work, 'staging-parent');
-        mkdirSync(stagingParent);
-        const ac = new AbortController();
-        const err = await backup(repo, {
-          storageRoot: root,
-          foleVersion: '1.0.0',
-          stagingParent,
-          signal: ac.signal,
-          reporter: {
-            phase: (name) => {
-              if (name === phase) ac.abort();
-            },
-            progress: () => undefined,
-            warn: () => undefined,
+    const stops = `stops at "${phase}" with ABORTED`;
+    it(`${stops}, leaves no backup, no staging and no lock, and the next backup works`, async () => {
+      const repo = await makeRepo();
+      const stagingParent = join(work, 'staging-parent');
+      mkdirSync(stagingParent);
+      const ac = new AbortController();
+      const err = await backup(repo, {
+        storageRoot: root,
+        foleVersion: '1.0.0',
+        stagingParent,
+        signal: ac.signal,
+        reporter: {
+          phase: (name) => {
+            if (name === phase) ac.abort();
           },
-        }).catch((e: unknown) => e);
-        expect(err).toBeInstanceOf(FoleBackupError);
-        expect((err as FoleBackupError).code).toBe('ABORTED');
-        expect(await listSnapshots(repo)).toEqual([]);
-        expect(readdirSync(stagingParent)).toEqual([]);
-        expect(readStorageLock(root)).toBeUndefined();
-        const ok = await backup(repo, { storageRoot: root, foleVersion: '1.0.0', stagingParent });
-        expect((await listSnapshots(repo)).map((s) => s.backupId)).toEqual([ok.backupId]);
-      },
-    );
+          progress: () => undefined,
+          warn: () => undefined,
+        },
+      }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(FoleBackupError);
+      expect((err as FoleBackupError).code).toBe('ABORTED');
+      expect(await listSnapshots(repo)).toEqual([]);
+      expect(readdirSync(stagingParent)).toEqual([]);
+      expect(readStorageLock(root)).toBeUndefined();
+      const ok = await backup(repo, { storageRoot: root, foleVersion: '1.0.0', stagingParent });
+      expect((await listSnapshots(repo)).map((s) => s.backupId)).toEqual([ok.backupId]);
+    });
   }
 });
 
@@ -339,23 +337,21 @@ describe('FOLE databases behind a symlink', () => {
   }
 
   for (const rel of ['core/core.db', 'core']) {
-    it(
-      `fails the backup with UNSAFE_PATH when ${rel} is a symlink, and never writes to what it ` + `points to`,
-      async () => {
-        core.db.close();
-        const outside = moveOutside(rel);
-        const outsideDb = rel === 'core' ? join(outside, 'core.db') : outside;
-        const before = sha256Of(outsideDb);
-        const repo = await makeRepo();
-        const err = await backup(repo, { storageRoot: root, foleVersion: '2.3.1' }).catch((e: unknown) => e);
-        expect(err).toBeInstanceOf(FoleBackupError);
-        expect((err as FoleBackupError).code).toBe('UNSAFE_PATH');
-        expect((err as FoleBackupError).message).toContain('symlink');
-        expect(sha256Of(outsideDb)).toBe(before);
-        expect(hasLockTable(outsideDb)).toBe(false);
-        expect(await listSnapshots(repo)).toEqual([]);
-      },
-    );
+    const when = `when ${rel} is a symlink`;
+    it(`fails the backup with UNSAFE_PATH ${when}, and never writes to what it points to`, async () => {
+      core.db.close();
+      const outside = moveOutside(rel);
+      const outsideDb = rel === 'core' ? join(outside, 'core.db') : outside;
+      const before = sha256Of(outsideDb);
+      const repo = await makeRepo();
+      const err = await backup(repo, { storageRoot: root, foleVersion: '2.3.1' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(FoleBackupError);
+      expect((err as FoleBackupError).code).toBe('UNSAFE_PATH');
+      expect((err as FoleBackupError).message).toContain('symlink');
+      expect(sha256Of(outsideDb)).toBe(before);
+      expect(hasLockTable(outsideDb)).toBe(false);
+      expect(await listSnapshots(repo)).toEqual([]);
+    });
   }
 
   for (const rel of ['projects/p1/project.db', 'projects/p1', 'modules/maps/module.db', 'modules']) {
@@ -457,27 +453,24 @@ describe('a SQLite database held locked by a writer', () => {
   }
 
   for (const mode of ['wal', 'delete'] as const) {
-    it(
-      `stores an upload (${mode} mode) byte for byte with a warning that a writer held it, and the backup ` +
-        `succeeds`,
-      async () => {
-        const rel = 'projects/p1/uploads/user.sqlite';
-        const holder = holdLocked(rel, mode);
-        try {
-          const repo = await makeRepo();
-          const r = await backup(repo, { storageRoot: root, foleVersion: '2.3.1', busyTimeoutMs: 300 });
-          expect(r.warnings.filter((w) => w.includes(rel))).toEqual([
-            expect.stringMatching(/locked by a writer.*may be inconsistent/),
-          ]);
-          const e = (await entries(repo, r.backupId)).find((x) => x.path === rel) as TreeEntry;
-          expect(e.kind).toBe('file');
-          expect((await readBack(repo, e)).equals(readFileSync(join(root, rel)))).toBe(true);
-          expect(r.databases).toBe(4);
-        } finally {
-          holder.close();
-        }
-      },
-    );
+    const upload = `stores an upload (${mode} mode)`;
+    it(`${upload} byte for byte with a warning that a writer held it, and the backup succeeds`, async () => {
+      const rel = 'projects/p1/uploads/user.sqlite';
+      const holder = holdLocked(rel, mode);
+      try {
+        const repo = await makeRepo();
+        const r = await backup(repo, { storageRoot: root, foleVersion: '2.3.1', busyTimeoutMs: 300 });
+        expect(r.warnings.filter((w) => w.includes(rel))).toEqual([
+          expect.stringMatching(/locked by a writer.*may be inconsistent/),
+        ]);
+        const e = (await entries(repo, r.backupId)).find((x) => x.path === rel) as TreeEntry;
+        expect(e.kind).toBe('file');
+        expect((await readBack(repo, e)).equals(readFileSync(join(root, rel)))).toBe(true);
+        expect(r.databases).toBe(4);
+      } finally {
+        holder.close();
+      }
+    });
   }
 
   it("still fails with DB_LOCKED when the database held is one of FOLE's own", async () => {
@@ -531,7 +524,7 @@ describe('the last check before a snapshot is written', () => {
 
 describe('two database names for one file (hard links)', () => {
   it(
-    "fails at once with UNSAFE_PATH naming both when one of them is FOLE's own, instead of waiting " + 'on itself',
+    "fails at once with UNSAFE_PATH naming both when one of them is FOLE's own, " + 'instead of waiting on itself',
     async () => {
       const project = join(root, 'projects', 'p1', 'project.db');
       for (const s of ['', '-wal', '-shm']) rmSync(project + s, { force: true });

@@ -168,7 +168,7 @@ describe('restoring a hostile tree', () => {
   });
 
   it(
-    'refuses a file whose chunk holds more than its size, after staging began, without touching ' + 'the target',
+    'refuses a file whose chunk holds more than its size, ' + 'after staging began, without touching the target',
     async () => {
       const repo = await makeRepo();
       const id = await forgeBackup(repo, {

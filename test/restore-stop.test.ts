@@ -361,7 +361,7 @@ describe('restore STOPs through the library', () => {
   });
 
   it(
-    'CHECKSUM_MISMATCH: a blob whose plaintext is not what its id says, in a one-chunk file and in a ' + 'longer file',
+    'CHECKSUM_MISMATCH: a blob whose plaintext is not what its id says, ' + 'in a one-chunk file and in a longer file',
     async () => {
       // stored (and sealed, so the AEAD tag is fine) under the id of other bytes of the same length
       const cs = repo.config.fileChunkSize;
@@ -468,7 +468,7 @@ describe('restore STOPs through the library', () => {
   });
 
   it(
-    'UNCLEAR_RESTORE_TARGET: a file, /, a missing parent, a symlink, the repository, inside it, ' + 'around it',
+    'UNCLEAR_RESTORE_TARGET: a file, /, a missing parent, ' + 'a symlink, the repository, inside it, around it',
     async () => {
       const file = join(work, 'a-file');
       writeFileSync(file, 'x');

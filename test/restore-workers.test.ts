@@ -160,7 +160,7 @@ describe('restore workers', () => {
   });
 
   it(
-    'stop when the repository index cannot be read as staging starts: CHECKSUM_MISMATCH, nothing ' + 'left behind',
+    'stop when the repository index cannot be read as staging starts: ' + 'CHECKSUM_MISMATCH, nothing left behind',
     async () => {
       // the background-sync shell is started with staging: it must not outlive a failure to start writing
       const backend = new FaultInjectingBackend(new LocalBackend(repoDir)).flipBitOnLoad((h) => h.type === 'index', {

@@ -31,7 +31,7 @@ describe('human output', () => {
   });
 
   it(
-    'a symlink whose name and target carry escape sequences and line feeds cannot hide the SECURITY ' + 'warning',
+    'a symlink whose name and target carry escape sequences ' + 'and line feeds cannot hide the SECURITY warning',
     async () => {
       const tree = await makeTree(
         { 'core/core.db': { db: ['CREATE TABLE t(x)'] }, 'projects/p1/project.json': '{}' },

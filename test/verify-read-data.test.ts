@@ -116,7 +116,7 @@ describe('verify --read-data on worker threads', () => {
   });
 
   it(
-    'reports a bit flip in a database chunk for that database, checks the others and leaves no ' + 'scratch files',
+    'reports a bit flip in a database chunk for that database, ' + 'checks the others and leaves no scratch files',
     async () => {
       const db = entry('projects/p1/project.db');
       expect(db.kind).toBe('db');
@@ -139,7 +139,7 @@ describe('verify --read-data on worker threads', () => {
   );
 
   it(
-    'lists the same findings in the same order with one worker reading one pack at a time and with ' + 'several',
+    'lists the same findings in the same order with one ' + 'worker reading one pack at a time and with several',
     async () => {
       const a = entry('projects/p1/files/f0001.txt');
       const db = entry('core/core.db');
@@ -263,7 +263,7 @@ describe('stopping verify --read-data', () => {
 
 describe('stopping verify --read-data as the manifest is rendered', () => {
   it(
-    'ends with ABORTED, with the render stopped before the read is over (its rejection is not left ' + 'unhandled)',
+    'ends with ABORTED, ' + 'with the render stopped before the read is over (its rejection is not left unhandled)',
     async () => {
       const stop = new AbortController();
       const reporter = {
@@ -283,7 +283,7 @@ describe('stopping verify --read-data as the manifest is rendered', () => {
 
 describe('verify --read-data-subset on worker threads', () => {
   it(
-    'reads only blob ranges, checks the databases it draws, and reports a damaged blob for its ' + 'file only',
+    'reads only blob ranges, checks the databases it draws, ' + 'and reports a damaged blob for its file only',
     async () => {
       const all = await verify({ readData: { percent: 100, seed: 's' } });
       expect(all.ok).toBe(true);

@@ -64,7 +64,7 @@ afterEach(async () => {
 
 describe('verifyBackup', () => {
   it(
-    'finds nothing wrong with a fresh backup, with and without reading the data, and leaves no ' + 'scratch files',
+    'finds nothing wrong with a fresh backup, ' + 'with and without reading the data, and leaves no scratch files',
     async () => {
       const repo = await fresh();
       const quick = await verifyBackup(repo, 'latest');

@@ -35,7 +35,7 @@ describe('Spool', () => {
   });
 
   it(
-    'puts what does not fit in memory into segment files and still gives every record back, in order ' + 'and equal',
+    'puts what does not fit in memory into segment files and still gives every record back, ' + 'in order and equal',
     async () => {
       const sub = mkdtempSync(join(dir, 'big-'));
       const s = new Spool<Rec>(join(sub, 'scan'), 100, 16);

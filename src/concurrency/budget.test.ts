@@ -5,7 +5,7 @@ const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 describe('Budget', () => {
   it(
-    'never lets more than the budget through, serves waiters in order, and lets one oversized taker ' + 'in alone',
+    'never lets more than the budget through, ' + 'serves waiters in order, and lets one oversized taker in alone',
     async () => {
       const b = new Budget(10);
       const order: string[] = [];

@@ -9,7 +9,7 @@ describe('deferred', () => {
   });
 
   it(
-    'keeps a rejection nobody awaits yet for the waiter that comes later, without an unhandled ' + 'rejection',
+    'keeps a rejection nobody awaits yet for the waiter that comes later, ' + 'without an unhandled rejection',
     async () => {
       const unhandled: unknown[] = [];
       const onUnhandled = (reason: unknown): void => {

@@ -241,7 +241,7 @@ describe('mutateStorageRoot', () => {
   });
 
   it(
-    'changes about the requested fraction of files and of database pages, and nothing under tmp/ ' + 'or cache/',
+    'changes about the requested fraction of files and of database pages, ' + 'and nothing under tmp/ or cache/',
     async () => {
       const gen = await generateStorageRoot(join(scratch, 'root'), demo);
       const before = nonDbHashes(gen.root);

@@ -129,7 +129,7 @@ describe('RepositoryLock', () => {
   });
 
   it(
-    'is lost when its lease ran out while the process was suspended, and says so before anything is ' + 'committed',
+    'is lost when its lease ran out while the process was suspended, ' + 'and says so before anything is committed',
     async () => {
       const repo = await makeRepo();
       const lock = await RepositoryLock.acquire(repo, { exclusive: false, operation: 'backup', leaseMs: 300 });
@@ -292,15 +292,16 @@ describe.runIf(unshareOk)('a holder in another PID namespace (unshare -p -f --mo
     const lockUrl = new URL('./lock.ts', import.meta.url).href;
     const repoUrl = new URL('./repository.ts', import.meta.url).href;
     const localUrl = new URL('../backend/local.ts', import.meta.url).href;
+    const backend = `new LocalBackend(${JSON.stringify(repoDir)})`;
     const script = `import { RepositoryLock } from ${JSON.stringify(lockUrl)};
       import { Repository } from ${JSON.stringify(repoUrl)};
       import { LocalBackend } from ${JSON.stringify(localUrl)};
-      const repo = await Repository.open(new LocalBackend(${JSON.stringify(repoDir)}), ${JSON.stringify(TEST_PASSWORD)});
+      const repo = await Repository.open(${backend}, ${JSON.stringify(TEST_PASSWORD)});
       await RepositoryLock.acquire(repo, { exclusive: false, operation: 'backup', leaseMs: 1000 });
       process.stdout.write('locked ' + process.pid + '\\n');
       setInterval(() => {}, 1000);`;
-    const shell =
-      `while [ "$(sh -c 'echo $$')" -lt ${free - 1} ]; do :; done; "$0" --import tsx ` + `--input-type=module -e "$1"`;
+    const waitForPid = `while [ "$(sh -c 'echo $$')" -lt ${free - 1} ]; do :; done`;
+    const shell = `${waitForPid}; "$0" --import tsx --input-type=module -e "$1"`;
     const child = spawn(
       'unshare',
       ['-p', '-f', '--mount-proc', '--kill-child', 'sh', '-c', shell, process.execPath, script],

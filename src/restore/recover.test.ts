@@ -171,7 +171,7 @@ describe('recover', () => {
   });
 
   it(
-    'leaves the journal of a restore in another PID namespace alone, though its pid names no ' + 'process here',
+    'leaves the journal of a restore in another PID namespace alone, ' + 'though its pid names no process here',
     async () => {
       tree(target, 'old');
       tree(staging, 'half');

@@ -8,7 +8,7 @@ import { resolveBackupId } from './store.js';
 
 describe('naming a backup', () => {
   it(
-    'takes latest, a full id or a unique prefix of 8+ characters; anything else is a usage error, ' + 'not a STOP',
+    'takes latest, a full id or a unique prefix of 8+ characters; ' + 'anything else is a usage error, not a STOP',
     async () => {
       const repo = await makeRepo();
       const id = await forgeBackup(repo, { entries: [fileEntry('a.txt')], contents: { 'a.txt': 'a' } });

@@ -380,7 +380,7 @@ describe('captureDatabases', () => {
   });
 
   it(
-    'hands out each database as soon as it is settled, before the capture ends, as the result will ' + 'list it',
+    'hands out each database as soon as it is settled, ' + 'before the capture ends, as the result will list it',
     async () => {
       const rels = ['a/one.db', 'b/two.db', 'c/three.db'];
       for (const rel of rels) createDatabase(abs(rel), 50, 'wal');
