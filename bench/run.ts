@@ -740,7 +740,8 @@ async function benchmark(opts: BenchOptions, build: FoleBuild, baseline: Baselin
           `${mutation.rewritten} rewritten, ${mutation.appended} appended to, ${mutation.patched}` +
           ` patched; ${mutation.bytesWritten.toLocaleString('en-US')} bytes written), and ` +
           `${mutation.database?.rowsUpdated ?? 0} rows of \`${mutation.database?.path ?? '-'}` +
-          `\` rewritten in place: ${mutation.database?.pagesChanged ?? 0} of ${mutation.database?.pageCount ?? 0} pages changed.`,
+          `\` rewritten in place: ${mutation.database?.pagesChanged ?? 0} of ` +
+          `${mutation.database?.pageCount ?? 0} pages changed.`,
         '',
       );
     }

@@ -32,7 +32,10 @@ import { journalPathOf, previousTreePrefix, stagingPidOf } from './names.js';
 export type JournalState = 'staging' | 'staged' | 'live-moved-aside' | 'staging-moved-in' | 'done';
 const JOURNAL_STATES: readonly JournalState[] = ['staging', 'staged', 'live-moved-aside', 'staging-moved-in', 'done'];
 
-/** Mode and mtime of a path in the new tree, re-applied after the lock bookkeeping opened core.db (SQLite's side files come and go in core/). */
+/**
+ * Mode and mtime of a path in the new tree, re-applied after the lock bookkeeping opened core.db (SQLite's side files
+ * come and go in core/).
+ */
 export interface KeptMetadata {
   path: string;
   mode: number;

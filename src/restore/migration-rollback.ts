@@ -65,7 +65,8 @@ export async function migrationRollback(
     const report = await verifyBackup(repo, snap.backupId, { readData: true, reporter });
     const verdict = verifyVerdict(report);
     if (verdict !== undefined) {
-      if (!(verdict instanceof StopError)) throw verdict; // an I/O problem, not a damaged backup: do not pass it over silently
+      // an I/O problem, not a damaged backup: do not pass it over silently
+      if (!(verdict instanceof StopError)) throw verdict;
       passedOver.push({ backupId: snap.backupId, createdAt: snap.createdAt, problem: verdict.message });
       reporter?.warn(
         `backup ${snap.backupId} (tagged ${tag}) failed verification and is passed over: ${verdict.message}`,

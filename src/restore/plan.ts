@@ -128,7 +128,10 @@ export interface RestorePlan {
     topLevel: string[];
     topLevelCount: number;
   };
-  /** replace: the current tree is moved aside, then the staged tree moved in. fill: the target is absent or an empty directory. */
+  /**
+   * replace: the current tree is moved aside, then the staged tree moved in. fill: the target is absent or an empty
+   * directory.
+   */
   mode: 'replace' | 'fill';
   /** Where the current tree will be kept (replace), else null. */
   previousTree: string | null;
@@ -141,7 +144,10 @@ export interface RestorePlan {
    * for a backup that did not record them, the target directory's, or private.
    */
   rootMode: number;
-  /** Owner the restored root gets when the restore runs as root (src/restore/ownership.ts); null when the backup did not record it. */
+  /**
+   * Owner the restored root gets when the restore runs as root (src/restore/ownership.ts); null when the backup did not
+   * record it.
+   */
   rootOwner: { uid: number; gid: number } | null;
   write: { files: number; dirs: number; bytes: number; databases: number };
   /** Every database that will be integrity-checked after it is written. */

@@ -62,7 +62,10 @@ import { normalizeTarget } from './target.js';
 /** What `recover` found and did with an interrupted restore: finished, rolled back, or nothing to do. */
 export interface RecoverResult {
   target: string;
-  /** none: nothing was pending. rolled-back: the target is as it was before. completed: the target holds the restored backup. */
+  /**
+   * none: nothing was pending. rolled-back: the target is as it was before. completed: the target holds the restored
+   * backup.
+   */
   action: 'none' | 'rolled-back' | 'completed';
   /** What was found and done, in words. */
   detail: string;
@@ -168,7 +171,9 @@ function journalHolderRunning(j: RestoreJournal, path: string): boolean {
   return j.pid === process.pid ? active.has(path) : processAlive(j.pid);
 }
 
-/** Delete the restore's lock row from every tree that has a core.db (failures are warnings: the row is stale anyway). */
+/**
+ * Delete the restore's lock row from every tree that has a core.db (failures are warnings: the row is stale anyway).
+ */
 async function dropLockRows(
   roots: readonly (string | null)[],
   owner: string,
@@ -189,7 +194,10 @@ async function dropLockRows(
   }
 }
 
-/** Re-apply the backup's mode and mtime to core/ and core/core.db (opening core.db for the lock bookkeeping creates and removes side files in core/). */
+/**
+ * Re-apply the backup's mode and mtime to core/ and core/core.db (opening core.db for the lock bookkeeping creates and
+ * removes side files in core/).
+ */
 export async function applyKept(
   root: string,
   keep: readonly KeptMetadata[],
@@ -301,11 +309,13 @@ export async function recover(target: string, opts: RecoverOptions = {}): Promis
       `an interrupted restore of backup ${j.backupId} (journal state ${j.state}` +
       `, started ${j.startedAt} by pid ${j.pid})`;
     if (d.action === 'refuse') {
+      const verified = j.state === 'staging' ? ', possibly incomplete' : ', verified';
+      const staged = on.staging ? ` (${j.staging} is the staged backup${verified})` : '';
       throw new StopError('UNCLEAR_RESTORE_TARGET', `recover ${path}: ${what}: ${d.reason}: ${describeOnDisk(j, on)}`, {
         path,
         hint:
-          `nothing was changed; decide by hand which tree belongs at ${path}` +
-          `${on.staging ? ` (${j.staging} is the staged backup${j.state === 'staging' ? ', possibly incomplete' : ', verified'})` : ''}, then remove the journal ${journalPathOf(path)}`,
+          `nothing was changed; decide by hand which tree belongs at ${path}${staged}` +
+          `, then remove the journal ${journalPathOf(path)}`,
       });
     }
     if (d.action === 'roll-back') {

@@ -39,7 +39,10 @@ export interface ForgetOptions {
   /** Or remove exactly these backups (ids, unique prefixes). */
   ids?: string[];
   dryRun?: boolean;
-  /** Store `policy` as the repository's policy, under the same lock, once the run is known to be allowed (not on a dry run). */
+  /**
+   * Store `policy` as the repository's policy, under the same lock, once the run is known to be allowed (not on a dry
+   * run).
+   */
   savePolicy?: boolean;
   /**
    * Allow a run that removes every backup of a STORAGE_ROOT. Without it such a

@@ -74,7 +74,10 @@ export interface CaptureOptions {
   busyTimeoutMs?: number;
   signal?: AbortSignal;
   onProgress?: (event: CaptureProgressEvent) => void;
-  /** Called on each copy after it is made, before it is integrity-checked & measured (e.g. delete our lock row from core.db). */
+  /**
+   * Called on each copy after it is made, before it is integrity-checked & measured (e.g. delete our lock row from
+   * core.db).
+   */
   transform?: (relPath: string, copy: Database.Database) => void;
   /**
    * Pages copied per backup step (default: 32 MiB worth of pages). The read snapshot
@@ -141,7 +144,9 @@ export interface CaptureResult {
   unchanged: { path: string; fingerprint: string }[];
   /** Databases of `optional` found damaged, with why: neither copied nor in `databases`. */
   damaged: { path: string; reason: string }[];
-  /** Databases of `optional` a writer kept locked past busyTimeoutMs, with the error: neither copied nor in `databases`. */
+  /**
+   * Databases of `optional` a writer kept locked past busyTimeoutMs, with the error: neither copied nor in `databases`.
+   */
   locked: { path: string; reason: string }[];
   /** Databases of `optional` gone when the capture came to open them (deleted since the scan): left out. */
   vanished: { path: string }[];

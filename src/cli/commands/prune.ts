@@ -9,7 +9,10 @@ export function parseThreshold(v: string | undefined): number | undefined {
   return parsePercentage('--repack-threshold', v);
 }
 
-/** `--min-pack-age <hours>` in milliseconds (plain decimal digits, as every number on the command line); undefined when not given. */
+/**
+ * `--min-pack-age <hours>` in milliseconds (plain decimal digits, as every number on the command line); undefined when
+ * not given.
+ */
 export function parseMinPackAge(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const h = /^\d+(?:\.\d+)?$/.test(v) && v.length <= 20 ? Number(v) : NaN;

@@ -48,6 +48,9 @@ export function describePlan(
   } else if (p.target.kind === 'empty-dir') {
     lines.push('  the empty directory would be replaced by the restored tree');
   }
+  const lock = p.storageLock
+    ? `the Global Storage Lock in ${p.target.path}/core/core.db is held during the swap`
+    : 'none to take (the target has no core/core.db)';
   lines.push(
     `write: ${p.write.files} files (${formatBytes(p.write.bytes)}) and ${p.write.dirs} directories into ${p.staging},`,
     '  each file checked against its SHA-256 as it is written; then renamed into place',
@@ -58,8 +61,7 @@ export function describePlan(
     `modules: backup ${list(p.checks.modules.backup)}` +
       `; target ${p.checks.modules.target === null ? '(no set)' : list(p.checks.modules.target)}` +
       `: ${p.checks.modules.result}`,
-    `storage lock: ` +
-      `${p.storageLock ? `the Global Storage Lock in ${p.target.path}/core/core.db is held during the swap` : 'none to take (the target has no core/core.db)'}`,
+    `storage lock: ${lock}`,
   );
   for (const w of p.warnings) lines.push(`warning: ${w.replace(/\n/g, '\\n')}`);
   const version = given.foleVersion ? ` --fole-version ${sh(given.foleVersion)}` : '';
