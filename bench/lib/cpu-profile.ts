@@ -32,7 +32,7 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
-export interface ProfileRow {
+interface ProfileRow {
   fn: string;
   where: string;
   selfMs: number;

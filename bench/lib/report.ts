@@ -6,7 +6,7 @@ import { SCENARIO_TITLES, type Scenario } from './options.js';
 import { RAW_READ_COLD, RAW_READ_COLD_PARALLEL, RAW_READ_WARM, SHA256_1MIB, type Limit } from './limits.js';
 import { isAnchor, type FoleName, type ToolName } from './tools/tool.js';
 
-export interface PartFigures {
+interface PartFigures {
   label: string;
   wallS: number;
   userS: number;

@@ -24,7 +24,8 @@ export interface RestoringUser extends Owner {
   root: boolean;
 }
 
-export function currentUser(): RestoringUser {
+/** The effective uid and gid this process restores as; root when the effective uid is 0. */
+function effectiveUser(): RestoringUser {
   const uid = process.geteuid?.() ?? -1;
   return { uid, gid: process.getegid?.() ?? -1, root: uid === 0 };
 }
@@ -34,7 +35,7 @@ export class Ownership {
   private missed = 0;
   private example: Owner | undefined;
 
-  constructor(private readonly user: RestoringUser = currentUser()) {}
+  constructor(private readonly user: RestoringUser = effectiveUser()) {}
 
   /** The owner to give an entry with recorded owner `o`; undefined: leave it as created. */
   give(o: Partial<Owner> | undefined): Owner | undefined {

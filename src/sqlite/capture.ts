@@ -56,7 +56,7 @@ import { basename, isAbsolute, join, posix } from 'node:path';
 import { abortError, FoleBackupError, fsError, StopError, throwIfAborted } from '../errors.js';
 import { sleep } from '../concurrency/sleep.js';
 
-export interface CaptureProgressEvent {
+interface CaptureProgressEvent {
   phase: 'quiesce' | 'copy' | 'check';
   done: number;
   total: number;
