@@ -154,7 +154,9 @@ async function step(
   const what = `${SCENARIO_TITLES[scenario]} — ${tool.name}`;
   if (o.status === 'ok')
     log(
-      `  ${what}: ${m.wallS.toFixed(2)} s, CPU ${m.cpuS.toFixed(2)} s, ${(m.maxRssKiB / 1024).toFixed(0)} MiB peak${growth === null ? '' : `, repo +${(growth / 1048576).toFixed(1)} MiB`}; other processes ${m.foreignCpuS.toFixed(1)} CPU s${record ? '' : ' (set-up, not recorded)'}`,
+      `  ${what}: ${m.wallS.toFixed(2)} s, CPU ${m.cpuS.toFixed(2)} s, ${(m.maxRssKiB / 1024).toFixed(0)}` +
+        ` MiB peak${growth === null ? '' : `, repo +${(growth / 1048576).toFixed(1)} MiB`}` +
+        `; other processes ${m.foreignCpuS.toFixed(1)} CPU s${record ? '' : ' (set-up, not recorded)'}`,
     );
   else log(`  ${what}: ${o.status.toUpperCase()}: ${o.error ?? ''}`);
   return m;
@@ -190,7 +192,8 @@ function makeRoom(env: Env, need: number): void {
   };
   if (free() >= need || !existsSync(env.graveyard)) return;
   log(
-    `  low on disk (${(free() / 1e9).toFixed(1)} GB free, ~${(need / 1e9).toFixed(1)} GB needed): removing the previous runs' trees now — restores in the next ~6 minutes may pay ext4's recently-deleted-inode cost`,
+    `  low on disk (${(free() / 1e9).toFixed(1)} GB free, ~${(need / 1e9).toFixed(1)} GB needed): removing the ` +
+      `previous runs' trees now — restores in the next ~6 minutes may pay ext4's recently-deleted-inode cost`,
   );
   rmSync(env.graveyard, { recursive: true, force: true });
 }
@@ -244,11 +247,13 @@ async function runOnce(env: Env, runNo: number): Promise<{ ms: Measurement[]; mu
     if (want.has('incr-nochange')) await backupStep('incr-nochange', 'incremental');
     if (want.has('incr-change')) {
       log(
-        `  mutating the tree: ${MUTATION.fileFraction * 100}% of files, ${MUTATION.dbPageFraction * 100}% of the pages of the largest DB`,
+        `  mutating the tree: ${MUTATION.fileFraction * 100}% of files, ${MUTATION.dbPageFraction * 100}` +
+          `% of the pages of the largest DB`,
       );
       mutation = await mutateStorageRoot(root, { seed: MUTATION_SEED, ...MUTATION });
       log(
-        `  changed ${mutation.filesChanged} files (${mutation.bytesWritten} bytes), ${mutation.database?.pagesChanged ?? 0} pages of ${mutation.database?.path ?? '-'}`,
+        `  changed ${mutation.filesChanged} files (${mutation.bytesWritten}` +
+          ` bytes), ${mutation.database?.pagesChanged ?? 0} pages of ${mutation.database?.path ?? '-'}`,
       );
       await backupStep('incr-change', 'incremental');
     }
@@ -404,7 +409,8 @@ async function profile(
       const o = await fn();
       const wallS = o.status === 'ok' ? o.parts.reduce((a, p) => a + p.t.wallS, 0) : null;
       log(
-        `profile: ${name}: ${o.status}${wallS === null ? ` ${o.error ?? ''}` : `, ${wallS.toFixed(2)} s under the profiler`}`,
+        `profile: ${name}: ${o.status}` +
+          `${wallS === null ? ` ${o.error ?? ''}` : `, ${wallS.toFixed(2)} s under the profiler`}`,
       );
       if (existsSync(prof(name)))
         steps.push({ step: name, wallS, summaries: summarizeProfileDir(prof(name), REPO_ROOT) });
@@ -501,12 +507,14 @@ async function benchmark(opts: BenchOptions, build: FoleBuild, baseline: Baselin
   const fs = sameFilesystem([workBase, dataset.root, tmpdir()]);
   if (!fs.same)
     log(
-      `WARNING: work dir, dataset and ${tmpdir()} (fole staging) are on different filesystems: ${JSON.stringify(fs.devices)}`,
+      `WARNING: work dir, dataset and ${tmpdir()} (fole staging) are on different filesystems: ` +
+        `${JSON.stringify(fs.devices)}`,
     );
   const loadAtStart = loadavg();
   if ((loadAtStart[0] ?? 0) > 1)
     log(
-      `WARNING: load average ${loadAtStart.map((x) => x.toFixed(2)).join(' ')}: other work is running; figures will be noisier (see "other procs CPU s")`,
+      `WARNING: load average ${loadAtStart.map((x) => x.toFixed(2)).join(' ')}: other work is running; figures ` +
+        `will be noisier (see "other procs CPU s")`,
     );
   const cache = detectCacheMode();
   log(`page cache: ${cache.mode} — ${cache.why}`);
@@ -532,7 +540,8 @@ async function benchmark(opts: BenchOptions, build: FoleBuild, baseline: Baselin
       log(`note: ${b.name} has no ${missing.join(' / ')} command; those scenarios are reported as n/a for it`);
   }
   log(
-    `dataset ${opts.preset}: ${listing.files.length} files backed up (${(listing.bytes / 1e6).toFixed(0)} MB), ${listing.databases.length} databases`,
+    `dataset ${opts.preset}: ${listing.files.length} files backed up (${(listing.bytes / 1e6).toFixed(0)}` +
+      ` MB), ${listing.databases.length} databases`,
   );
 
   const largestDb = [...listing.databases].sort((a, b) => statSync(b).size - statSync(a).size)[0];
@@ -562,7 +571,9 @@ async function benchmark(opts: BenchOptions, build: FoleBuild, baseline: Baselin
     const gs = goals(sums, limits, treeBytes);
 
     const header = [
-      `fole-backup benchmark — preset ${opts.preset} (seed ${dataset.spec.seed}): ${treeFiles.toLocaleString('en-US')} files, ${(treeBytes / 1e6).toFixed(0)} MB backed up, ${listing.databases.length} databases`,
+      `fole-backup benchmark — preset ${opts.preset} (seed ${dataset.spec.seed}` +
+        `): ${treeFiles.toLocaleString('en-US')} files, ${(treeBytes / 1e6).toFixed(0)}` +
+        ` MB backed up, ${listing.databases.length} databases`,
       [
         `${opts.runs} run(s), medians; page cache ${cache.mode}`,
         `${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM`,
@@ -611,11 +622,13 @@ async function benchmark(opts: BenchOptions, build: FoleBuild, baseline: Baselin
           const when = th.thread === 'main' ? '' : `, from ${(th.startOffsetMs / 1000).toFixed(1)} s`;
           text.push(
             '',
-            `CPU profile, ${s.step}, ${th.thread} thread (${i + 1}/${s.summaries.length}): ${th.durationMs.toFixed(0)} ms recorded${when}, ${th.busyMs.toFixed(0)} ms not idle; top self time`,
+            `CPU profile, ${s.step}, ${th.thread} thread (${i + 1}/${s.summaries.length}` +
+              `): ${th.durationMs.toFixed(0)} ms recorded${when}, ${th.busyMs.toFixed(0)} ms not idle; top self time`,
           );
           for (const f of th.functions.slice(0, 10))
             text.push(
-              `  ${f.selfMs.toFixed(0).padStart(7)} ms  ${((100 * f.selfMs) / th.durationMs).toFixed(1).padStart(5)}%  ${f.fn}  ${f.where}`,
+              `  ${f.selfMs.toFixed(0).padStart(7)}` +
+                ` ms  ${((100 * f.selfMs) / th.durationMs).toFixed(1).padStart(5)}%  ${f.fn}  ${f.where}`,
             );
         }
       }
@@ -723,7 +736,12 @@ async function benchmark(opts: BenchOptions, build: FoleBuild, baseline: Baselin
     ];
     if (mutation) {
       md.push(
-        `The change before scenario 3: ${mutation.filesChanged} of ${mutation.filesConsidered} files (${mutation.rewritten} rewritten, ${mutation.appended} appended to, ${mutation.patched} patched; ${mutation.bytesWritten.toLocaleString('en-US')} bytes written), and ${mutation.database?.rowsUpdated ?? 0} rows of \`${mutation.database?.path ?? '-'}\` rewritten in place: ${mutation.database?.pagesChanged ?? 0} of ${mutation.database?.pageCount ?? 0} pages changed.`,
+        `The change before scenario 3: ${mutation.filesChanged} of ${mutation.filesConsidered} files (` +
+          `${mutation.rewritten} rewritten, ${mutation.appended} appended to, ${mutation.patched}` +
+          ` patched; ${mutation.bytesWritten.toLocaleString('en-US')} bytes written), and ` +
+          `${mutation.database?.rowsUpdated ?? 0} rows of \`${mutation.database?.path ?? '-'}` +
+          `\` rewritten in place: ${mutation.database?.pagesChanged ?? 0} of ` +
+          `${mutation.database?.pageCount ?? 0} pages changed.`,
         '',
       );
     }

@@ -130,15 +130,20 @@ export function describeBackendConformance(name: string, make: () => Promise<Bac
       expect(sized(await b.stat(h))).toEqual({ name: h.name, size: 12345 });
     });
 
-    it('stores an object given in parts as their concatenation (empty parts, more parts than one writev takes)', async () => {
-      const b = await created();
-      const h = { type: 'data' as const, name: randomName() };
-      // 3000 parts: beyond IOV_MAX (1024), so a local write needs several writev calls
-      const parts = Array.from({ length: 3000 }, (_, i) => (i % 7 === 0 ? Buffer.alloc(0) : randomBytes(1 + (i % 97))));
-      await b.save(h, parts);
-      expect((await b.load(h)).equals(Buffer.concat(parts))).toBe(true);
-      expect((await b.stat(h)).size).toBe(Buffer.concat(parts).length);
-    });
+    it(
+      'stores an object given in parts as their concatenation (empty parts, ' + 'more parts than one writev takes)',
+      async () => {
+        const b = await created();
+        const h = { type: 'data' as const, name: randomName() };
+        // 3000 parts: beyond IOV_MAX (1024), so a local write needs several writev calls
+        const parts = Array.from({ length: 3000 }, (_, i) =>
+          i % 7 === 0 ? Buffer.alloc(0) : randomBytes(1 + (i % 97)),
+        );
+        await b.save(h, parts);
+        expect((await b.load(h)).equals(Buffer.concat(parts))).toBe(true);
+        expect((await b.stat(h)).size).toBe(Buffer.concat(parts).length);
+      },
+    );
 
     it('loads byte ranges at the start, in the middle, at the end, and empty ranges', async () => {
       const b = await created();

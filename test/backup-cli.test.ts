@@ -46,36 +46,40 @@ afterEach(() => {
 });
 
 describe('backup of a tree with a damaged SQLite file', () => {
-  it('stores a damaged upload byte for byte with a warning naming it (exit 0), and restore gives the exact bytes back', async () => {
-    const upload = 'projects/p1/files/upload.bin';
-    createDamagedDatabase(join(root, upload));
-    const bytes = readFileSync(join(root, upload));
-    const repoDir = join(work, 'repo');
-    await initRepo(repoDir);
-    const b = await runCli(backupArgs(repoDir), env);
-    expect(b.code, b.stderr).toBe(0);
-    const result = JSON.parse(b.stdout) as { backupId: string; warnings: string[]; databases: number };
-    expect(result.warnings.filter((w) => w.includes(upload))).toEqual([expect.stringContaining('damaged')]);
-    expect(result.databases).toBe(4);
-    const target = join(work, 'restored');
-    const r = await runCli(
-      [
-        'restore',
-        result.backupId,
-        '--repo',
-        repoDir,
-        '--target',
-        target,
-        '--confirm',
-        result.backupId,
-        '--fole-version',
-        '2.3.1',
-      ],
-      env,
-    );
-    expect(r.code, r.stderr).toBe(0);
-    expect(readFileSync(join(target, upload)).equals(bytes)).toBe(true);
-  });
+  it(
+    'stores a damaged upload byte for byte with a warning naming it (exit 0), and restore gives the exact ' +
+      'bytes back',
+    async () => {
+      const upload = 'projects/p1/files/upload.bin';
+      createDamagedDatabase(join(root, upload));
+      const bytes = readFileSync(join(root, upload));
+      const repoDir = join(work, 'repo');
+      await initRepo(repoDir);
+      const b = await runCli(backupArgs(repoDir), env);
+      expect(b.code, b.stderr).toBe(0);
+      const result = JSON.parse(b.stdout) as { backupId: string; warnings: string[]; databases: number };
+      expect(result.warnings.filter((w) => w.includes(upload))).toEqual([expect.stringContaining('damaged')]);
+      expect(result.databases).toBe(4);
+      const target = join(work, 'restored');
+      const r = await runCli(
+        [
+          'restore',
+          result.backupId,
+          '--repo',
+          repoDir,
+          '--target',
+          target,
+          '--confirm',
+          result.backupId,
+          '--fole-version',
+          '2.3.1',
+        ],
+        env,
+      );
+      expect(r.code, r.stderr).toBe(0);
+      expect(readFileSync(join(target, upload)).equals(bytes)).toBe(true);
+    },
+  );
 
   it("stops with DB_INTEGRITY_ERROR (exit 3) when FOLE's own project.db is damaged", async () => {
     createDamagedDatabase(join(root, 'projects', 'p1', 'project.db'));

@@ -41,7 +41,10 @@ async function open(): Promise<Repository> {
   return Repository.open(new LocalBackend(repoDir), TEST_PASSWORD);
 }
 
-/** A repository with one backup of the tree, then that backup forgotten: its packs are unused, and every blob of the next backup is in them. */
+/**
+ * A repository with one backup of the tree, then that backup forgotten: its packs are unused, and every blob of the
+ * next backup is in them.
+ */
 async function repoWithForgottenBackup(): Promise<string[]> {
   const repo = await makeLocalRepo(repoDir);
   const first = await backup(repo, { storageRoot: root, foleVersion: '1.0.0' });

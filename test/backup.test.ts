@@ -285,7 +285,8 @@ describe('full backup', () => {
 
 describe('backup aborted part-way', () => {
   for (const phase of ['scan and store files', 'capture databases and store files', 'write index', 'write snapshot']) {
-    it(`stops at "${phase}" with ABORTED, leaves no backup, no staging and no lock, and the next backup works`, async () => {
+    const stops = `stops at "${phase}" with ABORTED`;
+    it(`${stops}, leaves no backup, no staging and no lock, and the next backup works`, async () => {
       const repo = await makeRepo();
       const stagingParent = join(work, 'staging-parent');
       mkdirSync(stagingParent);
@@ -336,7 +337,8 @@ describe('FOLE databases behind a symlink', () => {
   }
 
   for (const rel of ['core/core.db', 'core']) {
-    it(`fails the backup with UNSAFE_PATH when ${rel} is a symlink, and never writes to what it points to`, async () => {
+    const when = `when ${rel} is a symlink`;
+    it(`fails the backup with UNSAFE_PATH ${when}, and never writes to what it points to`, async () => {
       core.db.close();
       const outside = moveOutside(rel);
       const outsideDb = rel === 'core' ? join(outside, 'core.db') : outside;
@@ -451,7 +453,8 @@ describe('a SQLite database held locked by a writer', () => {
   }
 
   for (const mode of ['wal', 'delete'] as const) {
-    it(`stores an upload (${mode} mode) byte for byte with a warning that a writer held it, and the backup succeeds`, async () => {
+    const upload = `stores an upload (${mode} mode)`;
+    it(`${upload} byte for byte with a warning that a writer held it, and the backup succeeds`, async () => {
       const rel = 'projects/p1/uploads/user.sqlite';
       const holder = holdLocked(rel, mode);
       try {
@@ -520,19 +523,22 @@ describe('the last check before a snapshot is written', () => {
 });
 
 describe('two database names for one file (hard links)', () => {
-  it("fails at once with UNSAFE_PATH naming both when one of them is FOLE's own, instead of waiting on itself", async () => {
-    const project = join(root, 'projects', 'p1', 'project.db');
-    for (const s of ['', '-wal', '-shm']) rmSync(project + s, { force: true });
-    linkSync(join(root, 'core', 'core.db'), project);
-    const repo = await makeRepo();
-    const err = await backup(repo, { storageRoot: root, foleVersion: '2.3.1', busyTimeoutMs: 1000 }).catch(
-      (x: unknown) => x,
-    );
-    expect(err).toMatchObject({ code: 'UNSAFE_PATH', hint: expect.any(String) });
-    expect((err as Error).message).toContain('core/core.db');
-    expect((err as Error).message).toContain('projects/p1/project.db');
-    expect(await listSnapshots(repo)).toEqual([]);
-  });
+  it(
+    "fails at once with UNSAFE_PATH naming both when one of them is FOLE's own, " + 'instead of waiting on itself',
+    async () => {
+      const project = join(root, 'projects', 'p1', 'project.db');
+      for (const s of ['', '-wal', '-shm']) rmSync(project + s, { force: true });
+      linkSync(join(root, 'core', 'core.db'), project);
+      const repo = await makeRepo();
+      const err = await backup(repo, { storageRoot: root, foleVersion: '2.3.1', busyTimeoutMs: 1000 }).catch(
+        (x: unknown) => x,
+      );
+      expect(err).toMatchObject({ code: 'UNSAFE_PATH', hint: expect.any(String) });
+      expect((err as Error).message).toContain('core/core.db');
+      expect((err as Error).message).toContain('projects/p1/project.db');
+      expect(await listSnapshots(repo)).toEqual([]);
+    },
+  );
 
   it('captures one of two hard-linked uploads and stores the other byte for byte with a warning', async () => {
     const [a, b] = ['projects/p1/files/a.sqlite', 'projects/p1/files/b.sqlite'];

@@ -138,34 +138,38 @@ const kept = (root: string): string[] =>
   });
 
 describe('names that are bytes', () => {
-  it('backs up a backslash, bytes that are not UTF-8 and a directory so named, and restores every name and byte exactly', async () => {
-    const { backup, target } = await backupAndRestore([], 'restored');
-    // nothing left out but the symlink, and every file counted
-    expect(backup.skipped).toEqual([expect.objectContaining({ path: 'projects/p1/files/outside-link' })]);
-    expect(backup.files).toBe(kept(source.root).filter((l) => l.startsWith('f ')).length);
-    expect(backup.databases).toBe(4);
-    const sqliteWarnings = (backup.warnings as string[]).filter((w) => w.includes('SQLite'));
-    expect(sqliteWarnings).toEqual([
-      expect.stringContaining(
-        '"projects/p1/files/legacy-\\xff.sqlite" looks like a SQLite database, but its name is not UTF-8',
-      ),
-    ]);
-    const restored = byteTree(target);
-    expect(restored).toEqual(kept(source.root));
-    for (const n of [
-      B('a\\b.txt'),
-      NOT_UTF8,
-      REPLACEMENT,
-      NOT_UTF8_DIR,
-      B(NOT_UTF8_DIR, '/inside.txt'),
-      B(NOT_UTF8_DIR, '/', [0x80]),
-    ]) {
-      expect(
-        restored.some((l) => l.split(' ')[1] === B('projects/p1/files/', n).toString('hex')),
-        n.toString('hex'),
-      ).toBe(true);
-    }
-  });
+  it(
+    'backs up a backslash, bytes that are not UTF-8 and a directory so named, and restores every name and byte ' +
+      'exactly',
+    async () => {
+      const { backup, target } = await backupAndRestore([], 'restored');
+      // nothing left out but the symlink, and every file counted
+      expect(backup.skipped).toEqual([expect.objectContaining({ path: 'projects/p1/files/outside-link' })]);
+      expect(backup.files).toBe(kept(source.root).filter((l) => l.startsWith('f ')).length);
+      expect(backup.databases).toBe(4);
+      const sqliteWarnings = (backup.warnings as string[]).filter((w) => w.includes('SQLite'));
+      expect(sqliteWarnings).toEqual([
+        expect.stringContaining(
+          '"projects/p1/files/legacy-\\xff.sqlite" looks like a SQLite database, but its name is not UTF-8',
+        ),
+      ]);
+      const restored = byteTree(target);
+      expect(restored).toEqual(kept(source.root));
+      for (const n of [
+        B('a\\b.txt'),
+        NOT_UTF8,
+        REPLACEMENT,
+        NOT_UTF8_DIR,
+        B(NOT_UTF8_DIR, '/inside.txt'),
+        B(NOT_UTF8_DIR, '/', [0x80]),
+      ]) {
+        expect(
+          restored.some((l) => l.split(' ')[1] === B('projects/p1/files/', n).toString('hex')),
+          n.toString('hex'),
+        ).toBe(true);
+      }
+    },
+  );
 
   it('keeps them through an incremental: a changed one re-read, a new one added', async () => {
     writeBytes(B('projects/p1/files/', NOT_UTF8), 'changed since the full backup');

@@ -12,7 +12,10 @@ export interface CliResult extends CliExit {
   stderr: string;
 }
 
-/** How to run the CLI besides its arguments: as another user, or under a wrapper command (e.g. `unshare -m …`) that ends by running its arguments. */
+/**
+ * How to run the CLI besides its arguments: as another user, or under a wrapper command (e.g. `unshare -m …`) that ends
+ * by running its arguments.
+ */
 export interface CliRunOptions {
   uid?: number;
   gid?: number;

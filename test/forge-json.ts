@@ -7,7 +7,7 @@
 type Container = Record<string, unknown> | unknown[];
 
 /** Every (container, key) in a JSON value, containers before what they hold. */
-export function jsonSlots(v: unknown): [Container, string | number][] {
+function jsonSlots(v: unknown): [Container, string | number][] {
   const out: [Container, string | number][] = [];
   const walk = (x: unknown): void => {
     if (Array.isArray(x)) {

@@ -167,14 +167,17 @@ describe('restoring a hostile tree', () => {
     expect(readdirSync(empty)).toEqual([]);
   });
 
-  it('refuses a file whose chunk holds more than its size, after staging began, without touching the target', async () => {
-    const repo = await makeRepo();
-    const id = await forgeBackup(repo, {
-      entries: [...PREFIX, dirEntry('core'), fileEntry('core/big.json', { size: 3 })],
-      contents: { ...PREFIX_CONTENTS, 'core/big.json': '{"twelve":1}' },
-    });
-    await expectRefusedUntouched(repo, id, 'CHECKSUM_MISMATCH', 'chunk 0 holds 12 bytes');
-  });
+  it(
+    'refuses a file whose chunk holds more than its size, ' + 'after staging began, without touching the target',
+    async () => {
+      const repo = await makeRepo();
+      const id = await forgeBackup(repo, {
+        entries: [...PREFIX, dirEntry('core'), fileEntry('core/big.json', { size: 3 })],
+        contents: { ...PREFIX_CONTENTS, 'core/big.json': '{"twelve":1}' },
+      });
+      await expectRefusedUntouched(repo, id, 'CHECKSUM_MISMATCH', 'chunk 0 holds 12 bytes');
+    },
+  );
 
   it('refuses content that does not hash to the recorded SHA-256, without touching the target', async () => {
     const repo = await makeRepo();

@@ -108,7 +108,8 @@ describe('incremental backup', () => {
     utimesSync(join(files, 'f2.bin'), t, t); // touched, same content
     unlinkSync(join(files, 'f3.bin')); // removed
     writeFileSync(join(files, 'new.bin'), randomBytes(30_000)); // added
-    live.db.prepare('INSERT INTO counter (n, payload) VALUES (?, ?)').run(100_000, 'after the full backup'); // WAL commit
+    // WAL commit
+    live.db.prepare('INSERT INTO counter (n, payload) VALUES (?, ?)').run(100_000, 'after the full backup');
     const p2 = new Database(join(root, 'projects', 'p2', 'project.db'));
     p2.prepare('UPDATE counter SET payload = ? WHERE n = 7').run('changed');
     p2.close();

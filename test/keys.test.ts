@@ -247,7 +247,8 @@ describe('a repository that no password can open', () => {
     expect(err).toMatchObject({ name: 'StopError', code: 'CHECKSUM_MISMATCH' });
     expect((err as Error).message).toMatch(
       new RegExp(
-        `config and the key files disagree.*made for repository ${original}.*config says 00000000-0000-4000-8000-000000000000`,
+        `config and the key files disagree.*made for repository ${original}` +
+          `.*config says 00000000-0000-4000-8000-000000000000`,
       ),
     );
     expect((err as { hint: string }).hint).toMatch(

@@ -54,7 +54,10 @@ describe('leftover temporary files', () => {
       expect.objectContaining({
         kind: 'temp-files',
         message: expect.stringMatching(
-          /8 leftover temporary files .*interrupted writes: harmless; `fole-backup prune` removes those older than an hour/,
+          new RegExp(
+            '8 leftover temporary files .*interrupted writes: ' +
+              'harmless; `fole-backup prune` removes those older than an hour',
+          ),
         ),
       }),
     );

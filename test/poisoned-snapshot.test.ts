@@ -139,7 +139,10 @@ describe('values a backup records are checked where they enter', () => {
 
 describe('values that come from the host or a stored backup', () => {
   it('checks the default actor (user@host): a host name can hold anything', async () => {
-    const python = `import socket, os, sys\nsocket.sethostname(b"evil\\nhost\\x1b[2J")\nos.execvp(sys.argv[1], sys.argv[1:])`;
+    const python =
+      'import socket, os, sys\n' +
+      'socket.sethostname(b"evil\\nhost\\x1b[2J")\n' +
+      'os.execvp(sys.argv[1], sys.argv[1:])';
     const probe = await runCli(['--version'], env, { wrapper: ['unshare', '-u', 'python3', '-c', python] });
     if (!canRun(probe.code === 0, 'UTS namespaces (unshare -u) and python3')) return;
     const r = await runCli(['backup', '--storage-root', root, '--repo', repoDir, '--fole-version', '1.0.0'], env, {

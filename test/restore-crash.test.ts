@@ -49,7 +49,10 @@ let oldHash: string;
 let newHash: string;
 let points: KillPoints;
 const env = (): Record<string, string> => ({ FOLE_BACKUP_PASSWORD: TEST_PASSWORD, FOLE_BACKUP_REPO: repoDir });
-/** The lock bookkeeping writes core.db (and so core/) in both trees, and the root's mode comes from the target: leave those out. */
+/**
+ * The lock bookkeeping writes core.db (and so core/) in both trees, and the root's mode comes from the target: leave
+ * those out.
+ */
 const HASH: HashOptions = { ignoreRoot: true, ignoreContent: ['core', 'core/core.db'] };
 
 function restoreArgs(): string[] {

@@ -133,7 +133,9 @@ export interface HashOptions {
   ignoreRoot?: boolean;
 }
 
-/** One line per path (type, mode, mtime, size and SHA-256 of content, link target), sorted. Symlinks are not followed. */
+/**
+ * One line per path (type, mode, mtime, size and SHA-256 of content, link target), sorted. Symlinks are not followed.
+ */
 export function treeLines(root: string, opts: HashOptions = {}): string[] {
   const lines: string[] = [];
   const ignored = new Set(opts.ignoreContent ?? []);

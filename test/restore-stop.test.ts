@@ -216,76 +216,88 @@ describe('restore STOPs through the CLI (exit 3, JSON stop code, target untouche
     }
   });
 
-  it('UNCLEAR_RESTORE_TARGET: a STORAGE_ROOT whose core/ or core/core.db is a symlink; what it points to is never opened', async () => {
-    for (const linked of ['core', 'core/core.db']) {
-      const site = join(work, `linked-${linked.replace('/', '-')}`);
-      const dir = join(site, 'fole');
-      cpSync(live, dir, { recursive: true });
-      const outside = join(site, 'outside');
-      mkdirSync(outside);
-      const moved = join(outside, linked === 'core' ? 'core' : 'core.db');
-      cpSync(join(dir, linked), moved, { recursive: true });
-      rmSync(join(dir, linked), { recursive: true });
-      symlinkSync(moved, join(dir, linked));
-      const outsideDb = linked === 'core' ? join(moved, 'core.db') : moved;
-      const before = treeHash(outside);
-      const stop = await expectCliStop(
-        [backupId, '--confirm', backupId, '--fole-version', '2.3.1'],
-        'UNCLEAR_RESTORE_TARGET',
-        { target: dir },
-      );
-      expect(stop.message).toMatch(/symlink/);
-      expect(treeHash(outside)).toBe(before);
-      expect(existsSync(`${outsideDb}-wal`)).toBe(false);
-    }
-  });
+  it(
+    'UNCLEAR_RESTORE_TARGET: a STORAGE_ROOT whose core/ or core/core.db is a symlink; what it points to is ' +
+      'never opened',
+    async () => {
+      for (const linked of ['core', 'core/core.db']) {
+        const site = join(work, `linked-${linked.replace('/', '-')}`);
+        const dir = join(site, 'fole');
+        cpSync(live, dir, { recursive: true });
+        const outside = join(site, 'outside');
+        mkdirSync(outside);
+        const moved = join(outside, linked === 'core' ? 'core' : 'core.db');
+        cpSync(join(dir, linked), moved, { recursive: true });
+        rmSync(join(dir, linked), { recursive: true });
+        symlinkSync(moved, join(dir, linked));
+        const outsideDb = linked === 'core' ? join(moved, 'core.db') : moved;
+        const before = treeHash(outside);
+        const stop = await expectCliStop(
+          [backupId, '--confirm', backupId, '--fole-version', '2.3.1'],
+          'UNCLEAR_RESTORE_TARGET',
+          { target: dir },
+        );
+        expect(stop.message).toMatch(/symlink/);
+        expect(treeHash(outside)).toBe(before);
+        expect(existsSync(`${outsideDb}-wal`)).toBe(false);
+      }
+    },
+  );
 
-  it('UNCLEAR_RESTORE_TARGET: a STORAGE_ROOT whose core/core.db is not a SQLite database, before anything is touched', async () => {
-    for (const [name, content] of [
-      ['text', 'hello\n'],
-      ['empty', ''],
-      ['truncated', null],
-    ] as const) {
-      const dir = join(work, `core-${name}`, 'fole');
+  it(
+    'UNCLEAR_RESTORE_TARGET: a STORAGE_ROOT whose core/core.db is not a SQLite database, before anything is ' +
+      'touched',
+    async () => {
+      for (const [name, content] of [
+        ['text', 'hello\n'],
+        ['empty', ''],
+        ['truncated', null],
+      ] as const) {
+        const dir = join(work, `core-${name}`, 'fole');
+        cpSync(live, dir, { recursive: true });
+        const coreDb = join(dir, 'core', 'core.db');
+        for (const s of ['-wal', '-shm']) rmSync(coreDb + s, { force: true });
+        if (content === null) writeFileSync(coreDb, readFileSync(coreDb).subarray(0, 5000));
+        else writeFileSync(coreDb, content);
+        const stop = await expectCliStop(
+          [backupId, '--confirm', backupId, '--fole-version', '2.3.1'],
+          'UNCLEAR_RESTORE_TARGET',
+          { target: dir },
+        );
+        expect(stop.message).toMatch(/core\/core\.db is not a sound SQLite database/);
+        expect(stop.hint).toMatch(/core\/core\.db/);
+      }
+    },
+  );
+
+  it(
+    "DB_INTEGRITY_ERROR (not a read error) when the target's core/core.db is damaged in its first pages; the " +
+      'target is left as it was',
+    async () => {
+      const dir = join(work, 'core-damaged', 'fole');
       cpSync(live, dir, { recursive: true });
       const coreDb = join(dir, 'core', 'core.db');
       for (const s of ['-wal', '-shm']) rmSync(coreDb + s, { force: true });
-      if (content === null) writeFileSync(coreDb, readFileSync(coreDb).subarray(0, 5000));
-      else writeFileSync(coreDb, content);
-      const stop = await expectCliStop(
-        [backupId, '--confirm', backupId, '--fole-version', '2.3.1'],
-        'UNCLEAR_RESTORE_TARGET',
-        { target: dir },
+      const bytes = readFileSync(coreDb);
+      // the header stays, the schema page behind it is garbage
+      bytes.fill(0x5a, 100, Math.min(bytes.length, 8192));
+      writeFileSync(coreDb, bytes);
+      // taking the lock opens core.db, whose -wal/-shm come and go: core/'s mtime is all that may change
+      const before = snapshotOf(dir, ['core']);
+      const err = await restore(repo, backupId, confirmed({ target: dir })).then(
+        () => undefined,
+        (e: unknown) => e,
       );
-      expect(stop.message).toMatch(/core\/core\.db is not a sound SQLite database/);
-      expect(stop.hint).toMatch(/core\/core\.db/);
-    }
-  });
-
-  it("DB_INTEGRITY_ERROR (not a read error) when the target's core/core.db is damaged in its first pages; the target is left as it was", async () => {
-    const dir = join(work, 'core-damaged', 'fole');
-    cpSync(live, dir, { recursive: true });
-    const coreDb = join(dir, 'core', 'core.db');
-    for (const s of ['-wal', '-shm']) rmSync(coreDb + s, { force: true });
-    const bytes = readFileSync(coreDb);
-    // the header stays, the schema page behind it is garbage
-    bytes.fill(0x5a, 100, Math.min(bytes.length, 8192));
-    writeFileSync(coreDb, bytes);
-    // taking the lock opens core.db, whose -wal/-shm come and go: core/'s mtime is all that may change
-    const before = snapshotOf(dir, ['core']);
-    const err = await restore(repo, backupId, confirmed({ target: dir })).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(err).toMatchObject({
-      name: 'StopError',
-      code: 'DB_INTEGRITY_ERROR',
-      path: 'core/core.db',
-      hint: expect.stringContaining('core/core.db'),
-    });
-    expect(snapshotOf(dir, ['core'])).toEqual(before);
-    expect(readFileSync(coreDb).equals(bytes)).toBe(true);
-  });
+      expect(err).toMatchObject({
+        name: 'StopError',
+        code: 'DB_INTEGRITY_ERROR',
+        path: 'core/core.db',
+        hint: expect.stringContaining('core/core.db'),
+      });
+      expect(snapshotOf(dir, ['core'])).toEqual(before);
+      expect(readFileSync(coreDb).equals(bytes)).toBe(true);
+    },
+  );
 
   it('VERSION_MISMATCH: a target of another major FOLE version (from FOLE_VERSION)', async () => {
     await expectCliStop([backupId, '--confirm', backupId], 'VERSION_MISMATCH', { env: { FOLE_VERSION: '3.0.0' } });
@@ -348,90 +360,97 @@ describe('restore STOPs through the library', () => {
     );
   });
 
-  it('CHECKSUM_MISMATCH: a blob whose plaintext is not what its id says, in a one-chunk file and in a longer file', async () => {
-    // stored (and sealed, so the AEAD tag is fine) under the id of other bytes of the same length
-    const cs = repo.config.fileChunkSize;
-    const meant = Buffer.alloc(cs, 7);
-    const liar = Buffer.alloc(cs, 8);
-    const liarId = sha256Hex(meant);
-    const [first, second] = [Buffer.alloc(cs, 1), Buffer.alloc(cs, 2)];
-    await repo.saveBlob('data', liarId, liar);
-    const good = await storeContent(repo, Buffer.concat([first, second]), cs);
-    const at = (entries: TreeEntry[]): number => entries.findIndex((e) => e.path === 'projects/p1/files/big.bin');
-    const entry = (path: string, content: Pick<TreeEntry, 'size' | 'sha256' | 'chunks'>): TreeEntry => ({
-      path,
-      kind: 'file',
-      mode: 0o644,
-      mtimeMs: 1,
-      ...content,
-    });
-    // a one-chunk file: its hash is its chunk's id, so the chunk's own check is what refuses it
-    const one = await forgeBackup(repo, backupId, (entries) => [
-      ...entries.slice(0, at(entries)),
-      entry('projects/p1/files/a-one.bin', { size: cs, sha256: liarId, chunks: [liarId] }),
-      ...entries.slice(at(entries)),
-    ]);
-    await expectLibStop(
-      repo,
-      one,
-      confirmed({ confirm: one }),
-      'CHECKSUM_MISMATCH',
-      /content does not match its SHA-256/,
-    );
-    // a longer file (its chunk not hashed alone): the whole file's hash refuses it
-    const longer = await forgeBackup(repo, backupId, (entries) => [
-      ...entries.slice(0, at(entries)),
-      entry('projects/p1/files/a-longer.bin', {
-        size: 3 * cs,
-        sha256: sha256Hex(Buffer.concat([first, meant, second])),
-        chunks: [good.chunks?.[0] as string, liarId, good.chunks?.[1] as string],
-      }),
-      ...entries.slice(at(entries)),
-    ]);
-    await expectLibStop(
-      repo,
-      longer,
-      confirmed({ confirm: longer }),
-      'CHECKSUM_MISMATCH',
-      /a-longer\.bin: SHA-256 of the restored content/,
-    );
-  });
-
-  it('CHECKSUM_MISMATCH before DB_INTEGRITY_ERROR: a corrupt database is reported only after every file was staged and verified', async () => {
-    // the database's check runs while later files are still being written; its failure waits for them
-    const id = await forgeBackup(repo, badDbId, async (entries) => {
-      const content = await storeContent(
-        repo,
-        Buffer.alloc(repo.config.fileChunkSize + 100, 3),
-        repo.config.fileChunkSize,
-      );
-      const late: TreeEntry = {
-        path: 'projects/p2/later.bin',
+  it(
+    'CHECKSUM_MISMATCH: a blob whose plaintext is not what its id says, ' + 'in a one-chunk file and in a longer file',
+    async () => {
+      // stored (and sealed, so the AEAD tag is fine) under the id of other bytes of the same length
+      const cs = repo.config.fileChunkSize;
+      const meant = Buffer.alloc(cs, 7);
+      const liar = Buffer.alloc(cs, 8);
+      const liarId = sha256Hex(meant);
+      const [first, second] = [Buffer.alloc(cs, 1), Buffer.alloc(cs, 2)];
+      await repo.saveBlob('data', liarId, liar);
+      const good = await storeContent(repo, Buffer.concat([first, second]), cs);
+      const at = (entries: TreeEntry[]): number => entries.findIndex((e) => e.path === 'projects/p1/files/big.bin');
+      const entry = (path: string, content: Pick<TreeEntry, 'size' | 'sha256' | 'chunks'>): TreeEntry => ({
+        path,
         kind: 'file',
         mode: 0o644,
         mtimeMs: 1,
         ...content,
-        sha256: 'e'.repeat(64),
-      };
-      const at = entries.findIndex((e) => e.path === 'projects/p2/project.json');
-      return [...entries.slice(0, at), late, ...entries.slice(at)];
-    });
-    await expectLibStop(
-      repo,
-      id,
-      confirmed({ confirm: id }),
-      'CHECKSUM_MISMATCH',
-      /later\.bin: SHA-256 of the restored content/,
-    );
-    // and without that file, the database is what stops it
-    await expectLibStop(
-      repo,
-      badDbId,
-      confirmed({ confirm: badDbId }),
-      'DB_INTEGRITY_ERROR',
-      /projects\/p1\/project\.db/,
-    );
-  });
+      });
+      // a one-chunk file: its hash is its chunk's id, so the chunk's own check is what refuses it
+      const one = await forgeBackup(repo, backupId, (entries) => [
+        ...entries.slice(0, at(entries)),
+        entry('projects/p1/files/a-one.bin', { size: cs, sha256: liarId, chunks: [liarId] }),
+        ...entries.slice(at(entries)),
+      ]);
+      await expectLibStop(
+        repo,
+        one,
+        confirmed({ confirm: one }),
+        'CHECKSUM_MISMATCH',
+        /content does not match its SHA-256/,
+      );
+      // a longer file (its chunk not hashed alone): the whole file's hash refuses it
+      const longer = await forgeBackup(repo, backupId, (entries) => [
+        ...entries.slice(0, at(entries)),
+        entry('projects/p1/files/a-longer.bin', {
+          size: 3 * cs,
+          sha256: sha256Hex(Buffer.concat([first, meant, second])),
+          chunks: [good.chunks?.[0] as string, liarId, good.chunks?.[1] as string],
+        }),
+        ...entries.slice(at(entries)),
+      ]);
+      await expectLibStop(
+        repo,
+        longer,
+        confirmed({ confirm: longer }),
+        'CHECKSUM_MISMATCH',
+        /a-longer\.bin: SHA-256 of the restored content/,
+      );
+    },
+  );
+
+  it(
+    'CHECKSUM_MISMATCH before DB_INTEGRITY_ERROR: a corrupt database is reported only after every file was ' +
+      'staged and verified',
+    async () => {
+      // the database's check runs while later files are still being written; its failure waits for them
+      const id = await forgeBackup(repo, badDbId, async (entries) => {
+        const content = await storeContent(
+          repo,
+          Buffer.alloc(repo.config.fileChunkSize + 100, 3),
+          repo.config.fileChunkSize,
+        );
+        const late: TreeEntry = {
+          path: 'projects/p2/later.bin',
+          kind: 'file',
+          mode: 0o644,
+          mtimeMs: 1,
+          ...content,
+          sha256: 'e'.repeat(64),
+        };
+        const at = entries.findIndex((e) => e.path === 'projects/p2/project.json');
+        return [...entries.slice(0, at), late, ...entries.slice(at)];
+      });
+      await expectLibStop(
+        repo,
+        id,
+        confirmed({ confirm: id }),
+        'CHECKSUM_MISMATCH',
+        /later\.bin: SHA-256 of the restored content/,
+      );
+      // and without that file, the database is what stops it
+      await expectLibStop(
+        repo,
+        badDbId,
+        confirmed({ confirm: badDbId }),
+        'DB_INTEGRITY_ERROR',
+        /projects\/p1\/project\.db/,
+      );
+    },
+  );
 
   it('CHECKSUM_MISMATCH: a -wal file beside a database in the backup', async () => {
     const id = await forgeBackup(repo, backupId, async (entries) => {
@@ -448,49 +467,52 @@ describe('restore STOPs through the library', () => {
     await expectLibStop(repo, id, confirmed({ confirm: id }), 'CHECKSUM_MISMATCH', /templates\/server-defaults\.json/);
   });
 
-  it('UNCLEAR_RESTORE_TARGET: a file, /, a missing parent, a symlink, the repository, inside it, around it', async () => {
-    const file = join(work, 'a-file');
-    writeFileSync(file, 'x');
-    await expectLibStop(repo, backupId, confirmed({ target: file }), 'UNCLEAR_RESTORE_TARGET', /is a file/);
-    await expectLibStop(repo, backupId, confirmed({ target: '/' }), 'UNCLEAR_RESTORE_TARGET', /is \/$/);
-    await expectLibStop(
-      repo,
-      backupId,
-      confirmed({ target: join(work, 'no', 'such', 'dir') }),
-      'UNCLEAR_RESTORE_TARGET',
-      /parent directory does not exist/,
-    );
-    const link = join(work, 'link-to-live');
-    symlinkSync(live, link);
-    await expectLibStop(repo, backupId, confirmed({ target: link }), 'UNCLEAR_RESTORE_TARGET', /symlink/);
-    await expectLibStop(
-      repo,
-      backupId,
-      confirmed({ target: repoDir }),
-      'UNCLEAR_RESTORE_TARGET',
-      /the repository itself/,
-    );
-    await expectLibStop(
-      repo,
-      backupId,
-      confirmed({ target: join(repoDir, 'restored') }),
-      'UNCLEAR_RESTORE_TARGET',
-      /inside the repository/,
-    );
-    // a STORAGE_ROOT-looking directory that holds the repository
-    const holder = join(work, 'holder');
-    mkdirSync(join(holder, 'projects'), { recursive: true });
-    const inner = await Repository.init(new LocalBackend(join(holder, 'repo')), TEST_PASSWORD, { kdf: FAST_KDF });
-    const id = (await backup(inner, { storageRoot: live, foleVersion: '2.3.1' })).backupId;
-    await expectLibStop(
-      inner,
-      id,
-      { target: holder, confirm: id, foleVersion: '2.3.1' },
-      'UNCLEAR_RESTORE_TARGET',
-      /contains the repository/,
-    );
-    await inner.close();
-  });
+  it(
+    'UNCLEAR_RESTORE_TARGET: a file, /, a missing parent, ' + 'a symlink, the repository, inside it, around it',
+    async () => {
+      const file = join(work, 'a-file');
+      writeFileSync(file, 'x');
+      await expectLibStop(repo, backupId, confirmed({ target: file }), 'UNCLEAR_RESTORE_TARGET', /is a file/);
+      await expectLibStop(repo, backupId, confirmed({ target: '/' }), 'UNCLEAR_RESTORE_TARGET', /is \/$/);
+      await expectLibStop(
+        repo,
+        backupId,
+        confirmed({ target: join(work, 'no', 'such', 'dir') }),
+        'UNCLEAR_RESTORE_TARGET',
+        /parent directory does not exist/,
+      );
+      const link = join(work, 'link-to-live');
+      symlinkSync(live, link);
+      await expectLibStop(repo, backupId, confirmed({ target: link }), 'UNCLEAR_RESTORE_TARGET', /symlink/);
+      await expectLibStop(
+        repo,
+        backupId,
+        confirmed({ target: repoDir }),
+        'UNCLEAR_RESTORE_TARGET',
+        /the repository itself/,
+      );
+      await expectLibStop(
+        repo,
+        backupId,
+        confirmed({ target: join(repoDir, 'restored') }),
+        'UNCLEAR_RESTORE_TARGET',
+        /inside the repository/,
+      );
+      // a STORAGE_ROOT-looking directory that holds the repository
+      const holder = join(work, 'holder');
+      mkdirSync(join(holder, 'projects'), { recursive: true });
+      const inner = await Repository.init(new LocalBackend(join(holder, 'repo')), TEST_PASSWORD, { kdf: FAST_KDF });
+      const id = (await backup(inner, { storageRoot: live, foleVersion: '2.3.1' })).backupId;
+      await expectLibStop(
+        inner,
+        id,
+        { target: holder, confirm: id, foleVersion: '2.3.1' },
+        'UNCLEAR_RESTORE_TARGET',
+        /contains the repository/,
+      );
+      await inner.close();
+    },
+  );
 
   it('VERSION_MISMATCH: a backup newer than the target, and an unknown target version', async () => {
     await expectLibStop(repo, backupId, confirmed({ foleVersion: '2.3.0' }), 'VERSION_MISMATCH', /newer/);

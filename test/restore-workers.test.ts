@@ -159,20 +159,23 @@ describe('restore workers', () => {
     await repo.close();
   });
 
-  it('stop when the repository index cannot be read as staging starts: CHECKSUM_MISMATCH, nothing left behind', async () => {
-    // the background-sync shell is started with staging: it must not outlive a failure to start writing
-    const backend = new FaultInjectingBackend(new LocalBackend(repoDir)).flipBitOnLoad((h) => h.type === 'index', {
-      offset: 20,
-      bit: 1,
-    });
-    const repo = await Repository.open(backend, TEST_PASSWORD);
-    await expectCleanFailure(
-      repo,
-      {},
-      { code: 'CHECKSUM_MISMATCH', message: /^decrypt index\/[0-9a-f]{64}: authentication failed$/ },
-    );
-    await repo.close();
-  });
+  it(
+    'stop when the repository index cannot be read as staging starts: ' + 'CHECKSUM_MISMATCH, nothing left behind',
+    async () => {
+      // the background-sync shell is started with staging: it must not outlive a failure to start writing
+      const backend = new FaultInjectingBackend(new LocalBackend(repoDir)).flipBitOnLoad((h) => h.type === 'index', {
+        offset: 20,
+        bit: 1,
+      });
+      const repo = await Repository.open(backend, TEST_PASSWORD);
+      await expectCleanFailure(
+        repo,
+        {},
+        { code: 'CHECKSUM_MISMATCH', message: /^decrypt index\/[0-9a-f]{64}: authentication failed$/ },
+      );
+      await repo.close();
+    },
+  );
 
   it('stop when the restore is aborted mid-staging: ABORTED, nothing left behind', async () => {
     const repo = await Repository.open(new LocalBackend(repoDir), TEST_PASSWORD);

@@ -91,27 +91,31 @@ function assertRestoredTree(root: string, opts2: { replaced?: boolean } = {}): v
 }
 
 describe('restore', () => {
-  it('restores into an absent directory: every file byte-identical, every row identical (WAL-only rows too), modes and mtimes kept', async () => {
-    const target = join(work, 'drill', 'fole');
-    mkdirSync(join(work, 'drill'));
-    const r = await restore(repo, backupId, opts(target));
-    expect(r).toMatchObject({
-      backupId,
-      target,
-      mode: 'fill',
-      previousTree: null,
-      databases: 4,
-      storageLock: false,
-      recovered: null,
-      cachesCleared: [],
-    });
-    expect(r.files).toBe(entries.filter((e) => e.kind !== 'dir').length);
-    expect(r.bytes).toBe(entries.reduce((n, e) => n + (e.size ?? 0), 0));
-    assertRestoredTree(target);
-    // the root as the backup recorded it, not a private default
-    expect(statSync(target).mode & 0o7777).toBe(statSync(source.root).mode & 0o7777);
-    expect(workingFiles(join(work, 'drill'))).toEqual([]);
-  });
+  it(
+    'restores into an absent directory: every file byte-identical, every row identical (WAL-only rows too), ' +
+      'modes and mtimes kept',
+    async () => {
+      const target = join(work, 'drill', 'fole');
+      mkdirSync(join(work, 'drill'));
+      const r = await restore(repo, backupId, opts(target));
+      expect(r).toMatchObject({
+        backupId,
+        target,
+        mode: 'fill',
+        previousTree: null,
+        databases: 4,
+        storageLock: false,
+        recovered: null,
+        cachesCleared: [],
+      });
+      expect(r.files).toBe(entries.filter((e) => e.kind !== 'dir').length);
+      expect(r.bytes).toBe(entries.reduce((n, e) => n + (e.size ?? 0), 0));
+      assertRestoredTree(target);
+      // the root as the backup recorded it, not a private default
+      expect(statSync(target).mode & 0o7777).toBe(statSync(source.root).mode & 0o7777);
+      expect(workingFiles(join(work, 'drill'))).toEqual([]);
+    },
+  );
 
   it('replaces a live STORAGE_ROOT, keeps the previous tree beside it and names it', async () => {
     const live = join(work, 'live', 'fole');

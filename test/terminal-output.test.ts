@@ -30,24 +30,27 @@ describe('human output', () => {
     expect(JSON.parse(doc)).toEqual({ name: 'x\u009by\u2066z\u001b' });
   });
 
-  it('a symlink whose name and target carry escape sequences and line feeds cannot hide the SECURITY warning', async () => {
-    const tree = await makeTree(
-      { 'core/core.db': { db: ['CREATE TABLE t(x)'] }, 'projects/p1/project.json': '{}' },
-      { root: join(work, 'storage') },
-    );
-    const evil = 'innocent\u001b[1A\u001b[2K\r\nwarning: all good\u202e';
-    symlinkSync('/etc/passwd\u001b[8m', join(tree.root, 'projects', 'p1', evil));
-    const repo = join(work, 'repo');
-    const env = { FOLE_BACKUP_PASSWORD: TEST_PASSWORD };
-    await (await makeLocalRepo(repo)).close();
-    const r = await runCli(['backup', '--repo', repo, '--storage-root', tree.root, '--fole-version', '1.0.0'], env);
-    expect(r.code, r.stderr).toBe(0);
-    for (const out of [r.stdout, r.stderr]) expect(out).not.toMatch(RAW_CONTROL);
-    const security = r.stderr.split('\n').filter((l) => l.includes('SECURITY'));
-    expect(security).toHaveLength(1);
-    expect(security[0]).toContain('"projects/p1/innocent\\u001b[1A\\u001b[2K\\r\\nwarning: all good\\u202e"');
-    expect(r.stderr.split('\n').some((l) => l.startsWith('warning: all good'))).toBe(false);
-    const json = await runCli(['list', '--repo', repo, '--json'], env);
-    expect(json.stdout).not.toMatch(RAW_CONTROL);
-  });
+  it(
+    'a symlink whose name and target carry escape sequences ' + 'and line feeds cannot hide the SECURITY warning',
+    async () => {
+      const tree = await makeTree(
+        { 'core/core.db': { db: ['CREATE TABLE t(x)'] }, 'projects/p1/project.json': '{}' },
+        { root: join(work, 'storage') },
+      );
+      const evil = 'innocent\u001b[1A\u001b[2K\r\nwarning: all good\u202e';
+      symlinkSync('/etc/passwd\u001b[8m', join(tree.root, 'projects', 'p1', evil));
+      const repo = join(work, 'repo');
+      const env = { FOLE_BACKUP_PASSWORD: TEST_PASSWORD };
+      await (await makeLocalRepo(repo)).close();
+      const r = await runCli(['backup', '--repo', repo, '--storage-root', tree.root, '--fole-version', '1.0.0'], env);
+      expect(r.code, r.stderr).toBe(0);
+      for (const out of [r.stdout, r.stderr]) expect(out).not.toMatch(RAW_CONTROL);
+      const security = r.stderr.split('\n').filter((l) => l.includes('SECURITY'));
+      expect(security).toHaveLength(1);
+      expect(security[0]).toContain('"projects/p1/innocent\\u001b[1A\\u001b[2K\\r\\nwarning: all good\\u202e"');
+      expect(r.stderr.split('\n').some((l) => l.startsWith('warning: all good'))).toBe(false);
+      const json = await runCli(['list', '--repo', repo, '--json'], env);
+      expect(json.stdout).not.toMatch(RAW_CONTROL);
+    },
+  );
 });

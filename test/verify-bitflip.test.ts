@@ -62,7 +62,9 @@ describe('bit flips in packs', () => {
       const damaged = Buffer.from(original);
       damaged[offset] = (damaged[offset] ?? 0) ^ (1 << bit);
       writeFileSync(file, damaged);
-      const what = `round ${round} (seed ${SEED}): pack ${name.slice(0, 12)} offset ${offset}/${original.length} (${region}) bit ${bit}`;
+      const what =
+        `round ${round} (seed ${SEED}): pack ${name.slice(0, 12)} offset ${offset}/${original.length}` +
+        ` (${region}) bit ${bit}`;
       try {
         const repo = await fx.open();
         const v = await verifyBackup(repo, fx.backupId, { readData: true });

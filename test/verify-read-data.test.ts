@@ -93,7 +93,8 @@ describe('verify --read-data on worker threads', () => {
     ]);
     expect(files[0]?.message).toMatch(
       new RegExp(
-        `^${victim.path}: decrypt blob ${victim.chunks?.[0]?.slice(0, 12)} in pack ${pack.slice(0, 12)}: authentication failed`,
+        `^${victim.path}: decrypt blob ${victim.chunks?.[0]?.slice(0, 12)} in pack ${pack.slice(0, 12)}` +
+          `: authentication failed`,
       ),
     );
     expect(r.counts.filesRead).toBe(filesAndDbs() - 1);
@@ -114,41 +115,49 @@ describe('verify --read-data on worker threads', () => {
     expect(r.counts.filesRead).toBe(filesAndDbs() - 1);
   });
 
-  it('reports a bit flip in a database chunk for that database, checks the others and leaves no scratch files', async () => {
-    const db = entry('projects/p1/project.db');
-    expect(db.kind).toBe('db');
-    await damageBlob(db.chunks?.[db.chunks.length - 1] as string);
-    const scratchParent = mkdtempSync(join(tmpdir(), 'fole-verify-scratch-'));
-    try {
-      const r = await verify({ readData: true, scratchParent });
-      const found = r.problems.filter((p) => p.kind !== 'pack');
-      expect(found).toEqual([expect.objectContaining({ code: 'CHECKSUM_MISMATCH', kind: 'database', path: db.path })]);
-      expect(found[0]?.message).toMatch(/authentication failed/);
-      expect(r.counts.databasesChecked).toBe(2);
-      expect(r.counts.filesRead).toBe(filesAndDbs() - 1);
-      expect(readdirSync(scratchParent)).toEqual([]);
-    } finally {
-      rmSync(scratchParent, { recursive: true, force: true });
-    }
-  });
+  it(
+    'reports a bit flip in a database chunk for that database, ' + 'checks the others and leaves no scratch files',
+    async () => {
+      const db = entry('projects/p1/project.db');
+      expect(db.kind).toBe('db');
+      await damageBlob(db.chunks?.[db.chunks.length - 1] as string);
+      const scratchParent = mkdtempSync(join(tmpdir(), 'fole-verify-scratch-'));
+      try {
+        const r = await verify({ readData: true, scratchParent });
+        const found = r.problems.filter((p) => p.kind !== 'pack');
+        expect(found).toEqual([
+          expect.objectContaining({ code: 'CHECKSUM_MISMATCH', kind: 'database', path: db.path }),
+        ]);
+        expect(found[0]?.message).toMatch(/authentication failed/);
+        expect(r.counts.databasesChecked).toBe(2);
+        expect(r.counts.filesRead).toBe(filesAndDbs() - 1);
+        expect(readdirSync(scratchParent)).toEqual([]);
+      } finally {
+        rmSync(scratchParent, { recursive: true, force: true });
+      }
+    },
+  );
 
-  it('lists the same findings in the same order with one worker reading one pack at a time and with several', async () => {
-    const a = entry('projects/p1/files/f0001.txt');
-    const db = entry('core/core.db');
-    await damageBlob(a.chunks?.[0] as string);
-    await damageBlob(db.chunks?.[0] as string);
-    const serial = await verify({ readData: true, threads: 1, concurrency: 1 });
-    const parallel = await verify({ readData: true, threads: 3, concurrency: 6 });
-    expect(serial.problems.length).toBeGreaterThanOrEqual(3);
-    expect(parallel.problems).toEqual(serial.problems);
-    expect(parallel.counts).toEqual(serial.counts);
-    // packs first, then the files in tree order (core/core.db sorts before projects/)
-    expect(serial.problems.map((p) => p.kind)).toEqual([
-      ...serial.problems.filter((p) => p.kind === 'pack').map(() => 'pack'),
-      'database',
-      'file',
-    ]);
-  });
+  it(
+    'lists the same findings in the same order with one ' + 'worker reading one pack at a time and with several',
+    async () => {
+      const a = entry('projects/p1/files/f0001.txt');
+      const db = entry('core/core.db');
+      await damageBlob(a.chunks?.[0] as string);
+      await damageBlob(db.chunks?.[0] as string);
+      const serial = await verify({ readData: true, threads: 1, concurrency: 1 });
+      const parallel = await verify({ readData: true, threads: 3, concurrency: 6 });
+      expect(serial.problems.length).toBeGreaterThanOrEqual(3);
+      expect(parallel.problems).toEqual(serial.problems);
+      expect(parallel.counts).toEqual(serial.counts);
+      // packs first, then the files in tree order (core/core.db sorts before projects/)
+      expect(serial.problems.map((p) => p.kind)).toEqual([
+        ...serial.problems.filter((p) => p.kind === 'pack').map(() => 'pack'),
+        'database',
+        'file',
+      ]);
+    },
+  );
 
   it('reports a pack that cannot be read, and the files in it, as an ordinary error rather than damage', async () => {
     const victim = entry('projects/p1/files/f0005.txt');
@@ -253,36 +262,44 @@ describe('stopping verify --read-data', () => {
 });
 
 describe('stopping verify --read-data as the manifest is rendered', () => {
-  it('ends with ABORTED, with the render stopped before the read is over (its rejection is not left unhandled)', async () => {
-    const stop = new AbortController();
-    const reporter = {
-      // the render walks the tree again while the packs are read: stop it first
-      phase: (name: string) => void (name === 'render manifest' && stop.abort()),
-      progress: () => undefined,
-      warn: () => undefined,
-    };
-    await expect(verify({ readData: true, reporter, signal: stop.signal })).rejects.toMatchObject({ code: 'ABORTED' });
-    // the lock was released: a new run goes through
-    expect((await verify()).ok).toBe(true);
-  });
+  it(
+    'ends with ABORTED, ' + 'with the render stopped before the read is over (its rejection is not left unhandled)',
+    async () => {
+      const stop = new AbortController();
+      const reporter = {
+        // the render walks the tree again while the packs are read: stop it first
+        phase: (name: string) => void (name === 'render manifest' && stop.abort()),
+        progress: () => undefined,
+        warn: () => undefined,
+      };
+      await expect(verify({ readData: true, reporter, signal: stop.signal })).rejects.toMatchObject({
+        code: 'ABORTED',
+      });
+      // the lock was released: a new run goes through
+      expect((await verify()).ok).toBe(true);
+    },
+  );
 });
 
 describe('verify --read-data-subset on worker threads', () => {
-  it('reads only blob ranges, checks the databases it draws, and reports a damaged blob for its file only', async () => {
-    const all = await verify({ readData: { percent: 100, seed: 's' } });
-    expect(all.ok).toBe(true);
-    expect(all.counts.databasesChecked).toBe(3);
-    expect(all.counts.filesRead).toBe(filesAndDbs());
-    const packBytes = fx.packs().reduce((s, p) => s + readFileSync(p).length, 0);
-    // every chunk's own bytes, not the packs' headers and the file-list blobs
-    expect(all.counts.bytesRead).toBeLessThan(packBytes);
+  it(
+    'reads only blob ranges, checks the databases it draws, ' + 'and reports a damaged blob for its file only',
+    async () => {
+      const all = await verify({ readData: { percent: 100, seed: 's' } });
+      expect(all.ok).toBe(true);
+      expect(all.counts.databasesChecked).toBe(3);
+      expect(all.counts.filesRead).toBe(filesAndDbs());
+      const packBytes = fx.packs().reduce((s, p) => s + readFileSync(p).length, 0);
+      // every chunk's own bytes, not the packs' headers and the file-list blobs
+      expect(all.counts.bytesRead).toBeLessThan(packBytes);
 
-    const victim = entry('projects/p1/files/f0002.txt');
-    await damageBlob(victim.chunks?.[0] as string);
-    const r = await verify({ readData: { percent: 100, seed: 's' } });
-    // blob ranges cannot see a pack's hash: the file says what is wrong
-    expect(r.problems).toEqual([
-      expect.objectContaining({ code: 'CHECKSUM_MISMATCH', kind: 'file', path: victim.path }),
-    ]);
-  });
+      const victim = entry('projects/p1/files/f0002.txt');
+      await damageBlob(victim.chunks?.[0] as string);
+      const r = await verify({ readData: { percent: 100, seed: 's' } });
+      // blob ranges cannot see a pack's hash: the file says what is wrong
+      expect(r.problems).toEqual([
+        expect.objectContaining({ code: 'CHECKSUM_MISMATCH', kind: 'file', path: victim.path }),
+      ]);
+    },
+  );
 });

@@ -63,42 +63,45 @@ afterEach(async () => {
 });
 
 describe('verifyBackup', () => {
-  it('finds nothing wrong with a fresh backup, with and without reading the data, and leaves no scratch files', async () => {
-    const repo = await fresh();
-    const quick = await verifyBackup(repo, 'latest');
-    expect(quick.ok).toBe(true);
-    expect(quick.problems).toEqual([]);
-    expect(quick.backupId).toBe(fx.backupId);
-    expect(quick.levels).toEqual(['manifest', 'index', 'tree', 'packs', 'render']);
-    expect(quick.readData).toBe('none');
-    expect(quick.counts.databases).toBe(3);
-    expect(quick.counts.files).toBeGreaterThan(20);
-    expect(quick.counts.packs).toBe(fx.packs().length);
-    expect(quick.counts.bytesRead).toBe(0);
-    expect(verifyVerdict(quick)).toBeUndefined();
+  it(
+    'finds nothing wrong with a fresh backup, ' + 'with and without reading the data, and leaves no scratch files',
+    async () => {
+      const repo = await fresh();
+      const quick = await verifyBackup(repo, 'latest');
+      expect(quick.ok).toBe(true);
+      expect(quick.problems).toEqual([]);
+      expect(quick.backupId).toBe(fx.backupId);
+      expect(quick.levels).toEqual(['manifest', 'index', 'tree', 'packs', 'render']);
+      expect(quick.readData).toBe('none');
+      expect(quick.counts.databases).toBe(3);
+      expect(quick.counts.files).toBeGreaterThan(20);
+      expect(quick.counts.packs).toBe(fx.packs().length);
+      expect(quick.counts.bytesRead).toBe(0);
+      expect(verifyVerdict(quick)).toBeUndefined();
 
-    // the fingerprint is that of the manifest `fole-backup manifest` prints
-    const hash = createHash('sha256');
-    await renderManifest(repo, await loadSnapshot(repo, fx.backupId), (t) => void hash.update(t));
-    expect(quick.manifestSha256).toBe(hash.digest('hex'));
+      // the fingerprint is that of the manifest `fole-backup manifest` prints
+      const hash = createHash('sha256');
+      await renderManifest(repo, await loadSnapshot(repo, fx.backupId), (t) => void hash.update(t));
+      expect(quick.manifestSha256).toBe(hash.digest('hex'));
 
-    const scratchParent = mkdtempSync(join(tmpdir(), 'fole-verify-scratch-'));
-    try {
-      const full = await verifyBackup(await fresh(), fx.backupId, { readData: true, scratchParent });
-      expect(full.ok).toBe(true);
-      expect(full.levels).toContain('read-data');
-      expect(full.counts.filesRead).toBe(full.counts.files + full.counts.databases);
-      expect(full.counts.databasesChecked).toBe(3);
-      expect(full.counts.bytesVerified).toBe(full.counts.bytes);
-      const packBytes = fx.packs().reduce((s, p) => s + readFileSync(p).length, 0);
-      expect(full.counts.bytesRead).toBeGreaterThanOrEqual(packBytes);
-      expect(readdirSync(scratchParent)).toEqual([]);
-    } finally {
-      rmSync(scratchParent, { recursive: true, force: true });
-    }
-    // the shared lock is gone again
-    expect(readdirSync(join(fx.repoDir, 'locks'))).toEqual([]);
-  });
+      const scratchParent = mkdtempSync(join(tmpdir(), 'fole-verify-scratch-'));
+      try {
+        const full = await verifyBackup(await fresh(), fx.backupId, { readData: true, scratchParent });
+        expect(full.ok).toBe(true);
+        expect(full.levels).toContain('read-data');
+        expect(full.counts.filesRead).toBe(full.counts.files + full.counts.databases);
+        expect(full.counts.databasesChecked).toBe(3);
+        expect(full.counts.bytesVerified).toBe(full.counts.bytes);
+        const packBytes = fx.packs().reduce((s, p) => s + readFileSync(p).length, 0);
+        expect(full.counts.bytesRead).toBeGreaterThanOrEqual(packBytes);
+        expect(readdirSync(scratchParent)).toEqual([]);
+      } finally {
+        rmSync(scratchParent, { recursive: true, force: true });
+      }
+      // the shared lock is gone again
+      expect(readdirSync(join(fx.repoDir, 'locks'))).toEqual([]);
+    },
+  );
 
   it('reports a missing pack from the index and a stat alone, without reading file data', async () => {
     const victim = await dataOnlyPack();

@@ -32,7 +32,7 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
-export interface ProfileRow {
+interface ProfileRow {
   fn: string;
   where: string;
   selfMs: number;
@@ -163,7 +163,8 @@ export function profileMarkdown(title: string, summaries: readonly ProfileSummar
     out.push('| # | function | where | self ms | self % of recorded | total ms |', '|---:|---|---|---:|---:|---:|');
     s.functions.slice(0, top).forEach((f, i) => {
       out.push(
-        `| ${i + 1} | \`${f.fn}\` | ${f.where === '' ? '' : `\`${f.where}\``} | ${ms(f.selfMs)} | ${pct(f.selfMs, s.durationMs)} | ${ms(f.totalMs)} |`,
+        `| ${i + 1} | \`${f.fn}\` | ${f.where === '' ? '' : `\`${f.where}\``} | ${ms(f.selfMs)}` +
+          ` | ${pct(f.selfMs, s.durationMs)} | ${ms(f.totalMs)} |`,
       );
     });
     out.push('', '| module | self ms | % |', '|---|---:|---:|');

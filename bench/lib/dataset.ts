@@ -7,7 +7,8 @@
  * generator's source (src/demo/*.ts without tests), so changing either
  * regenerates. meta.json also keeps a fingerprint of every entry's path,
  * size and mtime: a cached tree that was touched (opening one of its WAL
- * databases is enough) is generated again rather than measured. The cache lives in <out>/cache/<preset>-seed<seed>-<key>/ with
+ * databases is enough) is generated again rather than measured. The cache lives in
+ * <out>/cache/<preset>-seed<seed>-<key>/ with
  * the tree in root/ and the generator's report in meta.json; a tree is
  * generated beside it and renamed into place, so an interrupted generation is
  * never taken for a cached one.
@@ -151,7 +152,10 @@ export async function ensureDataset(
   return { preset, spec, key, root: join(dir, 'root'), generated, generateMs, fromCache: false };
 }
 
-/** SHA-256 over every entry's relative path, type, size and mtime (side files included): detects any change to the cache. */
+/**
+ * SHA-256 over every entry's relative path, type, size and mtime (side files included): detects any change to the
+ * cache.
+ */
 function treeFingerprint(root: string): string {
   const h = createHash('sha256');
   const walk = (dir: string, rel: string): void => {
@@ -160,7 +164,8 @@ function treeFingerprint(root: string): string {
       const st = lstatSync(abs);
       const r = rel === '' ? name : `${rel}/${name}`;
       h.update(
-        `${r}\0${st.isDirectory() ? 'd' : st.isFile() ? 'f' : 'o'}\0${st.isDirectory() ? 0 : st.size}\0${st.isDirectory() ? 0 : st.mtimeMs}\n`,
+        `${r}\0${st.isDirectory() ? 'd' : st.isFile() ? 'f' : 'o'}\0${st.isDirectory() ? 0 : st.size}\0` +
+          `${st.isDirectory() ? 0 : st.mtimeMs}\n`,
       );
       if (st.isDirectory()) walk(abs, r);
     }

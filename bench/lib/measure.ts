@@ -128,6 +128,8 @@ export function saveLog(path: string, cmd: string, t: Timed): void {
   const err = t.stderrLines.map((l) => `[${l.atS.toFixed(2).padStart(7)} s] ${l.line}`).join('\n');
   writeFileSync(
     path,
-    `$ ${cmd}\n# exit ${t.exitCode}, ${t.wallS.toFixed(3)} s wall, ${t.userS} s user, ${t.sysS} s sys, ${t.maxRssKiB} KiB peak RSS\n--- stdout\n${t.stdout.slice(-200_000)}\n--- stderr (arrival time)\n${err.slice(-200_000)}\n`,
+    `$ ${cmd}\n# exit ${t.exitCode}, ${t.wallS.toFixed(3)} s wall, ${t.userS} s user, ${t.sysS}` +
+      ` s sys, ${t.maxRssKiB} KiB peak RSS\n--- stdout\n${t.stdout.slice(-200_000)}\n--- stderr (arrival time)\n` +
+      `${err.slice(-200_000)}\n`,
   );
 }

@@ -43,6 +43,9 @@ export interface BenchOptions {
   mb?: number;
 }
 
+/** What --profile records, one CPU profile each. */
+const PROFILED_STEPS = 'full backup, unchanged incremental, restore, verify';
+
 export const USAGE = `usage: npm run bench -- [options]
 
   --preset small|default|large   dataset (default: default)
@@ -55,7 +58,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --scenarios a,b,...            subset of: ${SCENARIOS.join(', ')} (default: all)
   --out DIR                      results, dataset cache and work dirs (default: bench/out)
   --keep                         keep the work directory (trees, repositories, restores)
-  --profile                      also profile fole-backup (node --cpu-prof): full backup, unchanged incremental, restore, verify
+  --profile                      also profile fole-backup (node --cpu-prof): ${PROFILED_STEPS}
   --quiet-wait S                 before each step, wait up to S seconds for a quiet second (default 5)
   --no-build                     use dist/ as it is instead of running \`npm run build\` first
   --baseline REF                 also build the git ref REF (a commit, main~5, a tag) in a worktree under

@@ -20,7 +20,9 @@ export function detectCacheMode(): { mode: CacheMode; why: string } {
   } catch (err) {
     return {
       mode: 'warmed',
-      why: `drop_caches not permitted (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); sync, then every input file read once before every scenario`,
+      why:
+        `drop_caches not permitted (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` +
+        `); sync, then every input file read once before every scenario`,
     };
   }
 }

@@ -6,7 +6,7 @@ import { SCENARIO_TITLES, type Scenario } from './options.js';
 import { RAW_READ_COLD, RAW_READ_COLD_PARALLEL, RAW_READ_WARM, SHA256_1MIB, type Limit } from './limits.js';
 import { isAnchor, type FoleName, type ToolName } from './tools/tool.js';
 
-export interface PartFigures {
+interface PartFigures {
   label: string;
   wallS: number;
   userS: number;
@@ -307,11 +307,14 @@ export function goals(sums: readonly Summary[], limits: readonly Limit[], treeBy
     const lim = Math.min(raw.bytesPerS, sha.bytesPerS);
     const tput = treeBytes / full.wallS;
     const also = rawSerial
-      ? ` (${((100 * tput) / Math.min(rawSerial.bytesPerS, sha.bytesPerS)).toFixed(0)}% of one-at-a-time cat, ${(rawSerial.bytesPerS / 1e6).toFixed(0)} MB/s)`
+      ? ` (${((100 * tput) / Math.min(rawSerial.bytesPerS, sha.bytesPerS)).toFixed(0)}% of one-at-a-time cat, ` +
+        `${(rawSerial.bytesPerS / 1e6).toFixed(0)} MB/s)`
       : '';
     out.push({
       goal: `full backup throughput ≥ 50% of min(${raw.name}, SHA-256)`,
-      value: `${(tput / 1e6).toFixed(0)} MB/s = ${((100 * tput) / lim).toFixed(0)}% of ${(lim / 1e6).toFixed(0)} MB/s${also}`,
+      value:
+        `${(tput / 1e6).toFixed(0)} MB/s = ${((100 * tput) / lim).toFixed(0)}% of ${(lim / 1e6).toFixed(0)}` +
+        ` MB/s${also}`,
       met: tput >= lim / 2,
     });
   }

@@ -257,11 +257,14 @@ export class LocalBackend implements Backend {
     } catch (err) {
       throw new FoleBackupError(
         'WRITE_ERROR',
-        `create repository ${this.dir}: cannot make the directory private (mode 0700): ${errnoCode(err) ?? String(err)}`,
+        `create repository ${this.dir}: cannot make the directory private (mode 0700): ` +
+          `${errnoCode(err) ?? String(err)}`,
         {
           path: this.dir,
           cause: err,
-          hint: 'make the directory owned by the user who runs fole-backup, or give a path that does not exist yet so init creates it',
+          hint:
+            'make the directory owned by the user who runs fole-backup, or give a path that does not exist ' +
+            'yet so init creates it',
         },
       );
     }

@@ -70,7 +70,8 @@ export class MemoryBackend implements Backend {
     if (range.offset + range.length > stored.length) {
       throw new FoleBackupError(
         'REPO_CORRUPT',
-        `read ${what}: range ${range.offset}+${range.length} lies beyond the end of the object (${stored.length} bytes)`,
+        `read ${what}: range ${range.offset}+${range.length} lies beyond the end of the object (${stored.length}` +
+          ` bytes)`,
         { hint: 'the object is shorter than the index says; check the repository' },
       );
     }

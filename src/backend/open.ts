@@ -29,7 +29,9 @@ export function openBackend(location: string): Backend {
     'USAGE',
     `repository ${location}: unsupported backend "${scheme}:"; this version supports ${SUPPORTED}`,
     {
-      hint: 'use a local directory (it may be a mounted network or USB disk); write ./name for a relative path that contains a colon',
+      hint:
+        'use a local directory (it may be a mounted network or USB disk); write ./name for a relative path ' +
+        'that contains a colon',
     },
   );
 }

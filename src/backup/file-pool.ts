@@ -26,10 +26,8 @@ import type {
 } from './file-worker.js';
 import type { BlobWriter } from '../repository/slices.js';
 
-export type { FileStat } from './file-worker.js';
-
 /** Files up to this size (as scanned) are batched and read in one go. */
-export const SMALL_FILE = 256 * 1024;
+const SMALL_FILE = 256 * 1024;
 const BATCH_FILES = 64;
 const BATCH_BYTES = 4 * 1024 * 1024;
 const MAX_JOBS = 4;

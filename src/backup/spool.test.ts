@@ -34,19 +34,22 @@ describe('Spool', () => {
     expect(await drain(s)).toEqual(records(0, 100));
   });
 
-  it('puts what does not fit in memory into segment files and still gives every record back, in order and equal', async () => {
-    const sub = mkdtempSync(join(dir, 'big-'));
-    const s = new Spool<Rec>(join(sub, 'scan'), 100, 16);
-    await s.push(records(0, 70));
-    await s.push(records(70, 70));
-    await s.push(records(140, 1000));
-    await s.end();
-    expect(s.spilled).toBe(true);
-    expect(readdirSync(sub).length).toBeGreaterThan(10);
-    expect(await drain(s)).toEqual(records(0, 1140));
-    // each segment file is removed once read
-    expect(readdirSync(sub)).toEqual([]);
-  });
+  it(
+    'puts what does not fit in memory into segment files and still gives every record back, ' + 'in order and equal',
+    async () => {
+      const sub = mkdtempSync(join(dir, 'big-'));
+      const s = new Spool<Rec>(join(sub, 'scan'), 100, 16);
+      await s.push(records(0, 70));
+      await s.push(records(70, 70));
+      await s.push(records(140, 1000));
+      await s.end();
+      expect(s.spilled).toBe(true);
+      expect(readdirSync(sub).length).toBeGreaterThan(10);
+      expect(await drain(s)).toEqual(records(0, 1140));
+      // each segment file is removed once read
+      expect(readdirSync(sub)).toEqual([]);
+    },
+  );
 
   it('is read while it is being filled, and a stalled reader makes it spill rather than grow', async () => {
     const sub = mkdtempSync(join(dir, 'live-'));

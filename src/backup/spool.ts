@@ -17,7 +17,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
  * 32.6 s, 1274 MiB; 100k → 36.1 s, 1058 MiB; 50k → 38.6 s, 869 MiB. Trees of
  * up to ~150k entries never spill (the ordered window takes the rest).
  */
-export const MEMORY_RECORDS = 100_000;
+const MEMORY_RECORDS = 100_000;
 /** Records per segment (in memory or one file). */
 const SEGMENT_RECORDS = 8192;
 

@@ -110,7 +110,8 @@ export function makeContext(flags: GlobalFlags): Context {
       if (process.stdin.isTTY !== true || process.stderr.isTTY !== true) {
         throw new UsageError(
           'no password given',
-          'set FOLE_BACKUP_PASSWORD, pass --password-file <file> (or FOLE_BACKUP_PASSWORD_FILE), or run on a terminal to be asked',
+          'set FOLE_BACKUP_PASSWORD, pass --password-file <file> (or FOLE_BACKUP_PASSWORD_FILE), or run on a ' +
+            'terminal to be asked',
         );
       }
       const first = await prompt('repository password: ');

@@ -38,11 +38,13 @@ export function buildProgram(): Command {
     .option('-r, --repo <location>', 'repository: a directory path or local:<path> (default: $FOLE_BACKUP_REPO)')
     .option(
       '--password-file <file>',
-      'read the repository password (or generated key) from a file or pipe, at most 64 KiB (default: $FOLE_BACKUP_PASSWORD_FILE)',
+      'read the repository password (or generated key) from a file or pipe, at most 64 KiB (default: ' +
+        '$FOLE_BACKUP_PASSWORD_FILE)',
     )
     .option(
       '--key-hint <name>',
-      'try the key file whose name starts with this first (default: $FOLE_BACKUP_KEY_HINT); needed when a repository has more than 20 key files',
+      'try the key file whose name starts with this first (default: $FOLE_BACKUP_KEY_HINT); needed when a ' +
+        'repository has more than 20 key files',
     )
     .option('--json', 'write one JSON document to stdout; human text and progress go to stderr')
     .option('-q, --quiet', 'no progress or informational output on stderr')

@@ -29,7 +29,8 @@ export function parseSeconds(flag: string, text: string, bounds: { max: number; 
   const low = bounds.positive === true ? n > 0 : n >= 0;
   if (!(low && n <= bounds.max)) {
     throw new UsageError(
-      `${flag} must be a number of seconds ${bounds.positive === true ? 'above 0' : 'from 0'} to ${bounds.max}, not ${JSON.stringify(text)}`,
+      `${flag} must be a number of seconds ${bounds.positive === true ? 'above 0' : 'from 0'} to ${bounds.max}` +
+        `, not ${JSON.stringify(text)}`,
       'write it in plain decimal digits, e.g. 30 or 2.5',
     );
   }

@@ -35,7 +35,10 @@ export function terminalSafe(text: string): string {
   return text.replace(UNSAFE_FOR_TERMINAL, escapeChar);
 }
 
-/** A JSON document that is still valid JSON but holds no character a terminal acts on (JSON.stringify leaves C1 and bidi controls raw). */
+/**
+ * A JSON document that is still valid JSON but holds no character a terminal acts on (JSON.stringify leaves C1 and bidi
+ * controls raw).
+ */
 export function jsonSafe(value: unknown): string {
   return JSON.stringify(value, null, 2).replace(UNSAFE_IN_JSON, escapeChar);
 }

@@ -77,7 +77,9 @@ describe('readPasswordFile', () => {
       'bash',
       [
         '-c',
-        `node --import tsx -e "import('${join(process.cwd(), 'src/cli/password-file.ts')}').then((m) => m.readPasswordFile(process.argv[1], { pipeWaitMs: 600000 })).then(() => console.log('read'), (e) => console.log(e.message))" <(true)`,
+        `node --import tsx -e "import('${join(process.cwd(), 'src/cli/password-file.ts')}` +
+          `').then((m) => m.readPasswordFile(process.argv[1], { pipeWaitMs: 600000 })).then(() => ` +
+          `console.log('read'), (e) => console.log(e.message))" <(true)`,
       ],
       { encoding: 'utf8', timeout: 60_000 },
     );

@@ -8,36 +8,40 @@ async function* from<T>(items: readonly T[]): AsyncGenerator<T> {
 }
 
 describe('orderedMap', () => {
-  it('delivers every result in input order, whatever order the work finishes in, never more than `concurrency` at once', async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(fc.nat(3), { maxLength: 60 }),
-        fc.integer({ min: 1, max: 10 }),
-        async (delays, concurrency) => {
-          let running = 0;
-          let most = 0;
-          const out: number[] = [];
-          await orderedMap(
-            from(delays.map((d, i) => ({ d, i }))),
-            concurrency,
-            async ({ d, i }) => {
-              running++;
-              most = Math.max(most, running);
-              for (let k = 0; k < d; k++) await new Promise((r) => setImmediate(r));
-              running--;
-              return i;
-            },
-            async (i) => {
-              out.push(i);
-            },
-          );
-          expect(out).toEqual(delays.map((_, i) => i));
-          expect(most).toBeLessThanOrEqual(concurrency);
-        },
-      ),
-      { seed: 42, numRuns: 200 },
-    );
-  });
+  it(
+    'delivers every result in input order, whatever order the work finishes in, never more than `concurrency` ' +
+      'at once',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.nat(3), { maxLength: 60 }),
+          fc.integer({ min: 1, max: 10 }),
+          async (delays, concurrency) => {
+            let running = 0;
+            let most = 0;
+            const out: number[] = [];
+            await orderedMap(
+              from(delays.map((d, i) => ({ d, i }))),
+              concurrency,
+              async ({ d, i }) => {
+                running++;
+                most = Math.max(most, running);
+                for (let k = 0; k < d; k++) await new Promise((r) => setImmediate(r));
+                running--;
+                return i;
+              },
+              async (i) => {
+                out.push(i);
+              },
+            );
+            expect(out).toEqual(delays.map((_, i) => i));
+            expect(most).toBeLessThanOrEqual(concurrency);
+          },
+        ),
+        { seed: 42, numRuns: 200 },
+      );
+    },
+  );
 
   it('follows a limit that changes: wide while the first item is slow, then narrow again', async () => {
     let narrow = false;

@@ -12,8 +12,8 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { StopError } from '../errors.js';
 
 export const KEY_BYTES = 32;
-export const NONCE_BYTES = 12;
-export const TAG_BYTES = 16;
+const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
 export const SEAL_OVERHEAD = NONCE_BYTES + TAG_BYTES;
 
 /**

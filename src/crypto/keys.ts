@@ -103,7 +103,8 @@ export async function wrapMasterKey(
   if (!isSupportedKdf(params.N, params.r, params.p)) {
     throw new FoleBackupError(
       'INTERNAL',
-      `scrypt parameters N=${params.N} r=${params.r} p=${params.p} are not supported (N a power of two from ${MIN_KDF_N} to ${MAX_KDF_N}, r=${DEFAULT_KDF.r}, p=${DEFAULT_KDF.p})`,
+      `scrypt parameters N=${params.N} r=${params.r} p=${params.p} are not supported (N a power of two from ` +
+        `${MIN_KDF_N} to ${MAX_KDF_N}, r=${DEFAULT_KDF.r}, p=${DEFAULT_KDF.p})`,
     );
   }
   const salt = randomBytes(32);

@@ -177,15 +177,19 @@ describe('generateStorageRoot', () => {
     expect(sizes.size).toBeGreaterThan(tiles.length / 4);
   });
 
-  it('counts every regular file but the -wal/-shm side files, and creates the requested symlink without counting it', () => {
-    const files = walk(gen.root).filter((f) => !isSideFile(f.rel));
-    expect(gen.files).toBe(files.length);
-    expect(gen.bytes).toBe(files.reduce((n, f) => n + f.size, 0));
-    expect(gen.symlinks).toHaveLength(1);
-    const link = join(gen.root, gen.symlinks[0] ?? '');
-    expect(lstatSync(link).isSymbolicLink()).toBe(true);
-    expect(readlinkSync(link)).toBe(OUTSIDE_SYMLINK_TARGET);
-  });
+  it(
+    'counts every regular file but the -wal/-shm side files, and creates the requested symlink without ' +
+      'counting it',
+    () => {
+      const files = walk(gen.root).filter((f) => !isSideFile(f.rel));
+      expect(gen.files).toBe(files.length);
+      expect(gen.bytes).toBe(files.reduce((n, f) => n + f.size, 0));
+      expect(gen.symlinks).toHaveLength(1);
+      const link = join(gen.root, gen.symlinks[0] ?? '');
+      expect(lstatSync(link).isSymbolicLink()).toBe(true);
+      expect(readlinkSync(link)).toBe(OUTSIDE_SYMLINK_TARGET);
+    },
+  );
 
   it('reports progress and finishes at 100%', () => {
     expect(progress.length).toBeGreaterThan(5);
@@ -236,44 +240,47 @@ describe('mutateStorageRoot', () => {
     rmSync(scratch, { recursive: true, force: true });
   });
 
-  it('changes about the requested fraction of files and of database pages, and nothing under tmp/ or cache/', async () => {
-    const gen = await generateStorageRoot(join(scratch, 'root'), demo);
-    const before = nonDbHashes(gen.root);
-    const size = (rel: string): number => statSync(join(gen.root, rel)).size;
-    const largestRel = [...gen.databases].sort((x, y) => size(y) - size(x))[0] ?? '';
-    const largest = join(gen.root, largestRel);
-    expect(existsSync(`${largest}-wal`)).toBe(false);
-    const dbBefore = readFileSync(largest);
+  it(
+    'changes about the requested fraction of files and of database pages, ' + 'and nothing under tmp/ or cache/',
+    async () => {
+      const gen = await generateStorageRoot(join(scratch, 'root'), demo);
+      const before = nonDbHashes(gen.root);
+      const size = (rel: string): number => statSync(join(gen.root, rel)).size;
+      const largestRel = [...gen.databases].sort((x, y) => size(y) - size(x))[0] ?? '';
+      const largest = join(gen.root, largestRel);
+      expect(existsSync(`${largest}-wal`)).toBe(false);
+      const dbBefore = readFileSync(largest);
 
-    const res = await mutateStorageRoot(gen.root, { seed: 7, fileFraction: 0.05, dbPageFraction: 0.02 });
+      const res = await mutateStorageRoot(gen.root, { seed: 7, fileFraction: 0.05, dbPageFraction: 0.02 });
 
-    const after = nonDbHashes(gen.root);
-    const changed = [...after.keys()].filter((rel) => after.get(rel) !== before.get(rel));
-    const eligible = [...before.keys()].filter((rel) => !isExcluded(rel));
-    expect(res.filesConsidered).toBe(eligible.length);
-    expect(res.filesChanged).toBe(Math.round(eligible.length * 0.05));
-    expect(changed).toEqual(res.changedFiles);
-    expect(changed.some(isExcluded)).toBe(false);
-    expect(res.rewritten + res.appended + res.patched).toBe(res.filesChanged);
+      const after = nonDbHashes(gen.root);
+      const changed = [...after.keys()].filter((rel) => after.get(rel) !== before.get(rel));
+      const eligible = [...before.keys()].filter((rel) => !isExcluded(rel));
+      expect(res.filesConsidered).toBe(eligible.length);
+      expect(res.filesChanged).toBe(Math.round(eligible.length * 0.05));
+      expect(changed).toEqual(res.changedFiles);
+      expect(changed.some(isExcluded)).toBe(false);
+      expect(res.rewritten + res.appended + res.patched).toBe(res.filesChanged);
 
-    expect(res.database?.path).toBe(largestRel);
-    const dbAfter = readFileSync(largest);
-    const pageSize = res.database?.pageSize ?? 4096;
-    let differing = 0;
-    for (let off = 0; off < Math.max(dbBefore.length, dbAfter.length); off += pageSize) {
-      if (!dbBefore.subarray(off, off + pageSize).equals(dbAfter.subarray(off, off + pageSize))) differing++;
-    }
-    expect(differing).toBe(res.database?.pagesChanged);
-    const pages = dbBefore.length / pageSize;
-    expect(differing).toBeGreaterThanOrEqual(pages * 0.02 * 0.5);
-    expect(differing).toBeLessThanOrEqual(pages * 0.02 * 2);
-    const db = new Database(largest, { readonly: true });
-    try {
-      expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
-    } finally {
-      db.close();
-    }
-  });
+      expect(res.database?.path).toBe(largestRel);
+      const dbAfter = readFileSync(largest);
+      const pageSize = res.database?.pageSize ?? 4096;
+      let differing = 0;
+      for (let off = 0; off < Math.max(dbBefore.length, dbAfter.length); off += pageSize) {
+        if (!dbBefore.subarray(off, off + pageSize).equals(dbAfter.subarray(off, off + pageSize))) differing++;
+      }
+      expect(differing).toBe(res.database?.pagesChanged);
+      const pages = dbBefore.length / pageSize;
+      expect(differing).toBeGreaterThanOrEqual(pages * 0.02 * 0.5);
+      expect(differing).toBeLessThanOrEqual(pages * 0.02 * 2);
+      const db = new Database(largest, { readonly: true });
+      try {
+        expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+      } finally {
+        db.close();
+      }
+    },
+  );
 
   it('chooses the same files for the same seed on identical trees', async () => {
     const a = await generateStorageRoot(join(scratch, 'a'), demo);

@@ -273,7 +273,8 @@ function mutateDatabase(root: string, rel: string, fraction: number, prng: Prng)
 
     const tables = db
       .prepare(
-        `SELECT s.name AS name, sum(s.pagetype = 'leaf') AS leaf, sum(s.pagetype = 'overflow') AS overflow, count(*) AS pages
+        `SELECT s.name AS name, sum(s.pagetype = 'leaf') AS leaf, ` +
+          `sum(s.pagetype = 'overflow') AS overflow, count(*) AS pages
          FROM dbstat AS s JOIN sqlite_schema AS m ON m.name = s.name AND m.type = 'table'
          GROUP BY s.name ORDER BY pages DESC, s.name`,
       )

@@ -27,7 +27,9 @@ export function isInside(child: string, parent: string): boolean {
 function unsafe(root: string, rel: string, message: string): FoleBackupError {
   return new FoleBackupError('UNSAFE_PATH', `${rel} in ${root}: ${message}`, {
     path: rel,
-    hint: `FOLE's databases and their directories must lie inside the STORAGE_ROOT: put what the symlink points to in its place (or point --storage-root at the real directory), then run again`,
+    hint:
+      `FOLE's databases and their directories must lie inside the STORAGE_ROOT: put what the symlink points ` +
+      `to in its place (or point --storage-root at the real directory), then run again`,
   });
 }
 

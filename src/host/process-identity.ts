@@ -70,7 +70,10 @@ export function holderGone(holder: Holder, thisHost: string = hostname()): false
   // exited between the two looks
   if (now === undefined) return processAlive(pid) ? false : `process ${pid} on this host (${thisHost}) is gone`;
   if (now.startTime !== holder.startTime) {
-    return `pid ${pid} on this host (${thisHost}) now belongs to another process (started at tick ${now.startTime}, the holder at ${holder.startTime})`;
+    return (
+      `pid ${pid} on this host (${thisHost}) now belongs to another process (started at tick ` +
+      `${now.startTime}, the holder at ${holder.startTime})`
+    );
   }
   return false;
 }

@@ -64,7 +64,10 @@ async function usedBlobs(repo: Repository, signal?: AbortSignal): Promise<Set<st
       'MISSING_MANIFEST',
       `prune refused: ${describeDamaged(damaged, 'the data they use cannot be told apart from garbage')}`,
       {
-        hint: `restore the damaged files in snapshots/ from a copy of the repository, or remove those backups with \`fole-backup forget ${damaged.map((d) => d.backupId).join(' ')}\`; then run prune again. Nothing was changed`,
+        hint:
+          `restore the damaged files in snapshots/ from a copy of the repository, or remove those backups ` +
+          `with \`fole-backup forget ${damaged.map((d) => d.backupId).join(' ')}\`; then run prune again. ` +
+          `Nothing was changed`,
       },
     );
   }

@@ -39,7 +39,10 @@ function looksCompressed(data: Uint8Array): boolean {
 
 const LEVEL = 3;
 
-/** Whether `packed` bytes of `raw` are worth keeping: at least 1/16 saved (below that, decompression costs more than it saves). */
+/**
+ * Whether `packed` bytes of `raw` are worth keeping: at least 1/16 saved (below that, decompression costs more than it
+ * saves).
+ */
 const worthIt = (packed: number, raw: number): boolean => packed <= raw - (raw >> 4);
 
 /** Compress if worthwhile: returns the bytes to store and how they are encoded. */

@@ -69,18 +69,17 @@ export async function removeKey(repo: Repository, ref: string): Promise<string> 
     const matches = keys.filter((k) => k.name.startsWith(ref));
     if (ref.length < 8 || matches.length !== 1) {
       const ambiguous = ref.length >= 8 && matches.length > 1;
-      throw new FoleBackupError(
-        'USAGE',
-        `key ${ref}: ${ambiguous ? `ambiguous prefix, ${matches.length} keys start with it` : 'no such key (give at least 8 characters of its name)'}`,
-        {
-          hint: ambiguous
-            ? `name it by more of its name: ${matches
-                .slice(0, 5)
-                .map((k) => k.name)
-                .join(', ')}`
-            : 'see `fole-backup key list`',
-        },
-      );
+      const why = ambiguous
+        ? `ambiguous prefix, ${matches.length} keys start with it`
+        : 'no such key (give at least 8 characters of its name)';
+      throw new FoleBackupError('USAGE', `key ${ref}: ${why}`, {
+        hint: ambiguous
+          ? `name it by more of its name: ${matches
+              .slice(0, 5)
+              .map((k) => k.name)
+              .join(', ')}`
+          : 'see `fole-backup key list`',
+      });
     }
     const k = matches[0] as KeyInfo;
     if (k.current) {

@@ -62,7 +62,8 @@ describe('staleReason', () => {
   const now = Date.parse('2030-01-01T00:00:00Z');
 
   it.runIf(linuxProc)(
-    'calls the lock of a gone process stale once its lease ran out, when it is provably the same boot and PID namespace',
+    'calls the lock of a gone process stale once its lease ran out, when it is provably the same boot and PID ' +
+      'namespace',
     () => {
       expect(staleReason(record(now, 2 * LEASE), now)).toMatch(
         /^process \d+ on this host .* is gone; lease expired at /,
@@ -79,21 +80,25 @@ describe('staleReason', () => {
     expect(staleReason(record(now, 2 * LEASE, { pid: process.pid }), now)).toBe(false);
   });
 
-  it('never calls a lock stale for its pid alone when the holder may be in another PID namespace, boot or an older version', () => {
-    const others: Partial<LockRecord>[] = [
-      { pidNs: 'pid:[1]' }, // another container sharing this hostname
-      { bootId: '00000000-0000-0000-0000-000000000000' }, // another machine of the same name, or before a reboot
-      { bootId: undefined, pidNs: undefined, startTime: undefined }, // a record of an older version
-    ];
-    for (const over of others) {
-      const lock = record(now, 2 * LEASE, over);
-      expect(staleReason(lock, now), JSON.stringify(over)).toBe(false);
-      // a lease far past its expiry is stale whoever holds it
-      expect(staleReason({ ...lock, refreshedAt: new Date(now - 7 * LEASE).toISOString() }, now)).toMatch(
-        /^lease expired at /,
-      );
-    }
-  });
+  it(
+    'never calls a lock stale for its pid alone when the holder may be in another PID namespace, boot or an ' +
+      'older version',
+    () => {
+      const others: Partial<LockRecord>[] = [
+        { pidNs: 'pid:[1]' }, // another container sharing this hostname
+        { bootId: '00000000-0000-0000-0000-000000000000' }, // another machine of the same name, or before a reboot
+        { bootId: undefined, pidNs: undefined, startTime: undefined }, // a record of an older version
+      ];
+      for (const over of others) {
+        const lock = record(now, 2 * LEASE, over);
+        expect(staleReason(lock, now), JSON.stringify(over)).toBe(false);
+        // a lease far past its expiry is stale whoever holds it
+        expect(staleReason({ ...lock, refreshedAt: new Date(now - 7 * LEASE).toISOString() }, now)).toMatch(
+          /^lease expired at /,
+        );
+      }
+    },
+  );
 });
 
 describe('RepositoryLock', () => {
@@ -123,21 +128,24 @@ describe('RepositoryLock', () => {
     expect(told.sort()).toEqual(['b'.repeat(32), 'c'.repeat(32)]);
   });
 
-  it('is lost when its lease ran out while the process was suspended, and says so before anything is committed', async () => {
-    const repo = await makeRepo();
-    const lock = await RepositoryLock.acquire(repo, { exclusive: false, operation: 'backup', leaseMs: 300 });
-    await lock.verify();
-    // the event loop stands still as in a suspended process: no refresh can run
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 450);
-    const err = await rejection(lock.verify());
-    expect(err.code).toBe('LOCK_LOST');
-    expect(err.message).toMatch(/^backup: repository lock lost: its lease ran out at .* before it was refreshed/);
-    // a lost lock is not written back by a later refresh
-    await lock.refresh();
-    expect(lock.lost).toBe(true);
-    await lock.release();
-    expect(await listLocks(repo)).toEqual([]);
-  });
+  it(
+    'is lost when its lease ran out while the process was suspended, ' + 'and says so before anything is committed',
+    async () => {
+      const repo = await makeRepo();
+      const lock = await RepositoryLock.acquire(repo, { exclusive: false, operation: 'backup', leaseMs: 300 });
+      await lock.verify();
+      // the event loop stands still as in a suspended process: no refresh can run
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 450);
+      const err = await rejection(lock.verify());
+      expect(err.code).toBe('LOCK_LOST');
+      expect(err.message).toMatch(/^backup: repository lock lost: its lease ran out at .* before it was refreshed/);
+      // a lost lock is not written back by a later refresh
+      await lock.refresh();
+      expect(lock.lost).toBe(true);
+      await lock.release();
+      expect(await listLocks(repo)).toEqual([]);
+    },
+  );
 
   it('is lost when another process removed its lock file, and never writes it back', async () => {
     const repo = await makeRepo();
@@ -284,14 +292,16 @@ describe.runIf(unshareOk)('a holder in another PID namespace (unshare -p -f --mo
     const lockUrl = new URL('./lock.ts', import.meta.url).href;
     const repoUrl = new URL('./repository.ts', import.meta.url).href;
     const localUrl = new URL('../backend/local.ts', import.meta.url).href;
+    const backend = `new LocalBackend(${JSON.stringify(repoDir)})`;
     const script = `import { RepositoryLock } from ${JSON.stringify(lockUrl)};
       import { Repository } from ${JSON.stringify(repoUrl)};
       import { LocalBackend } from ${JSON.stringify(localUrl)};
-      const repo = await Repository.open(new LocalBackend(${JSON.stringify(repoDir)}), ${JSON.stringify(TEST_PASSWORD)});
+      const repo = await Repository.open(${backend}, ${JSON.stringify(TEST_PASSWORD)});
       await RepositoryLock.acquire(repo, { exclusive: false, operation: 'backup', leaseMs: 1000 });
       process.stdout.write('locked ' + process.pid + '\\n');
       setInterval(() => {}, 1000);`;
-    const shell = `while [ "$(sh -c 'echo $$')" -lt ${free - 1} ]; do :; done; "$0" --import tsx --input-type=module -e "$1"`;
+    const waitForPid = `while [ "$(sh -c 'echo $$')" -lt ${free - 1} ]; do :; done`;
+    const shell = `${waitForPid}; "$0" --import tsx --input-type=module -e "$1"`;
     const child = spawn(
       'unshare',
       ['-p', '-f', '--mount-proc', '--kill-child', 'sh', '-c', shell, process.execPath, script],

@@ -78,7 +78,8 @@ export function defaultLeaseMs(): number {
   if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < MIN_LEASE_MS || n > MAX_LEASE_MS) {
     throw new FoleBackupError(
       'USAGE',
-      `${LEASE_ENV} must be a whole number of milliseconds from ${MIN_LEASE_MS} to ${MAX_LEASE_MS}, not ${JSON.stringify(v)}`,
+      `${LEASE_ENV} must be a whole number of milliseconds from ${MIN_LEASE_MS} to ${MAX_LEASE_MS}` +
+        `, not ${JSON.stringify(v)}`,
     );
   }
   return n;
@@ -108,7 +109,10 @@ export const UNREADABLE_STALE_MS = (1 + STALE_GRACE_FACTOR) * LEASE_MS;
 
 function describe(l: LockInfo): string {
   if (l.unreadable) return `unreadable lock ${l.name.slice(0, 12)} (last written ${l.refreshedAt})`;
-  return `${l.exclusive ? 'exclusive' : 'shared'} lock for ${l.operation} by ${l.username}@${l.host} pid ${l.pid} since ${l.createdAt}`;
+  return (
+    `${l.exclusive ? 'exclusive' : 'shared'} lock for ${l.operation} by ${l.username}@${l.host}` +
+    ` pid ${l.pid} since ${l.createdAt}`
+  );
 }
 
 /** A decrypted lock object as a LockRecord; REPO_CORRUPT when its fields are not what a lock holds. */
@@ -177,7 +181,9 @@ const UNWRITABLE: ReadonlySet<string> = new Set(['WRITE_ERROR', 'NO_SPACE']);
 function lockLost(message: string, cause?: unknown): FoleBackupError {
   return new FoleBackupError('LOCK_LOST', message, {
     ...(cause === undefined ? {} : { cause }),
-    hint: 'another process may have judged the lock stale and changed the repository meanwhile; nothing was committed — run the operation again',
+    hint:
+      'another process may have judged the lock stale and changed the repository meanwhile; nothing was ' +
+      'committed — run the operation again',
   });
 }
 
@@ -222,8 +228,10 @@ export class RepositoryLock {
     const fail = (l: LockInfo): FoleBackupError =>
       new FoleBackupError('REPO_LOCKED', `repository ${repo.backend.location} is locked: ${describe(l)}`, {
         hint: l.unreadable
-          ? `a lock file no key of this repository opens; it counts as stale ${UNREADABLE_STALE_MS / 60_000} minutes after it was written, then \`fole-backup unlock\` removes it`
-          : 'wait for that operation to finish; once its lease has run out and its process is gone, `fole-backup unlock` removes the lock',
+          ? `a lock file no key of this repository opens; it counts as stale ${UNREADABLE_STALE_MS / 60_000}` +
+            ` minutes after it was written, then \`fole-backup unlock\` removes it`
+          : 'wait for that operation to finish; once its lease has run out and its process is gone, ' +
+            '`fole-backup unlock` removes the lock',
       });
     const first = await conflicts();
     if (first) throw fail(first);
@@ -346,7 +354,10 @@ export class RepositoryLock {
   private lapsed(now: number): string | undefined {
     const expires = Date.parse(this.record.refreshedAt) + this.record.leaseMs;
     if (now <= expires) return undefined;
-    return `its lease ran out at ${new Date(expires).toISOString()} before it was refreshed (was the process suspended?)`;
+    return (
+      `its lease ran out at ${new Date(expires).toISOString()} before it was refreshed (was the process ` +
+      `suspended?)`
+    );
   }
 
   private lose(why: string): void {

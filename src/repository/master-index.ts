@@ -295,5 +295,3 @@ export function decodeIndexFile(v: unknown, name: string): { name: string; blobs
 }
 
 const isU32 = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0 && (n as number) <= 0xffffffff;
-
-export type { BlobType };

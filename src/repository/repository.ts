@@ -147,7 +147,9 @@ export class Repository {
         'CHECKSUM_MISMATCH',
         `${where}: the repository has no key files (keys/ is empty or missing): no password can open it`,
         {
-          hint: 'restore keys/ from a copy of this repository (a key file is useless without its password); nothing was read or changed',
+          hint:
+            'restore keys/ from a copy of this repository (a key file is useless without its password); ' +
+            'nothing was read or changed',
         },
       );
     }
@@ -158,9 +160,13 @@ export class Repository {
       if (tried === MAX_KEY_TRIES) {
         throw new StopError(
           'PERMISSION_DENIED',
-          `${where}: no key file opened with this password among the ${MAX_KEY_TRIES} tried; the repository has ${listed.length} key files`,
+          `${where}: no key file opened with this password among the ${MAX_KEY_TRIES} tried; the repository has ` +
+            `${listed.length} key files`,
           {
-            hint: `name your key file with --key-hint <the first characters of its name> (or FOLE_BACKUP_KEY_HINT); key files beyond ${MAX_KEY_TRIES} are not tried, so planted ones cannot make every command slow. Check the password too; nothing was read or changed`,
+            hint:
+              `name your key file with --key-hint <the first characters of its name> (or ` +
+              `FOLE_BACKUP_KEY_HINT); key files beyond ${MAX_KEY_TRIES} are not tried, so planted ones cannot ` +
+              `make every command slow. Check the password too; nothing was read or changed`,
           },
         );
       }
@@ -171,7 +177,8 @@ export class Repository {
         if (!(err instanceof FoleBackupError)) throw err;
         damaged.push(info.name);
         opts.reporter?.warn(
-          `key file ${info.name.slice(0, 16)} is damaged and was skipped: ${keyFileProblem(err, info.name)}; \`fole-backup key list\` shows it, \`fole-backup key remove\` removes it`,
+          `key file ${info.name.slice(0, 16)} is damaged and was skipped: ${keyFileProblem(err, info.name)}` +
+            `; \`fole-backup key list\` shows it, \`fole-backup key remove\` removes it`,
           `keys/${info.name}`,
         );
         continue;
@@ -183,9 +190,14 @@ export class Repository {
     if (otherRepository !== undefined) {
       throw new StopError(
         'CHECKSUM_MISMATCH',
-        `${where}: the config and the key files disagree: the password opens key file ${otherRepository.key.slice(0, 16)}, made for repository ${otherRepository.id}, but the config says ${config.id}`,
+        `${where}: the config and the key files disagree: the password opens key file ` +
+          `${otherRepository.key.slice(0, 16)}, made for repository ${otherRepository.id}, but the config says ` +
+          `${config.id}`,
         {
-          hint: `either the config was replaced (restore the config of repository ${otherRepository.id} from a copy) or keys/ were copied from repository ${otherRepository.id} (restore this repository's keys/ from a copy); nothing was read or changed`,
+          hint:
+            `either the config was replaced (restore the config of repository ${otherRepository.id}` +
+            ` from a copy) or keys/ were copied from repository ${otherRepository.id}` +
+            ` (restore this repository's keys/ from a copy); nothing was read or changed`,
         },
       );
     }
@@ -201,7 +213,8 @@ export class Repository {
     const skipped =
       damaged.length === 0
         ? ''
-        : `; ${damaged.length} damaged key file${damaged.length === 1 ? ' was' : 's were'} skipped: ${damaged.map((n) => n.slice(0, 16)).join(', ')}`;
+        : `; ${damaged.length} damaged key file${damaged.length === 1 ? ' was' : 's were'}` +
+          ` skipped: ${damaged.map((n) => n.slice(0, 16)).join(', ')}`;
     throw new StopError(
       'PERMISSION_DENIED',
       `${where}: wrong password or key file: no key file opens with this password${skipped}`,
@@ -288,7 +301,9 @@ export class Repository {
           err.message.includes(`index/${name}`) ? err.message : `index/${name}: ${err.message}`,
           {
             cause: err,
-            hint: 'the repository index is damaged: run `fole-backup check` to see which backups are affected, and keep the repository as it is; nothing was changed',
+            hint:
+              'the repository index is damaged: run `fole-backup check` to see which backups are affected, ' +
+              'and keep the repository as it is; nothing was changed',
           },
         );
       }
@@ -584,7 +599,8 @@ export async function readConfig(backend: Backend): Promise<RepositoryConfig> {
         {
           cause: err,
           hint: orphaned
-            ? 'restore the file `config` from a copy of this repository (it names the repository and its chunk sizes; nothing can be read without it); do not run init here'
+            ? 'restore the file `config` from a copy of this repository (it names the repository and its chunk ' +
+              'sizes; nothing can be read without it); do not run init here'
             : 'check --repo / FOLE_BACKUP_REPO, or create one with `fole-backup init`',
         },
       );
@@ -593,7 +609,9 @@ export async function readConfig(backend: Backend): Promise<RepositoryConfig> {
   }
   const damaged = (what: string): FoleBackupError =>
     new FoleBackupError('REPO_CORRUPT', `repository config at ${backend.location} ${what}`, {
-      hint: 'the config was damaged or edited: restore the file `config` from a copy of this repository (it names the repository and its chunk sizes); nothing was read or changed',
+      hint:
+        'the config was damaged or edited: restore the file `config` from a copy of this repository (it ' +
+        'names the repository and its chunk sizes); nothing was read or changed',
     });
   let parsed: unknown;
   try {
@@ -611,7 +629,8 @@ export async function readConfig(backend: Backend): Promise<RepositoryConfig> {
   if (v.formatVersion !== FORMAT_VERSION) {
     throw new FoleBackupError(
       'REPO_FORMAT_UNSUPPORTED',
-      `repository at ${backend.location} has format version ${v.formatVersion}; this fole-backup reads version ${FORMAT_VERSION}`,
+      `repository at ${backend.location} has format version ${v.formatVersion}; this fole-backup reads version ` +
+        `${FORMAT_VERSION}`,
       {
         hint:
           v.formatVersion > FORMAT_VERSION

@@ -21,7 +21,9 @@ export function checkRestoredDatabase(file: string, path: string): void {
       `${path}: the backup carries SQLite side files beside this database (${side.map((s) => basename(s)).join(', ')})`,
       {
         path,
-        hint: 'a backup never contains -wal/-shm/-journal files (their content is captured through SQLite); this one is damaged or forged — use another backup',
+        hint:
+          'a backup never contains -wal/-shm/-journal files (their content is captured through SQLite); ' +
+          'this one is damaged or forged — use another backup',
       },
     );
   }
@@ -32,7 +34,9 @@ export function checkRestoredDatabase(file: string, path: string): void {
       `${path}: integrity_check of the restored database failed: ${r.problems.slice(0, 3).join('; ')}`,
       {
         path,
-        hint: 'the backup holds a damaged database; nothing live was touched — use another backup, and run `fole-backup verify --read-data` on this one',
+        hint:
+          'the backup holds a damaged database; nothing live was touched — use another backup, and run ' +
+          '`fole-backup verify --read-data` on this one',
       },
     );
   }

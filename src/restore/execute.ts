@@ -367,10 +367,13 @@ async function assertUnchanged(plan: RestorePlan, now: TargetState): Promise<voi
   if (!same) {
     throw new StopError(
       'UNCLEAR_RESTORE_TARGET',
-      `restore target ${was.path} changed while the backup was being staged: it held ${was.holds}, now it is ${now.kind}`,
+      `restore target ${was.path} changed while the backup was being staged: it held ${was.holds}` +
+        `, now it is ${now.kind}`,
       {
         path: was.path,
-        hint: 'something else is working on the target; nothing was changed — find out what, then plan the restore again (--dry-run)',
+        hint:
+          'something else is working on the target; nothing was changed — find out what, then plan the ' +
+          'restore again (--dry-run)',
       },
     );
   }
@@ -439,7 +442,9 @@ export async function executeRestore(
       const row = readStorageLock(target);
       if (row === undefined || row.owner !== storageLock.owner) {
         throw new FoleBackupError('STORAGE_LOCKED', `storage lock of ${target} was lost right after it was taken`, {
-          hint: 'another process took the Global Storage Lock; nothing was changed — stop FOLE and run the restore again',
+          hint:
+            'another process took the Global Storage Lock; nothing was changed — stop FOLE and run the ' +
+            'restore again',
         });
       }
     }
@@ -491,17 +496,21 @@ export async function executeRestore(
     } catch (again) {
       throw new FoleBackupError(
         err instanceof FoleBackupError ? err.code : 'WRITE_ERROR',
-        `restore of ${target} failed during the swap (${err instanceof Error ? err.message : String(err)}) and could not be settled (${again instanceof Error ? again.message : String(again)})`,
+        `restore of ${target} failed during the swap (${err instanceof Error ? err.message : String(err)}` +
+          `) and could not be settled (${again instanceof Error ? again.message : String(again)})`,
         {
           cause: err,
           path: target,
-          hint: `run \`fole-backup recover --target ${target}\`; the journal ${journalPathOf(target)} says where each tree is`,
+          hint:
+            `run \`fole-backup recover --target ${target}\`; the journal ${journalPathOf(target)}` +
+            ` says where each tree is`,
         },
       );
     }
     throw new FoleBackupError(
       err instanceof FoleBackupError ? err.code : 'WRITE_ERROR',
-      `restore of ${target} failed during the swap: ${err instanceof Error ? err.message : String(err)}; ${settled.detail}`,
+      `restore of ${target} failed during the swap: ${err instanceof Error ? err.message : String(err)}` +
+        `; ${settled.detail}`,
       {
         cause: err,
         path: target,

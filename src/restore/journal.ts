@@ -32,7 +32,10 @@ import { journalPathOf, previousTreePrefix, stagingPidOf } from './names.js';
 export type JournalState = 'staging' | 'staged' | 'live-moved-aside' | 'staging-moved-in' | 'done';
 const JOURNAL_STATES: readonly JournalState[] = ['staging', 'staged', 'live-moved-aside', 'staging-moved-in', 'done'];
 
-/** Mode and mtime of a path in the new tree, re-applied after the lock bookkeeping opened core.db (SQLite's side files come and go in core/). */
+/**
+ * Mode and mtime of a path in the new tree, re-applied after the lock bookkeeping opened core.db (SQLite's side files
+ * come and go in core/).
+ */
 export interface KeptMetadata {
   path: string;
   mode: number;
@@ -68,7 +71,9 @@ export interface RestoreJournal {
 function damaged(path: string, why: string): StopError {
   return new StopError('UNCLEAR_RESTORE_TARGET', `restore journal ${path} is damaged: ${why}`, {
     path,
-    hint: 'an interrupted restore left this journal; nothing was changed — inspect the target, the staging and the .pre-restore-* directories beside it and decide by hand',
+    hint:
+      'an interrupted restore left this journal; nothing was changed — inspect the target, the staging and ' +
+      'the .pre-restore-* directories beside it and decide by hand',
   });
 }
 
@@ -197,7 +202,9 @@ export async function createJournal(j: RestoreJournal): Promise<void> {
     if (errnoCode(err) === 'EEXIST') {
       throw new FoleBackupError('STORAGE_LOCKED', `another restore of ${j.target} holds its journal ${file}`, {
         path: file,
-        hint: 'wait for that restore to finish; if it was interrupted, `fole-backup recover --target` finishes or rolls it back',
+        hint:
+          'wait for that restore to finish; if it was interrupted, `fole-backup recover --target` finishes ' +
+          'or rolls it back',
       });
     }
     throw fsError('write', file, err);

@@ -53,7 +53,9 @@ export async function migrationRollback(
   const candidates = snapshots.filter((s) => s.tags.includes(tag)).reverse();
   if (candidates.length === 0) {
     throw new StopError('MISSING_MANIFEST', `no backup is tagged ${tag}`, {
-      hint: `backups before a migration are taken with \`fole-backup backup --tag ${tag}\`; list them with \`fole-backup list\` and restore one explicitly if you must`,
+      hint:
+        `backups before a migration are taken with \`fole-backup backup --tag ${tag}` +
+        `\`; list them with \`fole-backup list\` and restore one explicitly if you must`,
     });
   }
   const reporter = opts.reporter;
@@ -63,7 +65,8 @@ export async function migrationRollback(
     const report = await verifyBackup(repo, snap.backupId, { readData: true, reporter });
     const verdict = verifyVerdict(report);
     if (verdict !== undefined) {
-      if (!(verdict instanceof StopError)) throw verdict; // an I/O problem, not a damaged backup: do not pass it over silently
+      // an I/O problem, not a damaged backup: do not pass it over silently
+      if (!(verdict instanceof StopError)) throw verdict;
       passedOver.push({ backupId: snap.backupId, createdAt: snap.createdAt, problem: verdict.message });
       reporter?.warn(
         `backup ${snap.backupId} (tagged ${tag}) failed verification and is passed over: ${verdict.message}`,
@@ -73,7 +76,9 @@ export async function migrationRollback(
     if (opts.dryRun !== true && opts.confirm !== snap.backupId) {
       throw new StopError(
         'AMBIGUOUS_INTENT',
-        `migration rollback ${migrationId} would restore backup ${snap.backupId} (taken ${snap.createdAt}, the newest verified backup tagged ${tag}${passedOver.length > 0 ? `; ${passedOver.length} newer ones failed verification` : ''})`,
+        `migration rollback ${migrationId} would restore backup ${snap.backupId} (taken ${snap.createdAt}` +
+          `, the newest verified backup tagged ${tag}` +
+          `${passedOver.length > 0 ? `; ${passedOver.length} newer ones failed verification` : ''})`,
         { hint: `to confirm, re-run with --confirm ${snap.backupId} (add --dry-run first to see what would change)` },
       );
     }
@@ -81,6 +86,8 @@ export async function migrationRollback(
     return { migrationId, backupId: snap.backupId, passedOver, restore: result };
   }
   throw new StopError('CHECKSUM_MISMATCH', `every backup tagged ${tag} failed verification (${candidates.length})`, {
-    hint: 'nothing was restored; run `fole-backup check --read-data` and decide with a human which backup, if any, to restore',
+    hint:
+      'nothing was restored; run `fole-backup check --read-data` and decide with a human which backup, if ' +
+      'any, to restore',
   });
 }

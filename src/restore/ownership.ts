@@ -24,7 +24,8 @@ export interface RestoringUser extends Owner {
   root: boolean;
 }
 
-export function currentUser(): RestoringUser {
+/** The effective uid and gid this process restores as; root when the effective uid is 0. */
+function effectiveUser(): RestoringUser {
   const uid = process.geteuid?.() ?? -1;
   return { uid, gid: process.getegid?.() ?? -1, root: uid === 0 };
 }
@@ -34,7 +35,7 @@ export class Ownership {
   private missed = 0;
   private example: Owner | undefined;
 
-  constructor(private readonly user: RestoringUser = currentUser()) {}
+  constructor(private readonly user: RestoringUser = effectiveUser()) {}
 
   /** The owner to give an entry with recorded owner `o`; undefined: leave it as created. */
   give(o: Partial<Owner> | undefined): Owner | undefined {
@@ -57,8 +58,10 @@ export class Ownership {
     const e = this.example;
     const them = this.missed === 1 ? 'an entry the backup records' : `${this.missed} entries the backup records`;
     return (
-      `owners not restored: the restore is not running as root, so ${them} as owned by someone else (e.g. uid ${e.uid} gid ${e.gid}) ` +
-      `belong to uid ${this.user.uid} gid ${this.user.gid}; modes were restored. Run the restore as root to restore the owners too`
+      `owners not restored: the restore is not running as root, so ${them} as owned by someone else (e.g. uid ` +
+      `${e.uid} gid ${e.gid}) ` +
+      `belong to uid ${this.user.uid} gid ${this.user.gid}; modes were restored. Run the restore as root to ` +
+      `restore the owners too`
     );
   }
 }

@@ -128,7 +128,10 @@ export interface RestorePlan {
     topLevel: string[];
     topLevelCount: number;
   };
-  /** replace: the current tree is moved aside, then the staged tree moved in. fill: the target is absent or an empty directory. */
+  /**
+   * replace: the current tree is moved aside, then the staged tree moved in. fill: the target is absent or an empty
+   * directory.
+   */
   mode: 'replace' | 'fill';
   /** Where the current tree will be kept (replace), else null. */
   previousTree: string | null;
@@ -141,7 +144,10 @@ export interface RestorePlan {
    * for a backup that did not record them, the target directory's, or private.
    */
   rootMode: number;
-  /** Owner the restored root gets when the restore runs as root (src/restore/ownership.ts); null when the backup did not record it. */
+  /**
+   * Owner the restored root gets when the restore runs as root (src/restore/ownership.ts); null when the backup did not
+   * record it.
+   */
   rootOwner: { uid: number; gid: number } | null;
   write: { files: number; dirs: number; bytes: number; databases: number };
   /** Every database that will be integrity-checked after it is written. */
@@ -175,7 +181,9 @@ export function checkIntent(
   if (confirm === undefined || confirm === '') {
     if (dryRun) return undefined;
     return new StopError('AMBIGUOUS_INTENT', `restore not confirmed: ${named}`, {
-      hint: `a restore replaces the target tree; to confirm, re-run with --confirm ${backupId} (run with --dry-run first to see what would change)`,
+      hint:
+        `a restore replaces the target tree; to confirm, re-run with --confirm ${backupId}` +
+        ` (run with --dry-run first to see what would change)`,
     });
   }
   if (confirm !== backupId) {
@@ -189,12 +197,14 @@ export function checkIntent(
 /** The version check: a description when compatible, else the StopError. */
 export function checkFoleVersion(backupVersion: string, targetVersion: string | undefined): string | StopError {
   const hint =
-    'restore this backup only into a FOLE of the same major version that is as new or newer; pass that version with --fole-version X.Y.Z (or FOLE_VERSION)';
+    'restore this backup only into a FOLE of the same major version that is as new or newer; pass that version ' +
+    'with --fole-version X.Y.Z (or FOLE_VERSION)';
   const b = parseFoleVersion(backupVersion);
   if (b === undefined) {
     return new StopError(
       'VERSION_MISMATCH',
-      `the backup's FOLE version ${JSON.stringify(backupVersion)} is not a version X.Y.Z[-PRERELEASE]: compatibility unknown`,
+      `the backup's FOLE version ${JSON.stringify(backupVersion)} is not a version X.Y.Z[-PRERELEASE]: ` +
+        `compatibility unknown`,
       {
         hint: 'this backup cannot be checked against the target FOLE version; a human must decide (use another backup)',
       },
@@ -205,7 +215,9 @@ export function checkFoleVersion(backupVersion: string, targetVersion: string | 
       'VERSION_MISMATCH',
       `the target's FOLE version is unknown (the backup was taken with FOLE ${backupVersion})`,
       {
-        hint: 'pass --fole-version X.Y.Z (or set FOLE_VERSION): the version of the FOLE server that will run on the restored tree',
+        hint:
+          'pass --fole-version X.Y.Z (or set FOLE_VERSION): the version of the FOLE server that will run on ' +
+          'the restored tree',
       },
     );
   }
@@ -248,9 +260,12 @@ function checkModules(
   if (missing.length > 0) {
     return new StopError(
       'MODULE_SET_MISMATCH',
-      `the backup needs module${missing.length === 1 ? '' : 's'} ${missing.join(', ')} that the target (${source}) does not have`,
+      `the backup needs module${missing.length === 1 ? '' : 's'} ${missing.join(', ')} that the target (` +
+        `${source}) does not have`,
       {
-        hint: `install ${missing.join(', ')} in the target FOLE first, or pass the target's real module set with --modules; target has: ${target.length === 0 ? 'none' : target.join(', ')}`,
+        hint:
+          `install ${missing.join(', ')} in the target FOLE first, or pass the target's real module set ` +
+          `with --modules; target has: ${target.length === 0 ? 'none' : target.join(', ')}`,
       },
     );
   }
@@ -301,15 +316,19 @@ function checkTarget(t: TargetState, repositoryPath: string | undefined): StopEr
       return unclear(`restore target ${p} is neither a file nor a directory`, choose, p);
     case 'other-dir':
       return unclear(
-        `restore target ${p} is a non-empty directory that is not a STORAGE_ROOT (no core/ or projects/); it holds ${t.topLevel.slice(0, 5).join(', ')}${t.topLevelCount > 5 ? ', …' : ''}`,
+        `restore target ${p} is a non-empty directory that is not a STORAGE_ROOT (no core/ or projects/); it ` +
+          `holds ${t.topLevel.slice(0, 5).join(', ')}${t.topLevelCount > 5 ? ', …' : ''}`,
         `nothing in it would be lost (it would be kept aside), but restoring there is probably a mistake: ${choose}`,
         p,
       );
     case 'storage-root':
       if (!t.hasCoreDb) {
         return unclear(
-          `restore target ${p} has core/ or projects/ but is not a FOLE STORAGE_ROOT: ${t.coreDbProblem ?? 'core/core.db is missing'}`,
-          `an in-place restore replaces a FOLE STORAGE_ROOT (with core/core.db, a regular file inside it, where the Global Storage Lock is taken) or fills an empty or absent directory; if this is FOLE's tree, put its core/core.db in place first, otherwise ${choose}`,
+          `restore target ${p} has core/ or projects/ but is not a FOLE STORAGE_ROOT: ` +
+            `${t.coreDbProblem ?? 'core/core.db is missing'}`,
+          `an in-place restore replaces a FOLE STORAGE_ROOT (with core/core.db, a regular file inside it, where ` +
+            `the Global Storage Lock is taken) or fills an empty or absent directory; if this is FOLE's tree, ` +
+            `put its core/core.db in place first, otherwise ${choose}`,
           p,
         );
       }
@@ -320,7 +339,8 @@ function checkTarget(t: TargetState, repositoryPath: string | undefined): StopEr
   if (t.mountPoint) {
     return unclear(
       `restore target ${p} is a mount point`,
-      `a mount point cannot be renamed aside atomically; restore into a directory inside it, e.g. --target ${p}${sep}storage`,
+      `a mount point cannot be renamed aside atomically; restore into a directory inside it, e.g. --target ${p}` +
+        `${sep}storage`,
       p,
     );
   }
@@ -370,7 +390,8 @@ export function planRestore(input: PlanInput): RestorePlan | StopError {
   }
   if (t.journal) {
     warnings.push(
-      `an earlier restore of ${t.path} was interrupted: it is finished or rolled back first (\`fole-backup recover --target ${t.path}\` does only that)`,
+      `an earlier restore of ${t.path} was interrupted: it is finished or rolled back first (\`fole-backup ` +
+        `recover --target ${t.path}\` does only that)`,
     );
   }
   return {

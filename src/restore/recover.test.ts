@@ -170,16 +170,19 @@ describe('recover', () => {
     expect(marker(staging)).toBe('half');
   });
 
-  it('leaves the journal of a restore in another PID namespace alone, though its pid names no process here', async () => {
-    tree(target, 'old');
-    tree(staging, 'half');
-    journal('staging', { ...selfIdentity(), pidNs: 'pid:[1]' });
-    await expect(recover(target)).rejects.toMatchObject({
-      code: 'STORAGE_LOCKED',
-      hint: expect.stringMatching(/PID namespace/),
-    });
-    expect(marker(staging)).toBe('half');
-  });
+  it(
+    'leaves the journal of a restore in another PID namespace alone, ' + 'though its pid names no process here',
+    async () => {
+      tree(target, 'old');
+      tree(staging, 'half');
+      journal('staging', { ...selfIdentity(), pidNs: 'pid:[1]' });
+      await expect(recover(target)).rejects.toMatchObject({
+        code: 'STORAGE_LOCKED',
+        hint: expect.stringMatching(/PID namespace/),
+      });
+      expect(marker(staging)).toBe('half');
+    },
+  );
 
   it.runIf(canRun(selfIdentity().pidNs !== undefined, 'Linux /proc PID-namespace ids'))(
     'rolls back the journal of a restore provably gone (same boot and PID namespace)',

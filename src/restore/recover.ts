@@ -62,7 +62,10 @@ import { normalizeTarget } from './target.js';
 /** What `recover` found and did with an interrupted restore: finished, rolled back, or nothing to do. */
 export interface RecoverResult {
   target: string;
-  /** none: nothing was pending. rolled-back: the target is as it was before. completed: the target holds the restored backup. */
+  /**
+   * none: nothing was pending. rolled-back: the target is as it was before. completed: the target holds the restored
+   * backup.
+   */
   action: 'none' | 'rolled-back' | 'completed';
   /** What was found and done, in words. */
   detail: string;
@@ -168,7 +171,9 @@ function journalHolderRunning(j: RestoreJournal, path: string): boolean {
   return j.pid === process.pid ? active.has(path) : processAlive(j.pid);
 }
 
-/** Delete the restore's lock row from every tree that has a core.db (failures are warnings: the row is stale anyway). */
+/**
+ * Delete the restore's lock row from every tree that has a core.db (failures are warnings: the row is stale anyway).
+ */
 async function dropLockRows(
   roots: readonly (string | null)[],
   owner: string,
@@ -182,13 +187,17 @@ async function dropLockRows(
       // a tree without core.db holds no row of ours
       if (err instanceof FoleBackupError && err.code === 'NOT_FOUND') continue;
       warn(
-        `could not remove the restore's storage lock row from ${join(root, 'core', 'core.db')} (${err instanceof Error ? err.message : String(err)}); it is stale and the next holder takes it over`,
+        `could not remove the restore's storage lock row from ${join(root, 'core', 'core.db')} (` +
+          `${err instanceof Error ? err.message : String(err)}); it is stale and the next holder takes it over`,
       );
     }
   }
 }
 
-/** Re-apply the backup's mode and mtime to core/ and core/core.db (opening core.db for the lock bookkeeping creates and removes side files in core/). */
+/**
+ * Re-apply the backup's mode and mtime to core/ and core/core.db (opening core.db for the lock bookkeeping creates and
+ * removes side files in core/).
+ */
 export async function applyKept(
   root: string,
   keep: readonly KeptMetadata[],
@@ -233,10 +242,10 @@ export async function finishRestore(
 function describeOnDisk(j: RestoreJournal, on: Presence): string {
   const say = (what: string, path: string | null, there: boolean): string =>
     path === null ? '' : `${what} ${path} ${there ? 'exists' : 'is absent'}; `;
-  return `${say('target', j.target, on.target)}${say('staging', j.staging, on.staging)}${say('previous tree', j.previousTree, on.previous)}`.replace(
-    /; $/,
-    '',
-  );
+  return (
+    `${say('target', j.target, on.target)}${say('staging', j.staging, on.staging)}` +
+    `${say('previous tree', j.previousTree, on.previous)}`
+  ).replace(/; $/, '');
 }
 
 export interface RecoverOptions {
@@ -281,8 +290,10 @@ export async function recover(target: string, opts: RecoverOptions = {}): Promis
             path,
             hint:
               j.pidNs !== undefined && j.pidNs !== selfIdentity().pidNs
-                ? `it ran in another PID namespace (a container) of ${j.host}: run \`fole-backup recover --target ${path}\` there, or wait for it to finish`
-                : 'wait for it to finish; if that pid is not a fole-backup process any more, run recover again once it has exited',
+                ? `it ran in another PID namespace (a container) of ${j.host}: run \`fole-backup recover ` +
+                  `--target ${path}\` there, or wait for it to finish`
+                : 'wait for it to finish; if that pid is not a fole-backup process any more, run recover again ' +
+                  'once it has exited',
           },
         );
       }
@@ -294,11 +305,17 @@ export async function recover(target: string, opts: RecoverOptions = {}): Promis
       previous: j.previousTree !== null && (await exists(j.previousTree)),
     };
     const d = decideRecovery(j, on);
-    const what = `an interrupted restore of backup ${j.backupId} (journal state ${j.state}, started ${j.startedAt} by pid ${j.pid})`;
+    const what =
+      `an interrupted restore of backup ${j.backupId} (journal state ${j.state}` +
+      `, started ${j.startedAt} by pid ${j.pid})`;
     if (d.action === 'refuse') {
+      const verified = j.state === 'staging' ? ', possibly incomplete' : ', verified';
+      const staged = on.staging ? ` (${j.staging} is the staged backup${verified})` : '';
       throw new StopError('UNCLEAR_RESTORE_TARGET', `recover ${path}: ${what}: ${d.reason}: ${describeOnDisk(j, on)}`, {
         path,
-        hint: `nothing was changed; decide by hand which tree belongs at ${path}${on.staging ? ` (${j.staging} is the staged backup${j.state === 'staging' ? ', possibly incomplete' : ', verified'})` : ''}, then remove the journal ${journalPathOf(path)}`,
+        hint:
+          `nothing was changed; decide by hand which tree belongs at ${path}${staged}` +
+          `, then remove the journal ${journalPathOf(path)}`,
       });
     }
     if (d.action === 'roll-back') {
@@ -330,7 +347,10 @@ export async function recover(target: string, opts: RecoverOptions = {}): Promis
         previousTree: j.previousTree,
         removed,
         warnings,
-        detail: `completed ${what}: ${d.reason}${d.moveStagingIn ? '; moved it in' : ''}; ${path} now holds backup ${j.backupId}${j.previousTree === null ? '' : `, the previous tree is kept at ${j.previousTree}`}`,
+        detail:
+          `completed ${what}: ${d.reason}${d.moveStagingIn ? '; moved it in' : ''}; ${path}` +
+          ` now holds backup ${j.backupId}` +
+          `${j.previousTree === null ? '' : `, the previous tree is kept at ${j.previousTree}`}`,
       };
     }
   }
@@ -359,7 +379,9 @@ export async function recover(target: string, opts: RecoverOptions = {}): Promis
       action: 'rolled-back',
       removed,
       warnings,
-      detail: `removed ${removed.length} staging director${removed.length === 1 ? 'y' : 'ies'} left by interrupted restores; ${path} was not touched`,
+      detail:
+        `removed ${removed.length} staging director${removed.length === 1 ? 'y' : 'ies'}` +
+        ` left by interrupted restores; ${path} was not touched`,
     };
   }
   return { target: path, action: 'none', removed, warnings, detail: `no interrupted restore of ${path}` };

@@ -28,7 +28,10 @@ async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
   }
 }
 
-/** A directory's entries, names in string form (src/fs/byte-names.ts): a module a backup names by its bytes is found by them. */
+/**
+ * A directory's entries, names in string form (src/fs/byte-names.ts): a module a backup names by its bytes is found by
+ * them.
+ */
 async function dirEntries(path: string): Promise<{ name: string; isDirectory(): boolean }[] | undefined> {
   try {
     return (await readdir(path, { withFileTypes: true, encoding: 'buffer' })).map((d) => ({

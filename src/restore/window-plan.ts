@@ -57,7 +57,9 @@ export interface SpanLimits {
 export function contentMismatch(path: string, what: string): StopError {
   return new StopError('CHECKSUM_MISMATCH', `${path}: ${what}`, {
     path,
-    hint: 'the backup is damaged; nothing live was touched — run `fole-backup check --read-data` and use another backup',
+    hint:
+      'the backup is damaged; nothing live was touched — run `fole-backup check --read-data` and use ' +
+      'another backup',
   });
 }
 

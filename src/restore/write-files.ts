@@ -127,7 +127,10 @@ function closeDescriptorsUnder(root: string): void {
   }
 }
 
-/** Where an entry goes: backup paths are relative, without '.', '..' or empty parts (src/snapshot/validate.ts); to the file system through fsPath. */
+/**
+ * Where an entry goes: backup paths are relative, without '.', '..' or empty parts (src/snapshot/validate.ts); to the
+ * file system through fsPath.
+ */
 const pathIn = (root: string, e: Pick<TreeEntry, 'path'>): string => `${root}/${e.path}`;
 
 export class FileWriter {

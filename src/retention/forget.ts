@@ -39,7 +39,10 @@ export interface ForgetOptions {
   /** Or remove exactly these backups (ids, unique prefixes). */
   ids?: string[];
   dryRun?: boolean;
-  /** Store `policy` as the repository's policy, under the same lock, once the run is known to be allowed (not on a dry run). */
+  /**
+   * Store `policy` as the repository's policy, under the same lock, once the run is known to be allowed (not on a dry
+   * run).
+   */
   savePolicy?: boolean;
   /**
    * Allow a run that removes every backup of a STORAGE_ROOT. Without it such a
@@ -128,9 +131,12 @@ export async function forget(repo: SealedObjects, opts: ForgetOptions): Promise<
         .join('; ');
       throw new FoleBackupError(
         'USAGE',
-        `refused: this forget would remove every backup of ${emptied.length === 1 ? 'a STORAGE_ROOT' : `${emptied.length} STORAGE_ROOTs`} — ${what}`,
+        `refused: this forget would remove every backup of ` +
+          `${emptied.length === 1 ? 'a STORAGE_ROOT' : `${emptied.length} STORAGE_ROOTs`} — ${what}`,
         {
-          hint: 'check the --keep-* rules (`--dry-run` shows what each keeps); if removing them all is really meant, add --allow-remove-all. Nothing was changed',
+          hint:
+            'check the --keep-* rules (`--dry-run` shows what each keeps); if removing them all is really ' +
+            'meant, add --allow-remove-all. Nothing was changed',
         },
       );
     }

@@ -106,7 +106,9 @@ export const MAX_KEEP = 1_000_000;
 
 function badDuration(text: string, why: string): FoleBackupError {
   return new FoleBackupError('USAGE', `invalid duration ${JSON.stringify(text)}: ${why}`, {
-    hint: `use whole numbers with units y (years), m (months), w (weeks), d (days), h (hours), e.g. 7d, 36h, 1y6m; at most ${MAX_DURATION_YEARS} years in all`,
+    hint:
+      `use whole numbers with units y (years), m (months), w (weeks), d (days), h (hours), e.g. 7d, 36h, ` +
+      `1y6m; at most ${MAX_DURATION_YEARS} years in all`,
   });
 }
 

@@ -144,7 +144,9 @@ export function checkBackupLabels(
       'USAGE',
       `${flags.version ?? 'the FOLE version'} ${printable(l.foleVersion, 60)} is not accepted: ${vProblem}`,
       {
-        hint: "give the version of the FOLE server that owns this STORAGE_ROOT as MAJOR.MINOR.PATCH[-PRERELEASE], e.g. 2.3.1; restore compares it with the target's",
+        hint:
+          'give the version of the FOLE server that owns this STORAGE_ROOT as ' +
+          "MAJOR.MINOR.PATCH[-PRERELEASE], e.g. 2.3.1; restore compares it with the target's",
       },
     );
   }

@@ -7,29 +7,32 @@ import { forgeBackup, fileEntry } from '../../test/fixtures/forge-backup.js';
 import { resolveBackupId } from './store.js';
 
 describe('naming a backup', () => {
-  it('takes latest, a full id or a unique prefix of 8+ characters; anything else is a usage error, not a STOP', async () => {
-    const repo = await makeRepo();
-    const id = await forgeBackup(repo, { entries: [fileEntry('a.txt')], contents: { 'a.txt': 'a' } });
-    expect(await resolveBackupId(repo, 'latest')).toBe(id);
-    expect(await resolveBackupId(repo, id)).toBe(id);
-    expect(await resolveBackupId(repo, id.slice(0, 8))).toBe(id);
-    for (const ref of [
-      'a90c',
-      id.slice(0, 7),
-      '',
-      'LATEST',
-      '../../etc/passwd',
-      `${id}0`,
-      'zzzzzzzz',
-      id.toUpperCase(),
-      '\u001b[2Jabcdefgh',
-    ]) {
-      await expect(resolveBackupId(repo, ref), ref).rejects.toMatchObject({ code: 'USAGE' });
-    }
-    const unknown = await resolveBackupId(repo, '00000000').catch((e: unknown) => e);
-    expect(unknown).toBeInstanceOf(StopError);
-    expect((unknown as StopError).code).toBe('MISSING_MANIFEST');
-  });
+  it(
+    'takes latest, a full id or a unique prefix of 8+ characters; ' + 'anything else is a usage error, not a STOP',
+    async () => {
+      const repo = await makeRepo();
+      const id = await forgeBackup(repo, { entries: [fileEntry('a.txt')], contents: { 'a.txt': 'a' } });
+      expect(await resolveBackupId(repo, 'latest')).toBe(id);
+      expect(await resolveBackupId(repo, id)).toBe(id);
+      expect(await resolveBackupId(repo, id.slice(0, 8))).toBe(id);
+      for (const ref of [
+        'a90c',
+        id.slice(0, 7),
+        '',
+        'LATEST',
+        '../../etc/passwd',
+        `${id}0`,
+        'zzzzzzzz',
+        id.toUpperCase(),
+        '\u001b[2Jabcdefgh',
+      ]) {
+        await expect(resolveBackupId(repo, ref), ref).rejects.toMatchObject({ code: 'USAGE' });
+      }
+      const unknown = await resolveBackupId(repo, '00000000').catch((e: unknown) => e);
+      expect(unknown).toBeInstanceOf(StopError);
+      expect((unknown as StopError).code).toBe('MISSING_MANIFEST');
+    },
+  );
 
   it('any string resolves, or fails with a typed error', async () => {
     const repo = await makeRepo();

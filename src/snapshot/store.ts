@@ -28,10 +28,13 @@ export async function saveSnapshot(repo: SealedObjects, snap: Snapshot): Promise
   } catch (err) {
     throw new FoleBackupError(
       'INTERNAL',
-      `the snapshot of backup ${snap.backupId} fails the reader's own check and was not written: ${err instanceof Error ? err.message : String(err)}`,
+      `the snapshot of backup ${snap.backupId} fails the reader's own check and was not written: ` +
+        `${err instanceof Error ? err.message : String(err)}`,
       {
         cause: err,
-        hint: 'this is a bug in fole-backup; nothing was written (the data stored so far is unreferenced and `prune` frees it); please report it with the command you ran',
+        hint:
+          'this is a bug in fole-backup; nothing was written (the data stored so far is unreferenced and ' +
+          '`prune` frees it); please report it with the command you ran',
       },
     );
   }
@@ -77,7 +80,9 @@ export async function loadSnapshot(repo: SealedObjects, backupId: string): Promi
 function damagedError(id: string, why: string, cause: unknown): StopError {
   return new StopError('MISSING_MANIFEST', `backup ${id}: ${why}`, {
     cause,
-    hint: `this backup's manifest is damaged; nothing was changed. Use another backup (\`fole-backup list\` marks the damaged ones); \`fole-backup forget ${id}\` removes it`,
+    hint:
+      `this backup's manifest is damaged; nothing was changed. Use another backup (\`fole-backup list\` ` +
+      `marks the damaged ones); \`fole-backup forget ${id}\` removes it`,
   });
 }
 
@@ -136,7 +141,10 @@ export function describeDamaged(damaged: readonly DamagedSnapshot[], then: strin
       .slice(0, 5)
       .map((d) => d.backupId)
       .join(', ') + (n > 5 ? ` and ${n - 5} more` : '');
-  return `${n} backup${n === 1 ? ' is' : 's are'} damaged (unreadable manifest): ${ids}; ${then}. \`fole-backup list\` shows why; \`fole-backup forget ID…\` removes them`;
+  return (
+    `${n} backup${n === 1 ? ' is' : 's are'} damaged (unreadable manifest): ${ids}; ${then}` +
+    `. \`fole-backup list\` shows why; \`fole-backup forget ID…\` removes them`
+  );
 }
 
 export interface ResolveOptions {
@@ -166,7 +174,9 @@ export async function resolveBackupId(repo: SealedObjects, ref: string, opts: Re
   if (ids.includes(ref)) return ref;
   if (!BACKUP_REF.test(ref)) {
     throw new FoleBackupError('USAGE', `${printable(ref, 60)} does not name a backup`, {
-      hint: 'name a backup by `latest`, its full id, or a unique prefix of at least 8 characters of it (0-9, a-f, -), as `fole-backup list` shows them',
+      hint:
+        'name a backup by `latest`, its full id, or a unique prefix of at least 8 characters of it (0-9, ' +
+        'a-f, -), as `fole-backup list` shows them',
     });
   }
   const matches = ids.filter((id) => id.startsWith(ref));

@@ -452,7 +452,9 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   }),
 );
 
-/** Apply mutations to one NDJSON line: string edits on the text, field edits on the parsed object when it still parses. */
+/**
+ * Apply mutations to one NDJSON line: string edits on the text, field edits on the parsed object when it still parses.
+ */
 function mutate(original: string, muts: readonly Mutation[]): string {
   let text = original;
   for (const m of muts) {

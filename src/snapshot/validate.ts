@@ -261,7 +261,8 @@ export function validateTreeValue(v: unknown, sizes?: TreeCheckOptions): TreeEnt
   const kind = v.kind as TreeEntry['kind'];
   if (kind === 'db' && !isPlainName(path))
     throw bad(
-      `${at()}: a database whose name is not UTF-8 (SQLite opens a database by name; a backup stores such a file as a plain file)`,
+      `${at()}: a database whose name is not UTF-8 (SQLite opens a database by name; a backup stores such a ` +
+        `file as a plain file)`,
       path,
     );
   const allowed = KIND_FIELDS[kind];
@@ -342,7 +343,8 @@ function checkContent(
   if (!((n - 1) * chunkSize < size && size <= n * chunkSize)) {
     const want = Math.floor(size / chunkSize) + (size % chunkSize === 0 ? 0 : 1);
     throw bad(
-      `${at()}: size disagrees with its chunks (${size} bytes need ${want} chunks of ${chunkSize}, the entry lists ${n})`,
+      `${at()}: size disagrees with its chunks (${size} bytes need ${want} chunks of ${chunkSize}` +
+        `, the entry lists ${n})`,
       path,
     );
   }
@@ -424,7 +426,8 @@ export class TreeChecker {
       throw bad(
         through !== undefined
           ? `${printable(e.path)} lies under ${printable(through.path)}, which is a ${through.kind}, not a directory`
-          : `${printable(e.path)} lies under ${printable(parent)}, which is not a directory in this backup (a symlink or something else never stored)`,
+          : `${printable(e.path)} lies under ${printable(parent)}, which is not a directory in this backup (a ` +
+              `symlink or something else never stored)`,
         e.path,
       );
     }

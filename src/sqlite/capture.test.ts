@@ -379,23 +379,26 @@ describe('captureDatabases', () => {
     for (const rel of rels) expect(sideFiles(abs(rel))).toEqual([]);
   });
 
-  it('hands out each database as soon as it is settled, before the capture ends, as the result will list it', async () => {
-    const rels = ['a/one.db', 'b/two.db', 'c/three.db'];
-    for (const rel of rels) createDatabase(abs(rel), 50, 'wal');
-    const seen: { path: string; captured?: string; unchanged?: string; phasesSoFar: number }[] = [];
-    const phases: string[] = [];
-    const result = await capture(rels, {
-      unchanged: (rel) => rel === 'b/two.db',
-      onProgress: (e) => phases.push(e.phase),
-      onDatabase: (d) =>
-        seen.push({ path: d.path, captured: d.captured?.file, unchanged: d.unchanged, phasesSoFar: phases.length }),
-    });
-    expect(seen.map((d) => d.path)).toEqual(rels);
-    // the first one is out before the last one is even copied
-    expect(seen[0]?.phasesSoFar).toBeLessThan(phases.length - 2);
-    expect(seen[1]?.unchanged).toBe(result.unchanged[0]?.fingerprint);
-    expect(seen.filter((d) => d.captured !== undefined).map((d) => d.captured)).toEqual(
-      result.databases.map((d) => d.file),
-    );
-  });
+  it(
+    'hands out each database as soon as it is settled, ' + 'before the capture ends, as the result will list it',
+    async () => {
+      const rels = ['a/one.db', 'b/two.db', 'c/three.db'];
+      for (const rel of rels) createDatabase(abs(rel), 50, 'wal');
+      const seen: { path: string; captured?: string; unchanged?: string; phasesSoFar: number }[] = [];
+      const phases: string[] = [];
+      const result = await capture(rels, {
+        unchanged: (rel) => rel === 'b/two.db',
+        onProgress: (e) => phases.push(e.phase),
+        onDatabase: (d) =>
+          seen.push({ path: d.path, captured: d.captured?.file, unchanged: d.unchanged, phasesSoFar: phases.length }),
+      });
+      expect(seen.map((d) => d.path)).toEqual(rels);
+      // the first one is out before the last one is even copied
+      expect(seen[0]?.phasesSoFar).toBeLessThan(phases.length - 2);
+      expect(seen[1]?.unchanged).toBe(result.unchanged[0]?.fingerprint);
+      expect(seen.filter((d) => d.captured !== undefined).map((d) => d.captured)).toEqual(
+        result.databases.map((d) => d.file),
+      );
+    },
+  );
 });

@@ -56,7 +56,7 @@ import { basename, isAbsolute, join, posix } from 'node:path';
 import { abortError, FoleBackupError, fsError, StopError, throwIfAborted } from '../errors.js';
 import { sleep } from '../concurrency/sleep.js';
 
-export interface CaptureProgressEvent {
+interface CaptureProgressEvent {
   phase: 'quiesce' | 'copy' | 'check';
   done: number;
   total: number;
@@ -74,7 +74,10 @@ export interface CaptureOptions {
   busyTimeoutMs?: number;
   signal?: AbortSignal;
   onProgress?: (event: CaptureProgressEvent) => void;
-  /** Called on each copy after it is made, before it is integrity-checked & measured (e.g. delete our lock row from core.db). */
+  /**
+   * Called on each copy after it is made, before it is integrity-checked & measured (e.g. delete our lock row from
+   * core.db).
+   */
   transform?: (relPath: string, copy: Database.Database) => void;
   /**
    * Pages copied per backup step (default: 32 MiB worth of pages). The read snapshot
@@ -141,7 +144,9 @@ export interface CaptureResult {
   unchanged: { path: string; fingerprint: string }[];
   /** Databases of `optional` found damaged, with why: neither copied nor in `databases`. */
   damaged: { path: string; reason: string }[];
-  /** Databases of `optional` a writer kept locked past busyTimeoutMs, with the error: neither copied nor in `databases`. */
+  /**
+   * Databases of `optional` a writer kept locked past busyTimeoutMs, with the error: neither copied nor in `databases`.
+   */
   locked: { path: string; reason: string }[];
   /** Databases of `optional` gone when the capture came to open them (deleted since the scan): left out. */
   vanished: { path: string }[];
@@ -371,10 +376,13 @@ function setAsideHardLinks(byPath: readonly Source[], optional: ReadonlySet<stri
     if (!optional.has(s.rel) || !optional.has(earlier.rel)) {
       throw new FoleBackupError(
         'UNSAFE_PATH',
-        `capture: ${earlier.rel} and ${s.rel} are the same file (hard links); a database of FOLE's must be a file of its own`,
+        `capture: ${earlier.rel} and ${s.rel} are the same file (hard links); a database of FOLE's must be a ` +
+          `file of its own`,
         {
           path: s.rel,
-          hint: `find out how they came to be linked; give each its own file (a copy, not a link: cp, not ln) or remove the one that does not belong, then run again`,
+          hint:
+            `find out how they came to be linked; give each its own file (a copy, not a link: cp, not ln) ` +
+            `or remove the one that does not belong, then run again`,
         },
       );
     }
@@ -563,7 +571,9 @@ function lockedTooLong(rel: string, busyTimeoutMs: number): FoleBackupError {
     `capture ${rel}: database locked by a writer for longer than ${formatSeconds(busyTimeoutMs)}`,
     {
       path: rel,
-      hint: 'a long write transaction (or a stuck process) holds it; run the backup again when it has finished, or raise the busy timeout',
+      hint:
+        'a long write transaction (or a stuck process) holds it; run the backup again when it has finished, ' +
+        'or raise the busy timeout',
     },
   );
 }

@@ -96,7 +96,9 @@ export function checkFoleDatabaseFile(root: string, rel: string): void {
     new FoleBackupError('READ_ERROR', `backup: ${rel}, where FOLE keeps a database, ${what} while the backup ran`, {
       path: rel,
       ...(cause === undefined ? {} : { cause }),
-      hint: "something is moving or replacing FOLE's databases (a restore, a migration, a copy); let it finish, then run the backup again",
+      hint:
+        "something is moving or replacing FOLE's databases (a restore, a migration, a copy); let it finish, " +
+        'then run the backup again',
     });
   let checked: CheckedPath;
   try {
@@ -131,7 +133,9 @@ export function checkFoleDatabaseFile(root: string, rel: string): void {
   const broken = (why: string): StopError =>
     new StopError('DB_INTEGRITY_ERROR', `${rel} is not a sound SQLite database: ${why}`, {
       path: rel,
-      hint: `FOLE's own databases must be sound and a backup must not carry a broken one: restore ${rel} from an earlier backup or repair it (stop FOLE first), then run the backup again`,
+      hint:
+        `FOLE's own databases must be sound and a backup must not carry a broken one: restore ${rel}` +
+        ` from an earlier backup or repair it (stop FOLE first), then run the backup again`,
     });
   if (size === 0) throw broken('the file is empty');
   const head = header.subarray(0, SQLITE_HEADER.length);

@@ -69,7 +69,9 @@ function notDamage(file: string, code: string, err: unknown): FoleBackupError {
     return new FoleBackupError('NO_SPACE', `integrity_check of ${file}: no space left on device (${code})`, {
       path: file,
       cause: err,
-      hint: 'SQLite needs a little room beside the database it checks (a WAL-mode database gets its -shm file there): free space on that filesystem and run again',
+      hint:
+        'SQLite needs a little room beside the database it checks (a WAL-mode database gets its -shm file ' +
+        'there): free space on that filesystem and run again',
     });
   }
   return new FoleBackupError(

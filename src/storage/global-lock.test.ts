@@ -267,27 +267,31 @@ describe('Global Storage Lock', () => {
     expect(readStorageLock(root)?.lockId).toBe(GLOBAL_LOCK_ID);
   });
 
-  it('never opens a core.db reached through a symlink (core/core.db or core/), and leaves what it points to untouched', async () => {
-    for (const linked of ['core/core.db', 'core']) {
-      const other = makeStorageRoot();
-      const outside = join(other, 'core', 'core.db');
-      const before = readFileSync(outside);
-      if (linked === 'core') {
-        rmSync(join(root, 'core'), { recursive: true });
-        symlinkSync(join(other, 'core'), join(root, 'core'));
-      } else {
-        rmSync(coreDb(), { force: true });
-        symlinkSync(outside, coreDb());
+  it(
+    'never opens a core.db reached through a symlink (core/core.db or core/), and leaves what it points to ' +
+      'untouched',
+    async () => {
+      for (const linked of ['core/core.db', 'core']) {
+        const other = makeStorageRoot();
+        const outside = join(other, 'core', 'core.db');
+        const before = readFileSync(outside);
+        if (linked === 'core') {
+          rmSync(join(root, 'core'), { recursive: true });
+          symlinkSync(join(other, 'core'), join(root, 'core'));
+        } else {
+          rmSync(coreDb(), { force: true });
+          symlinkSync(outside, coreDb());
+        }
+        const err = await rejection(acquire());
+        expect(err.code).toBe('UNSAFE_PATH');
+        expect(err.message).toContain('symlink');
+        expect(() => readStorageLock(root)).toThrow(expect.objectContaining({ code: 'UNSAFE_PATH' }));
+        expect(readFileSync(outside).equals(before)).toBe(true);
+        expect(existsSync(`${outside}-wal`)).toBe(false);
+        root = makeStorageRoot();
       }
-      const err = await rejection(acquire());
-      expect(err.code).toBe('UNSAFE_PATH');
-      expect(err.message).toContain('symlink');
-      expect(() => readStorageLock(root)).toThrow(expect.objectContaining({ code: 'UNSAFE_PATH' }));
-      expect(readFileSync(outside).equals(before)).toBe(true);
-      expect(existsSync(`${outside}-wal`)).toBe(false);
-      root = makeStorageRoot();
-    }
-  });
+    },
+  );
 
   it('says NOT_A_STORAGE_ROOT when core/core.db is missing', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'fole-lock-empty-'));

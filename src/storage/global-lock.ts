@@ -227,7 +227,8 @@ function tryAcquire(storageRoot: string, lockId: string, self: Self, leaseMs: nu
         leaseExpiresAt: t + leaseMs,
       };
       db.prepare(
-        'INSERT INTO dal_locks (lock_id, owner, host, pid, acquired_at, heartbeat_at, lease_expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO dal_locks (lock_id, owner, host, pid, acquired_at, heartbeat_at, lease_expires_at) VALUES ' +
+          '(?, ?, ?, ?, ?, ?, ?)',
       ).run(row.lockId, row.owner, row.host, row.pid, row.acquiredAt, row.heartbeatAt, row.leaseExpiresAt);
       return takeover === undefined ? { kind: 'acquired', row } : { kind: 'acquired', row, takeover };
     }),
@@ -395,11 +396,14 @@ function withCore<T>(storageRoot: string, fn: (db: Database.Database) => T): T {
     if (isSqliteDamage(err)) {
       throw new StopError(
         'DB_INTEGRITY_ERROR',
-        `core/core.db in ${storageRoot} is damaged or not a SQLite database: ${err instanceof Error ? err.message : String(err)}`,
+        `core/core.db in ${storageRoot} is damaged or not a SQLite database: ` +
+          `${err instanceof Error ? err.message : String(err)}`,
         {
           path: 'core/core.db',
           cause: err,
-          hint: "FOLE's central database must be sound: stop FOLE, repair core/core.db or restore it from an earlier backup, then run again",
+          hint:
+            "FOLE's central database must be sound: stop FOLE, repair core/core.db or restore it from an " +
+            'earlier backup, then run again',
         },
       );
     }

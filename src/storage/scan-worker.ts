@@ -4,7 +4,8 @@
  *
  * Protocol:
  *   worker → main  {t:'batch', records, skips}   in tree order; skips are those met while making the batch
- *   main → worker  'more'                         one per batch consumed: the worker stays at most `ahead` batches ahead
+ *   main → worker  'more'                         one per batch consumed: the worker stays at most `ahead`
+ *                                                 batches ahead
  *   worker → main  {t:'done'} | {t:'error', error}
  */
 import { parentPort, workerData } from 'node:worker_threads';

@@ -137,10 +137,13 @@ export function* walkTree(
     if (reached !== undefined) {
       throw new FoleBackupError(
         'USAGE',
-        `${path} in the STORAGE_ROOT is ${reached.what}, reached another way (a bind mount or a second mount of it): it would be backed up into itself`,
+        `${path} in the STORAGE_ROOT is ${reached.what}, reached another way (a bind mount or a second mount of ` +
+          `it): it would be backed up into itself`,
         {
           path,
-          hint: 'keep the repository and the staging directory outside the STORAGE_ROOT, also as seen through mounts, and run again; nothing was stored',
+          hint:
+            'keep the repository and the staging directory outside the STORAGE_ROOT, also as seen through ' +
+            'mounts, and run again; nothing was stored',
         },
       );
     }
@@ -149,7 +152,8 @@ export function* walkTree(
     if (problem !== undefined) {
       onSkip({
         path,
-        reason: `name cannot be restored safely (${problem})${st.isDirectory() ? '; its contents are skipped too' : ''}`,
+        reason:
+          `name cannot be restored safely (${problem})` + `${st.isDirectory() ? '; its contents are skipped too' : ''}`,
       });
       continue;
     }

@@ -15,7 +15,7 @@ import type { BlobToOpen, FromWorker, PackAnswer, PackWorkerData, ToWorker } fro
 const CAPACITY = 2;
 
 /** Workers used by default: one per core, at most 4. */
-export function defaultWorkers(): number {
+function defaultWorkers(): number {
   return Math.max(1, Math.min(4, availableParallelism()));
 }
 

@@ -25,15 +25,18 @@ export interface BackupFlags {
 export function describeBackup(r: BackupResult): string {
   const lines = [
     `backup ${r.backupId} (${r.type}${r.parent ? ` of ${r.parent}` : ''}) done in ${formatDuration(r.durationMs)}`,
-    `  ${r.files} files (${r.databases} SQLite databases captured at one instant, writers held ${r.writersBlockedMs.toFixed(1)} ms), ${r.dirs} directories`,
+    `  ${r.files} files (${r.databases} SQLite databases captured at one instant, writers held ` +
+      `${r.writersBlockedMs.toFixed(1)} ms), ${r.dirs} directories`,
   ];
   if (r.type === 'incremental') {
     lines.push(
-      `  files: ${r.filesNew} new, ${r.filesChanged} changed, ${r.filesUnchanged} unchanged; databases: ${r.dbsCaptured} captured, ${r.dbsUnchanged} unchanged`,
+      `  files: ${r.filesNew} new, ${r.filesChanged} changed, ${r.filesUnchanged} unchanged; databases: ` +
+        `${r.dbsCaptured} captured, ${r.dbsUnchanged} unchanged`,
     );
   }
   lines.push(
-    `  ${formatBytes(r.bytes)} in the backup, ${formatBytes(r.bytesRead)} read, ${formatBytes(r.addedBytes)} added to the repository`,
+    `  ${formatBytes(r.bytes)} in the backup, ${formatBytes(r.bytesRead)} read, ${formatBytes(r.addedBytes)}` +
+      ` added to the repository`,
   );
   if (r.skippedCount > 0) {
     lines.push(`  ${r.skippedCount} paths skipped:`);
@@ -60,7 +63,8 @@ export async function runBackup(ctx: Context, flags: BackupFlags): Promise<Backu
     if (foleVersion === undefined) {
       throw new UsageError(
         'no FOLE version given',
-        `pass --fole-version X.Y.Z (or set FOLE_VERSION), or record it as "foleVersion" in the STORAGE_ROOT's ${FOLE_VERSION_FILE}: the version of the FOLE server that owns this STORAGE_ROOT; restore compares it`,
+        `pass --fole-version X.Y.Z (or set FOLE_VERSION), or record it as "foleVersion" in the STORAGE_ROOT's ` +
+          `${FOLE_VERSION_FILE}: the version of the FOLE server that owns this STORAGE_ROOT; restore compares it`,
       );
     }
     ctx.out.info(`FOLE version ${foleVersion} (from ${FOLE_VERSION_FILE})`);
@@ -114,7 +118,8 @@ export function registerBackup(program: Command, run: Runner): void {
     .option('-s, --storage-root <dir>', 'the STORAGE_ROOT to back up (default: $STORAGE_ROOT)')
     .option(
       '--fole-version <version>',
-      'version of the FOLE server owning it, MAJOR.MINOR.PATCH[-PRERELEASE] (default: $FOLE_VERSION, else "foleVersion" in the root\'s config/server.json)',
+      'version of the FOLE server owning it, MAJOR.MINOR.PATCH[-PRERELEASE] (default: $FOLE_VERSION, else ' +
+        '"foleVersion" in the root\'s config/server.json)',
     )
     .option(
       '--actor <who>',
@@ -132,7 +137,8 @@ export function registerBackup(program: Command, run: Runner): void {
     )
     .option(
       '--staging-dir <dir>',
-      'where database snapshots are staged (default: $FOLE_BACKUP_STAGING or the OS temp dir); needs room for all databases',
+      'where database snapshots are staged (default: $FOLE_BACKUP_STAGING or the OS temp dir); needs room for ' +
+        'all databases',
     )
     .option(
       '--storage-lock-wait <seconds>',
@@ -140,11 +146,13 @@ export function registerBackup(program: Command, run: Runner): void {
     )
     .option(
       '--busy-timeout <seconds>',
-      'how long to wait for SQLite writers to let go (default 30): then a FOLE database fails the backup, any other is stored as bytes with a warning',
+      'how long to wait for SQLite writers to let go (default 30): then a FOLE database fails the backup, any ' +
+        'other is stored as bytes with a warning',
     )
     .option(
       '-i, --incremental',
-      'compare with the latest backup of this STORAGE_ROOT and re-read only what changed (the result is still a complete backup)',
+      'compare with the latest backup of this STORAGE_ROOT and re-read only what changed (the result is still a ' +
+        'complete backup)',
     )
     .option('--parent <backup>', 'compare with this backup instead of the latest (implies --incremental)')
     .option('--full', 're-read and re-hash everything (the default without --incremental)')

@@ -13,15 +13,18 @@ interface CheckFlags {
 function describeCheck(r: CheckReport): string {
   const c = r.counts;
   const lines = [
-    `repository ${r.repository}: ${r.ok ? 'OK' : `${r.problemCount} PROBLEM${r.problemCount === 1 ? '' : 'S'}`} — checked ${r.levels.join(', ') || 'nothing'} in ${formatDuration(r.durationMs)}`,
-    `  backups: ${c.snapshots}, index files: ${c.indexFiles}, packs: ${c.packs}, blobs: ${c.blobs}, keys: ${c.keys}, locks: ${c.locks}`,
+    `repository ${r.repository}: ${r.ok ? 'OK' : `${r.problemCount} PROBLEM${r.problemCount === 1 ? '' : 'S'}`}` +
+      ` — checked ${r.levels.join(', ') || 'nothing'} in ${formatDuration(r.durationMs)}`,
+    `  backups: ${c.snapshots}, index files: ${c.indexFiles}, packs: ${c.packs}, blobs: ${c.blobs}` +
+      `, keys: ${c.keys}, locks: ${c.locks}`,
     `  file-list entries: ${c.treeEntries}, with ${c.blobRefs} chunk references checked against the index`,
   ];
   if (c.orphanPacks > 0)
     lines.push(`  ${c.orphanPacks} orphaned packs (${formatBytes(c.orphanBytes)}): harmless; prune removes them`);
   if (c.tempFiles > 0)
     lines.push(
-      `  ${c.tempFiles} leftover temporary files (${formatBytes(c.tempBytes)}): harmless; prune removes those older than an hour`,
+      `  ${c.tempFiles} leftover temporary files (${formatBytes(c.tempBytes)}): harmless; prune removes those ` +
+        `older than an hour`,
     );
   if (c.duplicateBlobs > 0) lines.push(`  ${c.duplicateBlobs} duplicate blobs: harmless; prune removes them`);
   if (r.readData)
@@ -36,7 +39,8 @@ export function registerCheck(program: Command, run: Runner): void {
   program
     .command('check')
     .description(
-      "check the whole repository: config, keys, index, packs and every backup's file list; with --read-data, every byte",
+      "check the whole repository: config, keys, index, packs and every backup's file list; with --read-data, " +
+        'every byte',
     )
     .option(
       '--read-data',

@@ -141,7 +141,8 @@ Examples:
           ctx.out.result({ ...r, policy: policy ?? null, ...(pruned ? { prune: pruned } : {}) }, () => {
             const lines = r.decisions.map(
               (d) =>
-                `${d.keep ? 'keep  ' : r.dryRun ? 'would remove' : 'remove'}  ${d.backupId}  ${d.createdAt}  ${d.reasons.join(', ')}`,
+                `${d.keep ? 'keep  ' : r.dryRun ? 'would remove' : 'remove'}  ${d.backupId}  ${d.createdAt}` +
+                `  ${d.reasons.join(', ')}`,
             );
             const removing = r.decisions.filter((d) => !d.keep).length;
             lines.push(

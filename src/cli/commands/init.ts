@@ -29,7 +29,8 @@ export function registerInit(program: Command, run: Runner): void {
   program
     .command('init')
     .description(
-      'create a new encrypted repository at --repo (the location must be empty or absent; its directory is made mode 0700)',
+      'create a new encrypted repository at --repo (the location must be empty or absent; its directory is made ' +
+        'mode 0700)',
     )
     .option(
       '--generate-key-file <file>',

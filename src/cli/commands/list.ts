@@ -47,7 +47,8 @@ export function registerList(program: Command, run: Runner): void {
           );
           for (const d of damaged) lines.push(`${d.backupId}  DAMAGED  ${d.reason.replace(/\n/g, '\\n')}`);
           return [
-            `${rows.length} backup${rows.length === 1 ? '' : 's'}${damaged.length > 0 ? ` (${damaged.length} damaged)` : ''}:`,
+            `${rows.length} backup${rows.length === 1 ? '' : 's'}` +
+              `${damaged.length > 0 ? ` (${damaged.length} damaged)` : ''}:`,
             ...lines,
           ].join('\n');
         });

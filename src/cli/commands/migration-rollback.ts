@@ -16,7 +16,8 @@ export function registerMigrationRollback(program: Command, run: Runner): void {
     .option('--confirm <backupId>', 'approve the restore: the full id of the backup the rollback chose (it tells you)')
     .option(
       '--fole-version <version>',
-      'FOLE version (MAJOR.MINOR.PATCH[-PRERELEASE]) that will run on the rolled-back tree (default: $FOLE_VERSION); required',
+      'FOLE version (MAJOR.MINOR.PATCH[-PRERELEASE]) that will run on the rolled-back tree (default: ' +
+        '$FOLE_VERSION); required',
     )
     .option('--modules <a,b,…>', "the target FOLE's modules (default: the target's modules/ directories)")
     .option('-n, --dry-run', 'verify, choose and plan; change nothing')

@@ -9,7 +9,10 @@ export function parseThreshold(v: string | undefined): number | undefined {
   return parsePercentage('--repack-threshold', v);
 }
 
-/** `--min-pack-age <hours>` in milliseconds (plain decimal digits, as every number on the command line); undefined when not given. */
+/**
+ * `--min-pack-age <hours>` in milliseconds (plain decimal digits, as every number on the command line); undefined when
+ * not given.
+ */
 export function parseMinPackAge(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const h = /^\d+(?:\.\d+)?$/.test(v) && v.length <= 20 ? Number(v) : NaN;
@@ -25,13 +28,17 @@ export function parseMinPackAge(v: string | undefined): number | undefined {
 export function describePrune(r: PruneResult): string {
   const p = r.plan;
   return [
-    `${r.dryRun ? 'prune plan' : 'pruned'}: ${p.packs} packs (${p.orphanPacks} orphaned), ${p.usedBlobs} used / ${p.unusedBlobs} unused blobs`,
-    `  ${p.removePacks} packs ${r.dryRun ? 'to remove' : 'removed'} (${p.repackPacks} repacked, ${formatBytes(p.repackBytes)} rewritten), ${p.keepPacks} kept`,
-    `  ${formatBytes(p.freedBytes)} ${r.dryRun ? 'would be freed' : 'freed'}; ${formatBytes(p.unusedBytesKept)} unused data left in kept packs` +
+    `${r.dryRun ? 'prune plan' : 'pruned'}: ${p.packs} packs (${p.orphanPacks} orphaned), ${p.usedBlobs}` +
+      ` used / ${p.unusedBlobs} unused blobs`,
+    `  ${p.removePacks} packs ${r.dryRun ? 'to remove' : 'removed'} (${p.repackPacks}` +
+      ` repacked, ${formatBytes(p.repackBytes)} rewritten), ${p.keepPacks} kept`,
+    `  ${formatBytes(p.freedBytes)} ${r.dryRun ? 'would be freed' : 'freed'}; ${formatBytes(p.unusedBytesKept)}` +
+      ` unused data left in kept packs` +
       (r.dryRun ? '' : ` — ${formatDuration(r.durationMs)}`),
     ...(r.tempFilesRemoved > 0
       ? [
-          `  ${r.tempFilesRemoved} leftover temporary files ${r.dryRun ? 'to remove' : 'removed'} (left by interrupted writes, untouched for over an hour)`,
+          `  ${r.tempFilesRemoved} leftover temporary files ${r.dryRun ? 'to remove' : 'removed'}` +
+            ` (left by interrupted writes, untouched for over an hour)`,
         ]
       : []),
     ...(p.youngPacks > 0 ? [`  ${p.youngPacks} packs younger than the safety margin (--min-pack-age) left alone`] : []),

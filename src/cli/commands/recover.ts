@@ -7,7 +7,8 @@ function describeRecover(r: RecoverResult): string {
   const lines = [`${r.action === 'none' ? 'nothing to do' : r.action}: ${r.detail}`];
   if (r.action === 'completed' && r.previousTree) {
     lines.push(
-      `  once FOLE runs well on the restored tree, discard the previous one: rm -rf '${r.previousTree.replace(/'/g, `'\\''`)}'`,
+      `  once FOLE runs well on the restored tree, discard the previous one: rm -rf '` +
+        `${r.previousTree.replace(/'/g, `'\\''`)}'`,
     );
   }
   if (r.action === 'rolled-back' && r.backupId !== undefined) lines.push('  run the restore again when ready');

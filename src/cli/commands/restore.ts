@@ -36,23 +36,32 @@ export function describePlan(
     'dry run: nothing was changed',
     `restore backup ${p.backupId}${p.requested !== p.backupId ? ` ("${p.requested}")` : ''}`,
     // what a backup says about itself is shown escaped: a host name or path with a line break must not forge a line
-    `  taken ${b.createdAt} by ${shown(b.createdBy)} of ${shown(b.storageRoot)} on ${shown(b.host)} (${b.type}, FOLE ${shown(b.foleVersion)})`,
+    `  taken ${b.createdAt} by ${shown(b.createdBy)} of ${shown(b.storageRoot)} on ${shown(b.host)} (${b.type}` +
+      `, FOLE ${shown(b.foleVersion)})`,
     `into ${shown(p.target.path)}, which holds ${p.target.holds}`,
   ];
   if (p.mode === 'replace') {
     lines.push(
-      `  it would be moved aside, whole, to ${p.previousTree} (named with the time of the restore) and kept until you remove it`,
+      `  it would be moved aside, whole, to ${p.previousTree} (named with the time of the restore) and kept ` +
+        `until you remove it`,
     );
   } else if (p.target.kind === 'empty-dir') {
     lines.push('  the empty directory would be replaced by the restored tree');
   }
+  const lock = p.storageLock
+    ? `the Global Storage Lock in ${p.target.path}/core/core.db is held during the swap`
+    : 'none to take (the target has no core/core.db)';
   lines.push(
     `write: ${p.write.files} files (${formatBytes(p.write.bytes)}) and ${p.write.dirs} directories into ${p.staging},`,
     '  each file checked against its SHA-256 as it is written; then renamed into place',
-    `check: ${p.databases.length} SQLite database${p.databases.length === 1 ? '' : 's'} with PRAGMA integrity_check: ${list(p.databases.map((d) => d.path))}`,
-    `FOLE version: backup ${p.checks.foleVersion.backup}, target ${p.checks.foleVersion.target}: ${p.checks.foleVersion.result}`,
-    `modules: backup ${list(p.checks.modules.backup)}; target ${p.checks.modules.target === null ? '(no set)' : list(p.checks.modules.target)}: ${p.checks.modules.result}`,
-    `storage lock: ${p.storageLock ? `the Global Storage Lock in ${p.target.path}/core/core.db is held during the swap` : 'none to take (the target has no core/core.db)'}`,
+    `check: ${p.databases.length} SQLite database${p.databases.length === 1 ? '' : 's'}` +
+      ` with PRAGMA integrity_check: ${list(p.databases.map((d) => d.path))}`,
+    `FOLE version: backup ${p.checks.foleVersion.backup}, target ${p.checks.foleVersion.target}` +
+      `: ${p.checks.foleVersion.result}`,
+    `modules: backup ${list(p.checks.modules.backup)}` +
+      `; target ${p.checks.modules.target === null ? '(no set)' : list(p.checks.modules.target)}` +
+      `: ${p.checks.modules.result}`,
+    `storage lock: ${lock}`,
   );
   for (const w of p.warnings) lines.push(`warning: ${w.replace(/\n/g, '\\n')}`);
   const version = given.foleVersion ? ` --fole-version ${sh(given.foleVersion)}` : '';
@@ -71,8 +80,10 @@ export function describeRestore(r: RestoreResult): string {
   if (r.recovered !== null) lines.push(`first: ${r.recovered.detail}`, '');
   lines.push(
     `restored backup ${r.backupId} into ${r.target} in ${formatDuration(r.durationMs)}`,
-    `  ${r.files} files (${formatBytes(r.bytes)}), each verified against its SHA-256; ${r.dirs} directories; modes, mtimes and (run as root) owners restored`,
-    `  ${r.databases} SQLite database${r.databases === 1 ? '' : 's'} passed PRAGMA integrity_check; no -wal/-shm/-journal beside any of them`,
+    `  ${r.files} files (${formatBytes(r.bytes)}), each verified against its SHA-256; ${r.dirs}` +
+      ` directories; modes, mtimes and (run as root) owners restored`,
+    `  ${r.databases} SQLite database${r.databases === 1 ? '' : 's'} passed PRAGMA integrity_check; no ` +
+      `-wal/-shm/-journal beside any of them`,
   );
   if (r.cachesCleared.length > 0)
     lines.push(
@@ -83,7 +94,8 @@ export function describeRestore(r: RestoreResult): string {
       `the previous tree is kept at ${r.previousTree}`,
       '  once FOLE runs well on the restored tree, discard it with:',
       `    rm -rf ${sh(r.previousTree)}`,
-      `  to go back instead: stop FOLE, then mv ${sh(r.target)} <elsewhere> && mv ${sh(r.previousTree)} ${sh(r.target)}`,
+      `  to go back instead: stop FOLE, then mv ${sh(r.target)} <elsewhere> && mv ${sh(r.previousTree)}` +
+        ` ${sh(r.target)}`,
     );
   }
   lines.push('(re)start FOLE now: a process that kept files open still sees the previous tree');
@@ -123,7 +135,8 @@ export function registerRestore(program: Command, run: Runner): void {
     )
     .option(
       '--fole-version <version>',
-      'FOLE version (MAJOR.MINOR.PATCH[-PRERELEASE]) that will run on the restored tree (default: $FOLE_VERSION); required',
+      'FOLE version (MAJOR.MINOR.PATCH[-PRERELEASE]) that will run on the restored tree (default: ' +
+        '$FOLE_VERSION); required',
     )
     .option(
       '--modules <a,b,…>',

@@ -6,7 +6,8 @@ export function registerUnlock(program: Command, run: Runner): void {
   program
     .command('unlock')
     .description(
-      'remove stale repository locks: holder provably gone (same host, boot and PID namespace, dead pid) after its lease, a lease long expired, or an unreadable lock file 30 minutes old',
+      'remove stale repository locks: holder provably gone (same host, boot and PID namespace, dead pid) after ' +
+        'its lease, a lease long expired, or an unreadable lock file 30 minutes old',
     )
     .option('--force', 'also remove live locks — only when you are sure no fole-backup process uses the repository')
     .action(function (this: Command) {

@@ -23,7 +23,8 @@ export function parseMaxProblems(text: string | undefined): number | undefined {
 }
 
 const describeProblem = (p: Problem): string =>
-  `  ${p.code} ${p.kind}${p.object ? ` ${p.object.length > 20 ? `${p.object.slice(0, 17)}…` : p.object}` : ''}: ${p.message}`;
+  `  ${p.code} ${p.kind}${p.object ? ` ${p.object.length > 20 ? `${p.object.slice(0, 17)}…` : p.object}` : ''}` +
+  `: ${p.message}`;
 
 /** The problem and info lines of a report, for humans. */
 export function describeFindings(r: ReportBase): string[] {
@@ -71,19 +72,23 @@ export function finishReport(
 function describeVerify(r: VerifyReport): string {
   const c = r.counts;
   const lines = [
-    `backup ${r.backupId}: ${r.ok ? 'OK' : `${r.problemCount} PROBLEM${r.problemCount === 1 ? '' : 'S'}`} — checked ${r.levels.join(', ') || 'nothing'} in ${formatDuration(r.durationMs)}`,
-    `  ${c.files} files, ${c.databases} databases, ${c.dirs} directories, ${formatBytes(c.bytes)}; ${c.blobs} blob references in ${c.packs} packs`,
+    `backup ${r.backupId}: ${r.ok ? 'OK' : `${r.problemCount} PROBLEM${r.problemCount === 1 ? '' : 'S'}`}` +
+      ` — checked ${r.levels.join(', ') || 'nothing'} in ${formatDuration(r.durationMs)}`,
+    `  ${c.files} files, ${c.databases} databases, ${c.dirs} directories, ${formatBytes(c.bytes)}; ${c.blobs}` +
+      ` blob references in ${c.packs} packs`,
   ];
   if (r.readData !== 'none') {
     lines.push(
-      `  read ${formatBytes(c.bytesRead)} from the repository; verified ${formatBytes(c.bytesVerified)} of content in ${c.filesRead} files, ${c.databasesChecked} databases integrity-checked`,
+      `  read ${formatBytes(c.bytesRead)} from the repository; verified ${formatBytes(c.bytesVerified)}` +
+        ` of content in ${c.filesRead} files, ${c.databasesChecked} databases integrity-checked`,
     );
   } else {
     lines.push('  no data read (--read-data reads and hashes every byte; --read-data-subset 10% a sample)');
   }
   if (r.subset)
     lines.push(
-      `  subset: ${r.subset.percent}% of files by seed ${JSON.stringify(r.subset.seed)}: ${r.subset.selectedFiles} files, ${formatBytes(r.subset.selectedBytes)}`,
+      `  subset: ${r.subset.percent}% of files by seed ${JSON.stringify(r.subset.seed)}` +
+        `: ${r.subset.selectedFiles} files, ${formatBytes(r.subset.selectedBytes)}`,
     );
   if (r.manifestSha256) lines.push(`  manifest.json renders; SHA-256 ${r.manifestSha256}`);
   return [...lines, ...describeFindings(r)].join('\n');
@@ -94,7 +99,8 @@ export function registerVerify(program: Command, run: Runner): void {
     .command('verify')
     .argument('<backup>', 'backup id (or a unique prefix of at least 8 characters) or "latest"')
     .description(
-      'prove a backup can be restored: manifest, file list, index and packs; with --read-data, every byte and every database',
+      'prove a backup can be restored: manifest, file list, index and packs; with --read-data, every byte and ' +
+        'every database',
     )
     .addOption(
       new Option(
@@ -109,7 +115,8 @@ export function registerVerify(program: Command, run: Runner): void {
     )
     .option(
       '--scratch-dir <dir>',
-      'where databases are restored for integrity_check (default: $TMPDIR); needs room for all of the backup databases (several are rebuilt at once)',
+      'where databases are restored for integrity_check (default: $TMPDIR); needs room for all of the backup ' +
+        'databases (several are rebuilt at once)',
     )
     .option('--max-problems <n>', 'list at most this many problems (all are counted; default 20)')
     .option(
