@@ -22,7 +22,7 @@ export interface SealedObjects {
 }
 
 /** Where blobs are, as the index says. */
-export interface BlobIndex {
+interface BlobIndex {
   get(id: string): IndexEntry | undefined;
   has(id: string): boolean;
 }
