@@ -86,7 +86,7 @@ export class FilePool {
   constructor(
     private readonly repo: Pick<BlobWriter, 'claimBlob' | 'addSealedBlob' | 'blobCipher'>,
     // one per core, at most 4: four workers on two cores are no faster end to end (the main
-    // thread is the bottleneck) and take 120 MiB more (docs/BENCHMARKS.md)
+    // thread is the bottleneck) and take 120 MiB more (`npm run bench`, default preset)
     threads = Math.max(1, Math.min(4, availableParallelism())),
   ) {
     const workerData: FileWorkerData = { cipher: repo.blobCipher().toWorker() };
