@@ -9,7 +9,7 @@
  */
 import { errorFromData, type ErrorData, FoleBackupError } from '../errors.js';
 import { startWorker } from '../concurrency/start-worker.js';
-import type { CaptureOptions, CaptureResult, CapturedDatabase } from './capture.js';
+import type { CaptureOptions, CaptureResult, SettledDatabase } from './capture.js';
 
 export interface ThreadCaptureOptions
   extends Omit<CaptureOptions, 'transform' | 'unchanged' | 'onDatabase' | 'onProgress' | 'signal'> {
@@ -17,30 +17,13 @@ export interface ThreadCaptureOptions
   unchangedIfFingerprint?: Record<string, string>;
   /** Delete this lock row from the copy of this database (our own Global Storage Lock row in core.db). */
   dropLockRow?: { path: string; lockId: string };
-  onDatabase?: (d: {
-    path: string;
-    captured?: CapturedDatabase;
-    unchanged?: string;
-    damaged?: string;
-    locked?: string;
-    sameFileAs?: string;
-    vanished?: boolean;
-  }) => void;
+  onDatabase?: (d: SettledDatabase) => void;
   signal?: AbortSignal;
 }
 
 export type CaptureToWorker = { t: 'abort' };
 export type CaptureFromWorker =
-  | {
-      t: 'database';
-      path: string;
-      captured?: CapturedDatabase;
-      unchanged?: string;
-      damaged?: string;
-      locked?: string;
-      sameFileAs?: string;
-      vanished?: boolean;
-    }
+  | ({ t: 'database' } & SettledDatabase)
   | { t: 'done'; result: CaptureResult }
   | { t: 'error'; error: ErrorData };
 

@@ -63,6 +63,17 @@ interface CaptureProgressEvent {
   path?: string;
 }
 
+/** One database as soon as the capture has settled it: copied, unchanged, damaged, locked, a hard link, or gone. */
+export interface SettledDatabase {
+  path: string;
+  captured?: CapturedDatabase;
+  unchanged?: string;
+  damaged?: string;
+  locked?: string;
+  sameFileAs?: string;
+  vanished?: boolean;
+}
+
 export interface CaptureOptions {
   /** Absolute path of the STORAGE_ROOT. */
   storageRoot: string;
@@ -97,15 +108,7 @@ export interface CaptureOptions {
    * kept as unchanged — before the others are done. The capture as a whole can
    * still fail afterwards (a later database); only its result is final.
    */
-  onDatabase?: (d: {
-    path: string;
-    captured?: CapturedDatabase;
-    unchanged?: string;
-    damaged?: string;
-    locked?: string;
-    sameFileAs?: string;
-    vanished?: boolean;
-  }) => void;
+  onDatabase?: (d: SettledDatabase) => void;
   /**
    * Databases that may be set aside: one that SQLite refuses as corrupt or as
    * no database, or whose copy fails integrity_check, is left out (listed in
