@@ -8,29 +8,20 @@
  */
 import { FoleBackupError } from '../errors.js';
 import type { SnapshotDatabase } from '../snapshot/snapshot.js';
-import type { CapturedDatabase, CaptureResult } from '../sqlite/capture.js';
+import type { CapturedDatabase, CaptureResult, SettledDatabase } from '../sqlite/capture.js';
 import { captureOnThread } from '../sqlite/capture-thread.js';
 import { CORE_DB, isFoleDatabasePath } from '../storage/fole-layout.js';
 import { GLOBAL_LOCK_ID } from '../storage/global-lock.js';
 import type { StoreOutcome } from './file-pool.js';
 import { deferred, type Deferred } from '../concurrency/deferred.js';
 
-/** What the capture did with one database. */
-export interface DatabaseOutcome {
-  /** Its checked copy in staging. */
-  captured?: CapturedDatabase;
-  /** The copy on its way into the repository (present with `captured`). */
+/**
+ * What the capture did with one database, and its copy on its way into the repository
+ * (`stored`, present with `captured`). Damaged, locked and hard-linked databases are not
+ * FOLE's own: they are stored as bytes.
+ */
+export interface DatabaseOutcome extends Omit<SettledDatabase, 'path'> {
   stored?: Promise<StoreOutcome>;
-  /** The fingerprint that proves it unchanged since the parent backup: not copied. */
-  unchanged?: string;
-  /** Why it is damaged (not one of FOLE's databases: stored as bytes). */
-  damaged?: string;
-  /** Why it could not be locked (not one of FOLE's databases: stored as bytes). */
-  locked?: string;
-  /** The database it is the same file as (a hard link: stored as bytes). */
-  sameFileAs?: string;
-  /** Gone when the capture came to open it. */
-  vanished?: boolean;
 }
 
 export interface CaptureInput {

@@ -66,11 +66,17 @@ interface CaptureProgressEvent {
 /** One database as soon as the capture has settled it: copied, unchanged, damaged, locked, a hard link, or gone. */
 export interface SettledDatabase {
   path: string;
+  /** Its checked copy in staging. */
   captured?: CapturedDatabase;
+  /** The fingerprint that proves it unchanged since the parent backup: not copied. */
   unchanged?: string;
+  /** Why it is damaged (an `optional` database only). */
   damaged?: string;
+  /** Why it could not be locked (an `optional` database only). */
   locked?: string;
+  /** The database it is the same file as (a hard link; an `optional` database only). */
   sameFileAs?: string;
+  /** Gone when the capture came to open it. */
   vanished?: boolean;
 }
 
