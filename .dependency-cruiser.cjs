@@ -11,6 +11,7 @@ const FLOORS = [
   ['fs'],
   ['backend'],
   ['repository'],
+  ['trust'],
   ['snapshot'],
   ['sqlite'],
   ['storage'],

@@ -214,6 +214,34 @@ export function describeBackendConformance(name: string, make: () => Promise<Bac
       expect(await listAll(b, 'index')).toEqual([{ name: h.name, size: 10 }]);
     });
 
+    it('saveNew stores a new object and refuses, unchanged, a name already taken', async () => {
+      const b = await created();
+      const h = { type: 'audit' as const, name: '0000000001' };
+      const first = randomBytes(300);
+      await b.saveNew(h, [first.subarray(0, 100), first.subarray(100)]);
+      expect((await b.load(h)).equals(first)).toBe(true);
+      await expectCode(b.saveNew(h, randomBytes(10)), 'ALREADY_EXISTS');
+      expect((await b.load(h)).equals(first)).toBe(true);
+      expect(await listAll(b, 'audit')).toEqual([{ name: h.name, size: 300 }]);
+      // a name save() wrote is taken too
+      const s = { type: 'registry' as const, name: '0000000000' };
+      await b.save(s, Buffer.from('x'));
+      await expectCode(b.saveNew(s, Buffer.from('y')), 'ALREADY_EXISTS');
+    });
+
+    it('saveNew: of many writers racing for one name exactly one wins', async () => {
+      const b = await created();
+      const h = { type: 'approvals' as const, name: 'race.used' };
+      const bodies = Array.from({ length: 12 }, () => randomBytes(64));
+      const results = await Promise.allSettled(bodies.map((d) => b.saveNew(h, d)));
+      const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
+      expect(won).toHaveLength(1);
+      for (const r of results) {
+        if (r.status === 'rejected') expect((r.reason as FoleBackupError).code).toBe('ALREADY_EXISTS');
+      }
+      expect((await b.load(h)).equals(bodies[won[0] as number] as Buffer)).toBe(true);
+    });
+
     it('tells when an object was written, in stat and in list', async () => {
       const b = await created();
       const h = { type: 'locks' as const, name: randomName() };
@@ -241,6 +269,9 @@ export function describeBackendConformance(name: string, make: () => Promise<Bac
         snapshots: 25,
         locks: 2,
         settings: 2,
+        registry: 4,
+        audit: 30,
+        approvals: 3,
       };
       for (const type of OBJECT_TYPES) {
         const infos: ObjectInfo[] = [];

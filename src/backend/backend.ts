@@ -12,9 +12,22 @@
  *   snapshots/<name>  one per backup, named by backup id
  *   locks/<name>      repository locks
  *   settings/<name>   repository-wide settings (e.g. the stored retention policy)
+ *   registry/<name>   the chain of actor registry entries (src/trust/)
+ *   audit/<name>      the audit log's entries and the disclosures of their redactable values
+ *   approvals/<name>  approval requests, approvals and their consumption records
  */
 
-export type ObjectType = 'config' | 'keys' | 'data' | 'index' | 'snapshots' | 'locks' | 'settings';
+export type ObjectType =
+  | 'config'
+  | 'keys'
+  | 'data'
+  | 'index'
+  | 'snapshots'
+  | 'locks'
+  | 'settings'
+  | 'registry'
+  | 'audit'
+  | 'approvals';
 
 export const OBJECT_TYPES: readonly ObjectType[] = [
   'config',
@@ -24,7 +37,13 @@ export const OBJECT_TYPES: readonly ObjectType[] = [
   'snapshots',
   'locks',
   'settings',
+  'registry',
+  'audit',
+  'approvals',
 ];
+
+/** Folders a repository made by an older build may lack: a backend makes them on the first save. */
+export const LATER_TYPES: readonly ObjectType[] = ['settings', 'registry', 'audit', 'approvals'];
 
 /** An object's bytes, whole or as parts to be written one after the other. */
 export type Bytes = Uint8Array | readonly Uint8Array[];
@@ -102,6 +121,14 @@ export interface Backend {
    * concatenation, written without copying them into one buffer first.
    */
   save(h: ObjectHandle, data: Bytes): Promise<void>;
+
+  /**
+   * Store an object only if none has that name: like save (atomic, durable), but an existing object is never
+   * replaced. MUST throw FoleBackupError('ALREADY_EXISTS') if the name is taken, and of two saves racing for one
+   * name exactly one MUST succeed. The append-only chains (registry, audit log, an approval's consumption) are
+   * made of such objects, so a second writer can never overwrite or fork them.
+   */
+  saveNew(h: ObjectHandle, data: Bytes): Promise<void>;
 
   /**
    * Read an object, or `range` of it. MUST throw FoleBackupError('NOT_FOUND') if the

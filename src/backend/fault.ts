@@ -14,7 +14,16 @@ import { randomInt } from 'node:crypto';
 import { fsError } from '../errors.js';
 import type { Backend, ByteRange, Bytes, ObjectHandle, ObjectInfo, ObjectType } from './backend.js';
 
-export type BackendMethod = 'create' | 'isRepository' | 'save' | 'load' | 'stat' | 'list' | 'remove' | 'close';
+export type BackendMethod =
+  | 'create'
+  | 'isRepository'
+  | 'save'
+  | 'saveNew'
+  | 'load'
+  | 'stat'
+  | 'list'
+  | 'remove'
+  | 'close';
 
 /** Chooses which loads a load fault applies to. */
 export type LoadPredicate = (h: ObjectHandle, range: ByteRange | undefined) => boolean;
@@ -115,6 +124,16 @@ export class FaultInjectingBackend implements Backend {
       throw fsError('write', `${this.location}/${h.type === 'config' ? 'config' : `${h.type}/${h.name}`}`, cause);
     }
     return this.inner.save(h, data);
+  }
+
+  /** Create-only save: the same injected faults as save (a full disk fails both). */
+  async saveNew(h: ObjectHandle, data: Bytes): Promise<void> {
+    this.injectNth('saveNew');
+    if (this.saveErrno !== undefined && this.savePredicate(h)) {
+      const cause = Object.assign(new Error(`${this.saveErrno}: injected fault`), { code: this.saveErrno });
+      throw fsError('write', `${this.location}/${h.type === 'config' ? 'config' : `${h.type}/${h.name}`}`, cause);
+    }
+    return this.inner.saveNew(h, data);
   }
 
   async load(h: ObjectHandle, range?: ByteRange): Promise<Buffer> {

@@ -44,7 +44,17 @@ describe('LocalBackend', () => {
   it('creates the repository directory, its type folders and all 256 data folders', async () => {
     const repo = join(tmp, 'repo');
     await new LocalBackend(repo).create();
-    expect((await readdir(repo)).sort()).toEqual(['data', 'index', 'keys', 'locks', 'settings', 'snapshots']);
+    expect((await readdir(repo)).sort()).toEqual([
+      'approvals',
+      'audit',
+      'data',
+      'index',
+      'keys',
+      'locks',
+      'registry',
+      'settings',
+      'snapshots',
+    ]);
     const data = await readdir(join(repo, 'data'));
     expect(data).toHaveLength(256);
     expect(data).toContain('00');

@@ -14,7 +14,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { chmod, lstat, mkdir, open, readdir, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { errnoCode, FoleBackupError, fsError } from '../errors.js';
-import { fsyncDir, isTempName, removeDurable, writeFileAtomic } from '../fs/durable.js';
+import { fsyncDir, isTempName, removeDurable, writeFileAtomic, writeFileExclusive } from '../fs/durable.js';
 import type {
   Backend,
   ByteRange,
@@ -25,7 +25,7 @@ import type {
   ObjectType,
   TemporaryFile,
 } from './backend.js';
-import { checkHandle, OBJECT_TYPES } from './backend.js';
+import { checkHandle, LATER_TYPES, OBJECT_TYPES } from './backend.js';
 
 const DIR_MODE = 0o700;
 
@@ -75,8 +75,15 @@ export class LocalBackend implements Backend {
     checkHandle(h);
     const path = this.pathOf(h);
     // data/<xx> folders, and type folders a repository made by an older build may lack
-    if (h.type === 'data' || h.type === 'settings') await this.ensurePrefixDir(dirname(path));
+    if (h.type === 'data' || LATER_TYPES.includes(h.type)) await this.ensurePrefixDir(dirname(path));
     await writeFileAtomic(path, data, { mode: h.type === 'config' ? 0o644 : 0o600 });
+  }
+
+  async saveNew(h: ObjectHandle, data: Bytes): Promise<void> {
+    checkHandle(h);
+    const path = this.pathOf(h);
+    if (h.type === 'data' || LATER_TYPES.includes(h.type)) await this.ensurePrefixDir(dirname(path));
+    await writeFileExclusive(path, data, { mode: h.type === 'config' ? 0o644 : 0o600 });
   }
 
   async load(h: ObjectHandle, range?: ByteRange): Promise<Buffer> {

@@ -46,6 +46,14 @@ export class MemoryBackend implements Backend {
     times.set(keyOf(h), Date.now());
   }
 
+  async saveNew(h: ObjectHandle, data: Bytes): Promise<void> {
+    checkHandle(h);
+    if (this.objects.get(h.type)?.has(keyOf(h)) === true) {
+      throw new FoleBackupError('ALREADY_EXISTS', `write ${this.location}/${describe(h)}: it already exists`);
+    }
+    await this.save(h, data);
+  }
+
   /** Set an object's modification time (tests of what is judged by age). */
   setModified(h: ObjectHandle, mtimeMs: number): void {
     this.find(h);

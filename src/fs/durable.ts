@@ -14,9 +14,9 @@
 
 import { randomBytes } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import { open, rename, rm, unlink } from 'node:fs/promises';
+import { link, open, rename, rm, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { errnoCode, fsError } from '../errors.js';
+import { errnoCode, FoleBackupError, fsError } from '../errors.js';
 
 const TEMP_PREFIX = '.tmp-';
 
@@ -58,6 +58,40 @@ export async function writeFileAtomic(
     // Best effort: if even the unlink fails, readers still skip `.tmp-*` names.
     await rm(tmp, { force: true }).catch(() => undefined);
     throw fsError('write', path, err);
+  }
+  await fsyncDir(dir);
+}
+
+/**
+ * Like writeFileAtomic, but only if `path` does not exist: the complete temp file is hard-linked to the final
+ * name, which fails if anything holds that name, so of two writers racing for one name exactly one wins and
+ * the other gets ALREADY_EXISTS. Nothing ever replaces an existing file. The append-only chains (registry,
+ * audit log, an approval's consumption) rely on it.
+ */
+export async function writeFileExclusive(
+  path: string,
+  data: Uint8Array | readonly Uint8Array[],
+  opts: WriteOptions = {},
+): Promise<void> {
+  const dir = dirname(path);
+  const tmp = join(dir, TEMP_PREFIX + randomBytes(8).toString('hex'));
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(tmp, 'wx', opts.mode ?? 0o600);
+    if (data instanceof Uint8Array) await fh.writeFile(data);
+    else await writeAll(fh, data);
+    await fh.sync();
+    await fh.close();
+    fh = undefined;
+    await link(tmp, path);
+  } catch (err) {
+    await fh?.close().catch(() => undefined);
+    if (errnoCode(err) === 'EEXIST') {
+      throw new FoleBackupError('ALREADY_EXISTS', `write ${path}: it already exists`, { path, cause: err });
+    }
+    throw fsError('write', path, err);
+  } finally {
+    await rm(tmp, { force: true }).catch(() => undefined);
   }
   await fsyncDir(dir);
 }

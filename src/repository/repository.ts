@@ -243,6 +243,13 @@ export class Repository {
     return objectName;
   }
 
+  /** Like saveJson under a given name, but only if no object has it: ALREADY_EXISTS otherwise (Backend.saveNew). */
+  async createJson(type: ObjectType, name: string, value: unknown, aad: Uint8Array): Promise<void> {
+    const stored = seal(this.key.encrypt, compressAlways(Buffer.from(JSON.stringify(value))), aad);
+    await this.backend.saveNew({ type, name }, stored);
+    this.addedBytes += stored.length;
+  }
+
   async loadJson(type: ObjectType, name: string, aad: Uint8Array): Promise<unknown> {
     const stored = await this.backend.load({ type, name });
     const plain = decompressAny(open(this.key.encrypt, stored, `${type}/${name}`, aad), `${type}/${name}`);

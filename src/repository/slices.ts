@@ -17,6 +17,8 @@ export interface SealedObjects {
   readonly backend: Backend;
   /** Seal a JSON value and save it; returns the object's name (given, or the SHA-256 of the stored bytes). */
   saveJson(type: ObjectType, value: unknown, aad: Uint8Array, name?: string): Promise<string>;
+  /** Seal a JSON value and save it under `name` only if no object has that name (ALREADY_EXISTS otherwise). */
+  createJson(type: ObjectType, name: string, value: unknown, aad: Uint8Array): Promise<void>;
   /** Load, open and parse a sealed JSON object. */
   loadJson(type: ObjectType, name: string, aad: Uint8Array): Promise<unknown>;
 }

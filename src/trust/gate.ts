@@ -1,0 +1,199 @@
+/**
+ * The gate every operation passes at its entry point, before any work: read
+ * and verify the registry (against this client's pin), prove who the caller is
+ * from a signed request, and check the permission the operation needs. The
+ * CLI, and later the HTTP server and the agent interface, call this one path,
+ * so they cannot disagree about who may do what.
+ *
+ * What the gate cannot do: whoever can read the repository secret can open the
+ * repository and call the library without it. The gate protects the repository
+ * from callers that do not hold the secret (an agent talking to a server that
+ * does): see docs/TRUST.md.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { StopError } from '../errors.js';
+import { currentUser } from '../host/current-user.js';
+import type { SealedObjects } from '../repository/slices.js';
+import type { ActorSigner } from './actor-key.js';
+import { hasValidSignature, isEnvelope, parsePayload, PAYLOAD_TYPE, signEnvelope, type Envelope } from './envelope.js';
+import { OPERATIONS, type OperationName } from './operations.js';
+import { authorize, type ActorKind, type Grant, type Role, type Scope } from './permissions.js';
+import { activeSysadmins, isActive, type RegistryState } from './registry.js';
+import { readRegistry } from './registry-store.js';
+import { checkAgainstPin, readPin, writePin } from './trust-state.js';
+
+/** Who the caller says they are: a name, and the private key that proves it (absent in single-operator mode). */
+export interface Credentials {
+  actor?: string;
+  signer?: ActorSigner;
+}
+
+/** The caller as the gate established them. */
+export interface Principal {
+  name: string;
+  kind: ActorKind;
+  role: Role;
+  grants: readonly Grant[];
+  /** True when a signature by a registered key proved the name; false in single-operator mode. */
+  authenticated: boolean;
+}
+
+/** The trust side of an open repository: its mode, its registry and who is asking. */
+export interface TrustContext {
+  mode: 'registry' | 'single-operator';
+  registry: RegistryState | undefined;
+  principal: Principal;
+  /** The signed request that proved the principal (registry mode): the audit log keeps it. */
+  request: Envelope | undefined;
+}
+
+/** How long a signed request stays valid either side of the verifier's clock. */
+export const REQUEST_WINDOW_MS = 5 * 60 * 1000;
+
+/** The signed body of a request: who asks for which operation, on which registry, when. */
+export interface RequestBody {
+  v: 1;
+  trustId: string;
+  actor: string;
+  op: OperationName;
+  time: string;
+  /** Random, so no two requests are the same bytes. */
+  nonce: string;
+}
+
+/** Sign a request for `op` as `actor` (the CLI does this with the caller's key; a server's client would too). */
+export function signRequest(
+  signer: ActorSigner,
+  trustId: string,
+  actor: string,
+  op: OperationName,
+  now = new Date(),
+): Envelope {
+  const body: RequestBody = {
+    v: 1,
+    trustId,
+    actor,
+    op,
+    time: now.toISOString(),
+    nonce: randomBytes(16).toString('hex'),
+  };
+  return signEnvelope(PAYLOAD_TYPE.request, { ...body }, [signer]);
+}
+
+/**
+ * Prove who sent a signed request: the named actor is registered and not removed, the request is signed by
+ * that actor's registered key, for this registry and this operation, and its time is within REQUEST_WINDOW_MS
+ * of `now`. Throws StopError PERMISSION_DENIED saying what failed; never says more about the registry than
+ * the caller needs.
+ */
+export function authenticate(
+  registry: RegistryState,
+  request: unknown,
+  op: OperationName,
+  now = new Date(),
+): Principal {
+  const deny = (why: string, hint?: string): StopError =>
+    new StopError('PERMISSION_DENIED', `cannot prove who is asking: ${why}`, {
+      hint: hint ?? 'give your registered name and private key: --actor NAME --actor-key FILE',
+    });
+  if (!isEnvelope(request) || request.payloadType !== PAYLOAD_TYPE.request) throw deny('not a signed request');
+  const body = parsePayload(request) as Partial<RequestBody> | undefined;
+  if (body === undefined || body.v !== 1 || typeof body.actor !== 'string') throw deny('a malformed request');
+  const actor = registry.actors.get(body.actor);
+  if (!isActive(actor)) {
+    throw deny(`${body.actor} is not a registered actor of this repository`, 'ask a sysadmin to add you (actor add)');
+  }
+  if (!hasValidSignature(request, actor.fingerprint, actor.publicKey)) {
+    throw deny(
+      `the key given is not ${actor.name}'s registered key`,
+      `give the private key whose public half was registered for ${actor.name} (--actor-key FILE)`,
+    );
+  }
+  if (body.trustId !== registry.trustId) throw deny('the request was made for another repository');
+  if (body.op !== op) throw deny(`the request was signed for ${String(body.op)}, not ${op}`);
+  const t = typeof body.time === 'string' ? Date.parse(body.time) : Number.NaN;
+  if (!Number.isFinite(t) || Math.abs(t - now.getTime()) > REQUEST_WINDOW_MS) {
+    throw deny('the request is not fresh (signed more than 5 minutes from now)', 'check the clocks, then try again');
+  }
+  return { name: actor.name, kind: actor.kind, role: actor.role, grants: actor.grants, authenticated: true };
+}
+
+/** Where the gate keeps this client's pins, and the clock it judges by. */
+export interface GateOptions {
+  stateDir: string;
+  now?: Date;
+}
+
+/**
+ * Open the trust side of a repository for `op`: verify the registry against this client's pin (TRUST_ROLLBACK
+ * if it is older or forked, TRUST_BROKEN if it fails verification), establish the principal, and check the
+ * permission `op` needs on `scope` (PERMISSION_DENIED naming it and who can grant it). Without a registry the
+ * repository is in single-operator mode: the caller holds the repository secret and is sysadmin.
+ */
+export async function openGate(
+  repo: SealedObjects & { readonly config: { readonly id: string } },
+  credentials: Credentials,
+  op: OperationName,
+  scope: Scope,
+  opts: GateOptions,
+): Promise<TrustContext> {
+  const registry = await readRegistry(repo);
+  const pin = await readPin(opts.stateDir, repo.config.id);
+  checkAgainstPin(pin, registry, repo.backend.location);
+  if (registry !== undefined && registry.repositoryId !== repo.config.id) {
+    throw new StopError(
+      'TRUST_BROKEN',
+      'the actor registry belongs to another repository (its repository id differs)',
+      {
+        hint: 'registry objects were copied in from another repository; a sysadmin must investigate',
+      },
+    );
+  }
+  if (registry !== undefined && (pin === undefined || registry.head.seq > pin.registry.seq)) {
+    await writePin(opts.stateDir, registry);
+  }
+  if (registry === undefined) {
+    return {
+      mode: 'single-operator',
+      registry,
+      principal: {
+        name: credentials.actor ?? `${currentUser()}@${hostname()}`,
+        kind: 'human',
+        role: 'sysadmin',
+        grants: [],
+        authenticated: false,
+      },
+      request: undefined,
+    };
+  }
+  if (credentials.actor === undefined || credentials.signer === undefined) {
+    throw new StopError(
+      'PERMISSION_DENIED',
+      `this repository has an actor registry: ${OPERATIONS[op].what} needs a registered actor`,
+      { hint: 'say who you are: --actor NAME --actor-key FILE (or FOLE_BACKUP_ACTOR and FOLE_BACKUP_ACTOR_KEY)' },
+    );
+  }
+  const now = opts.now ?? new Date();
+  const request = signRequest(credentials.signer, registry.trustId, credentials.actor, op, now);
+  const principal = authenticate(registry, request, op, now);
+  const ctx: TrustContext = { mode: 'registry', registry, principal, request };
+  requirePermission(ctx, op, scope);
+  return ctx;
+}
+
+/** Throws StopError PERMISSION_DENIED unless the principal may run `op` on `scope`. */
+export function requirePermission(ctx: TrustContext, op: OperationName, scope: Scope = {}): void {
+  const permission = OPERATIONS[op].permission;
+  if (permission === undefined) return;
+  const verdict = authorize(ctx.principal, permission, scope);
+  if (verdict.allowed) return;
+  const admins = ctx.registry === undefined ? [] : activeSysadmins(ctx.registry).map((a) => a.name);
+  throw new StopError('PERMISSION_DENIED', `${OPERATIONS[op].what} needs permission ${permission}: ${verdict.reason}`, {
+    hint:
+      ctx.principal.kind === 'agent' && verdict.reason.startsWith('an agent')
+        ? 'only a human can do this'
+        : `a sysadmin (${admins.join(', ') || 'none registered'}) can grant it: ` +
+          `fole-backup actor grant ${ctx.principal.name} ${permission}`,
+  });
+}

@@ -1,0 +1,38 @@
+/**
+ * Every operation that opens a repository, and the permission it needs: the
+ * one table the gate reads, so no command decides its own rule.
+ */
+import type { Permission } from './permissions.js';
+
+interface OperationRule {
+  /** What it is, for messages ("a backup needs permission …"). */
+  what: string;
+  /** The permission it needs; undefined = whoever holds the repository secret (making the registry itself). */
+  permission: Permission | undefined;
+}
+
+export const OPERATIONS = {
+  backup: { what: 'a backup', permission: 'backup.create' },
+  list: { what: 'listing backups', permission: 'backup.read' },
+  manifest: { what: 'reading a manifest', permission: 'backup.read' },
+  verify: { what: 'verifying a backup', permission: 'backup.verify' },
+  check: { what: 'checking the repository', permission: 'backup.verify' },
+  restore: { what: 'a restore', permission: 'backup.restore' },
+  'migration-rollback': { what: 'a migration rollback', permission: 'backup.restore' },
+  forget: { what: 'forgetting backups', permission: 'backup.forget' },
+  'forget-preview': { what: 'a forget dry run', permission: 'backup.read' },
+  prune: { what: 'pruning', permission: 'backup.forget' },
+  'prune-preview': { what: 'a prune dry run', permission: 'backup.read' },
+  unlock: { what: 'removing locks', permission: 'backup.forget' },
+  'key-list': { what: 'listing keys', permission: 'backup.keys' },
+  'key-add': { what: 'adding a key', permission: 'backup.keys' },
+  'key-remove': { what: 'removing a key', permission: 'backup.keys' },
+  'actor-bootstrap': { what: 'making the actor registry', permission: undefined },
+  'actor-list': { what: 'listing actors', permission: 'audit.read' },
+  'actor-add': { what: 'adding an actor', permission: 'actors.admin' },
+  'actor-remove': { what: 'removing an actor', permission: 'actors.admin' },
+  'actor-grant': { what: 'granting a permission', permission: 'actors.admin' },
+  'actor-revoke': { what: 'revoking a permission', permission: 'actors.admin' },
+} as const satisfies Record<string, OperationRule>;
+
+export type OperationName = keyof typeof OPERATIONS;

@@ -1,0 +1,159 @@
+/**
+ * The registry's objects in the repository: `registry/<seq>` (ten digits), each
+ * a sealed signed envelope, written create-only so two sysadmins appending at
+ * once cannot fork the chain (one gets ALREADY_EXISTS and tries again on the
+ * new head).
+ */
+import { randomBytes } from 'node:crypto';
+import { FoleBackupError, StopError } from '../errors.js';
+import type { SealedObjects } from '../repository/slices.js';
+import type { ActorSigner } from './actor-key.js';
+import { signEnvelope, PAYLOAD_TYPE } from './envelope.js';
+import {
+  applyEntry,
+  entryValue,
+  RegistryError,
+  replayRegistry,
+  type RegistryAction,
+  type RegistryEntryBody,
+  type RegistryState,
+} from './registry.js';
+
+const NAME_RE = /^\d{10}$/;
+/** A registry longer than this is refused unread: nobody registers a million actors, and replay holds it all. */
+const MAX_ENTRIES = 100_000;
+
+export const registryObjectName = (seq: number): string => String(seq).padStart(10, '0');
+const aad = (name: string): Buffer => Buffer.from(`fole-registry:${name}`);
+
+/** An actor signing registry entries: the name the registry knows it by and its private key. */
+export interface NamedSigner {
+  name: string;
+  signer: ActorSigner;
+}
+
+/**
+ * Read and replay the registry. Undefined when the repository has none (single-operator mode). Throws
+ * StopError TRUST_BROKEN, naming the first bad entry, for a chain with a gap, a foreign object name, or an entry
+ * replay refuses.
+ */
+export async function readRegistry(repo: SealedObjects): Promise<RegistryState | undefined> {
+  const names: string[] = [];
+  for await (const o of repo.backend.list('registry')) {
+    if (!NAME_RE.test(o.name)) throw broken(`registry/${o.name} is not a registry entry name`);
+    names.push(o.name);
+    if (names.length > MAX_ENTRIES) throw broken(`more than ${MAX_ENTRIES} registry entries`);
+  }
+  if (names.length === 0) return undefined;
+  names.sort();
+  const envelopes: unknown[] = [];
+  for (const [i, name] of names.entries()) {
+    if (name !== registryObjectName(i)) throw broken(`registry entry ${i} is missing (the chain has a gap)`);
+    try {
+      envelopes.push(await repo.loadJson('registry', name, aad(name)));
+    } catch (err) {
+      if (err instanceof FoleBackupError && err.code !== 'REPO_CORRUPT' && err.code !== 'CHECKSUM_MISMATCH') throw err;
+      throw broken(`registry entry ${i} cannot be read: ${(err as Error).message}`);
+    }
+  }
+  try {
+    return replayRegistry(envelopes);
+  } catch (err) {
+    if (err instanceof RegistryError) throw broken(err.message);
+    throw err;
+  }
+}
+
+/** Append the first entry: a registry whose first sysadmin is `admin`. Fails ALREADY_EXISTS if one exists. */
+export async function createRegistry(
+  repo: SealedObjects & { readonly config: { readonly id: string } },
+  admin: { name: string; publicKey: string },
+  now = new Date(),
+): Promise<RegistryState> {
+  const body: RegistryEntryBody = {
+    v: 1,
+    trustId: randomBytes(16).toString('hex'),
+    seq: 0,
+    prev: null,
+    time: now.toISOString(),
+    signer: admin.name,
+    action: {
+      op: 'genesis',
+      repositoryId: repo.config.id,
+      actor: { name: admin.name, kind: 'human', role: 'sysadmin', publicKey: admin.publicKey },
+    },
+  };
+  // The first entry is signed by nobody: whoever holds the repository secret starts the chain (and every client
+  // pins it from then on, trust-state.ts). Every later entry needs a sysadmin's signature.
+  const env = signEnvelope(PAYLOAD_TYPE.registryEntry, entryValue(body), []);
+  const state = applyEntry(undefined, env, 0);
+  const name = registryObjectName(0);
+  try {
+    await repo.createJson('registry', name, env, aad(name));
+  } catch (err) {
+    if (err instanceof FoleBackupError && err.code === 'ALREADY_EXISTS') {
+      throw new FoleBackupError('ALREADY_EXISTS', 'this repository already has an actor registry', {
+        hint: 'see it with `fole-backup actor list`; add actors with `fole-backup actor add`',
+      });
+    }
+    throw err;
+  }
+  return state;
+}
+
+/**
+ * Sign `action` as `by` and append it after `state`'s head. The entry is checked by the same replay every reader
+ * runs before it is written, so a refused action (a non-sysadmin signer, removing the last sysadmin, a forbidden
+ * grant) writes nothing: it throws StopError PERMISSION_DENIED or a USAGE error saying why.
+ */
+export async function appendRegistry(
+  repo: SealedObjects,
+  state: RegistryState,
+  action: RegistryAction,
+  by: NamedSigner,
+  now = new Date(),
+): Promise<RegistryState> {
+  const seq = state.head.seq + 1;
+  const body: RegistryEntryBody = {
+    v: 1,
+    trustId: state.trustId,
+    seq,
+    prev: state.head.digest,
+    time: now.toISOString(),
+    signer: by.name,
+    action,
+  };
+  const env = signEnvelope(PAYLOAD_TYPE.registryEntry, entryValue(body), [by.signer]);
+  let next: RegistryState;
+  try {
+    next = applyEntry(state, env, seq);
+  } catch (err) {
+    if (!(err instanceof RegistryError)) throw err;
+    const signerProblem = /^signer |^bad signature/.test(err.reason);
+    throw signerProblem
+      ? new StopError('PERMISSION_DENIED', `registry: ${err.reason}`, {
+          hint: 'registry entries are signed by a human sysadmin: run as one (--actor NAME --actor-key FILE)',
+        })
+      : new FoleBackupError('USAGE', `registry: ${err.reason}`);
+  }
+  const name = registryObjectName(seq);
+  try {
+    await repo.createJson('registry', name, env, aad(name));
+  } catch (err) {
+    if (err instanceof FoleBackupError && err.code === 'ALREADY_EXISTS') {
+      throw new FoleBackupError('ALREADY_EXISTS', `registry entry ${seq} was written by someone else meanwhile`, {
+        hint: 'run the command again: it will apply after their change',
+      });
+    }
+    throw err;
+  }
+  return next;
+}
+
+function broken(why: string): StopError {
+  return new StopError('TRUST_BROKEN', `the actor registry fails verification: ${why}`, {
+    hint:
+      'someone edited, removed or forged registry objects; do not use this repository until a human has ' +
+      'investigated (restore registry/ from an offsite copy, or compare with `fole-backup audit log`)',
+  });
+}
