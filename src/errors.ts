@@ -15,14 +15,10 @@ export type StopCode =
   | 'MODULE_SET_MISMATCH'
   | 'AMBIGUOUS_INTENT'
   | 'UNCLEAR_RESTORE_TARGET'
-  /** The operation needs approvals it does not have: a request was stored for a human to approve. */
-  | 'APPROVAL_REQUIRED'
   /** The actor registry or the audit log fails verification (an edited, forged or missing entry). */
   | 'TRUST_BROKEN'
   /** The registry or audit log is older than, or not an extension of, the newest one this client has verified. */
-  | 'TRUST_ROLLBACK'
-  /** This machine's clock is earlier than the newest audit entry: an expired approval must not come back. */
-  | 'CLOCK_SKEW';
+  | 'TRUST_ROLLBACK';
 
 /** Ordinary error codes: the operation failed; no human decision is needed to retry. */
 export type ErrorCode =

@@ -98,3 +98,45 @@ export { prune, type PruneOptions, type PruneResult } from './prune/prune.js';
 // progress
 export type { ProgressReporter, ProgressSnapshot } from './progress/reporter.js';
 export { silentReporter } from './progress/reporter.js';
+
+// trust: actors, permissions and the gate every operation passes (docs/TRUST.md)
+export {
+  openGate,
+  authenticate,
+  signRequest,
+  requirePermission,
+  REQUEST_WINDOW_MS,
+  type Credentials,
+  type Principal,
+  type TrustContext,
+  type GateOptions,
+  type RequestBody,
+} from './trust/gate.js';
+export {
+  authorize,
+  PERMISSIONS,
+  ROLES,
+  AGENT_FORBIDDEN,
+  PROJECT_SCOPABLE,
+  type Permission,
+  type Role,
+  type Scope,
+  type Grant,
+  type ActorKind,
+  type ActorPermissions,
+  type Authorization,
+} from './trust/permissions.js';
+export { OPERATIONS, type OperationName } from './trust/operations.js';
+export { generateActorKey, signerFromPem, type ActorSigner, type GeneratedActorKey } from './trust/actor-key.js';
+export { readActorKeyFile, readPublicKeyFile, writeActorKeyFiles } from './trust/actor-key-file.js';
+export { bootstrapRegistry, changeRegistry, listActors, type ActorListing } from './trust/actors.js';
+export { readRegistry } from './trust/registry-store.js';
+export type {
+  RegistryState,
+  RegistryAction,
+  ActorRecord,
+  ChainHead,
+  NewActor,
+} from './trust/registry.js';
+export { defaultStateDir } from './trust/trust-state.js';
+export type { Envelope, EnvelopeSignature } from './trust/envelope.js';

@@ -1,17 +1,23 @@
 /**
  * What every command needs from the global flags: the repository location, the
  * password (FOLE_BACKUP_PASSWORD, --password-file / FOLE_BACKUP_PASSWORD_FILE,
- * or a prompt on a TTY), output mode and a progress reporter.
+ * or a prompt on a TTY), who is asking (--actor / --actor-key), output mode and
+ * a progress reporter. Opening the repository passes the trust gate for the
+ * command's operation (src/trust/gate.ts): no command opens one any other way.
  */
-import { createInterface } from 'node:readline';
-import { Writable } from 'node:stream';
 import { abortError } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
 import { openRepository } from '../repository/open-repository.js';
 import { makeOutput, UsageError, type Output } from './output.js';
 import { readPasswordFile } from './password-file.js';
+import { prompt } from './prompt.js';
 import { makeProgressReporter } from './progress-bar.js';
 import type { ProgressReporter } from '../progress/reporter.js';
+import { readActorKeyFile } from '../trust/actor-key-file.js';
+import { openGate, type Credentials, type TrustContext } from '../trust/gate.js';
+import type { OperationName } from '../trust/operations.js';
+import type { Scope } from '../trust/permissions.js';
+import { defaultStateDir } from '../trust/trust-state.js';
 
 export interface GlobalFlags {
   repo?: string;
@@ -20,6 +26,8 @@ export interface GlobalFlags {
   quiet?: boolean;
   progress?: boolean;
   keyHint?: string;
+  actor?: string;
+  actorKey?: string;
 }
 
 export interface Context {
@@ -28,7 +36,15 @@ export interface Context {
   reporter: ProgressReporter & { stop(): void };
   repoLocation(): string;
   password(opts?: { confirm?: boolean }): Promise<string>;
-  openRepo(): Promise<Repository>;
+  /** Who is asking: --actor / FOLE_BACKUP_ACTOR and the key from --actor-key / FOLE_BACKUP_ACTOR_KEY. */
+  credentials(): Promise<Credentials>;
+  /**
+   * Open the repository for `op`: the trust gate checks who asks and whether they may (PERMISSION_DENIED,
+   * TRUST_ROLLBACK, TRUST_BROKEN are STOPs) before the command does any work.
+   */
+  openRepo(op: OperationName, scope?: Scope): Promise<Repository>;
+  /** The gate's verdict for the repository openRepo opened. */
+  trust(): TrustContext;
   /**
    * For a command that can stop cleanly: a signal that Ctrl-C (SIGINT) or
    * SIGTERM sets, so the command undoes its work in progress and ends with
@@ -52,23 +68,12 @@ const SIGNAL_NUMBER: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 2, SIGT
 /** The exit status of a command stopped by `sig`: the shell's convention, 128 + its number (130 for SIGINT). */
 export const signalExitCode = (sig: NodeJS.Signals): number => 128 + (SIGNAL_NUMBER[sig] ?? 0);
 
-/** Ask on the terminal without echo. */
-async function prompt(question: string): Promise<string> {
-  const muted = new Writable({ write: (_c, _e, cb) => cb() });
-  process.stderr.write(question);
-  const rl = createInterface({ input: process.stdin, output: muted, terminal: true });
-  try {
-    return await new Promise<string>((resolve) => rl.question('', resolve));
-  } finally {
-    rl.close();
-    process.stderr.write('\n');
-  }
-}
-
 export function makeContext(flags: GlobalFlags): Context {
   const out = makeOutput(flags.json === true, flags.quiet === true);
   const reporter = makeProgressReporter({ enabled: flags.progress !== false, quiet: flags.quiet === true });
   let cached: string | undefined;
+  let creds: Credentials | undefined;
+  let trusted: TrustContext | undefined;
   let stop: AbortController | undefined;
   let caught: NodeJS.Signals | undefined;
   let finishing: string | undefined;
@@ -123,13 +128,52 @@ export function makeContext(flags: GlobalFlags): Context {
       cached = first;
       return cached;
     },
-    async openRepo() {
+    async credentials() {
+      if (creds !== undefined) return creds;
+      const actor = nonEmpty(flags.actor) ?? nonEmpty(process.env.FOLE_BACKUP_ACTOR);
+      const keyFile = nonEmpty(flags.actorKey) ?? nonEmpty(process.env.FOLE_BACKUP_ACTOR_KEY);
+      if (keyFile !== undefined && actor === undefined) {
+        throw new UsageError('an actor key without an actor name', 'pass --actor NAME (or set FOLE_BACKUP_ACTOR)');
+      }
+      const signer =
+        keyFile === undefined
+          ? undefined
+          : await readActorKeyFile(keyFile, async () => {
+              const env = nonEmpty(process.env.FOLE_BACKUP_ACTOR_KEY_PASSPHRASE);
+              if (env !== undefined) return env;
+              if (process.stdin.isTTY !== true || process.stderr.isTTY !== true) {
+                throw new UsageError(
+                  `actor key ${keyFile} is passphrase-protected`,
+                  'set FOLE_BACKUP_ACTOR_KEY_PASSPHRASE or run on a terminal to be asked',
+                );
+              }
+              return prompt(`passphrase for actor key ${keyFile}: `);
+            });
+      creds = { ...(actor === undefined ? {} : { actor }), ...(signer === undefined ? {} : { signer }) };
+      return creds;
+    },
+    async openRepo(op, scope = {}) {
       const loc = ctx.repoLocation();
       const keyHint = flags.keyHint ?? process.env.FOLE_BACKUP_KEY_HINT;
-      return openRepository(loc, await ctx.password(), {
+      const credentials = await ctx.credentials();
+      const repo = await openRepository(loc, await ctx.password(), {
         reporter,
         ...(keyHint !== undefined && keyHint !== '' ? { keyHint } : {}),
       });
+      try {
+        trusted = await openGate(repo, credentials, op, scope, { stateDir: defaultStateDir() });
+      } catch (err) {
+        await repo.close();
+        throw err;
+      }
+      if (trusted.mode === 'single-operator' && credentials.signer !== undefined) {
+        out.info('this repository has no actor registry (single-operator mode): the actor key was not needed');
+      }
+      return repo;
+    },
+    trust() {
+      if (trusted === undefined) throw new Error('trust() before openRepo()');
+      return trusted;
     },
     interruptible() {
       if (stop === undefined) {
@@ -151,6 +195,10 @@ export function makeContext(flags: GlobalFlags): Context {
     },
   };
   return ctx;
+}
+
+function nonEmpty(s: string | undefined): string | undefined {
+  return s === undefined || s === '' ? undefined : s;
 }
 
 /** Runs a command body with a fresh context; errors become exit codes (src/cli/main.ts). */

@@ -22,6 +22,7 @@ import { registerVerify } from './commands/verify.js';
 import { registerCheck } from './commands/check.js';
 import { registerRestore } from './commands/restore.js';
 import { registerRecover } from './commands/recover.js';
+import { registerActor } from './commands/actor.js';
 
 export const VERSION = '0.1.0';
 
@@ -45,6 +46,16 @@ export function buildProgram(): Command {
       '--key-hint <name>',
       'try the key file whose name starts with this first (default: $FOLE_BACKUP_KEY_HINT); needed when a ' +
         'repository has more than 20 key files',
+    )
+    .option(
+      '--actor <name>',
+      'who runs this command: a registered actor (with --actor-key) in a repository with an actor registry; ' +
+        'otherwise recorded as who made a backup (default: $FOLE_BACKUP_ACTOR, else user@host)',
+    )
+    .option(
+      '--actor-key <file>',
+      "the actor's private key (from `actor keygen`), which proves --actor (default: $FOLE_BACKUP_ACTOR_KEY; " +
+        'a passphrase from $FOLE_BACKUP_ACTOR_KEY_PASSPHRASE or a prompt)',
     )
     .option('--json', 'write one JSON document to stdout; human text and progress go to stderr')
     .option('-q, --quiet', 'no progress or informational output on stderr')
@@ -92,6 +103,7 @@ Getting started:
   registerPrune(program, run);
   registerMigrationRollback(program, run);
   registerKey(program, run);
+  registerActor(program, run);
   registerDemo(program, run);
   return program;
 }

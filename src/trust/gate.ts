@@ -12,7 +12,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { StopError } from '../errors.js';
+import { FoleBackupError, StopError } from '../errors.js';
 import { currentUser } from '../host/current-user.js';
 import type { SealedObjects } from '../repository/slices.js';
 import type { ActorSigner } from './actor-key.js';
@@ -153,6 +153,11 @@ export async function openGate(
   if (registry !== undefined && (pin === undefined || registry.head.seq > pin.registry.seq)) {
     await writePin(opts.stateDir, registry);
   }
+  if (registry !== undefined && OPERATIONS[op].permission === undefined) {
+    throw new FoleBackupError('ALREADY_EXISTS', 'this repository already has an actor registry', {
+      hint: 'see it with `fole-backup actor list`; add actors with `fole-backup actor add`',
+    });
+  }
   if (registry === undefined) {
     return {
       mode: 'single-operator',
@@ -179,6 +184,12 @@ export async function openGate(
   const principal = authenticate(registry, request, op, now);
   const ctx: TrustContext = { mode: 'registry', registry, principal, request };
   requirePermission(ctx, op, scope);
+  const rule: { what: string; humanDecision?: true } = OPERATIONS[op];
+  if (principal.kind === 'agent' && rule.humanDecision === true) {
+    throw new StopError('AMBIGUOUS_INTENT', `${rule.what} is a human decision: ${principal.name} is an agent`, {
+      hint: 'show the plan (--dry-run) to a human, who runs the command themselves',
+    });
+  }
   return ctx;
 }
 

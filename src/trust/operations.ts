@@ -9,6 +9,8 @@ interface OperationRule {
   what: string;
   /** The permission it needs; undefined = whoever holds the repository secret (making the registry itself). */
   permission: Permission | undefined;
+  /** Destructive: an agent may not run it on its own (spec §10), whatever its permissions. */
+  humanDecision?: true;
 }
 
 export const OPERATIONS = {
@@ -17,13 +19,14 @@ export const OPERATIONS = {
   manifest: { what: 'reading a manifest', permission: 'backup.read' },
   verify: { what: 'verifying a backup', permission: 'backup.verify' },
   check: { what: 'checking the repository', permission: 'backup.verify' },
-  restore: { what: 'a restore', permission: 'backup.restore' },
-  'migration-rollback': { what: 'a migration rollback', permission: 'backup.restore' },
-  forget: { what: 'forgetting backups', permission: 'backup.forget' },
+  restore: { what: 'a restore', permission: 'backup.restore', humanDecision: true },
+  'restore-preview': { what: 'a restore dry run', permission: 'backup.read' },
+  'migration-rollback': { what: 'a migration rollback', permission: 'backup.restore', humanDecision: true },
+  forget: { what: 'forgetting backups', permission: 'backup.forget', humanDecision: true },
   'forget-preview': { what: 'a forget dry run', permission: 'backup.read' },
-  prune: { what: 'pruning', permission: 'backup.forget' },
+  prune: { what: 'pruning', permission: 'backup.forget', humanDecision: true },
   'prune-preview': { what: 'a prune dry run', permission: 'backup.read' },
-  unlock: { what: 'removing locks', permission: 'backup.forget' },
+  unlock: { what: 'removing locks', permission: 'backup.forget', humanDecision: true },
   'key-list': { what: 'listing keys', permission: 'backup.keys' },
   'key-add': { what: 'adding a key', permission: 'backup.keys' },
   'key-remove': { what: 'removing a key', permission: 'backup.keys' },

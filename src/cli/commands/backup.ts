@@ -1,4 +1,4 @@
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { backup, type BackupResult } from '../../backup/backup.js';
 import { checkBackupLabels } from '../../snapshot/fields.js';
 import { parseSeconds } from '../numbers.js';
@@ -10,8 +10,6 @@ import { printablePath } from '../../snapshot/validate.js';
 export interface BackupFlags {
   storageRoot?: string;
   foleVersion?: string;
-  actor?: string;
-  actorKind?: 'human' | 'agent';
   tag?: string[];
   stagingDir?: string;
   busyTimeout?: string;
@@ -69,13 +67,13 @@ export async function runBackup(ctx: Context, flags: BackupFlags): Promise<Backu
     }
     ctx.out.info(`FOLE version ${foleVersion} (from ${FOLE_VERSION_FILE})`);
   }
-  const actor = flags.actor ?? process.env.FOLE_BACKUP_ACTOR;
+  const given = ctx.flags.actor ?? process.env.FOLE_BACKUP_ACTOR;
   // checked before the repository is opened: a bad value costs no password prompt
   checkBackupLabels(
-    { foleVersion, actor, tags: flags.tag },
+    { foleVersion, actor: given, tags: flags.tag },
     {
       version: versionFrom,
-      actor: flags.actor !== undefined ? '--actor' : 'FOLE_BACKUP_ACTOR',
+      actor: ctx.flags.actor !== undefined ? '--actor' : 'FOLE_BACKUP_ACTOR',
       tag: '--tag',
     },
   );
@@ -89,15 +87,17 @@ export async function runBackup(ctx: Context, flags: BackupFlags): Promise<Backu
     flags.storageLockWait === undefined
       ? undefined
       : parseSeconds('--storage-lock-wait', flags.storageLockWait, { max: 86_400 });
-  const repo = await ctx.openRepo();
+  const repo = await ctx.openRepo('backup');
   try {
     return await backup(repo, {
       incremental: flags.incremental === true,
       parent: flags.parent,
       storageRoot,
       foleVersion,
-      actor,
-      actorKind: flags.actorKind,
+      // who the gate established: in registry mode a registered, key-proven actor and its kind; in
+      // single-operator mode what --actor says, or backup's own default (user@host)
+      actor: ctx.trust().mode === 'registry' || given !== undefined ? ctx.trust().principal.name : undefined,
+      actorKind: ctx.trust().principal.kind,
       tags: flags.tag,
       stagingParent: flags.stagingDir ?? process.env.FOLE_BACKUP_STAGING,
       busyTimeoutMs,
@@ -120,16 +120,6 @@ export function registerBackup(program: Command, run: Runner): void {
       '--fole-version <version>',
       'version of the FOLE server owning it, MAJOR.MINOR.PATCH[-PRERELEASE] (default: $FOLE_VERSION, else ' +
         '"foleVersion" in the root\'s config/server.json)',
-    )
-    .option(
-      '--actor <who>',
-      'who asks for this backup, recorded as createdBy: up to 256 characters, no control characters ' +
-        '(default: $FOLE_BACKUP_ACTOR, else user@host)',
-    )
-    .addOption(
-      new Option('--actor-kind <kind>', 'whether a person or an AI agent asks')
-        .choices(['human', 'agent'])
-        .default('human'),
     )
     .option(
       '--tag <tag...>',

@@ -66,7 +66,7 @@ affects); 1 something could not be read for another reason and no damage was fou
       const flags = this.opts<CheckFlags>();
       return run(async (ctx) => {
         const maxProblems = parseMaxProblems(flags.maxProblems);
-        const repo = await ctx.openRepo();
+        const repo = await ctx.openRepo('check');
         let report: CheckReport;
         try {
           report = await checkRepository(repo, {

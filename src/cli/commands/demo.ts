@@ -54,14 +54,9 @@ export function registerDemo(program: Command, run: Runner): void {
           await repo.close();
         }
         const password = (await readFile(keyFile, 'utf8')).trim();
-        const demoCtx = makeContext({ ...ctx.flags, repo: repoDir });
+        const demoCtx = makeContext({ ...ctx.flags, repo: repoDir, actor: ctx.flags.actor ?? 'demo@fole-backup' });
         demoCtx.password = async () => password;
-        const r = await runBackup(demoCtx, {
-          storageRoot: storage,
-          foleVersion: '1.0.0',
-          actor: 'demo@fole-backup',
-          actorKind: 'human',
-        });
+        const r = await runBackup(demoCtx, { storageRoot: storage, foleVersion: '1.0.0' });
         // how this very CLI was started: installed as `fole-backup`, or from a checkout (npm start)
         const script = process.argv[1] ?? '';
         const cli =

@@ -1,5 +1,4 @@
-import { Option, type Command } from 'commander';
-import { StopError } from '../../errors.js';
+import type { Command } from 'commander';
 import { forget, loadRetentionPolicy } from '../../retention/forget.js';
 import { describePolicy, parseDuration, parseKeepCount, type RetentionPolicy } from '../../retention/policy.js';
 import { describeDamaged } from '../../snapshot/store.js';
@@ -22,7 +21,6 @@ interface ForgetFlags {
   savePolicy?: boolean;
   repackThreshold?: string;
   minPackAge?: string;
-  actorKind?: 'human' | 'agent';
   allowRemoveAll?: boolean;
 }
 
@@ -73,11 +71,6 @@ export function registerForget(program: Command, run: Runner): void {
       'with --prune: repack packs with at least this much unused data (default 20%)',
     )
     .option('--min-pack-age <hours>', 'with --prune: leave packs written in the last this many hours alone (default 4)')
-    .addOption(
-      new Option('--actor-kind <kind>', 'whether a person or an AI agent asks')
-        .choices(['human', 'agent'])
-        .default('human'),
-    )
     .addHelpText(
       'after',
       `
@@ -98,14 +91,9 @@ Examples:
     .action(function (this: Command, ids: string[]) {
       const flags = this.opts<ForgetFlags>();
       return run(async (ctx) => {
-        if (flags.actorKind === 'agent' && !flags.dryRun) {
-          throw new StopError('AMBIGUOUS_INTENT', 'an AI agent may not remove backups', {
-            hint: 'run it with --dry-run and show the plan to a human, who runs the command themselves',
-          });
-        }
         const threshold = parseThreshold(flags.repackThreshold);
         const minPackAgeMs = parseMinPackAge(flags.minPackAge);
-        const repo = await ctx.openRepo();
+        const repo = await ctx.openRepo(flags.dryRun === true ? 'forget-preview' : 'forget');
         try {
           let policy = policyFromFlags(flags);
           if (policy !== undefined && ids.length > 0)

@@ -6,6 +6,10 @@ import { initRepository } from '../../repository/open-repository.js';
 import type { Runner } from '../context.js';
 import { parseWholeNumber } from '../numbers.js';
 import { UsageError } from '../output.js';
+import { readPublicKeyFile } from '../../trust/actor-key-file.js';
+import { bootstrapRegistry } from '../../trust/actors.js';
+import { defaultStateDir } from '../../trust/trust-state.js';
+import { checkActorName, describeBootstrap } from './actor.js';
 
 /** Write a new random key file (0600); refuses to overwrite one. Returns its secret. */
 export async function generateKeyFile(path: string): Promise<string> {
@@ -40,19 +44,38 @@ export function registerInit(program: Command, run: Runner): void {
       '--db-chunk-size <bytes>',
       'chunk size for database snapshots: a power of two from 512 to 1048576 (default 16384)',
     )
+    .option('--admin <name>', 'make an actor registry with this human as its first sysadmin (docs/TRUST.md)')
+    .option('--admin-public-key <file>', "with --admin: the sysadmin's public key (FILE.pub from `actor keygen`)")
     .addHelpText(
       'after',
       `
 Examples:
   FOLE_BACKUP_PASSWORD=... fole-backup init --repo /srv/backups/fole
   fole-backup init --repo /srv/backups/fole --generate-key-file /root/fole-backup.key
+  fole-backup init --repo /srv/backups/fole --generate-key-file /root/fole-backup.key \\
+      --admin alice --admin-public-key alice.key.pub
 
 Without the password or key file the backups cannot be read by anyone, you included.`,
     )
     .action(function (this: Command) {
-      const opts = this.opts<{ generateKeyFile?: string; dbChunkSize?: string }>();
+      const opts = this.opts<{
+        generateKeyFile?: string;
+        dbChunkSize?: string;
+        admin?: string;
+        adminPublicKey?: string;
+      }>();
       return run(async (ctx) => {
         const location = ctx.repoLocation();
+        if ((opts.admin === undefined) !== (opts.adminPublicKey === undefined)) {
+          throw new UsageError('--admin and --admin-public-key go together');
+        }
+        const admin =
+          opts.admin === undefined
+            ? undefined
+            : {
+                name: checkActorName('--admin', opts.admin),
+                publicKey: await readPublicKeyFile(opts.adminPublicKey as string),
+              };
         let dbChunkSize: number | undefined;
         if (opts.dbChunkSize !== undefined) {
           dbChunkSize = parseWholeNumber('--db-chunk-size', opts.dbChunkSize, { min: 512, max: 1 << 20 });
@@ -64,19 +87,26 @@ Without the password or key file the backups cannot be read by anyone, you inclu
           ? await generateKeyFile(opts.generateKeyFile)
           : await ctx.password({ confirm: true });
         const repo = await initRepository(location, password, { dbChunkSize });
-        await repo.close();
+        let trustId: string | undefined;
+        try {
+          if (admin !== undefined) trustId = (await bootstrapRegistry(repo, admin, defaultStateDir())).trustId;
+        } finally {
+          await repo.close();
+        }
         ctx.out.result(
           {
             repository: repo.backend.location,
             id: repo.config.id,
             formatVersion: repo.config.formatVersion,
             keyFile: opts.generateKeyFile ?? null,
+            ...(trustId === undefined ? {} : { trustId, sysadmin: admin?.name }),
           },
           () =>
             `created repository ${repo.config.id} at ${repo.backend.location}` +
             (opts.generateKeyFile
               ? `\nkey file: ${opts.generateKeyFile} (pass it with --password-file; keep a copy somewhere safe)`
-              : ''),
+              : '') +
+            (trustId === undefined || admin === undefined ? '' : `\n${describeBootstrap(admin.name, trustId)}`),
         );
       });
     });

@@ -23,7 +23,7 @@ export function registerKey(program: Command, run: Runner): void {
     .description('list key files; the one in use is marked *, a damaged one ! (remove it with `key remove`)')
     .action(() =>
       run(async (ctx) => {
-        const repo = await ctx.openRepo();
+        const repo = await ctx.openRepo('key-list');
         const keys = await listKeys(repo);
         ctx.out.result(keys, () =>
           keys
@@ -51,7 +51,7 @@ export function registerKey(program: Command, run: Runner): void {
         if ((opts.newPasswordFile === undefined) === (opts.generateKeyFile === undefined)) {
           throw new UsageError('give exactly one of --new-password-file or --generate-key-file');
         }
-        const repo = await ctx.openRepo();
+        const repo = await ctx.openRepo('key-add');
         let secret: string;
         if (opts.generateKeyFile !== undefined) secret = await generateKeyFile(opts.generateKeyFile);
         else secret = await readPasswordFile(opts.newPasswordFile as string);
@@ -65,7 +65,7 @@ export function registerKey(program: Command, run: Runner): void {
     .description('remove a key file (not the one in use, never the last one)')
     .action((ref: string) =>
       run(async (ctx) => {
-        const repo = await ctx.openRepo();
+        const repo = await ctx.openRepo('key-remove');
         const name = await removeKey(repo, ref);
         ctx.out.result({ removed: name }, () => `removed key ${name.slice(0, 16)}`);
       }),

@@ -10,7 +10,7 @@ export function registerList(program: Command, run: Runner): void {
     .description('list the backups in the repository, oldest first')
     .action(() =>
       run(async (ctx) => {
-        const repo = await ctx.openRepo();
+        const repo = await ctx.openRepo('list');
         const { snapshots: snaps, damaged } = await scanSnapshots(repo);
         await repo.close();
         const rows: Record<string, unknown>[] = snaps.map((s) => ({

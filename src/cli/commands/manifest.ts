@@ -13,7 +13,7 @@ export function registerManifest(program: Command, run: Runner): void {
       run(async (ctx) => {
         // only reads: a reader that has seen enough (`| head`) ends it
         exitWhenStdoutCloses();
-        const repo = await ctx.openRepo();
+        const repo = await ctx.openRepo('manifest');
         const snap = await loadSnapshot(repo, await resolveBackupId(repo, ref));
         await renderManifest(repo, snap, (text) => {
           if (!process.stdout.write(text))

@@ -45,7 +45,7 @@ ones that fail are passed over and named. Then the restore protocol runs as for
       return run(async (ctx) => {
         if (flags.target === '') throw new UsageError('--target is empty');
         const foleVersion = givenFoleVersion(flags.foleVersion, process.env.FOLE_VERSION);
-        const repo = await ctx.openRepo();
+        const repo = await ctx.openRepo(flags.dryRun === true ? 'restore-preview' : 'migration-rollback');
         try {
           const r = await migrationRollback(repo, migrationId, {
             target: flags.target,

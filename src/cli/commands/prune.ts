@@ -67,7 +67,7 @@ left, once untouched for an hour (a younger one may belong to a writer still at 
       return run(async (ctx) => {
         const threshold = parseThreshold(flags.repackThreshold);
         const minPackAgeMs = parseMinPackAge(flags.minPackAge);
-        const repo = await ctx.openRepo();
+        const repo = await ctx.openRepo(flags.dryRun === true ? 'prune-preview' : 'prune');
         try {
           const r = await prune(repo, {
             repackThreshold: threshold,

@@ -185,7 +185,7 @@ Examples:
         let storageLockWaitMs: number | undefined;
         if (flags.storageLockWait !== undefined)
           storageLockWaitMs = parseSeconds('--storage-lock-wait', flags.storageLockWait, { max: 86_400 });
-        const repo = await ctx.openRepo();
+        const repo = await ctx.openRepo(flags.dryRun === true ? 'restore-preview' : 'restore');
         try {
           const common = {
             target,

@@ -13,7 +13,7 @@ export function registerUnlock(program: Command, run: Runner): void {
     .action(function (this: Command) {
       const opts = this.opts<{ force?: boolean }>();
       return run(async (ctx) => {
-        const repo = await ctx.openRepo();
+        const repo = await ctx.openRepo('unlock');
         const { removed, kept } = await unlockRepository(repo, { force: opts.force === true });
         await repo.close();
         const show = (l: (typeof removed)[number]): object => ({

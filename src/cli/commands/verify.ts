@@ -158,7 +158,7 @@ Examples:
           readData = flags.readData === true;
         }
         const maxProblems = parseMaxProblems(flags.maxProblems);
-        const repo = await ctx.openRepo();
+        const repo = await ctx.openRepo('verify');
         let report: VerifyReport;
         try {
           report = await verifyBackup(repo, ref, {
