@@ -13,6 +13,8 @@ interface OperationRule {
   humanDecision?: true;
 }
 
+/** Every operation that opens a repository: what it is called in messages, the permission it needs, and whether
+ * it is a human decision an agent may not take on its own. */
 export const OPERATIONS = {
   backup: { what: 'a backup', permission: 'backup.create' },
   list: { what: 'listing backups', permission: 'backup.read' },
@@ -38,4 +40,5 @@ export const OPERATIONS = {
   'actor-revoke': { what: 'revoking a permission', permission: 'actors.admin' },
 } as const satisfies Record<string, OperationRule>;
 
+/** The name of an operation in OPERATIONS, e.g. `restore`. */
 export type OperationName = keyof typeof OPERATIONS;

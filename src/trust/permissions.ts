@@ -21,6 +21,7 @@ export const PERMISSIONS = {
   'audit.redact': 'redact a sensitive value from the audit log',
 } as const;
 
+/** A permission's name, e.g. `backup.restore`. */
 export type Permission = keyof typeof PERMISSIONS;
 export const PERMISSION_NAMES = Object.keys(PERMISSIONS) as Permission[];
 
@@ -33,6 +34,7 @@ export const ROLES = {
   none: [],
 } as const satisfies Record<string, readonly Permission[]>;
 
+/** A role's name: `sysadmin`, `operator`, `auditor` or `none`. */
 export type Role = keyof typeof ROLES;
 export const ROLE_NAMES = Object.keys(ROLES) as Role[];
 
@@ -48,6 +50,7 @@ export const PROJECT_SCOPABLE: readonly Permission[] = [
   'backup.import',
 ];
 
+/** Whether an actor is a person or an AI agent: the registry says, never the caller. */
 export type ActorKind = 'human' | 'agent';
 
 /** One grant beyond the role: a permission, everywhere or on one project. */
@@ -70,6 +73,7 @@ export interface Scope {
   project?: string;
 }
 
+/** authorize's verdict: allowed (and by what), or refused (and why). */
 export type Authorization = { allowed: true; via: string } | { allowed: false; reason: string };
 
 export function isPermission(p: unknown): p is Permission {
