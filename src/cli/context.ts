@@ -8,6 +8,10 @@
 import { abortError } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
 import { openRepository } from '../repository/open-repository.js';
+import { openBackend } from '../backend/open.js';
+import { SharedBackend } from '../backend/shared.js';
+import { recordOperation, type Outcome } from '../trust/audit-record.js';
+import { readRegistry } from '../trust/registry-store.js';
 import { makeOutput, UsageError, type Output } from './output.js';
 import { readPasswordFile } from './password-file.js';
 import { prompt } from './prompt.js';
@@ -18,6 +22,8 @@ import { openGate, type Credentials, type TrustContext } from '../trust/gate.js'
 import type { OperationName } from '../trust/operations.js';
 import type { Scope } from '../trust/permissions.js';
 import { defaultStateDir } from '../trust/trust-state.js';
+
+export type { Outcome };
 
 export interface GlobalFlags {
   repo?: string;
@@ -45,6 +51,12 @@ export interface Context {
   openRepo(op: OperationName, scope?: Scope): Promise<Repository>;
   /** The gate's verdict for the repository openRepo opened. */
   trust(): TrustContext;
+  /**
+   * The command is over: append its audit entry to the repository openRepo opened (if it opened one, even if
+   * the gate refused), then close that repository. Never throws: an entry that cannot be written (a read-only
+   * repository) is a warning.
+   */
+  finish(outcome: Outcome): Promise<void>;
   /**
    * For a command that can stop cleanly: a signal that Ctrl-C (SIGINT) or
    * SIGTERM sets, so the command undoes its work in progress and ends with
@@ -74,6 +86,9 @@ export function makeContext(flags: GlobalFlags): Context {
   let cached: string | undefined;
   let creds: Credentials | undefined;
   let trusted: TrustContext | undefined;
+  /** The repository openRepo opened, for the audit entry: the gate's verdict is `trusted`. */
+  let opened: { repo: Repository; backend: SharedBackend; op: OperationName; startedAt: number } | undefined;
+  let lastResult: unknown;
   let stop: AbortController | undefined;
   let caught: NodeJS.Signals | undefined;
   let finishing: string | undefined;
@@ -91,7 +106,13 @@ export function makeContext(flags: GlobalFlags): Context {
   };
   const ctx: Context = {
     flags,
-    out,
+    out: {
+      ...out,
+      result(value, human) {
+        lastResult = value;
+        out.result(value, human);
+      },
+    },
     reporter,
     repoLocation() {
       const loc = flags.repo ?? process.env.FOLE_BACKUP_REPO;
@@ -156,16 +177,22 @@ export function makeContext(flags: GlobalFlags): Context {
       const loc = ctx.repoLocation();
       const keyHint = flags.keyHint ?? process.env.FOLE_BACKUP_KEY_HINT;
       const credentials = await ctx.credentials();
-      const repo = await openRepository(loc, await ctx.password(), {
-        reporter,
-        ...(keyHint !== undefined && keyHint !== '' ? { keyHint } : {}),
-      });
+      const startedAt = Date.now();
+      // the command closes its Repository when it is done; the audit entry is written after that, through the
+      // same backend, which this context closes in finish()
+      const backend = new SharedBackend(openBackend(loc));
+      let repo: Repository;
       try {
-        trusted = await openGate(repo, credentials, op, scope, { stateDir: defaultStateDir() });
+        repo = await openRepository(backend, await ctx.password(), {
+          reporter,
+          ...(keyHint !== undefined && keyHint !== '' ? { keyHint } : {}),
+        });
       } catch (err) {
-        await repo.close();
+        await backend.release();
         throw err;
       }
+      opened = { repo, backend, op, startedAt };
+      trusted = await openGate(repo, credentials, op, scope, { stateDir: defaultStateDir() });
       if (trusted.mode === 'single-operator' && credentials.signer !== undefined) {
         out.info('this repository has no actor registry (single-operator mode): the actor key was not needed');
       }
@@ -174,6 +201,31 @@ export function makeContext(flags: GlobalFlags): Context {
     trust() {
       if (trusted === undefined) throw new Error('trust() before openRepo()');
       return trusted;
+    },
+    async finish(outcome) {
+      const o = opened;
+      if (o === undefined) return;
+      opened = undefined;
+      try {
+        const registry = trusted?.registry ?? (await readRegistry(o.repo).catch(() => undefined));
+        await recordOperation(o.repo, {
+          op: o.op,
+          argv: process.argv.slice(2),
+          startedAt: o.startedAt,
+          outcome: { ...outcome, ...(lastResult === undefined ? {} : { result: lastResult }) },
+          credentials: creds ?? {},
+          trust: trusted,
+          registry,
+          stateDir: defaultStateDir(),
+        });
+      } catch (err) {
+        reporter.stop();
+        process.stderr.write(
+          `fole-backup: warning: the audit entry for this command could not be written: ${(err as Error).message}\n`,
+        );
+      } finally {
+        await o.backend.release().catch(() => undefined);
+      }
     },
     interruptible() {
       if (stop === undefined) {

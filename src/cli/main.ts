@@ -80,13 +80,17 @@ Getting started:
   const run: Runner = async (fn) => {
     const flags = program.opts<GlobalFlags>();
     const ctx = makeContext(flags);
+    let error: unknown;
     try {
       await fn(ctx);
     } catch (err) {
+      error = err;
       ctx.reporter.stop();
       process.exitCode = reportError(err, flags.json === true);
       if (ctx.interruptedBy !== undefined) process.exitCode = signalExitCode(ctx.interruptedBy);
     } finally {
+      // every command that opened a repository is audited, refused, failed and stopped ones too
+      await ctx.finish(error === undefined ? {} : { error });
       ctx.release();
     }
   };

@@ -21,7 +21,8 @@ import { OPERATIONS, type OperationName } from './operations.js';
 import { authorize, type ActorKind, type Grant, type Role, type Scope } from './permissions.js';
 import { activeSysadmins, isActive, type RegistryState } from './registry.js';
 import { readRegistry } from './registry-store.js';
-import { checkAgainstPin, readPin, writePin } from './trust-state.js';
+import { checkAgainstPin, checkAuditAgainstPin, readPin, writePin } from './trust-state.js';
+import { auditDigestAt } from './audit-store.js';
 
 /** Who the caller says they are: a name, and the private key that proves it (absent in single-operator mode). */
 export interface Credentials {
@@ -141,6 +142,9 @@ export async function openGate(
   const registry = await readRegistry(repo);
   const pin = await readPin(opts.stateDir, repo.config.id);
   checkAgainstPin(pin, registry, repo.backend.location);
+  if (pin?.audit !== undefined && pin.trustId === registry?.trustId) {
+    checkAuditAgainstPin(pin, await auditDigestAt(repo, pin.audit.seq), repo.backend.location);
+  }
   if (registry !== undefined && registry.repositoryId !== repo.config.id) {
     throw new StopError(
       'TRUST_BROKEN',

@@ -38,13 +38,25 @@ export interface NamedSigner {
  * replay refuses.
  */
 export async function readRegistry(repo: SealedObjects): Promise<RegistryState | undefined> {
+  const envelopes = await readRegistryEnvelopes(repo);
+  if (envelopes.length === 0) return undefined;
+  try {
+    return replayRegistry(envelopes);
+  } catch (err) {
+    if (err instanceof RegistryError) throw broken(err.message);
+    throw err;
+  }
+}
+
+/** The registry's entries as stored, in order, not yet replayed ([] when there is no registry). Throws
+ * TRUST_BROKEN for a gap, a foreign name or an entry that cannot be read. */
+export async function readRegistryEnvelopes(repo: SealedObjects): Promise<unknown[]> {
   const names: string[] = [];
   for await (const o of repo.backend.list('registry')) {
     if (!NAME_RE.test(o.name)) throw broken(`registry/${o.name} is not a registry entry name`);
     names.push(o.name);
     if (names.length > MAX_ENTRIES) throw broken(`more than ${MAX_ENTRIES} registry entries`);
   }
-  if (names.length === 0) return undefined;
   names.sort();
   const envelopes: unknown[] = [];
   for (const [i, name] of names.entries()) {
@@ -56,12 +68,7 @@ export async function readRegistry(repo: SealedObjects): Promise<RegistryState |
       throw broken(`registry entry ${i} cannot be read: ${(err as Error).message}`);
     }
   }
-  try {
-    return replayRegistry(envelopes);
-  } catch (err) {
-    if (err instanceof RegistryError) throw broken(err.message);
-    throw err;
-  }
+  return envelopes;
 }
 
 /** Append the first entry: a registry whose first sysadmin is `admin`. Fails ALREADY_EXISTS if one exists. */

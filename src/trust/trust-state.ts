@@ -23,6 +23,8 @@ export interface Pin {
   repositoryId: string;
   trustId: string;
   registry: ChainHead;
+  /** The newest audit entry this client wrote or verified. */
+  audit?: ChainHead;
 }
 
 /** The folder pins live in (see the module comment for how it is chosen). */
@@ -66,14 +68,22 @@ export async function readPin(dir: string, repositoryId: string): Promise<Pin | 
   return v;
 }
 
-/** Record that this client verified `state`. */
-export async function writePin(dir: string, state: RegistryState): Promise<void> {
+/** Record that this client verified `state` (and, if given, the audit log up to `audit`; else the pinned one). */
+export async function writePin(dir: string, state: RegistryState, audit?: ChainHead): Promise<void> {
   try {
     await mkdir(dir, { recursive: true, mode: 0o700 });
   } catch (err) {
     throw fsError('create', dir, err);
   }
-  const pin: Pin = { v: 1, repositoryId: state.repositoryId, trustId: state.trustId, registry: state.head };
+  const old = await readPin(dir, state.repositoryId).catch(() => undefined);
+  const keep = audit ?? (old?.trustId === state.trustId ? old.audit : undefined);
+  const pin: Pin = {
+    v: 1,
+    repositoryId: state.repositoryId,
+    trustId: state.trustId,
+    registry: state.head,
+    ...(keep === undefined ? {} : { audit: keep }),
+  };
   await writeFileAtomic(pinPath(dir, state.repositoryId), Buffer.from(`${JSON.stringify(pin, null, 2)}\n`));
 }
 
@@ -99,19 +109,39 @@ export function checkAgainstPin(pin: Pin | undefined, state: RegistryState | und
   }
 }
 
+/** Throws TRUST_ROLLBACK unless the audit log still holds the pinned entry (`digestAt`: its digest now). */
+export function checkAuditAgainstPin(pin: Pin | undefined, digestAt: string | undefined, location: string): void {
+  if (pin?.audit === undefined || digestAt === pin.audit.digest) return;
+  throw new StopError(
+    'TRUST_ROLLBACK',
+    `the audit log of ${location} ${digestAt === undefined ? `has lost entry ${pin.audit.seq}` : `entry ${pin.audit.seq} differs from the one`} this machine wrote or verified`,
+    {
+      hint:
+        'someone truncated, replaced or edited the audit log, or this is an old copy of the repository; a ' +
+        'sysadmin must find out why (`fole-backup audit verify` names the first bad entry)',
+    },
+  );
+}
+
+function isHead(head: unknown): head is ChainHead {
+  if (typeof head !== 'object' || head === null) return false;
+  const h = head as Record<string, unknown>;
+  return (
+    Number.isSafeInteger(h.seq) &&
+    (h.seq as number) >= 0 &&
+    typeof h.digest === 'string' &&
+    /^[0-9a-f]{64}$/.test(h.digest)
+  );
+}
+
 function isPin(v: unknown): v is Pin {
   if (typeof v !== 'object' || v === null) return false;
   const p = v as Record<string, unknown>;
-  const head = p.registry as Record<string, unknown> | undefined;
   return (
     p.v === 1 &&
     typeof p.repositoryId === 'string' &&
     typeof p.trustId === 'string' &&
-    typeof head === 'object' &&
-    head !== null &&
-    Number.isSafeInteger(head.seq) &&
-    (head.seq as number) >= 0 &&
-    typeof head.digest === 'string' &&
-    /^[0-9a-f]{64}$/.test(head.digest)
+    isHead(p.registry) &&
+    (p.audit === undefined || isHead(p.audit))
   );
 }

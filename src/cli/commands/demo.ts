@@ -56,7 +56,14 @@ export function registerDemo(program: Command, run: Runner): void {
         const password = (await readFile(keyFile, 'utf8')).trim();
         const demoCtx = makeContext({ ...ctx.flags, repo: repoDir, actor: ctx.flags.actor ?? 'demo@fole-backup' });
         demoCtx.password = async () => password;
-        const r = await runBackup(demoCtx, { storageRoot: storage, foleVersion: '1.0.0' });
+        let r: Awaited<ReturnType<typeof runBackup>>;
+        try {
+          r = await runBackup(demoCtx, { storageRoot: storage, foleVersion: '1.0.0' });
+        } catch (error) {
+          await demoCtx.finish({ error });
+          throw error;
+        }
+        await demoCtx.finish({ result: r });
         // how this very CLI was started: installed as `fole-backup`, or from a checkout (npm start)
         const script = process.argv[1] ?? '';
         const cli =

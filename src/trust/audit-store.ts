@@ -1,0 +1,192 @@
+/**
+ * The audit log's objects: `audit/<seq>` (ten digits), each a sealed envelope
+ * written create-only, and `audit/<seq>-<field>`, the disclosure of one
+ * redactable value of that entry. Appending takes the newest entry as `prev`
+ * and writes the next name; a writer that loses the race for a name (another
+ * command appended meanwhile) reads the new head and tries again, so
+ * concurrent commands interleave and never fork the chain.
+ */
+import { FoleBackupError } from '../errors.js';
+import type { SealedObjects } from '../repository/slices.js';
+import type { ActorSigner } from './actor-key.js';
+import {
+  auditValue,
+  disclosureMatches,
+  FIELD_RE,
+  verifyAuditChain,
+  type AuditEntryBody,
+  type AuditProblem,
+  type Disclosure,
+  type VerifiedEntry,
+} from './audit.js';
+import { payloadDigest, PAYLOAD_TYPE, signEnvelope, type Envelope } from './envelope.js';
+import type { ChainHead, RegistryState } from './registry.js';
+
+const ENTRY_RE = /^\d{10}$/;
+const DISCLOSURE_RE = /^(\d{10})-([a-z][a-zA-Z0-9]{0,31})$/;
+const entryName = (seq: number): string => String(seq).padStart(10, '0');
+const disclosureName = (seq: number, field: string): string => `${entryName(seq)}-${field}`;
+const aad = (name: string): Buffer => Buffer.from(`fole-audit:${name}`);
+/** Tries to win a name against other writers before giving up. */
+const MAX_APPEND_TRIES = 20;
+
+type Repo = SealedObjects & { readonly config: { readonly id: string } };
+
+/** An entry to append: everything but its place in the chain. */
+export type AuditInput = Omit<AuditEntryBody, 'v' | 'log' | 'seq' | 'prev'>;
+
+/** The entries' names in the log, in order, and the disclosures present, by seq. */
+async function listAudit(
+  repo: Repo,
+): Promise<{ entries: number; foreign: string[]; disclosures: Map<number, string[]> }> {
+  const seqs: number[] = [];
+  const foreign: string[] = [];
+  const disclosures = new Map<number, string[]>();
+  for await (const o of repo.backend.list('audit')) {
+    if (ENTRY_RE.test(o.name)) seqs.push(Number(o.name));
+    else {
+      const m = DISCLOSURE_RE.exec(o.name);
+      if (m === null) foreign.push(o.name);
+      else disclosures.set(Number(m[1]), [...(disclosures.get(Number(m[1])) ?? []), m[2] as string]);
+    }
+  }
+  seqs.sort((a, b) => a - b);
+  // a gap is reported by readAudit; the count is the position the next entry takes only if there is none
+  const entries = seqs.length === 0 ? 0 : (seqs.at(-1) as number) + 1;
+  return { entries, foreign, disclosures };
+}
+
+/** The newest entry's position and digest (undefined for an empty log). */
+export async function auditHead(repo: Repo): Promise<ChainHead | undefined> {
+  const { entries } = await listAudit(repo);
+  if (entries === 0) return undefined;
+  const env = (await repo.loadJson('audit', entryName(entries - 1), aad(entryName(entries - 1)))) as Envelope;
+  return { seq: entries - 1, digest: payloadDigest(env) };
+}
+
+/** The digest of the entry at `seq`, or undefined if there is none (to check a pinned head is still there). */
+export async function auditDigestAt(repo: Repo, seq: number): Promise<string | undefined> {
+  try {
+    return payloadDigest((await repo.loadJson('audit', entryName(seq), aad(entryName(seq)))) as Envelope);
+  } catch (err) {
+    if (err instanceof FoleBackupError && err.code === 'NOT_FOUND') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Append an entry, signed by `signer` when the actor was authenticated, with the disclosures of its redactable
+ * values written after it. Returns the new head.
+ */
+export async function appendAudit(
+  repo: Repo,
+  input: AuditInput,
+  disclosures: readonly Disclosure[],
+  signer: ActorSigner | undefined,
+): Promise<ChainHead> {
+  for (let attempt = 0; attempt < MAX_APPEND_TRIES; attempt++) {
+    const head = await auditHead(repo);
+    const seq = head === undefined ? 0 : head.seq + 1;
+    const body: AuditEntryBody = { v: 1, log: repo.config.id, seq, prev: head?.digest ?? null, ...input };
+    const env = signEnvelope(PAYLOAD_TYPE.auditEntry, auditValue(body), signer === undefined ? [] : [signer]);
+    try {
+      await repo.createJson('audit', entryName(seq), env, aad(entryName(seq)));
+    } catch (err) {
+      if (err instanceof FoleBackupError && err.code === 'ALREADY_EXISTS') continue;
+      throw err;
+    }
+    for (const d of disclosures) {
+      await repo.createJson('audit', disclosureName(seq, d.field), d, aad(disclosureName(seq, d.field)));
+    }
+    return { seq, digest: payloadDigest(env) };
+  }
+  throw new FoleBackupError(
+    'REPO_LOCKED',
+    `audit log: another writer took every next entry ${MAX_APPEND_TRIES} times`,
+    {
+      hint: 'too many commands at once; run it again',
+    },
+  );
+}
+
+/** The log read back and verified: its entries, the disclosures still present, and the first problem, if any. */
+export interface AuditLog {
+  entries: VerifiedEntry[];
+  /** The verified entries' envelopes, as stored. */
+  envelopes: Envelope[];
+  /** Disclosed values by seq and field (those not redacted), and the salts their commitments were made with. */
+  disclosed: Map<number, Map<string, string>>;
+  salts: Map<number, Map<string, string>>;
+  problem?: AuditProblem;
+  head: ChainHead | undefined;
+}
+
+/**
+ * Read and verify the whole log. A gap, a foreign object, an unreadable or forged entry, or a disclosure that
+ * does not match its entry's commitment is reported as the problem (at the first entry it concerns).
+ */
+export async function readAudit(repo: Repo, registry: RegistryState | undefined): Promise<AuditLog> {
+  const { entries: count, foreign, disclosures } = await listAudit(repo);
+  const envelopes: unknown[] = [];
+  let problem: AuditProblem | undefined;
+  if (foreign.length > 0) problem = { seq: 0, reason: `audit/${foreign[0]} is not an audit object` };
+  for (let seq = 0; seq < count && problem === undefined; seq++) {
+    try {
+      envelopes.push(await repo.loadJson('audit', entryName(seq), aad(entryName(seq))));
+    } catch (err) {
+      const why = err instanceof FoleBackupError && err.code === 'NOT_FOUND' ? 'missing' : 'unreadable (damaged)';
+      problem = { seq, reason: `the entry is ${why}` };
+    }
+  }
+  const verified = verifyAuditChain(envelopes, repo.config.id, registry);
+  problem ??= verified.problem;
+  const disclosed = new Map<number, Map<string, string>>();
+  const salts = new Map<number, Map<string, string>>();
+  for (const e of verified.entries) {
+    for (const field of disclosures.get(e.body.seq) ?? []) {
+      const name = disclosureName(e.body.seq, field);
+      let d: unknown;
+      try {
+        d = await repo.loadJson('audit', name, aad(name));
+      } catch {
+        d = undefined;
+      }
+      if (!disclosureMatches(e.body, d) || (d as Disclosure).field !== field) {
+        problem ??= { seq: e.body.seq, reason: `the disclosure of ${field} does not match the entry's commitment` };
+        continue;
+      }
+      const byField = disclosed.get(e.body.seq) ?? new Map<string, string>();
+      byField.set(field, (d as Disclosure).value);
+      disclosed.set(e.body.seq, byField);
+      const saltByField = salts.get(e.body.seq) ?? new Map<string, string>();
+      saltByField.set(field, (d as Disclosure).salt);
+      salts.set(e.body.seq, saltByField);
+    }
+  }
+  const last = verified.entries.at(-1);
+  return {
+    entries: verified.entries,
+    envelopes: envelopes.slice(0, verified.entries.length) as Envelope[],
+    disclosed,
+    salts,
+    ...(problem === undefined ? {} : { problem }),
+    head: last === undefined ? undefined : { seq: last.body.seq, digest: last.digest },
+  };
+}
+
+/** Delete the disclosure of `field` in entry `seq`; the entry and the chain stay as they are. */
+export async function redactDisclosure(repo: Repo, seq: number, field: string): Promise<void> {
+  if (!FIELD_RE.test(field)) throw new FoleBackupError('USAGE', `--field ${JSON.stringify(field)} is not a field name`);
+  const name = disclosureName(seq, field);
+  try {
+    await repo.backend.stat({ type: 'audit', name });
+  } catch (err) {
+    if (err instanceof FoleBackupError && err.code === 'NOT_FOUND') {
+      throw new FoleBackupError('NOT_FOUND', `audit entry ${seq} has no disclosed value ${field}`, {
+        hint: 'see the fields with `fole-backup audit log --json` (they are already redacted, or never were)',
+      });
+    }
+    throw err;
+  }
+  await repo.backend.remove({ type: 'audit', name });
+}
