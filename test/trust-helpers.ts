@@ -4,7 +4,10 @@
  */
 import { type ActorSigner, generateActorKey, signerFromPem } from '../src/trust/actor-key.js';
 import type { ActorKind, Role } from '../src/trust/permissions.js';
-import type { NewActor } from '../src/trust/registry.js';
+import type { NewActor, RegistryState } from '../src/trust/registry.js';
+import { appendRegistry, createRegistry } from '../src/trust/registry-store.js';
+
+type RegistryRepository = Parameters<typeof createRegistry>[0];
 
 /** An actor's name and private key, as a caller would hold them. */
 export interface TestActor {
@@ -30,4 +33,25 @@ export async function caught(f: () => unknown): Promise<Error> {
     throw new Error(`threw a non-Error: ${String(err)}`);
   }
   throw new Error('expected an error, but it returned');
+}
+
+/** When the registry entries of these tests are made. */
+export const T0 = new Date('2026-03-01T12:00:00.000Z');
+
+/** Alice (the first sysadmin), bob (a second human sysadmin) and opr (an operator). */
+export interface Team {
+  alice: TestActor;
+  bob: TestActor;
+  opr: TestActor;
+}
+
+export function newTeam(): Team {
+  return { alice: testActor('alice'), bob: testActor('bob'), opr: testActor('opr') };
+}
+
+/** Make the team's registry in `repo`: entry 0 registers alice, 1 adds bob (by alice), 2 adds opr (by bob). */
+export async function teamRegistry(repo: RegistryRepository, t: Team): Promise<RegistryState> {
+  let state = await createRegistry(repo, { name: 'alice', publicKey: t.alice.signer.publicKey }, T0);
+  state = await appendRegistry(repo, state, { op: 'add', actor: registered(t.bob, 'human', 'sysadmin') }, t.alice, T0);
+  return appendRegistry(repo, state, { op: 'add', actor: registered(t.opr, 'human', 'operator') }, t.bob, T0);
 }

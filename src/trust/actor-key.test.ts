@@ -66,7 +66,7 @@ describe('actor keys', () => {
     expect(verifySignature(a.publicKey, msg, a.sign(msg))).toBe(true);
   });
 
-  it('a passphrase-protected key opens only with its passphrase (PERMISSION_DENIED without or with a wrong one)', () => {
+  it('a passphrase-protected key opens only with its passphrase: PERMISSION_DENIED without, or a wrong one', () => {
     const k = generateActorKey('open sesame');
     expect(isEncryptedPem(k.privatePem)).toBe(true);
     expect(isEncryptedPem(generateActorKey().privatePem)).toBe(false);
@@ -114,7 +114,7 @@ describe('actor keys', () => {
     expect(thrown(() => signerFromPem('not a key', 'x')).code).toBe('PERMISSION_DENIED');
   });
 
-  it('refuses a private PEM given as the public key (USAGE), encrypted or not, rather than deriving its public half', () => {
+  it('refuses a private PEM given as the public key (USAGE) rather than deriving its public half', () => {
     for (const k of [generateActorKey(), generateActorKey('pw')]) {
       const err = thrown(() => publicKeyFromPem(k.privatePem, 'alice'));
       expect(err.code).toBe('USAGE');

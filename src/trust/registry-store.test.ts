@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FAST_KDF, TEST_PASSWORD } from '../../test/repo-helpers.js';
-import { caught, registered, testActor } from '../../test/trust-helpers.js';
+import { caught, newTeam, registered, T0, teamRegistry, testActor } from '../../test/trust-helpers.js';
 import type { Backend } from '../backend/backend.js';
 import { LocalBackend } from '../backend/local.js';
 import { MemoryBackend } from '../backend/memory.js';
@@ -18,10 +18,8 @@ import { PAYLOAD_TYPE, signEnvelope } from './envelope.js';
 import { entryValue, type RegistryState } from './registry.js';
 import { appendRegistry, createRegistry, readRegistry, registryObjectName } from './registry-store.js';
 
-const alice = testActor('alice');
-const bob = testActor('bob');
-const opr = testActor('opr');
-const T0 = new Date('2026-03-01T12:00:00.000Z');
+const team = newTeam();
+const { alice, bob, opr } = team;
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -57,12 +55,7 @@ describe.each(backends)('the stored registry (%s backend)', (_label, makeBackend
     return Repository.init(await makeBackend(), TEST_PASSWORD, { kdf: FAST_KDF });
   }
 
-  /** Alice's registry with bob (sysadmin) and opr (operator) added: entries 0, 1 and 2. */
-  async function threeEntries(repo: Repository): Promise<RegistryState> {
-    let state = await createRegistry(repo, { name: 'alice', publicKey: alice.signer.publicKey }, T0);
-    state = await appendRegistry(repo, state, { op: 'add', actor: registered(bob, 'human', 'sysadmin') }, alice, T0);
-    return appendRegistry(repo, state, { op: 'add', actor: registered(opr, 'human', 'operator') }, bob, T0);
-  }
+  const threeEntries = (repo: Repository): Promise<RegistryState> => teamRegistry(repo, team);
 
   it('has no registry until one is created; what is appended reads back equal', async () => {
     const repo = await newRepo();

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FAST_KDF, TEST_PASSWORD } from '../../test/repo-helpers.js';
-import { caught, registered, testActor } from '../../test/trust-helpers.js';
+import { caught, newTeam, registered, T0, teamRegistry, testActor } from '../../test/trust-helpers.js';
 import { MemoryBackend } from '../backend/memory.js';
 import { StopError } from '../errors.js';
 import { Repository } from '../repository/repository.js';
@@ -17,10 +17,8 @@ import type { RegistryState } from './registry.js';
 import { appendRegistry, createRegistry, readRegistry } from './registry-store.js';
 import { checkAgainstPin, defaultStateDir, type Pin, readPin, writePin } from './trust-state.js';
 
-const alice = testActor('alice');
-const bob = testActor('bob');
-const opr = testActor('opr');
-const T0 = new Date('2026-03-01T12:00:00.000Z');
+const team = newTeam();
+const { alice, bob, opr } = team;
 
 let root: string;
 let stateDir: string;
@@ -35,10 +33,7 @@ afterEach(async () => {
 /** A repository whose registry has alice, bob and opr (entries 0..2). */
 async function repoWithRegistry(): Promise<{ repo: Repository; state: RegistryState }> {
   const repo = await Repository.init(new MemoryBackend(), TEST_PASSWORD, { kdf: FAST_KDF });
-  let state = await createRegistry(repo, { name: 'alice', publicKey: alice.signer.publicKey }, T0);
-  state = await appendRegistry(repo, state, { op: 'add', actor: registered(bob, 'human', 'sysadmin') }, alice, T0);
-  state = await appendRegistry(repo, state, { op: 'add', actor: registered(opr, 'human', 'operator') }, alice, T0);
-  return { repo, state };
+  return { repo, state: await teamRegistry(repo, team) };
 }
 
 const open = (repo: Repository) =>
@@ -58,7 +53,7 @@ async function removeAll(repo: Repository, from = 0): Promise<void> {
 }
 
 describe('the pin a client keeps', () => {
-  it('is written when the gate opens a repository with a registry, as a 0600 file named by the repository id', async () => {
+  it('is written when the gate opens a registry, as a 0600 file named by the repository id', async () => {
     const { repo, state } = await repoWithRegistry();
     expect(await readPin(stateDir, repo.config.id)).toBeUndefined();
     await open(repo);
