@@ -101,6 +101,12 @@ export function signerFromPem(pem: string, source: string, passphrase?: string):
 
 /** Parse a public key from PEM text (an actor's FILE.pub) into SPKI DER base64; throws USAGE if it is not Ed25519. */
 export function publicKeyFromPem(pem: string, source: string): string {
+  // createPublicKey would derive the public half of a private key: refuse one, so it never travels as a FILE.pub
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) {
+    throw new FoleBackupError('USAGE', `public key ${source}: a private key, not a public key`, {
+      hint: 'give the FILE.pub that `fole-backup actor keygen --out FILE` wrote (never the private key)',
+    });
+  }
   let key: KeyObject;
   try {
     key = createPublicKey({ key: pem, format: 'pem' });

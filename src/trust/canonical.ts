@@ -48,7 +48,8 @@ function write(value: CanonicalValue, depth: number): string {
       if (!Number.isSafeInteger(value)) throw new TypeError(`canonical JSON: ${value} is not a safe integer`);
       return Object.is(value, -0) ? '0' : String(value);
     case 'object': {
-      if (Array.isArray(value)) return `[${value.map((v: CanonicalValue) => write(v, depth + 1)).join(',')}]`;
+      // Array.from visits holes (as undefined, refused below); map would skip them and print "[1,,2]"
+      if (Array.isArray(value)) return `[${Array.from(value, (v: CanonicalValue) => write(v, depth + 1)).join(',')}]`;
       const proto = Object.getPrototypeOf(value);
       if (proto !== Object.prototype && proto !== null) throw new TypeError('canonical JSON: not a plain object');
       const obj = value as { readonly [key: string]: CanonicalValue | undefined };
