@@ -103,7 +103,11 @@ describe('who is asking', () => {
   });
 
   it('refuses a name with another actor’s key, an unknown name and a key others can read', async () => {
-    expectStop(await cli(['list', ...as('alice', 'bot')]), 'PERMISSION_DENIED', /not alice's registered key/);
+    expectStop(
+      await cli(['list', ...as('alice', 'bot')]),
+      'PERMISSION_DENIED',
+      /alice is not a registered actor with the key given/,
+    );
     expectStop(await cli(['list', ...as('mallory', 'bot')]), 'PERMISSION_DENIED', /mallory is not a registered actor/);
     const loose = join(dir, 'loose.key');
     cpSync(key('olga'), loose);

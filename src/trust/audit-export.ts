@@ -9,8 +9,14 @@
 import { readFile } from 'node:fs/promises';
 import { errnoCode, FoleBackupError, fsError } from '../errors.js';
 import type { SealedObjects } from '../repository/slices.js';
-import { readAudit, type AuditLog } from './audit-store.js';
-import { disclosureMatches, verifyAuditChain, type AuditProblem, type Disclosure, type VerifiedEntry } from './audit.js';
+import type { AuditLog } from './audit-store.js';
+import {
+  disclosureMatches,
+  verifyAuditChain,
+  type AuditProblem,
+  type Disclosure,
+  type VerifiedEntry,
+} from './audit.js';
 import type { Envelope } from './envelope.js';
 import { RegistryError, replayRegistry, type RegistryState } from './registry.js';
 import { readRegistryEnvelopes } from './registry-store.js';
@@ -89,7 +95,12 @@ export async function verifyAuditFile(path: string): Promise<FileVerification> {
     }
   };
   const header = parse(lines[0] ?? '', 0) as Partial<ExportHeader>;
-  if (header.type !== EXPORT_TYPE || header.v !== 1 || typeof header.log !== 'string' || !Array.isArray(header.registry)) {
+  if (
+    header.type !== EXPORT_TYPE ||
+    header.v !== 1 ||
+    typeof header.log !== 'string' ||
+    !Array.isArray(header.registry)
+  ) {
     throw new FoleBackupError('USAGE', `audit export ${path}: not an audit export of fole-backup`, {
       hint: 'make one with `fole-backup audit export --out FILE`',
     });
@@ -100,7 +111,12 @@ export async function verifyAuditFile(path: string): Promise<FileVerification> {
       registry = replayRegistry(header.registry);
     } catch (err) {
       if (!(err instanceof RegistryError)) throw err;
-      return { log: header.log, registry: undefined, entries: [], problem: { seq: 0, reason: `its registry: ${err.message}` } };
+      return {
+        log: header.log,
+        registry: undefined,
+        entries: [],
+        problem: { seq: 0, reason: `its registry: ${err.message}` },
+      };
     }
   }
   const body = lines.slice(1).map((l, i) => parse(l, i + 1) as Partial<ExportLine>);

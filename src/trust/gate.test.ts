@@ -55,10 +55,10 @@ afterAll(async () => {
 const gate = (a: TestActor | undefined, op: OperationName, scope: Scope = {}, now = NOW) =>
   openGate(repo, a === undefined ? {} : { actor: a.name, signer: a.signer }, op, scope, { stateDir, now });
 
-async function denied(p: () => Promise<unknown> | unknown): Promise<StopError> {
+async function denied(p: () => Promise<unknown> | unknown, code = 'PERMISSION_DENIED'): Promise<StopError> {
   const err = await caught(p);
   if (!(err instanceof StopError)) throw err;
-  expect(err.code).toBe('PERMISSION_DENIED');
+  expect(err.code).toBe(code);
   return err;
 }
 
@@ -95,7 +95,7 @@ describe('registry mode', () => {
     const err = await denied(() =>
       openGate(repo, { actor: 'alice', signer: opr.signer }, 'list', {}, { stateDir, now: NOW }),
     );
-    expect(err.message).toBe("cannot prove who is asking: the key given is not alice's registered key");
+    expect(err.message).toBe('cannot prove who is asking: alice is not a registered actor with the key given');
     // a key nobody registered
     await denied(() =>
       openGate(repo, { actor: 'opr', signer: testActor('x').signer }, 'list', {}, { stateDir, now: NOW }),
@@ -104,9 +104,9 @@ describe('registry mode', () => {
 
   it('refuses an unknown actor and a removed one alike', async () => {
     const unknown = await denied(() => gate(testActor('zed'), 'list'));
-    expect(unknown.message).toBe('cannot prove who is asking: zed is not a registered actor of this repository');
+    expect(unknown.message).toBe('cannot prove who is asking: zed is not a registered actor with the key given');
     const removed = await denied(() => gate(gone, 'list'));
-    expect(removed.message).toBe('cannot prove who is asking: gone is not a registered actor of this repository');
+    expect(removed.message).toBe('cannot prove who is asking: gone is not a registered actor with the key given');
   });
 
   it('refuses an operator forget, naming the permission and who can grant it', async () => {
@@ -130,7 +130,10 @@ describe('registry mode', () => {
       expect(err.message).toMatch(/: an agent may never hold (backup\.keys|actors\.admin)$/);
       expect(err.hint).toBe('only a human can do this');
     }
-    await expect(gate(bot, 'forget')).resolves.toMatchObject({ principal: { kind: 'agent' } });
+    // forgetting is a human decision: the agent may preview it, not do it
+    const forget = await denied(() => gate(bot, 'forget'), 'AMBIGUOUS_INTENT');
+    expect(forget.message).toBe('forgetting backups is a human decision: bot is an agent');
+    await expect(gate(bot, 'forget-preview')).resolves.toMatchObject({ principal: { kind: 'agent' } });
   });
 
   it('holds a project grant to its project: never the whole repository, nor another project', async () => {
@@ -208,7 +211,7 @@ describe('authenticating a request', () => {
     const claimed = signEnvelope(PAYLOAD_TYPE.request, { ...body, actor: 'alice' }, []);
     const swapped = { ...claimed, signatures: req.signatures };
     expect((await denied(() => authenticate(registry, swapped, 'list', NOW))).message).toMatch(
-      /the key given is not alice's registered key/,
+      /alice is not a registered actor with the key given/,
     );
     const asEntry = { ...req, payloadType: PAYLOAD_TYPE.registryEntry };
     expect((await denied(() => authenticate(registry, asEntry, 'list', NOW))).message).toMatch(/not a signed request$/);

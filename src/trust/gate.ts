@@ -101,14 +101,13 @@ export function authenticate(
   if (!isEnvelope(request) || request.payloadType !== PAYLOAD_TYPE.request) throw deny('not a signed request');
   const body = parsePayload(request) as Partial<RequestBody> | undefined;
   if (body === undefined || body.v !== 1 || typeof body.actor !== 'string') throw deny('a malformed request');
+  // one message for an unknown name and a wrong key: a caller without the key learns nothing about who exists
   const actor = registry.actors.get(body.actor);
-  if (!isActive(actor)) {
-    throw deny(`${body.actor} is not a registered actor of this repository`, 'ask a sysadmin to add you (actor add)');
-  }
-  if (!hasValidSignature(request, actor.fingerprint, actor.publicKey)) {
+  if (!isActive(actor) || !hasValidSignature(request, actor.fingerprint, actor.publicKey)) {
     throw deny(
-      `the key given is not ${actor.name}'s registered key`,
-      `give the private key whose public half was registered for ${actor.name} (--actor-key FILE)`,
+      `${body.actor} is not a registered actor with the key given`,
+      `give your registered name and the private key whose public half was registered for it (--actor-key ` +
+        'FILE); a sysadmin registers actors (actor add)',
     );
   }
   if (body.trustId !== registry.trustId) throw deny('the request was made for another repository');

@@ -120,6 +120,10 @@ export function grantProblem(kind: ActorKind, grant: Grant): string | undefined 
   if (kind === 'agent' && AGENT_FORBIDDEN.includes(grant.permission)) {
     return `an agent may never be granted ${grant.permission}`;
   }
+  // registry entries are signed by human sysadmins only (registry.ts): a grant of actors.admin would allow nothing
+  if (grant.permission === 'actors.admin') {
+    return 'actors.admin comes only with the sysadmin role (add the actor as a sysadmin instead)';
+  }
   if (grant.project !== undefined && !PROJECT_SCOPABLE.includes(grant.permission)) {
     return `${grant.permission} cannot be limited to a project (only ${PROJECT_SCOPABLE.join(', ')} can)`;
   }

@@ -118,7 +118,7 @@ export function activeSysadmins(state: Pick<RegistryState, 'actors'>): ActorReco
   return [...state.actors.values()].filter((a) => isActive(a) && a.kind === 'human' && a.role === 'sysadmin');
 }
 
-/** The active actor holding a public key, if any. */
+/** The actor, removed or not, that was registered with a public key (a key is never registered twice). */
 export function actorByKey(state: Pick<RegistryState, 'actors'>, fingerprint: string): ActorRecord | undefined {
   return [...state.actors.values()].find((a) => a.fingerprint === fingerprint);
 }
