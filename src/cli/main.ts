@@ -23,6 +23,7 @@ import { registerCheck } from './commands/check.js';
 import { registerRestore } from './commands/restore.js';
 import { registerRecover } from './commands/recover.js';
 import { registerActor } from './commands/actor.js';
+import { registerAudit } from './commands/audit.js';
 
 export const VERSION = '0.1.0';
 
@@ -108,6 +109,7 @@ Getting started:
   registerMigrationRollback(program, run);
   registerKey(program, run);
   registerActor(program, run);
+  registerAudit(program, run);
   registerDemo(program, run);
   return program;
 }

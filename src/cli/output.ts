@@ -71,6 +71,17 @@ function exitCodeOf(err: unknown): number {
 }
 
 /** Print an error the way the CLI promises and return the exit code. */
+const IN_RESULT = new WeakSet<object>();
+
+/**
+ * Mark an error whose `stop`/`error` member a command already put in its --json result: the runner still prints
+ * it on stderr and exits with its code, but adds no second JSON document to stdout.
+ */
+export function alreadyInResult<E extends FoleBackupError>(err: E): E {
+  IN_RESULT.add(err);
+  return err;
+}
+
 export function reportError(err: unknown, json: boolean): number {
   const code = exitCodeOf(err);
   const e =
@@ -80,7 +91,7 @@ export function reportError(err: unknown, json: boolean): number {
           cause: err,
           hint: 'this is a bug in fole-backup; please report it with the command you ran',
         });
-  if (json) {
+  if (json && !IN_RESULT.has(e)) {
     const key = e instanceof StopError ? 'stop' : 'error';
     const body = { code: e.code, message: e.message, hint: e.hint ?? null, ...(e.path ? { path: e.path } : {}) };
     process.stdout.write(`${jsonSafe({ [key]: body })}\n`);

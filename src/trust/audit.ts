@@ -117,6 +117,13 @@ export function verifyAuditChain(
     if (b.seq !== seq) return bad(`it says it is entry ${b.seq}`);
     if (b.log !== log) return bad('it belongs to another repository');
     if (b.prev !== prev) return bad(`it does not follow entry ${seq - 1} (prev digest differs)`);
+    const rh = b.registryHead;
+    if (rh !== null && registry !== undefined && registry.digests[rh.seq] !== rh.digest) {
+      return bad(
+        `it was checked against registry entry ${rh.seq}, which this registry does not hold (a fork or rollback)`,
+      );
+    }
+    if (rh !== null && registry === undefined) return bad('it was checked against an actor registry that is gone');
     let signedBy: string | undefined;
     if (b.actor.authenticated) {
       const a = registry?.actors.get(b.actor.name);

@@ -38,6 +38,10 @@ export const OPERATIONS = {
   'actor-remove': { what: 'removing an actor', permission: 'actors.admin' },
   'actor-grant': { what: 'granting a permission', permission: 'actors.admin' },
   'actor-revoke': { what: 'revoking a permission', permission: 'actors.admin' },
+  'audit-log': { what: 'reading the audit log', permission: 'audit.read' },
+  'audit-verify': { what: 'verifying the audit log', permission: 'audit.read' },
+  'audit-export': { what: 'exporting the audit log', permission: 'audit.read' },
+  'audit-redact': { what: 'redacting the audit log', permission: 'audit.redact', humanDecision: true },
 } as const satisfies Record<string, OperationRule>;
 
 /** The name of an operation in OPERATIONS, e.g. `restore`. */
