@@ -118,22 +118,22 @@ export class FaultInjectingBackend implements Backend {
   }
 
   async save(h: ObjectHandle, data: Bytes): Promise<void> {
-    this.injectNth('save');
-    if (this.saveErrno !== undefined && this.savePredicate(h)) {
-      const cause = Object.assign(new Error(`${this.saveErrno}: injected fault`), { code: this.saveErrno });
-      throw fsError('write', `${this.location}/${h.type === 'config' ? 'config' : `${h.type}/${h.name}`}`, cause);
-    }
+    this.injectSave('save', h);
     return this.inner.save(h, data);
   }
 
   /** Create-only save: the same injected faults as save (a full disk fails both). */
   async saveNew(h: ObjectHandle, data: Bytes): Promise<void> {
-    this.injectNth('saveNew');
+    this.injectSave('saveNew', h);
+    return this.inner.saveNew(h, data);
+  }
+
+  private injectSave(method: 'save' | 'saveNew', h: ObjectHandle): void {
+    this.injectNth(method);
     if (this.saveErrno !== undefined && this.savePredicate(h)) {
       const cause = Object.assign(new Error(`${this.saveErrno}: injected fault`), { code: this.saveErrno });
       throw fsError('write', `${this.location}/${h.type === 'config' ? 'config' : `${h.type}/${h.name}`}`, cause);
     }
-    return this.inner.saveNew(h, data);
   }
 
   async load(h: ObjectHandle, range?: ByteRange): Promise<Buffer> {

@@ -71,19 +71,20 @@ export class LocalBackend implements Backend {
     }
   }
 
-  async save(h: ObjectHandle, data: Bytes): Promise<void> {
+  save(h: ObjectHandle, data: Bytes): Promise<void> {
+    return this.write(h, data, writeFileAtomic);
+  }
+
+  saveNew(h: ObjectHandle, data: Bytes): Promise<void> {
+    return this.write(h, data, writeFileExclusive);
+  }
+
+  private async write(h: ObjectHandle, data: Bytes, how: typeof writeFileAtomic): Promise<void> {
     checkHandle(h);
     const path = this.pathOf(h);
     // data/<xx> folders, and type folders a repository made by an older build may lack
     if (h.type === 'data' || LATER_TYPES.includes(h.type)) await this.ensurePrefixDir(dirname(path));
-    await writeFileAtomic(path, data, { mode: h.type === 'config' ? 0o644 : 0o600 });
-  }
-
-  async saveNew(h: ObjectHandle, data: Bytes): Promise<void> {
-    checkHandle(h);
-    const path = this.pathOf(h);
-    if (h.type === 'data' || LATER_TYPES.includes(h.type)) await this.ensurePrefixDir(dirname(path));
-    await writeFileExclusive(path, data, { mode: h.type === 'config' ? 0o644 : 0o600 });
+    await how(path, data, { mode: h.type === 'config' ? 0o644 : 0o600 });
   }
 
   async load(h: ObjectHandle, range?: ByteRange): Promise<Buffer> {

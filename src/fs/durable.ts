@@ -41,25 +41,7 @@ export async function writeFileAtomic(
   data: Uint8Array | readonly Uint8Array[],
   opts: WriteOptions = {},
 ): Promise<void> {
-  const dir = dirname(path);
-  const tmp = join(dir, TEMP_PREFIX + randomBytes(8).toString('hex'));
-  let fh: FileHandle | undefined;
-  try {
-    // 'wx': never follow or reuse an existing file under the temp name.
-    fh = await open(tmp, 'wx', opts.mode ?? 0o600);
-    if (data instanceof Uint8Array) await fh.writeFile(data);
-    else await writeAll(fh, data);
-    await fh.sync();
-    await fh.close();
-    fh = undefined;
-    await rename(tmp, path);
-  } catch (err) {
-    await fh?.close().catch(() => undefined);
-    // Best effort: if even the unlink fails, readers still skip `.tmp-*` names.
-    await rm(tmp, { force: true }).catch(() => undefined);
-    throw fsError('write', path, err);
-  }
-  await fsyncDir(dir);
+  await writeThroughTemp(path, data, opts, (tmp) => rename(tmp, path));
 }
 
 /**
@@ -73,25 +55,47 @@ export async function writeFileExclusive(
   data: Uint8Array | readonly Uint8Array[],
   opts: WriteOptions = {},
 ): Promise<void> {
+  await writeThroughTemp(path, data, opts, async (tmp) => {
+    try {
+      await link(tmp, path);
+    } catch (err) {
+      if (errnoCode(err) === 'EEXIST') {
+        throw new FoleBackupError('ALREADY_EXISTS', `write ${path}: it already exists`, { path, cause: err });
+      }
+      throw err;
+    } finally {
+      await rm(tmp, { force: true }).catch(() => undefined);
+    }
+  });
+}
+
+/**
+ * Write `data` into a fresh temp file beside `path`, fsync it, hand it to `publish` (which gives it its final
+ * name), then fsync the directory. On failure the temp file is removed and the error is an fsError for `path`.
+ */
+async function writeThroughTemp(
+  path: string,
+  data: Uint8Array | readonly Uint8Array[],
+  opts: WriteOptions,
+  publish: (tmp: string) => Promise<void>,
+): Promise<void> {
   const dir = dirname(path);
   const tmp = join(dir, TEMP_PREFIX + randomBytes(8).toString('hex'));
   let fh: FileHandle | undefined;
   try {
+    // 'wx': never follow or reuse an existing file under the temp name.
     fh = await open(tmp, 'wx', opts.mode ?? 0o600);
     if (data instanceof Uint8Array) await fh.writeFile(data);
     else await writeAll(fh, data);
     await fh.sync();
     await fh.close();
     fh = undefined;
-    await link(tmp, path);
+    await publish(tmp);
   } catch (err) {
     await fh?.close().catch(() => undefined);
-    if (errnoCode(err) === 'EEXIST') {
-      throw new FoleBackupError('ALREADY_EXISTS', `write ${path}: it already exists`, { path, cause: err });
-    }
-    throw fsError('write', path, err);
-  } finally {
+    // Best effort: if even the unlink fails, readers still skip `.tmp-*` names.
     await rm(tmp, { force: true }).catch(() => undefined);
+    throw fsError('write', path, err);
   }
   await fsyncDir(dir);
 }

@@ -205,6 +205,19 @@ describe('authenticating a request', () => {
     );
   });
 
+  it('holds a request to the scope it was signed for: one project is not another, nor the whole repository', async () => {
+    const forP1 = signRequest(opr.signer, registry.trustId, 'opr', 'restore', NOW, { project: 'P1' });
+    expect(authenticate(registry, forP1, 'restore', NOW, { project: 'P1' }).name).toBe('opr');
+    expect((await denied(() => authenticate(registry, forP1, 'restore', NOW, { project: 'P2' }))).message).toBe(
+      'cannot prove who is asking: the request was signed for project P1',
+    );
+    expect((await denied(() => authenticate(registry, forP1, 'restore', NOW))).message).toMatch(/for project P1$/);
+    const whole = signRequest(opr.signer, registry.trustId, 'opr', 'restore', NOW);
+    expect((await denied(() => authenticate(registry, whole, 'restore', NOW, { project: 'P1' }))).message).toMatch(
+      /signed for the whole repository$/,
+    );
+  });
+
   it('refuses a request whose actor was changed after signing, or that is not a signed request', async () => {
     const req = signRequest(opr.signer, registry.trustId, 'opr', 'list', NOW);
     const body = JSON.parse(Buffer.from(req.payload, 'base64').toString('utf8')) as Record<string, string>;

@@ -58,8 +58,13 @@ export interface RequestBody {
   trustId: string;
   actor: string;
   op: OperationName;
+  /** What the operation touches: a request signed for one project is not valid for another or for all. */
+  scope: Scope;
   time: string;
-  /** Random, so no two requests are the same bytes. */
+  /**
+   * Random, so no two requests are the same bytes. A server that accepts requests over a network keeps the
+   * nonces it saw within REQUEST_WINDOW_MS and refuses a repeat; the CLI signs and checks in one process.
+   */
   nonce: string;
 }
 
@@ -70,21 +75,23 @@ export function signRequest(
   actor: string,
   op: OperationName,
   now = new Date(),
+  scope: Scope = {},
 ): Envelope {
   const body: RequestBody = {
     v: 1,
     trustId,
     actor,
     op,
+    scope: scope.project === undefined ? {} : { project: scope.project },
     time: now.toISOString(),
     nonce: randomBytes(16).toString('hex'),
   };
-  return signEnvelope(PAYLOAD_TYPE.request, { ...body }, [signer]);
+  return signEnvelope(PAYLOAD_TYPE.request, { ...body, scope: { ...body.scope } }, [signer]);
 }
 
 /**
  * Prove who sent a signed request: the named actor is registered and not removed, the request is signed by
- * that actor's registered key, for this registry and this operation, and its time is within REQUEST_WINDOW_MS
+ * that actor's registered key, for this registry, this operation and this scope, and its time is within REQUEST_WINDOW_MS
  * of `now`. Throws StopError PERMISSION_DENIED saying what failed; never says more about the registry than
  * the caller needs.
  */
@@ -93,6 +100,7 @@ export function authenticate(
   request: unknown,
   op: OperationName,
   now = new Date(),
+  scope: Scope = {},
 ): Principal {
   const deny = (why: string, hint?: string): StopError =>
     new StopError('PERMISSION_DENIED', `cannot prove who is asking: ${why}`, {
@@ -100,7 +108,9 @@ export function authenticate(
     });
   if (!isEnvelope(request) || request.payloadType !== PAYLOAD_TYPE.request) throw deny('not a signed request');
   const body = parsePayload(request) as Partial<RequestBody> | undefined;
-  if (body === undefined || body.v !== 1 || typeof body.actor !== 'string') throw deny('a malformed request');
+  if (body === undefined || body.v !== 1 || typeof body.actor !== 'string' || typeof body.scope !== 'object') {
+    throw deny('a malformed request');
+  }
   // one message for an unknown name and a wrong key: a caller without the key learns nothing about who exists
   const actor = registry.actors.get(body.actor);
   if (!isActive(actor) || !hasValidSignature(request, actor.fingerprint, actor.publicKey)) {
@@ -112,6 +122,11 @@ export function authenticate(
   }
   if (body.trustId !== registry.trustId) throw deny('the request was made for another repository');
   if (body.op !== op) throw deny(`the request was signed for ${String(body.op)}, not ${op}`);
+  if (body.scope?.project !== scope.project) {
+    throw deny(
+      `the request was signed for ${body.scope?.project === undefined ? 'the whole repository' : `project ${body.scope.project}`}`,
+    );
+  }
   const t = typeof body.time === 'string' ? Date.parse(body.time) : Number.NaN;
   if (!Number.isFinite(t) || Math.abs(t - now.getTime()) > REQUEST_WINDOW_MS) {
     throw deny('the request is not fresh (signed more than 5 minutes from now)', 'check the clocks, then try again');
@@ -183,8 +198,8 @@ export async function openGate(
     );
   }
   const now = opts.now ?? new Date();
-  const request = signRequest(credentials.signer, registry.trustId, credentials.actor, op, now);
-  const principal = authenticate(registry, request, op, now);
+  const request = signRequest(credentials.signer, registry.trustId, credentials.actor, op, now, scope);
+  const principal = authenticate(registry, request, op, now, scope);
   const ctx: TrustContext = { mode: 'registry', registry, principal, request };
   requirePermission(ctx, op, scope);
   const rule: { what: string; humanDecision?: true } = OPERATIONS[op];
