@@ -10,7 +10,8 @@
  * Where: $FOLE_BACKUP_STATE_DIR, else $XDG_STATE_HOME/fole-backup, else
  * ~/.local/state/fole-backup. The file is written atomically, mode 0600.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { errnoCode, fsError, StopError } from '../errors.js';
@@ -48,7 +49,10 @@ export async function readPin(dir: string, repositoryId: string): Promise<Pin | 
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return undefined;
+    // a state directory this user cannot enter is another user's (HOME inherited across a user switch): this
+    // user has verified nothing there
+    const code = errnoCode(err);
+    if (code === 'ENOENT' || code === 'ENOTDIR' || (code === 'EACCES' && !(await canEnter(dir)))) return undefined;
     throw fsError('read', path, err);
   }
   let v: unknown;
@@ -66,6 +70,13 @@ export async function readPin(dir: string, repositoryId: string): Promise<Pin | 
     });
   }
   return v;
+}
+
+async function canEnter(dir: string): Promise<boolean> {
+  return access(dir, constants.R_OK | constants.X_OK).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Record that this client verified `state` (and, if given, the audit log up to `audit`; else the pinned one). */
