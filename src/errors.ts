@@ -15,6 +15,10 @@ export type StopCode =
   | 'MODULE_SET_MISMATCH'
   | 'AMBIGUOUS_INTENT'
   | 'UNCLEAR_RESTORE_TARGET'
+  /** The operation needs approvals it does not have: a request was stored for a human to approve. */
+  | 'APPROVAL_REQUIRED'
+  /** This machine's clock is earlier than the newest audit entry: an expired approval must not come back. */
+  | 'CLOCK_SKEW'
   /** The actor registry or the audit log fails verification (an edited, forged or missing entry). */
   | 'TRUST_BROKEN'
   /** The registry or audit log is older than, or not an extension of, the newest one this client has verified. */
@@ -48,6 +52,8 @@ export interface ErrorOptions {
   hint?: string;
   /** The path (in STORAGE_ROOT or in the repository) the error is about. */
   path?: string;
+  /** Facts a script acts on, added to the error's JSON form (e.g. an approval request's id). */
+  details?: Record<string, string>;
   cause?: unknown;
 }
 
@@ -57,6 +63,7 @@ export class FoleBackupError extends Error {
   readonly code: ErrorCode | StopCode;
   readonly hint: string | undefined;
   readonly path: string | undefined;
+  readonly details: Record<string, string> | undefined;
 
   constructor(code: ErrorCode | StopCode, message: string, options: ErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -64,6 +71,7 @@ export class FoleBackupError extends Error {
     this.code = code;
     this.hint = options.hint;
     this.path = options.path;
+    this.details = options.details;
   }
 
   toJSON(): { code: string; message: string; hint?: string; path?: string } {

@@ -209,6 +209,25 @@ describe('tampering', () => {
   });
 });
 
+describe('a deleted registry', () => {
+  it('is caught by the audit log on a machine that never pinned it', async () => {
+    const saved = join(dir, 'registry-saved');
+    cpSync(join(repoDir, 'registry'), saved, { recursive: true });
+    try {
+      rmSync(join(repoDir, 'registry'), { recursive: true });
+      const r = await cli(['list'], { FOLE_BACKUP_STATE_DIR: join(dir, 'never-pinned') });
+      expect(r.code).toBe(3);
+      expect(r.stderr).toMatch(
+        /STOP TRUST_ROLLBACK: the actor registry of .* is gone, but audit entry \d+ was checked/,
+      );
+    } finally {
+      rmSync(join(repoDir, 'registry'), { recursive: true, force: true });
+      cpSync(saved, join(repoDir, 'registry'), { recursive: true });
+      rmSync(join(dir, 'never-pinned'), { recursive: true, force: true });
+    }
+  });
+});
+
 describe('export', () => {
   it('verifies offline with no repository or password, and names an edited entry', async () => {
     const out = join(dir, 'audit.jsonl');

@@ -24,6 +24,8 @@ import { registerRestore } from './commands/restore.js';
 import { registerRecover } from './commands/recover.js';
 import { registerActor } from './commands/actor.js';
 import { registerAudit } from './commands/audit.js';
+import { registerTrust } from './commands/trust.js';
+import { registerApprove } from './commands/approve.js';
 
 export const VERSION = '0.1.0';
 
@@ -110,6 +112,8 @@ Getting started:
   registerKey(program, run);
   registerActor(program, run);
   registerAudit(program, run);
+  registerTrust(program, run);
+  registerApprove(program, run);
   registerDemo(program, run);
   return program;
 }

@@ -93,7 +93,13 @@ export function reportError(err: unknown, json: boolean): number {
         });
   if (json && !IN_RESULT.has(e)) {
     const key = e instanceof StopError ? 'stop' : 'error';
-    const body = { code: e.code, message: e.message, hint: e.hint ?? null, ...(e.path ? { path: e.path } : {}) };
+    const body = {
+      code: e.code,
+      message: e.message,
+      hint: e.hint ?? null,
+      ...(e.path ? { path: e.path } : {}),
+      ...(e.details ?? {}),
+    };
     process.stdout.write(`${jsonSafe({ [key]: body })}\n`);
   }
   const label = e instanceof StopError ? `STOP ${e.code}` : e.code === 'USAGE' ? 'usage error' : `error ${e.code}`;

@@ -87,6 +87,10 @@ export interface ExecuteOptions {
   storageLockWaitMs?: number;
   /** Summarise the target again (src/restore/target.ts inspectTarget), to catch one that changed since planning. */
   inspect: () => Promise<TargetState>;
+  /** Called just before the Global Storage Lock is taken, and again once it is held, before anything is replaced:
+   * an approved restore checks there that the target is still the one approved (approval-plan.ts). */
+  beforeLock?: () => Promise<void>;
+  underLock?: () => Promise<void>;
 }
 
 /** What a restore did: the backup restored, where, how much, and where the previous tree was kept. */
@@ -431,6 +435,7 @@ export async function executeRestore(
 
     reporter.phase('lock');
     await assertUnchanged(plan, await opts.inspect());
+    await opts.beforeLock?.();
     if (plan.storageLock) {
       storageLock = await acquireStorageLock({
         storageRoot: target,
@@ -448,6 +453,7 @@ export async function executeRestore(
         });
       }
     }
+    await opts.underLock?.();
     await applyKept(plan.staging, staged.keep);
     await fsyncDir(join(plan.staging, 'core')).catch(() => undefined);
     // the last moment everything can still be undone (a signal during the final sync or the lock lands here)

@@ -42,6 +42,9 @@ export interface RestoreOptions {
   storageLockWaitMs?: number;
   /** Clock for the previous tree's name (tests). */
   now?: () => Date;
+  /** Checks run just before the Global Storage Lock is taken and once it is held, before anything is replaced. */
+  beforeLock?: () => Promise<void>;
+  underLock?: () => Promise<void>;
 }
 
 /**
@@ -117,6 +120,8 @@ export async function restore(
     ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
     ...(opts.onSwap !== undefined ? { onSwap: opts.onSwap } : {}),
     ...(opts.storageLockWaitMs !== undefined ? { storageLockWaitMs: opts.storageLockWaitMs } : {}),
+    ...(opts.beforeLock !== undefined ? { beforeLock: opts.beforeLock } : {}),
+    ...(opts.underLock !== undefined ? { underLock: opts.underLock } : {}),
     inspect: () => inspectTarget(target),
   });
   return { ...done, recovered, durationMs: Date.now() - started };

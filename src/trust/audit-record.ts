@@ -134,7 +134,7 @@ export async function recordOperation(
     counts,
     durationMs: Math.max(0, Math.round(Date.now() - r.startedAt)),
     registryHead: r.registry?.head ?? null,
-    approvals: [],
+    approvals: [...(trust?.approvalsUsed ?? [])],
   };
   const signer = actor.authenticated ? r.credentials.signer : undefined;
   const head = await appendAudit(repo, input, disclosures, signer);

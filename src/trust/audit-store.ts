@@ -19,7 +19,7 @@ import {
   type Disclosure,
   type VerifiedEntry,
 } from './audit.js';
-import { payloadDigest, PAYLOAD_TYPE, signEnvelope, type Envelope } from './envelope.js';
+import { isEnvelope, parsePayload, payloadDigest, PAYLOAD_TYPE, signEnvelope, type Envelope } from './envelope.js';
 import type { ChainHead, RegistryState } from './registry.js';
 
 const ENTRY_RE = /^\d{10}$/;
@@ -62,6 +62,22 @@ export async function auditHead(repo: Repo): Promise<ChainHead | undefined> {
   if (entries === 0) return undefined;
   const env = (await repo.loadJson('audit', entryName(entries - 1), aad(entryName(entries - 1)))) as Envelope;
   return { seq: entries - 1, digest: payloadDigest(env) };
+}
+
+/**
+ * The newest entry's body, read without verifying the chain (what the gate looks at on every command), or
+ * undefined for an empty log or a newest entry that cannot be read (`audit verify` reports that).
+ */
+export async function lastAuditEntry(repo: Repo): Promise<AuditEntryBody | undefined> {
+  const { entries } = await listAudit(repo);
+  if (entries === 0) return undefined;
+  try {
+    const env = await repo.loadJson('audit', entryName(entries - 1), aad(entryName(entries - 1)));
+    const body = isEnvelope(env) ? (parsePayload(env) as AuditEntryBody | undefined) : undefined;
+    return typeof body === 'object' && body !== null && 'registryHead' in body ? body : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The digest of the entry at `seq`, or undefined if there is none (to check a pinned head is still there). */

@@ -28,6 +28,7 @@ export const PAYLOAD_TYPE = {
   registryEntry: 'application/vnd.fole-backup.registry-entry+json',
   request: 'application/vnd.fole-backup.request+json',
   auditEntry: 'application/vnd.fole-backup.audit-entry+json',
+  approvalRequest: 'application/vnd.fole-backup.approval-request+json',
   approval: 'application/vnd.fole-backup.approval+json',
 } as const;
 

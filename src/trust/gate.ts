@@ -21,8 +21,9 @@ import { OPERATIONS, type OperationName } from './operations.js';
 import { authorize, type ActorKind, type Grant, type Role, type Scope } from './permissions.js';
 import { activeSysadmins, isActive, type RegistryState } from './registry.js';
 import { readRegistry } from './registry-store.js';
+import { requiredApprovals } from './approvals.js';
 import { checkAgainstPin, checkAuditAgainstPin, readPin, writePin } from './trust-state.js';
-import { auditDigestAt } from './audit-store.js';
+import { auditDigestAt, lastAuditEntry } from './audit-store.js';
 
 /** Who the caller says they are: a name, and the private key that proves it (absent in single-operator mode). */
 export interface Credentials {
@@ -47,6 +48,10 @@ export interface TrustContext {
   principal: Principal;
   /** The signed request that proved the principal (registry mode): the audit log keeps it. */
   request: Envelope | undefined;
+  /** Distinct human approvals the operation needs before it may run (approval-flow.ts); 0 = none. */
+  approvalsRequired: number;
+  /** Approval requests the operation made or used: its audit entry names them. */
+  approvalsUsed: string[];
 }
 
 /** How long a signed request stays valid either side of the verifier's clock. */
@@ -159,6 +164,7 @@ export async function openGate(
   if (pin?.audit !== undefined && pin.trustId === registry?.trustId) {
     checkAuditAgainstPin(pin, await auditDigestAt(repo, pin.audit.seq), repo.backend.location);
   }
+  if (registry === undefined) await refuseForgottenRegistry(repo);
   if (registry !== undefined && registry.repositoryId !== repo.config.id) {
     throw new StopError(
       'TRUST_BROKEN',
@@ -188,6 +194,8 @@ export async function openGate(
         authenticated: false,
       },
       request: undefined,
+      approvalsRequired: 0,
+      approvalsUsed: [],
     };
   }
   if (credentials.actor === undefined || credentials.signer === undefined) {
@@ -200,15 +208,41 @@ export async function openGate(
   const now = opts.now ?? new Date();
   const request = signRequest(credentials.signer, registry.trustId, credentials.actor, op, now, scope);
   const principal = authenticate(registry, request, op, now, scope);
-  const ctx: TrustContext = { mode: 'registry', registry, principal, request };
+  const ctx: TrustContext = { mode: 'registry', registry, principal, request, approvalsRequired: 0, approvalsUsed: [] };
   requirePermission(ctx, op, scope);
-  const rule: { what: string; humanDecision?: true } = OPERATIONS[op];
+  const rule: { what: string; humanDecision?: true; approvable?: true } = OPERATIONS[op];
   if (principal.kind === 'agent' && rule.humanDecision === true) {
-    throw new StopError('AMBIGUOUS_INTENT', `${rule.what} is a human decision: ${principal.name} is an agent`, {
-      hint: 'show the plan (--dry-run) to a human, who runs the command themselves',
-    });
+    // an operation that can carry a human's approval asks for one at its approval step; the others a human runs
+    if (rule.approvable !== true) {
+      throw new StopError('AMBIGUOUS_INTENT', `${rule.what} is a human decision: ${principal.name} is an agent`, {
+        hint: 'show the plan (--dry-run) to a human, who runs the command themselves',
+      });
+    }
+    ctx.approvalsRequired = requiredApprovals({ op, requesterKind: principal.kind });
   }
   return ctx;
+}
+
+/**
+ * A repository without a registry whose newest audit entry was checked against one has lost its registry:
+ * someone deleted registry/. Entries are sealed with the repository key, so without the secret nobody can
+ * forge an audit log that hides this; it catches the deletion on a machine that never pinned the registry.
+ */
+async function refuseForgottenRegistry(
+  repo: SealedObjects & { readonly config: { readonly id: string } },
+): Promise<void> {
+  const last = await lastAuditEntry(repo);
+  if (last?.registryHead === null || last === undefined) return;
+  throw new StopError(
+    'TRUST_ROLLBACK',
+    `the actor registry of ${repo.backend.location} is gone, but audit entry ${last.seq} was checked against ` +
+      `registry entry ${last.registryHead.seq}`,
+    {
+      hint:
+        'someone removed registry objects: do not use the repository until a sysadmin has restored registry/ ' +
+        '(from an offsite copy) and found out why',
+    },
+  );
 }
 
 /** Throws StopError PERMISSION_DENIED unless the principal may run `op` on `scope`. */

@@ -11,6 +11,8 @@ interface OperationRule {
   permission: Permission | undefined;
   /** Destructive: an agent may not run it on its own (spec §10), whatever its permissions. */
   humanDecision?: true;
+  /** A human decision an agent may still run once a human approved its exact plan (approval-flow.ts). */
+  approvable?: true;
 }
 
 /** Every operation that opens a repository: what it is called in messages, the permission it needs, and whether
@@ -21,7 +23,7 @@ export const OPERATIONS = {
   manifest: { what: 'reading a manifest', permission: 'backup.read' },
   verify: { what: 'verifying a backup', permission: 'backup.verify' },
   check: { what: 'checking the repository', permission: 'backup.verify' },
-  restore: { what: 'a restore', permission: 'backup.restore', humanDecision: true },
+  restore: { what: 'a restore', permission: 'backup.restore', humanDecision: true, approvable: true },
   'restore-preview': { what: 'a restore dry run', permission: 'backup.read' },
   'migration-rollback': { what: 'a migration rollback', permission: 'backup.restore', humanDecision: true },
   forget: { what: 'forgetting backups', permission: 'backup.forget', humanDecision: true },
@@ -42,6 +44,9 @@ export const OPERATIONS = {
   'audit-verify': { what: 'verifying the audit log', permission: 'audit.read' },
   'audit-export': { what: 'exporting the audit log', permission: 'audit.read' },
   'audit-redact': { what: 'redacting the audit log', permission: 'audit.redact', humanDecision: true },
+  approve: { what: 'approving a request', permission: 'backup.approve' },
+  'approvals-list': { what: 'listing approval requests', permission: 'backup.read' },
+  'approvals-deny': { what: 'denying a request', permission: 'backup.approve' },
 } as const satisfies Record<string, OperationRule>;
 
 /** The name of an operation in OPERATIONS, e.g. `restore`. */

@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import type { RestorePlan } from '../../restore/plan.js';
 import { restore, type RestoreResult } from '../../restore/restore.js';
 import { formatBytes, formatDuration, UsageError } from '../output.js';
+import { assertTargetAsApproved, restoreApprovalPlan } from '../../restore/approval-plan.js';
+import { passApprovals } from '../../trust/approval-flow.js';
 import type { Runner } from '../context.js';
 import { givenFoleVersion } from '../../snapshot/fields.js';
 import { printablePath as shown } from '../../snapshot/validate.js';
@@ -13,6 +15,7 @@ interface RestoreFlags {
   foleVersion?: string;
   modules?: string;
   dryRun?: boolean;
+  request?: string;
   storageLockWait?: string;
 }
 
@@ -107,6 +110,12 @@ export function describeRestore(r: RestoreResult): string {
   return lines.join('\n');
 }
 
+/** This command line again, to be run with --request once the request is approved (nothing in it is secret). */
+function rerunCommand(): string {
+  const args = process.argv.slice(2).filter((a, i, all) => a !== '--request' && all[i - 1] !== '--request');
+  return ['fole-backup', ...args.map(sh)].join(' ');
+}
+
 export function parseModules(s: string | undefined): string[] | undefined {
   if (s === undefined) return undefined;
   const names = s
@@ -143,6 +152,11 @@ export function registerRestore(program: Command, run: Runner): void {
       "the target FOLE's modules (default: the target's modules/ directories); an empty list is allowed",
     )
     .option('-n, --dry-run', 'print what would be restored, checked and moved, and change nothing')
+    .option(
+      '--request <id>',
+      "run the approved request <id>: an agent's restore runs only once a human approved its exact plan " +
+        '(docs/TRUST.md)',
+    )
     .option(
       '--storage-lock-wait <seconds>',
       'how long to wait for the Global Storage Lock if FOLE holds it (default 0)',
@@ -197,7 +211,27 @@ Examples:
             signal: ctx.interruptible(),
             onSwap: () => ctx.finishing('the swap of the restored tree into place'),
           };
-          if (flags.dryRun === true) {
+          if (flags.dryRun !== true && ctx.trust().approvalsRequired > 0) {
+            // an agent's restore: plan, ask for (or use) a human's approval of exactly this plan, then run it
+            const { plan, summary } = await restoreApprovalPlan(repo, ref, { target, foleVersion, modules });
+            await passApprovals(repo, ctx.trust(), await ctx.credentials(), {
+              op: 'restore',
+              plan,
+              summary,
+              ...(flags.request === undefined ? {} : { requestId: flags.request }),
+              rerun: rerunCommand(),
+            });
+            const r = await restore(repo, plan.backupId, {
+              ...common,
+              target: plan.target,
+              confirm: plan.backupId,
+              dryRun: false,
+              beforeLock: () => assertTargetAsApproved(plan, false),
+              underLock: () => assertTargetAsApproved(plan, true),
+            });
+            ctx.reporter.stop();
+            ctx.out.result(r, () => describeRestore(r));
+          } else if (flags.dryRun === true) {
             const plan = await restore(repo, ref, { ...common, dryRun: true });
             ctx.reporter.stop();
             ctx.out.result({ dryRun: true, ...plan }, () =>

@@ -1,0 +1,234 @@
+/**
+ * An agent's restore through the real CLI: it STOPs with a stored request, a
+ * human approves that exact plan, the agent runs it once. Every way an approval
+ * could be abused is refused: run before approval, approved by the agent
+ * itself, replayed, after the target or the snapshot object changed, denied,
+ * approved by someone registered after the request, on a copy of the
+ * repository, with the clock set back.
+ */
+import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalBackend } from '../src/backend/local.js';
+import { Repository } from '../src/repository/repository.js';
+import { appendAudit } from '../src/trust/audit-store.js';
+import { runCli, type CliResult } from './cli-helpers.js';
+import { TEST_PASSWORD } from './repo-helpers.js';
+import { backedUpFoleTree } from './restore-helpers.js';
+
+let dir: string;
+let repoDir: string;
+let backupId: string;
+const env = (): Record<string, string> => ({
+  FOLE_BACKUP_PASSWORD: TEST_PASSWORD,
+  FOLE_BACKUP_STATE_DIR: join(dir, 'state'),
+});
+const key = (name: string): string => join(dir, `${name}.key`);
+const as = (name: string): string[] => ['--actor', name, '--actor-key', key(name)];
+const cli = (args: string[], extra: Record<string, string> = {}, repo = repoDir): Promise<CliResult> =>
+  runCli([...args, '--repo', repo], { ...env(), ...extra });
+const restoreArgs = (target: string): string[] => [
+  'restore',
+  backupId,
+  '--target',
+  target,
+  '--fole-version',
+  '2.3.1',
+  '--confirm',
+  backupId,
+];
+
+/** The agent asks; returns the request id from the STOP's JSON. */
+async function ask(target: string, repo = repoDir): Promise<string> {
+  const r = await cli([...restoreArgs(target), '--json', ...as('bot')], {}, repo);
+  expect(r.code, r.stderr).toBe(3);
+  const stop = (JSON.parse(r.stdout) as { stop: { code: string; requestId: string; hint: string } }).stop;
+  expect(stop.code).toBe('APPROVAL_REQUIRED');
+  expect(stop.requestId).toMatch(/^[0-9a-f]{32}$/);
+  expect(stop.hint).toContain(`fole-backup approve ${stop.requestId}`);
+  expect(stop.hint).toContain(`--request ${stop.requestId}`);
+  return stop.requestId;
+}
+
+const run = (target: string, id: string, repo = repoDir): Promise<CliResult> =>
+  cli([...restoreArgs(target), '--request', id, ...as('bot')], {}, repo);
+
+function expectStop(r: CliResult, code: string, message: RegExp): void {
+  expect(r.code, r.stderr).toBe(3);
+  expect(r.stderr).toContain(`STOP ${code}`);
+  expect(r.stderr).toMatch(message);
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'fole-approvals-cli-'));
+  ({ repoDir, backupId } = await backedUpFoleTree(join(dir, 'work')));
+  for (const name of ['alice', 'bob', 'bot', 'dave']) {
+    expect((await runCli(['actor', 'keygen', '--out', key(name)])).code).toBe(0);
+  }
+  expect(
+    (await cli(['actor', 'bootstrap', '--admin', 'alice', '--admin-public-key', `${key('alice')}.pub`])).code,
+  ).toBe(0);
+  for (const [name, kind, role] of [
+    ['bob', 'human', 'sysadmin'],
+    ['bot', 'agent', 'operator'],
+  ] as const) {
+    const r = await cli([
+      'actor',
+      'add',
+      name,
+      '--kind',
+      kind,
+      '--role',
+      role,
+      '--public-key',
+      `${key(name)}.pub`,
+      ...as('alice'),
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+  }
+  expect((await cli(['actor', 'grant', 'bot', 'backup.restore', ...as('alice')])).code).toBe(0);
+}, 120_000);
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("an agent's restore", () => {
+  it('stops with a request, runs once a human approved it, and never twice', async () => {
+    const target = join(dir, 'restored-1');
+    const id = await ask(target);
+    expect(existsSync(target)).toBe(false);
+    const listed = await cli(['approvals', 'list', '--json', ...as('alice')]);
+    expect(JSON.parse(listed.stdout)).toContainEqual(
+      expect.objectContaining({ id, status: 'pending', requester: 'bot' }),
+    );
+    // not yet approved
+    expectStop(await run(target, id), 'APPROVAL_REQUIRED', /not approved: 0 of 1 required human approval/);
+    // the agent may not approve, not even its own request
+    expectStop(await cli(['approve', id, ...as('bot')]), 'PERMISSION_DENIED', /backup\.approve/);
+    const approved = await cli(['approve', id, ...as('alice')]);
+    expect(approved.code, approved.stderr).toBe(0);
+    expect(approved.stdout).toMatch(/bot may now run it once with --request/);
+    expect(approved.stdout).toMatch(new RegExp(`restore backup ${backupId}`));
+    const again = await cli(['approve', id, ...as('alice')]);
+    expect(again.stderr).toMatch(/already approved/);
+    const r = await run(target, id);
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(join(target, 'core', 'core.db'))).toBe(true);
+    // a replay is refused: consumed before any work
+    expectStop(await run(join(dir, 'restored-1b'), id), 'APPROVAL_REQUIRED', /./);
+    expectStop(await run(target, id), 'APPROVAL_REQUIRED', /has already been used|differs/);
+    // the audit log names the request on the run that used it
+    const log = await cli(['audit', 'log', '--json', '--op', 'restore', ...as('alice')]);
+    const entries = (JSON.parse(log.stdout) as { entries: { result: { status: string }; approvals: string[] }[] })
+      .entries;
+    expect(entries.filter((e) => e.result.status === 'ok').map((e) => e.approvals)).toEqual([[id]]);
+  });
+
+  it('refuses an approved plan once the target changed, and a plan approved for another target', async () => {
+    // a live STORAGE_ROOT to replace: a copy of the tree that was backed up
+    const target = join(dir, 'live-2');
+    cpSync(join(dir, 'work', 'src'), target, { recursive: true });
+    const id = await ask(target);
+    expect((await cli(['approve', id, ...as('bob')])).code).toBe(0);
+    writeFileSync(join(target, 'projects', 'p1', 'project.json'), '{"id":"p1","changed":true}');
+    expectStop(await run(target, id), 'APPROVAL_REQUIRED', /plan computed now differs from the one approved/);
+    // and once the target changed, a human cannot approve the old plan either
+    const other = await ask(target);
+    writeFileSync(join(target, 'projects', 'p1', 'project.json'), '{"id":"p1","changed":2}');
+    expectStop(
+      await cli(['approve', other, ...as('bob')]),
+      'APPROVAL_REQUIRED',
+      /its plan differs from the plan computed now/,
+    );
+    // the request names its target: running it against another one is another plan
+    const elsewhere = await ask(join(dir, 'restored-2'));
+    expect((await cli(['approve', elsewhere, ...as('alice')])).code).toBe(0);
+    expectStop(await run(join(dir, 'restored-2-other'), elsewhere), 'APPROVAL_REQUIRED', /plan computed now differs/);
+    expect(existsSync(join(dir, 'restored-2-other'))).toBe(false);
+  });
+
+  it('refuses an approved plan once the snapshot object was rewritten', async () => {
+    const target = join(dir, 'restored-3');
+    const id = await ask(target);
+    expect((await cli(['approve', id, ...as('alice')])).code).toBe(0);
+    const repo = await Repository.open(new LocalBackend(repoDir), TEST_PASSWORD);
+    try {
+      // same content, sealed again: other bytes, so another SHA-256 than the approved plan's
+      const aad = Buffer.from(`fole-snapshot:${backupId}`);
+      await repo.saveJson('snapshots', await repo.loadJson('snapshots', backupId, aad), aad, backupId);
+    } finally {
+      await repo.close();
+    }
+    expectStop(await run(target, id), 'APPROVAL_REQUIRED', /plan computed now differs/);
+  });
+
+  it('refuses a denied request, and an approval by someone registered after the request', async () => {
+    const target = join(dir, 'restored-4');
+    const id = await ask(target);
+    const added = await cli([
+      'actor',
+      'add',
+      'dave',
+      '--kind',
+      'human',
+      '--role',
+      'sysadmin',
+      '--public-key',
+      `${key('dave')}.pub`,
+      ...as('alice'),
+    ]);
+    expect(added.code, added.stderr).toBe(0);
+    expect((await cli(['approve', id, ...as('dave')])).code).toBe(0);
+    expectStop(await run(target, id), 'APPROVAL_REQUIRED', /dave was registered after the request was made/);
+    const denied = await cli(['approvals', 'deny', id, ...as('bob')]);
+    expect(denied.code, denied.stderr).toBe(0);
+    expectStop(await run(target, id), 'APPROVAL_REQUIRED', /denied by bob/);
+    const show = await cli(['approvals', 'show', id, '--json', ...as('alice')]);
+    expect(JSON.parse(show.stdout)).toMatchObject({ id, status: 'denied', deniedBy: ['bob'] });
+  });
+
+  it('runs an approved request on one repository only: a copy is a rollback on this machine', async () => {
+    const target = join(dir, 'restored-5');
+    const id = await ask(target);
+    expect((await cli(['approve', id, ...as('alice')])).code).toBe(0);
+    const copy = join(dir, 'repo-copy');
+    cpSync(repoDir, copy, { recursive: true });
+    expect((await run(target, id)).code).toBe(0);
+    // the copy shares the repository id: this machine has seen a longer audit log for it
+    const r = await run(join(dir, 'restored-5b'), id, copy);
+    expectStop(r, 'TRUST_ROLLBACK', /audit log/);
+  });
+
+  it('refuses to run when the clock is earlier than the newest audit entry', async () => {
+    const repo = await Repository.open(new LocalBackend(repoDir), TEST_PASSWORD);
+    try {
+      await appendAudit(
+        repo,
+        {
+          time: new Date(Date.now() + 3_600_000).toISOString(),
+          actor: { name: 'clock-test', kind: 'human', authenticated: false },
+          host: 'test',
+          op: 'list',
+          args: [],
+          commitments: {},
+          result: { status: 'ok' },
+          backupIds: [],
+          counts: {},
+          durationMs: 0,
+          registryHead: null,
+          approvals: [],
+        },
+        [],
+        undefined,
+      );
+    } finally {
+      await repo.close();
+    }
+    const r = await cli([...restoreArgs(join(dir, 'restored-6')), ...as('bot')], {
+      FOLE_BACKUP_STATE_DIR: join(dir, 'state-clock'),
+    });
+    expectStop(r, 'CLOCK_SKEW', /earlier than the newest audit entry/);
+  });
+});
