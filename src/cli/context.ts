@@ -23,8 +23,6 @@ import type { OperationName } from '../trust/operations.js';
 import type { Scope } from '../trust/permissions.js';
 import { defaultStateDir } from '../trust/trust-state.js';
 
-export type { Outcome };
-
 export interface GlobalFlags {
   repo?: string;
   passwordFile?: string;

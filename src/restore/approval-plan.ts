@@ -41,7 +41,7 @@ const LOCK_DB_FILES = new Set(['core/core.db', 'core/core.db-wal', 'core/core.db
  * SHA-256 over every entry under `dir` (path, type, size, modification time, mode; sorted; symlinks not
  * followed), or "absent". Any change a writer can make to the tree changes it.
  */
-export async function targetFingerprint(dir: string, opts: { outsideCore?: boolean } = {}): Promise<string> {
+async function targetFingerprint(dir: string, opts: { outsideCore?: boolean } = {}): Promise<string> {
   try {
     await lstat(dir);
   } catch (err) {

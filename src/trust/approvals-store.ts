@@ -25,7 +25,7 @@ import {
   type ApprovalVerdict,
 } from './approvals.js';
 import type { CanonicalValue } from './canonical.js';
-import { isEnvelope, parsePayload, PAYLOAD_TYPE, signEnvelope, type Envelope } from './envelope.js';
+import { PAYLOAD_TYPE, signEnvelope, type Envelope } from './envelope.js';
 import type { TrustContext } from './gate.js';
 import type { RegistryState } from './registry.js';
 
@@ -207,11 +207,6 @@ export async function consumeRequest(repo: Repo, request: ApprovalRequestBody, b
     }
     throw err;
   }
-}
-
-/** Whether a value is a stored envelope whose payload parses (for `approvals show`). */
-export function isStoredEnvelope(v: unknown): boolean {
-  return isEnvelope(v) && parsePayload(v) !== undefined;
 }
 
 function broken(id: string, why: string): StopError {

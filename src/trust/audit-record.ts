@@ -79,7 +79,7 @@ export function summarize(result: unknown): { backupIds: string[]; counts: Recor
   const visit = (v: unknown, depth: number): void => {
     if (typeof v === 'string' && UUID_RE.test(v)) backupIds.add(v);
     else if (Array.isArray(v) && depth < 2) for (const x of v.slice(0, 1000)) visit(x, depth + 1);
-    else if (typeof v === 'object' && v !== null && depth < 2) {
+    else if (typeof v === 'object' && v !== null && depth < 3) {
       for (const [k, x] of Object.entries(v)) {
         if (/^(backupId|id|parent|backup|removed|kept|backups)$/.test(k)) visit(x, depth + 1);
         if (depth === 0 && Number.isSafeInteger(x) && Object.keys(counts).length < 24) counts[k] = x as number;

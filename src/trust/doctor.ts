@@ -41,7 +41,7 @@ const HEAD_BYTES = 4096;
 const MAX_SECRET_FILE = 64 * 1024;
 
 /** What a readable file's first bytes say it is: an actor private key, a generated repository key, or nothing. */
-export function recognise(head: string): 'actor-key' | 'encrypted-actor-key' | 'repository-key' | undefined {
+function recognise(head: string): 'actor-key' | 'encrypted-actor-key' | 'repository-key' | undefined {
   if (head.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----')) return 'encrypted-actor-key';
   if (head.includes('-----BEGIN PRIVATE KEY-----')) return 'actor-key';
   if (GENERATED_KEY_RE.test(head)) return 'repository-key';

@@ -119,7 +119,7 @@ export function activeSysadmins(state: Pick<RegistryState, 'actors'>): ActorReco
 }
 
 /** The actor, removed or not, that was registered with a public key (a key is never registered twice). */
-export function actorByKey(state: Pick<RegistryState, 'actors'>, fingerprint: string): ActorRecord | undefined {
+function actorByKey(state: Pick<RegistryState, 'actors'>, fingerprint: string): ActorRecord | undefined {
   return [...state.actors.values()].find((a) => a.fingerprint === fingerprint);
 }
 
