@@ -6,28 +6,21 @@
  * approved by someone registered after the request, on a copy of the
  * repository, with the clock set back.
  */
-import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalBackend } from '../src/backend/local.js';
-import { Repository } from '../src/repository/repository.js';
 import { appendAudit } from '../src/trust/audit-store.js';
-import { runCli, type CliResult } from './cli-helpers.js';
-import { TEST_PASSWORD } from './repo-helpers.js';
-import { backedUpFoleTree } from './restore-helpers.js';
+import type { CliResult } from './cli-helpers.js';
+import { expectStop, makeTrustWorld, type TrustWorld } from './trust-world.js';
 
+/** alice and bob (human sysadmins), bot (an agent operator granted backup.restore), dave (added later). */
+let w: TrustWorld;
+let backupId: string;
 let dir: string;
 let repoDir: string;
-let backupId: string;
-const env = (): Record<string, string> => ({
-  FOLE_BACKUP_PASSWORD: TEST_PASSWORD,
-  FOLE_BACKUP_STATE_DIR: join(dir, 'state'),
-});
-const key = (name: string): string => join(dir, `${name}.key`);
-const as = (name: string): string[] => ['--actor', name, '--actor-key', key(name)];
-const cli = (args: string[], extra: Record<string, string> = {}, repo = repoDir): Promise<CliResult> =>
-  runCli([...args, '--repo', repo], { ...env(), ...extra });
+const cli = (args: string[], extra: Record<string, string> = {}, repo?: string): Promise<CliResult> =>
+  w.cli(args, extra, repo);
+const as = (name: string): string[] => w.as(name);
 const restoreArgs = (target: string): string[] => [
   'restore',
   backupId,
@@ -40,7 +33,7 @@ const restoreArgs = (target: string): string[] => [
 ];
 
 /** The agent asks; returns the request id from the STOP's JSON. */
-async function ask(target: string, repo = repoDir): Promise<string> {
+async function ask(target: string, repo?: string): Promise<string> {
   const r = await cli([...restoreArgs(target), '--json', ...as('bot')], {}, repo);
   expect(r.code, r.stderr).toBe(3);
   const stop = (JSON.parse(r.stdout) as { stop: { code: string; requestId: string; hint: string } }).stop;
@@ -51,48 +44,18 @@ async function ask(target: string, repo = repoDir): Promise<string> {
   return stop.requestId;
 }
 
-const run = (target: string, id: string, repo = repoDir): Promise<CliResult> =>
+const run = (target: string, id: string, repo?: string): Promise<CliResult> =>
   cli([...restoreArgs(target), '--request', id, ...as('bot')], {}, repo);
 
-function expectStop(r: CliResult, code: string, message: RegExp): void {
-  expect(r.code, r.stderr).toBe(3);
-  expect(r.stderr).toContain(`STOP ${code}`);
-  expect(r.stderr).toMatch(message);
-}
-
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'fole-approvals-cli-'));
-  ({ repoDir, backupId } = await backedUpFoleTree(join(dir, 'work')));
-  for (const name of ['alice', 'bob', 'bot', 'dave']) {
-    expect((await runCli(['actor', 'keygen', '--out', key(name)])).code).toBe(0);
-  }
-  expect(
-    (await cli(['actor', 'bootstrap', '--admin', 'alice', '--admin-public-key', `${key('alice')}.pub`])).code,
-  ).toBe(0);
-  for (const [name, kind, role] of [
-    ['bob', 'human', 'sysadmin'],
-    ['bot', 'agent', 'operator'],
-  ] as const) {
-    const r = await cli([
-      'actor',
-      'add',
-      name,
-      '--kind',
-      kind,
-      '--role',
-      role,
-      '--public-key',
-      `${key(name)}.pub`,
-      ...as('alice'),
-    ]);
-    expect(r.code, r.stderr).toBe(0);
-  }
+  w = await makeTrustWorld('fole-approvals-cli-', ['bob', 'bot', 'dave']);
+  ({ dir, repoDir, backupId } = w);
+  await w.add('bob', 'human', 'sysadmin');
+  await w.add('bot', 'agent', 'operator');
   expect((await cli(['actor', 'grant', 'bot', 'backup.restore', ...as('alice')])).code).toBe(0);
 }, 120_000);
 
-afterAll(() => {
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => w.cleanup());
 
 describe("an agent's restore", () => {
   it('stops with a request, runs once a human approved it, and never twice', async () => {
@@ -153,7 +116,7 @@ describe("an agent's restore", () => {
     const target = join(dir, 'restored-3');
     const id = await ask(target);
     expect((await cli(['approve', id, ...as('alice')])).code).toBe(0);
-    const repo = await Repository.open(new LocalBackend(repoDir), TEST_PASSWORD);
+    const repo = await w.openRepo();
     try {
       // same content, sealed again: other bytes, so another SHA-256 than the approved plan's
       const aad = Buffer.from(`fole-snapshot:${backupId}`);
@@ -167,19 +130,7 @@ describe("an agent's restore", () => {
   it('refuses a denied request, and an approval by someone registered after the request', async () => {
     const target = join(dir, 'restored-4');
     const id = await ask(target);
-    const added = await cli([
-      'actor',
-      'add',
-      'dave',
-      '--kind',
-      'human',
-      '--role',
-      'sysadmin',
-      '--public-key',
-      `${key('dave')}.pub`,
-      ...as('alice'),
-    ]);
-    expect(added.code, added.stderr).toBe(0);
+    await w.add('dave', 'human', 'sysadmin');
     expect((await cli(['approve', id, ...as('dave')])).code).toBe(0);
     expectStop(await run(target, id), 'APPROVAL_REQUIRED', /dave was registered after the request was made/);
     const denied = await cli(['approvals', 'deny', id, ...as('bob')]);
@@ -202,7 +153,7 @@ describe("an agent's restore", () => {
   });
 
   it('refuses to run when the clock is earlier than the newest audit entry', async () => {
-    const repo = await Repository.open(new LocalBackend(repoDir), TEST_PASSWORD);
+    const repo = await w.openRepo();
     try {
       await appendAudit(
         repo,

@@ -6,25 +6,19 @@
  * found and named.
  */
 import { createHash } from 'node:crypto';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, type CliResult } from './cli-helpers.js';
 import { TEST_PASSWORD } from './repo-helpers.js';
-import { backedUpFoleTree } from './restore-helpers.js';
+import { makeTrustWorld, type TrustWorld } from './trust-world.js';
 
+let w: TrustWorld;
 let dir: string;
 let repoDir: string;
 let storageRoot: string;
-const env = (): Record<string, string> => ({
-  FOLE_BACKUP_PASSWORD: TEST_PASSWORD,
-  FOLE_BACKUP_STATE_DIR: join(dir, 'state'),
-});
-const key = (name: string): string => join(dir, `${name}.key`);
-const as = (name: string): string[] => ['--actor', name, '--actor-key', key(name)];
-const cli = (args: string[], extra: Record<string, string> = {}): Promise<CliResult> =>
-  runCli([...args, '--repo', repoDir], { ...env(), ...extra });
+const as = (name: string): string[] => w.as(name);
+const cli = (args: string[], extra: Record<string, string> = {}): Promise<CliResult> => w.cli(args, extra);
 
 interface Entry {
   seq: number;
@@ -47,35 +41,16 @@ const auditDir = (): string => join(repoDir, 'audit');
 const digestOf = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'fole-audit-cli-'));
-  ({ repoDir } = await backedUpFoleTree(join(dir, 'work')));
-  storageRoot = join(dir, 'work', 'src');
-  for (const name of ['alice', 'olga']) expect((await runCli(['actor', 'keygen', '--out', key(name)])).code).toBe(0);
-  expect(
-    (await cli(['actor', 'bootstrap', '--admin', 'alice', '--admin-public-key', `${key('alice')}.pub`])).code,
-  ).toBe(0);
-  const add = await cli([
-    'actor',
-    'add',
-    'olga',
-    '--kind',
-    'human',
-    '--role',
-    'auditor',
-    '--public-key',
-    `${key('olga')}.pub`,
-    ...as('alice'),
-  ]);
-  expect(add.code, add.stderr).toBe(0);
+  w = await makeTrustWorld('fole-audit-cli-', ['olga']);
+  ({ dir, repoDir, storageRoot } = w);
+  await w.add('olga', 'human', 'auditor');
   const b = await cli(['backup', '--storage-root', storageRoot, '--fole-version', '2.3.1', ...as('alice')]);
   expect(b.code, b.stderr).toBe(0);
   expect((await cli(['list'])).code).toBe(3); // refused: no identity
   expect((await cli(['prune', ...as('olga')])).code).toBe(3); // refused: no permission
 }, 120_000);
 
-afterAll(() => {
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => w.cleanup());
 
 describe('what the log records', () => {
   it('has an entry for every command that opened the repository, refusals included, signed when authenticated', async () => {

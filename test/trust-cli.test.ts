@@ -5,72 +5,37 @@
  * destructive command, a forged or rolled-back registry) with its exit code,
  * STOP code and message; each machine's pin kept in a directory of the test's own.
  */
-import { chmodSync, cpSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, cpSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalBackend } from '../src/backend/local.js';
-import { Repository } from '../src/repository/repository.js';
 import { signerFromPem } from '../src/trust/actor-key.js';
 import { PAYLOAD_TYPE, signEnvelope } from '../src/trust/envelope.js';
-import { entryValue, type RegistryEntryBody } from '../src/trust/registry.js';
+import { entryValue } from '../src/trust/registry.js';
 import { readRegistry } from '../src/trust/registry-store.js';
 import { runCli, type CliResult } from './cli-helpers.js';
-import { backedUpFoleTree } from './restore-helpers.js';
-import { TEST_PASSWORD } from './repo-helpers.js';
+import { expectStop, makeTrustWorld, type TrustWorld } from './trust-world.js';
 
+let w: TrustWorld;
 let dir: string;
 let repoDir: string;
 let backupId: string;
-const env = (): Record<string, string> => ({
-  FOLE_BACKUP_PASSWORD: TEST_PASSWORD,
-  FOLE_BACKUP_STATE_DIR: join(dir, 'state'),
-});
-const key = (name: string): string => join(dir, `${name}.key`);
+const env = (): Record<string, string> => w.env();
+const key = (name: string): string => w.key(name);
 const as = (name: string, keyOf = name): string[] => ['--actor', name, '--actor-key', key(keyOf)];
-const cli = (args: string[], extra: Record<string, string> = {}): Promise<CliResult> =>
-  runCli([...args, '--repo', repoDir], { ...env(), ...extra });
-
-function expectStop(r: CliResult, code: string, message: RegExp): void {
-  expect(r.code, r.stderr).toBe(3);
-  expect(r.stderr).toContain(`STOP ${code}`);
-  expect(r.stderr).toMatch(message);
-}
+const cli = (args: string[], extra: Record<string, string> = {}): Promise<CliResult> => w.cli(args, extra);
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'fole-trust-cli-'));
   // a repository with one backup, then given a registry with alice as its first sysadmin
-  ({ repoDir, backupId } = await backedUpFoleTree(join(dir, 'work')));
-  for (const name of ['alice', 'bob', 'bot', 'olga', 'pat']) {
-    const r = await runCli(['actor', 'keygen', '--out', key(name)]);
-    expect(r.code, r.stderr).toBe(0);
-  }
-  const r = await cli(['actor', 'bootstrap', '--admin', 'alice', '--admin-public-key', `${key('alice')}.pub`]);
-  expect(r.code, r.stderr).toBe(0);
-  const add = async (name: string, kind: string, role: string): Promise<void> => {
-    const a = await cli([
-      'actor',
-      'add',
-      name,
-      '--kind',
-      kind,
-      '--role',
-      role,
-      '--public-key',
-      `${key(name)}.pub`,
-      ...as('alice'),
-    ]);
-    expect(a.code, a.stderr).toBe(0);
-  };
-  await add('bob', 'human', 'sysadmin');
-  await add('bot', 'agent', 'operator');
-  await add('olga', 'human', 'operator');
-  await add('pat', 'human', 'none');
+  w = await makeTrustWorld('fole-trust-cli-', ['bob', 'bot', 'olga', 'pat']);
+  ({ dir, repoDir, backupId } = w);
+  await w.add('bob', 'human', 'sysadmin');
+  await w.add('bot', 'agent', 'operator');
+  await w.add('olga', 'human', 'operator');
+  await w.add('pat', 'human', 'none');
 }, 120_000);
 
-afterAll(() => {
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => w.cleanup());
 
 describe('actor keygen', () => {
   it('writes a private key only its owner can read, and a public key beside it, never over an existing one', async () => {
@@ -266,28 +231,20 @@ describe('the registry itself', () => {
   });
 
   it('refuses an entry a non-sysadmin signed, even one holding the repository password', async () => {
-    const repo = await Repository.open(new LocalBackend(repoDir), TEST_PASSWORD);
+    const repo = await w.openRepo();
     try {
       const state = await readRegistry(repo);
       if (state === undefined) throw new Error('no registry');
-      const olga = signerFromPem(await import('node:fs/promises').then((f) => f.readFile(key('olga'), 'utf8')), 'olga');
+      const olga = signerFromPem(await readFile(key('olga'), 'utf8'), 'olga');
       const seq = state.head.seq + 1;
-      const body: RegistryEntryBody = {
-        v: 1,
-        trustId: state.trustId,
-        seq,
-        prev: state.head.digest,
-        time: new Date().toISOString(),
-        signer: 'olga',
-        action: { op: 'grant', name: 'olga', permission: 'backup.forget' },
-      };
       const name = String(seq).padStart(10, '0');
-      await repo.createJson(
-        'registry',
-        name,
-        signEnvelope(PAYLOAD_TYPE.registryEntry, entryValue(body), [olga]),
-        Buffer.from(`fole-registry:${name}`),
-      );
+      // well-formed and in its place, but signed by an operator
+      const forged = entryValue({
+        ...{ v: 1, trustId: state.trustId, seq, prev: state.head.digest, time: new Date().toISOString() },
+        ...{ signer: 'olga', action: { op: 'grant', name: 'olga', permission: 'backup.forget' } },
+      });
+      const aad = Buffer.from(`fole-registry:${name}`);
+      await repo.createJson('registry', name, signEnvelope(PAYLOAD_TYPE.registryEntry, forged, [olga]), aad);
       const r = await cli(['list', ...as('olga')]);
       expectStop(r, 'TRUST_BROKEN', new RegExp(`registry entry ${seq}: signer olga is not a human sysadmin`));
       await repo.backend.remove({ type: 'registry', name });

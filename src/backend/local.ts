@@ -14,7 +14,14 @@ import type { FileHandle } from 'node:fs/promises';
 import { chmod, lstat, mkdir, open, readdir, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { errnoCode, FoleBackupError, fsError } from '../errors.js';
-import { fsyncDir, isTempName, removeDurable, writeFileAtomic, writeFileExclusive } from '../fs/durable.js';
+import {
+  fsyncDir,
+  isTempName,
+  removeDurable,
+  writeFileAtomic,
+  writeFileExclusive,
+  type FileWriter,
+} from '../fs/durable.js';
 import type {
   Backend,
   ByteRange,
@@ -79,7 +86,7 @@ export class LocalBackend implements Backend {
     return this.write(h, data, writeFileExclusive);
   }
 
-  private async write(h: ObjectHandle, data: Bytes, how: typeof writeFileAtomic): Promise<void> {
+  private async write(h: ObjectHandle, data: Bytes, how: FileWriter): Promise<void> {
     checkHandle(h);
     const path = this.pathOf(h);
     // data/<xx> folders, and type folders a repository made by an older build may lack

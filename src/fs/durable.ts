@@ -30,19 +30,17 @@ export interface WriteOptions {
   mode?: number;
 }
 
+/** Writes a whole file durably (writeFileAtomic, writeFileExclusive). */
+export type FileWriter = (path: string, data: Uint8Array | readonly Uint8Array[], opts?: WriteOptions) => Promise<void>;
+
 /**
  * Write `data` to `path` atomically and durably: when the promise resolves the file
  * is complete on stable storage; on failure the final name is untouched (old content
  * or absent) and the temp file has been removed. Errors are FoleBackupErrors from
  * fsError('write', path, …), so a full disk is code NO_SPACE.
  */
-export async function writeFileAtomic(
-  path: string,
-  data: Uint8Array | readonly Uint8Array[],
-  opts: WriteOptions = {},
-): Promise<void> {
-  await writeThroughTemp(path, data, opts, (tmp) => rename(tmp, path));
-}
+export const writeFileAtomic: FileWriter = (path, data, opts = {}) =>
+  writeThroughTemp(path, data, opts, (tmp) => rename(tmp, path));
 
 /**
  * Like writeFileAtomic, but only if `path` does not exist: the complete temp file is hard-linked to the final
@@ -50,12 +48,8 @@ export async function writeFileAtomic(
  * the other gets ALREADY_EXISTS. Nothing ever replaces an existing file. The append-only chains (registry,
  * audit log, an approval's consumption) rely on it.
  */
-export async function writeFileExclusive(
-  path: string,
-  data: Uint8Array | readonly Uint8Array[],
-  opts: WriteOptions = {},
-): Promise<void> {
-  await writeThroughTemp(path, data, opts, async (tmp) => {
+export const writeFileExclusive: FileWriter = (path, data, opts = {}) =>
+  writeThroughTemp(path, data, opts, async (tmp) => {
     try {
       await link(tmp, path);
     } catch (err) {
@@ -67,7 +61,6 @@ export async function writeFileExclusive(
       await rm(tmp, { force: true }).catch(() => undefined);
     }
   });
-}
 
 /**
  * Write `data` into a fresh temp file beside `path`, fsync it, hand it to `publish` (which gives it its final

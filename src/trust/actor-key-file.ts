@@ -6,6 +6,7 @@
  */
 import { lstat, open, rm, type FileHandle } from 'node:fs/promises';
 import { errnoCode, FoleBackupError, fsError } from '../errors.js';
+import { writeFileExclusive } from '../fs/durable.js';
 import {
   isEncryptedPem,
   MAX_ACTOR_KEY_FILE_BYTES,
@@ -21,52 +22,37 @@ import {
  * PERMISSION_DENIED (a STOP) for a key that does not load (wrong passphrase, not Ed25519).
  */
 export async function readActorKeyFile(path: string, passphrase: () => Promise<string>): Promise<ActorSigner> {
-  let fh: FileHandle | undefined;
-  let pem: string;
-  try {
-    fh = await open(path, 'r');
-    const st = await fh.stat();
-    if (!st.isFile()) throw usage(path, 'not a regular file', 'give the private key file `actor keygen` wrote');
-    if ((st.mode & 0o077) !== 0) {
-      throw usage(
-        path,
-        `its mode ${(st.mode & 0o777).toString(8).padStart(4, '0')} lets others read it`,
-        `make it private: chmod 600 ${path}`,
-      );
-    }
-    if (st.size > MAX_ACTOR_KEY_FILE_BYTES) throw usage(path, 'too large to be an actor key', 'give the key file');
-    pem = await fh.readFile('utf8');
-  } catch (err) {
-    if (err instanceof FoleBackupError) throw err;
-    if (errnoCode(err) === 'ENOENT') {
-      throw usage(path, 'no such file', 'make one with `fole-backup actor keygen --out FILE`');
-    }
-    throw fsError('read', path, err);
-  } finally {
-    await fh?.close().catch(() => undefined);
-  }
+  const pem = await readKeyText(path, true);
   return signerFromPem(pem, path, isEncryptedPem(pem) ? await passphrase() : undefined);
 }
 
 /** Read a public key file (FILE.pub) as SPKI DER base64; USAGE if it is missing or not an Ed25519 public key. */
 export async function readPublicKeyFile(path: string): Promise<string> {
-  let pem: string;
+  return publicKeyFromPem(await readKeyText(path, false), path);
+}
+
+/** The text of a key file; a private one must be readable by its owner only. */
+async function readKeyText(path: string, isPrivate: boolean): Promise<string> {
+  const what = isPrivate ? 'the private key file `actor keygen` wrote' : 'the FILE.pub that `actor keygen` wrote';
+  let fh: FileHandle | undefined;
   try {
-    const fh = await open(path, 'r');
-    try {
-      if ((await fh.stat()).size > MAX_ACTOR_KEY_FILE_BYTES) throw usage(path, 'too large to be a public key', '');
-      pem = await fh.readFile('utf8');
-    } finally {
-      await fh.close();
+    fh = await open(path, 'r');
+    const st = await fh.stat();
+    if (!st.isFile()) throw usage(path, 'not a regular file', `give ${what}`);
+    if (isPrivate && (st.mode & 0o077) !== 0) {
+      const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
+      throw usage(path, `its mode ${mode} lets others read it`, `make it private: chmod 600 ${path}`);
     }
+    if (st.size > MAX_ACTOR_KEY_FILE_BYTES) throw usage(path, 'too large to be an actor key', `give ${what}`);
+    return await fh.readFile('utf8');
   } catch (err) {
     if (err instanceof FoleBackupError) throw err;
-    if (errnoCode(err) === 'ENOENT') {
-      throw usage(path, 'no such file', 'give the FILE.pub that `fole-backup actor keygen --out FILE` wrote');
-    }
+    if (errnoCode(err) === 'ENOENT')
+      throw usage(path, 'no such file', `give ${what} (fole-backup actor keygen --out FILE)`);
     throw fsError('read', path, err);
+  } finally {
+    await fh?.close().catch(() => undefined);
   }
-  return publicKeyFromPem(pem, path);
 }
 
 /**
@@ -87,9 +73,9 @@ export async function writeActorKeyFiles(path: string, key: GeneratedActorKey): 
       });
     }
   }
-  await writeNew(path, key.privatePem, 0o600);
+  await writeFileExclusive(path, Buffer.from(key.privatePem), { mode: 0o600 });
   try {
-    await writeNew(pub, key.publicPem, 0o644);
+    await writeFileExclusive(pub, Buffer.from(key.publicPem), { mode: 0o644 });
   } catch (err) {
     // a private key without its public half is of no use to anyone: leave nothing half-made
     await rm(path, { force: true });
@@ -97,23 +83,6 @@ export async function writeActorKeyFiles(path: string, key: GeneratedActorKey): 
   }
 }
 
-async function writeNew(path: string, text: string, mode: number): Promise<void> {
-  let fh: FileHandle | undefined;
-  try {
-    fh = await open(path, 'wx', mode);
-    await fh.chmod(mode);
-    await fh.writeFile(text);
-    await fh.sync();
-  } catch (err) {
-    if (errnoCode(err) === 'EEXIST') {
-      throw new FoleBackupError('ALREADY_EXISTS', `write ${path}: it already exists`, { path, cause: err });
-    }
-    throw fsError('write', path, err);
-  } finally {
-    await fh?.close().catch(() => undefined);
-  }
-}
-
 function usage(path: string, why: string, hint: string): FoleBackupError {
-  return new FoleBackupError('USAGE', `actor key ${path}: ${why}`, hint === '' ? { path } : { path, hint });
+  return new FoleBackupError('USAGE', `actor key ${path}: ${why}`, { path, hint });
 }

@@ -10,8 +10,8 @@
  * runs of one request, are each one object that the second writer cannot make.
  */
 import { randomBytes } from 'node:crypto';
-import { FoleBackupError, StopError } from '../errors.js';
 import type { SealedObjects } from '../repository/slices.js';
+import { FoleBackupError, StopError } from '../errors.js';
 import type { ActorSigner } from './actor-key.js';
 import {
   DEFAULT_EXPIRY_MS,

@@ -21,6 +21,7 @@ import { sha256Hex } from '../crypto/hash.js';
 import { canonicalBytes, type CanonicalValue } from './canonical.js';
 import { hasValidSignature, isEnvelope, parsePayload, payloadDigest, PAYLOAD_TYPE, type Envelope } from './envelope.js';
 import type { ChainHead, RegistryState } from './registry.js';
+import { hasOnly, isPlain } from './shape.js';
 
 /** How a command ended. */
 export interface AuditResult {
@@ -176,7 +177,7 @@ function bodyProblem(v: unknown): string | undefined {
     'registryHead',
     'approvals',
   ];
-  if (!Object.keys(v).every((k) => allowed.includes(k))) return 'unknown fields';
+  if (!hasOnly(v, allowed)) return 'unknown fields';
   if (v.v !== 1) return `version ${String(v.v)} is not one this build reads`;
   if (typeof v.log !== 'string' || v.log.length > 64) return 'bad log id';
   if (!Number.isSafeInteger(v.seq) || (v.seq as number) < 0) return 'bad seq';
@@ -215,8 +216,4 @@ function bodyProblem(v: unknown): string | undefined {
   }
   if (!Array.isArray(v.approvals) || !v.approvals.every((x) => typeof x === 'string')) return 'bad approvals';
   return undefined;
-}
-
-function isPlain(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

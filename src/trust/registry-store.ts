@@ -94,17 +94,15 @@ export async function createRegistry(
   // pins it from then on, trust-state.ts). Every later entry needs a sysadmin's signature.
   const env = signEnvelope(PAYLOAD_TYPE.registryEntry, entryValue(body), []);
   const state = applyEntry(undefined, env, 0);
-  const name = registryObjectName(0);
-  try {
-    await repo.createJson('registry', name, env, aad(name));
-  } catch (err) {
-    if (err instanceof FoleBackupError && err.code === 'ALREADY_EXISTS') {
-      throw new FoleBackupError('ALREADY_EXISTS', 'this repository already has an actor registry', {
+  await writeEntry(
+    repo,
+    0,
+    env,
+    () =>
+      new FoleBackupError('ALREADY_EXISTS', 'this repository already has an actor registry', {
         hint: 'see it with `fole-backup actor list`; add actors with `fole-backup actor add`',
-      });
-    }
-    throw err;
-  }
+      }),
+  );
   return state;
 }
 
@@ -143,18 +141,26 @@ export async function appendRegistry(
         })
       : new FoleBackupError('USAGE', `registry: ${err.reason}`);
   }
+  await writeEntry(
+    repo,
+    seq,
+    env,
+    () =>
+      new FoleBackupError('ALREADY_EXISTS', `registry entry ${seq} was written by someone else meanwhile`, {
+        hint: 'run the command again: it will apply after their change',
+      }),
+  );
+  return next;
+}
+
+/** Write entry `seq` create-only; a name already taken throws what `taken` makes. */
+async function writeEntry(repo: SealedObjects, seq: number, env: unknown, taken: () => Error): Promise<void> {
   const name = registryObjectName(seq);
   try {
     await repo.createJson('registry', name, env, aad(name));
   } catch (err) {
-    if (err instanceof FoleBackupError && err.code === 'ALREADY_EXISTS') {
-      throw new FoleBackupError('ALREADY_EXISTS', `registry entry ${seq} was written by someone else meanwhile`, {
-        hint: 'run the command again: it will apply after their change',
-      });
-    }
-    throw err;
+    throw err instanceof FoleBackupError && err.code === 'ALREADY_EXISTS' ? taken() : err;
   }
-  return next;
 }
 
 function broken(why: string): StopError {

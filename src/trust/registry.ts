@@ -12,6 +12,7 @@
  */
 import { fingerprintOf, isPublicKey } from './actor-key.js';
 import type { CanonicalValue } from './canonical.js';
+import { hasOnly, isPlain } from './shape.js';
 import { hasValidSignature, isEnvelope, parsePayload, payloadDigest, PAYLOAD_TYPE, type Envelope } from './envelope.js';
 import {
   grantProblem,
@@ -308,12 +309,4 @@ function newActorProblem(a: unknown): string | undefined {
   if (!isRole(a.role)) return 'bad role';
   if (!isPublicKey(a.publicKey)) return 'bad public key';
   return undefined;
-}
-
-function isPlain(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function hasOnly(v: Record<string, unknown>, keys: readonly string[]): boolean {
-  return Object.keys(v).every((k) => keys.includes(k));
 }

@@ -12,6 +12,7 @@ import {
 import { planDigestOf, type ApprovalRequestBody } from '../../trust/approvals.js';
 import type { CanonicalValue } from '../../trust/canonical.js';
 import type { Context, Runner } from '../context.js';
+import type { RegistryState } from '../../trust/registry.js';
 
 /**
  * The plan of a stored request, computed again from the repository and the target as they are now: what an
@@ -40,6 +41,24 @@ function registryOf(ctx: Context) {
   return registry;
 }
 
+/** Open the repository for `op`, load request `id`, run `fn`, close. The request is named in the audit entry. */
+async function withRequest(
+  ctx: Context,
+  op: 'approve' | 'approvals-list' | 'approvals-deny',
+  id: string,
+  fn: (repo: Repository, registry: RegistryState, request: ApprovalRequestBody) => Promise<void>,
+): Promise<void> {
+  const repo = await ctx.openRepo(op);
+  try {
+    const registry = registryOf(ctx);
+    const { request } = await loadRequest(repo, id, registry);
+    ctx.trust().approvalsUsed.push(request.id);
+    await fn(repo, registry, request);
+  } finally {
+    await repo.close();
+  }
+}
+
 function describeRequest(r: ApprovalRequestBody, status: string, extra: string[] = []): string {
   return [
     `request ${r.id}: ${r.op} by ${r.requester} (${r.requesterKind}), ${status}`,
@@ -64,12 +83,8 @@ agent's approval never counts, nor the requester's own, nor that of an actor
 registered after the request was made.`,
     )
     .action((id: string) =>
-      run(async (ctx) => {
-        const repo = await ctx.openRepo('approve');
-        try {
-          const registry = registryOf(ctx);
-          const { request } = await loadRequest(repo, id, registry);
-          ctx.trust().approvalsUsed.push(request.id);
+      run((ctx) =>
+        withRequest(ctx, 'approve', id, async (repo, registry, request) => {
           const me = ctx.trust().principal;
           if (me.name === request.requester) {
             throw new StopError('PERMISSION_DENIED', 'you cannot approve your own request', {
@@ -109,10 +124,8 @@ registered after the request was made.`,
                 : `still needed: ${after.verdict.ok ? '' : after.verdict.reasons.at(-1)}`,
             ]),
           );
-        } finally {
-          await repo.close();
-        }
-      }),
+        }),
+      ),
     );
 
   const approvals = program.command('approvals').description('approval requests: list, show, deny');
@@ -166,11 +179,8 @@ registered after the request was made.`,
     .argument('<request>', 'the request id')
     .description('show a request: its plan, its summary, its approvals and where it stands')
     .action((id: string) =>
-      run(async (ctx) => {
-        const repo = await ctx.openRepo('approvals-list');
-        try {
-          const registry = registryOf(ctx);
-          const { request } = await loadRequest(repo, id, registry);
+      run((ctx) =>
+        withRequest(ctx, 'approvals-list', id, async (repo, registry, request) => {
           const s = await requestStatus(repo, request, registry);
           ctx.out.result({ ...request, status: s.status, verdict: s.verdict, deniedBy: s.denials }, () =>
             describeRequest(request, s.status, [
@@ -178,29 +188,21 @@ registered after the request was made.`,
               ...(s.denials.length > 0 ? [`denied by ${s.denials.join(', ')}`] : []),
             ]),
           );
-        } finally {
-          await repo.close();
-        }
-      }),
+        }),
+      ),
     );
   approvals
     .command('deny')
     .argument('<request>', 'the request id')
     .description('deny a request: it can no longer run, whatever approvals it has')
     .action((id: string) =>
-      run(async (ctx) => {
-        const repo = await ctx.openRepo('approvals-deny');
-        try {
-          const registry = registryOf(ctx);
-          const { request } = await loadRequest(repo, id, registry);
-          ctx.trust().approvalsUsed.push(request.id);
+      run((ctx) =>
+        withRequest(ctx, 'approvals-deny', id, async (repo, registry, request) => {
           const me = registry.actors.get(ctx.trust().principal.name);
           if (me === undefined) throw new FoleBackupError('INTERNAL', 'the principal is not in the registry');
           await denyRequest(repo, request, { name: me.name, fingerprint: me.fingerprint });
           ctx.out.result({ denied: request.id }, () => `denied request ${request.id}: it can no longer run`);
-        } finally {
-          await repo.close();
-        }
-      }),
+        }),
+      ),
     );
 }

@@ -41,6 +41,13 @@ function problemStop(problem: AuditProblem): StopError {
   });
 }
 
+/** The `stop` member a --json result leads with when the log is broken (as every command prints a STOP). */
+function stopMember(problem: StopError | undefined): { stop?: { code: string; message: string; hint: string | null } } {
+  return problem === undefined
+    ? {}
+    : { stop: { code: problem.code, message: problem.message, hint: problem.hint ?? null } };
+}
+
 async function readVerified(ctx: Context, op: 'audit-log' | 'audit-verify' | 'audit-export') {
   const repo = await ctx.openRepo(op);
   try {
@@ -78,14 +85,8 @@ export function registerAudit(program: Command, run: Runner): void {
           .filter((e) => opts.op === undefined || e.body.op === opts.op)
           .map((e) => listed(e, log));
         const problem = log.problem === undefined ? undefined : problemStop(log.problem);
-        ctx.out.result(
-          {
-            ...(problem === undefined
-              ? {}
-              : { stop: { code: problem.code, message: problem.message, hint: problem.hint } }),
-            entries: shown,
-          },
-          () => (shown.length === 0 ? 'no audit entries match' : shown.map(line).join('\n')),
+        ctx.out.result({ ...stopMember(problem), entries: shown }, () =>
+          shown.length === 0 ? 'no audit entries match' : shown.map(line).join('\n'),
         );
         if (problem !== undefined) throw alreadyInResult(problem);
       });
@@ -111,17 +112,10 @@ export function registerAudit(program: Command, run: Runner): void {
           ...(v.problem === undefined ? {} : { firstBad: v.problem }),
         };
         const problem = v.problem === undefined ? undefined : problemStop(v.problem);
-        ctx.out.result(
-          {
-            ...(problem === undefined
-              ? {}
-              : { stop: { code: problem.code, message: problem.message, hint: problem.hint } }),
-            ...report,
-          },
-          () =>
-            problem === undefined
-              ? `audit log OK: ${count} entries, ${signed} signed by registered actors, chain and disclosures intact`
-              : `audit log BROKEN at entry ${v.problem?.seq}: ${v.problem?.reason} (${count} entries before it verify)`,
+        ctx.out.result({ ...stopMember(problem), ...report }, () =>
+          problem === undefined
+            ? `audit log OK: ${count} entries, ${signed} signed by registered actors, chain and disclosures intact`
+            : `audit log BROKEN at entry ${v.problem?.seq}: ${v.problem?.reason} (${count} entries before it verify)`,
         );
         if (problem !== undefined) throw alreadyInResult(problem);
       });
