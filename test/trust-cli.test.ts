@@ -157,9 +157,10 @@ describe('permissions', () => {
         backupId,
         ...as('bot'),
       ]),
-      'AMBIGUOUS_INTENT',
-      /a restore is a human decision: bot is an agent/,
+      'APPROVAL_REQUIRED',
+      /restore by bot \(agent\) needs 1 human approval/,
     );
+    expect(readdirSync(dir)).not.toContain('restored');
     expectStop(await cli(['forget', backupId, ...as('bot')]), 'AMBIGUOUS_INTENT', /human decision/);
     // a dry run only reads: allowed
     const dry = await cli(['forget', backupId, '--dry-run', '--allow-remove-all', ...as('bot')]);
