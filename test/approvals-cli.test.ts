@@ -152,6 +152,23 @@ describe("an agent's restore", () => {
     expectStop(r, 'TRUST_ROLLBACK', /audit log/);
   });
 
+  it("runs an agent's approved forget: exactly the backups approved, by id", async () => {
+    const args = ['forget', backupId, '--allow-remove-all', '--json', ...as('bot')];
+    const asked = await cli(args);
+    expect(asked.code, asked.stderr).toBe(3);
+    const id = (JSON.parse(asked.stdout) as { stop: { requestId: string } }).stop.requestId;
+    const show = await cli(['approvals', 'show', id, '--json', ...as('bob')]);
+    expect(JSON.parse(show.stdout)).toMatchObject({ op: 'forget', plan: { remove: [{ backupId }] } });
+    // an agent may not store a policy or prune under an approval
+    const prune = await cli([...args.filter((a) => a !== '--json'), '--prune', '--request', id]);
+    expect(prune.code).toBe(2);
+    expect((await cli(['approve', id, ...as('bob')])).code).toBe(0);
+    const done = await cli([...args, '--request', id]);
+    expect(done.code, done.stderr).toBe(0);
+    expect((JSON.parse(done.stdout) as { removed: string[] }).removed).toEqual([backupId]);
+    expect(existsSync(join(repoDir, 'snapshots', backupId))).toBe(false);
+  });
+
   it('refuses to run when the clock is earlier than the newest audit entry', async () => {
     const repo = await w.openRepo();
     try {

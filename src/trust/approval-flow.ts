@@ -9,13 +9,10 @@
 import { StopError } from '../errors.js';
 import { consumeRequest, createRequest, loadRequest, requestStatus } from './approvals-store.js';
 import { planDigestOf } from './approvals.js';
-import { lastAuditEntry } from './audit-store.js';
+import { checkClock } from './clock.js';
 import type { CanonicalValue } from './canonical.js';
 import type { Credentials, TrustContext } from './gate.js';
 import type { SealedObjects } from '../repository/slices.js';
-
-/** How far this machine's clock may lag the newest audit entry before it is not trusted. */
-const CLOCK_TOLERANCE_MS = 60 * 1000;
 
 /** A gated operation at its approval step. */
 export interface ApprovalStep {
@@ -46,16 +43,7 @@ export async function passApprovals(
   const required = trust.approvalsRequired;
   if (required === 0 || trust.registry === undefined) return undefined;
   const now = step.now ?? new Date();
-  const newest = await lastAuditEntry(repo);
-  if (newest !== undefined && Date.parse(newest.time) > now.getTime() + CLOCK_TOLERANCE_MS) {
-    throw new StopError(
-      'CLOCK_SKEW',
-      `this machine's clock (${now.toISOString()}) is earlier than the newest audit entry (${newest.time})`,
-      {
-        hint: 'set the clock right (NTP), then run the command again; an expired approval never comes back',
-      },
-    );
-  }
+  await checkClock(repo, now);
   if (step.requestId === undefined) {
     if (credentials.signer === undefined)
       throw new StopError('PERMISSION_DENIED', 'an approval request is signed by its requester');

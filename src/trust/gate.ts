@@ -22,6 +22,7 @@ import { authorize, type ActorKind, type Grant, type Role, type Scope } from './
 import { activeSysadmins, isActive, type RegistryState } from './registry.js';
 import { readRegistry } from './registry-store.js';
 import { requiredApprovals } from './approvals.js';
+import { checkClock } from './clock.js';
 import { checkAgainstPin, checkAuditAgainstPin, readPin, writePin } from './trust-state.js';
 import { auditDigestAt, lastAuditEntry } from './audit-store.js';
 
@@ -220,6 +221,8 @@ export async function openGate(
     }
     ctx.approvalsRequired = requiredApprovals({ op, requesterKind: principal.kind });
   }
+  // approvals are judged and made by the clock: check it before any work
+  if (ctx.approvalsRequired > 0 || op === 'approve') await checkClock(repo, now);
   return ctx;
 }
 

@@ -26,7 +26,7 @@ export const OPERATIONS = {
   restore: { what: 'a restore', permission: 'backup.restore', humanDecision: true, approvable: true },
   'restore-preview': { what: 'a restore dry run', permission: 'backup.read' },
   'migration-rollback': { what: 'a migration rollback', permission: 'backup.restore', humanDecision: true },
-  forget: { what: 'forgetting backups', permission: 'backup.forget', humanDecision: true },
+  forget: { what: 'forgetting backups', permission: 'backup.forget', humanDecision: true, approvable: true },
   'forget-preview': { what: 'a forget dry run', permission: 'backup.read' },
   prune: { what: 'pruning', permission: 'backup.forget', humanDecision: true },
   'prune-preview': { what: 'a prune dry run', permission: 'backup.read' },

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { FoleBackupError, StopError } from '../../errors.js';
 import type { Repository } from '../../repository/repository.js';
 import { restoreApprovalPlan, type RestoreApprovalPlan } from '../../restore/approval-plan.js';
+import { forgetApprovalPlan, type ForgetApprovalPlan } from '../../retention/approval-plan.js';
 import {
   approveRequest,
   denyRequest,
@@ -27,6 +28,15 @@ async function replan(repo: Repository, request: ApprovalRequestBody): Promise<C
       ...(p.modules === null ? {} : { modules: [...p.modules] }),
     });
     return plan;
+  }
+  if (request.op === 'forget') {
+    const p = request.plan as unknown as ForgetApprovalPlan;
+    const { plan } = await forgetApprovalPlan(repo, {
+      ...(p.policy === null ? {} : { policy: p.policy }),
+      ...(p.ids === null ? {} : { ids: p.ids }),
+      allowRemoveAll: p.allowRemoveAll,
+    });
+    return plan as unknown as CanonicalValue;
   }
   throw new FoleBackupError('USAGE', `requests for ${request.op} cannot be approved by this version`);
 }

@@ -1,5 +1,9 @@
 import type { Command } from 'commander';
-import { forget, loadRetentionPolicy } from '../../retention/forget.js';
+import { forget, loadRetentionPolicy, type ForgetResult } from '../../retention/forget.js';
+import { forgetApprovalPlan } from '../../retention/approval-plan.js';
+import { passApprovals } from '../../trust/approval-flow.js';
+import type { CanonicalValue } from '../../trust/canonical.js';
+import { rerunCommand } from '../rerun.js';
 import { describePolicy, parseDuration, parseKeepCount, type RetentionPolicy } from '../../retention/policy.js';
 import { describeDamaged } from '../../snapshot/store.js';
 import { prune } from '../../prune/prune.js';
@@ -22,6 +26,7 @@ interface ForgetFlags {
   repackThreshold?: string;
   minPackAge?: string;
   allowRemoveAll?: boolean;
+  request?: string;
 }
 
 function count(flag: string, v: string | undefined): number | undefined {
@@ -71,6 +76,7 @@ export function registerForget(program: Command, run: Runner): void {
       'with --prune: repack packs with at least this much unused data (default 20%)',
     )
     .option('--min-pack-age <hours>', 'with --prune: leave packs written in the last this many hours alone (default 4)')
+    .option('--request <id>', "run the approved request <id>: an agent's forget runs once a human approved it")
     .addHelpText(
       'after',
       `
@@ -109,13 +115,25 @@ Examples:
             }
             ctx.out.info(`using the stored retention policy: ${describePolicy(policy)}`);
           }
-          const r = await forget(repo, {
-            policy,
-            ids: ids.length > 0 ? ids : undefined,
-            dryRun: flags.dryRun,
-            savePolicy: flags.savePolicy,
-            allowRemoveAll: flags.allowRemoveAll,
-          });
+          const chosen = { policy, ids: ids.length > 0 ? ids : undefined, allowRemoveAll: flags.allowRemoveAll };
+          let r: ForgetResult;
+          if (flags.dryRun !== true && ctx.trust().approvalsRequired > 0) {
+            // an agent's forget: a human approves exactly which backups go; it removes those and nothing else
+            if (flags.savePolicy || flags.prune) {
+              throw new UsageError('an approved forget removes backups only: a human stores a policy or prunes');
+            }
+            const { plan, summary } = await forgetApprovalPlan(repo, chosen);
+            await passApprovals(repo, ctx.trust(), await ctx.credentials(), {
+              op: 'forget',
+              plan: plan as unknown as CanonicalValue,
+              summary,
+              ...(flags.request === undefined ? {} : { requestId: flags.request }),
+              rerun: rerunCommand(),
+            });
+            r = await forget(repo, { ids: plan.remove.map((x) => x.backupId), allowRemoveAll: plan.allowRemoveAll });
+          } else {
+            r = await forget(repo, { ...chosen, dryRun: flags.dryRun, savePolicy: flags.savePolicy });
+          }
           if (r.policySaved && policy !== undefined) ctx.out.info(`stored retention policy: ${describePolicy(policy)}`);
           else if (flags.savePolicy && policy !== undefined)
             ctx.out.info(`dry run: the retention policy would be stored: ${describePolicy(policy)}`);

@@ -4,6 +4,7 @@ import { restore, type RestoreResult } from '../../restore/restore.js';
 import { formatBytes, formatDuration, UsageError } from '../output.js';
 import { assertTargetAsApproved, restoreApprovalPlan } from '../../restore/approval-plan.js';
 import { passApprovals } from '../../trust/approval-flow.js';
+import { rerunCommand } from '../rerun.js';
 import type { Runner } from '../context.js';
 import { givenFoleVersion } from '../../snapshot/fields.js';
 import { printablePath as shown } from '../../snapshot/validate.js';
@@ -108,12 +109,6 @@ export function describeRestore(r: RestoreResult): string {
       ...r.warnings.map((w) => `  ${w}`),
     );
   return lines.join('\n');
-}
-
-/** This command line again, to be run with --request once the request is approved (nothing in it is secret). */
-function rerunCommand(): string {
-  const args = process.argv.slice(2).filter((a, i, all) => a !== '--request' && all[i - 1] !== '--request');
-  return ['fole-backup', ...args.map(sh)].join(' ');
 }
 
 export function parseModules(s: string | undefined): string[] | undefined {
