@@ -294,6 +294,10 @@ describe('init --admin', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ sysadmin: 'alice', trustId: expect.stringMatching(/^[0-9a-f]{32}$/) });
     expectStop(await runCli(['list', '--repo', fresh], env()), 'PERMISSION_DENIED', /registered actor/);
     expect((await runCli(['list', '--repo', fresh, ...as('alice')], env())).code).toBe(0);
+    // the making of the repository and of its registry is the first entry of its audit log
+    const log = await runCli(['audit', 'log', '--json', '--repo', fresh, ...as('alice')], env());
+    const first = (JSON.parse(log.stdout) as { entries: { op: string; registryHead: unknown }[] }).entries[0];
+    expect(first).toMatchObject({ op: 'init', registryHead: { seq: 0 } });
     const half = await runCli(['init', '--repo', join(dir, 'half'), '--admin', 'alice'], env());
     expect(half.code).toBe(2);
     expect(half.stderr).toMatch(/--admin and --admin-public-key go together/);

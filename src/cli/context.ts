@@ -7,7 +7,8 @@
  */
 import { abortError } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
-import { openRepository } from '../repository/open-repository.js';
+import { initRepository, openRepository } from '../repository/open-repository.js';
+import type { InitOptions } from '../repository/repository.js';
 import { openBackend } from '../backend/open.js';
 import { SharedBackend } from '../backend/shared.js';
 import { recordOperation, type Outcome } from '../trust/audit-record.js';
@@ -18,7 +19,7 @@ import { prompt } from './prompt.js';
 import { makeProgressReporter } from './progress-bar.js';
 import type { ProgressReporter } from '../progress/reporter.js';
 import { readActorKeyFile } from '../trust/actor-key-file.js';
-import { openGate, type Credentials, type TrustContext } from '../trust/gate.js';
+import { openGate, singleOperator, type Credentials, type TrustContext } from '../trust/gate.js';
 import type { OperationName } from '../trust/operations.js';
 import type { Scope } from '../trust/permissions.js';
 import { defaultStateDir } from '../trust/trust-state.js';
@@ -47,6 +48,8 @@ export interface Context {
    * TRUST_ROLLBACK, TRUST_BROKEN are STOPs) before the command does any work.
    */
   openRepo(op: OperationName, scope?: Scope): Promise<Repository>;
+  /** Create a repository at --repo (the caller holds its new secret: single-operator mode) and audit its making. */
+  initRepo(password: string, opts: InitOptions): Promise<Repository>;
   /** The gate's verdict for the repository openRepo opened. */
   trust(): TrustContext;
   /**
@@ -194,6 +197,20 @@ export function makeContext(flags: GlobalFlags): Context {
       if (trusted.mode === 'single-operator' && credentials.signer !== undefined) {
         out.info('this repository has no actor registry (single-operator mode): the actor key was not needed');
       }
+      return repo;
+    },
+    async initRepo(password, opts) {
+      const startedAt = Date.now();
+      const backend = new SharedBackend(openBackend(ctx.repoLocation()));
+      let repo: Repository;
+      try {
+        repo = await initRepository(backend, password, opts);
+      } catch (err) {
+        await backend.release();
+        throw err;
+      }
+      opened = { repo, backend, op: 'init', startedAt };
+      trusted = singleOperator(await ctx.credentials());
       return repo;
     },
     trust() {

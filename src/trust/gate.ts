@@ -183,22 +183,7 @@ export async function openGate(
       hint: 'see it with `fole-backup actor list`; add actors with `fole-backup actor add`',
     });
   }
-  if (registry === undefined) {
-    return {
-      mode: 'single-operator',
-      registry,
-      principal: {
-        name: credentials.actor ?? `${currentUser()}@${hostname()}`,
-        kind: 'human',
-        role: 'sysadmin',
-        grants: [],
-        authenticated: false,
-      },
-      request: undefined,
-      approvalsRequired: 0,
-      approvalsUsed: [],
-    };
-  }
+  if (registry === undefined) return singleOperator(credentials);
   if (credentials.actor === undefined || credentials.signer === undefined) {
     throw new StopError(
       'PERMISSION_DENIED',
@@ -246,6 +231,24 @@ async function refuseForgottenRegistry(
         '(from an offsite copy) and found out why',
     },
   );
+}
+
+/** The trust context of a repository without a registry: the caller holds its secret and is sysadmin. */
+export function singleOperator(credentials: Credentials): TrustContext {
+  return {
+    mode: 'single-operator',
+    registry: undefined,
+    principal: {
+      name: credentials.actor ?? `${currentUser()}@${hostname()}`,
+      kind: 'human',
+      role: 'sysadmin',
+      grants: [],
+      authenticated: false,
+    },
+    request: undefined,
+    approvalsRequired: 0,
+    approvalsUsed: [],
+  };
 }
 
 /** Throws StopError PERMISSION_DENIED unless the principal may run `op` on `scope`. */

@@ -34,6 +34,7 @@ export const OPERATIONS = {
   'key-list': { what: 'listing keys', permission: 'backup.keys' },
   'key-add': { what: 'adding a key', permission: 'backup.keys' },
   'key-remove': { what: 'removing a key', permission: 'backup.keys' },
+  init: { what: 'making a repository', permission: undefined },
   'actor-bootstrap': { what: 'making the actor registry', permission: undefined },
   'actor-list': { what: 'listing actors', permission: 'audit.read' },
   'actor-add': { what: 'adding an actor', permission: 'actors.admin' },

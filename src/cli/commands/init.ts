@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { errnoCode, fsError } from '../../errors.js';
-import { initRepository } from '../../repository/open-repository.js';
 import type { Runner } from '../context.js';
 import { parseWholeNumber } from '../numbers.js';
 import { UsageError } from '../output.js';
@@ -65,7 +64,7 @@ Without the password or key file the backups cannot be read by anyone, you inclu
         adminPublicKey?: string;
       }>();
       return run(async (ctx) => {
-        const location = ctx.repoLocation();
+        ctx.repoLocation(); // no --repo is a usage error before any password is asked
         if ((opts.admin === undefined) !== (opts.adminPublicKey === undefined)) {
           throw new UsageError('--admin and --admin-public-key go together');
         }
@@ -86,7 +85,7 @@ Without the password or key file the backups cannot be read by anyone, you inclu
         const password = opts.generateKeyFile
           ? await generateKeyFile(opts.generateKeyFile)
           : await ctx.password({ confirm: true });
-        const repo = await initRepository(location, password, { dbChunkSize });
+        const repo = await ctx.initRepo(password, dbChunkSize === undefined ? {} : { dbChunkSize });
         let trustId: string | undefined;
         try {
           if (admin !== undefined) trustId = (await bootstrapRegistry(repo, admin, defaultStateDir())).trustId;
