@@ -13,7 +13,7 @@ import { appendAudit } from '../src/trust/audit-store.js';
 import type { CliResult } from './cli-helpers.js';
 import { expectStop, makeTrustWorld, type TrustWorld } from './trust-world.js';
 
-/** alice and bob (human sysadmins), bot (an agent operator granted backup.restore), dave (added later). */
+/** alice and bob (human sysadmins), bot (an agent operator granted restore and forget), dave (added later). */
 let w: TrustWorld;
 let backupId: string;
 let dir: string;
@@ -52,7 +52,9 @@ beforeAll(async () => {
   ({ dir, repoDir, backupId } = w);
   await w.add('bob', 'human', 'sysadmin');
   await w.add('bot', 'agent', 'operator');
-  expect((await cli(['actor', 'grant', 'bot', 'backup.restore', ...as('alice')])).code).toBe(0);
+  for (const p of ['backup.restore', 'backup.forget']) {
+    expect((await cli(['actor', 'grant', 'bot', p, ...as('alice')])).code).toBe(0);
+  }
 }, 120_000);
 
 afterAll(() => w.cleanup());
@@ -156,6 +158,7 @@ describe("an agent's restore", () => {
     const args = ['forget', backupId, '--allow-remove-all', '--json', ...as('bot')];
     const asked = await cli(args);
     expect(asked.code, asked.stderr).toBe(3);
+    expect(asked.stderr).toContain('STOP APPROVAL_REQUIRED');
     const id = (JSON.parse(asked.stdout) as { stop: { requestId: string } }).stop.requestId;
     const show = await cli(['approvals', 'show', id, '--json', ...as('bob')]);
     expect(JSON.parse(show.stdout)).toMatchObject({ op: 'forget', plan: { remove: [{ backupId }] } });

@@ -165,6 +165,19 @@ describe('tampering', () => {
     );
   });
 
+  it('catches a log cut back before a backup began, even on a machine that saw nothing', async () => {
+    // the backup recorded the newest entry as it began (entry 1, the actor-add): cut the log back to entry 0
+    await expectBroken(
+      () => {
+        for (const n of readdirSync(auditDir()).filter((f) => /^\d{10}/.test(f) && Number(f.slice(0, 10)) >= 1)) {
+          rmSync(join(auditDir(), n));
+        }
+      },
+      1,
+      /^backup [0-9a-f-]{36} recorded this entry, which the log no longer holds$/,
+    );
+  });
+
   it('catches a dropped tail on a machine that saw it, as TRUST_ROLLBACK', async () => {
     const saved = join(dir, 'audit-tail');
     cpSync(auditDir(), saved, { recursive: true });

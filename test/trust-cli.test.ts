@@ -161,7 +161,11 @@ describe('permissions', () => {
       /restore by bot \(agent\) needs 1 human approval/,
     );
     expect(readdirSync(dir)).not.toContain('restored');
-    expectStop(await cli(['forget', backupId, ...as('bot')]), 'APPROVAL_REQUIRED', /forget by bot \(agent\)/);
+    expectStop(
+      await cli(['forget', backupId, '--allow-remove-all', ...as('bot')]),
+      'APPROVAL_REQUIRED',
+      /forget by bot \(agent\)/,
+    );
     expectStop(await cli(['prune', ...as('bot')]), 'AMBIGUOUS_INTENT', /pruning is a human decision: bot is an agent/);
     // a dry run only reads: allowed
     const dry = await cli(['forget', backupId, '--dry-run', '--allow-remove-all', ...as('bot')]);

@@ -64,6 +64,8 @@ export interface BackupOptions {
   /** Who asked for the backup (the manifest's createdBy). Default: user@host. */
   actor?: string;
   actorKind?: 'human' | 'agent';
+  /** The newest audit entry as the backup begins, recorded in its snapshot (docs/TRUST.md). */
+  auditHead?: { seq: number; digest: string };
   tags?: string[];
   storageSpecVersion?: string;
   /** Parent directory for the private staging area (default: OS temp dir). Needs room for every DB snapshot. */
@@ -226,6 +228,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       storageRoot: root,
       root: { mode: rootStat.mode & 0o7777, uid: rootStat.uid, gid: rootStat.gid },
       actor: { name: actor, kind: opts.actorKind ?? 'human' },
+      ...(opts.auditHead === undefined ? {} : { auditHead: opts.auditHead }),
       tags: opts.tags ?? [],
       ...(parent ? { parent: parent.backupId } : {}),
       foleVersion: opts.foleVersion,

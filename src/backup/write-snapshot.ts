@@ -21,6 +21,7 @@ export interface SnapshotFields {
   storageRoot: string;
   root: RootMetadata;
   actor: Snapshot['actor'];
+  auditHead?: Snapshot['auditHead'];
   tags: string[];
   /** The parent backup of an incremental. */
   parent?: string;
@@ -57,6 +58,7 @@ export function buildSnapshot(saved: SavedTree, f: SnapshotFields): Snapshot & {
     storageRoot: f.storageRoot,
     root: f.root,
     actor: f.actor,
+    ...(f.auditHead === undefined ? {} : { auditHead: f.auditHead }),
     manifest: saved.manifest.head(head),
     tree: saved.tree,
     stats: {

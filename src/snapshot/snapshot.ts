@@ -120,6 +120,12 @@ export interface Snapshot {
   /** The STORAGE_ROOT directory's own owner and mode (absent in backups made before they were recorded). */
   root?: RootMetadata;
   actor: { name: string; kind: 'human' | 'agent' };
+  /**
+   * The newest audit log entry when the backup began (its position and payload digest; docs/TRUST.md): a log
+   * that no longer holds it was truncated or rewritten. Absent in backups made before it was recorded, or into
+   * a repository whose log was empty.
+   */
+  auditHead?: { seq: number; digest: string };
   manifest: ManifestHead;
   /** Tree blob ids, in order. */
   tree: string[];

@@ -486,6 +486,9 @@ export function validateSnapshot(v: unknown, backupId: string): Snapshot {
   if (!isObject(v.actor) || !isText(v.actor.name, 256) || (v.actor.kind !== 'human' && v.actor.kind !== 'agent'))
     throw no('actor');
   if (v.root !== undefined) v.root = checkRoot(v.root, no);
+  if (v.auditHead !== undefined && (!isObject(v.auditHead) || !isInt(v.auditHead.seq) || !isHex(v.auditHead.digest))) {
+    throw no('auditHead');
+  }
 
   checkManifestHead(v.manifest, backupId, no);
 

@@ -28,12 +28,13 @@ import type { CanonicalValue } from './canonical.js';
 import { PAYLOAD_TYPE, signEnvelope, type Envelope } from './envelope.js';
 import type { TrustContext } from './gate.js';
 import type { RegistryState } from './registry.js';
+import { auditHead } from './audit-store.js';
 
 const ID_RE = /^[0-9a-f]{32}$/;
 const aad = (name: string): Buffer => Buffer.from(`fole-approvals:${name}`);
 const keyTag = (fingerprint: string): string => fingerprint.slice(0, 16);
 
-type Repo = SealedObjects;
+type Repo = SealedObjects & { readonly config: { readonly id: string } };
 
 /** A request read back, its requester's signature checked. */
 export interface LoadedRequest {
@@ -113,8 +114,9 @@ export async function approveRequest(
     planDigest: request.planDigest,
     approver: approver.name,
     time: now.toISOString(),
+    auditHead: await headOrNull(repo),
   };
-  const env = signEnvelope(PAYLOAD_TYPE.approval, { ...body }, [approver.signer]);
+  const env = signEnvelope(PAYLOAD_TYPE.approval, body as unknown as CanonicalValue, [approver.signer]);
   const name = `${request.id}.a.${keyTag(approver.signer.fingerprint)}`;
   try {
     await repo.createJson('approvals', name, env, aad(name));
@@ -192,13 +194,9 @@ export async function listRequestIds(repo: Repo): Promise<string[]> {
  */
 export async function consumeRequest(repo: Repo, request: ApprovalRequestBody, by: string): Promise<void> {
   const name = `${request.id}.used`;
+  const record = { v: 1, requestId: request.id, by, time: new Date().toISOString(), auditHead: await headOrNull(repo) };
   try {
-    await repo.createJson(
-      'approvals',
-      name,
-      { v: 1, requestId: request.id, by, time: new Date().toISOString() },
-      aad(name),
-    );
+    await repo.createJson('approvals', name, record, aad(name));
   } catch (err) {
     if (err instanceof FoleBackupError && err.code === 'ALREADY_EXISTS') {
       throw new StopError('APPROVAL_REQUIRED', `approval request ${request.id} has already been used`, {
@@ -207,6 +205,11 @@ export async function consumeRequest(repo: Repo, request: ApprovalRequestBody, b
     }
     throw err;
   }
+}
+
+/** The newest audit entry, recorded in approvals and consumption records (null for an empty log). */
+async function headOrNull(repo: Repo): Promise<{ seq: number; digest: string } | null> {
+  return (await auditHead(repo)) ?? null;
 }
 
 function broken(id: string, why: string): StopError {

@@ -23,6 +23,7 @@ import {
   type ApprovalBody,
   type ApprovalRequestBody,
 } from './approvals.js';
+import type { CanonicalValue } from './canonical.js';
 import { PAYLOAD_TYPE, signEnvelope } from './envelope.js';
 import type { RegistryState } from './registry.js';
 import { appendRegistry } from './registry-store.js';
@@ -97,7 +98,7 @@ function approval(by: TestActor, r: ApprovalRequestBody, over: Partial<ApprovalB
     time: new Date(CREATED.getTime() + 60_000).toISOString(),
     ...over,
   };
-  return signEnvelope(PAYLOAD_TYPE.approval, { ...body }, [signer]);
+  return signEnvelope(PAYLOAD_TYPE.approval, body as unknown as CanonicalValue, [signer]);
 }
 
 const NOW = new Date(CREATED.getTime() + 120_000);

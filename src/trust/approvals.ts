@@ -49,6 +49,8 @@ export interface ApprovalBody {
   planDigest: string;
   approver: string;
   time: string;
+  /** The newest audit entry when the approval was made (null for an empty log). */
+  auditHead?: ChainHead | null;
 }
 
 /** What an operation is, for the approval rule. */

@@ -57,7 +57,7 @@ async function listAudit(
 }
 
 /** The newest entry's position and digest (undefined for an empty log). */
-async function auditHead(repo: Repo): Promise<ChainHead | undefined> {
+export async function auditHead(repo: Repo): Promise<ChainHead | undefined> {
   const { entries } = await listAudit(repo);
   if (entries === 0) return undefined;
   const env = (await repo.loadJson('audit', entryName(entries - 1), aad(entryName(entries - 1)))) as Envelope;

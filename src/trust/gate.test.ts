@@ -130,10 +130,13 @@ describe('registry mode', () => {
       expect(err.message).toMatch(/: an agent may never hold (backup\.keys|actors\.admin)$/);
       expect(err.hint).toBe('only a human can do this');
     }
-    // forgetting is a human decision: the agent may preview it, not do it
-    const forget = await denied(() => gate(bot, 'forget'), 'AMBIGUOUS_INTENT');
-    expect(forget.message).toBe('forgetting backups is a human decision: bot is an agent');
-    await expect(gate(bot, 'forget-preview')).resolves.toMatchObject({ principal: { kind: 'agent' } });
+    // pruning is a human decision: the agent may preview it, not do it
+    const prune = await denied(() => gate(bot, 'prune'), 'AMBIGUOUS_INTENT');
+    expect(prune.message).toBe('pruning is a human decision: bot is an agent');
+    await expect(gate(bot, 'prune-preview')).resolves.toMatchObject({ approvalsRequired: 0 });
+    // forgetting and restoring go through a human's approval of the exact plan
+    await expect(gate(bot, 'forget')).resolves.toMatchObject({ principal: { kind: 'agent' }, approvalsRequired: 1 });
+    await expect(gate(bot, 'restore')).resolves.toMatchObject({ approvalsRequired: 1 });
   });
 
   it('holds a project grant to its project: never the whole repository, nor another project', async () => {

@@ -5,6 +5,8 @@ import { exportAudit, verifyAuditFile } from '../../trust/audit-export.js';
 import { readAudit, redactDisclosure, type AuditLog } from '../../trust/audit-store.js';
 import type { AuditEntryBody, AuditProblem, VerifiedEntry } from '../../trust/audit.js';
 import { parseWholeNumber } from '../numbers.js';
+import { listSnapshots } from '../../snapshot/store.js';
+import type { Snapshot } from '../../snapshot/snapshot.js';
 import type { Context, Runner } from '../context.js';
 import { alreadyInResult, UsageError } from '../output.js';
 
@@ -51,10 +53,32 @@ function stopMember(problem: StopError | undefined): { stop?: { code: string; me
 async function readVerified(ctx: Context, op: 'audit-log' | 'audit-verify' | 'audit-export') {
   const repo = await ctx.openRepo(op);
   try {
-    return { repo, log: await readAudit(repo, ctx.trust().registry) };
+    const log = await readAudit(repo, ctx.trust().registry);
+    if (op === 'audit-verify' && log.problem === undefined) {
+      const problem = checkRecordedHeads(log, await listSnapshots(repo));
+      if (problem !== undefined) return { repo, log: { ...log, problem } };
+    }
+    return { repo, log };
   } finally {
     await repo.close();
   }
+}
+
+/**
+ * Every backup recorded the newest audit entry as it began: the log must still hold that entry with that
+ * digest. A log cut back, or rewritten from some entry on, fails here even on a machine that pinned nothing.
+ */
+function checkRecordedHeads(log: AuditLog, snapshots: readonly Snapshot[]): AuditProblem | undefined {
+  for (const s of snapshots) {
+    const h = s.auditHead;
+    if (h === undefined) continue;
+    const e = log.entries[h.seq];
+    if (e === undefined) {
+      return { seq: h.seq, reason: `backup ${s.backupId} recorded this entry, which the log no longer holds` };
+    }
+    if (e.digest !== h.digest) return { seq: h.seq, reason: `backup ${s.backupId} recorded another entry here` };
+  }
+  return undefined;
 }
 
 export function registerAudit(program: Command, run: Runner): void {

@@ -5,6 +5,7 @@ import { parseSeconds } from '../numbers.js';
 import { FOLE_VERSION_FILE, readRecordedFoleVersion } from '../../storage/fole-version.js';
 import { formatBytes, formatDuration, UsageError } from '../output.js';
 import type { Context, Runner } from '../context.js';
+import { auditHead } from '../../trust/audit-store.js';
 import { printablePath } from '../../snapshot/validate.js';
 
 export interface BackupFlags {
@@ -88,6 +89,7 @@ export async function runBackup(ctx: Context, flags: BackupFlags): Promise<Backu
       ? undefined
       : parseSeconds('--storage-lock-wait', flags.storageLockWait, { max: 86_400 });
   const repo = await ctx.openRepo('backup');
+  const head = await auditHead(repo);
   try {
     return await backup(repo, {
       incremental: flags.incremental === true,
@@ -98,6 +100,7 @@ export async function runBackup(ctx: Context, flags: BackupFlags): Promise<Backu
       // single-operator mode what --actor says, or backup's own default (user@host)
       actor: ctx.trust().mode === 'registry' || given !== undefined ? ctx.trust().principal.name : undefined,
       actorKind: ctx.trust().principal.kind,
+      ...(head === undefined ? {} : { auditHead: head }),
       tags: flags.tag,
       stagingParent: flags.stagingDir ?? process.env.FOLE_BACKUP_STAGING,
       busyTimeoutMs,
