@@ -53,7 +53,7 @@ beforeAll(async () => {
 afterAll(() => w.cleanup());
 
 describe('what the log records', () => {
-  it('has an entry for every command that opened the repository, refusals included, signed when authenticated', async () => {
+  it('has an entry for every command that opened the repository, refusals too, signed if authenticated', async () => {
     const e = await entries();
     expect(e.map((x) => [x.op, x.actor.name, x.result.status, x.result.code ?? null, x.signedBy])).toEqual([
       ['actor-bootstrap', expect.any(String), 'ok', null, null],

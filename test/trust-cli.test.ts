@@ -38,7 +38,7 @@ beforeAll(async () => {
 afterAll(() => w.cleanup());
 
 describe('actor keygen', () => {
-  it('writes a private key only its owner can read, and a public key beside it, never over an existing one', async () => {
+  it('writes a private key only its owner can read and a public key beside it, never over a file', async () => {
     expect(statSync(key('alice')).mode & 0o777).toBe(0o600);
     expect(statSync(`${key('alice')}.pub`).mode & 0o777).toBe(0o644);
     const again = await runCli(['actor', 'keygen', '--out', key('alice')]);
@@ -259,7 +259,7 @@ describe('the registry itself', () => {
     }
   });
 
-  it('never falls back to single-operator mode or an older registry on a machine that verified a newer one', async () => {
+  it('never falls back to single-operator mode or an older registry on a machine that saw a newer one', async () => {
     const saved = join(dir, 'registry-saved');
     cpSync(join(repoDir, 'registry'), saved, { recursive: true });
     const entries = readdirSync(saved).sort();

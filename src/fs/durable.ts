@@ -25,7 +25,7 @@ export function isTempName(name: string): boolean {
   return name.startsWith(TEMP_PREFIX);
 }
 
-export interface WriteOptions {
+interface WriteOptions {
   /** Permission bits for a newly written file (before umask); default 0o600. */
   mode?: number;
 }

@@ -76,7 +76,8 @@ export function signerFromPem(pem: string, source: string, passphrase?: string):
     throw new StopError(
       'PERMISSION_DENIED',
       encrypted
-        ? `actor key ${source}: ${passphrase === undefined ? 'it is passphrase-protected and no passphrase was given' : 'wrong passphrase'}`
+        ? `actor key ${source}: ` +
+            (passphrase === undefined ? 'it is passphrase-protected and no passphrase was given' : 'wrong passphrase')
         : `actor key ${source}: not a PEM private key`,
       {
         cause: err,

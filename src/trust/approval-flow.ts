@@ -72,7 +72,9 @@ export async function passApprovals(
   trust.approvalsUsed.push(request.id);
   const refuse = (why: string): StopError =>
     new StopError('APPROVAL_REQUIRED', `approval request ${request.id}: ${why}`, {
-      hint: `run the command without --request to ask again; \`fole-backup approvals show ${request.id}\` says where it stands`,
+      hint:
+        'run the command without --request to ask again; ' +
+        `\`fole-backup approvals show ${request.id}\` says where it stands`,
       details: { requestId: request.id },
     });
   if (request.requester !== trust.principal.name) throw refuse(`it was made by ${request.requester}, not by you`);

@@ -208,7 +208,7 @@ describe('authenticating a request', () => {
     );
   });
 
-  it('holds a request to the scope it was signed for: one project is not another, nor the whole repository', async () => {
+  it('holds a request to the scope it was signed for: not another project, nor the whole repository', async () => {
     const forP1 = signRequest(opr.signer, registry.trustId, 'opr', 'restore', NOW, { project: 'P1' });
     expect(authenticate(registry, forP1, 'restore', NOW, { project: 'P1' }).name).toBe('opr');
     expect((await denied(() => authenticate(registry, forP1, 'restore', NOW, { project: 'P2' }))).message).toBe(

@@ -97,7 +97,8 @@ export function signRequest(
 
 /**
  * Prove who sent a signed request: the named actor is registered and not removed, the request is signed by
- * that actor's registered key, for this registry, this operation and this scope, and its time is within REQUEST_WINDOW_MS
+ * that actor's registered key, for this registry, this operation and this scope, and its time is within
+ * REQUEST_WINDOW_MS
  * of `now`. Throws StopError PERMISSION_DENIED saying what failed; never says more about the registry than
  * the caller needs.
  */
@@ -130,7 +131,8 @@ export function authenticate(
   if (body.op !== op) throw deny(`the request was signed for ${String(body.op)}, not ${op}`);
   if (body.scope?.project !== scope.project) {
     throw deny(
-      `the request was signed for ${body.scope?.project === undefined ? 'the whole repository' : `project ${body.scope.project}`}`,
+      `the request was signed for ` +
+        (body.scope?.project === undefined ? 'the whole repository' : `project ${body.scope.project}`),
     );
   }
   const t = typeof body.time === 'string' ? Date.parse(body.time) : Number.NaN;

@@ -128,7 +128,7 @@ describe('grantProblem', () => {
     }
   });
 
-  it('never grants actors.admin: only a human sysadmin signs registry entries, so the grant would allow nothing', () => {
+  it('never grants actors.admin: only human sysadmins sign registry entries, so it would allow nothing', () => {
     expect(grantProblem('human', { permission: 'actors.admin' })).toMatch(/comes only with the sysadmin role/);
   });
 

@@ -108,7 +108,9 @@ export function authorize(actor: ActorPermissions, permission: Permission, scope
     const where = scope.project === undefined ? 'the whole repository' : `project ${scope.project}`;
     return {
       allowed: false,
-      reason: `${actor.name} holds ${permission} only on project ${scoped.map((g) => g.project).join(', ')}, not on ${where}`,
+      reason:
+        `${actor.name} holds ${permission} only on project ${scoped.map((g) => g.project).join(', ')}, ` +
+        `not on ${where}`,
     };
   }
   return { allowed: false, reason: `${actor.name} (role ${actor.role}) does not hold ${permission}` };

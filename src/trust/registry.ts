@@ -7,8 +7,9 @@
  * trust id, and is signed by a human sysadmin who is registered and not removed
  * at that point of the chain. The genesis entry, which registers the first
  * sysadmin, is signed by nobody: it may be made where only that sysadmin's
- * public key is at hand, and its authority is being first (clients pin it). Replay refuses the first entry that breaks any rule and names
- * it, so a forged, reordered or spliced registry is never half-believed.
+ * public key is at hand, and its authority is being first (clients pin it).
+ * Replay refuses the first entry that breaks any rule and names it, so a
+ * forged, reordered or spliced registry is never half-believed.
  */
 import { fingerprintOf, isPublicKey } from './actor-key.js';
 import type { CanonicalValue } from './canonical.js';

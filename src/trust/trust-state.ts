@@ -125,7 +125,9 @@ export function checkAuditAgainstPin(pin: Pin | undefined, digestAt: string | un
   if (pin?.audit === undefined || digestAt === pin.audit.digest) return;
   throw new StopError(
     'TRUST_ROLLBACK',
-    `the audit log of ${location} ${digestAt === undefined ? `has lost entry ${pin.audit.seq}` : `entry ${pin.audit.seq} differs from the one`} this machine wrote or verified`,
+    `the audit log of ${location} ` +
+      (digestAt === undefined ? `has lost entry ${pin.audit.seq}` : `entry ${pin.audit.seq} differs from the one`) +
+      ' this machine wrote or verified',
     {
       hint:
         'someone truncated, replaced or edited the audit log, or this is an old copy of the repository; a ' +

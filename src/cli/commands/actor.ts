@@ -100,7 +100,7 @@ Getting started:
         ctx.out.result(
           { privateKey: opts.out, publicKey: `${opts.out}.pub`, fingerprint: key.fingerprint },
           () =>
-            `wrote the private key ${opts.out} (mode 0600${passphrase === undefined ? ', no passphrase' : ', encrypted'})` +
+            `wrote the private key ${opts.out} (mode 0600, ${passphrase === undefined ? 'unencrypted' : 'encrypted'})` +
             ` and the public key ${opts.out}.pub\nfingerprint ${key.fingerprint}\n` +
             'give the .pub file to a sysadmin to register; the private key never leaves you',
         );

@@ -72,7 +72,8 @@ async function withRequest(
 function describeRequest(r: ApprovalRequestBody, status: string, extra: string[] = []): string {
   return [
     `request ${r.id}: ${r.op} by ${r.requester} (${r.requesterKind}), ${status}`,
-    `  made ${r.createdAt}, open until ${r.expiresAt}; needs ${r.required} human approval${r.required === 1 ? '' : 's'}`,
+    `  made ${r.createdAt}, open until ${r.expiresAt}; needs ${r.required} human approval` +
+      (r.required === 1 ? '' : 's'),
     ...r.summary.map((l) => `  ${l}`),
     ...extra.map((l) => `  ${l}`),
   ].join('\n');

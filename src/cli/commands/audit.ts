@@ -31,7 +31,8 @@ function line(e: Listed): string {
     .map((a) => (typeof a === 'string' ? a : (e.disclosed[a.redactable] ?? `<redacted ${a.redactable}>`)))
     .join(' ');
   const result = e.result.status === 'ok' ? 'ok' : `${e.result.status.toUpperCase()} ${e.result.code ?? ''}`.trim();
-  const who = `${e.actor.name}${e.actor.kind === 'agent' ? ' (agent)' : ''}${e.actor.authenticated ? '' : ' [unauthenticated]'}`;
+  const kind = e.actor.kind === 'agent' ? ' (agent)' : '';
+  const who = `${e.actor.name}${kind}${e.actor.authenticated ? '' : ' [unauthenticated]'}`;
   return `${String(e.seq).padStart(6)} ${e.time} ${who} ${e.op}: ${result}${args === '' ? '' : `  — ${args}`}`;
 }
 

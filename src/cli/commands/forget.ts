@@ -1,9 +1,7 @@
 import type { Command } from 'commander';
 import { forget, loadRetentionPolicy, type ForgetResult } from '../../retention/forget.js';
 import { forgetApprovalPlan } from '../../retention/approval-plan.js';
-import { passApprovals } from '../../trust/approval-flow.js';
-import type { CanonicalValue } from '../../trust/canonical.js';
-import { rerunCommand } from '../rerun.js';
+import { approvalStep } from '../approval-step.js';
 import { describePolicy, parseDuration, parseKeepCount, type RetentionPolicy } from '../../retention/policy.js';
 import { describeDamaged } from '../../snapshot/store.js';
 import { prune } from '../../prune/prune.js';
@@ -122,14 +120,9 @@ Examples:
             if (flags.savePolicy || flags.prune) {
               throw new UsageError('an approved forget removes backups only: a human stores a policy or prunes');
             }
-            const { plan, summary } = await forgetApprovalPlan(repo, chosen);
-            await passApprovals(repo, ctx.trust(), await ctx.credentials(), {
-              op: 'forget',
-              plan: plan as unknown as CanonicalValue,
-              summary,
-              ...(flags.request === undefined ? {} : { requestId: flags.request }),
-              rerun: rerunCommand(),
-            });
+            const planned = await forgetApprovalPlan(repo, chosen);
+            await approvalStep(ctx, repo, 'forget', planned, flags.request);
+            const plan = planned.plan;
             r = await forget(repo, { ids: plan.remove.map((x) => x.backupId), allowRemoveAll: plan.allowRemoveAll });
           } else {
             r = await forget(repo, { ...chosen, dryRun: flags.dryRun, savePolicy: flags.savePolicy });

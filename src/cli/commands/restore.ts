@@ -3,8 +3,7 @@ import type { RestorePlan } from '../../restore/plan.js';
 import { restore, type RestoreResult } from '../../restore/restore.js';
 import { formatBytes, formatDuration, UsageError } from '../output.js';
 import { assertTargetAsApproved, restoreApprovalPlan } from '../../restore/approval-plan.js';
-import { passApprovals } from '../../trust/approval-flow.js';
-import { rerunCommand } from '../rerun.js';
+import { approvalStep } from '../approval-step.js';
 import type { Runner } from '../context.js';
 import { givenFoleVersion } from '../../snapshot/fields.js';
 import { printablePath as shown } from '../../snapshot/validate.js';
@@ -209,13 +208,7 @@ Examples:
           if (flags.dryRun !== true && ctx.trust().approvalsRequired > 0) {
             // an agent's restore: plan, ask for (or use) a human's approval of exactly this plan, then run it
             const { plan, summary } = await restoreApprovalPlan(repo, ref, { target, foleVersion, modules });
-            await passApprovals(repo, ctx.trust(), await ctx.credentials(), {
-              op: 'restore',
-              plan,
-              summary,
-              ...(flags.request === undefined ? {} : { requestId: flags.request }),
-              rerun: rerunCommand(),
-            });
+            await approvalStep(ctx, repo, 'restore', { plan, summary }, flags.request);
             const r = await restore(repo, plan.backupId, {
               ...common,
               target: plan.target,
