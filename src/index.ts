@@ -140,3 +140,40 @@ export type {
 } from './trust/registry.js';
 export { defaultStateDir } from './trust/trust-state.js';
 export type { Envelope, EnvelopeSignature } from './trust/envelope.js';
+export { singleOperator } from './trust/gate.js';
+export { passApprovals, type ApprovalStep } from './trust/approval-flow.js';
+export {
+  createRequest,
+  loadRequest,
+  approveRequest,
+  denyRequest,
+  requestStatus,
+  listRequestIds,
+  consumeRequest,
+  type LoadedRequest,
+  type RequestStatus,
+} from './trust/approvals-store.js';
+export {
+  requiredApprovals,
+  evaluateApprovals,
+  planDigestOf,
+  DEFAULT_EXPIRY_MS,
+  MAX_EXPIRY_MS,
+  type ApprovalRequestBody,
+  type ApprovalBody,
+  type ApprovalVerdict,
+  type GatedOperation,
+} from './trust/approvals.js';
+export { readAudit, appendAudit, type AuditLog, type AuditInput } from './trust/audit-store.js';
+export { recordOperation, type OperationRecord, type Outcome } from './trust/audit-record.js';
+export { exportAudit, verifyAuditFile, type FileVerification } from './trust/audit-export.js';
+export {
+  verifyAuditChain,
+  type AuditEntryBody,
+  type AuditResult,
+  type AuditProblem,
+  type VerifiedEntry,
+} from './trust/audit.js';
+export { findExposedSecrets, DEFAULT_SCAN, type Exposure, type DoctorOptions } from './trust/doctor.js';
+export { restoreApprovalPlan, assertTargetAsApproved, type RestoreApprovalPlan } from './restore/approval-plan.js';
+export { forgetApprovalPlan, type ForgetApprovalPlan } from './retention/approval-plan.js';

@@ -13,8 +13,9 @@ import { hasValidSignature, isEnvelope, parsePayload, PAYLOAD_TYPE, type Envelop
 import { authorize, type ActorKind } from './permissions.js';
 import { isActive, type ChainHead, type RegistryState } from './registry.js';
 
-/** How long a request waits for approvals by default, and at most. */
+/** How long a request waits for approvals by default. */
 export const DEFAULT_EXPIRY_MS = 60 * 60 * 1000;
+/** How long a request may wait for approvals at most. */
 export const MAX_EXPIRY_MS = 24 * 60 * 60 * 1000;
 
 /** A stored request: the plan an actor wants to run and what it takes to run it. */

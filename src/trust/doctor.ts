@@ -19,6 +19,7 @@ export interface Exposure {
   path?: string;
 }
 
+/** What `trust doctor` looks at. */
 export interface DoctorOptions {
   env: NodeJS.ProcessEnv;
   /** Files the sysadmin says hold secrets (--secret): any of them readable is an exposure. */
