@@ -154,6 +154,37 @@ describe("an agent's restore", () => {
     expectStop(r, 'TRUST_ROLLBACK', /audit log/);
   });
 
+  it("runs an agent's approved migration rollback: the backup it chose, once a human approved it", async () => {
+    const tagged = await cli([
+      'backup',
+      '--storage-root',
+      w.storageRoot,
+      '--fole-version',
+      '2.3.1',
+      '--tag',
+      'pre-migration:7',
+      '--json',
+      ...as('alice'),
+    ]);
+    expect(tagged.code, tagged.stderr).toBe(0);
+    const taggedId = (JSON.parse(tagged.stdout) as { backupId: string }).backupId;
+    const target = join(dir, 'rolled-back');
+    const args = ['migration-rollback', '7', '--target', target, '--fole-version', '2.3.1', '--json', ...as('bot')];
+    const asked = await cli(args);
+    expect(asked.code, asked.stderr).toBe(3);
+    const id = (JSON.parse(asked.stdout) as { stop: { code: string; requestId: string } }).stop.requestId;
+    const show = await cli(['approvals', 'show', id, '--json', ...as('alice')]);
+    expect(JSON.parse(show.stdout)).toMatchObject({
+      op: 'migration-rollback',
+      plan: { backupId: taggedId, migrationId: '7' },
+    });
+    expect((await cli(['approve', id, ...as('alice')])).code).toBe(0);
+    const done = await cli([...args, '--request', id]);
+    expect(done.code, done.stderr).toBe(0);
+    expect(JSON.parse(done.stdout)).toMatchObject({ migrationId: '7', backupId: taggedId });
+    expect(existsSync(join(target, 'core', 'core.db'))).toBe(true);
+  });
+
   it("runs an agent's approved forget: exactly the backups approved, by id", async () => {
     const args = ['forget', backupId, '--allow-remove-all', '--json', ...as('bot')];
     const asked = await cli(args);

@@ -15,11 +15,13 @@ import { errnoCode, fsError, StopError } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
 import { restore, type RestoreOptions } from './restore.js';
 import type { RestorePlan } from './plan.js';
+import { migrationRollback, migrationTag, type MigrationRollbackResult } from './migration-rollback.js';
 
 /** The plan an approval signs, as plain canonical data. */
 export interface RestoreApprovalPlan {
   [key: string]: string | number | boolean | null | readonly string[] | Record<string, string | number | null>;
-  op: 'restore';
+  /** A restore, or a migration rollback (which restores the backup it chose: migrationId says which). */
+  op: 'restore' | 'migration-rollback';
   repository: string;
   backupId: string;
   /** SHA-256 of the snapshot object as stored. */
@@ -68,6 +70,28 @@ async function targetFingerprint(dir: string, opts: { outsideCore?: boolean } = 
   };
   await walk('');
   return sha256Hex(Buffer.from(lines.join('\n')));
+}
+
+/**
+ * Plan a migration rollback as `migration-rollback --dry-run` does (the newest tagged backup that verifies now),
+ * then as a restore of that backup: what an approval of the rollback binds.
+ */
+export async function rollbackApprovalPlan(
+  repo: Repository,
+  migrationId: string,
+  opts: Pick<RestoreOptions, 'target' | 'foleVersion' | 'modules' | 'reporter'>,
+): Promise<{ plan: RestoreApprovalPlan; summary: string[]; passedOver: MigrationRollbackResult['passedOver'] }> {
+  const chosen = await migrationRollback(repo, migrationId, { ...opts, dryRun: true });
+  const { plan, summary } = await restoreApprovalPlan(repo, chosen.backupId, opts);
+  return {
+    plan: { ...plan, op: 'migration-rollback', migrationId },
+    summary: [
+      `roll back migration ${migrationId} to the newest verified backup tagged ${migrationTag(migrationId)}`,
+      ...chosen.passedOver.map((p) => `passes over ${p.backupId} (${p.createdAt}): ${p.problem}`),
+      ...summary,
+    ],
+    passedOver: chosen.passedOver,
+  };
 }
 
 /** Plan a restore as `restore --dry-run` does, and describe it as an approval binds and shows it. */

@@ -25,7 +25,12 @@ export const OPERATIONS = {
   check: { what: 'checking the repository', permission: 'backup.verify' },
   restore: { what: 'a restore', permission: 'backup.restore', humanDecision: true, approvable: true },
   'restore-preview': { what: 'a restore dry run', permission: 'backup.read' },
-  'migration-rollback': { what: 'a migration rollback', permission: 'backup.restore', humanDecision: true },
+  'migration-rollback': {
+    what: 'a migration rollback',
+    permission: 'backup.restore',
+    humanDecision: true,
+    approvable: true,
+  },
   forget: { what: 'forgetting backups', permission: 'backup.forget', humanDecision: true, approvable: true },
   'forget-preview': { what: 'a forget dry run', permission: 'backup.read' },
   prune: { what: 'pruning', permission: 'backup.forget', humanDecision: true },

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { FoleBackupError, StopError } from '../../errors.js';
 import type { Repository } from '../../repository/repository.js';
-import { restoreApprovalPlan, type RestoreApprovalPlan } from '../../restore/approval-plan.js';
+import { restoreApprovalPlan, rollbackApprovalPlan, type RestoreApprovalPlan } from '../../restore/approval-plan.js';
 import { forgetApprovalPlan, type ForgetApprovalPlan } from '../../retention/approval-plan.js';
 import {
   approveRequest,
@@ -20,13 +20,17 @@ import type { RegistryState } from '../../trust/registry.js';
  * approver approves must be what will run. Each gated operation that can be approved has its planner here.
  */
 async function replan(repo: Repository, request: ApprovalRequestBody): Promise<CanonicalValue> {
-  if (request.op === 'restore') {
+  if (request.op === 'restore' || request.op === 'migration-rollback') {
     const p = request.plan as unknown as RestoreApprovalPlan;
-    const { plan } = await restoreApprovalPlan(repo, p.backupId, {
+    const opts = {
       target: p.target,
       ...(p.foleVersion === null ? {} : { foleVersion: p.foleVersion }),
       ...(p.modules === null ? {} : { modules: [...p.modules] }),
-    });
+    };
+    const { plan } =
+      request.op === 'restore'
+        ? await restoreApprovalPlan(repo, p.backupId, opts)
+        : await rollbackApprovalPlan(repo, String(p.migrationId), opts);
     return plan;
   }
   if (request.op === 'forget') {

@@ -1,11 +1,47 @@
 import type { Command } from 'commander';
-import { migrationRollback, migrationTag } from '../../restore/migration-rollback.js';
+import { migrationRollback, migrationTag, type MigrationRollbackResult } from '../../restore/migration-rollback.js';
+import { assertTargetAsApproved, rollbackApprovalPlan } from '../../restore/approval-plan.js';
+import { restore } from '../../restore/restore.js';
+import type { Repository } from '../../repository/repository.js';
+import { approvalStep } from '../approval-step.js';
 import type { RestorePlan } from '../../restore/plan.js';
 import type { RestoreResult } from '../../restore/execute.js';
 import { givenFoleVersion } from '../../snapshot/fields.js';
 import { UsageError } from '../output.js';
-import type { Runner } from '../context.js';
+import type { Context, Runner } from '../context.js';
 import { describePlan, describeRestore, parseModules } from './restore.js';
+
+/**
+ * An agent's migration rollback: the rollback's plan (the backup it chose, as a restore plan) is approved by a
+ * human, then exactly that backup is restored, with the target checked before and under the lock.
+ */
+async function approvedRollback(
+  ctx: Context,
+  repo: Repository,
+  migrationId: string,
+  opts: { target: string; foleVersion: string | undefined; modules: string[] | undefined },
+  requestId: string | undefined,
+): Promise<MigrationRollbackResult> {
+  const common = {
+    target: opts.target,
+    ...(opts.foleVersion === undefined ? {} : { foleVersion: opts.foleVersion }),
+    ...(opts.modules === undefined ? {} : { modules: opts.modules }),
+    reporter: ctx.reporter,
+  };
+  const { plan, summary, passedOver } = await rollbackApprovalPlan(repo, migrationId, common);
+  await approvalStep(ctx, repo, 'migration-rollback', { plan, summary }, requestId);
+  const restored = await restore(repo, plan.backupId, {
+    ...common,
+    target: plan.target,
+    confirm: plan.backupId,
+    dryRun: false,
+    signal: ctx.interruptible(),
+    onSwap: () => ctx.finishing('the swap of the restored tree into place'),
+    beforeLock: () => assertTargetAsApproved(plan, false),
+    underLock: () => assertTargetAsApproved(plan, true),
+  });
+  return { migrationId, backupId: plan.backupId, passedOver, restore: restored };
+}
 
 export function registerMigrationRollback(program: Command, run: Runner): void {
   program
@@ -21,6 +57,7 @@ export function registerMigrationRollback(program: Command, run: Runner): void {
     )
     .option('--modules <a,b,…>', "the target FOLE's modules (default: the target's modules/ directories)")
     .option('-n, --dry-run', 'verify, choose and plan; change nothing')
+    .option('--request <id>', "run the approved request <id>: an agent's rollback runs once a human approved it")
     .addHelpText(
       'after',
       `
@@ -41,20 +78,31 @@ ones that fail are passed over and named. Then the restore protocol runs as for
         foleVersion?: string;
         modules?: string;
         dryRun?: boolean;
+        request?: string;
       }>();
       return run(async (ctx) => {
         if (flags.target === '') throw new UsageError('--target is empty');
         const foleVersion = givenFoleVersion(flags.foleVersion, process.env.FOLE_VERSION);
         const repo = await ctx.openRepo(flags.dryRun === true ? 'restore-preview' : 'migration-rollback');
         try {
-          const r = await migrationRollback(repo, migrationId, {
-            target: flags.target,
-            confirm: flags.confirm,
-            foleVersion,
-            modules: parseModules(flags.modules),
-            dryRun: flags.dryRun === true,
-            reporter: ctx.reporter,
-          });
+          const modules = parseModules(flags.modules);
+          const r =
+            flags.dryRun !== true && ctx.trust().approvalsRequired > 0
+              ? await approvedRollback(
+                  ctx,
+                  repo,
+                  migrationId,
+                  { target: flags.target, foleVersion, modules },
+                  flags.request,
+                )
+              : await migrationRollback(repo, migrationId, {
+                  target: flags.target,
+                  confirm: flags.confirm,
+                  foleVersion,
+                  modules,
+                  dryRun: flags.dryRun === true,
+                  reporter: ctx.reporter,
+                });
           ctx.reporter.stop();
           ctx.out.result(r, () => {
             const head = [
