@@ -21,16 +21,7 @@ let repoDir: string;
 const cli = (args: string[], extra: Record<string, string> = {}, repo?: string): Promise<CliResult> =>
   w.cli(args, extra, repo);
 const as = (name: string): string[] => w.as(name);
-const restoreArgs = (target: string): string[] => [
-  'restore',
-  backupId,
-  '--target',
-  target,
-  '--fole-version',
-  '2.3.1',
-  '--confirm',
-  backupId,
-];
+const restoreArgs = (target: string): string[] => w.restoreArgs(target);
 
 /** The agent asks; returns the request id from the STOP's JSON. */
 async function ask(target: string, repo?: string): Promise<string> {

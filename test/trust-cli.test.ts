@@ -146,17 +146,7 @@ describe('permissions', () => {
     expect((await cli(['actor', 'grant', 'bot', 'backup.forget', ...as('alice')])).code).toBe(0);
     const target = join(dir, 'restored');
     expectStop(
-      await cli([
-        'restore',
-        backupId,
-        '--target',
-        target,
-        '--fole-version',
-        '2.3.1',
-        '--confirm',
-        backupId,
-        ...as('bot'),
-      ]),
+      await cli([...w.restoreArgs(target), ...as('bot')]),
       'APPROVAL_REQUIRED',
       /restore by bot \(agent\) needs 1 human approval/,
     );

@@ -27,6 +27,8 @@ export interface TrustWorld {
   as(name: string): string[];
   /** Run the CLI on the world's repository (or `repo`), with its password and state directory. */
   cli(args: string[], extra?: Record<string, string>, repo?: string): Promise<CliResult>;
+  /** The command line that restores the world's backup into `target`, confirmed (FOLE 2.3.1). */
+  restoreArgs(target: string): string[];
   /** The repository opened through the library, as someone holding its password would (the caller closes it). */
   openRepo(): Promise<Repository>;
   /** Register an actor as alice, with a key made by `actor keygen`. */
@@ -61,6 +63,16 @@ export async function makeTrustWorld(prefix: string, others: readonly string[]):
     key,
     as,
     cli,
+    restoreArgs: (target) => [
+      'restore',
+      backupId,
+      '--target',
+      target,
+      '--fole-version',
+      '2.3.1',
+      '--confirm',
+      backupId,
+    ],
     openRepo: () => Repository.open(new LocalBackend(repoDir), TEST_PASSWORD),
     async add(name, kind, role) {
       const r = await cli([
