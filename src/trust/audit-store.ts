@@ -58,10 +58,16 @@ async function listAudit(
 
 /** The newest entry's position and digest (undefined for an empty log). */
 export async function auditHead(repo: Repo): Promise<ChainHead | undefined> {
+  const newest = await newestEnvelope(repo);
+  return newest === undefined ? undefined : { seq: newest.seq, digest: payloadDigest(newest.env as Envelope) };
+}
+
+/** The newest entry's position and stored envelope, unverified (undefined for an empty log). */
+async function newestEnvelope(repo: Repo): Promise<{ seq: number; env: unknown } | undefined> {
   const { entries } = await listAudit(repo);
   if (entries === 0) return undefined;
-  const env = (await repo.loadJson('audit', entryName(entries - 1), aad(entryName(entries - 1)))) as Envelope;
-  return { seq: entries - 1, digest: payloadDigest(env) };
+  const name = entryName(entries - 1);
+  return { seq: entries - 1, env: await repo.loadJson('audit', name, aad(name)) };
 }
 
 /**
@@ -69,10 +75,8 @@ export async function auditHead(repo: Repo): Promise<ChainHead | undefined> {
  * undefined for an empty log or a newest entry that cannot be read (`audit verify` reports that).
  */
 export async function lastAuditEntry(repo: Repo): Promise<AuditEntryBody | undefined> {
-  const { entries } = await listAudit(repo);
-  if (entries === 0) return undefined;
   try {
-    const env = await repo.loadJson('audit', entryName(entries - 1), aad(entryName(entries - 1)));
+    const env = (await newestEnvelope(repo))?.env;
     const body = isEnvelope(env) ? (parsePayload(env) as AuditEntryBody | undefined) : undefined;
     return typeof body === 'object' && body !== null && 'registryHead' in body ? body : undefined;
   } catch {
