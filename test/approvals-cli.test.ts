@@ -6,7 +6,8 @@
  * approved by someone registered after the request, on a copy of the
  * repository, with the clock set back.
  */
-import { cpSync, existsSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendAudit } from '../src/trust/audit-store.js';
@@ -192,6 +193,49 @@ describe("an agent's restore", () => {
     expect(done.code, done.stderr).toBe(0);
     expect((JSON.parse(done.stdout) as { removed: string[] }).removed).toEqual([backupId]);
     expect(existsSync(join(repoDir, 'snapshots', backupId))).toBe(false);
+  });
+
+  it("runs an agent's approved prune: the packs approved, and only while its plan still holds", async () => {
+    // data only one forgotten backup used (the default safety margin would keep its minutes-old packs)
+    const extra = join(w.storageRoot, 'projects', 'p-prune');
+    mkdirSync(extra, { recursive: true });
+    writeFileSync(join(extra, 'only-here.bin'), randomBytes(200_000));
+    const made = await cli([
+      'backup',
+      '--storage-root',
+      w.storageRoot,
+      '--fole-version',
+      '2.3.1',
+      '--json',
+      ...as('alice'),
+    ]);
+    expect(made.code, made.stderr).toBe(0);
+    rmSync(extra, { recursive: true });
+    const madeId = (JSON.parse(made.stdout) as { backupId: string }).backupId;
+    expect((await cli(['forget', madeId, ...as('alice')])).code).toBe(0);
+    const args = ['prune', '--min-pack-age', '0', '--json', ...as('bot')];
+    const asked = await cli(args);
+    expectStop(asked, 'APPROVAL_REQUIRED', /prune by bot \(agent\) needs 1 human approval/);
+    const id = (JSON.parse(asked.stdout) as { stop: { requestId: string } }).stop.requestId;
+    const show = await cli(['approvals', 'show', id, '--json', ...as('bob')]);
+    const plan = (JSON.parse(show.stdout) as { plan: { op: string; remove: string[]; backups: string[] } }).plan;
+    expect(plan.op).toBe('prune');
+    expect(plan.backups).not.toContain(madeId);
+    expect(plan.remove.length).toBeGreaterThan(0);
+    const approved = await cli(['approve', id, ...as('bob')]);
+    expect(approved.code, approved.stderr).toBe(0);
+    // other options are another plan
+    const other = await cli([...args, '--repack-threshold', '50', '--request', id]);
+    expectStop(other, 'APPROVAL_REQUIRED', /the plan computed now differs from the one approved/);
+    const id2 = (JSON.parse((await cli(args)).stdout) as { stop: { requestId: string } }).stop.requestId;
+    expect((await cli(['approve', id2, ...as('alice')])).code).toBe(0);
+    const done = await cli([...args, '--request', id2]);
+    expect(done.code, done.stderr).toBe(0);
+    expect((JSON.parse(done.stdout) as { plan: { removePacks: number } }).plan.removePacks).toBe(plan.remove.length);
+    // run again, it finds nothing left to delete, before it would find the request used
+    const again = await cli([...args, '--request', id2]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain('nothing to approve');
   });
 
   it('refuses to run when the clock is earlier than the newest audit entry', async () => {

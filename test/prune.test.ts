@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { backup } from '../src/backup/backup.js';
 import { LocalBackend } from '../src/backend/local.js';
 import { prune } from '../src/prune/prune.js';
+import { pruneApprovalPlan, requireApprovedPrune } from '../src/prune/approval-plan.js';
 import { forget, loadRetentionPolicy, saveRetentionPolicy } from '../src/retention/forget.js';
 import { RepositoryLock } from '../src/repository/lock.js';
 import { Repository } from '../src/repository/repository.js';
@@ -137,6 +138,38 @@ describe('forget and prune', () => {
     expect(await repoSize(await fresh())).toBe(before);
     // its new index files were written, the old ones are all still there
     expect((await (await fresh()).listIndexFiles()).length).toBeGreaterThanOrEqual(indexBefore);
+  });
+
+  it('runs an approved plan as approved, and deletes nothing once the repository changed since', async () => {
+    const repo = await Repository.init(new LocalBackend(repoDir), TEST_PASSWORD, { kdf: FAST_KDF });
+    const files = join(root, 'projects', 'p1', 'files');
+    writeFileSync(join(files, 'old.bin'), randomBytes(100_000));
+    const first = await backup(repo, { storageRoot: root, foleVersion: '1.0.0' });
+    unlinkSync(join(files, 'old.bin'));
+    writeFileSync(join(files, 'new.bin'), randomBytes(100_000));
+    await backup(repo, { storageRoot: root, foleVersion: '1.0.0' });
+    await forget(repo, { ids: [first.backupId] });
+    const opts = { minPackAgeMs: 0 };
+    const { plan, summary } = await pruneApprovalPlan(await fresh(), opts);
+    expect(plan.remove.length).toBeGreaterThan(0);
+    expect(plan.backups).toHaveLength(1);
+    expect(summary[0]).toMatch(/^prune: delete \d+ of \d+ packs/);
+    // a backup made after the approval: the plan under the lock is not the approved one
+    writeFileSync(join(files, 'newer.bin'), randomBytes(100_000));
+    await backup(repo, { storageRoot: root, foleVersion: '1.0.0' });
+    const before = await repoSize(repo);
+    const changed = await fresh();
+    await expect(prune(changed, { ...opts, onPlan: requireApprovedPrune(changed, plan, opts) })).rejects.toMatchObject({
+      code: 'APPROVAL_REQUIRED',
+    });
+    expect(await repoSize(repo)).toBe(before);
+    // planned again with the repository as it is, the approved plan runs
+    const again = await pruneApprovalPlan(await fresh(), opts);
+    const pruning = await fresh();
+    const r = await prune(pruning, { ...opts, onPlan: requireApprovedPrune(pruning, again.plan, opts) });
+    expect(r.plan.removePacks).toBe(again.plan.remove.length);
+    expect(await repoSize(repo)).toBeLessThan(before);
+    await expectAllReadable(await fresh());
   });
 
   it('stores a retention policy in the repository and refuses an empty one', async () => {

@@ -156,7 +156,11 @@ describe('permissions', () => {
       'APPROVAL_REQUIRED',
       /forget by bot \(agent\)/,
     );
-    expectStop(await cli(['prune', ...as('bot')]), 'AMBIGUOUS_INTENT', /pruning is a human decision: bot is an agent/);
+    // nothing is old enough to delete yet: there is no plan to approve
+    const prune = await cli(['prune', ...as('bot')]);
+    expect(prune.code, prune.stderr).toBe(2);
+    expect(prune.stderr).toContain('this prune deletes no pack: there is nothing to approve');
+    expectStop(await cli(['unlock', ...as('bot')]), 'AMBIGUOUS_INTENT', /removing locks is a human decision/);
     // a dry run only reads: allowed
     const dry = await cli(['forget', backupId, '--dry-run', '--allow-remove-all', ...as('bot')]);
     expect(dry.code, dry.stderr).toBe(0);

@@ -34,6 +34,18 @@ export interface PruneOptions extends PrunePlanOptions {
   tempFileMinAgeMs?: number;
   reporter?: ProgressReporter;
   signal?: AbortSignal;
+  /**
+   * Called under the exclusive lock with the plan and what it rests on, before anything is removed: an
+   * approved prune (approval-plan.ts) throws here when the plan is no longer the one a human approved.
+   */
+  onPlan?: (planned: PlannedPrune) => void | Promise<void>;
+}
+
+/** A prune plan and what it rests on: the backups whose data it keeps, and every blob they use. */
+export interface PlannedPrune {
+  plan: PrunePlan;
+  backups: readonly string[];
+  used: ReadonlySet<string>;
 }
 
 /** What `prune` removed, repacked and kept, and the space freed. */
@@ -56,7 +68,7 @@ const BLOBS_PER_INDEX_FILE = 50_000;
  * destroy the only copy of a backup that a copy of its snapshot file would
  * bring back: StopError MISSING_MANIFEST naming the damaged backups.
  */
-async function usedBlobs(repo: Repository, signal?: AbortSignal): Promise<Set<string>> {
+async function usedBlobs(repo: Repository, signal?: AbortSignal): Promise<{ used: Set<string>; backups: string[] }> {
   const used = new Set<string>();
   const { snapshots, damaged } = await scanSnapshots(repo);
   if (damaged.length > 0) {
@@ -78,7 +90,7 @@ async function usedBlobs(repo: Repository, signal?: AbortSignal): Promise<Set<st
       for (const c of e.chunks ?? []) used.add(c);
     }
   }
-  return used;
+  return { used, backups: snapshots.map((s) => s.backupId) };
 }
 
 /** Free the space of backups that were forgotten: repack what is still used, delete packs nothing uses (never
@@ -92,15 +104,9 @@ export async function prune(repo: Repository, opts: PruneOptions = {}): Promise<
     onStale: (l) => reporter.warn(`ignoring stale repository lock ${l.name.slice(0, 12)} (${l.stale})`),
   });
   try {
-    reporter.phase('remove leftover temporary files');
-    const tempFilesRemoved = await removeTemporaryFiles(repo.backend, {
-      minAgeMs: opts.tempFileMinAgeMs,
-      dryRun: opts.dryRun,
-    });
-
     reporter.phase('find used data');
     await repo.loadIndex(opts.signal);
-    const used = await usedBlobs(repo, opts.signal);
+    const { used, backups } = await usedBlobs(repo, opts.signal);
 
     reporter.phase('read index');
     const oldIndexFiles = await repo.listIndexFiles();
@@ -141,6 +147,13 @@ export async function prune(repo: Repository, opts: PruneOptions = {}): Promise<
       );
     }
     const plan = planPrune(indexed, stored, used, opts);
+    await opts.onPlan?.({ plan, backups, used });
+
+    reporter.phase('remove leftover temporary files');
+    const tempFilesRemoved = await removeTemporaryFiles(repo.backend, {
+      minAgeMs: opts.tempFileMinAgeMs,
+      dryRun: opts.dryRun,
+    });
     const summary = {
       ...plan.stats,
       keepPacks: plan.keep.length,

@@ -33,7 +33,7 @@ export const OPERATIONS = {
   },
   forget: { what: 'forgetting backups', permission: 'backup.forget', humanDecision: true, approvable: true },
   'forget-preview': { what: 'a forget dry run', permission: 'backup.read' },
-  prune: { what: 'pruning', permission: 'backup.forget', humanDecision: true },
+  prune: { what: 'pruning', permission: 'backup.forget', humanDecision: true, approvable: true },
   'prune-preview': { what: 'a prune dry run', permission: 'backup.read' },
   unlock: { what: 'removing locks', permission: 'backup.forget', humanDecision: true },
   'key-list': { what: 'listing keys', permission: 'backup.keys' },

@@ -3,6 +3,7 @@ import { FoleBackupError, StopError } from '../../errors.js';
 import type { Repository } from '../../repository/repository.js';
 import { restoreApprovalPlan, rollbackApprovalPlan, type RestoreApprovalPlan } from '../../restore/approval-plan.js';
 import { forgetApprovalPlan, type ForgetApprovalPlan } from '../../retention/approval-plan.js';
+import { pruneApprovalPlan, pruneOptionsOf, type PruneApprovalPlan } from '../../prune/approval-plan.js';
 import {
   approveRequest,
   denyRequest,
@@ -40,6 +41,11 @@ async function replan(repo: Repository, request: ApprovalRequestBody): Promise<C
       ...(p.ids === null ? {} : { ids: p.ids }),
       allowRemoveAll: p.allowRemoveAll,
     });
+    return plan as unknown as CanonicalValue;
+  }
+  if (request.op === 'prune') {
+    const p = request.plan as unknown as PruneApprovalPlan;
+    const { plan } = await pruneApprovalPlan(repo, pruneOptionsOf(p));
     return plan as unknown as CanonicalValue;
   }
   throw new FoleBackupError('USAGE', `requests for ${request.op} cannot be approved by this version`);

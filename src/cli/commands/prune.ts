@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { prune, type PruneResult } from '../../prune/prune.js';
+import { pruneApprovalPlan, requireApprovedPrune } from '../../prune/approval-plan.js';
+import { approvalStep } from '../approval-step.js';
 import { formatBytes, formatDuration, UsageError } from '../output.js';
 import type { Runner } from '../context.js';
 import { parsePercentage } from '../numbers.js';
@@ -52,6 +54,7 @@ export function registerPrune(program: Command, run: Runner): void {
     .option('--repack-threshold <percent>', 'repack a pack when at least this much of it is unused (default 20%)')
     .option('--min-pack-age <hours>', 'never delete or repack a pack written less than this many hours ago (default 4)')
     .option('-n, --dry-run', 'show what would be removed; change nothing')
+    .option('--request <id>', "run the approved request <id>: an agent's prune runs once a human approved it")
     .addHelpText(
       'after',
       `
@@ -60,20 +63,31 @@ and is safe to kill at any instant: new packs and index files are written before
 anything old is deleted, so every remaining backup stays restorable. Packs written
 in the last --min-pack-age hours are left alone: they may belong to a backup that
 is still running. It also removes the temporary files (.tmp-*) interrupted writes
-left, once untouched for an hour (a younger one may belong to a writer still at work).`,
+left, once untouched for an hour (a younger one may belong to a writer still at work).
+Deleting data is a human decision: an agent's prune stores an approval request
+(exit 3, APPROVAL_REQUIRED) and runs with --request once a human approved exactly
+which packs go; it deletes nothing if the repository changed since.`,
     )
     .action(function (this: Command) {
-      const flags = this.opts<{ repackThreshold?: string; minPackAge?: string; dryRun?: boolean }>();
+      const flags = this.opts<{ repackThreshold?: string; minPackAge?: string; dryRun?: boolean; request?: string }>();
       return run(async (ctx) => {
         const threshold = parseThreshold(flags.repackThreshold);
         const minPackAgeMs = parseMinPackAge(flags.minPackAge);
         const repo = await ctx.openRepo(flags.dryRun === true ? 'prune-preview' : 'prune');
         try {
+          const chosen = { repackThreshold: threshold, minPackAgeMs };
+          let onPlan: ReturnType<typeof requireApprovedPrune> | undefined;
+          if (flags.dryRun !== true && ctx.trust().approvalsRequired > 0) {
+            // an agent's prune: a human approves exactly which packs go, and it deletes those or nothing
+            const planned = await pruneApprovalPlan(repo, chosen);
+            await approvalStep(ctx, repo, 'prune', planned, flags.request);
+            onPlan = requireApprovedPrune(repo, planned.plan, chosen);
+          }
           const r = await prune(repo, {
-            repackThreshold: threshold,
-            minPackAgeMs,
+            ...chosen,
             dryRun: flags.dryRun,
             reporter: ctx.reporter,
+            ...(onPlan === undefined ? {} : { onPlan }),
           });
           ctx.reporter.stop();
           ctx.out.result(r, () => describePrune(r));
