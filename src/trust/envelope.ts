@@ -54,6 +54,13 @@ export function signEnvelope(payloadType: string, body: CanonicalValue, signers:
   };
 }
 
+/** The envelope with `signer`'s signature added over the same type and bytes (already there: unchanged). */
+export function addSignature(env: Envelope, signer: ActorSigner): Envelope {
+  if (env.signatures.some((s) => s.keyid === signer.fingerprint)) return env;
+  const sig = signer.sign(pae(env.payloadType, payloadBytes(env))).toString('base64');
+  return { ...env, signatures: [...env.signatures, { keyid: signer.fingerprint, sig }] };
+}
+
 /** The payload's bytes. */
 export function payloadBytes(env: Envelope): Buffer {
   return Buffer.from(env.payload, 'base64');

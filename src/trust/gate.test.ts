@@ -130,11 +130,12 @@ describe('registry mode', () => {
       expect(err.message).toMatch(/: an agent may never hold (backup\.keys|actors\.admin)$/);
       expect(err.hint).toBe('only a human can do this');
     }
-    // pruning is a human decision: the agent may preview it, not do it
-    const prune = await denied(() => gate(bot, 'prune'), 'AMBIGUOUS_INTENT');
-    expect(prune.message).toBe('pruning is a human decision: bot is an agent');
+    // removing locks is a human decision: the agent may not do it at all
+    const unlock = await denied(() => gate(bot, 'unlock'), 'AMBIGUOUS_INTENT');
+    expect(unlock.message).toBe('removing locks is a human decision: bot is an agent');
     await expect(gate(bot, 'prune-preview')).resolves.toMatchObject({ approvalsRequired: 0 });
-    // forgetting and restoring go through a human's approval of the exact plan
+    // pruning, forgetting and restoring go through a human's approval of the exact plan
+    await expect(gate(bot, 'prune')).resolves.toMatchObject({ approvalsRequired: 1 });
     await expect(gate(bot, 'forget')).resolves.toMatchObject({ principal: { kind: 'agent' }, approvalsRequired: 1 });
     await expect(gate(bot, 'restore')).resolves.toMatchObject({ approvalsRequired: 1 });
   });

@@ -45,6 +45,7 @@ export interface Principal {
 /** The trust side of an open repository: its mode, its registry and who is asking. */
 export interface TrustContext {
   mode: 'registry' | 'single-operator';
+  /** The registry as verified; in single-operator mode too, once a repository left registry mode (leftAt). */
   registry: RegistryState | undefined;
   principal: Principal;
   /** The signed request that proved the principal (registry mode): the audit log keeps it. */
@@ -180,12 +181,14 @@ export async function openGate(
   if (registry !== undefined && (pin === undefined || registry.head.seq > pin.registry.seq)) {
     await writePin(opts.stateDir, registry);
   }
-  if (registry !== undefined && OPERATIONS[op].permission === undefined) {
+  if (registry !== undefined && registry.leftAt === undefined && OPERATIONS[op].permission === undefined) {
     throw new FoleBackupError('ALREADY_EXISTS', 'this repository already has an actor registry', {
       hint: 'see it with `fole-backup actor list`; add actors with `fole-backup actor add`',
     });
   }
   if (registry === undefined) return singleOperator(credentials);
+  // left registry mode: single-operator again, but the chain stays, so audit entries still name its head
+  if (registry.leftAt !== undefined) return { ...singleOperator(credentials), registry };
   if (credentials.actor === undefined || credentials.signer === undefined) {
     throw new StopError(
       'PERMISSION_DENIED',

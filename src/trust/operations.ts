@@ -46,6 +46,7 @@ export const OPERATIONS = {
   'actor-remove': { what: 'removing an actor', permission: 'actors.admin' },
   'actor-grant': { what: 'granting a permission', permission: 'actors.admin' },
   'actor-revoke': { what: 'revoking a permission', permission: 'actors.admin' },
+  'actor-leave': { what: 'leaving registry mode', permission: 'actors.admin', humanDecision: true },
   'audit-log': { what: 'reading the audit log', permission: 'audit.read' },
   'audit-verify': { what: 'verifying the audit log', permission: 'audit.read' },
   'audit-export': { what: 'exporting the audit log', permission: 'audit.read' },

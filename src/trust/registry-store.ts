@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { FoleBackupError, StopError } from '../errors.js';
 import type { SealedObjects } from '../repository/slices.js';
 import type { ActorSigner } from './actor-key.js';
-import { signEnvelope, PAYLOAD_TYPE } from './envelope.js';
+import { signEnvelope, PAYLOAD_TYPE, type Envelope } from './envelope.js';
 import {
   applyEntry,
   entryValue,
@@ -106,6 +106,40 @@ export async function createRegistry(
   return state;
 }
 
+/** Register a new first sysadmin after a leave entry (registry mode again): unsigned, as the genesis entry is. */
+export async function reopenRegistry(
+  repo: SealedObjects,
+  state: RegistryState,
+  admin: { name: string; publicKey: string },
+  now = new Date(),
+): Promise<RegistryState> {
+  const actor = { name: admin.name, kind: 'human' as const, role: 'sysadmin' as const, publicKey: admin.publicKey };
+  const env = signEnvelope(
+    PAYLOAD_TYPE.registryEntry,
+    entryValue(nextBody(state, admin.name, { op: 'reopen', actor }, now)),
+    [],
+  );
+  return appendSignedEntry(repo, state, env);
+}
+
+/** The body of the entry after `state`'s head. */
+export function nextBody(
+  state: RegistryState,
+  signer: string,
+  action: RegistryAction,
+  now = new Date(),
+): RegistryEntryBody {
+  return {
+    v: 1,
+    trustId: state.trustId,
+    seq: state.head.seq + 1,
+    prev: state.head.digest,
+    time: now.toISOString(),
+    signer,
+    action,
+  };
+}
+
 /**
  * Sign `action` as `by` and append it after `state`'s head. The entry is checked by the same replay every reader
  * runs before it is written, so a refused action (a non-sysadmin signer, removing the last sysadmin, a forbidden
@@ -118,17 +152,20 @@ export async function appendRegistry(
   by: NamedSigner,
   now = new Date(),
 ): Promise<RegistryState> {
+  const env = signEnvelope(PAYLOAD_TYPE.registryEntry, entryValue(nextBody(state, by.name, action, now)), [by.signer]);
+  return appendSignedEntry(repo, state, env);
+}
+
+/**
+ * Append an entry already signed (by one sysadmin, or by every one for a leave) after `state`'s head, checked by
+ * the replay every reader runs: a refused entry writes nothing.
+ */
+export async function appendSignedEntry(
+  repo: SealedObjects,
+  state: RegistryState,
+  env: Envelope,
+): Promise<RegistryState> {
   const seq = state.head.seq + 1;
-  const body: RegistryEntryBody = {
-    v: 1,
-    trustId: state.trustId,
-    seq,
-    prev: state.head.digest,
-    time: now.toISOString(),
-    signer: by.name,
-    action,
-  };
-  const env = signEnvelope(PAYLOAD_TYPE.registryEntry, entryValue(body), [by.signer]);
   let next: RegistryState;
   try {
     next = applyEntry(state, env, seq);

@@ -13,6 +13,7 @@ import {
   activeSysadmins,
   applyEntry,
   RegistryError,
+  type NewActor,
   type RegistryAction,
   type RegistryState,
   replayRegistry,
@@ -446,3 +447,78 @@ function reorder(json: string): string {
   for (const k of rest) out[k] = v[k];
   return JSON.stringify(out);
 }
+
+describe('leaving registry mode, and coming back', () => {
+  const dan = testActor('dan');
+
+  it('leaves only with the signature of every sysadmin active then, and removes every actor', async () => {
+    const chain = team();
+    // alice and bob are the sysadmins; the agent bot (role sysadmin) is not one who signs
+    await expectRefused(
+      chain.refusal(chain.next({ op: 'leave' }, alice)),
+      4,
+      "leaving registry mode needs every sysadmin's signature: bob did not sign",
+    );
+    await expectRefused(
+      chain.refusal(chain.next({ op: 'leave' }, alice, {}, [alice.signer, opr.signer])),
+      4,
+      /bob did not sign/,
+    );
+    chain.envelopes.push(chain.next({ op: 'leave' }, alice, {}, [alice.signer, bob.signer]));
+    const state = chain.replay();
+    expect(state.leftAt).toBe(4);
+    expect(activeSysadmins(state)).toEqual([]);
+    expect([...state.actors.values()].every((a) => a.removedSeq === 4)).toBe(true);
+  });
+
+  it('lets a lone sysadmin leave alone, not counting sysadmins removed before', () => {
+    const chain = team().add({ op: 'remove', name: 'bob' }, alice);
+    chain.envelopes.push(chain.next({ op: 'leave' }, alice));
+    expect(chain.replay().leftAt).toBe(5);
+  });
+
+  it('takes after a leave only a reopen, by a new human sysadmin with a name and key never used', async () => {
+    const chain = new Chain().genesis(alice);
+    chain.envelopes.push(chain.next({ op: 'leave' }, alice));
+    await expectRefused(
+      chain.refusal(chain.next({ op: 'add', actor: registered(dan, 'human', 'operator') }, alice)),
+      2,
+      'the registry was left at entry 1: only a reopen entry may follow',
+    );
+    const reopen = (actor: NewActor, by: TestActor = dan): Envelope => chain.next({ op: 'reopen', actor }, by, {}, []);
+    await expectRefused(chain.refusal(reopen(registered(alice, 'human', 'sysadmin'), alice)), 2, /name alice/);
+    await expectRefused(
+      chain.refusal(
+        reopen({
+          ...registered(dan, 'human', 'sysadmin'),
+          publicKey: registered(alice, 'human', 'sysadmin').publicKey,
+        }),
+      ),
+      2,
+      'alice already had that public key (keys are never reused)',
+    );
+    await expectRefused(chain.refusal(reopen(registered(dan, 'agent', 'sysadmin'))), 2, /not a human sysadmin/);
+    await expectRefused(chain.refusal(reopen(registered(dan, 'human', 'sysadmin'), carol)), 2, /another signer/);
+    chain.envelopes.push(reopen(registered(dan, 'human', 'sysadmin')));
+    const state = chain.replay();
+    expect(state.leftAt).toBeUndefined();
+    expect(activeSysadmins(state).map((a) => a.name)).toEqual(['dan']);
+    // registry mode again: the next entry is signed by dan, and alice (removed by the leave) signs nothing
+    await expectRefused(
+      chain.refusal(chain.next({ op: 'add', actor: registered(carol, 'human', 'operator') }, alice)),
+      3,
+      'signer alice is not a registered actor at this point',
+    );
+    chain.add({ op: 'add', actor: registered(carol, 'human', 'operator') }, dan);
+    expect(chain.replay().actors.get('carol')?.addedBy).toBe('dan');
+  });
+
+  it('refuses a reopen that does not follow a leave', async () => {
+    const chain = new Chain().genesis(alice);
+    await expectRefused(
+      chain.refusal(chain.next({ op: 'reopen', actor: registered(dan, 'human', 'sysadmin') }, dan, {}, [])),
+      1,
+      'a reopen entry follows only a leave entry',
+    );
+  });
+});

@@ -10,6 +10,11 @@
  * public key is at hand, and its authority is being first (clients pin it).
  * Replay refuses the first entry that breaks any rule and names it, so a
  * forged, reordered or spliced registry is never half-believed.
+ *
+ * Leaving registry mode is an entry too, signed by every sysadmin then active:
+ * it removes every actor, and only a reopen entry (unsigned, registering a new
+ * first sysadmin, like the genesis entry) may follow it. The chain goes on, so
+ * a client's pin still refuses an older registry in which the actors lived.
  */
 import { fingerprintOf, isPublicKey } from './actor-key.js';
 import type { CanonicalValue } from './canonical.js';
@@ -44,7 +49,11 @@ export type RegistryAction =
   | { op: 'add'; actor: NewActor }
   | { op: 'remove'; name: string }
   | { op: 'grant'; name: string; permission: Permission; project?: string }
-  | { op: 'revoke'; name: string; permission: Permission; project?: string };
+  | { op: 'revoke'; name: string; permission: Permission; project?: string }
+  /** Back to single-operator mode: signed by every sysadmin active at that point; every actor is removed. */
+  | { op: 'leave' }
+  /** Registry mode again after a leave, with a new first sysadmin: unsigned, as the genesis entry is. */
+  | { op: 'reopen'; actor: NewActor };
 
 /** The signed body of a registry entry. */
 export interface RegistryEntryBody {
@@ -93,6 +102,8 @@ export interface RegistryState {
   actors: Map<string, ActorRecord>;
   /** Payload digest of every entry, by seq (to check that another head is on this chain). */
   digests: string[];
+  /** The leave entry, while the repository is out of registry mode (single-operator) until a reopen. */
+  leftAt?: number;
 }
 
 /** A registry entry refused: which one and why. */
@@ -173,6 +184,7 @@ export function applyEntry(state: RegistryState | undefined, env: unknown, seq: 
   if (b.action.op === 'genesis') fail('a second genesis entry');
   if (b.trustId !== state.trustId) fail('it belongs to another registry (trust id differs)');
   if (b.prev !== state.head.digest) fail(`it does not follow entry ${seq - 1} (prev digest differs)`);
+  if (state.leftAt !== undefined || b.action.op === 'reopen') return reopened(state, b, digest, fail);
   const signer = state.actors.get(b.signer);
   if (!isActive(signer)) fail(`signer ${b.signer} is not a registered actor at this point`);
   const s = signer as ActorRecord;
@@ -221,11 +233,52 @@ export function applyEntry(state: RegistryState | undefined, env: unknown, seq: 
       t.grants.splice(i, 1);
       break;
     }
+    case 'leave': {
+      const unsigned = missingSignatures(state, envelope);
+      if (unsigned.length > 0)
+        fail(`leaving registry mode needs every sysadmin's signature: ${unsigned.join(', ')} did not sign`);
+      for (const a of actors.values()) if (isActive(a)) a.removedSeq = seq;
+      break;
+    }
   }
   return {
     trustId: state.trustId,
     repositoryId: state.repositoryId,
     head: { seq, digest },
+    actors,
+    digests: [...state.digests, digest],
+    ...(action.op === 'leave' ? { leftAt: seq } : {}),
+  };
+}
+
+/** The sysadmins active in `state` whose signature `envelope` lacks (leaving needs all of them). */
+export function missingSignatures(state: Pick<RegistryState, 'actors'>, envelope: Envelope): string[] {
+  return activeSysadmins(state)
+    .filter((a) => !hasValidSignature(envelope, a.fingerprint, a.publicKey))
+    .map((a) => a.name);
+}
+
+/** The entry after a leave: only a reopen, which registers a new first sysadmin never registered before. */
+function reopened(
+  state: RegistryState,
+  b: RegistryEntryBody,
+  digest: string,
+  fail: (reason: string) => never,
+): RegistryState {
+  if (state.leftAt === undefined) fail('a reopen entry follows only a leave entry');
+  if (b.action.op !== 'reopen') fail(`the registry was left at entry ${state.leftAt}: only a reopen entry may follow`);
+  const a = (b.action as Extract<RegistryAction, { op: 'reopen' }>).actor;
+  if (a.kind !== 'human' || a.role !== 'sysadmin') fail('the first actor after a reopen is not a human sysadmin');
+  if (b.signer !== a.name) fail('the reopen entry names another signer than the actor it registers');
+  if (state.actors.has(a.name)) fail(`the name ${a.name} is already taken (names are never reused)`);
+  const holder = actorByKey(state, fingerprintOf(a.publicKey));
+  if (holder !== undefined) fail(`${holder.name} already had that public key (keys are never reused)`);
+  const actors = new Map(state.actors);
+  actors.set(a.name, recordOf(a, b.seq, b.signer, b.time));
+  return {
+    trustId: state.trustId,
+    repositoryId: state.repositoryId,
+    head: { seq: b.seq, digest },
     actors,
     digests: [...state.digests, digest],
   };
@@ -286,6 +339,11 @@ function actionProblem(a: unknown): string | undefined {
     case 'add':
       if (!hasOnly(a, ['op', 'actor'])) return 'unknown fields in the action';
       return newActorProblem(a.actor);
+    case 'reopen':
+      if (!hasOnly(a, ['op', 'actor'])) return 'unknown fields in the action';
+      return newActorProblem(a.actor);
+    case 'leave':
+      return hasOnly(a, ['op']) ? undefined : 'unknown fields in the action';
     case 'remove':
       if (!hasOnly(a, ['op', 'name'])) return 'unknown fields in the action';
       return typeof a.name === 'string' && ACTOR_NAME_RE.test(a.name) ? undefined : 'bad actor name';

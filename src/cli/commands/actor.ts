@@ -2,7 +2,11 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { generateActorKey } from '../../trust/actor-key.js';
 import { readPublicKeyFile, writeActorKeyFiles } from '../../trust/actor-key-file.js';
-import { bootstrapRegistry, changeRegistry, listActors } from '../../trust/actors.js';
+import { readFile, writeFile } from 'node:fs/promises';
+import { errnoCode, fsError } from '../../errors.js';
+import { writeFileAtomic } from '../../fs/durable.js';
+import { isEnvelope, type Envelope } from '../../trust/envelope.js';
+import { bootstrapRegistry, changeRegistry, leaveRegistry, listActors, type LeaveOutcome } from '../../trust/actors.js';
 import {
   isPermission,
   PERMISSION_NAMES,
@@ -188,6 +192,64 @@ Getting started:
   }
 
   actor
+    .command('leave')
+    .description('leave registry mode (back to single-operator mode): an entry every sysadmin signs')
+    .option('--out <file>', 'start: sign a proposal and write it to <file> for the other sysadmins to sign')
+    .option('--cosign <file>', 'add your signature to the proposal in <file>; the last signature applies it')
+    .addHelpText(
+      'after',
+      `
+Every sysadmin active now signs one registry entry; once the last one has, it is
+appended: every actor is removed and whoever holds the repository password is
+sysadmin again. The registry's history stays (the audit log still verifies, and a
+machine that pinned it still refuses an older one); \`actor bootstrap\` later starts
+registry mode again with a new first sysadmin (names and keys are never reused).
+A proposal is only valid for the registry as it is now: any change voids it.
+
+  fole-backup actor leave --out leave.json --actor alice --actor-key alice.key
+  fole-backup actor leave --cosign leave.json --actor bob --actor-key bob.key`,
+    )
+    .action(function (this: Command) {
+      const opts = this.opts<{ out?: string; cosign?: string }>();
+      return run(async (ctx) => {
+        if (opts.out !== undefined && opts.cosign !== undefined)
+          throw new UsageError('give --out or --cosign, not both');
+        const proposal = opts.cosign === undefined ? undefined : await readProposal(opts.cosign);
+        const repo = await ctx.openRepo('actor-leave');
+        let outcome: LeaveOutcome;
+        try {
+          outcome = await leaveRegistry(repo, ctx.trust(), await ctx.credentials(), proposal, defaultStateDir());
+        } finally {
+          await repo.close();
+        }
+        if (outcome.left) {
+          ctx.out.result(
+            { left: true, seq: outcome.state.head.seq },
+            () =>
+              `left registry mode (registry entry ${outcome.state.head.seq}): single-operator mode, whoever holds ` +
+              'the repository password is sysadmin',
+          );
+          return;
+        }
+        const file = opts.cosign ?? opts.out;
+        if (file === undefined) {
+          throw new UsageError(
+            `leaving registry mode needs the signature of every sysadmin; still to sign: ${outcome.missing.join(', ')}`,
+            'start a proposal with --out FILE and hand FILE to each of them (`actor leave --cosign FILE`)',
+          );
+        }
+        const text = `${JSON.stringify(outcome.proposal, null, 2)}\n`;
+        if (opts.cosign !== undefined) await writeFileAtomic(file, Buffer.from(text));
+        else await writeNew(file, text);
+        ctx.out.result(
+          { left: false, proposal: file, missing: outcome.missing },
+          () =>
+            `signed; ${file} still needs the signature of ${outcome.missing.join(', ')} (actor leave --cosign ${file})`,
+        );
+      });
+    });
+
+  actor
     .command('list')
     .description('list registered actors, their roles and grants (removed ones marked)')
     .action(() =>
@@ -205,8 +267,15 @@ Getting started:
             return;
           }
           const l = listActors(trust.registry);
-          ctx.out.result({ mode: 'registry', trustId: trust.registry.trustId, ...l }, () =>
+          const left = trust.registry.leftAt;
+          ctx.out.result({ mode: trust.mode, trustId: trust.registry.trustId, leftAt: left ?? null, ...l }, () =>
             [
+              ...(left === undefined
+                ? []
+                : [
+                    `left registry mode at registry entry ${left}: single-operator mode (whoever holds the ` +
+                      'repository password is sysadmin); the actors of before:',
+                  ]),
               ...l.actors.map(
                 (a) =>
                   `${a.removed ? '-' : ' '} ${a.name.padEnd(20)} ${a.kind.padEnd(6)} ${a.role.padEnd(9)} ` +
@@ -214,7 +283,7 @@ Getting started:
                   (a.grants.length > 0 ? `\n      grants: ${a.grants.map(describeGrant).join(', ')}` : '') +
                   (a.removed ? '  (removed)' : ''),
               ),
-              `sysadmins: ${l.sysadmins.join(', ')}`,
+              ...(left === undefined ? [`sysadmins: ${l.sysadmins.join(', ')}`] : []),
             ].join('\n'),
           );
         } finally {
@@ -222,6 +291,33 @@ Getting started:
         }
       }),
     );
+}
+
+/** A proposal file from `actor leave --out` (a signed envelope; the registry checks what it says). */
+async function readProposal(file: string): Promise<Envelope> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw fsError('read', file, err);
+  }
+  let v: unknown;
+  try {
+    v = text.length <= 1_000_000 ? JSON.parse(text) : undefined;
+  } catch {
+    v = undefined;
+  }
+  if (!isEnvelope(v)) throw new UsageError(`${file} is not a proposal from \`actor leave --out\``);
+  return v;
+}
+
+async function writeNew(file: string, text: string): Promise<void> {
+  try {
+    await writeFile(file, text, { flag: 'wx' });
+  } catch (err) {
+    if (errnoCode(err) === 'EEXIST') throw new UsageError(`${file} already exists; it is never overwritten`);
+    throw fsError('write', file, err);
+  }
 }
 
 /** What `init --admin` and `actor bootstrap` print. */

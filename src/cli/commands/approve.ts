@@ -53,7 +53,7 @@ async function replan(repo: Repository, request: ApprovalRequestBody): Promise<C
 
 function registryOf(ctx: Context) {
   const registry = ctx.trust().registry;
-  if (registry === undefined) {
+  if (registry === undefined || ctx.trust().mode !== 'registry') {
     throw new FoleBackupError('USAGE', 'this repository has no actor registry: nothing needs approving', {
       hint: 'approvals exist in registry mode (docs/TRUST.md)',
     });
