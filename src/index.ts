@@ -112,6 +112,7 @@ export {
   type GateOptions,
   type RequestBody,
 } from './trust/gate.js';
+export { RequestNonces } from './trust/request-nonces.js';
 export {
   authorize,
   PERMISSIONS,

@@ -15,6 +15,7 @@ import { currentUser } from '../host/current-user.js';
 import { Repository } from '../repository/repository.js';
 import { PAYLOAD_TYPE, pae, signEnvelope } from './envelope.js';
 import { authenticate, openGate, REQUEST_WINDOW_MS, requirePermission, signRequest } from './gate.js';
+import { RequestNonces } from './request-nonces.js';
 import type { OperationName } from './operations.js';
 import type { Scope } from './permissions.js';
 import { entryValue, type RegistryState } from './registry.js';
@@ -243,6 +244,39 @@ describe('authenticating a request', () => {
       ],
     };
     expect((await denied(() => authenticate(registry, loose, 'list', NOW))).message).toMatch(/a malformed request$/);
+  });
+
+  it('refuses a request a second time when given the nonces seen, and forgets them once stale', async () => {
+    const nonces = new RequestNonces(REQUEST_WINDOW_MS);
+    const req = signRequest(opr.signer, registry.trustId, 'opr', 'list', NOW);
+    expect(authenticate(registry, req, 'list', NOW, {}, nonces).name).toBe('opr');
+    const replay = await denied(() =>
+      authenticate(registry, req, 'list', new Date(NOW.getTime() + 60_000), {}, nonces),
+    );
+    expect(replay.message).toMatch(/the request was used before \(a replay\)/);
+    // another request of the same actor is another nonce; without the cache the replay is not caught
+    expect(
+      authenticate(registry, signRequest(opr.signer, registry.trustId, 'opr', 'list', NOW), 'list', NOW, {}, nonces)
+        .name,
+    ).toBe('opr');
+    expect(authenticate(registry, req, 'list', NOW).name).toBe('opr');
+    expect(nonces.size).toBe(2);
+  });
+
+  it('refuses new requests once the nonces of one window fill it, rather than forget one early', async () => {
+    const nonces = new RequestNonces(REQUEST_WINDOW_MS, 2);
+    for (let i = 0; i < 2; i++) {
+      authenticate(registry, signRequest(opr.signer, registry.trustId, 'opr', 'list', NOW), 'list', NOW, {}, nonces);
+    }
+    const third = signRequest(opr.signer, registry.trustId, 'opr', 'list', NOW);
+    expect((await denied(() => authenticate(registry, third, 'list', NOW, {}, nonces))).message).toMatch(
+      /too many requests/,
+    );
+    // once the first two can no longer be fresh they are forgotten, and room is made
+    const later = new Date(NOW.getTime() + REQUEST_WINDOW_MS + 1);
+    const fourth = signRequest(opr.signer, registry.trustId, 'opr', 'list', later);
+    expect(authenticate(registry, fourth, 'list', later, {}, nonces).name).toBe('opr');
+    expect(nonces.size).toBe(1);
   });
 });
 

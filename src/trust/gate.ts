@@ -25,6 +25,7 @@ import { requiredApprovals } from './approvals.js';
 import { checkClock } from './clock.js';
 import { checkAgainstPin, checkAuditAgainstPin, readPin, writePin } from './trust-state.js';
 import { auditDigestAt, lastAuditEntry } from './audit-store.js';
+import type { RequestNonces } from './request-nonces.js';
 
 /** Who the caller says they are: a name, and the private key that proves it (absent in single-operator mode). */
 export interface Credentials {
@@ -69,8 +70,8 @@ export interface RequestBody {
   scope: Scope;
   time: string;
   /**
-   * Random, so no two requests are the same bytes. A server that accepts requests over a network keeps the
-   * nonces it saw within REQUEST_WINDOW_MS and refuses a repeat; the CLI signs and checks in one process.
+   * Random, so no two requests are the same bytes. A server that accepts requests over a network gives
+   * authenticate its RequestNonces, which refuses a repeat; the CLI signs and checks in one process.
    */
   nonce: string;
 }
@@ -98,10 +99,10 @@ export function signRequest(
 
 /**
  * Prove who sent a signed request: the named actor is registered and not removed, the request is signed by
- * that actor's registered key, for this registry, this operation and this scope, and its time is within
- * REQUEST_WINDOW_MS
- * of `now`. Throws StopError PERMISSION_DENIED saying what failed; never says more about the registry than
- * the caller needs.
+ * that actor's registered key, for this registry, this operation and this scope, its time is within
+ * REQUEST_WINDOW_MS of `now`, and (given `nonces`, as a server that takes requests over a network must) it
+ * was not accepted before. Throws StopError PERMISSION_DENIED saying what failed; never says more about the
+ * registry than the caller needs.
  */
 export function authenticate(
   registry: RegistryState,
@@ -109,6 +110,7 @@ export function authenticate(
   op: OperationName,
   now = new Date(),
   scope: Scope = {},
+  nonces?: RequestNonces,
 ): Principal {
   const deny = (why: string, hint?: string): StopError =>
     new StopError('PERMISSION_DENIED', `cannot prove who is asking: ${why}`, {
@@ -139,6 +141,15 @@ export function authenticate(
   const t = typeof body.time === 'string' ? Date.parse(body.time) : Number.NaN;
   if (!Number.isFinite(t) || Math.abs(t - now.getTime()) > REQUEST_WINDOW_MS) {
     throw deny('the request is not fresh (signed more than 5 minutes from now)', 'check the clocks, then try again');
+  }
+  if (nonces !== undefined) {
+    const seen =
+      typeof body.nonce === 'string' && /^[0-9a-f]{32}$/.test(body.nonce)
+        ? nonces.admit(actor.name, body.nonce, t, now.getTime())
+        : 'replay';
+    if (seen === 'replay')
+      throw deny('the request was used before (a replay), or has no valid nonce', 'sign a new one');
+    if (seen === 'full') throw deny('too many requests in the last minutes', 'try again in a few minutes');
   }
   return { name: actor.name, kind: actor.kind, role: actor.role, grants: actor.grants, authenticated: true };
 }
