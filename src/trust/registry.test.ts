@@ -229,6 +229,21 @@ describe('the chain', () => {
     await expectRefused(chain.refusal(foreign), 4, 'it belongs to another registry (trust id differs)');
   });
 
+  it('refuses an entry signed earlier than the entry before it', async () => {
+    const chain = new Chain().genesis(alice);
+    await expectRefused(
+      chain.refusal(
+        chain.next({ op: 'add', actor: registered(bob, 'human', 'sysadmin') }, alice, {
+          time: '2026-02-28T12:00:00.000Z',
+        }),
+      ),
+      1,
+      /^it was signed at 2026-02-28T12:00:00.000Z, before entry 0 \(2026-03-01T12:00:00.000Z\)/,
+    );
+    chain.add({ op: 'add', actor: registered(bob, 'human', 'sysadmin') }, alice, { time: TIME });
+    expect(chain.replay().headTime).toBe(TIME);
+  });
+
   it('refuses a second genesis entry', async () => {
     const chain = team();
     const again = chain.next(

@@ -104,6 +104,8 @@ export interface RegistryState {
   digests: string[];
   /** The leave entry, while the repository is out of registry mode (single-operator) until a reopen. */
   leftAt?: number;
+  /** When the newest entry was signed: the next one may not be signed earlier. */
+  headTime: string;
 }
 
 /** A registry entry refused: which one and why. */
@@ -176,6 +178,7 @@ export function applyEntry(state: RegistryState | undefined, env: unknown, seq: 
       trustId: b.trustId,
       repositoryId: (b.action as Extract<RegistryAction, { op: 'genesis' }>).repositoryId,
       head: { seq, digest },
+      headTime: b.time,
       actors: new Map([[a.name, record]]),
       digests: [digest],
     };
@@ -184,6 +187,10 @@ export function applyEntry(state: RegistryState | undefined, env: unknown, seq: 
   if (b.action.op === 'genesis') fail('a second genesis entry');
   if (b.trustId !== state.trustId) fail('it belongs to another registry (trust id differs)');
   if (b.prev !== state.head.digest) fail(`it does not follow entry ${seq - 1} (prev digest differs)`);
+  // "registered before the request" (approvals.ts) reads these times: a chain may not go back in time
+  if (Date.parse(b.time) < Date.parse(state.headTime)) {
+    fail(`it was signed at ${b.time}, before entry ${seq - 1} (${state.headTime}): check the clock`);
+  }
   if (state.leftAt !== undefined || b.action.op === 'reopen') return reopened(state, b, digest, fail);
   const signer = state.actors.get(b.signer);
   if (!isActive(signer)) fail(`signer ${b.signer} is not a registered actor at this point`);
@@ -245,6 +252,7 @@ export function applyEntry(state: RegistryState | undefined, env: unknown, seq: 
     trustId: state.trustId,
     repositoryId: state.repositoryId,
     head: { seq, digest },
+    headTime: b.time,
     actors,
     digests: [...state.digests, digest],
     ...(action.op === 'leave' ? { leftAt: seq } : {}),
@@ -279,6 +287,7 @@ function reopened(
     trustId: state.trustId,
     repositoryId: state.repositoryId,
     head: { seq: b.seq, digest },
+    headTime: b.time,
     actors,
     digests: [...state.digests, digest],
   };

@@ -175,6 +175,7 @@ describe('checkAgainstPin', () => {
     trustId,
     repositoryId: 'r',
     head: { seq: digests.length - 1, digest: digests[digests.length - 1] as string },
+    headTime: '2026-03-01T12:00:00.000Z',
     actors: new Map(),
     digests,
   });
