@@ -287,6 +287,17 @@ describe('the witness repository', () => {
     expect(env.code, env.stderr).toBe(0);
   });
 
+  it('checks an `audit export` against the witness too, with no password for the repository', async () => {
+    const out = join(w.dir, 'audit.jsonl');
+    expect((await cli(['audit', 'export', '--out', out])).code).toBe(0);
+    const r = await runCli(['audit', 'verify', '--file', out, '--witness', witnessDir, '--json'], {
+      FOLE_BACKUP_WITNESS_PASSWORD_FILE: passwordFile,
+      FOLE_BACKUP_PASSWORD: '',
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect((JSON.parse(r.stdout) as VerifyJson).witness?.checkpoints).toBeGreaterThan(0);
+  });
+
   it('is never the repository itself', async () => {
     const r = await cli(['audit', 'checkpoint', '--witness', w.repoDir], {
       FOLE_BACKUP_WITNESS_PASSWORD_FILE: '',
