@@ -209,6 +209,7 @@ describe('audit checkpoint and audit verify --witness', () => {
       expect(r.code).toBe(3);
       expect(out.firstBad?.seq).toBe(newest);
       expect(out.firstBad?.reason).toMatch(new RegExp(`^forked at entry ${newest}: the witness saw another entry`));
+      expect(out.witness?.newest?.seq).toBe(newest);
       const human = await fresh(['audit', 'verify', '--witness', witnessDir]);
       expect(human.stdout).toMatch(new RegExp(`^audit log BROKEN at entry ${newest}: forked at entry ${newest}`));
     });
@@ -296,6 +297,27 @@ describe('the witness repository', () => {
     });
     expect(r.code, r.stderr).toBe(0);
     expect((JSON.parse(r.stdout) as VerifyJson).witness?.checkpoints).toBeGreaterThan(0);
+  });
+
+  it('keeps unsigned checkpoints of a repository in single-operator mode', async () => {
+    const solo = join(w.dir, 'solo');
+    await (await Repository.init(new LocalBackend(solo), TEST_PASSWORD, { kdf: FAST_KDF })).close();
+    const env = {
+      FOLE_BACKUP_PASSWORD: TEST_PASSWORD,
+      FOLE_BACKUP_STATE_DIR: join(w.dir, 'solo-state'),
+      FOLE_BACKUP_WITNESS_PASSWORD_FILE: passwordFile,
+    };
+    const empty = await runCli(['audit', 'checkpoint', '--witness', witnessDir, '--repo', solo], env);
+    expect(empty.code).toBe(1);
+    expect(empty.stderr).toMatch(/the audit log is empty: nothing to checkpoint/);
+    const c = await runCli(['audit', 'checkpoint', '--witness', witnessDir, '--repo', solo, '--json'], env);
+    expect(c.code, c.stderr).toBe(0);
+    expect(JSON.parse(c.stdout)).toMatchObject({ seq: 0, signer: null, trustId: null, stored: true });
+    const v = await runCli(['audit', 'verify', '--witness', witnessDir, '--repo', solo], env);
+    expect(v.code, v.stderr).toBe(0);
+    expect(v.stdout).toMatch(/consistent with 1 checkpoint in .* \(newest: entry 0, /);
+    // the other repository's checkpoints in the same witness are not this one's
+    expect((await verify()).out.witness?.checkpoints).toBeGreaterThan(1);
   });
 
   it('is never the repository itself', async () => {

@@ -100,7 +100,8 @@ describe('checkAgainstWitness', () => {
     const r = checkAgainstWitness(LOG, registry, other, stored);
     expect(r.problem?.seq).toBe(3);
     expect(r.problem?.reason).toMatch(/^forked at entry 3: the witness saw another entry here on /);
-    expect(r.checkpoints.map((c) => c.seq)).toEqual([1]);
+    // every authentic checkpoint is listed, so a report can name the newest the witness saw
+    expect(r.checkpoints.map((c) => c.seq)).toEqual([1, 3, 5]);
   });
 
   it('refuses a checkpoint signed by a key the registry does not hold, or not signed by its signer', () => {

@@ -55,8 +55,9 @@ export function makeCheckpoint(
   return { body, envelope: signEnvelope(PAYLOAD_TYPE.checkpoint, value, signed === undefined ? [] : [signed.signer]) };
 }
 
-/** What checking a log against a witness found: the checkpoints that verified, and the first problem. */
+/** What checking a log against a witness found: the checkpoints that are authentic, and the first problem. */
 export interface WitnessCheck {
+  /** Every well-formed checkpoint of this log, signed as it must be, oldest first, whether the log agrees or not. */
   checkpoints: CheckpointBody[];
   problem?: AuditProblem;
 }
@@ -76,46 +77,49 @@ export function checkAgainstWitness(
   stored: readonly StoredCheckpoint[],
 ): WitnessCheck {
   const checkpoints: CheckpointBody[] = [];
-  const sorted = [...stored].sort((a, b) => a.seq - b.seq);
-  for (const c of sorted) {
-    const bad = (reason: string): WitnessCheck => ({
-      checkpoints,
-      problem: { seq: c.seq, reason: `the witness's checkpoint of this entry ${reason}` },
-    });
-    if (!isEnvelope(c.envelope) || c.envelope.payloadType !== PAYLOAD_TYPE.checkpoint) {
-      return bad(c.envelope === undefined ? 'cannot be read (damaged)' : 'is not a checkpoint');
+  let problem: AuditProblem | undefined;
+  for (const c of [...stored].sort((x, y) => x.seq - y.seq)) {
+    const checked = checkOne(c, log, registry, entries);
+    if (typeof checked === 'string') {
+      problem ??= { seq: c.seq, reason: `the witness's checkpoint of this entry ${checked}` };
+      continue;
     }
-    const body = parsePayload(c.envelope);
-    const problem = bodyProblem(body);
-    if (problem !== undefined) return bad(problem);
-    const b = body as CheckpointBody;
-    if (b.seq !== c.seq) return bad(`says it is of entry ${b.seq}`);
-    if (b.repositoryId !== log) return bad('is of another repository');
-    const entry = entries[b.seq];
-    const signature = signatureProblem(c.envelope, b, registry, entry);
-    if (signature !== undefined) return bad(signature);
-    if (entry !== undefined && entry.digest !== b.digest) {
-      return {
-        checkpoints,
-        problem: {
-          seq: b.seq,
-          reason:
-            `forked at entry ${b.seq}: the witness saw another entry here on ${b.time} ` +
-            `(digest ${short(b.digest)}, the log's is ${short(entry.digest)})`,
-        },
+    checkpoints.push(checked);
+    const entry = entries[checked.seq];
+    if (entry !== undefined && entry.digest !== checked.digest) {
+      problem ??= {
+        seq: checked.seq,
+        reason:
+          `forked at entry ${checked.seq}: the witness saw another entry here on ${checked.time} ` +
+          `(digest ${short(checked.digest)}, the log's is ${short(entry.digest)})`,
       };
     }
-    checkpoints.push(b);
   }
   const newest = checkpoints.at(-1);
-  if (newest !== undefined && newest.seq >= entries.length) {
+  if (problem === undefined && newest !== undefined && newest.seq >= entries.length) {
     const end = entries.length === 0 ? 'the log is empty' : `the log ends at entry ${entries.length - 1}`;
-    return {
-      checkpoints,
-      problem: { seq: newest.seq, reason: `truncated: the witness saw entry ${newest.seq} on ${newest.time}; ${end}` },
-    };
+    problem = { seq: newest.seq, reason: `truncated: the witness saw entry ${newest.seq} on ${newest.time}; ${end}` };
   }
-  return { checkpoints };
+  return problem === undefined ? { checkpoints } : { checkpoints, problem };
+}
+
+/** A stored checkpoint's body if it is well-formed, of this log and signed as it must be; else why not. */
+function checkOne(
+  c: StoredCheckpoint,
+  log: string,
+  registry: RegistryState | undefined,
+  entries: readonly VerifiedEntry[],
+): CheckpointBody | string {
+  if (!isEnvelope(c.envelope) || c.envelope.payloadType !== PAYLOAD_TYPE.checkpoint) {
+    return c.envelope === undefined ? 'cannot be read (damaged)' : 'is not a checkpoint';
+  }
+  const body = parsePayload(c.envelope);
+  const problem = bodyProblem(body);
+  if (problem !== undefined) return problem;
+  const b = body as CheckpointBody;
+  if (b.seq !== c.seq) return `says it is of entry ${b.seq}`;
+  if (b.repositoryId !== log) return 'is of another repository';
+  return signatureProblem(c.envelope, b, registry, entries[b.seq]) ?? b;
 }
 
 /** A digest as messages show it: its first 16 hex digits. */
