@@ -330,12 +330,18 @@ describe('the witness repository', () => {
     expect(readdirSync(join(w.repoDir, 'witness'))).toEqual([]);
   });
 
-  it('without a checkpoint of this log is not a pass', async () => {
+  it('without a checkpoint of this log is not a pass, until one is stored', async () => {
     const empty = join(w.dir, 'empty-witness');
     await (await Repository.init(new LocalBackend(empty), WITNESS_PASSWORD, { kdf: FAST_KDF })).close();
+    // as a repository made before witness/ existed: the folder is made on the first checkpoint
+    rmSync(join(empty, 'witness'), { recursive: true });
     const r = await cli(['audit', 'verify', '--witness', empty]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/holds no checkpoint of this audit log/);
+    const c = await cli(['audit', 'checkpoint', '--witness', empty]);
+    expect(c.code, c.stderr).toBe(0);
+    expect(readdirSync(join(empty, 'witness'))).toHaveLength(1);
+    expect((await cli(['audit', 'verify', '--witness', empty])).code).toBe(0);
   });
 
   it('is explained by --help, with an example', async () => {
