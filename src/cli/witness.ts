@@ -9,6 +9,10 @@ import { readConfig, type Repository } from '../repository/repository.js';
 import { openRepository } from '../repository/open-repository.js';
 import { UsageError } from './output.js';
 import { readPasswordFile } from './password-file.js';
+import type { VerifiedEntry } from '../trust/audit.js';
+import type { RegistryState } from '../trust/registry.js';
+import { readCheckpoints } from '../trust/witness-store.js';
+import { checkAgainstWitness, type WitnessCheck } from '../trust/witness.js';
 
 /** The --witness flags both commands take. */
 export interface WitnessFlags {
@@ -41,7 +45,7 @@ export async function witnessPassword(flags: WitnessFlags): Promise<string> {
  * Open the witness at `location` with `password`, refusing the repository whose log it is to witness
  * (`repositoryId`) before any password is tried. Errors opening it say they are about the witness.
  */
-export async function openWitness(location: string, password: string, repositoryId: string): Promise<Repository> {
+async function openWitness(location: string, password: string, repositoryId: string): Promise<Repository> {
   const backend = openBackend(location);
   try {
     const config = await readConfig(backend);
@@ -66,4 +70,30 @@ export async function openWitness(location: string, password: string, repository
       ? new StopError(err.code, message, options)
       : new FoleBackupError(err.code, message, options);
   }
+}
+
+/** Run `fn` on the witness repository at `location` (see openWitness), closed after. */
+export async function withWitness<T>(
+  location: string,
+  password: string,
+  repositoryId: string,
+  fn: (w: Repository) => Promise<T>,
+): Promise<T> {
+  const w = await openWitness(location, password, repositoryId);
+  try {
+    return await fn(w);
+  } finally {
+    await w.close();
+  }
+}
+
+/** The log of `repositoryId` (its verified entries) checked against every checkpoint the witness holds of it. */
+export async function consultWitness(
+  w: Repository,
+  repositoryId: string,
+  registry: RegistryState | undefined,
+  entries: readonly VerifiedEntry[],
+): Promise<{ check: WitnessCheck; count: number }> {
+  const stored = await readCheckpoints(w, repositoryId);
+  return { check: checkAgainstWitness(repositoryId, registry, entries, stored), count: stored.length };
 }

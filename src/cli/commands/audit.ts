@@ -4,20 +4,13 @@ import { errnoCode, FoleBackupError, fsError, StopError } from '../../errors.js'
 import { exportAudit, verifyAuditFile } from '../../trust/audit-export.js';
 import { readAudit, redactDisclosure, type AuditLog } from '../../trust/audit-store.js';
 import type { AuditEntryBody, AuditProblem, VerifiedEntry } from '../../trust/audit.js';
-import type { RegistryState } from '../../trust/registry.js';
-import { readCheckpoints, storeCheckpoint } from '../../trust/witness-store.js';
+import { storeCheckpoint } from '../../trust/witness-store.js';
+import { makeCheckpoint, short, type CheckpointBody } from '../../trust/witness.js';
 import {
-  checkAgainstWitness,
-  makeCheckpoint,
-  short,
-  type CheckpointBody,
-  type WitnessCheck,
-} from '../../trust/witness.js';
-import type { Repository } from '../../repository/repository.js';
-import {
-  openWitness,
+  consultWitness,
   WITNESS_FLAG_HELP,
   WITNESS_PASSWORD_HELP,
+  withWitness,
   witnessPassword,
   type WitnessFlags,
 } from '../witness.js';
@@ -108,32 +101,6 @@ interface WitnessReport {
   location: string;
   checkpoints: number;
   newest: { seq: number; time: string } | null;
-}
-
-/** Run `fn` on the witness repository at `location`, closed after. */
-async function withWitness<T>(
-  location: string,
-  password: string,
-  repositoryId: string,
-  fn: (w: Repository) => Promise<T>,
-): Promise<T> {
-  const w = await openWitness(location, password, repositoryId);
-  try {
-    return await fn(w);
-  } finally {
-    await w.close();
-  }
-}
-
-/** The log of `repositoryId` (its verified entries) checked against every checkpoint the witness holds of it. */
-async function consultWitness(
-  w: Repository,
-  repositoryId: string,
-  registry: RegistryState | undefined,
-  entries: readonly VerifiedEntry[],
-): Promise<{ check: WitnessCheck; count: number }> {
-  const stored = await readCheckpoints(w, repositoryId);
-  return { check: checkAgainstWitness(repositoryId, registry, entries, stored), count: stored.length };
 }
 
 const checkpoints = (n: number): string => `${n} checkpoint${n === 1 ? '' : 's'}`;
