@@ -169,6 +169,14 @@ export { readAudit, appendAudit, type AuditLog, type AuditInput } from './trust/
 export { recordOperation, type OperationRecord, type Outcome } from './trust/audit-record.js';
 export { exportAudit, verifyAuditFile, type FileVerification } from './trust/audit-export.js';
 export {
+  makeCheckpoint,
+  checkAgainstWitness,
+  type CheckpointBody,
+  type StoredCheckpoint,
+  type WitnessCheck,
+} from './trust/witness.js';
+export { readCheckpoints, storeCheckpoint, checkpointName } from './trust/witness-store.js';
+export {
   verifyAuditChain,
   type AuditEntryBody,
   type AuditResult,

@@ -272,6 +272,7 @@ export function describeBackendConformance(name: string, make: () => Promise<Bac
         registry: 4,
         audit: 30,
         approvals: 3,
+        witness: 3,
       };
       for (const type of OBJECT_TYPES) {
         const infos: ObjectInfo[] = [];

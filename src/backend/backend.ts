@@ -15,6 +15,7 @@
  *   registry/<name>   the chain of actor registry entries (src/trust/)
  *   audit/<name>      the audit log's entries and the disclosures of their redactable values
  *   approvals/<name>  approval requests, approvals and their consumption records
+ *   witness/<name>    checkpoints of other repositories' audit logs, when this one is their witness
  */
 
 export type ObjectType =
@@ -27,7 +28,8 @@ export type ObjectType =
   | 'settings'
   | 'registry'
   | 'audit'
-  | 'approvals';
+  | 'approvals'
+  | 'witness';
 
 export const OBJECT_TYPES: readonly ObjectType[] = [
   'config',
@@ -40,10 +42,11 @@ export const OBJECT_TYPES: readonly ObjectType[] = [
   'registry',
   'audit',
   'approvals',
+  'witness',
 ];
 
 /** Folders a repository made by an older build may lack: a backend makes them on the first save. */
-export const LATER_TYPES: readonly ObjectType[] = ['settings', 'registry', 'audit', 'approvals'];
+export const LATER_TYPES: readonly ObjectType[] = ['settings', 'registry', 'audit', 'approvals', 'witness'];
 
 /** An object's bytes, whole or as parts to be written one after the other. */
 export type Bytes = Uint8Array | readonly Uint8Array[];

@@ -54,6 +54,7 @@ describe('LocalBackend', () => {
       'registry',
       'settings',
       'snapshots',
+      'witness',
     ]);
     const data = await readdir(join(repo, 'data'));
     expect(data).toHaveLength(256);

@@ -30,6 +30,7 @@ export const PAYLOAD_TYPE = {
   auditEntry: 'application/vnd.fole-backup.audit-entry+json',
   approvalRequest: 'application/vnd.fole-backup.approval-request+json',
   approval: 'application/vnd.fole-backup.approval+json',
+  checkpoint: 'application/vnd.fole-backup.checkpoint+json',
 } as const;
 
 /** DSSE's pre-authentication encoding: "DSSEv1 <len(type)> <type> <len(body)> <body>", lengths in bytes. */

@@ -50,6 +50,7 @@ export const OPERATIONS = {
   'audit-log': { what: 'reading the audit log', permission: 'audit.read' },
   'audit-verify': { what: 'verifying the audit log', permission: 'audit.read' },
   'audit-export': { what: 'exporting the audit log', permission: 'audit.read' },
+  'audit-checkpoint': { what: 'checkpointing the audit log in a witness', permission: 'audit.read' },
   'audit-redact': { what: 'redacting the audit log', permission: 'audit.redact', humanDecision: true },
   approve: { what: 'approving a request', permission: 'backup.approve' },
   'approvals-list': { what: 'listing approval requests', permission: 'backup.read' },

@@ -1,9 +1,19 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { errnoCode, fsError, StopError } from '../../errors.js';
+import { errnoCode, FoleBackupError, fsError, StopError } from '../../errors.js';
 import { exportAudit, verifyAuditFile } from '../../trust/audit-export.js';
 import { readAudit, redactDisclosure, type AuditLog } from '../../trust/audit-store.js';
 import type { AuditEntryBody, AuditProblem, VerifiedEntry } from '../../trust/audit.js';
+import { storeCheckpoint } from '../../trust/witness-store.js';
+import { makeCheckpoint, short, type CheckpointBody } from '../../trust/witness.js';
+import {
+  consultWitness,
+  WITNESS_FLAG_HELP,
+  WITNESS_PASSWORD_HELP,
+  withWitness,
+  witnessPassword,
+  type WitnessFlags,
+} from '../witness.js';
 import { parseWholeNumber } from '../numbers.js';
 import { listSnapshots } from '../../snapshot/store.js';
 import type { Snapshot } from '../../snapshot/snapshot.js';
@@ -36,12 +46,16 @@ function line(e: Listed): string {
   return `${String(e.seq).padStart(6)} ${e.time} ${who} ${e.op}: ${result}${args === '' ? '' : `  — ${args}`}`;
 }
 
-function problemStop(problem: AuditProblem): StopError {
-  return new StopError('TRUST_BROKEN', `audit log entry ${problem.seq}: ${problem.reason}`, {
-    hint:
-      'the audit log was edited, truncated, reordered or forged from this entry on; keep the repository as it is ' +
-      'and have a sysadmin compare it with an offsite copy or an earlier `audit export`',
-  });
+const LOG_BROKEN_HINT =
+  'the audit log was edited, truncated, reordered or forged from this entry on; keep the repository as it is ' +
+  'and have a sysadmin compare it with an offsite copy or an earlier `audit export`';
+const WITNESS_DISAGREES_HINT =
+  'the audit log is not the one the witness saw: entries were removed or rewritten (or the witness holds a ' +
+  'checkpoint nobody registered signed); keep both repositories as they are and have a sysadmin compare the log ' +
+  'with an offsite copy or an earlier `audit export`';
+
+function problemStop(problem: AuditProblem, hint = LOG_BROKEN_HINT): StopError {
+  return new StopError('TRUST_BROKEN', `audit log entry ${problem.seq}: ${problem.reason}`, { hint });
 }
 
 /** The `stop` member a --json result leads with when the log is broken (as every command prints a STOP). */
@@ -51,11 +65,11 @@ function stopMember(problem: StopError | undefined): { stop?: { code: string; me
     : { stop: { code: problem.code, message: problem.message, hint: problem.hint ?? null } };
 }
 
-async function readVerified(ctx: Context, op: 'audit-log' | 'audit-verify' | 'audit-export') {
+async function readVerified(ctx: Context, op: 'audit-log' | 'audit-verify' | 'audit-checkpoint') {
   const repo = await ctx.openRepo(op);
   try {
     const log = await readAudit(repo, ctx.trust().registry);
-    if (op === 'audit-verify' && log.problem === undefined) {
+    if (op !== 'audit-log' && log.problem === undefined) {
       const problem = checkRecordedHeads(log, await listSnapshots(repo));
       if (problem !== undefined) return { repo, log: { ...log, problem } };
     }
@@ -81,6 +95,21 @@ function checkRecordedHeads(log: AuditLog, snapshots: readonly Snapshot[]): Audi
   }
   return undefined;
 }
+
+/** What `--json` says of the witness a log was checked against. */
+interface WitnessReport {
+  location: string;
+  checkpoints: number;
+  newest: { seq: number; time: string } | null;
+}
+
+const checkpoints = (n: number): string => `${n} checkpoint${n === 1 ? '' : 's'}`;
+
+const WITNESS_HELP = `
+A witness is a second fole-backup repository (other storage, its own password)
+that keeps signed checkpoints of this audit log: whoever cuts or rewrites this
+log, even holding this repository's secret, cannot make it agree with them again
+without the witness's secret. See docs/TRUST.md, "Witness checkpoints".`;
 
 export function registerAudit(program: Command, run: Runner): void {
   const audit = program
@@ -121,28 +150,123 @@ export function registerAudit(program: Command, run: Runner): void {
     .command('verify')
     .description('check the chain, every signature and every disclosure; exit 0 only if all hold')
     .option('--file <file>', 'verify an `audit export` file offline instead (no repository or password needed)')
+    .option('--witness <location>', 'also check the log against the checkpoints in this witness repository (see below)')
+    .option('--witness-password-file <file>', WITNESS_PASSWORD_HELP)
+    .addHelpText(
+      'after',
+      `${WITNESS_HELP}
+
+Example (nightly, after \`audit checkpoint\`):
+  FOLE_BACKUP_WITNESS_PASSWORD_FILE=/root/witness.key fole-backup audit verify --witness /mnt/offsite/witness`,
+    )
     .action(function (this: Command) {
-      const opts = this.opts<{ file?: string }>();
+      const opts = this.opts<{ file?: string } & WitnessFlags>();
       return run(async (ctx) => {
+        const password = opts.witness === undefined ? undefined : await witnessPassword(opts);
         const v =
           opts.file !== undefined
-            ? await verifyAuditFile(opts.file)
-            : await readVerified(ctx, 'audit-verify').then(({ log }) => ({ ...log, log: undefined }));
+            ? await verifyAuditFile(opts.file).then((f) => ({ ...f, id: f.log }))
+            : await readVerified(ctx, 'audit-verify').then(({ repo, log }) => ({
+                ...log,
+                id: repo.config.id,
+                registry: ctx.trust().registry,
+              }));
+        let firstBad = v.problem;
+        let witness: WitnessReport | undefined;
+        let witnessProblem = false;
+        if (opts.witness !== undefined && password !== undefined) {
+          const location = opts.witness;
+          const { check, count } = await withWitness(location, password, v.id, (w) =>
+            consultWitness(w, v.id, v.registry, v.entries),
+          );
+          if (count === 0 && firstBad === undefined) {
+            throw new FoleBackupError('NOT_FOUND', `the witness ${location} holds no checkpoint of this audit log`, {
+              hint: `make one with \`fole-backup audit checkpoint --witness ${location}\``,
+            });
+          }
+          const newest = check.checkpoints.at(-1);
+          witness = { location, checkpoints: count, newest: newest ? { seq: newest.seq, time: newest.time } : null };
+          if (firstBad === undefined && check.problem !== undefined) {
+            firstBad = check.problem;
+            witnessProblem = true;
+          }
+        }
         const count = v.entries.length;
         const signed = v.entries.filter((e) => e.signedBy !== undefined).length;
         const report = {
-          ok: v.problem === undefined,
+          ok: firstBad === undefined,
           entries: count,
           signed,
-          ...(v.problem === undefined ? {} : { firstBad: v.problem }),
+          ...(firstBad === undefined ? {} : { firstBad }),
+          ...(witness === undefined ? {} : { witness }),
         };
-        const problem = v.problem === undefined ? undefined : problemStop(v.problem);
+        const problem =
+          firstBad === undefined
+            ? undefined
+            : problemStop(firstBad, witnessProblem ? WITNESS_DISAGREES_HINT : undefined);
+        const consistent =
+          witness === undefined
+            ? ''
+            : ` and consistent with ${checkpoints(witness.checkpoints)} in ${witness.location}` +
+              (witness.newest === null ? '' : ` (newest: entry ${witness.newest.seq}, ${witness.newest.time})`);
+        const checked = witnessProblem
+          ? `checked against ${checkpoints(witness?.checkpoints ?? 0)} in ${witness?.location}`
+          : `${count} entries before it verify`;
         ctx.out.result({ ...stopMember(problem), ...report }, () =>
           problem === undefined
-            ? `audit log OK: ${count} entries, ${signed} signed by registered actors, chain and disclosures intact`
-            : `audit log BROKEN at entry ${v.problem?.seq}: ${v.problem?.reason} (${count} entries before it verify)`,
+            ? `audit log OK: ${count} entries, ${signed} signed by registered actors, chain and disclosures intact` +
+              consistent
+            : `audit log BROKEN at entry ${firstBad?.seq}: ${firstBad?.reason} (${checked})`,
         );
         if (problem !== undefined) throw alreadyInResult(problem);
+      });
+    });
+
+  audit
+    .command('checkpoint')
+    .description('store a signed checkpoint of the audit log (its newest entry) in a witness repository')
+    .requiredOption('--witness <location>', WITNESS_FLAG_HELP)
+    .option('--witness-password-file <file>', WITNESS_PASSWORD_HELP)
+    .addHelpText(
+      'after',
+      `${WITNESS_HELP}
+The log is verified first: a broken log, or one that disagrees with the
+witness, is never checkpointed.
+
+Example (from cron, after the nightly backup; the witness made once with \`init\`):
+  FOLE_BACKUP_WITNESS_PASSWORD_FILE=/root/witness.key fole-backup audit checkpoint --witness /mnt/offsite/witness`,
+    )
+    .action(function (this: Command) {
+      const opts = this.opts<WitnessFlags & { witness: string }>();
+      return run(async (ctx) => {
+        const password = await witnessPassword(opts);
+        const { repo, log } = await readVerified(ctx, 'audit-checkpoint');
+        if (log.problem !== undefined) throw problemStop(log.problem);
+        const head = log.entries.at(-1);
+        if (head === undefined) throw new FoleBackupError('NOT_FOUND', 'the audit log is empty: nothing to checkpoint');
+        const id = repo.config.id;
+        const trust = ctx.trust();
+        const { signer } = await ctx.credentials();
+        const by =
+          trust.mode === 'registry' && signer !== undefined ? { name: trust.principal.name, signer } : undefined;
+        const { body, stored } = await withWitness(opts.witness, password, id, async (w) => {
+          const agreed = async (): Promise<CheckpointBody | undefined> => {
+            const { check } = await consultWitness(w, id, trust.registry, log.entries);
+            if (check.problem !== undefined) throw problemStop(check.problem, WITNESS_DISAGREES_HINT);
+            return check.checkpoints.find((c) => c.seq === head.body.seq);
+          };
+          const already = await agreed();
+          if (already !== undefined) return { body: already, stored: false };
+          const made = makeCheckpoint(id, trust.registry, { seq: head.body.seq, digest: head.digest }, by);
+          if (await storeCheckpoint(w, id, made.body.seq, made.envelope)) return { body: made.body, stored: true };
+          // another checkpoint of this entry was stored meanwhile: it must say the same
+          return { body: (await agreed()) ?? made.body, stored: false };
+        });
+        const where = stored ? 'stored in' : 'already in';
+        ctx.out.result(
+          { ...body, witness: opts.witness, stored },
+          () => `checkpoint of audit entry ${body.seq} (digest ${short(body.digest)}) ${where} ${opts.witness}`,
+        );
       });
     });
 
