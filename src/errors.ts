@@ -43,6 +43,10 @@ export type ErrorCode =
   | 'UNSAFE_PATH'
   | 'READ_ERROR'
   | 'WRITE_ERROR'
+  /** The storage service refused the credentials or their permissions. */
+  | 'ACCESS_DENIED'
+  /** A server whose identity (its SSH host key) is not the one trusted: nothing is sent to it. */
+  | 'UNTRUSTED_HOST'
   | 'NO_SPACE'
   | 'ABORTED'
   | 'INTERNAL';

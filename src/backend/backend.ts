@@ -18,6 +18,8 @@
  *   witness/<name>    checkpoints of other repositories' audit logs, when this one is their witness
  */
 
+import { isTempName } from '../fs/durable.js';
+
 export type ObjectType =
   | 'config'
   | 'keys'
@@ -177,6 +179,24 @@ export interface Backend {
 }
 
 const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+/**
+ * Why `path` could not be one that listTemporary gives (a temp name at the top, in a type folder or in
+ * data/<xx>), or undefined: removeTemporary refuses anything else, so it can never delete an object.
+ */
+export function temporaryPathProblem(path: string): string | undefined {
+  const parts = path.split('/');
+  const name = parts[parts.length - 1] ?? '';
+  const folder = parts.slice(0, -1);
+  const folderOk =
+    folder.length === 0 ||
+    (folder.length === 1 && OBJECT_TYPES.includes(folder[0] as ObjectType) && folder[0] !== 'config') ||
+    (folder.length === 2 &&
+      folder[0] === 'data' &&
+      /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(folder[1] ?? '') &&
+      !isTempName(folder[1] ?? ''));
+  return folderOk && isTempName(name) ? undefined : 'not a temporary file of this repository';
+}
 
 /** Throws if a handle's name could escape its folder or is otherwise invalid. */
 export function checkHandle(h: ObjectHandle): void {

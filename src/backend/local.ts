@@ -32,7 +32,7 @@ import type {
   ObjectType,
   TemporaryFile,
 } from './backend.js';
-import { checkHandle, LATER_TYPES, OBJECT_TYPES } from './backend.js';
+import { checkHandle, LATER_TYPES, OBJECT_TYPES, temporaryPathProblem } from './backend.js';
 
 const DIR_MODE = 0o700;
 
@@ -196,24 +196,11 @@ export class LocalBackend implements Backend {
   }
 
   async removeTemporary(t: TemporaryFile): Promise<void> {
-    // what listTemporary gives: a temp name at the top, in a type folder or in data/<xx>
-    const parts = t.path.split('/');
-    const name = parts[parts.length - 1] ?? '';
-    const folder = parts.slice(0, -1);
-    const folderOk =
-      folder.length === 0 ||
-      (folder.length === 1 && OBJECT_TYPES.includes(folder[0] as ObjectType) && folder[0] !== 'config') ||
-      (folder.length === 2 &&
-        folder[0] === 'data' &&
-        /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(folder[1] ?? '') &&
-        !isTempName(folder[1] ?? ''));
-    if (!folderOk || !isTempName(name)) {
-      throw new FoleBackupError(
-        'INTERNAL',
-        `remove temporary file ${JSON.stringify(t.path)}: not a temporary file of this repository`,
-      );
+    const problem = temporaryPathProblem(t.path);
+    if (problem !== undefined) {
+      throw new FoleBackupError('INTERNAL', `remove temporary file ${JSON.stringify(t.path)}: ${problem}`);
     }
-    await removeDurable(join(this.dir, ...parts));
+    await removeDurable(join(this.dir, ...t.path.split('/')));
   }
 
   async remove(h: ObjectHandle): Promise<void> {

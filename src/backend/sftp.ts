@@ -1,0 +1,670 @@
+/**
+ * A repository on an SSH server, over SFTP:
+ *
+ *   sftp://USER@HOST[:PORT]/ABSOLUTE/PATH
+ *
+ * The layout is the local backend's (config, keys/<name>, data/<xx>/<name>, …), so a local repository copied
+ * there with scp is a valid SFTP repository and the other way round.
+ *
+ * Trust: the server's host key must be in known_hosts (--ssh-known-hosts, default ~/.ssh/known_hosts); an
+ * unknown, changed or revoked key is refused before anything is sent (known-hosts.ts). The key that logs in is
+ * --ssh-key FILE, else the ssh-agent at $SSH_AUTH_SOCK.
+ *
+ * Writes, as the local backend makes them: a temporary `.tmp-*` file in the object's folder, fsync@openssh.com
+ * where the server offers it (where it does not, a warning says the durability is unverified), then a rename:
+ * posix-rename@openssh.com to replace (save), the protocol's own RENAME to create only (saveNew; OpenSSH's
+ * server makes it a link(), which fails when the name is taken, so of two writers exactly one wins). A writer
+ * killed mid-upload leaves only a `.tmp-*` file, which listTemporary shows and prune removes.
+ *
+ * Speed: SFTP is request/response, so one request at a time crawls (a 64 KiB write waits a round trip). Reads
+ * and writes here keep many requests of CHUNK bytes in flight on one channel.
+ *
+ * We use ssh2 directly rather than ssh2-sftp-client: we need the OpenSSH extensions (fsync, posix-rename)
+ * and positioned, pipelined reads into one buffer, which the wrapper does not expose.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { posix } from 'node:path';
+import { Client, type ConnectConfig, type FileEntry, type SFTPWrapper, type Stats } from 'ssh2';
+import { errnoCode, FoleBackupError } from '../errors.js';
+import { isTempName } from '../fs/durable.js';
+import type {
+  Backend,
+  ByteRange,
+  Bytes,
+  ObjectHandle,
+  ObjectInfo,
+  ObjectReader,
+  ObjectType,
+  TemporaryFile,
+} from './backend.js';
+import { checkHandle, LATER_TYPES, OBJECT_TYPES, temporaryPathProblem } from './backend.js';
+import { checkHostKey, hostEntryName } from './known-hosts.js';
+
+/** Bytes per read or write request; OpenSSH serves up to 256 KiB, every server at least 32 KiB. */
+const CHUNK = 32 * 1024;
+/** Requests in flight at once on one file: CHUNK × this is the window a round trip carries. */
+const IN_FLIGHT = 64;
+/** SFTP status codes (draft-ietf-secsh-filexfer-02). */
+const NO_SUCH_FILE = 2;
+const PERMISSION_DENIED = 3;
+
+/** Where an SFTP repository lives. */
+export interface SftpLocation {
+  user: string;
+  host: string;
+  port: number;
+  /** Absolute path on the server, without a trailing slash. */
+  path: string;
+}
+
+/** How to reach and trust the server. */
+export interface SftpOptions {
+  /** Private key file (--ssh-key); else the ssh-agent at $SSH_AUTH_SOCK. */
+  sshKey?: string;
+  /** known_hosts file (--ssh-known-hosts); default ~/.ssh/known_hosts. */
+  knownHosts?: string;
+  /** Warnings (a server without fsync@openssh.com); none shown without it. */
+  warn?: (message: string) => void;
+}
+
+/** Parse `sftp://USER@HOST[:PORT]/ABSOLUTE/PATH`. Throws USAGE saying what is wrong. */
+export function parseSftpLocation(location: string): SftpLocation {
+  const usage = (why: string): FoleBackupError =>
+    new FoleBackupError('USAGE', `repository ${location}: ${why}`, {
+      hint: 'write sftp://USER@HOST[:PORT]/ABSOLUTE/PATH, e.g. sftp://backup@vault.example.org/srv/fole-repo',
+    });
+  let url: URL;
+  try {
+    url = new URL(location);
+  } catch {
+    throw usage('not a valid sftp:// URL');
+  }
+  if (url.protocol !== 'sftp:') throw usage('not an sftp:// URL');
+  if (url.password !== '') throw usage('a password in the URL is never accepted: log in with a key');
+  const user = decodeURIComponent(url.username);
+  if (user === '') throw usage('no user: write USER@ before the host');
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (host === '') throw usage('no host');
+  const port = url.port === '' ? 22 : Number(url.port);
+  const raw = decodeURIComponent(url.pathname);
+  const path = raw.startsWith('/') ? posix.normalize(raw).replace(/\/+$/, '') : '';
+  if (path === '' || path === '/') throw usage('no path: give the absolute path of the repository on the server');
+  if (url.search !== '' || url.hash !== '') throw usage('no ?query or #fragment is allowed');
+  return { user, host, port, path };
+}
+
+interface Session {
+  client: Client;
+  sftp: Channel;
+}
+
+/**
+ * The SFTP channel, whose every request also fails when the connection is lost: ssh2 leaves requests that wait
+ * for window space pending forever when the server goes away mid-upload.
+ */
+class Channel {
+  constructor(
+    private readonly raw: SFTPWrapper,
+    private readonly lost: Promise<never>,
+  ) {}
+
+  do<T = void>(fn: (sftp: SFTPWrapper, cb: (err: Error | null | undefined, value?: T) => void) => void): Promise<T> {
+    return Promise.race([call<T>((cb) => fn(this.raw, cb)), this.lost]);
+  }
+}
+
+/** An SFTP status error's code (2 = no such file, …), or undefined. */
+function sftpCode(err: unknown): number | undefined {
+  const c = (err as { code?: unknown } | null)?.code;
+  return typeof c === 'number' ? c : undefined;
+}
+
+/** Call an ssh2 callback-style method as a promise. */
+function call<T = void>(fn: (cb: (err: Error | null | undefined, value?: T) => void) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    fn((err, value) => (err ? reject(err) : resolve(value as T)));
+  });
+}
+
+export class SftpBackend implements Backend {
+  readonly location: string;
+  private session: Promise<Session> | undefined;
+  /** Whether the server offers fsync@openssh.com / posix-rename@openssh.com (known after the first use). */
+  private fsyncOffered: boolean | undefined;
+  private warnedNoFsync = false;
+
+  constructor(
+    private readonly where: SftpLocation,
+    private readonly opts: SftpOptions = {},
+  ) {
+    const port = where.port === 22 ? '' : `:${where.port}`;
+    const host = where.host.includes(':') ? `[${where.host}]` : where.host;
+    this.location = `sftp://${where.user}@${host}${port}${where.path}`;
+  }
+
+  async create(): Promise<void> {
+    const { sftp } = await this.connect();
+    const root = this.where.path;
+    try {
+      await sftp.do((s, cb) => s.mkdir(root, { mode: 0o700 }, cb));
+    } catch (err) {
+      if (sftpCode(err) === NO_SUCH_FILE) {
+        throw new FoleBackupError(
+          'NOT_FOUND',
+          `create repository ${this.location}: the parent folder ${posix.dirname(root)} does not exist`,
+          { hint: 'create it on the server first (only the final folder is created), or check the path' },
+        );
+      }
+      // it exists: acceptable only as an empty folder
+      const entries = await this.readdir(root).catch((e: unknown) => {
+        throw this.error('create', root, e);
+      });
+      if (entries.length > 0) {
+        throw new FoleBackupError('REPO_NOT_EMPTY', `create repository ${this.location}: the folder is not empty`, {
+          hint: 'choose an empty folder or a new path',
+        });
+      }
+    }
+    const folders = OBJECT_TYPES.filter((t) => t !== 'config').map((t) => `${root}/${t}`);
+    await Promise.all(folders.map((f) => this.mkdir(f)));
+    const prefixes = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+    await Promise.all(prefixes.map((p) => this.mkdir(`${root}/data/${p}`)));
+  }
+
+  async isRepository(): Promise<boolean> {
+    try {
+      const st = await this.statPath(this.pathOf({ type: 'config', name: 'config' }));
+      return st.isFile();
+    } catch (err) {
+      if (err instanceof FoleBackupError && err.code === 'NOT_FOUND') return false;
+      throw err;
+    }
+  }
+
+  save(h: ObjectHandle, data: Bytes): Promise<void> {
+    return this.write(h, data, false);
+  }
+
+  saveNew(h: ObjectHandle, data: Bytes): Promise<void> {
+    return this.write(h, data, true);
+  }
+
+  private async write(h: ObjectHandle, data: Bytes, createOnly: boolean): Promise<void> {
+    checkHandle(h);
+    const { sftp } = await this.connect();
+    const path = this.pathOf(h);
+    const dir = posix.dirname(path);
+    if (h.type === 'data' || LATER_TYPES.includes(h.type)) await this.mkdir(dir);
+    const tmp = `${dir}/.tmp-${randomBytes(12).toString('hex')}`;
+    try {
+      await this.writeFile(sftp, tmp, data, h.type === 'config' ? 0o644 : 0o600);
+      if (createOnly) await this.renameNew(sftp, tmp, path);
+      else await sftp.do((s, cb) => s.ext_openssh_rename(tmp, path, cb));
+    } catch (err) {
+      await sftp.do((s, cb) => s.unlink(tmp, cb)).catch(() => undefined);
+      if (err instanceof FoleBackupError) throw err;
+      throw this.error('write', path, err);
+    }
+  }
+
+  /** RENAME without replacing (OpenSSH links, then unlinks the temp): ALREADY_EXISTS when the name is taken. */
+  private async renameNew(sftp: Channel, tmp: string, path: string): Promise<void> {
+    try {
+      await sftp.do((s, cb) => s.rename(tmp, path, cb));
+    } catch (err) {
+      const taken = await this.statPath(path).then(
+        () => true,
+        () => false,
+      );
+      if (!taken) throw err;
+      throw new FoleBackupError(
+        'ALREADY_EXISTS',
+        `write ${this.location}${path.slice(this.where.path.length)}: it already exists`,
+      );
+    }
+  }
+
+  /** Write `data` to a new file at `path` with many requests in flight, fsync it where offered, close it. */
+  private async writeFile(sftp: Channel, path: string, data: Bytes, mode: number): Promise<void> {
+    const handle = await sftp.do<Buffer>((s, cb) => s.open(path, 'wx', { mode }, cb));
+    try {
+      const parts = data instanceof Uint8Array ? [data] : data;
+      const chunks: { buf: Uint8Array; at: number }[] = [];
+      let at = 0;
+      for (const part of parts) {
+        for (let off = 0; off < part.length; off += CHUNK) {
+          chunks.push({ buf: part.subarray(off, Math.min(off + CHUNK, part.length)), at: at + off });
+        }
+        at += part.length;
+      }
+      await pipelined(chunks.length, (i) => {
+        const c = chunks[i] as { buf: Uint8Array; at: number };
+        const buf = Buffer.from(c.buf.buffer, c.buf.byteOffset, c.buf.byteLength);
+        return sftp.do((s, cb) => s.write(handle, buf, 0, buf.length, c.at, cb));
+      });
+      await this.fsync(sftp, handle);
+    } finally {
+      await sftp.do((s, cb) => s.close(handle, cb)).catch(() => undefined);
+    }
+  }
+
+  private async fsync(sftp: Channel, handle: Buffer): Promise<void> {
+    if (this.fsyncOffered !== false) {
+      try {
+        await sftp.do((s, cb) => s.ext_openssh_fsync(handle, cb));
+        this.fsyncOffered = true;
+        return;
+      } catch (err) {
+        // ssh2 throws at once when the server did not offer the extension; a server's error comes back async
+        if (this.fsyncOffered === true || !/not support/i.test((err as Error).message)) throw err;
+        this.fsyncOffered = false;
+      }
+    }
+    if (!this.warnedNoFsync) {
+      this.warnedNoFsync = true;
+      this.opts.warn?.(
+        `${this.location}: the server does not offer fsync@openssh.com; that what it stored survives its crash ` +
+          'is unverified',
+      );
+    }
+  }
+
+  async load(h: ObjectHandle, range?: ByteRange): Promise<Buffer> {
+    const reader = await this.openReader(h);
+    try {
+      return await reader.read(range ?? { offset: 0, length: reader.size });
+    } finally {
+      await reader.close();
+    }
+  }
+
+  async openReader(h: ObjectHandle): Promise<ObjectReader> {
+    checkHandle(h);
+    const { sftp } = await this.connect();
+    const path = this.pathOf(h);
+    let handle: Buffer;
+    let size: number;
+    try {
+      handle = await sftp.do<Buffer>((s, cb) => s.open(path, 'r', cb));
+    } catch (err) {
+      throw this.error('read', path, err);
+    }
+    try {
+      size = (await sftp.do<Stats>((s, cb) => s.fstat(handle, cb))).size;
+    } catch (err) {
+      await sftp.do((s, cb) => s.close(handle, cb)).catch(() => undefined);
+      throw this.error('read', path, err);
+    }
+    let closing: Promise<void> | undefined;
+    return {
+      size,
+      read: async (range) => {
+        checkRange(this.location, range);
+        if (closing !== undefined) throw new FoleBackupError('INTERNAL', `read ${path}: the reader is closed`);
+        if (range.offset + range.length > size) throw beyondEnd(this.location, path, range, size);
+        try {
+          return await readRange(sftp, handle, range, () => beyondEnd(this.location, path, range, size));
+        } catch (err) {
+          if (err instanceof FoleBackupError) throw err;
+          throw this.error('read', path, err);
+        }
+      },
+      close: () => (closing ??= sftp.do((s, cb) => s.close(handle, cb)).catch(() => undefined)),
+    };
+  }
+
+  async stat(h: ObjectHandle): Promise<ObjectInfo> {
+    checkHandle(h);
+    const st = await this.statPath(this.pathOf(h));
+    return { name: h.type === 'config' ? 'config' : h.name, size: st.size, mtimeMs: st.mtime * 1000 };
+  }
+
+  async *list(type: ObjectType): AsyncIterable<ObjectInfo> {
+    if (type === 'config') {
+      if (await this.isRepository()) yield await this.stat({ type, name: 'config' });
+      return;
+    }
+    const typeDir = `${this.where.path}/${type}`;
+    if (type !== 'data') {
+      yield* this.listFiles(typeDir, (name) => isObjectName(type, name));
+      return;
+    }
+    for (const prefix of await this.readdirOrEmpty(typeDir)) {
+      if (!isDir(prefix.attrs) || isTempName(prefix.filename)) continue;
+      const accept = (name: string): boolean => isObjectName(type, name) && name.slice(0, 2) === prefix.filename;
+      yield* this.listFiles(`${typeDir}/${prefix.filename}`, accept);
+    }
+  }
+
+  async *listTemporary(): AsyncIterable<TemporaryFile> {
+    const folders = ['', ...OBJECT_TYPES.filter((t) => t !== 'config')];
+    for (const e of await this.readdirOrEmpty(`${this.where.path}/data`)) {
+      if (isDir(e.attrs) && !isTempName(e.filename)) folders.push(`data/${e.filename}`);
+    }
+    for (const folder of folders) {
+      const dir = folder === '' ? this.where.path : `${this.where.path}/${folder}`;
+      for (const e of await this.readdirOrEmpty(dir)) {
+        if (!isFile(e.attrs) || !isTempName(e.filename)) continue;
+        yield {
+          path: folder === '' ? e.filename : `${folder}/${e.filename}`,
+          size: e.attrs.size,
+          mtimeMs: e.attrs.mtime * 1000,
+        };
+      }
+    }
+  }
+
+  async removeTemporary(t: TemporaryFile): Promise<void> {
+    const problem = temporaryPathProblem(t.path);
+    if (problem !== undefined) {
+      throw new FoleBackupError('INTERNAL', `remove temporary file ${JSON.stringify(t.path)}: ${problem}`);
+    }
+    await this.unlink(`${this.where.path}/${t.path}`);
+  }
+
+  async remove(h: ObjectHandle): Promise<void> {
+    checkHandle(h);
+    await this.unlink(this.pathOf(h));
+  }
+
+  async close(): Promise<void> {
+    const s = this.session;
+    this.session = undefined;
+    if (s === undefined) return;
+    const session = await s.catch(() => undefined);
+    session?.client.end();
+  }
+
+  private pathOf(h: ObjectHandle): string {
+    const root = this.where.path;
+    if (h.type === 'config') return `${root}/config`;
+    if (h.type === 'data') return `${root}/data/${h.name.slice(0, 2)}/${h.name}`;
+    return `${root}/${h.type}/${h.name}`;
+  }
+
+  private async unlink(path: string): Promise<void> {
+    const { sftp } = await this.connect();
+    try {
+      await sftp.do((s, cb) => s.unlink(path, cb));
+    } catch (err) {
+      if (sftpCode(err) !== NO_SUCH_FILE) throw this.error('remove', path, err);
+    }
+  }
+
+  private async mkdir(path: string): Promise<void> {
+    const { sftp } = await this.connect();
+    try {
+      await sftp.do((s, cb) => s.mkdir(path, { mode: 0o700 }, cb));
+    } catch (err) {
+      // it exists (SFTP says only "failure"): fine if it is a folder
+      const st = await this.statPath(path).catch(() => undefined);
+      if (st?.isDirectory() !== true) throw this.error('create', path, err);
+    }
+  }
+
+  private async statPath(path: string): Promise<Stats> {
+    const { sftp } = await this.connect();
+    try {
+      return await sftp.do<Stats>((s, cb) => s.stat(path, cb));
+    } catch (err) {
+      throw this.error('read', path, err);
+    }
+  }
+
+  private async readdir(path: string): Promise<FileEntry[]> {
+    const { sftp } = await this.connect();
+    return sftp.do<FileEntry[]>((s, cb) => s.readdir(path, cb));
+  }
+
+  private async readdirOrEmpty(path: string): Promise<FileEntry[]> {
+    try {
+      return await this.readdir(path);
+    } catch (err) {
+      if (sftpCode(err) === NO_SUCH_FILE) return [];
+      throw this.error('list', path, err);
+    }
+  }
+
+  private async *listFiles(dir: string, accept: (name: string) => boolean): AsyncIterable<ObjectInfo> {
+    for (const e of await this.readdirOrEmpty(dir)) {
+      if (!isFile(e.attrs) || !accept(e.filename)) continue;
+      yield { name: e.filename, size: e.attrs.size, mtimeMs: e.attrs.mtime * 1000 };
+    }
+  }
+
+  /** A FoleBackupError for a failed SFTP call: NOT_FOUND, ACCESS_DENIED, or the operation's error. */
+  private error(op: 'read' | 'write' | 'list' | 'remove' | 'create', path: string, err: unknown): FoleBackupError {
+    const where = `${this.location}${path.slice(this.where.path.length)}`;
+    const code = sftpCode(err);
+    const message = `${op} ${where}: ${(err as Error)?.message ?? String(err)}`;
+    if (code === NO_SUCH_FILE) return new FoleBackupError('NOT_FOUND', message, { cause: err });
+    if (code === PERMISSION_DENIED) {
+      return new FoleBackupError('ACCESS_DENIED', message, {
+        cause: err,
+        hint: `the server refuses ${this.where.user} access there: check the folder's owner and mode on the server`,
+      });
+    }
+    return new FoleBackupError(op === 'read' || op === 'list' ? 'READ_ERROR' : 'WRITE_ERROR', message, {
+      cause: err,
+      hint: 'check the connection and the server (its disk, its logs); the command can be run again',
+    });
+  }
+
+  /** The session, connecting on first use and again after the connection was lost. */
+  private connect(): Promise<Session> {
+    if (this.session === undefined) {
+      const session: Promise<Session> = this.open(() => session).catch((err: unknown) => {
+        if (this.session === session) this.session = undefined;
+        throw err;
+      });
+      this.session = session;
+    }
+    return this.session;
+  }
+
+  /** Connect; `self` is the promise of this session, dropped from this.session once its connection is lost. */
+  private async open(self: () => Promise<Session>): Promise<Session> {
+    const { host, port, user } = this.where;
+    const knownHostsFile = this.opts.knownHosts ?? posix.join(homedir(), '.ssh', 'known_hosts');
+    let knownHosts: string;
+    try {
+      knownHosts = await readFile(knownHostsFile, 'utf8');
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT')
+        throw new FoleBackupError('READ_ERROR', `read ${knownHostsFile}: ${errnoCode(err)}`);
+      knownHosts = '';
+    }
+    const auth = await this.credentials();
+    let refused: FoleBackupError | undefined;
+    const config: ConnectConfig = {
+      host,
+      port,
+      username: user,
+      readyTimeout: 20_000,
+      keepaliveInterval: 15_000,
+      ...auth,
+      hostVerifier: (key: Buffer) => {
+        const verdict = checkHostKey(knownHosts, host, port, key);
+        if (verdict.status === 'known') return true;
+        refused = hostKeyRefusal(verdict.status, hostEntryName(host, port), key, knownHostsFile);
+        return false;
+      },
+    };
+    const client = new Client();
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error & { level?: string }): void => {
+        client.removeListener('ready', onReady);
+        reject(refused ?? connectError(this.location, user, err));
+      };
+      const onReady = (): void => {
+        client.removeListener('error', onError);
+        resolve();
+      };
+      client.once('ready', onReady);
+      client.once('error', onError);
+      client.connect(config);
+    });
+    // a connection lost later fails the calls under way; the next call connects again
+    let lose: (err: Error) => void = () => undefined;
+    const lost = new Promise<never>((_, reject) => {
+      lose = reject;
+    });
+    lost.catch(() => undefined);
+    const dropped = (why: string): void => {
+      if (this.session === self()) this.session = undefined;
+      lose(
+        new FoleBackupError('WRITE_ERROR', `${this.location}: the connection was lost${why}`, {
+          hint: 'check the network and the server; the command can be run again',
+        }),
+      );
+    };
+    client.on('error', (err) => dropped(`: ${err.message}`));
+    client.on('close', () => dropped(''));
+    const raw = await call<SFTPWrapper>((cb) => client.sftp(cb)).catch((err: unknown) => {
+      client.end();
+      throw connectError(this.location, user, err as Error);
+    });
+    return { client, sftp: new Channel(raw, lost) };
+  }
+
+  private async credentials(): Promise<Pick<ConnectConfig, 'privateKey' | 'passphrase' | 'agent'>> {
+    if (this.opts.sshKey !== undefined) {
+      let privateKey: Buffer;
+      try {
+        privateKey = await readFile(this.opts.sshKey);
+      } catch (err) {
+        throw new FoleBackupError('USAGE', `--ssh-key ${this.opts.sshKey}: cannot read it (${errnoCode(err)})`);
+      }
+      const passphrase = process.env.FOLE_BACKUP_SSH_KEY_PASSPHRASE;
+      return passphrase === undefined ? { privateKey } : { privateKey, passphrase };
+    }
+    const agent = process.env.SSH_AUTH_SOCK;
+    if (agent === undefined || agent === '') {
+      throw new FoleBackupError('USAGE', `repository ${this.location}: no SSH key to log in with`, {
+        hint: 'give --ssh-key FILE (FOLE_BACKUP_SSH_KEY), or run an ssh-agent that holds the key (SSH_AUTH_SOCK)',
+      });
+    }
+    return { agent };
+  }
+}
+
+/** Why the host key is refused, with what to do: never a silent accept. */
+function hostKeyRefusal(status: string, name: string, key: Buffer, file: string): FoleBackupError {
+  const fingerprint = `SHA256:${createHash('sha256').update(key).digest('base64').replace(/=+$/, '')}`;
+  if (status === 'unknown') {
+    return new FoleBackupError('UNTRUSTED_HOST', `the host key of ${name} (${fingerprint}) is not in ${file}`, {
+      hint:
+        `make sure it is the server's key (ask its admin for the fingerprint), then add it: ` +
+        `ssh-keyscan ${name.startsWith('[') ? `-p ${name.replace(/^\[.*\]:/, '')} ${name.replace(/^\[(.*)\]:.*$/, '$1')}` : name} ` +
+        `>> ${file} (or give another file with --ssh-known-hosts)`,
+    });
+  }
+  return new FoleBackupError(
+    'UNTRUSTED_HOST',
+    status === 'revoked'
+      ? `the host key of ${name} (${fingerprint}) is marked @revoked in ${file}`
+      : `the host key of ${name} (${fingerprint}) is not the one ${file} holds for it: it CHANGED`,
+    {
+      hint:
+        'someone may be intercepting the connection; nothing was sent. If the server really got a new key, ' +
+        `confirm its fingerprint with its admin, then remove the old line (ssh-keygen -R '${name}' -f ${file}) ` +
+        'and add the new one',
+    },
+  );
+}
+
+function connectError(location: string, user: string, err: Error & { level?: string }): FoleBackupError {
+  if (err.level === 'client-authentication') {
+    return new FoleBackupError('ACCESS_DENIED', `${location}: the server refused the key for ${user}`, {
+      hint: "check --ssh-key (or the agent's keys) and the server's authorized_keys for that user",
+    });
+  }
+  return new FoleBackupError('READ_ERROR', `${location}: cannot connect: ${err.message}`, {
+    hint: 'check the host, the port and that sshd runs there; the command can be run again',
+  });
+}
+
+/** Run `count` requests, at most IN_FLIGHT at once; the first failure fails it all (after those in flight end). */
+async function pipelined(count: number, request: (i: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  let failed: unknown;
+  const worker = async (): Promise<void> => {
+    while (next < count && failed === undefined) {
+      const i = next++;
+      try {
+        await request(i);
+      } catch (err) {
+        failed ??= err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, count) }, worker));
+  if (failed !== undefined) throw failed;
+}
+
+/** `range` of an open file into a buffer of its own, with many reads in flight; a short file fails. */
+async function readRange(
+  sftp: Channel,
+  handle: Buffer,
+  range: ByteRange,
+  short: () => FoleBackupError,
+): Promise<Buffer> {
+  const buf = Buffer.allocUnsafeSlow(range.length);
+  const chunks = Math.ceil(range.length / CHUNK);
+  await pipelined(chunks, async (i) => {
+    let done = i * CHUNK;
+    const end = Math.min(done + CHUNK, range.length);
+    while (done < end) {
+      const n = await sftp
+        .do<number>((s, cb) =>
+          s.read(handle, buf, done, end - done, range.offset + done, (err, bytesRead) => cb(err, bytesRead)),
+        )
+        .catch((err: unknown) => {
+          // reading at or past the end is an EOF status, not data: the file is shorter than asked
+          if (sftpCode(err) === 1) return 0;
+          throw err;
+        });
+      if (n === 0) throw short();
+      done += n;
+    }
+  });
+  return buf;
+}
+
+function checkRange(location: string, range: ByteRange): void {
+  if (
+    !Number.isSafeInteger(range.offset) ||
+    !Number.isSafeInteger(range.length) ||
+    range.offset < 0 ||
+    range.length < 0
+  ) {
+    throw new FoleBackupError(
+      'INTERNAL',
+      `read ${location}: invalid range offset=${range.offset} length=${range.length}`,
+    );
+  }
+}
+
+function beyondEnd(location: string, path: string, range: ByteRange, size: number): FoleBackupError {
+  return new FoleBackupError(
+    'REPO_CORRUPT',
+    `read ${location}${path}: range ${range.offset}+${range.length} lies beyond the end of the object (${size} bytes)`,
+    { hint: 'the object is shorter than the index says; check the repository' },
+  );
+}
+
+/** Folder and regular file, from the mode bits a listing carries. */
+const isDir = (a: { mode: number }): boolean => (a.mode & 0o170000) === 0o040000;
+const isFile = (a: { mode: number }): boolean => (a.mode & 0o170000) === 0o100000;
+
+function isObjectName(type: ObjectType, name: string): boolean {
+  if (isTempName(name)) return false;
+  try {
+    checkHandle({ type, name });
+    return true;
+  } catch {
+    return false;
+  }
+}
