@@ -104,7 +104,7 @@ describe('leaving registry mode', () => {
     expect(existsSync(join(registry, last))).toBe(true);
   });
 
-  it('starts registry mode again with actor bootstrap: a new first sysadmin, the actors of before removed', async () => {
+  it('starts registry mode again with bootstrap: a new first sysadmin, the actors of before removed', async () => {
     const refused = await cli([
       'actor',
       'bootstrap',

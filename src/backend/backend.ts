@@ -20,6 +20,7 @@
 
 import { isTempName } from '../fs/durable.js';
 
+/** The kinds of object a repository holds: each lives in its own folder of the layout above. */
 export type ObjectType =
   | 'config'
   | 'keys'

@@ -45,7 +45,13 @@ beforeAll(async () => {
   await add(bot, 'agent', 'sysadmin');
   await add(owner, 'human', 'none');
   await add(gone, 'human', 'operator');
-  s = await appendRegistry(repo, s, { op: 'grant', name: 'owner', permission: 'backup.restore', project: 'P1' }, alice);
+  s = await appendRegistry(
+    repo,
+    s,
+    { op: 'grant', name: 'owner', permission: 'backup.restore', project: 'P1' },
+    alice,
+    NOW,
+  );
   s = await appendRegistry(repo, s, { op: 'remove', name: 'gone' }, alice, NOW);
   registry = s;
 });
