@@ -43,6 +43,8 @@ export type ErrorCode =
   | 'UNSAFE_PATH'
   | 'READ_ERROR'
   | 'WRITE_ERROR'
+  /** The storage service refused the credentials or their permissions (a REST server's 401 or 403). */
+  | 'ACCESS_DENIED'
   | 'NO_SPACE'
   | 'ABORTED'
   | 'INTERNAL';

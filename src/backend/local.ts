@@ -20,6 +20,7 @@ import {
   removeDurable,
   writeFileAtomic,
   writeFileExclusive,
+  type FileBytes,
   type FileWriter,
 } from '../fs/durable.js';
 import type {
@@ -86,7 +87,15 @@ export class LocalBackend implements Backend {
     return this.write(h, data, writeFileExclusive);
   }
 
-  private async write(h: ObjectHandle, data: Bytes, how: FileWriter): Promise<void> {
+  /**
+   * Store an object whose bytes arrive as a stream (an upload to serve-repo), without holding it in memory:
+   * like save, or like saveNew when `createOnly`. If `source` throws, nothing is stored and its error is thrown.
+   */
+  saveFrom(h: ObjectHandle, source: AsyncIterable<Uint8Array>, opts: { createOnly: boolean }): Promise<void> {
+    return this.write(h, source, opts.createOnly ? writeFileExclusive : writeFileAtomic);
+  }
+
+  private async write(h: ObjectHandle, data: FileBytes, how: FileWriter): Promise<void> {
     checkHandle(h);
     const path = this.pathOf(h);
     // data/<xx> folders, and type folders a repository made by an older build may lack
