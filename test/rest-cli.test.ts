@@ -174,7 +174,7 @@ describe('an append-only offsite repository behind serve-repo', () => {
     expect(audit.stdout).not.toContain(CLIENT_TOKEN);
   });
 
-  it('refuses everything an attacker with the client token tries, logs it, and the repository stays intact', async () => {
+  it('refuses all an attacker with the client token tries, logs it, and the repository stays intact', async () => {
     const before = snapshotOfRepo();
     const pack = firstName('data');
     const index = firstName('index');
@@ -187,7 +187,7 @@ describe('an append-only offsite repository behind serve-repo', () => {
     expect((await raw('POST', `/data/${randomBytes(32).toString('hex')}`, { body: randomBytes(64) })).status).toBe(400);
     for (const path of [
       '/locks/..%2fconfig',
-      '/locks/..%2Fkeys%2F' + key,
+      `/locks/..%2Fkeys%2F${key}`,
       '/locks/%2e%2e',
       '/locks/.hidden',
       '/locks/..',

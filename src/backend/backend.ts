@@ -17,6 +17,8 @@
  *   approvals/<name>  approval requests, approvals and their consumption records
  */
 
+import { FoleBackupError } from '../errors.js';
+
 export type ObjectType =
   | 'config'
   | 'keys'
@@ -171,6 +173,14 @@ export interface Backend {
 
   /** Release resources (connections, handles). */
   close(): Promise<void>;
+}
+
+/** Throws INTERNAL for a range that is not two whole, non-negative numbers (a caller's bug); `what` names the read. */
+export function checkRange(what: string, range: ByteRange): void {
+  const { offset, length } = range;
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
+    throw new FoleBackupError('INTERNAL', `${what}: invalid range offset=${offset} length=${length}`);
+  }
 }
 
 const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;

@@ -33,7 +33,7 @@ import type {
   ObjectType,
   TemporaryFile,
 } from './backend.js';
-import { checkHandle, LATER_TYPES, OBJECT_TYPES } from './backend.js';
+import { checkHandle, checkRange, LATER_TYPES, OBJECT_TYPES } from './backend.js';
 
 const DIR_MODE = 0o700;
 
@@ -106,7 +106,7 @@ export class LocalBackend implements Backend {
   async load(h: ObjectHandle, range?: ByteRange): Promise<Buffer> {
     checkHandle(h);
     const path = this.pathOf(h);
-    if (range !== undefined) checkRange(path, range);
+    if (range !== undefined) checkRange(`read ${path}`, range);
     let fh: FileHandle | undefined;
     try {
       fh = await open(path, 'r');
@@ -138,7 +138,7 @@ export class LocalBackend implements Backend {
     return {
       size,
       read: async (range) => {
-        checkRange(path, range);
+        checkRange(`read ${path}`, range);
         if (closing !== undefined)
           throw new FoleBackupError('INTERNAL', `read ${path}: the reader is closed`, { path });
         try {
@@ -310,19 +310,6 @@ function notEmpty(dir: string, why: string): FoleBackupError {
     path: dir,
     hint: 'choose an empty directory or a new path',
   });
-}
-
-function checkRange(path: string, range: ByteRange): void {
-  if (
-    !Number.isSafeInteger(range.offset) ||
-    !Number.isSafeInteger(range.length) ||
-    range.offset < 0 ||
-    range.length < 0
-  ) {
-    throw new FoleBackupError('INTERNAL', `read ${path}: invalid range offset=${range.offset} length=${range.length}`, {
-      path,
-    });
-  }
 }
 
 /**

@@ -65,7 +65,7 @@ export function parseRestPath(rawPath: string): RestTarget | { kind: 'invalid'; 
 }
 
 /** Whether `name` is a valid name for an object of `type` (checkHandle's rules). */
-export function isObjectName(type: ObjectType, name: string): boolean {
+function isObjectName(type: ObjectType, name: string): boolean {
   try {
     checkHandle({ type, name });
     return true;

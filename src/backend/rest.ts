@@ -13,7 +13,15 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { readFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { FoleBackupError, fsError, type ErrorCode } from '../errors.js';
-import type { Backend, ByteRange, Bytes, ObjectHandle, ObjectInfo, ObjectType } from './backend.js';
+import {
+  checkRange,
+  type Backend,
+  type ByteRange,
+  type Bytes,
+  type ObjectHandle,
+  type ObjectInfo,
+  type ObjectType,
+} from './backend.js';
 import { CREATE_ONLY_HEADER, CREATE_ONLY_VALUE, listPath, objectPath, parseListing } from './rest-protocol.js';
 
 export interface RestBackendOptions {
@@ -162,7 +170,12 @@ export class RestBackend implements Backend {
 
   async *list(type: ObjectType): AsyncIterable<ObjectInfo> {
     if (type === 'config') {
-      if (await this.isRepository()) yield await this.stat({ type, name: 'config' });
+      // the config is not listed by the server: it exists or it does not
+      const found = await this.stat({ type, name: 'config' }).catch((err: unknown) => {
+        if (err instanceof FoleBackupError && err.code === 'NOT_FOUND') return undefined;
+        throw err;
+      });
+      if (found !== undefined) yield found;
       return;
     }
     const path = listPath(type);
@@ -351,17 +364,6 @@ function serverText(body: Buffer): string {
     .toString('latin1')
     .replace(/[^\x20-\x7e]+/g, ' ')
     .trim();
-}
-
-function checkRange(what: string, range: ByteRange): void {
-  if (
-    !Number.isSafeInteger(range.offset) ||
-    !Number.isSafeInteger(range.length) ||
-    range.offset < 0 ||
-    range.length < 0
-  ) {
-    throw new FoleBackupError('INTERNAL', `${what}: invalid range offset=${range.offset} length=${range.length}`);
-  }
 }
 
 function beyondEnd(what: string, range: ByteRange, size: number): FoleBackupError {

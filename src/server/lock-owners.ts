@@ -18,14 +18,17 @@ export class LockOwners {
   /** The owners recorded in `file` (none if it does not exist yet). */
   static async load(file: string): Promise<LockOwners> {
     const lo = new LockOwners(file);
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') return lo;
+    const text = await readFile(file, 'utf8').catch((err: unknown) => {
+      if (errnoCode(err) === 'ENOENT') return undefined;
       throw fsError('read', file, err);
+    });
+    if (text === undefined) return lo;
+    let v: unknown;
+    try {
+      v = JSON.parse(text);
+    } catch {
+      v = undefined;
     }
-    const v = JSON.parse(text) as unknown;
     if (typeof v !== 'object' || v === null || Array.isArray(v)) {
       throw new FoleBackupError('REPO_CORRUPT', `read ${file}: not a lock owners file`, {
         path: file,

@@ -165,7 +165,7 @@ describe('serve-repo requests', () => {
       expect((await call(h, 'POST', '/snapshots/s1', { body: bytes })).status).toBe(201);
     });
 
-    it('takes locks by lock id only, small, and lets only the token that made one remove it, across restarts', async () => {
+    it('takes locks by lock id only, small, removed only by the token that made one, across restarts', async () => {
       const h = handler();
       for (const name of ['empty', 'A'.repeat(32), `${lockName()}0`]) {
         const r = await call(h, 'POST', `/locks/${name}`, { body: Buffer.from('l') });

@@ -57,7 +57,7 @@ export interface RestHandlerOptions {
  * The largest upload: twice the largest pack a repository may be configured for (1 GiB, src/repository/
  * repository.ts), as a pack may pass its target size by a blob. Above it, 413 before a byte is written.
  */
-export const MAX_OBJECT_BYTES = 2 * 2 ** 30;
+const MAX_OBJECT_BYTES = 2 * 2 ** 30;
 /** A lock is a sealed record of a few hundred bytes; an append-only client may not store more under locks/. */
 export const MAX_LOCK_BYTES = 8 * 1024;
 /** Types whose objects are named by the SHA-256 of their bytes: packs, and index files (Repository.saveJson). */
@@ -189,7 +189,7 @@ async function get(
   return { status, headers, body: chunks() };
 }
 
-/** `bytes=A-B`, `bytes=A-` or `bytes=-N` of an object of `size` bytes as [start, end), or undefined if unsatisfiable. */
+/** `bytes=A-B`, `bytes=A-` or `bytes=-N` of an object of `size` bytes as [start, end); undefined if unsatisfiable. */
 function parseRange(header: string, size: number): [number, number] | undefined {
   const m = /^bytes=(\d{0,15})-(\d{0,15})$/.exec(header.trim());
   if (m === null || (m[1] === '' && m[2] === '')) return undefined;

@@ -28,7 +28,7 @@ export interface RunningServer {
 }
 
 /** The file beside the repository's objects that keeps which token made each lock (no object is named so). */
-export const LOCK_OWNERS_FILE = 'serve-repo-lock-owners.json';
+const LOCK_OWNERS_FILE = 'serve-repo-lock-owners.json';
 
 export async function serveRepository(opts: ServeOptions): Promise<RunningServer> {
   const dir = opts.backend.location.slice('local:'.length);
