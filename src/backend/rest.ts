@@ -37,6 +37,8 @@ export interface RestBackendOptions {
 const MAX_LISTING_BYTES = 1 << 30;
 /** The longest reply read whole when it does not say its length: serve-repo's largest object. */
 const MAX_REPLY_BYTES = 2 * 2 ** 30;
+/** A request whose connection is idle this long fails. */
+const REQUEST_IDLE_MS = 120_000;
 /** What is read of an error response's text for the message. */
 const MAX_ERROR_TEXT = 300;
 
@@ -247,7 +249,9 @@ export class RestBackend implements Backend {
 
   private getAgent(): Promise<HttpAgent | HttpsAgent> {
     this.agent ??= (async () => {
-      if (this.base.protocol === 'http:') return new HttpAgent({ keepAlive: true });
+      // idle connections are dropped before serve-repo's (120 s) would drop them under a request
+      const keep = { keepAlive: true, timeout: 60_000 };
+      if (this.base.protocol === 'http:') return new HttpAgent(keep);
       const file = this.opts.caCert;
       let ca: Buffer | undefined;
       if (file !== undefined) {
@@ -257,7 +261,7 @@ export class RestBackend implements Backend {
           throw fsError('read', file, err);
         }
       }
-      return new HttpsAgent({ keepAlive: true, ...(ca === undefined ? {} : { ca }) });
+      return new HttpsAgent({ ...keep, ...(ca === undefined ? {} : { ca }) });
     })();
     return this.agent;
   }
@@ -303,6 +307,10 @@ export class RestBackend implements Backend {
           },
         });
         req.on('error', reject);
+        // a server that sends nothing for this long is not coming back
+        req.setTimeout(REQUEST_IDLE_MS, () =>
+          req.destroy(new Error(`nothing received for ${REQUEST_IDLE_MS / 1000} s`)),
+        );
         req.on('response', (res) => {
           const announced = res.headers['content-length'];
           const max = o.maxBody ?? (announced === undefined ? MAX_REPLY_BYTES : Number(announced));

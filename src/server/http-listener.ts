@@ -45,6 +45,8 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
   // a multi-GiB pack takes longer than node's default limit of 5 minutes for a whole request; idleness is the limit
   server.requestTimeout = 0;
   server.setTimeout(IDLE_MS);
+  // clients drop idle connections sooner (src/backend/rest.ts), so none reuses one the server is closing
+  server.keepAliveTimeout = IDLE_MS;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) =>
       reject(

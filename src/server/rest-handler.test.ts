@@ -133,6 +133,19 @@ describe('serve-repo requests', () => {
     expect((await call(h, 'GET', `/data/${'0'.repeat(64)}`)).status).toBe(404);
   });
 
+  it('cuts an upload off at the size limit even when it under-declares its length, keeping nothing', async () => {
+    const h = handler({ appendOnly: false, maxObjectBytes: 1000 });
+    const lied = await call(h, 'POST', '/snapshots/s1', {
+      body: randomBytes(5000),
+      headers: { 'content-length': '10' },
+    });
+    expect(lied.status).toBe(413);
+    const declared = await call(h, 'POST', '/snapshots/s2', { body: randomBytes(5000) });
+    expect(declared.status).toBe(413);
+    expect(await readdir(join(tmp, 'repo', 'snapshots'))).toEqual([]);
+    expect((await call(h, 'POST', '/snapshots/s3', { body: randomBytes(1000) })).status).toBe(201);
+  });
+
   describe('append-only', () => {
     it('refuses every delete but a lock’s, and every write to a name that exists, even of the same bytes', async () => {
       const h = handler();
