@@ -19,20 +19,26 @@ afterAll(async () => {
   if (certs !== undefined) await rm(certs.dir, { recursive: true, force: true });
 });
 
-/** serve-repo (read-write) in this process over TLS, for a repository directory not made yet. */
-async function served(): Promise<{ dir: string; url: string; close: () => Promise<void> }> {
+const ADMIN_TOKEN = 'admin-token-0123456789abcdef';
+
+/**
+ * serve-repo in this process over TLS, for a repository directory not made yet: read-write, or append-only with
+ * an admin listener (`url` is then the admin listener's).
+ */
+async function served(appendOnly = false): Promise<{ dir: string; url: string; close: () => Promise<void> }> {
   const tmp = await mkdtemp(join(tmpdir(), 'fole-rest-'));
   const dir = join(tmp, 'repo');
   const server = await serveRepository({
     backend: new LocalBackend(dir),
-    appendOnly: false,
+    appendOnly,
     listen: { host: '127.0.0.1', port: 0, tokens: [TOKEN] },
+    ...(appendOnly ? { admin: { host: '127.0.0.1', port: 0, tokens: [ADMIN_TOKEN] } } : {}),
     tls: { cert: tls().cert, key: tls().key },
     log: () => undefined,
   });
   return {
     dir,
-    url: server.url,
+    url: server.adminUrl ?? server.url,
     close: async () => {
       await server.close();
       await rm(tmp, { recursive: true, force: true });
@@ -43,6 +49,12 @@ async function served(): Promise<{ dir: string; url: string; close: () => Promis
 describeBackendConformance('rest', async () => {
   const s = await served();
   const backend = new RestBackend(`rest:${s.url}`, { token: async () => TOKEN, caCert: tls().caFile });
+  return { backend, cleanup: s.close };
+});
+
+describeBackendConformance('rest (admin listener of an append-only server)', async () => {
+  const s = await served(true);
+  const backend = new RestBackend(`rest:${s.url}`, { token: async () => ADMIN_TOKEN, caCert: tls().caFile });
   return { backend, cleanup: s.close };
 });
 
