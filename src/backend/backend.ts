@@ -18,6 +18,7 @@
  *   witness/<name>    checkpoints of other repositories' audit logs, when this one is their witness
  */
 
+import { FoleBackupError } from '../errors.js';
 import { isTempName } from '../fs/durable.js';
 
 /** The kinds of object a repository holds: each lives in its own folder of the layout above. */
@@ -177,6 +178,14 @@ export interface Backend {
 
   /** Release resources (connections, handles). */
   close(): Promise<void>;
+}
+
+/** Throws INTERNAL for a range that is not two whole, non-negative numbers (a caller's bug); `what` names the read. */
+export function checkRange(what: string, range: ByteRange): void {
+  const { offset, length } = range;
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
+    throw new FoleBackupError('INTERNAL', `${what}: invalid range offset=${offset} length=${length}`);
+  }
 }
 
 const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;

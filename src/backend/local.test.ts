@@ -201,11 +201,15 @@ describe('openBackend', () => {
   });
 
   it('refuses unknown schemes and says which ones this version supports', () => {
-    for (const location of ['s3:bucket/repo', 'sftp:host:/repo', 'memory:', 'rest:http://x']) {
+    for (const location of ['s3:bucket/repo', 'sftp:host:/repo', 'memory:']) {
       const err = thrown(() => openBackend(location));
       expect(err.code).toBe('USAGE');
-      expect(err.message).toMatch(/unsupported backend .*this version supports local:<path> or a plain path/);
+      expect(err.message).toMatch(
+        /unsupported backend .*this version supports local:<path>, a plain path, or rest:https/,
+      );
     }
+    // a rest: location that is not an https URL is refused for what it is
+    expect(thrown(() => openBackend('rest:http://x')).message).toMatch(/plain http:\/\/ is refused/);
   });
 
   it('refuses an empty location', () => {

@@ -20,6 +20,7 @@ import {
   removeDurable,
   writeFileAtomic,
   writeFileExclusive,
+  type FileBytes,
   type FileWriter,
 } from '../fs/durable.js';
 import type {
@@ -32,7 +33,7 @@ import type {
   ObjectType,
   TemporaryFile,
 } from './backend.js';
-import { checkHandle, LATER_TYPES, OBJECT_TYPES, temporaryPathProblem } from './backend.js';
+import { checkHandle, checkRange, LATER_TYPES, OBJECT_TYPES, temporaryPathProblem } from './backend.js';
 
 const DIR_MODE = 0o700;
 
@@ -86,7 +87,15 @@ export class LocalBackend implements Backend {
     return this.write(h, data, writeFileExclusive);
   }
 
-  private async write(h: ObjectHandle, data: Bytes, how: FileWriter): Promise<void> {
+  /**
+   * Store an object whose bytes arrive as a stream (an upload to serve-repo), without holding it in memory:
+   * like save, or like saveNew when `createOnly`. If `source` throws, nothing is stored and its error is thrown.
+   */
+  saveFrom(h: ObjectHandle, source: AsyncIterable<Uint8Array>, opts: { createOnly: boolean }): Promise<void> {
+    return this.write(h, source, opts.createOnly ? writeFileExclusive : writeFileAtomic);
+  }
+
+  private async write(h: ObjectHandle, data: FileBytes, how: FileWriter): Promise<void> {
     checkHandle(h);
     const path = this.pathOf(h);
     // data/<xx> folders, and type folders a repository made by an older build may lack
@@ -97,7 +106,7 @@ export class LocalBackend implements Backend {
   async load(h: ObjectHandle, range?: ByteRange): Promise<Buffer> {
     checkHandle(h);
     const path = this.pathOf(h);
-    if (range !== undefined) checkRange(path, range);
+    if (range !== undefined) checkRange(`read ${path}`, range);
     let fh: FileHandle | undefined;
     try {
       fh = await open(path, 'r');
@@ -129,7 +138,7 @@ export class LocalBackend implements Backend {
     return {
       size,
       read: async (range) => {
-        checkRange(path, range);
+        checkRange(`read ${path}`, range);
         if (closing !== undefined)
           throw new FoleBackupError('INTERNAL', `read ${path}: the reader is closed`, { path });
         try {
@@ -288,19 +297,6 @@ function notEmpty(dir: string, why: string): FoleBackupError {
     path: dir,
     hint: 'choose an empty directory or a new path',
   });
-}
-
-function checkRange(path: string, range: ByteRange): void {
-  if (
-    !Number.isSafeInteger(range.offset) ||
-    !Number.isSafeInteger(range.length) ||
-    range.offset < 0 ||
-    range.length < 0
-  ) {
-    throw new FoleBackupError('INTERNAL', `read ${path}: invalid range offset=${range.offset} length=${range.length}`, {
-      path,
-    });
-  }
 }
 
 /**

@@ -8,22 +8,41 @@ import { resolve } from 'node:path';
 import { FoleBackupError } from '../errors.js';
 import type { Backend } from './backend.js';
 import { LocalBackend } from './local.js';
+import { RestBackend } from './rest.js';
 
-const SUPPORTED = 'local:<path> or a plain path';
+const SUPPORTED = 'local:<path>, a plain path, or rest:https://HOST:PORT/';
+
+/** What the global options say about reaching a network repository. */
+export interface BackendOptions {
+  /** A PEM file of the CA(s) to trust for https:// (--ca-cert). */
+  caCert?: string;
+  /** Where warnings go (plain HTTP); none are shown without it. */
+  warn?: (message: string) => void;
+  /** The bearer token of a rest: repository, read at its first request (FOLE_BACKUP_REST_TOKEN, --rest-token-file). */
+  restToken?: () => Promise<string>;
+}
 
 /**
  * Open the backend named by `location`:
  *   `local:/abs/path` or `local:rel/path`  a local directory
  *   `/abs/path`, `rel/path`, `./a:b`        a local directory (relative to the cwd)
+ *   `rest:https://HOST:PORT/[PREFIX/]`      a repository served by `fole-backup serve-repo`
  * Any other `scheme:` (s3:, sftp:, memory:, …) throws FoleBackupError('USAGE').
  * Nothing is touched on disk; call create() or isRepository() next.
  */
-export function openBackend(location: string): Backend {
+export function openBackend(location: string, opts: BackendOptions = {}): Backend {
   // Two or more letters before the colon, so a Windows drive ("C:\…") is a path.
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]+):/.exec(location)?.[1];
   if (scheme === undefined) return new LocalBackend(resolve(nonEmpty(location, location)));
   if (scheme.toLowerCase() === 'local') {
     return new LocalBackend(resolve(nonEmpty(location.slice(scheme.length + 1), location)));
+  }
+  if (scheme.toLowerCase() === 'rest') {
+    return new RestBackend(location, {
+      ...(opts.caCert === undefined ? {} : { caCert: opts.caCert }),
+      ...(opts.warn === undefined ? {} : { warn: opts.warn }),
+      ...(opts.restToken === undefined ? {} : { token: opts.restToken }),
+    });
   }
   throw new FoleBackupError(
     'USAGE',

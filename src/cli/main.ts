@@ -26,6 +26,7 @@ import { registerActor } from './commands/actor.js';
 import { registerAudit } from './commands/audit.js';
 import { registerTrust } from './commands/trust.js';
 import { registerApprove } from './commands/approve.js';
+import { registerServeRepo } from './commands/serve-repo.js';
 
 export const VERSION = '0.1.0';
 
@@ -39,7 +40,16 @@ export function buildProgram(): Command {
   program
     .description('Encrypted, deduplicated, point-in-time-consistent backups of a FOLE STORAGE_ROOT.')
     .version(VERSION)
-    .option('-r, --repo <location>', 'repository: a directory path or local:<path> (default: $FOLE_BACKUP_REPO)')
+    .option(
+      '-r, --repo <location>',
+      'repository: a directory path, local:<path>, or rest:https://HOST:PORT/ (a `serve-repo` server; ' +
+        'docs/BACKENDS.md) (default: $FOLE_BACKUP_REPO)',
+    )
+    .option('--ca-cert <file>', 'trust the CA certificate(s) in this PEM file for an https:// repository')
+    .option(
+      '--rest-token-file <file>',
+      'read the bearer token of a rest: repository from a file or pipe (default: $FOLE_BACKUP_REST_TOKEN)',
+    )
     .option(
       '--password-file <file>',
       'read the repository password (or generated key) from a file or pipe, at most 64 KiB (default: ' +
@@ -114,6 +124,7 @@ Getting started:
   registerAudit(program, run);
   registerTrust(program, run);
   registerApprove(program, run);
+  registerServeRepo(program, run);
   registerDemo(program, run);
   return program;
 }

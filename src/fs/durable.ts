@@ -30,8 +30,14 @@ interface WriteOptions {
   mode?: number;
 }
 
+/**
+ * A file's bytes: one buffer, parts written one after the other, or a stream of them (an upload too large to
+ * hold in memory). A stream that throws leaves no file: its error is what the write throws.
+ */
+export type FileBytes = Uint8Array | readonly Uint8Array[] | AsyncIterable<Uint8Array>;
+
 /** Writes a whole file durably (writeFileAtomic, writeFileExclusive). */
-export type FileWriter = (path: string, data: Uint8Array | readonly Uint8Array[], opts?: WriteOptions) => Promise<void>;
+export type FileWriter = (path: string, data: FileBytes, opts?: WriteOptions) => Promise<void>;
 
 /**
  * Write `data` to `path` atomically and durably: when the promise resolves the file
@@ -68,7 +74,7 @@ export const writeFileExclusive: FileWriter = (path, data, opts = {}) =>
  */
 async function writeThroughTemp(
   path: string,
-  data: Uint8Array | readonly Uint8Array[],
+  data: FileBytes,
   opts: WriteOptions,
   publish: (tmp: string) => Promise<void>,
 ): Promise<void> {
@@ -79,6 +85,7 @@ async function writeThroughTemp(
     // 'wx': never follow or reuse an existing file under the temp name.
     fh = await open(tmp, 'wx', opts.mode ?? 0o600);
     if (data instanceof Uint8Array) await fh.writeFile(data);
+    else if (isStream(data)) await writeStream(fh, data);
     else await writeAll(fh, data);
     await fh.sync();
     await fh.close();
@@ -93,10 +100,23 @@ async function writeThroughTemp(
   await fsyncDir(dir);
 }
 
-/** Write `parts` one after the other from the start of `fh` (writev, however short each write is). */
-async function writeAll(fh: FileHandle, parts: readonly Uint8Array[]): Promise<void> {
-  let rest = parts.filter((p) => p.length > 0);
+function isStream(data: FileBytes): data is AsyncIterable<Uint8Array> {
+  return Symbol.asyncIterator in data;
+}
+
+/** Write each chunk of `source` as it comes, one after the other from the start of `fh`. */
+async function writeStream(fh: FileHandle, source: AsyncIterable<Uint8Array>): Promise<void> {
   let position = 0;
+  for await (const chunk of source) {
+    await writeAll(fh, [chunk], position);
+    position += chunk.length;
+  }
+}
+
+/** Write `parts` one after the other from `start` in `fh` (writev, however short each write is). */
+async function writeAll(fh: FileHandle, parts: readonly Uint8Array[], start = 0): Promise<void> {
+  let rest = parts.filter((p) => p.length > 0);
+  let position = start;
   while (rest.length > 0) {
     const { bytesWritten } = await fh.writev(rest as Uint8Array[], position);
     if (bytesWritten <= 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' });

@@ -85,6 +85,16 @@ export function defaultLeaseMs(): number {
   return n;
 }
 
+/** Whether `name` is a lock id, the name every lock object gets (16 random bytes in lower-case hex). */
+export function isLockName(name: string): boolean {
+  return /^[0-9a-f]{32}$/.test(name);
+}
+
+/** A new lock id. */
+function newLockName(): string {
+  return randomBytes(16).toString('hex');
+}
+
 /** Why a lock is stale, or false if its owner may still be alive. */
 export function staleReason(lock: LockRecord, now: number, host = hostname()): false | string {
   const expires = Date.parse(lock.refreshedAt) + lock.leaseMs;
@@ -247,7 +257,7 @@ export class RepositoryLock {
       leaseMs: opts.leaseMs ?? defaultLeaseMs(),
       ...selfIdentity(),
     };
-    const name = randomBytes(16).toString('hex');
+    const name = newLockName();
     await repo.saveJson('locks', record, AAD.lock, name);
     // re-check: another process may have written its lock between our list and save
     const second = await conflicts(name);
@@ -307,7 +317,7 @@ export class RepositoryLock {
         return; // unreachable storage: retried on the next tick while the lease still covers us
       }
       const record = { ...this.record, refreshedAt: new Date().toISOString() };
-      const name = randomBytes(16).toString('hex');
+      const name = newLockName();
       try {
         await this.repo.saveJson('locks', record, AAD.lock, name);
         const old = this.name;

@@ -1,0 +1,163 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describeBackendConformance, expectCode, randomName } from '../../test/backend-conformance.js';
+import { makeTestCertificates, type TestCertificates } from '../../test/tls-helpers.js';
+import { serveRepository } from '../server/serve.js';
+import { LocalBackend } from './local.js';
+import { openBackend } from './open.js';
+import { parseRestLocation, RestBackend } from './rest.js';
+
+const TOKEN = 'client-token-0123456789abcdef';
+let certs: TestCertificates | undefined;
+const tls = (): TestCertificates => (certs ??= makeTestCertificates());
+
+afterAll(async () => {
+  if (certs !== undefined) await rm(certs.dir, { recursive: true, force: true });
+});
+
+const ADMIN_TOKEN = 'admin-token-0123456789abcdef';
+
+/**
+ * serve-repo in this process over TLS, for a repository directory not made yet: read-write, or append-only with
+ * an admin listener (`url` is then the admin listener's).
+ */
+async function served(appendOnly = false): Promise<{ dir: string; url: string; close: () => Promise<void> }> {
+  const tmp = await mkdtemp(join(tmpdir(), 'fole-rest-'));
+  const dir = join(tmp, 'repo');
+  const server = await serveRepository({
+    backend: new LocalBackend(dir),
+    appendOnly,
+    listen: { host: '127.0.0.1', port: 0, tokens: [TOKEN] },
+    ...(appendOnly ? { admin: { host: '127.0.0.1', port: 0, tokens: [ADMIN_TOKEN] } } : {}),
+    tls: { cert: tls().cert, key: tls().key },
+    log: () => undefined,
+  });
+  return {
+    dir,
+    url: server.adminUrl ?? server.url,
+    close: async () => {
+      await server.close();
+      await rm(tmp, { recursive: true, force: true });
+    },
+  };
+}
+
+describeBackendConformance('rest', async () => {
+  const s = await served();
+  const backend = new RestBackend(`rest:${s.url}`, { token: async () => TOKEN, caCert: tls().caFile });
+  return { backend, cleanup: s.close };
+});
+
+describeBackendConformance('rest (admin listener of an append-only server)', async () => {
+  const s = await served(true);
+  const backend = new RestBackend(`rest:${s.url}`, { token: async () => ADMIN_TOKEN, caCert: tls().caFile });
+  return { backend, cleanup: s.close };
+});
+
+describe('RestBackend', () => {
+  it('reads locations with and without a path, and refuses credentials, queries and plain http to another host', () => {
+    expect(parseRestLocation('rest:https://h.example:8443').href).toBe('https://h.example:8443/');
+    expect(parseRestLocation('rest:https://h.example:8443/a/b').href).toBe('https://h.example:8443/a/b/');
+    expect(parseRestLocation('rest:http://127.0.0.1:80/').href).toBe('http://127.0.0.1/');
+    for (const bad of [
+      'rest:https://user:secret@h.example/',
+      'rest:https://h.example/?token=x',
+      'rest:http://h.example/',
+      'rest:ftp://h.example/',
+      'rest:nonsense',
+    ]) {
+      expect(() => parseRestLocation(bad), bad).toThrow(/repository/);
+    }
+    expect(openBackend('rest:https://h.example:8443/r/').location).toBe('rest:https://h.example:8443/r/');
+  });
+
+  it('names a wrong token ACCESS_DENIED and a server it cannot verify a READ_ERROR, the token in neither', async () => {
+    const s = await served();
+    try {
+      const wrong = new RestBackend(`rest:${s.url}`, {
+        token: async () => 'wrong-token-0123456789',
+        caCert: tls().caFile,
+      });
+      const err = await expectCode(wrong.isRepository(), 'ACCESS_DENIED');
+      expect(err.message).toMatch(/401/);
+      await wrong.close();
+      const untrusted = new RestBackend(`rest:${s.url}`, { token: async () => TOKEN });
+      const e2 = await expectCode(untrusted.isRepository(), 'READ_ERROR');
+      expect(e2.message).not.toContain(TOKEN);
+      await untrusted.close();
+    } finally {
+      await s.close();
+    }
+  });
+
+  describe('against a hostile server', () => {
+    let server: Server;
+    let base: string;
+    let requests: string[];
+    let reply: (url: string) => { status: number; headers?: Record<string, string>; body?: string };
+
+    beforeAll(async () => {
+      server = createServer((req, res) => {
+        requests.push(`${req.method} ${req.url}`);
+        const r = reply(req.url ?? '');
+        res.writeHead(r.status, r.headers ?? {});
+        res.end(r.body ?? '');
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      base = `rest:http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    });
+
+    afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+    afterEach(() => {
+      requests = [];
+    });
+
+    it('refuses a whole listing that names ../x, and reads, writes and removes nothing', async () => {
+      requests = [];
+      reply = () => ({
+        status: 200,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify([
+          { name: randomName(), size: 1, mtime: 0 },
+          { name: '../x', size: 1, mtime: 0 },
+        ]),
+      });
+      const b = new RestBackend(base, { token: async () => TOKEN });
+      const err = await expectCode(
+        (async () => {
+          for await (const _ of b.list('snapshots')) {
+            // nothing is handed out before the whole listing is checked
+            throw new Error('an entry was handed out');
+          }
+        })(),
+        'REPO_CORRUPT',
+      );
+      expect(err.message).toMatch(/"\.\.\/x", not a valid snapshots object name/);
+      expect(requests).toEqual(['GET /snapshots/']);
+      await b.close();
+    });
+
+    it('never follows a redirect', async () => {
+      requests = [];
+      reply = () => ({ status: 307, headers: { location: 'http://127.0.0.1:1/elsewhere' } });
+      const b = new RestBackend(base, { token: async () => TOKEN });
+      const err = await expectCode(b.load({ type: 'keys', name: 'k' }), 'READ_ERROR');
+      expect(err.message).toMatch(/redirect \(307\); redirects are never followed/);
+      await expectCode(b.save({ type: 'keys', name: 'k' }, Buffer.from('x')), 'WRITE_ERROR');
+      expect(requests).toEqual(['GET /keys/k', 'POST /keys/k']);
+      await b.close();
+    });
+
+    it('takes a short ranged reply for a range beyond the end', async () => {
+      reply = () => ({ status: 206, headers: { 'content-range': 'bytes 90-99/100' }, body: 'x'.repeat(10) });
+      const b = new RestBackend(base, { token: async () => TOKEN });
+      await expectCode(b.load({ type: 'data', name: 'p' }, { offset: 90, length: 20 }), 'REPO_CORRUPT');
+      await b.close();
+    });
+  });
+});
