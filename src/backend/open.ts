@@ -9,8 +9,9 @@ import { FoleBackupError } from '../errors.js';
 import type { Backend } from './backend.js';
 import { LocalBackend } from './local.js';
 import { RestBackend } from './rest.js';
+import { parseSftpLocation, SftpBackend } from './sftp.js';
 
-const SUPPORTED = 'local:<path>, a plain path, or rest:https://HOST:PORT/';
+const SUPPORTED = 'local:<path>, a plain path, sftp://USER@HOST[:PORT]/PATH, or rest:https://HOST:PORT/';
 
 /** What the global options say about reaching a network repository. */
 export interface BackendOptions {
@@ -20,6 +21,10 @@ export interface BackendOptions {
   warn?: (message: string) => void;
   /** The bearer token of a rest: repository, read at its first request (FOLE_BACKUP_REST_TOKEN, --rest-token-file). */
   restToken?: () => Promise<string>;
+  /** The private key an sftp:// repository logs in with (--ssh-key); else the ssh-agent. */
+  sshKey?: string;
+  /** The known_hosts file an sftp:// server's host key must be in (--ssh-known-hosts); else ~/.ssh/known_hosts. */
+  sshKnownHosts?: string;
 }
 
 /**
@@ -27,6 +32,7 @@ export interface BackendOptions {
  *   `local:/abs/path` or `local:rel/path`  a local directory
  *   `/abs/path`, `rel/path`, `./a:b`        a local directory (relative to the cwd)
  *   `rest:https://HOST:PORT/[PREFIX/]`      a repository served by `fole-backup serve-repo`
+ *   `sftp://USER@HOST[:PORT]/ABSOLUTE/PATH` a folder on an SSH server
  * Any other `scheme:` (s3:, sftp:, memory:, …) throws FoleBackupError('USAGE').
  * Nothing is touched on disk; call create() or isRepository() next.
  */
@@ -36,6 +42,13 @@ export function openBackend(location: string, opts: BackendOptions = {}): Backen
   if (scheme === undefined) return new LocalBackend(resolve(nonEmpty(location, location)));
   if (scheme.toLowerCase() === 'local') {
     return new LocalBackend(resolve(nonEmpty(location.slice(scheme.length + 1), location)));
+  }
+  if (scheme.toLowerCase() === 'sftp') {
+    return new SftpBackend(parseSftpLocation(location), {
+      ...(opts.sshKey === undefined ? {} : { sshKey: opts.sshKey }),
+      ...(opts.sshKnownHosts === undefined ? {} : { knownHosts: opts.sshKnownHosts }),
+      ...(opts.warn === undefined ? {} : { warn: opts.warn }),
+    });
   }
   if (scheme.toLowerCase() === 'rest') {
     return new RestBackend(location, {

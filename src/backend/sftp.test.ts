@@ -80,7 +80,8 @@ describe.skipIf(missing !== undefined)('SFTP backend', () => {
     it('refuses a server whose host key changed, or is revoked', async () => {
       const keyFile = join(s.home, `other-${randomName().slice(0, 8)}`);
       execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', keyFile]);
-      const fake = `[127.0.0.1]:${s.port} ${readFileSync(`${keyFile}.pub`, 'utf8').split(/\s+/).slice(0, 2).join(' ')}\n`;
+      const otherKey = readFileSync(`${keyFile}.pub`, 'utf8').split(/\s+/).slice(0, 2).join(' ');
+      const fake = `[127.0.0.1]:${s.port} ${otherKey}\n`;
       await refusal(fake, /it CHANGED/);
       await refusal(`${s.hostKeyLine}\n@revoked * ${s.hostKeyLine.split(' ').slice(1).join(' ')}\n`, /@revoked/);
     });

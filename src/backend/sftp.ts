@@ -554,11 +554,12 @@ export class SftpBackend implements Backend {
 function hostKeyRefusal(status: string, name: string, key: Buffer, file: string): FoleBackupError {
   const fingerprint = `SHA256:${createHash('sha256').update(key).digest('base64').replace(/=+$/, '')}`;
   if (status === 'unknown') {
+    const bracketed = /^\[(.*)\]:(\d+)$/.exec(name);
+    const scan = bracketed === null ? name : `-p ${bracketed[2]} ${bracketed[1]}`;
     return new FoleBackupError('UNTRUSTED_HOST', `the host key of ${name} (${fingerprint}) is not in ${file}`, {
       hint:
         `make sure it is the server's key (ask its admin for the fingerprint), then add it: ` +
-        `ssh-keyscan ${name.startsWith('[') ? `-p ${name.replace(/^\[.*\]:/, '')} ${name.replace(/^\[(.*)\]:.*$/, '$1')}` : name} ` +
-        `>> ${file} (or give another file with --ssh-known-hosts)`,
+        `ssh-keyscan ${scan} >> ${file} (or give another file with --ssh-known-hosts)`,
     });
   }
   return new FoleBackupError(

@@ -36,6 +36,8 @@ export interface GlobalFlags {
   actorKey?: string;
   caCert?: string;
   restTokenFile?: string;
+  sshKey?: string;
+  sshKnownHosts?: string;
 }
 
 export interface Context {
@@ -220,8 +222,12 @@ export function makeContext(flags: GlobalFlags): Context {
     },
     openBackend() {
       const caCert = nonEmpty(flags.caCert);
+      const sshKey = nonEmpty(flags.sshKey ?? process.env.FOLE_BACKUP_SSH_KEY);
+      const sshKnownHosts = nonEmpty(flags.sshKnownHosts ?? process.env.FOLE_BACKUP_SSH_KNOWN_HOSTS);
       return openBackend(ctx.repoLocation(), {
         ...(caCert === undefined ? {} : { caCert }),
+        ...(sshKey === undefined ? {} : { sshKey }),
+        ...(sshKnownHosts === undefined ? {} : { sshKnownHosts }),
         warn: (message) => reporter.warn(message),
         restToken: () => restToken(flags),
       });

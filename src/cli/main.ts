@@ -42,10 +42,19 @@ export function buildProgram(): Command {
     .version(VERSION)
     .option(
       '-r, --repo <location>',
-      'repository: a directory path, local:<path>, or rest:https://HOST:PORT/ (a `serve-repo` server; ' +
-        'docs/BACKENDS.md) (default: $FOLE_BACKUP_REPO)',
+      'repository: a directory path, local:<path>, sftp://USER@HOST[:PORT]/PATH, or rest:https://HOST:PORT/ ' +
+        '(a `serve-repo` server); see docs/BACKENDS.md (default: $FOLE_BACKUP_REPO)',
     )
     .option('--ca-cert <file>', 'trust the CA certificate(s) in this PEM file for an https:// repository')
+    .option(
+      '--ssh-key <file>',
+      'the private key an sftp:// repository logs in with (default: $FOLE_BACKUP_SSH_KEY, else ssh-agent)',
+    )
+    .option(
+      '--ssh-known-hosts <file>',
+      "known_hosts that must hold an sftp:// server's host key (default: $FOLE_BACKUP_SSH_KNOWN_HOSTS, else " +
+        '~/.ssh/known_hosts)',
+    )
     .option(
       '--rest-token-file <file>',
       'read the bearer token of a rest: repository from a file or pipe (default: $FOLE_BACKUP_REST_TOKEN)',

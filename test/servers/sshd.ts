@@ -4,7 +4,8 @@
  * ../../../shared/MACHINE_NOTES.md ("Real servers for tests").
  *
  *   const sshd = await startSshd();   // or skip when sshdMissing() names a missing program
- *   … sftp://${sshd.user}@127.0.0.1:${sshd.port}${dir} with --ssh-key sshd.clientKey --ssh-known-hosts sshd.knownHosts
+ *   … sftp://${sshd.user}@127.0.0.1:${sshd.port}${dir}
+ *     with --ssh-key sshd.clientKey --ssh-known-hosts sshd.knownHosts
  *   await sshd.stop();
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';

@@ -1,0 +1,87 @@
+/**
+ * A repository on an SSH server as it is used: the real CLI against a real OpenSSH sshd on 127.0.0.1
+ * (test/servers/sshd.ts). The whole life cycle works over sftp://; a server whose host key is not trusted is
+ * refused before anything is sent, and a key the server does not accept is a clear ACCESS_DENIED.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from './cli-helpers.js';
+import { TEST_PASSWORD } from './repo-helpers.js';
+import { makeFoleTree } from './restore-helpers.js';
+import { sshdMissing, startSshd, type SshdServer } from './servers/sshd.js';
+
+const missing = sshdMissing();
+if (missing !== undefined) console.warn(`SKIPPING the SFTP CLI tests: ${missing} is not installed (see .ci/run)`);
+
+let sshd: SshdServer;
+let work: string;
+let root: string;
+let location: string;
+
+const cli = (args: string[], extra: string[] = ['--ssh-key', sshd.clientKey, '--ssh-known-hosts', sshd.knownHosts]) =>
+  runCli([...args, '--repo', location, ...extra], { FOLE_BACKUP_PASSWORD: TEST_PASSWORD });
+
+beforeAll(async () => {
+  if (missing !== undefined) return;
+  sshd = await startSshd();
+  work = mkdtempSync(join(tmpdir(), 'fole-sftp-cli-'));
+  root = join(work, 'src');
+  makeFoleTree(root, { bigBytes: 2_000_000 }).core.db.close();
+  location = `sftp://${sshd.user}@127.0.0.1:${sshd.port}${join(sshd.home, 'repo')}`;
+}, 60_000);
+
+afterAll(async () => {
+  await sshd?.stop();
+  if (work !== undefined) rmSync(work, { recursive: true, force: true });
+});
+
+describe.skipIf(missing !== undefined)('a repository over sftp://', () => {
+  it('refuses a server whose host key is not known, before anything is written', async () => {
+    const empty = join(work, 'known_hosts-empty');
+    writeFileSync(empty, '');
+    const r = await cli(['init'], ['--ssh-key', sshd.clientKey, '--ssh-known-hosts', empty]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('UNTRUSTED_HOST');
+    expect(r.stderr).toMatch(/is not in .*known_hosts-empty/);
+    expect(r.stderr).toContain(`ssh-keyscan -p ${sshd.port} 127.0.0.1`);
+    expect(existsSync(join(sshd.home, 'repo'))).toBe(false);
+  });
+
+  it('says the server refused a key it does not accept', async () => {
+    const stranger = join(work, 'stranger');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', stranger]);
+    const r = await cli(['init'], ['--ssh-key', stranger, '--ssh-known-hosts', sshd.knownHosts]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('ACCESS_DENIED');
+    expect(r.stderr).toContain(`the server refused the key for ${sshd.user}`);
+    expect(r.stderr).not.toContain(readFileSync(stranger, 'utf8').split('\n')[1] as string);
+  });
+
+  it('takes init, backup, verify, a byte-exact restore, forget, prune and check', async () => {
+    const init = await cli(['init']);
+    expect(init.code, init.stderr).toBe(0);
+    const b = await cli(['backup', '--storage-root', root, '--fole-version', '2.3.1', '--json']);
+    expect(b.code, b.stderr).toBe(0);
+    const backupId = (JSON.parse(b.stdout) as { backupId: string }).backupId;
+    expect((await cli(['list'])).stdout).toContain(backupId);
+    const v = await cli(['verify', 'latest', '--read-data']);
+    expect(v.code, v.stderr).toBe(0);
+    const target = join(work, 'restored');
+    const r = await cli(['restore', backupId, '--target', target, '--confirm', backupId, '--fole-version', '2.3.1']);
+    expect(r.code, r.stderr).toBe(0);
+    for (const file of ['config/server.json', 'templates/server-defaults.json', 'modules/maps/module-settings.json']) {
+      expect(readFileSync(join(target, file)).equals(readFileSync(join(root, file))), file).toBe(true);
+    }
+    // a second backup, then the first forgotten and its data pruned
+    writeFileSync(join(root, 'config', 'server.json'), '{"port":8081}');
+    const b2 = await cli(['backup', '--storage-root', root, '--fole-version', '2.3.1']);
+    expect(b2.code, b2.stderr).toBe(0);
+    const f = await cli(['forget', backupId, '--prune', '--min-pack-age', '0']);
+    expect(f.code, f.stderr).toBe(0);
+    const c = await cli(['check', '--read-data']);
+    expect(c.code, c.stderr).toBe(0);
+  }, 240_000);
+});
