@@ -43,6 +43,8 @@ export type ErrorCode =
   | 'UNSAFE_PATH'
   | 'READ_ERROR'
   | 'WRITE_ERROR'
+  /** The storage service refused the credentials or their permissions (an S3 403). */
+  | 'ACCESS_DENIED'
   | 'NO_SPACE'
   | 'ABORTED'
   | 'INTERNAL';

@@ -1,7 +1,7 @@
 /**
  * The storage seam. A Backend stores opaque, immutable objects by (type, name);
  * it knows nothing about encryption, packs or snapshots. Implementations: local
- * directory, in-memory; wrappers (fault injection, retry) implement the same
+ * directory, S3 bucket, in-memory; wrappers (fault injection, retry) implement the same
  * interface and are stacked in one place (openBackend).
  *
  * Layout names are fixed so every backend stores the same tree:
@@ -97,6 +97,14 @@ export interface TemporaryFile {
   mtimeMs: number;
 }
 
+/** What a storage service says about a location beyond its objects (an S3 bucket's versioning and Object Lock). */
+export interface StorageFacts {
+  /** Whether old versions of overwritten and deleted objects are kept. */
+  versioning?: 'enabled' | 'suspended' | 'disabled' | 'unknown';
+  /** Whether the service proved it enforces Object Lock on this location. */
+  objectLock?: boolean;
+}
+
 /** Where a repository's objects live (a local directory today). Objects are written whole and atomically, never
  * overwritten in place; every implementation passes test/backend-conformance.ts. */
 export interface Backend {
@@ -168,6 +176,9 @@ export interface Backend {
 
   /** Remove an object. Removing a missing object is not an error. */
   remove(h: ObjectHandle): Promise<void>;
+
+  /** Optional: facts about the storage (init reports them). A backend without it has none to tell. */
+  storageFacts?(): Promise<StorageFacts>;
 
   /** Release resources (connections, handles). */
   close(): Promise<void>;

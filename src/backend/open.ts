@@ -1,6 +1,6 @@
 /**
  * Turn a repository location string into a Backend. This is the one place where
- * backends are chosen (and where wrappers will be stacked).
+ * backends are chosen and wrappers stacked: a network backend is wrapped in retries.
  */
 
 import { realpath } from 'node:fs/promises';
@@ -8,30 +8,55 @@ import { resolve } from 'node:path';
 import { FoleBackupError } from '../errors.js';
 import type { Backend } from './backend.js';
 import { LocalBackend } from './local.js';
+import { RetryBackend } from './retry.js';
+import { parseS3Location, S3Backend } from './s3.js';
 
-const SUPPORTED = 'local:<path> or a plain path';
+const SUPPORTED = 'local:<path>, a plain path, or s3:https://HOST[:PORT]/BUCKET[/PREFIX]';
+
+/** What the global options say about reaching a network repository. */
+export interface BackendOptions {
+  /** A PEM file of the CA(s) to trust for https:// (--ca-cert; else $AWS_CA_BUNDLE). */
+  caCert?: string;
+  /** Allow plain http:// to a host that is not a loopback address (--insecure-http). */
+  insecureHttp?: boolean;
+  /** Where warnings go (plain HTTP, retries); none are shown without it. */
+  warn?: (message: string) => void;
+}
 
 /**
  * Open the backend named by `location`:
  *   `local:/abs/path` or `local:rel/path`  a local directory
  *   `/abs/path`, `rel/path`, `./a:b`        a local directory (relative to the cwd)
- * Any other `scheme:` (s3:, sftp:, memory:, …) throws FoleBackupError('USAGE').
- * Nothing is touched on disk; call create() or isRepository() next.
+ *   `s3:https://HOST[:PORT]/BUCKET[/PREFIX]` an S3 bucket (path-style), with retries
+ * Any other `scheme:` (sftp:, memory:, …) throws FoleBackupError('USAGE').
+ * Nothing is touched yet; call create() or isRepository() next.
  */
-export function openBackend(location: string): Backend {
+export function openBackend(location: string, opts: BackendOptions = {}): Backend {
   // Two or more letters before the colon, so a Windows drive ("C:\…") is a path.
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]+):/.exec(location)?.[1];
   if (scheme === undefined) return new LocalBackend(resolve(nonEmpty(location, location)));
   if (scheme.toLowerCase() === 'local') {
     return new LocalBackend(resolve(nonEmpty(location.slice(scheme.length + 1), location)));
   }
+  if (scheme.toLowerCase() === 's3') {
+    const s3 = new S3Backend(parseS3Location(location, opts), opts);
+    const { warn } = opts;
+    return new RetryBackend(s3, {
+      ...(warn === undefined
+        ? {}
+        : {
+            onRetry: (what, attempt, err) =>
+              warn(`${what}: ${(err as Error).message}; retrying (attempt ${attempt + 1})`),
+          }),
+    });
+  }
   throw new FoleBackupError(
     'USAGE',
     `repository ${location}: unsupported backend "${scheme}:"; this version supports ${SUPPORTED}`,
     {
       hint:
-        'use a local directory (it may be a mounted network or USB disk); write ./name for a relative path ' +
-        'that contains a colon',
+        'use a local directory (it may be a mounted network or USB disk) or an S3 bucket; write ./name for a ' +
+        'relative path that contains a colon',
     },
   );
 }

@@ -13,6 +13,7 @@ import type {
   ObjectInfo,
   ObjectReader,
   ObjectType,
+  StorageFacts,
   TemporaryFile,
 } from './backend.js';
 
@@ -20,6 +21,7 @@ export class SharedBackend implements Backend {
   readonly openReader?: (h: ObjectHandle) => Promise<ObjectReader>;
   readonly listTemporary?: () => AsyncIterable<TemporaryFile>;
   readonly removeTemporary?: (t: TemporaryFile) => Promise<void>;
+  readonly storageFacts?: () => Promise<StorageFacts>;
 
   constructor(readonly inner: Backend) {
     // the optional methods exist exactly when the wrapped backend has them
@@ -29,6 +31,9 @@ export class SharedBackend implements Backend {
       this.listTemporary = () => (inner.listTemporary as () => AsyncIterable<TemporaryFile>).call(inner);
     if (inner.removeTemporary !== undefined) {
       this.removeTemporary = (t) => (inner.removeTemporary as (t: TemporaryFile) => Promise<void>).call(inner, t);
+    }
+    if (inner.storageFacts !== undefined) {
+      this.storageFacts = () => (inner.storageFacts as () => Promise<StorageFacts>).call(inner);
     }
   }
 

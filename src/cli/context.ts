@@ -9,6 +9,7 @@ import { abortError } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
 import { initRepository, openRepository } from '../repository/open-repository.js';
 import type { InitOptions } from '../repository/repository.js';
+import type { Backend } from '../backend/backend.js';
 import { openBackend } from '../backend/open.js';
 import { SharedBackend } from '../backend/shared.js';
 import { recordOperation, type Outcome } from '../trust/audit-record.js';
@@ -33,6 +34,8 @@ export interface GlobalFlags {
   keyHint?: string;
   actor?: string;
   actorKey?: string;
+  caCert?: string;
+  insecureHttp?: boolean;
 }
 
 export interface Context {
@@ -50,6 +53,8 @@ export interface Context {
   openRepo(op: OperationName, scope?: Scope): Promise<Repository>;
   /** Create a repository at --repo (the caller holds its new secret: single-operator mode) and audit its making. */
   initRepo(password: string, opts: InitOptions): Promise<Repository>;
+  /** The backend --repo names, with the options the global flags give it (nothing is touched yet). */
+  openBackend(): Backend;
   /** The gate's verdict for the repository openRepo opened. */
   trust(): TrustContext;
   /**
@@ -175,13 +180,13 @@ export function makeContext(flags: GlobalFlags): Context {
       return creds;
     },
     async openRepo(op, scope = {}) {
-      const loc = ctx.repoLocation();
+      ctx.repoLocation(); // no --repo is a usage error before any password is asked
       const keyHint = flags.keyHint ?? process.env.FOLE_BACKUP_KEY_HINT;
       const credentials = await ctx.credentials();
       const startedAt = Date.now();
       // the command closes its Repository when it is done; the audit entry is written after that, through the
       // same backend, which this context closes in finish()
-      const backend = new SharedBackend(openBackend(loc));
+      const backend = new SharedBackend(ctx.openBackend());
       let repo: Repository;
       try {
         repo = await openRepository(backend, await ctx.password(), {
@@ -201,7 +206,7 @@ export function makeContext(flags: GlobalFlags): Context {
     },
     async initRepo(password, opts) {
       const startedAt = Date.now();
-      const backend = new SharedBackend(openBackend(ctx.repoLocation()));
+      const backend = new SharedBackend(ctx.openBackend());
       let repo: Repository;
       try {
         repo = await initRepository(backend, password, opts);
@@ -212,6 +217,14 @@ export function makeContext(flags: GlobalFlags): Context {
       opened = { repo, backend, op: 'init', startedAt };
       trusted = singleOperator(await ctx.credentials());
       return repo;
+    },
+    openBackend() {
+      const caCert = nonEmpty(flags.caCert);
+      return openBackend(ctx.repoLocation(), {
+        ...(caCert === undefined ? {} : { caCert }),
+        insecureHttp: flags.insecureHttp === true,
+        warn: (message) => reporter.warn(message),
+      });
     },
     trust() {
       if (trusted === undefined) throw new Error('trust() before openRepo()');

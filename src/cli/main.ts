@@ -39,7 +39,16 @@ export function buildProgram(): Command {
   program
     .description('Encrypted, deduplicated, point-in-time-consistent backups of a FOLE STORAGE_ROOT.')
     .version(VERSION)
-    .option('-r, --repo <location>', 'repository: a directory path or local:<path> (default: $FOLE_BACKUP_REPO)')
+    .option(
+      '-r, --repo <location>',
+      'repository: a directory path, local:<path>, or s3:https://HOST[:PORT]/BUCKET[/PREFIX] (credentials from ' +
+        'AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or ~/.aws; docs/BACKENDS.md) (default: $FOLE_BACKUP_REPO)',
+    )
+    .option(
+      '--ca-cert <file>',
+      'trust the CA certificate(s) in this PEM file for an https:// repository (default: $AWS_CA_BUNDLE)',
+    )
+    .option('--insecure-http', 'allow an s3:http:// repository on a host that is not this machine (unencrypted)')
     .option(
       '--password-file <file>',
       'read the repository password (or generated key) from a file or pipe, at most 64 KiB (default: ' +

@@ -1,0 +1,164 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeBackendConformance, expectCode } from '../../test/backend-conformance.js';
+import { startSwift, swiftMissing, type SwiftServer } from '../../test/servers/swift.js';
+import { FoleBackupError } from '../errors.js';
+import { openBackend } from './open.js';
+import { parseS3Location, S3Backend } from './s3.js';
+
+const missing = swiftMissing();
+if (missing !== undefined) {
+  console.warn(
+    `SKIPPING the S3 tests against a real server: ${missing} is not installed (.ci/run installs Swift: ` +
+      'apt-get install swift-proxy swift-account swift-container swift-object memcached)',
+  );
+}
+
+describe('parseS3Location', () => {
+  it('splits the endpoint, the bucket and the prefix', () => {
+    expect(parseS3Location('s3:https://s3.example.com/bucket')).toMatchObject({
+      endpoint: 'https://s3.example.com',
+      bucket: 'bucket',
+      prefix: '',
+    });
+    expect(parseS3Location('s3:https://h:9000/my-bucket/a/b/')).toMatchObject({
+      endpoint: 'https://h:9000',
+      bucket: 'my-bucket',
+      prefix: 'a/b/',
+      location: 's3:https://h:9000/my-bucket/a/b/',
+    });
+  });
+
+  it('refuses plain http to another host unless allowed, and warns when it is', () => {
+    const err = (() => {
+      try {
+        parseS3Location('s3:http://backup.example.com/bucket');
+      } catch (e) {
+        return e as FoleBackupError;
+      }
+    })();
+    expect(err?.code).toBe('USAGE');
+    expect(err?.hint).toMatch(/--insecure-http/);
+    const warnings: string[] = [];
+    parseS3Location('s3:http://backup.example.com/bucket', { insecureHttp: true, warn: (m) => warnings.push(m) });
+    expect(warnings.join()).toMatch(/not encrypted/);
+    expect(parseS3Location('s3:http://127.0.0.1:9000/bucket').endpoint).toBe('http://127.0.0.1:9000');
+  });
+
+  it('refuses credentials in the URL without repeating them', () => {
+    let err: FoleBackupError | undefined;
+    try {
+      parseS3Location('s3:https://AKIDEXAMPLE:topsecret@h/bucket');
+    } catch (e) {
+      err = e as FoleBackupError;
+    }
+    expect(err?.code).toBe('USAGE');
+    expect(JSON.stringify(err?.toJSON())).not.toMatch(/topsecret|AKIDEXAMPLE/);
+  });
+
+  it('refuses a missing or invalid bucket and dot segments', () => {
+    for (const loc of [
+      's3:https://h',
+      's3:https://h/',
+      's3:https://h/B_ad',
+      's3:https://h/bucket/../x',
+      's3:ftp://h/b',
+    ]) {
+      expect(() => parseS3Location(loc), loc).toThrow(FoleBackupError);
+    }
+  });
+});
+
+describe.skipIf(missing !== undefined)('S3 backend on a real server (OpenStack Swift s3api over TLS)', () => {
+  let swift: SwiftServer;
+  const saved = { ...process.env };
+
+  beforeAll(async () => {
+    swift = await startSwift();
+    console.info(`Swift started in ${swift.startupMs} ms`);
+    Object.assign(process.env, swift.env);
+  }, 120_000);
+
+  afterAll(async () => {
+    process.env = saved;
+    await swift?.stop();
+  });
+
+  const location = (bucket = 'conformance'): string =>
+    `s3:${swift.endpoint}/${bucket}/${randomBytes(6).toString('hex')}`;
+
+  describeBackendConformance('s3 (Swift)', async () => ({
+    backend: openBackend(location()),
+    cleanup: async () => {},
+  }));
+
+  it('reports that Swift does not honour conditional PUTs and still lets exactly one of two racers win', async () => {
+    const backend = new S3Backend(parseS3Location(location()));
+    try {
+      await backend.create();
+      // the server's own answer, not a guess: Swift's s3api refuses If-None-Match with 501
+      expect(await (backend as unknown as { probeConditionalPut(): Promise<boolean> }).probeConditionalPut()).toBe(
+        false,
+      );
+      const h = { type: 'audit' as const, name: '0000000001' };
+      const [a, b] = await Promise.allSettled([
+        backend.saveNew(h, Buffer.from('a')),
+        backend.saveNew(h, Buffer.from('b')),
+      ]);
+      const won = [a, b].filter((r) => r?.status === 'fulfilled');
+      expect(won).toHaveLength(1);
+    } finally {
+      await backend.close();
+    }
+  });
+
+  it('verifies the SHA-256 stored with an object on a whole load', async () => {
+    const backend = new S3Backend(parseS3Location(location()));
+    try {
+      await backend.create();
+      const h = { type: 'snapshots' as const, name: 'snap' };
+      await backend.save(h, Buffer.from('snapshot bytes'));
+      // another writer replaces the bytes but keeps the old metadata: what a damaged object looks like
+      const { S3Client, PutObjectCommand, HeadObjectCommand } = await import('@aws-sdk/client-s3');
+      const key = `${parseS3Location(backend.location).prefix}snapshots/snap`;
+      const client = (backend as unknown as { client: InstanceType<typeof S3Client> }).client;
+      const head = await client.send(new HeadObjectCommand({ Bucket: 'conformance', Key: key }));
+      await client.send(
+        new PutObjectCommand({
+          Bucket: 'conformance',
+          Key: key,
+          Body: Buffer.from('snapshot bytez'),
+          Metadata: head.Metadata,
+        }),
+      );
+      await expectCode(backend.load(h), 'REPO_CORRUPT');
+      // a range cannot be checked against a whole-object hash; it is the caller's to check
+      expect((await backend.load(h, { offset: 0, length: 8 })).toString()).toBe('snapshot');
+    } finally {
+      await backend.close();
+    }
+  });
+
+  it('reports wrong credentials as ACCESS_DENIED without the secret', async () => {
+    const env = process.env.AWS_SECRET_ACCESS_KEY;
+    process.env.AWS_SECRET_ACCESS_KEY = 'not-the-secret-1234';
+    const backend = openBackend(location());
+    try {
+      const err = await expectCode(backend.isRepository(), 'ACCESS_DENIED');
+      expect(`${err.message} ${err.hint}`).not.toMatch(/not-the-secret-1234/);
+    } finally {
+      process.env.AWS_SECRET_ACCESS_KEY = env;
+      await backend.close();
+    }
+  });
+
+  it('reports a bucket without Object Lock as such although Swift answers 200', async () => {
+    const backend = new S3Backend(parseS3Location(location()));
+    try {
+      await backend.create();
+      expect(await backend.storageFacts()).toEqual({ versioning: 'disabled', objectLock: false });
+    } finally {
+      await backend.close();
+    }
+  });
+});
