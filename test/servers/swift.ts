@@ -9,6 +9,7 @@
  *   await swift.stop();
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
@@ -29,9 +30,8 @@ const BINARIES = [
   'python3',
 ];
 
-/** The tempauth user the proxy knows: the S3 access key is "test:tester", the secret "SECRET". */
-export const SWIFT_ACCESS_KEY = 'test:tester';
-export const SWIFT_SECRET_KEY = 'SECRET';
+/** The tempauth user the proxy knows: the S3 access key; its secret is made per server (tests look for it). */
+const ACCESS_KEY = 'test:tester';
 
 export interface SwiftServer {
   /** The proxy's port on 127.0.0.1 (HTTPS). */
@@ -40,6 +40,8 @@ export interface SwiftServer {
   endpoint: string;
   /** The PEM file of the CA that signed the proxy's certificate. */
   caFile: string;
+  /** The secret access key, random per server, so a test can prove it never appears anywhere. */
+  secret: string;
   /** The environment a client needs: credentials, region and the CA bundle. */
   env: Record<string, string>;
   /** How long the servers took to answer after they were started, in ms. */
@@ -161,7 +163,14 @@ use = egg:swift#${kind}
 `;
 }
 
-function proxyConf(port: number, memcachePort: number, dir: string, user: string, tls: { cert: string; key: string }) {
+function proxyConf(
+  port: number,
+  memcachePort: number,
+  dir: string,
+  user: string,
+  tls: { cert: string; key: string },
+  secret: string,
+) {
   return `[DEFAULT]
 bind_ip = 127.0.0.1
 bind_port = ${port}
@@ -206,7 +215,7 @@ use = egg:swift#s3api
 
 [filter:tempauth]
 use = egg:swift#tempauth
-user_test_tester = ${SWIFT_SECRET_KEY} .admin
+user_test_tester = ${secret} .admin
 
 [filter:copy]
 use = egg:swift#copy
@@ -287,6 +296,7 @@ export async function startSwift(): Promise<SwiftServer> {
     })());
   try {
     const started = Date.now();
+    const secret = `fole-test-${randomBytes(12).toString('hex')}`;
     const user = (await run('id', ['-un'])).stdout.trim();
     const [proxy, account, container, object, memcache] = await Promise.all([
       freePort(),
@@ -321,7 +331,7 @@ export async function startSwift(): Promise<SwiftServer> {
       spawnLogged(`swift-${kind}-server`, [conf]);
     }
     const conf = join(dir, 'proxy-server.conf');
-    await writeFile(conf, proxyConf(proxy, memcache, dir, user, tls));
+    await writeFile(conf, proxyConf(proxy, memcache, dir, user, tls, secret));
     spawnLogged('swift-proxy-server', [conf]);
     const ca = await readFile(tls.ca);
     const deadline = Date.now() + 60_000;
@@ -345,11 +355,12 @@ export async function startSwift(): Promise<SwiftServer> {
       endpoint,
       caFile: tls.ca,
       env: {
-        AWS_ACCESS_KEY_ID: SWIFT_ACCESS_KEY,
-        AWS_SECRET_ACCESS_KEY: SWIFT_SECRET_KEY,
+        AWS_ACCESS_KEY_ID: ACCESS_KEY,
+        AWS_SECRET_ACCESS_KEY: secret,
         AWS_REGION: 'us-east-1',
         AWS_CA_BUNDLE: tls.ca,
       },
+      secret,
       startupMs: Date.now() - started,
       stop,
     };

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import type { StorageFacts } from '../../backend/backend.js';
 import { errnoCode, fsError } from '../../errors.js';
 import type { Runner } from '../context.js';
 import { parseWholeNumber } from '../numbers.js';
@@ -26,6 +27,21 @@ export async function generateKeyFile(path: string): Promise<string> {
     throw fsError('write', path, err);
   }
   return secret;
+}
+
+/** What the storage told about versioning and Object Lock, in words an operator acts on. */
+function describeStorage(f: StorageFacts): string {
+  const versioning =
+    f.versioning === 'enabled'
+      ? 'bucket versioning: enabled (deleted and overwritten objects stay as old versions until a lifecycle rule ' +
+        'removes them)'
+      : f.versioning === 'suspended'
+        ? 'bucket versioning: suspended (old versions made before remain)'
+        : f.versioning === 'disabled'
+          ? 'bucket versioning: off (a deleted object is gone)'
+          : 'bucket versioning: the server did not say';
+  const lock = f.objectLock === true ? 'object lock: enabled on the bucket' : 'object lock: not enabled';
+  return `${versioning}\n${lock}`;
 }
 
 export function registerInit(program: Command, run: Runner): void {
@@ -87,8 +103,10 @@ Without the password or key file the backups cannot be read by anyone, you inclu
           : await ctx.password({ confirm: true });
         const repo = await ctx.initRepo(password, dbChunkSize === undefined ? {} : { dbChunkSize });
         let trustId: string | undefined;
+        let storage: StorageFacts | undefined;
         try {
           if (admin !== undefined) trustId = (await bootstrapRegistry(repo, admin, defaultStateDir())).trustId;
+          storage = await repo.backend.storageFacts?.();
         } finally {
           await repo.close();
         }
@@ -99,13 +117,15 @@ Without the password or key file the backups cannot be read by anyone, you inclu
             formatVersion: repo.config.formatVersion,
             keyFile: opts.generateKeyFile ?? null,
             ...(trustId === undefined ? {} : { trustId, sysadmin: admin?.name }),
+            ...(storage === undefined ? {} : { storage }),
           },
           () =>
             `created repository ${repo.config.id} at ${repo.backend.location}` +
             (opts.generateKeyFile
               ? `\nkey file: ${opts.generateKeyFile} (pass it with --password-file; keep a copy somewhere safe)`
               : '') +
-            (trustId === undefined || admin === undefined ? '' : `\n${describeBootstrap(admin.name, trustId)}`),
+            (trustId === undefined || admin === undefined ? '' : `\n${describeBootstrap(admin.name, trustId)}`) +
+            (storage === undefined ? '' : `\n${describeStorage(storage)}`),
         );
       });
     });
