@@ -45,6 +45,8 @@ export type ErrorCode =
   | 'WRITE_ERROR'
   /** The storage service refused the credentials or their permissions (an S3 403). */
   | 'ACCESS_DENIED'
+  /** An object under retention (S3 Object Lock) cannot be removed before its retention ends. */
+  | 'OBJECT_LOCKED'
   | 'NO_SPACE'
   | 'ABORTED'
   | 'INTERNAL';

@@ -134,6 +134,24 @@ describe.skipIf(missing !== undefined)('the CLI on an S3 repository (Swift s3api
     expect(r.stderr).toMatch(/--insecure-http/);
   });
 
+  it('refuses init --object-lock-days on Swift (no Object Lock) with a clear error', async () => {
+    const r = await cli(['init', '--repo', `s3:${swift.endpoint}/fole-locked`, '--object-lock-days', '30', '--json']);
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      error: { code: 'USAGE', message: expect.stringMatching(/Object Lock/) },
+    });
+  });
+
+  it('immutability-probe reports Swift NOT immutable (--json, exit 1)', async () => {
+    const r = await cli(['immutability-probe', '--repo', repo(), '--json']);
+    expect(r.code, r.stderr).toBe(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      immutable: false,
+      objectLock: false,
+      canary: { retention: false, deleted: true },
+    });
+  });
+
   it('never shows the secret key: not in output, JSON, errors or the audit log', async () => {
     const log = await cli(['audit', 'log', '--repo', repo(), '--json']);
     expect(log.code, log.stderr).toBe(0);

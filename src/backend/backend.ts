@@ -105,6 +105,23 @@ export interface StorageFacts {
   objectLock?: boolean;
 }
 
+/** What immutability-probe found a storage location really enforces. */
+export interface ImmutabilityReport {
+  /** True only when an attempt to delete a canary under retention was refused. */
+  immutable: boolean;
+  /** Whether the service proved it has Object Lock enabled (by the body of its answer, not its status). */
+  objectLock: boolean;
+  versioning: NonNullable<StorageFacts['versioning']>;
+  canary: {
+    /** Whether the canary was put with a retention date (only where Object Lock was proved). */
+    retention: boolean;
+    /** Whether deleting it (the very version put) went through. */
+    deleted: boolean;
+  } | null;
+  /** Why it is or is not immutable, one finding a line. */
+  findings: string[];
+}
+
 /** Where a repository's objects live (a local directory today). Objects are written whole and atomically, never
  * overwritten in place; every implementation passes test/backend-conformance.ts. */
 export interface Backend {
@@ -179,6 +196,16 @@ export interface Backend {
 
   /** Optional: facts about the storage (init reports them). A backend without it has none to tell. */
   storageFacts?(): Promise<StorageFacts>;
+
+  /**
+   * Optional: when an object's retention (S3 Object Lock) ends, epoch ms, or undefined when it has none or it has
+   * ended. A backend with it MUST refuse (OBJECT_LOCKED) to remove an object whose retention has not ended, and
+   * prune and forget ask it first so they never try.
+   */
+  retainedUntil?(h: ObjectHandle): Promise<number | undefined>;
+
+  /** Optional: test what the storage really enforces (immutability-probe): canary objects are put and deleted. */
+  probeImmutability?(): Promise<ImmutabilityReport>;
 
   /** Release resources (connections, handles). */
   close(): Promise<void>;

@@ -21,6 +21,8 @@ export interface BackendOptions {
   insecureHttp?: boolean;
   /** Where warnings go (plain HTTP, retries); none are shown without it. */
   warn?: (message: string) => void;
+  /** For create() of an S3 repository: put every object with this many days of retention (init --object-lock-days). */
+  objectLockDays?: number;
 }
 
 /**
@@ -34,6 +36,11 @@ export interface BackendOptions {
 export function openBackend(location: string, opts: BackendOptions = {}): Backend {
   // Two or more letters before the colon, so a Windows drive ("C:\…") is a path.
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]+):/.exec(location)?.[1];
+  if (opts.objectLockDays !== undefined && scheme?.toLowerCase() !== 's3') {
+    throw new FoleBackupError('USAGE', `repository ${location}: Object Lock needs an s3: repository`, {
+      hint: 'leave out --object-lock-days, or init an s3:https://HOST/BUCKET repository on a server that enforces it',
+    });
+  }
   if (scheme === undefined) return new LocalBackend(resolve(nonEmpty(location, location)));
   if (scheme.toLowerCase() === 'local') {
     return new LocalBackend(resolve(nonEmpty(location.slice(scheme.length + 1), location)));

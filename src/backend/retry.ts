@@ -16,6 +16,7 @@ import type {
   ObjectHandle,
   ObjectInfo,
   ObjectReader,
+  ImmutabilityReport,
   ObjectType,
   StorageFacts,
   TemporaryFile,
@@ -88,6 +89,8 @@ export class RetryBackend implements Backend {
   readonly listTemporary?: () => AsyncIterable<TemporaryFile>;
   readonly removeTemporary?: (t: TemporaryFile) => Promise<void>;
   readonly storageFacts?: () => Promise<StorageFacts>;
+  readonly retainedUntil?: (h: ObjectHandle) => Promise<number | undefined>;
+  readonly probeImmutability?: () => Promise<ImmutabilityReport>;
   private readonly attempts: number;
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
@@ -103,7 +106,7 @@ export class RetryBackend implements Backend {
     this.maxDelayMs = opts.maxDelayMs ?? 10_000;
     this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
     this.random = opts.random ?? Math.random;
-    const { openReader, removeTemporary, storageFacts } = inner;
+    const { openReader, removeTemporary, storageFacts, retainedUntil, probeImmutability } = inner;
     // the optional methods exist exactly when the wrapped backend has them
     if (openReader !== undefined) this.openReader = (h) => this.retry('open', () => openReader.call(inner, h));
     if (inner.listTemporary !== undefined) {
@@ -115,6 +118,11 @@ export class RetryBackend implements Backend {
     if (storageFacts !== undefined) {
       this.storageFacts = () => this.retry('storage facts', () => storageFacts.call(inner));
     }
+    if (retainedUntil !== undefined) {
+      this.retainedUntil = (h) => this.retry(`stat ${describe(h)}`, () => retainedUntil.call(inner, h));
+    }
+    // not retried: a probe that half ran is reported as it failed, never run twice
+    if (probeImmutability !== undefined) this.probeImmutability = () => probeImmutability.call(inner);
   }
 
   get location(): string {

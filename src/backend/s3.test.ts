@@ -152,6 +152,61 @@ describe.skipIf(missing !== undefined)('S3 backend on a real server (OpenStack S
     }
   });
 
+  /** Every request the backend's client sends: method, path, query and headers. */
+  function recorded(backend: S3Backend): { method: string; path: string; query: string; headers: string }[] {
+    const seen: { method: string; path: string; query: string; headers: string }[] = [];
+    const client = (backend as unknown as { client: import('@aws-sdk/client-s3').S3Client }).client;
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        const req = args.request as { method: string; path: string; query?: object; headers: object };
+        seen.push({
+          method: req.method,
+          path: req.path,
+          query: JSON.stringify(req.query ?? {}),
+          headers: JSON.stringify(req.headers).toLowerCase(),
+        });
+        return next(args);
+      },
+      { step: 'finalizeRequest' },
+    );
+    return seen;
+  }
+
+  it('refuses --object-lock-days on Swift, which answers 200 without enforcing it, and sends no retention', async () => {
+    const backend = new S3Backend(parseS3Location(location('lock-refused')), { objectLockDays: 7 });
+    const seen = recorded(backend);
+    try {
+      const err = await expectCode(backend.create(), 'USAGE');
+      expect(err.message).toMatch(/Object Lock/);
+      expect(err.hint).toMatch(/Swift does not/);
+      expect(seen.some((r) => r.query.includes('object-lock'))).toBe(true);
+      expect(seen.filter((r) => r.query.includes('retention') || r.headers.includes('x-amz-object-lock-mode'))).toEqual(
+        [],
+      );
+      expect(await backend.isRepository()).toBe(false);
+    } finally {
+      await backend.close();
+    }
+  });
+
+  it('finds Swift not immutable: no Object Lock, and the canary (put without retention) is deleted', async () => {
+    const backend = new S3Backend(parseS3Location(location('probe')));
+    const seen = recorded(backend);
+    try {
+      await backend.create();
+      const report = await backend.probeImmutability();
+      expect(report).toMatchObject({
+        immutable: false,
+        objectLock: false,
+        canary: { retention: false, deleted: true },
+      });
+      expect(report.findings.join('\n')).toMatch(/does not report Object Lock/);
+      expect(seen.filter((r) => r.query.includes('retention') || r.headers.includes('x-amz-object-lock'))).toEqual([]);
+    } finally {
+      await backend.close();
+    }
+  });
+
   it('reports a bucket without Object Lock as such although Swift answers 200', async () => {
     const backend = new S3Backend(parseS3Location(location()));
     try {

@@ -40,7 +40,16 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { FoleBackupError } from '../errors.js';
-import type { Backend, ByteRange, Bytes, ObjectHandle, ObjectInfo, ObjectType, StorageFacts } from './backend.js';
+import type {
+  Backend,
+  ByteRange,
+  Bytes,
+  ImmutabilityReport,
+  ObjectHandle,
+  ObjectInfo,
+  ObjectType,
+  StorageFacts,
+} from './backend.js';
 import { checkHandle } from './backend.js';
 
 // The version range is pinned to releases that support Node 20; the warning is about later ones we never take.
@@ -57,6 +66,7 @@ const MARKER = '.fole-backup-location';
 /** Where saveNewByClaim's claims live (never listed: a name starting with '.' is no object name). */
 const CLAIMS = '.claims';
 const PROBES = '.probes';
+const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** Where an S3 repository lives, parsed from its location string. */
 export interface S3Location {
@@ -77,6 +87,16 @@ export interface S3Options {
   insecureHttp?: boolean;
   /** Where the warning about plain HTTP goes. */
   warn?: (message: string) => void;
+  /**
+   * create() only: make a repository whose every object is put with COMPLIANCE retention for this many days
+   * (init --object-lock-days). Refused unless the bucket proves Object Lock is enabled.
+   */
+  objectLockDays?: number;
+}
+
+/** A repository's Object Lock rule, kept in its location marker (plaintext: the backend needs it to write). */
+interface LockPolicy {
+  days: number;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
@@ -232,11 +252,15 @@ export class S3Backend implements Backend {
   private readonly prefix: string;
   /** Whether the server proved it refuses a PUT with If-None-Match: * over an existing object; probed once. */
   private conditional: Promise<boolean> | undefined;
+  /** The repository's Object Lock rule, read from the marker once (undefined: none). */
+  private lock: Promise<LockPolicy | undefined> | undefined;
+  private readonly lockDays: number | undefined;
 
   constructor(where: S3Location, opts: S3Options = {}) {
     this.location = where.location;
     this.bucket = where.bucket;
     this.prefix = where.prefix;
+    this.lockDays = opts.objectLockDays;
     const caFile = opts.caCert ?? nonEmpty(process.env.AWS_CA_BUNDLE);
     let ca: Buffer | undefined;
     if (caFile !== undefined) {
@@ -286,7 +310,20 @@ export class S3Backend implements Backend {
   }
 
   async create(): Promise<void> {
-    await this.ensureBucket();
+    await this.ensureBucket(this.lockDays !== undefined);
+    if (this.lockDays !== undefined && !(await this.objectLockEnabled())) {
+      throw new FoleBackupError(
+        'USAGE',
+        `create repository ${this.location}: --object-lock-days refused: the server does not enforce S3 Object Lock ` +
+          'on this bucket (its GetObjectLockConfiguration answer holds no ObjectLockEnabled=Enabled)',
+        {
+          hint:
+            'use a bucket created with Object Lock enabled on a server that supports it (AWS S3 and others; ' +
+            'OpenStack Swift does not, and accepts lock headers without enforcing them), or init without ' +
+            '--object-lock-days; `fole-backup immutability-probe` tests a target',
+        },
+      );
+    }
     const held = await this.client
       .send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix, MaxKeys: 1 }))
       .catch((err: unknown) => {
@@ -297,10 +334,49 @@ export class S3Backend implements Backend {
         hint: 'choose an empty bucket or a new prefix (s3:https://HOST/BUCKET/PREFIX)',
       });
     }
-    await this.putObject(`${this.prefix}${MARKER}`, new Uint8Array(0), undefined);
+    const policy = this.lockDays === undefined ? undefined : { days: this.lockDays };
+    this.lock = Promise.resolve(policy);
+    const marker = policy === undefined ? new Uint8Array(0) : Buffer.from(JSON.stringify({ objectLock: policy }));
+    await this.putObject(`${this.prefix}${MARKER}`, marker, undefined, {}, policy);
   }
 
-  private async ensureBucket(): Promise<void> {
+  /**
+   * The Object Lock rule the marker records. Before any object is put with retention the server must prove,
+   * again, that Object Lock is enabled: lock headers are never sent to a server that has not.
+   */
+  private lockPolicy(): Promise<LockPolicy | undefined> {
+    this.lock ??= (async () => {
+      let text: string;
+      try {
+        const res = await this.client.send(
+          new GetObjectCommand({ Bucket: this.bucket, Key: `${this.prefix}${MARKER}` }),
+        );
+        text = (await res.Body?.transformToString()) ?? '';
+      } catch (err) {
+        const e = s3Error('read', this.where(`${this.prefix}${MARKER}`), err);
+        if (e.code === 'NOT_FOUND') return undefined;
+        throw e;
+      }
+      if (text === '') return undefined;
+      const days = (JSON.parse(text) as { objectLock?: { days?: unknown } }).objectLock?.days;
+      if (typeof days !== 'number' || !Number.isSafeInteger(days) || days < 1) return undefined;
+      if (!(await this.objectLockEnabled())) {
+        throw new FoleBackupError(
+          'REPO_CORRUPT',
+          `open ${this.location}: the repository was made with Object Lock (${days} days) but the bucket no longer ` +
+            'reports Object Lock enabled',
+          { hint: 'check the bucket (or the endpoint: is it the server the repository was made on?)' },
+        );
+      }
+      return { days };
+    })().catch((err: unknown) => {
+      this.lock = undefined;
+      throw err;
+    });
+    return this.lock;
+  }
+
+  private async ensureBucket(objectLock: boolean): Promise<void> {
     try {
       await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
       return;
@@ -310,7 +386,9 @@ export class S3Backend implements Backend {
       }
     }
     try {
-      await this.client.send(new CreateBucketCommand({ Bucket: this.bucket }));
+      await this.client.send(
+        new CreateBucketCommand({ Bucket: this.bucket, ...(objectLock ? { ObjectLockEnabledForBucket: true } : {}) }),
+      );
     } catch (err) {
       // made meanwhile by someone else, or ours already: the emptiness check decides
       const code = sdkCode(err);
@@ -333,15 +411,24 @@ export class S3Backend implements Backend {
 
   async save(h: ObjectHandle, data: Bytes): Promise<void> {
     const key = this.keyOf(h);
-    await this.putObject(key, data, h.type === 'data' ? undefined : sha256Of(data));
+    await this.putObject(key, data, h.type === 'data' ? undefined : sha256Of(data), {}, await this.retentionOf(h));
   }
 
-  /** One PUT for a small object, a multipart upload of streamed parts for a large one (aborted on failure). */
+  /** The retention an object gets: none for a lock (it must go when its command ends), else the repository's. */
+  private async retentionOf(h: ObjectHandle): Promise<LockPolicy | undefined> {
+    return h.type === 'locks' ? undefined : this.lockPolicy();
+  }
+
+  /**
+   * One PUT for a small object, a multipart upload of streamed parts for a large one (aborted on failure); with a
+   * lock policy, COMPLIANCE retention until `days` from now.
+   */
   private async putObject(
     key: string,
     data: Bytes,
     sha256: string | undefined,
     extra: Partial<PutObjectCommandInput> = {},
+    lock?: LockPolicy,
   ) {
     const size = lengthOf(data);
     const params: PutObjectCommandInput = {
@@ -349,6 +436,7 @@ export class S3Backend implements Backend {
       Key: key,
       ContentType: 'application/octet-stream',
       ...(sha256 === undefined ? {} : { Metadata: { sha256 } }),
+      ...(lock === undefined ? {} : retention(lock.days * DAY_MS)),
       ...extra,
     };
     try {
@@ -377,9 +465,10 @@ export class S3Backend implements Backend {
       this.conditional = undefined;
       throw err;
     });
-    if (!(await this.conditional)) return this.saveNewByClaim(h, key, data, sha256);
+    const lock = await this.retentionOf(h);
+    if (!(await this.conditional)) return this.saveNewByClaim(h, key, data, sha256, lock);
     try {
-      await this.putObject(key, data, sha256, { IfNoneMatch: '*' });
+      await this.putObject(key, data, sha256, { IfNoneMatch: '*' }, lock);
     } catch (err) {
       const cause = err instanceof FoleBackupError ? err.cause : err;
       // 412: taken; 409: a conditional write to the same key is under way (AWS)
@@ -438,7 +527,13 @@ export class S3Backend implements Backend {
    * A writer that dies between its claim and its PUT leaves the name blocked: after CLAIM_WAIT_MS the error names
    * the claims to remove once no other writer runs.
    */
-  private async saveNewByClaim(h: ObjectHandle, key: string, data: Bytes, sha256: string | undefined) {
+  private async saveNewByClaim(
+    h: ObjectHandle,
+    key: string,
+    data: Bytes,
+    sha256: string | undefined,
+    lock: LockPolicy | undefined,
+  ) {
     const rel = key.slice(this.prefix.length);
     const claimDir = `${this.prefix}${CLAIMS}/${rel}/`;
     const deadline = Date.now() + CLAIM_WAIT_MS;
@@ -449,7 +544,7 @@ export class S3Backend implements Backend {
       const claims = await this.listKeys(claimDir);
       if (claims.length === 1 && claims[0] === mine) {
         if (await this.exists(key)) throw this.taken(h);
-        await this.putObject(key, data, sha256);
+        await this.putObject(key, data, sha256, {}, lock);
         return;
       }
       await this.deleteKey(mine);
@@ -612,8 +707,30 @@ export class S3Backend implements Backend {
     }
   }
 
+  async retainedUntil(h: ObjectHandle): Promise<number | undefined> {
+    const key = this.keyOf(h);
+    if ((await this.lockPolicy()) === undefined) return undefined;
+    try {
+      const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      const until = res.ObjectLockRetainUntilDate?.getTime();
+      return until !== undefined && until > Date.now() ? until : undefined;
+    } catch (err) {
+      const e = s3Error('read', this.where(key), err);
+      if (e.code === 'NOT_FOUND') return undefined;
+      throw e;
+    }
+  }
+
   async remove(h: ObjectHandle): Promise<void> {
     const key = this.keyOf(h);
+    const until = await this.retainedUntil(h);
+    if (until !== undefined) {
+      throw new FoleBackupError(
+        'OBJECT_LOCKED',
+        `remove ${this.where(key)}: under retention until ${new Date(until).toISOString()}`,
+        { path: this.where(key), hint: 'it can be removed once its retention has ended; run again after that date' },
+      );
+    }
     await this.deleteKey(key);
     // a name saveNew may store again must not stay claimed (packs are never saved create-only)
     if (h.type !== 'data') {
@@ -649,9 +766,71 @@ export class S3Backend implements Backend {
     }
   }
 
+  /**
+   * What the bucket really enforces: its Object Lock configuration (judged by the body), then a canary. Only where
+   * Object Lock was proved is the canary put with retention (COMPLIANCE, one day: it stays that long); then the
+   * very version put is deleted. Immutable only if that delete is refused.
+   */
+  async probeImmutability(): Promise<ImmutabilityReport> {
+    const findings: string[] = [];
+    const { versioning = 'unknown' } = await this.storageFacts();
+    const objectLock = await this.objectLockEnabled();
+    findings.push(
+      objectLock
+        ? 'the bucket reports Object Lock enabled'
+        : 'the bucket does not report Object Lock enabled (no ObjectLockEnabled=Enabled in its configuration)',
+    );
+    findings.push(`bucket versioning: ${versioning}`);
+    const key = `${this.prefix}${PROBES}/immutability-${randomBytes(8).toString('hex')}`;
+    let versionId: string | undefined;
+    try {
+      const res = await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: Buffer.from('fole-backup immutability canary\n'),
+          ...(objectLock ? retention(DAY_MS) : {}),
+        }),
+      );
+      versionId = res.VersionId;
+    } catch (err) {
+      throw s3Error('write', this.where(key), err);
+    }
+    let deleted: boolean;
+    try {
+      await this.client.send(
+        new DeleteObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          ...(versionId === undefined ? {} : { VersionId: versionId }),
+        }),
+      );
+      // without a version id a delete may only hide the object behind a delete marker: look for it
+      deleted = versionId !== undefined || !(await this.exists(key));
+    } catch (err) {
+      const e = s3Error('remove', this.where(key), err);
+      if (e.code !== 'ACCESS_DENIED') throw e;
+      deleted = false;
+      findings.push(`deleting the canary was refused: ${e.message}`);
+    }
+    if (deleted) findings.push('the canary was deleted: anyone with these credentials can delete backups');
+    const immutable = objectLock && !deleted;
+    return { immutable, objectLock, versioning, canary: { retention: objectLock, deleted }, findings };
+  }
+
   async close(): Promise<void> {
     this.client.destroy();
   }
+}
+
+/** COMPLIANCE retention for `ms` from now: nobody, the account's root included, can delete the version before. */
+function retention(ms: number): Partial<PutObjectCommandInput> {
+  return {
+    ObjectLockMode: 'COMPLIANCE',
+    ObjectLockRetainUntilDate: new Date(Date.now() + ms),
+    // AWS wants a checksum with every PUT under retention
+    ChecksumAlgorithm: 'SHA256',
+  };
 }
 
 function nonEmpty(s: string | undefined): string | undefined {

@@ -12,6 +12,7 @@ import type {
   ObjectHandle,
   ObjectInfo,
   ObjectReader,
+  ImmutabilityReport,
   ObjectType,
   StorageFacts,
   TemporaryFile,
@@ -22,6 +23,8 @@ export class SharedBackend implements Backend {
   readonly listTemporary?: () => AsyncIterable<TemporaryFile>;
   readonly removeTemporary?: (t: TemporaryFile) => Promise<void>;
   readonly storageFacts?: () => Promise<StorageFacts>;
+  readonly retainedUntil?: (h: ObjectHandle) => Promise<number | undefined>;
+  readonly probeImmutability?: () => Promise<ImmutabilityReport>;
 
   constructor(readonly inner: Backend) {
     // the optional methods exist exactly when the wrapped backend has them
@@ -32,9 +35,10 @@ export class SharedBackend implements Backend {
     if (inner.removeTemporary !== undefined) {
       this.removeTemporary = (t) => (inner.removeTemporary as (t: TemporaryFile) => Promise<void>).call(inner, t);
     }
-    if (inner.storageFacts !== undefined) {
-      this.storageFacts = () => (inner.storageFacts as () => Promise<StorageFacts>).call(inner);
-    }
+    const { storageFacts, retainedUntil, probeImmutability } = inner;
+    if (storageFacts !== undefined) this.storageFacts = () => storageFacts.call(inner);
+    if (retainedUntil !== undefined) this.retainedUntil = (h) => retainedUntil.call(inner, h);
+    if (probeImmutability !== undefined) this.probeImmutability = () => probeImmutability.call(inner);
   }
 
   get location(): string {

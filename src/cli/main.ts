@@ -26,6 +26,7 @@ import { registerActor } from './commands/actor.js';
 import { registerAudit } from './commands/audit.js';
 import { registerTrust } from './commands/trust.js';
 import { registerApprove } from './commands/approve.js';
+import { registerImmutabilityProbe } from './commands/immutability-probe.js';
 
 export const VERSION = '0.1.0';
 
@@ -123,6 +124,7 @@ Getting started:
   registerAudit(program, run);
   registerTrust(program, run);
   registerApprove(program, run);
+  registerImmutabilityProbe(program, run);
   registerDemo(program, run);
   return program;
 }

@@ -59,6 +59,11 @@ export function registerInit(program: Command, run: Runner): void {
       '--db-chunk-size <bytes>',
       'chunk size for database snapshots: a power of two from 512 to 1048576 (default 16384)',
     )
+    .option(
+      '--object-lock-days <n>',
+      'S3 only: put every object with COMPLIANCE retention for n days (1-36500), so nobody can delete or overwrite ' +
+        'a backup before then; refused unless the bucket proves Object Lock is enabled (docs/BACKENDS.md)',
+    )
     .option('--admin <name>', 'make an actor registry with this human as its first sysadmin (docs/TRUST.md)')
     .option('--admin-public-key <file>', "with --admin: the sysadmin's public key (FILE.pub from `actor keygen`)")
     .addHelpText(
@@ -78,6 +83,7 @@ Without the password or key file the backups cannot be read by anyone, you inclu
         dbChunkSize?: string;
         admin?: string;
         adminPublicKey?: string;
+        objectLockDays?: string;
       }>();
       return run(async (ctx) => {
         ctx.repoLocation(); // no --repo is a usage error before any password is asked
@@ -98,10 +104,20 @@ Without the password or key file the backups cannot be read by anyone, you inclu
             throw new UsageError(`--db-chunk-size must be a power of two from 512 to 1048576, not ${opts.dbChunkSize}`);
           }
         }
+        const objectLockDays =
+          opts.objectLockDays === undefined
+            ? undefined
+            : parseWholeNumber('--object-lock-days', opts.objectLockDays, { min: 1, max: 36_500 });
+        // a location that cannot take these options is refused before a key file is written
+        await ctx.openBackend(objectLockDays === undefined ? {} : { objectLockDays }).close();
         const password = opts.generateKeyFile
           ? await generateKeyFile(opts.generateKeyFile)
           : await ctx.password({ confirm: true });
-        const repo = await ctx.initRepo(password, dbChunkSize === undefined ? {} : { dbChunkSize });
+        const repo = await ctx.initRepo(
+          password,
+          dbChunkSize === undefined ? {} : { dbChunkSize },
+          objectLockDays === undefined ? {} : { objectLockDays },
+        );
         let trustId: string | undefined;
         let storage: StorageFacts | undefined;
         try {
@@ -118,6 +134,7 @@ Without the password or key file the backups cannot be read by anyone, you inclu
             keyFile: opts.generateKeyFile ?? null,
             ...(trustId === undefined ? {} : { trustId, sysadmin: admin?.name }),
             ...(storage === undefined ? {} : { storage }),
+            ...(objectLockDays === undefined ? {} : { objectLockDays }),
           },
           () =>
             `created repository ${repo.config.id} at ${repo.backend.location}` +
