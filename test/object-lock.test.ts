@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { Backend, Bytes, ObjectHandle } from '../src/backend/backend.js';
 import { MemoryBackend } from '../src/backend/memory.js';
 import { SharedBackend } from '../src/backend/shared.js';
@@ -17,10 +17,9 @@ import { prune } from '../src/prune/prune.js';
 import { Repository } from '../src/repository/repository.js';
 import { forget } from '../src/retention/forget.js';
 import { listSnapshots } from '../src/snapshot/store.js';
-import { readTree } from '../src/snapshot/tree.js';
 import { expectCode } from './backend-conformance.js';
 import { createDatabase } from './fixtures/sqlite-writer.js';
-import { FAST_KDF, readBack, TEST_PASSWORD } from './repo-helpers.js';
+import { expectAllReadable, FAST_KDF, TEST_PASSWORD } from './repo-helpers.js';
 
 const key = (h: ObjectHandle): string => (h.type === 'config' ? 'config' : `${h.type}/${h.name}`);
 
@@ -67,20 +66,16 @@ class RetainingBackend extends SharedBackend {
 }
 
 let work: string;
-let root: string;
-
-beforeEach(() => {
-  work = mkdtempSync(join(tmpdir(), 'fole-backup-lock-'));
-  root = join(work, 'storage');
-  createDatabase(join(root, 'core', 'core.db'), 10);
-  mkdirSync(join(root, 'projects', 'p1', 'files'), { recursive: true });
-});
 
 afterEach(() => rmSync(work, { recursive: true, force: true }));
 
 async function twoBackups(backend: RetainingBackend): Promise<{ repo: Repository; ids: string[] }> {
-  const repo = await Repository.init(backend, TEST_PASSWORD, { kdf: FAST_KDF, packSize: 256 * 1024 });
+  work = mkdtempSync(join(tmpdir(), 'fole-backup-lock-'));
+  const root = join(work, 'storage');
   const files = join(root, 'projects', 'p1', 'files');
+  createDatabase(join(root, 'core', 'core.db'), 10);
+  mkdirSync(files, { recursive: true });
+  const repo = await Repository.init(backend, TEST_PASSWORD, { kdf: FAST_KDF, packSize: 256 * 1024 });
   const ids: string[] = [];
   for (let gen = 0; gen < 2; gen++) {
     for (let i = 0; i < 8; i++) writeFileSync(join(files, `g${gen}-${i}.bin`), randomBytes(60_000));
@@ -90,16 +85,8 @@ async function twoBackups(backend: RetainingBackend): Promise<{ repo: Repository
   return { repo, ids };
 }
 
-async function expectAllReadable(repo: Repository): Promise<void> {
-  for (const s of await listSnapshots(repo)) {
-    for await (const e of readTree(repo, s.tree)) {
-      if (e.kind !== 'dir') expect((await readBack(repo, e)).length).toBe(e.size);
-    }
-  }
-}
-
 describe('Object Lock: forget and prune never remove an object under retention', () => {
-  it('forget refuses a backup under retention before removing anything, and forgets it once retention ends', async () => {
+  it('forget refuses a retained backup before removing anything, and forgets it once retention ends', async () => {
     const backend = new RetainingBackend(new MemoryBackend());
     const { repo, ids } = await twoBackups(backend);
     const err = await expectCode(forget(repo, { ids: [ids[0] as string] }), 'OBJECT_LOCKED');

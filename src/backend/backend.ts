@@ -17,6 +17,8 @@
  *   approvals/<name>  approval requests, approvals and their consumption records
  */
 
+import { FoleBackupError } from '../errors.js';
+
 export type ObjectType =
   | 'config'
   | 'keys'
@@ -219,4 +221,41 @@ export function checkHandle(h: ObjectHandle): void {
   if (!NAME_RE.test(h.name)) {
     throw new Error(`invalid object name ${JSON.stringify(h.name)} for type ${h.type}`);
   }
+}
+
+/** Whether `name` is a valid object name for `type` (what checkHandle accepts). */
+export function isObjectName(type: ObjectType, name: string): boolean {
+  try {
+    checkHandle({ type, name });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Throws INTERNAL for a range no caller may ask for (negative, fractional, unsafe). `where` names the object. */
+export function checkRange(where: string, range: ByteRange): void {
+  if (
+    !Number.isSafeInteger(range.offset) ||
+    !Number.isSafeInteger(range.length) ||
+    range.offset < 0 ||
+    range.length < 0
+  ) {
+    throw new FoleBackupError(
+      'INTERNAL',
+      `read ${where}: invalid range offset=${range.offset} length=${range.length}`,
+      {
+        path: where,
+      },
+    );
+  }
+}
+
+/** The REPO_CORRUPT error of a range that lies beyond the end of an object of `size` bytes. */
+export function beyondEnd(where: string, range: ByteRange, size: number): FoleBackupError {
+  return new FoleBackupError(
+    'REPO_CORRUPT',
+    `read ${where}: range ${range.offset}+${range.length} lies beyond the end of the object (${size} bytes)`,
+    { path: where, hint: 'the object is shorter than the index says; check the repository' },
+  );
 }

@@ -200,11 +200,14 @@ describe('openBackend', () => {
   });
 
   it('refuses unknown schemes and says which ones this version supports', () => {
-    for (const location of ['s3:bucket/repo', 'sftp:host:/repo', 'memory:', 'rest:http://x']) {
+    for (const location of ['sftp:host:/repo', 'memory:', 'rest:http://x']) {
       const err = thrown(() => openBackend(location));
       expect(err.code).toBe('USAGE');
-      expect(err.message).toMatch(/unsupported backend .*this version supports local:<path> or a plain path/);
+      expect(err.message).toMatch(
+        /unsupported backend .*this version supports local:<path>, a plain path, or s3:https:\/\/HOST/,
+      );
     }
+    expect(thrown(() => openBackend('s3:bucket/repo')).message).toMatch(/not a URL/);
   });
 
   it('refuses an empty location', () => {

@@ -32,7 +32,7 @@ import type {
   ObjectType,
   TemporaryFile,
 } from './backend.js';
-import { checkHandle, LATER_TYPES, OBJECT_TYPES } from './backend.js';
+import { beyondEnd, checkHandle, checkRange, isObjectName, LATER_TYPES, OBJECT_TYPES } from './backend.js';
 
 const DIR_MODE = 0o700;
 
@@ -303,19 +303,6 @@ function notEmpty(dir: string, why: string): FoleBackupError {
   });
 }
 
-function checkRange(path: string, range: ByteRange): void {
-  if (
-    !Number.isSafeInteger(range.offset) ||
-    !Number.isSafeInteger(range.length) ||
-    range.offset < 0 ||
-    range.length < 0
-  ) {
-    throw new FoleBackupError('INTERNAL', `read ${path}: invalid range offset=${range.offset} length=${range.length}`, {
-      path,
-    });
-  }
-}
-
 /**
  * `range` of an open file of `size` bytes, into a buffer of its own: not
  * zero-filled (every byte is read into, or the read fails), never a slice of
@@ -334,14 +321,6 @@ async function readRange(fh: FileHandle, path: string, range: ByteRange, size: n
   return buf;
 }
 
-function beyondEnd(path: string, range: ByteRange, size: number): FoleBackupError {
-  return new FoleBackupError(
-    'REPO_CORRUPT',
-    `read ${path}: range ${range.offset}+${range.length} lies beyond the end of the object (${size} bytes)`,
-    { path, hint: 'the object is shorter than the index says; check the repository' },
-  );
-}
-
 function mkdirFresh(path: string): Promise<void> {
   return mkdir(path, { mode: DIR_MODE }).then(
     () => undefined,
@@ -352,13 +331,7 @@ function mkdirFresh(path: string): Promise<void> {
 }
 
 function isValidName(type: ObjectType, name: string): boolean {
-  if (isTempName(name)) return false;
-  try {
-    checkHandle({ type, name });
-    return true;
-  } catch {
-    return false;
-  }
+  return !isTempName(name) && isObjectName(type, name);
 }
 
 async function readdirOrEmpty(dir: string): Promise<Dirent[]> {

@@ -76,7 +76,7 @@ describe('RetryBackend', () => {
   it('gives up after the last attempt with the last error, pausing with growing, capped, jittered delays', async () => {
     const { faults, backend, retries, delays } = stack(5);
     const errors = Array.from({ length: 5 }, (_, i) => http(502, `BadGateway${i}`));
-    errors.forEach((e, i) => faults.failNth('stat', i + 1, e));
+    for (const [i, e] of errors.entries()) faults.failNth('stat', i + 1, e);
     await backend.save(h, Buffer.from('x'));
     await expect(backend.stat(h)).rejects.toBe(errors[4]);
     expect(retries).toHaveLength(4);

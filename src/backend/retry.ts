@@ -9,19 +9,9 @@
  * reading the object back: the same bytes mean the lost attempt stored them.
  */
 import { FoleBackupError, errnoCode } from '../errors.js';
-import type {
-  Backend,
-  ByteRange,
-  Bytes,
-  ObjectHandle,
-  ObjectInfo,
-  ObjectReader,
-  ImmutabilityReport,
-  ObjectType,
-  StorageFacts,
-  TemporaryFile,
-} from './backend.js';
+import type { Backend, Bytes, ObjectHandle, ObjectInfo, ObjectType } from './backend.js';
 import { joinBytes } from './backend.js';
+import { describeHandle, WrappedBackend } from './wrapped.js';
 
 export interface RetryOptions {
   /** Attempts in all, the first included (default 6). */
@@ -84,13 +74,7 @@ export function isTransient(err: unknown): boolean {
   return false;
 }
 
-export class RetryBackend implements Backend {
-  readonly openReader?: (h: ObjectHandle) => Promise<ObjectReader>;
-  readonly listTemporary?: () => AsyncIterable<TemporaryFile>;
-  readonly removeTemporary?: (t: TemporaryFile) => Promise<void>;
-  readonly storageFacts?: () => Promise<StorageFacts>;
-  readonly retainedUntil?: (h: ObjectHandle) => Promise<number | undefined>;
-  readonly probeImmutability?: () => Promise<ImmutabilityReport>;
+export class RetryBackend extends WrappedBackend {
   private readonly attempts: number;
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
@@ -98,35 +82,19 @@ export class RetryBackend implements Backend {
   private readonly random: () => number;
 
   constructor(
-    readonly inner: Backend,
+    inner: Backend,
     private readonly opts: RetryOptions = {},
   ) {
+    super(inner);
     this.attempts = Math.max(1, opts.attempts ?? 6);
     this.baseDelayMs = opts.baseDelayMs ?? 200;
     this.maxDelayMs = opts.maxDelayMs ?? 10_000;
     this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
     this.random = opts.random ?? Math.random;
-    const { openReader, removeTemporary, storageFacts, retainedUntil, probeImmutability } = inner;
-    // the optional methods exist exactly when the wrapped backend has them
-    if (openReader !== undefined) this.openReader = (h) => this.retry('open', () => openReader.call(inner, h));
-    if (inner.listTemporary !== undefined) {
-      this.listTemporary = () => (inner.listTemporary as () => AsyncIterable<TemporaryFile>).call(inner);
-    }
-    if (removeTemporary !== undefined) {
-      this.removeTemporary = (t) => this.retry(`remove ${t.path}`, () => removeTemporary.call(inner, t));
-    }
-    if (storageFacts !== undefined) {
-      this.storageFacts = () => this.retry('storage facts', () => storageFacts.call(inner));
-    }
-    if (retainedUntil !== undefined) {
-      this.retainedUntil = (h) => this.retry(`stat ${describe(h)}`, () => retainedUntil.call(inner, h));
-    }
-    // not retried: a probe that half ran is reported as it failed, never run twice
-    if (probeImmutability !== undefined) this.probeImmutability = () => probeImmutability.call(inner);
   }
 
-  get location(): string {
-    return this.inner.location;
+  protected override call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return this.retry(what, fn);
   }
 
   /** Run `fn` until it succeeds, fails for good, or the attempts are spent (the last error is thrown). */
@@ -143,22 +111,10 @@ export class RetryBackend implements Backend {
     }
   }
 
-  create(): Promise<void> {
-    return this.retry('create', () => this.inner.create());
-  }
-
-  isRepository(): Promise<boolean> {
-    return this.retry('open', () => this.inner.isRepository());
-  }
-
-  save(h: ObjectHandle, data: Bytes): Promise<void> {
-    return this.retry(`save ${describe(h)}`, () => this.inner.save(h, data));
-  }
-
-  async saveNew(h: ObjectHandle, data: Bytes): Promise<void> {
+  override async saveNew(h: ObjectHandle, data: Bytes): Promise<void> {
     let failedTransiently = false;
     try {
-      await this.retry(`save ${describe(h)}`, async (attempt) => {
+      await this.retry(`save ${describeHandle(h)}`, async (attempt) => {
         failedTransiently ||= attempt > 1;
         return this.inner.saveNew(h, data);
       });
@@ -169,19 +125,11 @@ export class RetryBackend implements Backend {
     }
   }
 
-  load(h: ObjectHandle, range?: ByteRange): Promise<Buffer> {
-    return this.retry(`load ${describe(h)}`, () => this.inner.load(h, range));
-  }
-
-  stat(h: ObjectHandle): Promise<ObjectInfo> {
-    return this.retry(`stat ${describe(h)}`, () => this.inner.stat(h));
-  }
-
   /**
    * A listing that fails before its first object is started again; one that fails later is not (the caller has
    * seen part of it already), and fails as the wrapped backend's did.
    */
-  list(type: ObjectType): AsyncIterable<ObjectInfo> {
+  override list(type: ObjectType): AsyncIterable<ObjectInfo> {
     const self = this;
     return (async function* () {
       let first: IteratorResult<ObjectInfo> | undefined;
@@ -195,16 +143,4 @@ export class RetryBackend implements Backend {
       }
     })();
   }
-
-  remove(h: ObjectHandle): Promise<void> {
-    return this.retry(`remove ${describe(h)}`, () => this.inner.remove(h));
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-}
-
-function describe(h: ObjectHandle): string {
-  return h.type === 'config' ? 'config' : `${h.type}/${h.name}`;
 }

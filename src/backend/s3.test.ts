@@ -4,7 +4,7 @@ import { describeBackendConformance, expectCode } from '../../test/backend-confo
 import { startSwift, swiftMissing, type SwiftServer } from '../../test/servers/swift.js';
 import { FoleBackupError } from '../errors.js';
 import { openBackend } from './open.js';
-import { parseS3Location, S3Backend } from './s3.js';
+import { parseS3Location, S3Backend, type S3Options } from './s3.js';
 
 const missing = swiftMissing();
 if (missing !== undefined) {
@@ -84,6 +84,21 @@ describe.skipIf(missing !== undefined)('S3 backend on a real server (OpenStack S
     await swift?.stop();
   });
 
+  /** A fresh S3Backend at `loc` for `fn`, closed afterwards. */
+  async function withBackend(
+    loc: string,
+    opts: S3Options | ((b: S3Backend) => Promise<void>),
+    fn?: (b: S3Backend) => Promise<void>,
+  ) {
+    const [options, body] = typeof opts === 'function' ? [{}, opts] : [opts, fn as (b: S3Backend) => Promise<void>];
+    const backend = new S3Backend(parseS3Location(loc), options);
+    try {
+      await body(backend);
+    } finally {
+      await backend.close();
+    }
+  }
+
   const location = (bucket = 'conformance'): string =>
     `s3:${swift.endpoint}/${bucket}/${randomBytes(6).toString('hex')}`;
 
@@ -93,8 +108,7 @@ describe.skipIf(missing !== undefined)('S3 backend on a real server (OpenStack S
   }));
 
   it('reports that Swift does not honour conditional PUTs and still lets exactly one of two racers win', async () => {
-    const backend = new S3Backend(parseS3Location(location()));
-    try {
+    await withBackend(location(), async (backend) => {
       await backend.create();
       // the server's own answer, not a guess: Swift's s3api refuses If-None-Match with 501
       expect(await (backend as unknown as { probeConditionalPut(): Promise<boolean> }).probeConditionalPut()).toBe(
@@ -107,14 +121,11 @@ describe.skipIf(missing !== undefined)('S3 backend on a real server (OpenStack S
       ]);
       const won = [a, b].filter((r) => r?.status === 'fulfilled');
       expect(won).toHaveLength(1);
-    } finally {
-      await backend.close();
-    }
+    });
   });
 
   it('verifies the SHA-256 stored with an object on a whole load', async () => {
-    const backend = new S3Backend(parseS3Location(location()));
-    try {
+    await withBackend(location(), async (backend) => {
       await backend.create();
       const h = { type: 'snapshots' as const, name: 'snap' };
       await backend.save(h, Buffer.from('snapshot bytes'));
@@ -134,9 +145,7 @@ describe.skipIf(missing !== undefined)('S3 backend on a real server (OpenStack S
       await expectCode(backend.load(h), 'REPO_CORRUPT');
       // a range cannot be checked against a whole-object hash; it is the caller's to check
       expect((await backend.load(h, { offset: 0, length: 8 })).toString()).toBe('snapshot');
-    } finally {
-      await backend.close();
-    }
+    });
   });
 
   it('reports wrong credentials as ACCESS_DENIED without the secret', async () => {
@@ -172,10 +181,9 @@ describe.skipIf(missing !== undefined)('S3 backend on a real server (OpenStack S
     return seen;
   }
 
-  it('refuses --object-lock-days on Swift, which answers 200 without enforcing it, and sends no retention', async () => {
-    const backend = new S3Backend(parseS3Location(location('lock-refused')), { objectLockDays: 7 });
-    const seen = recorded(backend);
-    try {
+  it('refuses --object-lock-days on Swift, which answers 200 but enforces nothing; sends no retention', async () => {
+    await withBackend(location('lock-refused'), { objectLockDays: 7 }, async (backend) => {
+      const seen = recorded(backend);
       const err = await expectCode(backend.create(), 'USAGE');
       expect(err.message).toMatch(/Object Lock/);
       expect(err.hint).toMatch(/Swift does not/);
@@ -184,15 +192,12 @@ describe.skipIf(missing !== undefined)('S3 backend on a real server (OpenStack S
         [],
       );
       expect(await backend.isRepository()).toBe(false);
-    } finally {
-      await backend.close();
-    }
+    });
   });
 
   it('finds Swift not immutable: no Object Lock, and the canary (put without retention) is deleted', async () => {
-    const backend = new S3Backend(parseS3Location(location('probe')));
-    const seen = recorded(backend);
-    try {
+    await withBackend(location('probe'), async (backend) => {
+      const seen = recorded(backend);
       await backend.create();
       const report = await backend.probeImmutability();
       expect(report).toMatchObject({
@@ -202,18 +207,13 @@ describe.skipIf(missing !== undefined)('S3 backend on a real server (OpenStack S
       });
       expect(report.findings.join('\n')).toMatch(/does not report Object Lock/);
       expect(seen.filter((r) => r.query.includes('retention') || r.headers.includes('x-amz-object-lock'))).toEqual([]);
-    } finally {
-      await backend.close();
-    }
+    });
   });
 
   it('reports a bucket without Object Lock as such although Swift answers 200', async () => {
-    const backend = new S3Backend(parseS3Location(location()));
-    try {
+    await withBackend(location(), async (backend) => {
       await backend.create();
       expect(await backend.storageFacts()).toEqual({ versioning: 'disabled', objectLock: false });
-    } finally {
-      await backend.close();
-    }
+    });
   });
 });

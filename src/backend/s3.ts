@@ -50,7 +50,7 @@ import type {
   ObjectType,
   StorageFacts,
 } from './backend.js';
-import { checkHandle } from './backend.js';
+import { beyondEnd, checkHandle, checkRange, isObjectName } from './backend.js';
 
 // The version range is pinned to releases that support Node 20; the warning is about later ones we never take.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -261,7 +261,7 @@ export class S3Backend implements Backend {
     this.bucket = where.bucket;
     this.prefix = where.prefix;
     this.lockDays = opts.objectLockDays;
-    const caFile = opts.caCert ?? nonEmpty(process.env.AWS_CA_BUNDLE);
+    const caFile = opts.caCert ?? (process.env.AWS_CA_BUNDLE || undefined);
     let ca: Buffer | undefined;
     if (caFile !== undefined) {
       try {
@@ -278,7 +278,7 @@ export class S3Backend implements Backend {
     this.client = new S3Client({
       endpoint: where.endpoint,
       forcePathStyle: true,
-      region: nonEmpty(process.env.AWS_REGION) ?? nonEmpty(process.env.AWS_DEFAULT_REGION) ?? 'us-east-1',
+      region: process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || 'us-east-1',
       // the SDK's default aws-chunked checksum bodies are refused (Swift: 501) or stored verbatim by some servers
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
@@ -625,17 +625,7 @@ export class S3Backend implements Backend {
     const key = this.keyOf(h);
     const where = this.where(key);
     if (range !== undefined) {
-      if (
-        !Number.isSafeInteger(range.offset) ||
-        !Number.isSafeInteger(range.length) ||
-        range.offset < 0 ||
-        range.length < 0
-      ) {
-        throw new FoleBackupError(
-          'INTERNAL',
-          `read ${where}: invalid range offset=${range.offset} length=${range.length}`,
-        );
-      }
+      checkRange(where, range);
       if (range.length === 0) {
         // no byte to ask for: the size alone says whether the range lies within the object
         const { size } = await this.stat(h);
@@ -702,7 +692,7 @@ export class S3Backend implements Backend {
       const parts = o.key.slice(base.length).split('/');
       const name = parts[parts.length - 1] ?? '';
       if (type === 'data' ? parts.length !== 2 || parts[0] !== name.slice(0, 2) : parts.length !== 1) continue;
-      if (!validName(type, name)) continue;
+      if (!isObjectName(type, name)) continue;
       yield o.mtimeMs === undefined ? { name, size: o.size } : { name, size: o.size, mtimeMs: o.mtimeMs };
     }
   }
@@ -831,27 +821,6 @@ function retention(ms: number): Partial<PutObjectCommandInput> {
     // AWS wants a checksum with every PUT under retention
     ChecksumAlgorithm: 'SHA256',
   };
-}
-
-function nonEmpty(s: string | undefined): string | undefined {
-  return s === undefined || s === '' ? undefined : s;
-}
-
-function validName(type: ObjectType, name: string): boolean {
-  try {
-    checkHandle({ type, name });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function beyondEnd(where: string, range: ByteRange, size: number): FoleBackupError {
-  return new FoleBackupError(
-    'REPO_CORRUPT',
-    `read ${where}: range ${range.offset}+${range.length} lies beyond the end of the object (${size} bytes)`,
-    { path: where, hint: 'the object is shorter than the index says; check the repository' },
-  );
 }
 
 /** A response body read into one buffer of its announced length (never a slice of Node's shared pool). */

@@ -43,7 +43,8 @@ export function buildProgram(): Command {
     .option(
       '-r, --repo <location>',
       'repository: a directory path, local:<path>, or s3:https://HOST[:PORT]/BUCKET[/PREFIX] (credentials from ' +
-        'AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or ~/.aws; docs/BACKENDS.md) (default: $FOLE_BACKUP_REPO)',
+        'AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or ~/.aws; docs/BACKENDS.md) ' +
+        '(default: $FOLE_BACKUP_REPO)',
     )
     .option(
       '--ca-cert <file>',

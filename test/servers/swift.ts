@@ -163,6 +163,11 @@ use = egg:swift#${kind}
 `;
 }
 
+const PIPELINE = [
+  'catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk',
+  's3api tempauth copy slo dlo versioned_writes symlink proxy-logging proxy-server',
+].join(' ');
+
 function proxyConf(
   port: number,
   memcachePort: number,
@@ -182,7 +187,7 @@ key_file = ${tls.key}
 log_level = WARNING
 
 [pipeline:main]
-pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk s3api tempauth copy slo dlo versioned_writes symlink proxy-logging proxy-server
+pipeline = ${PIPELINE}
 
 [app:proxy-server]
 use = egg:swift#proxy
