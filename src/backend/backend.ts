@@ -19,6 +19,7 @@
 
 import { FoleBackupError } from '../errors.js';
 
+/** The kind of an object: the folder it lives in (see the layout above). */
 export type ObjectType =
   | 'config'
   | 'keys'
