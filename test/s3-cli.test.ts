@@ -2,11 +2,13 @@
  * The CLI against a real S3 server (OpenStack Swift's s3api over TLS, a CA made at test time): a repository's
  * whole life, and what must never happen with credentials (in output, JSON, errors or the audit log).
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliResult, runCli } from './cli-helpers.js';
+import { openBackend } from '../src/backend/open.js';
+import { type CliResult, runCli, spawnCli, waitExit } from './cli-helpers.js';
 import { makeFoleTree, treeLines } from './restore-helpers.js';
 import { startSwift, swiftMissing, type SwiftServer } from './servers/swift.js';
 
@@ -24,6 +26,8 @@ describe.skipIf(missing !== undefined)('the CLI on an S3 repository (Swift s3api
   beforeAll(async () => {
     swift = await startSwift();
     console.info(`Swift started in ${swift.startupMs} ms`);
+    // for the test's own look into the bucket
+    Object.assign(process.env, swift.env);
     work = mkdtempSync(join(tmpdir(), 'fole-s3-cli-'));
     root = join(work, 'storage');
     makeFoleTree(root, { bigBytes: 3_000_000 }).core.db.close();
@@ -117,6 +121,45 @@ describe.skipIf(missing !== undefined)('the CLI on an S3 repository (Swift s3api
     const check = await cli(['check', '--repo', repo(), '--read-data', '--json']);
     expect(check.code, check.stdout + check.stderr).toBe(0);
   });
+
+  it('keeps the repository valid when the server is killed mid-upload, and the next backup completes', async () => {
+    const crashRepo = `s3:${swift.endpoint}/fole-crash/host1`;
+    const big = join(work, 'big-storage');
+    makeFoleTree(big, { bigBytes: 1000 }).core.db.close();
+    for (let i = 0; i < 6; i++)
+      writeFileSync(join(big, 'projects', 'p1', 'files', `big-${i}.bin`), randomBytes(24 << 20));
+    expect((await cli(['init', '--repo', crashRepo])).code).toBe(0);
+    const { AWS_CA_BUNDLE: _, ...creds } = swift.env;
+    const args = ['backup', '--repo', crashRepo, '--storage-root', big, '--fole-version', '2.3.1', '--json'];
+    const child = spawnCli([...args, '--ca-cert', swift.caFile, '--password-file', join(work, 'password')], creds);
+    const output = { stdout: '', stderr: '' };
+    child.stdout?.on('data', (b: Buffer) => (output.stdout += b.toString()));
+    child.stderr?.on('data', (b: Buffer) => (output.stderr += b.toString()));
+    const exited = waitExit(child);
+    // kill the server once the first pack is stored, while the others upload
+    const watcher = openBackend(crashRepo, { caCert: swift.caFile });
+    const seen = async (): Promise<number> => {
+      let n = 0;
+      for await (const _o of watcher.list('data')) n++;
+      return n;
+    };
+    while ((await seen()) === 0) await new Promise((r) => setTimeout(r, 50));
+    await watcher.close();
+    await swift.killProxy();
+    const first = await exited;
+    outputs.push({ ...first, ...output });
+    // the retries (about 6 s in all) run out while the server is down: a clear error, exit 1
+    expect(first.code, output.stderr).toBe(1);
+    expect(output.stderr).toMatch(/retrying/);
+    expect(JSON.parse(output.stdout)).toMatchObject({
+      error: { code: expect.stringMatching(/WRITE_ERROR|READ_ERROR/) },
+    });
+    await swift.startProxy();
+    const second = await cli(args);
+    expect(second.code, second.stderr).toBe(0);
+    const check = await cli(['check', '--repo', crashRepo, '--read-data', '--json']);
+    expect(check.code, check.stdout + check.stderr).toBe(0);
+  }, 180_000);
 
   it('reports wrong credentials as a clear error that names neither secret', async () => {
     const wrong = 'wrong-secret-0123456789';

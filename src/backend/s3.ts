@@ -212,12 +212,20 @@ export function s3Error(what: 'read' | 'write' | 'list' | 'remove' | 'create', w
     });
   }
   const message = err instanceof Error && status === undefined ? err.message : detail;
+  const unreachable = status === undefined || status >= 500;
   return new FoleBackupError(
     what === 'read' || what === 'list' ? 'READ_ERROR' : 'WRITE_ERROR',
     `${what} ${where}: ${message}`,
     {
       path: where,
       cause: err,
+      ...(unreachable
+        ? {
+            hint:
+              'the storage service failed or could not be reached: check that it is up and reachable, then run ' +
+              'again; what a stopped backup stored is kept, and the next run completes it',
+          }
+        : {}),
     },
   );
 }

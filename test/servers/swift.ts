@@ -46,6 +46,10 @@ export interface SwiftServer {
   env: Record<string, string>;
   /** How long the servers took to answer after they were started, in ms. */
   startupMs: number;
+  /** Kill the proxy at once (SIGKILL), as a crash or a dropped server would: requests under way break. */
+  killProxy(): Promise<void>;
+  /** Start the proxy again after killProxy; resolves when it answers. */
+  startProxy(): Promise<void>;
   /** Stop every process and remove the directory. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -319,7 +323,7 @@ export async function startSwift(): Promise<SwiftServer> {
         '[storage-policy:0]\nname = Policy-0\ndefault = yes\n',
     );
     await run(await swiftPython(), ['-c', RING_SCRIPT, dir, String(account), String(container), String(object)]);
-    const spawnLogged = (cmd: string, args: string[]): void => {
+    const spawnLogged = (cmd: string, args: string[]): ChildProcess => {
       const child = spawn(cmd, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
       const keep = (b: Buffer): void => {
         logs.push(`${cmd}: ${b.toString()}`);
@@ -328,6 +332,7 @@ export async function startSwift(): Promise<SwiftServer> {
       child.stdout?.on('data', keep);
       child.stderr?.on('data', keep);
       children.push(child);
+      return child;
     };
     spawnLogged('memcached', ['-l', '127.0.0.1', '-p', String(memcache), '-U', '0', '-u', user, '-m', '64']);
     for (const kind of ['account', 'container', 'object']) {
@@ -337,23 +342,39 @@ export async function startSwift(): Promise<SwiftServer> {
     }
     const conf = join(dir, 'proxy-server.conf');
     await writeFile(conf, proxyConf(proxy, memcache, dir, user, tls, secret));
-    spawnLogged('swift-proxy-server', [conf]);
+    let proxyChild = spawnLogged('swift-proxy-server', [conf]);
     const ca = await readFile(tls.ca);
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const exited = children.find((c) => c.exitCode !== null || c.signalCode !== null);
-      if (exited !== undefined) throw new Error(`a Swift server exited while starting:\n${logs.join('')}`);
-      const up = await Promise.all([
-        healthy(proxy, ca),
-        connects(account),
-        connects(container),
-        connects(object),
-        connects(memcache),
-      ]);
-      if (up.every(Boolean)) break;
-      if (Date.now() > deadline) throw new Error(`Swift did not start within 60 s:\n${logs.join('')}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const waitUp = async (): Promise<void> => {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const exited = children.find((c) => c.exitCode !== null || c.signalCode !== null);
+        if (exited !== undefined) throw new Error(`a Swift server exited while starting:\n${logs.join('')}`);
+        const up = await Promise.all([
+          healthy(proxy, ca),
+          connects(account),
+          connects(container),
+          connects(object),
+          connects(memcache),
+        ]);
+        if (up.every(Boolean)) return;
+        if (Date.now() > deadline) throw new Error(`Swift did not start within 60 s:\n${logs.join('')}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    await waitUp();
+    const killProxy = async (): Promise<void> => {
+      const child = proxyChild;
+      children.splice(children.indexOf(child), 1);
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      await new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGKILL');
+      });
+    };
+    const startProxy = async (): Promise<void> => {
+      proxyChild = spawnLogged('swift-proxy-server', [conf]);
+      await waitUp();
+    };
     const endpoint = `https://127.0.0.1:${proxy}`;
     return {
       port: proxy,
@@ -367,6 +388,8 @@ export async function startSwift(): Promise<SwiftServer> {
       },
       secret,
       startupMs: Date.now() - started,
+      killProxy,
+      startProxy,
       stop,
     };
   } catch (err) {
