@@ -210,6 +210,39 @@ describe.skipIf(missing !== undefined)('S3 backend on a real server (OpenStack S
     });
   });
 
+  it('lists unfinished multipart uploads as temporary files and aborts them, and nothing else', async () => {
+    await withBackend(location('uploads'), async (backend) => {
+      await backend.create();
+      const { prefix } = parseS3Location(backend.location);
+      const { CreateMultipartUploadCommand, UploadPartCommand } = await import('@aws-sdk/client-s3');
+      const client = (backend as unknown as { client: import('@aws-sdk/client-s3').S3Client }).client;
+      const started: string[] = [];
+      for (const key of [`data/ab/ab${'0'.repeat(62)}`, 'not-ours/x']) {
+        const up = await client.send(new CreateMultipartUploadCommand({ Bucket: 'uploads', Key: `${prefix}${key}` }));
+        await client.send(
+          new UploadPartCommand({
+            Bucket: 'uploads',
+            Key: `${prefix}${key}`,
+            UploadId: up.UploadId,
+            PartNumber: 1,
+            Body: randomBytes(1000),
+          }),
+        );
+        started.push(`${key}#upload=${up.UploadId}`);
+      }
+      const temps = [];
+      for await (const t of backend.listTemporary()) temps.push(t);
+      expect(temps.map((t) => [t.path, t.size])).toEqual([[started[0], 1000]]);
+      expect(Math.abs((temps[0]?.mtimeMs ?? 0) - Date.now())).toBeLessThan(60_000);
+      await expectCode(backend.removeTemporary({ path: started[1] as string, size: 0, mtimeMs: 0 }), 'INTERNAL');
+      await expectCode(backend.removeTemporary({ path: 'config/x#upload=1', size: 0, mtimeMs: 0 }), 'INTERNAL');
+      await backend.removeTemporary(temps[0] as (typeof temps)[number]);
+      const after = [];
+      for await (const t of backend.listTemporary()) after.push(t);
+      expect(after).toEqual([]);
+    });
+  });
+
   it('reports a bucket without Object Lock as such although Swift answers 200', async () => {
     await withBackend(location(), async (backend) => {
       await backend.create();

@@ -23,6 +23,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { Readable } from 'node:stream';
 import {
+  AbortMultipartUploadCommand,
   CreateBucketCommand,
   DeleteObjectCommand,
   GetBucketVersioningCommand,
@@ -30,10 +31,13 @@ import {
   GetObjectLockConfigurationCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  ListPartsCommand,
   PutObjectCommand,
   S3Client,
   type GetObjectCommandOutput,
+  type ListMultipartUploadsCommandOutput,
   type ListObjectsV2CommandOutput,
   type PutObjectCommandInput,
 } from '@aws-sdk/client-s3';
@@ -49,8 +53,9 @@ import type {
   ObjectInfo,
   ObjectType,
   StorageFacts,
+  TemporaryFile,
 } from './backend.js';
-import { beyondEnd, checkHandle, checkRange, isObjectName } from './backend.js';
+import { beyondEnd, checkHandle, checkRange, isObjectName, OBJECT_TYPES } from './backend.js';
 
 // The version range is pinned to releases that support Node 20; the warning is about later ones we never take.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -66,6 +71,8 @@ const MARKER = '.fole-backup-location';
 /** Where saveNewByClaim's claims live (never listed: a name starting with '.' is no object name). */
 const CLAIMS = '.claims';
 const PROBES = '.probes';
+/** Joins an object path and an upload id in the path of an unfinished upload (listTemporary). */
+const UPLOAD_MARK = '#upload=';
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** Where an S3 repository lives, parsed from its location string. */
@@ -737,6 +744,73 @@ export class S3Backend implements Backend {
     }
   }
 
+  /**
+   * Multipart uploads a killed writer left unfinished (their parts take space but no object shows them), as
+   * `<object path>#upload=<id>`; mtime is when the newest part arrived, so an upload under way stays recent.
+   */
+  async *listTemporary(): AsyncIterable<TemporaryFile> {
+    let keyMarker: string | undefined;
+    let idMarker: string | undefined;
+    do {
+      let page: ListMultipartUploadsCommandOutput;
+      try {
+        page = await this.client.send(
+          new ListMultipartUploadsCommand({
+            Bucket: this.bucket,
+            Prefix: this.prefix,
+            ...(keyMarker === undefined ? {} : { KeyMarker: keyMarker }),
+            ...(idMarker === undefined ? {} : { UploadIdMarker: idMarker }),
+          }),
+        );
+      } catch (err) {
+        throw s3Error('list', `${this.location} (unfinished uploads)`, err);
+      }
+      for (const u of page.Uploads ?? []) {
+        // an upload of something that is no repository object is not ours to abort
+        if (u.Key === undefined || u.UploadId === undefined || !isObjectPath(u.Key.slice(this.prefix.length))) continue;
+        let size = 0;
+        let mtimeMs = u.Initiated?.getTime() ?? 0;
+        try {
+          const parts = await this.client.send(
+            new ListPartsCommand({ Bucket: this.bucket, Key: u.Key, UploadId: u.UploadId }),
+          );
+          for (const part of parts.Parts ?? []) {
+            size += part.Size ?? 0;
+            mtimeMs = Math.max(mtimeMs, part.LastModified?.getTime() ?? 0);
+          }
+        } catch (err) {
+          // finished or aborted since it was listed
+          if (s3Error('list', this.where(u.Key), err).code === 'NOT_FOUND') continue;
+          throw s3Error('list', this.where(u.Key), err);
+        }
+        yield { path: `${u.Key.slice(this.prefix.length)}${UPLOAD_MARK}${u.UploadId}`, size, mtimeMs };
+      }
+      keyMarker = page.IsTruncated === true ? page.NextKeyMarker : undefined;
+      idMarker = page.IsTruncated === true ? page.NextUploadIdMarker : undefined;
+    } while (keyMarker !== undefined);
+  }
+
+  /** Abort an unfinished upload listTemporary gave; refuses (INTERNAL) anything else. */
+  async removeTemporary(t: TemporaryFile): Promise<void> {
+    const at = t.path.lastIndexOf(UPLOAD_MARK);
+    const rel = at < 0 ? '' : t.path.slice(0, at);
+    const uploadId = at < 0 ? '' : t.path.slice(at + UPLOAD_MARK.length);
+    if (!isObjectPath(rel) || !/^[A-Za-z0-9._~+=/-]{1,1024}$/.test(uploadId)) {
+      throw new FoleBackupError(
+        'INTERNAL',
+        `remove temporary file ${JSON.stringify(t.path)}: not an unfinished upload of this repository`,
+      );
+    }
+    try {
+      await this.client.send(
+        new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: `${this.prefix}${rel}`, UploadId: uploadId }),
+      );
+    } catch (err) {
+      const e = s3Error('remove', this.where(`${this.prefix}${rel}`), err);
+      if (e.code !== 'NOT_FOUND') throw e;
+    }
+  }
+
   /** Versioning and Object Lock as the bucket reports them (init shows them). */
   async storageFacts(): Promise<StorageFacts> {
     let versioning: StorageFacts['versioning'];
@@ -819,6 +893,20 @@ export class S3Backend implements Backend {
   async close(): Promise<void> {
     this.client.destroy();
   }
+}
+
+/** Whether `rel` (a key less the prefix) is where an object of the repository lives. */
+function isObjectPath(rel: string): boolean {
+  if (rel === 'config') return true;
+  const [type, ...rest] = rel.split('/');
+  const name = rest[rest.length - 1] ?? '';
+  if (type === 'data') return rest.length === 2 && rest[0] === name.slice(0, 2) && isObjectName('data', name);
+  return (
+    rest.length === 1 &&
+    type !== 'config' &&
+    OBJECT_TYPES.includes(type as ObjectType) &&
+    isObjectName(type as ObjectType, name)
+  );
 }
 
 /** COMPLIANCE retention for `ms` from now: nobody, the account's root included, can delete the version before. */
