@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openBackend } from '../src/backend/open.js';
 import { type CliResult, runCli, spawnCli, waitExit } from './cli-helpers.js';
 import { makeFoleTree, treeLines } from './restore-helpers.js';
-import { startSwift, swiftMissing, type SwiftServer } from './servers/swift.js';
+import { startSwiftInEnv, swiftMissing, type SwiftServer } from './servers/swift.js';
 
 const missing = swiftMissing();
 if (missing !== undefined) {
@@ -24,10 +24,7 @@ describe.skipIf(missing !== undefined)('the CLI on an S3 repository (Swift s3api
   const outputs: CliResult[] = [];
 
   beforeAll(async () => {
-    swift = await startSwift();
-    console.info(`Swift started in ${swift.startupMs} ms`);
-    // for the test's own look into the bucket
-    Object.assign(process.env, swift.env);
+    swift = await startSwiftInEnv();
     work = mkdtempSync(join(tmpdir(), 'fole-s3-cli-'));
     root = join(work, 'storage');
     makeFoleTree(root, { bigBytes: 3_000_000 }).core.db.close();

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeBackendConformance, expectCode } from '../../test/backend-conformance.js';
-import { startSwift, swiftMissing, type SwiftServer } from '../../test/servers/swift.js';
+import { startSwiftInEnv, swiftMissing, type SwiftServer } from '../../test/servers/swift.js';
 import { FoleBackupError } from '../errors.js';
 import { openBackend } from './open.js';
 import { parseS3Location, S3Backend, type S3Options } from './s3.js';
@@ -71,18 +71,12 @@ describe('parseS3Location', () => {
 
 describe.skipIf(missing !== undefined)('S3 backend on a real server (OpenStack Swift s3api over TLS)', () => {
   let swift: SwiftServer;
-  const saved = { ...process.env };
 
   beforeAll(async () => {
-    swift = await startSwift();
-    console.info(`Swift started in ${swift.startupMs} ms`);
-    Object.assign(process.env, swift.env);
+    swift = await startSwiftInEnv();
   }, 120_000);
 
-  afterAll(async () => {
-    process.env = saved;
-    await swift?.stop();
-  });
+  afterAll(() => swift?.stop());
 
   /** A fresh S3Backend at `loc` for `fn`, closed afterwards. */
   async function withBackend(

@@ -698,8 +698,9 @@ export class S3Backend implements Backend {
 
   /** Complete objects only: names that are not valid object names, or data not in its prefix folder, are skipped. */
   async *list(type: ObjectType): AsyncIterable<ObjectInfo> {
+    const config = { type, name: 'config' } as const;
     if (type === 'config') {
-      if (await this.isRepository()) yield await this.stat({ type, name: 'config' });
+      if (await this.exists(this.keyOf(config))) yield await this.stat(config);
       return;
     }
     const base = `${this.prefix}${type}/`;

@@ -2,9 +2,9 @@
  * A real S3 server for tests: Debian's OpenStack Swift with its s3api middleware, over TLS, on 127.0.0.1.
  * Everything lives in a temporary directory made per server: a CA and a server certificate made with openssl,
  * one-device rings, the account, container and object servers, the proxy and memcached (without which every
- * request is a 500), each on its own free port. See ../../../shared/MACHINE_NOTES.md ("Real servers for tests").
+ * request is a 500), each on its own free port. What the server does and does not do: docs/BACKENDS.md.
  *
- *   const swift = await startSwift();   // or skip when swiftMissing() names a missing binary
+ *   const swift = await startSwiftInEnv();   // or skip when swiftMissing() names a missing binary
  *   … s3:https://127.0.0.1:${swift.port}/bucket with swift.env (credentials, AWS_CA_BUNDLE) …
  *   await swift.stop();
  */
@@ -280,7 +280,7 @@ function healthy(port: number, ca: Buffer): Promise<boolean> {
 }
 
 /** Start memcached and the four Swift servers; resolves when all of them answer (60 s at most). */
-export async function startSwift(): Promise<SwiftServer> {
+async function startSwift(): Promise<SwiftServer> {
   const missing = swiftMissing();
   if (missing !== undefined) throw new Error(`cannot start Swift: ${missing} is not installed`);
   const dir = await mkdtemp(join(tmpdir(), 'fole-swift-'));
@@ -396,4 +396,22 @@ export async function startSwift(): Promise<SwiftServer> {
     await stop();
     throw err;
   }
+}
+
+/**
+ * startSwift for a test file: the server's credentials, region and CA go into this process's environment (for the
+ * test's own clients; the SDK reads them there) until stop(), and the startup time is printed.
+ */
+export async function startSwiftInEnv(): Promise<SwiftServer> {
+  const server = await startSwift();
+  console.info(`Swift started in ${server.startupMs} ms`);
+  const saved = { ...process.env };
+  Object.assign(process.env, server.env);
+  return {
+    ...server,
+    stop: async () => {
+      process.env = saved;
+      await server.stop();
+    },
+  };
 }
