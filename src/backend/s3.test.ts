@@ -1,10 +1,26 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeBackendConformance, expectCode } from '../../test/backend-conformance.js';
 import { startSwiftInEnv, swiftMissing, type SwiftServer } from '../../test/servers/swift.js';
 import { FoleBackupError } from '../errors.js';
 import { openBackend } from './open.js';
-import { parseS3Location, S3Backend, type S3Options } from './s3.js';
+import { parseS3Location, S3Backend, type S3Options, s3Error } from './s3.js';
+import { FaultInjectingBackend } from './fault.js';
+import { RetryBackend } from './retry.js';
+import { backup } from '../backup/backup.js';
+import { Repository } from '../repository/repository.js';
+import { listSnapshots } from '../snapshot/store.js';
+import { checkRepository } from '../verify/check-repository.js';
+import { makeFoleTree } from '../../test/restore-helpers.js';
+import { FAST_KDF, TEST_PASSWORD } from '../../test/repo-helpers.js';
+
+/** An S3 answer as the SDK throws it. */
+function sdkError(status: number, code: string): Error {
+  return Object.assign(new Error(code), { name: code, Code: code, $metadata: { httpStatusCode: status } });
+}
 
 const missing = swiftMissing();
 if (missing !== undefined) {
@@ -235,6 +251,34 @@ describe.skipIf(missing !== undefined)('S3 backend on a real server (OpenStack S
       for await (const t of backend.listTemporary()) after.push(t);
       expect(after).toEqual([]);
     });
+  });
+
+  it('finishes a backup through 503s and dropped connections (retried), and the repository checks clean', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'fole-s3-faults-'));
+    try {
+      const root = join(work, 'storage');
+      makeFoleTree(root, { bigBytes: 20 << 20 }).core.db.close();
+      const faults = new FaultInjectingBackend(new S3Backend(parseS3Location(location('faults'))));
+      const retries: string[] = [];
+      const backend = new RetryBackend(faults, { baseDelayMs: 10, onRetry: (what) => retries.push(what) });
+      const unavailable = () => s3Error('write', 'x', sdkError(503, 'ServiceUnavailable'));
+      const dropped = () => s3Error('read', 'x', Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
+      // every third save and every fifth load fails once, across the whole backup
+      for (let n = 3; n <= 300; n += 3) faults.failNth('save', n, unavailable());
+      for (let n = 5; n <= 300; n += 5) faults.failNth('load', n, dropped());
+      const repo = await Repository.init(backend, TEST_PASSWORD, { kdf: FAST_KDF, packSize: 4 << 20 });
+      const { backupId } = await backup(repo, { storageRoot: root, foleVersion: '1.0.0' });
+      expect(retries.filter((r) => r.startsWith('save')).length).toBeGreaterThan(3);
+      await repo.close();
+      faults.clearFaults();
+      const again = await Repository.open(backend, TEST_PASSWORD);
+      const report = await checkRepository(again, { readData: true });
+      expect(report.problems).toEqual([]);
+      expect((await listSnapshots(again)).map((x) => x.backupId)).toEqual([backupId]);
+      await again.close();
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 
   it('reports a bucket without Object Lock as such although Swift answers 200', async () => {
