@@ -134,6 +134,31 @@ describe.skipIf(missing !== undefined)('S3 backend on a real server (OpenStack S
     });
   });
 
+  it('a create-only write whose PUT fails transiently is retried without its own claim blocking it', async () => {
+    await withBackend(location(), async (s3) => {
+      await s3.create();
+      const client = (s3 as unknown as { client: import('@aws-sdk/client-s3').S3Client }).client;
+      let failures = 0;
+      client.middlewareStack.add(
+        (next) => async (args) => {
+          const req = args.request as { method: string; path: string };
+          // the object's own PUT (not a claim's), the first two times: the server answers 503
+          if (req.method === 'PUT' && req.path.endsWith('/audit/0000000009') && failures++ < 2) {
+            throw sdkError(503, 'ServiceUnavailable');
+          }
+          return next(args);
+        },
+        { step: 'finalizeRequest' },
+      );
+      const backend = new RetryBackend(s3, { baseDelayMs: 10 });
+      const h = { type: 'audit' as const, name: '0000000009' };
+      await backend.saveNew(h, Buffer.from('entry'));
+      expect(failures).toBe(3);
+      expect((await backend.load(h)).toString()).toBe('entry');
+      await expectCode(backend.saveNew(h, Buffer.from('other')), 'ALREADY_EXISTS');
+    });
+  });
+
   it('verifies the SHA-256 stored with an object on a whole load', async () => {
     await withBackend(location(), async (backend) => {
       await backend.create();

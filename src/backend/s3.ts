@@ -117,7 +117,8 @@ export function parseS3Location(location: string, opts: S3Options = {}): S3Locat
   try {
     url = new URL(rest);
   } catch {
-    throw usage(`${JSON.stringify(rest)} is not a URL`);
+    // not echoed: a mistyped location may hold a secret
+    throw usage('what follows "s3:" is not a URL');
   }
   if (url.username !== '' || url.password !== '') {
     // a secret in --repo would end up in shell history, process listings and the audit log
@@ -146,7 +147,12 @@ export function parseS3Location(location: string, opts: S3Options = {}): S3Locat
   if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
     throw usage(`bucket name ${JSON.stringify(bucket)} is not valid (3-63 of a-z, 0-9, '.', '-')`);
   }
-  const prefixParts = parts.slice(1).map((p) => decodeURIComponent(p));
+  let prefixParts: string[];
+  try {
+    prefixParts = parts.slice(1).map((p) => decodeURIComponent(p));
+  } catch {
+    throw usage('the prefix holds a malformed %-escape');
+  }
   if (prefixParts.some((p) => p === '.' || p === '..')) throw usage('the prefix may not contain . or .. segments');
   const prefix = prefixParts.length === 0 ? '' : `${prefixParts.join('/')}/`;
   const endpoint = `${url.protocol}//${url.host}`;
@@ -481,14 +487,21 @@ export class S3Backend implements Backend {
       throw err;
     });
     const lock = await this.retentionOf(h);
-    if (!(await this.conditional)) return this.saveNewByClaim(h, key, data, sha256, lock);
-    try {
-      await this.putObject(key, data, sha256, { IfNoneMatch: '*' }, lock);
-    } catch (err) {
-      const cause = err instanceof FoleBackupError ? err.cause : err;
-      // 412: taken; 409: a conditional write to the same key is under way (AWS)
-      if (statusOf(cause) === 412 || statusOf(cause) === 409) throw this.taken(h);
-      throw err;
+    // a multipart upload's condition would rest on CompleteMultipartUpload, which the probe did not test
+    if (!(await this.conditional) || lengthOf(data) > PART_SIZE) {
+      return this.saveNewByClaim(h, key, data, sha256, lock);
+    }
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.putObject(key, data, sha256, { IfNoneMatch: '*' }, lock);
+        return;
+      } catch (err) {
+        const status = statusOf(err instanceof FoleBackupError ? err.cause : err);
+        if (status === 412) throw this.taken(h);
+        // 409: another conditional write of this key is under way (AWS); it may yet fail, so ask again
+        if (status !== 409 || attempt >= 8) throw err;
+        await new Promise((r) => setTimeout(r, Math.random() * 100 * 2 ** attempt));
+      }
     }
   }
 
@@ -555,12 +568,20 @@ export class S3Backend implements Backend {
     for (let attempt = 0; ; attempt++) {
       if (await this.exists(key)) throw this.taken(h);
       const mine = `${claimDir}${Date.now().toString(36)}-${randomBytes(8).toString('hex')}`;
-      await this.putObject(mine, new Uint8Array(0), undefined);
-      const claims = await this.listKeys(claimDir);
-      if (claims.length === 1 && claims[0] === mine) {
-        if (await this.exists(key)) throw this.taken(h);
-        await this.putObject(key, data, sha256, {}, lock);
-        return;
+      let claims: string[];
+      try {
+        await this.putObject(mine, new Uint8Array(0), undefined);
+        claims = await this.listKeys(claimDir);
+        if (claims.length === 1 && claims[0] === mine) {
+          if (await this.exists(key)) throw this.taken(h);
+          await this.putObject(key, data, sha256, {}, lock);
+          return;
+        }
+      } catch (err) {
+        // a claim left by a failed attempt would block this writer's own retry: withdraw it (if the object's PUT
+        // did land, the retry finds the object and the retry wrapper compares its bytes)
+        await this.deleteKey(mine).catch(() => undefined);
+        throw err;
       }
       await this.deleteKey(mine);
       if (await this.exists(key)) throw this.taken(h);
