@@ -3,6 +3,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  CreateMultipartUploadCommand,
+  HeadObjectCommand,
+  PutBucketVersioningCommand,
+  PutObjectCommand,
+  type S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { describeBackendConformance, expectCode } from '../../test/backend-conformance.js';
 import { startSwiftInEnv, swiftMissing, type SwiftServer } from '../../test/servers/swift.js';
 import { FoleBackupError } from '../errors.js';
@@ -16,6 +24,11 @@ import { listSnapshots } from '../snapshot/store.js';
 import { checkRepository } from '../verify/check-repository.js';
 import { makeFoleTree } from '../../test/restore-helpers.js';
 import { FAST_KDF, TEST_PASSWORD } from '../../test/repo-helpers.js';
+
+/** The SDK client inside a backend (tests send their own requests and watch the backend's). */
+function clientOf(backend: S3Backend): S3Client {
+  return (backend as unknown as { client: S3Client }).client;
+}
 
 /** An S3 answer as the SDK throws it. */
 function sdkError(status: number, code: string): Error {
@@ -137,7 +150,7 @@ describe.skipIf(missing !== undefined)('S3 backend on a real server (OpenStack S
   it('a create-only write whose PUT fails transiently is retried without its own claim blocking it', async () => {
     await withBackend(location(), async (s3) => {
       await s3.create();
-      const client = (s3 as unknown as { client: import('@aws-sdk/client-s3').S3Client }).client;
+      const client = clientOf(s3);
       let failures = 0;
       client.middlewareStack.add(
         (next) => async (args) => {
@@ -165,9 +178,8 @@ describe.skipIf(missing !== undefined)('S3 backend on a real server (OpenStack S
       const h = { type: 'snapshots' as const, name: 'snap' };
       await backend.save(h, Buffer.from('snapshot bytes'));
       // another writer replaces the bytes but keeps the old metadata: what a damaged object looks like
-      const { S3Client, PutObjectCommand, HeadObjectCommand } = await import('@aws-sdk/client-s3');
       const key = `${parseS3Location(backend.location).prefix}snapshots/snap`;
-      const client = (backend as unknown as { client: InstanceType<typeof S3Client> }).client;
+      const client = clientOf(backend);
       const head = await client.send(new HeadObjectCommand({ Bucket: 'conformance', Key: key }));
       await client.send(
         new PutObjectCommand({
@@ -199,7 +211,7 @@ describe.skipIf(missing !== undefined)('S3 backend on a real server (OpenStack S
   /** Every request the backend's client sends: method, path, query and headers. */
   function recorded(backend: S3Backend): { method: string; path: string; query: string; headers: string }[] {
     const seen: { method: string; path: string; query: string; headers: string }[] = [];
-    const client = (backend as unknown as { client: import('@aws-sdk/client-s3').S3Client }).client;
+    const client = clientOf(backend);
     client.middlewareStack.add(
       (next) => async (args) => {
         const req = args.request as { method: string; path: string; query?: object; headers: object };
@@ -249,8 +261,7 @@ describe.skipIf(missing !== undefined)('S3 backend on a real server (OpenStack S
     await withBackend(location('uploads'), async (backend) => {
       await backend.create();
       const { prefix } = parseS3Location(backend.location);
-      const { CreateMultipartUploadCommand, UploadPartCommand } = await import('@aws-sdk/client-s3');
-      const client = (backend as unknown as { client: import('@aws-sdk/client-s3').S3Client }).client;
+      const client = clientOf(backend);
       const started: string[] = [];
       for (const key of [`data/ab/ab${'0'.repeat(62)}`, 'not-ours/x']) {
         const up = await client.send(new CreateMultipartUploadCommand({ Bucket: 'uploads', Key: `${prefix}${key}` }));
@@ -304,6 +315,17 @@ describe.skipIf(missing !== undefined)('S3 backend on a real server (OpenStack S
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
+  });
+
+  it('reports bucket versioning once it is enabled', async () => {
+    await withBackend(location('versioned'), async (backend) => {
+      await backend.create();
+      const client = clientOf(backend);
+      await client.send(
+        new PutBucketVersioningCommand({ Bucket: 'versioned', VersioningConfiguration: { Status: 'Enabled' } }),
+      );
+      expect(await backend.storageFacts()).toEqual({ versioning: 'enabled', objectLock: false });
+    });
   });
 
   it('reports a bucket without Object Lock as such although Swift answers 200', async () => {
