@@ -123,8 +123,8 @@ describe.skipIf(missing !== undefined)('the CLI on an S3 repository (Swift s3api
     const crashRepo = `s3:${swift.endpoint}/fole-crash/host1`;
     const big = join(work, 'big-storage');
     makeFoleTree(big, { bigBytes: 1000 }).core.db.close();
-    for (let i = 0; i < 6; i++)
-      writeFileSync(join(big, 'projects', 'p1', 'files', `big-${i}.bin`), randomBytes(24 << 20));
+    for (let i = 0; i < 4; i++)
+      writeFileSync(join(big, 'projects', 'p1', 'files', `big-${i}.bin`), randomBytes(16 << 20));
     expect((await cli(['init', '--repo', crashRepo])).code).toBe(0);
     const { AWS_CA_BUNDLE: _, ...creds } = swift.env;
     const args = ['backup', '--repo', crashRepo, '--storage-root', big, '--fole-version', '2.3.1', '--json'];
