@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CreateMultipartUploadCommand,
+  HeadBucketCommand,
   HeadObjectCommand,
   PutBucketVersioningCommand,
   PutObjectCommand,
@@ -239,6 +240,15 @@ describe.skipIf(missing !== undefined)('S3 backend on a real server (OpenStack S
         [],
       );
       expect(await backend.isRepository()).toBe(false);
+      // the bucket made only to ask for its lock configuration is gone again
+      const status = await clientOf(backend)
+        .send(new HeadBucketCommand({ Bucket: 'lock-refused' }))
+        .then(
+          () => 200,
+          (err: { $metadata?: { httpStatusCode?: number } }) => err.$metadata?.httpStatusCode,
+        );
+      expect(status).toBe(404);
+      expect(seen.some((r) => r.method === 'DELETE' && r.path === '/lock-refused/')).toBe(true);
     });
   });
 

@@ -25,6 +25,7 @@ import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CreateBucketCommand,
+  DeleteBucketCommand,
   DeleteObjectCommand,
   GetBucketVersioningCommand,
   GetObjectCommand,
@@ -331,8 +332,10 @@ export class S3Backend implements Backend {
   }
 
   async create(): Promise<void> {
-    await this.ensureBucket(this.lockDays !== undefined);
+    const made = await this.ensureBucket(this.lockDays !== undefined);
     if (this.lockDays !== undefined && !(await this.objectLockEnabled())) {
+      // a bucket only made to be asked (its lock configuration needs one) is not left behind
+      if (made) await this.client.send(new DeleteBucketCommand({ Bucket: this.bucket })).catch(() => undefined);
       throw new FoleBackupError(
         'USAGE',
         `create repository ${this.location}: --object-lock-days refused: the server does not enforce S3 Object Lock ` +
@@ -397,10 +400,11 @@ export class S3Backend implements Backend {
     return this.lock;
   }
 
-  private async ensureBucket(objectLock: boolean): Promise<void> {
+  /** Create the bucket if it does not exist; whether this call created it. */
+  private async ensureBucket(objectLock: boolean): Promise<boolean> {
     try {
       await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
-      return;
+      return false;
     } catch (err) {
       if (statusOf(err) !== 404 && sdkCode(err) !== 'NotFound' && sdkCode(err) !== 'NoSuchBucket') {
         throw s3Error('create', this.location, err);
@@ -416,7 +420,9 @@ export class S3Backend implements Backend {
       if (code !== 'BucketAlreadyOwnedByYou' && code !== 'BucketAlreadyExists') {
         throw s3Error('create', this.location, err);
       }
+      return false;
     }
+    return true;
   }
 
   async isRepository(): Promise<boolean> {
