@@ -327,6 +327,19 @@ describe.skipIf(missing !== undefined)('S3 backend on a real server (OpenStack S
     }
   });
 
+  it('pages through listings', async () => {
+    await withBackend(location(), { listPageSize: 3 }, async (backend) => {
+      await backend.create();
+      const names = Array.from({ length: 11 }, () => randomBytes(32).toString('hex')).sort();
+      await Promise.all(names.map((name) => backend.save({ type: 'data', name }, Buffer.from(name))));
+      const seen = recorded(backend);
+      const listed: string[] = [];
+      for await (const o of backend.list('data')) listed.push(o.name);
+      expect(listed.sort()).toEqual(names);
+      expect(seen.filter((r) => r.method === 'GET').length).toBe(4);
+    });
+  });
+
   it('reports bucket versioning once it is enabled', async () => {
     await withBackend(location('versioned'), async (backend) => {
       await backend.create();

@@ -100,6 +100,8 @@ export interface S3Options {
    * (init --object-lock-days). Refused unless the bucket proves Object Lock is enabled.
    */
   objectLockDays?: number;
+  /** Keys per listing page (default: the server's, 1000 on AWS); tests page through small ones. */
+  listPageSize?: number;
 }
 
 /** A repository's Object Lock rule, kept in its location marker (plaintext: the backend needs it to write). */
@@ -277,12 +279,14 @@ export class S3Backend implements Backend {
   /** The repository's Object Lock rule, read from the marker once (undefined: none). */
   private lock: Promise<LockPolicy | undefined> | undefined;
   private readonly lockDays: number | undefined;
+  private readonly listPageSize: number | undefined;
 
   constructor(where: S3Location, opts: S3Options = {}) {
     this.location = where.location;
     this.bucket = where.bucket;
     this.prefix = where.prefix;
     this.lockDays = opts.objectLockDays;
+    this.listPageSize = opts.listPageSize;
     const caFile = opts.caCert ?? (process.env.AWS_CA_BUNDLE || undefined);
     let ca: Buffer | undefined;
     if (caFile !== undefined) {
@@ -636,6 +640,7 @@ export class S3Backend implements Backend {
           new ListObjectsV2Command({
             Bucket: this.bucket,
             Prefix: prefix,
+            ...(this.listPageSize === undefined ? {} : { MaxKeys: this.listPageSize }),
             ...(token === undefined ? {} : { ContinuationToken: token }),
           }),
         );
