@@ -142,7 +142,10 @@ Without the password or key file the backups cannot be read by anyone, you inclu
               ? `\nkey file: ${opts.generateKeyFile} (pass it with --password-file; keep a copy somewhere safe)`
               : '') +
             (trustId === undefined || admin === undefined ? '' : `\n${describeBootstrap(admin.name, trustId)}`) +
-            (storage === undefined ? '' : `\n${describeStorage(storage)}`),
+            (storage === undefined ? '' : `\n${describeStorage(storage)}`) +
+            (objectLockDays === undefined
+              ? ''
+              : `\nevery object is put under COMPLIANCE retention for ${objectLockDays} days`),
         );
       });
     });
