@@ -43,10 +43,12 @@ export type ErrorCode =
   | 'UNSAFE_PATH'
   | 'READ_ERROR'
   | 'WRITE_ERROR'
-  /** The storage service refused the credentials or their permissions. */
+  /** The storage service refused the credentials or their permissions (an S3 or REST 403, an SSH login). */
   | 'ACCESS_DENIED'
   /** A server whose identity (its SSH host key) is not the one trusted: nothing is sent to it. */
   | 'UNTRUSTED_HOST'
+  /** An object under retention (S3 Object Lock) cannot be removed before its retention ends. */
+  | 'OBJECT_LOCKED'
   | 'NO_SPACE'
   | 'ABORTED'
   | 'INTERNAL';

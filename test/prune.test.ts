@@ -17,9 +17,8 @@ import { forget, loadRetentionPolicy, saveRetentionPolicy } from '../src/retenti
 import { RepositoryLock } from '../src/repository/lock.js';
 import { Repository } from '../src/repository/repository.js';
 import { listSnapshots } from '../src/snapshot/store.js';
-import { readTree } from '../src/snapshot/tree.js';
 import { createDatabase } from './fixtures/sqlite-writer.js';
-import { FAST_KDF, readBack, TEST_PASSWORD } from './repo-helpers.js';
+import { expectAllReadable, FAST_KDF, TEST_PASSWORD } from './repo-helpers.js';
 
 let work: string;
 let root: string;
@@ -39,13 +38,6 @@ async function repoSize(repo: Repository): Promise<number> {
   let n = 0;
   for await (const o of repo.backend.list('data')) n += o.size;
   return n;
-}
-
-async function expectAllReadable(repo: Repository): Promise<void> {
-  for (const s of await listSnapshots(repo)) {
-    for await (const e of readTree(repo, s.tree))
-      if (e.kind !== 'dir') expect((await readBack(repo, e)).length).toBe(e.size);
-  }
 }
 
 const fresh = async (): Promise<Repository> => Repository.open(new LocalBackend(repoDir), TEST_PASSWORD);

@@ -1,7 +1,7 @@
 /**
  * The storage seam. A Backend stores opaque, immutable objects by (type, name);
  * it knows nothing about encryption, packs or snapshots. Implementations: local
- * directory, in-memory; wrappers (fault injection, retry) implement the same
+ * directory, S3 bucket, in-memory; wrappers (fault injection, retry) implement the same
  * interface and are stacked in one place (openBackend).
  *
  * Layout names are fixed so every backend stores the same tree:
@@ -21,7 +21,7 @@
 import { FoleBackupError } from '../errors.js';
 import { isTempName } from '../fs/durable.js';
 
-/** The kinds of object a repository holds: each lives in its own folder of the layout above. */
+/** The kind of an object: the folder it lives in (see the layout above). */
 export type ObjectType =
   | 'config'
   | 'keys'
@@ -104,6 +104,31 @@ export interface TemporaryFile {
   mtimeMs: number;
 }
 
+/** What a storage service says about a location beyond its objects (an S3 bucket's versioning and Object Lock). */
+export interface StorageFacts {
+  /** Whether old versions of overwritten and deleted objects are kept. */
+  versioning?: 'enabled' | 'suspended' | 'disabled' | 'unknown';
+  /** Whether the service proved it enforces Object Lock on this location. */
+  objectLock?: boolean;
+}
+
+/** What immutability-probe found a storage location really enforces. */
+export interface ImmutabilityReport {
+  /** True only when an attempt to delete a canary under retention was refused. */
+  immutable: boolean;
+  /** Whether the service proved it has Object Lock enabled (by the body of its answer, not its status). */
+  objectLock: boolean;
+  versioning: NonNullable<StorageFacts['versioning']>;
+  canary: {
+    /** Whether the canary was put with a retention date (only where Object Lock was proved). */
+    retention: boolean;
+    /** Whether deleting it (the very version put) went through. */
+    deleted: boolean;
+  } | null;
+  /** Why it is or is not immutable, one finding a line. */
+  findings: string[];
+}
+
 /** Where a repository's objects live (a local directory today). Objects are written whole and atomically, never
  * overwritten in place; every implementation passes test/backend-conformance.ts. */
 export interface Backend {
@@ -176,16 +201,21 @@ export interface Backend {
   /** Remove an object. Removing a missing object is not an error. */
   remove(h: ObjectHandle): Promise<void>;
 
+  /** Optional: facts about the storage (init reports them). A backend without it has none to tell. */
+  storageFacts?(): Promise<StorageFacts>;
+
+  /**
+   * Optional: when an object's retention (S3 Object Lock) ends, epoch ms, or undefined when it has none or it has
+   * ended. A backend with it MUST refuse (OBJECT_LOCKED) to remove an object whose retention has not ended, and
+   * prune and forget ask it first so they never try.
+   */
+  retainedUntil?(h: ObjectHandle): Promise<number | undefined>;
+
+  /** Optional: test what the storage really enforces (immutability-probe): canary objects are put and deleted. */
+  probeImmutability?(): Promise<ImmutabilityReport>;
+
   /** Release resources (connections, handles). */
   close(): Promise<void>;
-}
-
-/** Throws INTERNAL for a range that is not two whole, non-negative numbers (a caller's bug); `what` names the read. */
-export function checkRange(what: string, range: ByteRange): void {
-  const { offset, length } = range;
-  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
-    throw new FoleBackupError('INTERNAL', `${what}: invalid range offset=${offset} length=${length}`);
-  }
 }
 
 const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
@@ -214,4 +244,41 @@ export function checkHandle(h: ObjectHandle): void {
   if (!NAME_RE.test(h.name)) {
     throw new Error(`invalid object name ${JSON.stringify(h.name)} for type ${h.type}`);
   }
+}
+
+/** Whether `name` is a valid object name for `type` (what checkHandle accepts). */
+export function isObjectName(type: ObjectType, name: string): boolean {
+  try {
+    checkHandle({ type, name });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Throws INTERNAL for a range no caller may ask for (negative, fractional, unsafe). `where` names the object. */
+export function checkRange(where: string, range: ByteRange): void {
+  if (
+    !Number.isSafeInteger(range.offset) ||
+    !Number.isSafeInteger(range.length) ||
+    range.offset < 0 ||
+    range.length < 0
+  ) {
+    throw new FoleBackupError(
+      'INTERNAL',
+      `read ${where}: invalid range offset=${range.offset} length=${range.length}`,
+      {
+        path: where,
+      },
+    );
+  }
+}
+
+/** The REPO_CORRUPT error of a range that lies beyond the end of an object of `size` bytes. */
+export function beyondEnd(where: string, range: ByteRange, size: number): FoleBackupError {
+  return new FoleBackupError(
+    'REPO_CORRUPT',
+    `read ${where}: range ${range.offset}+${range.length} lies beyond the end of the object (${size} bytes)`,
+    { path: where, hint: 'the object is shorter than the index says; check the repository' },
+  );
 }

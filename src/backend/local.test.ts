@@ -201,15 +201,15 @@ describe('openBackend', () => {
   });
 
   it('refuses unknown schemes and says which ones this version supports', () => {
-    for (const location of ['s3:bucket/repo', 'sftp:host:/repo', 'memory:']) {
+    for (const location of ['ftp://host/repo', 'memory:']) {
       const err = thrown(() => openBackend(location));
       expect(err.code).toBe('USAGE');
-      expect(err.message).toMatch(
-        /unsupported backend .*this version supports local:<path>, a plain path, or rest:https/,
-      );
+      expect(err.message).toMatch(/unsupported backend .*this version supports local:<path>, a plain path, s3:https/);
     }
-    // a rest: location that is not an https URL is refused for what it is
+    // a location of a known scheme that is not of its form is refused for what it is
     expect(thrown(() => openBackend('rest:http://x')).message).toMatch(/plain http:\/\/ is refused/);
+    expect(thrown(() => openBackend('s3:bucket/repo')).message).toMatch(/not a URL/);
+    expect(thrown(() => openBackend('sftp://host/repo')).message).toMatch(/no user/);
   });
 
   it('refuses an empty location', () => {

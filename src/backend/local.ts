@@ -33,7 +33,15 @@ import type {
   ObjectType,
   TemporaryFile,
 } from './backend.js';
-import { checkHandle, checkRange, LATER_TYPES, OBJECT_TYPES, temporaryPathProblem } from './backend.js';
+import {
+  beyondEnd,
+  checkHandle,
+  checkRange,
+  isObjectName,
+  LATER_TYPES,
+  OBJECT_TYPES,
+  temporaryPathProblem,
+} from './backend.js';
 
 const DIR_MODE = 0o700;
 
@@ -106,7 +114,7 @@ export class LocalBackend implements Backend {
   async load(h: ObjectHandle, range?: ByteRange): Promise<Buffer> {
     checkHandle(h);
     const path = this.pathOf(h);
-    if (range !== undefined) checkRange(`read ${path}`, range);
+    if (range !== undefined) checkRange(path, range);
     let fh: FileHandle | undefined;
     try {
       fh = await open(path, 'r');
@@ -138,7 +146,7 @@ export class LocalBackend implements Backend {
     return {
       size,
       read: async (range) => {
-        checkRange(`read ${path}`, range);
+        checkRange(path, range);
         if (closing !== undefined)
           throw new FoleBackupError('INTERNAL', `read ${path}: the reader is closed`, { path });
         try {
@@ -317,14 +325,6 @@ async function readRange(fh: FileHandle, path: string, range: ByteRange, size: n
   return buf;
 }
 
-function beyondEnd(path: string, range: ByteRange, size: number): FoleBackupError {
-  return new FoleBackupError(
-    'REPO_CORRUPT',
-    `read ${path}: range ${range.offset}+${range.length} lies beyond the end of the object (${size} bytes)`,
-    { path, hint: 'the object is shorter than the index says; check the repository' },
-  );
-}
-
 function mkdirFresh(path: string): Promise<void> {
   return mkdir(path, { mode: DIR_MODE }).then(
     () => undefined,
@@ -335,13 +335,7 @@ function mkdirFresh(path: string): Promise<void> {
 }
 
 function isValidName(type: ObjectType, name: string): boolean {
-  if (isTempName(name)) return false;
-  try {
-    checkHandle({ type, name });
-    return true;
-  } catch {
-    return false;
-  }
+  return !isTempName(name) && isObjectName(type, name);
 }
 
 async function readdirOrEmpty(dir: string): Promise<Dirent[]> {

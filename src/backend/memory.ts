@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { FoleBackupError } from '../errors.js';
 import type { Backend, ByteRange, Bytes, ObjectHandle, ObjectInfo, ObjectType } from './backend.js';
-import { checkHandle, joinBytes } from './backend.js';
+import { beyondEnd, checkHandle, checkRange, joinBytes } from './backend.js';
 
 export class MemoryBackend implements Backend {
   readonly location = `memory:${randomBytes(6).toString('hex')}`;
@@ -64,25 +64,8 @@ export class MemoryBackend implements Backend {
     const stored = this.find(h);
     if (range === undefined) return Buffer.from(stored);
     const what = `${this.location}/${describe(h)}`;
-    if (
-      !Number.isSafeInteger(range.offset) ||
-      !Number.isSafeInteger(range.length) ||
-      range.offset < 0 ||
-      range.length < 0
-    ) {
-      throw new FoleBackupError(
-        'INTERNAL',
-        `read ${what}: invalid range offset=${range.offset} length=${range.length}`,
-      );
-    }
-    if (range.offset + range.length > stored.length) {
-      throw new FoleBackupError(
-        'REPO_CORRUPT',
-        `read ${what}: range ${range.offset}+${range.length} lies beyond the end of the object (${stored.length}` +
-          ` bytes)`,
-        { hint: 'the object is shorter than the index says; check the repository' },
-      );
-    }
+    checkRange(what, range);
+    if (range.offset + range.length > stored.length) throw beyondEnd(what, range, stored.length);
     return Buffer.from(stored.subarray(range.offset, range.offset + range.length));
   }
 

@@ -1,6 +1,6 @@
 /**
  * Turn a repository location string into a Backend. This is the one place where
- * backends are chosen (and where wrappers will be stacked).
+ * backends are chosen and wrappers stacked: a network backend is wrapped in retries.
  */
 
 import { realpath } from 'node:fs/promises';
@@ -9,16 +9,24 @@ import { FoleBackupError } from '../errors.js';
 import type { Backend } from './backend.js';
 import { LocalBackend } from './local.js';
 import { RestBackend } from './rest.js';
+import { RetryBackend } from './retry.js';
+import { parseS3Location, S3Backend } from './s3.js';
 import { parseSftpLocation, SftpBackend } from './sftp.js';
 
-const SUPPORTED = 'local:<path>, a plain path, sftp://USER@HOST[:PORT]/PATH, or rest:https://HOST:PORT/';
+const SUPPORTED =
+  'local:<path>, a plain path, s3:https://HOST[:PORT]/BUCKET[/PREFIX], sftp://USER@HOST[:PORT]/PATH, or ' +
+  'rest:https://HOST:PORT/';
 
 /** What the global options say about reaching a network repository. */
 export interface BackendOptions {
-  /** A PEM file of the CA(s) to trust for https:// (--ca-cert). */
+  /** A PEM file of the CA(s) to trust for https:// (--ca-cert; for S3 else $AWS_CA_BUNDLE). */
   caCert?: string;
-  /** Where warnings go (plain HTTP); none are shown without it. */
+  /** Allow plain http:// to a host that is not a loopback address (--insecure-http). */
+  insecureHttp?: boolean;
+  /** Where warnings go (plain HTTP, retries); none are shown without it. */
   warn?: (message: string) => void;
+  /** For create() of an S3 repository: put every object with this many days of retention (init --object-lock-days). */
+  objectLockDays?: number;
   /** The bearer token of a rest: repository, read at its first request (FOLE_BACKUP_REST_TOKEN, --rest-token-file). */
   restToken?: () => Promise<string>;
   /** The private key an sftp:// repository logs in with (--ssh-key); else the ssh-agent. */
@@ -31,24 +39,32 @@ export interface BackendOptions {
  * Open the backend named by `location`:
  *   `local:/abs/path` or `local:rel/path`  a local directory
  *   `/abs/path`, `rel/path`, `./a:b`        a local directory (relative to the cwd)
- *   `rest:https://HOST:PORT/[PREFIX/]`      a repository served by `fole-backup serve-repo`
+ *   `s3:https://HOST[:PORT]/BUCKET[/PREFIX]` an S3 bucket (path-style)
  *   `sftp://USER@HOST[:PORT]/ABSOLUTE/PATH` a folder on an SSH server
- * Any other `scheme:` (s3:, sftp:, memory:, …) throws FoleBackupError('USAGE').
- * Nothing is touched on disk; call create() or isRepository() next.
+ *   `rest:https://HOST:PORT/[PREFIX/]`      a repository served by `fole-backup serve-repo`
+ * Network backends are wrapped in retries. Any other `scheme:` (memory:, …) throws FoleBackupError('USAGE').
+ * Nothing is touched yet; call create() or isRepository() next.
  */
 export function openBackend(location: string, opts: BackendOptions = {}): Backend {
   // Two or more letters before the colon, so a Windows drive ("C:\…") is a path.
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]+):/.exec(location)?.[1];
+  if (opts.objectLockDays !== undefined && scheme?.toLowerCase() !== 's3') {
+    throw new FoleBackupError('USAGE', `repository ${location}: Object Lock needs an s3: repository`, {
+      hint: 'leave out --object-lock-days, or init an s3:https://HOST/BUCKET repository on a server that enforces it',
+    });
+  }
   if (scheme === undefined) return new LocalBackend(resolve(nonEmpty(location, location)));
   if (scheme.toLowerCase() === 'local') {
     return new LocalBackend(resolve(nonEmpty(location.slice(scheme.length + 1), location)));
   }
+  if (scheme.toLowerCase() === 's3') return withRetries(new S3Backend(parseS3Location(location, opts), opts), opts);
   if (scheme.toLowerCase() === 'sftp') {
-    return new SftpBackend(parseSftpLocation(location), {
+    const sftp = new SftpBackend(parseSftpLocation(location), {
       ...(opts.sshKey === undefined ? {} : { sshKey: opts.sshKey }),
       ...(opts.sshKnownHosts === undefined ? {} : { knownHosts: opts.sshKnownHosts }),
       ...(opts.warn === undefined ? {} : { warn: opts.warn }),
     });
+    return withRetries(sftp, opts);
   }
   if (scheme.toLowerCase() === 'rest') {
     return new RestBackend(location, {
@@ -62,10 +78,23 @@ export function openBackend(location: string, opts: BackendOptions = {}): Backen
     `repository ${location}: unsupported backend "${scheme}:"; this version supports ${SUPPORTED}`,
     {
       hint:
-        'use a local directory (it may be a mounted network or USB disk); write ./name for a relative path ' +
-        'that contains a colon',
+        'use a local directory (it may be a mounted network or USB disk) or an S3 bucket; write ./name for a ' +
+        'relative path that contains a colon',
     },
   );
+}
+
+/** A network backend in retries, each retry told to the user as a warning. */
+function withRetries(backend: Backend, opts: BackendOptions): Backend {
+  const { warn } = opts;
+  return new RetryBackend(backend, {
+    ...(warn === undefined
+      ? {}
+      : {
+          onRetry: (what, attempt, err) =>
+            warn(`${what}: ${(err as Error).message}; retrying (attempt ${attempt + 1})`),
+        }),
+  });
 }
 
 function nonEmpty(path: string, location: string): string {

@@ -136,7 +136,7 @@ export class RestBackend implements Backend {
   async load(h: ObjectHandle, range?: ByteRange): Promise<Buffer> {
     const path = objectPath(h);
     const what = `read ${path}`;
-    if (range !== undefined) checkRange(what, range);
+    if (range !== undefined) checkRange(path, range);
     if (range !== undefined && range.length === 0) {
       // HTTP has no empty range: the object's size says whether the offset is inside it
       const { size } = await this.stat(h);

@@ -39,7 +39,15 @@ import type {
   ObjectType,
   TemporaryFile,
 } from './backend.js';
-import { checkHandle, LATER_TYPES, OBJECT_TYPES, temporaryPathProblem } from './backend.js';
+import {
+  beyondEnd,
+  checkHandle,
+  checkRange,
+  isObjectName,
+  LATER_TYPES,
+  OBJECT_TYPES,
+  temporaryPathProblem,
+} from './backend.js';
 import { checkHostKey, hostEntryName } from './known-hosts.js';
 
 /** Bytes per read or write request; OpenSSH serves up to 256 KiB, every server at least 32 KiB. */
@@ -301,11 +309,12 @@ export class SftpBackend implements Backend {
     return {
       size,
       read: async (range) => {
-        checkRange(this.location, range);
-        if (closing !== undefined) throw new FoleBackupError('INTERNAL', `read ${path}: the reader is closed`);
-        if (range.offset + range.length > size) throw beyondEnd(this.location, path, range, size);
+        const where = `${this.location}${path.slice(this.where.path.length)}`;
+        checkRange(where, range);
+        if (closing !== undefined) throw new FoleBackupError('INTERNAL', `read ${where}: the reader is closed`);
+        if (range.offset + range.length > size) throw beyondEnd(where, range, size);
         try {
-          return await readRange(sftp, handle, range, () => beyondEnd(this.location, path, range, size));
+          return await readRange(sftp, handle, range, () => beyondEnd(where, range, size));
         } catch (err) {
           if (err instanceof FoleBackupError) throw err;
           throw this.error('read', path, err);
@@ -328,12 +337,13 @@ export class SftpBackend implements Backend {
     }
     const typeDir = `${this.where.path}/${type}`;
     if (type !== 'data') {
-      yield* this.listFiles(typeDir, (name) => isObjectName(type, name));
+      yield* this.listFiles(typeDir, (name) => !isTempName(name) && isObjectName(type, name));
       return;
     }
     for (const prefix of await this.readdirOrEmpty(typeDir)) {
       if (!isDir(prefix.attrs) || isTempName(prefix.filename)) continue;
-      const accept = (name: string): boolean => isObjectName(type, name) && name.slice(0, 2) === prefix.filename;
+      const accept = (name: string): boolean =>
+        !isTempName(name) && isObjectName(type, name) && name.slice(0, 2) === prefix.filename;
       yield* this.listFiles(`${typeDir}/${prefix.filename}`, accept);
     }
   }
@@ -634,38 +644,6 @@ async function readRange(
   return buf;
 }
 
-function checkRange(location: string, range: ByteRange): void {
-  if (
-    !Number.isSafeInteger(range.offset) ||
-    !Number.isSafeInteger(range.length) ||
-    range.offset < 0 ||
-    range.length < 0
-  ) {
-    throw new FoleBackupError(
-      'INTERNAL',
-      `read ${location}: invalid range offset=${range.offset} length=${range.length}`,
-    );
-  }
-}
-
-function beyondEnd(location: string, path: string, range: ByteRange, size: number): FoleBackupError {
-  return new FoleBackupError(
-    'REPO_CORRUPT',
-    `read ${location}${path}: range ${range.offset}+${range.length} lies beyond the end of the object (${size} bytes)`,
-    { hint: 'the object is shorter than the index says; check the repository' },
-  );
-}
-
 /** Folder and regular file, from the mode bits a listing carries. */
 const isDir = (a: { mode: number }): boolean => (a.mode & 0o170000) === 0o040000;
 const isFile = (a: { mode: number }): boolean => (a.mode & 0o170000) === 0o100000;
-
-function isObjectName(type: ObjectType, name: string): boolean {
-  if (isTempName(name)) return false;
-  try {
-    checkHandle({ type, name });
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -10,7 +10,7 @@ import type { Repository } from '../repository/repository.js';
 import { initRepository, openRepository } from '../repository/open-repository.js';
 import type { InitOptions } from '../repository/repository.js';
 import type { Backend } from '../backend/backend.js';
-import { openBackend } from '../backend/open.js';
+import { openBackend, type BackendOptions } from '../backend/open.js';
 import { SharedBackend } from '../backend/shared.js';
 import { recordOperation, type Outcome } from '../trust/audit-record.js';
 import { readRegistry } from '../trust/registry-store.js';
@@ -38,6 +38,7 @@ export interface GlobalFlags {
   restTokenFile?: string;
   sshKey?: string;
   sshKnownHosts?: string;
+  insecureHttp?: boolean;
 }
 
 export interface Context {
@@ -54,9 +55,9 @@ export interface Context {
    */
   openRepo(op: OperationName, scope?: Scope): Promise<Repository>;
   /** Create a repository at --repo (the caller holds its new secret: single-operator mode) and audit its making. */
-  initRepo(password: string, opts: InitOptions): Promise<Repository>;
+  initRepo(password: string, opts: InitOptions, storage?: Pick<BackendOptions, 'objectLockDays'>): Promise<Repository>;
   /** The backend --repo names, with the options the global flags give it (nothing is touched yet). */
-  openBackend(): Backend;
+  openBackend(extra?: Pick<BackendOptions, 'objectLockDays'>): Backend;
   /** The gate's verdict for the repository openRepo opened. */
   trust(): TrustContext;
   /**
@@ -206,9 +207,9 @@ export function makeContext(flags: GlobalFlags): Context {
       }
       return repo;
     },
-    async initRepo(password, opts) {
+    async initRepo(password, opts, storage = {}) {
       const startedAt = Date.now();
-      const backend = new SharedBackend(ctx.openBackend());
+      const backend = new SharedBackend(ctx.openBackend(storage));
       let repo: Repository;
       try {
         repo = await initRepository(backend, password, opts);
@@ -220,14 +221,16 @@ export function makeContext(flags: GlobalFlags): Context {
       trusted = singleOperator(await ctx.credentials());
       return repo;
     },
-    openBackend() {
+    openBackend(extra = {}) {
       const caCert = nonEmpty(flags.caCert);
       const sshKey = nonEmpty(flags.sshKey ?? process.env.FOLE_BACKUP_SSH_KEY);
       const sshKnownHosts = nonEmpty(flags.sshKnownHosts ?? process.env.FOLE_BACKUP_SSH_KNOWN_HOSTS);
       return openBackend(ctx.repoLocation(), {
+        ...extra,
         ...(caCert === undefined ? {} : { caCert }),
         ...(sshKey === undefined ? {} : { sshKey }),
         ...(sshKnownHosts === undefined ? {} : { sshKnownHosts }),
+        insecureHttp: flags.insecureHttp === true,
         warn: (message) => reporter.warn(message),
         restToken: () => restToken(flags),
       });

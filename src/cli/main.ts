@@ -27,6 +27,7 @@ import { registerAudit } from './commands/audit.js';
 import { registerTrust } from './commands/trust.js';
 import { registerApprove } from './commands/approve.js';
 import { registerServeRepo } from './commands/serve-repo.js';
+import { registerImmutabilityProbe } from './commands/immutability-probe.js';
 
 export const VERSION = '0.1.0';
 
@@ -42,10 +43,15 @@ export function buildProgram(): Command {
     .version(VERSION)
     .option(
       '-r, --repo <location>',
-      'repository: a directory path, local:<path>, sftp://USER@HOST[:PORT]/PATH, or rest:https://HOST:PORT/ ' +
-        '(a `serve-repo` server); see docs/BACKENDS.md (default: $FOLE_BACKUP_REPO)',
+      'repository: a directory path, local:<path>, s3:https://HOST[:PORT]/BUCKET[/PREFIX] (credentials from ' +
+        'AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or ~/.aws), sftp://USER@HOST[:PORT]/PATH, or ' +
+        'rest:https://HOST:PORT/ (a `serve-repo` server); see docs/BACKENDS.md (default: $FOLE_BACKUP_REPO)',
     )
-    .option('--ca-cert <file>', 'trust the CA certificate(s) in this PEM file for an https:// repository')
+    .option(
+      '--ca-cert <file>',
+      'trust the CA certificate(s) in this PEM file for an https:// repository (default for s3: $AWS_CA_BUNDLE)',
+    )
+    .option('--insecure-http', 'allow an s3:http:// repository on a host that is not this machine (unencrypted)')
     .option(
       '--ssh-key <file>',
       'the private key an sftp:// repository logs in with (default: $FOLE_BACKUP_SSH_KEY, else ssh-agent)',
@@ -134,6 +140,7 @@ Getting started:
   registerTrust(program, run);
   registerApprove(program, run);
   registerServeRepo(program, run);
+  registerImmutabilityProbe(program, run);
   registerDemo(program, run);
   return program;
 }

@@ -17,6 +17,7 @@
  * Packs younger than minPackAgeMs are left alone (see plan.ts).
  * Snapshots are never touched here; `forget` removes them first.
  */
+import type { ObjectHandle } from '../backend/backend.js';
 import { FoleBackupError, StopError } from '../errors.js';
 import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
 import { RepositoryLock } from '../repository/lock.js';
@@ -57,6 +58,8 @@ export interface PruneResult {
   indexFilesRemoved: number;
   /** Leftover temporary files removed (with dryRun: that would be). */
   tempFilesRemoved: number;
+  /** Objects prune would have removed but kept because they are under retention (S3 Object Lock). */
+  retainedObjects?: number;
   durationMs: number;
 }
 
@@ -111,8 +114,15 @@ export async function prune(repo: Repository, opts: PruneOptions = {}): Promise<
     reporter.phase('read index');
     const oldIndexFiles = await repo.listIndexFiles();
     const packs = new Map<string, Map<string, PackedBlob>>();
+    /** The packs each old index file names: one under retention keeps them (it still refers to them). */
+    const packsOf = new Map<string, string[]>();
     for (const name of oldIndexFiles) {
-      for (const p of await repo.readIndexFile(name)) {
+      const listed = await repo.readIndexFile(name);
+      packsOf.set(
+        name,
+        listed.map((p) => p.name),
+      );
+      for (const p of listed) {
         const blobs = packs.get(p.name) ?? new Map<string, PackedBlob>();
         for (const b of p.blobs) blobs.set(b.id, b);
         packs.set(p.name, blobs);
@@ -212,14 +222,33 @@ export async function prune(repo: Repository, opts: PruneOptions = {}): Promise<
     // have indexed new data since: delete nothing then
     await lock.verify();
     let indexFilesRemoved = 0;
+    // Object Lock: what is under retention stays, and so do the packs a retained index file names
+    const retained = async (h: ObjectHandle): Promise<boolean> => (await repo.backend.retainedUntil?.(h)) !== undefined;
+    const keptRetained = new Set<string>();
+    let retainedObjects = 0;
     for (const name of oldIndexFiles) {
       if (written.has(name)) continue;
+      if (await retained({ type: 'index', name })) {
+        for (const p of packsOf.get(name) ?? []) keptRetained.add(p);
+        retainedObjects++;
+        continue;
+      }
       await repo.backend.remove({ type: 'index', name });
       indexFilesRemoved++;
     }
     for (const name of plan.remove) {
       opts.signal?.throwIfAborted();
+      if (keptRetained.has(name) || (await retained({ type: 'data', name }))) {
+        retainedObjects++;
+        continue;
+      }
       await repo.backend.remove({ type: 'data', name });
+    }
+    if (retainedObjects > 0) {
+      reporter.warn(
+        `${retainedObjects} objects under retention (Object Lock) were kept; a prune after their retention ends ` +
+          'removes them',
+      );
     }
     return {
       dryRun: false,
@@ -228,6 +257,7 @@ export async function prune(repo: Repository, opts: PruneOptions = {}): Promise<
       indexFilesWritten: written.size,
       indexFilesRemoved,
       tempFilesRemoved,
+      ...(retainedObjects > 0 ? { retainedObjects } : {}),
       durationMs: Date.now() - started,
     };
   } finally {

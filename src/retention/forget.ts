@@ -147,6 +147,10 @@ export async function forget(repo: SealedObjects, opts: ForgetOptions): Promise<
     }
     const removed: string[] = [];
     if (!opts.dryRun) {
+      await refuseRetained(
+        repo,
+        decisions.filter((d) => !d.keep).map((d) => d.backupId),
+      );
       for (const d of decisions) {
         if (d.keep) continue;
         await repo.backend.remove({ type: 'snapshots', name: d.backupId });
@@ -157,4 +161,25 @@ export async function forget(repo: SealedObjects, opts: ForgetOptions): Promise<
   } finally {
     await lock.release().catch(() => {});
   }
+}
+
+/**
+ * Object Lock: a backup whose snapshot is under retention cannot be forgotten before it ends. Refused before
+ * anything is removed, naming each and its date, rather than failing half way.
+ */
+async function refuseRetained(repo: Pick<SealedObjects, 'backend'>, backupIds: readonly string[]): Promise<void> {
+  const retainedUntil = repo.backend.retainedUntil?.bind(repo.backend);
+  if (retainedUntil === undefined) return;
+  const held: string[] = [];
+  for (const backupId of backupIds) {
+    const until = await retainedUntil({ type: 'snapshots', name: backupId });
+    if (until !== undefined) held.push(`${backupId} (until ${new Date(until).toISOString()})`);
+  }
+  if (held.length === 0) return;
+  throw new FoleBackupError(
+    'OBJECT_LOCKED',
+    `forget refused: ${held.length === 1 ? 'a backup is' : `${held.length} backups are`} under retention ` +
+      `(Object Lock): ${held.join(', ')}`,
+    { hint: 'forget them after their retention ends, or leave them out of this run; nothing was removed' },
+  );
 }

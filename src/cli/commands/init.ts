@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import type { StorageFacts } from '../../backend/backend.js';
 import { errnoCode, fsError } from '../../errors.js';
 import type { Runner } from '../context.js';
 import { parseWholeNumber } from '../numbers.js';
@@ -28,6 +29,21 @@ export async function generateKeyFile(path: string): Promise<string> {
   return secret;
 }
 
+/** What the storage told about versioning and Object Lock, in words an operator acts on. */
+function describeStorage(f: StorageFacts): string {
+  const versioning =
+    f.versioning === 'enabled'
+      ? 'bucket versioning: enabled (deleted and overwritten objects stay as old versions until a lifecycle rule ' +
+        'removes them)'
+      : f.versioning === 'suspended'
+        ? 'bucket versioning: suspended (old versions made before remain)'
+        : f.versioning === 'disabled'
+          ? 'bucket versioning: off (a deleted object is gone)'
+          : 'bucket versioning: the server did not say';
+  const lock = f.objectLock === true ? 'object lock: enabled on the bucket' : 'object lock: not enabled';
+  return `${versioning}\n${lock}`;
+}
+
 export function registerInit(program: Command, run: Runner): void {
   program
     .command('init')
@@ -42,6 +58,11 @@ export function registerInit(program: Command, run: Runner): void {
     .option(
       '--db-chunk-size <bytes>',
       'chunk size for database snapshots: a power of two from 512 to 1048576 (default 16384)',
+    )
+    .option(
+      '--object-lock-days <n>',
+      'S3 only: put every object with COMPLIANCE retention for n days (1-36500), so nobody can delete or overwrite ' +
+        'a backup before then; refused unless the bucket proves Object Lock is enabled (docs/BACKENDS.md)',
     )
     .option('--admin <name>', 'make an actor registry with this human as its first sysadmin (docs/TRUST.md)')
     .option('--admin-public-key <file>', "with --admin: the sysadmin's public key (FILE.pub from `actor keygen`)")
@@ -62,6 +83,7 @@ Without the password or key file the backups cannot be read by anyone, you inclu
         dbChunkSize?: string;
         admin?: string;
         adminPublicKey?: string;
+        objectLockDays?: string;
       }>();
       return run(async (ctx) => {
         ctx.repoLocation(); // no --repo is a usage error before any password is asked
@@ -82,13 +104,25 @@ Without the password or key file the backups cannot be read by anyone, you inclu
             throw new UsageError(`--db-chunk-size must be a power of two from 512 to 1048576, not ${opts.dbChunkSize}`);
           }
         }
+        const objectLockDays =
+          opts.objectLockDays === undefined
+            ? undefined
+            : parseWholeNumber('--object-lock-days', opts.objectLockDays, { min: 1, max: 36_500 });
+        // a location that cannot take these options is refused before a key file is written
+        await ctx.openBackend(objectLockDays === undefined ? {} : { objectLockDays }).close();
         const password = opts.generateKeyFile
           ? await generateKeyFile(opts.generateKeyFile)
           : await ctx.password({ confirm: true });
-        const repo = await ctx.initRepo(password, dbChunkSize === undefined ? {} : { dbChunkSize });
+        const repo = await ctx.initRepo(
+          password,
+          dbChunkSize === undefined ? {} : { dbChunkSize },
+          objectLockDays === undefined ? {} : { objectLockDays },
+        );
         let trustId: string | undefined;
+        let storage: StorageFacts | undefined;
         try {
           if (admin !== undefined) trustId = (await bootstrapRegistry(repo, admin, defaultStateDir())).trustId;
+          storage = await repo.backend.storageFacts?.();
         } finally {
           await repo.close();
         }
@@ -99,13 +133,19 @@ Without the password or key file the backups cannot be read by anyone, you inclu
             formatVersion: repo.config.formatVersion,
             keyFile: opts.generateKeyFile ?? null,
             ...(trustId === undefined ? {} : { trustId, sysadmin: admin?.name }),
+            ...(storage === undefined ? {} : { storage }),
+            ...(objectLockDays === undefined ? {} : { objectLockDays }),
           },
           () =>
             `created repository ${repo.config.id} at ${repo.backend.location}` +
             (opts.generateKeyFile
               ? `\nkey file: ${opts.generateKeyFile} (pass it with --password-file; keep a copy somewhere safe)`
               : '') +
-            (trustId === undefined || admin === undefined ? '' : `\n${describeBootstrap(admin.name, trustId)}`),
+            (trustId === undefined || admin === undefined ? '' : `\n${describeBootstrap(admin.name, trustId)}`) +
+            (storage === undefined ? '' : `\n${describeStorage(storage)}`) +
+            (objectLockDays === undefined
+              ? ''
+              : `\nevery object is put under COMPLIANCE retention for ${objectLockDays} days`),
         );
       });
     });

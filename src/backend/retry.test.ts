@@ -1,0 +1,129 @@
+import { describe, expect, it } from 'vitest';
+import { describeBackendConformance, expectCode } from '../../test/backend-conformance.js';
+import { FoleBackupError } from '../errors.js';
+import type { Bytes, ObjectHandle } from './backend.js';
+import { FaultInjectingBackend } from './fault.js';
+import { MemoryBackend } from './memory.js';
+import { isTransient, RetryBackend } from './retry.js';
+import { s3Error } from './s3.js';
+
+/** An S3 answer as the SDK throws it, wrapped the way the S3 backend wraps it. */
+function http(status: number, code: string): FoleBackupError {
+  const sdk = Object.assign(new Error(code), { name: code, Code: code, $metadata: { httpStatusCode: status } });
+  return s3Error('write', 's3:https://h/b/data/x', sdk);
+}
+
+function reset(): FoleBackupError {
+  return s3Error('read', 's3:https://h/b/index/x', Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
+}
+
+/** A retrying backend over faults over memory that never waits; `retries` lists what was retried. */
+function stack(attempts = 4) {
+  const memory = new MemoryBackend();
+  const faults = new FaultInjectingBackend(memory);
+  const retries: string[] = [];
+  const delays: number[] = [];
+  const backend = new RetryBackend(faults, {
+    attempts,
+    baseDelayMs: 100,
+    maxDelayMs: 1000,
+    random: () => 0.999,
+    sleep: async (ms) => {
+      delays.push(ms);
+    },
+    onRetry: (what) => retries.push(what),
+  });
+  return { memory, faults, backend, retries, delays };
+}
+
+const h: ObjectHandle = { type: 'index', name: 'a'.repeat(64) };
+
+describeBackendConformance('retry over memory', async () => ({
+  backend: new RetryBackend(new MemoryBackend()),
+  cleanup: async () => {},
+}));
+
+describe('RetryBackend', () => {
+  it('retries 5xx answers, throttling and dropped connections until the call succeeds', async () => {
+    const { memory, faults, backend, retries } = stack();
+    faults.failNth('save', 1, http(503, 'SlowDown')).failNth('save', 2, http(500, 'InternalError'));
+    faults.failNth('save', 3, http(429, 'TooManyRequests'));
+    await backend.save(h, Buffer.from('index'));
+    expect(retries).toEqual([`save index/${h.name}`, `save index/${h.name}`, `save index/${h.name}`]);
+    expect((await memory.load(h)).toString()).toBe('index');
+    faults.failNth('load', 1, reset());
+    expect((await backend.load(h)).toString()).toBe('index');
+    expect(retries).toHaveLength(4);
+  });
+
+  it('never retries a 4xx other than throttling, nor not-found, a full disk or damage', async () => {
+    const { faults, backend, retries } = stack();
+    await backend.save(h, Buffer.from('x'));
+    for (const err of [
+      http(403, 'AccessDenied'),
+      http(400, 'InvalidArgument'),
+      http(404, 'NoSuchKey'),
+      http(507, 'InsufficientStorage'),
+      new FoleBackupError('REPO_CORRUPT', 'damaged'),
+    ]) {
+      faults.failNth('load', 1, err);
+      await expect(backend.load(h)).rejects.toBe(err);
+    }
+    await expectCode(backend.load({ type: 'index', name: 'b'.repeat(64) }), 'NOT_FOUND');
+    expect(retries).toEqual([]);
+  });
+
+  it('gives up after the last attempt with the last error, pausing with growing, capped, jittered delays', async () => {
+    const { faults, backend, retries, delays } = stack(5);
+    const errors = Array.from({ length: 5 }, (_, i) => http(502, `BadGateway${i}`));
+    for (const [i, e] of errors.entries()) faults.failNth('stat', i + 1, e);
+    await backend.save(h, Buffer.from('x'));
+    await expect(backend.stat(h)).rejects.toBe(errors[4]);
+    expect(retries).toHaveLength(4);
+    // full jitter: random·min(cap, base·2^n), here random is just under 1
+    expect(delays).toEqual([99, 199, 399, 799]);
+    const capped = stack(8);
+    for (let i = 1; i <= 7; i++) capped.faults.failNth('remove', i, reset());
+    await capped.backend.remove(h);
+    expect(Math.max(...capped.delays)).toBe(999);
+  });
+
+  it('classifies errors by their cause chain', () => {
+    expect(isTransient(http(503, 'ServiceUnavailable'))).toBe(true);
+    expect(isTransient(Object.assign(new Error('t'), { name: 'TimeoutError' }))).toBe(true);
+    expect(isTransient(http(400, 'RequestTimeout'))).toBe(true);
+    expect(isTransient(http(409, 'OperationAborted'))).toBe(false);
+    expect(isTransient(new Error('plain'))).toBe(false);
+    expect(isTransient(new FoleBackupError('ALREADY_EXISTS', 'taken', { cause: http(503, 'x') }))).toBe(false);
+  });
+
+  it('settles a create-only save whose answer was lost by reading the object back', async () => {
+    class LosesAnswer extends MemoryBackend {
+      lost = 0;
+      override async saveNew(handle: ObjectHandle, data: Bytes): Promise<void> {
+        await super.saveNew(handle, data);
+        if (this.lost++ === 0) throw reset();
+      }
+    }
+    const inner = new LosesAnswer();
+    const backend = new RetryBackend(inner, { sleep: async () => {} });
+    const a = { type: 'audit' as const, name: '0000000001' };
+    await backend.saveNew(a, Buffer.from('entry'));
+    expect((await backend.load(a)).toString()).toBe('entry');
+    // another writer's entry under the name is still a conflict
+    const b = { type: 'audit' as const, name: '0000000002' };
+    await inner.save(b, Buffer.from('theirs'));
+    inner.lost = 0;
+    await expectCode(backend.saveNew(b, Buffer.from('ours')), 'ALREADY_EXISTS');
+  });
+
+  it('starts a listing again when it fails before its first object', async () => {
+    const { faults, backend, retries } = stack();
+    await backend.save(h, Buffer.from('x'));
+    faults.failNth('list', 1, reset());
+    const names: string[] = [];
+    for await (const o of backend.list('index')) names.push(o.name);
+    expect(names).toEqual([h.name]);
+    expect(retries).toEqual(['list index']);
+  });
+});

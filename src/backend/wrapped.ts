@@ -1,0 +1,94 @@
+/**
+ * The base of every Backend wrapper: each call goes to the wrapped backend through `call` (a retrying wrapper
+ * repeats it), and the optional methods exist exactly when the wrapped backend has them, so a wrapper never hides
+ * or invents a capability.
+ */
+import type {
+  Backend,
+  ByteRange,
+  Bytes,
+  ImmutabilityReport,
+  ObjectHandle,
+  ObjectInfo,
+  ObjectReader,
+  ObjectType,
+  StorageFacts,
+  TemporaryFile,
+} from './backend.js';
+
+/** An object as messages name it: "config" or "<type>/<name>". */
+export function describeHandle(h: ObjectHandle): string {
+  return h.type === 'config' ? 'config' : `${h.type}/${h.name}`;
+}
+
+export abstract class WrappedBackend implements Backend {
+  readonly openReader?: (h: ObjectHandle) => Promise<ObjectReader>;
+  readonly listTemporary?: () => AsyncIterable<TemporaryFile>;
+  readonly removeTemporary?: (t: TemporaryFile) => Promise<void>;
+  readonly storageFacts?: () => Promise<StorageFacts>;
+  readonly retainedUntil?: (h: ObjectHandle) => Promise<number | undefined>;
+  readonly probeImmutability?: () => Promise<ImmutabilityReport>;
+
+  constructor(readonly inner: Backend) {
+    const { openReader, listTemporary, removeTemporary, storageFacts, retainedUntil, probeImmutability } = inner;
+    if (openReader !== undefined) {
+      this.openReader = (h) => this.call(`open ${describeHandle(h)}`, () => openReader.call(inner, h));
+    }
+    if (listTemporary !== undefined) this.listTemporary = () => listTemporary.call(inner);
+    if (removeTemporary !== undefined) {
+      this.removeTemporary = (t) => this.call(`remove ${t.path}`, () => removeTemporary.call(inner, t));
+    }
+    if (storageFacts !== undefined)
+      this.storageFacts = () => this.call('storage facts', () => storageFacts.call(inner));
+    if (retainedUntil !== undefined) {
+      this.retainedUntil = (h) => this.call(`stat ${describeHandle(h)}`, () => retainedUntil.call(inner, h));
+    }
+    // a probe puts and deletes canaries: it runs once, never repeated by a wrapper
+    if (probeImmutability !== undefined) this.probeImmutability = () => probeImmutability.call(inner);
+  }
+
+  /** How a call reaches the wrapped backend; `what` names it for messages. */
+  protected call<T>(_what: string, fn: () => Promise<T>): Promise<T> {
+    return fn();
+  }
+
+  get location(): string {
+    return this.inner.location;
+  }
+
+  create(): Promise<void> {
+    return this.call('create', () => this.inner.create());
+  }
+
+  isRepository(): Promise<boolean> {
+    return this.call('open', () => this.inner.isRepository());
+  }
+
+  save(h: ObjectHandle, data: Bytes): Promise<void> {
+    return this.call(`save ${describeHandle(h)}`, () => this.inner.save(h, data));
+  }
+
+  saveNew(h: ObjectHandle, data: Bytes): Promise<void> {
+    return this.call(`save ${describeHandle(h)}`, () => this.inner.saveNew(h, data));
+  }
+
+  load(h: ObjectHandle, range?: ByteRange): Promise<Buffer> {
+    return this.call(`load ${describeHandle(h)}`, () => this.inner.load(h, range));
+  }
+
+  stat(h: ObjectHandle): Promise<ObjectInfo> {
+    return this.call(`stat ${describeHandle(h)}`, () => this.inner.stat(h));
+  }
+
+  list(type: ObjectType): AsyncIterable<ObjectInfo> {
+    return this.inner.list(type);
+  }
+
+  remove(h: ObjectHandle): Promise<void> {
+    return this.call(`remove ${describeHandle(h)}`, () => this.inner.remove(h));
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
