@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeBackendConformance, expectCode, listAll, randomName } from '../../test/backend-conformance.js';
 import { sshdMissing, startSshd, type SshdServer } from '../../test/servers/sshd.js';
+import { openBackend } from './open.js';
 import { parseSftpLocation, SftpBackend } from './sftp.js';
 
 const missing = sshdMissing();
@@ -120,6 +121,28 @@ describe.skipIf(missing !== undefined)('SFTP backend', () => {
       for await (const t of b.listTemporary()) await b.removeTemporary(t);
       expect(tempFiles(path)).toEqual([]);
       expect((await listAll(b, 'data')).map((o) => o.name)).toEqual([name]);
+      await b.close();
+    }, 120_000);
+
+    it('is retried on a new connection behind the retry wrapper, and completes', async () => {
+      const s = await sshd();
+      const path = join(s.home, `retried-${randomName().slice(0, 8)}`);
+      const location = `sftp://${s.user}@127.0.0.1:${s.port}${path}`;
+      const retries: string[] = [];
+      const b = openBackend(location, {
+        sshKey: s.clientKey,
+        sshKnownHosts: s.knownHosts,
+        warn: (m) => retries.push(m),
+      });
+      await b.create();
+      const name = randomName();
+      const big = randomBytes(64 * 1024 * 1024);
+      const saving = b.save({ type: 'data', name }, big);
+      await waitFor(() => tempFiles(path).length > 0);
+      execFileSync('pkill', ['-KILL', '-P', String(s.process.pid)]);
+      await saving;
+      expect(retries.join('\n')).toMatch(/the connection was lost.*retrying \(attempt 2\)/);
+      expect((await b.load({ type: 'data', name })).equals(big)).toBe(true);
       await b.close();
     }, 120_000);
   });

@@ -522,16 +522,21 @@ export class SftpBackend implements Backend {
       lose = reject;
     });
     lost.catch(() => undefined);
-    const dropped = (why: string): void => {
+    // the cause carries the socket's errno (a close without one counts as a reset), so the retry wrapper
+    // (retry.ts) knows the failure is transient and tries again on a new connection
+    const dropped = (cause: Error): void => {
       if (this.session === self()) this.session = undefined;
       lose(
-        new FoleBackupError('WRITE_ERROR', `${this.location}: the connection was lost${why}`, {
+        new FoleBackupError('WRITE_ERROR', `${this.location}: the connection was lost: ${cause.message}`, {
+          cause,
           hint: 'check the network and the server; the command can be run again',
         }),
       );
     };
-    client.on('error', (err) => dropped(`: ${err.message}`));
-    client.on('close', () => dropped(''));
+    client.on('error', dropped);
+    client.on('close', () =>
+      dropped(Object.assign(new Error('the server closed the connection'), { code: 'ECONNRESET' })),
+    );
     const raw = await call<SFTPWrapper>((cb) => client.sftp(cb)).catch((err: unknown) => {
       client.end();
       throw connectError(this.location, user, err as Error);
