@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, spawnCli, waitExit, type CliExit } from './cli-helpers.js';
 import { TEST_PASSWORD } from './repo-helpers.js';
+import { initBackupRestore } from './life-cycle.js';
 import { makeFoleTree } from './restore-helpers.js';
 import { makeTestCertificates, type TestCertificates } from './tls-helpers.js';
 
@@ -147,26 +148,7 @@ describe('an append-only offsite repository behind serve-repo', () => {
   let backupId: string;
 
   it('takes init, backup, list, verify and a byte-exact restore through rest:', async () => {
-    const init = await cli(['init']);
-    expect(init.code, init.stderr).toBe(0);
-    const b = await cli(['backup', '--storage-root', root, '--fole-version', '2.3.1', '--json']);
-    expect(b.code, b.stderr).toBe(0);
-    backupId = (JSON.parse(b.stdout) as { backupId: string }).backupId;
-    const list = await cli(['list', '--json']);
-    expect(list.code, list.stderr).toBe(0);
-    expect(list.stdout).toContain(backupId);
-    const v = await cli(['verify', 'latest', '--read-data']);
-    expect(v.code, v.stderr).toBe(0);
-    const target = join(work, 'restored');
-    const r = await cli(['restore', backupId, '--target', target, '--confirm', backupId, '--fole-version', '2.3.1']);
-    expect(r.code, r.stderr).toBe(0);
-    for (const f of [
-      'config/server.json',
-      'templates/server-defaults.json',
-      'modules/sketch/module-data/readonly.txt',
-    ]) {
-      expect(readFileSync(join(target, f)).equals(readFileSync(join(root, f))), f).toBe(true);
-    }
+    backupId = await initBackupRestore(cli, root, join(work, 'restored'));
     // no token reaches the server's log or the repository's audit log
     expect(serverLog).not.toContain(CLIENT_TOKEN);
     const audit = await cli(['audit', 'log', '--json']);

@@ -8,10 +8,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from './cli-helpers.js';
-import { TEST_PASSWORD } from './repo-helpers.js';
-import { makeFoleTree } from './restore-helpers.js';
 import { sshdMissing, startSshd, type SshdServer } from './servers/sshd.js';
+import { initBackupRestore } from './life-cycle.js';
+import { makeFoleTree } from './restore-helpers.js';
+import { TEST_PASSWORD } from './repo-helpers.js';
+import { runCli } from './cli-helpers.js';
 
 const missing = sshdMissing();
 if (missing !== undefined) console.warn(`SKIPPING the SFTP CLI tests: ${missing} is not installed (see .ci/run)`);
@@ -61,20 +62,7 @@ describe.skipIf(missing !== undefined)('a repository over sftp://', () => {
   });
 
   it('takes init, backup, verify, a byte-exact restore, forget, prune and check', async () => {
-    const init = await cli(['init']);
-    expect(init.code, init.stderr).toBe(0);
-    const b = await cli(['backup', '--storage-root', root, '--fole-version', '2.3.1', '--json']);
-    expect(b.code, b.stderr).toBe(0);
-    const backupId = (JSON.parse(b.stdout) as { backupId: string }).backupId;
-    expect((await cli(['list'])).stdout).toContain(backupId);
-    const v = await cli(['verify', 'latest', '--read-data']);
-    expect(v.code, v.stderr).toBe(0);
-    const target = join(work, 'restored');
-    const r = await cli(['restore', backupId, '--target', target, '--confirm', backupId, '--fole-version', '2.3.1']);
-    expect(r.code, r.stderr).toBe(0);
-    for (const file of ['config/server.json', 'templates/server-defaults.json', 'modules/maps/module-settings.json']) {
-      expect(readFileSync(join(target, file)).equals(readFileSync(join(root, file))), file).toBe(true);
-    }
+    const backupId = await initBackupRestore(cli, root, join(work, 'restored'));
     // a second backup, then the first forgotten and its data pruned
     writeFileSync(join(root, 'config', 'server.json'), '{"port":8081}');
     const b2 = await cli(['backup', '--storage-root', root, '--fole-version', '2.3.1']);

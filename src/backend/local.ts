@@ -16,41 +16,25 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { errnoCode, FoleBackupError, fsError } from '../errors.js';
 import {
   fsyncDir,
-  isTempName,
   removeDurable,
   writeFileAtomic,
   writeFileExclusive,
   type FileBytes,
   type FileWriter,
 } from '../fs/durable.js';
-import type {
-  Backend,
-  ByteRange,
-  Bytes,
-  ObjectHandle,
-  ObjectInfo,
-  ObjectReader,
-  ObjectType,
-  TemporaryFile,
-} from './backend.js';
-import {
-  beyondEnd,
-  checkHandle,
-  checkRange,
-  isObjectName,
-  LATER_TYPES,
-  OBJECT_TYPES,
-  temporaryPathProblem,
-} from './backend.js';
+import type { Backend, ByteRange, Bytes, ObjectHandle, ObjectReader } from './backend.js';
+import { beyondEnd, checkHandle, checkRange, LATER_TYPES, OBJECT_TYPES } from './backend.js';
+import { FolderBackend, type FileFacts, type FolderAccess, type FolderEntry } from './folders.js';
 
 const DIR_MODE = 0o700;
 
-export class LocalBackend implements Backend {
+export class LocalBackend extends FolderBackend implements Backend {
   readonly location: string;
   private readonly dir: string;
 
   /** `dir` MUST be absolute (openBackend resolves relative paths). */
   constructor(dir: string) {
+    super();
     if (!isAbsolute(dir)) {
       throw new FoleBackupError('USAGE', `local backend: path ${JSON.stringify(dir)} is not absolute`);
     }
@@ -160,84 +144,44 @@ export class LocalBackend implements Backend {
     };
   }
 
-  async stat(h: ObjectHandle): Promise<ObjectInfo> {
-    checkHandle(h);
-    const path = this.pathOf(h);
+  protected async statFile(path: string): Promise<FileFacts> {
     try {
       const st = await stat(path);
-      return { name: h.type === 'config' ? 'config' : h.name, size: st.size, mtimeMs: st.mtimeMs };
+      return { size: st.size, mtimeMs: st.mtimeMs };
     } catch (err) {
       throw fsError('read', path, err);
     }
   }
 
-  /** Complete objects only: temp files, foreign files and misplaced names are skipped. */
-  async *list(type: ObjectType): AsyncIterable<ObjectInfo> {
-    if (type === 'config') {
-      if (await this.isRepository()) yield await this.stat({ type, name: 'config' });
-      return;
-    }
-    const typeDir = join(this.dir, type);
-    if (type !== 'data') {
-      yield* listFiles(typeDir, (name) => isValidName(type, name));
-      return;
-    }
-    // Walk whatever prefix folders exist (normally data/00..ff); a name counts only
-    // if it sits in the folder load() would look in.
-    for (const prefix of await readdirOrEmpty(typeDir)) {
-      if (!prefix.isDirectory() || isTempName(prefix.name)) continue;
-      const accept = (name: string): boolean => isValidName(type, name) && name.slice(0, 2) === prefix.name;
-      yield* listFiles(join(typeDir, prefix.name), accept);
-    }
-  }
-
-  /** Temp files in the repository directory, its type folders and data/<xx>: every folder save() writes into. */
-  async *listTemporary(): AsyncIterable<TemporaryFile> {
-    const folders = ['', ...OBJECT_TYPES.filter((t) => t !== 'config')];
-    for (const entry of await readdirOrEmpty(join(this.dir, 'data'))) {
-      if (entry.isDirectory() && !isTempName(entry.name)) folders.push(`data/${entry.name}`);
-    }
-    for (const folder of folders) {
-      for (const entry of await readdirOrEmpty(join(this.dir, folder))) {
-        if (!entry.isFile() || !isTempName(entry.name)) continue;
-        const path = folder === '' ? entry.name : `${folder}/${entry.name}`;
-        try {
-          const st = await lstat(join(this.dir, path));
-          yield { path, size: st.size, mtimeMs: st.mtimeMs };
-        } catch (err) {
-          // its writer renamed or removed it meanwhile
-          if (errnoCode(err) !== 'ENOENT') throw fsError('list', join(this.dir, path), err);
-        }
-      }
-    }
-  }
-
-  async removeTemporary(t: TemporaryFile): Promise<void> {
-    const problem = temporaryPathProblem(t.path);
-    if (problem !== undefined) {
-      throw new FoleBackupError('INTERNAL', `remove temporary file ${JSON.stringify(t.path)}: ${problem}`);
-    }
-    await removeDurable(join(this.dir, ...t.path.split('/')));
-  }
-
-  async remove(h: ObjectHandle): Promise<void> {
-    checkHandle(h);
-    await removeDurable(this.pathOf(h));
+  protected removeFile(path: string): Promise<void> {
+    return removeDurable(path);
   }
 
   async close(): Promise<void> {
     // Nothing held open between calls.
   }
 
-  private pathOf(h: ObjectHandle): string {
-    switch (h.type) {
-      case 'config':
-        return join(this.dir, 'config');
-      case 'data':
-        return join(this.dir, 'data', h.name.slice(0, 2), h.name);
-      default:
-        return join(this.dir, h.type, h.name);
-    }
+  /** The directory as the shared walks see it (folders.ts): lstat, so a link is never followed. */
+  protected get folders(): FolderAccess {
+    return {
+      root: this.dir,
+      join,
+      readdir: async (dir): Promise<FolderEntry[]> =>
+        (await readdirOrEmpty(dir)).map((e) => ({
+          name: e.name,
+          kind: e.isFile() ? 'file' : e.isDirectory() ? 'dir' : 'other',
+        })),
+      stat: async (path: string) => {
+        try {
+          const st = await lstat(path);
+          return { size: st.size, mtimeMs: st.mtimeMs };
+        } catch (err) {
+          // removed between the listing and now: it is simply no longer there
+          if (errnoCode(err) === 'ENOENT') return undefined;
+          throw fsError('list', path, err);
+        }
+      },
+    };
   }
 
   private async makeRepoDir(): Promise<void> {
@@ -334,32 +278,11 @@ function mkdirFresh(path: string): Promise<void> {
   );
 }
 
-function isValidName(type: ObjectType, name: string): boolean {
-  return !isTempName(name) && isObjectName(type, name);
-}
-
 async function readdirOrEmpty(dir: string): Promise<Dirent[]> {
   try {
     return await readdir(dir, { withFileTypes: true });
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return [];
     throw fsError('list', dir, err);
-  }
-}
-
-async function* listFiles(dir: string, accept: (name: string) => boolean): AsyncIterable<ObjectInfo> {
-  for (const entry of await readdirOrEmpty(dir)) {
-    if (!entry.isFile() || !accept(entry.name)) continue;
-    const path = join(dir, entry.name);
-    let size: number;
-    let mtimeMs: number;
-    try {
-      ({ size, mtimeMs } = await stat(path));
-    } catch (err) {
-      // Removed between readdir and stat: it is simply no longer there.
-      if (errnoCode(err) === 'ENOENT') continue;
-      throw fsError('list', path, err);
-    }
-    yield { name: entry.name, size, mtimeMs };
   }
 }

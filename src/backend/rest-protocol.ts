@@ -14,7 +14,14 @@
  * after it is decoded, so an encoded `/` or `..` is as invalid as a plain one.
  */
 import { FoleBackupError } from '../errors.js';
-import { checkHandle, OBJECT_TYPES, type ObjectHandle, type ObjectInfo, type ObjectType } from './backend.js';
+import {
+  checkHandle,
+  isObjectName,
+  OBJECT_TYPES,
+  type ObjectHandle,
+  type ObjectInfo,
+  type ObjectType,
+} from './backend.js';
 
 /** The header and value that make a POST create-only (Backend.saveNew). */
 export const CREATE_ONLY_HEADER = 'if-none-match';
@@ -62,16 +69,6 @@ export function parseRestPath(rawPath: string): RestTarget | { kind: 'invalid'; 
   if (second === '') return { kind: 'list', type };
   if (!isObjectName(type, second)) return { kind: 'invalid', why: `invalid object name for ${type}/` };
   return { kind: 'object', handle: { type, name: second } };
-}
-
-/** Whether `name` is a valid name for an object of `type` (checkHandle's rules). */
-function isObjectName(type: ObjectType, name: string): boolean {
-  try {
-    checkHandle({ type, name });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** One entry of a listing as the server sends it. */

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeBackendConformance, expectCode, listAll, randomName } from '../../test/backend-conformance.js';
 import { sshdMissing, startSshd, type SshdServer } from '../../test/servers/sshd.js';
+import type { Backend } from './backend.js';
 import { openBackend } from './open.js';
 import { parseSftpLocation, SftpBackend } from './sftp.js';
 
@@ -103,13 +104,7 @@ describe.skipIf(missing !== undefined)('SFTP backend', () => {
       const s = await sshd();
       const path = join(s.home, `cut-${randomName().slice(0, 8)}`);
       const b = backendAt(s, path);
-      await b.create();
-      const name = randomName();
-      const big = randomBytes(64 * 1024 * 1024);
-      const saving = b.save({ type: 'data', name }, big);
-      // cut every session once the upload is under way: kill sshd's per-connection processes
-      await waitFor(() => tempFiles(path).length > 0);
-      execFileSync('pkill', ['-KILL', '-P', String(s.process.pid)]);
+      const { name, big, saving } = await saveAndCut(s, b, path);
       await expect(saving).rejects.toThrow();
       expect(existsSync(join(path, 'data', name.slice(0, 2), name))).toBe(false);
       // the backend connects again on the next call
@@ -134,12 +129,7 @@ describe.skipIf(missing !== undefined)('SFTP backend', () => {
         sshKnownHosts: s.knownHosts,
         warn: (m) => retries.push(m),
       });
-      await b.create();
-      const name = randomName();
-      const big = randomBytes(64 * 1024 * 1024);
-      const saving = b.save({ type: 'data', name }, big);
-      await waitFor(() => tempFiles(path).length > 0);
-      execFileSync('pkill', ['-KILL', '-P', String(s.process.pid)]);
+      const { name, big, saving } = await saveAndCut(s, b, path);
       await saving;
       expect(retries.join('\n')).toMatch(/the connection was lost.*retrying \(attempt 2\)/);
       expect((await b.load({ type: 'data', name })).equals(big)).toBe(true);
@@ -147,6 +137,19 @@ describe.skipIf(missing !== undefined)('SFTP backend', () => {
     }, 120_000);
   });
 });
+
+/** Create a repository at `path`, start saving a 64 MiB pack, and cut every SSH session once it is under way. */
+async function saveAndCut(s: SshdServer, b: Backend, path: string) {
+  await b.create();
+  const name = randomName();
+  const big = randomBytes(64 * 1024 * 1024);
+  const saving = b.save({ type: 'data', name }, big);
+  saving.catch(() => undefined); // the caller awaits it
+  await waitFor(() => tempFiles(path).length > 0);
+  // kill sshd's per-connection processes: the listener stays, the session dies
+  execFileSync('pkill', ['-KILL', '-P', String(s.process.pid)]);
+  return { name, big, saving };
+}
 
 /** Temporary files anywhere under a repository folder. */
 function tempFiles(dir: string): string[] {

@@ -28,26 +28,19 @@ import { homedir } from 'node:os';
 import { posix } from 'node:path';
 import { Client, type ConnectConfig, type FileEntry, type SFTPWrapper, type Stats } from 'ssh2';
 import { errnoCode, FoleBackupError } from '../errors.js';
-import { isTempName } from '../fs/durable.js';
-import type {
-  Backend,
-  ByteRange,
-  Bytes,
-  ObjectHandle,
-  ObjectInfo,
-  ObjectReader,
-  ObjectType,
-  TemporaryFile,
-} from './backend.js';
 import {
   beyondEnd,
   checkHandle,
   checkRange,
-  isObjectName,
   LATER_TYPES,
   OBJECT_TYPES,
-  temporaryPathProblem,
+  type Backend,
+  type ByteRange,
+  type Bytes,
+  type ObjectHandle,
+  type ObjectReader,
 } from './backend.js';
+import { FolderBackend, type FileFacts, type FolderAccess, type FolderEntry } from './folders.js';
 import { checkHostKey, hostEntryName } from './known-hosts.js';
 
 /** Bytes per read or write request; OpenSSH serves up to 256 KiB, every server at least 32 KiB. */
@@ -136,7 +129,7 @@ function call<T = void>(fn: (cb: (err: Error | null | undefined, value?: T) => v
   });
 }
 
-export class SftpBackend implements Backend {
+export class SftpBackend extends FolderBackend implements Backend {
   readonly location: string;
   private session: Promise<Session> | undefined;
   /** Whether the server offers fsync@openssh.com / posix-rename@openssh.com (known after the first use). */
@@ -147,6 +140,7 @@ export class SftpBackend implements Backend {
     private readonly where: SftpLocation,
     private readonly opts: SftpOptions = {},
   ) {
+    super();
     const port = where.port === 22 ? '' : `:${where.port}`;
     const host = where.host.includes(':') ? `[${where.host}]` : where.host;
     this.location = `sftp://${where.user}@${host}${port}${where.path}`;
@@ -324,59 +318,13 @@ export class SftpBackend implements Backend {
     };
   }
 
-  async stat(h: ObjectHandle): Promise<ObjectInfo> {
-    checkHandle(h);
-    const st = await this.statPath(this.pathOf(h));
-    return { name: h.type === 'config' ? 'config' : h.name, size: st.size, mtimeMs: st.mtime * 1000 };
+  protected async statFile(path: string): Promise<FileFacts> {
+    const st = await this.statPath(path);
+    return { size: st.size, mtimeMs: st.mtime * 1000 };
   }
 
-  async *list(type: ObjectType): AsyncIterable<ObjectInfo> {
-    if (type === 'config') {
-      if (await this.isRepository()) yield await this.stat({ type, name: 'config' });
-      return;
-    }
-    const typeDir = `${this.where.path}/${type}`;
-    if (type !== 'data') {
-      yield* this.listFiles(typeDir, (name) => !isTempName(name) && isObjectName(type, name));
-      return;
-    }
-    for (const prefix of await this.readdirOrEmpty(typeDir)) {
-      if (!isDir(prefix.attrs) || isTempName(prefix.filename)) continue;
-      const accept = (name: string): boolean =>
-        !isTempName(name) && isObjectName(type, name) && name.slice(0, 2) === prefix.filename;
-      yield* this.listFiles(`${typeDir}/${prefix.filename}`, accept);
-    }
-  }
-
-  async *listTemporary(): AsyncIterable<TemporaryFile> {
-    const folders = ['', ...OBJECT_TYPES.filter((t) => t !== 'config')];
-    for (const e of await this.readdirOrEmpty(`${this.where.path}/data`)) {
-      if (isDir(e.attrs) && !isTempName(e.filename)) folders.push(`data/${e.filename}`);
-    }
-    for (const folder of folders) {
-      const dir = folder === '' ? this.where.path : `${this.where.path}/${folder}`;
-      for (const e of await this.readdirOrEmpty(dir)) {
-        if (!isFile(e.attrs) || !isTempName(e.filename)) continue;
-        yield {
-          path: folder === '' ? e.filename : `${folder}/${e.filename}`,
-          size: e.attrs.size,
-          mtimeMs: e.attrs.mtime * 1000,
-        };
-      }
-    }
-  }
-
-  async removeTemporary(t: TemporaryFile): Promise<void> {
-    const problem = temporaryPathProblem(t.path);
-    if (problem !== undefined) {
-      throw new FoleBackupError('INTERNAL', `remove temporary file ${JSON.stringify(t.path)}: ${problem}`);
-    }
-    await this.unlink(`${this.where.path}/${t.path}`);
-  }
-
-  async remove(h: ObjectHandle): Promise<void> {
-    checkHandle(h);
-    await this.unlink(this.pathOf(h));
+  protected removeFile(path: string): Promise<void> {
+    return this.unlink(path);
   }
 
   async close(): Promise<void> {
@@ -387,11 +335,27 @@ export class SftpBackend implements Backend {
     session?.client.end();
   }
 
-  private pathOf(h: ObjectHandle): string {
-    const root = this.where.path;
-    if (h.type === 'config') return `${root}/config`;
-    if (h.type === 'data') return `${root}/data/${h.name.slice(0, 2)}/${h.name}`;
-    return `${root}/${h.type}/${h.name}`;
+  /** The server's folder as the shared walks see it (folders.ts); a listing carries sizes and times. */
+  protected get folders(): FolderAccess {
+    return {
+      root: this.where.path,
+      join: (...parts: string[]) => parts.join('/'),
+      readdir: async (dir): Promise<FolderEntry[]> =>
+        (await this.readdirOrEmpty(dir)).map((e) => ({
+          name: e.filename,
+          kind: isFile(e.attrs) ? 'file' : isDir(e.attrs) ? 'dir' : 'other',
+          size: e.attrs.size,
+          mtimeMs: e.attrs.mtime * 1000,
+        })),
+      stat: (path: string) =>
+        this.statPath(path).then(
+          (st) => ({ size: st.size, mtimeMs: st.mtime * 1000 }),
+          (err: unknown) => {
+            if (err instanceof FoleBackupError && err.code === 'NOT_FOUND') return undefined;
+            throw err;
+          },
+        ),
+    };
   }
 
   private async unlink(path: string): Promise<void> {
@@ -434,13 +398,6 @@ export class SftpBackend implements Backend {
     } catch (err) {
       if (sftpCode(err) === NO_SUCH_FILE) return [];
       throw this.error('list', path, err);
-    }
-  }
-
-  private async *listFiles(dir: string, accept: (name: string) => boolean): AsyncIterable<ObjectInfo> {
-    for (const e of await this.readdirOrEmpty(dir)) {
-      if (!isFile(e.attrs) || !accept(e.filename)) continue;
-      yield { name: e.filename, size: e.attrs.size, mtimeMs: e.attrs.mtime * 1000 };
     }
   }
 

@@ -8,15 +8,13 @@
  *     with --ssh-key sshd.clientKey --ssh-known-hosts sshd.knownHosts
  *   await sshd.stop();
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
+import { freePort, run } from './shared.js';
 const SSHD = '/usr/sbin/sshd';
 
 export interface SshdServer {
@@ -44,17 +42,6 @@ export function sshdMissing(): string | undefined {
   if (!existsSync(SSHD)) return SSHD;
   if (!existsSync('/usr/bin/ssh-keygen')) return 'ssh-keygen';
   return undefined;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** Resolves once something answers on the port with an SSH banner. */

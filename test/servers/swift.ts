@@ -8,17 +8,15 @@
  *   … s3:https://127.0.0.1:${swift.port}/bucket with swift.env (credentials, AWS_CA_BUNDLE) …
  *   await swift.stop();
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
-import { createServer, Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
+import { freePort, run } from './shared.js';
 
 const BINARIES = [
   'swift-proxy-server',
@@ -58,18 +56,6 @@ export interface SwiftServer {
 export function swiftMissing(): string | undefined {
   const path = (process.env.PATH ?? '/usr/bin:/bin').split(':');
   return BINARIES.find((b) => !path.some((d) => existsSync(join(d, b))));
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** A CA and a certificate for 127.0.0.1 and localhost signed by it, made fresh. */
