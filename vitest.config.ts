@@ -1,8 +1,22 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+
+/**
+ * Suites that start real servers on 127.0.0.1 (Swift with s3api, OpenSSH sshd, `serve-repo` over TLS): run by
+ * `npm run test:servers` (vitest.servers.config.ts), which `.ci/run` calls after the default suite.
+ */
+export const SERVER_SUITES = [
+  'src/backend/s3.test.ts',
+  'test/s3-cli.test.ts',
+  'src/backend/sftp.test.ts',
+  'test/sftp-cli.test.ts',
+  'src/backend/rest.test.ts',
+  'test/rest-cli.test.ts',
+];
 
 export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    exclude: [...configDefaults.exclude, ...SERVER_SUITES],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
