@@ -1,0 +1,197 @@
+/**
+ * `fole-backup copy` end to end through the real CLI, between real local repositories with different passwords:
+ * all, then again (nothing copied), one id, a restore from the copy, `check --read-data` on it, a copy killed
+ * mid-way and run again, and the refusals that write nothing.
+ */
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalBackend } from '../src/backend/local.js';
+import { backup } from '../src/backup/backup.js';
+import { Repository } from '../src/repository/repository.js';
+import { listSnapshots } from '../src/snapshot/store.js';
+import { runCli, spawnCli, waitExit, type CliResult } from './cli-helpers.js';
+import { TEST_PASSWORD } from './repo-helpers.js';
+import { backedUpFoleTree, treeLines } from './restore-helpers.js';
+
+const B_PASSWORD = 'another password entirely';
+
+let dir: string;
+let repoA: string;
+let srcRoot: string;
+let first: string;
+let second: string;
+
+const env = (extra: Record<string, string> = {}): Record<string, string> => ({
+  FOLE_BACKUP_PASSWORD: B_PASSWORD,
+  FOLE_BACKUP_FROM_PASSWORD: TEST_PASSWORD,
+  FOLE_BACKUP_STATE_DIR: join(dir, 'state'),
+  ...extra,
+});
+
+const copy = (args: string[], to: string, extra: Record<string, string> = {}): Promise<CliResult> =>
+  runCli(['copy', ...args, '--from-repo', repoA, '--to-repo', to, '--json'], env(extra));
+
+async function twin(name: string): Promise<string> {
+  const to = join(dir, name);
+  const r = await runCli(['init', '--repo', to, '--from-repo', repoA, '--json'], env());
+  expect(r.code, r.stderr).toBe(0);
+  return to;
+}
+
+/** Every object of a repository but its locks and audit log: what a refused copy must not change. */
+function objects(repo: string): string[] {
+  return readdirSync(repo, { recursive: true, encoding: 'utf8' })
+    .filter((f) => !f.startsWith('locks') && !f.startsWith('audit'))
+    .sort();
+}
+
+const ids = async (repo: string, password: string): Promise<string[]> => {
+  const r = await Repository.open(new LocalBackend(repo), password);
+  try {
+    return (await listSnapshots(r)).map((s) => s.backupId).sort();
+  } finally {
+    await r.close();
+  }
+};
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'fole-copy-'));
+  ({ repoDir: repoA, backupId: first } = await backedUpFoleTree(join(dir, 'work')));
+  srcRoot = join(dir, 'work', 'src');
+  writeFileSync(join(srcRoot, 'projects', 'p1', 'files', 'second.txt'), 'only in the second backup\n');
+  const a = await Repository.open(new LocalBackend(repoA), TEST_PASSWORD);
+  try {
+    ({ backupId: second } = await backup(a, { storageRoot: srcRoot, foleVersion: '2.3.1' }));
+  } finally {
+    await a.close();
+  }
+}, 120_000);
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('copy', () => {
+  it('init --from-repo makes a twin with the same sizes but its own id', async () => {
+    const to = join(dir, 'twin');
+    const r = await runCli(['init', '--repo', to, '--from-repo', repoA, '--json'], env());
+    expect(r.code, r.stderr).toBe(0);
+    const made = JSON.parse(r.stdout);
+    const a = await Repository.open(new LocalBackend(repoA), TEST_PASSWORD);
+    try {
+      expect(made.id).not.toBe(a.config.id);
+      expect(made.twinOf).toBe(repoA);
+      expect([made.packSize, made.fileChunkSize, made.dbChunkSize]).toEqual([
+        a.config.packSize,
+        a.config.fileChunkSize,
+        a.config.dbChunkSize,
+      ]);
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('copies all, then nothing the second time; the copy restores byte-exact and checks clean', async () => {
+    const to = await twin('all');
+    const r = await copy(['--read-data'], to);
+    expect(r.code, r.stderr).toBe(0);
+    const rep = JSON.parse(r.stdout);
+    expect(rep.copied.map((c: { backupId: string }) => c.backupId).sort()).toEqual([first, second].sort());
+    expect(rep.blobsCopied).toBeGreaterThan(0);
+    expect(rep.verified.packsRead).toBe(rep.packsWritten);
+    expect(rep.verified.blobsRead).toBe(rep.blobsCopied);
+    expect(await ids(to, B_PASSWORD)).toEqual([first, second].sort());
+
+    const again = await copy([], to);
+    expect(again.code, again.stderr).toBe(0);
+    const rep2 = JSON.parse(again.stdout);
+    expect(rep2.copied).toEqual([]);
+    expect(rep2.skipped.sort()).toEqual([first, second].sort());
+    expect(rep2.blobsCopied).toBe(0);
+    expect(rep2.packsWritten).toBe(0);
+
+    const check = await runCli(['check', '--read-data', '--repo', to], env());
+    expect(check.code, check.stdout + check.stderr).toBe(0);
+
+    for (const [repo, password, target] of [
+      [repoA, TEST_PASSWORD, join(dir, 'restored-a')],
+      [to, B_PASSWORD, join(dir, 'restored-b')],
+    ] as const) {
+      const res = await runCli(
+        ['restore', second, '--target', target, '--fole-version', '2.3.1', '--confirm', second, '--repo', repo],
+        env({ FOLE_BACKUP_PASSWORD: password }),
+      );
+      expect(res.code, res.stderr).toBe(0);
+    }
+    // the root's own mtime is the restore's, not the backup's
+    expect(treeLines(join(dir, 'restored-b'), { ignoreRoot: true })).toEqual(
+      treeLines(join(dir, 'restored-a'), { ignoreRoot: true }),
+    );
+  }, 180_000);
+
+  it('copies one backup named by a prefix', async () => {
+    const to = await twin('one');
+    const r = await copy([first.slice(0, 8)], to);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).copied.map((c: { backupId: string }) => c.backupId)).toEqual([first]);
+    expect(await ids(to, B_PASSWORD)).toEqual([first]);
+    const human = await runCli(['copy', '--from-repo', repoA, '--to-repo', to], env());
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toContain(`copied   ${second}`);
+    expect(human.stdout).toContain(`skipped  ${first}`);
+  }, 120_000);
+
+  it('refuses an unknown id, a wrong source password and the same repository, writing nothing', async () => {
+    const to = await twin('refused');
+    const before = objects(to);
+    const unknown = await copy(['0123abcd-0000-4000-8000-000000000000'], to);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toMatch(/no such backup/);
+    const wrong = await copy([], to, { FOLE_BACKUP_FROM_PASSWORD: 'not the password' });
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.stderr).toMatch(/source: .*wrong password/);
+    expect(wrong.stderr).toMatch(/FOLE_BACKUP_FROM_PASSWORD/);
+    expect(objects(to)).toEqual(before);
+    expect(await ids(to, B_PASSWORD)).toEqual([]);
+
+    const aBefore = objects(repoA);
+    const same = await runCli(
+      ['copy', '--from-repo', repoA, '--to-repo', repoA],
+      env({ FOLE_BACKUP_PASSWORD: TEST_PASSWORD }),
+    );
+    expect(same.code, same.stderr).toBe(2);
+    expect(same.stderr).toMatch(/same repository/);
+    expect(objects(repoA)).toEqual(aBefore);
+  }, 120_000);
+
+  it('killed mid-way, the copy leaves the target valid, and a rerun completes it', async () => {
+    const work = join(dir, 'big');
+    const big = await backedUpFoleTree(work, { bigBytes: 56 * 1024 * 1024 });
+    const to = join(dir, 'crash');
+    const made = await runCli(['init', '--repo', to, '--from-repo', big.repoDir], env());
+    expect(made.code, made.stderr).toBe(0);
+    const args = ['copy', '--from-repo', big.repoDir, '--to-repo', to, '--json'];
+    const child = spawnCli(args, env());
+    const exited = waitExit(child);
+    // the copy indexes the packs it uploads as it goes: once an index file is there, a rerun has work to skip
+    const indexed = (): number => readdirSync(join(to, 'index')).filter((f) => /^[0-9a-f]{64}$/.test(f)).length;
+    const t0 = Date.now();
+    while (indexed() === 0 && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 20));
+    child.kill('SIGKILL');
+    const how = await exited;
+    expect(how.signal).toBe('SIGKILL');
+    expect(indexed()).toBeGreaterThan(0);
+    expect(await ids(to, B_PASSWORD)).toEqual([]);
+    const mid = await runCli(['check', '--repo', to], env());
+    expect(mid.code, mid.stdout + mid.stderr).toBe(0);
+
+    const rerun = await runCli([...args, '--read-data'], env());
+    expect(rerun.code, rerun.stderr).toBe(0);
+    const rep = JSON.parse(rerun.stdout);
+    expect(rep.copied.map((c: { backupId: string }) => c.backupId)).toEqual([big.backupId]);
+    expect(rep.blobsPresent).toBeGreaterThan(0);
+    expect(await ids(to, B_PASSWORD)).toEqual([big.backupId]);
+    const check = await runCli(['check', '--read-data', '--repo', to], env());
+    expect(check.code, check.stdout + check.stderr).toBe(0);
+  }, 300_000);
+});
