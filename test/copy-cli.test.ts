@@ -3,17 +3,17 @@
  * all, then again (nothing copied), one id, a restore from the copy, `check --read-data` on it, a copy killed
  * mid-way and run again, and the refusals that write nothing.
  */
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalBackend } from '../src/backend/local.js';
-import { backup } from '../src/backup/backup.js';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { Repository } from '../src/repository/repository.js';
+import { backup } from '../src/backup/backup.js';
+import { LocalBackend } from '../src/backend/local.js';
 import { listSnapshots } from '../src/snapshot/store.js';
-import { runCli, spawnCli, waitExit, type CliResult } from './cli-helpers.js';
 import { TEST_PASSWORD } from './repo-helpers.js';
 import { backedUpFoleTree, treeLines } from './restore-helpers.js';
+import { runCli, spawnCli, waitExit, type CliResult } from './cli-helpers.js';
 
 const B_PASSWORD = 'another password entirely';
 
@@ -55,6 +55,12 @@ const ids = async (repo: string, password: string): Promise<string[]> => {
     await r.close();
   }
 };
+
+/** `check --read-data` finds the repository clean. */
+async function expectReadDataCheck(repo: string): Promise<void> {
+  const r = await runCli(['check', '--read-data', '--repo', repo], env());
+  expect(r.code, r.stdout + r.stderr).toBe(0);
+}
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'fole-copy-'));
@@ -110,8 +116,7 @@ describe('copy', () => {
     expect(rep2.blobsCopied).toBe(0);
     expect(rep2.packsWritten).toBe(0);
 
-    const check = await runCli(['check', '--read-data', '--repo', to], env());
-    expect(check.code, check.stdout + check.stderr).toBe(0);
+    await expectReadDataCheck(to);
 
     for (const [repo, password, target] of [
       [repoA, TEST_PASSWORD, join(dir, 'restored-a')],
@@ -191,7 +196,6 @@ describe('copy', () => {
     expect(rep.copied.map((c: { backupId: string }) => c.backupId)).toEqual([big.backupId]);
     expect(rep.blobsPresent).toBeGreaterThan(0);
     expect(await ids(to, B_PASSWORD)).toEqual([big.backupId]);
-    const check = await runCli(['check', '--read-data', '--repo', to], env());
-    expect(check.code, check.stdout + check.stderr).toBe(0);
+    await expectReadDataCheck(to);
   }, 300_000);
 });

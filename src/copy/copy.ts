@@ -32,7 +32,7 @@ export interface CopyOptions {
 }
 
 /** One backup a copy wrote. */
-export interface CopiedBackup {
+interface CopiedBackup {
   backupId: string;
   createdAt: string;
   /** Blobs (tree and content) this backup needed that the target lacked, and their plaintext bytes. */

@@ -101,17 +101,16 @@ Examples:
         try {
           await openGate(from, await ctx.credentials(), 'copy-from', {}, { stateDir: defaultStateDir() });
           const to = await ctx.openRepo('copy-to');
-          try {
-            report = await copyBackups(from, to, {
-              backupIds: backups,
-              readData: flags.readData === true,
-              reporter: ctx.reporter,
-              signal: ctx.interruptible(),
-            });
-          } finally {
+          const copying = copyBackups(from, to, {
+            backupIds: backups,
+            readData: flags.readData === true,
+            reporter: ctx.reporter,
+            signal: ctx.interruptible(),
+          });
+          report = await copying.finally(async () => {
             ctx.reporter.stop();
             await to.close();
-          }
+          });
         } finally {
           await from.close();
         }
