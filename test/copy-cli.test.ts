@@ -14,6 +14,7 @@ import { listSnapshots } from '../src/snapshot/store.js';
 import { TEST_PASSWORD } from './repo-helpers.js';
 import { backedUpFoleTree, treeLines } from './restore-helpers.js';
 import { runCli, spawnCli, waitExit, type CliResult } from './cli-helpers.js';
+import { expectStop, makeTrustWorld } from './trust-world.js';
 
 const B_PASSWORD = 'another password entirely';
 
@@ -198,4 +199,35 @@ describe('copy', () => {
     expect(await ids(to, B_PASSWORD)).toEqual([big.backupId]);
     await expectReadDataCheck(to);
   }, 300_000);
+});
+
+describe('copy through the gate', () => {
+  it('needs backup.export in the source, and teaches in --help', async () => {
+    const world = await makeTrustWorld('fole-copy-trust-', ['viewer']);
+    try {
+      await world.add('viewer', 'human', 'auditor');
+      const to = join(world.dir, 'offsite');
+      const made = await runCli(['init', '--repo', to, '--from-repo', world.repoDir], {
+        FOLE_BACKUP_PASSWORD: B_PASSWORD,
+      });
+      expect(made.code, made.stderr).toBe(0);
+      const copyAs = (name: string): Promise<CliResult> =>
+        runCli(['copy', '--from-repo', world.repoDir, '--to-repo', to, '--json', ...world.as(name)], {
+          ...world.env(),
+          FOLE_BACKUP_PASSWORD: B_PASSWORD,
+          FOLE_BACKUP_FROM_PASSWORD: TEST_PASSWORD,
+        });
+      expectStop(await copyAs('viewer'), 'PERMISSION_DENIED', /copying backups out of this repository/);
+      expect(await ids(to, B_PASSWORD)).toEqual([]);
+      const r = await copyAs('alice');
+      expect(r.code, r.stderr).toBe(0);
+      expect(await ids(to, B_PASSWORD)).toEqual([world.backupId]);
+
+      const help = await runCli(['copy', '--help']);
+      expect(help.stdout).toMatch(/Resumable/);
+      expect(help.stdout).toMatch(/--to-repo sftp:\/\//);
+    } finally {
+      world.cleanup();
+    }
+  }, 120_000);
 });

@@ -22,6 +22,7 @@ import { readTree } from '../snapshot/tree.js';
 import { blobBytesIn, loadPack, packHashError } from '../verify/pack-bytes.js';
 import { missingBlobs, planCopy, type NeededBlob } from './plan.js';
 
+/** How `copyBackups` runs: which backups, whether to re-read what it wrote, where progress goes. */
 export interface CopyOptions {
   /** Backups to copy: whole ids, unique prefixes or `latest`; all of the source's when absent or empty. */
   backupIds?: readonly string[];
@@ -40,6 +41,7 @@ interface CopiedBackup {
   bytes: number;
 }
 
+/** What `copyBackups` did: per backup, the blobs and bytes it moved, and what it verified. */
 export interface CopyReport {
   from: { repository: string; id: string };
   to: { repository: string; id: string };
@@ -178,9 +180,17 @@ async function copyPlanned(
   const before = to.addedBytes;
   let bytesCopied = 0;
   try {
+    let blobsDone = 0;
     await moveBlobs(from, to, missing, signal, (b) => {
       bytesCopied += b.rawLength;
-      reporter.progress({ files: 0, bytes: bytesCopied, totalBytes, current: b.id.slice(0, 12) });
+      blobsDone++;
+      reporter.progress({
+        files: blobsDone,
+        totalFiles: missing.length,
+        bytes: bytesCopied,
+        totalBytes,
+        current: b.id.slice(0, 12),
+      });
     });
     await to.flush();
   } catch (err) {
