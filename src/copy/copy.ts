@@ -72,7 +72,8 @@ const INDEX_EVERY_MS = 10_000;
 
 /**
  * Copy backups from `from` to `to` (both open; the caller closes them). Refuses, writing nothing, when they are
- * the same repository or a backup asked for is not in the source. Holds a shared lock on each while it runs.
+ * the same repository or a backup asked for is not in the source. Holds a shared lock on each while it runs (on
+ * the source only when it can be written).
  */
 export async function copyBackups(from: Repository, to: Repository, opts: CopyOptions = {}): Promise<CopyReport> {
   const started = Date.now();
@@ -82,7 +83,12 @@ export async function copyBackups(from: Repository, to: Repository, opts: CopyOp
     reporter.warn(
       `ignoring stale repository lock ${l.name.slice(0, 12)} (${l.stale}); \`fole-backup unlock\` removes it`,
     );
-  const fromLock = await RepositoryLock.acquire(from, { exclusive: false, operation: 'copy-from', onStale });
+  // a source that cannot be written (a read-only mount, an append-only copy) is copied from without a lock
+  const fromLock = await RepositoryLock.acquireForReading(from, {
+    operation: 'copy-from',
+    onStale,
+    onUnlocked: (why) => reporter.warn(why),
+  });
   try {
     reporter.phase('copy: choose backups');
     const scan = await scanSnapshots(from);
@@ -111,7 +117,7 @@ export async function copyBackups(from: Repository, to: Repository, opts: CopyOp
       await toLock.release().catch((err: unknown) => reporter.warn(`release the target's lock: ${String(err)}`));
     }
   } finally {
-    await fromLock.release().catch((err: unknown) => reporter.warn(`release the source's lock: ${String(err)}`));
+    await fromLock?.release().catch((err: unknown) => reporter.warn(`release the source's lock: ${String(err)}`));
   }
 }
 
