@@ -48,6 +48,15 @@ function objects(repo: string): string[] {
     .sort();
 }
 
+/** The lock files of a repository (none when it never had a locks/ folder). */
+const locks = (repo: string): string[] => {
+  try {
+    return readdirSync(join(repo, 'locks'));
+  } catch {
+    return [];
+  }
+};
+
 const ids = async (repo: string, password: string): Promise<string[]> => {
   const r = await Repository.open(new LocalBackend(repo), password);
   try {
@@ -170,35 +179,49 @@ describe('copy', () => {
     expect(objects(repoA)).toEqual(aBefore);
   }, 120_000);
 
-  it('killed mid-way, the copy leaves the target valid, and a rerun completes it', async () => {
-    const work = join(dir, 'big');
-    const big = await backedUpFoleTree(work, { bigBytes: 56 * 1024 * 1024 });
-    const to = join(dir, 'crash');
-    const made = await runCli(['init', '--repo', to, '--from-repo', big.repoDir], env());
-    expect(made.code, made.stderr).toBe(0);
-    const args = ['copy', '--from-repo', big.repoDir, '--to-repo', to, '--json'];
-    const child = spawnCli(args, env());
-    const exited = waitExit(child);
-    // the copy indexes the packs it uploads as it goes: once an index file is there, a rerun has work to skip
-    const indexed = (): number => readdirSync(join(to, 'index')).filter((f) => /^[0-9a-f]{64}$/.test(f)).length;
-    const t0 = Date.now();
-    while (indexed() === 0 && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 20));
-    child.kill('SIGKILL');
-    const how = await exited;
-    expect(how.signal).toBe('SIGKILL');
-    expect(indexed()).toBeGreaterThan(0);
-    expect(await ids(to, B_PASSWORD)).toEqual([]);
-    const mid = await runCli(['check', '--repo', to], env());
-    expect(mid.code, mid.stdout + mid.stderr).toBe(0);
+  let big: Promise<{ repoDir: string; backupId: string }> | undefined;
 
-    const rerun = await runCli([...args, '--read-data'], env());
-    expect(rerun.code, rerun.stderr).toBe(0);
-    const rep = JSON.parse(rerun.stdout);
-    expect(rep.copied.map((c: { backupId: string }) => c.backupId)).toEqual([big.backupId]);
-    expect(rep.blobsPresent).toBeGreaterThan(0);
-    expect(await ids(to, B_PASSWORD)).toEqual([big.backupId]);
-    await expectReadDataCheck(to);
-  }, 300_000);
+  it.each(['SIGKILL', 'SIGINT'] as const)(
+    'stopped mid-way by %s, the copy leaves the target valid, and a rerun completes it',
+    async (sig) => {
+      big ??= backedUpFoleTree(join(dir, 'big'), { bigBytes: 56 * 1024 * 1024 });
+      const source = await big;
+      const to = join(dir, `stopped-${sig}`);
+      const made = await runCli(['init', '--repo', to, '--from-repo', source.repoDir], env());
+      expect(made.code, made.stderr).toBe(0);
+      const args = ['copy', '--from-repo', source.repoDir, '--to-repo', to, '--json'];
+      // the SIGKILL case leaves its lock in the shared source: a clean stop adds none to what is there
+      const sourceLocks = locks(source.repoDir);
+      const child = spawnCli(args, env());
+      const exited = waitExit(child);
+      // the copy indexes the packs it uploads as it goes: once an index file is there, a rerun has work to skip
+      const indexed = (): number => readdirSync(join(to, 'index')).filter((f) => /^[0-9a-f]{64}$/.test(f)).length;
+      const t0 = Date.now();
+      while (indexed() === 0 && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 20));
+      child.kill(sig);
+      const how = await exited;
+      if (sig === 'SIGKILL') expect(how.signal).toBe('SIGKILL');
+      else {
+        // a clean stop: ABORTED, and neither repository keeps a lock of it
+        expect(how.code).toBe(130);
+        expect(locks(to)).toEqual([]);
+        expect(locks(source.repoDir)).toEqual(sourceLocks);
+      }
+      expect(indexed()).toBeGreaterThan(0);
+      expect(await ids(to, B_PASSWORD)).toEqual([]);
+      const mid = await runCli(['check', '--repo', to], env());
+      expect(mid.code, mid.stdout + mid.stderr).toBe(0);
+
+      const rerun = await runCli([...args, '--read-data'], env());
+      expect(rerun.code, rerun.stderr).toBe(0);
+      const rep = JSON.parse(rerun.stdout);
+      expect(rep.copied.map((c: { backupId: string }) => c.backupId)).toEqual([source.backupId]);
+      expect(rep.blobsPresent).toBeGreaterThan(0);
+      expect(await ids(to, B_PASSWORD)).toEqual([source.backupId]);
+      await expectReadDataCheck(to);
+    },
+    300_000,
+  );
 });
 
 describe('copy through the gate', () => {
