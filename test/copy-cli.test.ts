@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { Repository } from '../src/repository/repository.js';
 import { backup } from '../src/backup/backup.js';
 import { LocalBackend } from '../src/backend/local.js';
@@ -105,6 +105,10 @@ describe('copy', () => {
     } finally {
       await a.close();
     }
+    const none = await runCli(['init', '--repo', join(dir, 'no-twin'), '--from-repo', join(dir, 'absent')], env());
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/--from-repo: no repository at/);
+    expect(existsSync(join(dir, 'no-twin'))).toBe(false);
   });
 
   it('copies all, then nothing the second time; the copy restores byte-exact and checks clean', async () => {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { StorageFacts } from '../../backend/backend.js';
-import { errnoCode, fsError } from '../../errors.js';
+import { errnoCode, FoleBackupError, fsError } from '../../errors.js';
 import type { Context, Runner } from '../context.js';
 import { readConfig, type InitOptions } from '../../repository/repository.js';
 import { parseWholeNumber } from '../numbers.js';
@@ -54,6 +54,13 @@ async function twinSizes(
   try {
     const c = await readConfig(backend);
     return { packSize: c.packSize, fileChunkSize: c.fileChunkSize, dbChunkSize: c.dbChunkSize };
+  } catch (err) {
+    // the twin's source, not --repo, is what is missing or damaged
+    if (!(err instanceof FoleBackupError)) throw err;
+    throw new FoleBackupError(err.code, `--from-repo: ${err.message}`, {
+      cause: err,
+      hint: 'check --from-repo: it names the repository to make a twin of; nothing was created',
+    });
   } finally {
     await backend.close();
   }
