@@ -246,6 +246,11 @@ describe('copy through the gate', () => {
         });
       expectStop(await copyAs('viewer'), 'PERMISSION_DENIED', /copying backups out of this repository/);
       expect(await ids(to, B_PASSWORD)).toEqual([]);
+      // the refusal is in the target's audit log, as every command is
+      const log = await runCli(['audit', 'log', '--json', '--repo', to], { FOLE_BACKUP_PASSWORD: B_PASSWORD });
+      expect(log.code, log.stderr).toBe(0);
+      const last = JSON.parse(log.stdout).entries.at(-1);
+      expect([last.op, last.result.code]).toEqual(['copy-to', 'PERMISSION_DENIED']);
       const r = await copyAs('alice');
       expect(r.code, r.stderr).toBe(0);
       expect(await ids(to, B_PASSWORD)).toEqual([world.backupId]);

@@ -99,14 +99,22 @@ Examples:
         const from = await openOtherRepository(ctx.openBackend({}, flags.fromRepo), password, SOURCE);
         let report: CopyReport;
         try {
-          await openGate(from, await ctx.credentials(), 'copy-from', {}, { stateDir: defaultStateDir() });
           const to = await ctx.openRepo('copy-to');
-          const copying = copyBackups(from, to, {
-            backupIds: backups,
-            readData: flags.readData === true,
-            reporter: ctx.reporter,
-            signal: ctx.interruptible(),
-          });
+          // the source's gate is asked once the target is open, so a refusal there is in the target's audit log
+          const copying = openGate(
+            from,
+            await ctx.credentials(),
+            'copy-from',
+            {},
+            { stateDir: defaultStateDir() },
+          ).then(() =>
+            copyBackups(from, to, {
+              backupIds: backups,
+              readData: flags.readData === true,
+              reporter: ctx.reporter,
+              signal: ctx.interruptible(),
+            }),
+          );
           report = await copying.finally(async () => {
             ctx.reporter.stop();
             await to.close();
