@@ -19,6 +19,8 @@ const FLOORS = [
   ['verify'],
   ['backup'],
   ['restore'],
+  // offsite copies: read like verify, write like backup
+  ['copy'],
   // serve-repo's HTTP server: an adapter over the library, below the CLI that starts it
   ['server'],
   ['cli', 'index.ts'],

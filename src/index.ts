@@ -95,6 +95,9 @@ export {
 } from './retention/policy.js';
 export { prune, type PruneOptions, type PruneResult } from './prune/prune.js';
 
+// copies
+export { copyBackups, type CopyOptions, type CopyReport } from './copy/copy.js';
+
 // progress
 export type { ProgressReporter, ProgressSnapshot } from './progress/reporter.js';
 export { silentReporter } from './progress/reporter.js';

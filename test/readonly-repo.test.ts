@@ -42,9 +42,13 @@ async function makeRepoDir(name: string): Promise<string> {
   return dir;
 }
 
-/** list, check, verify and restore each succeed, and each that would lock says once that it could not. */
+/**
+ * list, check, verify, restore and a copy out of it each succeed, and each that would lock says once that it
+ * could not.
+ */
 async function readEverything(repoDir: string, outDir: string, opts: CliRunOptions): Promise<void> {
-  const env = { FOLE_BACKUP_PASSWORD: TEST_PASSWORD };
+  const env = { FOLE_BACKUP_PASSWORD: TEST_PASSWORD, FOLE_BACKUP_FROM_PASSWORD: TEST_PASSWORD };
+  const offsite = join(outDir, 'offsite');
   const runs: [string, string[], boolean][] = [
     ['list', ['list', '--repo', repoDir], false],
     ['check', ['check', '--repo', repoDir, '--read-data'], true],
@@ -65,6 +69,8 @@ async function readEverything(repoDir: string, outDir: string, opts: CliRunOptio
       ],
       true,
     ],
+    ['init --from-repo', ['init', '--repo', offsite, '--from-repo', repoDir], false],
+    ['copy', ['copy', '--from-repo', repoDir, '--to-repo', offsite], true],
   ];
   for (const [what, args, locks] of runs) {
     const r = await runCli(args, env, opts);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sshdMissing, startSshd, type SshdServer } from './servers/sshd.js';
 import { initBackupRestore } from './life-cycle.js';
-import { makeFoleTree } from './restore-helpers.js';
+import { backedUpFoleTree, makeFoleTree } from './restore-helpers.js';
 import { TEST_PASSWORD } from './repo-helpers.js';
 import { runCli } from './cli-helpers.js';
 
@@ -70,6 +70,24 @@ describe.skipIf(missing !== undefined)('a repository over sftp://', () => {
     const f = await cli(['forget', backupId, '--prune', '--min-pack-age', '0']);
     expect(f.code, f.stderr).toBe(0);
     const c = await cli(['check', '--read-data']);
+    expect(c.code, c.stderr).toBe(0);
+  }, 240_000);
+
+  it('is the target of an offsite copy from a local repository; a second run copies nothing', async () => {
+    const { repoDir, backupId } = await backedUpFoleTree(join(work, 'local'));
+    const offsite = `sftp://${sshd.user}@127.0.0.1:${sshd.port}${join(sshd.home, 'offsite')}`;
+    const flags = ['--ssh-key', sshd.clientKey, '--ssh-known-hosts', sshd.knownHosts];
+    const env = { FOLE_BACKUP_PASSWORD: 'the offsite password', FOLE_BACKUP_FROM_PASSWORD: TEST_PASSWORD };
+    const init = await runCli(['init', '--repo', offsite, '--from-repo', repoDir, ...flags], env);
+    expect(init.code, init.stderr).toBe(0);
+    const copy = () => runCli(['copy', '--from-repo', repoDir, '--to-repo', offsite, '--json', ...flags], env);
+    const first = await copy();
+    expect(first.code, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout).copied.map((c: { backupId: string }) => c.backupId)).toEqual([backupId]);
+    const again = await copy();
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ copied: [], skipped: [backupId], blobsCopied: 0 });
+    const c = await runCli(['check', '--read-data', '--repo', offsite, ...flags], env);
     expect(c.code, c.stderr).toBe(0);
   }, 240_000);
 });

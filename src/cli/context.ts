@@ -56,8 +56,11 @@ export interface Context {
   openRepo(op: OperationName, scope?: Scope): Promise<Repository>;
   /** Create a repository at --repo (the caller holds its new secret: single-operator mode) and audit its making. */
   initRepo(password: string, opts: InitOptions, storage?: Pick<BackendOptions, 'objectLockDays'>): Promise<Repository>;
-  /** The backend --repo names, with the options the global flags give it (nothing is touched yet). */
-  openBackend(extra?: Pick<BackendOptions, 'objectLockDays'>): Backend;
+  /**
+   * The backend --repo names (or `location`, a second repository), with the options the global flags give it
+   * (nothing is touched yet).
+   */
+  openBackend(extra?: Pick<BackendOptions, 'objectLockDays'>, location?: string): Backend;
   /** The gate's verdict for the repository openRepo opened. */
   trust(): TrustContext;
   /**
@@ -221,11 +224,11 @@ export function makeContext(flags: GlobalFlags): Context {
       trusted = singleOperator(await ctx.credentials());
       return repo;
     },
-    openBackend(extra = {}) {
+    openBackend(extra = {}, location = undefined) {
       const caCert = nonEmpty(flags.caCert);
       const sshKey = nonEmpty(flags.sshKey ?? process.env.FOLE_BACKUP_SSH_KEY);
       const sshKnownHosts = nonEmpty(flags.sshKnownHosts ?? process.env.FOLE_BACKUP_SSH_KNOWN_HOSTS);
-      return openBackend(ctx.repoLocation(), {
+      return openBackend(location ?? ctx.repoLocation(), {
         ...extra,
         ...(caCert === undefined ? {} : { caCert }),
         ...(sshKey === undefined ? {} : { sshKey }),

@@ -20,6 +20,7 @@ import { registerManifest } from './commands/manifest.js';
 import { registerUnlock } from './commands/unlock.js';
 import { registerVerify } from './commands/verify.js';
 import { registerCheck } from './commands/check.js';
+import { registerCopy } from './commands/copy.js';
 import { registerRestore } from './commands/restore.js';
 import { registerRecover } from './commands/recover.js';
 import { registerActor } from './commands/actor.js';
@@ -133,6 +134,7 @@ Getting started:
   registerRecover(program, run);
   registerForget(program, run);
   registerPrune(program, run);
+  registerCopy(program, run);
   registerMigrationRollback(program, run);
   registerKey(program, run);
   registerActor(program, run);

@@ -4,11 +4,9 @@
  * whose log it witnesses.
  */
 import { openBackend } from '../backend/open.js';
-import { FoleBackupError, StopError } from '../errors.js';
-import { readConfig, type Repository } from '../repository/repository.js';
-import { openRepository } from '../repository/open-repository.js';
+import type { Repository } from '../repository/repository.js';
 import { UsageError } from './output.js';
-import { readPasswordFile } from './password-file.js';
+import { openOtherRepository, otherPassword, type OtherRepository } from './other-repo.js';
 import type { VerifiedEntry } from '../trust/audit.js';
 import type { RegistryState } from '../trust/registry.js';
 import { readCheckpoints } from '../trust/witness-store.js';
@@ -27,49 +25,30 @@ export const WITNESS_PASSWORD_HELP =
   "read the witness repository's password from a file (default: $FOLE_BACKUP_WITNESS_PASSWORD_FILE, else " +
   '$FOLE_BACKUP_WITNESS_PASSWORD)';
 
-const nonEmpty = (s: string | undefined): string | undefined => (s === undefined || s === '' ? undefined : s);
+const WITNESS: OtherRepository = {
+  role: 'witness',
+  passwordFlag: '--witness-password-file',
+  envPrefix: 'FOLE_BACKUP_WITNESS',
+};
 
 /** The witness password: --witness-password-file, $FOLE_BACKUP_WITNESS_PASSWORD_FILE, $FOLE_BACKUP_WITNESS_PASSWORD. */
-export async function witnessPassword(flags: WitnessFlags): Promise<string> {
-  const file = nonEmpty(flags.witnessPasswordFile) ?? nonEmpty(process.env.FOLE_BACKUP_WITNESS_PASSWORD_FILE);
-  if (file !== undefined) return readPasswordFile(file);
-  const env = nonEmpty(process.env.FOLE_BACKUP_WITNESS_PASSWORD);
-  if (env !== undefined) return env;
-  throw new UsageError(
-    'no password for the witness repository',
-    'pass --witness-password-file FILE, or set FOLE_BACKUP_WITNESS_PASSWORD_FILE or FOLE_BACKUP_WITNESS_PASSWORD',
-  );
+export function witnessPassword(flags: WitnessFlags): Promise<string> {
+  return otherPassword(flags.witnessPasswordFile, WITNESS);
 }
 
 /**
  * Open the witness at `location` with `password`, refusing the repository whose log it is to witness
  * (`repositoryId`) before any password is tried. Errors opening it say they are about the witness.
  */
-async function openWitness(location: string, password: string, repositoryId: string): Promise<Repository> {
-  const backend = openBackend(location);
-  try {
-    const config = await readConfig(backend);
+function openWitness(location: string, password: string, repositoryId: string): Promise<Repository> {
+  return openOtherRepository(openBackend(location), password, WITNESS, (config) => {
     if (config.id === repositoryId) {
       throw new UsageError(
         `the witness ${location} is the repository itself (repository id ${repositoryId})`,
         'a witness is a second repository, on other storage, that whoever can rewrite this one cannot write',
       );
     }
-    return await openRepository(backend, password);
-  } catch (err) {
-    await backend.close().catch(() => undefined);
-    if (!(err instanceof FoleBackupError) || err instanceof UsageError) throw err;
-    const hint =
-      err.code === 'PERMISSION_DENIED'
-        ? 'check --witness-password-file, FOLE_BACKUP_WITNESS_PASSWORD_FILE or FOLE_BACKUP_WITNESS_PASSWORD: ' +
-          'the witness has a password of its own; nothing was written'
-        : err.hint;
-    const options = { cause: err, ...(hint === undefined ? {} : { hint }) };
-    const message = `witness: ${err.message}`;
-    throw err instanceof StopError
-      ? new StopError(err.code, message, options)
-      : new FoleBackupError(err.code, message, options);
-  }
+  });
 }
 
 /** Run `fn` on the witness repository at `location` (see openWitness), closed after. */

@@ -483,6 +483,15 @@ export class Repository {
     await this.writeIndex();
   }
 
+  /**
+   * Write an index file for the packs uploaded so far, leaving the open pack open: a long copy calls it now and
+   * then, so one that dies keeps what it uploaded findable by the next run.
+   */
+  async indexUploaded(): Promise<void> {
+    if (this.uploadError !== undefined) throw this.uploadError;
+    await this.writeIndex();
+  }
+
   private async finishPack(): Promise<void> {
     const builder = this.builder;
     this.builder = new PackBuilder();

@@ -20,6 +20,8 @@ interface OperationRule {
 export const OPERATIONS = {
   backup: { what: 'a backup', permission: 'backup.create' },
   list: { what: 'listing backups', permission: 'backup.read' },
+  'copy-from': { what: 'copying backups out of this repository', permission: 'backup.export' },
+  'copy-to': { what: 'copying backups into this repository', permission: 'backup.create' },
   manifest: { what: 'reading a manifest', permission: 'backup.read' },
   verify: { what: 'verifying a backup', permission: 'backup.verify' },
   check: { what: 'checking the repository', permission: 'backup.verify' },

@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { StorageFacts } from '../../backend/backend.js';
-import { errnoCode, fsError } from '../../errors.js';
-import type { Runner } from '../context.js';
+import { errnoCode, FoleBackupError, fsError } from '../../errors.js';
+import type { Context, Runner } from '../context.js';
+import { readConfig, type InitOptions } from '../../repository/repository.js';
 import { parseWholeNumber } from '../numbers.js';
 import { UsageError } from '../output.js';
 import { readPublicKeyFile } from '../../trust/actor-key-file.js';
@@ -44,6 +45,27 @@ function describeStorage(f: StorageFacts): string {
   return `${versioning}\n${lock}`;
 }
 
+/** The pack and chunk sizes of the repository a twin is made of, from its plaintext config. */
+async function twinSizes(
+  ctx: Context,
+  location: string,
+): Promise<Required<Pick<InitOptions, 'packSize' | 'fileChunkSize' | 'dbChunkSize'>>> {
+  const backend = ctx.openBackend({}, location);
+  try {
+    const c = await readConfig(backend);
+    return { packSize: c.packSize, fileChunkSize: c.fileChunkSize, dbChunkSize: c.dbChunkSize };
+  } catch (err) {
+    // the twin's source, not --repo, is what is missing or damaged
+    if (!(err instanceof FoleBackupError)) throw err;
+    throw new FoleBackupError(err.code, `--from-repo: ${err.message}`, {
+      cause: err,
+      hint: 'check --from-repo: it names the repository to make a twin of; nothing was created',
+    });
+  } finally {
+    await backend.close();
+  }
+}
+
 export function registerInit(program: Command, run: Runner): void {
   program
     .command('init')
@@ -64,6 +86,11 @@ export function registerInit(program: Command, run: Runner): void {
       'S3 only: put every object with COMPLIANCE retention for n days (1-36500), so nobody can delete or overwrite ' +
         'a backup before then; refused unless the bucket proves Object Lock is enabled (docs/BACKENDS.md)',
     )
+    .option(
+      '--from-repo <location>',
+      'make an offsite twin of this repository: its pack and chunk sizes (read from its config, no password needed), ' +
+        'so `copy` from it deduplicates as it does; the twin has its own id and key',
+    )
     .option('--admin <name>', 'make an actor registry with this human as its first sysadmin (docs/TRUST.md)')
     .option('--admin-public-key <file>', "with --admin: the sysadmin's public key (FILE.pub from `actor keygen`)")
     .addHelpText(
@@ -74,6 +101,7 @@ Examples:
   fole-backup init --repo /srv/backups/fole --generate-key-file /root/fole-backup.key
   fole-backup init --repo /srv/backups/fole --generate-key-file /root/fole-backup.key \\
       --admin alice --admin-public-key alice.key.pub
+  fole-backup init --repo sftp://backup@offsite.example/srv/fole --from-repo /srv/backups/fole
 
 Without the password or key file the backups cannot be read by anyone, you included.`,
     )
@@ -84,6 +112,7 @@ Without the password or key file the backups cannot be read by anyone, you inclu
         admin?: string;
         adminPublicKey?: string;
         objectLockDays?: string;
+        fromRepo?: string;
       }>();
       return run(async (ctx) => {
         ctx.repoLocation(); // no --repo is a usage error before any password is asked
@@ -104,6 +133,13 @@ Without the password or key file the backups cannot be read by anyone, you inclu
             throw new UsageError(`--db-chunk-size must be a power of two from 512 to 1048576, not ${opts.dbChunkSize}`);
           }
         }
+        if (opts.fromRepo !== undefined && dbChunkSize !== undefined) {
+          throw new UsageError(
+            '--from-repo and --db-chunk-size go apart',
+            'a twin takes the chunk sizes of --from-repo',
+          );
+        }
+        const twin = opts.fromRepo === undefined ? undefined : await twinSizes(ctx, opts.fromRepo);
         const objectLockDays =
           opts.objectLockDays === undefined
             ? undefined
@@ -115,7 +151,7 @@ Without the password or key file the backups cannot be read by anyone, you inclu
           : await ctx.password({ confirm: true });
         const repo = await ctx.initRepo(
           password,
-          dbChunkSize === undefined ? {} : { dbChunkSize },
+          twin ?? (dbChunkSize === undefined ? {} : { dbChunkSize }),
           objectLockDays === undefined ? {} : { objectLockDays },
         );
         let trustId: string | undefined;
@@ -132,12 +168,17 @@ Without the password or key file the backups cannot be read by anyone, you inclu
             id: repo.config.id,
             formatVersion: repo.config.formatVersion,
             keyFile: opts.generateKeyFile ?? null,
+            ...(twin === undefined ? {} : { twinOf: opts.fromRepo, ...twin }),
             ...(trustId === undefined ? {} : { trustId, sysadmin: admin?.name }),
             ...(storage === undefined ? {} : { storage }),
             ...(objectLockDays === undefined ? {} : { objectLockDays }),
           },
           () =>
             `created repository ${repo.config.id} at ${repo.backend.location}` +
+            (twin === undefined
+              ? ''
+              : `\ntwin of ${opts.fromRepo}: same pack and chunk sizes, its own id and key ` +
+                `(\`fole-backup copy --from-repo ${opts.fromRepo}\` fills it)`) +
             (opts.generateKeyFile
               ? `\nkey file: ${opts.generateKeyFile} (pass it with --password-file; keep a copy somewhere safe)`
               : '') +

@@ -1,0 +1,322 @@
+/**
+ * Copying backups from one repository to another (an offsite copy): the
+ * snapshots asked for, and exactly the blobs they need that the target lacks.
+ * Blob ids are the SHA-256 of the plaintext, so a blob is decrypted with the
+ * source's key (and checked against its id) and sealed again with the target's,
+ * and trees need no rewriting.
+ *
+ * The write order is a backup's: packs, then the index files that describe
+ * them (flush), then the snapshots. A copy that dies at any instant leaves the
+ * target valid (at worst packs no index names, which prune removes), and the
+ * next run finds the blobs already indexed and does not copy them again.
+ */
+import { sha256Hex } from '../crypto/hash.js';
+import { FoleBackupError } from '../errors.js';
+import { RepositoryLock } from '../repository/lock.js';
+import { PackReaders } from '../repository/pack-readers.js';
+import type { Repository } from '../repository/repository.js';
+import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
+import type { Snapshot } from '../snapshot/snapshot.js';
+import { loadSnapshot, resolveBackupId, saveSnapshot, scanSnapshots } from '../snapshot/store.js';
+import { readTree } from '../snapshot/tree.js';
+import { blobBytesIn, loadPack, packHashError } from '../verify/pack-bytes.js';
+import { missingBlobs, planCopy, type NeededBlob } from './plan.js';
+
+/** How `copyBackups` runs: which backups, whether to re-read what it wrote, where progress goes. */
+export interface CopyOptions {
+  /** Backups to copy: whole ids, unique prefixes or `latest`; all of the source's when absent or empty. */
+  backupIds?: readonly string[];
+  /** After the copy, read back every pack it wrote and decrypt and hash every blob in it. */
+  readData?: boolean;
+  reporter?: ProgressReporter;
+  signal?: AbortSignal;
+}
+
+/** One backup a copy wrote. */
+interface CopiedBackup {
+  backupId: string;
+  createdAt: string;
+  /** Blobs (tree and content) this backup needed that the target lacked, and their plaintext bytes. */
+  blobs: number;
+  bytes: number;
+}
+
+/** What `copyBackups` did: per backup, the blobs and bytes it moved, and what it verified. */
+export interface CopyReport {
+  from: { repository: string; id: string };
+  to: { repository: string; id: string };
+  copied: CopiedBackup[];
+  /** Backups asked for that the target already held. */
+  skipped: string[];
+  /** Backups of the source that cannot be read, left out of a copy of all. */
+  damaged: string[];
+  /** Blobs the copied backups need in all, and how many of those the target already had. */
+  blobsNeeded: number;
+  blobsPresent: number;
+  blobsCopied: number;
+  /** Plaintext bytes of the blobs copied, and the bytes written to the target (packs and index files). */
+  bytesCopied: number;
+  bytesWritten: number;
+  packsWritten: number;
+  verified: { backups: number; blobs: number; packsRead: number; blobsRead: number };
+  durationMs: number;
+}
+
+/** Blobs loaded from the source ahead of the one being stored in the target. */
+const LOADS_AHEAD = 8;
+/**
+ * The packs uploaded are indexed at most this often (and after the first pack): a copy cut off keeps what was
+ * indexed, while one index file per pack would bloat a large copy's index.
+ */
+const INDEX_EVERY_MS = 10_000;
+
+/**
+ * Copy backups from `from` to `to` (both open; the caller closes them). Refuses, writing nothing, when they are
+ * the same repository or a backup asked for is not in the source. Holds a shared lock on each while it runs (on
+ * the source only when it can be written).
+ */
+export async function copyBackups(from: Repository, to: Repository, opts: CopyOptions = {}): Promise<CopyReport> {
+  const started = Date.now();
+  const reporter = opts.reporter ?? silentReporter;
+  refuseSameRepository(from, to);
+  const onStale = (l: { name: string; stale: false | string }): void =>
+    reporter.warn(
+      `ignoring stale repository lock ${l.name.slice(0, 12)} (${l.stale}); \`fole-backup unlock\` removes it`,
+    );
+  // a source that cannot be written (a read-only mount, an append-only copy) is copied from without a lock
+  const fromLock = await RepositoryLock.acquireForReading(from, {
+    operation: 'copy-from',
+    onStale,
+    onUnlocked: (why) => reporter.warn(why),
+  });
+  try {
+    reporter.phase('copy: choose backups');
+    const scan = await scanSnapshots(from);
+    const wanted =
+      opts.backupIds === undefined || opts.backupIds.length === 0
+        ? undefined
+        : await Promise.all(opts.backupIds.map((ref) => resolveBackupId(from, ref)));
+    const damagedIds = scan.damaged.map((d) => d.backupId);
+    const plan = planCopy(
+      [...scan.snapshots.map((s) => s.backupId), ...(wanted === undefined ? [] : damagedIds)],
+      wanted,
+      await snapshotNames(to),
+    );
+    const toLock = await RepositoryLock.acquire(to, { exclusive: false, operation: 'copy-to', onStale });
+    try {
+      const report = await copyPlanned(from, to, plan.copy, { ...opts, reporter }, toLock);
+      return {
+        ...report,
+        from: { repository: from.backend.location, id: from.config.id },
+        to: { repository: to.backend.location, id: to.config.id },
+        skipped: plan.skip,
+        damaged: wanted === undefined ? damagedIds : [],
+        durationMs: Date.now() - started,
+      };
+    } finally {
+      await toLock.release().catch((err: unknown) => reporter.warn(`release the target's lock: ${String(err)}`));
+    }
+  } finally {
+    await fromLock?.release().catch((err: unknown) => reporter.warn(`release the source's lock: ${String(err)}`));
+  }
+}
+
+function refuseSameRepository(from: Repository, to: Repository): void {
+  if (from.config.id === to.config.id && from.backend.location === to.backend.location) {
+    throw new FoleBackupError(
+      'USAGE',
+      `the source and the target are the same repository (${to.backend.location}, id ${to.config.id})`,
+      { hint: 'copy to a second repository on other storage (make one with `fole-backup init --from-repo`)' },
+    );
+  }
+}
+
+async function snapshotNames(repo: Repository): Promise<Set<string>> {
+  const names = new Set<string>();
+  for await (const o of repo.backend.list('snapshots')) names.add(o.name);
+  return names;
+}
+
+type Planned = Pick<
+  CopyReport,
+  | 'copied'
+  | 'blobsNeeded'
+  | 'blobsPresent'
+  | 'blobsCopied'
+  | 'bytesCopied'
+  | 'bytesWritten'
+  | 'packsWritten'
+  | 'verified'
+>;
+
+async function copyPlanned(
+  from: Repository,
+  to: Repository,
+  ids: readonly string[],
+  opts: CopyOptions & { reporter: ProgressReporter },
+  toLock: RepositoryLock,
+): Promise<Planned> {
+  const { reporter, signal } = opts;
+  await Promise.all([from.loadIndex(signal), to.loadIndex(signal)]);
+  reporter.phase('copy: read file lists');
+  const snapshots: Snapshot[] = [];
+  const needed = new Map<string, NeededBlob>();
+  const firstNeededBy = new Map<string, string>();
+  for (const id of ids) {
+    const snap = await loadSnapshot(from, id);
+    snapshots.push(snap);
+    for (const blob of await blobsOf(from, snap, signal)) {
+      if (needed.has(blob)) continue;
+      const e = from.index.get(blob);
+      if (e === undefined) throw new FoleBackupError('INTERNAL', `blob ${blob.slice(0, 12)} left the index`);
+      needed.set(blob, { id: blob, rawLength: e.rawLength, pack: e.pack, offset: e.offset });
+      firstNeededBy.set(blob, id);
+    }
+  }
+  const missing = missingBlobs(needed.values(), (id) => to.hasBlob(id));
+  const per = new Map(ids.map((id) => [id, { blobs: 0, bytes: 0 }]));
+  for (const b of missing) {
+    const p = per.get(firstNeededBy.get(b.id) as string) as { blobs: number; bytes: number };
+    p.blobs++;
+    p.bytes += b.rawLength;
+  }
+  const totalBytes = missing.reduce((n, b) => n + b.rawLength, 0);
+  reporter.phase('copy data');
+  to.trackWrittenPacks();
+  const before = to.addedBytes;
+  let bytesCopied = 0;
+  try {
+    let blobsDone = 0;
+    await moveBlobs(from, to, missing, signal, (b) => {
+      bytesCopied += b.rawLength;
+      blobsDone++;
+      reporter.progress({
+        files: blobsDone,
+        totalFiles: missing.length,
+        bytes: bytesCopied,
+        totalBytes,
+        current: b.id.slice(0, 12),
+      });
+    });
+    await to.flush();
+  } catch (err) {
+    to.discardPending();
+    throw err;
+  }
+  const written = to.takeWrittenPacks();
+  signal?.throwIfAborted();
+  // the snapshots come last, once their data and index are durable and the lock still ours
+  await toLock.verify();
+  reporter.phase('copy: write backups');
+  for (const snap of snapshots) {
+    const { auditHead: _sourceLog, ...copy } = snap;
+    await saveSnapshot(to, copy);
+  }
+  reporter.phase('copy: verify');
+  const verified = await verifyCopy(to, ids, opts.readData === true ? written : []);
+  return {
+    copied: snapshots.map((s) => ({
+      backupId: s.backupId,
+      createdAt: s.createdAt,
+      ...per.get(s.backupId),
+    })) as CopiedBackup[],
+    blobsNeeded: needed.size,
+    blobsPresent: needed.size - missing.length,
+    blobsCopied: missing.length,
+    bytesCopied,
+    bytesWritten: to.addedBytes - before,
+    packsWritten: written.length,
+    verified,
+  };
+}
+
+/** Every blob a backup needs: its tree blobs and the chunks its entries name, each once. */
+async function blobsOf(repo: Repository, snap: Snapshot, signal: AbortSignal | undefined): Promise<Set<string>> {
+  const ids = new Set<string>(snap.tree);
+  for await (const e of readTree(repo, snap.tree)) {
+    signal?.throwIfAborted();
+    for (const c of e.chunks ?? []) ids.add(c);
+  }
+  return ids;
+}
+
+/** Load each blob from the source (decrypted, checked against its id) and store it sealed with the target's key. */
+async function moveBlobs(
+  from: Repository,
+  to: Repository,
+  blobs: readonly NeededBlob[],
+  signal: AbortSignal | undefined,
+  done: (b: NeededBlob) => void,
+): Promise<void> {
+  const packs = new PackReaders(from.backend, 2);
+  const ahead: Promise<Buffer>[] = [];
+  let next = 0;
+  const loadAhead = (): void => {
+    while (ahead.length < LOADS_AHEAD && next < blobs.length) {
+      const load = from.loadBlob((blobs[next++] as NeededBlob).id, packs);
+      load.catch(() => undefined);
+      ahead.push(load);
+    }
+  };
+  let uploaded = to.addedBytes;
+  let indexedAt = 0;
+  try {
+    loadAhead();
+    for (const b of blobs) {
+      signal?.throwIfAborted();
+      const plain = await (ahead.shift() as Promise<Buffer>);
+      loadAhead();
+      const type = from.index.get(b.id)?.type ?? 'data';
+      await to.saveBlob(type, b.id, plain);
+      done(b);
+      if (to.addedBytes !== uploaded && Date.now() - indexedAt >= INDEX_EVERY_MS) {
+        await to.indexUploaded();
+        uploaded = to.addedBytes;
+        indexedAt = Date.now();
+      }
+    }
+  } finally {
+    await Promise.allSettled(ahead);
+    await packs.close();
+  }
+}
+
+/**
+ * What the copy wrote, as a new reader would find it: each copied snapshot opens with the target's key, its trees
+ * read back, and every blob they name is in the target's index files as stored (read again, not the in-memory
+ * index). With `packs`, each is read whole, hashed against its name, and every blob in it decrypted and hashed.
+ */
+async function verifyCopy(
+  to: Repository,
+  ids: readonly string[],
+  packs: readonly { name: string }[],
+): Promise<CopyReport['verified']> {
+  const indexed = new Set<string>();
+  for (const name of await to.listIndexFiles()) {
+    for (const p of await to.readIndexFile(name)) for (const b of p.blobs) indexed.add(b.id);
+  }
+  let blobs = 0;
+  for (const id of ids) {
+    const snap = await loadSnapshot(to, id);
+    for (const blob of await blobsOf(to, snap, undefined)) {
+      if (!indexed.has(blob)) {
+        throw new FoleBackupError(
+          'INTERNAL',
+          `copy verification: backup ${id} needs blob ${blob.slice(0, 12)}, which no index file of the target names`,
+          { hint: 'run `fole-backup copy` again, then `fole-backup check` on the target' },
+        );
+      }
+      blobs++;
+    }
+  }
+  let blobsRead = 0;
+  for (const { name } of packs) {
+    const bytes = await loadPack(to.backend, name);
+    if (sha256Hex(bytes) !== name) throw packHashError(name, bytes.length);
+    for (const b of to.readPackHeader(bytes, name)) {
+      to.openBlob(b, name, blobBytesIn(bytes, name, b));
+      blobsRead++;
+    }
+  }
+  return { backups: ids.length, blobs, packsRead: packs.length, blobsRead };
+}
