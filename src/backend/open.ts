@@ -67,11 +67,12 @@ export function openBackend(location: string, opts: BackendOptions = {}): Backen
     return withRetries(sftp, opts);
   }
   if (scheme.toLowerCase() === 'rest') {
-    return new RestBackend(location, {
+    const rest = new RestBackend(location, {
       ...(opts.caCert === undefined ? {} : { caCert: opts.caCert }),
       ...(opts.warn === undefined ? {} : { warn: opts.warn }),
       ...(opts.restToken === undefined ? {} : { token: opts.restToken }),
     });
+    return withRetries(rest, opts);
   }
   throw new FoleBackupError(
     'USAGE',

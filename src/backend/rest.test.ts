@@ -9,7 +9,9 @@ import { makeTestCertificates, type TestCertificates } from '../../test/tls-help
 import { serveRepository } from '../server/serve.js';
 import { LocalBackend } from './local.js';
 import { openBackend } from './open.js';
+import type { Backend } from './backend.js';
 import { parseRestLocation, RestBackend } from './rest.js';
+import { RetryBackend } from './retry.js';
 
 const TOKEN = 'client-token-0123456789abcdef';
 let certs: TestCertificates | undefined;
@@ -25,7 +27,9 @@ const ADMIN_TOKEN = 'admin-token-0123456789abcdef';
  * serve-repo in this process over TLS, for a repository directory not made yet: read-write, or append-only with
  * an admin listener (`url` is then the admin listener's).
  */
-async function served(appendOnly = false): Promise<{ dir: string; url: string; close: () => Promise<void> }> {
+async function served(
+  appendOnly = false,
+): Promise<{ dir: string; url: string; clientUrl: string; close: () => Promise<void> }> {
   const tmp = await mkdtemp(join(tmpdir(), 'fole-rest-'));
   const dir = join(tmp, 'repo');
   const server = await serveRepository({
@@ -39,6 +43,7 @@ async function served(appendOnly = false): Promise<{ dir: string; url: string; c
   return {
     dir,
     url: server.adminUrl ?? server.url,
+    clientUrl: server.url,
     close: async () => {
       await server.close();
       await rm(tmp, { recursive: true, force: true });
@@ -159,5 +164,44 @@ describe('RestBackend', () => {
       await expectCode(b.load({ type: 'data', name: 'p' }, { offset: 90, length: 20 }), 'REPO_CORRUPT');
       await b.close();
     });
+  });
+});
+
+describe('rest: behind the retry wrapper, against an append-only server', () => {
+  it('settles a save and a create-only save whose answers were lost: each object stored once, as sent', async () => {
+    const s = await served(true);
+    try {
+      const rest = new RestBackend(`rest:${s.clientUrl}`, { token: async () => TOKEN, caCert: tls().caFile });
+      await rest.create();
+      // the first save and saveNew reach the server, then their answers are lost (a reset connection)
+      const lost = new Set<string>();
+      const losing = new Proxy(rest, {
+        get(target, prop, receiver) {
+          const value = Reflect.get(target, prop, receiver) as unknown;
+          if (typeof value !== 'function') return value;
+          if (prop !== 'save' && prop !== 'saveNew') return value.bind(target);
+          return async (...args: unknown[]) => {
+            await (value as (...a: unknown[]) => Promise<void>).apply(target, args);
+            if (lost.has(prop)) return;
+            lost.add(prop);
+            throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+          };
+        },
+      }) as Backend;
+      const retried: string[] = [];
+      const backend = new RetryBackend(losing, { sleep: async () => {}, onRetry: (what) => retried.push(what) });
+      const snapshot = { type: 'snapshots' as const, name: randomName() };
+      const entry = { type: 'audit' as const, name: '0000000001' };
+      await backend.save(snapshot, Buffer.from('sealed snapshot bytes'));
+      await backend.saveNew(entry, Buffer.from('sealed audit entry'));
+      expect(retried).toHaveLength(2);
+      expect((await rest.load(snapshot)).toString()).toBe('sealed snapshot bytes');
+      expect((await rest.load(entry)).toString()).toBe('sealed audit entry');
+      // and a different object under a name that is taken is still refused
+      await expectCode(rest.save(snapshot, Buffer.from('other bytes')), 'ACCESS_DENIED');
+      await expectCode(rest.saveNew(entry, Buffer.from('other bytes')), 'ALREADY_EXISTS');
+    } finally {
+      await s.close();
+    }
   });
 });

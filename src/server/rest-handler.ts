@@ -5,7 +5,8 @@
  * server fills with opaque bytes: it never holds the repository's password.
  *
  * In append-only mode (for the token a FOLE host holds, which an attacker on that host holds too):
- *   - no DELETE, and no POST to a name that exists (whatever the bytes), so nothing stored can be destroyed;
+ *   - no DELETE, and no POST that would replace what a name holds, so nothing stored can be destroyed (the same
+ *     bytes sent again, by a client whose answer was lost, are answered 200 and change nothing);
  *   - a pack or index, whose name is the SHA-256 of its bytes, is refused unless its bytes hash to its name,
  *     so no garbage can take the name of an object a later backup would have written;
  *   - locks are the one exception: a lock name must be a lock id (no `..`, no `/`, checked after decoding),
@@ -212,7 +213,12 @@ async function post(opts: RestHandlerOptions, req: RestRequest, h: ObjectHandle,
   const max = opts.appendOnly && isLock ? MAX_LOCK_BYTES : (opts.maxObjectBytes ?? MAX_OBJECT_BYTES);
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > max) throw new Refusal(413, `object too large: at most ${max} bytes here`);
-  if (opts.appendOnly && (await exists(opts.backend, h))) throw taken(createOnly);
+  if (opts.appendOnly && (await exists(opts.backend, h))) {
+    // a client whose answer was lost sends the same object again: the same bytes are "stored", anything else is
+    // refused; nothing is ever replaced either way
+    if (createOnly || isLock || !(await sameAsStored(opts.backend, h, req.body, max))) throw taken(createOnly);
+    return text(200, 'already stored, the same bytes');
+  }
   // a lock being created by another request has its owner already: one owner per name, set in one step
   if (opts.appendOnly && isLock && opts.lockOwners.ownerOf(h.name) !== undefined) throw taken(createOnly);
   const wantHash = opts.appendOnly && CONTENT_ADDRESSED.includes(h.type) ? h.name : undefined;
@@ -262,6 +268,37 @@ async function remove(opts: RestHandlerOptions, h: ObjectHandle, who: string): P
   await opts.backend.remove(h);
   if (h.type === 'locks') await opts.lockOwners.delete(h.name);
   return { status: 204, headers: {} };
+}
+
+/** The largest object (not content-addressed) compared byte for byte with what is stored: snapshots, keys, … */
+const MAX_COMPARED_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Whether `body` is exactly the stored object `h`. A pack or index file is named by the SHA-256 of its bytes, and
+ * what is stored under that name was checked to hash to it, so a body that hashes to the name is the same; any
+ * other object (small) is compared byte for byte, up to MAX_COMPARED_BYTES.
+ */
+async function sameAsStored(
+  backend: LocalBackend,
+  h: ObjectHandle,
+  body: AsyncIterable<Uint8Array>,
+  max: number,
+): Promise<boolean> {
+  const stored = CONTENT_ADDRESSED.includes(h.type) ? undefined : await backend.load(h);
+  if (stored !== undefined && stored.length > MAX_COMPARED_BYTES) return false;
+  const parts: Buffer[] = [];
+  try {
+    // a body that hashes to the name (content-addressed), or no longer than the stored object (the others)
+    const limit = stored === undefined ? max : stored.length;
+    for await (const chunk of checked(body, limit, stored === undefined ? h.name : undefined)) {
+      if (stored !== undefined) parts.push(Buffer.from(chunk));
+    }
+  } catch (err) {
+    // another hash (400) or a longer body (413): not the same object
+    if (err instanceof Refusal && (err.status === 400 || err.status === 413)) return false;
+    throw err;
+  }
+  return stored === undefined || Buffer.concat(parts).equals(stored);
 }
 
 async function exists(backend: LocalBackend, h: ObjectHandle): Promise<boolean> {
