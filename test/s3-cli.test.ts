@@ -11,13 +11,12 @@ import { openBackend } from '../src/backend/open.js';
 import { type CliResult, runCli, spawnCli, waitExit } from './cli-helpers.js';
 import { makeFoleTree, treeLines } from './restore-helpers.js';
 import { startSwiftInEnv, swiftMissing, type SwiftServer } from './servers/swift.js';
+import { skipWithout } from './servers/shared.js';
 
 const missing = swiftMissing();
-if (missing !== undefined) {
-  console.warn(`SKIPPING the CLI tests against a real S3 server: ${missing} is not installed (.ci/run installs it)`);
-}
+const skip = skipWithout(missing, 'the S3 CLI tests');
 
-describe.skipIf(missing !== undefined)('the CLI on an S3 repository (Swift s3api over TLS)', () => {
+describe.skipIf(skip)('the CLI on an S3 repository (Swift s3api over TLS)', () => {
   let swift: SwiftServer;
   let work: string;
   let root: string;

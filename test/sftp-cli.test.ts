@@ -9,13 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sshdMissing, startSshd, type SshdServer } from './servers/sshd.js';
+import { skipWithout } from './servers/shared.js';
 import { initBackupRestore } from './life-cycle.js';
 import { backedUpFoleTree, makeFoleTree } from './restore-helpers.js';
 import { TEST_PASSWORD } from './repo-helpers.js';
 import { runCli } from './cli-helpers.js';
 
 const missing = sshdMissing();
-if (missing !== undefined) console.warn(`SKIPPING the SFTP CLI tests: ${missing} is not installed (see .ci/run)`);
+const skip = skipWithout(missing, 'the SFTP CLI tests');
 
 let sshd: SshdServer;
 let work: string;
@@ -26,7 +27,7 @@ const cli = (args: string[], extra: string[] = ['--ssh-key', sshd.clientKey, '--
   runCli([...args, '--repo', location, ...extra], { FOLE_BACKUP_PASSWORD: TEST_PASSWORD });
 
 beforeAll(async () => {
-  if (missing !== undefined) return;
+  if (skip) return;
   sshd = await startSshd();
   work = mkdtempSync(join(tmpdir(), 'fole-sftp-cli-'));
   root = join(work, 'src');
@@ -39,7 +40,7 @@ afterAll(async () => {
   if (work !== undefined) rmSync(work, { recursive: true, force: true });
 });
 
-describe.skipIf(missing !== undefined)('a repository over sftp://', () => {
+describe.skipIf(skip)('a repository over sftp://', () => {
   it('refuses a server whose host key is not known, before anything is written', async () => {
     const empty = join(work, 'known_hosts-empty');
     writeFileSync(empty, '');

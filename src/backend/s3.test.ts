@@ -14,6 +14,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { describeBackendConformance, expectCode } from '../../test/backend-conformance.js';
 import { startSwiftInEnv, swiftMissing, type SwiftServer } from '../../test/servers/swift.js';
+import { skipWithout } from '../../test/servers/shared.js';
 import { FoleBackupError } from '../errors.js';
 import { openBackend } from './open.js';
 import { parseS3Location, S3Backend, type S3Options, s3Error } from './s3.js';
@@ -37,12 +38,7 @@ function sdkError(status: number, code: string): Error {
 }
 
 const missing = swiftMissing();
-if (missing !== undefined) {
-  console.warn(
-    `SKIPPING the S3 tests against a real server: ${missing} is not installed (.ci/run installs Swift: ` +
-      'apt-get install swift-proxy swift-account swift-container swift-object memcached)',
-  );
-}
+const skip = skipWithout(missing, 'the S3 backend tests');
 
 describe('parseS3Location', () => {
   it('splits the endpoint, the bucket and the prefix', () => {
@@ -99,7 +95,7 @@ describe('parseS3Location', () => {
   });
 });
 
-describe.skipIf(missing !== undefined)('S3 backend on a real server (OpenStack Swift s3api over TLS)', () => {
+describe.skipIf(skip)('S3 backend on a real server (OpenStack Swift s3api over TLS)', () => {
   let swift: SwiftServer;
 
   beforeAll(async () => {

@@ -10,12 +10,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeBackendConformance, expectCode, listAll, randomName } from '../../test/backend-conformance.js';
 import { sshdMissing, startSshd, type SshdServer } from '../../test/servers/sshd.js';
+import { skipWithout } from '../../test/servers/shared.js';
 import type { Backend } from './backend.js';
 import { openBackend } from './open.js';
 import { parseSftpLocation, SftpBackend } from './sftp.js';
 
 const missing = sshdMissing();
-if (missing !== undefined) console.warn(`SKIPPING the SFTP backend tests: ${missing} is not installed (see .ci/run)`);
+const skip = skipWithout(missing, 'the SFTP backend tests');
 
 let server: Promise<SshdServer> | undefined;
 const sshd = (): Promise<SshdServer> => (server ??= startSshd());
@@ -28,7 +29,7 @@ function backendAt(s: SshdServer, path: string, opts: { knownHosts?: string; war
   );
 }
 
-describe.skipIf(missing !== undefined)('SFTP backend', () => {
+describe.skipIf(skip)('SFTP backend', () => {
   describeBackendConformance('sftp', async () => {
     const s = await sshd();
     return { backend: backendAt(s, join(s.home, `repo-${randomName().slice(0, 12)}`)), cleanup: async () => {} };

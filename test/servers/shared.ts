@@ -18,3 +18,16 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/**
+ * `missing` (the program a test server needs and this machine lacks) as a reason to skip, said loudly; under CI
+ * (`CI` set, as `.ci/run` runs) a missing program is an error instead, since a skipped suite proves nothing there.
+ */
+export function skipWithout(missing: string | undefined, suite: string): boolean {
+  if (missing === undefined) return false;
+  if (process.env.CI !== undefined && process.env.CI !== '') {
+    throw new Error(`${suite}: ${missing} is not installed; .ci/run installs it`);
+  }
+  console.warn(`SKIPPING ${suite}: ${missing} is not installed (see .ci/run)`);
+  return true;
+}
