@@ -163,7 +163,8 @@ export class LocalBackend extends FolderBackend implements Backend {
 
   /** The directory as the shared walks see it (folders.ts): lstat, so a link is never followed. */
   protected get folders(): FolderAccess {
-    return {
+    // made once: pathOf reads it on every save and load
+    this.folderAccess ??= {
       root: this.dir,
       join,
       readdir: async (dir): Promise<FolderEntry[]> =>
@@ -182,7 +183,10 @@ export class LocalBackend extends FolderBackend implements Backend {
         }
       },
     };
+    return this.folderAccess;
   }
+
+  private folderAccess: FolderAccess | undefined;
 
   private async makeRepoDir(): Promise<void> {
     try {

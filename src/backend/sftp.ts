@@ -337,7 +337,8 @@ export class SftpBackend extends FolderBackend implements Backend {
 
   /** The server's folder as the shared walks see it (folders.ts); a listing carries sizes and times. */
   protected get folders(): FolderAccess {
-    return {
+    // made once: pathOf reads it on every save and load
+    this.folderAccess ??= {
       root: this.where.path,
       join: (...parts: string[]) => parts.join('/'),
       readdir: async (dir): Promise<FolderEntry[]> =>
@@ -356,7 +357,10 @@ export class SftpBackend extends FolderBackend implements Backend {
           },
         ),
     };
+    return this.folderAccess;
   }
+
+  private folderAccess: FolderAccess | undefined;
 
   private async unlink(path: string): Promise<void> {
     const { sftp } = await this.connect();
