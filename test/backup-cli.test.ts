@@ -162,3 +162,39 @@ describe('a repository or staging directory inside the STORAGE_ROOT', () => {
     expect(readdirSync(staging)).toEqual([]);
   });
 });
+
+describe('--quiet', () => {
+  /** The symlink out of the tree that makeFoleTree plants, which a backup warns about. */
+  const OUTSIDE_LINK = 'projects/p1/files/outside-link';
+
+  const quietArgs = (repoDir: string): string[] =>
+    backupArgs(repoDir)
+      .filter((a) => a !== '--json')
+      .concat('-q');
+
+  it('prints nothing at all when a backup succeeds cleanly, yet list still prints its table', async () => {
+    rmSync(join(root, OUTSIDE_LINK));
+    const repoDir = join(work, 'repo');
+    await initRepo(repoDir);
+    const b = await runCli(quietArgs(repoDir), env);
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.stdout).toBe('');
+    expect(b.stderr).toBe('');
+    const l = await runCli(['list', '--repo', repoDir, '-q'], env);
+    expect(l.code, l.stderr).toBe(0);
+    expect(l.stdout).toMatch(/1 backups?:/);
+  });
+
+  it('still says a warning (on stderr) and prints the summary with --json', async () => {
+    const repoDir = join(work, 'repo');
+    await initRepo(repoDir);
+    const b = await runCli(quietArgs(repoDir), env);
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.stdout).toBe('');
+    expect(b.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/^fole-backup: warning: SECURITY: symlink "projects\/p1\/files\/outside-link"/),
+    ]);
+    const j = await runCli([...quietArgs(repoDir), '--json'], env);
+    expect(JSON.parse(j.stdout)).toHaveProperty('backupId');
+  });
+});

@@ -124,6 +124,10 @@ export function makeContext(flags: GlobalFlags): Context {
         lastResult = value;
         out.result(value, human);
       },
+      report(value, human, warnings) {
+        lastResult = value;
+        out.report(value, human, warnings);
+      },
     },
     reporter,
     repoLocation() {

@@ -87,7 +87,7 @@ export function buildProgram(): Command {
         'a passphrase from $FOLE_BACKUP_ACTOR_KEY_PASSPHRASE or a prompt)',
     )
     .option('--json', 'write one JSON document to stdout; human text and progress go to stderr')
-    .option('-q, --quiet', 'no progress or informational output on stderr')
+    .option('-q, --quiet', 'print nothing on success but warnings and what a command is asked to show (list, --json)')
     .option('--no-progress', 'no progress bar (phases are still printed)')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()

@@ -49,6 +49,11 @@ export interface Output {
   info(line: string): void;
   /** The command's result: JSON document on stdout with --json, else `human` lines on stdout. */
   result(value: unknown, human: () => string): void;
+  /**
+   * The outcome of an action that succeeded (a backup made, a key added): like `result`, but --quiet prints
+   * nothing of it, as restic's does, except its warnings (on stderr), which a human must still see.
+   */
+  report(value: unknown, human: () => string, warnings?: readonly string[]): void;
 }
 
 export function makeOutput(json: boolean, quiet: boolean): Output {
@@ -60,6 +65,10 @@ export function makeOutput(json: boolean, quiet: boolean): Output {
     result(value, human) {
       if (json) process.stdout.write(`${jsonSafe(value)}\n`);
       else process.stdout.write(`${terminalSafe(human())}\n`);
+    },
+    report(value, human, warnings = []) {
+      if (!quiet || json) this.result(value, human);
+      else for (const w of warnings) process.stderr.write(`fole-backup: warning: ${terminalSafe(w)}\n`);
     },
   };
 }

@@ -144,7 +144,7 @@ Getting started:
         checkActorName('actor', name);
         const publicKey = await readPublicKeyFile(opts.publicKey);
         await change(ctx, 'actor-add', { op: 'add', actor: { name, kind: opts.kind, role: opts.role, publicKey } });
-        ctx.out.result(
+        ctx.out.report(
           { added: name, kind: opts.kind, role: opts.role },
           () => `added ${opts.kind} ${name}, role ${opts.role}`,
         );
@@ -159,7 +159,7 @@ Getting started:
       run(async (ctx) => {
         checkActorName('actor', name);
         await change(ctx, 'actor-remove', { op: 'remove', name });
-        ctx.out.result({ removed: name }, () => `removed ${name}`);
+        ctx.out.report({ removed: name }, () => `removed ${name}`);
       }),
     );
 
@@ -182,7 +182,7 @@ Getting started:
           const project = checkProject(opts.project);
           const grant = project === undefined ? { permission: p } : { permission: p, project };
           await change(ctx, verb === 'grant' ? 'actor-grant' : 'actor-revoke', { op: verb, name, ...grant });
-          ctx.out.result({ [verb === 'grant' ? 'granted' : 'revoked']: grant, actor: name }, () =>
+          ctx.out.report({ [verb === 'grant' ? 'granted' : 'revoked']: grant, actor: name }, () =>
             verb === 'grant'
               ? `granted ${describeGrant(grant)} to ${name}`
               : `revoked ${describeGrant(grant)} from ${name}`,

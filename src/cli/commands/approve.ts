@@ -138,7 +138,7 @@ registered after the request was made.`,
             throw new StopError('PERMISSION_DENIED', 'an approval is signed with your actor key');
           await approveRequest(repo, request, { name: me.name, signer });
           const after = await requestStatus(repo, request, registry);
-          ctx.out.result({ approved: request.id, status: after.status, plan: request.plan }, () =>
+          ctx.out.report({ approved: request.id, status: after.status, plan: request.plan }, () =>
             describeRequest(request, `approved by you: now ${after.status}`, [
               after.status === 'approved'
                 ? `${request.requester} may now run it once with --request ${request.id}`
@@ -222,7 +222,7 @@ registered after the request was made.`,
           const me = registry.actors.get(ctx.trust().principal.name);
           if (me === undefined) throw new FoleBackupError('INTERNAL', 'the principal is not in the registry');
           await denyRequest(repo, request, { name: me.name, fingerprint: me.fingerprint });
-          ctx.out.result({ denied: request.id }, () => `denied request ${request.id}: it can no longer run`);
+          ctx.out.report({ denied: request.id }, () => `denied request ${request.id}: it can no longer run`);
         }),
       ),
     );

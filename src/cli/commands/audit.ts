@@ -317,7 +317,7 @@ Example (from cron, after the nightly backup; the witness made once with \`init\
         } finally {
           await repo.close();
         }
-        ctx.out.result({ redacted: { seq, field: opts.field } }, () => `redacted ${opts.field} of audit entry ${seq}`);
+        ctx.out.report({ redacted: { seq, field: opts.field } }, () => `redacted ${opts.field} of audit entry ${seq}`);
       });
     });
 }

@@ -178,7 +178,7 @@ Examples:
       const flags = this.opts<BackupFlags>();
       return run(async (ctx) => {
         const r = await runBackup(ctx, flags);
-        ctx.out.result(r, () => describeBackup(r));
+        ctx.out.report(r, () => describeBackup(r), r.warnings);
       });
     });
 }

@@ -122,7 +122,7 @@ Examples:
         } finally {
           await from.close();
         }
-        ctx.out.result(report, () => describeCopy(report));
+        ctx.out.report(report, () => describeCopy(report));
       });
     });
 }

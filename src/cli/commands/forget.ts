@@ -137,22 +137,25 @@ Examples:
               ? await prune(repo, { repackThreshold: threshold, minPackAgeMs, reporter: ctx.reporter })
               : undefined;
           ctx.reporter.stop();
-          ctx.out.result({ ...r, policy: policy ?? null, ...(pruned ? { prune: pruned } : {}) }, () => {
-            const lines = r.decisions.map(
-              (d) =>
-                `${d.keep ? 'keep  ' : r.dryRun ? 'would remove' : 'remove'}  ${d.backupId}  ${d.createdAt}` +
-                `  ${d.reasons.join(', ')}`,
-            );
-            const removing = r.decisions.filter((d) => !d.keep).length;
-            lines.push(
-              r.dryRun
-                ? `dry run: ${removing} of ${r.decisions.length} backups would be removed; nothing was changed`
-                : `${r.removed.length} backups removed, ${r.decisions.length - removing} kept` +
-                    (pruned ? '' : ' (run `fole-backup prune` to free their space)'),
-            );
-            if (pruned) lines.push(describePrune(pruned));
-            return lines.join('\n');
-          });
+          ctx.out[r.dryRun ? 'result' : 'report'](
+            { ...r, policy: policy ?? null, ...(pruned ? { prune: pruned } : {}) },
+            () => {
+              const lines = r.decisions.map(
+                (d) =>
+                  `${d.keep ? 'keep  ' : r.dryRun ? 'would remove' : 'remove'}  ${d.backupId}  ${d.createdAt}` +
+                  `  ${d.reasons.join(', ')}`,
+              );
+              const removing = r.decisions.filter((d) => !d.keep).length;
+              lines.push(
+                r.dryRun
+                  ? `dry run: ${removing} of ${r.decisions.length} backups would be removed; nothing was changed`
+                  : `${r.removed.length} backups removed, ${r.decisions.length - removing} kept` +
+                      (pruned ? '' : ' (run `fole-backup prune` to free their space)'),
+              );
+              if (pruned) lines.push(describePrune(pruned));
+              return lines.join('\n');
+            },
+          );
         } finally {
           await repo.close();
         }

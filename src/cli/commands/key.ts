@@ -56,7 +56,7 @@ export function registerKey(program: Command, run: Runner): void {
         if (opts.generateKeyFile !== undefined) secret = await generateKeyFile(opts.generateKeyFile);
         else secret = await readPasswordFile(opts.newPasswordFile as string);
         const name = await addKey(repo, secret);
-        ctx.out.result({ added: name }, () => `added key ${name.slice(0, 16)}`);
+        ctx.out.report({ added: name }, () => `added key ${name.slice(0, 16)}`);
       });
     });
   key
@@ -67,7 +67,7 @@ export function registerKey(program: Command, run: Runner): void {
       run(async (ctx) => {
         const repo = await ctx.openRepo('key-remove');
         const name = await removeKey(repo, ref);
-        ctx.out.result({ removed: name }, () => `removed key ${name.slice(0, 16)}`);
+        ctx.out.report({ removed: name }, () => `removed key ${name.slice(0, 16)}`);
       }),
     );
 }

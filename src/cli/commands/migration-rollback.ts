@@ -104,7 +104,7 @@ ones that fail are passed over and named. Then the restore protocol runs as for
                   reporter: ctx.reporter,
                 });
           ctx.reporter.stop();
-          ctx.out.result(r, () => {
+          ctx.out[flags.dryRun === true ? 'result' : 'report'](r, () => {
             const head = [
               `migration ${migrationId}: newest verified backup tagged ${migrationTag(migrationId)} is ${r.backupId}`,
             ];

@@ -90,7 +90,7 @@ which packs go; it deletes nothing if the repository changed since.`,
             ...(onPlan === undefined ? {} : { onPlan }),
           });
           ctx.reporter.stop();
-          ctx.out.result(r, () => describePrune(r));
+          ctx.out[r.dryRun ? 'result' : 'report'](r, () => describePrune(r));
         } finally {
           await repo.close();
         }

@@ -41,7 +41,7 @@ Example:
         if (target === '') throw new UsageError('--target is empty');
         const r = await recover(target, { reporter: ctx.reporter });
         ctx.reporter.stop();
-        ctx.out.result(r, () => describeRecover(r));
+        ctx.out.report(r, () => describeRecover(r));
       });
     });
 }

@@ -218,7 +218,7 @@ Examples:
               underLock: () => assertTargetAsApproved(plan, true),
             });
             ctx.reporter.stop();
-            ctx.out.result(r, () => describeRestore(r));
+            ctx.out.report(r, () => describeRestore(r));
           } else if (flags.dryRun === true) {
             const plan = await restore(repo, ref, { ...common, dryRun: true });
             ctx.reporter.stop();
@@ -228,7 +228,7 @@ Examples:
           } else {
             const r = await restore(repo, ref, { ...common, dryRun: false });
             ctx.reporter.stop();
-            ctx.out.result(r, () => describeRestore(r));
+            ctx.out.report(r, () => describeRestore(r));
           }
         } finally {
           ctx.reporter.stop();

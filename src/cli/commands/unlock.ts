@@ -27,7 +27,7 @@ export function registerUnlock(program: Command, run: Runner): void {
           refreshedAt: l.refreshedAt,
           stale: l.stale,
         });
-        ctx.out.result({ removed: removed.map(show), kept: kept.map(show) }, () => {
+        ctx.out.report({ removed: removed.map(show), kept: kept.map(show) }, () => {
           const lines: string[] = [];
           for (const l of removed)
             lines.push(`removed ${describeLock(l)}${l.stale ? ` — ${l.stale}` : ' (live, --force)'}`);

@@ -65,7 +65,7 @@ export function finishReport(
             hint: verdict.hint ?? null,
           },
         };
-  ctx.out.result({ ...head, ...report }, human);
+  ctx.out[verdict === undefined ? 'report' : 'result']({ ...head, ...report }, human);
   if (verdict !== undefined) process.exitCode = reportError(verdict, false);
 }
 
