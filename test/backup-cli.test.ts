@@ -167,6 +167,14 @@ describe('--quiet', () => {
   /** The symlink out of the tree that makeFoleTree plants, which a backup warns about. */
   const OUTSIDE_LINK = 'projects/p1/files/outside-link';
 
+  /** A quiet backup into a new repository: it succeeds and prints nothing on stdout. */
+  async function quietBackup(repoDir: string): Promise<{ stderr: string }> {
+    await initRepo(repoDir);
+    const b = await runCli(quietArgs(repoDir), env);
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.stdout).toBe('');
+    return b;
+  }
   const quietArgs = (repoDir: string): string[] =>
     backupArgs(repoDir)
       .filter((a) => a !== '--json')
@@ -175,11 +183,7 @@ describe('--quiet', () => {
   it('prints nothing at all when a backup succeeds cleanly, yet list still prints its table', async () => {
     rmSync(join(root, OUTSIDE_LINK));
     const repoDir = join(work, 'repo');
-    await initRepo(repoDir);
-    const b = await runCli(quietArgs(repoDir), env);
-    expect(b.code, b.stderr).toBe(0);
-    expect(b.stdout).toBe('');
-    expect(b.stderr).toBe('');
+    expect((await quietBackup(repoDir)).stderr).toBe('');
     const l = await runCli(['list', '--repo', repoDir, '-q'], env);
     expect(l.code, l.stderr).toBe(0);
     expect(l.stdout).toMatch(/1 backups?:/);
@@ -187,10 +191,7 @@ describe('--quiet', () => {
 
   it('still says a warning (on stderr) and prints the summary with --json', async () => {
     const repoDir = join(work, 'repo');
-    await initRepo(repoDir);
-    const b = await runCli(quietArgs(repoDir), env);
-    expect(b.code, b.stderr).toBe(0);
-    expect(b.stdout).toBe('');
+    const b = await quietBackup(repoDir);
     expect(b.stderr.trim().split('\n')).toEqual([
       expect.stringMatching(/^fole-backup: warning: SECURITY: symlink "projects\/p1\/files\/outside-link"/),
     ]);

@@ -39,6 +39,8 @@ export const CLI = chosen.path;
 
 export interface CliResult extends CliExit {
   stdout: string;
+  /** stdout as the bytes written (what `dump` writes is not text). */
+  stdoutBytes: Buffer;
   stderr: string;
 }
 
@@ -76,9 +78,12 @@ export function waitExit(child: ChildProcess): Promise<CliExit> {
 
 export function runCli(args: string[], env: Record<string, string> = {}, opts: CliRunOptions = {}): Promise<CliResult> {
   const child = spawnCli(args, env, opts);
-  let stdout = '';
+  const out: Buffer[] = [];
   let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stdout?.on('data', (d: Buffer) => out.push(d));
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  return waitExit(child).then((exit) => ({ ...exit, stdout, stderr }));
+  return waitExit(child).then((exit) => {
+    const stdoutBytes = Buffer.concat(out);
+    return { ...exit, stdout: stdoutBytes.toString(), stdoutBytes, stderr };
+  });
 }

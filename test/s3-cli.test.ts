@@ -143,7 +143,7 @@ describe.skipIf(skip)('the CLI on an S3 repository (Swift s3api over TLS)', () =
     await watcher.close();
     await swift.killProxy();
     const first = await exited;
-    outputs.push({ ...first, ...output });
+    outputs.push({ ...first, ...output, stdoutBytes: Buffer.from(output.stdout) });
     // the retries (about 6 s in all) run out while the server is down: a clear error, exit 1
     expect(first.code, output.stderr).toBe(1);
     expect(output.stderr).toMatch(/retrying/);

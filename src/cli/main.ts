@@ -9,6 +9,7 @@ import { makeContext, signalExitCode, type GlobalFlags, type Runner } from './co
 import { EXIT, reportError, UsageError } from './output.js';
 import { handleClosedPipes } from './closed-pipes.js';
 import { registerBackup } from './commands/backup.js';
+import { registerBrowse } from './commands/browse.js';
 import { registerDemo } from './commands/demo.js';
 import { registerForget } from './commands/forget.js';
 import { registerPrune } from './commands/prune.js';
@@ -127,6 +128,7 @@ Getting started:
   registerBackup(program, run);
   registerList(program, run);
   registerManifest(program, run);
+  registerBrowse(program, run);
   registerUnlock(program, run);
   registerVerify(program, run);
   registerCheck(program, run);

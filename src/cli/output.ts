@@ -43,6 +43,47 @@ export function jsonSafe(value: unknown): string {
   return JSON.stringify(value, null, 2).replace(UNSAFE_IN_JSON, escapeChar);
 }
 
+/** One value as compact JSON, with the same escapes as jsonSafe: an item of a document written piece by piece. */
+function jsonCompact(value: unknown): string {
+  return JSON.stringify(value).replace(UNSAFE_IN_JSON, escapeChar);
+}
+
+/** Write to stdout and wait while its reader is behind, so a long listing is never held in memory. */
+export async function writeStdout(text: string | Buffer): Promise<void> {
+  if (!process.stdout.write(text)) await new Promise<void>((resolve) => process.stdout.once('drain', resolve));
+}
+
+/**
+ * One JSON document on stdout written as it is produced: `{...head, [key]: [items…], ...tail}`, for listings too
+ * long to build in memory first. Valid JSON once end() ran; a run that fails before leaves it unterminated, and the
+ * exit status says so.
+ */
+export class JsonListWriter {
+  private written = 0;
+  private readonly opening: string;
+
+  constructor(
+    private readonly head: Record<string, unknown>,
+    private readonly key: string,
+  ) {
+    const fields = jsonCompact(head).slice(1, -1);
+    this.opening = `{${fields}${fields === '' ? '' : ','}${jsonCompact(key)}:[\n`;
+  }
+
+  async item(value: unknown): Promise<void> {
+    await writeStdout(`${this.written++ === 0 ? this.opening : ',\n'}${jsonCompact(value)}`);
+  }
+
+  async end(tail: Record<string, unknown> = {}): Promise<void> {
+    if (this.written === 0) await writeStdout(jsonCompact({ ...this.head, [this.key]: [], ...tail }));
+    else {
+      const fields = jsonCompact(tail).slice(1, -1);
+      await writeStdout(`\n]${fields === '' ? '' : `,${fields}`}}`);
+    }
+    await writeStdout('\n');
+  }
+}
+
 export interface Output {
   json: boolean;
   /** A human line on stderr (suppressed by --quiet). */

@@ -4,6 +4,7 @@
  */
 import { sha256Hex } from '../crypto/hash.js';
 import { TREE_BLOB_TARGET } from '../repository/format.js';
+import { blobsInOrder } from '../repository/blobs-ahead.js';
 import { PackReaders } from '../repository/pack-readers.js';
 import type { BlobReader, BlobWriter } from '../repository/slices.js';
 import type { TreeEntry } from './snapshot.js';
@@ -85,24 +86,11 @@ const TREE_BLOBS_AHEAD = 8;
  */
 export async function* treeLines(repo: BlobReader, blobIds: readonly string[]): AsyncGenerator<string> {
   // the next blobs are loaded while this one's lines are used: a tree of 100k
-  // entries is ~700 blobs, and one cold read at a time left the reader waiting
-  const ahead: Promise<Buffer>[] = [];
-  // loads of one pack under way together share one open; nothing stays open
+  // entries is ~700 blobs, and one cold read at a time left the reader waiting.
+  // Loads of one pack under way together share one open; nothing stays open
   // between them, so a reader that is dropped unfinished leaks no descriptor
-  const packs = new PackReaders(repo.backend, 0);
-  let next = 0;
-  const loadAhead = (): void => {
-    while (ahead.length < TREE_BLOBS_AHEAD && next < blobIds.length) {
-      const load = repo.loadBlob(blobIds[next++] as string, packs);
-      // awaited in turn below; a reader that stops early leaves no unhandled rejection
-      load.catch(() => undefined);
-      ahead.push(load);
-    }
-  };
-  loadAhead();
-  for (let load = ahead.shift(); load !== undefined; load = ahead.shift()) {
-    const text = (await load).toString('utf8');
-    loadAhead();
+  for await (const blob of blobsInOrder(repo, blobIds, new PackReaders(repo.backend, 0), TREE_BLOBS_AHEAD)) {
+    const text = blob.toString('utf8');
     let start = 0;
     while (start < text.length) {
       let end = text.indexOf('\n', start);

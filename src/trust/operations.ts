@@ -23,6 +23,8 @@ export const OPERATIONS = {
   'copy-from': { what: 'copying backups out of this repository', permission: 'backup.export' },
   'copy-to': { what: 'copying backups into this repository', permission: 'backup.create' },
   manifest: { what: 'reading a manifest', permission: 'backup.read' },
+  browse: { what: 'browsing backups', permission: 'backup.read' },
+  dump: { what: "writing out a backup's files", permission: 'backup.export' },
   verify: { what: 'verifying a backup', permission: 'backup.verify' },
   check: { what: 'checking the repository', permission: 'backup.verify' },
   restore: { what: 'a restore', permission: 'backup.restore', humanDecision: true, approvable: true },
