@@ -182,3 +182,53 @@ describe('dump', () => {
     expect(r.stderr).toMatch(/STOP CHECKSUM_MISMATCH/);
   });
 });
+
+describe('restore --include (a partial restore into a new place)', () => {
+  const restoreArgs = (target: string, ...more: string[]): string[] => [
+    'restore',
+    first,
+    '--target',
+    target,
+    '--confirm',
+    first,
+    '--fole-version',
+    '2.3.1',
+    ...more,
+  ];
+
+  it('restores what the globs choose, byte for byte, with the directories above it and nothing else', async () => {
+    const target = join(work, 'partial');
+    const plan = await cli(
+      ...restoreArgs(target, '--include', 'projects/p1/maps', '--exclude', '**/1/0/*.png', '--dry-run'),
+    );
+    expect(plan.code, plan.stderr).toBe(0);
+    expect(plan.stdout).toMatch(
+      /only what --include projects\/p1\/maps matches and --exclude \*\*\/1\/0\/\*\.png does not/,
+    );
+    // the 6 tiles of tiles/1/1 and map.db; tiles/1/0 is an empty directory
+    expect(plan.stdout).toMatch(/^write: 7 files \(.*\) and 8 directories/m);
+    const r = await cli(...restoreArgs(target, '--include', 'projects/p1/maps', '--include', 'config', '--json'));
+    expect(r.code, r.stderr).toBe(0);
+    expect(readdirSync(target).sort()).toEqual(['config', 'projects']);
+    expect(readdirSync(join(target, 'projects'))).toEqual(['p1']);
+    expect(readdirSync(join(target, 'projects/p1'))).toEqual(['maps']);
+    const tile = 'projects/p1/maps/m1/tiles/1/1/7.png';
+    expect(readFileSync(join(target, tile)).equals(readFileSync(join(work, 'src', tile)))).toBe(true);
+    const db = new Database(join(target, 'projects/p1/maps/m1/map.db'), { readonly: true });
+    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+    db.close();
+    expect(JSON.parse(r.stdout)).toMatchObject({ files: 14, databases: 1 });
+  });
+
+  it('refuses a live STORAGE_ROOT (STOP), a glob that matches nothing and a lone --exclude (usage)', async () => {
+    const live = await cli(...restoreArgs(join(work, 'src'), '--include', 'config'));
+    expect(live.code).toBe(3);
+    expect(live.stderr).toMatch(/STOP UNCLEAR_RESTORE_TARGET: a partial restore \(--include\) goes into an empty/);
+    const none = await cli(...restoreArgs(join(work, 'none'), '--include', 'no-such-thing'));
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/matches nothing in backup/);
+    const lone = await cli(...restoreArgs(join(work, 'none'), '--exclude', 'config'));
+    expect(lone.code).toBe(2);
+    expect(lone.stderr).toMatch(/--exclude needs --include/);
+  });
+});

@@ -107,6 +107,7 @@ describe('restore', () => {
         storageLock: false,
         recovered: null,
         cachesCleared: [],
+        partial: false,
       });
       expect(r.files).toBe(entries.filter((e) => e.kind !== 'dir').length);
       expect(r.bytes).toBe(entries.reduce((n, e) => n + (e.size ?? 0), 0));

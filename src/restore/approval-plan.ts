@@ -79,7 +79,7 @@ async function targetFingerprint(dir: string, opts: { outsideCore?: boolean } = 
 export async function rollbackApprovalPlan(
   repo: Repository,
   migrationId: string,
-  opts: Pick<RestoreOptions, 'target' | 'foleVersion' | 'modules' | 'reporter'>,
+  opts: Pick<RestoreOptions, 'target' | 'foleVersion' | 'modules' | 'reporter' | 'include' | 'exclude'>,
 ): Promise<{ plan: RestoreApprovalPlan; summary: string[]; passedOver: MigrationRollbackResult['passedOver'] }> {
   const chosen = await migrationRollback(repo, migrationId, { ...opts, dryRun: true });
   const { plan, summary } = await restoreApprovalPlan(repo, chosen.backupId, opts);
@@ -98,7 +98,7 @@ export async function rollbackApprovalPlan(
 export async function restoreApprovalPlan(
   repo: Repository,
   backupRef: string,
-  opts: Pick<RestoreOptions, 'target' | 'foleVersion' | 'modules' | 'reporter'>,
+  opts: Pick<RestoreOptions, 'target' | 'foleVersion' | 'modules' | 'reporter' | 'include' | 'exclude'>,
 ): Promise<{ plan: RestoreApprovalPlan; summary: string[]; restorePlan: RestorePlan }> {
   const rp = await restore(repo, backupRef, { ...opts, dryRun: true });
   const stored = await repo.backend.load({ type: 'snapshots', name: rp.backupId });
@@ -113,6 +113,8 @@ export async function restoreApprovalPlan(
     mode: rp.mode,
     targetState: await targetFingerprint(rp.target.path),
     targetStateOutsideCore: await targetFingerprint(rp.target.path, { outsideCore: true }),
+    // a partial restore's patterns are bound too; a whole restore's plan keeps the form it always had
+    ...(rp.selection === null ? {} : { include: rp.selection.include, exclude: rp.selection.exclude }),
   };
   const w = rp.write;
   const summary = [

@@ -74,6 +74,7 @@ import { Ownership } from './ownership.js';
 import { removeTree } from './remove-tree.js';
 import { currentUser } from '../host/current-user.js';
 import { FileWriter } from './write-files.js';
+import { selectEntries } from './selection.js';
 import { BackgroundSync, syncFilesystem } from '../fs/sync-filesystem.js';
 import type { BlobReader } from '../repository/slices.js';
 
@@ -108,6 +109,8 @@ export interface RestoreResult {
   databases: number;
   /** tmp/ and cache/ directories found in the backup and removed from the restored tree. */
   cachesCleared: string[];
+  /** Only part of the backup was restored (--include), into a new place. */
+  partial: boolean;
   /** Whether the Global Storage Lock was held on the live tree for the swap. */
   storageLock: boolean;
   durationMs: number;
@@ -184,7 +187,7 @@ async function stageTree(repo: BlobReader, snap: Snapshot, plan: RestorePlan, op
   const keep: KeptMetadata[] = [];
   let files = 0;
   let bytes = 0;
-  const totals = { totalFiles: snap.stats.files, totalBytes: snap.stats.bytes };
+  const totals = { totalFiles: plan.write.files, totalBytes: plan.write.bytes };
   const ownership = new Ownership();
   ownership.observe(snap.root);
   // what is written goes back to disk while more is written: the final syncfs has little left to do
@@ -239,7 +242,8 @@ async function stageTree(repo: BlobReader, snap: Snapshot, plan: RestorePlan, op
     };
 
     reporter.phase('stage files');
-    for await (const e of readTree(repo, snap.tree)) {
+    const tree = readTree(repo, snap.tree);
+    for await (const e of plan.selection === null ? tree : selectEntries(tree, plan.selection)) {
       throwIfAborted(opts.signal);
       const slash = e.path.lastIndexOf('/');
       if (!dirSet.has(slash === -1 ? '' : e.path.slice(0, slash))) throw notInBackup(e.path);
@@ -484,6 +488,7 @@ export async function executeRestore(
       databases: staged.databases,
       cachesCleared: staged.cachesCleared,
       storageLock: plan.storageLock,
+      partial: plan.selection !== null,
       warnings,
     };
   } catch (err) {

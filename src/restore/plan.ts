@@ -34,6 +34,7 @@
 import { sep } from 'node:path';
 import { StopError } from '../errors.js';
 import { compareSemver, parseFoleVersion } from '../snapshot/fields.js';
+import type { SelectedCounts, Selection } from './selection.js';
 import type { Snapshot } from '../snapshot/snapshot.js';
 import { journalPathOf, previousTreePathOf, stagingPathOf } from './names.js';
 
@@ -98,6 +99,8 @@ export interface PlanInput {
   /** Real path of the repository when it is a local directory. */
   repositoryPath?: string;
   options: PlanOptions;
+  /** A partial restore: what it takes (`--include` / `--exclude`) and how much that is. */
+  selection?: Selection & { counts: SelectedCounts };
   /** Names the previous tree (`<target>.pre-restore-<UTC now>`). */
   now: Date;
   /** The restoring process (names the staging directory). */
@@ -150,6 +153,8 @@ export interface RestorePlan {
    */
   rootOwner: { uid: number; gid: number } | null;
   write: { files: number; dirs: number; bytes: number; databases: number };
+  /** A partial restore's patterns; null for a whole backup. */
+  selection: Selection | null;
   /** Every database that will be integrity-checked after it is written. */
   databases: { path: string; size: number }[];
   checks: {
@@ -371,6 +376,14 @@ export function planRestore(input: PlanInput): RestorePlan | StopError {
   if (intent !== undefined) return intent;
   const where = checkTarget(t, input.repositoryPath);
   if (where !== undefined) return where;
+  const sel = input.selection;
+  if (sel !== undefined && t.kind !== 'absent' && t.kind !== 'empty-dir') {
+    return unclear(
+      `a partial restore (--include) goes into an empty or absent directory; ${t.path} is ${describeTarget(t)}`,
+      'name a new directory with --target and copy what you need from there; nothing was changed',
+      t.path,
+    );
+  }
 
   const version = checkFoleVersion(s.manifest.foleVersion, o.foleVersion);
   if (version instanceof StopError) return version;
@@ -422,8 +435,17 @@ export function planRestore(input: PlanInput): RestorePlan | StopError {
     storageLock: t.kind === 'storage-root' && t.hasCoreDb,
     rootMode: s.root?.mode ?? (t.mode !== undefined && t.kind !== 'absent' ? t.mode : DEFAULT_ROOT_MODE),
     rootOwner: s.root === undefined ? null : { uid: s.root.uid, gid: s.root.gid },
-    write: { files: s.stats.files, dirs: s.stats.dirs, bytes: s.stats.bytes, databases: s.databases.length },
-    databases: s.databases.map((d) => ({ path: d.path, size: d.size })),
+    write:
+      sel === undefined
+        ? { files: s.stats.files, dirs: s.stats.dirs, bytes: s.stats.bytes, databases: s.databases.length }
+        : {
+            files: sel.counts.files,
+            dirs: sel.counts.dirs,
+            bytes: sel.counts.bytes,
+            databases: sel.counts.databases.length,
+          },
+    selection: sel === undefined ? null : { include: sel.include, exclude: sel.exclude },
+    databases: sel === undefined ? s.databases.map((d) => ({ path: d.path, size: d.size })) : [...sel.counts.databases],
     checks: {
       foleVersion: { backup: s.manifest.foleVersion, target: o.foleVersion ?? '', result: version },
       modules: { backup: [...s.manifest.modules], target: targetModules, result: modules },

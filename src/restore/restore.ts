@@ -12,13 +12,15 @@
  * Opening the repository (PERMISSION_DENIED on a wrong key) is the caller's.
  */
 import { localRealPath } from '../backend/open.js';
-import { StopError } from '../errors.js';
+import { FoleBackupError, StopError } from '../errors.js';
 import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
 import type { Repository } from '../repository/repository.js';
 import { describeDamaged, loadSnapshot, resolveBackupId, type DamagedSnapshot } from '../snapshot/store.js';
 import { executeRestore, type RestoreResult } from './execute.js';
-import { checkIntent, planRestore, type RestorePlan } from './plan.js';
+import { readTree } from '../snapshot/tree.js';
+import { checkIntent, planRestore, type PlanInput, type RestorePlan } from './plan.js';
 import { recover, type RecoverResult } from './recover.js';
+import { countSelected } from './selection.js';
 import { inspectTarget, normalizeTarget } from './target.js';
 
 /** What to restore and where: the backup, the target directory and the operator's confirmations. */
@@ -33,6 +35,12 @@ export interface RestoreOptions {
   foleVersion?: string;
   /** The target's module set; default: the target tree's modules/ directories. */
   modules?: string[];
+  /**
+   * A partial restore: only what these globs match (and the directories above it), less what `exclude` matches,
+   * into an empty or absent target. Same checks and STOPs as a whole restore.
+   */
+  include?: string[];
+  exclude?: string[];
   reporter?: ProgressReporter;
   /** Aborts the restore, up to the swap (which, once begun, completes: see onSwap). */
   signal?: AbortSignal;
@@ -97,8 +105,30 @@ export async function restore(
     }
   }
 
+  let selection: PlanInput['selection'];
+  if (opts.include !== undefined && opts.include.length > 0) {
+    reporter.phase('select');
+    const chosen = { include: opts.include, exclude: opts.exclude ?? [] };
+    const counts = await countSelected(readTree(repo, snap.tree), chosen);
+    if (counts.files + counts.dirs === 0) {
+      throw new FoleBackupError(
+        'USAGE',
+        `--include ${chosen.include.join(' ')} matches nothing in backup ${backupId}`,
+        {
+          hint: `see what it holds with \`fole-backup ls ${backupId.slice(0, 8)} -R\` or \`fole-backup find PATTERN\``,
+        },
+      );
+    }
+    selection = { ...chosen, counts };
+  } else if (opts.exclude !== undefined && opts.exclude.length > 0) {
+    throw new FoleBackupError('USAGE', '--exclude needs --include: a whole restore restores the whole backup', {
+      hint: "to restore all but some paths, add --include '**'",
+    });
+  }
+
   reporter.phase('plan');
   const plan = planRestore({
+    ...(selection === undefined ? {} : { selection }),
     snapshot: snap,
     target: await inspectTarget(target),
     repositoryPath: await localRealPath(repo.backend),

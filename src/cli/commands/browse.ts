@@ -15,6 +15,7 @@ import { readTree } from '../../snapshot/tree.js';
 import { printablePath } from '../../snapshot/validate.js';
 import { exitWhenStdoutCloses } from '../closed-pipes.js';
 import type { Context, Runner } from '../context.js';
+import { collect } from '../repeatable.js';
 import { formatBytes, JsonListWriter, terminalSafe, UsageError, writeStdout } from '../output.js';
 
 /** `drwxr-xr-x` of an entry, as ls -l prints it. */
@@ -100,7 +101,7 @@ function registerFind(program: Command, run: Runner): void {
   program
     .command('find')
     .argument('<pattern...>', 'a glob (*, **, ?, [abc], {a,b}); without a "/" it matches the last name of a path')
-    .option('--backup <id...>', 'look only in these backups (repeatable; default: every backup)')
+    .option('--backup <id>', 'look only in this backup (repeatable; default: every backup)', collect, [])
     .option('-l, --long', 'mode, owner, size and modification time of each entry')
     .description('which backups hold a path or a glob, newest backup first')
     .addHelpText(
@@ -112,12 +113,12 @@ Examples:
   fole-backup find '*.png' --backup latest      the tiles of the newest backup`,
     )
     .action(function (this: Command, patterns: string[]) {
-      const opts = this.opts<{ backup?: string[]; long?: boolean }>();
+      const opts = this.opts<{ backup: string[]; long?: boolean }>();
       return run((ctx) =>
         browsing(ctx, 'browse', async (repo) => {
           const matches = pathMatcher(patterns);
           const chosen =
-            opts.backup === undefined
+            opts.backup.length === 0
               ? [...(await scanSnapshots(repo)).snapshots].reverse()
               : await Promise.all(opts.backup.map((ref) => snapshotOf(repo, ref)));
           const doc = ctx.out.json ? new JsonListWriter({ patterns }, 'matches') : undefined;

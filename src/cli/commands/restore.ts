@@ -8,6 +8,7 @@ import type { Runner } from '../context.js';
 import { givenFoleVersion } from '../../snapshot/fields.js';
 import { printablePath as shown } from '../../snapshot/validate.js';
 import { parseSeconds } from '../numbers.js';
+import { collect } from '../repeatable.js';
 
 interface RestoreFlags {
   target?: string;
@@ -17,6 +18,8 @@ interface RestoreFlags {
   dryRun?: boolean;
   request?: string;
   storageLockWait?: string;
+  include: string[];
+  exclude: string[];
 }
 
 /** A path quoted for a POSIX shell, so a printed command can be pasted. */
@@ -32,7 +35,12 @@ function list(items: readonly string[], max = 8): string {
 /** Human rendering of a dry run. */
 export function describePlan(
   p: RestorePlan,
-  given: { foleVersion?: string | undefined; modules?: string | undefined } = {},
+  given: {
+    foleVersion?: string | undefined;
+    modules?: string | undefined;
+    include?: string[];
+    exclude?: string[];
+  } = {},
 ): string {
   const b = p.backup;
   const lines = [
@@ -51,6 +59,13 @@ export function describePlan(
   } else if (p.target.kind === 'empty-dir') {
     lines.push('  the empty directory would be replaced by the restored tree');
   }
+  if (p.selection !== null) {
+    lines.push(
+      `only what --include ${p.selection.include.join(' ')} matches` +
+        `${p.selection.exclude.length > 0 ? ` and --exclude ${p.selection.exclude.join(' ')} does not` : ''}` +
+        ', with the directories above it',
+    );
+  }
   const lock = p.storageLock
     ? `the Global Storage Lock in ${p.target.path}/core/core.db is held during the swap`
     : 'none to take (the target has no core/core.db)';
@@ -68,7 +83,10 @@ export function describePlan(
   );
   for (const w of p.warnings) lines.push(`warning: ${w.replace(/\n/g, '\\n')}`);
   const version = given.foleVersion ? ` --fole-version ${sh(given.foleVersion)}` : '';
-  const modules = given.modules !== undefined ? ` --modules ${sh(given.modules)}` : '';
+  const modules =
+    (given.modules !== undefined ? ` --modules ${sh(given.modules)}` : '') +
+    (given.include ?? []).map((g) => ` --include ${sh(g)}`).join('') +
+    (given.exclude ?? []).map((g) => ` --exclude ${sh(g)}`).join('');
   lines.push('', p.confirmed ? 'to restore, run the same command without --dry-run' : 'to restore, run:');
   if (!p.confirmed)
     lines.push(
@@ -101,7 +119,11 @@ export function describeRestore(r: RestoreResult): string {
         ` ${sh(r.target)}`,
     );
   }
-  lines.push('(re)start FOLE now: a process that kept files open still sees the previous tree');
+  lines.push(
+    r.partial
+      ? `this is part of the backup, in a new place: copy what you need from ${sh(r.target)}`
+      : '(re)start FOLE now: a process that kept files open still sees the previous tree',
+  );
   if (r.warnings.length > 0)
     lines.push(
       `${r.warnings.length} warning${r.warnings.length === 1 ? '' : 's'}:`,
@@ -145,6 +167,14 @@ export function registerRestore(program: Command, run: Runner): void {
       '--modules <a,b,…>',
       "the target FOLE's modules (default: the target's modules/ directories); an empty list is allowed",
     )
+    .option(
+      '--include <glob>',
+      'restore only what this glob matches, with the directories above it, into an empty or absent --target ' +
+        '(repeatable; a glob as `find` takes it: without a "/" it matches the last name of a path)',
+      collect,
+      [],
+    )
+    .option('--exclude <glob>', 'leave out what this glob matches (repeatable; with --include)', collect, [])
     .option('-n, --dry-run', 'print what would be restored, checked and moved, and change nothing')
     .option(
       '--request <id>',
@@ -195,7 +225,9 @@ Examples:
           storageLockWaitMs = parseSeconds('--storage-lock-wait', flags.storageLockWait, { max: 86_400 });
         const repo = await ctx.openRepo(flags.dryRun === true ? 'restore-preview' : 'restore');
         try {
+          const chosen = { include: flags.include, exclude: flags.exclude };
           const common = {
+            ...chosen,
             target,
             confirm: flags.confirm,
             foleVersion,
@@ -207,7 +239,7 @@ Examples:
           };
           if (flags.dryRun !== true && ctx.trust().approvalsRequired > 0) {
             // an agent's restore: plan, ask for (or use) a human's approval of exactly this plan, then run it
-            const { plan, summary } = await restoreApprovalPlan(repo, ref, { target, foleVersion, modules });
+            const { plan, summary } = await restoreApprovalPlan(repo, ref, { target, foleVersion, modules, ...chosen });
             await approvalStep(ctx, repo, 'restore', { plan, summary }, flags.request);
             const r = await restore(repo, plan.backupId, {
               ...common,
@@ -223,7 +255,7 @@ Examples:
             const plan = await restore(repo, ref, { ...common, dryRun: true });
             ctx.reporter.stop();
             ctx.out.result({ dryRun: true, ...plan }, () =>
-              describePlan(plan, { foleVersion, modules: flags.modules }),
+              describePlan(plan, { foleVersion, modules: flags.modules, ...chosen }),
             );
           } else {
             const r = await restore(repo, ref, { ...common, dryRun: false });

@@ -7,6 +7,7 @@ import { serveRepository } from '../../server/serve.js';
 import { MIN_TOKEN_LENGTH } from '../../server/tokens.js';
 import type { Runner } from '../context.js';
 import { UsageError } from '../output.js';
+import { collect } from '../repeatable.js';
 import { readPasswordFile } from '../password-file.js';
 
 interface ServeOptions {
@@ -61,7 +62,7 @@ export function registerServeRepo(program: Command, run: Runner): void {
     .requiredOption(
       '--token-file <file>',
       'a file holding one bearer token clients must send (repeat it to give each client its own token)',
-      (value: string, previous: string[] = []) => [...previous, value],
+      collect,
     )
     .option('--append-only', 'refuse every delete and every overwrite from clients (locks excepted: see below)')
     .option('--admin-listen <addr>', 'a second address, for the admin token only: deletes and overwrites work there')
