@@ -19,6 +19,7 @@ import { decompressAny } from '../src/repository/compress.js';
 import { Repository } from '../src/repository/repository.js';
 import { checkRepository, checkVerdict } from '../src/verify/check-repository.js';
 import { TEST_PASSWORD } from './repo-helpers.js';
+import { treeOf } from './restore-helpers.js';
 import { makeFixture, type Fixture } from './verify-fixture.js';
 
 let fx: Fixture;
@@ -102,6 +103,31 @@ describe('checkRepository', () => {
       expect.objectContaining({ code: 'CHECKSUM_MISMATCH', kind: 'pack', object: `data/${name}` }),
     );
     expect(r.problems.some((p) => p.backupId === fx.backupId)).toBe(true);
+  });
+
+  it('blames exactly the files that use a damaged blob, not every file with data in its pack', async () => {
+    writeFileSync(join(fx.root, 'projects', 'p1', 'files', 'companion.bin'), randomBytes(20_000));
+    const second = await secondBackup();
+    const repo = await fresh();
+    const tree = await treeOf(repo, second);
+    const packOf = (path: string) => repo.index.get(tree.find((e) => e.path === path)?.chunks?.[0] as string);
+    const chunk = packOf('projects/p1/files/new.bin');
+    if (chunk === undefined) throw new Error('new.bin has no indexed chunk');
+    // the damaged pack holds another file of the same backup, which must not be blamed
+    expect(packOf('projects/p1/files/companion.bin')?.pack).toBe(chunk.pack);
+    const pack = fx.packs().find((p) => p.endsWith(chunk.pack)) as string;
+    const bytes = readFileSync(pack);
+    bytes[chunk.offset + 20] = (bytes[chunk.offset + 20] ?? 0) ^ 1;
+    writeFileSync(pack, bytes);
+    const r = await checkRepository(await fresh(), { readData: true });
+    const blamed = r.problems.filter((p) => p.backupId !== undefined);
+    expect(blamed).toEqual([
+      expect.objectContaining({
+        backupId: second,
+        path: 'projects/p1/files/new.bin',
+        message: expect.stringMatching(/: 1 files need damaged data/),
+      }),
+    ]);
   });
 
   it('reports a truncated pack from its size alone', async () => {

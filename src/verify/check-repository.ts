@@ -179,6 +179,11 @@ class Check {
   private readonly wrongSize = new Set<string>();
   /** Blobs that failed to decrypt or hash (read-data). */
   private readonly damagedBlobs = new Set<string>();
+  /**
+   * Packs whose every blob was opened (read-data): in them exactly the blobs in damagedBlobs are bad, so a flipped
+   * byte blames the files that use that blob, not every file with data in the pack.
+   */
+  private readonly openedBlobByBlob = new Set<string>();
   private indexDamaged = false;
   /** Whether `listed` holds the listing of data/ (it could be read). */
   private packsListed = false;
@@ -585,6 +590,7 @@ class Check {
       headerProblem();
     }
     if (answer === undefined) return size;
+    this.openedBlobByBlob.add(name);
     this.counts.blobsRead += toOpen.length - answer.failed.length;
     for (const f of answer.failed) this.damagedBlobs.add(f.id);
     const first = answer.failed[0];
@@ -680,9 +686,11 @@ class Check {
       });
       return;
     }
+    // a blob is bad when it failed to open, or when its pack is bad and its blobs could not be opened one by one
     const bad = (blob: string): boolean => {
       const e = this.repo.index.get(blob);
-      return e !== undefined && (this.badPacks.has(e.pack) || this.damagedBlobs.has(blob));
+      if (e === undefined) return false;
+      return this.damagedBlobs.has(blob) || (this.badPacks.has(e.pack) && !this.openedBlobByBlob.has(e.pack));
     };
     if (tree.some(bad)) {
       this.findings.problem({
@@ -690,7 +698,7 @@ class Check {
         kind: 'tree',
         object,
         backupId: id,
-        message: `backup ${id}: its file list is stored in a damaged pack`,
+        message: `backup ${id}: its file list is stored in damaged data`,
       });
     }
     let missing = 0;
@@ -734,7 +742,7 @@ class Check {
         object,
         backupId: id,
         path: firstDamaged,
-        message: `backup ${id}: ${damaged} files need data in damaged or missing packs (first: ${firstDamaged})`,
+        message: `backup ${id}: ${damaged} files need damaged data (first: ${firstDamaged})`,
       });
     }
   }
