@@ -130,6 +130,28 @@ describe('checkRepository', () => {
     ]);
   });
 
+  it('reads a share of the packs drawn from a seed, the same packs for the same seed, at least one', async () => {
+    await secondBackup();
+    const packs = fx.packs().length;
+    const read = async (percent: number, seed: string) => {
+      const r = await checkRepository(await fresh(), { readDataSubset: { percent, seed } });
+      expect(r.ok, JSON.stringify(r.problems)).toBe(true);
+      expect(r.subset?.packs).toBe(r.counts.packsRead);
+      return r.counts.packsRead;
+    };
+    expect(await read(100, 'a')).toBe(packs);
+    expect(await read(0.001, 'a')).toBe(1);
+    const half = await read(50, 'week-1');
+    expect(await read(50, 'week-1')).toBe(half);
+    // a damaged pack is found by the seeds that draw it
+    const victim = fx.packs()[0] as string;
+    const bytes = readFileSync(victim);
+    bytes[bytes.length >> 1] = (bytes[bytes.length >> 1] ?? 0) ^ 1;
+    writeFileSync(victim, bytes);
+    const all = await checkRepository(await fresh(), { readDataSubset: { percent: 100, seed: 'x' } });
+    expect(all.ok).toBe(false);
+  });
+
   it('reports a truncated pack from its size alone', async () => {
     const victim = fx.packs()[1] as string;
     truncateSync(victim, readFileSync(victim).length - 1);

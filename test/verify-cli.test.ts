@@ -104,4 +104,15 @@ describe('fole-backup verify / check', () => {
     expect(bad.code).toBe(2);
     expect(JSON.parse(bad.stdout)).toMatchObject({ error: { code: 'USAGE' } });
   });
+
+  it('check --read-data-subset reads the packs a seed draws, names the seed, and refuses a lone --seed', async () => {
+    const c = await cli('check', '--read-data-subset', '100%', '--seed', 'week-49', '--json');
+    expect(c.code, c.stderr).toBe(0);
+    const r = JSON.parse(c.stdout) as { readData: boolean; subset: { seed: string; packs: number } };
+    expect(r).toMatchObject({ readData: true, subset: { percent: 100, seed: 'week-49' } });
+    expect(r.subset.packs).toBeGreaterThan(0);
+    const random = await cli('check', '--read-data-subset', '10%');
+    expect(random.stdout).toMatch(/subset: 10% of the packs by seed "[0-9a-f]{12}": \d+ packs/);
+    expect((await cli('check', '--seed', 'x')).code).toBe(2);
+  });
 });

@@ -49,12 +49,18 @@ import { readTree } from '../snapshot/tree.js';
 import { DEFAULT_MAX_PROBLEMS, Findings, isAbort, verdictFor, type ReportBase } from './findings.js';
 import { loadPack, short } from './pack-bytes.js';
 import { PackPool } from './pack-pool.js';
+import { SubsetDraw } from './subset.js';
 import type { PackAnswer } from './pack-worker.js';
 
 /** How far `checkRepository` goes: the structure of the whole repository, and optionally every pack's bytes. */
 export interface CheckOptions {
   /** Read every pack in full and decrypt every blob (default: structure only). */
   readData?: boolean;
+  /**
+   * Read only a share of the packs, drawn pack by pack from `seed` (src/verify/subset.ts): the same seed reads
+   * the same packs, a new one others, so a check run every night with a new seed covers the repository over time.
+   */
+  readDataSubset?: { percent: number; seed: string };
   /** Problems listed in full (all are counted). Default 20. */
   maxProblems?: number;
   /** Take a shared repository lock (default true). */
@@ -100,6 +106,8 @@ export interface CheckReport extends ReportBase {
   repository: string;
   repositoryId: string;
   readData: boolean;
+  /** With readDataSubset: the draw and what it read. */
+  subset?: { percent: number; seed: string; packs: number; bytes: number };
   counts: CheckCounts;
 }
 
@@ -111,6 +119,14 @@ interface PackClaim {
   dataBytes: number;
   /** Digest of the blob layout, to compare with the header and with other index files. */
   layout: string;
+}
+
+/** The packs a subset reads: each drawn on its own from the seed; never none of a repository that has packs. */
+function drawPacks(names: readonly string[], sub: { percent: number; seed: string }): string[] {
+  const draw = new SubsetDraw<string>({ mode: 'subset', ...sub });
+  const drawn = names.filter((n) => draw.draw(n, 0, n));
+  const fallback = draw.fallback();
+  return fallback === undefined ? drawn : [fallback.item];
 }
 
 /** A canonical digest of a pack's blob layout (order-independent). */
@@ -187,6 +203,7 @@ class Check {
   private indexDamaged = false;
   /** Whether `listed` holds the listing of data/ (it could be read). */
   private packsListed = false;
+  private subset: CheckReport['subset'];
 
   constructor(
     private readonly repo: Repository,
@@ -213,7 +230,7 @@ class Check {
       await this.scanIndex();
       await this.checkPacks();
       await this.checkTemporaryFiles();
-      if (this.opts.readData === true) await this.readPacks();
+      if (this.opts.readData === true || this.opts.readDataSubset !== undefined) await this.readPacks();
       await this.checkSnapshots();
     } finally {
       await lock?.release();
@@ -499,8 +516,11 @@ class Check {
    */
   private async readPacks(): Promise<void> {
     this.reporter.phase('read packs');
-    const names = [...this.claims.keys()].filter((n) => this.listed.has(n)).sort();
+    const all = [...this.claims.keys()].filter((n) => this.listed.has(n)).sort();
+    const sub = this.opts.readDataSubset;
+    const names = sub === undefined ? all : drawPacks(all, sub);
     const totalBytes = names.reduce((s, n) => s + (this.listed.get(n) ?? 0), 0);
+    if (sub !== undefined) this.subset = { ...sub, packs: names.length, bytes: totalBytes };
     let doneBytes = 0;
     let done = 0;
     const pool = new PackPool(this.repo.blobCipher());
@@ -754,7 +774,8 @@ class Check {
       ok,
       repository: this.repo.backend.location,
       repositoryId: this.repo.config.id,
-      readData: this.opts.readData === true,
+      readData: this.opts.readData === true || this.opts.readDataSubset !== undefined,
+      ...(this.subset === undefined ? {} : { subset: this.subset }),
       levels: [...this.levels],
       counts: { ...this.counts },
       startedAt: this.startedAt,

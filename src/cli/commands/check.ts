@@ -1,11 +1,14 @@
+import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { checkRepository, checkVerdict, type CheckReport } from '../../verify/check-repository.js';
 import type { Runner } from '../context.js';
 import { formatBytes, formatDuration } from '../output.js';
-import { describeFindings, finishReport, parseMaxProblems } from './verify.js';
+import { describeFindings, finishReport, parseMaxProblems, readDataFlags } from './verify.js';
 
 interface CheckFlags {
   readData?: boolean;
+  readDataSubset?: string;
+  seed?: string;
   maxProblems?: string;
   lock?: boolean;
 }
@@ -27,6 +30,11 @@ function describeCheck(r: CheckReport): string {
         `older than an hour`,
     );
   if (c.duplicateBlobs > 0) lines.push(`  ${c.duplicateBlobs} duplicate blobs: harmless; prune removes them`);
+  if (r.subset !== undefined)
+    lines.push(
+      `  subset: ${r.subset.percent}% of the packs by seed ${JSON.stringify(r.subset.seed)}: ${r.subset.packs} ` +
+        `packs, ${formatBytes(r.subset.bytes)} (the same --seed reads the same packs again)`,
+    );
   if (r.readData)
     lines.push(
       `  packs read in full: ${c.packsRead} (${formatBytes(c.bytesRead)}); blobs decrypted and hashed: ${c.blobsRead}`,
@@ -46,6 +54,11 @@ export function registerCheck(program: Command, run: Runner): void {
       '--read-data',
       'read every pack in full: SHA-256 against its name, header against the index, every blob decrypted and hashed',
     )
+    .option(
+      '--read-data-subset <percent>',
+      'the same for a random share of the packs, e.g. 10%: run it often with a new seed to cover them all in time',
+    )
+    .option('--seed <text>', 'choose the --read-data-subset sample (default: a new random one, printed)')
     .option('--max-problems <n>', 'list at most this many problems (all are counted; default 20)')
     .option(
       '--no-lock',
@@ -65,12 +78,16 @@ affects); 1 something could not be read for another reason and no damage was fou
     .action(function (this: Command) {
       const flags = this.opts<CheckFlags>();
       return run(async (ctx) => {
+        const readData = readDataFlags(flags);
         const maxProblems = parseMaxProblems(flags.maxProblems);
         const repo = await ctx.openRepo('check');
         let report: CheckReport;
         try {
           report = await checkRepository(repo, {
-            readData: flags.readData === true,
+            readData: readData === true,
+            ...(typeof readData === 'object'
+              ? { readDataSubset: { percent: readData.percent, seed: readData.seed ?? randomBytes(6).toString('hex') } }
+              : {}),
             reporter: ctx.reporter,
             signal: ctx.interruptible(),
             lock: flags.lock !== false,

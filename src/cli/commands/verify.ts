@@ -43,6 +43,24 @@ export function describeFindings(r: ReportBase): string[] {
   return lines;
 }
 
+/** --read-data, or --read-data-subset N% with its --seed (verify's and check's flags alike). */
+export function readDataFlags(flags: {
+  readData?: boolean;
+  readDataSubset?: string;
+  seed?: string;
+}): boolean | { percent: number; seed?: string } {
+  if (flags.readDataSubset === undefined) {
+    if (flags.seed !== undefined) throw new UsageError('--seed only applies to --read-data-subset');
+    return flags.readData === true;
+  }
+  if (flags.readData === true) throw new UsageError('give --read-data or --read-data-subset, not both');
+  const percent = parsePercent(flags.readDataSubset);
+  if (percent === undefined) {
+    throw new UsageError(`--read-data-subset must be a percentage in (0, 100], like 10%, not ${flags.readDataSubset}`);
+  }
+  return { percent, ...(flags.seed === undefined ? {} : { seed: flags.seed }) };
+}
+
 /**
  * Print a verify/check report and set the exit code. With --json stdout gets
  * one object: the report's fields, preceded, when it is not ok, by the same
@@ -144,19 +162,7 @@ Examples:
     .action(function (this: Command, ref: string) {
       const flags = this.opts<VerifyFlags>();
       return run(async (ctx) => {
-        let readData: VerifyOptions['readData'];
-        if (flags.readDataSubset !== undefined) {
-          const percent = parsePercent(flags.readDataSubset);
-          if (percent === undefined) {
-            throw new UsageError(
-              `--read-data-subset must be a percentage in (0, 100], like 10%, not ${flags.readDataSubset}`,
-            );
-          }
-          readData = { percent, ...(flags.seed === undefined ? {} : { seed: flags.seed }) };
-        } else {
-          if (flags.seed !== undefined) throw new UsageError('--seed only applies to --read-data-subset');
-          readData = flags.readData === true;
-        }
+        const readData: VerifyOptions['readData'] = readDataFlags(flags);
         const maxProblems = parseMaxProblems(flags.maxProblems);
         const repo = await ctx.openRepo('verify');
         let report: VerifyReport;
