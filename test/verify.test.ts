@@ -89,7 +89,7 @@ describe('verifyBackup', () => {
         const full = await verifyBackup(await fresh(), fx.backupId, { readData: true, scratchParent });
         expect(full.ok).toBe(true);
         expect(full.levels).toContain('read-data');
-        expect(full.counts.filesRead).toBe(full.counts.files + full.counts.databases);
+        expect(full.counts.filesRead).toBe(full.counts.files);
         expect(full.counts.databasesChecked).toBe(3);
         expect(full.counts.bytesVerified).toBe(full.counts.bytes);
         const packBytes = fx.packs().reduce((s, p) => s + readFileSync(p).length, 0);
@@ -242,7 +242,7 @@ describe('verify --read-data-subset', () => {
     expect(r.ok).toBe(true);
     expect(r.readData).toBe('subset');
     expect(r.levels).toContain('read-data-subset');
-    const total = r.counts.files + r.counts.databases;
+    const total = r.counts.files;
     const picked = r.subset?.selectedFiles ?? 0;
     // a binomial draw: 10% of ~410 is 41, the bounds are more than 3 standard deviations away
     expect(picked).toBeGreaterThanOrEqual(total * 0.04);

@@ -162,12 +162,12 @@ export async function walkTree(
         counts.dirs++;
         continue;
       }
+      // a database is one of the files, as backup and list count them
+      counts.files++;
       if (e.kind === 'db') {
         counts.databases++;
         seenDbs.add(e.path);
         for (const p of databaseRecordProblems(e, dbs.get(e.path), snap, backupId)) deps.onProblem(p);
-      } else {
-        counts.files++;
       }
       counts.bytes += e.size ?? 0;
       let missing = 0;
@@ -188,7 +188,7 @@ export async function walkTree(
       const readable = missing === 0 ? { entry: plannedEntry(e), at: located } : undefined;
       const picked = draw === undefined || draw.draw(e.path, e.size ?? 0, { seq, readable });
       if (picked && readable !== undefined) planner?.addFile(seq, readable.entry, readable.at);
-      deps.progress.walked(counts.files + counts.databases, counts.bytes, e.path);
+      deps.progress.walked(counts.files, counts.bytes, e.path);
     }
   } catch (err) {
     deps.onProblem(problemFromError('tree', err, { prefix: `backup ${backupId}: file list`, backupId }));

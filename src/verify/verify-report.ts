@@ -16,7 +16,9 @@ export type VerifyLevel = 'manifest' | 'index' | 'tree' | 'packs' | 'render' | '
 /** What a verify looked at: snapshots, blobs, packs, files, databases and bytes. */
 export interface VerifyCounts {
   dirs: number;
+  /** Files, databases included (as backup, list and restore count them). */
   files: number;
+  /** The databases among `files`. */
   databases: number;
   /** Content bytes the backup records (files + database snapshots). */
   bytes: number;

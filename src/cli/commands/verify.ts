@@ -92,7 +92,8 @@ function describeVerify(r: VerifyReport): string {
   const lines = [
     `backup ${r.backupId}: ${r.ok ? 'OK' : `${r.problemCount} PROBLEM${r.problemCount === 1 ? '' : 'S'}`}` +
       ` — checked ${r.levels.join(', ') || 'nothing'} in ${formatDuration(r.durationMs)}`,
-    `  ${c.files} files, ${c.databases} databases, ${c.dirs} directories, ${formatBytes(c.bytes)}; ${c.blobs}` +
+    `  ${c.files} files (${c.databases} of them SQLite databases), ${c.dirs} directories, ${formatBytes(c.bytes)}; ` +
+      `${c.blobs}` +
       ` blob references in ${c.packs} packs`,
   ];
   if (r.readData !== 'none') {
