@@ -85,7 +85,8 @@ describe('incremental backup', () => {
     expect(incr.type).toBe('incremental');
     expect(incr.parent).toBe(full.backupId);
     expect(incr.filesUnchanged).toBe(41);
-    expect(incr.filesNew + incr.filesChanged).toBe(0);
+    expect(incr.filesNew + incr.filesChanged + incr.filesDeleted).toBe(0);
+    expect(full.filesDeleted).toBe(0);
     // only core.db is captured again: it carries the storage lock during every backup
     expect(incr.dbsCaptured).toBe(1);
     expect(incr.dbsUnchanged).toBe(3);
@@ -118,6 +119,7 @@ describe('incremental backup', () => {
     expect(incr.filesNew).toBe(1);
     expect(incr.filesChanged).toBe(2);
     expect(incr.filesUnchanged).toBe(38);
+    expect(incr.filesDeleted).toBe(1);
     expect(incr.dbsCaptured).toBe(3); // core + the two changed ones
     expect(incr.dbsUnchanged).toBe(1); // map.db
     const tree = await treeOf(repo, incr.backupId);

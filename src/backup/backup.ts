@@ -92,6 +92,8 @@ export interface BackupOptions {
 
 /** What a backup did: its id and kind, every figure of its snapshot's stats, and what it left out. */
 export type BackupResult = Required<SnapshotStats> & {
+  /** Files and databases of the parent backup that this one no longer holds (0 for a full backup). */
+  filesDeleted: number;
   backupId: string;
   type: 'full' | 'incremental';
   createdAt: string;
@@ -249,6 +251,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     // the snapshot's own figures, finished with what writing it cost
     return {
       ...snap.stats,
+      filesDeleted: parent === undefined ? 0 : parent.stats.files - saved.counts.inParent,
       addedBytes: repo.addedBytes - addedBefore,
       durationMs: Date.now() - started,
       backupId: snap.backupId,

@@ -39,6 +39,8 @@ export interface SavedEntry {
   entry: TreeEntry;
   kind: SaveKind;
   database?: SnapshotDatabase;
+  /** A file or database the parent backup held too (what is not met again was deleted since). */
+  inParent?: boolean;
 }
 
 export interface SaveFilesInput {
@@ -70,7 +72,13 @@ export async function saveFiles(input: SaveFilesInput, sink: (saved: SavedEntry)
   await orderedMap(
     input.entries,
     input.concurrency ?? fileWindow(input.scanned),
-    (planned) => saveEntry(input, planned),
+    async (planned) => {
+      const saved = await saveEntry(input, planned);
+      const prev = planned.prev;
+      if (saved !== undefined && saved.entry.kind !== 'dir' && prev !== undefined && prev.kind !== 'dir')
+        saved.inParent = true;
+      return saved;
+    },
     async (saved) => {
       if (saved !== undefined) await sink(saved);
     },

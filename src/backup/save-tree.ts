@@ -20,6 +20,8 @@ export interface TreeCounts {
   filesUnchanged: number;
   dbsCaptured: number;
   dbsUnchanged: number;
+  /** Files and databases the parent backup held too. */
+  inParent: number;
 }
 
 export interface SavedTree {
@@ -45,6 +47,7 @@ export class TreeSaver {
     filesUnchanged: 0,
     dbsCaptured: 0,
     dbsUnchanged: 0,
+    inParent: 0,
   };
 
   constructor(repo: BlobWriter) {
@@ -52,8 +55,9 @@ export class TreeSaver {
   }
 
   /** Add the next entry; entries must come in tree order. */
-  add({ entry, kind, database }: SavedEntry): Promise<void> {
+  add({ entry, kind, database, inParent }: SavedEntry): Promise<void> {
     if (kind !== 'dir') this.counts[kind]++;
+    if (inParent === true) this.counts.inParent++;
     if (database !== undefined) this.databases.push(database);
     if (entry.kind === 'dir') this.counts.dirs++;
     else {

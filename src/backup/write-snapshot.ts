@@ -46,7 +46,8 @@ export function buildSnapshot(saved: SavedTree, f: SnapshotFields): Snapshot & {
     foleVersion: f.foleVersion,
     storageSpecVersion: f.storageSpecVersion,
   };
-  const { files, dirs, bytes, ...counts } = saved.counts;
+  // inParent is the backup's result only (filesDeleted): the snapshot's stats keep their stored form
+  const { files, dirs, bytes, inParent: _, ...counts } = saved.counts;
   return {
     formatVersion: 1,
     backupId: f.backupId,

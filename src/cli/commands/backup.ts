@@ -29,7 +29,8 @@ export function describeBackup(r: BackupResult): string {
   ];
   if (r.type === 'incremental') {
     lines.push(
-      `  files: ${r.filesNew} new, ${r.filesChanged} changed, ${r.filesUnchanged} unchanged; databases: ` +
+      `  files: ${r.filesNew} new, ${r.filesChanged} changed, ${r.filesUnchanged} unchanged, ` +
+        `${r.filesDeleted} deleted; databases: ` +
         `${r.dbsCaptured} captured, ${r.dbsUnchanged} unchanged`,
     );
   }
