@@ -174,6 +174,10 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       { warn: notes.warn, skip: notes.skip, found: (size) => progress.found(size) },
     );
     // capture: once the scan has found every database; it overlaps the file stage
+    scanning.then(
+      () => progress.scanDone(),
+      () => undefined,
+    );
     const capturing = scanning.then((plan) => {
       reporter.phase('capture databases and store files');
       const input = {

@@ -11,6 +11,7 @@ export class FileProgress {
   private doneFiles = 0;
   private doneBytes = 0;
   private read = 0;
+  private scanning = true;
 
   constructor(private readonly reporter: ProgressReporter) {}
 
@@ -23,6 +24,11 @@ export class FileProgress {
   found(size: number): void {
     this.totalFiles++;
     this.totalBytes += size;
+  }
+
+  /** The scan is over: the totals are final from now on. */
+  scanDone(): void {
+    this.scanning = false;
   }
 
   /** A file is done without being read (kept from the parent backup): all its bytes count as done. */
@@ -52,6 +58,7 @@ export class FileProgress {
       bytes: this.doneBytes,
       totalFiles: this.totalFiles,
       totalBytes: this.totalBytes,
+      totalsFinal: !this.scanning,
       current: path,
     });
   }

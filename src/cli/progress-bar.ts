@@ -5,7 +5,18 @@
  */
 import cliProgress from 'cli-progress';
 import type { ProgressReporter, ProgressSnapshot } from '../progress/reporter.js';
-import { formatBytes, terminalSafe } from './output.js';
+import { formatBytes, formatDuration, terminalSafe } from './output.js';
+
+/**
+ * The time left at the rate so far, once there is a rate and a final total; while the total still grows (a scan
+ * is still counting) a time would be a guess that only shrinks, so none is shown.
+ */
+export function etaText(done: number, total: number, secs: number, totalFinal: boolean): string {
+  if (!totalFinal) return 'ETA: counting…';
+  if (done <= 0 || secs < 1) return 'ETA: –';
+  const left = ((total - done) / done) * secs;
+  return `ETA ${formatDuration(Math.round(left) * 1000)}`;
+}
 
 export function makeProgressReporter(opts: { enabled: boolean; quiet: boolean }): ProgressReporter & { stop(): void } {
   const tty = opts.enabled && !opts.quiet && process.stderr.isTTY === true;
@@ -28,7 +39,7 @@ export function makeProgressReporter(opts: { enabled: boolean; quiet: boolean })
         bar = new cliProgress.SingleBar(
           {
             stream: process.stderr,
-            format: '{phase} |{bar}| {percentage}% {files} files {bytes} {rate} ETA {eta_formatted} {current}',
+            format: '{phase} |{bar}| {percentage}% {files} files {bytes} {rate} {eta} {current}',
             hideCursor: true,
             clearOnComplete: true,
             etaBuffer: 50,
@@ -36,7 +47,7 @@ export function makeProgressReporter(opts: { enabled: boolean; quiet: boolean })
           },
           cliProgress.Presets.shades_classic,
         );
-        bar.start(1, 0, { phase: name.padEnd(18), files: '', bytes: '', rate: '', current: '' });
+        bar.start(1, 0, { phase: name.padEnd(18), files: '', bytes: '', rate: '', eta: '', current: '' });
       } else if (!opts.quiet) {
         process.stderr.write(`${terminalSafe(name)}…\n`);
       }
@@ -57,6 +68,7 @@ export function makeProgressReporter(opts: { enabled: boolean; quiet: boolean })
         bytes:
           p.totalBytes !== undefined ? `${formatBytes(p.bytes)}/${formatBytes(p.totalBytes)}` : formatBytes(p.bytes),
         rate: `${formatBytes(p.bytes / secs)}/s`,
+        eta: etaText(value, total, secs, p.totalsFinal !== false),
         current: terminalSafe((p.current ?? '').slice(-40)),
       });
     },

@@ -10,6 +10,8 @@ export interface ProgressSnapshot {
   bytes: number;
   totalFiles?: number;
   totalBytes?: number;
+  /** False while the totals still grow (a backup's scan is still finding files): no ETA can be told yet. */
+  totalsFinal?: boolean;
   /** Path being worked on. */
   current?: string;
 }
