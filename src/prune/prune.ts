@@ -31,6 +31,11 @@ import { removeTemporaryFiles } from './temporary-files.js';
 /** How `prune` runs: dry run, minimum pack age, how much unused space to tolerate, cancellation. */
 export interface PruneOptions extends PrunePlanOptions {
   dryRun?: boolean;
+  /**
+   * With dryRun: plan as if these backups were already forgotten (what `forget --dry-run` shows prune would then
+   * free). Ignored by a real run, which only ever frees what no backup in the repository uses.
+   */
+  without?: ReadonlySet<string>;
   /** Leftover temp files untouched this long are removed (default an hour: see temporary-files.ts). */
   tempFileMinAgeMs?: number;
   reporter?: ProgressReporter;
@@ -71,9 +76,15 @@ const BLOBS_PER_INDEX_FILE = 50_000;
  * destroy the only copy of a backup that a copy of its snapshot file would
  * bring back: StopError MISSING_MANIFEST naming the damaged backups.
  */
-async function usedBlobs(repo: Repository, signal?: AbortSignal): Promise<{ used: Set<string>; backups: string[] }> {
+async function usedBlobs(
+  repo: Repository,
+  signal?: AbortSignal,
+  without?: ReadonlySet<string>,
+): Promise<{ used: Set<string>; backups: string[] }> {
   const used = new Set<string>();
-  const { snapshots, damaged } = await scanSnapshots(repo);
+  const scan = await scanSnapshots(repo);
+  const snapshots = without === undefined ? scan.snapshots : scan.snapshots.filter((s) => !without.has(s.backupId));
+  const damaged = without === undefined ? scan.damaged : scan.damaged.filter((d) => !without.has(d.backupId));
   if (damaged.length > 0) {
     throw new StopError(
       'MISSING_MANIFEST',
@@ -101,15 +112,16 @@ async function usedBlobs(repo: Repository, signal?: AbortSignal): Promise<{ used
 export async function prune(repo: Repository, opts: PruneOptions = {}): Promise<PruneResult> {
   const started = Date.now();
   const reporter = opts.reporter ?? silentReporter;
+  // a dry run only reads: a shared lock, so it can run beside a backup
   const lock = await RepositoryLock.acquire(repo, {
-    exclusive: true,
+    exclusive: opts.dryRun !== true,
     operation: 'prune',
     onStale: (l) => reporter.warn(`ignoring stale repository lock ${l.name.slice(0, 12)} (${l.stale})`),
   });
   try {
     reporter.phase('find used data');
     await repo.loadIndex(opts.signal);
-    const { used, backups } = await usedBlobs(repo, opts.signal);
+    const { used, backups } = await usedBlobs(repo, opts.signal, opts.dryRun === true ? opts.without : undefined);
 
     reporter.phase('read index');
     const oldIndexFiles = await repo.listIndexFiles();

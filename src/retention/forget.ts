@@ -86,7 +86,8 @@ export async function forget(repo: SealedObjects, opts: ForgetOptions): Promise<
   }
   if (opts.savePolicy && opts.policy === undefined)
     throw new FoleBackupError('USAGE', 'saving a policy needs --keep-* rules');
-  const lock = await RepositoryLock.acquire(repo, { exclusive: true, operation: 'forget' });
+  // a dry run only reads: a shared lock, so it can run beside a backup
+  const lock = await RepositoryLock.acquire(repo, { exclusive: opts.dryRun !== true, operation: 'forget' });
   try {
     const { snapshots: snaps, damaged } = await scanSnapshots(repo);
     let decisions: RetentionDecision[];

@@ -4,8 +4,8 @@ import { forgetApprovalPlan } from '../../retention/approval-plan.js';
 import { approvalStep } from '../approval-step.js';
 import { describePolicy, parseDuration, parseKeepCount, type RetentionPolicy } from '../../retention/policy.js';
 import { describeDamaged } from '../../snapshot/store.js';
-import { prune } from '../../prune/prune.js';
-import { UsageError } from '../output.js';
+import { prune, type PruneResult } from '../../prune/prune.js';
+import { formatBytes, UsageError } from '../output.js';
 import type { Runner } from '../context.js';
 import { describePrune, parseMinPackAge, parseThreshold } from './prune.js';
 
@@ -50,6 +50,12 @@ function policyFromFlags(f: ForgetFlags): RetentionPolicy | undefined {
   };
   const given = Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) as RetentionPolicy;
   return Object.keys(given).length > 0 ? given : undefined;
+}
+
+/** What prune would free after this forget, and what the pack age margin would hold back for now. */
+function describePreview(p: PruneResult): string {
+  const young = p.plan.youngPacks > 0 ? ` (${p.plan.youngPacks} packs too young to touch yet are not counted)` : '';
+  return `\`fole-backup prune\` would then free ${formatBytes(p.plan.freedBytes)}${young}`;
 }
 
 export function registerForget(program: Command, run: Runner): void {
@@ -136,9 +142,20 @@ Examples:
             flags.prune && !flags.dryRun
               ? await prune(repo, { repackThreshold: threshold, minPackAgeMs, reporter: ctx.reporter })
               : undefined;
+          // what prune would free once these backups are gone: planned now, as prune would plan it
+          const going = r.decisions.filter((d) => !d.keep).map((d) => d.backupId);
+          const preview =
+            r.dryRun && going.length > 0
+              ? await prune(repo, { dryRun: true, without: new Set(going), repackThreshold: threshold, minPackAgeMs })
+              : undefined;
           ctx.reporter.stop();
           ctx.out[r.dryRun ? 'result' : 'report'](
-            { ...r, policy: policy ?? null, ...(pruned ? { prune: pruned } : {}) },
+            {
+              ...r,
+              policy: policy ?? null,
+              ...(pruned ? { prune: pruned } : {}),
+              ...(preview ? { pruneWouldFree: preview.plan.freedBytes, prunePreview: preview.plan } : {}),
+            },
             () => {
               const lines = r.decisions.map(
                 (d) =>
@@ -148,7 +165,8 @@ Examples:
               const removing = r.decisions.filter((d) => !d.keep).length;
               lines.push(
                 r.dryRun
-                  ? `dry run: ${removing} of ${r.decisions.length} backups would be removed; nothing was changed`
+                  ? `dry run: ${removing} of ${r.decisions.length} backups would be removed; nothing was changed` +
+                      (preview === undefined ? '' : `\n${describePreview(preview)}`)
                   : `${r.removed.length} backups removed, ${r.decisions.length - removing} kept` +
                       (pruned ? '' : ' (run `fole-backup prune` to free their space)'),
               );
