@@ -12,7 +12,7 @@ import { LocalBackend } from '../src/backend/local.js';
 import { MemoryBackend } from '../src/backend/memory.js';
 import { generateMasterKey, MAX_KDF_N, wrapMasterKey } from '../src/crypto/keys.js';
 import type { ProgressReporter } from '../src/progress/reporter.js';
-import { addKey, listKeys, removeKey } from '../src/repository/keys.js';
+import { addKey, changePassword, listKeys, removeKey } from '../src/repository/keys.js';
 import { MAX_KEY_TRIES, Repository } from '../src/repository/repository.js';
 import { runCli } from './cli-helpers.js';
 import { FAST_KDF, makeRepo, TEST_PASSWORD } from './repo-helpers.js';
@@ -63,6 +63,45 @@ describe('several keys per repository', () => {
     const again = await Repository.open(backend, TEST_PASSWORD);
     expect((await listKeys(again)).length).toBe(1);
     await expect(removeKey(again, again.keyName)).rejects.toThrow(/the one you opened/);
+  });
+});
+
+describe('labels and key passwd', () => {
+  it('labels a key, and key passwd replaces the key in use keeping its label', async () => {
+    const backend = new MemoryBackend();
+    const repo = await makeRepo(backend);
+    const laptop = await addKey(repo, 'laptop password', 'alice laptop');
+    await expect(addKey(repo, 'x', 'bad\u001b[2Jlabel')).rejects.toMatchObject({ code: 'USAGE' });
+    await expect(addKey(repo, 'x', 'y'.repeat(101))).rejects.toMatchObject({ code: 'USAGE' });
+    const viaLaptop = await Repository.open(backend, 'laptop password');
+    const changed = await changePassword(viaLaptop, 'new laptop password');
+    expect(changed.removed).toBe(laptop);
+    const keys = await listKeys(repo);
+    expect(keys.map((k) => [k.name, k.label])).toEqual(
+      expect.arrayContaining([
+        [changed.added, 'alice laptop'],
+        [repo.keyName, undefined],
+      ]),
+    );
+    expect(keys).toHaveLength(2);
+    await expect(Repository.open(backend, 'laptop password')).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
+    expect((await Repository.open(backend, 'new laptop password')).keyName).toBe(changed.added);
+  });
+
+  it('key passwd and key list through the CLI: the label shown, the old password refused', async () => {
+    const env = { FOLE_BACKUP_PASSWORD: TEST_PASSWORD };
+    const newPw = join(dir, 'new-password');
+    writeFileSync(newPw, 'a new password\n');
+    const p = await runCli(
+      ['key', 'passwd', '--repo', repoDir, '--new-password-file', newPw, '--label', 'ops team'],
+      env,
+    );
+    expect(p.code, p.stderr).toBe(0);
+    expect(p.stdout).toMatch(/replaced by [0-9a-f]{16}: only the new password/);
+    const old = await runCli(['key', 'list', '--repo', repoDir], env);
+    expect(old.code).toBe(3);
+    const l = await runCli(['key', 'list', '--repo', repoDir], { FOLE_BACKUP_PASSWORD: 'a new password' });
+    expect(l.stdout).toMatch(/^\* [0-9a-f]{16}.*"ops team"$/m);
   });
 });
 

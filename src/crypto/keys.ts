@@ -56,8 +56,23 @@ export interface KeyFileData {
   createdAt: string;
   host: string;
   username: string;
+  /** Who or what the key is for ("alice's laptop"), shown by `key list`; absent in keys made without one. */
+  label?: string;
   /** base64 of seal(derivedKey, JSON(MasterKeyData), aad = "fole-key:" + repositoryId) */
   data: string;
+}
+
+/** The longest key label: a name, not a note. */
+export const MAX_KEY_LABEL = 100;
+
+/** Why `label` cannot be a key's label (empty, too long, or a control character), or undefined. */
+export function keyLabelProblem(label: string): string | undefined {
+  if (label.trim() === '') return 'it is empty';
+  if (label.length > MAX_KEY_LABEL) return `it is longer than ${MAX_KEY_LABEL} characters`;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: what is refused
+  if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/.test(label))
+    return 'it holds a control character';
+  return undefined;
 }
 
 /** The secret every object in a repository is encrypted with. */
@@ -95,6 +110,7 @@ export async function wrapMasterKey(
   master: MasterKey,
   password: string,
   params: KdfParams = DEFAULT_KDF,
+  label?: string,
 ): Promise<KeyFileData> {
   if (password.length === 0) {
     throw new FoleBackupError('USAGE', 'empty password', { hint: 'choose a non-empty password or use a key file' });
@@ -119,6 +135,7 @@ export async function wrapMasterKey(
     createdAt: new Date().toISOString(),
     host: hostname(),
     username: currentUser(),
+    ...(label === undefined ? {} : { label }),
     data: sealed.toString('base64'),
   };
 }
@@ -152,6 +169,8 @@ export function parseKeyFile(bytes: Uint8Array, name: string): KeyFileData {
   ) {
     throw bad('a field is missing or of the wrong type');
   }
+  if (k.label !== undefined && (typeof k.label !== 'string' || keyLabelProblem(k.label) !== undefined))
+    throw bad('its label is not a short line of text');
   return k as KeyFileData;
 }
 

@@ -3,6 +3,7 @@
  * their own password or generated key for the same master key. Adding or
  * removing one never re-encrypts data. Key changes take the exclusive lock.
  */
+import { DEFAULT_KDF, keyLabelProblem } from '../crypto/keys.js';
 import { FoleBackupError } from '../errors.js';
 import { RepositoryLock } from './lock.js';
 import { keyFileProblem, readKeyFile, type Repository } from './repository.js';
@@ -13,6 +14,8 @@ export interface KeyInfo {
   createdAt: string;
   host: string;
   username: string;
+  /** What the key is for, when it was given one. */
+  label?: string;
   /** The key this handle was opened with. */
   current: boolean;
   /** Why the key file cannot be used (it could not be read or is not a key file); absent when it is sound. */
@@ -30,6 +33,7 @@ export async function listKeys(repo: Repository): Promise<KeyInfo[]> {
         createdAt: k.createdAt,
         host: k.host,
         username: k.username,
+        ...(k.label === undefined ? {} : { label: k.label }),
         current: o.name === repo.keyName,
       });
     } catch (err) {
@@ -52,10 +56,38 @@ export async function listKeys(repo: Repository): Promise<KeyInfo[]> {
 
 /** Add a key file for a new password to the repository's one master key (under the exclusive lock).
  * Returns the new key file's name. */
-export async function addKey(repo: Repository, password: string): Promise<string> {
+export async function addKey(repo: Repository, password: string, label?: string): Promise<string> {
+  checkLabel(label);
   const lock = await RepositoryLock.acquire(repo, { exclusive: true, operation: 'key add' });
   try {
-    return await repo.addKey(password);
+    return await repo.addKey(password, DEFAULT_KDF, label);
+  } finally {
+    await lock.release();
+  }
+}
+
+function checkLabel(label: string | undefined): void {
+  const problem = label === undefined ? undefined : keyLabelProblem(label);
+  if (problem !== undefined) throw new FoleBackupError('USAGE', `--label: ${problem}`);
+}
+
+/**
+ * Change the password of the key in use: a key file for the new password is written (with the old one's label
+ * unless a new one is given), then the old key file is removed, under one exclusive lock. Killed between the
+ * two, both passwords open the repository, and `key list` shows both: nothing is ever locked out.
+ */
+export async function changePassword(
+  repo: Repository,
+  password: string,
+  label?: string,
+): Promise<{ added: string; removed: string }> {
+  checkLabel(label);
+  const lock = await RepositoryLock.acquire(repo, { exclusive: true, operation: 'key passwd' });
+  try {
+    const current = (await listKeys(repo)).find((k) => k.current);
+    const added = await repo.addKey(password, DEFAULT_KDF, label ?? current?.label);
+    await repo.backend.remove({ type: 'keys', name: repo.keyName });
+    return { added, removed: repo.keyName };
   } finally {
     await lock.release();
   }

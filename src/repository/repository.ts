@@ -225,8 +225,8 @@ export class Repository {
   }
 
   /** Add another key file (a second person or machine) for the same master key. */
-  async addKey(password: string, kdf: KdfParams = DEFAULT_KDF): Promise<string> {
-    const keyFile = await wrapMasterKey(this.key, password, kdf);
+  async addKey(password: string, kdf: KdfParams = DEFAULT_KDF, label?: string): Promise<string> {
+    const keyFile = await wrapMasterKey(this.key, password, kdf, label);
     const name = sha256Hex(Buffer.from(keyFile.data));
     await this.backend.save({ type: 'keys', name }, Buffer.from(JSON.stringify(keyFile, null, 2)));
     return name;

@@ -43,6 +43,7 @@ export const OPERATIONS = {
   'key-list': { what: 'listing keys', permission: 'backup.keys' },
   'key-add': { what: 'adding a key', permission: 'backup.keys' },
   'key-remove': { what: 'removing a key', permission: 'backup.keys' },
+  'key-passwd': { what: 'changing a key', permission: 'backup.keys' },
   init: { what: 'making a repository', permission: undefined },
   'actor-bootstrap': { what: 'making the actor registry', permission: undefined },
   'actor-list': { what: 'listing actors', permission: 'audit.read' },

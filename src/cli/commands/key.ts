@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { addKey, listKeys, removeKey } from '../../repository/keys.js';
+import { addKey, changePassword, listKeys, removeKey } from '../../repository/keys.js';
+import { printable } from '../../snapshot/validate.js';
 import { UsageError } from '../output.js';
 import type { Runner } from '../context.js';
 import { readPasswordFile } from '../password-file.js';
@@ -14,6 +15,32 @@ function shortestUnique(name: string, all: readonly string[]): string {
   let n = 16;
   while (n < name.length && all.some((o) => o !== name && o.startsWith(name.slice(0, n)))) n++;
   return name.slice(0, n);
+}
+
+interface NewSecretFlags {
+  newPasswordFile?: string;
+  generateKeyFile?: string;
+  label?: string;
+}
+
+/** The flags of `key add` and `key passwd`: where the new secret comes from, and the key's label. */
+function newSecretOptions(cmd: Command): Command {
+  return cmd
+    .option('--new-password-file <file>', 'read the new password from a file')
+    .option('--generate-key-file <file>', 'write a new random key to <file> (mode 0600) and use it')
+    .option('--label <text>', 'what the key is for, shown by `key list` (e.g. "alice laptop"; 100 characters at most)');
+}
+
+function checkNewSecret(opts: NewSecretFlags): void {
+  if ((opts.newPasswordFile === undefined) === (opts.generateKeyFile === undefined)) {
+    throw new UsageError('give exactly one of --new-password-file or --generate-key-file');
+  }
+}
+
+function newSecret(opts: NewSecretFlags): Promise<string> {
+  return opts.generateKeyFile !== undefined
+    ? generateKeyFile(opts.generateKeyFile)
+    : readPasswordFile(opts.newPasswordFile as string);
 }
 
 export function registerKey(program: Command, run: Runner): void {
@@ -34,31 +61,42 @@ export function registerKey(program: Command, run: Runner): void {
               );
               return k.damaged !== undefined
                 ? `! ${name}  DAMAGED: ${k.damaged}`
-                : `${k.current ? '*' : ' '} ${name}  ${k.createdAt}  ${k.username}@${k.host}`;
+                : `${k.current ? '*' : ' '} ${name}  ${k.createdAt}  ${k.username}@${k.host}` +
+                    (k.label === undefined ? '' : `  ${printable(k.label)}`);
             })
             .join('\n'),
         );
       }),
     );
-  key
-    .command('add')
-    .description('add a key file for the same repository (another person or machine)')
-    .option('--new-password-file <file>', 'read the new password from a file')
-    .option('--generate-key-file <file>', 'write a new random key to <file> (mode 0600) and add it')
-    .action(function (this: Command) {
-      const opts = this.opts<{ newPasswordFile?: string; generateKeyFile?: string }>();
-      return run(async (ctx) => {
-        if ((opts.newPasswordFile === undefined) === (opts.generateKeyFile === undefined)) {
-          throw new UsageError('give exactly one of --new-password-file or --generate-key-file');
-        }
-        const repo = await ctx.openRepo('key-add');
-        let secret: string;
-        if (opts.generateKeyFile !== undefined) secret = await generateKeyFile(opts.generateKeyFile);
-        else secret = await readPasswordFile(opts.newPasswordFile as string);
-        const name = await addKey(repo, secret);
-        ctx.out.report({ added: name }, () => `added key ${name.slice(0, 16)}`);
-      });
+  newSecretOptions(
+    key.command('add').description('add a key file for the same repository (another person or machine)'),
+  ).action(function (this: Command) {
+    const opts = this.opts<NewSecretFlags>();
+    return run(async (ctx) => {
+      checkNewSecret(opts);
+      const repo = await ctx.openRepo('key-add');
+      const name = await addKey(repo, await newSecret(opts), opts.label);
+      ctx.out.report({ added: name }, () => `added key ${name.slice(0, 16)}`);
     });
+  });
+  newSecretOptions(
+    key
+      .command('passwd')
+      .description('change the password of the key in use: a key file for the new one replaces it (its label is kept)'),
+  ).action(function (this: Command) {
+    const opts = this.opts<NewSecretFlags>();
+    return run(async (ctx) => {
+      checkNewSecret(opts);
+      const repo = await ctx.openRepo('key-passwd');
+      const r = await changePassword(repo, await newSecret(opts), opts.label);
+      ctx.out.report(
+        r,
+        () =>
+          `key ${r.removed.slice(0, 16)} replaced by ${r.added.slice(0, 16)}: ` +
+          'only the new password (or key file) opens the repository now',
+      );
+    });
+  });
   key
     .command('remove')
     .argument('<key>', 'the key file name or a unique prefix (at least 8 characters)')

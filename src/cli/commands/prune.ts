@@ -30,8 +30,8 @@ export function parseMinPackAge(v: string | undefined): number | undefined {
 export function describePrune(r: PruneResult): string {
   const p = r.plan;
   return [
-    `${r.dryRun ? 'dry run, nothing was changed: prune plan' : 'pruned'}: ${p.packs} packs (${p.orphanPacks} orphaned), ${p.usedBlobs}` +
-      ` used / ${p.unusedBlobs} unused blobs`,
+    `${r.dryRun ? 'dry run, nothing was changed: prune plan' : 'pruned'}: ${p.packs} packs ` +
+      `(${p.orphanPacks} orphaned), ${p.usedBlobs} used / ${p.unusedBlobs} unused blobs`,
     `  ${p.removePacks} packs ${r.dryRun ? 'to remove' : 'removed'} (${p.repackPacks}` +
       ` repacked, ${formatBytes(p.repackBytes)} rewritten), ${p.keepPacks} kept`,
     `  ${formatBytes(p.freedBytes)} ${r.dryRun ? 'would be freed' : 'freed'}; ${formatBytes(p.unusedBytesKept)}` +
