@@ -13,10 +13,10 @@ import { runCli } from './cli-helpers.js';
 import { TEST_PASSWORD } from './repo-helpers.js';
 import { backedUpFoleTree } from './restore-helpers.js';
 
+let stateDir: string;
 let work: string;
 let repoDir: string;
 let backupId: string;
-let stateDir: string;
 const env = (): Record<string, string> => ({ FOLE_BACKUP_PASSWORD: TEST_PASSWORD, FOLE_BACKUP_STATE_DIR: stateDir });
 
 /** Every file under `dir` with its SHA-256, but the audit log's entries. */

@@ -63,7 +63,7 @@ export interface KeyFileData {
 }
 
 /** The longest key label: a name, not a note. */
-export const MAX_KEY_LABEL = 100;
+const MAX_KEY_LABEL = 100;
 
 /** Why `label` cannot be a key's label (empty, too long, or a control character), or undefined. */
 export function keyLabelProblem(label: string): string | undefined {

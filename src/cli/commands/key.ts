@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { addKey, changePassword, listKeys, removeKey } from '../../repository/keys.js';
 import { printable } from '../../snapshot/validate.js';
 import { UsageError } from '../output.js';
-import type { Runner } from '../context.js';
+import type { Context, Runner } from '../context.js';
+import type { Repository } from '../../repository/repository.js';
 import { readPasswordFile } from '../password-file.js';
 import { generateKeyFile } from './init.js';
 
@@ -23,24 +24,34 @@ interface NewSecretFlags {
   label?: string;
 }
 
-/** The flags of `key add` and `key passwd`: where the new secret comes from, and the key's label. */
-function newSecretOptions(cmd: Command): Command {
-  return cmd
+/**
+ * `key add` and `key passwd`: where the new secret comes from (exactly one of a password file or a generated key
+ * file), the key's label, and the work done with them on the opened repository.
+ */
+function newSecretCommand(
+  cmd: Command,
+  run: Runner,
+  op: 'key-add' | 'key-passwd',
+  work: (ctx: Context, repo: Repository, secret: string, label: string | undefined) => Promise<void>,
+): void {
+  cmd
     .option('--new-password-file <file>', 'read the new password from a file')
     .option('--generate-key-file <file>', 'write a new random key to <file> (mode 0600) and use it')
-    .option('--label <text>', 'what the key is for, shown by `key list` (e.g. "alice laptop"; 100 characters at most)');
-}
-
-function checkNewSecret(opts: NewSecretFlags): void {
-  if ((opts.newPasswordFile === undefined) === (opts.generateKeyFile === undefined)) {
-    throw new UsageError('give exactly one of --new-password-file or --generate-key-file');
-  }
-}
-
-function newSecret(opts: NewSecretFlags): Promise<string> {
-  return opts.generateKeyFile !== undefined
-    ? generateKeyFile(opts.generateKeyFile)
-    : readPasswordFile(opts.newPasswordFile as string);
+    .option('--label <text>', 'what the key is for, shown by `key list` (e.g. "alice laptop"; 100 characters at most)')
+    .action(function (this: Command) {
+      const opts = this.opts<NewSecretFlags>();
+      return run(async (ctx) => {
+        if ((opts.newPasswordFile === undefined) === (opts.generateKeyFile === undefined)) {
+          throw new UsageError('give exactly one of --new-password-file or --generate-key-file');
+        }
+        const repo = await ctx.openRepo(op);
+        const secret =
+          opts.generateKeyFile !== undefined
+            ? await generateKeyFile(opts.generateKeyFile)
+            : await readPasswordFile(opts.newPasswordFile as string);
+        await work(ctx, repo, secret, opts.label);
+      });
+    });
 }
 
 export function registerKey(program: Command, run: Runner): void {
@@ -68,35 +79,31 @@ export function registerKey(program: Command, run: Runner): void {
         );
       }),
     );
-  newSecretOptions(
+  newSecretCommand(
     key.command('add').description('add a key file for the same repository (another person or machine)'),
-  ).action(function (this: Command) {
-    const opts = this.opts<NewSecretFlags>();
-    return run(async (ctx) => {
-      checkNewSecret(opts);
-      const repo = await ctx.openRepo('key-add');
-      const name = await addKey(repo, await newSecret(opts), opts.label);
+    run,
+    'key-add',
+    async (ctx, repo, secret, label) => {
+      const name = await addKey(repo, secret, label);
       ctx.out.report({ added: name }, () => `added key ${name.slice(0, 16)}`);
-    });
-  });
-  newSecretOptions(
+    },
+  );
+  newSecretCommand(
     key
       .command('passwd')
       .description('change the password of the key in use: a key file for the new one replaces it (its label is kept)'),
-  ).action(function (this: Command) {
-    const opts = this.opts<NewSecretFlags>();
-    return run(async (ctx) => {
-      checkNewSecret(opts);
-      const repo = await ctx.openRepo('key-passwd');
-      const r = await changePassword(repo, await newSecret(opts), opts.label);
+    run,
+    'key-passwd',
+    async (ctx, repo, secret, label) => {
+      const r = await changePassword(repo, secret, label);
       ctx.out.report(
         r,
         () =>
           `key ${r.removed.slice(0, 16)} replaced by ${r.added.slice(0, 16)}: ` +
           'only the new password (or key file) opens the repository now',
       );
-    });
-  });
+    },
+  );
   key
     .command('remove')
     .argument('<key>', 'the key file name or a unique prefix (at least 8 characters)')
