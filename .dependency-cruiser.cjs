@@ -15,7 +15,7 @@ const FLOORS = [
   ['snapshot'],
   ['sqlite'],
   ['storage'],
-  ['manifest', 'retention', 'prune', 'demo'],
+  ['manifest', 'retention', 'prune', 'demo', 'browse'],
   ['verify'],
   ['backup'],
   ['restore'],

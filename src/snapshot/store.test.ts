@@ -34,6 +34,17 @@ describe('naming a backup', () => {
     },
   );
 
+  it('calls a prefix that several backups share a usage error that lists them', async () => {
+    const repo = await makeRepo();
+    const ids = ['abcdef01-1000-4000-8000-000000000001', 'abcdef01-2000-4000-8000-000000000002'];
+    for (const backupId of ids)
+      await forgeBackup(repo, { backupId, entries: [fileEntry('a.txt')], contents: { 'a.txt': 'a' } });
+    const err = await resolveBackupId(repo, 'abcdef01').catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'USAGE', message: 'backup id prefix abcdef01 matches 2 backups' });
+    expect((err as FoleBackupError).hint).toBe(`name one by more of its id: ${ids.join(', ')}`);
+    expect(await resolveBackupId(repo, 'abcdef01-1')).toBe(ids[0]);
+  });
+
   it('any string resolves, or fails with a typed error', async () => {
     const repo = await makeRepo();
     await forgeBackup(repo, { entries: [fileEntry('a.txt')], contents: { 'a.txt': 'a' } });

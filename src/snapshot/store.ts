@@ -155,7 +155,7 @@ export interface ResolveOptions {
 /**
  * Resolve "latest", a full backup id, or a unique prefix (at least 8 characters)
  * to a backup id. `latest` is the newest readable backup. Unknown → StopError
- * MISSING_MANIFEST; an ambiguous prefix → StopError AMBIGUOUS_INTENT.
+ * MISSING_MANIFEST; an ambiguous prefix → USAGE naming the candidates.
  */
 export async function resolveBackupId(repo: SealedObjects, ref: string, opts: ResolveOptions = {}): Promise<string> {
   const ids = await listSnapshotIds(repo);
@@ -182,8 +182,10 @@ export async function resolveBackupId(repo: SealedObjects, ref: string, opts: Re
   const matches = ids.filter((id) => id.startsWith(ref));
   if (matches.length === 1) return matches[0] as string;
   if (matches.length > 1) {
-    throw new StopError('AMBIGUOUS_INTENT', `backup id prefix ${ref} matches ${matches.length} backups`, {
-      hint: `name the backup in full: ${matches.slice(0, 5).join(', ')}`,
+    // nothing was about to happen yet: the user names the backup again, from the candidates listed
+    const more = matches.length > 10 ? `, … (${matches.length - 10} more)` : '';
+    throw new FoleBackupError('USAGE', `backup id prefix ${ref} matches ${matches.length} backups`, {
+      hint: `name one by more of its id: ${matches.slice(0, 10).join(', ')}${more}`,
     });
   }
   throw missing(printable(ref, 60), 'no such backup in this repository');
