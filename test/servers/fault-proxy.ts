@@ -17,13 +17,15 @@ import { once } from 'node:events';
 import { connect, createServer, type Socket } from 'node:net';
 import { sleep } from '../../src/concurrency/sleep.js';
 
-export type Direction = 'toServer' | 'toClient';
+type Direction = 'toServer' | 'toClient';
 
 export interface FaultProxy {
   /** The proxy's port on 127.0.0.1: clients connect here instead of the server's. */
   readonly port: number;
   /** What the faults did so far, so a test can prove they happened. */
   readonly fired: { cuts: number; resets: number; connections: number };
+  /** Bytes carried so far each way, over all connections (a test waits for an upload to be under way). */
+  readonly carried: Record<Direction, number>;
   /**
    * Cut the connection that carries the `bytes`-th byte (counted from now, over all connections) in `direction`:
    * the bytes before it are delivered, then both sides are reset. Armed again after each cut, `times` times.
@@ -53,6 +55,7 @@ export async function startFaultProxy(upstreamPort: number): Promise<FaultProxy>
   let resets = 0;
   let slowness: { delayMs: number; pieceBytes: number } | undefined;
   const fired = { cuts: 0, resets: 0, connections: 0 };
+  const carried: Record<Direction, number> = { toServer: 0, toClient: 0 };
   const open = new Set<{ client: Socket; server: Socket }>();
 
   const reset = (pair: { client: Socket; server: Socket }): void => {
@@ -84,19 +87,27 @@ export async function startFaultProxy(upstreamPort: number): Promise<FaultProxy>
     let queue = Promise.resolve();
     const deliver = async (chunk: Buffer): Promise<void> => {
       const { pass, cut } = take(direction, chunk.length);
+      carried[direction] += pass;
       let rest = chunk.subarray(0, pass);
       const slow = direction === 'toClient' ? slowness : undefined;
       while (rest.length > 0 && !to.destroyed) {
         const piece = slow === undefined ? rest : rest.subarray(0, slow.pieceBytes);
         rest = rest.subarray(piece.length);
         if (slow !== undefined) await sleep(slow.delayMs);
-        if (!to.write(piece)) await Promise.race([once(to, 'drain'), once(to, 'close')]);
+        // once() rejects on the socket's error, which its own handler takes care of
+        if (!to.write(piece) && !to.destroyed)
+          await Promise.race([once(to, 'drain'), once(to, 'close')]).catch(() => undefined);
       }
       if (cut) reset(pair);
     };
     from.on('data', (chunk: Buffer) => {
       from.pause();
-      queue = queue.then(() => deliver(chunk)).then(() => void from.resume());
+      queue = queue
+        .then(() => deliver(chunk))
+        .then(
+          () => void from.resume(),
+          () => reset(pair),
+        );
     });
     from.on('end', () => {
       queue = queue.then(() => void to.end());
@@ -108,6 +119,7 @@ export async function startFaultProxy(upstreamPort: number): Promise<FaultProxy>
     if (resets > 0) {
       resets -= 1;
       fired.resets += 1;
+      client.on('error', () => undefined);
       client.resetAndDestroy();
       return;
     }
@@ -146,6 +158,7 @@ export async function startFaultProxy(upstreamPort: number): Promise<FaultProxy>
   return {
     port,
     fired,
+    carried,
     cutAfter(direction, bytes, times = 1) {
       cuts[direction] = { remaining: bytes, bytes, times };
     },
