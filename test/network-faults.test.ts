@@ -163,7 +163,7 @@ function expectRetried(r: CliResult): void {
 }
 
 /** A command that failed as a user can act on: exit 1, a read or write error with a hint, no stack trace. */
-function expectClearFailure(r: CliResult): void {
+function expectClearFailure(r: Pick<CliResult, 'code' | 'stderr'>): void {
   expect(r.code, r.stderr).toBe(1);
   expect(r.stderr).toMatch(/^fole-backup: error (READ_ERROR|WRITE_ERROR): \S.*$/m);
   expect(r.stderr).toMatch(/^ {2}hint: \S/m);
