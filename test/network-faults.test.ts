@@ -4,9 +4,9 @@
  * (test/servers/fault-proxy.ts) that cuts connections mid-request and mid-reply, resets new connections and slows
  * the server's replies down, TLS and SSH passing through it untouched. Through the real CLI: a backup and a copy
  * either finish after retries or fail with an error a user can act on (exit 1, the error's code, a hint, no stack
- * trace); `check --read-data` is clean afterwards, and a rerun completes. Restore and verify finish from a slow
- * server. Then serve-repo killed with SIGKILL mid-upload, and a serve-repo whose disk fails every third write
- * (500s).
+ * trace); `check --read-data` is clean afterwards, and a rerun completes; so does a copy killed with SIGKILL
+ * mid-upload. Restore and verify finish from a slow server. Then serve-repo killed with SIGKILL mid-upload, and a
+ * serve-repo whose disk fails every third write (500s, a server-side fault: TLS keeps the proxy from writing one).
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -129,7 +129,7 @@ const rest: Target = (() => {
 const TARGETS = [s3, sftp, rest].filter((t) => !skipWithout(t.missing, `the ${t.name} fault tests`));
 
 let work: string;
-/** A local repository with one backup of a FOLE tree: what the copies copy, and the tree the backups back up. */
+/** A local repository with one backup of a FOLE tree (6 MiB, one pack): what the copies copy. */
 let source: { repoDir: string; backupId: string; root: string };
 
 beforeAll(async () => {
