@@ -11,6 +11,7 @@ export const SERVER_SUITES = [
   'test/sftp-cli.test.ts',
   'src/backend/rest.test.ts',
   'test/rest-cli.test.ts',
+  'test/network-faults.test.ts',
 ];
 
 export default defineConfig({

@@ -12,7 +12,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FaultInjectingBackend } from '../src/backend/fault.js';
+import type { ObjectHandle, ObjectReader } from '../src/backend/backend.js';
 import { LocalBackend } from '../src/backend/local.js';
+import { WrappedBackend } from '../src/backend/wrapped.js';
+import { FoleBackupError } from '../src/errors.js';
 import type { ProgressReporter } from '../src/progress/reporter.js';
 import { Repository } from '../src/repository/repository.js';
 import { restore } from '../src/restore/restore.js';
@@ -156,6 +159,26 @@ describe('restore workers', () => {
       {},
       { code: 'CHECKSUM_MISMATCH', message: /^decrypt blob [0-9a-f]{12} in pack [0-9a-f]{12}: authentication failed$/ },
     );
+    await repo.close();
+  });
+
+  it('fail with the read error, not as damage, when pack spans cannot be read: nothing left behind', async () => {
+    // what a network that stays down looks like once the retries have run out: the reads fail, the pack is sound
+    class UnreadableSpans extends WrappedBackend {
+      protected override async openReaderOf(h: ObjectHandle, open: () => Promise<ObjectReader>) {
+        const reader = await open();
+        return {
+          size: reader.size,
+          read: (r: { offset: number; length: number }) =>
+            r.length > 1024 * 1024
+              ? Promise.reject(new FoleBackupError('READ_ERROR', `read data/${h.name}: the connection was lost`))
+              : reader.read(r),
+          close: () => reader.close(),
+        };
+      }
+    }
+    const repo = await Repository.open(new UnreadableSpans(new LocalBackend(repoDir)), TEST_PASSWORD);
+    await expectCleanFailure(repo, {}, { code: 'READ_ERROR', message: /^read data\/[0-9a-f]{64}: the connection/ });
     await repo.close();
   });
 

@@ -205,3 +205,49 @@ describe('rest: behind the retry wrapper, against an append-only server', () => 
     }
   });
 });
+
+describe('rest: behind the retry wrapper, against a server that fails transiently', () => {
+  it('tries again after a 5xx and after a reply cut short, and takes the answer that follows', async () => {
+    const body = Buffer.from('the whole object');
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      req.resume();
+      const nth = seen.filter((s) => s === `${req.method} ${req.url}`).length;
+      if (req.url?.startsWith('/keys/')) return void res.writeHead(400).end('bad request');
+      if (req.method === 'POST' && nth === 1) return void res.writeHead(500).end('internal server error');
+      if (req.method === 'POST' && nth === 2) return void res.writeHead(503).end('unavailable');
+      if (req.method === 'POST') return void res.writeHead(201).end();
+      res.writeHead(200, { 'content-length': String(body.length) });
+      // the first reply stops half way: the connection drops under it
+      if (nth === 1) return void res.write(body.subarray(0, 5), () => res.destroy());
+      res.end(body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const retried: string[] = [];
+      const backend = new RetryBackend(
+        new RestBackend(`rest:http://127.0.0.1:${port}/`, { token: async () => TOKEN }),
+        {
+          sleep: async () => {},
+          onRetry: (what, _attempt, err) => retried.push(`${what}: ${(err as Error).message}`),
+        },
+      );
+      const h = { type: 'snapshots' as const, name: randomName() };
+      await backend.save(h, body);
+      expect((await backend.load(h)).equals(body)).toBe(true);
+      expect(retried).toEqual([
+        expect.stringMatching(/^save snapshots\/\w+: .*the server answered 500: internal server error$/),
+        expect.stringMatching(/^save snapshots\/\w+: .*the server answered 503: unavailable$/),
+        expect.stringMatching(/^load snapshots\/\w+: .*(closed mid-reply|ended after 5 of 16 bytes)/),
+      ]);
+      // a 4xx is the server's final word
+      await expectCode(backend.save({ type: 'keys', name: randomName() }, body), 'WRITE_ERROR');
+      expect(retried).toHaveLength(3);
+      await backend.close();
+    } finally {
+      server.close();
+    }
+  });
+});

@@ -238,11 +238,14 @@ export class RestBackend implements Backend {
         write,
       );
     }
-    throw this.protocolError(what, `the server answered ${r.status}${tail}`, write);
+    // the status goes with the error in the shape retry.ts reads, so a 5xx or a 429 is tried again
+    const status = { $metadata: { httpStatusCode: r.status } };
+    throw this.protocolError(what, `the server answered ${r.status}${tail}`, write, status);
   }
 
-  private protocolError(what: string, why: string, write: boolean): FoleBackupError {
+  private protocolError(what: string, why: string, write: boolean, cause?: unknown): FoleBackupError {
     return new FoleBackupError(write ? 'WRITE_ERROR' : 'READ_ERROR', `${what} at ${this.location}: ${why}`, {
+      ...(cause === undefined ? {} : { cause }),
       hint: 'check that fole-backup serve-repo runs at that address and what its log says',
     });
   }
@@ -325,11 +328,12 @@ export class RestBackend implements Backend {
             chunks.push(c);
           });
           res.on('error', reject);
-          res.on('aborted', () => reject(new Error('the connection was closed mid-reply')));
+          // a reply cut short is a dropped connection (the retry wrapper tries again), not a server's answer
+          res.on('aborted', () => reject(dropped('the connection was closed mid-reply')));
           res.on('end', () => {
             const body = Buffer.concat(chunks);
             if (method !== 'HEAD' && announced !== undefined && body.length !== Number(announced)) {
-              reject(new Error(`the reply ended after ${body.length} of ${announced} bytes`));
+              reject(dropped(`the reply ended after ${body.length} of ${announced} bytes`));
               return;
             }
             resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
@@ -349,6 +353,11 @@ export class RestBackend implements Backend {
       );
     }
   }
+}
+
+/** The error of a connection that broke mid-reply, with the errno the retry wrapper takes as transient. */
+function dropped(message: string): Error {
+  return Object.assign(new Error(message), { code: 'ECONNRESET' });
 }
 
 /** Write `parts` into a request and end it, waiting whenever the socket's buffer is full. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { describeBackendConformance, expectCode } from '../../test/backend-conformance.js';
 import { FoleBackupError } from '../errors.js';
-import type { Bytes, ObjectHandle } from './backend.js';
+import type { ByteRange, Bytes, ObjectHandle, ObjectReader } from './backend.js';
 import { FaultInjectingBackend } from './fault.js';
 import { MemoryBackend } from './memory.js';
 import { isTransient, RetryBackend } from './retry.js';
@@ -125,5 +125,43 @@ describe('RetryBackend', () => {
     for await (const o of backend.list('index')) names.push(o.name);
     expect(names).toEqual([h.name]);
     expect(retries).toEqual(['list index']);
+  });
+
+  it('retries a reader whose connection was lost on a reader opened again, shared by the reads under way', async () => {
+    /** Readers live on a connection, as SFTP file handles do: once it drops, every read of theirs fails. */
+    class ConnectedReaders extends MemoryBackend {
+      connection = 0;
+      opened = 0;
+      closed = 0;
+      async openReader(handle: ObjectHandle): Promise<ObjectReader> {
+        const on = this.connection;
+        const data = await this.load(handle);
+        this.opened++;
+        return {
+          size: data.length,
+          read: async (r: ByteRange) => {
+            if (this.connection !== on) throw reset();
+            return Buffer.from(data.subarray(r.offset, r.offset + r.length));
+          },
+          close: async () => {
+            this.closed++;
+          },
+        };
+      }
+    }
+    const inner = new ConnectedReaders();
+    const retries: string[] = [];
+    const backend = new RetryBackend(inner, { sleep: async () => {}, onRetry: (what) => retries.push(what) });
+    await backend.save(h, Buffer.from('0123456789'));
+    const reader = await (backend.openReader as (x: ObjectHandle) => Promise<ObjectReader>)(h);
+    expect((await reader.read({ offset: 0, length: 4 })).toString()).toBe('0123');
+    inner.connection++;
+    const [a, b] = await Promise.all([reader.read({ offset: 2, length: 3 }), reader.read({ offset: 5, length: 5 })]);
+    expect([a.toString(), b.toString()]).toEqual(['234', '56789']);
+    expect(retries).toEqual([`load index/${h.name}`, `load index/${h.name}`]);
+    // one reader opened again for both reads, the lost one closed
+    expect([inner.opened, inner.closed]).toEqual([2, 1]);
+    await reader.close();
+    expect(inner.closed).toBe(2);
   });
 });

@@ -9,7 +9,7 @@
  * reading the object back: the same bytes mean the lost attempt stored them.
  */
 import { FoleBackupError, errnoCode } from '../errors.js';
-import type { Backend, Bytes, ObjectHandle, ObjectInfo, ObjectType } from './backend.js';
+import type { Backend, Bytes, ObjectHandle, ObjectInfo, ObjectReader, ObjectType } from './backend.js';
 import { joinBytes } from './backend.js';
 import { describeHandle, WrappedBackend } from './wrapped.js';
 
@@ -109,6 +109,37 @@ export class RetryBackend extends WrappedBackend {
         await this.sleep(Math.floor(this.random() * cap));
       }
     }
+  }
+
+  /**
+   * A reader whose reads are retried as load is. A read that failed transiently may have lost the reader with its
+   * connection (an SFTP file handle lives in its session), so the object is opened again before the next attempt;
+   * reads under way at the same time share the new reader, and the old one is closed.
+   */
+  protected override async openReaderOf(h: ObjectHandle, open: () => Promise<ObjectReader>): Promise<ObjectReader> {
+    const what = describeHandle(h);
+    const first = await this.retry(`open ${what}`, open);
+    let current = Promise.resolve(first);
+    let closing: Promise<void> | undefined;
+    return {
+      size: first.size,
+      read: (range) => {
+        let used: Promise<ObjectReader> | undefined;
+        return this.retry(`load ${what}`, async () => {
+          if (used !== undefined && used === current && closing === undefined) {
+            current = open();
+            void used.then((r) => r.close()).catch(() => undefined);
+          }
+          used = current;
+          return (await used).read(range);
+        });
+      },
+      close: () =>
+        (closing ??= current.then(
+          (r) => r.close(),
+          () => undefined,
+        )),
+    };
   }
 
   override async saveNew(h: ObjectHandle, data: Bytes): Promise<void> {

@@ -9,6 +9,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeBackendConformance, expectCode, listAll, randomName } from '../../test/backend-conformance.js';
+import { startFaultProxy } from '../../test/servers/fault-proxy.js';
 import { sshdMissing, startSshd, type SshdServer } from '../../test/servers/sshd.js';
 import { skipWithout } from '../../test/servers/shared.js';
 import type { Backend } from './backend.js';
@@ -97,6 +98,37 @@ describe.skipIf(skip)('SFTP backend', () => {
       await b.create();
       expect(await b.isRepository()).toBe(false);
       await b.close();
+    });
+  });
+
+  describe('a connection lost before the session is up', () => {
+    it('is tried again behind the retry wrapper: reset at once, then cut mid-handshake, then connected', async () => {
+      const s = await sshd();
+      const proxy = await startFaultProxy(s.port);
+      try {
+        const knownHosts = join(s.home, `known-proxy-${proxy.port}`);
+        writeFileSync(knownHosts, `[127.0.0.1]:${proxy.port} ${s.hostKeyLine.split(' ').slice(1).join(' ')}\n`);
+        const path = join(s.home, `late-${randomName().slice(0, 8)}`);
+        const retries: string[] = [];
+        const b = openBackend(`sftp://${s.user}@127.0.0.1:${proxy.port}${path}`, {
+          sshKey: s.clientKey,
+          sshKnownHosts: knownHosts,
+          warn: (m) => retries.push(m),
+        });
+        proxy.resetNew(1);
+        // after the server's banner, inside its key exchange
+        proxy.cutAfter('toClient', 100);
+        await b.create();
+        expect(proxy.fired).toMatchObject({ resets: 1, cuts: 1, connections: 3 });
+        expect(retries).toEqual([
+          expect.stringMatching(/cannot connect: .*; retrying \(attempt 2\)$/),
+          expect.stringMatching(/cannot connect: .*; retrying \(attempt 3\)$/),
+        ]);
+        expect(existsSync(path)).toBe(true);
+        await b.close();
+      } finally {
+        await proxy.close();
+      }
     });
   });
 

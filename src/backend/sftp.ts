@@ -467,14 +467,24 @@ export class SftpBackend extends FolderBackend implements Backend {
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error & { level?: string }): void => {
         client.removeListener('ready', onReady);
+        client.removeListener('close', onClose);
+        // what the dead connection still reports is no one's business now
+        client.on('error', () => undefined);
+        client.end();
         reject(refused ?? connectError(this.location, user, err));
       };
+      // ssh2 closes without an error when the connection drops once the server's banner is in (mid key
+      // exchange), and stops its handshake timer: without this the connect would wait forever
+      const onClose = (): void =>
+        onError(Object.assign(new Error('the connection was closed during the handshake'), { code: 'ECONNRESET' }));
       const onReady = (): void => {
         client.removeListener('error', onError);
+        client.removeListener('close', onClose);
         resolve();
       };
       client.once('ready', onReady);
       client.once('error', onError);
+      client.once('close', onClose);
       client.connect(config);
     });
     // a connection lost later fails the calls under way; the next call connects again
@@ -559,8 +569,22 @@ function connectError(location: string, user: string, err: Error & { level?: str
     });
   }
   return new FoleBackupError('READ_ERROR', `${location}: cannot connect: ${err.message}`, {
+    cause: connectCause(err),
     hint: 'check the host, the port and that sshd runs there; the command can be run again',
   });
+}
+
+/**
+ * The cause of a failed connection, with an errno the retry wrapper (retry.ts) judges it by: the socket's own
+ * (ECONNREFUSED, ECONNRESET, ENOTFOUND, …), else ETIMEDOUT for a handshake that timed out and ECONNRESET for a
+ * connection that closed before the session was up (ssh2 says so without an errno). Anything else, a handshake
+ * that failed on its merits (no common algorithm), has none: trying again would fail the same way.
+ */
+function connectCause(err: Error & { level?: string }): Error {
+  if (errnoCode(err) !== undefined) return err;
+  const dropped = /^(Connection lost before handshake|No response from server)$/.test(err.message);
+  const code = err.level === 'client-timeout' ? 'ETIMEDOUT' : dropped ? 'ECONNRESET' : undefined;
+  return code === undefined ? err : Object.assign(new Error(err.message, { cause: err }), { code });
 }
 
 /** Run `count` requests, at most IN_FLIGHT at once; the first failure fails it all (after those in flight end). */

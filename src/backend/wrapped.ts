@@ -32,7 +32,7 @@ export abstract class WrappedBackend implements Backend {
   constructor(readonly inner: Backend) {
     const { openReader, listTemporary, removeTemporary, storageFacts, retainedUntil, probeImmutability } = inner;
     if (openReader !== undefined) {
-      this.openReader = (h) => this.call(`open ${describeHandle(h)}`, () => openReader.call(inner, h));
+      this.openReader = (h) => this.openReaderOf(h, () => openReader.call(inner, h));
     }
     if (listTemporary !== undefined) this.listTemporary = () => listTemporary.call(inner);
     if (removeTemporary !== undefined) {
@@ -50,6 +50,11 @@ export abstract class WrappedBackend implements Backend {
   /** How a call reaches the wrapped backend; `what` names it for messages. */
   protected call<T>(_what: string, fn: () => Promise<T>): Promise<T> {
     return fn();
+  }
+
+  /** How a reader of the wrapped backend is opened; `open` opens one, and may be called again (a new reader). */
+  protected openReaderOf(h: ObjectHandle, open: () => Promise<ObjectReader>): Promise<ObjectReader> {
+    return this.call(`open ${describeHandle(h)}`, open);
   }
 
   get location(): string {

@@ -349,6 +349,9 @@ export class FileWriter {
     try {
       data = await read;
     } catch (err) {
+      // a pack missing or shorter than the index says is damage; a read that failed (the network, the disk) is not,
+      // and fails the restore as the error it is, which running it again may cure
+      if (!(err instanceof FoleBackupError && (err.code === 'NOT_FOUND' || err.code === 'REPO_CORRUPT'))) throw err;
       throw new StopError(
         'CHECKSUM_MISMATCH',
         `pack ${span.pack.slice(0, 12)}: ${err instanceof Error ? err.message : String(err)}`,
