@@ -62,9 +62,9 @@ import { beyondEnd, checkHandle, checkRange, isObjectName, OBJECT_TYPES } from '
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 /** Objects up to this size are one PUT; larger ones a multipart upload of parts this size. */
-const PART_SIZE = 8 * 1024 * 1024;
+export const PART_SIZE = 8 * 1024 * 1024;
 /** Parts of one multipart upload in flight at once (memory: PART_SIZE each). */
-const PART_QUEUE = 4;
+export const PART_QUEUE = 4;
 /** How long saveNewByClaim keeps trying before it reports the name as held by another writer. */
 const CLAIM_WAIT_MS = 60_000;
 /** Marks a location create() made, so a second create() of an empty repository is refused like the local one. */
