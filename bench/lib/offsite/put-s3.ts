@@ -1,7 +1,7 @@
 /**
  * The raw upload a `fole-backup copy` to S3 is compared with (`npm run bench -- --offsite s3`): every file under
  * a directory put into a bucket with the AWS SDK v3 alone, sent the way src/backend/s3.ts sends a pack — one
- * PutObject up to PART_SIZE, else a multipart upload of PART_SIZE parts, PART_QUEUE of them in flight — with
+ * PutObject up to SINGLE_PUT_MAX, else a multipart upload of PART_SIZE parts, PART_QUEUE of them in flight — with
  * MAX_UPLOADS objects in flight, as a repository keeps that many pack uploads going
  * (src/repository/repository.ts). No encryption, no hashing, no index: the transport alone.
  *
@@ -16,7 +16,7 @@ import { join, relative } from 'node:path';
 import { CreateBucketCommand, HeadBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { PART_QUEUE, PART_SIZE } from '../../../src/backend/s3.js';
+import { PART_QUEUE, PART_SIZE, SINGLE_PUT_MAX } from '../../../src/backend/s3.js';
 import { MAX_UPLOADS } from '../../../src/repository/repository.js';
 
 function filesUnder(dir: string): string[] {
@@ -53,7 +53,7 @@ async function main(): Promise<void> {
     const body = readFileSync(file);
     bytes += body.length;
     const params = { Bucket: bucket, Key: `${prefix}/${relative(dir, file)}`, ContentType: 'application/octet-stream' };
-    if (body.length <= PART_SIZE) {
+    if (body.length <= SINGLE_PUT_MAX) {
       await client.send(new PutObjectCommand({ ...params, Body: body, ContentLength: body.length }));
       return;
     }
