@@ -245,6 +245,17 @@ function countFiles(dir: string): number {
   return n;
 }
 
+/** The figures of a step a tool could not take: its backup failed. */
+function backupFailed(runNo: number, scenario: Scenario, tool: ToolName): Measurement {
+  return figures(
+    runNo,
+    scenario,
+    tool,
+    { status: 'unavailable', parts: [], error: 'its backup failed', info: {} },
+    null,
+  );
+}
+
 /** One backup step of each tool in turn; a tool whose backup fails is added to `broken` and skipped after. */
 async function backupEach(
   env: Env,
@@ -258,10 +269,9 @@ async function backupEach(
   /** Whether the figures are reported (else the step is set-up for later ones, and its log line says so). */
   record: boolean,
 ): Promise<Measurement[]> {
-  setTag(tools, tag);
   const out: Measurement[] = [];
-  for (const t of tools) {
-    if (broken.has(t.name)) continue;
+  setTag(tools, tag);
+  for (const t of tools.filter((x) => !broken.has(x.name))) {
     const m = await step(env, runNo, scenario, t, [root], () => t.backup(root, kind), record);
     if (m.status !== 'ok') broken.add(t.name);
     out.push(m);
@@ -283,13 +293,7 @@ async function restoreEach(
   for (const t of tools) {
     const target = join(dir, `restore-${fileSafe(t.name)}`);
     const m = broken.has(t.name)
-      ? figures(
-          runNo,
-          'restore',
-          t.name,
-          { status: 'unavailable', parts: [], error: 'its backup failed', info: {} },
-          null,
-        )
+      ? backupFailed(runNo, 'restore', t.name)
       : await step(env, runNo, 'restore', t, [], () => t.restore(target), true);
     if (m.status === 'ok') {
       m.info.restoredFiles = countFiles(target);
@@ -350,13 +354,7 @@ async function runOnce(env: Env, runNo: number): Promise<{ ms: Measurement[]; mu
       for (const t of tools) {
         ms.push(
           broken.has(t.name)
-            ? figures(
-                runNo,
-                'verify',
-                t.name,
-                { status: 'unavailable', parts: [], error: 'its backup failed', info: {} },
-                null,
-              )
+            ? backupFailed(runNo, 'verify', t.name)
             : await step(env, runNo, 'verify', t, [], () => t.verify(), true),
         );
       }
@@ -580,7 +578,8 @@ async function offsiteRun(env: Env, runNo: number, targets: readonly OffsiteTarg
         if (o.status !== 'ok') log(`  copy — ${what}: ${o.status.toUpperCase()}: ${o.error ?? ''}`);
         else
           log(
-            `  copy — ${what}: ${m.wallS.toFixed(2)} s (transfer ${typeof transferS === 'number' ? transferS.toFixed(2) : '?'}` +
+            `  copy — ${what}: ${m.wallS.toFixed(2)} s (transfer ` +
+              `${typeof transferS === 'number' ? transferS.toFixed(2) : '?'}` +
               ` s, ${typeof bytes === 'number' ? (bytes / 1e6).toFixed(1) : '?'} MB), CPU ${m.cpuS.toFixed(2)} s, ` +
               `${(m.maxRssKiB / 1024).toFixed(0)} MiB peak; other processes ${foreignCpuS.toFixed(1)} CPU s`,
           );
@@ -645,11 +644,7 @@ async function offsiteBenchmark(
   process.stdout.write(`${text.join('\n')}\n`);
   const base = join(env.opts.out, `results-offsite-${env.opts.preset}-${stamp}`);
   const json = {
-    schema: 1,
-    startedAt: new Date(started).toISOString(),
-    durationS: (Date.now() - started) / 1000,
-    command: commandLine(),
-    options: env.opts,
+    ...runRecord(env.opts),
     machine: { host: hostname(), kernel: release(), cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null },
     versions: { fole: env.build.version, restic: resticVersion() },
     pageCache: env.cacheMode,
@@ -669,6 +664,23 @@ async function offsiteBenchmark(
 
 function commandLine(): string {
   return `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim();
+}
+
+/** What every results JSON starts with: when, how long, the command and its options. */
+function runRecord(opts: BenchOptions) {
+  return {
+    schema: 1,
+    startedAt: new Date(started).toISOString(),
+    durationS: (Date.now() - started) / 1000,
+    command: commandLine(),
+    options: opts,
+  };
+}
+
+/** Remove the work directory at the end, unless --keep. */
+function removeWork(opts: BenchOptions, workBase: string): void {
+  if (!opts.keep) rmSync(workBase, { recursive: true, force: true });
+  else log(`kept ${workBase}`);
 }
 
 function gitRevision(): string {
@@ -796,7 +808,8 @@ async function benchmark(opts: BenchOptions, build: FoleBuild, baseline: Baselin
         `${listing.databases.length} databases; targets ${opts.offsite.join(', ')}`,
       [
         `${opts.runs} run(s), medians; page cache ${cache.mode}`,
-        `${cpus().length} × ${cpus()[0]?.model ?? '?'}; load average at start ${loadAtStart.map((x) => x.toFixed(2)).join(' ')}`,
+        `${cpus().length} × ${cpus()[0]?.model ?? '?'}`,
+        `load average at start ${loadAtStart.map((x) => x.toFixed(2)).join(' ')}`,
         build.version,
       ].join('; '),
       `${resticVersion()} — its backup time includes the sqlite3 .backup of every DB`,
@@ -804,8 +817,7 @@ async function benchmark(opts: BenchOptions, build: FoleBuild, baseline: Baselin
     try {
       await offsiteBenchmark(env, stamp, header, loadAtStart);
     } finally {
-      if (!opts.keep) rmSync(workBase, { recursive: true, force: true });
-      else log(`kept ${workBase}`);
+      removeWork(opts, workBase);
     }
     return;
   }
@@ -903,11 +915,7 @@ async function benchmark(opts: BenchOptions, build: FoleBuild, baseline: Baselin
     // files
     const base = join(opts.out, `results-${opts.preset}-${stamp}`);
     const json = {
-      schema: 1,
-      startedAt: new Date(started).toISOString(),
-      durationS: (Date.now() - started) / 1000,
-      command: commandLine(),
-      options: opts,
+      ...runRecord(opts),
       machine: {
         host: hostname(),
         kernel: release(),
@@ -1032,8 +1040,7 @@ async function benchmark(opts: BenchOptions, build: FoleBuild, baseline: Baselin
     writeFileSync(`${base}.md`, `${md.join('\n')}\n`);
     log(`wrote ${base}.json and ${base}.md; command logs in ${logDir}`);
   } finally {
-    if (!opts.keep) rmSync(workBase, { recursive: true, force: true });
-    else log(`kept ${workBase}`);
+    removeWork(opts, workBase);
   }
 }
 

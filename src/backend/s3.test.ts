@@ -323,7 +323,7 @@ describe.skipIf(skip)('S3 backend on a real server (OpenStack Swift s3api over T
     }
   });
 
-  it('puts a pack given in parts as one PUT up to SINGLE_PUT_MAX, and a larger object as a multipart upload', async () => {
+  it('puts a pack given in parts as one PUT, and an object over SINGLE_PUT_MAX as a multipart upload', async () => {
     await withBackend(location('put-sizes'), async (backend) => {
       await backend.create();
       const seen = recorded(backend);
