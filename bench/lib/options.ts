@@ -76,7 +76,7 @@ export const USAGE = `usage: npm run bench -- [options]
                                  installed if missing) ${OFFSITE_SCENARIOS.join(', ')} (those --scenarios names);
                                  and \`fole-backup copy\` of the full backup from a local repository against the
                                  same bytes uploaded by the AWS SDK alone / \`sftp -b\` alone. No Borg, no
-                                 machine limits, no dedup
+                                 machine limits, no dedup; not with --baseline or --profile
   -h, --help                     this text`;
 
 export class OptionsError extends Error {}
@@ -161,6 +161,9 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions | '
       throw new OptionsError(`--offsite takes ${OFFSITE_TARGETS.join(', ')}, not ${t}`);
   }
   if (v.offsite !== undefined && offsite.length === 0) throw new OptionsError('--offsite needs s3, sftp or both');
+  // the offsite runs measure this build against restic only, and profile nothing
+  if (offsite.length > 0 && (v.baseline !== undefined || v.profile === true))
+    throw new OptionsError('--offsite cannot be combined with --baseline or --profile');
   const baseline = v.baseline?.trim();
   if (baseline === '') throw new OptionsError('--baseline needs a git ref (a commit, a branch, main~5)');
   return {
