@@ -36,7 +36,16 @@ import { measureLimits, type Limit } from './lib/limits.js';
 import { LiveDatabases } from './lib/live-databases.js';
 import { machineBusyS, waitQuiet } from './lib/machine-load.js';
 import { duBytes, ensureGnuTime, run } from './lib/measure.js';
-import { OptionsError, parseOptions, SCENARIO_TITLES, USAGE, type BenchOptions, type Scenario } from './lib/options.js';
+import {
+  OFFSITE_SCENARIOS,
+  OptionsError,
+  parseOptions,
+  SCENARIO_TITLES,
+  USAGE,
+  type BenchOptions,
+  type OffsiteTargetName,
+  type Scenario,
+} from './lib/options.js';
 import { detectCacheMode, prepareCache, type CacheMode } from './lib/page-cache.js';
 import {
   baselineTable,
@@ -50,6 +59,7 @@ import {
   renderText,
   summarize,
   type DedupFigure,
+  type Goal,
   type Measurement,
   type Summary,
 } from './lib/report.js';
@@ -57,7 +67,16 @@ import { ensureAnchors } from './lib/tools/anchor.js';
 import { BorgTool, borgVersion } from './lib/tools/borg.js';
 import { FoleTool, foleCommands, type FoleBuild } from './lib/tools/fole.js';
 import { ResticTool, resticVersion } from './lib/tools/restic.js';
-import { fileSafe, type BenchTool, type StepOutcome, type ToolName } from './lib/tools/tool.js';
+import {
+  fileSafe,
+  StepRunner,
+  type BackupKind,
+  type BenchTool,
+  type StepOutcome,
+  type ToolName,
+} from './lib/tools/tool.js';
+import { copyTable, offsiteGoals, type CopyFigure } from './lib/offsite/report.js';
+import { startTarget, targetMissing, type OffsiteTarget } from './lib/offsite/targets.js';
 
 const REPO_ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const CLI = join(REPO_ROOT, 'dist', 'cli', 'main.js');
@@ -129,7 +148,25 @@ function figures(
   };
 }
 
-/** One measured step of one tool: same cache state first, repository growth around it. */
+/**
+ * Run `fn` as a measured step: a quiet moment waited for, the same cache state (dropped, or `inputs` read once),
+ * and the CPU time the rest of the machine spent meanwhile.
+ */
+async function quietly(
+  env: Env,
+  inputs: readonly string[],
+  fn: () => Promise<StepOutcome>,
+): Promise<{ o: StepOutcome; foreignCpuS: number; busyBefore: number }> {
+  const quiet = await waitQuiet(env.opts.quietWait);
+  prepareCache(env.cacheMode, [...inputs]);
+  const busy0 = machineBusyS();
+  const o = await fn();
+  const busyS = machineBusyS() - busy0;
+  const own = o.parts.reduce((a, p) => a + p.t.userS + p.t.sysS, 0);
+  return { o, foreignCpuS: Math.max(0, busyS - own), busyBefore: quiet.busyShare };
+}
+
+/** One measured step of one tool: same cache state first, repository growth around it (where it has a dir). */
 async function step(
   env: Env,
   runNo: number,
@@ -139,18 +176,11 @@ async function step(
   fn: () => Promise<StepOutcome>,
   record: boolean,
 ): Promise<Measurement> {
-  const before = duBytes(tool.repo);
-  const quiet = await waitQuiet(env.opts.quietWait);
-  prepareCache(env.cacheMode, [...inputs, ...tool.stateDirs]);
-  const busy0 = machineBusyS();
-  const o = await fn();
-  const busyS = machineBusyS() - busy0;
-  const growth = scenario === 'restore' || scenario === 'verify' ? null : duBytes(tool.repo) - before;
-  const own = o.parts.reduce((a, p) => a + p.t.userS + p.t.sysS, 0);
-  const m = figures(runNo, scenario, tool.name, o, growth, {
-    foreignCpuS: Math.max(0, busyS - own),
-    busyBefore: quiet.busyShare,
-  });
+  const repo = tool.repo;
+  const before = repo === null ? 0 : duBytes(repo);
+  const { o, ...load } = await quietly(env, [...inputs, ...tool.stateDirs], fn);
+  const growth = repo === null || scenario === 'restore' || scenario === 'verify' ? null : duBytes(repo) - before;
+  const m = figures(runNo, scenario, tool.name, o, growth, load);
   const what = `${SCENARIO_TITLES[scenario]} — ${tool.name}`;
   if (o.status === 'ok')
     log(
@@ -215,6 +245,67 @@ function countFiles(dir: string): number {
   return n;
 }
 
+/** The figures of a step a tool could not take: its backup failed. */
+function backupFailed(runNo: number, scenario: Scenario, tool: ToolName): Measurement {
+  return figures(
+    runNo,
+    scenario,
+    tool,
+    { status: 'unavailable', parts: [], error: 'its backup failed', info: {} },
+    null,
+  );
+}
+
+/** One backup step of each tool in turn; a tool whose backup fails is added to `broken` and skipped after. */
+async function backupEach(
+  env: Env,
+  runNo: number,
+  scenario: Scenario,
+  kind: BackupKind,
+  tools: readonly BenchTool[],
+  root: string,
+  broken: Set<ToolName>,
+  tag: string,
+  /** Whether the figures are reported (else the step is set-up for later ones, and its log line says so). */
+  record: boolean,
+): Promise<Measurement[]> {
+  const out: Measurement[] = [];
+  setTag(tools, tag);
+  for (const t of tools.filter((x) => !broken.has(x.name))) {
+    const m = await step(env, runNo, scenario, t, [root], () => t.backup(root, kind), record);
+    if (m.status !== 'ok') broken.add(t.name);
+    out.push(m);
+  }
+  return out;
+}
+
+/** Each tool restores its latest backup into `dir`/restore-<tool>; the trees are retired, not deleted. */
+async function restoreEach(
+  env: Env,
+  runNo: number,
+  tools: readonly BenchTool[],
+  dir: string,
+  broken: ReadonlySet<ToolName>,
+  tag: string,
+): Promise<Measurement[]> {
+  setTag(tools, tag);
+  const out: Measurement[] = [];
+  for (const t of tools) {
+    const target = join(dir, `restore-${fileSafe(t.name)}`);
+    const m = broken.has(t.name)
+      ? backupFailed(runNo, 'restore', t.name)
+      : await step(env, runNo, 'restore', t, [], () => t.restore(target), true);
+    if (m.status === 'ok') {
+      m.info.restoredFiles = countFiles(target);
+      m.info.restoredBytes = duBytes(target);
+    }
+    out.push(m);
+  }
+  // the restored trees and anything kept beside them (fole keeps the previous tree): not deleted, see retire()
+  for (const n of readdirSync(dir)) if (n.startsWith('restore-')) retire(env, join(dir, n));
+  return out;
+}
+
 async function runOnce(env: Env, runNo: number): Promise<{ ms: Measurement[]; mutation: MutationResult | null }> {
   const dir = join(env.workBase, `run-${runNo}`);
   const root = join(dir, 'storage-root');
@@ -234,13 +325,9 @@ async function runOnce(env: Env, runNo: number): Promise<{ ms: Measurement[]; mu
     for (const t of tools) await t.init();
 
     const backupStep = async (scenario: Scenario, kind: 'full' | 'incremental'): Promise<void> => {
-      setTag(tools, `run${runNo}-${scenario}`);
-      for (const t of tools) {
-        if (broken.has(t.name)) continue;
-        const m = await step(env, runNo, scenario, t, [root], () => t.backup(root, kind), want.has(scenario));
-        if (m.status !== 'ok') broken.add(t.name);
-        if (want.has(scenario)) ms.push(m);
-      }
+      const tag = `run${runNo}-${scenario}`;
+      const got = await backupEach(env, runNo, scenario, kind, tools, root, broken, tag, want.has(scenario));
+      if (want.has(scenario)) ms.push(...got);
     };
     // the full backup is every other scenario's starting point: it always runs
     await backupStep('full', 'full');
@@ -257,28 +344,7 @@ async function runOnce(env: Env, runNo: number): Promise<{ ms: Measurement[]; mu
       );
       await backupStep('incr-change', 'incremental');
     }
-    if (want.has('restore')) {
-      setTag(tools, `run${runNo}-restore`);
-      for (const t of tools) {
-        const target = join(dir, `restore-${fileSafe(t.name)}`);
-        const m = broken.has(t.name)
-          ? figures(
-              runNo,
-              'restore',
-              t.name,
-              { status: 'unavailable', parts: [], error: 'its backup failed', info: {} },
-              null,
-            )
-          : await step(env, runNo, 'restore', t, [], () => t.restore(target), true);
-        if (m.status === 'ok') {
-          m.info.restoredFiles = countFiles(target);
-          m.info.restoredBytes = duBytes(target);
-        }
-        ms.push(m);
-      }
-      // the restored trees and anything kept beside them (fole keeps the previous tree): not deleted, see retire()
-      for (const n of readdirSync(dir)) if (n.startsWith('restore-')) retire(env, join(dir, n));
-    }
+    if (want.has('restore')) ms.push(...(await restoreEach(env, runNo, tools, dir, broken, `run${runNo}-restore`)));
     if (want.has('verify')) {
       // verify --read-data writes databases to scratch copies, up to all of them at once (docs/VERIFY.md):
       // on `large` the retired restores (20 GB) left no room for them. Nothing is restored after this point,
@@ -288,13 +354,7 @@ async function runOnce(env: Env, runNo: number): Promise<{ ms: Measurement[]; mu
       for (const t of tools) {
         ms.push(
           broken.has(t.name)
-            ? figures(
-                runNo,
-                'verify',
-                t.name,
-                { status: 'unavailable', parts: [], error: 'its backup failed', info: {} },
-                null,
-              )
+            ? backupFailed(runNo, 'verify', t.name)
             : await step(env, runNo, 'verify', t, [], () => t.verify(), true),
         );
       }
@@ -405,7 +465,7 @@ async function profile(
     full.runner.tag = 'profile';
     await full.init();
     const record = async (name: string, fn: () => Promise<StepOutcome>, inputs: string[]): Promise<void> => {
-      prepareCache(env.cacheMode, [...inputs, full.repo]);
+      prepareCache(env.cacheMode, [...inputs, ...full.stateDirs]);
       const o = await fn();
       const wallS = o.status === 'ok' ? o.parts.reduce((a, p) => a + p.t.wallS, 0) : null;
       log(
@@ -424,6 +484,203 @@ async function profile(
     retire(env, dir);
   }
   return { dir: outDir, steps };
+}
+
+/** What one offsite invocation measured: per target the tools' steps, and every copy and raw upload. */
+interface OffsiteResults {
+  ms: Map<OffsiteTargetName, Measurement[]>;
+  copies: CopyFigure[];
+}
+
+/**
+ * One offsite run: the tree backed up once into a local repository (set-up: the source of `copy`), then per
+ * target, fole-backup and restic back up to it (full, then unchanged incremental) and restore from it, each with
+ * a repository of its own on the server; then `fole-backup copy` of the local repository into a twin on the
+ * server, and the raw upload of the local repository's files to the same server, in alternating order.
+ */
+async function offsiteRun(env: Env, runNo: number, targets: readonly OffsiteTarget[], res: OffsiteResults) {
+  const dir = join(env.workBase, `offsite-run-${runNo}`);
+  const root = join(dir, 'storage-root');
+  // the tree, the local repository, two restored trees per target (the servers keep their repositories here too)
+  makeRoom(env, env.listing.bytes * (2 + 6 * targets.length) * 1.2 + 2e9);
+  mkdirSync(dir, { recursive: true });
+  log(`offsite run ${runNo}/${env.opts.runs}: copying the tree into ${root}`);
+  copyTree(env.dataset.root, root);
+  const live = new LiveDatabases(listTree(root).databases);
+  const want = new Set(env.opts.scenarios);
+  try {
+    const source = new FoleTool(env.build, dir, env.logDir);
+    source.runner.tag = `run${runNo}-local`;
+    await source.init();
+    const local = await step(env, runNo, 'full', source, [root], () => source.backup(root, 'full'), false);
+    const sourceRepo = source.repo;
+    if (local.status !== 'ok' || sourceRepo === null) throw new Error(`the local backup failed: ${local.error ?? ''}`);
+    for (const target of targets) {
+      const tdir = join(dir, target.name);
+      mkdirSync(tdir, { recursive: true });
+      const place = (what: string): string => `run${runNo}-${what}`;
+      const tools = order(
+        [
+          new FoleTool(env.build, tdir, env.logDir, [], target.fole(place('fole'))),
+          new ResticTool(tdir, env.logDir, target.restic(place('restic'))),
+        ],
+        runNo,
+      );
+      const tag = (what: string): string => `run${runNo}-${target.name}-${what}`;
+      setTag(tools, tag('init'));
+      for (const t of tools) await t.init();
+      const ms = res.ms.get(target.name) ?? [];
+      res.ms.set(target.name, ms);
+      const broken = new Set<ToolName>();
+      log(`  to ${target.title}`);
+      ms.push(...(await backupEach(env, runNo, 'full', 'full', tools, root, broken, tag('full'), true)));
+      if (want.has('incr-nochange')) {
+        const t = tag('incr-nochange');
+        ms.push(...(await backupEach(env, runNo, 'incr-nochange', 'incremental', tools, root, broken, t, true)));
+      }
+      if (want.has('restore')) ms.push(...(await restoreEach(env, runNo, tools, tdir, broken, tag('restore'))));
+
+      const copier = new FoleTool(env.build, tdir, env.logDir, [], target.fole(place('copy')));
+      copier.runner.tag = tag('copy');
+      await copier.initFrom(sourceRepo);
+      const raw = new StepRunner(env.logDir, `raw-${target.name}`, { ...process.env, ...target.rawEnv });
+      raw.tag = tag('copy');
+      const jobs = order(
+        [
+          { who: 'fole' as const, fn: () => copier.copyFrom(sourceRepo) },
+          { who: 'raw' as const, fn: () => target.rawUpload(raw, sourceRepo, place('raw')) },
+        ],
+        runNo,
+      );
+      for (const { who, fn } of jobs) {
+        const { o, foreignCpuS } = await quietly(env, [sourceRepo], fn);
+        const m = {
+          wallS: o.parts.reduce((a, p) => a + p.t.wallS, 0),
+          cpuS: o.parts.reduce((a, p) => a + p.t.userS + p.t.sysS, 0),
+          maxRssKiB: o.parts.reduce((a, p) => Math.max(a, p.t.maxRssKiB), 0),
+        };
+        const bytes = o.info.bytesWritten ?? o.info.bytes;
+        const transferS = o.info.transferS;
+        res.copies.push({
+          run: runNo,
+          target: target.name,
+          who,
+          status: o.status,
+          ...(o.error !== undefined ? { error: o.error } : {}),
+          wallS: m.wallS,
+          cpuS: m.cpuS,
+          maxRssKiB: m.maxRssKiB,
+          bytes: typeof bytes === 'number' ? bytes : null,
+          transferS: typeof transferS === 'number' ? transferS : null,
+          foreignCpuS,
+        });
+        const what = who === 'fole' ? 'fole-backup copy' : target.rawTitle;
+        if (o.status !== 'ok') log(`  copy — ${what}: ${o.status.toUpperCase()}: ${o.error ?? ''}`);
+        else
+          log(
+            `  copy — ${what}: ${m.wallS.toFixed(2)} s (transfer ` +
+              `${typeof transferS === 'number' ? transferS.toFixed(2) : '?'}` +
+              ` s, ${typeof bytes === 'number' ? (bytes / 1e6).toFixed(1) : '?'} MB), CPU ${m.cpuS.toFixed(2)} s, ` +
+              `${(m.maxRssKiB / 1024).toFixed(0)} MiB peak; other processes ${foreignCpuS.toFixed(1)} CPU s`,
+          );
+      }
+    }
+  } finally {
+    live.close();
+    retire(env, dir);
+  }
+}
+
+/** `--offsite`: start the servers, run the offsite runs, report. */
+async function offsiteBenchmark(
+  env: Env,
+  stamp: string,
+  header: readonly string[],
+  loadAtStart: number[],
+): Promise<void> {
+  const targets: OffsiteTarget[] = [];
+  const res: OffsiteResults = { ms: new Map(), copies: [] };
+  try {
+    for (const name of env.opts.offsite) {
+      const missing = targetMissing(name);
+      if (missing !== undefined) throw new Error(`--offsite ${name}: ${missing} is not installed (see .ci/run)`);
+      log(`starting the ${name} server`);
+      targets.push(await startTarget(name));
+    }
+    for (let r = 1; r <= env.opts.runs; r++) await offsiteRun(env, r, targets, res);
+  } finally {
+    for (const t of targets) await t.stop();
+  }
+  const scenarios = OFFSITE_SCENARIOS.filter((sc) => sc === 'full' || env.opts.scenarios.includes(sc));
+  const tools: ToolName[] = ['fole', 'restic'];
+  const fullFole = [...res.ms.values()].flat().find((m) => m.tool === 'fole' && m.status === 'ok');
+  const treeFiles = typeof fullFole?.info.files === 'number' ? fullFole.info.files : env.listing.files.length;
+  const treeBytes = typeof fullFole?.info.bytes === 'number' ? fullFole.info.bytes : env.listing.bytes;
+  const text: string[] = [...header];
+  const md: string[] = [...header.map((h) => `${h}  `), '', `Command: \`${commandLine()}\``, ''];
+  const sums: Record<string, Summary[]> = {};
+  const goalList: Goal[] = [];
+  for (const t of targets) {
+    const ms = res.ms.get(t.name) ?? [];
+    const tsums = summarize(ms, scenarios, tools, treeFiles, treeBytes);
+    sums[t.name] = tsums;
+    goalList.push(...offsiteGoals(t.name, res.copies, ms));
+    text.push('', `to ${t.title}`, renderText(mainTable(tsums, tools, scenarios)));
+    md.push(`#### To ${t.title}`, '', renderMarkdown(mainTable(tsums, tools, scenarios)), '');
+    md.push(renderMarkdown(detailTable(tsums)), '');
+    for (const p of tsums.filter((x) => x.status === 'failed' || x.status === 'unavailable')) {
+      const line = `${p.tool} / ${SCENARIO_TITLES[p.scenario]}: ${p.status}${p.error ? ` — ${p.error}` : ''}`;
+      text.push(`  ${line}`);
+      md.push(`- ${line}`);
+    }
+  }
+  const copies = copyTable(res.copies, targets);
+  const goalTable = goalsTable(goalList, 'goal (issue 20)');
+  text.push('', 'copy of the full backup from a local repository, and the same bytes uploaded raw', renderText(copies));
+  text.push('', renderText(goalTable));
+  for (const c of res.copies.filter((x) => x.status !== 'ok')) text.push(`  ${c.target} ${c.who}: ${c.error ?? ''}`);
+  md.push('#### Copy of the full backup, and the same bytes uploaded raw', '', renderMarkdown(copies), '');
+  md.push('#### Goals', '', renderMarkdown(goalTable), '');
+  process.stdout.write(`${text.join('\n')}\n`);
+  const base = join(env.opts.out, `results-offsite-${env.opts.preset}-${stamp}`);
+  const json = {
+    ...runRecord(env.opts),
+    machine: { host: hostname(), kernel: release(), cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null },
+    versions: { fole: env.build.version, restic: resticVersion() },
+    pageCache: env.cacheMode,
+    loadAverageAtStart: loadAtStart,
+    targets: targets.map((t) => ({ name: t.name, title: t.title, raw: t.rawTitle })),
+    backedUp: { files: treeFiles, bytes: treeBytes },
+    summaries: sums,
+    copies: res.copies,
+    goals: goalList,
+    measurements: Object.fromEntries(res.ms),
+    logs: env.logDir,
+  };
+  writeFileSync(`${base}.json`, `${JSON.stringify(json, null, 2)}\n`);
+  writeFileSync(`${base}.md`, `${md.join('\n')}\n`);
+  log(`wrote ${base}.json and ${base}.md; command logs in ${env.logDir}`);
+}
+
+function commandLine(): string {
+  return `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim();
+}
+
+/** What every results JSON starts with: when, how long, the command and its options. */
+function runRecord(opts: BenchOptions) {
+  return {
+    schema: 1,
+    startedAt: new Date(started).toISOString(),
+    durationS: (Date.now() - started) / 1000,
+    command: commandLine(),
+    options: opts,
+  };
+}
+
+/** Remove the work directory at the end, unless --keep. */
+function removeWork(opts: BenchOptions, workBase: string): void {
+  if (!opts.keep) rmSync(workBase, { recursive: true, force: true });
+  else log(`kept ${workBase}`);
 }
 
 function gitRevision(): string {
@@ -455,7 +712,7 @@ async function main(): Promise<void> {
     return;
   }
   ensureGnuTime(log);
-  if (opts.anchors.length > 0) ensureAnchors(log);
+  if (opts.anchors.length > 0) ensureAnchors(opts.anchors, log);
   if (opts.build) {
     log('npm run build');
     const b = run('npm', ['run', 'build'], { cwd: REPO_ROOT, allowFail: true });
@@ -544,6 +801,26 @@ async function benchmark(opts: BenchOptions, build: FoleBuild, baseline: Baselin
       ` MB), ${listing.databases.length} databases`,
   );
 
+  if (opts.offsite.length > 0) {
+    const header = [
+      `fole-backup offsite benchmark — preset ${opts.preset} (seed ${dataset.spec.seed}): ` +
+        `${listing.files.length.toLocaleString('en-US')} files, ${(listing.bytes / 1e6).toFixed(0)} MB, ` +
+        `${listing.databases.length} databases; targets ${opts.offsite.join(', ')}`,
+      [
+        `${opts.runs} run(s), medians; page cache ${cache.mode}`,
+        `${cpus().length} × ${cpus()[0]?.model ?? '?'}`,
+        `load average at start ${loadAtStart.map((x) => x.toFixed(2)).join(' ')}`,
+        build.version,
+      ].join('; '),
+      `${resticVersion()} — its backup time includes the sqlite3 .backup of every DB`,
+    ];
+    try {
+      await offsiteBenchmark(env, stamp, header, loadAtStart);
+    } finally {
+      removeWork(opts, workBase);
+    }
+    return;
+  }
   const largestDb = [...listing.databases].sort((a, b) => statSync(b).size - statSync(a).size)[0];
   log('machine limits');
   await waitQuiet(opts.quietWait);
@@ -638,11 +915,7 @@ async function benchmark(opts: BenchOptions, build: FoleBuild, baseline: Baselin
     // files
     const base = join(opts.out, `results-${opts.preset}-${stamp}`);
     const json = {
-      schema: 1,
-      startedAt: new Date(started).toISOString(),
-      durationS: (Date.now() - started) / 1000,
-      command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
-      options: opts,
+      ...runRecord(opts),
       machine: {
         host: hostname(),
         kernel: release(),
@@ -767,8 +1040,7 @@ async function benchmark(opts: BenchOptions, build: FoleBuild, baseline: Baselin
     writeFileSync(`${base}.md`, `${md.join('\n')}\n`);
     log(`wrote ${base}.json and ${base}.md; command logs in ${logDir}`);
   } finally {
-    if (!opts.keep) rmSync(workBase, { recursive: true, force: true });
-    else log(`kept ${workBase}`);
+    removeWork(opts, workBase);
   }
 }
 

@@ -14,6 +14,10 @@ export type PresetName = (typeof PRESET_NAMES)[number];
 const SCENARIOS = ['full', 'incr-nochange', 'incr-change', 'restore', 'verify', 'dedup'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 const ANCHOR_NAMES: readonly AnchorName[] = ['restic', 'borg'];
+const OFFSITE_TARGETS = ['s3', 'sftp'] as const;
+export type OffsiteTargetName = (typeof OFFSITE_TARGETS)[number];
+/** What --offsite measures of the scenarios (the full backup always; the others when --scenarios names them). */
+export const OFFSITE_SCENARIOS: readonly Scenario[] = ['full', 'incr-nochange', 'restore'];
 
 export const SCENARIO_TITLES: Record<Scenario, string> = {
   full: 'first full backup',
@@ -38,6 +42,8 @@ export interface BenchOptions {
   baseline?: string;
   /** Wait at most this long before each step for a quiet second (machine < 15% busy). */
   quietWait: number;
+  /** --offsite: measure against these servers instead of local repositories. */
+  offsite: OffsiteTargetName[];
   /** Scale the preset to about this many files / megabytes. */
   files?: number;
   mb?: number;
@@ -64,6 +70,13 @@ export const USAGE = `usage: npm run bench -- [options]
   --baseline REF                 also build the git ref REF (a commit, main~5, a tag) in a worktree under
                                  --out and measure it as the tool fole@REF, interleaved with this build:
                                  the report shows this build / REF for wall time, CPU and peak RSS
+  --offsite s3,sftp              measure against servers on this machine instead of local repositories:
+                                 Swift's s3api over TLS and/or OpenSSH sshd, started by the harness
+                                 (test/servers/). Per target: fole-backup and restic (+ its sqlite3 hook;
+                                 installed if missing) ${OFFSITE_SCENARIOS.join(', ')} (those --scenarios names);
+                                 and \`fole-backup copy\` of the full backup from a local repository against the
+                                 same bytes uploaded by the AWS SDK alone / \`sftp -b\` alone. No Borg, no
+                                 machine limits, no dedup; not with --baseline or --profile
   -h, --help                     this text`;
 
 export class OptionsError extends Error {}
@@ -86,6 +99,7 @@ function parse(argv: string[]) {
       'no-build': { type: 'boolean', default: false },
       baseline: { type: 'string' },
       'quiet-wait': { type: 'string' },
+      offsite: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -138,6 +152,18 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions | '
   const quietWait = Number(v['quiet-wait'] ?? 5);
   if (!Number.isFinite(quietWait) || quietWait < 0)
     throw new OptionsError(`--quiet-wait must be a number of seconds, not ${v['quiet-wait']}`);
+  const offsite = (v.offsite ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  for (const t of offsite) {
+    if (!(OFFSITE_TARGETS as readonly string[]).includes(t))
+      throw new OptionsError(`--offsite takes ${OFFSITE_TARGETS.join(', ')}, not ${t}`);
+  }
+  if (v.offsite !== undefined && offsite.length === 0) throw new OptionsError('--offsite needs s3, sftp or both');
+  // the offsite runs measure this build against restic only, and profile nothing
+  if (offsite.length > 0 && (v.baseline !== undefined || v.profile === true))
+    throw new OptionsError('--offsite cannot be combined with --baseline or --profile');
   const baseline = v.baseline?.trim();
   if (baseline === '') throw new OptionsError('--baseline needs a git ref (a commit, a branch, main~5)');
   return {
@@ -147,11 +173,13 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions | '
     ...(mb !== undefined ? { mb } : {}),
     preset,
     runs,
-    anchors: ANCHOR_NAMES.filter((a) => anchors.includes(a)),
+    // offsite: restic is the comparison, Borg has no S3
+    anchors: offsite.length > 0 ? ['restic'] : ANCHOR_NAMES.filter((a) => anchors.includes(a)),
     scenarios,
     out: resolve(v.out ?? resolve(repoRoot, 'bench', 'out')),
     keep: v.keep === true,
     profile: v.profile === true,
     build: v['no-build'] !== true,
+    offsite: OFFSITE_TARGETS.filter((t) => offsite.includes(t)),
   };
 }

@@ -52,7 +52,7 @@ export interface Summary {
   mbPerS: number | null;
 }
 
-function median(xs: readonly number[]): number | null {
+export function median(xs: readonly number[]): number | null {
   const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   if (v.length === 0) return null;
   const m = Math.floor(v.length / 2);
@@ -321,9 +321,9 @@ export function goals(sums: readonly Summary[], limits: readonly Limit[], treeBy
   return out;
 }
 
-export function goalsTable(gs: readonly Goal[]): Table {
+export function goalsTable(gs: readonly Goal[], title = 'goal (issue 5, default preset)'): Table {
   return {
-    head: ['goal (issue 5, default preset)', 'this run', 'met'],
+    head: [title, 'this run', 'met'],
     rows: gs.map((g) => [g.goal, g.value, g.met === null ? '–' : g.met ? 'yes' : 'NO']),
     right: new Set(),
   };

@@ -17,7 +17,7 @@ import { startSwiftInEnv, swiftMissing, type SwiftServer } from '../../test/serv
 import { skipWithout } from '../../test/servers/shared.js';
 import { FoleBackupError } from '../errors.js';
 import { openBackend } from './open.js';
-import { parseS3Location, S3Backend, type S3Options, s3Error } from './s3.js';
+import { PART_SIZE, parseS3Location, S3Backend, SINGLE_PUT_MAX, type S3Options, s3Error } from './s3.js';
 import { FaultInjectingBackend } from './fault.js';
 import { RetryBackend } from './retry.js';
 import { backup } from '../backup/backup.js';
@@ -322,6 +322,34 @@ describe.skipIf(skip)('S3 backend on a real server (OpenStack Swift s3api over T
       rmSync(work, { recursive: true, force: true });
     }
   });
+
+  it('puts a pack given in parts as one PUT, and an object over SINGLE_PUT_MAX as a multipart upload', async () => {
+    await withBackend(location('put-sizes'), async (backend) => {
+      await backend.create();
+      const seen = recorded(backend);
+      // a default pack: 16 MiB and the overshoot of its last blob, in the parts a pack is made of
+      const pack = [randomBytes(8 << 20), randomBytes(8 << 20), randomBytes(1234)];
+      const small = { type: 'data' as const, name: randomBytes(32).toString('hex') };
+      await backend.save(small, pack);
+      expect(seen.map((r) => r.method)).toEqual(['PUT']);
+      expect(seen[0]?.query).not.toContain('uploadId');
+      expect((await backend.load(small)).equals(Buffer.concat(pack))).toBe(true);
+
+      seen.length = 0;
+      const big = { type: 'data' as const, name: randomBytes(32).toString('hex') };
+      const over = [randomBytes(SINGLE_PUT_MAX), randomBytes(1)];
+      await backend.save(big, over);
+      expect(seen.filter((r) => r.method === 'POST' && r.query.includes('uploads')).length).toBe(1);
+      expect(seen.filter((r) => r.method === 'PUT' && r.query.includes('partNumber')).length).toBe(
+        Math.ceil((SINGLE_PUT_MAX + 1) / PART_SIZE),
+      );
+      expect((await backend.stat(big)).size).toBe(SINGLE_PUT_MAX + 1);
+      const tail = await backend.load(big, { offset: SINGLE_PUT_MAX - 10, length: 11 });
+      expect(tail.equals(Buffer.concat([over[0]?.subarray(-10) ?? Buffer.alloc(0), over[1] ?? Buffer.alloc(0)]))).toBe(
+        true,
+      );
+    });
+  }, 120_000);
 
   it('streams a 1 GiB object given in parts without holding it in memory, and reads ranges of it', async () => {
     const backend = openBackend(location());

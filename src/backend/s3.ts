@@ -61,10 +61,16 @@ import { beyondEnd, checkHandle, checkRange, isObjectName, OBJECT_TYPES } from '
 // The version range is pinned to releases that support Node 20; the warning is about later ones we never take.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-/** Objects up to this size are one PUT; larger ones a multipart upload of parts this size. */
-const PART_SIZE = 8 * 1024 * 1024;
+/**
+ * Objects up to this size are one PUT, held whole while it runs. A pack (16 MiB by default, a little more with its
+ * last blob) must be one: as a multipart upload it costs three more requests, and to OpenStack Swift the same
+ * packs went up 1.4–1.8× slower that way (measured, docs/BENCHMARKS.md "Offsite").
+ */
+export const SINGLE_PUT_MAX = 64 * 1024 * 1024;
+/** Larger objects are a multipart upload of parts this size. */
+export const PART_SIZE = 8 * 1024 * 1024;
 /** Parts of one multipart upload in flight at once (memory: PART_SIZE each). */
-const PART_QUEUE = 4;
+export const PART_QUEUE = 4;
 /** How long saveNewByClaim keeps trying before it reports the name as held by another writer. */
 const CLAIM_WAIT_MS = 60_000;
 /** Marks a location create() made, so a second create() of an empty repository is refused like the local one. */
@@ -471,7 +477,7 @@ export class S3Backend implements Backend {
       ...extra,
     };
     try {
-      if (size <= PART_SIZE) {
+      if (size <= SINGLE_PUT_MAX) {
         const body = data instanceof Uint8Array ? data : Buffer.concat(data as Uint8Array[], size);
         await this.client.send(new PutObjectCommand({ ...params, Body: body, ContentLength: size }));
         return;
@@ -498,7 +504,7 @@ export class S3Backend implements Backend {
     });
     const lock = await this.retentionOf(h);
     // a multipart upload's condition would rest on CompleteMultipartUpload, which the probe did not test
-    if (!(await this.conditional) || lengthOf(data) > PART_SIZE) {
+    if (!(await this.conditional) || lengthOf(data) > SINGLE_PUT_MAX) {
       return this.saveNewByClaim(h, key, data, sha256, lock);
     }
     for (let attempt = 0; ; attempt++) {

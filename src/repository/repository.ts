@@ -69,7 +69,7 @@ export interface InitOptions {
 /** Index files are written every this many new blobs, so a long backup that dies keeps most of its work. */
 const INDEX_FLUSH_BLOBS = 50_000;
 /** Pack uploads in flight at once. */
-const MAX_UPLOADS = 2;
+export const MAX_UPLOADS = 2;
 
 /** An open repository: its config, its master key (which never leaves this object), the index and the pack
  * writer over one Backend. Open it with openRepository; consumers below the entry points take a slice of it

@@ -266,7 +266,7 @@ function healthy(port: number, ca: Buffer): Promise<boolean> {
 }
 
 /** Start memcached and the four Swift servers; resolves when all of them answer (60 s at most). */
-async function startSwift(): Promise<SwiftServer> {
+export async function startSwift(): Promise<SwiftServer> {
   const missing = swiftMissing();
   if (missing !== undefined) throw new Error(`cannot start Swift: ${missing} is not installed`);
   const dir = await mkdtemp(join(tmpdir(), 'fole-swift-'));

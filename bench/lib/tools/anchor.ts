@@ -7,7 +7,7 @@
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { aptInstall, run } from '../measure.js';
-import type { StepPart, StepRunner } from './tool.js';
+import type { AnchorName, StepPart, StepRunner } from './tool.js';
 
 const CAPTURE_SCRIPT = fileURLToPath(new URL('../../anchors/capture-sqlite.sh', import.meta.url));
 
@@ -28,12 +28,13 @@ export function stagingDir(workDir: string, tool: string): string {
   return join(workDir, `${tool}-db-staging`);
 }
 
-/** restic and borg from Debian, installed if missing (root only). */
-export function ensureAnchors(log: (m: string) => void): void {
+/** The anchors asked for (restic, borg) and sqlite3 for their hook, from Debian, installed if missing (root only). */
+export function ensureAnchors(anchors: readonly AnchorName[], log: (m: string) => void): void {
   const missing: string[] = [];
-  if (run('sh', ['-c', 'command -v restic'], { allowFail: true }).status !== 0) missing.push('restic');
-  if (run('sh', ['-c', 'command -v borg'], { allowFail: true }).status !== 0) missing.push('borgbackup');
-  if (run('sh', ['-c', 'command -v sqlite3'], { allowFail: true }).status !== 0) missing.push('sqlite3');
+  const has = (cmd: string): boolean => run('sh', ['-c', `command -v ${cmd}`], { allowFail: true }).status === 0;
+  if (anchors.includes('restic') && !has('restic')) missing.push('restic');
+  if (anchors.includes('borg') && !has('borg')) missing.push('borgbackup');
+  if (!has('sqlite3')) missing.push('sqlite3');
   if (missing.length === 0) return;
   log(`installing ${missing.join(', ')} with apt-get`);
   aptInstall(missing, log);

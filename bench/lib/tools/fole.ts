@@ -15,6 +15,7 @@ import {
   type BackupKind,
   type BenchTool,
   type FoleName,
+  type RemoteRepo,
   type StepOutcome,
 } from './tool.js';
 
@@ -67,14 +68,26 @@ function phaseTimes(t: Timed): string {
   return out.join('; ');
 }
 
+/** Seconds from the phase line `name…` on stderr to the next phase line (or the end); null without that line. */
+function phaseSeconds(t: Timed, name: string): number | null {
+  const marks = t.stderrLines.filter((l) => l.line.endsWith('…'));
+  const i = marks.findIndex((l) => l.line.slice(0, -1).trim() === name);
+  if (i < 0) return null;
+  return (marks[i + 1]?.atS ?? t.wallS) - (marks[i]?.atS ?? 0);
+}
+
 export class FoleTool implements BenchTool {
   readonly name: FoleName;
   readonly version: string;
-  readonly repo: string;
+  readonly repo: string | null;
   readonly stateDirs: readonly string[];
   readonly runner: StepRunner;
   private readonly cli: string;
   private readonly commands: Set<string>;
+  /** What --repo names: the local directory, or the remote location. */
+  private readonly location: string;
+  /** What every command needs for a remote repository (CA file, SSH key), after its own arguments. */
+  private readonly remoteArgs: readonly string[];
   private lastBackupId: string | undefined;
 
   constructor(
@@ -83,25 +96,81 @@ export class FoleTool implements BenchTool {
     logDir: string,
     /** Extra node flags (e.g. --cpu-prof) for every measured command. */
     private readonly nodeFlags: readonly string[] = [],
+    /** A repository behind a server instead of one in the work directory. */
+    remote?: RemoteRepo,
   ) {
     this.name = build.name;
     this.version = build.version;
     this.cli = build.cli;
     this.commands = build.commands;
     // each build its own repository: a baseline must not read what this build wrote, nor the reverse
-    this.repo = join(workDir, `${fileSafe(build.name)}-repo`);
-    this.stateDirs = [this.repo];
-    this.runner = new StepRunner(logDir, build.name, { ...process.env, FOLE_BACKUP_PASSWORD: PASSWORD });
+    const local = join(workDir, `${fileSafe(build.name)}-repo`);
+    this.location = remote?.location ?? local;
+    this.repo = remote === undefined ? local : remote.dir;
+    this.remoteArgs = remote?.args ?? [];
+    this.stateDirs = this.repo === null ? [] : [this.repo];
+    this.runner = new StepRunner(logDir, build.name, {
+      ...process.env,
+      FOLE_BACKUP_PASSWORD: PASSWORD,
+      // `copy` reads a source repository of this harness, made with the same password
+      FOLE_BACKUP_FROM_PASSWORD: PASSWORD,
+      ...remote?.env,
+    });
   }
 
   private args(...rest: string[]): string[] {
-    return [...this.nodeFlags, this.cli, '--repo', this.repo, '--json', '--no-progress', ...rest];
+    return [
+      ...this.nodeFlags,
+      this.cli,
+      '--repo',
+      this.location,
+      '--json',
+      '--no-progress',
+      ...rest,
+      ...this.remoteArgs,
+    ];
   }
 
   async init(): Promise<void> {
-    // never profiled: init is set-up
-    const p = await this.runner.measure('init', process.execPath, [this.cli, '--repo', this.repo, '--json', 'init']);
+    await this.initFrom();
+  }
+
+  /** `init`, with `--from-repo` a twin of that local repository (the target of `copy`). Never profiled: set-up. */
+  async initFrom(sourceRepo?: string): Promise<void> {
+    const from = sourceRepo === undefined ? [] : ['--from-repo', sourceRepo];
+    const p = await this.runner.measure('init', process.execPath, [
+      this.cli,
+      '--repo',
+      this.location,
+      '--json',
+      'init',
+      ...from,
+      ...this.remoteArgs,
+    ]);
     if (!p.ok) throw new Error(failed([], 'fole-backup init', p.t).error);
+  }
+
+  /**
+   * `copy` of every backup of the local repository `sourceRepo` into this one. Info: the bytes it wrote
+   * (packs and index files) and `transferS`, the seconds of its "copy data" phase (reading, re-encrypting
+   * and uploading every blob, and the index), timed by the phase lines on stderr.
+   */
+  async copyFrom(sourceRepo: string): Promise<StepOutcome> {
+    // the target is --repo (copy's --to-repo defaults to it)
+    const p = await this.runner.measure('copy', process.execPath, this.args('copy', '--from-repo', sourceRepo));
+    if (!p.ok) return failed([p], 'fole-backup copy', p.t);
+    const r = JSON.parse(p.t.stdout) as Record<string, unknown>;
+    return {
+      status: 'ok',
+      parts: [p],
+      info: {
+        bytesWritten: num(r.bytesWritten),
+        blobsCopied: num(r.blobsCopied),
+        packsWritten: num(r.packsWritten),
+        transferS: phaseSeconds(p.t, 'copy data'),
+        phases: phaseTimes(p.t),
+      },
+    };
   }
 
   async backup(root: string, kind: BackupKind): Promise<StepOutcome> {
@@ -162,7 +231,9 @@ export class FoleTool implements BenchTool {
   }
 
   private latestBackupId(): string | undefined {
-    const r = run(process.execPath, [this.cli, '--repo', this.repo, '--json', 'list'], { env: this.runner.env });
+    const r = run(process.execPath, [this.cli, '--repo', this.location, '--json', 'list', ...this.remoteArgs], {
+      env: this.runner.env,
+    });
     const rows = JSON.parse(r.stdout) as { backupId: string }[];
     return rows[rows.length - 1]?.backupId;
   }

@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../measure.js';
 import { captureDatabases, EXCLUDED_DIRS, EXCLUDED_NAMES, stagingDir } from './anchor.js';
-import { failed, lastJsonLine, num, StepRunner, type BenchTool, type StepOutcome } from './tool.js';
+import { failed, lastJsonLine, num, StepRunner, type BenchTool, type RemoteRepo, type StepOutcome } from './tool.js';
 
 export function resticVersion(): string {
   return run('restic', ['version']).stdout.trim();
@@ -17,29 +17,40 @@ export function resticVersion(): string {
 
 export class ResticTool implements BenchTool {
   readonly name = 'restic' as const;
-  readonly repo: string;
+  readonly repo: string | null;
   readonly stateDirs: readonly string[];
   readonly runner: StepRunner;
   readonly version = resticVersion();
   private readonly staging: string;
   private readonly excludeFile: string;
+  /** What every command needs for a remote repository (`--cacert`, `-o …`), after its own arguments. */
+  private readonly remoteArgs: readonly string[];
 
-  constructor(workDir: string, logDir: string) {
-    this.repo = join(workDir, 'restic-repo');
+  /** `remote`: a repository behind a server instead of one in the work directory. */
+  constructor(workDir: string, logDir: string, remote?: RemoteRepo) {
+    const local = join(workDir, 'restic-repo');
+    this.repo = remote === undefined ? local : remote.dir;
+    this.remoteArgs = remote?.args ?? [];
     const cache = join(workDir, 'restic-cache');
     this.staging = stagingDir(workDir, 'restic');
     this.excludeFile = join(workDir, 'restic-excludes.txt');
-    this.stateDirs = [this.repo, cache, this.staging];
+    this.stateDirs = [...(this.repo === null ? [] : [this.repo]), cache, this.staging];
     this.runner = new StepRunner(logDir, 'restic', {
       ...process.env,
-      RESTIC_REPOSITORY: this.repo,
+      RESTIC_REPOSITORY: remote?.location ?? local,
       RESTIC_PASSWORD: 'bench-password-restic',
       RESTIC_CACHE_DIR: cache,
+      ...remote?.env,
     });
   }
 
+  /** Run restic `args` (and the remote repository's arguments), measured. */
+  private restic(label: string, args: string[]) {
+    return this.runner.measure(label, 'restic', [...args, ...this.remoteArgs]);
+  }
+
   async init(): Promise<void> {
-    const p = await this.runner.measure('init', 'restic', ['init']);
+    const p = await this.restic('init', ['init']);
     if (!p.ok) throw new Error(failed([], 'restic init', p.t).error);
   }
 
@@ -51,7 +62,7 @@ export class ResticTool implements BenchTool {
     );
     const cap = await captureDatabases(this.runner, root, this.staging);
     if (!cap.ok) return failed([cap], 'capture-sqlite.sh', cap.t);
-    const p = await this.runner.measure('backup', 'restic', [
+    const p = await this.restic('backup', [
       'backup',
       '--json',
       '--quiet',
@@ -79,13 +90,13 @@ export class ResticTool implements BenchTool {
 
   async restore(target: string): Promise<StepOutcome> {
     mkdirSync(target, { recursive: true });
-    const p = await this.runner.measure('restore', 'restic', ['restore', 'latest', '--target', target, '--quiet']);
+    const p = await this.restic('restore', ['restore', 'latest', '--target', target, '--quiet']);
     if (!p.ok) return failed([p], 'restic restore', p.t);
     return { status: 'ok', parts: [p], info: {} };
   }
 
   async verify(): Promise<StepOutcome> {
-    const p = await this.runner.measure('check', 'restic', ['check', '--read-data']);
+    const p = await this.restic('check', ['check', '--read-data']);
     if (!p.ok) return failed([p], 'restic check --read-data', p.t);
     return { status: 'ok', parts: [p], info: {} };
   }

@@ -17,11 +17,23 @@ export function isAnchor(name: ToolName): name is AnchorName {
 }
 
 /** A tool's name as a file or directory name: a ref such as `main~5` or `v1/x` may hold any character. */
-export function fileSafe(name: ToolName): string {
+export function fileSafe(name: string): string {
   return name.replace(/[^A-Za-z0-9._-]/g, '_');
 }
 
 export type BackupKind = 'full' | 'incremental';
+
+/** A repository behind a server (`npm run bench -- --offsite`, bench/lib/offsite/targets.ts), as one tool names it. */
+export interface RemoteRepo {
+  /** What the tool is given as its repository: fole's `--repo`, restic's RESTIC_REPOSITORY. */
+  location: string;
+  /** Arguments every command of the tool needs for it (CA file, SSH key and known_hosts, restic's `-o`). */
+  args: readonly string[];
+  /** Environment every command needs for it (S3 credentials). */
+  env: Readonly<Record<string, string>>;
+  /** The repository's directory on this machine where the server keeps one (SFTP), for du; else null. */
+  dir: string | null;
+}
 
 /** One measured child process of a step (an anchor's backup is "capture databases" + "backup"). */
 export interface StepPart {
@@ -42,8 +54,8 @@ export interface BenchTool {
   readonly name: ToolName;
   /** Version string of the program measured. */
   readonly version: string;
-  /** The repository directory (its growth is measured with du). */
-  readonly repo: string;
+  /** The repository's local directory (its growth is measured with du); null behind a server that hides it (S3). */
+  readonly repo: string | null;
   /** Everything a step reads besides the source tree: repository, local caches, staging. */
   readonly stateDirs: readonly string[];
   /** Runs and logs the tool's commands (its `tag` names the logs). */
@@ -60,7 +72,8 @@ export class StepRunner {
 
   constructor(
     private readonly logDir: string,
-    private readonly tool: ToolName,
+    /** A tool's name, or what else the harness runs (an offsite raw upload). */
+    private readonly tool: string,
     readonly env: NodeJS.ProcessEnv,
   ) {}
 
