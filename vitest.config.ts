@@ -14,10 +14,22 @@ export const SERVER_SUITES = [
   'test/network-faults.test.ts',
 ];
 
+/**
+ * Suites of many crash trials (a real process SIGKILLed at points spread over its run, each followed by a check and
+ * restores) and of random damage: run by `npm run test:slow` (vitest.slow.config.ts), which `.ci/run` also calls,
+ * so the default suite stays a few minutes.
+ */
+export const SLOW_SUITES = [
+  'test/backup-crash.test.ts',
+  'test/prune-crash.test.ts',
+  'test/restore-crash.test.ts',
+  'test/verify-bitflip.test.ts',
+];
+
 export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
-    exclude: [...configDefaults.exclude, ...SERVER_SUITES],
+    exclude: [...configDefaults.exclude, ...SERVER_SUITES, ...SLOW_SUITES],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
