@@ -149,7 +149,10 @@ export function registerRestore(program: Command, run: Runner): void {
   program
     .command('restore')
     .argument('<backup>', 'backup id, a unique prefix of at least 8 characters, or "latest"')
-    .description('restore a whole STORAGE_ROOT from a backup, verified, with the current tree kept aside')
+    .description(
+      'restore a whole STORAGE_ROOT from a backup, verified, with the current tree kept aside; or, with ' +
+        '--include, part of it into a new directory',
+    )
     .requiredOption(
       '-t, --target <dir>',
       'where to restore: an absent or empty directory, or the STORAGE_ROOT to replace',
@@ -211,7 +214,9 @@ Examples:
   fole-backup restore latest --target /srv/fole --fole-version 2.3.1 --dry-run
   fole-backup restore 3f2a9c1e-… --target /srv/fole --confirm 3f2a9c1e-… --fole-version 2.3.1
   fole-backup restore 3f2a9c1e --target /srv/drill/fole --confirm 3f2a9c1e-… \\
-      --fole-version 2.3.1 --modules maps,sketch --json      # a restore drill`,
+      --fole-version 2.3.1 --modules maps,sketch --json      # a restore drill
+  fole-backup restore 3f2a9c1e --target /tmp/p1 --include projects/p1 --exclude '*.png' \\
+      --confirm 3f2a9c1e-… --fole-version 2.3.1               # one project, without its tiles`,
     )
     .action(function (this: Command, ref: string) {
       const flags = this.opts<RestoreFlags>();
