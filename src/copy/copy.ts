@@ -9,6 +9,10 @@
  * them (flush), then the snapshots. A copy that dies at any instant leaves the
  * target valid (at worst packs no index names, which prune removes), and the
  * next run finds the blobs already indexed and does not copy them again.
+ *
+ * The source's actor registry and audit log travel too, as evidence kept under
+ * the source's id (src/trust/carried-trail.ts): checked before anything is
+ * written, carried after the snapshots, never read by the target's gate.
  */
 import { sha256Hex } from '../crypto/hash.js';
 import { FoleBackupError } from '../errors.js';
@@ -19,6 +23,7 @@ import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
 import type { Snapshot } from '../snapshot/snapshot.js';
 import { loadSnapshot, resolveBackupId, saveSnapshot, scanSnapshots } from '../snapshot/store.js';
 import { readTree } from '../snapshot/tree.js';
+import { carryTrail, prepareCarry } from '../trust/carried-trail.js';
 import { blobBytesIn, loadPack, packHashError } from '../verify/pack-bytes.js';
 import { missingBlobs, planCopy, type NeededBlob } from './plan.js';
 
@@ -59,11 +64,31 @@ export interface CopyReport {
   bytesWritten: number;
   packsWritten: number;
   verified: { backups: number; blobs: number; packsRead: number; blobsRead: number };
+  /**
+   * The source's trail carried into the target (src/trust/carried-trail.ts): its repository id, and per chain the
+   * entries this copy added and how many the target now holds.
+   */
+  trail: {
+    origin: string;
+    registryEntries: { carried: number; total: number };
+    auditEntries: { carried: number; total: number };
+  };
   durationMs: number;
 }
 
-/** Blobs loaded from the source ahead of the one being stored in the target. */
-const LOADS_AHEAD = 8;
+/**
+ * Blobs loaded (or being loaded) from the source ahead of the one being stored in the target: at most this many,
+ * and at most this many plaintext bytes (one blob alone may be larger), so memory stays bounded whatever the
+ * chunk sizes.
+ */
+const LOADS_AHEAD = 32;
+const LOADED_BYTES = 64 * 1024 * 1024;
+/**
+ * Finished packs uploaded to the target at once, by the bytes they hold: a distant target (S3, SFTP) takes one
+ * connection's worth at a time, so several packs go at once; each upload holds its pack in memory until stored.
+ */
+const UPLOAD_BYTES = 128 * 1024 * 1024;
+const MAX_UPLOADS = 8;
 /**
  * The packs uploaded are indexed at most this often (and after the first pack): a copy cut off keeps what was
  * indexed, while one index file per pack would bloat a large copy's index.
@@ -104,13 +129,23 @@ export async function copyBackups(from: Repository, to: Repository, opts: CopyOp
     );
     const toLock = await RepositoryLock.acquire(to, { exclusive: false, operation: 'copy-to', onStale });
     try {
+      // a source whose trail was cut back or rewritten is a STOP before anything reaches the target
+      reporter.phase('copy: read audit trail');
+      const carry = await prepareCarry(from, to);
       const report = await copyPlanned(from, to, plan.copy, { ...opts, reporter }, toLock);
+      reporter.phase('copy: carry audit trail');
+      const carried = await carryTrail(to, carry.plan, carry.source, opts.signal);
       return {
         ...report,
         from: { repository: from.backend.location, id: from.config.id },
         to: { repository: to.backend.location, id: to.config.id },
         skipped: plan.skip,
         damaged: wanted === undefined ? damagedIds : [],
+        trail: {
+          origin: carry.plan.origin,
+          registryEntries: { carried: carried.registryEntries, total: carry.plan.registry.to },
+          auditEntries: { carried: carried.auditEntries, total: carry.plan.audit.to },
+        },
         durationMs: Date.now() - started,
       };
     } finally {
@@ -240,7 +275,11 @@ async function blobsOf(repo: Repository, snap: Snapshot, signal: AbortSignal | u
   return ids;
 }
 
-/** Load each blob from the source (decrypted, checked against its id) and store it sealed with the target's key. */
+/**
+ * Load each blob from the source (decrypted, checked against its id) and store it sealed with the target's key.
+ * Loads run ahead of the stores (bounded in count and bytes), and finished packs upload several at once (bounded
+ * in bytes); the target's index names a pack only once its upload is done.
+ */
 async function moveBlobs(
   from: Repository,
   to: Repository,
@@ -248,14 +287,20 @@ async function moveBlobs(
   signal: AbortSignal | undefined,
   done: (b: NeededBlob) => void,
 ): Promise<void> {
-  const packs = new PackReaders(from.backend, 2);
-  const ahead: Promise<Buffer>[] = [];
+  to.setMaxUploads(Math.min(MAX_UPLOADS, Math.max(2, Math.floor(UPLOAD_BYTES / to.config.packSize))));
+  const packs = new PackReaders(from.backend, 4);
+  const ahead: { load: Promise<Buffer>; bytes: number }[] = [];
+  let aheadBytes = 0;
   let next = 0;
   const loadAhead = (): void => {
-    while (ahead.length < LOADS_AHEAD && next < blobs.length) {
-      const load = from.loadBlob((blobs[next++] as NeededBlob).id, packs);
+    while (next < blobs.length && ahead.length < LOADS_AHEAD) {
+      const b = blobs[next] as NeededBlob;
+      if (ahead.length > 0 && aheadBytes + b.rawLength > LOADED_BYTES) break;
+      next++;
+      const load = from.loadBlob(b.id, packs);
       load.catch(() => undefined);
-      ahead.push(load);
+      ahead.push({ load, bytes: b.rawLength });
+      aheadBytes += b.rawLength;
     }
   };
   let uploaded = to.addedBytes;
@@ -264,7 +309,9 @@ async function moveBlobs(
     loadAhead();
     for (const b of blobs) {
       signal?.throwIfAborted();
-      const plain = await (ahead.shift() as Promise<Buffer>);
+      const first = ahead.shift() as { load: Promise<Buffer>; bytes: number };
+      const plain = await first.load;
+      aheadBytes -= first.bytes;
       loadAhead();
       const type = from.index.get(b.id)?.type ?? 'data';
       await to.saveBlob(type, b.id, plain);
@@ -276,7 +323,7 @@ async function moveBlobs(
       }
     }
   } finally {
-    await Promise.allSettled(ahead);
+    await Promise.allSettled(ahead.map((a) => a.load));
     await packs.close();
   }
 }

@@ -89,6 +89,8 @@ export class Repository {
   private uploadError: unknown;
   /** Bytes written to the backend by this handle (packs + index files). */
   addedBytes = 0;
+  /** Pack uploads this handle lets run at once (each holds one finished pack in memory). */
+  private maxUploads = MAX_UPLOADS;
 
   private constructor(
     readonly backend: Backend,
@@ -511,7 +513,7 @@ export class Repository {
     })();
     this.uploads.add(upload);
     void upload.finally(() => this.uploads.delete(upload));
-    while (this.uploads.size >= MAX_UPLOADS) await Promise.race(this.uploads);
+    while (this.uploads.size >= this.maxUploads) await Promise.race(this.uploads);
     if (this.uploadError !== undefined) throw this.uploadError;
     if (this.unindexedBlobs >= INDEX_FLUSH_BLOBS) await this.writeIndex();
   }
@@ -532,6 +534,15 @@ export class Repository {
   /** Read one index file as written (every pack and blob it lists, duplicates included). */
   async readIndexFile(name: string): Promise<{ name: string; blobs: PackedBlob[] }[]> {
     return this.loadIndexJson(name, (v) => decodeIndexFile(v, name));
+  }
+
+  /**
+   * Let up to `n` pack uploads run at once (at least one), for a writer whose data arrives faster than one
+   * connection takes it (a copy to a distant repository). Each upload in flight holds a whole pack in memory:
+   * the caller bounds `n` by bytes (n × packSize).
+   */
+  setMaxUploads(n: number): void {
+    this.maxUploads = Math.max(1, Math.floor(n));
   }
 
   /**

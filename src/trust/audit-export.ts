@@ -9,7 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { errnoCode, FoleBackupError, fsError } from '../errors.js';
 import type { SealedObjects } from '../repository/slices.js';
-import type { AuditLog } from './audit-store.js';
+import { disclosuresOf, type AuditLog } from './audit-store.js';
 import {
   disclosureMatches,
   verifyAuditChain,
@@ -52,20 +52,10 @@ export async function exportAudit(
   };
   const lines = [JSON.stringify(header)];
   for (const [seq, env] of log.envelopes.entries()) {
-    const disclosures: Disclosure[] = [];
-    for (const [field, value] of log.disclosed.get(seq) ?? []) {
-      disclosures.push({ salt: saltOf(log, seq, field), field, value });
-    }
-    const line: ExportLine = { envelope: env, disclosures };
+    const line: ExportLine = { envelope: env, disclosures: disclosuresOf(log, seq) };
     lines.push(JSON.stringify(line));
   }
   return `${lines.join('\n')}\n`;
-}
-
-function saltOf(log: AuditLog, seq: number, field: string): string {
-  const s = log.salts.get(seq)?.get(field);
-  if (s === undefined) throw new FoleBackupError('INTERNAL', `audit export: no salt for entry ${seq} field ${field}`);
-  return s;
 }
 
 /** What offline verification found. */

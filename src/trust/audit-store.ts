@@ -6,7 +6,8 @@
  * command appended meanwhile) reads the new head and tries again, so
  * concurrent commands interleave and never fork the chain.
  */
-import { FoleBackupError } from '../errors.js';
+import type { ObjectType } from '../backend/backend.js';
+import { FoleBackupError, StopError } from '../errors.js';
 import type { SealedObjects } from '../repository/slices.js';
 import type { ActorSigner } from './actor-key.js';
 import {
@@ -26,11 +27,27 @@ const ENTRY_RE = /^\d{10}$/;
 const DISCLOSURE_RE = /^(\d{10})-([a-z][a-zA-Z0-9]{0,31})$/;
 const entryName = (seq: number): string => String(seq).padStart(10, '0');
 const disclosureName = (seq: number, field: string): string => `${entryName(seq)}-${field}`;
+/** Bound to the object's full name, so an entry of one log never opens as another's (a carried log's included). */
 const aad = (name: string): Buffer => Buffer.from(`fole-audit:${name}`);
 /** Tries to win a name against other writers before giving up. */
 const MAX_APPEND_TRIES = 20;
 
 type Repo = SealedObjects & { readonly config: { readonly id: string } };
+
+/**
+ * Where a log's objects are and whose log it is: a repository's own log is `audit/<seq>`; a log carried from
+ * another repository (carried-trail.ts) keeps the same names behind a prefix naming its origin, in another
+ * folder, and names the origin's id as its log.
+ */
+export interface AuditPlace {
+  type: ObjectType;
+  /** Put before every object name ('' for the repository's own log). */
+  prefix: string;
+  /** The log id every entry must name. */
+  log: string;
+}
+
+const ownLog = (repo: Repo): AuditPlace => ({ type: 'audit', prefix: '', log: repo.config.id });
 
 /** An entry to append: everything but its place in the chain. */
 export type AuditInput = Omit<AuditEntryBody, 'v' | 'log' | 'seq' | 'prev'>;
@@ -38,15 +55,19 @@ export type AuditInput = Omit<AuditEntryBody, 'v' | 'log' | 'seq' | 'prev'>;
 /** The entries' names in the log, in order, and the disclosures present, by seq. */
 async function listAudit(
   repo: Repo,
+  place: AuditPlace,
 ): Promise<{ entries: number; foreign: string[]; disclosures: Map<number, string[]> }> {
   const seqs: number[] = [];
   const foreign: string[] = [];
   const disclosures = new Map<number, string[]>();
-  for await (const o of repo.backend.list('audit')) {
-    if (ENTRY_RE.test(o.name)) seqs.push(Number(o.name));
+  for await (const o of repo.backend.list(place.type)) {
+    // a carried log shares its folder with other origins' objects and checkpoints: only its own names are its
+    if (!o.name.startsWith(place.prefix)) continue;
+    const name = o.name.slice(place.prefix.length);
+    if (ENTRY_RE.test(name)) seqs.push(Number(name));
     else {
-      const m = DISCLOSURE_RE.exec(o.name);
-      if (m === null) foreign.push(o.name);
+      const m = DISCLOSURE_RE.exec(name);
+      if (m === null) foreign.push(name);
       else disclosures.set(Number(m[1]), [...(disclosures.get(Number(m[1])) ?? []), m[2] as string]);
     }
   }
@@ -64,7 +85,7 @@ export async function auditHead(repo: Repo): Promise<ChainHead | undefined> {
 
 /** The newest entry's position and stored envelope, unverified (undefined for an empty log). */
 async function newestEnvelope(repo: Repo): Promise<{ seq: number; env: unknown } | undefined> {
-  const { entries } = await listAudit(repo);
+  const { entries } = await listAudit(repo, ownLog(repo));
   if (entries === 0) return undefined;
   const name = entryName(entries - 1);
   return { seq: entries - 1, env: await repo.loadJson('audit', name, aad(name)) };
@@ -145,29 +166,36 @@ export interface AuditLog {
  * Read and verify the whole log. A gap, a foreign object, an unreadable or forged entry, or a disclosure that
  * does not match its entry's commitment is reported as the problem (at the first entry it concerns).
  */
-export async function readAudit(repo: Repo, registry: RegistryState | undefined): Promise<AuditLog> {
-  const { entries: count, foreign, disclosures } = await listAudit(repo);
+export async function readAudit(
+  repo: Repo,
+  registry: RegistryState | undefined,
+  place: AuditPlace = ownLog(repo),
+): Promise<AuditLog> {
+  const { entries: count, foreign, disclosures } = await listAudit(repo, place);
   const envelopes: unknown[] = [];
   let problem: AuditProblem | undefined;
-  if (foreign.length > 0) problem = { seq: 0, reason: `audit/${foreign[0]} is not an audit object` };
+  const full = (name: string): string => `${place.prefix}${name}`;
+  if (foreign.length > 0)
+    problem = { seq: 0, reason: `${place.type}/${full(foreign[0] as string)} is not an audit object` };
   for (let seq = 0; seq < count && problem === undefined; seq++) {
     try {
-      envelopes.push(await repo.loadJson('audit', entryName(seq), aad(entryName(seq))));
+      const name = full(entryName(seq));
+      envelopes.push(await repo.loadJson(place.type, name, aad(name)));
     } catch (err) {
       const why = err instanceof FoleBackupError && err.code === 'NOT_FOUND' ? 'missing' : 'unreadable (damaged)';
       problem = { seq, reason: `the entry is ${why}` };
     }
   }
-  const verified = verifyAuditChain(envelopes, repo.config.id, registry);
+  const verified = verifyAuditChain(envelopes, place.log, registry);
   problem ??= verified.problem;
   const disclosed = new Map<number, Map<string, string>>();
   const salts = new Map<number, Map<string, string>>();
   for (const e of verified.entries) {
     for (const field of disclosures.get(e.body.seq) ?? []) {
-      const name = disclosureName(e.body.seq, field);
+      const name = full(disclosureName(e.body.seq, field));
       let d: unknown;
       try {
-        d = await repo.loadJson('audit', name, aad(name));
+        d = await repo.loadJson(place.type, name, aad(name));
       } catch {
         d = undefined;
       }
@@ -194,12 +222,28 @@ export async function readAudit(repo: Repo, registry: RegistryState | undefined)
   };
 }
 
+/** The disclosures of entry `seq` still present in a log read back, as stored (value and salt). */
+export function disclosuresOf(log: AuditLog, seq: number): Disclosure[] {
+  const out: Disclosure[] = [];
+  for (const [field, value] of log.disclosed.get(seq) ?? []) {
+    const salt = log.salts.get(seq)?.get(field);
+    if (salt === undefined) throw new FoleBackupError('INTERNAL', `audit log: no salt for entry ${seq} field ${field}`);
+    out.push({ salt, field, value });
+  }
+  return out;
+}
+
 /** Delete the disclosure of `field` in entry `seq`; the entry and the chain stay as they are. */
-export async function redactDisclosure(repo: Repo, seq: number, field: string): Promise<void> {
+export async function redactDisclosure(
+  repo: Repo,
+  seq: number,
+  field: string,
+  place: AuditPlace = ownLog(repo),
+): Promise<void> {
   if (!FIELD_RE.test(field)) throw new FoleBackupError('USAGE', `--field ${JSON.stringify(field)} is not a field name`);
-  const name = disclosureName(seq, field);
+  const name = `${place.prefix}${disclosureName(seq, field)}`;
   try {
-    await repo.backend.stat({ type: 'audit', name });
+    await repo.backend.stat({ type: place.type, name });
   } catch (err) {
     if (err instanceof FoleBackupError && err.code === 'NOT_FOUND') {
       throw new FoleBackupError('NOT_FOUND', `audit entry ${seq} has no disclosed value ${field}`, {
@@ -208,5 +252,49 @@ export async function redactDisclosure(repo: Repo, seq: number, field: string): 
     }
     throw err;
   }
-  await repo.backend.remove({ type: 'audit', name });
+  await repo.backend.remove({ type: place.type, name });
+}
+
+/**
+ * Store entry `seq` of a log kept elsewhere than its own repository (a carried log), as stored there: its
+ * disclosures first, then the entry, create-only, so an entry present always has its disclosures beside it and a
+ * run cut off is finished by writing the same objects again. An object already there is kept when it is the same
+ * (its payload digest, a disclosure's value and salt); another one is a fork, TRUST_BROKEN naming it.
+ */
+export async function storeLogEntry(
+  repo: Repo,
+  place: AuditPlace,
+  seq: number,
+  env: Envelope,
+  disclosures: readonly Disclosure[],
+): Promise<void> {
+  for (const d of disclosures) {
+    const name = `${place.prefix}${disclosureName(seq, d.field)}`;
+    await createOrSame(repo, place.type, name, d, (old) => {
+      const o = old as Partial<Disclosure> | undefined;
+      return o?.salt === d.salt && o.value === d.value && o.field === d.field;
+    });
+  }
+  const name = `${place.prefix}${entryName(seq)}`;
+  const digest = payloadDigest(env);
+  await createOrSame(repo, place.type, name, env, (old) => isEnvelope(old) && payloadDigest(old) === digest);
+}
+
+async function createOrSame(
+  repo: Repo,
+  type: ObjectType,
+  name: string,
+  value: unknown,
+  same: (old: unknown) => boolean,
+): Promise<void> {
+  try {
+    await repo.createJson(type, name, value, aad(name));
+  } catch (err) {
+    if (!(err instanceof FoleBackupError && err.code === 'ALREADY_EXISTS')) throw err;
+    if (!same(await repo.loadJson(type, name, aad(name)))) {
+      throw new StopError('TRUST_BROKEN', `${type}/${name} holds another entry than the one being carried`, {
+        hint: 'two copies disagree about this log; keep both repositories as they are and have a sysadmin compare them',
+      });
+    }
+  }
 }

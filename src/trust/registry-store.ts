@@ -5,10 +5,11 @@
  * new head).
  */
 import { randomBytes } from 'node:crypto';
+import type { ObjectType } from '../backend/backend.js';
 import { FoleBackupError, StopError } from '../errors.js';
 import type { SealedObjects } from '../repository/slices.js';
 import type { ActorSigner } from './actor-key.js';
-import { signEnvelope, PAYLOAD_TYPE, type Envelope } from './envelope.js';
+import { isEnvelope, payloadDigest, signEnvelope, PAYLOAD_TYPE, type Envelope } from './envelope.js';
 import {
   applyEntry,
   entryValue,
@@ -24,7 +25,19 @@ const NAME_RE = /^\d{10}$/;
 const MAX_ENTRIES = 100_000;
 
 export const registryObjectName = (seq: number): string => String(seq).padStart(10, '0');
+/** Bound to the object's full name, so a carried registry's entries never open as the repository's own. */
 const aad = (name: string): Buffer => Buffer.from(`fole-registry:${name}`);
+
+/**
+ * Where a registry's objects are: a repository's own in `registry/`; one carried from another repository
+ * (carried-trail.ts) behind a prefix naming its origin, in a folder it shares with other objects.
+ */
+export interface RegistryPlace {
+  type: ObjectType;
+  prefix: string;
+}
+
+const OWN: RegistryPlace = { type: 'registry', prefix: '' };
 
 /** An actor signing registry entries: the name the registry knows it by and its private key. */
 export interface NamedSigner {
@@ -50,11 +63,14 @@ export async function readRegistry(repo: SealedObjects): Promise<RegistryState |
 
 /** The registry's entries as stored, in order, not yet replayed ([] when there is no registry). Throws
  * TRUST_BROKEN for a gap, a foreign name or an entry that cannot be read. */
-export async function readRegistryEnvelopes(repo: SealedObjects): Promise<unknown[]> {
+export async function readRegistryEnvelopes(repo: SealedObjects, place: RegistryPlace = OWN): Promise<unknown[]> {
   const names: string[] = [];
-  for await (const o of repo.backend.list('registry')) {
-    if (!NAME_RE.test(o.name)) throw broken(`registry/${o.name} is not a registry entry name`);
-    names.push(o.name);
+  for await (const o of repo.backend.list(place.type)) {
+    // a carried registry shares its folder with other objects: only names behind its prefix are its own
+    if (!o.name.startsWith(place.prefix)) continue;
+    const name = o.name.slice(place.prefix.length);
+    if (!NAME_RE.test(name)) throw broken(`${place.type}/${o.name} is not a registry entry name`);
+    names.push(name);
     if (names.length > MAX_ENTRIES) throw broken(`more than ${MAX_ENTRIES} registry entries`);
   }
   names.sort();
@@ -62,7 +78,8 @@ export async function readRegistryEnvelopes(repo: SealedObjects): Promise<unknow
   for (const [i, name] of names.entries()) {
     if (name !== registryObjectName(i)) throw broken(`registry entry ${i} is missing (the chain has a gap)`);
     try {
-      envelopes.push(await repo.loadJson('registry', name, aad(name)));
+      const full = `${place.prefix}${name}`;
+      envelopes.push(await repo.loadJson(place.type, full, aad(full)));
     } catch (err) {
       if (err instanceof FoleBackupError && err.code !== 'REPO_CORRUPT' && err.code !== 'CHECKSUM_MISMATCH') throw err;
       throw broken(`registry entry ${i} cannot be read: ${(err as Error).message}`);
@@ -197,6 +214,29 @@ async function writeEntry(repo: SealedObjects, seq: number, env: unknown, taken:
     await repo.createJson('registry', name, env, aad(name));
   } catch (err) {
     throw err instanceof FoleBackupError && err.code === 'ALREADY_EXISTS' ? taken() : err;
+  }
+}
+
+/**
+ * Store entry `seq` of a registry kept elsewhere than its own repository (a carried registry) as it was signed,
+ * create-only. An entry already there is kept when it is the same (its payload digest); another one is
+ * TRUST_BROKEN.
+ */
+export async function storeRegistryEntry(
+  repo: SealedObjects,
+  place: RegistryPlace,
+  seq: number,
+  env: Envelope,
+): Promise<void> {
+  const name = `${place.prefix}${registryObjectName(seq)}`;
+  try {
+    await repo.createJson(place.type, name, env, aad(name));
+  } catch (err) {
+    if (!(err instanceof FoleBackupError && err.code === 'ALREADY_EXISTS')) throw err;
+    const old = await repo.loadJson(place.type, name, aad(name));
+    if (!isEnvelope(old) || payloadDigest(old) !== payloadDigest(env)) {
+      throw broken(`${place.type}/${name} holds another entry than the one being carried`);
+    }
   }
 }
 

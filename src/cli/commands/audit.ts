@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { errnoCode, FoleBackupError, fsError, StopError } from '../../errors.js';
 import { exportAudit, verifyAuditFile } from '../../trust/audit-export.js';
 import { readAudit, redactDisclosure, type AuditLog } from '../../trust/audit-store.js';
+import { readCarriedTrail, resolveOrigin } from '../../trust/carried-trail.js';
 import type { AuditEntryBody, AuditProblem, VerifiedEntry } from '../../trust/audit.js';
 import { storeCheckpoint } from '../../trust/witness-store.js';
 import { makeCheckpoint, short, type CheckpointBody } from '../../trust/witness.js';
@@ -65,15 +66,26 @@ function stopMember(problem: StopError | undefined): { stop?: { code: string; me
     : { stop: { code: problem.code, message: problem.message, hint: problem.hint ?? null } };
 }
 
-async function readVerified(ctx: Context, op: 'audit-log' | 'audit-verify' | 'audit-checkpoint') {
+/**
+ * The log read and verified, with the id of the repository it is of and the registry it was checked against: this
+ * repository's own, or with `origin` the one carried from that repository by `copy` (checked against the registry
+ * carried with it; this repository's gate still decides who may read it).
+ */
+async function readVerified(ctx: Context, op: 'audit-log' | 'audit-verify' | 'audit-checkpoint', origin?: string) {
   const repo = await ctx.openRepo(op);
   try {
-    const log = await readAudit(repo, ctx.trust().registry);
+    if (origin !== undefined) {
+      const id = await resolveOrigin(repo, origin);
+      const trail = await readCarriedTrail(repo, id);
+      return { repo, log: trail.log, id, registry: trail.registry };
+    }
+    const own = { id: repo.config.id, registry: ctx.trust().registry };
+    const log = await readAudit(repo, own.registry);
     if (op !== 'audit-log' && log.problem === undefined) {
       const problem = checkRecordedHeads(log, await listSnapshots(repo));
-      if (problem !== undefined) return { repo, log: { ...log, problem } };
+      if (problem !== undefined) return { repo, log: { ...log, problem }, ...own };
     }
-    return { repo, log };
+    return { repo, log, ...own };
   } finally {
     await repo.close();
   }
@@ -103,6 +115,9 @@ interface WitnessReport {
   newest: { seq: number; time: string } | null;
 }
 
+const ORIGIN_HELP =
+  'the log `copy` carried here from that repository (its id, or 8+ characters of it), not this repository’s own';
+
 const checkpoints = (n: number): string => `${n} checkpoint${n === 1 ? '' : 's'}`;
 
 const WITNESS_HELP = `
@@ -122,8 +137,9 @@ export function registerAudit(program: Command, run: Runner): void {
     .option('--since <time>', 'only entries at or after this time (ISO 8601, e.g. 2026-12-01 or 2026-12-01T08:00Z)')
     .option('--by <name>', 'only entries of this actor (the global --actor says who runs this command)')
     .option('--op <operation>', 'only entries of this operation, e.g. restore, backup, actor-add')
+    .option('--origin <id>', ORIGIN_HELP)
     .action(function (this: Command) {
-      const opts = this.opts<{ since?: string; by?: string; op?: string }>();
+      const opts = this.opts<{ since?: string; by?: string; op?: string; origin?: string }>();
       return run(async (ctx) => {
         const since = opts.since === undefined ? undefined : Date.parse(opts.since);
         if (since !== undefined && Number.isNaN(since)) {
@@ -132,7 +148,7 @@ export function registerAudit(program: Command, run: Runner): void {
             'e.g. 2026-12-01 or 2026-12-01T08:00Z',
           );
         }
-        const { log } = await readVerified(ctx, 'audit-log');
+        const { log } = await readVerified(ctx, 'audit-log', opts.origin);
         const shown = log.entries
           .filter((e) => since === undefined || Date.parse(e.body.time) >= since)
           .filter((e) => opts.by === undefined || e.body.actor.name === opts.by)
@@ -152,24 +168,34 @@ export function registerAudit(program: Command, run: Runner): void {
     .option('--file <file>', 'verify an `audit export` file offline instead (no repository or password needed)')
     .option('--witness <location>', 'also check the log against the checkpoints in this witness repository (see below)')
     .option('--witness-password-file <file>', WITNESS_PASSWORD_HELP)
+    .option('--origin <id>', ORIGIN_HELP)
     .addHelpText(
       'after',
       `${WITNESS_HELP}
+
+With --origin, the audit log and actor registry that \`copy\` carried here from
+that repository are verified as that repository's own: its registry from its
+first entry, its chain, its actors' signatures. A lost repository's history can
+be checked this way from its offsite copy alone; its actors count for nothing
+here.
 
 Example (nightly, after \`audit checkpoint\`):
   FOLE_BACKUP_WITNESS_PASSWORD_FILE=/root/witness.key fole-backup audit verify --witness /mnt/offsite/witness`,
     )
     .action(function (this: Command) {
-      const opts = this.opts<{ file?: string } & WitnessFlags>();
+      const opts = this.opts<{ file?: string; origin?: string } & WitnessFlags>();
       return run(async (ctx) => {
+        if (opts.file !== undefined && opts.origin !== undefined) {
+          throw new UsageError('--file and --origin name different logs', 'give one of them');
+        }
         const password = opts.witness === undefined ? undefined : await witnessPassword(opts);
         const v =
           opts.file !== undefined
             ? await verifyAuditFile(opts.file).then((f) => ({ ...f, id: f.log }))
-            : await readVerified(ctx, 'audit-verify').then(({ repo, log }) => ({
+            : await readVerified(ctx, 'audit-verify', opts.origin).then(({ log, id, registry }) => ({
                 ...log,
-                id: repo.config.id,
-                registry: ctx.trust().registry,
+                id,
+                registry,
               }));
         let firstBad = v.problem;
         let witness: WitnessReport | undefined;
@@ -212,11 +238,14 @@ Example (nightly, after \`audit checkpoint\`):
         const checked = witnessProblem
           ? `checked against ${checkpoints(witness?.checkpoints ?? 0)} in ${witness?.location}`
           : `${count} entries before it verify`;
-        ctx.out.result({ ...stopMember(problem), ...report }, () =>
-          problem === undefined
-            ? `audit log OK: ${count} entries, ${signed} signed by registered actors, chain and disclosures intact` +
-              consistent
-            : `audit log BROKEN at entry ${firstBad?.seq}: ${firstBad?.reason} (${checked})`,
+        const whose = opts.origin === undefined ? 'audit log' : `audit log of ${v.id} (carried here)`;
+        ctx.out.result(
+          { ...stopMember(problem), ...report, ...(opts.origin === undefined ? {} : { origin: v.id }) },
+          () =>
+            problem === undefined
+              ? `${whose} OK: ${count} entries, ${signed} signed by registered actors, chain and disclosures intact` +
+                consistent
+              : `${whose} BROKEN at entry ${firstBad?.seq}: ${firstBad?.reason} (${checked})`,
         );
         if (problem !== undefined) throw alreadyInResult(problem);
       });

@@ -20,6 +20,7 @@ const SOURCE: OtherRepository = {
 };
 
 const plural = (n: number, one: string): string => `${n} ${one}${n === 1 ? '' : 's'}`;
+const entries = (n: number, what: string): string => `${n} ${what} ${n === 1 ? 'entry' : 'entries'}`;
 
 function describeCopy(r: CopyReport): string {
   const lines = [
@@ -42,6 +43,13 @@ function describeCopy(r: CopyReport): string {
           ? `; ${plural(v.packsRead, 'pack')} read back, ${v.blobsRead} blobs decrypted and hashed`
           : ''
         : ' (--read-data reads back every pack written)'),
+  );
+  const t = r.trail;
+  lines.push(
+    `audit trail of ${t.origin}: ${entries(t.auditEntries.carried, 'audit')} and ` +
+      `${entries(t.registryEntries.carried, 'registry')} carried ` +
+      `(the target holds ${t.auditEntries.total} and ${t.registryEntries.total}; ` +
+      `\`fole-backup audit verify --origin ${t.origin}\` checks them)`,
   );
   return lines.join('\n');
 }
@@ -72,6 +80,12 @@ their ids and sealed with the target's key; the two repositories have their own
 passwords. The target's password comes from the usual options (--password-file,
 FOLE_BACKUP_PASSWORD_FILE, FOLE_BACKUP_PASSWORD); the source's from
 --from-password-file, FOLE_BACKUP_FROM_PASSWORD_FILE or FOLE_BACKUP_FROM_PASSWORD.
+
+The source's actor registry and audit log are carried too, only the entries the
+target lacks, under the source's repository id: read and verify them on the
+target with \`audit log --origin ID\` and \`audit verify --origin ID\`. They give
+nobody any right in the target. A source whose log was cut back or rewritten
+since the last copy is the STOP TRUST_BROKEN, before anything is written.
 
 Resumable: data goes first, then the index, and each backup's snapshot last, so
 a copy cut off at any instant leaves the target valid (at worst unreferenced
