@@ -11,7 +11,7 @@ import { Repository } from '../src/repository/repository.js';
 import { backup } from '../src/backup/backup.js';
 import { LocalBackend } from '../src/backend/local.js';
 import { listSnapshots } from '../src/snapshot/store.js';
-import { TEST_PASSWORD } from './repo-helpers.js';
+import { FAST_KDF, TEST_PASSWORD } from './repo-helpers.js';
 import { backedUpFoleTree, treeLines } from './restore-helpers.js';
 import { runCli, spawnCli, waitExit, type CliResult } from './cli-helpers.js';
 import { expectStop, makeTrustWorld } from './trust-world.js';
@@ -191,8 +191,9 @@ describe('copy', () => {
       big ??= backedUpFoleTree(join(dir, 'big'), { bigBytes: 56 * 1024 * 1024 });
       const source = await big;
       const to = join(dir, `stopped-${sig}`);
-      const made = await runCli(['init', '--repo', to, '--from-repo', source.repoDir], env());
-      expect(made.code, made.stderr).toBe(0);
+      // small packs in the target: with several uploads at once, 16 MiB packs would leave the copy nearly done by
+      // the time its first index file shows, and the signal would come too late to stop it mid-way
+      await (await Repository.init(new LocalBackend(to), B_PASSWORD, { kdf: FAST_KDF, packSize: 1024 * 1024 })).close();
       const args = ['copy', '--from-repo', source.repoDir, '--to-repo', to, '--json'];
       // the SIGKILL case leaves its lock in the shared source: a clean stop adds none to what is there
       const sourceLocks = locks(source.repoDir);
