@@ -1,7 +1,7 @@
 /**
  * What every form of repository must take through the real CLI, shared by the suites of the network backends
- * (rest:, sftp://): init, a backup, list, verify --read-data, and a restore whose files are byte for byte
- * those of the tree backed up.
+ * (rest:, sftp://, s3:): init, a backup, list, verify --read-data, and a restore whose files are byte for byte
+ * those of the tree backed up; and an offsite copy into or out of one.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,4 +31,41 @@ export async function initBackupRestore(
   expect(r.code, r.stderr).toBe(0);
   for (const f of COMPARED) expect(readFileSync(join(target, f)).equals(readFileSync(join(root, f))), f).toBe(true);
   return backupId;
+}
+
+/** What `copy --json` reports, as far as the copy suites look. */
+export interface CopyJson {
+  copied: { backupId: string }[];
+  skipped: string[];
+  blobsCopied: number;
+  to: { id: string };
+  trail: { origin: string; auditEntries: { carried: number; total: number } };
+}
+
+/**
+ * Make `to` a twin of `from` and copy every backup into it with `cli` (which adds the target's password and the
+ * backend flags; the source's password comes from the environment it sets): `backupIds` arrive, a second run
+ * copies nothing, and `check --read-data` finds the target clean. Returns the first run's report.
+ */
+export async function copyToTwin(
+  cli: (args: string[]) => Promise<CliResult>,
+  from: string,
+  to: string,
+  backupIds: readonly string[],
+): Promise<CopyJson> {
+  const init = await cli(['init', '--repo', to, '--from-repo', from]);
+  expect(init.code, init.stderr).toBe(0);
+  const copy = async (): Promise<CopyJson> => {
+    const r = await cli(['copy', '--from-repo', from, '--to-repo', to, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    return JSON.parse(r.stdout) as CopyJson;
+  };
+  const first = await copy();
+  expect(first.copied.map((c) => c.backupId).sort()).toEqual([...backupIds].sort());
+  const again = await copy();
+  expect(again).toMatchObject({ copied: [], blobsCopied: 0, trail: { auditEntries: { carried: 0 } } });
+  expect(again.skipped.sort()).toEqual([...backupIds].sort());
+  const check = await cli(['check', '--read-data', '--repo', to]);
+  expect(check.code, check.stdout + check.stderr).toBe(0);
+  return first;
 }

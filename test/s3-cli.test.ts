@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openBackend } from '../src/backend/open.js';
 import { type CliResult, runCli, spawnCli, waitExit } from './cli-helpers.js';
-import { makeFoleTree, treeLines } from './restore-helpers.js';
+import { copyToTwin } from './life-cycle.js';
+import { TEST_PASSWORD } from './repo-helpers.js';
+import { backedUpFoleTree, makeFoleTree, treeLines } from './restore-helpers.js';
 import { startSwiftInEnv, swiftMissing, type SwiftServer } from './servers/swift.js';
 import { skipWithout } from './servers/shared.js';
 
@@ -190,6 +192,30 @@ describe.skipIf(skip)('the CLI on an S3 repository (Swift s3api over TLS)', () =
       canary: { retention: false, deleted: true },
     });
   });
+
+  it('is the target of an offsite copy from a local repository, and the source of one back to local', async () => {
+    const { repoDir, backupId } = await backedUpFoleTree(join(work, 'local'));
+    const offsite = `s3:${swift.endpoint}/fole-offsite/host1`;
+    // into S3: the local source's password from the environment, the S3 target's from --password-file
+    const there = await copyToTwin(
+      (args) => cli(args, { FOLE_BACKUP_FROM_PASSWORD: TEST_PASSWORD }),
+      repoDir,
+      offsite,
+      [backupId],
+    );
+    // out of S3 into a new local repository, which also gets the S3 repository's audit trail
+    const back = join(work, 'back');
+    const out = await copyToTwin(
+      (args) => cli(args, { FOLE_BACKUP_FROM_PASSWORD_FILE: join(work, 'password') }),
+      offsite,
+      back,
+      [backupId],
+    );
+    expect(out.trail.origin).toBe(there.to.id);
+    expect(out.trail.auditEntries.total).toBeGreaterThan(0);
+    const verified = await cli(['audit', 'verify', '--origin', there.to.id, '--repo', back, '--json']);
+    expect(verified.code, verified.stdout + verified.stderr).toBe(0);
+  }, 240_000);
 
   it('never shows the secret key: not in output, JSON, errors or the audit log', async () => {
     const log = await cli(['audit', 'log', '--repo', repo(), '--json']);
