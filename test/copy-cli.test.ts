@@ -156,6 +156,7 @@ describe('copy', () => {
     expect(await ids(to, B_PASSWORD)).toEqual([first]);
     const human = await runCli(['copy', '--from-repo', repoA, '--to-repo', to], env());
     expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toMatch(/^copied 1 backup from .* at [\d.]+ [KMG]?i?B\/s /);
     expect(human.stdout).toContain(`copied   ${second}`);
     expect(human.stdout).toContain(`skipped  ${first}`);
   }, 120_000);

@@ -26,6 +26,7 @@ function describeCopy(r: CopyReport): string {
   const lines = [
     `copied ${plural(r.copied.length, 'backup')} from ${r.from.repository} to ${r.to.repository} in ` +
       `${formatDuration(r.durationMs)}: ${plural(r.blobsCopied, 'blob')}, ${formatBytes(r.bytesCopied)} ` +
+      `at ${formatBytes(Math.round(r.bytesCopied / Math.max(0.001, r.durationMs / 1000)))}/s ` +
       `(${formatBytes(r.bytesWritten)} written in ${plural(r.packsWritten, 'pack')}; ` +
       `${r.blobsPresent} of ${r.blobsNeeded} blobs were there already)`,
     ...r.copied.map(
