@@ -7,10 +7,10 @@
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, type CliResult } from './cli-helpers.js';
-import { TEST_PASSWORD } from './repo-helpers.js';
 import { backedUpFoleTree } from './restore-helpers.js';
+import { runCli, type CliResult } from './cli-helpers.js';
 import { expectStop, makeTrustWorld, type TrustWorld } from './trust-world.js';
+import { TEST_PASSWORD } from './repo-helpers.js';
 
 const B_PASSWORD = 'the offsite password';
 
@@ -117,7 +117,11 @@ describe('copy carries the audit trail', () => {
     const requestId = JSON.parse(asked.stdout).stop.requestId as string;
     expectStop(await onB(['approve', requestId], 'carol'), 'PERMISSION_DENIED', /carol is not a registered actor/);
     expectStop(await onB(['actor', 'list'], 'carol'), 'PERMISSION_DENIED', /carol is not a registered actor/);
-    expectStop(await onB([...w.restoreArgs(target), '--request', requestId], 'bot'), 'APPROVAL_REQUIRED', /not approved/);
+    expectStop(
+      await onB([...w.restoreArgs(target), '--request', requestId], 'bot'),
+      'APPROVAL_REQUIRED',
+      /not approved/,
+    );
     const actors = JSON.parse((await onB(['actor', 'list', '--json'])).stdout);
     expect(JSON.stringify(actors)).not.toContain('carol');
   }, 120_000);

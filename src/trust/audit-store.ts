@@ -21,6 +21,7 @@ import {
   type VerifiedEntry,
 } from './audit.js';
 import { isEnvelope, parsePayload, payloadDigest, PAYLOAD_TYPE, signEnvelope, type Envelope } from './envelope.js';
+import { namesIn, type ObjectPlace } from './object-place.js';
 import type { ChainHead, RegistryState } from './registry.js';
 
 const ENTRY_RE = /^\d{10}$/;
@@ -39,10 +40,7 @@ type Repo = SealedObjects & { readonly config: { readonly id: string } };
  * another repository (carried-trail.ts) keeps the same names behind a prefix naming its origin, in another
  * folder, and names the origin's id as its log.
  */
-export interface AuditPlace {
-  type: ObjectType;
-  /** Put before every object name ('' for the repository's own log). */
-  prefix: string;
+export interface AuditPlace extends ObjectPlace {
   /** The log id every entry must name. */
   log: string;
 }
@@ -60,10 +58,7 @@ async function listAudit(
   const seqs: number[] = [];
   const foreign: string[] = [];
   const disclosures = new Map<number, string[]>();
-  for await (const o of repo.backend.list(place.type)) {
-    // a carried log shares its folder with other origins' objects and checkpoints: only its own names are its
-    if (!o.name.startsWith(place.prefix)) continue;
-    const name = o.name.slice(place.prefix.length);
+  for await (const name of namesIn(repo.backend, place)) {
     if (ENTRY_RE.test(name)) seqs.push(Number(name));
     else {
       const m = DISCLOSURE_RE.exec(name);

@@ -4,10 +4,10 @@
  * log or registry was cut back or rewritten is refused before anything is written; damage to the carried copy is
  * named; and the carried actors count for nothing in the holder's gate.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { FAST_KDF, TEST_PASSWORD } from '../../test/repo-helpers.js';
 import { caught, newTeam, T0, teamRegistry, type Team } from '../../test/trust-helpers.js';
 import { MemoryBackend } from '../backend/memory.js';
@@ -27,13 +27,9 @@ import { openGate } from './gate.js';
 import type { RegistryState } from './registry.js';
 import { readRegistry } from './registry-store.js';
 
-let stateDir: string;
-beforeAll(async () => {
-  stateDir = await mkdtemp(join(tmpdir(), 'fole-carried-'));
-});
-afterAll(async () => {
-  await rm(stateDir, { recursive: true, force: true });
-});
+/** This machine's trust state, for the gate. */
+const stateDir = mkdtempSync(join(tmpdir(), 'fole-carried-'));
+afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
 
 const newRepo = (): Promise<Repository> => Repository.init(new MemoryBackend(), TEST_PASSWORD, { kdf: FAST_KDF });
 

@@ -20,7 +20,8 @@ import type { SealedObjects } from '../repository/slices.js';
 import { disclosuresOf, readAudit, storeLogEntry, type AuditLog, type AuditPlace } from './audit-store.js';
 import type { Envelope } from './envelope.js';
 import { RegistryError, replayRegistry, type RegistryState } from './registry.js';
-import { readRegistryEnvelopes, storeRegistryEntry, type RegistryPlace } from './registry-store.js';
+import type { ObjectPlace } from './object-place.js';
+import { readRegistryEnvelopes, storeRegistryEntry } from './registry-store.js';
 
 type Repo = SealedObjects & { readonly config: { readonly id: string } };
 
@@ -30,7 +31,7 @@ const CARRIED_RE = /^([A-Za-z0-9_-]{1,64})\.(audit|registry)\.\d{10}$/;
 const FOLDER = 'witness';
 
 /** Where the trail carried from `origin` lives in the repository that holds it. */
-export function carriedPlaces(origin: string): { registry: RegistryPlace; audit: AuditPlace } {
+export function carriedPlaces(origin: string): { registry: ObjectPlace; audit: AuditPlace } {
   if (!ORIGIN_RE.test(origin)) {
     throw new StopError(
       'TRUST_BROKEN',
@@ -119,7 +120,7 @@ const REWRITTEN_HINT =
  * Throws TRUST_BROKEN when either does not verify, or the source does not extend what is carried: fewer
  * entries (truncated), another entry at the carried head (rewritten or forked), another registry.
  */
-export function planCarry(origin: string, source: Trail, carried: Trail): CarryPlan {
+function planCarry(origin: string, source: Trail, carried: Trail): CarryPlan {
   if (source.log.problem !== undefined) {
     const p = source.log.problem;
     throw refuse(

@@ -5,11 +5,11 @@
  * new head).
  */
 import { randomBytes } from 'node:crypto';
-import type { ObjectType } from '../backend/backend.js';
 import { FoleBackupError, StopError } from '../errors.js';
 import type { SealedObjects } from '../repository/slices.js';
 import type { ActorSigner } from './actor-key.js';
 import { isEnvelope, payloadDigest, signEnvelope, PAYLOAD_TYPE, type Envelope } from './envelope.js';
+import { namesIn, type ObjectPlace } from './object-place.js';
 import {
   applyEntry,
   entryValue,
@@ -28,16 +28,7 @@ export const registryObjectName = (seq: number): string => String(seq).padStart(
 /** Bound to the object's full name, so a carried registry's entries never open as the repository's own. */
 const aad = (name: string): Buffer => Buffer.from(`fole-registry:${name}`);
 
-/**
- * Where a registry's objects are: a repository's own in `registry/`; one carried from another repository
- * (carried-trail.ts) behind a prefix naming its origin, in a folder it shares with other objects.
- */
-export interface RegistryPlace {
-  type: ObjectType;
-  prefix: string;
-}
-
-const OWN: RegistryPlace = { type: 'registry', prefix: '' };
+const OWN: ObjectPlace = { type: 'registry', prefix: '' };
 
 /** An actor signing registry entries: the name the registry knows it by and its private key. */
 export interface NamedSigner {
@@ -63,13 +54,10 @@ export async function readRegistry(repo: SealedObjects): Promise<RegistryState |
 
 /** The registry's entries as stored, in order, not yet replayed ([] when there is no registry). Throws
  * TRUST_BROKEN for a gap, a foreign name or an entry that cannot be read. */
-export async function readRegistryEnvelopes(repo: SealedObjects, place: RegistryPlace = OWN): Promise<unknown[]> {
+export async function readRegistryEnvelopes(repo: SealedObjects, place: ObjectPlace = OWN): Promise<unknown[]> {
   const names: string[] = [];
-  for await (const o of repo.backend.list(place.type)) {
-    // a carried registry shares its folder with other objects: only names behind its prefix are its own
-    if (!o.name.startsWith(place.prefix)) continue;
-    const name = o.name.slice(place.prefix.length);
-    if (!NAME_RE.test(name)) throw broken(`${place.type}/${o.name} is not a registry entry name`);
+  for await (const name of namesIn(repo.backend, place)) {
+    if (!NAME_RE.test(name)) throw broken(`${place.type}/${place.prefix}${name} is not a registry entry name`);
     names.push(name);
     if (names.length > MAX_ENTRIES) throw broken(`more than ${MAX_ENTRIES} registry entries`);
   }
@@ -224,7 +212,7 @@ async function writeEntry(repo: SealedObjects, seq: number, env: unknown, taken:
  */
 export async function storeRegistryEntry(
   repo: SealedObjects,
-  place: RegistryPlace,
+  place: ObjectPlace,
   seq: number,
   env: Envelope,
 ): Promise<void> {
