@@ -1,14 +1,18 @@
 /**
- * copyBackups as a library call between local repositories: what a copied snapshot holds, and a source whose
- * data is damaged stops the copy before any snapshot reaches the target.
+ * copyBackups as a library call between local repositories: what a copied snapshot holds, a source whose
+ * data is damaged stops the copy before any snapshot reaches the target, and packs go to a slow target several
+ * at once.
  */
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyBackups } from '../src/copy/copy.js';
+import type { Bytes, ObjectHandle } from '../src/backend/backend.js';
 import { LocalBackend } from '../src/backend/local.js';
+import { MemoryBackend } from '../src/backend/memory.js';
+import { WrappedBackend } from '../src/backend/wrapped.js';
 import { Repository } from '../src/repository/repository.js';
 import { listSnapshots, loadSnapshot, saveSnapshot } from '../src/snapshot/store.js';
 import { FAST_KDF, TEST_PASSWORD, expectAllReadable } from './repo-helpers.js';
@@ -74,5 +78,47 @@ describe('copyBackups', () => {
       await expect(copyBackups(from, target)).rejects.toMatchObject({ code: 'CHECKSUM_MISMATCH' });
       expect(await listSnapshots(target)).toEqual([]);
     });
+  });
+});
+
+/** A target whose pack saves take a while, as a distant server's do; it counts how many run at once. */
+class SlowPackSaves extends WrappedBackend {
+  running = 0;
+  most = 0;
+  override async save(h: ObjectHandle, data: Bytes): Promise<void> {
+    if (h.type !== 'data') return super.save(h, data);
+    this.most = Math.max(this.most, ++this.running);
+    try {
+      await new Promise((r) => setTimeout(r, 30));
+      return await super.save(h, data);
+    } finally {
+      this.running--;
+    }
+  }
+}
+
+describe('copyBackups to a slow target', () => {
+  it('uploads several packs at once, at most 8, and the copy reads back whole', async () => {
+    const many = await backedUpFoleTree(join(dir, 'many'), {
+      prepare: (root) => {
+        for (let i = 0; i < 60; i++)
+          writeFileSync(join(root, 'projects', 'p1', 'files', `n${i}.bin`), randomBytes(3000));
+      },
+    });
+    const slow = new SlowPackSaves(new MemoryBackend());
+    // packs of the smallest size: nearly every blob is a pack of its own, so there are many to upload
+    const to = await Repository.init(slow, TEST_PASSWORD, { kdf: FAST_KDF, packSize: 4096 });
+    const from = await open(many.repoDir);
+    try {
+      const report = await copyBackups(from, to, { readData: true });
+      expect(report.packsWritten).toBeGreaterThan(20);
+      expect(slow.most).toBeGreaterThan(2);
+      expect(slow.most).toBeLessThanOrEqual(8);
+      expect(report.verified.blobsRead).toBe(report.blobsCopied);
+      await expectAllReadable(to);
+    } finally {
+      await from.close();
+      await to.close();
+    }
   });
 });
