@@ -24,8 +24,8 @@ interface Trail {
 let w: TrustWorld;
 let repoB: string;
 
-const onB = (args: string[], who = 'alice'): Promise<CliResult> =>
-  w.cli([...args, ...w.as(who)], { FOLE_BACKUP_PASSWORD: B_PASSWORD }, repoB);
+const onB = (args: string[], who = 'alice', extra: Record<string, string> = {}): Promise<CliResult> =>
+  w.cli([...args, ...w.as(who)], { FOLE_BACKUP_PASSWORD: B_PASSWORD, ...extra }, repoB);
 
 async function copy(): Promise<Trail> {
   const r = await runCli(['copy', '--from-repo', w.repoDir, '--to-repo', repoB, '--json', ...w.as('alice')], {
@@ -74,12 +74,19 @@ describe('copy carries the audit trail', () => {
     expect(first.auditEntries.carried).toBe(first.auditEntries.total);
     expect(first.auditEntries.total).toBeGreaterThan(1);
 
-    // two more commands on the source, then the next copy brings exactly their entries
-    for (const args of [['list'], ['verify', 'latest']])
-      expect((await w.cli([...args, ...w.as('alice')])).code).toBe(0);
+    // three more commands on the source, a checkpoint of its log in a witness last; the next copy brings exactly
+    // their entries
+    const witness = join(w.dir, 'witness');
+    const witnessEnv = { FOLE_BACKUP_WITNESS_PASSWORD: 'the witness password' };
+    const made = await runCli(['init', '--repo', witness], { FOLE_BACKUP_PASSWORD: 'the witness password' });
+    expect(made.code, made.stderr).toBe(0);
+    for (const args of [['list'], ['verify', 'latest'], ['audit', 'checkpoint', '--witness', witness]]) {
+      const r = await w.cli([...args, ...w.as('alice')], witnessEnv);
+      expect(r.code, r.stderr).toBe(0);
+    }
     const second = await copy();
     expect(second.origin).toBe(first.origin);
-    expect(second.auditEntries).toEqual({ carried: 2, total: first.auditEntries.total + 2 });
+    expect(second.auditEntries).toEqual({ carried: 3, total: first.auditEntries.total + 3 });
     expect(second.registryEntries).toEqual({ carried: 0, total: 2 });
     expect((await copy()).auditEntries).toEqual({ carried: 0, total: second.auditEntries.total });
 
@@ -104,6 +111,26 @@ describe('copy carries the audit trail', () => {
     const own = JSON.parse((await onB(['audit', 'log', '--op', 'copy-to', '--json'])).stdout).entries;
     expect(own).toHaveLength(3);
     expect(own.every((e: { log: string }) => e.log !== first.origin)).toBe(true);
+
+    // the witness agrees with the carried log; cut back before the checkpointed entry, the witness catches it
+    const witnessed = await onB(
+      ['audit', 'verify', '--origin', first.origin, '--witness', witness, '--json'],
+      'alice',
+      witnessEnv,
+    );
+    expect(witnessed.code, witnessed.stderr).toBe(0);
+    expect(JSON.parse(witnessed.stdout).witness.checkpoints).toBe(1);
+    const checkpointed = first.auditEntries.total + 1;
+    for (const f of readdirSync(join(repoB, 'witness'))) {
+      const m = /\.audit\.(\d{10})/.exec(f);
+      if (f.startsWith(first.origin) && m !== null && Number(m[1]) >= checkpointed) rmSync(join(repoB, 'witness', f));
+    }
+    expect((await onB(['audit', 'verify', '--origin', first.origin])).code).toBe(0);
+    expectStop(
+      await onB(['audit', 'verify', '--origin', first.origin, '--witness', witness], 'alice', witnessEnv),
+      'TRUST_BROKEN',
+      new RegExp(`truncated: the witness saw entry ${checkpointed}`),
+    );
 
     const unknown = await onB(['audit', 'log', '--origin', 'ffffffff-0000']);
     expect(unknown.code).toBe(1);
