@@ -79,11 +79,14 @@ export async function auditHead(repo: Repo): Promise<ChainHead | undefined> {
 }
 
 /** The newest entry's position and stored envelope, unverified (undefined for an empty log). */
-async function newestEnvelope(repo: Repo): Promise<{ seq: number; env: unknown } | undefined> {
-  const { entries } = await listAudit(repo, ownLog(repo));
+export async function newestEnvelope(
+  repo: Repo,
+  place: AuditPlace = ownLog(repo),
+): Promise<{ seq: number; env: unknown } | undefined> {
+  const { entries } = await listAudit(repo, place);
   if (entries === 0) return undefined;
-  const name = entryName(entries - 1);
-  return { seq: entries - 1, env: await repo.loadJson('audit', name, aad(name)) };
+  const name = `${place.prefix}${entryName(entries - 1)}`;
+  return { seq: entries - 1, env: await repo.loadJson(place.type, name, aad(name)) };
 }
 
 /**

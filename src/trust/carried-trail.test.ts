@@ -151,15 +151,28 @@ describe('a carried trail', () => {
     expect(await carriedNames(b)).toEqual(before);
   });
 
-  it('names damage to the carried copy and refuses to extend it', async () => {
+  it('names damage to the carried copy; a copy refuses to extend a newest entry that is not one', async () => {
     const a = await origin(3);
     const b = await newRepo();
     await carry(a.repo, b);
     const { audit } = carriedPlaces(a.repo.config.id);
-    await b.backend.remove({ type: 'witness', name: `${audit.prefix}0000000001` });
-    const trail = await readCarriedTrail(b, a.repo.config.id);
-    expect(trail.log.problem).toEqual({ seq: 1, reason: 'the entry is missing' });
-    await expect(carry(a.repo, b)).rejects.toMatchObject({ code: 'TRUST_BROKEN' });
+    const middle = { type: 'witness' as const, name: `${audit.prefix}0000000001` };
+    const newest = { type: 'witness' as const, name: `${audit.prefix}0000000002` };
+    const saved = await b.backend.load(middle);
+    await b.backend.remove(middle);
+    expect((await readCarriedTrail(b, a.repo.config.id)).log.problem).toEqual({
+      seq: 1,
+      reason: 'the entry is missing',
+    });
+    await b.backend.save(middle, saved);
+    // another entry's sealed bytes under the newest name: its associated data does not match
+    await b.backend.remove(newest);
+    await b.backend.save(newest, saved);
+    expect((await readCarriedTrail(b, a.repo.config.id)).log.problem).toMatchObject({ seq: 2 });
+    await log(a.repo, a.registry, a.team, 'later');
+    const err = await caught(() => carry(a.repo, b));
+    expect(err).toMatchObject({ code: 'TRUST_BROKEN' });
+    expect(err.message).toContain("the target's copy: its newest entry cannot be read");
   });
 
   it('gives the origin’s actors nothing in the holder: its gate knows only its own registry', async () => {

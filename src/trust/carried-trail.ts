@@ -10,18 +10,27 @@
  * entry naming the origin as its log and signed by its actor's key in that registry. Nothing here is read by this
  * repository's gate: the origin's actors, roles and approvals count for nothing in it.
  *
- * Copying is incremental and append-only: the origin's trail must extend what is carried (the same entry at the
- * carried head, a chain verified from its start), and only the entries after it are written, registry first,
- * each create-only and in order. A run cut off leaves a shorter carried trail that the next run extends; an
- * origin whose trail was cut back or rewritten is TRUST_BROKEN before anything is written.
+ * Copying is incremental and append-only: the origin's trail, verified from its start, must extend what is
+ * carried (hold the same entry where the carried copy has its newest), and only the entries after it are
+ * written, registry first, each create-only and in order. A run cut off leaves a shorter carried trail that the
+ * next run extends; an origin whose trail was cut back or rewritten is TRUST_BROKEN before anything is written.
+ * A copy reads only the newest carried entries; `audit verify --origin` reads and checks the carried copy whole.
  */
 import { FoleBackupError, StopError } from '../errors.js';
 import type { SealedObjects } from '../repository/slices.js';
-import { disclosuresOf, readAudit, storeLogEntry, type AuditLog, type AuditPlace } from './audit-store.js';
-import type { Envelope } from './envelope.js';
+import {
+  disclosuresOf,
+  newestEnvelope,
+  readAudit,
+  storeLogEntry,
+  type AuditLog,
+  type AuditPlace,
+} from './audit-store.js';
+import { isEnvelope, parsePayload, payloadDigest, PAYLOAD_TYPE, type Envelope } from './envelope.js';
 import { RegistryError, replayRegistry, type RegistryState } from './registry.js';
 import type { ObjectPlace } from './object-place.js';
-import { readRegistryEnvelopes, storeRegistryEntry } from './registry-store.js';
+import { newestRegistryEnvelope, readRegistryEnvelopes, storeRegistryEntry } from './registry-store.js';
+import { isPlain } from './shape.js';
 
 type Repo = SealedObjects & { readonly config: { readonly id: string } };
 
@@ -115,12 +124,62 @@ const REWRITTEN_HINT =
   "both as they are and have a sysadmin compare the source's `audit log` with " +
   '`audit log --origin ID` on the target';
 
+/** What a copy needs of the trail the target carries: the newest entry of each chain, its digest. */
+interface CarriedHeads {
+  registry: { seq: number; digest: string; trustId: string } | undefined;
+  audit: { seq: number; digest: string } | undefined;
+}
+
+const damagedHint = (origin: string): string =>
+  `the target's copy was damaged or edited: see \`fole-backup audit verify --origin ${origin}\` on the target`;
+
 /**
- * Decide what to carry from `source` (the origin's own trail, as read from it) given what is `carried`. Pure.
- * Throws TRUST_BROKEN when either does not verify, or the source does not extend what is carried: fewer
- * entries (truncated), another entry at the carried head (rewritten or forked), another registry.
+ * The newest entries the target carries, not the chains below them: a copy extends from there, and reading a
+ * long log back from a distant target on every copy would cost one request per entry (`audit verify --origin`
+ * reads and checks it all). TRUST_BROKEN for a newest entry that cannot be read or is not one of this origin's.
  */
-function planCarry(origin: string, source: Trail, carried: Trail): CarryPlan {
+async function readCarriedHeads(repo: Repo, origin: string): Promise<CarriedHeads> {
+  const places = carriedPlaces(origin);
+  const bad = (why: string): StopError => refuse(origin, `the target's copy: ${why}`, damagedHint(origin));
+  let r: { seq: number; env: unknown } | undefined;
+  let a: { seq: number; env: unknown } | undefined;
+  try {
+    r = await newestRegistryEnvelope(repo, places.registry);
+    a = await newestEnvelope(repo, places.audit);
+  } catch (err) {
+    if (err instanceof StopError && err.code === 'TRUST_BROKEN') throw bad(err.message);
+    if (err instanceof FoleBackupError && (err.code === 'REPO_CORRUPT' || err.code === 'CHECKSUM_MISMATCH')) {
+      throw bad(`its newest entry cannot be read: ${err.message}`);
+    }
+    throw err;
+  }
+  const body = (x: { env: unknown }, type: string): Record<string, unknown> | undefined => {
+    if (!isEnvelope(x.env) || x.env.payloadType !== type) return undefined;
+    const b = parsePayload(x.env);
+    return isPlain(b) ? b : undefined;
+  };
+  let registry: CarriedHeads['registry'];
+  if (r !== undefined) {
+    const b = body(r, PAYLOAD_TYPE.registryEntry);
+    if (b?.seq !== r.seq || typeof b.trustId !== 'string') throw bad(`registry entry ${r.seq} is not one`);
+    registry = { seq: r.seq, digest: payloadDigest(r.env as Envelope), trustId: b.trustId };
+  }
+  let audit: CarriedHeads['audit'];
+  if (a !== undefined) {
+    const b = body(a, PAYLOAD_TYPE.auditEntry);
+    if (b?.seq !== a.seq || b.log !== origin) throw bad(`audit entry ${a.seq} is not one of this log`);
+    audit = { seq: a.seq, digest: payloadDigest(a.env as Envelope) };
+  }
+  return { registry, audit };
+}
+
+/**
+ * Decide what to carry from `source` (the origin's own trail, as read from it and verified) given the newest
+ * entries the target carries. Pure. Throws TRUST_BROKEN when the source does not verify or does not extend what
+ * is carried: fewer entries (truncated), another entry at the carried head (rewritten or forked), another
+ * registry.
+ */
+function planCarry(origin: string, source: Trail, carried: CarriedHeads): CarryPlan {
   if (source.log.problem !== undefined) {
     const p = source.log.problem;
     throw refuse(
@@ -129,21 +188,12 @@ function planCarry(origin: string, source: Trail, carried: Trail): CarryPlan {
       'run `fole-backup audit verify` on the source; carry nothing until a sysadmin has found out why',
     );
   }
-  if (carried.log.problem !== undefined) {
-    const p = carried.log.problem;
-    throw refuse(
-      origin,
-      `the copy the target holds fails verification at entry ${p.seq}: ${p.reason}`,
-      `the target's copy was damaged or edited: see \`fole-backup audit verify --origin ${origin}\` on the target`,
-    );
-  }
-  const held = carried.registryEnvelopes.length;
-  if (held > 0) {
+  const held = carried.registry === undefined ? 0 : carried.registry.seq + 1;
+  if (carried.registry !== undefined) {
     const s = source.registry;
-    const c = carried.registry as RegistryState;
     if (s === undefined)
       throw refuse(origin, `the source has no actor registry, the target holds ${held} entries`, REWRITTEN_HINT);
-    if (s.trustId !== c.trustId)
+    if (s.trustId !== carried.registry.trustId)
       throw refuse(origin, 'the source has another actor registry (its trust id differs)', REWRITTEN_HINT);
     if (s.digests.length < held) {
       throw refuse(
@@ -152,11 +202,11 @@ function planCarry(origin: string, source: Trail, carried: Trail): CarryPlan {
         REWRITTEN_HINT,
       );
     }
-    if (s.digests[held - 1] !== c.head.digest) {
+    if (s.digests[held - 1] !== carried.registry.digest) {
       throw refuse(origin, `registry entry ${held - 1} of the source differs from the one carried`, REWRITTEN_HINT);
     }
   }
-  const have = carried.log.entries.length;
+  const have = carried.audit === undefined ? 0 : carried.audit.seq + 1;
   const has = source.log.entries.length;
   if (has < have) {
     throw refuse(
@@ -165,7 +215,7 @@ function planCarry(origin: string, source: Trail, carried: Trail): CarryPlan {
       REWRITTEN_HINT,
     );
   }
-  if (have > 0 && source.log.entries[have - 1]?.digest !== carried.log.head?.digest) {
+  if (have > 0 && source.log.entries[have - 1]?.digest !== carried.audit?.digest) {
     throw refuse(
       origin,
       `audit entry ${have - 1} of the source differs from the one carried (rewritten)`,
@@ -182,7 +232,7 @@ function planCarry(origin: string, source: Trail, carried: Trail): CarryPlan {
 /** Read the source's trail and the one the target carries of it, and plan what to carry (see planCarry). */
 export async function prepareCarry(from: Repo, to: Repo): Promise<{ plan: CarryPlan; source: Trail }> {
   const origin = from.config.id;
-  const [source, carried] = await Promise.all([readTrail(from, origin), readCarriedTrail(to, origin)]);
+  const [source, carried] = await Promise.all([readTrail(from, origin), readCarriedHeads(to, origin)]);
   return { plan: planCarry(origin, source, carried), source };
 }
 

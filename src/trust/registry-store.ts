@@ -55,13 +55,7 @@ export async function readRegistry(repo: SealedObjects): Promise<RegistryState |
 /** The registry's entries as stored, in order, not yet replayed ([] when there is no registry). Throws
  * TRUST_BROKEN for a gap, a foreign name or an entry that cannot be read. */
 export async function readRegistryEnvelopes(repo: SealedObjects, place: ObjectPlace = OWN): Promise<unknown[]> {
-  const names: string[] = [];
-  for await (const name of namesIn(repo.backend, place)) {
-    if (!NAME_RE.test(name)) throw broken(`${place.type}/${place.prefix}${name} is not a registry entry name`);
-    names.push(name);
-    if (names.length > MAX_ENTRIES) throw broken(`more than ${MAX_ENTRIES} registry entries`);
-  }
-  names.sort();
+  const names = await entryNames(repo, place);
   const envelopes: unknown[] = [];
   for (const [i, name] of names.entries()) {
     if (name !== registryObjectName(i)) throw broken(`registry entry ${i} is missing (the chain has a gap)`);
@@ -74,6 +68,31 @@ export async function readRegistryEnvelopes(repo: SealedObjects, place: ObjectPl
     }
   }
   return envelopes;
+}
+
+/** The entries' names in `place`, sorted; TRUST_BROKEN for a name that is not an entry's or too many. */
+async function entryNames(repo: SealedObjects, place: ObjectPlace): Promise<string[]> {
+  const names: string[] = [];
+  for await (const name of namesIn(repo.backend, place)) {
+    if (!NAME_RE.test(name)) throw broken(`${place.type}/${place.prefix}${name} is not a registry entry name`);
+    names.push(name);
+    if (names.length > MAX_ENTRIES) throw broken(`more than ${MAX_ENTRIES} registry entries`);
+  }
+  return names.sort();
+}
+
+/**
+ * The newest entry in `place` (by the highest name; a gap below it is not looked for) and its stored envelope,
+ * unverified; undefined when there is none.
+ */
+export async function newestRegistryEnvelope(
+  repo: SealedObjects,
+  place: ObjectPlace,
+): Promise<{ seq: number; env: unknown } | undefined> {
+  const newest = (await entryNames(repo, place)).at(-1);
+  if (newest === undefined) return undefined;
+  const name = `${place.prefix}${newest}`;
+  return { seq: Number(newest), env: await repo.loadJson(place.type, name, aad(name)) };
 }
 
 /** Append the first entry: a registry whose first sysadmin is `admin`. Fails ALREADY_EXISTS if one exists. */
