@@ -17,6 +17,7 @@
 import { sha256Hex } from '../crypto/hash.js';
 import { FoleBackupError } from '../errors.js';
 import { RepositoryLock } from '../repository/lock.js';
+import { blobsInOrder } from '../repository/blobs-ahead.js';
 import { PackReaders } from '../repository/pack-readers.js';
 import type { Repository } from '../repository/repository.js';
 import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
@@ -289,30 +290,15 @@ async function moveBlobs(
 ): Promise<void> {
   to.setMaxUploads(Math.min(MAX_UPLOADS, Math.max(2, Math.floor(UPLOAD_BYTES / to.config.packSize))));
   const packs = new PackReaders(from.backend, 4);
-  const ahead: { load: Promise<Buffer>; bytes: number }[] = [];
-  let aheadBytes = 0;
-  let next = 0;
-  const loadAhead = (): void => {
-    while (next < blobs.length && ahead.length < LOADS_AHEAD) {
-      const b = blobs[next] as NeededBlob;
-      if (ahead.length > 0 && aheadBytes + b.rawLength > LOADED_BYTES) break;
-      next++;
-      const load = from.loadBlob(b.id, packs);
-      load.catch(() => undefined);
-      ahead.push({ load, bytes: b.rawLength });
-      aheadBytes += b.rawLength;
-    }
-  };
   let uploaded = to.addedBytes;
   let indexedAt = 0;
+  const ids = blobs.map((b) => b.id);
+  const bytes = { sizeOf: (i: number) => (blobs[i] as NeededBlob).rawLength, max: LOADED_BYTES };
+  let i = 0;
   try {
-    loadAhead();
-    for (const b of blobs) {
+    for await (const plain of blobsInOrder(from, ids, packs, LOADS_AHEAD, bytes)) {
       signal?.throwIfAborted();
-      const first = ahead.shift() as { load: Promise<Buffer>; bytes: number };
-      const plain = await first.load;
-      aheadBytes -= first.bytes;
-      loadAhead();
+      const b = blobs[i++] as NeededBlob;
       const type = from.index.get(b.id)?.type ?? 'data';
       await to.saveBlob(type, b.id, plain);
       done(b);
@@ -323,7 +309,6 @@ async function moveBlobs(
       }
     }
   } finally {
-    await Promise.allSettled(ahead.map((a) => a.load));
     await packs.close();
   }
 }
