@@ -80,7 +80,8 @@ describe('copy carries the audit trail', () => {
     const witnessEnv = { FOLE_BACKUP_WITNESS_PASSWORD: 'the witness password' };
     const made = await runCli(['init', '--repo', witness], { FOLE_BACKUP_PASSWORD: 'the witness password' });
     expect(made.code, made.stderr).toBe(0);
-    for (const args of [['list'], ['verify', 'latest'], ['audit', 'checkpoint', '--witness', witness]]) {
+    const backup = ['backup', '--storage-root', w.storageRoot, '--fole-version', '2.3.1'];
+    for (const args of [backup, ['verify', 'latest'], ['audit', 'checkpoint', '--witness', witness]]) {
       const r = await w.cli([...args, ...w.as('alice')], witnessEnv);
       expect(r.code, r.stderr).toBe(0);
     }
@@ -91,6 +92,22 @@ describe('copy carries the audit trail', () => {
     expect((await copy()).auditEntries).toEqual({ carried: 0, total: second.auditEntries.total });
 
     rmSync(w.repoDir, { recursive: true, force: true });
+    // the backup's STORAGE_ROOT came along as a disclosure; redacted here, the chain still verifies
+    const backups = await onB(['audit', 'log', '--origin', first.origin, '--op', 'backup', '--json']);
+    const [made1] = JSON.parse(backups.stdout).entries as { seq: number; disclosed: Record<string, string> }[];
+    expect(made1?.disclosed.storageRoot).toBe(w.storageRoot);
+    const redacted = await onB([
+      'audit',
+      'redact',
+      String(made1?.seq),
+      '--field',
+      'storageRoot',
+      '--origin',
+      first.origin,
+    ]);
+    expect(redacted.code, redacted.stderr).toBe(0);
+    const after = await onB(['audit', 'log', '--origin', first.origin, '--op', 'backup', '--json']);
+    expect(JSON.parse(after.stdout).entries[0].disclosed).toEqual({});
     const verify = await onB(['audit', 'verify', '--origin', first.origin.slice(0, 8), '--json']);
     expect(verify.code, verify.stderr).toBe(0);
     const v = JSON.parse(verify.stdout);

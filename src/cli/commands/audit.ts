@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { errnoCode, FoleBackupError, fsError, StopError } from '../../errors.js';
 import { exportAudit, verifyAuditFile } from '../../trust/audit-export.js';
 import { readAudit, redactDisclosure, type AuditLog } from '../../trust/audit-store.js';
-import { readCarriedTrail, resolveOrigin } from '../../trust/carried-trail.js';
+import { carriedPlaces, readCarriedTrail, resolveOrigin } from '../../trust/carried-trail.js';
 import type { AuditEntryBody, AuditProblem, VerifiedEntry } from '../../trust/audit.js';
 import { storeCheckpoint } from '../../trust/witness-store.js';
 import { makeCheckpoint, short, type CheckpointBody } from '../../trust/witness.js';
@@ -336,17 +336,25 @@ Example (from cron, after the nightly backup; the witness made once with \`init\
     .argument('<seq>', 'the entry (its number in `audit log`)')
     .description('delete the disclosed value of one sensitive field of an entry; the entry and chain stay intact')
     .requiredOption('--field <name>', 'the field, as `audit log --json` names it under "disclosed" (e.g. target)')
+    .option('--origin <id>', `${ORIGIN_HELP}: a value redacted there after a copy stays here until redacted here`)
     .action(function (this: Command, seqText: string) {
-      const opts = this.opts<{ field: string }>();
+      const opts = this.opts<{ field: string; origin?: string }>();
       return run(async (ctx) => {
         const seq = parseWholeNumber('entry', seqText, { min: 0, max: 9_999_999_999 });
         const repo = await ctx.openRepo('audit-redact');
+        let origin: string | undefined;
         try {
-          await redactDisclosure(repo, seq, opts.field);
+          origin = opts.origin === undefined ? undefined : await resolveOrigin(repo, opts.origin);
+          const place = origin === undefined ? undefined : carriedPlaces(origin).audit;
+          await redactDisclosure(repo, seq, opts.field, place);
         } finally {
           await repo.close();
         }
-        ctx.out.report({ redacted: { seq, field: opts.field } }, () => `redacted ${opts.field} of audit entry ${seq}`);
+        const of = origin === undefined ? '' : ` of ${origin}`;
+        ctx.out.report(
+          { redacted: { seq, field: opts.field, ...(origin === undefined ? {} : { origin }) } },
+          () => `redacted ${opts.field} of audit entry ${seq}${of}`,
+        );
       });
     });
 }
