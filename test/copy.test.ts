@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyBackups } from '../src/copy/copy.js';
-import type { Bytes, ObjectHandle } from '../src/backend/backend.js';
+import type { ByteRange, Bytes, ObjectHandle } from '../src/backend/backend.js';
 import { LocalBackend } from '../src/backend/local.js';
 import { MemoryBackend } from '../src/backend/memory.js';
 import { WrappedBackend } from '../src/backend/wrapped.js';
@@ -62,23 +62,26 @@ describe('copyBackups', () => {
     });
   });
 
-  it('stops at a damaged blob in the source, and the target gets no snapshot', async () => {
-    const damaged = join(dir, 'damaged');
-    cpSync(source.repoDir, damaged, { recursive: true });
-    const packs = readdirSync(join(damaged, 'data'), { recursive: true, encoding: 'utf8' })
-      .map((f) => join(damaged, 'data', f))
-      .filter((f) => statSync(f).isFile())
-      .sort((x, y) => statSync(y).size - statSync(x).size);
-    const biggest = packs[0] as string;
-    const bytes = readFileSync(biggest);
-    bytes[100] = (bytes[100] as number) ^ 0x01;
-    writeFileSync(biggest, bytes);
-    const to = join(dir, 'from-damaged');
-    await withRepos(damaged, to, async (from, target) => {
-      await expect(copyBackups(from, target)).rejects.toMatchObject({ code: 'CHECKSUM_MISMATCH' });
-      expect(await listSnapshots(target)).toEqual([]);
-    });
-  });
+  it.each(['flipped', 'truncated'] as const)(
+    'stops at a source pack %s, and the target gets no snapshot',
+    async (how) => {
+      const damaged = join(dir, `damaged-${how}`);
+      cpSync(source.repoDir, damaged, { recursive: true });
+      const packs = readdirSync(join(damaged, 'data'), { recursive: true, encoding: 'utf8' })
+        .map((f) => join(damaged, 'data', f))
+        .filter((f) => statSync(f).isFile())
+        .sort((x, y) => statSync(y).size - statSync(x).size);
+      const biggest = packs[0] as string;
+      const bytes = readFileSync(biggest);
+      bytes[100] = (bytes[100] as number) ^ 0x01;
+      writeFileSync(biggest, how === 'flipped' ? bytes : bytes.subarray(0, 200));
+      const to = join(dir, `from-damaged-${how}`);
+      await withRepos(damaged, to, async (from, target) => {
+        await expect(copyBackups(from, target)).rejects.toMatchObject({ code: 'CHECKSUM_MISMATCH' });
+        expect(await listSnapshots(target)).toEqual([]);
+      });
+    },
+  );
 });
 
 /** A target whose pack saves take a while, as a distant server's do; it counts how many run at once. */
@@ -97,8 +100,17 @@ class SlowPackSaves extends WrappedBackend {
   }
 }
 
+/** A source that counts the reads of its packs. */
+class CountedPackLoads extends WrappedBackend {
+  loads = 0;
+  override load(h: ObjectHandle, range?: ByteRange): Promise<Buffer> {
+    if (h.type === 'data') this.loads++;
+    return super.load(h, range);
+  }
+}
+
 describe('copyBackups to a slow target', () => {
-  it('uploads several packs at once, at most 8, and the copy reads back whole', async () => {
+  it('reads each source pack in a few requests, uploads several packs at once (at most 8), reads back whole', async () => {
     const many = await backedUpFoleTree(join(dir, 'many'), {
       prepare: (root) => {
         for (let i = 0; i < 60; i++)
@@ -108,9 +120,15 @@ describe('copyBackups to a slow target', () => {
     const slow = new SlowPackSaves(new MemoryBackend());
     // packs of the smallest size: nearly every blob is a pack of its own, so there are many to upload
     const to = await Repository.init(slow, TEST_PASSWORD, { kdf: FAST_KDF, packSize: 4096 });
-    const from = await open(many.repoDir);
+    const counted = new CountedPackLoads(new LocalBackend(many.repoDir));
+    const from = await Repository.open(counted, TEST_PASSWORD);
+    const sourcePacks = readdirSync(join(many.repoDir, 'data'), { recursive: true }).length;
     try {
       const report = await copyBackups(from, to, { readData: true });
+      expect(report.blobsCopied).toBeGreaterThan(60);
+      // the data is read a span of a pack at a time (the file lists through pack readers, not counted here)
+      expect(counted.loads).toBeGreaterThan(0);
+      expect(counted.loads).toBeLessThanOrEqual(sourcePacks);
       expect(report.packsWritten).toBeGreaterThan(20);
       expect(slow.most).toBeGreaterThan(2);
       expect(slow.most).toBeLessThanOrEqual(8);

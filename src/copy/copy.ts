@@ -15,10 +15,9 @@
  * written, carried after the snapshots, never read by the target's gate.
  */
 import { sha256Hex } from '../crypto/hash.js';
-import { FoleBackupError } from '../errors.js';
+import { FoleBackupError, StopError } from '../errors.js';
 import { RepositoryLock } from '../repository/lock.js';
-import { blobsInOrder } from '../repository/blobs-ahead.js';
-import { PackReaders } from '../repository/pack-readers.js';
+import { loadedInOrder } from '../concurrency/in-order.js';
 import type { Repository } from '../repository/repository.js';
 import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
 import type { Snapshot } from '../snapshot/snapshot.js';
@@ -26,7 +25,7 @@ import { loadSnapshot, resolveBackupId, saveSnapshot, scanSnapshots } from '../s
 import { readTree } from '../snapshot/tree.js';
 import { carryTrail, prepareCarry } from '../trust/carried-trail.js';
 import { blobBytesIn, loadPack, packHashError } from '../verify/pack-bytes.js';
-import { missingBlobs, planCopy, type NeededBlob } from './plan.js';
+import { missingBlobs, planCopy, planSpans, type NeededBlob, type PackSpan } from './plan.js';
 
 /** How `copyBackups` runs: which backups, whether to re-read what it wrote, where progress goes. */
 export interface CopyOptions {
@@ -78,11 +77,13 @@ export interface CopyReport {
 }
 
 /**
- * Blobs loaded (or being loaded) from the source ahead of the one being stored in the target: at most this many,
- * and at most this many plaintext bytes (one blob alone may be larger), so memory stays bounded whatever the
- * chunk sizes.
+ * The source is read a span of a pack at a time (planSpans): at most SPAN_BYTES each, a gap of at most SPAN_GAP
+ * read through rather than paid for with another request, and at most SPANS_AHEAD spans and LOADED_BYTES read
+ * ahead of the blob being stored (one span alone may be larger), so memory stays bounded whatever the pack sizes.
  */
-const LOADS_AHEAD = 32;
+const SPAN_BYTES = 16 * 1024 * 1024;
+const SPAN_GAP = 1024 * 1024;
+const SPANS_AHEAD = 8;
 const LOADED_BYTES = 64 * 1024 * 1024;
 /**
  * Finished packs uploaded to the target at once, by the bytes they hold: a distant target (S3, SFTP) takes one
@@ -205,7 +206,7 @@ async function copyPlanned(
       if (needed.has(blob)) continue;
       const e = from.index.get(blob);
       if (e === undefined) throw new FoleBackupError('INTERNAL', `blob ${blob.slice(0, 12)} left the index`);
-      needed.set(blob, { id: blob, rawLength: e.rawLength, pack: e.pack, offset: e.offset });
+      needed.set(blob, { id: blob, rawLength: e.rawLength, pack: e.pack, offset: e.offset, length: e.length });
       firstNeededBy.set(blob, id);
     }
   }
@@ -278,8 +279,8 @@ async function blobsOf(repo: Repository, snap: Snapshot, signal: AbortSignal | u
 
 /**
  * Load each blob from the source (decrypted, checked against its id) and store it sealed with the target's key.
- * Loads run ahead of the stores (bounded in count and bytes), and finished packs upload several at once (bounded
- * in bytes); the target's index names a pack only once its upload is done.
+ * The source is read a span of a pack at a time, ahead of the stores (bounded in count and bytes), and finished
+ * packs upload several at once (bounded in bytes); the target's index names a pack only once its upload is done.
  */
 async function moveBlobs(
   from: Repository,
@@ -289,18 +290,23 @@ async function moveBlobs(
   done: (b: NeededBlob) => void,
 ): Promise<void> {
   to.setMaxUploads(Math.min(MAX_UPLOADS, Math.max(2, Math.floor(UPLOAD_BYTES / to.config.packSize))));
-  const packs = new PackReaders(from.backend, 4);
+  const spans = planSpans(blobs, SPAN_BYTES, SPAN_GAP);
+  const span = (i: number): PackSpan => spans[i] as PackSpan;
+  const reads = loadedInOrder(spans.length, (i) => readSpan(from, span(i)), SPANS_AHEAD, {
+    sizeOf: (i) => span(i).length,
+    max: LOADED_BYTES,
+  });
   let uploaded = to.addedBytes;
   let indexedAt = 0;
-  const ids = blobs.map((b) => b.id);
-  const bytes = { sizeOf: (i: number) => (blobs[i] as NeededBlob).rawLength, max: LOADED_BYTES };
   let i = 0;
-  try {
-    for await (const plain of blobsInOrder(from, ids, packs, LOADS_AHEAD, bytes)) {
+  for await (const bytes of reads) {
+    const s = span(i++);
+    for (const b of s.blobs) {
       signal?.throwIfAborted();
-      const b = blobs[i++] as NeededBlob;
-      const type = from.index.get(b.id)?.type ?? 'data';
-      await to.saveBlob(type, b.id, plain);
+      const e = from.index.get(b.id);
+      if (e === undefined) throw new FoleBackupError('INTERNAL', `blob ${b.id.slice(0, 12)} left the index`);
+      const stored = blobBytesIn(bytes, s.pack, { id: b.id, offset: b.offset - s.offset, length: b.length });
+      await to.saveBlob(e.type, b.id, from.openBlob(e, s.pack, stored));
       done(b);
       if (to.addedBytes !== uploaded && Date.now() - indexedAt >= INDEX_EVERY_MS) {
         await to.indexUploaded();
@@ -308,8 +314,21 @@ async function moveBlobs(
         indexedAt = Date.now();
       }
     }
-  } finally {
-    await packs.close();
+  }
+}
+
+/** One span of a source pack; a pack that is missing or shorter than the index says is CHECKSUM_MISMATCH. */
+async function readSpan(from: Repository, s: PackSpan): Promise<Buffer> {
+  try {
+    return await from.backend.load({ type: 'data', name: s.pack }, { offset: s.offset, length: s.length });
+  } catch (err) {
+    if (err instanceof FoleBackupError && (err.code === 'NOT_FOUND' || err.code === 'REPO_CORRUPT')) {
+      throw new StopError('CHECKSUM_MISMATCH', `source pack ${s.pack.slice(0, 12)}: ${err.message}`, {
+        cause: err,
+        hint: 'the source is missing data its backups need; run `fole-backup check --read-data` on it',
+      });
+    }
+    throw err;
   }
 }
 

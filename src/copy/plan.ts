@@ -33,9 +33,43 @@ export function planCopy(
 export interface NeededBlob {
   id: string;
   rawLength: number;
-  /** Where the source stores it, so reads go pack by pack in file order. */
+  /** Where the source stores it (its sealed bytes), so reads go pack by pack in file order. */
   pack: string;
   offset: number;
+  length: number;
+}
+
+/** One read of a source pack: the bytes from `offset` holding `blobs` (in offset order), read at once. */
+export interface PackSpan {
+  pack: string;
+  offset: number;
+  length: number;
+  blobs: NeededBlob[];
+}
+
+/**
+ * The reads that fetch `blobs` (sorted as missingBlobs sorts them): one span per run of blobs of one pack, so a
+ * pack is read in a few requests rather than one per blob (a ranged GET each on S3). A span ends where the next
+ * blob lies more than `maxGap` bytes on (reading the gap would cost more than another request), or where it
+ * would grow past `maxSpan` bytes (a span is held in memory whole; a single larger blob is a span of its own).
+ */
+export function planSpans(blobs: readonly NeededBlob[], maxSpan: number, maxGap: number): PackSpan[] {
+  const spans: PackSpan[] = [];
+  let open: PackSpan | undefined;
+  for (const b of blobs) {
+    const end = open === undefined ? 0 : open.offset + open.length;
+    if (open !== undefined && b.pack === open.pack && b.offset >= end && b.offset - end <= maxGap) {
+      const length = b.offset + b.length - open.offset;
+      if (length <= maxSpan) {
+        open.length = length;
+        open.blobs.push(b);
+        continue;
+      }
+    }
+    open = { pack: b.pack, offset: b.offset, length: b.length, blobs: [b] };
+    spans.push(open);
+  }
+  return spans;
 }
 
 /**
