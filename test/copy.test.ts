@@ -110,7 +110,7 @@ class CountedPackLoads extends WrappedBackend {
 }
 
 describe('copyBackups to a slow target', () => {
-  it('reads each source pack in a few requests, uploads several packs at once (at most 8), reads back whole', async () => {
+  it('reads source packs in a few requests, uploads several packs at once (at most 8), reads back whole', async () => {
     const many = await backedUpFoleTree(join(dir, 'many'), {
       prepare: (root) => {
         for (let i = 0; i < 60; i++)
