@@ -37,7 +37,8 @@ function describeCheck(r: CheckReport): string {
     );
   if (r.readData)
     lines.push(
-      `  packs read in full: ${c.packsRead} (${formatBytes(c.bytesRead)}); blobs decrypted and hashed: ${c.blobsRead}`,
+      `  packs read in full: ${c.packsRead}; blobs decrypted and hashed: ${c.blobsRead}; ` +
+        `${formatBytes(c.bytesRead)} read in all (index files included)`,
     );
   else lines.push('  no pack data read (--read-data reads and verifies every pack)');
   return [...lines, ...describeFindings(r)].join('\n');
