@@ -70,19 +70,20 @@ function newDescriptors(before: Map<number, string>): string[] {
  * Descriptors still open a moment after the restore settled. A busy machine
  * can leave one open for a moment after a failed restore (a source file the
  * module loader of a terminated worker still reads, see PROJECT): one that
- * closes within a second is reported on stderr and not counted; one that stays
- * open is a leak and fails the test.
+ * closes within five seconds is reported on stderr and not counted (under a
+ * load of 4 one second was seen not to be enough); one that stays open is a
+ * leak and fails the test.
  */
 async function leftOpen(before: Map<number, string>): Promise<string[]> {
   const first = newDescriptors(before);
   let now = first;
-  for (let waited = 0; now.length > 0 && waited < 1000; waited += 20) {
+  for (let waited = 0; now.length > 0 && waited < 5000; waited += 20) {
     await new Promise((resolve) => setTimeout(resolve, 20));
     now = newDescriptors(before);
   }
   if (first.length > 0 && now.length === 0)
     process.stderr.write(
-      `restore-workers: open right after the restore, closed within a second: ${first.join(', ')}\n`,
+      `restore-workers: open right after the restore, closed within seconds: ${first.join(', ')}\n`,
     );
   return now;
 }
