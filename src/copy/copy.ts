@@ -15,7 +15,8 @@
  * written, carried after the snapshots, never read by the target's gate.
  */
 import { sha256Hex } from '../crypto/hash.js';
-import { FoleBackupError, StopError } from '../errors.js';
+import { errorFromData, FoleBackupError, StopError } from '../errors.js';
+import type { BlobType } from '../repository/format.js';
 import { RepositoryLock } from '../repository/lock.js';
 import { loadedInOrder } from '../concurrency/in-order.js';
 import type { Repository } from '../repository/repository.js';
@@ -25,6 +26,7 @@ import { loadSnapshot, resolveBackupId, saveSnapshot, scanSnapshots } from '../s
 import { readTree } from '../snapshot/tree.js';
 import { carryTrail, prepareCarry } from '../trust/carried-trail.js';
 import { blobBytesIn, loadPack, packHashError } from '../verify/pack-bytes.js';
+import { PackPool } from '../verify/pack-pool.js';
 import { missingBlobs, planCopy, planSpans, type NeededBlob, type PackSpan } from './plan.js';
 
 /** How `copyBackups` runs: which backups, whether to re-read what it wrote, where progress goes. */
@@ -292,29 +294,76 @@ async function moveBlobs(
   to.setMaxUploads(Math.min(MAX_UPLOADS, Math.max(2, Math.floor(UPLOAD_BYTES / to.config.packSize))));
   const spans = planSpans(blobs, SPAN_BYTES, SPAN_GAP);
   const span = (i: number): PackSpan => spans[i] as PackSpan;
-  const reads = loadedInOrder(spans.length, (i) => readSpan(from, span(i)), SPANS_AHEAD, {
-    sizeOf: (i) => span(i).length,
-    max: LOADED_BYTES,
-  });
-  let uploaded = to.addedBytes;
-  let indexedAt = 0;
-  let i = 0;
-  for await (const bytes of reads) {
-    const s = span(i++);
-    for (const b of s.blobs) {
-      signal?.throwIfAborted();
-      const e = from.index.get(b.id);
-      if (e === undefined) throw new FoleBackupError('INTERNAL', `blob ${b.id.slice(0, 12)} left the index`);
-      const stored = blobBytesIn(bytes, s.pack, { id: b.id, offset: b.offset - s.offset, length: b.length });
-      await to.saveBlob(e.type, b.id, from.openBlob(e, s.pack, stored));
-      done(b);
-      if (to.addedBytes !== uploaded && Date.now() - indexedAt >= INDEX_EVERY_MS) {
-        await to.indexUploaded();
-        uploaded = to.addedBytes;
-        indexedAt = Date.now();
+  // the source's blobs are opened (decrypted, decompressed, checked against their ids) on worker threads, span by
+  // span, while the main thread seals and packs the ones opened before: the copy uses every core
+  const pool = new PackPool(from.blobCipher());
+  try {
+    const opened = loadedInOrder(spans.length, (i) => openSpan(from, pool, span(i)), SPANS_AHEAD, {
+      sizeOf: (i) => span(i).length,
+      max: LOADED_BYTES,
+    });
+    let uploaded = to.addedBytes;
+    let indexedAt = 0;
+    let i = 0;
+    for await (const plain of opened) {
+      const s = span(i++);
+      for (const b of s.blobs) {
+        signal?.throwIfAborted();
+        const got = plain.get(b.id);
+        if (got === undefined) throw new FoleBackupError('INTERNAL', `blob ${b.id.slice(0, 12)} was not opened`);
+        await to.saveBlob(got.type, b.id, got.bytes);
+        done(b);
+        if (to.addedBytes !== uploaded && Date.now() - indexedAt >= INDEX_EVERY_MS) {
+          await to.indexUploaded();
+          uploaded = to.addedBytes;
+          indexedAt = Date.now();
+        }
       }
     }
+  } finally {
+    await pool.close();
   }
+}
+
+/**
+ * Read one span of a source pack and open its blobs on a worker: each blob's plaintext, checked against its id.
+ * A blob that does not open is the STOP or error opening it on the main thread would be (CHECKSUM_MISMATCH for
+ * a bad tag or content).
+ */
+async function openSpan(
+  from: Repository,
+  pool: PackPool,
+  s: PackSpan,
+): Promise<Map<string, { type: BlobType; bytes: Buffer }>> {
+  const bytes = await readSpan(from, s);
+  const toOpen = s.blobs.map((b) => {
+    const e = from.index.get(b.id);
+    if (e === undefined) throw new FoleBackupError('INTERNAL', `blob ${b.id.slice(0, 12)} left the index`);
+    // where the blob is in the span's bytes; a span shorter than the index says fails here, as a pack would
+    blobBytesIn(bytes, s.pack, { id: b.id, offset: b.offset - s.offset, length: b.length });
+    return { ...e, offset: b.offset - s.offset, keep: true };
+  });
+  const answer = await pool.checkPack(s.pack, bytes, false, [], toOpen);
+  const failed = answer.failed[0];
+  if (failed !== undefined) throw errorFromData(failed.error);
+  const wrong = answer.lengths[0];
+  if (wrong !== undefined) {
+    throw new StopError(
+      'CHECKSUM_MISMATCH',
+      `blob ${wrong.id.slice(0, 12)} in pack ${s.pack.slice(0, 12)}: ` +
+        `it opens to ${wrong.length} bytes, not the index's`,
+      {
+        hint: 'the source is damaged; run `fole-backup check --read-data` on it',
+      },
+    );
+  }
+  const kept = Buffer.from(answer.kept.buffer, answer.kept.byteOffset, answer.kept.byteLength);
+  const out = new Map<string, { type: BlobType; bytes: Buffer }>();
+  const typeOf = new Map(toOpen.map((b) => [b.id, b.type]));
+  for (const k of answer.keptAt) {
+    out.set(k.id, { type: typeOf.get(k.id) as BlobType, bytes: kept.subarray(k.offset, k.offset + k.length) });
+  }
+  return out;
 }
 
 /** One span of a source pack; a pack that is missing or shorter than the index says is CHECKSUM_MISMATCH. */
