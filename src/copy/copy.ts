@@ -15,8 +15,7 @@
  * written, carried after the snapshots, never read by the target's gate.
  */
 import { sha256Hex } from '../crypto/hash.js';
-import { errorFromData, FoleBackupError, StopError } from '../errors.js';
-import type { BlobType } from '../repository/format.js';
+import { FoleBackupError, StopError } from '../errors.js';
 import { RepositoryLock } from '../repository/lock.js';
 import { loadedInOrder } from '../concurrency/in-order.js';
 import type { Repository } from '../repository/repository.js';
@@ -26,7 +25,8 @@ import { loadSnapshot, resolveBackupId, saveSnapshot, scanSnapshots } from '../s
 import { readTree } from '../snapshot/tree.js';
 import { carryTrail, prepareCarry } from '../trust/carried-trail.js';
 import { blobBytesIn, loadPack, packHashError } from '../verify/pack-bytes.js';
-import { PackPool } from '../verify/pack-pool.js';
+import { CopyPool } from './copy-pool.js';
+import type { ResealedBlob } from './copy-worker.js';
 import { missingBlobs, planCopy, planSpans, type NeededBlob, type PackSpan } from './plan.js';
 
 /** How `copyBackups` runs: which backups, whether to re-read what it wrote, where progress goes. */
@@ -294,24 +294,28 @@ async function moveBlobs(
   to.setMaxUploads(Math.min(MAX_UPLOADS, Math.max(2, Math.floor(UPLOAD_BYTES / to.config.packSize))));
   const spans = planSpans(blobs, SPAN_BYTES, SPAN_GAP);
   const span = (i: number): PackSpan => spans[i] as PackSpan;
-  // the source's blobs are opened (decrypted, decompressed, checked against their ids) on worker threads, span by
-  // span, while the main thread seals and packs the ones opened before: the copy uses every core
-  const pool = new PackPool(from.blobCipher());
+  // the source's blobs are opened (decrypted, decompressed, checked against their ids), compressed and sealed
+  // with the target's key on worker threads, span by span, while the main thread packs those done before
+  const pool = new CopyPool(from.blobCipher(), to.blobCipher());
   try {
-    const opened = loadedInOrder(spans.length, (i) => openSpan(from, pool, span(i)), SPANS_AHEAD, {
+    const resealed = loadedInOrder(spans.length, (i) => resealSpan(from, pool, span(i)), SPANS_AHEAD, {
       sizeOf: (i) => span(i).length,
       max: LOADED_BYTES,
     });
     let uploaded = to.addedBytes;
     let indexedAt = 0;
     let i = 0;
-    for await (const plain of opened) {
+    for await (const r of resealed) {
       const s = span(i++);
-      for (const b of s.blobs) {
+      for (const [j, b] of s.blobs.entries()) {
         signal?.throwIfAborted();
-        const got = plain.get(b.id);
-        if (got === undefined) throw new FoleBackupError('INTERNAL', `blob ${b.id.slice(0, 12)} was not opened`);
-        await to.saveBlob(got.type, b.id, got.bytes);
+        const sealed = r.blobs[j];
+        if (sealed?.id !== b.id)
+          throw new FoleBackupError('INTERNAL', `blob ${b.id.slice(0, 12)} came back out of order`);
+        if (to.claimBlob(b.id)) {
+          const bytes = r.data.subarray(sealed.offset, sealed.offset + sealed.length);
+          await to.addSealedBlob(sealed.type, b.id, bytes, sealed.rawLength, sealed.compression);
+        }
         done(b);
         if (to.addedBytes !== uploaded && Date.now() - indexedAt >= INDEX_EVERY_MS) {
           await to.indexUploaded();
@@ -326,44 +330,24 @@ async function moveBlobs(
 }
 
 /**
- * Read one span of a source pack and open its blobs on a worker: each blob's plaintext, checked against its id.
- * A blob that does not open is the STOP or error opening it on the main thread would be (CHECKSUM_MISMATCH for
- * a bad tag or content).
+ * Read one span of a source pack and have a worker open its blobs and seal them for the target. A blob that does
+ * not open is the STOP it would be on the main thread (CHECKSUM_MISMATCH for a bad tag, content or length).
  */
-async function openSpan(
+async function resealSpan(
   from: Repository,
-  pool: PackPool,
+  pool: CopyPool,
   s: PackSpan,
-): Promise<Map<string, { type: BlobType; bytes: Buffer }>> {
+): Promise<{ data: Buffer; blobs: ResealedBlob[] }> {
   const bytes = await readSpan(from, s);
-  const toOpen = s.blobs.map((b) => {
+  const blobs = s.blobs.map((b) => {
     const e = from.index.get(b.id);
     if (e === undefined) throw new FoleBackupError('INTERNAL', `blob ${b.id.slice(0, 12)} left the index`);
     // where the blob is in the span's bytes; a span shorter than the index says fails here, as a pack would
-    blobBytesIn(bytes, s.pack, { id: b.id, offset: b.offset - s.offset, length: b.length });
-    return { ...e, offset: b.offset - s.offset, keep: true };
+    const at = { ...e, offset: b.offset - s.offset };
+    blobBytesIn(bytes, s.pack, at);
+    return at;
   });
-  const answer = await pool.checkPack(s.pack, bytes, false, [], toOpen);
-  const failed = answer.failed[0];
-  if (failed !== undefined) throw errorFromData(failed.error);
-  const wrong = answer.lengths[0];
-  if (wrong !== undefined) {
-    throw new StopError(
-      'CHECKSUM_MISMATCH',
-      `blob ${wrong.id.slice(0, 12)} in pack ${s.pack.slice(0, 12)}: ` +
-        `it opens to ${wrong.length} bytes, not the index's`,
-      {
-        hint: 'the source is damaged; run `fole-backup check --read-data` on it',
-      },
-    );
-  }
-  const kept = Buffer.from(answer.kept.buffer, answer.kept.byteOffset, answer.kept.byteLength);
-  const out = new Map<string, { type: BlobType; bytes: Buffer }>();
-  const typeOf = new Map(toOpen.map((b) => [b.id, b.type]));
-  for (const k of answer.keptAt) {
-    out.set(k.id, { type: typeOf.get(k.id) as BlobType, bytes: kept.subarray(k.offset, k.offset + k.length) });
-  }
-  return out;
+  return pool.reseal(s.pack, bytes, blobs);
 }
 
 /** One span of a source pack; a pack that is missing or shorter than the index says is CHECKSUM_MISMATCH. */

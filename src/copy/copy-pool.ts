@@ -1,0 +1,47 @@
+/**
+ * The main-thread side of the copy workers (copy-worker.ts), on the shared WorkerPool: one worker per core, at most
+ * CAPACITY spans sent to each (the one it works on and the next). A worker that dies fails its jobs with INTERNAL.
+ */
+import { availableParallelism } from 'node:os';
+import { WorkerPool } from '../concurrency/worker-pool.js';
+import type { BlobCipher } from '../repository/blob-cipher.js';
+import type { PackedBlob } from '../repository/pack.js';
+import type { CopyWorkerData, FromWorker, ResealedBlob, ToWorker } from './copy-worker.js';
+
+const CAPACITY = 2;
+
+export class CopyPool {
+  private readonly pool: WorkerPool<ToWorker, FromWorker>;
+
+  constructor(source: BlobCipher, target: BlobCipher, threads = Math.max(1, Math.min(4, availableParallelism()))) {
+    const workerData: CopyWorkerData = { source: source.toWorker(), target: target.toWorker() };
+    this.pool = new WorkerPool({
+      callerUrl: import.meta.url,
+      name: 'copy-worker',
+      label: 'copy',
+      threads,
+      capacity: CAPACITY,
+      workerData,
+    });
+  }
+
+  /**
+   * Open `blobs` (offsets within `data`) with the source's key and seal them for the target. `data` is moved to
+   * the worker (copied first when it is a slice of a larger buffer); the caller must not use it afterwards.
+   */
+  async reseal(pack: string, data: Buffer, blobs: PackedBlob[]): Promise<{ data: Buffer; blobs: ResealedBlob[] }> {
+    const own =
+      data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer;
+    const bytes = own ? data : Buffer.from(data);
+    const m = (await this.pool.run(
+      { t: 'span', pack, data: bytes, blobs },
+      { transfer: [bytes.buffer as ArrayBuffer] },
+    )) as Extract<FromWorker, { t: 'sealed' }>;
+    return { data: Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength), blobs: m.blobs };
+  }
+
+  /** Stop every worker; jobs not answered yet are rejected (ABORTED). Idempotent. */
+  close(): Promise<void> {
+    return this.pool.terminate();
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * Worker thread of `copy` (main-thread side: copy-pool.ts). The main thread reads a span of a source pack and
+ * hands its bytes over (transferred); the worker opens every blob in it with the source's key (AEAD, decompress,
+ * SHA-256 against its id), compresses it as the target would, and seals it with the target's key, so the main
+ * thread only packs what comes back. Keys stay inside the two BlobCiphers.
+ *
+ * Protocol (one job per message):
+ *   main → worker  {t:'span', job, pack, data, blobs}   blobs: where each is in `data`, as the source indexes it
+ *   worker → main  {t:'sealed', job, data, blobs}       the sealed blobs back to back (transferred), each with its
+ *                                                       offset, sealed length, raw length and compression
+ *   worker → main  {t:'failed', job, error}             a blob that did not open, or anything unexpected
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { SEAL_OVERHEAD } from '../crypto/aead.js';
+import { errorToData, StopError } from '../errors.js';
+import { BlobCipher, type BlobCipherForWorker } from '../repository/blob-cipher.js';
+import { maybeCompress } from '../repository/compress.js';
+import type { BlobType } from '../repository/format.js';
+import type { PackedBlob } from '../repository/pack.js';
+import { blobBytesIn } from '../verify/pack-bytes.js';
+
+export interface CopyWorkerData {
+  /** Opens the source's blobs. */
+  source: BlobCipherForWorker;
+  /** Seals them for the target. */
+  target: BlobCipherForWorker;
+}
+
+/** One blob sealed for the target: where it is in the answer's data, and what its index entry records. */
+export interface ResealedBlob {
+  id: string;
+  type: BlobType;
+  offset: number;
+  length: number;
+  rawLength: number;
+  compression: number;
+}
+
+export type ToWorker = { t: 'span'; job: number; pack: string; data: Uint8Array; blobs: PackedBlob[] };
+
+export type FromWorker =
+  | { t: 'sealed'; job: number; data: Uint8Array; blobs: ResealedBlob[] }
+  | { t: 'failed'; job: number; error: ReturnType<typeof errorToData> };
+
+function reseal(m: ToWorker, source: BlobCipher, target: BlobCipher): { data: Uint8Array; blobs: ResealedBlob[] } {
+  const packed: Uint8Array[] = [];
+  const blobs: ResealedBlob[] = [];
+  let total = 0;
+  for (const b of m.blobs) {
+    const plain = source.open(b, m.pack, blobBytesIn(m.data, m.pack, b));
+    if (plain.length !== b.rawLength) {
+      throw new StopError(
+        'CHECKSUM_MISMATCH',
+        `blob ${b.id.slice(0, 12)} in pack ${m.pack.slice(0, 12)}: it opens to ${plain.length} bytes, not the index's`,
+        { hint: 'the source is damaged; run `fole-backup check --read-data` on it' },
+      );
+    }
+    const { bytes, compression } = maybeCompress(plain);
+    packed.push(bytes);
+    blobs.push({
+      id: b.id,
+      type: b.type,
+      offset: total,
+      length: bytes.length + SEAL_OVERHEAD,
+      rawLength: plain.length,
+      compression,
+    });
+    total += bytes.length + SEAL_OVERHEAD;
+  }
+  // sealed straight into one buffer of its own, moved to the main thread (transferred, not copied)
+  const data = new Uint8Array(total);
+  blobs.forEach((b, i) => {
+    if (target.sealInto(b.type, b.id, packed[i] as Uint8Array, data, b.offset) !== b.length)
+      throw new Error('sealed length differs from plan');
+  });
+  return { data, blobs };
+}
+
+const port = parentPort;
+if (port !== null) {
+  const data = workerData as CopyWorkerData;
+  const source = BlobCipher.fromWorker(data.source);
+  const target = BlobCipher.fromWorker(data.target);
+  port.on('message', (m: ToWorker) => {
+    try {
+      const r = reseal(m, source, target);
+      port.postMessage({ t: 'sealed', job: m.job, ...r } satisfies FromWorker, [r.data.buffer as ArrayBuffer]);
+    } catch (err) {
+      port.postMessage({ t: 'failed', job: m.job, error: errorToData(err) } satisfies FromWorker);
+    }
+  });
+}
