@@ -1,8 +1,8 @@
 /**
  * Worker thread of `copy` (main-thread side: copy-pool.ts). The main thread reads a span of a source pack and
  * hands its bytes over (transferred); the worker opens every blob in it with the source's key (AEAD, decompress,
- * SHA-256 against its id), compresses it as the target would, and seals it with the target's key, so the main
- * thread only packs what comes back. Keys stay inside the two BlobCiphers.
+ * SHA-256 against its id) and seals the bytes as the source stored them (compressed or not, as the source chose)
+ * with the target's key, so the main thread only packs what comes back. Keys stay inside the two BlobCiphers.
  *
  * Protocol (one job per message):
  *   main → worker  {t:'span', job, pack, data, blobs}   blobs: where each is in `data`, as the source indexes it
@@ -14,7 +14,6 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { SEAL_OVERHEAD } from '../crypto/aead.js';
 import { errorToData, StopError } from '../errors.js';
 import { BlobCipher, type BlobCipherForWorker } from '../repository/blob-cipher.js';
-import { maybeCompress } from '../repository/compress.js';
 import type { BlobType } from '../repository/format.js';
 import type { PackedBlob } from '../repository/pack.js';
 import { blobBytesIn } from '../verify/pack-bytes.js';
@@ -47,7 +46,8 @@ function reseal(m: ToWorker, source: BlobCipher, target: BlobCipher): { data: Ui
   const blobs: ResealedBlob[] = [];
   let total = 0;
   for (const b of m.blobs) {
-    const plain = source.open(b, m.pack, blobBytesIn(m.data, m.pack, b));
+    // checked against its id, then sealed again as the source stored it: compressed once, at backup time
+    const { plain, packed: bytes } = source.openPacked(b, m.pack, blobBytesIn(m.data, m.pack, b));
     if (plain.length !== b.rawLength) {
       throw new StopError(
         'CHECKSUM_MISMATCH',
@@ -55,7 +55,6 @@ function reseal(m: ToWorker, source: BlobCipher, target: BlobCipher): { data: Ui
         { hint: 'the source is damaged; run `fole-backup check --read-data` on it' },
       );
     }
-    const { bytes, compression } = maybeCompress(plain);
     packed.push(bytes);
     blobs.push({
       id: b.id,
@@ -63,7 +62,7 @@ function reseal(m: ToWorker, source: BlobCipher, target: BlobCipher): { data: Ui
       offset: total,
       length: bytes.length + SEAL_OVERHEAD,
       rawLength: plain.length,
-      compression,
+      compression: b.compression,
     });
     total += bytes.length + SEAL_OVERHEAD;
   }

@@ -11,7 +11,7 @@
 import { KEY_BYTES, sealInto } from '../crypto/aead.js';
 import { FoleBackupError } from '../errors.js';
 import { AAD, type BlobType } from './format.js';
-import { openBlob } from './open-blob.js';
+import { openBlob, openBlobPacked } from './open-blob.js';
 import { type PackedBlob, parsePackHeader } from './pack.js';
 
 declare const opaque: unique symbol;
@@ -69,6 +69,15 @@ export class BlobCipher {
     checkId = true,
   ): Buffer {
     return openBlob(this.#key, b, packName, stored, checkId);
+  }
+
+  /** open(), also giving the blob's bytes as stored before encryption (see openBlobPacked), id always checked. */
+  openPacked(
+    b: Pick<PackedBlob, 'id' | 'type' | 'rawLength' | 'compression'>,
+    packName: string,
+    stored: Uint8Array,
+  ): { plain: Buffer; packed: Buffer } {
+    return openBlobPacked(this.#key, b, packName, stored);
   }
 
   /**

@@ -28,6 +28,20 @@ export function openBlob(
   stored: Uint8Array,
   checkId = true,
 ): Buffer {
+  return openBlobPacked(key, b, packName, stored, checkId).plain;
+}
+
+/**
+ * openBlob, also giving the bytes as they were before encryption (compressed as `b.compression` says): what a
+ * copy seals again with another key, already checked, without compressing it a second time.
+ */
+export function openBlobPacked(
+  key: Uint8Array,
+  b: Pick<PackedBlob, 'id' | 'type' | 'rawLength' | 'compression'>,
+  packName: string,
+  stored: Uint8Array,
+  checkId = true,
+): { plain: Buffer; packed: Buffer } {
   const what = `blob ${b.id.slice(0, 12)} in pack ${packName.slice(0, 12)}`;
   const packed = open(key, stored, what, AAD.blob(b.type, Buffer.from(b.id, 'hex')));
   const plain = decompress(packed, b.compression, b.rawLength, what);
@@ -36,5 +50,5 @@ export function openBlob(
       hint: 'the repository is damaged; run `fole-backup check --read-data`',
     });
   }
-  return plain;
+  return { plain, packed };
 }
