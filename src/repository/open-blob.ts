@@ -11,6 +11,9 @@ import { decompress } from './compress.js';
 import { AAD } from './format.js';
 import type { PackedBlob } from './pack.js';
 
+/** What opening a blob needs to know of it. */
+type BlobFields = Pick<PackedBlob, 'id' | 'type' | 'rawLength' | 'compression'>;
+
 /**
  * Decrypt, decompress and verify one blob from its stored bytes (`stored` is
  * exactly the blob's sealed bytes). CHECKSUM_MISMATCH when the AEAD tag or the
@@ -21,13 +24,7 @@ import type { PackedBlob } from './pack.js';
  * every byte of it again anyway (restore, for a chunk that only goes into files
  * read back and hashed whole): the AEAD tag, bound to the id, is still checked.
  */
-export function openBlob(
-  key: Uint8Array,
-  b: Pick<PackedBlob, 'id' | 'type' | 'rawLength' | 'compression'>,
-  packName: string,
-  stored: Uint8Array,
-  checkId = true,
-): Buffer {
+export function openBlob(key: Uint8Array, b: BlobFields, packName: string, stored: Uint8Array, checkId = true): Buffer {
   return openBlobPacked(key, b, packName, stored, checkId).plain;
 }
 
@@ -35,13 +32,7 @@ export function openBlob(
  * openBlob, also giving the bytes as they were before encryption (compressed as `b.compression` says): what a
  * copy seals again with another key, already checked, without compressing it a second time.
  */
-export function openBlobPacked(
-  key: Uint8Array,
-  b: Pick<PackedBlob, 'id' | 'type' | 'rawLength' | 'compression'>,
-  packName: string,
-  stored: Uint8Array,
-  checkId = true,
-): { plain: Buffer; packed: Buffer } {
+export function openBlobPacked(key: Uint8Array, b: BlobFields, packName: string, stored: Uint8Array, checkId = true) {
   const what = `blob ${b.id.slice(0, 12)} in pack ${packName.slice(0, 12)}`;
   const packed = open(key, stored, what, AAD.blob(b.type, Buffer.from(b.id, 'hex')));
   const plain = decompress(packed, b.compression, b.rawLength, what);
