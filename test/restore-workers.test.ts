@@ -82,9 +82,7 @@ async function leftOpen(before: Map<number, string>): Promise<string[]> {
     now = newDescriptors(before);
   }
   if (first.length > 0 && now.length === 0)
-    process.stderr.write(
-      `restore-workers: open right after the restore, closed within seconds: ${first.join(', ')}\n`,
-    );
+    process.stderr.write(`restore-workers: open right after the restore, closed within seconds: ${first.join(', ')}\n`);
   return now;
 }
 
