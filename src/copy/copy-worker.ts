@@ -14,7 +14,6 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { SEAL_OVERHEAD } from '../crypto/aead.js';
 import { errorToData, StopError } from '../errors.js';
 import { BlobCipher, type BlobCipherForWorker } from '../repository/blob-cipher.js';
-import type { BlobType } from '../repository/format.js';
 import type { PackedBlob } from '../repository/pack.js';
 import { blobBytesIn } from '../verify/pack-bytes.js';
 
@@ -26,14 +25,7 @@ export interface CopyWorkerData {
 }
 
 /** One blob sealed for the target: where it is in the answer's data, and what its index entry records. */
-export interface ResealedBlob {
-  id: string;
-  type: BlobType;
-  offset: number;
-  length: number;
-  rawLength: number;
-  compression: number;
-}
+export type ResealedBlob = PackedBlob;
 
 export type ToWorker = { t: 'span'; job: number; pack: string; data: Uint8Array; blobs: PackedBlob[] };
 
