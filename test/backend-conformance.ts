@@ -273,6 +273,8 @@ export function describeBackendConformance(name: string, make: () => Promise<Bac
         audit: 30,
         approvals: 3,
         witness: 3,
+        damage: 2,
+        quarantine: 2,
       };
       for (const type of OBJECT_TYPES) {
         const infos: ObjectInfo[] = [];

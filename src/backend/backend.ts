@@ -16,6 +16,8 @@
  *   audit/<name>      the audit log's entries and the disclosures of their redactable values
  *   approvals/<name>  approval requests, approvals and their consumption records
  *   witness/<name>    checkpoints of other repositories' audit logs, when this one is their witness
+ *   damage/<name>     records of damaged or missing data that check, verify and repair found
+ *   quarantine/<name> damaged packs and index files repair moved aside (data.<name>, index.<name>)
  */
 
 import { FoleBackupError } from '../errors.js';
@@ -33,7 +35,9 @@ export type ObjectType =
   | 'registry'
   | 'audit'
   | 'approvals'
-  | 'witness';
+  | 'witness'
+  | 'damage'
+  | 'quarantine';
 
 export const OBJECT_TYPES: readonly ObjectType[] = [
   'config',
@@ -47,10 +51,20 @@ export const OBJECT_TYPES: readonly ObjectType[] = [
   'audit',
   'approvals',
   'witness',
+  'damage',
+  'quarantine',
 ];
 
 /** Folders a repository made by an older build may lack: a backend makes them on the first save. */
-export const LATER_TYPES: readonly ObjectType[] = ['settings', 'registry', 'audit', 'approvals', 'witness'];
+export const LATER_TYPES: readonly ObjectType[] = [
+  'settings',
+  'registry',
+  'audit',
+  'approvals',
+  'witness',
+  'damage',
+  'quarantine',
+];
 
 /** An object's bytes, whole or as parts to be written one after the other. */
 export type Bytes = Uint8Array | readonly Uint8Array[];

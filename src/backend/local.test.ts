@@ -47,10 +47,12 @@ describe('LocalBackend', () => {
     expect((await readdir(repo)).sort()).toEqual([
       'approvals',
       'audit',
+      'damage',
       'data',
       'index',
       'keys',
       'locks',
+      'quarantine',
       'registry',
       'settings',
       'snapshots',

@@ -143,6 +143,16 @@ export async function prune(repo: Repository, opts: PruneOptions = {}): Promise<
     const stored: { name: string; size: number }[] = [];
     for await (const o of repo.backend.list('data')) stored.push(o);
     const storedSize = new Map(stored.map((s) => [s.name, s.size]));
+    // a recorded pack still here or still indexed: its good and bad blobs are repair's to sort, not prune's
+    const unrepaired = [...repo.damage.recordedPacks()].filter((p) => storedSize.has(p) || packs.has(p));
+    if (unrepaired.length > 0) {
+      throw new FoleBackupError(
+        'REPO_CORRUPT',
+        `prune refused: ${unrepaired.length} packs recorded as damaged or missing are still in the repository or ` +
+          `its index (e.g. ${unrepaired[0]})`,
+        { hint: 'run `fole-backup repair` first (`--dry-run` shows what it would do); nothing was changed' },
+      );
+    }
     const absent = [...packs.keys()].filter((p) => !storedSize.has(p));
     if (absent.length > 0) {
       throw new FoleBackupError(

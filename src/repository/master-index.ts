@@ -14,6 +14,7 @@ import { HEX64 } from '../crypto/hash.js';
 import { COMPRESSION_NONE, COMPRESSION_ZSTD } from './compress.js';
 import { BLOB_TYPE_CODE, BLOB_TYPE_OF_CODE, type BlobType } from './format.js';
 import type { PackedBlob } from './pack.js';
+import type { DamageBook, DamageNote } from './damage.js';
 
 export interface IndexEntry extends PackedBlob {
   pack: string;
@@ -66,8 +67,18 @@ export class MasterIndex {
   private readonly probeBytes = Buffer.alloc(ID_BYTES);
   private readonly probe = new Uint32Array(this.probeBytes.buffer, this.probeBytes.byteOffset, ID_WORDS);
 
+  /** Recorded damage (damage.ts): the locations it names are never added. */
+  private damage: DamageBook | undefined;
+  /** Blobs with a location left out because a damage record names it, and that record. */
+  private readonly leftOutIds = new Map<string, DamageNote>();
+
   get size(): number {
     return this.n;
+  }
+
+  /** Leave out, from now on, every location a damage record names (call it before anything is added). */
+  setDamage(damage: DamageBook): void {
+    this.damage = damage.empty ? undefined : damage;
   }
 
   has(id: string): boolean {
@@ -83,7 +94,24 @@ export class MasterIndex {
   /** Record a pack's blobs. A blob already indexed elsewhere keeps its first location. */
   addPack(packName: string, blobs: readonly PackedBlob[]): void {
     const p = this.packSlotOf(packName);
-    for (const b of blobs) this.add(p, b.id, BLOB_TYPE_CODE[b.type], b.offset, b.length, b.rawLength, b.compression);
+    const damaged = this.damage?.touches(packName) === true;
+    for (const b of blobs) {
+      if (damaged && this.leftOut(packName, b.id)) continue;
+      this.add(p, b.id, BLOB_TYPE_CODE[b.type], b.offset, b.length, b.rawLength, b.compression);
+    }
+  }
+
+  /** Whether a damage record names this location (and so it is not added). */
+  private leftOut(pack: string, id: string): boolean {
+    const note = this.damage?.excluded(pack, id);
+    if (note === undefined) return false;
+    this.leftOutIds.set(id, note);
+    return true;
+  }
+
+  /** The damage record that left a location of `id` out, if one did (it may still be indexed elsewhere). */
+  leftOutBy(id: string): DamageNote | undefined {
+    return this.leftOutIds.get(id);
   }
 
   /**
@@ -97,7 +125,11 @@ export class MasterIndex {
     this.reserve(packs.reduce((n, pk) => n + pk.blobs.length, 0));
     for (const pk of packs) {
       const p = this.packSlotOf(pk.id);
-      for (const b of pk.blobs) this.add(p, b[0], b[1], b[2], b[3], b[4], b[5]);
+      const damaged = this.damage?.touches(pk.id) === true;
+      for (const b of pk.blobs) {
+        if (damaged && this.leftOut(pk.id, b[0])) continue;
+        this.add(p, b[0], b[1], b[2], b[3], b[4], b[5]);
+      }
     }
   }
 

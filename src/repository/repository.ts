@@ -36,6 +36,7 @@ import {
 } from './format.js';
 import { decodeIndexFile, encodeIndexFile, MasterIndex } from './master-index.js';
 import { BlobCipher } from './blob-cipher.js';
+import { DamageBook, describeNote, loadDamageRecords } from './damage.js';
 import { openBlob } from './open-blob.js';
 import type { PackReaders } from './pack-readers.js';
 import { PackBuilder, parsePackHeader, type PackedBlob } from './pack.js';
@@ -274,6 +275,42 @@ export class Repository {
   // ---- index ----
 
   private indexLoad: Promise<void> | undefined;
+  private damageLoad: Promise<DamageBook> | undefined;
+  private damageBook = new DamageBook();
+
+  /** The repository's damage records (damage.ts), as loaded by loadIndex or loadDamage. */
+  get damage(): DamageBook {
+    return this.damageBook;
+  }
+
+  /**
+   * Load the damage records, once per handle, and leave the locations they name out of the index from now on.
+   * A record that does not decrypt or validate is a STOP like a damaged index file.
+   */
+  loadDamage(): Promise<DamageBook> {
+    this.damageLoad ??= loadDamageRecords(this).then(
+      (records) => {
+        this.damageBook = new DamageBook(records);
+        this.index.setDamage(this.damageBook);
+        return this.damageBook;
+      },
+      (err: unknown) => {
+        this.damageLoad = undefined;
+        throw damagedObjectStop(err, 'damage', 'a damage record');
+      },
+    );
+    return this.damageLoad;
+  }
+
+  /**
+   * Use exactly these packs as the index, ignoring index files and damage records: repair builds the index from
+   * the packs themselves.
+   */
+  adoptIndex(packs: Iterable<{ name: string; blobs: readonly PackedBlob[] }>): void {
+    if (this.indexLoad !== undefined) throw new FoleBackupError('INTERNAL', 'adoptIndex after the index was loaded');
+    for (const p of packs) this.index.addPack(p.name, p.blobs);
+    this.indexLoad = Promise.resolve();
+  }
 
   /**
    * Load every index file into memory, once per handle (later calls wait for
@@ -288,6 +325,7 @@ export class Repository {
   }
 
   private async readIndexFiles(signal?: AbortSignal): Promise<void> {
+    await this.loadDamage();
     await forEachConcurrent(await this.listIndexFiles(), 8, async (name) => {
       signal?.throwIfAborted();
       await this.loadIndexJson(name, (v) => this.index.addIndexFile(v, name));
@@ -304,19 +342,7 @@ export class Repository {
     try {
       return use(await this.loadJson('index', name, AAD.index));
     } catch (err) {
-      if (err instanceof FoleBackupError && (err.code === 'REPO_CORRUPT' || err.code === 'CHECKSUM_MISMATCH')) {
-        throw new StopError(
-          'CHECKSUM_MISMATCH',
-          err.message.includes(`index/${name}`) ? err.message : `index/${name}: ${err.message}`,
-          {
-            cause: err,
-            hint:
-              'the repository index is damaged: run `fole-backup check` to see which backups are affected, ' +
-              'and keep the repository as it is; nothing was changed',
-          },
-        );
-      }
-      throw err;
+      throw damagedObjectStop(err, `index/${name}`, 'the repository index');
     }
   }
 
@@ -427,8 +453,20 @@ export class Repository {
     await this.loadIndex();
     const e = this.index.get(id);
     if (e === undefined) {
-      throw new StopError('CHECKSUM_MISMATCH', `load blob ${id.slice(0, 12)}: not in the repository index`, {
-        hint: 'the repository is missing data this backup needs; run `fole-backup check`',
+      const lost = this.damage.lost(id);
+      const leftOut = this.index.leftOutBy(id);
+      const why =
+        lost !== undefined
+          ? `lost: repair found no sound copy of it (${describeNote(lost)})`
+          : leftOut !== undefined
+            ? `its only copy is recorded as damaged (${describeNote(leftOut)})`
+            : 'not in the repository index';
+      throw new StopError('CHECKSUM_MISMATCH', `load blob ${id.slice(0, 12)}: ${why}`, {
+        hint:
+          lost !== undefined || leftOut !== undefined
+            ? 'a backup of the same content stores it again (then this backup is whole again); `fole-backup check` ' +
+              'lists the backups that need it, `fole-backup repair` moves damaged packs aside'
+            : 'the repository is missing data this backup needs; run `fole-backup check`',
       });
     }
     let stored: Buffer;
@@ -572,6 +610,22 @@ export class Repository {
   async close(): Promise<void> {
     await this.backend.close();
   }
+}
+
+/**
+ * A sealed object that does not decrypt, decompress, parse or validate (`object`, e.g. "index/NAME") as the STOP
+ * it is: damage to the repository, CHECKSUM_MISMATCH naming it. Read errors (I/O, permissions) stay what they are.
+ */
+function damagedObjectStop(err: unknown, object: string, what: string): unknown {
+  if (!(err instanceof FoleBackupError && (err.code === 'REPO_CORRUPT' || err.code === 'CHECKSUM_MISMATCH'))) {
+    return err;
+  }
+  return new StopError('CHECKSUM_MISMATCH', err.message.includes(object) ? err.message : `${object}: ${err.message}`, {
+    cause: err,
+    hint:
+      `${what} is damaged: run \`fole-backup check\` to see which backups are affected, and keep the repository ` +
+      'as it is; nothing was changed',
+  });
 }
 
 /** The largest config accepted (one written by init is about 200 bytes). */

@@ -62,7 +62,7 @@ const MAX_OBJECT_BYTES = 2 * 2 ** 30;
 /** A lock is a sealed record of a few hundred bytes; an append-only client may not store more under locks/. */
 export const MAX_LOCK_BYTES = 8 * 1024;
 /** Types whose objects are named by the SHA-256 of their bytes: packs, and index files (Repository.saveJson). */
-const CONTENT_ADDRESSED: readonly ObjectType[] = ['data', 'index'];
+const CONTENT_ADDRESSED: readonly ObjectType[] = ['data', 'index', 'damage'];
 /** How much of an object a GET reads at a time. */
 const READ_CHUNK = 1 << 20;
 

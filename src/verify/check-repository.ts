@@ -23,7 +23,13 @@
  *              against its id
  *   snapshots  every snapshot decrypts and validates; every blob its file list
  *              needs is in the index (missing → problem), and not in a pack
- *              found missing or damaged above (→ problem naming the backup)
+ *              found missing or damaged above (→ problem naming the backup);
+ *              a blob that repair recorded as lost is known damage (info:
+ *              the backup is incomplete until a backup of the same content
+ *              stores it again), not a new problem
+ *   (record)   what was found missing or damaged is recorded in the
+ *              repository (src/repository/damage.ts), so the next backup
+ *              stores those blobs again and nothing reads them meanwhile
  *
  * As in verify, every problem is recorded and the check goes on (findings.ts).
  * Objects written by a backup running meanwhile (a shared lock allows it) can
@@ -38,6 +44,7 @@ import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
 import { decompressAny } from '../repository/compress.js';
 import { AAD } from '../repository/format.js';
 import { listLocks, RepositoryLock } from '../repository/lock.js';
+import { describeNote, saveDamageRecord } from '../repository/damage.js';
 import { decodeIndexFile } from '../repository/master-index.js';
 import { HEADER_ENTRY_BYTES, type PackedBlob } from '../repository/pack.js';
 import { readConfig, readKeyFile, type Repository } from '../repository/repository.js';
@@ -98,6 +105,10 @@ export interface CheckCounts {
   /** Leftover temporary files of interrupted writes (info: prune removes them). */
   tempFiles: number;
   tempBytes: number;
+  /** Backups that need blobs repair recorded as lost (known damage: info, healed by a backup of the same data). */
+  knownDamageBackups: number;
+  /** Files of those backups that need a lost blob. */
+  knownDamageFiles: number;
 }
 
 /** A check's findings: the levels reached, the counts, the problems and the information found. */
@@ -109,6 +120,8 @@ export interface CheckReport extends ReportBase {
   /** With readDataSubset: the draw and what it read. */
   subset?: { percent: number; seed: string; packs: number; bytes: number };
   counts: CheckCounts;
+  /** The damage record this check added (damage/NAME), when it found damage not recorded before. */
+  recorded?: string;
 }
 
 /** What one index file says about one pack. */
@@ -156,9 +169,10 @@ export function checkVerdict(r: CheckReport): FoleBackupError | undefined {
       ? 'only key files are damaged; the backups are not affected. `fole-backup key list` marks the damaged ' +
         'ones (!); once another key opens the repository, `fole-backup key remove <name>` removes a damaged one ' +
         '(or restore keys/ from a copy of the repository)'
-      : 'backups named in the problems (backupId) cannot be trusted: restore from one that is not named, keep ' +
-        'this repository as it is for investigation, and never edit it by hand; ' +
-        '`fole-backup verify <id> --read-data` checks one backup in detail',
+      : 'backups named in the problems (backupId) cannot be trusted: restore from one that is not named, and never ' +
+        'edit the repository by hand. `fole-backup verify <id> --read-data` checks one backup in detail; ' +
+        '`fole-backup repair --dry-run` shows what a repair would move aside and which backups it would leave ' +
+        'incomplete (keep a copy of the repository first if the damage needs investigating)',
   });
 }
 
@@ -186,6 +200,8 @@ class Check {
     bytesRead: 0,
     tempFiles: 0,
     tempBytes: 0,
+    knownDamageBackups: 0,
+    knownDamageFiles: 0,
   };
   private readonly claims = new Map<string, PackClaim>();
   /** Packs in data/, with their sizes. */
@@ -195,6 +211,11 @@ class Check {
   private readonly wrongSize = new Set<string>();
   /** Blobs that failed to decrypt or hash (read-data). */
   private readonly damagedBlobs = new Set<string>();
+  /** Where they are: pack → blob ids (what is recorded). */
+  private readonly damagedIn = new Map<string, Set<string>>();
+  /** Packs found missing, or whose bytes could not be used at all (what is recorded whole). */
+  private readonly lostPacks = new Set<string>();
+  private recorded: string | undefined;
   /**
    * Packs whose every blob was opened (read-data): in them exactly the blobs in damagedBlobs are bad, so a flipped
    * byte blames the files that use that blob, not every file with data in the pack.
@@ -232,6 +253,7 @@ class Check {
       await this.checkTemporaryFiles();
       if (this.opts.readData === true || this.opts.readDataSubset !== undefined) await this.readPacks();
       await this.checkSnapshots();
+      await this.recordDamage();
     } finally {
       await lock?.release();
     }
@@ -321,6 +343,12 @@ class Check {
 
   private async scanIndex(): Promise<void> {
     this.reporter.phase('check index');
+    try {
+      // before any index file: the locations recorded as damaged are left out as every other command does
+      await this.repo.loadDamage();
+    } catch (err) {
+      this.findings.fromError('index', err, { prefix: 'read the damage records' });
+    }
     const names: string[] = [];
     try {
       for await (const o of this.repo.backend.list('index')) names.push(o.name);
@@ -441,6 +469,7 @@ class Check {
       const size = this.listed.get(name);
       if (size === undefined) {
         this.badPacks.add(name);
+        this.lostPacks.add(name);
         this.findings.problem({
           code: 'CHECKSUM_MISMATCH',
           kind: 'pack',
@@ -553,6 +582,8 @@ class Check {
       bytes = await loadPack(this.repo.backend, name);
     } catch (err) {
       this.badPacks.add(name);
+      // a pack that is gone is damage; a read error (I/O, permissions) proves nothing about its bytes
+      if (err instanceof FoleBackupError && err.code === 'CHECKSUM_MISMATCH') this.lostPacks.add(name);
       this.findings.fromError('pack', err, { object });
       return undefined;
     }
@@ -612,7 +643,12 @@ class Check {
     if (answer === undefined) return size;
     this.openedBlobByBlob.add(name);
     this.counts.blobsRead += toOpen.length - answer.failed.length;
-    for (const f of answer.failed) this.damagedBlobs.add(f.id);
+    for (const f of answer.failed) {
+      this.damagedBlobs.add(f.id);
+      const set = this.damagedIn.get(name) ?? new Set<string>();
+      set.add(f.id);
+      this.damagedIn.set(name, set);
+    }
     const first = answer.failed[0];
     // one problem per pack, so one bad pack cannot crowd every other finding out of the list
     if (first !== undefined) {
@@ -681,6 +717,19 @@ class Check {
   private async checkTree(id: string, tree: readonly string[]): Promise<void> {
     const object = `snapshots/${id}`;
     const unindexed = tree.filter((t) => !this.repo.index.has(t));
+    for (const t of unindexed) {
+      const lost = this.repo.damage.lost(t);
+      if (lost === undefined) continue;
+      this.counts.knownDamageBackups++;
+      this.findings.note({
+        kind: 'known-damage',
+        object,
+        message:
+          `backup ${id}: its file list is lost (blob ${short(t)}, ${describeNote(lost)}): it can be neither listed ` +
+          `nor restored; \`fole-backup forget ${id}\` removes it`,
+      });
+      return;
+    }
     if (unindexed.length > 0) {
       this.findings.problem({
         code: 'CHECKSUM_MISMATCH',
@@ -725,25 +774,65 @@ class Check {
     let firstMissing = '';
     let damaged = 0;
     let firstDamaged = '';
+    let recorded = 0;
+    let firstRecorded = '';
+    let lost = 0;
+    let firstLost = '';
     try {
       for await (const e of readTree(this.repo, tree)) {
         throwIfAborted(this.signal);
         this.counts.treeEntries++;
-        let m = false;
-        let d = false;
+        // the worst of a file's chunks: missing, recorded damaged (not repaired yet), damaged, lost (known)
+        let worst = 0;
         for (const c of e.chunks ?? []) {
           this.counts.blobRefs++;
-          if (!this.repo.index.has(c)) m = true;
-          else if (bad(c)) d = true;
+          const rank = this.repo.index.has(c)
+            ? bad(c)
+              ? 2
+              : 0
+            : this.repo.damage.lost(c) !== undefined
+              ? 1
+              : this.repo.index.leftOutBy(c) !== undefined
+                ? 3
+                : 4;
+          worst = Math.max(worst, rank);
         }
-        if (m) {
+        if (worst === 4) {
           if (missing++ === 0) firstMissing = e.path;
-        } else if (d) {
+        } else if (worst === 3) {
+          if (recorded++ === 0) firstRecorded = e.path;
+        } else if (worst === 2) {
           if (damaged++ === 0) firstDamaged = e.path;
+        } else if (worst === 1) {
+          if (lost++ === 0) firstLost = e.path;
         }
       }
     } catch (err) {
       this.findings.fromError('tree', err, { object, backupId: id, prefix: `backup ${id}: file list` });
+    }
+    if (recorded > 0) {
+      this.findings.problem({
+        code: 'CHECKSUM_MISMATCH',
+        kind: 'snapshot',
+        object,
+        backupId: id,
+        path: firstRecorded,
+        message:
+          `backup ${id}: ${recorded} files need data recorded as damaged (first: ${firstRecorded}); ` +
+          '`fole-backup repair` moves the damaged packs aside, and a backup of the same files stores that data again',
+      });
+    }
+    if (lost > 0) {
+      this.counts.knownDamageBackups++;
+      this.counts.knownDamageFiles += lost;
+      this.findings.note({
+        kind: 'known-damage',
+        object,
+        message:
+          `backup ${id}: ${lost} files need data that repair found lost (first: ${firstLost}); they cannot be ` +
+          'restored from this backup until a backup stores the same content again (files that have not changed ' +
+          'since are healed by the next backup); its other files restore',
+      });
     }
     if (missing > 0) {
       this.findings.problem({
@@ -767,6 +856,36 @@ class Check {
     }
   }
 
+  /**
+   * Record what this check found missing or damaged and no record names yet (damage.ts). A check that cannot
+   * write (a read-only repository, a server that refuses) says so and still reports what it found.
+   */
+  private async recordDamage(): Promise<void> {
+    const book = this.repo.damage;
+    const packs = [...this.lostPacks].filter((p) => book.wholePack(p) === undefined);
+    const blobs: [string, string][] = [];
+    for (const [pack, ids] of this.damagedIn) {
+      if (this.lostPacks.has(pack)) continue;
+      for (const b of ids) if (book.excluded(pack, b) === undefined) blobs.push([pack, b]);
+    }
+    if (packs.length === 0 && blobs.length === 0) return;
+    try {
+      this.recorded = await saveDamageRecord(this.repo, {
+        createdAt: new Date().toISOString(),
+        source: 'check',
+        packs: packs.sort(),
+        blobs: blobs.sort((a, b) => (a[0] + a[1] < b[0] + b[1] ? -1 : 1)),
+        lost: [],
+      });
+    } catch (err) {
+      if (isAbort(err)) throw err;
+      this.reporter.warn(
+        `the damage found could not be recorded in the repository (${err instanceof Error ? err.message : err}): ` +
+          'a backup may still reuse the damaged data; run the check again with write access',
+      );
+    }
+  }
+
   report(): CheckReport {
     const { ok, ...found } = this.findings.summary();
     return {
@@ -778,6 +897,7 @@ class Check {
       ...(this.subset === undefined ? {} : { subset: this.subset }),
       levels: [...this.levels],
       counts: { ...this.counts },
+      ...(this.recorded === undefined ? {} : { recorded: this.recorded }),
       startedAt: this.startedAt,
       durationMs: Date.now() - this.started,
       ...found,

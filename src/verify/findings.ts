@@ -57,7 +57,8 @@ export type InfoKind =
   | 'lock'
   | 'unknown-object'
   | 'temp-files'
-  | 'not-checked';
+  | 'not-checked'
+  | 'known-damage';
 
 /** Something worth knowing that is not damage: reported, never a failure. */
 export interface Info {

@@ -16,7 +16,7 @@ interface CheckFlags {
 function describeCheck(r: CheckReport): string {
   const c = r.counts;
   const lines = [
-    `repository ${r.repository}: ${r.ok ? 'OK' : `${r.problemCount} PROBLEM${r.problemCount === 1 ? '' : 'S'}`}` +
+    `repository ${r.repository}: ${r.ok ? (c.knownDamageBackups > 0 ? 'OK, with known damage' : 'OK') : `${r.problemCount} PROBLEM${r.problemCount === 1 ? '' : 'S'}`}` +
       ` — checked ${r.levels.join(', ') || 'nothing'} in ${formatDuration(r.durationMs)}`,
     `  backups: ${c.snapshots}, index files: ${c.indexFiles}, packs: ${c.packs}, blobs: ${c.blobs}` +
       `, keys: ${c.keys}, locks: ${c.locks}`,
@@ -41,6 +41,16 @@ function describeCheck(r: CheckReport): string {
         `${formatBytes(c.bytesRead)} read in all (index files included)`,
     );
   else lines.push('  no pack data read (--read-data reads and verifies every pack)');
+  if (c.knownDamageBackups > 0)
+    lines.push(
+      `  known damage: ${c.knownDamageBackups} backups need data that repair found lost (${c.knownDamageFiles} ` +
+        'files, listed below): a backup of the same content heals them; restore the others from another backup',
+    );
+  if (r.recorded !== undefined)
+    lines.push(
+      `  the damage found is recorded (damage/${r.recorded.slice(0, 12)}): no command reads those blobs any more ` +
+        'and the next backup stores them again; `fole-backup repair` moves the damaged packs aside',
+    );
   return [...lines, ...describeFindings(r)].join('\n');
 }
 

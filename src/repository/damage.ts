@@ -1,0 +1,145 @@
+/**
+ * Damage records: what `check`, `verify` and `repair` found wrong with stored data, kept in the repository
+ * (damage/<SHA-256 of the stored bytes>, sealed like an index file) so that every later command acts on it:
+ *
+ *   - a recorded location (a whole pack, or one blob in a pack) is left out of the index every handle loads, so a
+ *     backup finds the blob absent and stores it again from the source, and a restore that needs it is refused
+ *     naming the record rather than reading bytes known to be bad;
+ *   - the blobs `repair` found no sound copy of are recorded as lost: `check` reports the backups that need them
+ *     as known damage (what a backup of the same content heals), not as new damage;
+ *   - prune refuses while a recorded pack is still in the repository: `repair` deals with it first.
+ *
+ * Records are only added, by whoever finds damage; `repair` replaces them all with one of its own once the
+ * damaged packs are moved aside. Why not fix the index in place: a check runs beside backups under a shared lock
+ * and may not rewrite what they read, and a record written before anything else changes is what makes a repair
+ * killed at any instant harmless (docs/REPAIR.md).
+ */
+import { FoleBackupError } from '../errors.js';
+import { HEX64 } from '../crypto/hash.js';
+import type { SealedObjects } from './slices.js';
+
+export const DAMAGE_AAD = Buffer.from('fole-damage');
+
+/** Which command found the damage. */
+export type DamageSource = 'check' | 'verify' | 'repair';
+
+/** One record as stored. */
+export interface DamageRecord {
+  version: 1;
+  createdAt: string;
+  source: DamageSource;
+  /** Packs that are missing or could not be read as a whole: none of their blobs is used. */
+  packs: string[];
+  /** Blobs found damaged in packs whose other blobs are sound: [pack, blob id]. */
+  blobs: [string, string][];
+  /** Blob ids no sound copy of was left when `repair` moved the damaged packs aside. */
+  lost: string[];
+}
+
+/** The most entries of each kind one record may hold: a record is read whole into memory. */
+const MAX_ENTRIES = 5_000_000;
+
+/** Validate a record's JSON; REPO_CORRUPT naming the object otherwise. */
+export function checkDamageRecord(v: unknown, name: string): DamageRecord {
+  const bad = (what: string): FoleBackupError =>
+    new FoleBackupError('REPO_CORRUPT', `damage/${name}: ${what}`, { hint: 'run `fole-backup check` for details' });
+  if (typeof v !== 'object' || v === null) throw bad('not a damage record');
+  const r = v as Partial<DamageRecord>;
+  if (r.version !== 1) throw bad('unknown version');
+  if (typeof r.createdAt !== 'string' || Number.isNaN(Date.parse(r.createdAt))) throw bad('no valid createdAt');
+  if (r.source !== 'check' && r.source !== 'verify' && r.source !== 'repair') throw bad('unknown source');
+  const ids = (a: unknown): a is string[] =>
+    Array.isArray(a) && a.length <= MAX_ENTRIES && a.every((x) => typeof x === 'string' && HEX64.test(x));
+  if (!ids(r.packs) || !ids(r.lost)) throw bad('malformed pack or blob list');
+  if (
+    !Array.isArray(r.blobs) ||
+    r.blobs.length > MAX_ENTRIES ||
+    !r.blobs.every((b) => Array.isArray(b) && b.length === 2 && ids(b))
+  ) {
+    throw bad('malformed blob list');
+  }
+  return r as DamageRecord;
+}
+
+/** Save a record; returns its name. */
+export async function saveDamageRecord(repo: SealedObjects, r: Omit<DamageRecord, 'version'>): Promise<string> {
+  return repo.saveJson('damage', { version: 1, ...r } satisfies DamageRecord, DAMAGE_AAD);
+}
+
+/** Every record in the repository, by name (REPO_CORRUPT or CHECKSUM_MISMATCH naming one that cannot be read). */
+export async function loadDamageRecords(repo: SealedObjects): Promise<Map<string, DamageRecord>> {
+  const names: string[] = [];
+  for await (const o of repo.backend.list('damage')) names.push(o.name);
+  const out = new Map<string, DamageRecord>();
+  for (const name of names.sort()) {
+    out.set(name, checkDamageRecord(await repo.loadJson('damage', name, DAMAGE_AAD), name));
+  }
+  return out;
+}
+
+/** Where a recorded location came from, for messages. */
+export interface DamageNote {
+  source: DamageSource;
+  createdAt: string;
+}
+
+/** Every record of a repository, merged: what the index leaves out and which blobs are known lost. */
+export class DamageBook {
+  /** Packs left out whole. */
+  private readonly packs = new Map<string, DamageNote>();
+  /** Per pack, the blobs left out of it. */
+  private readonly blobs = new Map<string, Map<string, DamageNote>>();
+  private readonly lostBlobs = new Map<string, DamageNote>();
+
+  constructor(readonly records: ReadonlyMap<string, DamageRecord> = new Map()) {
+    for (const r of records.values()) {
+      const note = { source: r.source, createdAt: r.createdAt };
+      for (const p of r.packs) this.packs.set(p, note);
+      for (const [p, b] of r.blobs) {
+        const m = this.blobs.get(p) ?? new Map<string, DamageNote>();
+        m.set(b, note);
+        this.blobs.set(p, m);
+      }
+      for (const b of r.lost) this.lostBlobs.set(b, note);
+    }
+  }
+
+  get empty(): boolean {
+    return this.packs.size === 0 && this.blobs.size === 0 && this.lostBlobs.size === 0;
+  }
+
+  /** Whether anything in `pack` is recorded (the index asks this once per pack, then `excluded` per blob). */
+  touches(pack: string): boolean {
+    return this.packs.has(pack) || this.blobs.has(pack);
+  }
+
+  /** The record that leaves `pack` out whole, if one does. */
+  wholePack(pack: string): DamageNote | undefined {
+    return this.packs.get(pack);
+  }
+
+  /** The record that leaves blob `id` in `pack` out, if one does. */
+  excluded(pack: string, id: string): DamageNote | undefined {
+    return this.packs.get(pack) ?? this.blobs.get(pack)?.get(id);
+  }
+
+  /** Packs any record names (whole, or for some of their blobs). */
+  recordedPacks(): Set<string> {
+    return new Set([...this.packs.keys(), ...this.blobs.keys()]);
+  }
+
+  /** The record that says no sound copy of `id` was left, if one does. */
+  lost(id: string): DamageNote | undefined {
+    return this.lostBlobs.get(id);
+  }
+
+  /** Every blob recorded lost. */
+  lostIds(): string[] {
+    return [...this.lostBlobs.keys()];
+  }
+}
+
+/** "check on 2026-12-06T10:00:00.000Z": where a note came from, for messages. */
+export function describeNote(n: DamageNote): string {
+  return `${n.source} on ${n.createdAt}`;
+}
