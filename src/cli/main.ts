@@ -21,6 +21,7 @@ import { registerManifest } from './commands/manifest.js';
 import { registerUnlock } from './commands/unlock.js';
 import { registerVerify } from './commands/verify.js';
 import { registerCheck } from './commands/check.js';
+import { registerRepair } from './commands/repair.js';
 import { registerCopy } from './commands/copy.js';
 import { registerRestore } from './commands/restore.js';
 import { registerRecover } from './commands/recover.js';
@@ -132,6 +133,7 @@ Getting started:
   registerUnlock(program, run);
   registerVerify(program, run);
   registerCheck(program, run);
+  registerRepair(program, run);
   registerRestore(program, run);
   registerRecover(program, run);
   registerForget(program, run);

@@ -168,7 +168,8 @@ export async function prune(repo: Repository, opts: PruneOptions = {}): Promise<
       size: storedSize.get(name) ?? 0,
       blobs: [...blobs.values()],
     }));
-    const missing = missingBlobs(indexed, used);
+    // blobs repair recorded as lost are known to be missing: they neither stop prune nor keep anything
+    const missing = missingBlobs(indexed, used).filter((id) => repo.damage.lost(id) === undefined);
     if (missing.length > 0) {
       throw new FoleBackupError(
         'REPO_CORRUPT',

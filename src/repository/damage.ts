@@ -5,6 +5,9 @@
  *   - a recorded location (a whole pack, or one blob in a pack) is left out of the index every handle loads, so a
  *     backup finds the blob absent and stores it again from the source, and a restore that needs it is refused
  *     naming the record rather than reading bytes known to be bad;
+ *   - a damaged pack's blobs that still open are read as before, but a backup stores them again elsewhere rather
+ *     than rely on that pack, and the index prefers any other copy: so the next backup, and every old one whose
+ *     blobs it stored again, no longer needs the damaged pack at all;
  *   - the blobs `repair` found no sound copy of are recorded as lost: `check` reports the backups that need them
  *     as known damage (what a backup of the same content heals), not as new damage;
  *   - prune refuses while a recorded pack is still in the repository: `repair` deals with it first.
@@ -30,6 +33,8 @@ export interface DamageRecord {
   source: DamageSource;
   /** Packs that are missing or could not be read as a whole: none of their blobs is used. */
   packs: string[];
+  /** Packs found damaged (their bytes, header or some blob): a backup relies on none of their blobs. */
+  damagedPacks: string[];
   /** Blobs found damaged in packs whose other blobs are sound: [pack, blob id]. */
   blobs: [string, string][];
   /** Blob ids no sound copy of was left when `repair` moved the damaged packs aside. */
@@ -50,7 +55,7 @@ export function checkDamageRecord(v: unknown, name: string): DamageRecord {
   if (r.source !== 'check' && r.source !== 'verify' && r.source !== 'repair') throw bad('unknown source');
   const ids = (a: unknown): a is string[] =>
     Array.isArray(a) && a.length <= MAX_ENTRIES && a.every((x) => typeof x === 'string' && HEX64.test(x));
-  if (!ids(r.packs) || !ids(r.lost)) throw bad('malformed pack or blob list');
+  if (!ids(r.packs) || !ids(r.damagedPacks) || !ids(r.lost)) throw bad('malformed pack or blob list');
   if (
     !Array.isArray(r.blobs) ||
     r.blobs.length > MAX_ENTRIES ||
@@ -90,22 +95,31 @@ export class DamageBook {
   /** Per pack, the blobs left out of it. */
   private readonly blobs = new Map<string, Map<string, DamageNote>>();
   private readonly lostBlobs = new Map<string, DamageNote>();
+  /** Every pack a record names in any way: no backup relies on it. */
+  private readonly avoid = new Set<string>();
 
   constructor(readonly records: ReadonlyMap<string, DamageRecord> = new Map()) {
     for (const r of records.values()) {
       const note = { source: r.source, createdAt: r.createdAt };
       for (const p of r.packs) this.packs.set(p, note);
+      for (const p of [...r.packs, ...r.damagedPacks]) this.avoid.add(p);
       for (const [p, b] of r.blobs) {
         const m = this.blobs.get(p) ?? new Map<string, DamageNote>();
         m.set(b, note);
         this.blobs.set(p, m);
+        this.avoid.add(p);
       }
       for (const b of r.lost) this.lostBlobs.set(b, note);
     }
   }
 
   get empty(): boolean {
-    return this.packs.size === 0 && this.blobs.size === 0 && this.lostBlobs.size === 0;
+    return this.avoid.size === 0 && this.lostBlobs.size === 0;
+  }
+
+  /** Whether a record names `pack` at all: no backup relies on it, and the index prefers any other copy. */
+  avoided(pack: string): boolean {
+    return this.avoid.has(pack);
   }
 
   /** Whether anything in `pack` is recorded (the index asks this once per pack, then `excluded` per blob). */
@@ -123,9 +137,9 @@ export class DamageBook {
     return this.packs.get(pack) ?? this.blobs.get(pack)?.get(id);
   }
 
-  /** Packs any record names (whole, or for some of their blobs). */
+  /** Packs any record names. */
   recordedPacks(): Set<string> {
-    return new Set([...this.packs.keys(), ...this.blobs.keys()]);
+    return new Set(this.avoid);
   }
 
   /** The record that says no sound copy of `id` was left, if one does. */

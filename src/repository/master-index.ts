@@ -69,6 +69,8 @@ export class MasterIndex {
 
   /** Recorded damage (damage.ts): the locations it names are never added. */
   private damage: DamageBook | undefined;
+  /** Slots of the packs a damage record names: any other copy of their blobs is preferred. */
+  private readonly avoidSlots = new Set<number>();
   /** Blobs with a location left out because a damage record names it, and that record. */
   private readonly leftOutIds = new Map<string, DamageNote>();
 
@@ -76,9 +78,20 @@ export class MasterIndex {
     return this.n;
   }
 
-  /** Leave out, from now on, every location a damage record names (call it before anything is added). */
+  /**
+   * Leave out, from now on, every location a damage record names, and prefer any other copy of a blob in a pack a
+   * record names (call it before anything is added).
+   */
   setDamage(damage: DamageBook): void {
     this.damage = damage.empty ? undefined : damage;
+  }
+
+  /** The pack of `id` when it is indexed in a pack no damage record names; undefined otherwise. */
+  soundPack(id: string): string | undefined {
+    const s = this.slotOf(id);
+    if (s < 0) return undefined;
+    const p = this.pack[s] ?? 0;
+    return this.avoidSlots.has(p) ? undefined : this.packNames[p];
   }
 
   has(id: string): boolean {
@@ -139,6 +152,7 @@ export class MasterIndex {
       p = this.packNames.length;
       this.packNames.push(packName);
       this.packSlot.set(packName, p);
+      if (this.damage?.avoided(packName) === true) this.avoidSlots.add(p);
     }
     return p;
   }
@@ -155,15 +169,23 @@ export class MasterIndex {
   ): void {
     if (!this.parse(id)) throw new FoleBackupError('INTERNAL', `blob id ${JSON.stringify(id)} is not 64 hex digits`);
     const at = this.find();
-    if (this.table[at] !== 0) return;
-    if (this.n === this.pack.length) this.grow();
-    const s = this.n++;
-    this.words.set(this.probe, s * ID_WORDS);
+    const found = this.table[at] ?? 0;
+    let s: number;
+    if (found !== 0) {
+      // a blob already indexed keeps its first location, unless that one is in a damaged pack and this is not
+      s = found - 1;
+      if (this.avoidSlots.size === 0 || !this.avoidSlots.has(this.pack[s] ?? 0) || this.avoidSlots.has(p)) return;
+    } else {
+      if (this.n === this.pack.length) this.grow();
+      s = this.n++;
+      this.words.set(this.probe, s * ID_WORDS);
+    }
     this.pack[s] = p;
     this.offset[s] = offset;
     this.length[s] = length;
     this.raw[s] = rawLength;
     this.meta[s] = (typeCode << 4) | (compression & 0x0f);
+    if (found !== 0) return;
     this.table[at] = s + 1;
     // at most half full: probes stay short
     if (this.n * 2 > this.table.length) this.rehash(this.table.length * 2);

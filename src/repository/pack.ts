@@ -29,6 +29,15 @@ export interface PackedBlob {
   compression: number;
 }
 
+/** A canonical digest of a pack's blob layout (order-independent): to compare a header with an index's view. */
+export function layoutDigest(blobs: readonly PackedBlob[]): string {
+  const h = createHash('sha256');
+  for (const b of [...blobs].sort((x, y) => x.offset - y.offset)) {
+    h.update(`${b.id} ${b.type} ${b.offset} ${b.length} ${b.rawLength} ${b.compression}\n`);
+  }
+  return h.digest('hex');
+}
+
 /** Collects sealed blobs in memory until the pack is finished. */
 export class PackBuilder {
   private readonly parts: Buffer[] = [];

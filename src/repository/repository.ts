@@ -358,10 +358,10 @@ export class Repository {
   /** Whether a blob is stored (or being stored by this handle). */
   hasBlob(id: string): boolean {
     if (this.pending.has(id)) return true;
-    if (this.reused === undefined) return this.index.has(id);
-    const e = this.index.get(id);
-    if (e === undefined) return false;
-    this.reused.add(e.pack);
+    // a blob whose only copy is in a pack a damage record names is stored again, elsewhere
+    const pack = this.index.soundPack(id);
+    if (pack === undefined) return false;
+    this.reused?.add(pack);
     return true;
   }
 
@@ -453,20 +453,8 @@ export class Repository {
     await this.loadIndex();
     const e = this.index.get(id);
     if (e === undefined) {
-      const lost = this.damage.lost(id);
-      const leftOut = this.index.leftOutBy(id);
-      const why =
-        lost !== undefined
-          ? `lost: repair found no sound copy of it (${describeNote(lost)})`
-          : leftOut !== undefined
-            ? `its only copy is recorded as damaged (${describeNote(leftOut)})`
-            : 'not in the repository index';
-      throw new StopError('CHECKSUM_MISMATCH', `load blob ${id.slice(0, 12)}: ${why}`, {
-        hint:
-          lost !== undefined || leftOut !== undefined
-            ? 'a backup of the same content stores it again (then this backup is whole again); `fole-backup check` ' +
-              'lists the backups that need it, `fole-backup repair` moves damaged packs aside'
-            : 'the repository is missing data this backup needs; run `fole-backup check`',
+      throw new StopError('CHECKSUM_MISMATCH', `load blob ${id.slice(0, 12)}: ${this.whyMissing(id)}`, {
+        hint: this.missingHint(id),
       });
     }
     let stored: Buffer;
@@ -489,6 +477,23 @@ export class Repository {
       throw err;
     }
     return this.openBlob(e, e.pack, stored);
+  }
+
+  /** Why a blob is not in the index: lost (repair), recorded as damaged (check, verify), or simply absent. */
+  whyMissing(id: string): string {
+    const lost = this.damage.lost(id);
+    if (lost !== undefined) return `lost: repair found no sound copy of it (${describeNote(lost)})`;
+    const leftOut = this.index.leftOutBy(id);
+    if (leftOut !== undefined) return `its only copy is recorded as damaged (${describeNote(leftOut)})`;
+    return 'not in the repository index';
+  }
+
+  /** What to do about a blob whyMissing explains. */
+  missingHint(id: string): string {
+    return this.damage.lost(id) !== undefined || this.index.leftOutBy(id) !== undefined
+      ? 'a backup of the same content stores it again (and this backup is whole again); `fole-backup check` lists ' +
+          'the backups that need it, `fole-backup repair` moves damaged packs aside'
+      : 'the repository is missing data this backup needs; run `fole-backup check`';
   }
 
   /**

@@ -40,6 +40,8 @@ export interface BlobReader {
   loadBlob(id: string, readers?: PackReaders): Promise<Buffer>;
   /** Opens (and seals) blobs; can be handed to a worker thread. */
   blobCipher(): BlobCipher;
+  /** Why a blob is not in the index (lost, recorded as damaged, or absent), for the STOP that names it. */
+  whyMissing(id: string): string;
 }
 
 /** Storing blobs into packs: the backup's stages. */

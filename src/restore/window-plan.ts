@@ -72,6 +72,8 @@ export function planWindow(
   files: readonly TreeEntry[],
   lookup: (id: string) => IndexEntry | undefined,
   limits: SpanLimits,
+  /** Why a chunk is not in the index (damage records), for the STOP that names it. */
+  whyMissing?: (id: string) => string,
 ): WindowPlan {
   // group the blobs by pack, packs in order of first use
   const byPack = new Map<string, Map<string, SpanBlob>>();
@@ -79,7 +81,12 @@ export function planWindow(
     let offset = 0;
     for (const id of e.chunks ?? []) {
       const blob = lookup(id);
-      if (blob === undefined) throw contentMismatch(e.path, `chunk ${id.slice(0, 12)} is not in the repository index`);
+      if (blob === undefined) {
+        throw contentMismatch(
+          e.path,
+          `chunk ${id.slice(0, 12)} ${whyMissing === undefined ? 'is not in the repository index' : `is ${whyMissing(id)}`}`,
+        );
+      }
       let blobs = byPack.get(blob.pack);
       if (blobs === undefined) {
         blobs = new Map();

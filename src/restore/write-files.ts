@@ -188,7 +188,14 @@ export class FileWriter {
     this.throwIfFailed();
     if (files.length === 0) return;
     try {
-      const { w, spans } = this.encodeWindow(planWindow(files, (id) => this.repo.index.get(id), LIMITS));
+      const { w, spans } = this.encodeWindow(
+        planWindow(
+          files,
+          (id) => this.repo.index.get(id),
+          LIMITS,
+          (id) => this.repo.whyMissing(id),
+        ),
+      );
       this.windows.add(w);
       // the empty and the multi-chunk files now; a one-chunk file (most of them) is created when its blob is written
       for (const e of files) {

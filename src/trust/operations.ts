@@ -27,6 +27,8 @@ export const OPERATIONS = {
   dump: { what: "writing out a backup's files", permission: 'backup.export' },
   verify: { what: 'verifying a backup', permission: 'backup.verify' },
   check: { what: 'checking the repository', permission: 'backup.verify' },
+  repair: { what: 'a repair', permission: 'backup.forget', humanDecision: true },
+  'repair-preview': { what: 'a repair dry run', permission: 'backup.verify' },
   restore: { what: 'a restore', permission: 'backup.restore', humanDecision: true, approvable: true },
   'restore-preview': { what: 'a restore dry run', permission: 'backup.read' },
   'migration-rollback': {

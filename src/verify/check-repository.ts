@@ -36,7 +36,6 @@
  * show up as orphans; they are info, never problems.
  */
 import { forEachConcurrent } from '../concurrency/for-each.js';
-import { createHash } from 'node:crypto';
 import { SEAL_OVERHEAD } from '../crypto/aead.js';
 import { HEX64, sha256Hex } from '../crypto/hash.js';
 import { FoleBackupError, errorFromData, throwIfAborted } from '../errors.js';
@@ -46,7 +45,7 @@ import { AAD } from '../repository/format.js';
 import { listLocks, RepositoryLock } from '../repository/lock.js';
 import { describeNote, saveDamageRecord } from '../repository/damage.js';
 import { decodeIndexFile } from '../repository/master-index.js';
-import { HEADER_ENTRY_BYTES, type PackedBlob } from '../repository/pack.js';
+import { HEADER_ENTRY_BYTES, layoutDigest, type PackedBlob } from '../repository/pack.js';
 import { readConfig, readKeyFile, type Repository } from '../repository/repository.js';
 import type { ObjectInfo, TemporaryFile } from '../backend/backend.js';
 import { listTemporaryFiles } from '../prune/temporary-files.js';
@@ -142,15 +141,6 @@ function drawPacks(names: readonly string[], sub: { percent: number; seed: strin
   return fallback === undefined ? drawn : [fallback.item];
 }
 
-/** A canonical digest of a pack's blob layout (order-independent). */
-function layoutDigest(blobs: readonly PackedBlob[]): string {
-  const h = createHash('sha256');
-  for (const b of [...blobs].sort((x, y) => x.offset - y.offset)) {
-    h.update(`${b.id} ${b.type} ${b.offset} ${b.length} ${b.rawLength} ${b.compression}\n`);
-  }
-  return h.digest('hex');
-}
-
 /** Check the whole repository. Returns a report; throws only if the repository is locked exclusively, or on abort. */
 export async function checkRepository(repo: Repository, opts: CheckOptions = {}): Promise<CheckReport> {
   const run = new Check(repo, opts);
@@ -215,6 +205,8 @@ class Check {
   private readonly damagedIn = new Map<string, Set<string>>();
   /** Packs found missing, or whose bytes could not be used at all (what is recorded whole). */
   private readonly lostPacks = new Set<string>();
+  /** Packs proved damaged (size, hash, header or a blob): what no backup may rely on any more. */
+  private readonly damagedPacks = new Set<string>();
   private recorded: string | undefined;
   /**
    * Packs whose every blob was opened (read-data): in them exactly the blobs in damagedBlobs are bad, so a flipped
@@ -482,6 +474,7 @@ class Check {
       if (size !== expected) {
         this.badPacks.add(name);
         this.wrongSize.add(name);
+        this.damagedPacks.add(name);
         this.findings.problem({
           code: 'CHECKSUM_MISMATCH',
           kind: 'pack',
@@ -626,6 +619,7 @@ class Check {
     }
     if (answer !== undefined && answer.sha256 !== name) {
       this.badPacks.add(name);
+      this.damagedPacks.add(name);
       // a wrong size was reported already and implies this
       if (!this.wrongSize.has(name)) {
         this.findings.problem({
@@ -638,6 +632,7 @@ class Check {
     }
     if (headerProblem !== undefined) {
       this.badPacks.add(name);
+      this.damagedPacks.add(name);
       headerProblem();
     }
     if (answer === undefined) return size;
@@ -653,6 +648,7 @@ class Check {
     // one problem per pack, so one bad pack cannot crowd every other finding out of the list
     if (first !== undefined) {
       this.badPacks.add(name);
+      this.damagedPacks.add(name);
       this.findings.fromError('blob', errorFromData(first.error), {
         object,
         prefix: `pack ${short(name)}: ${answer.failed.length} of ${toOpen.length} blobs damaged; first`,
@@ -863,17 +859,19 @@ class Check {
   private async recordDamage(): Promise<void> {
     const book = this.repo.damage;
     const packs = [...this.lostPacks].filter((p) => book.wholePack(p) === undefined);
+    const damagedPacks = [...this.damagedPacks].filter((p) => !this.lostPacks.has(p) && !book.avoided(p));
     const blobs: [string, string][] = [];
     for (const [pack, ids] of this.damagedIn) {
       if (this.lostPacks.has(pack)) continue;
       for (const b of ids) if (book.excluded(pack, b) === undefined) blobs.push([pack, b]);
     }
-    if (packs.length === 0 && blobs.length === 0) return;
+    if (packs.length === 0 && damagedPacks.length === 0 && blobs.length === 0) return;
     try {
       this.recorded = await saveDamageRecord(this.repo, {
         createdAt: new Date().toISOString(),
         source: 'check',
         packs: packs.sort(),
+        damagedPacks: damagedPacks.sort(),
         blobs: blobs.sort((a, b) => (a[0] + a[1] < b[0] + b[1] ? -1 : 1)),
         lost: [],
       });
