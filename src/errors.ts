@@ -93,9 +93,12 @@ export class FoleBackupError extends Error {
 /** A STOP: the tool refuses and a human must decide. */
 export class StopError extends FoleBackupError {
   declare readonly code: StopCode;
-  constructor(code: StopCode, message: string, options: ErrorOptions = {}) {
+  /** What the refusing command did change, when not nothing (check records the damage it found). */
+  readonly changed: string | undefined;
+  constructor(code: StopCode, message: string, options: ErrorOptions & { changed?: string } = {}) {
     super(code, message, options);
     this.name = 'StopError';
+    this.changed = options.changed;
   }
 }
 

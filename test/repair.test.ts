@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { backup } from '../src/backup/backup.js';
 import { StopError } from '../src/errors.js';
+import { prune } from '../src/prune/prune.js';
 import { repair } from '../src/repair/repair.js';
 import type { Repository } from '../src/repository/repository.js';
 import { restore } from '../src/restore/restore.js';
@@ -105,8 +106,27 @@ describe('damage found by check is recorded, and the next backup stores the data
     const old = await verifyBackup(await fresh(), fx.backupId, { readData: true });
     expect(old.problems).toEqual([]);
     // prune leaves the recorded pack to repair
-    const { prune } = await import('../src/prune/prune.js');
     await expect(prune(await fresh())).rejects.toThrow(/recorded as damaged or missing/);
+  });
+
+  it('verify --read-data records what it finds too, and a missing pack is recorded whole', async () => {
+    const second = await backupWithNewFile();
+    const damaged = await packOf(second, 'projects/p1/files/new.bin');
+    flipByte(damaged.file, damaged.offset + 10);
+    const v = await verifyBackup(await fresh(), second, { readData: true });
+    expect(v.ok).toBe(false);
+    expect(v.recorded).toMatch(/^[0-9a-f]{64}$/);
+    expect((await verifyBackup(await fresh(), second, { readData: true })).recorded).toBeUndefined();
+    const next = await backup(await fresh(), { storageRoot: fx.root, foleVersion: '1.0.0', incremental: true });
+    expect((await verifyBackup(await fresh(), next.backupId, { readData: true })).problems).toEqual([]);
+    expect((await verifyBackup(await fresh(), second, { readData: true })).problems).toEqual([]);
+
+    // a pack that is gone: check records it whole, and the next backup does not count on it
+    const gone = await packOf(fx.backupId, 'projects/p1/files/big.bin');
+    unlinkSync(gone.file);
+    expect((await checkRepository(await fresh())).recorded).toMatch(/^[0-9a-f]{64}$/);
+    const after = await backup(await fresh(), { storageRoot: fx.root, foleVersion: '1.0.0', incremental: true });
+    expect((await verifyBackup(await fresh(), after.backupId, { readData: true })).problems).toEqual([]);
   });
 });
 
@@ -178,7 +198,6 @@ describe('repair', () => {
     const after = await checkRepository(await fresh(), { readData: true });
     expect(after.problems).toEqual([]);
     expect(after.counts.knownDamageBackups).toBe(1);
-    const { prune } = await import('../src/prune/prune.js');
     await prune(await fresh());
     expect((await checkRepository(await fresh(), { readData: true })).problems).toEqual([]);
   });

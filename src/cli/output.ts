@@ -156,10 +156,18 @@ export function reportError(err: unknown, json: boolean): number {
   process.stderr.write(`fole-backup: ${label}: ${terminalSafe(e.message)}\n`);
   if (e.hint) process.stderr.write(`  hint: ${terminalSafe(e.hint)}\n`);
   if (e instanceof StopError)
-    process.stderr.write('  This is a STOP: nothing was changed. A human must decide what to do next.\n');
+    process.stderr.write(
+      `  This is a STOP: ${e.changed === undefined ? 'nothing was changed' : `nothing was changed but ${e.changed}`}` +
+        '. A human must decide what to do next.\n',
+    );
   if (e.code === 'INTERNAL' && err instanceof Error && err.stack && process.env.FOLE_BACKUP_DEBUG)
     process.stderr.write(`${err.stack}\n`);
   return code;
+}
+
+/** "1 file", "3 files": a count with its noun, plural when it is not one (`many` for an irregular plural). */
+export function counted(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
 }
 
 export function formatBytes(n: number): string {

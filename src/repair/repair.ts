@@ -162,7 +162,7 @@ export async function repair(repo: Repository, opts: RepairOptions = {}): Promis
     };
     if (!dryRun && !nothingToDo) {
       const done = await execute(repo, lock, plan, records, lost, reporter, opts.signal);
-      report.record = done.record;
+      if (done.record !== undefined) report.record = done.record;
       report.indexFiles.written = done.indexFilesWritten;
     }
     report.durationMs = Date.now() - started;
@@ -367,15 +367,20 @@ async function execute(
   lost: string[],
   reporter: ProgressReporter,
   signal?: AbortSignal,
-): Promise<{ record: string; indexFilesWritten: number }> {
-  const record = await saveDamageRecord(repo, {
-    createdAt: new Date().toISOString(),
-    source: 'repair',
-    packs: [...plan.moveAside, ...plan.missing].sort(),
-    damagedPacks: [],
-    blobs: [],
-    lost,
-  });
+): Promise<{ record?: string; indexFilesWritten: number }> {
+  const packs = [...plan.moveAside, ...plan.missing].sort();
+  // nothing damaged and nothing lost: the older records only go
+  const record =
+    packs.length === 0 && lost.length === 0
+      ? undefined
+      : await saveDamageRecord(repo, {
+          createdAt: new Date().toISOString(),
+          source: 'repair',
+          packs,
+          damagedPacks: [],
+          blobs: [],
+          lost,
+        });
 
   reporter.phase('salvage');
   throwIfAborted(signal);

@@ -71,6 +71,33 @@ export async function saveDamageRecord(repo: SealedObjects, r: Omit<DamageRecord
   return repo.saveJson('damage', { version: 1, ...r } satisfies DamageRecord, DAMAGE_AAD);
 }
 
+/** What a check or verify found: packs missing, packs damaged, blobs that do not open (with their pack). */
+export interface FoundDamage {
+  packs: Iterable<string>;
+  damagedPacks: Iterable<string>;
+  blobs: Iterable<[string, string]>;
+}
+
+/**
+ * Record what was found and no record of `book` names yet; returns the new record's name, or undefined when
+ * there was nothing new (a second check of the same damage writes nothing).
+ */
+export async function recordNewDamage(
+  repo: SealedObjects,
+  book: DamageBook,
+  found: FoundDamage,
+  source: Exclude<DamageSource, 'repair'>,
+): Promise<string | undefined> {
+  const packs = [...new Set(found.packs)].filter((p) => book.wholePack(p) === undefined).sort();
+  const whole = new Set(packs);
+  const damagedPacks = [...new Set(found.damagedPacks)].filter((p) => !whole.has(p) && !book.avoided(p)).sort();
+  const blobs = [...found.blobs]
+    .filter(([p, b]) => !whole.has(p) && book.excluded(p, b) === undefined)
+    .sort((x, y) => (x[0] === y[0] ? (x[1] < y[1] ? -1 : 1) : x[0] < y[0] ? -1 : 1));
+  if (packs.length === 0 && damagedPacks.length === 0 && blobs.length === 0) return undefined;
+  return saveDamageRecord(repo, { createdAt: new Date().toISOString(), source, packs, damagedPacks, blobs, lost: [] });
+}
+
 /** Every record in the repository, by name (REPO_CORRUPT or CHECKSUM_MISMATCH naming one that cannot be read). */
 export async function loadDamageRecords(repo: SealedObjects): Promise<Map<string, DamageRecord>> {
   const names: string[] = [];

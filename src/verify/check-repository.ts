@@ -43,7 +43,7 @@ import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
 import { decompressAny } from '../repository/compress.js';
 import { AAD } from '../repository/format.js';
 import { listLocks, RepositoryLock } from '../repository/lock.js';
-import { describeNote, saveDamageRecord } from '../repository/damage.js';
+import { describeNote, recordNewDamage } from '../repository/damage.js';
 import { decodeIndexFile } from '../repository/master-index.js';
 import { HEADER_ENTRY_BYTES, layoutDigest, type PackedBlob } from '../repository/pack.js';
 import { readConfig, readKeyFile, type Repository } from '../repository/repository.js';
@@ -155,6 +155,7 @@ export function checkVerdict(r: CheckReport): FoleBackupError | undefined {
     r.problems.length > 0 && r.problems.length === r.problemCount && r.problems.every((p) => p.kind === 'key');
   return verdictFor(r, {
     subject: `repository ${r.repository}`,
+    ...(r.recorded === undefined ? {} : { changed: `the damage found, recorded in damage/${r.recorded.slice(0, 12)}` }),
     damageHint: onlyKeys
       ? 'only key files are damaged; the backups are not affected. `fole-backup key list` marks the damaged ' +
         'ones (!); once another key opens the repository, `fole-backup key remove <name>` removes a damaged one ' +
@@ -825,7 +826,7 @@ class Check {
         kind: 'known-damage',
         object,
         message:
-          `backup ${id}: ${lost} files need data that repair found lost (first: ${firstLost}); they cannot be ` +
+          `backup ${id}: ${lost} file${lost === 1 ? '' : 's'} need${lost === 1 ? 's' : ''} data that repair found lost (first: ${firstLost}); they cannot be ` +
           'restored from this backup until a backup stores the same content again (files that have not changed ' +
           'since are healed by the next backup); its other files restore',
       });
@@ -857,24 +858,15 @@ class Check {
    * write (a read-only repository, a server that refuses) says so and still reports what it found.
    */
   private async recordDamage(): Promise<void> {
-    const book = this.repo.damage;
-    const packs = [...this.lostPacks].filter((p) => book.wholePack(p) === undefined);
-    const damagedPacks = [...this.damagedPacks].filter((p) => !this.lostPacks.has(p) && !book.avoided(p));
     const blobs: [string, string][] = [];
-    for (const [pack, ids] of this.damagedIn) {
-      if (this.lostPacks.has(pack)) continue;
-      for (const b of ids) if (book.excluded(pack, b) === undefined) blobs.push([pack, b]);
-    }
-    if (packs.length === 0 && damagedPacks.length === 0 && blobs.length === 0) return;
+    for (const [pack, ids] of this.damagedIn) for (const b of ids) blobs.push([pack, b]);
     try {
-      this.recorded = await saveDamageRecord(this.repo, {
-        createdAt: new Date().toISOString(),
-        source: 'check',
-        packs: packs.sort(),
-        damagedPacks: damagedPacks.sort(),
-        blobs: blobs.sort((a, b) => (a[0] + a[1] < b[0] + b[1] ? -1 : 1)),
-        lost: [],
-      });
+      this.recorded = await recordNewDamage(
+        this.repo,
+        this.repo.damage,
+        { packs: this.lostPacks, damagedPacks: this.damagedPacks, blobs },
+        'check',
+      );
     } catch (err) {
       if (isAbort(err)) throw err;
       this.reporter.warn(

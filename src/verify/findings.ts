@@ -200,6 +200,8 @@ export interface VerdictWording {
   damageHint: string;
   /** What to do when the first problem is NO_SPACE (where the command's scratch space goes). */
   noSpaceHint?: string;
+  /** What the run changed, when not nothing (the damage record a check wrote). */
+  changed?: string;
 }
 
 /**
@@ -225,7 +227,11 @@ export function verdictFor(
     (codes.find((c) => ALL_STOP_CODES.has(c)) as StopCode | undefined) ??
     (codes.some((c) => DAMAGE_CODES.has(c)) ? 'CHECKSUM_MISMATCH' : undefined);
   if (stop !== undefined)
-    return new StopError(stop, message, { hint: w.damageHint, ...(first?.path ? { path: first.path } : {}) });
+    return new StopError(stop, message, {
+      hint: w.damageHint,
+      ...(first?.path ? { path: first.path } : {}),
+      ...(w.changed === undefined ? {} : { changed: w.changed }),
+    });
   const code = (first?.code ?? 'INTERNAL') as ErrorCode;
   const hint =
     code === 'NO_SPACE' && w.noSpaceHint !== undefined

@@ -38,12 +38,15 @@
  * them: what they read is in verify-reads.ts, what they check (pure) in
  * verify-checks.ts, and the report and progress in verify-report.ts.
  */
+import { FoleBackupError } from '../errors.js';
 import { type ProgressReporter, silentReporter } from '../progress/reporter.js';
+import { recordNewDamage } from '../repository/damage.js';
 import { RepositoryLock } from '../repository/lock.js';
 import type { Repository } from '../repository/repository.js';
 import type { Snapshot, TreeEntry } from '../snapshot/snapshot.js';
 import { resolveBackupId } from '../snapshot/store.js';
-import { DEFAULT_MAX_PROBLEMS, Findings, type Problem } from './findings.js';
+import type { PackChecks } from './check-packs.js';
+import { DEFAULT_MAX_PROBLEMS, Findings, isAbort, type Problem } from './findings.js';
 import { PackPool } from './pack-pool.js';
 import type { ReadPlanner } from './read-plan.js';
 import { ScratchDir } from './scratch-dir.js';
@@ -189,10 +192,11 @@ async function runStages(
     }
 
     // the render's second walk runs while the packs are read
-    let found: ReadDataFindings;
+    let found: ReadDataFindings & { recorded?: string };
     try {
       found = await verifyData(repo, backupId, snap, selection, walk, stats, {
         opts,
+        reporter: ctx.reporter,
         pool,
         planner,
         scratch,
@@ -203,10 +207,46 @@ async function runStages(
     }
     Object.assign(out.counts, found.counts);
     for (const p of found.problems) findings.problem(p);
+    if (found.recorded !== undefined) out.recorded = found.recorded;
     if (found.complete) out.levels.push(selection.mode === 'all' ? 'read-data' : 'read-data-subset');
     return out;
   } finally {
     await pool?.close();
+  }
+}
+
+/**
+ * Record the damage read-data found (src/repository/damage.ts): missing packs, packs whose bytes or size are
+ * wrong, and blobs that do not open, so that the next backup stores them again. Read errors prove nothing and are
+ * not recorded. A verify that cannot write says so and still reports what it found.
+ */
+async function recordFound(
+  repo: Repository,
+  stats: PackStats,
+  checks: PackChecks,
+  reporter: ProgressReporter,
+): Promise<string | undefined> {
+  const damage = (err: unknown): boolean =>
+    err instanceof FoleBackupError && (err.code === 'CHECKSUM_MISMATCH' || err.code === 'REPO_CORRUPT');
+  const blobs: [string, string][] = [];
+  for (const [id, err] of checks.failed) {
+    const pack = repo.index.get(id)?.pack;
+    if (pack !== undefined && damage(err)) blobs.push([pack, id]);
+  }
+  const damagedPacks = [
+    ...[...stats.bad].filter((p) => !stats.missing.has(p)),
+    ...checks.packProblems.filter((p) => damage(p.error)).map((p) => p.pack),
+    ...blobs.map(([p]) => p),
+  ];
+  try {
+    return await recordNewDamage(repo, repo.damage, { packs: stats.missing, damagedPacks, blobs }, 'verify');
+  } catch (err) {
+    if (isAbort(err)) throw err;
+    reporter.warn(
+      `the damage found could not be recorded in the repository (${err instanceof Error ? err.message : err}): ` +
+        'a backup may still reuse the damaged data; run verify again with write access',
+    );
+    return undefined;
   }
 }
 
@@ -221,8 +261,15 @@ async function verifyData(
   selection: DataSelection,
   walk: TreeWalk,
   stats: PackStats,
-  ctx: { opts: VerifyOptions; pool: PackPool; planner: ReadPlanner; scratch: ScratchDir; progress: VerifyProgress },
-): Promise<ReadDataFindings> {
+  ctx: {
+    opts: VerifyOptions;
+    reporter: ProgressReporter;
+    pool: PackPool;
+    planner: ReadPlanner;
+    scratch: ScratchDir;
+    progress: VerifyProgress;
+  },
+): Promise<ReadDataFindings & { recorded?: string }> {
   const { opts, progress } = ctx;
   const plan = ctx.planner.finish(stats.bad);
   progress.phase('read-data');
@@ -248,7 +295,8 @@ async function verifyData(
     checks.failed.size > 0 || checks.lengths.size > 0
       ? await walkAgain(repo, snap.tree, walk.entries, judge, opts.signal)
       : { found: [] };
-  return readDataFindings(
+  const recorded = await recordFound(repo, stats, checks, ctx.reporter);
+  const found = readDataFindings(
     {
       plan,
       checks,
@@ -266,4 +314,5 @@ async function verifyData(
     },
     backupId,
   );
+  return recorded === undefined ? found : { ...found, recorded };
 }

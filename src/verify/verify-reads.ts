@@ -217,6 +217,8 @@ export async function walkTree(
 export interface PackStats {
   sizes: Map<string, number>;
   bad: Set<string>;
+  /** Of `bad`, those that are not there at all. */
+  missing: Set<string>;
 }
 
 /** Every pack the backup needs exists and is long enough for its blobs: looked at, not read. */
@@ -226,7 +228,7 @@ export async function statPacks(
   backupId: string,
   deps: StageDeps & { progress: Pick<VerifyProgress, 'statted'> },
 ): Promise<PackStats> {
-  const stats: PackStats = { sizes: new Map(), bad: new Set() };
+  const stats: PackStats = { sizes: new Map(), bad: new Set(), missing: new Set() };
   let done = 0;
   await forEachConcurrent([...packs], 8, async ([name, use]) => {
     throwIfAborted(deps.signal);
@@ -240,6 +242,7 @@ export async function statPacks(
     }
     const judged = judgePackStat(name, use, stat, backupId);
     if (judged.bad) stats.bad.add(name);
+    if ('missing' in stat) stats.missing.add(name);
     if (judged.problem !== undefined) deps.onProblem(judged.problem);
     deps.progress.statted(++done, packs.size);
   });

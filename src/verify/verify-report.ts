@@ -47,6 +47,8 @@ export interface VerifyReport extends ReportBase {
   /** SHA-256 of the rendered manifest.json, when it rendered. */
   manifestSha256?: string;
   counts: VerifyCounts;
+  /** The damage record this verify added (damage/NAME), when it found damage not recorded before. */
+  recorded?: string;
 }
 
 /** What the stages of a verification returned, as far as it got. */
@@ -56,6 +58,7 @@ export interface VerifyOutcome {
   /** Files and bytes the subset drew (--read-data-subset, once the tree was walked). */
   drawn?: { files: number; bytes: number };
   manifestSha256?: string;
+  recorded?: string;
 }
 
 export function noCounts(): VerifyCounts {
@@ -101,6 +104,7 @@ export function verifyReport(
       selectedBytes: outcome.drawn?.bytes ?? 0,
     };
   if (outcome.manifestSha256 !== undefined) r.manifestSha256 = outcome.manifestSha256;
+  if (outcome.recorded !== undefined) r.recorded = outcome.recorded;
   return r;
 }
 
@@ -108,6 +112,7 @@ export function verifyReport(
 export function verifyVerdict(r: VerifyReport): FoleBackupError | undefined {
   return verdictFor(r, {
     subject: `backup ${r.backupId}`,
+    ...(r.recorded === undefined ? {} : { changed: `the damage found, recorded in damage/${r.recorded.slice(0, 12)}` }),
     damageHint:
       'do not restore from this backup; choose another one (`fole-backup list`) and run ' +
       '`fole-backup check --read-data` to see what else is affected — never edit a backup by hand',

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { checkRepository, checkVerdict, type CheckReport } from '../../verify/check-repository.js';
 import type { Runner } from '../context.js';
-import { formatBytes, formatDuration } from '../output.js';
-import { describeFindings, finishReport, parseMaxProblems, readDataFlags } from './verify.js';
+import { counted, formatBytes, formatDuration } from '../output.js';
+import { describeFindings, finishReport, parseMaxProblems, readDataFlags, recordedLine } from './verify.js';
 
 interface CheckFlags {
   readData?: boolean;
@@ -43,14 +43,11 @@ function describeCheck(r: CheckReport): string {
   else lines.push('  no pack data read (--read-data reads and verifies every pack)');
   if (c.knownDamageBackups > 0)
     lines.push(
-      `  known damage: ${c.knownDamageBackups} backups need data that repair found lost (${c.knownDamageFiles} ` +
-        'files, listed below): a backup of the same content heals them; restore the others from another backup',
+      `  known damage: ${counted(c.knownDamageBackups, 'backup')} need${c.knownDamageBackups === 1 ? 's' : ''} data ` +
+        `that repair found lost (${counted(c.knownDamageFiles, 'file')}, listed below): a backup of the same content ` +
+        'heals them; restore the others from another backup',
     );
-  if (r.recorded !== undefined)
-    lines.push(
-      `  the damage found is recorded (damage/${r.recorded.slice(0, 12)}): no command reads those blobs any more ` +
-        'and the next backup stores them again; `fole-backup repair` moves the damaged packs aside',
-    );
+  if (r.recorded !== undefined) lines.push(recordedLine(r.recorded));
   return [...lines, ...describeFindings(r)].join('\n');
 }
 

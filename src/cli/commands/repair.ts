@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { repair, type RepairReport } from '../../repair/repair.js';
 import type { Runner } from '../context.js';
-import { formatBytes, formatDuration } from '../output.js';
+import { counted, formatBytes, formatDuration } from '../output.js';
 import { parseWholeNumber } from '../numbers.js';
 
 const HEAL_TEXT = {
@@ -24,19 +24,19 @@ function describeRepair(r: RepairReport): string {
   ];
   if (r.salvagedBlobs > 0)
     lines.push(
-      `  ${r.salvagedBlobs} sound blobs of damaged packs ${would('copied', 'to copy')} into new packs (salvage)`,
+      `  ${counted(r.salvagedBlobs, 'sound blob')} of damaged packs ${would('copied', 'to copy')} into new packs (salvage)`,
     );
   for (const p of r.movedAside)
     lines.push(`  damaged pack ${p.slice(0, 12)} ${would('moved aside to', 'to move aside to')} quarantine/data.${p}`);
   for (const p of r.missingPacks) lines.push(`  pack ${p.slice(0, 12)} is missing: its blobs are gone`);
   if (r.lostBlobs > 0)
-    lines.push(`  ${r.lostBlobs} blobs that backups need have no sound copy left (lost; recorded for check)`);
+    lines.push(`  ${counted(r.lostBlobs, 'blob')} that backups need: no sound copy left (lost; recorded for check)`);
   for (const a of r.affected) {
     lines.push(
       a.fileListLost
         ? `  backup ${a.backupId} (${a.createdAt}): its file list is lost — it can be neither listed nor restored; ` +
             `\`fole-backup forget ${a.backupId}\` removes it`
-        : `  backup ${a.backupId} (${a.createdAt}): ${a.files} files need lost data; the next backup likely heals ` +
+        : `  backup ${a.backupId} (${a.createdAt}): ${counted(a.files, 'file')} need${a.files === 1 ? 's' : ''} lost data; the next backup likely heals ` +
             `${a.likelyHealed}; its other files restore`,
     );
     for (const f of a.examples) lines.push(`    ${f.path} — ${HEAL_TEXT[f.heal]}`);
@@ -44,11 +44,11 @@ function describeRepair(r: RepairReport): string {
   }
   if (r.unreadableBackups.length > 0)
     lines.push(
-      `  ${r.unreadableBackups.length} backups cannot be read (${r.unreadableBackups.join(', ')}): repair does not ` +
+      `  ${counted(r.unreadableBackups.length, 'backup')} cannot be read (${r.unreadableBackups.join(', ')}): repair does not ` +
         'deal with them; `fole-backup check` says why',
     );
   if (r.recordsRemoved > 0)
-    lines.push(`  ${r.recordsRemoved} earlier damage records ${would('replaced', 'to replace')} by this repair's`);
+    lines.push(`  ${counted(r.recordsRemoved, 'earlier damage record')} ${would('replaced', 'to replace')}`);
   if (r.dryRun && !r.nothingToDo) lines.push('run it without --dry-run to repair (it takes the exclusive lock)');
   if (!r.dryRun && r.affected.length > 0)
     lines.push(

@@ -87,6 +87,14 @@ export function finishReport(
   if (verdict !== undefined) process.exitCode = reportError(verdict, false);
 }
 
+/** The line saying that the damage found was recorded, and what that does (check and verify). */
+export function recordedLine(name: string): string {
+  return (
+    `  the damage found is recorded (damage/${name.slice(0, 12)}): no command reads those blobs any more and ` +
+    'the next backup stores them again; `fole-backup repair` moves the damaged packs aside'
+  );
+}
+
 function describeVerify(r: VerifyReport): string {
   const c = r.counts;
   const lines = [
@@ -110,6 +118,7 @@ function describeVerify(r: VerifyReport): string {
         `: ${r.subset.selectedFiles} files, ${formatBytes(r.subset.selectedBytes)}`,
     );
   if (r.manifestSha256) lines.push(`  manifest.json renders; SHA-256 ${r.manifestSha256}`);
+  if (r.recorded !== undefined) lines.push(recordedLine(r.recorded));
   return [...lines, ...describeFindings(r)].join('\n');
 }
 
