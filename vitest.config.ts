@@ -23,6 +23,7 @@ export const SLOW_SUITES = [
   'test/backup-crash.test.ts',
   'test/prune-crash.test.ts',
   'test/restore-crash.test.ts',
+  'test/repair-crash.test.ts',
   'test/verify-bitflip.test.ts',
 ];
 

@@ -67,6 +67,7 @@ it.each([
   ['forget', ['forget', '--keep-last', '1', '--save-policy', '--dry-run']],
   ['forget --prune', ['forget', '@first', '--prune', '--dry-run']],
   ['prune', ['prune', '--dry-run']],
+  ['repair', ['repair', '--dry-run']],
   ['restore', ['restore', 'latest', '--target', '@target', '--fole-version', '2.3.1', '--dry-run']],
   [
     'restore --include',

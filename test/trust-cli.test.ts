@@ -161,6 +161,11 @@ describe('permissions', () => {
     expect(prune.code, prune.stderr).toBe(2);
     expect(prune.stderr).toContain('this prune deletes no pack: there is nothing to approve');
     expectStop(await cli(['unlock', ...as('bot')]), 'AMBIGUOUS_INTENT', /removing locks is a human decision/);
+    // correcting a damaged repository too (spec §10); seeing what a repair would do is not
+    expectStop(await cli(['repair', ...as('bot')]), 'AMBIGUOUS_INTENT', /a repair is a human decision/);
+    const preview = await cli(['repair', '--dry-run', ...as('bot')]);
+    expect(preview.code, preview.stderr).toBe(0);
+    expect(preview.stdout).toContain('nothing to repair');
     // a dry run only reads: allowed
     const dry = await cli(['forget', backupId, '--dry-run', '--allow-remove-all', ...as('bot')]);
     expect(dry.code, dry.stderr).toBe(0);

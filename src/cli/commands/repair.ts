@@ -14,7 +14,7 @@ function describeRepair(r: RepairReport): string {
   const would = (done: string, planned: string): string => (r.dryRun ? planned : done);
   const lines = [
     r.nothingToDo
-      ? `repository ${r.repository}: nothing to repair — every pack is sound and indexed`
+      ? `repository ${r.repository}: ${r.dryRun ? 'dry run: ' : ''}nothing to repair — every pack is sound and indexed`
       : `repository ${r.repository}: ${r.dryRun ? 'DRY RUN, nothing was changed' : `repaired in ${formatDuration(r.durationMs)}`}`,
     `  packs: ${r.packs.scanned} read in full (${formatBytes(r.packs.bytesRead)}): ${r.packs.sound} sound, ` +
       `${r.packs.damaged} damaged, ${r.packs.missing} missing`,
