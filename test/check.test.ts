@@ -125,7 +125,7 @@ describe('checkRepository', () => {
       expect.objectContaining({
         backupId: second,
         path: 'projects/p1/files/new.bin',
-        message: expect.stringMatching(/: 1 files need damaged data/),
+        message: expect.stringMatching(/: 1 file needs damaged data/),
       }),
     ]);
   });

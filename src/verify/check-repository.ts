@@ -141,6 +141,9 @@ function drawPacks(names: readonly string[], sub: { percent: number; seed: strin
   return fallback === undefined ? drawn : [fallback.item];
 }
 
+/** "1 file needs", "3 files need". */
+const filesNeed = (n: number): string => (n === 1 ? '1 file needs' : `${n} files need`);
+
 /** Check the whole repository. Returns a report; throws only if the repository is locked exclusively, or on abort. */
 export async function checkRepository(repo: Repository, opts: CheckOptions = {}): Promise<CheckReport> {
   const run = new Check(repo, opts);
@@ -815,7 +818,7 @@ class Check {
         backupId: id,
         path: firstRecorded,
         message:
-          `backup ${id}: ${recorded} files need data recorded as damaged (first: ${firstRecorded}); ` +
+          `backup ${id}: ${filesNeed(recorded)} data recorded as damaged (first: ${firstRecorded}); ` +
           '`fole-backup repair` moves the damaged packs aside, and a backup of the same files stores that data again',
       });
     }
@@ -826,7 +829,7 @@ class Check {
         kind: 'known-damage',
         object,
         message:
-          `backup ${id}: ${lost} file${lost === 1 ? '' : 's'} need${lost === 1 ? 's' : ''} data that repair found lost (first: ${firstLost}); they cannot be ` +
+          `backup ${id}: ${filesNeed(lost)} data that repair found lost (first: ${firstLost}); they cannot be ` +
           'restored from this backup until a backup stores the same content again (files that have not changed ' +
           'since are healed by the next backup); its other files restore',
       });
@@ -838,7 +841,7 @@ class Check {
         object,
         backupId: id,
         path: firstMissing,
-        message: `backup ${id}: ${missing} files need blobs that are not in the index (first: ${firstMissing})`,
+        message: `backup ${id}: ${filesNeed(missing)} blobs that are not in the index (first: ${firstMissing})`,
       });
     }
     if (damaged > 0) {
@@ -848,7 +851,7 @@ class Check {
         object,
         backupId: id,
         path: firstDamaged,
-        message: `backup ${id}: ${damaged} files need damaged data (first: ${firstDamaged})`,
+        message: `backup ${id}: ${filesNeed(damaged)} damaged data (first: ${firstDamaged})`,
       });
     }
   }

@@ -36,8 +36,8 @@ function describeRepair(r: RepairReport): string {
       a.fileListLost
         ? `  backup ${a.backupId} (${a.createdAt}): its file list is lost — it can be neither listed nor restored; ` +
             `\`fole-backup forget ${a.backupId}\` removes it`
-        : `  backup ${a.backupId} (${a.createdAt}): ${counted(a.files, 'file')} need${a.files === 1 ? 's' : ''} lost data; the next backup likely heals ` +
-            `${a.likelyHealed}; its other files restore`,
+        : `  backup ${a.backupId} (${a.createdAt}): ${counted(a.files, 'file')} need${a.files === 1 ? 's' : ''} lost data` +
+            `${a.likelyHealed > 0 ? ` (the next backup likely heals ${a.likelyHealed})` : ''}; its other files restore`,
     );
     for (const f of a.examples) lines.push(`    ${f.path} — ${HEAL_TEXT[f.heal]}`);
     if (a.files > a.examples.length) lines.push(`    … and ${a.files - a.examples.length} more`);
