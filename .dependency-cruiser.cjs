@@ -17,7 +17,8 @@ const FLOORS = [
   ['storage'],
   ['manifest', 'retention', 'prune', 'demo', 'browse'],
   ['verify'],
-  ['backup'],
+  // repair reads packs as verify does
+  ['backup', 'repair'],
   ['restore'],
   // offsite copies: read like verify, write like backup
   ['copy'],

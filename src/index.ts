@@ -94,6 +94,13 @@ export {
   type BackupSummary,
 } from './retention/policy.js';
 export { prune, type PruneOptions, type PruneResult } from './prune/prune.js';
+export {
+  repair,
+  type RepairOptions,
+  type RepairReport,
+  type AffectedBackup,
+  type Heal,
+} from './repair/repair.js';
 
 // copies
 export { copyBackups, type CopyOptions, type CopyReport } from './copy/copy.js';

@@ -4,7 +4,7 @@
  * every remaining backup must restore; a later prune finishes the job.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync, cpSync } from 'node:fs';
+import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -15,26 +15,18 @@ import { Repository } from '../src/repository/repository.js';
 import { listSnapshots } from '../src/snapshot/store.js';
 import { checkRepository, checkVerdict } from '../src/verify/check-repository.js';
 import { restore } from '../src/restore/restore.js';
-import { createDatabase } from './fixtures/sqlite-writer.js';
-import { FAST_KDF, TEST_PASSWORD } from './repo-helpers.js';
-import { sleep } from '../src/concurrency/sleep.js';
-import { runCli, spawnCli } from './cli-helpers.js';
-import { killAfter, timeUndisturbedRun } from './crash-helpers.js';
+import { TEST_PASSWORD } from './repo-helpers.js';
+import { runCli } from './cli-helpers.js';
+import { repositoryKillTrials, trialWorld } from './crash-helpers.js';
 
 let work: string;
 let template: string;
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'fole-backup-prune-crash-'));
-  const root = join(work, 'storage');
-  template = join(work, 'repo-template');
-  createDatabase(join(root, 'core', 'core.db'), 10);
-  const files = join(root, 'projects', 'p1', 'files');
-  mkdirSync(files, { recursive: true });
-  const repo = await Repository.init(new LocalBackend(template), TEST_PASSWORD, {
-    kdf: FAST_KDF,
-    packSize: 128 * 1024,
-  });
+  const world = await trialWorld(work);
+  const { root, files, repo } = world;
+  template = world.template;
   const ids: string[] = [];
   for (let gen = 0; gen < 6; gen++) {
     for (let i = 0; i < 30; i++) writeFileSync(join(files, `g${gen}-${i}.bin`), randomBytes(30_000));
@@ -61,42 +53,27 @@ async function expectRemainingBackupsRestorable(repoDir: string): Promise<number
   return snaps.length;
 }
 
-const LEASE_MS = 1000;
-
 describe('prune killed with SIGKILL', () => {
   it('leaves every remaining backup restorable and the repository consistent', async () => {
-    // how long an undisturbed prune takes
-    const probe = join(work, 'probe');
-    cpSync(template, probe, { recursive: true });
-    const { result: ok, points } = await timeUndisturbedRun(() =>
-      runCli(['prune', '--repo', probe, '--repack-threshold', '5', '--min-pack-age', '0'], {
-        FOLE_BACKUP_PASSWORD: TEST_PASSWORD,
-      }),
-    );
-    expect(ok.code, ok.stderr).toBe(0);
-    expect(await expectRemainingBackupsRestorable(probe)).toBe(3);
-
-    const kills = 6;
-    for (let i = 0; i < kills; i++) {
-      const repoDir = join(work, `kill-${i}`);
-      cpSync(template, repoDir, { recursive: true });
-      // a short lease: the dead prune's lock is stale once its lease ran out and its pid is gone
-      const child = spawnCli(['prune', '--repo', repoDir, '--repack-threshold', '5', '--min-pack-age', '0'], {
-        FOLE_BACKUP_PASSWORD: TEST_PASSWORD,
-        FOLE_BACKUP_LOCK_LEASE_MS: String(LEASE_MS),
-      });
-      await killAfter(child, points.at(i, kills));
-      // the dead one's lock is stale once its lease ran out (same host, boot and PID
-      // namespace, dead pid): then a check and the next prune go ahead
-      await sleep(LEASE_MS + 200);
-      expect(await expectRemainingBackupsRestorable(repoDir)).toBe(3);
-      // the next prune finishes the job
-      const next = await runCli(['prune', '--repo', repoDir, '--repack-threshold', '5', '--min-pack-age', '0'], {
-        FOLE_BACKUP_PASSWORD: TEST_PASSWORD,
-      });
-      expect(next.code, next.stderr).toBe(0);
-      expect(await expectRemainingBackupsRestorable(repoDir)).toBe(3);
-      rmSync(repoDir, { recursive: true, force: true });
-    }
+    const args = ['prune', '--repack-threshold', '5', '--min-pack-age', '0'];
+    const env = { FOLE_BACKUP_PASSWORD: TEST_PASSWORD };
+    await repositoryKillTrials({
+      template,
+      work,
+      args,
+      env,
+      kills: 6,
+      afterRun: async (repoDir) => {
+        expect(await expectRemainingBackupsRestorable(repoDir)).toBe(3);
+      },
+      afterKill: async (repoDir) => {
+        // whatever instant it died at, every remaining backup restores
+        expect(await expectRemainingBackupsRestorable(repoDir)).toBe(3);
+        // and the next prune finishes the job
+        const next = await runCli([...args, '--repo', repoDir], env);
+        expect(next.code, next.stderr).toBe(0);
+        expect(await expectRemainingBackupsRestorable(repoDir)).toBe(3);
+      },
+    });
   }, 240_000);
 });

@@ -5,26 +5,23 @@
  * `check --read-data` passes and the backup the damage did not touch restores byte for byte.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalBackend } from '../src/backend/local.js';
 import { backup } from '../src/backup/backup.js';
-import { sleep } from '../src/concurrency/sleep.js';
 import { Repository } from '../src/repository/repository.js';
 import { restore } from '../src/restore/restore.js';
 import { checkRepository, checkVerdict } from '../src/verify/check-repository.js';
-import { runCli, spawnCli } from './cli-helpers.js';
-import { killAfter, timeUndisturbedRun } from './crash-helpers.js';
-import { createDatabase } from './fixtures/sqlite-writer.js';
-import { FAST_KDF, TEST_PASSWORD } from './repo-helpers.js';
+import { runCli } from './cli-helpers.js';
+import { repositoryKillTrials, trialWorld } from './crash-helpers.js';
+import { TEST_PASSWORD } from './repo-helpers.js';
 
 let work: string;
 let template: string;
 let root: string;
 let untouched: string;
-const LEASE_MS = 1000;
 const env = { FOLE_BACKUP_PASSWORD: TEST_PASSWORD };
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -39,16 +36,10 @@ function packFiles(repoDir: string): string[] {
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'fole-backup-repair-crash-'));
-  root = join(work, 'storage');
-  template = join(work, 'repo-template');
-  createDatabase(join(root, 'core', 'core.db'), 10);
-  const files = join(root, 'projects', 'p1', 'files');
-  mkdirSync(files, { recursive: true });
+  const world = await trialWorld(work);
+  ({ root, template } = world);
+  const { files, repo } = world;
   for (let i = 0; i < 40; i++) writeFileSync(join(files, `a${i}.bin`), randomBytes(30_000));
-  const repo = await Repository.init(new LocalBackend(template), TEST_PASSWORD, {
-    kdf: FAST_KDF,
-    packSize: 128 * 1024,
-  });
   untouched = (await backup(repo, { storageRoot: root, foleVersion: '1.0.0' })).backupId;
   const firstPacks = new Set(packFiles(template));
   const firstIndex = readdirSync(join(template, 'index'));
@@ -92,31 +83,26 @@ async function expectRepaired(repoDir: string): Promise<void> {
 
 describe('repair killed with SIGKILL', () => {
   it('leaves a repository every command can use, and the next repair completes', async () => {
-    const probe = join(work, 'probe');
-    cpSync(template, probe, { recursive: true });
-    const { result: ok, points } = await timeUndisturbedRun(() => runCli(['repair', '--repo', probe], env));
-    expect(ok.code, ok.stderr).toBe(0);
-    await expectRepaired(probe);
-
     const kills = 6;
-    let interrupted = 0;
-    for (let i = 0; i < kills; i++) {
-      const repoDir = join(work, `kill-${i}`);
-      cpSync(template, repoDir, { recursive: true });
-      const child = spawnCli(['repair', '--repo', repoDir], { ...env, FOLE_BACKUP_LOCK_LEASE_MS: String(LEASE_MS) });
-      if ((await killAfter(child, points.at(i, kills))).signal === 'SIGKILL') interrupted++;
-      await sleep(LEASE_MS + 200);
-      // whatever instant it died at, a check runs and says what it finds (exit 0 or a STOP, never a crash)
-      const check = await runCli(['check', '--repo', repoDir], env);
-      expect([0, 3], check.stderr).toContain(check.code);
-      const next = await runCli(['repair', '--repo', repoDir], env);
-      expect(next.code, next.stderr).toBe(0);
-      await expectRepaired(repoDir);
-      // and a repair after that has nothing left to do
-      const again = await runCli(['repair', '--repo', repoDir, '--json'], env);
-      expect((JSON.parse(again.stdout) as { nothingToDo: boolean }).nothingToDo, again.stdout).toBe(true);
-      rmSync(repoDir, { recursive: true, force: true });
-    }
+    const interrupted = await repositoryKillTrials({
+      template,
+      work,
+      args: ['repair'],
+      env,
+      kills,
+      afterRun: expectRepaired,
+      afterKill: async (repoDir) => {
+        // whatever instant it died at, a check runs and says what it finds (exit 0 or a STOP, never a crash)
+        const check = await runCli(['check', '--repo', repoDir], env);
+        expect([0, 3], check.stderr).toContain(check.code);
+        const next = await runCli(['repair', '--repo', repoDir], env);
+        expect(next.code, next.stderr).toBe(0);
+        await expectRepaired(repoDir);
+        // and a repair after that has nothing left to do
+        const again = await runCli(['repair', '--repo', repoDir, '--json'], env);
+        expect((JSON.parse(again.stdout) as { nothingToDo: boolean }).nothingToDo, again.stdout).toBe(true);
+      },
+    });
     // the kills landed in the work, not after it
     expect(interrupted).toBeGreaterThanOrEqual(kills - 1);
   }, 300_000);

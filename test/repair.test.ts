@@ -7,26 +7,20 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { backup } from '../src/backup/backup.js';
 import { StopError } from '../src/errors.js';
 import { prune } from '../src/prune/prune.js';
 import { repair } from '../src/repair/repair.js';
 import type { Repository } from '../src/repository/repository.js';
 import { restore } from '../src/restore/restore.js';
-import { checkRepository } from '../src/verify/check-repository.js';
+import { type CheckReport, checkRepository } from '../src/verify/check-repository.js';
 import { verifyBackup } from '../src/verify/verify-backup.js';
 import { treeOf, treeLines } from './restore-helpers.js';
-import { makeFixture, type Fixture } from './verify-fixture.js';
+import { fixturePerTest } from './verify-fixture.js';
 
-let fx: Fixture;
-const open: Repository[] = [];
-
-async function fresh(): Promise<Repository> {
-  const repo = await fx.open();
-  open.push(repo);
-  return repo;
-}
+const t = fixturePerTest({ packSize: 32 * 1024 });
+const fresh = (): Promise<Repository> => t.fresh();
 
 /** Every file of the repository with its SHA-256: what "nothing was written" compares. */
 function repoState(): string[] {
@@ -42,7 +36,7 @@ function repoState(): string[] {
         );
     }
   };
-  walk(fx.repoDir, '');
+  walk(t.fx.repoDir, '');
   return out.sort();
 }
 
@@ -54,7 +48,7 @@ async function packOf(backupId: string, path: string): Promise<{ file: string; o
   const chunk = e?.chunks?.[0];
   const at = chunk === undefined ? undefined : repo.index.get(chunk);
   if (at === undefined) throw new Error(`no chunk for ${path}`);
-  return { file: join(fx.repoDir, 'data', at.pack.slice(0, 2), at.pack), offset: at.offset, pack: at.pack };
+  return { file: join(t.fx.repoDir, 'data', at.pack.slice(0, 2), at.pack), offset: at.offset, pack: at.pack };
 }
 
 function flipByte(file: string, at: number): void {
@@ -65,28 +59,35 @@ function flipByte(file: string, at: number): void {
 
 /** A second backup with a file of its own (its own pack): what the damage will hit. */
 async function backupWithNewFile(): Promise<string> {
-  writeFileSync(join(fx.root, 'projects', 'p1', 'files', 'new.bin'), randomBytes(40_000));
-  return (await backup(await fresh(), { storageRoot: fx.root, foleVersion: '1.0.0' })).backupId;
+  writeFileSync(join(t.fx.root, 'projects', 'p1', 'files', 'new.bin'), randomBytes(40_000));
+  return (await backup(await fresh(), { storageRoot: t.fx.root, foleVersion: '1.0.0' })).backupId;
+}
+
+/** A second backup with a file of its own, and one byte of that file's chunk flipped where it is stored. */
+async function damageNewFile(): Promise<{ second: string; damaged: { file: string; offset: number; pack: string } }> {
+  const second = await backupWithNewFile();
+  const damaged = await packOf(second, 'projects/p1/files/new.bin');
+  flipByte(damaged.file, damaged.offset + 10);
+  return { second, damaged };
+}
+
+/** `check --read-data` passes, reporting `backups` backups as known damage. */
+async function expectKnownDamage(backups: number): Promise<CheckReport> {
+  const report = await checkRepository(await fresh(), { readData: true });
+  expect(report.problems).toEqual([]);
+  expect(report.counts.knownDamageBackups).toBe(backups);
+  return report;
 }
 
 async function restoreTo(backupId: string, name: string): Promise<string> {
-  const target = join(fx.work, name);
+  const target = join(t.fx.work, name);
   await restore(await fresh(), backupId, { target, confirm: backupId, foleVersion: '1.0.0' });
   return target;
 }
 
-beforeEach(async () => {
-  fx = await makeFixture({ packSize: 32 * 1024 });
-});
-
-afterEach(async () => {
-  for (const r of open.splice(0)) await r.close();
-  fx.cleanup();
-});
-
 describe('damage found by check is recorded, and the next backup stores the data again', () => {
   it('a flipped byte: check --read-data records it, a backup re-saves the blob, the new backup verifies', async () => {
-    const damaged = await packOf(fx.backupId, 'projects/p1/files/big.bin');
+    const damaged = await packOf(t.fx.backupId, 'projects/p1/files/big.bin');
     flipByte(damaged.file, damaged.offset + 10);
 
     const found = await checkRepository(await fresh(), { readData: true });
@@ -99,33 +100,31 @@ describe('damage found by check is recorded, and the next backup stores the data
     expect((await checkRepository(await fresh(), { readData: true })).recorded).toBeUndefined();
 
     // no command change: the next backup (incremental: big.bin is unchanged) stores the damaged chunk again
-    const next = await backup(await fresh(), { storageRoot: fx.root, foleVersion: '1.0.0', incremental: true });
+    const next = await backup(await fresh(), { storageRoot: t.fx.root, foleVersion: '1.0.0', incremental: true });
     const verified = await verifyBackup(await fresh(), next.backupId, { readData: true });
     expect(verified.problems).toEqual([]);
     // and the old backup is whole again: its chunk is read from the new copy
-    const old = await verifyBackup(await fresh(), fx.backupId, { readData: true });
+    const old = await verifyBackup(await fresh(), t.fx.backupId, { readData: true });
     expect(old.problems).toEqual([]);
     // prune leaves the recorded pack to repair
     await expect(prune(await fresh())).rejects.toThrow(/recorded as damaged or missing/);
   });
 
   it('verify --read-data records what it finds too, and a missing pack is recorded whole', async () => {
-    const second = await backupWithNewFile();
-    const damaged = await packOf(second, 'projects/p1/files/new.bin');
-    flipByte(damaged.file, damaged.offset + 10);
+    const { second } = await damageNewFile();
     const v = await verifyBackup(await fresh(), second, { readData: true });
     expect(v.ok).toBe(false);
     expect(v.recorded).toMatch(/^[0-9a-f]{64}$/);
     expect((await verifyBackup(await fresh(), second, { readData: true })).recorded).toBeUndefined();
-    const next = await backup(await fresh(), { storageRoot: fx.root, foleVersion: '1.0.0', incremental: true });
+    const next = await backup(await fresh(), { storageRoot: t.fx.root, foleVersion: '1.0.0', incremental: true });
     expect((await verifyBackup(await fresh(), next.backupId, { readData: true })).problems).toEqual([]);
     expect((await verifyBackup(await fresh(), second, { readData: true })).problems).toEqual([]);
 
     // a pack that is gone: check records it whole, and the next backup does not count on it
-    const gone = await packOf(fx.backupId, 'projects/p1/files/big.bin');
+    const gone = await packOf(t.fx.backupId, 'projects/p1/files/big.bin');
     unlinkSync(gone.file);
     expect((await checkRepository(await fresh())).recorded).toMatch(/^[0-9a-f]{64}$/);
-    const after = await backup(await fresh(), { storageRoot: fx.root, foleVersion: '1.0.0', incremental: true });
+    const after = await backup(await fresh(), { storageRoot: t.fx.root, foleVersion: '1.0.0', incremental: true });
     expect((await verifyBackup(await fresh(), after.backupId, { readData: true })).problems).toEqual([]);
   });
 });
@@ -141,9 +140,7 @@ describe('repair', () => {
   });
 
   it('moves a damaged pack aside, salvages its sound blobs, and the next backup heals the file', async () => {
-    const second = await backupWithNewFile();
-    const damaged = await packOf(second, 'projects/p1/files/new.bin');
-    flipByte(damaged.file, damaged.offset + 10);
+    const { second, damaged } = await damageNewFile();
     const before = repoState();
 
     const dry = await repair(await fresh(), { dryRun: true });
@@ -156,31 +153,29 @@ describe('repair', () => {
     expect(r.movedAside).toEqual([damaged.pack]);
     expect(r.lostBlobs).toBe(1);
     expect(existsSync(damaged.file)).toBe(false);
-    expect(readFileSync(join(fx.repoDir, 'quarantine', `data.${damaged.pack}`)).length).toBe(
-      statSync(join(fx.repoDir, 'quarantine', `data.${damaged.pack}`)).size,
+    expect(readFileSync(join(t.fx.repoDir, 'quarantine', `data.${damaged.pack}`)).length).toBe(
+      statSync(join(t.fx.repoDir, 'quarantine', `data.${damaged.pack}`)).size,
     );
 
     // check --read-data passes: the loss is known damage, reported and not failed on
-    const after = await checkRepository(await fresh(), { readData: true });
-    expect(after.problems).toEqual([]);
-    expect(after.counts.knownDamageBackups).toBe(1);
+    const after = await expectKnownDamage(1);
     expect(after.info.some((i) => i.kind === 'known-damage' && i.message.includes('projects/p1/files/new.bin'))).toBe(
       true,
     );
     // a restore of the affected backup is refused, naming why; the unaffected one is byte-exact
     await expect(restoreTo(second, 'second')).rejects.toThrow(StopError);
-    const first = await restoreTo(fx.backupId, 'first');
+    const first = await restoreTo(t.fx.backupId, 'first');
     expect(treeLines(first, { ignoreRoot: true }).length).toBeGreaterThan(20);
-    expect((await verifyBackup(await fresh(), fx.backupId, { readData: true })).problems).toEqual([]);
+    expect((await verifyBackup(await fresh(), t.fx.backupId, { readData: true })).problems).toEqual([]);
 
     // the next backup heals it: the old backup is whole again
-    await backup(await fresh(), { storageRoot: fx.root, foleVersion: '1.0.0' });
+    await backup(await fresh(), { storageRoot: t.fx.root, foleVersion: '1.0.0' });
     const healed = await checkRepository(await fresh(), { readData: true });
     expect(healed.problems).toEqual([]);
     expect(healed.counts.knownDamageBackups).toBe(0);
     const restored = await restoreTo(second, 'second-healed');
     expect(readFileSync(join(restored, 'projects/p1/files/new.bin'))).toEqual(
-      readFileSync(join(fx.root, 'projects/p1/files/new.bin')),
+      readFileSync(join(t.fx.root, 'projects/p1/files/new.bin')),
     );
     // and a repair run again has nothing to do but replace the records of what is now healed
     await repair(await fresh());
@@ -195,16 +190,14 @@ describe('repair', () => {
     expect(r.missingPacks).toEqual([gone.pack]);
     expect(r.indexFiles.removed).toBeGreaterThan(0);
     expect(r.affected.map((a) => a.backupId)).toEqual([second]);
-    const after = await checkRepository(await fresh(), { readData: true });
-    expect(after.problems).toEqual([]);
-    expect(after.counts.knownDamageBackups).toBe(1);
+    await expectKnownDamage(1);
     await prune(await fresh());
     expect((await checkRepository(await fresh(), { readData: true })).problems).toEqual([]);
   });
 
   it('a stale index: a deleted index file is rebuilt from the packs, an unreadable one moved aside', async () => {
     await backupWithNewFile();
-    const [firstIndex, secondIndex] = fx.indexFiles();
+    const [firstIndex, secondIndex] = t.fx.indexFiles();
     if (firstIndex === undefined || secondIndex === undefined) throw new Error('expected two index files');
     unlinkSync(firstIndex);
     writeFileSync(secondIndex, randomBytes(300));
@@ -215,17 +208,15 @@ describe('repair', () => {
     expect(r.indexFiles.unreadable).toBe(1);
     expect(r.lostBlobs).toBe(0);
     expect(r.affected).toEqual([]);
-    expect(readdirSync(join(fx.repoDir, 'quarantine'))).toEqual([`index.${secondIndex.split('/').pop()}`]);
+    expect(readdirSync(join(t.fx.repoDir, 'quarantine'))).toEqual([`index.${secondIndex.split('/').pop()}`]);
     const after = await checkRepository(await fresh(), { readData: true });
     expect(after.problems).toEqual([]);
     expect(after.counts.orphanPacks).toBe(0);
-    await restoreTo(fx.backupId, 'first');
+    await restoreTo(t.fx.backupId, 'first');
   });
 
   it('a repair killed after its damage record: the repository stays usable and a second repair completes', async () => {
-    const second = await backupWithNewFile();
-    const damaged = await packOf(second, 'projects/p1/files/new.bin');
-    flipByte(damaged.file, damaged.offset + 10);
+    const { second, damaged } = await damageNewFile();
     // stop it at its first write after the record: the salvage
     const controller = new AbortController();
     const repo = await fresh();
@@ -237,11 +228,11 @@ describe('repair', () => {
     };
     await expect(repair(repo, { signal: controller.signal })).rejects.toThrow();
     // unaffected backups still restore; the rest is refused, never read from the damaged pack
-    await restoreTo(fx.backupId, 'first');
+    await restoreTo(t.fx.backupId, 'first');
     await expect(restoreTo(second, 'second')).rejects.toThrow(/recorded as damaged|lost/);
     const r = await repair(await fresh());
     expect(r.movedAside).toEqual([damaged.pack]);
     expect((await checkRepository(await fresh(), { readData: true })).problems).toEqual([]);
-    rmSync(join(fx.work, 'first'), { recursive: true, force: true });
+    rmSync(join(t.fx.work, 'first'), { recursive: true, force: true });
   });
 });

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { afterEach, beforeEach } from 'vitest';
 import { LocalBackend } from '../src/backend/local.js';
 import { backup } from '../src/backup/backup.js';
 import { Repository } from '../src/repository/repository.js';
@@ -69,4 +70,35 @@ export async function makeFixture(opts: { files?: number; packSize?: number } = 
     indexFiles: () => listDeep(join(repoDir, 'index')).sort(),
     cleanup: () => rmSync(work, { recursive: true, force: true }),
   };
+}
+
+/**
+ * A new fixture for each test of the file (or describe) that calls it, removed after the test; `fresh()` opens a
+ * handle that is closed after the test.
+ */
+export function fixturePerTest(opts: { files?: number; packSize?: number } = {}): {
+  readonly fx: Fixture;
+  fresh(): Promise<Repository>;
+} {
+  let current: Fixture | undefined;
+  const open: Repository[] = [];
+  beforeEach(async () => {
+    current = await makeFixture(opts);
+  });
+  afterEach(async () => {
+    for (const r of open.splice(0)) await r.close();
+    current?.cleanup();
+  });
+  const world = {
+    get fx(): Fixture {
+      if (current === undefined) throw new Error('fixturePerTest: no test is running');
+      return current;
+    },
+    async fresh(): Promise<Repository> {
+      const repo = await world.fx.open();
+      open.push(repo);
+      return repo;
+    },
+  };
+  return world;
 }

@@ -27,7 +27,8 @@ import { forEachConcurrent } from '../concurrency/for-each.js';
 import { FoleBackupError, errorFromData, throwIfAborted } from '../errors.js';
 import { fsPath } from '../fs/byte-names.js';
 import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
-import { checkDamageRecord, DAMAGE_AAD, saveDamageRecord, type DamageRecord } from '../repository/damage.js';
+import { checkDamageRecord, DAMAGE_AAD, type DamageRecord } from '../repository/damage-book.js';
+import { saveDamageRecord } from '../repository/damage.js';
 import { HEX64 } from '../crypto/hash.js';
 import { RepositoryLock } from '../repository/lock.js';
 import type { PackedBlob } from '../repository/pack.js';
@@ -39,6 +40,7 @@ import { short } from '../verify/pack-bytes.js';
 import { PackPool } from '../verify/pack-pool.js';
 import { planChanges, planRepair, type RepairPlan, type ScannedIndexFile, type ScannedPack } from './plan.js';
 
+/** How a repair runs: dry run, how many affected files it lists per backup, progress and cancellation. */
 export interface RepairOptions {
   dryRun?: boolean;
   /** Files listed per affected backup (all are counted). Default 20. */
@@ -64,6 +66,7 @@ export interface AffectedBackup {
   likelyHealed: number;
 }
 
+/** What a repair found and did (with dryRun: would do). */
 export interface RepairReport {
   kind: 'repair';
   dryRun: boolean;

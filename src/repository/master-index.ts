@@ -14,7 +14,7 @@ import { HEX64 } from '../crypto/hash.js';
 import { COMPRESSION_NONE, COMPRESSION_ZSTD } from './compress.js';
 import { BLOB_TYPE_CODE, BLOB_TYPE_OF_CODE, type BlobType } from './format.js';
 import type { PackedBlob } from './pack.js';
-import type { DamageBook, DamageNote } from './damage.js';
+import type { DamageBook, DamageNote } from './damage-book.js';
 
 export interface IndexEntry extends PackedBlob {
   pack: string;

@@ -36,7 +36,8 @@ import {
 } from './format.js';
 import { decodeIndexFile, encodeIndexFile, MasterIndex } from './master-index.js';
 import { BlobCipher } from './blob-cipher.js';
-import { DamageBook, describeNote, loadDamageRecords } from './damage.js';
+import { DamageBook, describeNote } from './damage-book.js';
+import { loadDamageRecords } from './damage.js';
 import { openBlob } from './open-blob.js';
 import type { PackReaders } from './pack-readers.js';
 import { PackBuilder, parsePackHeader, type PackedBlob } from './pack.js';

@@ -82,10 +82,8 @@ export function planWindow(
     for (const id of e.chunks ?? []) {
       const blob = lookup(id);
       if (blob === undefined) {
-        throw contentMismatch(
-          e.path,
-          `chunk ${id.slice(0, 12)} ${whyMissing === undefined ? 'is not in the repository index' : `is ${whyMissing(id)}`}`,
-        );
+        const why = whyMissing === undefined ? 'not in the repository index' : whyMissing(id);
+        throw contentMismatch(e.path, `chunk ${id.slice(0, 12)} is ${why}`);
       }
       let blobs = byPack.get(blob.pack);
       if (blobs === undefined) {

@@ -43,7 +43,8 @@ import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
 import { decompressAny } from '../repository/compress.js';
 import { AAD } from '../repository/format.js';
 import { listLocks, RepositoryLock } from '../repository/lock.js';
-import { describeNote, recordNewDamage } from '../repository/damage.js';
+import { describeNote } from '../repository/damage-book.js';
+import { recordNewDamage } from '../repository/damage.js';
 import { decodeIndexFile } from '../repository/master-index.js';
 import { HEADER_ENTRY_BYTES, layoutDigest, type PackedBlob } from '../repository/pack.js';
 import { readConfig, readKeyFile, type Repository } from '../repository/repository.js';
@@ -461,32 +462,24 @@ class Check {
     }
     this.packsListed = true;
     for (const [name, claim] of this.claims) {
-      const object = `data/${name}`;
       const size = this.listed.get(name);
       if (size === undefined) {
-        this.badPacks.add(name);
         this.lostPacks.add(name);
-        this.findings.problem({
-          code: 'CHECKSUM_MISMATCH',
-          kind: 'pack',
-          object,
-          message: `pack ${short(name)} is missing: index ${short(claim.indexFile)} places ${claim.count} blobs in it`,
-        });
+        this.packProblem(
+          name,
+          `pack ${short(name)} is missing: index ${short(claim.indexFile)} places ${claim.count} blobs in it`,
+        );
         continue;
       }
       const expected = claim.dataBytes + SEAL_OVERHEAD + HEADER_ENTRY_BYTES * claim.count + 4;
       if (size !== expected) {
-        this.badPacks.add(name);
         this.wrongSize.add(name);
         this.damagedPacks.add(name);
-        this.findings.problem({
-          code: 'CHECKSUM_MISMATCH',
-          kind: 'pack',
-          object,
-          message:
-            `pack ${short(name)} is ${size} bytes; index ${short(claim.indexFile)} ` +
+        this.packProblem(
+          name,
+          `pack ${short(name)} is ${size} bytes; index ${short(claim.indexFile)} ` +
             `describes ${expected} (${size < expected ? 'truncated' : 'extra bytes'})`,
-        });
+        );
       }
     }
     for (const [name, size] of this.listed) {
@@ -502,6 +495,12 @@ class Check {
       });
     }
     this.levels.push('packs');
+  }
+
+  /** A pack found missing or damaged: a problem naming it. */
+  private packProblem(name: string, message: string): void {
+    this.badPacks.add(name);
+    this.findings.problem({ code: 'CHECKSUM_MISMATCH', kind: 'pack', object: `data/${name}`, message });
   }
 
   private async checkTemporaryFiles(): Promise<void> {
@@ -730,28 +729,17 @@ class Check {
       });
       return;
     }
-    if (unindexed.length > 0) {
-      this.findings.problem({
-        code: 'CHECKSUM_MISMATCH',
-        kind: 'tree',
-        object,
-        backupId: id,
-        message:
-          `backup ${id}: ${unindexed.length} of ${tree.length} file-list ` +
-          `blobs are not in the index (first ${short(unindexed[0] ?? '')}); its files cannot be listed`,
-      });
-      return;
-    }
     const gone = this.packsListed ? tree.filter((t) => !this.listed.has(this.repo.index.get(t)?.pack ?? '')) : [];
-    if (gone.length > 0) {
+    const [unusable, where] = unindexed.length > 0 ? [unindexed, 'not in the index'] : [gone, 'in missing packs'];
+    if (unusable.length > 0) {
       this.findings.problem({
         code: 'CHECKSUM_MISMATCH',
         kind: 'tree',
         object,
         backupId: id,
         message:
-          `backup ${id}: ${gone.length} of ${tree.length} file-list blobs ` +
-          `are in missing packs (first ${short(gone[0] ?? '')}); its files cannot be listed`,
+          `backup ${id}: ${unusable.length} of ${tree.length} file-list blobs are ${where} ` +
+          `(first ${short(unusable[0] ?? '')}); its files cannot be listed`,
       });
       return;
     }

@@ -13,10 +13,16 @@ interface CheckFlags {
   lock?: boolean;
 }
 
+/** OK, OK with known damage, or how many problems. */
+function verdictWord(r: CheckReport): string {
+  if (!r.ok) return `${r.problemCount} PROBLEM${r.problemCount === 1 ? '' : 'S'}`;
+  return r.counts.knownDamageBackups > 0 ? 'OK, with known damage' : 'OK';
+}
+
 function describeCheck(r: CheckReport): string {
   const c = r.counts;
   const lines = [
-    `repository ${r.repository}: ${r.ok ? (c.knownDamageBackups > 0 ? 'OK, with known damage' : 'OK') : `${r.problemCount} PROBLEM${r.problemCount === 1 ? '' : 'S'}`}` +
+    `repository ${r.repository}: ${verdictWord(r)}` +
       ` — checked ${r.levels.join(', ') || 'nothing'} in ${formatDuration(r.durationMs)}`,
     `  backups: ${c.snapshots}, index files: ${c.indexFiles}, packs: ${c.packs}, blobs: ${c.blobs}` +
       `, keys: ${c.keys}, locks: ${c.locks}`,

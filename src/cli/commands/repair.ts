@@ -12,10 +12,13 @@ const HEAL_TEXT = {
 
 function describeRepair(r: RepairReport): string {
   const would = (done: string, planned: string): string => (r.dryRun ? planned : done);
+  const outcome = r.nothingToDo
+    ? `${r.dryRun ? 'dry run: ' : ''}nothing to repair — every pack is sound and indexed`
+    : r.dryRun
+      ? 'DRY RUN, nothing was changed'
+      : `repaired in ${formatDuration(r.durationMs)}`;
   const lines = [
-    r.nothingToDo
-      ? `repository ${r.repository}: ${r.dryRun ? 'dry run: ' : ''}nothing to repair — every pack is sound and indexed`
-      : `repository ${r.repository}: ${r.dryRun ? 'DRY RUN, nothing was changed' : `repaired in ${formatDuration(r.durationMs)}`}`,
+    `repository ${r.repository}: ${outcome}`,
     `  packs: ${r.packs.scanned} read in full (${formatBytes(r.packs.bytesRead)}): ${r.packs.sound} sound, ` +
       `${r.packs.damaged} damaged, ${r.packs.missing} missing`,
     `  index files: ${r.indexFiles.scanned}: ${r.indexFiles.kept} kept as they are, ${r.indexFiles.removed} ` +
@@ -24,7 +27,8 @@ function describeRepair(r: RepairReport): string {
   ];
   if (r.salvagedBlobs > 0)
     lines.push(
-      `  ${counted(r.salvagedBlobs, 'sound blob')} of damaged packs ${would('copied', 'to copy')} into new packs (salvage)`,
+      `  ${counted(r.salvagedBlobs, 'sound blob')} of damaged packs ${would('copied', 'to copy')} into new packs ` +
+        '(salvage)',
     );
   for (const p of r.movedAside)
     lines.push(`  damaged pack ${p.slice(0, 12)} ${would('moved aside to', 'to move aside to')} quarantine/data.${p}`);
@@ -36,16 +40,17 @@ function describeRepair(r: RepairReport): string {
       a.fileListLost
         ? `  backup ${a.backupId} (${a.createdAt}): its file list is lost — it can be neither listed nor restored; ` +
             `\`fole-backup forget ${a.backupId}\` removes it`
-        : `  backup ${a.backupId} (${a.createdAt}): ${counted(a.files, 'file')} need${a.files === 1 ? 's' : ''} lost data` +
-            `${a.likelyHealed > 0 ? ` (the next backup likely heals ${a.likelyHealed})` : ''}; its other files restore`,
+        : `  backup ${a.backupId} (${a.createdAt}): ${counted(a.files, 'file')} need${a.files === 1 ? 's' : ''} ` +
+            `lost data${a.likelyHealed > 0 ? ` (the next backup likely heals ${a.likelyHealed})` : ''}; its other ` +
+            'files restore',
     );
     for (const f of a.examples) lines.push(`    ${f.path} — ${HEAL_TEXT[f.heal]}`);
     if (a.files > a.examples.length) lines.push(`    … and ${a.files - a.examples.length} more`);
   }
   if (r.unreadableBackups.length > 0)
     lines.push(
-      `  ${counted(r.unreadableBackups.length, 'backup')} cannot be read (${r.unreadableBackups.join(', ')}): repair does not ` +
-        'deal with them; `fole-backup check` says why',
+      `  ${counted(r.unreadableBackups.length, 'backup')} cannot be read (${r.unreadableBackups.join(', ')}): ` +
+        'repair does not deal with them; `fole-backup check` says why',
     );
   if (r.recordsRemoved > 0)
     lines.push(`  ${counted(r.recordsRemoved, 'earlier damage record')} ${would('replaced', 'to replace')}`);
