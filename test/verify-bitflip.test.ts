@@ -6,12 +6,12 @@
  * come from a seeded generator (printed on failure), spread over the three
  * regions.
  */
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkRepository } from '../src/verify/check-repository.js';
 import { verifyBackup } from '../src/verify/verify-backup.js';
-import { makeFixture, type Fixture } from './verify-fixture.js';
+import { clearDamageRecords, makeFixture, type Fixture } from './verify-fixture.js';
 
 /** mulberry32: a small seeded PRNG, so a failing round can be replayed. */
 function prng(seed: number): () => number {
@@ -86,9 +86,8 @@ describe('bit flips in packs', () => {
         ).toBe(true);
       } finally {
         writeFileSync(file, original);
-        // check recorded the damage (src/repository/damage.ts): undone with it, so each round starts sound
-        const records = join(fx.repoDir, 'damage');
-        for (const r of readdirSync(records)) rmSync(join(records, r));
+        // check recorded the damage: undone with it, so each round starts sound
+        clearDamageRecords(fx.repoDir);
       }
     }
     expect(regions.trailer).toBeGreaterThan(0);

@@ -8,7 +8,7 @@ import { basename } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './cli-helpers.js';
 import { TEST_PASSWORD } from './repo-helpers.js';
-import { makeFixture, type Fixture } from './verify-fixture.js';
+import { clearDamageRecords, makeFixture, type Fixture } from './verify-fixture.js';
 
 let fx: Fixture;
 const env = { FOLE_BACKUP_PASSWORD: TEST_PASSWORD };
@@ -64,21 +64,27 @@ describe('fole-backup verify / check', () => {
     damaged[7] = (damaged[7] ?? 0) ^ 0x40;
     writeFileSync(file, damaged);
     try {
+      // structure alone cannot see a flipped bit: that is what --read-data is for
+      expect((await cli('verify', 'latest')).code).toBe(0);
+
       const v = await cli('verify', 'latest', '--read-data', '--json');
       expect(v.code).toBe(3);
       const r = JSON.parse(v.stdout) as {
         stop: { code: string; message: string; hint: string };
         ok: boolean;
         problems: { object?: string }[];
+        recorded?: string;
       };
       expect(r.stop.code).toBe('CHECKSUM_MISMATCH');
       expect(r.stop.hint).toMatch(/another/);
       expect(r.ok).toBe(false);
       expect(r.problems.some((p) => p.object === `data/${basename(file)}`)).toBe(true);
       expect(v.stderr).toMatch(/STOP CHECKSUM_MISMATCH/);
-
-      // structure alone cannot see a flipped bit: that is what --read-data is for
-      expect((await cli('verify', 'latest')).code).toBe(0);
+      // once read-data found it, it is recorded: a structural verify now refuses the blob too
+      expect(r.recorded).toMatch(/^[0-9a-f]{64}$/);
+      const again = await cli('verify', 'latest');
+      expect(again.code).toBe(3);
+      expect(again.stdout).toMatch(/recorded as damaged \(verify on /);
 
       const c = await cli('check', '--read-data', '--json');
       expect(c.code).toBe(3);
@@ -90,6 +96,7 @@ describe('fole-backup verify / check', () => {
       expect(human.stdout).toMatch(/CHECKSUM_MISMATCH pack/);
     } finally {
       writeFileSync(file, original);
+      clearDamageRecords(fx.repoDir);
     }
   });
 

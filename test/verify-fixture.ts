@@ -4,7 +4,7 @@
  * hundred KB make several packs and multi-chunk files.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach } from 'vitest';
@@ -101,4 +101,13 @@ export function fixturePerTest(opts: { files?: number; packSize?: number } = {})
     },
   };
   return world;
+}
+
+/**
+ * Remove the damage records check and verify wrote (src/repository/damage.ts): a test that undoes the damage it
+ * made undoes what was recorded of it too, so the next test starts from a sound repository.
+ */
+export function clearDamageRecords(repoDir: string): void {
+  const dir = join(repoDir, 'damage');
+  if (existsSync(dir)) for (const name of readdirSync(dir)) rmSync(join(dir, name));
 }

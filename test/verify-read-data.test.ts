@@ -22,7 +22,7 @@ import { loadSnapshot } from '../src/snapshot/store.js';
 import { readTree } from '../src/snapshot/tree.js';
 import { verifyBackup, verifyVerdict, type VerifyReport } from '../src/verify/verify-backup.js';
 import { makeRepo, TEST_PASSWORD } from './repo-helpers.js';
-import { makeFixture, type Fixture } from './verify-fixture.js';
+import { clearDamageRecords, makeFixture, type Fixture } from './verify-fixture.js';
 
 let fx: Fixture;
 let entries: TreeEntry[];
@@ -40,6 +40,8 @@ beforeAll(async () => {
 afterEach(() => {
   // last damage first: two in one pack must end with the pack as it was
   for (const undo of restore.splice(0).reverse()) undo();
+  // and what verify recorded of it (src/repository/damage.ts) goes with it: each test starts sound
+  clearDamageRecords(fx.repoDir);
 });
 
 afterAll(() => fx.cleanup());
@@ -146,6 +148,8 @@ describe('verify --read-data on worker threads', () => {
       await damageBlob(a.chunks?.[0] as string);
       await damageBlob(db.chunks?.[0] as string);
       const serial = await verify({ readData: true, threads: 1, concurrency: 1 });
+      // the same repository for both: what the first recorded would change what the second sees
+      clearDamageRecords(fx.repoDir);
       const parallel = await verify({ readData: true, threads: 3, concurrency: 6 });
       expect(serial.problems.length).toBeGreaterThanOrEqual(3);
       expect(parallel.problems).toEqual(serial.problems);

@@ -47,16 +47,23 @@ export function databaseRecordProblems(
   return problems;
 }
 
-/** A file or database whose chunks are not all in the index: `missing` of them, the first `firstMissing`. */
-export function missingChunksProblem(e: TreeEntry, missing: number, firstMissing: string, backupId: string): Problem {
+/**
+ * A file or database whose chunks are not all in the index: `missing` of them, the first `firstMissing`, which is
+ * `why` (not in the index; lost; recorded as damaged: Repository.whyMissing).
+ */
+export function missingChunksProblem(
+  e: TreeEntry,
+  missing: number,
+  firstMissing: string,
+  backupId: string,
+  why = 'not in the repository index',
+): Problem {
   return {
     code: 'CHECKSUM_MISMATCH',
     kind: e.kind === 'db' ? 'database' : 'file',
     path: e.path,
     backupId,
-    message:
-      `${e.path}: ${missing} of ${e.chunks?.length ?? 0} chunks are ` +
-      `not in the repository index (first ${short(firstMissing)})`,
+    message: `${e.path}: ${missing} of ${e.chunks?.length ?? 0} chunks are missing; the first, ${short(firstMissing)}, is ${why}`,
   };
 }
 

@@ -183,7 +183,9 @@ export async function walkTree(
           located.push(ie);
         }
       }
-      if (missing > 0) deps.onProblem(missingChunksProblem(e, missing, firstMissing, backupId));
+      if (missing > 0) {
+        deps.onProblem(missingChunksProblem(e, missing, firstMissing, backupId, repo.whyMissing(firstMissing)));
+      }
       // a file with chunks already known to be missing is reported once, here, and not read
       const readable = missing === 0 ? { entry: plannedEntry(e), at: located } : undefined;
       const picked = draw === undefined || draw.draw(e.path, e.size ?? 0, { seq, readable });
