@@ -63,7 +63,9 @@ export function missingChunksProblem(
     kind: e.kind === 'db' ? 'database' : 'file',
     path: e.path,
     backupId,
-    message: `${e.path}: ${missing} of ${e.chunks?.length ?? 0} chunks are missing; the first, ${short(firstMissing)}, is ${why}`,
+    message:
+      `${e.path}: ${missing} of ${e.chunks?.length ?? 0} chunks are missing; the first, ` +
+      `${short(firstMissing)}, is ${why}`,
   };
 }
 
