@@ -50,6 +50,16 @@ describe('fole-backup repair', () => {
     expect(report.recorded).toMatch(/^[0-9a-f]{64}$/);
     expect(report.problems.filter((p) => p.kind === 'snapshot').map((p) => p.path)).toEqual([BIG]);
     expect(found.stderr).toContain('nothing was changed but the damage found, recorded in damage/');
+    // browsing the damaged repository works; writing out the damaged file is refused, the others are not
+    const ls = await cli('ls', backupId, 'projects/p1/files');
+    expect(ls.code, ls.stderr).toBe(0);
+    expect(ls.stdout).toContain('big.bin');
+    const dumped = await cli('dump', backupId, BIG);
+    expect(dumped.code).toBe(3);
+    expect(dumped.stderr).toMatch(/recorded as damaged \(check on /);
+    const other = await cli('dump', backupId, 'projects/p1/project.json');
+    expect(other.code, other.stderr).toBe(0);
+    expect(other.stdout).toBe('{"id":"p1"}');
 
     const before = readdirSync(join(repoDir, 'data')).flatMap((d) => readdirSync(join(repoDir, 'data', d)));
     const dry = await cli('repair', '--dry-run');
