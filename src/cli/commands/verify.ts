@@ -5,7 +5,7 @@ import { parsePercent } from '../../verify/subset.js';
 import { verifyBackup, verifyVerdict, type VerifyOptions, type VerifyReport } from '../../verify/verify-backup.js';
 import type { Context, Runner } from '../context.js';
 import { parseWholeNumber } from '../numbers.js';
-import { formatBytes, formatDuration, reportError, UsageError } from '../output.js';
+import { alreadyInResult, formatBytes, formatDuration, UsageError } from '../output.js';
 
 interface VerifyFlags {
   readData?: boolean;
@@ -62,10 +62,11 @@ export function readDataFlags(flags: {
 }
 
 /**
- * Print a verify/check report and set the exit code. With --json stdout gets
- * one object: the report's fields, preceded, when it is not ok, by the same
- * `stop` (exit 3) or `error` (exit 1) member every other command prints — so
- * `.ok`, `.problems` and `.stop.code` are always where a script looks for them.
+ * Print a verify/check report, then throw the error it amounts to (if any), marked as already in the result: the
+ * runner prints it on stderr, exits with its code and audits the command as the STOP or error it is. With --json
+ * stdout gets one object: the report's fields, preceded, when it is not ok, by the same `stop` (exit 3) or `error`
+ * (exit 1) member every other command prints — so `.ok`, `.problems` and `.stop.code` are always where a script
+ * looks for them.
  */
 export function finishReport(
   ctx: Context,
@@ -84,7 +85,7 @@ export function finishReport(
           },
         };
   ctx.out[verdict === undefined ? 'report' : 'result']({ ...head, ...report }, human);
-  if (verdict !== undefined) process.exitCode = reportError(verdict, false);
+  if (verdict !== undefined) throw alreadyInResult(verdict);
 }
 
 /** The line saying that the damage found was recorded, and what that does (check and verify). */
