@@ -69,7 +69,7 @@ export function registerRepair(program: Command, run: Runner): void {
       'rebuild the index from the packs, copy the sound blobs of damaged packs into new ones, move damaged packs ' +
         'aside, and report which backups lost what',
     )
-    .option('--dry-run', 'read and report everything a repair would do, and change nothing')
+    .option('-n, --dry-run', 'read and report everything a repair would do, and change nothing')
     .option('--max-files <n>', 'list at most this many affected files per backup (all are counted; default 20)')
     .addHelpText(
       'after',
