@@ -5,7 +5,7 @@
  * `check --read-data` passes; restores of what was not affected stay byte-exact.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backup } from '../src/backup/backup.js';
@@ -213,6 +213,22 @@ describe('repair', () => {
     expect(after.problems).toEqual([]);
     expect(after.counts.orphanPacks).toBe(0);
     await restoreTo(t.fx.backupId, 'first');
+  });
+
+  it('an unreadable damage record is a STOP for what reads the index, and repair replaces it', async () => {
+    mkdirSync(join(t.fx.repoDir, 'damage'), { recursive: true });
+    const planted = join(t.fx.repoDir, 'damage', 'e'.repeat(64));
+    writeFileSync(planted, randomBytes(200));
+    await expect(backup(await fresh(), { storageRoot: t.fx.root, foleVersion: '1.0.0' })).rejects.toThrow(
+      /damage\/e{64}.*|a damage record is damaged/,
+    );
+    const checked = await checkRepository(await fresh());
+    expect(checked.problems.some((p) => p.message.includes('damage records'))).toBe(true);
+    const r = await repair(await fresh());
+    expect(r.recordsRemoved).toBe(1);
+    expect(existsSync(planted)).toBe(false);
+    expect((await checkRepository(await fresh(), { readData: true })).problems).toEqual([]);
+    await backup(await fresh(), { storageRoot: t.fx.root, foleVersion: '1.0.0' });
   });
 
   it('a repair killed after its damage record: the repository stays usable and a second repair completes', async () => {

@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { FoleBackupError } from '../errors.js';
 import { decodeIndexFile, encodeIndexFile, MasterIndex, type IndexFileData } from './master-index.js';
 import type { PackedBlob } from './pack.js';
+import { DamageBook } from './damage-book.js';
 
 const SEEDS = [3, 4242, 31337];
 const H = (c: string): string => c.repeat(64);
@@ -212,6 +213,64 @@ describe('MasterIndex', () => {
       expect(index.get(other)).toBeUndefined();
     }
     expect(() => index.addPack(H('b'), [{ ...blobOf(3), id: 'not-hex' }])).toThrow(/not 64 hex digits/);
+    expect(index.size).toBe(1);
+  });
+});
+
+describe('MasterIndex with damage records', () => {
+  const at = (id: string, offset: number): PackedBlob => ({
+    id,
+    type: 'data',
+    offset,
+    length: 10,
+    rawLength: 10,
+    compression: 0,
+  });
+  const record = (r: { packs?: string[]; damagedPacks?: string[]; blobs?: [string, string][] }) =>
+    new DamageBook(
+      new Map([
+        [
+          'r',
+          {
+            version: 1 as const,
+            createdAt: '2026-12-06T10:00:00.000Z',
+            source: 'check' as const,
+            packs: r.packs ?? [],
+            damagedPacks: r.damagedPacks ?? [],
+            blobs: r.blobs ?? [],
+            lost: [],
+          },
+        ],
+      ]),
+    );
+
+  it('leaves out a recorded blob and every blob of a recorded pack, and says which record did', () => {
+    const index = new MasterIndex();
+    index.setDamage(record({ packs: [H('1')], blobs: [[H('2'), H('b')]] }));
+    index.addPack(H('1'), [at(H('a'), 0)]);
+    index.addIndexFile(encodeIndexFile([{ name: H('2'), blobs: [at(H('b'), 0), at(H('c'), 10)] }]), 'f');
+    expect(index.has(H('a'))).toBe(false);
+    expect(index.has(H('b'))).toBe(false);
+    expect(index.get(H('c'))?.pack).toBe(H('2'));
+    expect(index.leftOutBy(H('a'))?.source).toBe('check');
+    // a copy elsewhere is used
+    index.addPack(H('3'), [at(H('a'), 40)]);
+    expect(index.get(H('a'))).toMatchObject({ pack: H('3'), offset: 40 });
+  });
+
+  it('prefers any other copy of a blob in a damaged pack, and a backup does not count on it', () => {
+    const index = new MasterIndex();
+    index.setDamage(record({ damagedPacks: [H('1')] }));
+    index.addPack(H('1'), [at(H('a'), 0)]);
+    // still readable where it is, but not sound for deduplication
+    expect(index.get(H('a'))?.pack).toBe(H('1'));
+    expect(index.soundPack(H('a'))).toBeUndefined();
+    index.addPack(H('2'), [at(H('a'), 20)]);
+    expect(index.get(H('a'))).toMatchObject({ pack: H('2'), offset: 20 });
+    expect(index.soundPack(H('a'))).toBe(H('2'));
+    // and a later copy in another damaged pack does not take its place
+    index.addPack(H('1'), [at(H('a'), 0)]);
+    expect(index.get(H('a'))?.pack).toBe(H('2'));
     expect(index.size).toBe(1);
   });
 });
