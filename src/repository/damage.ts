@@ -17,6 +17,7 @@
  * and may not rewrite what they read, and a record written before anything else changes is what makes a repair
  * killed at any instant harmless (docs/REPAIR.md).
  */
+import { FoleBackupError } from '../errors.js';
 import type { SealedObjects } from './slices.js';
 import { checkDamageRecord, DAMAGE_AAD, type DamageBook, type DamageRecord, type DamageSource } from './damage-book.js';
 
@@ -55,7 +56,12 @@ export async function recordNewDamage(
 /** Every record in the repository, by name (REPO_CORRUPT or CHECKSUM_MISMATCH naming one that cannot be read). */
 export async function loadDamageRecords(repo: SealedObjects): Promise<Map<string, DamageRecord>> {
   const names: string[] = [];
-  for await (const o of repo.backend.list('damage')) names.push(o.name);
+  try {
+    for await (const o of repo.backend.list('damage')) names.push(o.name);
+  } catch (err) {
+    // a server of an older build knows no damage/ folder: then there are no records in it
+    if (!(err instanceof FoleBackupError && err.code === 'NOT_FOUND')) throw err;
+  }
   const out = new Map<string, DamageRecord>();
   for (const name of names.sort()) {
     out.set(name, checkDamageRecord(await repo.loadJson('damage', name, DAMAGE_AAD), name));
