@@ -10,6 +10,11 @@ import type { PackedBlob } from '../repository/pack.js';
 import type { CopyWorkerData, FromWorker, ResealedBlob, ToWorker } from './copy-worker.js';
 
 const CAPACITY = 2;
+/**
+ * A worker's young generation, in MB, as the backup's and restore's workers have it: each blob's plaintext dies
+ * young and is freed by a cheap scavenge (measured: ~1 CPU s less per GB copied than V8's default).
+ */
+const WORKER_YOUNG_GENERATION_MB = 8;
 
 type Sealed = Extract<FromWorker, { t: 'sealed' }>;
 
@@ -25,6 +30,7 @@ export class CopyPool {
       threads,
       capacity: CAPACITY,
       workerData,
+      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
     });
   }
 
