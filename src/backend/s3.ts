@@ -478,7 +478,10 @@ export class S3Backend implements Backend {
     };
     try {
       if (size <= SINGLE_PUT_MAX) {
-        const body = data instanceof Uint8Array ? data : Buffer.concat(data as Uint8Array[], size);
+        // the parts as a stream, not joined into one buffer: no copy of a pack, and the SDK signs a stream as
+        // UNSIGNED-PAYLOAD instead of hashing every byte again (TLS carries the bytes intact; a pack is checked
+        // against its name when read, every other object against its x-amz-meta-sha256)
+        const body = Readable.from(partsOf(data), { objectMode: false });
         await this.client.send(new PutObjectCommand({ ...params, Body: body, ContentLength: size }));
         return;
       }

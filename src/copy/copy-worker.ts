@@ -11,7 +11,6 @@
  *   worker → main  {t:'failed', job, error}             a blob that did not open, or anything unexpected
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { SEAL_OVERHEAD } from '../crypto/aead.js';
 import { errorToData, StopError } from '../errors.js';
 import { BlobCipher, type BlobCipherForWorker } from '../repository/blob-cipher.js';
 import type { PackedBlob } from '../repository/pack.js';
@@ -34,12 +33,19 @@ export type FromWorker =
   | { t: 'failed'; job: number; error: ReturnType<typeof errorToData> };
 
 function reseal(m: ToWorker, source: BlobCipher, target: BlobCipher): { data: Uint8Array; blobs: ResealedBlob[] } {
-  const packed: Uint8Array[] = [];
-  const blobs: ResealedBlob[] = [];
+  // sealed again as stored, each blob keeps its stored length: the answer's layout is known before any is opened
   let total = 0;
-  for (const b of m.blobs) {
-    // checked against its id, then sealed again as the source stored it: compressed once, at backup time
-    const { plain, packed: bytes } = source.openPacked(b, m.pack, blobBytesIn(m.data, m.pack, b));
+  const blobs = m.blobs.map((b): ResealedBlob => {
+    const r = { ...b, offset: total };
+    total += b.length;
+    return r;
+  });
+  // one buffer of its own, moved to the main thread (transferred, not copied); every byte of it is sealed below
+  const data = Buffer.allocUnsafeSlow(total);
+  for (const [i, b] of m.blobs.entries()) {
+    // checked against its id, then sealed again as the source stored it: compressed once, at backup time; sealed
+    // at once, so its plaintext dies young instead of a span's worth of it outliving a collection
+    const { plain, packed } = source.openPacked(b, m.pack, blobBytesIn(m.data, m.pack, b));
     if (plain.length !== b.rawLength) {
       throw new StopError(
         'CHECKSUM_MISMATCH',
@@ -47,23 +53,10 @@ function reseal(m: ToWorker, source: BlobCipher, target: BlobCipher): { data: Ui
         { hint: 'the source is damaged; run `fole-backup check --read-data` on it' },
       );
     }
-    packed.push(bytes);
-    blobs.push({
-      id: b.id,
-      type: b.type,
-      offset: total,
-      length: bytes.length + SEAL_OVERHEAD,
-      rawLength: plain.length,
-      compression: b.compression,
-    });
-    total += bytes.length + SEAL_OVERHEAD;
+    const at = blobs[i] as ResealedBlob;
+    if (target.sealInto(b.type, b.id, packed, data, at.offset) !== b.length)
+      throw new Error('sealed length differs from the stored one');
   }
-  // sealed straight into one buffer of its own, moved to the main thread (transferred, not copied)
-  const data = new Uint8Array(total);
-  blobs.forEach((b, i) => {
-    if (target.sealInto(b.type, b.id, packed[i] as Uint8Array, data, b.offset) !== b.length)
-      throw new Error('sealed length differs from plan');
-  });
   return { data, blobs };
 }
 

@@ -81,7 +81,8 @@ export interface CopyReport {
 /**
  * The source is read a span of a pack at a time (planSpans): at most SPAN_BYTES each, a gap of at most SPAN_GAP
  * read through rather than paid for with another request, and at most SPANS_AHEAD spans and LOADED_BYTES read
- * ahead of the blob being stored (one span alone may be larger), so memory stays bounded whatever the pack sizes.
+ * ahead of the blob being stored (one span alone may be larger): read, being opened and sealed on a worker, or
+ * sealed and waiting to be packed.
  */
 const SPAN_BYTES = 16 * 1024 * 1024;
 const SPAN_GAP = 1024 * 1024;
@@ -90,9 +91,14 @@ const LOADED_BYTES = 64 * 1024 * 1024;
 /**
  * Finished packs uploaded to the target at once, by the bytes they hold: a distant target (S3, SFTP) takes one
  * connection's worth at a time, so several packs go at once; each upload holds its pack in memory until stored.
+ *
+ * Together these bound the copy's buffers by design, whatever its size: LOADED_BYTES + SPAN_BYTES ahead, and the
+ * open pack and the packs uploading (UPLOAD_BYTES / packSize of them, at least 2, at most MAX_UPLOADS), each
+ * keeping alive the sealed spans its blobs are views of — its own bytes and at most the rest of one span at either
+ * end: (uploads + 1) × (packSize + 2 × SPAN_BYTES). For 16 MiB packs: 80 + 5 × 48 = 320 MiB at worst.
  */
-const UPLOAD_BYTES = 128 * 1024 * 1024;
-const MAX_UPLOADS = 8;
+const UPLOAD_BYTES = 64 * 1024 * 1024;
+const MAX_UPLOADS = 4;
 /**
  * The packs uploaded are indexed at most this often (and after the first pack): a copy cut off keeps what was
  * indexed, while one index file per pack would bloat a large copy's index.

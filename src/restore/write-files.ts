@@ -43,6 +43,7 @@ import { RestorePool } from './worker-pool.js';
 import type { Owner } from './ownership.js';
 import { fsPath } from '../fs/byte-names.js';
 import { deferred, type Deferred } from '../concurrency/deferred.js';
+import { transferable } from '../concurrency/transferable.js';
 import { openUnder } from '../host/open-files.js';
 
 export interface WriteFilesOptions {
@@ -100,16 +101,6 @@ interface WindowState {
   /** Files not yet complete. */
   filesLeft: number;
   done: Deferred;
-}
-
-/** A buffer whose memory can be transferred to a worker (a copy when it shares its memory). */
-function transferable(data: Buffer): { view: Uint8Array; transfer: ArrayBuffer[] } {
-  if (data.buffer instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) {
-    return { view: new Uint8Array(data.buffer), transfer: [data.buffer] };
-  }
-  const copy = new Uint8Array(data.byteLength);
-  copy.set(data);
-  return { view: copy, transfer: [copy.buffer] };
 }
 
 /**

@@ -7,6 +7,7 @@
  * every later job too.
  */
 import { availableParallelism } from 'node:os';
+import { transferable } from '../concurrency/transferable.js';
 import { WorkerPool } from '../concurrency/worker-pool.js';
 import type { BlobCipher } from '../repository/blob-cipher.js';
 import type { DatabaseCheck } from './assembly.js';
@@ -37,10 +38,8 @@ export class PackPool {
 
   /**
    * Open `blobs` in a pack's bytes (and hash all of them when `hash`),
-   * writing those with `writes` into `files`. `data` is transferred to the
-   * worker when it owns its whole ArrayBuffer (a buffer from Backend.load is
-   * the caller's), and copied otherwise (a slice of Node's shared pool);
-   * either way the caller must not use it afterwards.
+   * writing those with `writes` into `files`. `data` goes to the worker
+   * (see transferable); the caller must not use it afterwards.
    */
   async checkPack(
     pack: string,
@@ -49,13 +48,8 @@ export class PackPool {
     files: string[],
     blobs: BlobToOpen[],
   ): Promise<PackAnswer> {
-    const own =
-      data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer;
-    const bytes = own ? data : Buffer.from(data);
-    const m = await this.pool.run(
-      { t: 'pack', pack, data: bytes, hash, files, blobs },
-      { transfer: [bytes.buffer as ArrayBuffer] },
-    );
+    const { view, transfer } = transferable(data);
+    const m = await this.pool.run({ t: 'pack', pack, data: view, hash, files, blobs }, { transfer });
     return m as PackAnswer;
   }
 
