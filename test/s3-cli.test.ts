@@ -118,6 +118,12 @@ describe.skipIf(skip)('the CLI on an S3 repository (Swift s3api over TLS)', () =
 
     const check = await cli(['check', '--repo', repo(), '--read-data', '--json']);
     expect(check.code, check.stdout + check.stderr).toBe(0);
+    // repair over S3 reads every pack, finds them sound and changes nothing
+    const repaired = await cli(['repair', '--repo', repo(), '--json']);
+    expect(repaired.code, repaired.stderr).toBe(0);
+    const r = JSON.parse(repaired.stdout) as { nothingToDo: boolean; packs: { sound: number } };
+    expect(r.nothingToDo).toBe(true);
+    expect(r.packs.sound).toBeGreaterThan(0);
   });
 
   it('keeps the repository valid when the server is killed mid-upload, and the next backup completes', async () => {

@@ -4,9 +4,9 @@
  * refused before anything is sent, and a key the server does not accept is a clear ACCESS_DENIED.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sshdMissing, startSshd, type SshdServer } from './servers/sshd.js';
 import { skipWithout } from './servers/shared.js';
@@ -72,6 +72,22 @@ describe.skipIf(skip)('a repository over sftp://', () => {
     expect(f.code, f.stderr).toBe(0);
     const c = await cli(['check', '--read-data']);
     expect(c.code, c.stderr).toBe(0);
+
+    // a byte flipped in the largest pack on the server: found and recorded, repaired over SFTP, checked clean
+    const data = join(sshd.home, 'repo', 'data');
+    const packs = readdirSync(data).flatMap((d) => readdirSync(join(data, d)).map((f) => join(data, d, f)));
+    const largest = packs.sort((x, y) => statSync(y).size - statSync(x).size)[0] as string;
+    const bytes = readFileSync(largest);
+    const at = Math.floor(bytes.length / 2);
+    bytes[at] = (bytes[at] ?? 0) ^ 0x01;
+    writeFileSync(largest, bytes);
+    expect((await cli(['check', '--read-data'])).code).toBe(3);
+    const r = await cli(['repair', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect((JSON.parse(r.stdout) as { movedAside: string[] }).movedAside).toEqual([basename(largest)]);
+    const healed = await cli(['check', '--read-data']);
+    expect(healed.code, healed.stderr).toBe(0);
+    expect(readdirSync(join(sshd.home, 'repo', 'quarantine'))).toEqual([`data.${basename(largest)}`]);
   }, 240_000);
 
   it('is the target of an offsite copy from a local repository; a second run copies nothing', async () => {
