@@ -56,15 +56,7 @@ export const OBJECT_TYPES: readonly ObjectType[] = [
 ];
 
 /** Folders a repository made by an older build may lack: a backend makes them on the first save. */
-export const LATER_TYPES: readonly ObjectType[] = [
-  'settings',
-  'registry',
-  'audit',
-  'approvals',
-  'witness',
-  'damage',
-  'quarantine',
-];
+export const LATER_TYPES: readonly ObjectType[] = OBJECT_TYPES.slice(OBJECT_TYPES.indexOf('settings'));
 
 /** An object's bytes, whole or as parts to be written one after the other. */
 export type Bytes = Uint8Array | readonly Uint8Array[];

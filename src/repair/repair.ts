@@ -27,8 +27,8 @@ import { forEachConcurrent } from '../concurrency/for-each.js';
 import { FoleBackupError, errorFromData, throwIfAborted } from '../errors.js';
 import { fsPath } from '../fs/byte-names.js';
 import { silentReporter, type ProgressReporter } from '../progress/reporter.js';
-import { checkDamageRecord, DAMAGE_AAD, type DamageRecord } from '../repository/damage-book.js';
-import { saveDamageRecord } from '../repository/damage.js';
+import type { DamageRecord } from '../repository/damage-book.js';
+import { loadDamageRecords, saveDamageRecord } from '../repository/damage.js';
 import { HEX64 } from '../crypto/hash.js';
 import { RepositoryLock } from '../repository/lock.js';
 import type { PackedBlob } from '../repository/pack.js';
@@ -179,21 +179,11 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && [...a].sort().every((x, i) => x === b[i]);
 }
 
-/** The damage records there are, by name, with what those that can be read say. */
+/** The damage records there are, by name, with what those that can be read say (an unreadable one is replaced too). */
 async function listDamageRecords(repo: Repository): Promise<{ name: string; record?: DamageRecord }[]> {
-  const out: { name: string; record?: DamageRecord }[] = [];
-  for await (const o of repo.backend.list('damage')) {
-    try {
-      out.push({ name: o.name, record: checkDamageRecord(await repo.loadJson('damage', o.name, DAMAGE_AAD), o.name) });
-    } catch (err) {
-      if (!(err instanceof FoleBackupError) || (err.code !== 'REPO_CORRUPT' && err.code !== 'CHECKSUM_MISMATCH')) {
-        throw err;
-      }
-      // an unreadable record is replaced like the others: what it said, the scan finds again
-      out.push({ name: o.name });
-    }
-  }
-  return out;
+  const unreadable: string[] = [];
+  const records = await loadDamageRecords(repo, (name) => unreadable.push(name));
+  return [...[...records].map(([name, record]) => ({ name, record })), ...unreadable.map((name) => ({ name }))];
 }
 
 async function scanIndexFiles(repo: Repository, signal?: AbortSignal): Promise<ScannedIndexFile[]> {

@@ -54,7 +54,11 @@ export async function recordNewDamage(
 }
 
 /** Every record in the repository, by name (REPO_CORRUPT or CHECKSUM_MISMATCH naming one that cannot be read). */
-export async function loadDamageRecords(repo: SealedObjects): Promise<Map<string, DamageRecord>> {
+export async function loadDamageRecords(
+  repo: SealedObjects,
+  /** Given, a record that does not decrypt or validate is passed here and skipped instead of thrown. */
+  onUnreadable?: (name: string) => void,
+): Promise<Map<string, DamageRecord>> {
   const names: string[] = [];
   try {
     for await (const o of repo.backend.list('damage')) names.push(o.name);
@@ -64,7 +68,14 @@ export async function loadDamageRecords(repo: SealedObjects): Promise<Map<string
   }
   const out = new Map<string, DamageRecord>();
   for (const name of names.sort()) {
-    out.set(name, checkDamageRecord(await repo.loadJson('damage', name, DAMAGE_AAD), name));
+    try {
+      out.set(name, checkDamageRecord(await repo.loadJson('damage', name, DAMAGE_AAD), name));
+    } catch (err) {
+      const damaged =
+        err instanceof FoleBackupError && (err.code === 'REPO_CORRUPT' || err.code === 'CHECKSUM_MISMATCH');
+      if (!damaged || onUnreadable === undefined) throw err;
+      onUnreadable(name);
+    }
   }
   return out;
 }
