@@ -50,7 +50,8 @@ function describeCheck(r: CheckReport): string {
   if (c.knownDamageBackups > 0)
     lines.push(
       `  known damage: ${counted(c.knownDamageBackups, 'backup')} need${c.knownDamageBackups === 1 ? 's' : ''} data ` +
-        `that repair found lost (${counted(c.knownDamageFiles, 'file')}, listed below): a backup of the same content ` +
+        `that repair found lost (${c.knownDamageFiles > 0 ? counted(c.knownDamageFiles, 'file') : 'their file lists'}` +
+        ', listed below): a backup of the same content ' +
         'heals them; restore the others from another backup',
     );
   if (r.recorded !== undefined) lines.push(recordedLine(r.recorded));
