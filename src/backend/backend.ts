@@ -184,6 +184,15 @@ export interface Backend {
    */
   openReader?(h: ObjectHandle): Promise<ObjectReader>;
 
+  /**
+   * Optional: `range` of an object in one request, its bytes as they arrive, in order (pieces of any size, the
+   * caller's own). For a remote backend, where a request costs a round trip: restore reads a pack's spans, gaps
+   * and all, in one request and keeps only the spans (src/restore/span-stream.ts). Not reading on holds the
+   * transfer back; ending the iteration early ends the request. Errors as load's: NOT_FOUND, REPO_CORRUPT for a
+   * range beyond the end (on the first piece or, where only the bytes tell, when they stop short).
+   */
+  loadStream?(h: ObjectHandle, range: ByteRange): AsyncIterable<Uint8Array>;
+
   /** Size of an object. MUST throw FoleBackupError('NOT_FOUND') if it does not exist. */
   stat(h: ObjectHandle): Promise<ObjectInfo>;
 

@@ -14,6 +14,8 @@ export class MemoryBackend implements Backend {
   /** When each object was saved, by type and name (its mtime). */
   private readonly written = new Map<ObjectType, Map<string, number>>();
   private created = false;
+  /** Bytes per piece of a streamed read (odd, so pieces straddle the spans a restore cuts them into). */
+  streamPiece = 1021;
 
   /** Throws REPO_NOT_EMPTY if create() already ran or any object is stored. */
   async create(): Promise<void> {
@@ -67,6 +69,12 @@ export class MemoryBackend implements Backend {
     checkRange(what, range);
     if (range.offset + range.length > stored.length) throw beyondEnd(what, range, stored.length);
     return Buffer.from(stored.subarray(range.offset, range.offset + range.length));
+  }
+
+  /** A range in pieces of at most `streamPiece` bytes (Backend.loadStream): restore's streamed reads, in tests. */
+  async *loadStream(h: ObjectHandle, range: ByteRange): AsyncIterable<Uint8Array> {
+    const whole = await this.load(h, range);
+    for (let at = 0; at < whole.length; at += this.streamPiece) yield whole.subarray(at, at + this.streamPiece);
   }
 
   async stat(h: ObjectHandle): Promise<ObjectInfo> {

@@ -9,7 +9,7 @@
  * reading the object back: the same bytes mean the lost attempt stored them.
  */
 import { FoleBackupError, errnoCode } from '../errors.js';
-import type { Backend, Bytes, ObjectHandle, ObjectInfo, ObjectReader, ObjectType } from './backend.js';
+import type { Backend, ByteRange, Bytes, ObjectHandle, ObjectInfo, ObjectReader, ObjectType } from './backend.js';
 import { joinBytes } from './backend.js';
 import { describeHandle, WrappedBackend } from './wrapped.js';
 
@@ -105,10 +105,14 @@ export class RetryBackend extends WrappedBackend {
       } catch (err) {
         if (attempt >= this.attempts || !isTransient(err)) throw err;
         this.opts.onRetry?.(what, attempt, err);
-        const cap = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (attempt - 1));
-        await this.sleep(Math.floor(this.random() * cap));
+        await this.sleep(this.delay(attempt));
       }
     }
+  }
+
+  /** The pause after failed attempt `attempt`: full jitter under an exponential cap. */
+  private delay(attempt: number): number {
+    return Math.floor(this.random() * Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (attempt - 1)));
   }
 
   /**
@@ -140,6 +144,37 @@ export class RetryBackend extends WrappedBackend {
           () => undefined,
         )),
     };
+  }
+
+  /**
+   * A streamed read that fails transiently is asked again for the bytes not yet given, so the caller sees one
+   * unbroken stream; the attempts are counted over the whole read.
+   */
+  protected override loadStreamOf(
+    h: ObjectHandle,
+    range: ByteRange,
+    load: (range: ByteRange) => AsyncIterable<Uint8Array>,
+  ): AsyncIterable<Uint8Array> {
+    const self = this;
+    const what = `load ${describeHandle(h)}`;
+    return (async function* () {
+      let given = 0;
+      for (let attempt = 1; ; attempt++) {
+        // every byte arrived before the failure (the end of the response was lost): nothing to ask again
+        if (attempt > 1 && given === range.length) return;
+        try {
+          for await (const piece of load({ offset: range.offset + given, length: range.length - given })) {
+            given += piece.length;
+            yield piece;
+          }
+          return;
+        } catch (err) {
+          if (attempt >= self.attempts || !isTransient(err)) throw err;
+          self.opts.onRetry?.(what, attempt, err);
+          await self.sleep(self.delay(attempt));
+        }
+      }
+    })();
   }
 
   override async saveNew(h: ObjectHandle, data: Bytes): Promise<void> {

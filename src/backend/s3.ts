@@ -689,6 +689,53 @@ export class S3Backend implements Backend {
         return Buffer.allocUnsafeSlow(0);
       }
     }
+    const res = await this.get(h, key, where, range);
+    const buf = await readBody(res.Body as AsyncIterable<Uint8Array> | undefined, res.ContentLength ?? 0, where);
+    const want = res.Metadata?.sha256;
+    if (range === undefined && want !== undefined && h.type !== 'data') {
+      const got = createHash('sha256').update(buf).digest('hex');
+      if (got !== want) {
+        throw new FoleBackupError('REPO_CORRUPT', `read ${where}: its bytes do not match the SHA-256 stored with it`, {
+          path: where,
+          hint: 'the object was damaged in storage or in transit; run `fole-backup check`',
+        });
+      }
+    }
+    return buf;
+  }
+
+  /** A range of a pack in one GET, its body handed on as it arrives (see Backend.loadStream). */
+  async *loadStream(h: ObjectHandle, range: ByteRange): AsyncIterable<Uint8Array> {
+    const key = this.keyOf(h);
+    const where = this.where(key);
+    checkRange(where, range);
+    if (range.length === 0) {
+      await this.load(h, range);
+      return;
+    }
+    const res = await this.get(h, key, where, range);
+    const body = res.Body as (Readable & AsyncIterable<Uint8Array>) | undefined;
+    let at = 0;
+    try {
+      for await (const piece of body ?? []) {
+        at += piece.length;
+        if (at > range.length) throw new Error(`more than the ${range.length} bytes asked for`);
+        yield piece;
+      }
+    } catch (err) {
+      throw s3Error('read', where, err);
+    } finally {
+      // the caller stopped early: the rest of the response is not read
+      body?.destroy();
+    }
+    if (at !== range.length) {
+      throw s3Error('read', where, new TruncatedResponse(`the response ended after ${at} of ${range.length} bytes`));
+    }
+  }
+
+  /** A GET of the object or of `range` (not empty), whose answer then holds exactly that range (REPO_CORRUPT beyond
+   * the end of the object); its body not read yet. */
+  private async get(h: ObjectHandle, key: string, where: string, range?: ByteRange): Promise<GetObjectCommandOutput> {
     let res: GetObjectCommandOutput;
     try {
       res = await this.client.send(
@@ -711,18 +758,7 @@ export class S3Backend implements Backend {
       (res.Body as Readable | undefined)?.destroy();
       throw beyondEnd(where, range, total);
     }
-    const buf = await readBody(res.Body as AsyncIterable<Uint8Array> | undefined, length, where);
-    const want = res.Metadata?.sha256;
-    if (range === undefined && want !== undefined && h.type !== 'data') {
-      const got = createHash('sha256').update(buf).digest('hex');
-      if (got !== want) {
-        throw new FoleBackupError('REPO_CORRUPT', `read ${where}: its bytes do not match the SHA-256 stored with it`, {
-          path: where,
-          hint: 'the object was damaged in storage or in transit; run `fole-backup check`',
-        });
-      }
-    }
-    return buf;
+    return res;
   }
 
   async stat(h: ObjectHandle): Promise<ObjectInfo> {

@@ -23,6 +23,7 @@ export function describeHandle(h: ObjectHandle): string {
 
 export abstract class WrappedBackend implements Backend {
   readonly openReader?: (h: ObjectHandle) => Promise<ObjectReader>;
+  readonly loadStream?: (h: ObjectHandle, range: ByteRange) => AsyncIterable<Uint8Array>;
   readonly listTemporary?: () => AsyncIterable<TemporaryFile>;
   readonly removeTemporary?: (t: TemporaryFile) => Promise<void>;
   readonly storageFacts?: () => Promise<StorageFacts>;
@@ -30,9 +31,13 @@ export abstract class WrappedBackend implements Backend {
   readonly probeImmutability?: () => Promise<ImmutabilityReport>;
 
   constructor(readonly inner: Backend) {
-    const { openReader, listTemporary, removeTemporary, storageFacts, retainedUntil, probeImmutability } = inner;
+    const { openReader, loadStream, listTemporary, removeTemporary, storageFacts, retainedUntil, probeImmutability } =
+      inner;
     if (openReader !== undefined) {
       this.openReader = (h) => this.openReaderOf(h, () => openReader.call(inner, h));
+    }
+    if (loadStream !== undefined) {
+      this.loadStream = (h, range) => this.loadStreamOf(h, range, (r) => loadStream.call(inner, h, r));
     }
     if (listTemporary !== undefined) this.listTemporary = () => listTemporary.call(inner);
     if (removeTemporary !== undefined) {
@@ -55,6 +60,16 @@ export abstract class WrappedBackend implements Backend {
   /** How a reader of the wrapped backend is opened; `open` opens one, and may be called again (a new reader). */
   protected openReaderOf(h: ObjectHandle, open: () => Promise<ObjectReader>): Promise<ObjectReader> {
     return this.call(`open ${describeHandle(h)}`, open);
+  }
+
+  /** How a streamed read of the wrapped backend is made; `load` starts one (of any part of `range`), and may be
+   * called again. */
+  protected loadStreamOf(
+    _h: ObjectHandle,
+    range: ByteRange,
+    load: (range: ByteRange) => AsyncIterable<Uint8Array>,
+  ): AsyncIterable<Uint8Array> {
+    return load(range);
   }
 
   get location(): string {

@@ -13,6 +13,17 @@
  *     backup wrote them, so mostly the order they lie on disk)
  *   a blob needed several times (dedup) is read and opened once, written to
  *     every place that uses it
+ *   reads: a pack's spans, in offset order, joined into one request while the
+ *     next span starts at or after the previous one's end and at most
+ *     `readGap` unneeded bytes after it (no limit on the request's length: it
+ *     is streamed span by span, so memory is bounded by the spans held, not by
+ *     the request); without `readGap` every span is a read of its own
+ *
+ * A span is the unit of memory and of a worker's job (about `maxSpan` bytes);
+ * a read is the unit of requests. A remote backend pays a round trip per
+ * request, so its windows' packs are each read in one request where the gaps
+ * allow (restic's restorer reads a pack from its first to its last needed
+ * blob); a local disk reads each span into its own buffer with no copy.
  */
 import { StopError } from '../errors.js';
 import type { IndexEntry } from '../repository/master-index.js';
@@ -39,9 +50,20 @@ interface Span {
   files: number[];
 }
 
+/** One request: `length` bytes of `pack` from `offset`, holding `count` spans from `plan.spans[first]` on. */
+interface PackRead {
+  pack: string;
+  offset: number;
+  length: number;
+  first: number;
+  count: number;
+}
+
 export interface WindowPlan {
   files: readonly TreeEntry[];
   spans: Span[];
+  /** Every span in exactly one read, the reads in the order of their spans. */
+  reads: PackRead[];
   /** Per file: how many spans write to it (0 for an empty file). */
   spansPerFile: number[];
 }
@@ -51,6 +73,8 @@ export interface SpanLimits {
   maxSpan: number;
   /** Unneeded bytes a span may read through rather than being cut in two. */
   maxGap: number;
+  /** Unneeded bytes one read may go through between two spans; undefined: each span is read alone. */
+  readGap?: number;
 }
 
 /** CHECKSUM_MISMATCH about a restored file's content (the message names the backup path). */
@@ -125,5 +149,30 @@ export function planWindow(
       i = j;
     }
   }
-  return { files, spans, spansPerFile };
+  return { files, spans, reads: planReads(spans, limits.readGap), spansPerFile };
+}
+
+/**
+ * Join the spans (a pack's in a row, by offset) into reads. Spans that overlap (blobs the index puts over each
+ * other) are never in one read: a streamed read goes forward only.
+ */
+function planReads(spans: readonly Span[], readGap: number | undefined): PackRead[] {
+  const reads: PackRead[] = [];
+  let last: PackRead | undefined;
+  spans.forEach((s, i) => {
+    if (
+      last !== undefined &&
+      readGap !== undefined &&
+      s.pack === last.pack &&
+      s.offset >= last.offset + last.length &&
+      s.offset - (last.offset + last.length) <= readGap
+    ) {
+      last.length = s.offset + s.length - last.offset;
+      last.count++;
+      return;
+    }
+    last = { pack: s.pack, offset: s.offset, length: s.length, first: i, count: 1 };
+    reads.push(last);
+  });
+  return reads;
 }

@@ -1,16 +1,21 @@
 /**
  * Writing restored files into staging (restic's restorer, in spirit), on
- * worker threads. Each window of up to a thousand files is planned pack by pack
+ * worker threads. Each window of up to 8,192 files is planned pack by pack
  * (pure: src/restore/window-plan.ts); this executor carries the plans out, and
  * the per-byte work runs on the workers (src/restore/restore-worker.ts):
  *
  *   addWindow(files), in tree order:
  *     plan the window; create its empty and its multi-chunk files, exclusively
  *     (nothing is ever overwritten); queue its spans
- *   spans, in queue order, at most maxHeld (2 per worker + 2) at a time read or
- *   being written (bounded memory): read through the backend on this thread, each
- *   pack opened once for its spans (src/repository/pack-readers.ts) — several reads
- *   in flight, as the disk serves parallel readers faster — then the bytes go
+ *   reads, in queue order (a span each, or from a backend that streams, a
+ *   window's pack in one request: see window-plan.ts), through the backend on
+ *   this thread; at most maxHeld (2 per worker + 2) spans at a time read or
+ *   being written (bounded memory: a span takes its room before its bytes are
+ *   read, a streamed request waits for it). A span read alone comes through the
+ *   pack readers, each pack opened once for its spans
+ *   (src/repository/pack-readers.ts) — several reads in flight, as the disk
+ *   serves parallel readers faster; a streamed request is cut into its spans
+ *   as it arrives (src/restore/span-stream.ts). Then each span's bytes go
  *   to a worker, which opens every blob (AEAD; SHA-256 against its id when a
  *   one-chunk file uses it, the longer files being hashed whole) and
  *   writes it to every place that uses it; a one-chunk file is created,
@@ -38,6 +43,7 @@ import type { BlobReader } from '../repository/slices.js';
 import type { TreeEntry } from '../snapshot/snapshot.js';
 import { SpanEncoder, type EncodedSpan, type FileMeta } from './span-job.js';
 import { planWindow, type SpanLimits, type WindowPlan } from './window-plan.js';
+import { cutSpans } from './span-stream.js';
 import { PackReaders } from '../repository/pack-readers.js';
 import { RestorePool } from './worker-pool.js';
 import type { Owner } from './ownership.js';
@@ -60,13 +66,24 @@ export interface WriteFilesOptions {
   threads?: number;
 }
 
-/** Spans are cut at 4 MiB (a pack is ~16 MiB): more reads in flight for the same memory. */
+/**
+ * Spans are cut at 4 MiB (a pack is ~16 MiB): more spans being written for the same memory. A backend that streams
+ * (remote) reads a window's pack in one request through gaps of up to READ_GAP: at ~100 MB/s, 8 MiB take about
+ * as long as a request's round trip over a WAN, and on loopback Swift a request costs more than reading half a pack.
+ */
 const LIMITS: SpanLimits = { maxSpan: 4 * 1024 * 1024, maxGap: 1024 * 1024 };
+const READ_GAP = 8 * 1024 * 1024;
+/**
+ * Streamed requests under way at once. Their memory is the spans they hold (counted in maxHeld) and what the
+ * transport buffers per connection; more requests would only add idle connections, as a stream waits for room.
+ */
+const STREAMS = 3;
 /**
  * Windows planned and not yet complete (their files wait for spans or for their
- * whole-file check): a bound on the plans held, beside the one on queued spans.
+ * whole-file check) beyond the one being added: a bound on the plans held, beside
+ * the one on queued reads.
  */
-const MAX_WINDOWS = 8;
+const MAX_WINDOWS = 2;
 
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
 
@@ -81,6 +98,14 @@ interface Followed {
   spansLeft: number;
   /** Mode and mtime to apply once a longer file is verified (a database gets them after its check). */
   meta: FileMeta | undefined;
+}
+
+/** One request: a span, or (from a backend that streams) a pack's spans and the gaps between them. */
+interface QueuedRead {
+  pack: string;
+  offset: number;
+  length: number;
+  spans: QueuedSpan[];
 }
 
 /** A span as a window keeps it until it is written: its job already encoded (the plan's objects die young). */
@@ -131,12 +156,21 @@ export class FileWriter {
   private readonly maxHeld: number;
   /** Unfinished windows, oldest first. */
   private readonly windows = new Set<WindowState>();
-  private readonly queue: { w: WindowState; span: QueuedSpan }[] = [];
+  private readonly queue: { w: WindowState; read: QueuedRead }[] = [];
+  /** Spans read (or being read) and not yet written. */
   private held = 0;
+  /** Reads waiting for a span's room, first come first served. */
+  private roomWaiters: (() => void)[] = [];
+  /** Reads under way, and how many of them at most. */
   private readonly reads = new Set<Promise<unknown>>();
+  private readonly maxReads: number;
+  /** Whether reads are streamed (Backend.loadStream): a pack's spans in one request. */
+  private readonly streamed: boolean;
   /** Databases by path: settled when written and verified. */
   private readonly complete = new Map<string, Deferred>();
   private failure: { err: unknown } | undefined;
+  /** close() was called: reads under way stop before their next span. */
+  private closing = false;
   /** addWindow calls waiting for room: woken whenever a span starts or a window completes. */
   private waiting: (() => void)[] = [];
   private readonly onAbort = (): void => this.fail(abortError());
@@ -148,8 +182,12 @@ export class FileWriter {
   ) {
     const threads = opts.threads ?? Math.min(8, availableParallelism());
     this.pool = new RestorePool(repo.blobCipher(), threads);
-    // each worker holds a span it writes and the next; a few more are being read
+    // each worker holds a span it writes and the next; a few more are being read. Memory by design: at most maxHeld
+    // span buffers of LIMITS.maxSpan bytes (one blob larger than that is a span of its own) — 24 MiB with 2
+    // workers — whether read one by one or cut out of a streamed read, whatever the size of the restore
     this.maxHeld = 2 * threads + 2;
+    this.streamed = repo.backend.loadStream !== undefined;
+    this.maxReads = this.streamed ? STREAMS : this.maxHeld;
     // as many packs open as spans may be read at once: spans come pack by pack
     this.packs = new PackReaders(repo.backend, this.maxHeld);
     opts.signal?.addEventListener('abort', this.onAbort, { once: true });
@@ -179,11 +217,11 @@ export class FileWriter {
     this.throwIfFailed();
     if (files.length === 0) return;
     try {
-      const { w, spans } = this.encodeWindow(
+      const { w, reads } = this.encodeWindow(
         planWindow(
           files,
           (id) => this.repo.index.get(id),
-          LIMITS,
+          this.streamed ? { ...LIMITS, readGap: READ_GAP } : LIMITS,
           (id) => this.repo.whyMissing(id),
         ),
       );
@@ -216,7 +254,7 @@ export class FileWriter {
         }
         this.fileDone(w, e);
       }
-      for (const span of spans) this.queue.push({ w, span });
+      for (const read of reads) this.queue.push({ w, read });
       this.pump();
     } catch (err) {
       this.fail(err);
@@ -229,7 +267,7 @@ export class FileWriter {
   }
 
   /** What a window keeps of its plan: each span's job encoded, and the files that need more than their spans. */
-  private encodeWindow(plan: WindowPlan): { w: WindowState; spans: QueuedSpan[] } {
+  private encodeWindow(plan: WindowPlan): { w: WindowState; reads: QueuedRead[] } {
     const followed = new Map<number, Followed>();
     plan.files.forEach((e, i) => {
       const chunks = e.chunks?.length ?? 0;
@@ -262,7 +300,15 @@ export class FileWriter {
         lastPath: last.path,
       };
     });
-    return { w: { filesLeft: plan.files.length, done: deferred() }, spans };
+    const reads = plan.reads.map(
+      (r): QueuedRead => ({
+        pack: r.pack,
+        offset: r.offset,
+        length: r.length,
+        spans: spans.slice(r.first, r.first + r.count),
+      }),
+    );
+    return { w: { filesLeft: plan.files.length, done: deferred() }, reads };
   }
 
   /**
@@ -297,6 +343,8 @@ export class FileWriter {
   async close(): Promise<void> {
     this.opts.signal?.removeEventListener('abort', this.onAbort);
     this.queue.length = 0;
+    this.closing = true;
+    for (const resolve of this.roomWaiters.splice(0)) resolve();
     await Promise.allSettled([...this.reads]);
     await this.packs.close();
     await this.pool.close();
@@ -321,46 +369,80 @@ export class FileWriter {
 
   private wake(): void {
     for (const resolve of this.waiting.splice(0)) resolve();
+    // reads waiting for room see the failure and stop
+    if (this.failure !== undefined) for (const resolve of this.roomWaiters.splice(0)) resolve();
   }
 
   private pump(): void {
     let started = false;
-    while (this.failure === undefined && this.held < this.maxHeld && this.queue.length > 0) {
-      const { w, span } = this.queue.shift() as { w: WindowState; span: QueuedSpan };
-      this.held++;
+    // a read waiting for room comes before a new one: the room is its
+    while (
+      this.failure === undefined &&
+      this.held < this.maxHeld &&
+      this.roomWaiters.length === 0 &&
+      this.reads.size < this.maxReads &&
+      this.queue.length > 0
+    ) {
+      const { w, read } = this.queue.shift() as { w: WindowState; read: QueuedRead };
       started = true;
-      this.writeSpan(w, span)
+      const done = this.readSpans(w, read)
         .catch((err: unknown) => this.fail(err))
         .finally(() => {
-          this.held--;
+          this.reads.delete(done);
           this.pump();
         });
+      this.reads.add(done);
     }
     // the queue shrank: a waiting addWindow may have room now
     if (started) this.wake();
   }
 
-  private async writeSpan(w: WindowState, span: QueuedSpan): Promise<void> {
-    const read = this.packs.read(span.pack, { offset: span.offset, length: span.length });
-    this.reads.add(read);
-    let data: Buffer;
+  /** Room for one more span; false once the writer failed or is closing. */
+  private async room(): Promise<boolean> {
+    while (this.failure === undefined && !this.closing && this.held >= this.maxHeld)
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+    if (this.failure !== undefined || this.closing) return false;
+    this.held++;
+    return true;
+  }
+
+  private freeRoom(): void {
+    this.held--;
+    this.roomWaiters.shift()?.();
+    this.pump();
+  }
+
+  /**
+   * Read the spans of `read` — each alone through the pack readers, or all in one streamed request — and hand
+   * each to a worker as soon as it is in, each taking room in maxHeld before its bytes are read.
+   */
+  private async readSpans(w: WindowState, read: QueuedRead): Promise<void> {
+    const h = { type: 'data' as const, name: read.pack };
+    const stream = this.streamed && read.spans.length > 1 ? this.repo.backend.loadStream?.(h, read) : undefined;
+    const pieces = stream === undefined ? undefined : cutSpans(stream, read, read.spans, `data/${read.pack}`);
     try {
-      data = await read;
-    } catch (err) {
-      // a pack missing or shorter than the index says is damage; a read that failed (the network, the disk) is not,
-      // and fails the restore as the error it is, which running it again may cure
-      if (!(err instanceof FoleBackupError && (err.code === 'NOT_FOUND' || err.code === 'REPO_CORRUPT'))) throw err;
-      throw new StopError(
-        'CHECKSUM_MISMATCH',
-        `pack ${span.pack.slice(0, 12)}: ${err instanceof Error ? err.message : String(err)}`,
-        {
-          cause: err,
-          hint: 'a pack the backup needs is missing or truncated; run `fole-backup check --read-data`',
-        },
-      );
+      for (const span of read.spans) {
+        if (!(await this.room())) return;
+        let data: Buffer;
+        try {
+          data =
+            pieces === undefined
+              ? await this.packs.read(span.pack, { offset: span.offset, length: span.length })
+              : await nextSpan(pieces);
+        } catch (err) {
+          this.freeRoom();
+          throw damaged(span.pack, err);
+        }
+        this.writeSpan(w, span, data)
+          .catch((err: unknown) => this.fail(err))
+          .finally(() => this.freeRoom());
+      }
     } finally {
-      this.reads.delete(read);
+      await pieces?.return();
     }
+  }
+
+  private async writeSpan(w: WindowState, span: QueuedSpan, data: Buffer): Promise<void> {
     if (this.failure !== undefined) return;
     const { view, transfer } = transferable(data);
     const bytes = await this.pool.run(
@@ -411,6 +493,25 @@ export class FileWriter {
       this.wake();
     }
   }
+}
+
+/** The next span cut out of a streamed read (one per span of the read, by cutSpans). */
+async function nextSpan(pieces: AsyncGenerator<Buffer>): Promise<Buffer> {
+  const r = await pieces.next();
+  if (r.done === true) throw new FoleBackupError('INTERNAL', 'a streamed read ended before its spans');
+  return r.value;
+}
+
+/**
+ * A pack missing or shorter than the index says is damage (STOP CHECKSUM_MISMATCH); a read that failed (the
+ * network, the disk) is not, and fails the restore as the error it is, which running it again may cure.
+ */
+function damaged(pack: string, err: unknown): unknown {
+  if (!(err instanceof FoleBackupError && (err.code === 'NOT_FOUND' || err.code === 'REPO_CORRUPT'))) return err;
+  return new StopError('CHECKSUM_MISMATCH', `pack ${pack.slice(0, 12)}: ${err.message}`, {
+    cause: err,
+    hint: 'a pack the backup needs is missing or truncated; run `fole-backup check --read-data`',
+  });
 }
 
 /** Write one window of files and wait for it (a FileWriter used once). */
