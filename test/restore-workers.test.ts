@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FaultInjectingBackend } from '../src/backend/fault.js';
-import type { ObjectHandle, ObjectReader } from '../src/backend/backend.js';
+import type { Backend, ByteRange, ObjectHandle, ObjectReader } from '../src/backend/backend.js';
 import { LocalBackend } from '../src/backend/local.js';
 import { WrappedBackend } from '../src/backend/wrapped.js';
 import { FoleBackupError } from '../src/errors.js';
@@ -258,6 +258,87 @@ describe('restore workers', () => {
       repo,
       { reporter: onFirstBytes(kill) },
       { code: 'INTERNAL', message: /restore worker exited/ },
+    );
+    await repo.close();
+  });
+});
+
+/**
+ * A local repository read as a remote one is: every data range in one request, streamed in pieces
+ * (Backend.loadStream), each request counted; `cut` may end or fail a stream after some bytes.
+ */
+class Streaming extends WrappedBackend {
+  /** Streamed requests, by pack. */
+  readonly requests = new Map<string, number>();
+  constructor(
+    inner: Backend,
+    private readonly cut?: (h: ObjectHandle, given: number) => 'end' | 'fail' | undefined,
+  ) {
+    super(inner);
+  }
+  override readonly loadStream = (h: ObjectHandle, range: ByteRange): AsyncIterable<Uint8Array> => {
+    this.requests.set(h.name, (this.requests.get(h.name) ?? 0) + 1);
+    const self = this;
+    return (async function* () {
+      const whole = await self.inner.load(h, range);
+      for (let at = 0; at < whole.length; at += 65_521) {
+        const cut = self.cut?.(h, at);
+        if (cut === 'end') return;
+        if (cut === 'fail') throw new FoleBackupError('READ_ERROR', `read data/${h.name}: the connection was lost`);
+        yield whole.subarray(at, at + 65_521);
+      }
+    })();
+  };
+}
+
+describe('restore from a backend that streams its reads', () => {
+  it('reads each pack the backup needs in one request, and restores the same tree as from the local repository', async () => {
+    const local = await Repository.open(new LocalBackend(repoDir), TEST_PASSWORD);
+    const expected = join(work, 'stream-local', 'fole');
+    mkdirSync(join(work, 'stream-local'));
+    await restore(local, backupId, { target: expected, confirm: backupId, foleVersion: '2.3.1' });
+    await local.close();
+
+    const backend = new Streaming(new LocalBackend(repoDir));
+    const repo = await Repository.open(backend, TEST_PASSWORD);
+    const target = join(work, 'stream', 'fole');
+    mkdirSync(join(work, 'stream'));
+    const fds = openDescriptors();
+    const r = await restore(repo, backupId, { target, confirm: backupId, foleVersion: '2.3.1' });
+    expect(r.databases).toBe(4);
+    expect(treeHash(target, { ignoreRoot: true })).toBe(treeHash(expected, { ignoreRoot: true }));
+    // the fixture is one window: one request per pack
+    expect(backend.requests.size).toBeGreaterThan(0);
+    expect([...backend.requests.values()].filter((n) => n > 1)).toEqual([]);
+    expect(await leftOpen(fds), 'descriptors left open').toEqual([]);
+    await repo.close();
+  });
+
+  it('fail with the read error when a streamed read breaks off: nothing left behind', async () => {
+    const backend = new Streaming(new LocalBackend(repoDir), (_h, given) => (given > 100_000 ? 'fail' : undefined));
+    const repo = await Repository.open(backend, TEST_PASSWORD);
+    await expectCleanFailure(repo, {}, { code: 'READ_ERROR', message: /^read data\/[0-9a-f]{64}: the connection/ });
+    await repo.close();
+  });
+
+  it('stop as damage when a streamed read ends short (a pack shorter than the index says): nothing left behind', async () => {
+    const backend = new Streaming(new LocalBackend(repoDir), (_h, given) => (given > 100_000 ? 'end' : undefined));
+    const repo = await Repository.open(backend, TEST_PASSWORD);
+    await expectCleanFailure(
+      repo,
+      {},
+      { code: 'CHECKSUM_MISMATCH', message: /^pack [0-9a-f]{12}: read data\/[0-9a-f]{64}: range \d+\+\d+ lies beyond/ },
+    );
+    await repo.close();
+  });
+
+  it('stop when aborted in the middle of streamed reads: ABORTED, nothing left behind', async () => {
+    const repo = await Repository.open(new Streaming(new LocalBackend(repoDir)), TEST_PASSWORD);
+    const abort = new AbortController();
+    await expectCleanFailure(
+      repo,
+      { signal: abort.signal, reporter: onFirstBytes(() => abort.abort()) },
+      { code: 'ABORTED', message: /aborted/ },
     );
     await repo.close();
   });

@@ -164,4 +164,49 @@ describe('RetryBackend', () => {
     await reader.close();
     expect(inner.closed).toBe(2);
   });
+
+  it('asks a streamed read that broke off again for the bytes not yet given: the caller sees one stream', async () => {
+    /** Streams in pieces of 3 bytes; the first `breaks` streams fail after their second piece. */
+    class BreakingStreams extends MemoryBackend {
+      breaks = 2;
+      asked: ByteRange[] = [];
+      override async *loadStream(handle: ObjectHandle, range: ByteRange): AsyncIterable<Uint8Array> {
+        this.asked.push(range);
+        const data = await this.load(handle, range);
+        for (let at = 0; at < data.length; at += 3) {
+          if (at === 6 && this.breaks-- > 0) throw reset();
+          yield data.subarray(at, at + 3);
+        }
+      }
+    }
+    const inner = new BreakingStreams();
+    const retries: string[] = [];
+    const backend = new RetryBackend(inner, { sleep: async () => {}, onRetry: (what) => retries.push(what) });
+    await backend.save(h, Buffer.from('0123456789abcdefghij'));
+    const stream = backend.loadStream as (x: ObjectHandle, r: ByteRange) => AsyncIterable<Uint8Array>;
+    const got: string[] = [];
+    for await (const piece of stream(h, { offset: 1, length: 18 })) got.push(Buffer.from(piece).toString());
+    expect(got.join('')).toBe('123456789abcdefghi');
+    expect(inner.asked).toEqual([
+      { offset: 1, length: 18 },
+      { offset: 7, length: 12 },
+      { offset: 13, length: 6 },
+    ]);
+    expect(retries).toEqual([`load index/${h.name}`, `load index/${h.name}`]);
+    // damage is never asked again
+    const damaged = new (class extends MemoryBackend {
+      calls = 0;
+      override async *loadStream(): AsyncIterable<Uint8Array> {
+        this.calls++;
+        yield Buffer.from('x');
+        throw new FoleBackupError('REPO_CORRUPT', 'short');
+      }
+    })();
+    const once = new RetryBackend(damaged, { sleep: async () => {} });
+    const read = async (): Promise<void> => {
+      for await (const _ of (once.loadStream as typeof stream)(h, { offset: 0, length: 2 }));
+    };
+    await expectCode(read(), 'REPO_CORRUPT');
+    expect(damaged.calls).toBe(1);
+  });
 });

@@ -418,7 +418,7 @@ export class FileWriter {
    */
   private async readSpans(w: WindowState, read: QueuedRead): Promise<void> {
     const h = { type: 'data' as const, name: read.pack };
-    const stream = this.streamed && read.spans.length > 1 ? this.repo.backend.loadStream?.(h, read) : undefined;
+    const stream = this.streamed ? this.repo.backend.loadStream?.(h, read) : undefined;
     const pieces = stream === undefined ? undefined : cutSpans(stream, read, read.spans, `data/${read.pack}`);
     try {
       for (const span of read.spans) {
