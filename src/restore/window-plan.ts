@@ -21,8 +21,8 @@
  *
  * A span is the unit of memory and of a worker's job (about `maxSpan` bytes);
  * a read is the unit of requests. A remote backend pays a round trip per
- * request, so its windows' packs are each read in one request where the gaps
- * allow (restic's restorer reads a pack from its first to its last needed
+ * request, so a window's spans of a pack are read in one request where the
+ * gaps allow (restic's restorer reads a pack from its first to its last needed
  * blob); a local disk reads each span into its own buffer with no copy.
  */
 import { StopError } from '../errors.js';
