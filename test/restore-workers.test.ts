@@ -132,17 +132,46 @@ async function expectCleanFailure(
   expect(treeHash(target)).toBe(before);
 }
 
+const LOST_CONNECTION = { code: 'READ_ERROR', message: /^read data\/[0-9a-f]{64}: the connection/ };
+const ABORTED = { code: 'ABORTED', message: /aborted/ };
+
+/** expectCleanFailure of a repository opened through `backend`. */
+async function expectCleanFailureThrough(
+  backend: Backend,
+  expected: { code: string; message: RegExp },
+  opts: { reporter?: ProgressReporter; signal?: AbortSignal } = {},
+): Promise<void> {
+  const repo = await Repository.open(backend, TEST_PASSWORD);
+  try {
+    await expectCleanFailure(repo, opts, expected);
+  } finally {
+    await repo.close();
+  }
+}
+
+/** A restore aborted as soon as its first content bytes are written. */
+function abortedOnFirstBytes(): { signal: AbortSignal; reporter: ProgressReporter } {
+  const abort = new AbortController();
+  return { signal: abort.signal, reporter: onFirstBytes(() => abort.abort()) };
+}
+
+/** Restore into work/`dir`/fole and expect it to succeed with no worker running and no descriptor left open. */
+async function restoreCleanly(repo: Repository, dir: string): Promise<string> {
+  const target = join(work, dir, 'fole');
+  mkdirSync(join(work, dir));
+  const fds = openDescriptors();
+  const from = started.length;
+  const r = await restore(repo, backupId, { target, confirm: backupId, foleVersion: '2.3.1' });
+  expect(r.databases).toBe(4);
+  expect(started.slice(from).filter((t) => !t.exited)).toEqual([]);
+  expect(await leftOpen(fds), 'descriptors left open').toEqual([]);
+  return target;
+}
+
 describe('restore workers', () => {
   it('restore works through them (the fixture is sound)', async () => {
     const repo = await Repository.open(new LocalBackend(repoDir), TEST_PASSWORD);
-    const target = join(work, 'ok', 'fole');
-    mkdirSync(join(work, 'ok'));
-    const fds = openDescriptors();
-    const from = started.length;
-    const r = await restore(repo, backupId, { target, confirm: backupId, foleVersion: '2.3.1' });
-    expect(r.databases).toBe(4);
-    expect(started.slice(from).filter((t) => !t.exited)).toEqual([]);
-    expect(await leftOpen(fds), 'descriptors left open').toEqual([]);
+    await restoreCleanly(repo, 'ok');
     await repo.close();
   });
 
@@ -152,13 +181,10 @@ describe('restore workers', () => {
       (h, r) => h.type === 'data' && r !== undefined && r.length > 1024 * 1024,
       { offset: 0, bit: 3 },
     );
-    const repo = await Repository.open(backend, TEST_PASSWORD);
-    await expectCleanFailure(
-      repo,
-      {},
-      { code: 'CHECKSUM_MISMATCH', message: /^decrypt blob [0-9a-f]{12} in pack [0-9a-f]{12}: authentication failed$/ },
-    );
-    await repo.close();
+    await expectCleanFailureThrough(backend, {
+      code: 'CHECKSUM_MISMATCH',
+      message: /^decrypt blob [0-9a-f]{12} in pack [0-9a-f]{12}: authentication failed$/,
+    });
   });
 
   it('fail with the read error, not as damage, when pack spans cannot be read: nothing left behind', async () => {
@@ -176,9 +202,7 @@ describe('restore workers', () => {
         };
       }
     }
-    const repo = await Repository.open(new UnreadableSpans(new LocalBackend(repoDir)), TEST_PASSWORD);
-    await expectCleanFailure(repo, {}, { code: 'READ_ERROR', message: /^read data\/[0-9a-f]{64}: the connection/ });
-    await repo.close();
+    await expectCleanFailureThrough(new UnreadableSpans(new LocalBackend(repoDir)), LOST_CONNECTION);
   });
 
   it(
@@ -189,25 +213,15 @@ describe('restore workers', () => {
         offset: 20,
         bit: 1,
       });
-      const repo = await Repository.open(backend, TEST_PASSWORD);
-      await expectCleanFailure(
-        repo,
-        {},
-        { code: 'CHECKSUM_MISMATCH', message: /^decrypt index\/[0-9a-f]{64}: authentication failed$/ },
-      );
-      await repo.close();
+      await expectCleanFailureThrough(backend, {
+        code: 'CHECKSUM_MISMATCH',
+        message: /^decrypt index\/[0-9a-f]{64}: authentication failed$/,
+      });
     },
   );
 
   it('stop when the restore is aborted mid-staging: ABORTED, nothing left behind', async () => {
-    const repo = await Repository.open(new LocalBackend(repoDir), TEST_PASSWORD);
-    const abort = new AbortController();
-    await expectCleanFailure(
-      repo,
-      { signal: abort.signal, reporter: onFirstBytes(() => abort.abort()) },
-      { code: 'ABORTED', message: /aborted/ },
-    );
-    await repo.close();
+    await expectCleanFailureThrough(new LocalBackend(repoDir), ABORTED, abortedOnFirstBytes());
   });
 
   it('stop when the restore is aborted after staging, as the lock is taken: ABORTED, nothing left behind', async () => {
@@ -301,45 +315,28 @@ describe('restore from a backend that streams its reads', () => {
 
     const backend = new Streaming(new LocalBackend(repoDir));
     const repo = await Repository.open(backend, TEST_PASSWORD);
-    const target = join(work, 'stream', 'fole');
-    mkdirSync(join(work, 'stream'));
-    const fds = openDescriptors();
-    const r = await restore(repo, backupId, { target, confirm: backupId, foleVersion: '2.3.1' });
-    expect(r.databases).toBe(4);
+    const target = await restoreCleanly(repo, 'stream');
     expect(treeHash(target, { ignoreRoot: true })).toBe(treeHash(expected, { ignoreRoot: true }));
     // the fixture is one window: one request per pack
     expect(backend.requests.size).toBeGreaterThan(0);
     expect([...backend.requests.values()].filter((n) => n > 1)).toEqual([]);
-    expect(await leftOpen(fds), 'descriptors left open').toEqual([]);
     await repo.close();
   });
 
   it('fail with the read error when a streamed read breaks off: nothing left behind', async () => {
     const backend = new Streaming(new LocalBackend(repoDir), (_h, given) => (given > 100_000 ? 'fail' : undefined));
-    const repo = await Repository.open(backend, TEST_PASSWORD);
-    await expectCleanFailure(repo, {}, { code: 'READ_ERROR', message: /^read data\/[0-9a-f]{64}: the connection/ });
-    await repo.close();
+    await expectCleanFailureThrough(backend, LOST_CONNECTION);
   });
 
   it('stop as damage when a streamed read ends short (a pack shorter than the index says): nothing left behind', async () => {
     const backend = new Streaming(new LocalBackend(repoDir), (_h, given) => (given > 100_000 ? 'end' : undefined));
-    const repo = await Repository.open(backend, TEST_PASSWORD);
-    await expectCleanFailure(
-      repo,
-      {},
-      { code: 'CHECKSUM_MISMATCH', message: /^pack [0-9a-f]{12}: read data\/[0-9a-f]{64}: range \d+\+\d+ lies beyond/ },
-    );
-    await repo.close();
+    await expectCleanFailureThrough(backend, {
+      code: 'CHECKSUM_MISMATCH',
+      message: /^pack [0-9a-f]{12}: read data\/[0-9a-f]{64}: range \d+\+\d+ lies beyond/,
+    });
   });
 
   it('stop when aborted in the middle of streamed reads: ABORTED, nothing left behind', async () => {
-    const repo = await Repository.open(new Streaming(new LocalBackend(repoDir)), TEST_PASSWORD);
-    const abort = new AbortController();
-    await expectCleanFailure(
-      repo,
-      { signal: abort.signal, reporter: onFirstBytes(() => abort.abort()) },
-      { code: 'ABORTED', message: /aborted/ },
-    );
-    await repo.close();
+    await expectCleanFailureThrough(new Streaming(new LocalBackend(repoDir)), ABORTED, abortedOnFirstBytes());
   });
 });
