@@ -130,18 +130,6 @@ interface Staged {
   ownersWarning: string | undefined;
 }
 
-/**
- * A window of files planned together (src/restore/window-plan.ts): bounded in
- * entries, bytes and multi-chunk files. Each pack a window needs is one request
- * from a remote backend, so a window covers several packs' worth of the tree: a
- * backup interleaves its packs over the tree (on `default`, windows of 1,024
- * files needed each pack in 3 to 80 windows, 381 window-pack pairs for 57
- * packs; windows of 8,192 files, 149 pairs). Its entries and plan die once it
- * is planned: a window is kept encoded (src/restore/span-job.ts).
- */
-const WINDOW_FILES = 8192;
-const WINDOW_BYTES = 512 * 1024 * 1024;
-const WINDOW_MULTI_FILES = 1024;
 /** Staged bytes between two background syncs (src/fs/sync-filesystem.ts BackgroundSync). */
 const BACKGROUND_SYNC_BYTES = 128 * 1024 * 1024;
 
@@ -216,6 +204,8 @@ async function stageTree(repo: BlobReader, snap: Snapshot, plan: RestorePlan, op
     throw err;
   });
   try {
+    // how the writer wants its windows cut: larger from a remote backend (src/restore/write-files.ts)
+    const cut = writer.windows;
     let window: TreeEntry[] = [];
     let windowBytes = 0;
     let windowMulti = 0;
@@ -283,8 +273,7 @@ async function stageTree(repo: BlobReader, snap: Snapshot, plan: RestorePlan, op
       window.push(e);
       windowBytes += e.size ?? 0;
       if ((e.chunks?.length ?? 0) > 1) windowMulti++;
-      if (window.length >= WINDOW_FILES || windowBytes >= WINDOW_BYTES || windowMulti >= WINDOW_MULTI_FILES)
-        await flush();
+      if (window.length >= cut.files || windowBytes >= cut.bytes || windowMulti >= cut.multiFiles) await flush();
     }
     // the tree is over: no side file can come any more
     for (const u of unsettled) if (!u.hasSide) settled.push(u.e);

@@ -1,6 +1,7 @@
 /**
  * Writing restored files into staging (restic's restorer, in spirit), on
- * worker threads. Each window of up to 8,192 files is planned pack by pack
+ * worker threads. Each window (its size: `windows`, chosen by how the backend
+ * reads) is planned pack by pack
  * (pure: src/restore/window-plan.ts); this executor carries the plans out, and
  * the per-byte work runs on the workers (src/restore/restore-worker.ts):
  *
@@ -27,8 +28,9 @@
  *   (src/restore/check-database.ts), then its mode and mtime
  *   (wherever a file gets its mode, it first gets its owner when the restore
  *   gives owners: src/restore/ownership.ts)
- *   addWindow returns once enough spans are queued to keep the reads going
- *   and at most MAX_WINDOWS windows are unfinished (bounded memory)
+ *   addWindow returns once few enough reads are queued (span by span: enough
+ *   to keep the reads going) and few enough windows are unfinished (bounded
+ *   memory; `windows`, Windowing)
  *
  * The first failure (or an abort) stops everything: nothing more is read or
  * handed out, and close() waits for the jobs under way — so no descriptor
@@ -81,12 +83,43 @@ const READ_GAP = LIMITS.maxGap;
  * transport buffers per connection; more requests would only add idle connections, as a stream waits for room.
  */
 const STREAMS = 3;
+/** How files are cut into windows (by the caller: bounded in entries, bytes and multi-chunk files), and how many
+ * are planned ahead. */
+export interface Windowing {
+  files: number;
+  bytes: number;
+  multiFiles: number;
+  /** Windows planned and not yet complete (their files wait for spans or for their whole-file check) beyond the one
+   * being added: a bound on the plans held. */
+  maxWindows: number;
+  /** addWindow waits while this many reads are queued: a bound on the encoded spans held. */
+  maxQueued: number;
+}
+
 /**
- * Windows planned and not yet complete (their files wait for spans or for their
- * whole-file check) beyond the one being added: a bound on the plans held, beside
- * the one on queued reads.
+ * Read span by span (a local disk, SFTP): windows small enough that their entries and plans die young on the main
+ * thread (4,096 tiles per window kept 60 MB more heap), the next planned once the queue runs short.
  */
-const MAX_WINDOWS = 2;
+const SPAN_WINDOWS: Omit<Windowing, 'maxQueued'> = {
+  files: 1024,
+  bytes: 64 * 1024 * 1024,
+  multiFiles: 128,
+  maxWindows: 8,
+};
+/**
+ * Streamed (S3): each pack a window needs is a request, and a backup interleaves its packs over the tree: on
+ * `default`, windows of 1,024 files needed each pack in 3 to 80 windows (381 window-pack pairs for 57 packs);
+ * windows of 8,192 files, 149 pairs. Planning such a window takes the main thread long enough to starve the
+ * workers, so the next one is planned while this one is read (bounded by windows, not by queued reads: a window
+ * is kept encoded, src/restore/span-job.ts, ~2 MB for 8,192 files).
+ */
+const STREAMED_WINDOWS: Windowing = {
+  files: 8192,
+  bytes: 512 * 1024 * 1024,
+  multiFiles: 1024,
+  maxWindows: 2,
+  maxQueued: Number.POSITIVE_INFINITY,
+};
 
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
 
@@ -158,7 +191,7 @@ export class FileWriter {
   /** Spans read or being written at most. */
   private readonly maxHeld: number;
   /** Unfinished windows, oldest first. */
-  private readonly windows = new Set<WindowState>();
+  private readonly unfinished = new Set<WindowState>();
   private readonly queue: { w: WindowState; read: QueuedRead }[] = [];
   /** Spans read (or being read) and not yet written. */
   private held = 0;
@@ -169,6 +202,8 @@ export class FileWriter {
   private readonly maxReads: number;
   /** Whether reads are streamed (Backend.loadStream): a pack's spans in one request. */
   private readonly streamed: boolean;
+  /** How the caller cuts the files into windows, and how many this writer plans ahead. */
+  readonly windows: Windowing;
   /** Databases by path: settled when written and verified. */
   private readonly complete = new Map<string, Deferred>();
   private failure: { err: unknown } | undefined;
@@ -191,6 +226,7 @@ export class FileWriter {
     this.maxHeld = 2 * threads + 2;
     this.streamed = repo.backend.loadStream !== undefined;
     this.maxReads = this.streamed ? STREAMS : this.maxHeld;
+    this.windows = this.streamed ? STREAMED_WINDOWS : { ...SPAN_WINDOWS, maxQueued: this.maxHeld };
     // as many packs open as spans may be read at once: spans come pack by pack
     this.packs = new PackReaders(repo.backend, this.maxHeld);
     opts.signal?.addEventListener('abort', this.onAbort, { once: true });
@@ -213,8 +249,8 @@ export class FileWriter {
   /**
    * Plan a window of file and database entries (tree order; their directories
    * exist) and start writing it. Resolves when the window is under way, fewer
-   * than `maxHeld` spans wait to be read and at most MAX_WINDOWS windows are
-   * unfinished; rejects with the first failure.
+   * than `windows.maxQueued` reads wait and at most `windows.maxWindows` more
+   * windows are unfinished; rejects with the first failure.
    */
   async addWindow(files: readonly TreeEntry[]): Promise<void> {
     this.throwIfFailed();
@@ -228,7 +264,7 @@ export class FileWriter {
           (id) => this.repo.whyMissing(id),
         ),
       );
-      this.windows.add(w);
+      this.unfinished.add(w);
       // the empty and the multi-chunk files now; a one-chunk file (most of them) is created when its blob is written
       for (const e of files) {
         if ((e.chunks?.length ?? 0) === 1) continue;
@@ -263,7 +299,8 @@ export class FileWriter {
       this.fail(err);
       throw err;
     }
-    while (this.failure === undefined && (this.queue.length >= this.maxHeld || this.windows.size > MAX_WINDOWS)) {
+    const { maxQueued, maxWindows } = this.windows;
+    while (this.failure === undefined && (this.queue.length >= maxQueued || this.unfinished.size > maxWindows)) {
       await new Promise<void>((resolve) => this.waiting.push(resolve));
     }
     this.throwIfFailed();
@@ -338,7 +375,7 @@ export class FileWriter {
 
   /** Wait until every window added is written and verified; rejects with the first failure. */
   async drain(): Promise<void> {
-    for (const w of this.windows) await w.done.promise;
+    for (const w of this.unfinished) await w.done.promise;
     this.throwIfFailed();
   }
 
@@ -363,7 +400,7 @@ export class FileWriter {
     if (this.failure !== undefined) return;
     this.failure = { err };
     this.queue.length = 0;
-    for (const w of this.windows) w.done.reject(err);
+    for (const w of this.unfinished) w.done.reject(err);
     for (const d of this.complete.values()) d.reject(err);
     this.wake();
     // the workers stop between blobs; close() waits for them
@@ -499,7 +536,7 @@ export class FileWriter {
     this.opts.onFiles?.(n);
     w.filesLeft -= n;
     if (w.filesLeft === 0) {
-      this.windows.delete(w);
+      this.unfinished.delete(w);
       w.done.resolve();
       this.wake();
     }
