@@ -6,7 +6,7 @@
  * with the error it must, staging and journal are gone, the target is as it
  * was, no descriptor is left open and no worker thread is left running.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,11 +58,15 @@ afterAll(() => {
  * repository), and its child processes show as pipes.
  */
 const PROJECT = fileURLToPath(new URL('..', import.meta.url));
+/** Its dependencies, where they really are (node_modules may be a link to another checkout's). */
+const DEPENDENCIES = `${realpathSync(join(PROJECT, 'node_modules'))}/`;
 
 /** Descriptors open now that were not in `before` (number → target), for the failure message. */
 function newDescriptors(before: Map<number, string>): string[] {
   return [...openDescriptors()]
-    .filter(([fd, target]) => before.get(fd) !== target && !target.startsWith(PROJECT))
+    .filter(
+      ([fd, target]) => before.get(fd) !== target && !target.startsWith(PROJECT) && !target.startsWith(DEPENDENCIES),
+    )
     .map(([fd, target]) => `${fd} -> ${target}`);
 }
 
