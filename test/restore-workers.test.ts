@@ -310,7 +310,7 @@ class Streaming extends WrappedBackend {
 }
 
 describe('restore from a backend that streams its reads', () => {
-  it('reads each pack the backup needs in one request, and restores the same tree as from the local repository', async () => {
+  it('reads each pack in one request, and restores the same tree as from the local repository', async () => {
     const local = await Repository.open(new LocalBackend(repoDir), TEST_PASSWORD);
     const expected = join(work, 'stream-local', 'fole');
     mkdirSync(join(work, 'stream-local'));
@@ -332,7 +332,7 @@ describe('restore from a backend that streams its reads', () => {
     await expectCleanFailureThrough(backend, LOST_CONNECTION);
   });
 
-  it('stop as damage when a streamed read ends short (a pack shorter than the index says): nothing left behind', async () => {
+  it('stop as damage when a streamed read ends short (a pack shorter than its index): nothing left', async () => {
     const backend = new Streaming(new LocalBackend(repoDir), (_h, given) => (given > 100_000 ? 'end' : undefined));
     await expectCleanFailureThrough(backend, {
       code: 'CHECKSUM_MISMATCH',

@@ -256,7 +256,7 @@ describe('planWindow: reads', () => {
     ]);
   });
 
-  it('on random hostile layouts (a pack used all over the window, huge gaps, large blobs, dedup), every span is read once', () => {
+  it('on random hostile layouts (a pack used all over, huge gaps, large blobs, dedup), every span is read once', () => {
     for (let seed = 1; seed <= 25; seed++) {
       const rnd = random(seed);
       const blobs: { id: string; pack: string; length: number; at: number }[] = [];
