@@ -4,18 +4,8 @@
  * backup, a `snapshots`, a restore from disk. The location is checked at once (its parser is apart from the SDK);
  * only the client waits for the first call.
  */
-import type {
-  Backend,
-  ByteRange,
-  Bytes,
-  ImmutabilityReport,
-  ObjectHandle,
-  ObjectInfo,
-  ObjectReader,
-  ObjectType,
-  StorageFacts,
-  TemporaryFile,
-} from './backend.js';
+import type { Backend, ByteRange, Bytes, ObjectHandle, ObjectInfo, ObjectType } from './backend.js';
+import { StandInBackend } from './wrapped.js';
 
 /** The optional methods a backend class has: the lazy stand-in must offer exactly these (see WrappedBackend). */
 export type OptionalMethod =
@@ -26,13 +16,7 @@ export type OptionalMethod =
   | 'retainedUntil'
   | 'probeImmutability';
 
-export class LazyBackend implements Backend {
-  readonly openReader?: (h: ObjectHandle) => Promise<ObjectReader>;
-  readonly listTemporary?: () => AsyncIterable<TemporaryFile>;
-  readonly removeTemporary?: (t: TemporaryFile) => Promise<void>;
-  readonly storageFacts?: () => Promise<StorageFacts>;
-  readonly retainedUntil?: (h: ObjectHandle) => Promise<number | undefined>;
-  readonly probeImmutability?: () => Promise<ImmutabilityReport>;
+export class LazyBackend extends StandInBackend implements Backend {
   private loaded: Promise<Backend> | undefined;
 
   /** `has`: the optional methods the loaded backend has; `make` loads and makes it (on the first call). */
@@ -41,6 +25,7 @@ export class LazyBackend implements Backend {
     has: readonly OptionalMethod[],
     private readonly make: () => Promise<Backend>,
   ) {
+    super();
     const on = new Set(has);
     const missing = (name: OptionalMethod): Error => new Error(`${location}: the backend has no ${name}`);
     const optional = <K extends OptionalMethod>(name: K, b: Backend): NonNullable<Backend[K]> => {
