@@ -177,12 +177,6 @@ const ALL_PAGES = 0x7fffffff;
  * against SQLite's 16 MB, the copy takes ~20% less CPU (docs/BENCHMARKS.md).
  */
 const SOURCE_CACHE_KIB = 256;
-/**
- * Page cache of the connection that checks a copy, in KiB: integrity_check looks up
- * every index entry in its table, which a cache helps, but past a few MB the cache's
- * own upkeep costs more than it saves (docs/BENCHMARKS.md).
- */
-const CHECK_CACHE_KIB = 4096;
 
 interface Source {
   rel: string;
@@ -638,7 +632,6 @@ function checkCopy(s: Source, file: string, transform: CaptureOptions['transform
   let userVersion = 0;
   try {
     db = new Database(file, { fileMustExist: true });
-    db.pragma(`cache_size = -${CHECK_CACHE_KIB}`);
     if (transform !== undefined) {
       try {
         transform(s.rel, db);
