@@ -82,6 +82,24 @@ function pinMtime(file: string): number {
   return t;
 }
 
+/** The target as a rollback-journal database nobody has open, its mtime pinned (returned). */
+function closedTarget(): number {
+  createDatabase(target(), 200, 'delete');
+  return pinMtime(target());
+}
+
+/** A copy of the (closed) target at `file` with row `n` changed in place: the same size. */
+function changedCopy(file: string, n: number): string {
+  copyFileSync(target(), file);
+  const db = new Database(file);
+  try {
+    db.prepare('UPDATE counter SET payload = ? WHERE n = ?').run('z'.repeat(210), n);
+  } finally {
+    db.close();
+  }
+  return file;
+}
+
 function rows(file: string): unknown[] {
   const db = new Database(file, { readonly: true });
   try {
@@ -171,7 +189,7 @@ describe('an incremental captures a changed database again', () => {
     });
   });
 
-  it('after a commit over stale frames of a restarted -wal (same size, header and last frame), mtime set back', async () => {
+  it('after a commit over stale frames of a restarted -wal (same size, header, last frame), old mtime', async () => {
     const db = holdOpen(target());
     insert(db, 1, 200);
     db.pragma('wal_checkpoint(PASSIVE)');
@@ -199,15 +217,10 @@ describe('an incremental captures a changed database again', () => {
   });
 
   it('after a same-size rewrite of the main file with its mtime set back', async () => {
-    createDatabase(target(), 200, 'delete');
-    const mtime = pinMtime(target());
+    const mtime = closedTarget();
     await expectRecaptured(() => {
       // the same database with one row changed in place, written over the original
-      const other = join(work, 'other.db');
-      copyFileSync(target(), other);
-      const db = new Database(other);
-      db.prepare('UPDATE counter SET payload = ? WHERE n = 7').run('z'.repeat(210));
-      db.close();
+      const other = changedCopy(join(work, 'other.db'), 7);
       const size = statSync(target()).size;
       writeFileSync(target(), readFileSync(other));
       utimesSync(target(), mtime, mtime);
@@ -226,14 +239,9 @@ describe('an incremental captures a changed database again', () => {
   });
 
   it('after the file is replaced by another of the same size and mtime (renamed over it)', async () => {
-    createDatabase(target(), 200, 'delete');
-    const mtime = pinMtime(target());
+    const mtime = closedTarget();
     await expectRecaptured(() => {
-      const other = join(root, 'projects', 'p1', 'incoming.db');
-      copyFileSync(target(), other);
-      const db = new Database(other);
-      db.prepare('UPDATE counter SET payload = ? WHERE n = 9').run('y'.repeat(210));
-      db.close();
+      const other = changedCopy(join(root, 'projects', 'p1', 'incoming.db'), 9);
       utimesSync(other, mtime, mtime);
       renameSync(other, target());
     });
@@ -304,7 +312,8 @@ describe('an incremental keeps an untouched database from its parent', () => {
     const wal = statSync(target('-wal'), { bigint: true });
     const header = readFileSync(target('-wal')).subarray(0, 32).toString('hex');
     // what the previous release recorded for this very content
-    const v1 = `v1 ${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs} wal ${wal.ino}:${wal.size}:${wal.mtimeNs}:${header}`;
+    const main = `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+    const v1 = `v1 ${main} wal ${wal.ino}:${wal.size}:${wal.mtimeNs}:${header}`;
     const parentDatabases = snap.databases.map((d) => (d.path === TARGET ? { ...d, fingerprint: v1 } : d));
     const settled = new Map<string, DatabaseOutcome>();
     const outcomes = new DatabaseOutcomes();
@@ -330,7 +339,7 @@ describe('an incremental keeps an untouched database from its parent', () => {
 });
 
 describe('fingerprintOf', () => {
-  it('gives none (changed) while a time of the file or its -wal is too recent to tell a later write apart', async () => {
+  it('gives none (changed) while a time of the file or its -wal is too recent to tell a later write from', async () => {
     const db = holdOpen(target());
     insert(db, 1, 50);
     const old = Math.floor(Date.now() / 1000) - 60;
