@@ -930,7 +930,8 @@ async function benchmark(
       ...(anchorVersions
         ? [
             `anchors: ${opts.anchors.join(', ')} (${[...new Set(Object.values(anchorVersions))].join('; ')}) — ` +
-              `restic's and borg's time includes the sqlite3 .backup of every DB` +
+              `the time of ${opts.anchors.filter((a) => a !== 'restic-plain').join(' and ') || 'none'} includes ` +
+              `the sqlite3 .backup of every DB` +
               `${opts.anchors.includes('restic-plain') ? '; restic-plain backs up the raw tree, -wal included' : ''}`,
           ]
         : []),

@@ -115,6 +115,11 @@ export interface Table {
   right: Set<number>;
 }
 
+/** Right-align every column of `head` from `first` on (the figures). */
+function numericFrom(head: readonly string[], first: number): Set<number> {
+  return new Set(head.map((_, i) => i).filter((i) => i >= first));
+}
+
 /** The one table: per scenario, times of each tool, ratios, fole's rates, peak RSS, CPU, repository growth. */
 export function mainTable(sums: readonly Summary[], tools: readonly ToolName[], scenarios: readonly Scenario[]): Table {
   // a --baseline build has a table of its own (baselineTable)
@@ -147,7 +152,7 @@ export function mainTable(sums: readonly Summary[], tools: readonly ToolName[], 
       tools.map((t) => cell(get(t), (s) => (s.repoGrowthBytes === null ? '–' : mib(s.repoGrowthBytes)))).join(' / '),
     ]);
   }
-  return { head, rows, right: new Set(head.map((_, i) => i).filter((i) => i > 0)) };
+  return { head, rows, right: numericFrom(head, 1) };
 }
 
 /**
@@ -437,7 +442,7 @@ export function ratioTable(
         }),
       ];
     });
-  return { head, rows, right: new Set(head.map((_, i) => i).filter((i) => i > 0)) };
+  return { head, rows, right: numericFrom(head, 1) };
 }
 
 /** What one shape gave, for the summary of an invocation that measured several. */
@@ -494,5 +499,5 @@ export function shapesSummaryTable(results: readonly ShapeResult[]): Table {
       foreign.length === 0 ? '–' : Math.max(...foreign).toFixed(1),
     ];
   });
-  return { head, rows, right: new Set(head.map((_, i) => i).filter((i) => i > 1)) };
+  return { head, rows, right: numericFrom(head, 2) };
 }

@@ -704,6 +704,7 @@ class RootBuilder {
       const ti = db.prepare('INSERT INTO tile_index(z, x, y, bytes, etag) VALUES (?, ?, ?, ?, ?)');
       for (const t of tiles) ti.run(t.z, t.x, t.y, t.bytes, t.etag);
     });
+    w.progress.advance(statSync(w.abs(rel)).size, rel);
     // drawn traces: long line geometries (compressible text), the bulk of a busy map's recent edits
     this.walTail(rel, (db, wal, limit) => {
       const ann = db.prepare('INSERT INTO annotations(z, x, y, label, geometry, created_at) VALUES (?, ?, ?, ?, ?, ?)');
@@ -717,7 +718,6 @@ class RootBuilder {
       }
     });
     this.databases.push(rel);
-    w.progress.advance(statSync(w.abs(rel)).size, rel);
   }
 
   private async projectDb(p: ProjectPlan): Promise<void> {
