@@ -334,7 +334,7 @@ async function runOnce(env: Env, runNo: number): Promise<{ ms: Measurement[]; mu
   mkdirSync(dir, { recursive: true });
   log(`run ${runNo}/${env.opts.runs}: copying the tree into ${root}`);
   copyTree(env.dataset.root, root);
-  const live = new LiveDatabases(listTree(root).databases);
+  const live = await LiveDatabases.open(listTree(root).databases);
   const tools = order(makeTools(env, dir), runNo);
   const ms: Measurement[] = [];
   const want = new Set(env.scenarios);
@@ -380,7 +380,7 @@ async function runOnce(env: Env, runNo: number): Promise<{ ms: Measurement[]; mu
       }
     }
   } finally {
-    live.close();
+    await live.close();
     retire(env, dir);
   }
   return { ms, mutation };
@@ -407,7 +407,7 @@ async function dedup(env: Env): Promise<{ figures: DedupFigure[]; mutation: Muta
     }
   }
   log(`dedup: ${rels.join(' + ')} in ${root}`);
-  const live = new LiveDatabases(rels.map((r) => join(root, r)));
+  const live = await LiveDatabases.open(rels.map((r) => join(root, r)));
   const tools = makeTools(env, dir);
   const out: DedupFigure[] = [];
   try {
@@ -459,7 +459,7 @@ async function dedup(env: Env): Promise<{ figures: DedupFigure[]; mutation: Muta
     }
     return { figures: out, mutation };
   } finally {
-    live.close();
+    await live.close();
     retire(env, dir);
   }
 }
@@ -474,7 +474,7 @@ async function profile(
   makeRoom(env, env.listing.bytes * 3 * 1.2 + 2e9);
   mkdirSync(dir, { recursive: true });
   copyTree(env.dataset.root, root);
-  const live = new LiveDatabases(listTree(root).databases);
+  const live = await LiveDatabases.open(listTree(root).databases);
   const outDir = join(env.opts.out, `profile-${env.label}-${stamp}`);
   const steps: { step: string; wallS: number | null; summaries: ProfileSummary[] }[] = [];
   try {
@@ -500,7 +500,7 @@ async function profile(
     await record('restore', () => tool('restore').restore(join(dir, 'restore-target')), []);
     await record('verify', () => tool('verify').verify(), []);
   } finally {
-    live.close();
+    await live.close();
     retire(env, dir);
   }
   return { dir: outDir, steps };
@@ -526,7 +526,7 @@ async function offsiteRun(env: Env, runNo: number, targets: readonly OffsiteTarg
   mkdirSync(dir, { recursive: true });
   log(`offsite run ${runNo}/${env.opts.runs}: copying the tree into ${root}`);
   copyTree(env.dataset.root, root);
-  const live = new LiveDatabases(listTree(root).databases);
+  const live = await LiveDatabases.open(listTree(root).databases);
   const want = new Set(env.opts.scenarios);
   try {
     const source = new FoleTool(env.build, dir, env.logDir);
@@ -606,7 +606,7 @@ async function offsiteRun(env: Env, runNo: number, targets: readonly OffsiteTarg
       }
     }
   } finally {
-    live.close();
+    await live.close();
     retire(env, dir);
   }
 }
