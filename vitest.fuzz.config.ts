@@ -12,6 +12,7 @@ export default defineConfig({
     include: [
       'src/snapshot/validate.test.ts',
       'src/repository/master-index.test.ts',
+      'src/repository/index-bytes.test.ts',
       'src/repository/pack.test.ts',
       'src/repository/config.test.ts',
       'src/snapshot/store.test.ts',

@@ -23,13 +23,23 @@
  *   --profile: a full backup, an unchanged incremental, a restore and a verify under node --cpu-prof
  *   --baseline REF: REF built in a worktree (bench/lib/baseline.ts) is one more tool, `fole@REF`,
  *     interleaved with the others in every step, and compared with this build in a table of its own
+ *   --shape: the same, once per shape (bench/lib/shapes.ts) instead of a preset, without machine limits,
+ *     with issue 18's goals per shape and, for several shapes, one summary table
  */
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, statfsSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mutateStorageRoot, type MutationResult } from '../src/demo/generate-storage-root.js';
-import { copyTree, ensureDataset, listTree, type Dataset, type TreeListing } from './lib/dataset.js';
+import {
+  copyTree,
+  datasetLabel,
+  ensureDataset,
+  listTree,
+  type Dataset,
+  type DatasetChoice,
+  type TreeListing,
+} from './lib/dataset.js';
 import { buildBaseline, type BaselineBuild } from './lib/baseline.js';
 import { profileMarkdown, summarizeProfileDir, type ProfileSummary } from './lib/cpu-profile.js';
 import { measureLimits, type Limit } from './lib/limits.js';
@@ -55,14 +65,19 @@ import {
   goalsTable,
   limitsTable,
   mainTable,
+  ratioTable,
   renderMarkdown,
   renderText,
+  shapeGoals,
+  shapesSummaryTable,
   summarize,
   type DedupFigure,
   type Goal,
   type Measurement,
+  type ShapeResult,
   type Summary,
 } from './lib/report.js';
+import { SHAPES } from './lib/shapes.js';
 import { ensureAnchors } from './lib/tools/anchor.js';
 import { BorgTool, borgVersion } from './lib/tools/borg.js';
 import { FoleTool, foleCommands, type FoleBuild } from './lib/tools/fole.js';
@@ -91,6 +106,10 @@ function log(msg: string): void {
 
 interface Env {
   opts: BenchOptions;
+  /** The dataset's name in file names and reports (datasetLabel). */
+  label: string;
+  /** The scenarios run on this dataset (a shape leaves some out by default). */
+  scenarios: Scenario[];
   /** Trees done with, removed only at the end (see retire()). */
   graveyard: string;
   dataset: Dataset;
@@ -109,6 +128,7 @@ function makeTools(env: Env, workDir: string): BenchTool[] {
   const builds = env.baseline === null ? [env.build] : [env.build, env.baseline];
   const tools: BenchTool[] = builds.map((b) => new FoleTool(b, workDir, env.logDir));
   if (env.opts.anchors.includes('restic')) tools.push(new ResticTool(workDir, env.logDir));
+  if (env.opts.anchors.includes('restic-plain')) tools.push(new ResticTool(workDir, env.logDir, undefined, true));
   if (env.opts.anchors.includes('borg')) tools.push(new BorgTool(workDir, env.logDir));
   return tools;
 }
@@ -314,10 +334,10 @@ async function runOnce(env: Env, runNo: number): Promise<{ ms: Measurement[]; mu
   mkdirSync(dir, { recursive: true });
   log(`run ${runNo}/${env.opts.runs}: copying the tree into ${root}`);
   copyTree(env.dataset.root, root);
-  const live = new LiveDatabases(listTree(root).databases);
+  const live = await LiveDatabases.open(listTree(root).databases);
   const tools = order(makeTools(env, dir), runNo);
   const ms: Measurement[] = [];
-  const want = new Set(env.opts.scenarios);
+  const want = new Set(env.scenarios);
   const broken = new Set<ToolName>();
   let mutation: MutationResult | null = null;
   try {
@@ -360,7 +380,7 @@ async function runOnce(env: Env, runNo: number): Promise<{ ms: Measurement[]; mu
       }
     }
   } finally {
-    live.close();
+    await live.close();
     retire(env, dir);
   }
   return { ms, mutation };
@@ -387,7 +407,7 @@ async function dedup(env: Env): Promise<{ figures: DedupFigure[]; mutation: Muta
     }
   }
   log(`dedup: ${rels.join(' + ')} in ${root}`);
-  const live = new LiveDatabases(rels.map((r) => join(root, r)));
+  const live = await LiveDatabases.open(rels.map((r) => join(root, r)));
   const tools = makeTools(env, dir);
   const out: DedupFigure[] = [];
   try {
@@ -439,7 +459,7 @@ async function dedup(env: Env): Promise<{ figures: DedupFigure[]; mutation: Muta
     }
     return { figures: out, mutation };
   } finally {
-    live.close();
+    await live.close();
     retire(env, dir);
   }
 }
@@ -454,8 +474,8 @@ async function profile(
   makeRoom(env, env.listing.bytes * 3 * 1.2 + 2e9);
   mkdirSync(dir, { recursive: true });
   copyTree(env.dataset.root, root);
-  const live = new LiveDatabases(listTree(root).databases);
-  const outDir = join(env.opts.out, `profile-${env.opts.preset}-${stamp}`);
+  const live = await LiveDatabases.open(listTree(root).databases);
+  const outDir = join(env.opts.out, `profile-${env.label}-${stamp}`);
   const steps: { step: string; wallS: number | null; summaries: ProfileSummary[] }[] = [];
   try {
     const prof = (name: string): string => join(outDir, name);
@@ -480,7 +500,7 @@ async function profile(
     await record('restore', () => tool('restore').restore(join(dir, 'restore-target')), []);
     await record('verify', () => tool('verify').verify(), []);
   } finally {
-    live.close();
+    await live.close();
     retire(env, dir);
   }
   return { dir: outDir, steps };
@@ -506,7 +526,7 @@ async function offsiteRun(env: Env, runNo: number, targets: readonly OffsiteTarg
   mkdirSync(dir, { recursive: true });
   log(`offsite run ${runNo}/${env.opts.runs}: copying the tree into ${root}`);
   copyTree(env.dataset.root, root);
-  const live = new LiveDatabases(listTree(root).databases);
+  const live = await LiveDatabases.open(listTree(root).databases);
   const want = new Set(env.opts.scenarios);
   try {
     const source = new FoleTool(env.build, dir, env.logDir);
@@ -586,7 +606,7 @@ async function offsiteRun(env: Env, runNo: number, targets: readonly OffsiteTarg
       }
     }
   } finally {
-    live.close();
+    await live.close();
     retire(env, dir);
   }
 }
@@ -740,7 +760,15 @@ async function main(): Promise<void> {
     }
   }
   try {
-    await benchmark(opts, build, baseline);
+    if (opts.shapes.length === 0) await benchmark(opts, build, baseline, { kind: 'preset', name: opts.preset });
+    else {
+      const results: ShapeResult[] = [];
+      for (const name of opts.shapes) {
+        const r = await benchmark(opts, build, baseline, { kind: 'shape', name });
+        if (r !== null) results.push(r);
+      }
+      if (results.length > 1) shapesSummary(opts, results);
+    }
   } finally {
     if (baseline !== null && opts.keep)
       log(`kept the baseline's worktree ${baseline.dir}; \`git worktree remove --force\` it when done`);
@@ -748,17 +776,52 @@ async function main(): Promise<void> {
   }
 }
 
-/** Everything after the builds: dataset, limits, the runs, the report. */
-async function benchmark(opts: BenchOptions, build: FoleBuild, baseline: BaselineBuild | null): Promise<void> {
+/**
+ * Several shapes in one invocation: one row per shape with its ratios (stdout, and a Markdown and JSON file of
+ * their own; each shape's full figures are in its own results files).
+ */
+function shapesSummary(opts: BenchOptions, results: readonly ShapeResult[]): void {
+  const t = shapesSummaryTable(results);
+  const title =
+    `shapes, ${opts.runs} run(s), medians: fole-backup's wall time over restic with its sqlite3 hook ` +
+    `(restic+hook) and over restic on the raw tree (restic-plain); below 1, fole-backup is faster`;
+  process.stdout.write(`\n${title}\n${renderText(t)}\n`);
+  const stamp = new Date(started).toISOString().replace(/[:.]/g, '-');
+  const base = join(opts.out, `results-shapes-${stamp}`);
+  writeFileSync(`${base}.md`, `${title}\n\nCommand: \`${commandLine()}\`\n\n${renderMarkdown(t)}\n`);
+  writeFileSync(`${base}.json`, `${JSON.stringify({ ...runRecord(opts), shapes: results }, null, 2)}\n`);
+  log(`wrote ${base}.md and ${base}.json`);
+}
+
+/** The scenarios run on a dataset: a shape, unless --scenarios says, has no verify and a dedup only if it says. */
+function scenariosFor(opts: BenchOptions, choice: DatasetChoice): Scenario[] {
+  if (choice.kind === 'preset' || opts.scenariosGiven) return opts.scenarios;
+  const dedup = SHAPES[choice.name].dedup;
+  return opts.scenarios.filter((s) => s !== 'verify' && (s !== 'dedup' || dedup));
+}
+
+/**
+ * Everything after the builds for one dataset: the dataset, limits (not for a shape), the runs, the report.
+ * Returns a shape's figures for the summary of several (null for a preset).
+ */
+async function benchmark(
+  opts: BenchOptions,
+  build: FoleBuild,
+  baseline: BaselineBuild | null,
+  choice: DatasetChoice,
+): Promise<ShapeResult | null> {
   const anchored = opts.anchors.length > 0;
-  const dataset = await ensureDataset(REPO_ROOT, opts.out, opts.preset, log, { files: opts.files, mb: opts.mb });
+  const isShape = choice.kind === 'shape';
+  const label = datasetLabel(choice);
+  const scenarios = scenariosFor(opts, choice);
+  const dataset = await ensureDataset(REPO_ROOT, opts.out, choice, log, { files: opts.files, mb: opts.mb });
   const listing = listTree(dataset.root);
   const stamp = new Date()
     .toISOString()
     .replace(/[:.]/g, '-')
     .replace(/-\d+Z$/, 'Z');
   const workBase = join(opts.out, `work-${stamp}`);
-  const logDir = join(opts.out, `logs-${opts.preset}-${stamp}`);
+  const logDir = join(opts.out, `logs-${label}-${stamp}`);
   mkdirSync(workBase, { recursive: true });
   mkdirSync(logDir, { recursive: true });
   const fs = sameFilesystem([workBase, dataset.root, tmpdir()]);
@@ -778,6 +841,8 @@ async function benchmark(opts: BenchOptions, build: FoleBuild, baseline: Baselin
   const toolNames: ToolName[] = ['fole', ...(baseline === null ? [] : [baseline.name]), ...opts.anchors];
   const env: Env = {
     opts,
+    label,
+    scenarios,
     dataset,
     listing,
     cacheMode: cache.mode,
@@ -789,7 +854,7 @@ async function benchmark(opts: BenchOptions, build: FoleBuild, baseline: Baselin
     toolNames,
   };
   const anchorVersions = anchored
-    ? Object.fromEntries(opts.anchors.map((a) => [a, a === 'restic' ? resticVersion() : borgVersion()]))
+    ? Object.fromEntries(opts.anchors.map((a) => [a, a === 'borg' ? borgVersion() : resticVersion()]))
     : null;
   for (const b of baseline === null ? [build] : [build, baseline]) {
     const missing = ['restore', 'verify'].filter((c) => !b.commands.has(c));
@@ -797,8 +862,8 @@ async function benchmark(opts: BenchOptions, build: FoleBuild, baseline: Baselin
       log(`note: ${b.name} has no ${missing.join(' / ')} command; those scenarios are reported as n/a for it`);
   }
   log(
-    `dataset ${opts.preset}: ${listing.files.length} files backed up (${(listing.bytes / 1e6).toFixed(0)}` +
-      ` MB), ${listing.databases.length} databases`,
+    `dataset ${label}: ${listing.files.length} files backed up (${(listing.bytes / 1e6).toFixed(0)}` +
+      ` MB), ${listing.databases.length} databases, ${listing.dirs} directories`,
   );
 
   if (opts.offsite.length > 0) {
@@ -819,16 +884,20 @@ async function benchmark(opts: BenchOptions, build: FoleBuild, baseline: Baselin
     } finally {
       removeWork(opts, workBase);
     }
-    return;
+    return null;
   }
   const largestDb = [...listing.databases].sort((a, b) => statSync(b).size - statSync(a).size)[0];
-  log('machine limits');
-  await waitQuiet(opts.quietWait);
-  const limits: Limit[] = await measureLimits(listing.files, listing.bytes, largestDb, workBase, cache.mode);
+  // a shape's figures are ratios to the anchors: its minutes go to the runs, not to the machine's limits
+  let limits: Limit[] = [];
+  if (!isShape) {
+    log('machine limits');
+    await waitQuiet(opts.quietWait);
+    limits = await measureLimits(listing.files, listing.bytes, largestDb, workBase, cache.mode);
+  }
 
   const measurements: Measurement[] = [];
   let mutation: MutationResult | null = null;
-  const mainScenarios = opts.scenarios.filter((s) => s !== 'dedup');
+  const mainScenarios = scenarios.filter((s) => s !== 'dedup');
   try {
     if (mainScenarios.length > 0) {
       for (let r = 1; r <= opts.runs; r++) {
@@ -837,7 +906,7 @@ async function benchmark(opts: BenchOptions, build: FoleBuild, baseline: Baselin
         mutation ??= res.mutation;
       }
     }
-    const dd = opts.scenarios.includes('dedup') ? await dedup(env) : null;
+    const dd = scenarios.includes('dedup') ? await dedup(env) : null;
     const prof = opts.profile ? await profile(env, stamp) : null;
 
     // fole's own count of what it backed up, else the listing
@@ -845,12 +914,13 @@ async function benchmark(opts: BenchOptions, build: FoleBuild, baseline: Baselin
     const treeFiles = typeof fullFole?.info.files === 'number' ? fullFole.info.files : listing.files.length;
     const treeBytes = typeof fullFole?.info.bytes === 'number' ? fullFole.info.bytes : listing.bytes;
     const sums: Summary[] = summarize(measurements, mainScenarios, toolNames, treeFiles, treeBytes);
-    const gs = goals(sums, limits, treeBytes);
+    const gs = isShape ? shapeGoals(sums, dd?.figures ?? null) : goals(sums, limits, treeBytes);
 
     const header = [
-      `fole-backup benchmark — preset ${opts.preset} (seed ${dataset.spec.seed}` +
+      `fole-backup benchmark — ${isShape ? 'shape' : 'preset'} ${choice.name} (seed ${dataset.spec.seed}` +
         `): ${treeFiles.toLocaleString('en-US')} files, ${(treeBytes / 1e6).toFixed(0)}` +
-        ` MB backed up, ${listing.databases.length} databases`,
+        ` MB backed up, ${listing.databases.length} databases, ${listing.dirs.toLocaleString('en-US')} directories`,
+      ...(isShape ? [`shape: ${SHAPES[choice.name].about}`] : []),
       [
         `${opts.runs} run(s), medians; page cache ${cache.mode}`,
         `${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM`,
@@ -858,11 +928,19 @@ async function benchmark(opts: BenchOptions, build: FoleBuild, baseline: Baselin
       ].join('; '),
       ...(baseline === null ? [] : [`baseline ${baseline.name}: ${baseline.version}`]),
       ...(anchorVersions
-        ? [`anchors: ${Object.values(anchorVersions).join('; ')} — their time includes the sqlite3 .backup of every DB`]
+        ? [
+            `anchors: ${opts.anchors.join(', ')} (${[...new Set(Object.values(anchorVersions))].join('; ')}) — ` +
+              `the time of ${opts.anchors.filter((a) => a !== 'restic-plain').join(' and ') || 'none'} includes ` +
+              `the sqlite3 .backup of every DB` +
+              `${opts.anchors.includes('restic-plain') ? '; restic-plain backs up the raw tree, -wal included' : ''}`,
+          ]
         : []),
     ];
     const t = mainTable(sums, toolNames, mainScenarios);
+    const ratios = isShape && anchored ? ratioTable(sums, opts.anchors, mainScenarios) : null;
+    const ratiosTitle = 'fole-backup over each anchor (medians; below 1, fole-backup is faster or smaller)';
     const text: string[] = [...header, '', renderText(t)];
+    if (ratios !== null) text.push('', ratiosTitle, renderText(ratios));
     const problems = sums.filter((s) => s.status === 'failed' || s.status === 'unavailable');
     for (const p of problems)
       text.push(`  ${p.tool} / ${SCENARIO_TITLES[p.scenario]}: ${p.status}${p.error ? ` — ${p.error}` : ''}`);
@@ -883,14 +961,16 @@ async function benchmark(opts: BenchOptions, build: FoleBuild, baseline: Baselin
       right: new Set([1]),
     };
     if (phaseRows.length > 0) text.push('', renderText(phaseTable));
-    text.push('', renderText(limitsTable(limits)));
+    if (limits.length > 0) text.push('', renderText(limitsTable(limits)));
     if (dd)
       text.push(
         '',
         `dedup: 1% of the pages of ${dd.mutation.database?.path ?? '?'} changed, then an incremental`,
         renderText(dedupTable(dd.figures)),
       );
-    if (anchored || opts.preset === 'default') text.push('', renderText(goalsTable(gs)));
+    const goalTable = goalsTable(gs, isShape ? `goal (issue 18, shape ${choice.name})` : undefined);
+    const showGoals = anchored || choice.name === 'default';
+    if (showGoals) text.push('', renderText(goalTable));
     if (prof) {
       for (const s of prof.steps) {
         // the threads that did work (the first profile of a process is its main thread)
@@ -913,7 +993,7 @@ async function benchmark(opts: BenchOptions, build: FoleBuild, baseline: Baselin
     process.stdout.write(`${text.join('\n')}\n`);
 
     // files
-    const base = join(opts.out, `results-${opts.preset}-${stamp}`);
+    const base = join(opts.out, `results-${label}-${stamp}`);
     const json = {
       ...runRecord(opts),
       machine: {
@@ -936,7 +1016,9 @@ async function benchmark(opts: BenchOptions, build: FoleBuild, baseline: Baselin
       pageCache: cache,
       loadAverageAtStart: loadAtStart,
       dataset: {
-        preset: opts.preset,
+        preset: isShape ? null : choice.name,
+        shape: isShape ? choice.name : null,
+        scenarios,
         spec: dataset.spec,
         cacheKey: dataset.key,
         fromCache: dataset.fromCache,
@@ -946,7 +1028,7 @@ async function benchmark(opts: BenchOptions, build: FoleBuild, baseline: Baselin
           bytes: dataset.generated.bytes,
           databases: dataset.generated.databases.length,
         },
-        backedUp: { files: treeFiles, bytes: treeBytes, databases: listing.databases.length },
+        backedUp: { files: treeFiles, bytes: treeBytes, databases: listing.databases.length, dirs: listing.dirs },
       },
       mutation: mutation && {
         seed: MUTATION_SEED,
@@ -975,7 +1057,7 @@ async function benchmark(opts: BenchOptions, build: FoleBuild, baseline: Baselin
     };
     writeFileSync(`${base}.json`, `${JSON.stringify(json, null, 2)}\n`);
     const md: string[] = [
-      `## Results: preset \`${opts.preset}\` (${new Date(started).toISOString()})`,
+      `## Results: ${isShape ? 'shape' : 'preset'} \`${choice.name}\` (${new Date(started).toISOString()})`,
       '',
       ...header.map((h) => `${h}  `),
       '',
@@ -983,6 +1065,7 @@ async function benchmark(opts: BenchOptions, build: FoleBuild, baseline: Baselin
       '',
       renderMarkdown(t),
       '',
+      ...(ratios === null ? [] : [`#### ${ratiosTitle}`, '', renderMarkdown(ratios), '']),
       ...problems.map(
         (p) => `- ${p.tool} / ${SCENARIO_TITLES[p.scenario]}: ${p.status}${p.error ? ` — ${p.error}` : ''}`,
       ),
@@ -1002,10 +1085,9 @@ async function benchmark(opts: BenchOptions, build: FoleBuild, baseline: Baselin
             '',
           ]
         : []),
-      '#### Machine limits for the same bytes',
-      '',
-      renderMarkdown(limitsTable(limits)),
-      '',
+      ...(limits.length === 0
+        ? []
+        : ['#### Machine limits for the same bytes', '', renderMarkdown(limitsTable(limits)), '']),
     ];
     if (mutation) {
       md.push(
@@ -1025,7 +1107,7 @@ async function benchmark(opts: BenchOptions, build: FoleBuild, baseline: Baselin
         renderMarkdown(dedupTable(dd.figures)),
         '',
       );
-    if (anchored || opts.preset === 'default') md.push('#### Goals', '', renderMarkdown(goalsTable(gs)), '');
+    if (showGoals) md.push('#### Goals', '', renderMarkdown(goalTable), '');
     if (prof) {
       for (const s of prof.steps)
         md.push(
@@ -1039,6 +1121,18 @@ async function benchmark(opts: BenchOptions, build: FoleBuild, baseline: Baselin
     }
     writeFileSync(`${base}.md`, `${md.join('\n')}\n`);
     log(`wrote ${base}.json and ${base}.md; command logs in ${logDir}`);
+    return isShape
+      ? {
+          shape: choice.name,
+          files: treeFiles,
+          bytes: treeBytes,
+          databases: listing.databases.length,
+          dirs: listing.dirs,
+          sums,
+          goals: gs,
+          dedup: dd?.figures ?? null,
+        }
+      : null;
   } finally {
     removeWork(opts, workBase);
   }

@@ -1,9 +1,9 @@
 /**
- * The benchmark's input: a seeded FOLE-like STORAGE_ROOT per preset, generated
+ * The benchmark's input: a seeded FOLE-like STORAGE_ROOT per preset or shape, generated
  * once and cached, then copied (cp -a) into each run's work directory so every
  * run and every tool starts from the same bytes.
  *
- * Cache key: preset name, seed, and a hash of the preset's spec plus the
+ * Cache key: preset (or shape-<shape>) name, seed, and a hash of the spec plus the
  * generator's source (src/demo/*.ts without tests), so changing either
  * regenerates. meta.json also keeps a fingerprint of every entry's path,
  * size and mtime: a cached tree that was touched (opening one of its WAL
@@ -29,6 +29,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import {
+  estimateBytes,
   generateStorageRoot,
   PRESETS,
   type GeneratedStorageRoot,
@@ -36,9 +37,19 @@ import {
 } from '../../src/demo/generate-storage-root.js';
 import type { PresetName } from './options.js';
 import { run } from './measure.js';
+import { SHAPES, type ShapeName } from './shapes.js';
+
+/** What to measure: a size preset, or a shape (bench/lib/shapes.ts). */
+export type DatasetChoice = { kind: 'preset'; name: PresetName } | { kind: 'shape'; name: ShapeName };
+
+/** The name a dataset goes by in file names and reports: the preset's, or `shape-<name>`. */
+export function datasetLabel(c: DatasetChoice): string {
+  return c.kind === 'preset' ? c.name : `shape-${c.name}`;
+}
 
 export interface Dataset {
-  preset: PresetName;
+  /** datasetLabel() of what was asked for. */
+  label: string;
   spec: StorageRootSpec;
   key: string;
   /** The cached tree: never modified, only copied. */
@@ -60,18 +71,21 @@ function cacheKey(repoRoot: string, spec: StorageRootSpec): string {
 }
 
 /**
- * A preset's spec, scaled to about `files` files and `mb` megabytes when given:
- * the tile count carries the file count, the large databases (or, without any,
- * the uploads) carry the size. The report prints what was actually generated.
+ * A preset's or shape's spec, scaled to about `files` files and `mb` megabytes when given:
+ * the tile count carries the file count; in a preset the large databases (or, without any,
+ * the uploads) carry the size, in a shape every size but the tiles' (scaleBytes).
+ * The report prints what was actually generated.
  */
-function scaledSpec(preset: PresetName, files?: number, mb?: number): StorageRootSpec {
-  const base = PRESETS[preset];
+function scaledSpec(choice: DatasetChoice, files?: number, mb?: number): StorageRootSpec {
+  const base = choice.kind === 'preset' ? PRESETS[choice.name] : SHAPES[choice.name].spec;
   const spec: StorageRootSpec = { ...base };
-  const maps = base.projects * base.mapsPerProject;
-  if (files !== undefined) {
-    const others = base.projects * (base.uploadsPerProject + 8) + base.modules.length * 6 + 16;
-    spec.tilesPerMap = Math.max(1, Math.round(Math.max(0, files - others) / Math.max(1, maps)));
+  if (choice.kind === 'shape') {
+    if (files !== undefined) spec.tilesPerMap = scaledTiles(base, files);
+    if (mb !== undefined) scaleBytes(spec, mb);
+    return spec;
   }
+  const maps = base.projects * base.mapsPerProject;
+  if (files !== undefined) spec.tilesPerMap = scaledTiles(base, files);
   if (mb !== undefined) {
     const tileBytes = maps * spec.tilesPerMap * spec.tileBytes;
     const uploads = base.projects * base.uploadsPerProject * base.uploadBytes;
@@ -86,18 +100,44 @@ function scaledSpec(preset: PresetName, files?: number, mb?: number): StorageRoo
   return spec;
 }
 
-/** The cached dataset for `preset` (scaled by `--files`/`--mb` when given), generating it first if needed. */
+/** Tiles per map for about `files` files in all (the other files counted roughly). */
+function scaledTiles(base: StorageRootSpec, files: number): number {
+  const maps = base.projects * base.mapsPerProject;
+  const others = base.projects * (base.uploadsPerProject + 8) + base.modules.length * 6 + 16;
+  return Math.max(1, Math.round(Math.max(0, files - others) / Math.max(1, maps)));
+}
+
+/**
+ * A shape scaled to about `mb` MB: every size that carries its bytes (large databases, -wal tails, uploads) by
+ * the same factor, the tiles kept, so the shape keeps its proportions.
+ */
+function scaleBytes(spec: StorageRootSpec, mb: number): void {
+  const tiles = spec.projects * spec.mapsPerProject * spec.tilesPerMap * spec.tileBytes;
+  const rest = Math.max(1, estimateBytes(spec) - tiles);
+  const f = Math.max(0, mb * 1e6 - tiles) / rest;
+  const by = (x: number, min: number): number => Math.max(min, Math.round(x * f));
+  if (spec.largeDbs > 0) spec.largeDbBytes = by(spec.largeDbBytes, MIN_DB_BYTES);
+  if (spec.largeDbBytesMax !== undefined) spec.largeDbBytesMax = by(spec.largeDbBytesMax, spec.largeDbBytes);
+  if (spec.walTailBytes !== undefined) spec.walTailBytes = by(spec.walTailBytes, 64 * 1024);
+  spec.uploadBytes = by(spec.uploadBytes, 1024);
+  if (spec.uploadBytesMax !== undefined) spec.uploadBytesMax = by(spec.uploadBytesMax, spec.uploadBytes);
+}
+
+const MIN_DB_BYTES = 1024 * 1024;
+
+/** The cached dataset for `choice` (scaled by `--files`/`--mb` when given), generating it first if needed. */
 export async function ensureDataset(
   repoRoot: string,
   out: string,
-  preset: PresetName,
+  choice: DatasetChoice,
   log: (m: string) => void,
   scale: { files?: number; mb?: number } = {},
 ): Promise<Dataset> {
-  const spec = scaledSpec(preset, scale.files, scale.mb);
+  const spec = scaledSpec(choice, scale.files, scale.mb);
   const key = cacheKey(repoRoot, spec);
+  const name = datasetLabel(choice);
   // a scaled dataset gets its own name, so it never evicts the preset's cache
-  const label = scale.files !== undefined || scale.mb !== undefined ? `${preset}-scaled` : preset;
+  const label = scale.files !== undefined || scale.mb !== undefined ? `${name}-scaled` : name;
   const dir = join(out, 'cache', `${label}-seed${spec.seed}-${key}`);
   const metaPath = join(dir, 'meta.json');
   if (existsSync(metaPath)) {
@@ -111,7 +151,7 @@ export async function ensureDataset(
     if (meta.fingerprint !== undefined && meta.fingerprint === treeFingerprint(join(dir, 'root'))) {
       log(`dataset: cached ${dir}`);
       return {
-        preset,
+        label: name,
         spec,
         key,
         root: join(dir, 'root'),
@@ -134,7 +174,7 @@ export async function ensureDataset(
   const partial = `${dir}.partial-${process.pid}`;
   rmSync(partial, { recursive: true, force: true });
   mkdirSync(partial, { recursive: true });
-  log(`dataset: generating preset ${preset} (seed ${spec.seed}) into ${dir}`);
+  log(`dataset: generating ${name} (seed ${spec.seed}) into ${dir}`);
   const t0 = performance.now();
   const generated = await generateStorageRoot(join(partial, 'root'), spec, {
     onProgress: (m) => log(`  generate: ${m}`),
@@ -145,11 +185,11 @@ export async function ensureDataset(
   const fingerprint = treeFingerprint(join(partial, 'root'));
   writeFileSync(
     join(partial, 'meta.json'),
-    `${JSON.stringify({ preset, spec, key, generated, generateMs, fingerprint }, null, 2)}\n`,
+    `${JSON.stringify({ dataset: name, spec, key, generated, generateMs, fingerprint }, null, 2)}\n`,
   );
   rmSync(dir, { recursive: true, force: true });
   renameSync(partial, dir);
-  return { preset, spec, key, root: join(dir, 'root'), generated, generateMs, fromCache: false };
+  return { label: name, spec, key, root: join(dir, 'root'), generated, generateMs, fromCache: false };
 }
 
 /**
@@ -186,6 +226,8 @@ export interface TreeListing {
   bytes: number;
   /** Absolute paths of the SQLite databases among them (recognised by header). */
   databases: string[];
+  /** Directories walked (the root not counted). */
+  dirs: number;
 }
 
 const EPHEMERAL = new Set(['tmp', 'cache']);
@@ -197,12 +239,16 @@ export function listTree(root: string): TreeListing {
   const files: string[] = [];
   const databases: string[] = [];
   let bytes = 0;
+  let dirs = 0;
   const header = Buffer.alloc(16);
   const walk = (dir: string): void => {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
       const abs = join(dir, e.name);
       if (e.isDirectory()) {
-        if (!EPHEMERAL.has(e.name)) walk(abs);
+        if (!EPHEMERAL.has(e.name)) {
+          dirs++;
+          walk(abs);
+        }
         continue;
       }
       if (!e.isFile() || SIDE.test(e.name)) continue;
@@ -222,5 +268,5 @@ export function listTree(root: string): TreeListing {
     }
   };
   walk(root);
-  return { files, bytes, databases };
+  return { files, bytes, databases, dirs };
 }

@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
+import { SHAPE_NAMES, type ShapeName } from './shapes.js';
 import type { AnchorName } from './tools/tool.js';
 
 const PRESET_NAMES = ['small', 'default', 'large'] as const;
@@ -13,7 +14,11 @@ export type PresetName = (typeof PRESET_NAMES)[number];
 /** The measured scenarios, in the order they run. */
 const SCENARIOS = ['full', 'incr-nochange', 'incr-change', 'restore', 'verify', 'dedup'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
-const ANCHOR_NAMES: readonly AnchorName[] = ['restic', 'borg'];
+const ANCHOR_NAMES: readonly AnchorName[] = ['restic', 'restic-plain', 'borg'];
+/** What --anchors runs: the anchors with a consistent database capture (restic-plain is a reference only). */
+const ALL_ANCHORS: readonly AnchorName[] = ['restic', 'borg'];
+/** The anchors of --shape unless --anchor/--anchors says otherwise. */
+const SHAPE_ANCHORS: readonly AnchorName[] = ['restic', 'restic-plain'];
 const OFFSITE_TARGETS = ['s3', 'sftp'] as const;
 export type OffsiteTargetName = (typeof OFFSITE_TARGETS)[number];
 /** What --offsite measures of the scenarios (the full backup always; the others when --scenarios names them). */
@@ -30,6 +35,10 @@ export const SCENARIO_TITLES: Record<Scenario, string> = {
 
 export interface BenchOptions {
   preset: PresetName;
+  /** --shape: measure these shapes (bench/lib/shapes.ts) one after the other instead of the preset. */
+  shapes: ShapeName[];
+  /** Whether --scenarios was given (else a shape runs its own default: no verify, dedup where it has one). */
+  scenariosGiven: boolean;
   runs: number;
   /** The anchors to run beside fole-backup (none by default). */
   anchors: AnchorName[];
@@ -55,12 +64,21 @@ const PROFILED_STEPS = 'full backup, unchanged incremental, restore, verify';
 export const USAGE = `usage: npm run bench -- [options]
 
   --preset small|default|large   dataset (default: default)
-  --files N                      scale the preset's tile pyramids to about N files in all
-  --mb M                         scale the preset's large databases (or uploads) to about M MB in all
+  --shape NAME[,NAME]            instead of a preset, measure these shapes one after the other (repeatable;
+                                 \`all\` for every one):
+                                 ${SHAPE_NAMES.join(', ')}.
+                                 Anchors restic and restic-plain unless --anchor/--anchors; scenarios full,
+                                 incr-nochange, incr-change, restore (+ dedup for huge-db) unless --scenarios
+  --files N                      scale the preset's (or shape's) tile pyramids to about N files in all
+  --mb M                         scale the preset's (or shape's) large databases, -wal tails or uploads to about
+                                 M MB in all
   --runs N                       repetitions; medians are reported (default: 3, large: 1)
   --anchors                      also run restic and Borg (installed with apt-get if missing, as root)
-  --anchor restic|borg           also run this one anchor (repeatable); for \`large\` on a disk without
-                                 room for three repositories and three restored trees
+  --anchor restic|restic-plain|borg
+                                 also run this one anchor (repeatable); for \`large\` on a disk without
+                                 room for three repositories and three restored trees. restic-plain: restic
+                                 on the raw tree, databases and -wal files included (no capture hook; not a
+                                 consistent backup, a reference figure)
   --scenarios a,b,...            subset of: ${SCENARIOS.join(', ')} (default: all)
   --out DIR                      results, dataset cache and work dirs (default: bench/out)
   --keep                         keep the work directory (trees, repositories, restores)
@@ -81,12 +99,24 @@ export const USAGE = `usage: npm run bench -- [options]
 
 export class OptionsError extends Error {}
 
+/** --shape values: repeatable, each a comma list of names or `all`; in SHAPE_NAMES order, each once. */
+function parseShapes(raw: readonly string[] | undefined): ShapeName[] {
+  const asked = (raw ?? []).flatMap((x) => x.split(',').map((s) => s.trim()));
+  if (raw !== undefined && asked.every((s) => s === '')) throw new OptionsError('--shape needs a shape name or all');
+  for (const s of asked) {
+    if (s !== '' && s !== 'all' && !(SHAPE_NAMES as readonly string[]).includes(s))
+      throw new OptionsError(`unknown shape ${s}; known: ${SHAPE_NAMES.join(', ')}, all`);
+  }
+  return SHAPE_NAMES.filter((n) => asked.includes('all') || asked.includes(n));
+}
+
 function parse(argv: string[]) {
   return parseArgs({
     args: argv,
     allowPositionals: false,
     options: {
       preset: { type: 'string' },
+      shape: { type: 'string', multiple: true },
       files: { type: 'string' },
       mb: { type: 'string' },
       runs: { type: 'string' },
@@ -141,7 +171,11 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions | '
     if (!Number.isFinite(n) || n <= 0) throw new OptionsError(`--${name} must be a positive number, not ${raw}`);
     return n;
   };
-  const anchors: AnchorName[] = v.anchors === true ? [...ANCHOR_NAMES] : [];
+  const shapes = parseShapes(v.shape);
+  if (shapes.length > 0 && v.preset !== undefined) throw new OptionsError('--shape and --preset exclude each other');
+  if (shapes.length > 0 && v.offsite !== undefined) throw new OptionsError('--shape cannot be combined with --offsite');
+  const anchors: AnchorName[] = v.anchors === true ? [...ALL_ANCHORS] : [];
+  if (shapes.length > 0 && v.anchors !== true && (v.anchor ?? []).length === 0) anchors.push(...SHAPE_ANCHORS);
   for (const a of v.anchor ?? []) {
     if (!(ANCHOR_NAMES as readonly string[]).includes(a))
       throw new OptionsError(`--anchor must be one of ${ANCHOR_NAMES.join(', ')}, not ${a}`);
@@ -172,6 +206,8 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions | '
     ...(files !== undefined ? { files } : {}),
     ...(mb !== undefined ? { mb } : {}),
     preset,
+    shapes,
+    scenariosGiven: v.scenarios !== undefined,
     runs,
     // offsite: restic is the comparison, Borg has no S3
     anchors: offsite.length > 0 ? ['restic'] : ANCHOR_NAMES.filter((a) => anchors.includes(a)),

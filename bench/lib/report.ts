@@ -115,6 +115,11 @@ export interface Table {
   right: Set<number>;
 }
 
+/** Right-align every column of `head` from `first` on (the figures). */
+function numericFrom(head: readonly string[], first: number): Set<number> {
+  return new Set(head.map((_, i) => i).filter((i) => i >= first));
+}
+
 /** The one table: per scenario, times of each tool, ratios, fole's rates, peak RSS, CPU, repository growth. */
 export function mainTable(sums: readonly Summary[], tools: readonly ToolName[], scenarios: readonly Scenario[]): Table {
   // a --baseline build has a table of its own (baselineTable)
@@ -147,7 +152,7 @@ export function mainTable(sums: readonly Summary[], tools: readonly ToolName[], 
       tools.map((t) => cell(get(t), (s) => (s.repoGrowthBytes === null ? '–' : mib(s.repoGrowthBytes)))).join(' / '),
     ]);
   }
-  return { head, rows, right: new Set(head.map((_, i) => i).filter((i) => i > 0)) };
+  return { head, rows, right: numericFrom(head, 1) };
 }
 
 /**
@@ -267,27 +272,35 @@ export interface Goal {
   met: boolean | null;
 }
 
+type Getter = (sc: Scenario, t: ToolName) => Summary | undefined;
+
+function getter(sums: readonly Summary[]): Getter {
+  return (sc, t) => sums.find((s) => s.scenario === sc && s.tool === t && s.status === 'ok');
+}
+
+/** The wall-time goals of issues 5 and 18, fole over restic (with its capture hook) in the same run. */
+function wallGoals(get: Getter, restic: string): Goal[] {
+  const goals: [Scenario, number, string][] = [
+    ['full', 0.67, 'first full backup'],
+    ['incr-nochange', 0.5, 'incremental, no change'],
+    ['restore', 0.67, 'restore'],
+  ];
+  return goals.map(([sc, max, what]) => {
+    const label = `${what}, fole/${restic} ≤ ${max}`;
+    const f = get(sc, 'fole')?.wallS;
+    const r = get(sc, 'restic')?.wallS;
+    if (f == null || r == null) return { goal: label, value: 'not measured', met: null };
+    return { goal: label, value: `${(f / r).toFixed(2)} (${f.toFixed(1)} s vs ${r.toFixed(1)} s)`, met: f / r <= max };
+  });
+}
+
+const RSS_SCENARIOS: readonly Scenario[] = ['full', 'incr-nochange', 'incr-change', 'restore', 'verify'];
+
 /** Issue 5's goals on the default preset, each against restic in the same run. */
 export function goals(sums: readonly Summary[], limits: readonly Limit[], treeBytes: number): Goal[] {
-  const get = (sc: Scenario, t: ToolName): Summary | undefined =>
-    sums.find((s) => s.scenario === sc && s.tool === t && s.status === 'ok');
-  const out: Goal[] = [];
-  const vsRestic = (sc: Scenario, max: number, label: string): void => {
-    const f = get(sc, 'fole');
-    const r = get(sc, 'restic');
-    if (f?.wallS == null || r?.wallS == null) {
-      out.push({ goal: label, value: 'not measured', met: null });
-      return;
-    }
-    const x = f.wallS / r.wallS;
-    out.push({ goal: label, value: x.toFixed(2), met: x <= max });
-  };
-  vsRestic('full', 0.67, 'first full backup, fole/restic ≤ 0.67');
-  vsRestic('incr-nochange', 0.5, 'incremental, no change, fole/restic ≤ 0.5');
-  vsRestic('restore', 0.67, 'restore, fole/restic ≤ 0.67');
-  const rss = (['full', 'incr-nochange', 'incr-change', 'restore', 'verify'] as Scenario[]).map(
-    (sc) => [sc, get(sc, 'fole'), get(sc, 'restic')] as const,
-  );
+  const get = getter(sums);
+  const out: Goal[] = wallGoals(get, 'restic');
+  const rss = RSS_SCENARIOS.map((sc) => [sc, get(sc, 'fole'), get(sc, 'restic')] as const);
   const measured = rss.filter(([, f, r]) => f?.maxRssKiB != null && r?.maxRssKiB != null);
   if (measured.length === 0) out.push({ goal: 'peak RSS ≤ restic (every scenario)', value: 'not measured', met: null });
   else {
@@ -371,4 +384,120 @@ export function dedupTable(ds: readonly DedupFigure[]): Table {
     }),
     right: new Set([1, 2, 3, 4, 5, 6, 7]),
   };
+}
+
+/** Largest share of a database the repository may grow by after 1% of its pages change (issue 18). */
+const DEDUP_MAX_GROWTH = 0.02;
+
+/**
+ * Issue 18's goals on one shape, against restic with its capture hook in the same run: the wall-time ratios,
+ * peak RSS in each scenario, and (where dedup ran) the repository growth after 1% of the largest DB's pages.
+ */
+export function shapeGoals(sums: readonly Summary[], dedup: readonly DedupFigure[] | null): Goal[] {
+  const get = getter(sums);
+  const out = wallGoals(get, 'restic+hook');
+  for (const sc of RSS_SCENARIOS) {
+    const f = get(sc, 'fole')?.maxRssKiB;
+    const r = get(sc, 'restic')?.maxRssKiB;
+    if (f == null || r == null) continue;
+    out.push({
+      goal: `peak RSS, ${SCENARIO_TITLES[sc]}, fole/restic ≤ 1.0`,
+      value: `${(f / r).toFixed(2)} (${(f / 1024).toFixed(0)} MiB vs ${(r / 1024).toFixed(0)} MiB)`,
+      met: f <= r,
+    });
+  }
+  const d = dedup?.find((x) => x.tool === 'fole');
+  if (d !== undefined) {
+    const g = d.repoGrowthBytes;
+    out.push({
+      goal: `repository growth after 1% of the pages of the ${mib(d.dbBytes)} MiB DB ≤ ${100 * DEDUP_MAX_GROWTH}%`,
+      value: g === null ? 'not measured' : `${((100 * g) / d.dbBytes).toFixed(2)}% (${mib(g)} MiB)`,
+      met: g === null ? null : g <= DEDUP_MAX_GROWTH * d.dbBytes,
+    });
+  }
+  return out;
+}
+
+/** Per scenario, fole's median over each anchor's: wall time, CPU time, peak RSS (below 1: fole is better). */
+export function ratioTable(
+  sums: readonly Summary[],
+  anchors: readonly ToolName[],
+  scenarios: readonly Scenario[],
+): Table {
+  const get = getter(sums);
+  const head = ['scenario', ...anchors.flatMap((a) => [`wall fole/${a}`, `CPU fole/${a}`, `RSS fole/${a}`])];
+  const rows = scenarios
+    .filter((sc) => sc !== 'dedup')
+    .map((sc) => {
+      const f = get(sc, 'fole');
+      return [
+        SCENARIO_TITLES[sc],
+        ...anchors.flatMap((a) => {
+          const r = get(sc, a);
+          return [
+            ratio(f?.wallS ?? null, r?.wallS ?? null),
+            ratio(f?.cpuS ?? null, r?.cpuS ?? null),
+            ratio(f?.maxRssKiB ?? null, r?.maxRssKiB ?? null),
+          ];
+        }),
+      ];
+    });
+  return { head, rows, right: numericFrom(head, 1) };
+}
+
+/** What one shape gave, for the summary of an invocation that measured several. */
+export interface ShapeResult {
+  shape: string;
+  files: number;
+  bytes: number;
+  databases: number;
+  dirs: number;
+  sums: Summary[];
+  goals: Goal[];
+  dedup: DedupFigure[] | null;
+}
+
+/** One row per shape: the wall-time ratios to restic+hook and restic-plain, the worst RSS ratio, dedup, goals. */
+export function shapesSummaryTable(results: readonly ShapeResult[]): Table {
+  const scs: [Scenario, string][] = [
+    ['full', 'full'],
+    ['incr-nochange', 'no-change'],
+    ['incr-change', 'change'],
+    ['restore', 'restore'],
+  ];
+  const head = [
+    'shape',
+    'files / MB / DBs / dirs',
+    ...scs.map(([, t]) => `${t} fole/restic+hook`),
+    'worst peak RSS fole/restic',
+    ...scs.map(([, t]) => `${t} fole/restic-plain`),
+    'dedup growth',
+    'goals met',
+    'max other procs CPU s',
+  ];
+  const rows = results.map((r) => {
+    const get = getter(r.sums);
+    const wall = (sc: Scenario, a: ToolName): string =>
+      ratio(get(sc, 'fole')?.wallS ?? null, get(sc, a)?.wallS ?? null);
+    const rss = RSS_SCENARIOS.flatMap((sc) => {
+      const f = get(sc, 'fole')?.maxRssKiB;
+      const a = get(sc, 'restic')?.maxRssKiB;
+      return f == null || a == null || a === 0 ? [] : [f / a];
+    });
+    const d = r.dedup?.find((x) => x.tool === 'fole');
+    const judged = r.goals.filter((g) => g.met !== null);
+    const foreign = r.sums.flatMap((s) => (s.foreignCpuS === null ? [] : [s.foreignCpuS]));
+    return [
+      r.shape,
+      `${r.files.toLocaleString('en-US')} / ${(r.bytes / 1e6).toFixed(0)} / ${r.databases} / ` +
+        r.dirs.toLocaleString('en-US'),
+      ...scs.map(([sc]) => wall(sc, 'restic')),
+      rss.length === 0 ? '–' : Math.max(...rss).toFixed(2),
+      ...scs.map(([sc]) => wall(sc, 'restic-plain')),
+      d?.repoGrowthBytes == null ? '–' : `${((100 * d.repoGrowthBytes) / d.dbBytes).toFixed(2)}%`,
+      `${judged.filter((g) => g.met).length} of ${judged.length}`,
+      foreign.length === 0 ? '–' : Math.max(...foreign).toFixed(1),
+    ];
+  });
+  return { head, rows, right: numericFrom(head, 2) };
 }

@@ -10,8 +10,9 @@ import type { Backend } from './backend.js';
 import { LocalBackend } from './local.js';
 import { RestBackend } from './rest.js';
 import { RetryBackend } from './retry.js';
-import { parseS3Location, S3Backend } from './s3.js';
-import { parseSftpLocation, SftpBackend } from './sftp.js';
+import { LazyBackend, type OptionalMethod } from './lazy.js';
+import { parseS3Location } from './s3-location.js';
+import { parseSftpLocation, sftpLocationName } from './sftp-location.js';
 
 const SUPPORTED =
   'local:<path>, a plain path, s3:https://HOST[:PORT]/BUCKET[/PREFIX], sftp://USER@HOST[:PORT]/PATH, or ' +
@@ -35,6 +36,18 @@ export interface BackendOptions {
   sshKnownHosts?: string;
 }
 
+/** The optional methods of S3Backend and SftpBackend (src/backend/lazy.test.ts checks them against the classes). */
+export const S3_OPTIONAL: readonly OptionalMethod[] = [
+  'loadStream',
+  'listTemporary',
+  'removeTemporary',
+  'storageFacts',
+  'retainedUntil',
+  'probeImmutability',
+];
+/** See S3_OPTIONAL. */
+export const SFTP_OPTIONAL: readonly OptionalMethod[] = ['openReader', 'listTemporary', 'removeTemporary'];
+
 /**
  * Open the backend named by `location`:
  *   `local:/abs/path` or `local:rel/path`  a local directory
@@ -57,12 +70,24 @@ export function openBackend(location: string, opts: BackendOptions = {}): Backen
   if (scheme.toLowerCase() === 'local') {
     return new LocalBackend(resolve(nonEmpty(location.slice(scheme.length + 1), location)));
   }
-  if (scheme.toLowerCase() === 's3') return withRetries(new S3Backend(parseS3Location(location, opts), opts), opts);
+  if (scheme.toLowerCase() === 's3') {
+    const where = parseS3Location(location, opts);
+    const s3 = new LazyBackend(
+      where.location,
+      S3_OPTIONAL,
+      async () => new (await import('./s3.js')).S3Backend(where, opts),
+    );
+    return withRetries(s3, opts);
+  }
   if (scheme.toLowerCase() === 'sftp') {
-    const sftp = new SftpBackend(parseSftpLocation(location), {
+    const where = parseSftpLocation(location);
+    const sftpOpts = {
       ...(opts.sshKey === undefined ? {} : { sshKey: opts.sshKey }),
       ...(opts.sshKnownHosts === undefined ? {} : { knownHosts: opts.sshKnownHosts }),
       ...(opts.warn === undefined ? {} : { warn: opts.warn }),
+    };
+    const sftp = new LazyBackend(sftpLocationName(where), SFTP_OPTIONAL, async () => {
+      return new (await import('./sftp.js')).SftpBackend(where, sftpOpts);
     });
     return withRetries(sftp, opts);
   }

@@ -17,7 +17,8 @@ import { startSwiftInEnv, swiftMissing, type SwiftServer } from '../../test/serv
 import { skipWithout } from '../../test/servers/shared.js';
 import { FoleBackupError } from '../errors.js';
 import { openBackend } from './open.js';
-import { PART_SIZE, parseS3Location, S3Backend, SINGLE_PUT_MAX, type S3Options, s3Error } from './s3.js';
+import { PART_SIZE, S3Backend, SINGLE_PUT_MAX, s3Error } from './s3.js';
+import { parseS3Location, type S3Options } from './s3-location.js';
 import { FaultInjectingBackend } from './fault.js';
 import { RetryBackend } from './retry.js';
 import { backup } from '../backup/backup.js';

@@ -14,7 +14,8 @@ import { sshdMissing, startSshd, type SshdServer } from '../../test/servers/sshd
 import { skipWithout } from '../../test/servers/shared.js';
 import type { Backend } from './backend.js';
 import { openBackend } from './open.js';
-import { parseSftpLocation, SftpBackend } from './sftp.js';
+import { SftpBackend } from './sftp.js';
+import { parseSftpLocation } from './sftp-location.js';
 
 const missing = sshdMissing();
 const skip = skipWithout(missing, 'the SFTP backend tests');

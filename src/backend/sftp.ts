@@ -29,6 +29,7 @@ import { homedir } from 'node:os';
 import { posix } from 'node:path';
 import { Client, type ConnectConfig, type FileEntry, type SFTPWrapper, type Stats } from 'ssh2';
 import { errnoCode, FoleBackupError } from '../errors.js';
+import { type SftpLocation, sftpLocationName } from './sftp-location.js';
 import {
   beyondEnd,
   checkHandle,
@@ -57,15 +58,6 @@ const WRITE_WINDOW = CHUNK * IN_FLIGHT;
 const NO_SUCH_FILE = 2;
 const PERMISSION_DENIED = 3;
 
-/** Where an SFTP repository lives. */
-export interface SftpLocation {
-  user: string;
-  host: string;
-  port: number;
-  /** Absolute path on the server, without a trailing slash. */
-  path: string;
-}
-
 /** How to reach and trust the server. */
 export interface SftpOptions {
   /** Private key file (--ssh-key); else the ssh-agent at $SSH_AUTH_SOCK. */
@@ -74,32 +66,6 @@ export interface SftpOptions {
   knownHosts?: string;
   /** Warnings (a server without fsync@openssh.com); none shown without it. */
   warn?: (message: string) => void;
-}
-
-/** Parse `sftp://USER@HOST[:PORT]/ABSOLUTE/PATH`. Throws USAGE saying what is wrong. */
-export function parseSftpLocation(location: string): SftpLocation {
-  const usage = (why: string): FoleBackupError =>
-    new FoleBackupError('USAGE', `repository ${location}: ${why}`, {
-      hint: 'write sftp://USER@HOST[:PORT]/ABSOLUTE/PATH, e.g. sftp://backup@vault.example.org/srv/fole-repo',
-    });
-  let url: URL;
-  try {
-    url = new URL(location);
-  } catch {
-    throw usage('not a valid sftp:// URL');
-  }
-  if (url.protocol !== 'sftp:') throw usage('not an sftp:// URL');
-  if (url.password !== '') throw usage('a password in the URL is never accepted: log in with a key');
-  const user = decodeURIComponent(url.username);
-  if (user === '') throw usage('no user: write USER@ before the host');
-  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-  if (host === '') throw usage('no host');
-  const port = url.port === '' ? 22 : Number(url.port);
-  const raw = decodeURIComponent(url.pathname);
-  const path = raw.startsWith('/') ? posix.normalize(raw).replace(/\/+$/, '') : '';
-  if (path === '' || path === '/') throw usage('no path: give the absolute path of the repository on the server');
-  if (url.search !== '' || url.hash !== '') throw usage('no ?query or #fragment is allowed');
-  return { user, host, port, path };
 }
 
 interface Session {
@@ -156,9 +122,7 @@ export class SftpBackend extends FolderBackend implements Backend {
     private readonly opts: SftpOptions = {},
   ) {
     super();
-    const port = where.port === 22 ? '' : `:${where.port}`;
-    const host = where.host.includes(':') ? `[${where.host}]` : where.host;
-    this.location = `sftp://${where.user}@${host}${port}${where.path}`;
+    this.location = sftpLocationName(where);
   }
 
   async create(): Promise<void> {

@@ -21,16 +21,20 @@ export function describeHandle(h: ObjectHandle): string {
   return h.type === 'config' ? 'config' : `${h.type}/${h.name}`;
 }
 
-export abstract class WrappedBackend implements Backend {
-  readonly openReader?: (h: ObjectHandle) => Promise<ObjectReader>;
-  readonly loadStream?: (h: ObjectHandle, range: ByteRange) => AsyncIterable<Uint8Array>;
-  readonly listTemporary?: () => AsyncIterable<TemporaryFile>;
-  readonly removeTemporary?: (t: TemporaryFile) => Promise<void>;
-  readonly storageFacts?: () => Promise<StorageFacts>;
-  readonly retainedUntil?: (h: ObjectHandle) => Promise<number | undefined>;
-  readonly probeImmutability?: () => Promise<ImmutabilityReport>;
+/** A stand-in for another backend: has an optional method exactly when that backend has it (set by the subclass). */
+export abstract class StandInBackend {
+  openReader?: (h: ObjectHandle) => Promise<ObjectReader>;
+  loadStream?: (h: ObjectHandle, range: ByteRange) => AsyncIterable<Uint8Array>;
+  listTemporary?: () => AsyncIterable<TemporaryFile>;
+  removeTemporary?: (t: TemporaryFile) => Promise<void>;
+  storageFacts?: () => Promise<StorageFacts>;
+  retainedUntil?: (h: ObjectHandle) => Promise<number | undefined>;
+  probeImmutability?: () => Promise<ImmutabilityReport>;
+}
 
+export abstract class WrappedBackend extends StandInBackend implements Backend {
   constructor(readonly inner: Backend) {
+    super();
     const { openReader, loadStream, listTemporary, removeTemporary, storageFacts, retainedUntil, probeImmutability } =
       inner;
     if (openReader !== undefined) {

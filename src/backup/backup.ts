@@ -6,15 +6,16 @@
  *                                                     (check-storage-root.ts)
  *   shared repository lock, load the index, find the parent (an incremental),
  *   the Global Storage Lock (storage:global in core/core.db), private staging
- *   plan:  scan the STORAGE_ROOT once, in tree order, into a spool (in memory,
- *          on disk past 100k unread entries), each path with its entry in the
+ *   plan:  scan the STORAGE_ROOT once, in tree order, into a spool (in memory up
+ *          to a byte budget, then on disk), each path with its entry in the
  *          parent backup; note every database                      (plan.ts)
  *   capture: once the scan is done, every database at one instant into staging
  *          (quiesce, Online Backup API, integrity_check; our lock row removed
  *          from the core.db copy); each copy is stored as soon as it is made
  *                                                    (capture-databases.ts)
  *   save files: from the spool while the scan still walks, beside the capture;
- *          keep what is unchanged, store the rest as chunks   (save-files.ts)
+ *          keep what is unchanged, store the rest as chunks; saved entries wait
+ *          for the databases ahead of them in a second spool  (save-files.ts)
  *   save tree: the saved entries in tree order as tree blobs, and the
  *          manifest                                            (save-tree.ts)
  *   flush packs, then the index; write the snapshot last, once both locks are
@@ -40,7 +41,7 @@ import { captureStorageDatabases, DatabaseOutcomes } from './capture-databases.j
 import { checkApart, checkStorageRoot } from './check-storage-root.js';
 import { FilePool, type StoreRequest } from './file-pool.js';
 import { BackupNotes } from './notes.js';
-import { findParent, type PlannedEntry, planBackup } from './plan.js';
+import { findParent, PLANNED_BUDGET, type PlannedEntry, planBackup, plannedSize } from './plan.js';
 import { FileProgress } from './progress.js';
 import { saveFiles, storeDatabaseCopy } from './save-files.js';
 import { TreeSaver } from './save-tree.js';
@@ -161,7 +162,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     stopWork = stop;
     const workSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
     const progress = new FileProgress(reporter);
-    const spool = new Spool<PlannedEntry>(join(stagingDir, 'scan'));
+    const spool = new Spool<PlannedEntry>(join(stagingDir, 'scan'), { budget: PLANNED_BUDGET, sizeOf: plannedSize });
     const filePool = new FilePool(repo, opts.threads);
     pool = filePool;
     const store = (req: StoreRequest) => filePool.store(req);
@@ -211,7 +212,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       hasBlob: (id: string) => repo.hasBlob(id),
       databases: outcomes,
       ...(opts.concurrency === undefined ? {} : { concurrency: opts.concurrency }),
-      scanned: scanning,
+      spoolPrefix: join(stagingDir, 'saved'),
       signal: workSignal,
       failure: capturing,
       notes,

@@ -29,7 +29,7 @@ import type { BlobWriter } from '../repository/slices.js';
 /** Files up to this size (as scanned) are batched and read in one go. */
 const SMALL_FILE = 256 * 1024;
 const BATCH_FILES = 64;
-const BATCH_BYTES = 4 * 1024 * 1024;
+const BATCH_BYTES = 1024 * 1024;
 const MAX_JOBS = 4;
 const MAX_ATTEMPTS = 3;
 /**
@@ -40,7 +40,7 @@ const MAX_ATTEMPTS = 3;
  */
 const WORKER_YOUNG_GENERATION_MB = 8;
 /** Sealed bytes waiting for the pack writer before workers are held back. */
-const BACKLOG_LIMIT = 64 * 1024 * 1024;
+const BACKLOG_LIMIT = 16 * 1024 * 1024;
 
 export interface StoredContent {
   size: number;

@@ -139,7 +139,7 @@ function cut(data: Buffer, chunkSize: number, plain: Map<string, Buffer>): strin
  * per-byte work then allocates little more than what it hands to the main
  * thread, and a backup's peak memory is not garbage waiting for a collection.
  */
-const ARENA_BYTES = 5 * 1024 * 1024;
+const ARENA_BYTES = 1280 * 1024;
 const ARENAS_KEPT = 6;
 const arenas: Buffer[] = [];
 
@@ -343,7 +343,7 @@ async function runJob(job: number, files: WorkerFile[]): Promise<void> {
   let seq = 0;
   const plain = new Map<string, Buffer>();
   const large: number[] = [];
-  // a batch is at most BATCH_BYTES (4 MiB) plus one small file as scanned: one arena holds it
+  // a batch is at most BATCH_BYTES (1 MiB) plus one small file as scanned: one arena holds it
   const room = files.some((f) => f.small) ? new Room(ARENA_BYTES) : undefined;
   const read = await Promise.all(
     files.map((f, i) => (f.small && room ? readSmall(f, i, plain, room) : Promise.resolve(undefined))),

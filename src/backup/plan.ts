@@ -23,6 +23,7 @@ import { checkFoleDatabaseFile, isSqliteFile, mayBeSqlite } from '../sqlite/dete
 import { isFoleDatabasePath, leadsToFoleDatabase } from '../storage/fole-layout.js';
 import { type ForbiddenDir, type ScanRecord, scanTree } from '../storage/scan.js';
 import type { NoteSink } from './notes.js';
+import { estimatedSize } from './spool.js';
 
 /** A scanned record, marked when it is to be read as a SQLite database. */
 export interface PlannedRecord extends ScanRecord {
@@ -33,6 +34,18 @@ export interface PlannedRecord extends ScanRecord {
 export interface PlannedEntry {
   record: PlannedRecord;
   prev?: TreeEntry;
+}
+
+/**
+ * Estimated bytes of planned entries held in memory while the file stage is behind the
+ * scan (it always is on a large tree: the scan only reads metadata); the rest waits on
+ * disk. The scan must not wait for the file stage: the capture starts only once it is done.
+ */
+export const PLANNED_BUDGET = 16 * 1024 * 1024;
+
+/** A planned entry's estimated size in memory (Spool). */
+export function plannedSize({ record, prev }: PlannedEntry): number {
+  return estimatedSize(record.path, prev?.chunks?.length ?? 0);
 }
 
 export interface PlanInput {

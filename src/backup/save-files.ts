@@ -10,7 +10,8 @@
  *                                a database's copy was handed to them when it was made
  *
  * It starts while the scan is still walking and runs beside the capture: only a
- * database's own entry waits for its copy.
+ * database's own entry waits for its copy, and what is saved behind it waits in a
+ * spool, not in memory (saveFiles).
  */
 import { readlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -18,6 +19,7 @@ import { FoleBackupError, throwIfAborted } from '../errors.js';
 import { fsPath } from '../fs/byte-names.js';
 import { isInside } from '../fs/inside-root.js';
 import { orderedMap } from '../concurrency/ordered-map.js';
+import { estimatedSize, Spool } from './spool.js';
 import type { DbInfo, SnapshotDatabase, TreeEntry } from '../snapshot/snapshot.js';
 import { printable, SET_ID_BITS } from '../snapshot/validate.js';
 import type { CapturedDatabase } from '../sqlite/capture.js';
@@ -27,9 +29,18 @@ import type { NoteSink } from './notes.js';
 import { type PlannedEntry, type PlannedRecord, unchangedFile } from './plan.js';
 import type { FileProgress } from './progress.js';
 
-/** Tree entries in flight or waiting for their turn (see fileWindow). */
-const WINDOW = 8192;
-const WINDOW_WHILE_SCANNING = 65536;
+/**
+ * Entries in flight at once: enough to keep every file worker's queue full (FilePool takes
+ * up to 4 jobs of up to 64 small files per worker) while the next ones are planned.
+ */
+const WINDOW = 2048;
+/**
+ * Estimated bytes of saved entries held in memory while they wait for a database's entry
+ * ahead of them; the rest waits on disk. The first database (core/core.db) waits for the
+ * capture, which waits for the end of the scan, so on a large tree most of what is
+ * stored meanwhile waits here.
+ */
+const WAITING_BUDGET = 16 * 1024 * 1024;
 
 /** Which of the snapshot's counts an entry adds to. */
 type SaveKind = 'dir' | 'filesNew' | 'filesChanged' | 'filesUnchanged' | 'dbsCaptured' | 'dbsUnchanged';
@@ -42,6 +53,9 @@ export interface SavedEntry {
   /** A file or database the parent backup held too (what is not met again was deleted since). */
   inParent?: boolean;
 }
+
+/** An entry waiting for its turn: saved, or a database whose entry needs its capture's outcome first. */
+type Waiting = SavedEntry | { database: PlannedEntry };
 
 export interface SaveFilesInput {
   /** The STORAGE_ROOT's real path. */
@@ -56,10 +70,10 @@ export interface SaveFilesInput {
   hasBlob: (id: string) => boolean;
   /** Each database's capture outcome. */
   databases: { wait(path: string): Promise<DatabaseOutcome> };
-  /** Entries in flight at once; default: fileWindow's. */
+  /** Entries in flight at once (default WINDOW). */
   concurrency?: number;
-  /** Settles when the scan is done (and the capture starts). */
-  scanned: Promise<unknown>;
+  /** Path prefix, in a private directory, of the files saved entries wait in (see Spool). */
+  spoolPrefix: string;
   /** Aborts the stage; `failure` then rejects with why, when the scan or the capture failed. */
   signal: AbortSignal;
   failure: Promise<unknown>;
@@ -67,47 +81,63 @@ export interface SaveFilesInput {
   progress: FileProgress;
 }
 
-/** Save every entry of `input.entries`, handing each saved one to `sink` in tree order. */
-export async function saveFiles(input: SaveFilesInput, sink: (saved: SavedEntry) => Promise<void>): Promise<void> {
-  await orderedMap(
-    input.entries,
-    input.concurrency ?? fileWindow(input.scanned),
-    async (planned) => {
-      const saved = await saveEntry(input, planned);
-      const prev = planned.prev;
-      if (saved !== undefined && saved.entry.kind !== 'dir' && prev !== undefined && prev.kind !== 'dir')
-        saved.inParent = true;
-      return saved;
-    },
-    async (saved) => {
-      if (saved !== undefined) await sink(saved);
-    },
-  );
-}
-
 /**
- * A wide window: entries behind a database whose copy is still being made keep being
- * stored. Wider still while the scan runs: the first database (core/core.db) waits for
- * the capture, which waits for the end of the scan, and the cores would idle meanwhile;
- * once the capture has started the window drains back (a wide window all along costs
- * as much in garbage collection as it saves).
+ * Save every entry of `input.entries`, handing each saved one to `sink` in tree order.
+ *
+ * Two stages, so that a database's entry never holds up storing: files are stored a
+ * window at a time and go on, saved, into a spool (memory up to WAITING_BUDGET, then
+ * disk); a database goes on as itself. The second stage takes them in order, waits for
+ * each database's outcome there, and hands everything to `sink`. Memory is bounded by
+ * the window and the budget, not by how long the capture keeps a database waiting.
  */
-function fileWindow(scanned: Promise<unknown>): () => number {
-  let captureStarted = false;
-  scanned.then(
-    () => {
-      captureStarted = true;
+export async function saveFiles(input: SaveFilesInput, sink: (saved: SavedEntry) => Promise<void>): Promise<void> {
+  const waiting = new Spool<Waiting>(input.spoolPrefix, { budget: WAITING_BUDGET, sizeOf: waitingSize });
+  const storing = orderedMap(
+    input.entries,
+    input.concurrency ?? WINDOW,
+    async (planned): Promise<Waiting | undefined> =>
+      planned.record.sqlite === true ? { database: planned } : markInParent(await saveFile(input, planned), planned),
+    async (w) => {
+      if (w !== undefined) await waiting.push([w]);
     },
-    () => undefined, // a failed scan stops the stage through its signal
+  ).then(
+    () => waiting.end(),
+    (err: unknown) => {
+      waiting.fail(err);
+      throw err;
+    },
   );
-  return () => (captureStarted ? WINDOW : WINDOW_WHILE_SCANNING);
+  const ordering = (async () => {
+    for await (const w of waiting.read()) {
+      const saved = 'entry' in w ? w : markInParent(await saveDatabase(input, w.database), w.database);
+      if (saved !== undefined) await sink(saved);
+    }
+  })();
+  await Promise.all([storing, ordering]);
 }
 
-async function saveEntry(s: SaveFilesInput, { record: r, prev }: PlannedEntry): Promise<SavedEntry | undefined> {
+function markInParent(saved: SavedEntry | undefined, { prev }: PlannedEntry): SavedEntry | undefined {
+  if (saved !== undefined && saved.entry.kind !== 'dir' && prev !== undefined && prev.kind !== 'dir')
+    saved.inParent = true;
+  return saved;
+}
+
+/** A waiting entry's estimated size in memory: the object, its path and its chunk ids (~90 bytes each). */
+function waitingSize(w: Waiting): number {
+  const e = 'entry' in w ? w.entry : (w.database.prev ?? w.database.record);
+  return estimatedSize(e.path, 'chunks' in e ? (e.chunks?.length ?? 0) : 0);
+}
+
+async function checkStopped(s: SaveFilesInput): Promise<void> {
   if (s.signal.aborted) {
     await s.failure; // a failed scan or capture: its error, not a generic abort
     throwIfAborted(s.signal);
   }
+}
+
+/** Anything but a database: its entry, kept from the parent or stored. */
+async function saveFile(s: SaveFilesInput, { record: r, prev }: PlannedEntry): Promise<SavedEntry | undefined> {
+  await checkStopped(s);
   warnSetId(r, s.notes);
   if (r.kind === 'dir') return { kind: 'dir', entry: dirEntry(r) };
   if (r.kind === 'symlink') {
@@ -118,12 +148,29 @@ async function saveEntry(s: SaveFilesInput, { record: r, prev }: PlannedEntry): 
     s.notes.skip(r.path, 'not a regular file (socket, FIFO or device)');
     return undefined;
   }
-  const outcome = r.sqlite ? await s.databases.wait(r.path) : undefined;
-  if (outcome?.vanished === true) {
+  return saveContent(s, r, prev, undefined);
+}
+
+/** A database, once the capture has settled it. */
+async function saveDatabase(s: SaveFilesInput, { record: r, prev }: PlannedEntry): Promise<SavedEntry | undefined> {
+  await checkStopped(s);
+  warnSetId(r, s.notes);
+  const outcome = await s.databases.wait(r.path);
+  if (outcome.vanished === true) {
     s.notes.skip(r.path, 'vanished during backup');
     return undefined;
   }
-  if (outcome !== undefined) warnStoredAsBytes(r.path, outcome, s.notes);
+  warnStoredAsBytes(r.path, outcome, s.notes);
+  return saveContent(s, r, prev, outcome);
+}
+
+/** A file's or a database's entry: kept from the parent when provably unchanged, else stored. */
+async function saveContent(
+  s: SaveFilesInput,
+  r: PlannedRecord,
+  prev: TreeEntry | undefined,
+  outcome: DatabaseOutcome | undefined,
+): Promise<SavedEntry | undefined> {
   // an incremental keeps what provably did not change, without reading it
   const kept = keptEntry(r, prev, outcome, s.hasBlob);
   if (kept !== undefined) {

@@ -25,7 +25,7 @@ async function drain<T>(s: Spool<T>): Promise<T[]> {
 describe('Spool', () => {
   it('keeps a small scan in memory and gives it back in order', async () => {
     const sub = mkdtempSync(join(dir, 'small-'));
-    const s = new Spool<Rec>(join(sub, 'scan'), 100, 16);
+    const s = new Spool<Rec>(join(sub, 'scan'), { budget: 100, segmentRecords: 16 });
     await s.push(records(0, 60));
     await s.push(records(60, 40));
     await s.end();
@@ -38,7 +38,7 @@ describe('Spool', () => {
     'puts what does not fit in memory into segment files and still gives every record back, ' + 'in order and equal',
     async () => {
       const sub = mkdtempSync(join(dir, 'big-'));
-      const s = new Spool<Rec>(join(sub, 'scan'), 100, 16);
+      const s = new Spool<Rec>(join(sub, 'scan'), { budget: 100, segmentRecords: 16 });
       await s.push(records(0, 70));
       await s.push(records(70, 70));
       await s.push(records(140, 1000));
@@ -53,7 +53,7 @@ describe('Spool', () => {
 
   it('is read while it is being filled, and a stalled reader makes it spill rather than grow', async () => {
     const sub = mkdtempSync(join(dir, 'live-'));
-    const s = new Spool<Rec>(join(sub, 'scan'), 100, 16);
+    const s = new Spool<Rec>(join(sub, 'scan'), { budget: 100, segmentRecords: 16 });
     const got: Rec[] = [];
     const firstFive = deferred();
     const stalled = deferred();
@@ -80,12 +80,12 @@ describe('Spool', () => {
   });
 
   it('gives the producer failure to the reader, and refuses to grow after it ends', async () => {
-    const s = new Spool<number>(join(dir, 'x'), 10, 4);
+    const s = new Spool<number>(join(dir, 'x'), { budget: 10, segmentRecords: 4 });
     await s.push([1, 2]);
     const reading = drain(s);
     s.fail(new Error('scan failed'));
     await expect(reading).rejects.toThrow(/scan failed/);
-    const t = new Spool<number>(join(dir, 'y'), 10, 4);
+    const t = new Spool<number>(join(dir, 'y'), { budget: 10, segmentRecords: 4 });
     await t.end();
     await expect(t.push([2])).rejects.toThrow(/after end/);
   });

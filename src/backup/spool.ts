@@ -1,43 +1,60 @@
 /**
- * The scan's records on their way to the file pipeline. The scan pushes while
- * the pipeline reads (files are stored while the tree is still being walked),
- * but the pipeline may stall — a database's entry waits for the capture, which
- * starts only once the scan has found every database — so the spool must be
- * able to hold the whole scan. It keeps up to MEMORY_RECORDS unread records in
- * memory and puts the rest in NDJSON segment files in staging, so a tree of
- * millions of files costs disk, not memory. Records come out in push order.
+ * Records on their way from a fast producer to a slower, in-order consumer that
+ * may stall: the scan's planned entries on their way to the file stage (the
+ * scan must finish early, because the capture starts only once it has found every
+ * database), and the saved entries on their way to the tree stage (a database's
+ * entry waits for its capture, and everything behind it waits in order). It keeps
+ * up to a budget of unread records in memory, by their estimated size, and puts
+ * the rest in NDJSON segment files in staging, so a tree of millions of files
+ * costs disk, not memory. Records come out in push order.
  */
 import { readFile, rm, writeFile } from 'node:fs/promises';
 
-/**
- * Unread records held in memory before new ones go to disk. In an incremental
- * each costs ~2.7 KB of peak RSS (the record, its parent's entry, and the
- * garbage collector's headroom), and going to disk costs main-thread time.
- * `large` preset (1M files), unchanged incremental, one run each: 200k →
- * 32.6 s, 1274 MiB; 100k → 36.1 s, 1058 MiB; 50k → 38.6 s, 869 MiB. Trees of
- * up to ~150k entries never spill (the ordered window takes the rest).
- */
-const MEMORY_RECORDS = 100_000;
-/** Records per segment (in memory or one file). */
-const SEGMENT_RECORDS = 8192;
+/** How a spool holds its records: see Spool. */
+export interface SpoolLimits<T> {
+  /** Estimated bytes of unread records held in memory before new ones go to disk. */
+  budget: number;
+  /** A record's estimated size in memory, in bytes (default: 1, so `budget` counts records). */
+  sizeOf?: (record: T) => number;
+  /** Records per segment (in memory or one file); default SEGMENT_RECORDS. */
+  segmentRecords?: number;
+}
 
-type Segment<T> = { records: T[] } | { file: string };
+/**
+ * An estimate of what a record of a path and `chunks` chunk ids costs in memory: the
+ * objects, the path (two bytes a character) and ~90 bytes per chunk id string.
+ */
+export function estimatedSize(path: string, chunks: number): number {
+  return 400 + 2 * path.length + 90 * chunks;
+}
+
+/** Records per segment. */
+const SEGMENT_RECORDS = 4096;
+
+type Segment<T> = { records: T[]; bytes: number } | { file: string };
 
 export class Spool<T> {
   private readonly segments: Segment<T>[] = [];
   private current: T[] = [];
+  private currentBytes = 0;
   private inMemory = 0;
   private files = 0;
   private ended = false;
   private failure: unknown;
   private wake: (() => void) | undefined;
+  private readonly budget: number;
+  private readonly sizeOf: (record: T) => number;
+  private readonly segmentRecords: number;
 
   /** `prefix`: path prefix of the segment files (in a private directory). */
   constructor(
     private readonly prefix: string,
-    private readonly limit = MEMORY_RECORDS,
-    private readonly segmentRecords = SEGMENT_RECORDS,
-  ) {}
+    limits: SpoolLimits<T>,
+  ) {
+    this.budget = limits.budget;
+    this.sizeOf = limits.sizeOf ?? (() => 1);
+    this.segmentRecords = limits.segmentRecords ?? SEGMENT_RECORDS;
+  }
 
   /** Whether some records went to disk. */
   get spilled(): boolean {
@@ -48,6 +65,7 @@ export class Spool<T> {
     if (this.ended) throw new Error('spool: push after end');
     for (const r of records) {
       this.current.push(r);
+      this.currentBytes += this.sizeOf(r);
       if (this.current.length >= this.segmentRecords) await this.seal();
     }
     this.poke();
@@ -72,7 +90,7 @@ export class Spool<T> {
       const seg = this.segments.shift();
       if (seg !== undefined) {
         if ('records' in seg) {
-          this.inMemory -= seg.records.length;
+          this.inMemory -= seg.bytes;
           yield* seg.records;
         } else {
           const text = await readFile(seg.file, 'utf8');
@@ -82,9 +100,10 @@ export class Spool<T> {
         continue;
       }
       // nothing sealed: take what is being filled rather than wait for a whole segment
-      if (this.current.length > 0 && this.inMemory + this.current.length <= this.limit) {
+      if (this.current.length > 0 && this.inMemory + this.currentBytes <= this.budget) {
         const records = this.current;
         this.current = [];
+        this.currentBytes = 0;
         yield* records;
         continue;
       }
@@ -95,10 +114,12 @@ export class Spool<T> {
 
   private async seal(): Promise<void> {
     const records = this.current;
+    const bytes = this.currentBytes;
     this.current = [];
-    if (this.inMemory + records.length <= this.limit) {
-      this.inMemory += records.length;
-      this.segments.push({ records });
+    this.currentBytes = 0;
+    if (this.inMemory + bytes <= this.budget) {
+      this.inMemory += bytes;
+      this.segments.push({ records, bytes });
       return;
     }
     const file = `${this.prefix}-${String(this.files++).padStart(6, '0')}.ndjson`;

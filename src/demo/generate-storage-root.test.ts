@@ -292,3 +292,124 @@ describe('mutateStorageRoot', () => {
     expect(nonDbHashes(b.root)).toEqual(nonDbHashes(a.root));
   });
 });
+
+describe('generateStorageRoot: the optional shape fields', () => {
+  let scratch: string;
+  let gen: GeneratedStorageRoot;
+  /** Every optional field at once, at test sizes. */
+  const shaped: StorageRootSpec = {
+    ...demo,
+    projects: 3,
+    mapsPerProject: 2,
+    tilesPerMap: 40,
+    tilesPerColumn: 1,
+    uploadsPerProject: 3,
+    uploadBytes: 20 * 1024,
+    uploadBytesMax: 60 * 1024,
+    largeDbs: 2,
+    largeDbBytes: 1024 * 1024,
+    largeDbBytesMax: 3 * 1024 * 1024,
+    walTailBytes: 128 * 1024,
+  };
+  const count = (path: string, sql: string): number => {
+    const db = new Database(path, { readonly: true });
+    try {
+      return db.prepare(sql).pluck().get() as number;
+    } finally {
+      db.close();
+    }
+  };
+  /** Rows of `table` in the main file alone (what a copy of `*.db` without its -wal holds) and with its -wal. */
+  const rowsWithoutAndWithWal = (abs: string, table: string): [number, number] => {
+    const copy = join(scratch, `main-only-${table}-${readdirSync(scratch).length}.db`);
+    copyFileSync(abs, copy);
+    return [count(copy, `SELECT count(*) FROM ${table}`), count(abs, `SELECT count(*) FROM ${table}`)];
+  };
+
+  beforeAll(async () => {
+    scratch = mkdtempSync(join(tmpdir(), 'fole-gen-shape-'));
+    gen = await generateStorageRoot(join(scratch, 'root'), shaped);
+  });
+
+  afterAll(() => {
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it('walTailBytes: every project.db and map.db holds about that much of its rows only in its -wal', () => {
+    const dbs = gen.databases.filter((d) => d.endsWith('/project.db') || d.endsWith('/map.db'));
+    expect(dbs).toHaveLength(shaped.projects * (1 + shaped.mapsPerProject));
+    for (const rel of dbs) {
+      const abs = join(gen.root, rel);
+      const wal = statSync(`${abs}-wal`).size;
+      expect(wal).toBeGreaterThan(shaped.walTailBytes ?? 0);
+      expect(wal).toBeLessThan(2 * (shaped.walTailBytes ?? 0) + 512 * 1024);
+      const [mainOnly, all] = rowsWithoutAndWithWal(abs, rel.endsWith('map.db') ? 'annotations' : 'attachments');
+      expect(all).toBeGreaterThan(mainOnly);
+      // a read-only connection does not checkpoint when it closes: the -wal is still there
+      expect(statSync(`${abs}-wal`).size).toBe(wal);
+    }
+    // a small project.db's main file is far smaller than what its -wal holds
+    const small = join(gen.root, `projects/${gen.projects[2]}/project.db`);
+    expect(statSync(small).size).toBeLessThan(statSync(`${small}-wal`).size);
+  });
+
+  it('tilesPerColumn: one directory per column of tiles', () => {
+    for (const p of gen.projects) {
+      const maps = readdirSync(join(gen.root, `projects/${p}/maps`));
+      expect(maps).toHaveLength(shaped.mapsPerProject);
+      for (const m of maps) {
+        const zoom = join(gen.root, `projects/${p}/maps/${m}/tiles`);
+        expect(readdirSync(zoom)).toEqual(['17']);
+        const cols = readdirSync(join(zoom, '17'));
+        expect(cols).toHaveLength(shaped.tilesPerMap);
+        for (const c of cols) expect(readdirSync(join(zoom, '17', c))).toHaveLength(1);
+      }
+    }
+  });
+
+  it('largeDbBytesMax and uploadBytesMax: sizes drawn within their ranges', () => {
+    const large = gen.projects
+      .slice(0, shaped.largeDbs)
+      .map((p) => statSync(join(gen.root, `projects/${p}/project.db`)));
+    for (const st of large) {
+      expect(st.size).toBeGreaterThanOrEqual(shaped.largeDbBytes);
+      expect(st.size).toBeLessThan((shaped.largeDbBytesMax ?? 0) * 1.1);
+    }
+    const uploads = gen.projects.flatMap((p) =>
+      readdirSync(join(gen.root, `projects/${p}/files`)).map((f) =>
+        statSync(join(gen.root, `projects/${p}/files/${f}`)),
+      ),
+    );
+    expect(uploads).toHaveLength(shaped.projects * shaped.uploadsPerProject);
+    for (const st of uploads) {
+      expect(st.size).toBeGreaterThanOrEqual(shaped.uploadBytes);
+      expect(st.size).toBeLessThan(shaped.uploadBytesMax ?? 0);
+    }
+  });
+
+  it('gives the same names, non-database bytes and rows for the same spec', async () => {
+    const again = await generateStorageRoot(join(scratch, 'again'), shaped);
+    expect(again.databases).toEqual(gen.databases);
+    expect(nonDbHashes(again.root)).toEqual(nonDbHashes(gen.root));
+    for (const rel of gen.databases.filter((d) => d.endsWith('project.db'))) {
+      const sql = 'SELECT count(*) || sum(length(data)) FROM attachments';
+      expect(count(join(again.root, rel), sql)).toBe(count(join(gen.root, rel), sql));
+    }
+  });
+
+  it('refuses invalid optional fields with USAGE', async () => {
+    const bad: Partial<StorageRootSpec>[] = [
+      { walTailBytes: -1 },
+      { walTailBytes: 1.5 },
+      { tilesPerColumn: 0 },
+      { tilesPerColumn: Number.NaN },
+      { uploadBytesMax: shaped.uploadBytes - 1 },
+      { largeDbBytesMax: shaped.largeDbBytes - 1 },
+      { largeDbBytesMax: '5' as unknown as number },
+    ];
+    for (const [i, b] of bad.entries())
+      await expect(generateStorageRoot(join(scratch, `bad-${i}`), { ...shaped, ...b })).rejects.toMatchObject({
+        code: 'USAGE',
+      });
+  });
+});

@@ -62,6 +62,28 @@ export interface StorageRootSpec {
   largeDbBytes: number;
   /** modules/<name>/ with module.db, module-settings.json, module-data/, state/, tmp/. */
   modules: string[];
+  /**
+   * With it, each large project.db's target size is drawn (seeded by its path) uniformly from
+   * [largeDbBytes, largeDbBytesMax]: databases of many sizes. Absent: every large project.db is largeDbBytes.
+   */
+  largeDbBytesMax?: number;
+  /**
+   * With it, each upload's size is drawn uniformly from [uploadBytes, uploadBytesMax] instead of the mix of
+   * 1/20 to 4 times uploadBytes: large uploads only.
+   */
+  uploadBytesMax?: number;
+  /**
+   * With it, each map's tiles sit at one zoom level in columns of this many tiles (tiles/<z>/<x>/<y>.png), so a
+   * map has a directory per column, as the deep zoom levels of a real tile store do. Absent: a full pyramid
+   * from z=0, which holds many tiles per directory.
+   */
+  tilesPerColumn?: number;
+  /**
+   * With it, about this many bytes of rows are committed to every project.db and map.db after it is built and
+   * left only in its -wal (never checkpointed), as a busy server leaves them: databases whose content is
+   * mostly in -wal. Absent or 0: only core.db and the first module.db have a (small) -wal tail.
+   */
+  walTailBytes?: number;
 }
 
 const KiB = 1024;
@@ -227,6 +249,9 @@ export async function generateStorageRoot(
   return result;
 }
 
+/** The optional fields that are counts or sizes: absent, or a non-negative integer. */
+const OPTIONAL_COUNTS = ['largeDbBytesMax', 'uploadBytesMax', 'tilesPerColumn', 'walTailBytes'] as const;
+
 function validateSpec(spec: StorageRootSpec): void {
   const counts: (keyof StorageRootSpec)[] = [
     'projects',
@@ -245,6 +270,21 @@ function validateSpec(spec: StorageRootSpec): void {
       throw new FoleBackupError('USAGE', `storage root spec: ${k} must be a non-negative integer, got ${String(v)}`);
     }
   }
+  for (const k of OPTIONAL_COUNTS) {
+    const v = spec[k];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)) {
+      throw new FoleBackupError('USAGE', `storage root spec: ${k} must be a non-negative integer, got ${String(v)}`);
+    }
+  }
+  const atLeast = (k: 'largeDbBytesMax' | 'uploadBytesMax', min: 'largeDbBytes' | 'uploadBytes'): void => {
+    const v = spec[k];
+    if (v !== undefined && v < spec[min])
+      throw new FoleBackupError('USAGE', `storage root spec: ${k} (${v}) is below ${min} (${spec[min]})`);
+  };
+  atLeast('largeDbBytesMax', 'largeDbBytes');
+  atLeast('uploadBytesMax', 'uploadBytes');
+  if (spec.tilesPerColumn === 0)
+    throw new FoleBackupError('USAGE', 'storage root spec: tilesPerColumn must be at least 1');
   if (!Number.isSafeInteger(spec.seed))
     throw new FoleBackupError('USAGE', 'storage root spec: seed must be an integer');
   if (spec.largeDbs > spec.projects) {
@@ -281,13 +321,15 @@ function prepareRoot(root: string): void {
   }
 }
 
-/** The expected total size of a generated tree, for progress percentages. */
-function estimateBytes(spec: StorageRootSpec): number {
+/** The expected total size of a generated tree (progress percentages, the benchmark's scaling). */
+export function estimateBytes(spec: StorageRootSpec): number {
   const maps = spec.projects * spec.mapsPerProject;
+  const mean = (lo: number, hi: number | undefined): number => (hi === undefined ? lo : (lo + hi) / 2);
   return (
     maps * spec.tilesPerMap * spec.tileBytes +
-    spec.projects * spec.uploadsPerProject * spec.uploadBytes +
-    spec.largeDbs * spec.largeDbBytes +
+    spec.projects * spec.uploadsPerProject * mean(spec.uploadBytes, spec.uploadBytesMax) +
+    spec.largeDbs * mean(spec.largeDbBytes, spec.largeDbBytesMax) +
+    (spec.projects + maps) * (spec.walTailBytes ?? 0) +
     spec.projects * spec.dbRowsPerProject * 300 * (1 + spec.mapsPerProject / 4) +
     spec.projects * 200 * KiB +
     maps * 40 * KiB +
@@ -375,6 +417,12 @@ function* pyramid(count: number): Generator<[number, number, number]> {
       }
     }
   }
+}
+
+/** Tile coordinates at one deep zoom level, `perColumn` tiles per x column, `count` of them. */
+function* columns(count: number, perColumn: number): Generator<[number, number, number]> {
+  const z = 17;
+  for (let i = 0; i < count; i++) yield [z, 68_000 + Math.floor(i / perColumn), 45_000 + (i % perColumn)];
 }
 
 const CORE_SCHEMA = `
@@ -609,10 +657,11 @@ class RootBuilder {
       const kind = names.pick(UPLOAD_KINDS);
       const rel = `projects/${p.id}/files/${String(i).padStart(3, '0')}-${slug(names, 2)}.${kind.ext}`;
       const prng = this.rng(rel);
-      const size = Math.max(
-        256,
-        Math.round(this.spec.uploadBytes * prng.pick(SIZE_FACTORS) * (0.8 + 0.4 * prng.float())),
-      );
+      const { uploadBytes: lo, uploadBytesMax: hi } = this.spec;
+      const size =
+        hi === undefined
+          ? Math.max(256, Math.round(lo * prng.pick(SIZE_FACTORS) * (0.8 + 0.4 * prng.float())))
+          : Math.max(256, lo + Math.floor(prng.float() * (hi - lo)));
       await this.w.file(rel, kind.make(prng, size));
     }
   }
@@ -621,7 +670,9 @@ class RootBuilder {
     const w = this.w;
     const base = `projects/${p.id}/maps/${mapId}`;
     const tiles: TileRecord[] = [];
-    for (const [z, x, y] of pyramid(this.spec.tilesPerMap)) {
+    const perColumn = this.spec.tilesPerColumn;
+    const coords = perColumn === undefined ? pyramid(this.spec.tilesPerMap) : columns(this.spec.tilesPerMap, perColumn);
+    for (const [z, x, y] of coords) {
       const rel = `${base}/tiles/${z}/${x}/${y}.png`;
       const prng = this.rng(rel);
       const size = Math.max(64, Math.round(this.spec.tileBytes * (0.5 + prng.float())));
@@ -653,8 +704,20 @@ class RootBuilder {
       const ti = db.prepare('INSERT INTO tile_index(z, x, y, bytes, etag) VALUES (?, ?, ?, ?, ?)');
       for (const t of tiles) ti.run(t.z, t.x, t.y, t.bytes, t.etag);
     });
-    this.databases.push(rel);
     w.progress.advance(statSync(w.abs(rel)).size, rel);
+    // drawn traces: long line geometries (compressible text), the bulk of a busy map's recent edits
+    this.walTail(rel, (db, wal, limit) => {
+      const ann = db.prepare('INSERT INTO annotations(z, x, y, label, geometry, created_at) VALUES (?, ?, ?, ?, ?, ?)');
+      for (let written = 0, i = 0; written < limit; i++) {
+        const points: string[] = [];
+        for (let k = wal.int(50, 400); k > 0; k--)
+          points.push(`[${(5 + wal.float() * 6).toFixed(6)},${(45 + wal.float() * 3).toFixed(6)}]`);
+        const geometry = `{"type":"LineString","coordinates":[${points.join(',')}]}`;
+        ann.run(wal.int(10, 18), wal.int(0, 1 << 16), wal.int(0, 1 << 16), slug(wal, 3), geometry, BASE_TIME_MS + i);
+        written += geometry.length + 40;
+      }
+    });
+    this.databases.push(rel);
   }
 
   private async projectDb(p: ProjectPlan): Promise<void> {
@@ -687,37 +750,42 @@ class RootBuilder {
       set.run('maps', JSON.stringify(p.mapIds));
     });
     if (p.large) await this.fillLarge(abs, rel, prng);
-    this.databases.push(rel);
     if (!p.large) w.progress.advance(statSync(abs).size, rel);
+    this.walTail(rel, (db, wal, limit) => insertAttachments(db, wal, limit, this.spec.dbRowsPerProject));
+    this.databases.push(rel);
   }
 
   /**
-   * Grow a project.db to largeDbBytes with attachment rows: a random blob of
-   * 1-12 KiB (incompressible, unique, so nothing dedups by accident) and a few
-   * hundred bytes of text. Batches of LARGE_DB_BATCH_BYTES per transaction.
+   * With walTailBytes: commit about that many bytes of rows to the WAL-mode database `rel` (`insert` writes rows
+   * until `limit` bytes), left only in its -wal. Its own stream, so the main file's rows stay the same.
+   */
+  private walTail(rel: string, insert: (db: Database.Database, prng: Prng, limit: number) => void): void {
+    const bytes = this.spec.walTailBytes ?? 0;
+    if (bytes === 0) return;
+    const abs = this.w.abs(rel);
+    const prng = this.rng(`${rel}-wal`);
+    writeWalTail(abs, (db) => insert(db, prng, bytes));
+    this.w.progress.advance(statSync(`${abs}-wal`).size, `${rel}-wal`);
+  }
+
+  /**
+   * Grow a project.db to largeDbBytes (or its drawn size in [largeDbBytes,
+   * largeDbBytesMax]) with attachment rows (insertAttachments), in batches of
+   * LARGE_DB_BATCH_BYTES per transaction.
    */
   private async fillLarge(abs: string, rel: string, prng: Prng): Promise<void> {
-    const target = this.spec.largeDbBytes;
+    const { largeDbBytes: lo, largeDbBytesMax: hi } = this.spec;
+    // its own stream: the rows of a preset's large databases stay what they were without largeDbBytesMax
+    const target = hi === undefined ? lo : lo + Math.floor(this.rng(`${rel}#size`).float() * (hi - lo));
     const db = new Database(abs);
     try {
       db.pragma('journal_mode = OFF');
       db.pragma('synchronous = OFF');
       const pageSize = db.pragma('page_size', { simple: true }) as number;
       const pageCount = (): number => db.pragma('page_count', { simple: true }) as number;
-      const att = db.prepare('INSERT INTO attachments(feature_id, name, mime, data, note) VALUES (?, ?, ?, ?, ?)');
-      const scratch = Buffer.allocUnsafe(12 * KiB);
       let size = pageCount() * pageSize;
       const batch = db.transaction((limit: number): number => {
-        let written = 0;
-        while (written < limit) {
-          const n = prng.int(KiB, 12 * KiB);
-          // better-sqlite3 copies bound blobs, so one scratch buffer serves every row.
-          const data = prng.fill(scratch, 0, n).subarray(0, n);
-          const note = proseText(prng, prng.int(100, 600)).toString('latin1');
-          const featureId = prng.int(1, this.spec.dbRowsPerProject + 1);
-          att.run(featureId, `${slug(prng, 2)}.bin`, 'application/octet-stream', data, note);
-          written += n + note.length + 40;
-        }
+        insertAttachments(db, prng, limit, this.spec.dbRowsPerProject);
         return pageCount() * pageSize;
       });
       while (size < target) {
@@ -731,6 +799,25 @@ class RootBuilder {
     } finally {
       db.close();
     }
+  }
+}
+
+/**
+ * Attachment rows until about `limit` bytes: a random blob of 1-12 KiB (incompressible, unique, so nothing
+ * dedups by accident) and a few hundred bytes of text each.
+ */
+function insertAttachments(db: Database.Database, prng: Prng, limit: number, features: number): void {
+  const att = db.prepare('INSERT INTO attachments(feature_id, name, mime, data, note) VALUES (?, ?, ?, ?, ?)');
+  const scratch = Buffer.allocUnsafe(12 * KiB);
+  let written = 0;
+  while (written < limit) {
+    const n = prng.int(KiB, 12 * KiB);
+    // better-sqlite3 copies bound blobs, so one scratch buffer serves every row.
+    const data = prng.fill(scratch, 0, n).subarray(0, n);
+    const note = proseText(prng, prng.int(100, 600)).toString('latin1');
+    const featureId = prng.int(1, features + 1);
+    att.run(featureId, `${slug(prng, 2)}.bin`, 'application/octet-stream', data, note);
+    written += n + note.length + 40;
   }
 }
 

@@ -29,6 +29,10 @@ export class ManifestBuilder {
 
   /** Feed every tree entry, in tree order. */
   observe(e: TreeEntry): void {
+    // most entries are plain files outside templates/ (tiles, uploads): nothing to note, and
+    // splitting each path would make a few strings per file of a million-file tree
+    if (e.kind === 'file' && !e.path.startsWith('templates/')) return;
+    if (e.kind === 'dir' && e.path.indexOf('/') !== e.path.lastIndexOf('/')) return;
     const parts = e.path.split('/');
     const [top, second] = parts;
     if (e.kind === 'dir') {

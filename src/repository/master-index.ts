@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { FoleBackupError } from '../errors.js';
 import { HEX64 } from '../crypto/hash.js';
+import { countIndexBlobs, hexInto, readIndexBlobs } from './index-bytes.js';
 import { COMPRESSION_NONE, COMPRESSION_ZSTD } from './compress.js';
 import { BLOB_TYPE_CODE, BLOB_TYPE_OF_CODE, type BlobType } from './format.js';
 import type { PackedBlob } from './pack.js';
@@ -146,6 +147,36 @@ export class MasterIndex {
     }
   }
 
+  /**
+   * As addIndexFile, from the index file's plaintext bytes: read straight into the
+   * typed arrays when they are in our writer's form (index-bytes.ts: no object per
+   * blob), else parsed as JSON and checked by addIndexFile. REPO_CORRUPT naming the
+   * file when they are neither; then nothing of it is added.
+   */
+  addIndexBytes(bytes: Buffer, name: string): void {
+    const count = countIndexBlobs(bytes);
+    if (count === undefined) {
+      this.addIndexFile(parseIndexJson(bytes, name), name);
+      return;
+    }
+    this.reserve(count);
+    let p = 0;
+    let packName = '';
+    let damaged = false;
+    readIndexBlobs(bytes, {
+      pack: (name) => {
+        packName = name;
+        p = this.packSlotOf(name);
+        damaged = this.damage?.touches(name) === true;
+      },
+      blob: (b) => {
+        if (damaged && this.leftOut(packName, bytes.toString('latin1', b.idAt, b.idAt + 64))) return;
+        hexInto(bytes, b.idAt, this.probeBytes);
+        this.addProbe(p, b.typeCode, b.offset, b.length, b.rawLength, b.compression);
+      },
+    });
+  }
+
   private packSlotOf(packName: string): number {
     let p = this.packSlot.get(packName);
     if (p === undefined) {
@@ -168,6 +199,18 @@ export class MasterIndex {
     compression: number,
   ): void {
     if (!this.parse(id)) throw new FoleBackupError('INTERNAL', `blob id ${JSON.stringify(id)} is not 64 hex digits`);
+    this.addProbe(p, typeCode, offset, length, rawLength, compression);
+  }
+
+  /** As add, for the id in the probe. */
+  private addProbe(
+    p: number,
+    typeCode: number,
+    offset: number,
+    length: number,
+    rawLength: number,
+    compression: number,
+  ): void {
     const at = this.find();
     const found = this.table[at] ?? 0;
     let s: number;
@@ -288,6 +331,15 @@ export function encodeIndexFile(packs: readonly { name: string; blobs: readonly 
       blobs: p.blobs.map((b) => [b.id, BLOB_TYPE_CODE[b.type], b.offset, b.length, b.rawLength, b.compression]),
     })),
   };
+}
+
+/** An index file's bytes as JSON; REPO_CORRUPT naming the file when they are not JSON. */
+export function parseIndexJson(bytes: Buffer, name: string): unknown {
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch (err) {
+    throw new FoleBackupError('REPO_CORRUPT', `index/${name}: not valid JSON`, { cause: err });
+  }
 }
 
 /** A pack entry of an index file that checkIndexFile accepted. */

@@ -255,13 +255,18 @@ export class Repository {
   }
 
   async loadJson(type: ObjectType, name: string, aad: Uint8Array): Promise<unknown> {
-    const stored = await this.backend.load({ type, name });
-    const plain = decompressAny(open(this.key.encrypt, stored, `${type}/${name}`, aad), `${type}/${name}`);
+    const plain = await this.loadPlain(type, name, aad);
     try {
       return JSON.parse(plain.toString('utf8'));
     } catch (err) {
       throw new FoleBackupError('REPO_CORRUPT', `${type}/${name}: not valid JSON`, { cause: err });
     }
+  }
+
+  /** An object's plaintext: loaded, opened with the master key and decompressed. */
+  private async loadPlain(type: ObjectType, name: string, aad: Uint8Array): Promise<Buffer> {
+    const stored = await this.backend.load({ type, name });
+    return decompressAny(open(this.key.encrypt, stored, `${type}/${name}`, aad), `${type}/${name}`);
   }
 
   /** Seal/open raw bytes with the master key (for callers with their own object layouts). */
@@ -329,7 +334,11 @@ export class Repository {
     await this.loadDamage();
     await forEachConcurrent(await this.listIndexFiles(), 8, async (name) => {
       signal?.throwIfAborted();
-      await this.loadIndexJson(name, (v) => this.index.addIndexFile(v, name));
+      try {
+        this.index.addIndexBytes(await this.loadPlain('index', name, AAD.index), name);
+      } catch (err) {
+        throw damagedObjectStop(err, `index/${name}`, 'the repository index');
+      }
     });
   }
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type FoleBackupError, StopError } from '../errors.js';
-import { createDatabase } from '../../test/fixtures/sqlite-writer.js';
+import { createDatabase, fileTimesSettled } from '../../test/fixtures/sqlite-writer.js';
 import { captureDatabases, fingerprintOf } from './capture.js';
 import { captureOnThread } from './capture-thread.js';
 
@@ -41,6 +41,7 @@ describe('captureOnThread', () => {
   it('captures on a worker thread what captureDatabases captures, settling each database on the way', async () => {
     const rels = ['core/core.db', 'projects/a/project.db', 'projects/b/project.db'];
     makeDbs(rels);
+    await fileTimesSettled();
     const seen: string[] = [];
     const result = await captureOnThread({
       storageRoot: root,

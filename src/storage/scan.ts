@@ -191,6 +191,9 @@ export async function* scanTree(
 ): AsyncGenerator<ScanRecord[]> {
   const worker = startWorker(import.meta.url, 'scan-worker', {
     workerData: { root, ahead: AHEAD, forbidden: opts.forbidden ?? [] },
+    // its garbage is short-lived (a directory's records, posted at once): a small young generation
+    // is collected sooner. On 300k files its heap peaked at 26 MB instead of 40
+    resourceLimits: { maxYoungGenerationSizeMb: 8 },
   });
   const arrived: ScanFromWorker[] = [];
   let wake: (() => void) | undefined;

@@ -32,7 +32,7 @@ export function stagingDir(workDir: string, tool: string): string {
 export function ensureAnchors(anchors: readonly AnchorName[], log: (m: string) => void): void {
   const missing: string[] = [];
   const has = (cmd: string): boolean => run('sh', ['-c', `command -v ${cmd}`], { allowFail: true }).status === 0;
-  if (anchors.includes('restic') && !has('restic')) missing.push('restic');
+  if ((anchors.includes('restic') || anchors.includes('restic-plain')) && !has('restic')) missing.push('restic');
   if (anchors.includes('borg') && !has('borg')) missing.push('borgbackup');
   if (!has('sqlite3')) missing.push('sqlite3');
   if (missing.length === 0) return;

@@ -4,6 +4,11 @@
  * the work directory, `restic backup` (a later backup of the same paths finds
  * its parent by itself), `restic restore latest --target`, `restic check
  * --read-data`. Databases come from the capture hook's staging directory.
+ *
+ * `restic-plain` is restic on the raw tree, databases and their -wal files
+ * included, without the hook: what a user who knows nothing of SQLite runs.
+ * Its copy of a live database is not a consistent one; it is there as the
+ * reference figure issue 18 quotes, not as a backup to compare guarantees with.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,7 +21,7 @@ export function resticVersion(): string {
 }
 
 export class ResticTool implements BenchTool {
-  readonly name = 'restic' as const;
+  readonly name: 'restic' | 'restic-plain';
   readonly repo: string | null;
   readonly stateDirs: readonly string[];
   readonly runner: StepRunner;
@@ -26,16 +31,20 @@ export class ResticTool implements BenchTool {
   /** What every command needs for a remote repository (`--cacert`, `-o …`), after its own arguments. */
   private readonly remoteArgs: readonly string[];
 
-  /** `remote`: a repository behind a server instead of one in the work directory. */
-  constructor(workDir: string, logDir: string, remote?: RemoteRepo) {
-    const local = join(workDir, 'restic-repo');
+  /**
+   * `remote`: a repository behind a server instead of one in the work directory. `plain`: the raw tree, no
+   * capture hook (the tool `restic-plain`).
+   */
+  constructor(workDir: string, logDir: string, remote?: RemoteRepo, plain = false) {
+    this.name = plain ? 'restic-plain' : 'restic';
+    const local = join(workDir, `${this.name}-repo`);
     this.repo = remote === undefined ? local : remote.dir;
     this.remoteArgs = remote?.args ?? [];
-    const cache = join(workDir, 'restic-cache');
-    this.staging = stagingDir(workDir, 'restic');
-    this.excludeFile = join(workDir, 'restic-excludes.txt');
-    this.stateDirs = [...(this.repo === null ? [] : [this.repo]), cache, this.staging];
-    this.runner = new StepRunner(logDir, 'restic', {
+    const cache = join(workDir, `${this.name}-cache`);
+    this.staging = plain ? '' : stagingDir(workDir, 'restic');
+    this.excludeFile = join(workDir, `${this.name}-excludes.txt`);
+    this.stateDirs = [...(this.repo === null ? [] : [this.repo]), cache, ...(plain ? [] : [this.staging])];
+    this.runner = new StepRunner(logDir, this.name, {
       ...process.env,
       RESTIC_REPOSITORY: remote?.location ?? local,
       RESTIC_PASSWORD: 'bench-password-restic',
@@ -55,13 +64,15 @@ export class ResticTool implements BenchTool {
   }
 
   async backup(root: string): Promise<StepOutcome> {
-    // anchored to the tree, so the staged copies (also *.db) are kept
+    const plain = this.name === 'restic-plain';
+    // anchored to the tree, so the staged copies (also *.db) are kept; plain: only the ephemeral directories
     writeFileSync(
       this.excludeFile,
-      `${[...EXCLUDED_NAMES, ...EXCLUDED_DIRS].map((p) => `${root}/**/${p}`).join('\n')}\n`,
+      `${[...(plain ? [] : EXCLUDED_NAMES), ...EXCLUDED_DIRS].map((p) => `${root}/**/${p}`).join('\n')}\n`,
     );
-    const cap = await captureDatabases(this.runner, root, this.staging);
-    if (!cap.ok) return failed([cap], 'capture-sqlite.sh', cap.t);
+    const cap = plain ? null : await captureDatabases(this.runner, root, this.staging);
+    if (cap !== null && !cap.ok) return failed([cap], 'capture-sqlite.sh', cap.t);
+    const pre = cap === null ? [] : [cap];
     const p = await this.restic('backup', [
       'backup',
       '--json',
@@ -69,13 +80,13 @@ export class ResticTool implements BenchTool {
       '--exclude-file',
       this.excludeFile,
       root,
-      this.staging,
+      ...(plain ? [] : [this.staging]),
     ]);
-    if (!p.ok) return failed([cap, p], 'restic backup', p.t);
+    if (!p.ok) return failed([...pre, p], 'restic backup', p.t);
     const s = lastJsonLine(p.t.stdout, (o) => o.message_type === 'summary') ?? {};
     return {
       status: 'ok',
-      parts: [cap, p],
+      parts: [...pre, p],
       info: {
         files: num(s.total_files_processed),
         bytes: num(s.total_bytes_processed),

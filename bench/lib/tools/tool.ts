@@ -7,13 +7,13 @@ import { join } from 'node:path';
 import { saveLog, timed, type Timed } from '../measure.js';
 
 /** The anchors beside fole-backup. */
-export type AnchorName = 'restic' | 'borg';
+export type AnchorName = 'restic' | 'restic-plain' | 'borg';
 /** `fole` is the build under test; `fole@REF` another commit built by --baseline (bench/lib/baseline.ts). */
 export type FoleName = 'fole' | `fole@${string}`;
 export type ToolName = FoleName | AnchorName;
 
 export function isAnchor(name: ToolName): name is AnchorName {
-  return name === 'restic' || name === 'borg';
+  return name === 'restic' || name === 'restic-plain' || name === 'borg';
 }
 
 /** A tool's name as a file or directory name: a ref such as `main~5` or `v1/x` may hold any character. */
