@@ -16,8 +16,8 @@ export const SERVER_SUITES = [
 
 /**
  * Suites of many crash trials (a real process SIGKILLed at points spread over its run, each followed by a check and
- * restores) and of random damage: run by `npm run test:slow` (vitest.slow.config.ts), which `.ci/run` also calls,
- * so the default suite stays a few minutes.
+ * restores), of random and planted damage healed end to end, and of copies killed mid-way: run by `npm run
+ * test:slow` (vitest.slow.config.ts), which `.ci/run` also calls, so the default suite stays well under ten minutes.
  */
 export const SLOW_SUITES = [
   'test/backup-crash.test.ts',
@@ -25,6 +25,8 @@ export const SLOW_SUITES = [
   'test/restore-crash.test.ts',
   'test/repair-crash.test.ts',
   'test/verify-bitflip.test.ts',
+  'test/repair.test.ts',
+  'test/copy-cli.test.ts',
 ];
 
 export default defineConfig({
