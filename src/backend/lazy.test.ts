@@ -1,24 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { Backend } from './backend.js';
-import { LazyBackend, type OptionalMethod } from './lazy.js';
+import { LazyBackend, OPTIONAL_METHODS, type OptionalMethod } from './lazy.js';
 import { MemoryBackend } from './memory.js';
 import { S3_OPTIONAL, SFTP_OPTIONAL } from './open.js';
 import { S3Backend } from './s3.js';
 import { SftpBackend } from './sftp.js';
 
-const OPTIONAL: readonly OptionalMethod[] = [
-  'openReader',
-  'loadStream',
-  'listTemporary',
-  'removeTemporary',
-  'storageFacts',
-  'retainedUntil',
-  'probeImmutability',
-];
-
 /** The optional methods a backend class's instances have. */
 function optionalOf(cls: { prototype: object }): OptionalMethod[] {
-  return OPTIONAL.filter((m) => typeof (cls.prototype as Record<string, unknown>)[m] === 'function');
+  return OPTIONAL_METHODS.filter((m) => typeof (cls.prototype as Record<string, unknown>)[m] === 'function');
 }
 
 describe('LazyBackend', () => {

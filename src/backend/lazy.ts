@@ -7,15 +7,17 @@
 import type { Backend, ByteRange, Bytes, ObjectHandle, ObjectInfo, ObjectType } from './backend.js';
 import { StandInBackend } from './wrapped.js';
 
-/** The optional methods a backend class has: the lazy stand-in must offer exactly these (see WrappedBackend). */
-export type OptionalMethod =
-  | 'openReader'
-  | 'loadStream'
-  | 'listTemporary'
-  | 'removeTemporary'
-  | 'storageFacts'
-  | 'retainedUntil'
-  | 'probeImmutability';
+/** Every optional method of Backend; a lazy stand-in offers exactly those its backend class has. */
+export const OPTIONAL_METHODS = [
+  'openReader',
+  'loadStream',
+  'listTemporary',
+  'removeTemporary',
+  'storageFacts',
+  'retainedUntil',
+  'probeImmutability',
+] as const;
+export type OptionalMethod = (typeof OPTIONAL_METHODS)[number];
 
 export class LazyBackend extends StandInBackend implements Backend {
   private loaded: Promise<Backend> | undefined;

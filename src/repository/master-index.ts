@@ -111,7 +111,8 @@ export class MasterIndex {
     const damaged = this.damage?.touches(packName) === true;
     for (const b of blobs) {
       if (damaged && this.leftOut(packName, b.id)) continue;
-      this.add(p, b.id, BLOB_TYPE_CODE[b.type], b.offset, b.length, b.rawLength, b.compression);
+      this.probeId(b.id);
+      this.add(p, BLOB_TYPE_CODE[b.type], b.offset, b.length, b.rawLength, b.compression);
     }
   }
 
@@ -142,7 +143,8 @@ export class MasterIndex {
       const damaged = this.damage?.touches(pk.id) === true;
       for (const b of pk.blobs) {
         if (damaged && this.leftOut(pk.id, b[0])) continue;
-        this.add(p, b[0], b[1], b[2], b[3], b[4], b[5]);
+        this.probeId(b[0]);
+        this.add(p, b[1], b[2], b[3], b[4], b[5]);
       }
     }
   }
@@ -172,7 +174,7 @@ export class MasterIndex {
       blob: (b) => {
         if (damaged && this.leftOut(packName, bytes.toString('latin1', b.idAt, b.idAt + 64))) return;
         hexInto(bytes, b.idAt, this.probeBytes);
-        this.addProbe(p, b.typeCode, b.offset, b.length, b.rawLength, b.compression);
+        this.add(p, b.typeCode, b.offset, b.length, b.rawLength, b.compression);
       },
     });
   }
@@ -188,22 +190,13 @@ export class MasterIndex {
     return p;
   }
 
-  /** One blob of pack slot `p` (a blob already indexed keeps its first location). */
-  private add(
-    p: number,
-    id: string,
-    typeCode: number,
-    offset: number,
-    length: number,
-    rawLength: number,
-    compression: number,
-  ): void {
+  /** Put `id` into the probe, for add; an id that is not 64 hex digits is an internal error (callers checked it). */
+  private probeId(id: string): void {
     if (!this.parse(id)) throw new FoleBackupError('INTERNAL', `blob id ${JSON.stringify(id)} is not 64 hex digits`);
-    this.addProbe(p, typeCode, offset, length, rawLength, compression);
   }
 
-  /** As add, for the id in the probe. */
-  private addProbe(
+  /** The blob whose id is in the probe, in pack slot `p` (a blob already indexed keeps its first location). */
+  private add(
     p: number,
     typeCode: number,
     offset: number,
