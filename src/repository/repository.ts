@@ -34,7 +34,7 @@ import {
   type BlobType,
   type RepositoryConfig,
 } from './format.js';
-import { decodeIndexFile, encodeIndexFile, MasterIndex } from './master-index.js';
+import { decodeIndexFile, encodeIndexFile, MasterIndex, parseIndexJson } from './master-index.js';
 import { BlobCipher } from './blob-cipher.js';
 import { DamageBook, describeNote } from './damage-book.js';
 import { loadDamageRecords } from './damage.js';
@@ -334,23 +334,19 @@ export class Repository {
     await this.loadDamage();
     await forEachConcurrent(await this.listIndexFiles(), 8, async (name) => {
       signal?.throwIfAborted();
-      try {
-        this.index.addIndexBytes(await this.loadPlain('index', name, AAD.index), name);
-      } catch (err) {
-        throw damagedObjectStop(err, `index/${name}`, 'the repository index');
-      }
+      await this.loadIndexFile(name, (bytes) => this.index.addIndexBytes(bytes, name));
     });
   }
 
   /**
-   * Load one index file and hand its JSON to `use` (which validates it). An
-   * index file that does not decrypt, decompress, parse or validate is damage to
-   * the repository, a STOP like a damaged pack or snapshot: CHECKSUM_MISMATCH
-   * naming the file. Read errors (I/O, permissions) stay what they are.
+   * Load one index file and hand its plaintext to `use` (which parses and validates it). An
+   * index file that does not decrypt, decompress, parse or validate is damage to the
+   * repository, a STOP like a damaged pack or snapshot: CHECKSUM_MISMATCH naming the file.
+   * Read errors (I/O, permissions) stay what they are.
    */
-  private async loadIndexJson<T>(name: string, use: (v: unknown) => T): Promise<T> {
+  private async loadIndexFile<T>(name: string, use: (plain: Buffer) => T): Promise<T> {
     try {
-      return use(await this.loadJson('index', name, AAD.index));
+      return use(await this.loadPlain('index', name, AAD.index));
     } catch (err) {
       throw damagedObjectStop(err, `index/${name}`, 'the repository index');
     }
@@ -586,7 +582,7 @@ export class Repository {
 
   /** Read one index file as written (every pack and blob it lists, duplicates included). */
   async readIndexFile(name: string): Promise<{ name: string; blobs: PackedBlob[] }[]> {
-    return this.loadIndexJson(name, (v) => decodeIndexFile(v, name));
+    return this.loadIndexFile(name, (bytes) => decodeIndexFile(parseIndexJson(bytes, name), name));
   }
 
   /**
