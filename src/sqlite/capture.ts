@@ -53,7 +53,7 @@ import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, lstatSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { basename, isAbsolute, join, posix } from 'node:path';
-import { abortError, FoleBackupError, fsError, StopError, throwIfAborted } from '../errors.js';
+import { abortError, errnoCode, FoleBackupError, fsError, StopError, throwIfAborted } from '../errors.js';
 import { sleep } from '../concurrency/sleep.js';
 
 interface CaptureProgressEvent {
@@ -769,7 +769,7 @@ function walPart(path: string, now: bigint): string | undefined {
   try {
     fd = openSync(path, 'r');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '-';
+    if (errnoCode(err) === 'ENOENT') return '-';
     throw err;
   }
   try {
