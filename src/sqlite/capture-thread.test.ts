@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type FoleBackupError, StopError } from '../errors.js';
-import { createDatabase, fileTimesSettled } from '../../test/fixtures/sqlite-writer.js';
+import { createDamagedDatabase, createDatabase, fileTimesSettled } from '../../test/fixtures/sqlite-writer.js';
 import { captureDatabases, fingerprintOf } from './capture.js';
 import { captureOnThread } from './capture-thread.js';
 
@@ -53,7 +53,8 @@ describe('captureOnThread', () => {
       },
       onDatabase: (d) => seen.push(`${d.path}:${d.captured ? 'captured' : 'unchanged'}`),
     });
-    expect(seen).toEqual([
+    // in the order each is settled: an unchanged one at once, a copy once checked
+    expect(seen.sort()).toEqual([
       'core/core.db:captured',
       'projects/a/project.db:captured',
       'projects/b/project.db:unchanged',
@@ -87,6 +88,40 @@ describe('captureOnThread', () => {
       stagingDir: staging,
     }).catch((e: unknown) => e);
     expect((gone as FoleBackupError).code).toBe('NOT_FOUND');
+  });
+
+  it('checks each copy on a thread of its own: damage found there is a STOP for FOLE, set aside if optional', async () => {
+    // pages of garbage in the middle: it opens, pins and copies, and only the check of its copy fails
+    const rels = ['core/core.db', 'projects/a/project.db', 'projects/b/project.db'];
+    makeDbs(['core/core.db', 'projects/b/project.db']);
+    createDamagedDatabase(abs('projects/a/project.db'));
+    const err = await captureOnThread({ storageRoot: root, databases: rels, stagingDir: staging }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(StopError);
+    expect((err as StopError).code).toBe('DB_INTEGRITY_ERROR');
+    expect((err as StopError).path).toBe('projects/a/project.db');
+    expect((err as StopError).message).toMatch(/projects\/a\/project\.db/);
+    expect(readdirSync(staging)).toEqual([]);
+
+    const told: string[] = [];
+    const r = await captureOnThread({
+      storageRoot: root,
+      databases: rels,
+      stagingDir: staging,
+      optional: ['projects/a/project.db'],
+      onDatabase: (d) => told.push(`${d.path}:${d.captured ? 'captured' : d.damaged ? 'damaged' : '?'}`),
+    });
+    expect(told.sort()).toEqual([
+      'core/core.db:captured',
+      'projects/a/project.db:damaged',
+      'projects/b/project.db:captured',
+    ]);
+    expect(r.databases.map((d) => d.path)).toEqual(['core/core.db', 'projects/b/project.db']);
+    expect(r.damaged.map((d) => d.path)).toEqual(['projects/a/project.db']);
+    // the damaged one's copy is gone, the others' are kept for the caller
+    expect(readdirSync(staging).sort()).toEqual(r.databases.map((d) => d.file.split('/').pop()).sort());
+    for (const d of r.databases) expect(rows(d.file)).toBe(100);
   });
 
   it('stops when aborted, and has removed its copies by the time it says so', async () => {

@@ -1,6 +1,7 @@
 /**
  * Worker thread of captureOnThread (src/sqlite/capture-thread.ts): runs
- * captureDatabases and reports each database as it is settled.
+ * captureDatabases, with the checks of its copies on a thread of its own
+ * (src/sqlite/check-thread.ts), and reports each database as it is settled.
  *
  * Protocol:
  *   main → worker  {t:'abort'}                                   stop as soon as possible
@@ -9,8 +10,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { errorToData } from '../errors.js';
-import { removeLockRow } from './lock-table.js';
 import { captureDatabases } from './capture.js';
+import { CheckThread } from './check-thread.js';
 import type { CaptureFromWorker, CaptureToWorker, ThreadCaptureOptions } from './capture-thread.js';
 
 const port = parentPort;
@@ -25,17 +26,14 @@ port.on('message', (m: CaptureToWorker) => {
 });
 const post = (m: CaptureFromWorker): void => port.postMessage(m);
 
+// each copy is checked there while the next one is made here
+const checks = new CheckThread(dropLockRow === undefined ? {} : { dropLockRow });
+stop.signal.addEventListener('abort', () => checks.cancel(), { once: true });
 try {
   const result = await captureDatabases({
     ...opts,
     signal: stop.signal,
-    ...(dropLockRow === undefined
-      ? {}
-      : {
-          transform: (rel: string, copy: Parameters<typeof removeLockRow>[0]) => {
-            if (rel === dropLockRow.path) removeLockRow(copy, dropLockRow.lockId);
-          },
-        }),
+    check: (copy) => checks.check(copy),
     ...(unchangedIfFingerprint === undefined
       ? {}
       : {
@@ -47,5 +45,7 @@ try {
   post({ t: 'done', result });
 } catch (err) {
   post({ t: 'error', error: errorToData(err) });
+} finally {
+  await checks.close();
 }
 port.close();

@@ -21,7 +21,8 @@
  *   for each db:                   R.backup(copy)  (Online Backup API, page for page)
  *                                  R.ROLLBACK, close           (release the pin at once)
  *   for each copy:                 transform, integrity_check, measure, close; assert
- *                                  no -wal/-shm/-journal is left beside it
+ *                                  no -wal/-shm/-journal is left beside it (check-copy.ts;
+ *                                  on another thread while the next is copied, if given one)
  *
  * Why the pinned read snapshot: sqlite3_backup_step() restarts from page 1 whenever
  * another connection commits between two steps, so a stepped backup of a busy database
@@ -47,14 +48,17 @@
  * empty side files our connections created.
  */
 import { SQLITE_SIDE_SUFFIXES } from './side-files.js';
-import { isSqliteDamage } from './integrity.js';
 import { openDatabaseInside } from './open-inside.js';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, lstatSync, openSync, readSync, rmSync, statSync } from 'node:fs';
-import { basename, isAbsolute, join, posix } from 'node:path';
+import { isAbsolute, join, posix } from 'node:path';
 import { abortError, errnoCode, FoleBackupError, fsError, StopError, throwIfAborted } from '../errors.js';
 import { sleep } from '../concurrency/sleep.js';
+import { isBusy, relabel, sqliteError } from './capture-errors.js';
+import { type CapturedDatabase, checkCopy, type CopyToCheck, type CopyTransform } from './check-copy.js';
+
+export type { CapturedDatabase } from './check-copy.js';
 
 interface CaptureProgressEvent {
   phase: 'quiesce' | 'copy' | 'check';
@@ -95,7 +99,13 @@ export interface CaptureOptions {
    * Called on each copy after it is made, before it is integrity-checked & measured (e.g. delete our lock row from
    * core.db).
    */
-  transform?: (relPath: string, copy: Database.Database) => void;
+  transform?: CopyTransform;
+  /**
+   * Checks a copy elsewhere (checkCopy on another thread: src/sqlite/check-thread.ts, with
+   * the transform there), while the next one is made. Without it each copy is checked
+   * here before the next is made, with `transform`.
+   */
+  check?: (copy: CopyToCheck) => Promise<CapturedDatabase>;
   /**
    * Pages copied per backup step (default: 32 MiB worth of pages). The read snapshot
    * is pinned, so steps are never restarted by writers; smaller steps only yield to the
@@ -130,22 +140,6 @@ export interface CaptureOptions {
   optional?: readonly string[];
 }
 
-export interface CapturedDatabase {
-  /** Relative path, as given. */
-  path: string;
-  /** Absolute path of the snapshot copy in staging: closed, no -wal/-shm/-journal beside it. */
-  file: string;
-  size: number;
-  pageSize: number;
-  pageCount: number;
-  userVersion: number;
-  /** Journal mode of the source, e.g. 'wal' or 'delete'. */
-  journalMode: string;
-  integrity: 'ok';
-  /** Source fingerprint at the instant (see fingerprintOf). */
-  fingerprint: string;
-}
-
 export interface CaptureResult {
   /** In the order given in `databases`, without those in `unchanged`. */
   databases: CapturedDatabase[];
@@ -177,14 +171,6 @@ const ALL_PAGES = 0x7fffffff;
  * against SQLite's 16 MB, the copy takes ~20% less CPU (docs/BENCHMARKS.md).
  */
 const SOURCE_CACHE_KIB = 256;
-/**
- * How much of a copy its check reads through a memory map instead of one pread per
- * page (integrity_check reads most pages twice): ~17% fewer syscalls and ~20% less
- * CPU for the checks on medium databases, all of them on small ones. The mapped pages
- * count in the process's RSS, so it stays small; a source is never mapped (a read
- * error there would be SIGBUS, not an error naming it).
- */
-const CHECK_MMAP_BYTES = 8 * 1024 * 1024;
 
 interface Source {
   rel: string;
@@ -262,6 +248,8 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
     }
   };
   let ok = false;
+  // checks under way elsewhere (opts.check): each settles its database and never rejects
+  const checking: Promise<void>[] = [];
   try {
     throwIfAborted(opts.signal);
     const sameFile = setAsideHardLinks(byPath, optional);
@@ -311,13 +299,23 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
 
     // Rollback-journal sources first: their pinned readers block writers' commits.
     const copyOrder = [...live.filter((s) => s.journalMode !== 'wal'), ...live.filter((s) => s.journalMode === 'wal')];
-    // each copy is checked as soon as it is made and handed out at once
-    // (onDatabase), so a caller can store it while the next one is copied
+    // each copy is checked as soon as it is made (here, or elsewhere while the next one is
+    // copied) and handed out at once (onDatabase), so a caller can store it meanwhile
     let done = 0;
     let checked = 0;
     const copies = new Map<Source, CapturedDatabase>();
+    const settleCopy = (s: Source, captured: CapturedDatabase): void => {
+      copies.set(s, captured);
+      // a check that ends after an abort is not told: the capture fails
+      if (opts.signal?.aborted === true) return;
+      progress({ phase: 'check', done: ++checked, total: sources.length, path: s.rel });
+      opts.onDatabase?.({ path: s.rel, captured });
+    };
+    /** The first failure of a check made elsewhere that does not set its database aside. */
+    let checkFailure: { err: unknown } | undefined;
     for (const [i, s] of copyOrder.entries()) {
       throwIfAborted(opts.signal);
+      if (checkFailure !== undefined) throw checkFailure.err;
       if (s.fingerprint !== '' && opts.unchanged?.(s.rel, s.fingerprint) === true) {
         s.skip = true;
         releaseSource(s);
@@ -339,16 +337,30 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
         releaseSource(s);
         progress({ phase: 'copy', done: ++done, total: sources.length, path: s.rel });
         throwIfAborted(opts.signal);
-        captured = checkCopy(s, dest, opts.transform);
+        const copy: CopyToCheck = { rel: s.rel, file: dest, journalMode: s.journalMode, fingerprint: s.fingerprint };
+        if (opts.check !== undefined) {
+          checking.push(
+            opts
+              .check(copy)
+              .then((c) => settleCopy(s, c))
+              .catch((err: unknown) => {
+                if (tolerable(s, err)) setAside(s, err);
+                else checkFailure ??= { err };
+              }),
+          );
+          continue;
+        }
+        captured = checkCopy(copy, opts.transform);
       } catch (err) {
         if (!tolerable(s, err)) throw err;
         setAside(s, err);
         continue;
       }
-      copies.set(s, captured);
-      progress({ phase: 'check', done: ++checked, total: sources.length, path: s.rel });
-      opts.onDatabase?.({ path: s.rel, captured });
+      settleCopy(s, captured);
     }
+    await Promise.all(checking);
+    throwIfAborted(opts.signal);
+    if (checkFailure !== undefined) throw checkFailure.err;
 
     const databases: CapturedDatabase[] = [];
     const unchanged: CaptureResult['unchanged'] = [];
@@ -367,6 +379,8 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
     ok = true;
     return { databases, unchanged, damaged, locked, sameFile, vanished, capturedAt, writersBlockedMs };
   } finally {
+    // a copy is removed only once nothing checks it any more
+    await Promise.all(checking);
     for (const s of byPath) releaseSource(s);
     if (!ok) for (const s of sources) removeCopy(s);
   }
@@ -632,87 +646,6 @@ async function copySource(
   }
 }
 
-/** Transform, check and measure a copy, then close it and prove it has no side files. */
-function checkCopy(s: Source, file: string, transform: CaptureOptions['transform']): CapturedDatabase {
-  let db: Database.Database | undefined;
-  let pageSize = 0;
-  let pageCount = 0;
-  let userVersion = 0;
-  try {
-    db = new Database(file, { fileMustExist: true });
-    db.pragma(`mmap_size = ${CHECK_MMAP_BYTES}`);
-    if (transform !== undefined) {
-      try {
-        transform(s.rel, db);
-      } catch (err) {
-        if (err instanceof FoleBackupError || isSqliteDamage(err)) throw err;
-        throw new FoleBackupError(
-          'INTERNAL',
-          `capture: transform of ${s.rel} failed: ${err instanceof Error ? err.message : String(err)}`,
-          {
-            path: s.rel,
-            cause: err,
-          },
-        );
-      }
-    }
-    const rows = db.pragma('integrity_check') as { integrity_check: string }[];
-    const lines = rows.map((row) => row.integrity_check);
-    if (lines.length !== 1 || lines[0] !== 'ok') {
-      throw new StopError('DB_INTEGRITY_ERROR', `integrity check of ${s.rel} failed: ${lines.slice(0, 5).join('; ')}`, {
-        path: s.rel,
-        hint: 'the source database is damaged; repair or restore it before backing up',
-      });
-    }
-    pageSize = Number(db.pragma('page_size', { simple: true }));
-    pageCount = Number(db.pragma('page_count', { simple: true }));
-    userVersion = Number(db.pragma('user_version', { simple: true }));
-  } catch (err) {
-    // A copy too damaged to be read is a damaged source.
-    throw sqliteError(s.rel, 'check copy of', err, 'copy');
-  } finally {
-    // Closing the last connection checkpoints a WAL-mode copy and deletes its -wal and -shm.
-    db?.close();
-  }
-  for (const suffix of SQLITE_SIDE_SUFFIXES) {
-    if (existsSync(file + suffix)) {
-      throw new FoleBackupError(
-        'INTERNAL',
-        `capture ${s.rel}: ${basename(file)}${suffix} is left beside the closed copy`,
-        {
-          path: s.rel,
-        },
-      );
-    }
-  }
-  let size: number;
-  try {
-    size = statSync(file).size;
-  } catch (err) {
-    throw relabel(fsError('read', file, err), s.rel);
-  }
-  if (size !== pageSize * pageCount) {
-    throw new FoleBackupError(
-      'INTERNAL',
-      `capture ${s.rel}: copy is ${size} bytes, expected ${pageCount} pages of ${pageSize}`,
-      {
-        path: s.rel,
-      },
-    );
-  }
-  return {
-    path: s.rel,
-    file,
-    size,
-    pageSize,
-    pageCount,
-    userVersion,
-    journalMode: s.journalMode,
-    integrity: 'ok',
-    fingerprint: s.fingerprint,
-  };
-}
-
 const WAL_HEADER_BYTES = 32;
 const WAL_FRAME_HEADER_BYTES = 24;
 /**
@@ -857,62 +790,6 @@ function need(db: Database.Database | undefined, s: Source): Database.Database {
   if (db === undefined || !db.open)
     throw new FoleBackupError('INTERNAL', `capture ${s.rel}: connection is not open`, { path: s.rel });
   return db;
-}
-
-type SqliteError = InstanceType<typeof Database.SqliteError>;
-
-function isSqliteError(err: unknown): err is SqliteError {
-  return err instanceof Database.SqliteError;
-}
-
-function isBusy(err: unknown): boolean {
-  return isSqliteError(err) && (err.code.startsWith('SQLITE_BUSY') || err.code.startsWith('SQLITE_LOCKED'));
-}
-
-/** Map an SQLite failure on a source (or its copy) to a FoleBackupError naming the path. */
-function sqliteError(rel: string, op: string, err: unknown, on: 'source' | 'copy'): FoleBackupError {
-  if (err instanceof FoleBackupError) return err;
-  const detail = err instanceof Error ? err.message : String(err);
-  const code = isSqliteError(err) ? err.code : '';
-  const message = `capture: ${op} ${rel}: ${detail}`;
-  if (isSqliteDamage(err)) {
-    return new StopError('DB_INTEGRITY_ERROR', message, {
-      path: rel,
-      cause: err,
-      hint: 'the source database is damaged or not a SQLite database; repair or restore it before backing up',
-    });
-  }
-  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
-    return new FoleBackupError('DB_LOCKED', message, {
-      path: rel,
-      cause: err,
-      hint: 'a writer holds it; run the backup again',
-    });
-  }
-  if (code.startsWith('SQLITE_FULL')) {
-    return new FoleBackupError('NO_SPACE', message, {
-      path: rel,
-      cause: err,
-      hint: 'free space in the staging directory and run again; nothing partial was kept',
-    });
-  }
-  return new FoleBackupError(on === 'copy' ? 'WRITE_ERROR' : 'READ_ERROR', message, {
-    path: rel,
-    cause: err,
-    hint:
-      code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_PERM') || code.startsWith('SQLITE_READONLY')
-        ? 'run as a user that can read and write the database and its directory (usually the FOLE service user)'
-        : undefined,
-  });
-}
-
-/** Re-address a filesystem error to the database's relative path. */
-function relabel(err: FoleBackupError, rel: string): FoleBackupError {
-  return new FoleBackupError(err.code, `capture ${rel}: ${err.message}`, {
-    path: rel,
-    cause: err.cause ?? err,
-    ...(err.hint === undefined ? {} : { hint: err.hint }),
-  });
 }
 
 function safeName(rel: string): string {
