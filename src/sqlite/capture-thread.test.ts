@@ -90,7 +90,7 @@ describe('captureOnThread', () => {
     expect((gone as FoleBackupError).code).toBe('NOT_FOUND');
   });
 
-  it('checks each copy on a thread of its own: damage found there is a STOP for FOLE, set aside if optional', async () => {
+  it('checks each copy on a thread of its own: damage found there stops FOLE, sets an optional one aside', async () => {
     // pages of garbage in the middle: it opens, pins and copies, and only the check of its copy fails
     const rels = ['core/core.db', 'projects/a/project.db', 'projects/b/project.db'];
     makeDbs(['core/core.db', 'projects/b/project.db']);
