@@ -125,8 +125,12 @@ describe('captureOnThread', () => {
   });
 
   it('stops when aborted, and has removed its copies by the time it says so', async () => {
+    // big enough that the copies and checks still to come outlast the abort's way to the thread
     const rels = Array.from({ length: 8 }, (_, i) => `projects/p${i}/project.db`);
-    makeDbs(rels);
+    for (const rel of rels) {
+      mkdirSync(join(abs(rel), '..'), { recursive: true });
+      createDatabase(abs(rel), 20_000, 'wal');
+    }
     const ac = new AbortController();
     let settled = 0;
     const err = await captureOnThread({
