@@ -24,8 +24,9 @@
  *   a file whose spans are all written: a one-chunk file is complete (its hash
  *   is its verified chunk id); a longer one is read back by a worker — size and
  *   whole-file SHA-256 — and then gets its mode and mtime
- *   checkDatabase(e): when e is complete, its integrity check on a worker
- *   (src/restore/check-database.ts), then its mode and mtime
+ *   checkDatabase(e): when e's bytes are all written, its integrity check on a
+ *   worker (src/restore/check-database.ts) while another reads it back, then its
+ *   mode and mtime
  *   (wherever a file gets its mode, it first gets its owner when the restore
  *   gives owners: src/restore/ownership.ts)
  *   addWindow returns once few enough reads are queued (span by span: enough
@@ -507,6 +508,10 @@ export class FileWriter {
   /** All of a followed file's chunks are written: a longer file is read back and checked whole. */
   private fileWritten(w: WindowState, f: Followed): void {
     const e = f.entry;
+    // A database's check (another worker) reads it while it is read back: the two run at
+    // once, not one after the other at the end of a restore. Bytes that are not the
+    // backup's fail the read-back, which stops the restore before any check is reported.
+    if (e.kind === 'db') this.complete.get(e.path)?.resolve();
     if (f.chunks <= 1) {
       this.fileDone(w, e);
       return;
@@ -529,6 +534,7 @@ export class FileWriter {
 
   private fileDone(w: WindowState, e: Pick<TreeEntry, 'path' | 'kind'>): void {
     if (this.failure !== undefined) return;
+    // an empty database is complete once created
     if (e.kind === 'db') this.complete.get(e.path)?.resolve();
     this.filesDone(w, 1);
   }
