@@ -142,9 +142,10 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   let storageLock: HeldStorageLock | undefined;
   try {
     reporter.phase('load index');
-    await repo.loadIndex(signal);
-    repo.trackReusedPacks();
-    const addedBefore = repo.addedBytes;
+    // the index loads while the parent is found, the storage lock taken and the file
+    // workers start (each on a thread of its own): nothing of those needs it
+    const indexLoaded = repo.loadIndex(signal);
+    indexLoaded.catch(() => undefined);
     const parent =
       opts.incremental || opts.parent !== undefined
         ? await findParent(repo, root, host, opts.parent, notes.warn)
@@ -156,6 +157,11 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     });
     const stagingDir = await makeStaging(opts.stagingParent);
     staging = stagingDir;
+    const filePool = new FilePool(repo, opts.threads);
+    pool = filePool;
+    await indexLoaded;
+    repo.trackReusedPacks();
+    const addedBefore = repo.addedBytes;
 
     reporter.phase('scan and store files');
     const stop = new AbortController();
@@ -163,8 +169,6 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     const workSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
     const progress = new FileProgress(reporter);
     const spool = new Spool<PlannedEntry>(join(stagingDir, 'scan'), { budget: PLANNED_BUDGET, sizeOf: plannedSize });
-    const filePool = new FilePool(repo, opts.threads);
-    pool = filePool;
     const store = (req: StoreRequest) => filePool.store(req);
     const outcomes = new DatabaseOutcomes();
 
