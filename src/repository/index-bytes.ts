@@ -62,85 +62,121 @@ export function countIndexBlobs(bytes: Uint8Array): number | undefined {
  * on bytes countIndexBlobs accepted: then it cannot fail half way.
  */
 export function readIndexBlobs(bytes: Uint8Array, sink: IndexBytesSink): void {
-  if (!walk(bytes, sink, undefined)) throw new Error('index bytes changed between count and read');
+  // the count checked every hex digit; the read only finds where each id is
+  if (!walk(bytes, sink, undefined, true)) throw new Error('index bytes changed between count and read');
 }
 
-function walk(bytes: Uint8Array, sink: IndexBytesSink | undefined, counted: (() => void) | undefined): boolean {
-  const end = bytes.length;
-  let at = 0;
-  const literal = (lit: Uint8Array): boolean => {
-    if (at + lit.length > end) return false;
-    for (let i = 0; i < lit.length; i++) if (bytes[at + i] !== lit[i]) return false;
-    at += lit.length;
-    return true;
-  };
-  const byte = (c: number): boolean => {
-    if (bytes[at] !== c) return false;
-    at++;
-    return true;
-  };
-  const hex64 = (): boolean => {
-    if (at + ID_HEX > end) return false;
-    for (let i = 0; i < ID_HEX; i++) if (HEX[bytes[at + i] as number] !== 1) return false;
-    at += ID_HEX;
-    return true;
-  };
-  /** A u32 written as JSON.stringify writes it: no sign, no leading zero, no fraction or exponent. */
-  const u32 = (): number | undefined => {
-    const start = at;
-    let v = 0;
-    while (at < end && (bytes[at] as number) >= 0x30 && (bytes[at] as number) <= 0x39 && at - start < 11) {
-      v = v * 10 + ((bytes[at] as number) - 0x30);
-      at++;
-    }
-    const digits = at - start;
-    if (digits === 0 || digits > 10 || (digits > 1 && bytes[start] === 0x30) || v > 0xffffffff) return undefined;
-    return v;
-  };
-  const blob: BlobBytes = { idAt: 0, typeCode: 0, offset: 0, length: 0, rawLength: 0, compression: 0 };
+/*
+ * The walk below is plain functions of (bytes, position) that return the position after
+ * what they matched, or -1: a loader runs it once per index file, mostly before V8 has
+ * optimised anything, and closures over a shared position cost it twice the time there.
+ */
 
-  if (!literal(OPEN_PACKS)) return false;
-  if (!byte(0x5d /* ] */)) {
+/** After `lit` at `at`, or -1. */
+function literal(bytes: Uint8Array, at: number, lit: Uint8Array): number {
+  if (at + lit.length > bytes.length) return -1;
+  for (let i = 0; i < lit.length; i++) if (bytes[at + i] !== lit[i]) return -1;
+  return at + lit.length;
+}
+
+/** After byte `c` at `at`, or -1. */
+function byte(bytes: Uint8Array, at: number, c: number): number {
+  return at >= 0 && bytes[at] === c ? at + 1 : -1;
+}
+
+/** After 64 lowercase hex digits at `at`, or -1 (`checked`: they were checked already, only skipped). */
+function hex64(bytes: Uint8Array, at: number, checked: boolean): number {
+  if (at < 0 || at + ID_HEX > bytes.length) return -1;
+  if (!checked) for (let i = at; i < at + ID_HEX; i++) if (HEX[bytes[i] as number] !== 1) return -1;
+  return at + ID_HEX;
+}
+
+/**
+ * After a u32 at `at` written as JSON.stringify writes it (no sign, no leading zero, no
+ * fraction or exponent), its value put in `out[k]`; or -1.
+ */
+function u32(bytes: Uint8Array, at: number, out: Float64Array, k: number): number {
+  if (at < 0) return -1;
+  const start = at;
+  const end = Math.min(bytes.length, start + 11);
+  let v = 0;
+  while (at < end) {
+    const d = (bytes[at] as number) - 0x30;
+    if (d < 0 || d > 9) break;
+    v = v * 10 + d;
+    at++;
+  }
+  const digits = at - start;
+  if (digits === 0 || digits > 10 || (digits > 1 && bytes[start] === 0x30) || v > 0xffffffff) return -1;
+  out[k] = v;
+  return at;
+}
+
+function walk(
+  bytes: Uint8Array,
+  sink: IndexBytesSink | undefined,
+  counted: (() => void) | undefined,
+  checked = false,
+): boolean {
+  const blob: BlobBytes = { idAt: 0, typeCode: 0, offset: 0, length: 0, rawLength: 0, compression: 0 };
+  // type, offset, length, raw length, compression of the blob being read
+  const v = new Float64Array(5);
+  let at = literal(bytes, 0, OPEN_PACKS);
+  if (at < 0) return false;
+  if (bytes[at] === 0x5d /* ] */) at++;
+  else {
     for (;;) {
-      if (!literal(OPEN_PACK)) return false;
+      at = literal(bytes, at, OPEN_PACK);
       const nameAt = at;
-      if (!hex64()) return false;
+      at = hex64(bytes, at, checked);
+      if (at < 0) return false;
       sink?.pack(Buffer.from(bytes.buffer, bytes.byteOffset + nameAt, ID_HEX).toString('latin1'));
-      if (!literal(OPEN_BLOBS)) return false;
-      if (!byte(0x5d)) {
+      at = literal(bytes, at, OPEN_BLOBS);
+      if (at < 0) return false;
+      if (bytes[at] === 0x5d) at++;
+      else {
         for (;;) {
-          if (!byte(0x5b /* [ */) || !byte(0x22 /* " */)) return false;
-          blob.idAt = at;
-          if (!hex64() || !byte(0x22) || !byte(0x2c /* , */)) return false;
-          const t = u32();
-          if (t === undefined || BLOB_TYPE_OF_CODE[t] === undefined || !byte(0x2c)) return false;
-          const offset = u32();
-          if (offset === undefined || !byte(0x2c)) return false;
-          const length = u32();
-          if (length === undefined || !byte(0x2c)) return false;
-          const rawLength = u32();
-          if (rawLength === undefined || !byte(0x2c)) return false;
-          const c = u32();
-          if ((c !== COMPRESSION_NONE && c !== COMPRESSION_ZSTD) || !byte(0x5d)) return false;
+          at = byte(bytes, byte(bytes, at, 0x5b /* [ */), 0x22 /* " */);
+          const idAt = at;
+          at = byte(bytes, byte(bytes, hex64(bytes, at, checked), 0x22), 0x2c /* , */);
+          at = byte(bytes, u32(bytes, at, v, 0), 0x2c);
+          at = byte(bytes, u32(bytes, at, v, 1), 0x2c);
+          at = byte(bytes, u32(bytes, at, v, 2), 0x2c);
+          at = byte(bytes, u32(bytes, at, v, 3), 0x2c);
+          at = byte(bytes, u32(bytes, at, v, 4), 0x5d);
+          if (at < 0) return false;
+          const t = v[0] as number;
+          const c = v[4] as number;
+          if (BLOB_TYPE_OF_CODE[t] === undefined || (c !== COMPRESSION_NONE && c !== COMPRESSION_ZSTD)) return false;
+          blob.idAt = idAt;
           blob.typeCode = t;
-          blob.offset = offset;
-          blob.length = length;
-          blob.rawLength = rawLength;
+          blob.offset = v[1] as number;
+          blob.length = v[2] as number;
+          blob.rawLength = v[3] as number;
           blob.compression = c;
           sink?.blob(blob);
           counted?.();
-          if (byte(0x2c)) continue;
-          if (!byte(0x5d)) return false;
+          if (bytes[at] === 0x2c) {
+            at++;
+            continue;
+          }
+          at = byte(bytes, at, 0x5d);
+          if (at < 0) return false;
           break;
         }
       }
-      if (!byte(0x7d /* } */)) return false;
-      if (byte(0x2c)) continue;
-      if (!byte(0x5d)) return false;
+      at = byte(bytes, at, 0x7d /* } */);
+      if (at < 0) return false;
+      if (bytes[at] === 0x2c) {
+        at++;
+        continue;
+      }
+      at = byte(bytes, at, 0x5d);
+      if (at < 0) return false;
       break;
     }
   }
-  return byte(0x7d) && at === end;
+  return byte(bytes, at, 0x7d) === bytes.length;
 }
 
 /** The value of each lowercase hex digit (others are never looked up: walk checked them). */
