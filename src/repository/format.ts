@@ -17,12 +17,15 @@ export const DEFAULT_FILE_CHUNK = 1024 * 1024;
 /**
  * Database snapshots are cut into fixed chunks of this size. SQLite page sizes are
  * powers of two (512…65536), so every page boundary is a chunk boundary and an
- * unchanged region of a large database dedups. A changed page costs its whole chunk: with
- * `npm run bench` (dedup), a 1% random page change of a 91 MB database added 1.9% at
- * 4 KiB, 4.1% at 16 KiB and 15% at 64 KiB, and of a 1 GB one 2.4% at 16 KiB (issue 18
- * asks ≤ 2%). 8 KiB keeps the index half the size 4 KiB would (docs/BENCHMARKS.md).
+ * unchanged region of a large database dedups. A changed page costs its whole chunk:
+ * with `npm run bench` (dedup), a 1% random page change of a 91 MB database added 1.9% at
+ * 4 KiB, 4.1% at 16 KiB and 15% at 64 KiB, and of a 1 GB one 2.4% at 16 KiB and 1.8% at
+ * 8 KiB. Every blob costs a fixed ~8 µs to seal or open in Node, and an index entry: at
+ * 8 KiB that 1 GB database restored with 25–35% more CPU and time and ~70 MB more memory,
+ * so 16 KiB stays the default and `init --db-chunk-size 8192` is the choice for smaller
+ * incrementals (docs/BENCHMARKS.md, `huge-db`).
  */
-export const DEFAULT_DB_CHUNK = 8 * 1024;
+export const DEFAULT_DB_CHUNK = 16 * 1024;
 /** Tree (file list) blobs hold about this many bytes (cut points are chosen by content: src/snapshot/tree.ts). */
 export const TREE_BLOB_TARGET = 64 * 1024;
 

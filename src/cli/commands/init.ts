@@ -79,7 +79,7 @@ export function registerInit(program: Command, run: Runner): void {
     )
     .option(
       '--db-chunk-size <bytes>',
-      'chunk size for database snapshots: a power of two from 512 to 1048576 (default 8192)',
+      'chunk size for database snapshots: a power of two from 512 to 1048576 (default 16384)',
     )
     .option(
       '--object-lock-days <n>',
