@@ -190,11 +190,11 @@ export function makeContext(flags: GlobalFlags): Context {
       ctx.repoLocation(); // no --repo is a usage error before any password is asked
       const keyHint = flags.keyHint ?? process.env.FOLE_BACKUP_KEY_HINT;
       const credentials = await ctx.credentials();
-      const startedAt = Date.now();
       const { SharedBackend } = await import('../backend/shared.js');
       const { openRepository } = await import('../repository/open-repository.js');
       const { openGate } = await import('../trust/gate.js');
       const { defaultStateDir } = await import('../trust/trust-state.js');
+      const startedAt = Date.now();
       // the command closes its Repository when it is done; the audit entry is written after that, through the
       // same backend, which this context closes in finish()
       const backend = new SharedBackend(await ctx.openBackend());
@@ -216,10 +216,10 @@ export function makeContext(flags: GlobalFlags): Context {
       return repo;
     },
     async initRepo(password, opts, storage = {}) {
-      const startedAt = Date.now();
       const { SharedBackend } = await import('../backend/shared.js');
       const { initRepository } = await import('../repository/open-repository.js');
       const { singleOperator } = await import('../trust/gate.js');
+      const startedAt = Date.now();
       const backend = new SharedBackend(await ctx.openBackend(storage));
       let repo: Repository;
       try {

@@ -223,6 +223,7 @@ A proposal is only valid for the registry as it is now: any change voids it.
         const proposal = opts.cosign === undefined ? undefined : await readProposal(opts.cosign);
         const { leaveRegistry } = await import('../../trust/actors.js');
         const { defaultStateDir } = await import('../../trust/trust-state.js');
+        const { writeFileAtomic } = await import('../../fs/durable.js');
         const repo = await ctx.openRepo('actor-leave');
         let outcome: LeaveOutcome;
         try {
@@ -247,10 +248,8 @@ A proposal is only valid for the registry as it is now: any change voids it.
           );
         }
         const text = `${JSON.stringify(outcome.proposal, null, 2)}\n`;
-        if (opts.cosign !== undefined) {
-          const { writeFileAtomic } = await import('../../fs/durable.js');
-          await writeFileAtomic(file, Buffer.from(text));
-        } else await writeNew(file, text);
+        if (opts.cosign !== undefined) await writeFileAtomic(file, Buffer.from(text));
+        else await writeNew(file, text);
         ctx.out.result(
           { left: false, proposal: file, missing: outcome.missing },
           () =>
