@@ -1,6 +1,5 @@
 /** The approval step of a CLI command (src/trust/approval-flow.ts), with the command line to run again. */
 import type { Repository } from '../repository/repository.js';
-import { passApprovals } from '../trust/approval-flow.js';
 import type { CanonicalValue } from '../trust/canonical.js';
 import type { Context } from './context.js';
 
@@ -19,6 +18,7 @@ export async function approvalStep(
   planned: { plan: object; summary: string[] },
   requestId: string | undefined,
 ): Promise<void> {
+  const { passApprovals } = await import('../trust/approval-flow.js');
   await passApprovals(repo, ctx.trust(), await ctx.credentials(), {
     op,
     plan: planned.plan as CanonicalValue,

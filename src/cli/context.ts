@@ -7,23 +7,19 @@
  */
 import { abortError } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
-import { initRepository, openRepository } from '../repository/open-repository.js';
 import type { InitOptions } from '../repository/repository.js';
 import type { Backend } from '../backend/backend.js';
-import { openBackend, type BackendOptions } from '../backend/open.js';
-import { SharedBackend } from '../backend/shared.js';
-import { recordOperation, type Outcome } from '../trust/audit-record.js';
-import { readRegistry } from '../trust/registry-store.js';
+import type { BackendOptions } from '../backend/open.js';
+import type { SharedBackend } from '../backend/shared.js';
+import type { Outcome } from '../trust/audit-record.js';
 import { makeOutput, UsageError, type Output } from './output.js';
 import { readPasswordFile } from './password-file.js';
 import { prompt } from './prompt.js';
 import { makeProgressReporter } from './progress-bar.js';
 import type { ProgressReporter } from '../progress/reporter.js';
-import { readActorKeyFile } from '../trust/actor-key-file.js';
-import { openGate, singleOperator, type Credentials, type TrustContext } from '../trust/gate.js';
+import type { Credentials, TrustContext } from '../trust/gate.js';
 import type { OperationName } from '../trust/operations.js';
 import type { Scope } from '../trust/permissions.js';
-import { defaultStateDir } from '../trust/trust-state.js';
 
 export interface GlobalFlags {
   repo?: string;
@@ -60,7 +56,7 @@ export interface Context {
    * The backend --repo names (or `location`, a second repository), with the options the global flags give it
    * (nothing is touched yet).
    */
-  openBackend(extra?: Pick<BackendOptions, 'objectLockDays'>, location?: string): Backend;
+  openBackend(extra?: Pick<BackendOptions, 'objectLockDays'>, location?: string): Promise<Backend>;
   /** The gate's verdict for the repository openRepo opened. */
   trust(): TrustContext;
   /**
@@ -172,20 +168,21 @@ export function makeContext(flags: GlobalFlags): Context {
       if (keyFile !== undefined && actor === undefined) {
         throw new UsageError('an actor key without an actor name', 'pass --actor NAME (or set FOLE_BACKUP_ACTOR)');
       }
-      const signer =
-        keyFile === undefined
-          ? undefined
-          : await readActorKeyFile(keyFile, async () => {
-              const env = nonEmpty(process.env.FOLE_BACKUP_ACTOR_KEY_PASSPHRASE);
-              if (env !== undefined) return env;
-              if (process.stdin.isTTY !== true || process.stderr.isTTY !== true) {
-                throw new UsageError(
-                  `actor key ${keyFile} is passphrase-protected`,
-                  'set FOLE_BACKUP_ACTOR_KEY_PASSPHRASE or run on a terminal to be asked',
-                );
-              }
-              return prompt(`passphrase for actor key ${keyFile}: `);
-            });
+      let signer: Credentials['signer'];
+      if (keyFile !== undefined) {
+        const { readActorKeyFile } = await import('../trust/actor-key-file.js');
+        signer = await readActorKeyFile(keyFile, async () => {
+          const env = nonEmpty(process.env.FOLE_BACKUP_ACTOR_KEY_PASSPHRASE);
+          if (env !== undefined) return env;
+          if (process.stdin.isTTY !== true || process.stderr.isTTY !== true) {
+            throw new UsageError(
+              `actor key ${keyFile} is passphrase-protected`,
+              'set FOLE_BACKUP_ACTOR_KEY_PASSPHRASE or run on a terminal to be asked',
+            );
+          }
+          return prompt(`passphrase for actor key ${keyFile}: `);
+        });
+      }
       creds = { ...(actor === undefined ? {} : { actor }), ...(signer === undefined ? {} : { signer }) };
       return creds;
     },
@@ -193,10 +190,14 @@ export function makeContext(flags: GlobalFlags): Context {
       ctx.repoLocation(); // no --repo is a usage error before any password is asked
       const keyHint = flags.keyHint ?? process.env.FOLE_BACKUP_KEY_HINT;
       const credentials = await ctx.credentials();
+      const { SharedBackend } = await import('../backend/shared.js');
+      const { openRepository } = await import('../repository/open-repository.js');
+      const { openGate } = await import('../trust/gate.js');
+      const { defaultStateDir } = await import('../trust/trust-state.js');
       const startedAt = Date.now();
       // the command closes its Repository when it is done; the audit entry is written after that, through the
       // same backend, which this context closes in finish()
-      const backend = new SharedBackend(ctx.openBackend());
+      const backend = new SharedBackend(await ctx.openBackend());
       let repo: Repository;
       try {
         repo = await openRepository(backend, await ctx.password(), {
@@ -215,8 +216,11 @@ export function makeContext(flags: GlobalFlags): Context {
       return repo;
     },
     async initRepo(password, opts, storage = {}) {
+      const { SharedBackend } = await import('../backend/shared.js');
+      const { initRepository } = await import('../repository/open-repository.js');
+      const { singleOperator } = await import('../trust/gate.js');
       const startedAt = Date.now();
-      const backend = new SharedBackend(ctx.openBackend(storage));
+      const backend = new SharedBackend(await ctx.openBackend(storage));
       let repo: Repository;
       try {
         repo = await initRepository(backend, password, opts);
@@ -228,7 +232,8 @@ export function makeContext(flags: GlobalFlags): Context {
       trusted = singleOperator(await ctx.credentials());
       return repo;
     },
-    openBackend(extra = {}, location = undefined) {
+    async openBackend(extra = {}, location = undefined) {
+      const { openBackend } = await import('../backend/open.js');
       const caCert = nonEmpty(flags.caCert);
       const sshKey = nonEmpty(flags.sshKey ?? process.env.FOLE_BACKUP_SSH_KEY);
       const sshKnownHosts = nonEmpty(flags.sshKnownHosts ?? process.env.FOLE_BACKUP_SSH_KNOWN_HOSTS);
@@ -251,6 +256,9 @@ export function makeContext(flags: GlobalFlags): Context {
       if (o === undefined) return;
       opened = undefined;
       try {
+        const { recordOperation } = await import('../trust/audit-record.js');
+        const { readRegistry } = await import('../trust/registry-store.js');
+        const { defaultStateDir } = await import('../trust/trust-state.js');
         const registry = trusted?.registry ?? (await readRegistry(o.repo).catch(() => undefined));
         await recordOperation(o.repo, {
           op: o.op,

@@ -8,6 +8,8 @@ import { Command, CommanderError } from 'commander';
 import { makeContext, signalExitCode, type GlobalFlags, type Runner } from './context.js';
 import { EXIT, reportError, UsageError } from './output.js';
 import { handleClosedPipes } from './closed-pipes.js';
+// A command file registers its command with commander and imports the library code it runs with import() inside
+// its action: a command loads only what it runs, so every command (and --help) starts fast.
 import { registerBackup } from './commands/backup.js';
 import { registerBrowse } from './commands/browse.js';
 import { registerDemo } from './commands/demo.js';

@@ -5,9 +5,8 @@
  */
 import type { Backend } from '../backend/backend.js';
 import { FoleBackupError, StopError } from '../errors.js';
-import { readConfig, type Repository } from '../repository/repository.js';
+import type { Repository } from '../repository/repository.js';
 import type { RepositoryConfig } from '../repository/format.js';
-import { openRepository } from '../repository/open-repository.js';
 import { UsageError } from './output.js';
 import { readPasswordFile } from './password-file.js';
 
@@ -44,6 +43,8 @@ export async function openOtherRepository(
   refuse: (config: RepositoryConfig) => void = () => undefined,
 ): Promise<Repository> {
   try {
+    const { readConfig } = await import('../repository/repository.js');
+    const { openRepository } = await import('../repository/open-repository.js');
     refuse(await readConfig(backend));
     return await openRepository(backend, password);
   } catch (err) {

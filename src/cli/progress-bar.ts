@@ -3,7 +3,8 @@
  * rate and ETA. Off the TTY (pipes, CI, --json to a file) only phase changes
  * and warnings are printed, one line each.
  */
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type { SingleBar } from 'cli-progress';
 import type { ProgressReporter, ProgressSnapshot } from '../progress/reporter.js';
 import { formatBytes, formatDuration, terminalSafe } from './output.js';
 
@@ -18,9 +19,12 @@ export function etaText(done: number, total: number, secs: number, totalFinal: b
   return `ETA ${formatDuration(Math.round(left) * 1000)}`;
 }
 
+/** cli-progress, loaded with the first bar: a command that draws none (any run off a terminal) never loads it. */
+const loadCliProgress = (): typeof import('cli-progress') => createRequire(import.meta.url)('cli-progress');
+
 export function makeProgressReporter(opts: { enabled: boolean; quiet: boolean }): ProgressReporter & { stop(): void } {
   const tty = opts.enabled && !opts.quiet && process.stderr.isTTY === true;
-  let bar: cliProgress.SingleBar | undefined;
+  let bar: SingleBar | undefined;
   let phase = '';
   let started = Date.now();
   let lastDraw = 0;
@@ -36,6 +40,7 @@ export function makeProgressReporter(opts: { enabled: boolean; quiet: boolean })
       phase = name;
       started = Date.now();
       if (tty) {
+        const cliProgress = loadCliProgress();
         bar = new cliProgress.SingleBar(
           {
             stream: process.stderr,

@@ -3,14 +3,12 @@
  * fole-backup repository, with a password of its own (never on the command line) and never the repository
  * whose log it witnesses.
  */
-import { openBackend } from '../backend/open.js';
 import type { Repository } from '../repository/repository.js';
 import { UsageError } from './output.js';
 import { openOtherRepository, otherPassword, type OtherRepository } from './other-repo.js';
 import type { VerifiedEntry } from '../trust/audit.js';
 import type { RegistryState } from '../trust/registry.js';
-import { readCheckpoints } from '../trust/witness-store.js';
-import { checkAgainstWitness, type WitnessCheck } from '../trust/witness.js';
+import type { WitnessCheck } from '../trust/witness.js';
 
 /** The --witness flags both commands take. */
 export interface WitnessFlags {
@@ -40,7 +38,8 @@ export function witnessPassword(flags: WitnessFlags): Promise<string> {
  * Open the witness at `location` with `password`, refusing the repository whose log it is to witness
  * (`repositoryId`) before any password is tried. Errors opening it say they are about the witness.
  */
-function openWitness(location: string, password: string, repositoryId: string): Promise<Repository> {
+async function openWitness(location: string, password: string, repositoryId: string): Promise<Repository> {
+  const { openBackend } = await import('../backend/open.js');
   return openOtherRepository(openBackend(location), password, WITNESS, (config) => {
     if (config.id === repositoryId) {
       throw new UsageError(
@@ -73,6 +72,8 @@ export async function consultWitness(
   registry: RegistryState | undefined,
   entries: readonly VerifiedEntry[],
 ): Promise<{ check: WitnessCheck; count: number }> {
+  const { readCheckpoints } = await import('../trust/witness-store.js');
+  const { checkAgainstWitness } = await import('../trust/witness.js');
   const stored = await readCheckpoints(w, repositoryId);
   return { check: checkAgainstWitness(repositoryId, registry, entries, stored), count: stored.length };
 }

@@ -1,12 +1,9 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { generateActorKey } from '../../trust/actor-key.js';
-import { readPublicKeyFile, writeActorKeyFiles } from '../../trust/actor-key-file.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import { errnoCode, fsError } from '../../errors.js';
-import { writeFileAtomic } from '../../fs/durable.js';
-import { isEnvelope, type Envelope } from '../../trust/envelope.js';
-import { bootstrapRegistry, changeRegistry, leaveRegistry, listActors, type LeaveOutcome } from '../../trust/actors.js';
+import type { Envelope } from '../../trust/envelope.js';
+import type { LeaveOutcome } from '../../trust/actors.js';
 import {
   isPermission,
   PERMISSION_NAMES,
@@ -15,14 +12,14 @@ import {
   type Permission,
   type Role,
 } from '../../trust/permissions.js';
-import { ACTOR_NAME_RE, describeGrant, type RegistryAction } from '../../trust/registry.js';
-import { defaultStateDir } from '../../trust/trust-state.js';
+import type { RegistryAction } from '../../trust/registry.js';
 import type { Context, Runner } from '../context.js';
 import { UsageError } from '../output.js';
 import { askNew } from '../prompt.js';
 
 /** Checked before anything is opened: a typo costs no password prompt. */
-export function checkActorName(flag: string, name: string): string {
+export async function checkActorName(flag: string, name: string): Promise<string> {
+  const { ACTOR_NAME_RE } = await import('../../trust/registry.js');
   if (!ACTOR_NAME_RE.test(name)) {
     throw new UsageError(
       `${flag} ${JSON.stringify(name.slice(0, 80))} is not an actor name`,
@@ -54,6 +51,8 @@ async function change(
   op: 'actor-add' | 'actor-remove' | 'actor-grant' | 'actor-revoke',
   action: RegistryAction,
 ) {
+  const { changeRegistry } = await import('../../trust/actors.js');
+  const { defaultStateDir } = await import('../../trust/trust-state.js');
   const repo = await ctx.openRepo(op);
   try {
     const next = await changeRegistry(repo, ctx.trust(), await ctx.credentials(), action, defaultStateDir());
@@ -99,6 +98,8 @@ Getting started:
           opts.passphrase === true
             ? await askNew('FOLE_BACKUP_ACTOR_KEY_PASSPHRASE', 'passphrase for the new actor key')
             : undefined;
+        const { generateActorKey } = await import('../../trust/actor-key.js');
+        const { writeActorKeyFiles } = await import('../../trust/actor-key-file.js');
         const key = generateActorKey(passphrase);
         await writeActorKeyFiles(opts.out, key);
         ctx.out.result(
@@ -119,7 +120,10 @@ Getting started:
     .action(function (this: Command) {
       const opts = this.opts<{ admin: string; adminPublicKey: string }>();
       return run(async (ctx) => {
-        const name = checkActorName('--admin', opts.admin);
+        const name = await checkActorName('--admin', opts.admin);
+        const { readPublicKeyFile } = await import('../../trust/actor-key-file.js');
+        const { bootstrapRegistry } = await import('../../trust/actors.js');
+        const { defaultStateDir } = await import('../../trust/trust-state.js');
         const publicKey = await readPublicKeyFile(opts.adminPublicKey);
         const repo = await ctx.openRepo('actor-bootstrap');
         try {
@@ -141,7 +145,8 @@ Getting started:
     .action(function (this: Command, name: string) {
       const opts = this.opts<{ kind: 'human' | 'agent'; role: Role; publicKey: string }>();
       return run(async (ctx) => {
-        checkActorName('actor', name);
+        await checkActorName('actor', name);
+        const { readPublicKeyFile } = await import('../../trust/actor-key-file.js');
         const publicKey = await readPublicKeyFile(opts.publicKey);
         await change(ctx, 'actor-add', { op: 'add', actor: { name, kind: opts.kind, role: opts.role, publicKey } });
         ctx.out.report(
@@ -157,7 +162,7 @@ Getting started:
     .description('remove an actor (as a sysadmin); the last sysadmin cannot be removed')
     .action((name: string) =>
       run(async (ctx) => {
-        checkActorName('actor', name);
+        await checkActorName('actor', name);
         await change(ctx, 'actor-remove', { op: 'remove', name });
         ctx.out.report({ removed: name }, () => `removed ${name}`);
       }),
@@ -177,7 +182,8 @@ Getting started:
       .action(function (this: Command, name: string, permission: string) {
         const opts = this.opts<{ project?: string }>();
         return run(async (ctx) => {
-          checkActorName('actor', name);
+          await checkActorName('actor', name);
+          const { describeGrant } = await import('../../trust/registry.js');
           const p = checkPermission(permission);
           const project = checkProject(opts.project);
           const grant = project === undefined ? { permission: p } : { permission: p, project };
@@ -215,6 +221,9 @@ A proposal is only valid for the registry as it is now: any change voids it.
         if (opts.out !== undefined && opts.cosign !== undefined)
           throw new UsageError('give --out or --cosign, not both');
         const proposal = opts.cosign === undefined ? undefined : await readProposal(opts.cosign);
+        const { leaveRegistry } = await import('../../trust/actors.js');
+        const { defaultStateDir } = await import('../../trust/trust-state.js');
+        const { writeFileAtomic } = await import('../../fs/durable.js');
         const repo = await ctx.openRepo('actor-leave');
         let outcome: LeaveOutcome;
         try {
@@ -254,6 +263,8 @@ A proposal is only valid for the registry as it is now: any change voids it.
     .description('list registered actors, their roles and grants (removed ones marked)')
     .action(() =>
       run(async (ctx) => {
+        const { listActors } = await import('../../trust/actors.js');
+        const { describeGrant } = await import('../../trust/registry.js');
         const repo = await ctx.openRepo('actor-list');
         try {
           const trust = ctx.trust();
@@ -307,6 +318,7 @@ async function readProposal(file: string): Promise<Envelope> {
   } catch {
     v = undefined;
   }
+  const { isEnvelope } = await import('../../trust/envelope.js');
   if (!isEnvelope(v)) throw new UsageError(`${file} is not a proposal from \`actor leave --out\``);
   return v;
 }

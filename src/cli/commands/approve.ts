@@ -1,17 +1,10 @@
 import type { Command } from 'commander';
 import { FoleBackupError, StopError } from '../../errors.js';
 import type { Repository } from '../../repository/repository.js';
-import { restoreApprovalPlan, rollbackApprovalPlan, type RestoreApprovalPlan } from '../../restore/approval-plan.js';
-import { forgetApprovalPlan, type ForgetApprovalPlan } from '../../retention/approval-plan.js';
-import { pruneApprovalPlan, pruneOptionsOf, type PruneApprovalPlan } from '../../prune/approval-plan.js';
-import {
-  approveRequest,
-  denyRequest,
-  listRequestIds,
-  loadRequest,
-  requestStatus,
-} from '../../trust/approvals-store.js';
-import { planDigestOf, type ApprovalRequestBody } from '../../trust/approvals.js';
+import type { RestoreApprovalPlan } from '../../restore/approval-plan.js';
+import type { ForgetApprovalPlan } from '../../retention/approval-plan.js';
+import type { PruneApprovalPlan } from '../../prune/approval-plan.js';
+import type { ApprovalRequestBody } from '../../trust/approvals.js';
 import type { CanonicalValue } from '../../trust/canonical.js';
 import type { Context, Runner } from '../context.js';
 import type { RegistryState } from '../../trust/registry.js';
@@ -22,6 +15,7 @@ import type { RegistryState } from '../../trust/registry.js';
  */
 async function replan(repo: Repository, request: ApprovalRequestBody): Promise<CanonicalValue> {
   if (request.op === 'restore' || request.op === 'migration-rollback') {
+    const { restoreApprovalPlan, rollbackApprovalPlan } = await import('../../restore/approval-plan.js');
     const p = request.plan as unknown as RestoreApprovalPlan;
     const opts = {
       target: p.target,
@@ -35,6 +29,7 @@ async function replan(repo: Repository, request: ApprovalRequestBody): Promise<C
     return plan;
   }
   if (request.op === 'forget') {
+    const { forgetApprovalPlan } = await import('../../retention/approval-plan.js');
     const p = request.plan as unknown as ForgetApprovalPlan;
     const { plan } = await forgetApprovalPlan(repo, {
       ...(p.policy === null ? {} : { policy: p.policy }),
@@ -44,6 +39,7 @@ async function replan(repo: Repository, request: ApprovalRequestBody): Promise<C
     return plan as unknown as CanonicalValue;
   }
   if (request.op === 'prune') {
+    const { pruneApprovalPlan, pruneOptionsOf } = await import('../../prune/approval-plan.js');
     const p = request.plan as unknown as PruneApprovalPlan;
     const { plan } = await pruneApprovalPlan(repo, pruneOptionsOf(p));
     return plan as unknown as CanonicalValue;
@@ -68,6 +64,7 @@ async function withRequest(
   id: string,
   fn: (repo: Repository, registry: RegistryState, request: ApprovalRequestBody) => Promise<void>,
 ): Promise<void> {
+  const { loadRequest } = await import('../../trust/approvals-store.js');
   const repo = await ctx.openRepo(op);
   try {
     const registry = registryOf(ctx);
@@ -112,6 +109,8 @@ registered after the request was made.`,
               hint: 'another human with backup.approve approves it',
             });
           }
+          const { approveRequest, requestStatus } = await import('../../trust/approvals-store.js');
+          const { planDigestOf } = await import('../../trust/approvals.js');
           const { status } = await requestStatus(repo, request, registry);
           if (status === 'used' || status === 'denied' || status === 'expired') {
             throw new StopError(
@@ -155,6 +154,7 @@ registered after the request was made.`,
     .description('list approval requests, newest last, with where each stands')
     .action(() =>
       run(async (ctx) => {
+        const { listRequestIds, loadRequest, requestStatus } = await import('../../trust/approvals-store.js');
         const repo = await ctx.openRepo('approvals-list');
         try {
           const registry = registryOf(ctx);
@@ -202,6 +202,7 @@ registered after the request was made.`,
     .action((id: string) =>
       run((ctx) =>
         withRequest(ctx, 'approvals-list', id, async (repo, registry, request) => {
+          const { requestStatus } = await import('../../trust/approvals-store.js');
           const s = await requestStatus(repo, request, registry);
           ctx.out.result({ ...request, status: s.status, verdict: s.verdict, deniedBy: s.denials }, () =>
             describeRequest(request, s.status, [
@@ -221,6 +222,7 @@ registered after the request was made.`,
         withRequest(ctx, 'approvals-deny', id, async (repo, registry, request) => {
           const me = registry.actors.get(ctx.trust().principal.name);
           if (me === undefined) throw new FoleBackupError('INTERNAL', 'the principal is not in the registry');
+          const { denyRequest } = await import('../../trust/approvals-store.js');
           await denyRequest(repo, request, { name: me.name, fingerprint: me.fingerprint });
           ctx.out.report({ denied: request.id }, () => `denied request ${request.id}: it can no longer run`);
         }),

@@ -1,12 +1,9 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { errnoCode, FoleBackupError, fsError, StopError } from '../../errors.js';
-import { exportAudit, verifyAuditFile } from '../../trust/audit-export.js';
-import { readAudit, redactDisclosure, type AuditLog } from '../../trust/audit-store.js';
-import { carriedPlaces, readCarriedTrail, resolveOrigin } from '../../trust/carried-trail.js';
+import type { AuditLog } from '../../trust/audit-store.js';
 import type { AuditEntryBody, AuditProblem, VerifiedEntry } from '../../trust/audit.js';
-import { storeCheckpoint } from '../../trust/witness-store.js';
-import { makeCheckpoint, short, type CheckpointBody } from '../../trust/witness.js';
+import type { CheckpointBody } from '../../trust/witness.js';
 import {
   consultWitness,
   WITNESS_FLAG_HELP,
@@ -16,7 +13,6 @@ import {
   type WitnessFlags,
 } from '../witness.js';
 import { parseWholeNumber } from '../numbers.js';
-import { listSnapshots } from '../../snapshot/store.js';
 import type { Snapshot } from '../../snapshot/snapshot.js';
 import type { Context, Runner } from '../context.js';
 import { alreadyInResult, UsageError } from '../output.js';
@@ -72,6 +68,9 @@ function stopMember(problem: StopError | undefined): { stop?: { code: string; me
  * carried with it; this repository's gate still decides who may read it).
  */
 async function readVerified(ctx: Context, op: 'audit-log' | 'audit-verify' | 'audit-checkpoint', origin?: string) {
+  const { readCarriedTrail, resolveOrigin } = await import('../../trust/carried-trail.js');
+  const { readAudit } = await import('../../trust/audit-store.js');
+  const { listSnapshots } = await import('../../snapshot/store.js');
   const repo = await ctx.openRepo(op);
   try {
     if (origin !== undefined) {
@@ -189,6 +188,7 @@ Example (nightly, after \`audit checkpoint\`):
           throw new UsageError('--file and --origin name different logs', 'give one of them');
         }
         const password = opts.witness === undefined ? undefined : await witnessPassword(opts);
+        const { verifyAuditFile } = await import('../../trust/audit-export.js');
         const v =
           opts.file !== undefined
             ? await verifyAuditFile(opts.file).then((f) => ({ ...f, id: f.log }))
@@ -269,6 +269,8 @@ Example (from cron, after the nightly backup; the witness made once with \`init\
       const opts = this.opts<WitnessFlags & { witness: string }>();
       return run(async (ctx) => {
         const password = await witnessPassword(opts);
+        const { storeCheckpoint } = await import('../../trust/witness-store.js');
+        const { makeCheckpoint, short } = await import('../../trust/witness.js');
         const { repo, log } = await readVerified(ctx, 'audit-checkpoint');
         if (log.problem !== undefined) throw problemStop(log.problem);
         const head = log.entries.at(-1);
@@ -306,6 +308,8 @@ Example (from cron, after the nightly backup; the witness made once with \`init\
     .action(function (this: Command) {
       const opts = this.opts<{ out: string }>();
       return run(async (ctx) => {
+        const { readAudit } = await import('../../trust/audit-store.js');
+        const { exportAudit } = await import('../../trust/audit-export.js');
         const repo = await ctx.openRepo('audit-export');
         let text: string;
         let log: AuditLog;
@@ -341,6 +345,8 @@ Example (from cron, after the nightly backup; the witness made once with \`init\
       const opts = this.opts<{ field: string; origin?: string }>();
       return run(async (ctx) => {
         const seq = parseWholeNumber('entry', seqText, { min: 0, max: 9_999_999_999 });
+        const { carriedPlaces, resolveOrigin } = await import('../../trust/carried-trail.js');
+        const { redactDisclosure } = await import('../../trust/audit-store.js');
         const repo = await ctx.openRepo('audit-redact');
         let origin: string | undefined;
         try {

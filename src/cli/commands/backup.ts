@@ -1,11 +1,8 @@
 import type { Command } from 'commander';
-import { backup, type BackupResult } from '../../backup/backup.js';
-import { checkBackupLabels } from '../../snapshot/fields.js';
+import type { BackupResult } from '../../backup/backup.js';
 import { parseSeconds } from '../numbers.js';
-import { FOLE_VERSION_FILE, readRecordedFoleVersion } from '../../storage/fole-version.js';
 import { formatBytes, formatDuration, UsageError } from '../output.js';
 import type { Context, Runner } from '../context.js';
-import { auditHead } from '../../trust/audit-store.js';
 import { printablePath } from '../../snapshot/validate.js';
 
 export interface BackupFlags {
@@ -58,6 +55,7 @@ export async function runBackup(ctx: Context, flags: BackupFlags): Promise<Backu
   let foleVersion = flags.foleVersion ?? process.env.FOLE_VERSION;
   let versionFrom = flags.foleVersion !== undefined ? '--fole-version' : 'FOLE_VERSION';
   if (foleVersion === undefined || foleVersion === '') {
+    const { FOLE_VERSION_FILE, readRecordedFoleVersion } = await import('../../storage/fole-version.js');
     foleVersion = await readRecordedFoleVersion(storageRoot);
     versionFrom = FOLE_VERSION_FILE;
     if (foleVersion === undefined) {
@@ -71,6 +69,7 @@ export async function runBackup(ctx: Context, flags: BackupFlags): Promise<Backu
   }
   const given = ctx.flags.actor ?? process.env.FOLE_BACKUP_ACTOR;
   // checked before the repository is opened: a bad value costs no password prompt
+  const { checkBackupLabels } = await import('../../snapshot/fields.js');
   checkBackupLabels(
     { foleVersion, actor: given, tags: flags.tag },
     {
@@ -89,6 +88,8 @@ export async function runBackup(ctx: Context, flags: BackupFlags): Promise<Backu
     flags.storageLockWait === undefined
       ? undefined
       : parseSeconds('--storage-lock-wait', flags.storageLockWait, { max: 86_400 });
+  const { backup } = await import('../../backup/backup.js');
+  const { auditHead } = await import('../../trust/audit-store.js');
   const repo = await ctx.openRepo('backup');
   const head = await auditHead(repo);
   try {

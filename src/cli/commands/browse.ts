@@ -3,15 +3,9 @@
  * of a 1M-file backup is written as it is read, never built in memory first (with --json too: JsonListWriter).
  */
 import type { Command } from 'commander';
-import { countChange, diffTrees, emptyDiffStats, isContentChange, type TreeChange } from '../../browse/diff.js';
-import { dumpPath } from '../../browse/dump.js';
-import { findInBackups, pathMatcher } from '../../browse/find.js';
-import { listBackup } from '../../browse/ls.js';
-import { treePathArg } from '../../browse/tree-path.js';
+import type { TreeChange } from '../../browse/diff.js';
 import type { Repository } from '../../repository/repository.js';
 import type { Snapshot, TreeEntry } from '../../snapshot/snapshot.js';
-import { loadSnapshot, resolveBackupId, scanSnapshots } from '../../snapshot/store.js';
-import { readTree } from '../../snapshot/tree.js';
 import { printablePath } from '../../snapshot/validate.js';
 import { exitWhenStdoutCloses } from '../closed-pipes.js';
 import type { Context, Runner } from '../context.js';
@@ -49,6 +43,7 @@ function entryLine(e: TreeEntry, long: boolean): string {
 }
 
 async function snapshotOf(repo: Repository, ref: string): Promise<Snapshot> {
+  const { loadSnapshot, resolveBackupId } = await import('../../snapshot/store.js');
   return loadSnapshot(repo, await resolveBackupId(repo, ref));
 }
 
@@ -83,6 +78,8 @@ Examples:
       const opts = this.opts<{ long?: boolean; recursive?: boolean }>();
       return run((ctx) =>
         browsing(ctx, 'browse', async (repo) => {
+          const { treePathArg } = await import('../../browse/tree-path.js');
+          const { listBackup } = await import('../../browse/ls.js');
           const path = treePathArg(given);
           const snap = await snapshotOf(repo, ref);
           const entries = listBackup(repo, snap, { path, recursive: opts.recursive === true });
@@ -116,6 +113,8 @@ Examples:
       const opts = this.opts<{ backup: string[]; long?: boolean }>();
       return run((ctx) =>
         browsing(ctx, 'browse', async (repo) => {
+          const { findInBackups, pathMatcher } = await import('../../browse/find.js');
+          const { scanSnapshots } = await import('../../snapshot/store.js');
           const matches = pathMatcher(patterns);
           const chosen =
             opts.backup.length === 0
@@ -182,6 +181,8 @@ Example:
       const opts = this.opts<{ metadata?: boolean }>();
       return run((ctx) =>
         browsing(ctx, 'browse', async (repo) => {
+          const { countChange, diffTrees, emptyDiffStats, isContentChange } = await import('../../browse/diff.js');
+          const { readTree } = await import('../../snapshot/tree.js');
           const [a, b] = [await snapshotOf(repo, refA), await snapshotOf(repo, refB)];
           const stats = emptyDiffStats();
           const doc = ctx.out.json ? new JsonListWriter({ from: a.backupId, to: b.backupId }, 'changes') : undefined;
@@ -233,6 +234,8 @@ Examples:
           if (process.stdout.isTTY === true) {
             throw new UsageError('dump writes raw bytes; stdout is a terminal', 'redirect it: `> FILE` or `| tar -x`');
           }
+          const { dumpPath } = await import('../../browse/dump.js');
+          const { treePathArg } = await import('../../browse/tree-path.js');
           const snap = await snapshotOf(repo, ref);
           const r = await dumpPath(repo, snap, treePathArg(given), process.stdout, ctx.interruptible());
           ctx.out.info(

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
-import { checkRepository, checkVerdict, type CheckReport } from '../../verify/check-repository.js';
+import type { CheckReport } from '../../verify/check-repository.js';
 import type { Runner } from '../context.js';
 import { counted, formatBytes, formatDuration } from '../output.js';
 import { describeFindings, finishReport, parseMaxProblems, readDataFlags, recordedLine } from './verify.js';
@@ -95,6 +95,7 @@ affects); 1 something could not be read for another reason and no damage was fou
       return run(async (ctx) => {
         const readData = readDataFlags(flags);
         const maxProblems = parseMaxProblems(flags.maxProblems);
+        const { checkRepository, checkVerdict } = await import('../../verify/check-repository.js');
         const repo = await ctx.openRepo('check');
         let report: CheckReport;
         try {

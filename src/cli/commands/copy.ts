@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
-import { copyBackups, type CopyReport } from '../../copy/copy.js';
-import { openGate } from '../../trust/gate.js';
-import { defaultStateDir } from '../../trust/trust-state.js';
+import type { CopyReport } from '../../copy/copy.js';
 import type { Runner } from '../context.js';
 import { formatBytes, formatDuration, UsageError } from '../output.js';
 import { openOtherRepository, otherPassword, type OtherRepository } from '../other-repo.js';
@@ -111,9 +109,12 @@ Examples:
         ctx.repoLocation();
         // the source opens first: a wrong source password stops the command before the target is touched
         const password = await otherPassword(flags.fromPasswordFile, SOURCE);
-        const from = await openOtherRepository(ctx.openBackend({}, flags.fromRepo), password, SOURCE);
+        const from = await openOtherRepository(await ctx.openBackend({}, flags.fromRepo), password, SOURCE);
         let report: CopyReport;
         try {
+          const { copyBackups } = await import('../../copy/copy.js');
+          const { openGate } = await import('../../trust/gate.js');
+          const { defaultStateDir } = await import('../../trust/trust-state.js');
           const to = await ctx.openRepo('copy-to');
           // the source's gate is asked once the target is open, so a refusal there is in the target's audit log
           const copying = openGate(

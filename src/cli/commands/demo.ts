@@ -7,8 +7,6 @@ import { access, readFile, rename, rm } from 'node:fs/promises';
 import { mkdir } from 'node:fs/promises';
 import { basename, join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { generateStorageRoot, PRESETS } from '../../demo/generate-storage-root.js';
-import { initRepository } from '../../repository/open-repository.js';
 import { fsError } from '../../errors.js';
 import { describeBackup, runBackup } from './backup.js';
 import { generateKeyFile } from './init.js';
@@ -42,6 +40,7 @@ export function registerDemo(program: Command, run: Runner): void {
           ctx.out.info(`creating a demo STORAGE_ROOT at ${storage}`);
           // generate beside it and rename, so an interrupted run never leaves half a tree under the real name
           const partial = join(base, `.storage-partial-${process.pid}`);
+          const { generateStorageRoot, PRESETS } = await import('../../demo/generate-storage-root.js');
           await rm(partial, { recursive: true, force: true });
           await generateStorageRoot(partial, PRESETS.demo, { withSymlink: true });
           await rename(partial, storage);
@@ -50,6 +49,7 @@ export function registerDemo(program: Command, run: Runner): void {
           ctx.out.info(`creating a repository at ${repoDir} with a generated key file ${keyFile}`);
           await rm(keyFile, { force: true });
           const secret = await generateKeyFile(keyFile);
+          const { initRepository } = await import('../../repository/open-repository.js');
           const repo = await initRepository(repoDir, secret);
           await repo.close();
         }

@@ -1,10 +1,8 @@
 import type { Command } from 'commander';
-import { forget, loadRetentionPolicy, type ForgetResult } from '../../retention/forget.js';
-import { forgetApprovalPlan } from '../../retention/approval-plan.js';
+import type { ForgetResult } from '../../retention/forget.js';
 import { approvalStep } from '../approval-step.js';
 import { describePolicy, parseDuration, parseKeepCount, type RetentionPolicy } from '../../retention/policy.js';
-import { describeDamaged } from '../../snapshot/store.js';
-import { prune, type PruneResult } from '../../prune/prune.js';
+import type { PruneResult } from '../../prune/prune.js';
 import { formatBytes, UsageError } from '../output.js';
 import type { Runner } from '../context.js';
 import { describePrune, parseMinPackAge, parseThreshold } from './prune.js';
@@ -103,6 +101,10 @@ Examples:
       return run(async (ctx) => {
         const threshold = parseThreshold(flags.repackThreshold);
         const minPackAgeMs = parseMinPackAge(flags.minPackAge);
+        const { forget, loadRetentionPolicy } = await import('../../retention/forget.js');
+        const { forgetApprovalPlan } = await import('../../retention/approval-plan.js');
+        const { describeDamaged } = await import('../../snapshot/store.js');
+        const { prune } = await import('../../prune/prune.js');
         const repo = await ctx.openRepo(flags.dryRun === true ? 'forget-preview' : 'forget');
         try {
           let policy = policyFromFlags(flags);

@@ -21,7 +21,7 @@ Example:
     )
     .action(() =>
       run(async (ctx) => {
-        const backend = ctx.openBackend();
+        const backend = await ctx.openBackend();
         let report: ImmutabilityReport;
         try {
           report =

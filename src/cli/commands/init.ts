@@ -4,12 +4,9 @@ import type { Command } from 'commander';
 import type { StorageFacts } from '../../backend/backend.js';
 import { errnoCode, FoleBackupError, fsError } from '../../errors.js';
 import type { Context, Runner } from '../context.js';
-import { readConfig, type InitOptions } from '../../repository/repository.js';
+import type { InitOptions } from '../../repository/repository.js';
 import { parseWholeNumber } from '../numbers.js';
 import { UsageError } from '../output.js';
-import { readPublicKeyFile } from '../../trust/actor-key-file.js';
-import { bootstrapRegistry } from '../../trust/actors.js';
-import { defaultStateDir } from '../../trust/trust-state.js';
 import { checkActorName, describeBootstrap } from './actor.js';
 
 /** Write a new random key file (0600); refuses to overwrite one. Returns its secret. */
@@ -50,7 +47,8 @@ async function twinSizes(
   ctx: Context,
   location: string,
 ): Promise<Required<Pick<InitOptions, 'packSize' | 'fileChunkSize' | 'dbChunkSize'>>> {
-  const backend = ctx.openBackend({}, location);
+  const { readConfig } = await import('../../repository/repository.js');
+  const backend = await ctx.openBackend({}, location);
   try {
     const c = await readConfig(backend);
     return { packSize: c.packSize, fileChunkSize: c.fileChunkSize, dbChunkSize: c.dbChunkSize };
@@ -119,13 +117,14 @@ Without the password or key file the backups cannot be read by anyone, you inclu
         if ((opts.admin === undefined) !== (opts.adminPublicKey === undefined)) {
           throw new UsageError('--admin and --admin-public-key go together');
         }
-        const admin =
-          opts.admin === undefined
-            ? undefined
-            : {
-                name: checkActorName('--admin', opts.admin),
-                publicKey: await readPublicKeyFile(opts.adminPublicKey as string),
-              };
+        let admin: { name: string; publicKey: string } | undefined;
+        if (opts.admin !== undefined) {
+          const { readPublicKeyFile } = await import('../../trust/actor-key-file.js');
+          admin = {
+            name: await checkActorName('--admin', opts.admin),
+            publicKey: await readPublicKeyFile(opts.adminPublicKey as string),
+          };
+        }
         let dbChunkSize: number | undefined;
         if (opts.dbChunkSize !== undefined) {
           dbChunkSize = parseWholeNumber('--db-chunk-size', opts.dbChunkSize, { min: 512, max: 1 << 20 });
@@ -145,7 +144,7 @@ Without the password or key file the backups cannot be read by anyone, you inclu
             ? undefined
             : parseWholeNumber('--object-lock-days', opts.objectLockDays, { min: 1, max: 36_500 });
         // a location that cannot take these options is refused before a key file is written
-        await ctx.openBackend(objectLockDays === undefined ? {} : { objectLockDays }).close();
+        await (await ctx.openBackend(objectLockDays === undefined ? {} : { objectLockDays })).close();
         const password = opts.generateKeyFile
           ? await generateKeyFile(opts.generateKeyFile)
           : await ctx.password({ confirm: true });
@@ -157,7 +156,11 @@ Without the password or key file the backups cannot be read by anyone, you inclu
         let trustId: string | undefined;
         let storage: StorageFacts | undefined;
         try {
-          if (admin !== undefined) trustId = (await bootstrapRegistry(repo, admin, defaultStateDir())).trustId;
+          if (admin !== undefined) {
+            const { bootstrapRegistry } = await import('../../trust/actors.js');
+            const { defaultStateDir } = await import('../../trust/trust-state.js');
+            trustId = (await bootstrapRegistry(repo, admin, defaultStateDir())).trustId;
+          }
           storage = await repo.backend.storageFacts?.();
         } finally {
           await repo.close();

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { addKey, changePassword, listKeys, removeKey } from '../../repository/keys.js';
 import { printable } from '../../snapshot/validate.js';
 import { UsageError } from '../output.js';
 import type { Context, Runner } from '../context.js';
@@ -61,6 +60,7 @@ export function registerKey(program: Command, run: Runner): void {
     .description('list key files; the one in use is marked *, a damaged one ! (remove it with `key remove`)')
     .action(() =>
       run(async (ctx) => {
+        const { listKeys } = await import('../../repository/keys.js');
         const repo = await ctx.openRepo('key-list');
         const keys = await listKeys(repo);
         ctx.out.result(keys, () =>
@@ -84,6 +84,7 @@ export function registerKey(program: Command, run: Runner): void {
     run,
     'key-add',
     async (ctx, repo, secret, label) => {
+      const { addKey } = await import('../../repository/keys.js');
       const name = await addKey(repo, secret, label);
       ctx.out.report({ added: name }, () => `added key ${name.slice(0, 16)}`);
     },
@@ -95,6 +96,7 @@ export function registerKey(program: Command, run: Runner): void {
     run,
     'key-passwd',
     async (ctx, repo, secret, label) => {
+      const { changePassword } = await import('../../repository/keys.js');
       const r = await changePassword(repo, secret, label);
       ctx.out.report(
         r,
@@ -110,6 +112,7 @@ export function registerKey(program: Command, run: Runner): void {
     .description('remove a key file (not the one in use, never the last one)')
     .action((ref: string) =>
       run(async (ctx) => {
+        const { removeKey } = await import('../../repository/keys.js');
         const repo = await ctx.openRepo('key-remove');
         const name = await removeKey(repo, ref);
         ctx.out.report({ removed: name }, () => `removed key ${name.slice(0, 16)}`);

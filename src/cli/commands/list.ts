@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { describeDamaged, scanSnapshots } from '../../snapshot/store.js';
 import { printable } from '../../snapshot/validate.js';
 import { formatBytes } from '../output.js';
 import type { Runner } from '../context.js';
@@ -10,6 +9,7 @@ export function registerList(program: Command, run: Runner): void {
     .description('list the backups in the repository, oldest first')
     .action(() =>
       run(async (ctx) => {
+        const { describeDamaged, scanSnapshots } = await import('../../snapshot/store.js');
         const repo = await ctx.openRepo('list');
         const { snapshots: snaps, damaged } = await scanSnapshots(repo);
         await repo.close();

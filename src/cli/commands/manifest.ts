@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { renderManifest } from '../../manifest/manifest.js';
-import { loadSnapshot, resolveBackupId } from '../../snapshot/store.js';
 import type { Runner } from '../context.js';
 import { exitWhenStdoutCloses } from '../closed-pipes.js';
 
@@ -13,6 +11,8 @@ export function registerManifest(program: Command, run: Runner): void {
       run(async (ctx) => {
         // only reads: a reader that has seen enough (`| head`) ends it
         exitWhenStdoutCloses();
+        const { renderManifest } = await import('../../manifest/manifest.js');
+        const { loadSnapshot, resolveBackupId } = await import('../../snapshot/store.js');
         const repo = await ctx.openRepo('manifest');
         const snap = await loadSnapshot(repo, await resolveBackupId(repo, ref));
         await renderManifest(repo, snap, (text) => {

@@ -1,12 +1,9 @@
 import type { Command } from 'commander';
-import { migrationRollback, migrationTag, type MigrationRollbackResult } from '../../restore/migration-rollback.js';
-import { assertTargetAsApproved, rollbackApprovalPlan } from '../../restore/approval-plan.js';
-import { restore } from '../../restore/restore.js';
+import type { MigrationRollbackResult } from '../../restore/migration-rollback.js';
 import type { Repository } from '../../repository/repository.js';
 import { approvalStep } from '../approval-step.js';
 import type { RestorePlan } from '../../restore/plan.js';
 import type { RestoreResult } from '../../restore/execute.js';
-import { givenFoleVersion } from '../../snapshot/fields.js';
 import { UsageError } from '../output.js';
 import type { Context, Runner } from '../context.js';
 import { describePlan, describeRestore, parseModules } from './restore.js';
@@ -28,6 +25,8 @@ async function approvedRollback(
     ...(opts.modules === undefined ? {} : { modules: opts.modules }),
     reporter: ctx.reporter,
   };
+  const { assertTargetAsApproved, rollbackApprovalPlan } = await import('../../restore/approval-plan.js');
+  const { restore } = await import('../../restore/restore.js');
   const { plan, summary, passedOver } = await rollbackApprovalPlan(repo, migrationId, common);
   await approvalStep(ctx, repo, 'migration-rollback', { plan, summary }, requestId);
   const restored = await restore(repo, plan.backupId, {
@@ -82,7 +81,9 @@ ones that fail are passed over and named. Then the restore protocol runs as for
       }>();
       return run(async (ctx) => {
         if (flags.target === '') throw new UsageError('--target is empty');
+        const { givenFoleVersion } = await import('../../snapshot/fields.js');
         const foleVersion = givenFoleVersion(flags.foleVersion, process.env.FOLE_VERSION);
+        const { migrationRollback, migrationTag } = await import('../../restore/migration-rollback.js');
         const repo = await ctx.openRepo(flags.dryRun === true ? 'restore-preview' : 'migration-rollback');
         try {
           const modules = parseModules(flags.modules);

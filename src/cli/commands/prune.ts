@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { prune, type PruneResult } from '../../prune/prune.js';
-import { pruneApprovalPlan, requireApprovedPrune } from '../../prune/approval-plan.js';
+import type { PruneResult } from '../../prune/prune.js';
 import { approvalStep } from '../approval-step.js';
 import { formatBytes, formatDuration, UsageError } from '../output.js';
 import type { Runner } from '../context.js';
@@ -73,6 +72,8 @@ which packs go; it deletes nothing if the repository changed since.`,
       return run(async (ctx) => {
         const threshold = parseThreshold(flags.repackThreshold);
         const minPackAgeMs = parseMinPackAge(flags.minPackAge);
+        const { prune } = await import('../../prune/prune.js');
+        const { pruneApprovalPlan, requireApprovedPrune } = await import('../../prune/approval-plan.js');
         const repo = await ctx.openRepo(flags.dryRun === true ? 'prune-preview' : 'prune');
         try {
           const chosen = { repackThreshold: threshold, minPackAgeMs };

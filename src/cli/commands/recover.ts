@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { recover, type RecoverResult } from '../../restore/recover.js';
+import type { RecoverResult } from '../../restore/recover.js';
 import { UsageError } from '../output.js';
 import type { Runner } from '../context.js';
 
@@ -39,6 +39,7 @@ Example:
       const { target } = this.opts<{ target: string }>();
       return run(async (ctx) => {
         if (target === '') throw new UsageError('--target is empty');
+        const { recover } = await import('../../restore/recover.js');
         const r = await recover(target, { reporter: ctx.reporter });
         ctx.reporter.stop();
         ctx.out.report(r, () => describeRecover(r));

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { repair, type RepairReport } from '../../repair/repair.js';
+import type { RepairReport } from '../../repair/repair.js';
 import type { Runner } from '../context.js';
 import { counted, formatBytes, formatDuration } from '../output.js';
 import { parseWholeNumber } from '../numbers.js';
@@ -95,6 +95,7 @@ human decision: an agent may only run it with --dry-run.`,
           flags.maxFiles === undefined
             ? undefined
             : parseWholeNumber('--max-files', flags.maxFiles, { min: 1, max: 1_000_000 });
+        const { repair } = await import('../../repair/repair.js');
         const repo = await ctx.openRepo(flags.dryRun === true ? 'repair-preview' : 'repair');
         let r: RepairReport;
         try {

@@ -1,11 +1,9 @@
 import type { Command } from 'commander';
 import type { RestorePlan } from '../../restore/plan.js';
-import { restore, type RestoreResult } from '../../restore/restore.js';
+import type { RestoreResult } from '../../restore/restore.js';
 import { formatBytes, formatDuration, UsageError } from '../output.js';
-import { assertTargetAsApproved, restoreApprovalPlan } from '../../restore/approval-plan.js';
 import { approvalStep } from '../approval-step.js';
 import type { Runner } from '../context.js';
-import { givenFoleVersion } from '../../snapshot/fields.js';
 import { printablePath as shown } from '../../snapshot/validate.js';
 import { parseSeconds } from '../numbers.js';
 import { collect } from '../repeatable.js';
@@ -223,11 +221,14 @@ Examples:
       return run(async (ctx) => {
         const target = flags.target as string;
         if (target === '') throw new UsageError('--target is empty');
+        const { givenFoleVersion } = await import('../../snapshot/fields.js');
         const foleVersion = givenFoleVersion(flags.foleVersion, process.env.FOLE_VERSION);
         const modules = parseModules(flags.modules);
         let storageLockWaitMs: number | undefined;
         if (flags.storageLockWait !== undefined)
           storageLockWaitMs = parseSeconds('--storage-lock-wait', flags.storageLockWait, { max: 86_400 });
+        const { restore } = await import('../../restore/restore.js');
+        const { assertTargetAsApproved, restoreApprovalPlan } = await import('../../restore/approval-plan.js');
         const repo = await ctx.openRepo(flags.dryRun === true ? 'restore-preview' : 'restore');
         try {
           const chosen = { include: flags.include, exclude: flags.exclude };

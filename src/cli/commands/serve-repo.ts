@@ -1,10 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { LocalBackend } from '../../backend/local.js';
-import { openBackend } from '../../backend/open.js';
 import { fsError } from '../../errors.js';
-import { serveRepository } from '../../server/serve.js';
-import { MIN_TOKEN_LENGTH } from '../../server/tokens.js';
 import type { Runner } from '../context.js';
 import { UsageError } from '../output.js';
 import { collect } from '../repeatable.js';
@@ -33,6 +29,7 @@ function parseAddress(flag: string, value: string): { host: string; port: number
 }
 
 async function readToken(flag: string, file: string): Promise<string> {
+  const { MIN_TOKEN_LENGTH } = await import('../../server/tokens.js');
   const token = (await readPasswordFile(file)).trim();
   if (token.length < MIN_TOKEN_LENGTH || !/^[\x21-\x7e]+$/.test(token)) {
     throw new UsageError(
@@ -100,6 +97,9 @@ From the admin machine:
     .action(function (this: Command) {
       const opts = this.opts<ServeOptions>();
       return run(async (ctx) => {
+        const { LocalBackend } = await import('../../backend/local.js');
+        const { openBackend } = await import('../../backend/open.js');
+        const { serveRepository } = await import('../../server/serve.js');
         const backend = openBackend(ctx.repoLocation());
         if (!(backend instanceof LocalBackend)) {
           throw new UsageError('serve-repo serves a local directory', 'give --repo a directory path');

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { describeLock, unlockRepository } from '../../repository/lock.js';
 import type { Runner } from '../context.js';
 
 export function registerUnlock(program: Command, run: Runner): void {
@@ -13,6 +12,7 @@ export function registerUnlock(program: Command, run: Runner): void {
     .action(function (this: Command) {
       const opts = this.opts<{ force?: boolean }>();
       return run(async (ctx) => {
+        const { describeLock, unlockRepository } = await import('../../repository/lock.js');
         const repo = await ctx.openRepo('unlock');
         const { removed, kept } = await unlockRepository(repo, { force: opts.force === true });
         await repo.close();

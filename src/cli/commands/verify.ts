@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander';
 import { StopError, type FoleBackupError } from '../../errors.js';
 import type { Info, Problem, ReportBase } from '../../verify/findings.js';
 import { parsePercent } from '../../verify/subset.js';
-import { verifyBackup, verifyVerdict, type VerifyOptions, type VerifyReport } from '../../verify/verify-backup.js';
+import type { VerifyOptions, VerifyReport } from '../../verify/verify-backup.js';
 import type { Context, Runner } from '../context.js';
 import { parseWholeNumber } from '../numbers.js';
 import { alreadyInResult, formatBytes, formatDuration, UsageError } from '../output.js';
@@ -175,6 +175,7 @@ Examples:
       return run(async (ctx) => {
         const readData: VerifyOptions['readData'] = readDataFlags(flags);
         const maxProblems = parseMaxProblems(flags.maxProblems);
+        const { verifyBackup, verifyVerdict } = await import('../../verify/verify-backup.js');
         const repo = await ctx.openRepo('verify');
         let report: VerifyReport;
         try {
