@@ -142,14 +142,19 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   let storageLock: HeldStorageLock | undefined;
   try {
     reporter.phase('load index');
-    // the index loads while the parent is found, the storage lock taken and the file
-    // workers start (each on a thread of its own): nothing of those needs it
+    // the index loads while the parent is found and the file workers start (each on a
+    // thread of its own): neither needs it
     const indexLoaded = repo.loadIndex(signal);
     indexLoaded.catch(() => undefined);
     const parent =
       opts.incremental || opts.parent !== undefined
         ? await findParent(repo, root, host, opts.parent, notes.warn)
         : undefined;
+    const filePool = new FilePool(repo, opts.threads);
+    pool = filePool;
+    await indexLoaded;
+    repo.trackReusedPacks();
+    const addedBefore = repo.addedBytes;
     storageLock = await acquireStorageLock({
       storageRoot: root,
       waitMs: opts.storageLockWaitMs ?? 0,
@@ -157,11 +162,6 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     });
     const stagingDir = await makeStaging(opts.stagingParent);
     staging = stagingDir;
-    const filePool = new FilePool(repo, opts.threads);
-    pool = filePool;
-    await indexLoaded;
-    repo.trackReusedPacks();
-    const addedBefore = repo.addedBytes;
 
     reporter.phase('scan and store files');
     const stop = new AbortController();
