@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { type BackupResult, backup } from '../src/backup/backup.js';
-import { captureStorageDatabases, type DatabaseOutcome, DatabaseOutcomes } from '../src/backup/capture-databases.js';
+import { captureStorageDatabases, DatabaseOutcomes } from '../src/backup/capture-databases.js';
 import type { Repository } from '../src/repository/repository.js';
 import type { SnapshotDatabase } from '../src/snapshot/snapshot.js';
 import { loadSnapshot } from '../src/snapshot/store.js';
@@ -315,7 +315,7 @@ describe('an incremental keeps an untouched database from its parent', () => {
     const main = `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
     const v1 = `v1 ${main} wal ${wal.ino}:${wal.size}:${wal.mtimeNs}:${header}`;
     const parentDatabases = snap.databases.map((d) => (d.path === TARGET ? { ...d, fingerprint: v1 } : d));
-    const settled = new Map<string, DatabaseOutcome>();
+    const stored = new Map<string, string>();
     const outcomes = new DatabaseOutcomes();
     const staging = mkdtempSync(join(work, 'staging-'));
     const result = await captureStorageDatabases(
@@ -328,13 +328,13 @@ describe('an incremental keeps an untouched database from its parent', () => {
       },
       outcomes,
       async (path, copy) => {
-        settled.set(path, { captured: copy });
+        stored.set(path, copy.file);
         return { status: 'vanished' };
       },
     );
     expect(result.databases.map((d) => d.path)).toEqual([TARGET]);
     expect(result.unchanged.map((d) => d.path)).toEqual([BYSTANDER]);
-    expect(rows(settled.get(TARGET)?.captured?.file ?? '')).toEqual(rows(target()));
+    expect(rows(stored.get(TARGET) ?? '')).toEqual(rows(target()));
   });
 });
 

@@ -4,7 +4,7 @@
  * found them all; the instant is taken first, and copying then runs while the
  * file stage stores everything else. A database's entry waits for its own
  * outcome (DatabaseOutcomes), nothing else does, and each copy goes into the
- * repository as soon as it is made.
+ * repository as soon as it is made, while it is checked.
  */
 import { FoleBackupError } from '../errors.js';
 import type { SnapshotDatabase } from '../snapshot/snapshot.js';
@@ -38,8 +38,8 @@ export interface CaptureInput {
   signal: AbortSignal;
 }
 
-/** Puts a captured copy into the repository; the promise settles once it is stored. */
-export type StoreCopy = (path: string, db: CapturedDatabase) => Promise<StoreOutcome>;
+/** Puts a copy into the repository; the promise settles once it is stored. */
+export type StoreCopy = (path: string, copy: Pick<CapturedDatabase, 'file' | 'size'>) => Promise<StoreOutcome>;
 
 /**
  * Capture every database of `input` at one instant, settling each one's outcome
@@ -50,6 +50,9 @@ export function captureStorageDatabases(
   outcomes: DatabaseOutcomes,
   storeCopy: StoreCopy,
 ): Promise<CaptureResult> {
+  // a copy is stored while it is checked (one large database: the two at once, not one
+  // after the other); the outcome waits for the check, which may still find it damaged
+  const storing = new Map<string, Promise<StoreOutcome>>();
   // on a thread of its own: its SQLite work is synchronous and would hold up this one
   return captureOnThread({
     storageRoot: input.root,
@@ -63,8 +66,11 @@ export function captureStorageDatabases(
     // damaged, or locked by a writer past the busy timeout, is stored as it is
     optional: input.databases.filter((p) => !isFoleDatabasePath(p)),
     unchangedIfFingerprint: unchangedIfFingerprint(input.parentDatabases),
+    onCopied: (c) => storing.set(c.path, storeCopy(c.path, c)),
     onDatabase: ({ path, ...d }) => {
-      outcomes.settle(path, d.captured === undefined ? d : { ...d, stored: storeCopy(path, d.captured) });
+      const early = storing.get(path);
+      storing.delete(path);
+      outcomes.settle(path, d.captured === undefined ? d : { ...d, stored: early ?? storeCopy(path, d.captured) });
     },
   });
 }

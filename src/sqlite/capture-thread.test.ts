@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -67,6 +67,30 @@ describe('captureOnThread', () => {
     expect(result.databases.map(({ file: _f, ...rest }) => rest)).toEqual(
       here.databases.slice(0, 2).map(({ file: _f, ...rest }) => rest),
     );
+  });
+
+  it('tells each copy as soon as it is made, before its check, but not the one its check changes', async () => {
+    const rels = ['core/core.db', 'projects/a/project.db', 'projects/b/project.db'];
+    makeDbs(rels);
+    const events: string[] = [];
+    const sizes = new Map<string, number>();
+    const result = await captureOnThread({
+      storageRoot: root,
+      databases: rels,
+      stagingDir: staging,
+      dropLockRow: { path: 'core/core.db', lockId: 'storage:global' },
+      onCopied: (c) => {
+        events.push(`copied ${c.path}`);
+        // it is there, whole, while it is checked
+        expect(statSync(c.file).size).toBe(c.size);
+        sizes.set(c.path, c.size);
+      },
+      onDatabase: (d) => events.push(`settled ${d.path}`),
+    });
+    for (const rel of ['projects/a/project.db', 'projects/b/project.db'])
+      expect(events.indexOf(`copied ${rel}`)).toBeLessThan(events.indexOf(`settled ${rel}`));
+    expect(events).not.toContain('copied core/core.db');
+    for (const d of result.databases) if (d.path !== 'core/core.db') expect(sizes.get(d.path)).toBe(d.size);
   });
 
   it('raises the same typed errors, and leaves no copy behind', async () => {

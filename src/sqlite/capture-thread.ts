@@ -9,34 +9,52 @@
  */
 import { errorFromData, type ErrorData, FoleBackupError } from '../errors.js';
 import { startWorker } from '../concurrency/start-worker.js';
-import type { CaptureOptions, CaptureResult, SettledDatabase } from './capture.js';
+import type { CaptureOptions, CaptureResult, MadeCopy, SettledDatabase } from './capture.js';
 
 export interface ThreadCaptureOptions
-  extends Omit<CaptureOptions, 'transform' | 'unchanged' | 'onDatabase' | 'onProgress' | 'signal'> {
+  extends Omit<
+    CaptureOptions,
+    'transform' | 'check' | 'unchanged' | 'onDatabase' | 'onCopied' | 'onProgress' | 'signal'
+  > {
   /** Path -> fingerprint of the parent backup: a database whose fingerprint still matches is not copied. */
   unchangedIfFingerprint?: Record<string, string>;
   /** Delete this lock row from the copy of this database (our own Global Storage Lock row in core.db). */
   dropLockRow?: { path: string; lockId: string };
   onDatabase?: (d: SettledDatabase) => void;
+  /** Each copy the check will not change (all but dropLockRow's), as soon as it is made (CaptureOptions.onCopied). */
+  onCopied?: (copy: MadeCopy) => void;
   signal?: AbortSignal;
 }
 
 export type CaptureToWorker = { t: 'abort' };
+/** What the capture worker starts with: the options as data, and whether to tell each copy made. */
+export type CaptureWorkerData = Omit<ThreadCaptureOptions, 'onDatabase' | 'onCopied' | 'signal'> & {
+  tellCopies: boolean;
+};
 export type CaptureFromWorker =
+  | ({ t: 'copied' } & MadeCopy)
   | ({ t: 'database' } & SettledDatabase)
   | { t: 'done'; result: CaptureResult }
   | { t: 'error'; error: ErrorData };
 
 export function captureOnThread(opts: ThreadCaptureOptions): Promise<CaptureResult> {
-  const { onDatabase, signal, ...data } = opts;
+  const { onDatabase, onCopied, signal, ...data } = opts;
   return new Promise<CaptureResult>((resolve, reject) => {
-    const worker = startWorker(import.meta.url, 'capture-worker', { workerData: data });
+    const workerData: CaptureWorkerData = { ...data, tellCopies: onCopied !== undefined };
+    const worker = startWorker(import.meta.url, 'capture-worker', { workerData });
     let outcome: { ok: true; result: CaptureResult } | { ok: false; error: unknown } | undefined;
     const abort = (): void => worker.postMessage({ t: 'abort' } satisfies CaptureToWorker);
     signal?.addEventListener('abort', abort, { once: true });
     if (signal?.aborted) abort();
     worker.on('message', (m: CaptureFromWorker) => {
-      if (m.t === 'database') {
+      if (m.t === 'copied') {
+        try {
+          onCopied?.({ path: m.path, file: m.file, size: m.size });
+        } catch (err) {
+          outcome ??= { ok: false, error: err };
+          abort();
+        }
+      } else if (m.t === 'database') {
         try {
           onDatabase?.({
             path: m.path,

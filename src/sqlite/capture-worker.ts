@@ -5,6 +5,7 @@
  *
  * Protocol:
  *   main → worker  {t:'abort'}                                   stop as soon as possible
+ *   worker → main  {t:'copied', path, file, size}                 a copy made, not yet checked (tellCopies)
  *   worker → main  {t:'database', path, captured? | unchanged? | damaged?}  one per database, as settled
  *   worker → main  {t:'done', result} | {t:'error', error}       then the thread ends
  */
@@ -12,14 +13,11 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { errorToData } from '../errors.js';
 import { captureDatabases } from './capture.js';
 import { CheckThread } from './check-thread.js';
-import type { CaptureFromWorker, CaptureToWorker, ThreadCaptureOptions } from './capture-thread.js';
+import type { CaptureFromWorker, CaptureToWorker, CaptureWorkerData } from './capture-thread.js';
 
 const port = parentPort;
 if (port === null) throw new Error('capture-worker must run as a worker thread');
-const { unchangedIfFingerprint, dropLockRow, ...opts } = workerData as Omit<
-  ThreadCaptureOptions,
-  'onDatabase' | 'signal'
->;
+const { unchangedIfFingerprint, dropLockRow, tellCopies, ...opts } = workerData as CaptureWorkerData;
 const stop = new AbortController();
 port.on('message', (m: CaptureToWorker) => {
   if (m.t === 'abort') stop.abort();
@@ -34,6 +32,14 @@ try {
     ...opts,
     signal: stop.signal,
     check: (copy) => checks.check(copy),
+    ...(tellCopies
+      ? {
+          onCopied: (c) => {
+            // the copy the check changes (our lock row dropped) is told only once checked
+            if (c.path !== dropLockRow?.path) post({ t: 'copied', ...c });
+          },
+        }
+      : {}),
     ...(unchangedIfFingerprint === undefined
       ? {}
       : {

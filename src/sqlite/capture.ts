@@ -126,6 +126,13 @@ export interface CaptureOptions {
    */
   onDatabase?: (d: SettledDatabase) => void;
   /**
+   * Told about each copy as soon as it is made, before it is checked: a caller may read
+   * it meanwhile (a check does not write a copy it does not transform). Its database is
+   * settled later (onDatabase), possibly as damaged, and until then the copy may still be
+   * removed.
+   */
+  onCopied?: (copy: MadeCopy) => void;
+  /**
    * Databases that may be set aside: one that SQLite refuses as corrupt or as
    * no database, or whose copy fails integrity_check, is left out (listed in
    * `damaged`, told through onDatabase with `damaged`); one a writer keeps
@@ -138,6 +145,14 @@ export interface CaptureOptions {
    * not optional the capture fails with UNSAFE_PATH naming both.
    */
   optional?: readonly string[];
+}
+
+/** A copy just made, not yet checked. */
+export interface MadeCopy {
+  path: string;
+  /** Absolute path of the copy in staging, closed. */
+  file: string;
+  size: number;
 }
 
 export interface CaptureResult {
@@ -338,6 +353,15 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
         progress({ phase: 'copy', done: ++done, total: sources.length, path: s.rel });
         throwIfAborted(opts.signal);
         const copy: CopyToCheck = { rel: s.rel, file: dest, journalMode: s.journalMode, fingerprint: s.fingerprint };
+        if (opts.onCopied !== undefined) {
+          let size: number;
+          try {
+            size = statSync(dest).size;
+          } catch (err) {
+            throw relabel(fsError('read', dest, err), s.rel);
+          }
+          opts.onCopied({ path: s.rel, file: dest, size });
+        }
         if (opts.check !== undefined) {
           checking.push(
             opts
