@@ -67,14 +67,14 @@ export function readIndexBlobs(bytes: Uint8Array, sink: IndexBytesSink): void {
 }
 
 /*
- * The walk below is plain functions of (bytes, position) that return the position after
- * what they matched, or -1: a loader runs it once per index file, mostly before V8 has
- * optimised anything, and closures over a shared position cost it twice the time there.
+ * The walk below is functions of (bytes, position) that return the position after what
+ * they matched, or -1: a loader runs it once per index file, mostly before V8 has
+ * optimised anything, and closures that share one mutable position cost it far more there.
  */
 
 /** After `lit` at `at`, or -1. */
 function literal(bytes: Uint8Array, at: number, lit: Uint8Array): number {
-  if (at + lit.length > bytes.length) return -1;
+  if (at < 0 || at + lit.length > bytes.length) return -1;
   for (let i = 0; i < lit.length; i++) if (bytes[at + i] !== lit[i]) return -1;
   return at + lit.length;
 }
@@ -112,6 +112,21 @@ function u32(bytes: Uint8Array, at: number, out: Float64Array, k: number): numbe
   return at;
 }
 
+/**
+ * The items of a JSON list whose '[' ends just before `at`, each read by `item` (the
+ * position after it, or -1); the position after the list's ']', or -1.
+ */
+function list(bytes: Uint8Array, at: number, item: (at: number) => number): number {
+  if (at < 0) return -1;
+  if (bytes[at] === 0x5d /* ] */) return at + 1;
+  for (;;) {
+    at = item(at);
+    if (at < 0) return -1;
+    if (bytes[at] !== 0x2c /* , */) return byte(bytes, at, 0x5d);
+    at++;
+  }
+}
+
 function walk(
   bytes: Uint8Array,
   sink: IndexBytesSink | undefined,
@@ -121,62 +136,37 @@ function walk(
   const blob: BlobBytes = { idAt: 0, typeCode: 0, offset: 0, length: 0, rawLength: 0, compression: 0 };
   // type, offset, length, raw length, compression of the blob being read
   const v = new Float64Array(5);
-  let at = literal(bytes, 0, OPEN_PACKS);
-  if (at < 0) return false;
-  if (bytes[at] === 0x5d /* ] */) at++;
-  else {
-    for (;;) {
-      at = literal(bytes, at, OPEN_PACK);
-      const nameAt = at;
-      at = hex64(bytes, at, checked);
-      if (at < 0) return false;
-      sink?.pack(Buffer.from(bytes.buffer, bytes.byteOffset + nameAt, ID_HEX).toString('latin1'));
-      at = literal(bytes, at, OPEN_BLOBS);
-      if (at < 0) return false;
-      if (bytes[at] === 0x5d) at++;
-      else {
-        for (;;) {
-          at = byte(bytes, byte(bytes, at, 0x5b /* [ */), 0x22 /* " */);
-          const idAt = at;
-          at = byte(bytes, byte(bytes, hex64(bytes, at, checked), 0x22), 0x2c /* , */);
-          at = byte(bytes, u32(bytes, at, v, 0), 0x2c);
-          at = byte(bytes, u32(bytes, at, v, 1), 0x2c);
-          at = byte(bytes, u32(bytes, at, v, 2), 0x2c);
-          at = byte(bytes, u32(bytes, at, v, 3), 0x2c);
-          at = byte(bytes, u32(bytes, at, v, 4), 0x5d);
-          if (at < 0) return false;
-          const t = v[0] as number;
-          const c = v[4] as number;
-          if (BLOB_TYPE_OF_CODE[t] === undefined || (c !== COMPRESSION_NONE && c !== COMPRESSION_ZSTD)) return false;
-          blob.idAt = idAt;
-          blob.typeCode = t;
-          blob.offset = v[1] as number;
-          blob.length = v[2] as number;
-          blob.rawLength = v[3] as number;
-          blob.compression = c;
-          sink?.blob(blob);
-          counted?.();
-          if (bytes[at] === 0x2c) {
-            at++;
-            continue;
-          }
-          at = byte(bytes, at, 0x5d);
-          if (at < 0) return false;
-          break;
-        }
-      }
-      at = byte(bytes, at, 0x7d /* } */);
-      if (at < 0) return false;
-      if (bytes[at] === 0x2c) {
-        at++;
-        continue;
-      }
-      at = byte(bytes, at, 0x5d);
-      if (at < 0) return false;
-      break;
-    }
-  }
-  return byte(bytes, at, 0x7d) === bytes.length;
+  const blobItem = (from: number): number => {
+    let at = byte(bytes, byte(bytes, from, 0x5b /* [ */), 0x22 /* " */);
+    const idAt = at;
+    at = byte(bytes, byte(bytes, hex64(bytes, at, checked), 0x22), 0x2c /* , */);
+    at = byte(bytes, u32(bytes, at, v, 0), 0x2c);
+    at = byte(bytes, u32(bytes, at, v, 1), 0x2c);
+    at = byte(bytes, u32(bytes, at, v, 2), 0x2c);
+    at = byte(bytes, u32(bytes, at, v, 3), 0x2c);
+    at = byte(bytes, u32(bytes, at, v, 4), 0x5d);
+    if (at < 0) return -1;
+    const t = v[0] as number;
+    const c = v[4] as number;
+    if (BLOB_TYPE_OF_CODE[t] === undefined || (c !== COMPRESSION_NONE && c !== COMPRESSION_ZSTD)) return -1;
+    blob.idAt = idAt;
+    blob.typeCode = t;
+    blob.offset = v[1] as number;
+    blob.length = v[2] as number;
+    blob.rawLength = v[3] as number;
+    blob.compression = c;
+    sink?.blob(blob);
+    counted?.();
+    return at;
+  };
+  const packItem = (from: number): number => {
+    const nameAt = literal(bytes, from, OPEN_PACK);
+    const at = hex64(bytes, nameAt, checked);
+    if (at < 0) return -1;
+    sink?.pack(Buffer.from(bytes.buffer, bytes.byteOffset + nameAt, ID_HEX).toString('latin1'));
+    return byte(bytes, list(bytes, literal(bytes, at, OPEN_BLOBS), blobItem), 0x7d /* } */);
+  };
+  return byte(bytes, list(bytes, literal(bytes, 0, OPEN_PACKS), packItem), 0x7d) === bytes.length;
 }
 
 /** The value of each lowercase hex digit (others are never looked up: walk checked them). */

@@ -46,16 +46,19 @@ export function captureOnThread(opts: ThreadCaptureOptions): Promise<CaptureResu
     const abort = (): void => worker.postMessage({ t: 'abort' } satisfies CaptureToWorker);
     signal?.addEventListener('abort', abort, { once: true });
     if (signal?.aborted) abort();
+    // a caller's callback that throws fails the capture
+    const tell = (fn: () => void): void => {
+      try {
+        fn();
+      } catch (err) {
+        outcome ??= { ok: false, error: err };
+        abort();
+      }
+    };
     worker.on('message', (m: CaptureFromWorker) => {
-      if (m.t === 'copied') {
-        try {
-          onCopied?.({ path: m.path, file: m.file, size: m.size });
-        } catch (err) {
-          outcome ??= { ok: false, error: err };
-          abort();
-        }
-      } else if (m.t === 'database') {
-        try {
+      if (m.t === 'copied') tell(() => onCopied?.({ path: m.path, file: m.file, size: m.size }));
+      else if (m.t === 'database') {
+        tell(() =>
           onDatabase?.({
             path: m.path,
             ...(m.captured ? { captured: m.captured } : {}),
@@ -64,11 +67,8 @@ export function captureOnThread(opts: ThreadCaptureOptions): Promise<CaptureResu
             ...(m.locked !== undefined ? { locked: m.locked } : {}),
             ...(m.sameFileAs !== undefined ? { sameFileAs: m.sameFileAs } : {}),
             ...(m.vanished === true ? { vanished: true } : {}),
-          });
-        } catch (err) {
-          outcome ??= { ok: false, error: err };
-          abort();
-        }
+          }),
+        );
       } else if (m.t === 'done') outcome ??= { ok: true, result: m.result };
       else outcome ??= { ok: false, error: errorFromData(m.error) };
     });
