@@ -10,7 +10,7 @@ import type { Backend } from './backend.js';
 import { LocalBackend } from './local.js';
 import { RestBackend } from './rest.js';
 import { RetryBackend } from './retry.js';
-import { LazyBackend, type OptionalMethod } from './lazy.js';
+import { LazyBackend, OPTIONAL_METHODS, type OptionalMethod } from './lazy.js';
 import { parseS3Location } from './s3-location.js';
 import { parseSftpLocation, sftpLocationName } from './sftp-location.js';
 
@@ -37,14 +37,7 @@ export interface BackendOptions {
 }
 
 /** The optional methods of S3Backend and SftpBackend (src/backend/lazy.test.ts checks them against the classes). */
-export const S3_OPTIONAL: readonly OptionalMethod[] = [
-  'loadStream',
-  'listTemporary',
-  'removeTemporary',
-  'storageFacts',
-  'retainedUntil',
-  'probeImmutability',
-];
+export const S3_OPTIONAL: readonly OptionalMethod[] = OPTIONAL_METHODS.filter((m) => m !== 'openReader');
 /** See S3_OPTIONAL. */
 export const SFTP_OPTIONAL: readonly OptionalMethod[] = ['openReader', 'listTemporary', 'removeTemporary'];
 
