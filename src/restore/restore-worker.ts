@@ -34,19 +34,7 @@
  * closes whatever is still open under staging.)
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import {
-  chmodSync,
-  chownSync,
-  closeSync,
-  constants,
-  fchmodSync,
-  fchownSync,
-  futimesSync,
-  openSync,
-  readSync,
-  utimesSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, constants, fchmodSync, fchownSync, futimesSync, openSync, readSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { errorToData, fsError, type ErrorData } from '../errors.js';
 import { fsPath } from '../fs/byte-names.js';
@@ -54,6 +42,7 @@ import { BlobCipher, type BlobCipherForWorker } from '../repository/blob-cipher.
 import { checkRestoredDatabase } from './check-database.js';
 import { decodeSpan, type EncodedSpan, type FileMeta } from './span-job.js';
 import { contentMismatch } from './window-plan.js';
+import { applyMeta } from './apply-meta.js';
 
 export type ToWorker =
   | { t: 'span'; job: number; pack: string; data: Uint8Array; root: string; span: EncodedSpan }
@@ -157,18 +146,6 @@ function writeSpan(pack: string, data: Uint8Array, root: string, span: EncodedSp
     for (const fd of open.values()) closeSync(fd);
   }
   return bytes;
-}
-
-function applyMeta(file: string, meta: FileMeta): void {
-  const p = fsPath(file);
-  try {
-    // the owner before the mode: a chown may clear set-id bits
-    if (meta.owner !== undefined) chownSync(p, meta.owner.uid, meta.owner.gid);
-    chmodSync(p, meta.mode);
-    utimesSync(p, meta.mtimeMs / 1000, meta.mtimeMs / 1000);
-  } catch (err) {
-    throw fsError('write', file, err);
-  }
 }
 
 /** The chunks were verified one by one; the whole file is hashed again from what is on disk. */

@@ -40,7 +40,7 @@
  * instead of an fsync per file (which cost minutes on 100k files).
  */
 import { availableParallelism } from 'node:os';
-import { chmodSync, chownSync, closeSync, constants, openSync, utimesSync } from 'node:fs';
+import { closeSync, constants, openSync } from 'node:fs';
 import { FoleBackupError, StopError, abortError, fsError, throwIfAborted } from '../errors.js';
 import type { BlobReader } from '../repository/slices.js';
 import type { TreeEntry } from '../snapshot/snapshot.js';
@@ -54,6 +54,7 @@ import { fsPath } from '../fs/byte-names.js';
 import { deferred, type Deferred } from '../concurrency/deferred.js';
 import { transferable } from '../concurrency/transferable.js';
 import { openUnder } from '../host/open-files.js';
+import { applyMeta } from './apply-meta.js';
 
 export interface WriteFilesOptions {
   /** Apply mode and mtime to files (databases get theirs after their integrity check). */
@@ -281,19 +282,7 @@ export class FileWriter {
       // an empty file is complete now
       for (const e of files) {
         if ((e.chunks?.length ?? 0) > 0) continue;
-        if (this.opts.applyMetadata(e)) {
-          const p = pathIn(this.root, e);
-          const owner = this.opts.owner?.(e);
-          const fp = fsPath(p);
-          try {
-            // the owner before the mode: a chown may clear set-id bits
-            if (owner !== undefined) chownSync(fp, owner.uid, owner.gid);
-            chmodSync(fp, e.mode);
-            utimesSync(fp, e.mtimeMs / 1000, e.mtimeMs / 1000);
-          } catch (err) {
-            throw fsError('write', p, err);
-          }
-        }
+        if (this.opts.applyMetadata(e)) applyMeta(pathIn(this.root, e), this.metaOf(e));
         this.fileDone(w, e);
       }
       for (const read of reads) this.queue.push({ w, read });
