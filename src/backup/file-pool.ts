@@ -6,7 +6,9 @@
  *
  * Small files are batched (up to BATCH_FILES files or BATCH_BYTES bytes per job)
  * so a million tiles cost thousands of messages, not millions; a large file is a
- * job of its own, streamed in 1 MiB segments. Dedup happens before sealing: a
+ * job of its own, streamed in 1 MiB segments; a very large one is cut into
+ * parts that every worker takes, plus a job that hashes it whole (storeParted).
+ * Dedup happens before sealing: a
  * worker seals only the chunks this side claims (Repository.claimBlob), so an
  * unchanged database re-read by an incremental costs hashing, not compression
  * and encryption. Memory stays bounded: at most MAX_JOBS jobs per worker, and
@@ -41,6 +43,13 @@ const MAX_ATTEMPTS = 3;
 const WORKER_YOUNG_GENERATION_MB = 8;
 /** Sealed bytes waiting for the pack writer before workers are held back. */
 const BACKLOG_LIMIT = 16 * 1024 * 1024;
+/**
+ * A file of more than PARTED_FILE bytes (as scanned) is stored in parts of about PART bytes, so that one large
+ * database copy or upload keeps every worker busy instead of one: a 1 GB database copy took one worker 7 s while
+ * the other waited.
+ */
+const PART = 16 * 1024 * 1024;
+const PARTED_FILE = 2 * PART;
 
 export interface StoredContent {
   size: number;
@@ -69,7 +78,12 @@ interface Pending {
   chunks: string[];
   resolve: (o: StoreOutcome) => void;
   reject: (e: unknown) => void;
+  /** A job of a parted file (storeParted): its outcome is the part's, and storeParted decides on reading again. */
+  part?: { from: number; to?: number };
+  hashOnly?: boolean;
 }
+
+type Stored = Extract<StoreOutcome, { status: 'stored' }>;
 
 export class FilePool {
   private readonly pool: WorkerPool<ToWorker, FromWorker>;
@@ -105,6 +119,7 @@ export class FilePool {
   /** Store one file: resolves when its chunk list and hash are known. */
   store(req: StoreRequest): Promise<StoreOutcome> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (req.size > PARTED_FILE) return this.storeParted(req, 1);
     return new Promise((resolve, reject) => {
       const p: Pending = { req, attempt: 1, chunks: [], resolve, reject };
       if (req.size > SMALL_FILE) {
@@ -116,6 +131,56 @@ export class FilePool {
       if (this.batch.length >= BATCH_FILES || this.batchBytes >= BATCH_BYTES) this.flushBatch();
       else this.batchTimer ??= setImmediate(() => this.flushBatch());
     });
+  }
+
+  /**
+   * A very large file as jobs that run at once: parts of PART bytes (the last one to the end of the file), each
+   * cutting and sealing its chunks, and one job hashing the file whole. Their reads are one read of the file only
+   * if it did not change between them: every job's stat must agree and every part be whole, else it is read again,
+   * as a file that changed while it was read.
+   */
+  private async storeParted(req: StoreRequest, attempt: number): Promise<StoreOutcome> {
+    const part = Math.max(1, Math.round(PART / req.chunkSize)) * req.chunkSize;
+    const parts = Math.ceil(req.size / part);
+    const job = (fields: Partial<Pending>): Promise<StoreOutcome> =>
+      new Promise((resolve, reject) => {
+        this.submit([{ req, attempt, chunks: [], resolve, reject, ...fields }]);
+      });
+    // in file order, the whole-file hash first (the longest job); a `first` request goes to the front of the queue,
+    // so its jobs are submitted last to first
+    const jobs: (() => Promise<StoreOutcome>)[] = [
+      () => job({ hashOnly: true }),
+      ...Array.from({ length: parts }, (_, k) => () => {
+        const to = k === parts - 1 ? {} : { to: (k + 1) * part };
+        return job({ part: { from: k * part, ...to } });
+      }),
+    ];
+    const started = (req.first === true ? [...jobs].reverse() : jobs).map((start) => start());
+    const outcomes = await Promise.all(req.first === true ? started.reverse() : started);
+    const [whole, ...pieces] = outcomes as [StoreOutcome, ...StoreOutcome[]];
+    // vanished or replaced by a non-file while it was read: as a file read in one job would say
+    const gone = outcomes.find((o) => o.status !== 'stored');
+    if (gone !== undefined) return gone;
+    const hashed = whole as Stored;
+    const stored = pieces as Stored[];
+    const size = stored.reduce((n, o) => n + o.content.size, 0);
+    const same = (o: Stored): boolean =>
+      o.stat.size === hashed.stat.size && o.stat.mtimeMs === hashed.stat.mtimeMs && o.stat.ino === hashed.stat.ino;
+    const consistent =
+      size === hashed.content.size &&
+      stored.every((o, k) => k === parts - 1 || o.content.size === part) &&
+      outcomes.every((o) => same(o as Stored));
+    const changed = !consistent || outcomes.some((o) => (o as Stored).changedWhileReading);
+    if (changed && attempt < MAX_ATTEMPTS) {
+      const now = { ...req, size: hashed.content.size };
+      return now.size > PARTED_FILE ? this.storeParted(now, attempt + 1) : this.store(now);
+    }
+    return {
+      status: 'stored',
+      content: { size, sha256: hashed.content.sha256, chunks: stored.flatMap((o) => o.content.chunks) },
+      stat: hashed.stat,
+      changedWhileReading: changed,
+    };
   }
 
   /** Wait until every job is done and every sealed chunk is in the repository's packs. */
@@ -153,6 +218,8 @@ export class FilePool {
       path: p.req.path,
       chunkSize: p.req.chunkSize,
       small: p.req.size <= SMALL_FILE && p.attempt === 1,
+      ...(p.part !== undefined ? { part: p.part } : {}),
+      ...(p.hashOnly === true ? { hashOnly: true } : {}),
     }));
     this.pool
       .run(
@@ -191,7 +258,7 @@ export class FilePool {
   private finish(p: Pending, final: NonNullable<FileSegment['final']>): void {
     switch (final.status) {
       case 'stored':
-        if (final.changed && p.attempt < MAX_ATTEMPTS) {
+        if (final.changed && p.attempt < MAX_ATTEMPTS && p.part === undefined && p.hashOnly !== true) {
           // changed while it was read: read it again (what was sealed is harmless extra data)
           this.submit([{ ...p, attempt: p.attempt + 1, chunks: [] }]);
           return;

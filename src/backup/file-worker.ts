@@ -12,6 +12,9 @@
  *   worker → main  {t:'sealed', job, seq, blobs:[…]}             sealed chunks
  * A job of small files is one segment; a large file is one segment per MiB.
  * The plaintext of a segment is kept only until its 'need' answer arrives.
+ * A very large file comes as several jobs that run at once on every worker
+ * (FilePool): parts of it (`part`: its chunks in [from, to)) and one job that
+ * only hashes it whole (`hashOnly`), which posts its one segment at the end.
  */
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { closeSync, constants, fstatSync, openSync, read, readSync, type Stats } from 'node:fs';
@@ -28,6 +31,10 @@ export interface WorkerFile {
   chunkSize: number;
   /** Read in one go (the scan saw at most SMALL_FILE bytes). */
   small: boolean;
+  /** Only bytes [from, to) (`to` undefined: to the end), `from` a multiple of chunkSize; not hashed whole. */
+  part?: { from: number; to?: number };
+  /** Only the file's SHA-256, size and stat: no chunks. */
+  hashOnly?: boolean;
 }
 
 export interface FileStat {
@@ -40,7 +47,7 @@ export interface FileStat {
   gid: number;
 }
 
-/** What a segment message says about one file. */
+/** What a segment message says about one file (of a part: about those bytes, with no SHA-256). */
 export interface FileSegment {
   index: number;
   ids: string[];
@@ -278,7 +285,7 @@ async function readSmall(
   }
 }
 
-/** Stream a large file segment by segment. */
+/** Stream a large file (or a part of one) segment by segment. */
 async function readLarge(job: number, file: WorkerFile, index: number, seqStart: number): Promise<number> {
   let seq = seqStart;
   let fd: number;
@@ -296,39 +303,51 @@ async function readLarge(job: number, file: WorkerFile, index: number, seqStart:
       return seq;
     }
     const segment = Math.max(1, Math.ceil(SEGMENT / file.chunkSize)) * file.chunkSize;
-    const whole: Hash = createHash('sha256');
+    const from = file.part?.from ?? 0;
+    const to = file.part?.to ?? Number.POSITIVE_INFINITY;
+    // a part is not hashed whole: the file's hashOnly job does that
+    const whole: Hash | undefined = file.part === undefined ? createHash('sha256') : undefined;
+    const cutting = file.hashOnly !== true;
     let size = 0;
     let chunks = 0;
     let firstId = '';
     // one buffer for every segment: a segment is sealed and posted (exchange awaited) before the next is read
     buf = takeArena(segment);
     for (;;) {
+      const want = Math.min(segment, to - from - size);
       let filled = 0;
-      while (filled < segment) {
-        const n = readSync(fd, buf, filled, segment - filled, size + filled);
+      while (filled < want) {
+        const n = readSync(fd, buf, filled, want - filled, from + size + filled);
         if (n === 0) break;
         filled += n;
       }
       const data = buf.subarray(0, filled);
-      whole.update(data);
+      whole?.update(data);
       const plain = new Map<string, Buffer>();
-      const ids = cut(data, file.chunkSize, plain);
+      const ids = cutting ? cut(data, file.chunkSize, plain) : [];
       if (chunks === 0 && ids.length > 0) firstId = ids[0] as string;
       chunks += ids.length;
       size += filled;
-      if (filled < segment) {
+      if (filled < segment || from + size >= to) {
         const after = fstatSync(fd);
-        const sha256 = chunks === 0 ? EMPTY_SHA256 : chunks === 1 ? firstId : whole.digest('hex');
-        const changed = after.size !== size || after.mtimeMs !== before.mtimeMs;
-        await exchange(
-          job,
-          seq++,
-          [{ index, ids, bytes: filled, final: { status: 'stored', sha256, size, stat: statOf(after), changed } }],
-          plain,
-        );
+        const sha256 =
+          whole === undefined
+            ? ''
+            : chunks === 0 && cutting
+              ? EMPTY_SHA256
+              : chunks === 1
+                ? firstId
+                : whole.digest('hex');
+        // read to the end: the file must end there; a part: the file must not have changed size meanwhile
+        const grown = to === Number.POSITIVE_INFINITY ? after.size !== from + size : after.size !== before.size;
+        const changed = grown || after.mtimeMs !== before.mtimeMs;
+        const stored = { status: 'stored' as const, sha256, size, stat: statOf(after), changed };
+        await exchange(job, seq++, [{ index, ids, bytes: cutting ? filled : 0, final: stored }], plain);
         return seq;
       }
-      await exchange(job, seq++, [{ index, ids, bytes: filled }], plain);
+      if (cutting) await exchange(job, seq++, [{ index, ids, bytes: filled }], plain);
+      // a hashOnly job posts nothing until the end: it lets this worker's other jobs run between segments
+      else await new Promise<void>((resolve) => setImmediate(resolve));
     }
   } catch (err) {
     await exchange(job, seq++, [{ index, ids: [], bytes: 0, final: errorOf(err) }], new Map());

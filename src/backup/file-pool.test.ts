@@ -1,0 +1,118 @@
+/**
+ * A very large file is stored as parts on every worker plus a whole-file hash (FilePool.storeParted): the parts
+ * must add up to exactly the file a single reader would store, and a file that changes between them must be read
+ * again, never stored as a mix of two versions. Real workers, a real repository, real files changed mid-read.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, truncateSync, utimesSync, writeFileSync, writeSync, openSync, closeSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FilePool, type StoreOutcome } from './file-pool.js';
+import { makeRepo } from '../../test/repo-helpers.js';
+import type { Repository } from '../repository/repository.js';
+
+const MiB = 1024 * 1024;
+const CHUNK = 256 * 1024;
+const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+const idsOf = (b: Buffer): string[] =>
+  Array.from({ length: Math.ceil(b.length / CHUNK) }, (_, k) => sha256(b.subarray(k * CHUNK, (k + 1) * CHUNK)));
+
+let dir: string;
+let repo: Repository;
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'file-pool-'));
+  repo = await makeRepo();
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Store `file` through a pool of two workers; `onBytes` runs on the main thread as its bytes come in. */
+async function store(file: string, size: number, onBytes?: () => void, first = false): Promise<StoreOutcome> {
+  const pool = new FilePool(repo, 2);
+  try {
+    const out = await pool.store({ path: file, chunkSize: CHUNK, size, first, ...(onBytes ? { onBytes } : {}) });
+    await pool.drain();
+    await repo.flush();
+    return out;
+  } finally {
+    await pool.close();
+  }
+}
+
+async function expectStored(out: StoreOutcome, content: Buffer, changed = false): Promise<void> {
+  if (out.status !== 'stored') throw new Error(`not stored: ${out.status}`);
+  expect(out.changedWhileReading).toBe(changed);
+  expect(out.content.size).toBe(content.length);
+  expect(out.content.sha256).toBe(sha256(content));
+  expect(out.content.chunks).toEqual(idsOf(content));
+  const back = Buffer.concat(await Promise.all(out.content.chunks.map((id) => repo.loadBlob(id))));
+  expect(back.equals(content)).toBe(true);
+}
+
+/** Rewrite the byte at `at` and move the mtime: a writer's change that keeps the size. */
+function touch(file: string, at: number, byte: number, when: number): void {
+  const fd = openSync(file, 'r+');
+  writeSync(fd, Buffer.from([byte]), 0, 1, at);
+  closeSync(fd);
+  utimesSync(file, when, when);
+}
+
+describe('FilePool: a file stored in parts', () => {
+  const content = randomBytes(40 * MiB + 12345);
+
+  it('stores exactly what one reader would: chunks in order, the whole-file SHA-256, the bytes', async () => {
+    const file = join(dir, 'big.bin');
+    writeFileSync(file, content);
+    await expectStored(await store(file, content.length), content);
+    // a database copy goes ahead of queued work: its parts still come back in file order
+    await expectStored(await store(file, content.length, undefined, true), content);
+  });
+
+  it('reads to the end a file that grew after the scan', async () => {
+    const file = join(dir, 'grown.bin');
+    writeFileSync(file, content);
+    await expectStored(await store(file, content.length - 5 * MiB), content);
+  });
+
+  it('reads it again when it changes between its parts, and stores the new version whole', async () => {
+    const file = join(dir, 'changed.bin');
+    writeFileSync(file, content);
+    let changes = 0;
+    const now = Buffer.from(content);
+    const out = await store(file, content.length, () => {
+      if (changes++ > 0) return;
+      // a byte of every part's first segment: the part whose bytes just came in read the old one
+      for (let at = 7; at < content.length; at += 16 * MiB) {
+        now[at] = (now[at] as number) ^ 0xff;
+        touch(file, at, now[at] as number, 1_000);
+      }
+    });
+    await expectStored(out, now);
+  });
+
+  it('says it kept changing when every attempt saw a change', async () => {
+    const file = join(dir, 'restless.bin');
+    writeFileSync(file, content);
+    let n = 0;
+    const out = await store(file, content.length, () => touch(file, 3 * MiB, n, 2_000 + n++));
+    expect(out.status).toBe('stored');
+    expect(out.status === 'stored' && out.changedWhileReading).toBe(true);
+  });
+
+  it('reads it again when it shrinks below a part while being read', async () => {
+    const file = join(dir, 'shrunk.bin');
+    writeFileSync(file, content);
+    let cut = false;
+    const out = await store(file, content.length, () => {
+      if (cut) return;
+      cut = true;
+      truncateSync(file, 20 * MiB + 1);
+    });
+    await expectStored(out, content.subarray(0, 20 * MiB + 1));
+  });
+
+  it('says vanished or not a file as a single reader would', async () => {
+    expect(await store(join(dir, 'never-there.bin'), content.length)).toEqual({ status: 'vanished' });
+    expect(await store(dir, content.length)).toEqual({ status: 'not-a-file' });
+  });
+});
