@@ -35,6 +35,7 @@ export interface DbInfo {
   pageSize: number;
   pageCount: number;
   userVersion: number;
+  /** Journal mode of the source, e.g. 'wal' or 'delete'. */
   journalMode: string;
   integrity: 'ok';
 }
@@ -62,7 +63,7 @@ export interface ManifestHead {
 }
 
 /** One SQLite database of a backup, captured at the backup's one instant, with its SHA-256 and page size. */
-export interface SnapshotDatabase {
+export interface SnapshotDatabase extends DbInfo {
   path: string;
   sha256: string;
   /** Source fingerprint at the capture instant (src/sqlite/capture.ts fingerprintOf). */
@@ -70,11 +71,6 @@ export interface SnapshotDatabase {
   /** False when an incremental found it unchanged and kept the parent's snapshot of it. */
   captured?: boolean;
   size: number;
-  pageSize: number;
-  pageCount: number;
-  userVersion: number;
-  journalMode: string;
-  integrity: 'ok';
 }
 
 export interface SnapshotStats {

@@ -13,6 +13,7 @@ import { FoleBackupError, fsError, StopError } from '../errors.js';
 import { relabel, sqliteError } from './capture-errors.js';
 import { isSqliteDamage } from './integrity.js';
 import { SQLITE_SIDE_SUFFIXES } from './side-files.js';
+import type { DbInfo } from '../snapshot/snapshot.js';
 
 /**
  * How much of a copy its check reads through a memory map instead of one pread per
@@ -35,18 +36,13 @@ export interface CopyToCheck {
 /** Changes a copy before it is checked (e.g. deletes our lock row from core.db's). */
 export type CopyTransform = (relPath: string, copy: Database.Database) => void;
 
-export interface CapturedDatabase {
+/** A checked copy: what the snapshot records of it (DbInfo: its pages, user_version, the source's journal mode). */
+export interface CapturedDatabase extends DbInfo {
   /** Relative path, as given. */
   path: string;
   /** Absolute path of the snapshot copy in staging: closed, no -wal/-shm/-journal beside it. */
   file: string;
   size: number;
-  pageSize: number;
-  pageCount: number;
-  userVersion: number;
-  /** Journal mode of the source, e.g. 'wal' or 'delete'. */
-  journalMode: string;
-  integrity: 'ok';
   /** Source fingerprint at the instant (fingerprintOf in src/sqlite/capture.ts). */
   fingerprint: string;
 }
