@@ -154,6 +154,36 @@ describe('full backup', () => {
     expect(readStorageLock(root)).toBeUndefined();
   });
 
+  it('stores a database copy and an upload over 32 MiB (stored in parts) whole and readable', async () => {
+    const big = new Database(join(root, 'projects', 'p2', 'project.db'));
+    big.pragma('journal_mode = WAL');
+    big.exec('CREATE TABLE attachments (id INTEGER PRIMARY KEY, data BLOB)');
+    const insert = big.prepare('INSERT INTO attachments (data) VALUES (randomblob(65536))');
+    big.transaction(() => {
+      for (let i = 0; i < 600; i++) insert.run();
+    })();
+    const upload = randomBytes(36 * 1024 * 1024 + 5);
+    write('projects/p2/files/survey.bin', upload);
+    const repo = await makeRepo();
+    const r = await backup(repo, { storageRoot: root, foleVersion: '2.3.1' });
+    const list = await entries(repo, r.backupId);
+    const db = list.find((e) => e.path === 'projects/p2/project.db') as TreeEntry;
+    expect(db.kind).toBe('db');
+    expect(db.size).toBeGreaterThan(32 * 1024 * 1024);
+    const bytes = await readBack(repo, db);
+    expect(bytes.length).toBe(db.size);
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe(db.sha256);
+    writeFileSync(join(work, 'p2.db'), bytes);
+    const copy = new Database(join(work, 'p2.db'), { readonly: true });
+    expect(copy.prepare('SELECT count(*) AS c FROM attachments').get()).toEqual({ c: 600 });
+    expect(copy.pragma('integrity_check', { simple: true })).toBe('ok');
+    copy.close();
+    big.close();
+    const file = list.find((e) => e.path === 'projects/p2/files/survey.bin') as TreeEntry;
+    expect((await readBack(repo, file)).equals(upload)).toBe(true);
+    expect(file.sha256).toBe(createHash('sha256').update(upload).digest('hex'));
+  });
+
   it("writes a manifest with every field of FOLE's manifest.json", async () => {
     const repo = await makeRepo();
     const r = await backup(repo, { storageRoot: root, foleVersion: '2.3.1', actor: 'ops@example.com' });
