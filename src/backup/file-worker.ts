@@ -309,8 +309,6 @@ async function readLarge(job: number, file: WorkerFile, index: number, seqStart:
     const whole: Hash | undefined = file.part === undefined ? createHash('sha256') : undefined;
     const cutting = file.hashOnly !== true;
     let size = 0;
-    let chunks = 0;
-    let firstId = '';
     // one buffer for every segment: a segment is sealed and posted (exchange awaited) before the next is read
     buf = takeArena(segment);
     for (;;) {
@@ -325,19 +323,11 @@ async function readLarge(job: number, file: WorkerFile, index: number, seqStart:
       whole?.update(data);
       const plain = new Map<string, Buffer>();
       const ids = cutting ? cut(data, file.chunkSize, plain) : [];
-      if (chunks === 0 && ids.length > 0) firstId = ids[0] as string;
-      chunks += ids.length;
       size += filled;
       if (filled < segment || from + size >= to) {
         const after = fstatSync(fd);
-        const sha256 =
-          whole === undefined
-            ? ''
-            : chunks === 0 && cutting
-              ? EMPTY_SHA256
-              : chunks === 1
-                ? firstId
-                : whole.digest('hex');
+        // a one-chunk file's hash is its chunk's id, and an empty one's the empty SHA-256: the digest is those
+        const sha256 = whole?.digest('hex') ?? '';
         // read to the end: the file must end there; a part: the file must not have changed size meanwhile
         const grown = to === Number.POSITIVE_INFINITY ? after.size !== from + size : after.size !== before.size;
         const changed = grown || after.mtimeMs !== before.mtimeMs;

@@ -37,7 +37,8 @@
  * A failure during the swap runs recovery at once (src/restore/recover.ts); a
  * crash leaves the journal for the next `restore` or `recover`.
  */
-import { chmodSync, chownSync, mkdirSync, utimesSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { applyMeta } from './apply-meta.js';
 import { chmod, chown, lstat, mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -311,17 +312,8 @@ async function stageTree(repo: BlobReader, snap: Snapshot, plan: RestorePlan, op
     // directories last and deepest first (reverse tree order): their entries are final now
     for (let i = keptDirs.length - 1; i >= 0; i--) {
       const d = keptDirs[i] as TreeEntry;
-      const p = abs(root, d.path);
       const owner = ownership.give(d);
-      const fp = fsPath(p);
-      try {
-        // the owner before the mode: a chown may clear set-id bits
-        if (owner !== undefined) chownSync(fp, owner.uid, owner.gid);
-        chmodSync(fp, d.mode);
-        utimesSync(fp, d.mtimeMs / 1000, d.mtimeMs / 1000);
-      } catch (err) {
-        throw fsError('write', p, err);
-      }
+      applyMeta(abs(root, d.path), { mode: d.mode, mtimeMs: d.mtimeMs, ...(owner === undefined ? {} : { owner }) });
     }
     const rootOwner = ownership.give(plan.rootOwner ?? undefined);
     try {
