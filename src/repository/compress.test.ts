@@ -53,3 +53,31 @@ describe('compressInto', () => {
     expect(compressInto(Buffer.alloc(1 << 20), dst)).toBeGreaterThan(0);
   });
 });
+
+describe('decompress', () => {
+  const data = Buffer.from('a tile, a tile, a tile, a tile, a tile, '.repeat(200));
+  const packed = maybeCompress(data);
+
+  it('gives back the raw bytes, with one context reused from call to call', () => {
+    expect(packed.compression).toBe(COMPRESSION_ZSTD);
+    for (let i = 0; i < 3; i++)
+      expect(decompress(packed.bytes, COMPRESSION_ZSTD, data.length, 'blob').equals(data)).toBe(true);
+  });
+
+  it('refuses a blob that holds more, or fewer, bytes than its recorded length, and garbage', () => {
+    const corrupt = (bytes: Uint8Array, rawLength: number) => {
+      try {
+        decompress(bytes, COMPRESSION_ZSTD, rawLength, 'blob 1234');
+      } catch (err) {
+        return (err as { code?: string }).code;
+      }
+      return 'no error';
+    };
+    expect(corrupt(packed.bytes, data.length - 1)).toBe('REPO_CORRUPT');
+    expect(corrupt(packed.bytes, data.length + 1)).toBe('REPO_CORRUPT');
+    expect(corrupt(randomBytes(200), 1000)).toBe('REPO_CORRUPT');
+    expect(corrupt(packed.bytes.subarray(0, packed.bytes.length - 3), data.length)).toBe('REPO_CORRUPT');
+    // and the context still works after each refusal
+    expect(decompress(packed.bytes, COMPRESSION_ZSTD, data.length, 'blob').equals(data)).toBe(true);
+  });
+});
