@@ -11,18 +11,9 @@ import { existsSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { FoleBackupError, fsError, StopError } from '../errors.js';
 import { relabel, sqliteError } from './capture-errors.js';
-import { isSqliteDamage } from './integrity.js';
+import { CHECK_MMAP_BYTES, isSqliteDamage } from './integrity.js';
 import { SQLITE_SIDE_SUFFIXES } from './side-files.js';
 import type { DbInfo } from '../snapshot/snapshot.js';
-
-/**
- * How much of a copy its check reads through a memory map instead of one pread per
- * page (integrity_check reads most pages twice): ~17% fewer syscalls and ~20% less
- * CPU for the checks on medium databases, all of them on small ones. The mapped pages
- * count in the process's RSS, so it stays small; a source is never mapped (a read
- * error there would be SIGBUS, not an error naming it).
- */
-const CHECK_MMAP_BYTES = 8 * 1024 * 1024;
 
 /** A copy to check: the database's relative path, the closed copy, and what the capture knows of its source. */
 export interface CopyToCheck {

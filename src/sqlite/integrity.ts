@@ -23,10 +23,25 @@ export interface IntegrityResult {
   problems: string[];
 }
 
+/**
+ * How much of a database integrity_check reads through a memory map instead of one pread
+ * per page. integrity_check reads most pages more than once, and on this VM a pread of a
+ * 4 KiB page costs ~2 µs, mostly in the kernel: the 24 databases of a 578 MB restore took
+ * 530–560 ms to check with preads (360–370 ms of it system time), 106–136 ms mapped whole.
+ * Mapping only the first part of a file gains next to nothing (8 MiB of 24 MB: 530–550 ms),
+ * so the map takes a whole medium database. The mapped pages count in the process's RSS while
+ * the check runs (at most this much per check at once), so it is bounded: a database larger
+ * than this is checked as fast as before, not faster. Only copies we made are ever mapped (a
+ * restored or captured file in private staging): a read error in a mapping is SIGBUS, not an
+ * error that names the file, so a live source is never checked this way.
+ */
+export const CHECK_MMAP_BYTES = 64 * 1024 * 1024;
+
 export function checkDatabaseFile(file: string, maxProblems = 10): IntegrityResult {
   let db: Database.Database | undefined;
   try {
     db = new Database(file, { fileMustExist: true });
+    db.pragma(`mmap_size = ${CHECK_MMAP_BYTES}`);
     const rows = db.prepare(`PRAGMA integrity_check(${Math.max(1, maxProblems)})`).all() as {
       integrity_check: string;
     }[];
