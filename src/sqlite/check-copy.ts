@@ -11,7 +11,7 @@ import { existsSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { FoleBackupError, fsError, StopError } from '../errors.js';
 import { relabel, sqliteError } from './capture-errors.js';
-import { CHECK_MMAP_BYTES, isSqliteDamage } from './integrity.js';
+import { checkMapBytes, isSqliteDamage } from './integrity.js';
 import { SQLITE_SIDE_SUFFIXES } from './side-files.js';
 import type { DbInfo } from '../snapshot/snapshot.js';
 
@@ -47,7 +47,7 @@ export function checkCopy(s: CopyToCheck, transform?: CopyTransform): CapturedDa
   let userVersion = 0;
   try {
     db = new Database(file, { fileMustExist: true });
-    db.pragma(`mmap_size = ${CHECK_MMAP_BYTES}`);
+    db.pragma(`mmap_size = ${checkMapBytes(file)}`);
     if (transform !== undefined) {
       try {
         transform(s.rel, db);

@@ -4,13 +4,13 @@
  * database, a -shm it cannot create) is an ordinary error, never "not ok".
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FoleBackupError } from '../errors.js';
-import { checkDatabaseFile } from './integrity.js';
+import { checkDatabaseFile, checkMapBytes } from './integrity.js';
 
 let work: string;
 let walDb: string;
@@ -107,5 +107,18 @@ describe('checkDatabaseFile', () => {
     } finally {
       execFileSync('umount', [dir]);
     }
+  });
+});
+
+describe('checkMapBytes', () => {
+  it('maps a database up to 64 MiB whole, only the first 8 MiB of a larger one', () => {
+    const big = join(work, 'big.db');
+    writeFileSync(big, '');
+    truncateSync(big, 64 * 1024 * 1024);
+    expect(checkMapBytes(walDb)).toBe(64 * 1024 * 1024);
+    expect(checkMapBytes(big)).toBe(64 * 1024 * 1024);
+    truncateSync(big, 64 * 1024 * 1024 + 4096);
+    expect(checkMapBytes(big)).toBe(8 * 1024 * 1024);
+    expect(checkMapBytes(join(work, 'absent.db'))).toBe(8 * 1024 * 1024);
   });
 });
