@@ -38,7 +38,6 @@
  * crash leaves the journal for the next `restore` or `recover`.
  */
 import { mkdirSync } from 'node:fs';
-import { applyMeta } from './apply-meta.js';
 import { chmod, chown, lstat, mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -71,6 +70,7 @@ import {
   type RecoverResult,
 } from './recover.js';
 import { fsPath } from '../fs/byte-names.js';
+import { applyMeta } from './apply-meta.js';
 import { Ownership } from './ownership.js';
 import { removeTree } from './remove-tree.js';
 import { currentUser } from '../host/current-user.js';

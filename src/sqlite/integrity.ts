@@ -23,6 +23,9 @@ export interface IntegrityResult {
   problems: string[];
 }
 
+const MAP_WHOLE_UP_TO = 64 * 1024 * 1024;
+const MAP_FIRST_PART = 8 * 1024 * 1024;
+
 /**
  * How much of a database integrity_check reads through a memory map instead of one pread
  * per page: all of one up to 64 MiB, the first 8 MiB of a larger one. integrity_check reads
@@ -36,14 +39,13 @@ export interface IntegrityResult {
  * an error that names the file, so a live source is never checked this way.
  */
 export function checkMapBytes(file: string): number {
-  const WHOLE_UP_TO = 64 * 1024 * 1024;
   let size = Number.POSITIVE_INFINITY;
   try {
     size = statSync(file).size;
   } catch {
     // opening it says why it cannot be checked
   }
-  return size <= WHOLE_UP_TO ? WHOLE_UP_TO : 8 * 1024 * 1024;
+  return size <= MAP_WHOLE_UP_TO ? MAP_WHOLE_UP_TO : MAP_FIRST_PART;
 }
 
 export function checkDatabaseFile(file: string, maxProblems = 10): IntegrityResult {
