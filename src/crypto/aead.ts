@@ -68,18 +68,34 @@ export function sealInto(
  * ciphertext, its tag or the associated data do not match.
  */
 export function open(key: Uint8Array, sealed: Uint8Array, what: string, aad?: Uint8Array): Buffer {
+  return openInto(key, sealed, what, aad, undefined);
+}
+
+/**
+ * open() into `out` when given (reused by a caller that is done with the plaintext before its next
+ * call; grown, not reallocated, by that caller): the plaintext is `out`'s first bytes, returned as
+ * a view. Without `out`, into a new buffer. On failure `out` holds zeros, never unverified bytes.
+ */
+export function openInto(
+  key: Uint8Array,
+  sealed: Uint8Array,
+  what: string,
+  aad: Uint8Array | undefined,
+  out: Buffer | undefined,
+): Buffer {
   if (sealed.length < SEAL_OVERHEAD) {
     throw new StopError('CHECKSUM_MISMATCH', `decrypt ${what}: object too short (${sealed.length} bytes)`, {
       hint: 'the repository is damaged; run `fole-backup check --read-data` and use another backup',
     });
   }
-  const out = Buffer.allocUnsafe(sealed.length - SEAL_OVERHEAD);
-  if (!nativeAead().open(key, sealed, aad ?? NO_AAD, out)) {
+  const n = sealed.length - SEAL_OVERHEAD;
+  const plain = out === undefined ? Buffer.allocUnsafe(n) : out.subarray(0, n);
+  if (!nativeAead().open(key, sealed, aad ?? NO_AAD, plain)) {
     throw new StopError('CHECKSUM_MISMATCH', `decrypt ${what}: authentication failed`, {
       hint: 'the data was altered or damaged; run `fole-backup check --read-data` and use another backup',
     });
   }
-  return out;
+  return plain;
 }
 
 /**

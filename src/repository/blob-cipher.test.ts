@@ -9,7 +9,7 @@ import { makeRepo } from '../../test/repo-helpers.js';
 import { sha256Hex } from '../crypto/hash.js';
 import { SEAL_OVERHEAD } from '../crypto/aead.js';
 import { BlobCipher, type BlobCipherForWorker } from './blob-cipher.js';
-import { COMPRESSION_NONE } from './compress.js';
+import { COMPRESSION_NONE, COMPRESSION_ZSTD, compressAlways } from './compress.js';
 
 /** The cipher as a worker gets it. */
 function inWorker(cipher: BlobCipher): BlobCipher {
@@ -72,6 +72,29 @@ describe('BlobCipher', () => {
     expect(codeOf(() => cipher.open({ ...blob, id: sha256Hex(Buffer.from('x')) }, name, stored))).toBe(
       'CHECKSUM_MISMATCH',
     );
+  });
+
+  it('opens compressed blobs one after another, each result its own, none changed by a later or failed one', () => {
+    const cipher = new BlobCipher(randomBytes(32));
+    // compressible plaintexts of growing, then shrinking sizes: the buffer that holds compressed bytes grows and is reused
+    const plains = [200, 5_000, 70_000, 300, 40_000].map((n, i) => Buffer.alloc(n, `blob ${i} `));
+    const sealed = plains.map((p) => {
+      const packed = compressAlways(p);
+      const id = sha256Hex(p);
+      const out = Buffer.alloc(packed.length + SEAL_OVERHEAD);
+      cipher.sealInto('data', id, packed, out, 0);
+      return { b: { id, type: 'data' as const, rawLength: p.length, compression: COMPRESSION_ZSTD }, out };
+    });
+    const opened: Buffer[] = [];
+    for (const [i, s] of sealed.entries()) {
+      opened.push(cipher.open(s.b, 'pack', s.out));
+      if (i === 2) {
+        const bad = Buffer.from(s.out);
+        bad[20] = (bad[20] as number) ^ 1;
+        expect(codeOf(() => cipher.open(s.b, 'pack', bad))).toBe('CHECKSUM_MISMATCH');
+      }
+    }
+    for (const [i, p] of plains.entries()) expect(opened[i]?.equals(p)).toBe(true);
   });
 
   it('refuses what is not a cipher handed over by toWorker, and an id that is not a blob id', () => {

@@ -4,10 +4,10 @@
  * key, so worker threads (src/restore/restore-worker.ts) open blobs exactly as
  * Repository.openBlob does.
  */
-import { open } from '../crypto/aead.js';
+import { open, openInto, SEAL_OVERHEAD } from '../crypto/aead.js';
 import { sha256Hex } from '../crypto/hash.js';
 import { StopError } from '../errors.js';
-import { decompress } from './compress.js';
+import { COMPRESSION_ZSTD, decompress } from './compress.js';
 import { AAD } from './format.js';
 import type { PackedBlob } from './pack.js';
 
@@ -25,7 +25,31 @@ type BlobFields = Pick<PackedBlob, 'id' | 'type' | 'rawLength' | 'compression'>;
  * read back and hashed whole): the AEAD tag, bound to the id, is still checked.
  */
 export function openBlob(key: Uint8Array, b: BlobFields, packName: string, stored: Uint8Array, checkId = true): Buffer {
-  return openBlobPacked(key, b, packName, stored, checkId).plain;
+  if (b.compression !== COMPRESSION_ZSTD) return openBlobPacked(key, b, packName, stored, checkId).plain;
+  // the compressed bytes live only until they are decompressed: one buffer per thread holds them
+  const what = blobWhat(b, packName);
+  const packed = openInto(key, stored, what, AAD.blob(b.type, Buffer.from(b.id, 'hex')), scratchFor(stored.length));
+  return checked(decompress(packed, b.compression, b.rawLength, what), b, what, checkId);
+}
+
+let scratch = Buffer.alloc(0);
+
+function scratchFor(sealedLength: number): Buffer {
+  const n = sealedLength - SEAL_OVERHEAD;
+  if (scratch.length < n) scratch = Buffer.allocUnsafe(Math.max(n, 2 * scratch.length));
+  return scratch;
+}
+
+const blobWhat = (b: BlobFields, packName: string): string =>
+  `blob ${b.id.slice(0, 12)} in pack ${packName.slice(0, 12)}`;
+
+function checked(plain: Buffer, b: BlobFields, what: string, checkId: boolean): Buffer {
+  if (checkId && sha256Hex(plain) !== b.id) {
+    throw new StopError('CHECKSUM_MISMATCH', `${what}: content does not match its SHA-256`, {
+      hint: 'the repository is damaged; run `fole-backup check --read-data`',
+    });
+  }
+  return plain;
 }
 
 /**
@@ -33,13 +57,8 @@ export function openBlob(key: Uint8Array, b: BlobFields, packName: string, store
  * copy seals again with another key, already checked, without compressing it a second time.
  */
 export function openBlobPacked(key: Uint8Array, b: BlobFields, packName: string, stored: Uint8Array, checkId = true) {
-  const what = `blob ${b.id.slice(0, 12)} in pack ${packName.slice(0, 12)}`;
+  const what = blobWhat(b, packName);
   const packed = open(key, stored, what, AAD.blob(b.type, Buffer.from(b.id, 'hex')));
-  const plain = decompress(packed, b.compression, b.rawLength, what);
-  if (checkId && sha256Hex(plain) !== b.id) {
-    throw new StopError('CHECKSUM_MISMATCH', `${what}: content does not match its SHA-256`, {
-      hint: 'the repository is damaged; run `fole-backup check --read-data`',
-    });
-  }
+  const plain = checked(decompress(packed, b.compression, b.rawLength, what), b, what, checkId);
   return { plain, packed };
 }
