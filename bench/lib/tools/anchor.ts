@@ -1,8 +1,10 @@
 /**
  * What restic and Borg share in this benchmark: the database capture a user
  * must run before each backup (bench/anchors/capture-sqlite.sh, measured as
- * part of the backup), the staging directory it fills, and the exclusions
- * that give the anchors the same file set fole-backup backs up.
+ * part of the backup), the integrity check of every restored database that the
+ * spec's restore protocol asks for (bench/anchors/check-sqlite.sh, measured as
+ * part of the restore), the staging directory the capture fills, and the
+ * exclusions that give the anchors the same file set fole-backup backs up.
  */
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -10,6 +12,7 @@ import { aptInstall, run } from '../measure.js';
 import type { AnchorName, StepPart, StepRunner } from './tool.js';
 
 const CAPTURE_SCRIPT = fileURLToPath(new URL('../../anchors/capture-sqlite.sh', import.meta.url));
+const CHECK_SCRIPT = fileURLToPath(new URL('../../anchors/check-sqlite.sh', import.meta.url));
 
 /** Name patterns fole-backup leaves out (src/storage/exclusions.ts); DBs come from staging instead. */
 export const EXCLUDED_NAMES = ['*.db', '*-wal', '*-shm', '*-journal'];
@@ -22,6 +25,11 @@ export async function captureDatabases(
   staging: string,
 ): Promise<StepPart & { ok: boolean }> {
   return runner.measure('capture databases (sqlite3 .backup)', 'sh', [CAPTURE_SCRIPT, root, staging]);
+}
+
+/** Run the restore hook on a restored tree: integrity_check of every database in it, measured. */
+export async function checkDatabases(runner: StepRunner, restored: string): Promise<StepPart & { ok: boolean }> {
+  return runner.measure('check databases (sqlite3 integrity_check)', 'sh', [CHECK_SCRIPT, restored]);
 }
 
 export function stagingDir(workDir: string, tool: string): string {

@@ -5,12 +5,13 @@
  * default compression (lz4), BORG_PASSPHRASE, its cache and keys in the work
  * directory (BORG_BASE_DIR), `borg create` (the files cache makes a later
  * create incremental), `borg extract`, `borg check --verify-data`.
- * Databases come from the capture hook's staging directory.
+ * Databases come from the capture hook's staging directory; an extract is
+ * followed by the check hook's integrity_check of each of them.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../measure.js';
-import { captureDatabases, EXCLUDED_DIRS, EXCLUDED_NAMES, stagingDir } from './anchor.js';
+import { captureDatabases, checkDatabases, EXCLUDED_DIRS, EXCLUDED_NAMES, stagingDir } from './anchor.js';
 import { failed, num, StepRunner, type BenchTool, type StepOutcome } from './tool.js';
 
 export function borgVersion(): string {
@@ -92,7 +93,9 @@ export class BorgTool implements BenchTool {
     mkdirSync(target, { recursive: true });
     const p = await this.runner.measure('extract', 'borg', ['extract', `::bench-${this.archives}`], { cwd: target });
     if (!p.ok) return failed([p], 'borg extract', p.t);
-    return { status: 'ok', parts: [p], info: { archive: `bench-${this.archives}` } };
+    const check = await checkDatabases(this.runner, target);
+    if (!check.ok) return failed([p, check], 'check-sqlite.sh', check.t);
+    return { status: 'ok', parts: [p, check], info: { archive: `bench-${this.archives}` } };
   }
 
   async verify(): Promise<StepOutcome> {

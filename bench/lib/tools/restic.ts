@@ -3,17 +3,18 @@
  * compression "auto" = zstd, its default), RESTIC_PASSWORD, a local cache in
  * the work directory, `restic backup` (a later backup of the same paths finds
  * its parent by itself), `restic restore latest --target`, `restic check
- * --read-data`. Databases come from the capture hook's staging directory.
+ * --read-data`. Databases come from the capture hook's staging directory, and
+ * a restore is followed by the check hook's integrity_check of each of them.
  *
  * `restic-plain` is restic on the raw tree, databases and their -wal files
- * included, without the hook: what a user who knows nothing of SQLite runs.
+ * included, without either hook: what a user who knows nothing of SQLite runs.
  * Its copy of a live database is not a consistent one; it is there as the
  * reference figure issue 18 quotes, not as a backup to compare guarantees with.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../measure.js';
-import { captureDatabases, EXCLUDED_DIRS, EXCLUDED_NAMES, stagingDir } from './anchor.js';
+import { captureDatabases, checkDatabases, EXCLUDED_DIRS, EXCLUDED_NAMES, stagingDir } from './anchor.js';
 import { failed, lastJsonLine, num, StepRunner, type BenchTool, type RemoteRepo, type StepOutcome } from './tool.js';
 
 export function resticVersion(): string {
@@ -103,7 +104,10 @@ export class ResticTool implements BenchTool {
     mkdirSync(target, { recursive: true });
     const p = await this.restic('restore', ['restore', 'latest', '--target', target, '--quiet']);
     if (!p.ok) return failed([p], 'restic restore', p.t);
-    return { status: 'ok', parts: [p], info: {} };
+    if (this.name === 'restic-plain') return { status: 'ok', parts: [p], info: {} };
+    const check = await checkDatabases(this.runner, target);
+    if (!check.ok) return failed([p, check], 'check-sqlite.sh', check.t);
+    return { status: 'ok', parts: [p, check], info: {} };
   }
 
   async verify(): Promise<StepOutcome> {
