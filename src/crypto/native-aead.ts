@@ -25,16 +25,20 @@ const MODULE = '../../native/build/Release/fole_native.node';
 
 let loaded: NativeAead | undefined;
 
+/** The module, loaded on first use; INTERNAL, saying how to build it, when it cannot be loaded. */
 export function nativeAead(): NativeAead {
-  if (loaded === undefined) {
-    try {
-      loaded = createRequire(import.meta.url)(MODULE) as NativeAead;
-    } catch (err) {
-      throw new FoleBackupError('INTERNAL', 'the native encryption module (native/aead.c) is not built', {
-        cause: err,
-        hint: "run `npm install` in fole-backup's folder: it builds the module with g++, make and python3",
-      });
-    }
-  }
+  loaded ??= loadNativeAead(MODULE);
   return loaded;
+}
+
+/** Load the module from `path` (relative to this file): nativeAead's loader, apart for its test. */
+export function loadNativeAead(path: string): NativeAead {
+  try {
+    return createRequire(import.meta.url)(path) as NativeAead;
+  } catch (err) {
+    throw new FoleBackupError('INTERNAL', 'the native encryption module (native/aead.c) is not built', {
+      cause: err,
+      hint: "run `npm install` in fole-backup's folder: it builds the module with g++, make and python3",
+    });
+  }
 }

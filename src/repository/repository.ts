@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Backend, ObjectInfo, ObjectType } from '../backend/backend.js';
 import { open, seal } from '../crypto/aead.js';
+import { nativeAead } from '../crypto/native-aead.js';
 import { sha256Hex } from '../crypto/hash.js';
 import {
   DEFAULT_KDF,
@@ -104,6 +105,7 @@ export class Repository {
 
   /** Create a new repository on an empty backend location. */
   static async init(backend: Backend, password: string, opts: InitOptions = {}): Promise<Repository> {
+    nativeAead();
     const config: RepositoryConfig = {
       formatVersion: FORMAT_VERSION,
       id: randomUUID(),
@@ -136,6 +138,8 @@ export class Repository {
    * reported through `opts.reporter`: one bad file must not lock everyone out.
    */
   static async open(backend: Backend, password: string, opts: OpenOptions = {}): Promise<Repository> {
+    // an install without the cipher module fails here, saying so, not as key files that will not open
+    nativeAead();
     const config = await readConfig(backend);
     const where = `open repository ${backend.location}`;
     const listed: ObjectInfo[] = [];
@@ -178,7 +182,8 @@ export class Repository {
       try {
         r = await unwrapMasterKey(await readKeyFile(backend, info), password, config.id);
       } catch (err) {
-        if (!(err instanceof FoleBackupError)) throw err;
+        // a fault of this program (INTERNAL) says nothing of the key file
+        if (!(err instanceof FoleBackupError) || err.code === 'INTERNAL') throw err;
         damaged.push(info.name);
         opts.reporter?.warn(
           `key file ${info.name.slice(0, 16)} is damaged and was skipped: ${keyFileProblem(err, info.name)}` +
