@@ -76,7 +76,7 @@ describe('BlobCipher', () => {
 
   it('opens compressed blobs one after another, each result its own, none changed by a later or failed one', () => {
     const cipher = new BlobCipher(randomBytes(32));
-    // compressible plaintexts of growing, then shrinking sizes: the buffer that holds compressed bytes grows and is reused
+    // compressible plaintexts of growing, then shrinking sizes: the buffer of compressed bytes grows, then is reused
     const plains = [200, 5_000, 70_000, 300, 40_000].map((n, i) => Buffer.alloc(n, `blob ${i} `));
     const sealed = plains.map((p) => {
       const packed = compressAlways(p);
