@@ -72,9 +72,9 @@ export function open(key: Uint8Array, sealed: Uint8Array, what: string, aad?: Ui
 }
 
 /**
- * open() into `out` when given (reused by a caller that is done with the plaintext before its next
- * call; grown, not reallocated, by that caller): the plaintext is `out`'s first bytes, returned as
- * a view. Without `out`, into a new buffer. On failure `out` holds zeros, never unverified bytes.
+ * open() into `out` when given: a buffer the caller reuses (it is done with one plaintext before it
+ * opens the next), of at least sealed.length - SEAL_OVERHEAD bytes. The plaintext is a view of its
+ * first bytes. Without `out`, into a new buffer. On failure `out` holds zeros, never unverified bytes.
  */
 export function openInto(
   key: Uint8Array,
