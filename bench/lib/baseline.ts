@@ -8,6 +8,7 @@
  *   git worktree add --detach DIR C   → DIR under --out, beside the work directories
  *   DIR/node_modules → this repository's node_modules (no install: the baseline
  *                      runs with today's dependencies)
+ *   npm run install                   → DIR/native/build (where the commit has native/)
  *   npx tsc -p tsconfig.build.json    → DIR/dist/cli/main.js
  *
  * The worktree is removed at the end (kept with --keep; then remove it with
@@ -52,6 +53,12 @@ export function buildBaseline(repoRoot: string, ref: string, outDir: string, log
     // the link's target, not the link: the repository's own node_modules may itself be a symlink
     symlinkSync(realpathSync(join(repoRoot, 'node_modules')), join(dir, 'node_modules'), 'dir');
     if (!existsSync(join(dir, 'tsconfig.build.json'))) throw new Error(`${short} has no tsconfig.build.json`);
+    if (existsSync(join(dir, 'native', 'binding.gyp'))) {
+      // its own AES-GCM module, built as `npm install` builds it (the package's install script)
+      log(`baseline ${ref}: npm run install (native/)`);
+      const n = run('npm', ['run', 'install'], { cwd: dir, allowFail: true });
+      if (n.status !== 0) throw new Error(`building native/ failed: ${(n.stdout + n.stderr).trim().slice(-2000)}`);
+    }
     log(`baseline ${ref}: npx tsc -p tsconfig.build.json`);
     const b = run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: dir, allowFail: true });
     if (b.status !== 0) throw new Error(`tsc failed: ${(b.stdout + b.stderr).trim().slice(-2000)}`);
