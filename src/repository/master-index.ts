@@ -360,6 +360,9 @@ function checkIndexFile(v: unknown, name: string): CheckedPack[] {
     for (let j = 0; j < list.length; j++) {
       const b = list[j];
       if (!Array.isArray(b) || b.length !== 6) throw bad('malformed blob entry');
+      // -0 passes every check below as 0, yet no encoder writes it and the loading path's digit parser
+      // (index-bytes.ts) refuses it: refused here too, so both paths agree
+      if (b.some((x) => Object.is(x, -0))) throw bad('malformed blob entry');
       const [id, type, offset, length, rawLength, compression] = b as unknown[];
       // a type must be an array index, not any key ("length", "map") an array happens to have
       const t = Number.isInteger(type) ? BLOB_TYPE_OF_CODE[type as number] : undefined;
