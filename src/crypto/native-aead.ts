@@ -1,9 +1,9 @@
 /**
  * The AES-256-GCM of native/aead.c (built by `npm install`, see its header
  * for why it exists): seal into and open into buffers the caller owns, with
- * the key schedule kept per thread. Loaded on first use, so a command that
- * never encrypts works even where the module is missing, and one that does
- * says how to build it.
+ * the key schedule kept per thread. Loaded on first use (Repository.open and
+ * init ask for it first), so a command that opens no repository works even
+ * where the module is missing, and one that does says how to build it.
  */
 import { createRequire } from 'node:module';
 import { FoleBackupError } from '../errors.js';
