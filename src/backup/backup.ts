@@ -34,7 +34,7 @@ import { RepositoryLock } from '../repository/lock.js';
 import type { Repository } from '../repository/repository.js';
 import { checkBackupLabels } from '../snapshot/fields.js';
 import type { SnapshotStats } from '../snapshot/snapshot.js';
-import { readTree } from '../snapshot/tree.js';
+import { readTreeBatches } from '../snapshot/tree.js';
 import { isFoleDatabasePath } from '../storage/fole-layout.js';
 import { acquireStorageLock, type HeldStorageLock } from '../storage/global-lock.js';
 import { captureStorageDatabases, DatabaseOutcomes } from './capture-databases.js';
@@ -174,7 +174,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
 
     // plan: the scan fills the spool while the file stage below already stores from it
     const scanning = planBackup(
-      { root, forbidden, ...(parent ? { parentTree: readTree(repo, parent.tree) } : {}), signal: workSignal },
+      { root, forbidden, ...(parent ? { parentTree: readTreeBatches(repo, parent.tree) } : {}), signal: workSignal },
       spool,
       { warn: notes.warn, skip: notes.skip, found: (size) => progress.found(size) },
     );

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { TreeEntry } from '../snapshot/snapshot.js';
 import type { ScanRecord } from '../storage/scan.js';
-import { newestOf, ParentCursor, unchangedFile } from './plan.js';
+import { MORE, newestOf, ParentCursor, unchangedFile } from './plan.js';
 
 const file = (path: string, extra: Partial<TreeEntry> = {}): TreeEntry => ({
   path,
@@ -27,13 +27,13 @@ const scanned = (path: string, extra: Partial<ScanRecord> = {}): ScanRecord => (
   ...extra,
 });
 
-/** A parent tree that counts how many entries were taken from it. */
-function counted(entries: TreeEntry[]): { iterator: AsyncIterator<TreeEntry>; taken: () => number } {
+/** A parent tree, a tree blob's entries at a time, that counts how many entries were taken from it. */
+function counted(batches: TreeEntry[][]): { iterator: AsyncIterator<TreeEntry[]>; taken: () => number } {
   let taken = 0;
-  async function* gen(): AsyncGenerator<TreeEntry> {
-    for (const e of entries) {
-      taken++;
-      yield e;
+  async function* gen(): AsyncGenerator<TreeEntry[]> {
+    for (const b of batches) {
+      taken += b.length;
+      yield b;
     }
   }
   return { iterator: gen(), taken: () => taken };
@@ -41,12 +41,12 @@ function counted(entries: TreeEntry[]): { iterator: AsyncIterator<TreeEntry>; ta
 
 describe('ParentCursor', () => {
   it("finds each path's parent entry in one pass over the parent tree, and none for new or removed paths", async () => {
+    // cut into blobs anywhere, an empty one included: the answers are the same
     const parent = counted([
-      { path: 'a', kind: 'dir', mode: 0o755, mtimeMs: 0 },
-      file('a/x'),
-      file('a/z'),
-      file('b'),
-      file('d'),
+      [{ path: 'a', kind: 'dir', mode: 0o755, mtimeMs: 0 }, file('a/x')],
+      [file('a/z')],
+      [],
+      [file('b'), file('d')],
     ]);
     const cursor = new ParentCursor(parent.iterator);
     // a/z and b are gone from the walk, c is new, e comes after the parent's last entry
@@ -59,14 +59,32 @@ describe('ParentCursor', () => {
     expect(parent.taken()).toBe(5);
   });
 
+  it('answers from the entries read while they decide, and says MORE where they end', async () => {
+    const cursor = new ParentCursor(counted([[file('a'), file('c')], [file('e')]]).iterator);
+    expect(cursor.findRead('a')).toBe(MORE);
+    expect(await cursor.find('a')).toMatchObject({ path: 'a' });
+    expect(cursor.findRead('b')).toBeUndefined();
+    expect(cursor.findRead('c')).toMatchObject({ path: 'c' });
+    // past the blob's last entry: only the next blob can say whether d is there
+    expect(cursor.findRead('d')).toBe(MORE);
+    expect(await cursor.find('d')).toBeUndefined();
+    expect(cursor.findRead('e')).toMatchObject({ path: 'e' });
+    expect(cursor.findRead('f')).toBe(MORE);
+    expect(await cursor.find('f')).toBeUndefined();
+    // the parent is read to its end: nothing more to wait for
+    expect(cursor.findRead('g')).toBeUndefined();
+  });
+
   it('orders a directory before its contents: a/b is not mistaken for a.txt', async () => {
-    const cursor = new ParentCursor(counted([file('a/b'), file('a.txt')]).iterator);
+    const cursor = new ParentCursor(counted([[file('a/b'), file('a.txt')]]).iterator);
     expect(await cursor.find('a/b')).toMatchObject({ path: 'a/b' });
     expect(await cursor.find('a.txt')).toMatchObject({ path: 'a.txt' });
   });
 
   it('finds nothing without a parent (a full backup)', async () => {
-    expect(await new ParentCursor(undefined).find('a')).toBeUndefined();
+    const cursor = new ParentCursor(undefined);
+    expect(cursor.findRead('a')).toBeUndefined();
+    expect(await cursor.find('a')).toBeUndefined();
   });
 });
 

@@ -53,8 +53,9 @@ export interface PlanInput {
   root: string;
   /** Directories the walk must refuse to enter (the repository, the staging area). */
   forbidden: readonly ForbiddenDir[];
-  /** The parent backup's tree, in tree order; absent in a full backup. */
-  parentTree?: AsyncIterable<TreeEntry>;
+  /** The parent backup's tree, in tree order, a tree blob's entries at a time (readTreeBatches); absent in a full
+   * backup. */
+  parentTree?: AsyncIterable<readonly TreeEntry[]>;
   signal: AbortSignal;
 }
 
@@ -84,7 +85,11 @@ export async function planBackup(input: PlanInput, out: PlanOutput, events: Plan
     const planned: PlannedEntry[] = [];
     for (const r of batch) {
       if (r.kind === 'symlink' && leadsToFoleDatabase(r.path)) throw symlinkedFolePlace(root, r.path);
-      const prev = r.kind === 'dir' ? undefined : await cursor.find(r.path);
+      let prev: TreeEntry | undefined;
+      if (r.kind !== 'dir') {
+        const read = cursor.findRead(r.path);
+        prev = read === MORE ? await cursor.find(r.path) : read;
+      }
       const record: PlannedRecord = r;
       if (r.kind === 'file') {
         events.found(r.size);
@@ -134,35 +139,48 @@ export function unchangedFile(r: ScanRecord, prev: TreeEntry | undefined): prev 
   );
 }
 
+/** ParentCursor.findRead: the entries read so far end before the path asked. */
+export const MORE: unique symbol = Symbol('more');
+
 /**
  * Walks a parent tree alongside the scan (both are in tree order): a merge join,
  * so an incremental never holds the parent's file list in memory. `find` must be
  * asked in tree order.
  */
 export class ParentCursor {
-  private current: TreeEntry | undefined;
-  private done = false;
-  constructor(private readonly entries: AsyncIterator<TreeEntry> | undefined) {
-    if (entries === undefined) this.done = true;
+  /** The parent's entries from one of its tree blobs; those before `at` are behind every path still asked. */
+  private batch: readonly TreeEntry[] = [];
+  private at = 0;
+  private done: boolean;
+  constructor(private readonly batches: AsyncIterator<readonly TreeEntry[]> | undefined) {
+    this.done = batches === undefined;
+  }
+
+  /**
+   * The parent's entry for `path`, or undefined when the parent has none, from the entries already read; MORE when
+   * they end before `path` is decided (then `find`). Most answers come from here, without a step of an async
+   * iterator each.
+   */
+  findRead(path: string): TreeEntry | undefined | typeof MORE {
+    for (; this.at < this.batch.length; this.at++) {
+      const e = this.batch[this.at] as TreeEntry;
+      const c = comparePaths(e.path, path);
+      if (c === 0) return e;
+      if (c > 0) return undefined;
+    }
+    return this.done ? undefined : MORE;
   }
 
   /** The parent's entry for `path`, or undefined when the parent has none. */
   async find(path: string): Promise<TreeEntry | undefined> {
-    while (!this.done) {
-      if (this.current === undefined) {
-        const next = await (this.entries as AsyncIterator<TreeEntry>).next();
-        if (next.done) {
-          this.done = true;
-          return undefined;
-        }
-        this.current = next.value;
-      }
-      const c = comparePaths(this.current.path, path);
-      if (c === 0) return this.current;
-      if (c > 0) return undefined;
-      this.current = undefined;
+    for (;;) {
+      const found = this.findRead(path);
+      if (found !== MORE) return found;
+      const next = await (this.batches as AsyncIterator<readonly TreeEntry[]>).next();
+      this.done = next.done === true;
+      this.batch = next.done === true ? [] : next.value;
+      this.at = 0;
     }
-    return undefined;
   }
 }
 
