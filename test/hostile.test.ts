@@ -15,7 +15,7 @@ import type { Repository } from '../src/repository/repository.js';
 import { writeWindow } from '../src/restore/write-files.js';
 import type { TreeEntry } from '../src/snapshot/snapshot.js';
 import { loadSnapshot } from '../src/snapshot/store.js';
-import { readTree } from '../src/snapshot/tree.js';
+import { readTree, readTreeBatches } from '../src/snapshot/tree.js';
 import {
   dirEntry,
   fileEntry,
@@ -26,6 +26,13 @@ import {
   type ForgedLine,
 } from './fixtures/forge-backup.js';
 import { makeRepo } from './repo-helpers.js';
+
+/** `xs` cut into pieces of `n`. */
+function chunksOf<T>(xs: T[], n: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+  return out;
+}
 
 async function readAll(repo: Repository, backupId: string): Promise<TreeEntry[]> {
   const snap = await loadSnapshot(repo, backupId);
@@ -106,6 +113,25 @@ describe('reading a hostile tree', () => {
       const repo = await makeRepo();
       const id = await forgeBackup(repo, { entries, linesPerTreeBlob: per });
       expect((await refusal(readAll(repo, id))).message).toContain('"b" is out of order');
+    }
+  });
+
+  it("a backup's parent, read a tree blob at a time, refuses the same trees and hands out no part of a bad blob", async () => {
+    const entries: ForgedLine[] = [dirEntry('a'), dirEntry('b'), dirEntry('c'), dirEntry('b'), dirEntry('d')];
+    for (const per of [1, 2, 3]) {
+      const repo = await makeRepo();
+      const id = await forgeBackup(repo, { entries, linesPerTreeBlob: per });
+      const seen: string[][] = [];
+      const err = await refusal(
+        (async () => {
+          for await (const batch of readTreeBatches(repo, (await loadSnapshot(repo, id)).tree))
+            seen.push(batch.map((e) => e.path));
+        })(),
+      );
+      expect(err.message).toContain('"b" is out of order');
+      // the blobs before the one that holds the second b, whole; nothing of that blob or after it
+      const before = Math.floor(3 / per);
+      expect(seen).toEqual(chunksOf(['a', 'b', 'c'].slice(0, before * per), per));
     }
   });
 
