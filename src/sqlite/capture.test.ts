@@ -12,6 +12,7 @@ import {
   rmSync,
   statSync,
   symlinkSync,
+  utimesSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
@@ -28,7 +29,7 @@ import {
   startWriter,
   type ChildHandle,
 } from '../../test/fixtures/sqlite-writer.js';
-import { captureDatabases, type CaptureOptions } from './capture.js';
+import { captureDatabases, fingerprintOf, type CaptureOptions } from './capture.js';
 import { rejection } from '../../test/rejection.js';
 
 let root: string;
@@ -401,4 +402,78 @@ describe('captureDatabases', () => {
       );
     },
   );
+});
+
+/** Descriptors this process holds on `file` itself (a connection holds one each). */
+function openOn(file: string): number {
+  return [...openUnder(root).values()].filter((target) => target === file).length;
+}
+
+/**
+ * Move a database's file times into the past and wait out the change time this moves, so that its fingerprint can
+ * be trusted (a time within 20 ms of the moment is not).
+ */
+async function settle(file: string): Promise<void> {
+  const past = Date.now() / 1000 - 60;
+  for (const f of [file, `${file}-wal`]) if (existsSync(f)) utimesSync(f, past, past);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+}
+
+describe("an incremental's read connections", () => {
+  it('opens none ahead for a database that looks unchanged, and leaves a crashed FOLE\'s -wal as found', async () => {
+    const live = join(staging, '..', 'live.db');
+    const fix = createWalOnlyDatabase(live, 5, 20);
+    const rel = 'core/core.db';
+    mkdirSync(join(root, 'core'));
+    copyFileSync(live, abs(rel));
+    copyFileSync(`${live}-wal`, `${abs(rel)}-wal`);
+    fix.db.close();
+    await settle(abs(rel));
+    const parent = fingerprintOf(abs(rel));
+    expect(parent).not.toBe('');
+    const walBefore = sha(`${abs(rel)}-wal`);
+    const mainBefore = sha(abs(rel));
+
+    const held: number[] = [];
+    const result = await capture([rel], {
+      unchanged: (_rel, fp) => fp === parent,
+      onProgress: (e) => {
+        if (e.phase === 'quiesce' && e.done === 0) held.push(openOn(abs(rel)));
+      },
+    });
+    // the write connection only: no reader was opened for a database kept as it was
+    expect(held).toEqual([1]);
+    expect(result.unchanged).toEqual([{ path: rel, fingerprint: parent }]);
+    expect(result.databases).toEqual([]);
+    // closing the write connection last would have checkpointed the -wal into the file and removed it
+    expect(sha(`${abs(rel)}-wal`)).toBe(walBefore);
+    expect(sha(abs(rel))).toBe(mainBefore);
+    expect(openUnder(root)).toEqual(new Map());
+  });
+
+  it('copies from the instant a database that changed after it was opened, its reader opened in the window', async () => {
+    const rel = 'modules/m/module.db';
+    createDatabase(abs(rel), 100, 'wal');
+    await settle(abs(rel));
+    const parent = fingerprintOf(abs(rel));
+    expect(parent).not.toBe('');
+
+    const held: number[] = [];
+    const result = await capture([rel], {
+      unchanged: (_rel, fp) => fp === parent,
+      onProgress: (e) => {
+        if (e.phase !== 'quiesce' || e.done !== 0 || held.length > 0) return;
+        held.push(openOn(abs(rel)));
+        // a writer commits after the fingerprint taken at opening, before the locks are taken
+        const w = new Database(abs(rel));
+        w.prepare('INSERT INTO counter (n, payload) VALUES (?, ?)').run(101, 'late');
+        w.close();
+      },
+    });
+    expect(held).toEqual([1]);
+    expect(result.unchanged).toEqual([]);
+    expect(result.databases.map((d) => d.path)).toEqual([rel]);
+    expect(query<{ c: number }>(result.databases[0]?.file ?? '', 'SELECT count(*) AS c FROM counter').c).toBe(101);
+    expect(openUnder(root)).toEqual(new Map());
+  });
 });
