@@ -116,7 +116,7 @@ describe('reading a hostile tree', () => {
     }
   });
 
-  it("a backup's parent, read a tree blob at a time, refuses the same trees and hands out no part of a bad blob", async () => {
+  it("a backup's parent, read blob by blob, refuses the same trees and hands out no part of a bad blob", async () => {
     const entries: ForgedLine[] = [dirEntry('a'), dirEntry('b'), dirEntry('c'), dirEntry('b'), dirEntry('d')];
     for (const per of [1, 2, 3]) {
       const repo = await makeRepo();

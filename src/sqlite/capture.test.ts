@@ -71,6 +71,27 @@ function query<T>(file: string, sql: string): T {
   }
 }
 
+/**
+ * A WAL database at `rel` with 25 rows, 20 of them only in its -wal, that nobody has open: what a FOLE that crashed
+ * leaves. Returns the SHA-256 of its two files.
+ */
+function crashedFole(rel: string): { wal: string; main: string } {
+  const live = join(staging, '..', 'live.db');
+  const fix = createWalOnlyDatabase(live, 5, 20);
+  mkdirSync(join(root, ...rel.split('/').slice(0, -1)), { recursive: true });
+  copyFileSync(live, abs(rel));
+  copyFileSync(`${live}-wal`, `${abs(rel)}-wal`);
+  fix.db.close();
+  return { wal: sha(`${abs(rel)}-wal`), main: sha(abs(rel)) };
+}
+
+/** The database's files are as crashedFole left them, and nothing under the root is open. */
+function expectAsFound(rel: string, found: { wal: string; main: string }): void {
+  expect(sha(`${abs(rel)}-wal`)).toBe(found.wal);
+  expect(sha(abs(rel))).toBe(found.main);
+  expect(openUnder(root)).toEqual(new Map());
+}
+
 function capture(databases: string[], extra: Partial<CaptureOptions> = {}) {
   return captureDatabases({ storageRoot: root, databases, stagingDir: staging, ...extra });
 }
@@ -106,21 +127,11 @@ describe('captureDatabases', () => {
   });
 
   it('leaves the -wal of a database nobody has open (a crashed FOLE) exactly as it found it', async () => {
-    const live = join(staging, '..', 'live.db');
-    const fix = createWalOnlyDatabase(live, 5, 20);
     const rel = 'core/core.db';
-    mkdirSync(join(root, 'core'));
-    copyFileSync(live, abs(rel));
-    copyFileSync(`${live}-wal`, `${abs(rel)}-wal`);
-    fix.db.close();
-    const walBefore = sha(`${abs(rel)}-wal`);
-    const mainBefore = sha(abs(rel));
-
+    const found = crashedFole(rel);
     const result = await capture([rel]);
     expect(query<{ c: number }>(result.databases[0]?.file ?? '', 'SELECT count(*) AS c FROM counter').c).toBe(25);
-    expect(sha(`${abs(rel)}-wal`)).toBe(walBefore);
-    expect(sha(abs(rel))).toBe(mainBefore);
-    expect(openUnder(root)).toEqual(new Map());
+    expectAsFound(rel, found);
   });
 
   it('leaves no side files beside a cleanly closed source', async () => {
@@ -419,56 +430,50 @@ async function settle(file: string): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, 50));
 }
 
+/**
+ * Capture `rel` as an incremental whose parent holds it with fingerprint `parent`; `atQuiesce` runs when the first
+ * attempt at the instant begins. Returns the result and how many connections held the database file then.
+ */
+async function captureAgainst(rel: string, parent: string, atQuiesce: () => void = () => undefined) {
+  const held: number[] = [];
+  const result = await capture([rel], {
+    unchanged: (_rel, fp) => fp === parent,
+    onProgress: (e) => {
+      if (e.phase !== 'quiesce' || e.done !== 0 || held.length > 0) return;
+      held.push(openOn(abs(rel)));
+      atQuiesce();
+    },
+  });
+  return { result, held };
+}
+
 describe("an incremental's read connections", () => {
-  it('opens none ahead for a database that looks unchanged, and leaves a crashed FOLE\'s -wal as found', async () => {
-    const live = join(staging, '..', 'live.db');
-    const fix = createWalOnlyDatabase(live, 5, 20);
+  it("opens none ahead for a database that looks unchanged, and leaves a crashed FOLE's -wal as found", async () => {
     const rel = 'core/core.db';
-    mkdirSync(join(root, 'core'));
-    copyFileSync(live, abs(rel));
-    copyFileSync(`${live}-wal`, `${abs(rel)}-wal`);
-    fix.db.close();
+    const found = crashedFole(rel);
     await settle(abs(rel));
     const parent = fingerprintOf(abs(rel));
     expect(parent).not.toBe('');
-    const walBefore = sha(`${abs(rel)}-wal`);
-    const mainBefore = sha(abs(rel));
-
-    const held: number[] = [];
-    const result = await capture([rel], {
-      unchanged: (_rel, fp) => fp === parent,
-      onProgress: (e) => {
-        if (e.phase === 'quiesce' && e.done === 0) held.push(openOn(abs(rel)));
-      },
-    });
+    const { result, held } = await captureAgainst(rel, parent);
     // the write connection only: no reader was opened for a database kept as it was
     expect(held).toEqual([1]);
     expect(result.unchanged).toEqual([{ path: rel, fingerprint: parent }]);
     expect(result.databases).toEqual([]);
     // closing the write connection last would have checkpointed the -wal into the file and removed it
-    expect(sha(`${abs(rel)}-wal`)).toBe(walBefore);
-    expect(sha(abs(rel))).toBe(mainBefore);
-    expect(openUnder(root)).toEqual(new Map());
+    expectAsFound(rel, found);
   });
 
-  it('copies from the instant a database that changed after it was opened, its reader opened in the window', async () => {
+  it('copies from the instant a database changed after its opening, its reader opened in the window', async () => {
     const rel = 'modules/m/module.db';
     createDatabase(abs(rel), 100, 'wal');
     await settle(abs(rel));
     const parent = fingerprintOf(abs(rel));
     expect(parent).not.toBe('');
-
-    const held: number[] = [];
-    const result = await capture([rel], {
-      unchanged: (_rel, fp) => fp === parent,
-      onProgress: (e) => {
-        if (e.phase !== 'quiesce' || e.done !== 0 || held.length > 0) return;
-        held.push(openOn(abs(rel)));
-        // a writer commits after the fingerprint taken at opening, before the locks are taken
-        const w = new Database(abs(rel));
-        w.prepare('INSERT INTO counter (n, payload) VALUES (?, ?)').run(101, 'late');
-        w.close();
-      },
+    const { result, held } = await captureAgainst(rel, parent, () => {
+      // a writer commits after the fingerprint taken at opening, before the locks are taken
+      const w = new Database(abs(rel));
+      w.prepare('INSERT INTO counter (n, payload) VALUES (?, ?)').run(101, 'late');
+      w.close();
     });
     expect(held).toEqual([1]);
     expect(result.unchanged).toEqual([]);

@@ -520,16 +520,13 @@ function openSource(s: Source, busyTimeoutMs: number, unchanged: CaptureOptions[
   // Opening may wait the whole budget for a writer's commit (rollback mode); inside
   // the quiesce window both connections wait only a short slice (set there).
   const timeout = Math.min(busyTimeoutMs, 0x7fffffff);
-  try {
+  opening(s, () => {
     s.writer = openDatabaseInside(s.root, s.rel, { timeout });
     // Reading the header and schema here surfaces "not a database" and damage early,
     // and tells a WAL database (known only once its header is read) from the others.
     s.writer.pragma('schema_version', { simple: true });
     s.journalMode = String(s.writer.pragma('journal_mode', { simple: true }));
-  } catch (err) {
-    if (err instanceof FoleBackupError) throw relabel(err, s.rel);
-    throw sqliteError(s.rel, 'open', err, 'source');
-  }
+  });
   const ahead = fingerprintOf(s.abs);
   if (ahead !== '' && unchanged?.(s.rel, ahead) === true) return;
   openReader(s, timeout);
@@ -537,10 +534,17 @@ function openSource(s: Source, busyTimeoutMs: number, unchanged: CaptureOptions[
 
 /** Open R on a source: read-only, with a small cache (its pages are read once, by the copy). */
 function openReader(s: Source, timeout: number): void {
-  try {
+  opening(s, () => {
     s.reader = openDatabaseInside(s.root, s.rel, { readonly: true, timeout });
     s.reader.pragma(`cache_size = -${SOURCE_CACHE_KIB}`);
     s.reader.pragma('schema_version', { simple: true });
+  });
+}
+
+/** Run `open` on a source, its failure named after the source. */
+function opening(s: Source, open: () => void): void {
+  try {
+    open();
   } catch (err) {
     if (err instanceof FoleBackupError) throw relabel(err, s.rel);
     throw sqliteError(s.rel, 'open', err, 'source');
