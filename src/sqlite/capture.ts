@@ -200,6 +200,8 @@ const ALL_PAGES = 0x7fffffff;
  * against SQLite's 16 MB, the copy takes ~20% less CPU (docs/BENCHMARKS.md).
  */
 const SOURCE_CACHE_KIB = 256;
+/** How long a reader opened only to be closed after W (releaseSource) may wait for a lock. */
+const RELEASE_READER_WAIT_MS = 1000;
 
 interface Source {
   rel: string;
@@ -850,8 +852,9 @@ function releaseSource(s: Source): void {
     s.pinned = false;
   };
   if (s.hadWal) {
-    // W must not be the last connection: it would checkpoint and remove the -wal
-    if (s.reader === undefined && s.writer?.open === true) tryRun(() => openReader(s, 0));
+    // W must not be the last connection: it would checkpoint and remove the -wal (the reader waits for a lock
+    // at most a second: only another program's checkpoint or recovery can hold one then)
+    if (s.reader === undefined && s.writer?.open === true) tryRun(() => openReader(s, RELEASE_READER_WAIT_MS));
     closeWriter();
     closeReader();
   } else {
