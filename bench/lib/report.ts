@@ -281,10 +281,10 @@ function getter(sums: readonly Summary[]): Getter {
   return (sc, t) => sums.find((s) => s.scenario === sc && s.tool === t && s.status === 'ok');
 }
 
-/** The wall-time goals of issues 5 and 18, fole over restic (with its capture hook) in the same run. */
 /** Issue 18's restore goal (and issue 5's). */
 const RESTORE_MAX = 0.67;
 
+/** The wall-time goals of issues 5 and 18, fole over restic (with its capture hook) in the same run. */
 function wallGoals(get: Getter, restic: string): Goal[] {
   const goals: [Scenario, number, string][] = [
     ['full', 0.67, 'first full backup'],

@@ -280,6 +280,8 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
       opts.onDatabase?.({ path: s.rel, damaged: err.message });
     }
   };
+  /** Whether fingerprint `fp` of `s` is its parent's (an incremental): nothing to copy, no snapshot to pin. */
+  const asInParent = (s: Source, fp: string): boolean => fp !== '' && opts.unchanged?.(s.rel, fp) === true;
   let ok = false;
   // checks under way elsewhere (opts.check): each settles its database and never rejects
   const checking: Promise<void>[] = [];
@@ -296,7 +298,7 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
         openSource(
           s,
           optional.has(s.rel) ? Math.max(0, Math.floor(optionalDeadline - performance.now())) : busyTimeoutMs,
-          opts.unchanged,
+          asInParent,
         );
       } catch (err) {
         if (!tolerable(s, err)) throw err;
@@ -312,7 +314,7 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
       try {
         const q = await quiesce(live, busyTimeoutMs, opts.signal, progress, {
           optional: (s) => optional.has(s.rel),
-          unchanged: (s) => s.fingerprint !== '' && opts.unchanged?.(s.rel, s.fingerprint) === true,
+          unchanged: (s) => asInParent(s, s.fingerprint),
         });
         if ('stuck' in q) {
           // optional databases writers held past the budget, all found at once: set them aside, take the instant again
@@ -352,7 +354,7 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
     for (const [i, s] of copyOrder.entries()) {
       throwIfAborted(opts.signal);
       if (checkFailure !== undefined) throw checkFailure.err;
-      if (s.fingerprint !== '' && opts.unchanged?.(s.rel, s.fingerprint) === true) {
+      if (asInParent(s, s.fingerprint)) {
         s.skip = true;
         releaseSource(s);
         progress({ phase: 'copy', done: ++done, total: sources.length, path: s.rel });
@@ -513,11 +515,11 @@ function makeSources(storageRoot: string, databases: readonly string[]): Source[
 
 /**
  * Open W on a source and make sure it is a readable SQLite database; then R, unless
- * `unchanged` finds its fingerprint now that of the parent (it is opened inside the
+ * its fingerprint now is that of the parent (it is opened inside the
  * window if the fingerprint at the instant says otherwise). Neither is ever opened
  * through a symlink (src/sqlite/open-inside.ts).
  */
-function openSource(s: Source, busyTimeoutMs: number, unchanged: CaptureOptions['unchanged']): void {
+function openSource(s: Source, busyTimeoutMs: number, asInParent: (s: Source, fp: string) => boolean): void {
   s.hadWal = existsSync(`${s.abs}-wal`);
   // Opening may wait the whole budget for a writer's commit (rollback mode); inside
   // the quiesce window both connections wait only a short slice (set there).
@@ -529,9 +531,7 @@ function openSource(s: Source, busyTimeoutMs: number, unchanged: CaptureOptions[
     s.writer.pragma('schema_version', { simple: true });
     s.journalMode = String(s.writer.pragma('journal_mode', { simple: true }));
   });
-  const ahead = fingerprintOf(s.abs);
-  if (ahead !== '' && unchanged?.(s.rel, ahead) === true) return;
-  openReader(s, timeout);
+  if (!asInParent(s, fingerprintOf(s.abs))) openReader(s, timeout);
 }
 
 /** Open R on a source: read-only, with a small cache (its pages are read once, by the copy). */
