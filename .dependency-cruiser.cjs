@@ -6,7 +6,8 @@
  */
 const FLOORS = [
   ['errors.ts'],
-  ['host'],
+  // native: the module built from native/ (encryption, directories read ahead)
+  ['host', 'native'],
   ['concurrency', 'crypto', 'progress'],
   ['fs'],
   ['backend'],

@@ -25,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fole_native.h"
+
 #define KEY_BYTES 32
 #define NONCE_BYTES 12
 #define TAG_BYTES 16
@@ -162,12 +164,10 @@ static napi_value open_(napi_env env, napi_callback_info info) {
   return result;
 }
 
-NAPI_MODULE_INIT() {
+int register_aead(napi_env env, napi_value exports) {
   napi_value f;
-  if (napi_create_function(env, "seal", NAPI_AUTO_LENGTH, seal, NULL, &f) != napi_ok ||
-      napi_set_named_property(env, exports, "seal", f) != napi_ok ||
-      napi_create_function(env, "open", NAPI_AUTO_LENGTH, open_, NULL, &f) != napi_ok ||
-      napi_set_named_property(env, exports, "open", f) != napi_ok)
-    return NULL;
-  return exports;
+  return napi_create_function(env, "seal", NAPI_AUTO_LENGTH, seal, NULL, &f) == napi_ok &&
+         napi_set_named_property(env, exports, "seal", f) == napi_ok &&
+         napi_create_function(env, "open", NAPI_AUTO_LENGTH, open_, NULL, &f) == napi_ok &&
+         napi_set_named_property(env, exports, "open", f) == napi_ok;
 }

@@ -12,7 +12,12 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { errorToData } from '../errors.js';
 import { walkTree, type ForbiddenDir, type ScanFromWorker, type ScanSkip } from './scan.js';
 
-const { root, ahead, forbidden } = workerData as { root: string; ahead: number; forbidden: ForbiddenDir[] };
+const { root, ahead, forbidden, readAhead } = workerData as {
+  root: string;
+  ahead: number;
+  forbidden: ForbiddenDir[];
+  readAhead: number;
+};
 const port = parentPort;
 if (port === null) throw new Error('scan-worker must run as a worker thread');
 
@@ -27,7 +32,7 @@ const post = (m: ScanFromWorker): void => port.postMessage(m);
 
 try {
   let skips: ScanSkip[] = [];
-  for (const records of walkTree(root, (s) => skips.push(s), { forbidden })) {
+  for (const records of walkTree(root, (s) => skips.push(s), { forbidden, readAhead })) {
     while (credit === 0) await new Promise<void>((resolve) => (wake = resolve));
     credit--;
     post({ t: 'batch', records, skips });

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FoleBackupError } from '../errors.js';
+import { fsPath } from '../fs/byte-names.js';
 import { comparePaths } from '../snapshot/snapshot.js';
 import { scanTree, walkTree, type ScanRecord, type ScanSkip } from './scan.js';
 
@@ -93,5 +94,47 @@ describe('scanTree (on a worker thread)', () => {
     expect(seen).toBeGreaterThan(0);
     // the generator's finally has terminated the worker; a fresh scan still works
     expect((await collect(root)).records.length).toBeGreaterThan(1000);
+  });
+});
+
+describe('walkTree reading directories ahead', () => {
+  const root = join(dir, 'ahead');
+  mkdirSync(root);
+  makeTree(root);
+  mkdirSync(join(root, 'a', 'cache'));
+  symlinkSync('a', join(root, 'dirlink'));
+  const walk = (readAhead: number, read?: (p: string | Uint8Array) => void) => {
+    const records: ScanRecord[] = [];
+    const skips: ScanSkip[] = [];
+    const opts = { readAhead, ...(read === undefined ? {} : { readAheadWith: read }) };
+    for (const b of walkTree(root, (s) => skips.push(s), opts)) records.push(...b);
+    return { records, skips };
+  };
+  const asText = (p: string | Uint8Array): string => (typeof p === 'string' ? p : Buffer.from(p).toString('latin1'));
+
+  it('walks the same with any window, the native reader included', () => {
+    const plain = walk(0);
+    expect(plain.records.length).toBeGreaterThan(1024);
+    for (const window of [1, 2, 7, 1024]) {
+      expect(walk(window)).toEqual(plain);
+      expect(walk(window, () => undefined)).toEqual(plain);
+    }
+  });
+
+  it("reads ahead the walk's directories, each once: never a symlink, an excluded directory or a file", () => {
+    const dirs = walk(0)
+      .records.filter((r) => r.kind === 'dir')
+      .map((r) => asText(fsPath(join(root, r.path))));
+    expect(dirs.some((d) => d.endsWith('/a/cache') || d.endsWith('/dirlink'))).toBe(false);
+    // the directory whose name is not UTF-8 is read by its bytes
+    expect(dirs).toContain(Buffer.concat([Buffer.from(join(root, 'bad-')), Buffer.from([0xc3])]).toString('latin1'));
+    for (const window of [1, 2, 7, 1024]) {
+      const read: string[] = [];
+      walk(window, (p) => read.push(asText(p)));
+      expect(new Set(read).size).toBe(read.length);
+      // every directory but the root, whatever the window; one at a time, in the order the walk lists them
+      expect([...read].sort()).toEqual([...dirs].sort());
+      if (window === 1) expect(read).toEqual(dirs);
+    }
   });
 });

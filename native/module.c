@@ -1,0 +1,7 @@
+/* fole_native.node: AES-256-GCM (aead.c) and directories read ahead of the scan (read-ahead.c). */
+#include "fole_native.h"
+
+NAPI_MODULE_INIT() {
+  if (!register_aead(env, exports) || !register_read_ahead(env, exports)) return NULL;
+  return exports;
+}

@@ -1,0 +1,45 @@
+/**
+ * fole_native.node, built from native/ by `npm install`: AES-256-GCM into the caller's buffers (native/aead.c) and
+ * directories read ahead of the scan (native/read-ahead.c); each file's header says why it is native. Loaded on
+ * first use, so a command that needs neither works even where the module is missing, and one that does says how
+ * to build it.
+ */
+import { createRequire } from 'node:module';
+import { FoleBackupError } from '../errors.js';
+
+export interface NativeModule {
+  seal(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    plaintext: Uint8Array,
+    aad: Uint8Array,
+    out: Uint8Array,
+    offset: number,
+  ): number;
+  open(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array, out: Uint8Array): boolean;
+  /** Open and read the directory at `path` on libuv's thread pool, and let it go; never follows a symlink. */
+  readAhead(path: string | Uint8Array): void;
+}
+
+// src/native/ and dist/native/ are both two levels below the package root, where native/ is
+const MODULE = '../../native/build/Release/fole_native.node';
+
+let loaded: NativeModule | undefined;
+
+/** The module, loaded on first use; INTERNAL, saying how to build it, when it cannot be loaded. */
+export function nativeModule(): NativeModule {
+  loaded ??= loadNativeModule(MODULE);
+  return loaded;
+}
+
+/** Load the module from `path` (relative to this file): nativeModule's loader, apart for its test. */
+export function loadNativeModule(path: string): NativeModule {
+  try {
+    return createRequire(import.meta.url)(path) as NativeModule;
+  } catch (err) {
+    throw new FoleBackupError('INTERNAL', 'the native module of fole-backup (native/) is not built', {
+      cause: err,
+      hint: "run `npm install` in fole-backup's folder: it builds the module with g++, make and python3",
+    });
+  }
+}
