@@ -10,8 +10,10 @@
  * back, and libuv's thread pool stays free for the file workers' reads.
  *
  *   readAhead(path)  path: a string (UTF-8) or a Buffer (the bytes of a name that is not UTF-8); no return value.
- *                    A symlink is never followed (O_NOFOLLOW) and every failure is ignored: the walk meets it itself.
- *                    Arguments that do not fit throw a TypeError (a caller's bug).
+ *                    A symlink as the last component is never followed (O_NOFOLLOW); one put on the way since the
+ *                    walk listed it costs a wasted read, never a leak: nothing read is kept or handed back. Every
+ *                    failure is ignored (the walk meets it itself). Arguments that do not fit throw a TypeError (a
+ *                    caller's bug).
  *
  * The threads start on the first call and are stopped and joined when the JavaScript environment (the scan's
  * worker thread) ends; what is still queued then is dropped unread.
