@@ -43,7 +43,7 @@ typedef struct {
   item *head, *tail;
   int stopping;
   int started; /* threads in `threads` */
-  int failed;  /* a thread could not be started: nothing more is queued */
+  int tried;   /* the threads were started (or tried to be), on the first call */
   pthread_t threads[READERS];
 } readers;
 
@@ -98,14 +98,11 @@ static void stop(void *arg) {
 /* Queue `it`; starts the threads on first use. Takes `it` in every case. */
 static void enqueue(readers *r, item *it) {
   pthread_mutex_lock(&r->lock);
-  while (!r->failed && r->started < READERS) {
-    if (pthread_create(&r->threads[r->started], NULL, reader, r) != 0) {
-      r->failed = r->started == 0;
-      break;
-    }
-    r->started++;
+  if (!r->tried) {
+    r->tried = 1;
+    while (r->started < READERS && pthread_create(&r->threads[r->started], NULL, reader, r) == 0) r->started++;
   }
-  if (r->failed) {
+  if (r->started == 0) { /* no thread could be started: nothing is read ahead, which is allowed */
     pthread_mutex_unlock(&r->lock);
     free(it);
     return;

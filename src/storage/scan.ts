@@ -76,7 +76,7 @@ export interface WalkOptions {
   forbidden?: readonly ForbiddenDir[];
   /** Directories the walk may have read ahead of it (ListingsAhead); 0 (the default) for none. */
   readAhead?: number;
-  /** What reads a directory ahead (default: the native module's; a test watches what is read ahead). */
+  /** What reads a directory ahead in walkTree (default: the native module's; a test watches what is read ahead). */
   readAheadWith?: (path: string | Uint8Array) => void;
 }
 
@@ -160,8 +160,9 @@ export function* walkTree(
   opts: WalkOptions = {},
 ): Generator<ScanRecord[]> {
   const forbidden = opts.forbidden ?? [];
-  const reader = opts.readAhead ? (opts.readAheadWith ?? directoryReader()) : undefined;
-  const ahead = reader && opts.readAhead ? new ListingsAhead(root, opts.readAhead, reader) : undefined;
+  const window = opts.readAhead ?? 0;
+  const reader = window > 0 ? (opts.readAheadWith ?? directoryReader()) : undefined;
+  const ahead = reader === undefined ? undefined : new ListingsAhead(root, window, reader);
   const list = (rel: string): ReturnType<typeof readNames> | undefined => {
     const abs = rel === '' ? root : join(root, rel);
     try {
