@@ -5,9 +5,9 @@
  * once are served together.
  *
  * Why native: fs.readdir hands every name back to JavaScript, as strings, on the thread that walks, where they wait
- * in memory until its event loop turns; and each read ahead through N-API's async work cost the walking thread
- * ~5 µs of objects and hooks (measured: a tenth of the walk). Here a read ahead is a queued path, nothing comes
- * back, and libuv's thread pool stays free for the file workers' reads.
+ * in memory until its event loop turns (up to a window of listings), and it queues on libuv's thread pool behind
+ * the file workers' reads. Here a read ahead is a queued path: nothing comes back, the walking thread's event loop
+ * need not turn, and libuv's pool is left to the reads.
  *
  *   readAhead(path)  path: a string (UTF-8) or a Buffer (the bytes of a name that is not UTF-8); no return value.
  *                    A symlink as the last component is never followed (O_NOFOLLOW); one put on the way since the
