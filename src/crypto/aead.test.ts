@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { StopError } from '../errors.js';
 import { decryptUnverified, open, seal, SEAL_OVERHEAD, sealInto } from './aead.js';
-import { nativeAead } from './native-aead.js';
+import { nativeModule } from '../native/module.js';
 
 const KEY = randomBytes(32);
 
@@ -94,13 +94,13 @@ describe('the native AES-256-GCM against node:crypto', () => {
       bad[at] = (bad[at] as number) ^ 0x01;
       expect(() => open(KEY, bad, 'm', Buffer.from('x'))).toThrow(/authentication failed/);
       const out = Buffer.alloc(64, 0xaa);
-      expect(nativeAead().open(KEY, bad, Buffer.from('x'), out)).toBe(false);
+      expect(nativeModule().open(KEY, bad, Buffer.from('x'), out)).toBe(false);
       expect(out.equals(Buffer.alloc(64))).toBe(true);
     }
   });
 
   it('throws on arguments that do not fit instead of writing out of bounds', () => {
-    const aead = nativeAead();
+    const aead = nativeModule();
     const sealed = seal(KEY, randomBytes(32));
     expect(() => aead.open(KEY.subarray(1), sealed, Buffer.alloc(0), Buffer.alloc(32))).toThrow(TypeError);
     expect(() => aead.open(KEY, sealed, Buffer.alloc(0), Buffer.alloc(31))).toThrow(/no room/);

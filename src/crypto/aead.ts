@@ -13,7 +13,7 @@
  */
 import { createDecipheriv, randomBytes } from 'node:crypto';
 import { StopError } from '../errors.js';
-import { nativeAead } from './native-aead.js';
+import { nativeModule } from '../native/module.js';
 
 export const KEY_BYTES = 32;
 const NONCE_BYTES = 12;
@@ -60,7 +60,7 @@ export function sealInto(
   out: Uint8Array,
   offset: number,
 ): number {
-  return nativeAead().seal(key, nextNonce(), plaintext, aad, out, offset);
+  return nativeModule().seal(key, nextNonce(), plaintext, aad, out, offset);
 }
 
 /**
@@ -90,7 +90,7 @@ export function openInto(
   }
   const n = sealed.length - SEAL_OVERHEAD;
   const plain = out === undefined ? Buffer.allocUnsafe(n) : out.subarray(0, n);
-  if (!nativeAead().open(key, sealed, aad ?? NO_AAD, plain)) {
+  if (!nativeModule().open(key, sealed, aad ?? NO_AAD, plain)) {
     throw new StopError('CHECKSUM_MISMATCH', `decrypt ${what}: authentication failed`, {
       hint: 'the data was altered or damaged; run `fole-backup check --read-data` and use another backup',
     });

@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Backend, ObjectInfo, ObjectType } from '../backend/backend.js';
 import { open, seal } from '../crypto/aead.js';
-import { nativeAead } from '../crypto/native-aead.js';
+import { nativeModule } from '../native/module.js';
 import { sha256Hex } from '../crypto/hash.js';
 import {
   DEFAULT_KDF,
@@ -105,7 +105,7 @@ export class Repository {
 
   /** Create a new repository on an empty backend location. */
   static async init(backend: Backend, password: string, opts: InitOptions = {}): Promise<Repository> {
-    nativeAead();
+    nativeModule();
     const config: RepositoryConfig = {
       formatVersion: FORMAT_VERSION,
       id: randomUUID(),
@@ -139,7 +139,7 @@ export class Repository {
    */
   static async open(backend: Backend, password: string, opts: OpenOptions = {}): Promise<Repository> {
     // an install without the cipher module fails here, saying so, not as key files that will not open
-    nativeAead();
+    nativeModule();
     const config = await readConfig(backend);
     const where = `open repository ${backend.location}`;
     const listed: ObjectInfo[] = [];

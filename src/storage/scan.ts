@@ -125,6 +125,8 @@ class ListingsAhead {
   fill(stack: readonly Level[]): void {
     for (let l = stack.length - 1; l >= 0 && this.pending.size < this.window; l--) {
       const level = stack[l] as Level;
+      // names the walk has passed since the last fill (a directory read ahead that vanished frees its room
+      // without a listing to fill after) are never read ahead
       if (level.ahead < level.next) level.ahead = level.next;
       while (level.ahead < level.names.length && this.pending.size < this.window) {
         const name = level.names[level.ahead++] as string;
