@@ -137,4 +137,21 @@ describe('walkTree reading directories ahead', () => {
       if (window === 1) expect(read).toEqual(dirs);
     }
   });
+
+  it('keeps reading ahead after a directory read ahead vanishes before the walk comes to it', () => {
+    const gone = join(dir, 'vanishing');
+    for (let d = 0; d < 6; d++) mkdirSync(join(gone, `d${d}`, 'sub'), { recursive: true });
+    const read: string[] = [];
+    const skips: ScanSkip[] = [];
+    const vanish = (p: string | Uint8Array): void => {
+      read.push(asText(p));
+      if (asText(p) === join(gone, 'd2')) rmSync(join(gone, 'd2'), { recursive: true });
+    };
+    for (const _ of walkTree(gone, (s) => skips.push(s), { readAhead: 1, readAheadWith: vanish }));
+    expect(skips).toEqual([{ path: 'd2', reason: 'vanished during backup' }]);
+    // the room d2 freed is filled at the next listing (d3's): reading ahead goes on to the end, each directory once
+    const want = [0, 1, 2, 3, 4, 5].flatMap((d) => [join(gone, `d${d}`), join(gone, `d${d}`, 'sub')]);
+    const notRead = [join(gone, 'd2', 'sub'), join(gone, 'd3')];
+    expect(read).toEqual(want.filter((p) => !notRead.includes(p)));
+  });
 });
