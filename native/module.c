@@ -1,4 +1,4 @@
-/* fole_native.node: AES-256-GCM (aead.c) and directories read ahead of the scan (read-ahead.c). */
+/* fole_native.node: AES-256-GCM (aead.c), and directories and files read ahead (read-ahead.c). */
 #include "fole_native.h"
 
 NAPI_MODULE_INIT() {

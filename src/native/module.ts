@@ -1,8 +1,8 @@
 /**
- * fole_native.node, built from native/ by `npm install`: AES-256-GCM into the caller's buffers (native/aead.c) and
- * directories read ahead of the scan (native/read-ahead.c); each file's header says why it is native. Loaded on
- * first use, so a command that needs neither works even where the module is missing, and one that does says how
- * to build it.
+ * fole_native.node, built from native/ by `npm install`: AES-256-GCM into the caller's buffers (native/aead.c), and
+ * directories and files read ahead of the scan and the capture (native/read-ahead.c); each file's header says why it
+ * is native. Loaded on first use, so a command that needs none of it works even where the module is missing, and
+ * one that does says how to build it.
  */
 import { createRequire } from 'node:module';
 import { FoleBackupError } from '../errors.js';
@@ -17,8 +17,10 @@ export interface NativeModule {
     offset: number,
   ): number;
   open(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array, out: Uint8Array): boolean;
-  /** Open and read the directory at `path` on libuv's thread pool, and let it go; never follows a symlink. */
+  /** Read the directory at `path` on one of the module's threads, and let it go; never follows a symlink. */
   readAhead(path: string | Uint8Array): void;
+  /** Have the kernel bring the regular file at `path` into its page cache, in the background; never follows a symlink. */
+  readFileAhead(path: string | Uint8Array): void;
 }
 
 // src/native/ and dist/native/ are both two levels below the package root, where native/ is
@@ -30,6 +32,15 @@ let loaded: NativeModule | undefined;
 export function nativeModule(): NativeModule {
   loaded ??= loadNativeModule(MODULE);
   return loaded;
+}
+
+/** The module, or none where it cannot be loaded: for work it only speeds up (reading ahead). */
+export function optionalNativeModule(): NativeModule | undefined {
+  try {
+    return nativeModule();
+  } catch {
+    return undefined;
+  }
 }
 
 /** Load the module from `path` (relative to this file): nativeModule's loader, apart for its test. */

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,5 +55,46 @@ describe('readAhead (native/read-ahead.c)', () => {
     expect(() => readAhead(join(dir, 'plain', 'f'))).not.toThrow();
     for (const bad of [3, undefined, '', Buffer.alloc(0), Buffer.from('/tmp\0/x'), 'x'.repeat(70_000)])
       expect(() => readAhead(bad as string)).toThrow(TypeError);
+  });
+});
+
+/** Bytes of `path` in the page cache (util-linux's fincore). */
+const resident = (path: string): number =>
+  Number(execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', path], { encoding: 'utf8' }).trim());
+
+/** A file of 4 MiB on disk that is not in the page cache (GNU dd's nocache drops it: POSIX_FADV_DONTNEED). */
+function evicted(path: string): string {
+  writeFileSync(path, Buffer.alloc(4 << 20, 7), { flush: true });
+  execFileSync('dd', [`if=${path}`, 'iflag=nocache', 'count=0', 'status=none']);
+  // the premise: without it the test could not see a read ahead (a file system that keeps every file in memory)
+  expect(resident(path), `${path} could not be dropped from the page cache`).toBe(0);
+  return path;
+}
+
+describe('readFileAhead (native/read-ahead.c)', () => {
+  const { readFileAhead } = nativeModule();
+
+  it('brings a whole regular file into the page cache', async () => {
+    const file = evicted(join(dir, 'whole.bin'));
+    readFileAhead(file);
+    expect(await until(() => resident(file) === 4 << 20)).toBe(true);
+  });
+
+  it('never reads through a symlink, and opens no directory, FIFO or missing file for its contents', async () => {
+    const target = evicted(join(dir, 'target.bin'));
+    symlinkSync('target.bin', join(dir, 'file-link'));
+    execFileSync('mkfifo', [join(dir, 'fifo')]);
+    // a FIFO opened for reading would wait for a writer: a reader thread stuck there would read nothing after it
+    for (const path of ['file-link', 'fifo', 'fifo', 'fifo', 'fifo', '.', 'no-such-file'])
+      readFileAhead(join(dir, path));
+    const after = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => evicted(join(dir, `after-${i}.bin`)));
+    for (const file of after) readFileAhead(file);
+    expect(await until(() => after.every((f) => resident(f) === 4 << 20))).toBe(true);
+    expect(resident(target)).toBe(0);
+  });
+
+  it('refuses arguments that are no path', () => {
+    for (const bad of [3, undefined, '', Buffer.alloc(0), Buffer.from('/tmp\0/x'), 'x'.repeat(70_000)])
+      expect(() => readFileAhead(bad as string)).toThrow(/^readFileAhead: /);
   });
 });

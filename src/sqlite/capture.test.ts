@@ -482,3 +482,31 @@ describe("an incremental's read connections", () => {
     expect(openUnder(root)).toEqual(new Map());
   });
 });
+
+describe('reading ahead', () => {
+  it("asks for every database's -wal in the order they are opened, then the main file of each one it copies", async () => {
+    const kept = 'core/core.db';
+    crashedFole(kept);
+    await settle(abs(kept));
+    const parent = fingerprintOf(abs(kept));
+    const changed = 'projects/p/project.db';
+    createDatabase(abs(changed), 50, 'wal');
+    const rollback = 'modules/m/module.db';
+    createDatabase(abs(rollback), 10, 'delete');
+    const asked: string[] = [];
+    const result = await capture([changed, kept, rollback], {
+      unchanged: (rel, fp) => rel === kept && fp === parent,
+      readFileAheadWith: (path) => asked.push(path),
+    });
+    expect(result.unchanged.map((u) => u.path)).toEqual([kept]);
+    expect(result.databases.map((d) => d.path).sort()).toEqual([rollback, changed].sort());
+    // the kept database's main file is not read: nothing copies it
+    expect(asked).toEqual([
+      `${abs(kept)}-wal`,
+      `${abs(rollback)}-wal`,
+      `${abs(changed)}-wal`,
+      abs(rollback),
+      abs(changed),
+    ]);
+  });
+});

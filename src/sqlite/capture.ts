@@ -67,6 +67,7 @@ import { closeSync, existsSync, fstatSync, lstatSync, openSync, readSync, rmSync
 import { isAbsolute, join, posix } from 'node:path';
 import { abortError, errnoCode, FoleBackupError, fsError, StopError, throwIfAborted } from '../errors.js';
 import { sleep } from '../concurrency/sleep.js';
+import { optionalNativeModule } from '../native/module.js';
 import { isBusy, relabel, sqliteError } from './capture-errors.js';
 import { type CapturedDatabase, checkCopy, type CopyToCheck, type CopyTransform } from './check-copy.js';
 
@@ -133,6 +134,12 @@ export interface CaptureOptions {
    * opening ahead: a pure comparison, with no effect of its own.
    */
   unchanged?: (relPath: string, fingerprint: string) => boolean;
+  /**
+   * Asks for a file to be read into the kernel's page cache in the background (default: the
+   * native module's readFileAhead, or nothing where the module is missing). Apart for a test
+   * to see what is read ahead.
+   */
+  readFileAheadWith?: (path: string) => void;
   /**
    * Told about each database as soon as it is settled — copied and checked, or
    * kept as unchanged — before the others are done. The capture as a whole can
@@ -292,6 +299,11 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
     // one budget for every optional database: a few uploads held by stuck programs
     // must not each cost the whole wait (FOLE's own are waited for in full)
     const optionalDeadline = performance.now() + busyTimeoutMs;
+    const readAhead = opts.readFileAheadWith ?? optionalNativeModule()?.readFileAhead;
+    // The first connection to a WAL database reads its whole -wal to rebuild the index in -shm; cold, that is a
+    // wait for the disk per database, one after the other, while nothing else has work yet. All of them are asked
+    // for now, in the order they are opened (a missing one is nothing to read).
+    for (const s of byPath) if (s.sameFileAs === undefined) readAhead?.(`${s.abs}-wal`);
     for (const s of byPath) {
       if (s.sameFileAs !== undefined) continue;
       try {
@@ -299,6 +311,7 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
           s,
           optional.has(s.rel) ? Math.max(0, Math.floor(optionalDeadline - performance.now())) : busyTimeoutMs,
           asInParent,
+          readAhead,
         );
       } catch (err) {
         if (!tolerable(s, err)) throw err;
@@ -517,9 +530,15 @@ function makeSources(storageRoot: string, databases: readonly string[]): Source[
  * Open W on a source and make sure it is a readable SQLite database; then R, unless
  * its fingerprint now is that of the parent (it is opened inside the
  * window if the fingerprint at the instant says otherwise). Neither is ever opened
- * through a symlink (src/sqlite/open-inside.ts).
+ * through a symlink (src/sqlite/open-inside.ts). A database given R is read ahead: its copy
+ * will read every page.
  */
-function openSource(s: Source, busyTimeoutMs: number, asInParent: (s: Source, fp: string) => boolean): void {
+function openSource(
+  s: Source,
+  busyTimeoutMs: number,
+  asInParent: (s: Source, fp: string) => boolean,
+  readAhead: ((path: string) => void) | undefined,
+): void {
   s.hadWal = existsSync(`${s.abs}-wal`);
   // Opening may wait the whole budget for a writer's commit (rollback mode); inside
   // the quiesce window both connections wait only a short slice (set there).
@@ -531,7 +550,9 @@ function openSource(s: Source, busyTimeoutMs: number, asInParent: (s: Source, fp
     s.writer.pragma('schema_version', { simple: true });
     s.journalMode = String(s.writer.pragma('journal_mode', { simple: true }));
   });
-  if (!asInParent(s, fingerprintOf(s.abs))) openReader(s, timeout);
+  if (asInParent(s, fingerprintOf(s.abs))) return;
+  readAhead?.(s.abs);
+  openReader(s, timeout);
 }
 
 /** Open R on a source: read-only, with a small cache (its pages are read once, by the copy). */

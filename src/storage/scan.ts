@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { errnoCode, errorFromData, FoleBackupError, fsError, type ErrorData } from '../errors.js';
 import { startWorker } from '../concurrency/start-worker.js';
 import { fsPath, readNames } from '../fs/byte-names.js';
-import { nativeModule } from '../native/module.js';
+import { optionalNativeModule } from '../native/module.js';
 import { exclusionReason } from './exclusions.js';
 import { pathProblem } from '../snapshot/validate.js';
 
@@ -141,15 +141,6 @@ class ListingsAhead {
   }
 }
 
-/** ListingsAhead's reader, or none where the native module is missing: the walk is the same without it. */
-function directoryReader(): ((path: string | Uint8Array) => void) | undefined {
-  try {
-    return nativeModule().readAhead;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Every non-excluded path under `root` (the root itself excluded), in tree
  * order, in batches of up to BATCH records, on the calling thread. Vanished
@@ -163,7 +154,7 @@ export function* walkTree(
 ): Generator<ScanRecord[]> {
   const forbidden = opts.forbidden ?? [];
   const window = opts.readAhead ?? 0;
-  const reader = window > 0 ? (opts.readAheadWith ?? directoryReader()) : undefined;
+  const reader = window > 0 ? (opts.readAheadWith ?? optionalNativeModule()?.readAhead) : undefined;
   const ahead = reader === undefined ? undefined : new ListingsAhead(root, window, reader);
   const list = (rel: string): ReturnType<typeof readNames> | undefined => {
     const abs = rel === '' ? root : join(root, rel);
