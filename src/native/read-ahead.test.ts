@@ -58,9 +58,26 @@ describe('readAhead (native/read-ahead.c)', () => {
   });
 });
 
-/** Bytes of `path` in the page cache (util-linux's fincore). */
+/** mincore(2) over a mapping of the file: pages of it in the page cache (python3 is already needed to build). */
+const MINCORE = `
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+fd = os.open(sys.argv[1], os.O_RDONLY)
+size = os.fstat(fd).st_size
+page = os.sysconf('SC_PAGE_SIZE')
+addr = libc.mmap(None, size, 1, 1, fd, 0)  # PROT_READ, MAP_SHARED
+if addr in (None, ctypes.c_void_p(-1).value): sys.exit('mmap failed')
+vec = ctypes.create_string_buffer((size + page - 1) // page)
+if libc.mincore(ctypes.c_void_p(addr), size, vec) != 0: sys.exit('mincore failed')
+print(sum(b & 1 for b in vec.raw) * page)
+`;
+
+/** Bytes of `path` in the page cache. */
 const resident = (path: string): number =>
-  Number(execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', path], { encoding: 'utf8' }).trim());
+  Number(execFileSync('python3', ['-c', MINCORE, path], { encoding: 'utf8' }).trim());
 
 /** A file of 4 MiB on disk that is not in the page cache (GNU dd's nocache drops it: POSIX_FADV_DONTNEED). */
 function evicted(path: string): string {
