@@ -19,7 +19,7 @@ export interface NativeModule {
   open(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array, out: Uint8Array): boolean;
   /** Read the directory at `path` on one of the module's threads, and let it go; never follows a symlink. */
   readAhead(path: string | Uint8Array): void;
-  /** Have the kernel bring the regular file at `path` into its page cache, in the background; never follows a symlink. */
+  /** Have the kernel read the regular file at `path` into its page cache, in the background; never via a symlink. */
   readFileAhead(path: string | Uint8Array): void;
 }
 
