@@ -484,7 +484,7 @@ describe("an incremental's read connections", () => {
 });
 
 describe('reading ahead', () => {
-  it("asks for each database's -wal in the order they are opened, then the main file of each one it copies", async () => {
+  it("asks for each database's -wal in the order they are opened, then the main file of those it copies", async () => {
     const kept = 'core/core.db';
     crashedFole(kept);
     await settle(abs(kept));
