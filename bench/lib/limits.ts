@@ -17,6 +17,7 @@
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { closeSync, openSync, readSync, writeFileSync } from 'node:fs';
 import { compress as zstdCompress } from 'zstd-napi';
+import { ZSTD_LEVEL } from '../../src/repository/compress.js';
 import { timed } from './measure.js';
 import { prepareCache, type CacheMode } from './page-cache.js';
 
@@ -147,10 +148,10 @@ export async function measureLimits(
     }
     const chunk = 16 << 10;
     add(
-      'zstd level 3, 16 KiB chunks of the largest DB',
+      `zstd level ${ZSTD_LEVEL} (the backups' own), 16 KiB chunks of the largest DB`,
       rate(got, () => {
         for (let o = 0; o + chunk <= got; o += chunk)
-          zstdCompress(sample.subarray(o, o + chunk), { compressionLevel: 3 });
+          zstdCompress(sample.subarray(o, o + chunk), { compressionLevel: ZSTD_LEVEL });
       }),
       'reference only: how much of a DB compresses depends on its content',
     );

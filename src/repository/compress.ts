@@ -44,7 +44,7 @@ function looksCompressed(data: Uint8Array): boolean {
  * shapes is bound by CPU on two cores, and zstd was its largest part (docs/BENCHMARKS.md).
  * Any level decompresses the same way, so repositories written at level 3 read as before.
  */
-const LEVEL = 1;
+export const ZSTD_LEVEL = 1;
 
 /**
  * Whether `packed` bytes of `raw` are worth keeping: at least 1/16 saved (below that, decompression costs more than it
@@ -55,7 +55,7 @@ const worthIt = (packed: number, raw: number): boolean => packed <= raw - (raw >
 /** Compress if worthwhile: returns the bytes to store and how they are encoded. */
 export function maybeCompress(data: Uint8Array): { bytes: Uint8Array; compression: Compression } {
   if (!worthTrying(data)) return { bytes: data, compression: COMPRESSION_NONE };
-  const packed = zstdCompress(data, { compressionLevel: LEVEL });
+  const packed = zstdCompress(data, { compressionLevel: ZSTD_LEVEL });
   if (!worthIt(packed.length, data.length)) return { bytes: data, compression: COMPRESSION_NONE };
   return { bytes: packed, compression: COMPRESSION_ZSTD };
 }
@@ -78,7 +78,7 @@ let cctx: InstanceType<Binding['CCtx']> | undefined;
 export function compressInto(data: Uint8Array, dst: Uint8Array): number {
   if (!worthTrying(data)) return -1;
   cctx ??= new binding.CCtx();
-  const n = cctx.compress(dst, data, LEVEL);
+  const n = cctx.compress(dst, data, ZSTD_LEVEL);
   return worthIt(n, data.length) ? n : -1;
 }
 
@@ -114,7 +114,7 @@ export function decompress(data: Uint8Array, compression: number, rawLength: num
 
 /** zstd for metadata objects (index, snapshot, lock), always applied. */
 export function compressAlways(data: Uint8Array): Buffer {
-  return zstdCompress(data, { compressionLevel: LEVEL });
+  return zstdCompress(data, { compressionLevel: ZSTD_LEVEL });
 }
 
 export function decompressAny(data: Uint8Array, what: string): Buffer {
