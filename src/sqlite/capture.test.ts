@@ -12,6 +12,7 @@ import {
   rmSync,
   statSync,
   symlinkSync,
+  truncateSync,
   utimesSync,
   writeFileSync,
   writeSync,
@@ -29,7 +30,7 @@ import {
   startWriter,
   type ChildHandle,
 } from '../../test/fixtures/sqlite-writer.js';
-import { captureDatabases, fingerprintOf, type CaptureOptions } from './capture.js';
+import { captureDatabases, type CaptureOptions, fileReadAhead, fingerprintOf } from './capture.js';
 import { rejection } from '../../test/rejection.js';
 
 let root: string;
@@ -500,13 +501,29 @@ describe('reading ahead', () => {
     });
     expect(result.unchanged.map((u) => u.path)).toEqual([kept]);
     expect(result.databases.map((d) => d.path).sort()).toEqual([rollback, changed].sort());
-    // the kept database's main file is not read: nothing copies it
-    expect(asked).toEqual([
-      `${abs(kept)}-wal`,
-      `${abs(rollback)}-wal`,
-      `${abs(changed)}-wal`,
-      abs(rollback),
-      abs(changed),
-    ]);
+    // the kept database's main file is not read: nothing copies it; the others have no -wal (closed cleanly)
+    expect(asked).toEqual([`${abs(kept)}-wal`, abs(rollback), abs(changed)]);
+  });
+
+  it('asks only for regular files of at most 64 MiB', () => {
+    mkdirSync(abs('f'));
+    const small = abs('f/small');
+    writeFileSync(small, 'x');
+    const limit = abs('f/limit');
+    const over = abs('f/over');
+    // sparse: their size is what counts
+    for (const [file, size] of [
+      [limit, 64 << 20],
+      [over, (64 << 20) + 1],
+    ] as const) {
+      writeFileSync(file, '');
+      truncateSync(file, size);
+    }
+    symlinkSync('small', abs('f/link'));
+    const asked: string[] = [];
+    const ahead = fileReadAhead((path) => asked.push(path));
+    for (const name of ['small', 'limit', 'over', 'link', 'missing', '.']) ahead?.(abs(`f/${name}`));
+    expect(asked).toEqual([small, limit]);
+    expect(fileReadAhead(undefined)).toBeUndefined();
   });
 });

@@ -299,7 +299,7 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
     // one budget for every optional database: a few uploads held by stuck programs
     // must not each cost the whole wait (FOLE's own are waited for in full)
     const optionalDeadline = performance.now() + busyTimeoutMs;
-    const readAhead = opts.readFileAheadWith ?? optionalNativeModule()?.readFileAhead;
+    const readAhead = fileReadAhead(opts.readFileAheadWith ?? optionalNativeModule()?.readFileAhead);
     // The first connection to a WAL database reads its whole -wal to rebuild the index in -shm; cold, that is a
     // wait for the disk per database, one after the other, while nothing else has work yet. All of them are asked
     // for now, in the order they are opened (a missing one is nothing to read).
@@ -562,6 +562,22 @@ function openReader(s: Source, timeout: number): void {
     s.reader.pragma(`cache_size = -${SOURCE_CACHE_KIB}`);
     s.reader.pragma('schema_version', { simple: true });
   });
+}
+
+/**
+ * Files of at most this size are read ahead. A larger one is read in order by the copy, which the kernel's own
+ * read-ahead already serves; asked for whole at once, a 1 GB database cost the bench's full backup ~1.9 CPU s and
+ * ~1.2 s more (docs/BENCHMARKS.md).
+ */
+const READ_AHEAD_MAX_BYTES = 64 * 1024 * 1024;
+
+/** `ask`, for files up to READ_AHEAD_MAX_BYTES (a file that is missing or not regular: nothing to read). */
+export function fileReadAhead(ask: ((path: string) => void) | undefined): ((path: string) => void) | undefined {
+  if (ask === undefined) return undefined;
+  return (path) => {
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (st?.isFile() === true && st.size <= READ_AHEAD_MAX_BYTES) ask(path);
+  };
 }
 
 /** Run `open` on a source, its failure named after the source. */
