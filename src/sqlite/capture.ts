@@ -566,8 +566,9 @@ function openReader(s: Source, timeout: number): void {
 
 /**
  * Files of at most this size are read ahead. A larger one is read in order by the copy, which the kernel's own
- * read-ahead already serves; asked for whole at once, a 1 GB database cost the bench's full backup ~1.9 CPU s and
- * ~1.2 s more (docs/BENCHMARKS.md).
+ * read-ahead already serves (a 1 GB database's full backup was level with and without), and asked for whole it
+ * would be held in the page cache all at once ahead of the copy, or, larger than memory, pushed out again before
+ * the copy reaches it.
  */
 const READ_AHEAD_MAX_BYTES = 64 * 1024 * 1024;
 
