@@ -300,9 +300,10 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
     // must not each cost the whole wait (FOLE's own are waited for in full)
     const optionalDeadline = performance.now() + busyTimeoutMs;
     const readAhead = fileReadAhead(opts.readFileAheadWith ?? optionalNativeModule()?.readFileAhead);
-    // The first connection to a WAL database reads its whole -wal to rebuild the index in -shm; cold, that is a
-    // wait for the disk per database, one after the other, while nothing else has work yet. All of them are asked
-    // for now, in the order they are opened (a missing one is nothing to read).
+    // A WAL database's -wal is read whole by the first connection to it when nobody else has it open (to rebuild
+    // the index in -shm), and its frames by the copy; cold, each read waits for the disk, one database after the
+    // other, while nothing else has work yet. All of them are asked for now, in the order they are opened (a
+    // missing one is nothing to read).
     for (const s of byPath) if (s.sameFileAs === undefined) readAhead?.(`${s.abs}-wal`);
     for (const s of byPath) {
       if (s.sameFileAs !== undefined) continue;
