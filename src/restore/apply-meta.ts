@@ -2,6 +2,7 @@
 import { chmodSync, chownSync, utimesSync } from 'node:fs';
 import { fsError } from '../errors.js';
 import { fsPath } from '../fs/byte-names.js';
+import { utimeSeconds } from '../fs/file-times.js';
 import type { FileMeta } from './span-job.js';
 
 export function applyMeta(file: string, meta: FileMeta): void {
@@ -10,7 +11,7 @@ export function applyMeta(file: string, meta: FileMeta): void {
     // the owner before the mode: a chown may clear set-id bits
     if (meta.owner !== undefined) chownSync(p, meta.owner.uid, meta.owner.gid);
     chmodSync(p, meta.mode);
-    utimesSync(p, meta.mtimeMs / 1000, meta.mtimeMs / 1000);
+    utimesSync(p, utimeSeconds(meta.mtimeMs), utimeSeconds(meta.mtimeMs));
   } catch (err) {
     throw fsError('write', file, err);
   }

@@ -58,6 +58,7 @@ import { deleteLockRow } from './lock-row.js';
 import { journalPathOf, stagingPidOf } from './names.js';
 import { removeTree } from './remove-tree.js';
 import { normalizeTarget } from './target.js';
+import { utimeSeconds } from '../fs/file-times.js';
 
 /** What `recover` found and did with an interrupted restore: finished, rolled back, or nothing to do. */
 export interface RecoverResult {
@@ -209,7 +210,7 @@ export async function applyKept(
     const p = join(root, ...k.path.split('/'));
     try {
       await chmod(p, k.mode);
-      await utimes(p, k.mtimeMs / 1000, k.mtimeMs / 1000);
+      await utimes(p, utimeSeconds(k.mtimeMs), utimeSeconds(k.mtimeMs));
     } catch (err) {
       const e = fsError('write', p, err);
       if (warn === undefined) throw e;

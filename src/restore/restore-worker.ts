@@ -43,6 +43,7 @@ import { checkRestoredDatabase } from './check-database.js';
 import { decodeSpan, type EncodedSpan, type FileMeta } from './span-job.js';
 import { contentMismatch } from './window-plan.js';
 import { applyMeta } from './apply-meta.js';
+import { utimeSeconds } from '../fs/file-times.js';
 
 export type ToWorker =
   | { t: 'span'; job: number; pack: string; data: Uint8Array; root: string; span: EncodedSpan }
@@ -131,7 +132,7 @@ function writeSpan(pack: string, data: Uint8Array, root: string, span: EncodedSp
               const owner = t.meta.owner;
               if (owner !== undefined) fchownSync(fd, owner.uid, owner.gid);
               if (chmod || owner !== undefined) fchmodSync(fd, t.meta.mode);
-              futimesSync(fd, t.meta.mtimeMs / 1000, t.meta.mtimeMs / 1000);
+              futimesSync(fd, utimeSeconds(t.meta.mtimeMs), utimeSeconds(t.meta.mtimeMs));
             }
           } catch (err) {
             throw fsError('write', file, err);
