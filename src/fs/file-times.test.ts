@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Prng } from '../demo/prng.js';
 import { utimeSeconds } from './file-times.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fole-file-times-'));
@@ -12,14 +13,10 @@ describe('utimeSeconds', () => {
     const file = join(dir, 'f');
     writeFileSync(file, 'x');
     // times as lstat gives them (a double of milliseconds), from 2026 to 2040, drawn the same way every run
-    let seed = 0x2545f491;
-    const next = (): number => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      return seed / 2 ** 32;
-    };
+    const prng = new Prng(0x2545f491);
     let worst = 0;
     for (let i = 0; i < 5000; i++) {
-      const ns = 1_767_225_600e9 + Math.floor(next() * 441_504_000e9);
+      const ns = 1_767_225_600e9 + Math.floor(prng.float() * 441_504_000e9);
       utimesSync(file, ns / 1e9, ns / 1e9);
       const recorded = statSync(file).mtimeMs;
       utimesSync(file, utimeSeconds(recorded), utimeSeconds(recorded));
