@@ -56,6 +56,7 @@ import {
   type OffsiteTargetName,
   type Scenario,
 } from './lib/options.js';
+import { holdHostMemory, type HostMemory } from './lib/host-memory.js';
 import { detectCacheMode, prepareCache, type CacheMode } from './lib/page-cache.js';
 import {
   baselineTable,
@@ -330,7 +331,9 @@ async function restoreEach(
  * One full backup by this build into a repository of its own, before the first measured step, not recorded. The
  * first step of run 1 was 1.3–2 s slower than the same step later on `huge-db`, whichever tool took it, with no
  * other CPU on the machine: the extra time was the step's own system CPU (docs/BENCHMARKS.md, "Caveats"). As the
- * first tool is always fole-backup, that fell on it in every shape.
+ * first tool is always fole-backup, that fell on it in every shape. Most of it was the host's faults on memory it
+ * had taken back (lib/host-memory.ts), which the bench now holds off where it may; the warm-up stays for machines
+ * where it may not, and for what else a first run pays (the binary's and the tree's first reads).
  */
 async function warmUp(env: Env, dir: string, root: string): Promise<void> {
   mkdirSync(join(dir, 'warm-up'), { recursive: true });
@@ -686,6 +689,7 @@ async function offsiteBenchmark(
     machine: { host: hostname(), kernel: release(), cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null },
     versions: { fole: env.build.version, restic: resticVersion() },
     pageCache: env.cacheMode,
+    hostMemory,
     loadAverageAtStart: loadAtStart,
     targets: targets.map((t) => ({ name: t.name, title: t.title, raw: t.rawTitle })),
     backedUp: { files: treeFiles, bytes: treeBytes },
@@ -734,6 +738,9 @@ function sameFilesystem(paths: string[]): { same: boolean; devices: Record<strin
   return { same: new Set(Object.values(devices)).size === 1, devices };
 }
 
+/** Whether the host's free page reporting was held off for this bench (lib/host-memory.ts); set by main. */
+let hostMemory: HostMemory['state'] = 'absent';
+
 async function main(): Promise<void> {
   let opts: BenchOptions | 'help';
   try {
@@ -777,6 +784,9 @@ async function main(): Promise<void> {
       process.exit(1);
     }
   }
+  const host = holdHostMemory();
+  hostMemory = host.state;
+  log(`host memory: ${host.state} — ${host.why}`);
   try {
     if (opts.shapes.length === 0) await benchmark(opts, build, baseline, { kind: 'preset', name: opts.preset });
     else {
@@ -788,6 +798,7 @@ async function main(): Promise<void> {
       if (results.length > 1) shapesSummary(opts, results);
     }
   } finally {
+    host.release();
     if (baseline !== null && opts.keep)
       log(`kept the baseline's worktree ${baseline.dir}; \`git worktree remove --force\` it when done`);
     else baseline?.remove();
@@ -890,7 +901,7 @@ async function benchmark(
         `${listing.files.length.toLocaleString('en-US')} files, ${(listing.bytes / 1e6).toFixed(0)} MB, ` +
         `${listing.databases.length} databases; targets ${opts.offsite.join(', ')}`,
       [
-        `${opts.runs} run(s), medians; page cache ${cache.mode}`,
+        `${opts.runs} run(s), medians; page cache ${cache.mode}; host memory ${hostMemory}`,
         `${cpus().length} × ${cpus()[0]?.model ?? '?'}`,
         `load average at start ${loadAtStart.map((x) => x.toFixed(2)).join(' ')}`,
         build.version,
@@ -940,7 +951,7 @@ async function benchmark(
         ` MB backed up, ${listing.databases.length} databases, ${listing.dirs.toLocaleString('en-US')} directories`,
       ...(isShape ? [`shape: ${SHAPES[choice.name].about}`] : []),
       [
-        `${opts.runs} run(s), medians; page cache ${cache.mode}`,
+        `${opts.runs} run(s), medians; page cache ${cache.mode}; host memory ${hostMemory}`,
         `${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM`,
         build.version,
       ].join('; '),
@@ -1032,6 +1043,7 @@ async function benchmark(
         sqlite3: anchored ? run('sqlite3', ['--version']).stdout.trim() : null,
       },
       pageCache: cache,
+      hostMemory,
       loadAverageAtStart: loadAtStart,
       dataset: {
         preset: isShape ? null : choice.name,
