@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { type BackupResult, backup } from '../src/backup/backup.js';
 import { captureStorageDatabases, DatabaseOutcomes } from '../src/backup/capture-databases.js';
+import { deferred } from '../src/concurrency/deferred.js';
 import type { Repository } from '../src/repository/repository.js';
 import type { SnapshotDatabase } from '../src/snapshot/snapshot.js';
 import { loadSnapshot } from '../src/snapshot/store.js';
@@ -316,6 +317,7 @@ describe('an incremental keeps an untouched database from its parent', () => {
     const v1 = `v1 ${main} wal ${wal.ino}:${wal.size}:${wal.mtimeNs}:${header}`;
     const parentDatabases = snap.databases.map((d) => (d.path === TARGET ? { ...d, fingerprint: v1 } : d));
     const stored = new Map<string, string>();
+    const storing = deferred<void>();
     const outcomes = new DatabaseOutcomes();
     const staging = mkdtempSync(join(work, 'staging-'));
     const result = await captureStorageDatabases(
@@ -329,12 +331,15 @@ describe('an incremental keeps an untouched database from its parent', () => {
       outcomes,
       async (path, copy) => {
         stored.set(path, copy.file);
+        // a copy is removed once stored: held "being stored" until it is read below
+        await storing.promise;
         return { status: 'vanished' };
       },
     );
     expect(result.databases.map((d) => d.path)).toEqual([TARGET]);
     expect(result.unchanged.map((d) => d.path)).toEqual([BYSTANDER]);
     expect(rows(stored.get(TARGET) ?? '')).toEqual(rows(target()));
+    storing.resolve();
   });
 });
 

@@ -47,6 +47,7 @@ import { saveFiles, storeDatabaseCopy } from './save-files.js';
 import { TreeSaver } from './save-tree.js';
 import { Spool } from './spool.js';
 import { makeStaging } from './staging.js';
+import { makeMemoryStaging } from './memory-staging.js';
 import { buildSnapshot, writeSnapshot } from './write-snapshot.js';
 import { currentUser } from '../host/current-user.js';
 import { throwIfAborted } from '../errors.js';
@@ -136,6 +137,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       ),
   });
   let staging: string | undefined;
+  let inMemory: string | undefined;
   let pool: FilePool | undefined;
   let pendingCapture: Promise<unknown> | undefined;
   let stopWork: AbortController | undefined;
@@ -162,6 +164,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     });
     const stagingDir = await makeStaging(opts.stagingParent);
     staging = stagingDir;
+    const memoryStaging = await makeMemoryStaging({ stagingParent: opts.stagingParent, root });
+    inMemory = memoryStaging?.dir;
 
     reporter.phase('scan and store files');
     const stop = new AbortController();
@@ -189,6 +193,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         root,
         databases: plan.databases,
         stagingDir,
+        ...(memoryStaging === undefined ? {} : { memoryStaging }),
         ...(opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs }),
         parentDatabases: parent?.databases ?? [],
         signal: workSignal,
@@ -279,7 +284,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     // the capture writes into staging: it must have stopped before staging goes
     await pendingCapture?.catch(() => undefined);
     await pool?.close();
-    if (staging !== undefined) await rm(staging, { recursive: true, force: true }).catch(() => {});
+    for (const dir of [staging, inMemory])
+      if (dir !== undefined) await rm(dir, { recursive: true, force: true }).catch(() => {});
     if (storageLock !== undefined)
       await storageLock.release().catch((err: unknown) => notes.warn(`release storage lock: ${String(err)}`));
     await repoLock.release().catch(() => {});

@@ -6,9 +6,11 @@
  * outcome (DatabaseOutcomes), nothing else does, and each copy goes into the
  * repository as soon as it is made, while it is checked.
  */
+import { rm } from 'node:fs/promises';
 import { FoleBackupError } from '../errors.js';
+import { SQLITE_SIDE_SUFFIXES } from '../sqlite/side-files.js';
 import type { SnapshotDatabase } from '../snapshot/snapshot.js';
-import type { CapturedDatabase, CaptureResult, SettledDatabase } from '../sqlite/capture.js';
+import type { CapturedDatabase, CaptureResult, MemoryStaging, SettledDatabase } from '../sqlite/capture.js';
 import { captureOnThread } from '../sqlite/capture-thread.js';
 import { CORE_DB, isFoleDatabasePath } from '../storage/fole-layout.js';
 import { GLOBAL_LOCK_ID } from '../storage/global-lock.js';
@@ -31,6 +33,8 @@ export interface CaptureInput {
   databases: readonly string[];
   /** A private directory for the copies. */
   stagingDir: string;
+  /** A private directory in memory for the copies that fit (src/backup/memory-staging.ts). */
+  memoryStaging?: MemoryStaging;
   /** How long to wait for SQLite writers to release their locks. */
   busyTimeoutMs?: number;
   /** The parent backup's databases (an incremental): an untouched one is not copied again. */
@@ -58,6 +62,7 @@ export function captureStorageDatabases(
     storageRoot: input.root,
     databases: [...input.databases],
     stagingDir: input.stagingDir,
+    ...(input.memoryStaging === undefined ? {} : { memoryStaging: input.memoryStaging }),
     ...(input.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: input.busyTimeoutMs }),
     signal: input.signal,
     dropLockRow: { path: CORE_DB, lockId: GLOBAL_LOCK_ID },
@@ -70,9 +75,26 @@ export function captureStorageDatabases(
     onDatabase: ({ path, ...d }) => {
       const early = storing.get(path);
       storing.delete(path);
-      outcomes.settle(path, d.captured === undefined ? d : { ...d, stored: early ?? storeCopy(path, d.captured) });
+      if (d.captured === undefined) {
+        outcomes.settle(path, d);
+        return;
+      }
+      const stored = early ?? storeCopy(path, d.captured);
+      outcomes.settle(path, { ...d, stored });
+      // checked and stored, nothing reads the copy again: its room (memory, or the page cache) is freed now, not
+      // when the backup ends (a failed store fails the backup, which removes the staging anyway)
+      const copy = d.captured.file;
+      stored.then(
+        () => removeCopyFiles(copy),
+        () => undefined,
+      );
     },
   });
+}
+
+/** A stored copy and any side file SQLite left beside it; what cannot be removed now goes with the staging. */
+function removeCopyFiles(copy: string): void {
+  for (const f of [copy, ...SQLITE_SIDE_SUFFIXES.map((x) => copy + x)]) rm(f, { force: true }).catch(() => undefined);
 }
 
 /**

@@ -32,6 +32,8 @@ import {
 } from '../../test/fixtures/sqlite-writer.js';
 import { captureDatabases, type CaptureOptions, fileReadAhead, fingerprintOf } from './capture.js';
 import { rejection } from '../../test/rejection.js';
+import { canRun } from '../../test/needs.js';
+import { execFileSync } from 'node:child_process';
 
 let root: string;
 let staging: string;
@@ -526,4 +528,68 @@ describe('reading ahead', () => {
     expect(asked).toEqual([small, limit]);
     expect(fileReadAhead(undefined)).toBeUndefined();
   });
+});
+
+describe('copies in memory', () => {
+  /** The directory each database's copy was made in, as onCopied tells it. */
+  async function copyDirs(opts: Partial<CaptureOptions>): Promise<Record<string, string>> {
+    const dirs: Record<string, string> = {};
+    const r = await captureDatabases({
+      storageRoot: root,
+      databases: ['a/small.db', 'b/large.db', 'c/small2.db'],
+      stagingDir: staging,
+      onCopied: (c) => {
+        dirs[c.path] = c.file.slice(0, c.file.lastIndexOf('/'));
+      },
+      ...opts,
+    });
+    for (const d of r.databases)
+      expect(query<{ n: number }>(d.file, 'SELECT count(*) AS n FROM counter').n).toBe(
+        { 'a/small.db': 10, 'b/large.db': 4000, 'c/small2.db': 10 }[d.path],
+      );
+    return dirs;
+  }
+
+  beforeEach(() => {
+    createDatabase(abs('a/small.db'), 10);
+    createDatabase(abs('b/large.db'), 4000);
+    createDatabase(abs('c/small2.db'), 10);
+  });
+
+  it('puts a copy in memory when it fits beside the copies still there, else on disk', async () => {
+    const memory = mkdtempSync(join(tmpdir(), 'fole-memory-'));
+    cleanups.push(() => rmSync(memory, { recursive: true, force: true }));
+    const small = statSync(abs('a/small.db')).size;
+    expect(statSync(abs('b/large.db')).size).toBeGreaterThan(4 * small);
+    // room for one small copy: the second small one finds the first still there
+    const dirs = await copyDirs({ memoryStaging: { dir: memory, budgetBytes: small + small / 2 } });
+    expect(dirs).toEqual({ 'a/small.db': memory, 'b/large.db': staging, 'c/small2.db': staging });
+  });
+
+  it('puts every copy on disk without a memory staging, and every one in memory when all fit', async () => {
+    expect(Object.values(await copyDirs({}))).toEqual([staging, staging, staging]);
+    const memory = mkdtempSync(join(tmpdir(), 'fole-memory-'));
+    cleanups.push(() => rmSync(memory, { recursive: true, force: true }));
+    const dirs = await copyDirs({ memoryStaging: { dir: memory, budgetBytes: 64 * 1024 * 1024 } });
+    expect(Object.values(dirs)).toEqual([memory, memory, memory]);
+  });
+
+  const root0 = process.getuid?.() === 0;
+  it.runIf(canRun(root0, 'root, to mount a small tmpfs'))(
+    'copies again on disk when the memory fills up under it',
+    async () => {
+      const memory = mkdtempSync(join(tmpdir(), 'fole-memory-'));
+      // 64 KiB of tmpfs, while the budget claims much more: another program filled it meanwhile
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', memory]);
+      cleanups.push(() => {
+        execFileSync('umount', [memory]);
+        rmSync(memory, { recursive: true, force: true });
+      });
+      expect(statSync(abs('b/large.db')).size).toBeGreaterThan(64 * 1024);
+      const dirs = await copyDirs({ memoryStaging: { dir: memory, budgetBytes: 64 * 1024 * 1024 } });
+      expect(dirs['b/large.db']).toBe(staging);
+      // nothing of the failed copy is left in memory
+      expect(readdirSync(memory).filter((n) => n.includes('large'))).toEqual([]);
+    },
+  );
 });

@@ -63,7 +63,17 @@ import { SQLITE_SIDE_SUFFIXES } from './side-files.js';
 import { openDatabaseInside } from './open-inside.js';
 import type Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, lstatSync, openSync, readSync, rmSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { isAbsolute, join, posix } from 'node:path';
 import { abortError, errnoCode, FoleBackupError, fsError, StopError, throwIfAborted } from '../errors.js';
 import { sleep } from '../concurrency/sleep.js';
@@ -104,6 +114,14 @@ export interface CaptureOptions {
   databases: readonly string[];
   /** An existing private directory; the snapshot copies are created here with unique names. */
   stagingDir: string;
+  /**
+   * A private directory in memory (tmpfs) for copies that fit, and how many bytes of copies it may hold at once:
+   * a copy goes there when its size and the copies still in it fit the budget, else into `stagingDir`. A copy
+   * on disk is written back to it by the commit that ends the Online Backup (its destination syncs, and nothing
+   * reaches that connection to say otherwise); in memory that costs nothing. Whoever stores a copy removes it
+   * when done, which frees its room for the next.
+   */
+  memoryStaging?: MemoryStaging;
   /** Max wait for writers to release their locks (default 30_000). */
   busyTimeoutMs?: number;
   signal?: AbortSignal;
@@ -234,8 +252,41 @@ interface Source {
   vanished?: boolean;
 }
 
+export interface MemoryStaging {
+  dir: string;
+  budgetBytes: number;
+}
+
+/** Bytes of the files in `dir` (the copies still there); a file that went meanwhile counts nothing. */
+function bytesIn(dir: string): number {
+  let total = 0;
+  for (const name of readdirSync(dir)) total += lstatSync(join(dir, name), { throwIfNoEntry: false })?.size ?? 0;
+  return total;
+}
+
 /**
- * Capture every database in `opts.databases` as of one instant into `opts.stagingDir`.
+ * Where the copy of pinned source `s` goes: the memory staging when the copy (its page count at the instant, times
+ * its page size) fits beside what is still there, else the staging directory on disk.
+ */
+function copyDirFor(s: Source, opts: CaptureOptions): string {
+  const m = opts.memoryStaging;
+  if (m === undefined) return opts.stagingDir;
+  const r = need(s.reader, s);
+  const bytes = Number(r.pragma('page_count', { simple: true })) * Number(r.pragma('page_size', { simple: true }));
+  return bytes + bytesIn(m.dir) <= m.budgetBytes ? m.dir : opts.stagingDir;
+}
+
+/** Create `dest` for a copy ourselves, so that a name clash fails instead of overwriting. */
+function createCopyFile(dest: string, rel: string): void {
+  try {
+    closeSync(openSync(dest, 'wx', 0o600));
+  } catch (err) {
+    throw relabel(fsError('write', dest, err), rel);
+  }
+}
+
+/**
+ * Capture every database in `opts.databases` as of one instant into `opts.stagingDir` (and `opts.memoryStaging`).
  * Throws FoleBackupError DB_LOCKED when a writer keeps one locked for longer than
  * busyTimeoutMs, StopError DB_INTEGRITY_ERROR when a source is damaged or not a
  * database (unless it is `optional`: then it is set aside), READ_ERROR /
@@ -375,17 +426,24 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
         opts.onDatabase?.({ path: s.rel, unchanged: s.fingerprint });
         continue;
       }
-      const dest = join(opts.stagingDir, `${prefix}-${String(i).padStart(5, '0')}-${safeName(s.rel)}`);
-      try {
-        // Create the file ourselves so a name clash fails instead of overwriting.
-        closeSync(openSync(dest, 'wx', 0o600));
-      } catch (err) {
-        throw relabel(fsError('write', dest, err), s.rel);
-      }
+      const name = `${prefix}-${String(i).padStart(5, '0')}-${safeName(s.rel)}`;
+      let dest = join(copyDirFor(s, opts), name);
+      createCopyFile(dest, s.rel);
       s.copy = dest;
       let captured: CapturedDatabase;
       try {
-        await copySource(s, dest, opts.backupStepPages, opts.signal);
+        try {
+          await copySource(s, dest, opts.backupStepPages, opts.signal);
+        } catch (err) {
+          // memory that filled up meanwhile (another program's files in the same tmpfs): the copy again, on disk
+          if (dest === join(opts.stagingDir, name) || !(err instanceof FoleBackupError) || err.code !== 'NO_SPACE')
+            throw err;
+          removeCopy(s);
+          dest = join(opts.stagingDir, name);
+          createCopyFile(dest, s.rel);
+          s.copy = dest;
+          await copySource(s, dest, opts.backupStepPages, opts.signal);
+        }
         releaseSource(s);
         progress({ phase: 'copy', done: ++done, total: sources.length, path: s.rel });
         throwIfAborted(opts.signal);

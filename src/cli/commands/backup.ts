@@ -132,8 +132,9 @@ export function registerBackup(program: Command, run: Runner): void {
     )
     .option(
       '--staging-dir <dir>',
-      'where database snapshots are staged (default: $FOLE_BACKUP_STAGING or the OS temp dir); needs room for ' +
-        'all databases',
+      'where database snapshots are staged (default: $FOLE_BACKUP_STAGING, else those that fit in memory in ' +
+        '/dev/shm and the others in the OS temp dir); needs room for all databases. Naming one puts every ' +
+        'copy there',
     )
     .option(
       '--storage-lock-wait <seconds>',
