@@ -15,6 +15,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { run } from './measure.js';
+import { memoryAvailable } from '../../src/host/memory-available.js';
 
 const ORDER = '/sys/module/page_reporting/parameters/page_reporting_order';
 /** Left free while the memory is touched, so nothing else on the machine is pushed out. */
@@ -39,11 +40,6 @@ function maxOrder(): number {
     .trim()
     .split(/\s+/);
   return counts.length - 1;
-}
-
-function availableBytes(): number {
-  const m = /^MemAvailable:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'));
-  return m === null ? 0 : Number(m[1]) * 1024;
 }
 
 /** Touch `bytes` of memory in a child process, a page at a time, and let it go. */
@@ -82,7 +78,7 @@ export function holdHostMemory(): HostMemory {
       release();
       process.kill(process.pid, sig);
     });
-  const bytes = Math.max(0, availableBytes() - RESERVE_BYTES);
+  const bytes = Math.max(0, memoryAvailable() - RESERVE_BYTES);
   touch(bytes);
   return {
     state: 'held',

@@ -13,10 +13,10 @@
  * in memory. An operator who names a staging directory (`--staging-dir`, FOLE_BACKUP_STAGING) gets every copy
  * there and none in memory.
  */
-import { readFileSync } from 'node:fs';
 import { realpath, statfs } from 'node:fs/promises';
 import type { MemoryStaging } from '../sqlite/capture.js';
 import { isInside } from '../fs/inside-root.js';
+import { memoryAvailable } from '../host/memory-available.js';
 import { makeStaging } from './staging.js';
 
 /** Where Linux keeps a tmpfs for every user. */
@@ -24,16 +24,6 @@ const MEMORY_STAGING_PARENT = '/dev/shm';
 const TMPFS_MAGIC = 0x01021994;
 /** Below this, copies in memory would be too few to be worth a directory. */
 const MIN_BUDGET_BYTES = 64 * 1024 * 1024;
-
-/** MemAvailable of /proc/meminfo in bytes (0 where there is none). */
-function memoryAvailable(): number {
-  try {
-    const m = /^MemAvailable:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'));
-    return m === null ? 0 : Number(m[1]) * 1024;
-  } catch {
-    return 0;
-  }
-}
 
 /**
  * A private staging directory in memory and its budget, or undefined: an operator's own staging directory,
