@@ -43,22 +43,29 @@ describe.runIf(canRun(root0, 'root, to mount a tmpfs'))('makeMemoryStaging', () 
     expect(m?.budgetBytes).toBeGreaterThan(127 * MiB);
   });
 
-  it("removes what a killed backup left in memory, as on disk, and keeps a live one's", async () => {
-    const shm = tmpfs(256);
-    const dead = spawnSync('true').pid as number;
-    const left = join(shm, `fole-backup-staging-${dead}-abc123`);
-    mkdirSync(left);
-    writeFileSync(join(left, 'holder.json'), JSON.stringify({ host: hostname(), pid: dead, ...selfIdentity() }));
-    writeFileSync(join(left, 'capture-x-00000-core_core.db'), Buffer.alloc(MiB));
-    const live = join(shm, `fole-backup-staging-${process.ppid}-def456`);
-    mkdirSync(live);
-    // the parent's record, but for its start time, which only the holder itself would know
-    const { startTime: _, ...ours } = selfIdentity();
-    writeFileSync(join(live, 'holder.json'), JSON.stringify({ host: hostname(), pid: process.ppid, ...ours }));
-    await makeMemoryStaging({ stagingParent: undefined, root: join(base, 'root'), parent: shm });
-    expect(existsSync(left)).toBe(false);
-    expect(existsSync(live)).toBe(true);
-  });
+  it.each([
+    ['its own copies in memory', undefined],
+    ['its copies on disk (--staging-dir)', 'disk'],
+  ])(
+    "removes what a killed backup left in memory, as on disk, and keeps a live one's, for a backup with %s",
+    async (_what, named) => {
+      const shm = tmpfs(256);
+      const dead = spawnSync('true').pid as number;
+      const left = join(shm, `fole-backup-staging-${dead}-abc123`);
+      mkdirSync(left);
+      writeFileSync(join(left, 'holder.json'), JSON.stringify({ host: hostname(), pid: dead, ...selfIdentity() }));
+      writeFileSync(join(left, 'capture-x-00000-core_core.db'), Buffer.alloc(MiB));
+      const live = join(shm, `fole-backup-staging-${process.ppid}-def456`);
+      mkdirSync(live);
+      // the parent's record, but for its start time, which only the holder itself would know
+      const { startTime: _, ...ours } = selfIdentity();
+      writeFileSync(join(live, 'holder.json'), JSON.stringify({ host: hostname(), pid: process.ppid, ...ours }));
+      const stagingParent = named === undefined ? undefined : join(base, named);
+      await makeMemoryStaging({ stagingParent, root: join(base, 'root'), parent: shm });
+      expect(existsSync(left)).toBe(false);
+      expect(existsSync(live)).toBe(true);
+    },
+  );
 
   it('is none where the operator named a staging directory, where there is no tmpfs, or too little room', async () => {
     const root = join(base, 'root');

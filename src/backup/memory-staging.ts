@@ -17,7 +17,7 @@ import { realpath, statfs } from 'node:fs/promises';
 import type { MemoryStaging } from '../sqlite/capture.js';
 import { isInside } from '../fs/inside-root.js';
 import { memoryAvailable } from '../host/memory-available.js';
-import { makeStaging } from './staging.js';
+import { makeStaging, removeStaleStaging } from './staging.js';
 
 /** Where Linux keeps a tmpfs for every user. */
 const MEMORY_STAGING_PARENT = '/dev/shm';
@@ -35,8 +35,12 @@ export async function makeMemoryStaging(opts: {
   root: string;
   parent?: string;
 }): Promise<MemoryStaging | undefined> {
-  if (opts.stagingParent !== undefined) return undefined;
   const parent = opts.parent ?? MEMORY_STAGING_PARENT;
+  if (opts.stagingParent !== undefined) {
+    // no copies in memory this time, but what a killed backup left there still holds memory until removed
+    await removeStaleStaging(parent).catch(() => undefined);
+    return undefined;
+  }
   try {
     const fs = await statfs(parent);
     if (fs.type !== TMPFS_MAGIC) return undefined;
