@@ -574,6 +574,12 @@ describe('copies in memory', () => {
     expect(Object.values(dirs)).toEqual([memory, memory, memory]);
   });
 
+  it('puts every copy on disk when the memory staging is gone (removed under it)', async () => {
+    const gone = join(tmpdir(), `fole-memory-gone-${process.pid}`);
+    const dirs = await copyDirs({ memoryStaging: { dir: gone, budgetBytes: 64 * 1024 * 1024 } });
+    expect(Object.values(dirs)).toEqual([staging, staging, staging]);
+  });
+
   const root0 = process.getuid?.() === 0;
   it.runIf(canRun(root0, 'root, to mount a small tmpfs'))(
     'copies again on disk when the memory fills up under it',

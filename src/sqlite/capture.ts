@@ -257,10 +257,19 @@ export interface MemoryStaging {
   budgetBytes: number;
 }
 
-/** Bytes of the files in `dir` (the copies still there); a file that went meanwhile counts nothing. */
+/**
+ * Bytes of the files in `dir` (the copies still there); a file that went meanwhile counts nothing, and a directory
+ * that cannot be read counts as full (the copy then goes to disk).
+ */
 function bytesIn(dir: string): number {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
   let total = 0;
-  for (const name of readdirSync(dir)) total += lstatSync(join(dir, name), { throwIfNoEntry: false })?.size ?? 0;
+  for (const name of names) total += lstatSync(join(dir, name), { throwIfNoEntry: false })?.size ?? 0;
   return total;
 }
 
