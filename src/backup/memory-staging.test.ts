@@ -52,11 +52,11 @@ describe.runIf(canRun(root0, 'root, to mount a tmpfs'))('makeMemoryStaging', () 
       const shm = tmpfs(256);
       const dead = spawnSync('true').pid as number;
       const left = join(shm, `fole-backup-staging-${dead}-abc123`);
-      mkdirSync(left);
+      mkdirSync(left, { mode: 0o700 });
       writeFileSync(join(left, 'holder.json'), JSON.stringify({ host: hostname(), pid: dead, ...selfIdentity() }));
       writeFileSync(join(left, 'capture-x-00000-core_core.db'), Buffer.alloc(MiB));
       const live = join(shm, `fole-backup-staging-${process.ppid}-def456`);
-      mkdirSync(live);
+      mkdirSync(live, { mode: 0o700 });
       // the parent's record, but for its start time, which only the holder itself would know
       const { startTime: _, ...ours } = selfIdentity();
       writeFileSync(join(live, 'holder.json'), JSON.stringify({ host: hostname(), pid: process.ppid, ...ours }));

@@ -36,11 +36,10 @@ export async function makeMemoryStaging(opts: {
   parent?: string;
 }): Promise<MemoryStaging | undefined> {
   const parent = opts.parent ?? MEMORY_STAGING_PARENT;
-  if (opts.stagingParent !== undefined) {
-    // no copies in memory this time, but what a killed backup left there still holds memory until removed
-    await removeStaleStaging(parent).catch(() => undefined);
-    return undefined;
-  }
+  // first, whatever this backup does: what a killed backup left there holds memory until it is removed, and
+  // counts against the room measured below
+  await removeStaleStaging(parent).catch(() => undefined);
+  if (opts.stagingParent !== undefined) return undefined;
   try {
     const fs = await statfs(parent);
     if (fs.type !== TMPFS_MAGIC) return undefined;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { FoleBackupError } from '../errors.js';
 import type { TreeEntry } from '../snapshot/snapshot.js';
 import type { PlannedRecord } from './plan.js';
-import { keptEntry } from './save-files.js';
+import { keptEntry, requireStoredCopy } from './save-files.js';
 
 const record = (path: string, extra: Partial<PlannedRecord> = {}): PlannedRecord => ({
   path,
@@ -94,6 +94,15 @@ describe('keptEntry', () => {
       }
       expect(thrown).toBeInstanceOf(FoleBackupError);
       expect((thrown as FoleBackupError).code).toBe('INTERNAL');
+    }
+  });
+});
+
+describe('requireStoredCopy', () => {
+  it("fails the backup when a captured database's copy vanished or was replaced while it was stored", () => {
+    for (const out of [{ status: 'vanished' }, { status: 'not-a-file' }] as const) {
+      expect(() => requireStoredCopy('core/core.db', out)).toThrow(FoleBackupError);
+      expect(() => requireStoredCopy('core/core.db', out)).toThrow(/captured copy of core\/core.db was removed/);
     }
   });
 });

@@ -193,6 +193,7 @@ async function saveContent(
   const out = await (outcome?.stored ??
     s.store({ path: join(s.root, r.path), chunkSize: s.chunkSize, size: r.size, onBytes: s.progress.reading(r.path) }));
   s.progress.stored();
+  if (db !== undefined) requireStoredCopy(r.path, out);
   if (out.status === 'vanished') {
     s.notes.skip(r.path, 'vanished during backup');
     return undefined;
@@ -265,6 +266,22 @@ export function keptEntry(
 
 function hasChunks(e: TreeEntry, hasBlob: (id: string) => boolean): boolean {
   return (e.chunks ?? []).every(hasBlob);
+}
+
+/**
+ * A captured database's copy must have been stored. The copy is ours, in our private staging: gone or not a file
+ * means something removed it under us (a logout's removal of a user's /dev/shm files, say), and a captured
+ * database is never left out of a backup as a file that vanished would be.
+ */
+export function requireStoredCopy(
+  path: string,
+  out: StoreOutcome,
+): asserts out is Extract<StoreOutcome, { status: 'stored' }> {
+  if (out.status === 'stored') return;
+  throw new FoleBackupError('READ_ERROR', `the captured copy of ${path} was removed while it was stored`, {
+    path,
+    hint: 'run the backup again; if it happens again, name a --staging-dir on disk',
+  });
 }
 
 /** Puts each database copy into the repository as soon as the capture has made it (capture-databases' StoreCopy). */

@@ -1,5 +1,15 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -21,13 +31,35 @@ function deadPid(): number {
 /** A staging directory as a backup with `pid` (and `holder`, if given) leaves it. */
 function leftBehind(pid: number, holder?: object): string {
   const dir = join(parent, `fole-backup-staging-${pid}-abc123`);
-  mkdirSync(dir);
+  mkdirSync(dir, { mode: 0o700 });
   if (holder !== undefined)
     writeFileSync(join(dir, 'holder.json'), JSON.stringify({ host: hostname(), pid, ...holder }));
   return dir;
 }
 
 describe('removeStaleStaging', () => {
+  it("never removes a directory we do not make: another user's, one others may write into, a symlink", async () => {
+    const dead = deadPid();
+    const open = leftBehind(dead, selfIdentity());
+    chmodSync(open, 0o755);
+    const elsewhere = mkdtempSync(join(tmpdir(), 'fole-staging-target-'));
+    const link = join(parent, `fole-backup-staging-${deadPid()}-link00`);
+    symlinkSync(elsewhere, link);
+    try {
+      expect(await removeStaleStaging(parent)).toEqual([]);
+      expect([existsSync(open), existsSync(elsewhere)]).toEqual([true, true]);
+      if (process.getuid?.() === 0) {
+        chmodSync(open, 0o700);
+        chownSync(open, 4242, 4242);
+        expect(await removeStaleStaging(parent)).toEqual([]);
+        chownSync(open, 0, 0);
+        expect(await removeStaleStaging(parent)).toEqual(selfIdentity().pidNs === undefined ? [] : [open]);
+      }
+    } finally {
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
+  });
+
   it.runIf(canRun(selfIdentity().pidNs !== undefined, 'Linux /proc PID-namespace ids'))(
     'removes the staging of a process provably gone (same boot and PID namespace)',
     async () => {

@@ -6,7 +6,7 @@
  * in another container sharing this staging directory has pids of its own
  * (see src/host/process-identity.ts).
  */
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fsError } from '../errors.js';
@@ -32,11 +32,23 @@ export async function removeStaleStaging(parent: string): Promise<string[]> {
     const pid = Number(name.slice(PREFIX.length).split('-')[0]);
     if (!Number.isSafeInteger(pid) || pid === process.pid) continue;
     const dir = join(parent, name);
-    if (!(await gone(dir, pid))) continue;
+    if (!(await ours(dir)) || !(await gone(dir, pid))) continue;
     await rm(dir, { recursive: true, force: true });
     removed.push(dir);
   }
   return removed;
+}
+
+/**
+ * Whether `dir` is a staging directory as we make them: a directory (not a symlink) of our own user, mode 0700.
+ * The parent is usually world-writable (/tmp, /dev/shm): another user's directory of the same name is never
+ * removed, and one they could write into (swapping a subdirectory for a symlink while it is removed) is not ours.
+ */
+async function ours(dir: string): Promise<boolean> {
+  const st = await lstat(dir).catch(() => undefined);
+  return (
+    st !== undefined && st.isDirectory() && st.uid === (process.getuid?.() ?? st.uid) && (st.mode & 0o777) === 0o700
+  );
 }
 
 async function gone(dir: string, pid: number): Promise<boolean> {
