@@ -193,7 +193,12 @@ async function saveContent(
   const out = await (outcome?.stored ??
     s.store({ path: join(s.root, r.path), chunkSize: s.chunkSize, size: r.size, onBytes: s.progress.reading(r.path) }));
   s.progress.stored();
-  if (db !== undefined) requireStoredCopy(r.path, out);
+  if (db !== undefined && out.status !== 'stored') {
+    // a failed capture removes every copy it made, stored ones too: its error (a damaged database's STOP) is the
+    // one to report, not the copy it took away
+    await s.failure;
+    requireStoredCopy(r.path, out);
+  }
   if (out.status === 'vanished') {
     s.notes.skip(r.path, 'vanished during backup');
     return undefined;
