@@ -8,7 +8,7 @@
  */
 import { rm } from 'node:fs/promises';
 import { FoleBackupError } from '../errors.js';
-import { SQLITE_SIDE_SUFFIXES } from '../sqlite/side-files.js';
+import { withSideFiles } from '../sqlite/side-files.js';
 import type { SnapshotDatabase } from '../snapshot/snapshot.js';
 import type { CapturedDatabase, CaptureResult, MemoryStaging, SettledDatabase } from '../sqlite/capture.js';
 import { captureOnThread } from '../sqlite/capture-thread.js';
@@ -94,7 +94,7 @@ export function captureStorageDatabases(
 
 /** A stored copy and any side file SQLite left beside it; what cannot be removed now goes with the staging. */
 function removeCopyFiles(copy: string): void {
-  for (const f of [copy, ...SQLITE_SIDE_SUFFIXES.map((x) => copy + x)]) rm(f, { force: true }).catch(() => undefined);
+  for (const f of withSideFiles(copy)) rm(f, { force: true }).catch(() => undefined);
 }
 
 /**

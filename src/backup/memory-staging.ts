@@ -17,7 +17,7 @@ import { realpath, statfs } from 'node:fs/promises';
 import type { MemoryStaging } from '../sqlite/capture.js';
 import { isInside } from '../fs/inside-root.js';
 import { memoryAvailable } from '../host/memory-available.js';
-import { makeStaging, removeStaleStaging } from './staging.js';
+import { createStaging, removeStaleStaging } from './staging.js';
 
 /** Where Linux keeps a tmpfs for every user. */
 const MEMORY_STAGING_PARENT = '/dev/shm';
@@ -47,7 +47,7 @@ export async function makeMemoryStaging(opts: {
     if (isInside(real, opts.root)) return undefined;
     const budgetBytes = Math.floor(Math.min(memoryAvailable() / 4, (fs.bavail * fs.bsize) / 2));
     if (budgetBytes < MIN_BUDGET_BYTES) return undefined;
-    return { dir: await makeStaging(real), budgetBytes };
+    return { dir: await createStaging(real), budgetBytes };
   } catch {
     return undefined;
   }

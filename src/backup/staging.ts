@@ -74,9 +74,17 @@ async function gone(dir: string, pid: number): Promise<boolean> {
   return age > UNRECORDED_STALE_MS;
 }
 
-/** Create a private (0700) staging dir under `parent` (default: the OS temp dir), with its holder record. */
+/**
+ * Create a private (0700) staging dir under `parent` (default: the OS temp dir), with its holder record, once what
+ * killed runs left there is removed.
+ */
 export async function makeStaging(parent = tmpdir()): Promise<string> {
   await removeStaleStaging(parent);
+  return createStaging(parent);
+}
+
+/** makeStaging without the sweep, for a caller that has just swept `parent` itself. */
+export async function createStaging(parent: string): Promise<string> {
   let dir: string;
   try {
     dir = await mkdtemp(join(parent, `${PREFIX}${process.pid}-`));

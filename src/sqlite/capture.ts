@@ -59,7 +59,7 @@
  * connections per database, ~165 KB each, are held at the instant). One that had a
  * `-wal` gets an R just to be closed after W, as above.
  */
-import { SQLITE_SIDE_SUFFIXES } from './side-files.js';
+import { withSideFiles } from './side-files.js';
 import { openDatabaseInside } from './open-inside.js';
 import type Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
@@ -436,6 +436,7 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
         continue;
       }
       const name = `${prefix}-${String(i).padStart(5, '0')}-${safeName(s.rel)}`;
+      const onDisk = join(opts.stagingDir, name);
       let dest = join(copyDirFor(s, opts), name);
       createCopyFile(dest, s.rel);
       s.copy = dest;
@@ -445,10 +446,9 @@ export async function captureDatabases(opts: CaptureOptions): Promise<CaptureRes
           await copySource(s, dest, opts.backupStepPages, opts.signal);
         } catch (err) {
           // memory that filled up meanwhile (another program's files in the same tmpfs): the copy again, on disk
-          if (dest === join(opts.stagingDir, name) || !(err instanceof FoleBackupError) || err.code !== 'NO_SPACE')
-            throw err;
+          if (dest === onDisk || !(err instanceof FoleBackupError) || err.code !== 'NO_SPACE') throw err;
           removeCopy(s);
-          dest = join(opts.stagingDir, name);
+          dest = onDisk;
           createCopyFile(dest, s.rel);
           s.copy = dest;
           await copySource(s, dest, opts.backupStepPages, opts.signal);
@@ -560,7 +560,7 @@ function setAsideHardLinks(byPath: readonly Source[], optional: ReadonlySet<stri
 /** Remove a source's copy in staging, with any side file SQLite left beside it. */
 function removeCopy(s: Source): void {
   if (s.copy === undefined) return;
-  for (const f of [s.copy, ...SQLITE_SIDE_SUFFIXES.map((x) => s.copy + x)]) rmSync(f, { force: true });
+  for (const f of withSideFiles(s.copy)) rmSync(f, { force: true });
   s.copy = undefined;
 }
 
