@@ -101,6 +101,25 @@ export interface ObjectReader {
   close(): Promise<void>;
 }
 
+/**
+ * A new object whose bytes are appended as they come and whose name is given at the end (Backend.createDraft).
+ * Until it is committed, and after a crash, it is a temporary file (listTemporary).
+ */
+export interface ObjectDraft {
+  /**
+   * Append `parts` after everything appended before. Appends may overlap (each has its place); the caller MUST
+   * NOT modify a part until its append settles. A failed append fails the draft: commit throws its error.
+   */
+  append(parts: readonly Uint8Array[]): Promise<void>;
+  /**
+   * Make the draft the object `h` (of the type it was created for), atomically and durably as save() does, once
+   * every append has settled. On failure nothing is stored and the draft is gone; NO_SPACE for a full storage.
+   */
+  commit(h: ObjectHandle): Promise<void>;
+  /** Drop the draft (after a failure, or when it is not wanted); never throws. Safe to call more than once. */
+  discard(): Promise<void>;
+}
+
 /** A temporary file an interrupted save left behind (Backend.listTemporary). */
 export interface TemporaryFile {
   /** Where it is in the repository, e.g. "index/.tmp-…", "data/3f/.tmp-…", ".tmp-…". */
@@ -167,6 +186,13 @@ export interface Backend {
    * made of such objects, so a second writer can never overwrite or fork them.
    */
   saveNew(h: ObjectHandle, data: Bytes): Promise<void>;
+
+  /**
+   * Optional: start an object of `type` written piece by piece, named when it is complete (a pack is named by the
+   * hash of its bytes), so that a writer need not hold it in memory. Errors (a folder that cannot be written)
+   * surface on the first append or on commit. A backend without it is written with save().
+   */
+  createDraft?(type: Exclude<ObjectType, 'config'>): ObjectDraft;
 
   /**
    * Read an object, or `range` of it. MUST throw FoleBackupError('NOT_FOUND') if the

@@ -15,6 +15,7 @@ import { chmod, lstat, mkdir, open, readdir, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { errnoCode, FoleBackupError, fsError } from '../errors.js';
 import {
+  createDraftFile,
   fsyncDir,
   removeDurable,
   writeFileAtomic,
@@ -22,7 +23,7 @@ import {
   type FileBytes,
   type FileWriter,
 } from '../fs/durable.js';
-import type { Backend, ByteRange, Bytes, ObjectHandle, ObjectReader } from './backend.js';
+import type { Backend, ByteRange, Bytes, ObjectDraft, ObjectHandle, ObjectReader, ObjectType } from './backend.js';
 import { beyondEnd, checkHandle, checkRange, LATER_TYPES, OBJECT_TYPES } from './backend.js';
 import { FolderBackend, type FileFacts, type FolderAccess, type FolderEntry } from './folders.js';
 
@@ -85,6 +86,26 @@ export class LocalBackend extends FolderBackend implements Backend {
    */
   saveFrom(h: ObjectHandle, source: AsyncIterable<Uint8Array>, opts: { createOnly: boolean }): Promise<void> {
     return this.write(h, source, opts.createOnly ? writeFileExclusive : writeFileAtomic);
+  }
+
+  /** A draft in the repository's folder (which always exists), renamed into its type's folder when committed. */
+  createDraft(type: Exclude<ObjectType, 'config'>): ObjectDraft {
+    const draft = createDraftFile(this.dir);
+    return {
+      append: (parts) => draft.append(parts),
+      commit: async (h) => {
+        try {
+          if (h.type !== type) throw new FoleBackupError('INTERNAL', `a draft of ${type} committed as ${h.type}`);
+          checkHandle(h);
+          if (h.type === 'data' || LATER_TYPES.includes(h.type)) await this.ensurePrefixDir(dirname(this.pathOf(h)));
+        } catch (err) {
+          await draft.discard();
+          throw err;
+        }
+        await draft.publish(this.pathOf(h));
+      },
+      discard: () => draft.discard(),
+    };
   }
 
   private async write(h: ObjectHandle, data: FileBytes, how: FileWriter): Promise<void> {

@@ -8,6 +8,7 @@ import type {
   ByteRange,
   Bytes,
   ImmutabilityReport,
+  ObjectDraft,
   ObjectHandle,
   ObjectInfo,
   ObjectReader,
@@ -23,6 +24,7 @@ export function describeHandle(h: ObjectHandle): string {
 
 /** A stand-in for another backend: has an optional method exactly when that backend has it (set by the subclass). */
 export abstract class StandInBackend {
+  createDraft?: (type: Exclude<ObjectType, 'config'>) => ObjectDraft;
   openReader?: (h: ObjectHandle) => Promise<ObjectReader>;
   loadStream?: (h: ObjectHandle, range: ByteRange) => AsyncIterable<Uint8Array>;
   listTemporary?: () => AsyncIterable<TemporaryFile>;
@@ -35,8 +37,18 @@ export abstract class StandInBackend {
 export abstract class WrappedBackend extends StandInBackend implements Backend {
   constructor(readonly inner: Backend) {
     super();
-    const { openReader, loadStream, listTemporary, removeTemporary, storageFacts, retainedUntil, probeImmutability } =
-      inner;
+    const {
+      createDraft,
+      openReader,
+      loadStream,
+      listTemporary,
+      removeTemporary,
+      storageFacts,
+      retainedUntil,
+      probeImmutability,
+    } = inner;
+    // a draft's appends cannot be repeated one by one: a wrapper passes it through as it is
+    if (createDraft !== undefined) this.createDraft = (type) => createDraft.call(inner, type);
     if (openReader !== undefined) {
       this.openReader = (h) => this.openReaderOf(h, () => openReader.call(inner, h));
     }

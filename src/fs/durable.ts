@@ -100,6 +100,84 @@ async function writeThroughTemp(
   await fsyncDir(dir);
 }
 
+/**
+ * A file written piece by piece before its name is known (a pack is named by the hash of its bytes): its pieces
+ * go to a fresh temp file in `dir` as they come, so they need not be held in memory, and publish() gives it its
+ * final name with writeFileAtomic's guarantees. A draft that is never published is a `.tmp-*` file: discard()
+ * removes it, and one a crash leaves behind is what prune removes.
+ */
+export interface DraftFile {
+  /** Append `parts` after everything appended before (appends may overlap: each has its own position). */
+  append(parts: readonly Uint8Array[]): Promise<void>;
+  /**
+   * Wait for the appends, fsync, rename to `path` (replacing what is there) and fsync its directory. Errors are
+   * fsErrors for `path` (a full disk is NO_SPACE); on failure the temp file is removed.
+   */
+  publish(path: string): Promise<void>;
+  /** Remove the temp file (after a failure, or when the draft is not wanted); never throws. */
+  discard(): Promise<void>;
+}
+
+/** Start a draft in `dir` (which must exist). The temp file is made at once; an error opening it comes out of the
+ * first append, or of publish. */
+export function createDraftFile(dir: string, opts: WriteOptions = {}): DraftFile {
+  const tmp = join(dir, TEMP_PREFIX + randomBytes(8).toString('hex'));
+  // 'wx': never follow or reuse an existing file under the temp name
+  const opened = open(tmp, 'wx', opts.mode ?? 0o600);
+  opened.catch(() => undefined);
+  let size = 0;
+  let accepting = true;
+  let failure: FoleBackupError | undefined;
+  const appends = new Set<Promise<void>>();
+  let removed: Promise<void> | undefined;
+  const remove = (): Promise<void> =>
+    (removed ??= (async () => {
+      accepting = false;
+      await Promise.allSettled([...appends]);
+      const fh = await opened.catch(() => undefined);
+      if (fh === undefined) return;
+      await fh.close().catch(() => undefined);
+      await rm(tmp, { force: true }).catch(() => undefined);
+    })());
+  return {
+    append(parts) {
+      if (!accepting) return Promise.reject(new FoleBackupError('INTERNAL', `write ${tmp}: the draft has ended`));
+      const at = size;
+      for (const p of parts) size += p.length;
+      const write = opened
+        .then((fh) => writeAll(fh, parts, at))
+        .catch((err: unknown) => {
+          failure ??= fsError('write', tmp, err);
+          throw failure;
+        });
+      appends.add(write);
+      const done = (): boolean => appends.delete(write);
+      void write.then(done, done);
+      return write;
+    },
+    async publish(path) {
+      if (!accepting) throw new FoleBackupError('INTERNAL', `write ${path}: the draft has ended`);
+      accepting = false;
+      try {
+        const fh = await opened;
+        // every append settled before the file goes; the first that failed fails the draft
+        await Promise.allSettled([...appends]);
+        if (failure !== undefined) throw failure;
+        await fh.sync();
+        await fh.close();
+        await rename(tmp, path);
+        removed = Promise.resolve();
+      } catch (err) {
+        await remove();
+        throw fsError('write', path, err);
+      }
+      // the new name must be durable; the temp name's removal need not be (a `.tmp-*` name is never an object)
+      await fsyncDir(dirname(path));
+    },
+    discard: remove,
+  };
+}
+
 function isStream(data: FileBytes): data is AsyncIterable<Uint8Array> {
   return Symbol.asyncIterator in data;
 }

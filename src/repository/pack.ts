@@ -38,11 +38,17 @@ export function layoutDigest(blobs: readonly PackedBlob[]): string {
   return h.digest('hex');
 }
 
-/** Collects sealed blobs in memory until the pack is finished. */
+/**
+ * Collects sealed blobs until the pack is finished. Their bytes stay here until taken (takeParts: a pack written
+ * to its object as it fills) or until finish() hands them over with the header; the pack's name, the SHA-256 of
+ * all its bytes, is hashed as they leave.
+ */
 export class PackBuilder {
-  private readonly parts: Buffer[] = [];
+  private parts: Buffer[] = [];
   private readonly entries: PackedBlob[] = [];
+  private readonly hash = createHash('sha256');
   private bytes = 0;
+  private kept = 0;
 
   get size(): number {
     return this.bytes;
@@ -50,6 +56,11 @@ export class PackBuilder {
 
   get count(): number {
     return this.entries.length;
+  }
+
+  /** Bytes added and not yet taken. */
+  get untaken(): number {
+    return this.kept;
   }
 
   /** Append an already sealed blob. */
@@ -63,11 +74,21 @@ export class PackBuilder {
       this.parts.push(sealed);
     }
     this.bytes += sealed.length;
+    this.kept += sealed.length;
+  }
+
+  /** The bytes added since the last take, in order: the caller writes them where the pack goes. */
+  takeParts(): Buffer[] {
+    const parts = this.parts;
+    for (const p of parts) this.hash.update(p);
+    this.parts = [];
+    this.kept = 0;
+    return parts;
   }
 
   /**
-   * Seal the header and return the pack's bytes (as parts, in order: never copied
-   * into one buffer), its size, its name and its entries.
+   * Seal the header and return the rest of the pack's bytes (the parts not taken, the header and its length, in
+   * order: never copied into one buffer), its size, its name and its entries.
    */
   finish(key: Uint8Array): { name: string; parts: Buffer[]; size: number; blobs: PackedBlob[] } {
     const header = Buffer.alloc(this.entries.length * HEADER_ENTRY_BYTES);
@@ -82,11 +103,11 @@ export class PackBuilder {
     const sealedHeader = seal(key, header, AAD.packHeader);
     const trailer = Buffer.alloc(4);
     trailer.writeUInt32LE(sealedHeader.length, 0);
-    const parts = [...this.parts, sealedHeader, trailer];
-    const hash = createHash('sha256');
-    for (const p of parts) hash.update(p);
+    const parts = [...this.takeParts(), sealedHeader, trailer];
+    this.hash.update(sealedHeader);
+    this.hash.update(trailer);
     return {
-      name: hash.digest('hex'),
+      name: this.hash.digest('hex'),
       parts,
       size: this.bytes + sealedHeader.length + trailer.length,
       blobs: this.entries,

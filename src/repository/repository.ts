@@ -41,7 +41,8 @@ import { DamageBook, describeNote } from './damage-book.js';
 import { loadDamageRecords } from './damage.js';
 import { openBlob } from './open-blob.js';
 import type { PackReaders } from './pack-readers.js';
-import { PackBuilder, parsePackHeader, type PackedBlob } from './pack.js';
+import { OpenPack } from './open-pack.js';
+import { parsePackHeader, type PackedBlob } from './pack.js';
 import { forEachConcurrent } from '../concurrency/for-each.js';
 import type { ProgressReporter } from '../progress/reporter.js';
 
@@ -79,7 +80,7 @@ export const MAX_UPLOADS = 2;
  * (src/repository/slices.ts). */
 export class Repository {
   readonly index = new MasterIndex();
-  private builder = new PackBuilder();
+  private pack: OpenPack;
   /** Blob ids in the open pack or in packs being uploaded: not yet in the index. */
   private readonly pending = new Set<string>();
   /** Claimed by a worker, not yet delivered (a subset of pending). */
@@ -92,7 +93,7 @@ export class Repository {
   private uploadError: unknown;
   /** Bytes written to the backend by this handle (packs + index files). */
   addedBytes = 0;
-  /** Pack uploads this handle lets run at once (each holds one finished pack in memory). */
+  /** Pack uploads this handle lets run at once (each holds its pack in memory where the backend takes no drafts). */
   private maxUploads = MAX_UPLOADS;
 
   private constructor(
@@ -101,7 +102,9 @@ export class Repository {
     private readonly key: MasterKey,
     /** The key file this handle was opened with. */
     readonly keyName: string,
-  ) {}
+  ) {
+    this.pack = new OpenPack(backend);
+  }
 
   /** Create a new repository on an empty backend location. */
   static async init(backend: Backend, password: string, opts: InitOptions = {}): Promise<Repository> {
@@ -412,9 +415,9 @@ export class Repository {
     if (opts.evenIfIndexed ? this.pending.has(id) : this.hasBlob(id)) return 0;
     const { bytes, compression } = maybeCompress(plain);
     const sealed = seal(this.key.encrypt, bytes, AAD.blob(type, Buffer.from(id, 'hex')));
-    this.builder.add(id, type, sealed, plain.length, compression);
+    this.pack.add(id, type, sealed, plain.length, compression);
     this.pending.add(id);
-    if (this.builder.size >= this.config.packSize) await this.finishPack();
+    await this.added();
     return sealed.length;
   }
 
@@ -442,9 +445,15 @@ export class Repository {
   ): Promise<number> {
     if (this.uploadError !== undefined) throw this.uploadError;
     this.claimed.delete(id);
-    this.builder.add(id, type, sealed, rawLength, compression);
-    if (this.builder.size >= this.config.packSize) await this.finishPack();
+    this.pack.add(id, type, sealed, rawLength, compression);
+    await this.added();
     return sealed.length;
+  }
+
+  /** After a blob is added to the open pack: finish it when full, else let it write what it holds. */
+  private async added(): Promise<void> {
+    if (this.pack.size >= this.config.packSize) await this.finishPack();
+    else await this.pack.settle();
   }
 
   /**
@@ -533,7 +542,7 @@ export class Repository {
         `${this.claimed.size} claimed blobs were never delivered; refusing to write an index for them`,
       );
     }
-    if (this.builder.count > 0) await this.finishPack();
+    if (this.pack.count > 0) await this.finishPack();
     while (this.uploads.size > 0) await Promise.race(this.uploads);
     if (this.uploadError !== undefined) throw this.uploadError;
     await this.writeIndex();
@@ -549,12 +558,12 @@ export class Repository {
   }
 
   private async finishPack(): Promise<void> {
-    const builder = this.builder;
-    this.builder = new PackBuilder();
-    const pack = builder.finish(this.key.encrypt);
+    const open = this.pack;
+    this.pack = new OpenPack(this.backend);
+    const pack = open.finish(this.key.encrypt);
     const upload = (async () => {
       try {
-        await this.backend.save({ type: 'data', name: pack.name }, pack.parts);
+        await pack.store();
         this.addedBytes += pack.size;
         this.unindexed.push({ name: pack.name, blobs: pack.blobs });
         this.written?.push({ name: pack.name, blobs: pack.blobs });
@@ -617,13 +626,16 @@ export class Repository {
 
   /** Forget blobs that were added but not flushed (after a failed backup). */
   discardPending(): void {
-    this.builder = new PackBuilder();
+    void this.pack.discard();
+    this.pack = new OpenPack(this.backend);
     this.pending.clear();
     this.claimed.clear();
     this.uploadError = undefined;
   }
 
   async close(): Promise<void> {
+    // a pack left open (a backup that failed) is not kept half written
+    await this.pack.discard();
     await this.backend.close();
   }
 }
