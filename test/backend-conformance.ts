@@ -231,6 +231,47 @@ export function describeBackendConformance(name: string, make: () => Promise<Bac
       await expect(r.read({ offset: 0, length: 1 })).rejects.toThrow(/closed/);
     });
 
+    it('writes a draft piece by piece, unseen until committed; a dropped one leaves nothing (drafts)', async () => {
+      const b = await created();
+      if (b.createDraft === undefined) return;
+      const parts = [randomBytes(70_000), Buffer.alloc(0), randomBytes(5), randomBytes(300_000)];
+      const whole = Buffer.concat(parts);
+      const draft = b.createDraft('data');
+      // appends overlap, as an open pack's do
+      await Promise.all([
+        draft.append([parts[0] as Buffer, parts[1] as Buffer]),
+        draft.append([parts[2] as Buffer]),
+        draft.append([parts[3] as Buffer]),
+      ]);
+      expect(await listAll(b, 'data')).toEqual([]);
+      const h = { type: 'data' as const, name: randomName() };
+      await draft.commit(h);
+      expect((await b.load(h)).equals(whole)).toBe(true);
+      expect(await listAll(b, 'data')).toEqual([{ name: h.name, size: whole.length }]);
+      await expect(draft.append([randomBytes(1)])).rejects.toThrow(/ended/);
+      // committed over an existing name: replaced, as save does
+      const again = b.createDraft('data');
+      await again.append([randomBytes(7)]);
+      await again.commit(h);
+      expect((await b.stat(h)).size).toBe(7);
+      // dropped, or committed as another type: nothing stored, nothing left
+      const dropped = b.createDraft('index');
+      await dropped.append([randomBytes(10)]);
+      await dropped.discard();
+      await dropped.discard();
+      await expect(dropped.append([randomBytes(1)])).rejects.toThrow(/ended/);
+      const wrong = b.createDraft('index');
+      await wrong.append([randomBytes(10)]);
+      await expectCode(wrong.commit({ type: 'data', name: randomName() }), 'INTERNAL');
+      expect(await listAll(b, 'index')).toEqual([]);
+      expect((await listAll(b, 'data')).map((o) => o.name)).toEqual([h.name]);
+      if (b.listTemporary !== undefined) {
+        const left = [];
+        for await (const t of b.listTemporary()) left.push(t.path);
+        expect(left).toEqual([]);
+      }
+    });
+
     it('replaces an object when the same name is saved again', async () => {
       const b = await created();
       const h = { type: 'index' as const, name: randomName() };

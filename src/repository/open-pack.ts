@@ -72,7 +72,8 @@ export class OpenPack {
   }
 
   private append(parts: readonly Uint8Array[]): ObjectDraft {
-    const draft = (this.draft ??= (this.backend.createDraft as NonNullable<Backend['createDraft']>)('data'));
+    this.draft ??= (this.backend.createDraft as NonNullable<Backend['createDraft']>)('data');
+    const draft = this.draft;
     let bytes = 0;
     for (const p of parts) bytes += p.length;
     this.appending += bytes;
