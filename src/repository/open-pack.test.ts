@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { canRun, onTmpfs } from '../../test/needs.js';
 import { makeLocalRepo, TEST_PASSWORD } from '../../test/repo-helpers.js';
 import { scratchDir } from '../../test/scratch.js';
+import type { Backend } from '../backend/backend.js';
 import { LocalBackend } from '../backend/local.js';
 import { MemoryBackend } from '../backend/memory.js';
 import { SharedBackend } from '../backend/shared.js';
@@ -101,7 +102,7 @@ describe('the open pack', () => {
   });
 
   it('is kept in memory and saved whole where the backend takes no drafts', async () => {
-    const backend = new MemoryBackend();
+    const backend: Backend = new MemoryBackend();
     expect(backend.createDraft).toBeUndefined();
     const repo = await Repository.init(backend, TEST_PASSWORD, { kdf: { N: 1024, r: 8, p: 1 } });
     const some = blobs(3, 512 * 1024);
