@@ -3,7 +3,10 @@
  * file and renaming it (src/fs/durable.ts). Readers never see them; they only
  * take space. `check` counts them, `prune` removes those old enough that no
  * writer can still be at work on them: a save keeps its temp file's mtime
- * recent while it writes, and renames it within seconds.
+ * recent while it writes, and renames it within seconds. An open pack's draft
+ * (src/repository/open-pack.ts) lives as long as its backup, but prune holds
+ * the exclusive lock, which no backup shares; one removed after a forced
+ * unlock fails that backup at its rename, leaving nothing partial.
  */
 import type { Backend, TemporaryFile } from '../backend/backend.js';
 
