@@ -6,7 +6,7 @@
  */
 const FLOORS = [
   ['errors.ts'],
-  // native: the module built from native/ (encryption, directories read ahead, malloc's threshold)
+  // native: the module built from native/ (encryption, directories read ahead)
   ['host', 'native'],
   ['concurrency', 'crypto', 'progress'],
   ['fs'],

@@ -1,4 +1,4 @@
-/* How glibc's malloc gives freed memory back to the system (src/native/malloc.ts says why). */
+/* How glibc's malloc gives freed memory back to the system (src/host/malloc.ts says why). */
 #include "fole_native.h"
 #ifdef __GLIBC__
 #include <malloc.h>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nativeModule } from './module.js';
+import { nativeModule } from '../native/module.js';
 import { returnFreedBuffers } from './malloc.js';
 
 /** glibc's, as on every machine this is built for (Debian); musl has no such setting. */

@@ -8,7 +8,7 @@
  * wall time; a backup 217–229 instead of 229–238, for ~5% more (fresh pages faulted in for every buffer), so only
  * restores set it (docs/BENCHMARKS.md, "Memory").
  */
-import { optionalNativeModule } from './module.js';
+import { optionalNativeModule } from '../native/module.js';
 
 /** Blocks from this size on get a mapping of their own. */
 const MMAP_THRESHOLD = 256 * 1024;
