@@ -5,6 +5,5 @@
 
 int register_aead(napi_env env, napi_value exports);
 int register_read_ahead(napi_env env, napi_value exports);
-int register_malloc(napi_env env, napi_value exports);
 
 #endif

@@ -1,10 +1,7 @@
-/* fole_native.node: AES-256-GCM (aead.c), directories and files read ahead (read-ahead.c), and malloc's mmap
- * threshold (malloc.c). */
+/* fole_native.node: AES-256-GCM (aead.c), and directories and files read ahead (read-ahead.c). */
 #include "fole_native.h"
 
 NAPI_MODULE_INIT() {
-  if (!register_aead(env, exports) || !register_read_ahead(env, exports) || !register_malloc(env, exports)) {
-    return NULL;
-  }
+  if (!register_aead(env, exports) || !register_read_ahead(env, exports)) return NULL;
   return exports;
 }

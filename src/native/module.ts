@@ -21,8 +21,6 @@ export interface NativeModule {
   readAhead(path: string | Uint8Array): void;
   /** Have the kernel read the regular file at `path` into its page cache, in the background; never via a symlink. */
   readFileAhead(path: string | Uint8Array): void;
-  /** glibc's M_MMAP_THRESHOLD fixed at `bytes` (1 to 32 MiB); false where malloc has no such setting. */
-  fixMmapThreshold(bytes: number): boolean;
 }
 
 // src/native/ and dist/native/ are both two levels below the package root, where native/ is

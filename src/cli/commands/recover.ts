@@ -40,8 +40,6 @@ Example:
       return run(async (ctx) => {
         if (target === '') throw new UsageError('--target is empty');
         const { recover } = await import('../../restore/recover.js');
-        // a restore's spans are read on one thread and freed on another (src/host/malloc.ts)
-        (await import('../../host/malloc.js')).returnFreedBuffers();
         const r = await recover(target, { reporter: ctx.reporter });
         ctx.reporter.stop();
         ctx.out.report(r, () => describeRecover(r));

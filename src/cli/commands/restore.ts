@@ -228,8 +228,6 @@ Examples:
         if (flags.storageLockWait !== undefined)
           storageLockWaitMs = parseSeconds('--storage-lock-wait', flags.storageLockWait, { max: 86_400 });
         const { restore } = await import('../../restore/restore.js');
-        // a restore's spans are read on one thread and freed on another (src/host/malloc.ts)
-        (await import('../../host/malloc.js')).returnFreedBuffers();
         const { assertTargetAsApproved, restoreApprovalPlan } = await import('../../restore/approval-plan.js');
         const repo = await ctx.openRepo(flags.dryRun === true ? 'restore-preview' : 'restore');
         try {
