@@ -46,9 +46,7 @@ export async function removeStaleStaging(parent: string): Promise<string[]> {
  */
 async function ours(dir: string): Promise<boolean> {
   const st = await lstat(dir).catch(() => undefined);
-  return (
-    st !== undefined && st.isDirectory() && st.uid === (process.getuid?.() ?? st.uid) && (st.mode & 0o777) === 0o700
-  );
+  return st?.isDirectory() === true && st.uid === (process.getuid?.() ?? st.uid) && (st.mode & 0o777) === 0o700;
 }
 
 async function gone(dir: string, pid: number): Promise<boolean> {
