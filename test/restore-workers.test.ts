@@ -5,15 +5,25 @@
  * terminated from outside), stop the restore. Each time the restore rejects
  * with the error it must, staging and journal are gone, the target is as it
  * was, no descriptor is left open and no worker thread is left running.
+ *
+ * And the buffers a restore reads its spans into (src/restore/span-buffers.ts)
+ * go to a worker with a span and come back with its answer: counted by the
+ * buffers of a span's size or more the main thread allocates while it restores
+ * a file of many spans — without the round trip one per span, with it no more
+ * than the spans held at once. The bytes must be the backup's, also where a
+ * reader gives buffers of its own (the retry wrapper, as S3 and SFTP are read)
+ * and where a read fails and is tried again.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FaultInjectingBackend } from '../src/backend/fault.js';
 import type { Backend, ByteRange, ObjectHandle, ObjectReader } from '../src/backend/backend.js';
 import { LocalBackend } from '../src/backend/local.js';
+import { RetryBackend } from '../src/backend/retry.js';
 import { WrappedBackend } from '../src/backend/wrapped.js';
 import { FoleBackupError } from '../src/errors.js';
 import type { ProgressReporter } from '../src/progress/reporter.js';
@@ -343,4 +353,68 @@ describe('restore from a backend that streams its reads', () => {
   it('stop when aborted in the middle of streamed reads: ABORTED, nothing left behind', async () => {
     await expectCleanFailureThrough(new Streaming(new LocalBackend(repoDir)), ABORTED, abortedOnFirstBytes());
   });
+});
+
+const MiB = 1024 * 1024;
+const BIG_FILE = 'projects/p1/files/big.bin';
+const sha256 = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');
+/** FileWriter's: 2 per worker + 2, one worker per core up to 8. */
+const MAX_HELD = 2 * Math.min(8, availableParallelism()) + 2;
+
+describe('restore span buffers', () => {
+  let dir: string;
+  let big: { repoDir: string; backupId: string };
+  /** SHA-256 of the big file as backed up. */
+  let bigHash: string;
+  /** The first restore's tree (its databases are the captured copies, not the sources): every restore matches. */
+  let firstTree: string | undefined;
+
+  beforeAll(async () => {
+    dir = join(work, 'span-buffers');
+    mkdirSync(dir);
+    // spans are cut at 4 MiB: a random file of this size is read in more spans than are ever held
+    big = await backedUpFoleTree(dir, { bigBytes: (MAX_HELD + 8) * 4 * MiB });
+    bigHash = sha256(join(dir, 'src', BIG_FILE));
+  }, 120_000);
+
+  /** Restore through `backend`, counting the main thread's allocations of a span's size or more. */
+  async function restoreCounting(backend: Backend): Promise<{ large: number }> {
+    const spy = vi.spyOn(Buffer, 'allocUnsafeSlow');
+    const target = join(dir, `t${++n}`);
+    const repo = await Repository.open(backend, TEST_PASSWORD);
+    try {
+      await restore(repo, big.backupId, { target, confirm: big.backupId, foleVersion: '2.3.1' });
+      const large = spy.mock.calls.filter(([size]) => size >= MiB).length;
+      expect(sha256(join(target, BIG_FILE))).toBe(bigHash);
+      const tree = treeHash(target, { ignoreRoot: true });
+      firstTree ??= tree;
+      expect(tree).toBe(firstTree);
+      return { large };
+    } finally {
+      spy.mockRestore();
+      await repo.close();
+      rmSync(target, { recursive: true, force: true });
+    }
+  }
+
+  it('reads every span into one of at most as many buffers as spans are held, and restores the exact bytes', async () => {
+    const { large } = await restoreCounting(new LocalBackend(big.repoDir));
+    expect(large).toBeGreaterThan(0);
+    // without the buffers coming back: one allocation per span, MAX_HELD + 8 of them at least
+    expect(large).toBeLessThanOrEqual(MAX_HELD);
+  }, 120_000);
+
+  it('restores the exact bytes from a reader that reads into buffers of its own (retried reads)', async () => {
+    await restoreCounting(new RetryBackend(new LocalBackend(big.repoDir), { attempts: 2 }));
+  }, 120_000);
+
+  it('restores the exact bytes when a read fails and is tried again', async () => {
+    // a backend without readers: every span is a load of its own, the fifth of them fails once
+    const reset = Object.assign(new Error('connection reset'), { code: 'ECONNRESET' });
+    const faulty = new FaultInjectingBackend(new LocalBackend(big.repoDir)).failNth('load', 5, reset);
+    let retried = 0;
+    const retrying = new RetryBackend(faulty, { attempts: 3, sleep: async () => {}, onRetry: () => retried++ });
+    await restoreCounting(retrying);
+    expect(retried).toBe(1);
+  }, 120_000);
 });

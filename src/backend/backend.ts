@@ -95,8 +95,13 @@ export interface ByteRange {
 export interface ObjectReader {
   /** The object's size when it was opened. */
   readonly size: number;
-  /** Like Backend.load(h, range): a buffer of the caller's own. */
-  read(range: ByteRange): Promise<Buffer>;
+  /**
+   * Like Backend.load(h, range): a buffer of the caller's own. `into` (at least range.length bytes): a buffer of
+   * the caller's the reader may read into, the result then viewing its start; a reader that cannot (or may leave a
+   * read running after it failed, as one that retries over a network) ignores it. The caller must not touch `into`
+   * until the read settles.
+   */
+  read(range: ByteRange, into?: Uint8Array): Promise<Buffer>;
   /** Release the object; reads under way finish first. Safe to call more than once. */
   close(): Promise<void>;
 }

@@ -150,12 +150,12 @@ export class LocalBackend extends FolderBackend implements Backend {
     let closing: Promise<void> | undefined;
     return {
       size,
-      read: async (range) => {
+      read: async (range, into) => {
         checkRange(path, range);
         if (closing !== undefined)
           throw new FoleBackupError('INTERNAL', `read ${path}: the reader is closed`, { path });
         try {
-          return await readRange(handle, path, range, size);
+          return await readRange(handle, path, range, size, into);
         } catch (err) {
           throw fsError('read', path, err);
         }
@@ -281,9 +281,19 @@ function notEmpty(dir: string, why: string): FoleBackupError {
  * zero-filled (every byte is read into, or the read fails), never a slice of
  * Node's shared pool (callers may transfer it to a worker).
  */
-async function readRange(fh: FileHandle, path: string, range: ByteRange, size: number): Promise<Buffer> {
+async function readRange(
+  fh: FileHandle,
+  path: string,
+  range: ByteRange,
+  size: number,
+  into?: Uint8Array,
+): Promise<Buffer> {
   if (range.offset + range.length > size) throw beyondEnd(path, range, size);
-  const buf = Buffer.allocUnsafeSlow(range.length);
+  // a read of a local file settles only once the kernel is done with the buffer: the caller's may be used
+  const buf =
+    into !== undefined && into.byteLength >= range.length
+      ? Buffer.from(into.buffer, into.byteOffset, range.length)
+      : Buffer.allocUnsafeSlow(range.length);
   let done = 0;
   while (done < range.length) {
     const { bytesRead } = await fh.read(buf, done, range.length - done, range.offset + done);

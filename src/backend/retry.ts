@@ -127,6 +127,7 @@ export class RetryBackend extends WrappedBackend {
     let closing: Promise<void> | undefined;
     return {
       size: first.size,
+      // `into` is not passed on: an attempt given up on may still be writing into its buffer when the next runs
       read: (range) => {
         let used: Promise<ObjectReader> | undefined;
         return this.retry(`load ${what}`, async () => {

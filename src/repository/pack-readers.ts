@@ -32,7 +32,8 @@ export class PackReaders {
     private readonly keep: number,
   ) {}
 
-  async read(pack: string, range: ByteRange): Promise<Buffer> {
+  /** `into`: as ObjectReader.read's (a backend without readers, or whose reader cannot, gives a buffer of its own). */
+  async read(pack: string, range: ByteRange, into?: Uint8Array): Promise<Buffer> {
     const backend = this.backend;
     if (backend.openReader === undefined || this.closed) return backend.load({ type: 'data', name: pack }, range);
     let o = this.open.get(pack);
@@ -49,7 +50,7 @@ export class PackReaders {
     this.open.set(pack, o);
     o.users++;
     try {
-      return await (await o.reader).read(range);
+      return await (await o.reader).read(range, into);
     } finally {
       o.users--;
       this.trim();

@@ -23,7 +23,10 @@
  *                    the backup's (CHECKSUM_MISMATCH); then its owner, mode and mtime
  *   main → worker  {t:'database', job, file, path, meta}
  *                    src/restore/check-database.ts, then owner, mode and mtime
- *   worker → main  {t:'done', job, bytes}     bytes: content bytes written
+ *   worker → main  {t:'done', job, bytes, buffer?}
+ *                    bytes: content bytes written; buffer: a span's buffer,
+ *                    transferred back to take another span's bytes
+ *                    (src/restore/span-buffers.ts)
  *                  {t:'failed', job, error}   a FoleBackupError as data
  *                  {t:'cancelled', job}       the pool was stopping
  * Jobs run one at a time, synchronously, so every descriptor a job opens is
@@ -51,7 +54,7 @@ export type ToWorker =
   | { t: 'database'; job: number; file: string; path: string; meta: FileMeta };
 
 export type FromWorker =
-  | { t: 'done'; job: number; bytes: number }
+  | { t: 'done'; job: number; bytes: number; buffer?: ArrayBuffer }
   | { t: 'failed'; job: number; error: ErrorData }
   | { t: 'cancelled'; job: number };
 
@@ -190,11 +193,17 @@ function run(m: ToWorker): number {
 
 port.on('message', (m: ToWorker) => {
   let answer: FromWorker;
+  let transfer: ArrayBuffer[] = [];
   try {
     answer = stopping() ? { t: 'cancelled', job: m.job } : { t: 'done', job: m.job, bytes: run(m) };
+    // the span is written (synchronously: nothing holds its bytes now), so its buffer goes back for the next one
+    if (answer.t === 'done' && m.t === 'span' && m.data.buffer instanceof ArrayBuffer) {
+      answer.buffer = m.data.buffer;
+      transfer = [m.data.buffer];
+    }
   } catch (err) {
     answer =
       err instanceof Cancelled ? { t: 'cancelled', job: m.job } : { t: 'failed', job: m.job, error: errorToData(err) };
   }
-  port.postMessage(answer);
+  port.postMessage(answer, transfer);
 });

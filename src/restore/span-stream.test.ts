@@ -25,9 +25,9 @@ function pieces(data: Buffer, sizes: number[]): AsyncIterable<Uint8Array> & { en
   return out;
 }
 
-async function all(it: AsyncIterable<Buffer>): Promise<Buffer[]> {
+async function all(it: AsyncIterable<Uint8Array>): Promise<Buffer[]> {
   const out: Buffer[] = [];
-  for await (const b of it) out.push(b);
+  for await (const b of it) out.push(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
   return out;
 }
 
@@ -54,6 +54,23 @@ describe('cutSpans', () => {
         expect(b.buffer.byteLength).toBe(b.length);
       });
     }
+  });
+
+  it("puts each span into the buffer the caller's alloc gives, when given one", async () => {
+    const given: Uint8Array[] = [];
+    const alloc = (n: number): Uint8Array => {
+      const b = new Uint8Array(new ArrayBuffer(4096), 0, n);
+      given.push(b);
+      return b;
+    };
+    const got = await all(cutSpans(pieces(data, [333]), read, spans, 'data/p', alloc));
+    expect(given).toHaveLength(spans.length);
+    got.forEach((b, i) => {
+      const s = spans[i] as ByteRange;
+      expect(b.buffer).toBe(given[i]?.buffer);
+      expect(b.byteOffset).toBe(0);
+      expect(b.equals(pack.subarray(s.offset, s.offset + s.length))).toBe(true);
+    });
   });
 
   it('reads no further than the span asked for: the caller decides how many are held', async () => {

@@ -2,7 +2,7 @@
  * Cutting one streamed read of a pack (src/restore/window-plan.ts: a read
  * holds several spans, gaps between them) into its spans' buffers, in order.
  * Each span gets a buffer of its own — transferable to a worker, never a
- * slice of Node's shared pool — allocated when the caller asks for it, so
+ * slice of Node's shared pool; `alloc`'s, or a new one — taken when the caller asks for it, so
  * whoever pulls the spans decides how many are held: pulling the next span
  * only once there is room for it keeps memory at (spans held) × (span size)
  * plus what the transport buffers, however long the read. Bytes between the
@@ -21,7 +21,8 @@ export async function* cutSpans(
   read: ByteRange,
   spans: readonly ByteRange[],
   where: string,
-): AsyncGenerator<Buffer, void, undefined> {
+  alloc: (length: number) => Uint8Array = (length) => Buffer.allocUnsafeSlow(length),
+): AsyncGenerator<Uint8Array, void, undefined> {
   const it = pieces[Symbol.asyncIterator]();
   /** Offset (in the pack) of the first byte of `piece` not used yet. */
   let at = read.offset;
@@ -32,7 +33,7 @@ export async function* cutSpans(
     for (const s of spans) {
       if (s.offset < at || s.offset + s.length > end)
         throw new FoleBackupError('INTERNAL', `read ${where}: span ${s.offset}+${s.length} out of order`);
-      const buf = Buffer.allocUnsafeSlow(s.length);
+      const buf = alloc(s.length);
       let filled = 0;
       while (filled < s.length) {
         if (piece.length === 0) {

@@ -59,17 +59,18 @@ export class RestorePool {
   }
 
   /**
-   * Run one job on some worker: resolves with the content bytes it wrote,
-   * rejects with its error (the FoleBackupError the worker threw, as such).
+   * Run one job on some worker: resolves with the content bytes it wrote and, for a span, its buffer back (when
+   * the worker could give it); rejects with its error (the FoleBackupError the worker threw, as such).
    * `transfer`: buffers handed to the worker (they become unusable here).
    */
-  async run(body: RestoreJob, transfer: ArrayBuffer[] = []): Promise<number> {
+  async run(body: RestoreJob, transfer: ArrayBuffer[] = []): Promise<{ bytes: number; buffer?: ArrayBuffer }> {
     if (this.closing && this.pool.broken === undefined) throw stopped();
     // a database check is long: it runs alone on its worker, so spans do not wait behind it
     const weight = body.t === 'database' ? CAPACITY : 1;
     const m = await this.pool.run(body, { weight, transfer });
     if (m.t === 'cancelled') throw stopped();
-    return m.t === 'done' ? m.bytes : 0;
+    if (m.t !== 'done') return { bytes: 0 };
+    return m.buffer === undefined ? { bytes: m.bytes } : { bytes: m.bytes, buffer: m.buffer };
   }
 
   /** Whether a worker died on its own (its descriptors may still be open: the caller knows where they point). */

@@ -47,6 +47,7 @@ import type { TreeEntry } from '../snapshot/snapshot.js';
 import { SpanEncoder, type EncodedSpan, type FileMeta } from './span-job.js';
 import { planWindow, type SpanLimits, type WindowPlan } from './window-plan.js';
 import { cutSpans } from './span-stream.js';
+import { SpanBuffers } from './span-buffers.js';
 import { PackReaders } from '../repository/pack-readers.js';
 import { RestorePool } from './worker-pool.js';
 import type { Owner } from './ownership.js';
@@ -192,6 +193,8 @@ const pathIn = (root: string, e: Pick<TreeEntry, 'path'>): string => `${root}/${
 export class FileWriter {
   private readonly pool: RestorePool;
   private readonly packs: PackReaders;
+  /** The buffers spans are read into, back from the workers after each span. */
+  private readonly buffers: SpanBuffers;
   /** Spans read or being written at most. */
   private readonly maxHeld: number;
   /** Unfinished windows, oldest first. */
@@ -226,8 +229,10 @@ export class FileWriter {
     this.pool = new RestorePool(repo.blobCipher(), threads);
     // each worker holds a span it writes and the next; a few more are being read. Memory by design: at most maxHeld
     // span buffers of LIMITS.maxSpan bytes (one blob larger than that is a span of its own) — 24 MiB with 2
-    // workers — whether read one by one or cut out of a streamed read, whatever the size of the restore
+    // workers — whether read one by one or cut out of a streamed read, whatever the size of the restore; the same
+    // buffers over and over (span-buffers.ts)
     this.maxHeld = 2 * threads + 2;
+    this.buffers = new SpanBuffers(LIMITS.maxSpan, this.maxHeld);
     this.streamed = repo.backend.loadStream !== undefined;
     this.maxReads = this.streamed ? STREAMS : this.maxHeld;
     this.windows = this.streamed ? STREAMED_WINDOWS : { ...SPAN_WINDOWS, maxQueued: this.maxHeld };
@@ -459,20 +464,26 @@ export class FileWriter {
   private async readSpans(w: WindowState, read: QueuedRead): Promise<void> {
     const h = { type: 'data' as const, name: read.pack };
     const stream = this.streamed ? this.repo.backend.loadStream?.(h, read) : undefined;
-    const pieces = stream === undefined ? undefined : cutSpans(stream, read, read.spans, `data/${read.pack}`);
+    const alloc = (n: number): Uint8Array => this.buffers.take(n);
+    const pieces = stream === undefined ? undefined : cutSpans(stream, read, read.spans, `data/${read.pack}`, alloc);
     try {
       for (const span of read.spans) {
         if (!(await this.room())) return;
-        let data: Buffer;
+        let data: Uint8Array;
+        const into = pieces === undefined ? alloc(span.length) : undefined;
         try {
           data =
-            pieces === undefined
-              ? await this.packs.read(span.pack, { offset: span.offset, length: span.length })
-              : await nextSpan(pieces);
+            into === undefined
+              ? await nextSpan(pieces as AsyncGenerator<Uint8Array>)
+              : await this.packs.read(span.pack, { offset: span.offset, length: span.length }, into);
         } catch (err) {
+          // the read settled: nothing writes into its buffer any more
+          if (into !== undefined) this.buffers.give(into.buffer as ArrayBuffer);
           this.freeRoom();
           throw damaged(span.pack, err);
         }
+        // a reader that read into a buffer of its own: ours is free again
+        if (into !== undefined && data.buffer !== into.buffer) this.buffers.give(into.buffer as ArrayBuffer);
         this.writeSpan(w, span, data)
           .catch((err: unknown) => this.fail(err))
           .finally(() => this.freeRoom());
@@ -482,13 +493,17 @@ export class FileWriter {
     }
   }
 
-  private async writeSpan(w: WindowState, span: QueuedSpan, data: Buffer): Promise<void> {
+  private async writeSpan(w: WindowState, span: QueuedSpan, data: Uint8Array): Promise<void> {
     if (this.failure !== undefined) return;
-    const { view, transfer } = transferable(data);
-    const bytes = await this.pool.run(
+    // a pool buffer travels whole (the span viewing its start); a reader's own buffer as transferable() says
+    const { view, transfer } = this.buffers.ours(data)
+      ? { view: data, transfer: [data.buffer as ArrayBuffer] }
+      : transferable(data);
+    const { bytes, buffer } = await this.pool.run(
       { t: 'span', pack: span.pack, data: view, root: this.root, span: span.job },
       transfer,
     );
+    if (buffer !== undefined) this.buffers.give(buffer);
     this.opts.onBytes?.(bytes, span.lastPath);
     if (span.simple > 0) this.filesDone(w, span.simple);
     for (const f of span.followed) if (--f.spansLeft === 0) this.fileWritten(w, f);
@@ -541,7 +556,7 @@ export class FileWriter {
 }
 
 /** The next span cut out of a streamed read (one per span of the read, by cutSpans). */
-async function nextSpan(pieces: AsyncGenerator<Buffer>): Promise<Buffer> {
+async function nextSpan(pieces: AsyncGenerator<Uint8Array>): Promise<Uint8Array> {
   const r = await pieces.next();
   if (r.done === true) throw new FoleBackupError('INTERNAL', 'a streamed read ended before its spans');
   return r.value;
