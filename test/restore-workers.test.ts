@@ -397,7 +397,7 @@ describe('restore span buffers', () => {
     }
   }
 
-  it('reads every span into one of at most as many buffers as spans are held, and restores the exact bytes', async () => {
+  it('reads every span into one of at most as many buffers as spans are held, restoring the exact bytes', async () => {
     const { large } = await restoreCounting(new LocalBackend(big.repoDir));
     expect(large).toBeGreaterThan(0);
     // without the buffers coming back: one allocation per span, MAX_HELD + 8 of them at least
