@@ -226,6 +226,16 @@ export function describeBackendConformance(name: string, make: () => Promise<Bac
       (got[0] as Buffer).fill(0);
       expect((await r.read({ offset: 0, length: 100 })).equals(data.subarray(0, 100))).toBe(true);
       await expectCode(r.read({ offset: 4000, length: 97 }), 'REPO_CORRUPT');
+      // into a buffer of the caller's, or one of the reader's own: the same bytes either way, and a result that is
+      // the caller's buffer views its start (restore sends such a buffer to a worker whole)
+      const into = new Uint8Array(8192).fill(7);
+      const viaInto = await r.read({ offset: 1000, length: 2000 }, into);
+      expect(viaInto.equals(data.subarray(1000, 3000))).toBe(true);
+      if (viaInto.buffer === into.buffer) expect(viaInto.byteOffset).toBe(into.byteOffset);
+      const tooSmall = new Uint8Array(10);
+      const own = await r.read({ offset: 0, length: 100 }, tooSmall);
+      expect(own.buffer).not.toBe(tooSmall.buffer);
+      expect(own.equals(data.subarray(0, 100))).toBe(true);
       await r.close();
       await r.close();
       await expect(r.read({ offset: 0, length: 1 })).rejects.toThrow(/closed/);
