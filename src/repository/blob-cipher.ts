@@ -60,15 +60,16 @@ export class BlobCipher {
   /**
    * Decrypt, decompress and verify one blob from its stored bytes (see
    * open-blob.ts): CHECKSUM_MISMATCH when the tag or, with `checkId`, the
-   * SHA-256 of the plaintext does not match the id.
+   * SHA-256 of the plaintext does not match the id. `into`: where the plaintext may go (openBlob).
    */
   open(
     b: Pick<PackedBlob, 'id' | 'type' | 'rawLength' | 'compression'>,
     packName: string,
     stored: Uint8Array,
     checkId = true,
+    into?: Uint8Array,
   ): Buffer {
-    return openBlob(this.#key, b, packName, stored, checkId);
+    return openBlob(this.#key, b, packName, stored, checkId, into);
   }
 
   /** open(), also giving the blob's bytes as stored before encryption (see openBlobPacked), id always checked. */

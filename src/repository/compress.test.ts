@@ -80,4 +80,22 @@ describe('decompress', () => {
     // and the context still works after each refusal
     expect(decompress(packed.bytes, COMPRESSION_ZSTD, data.length, 'blob').equals(data)).toBe(true);
   });
+
+  it("puts the bytes at the start of the caller's buffer when it holds them, else into one of its own", () => {
+    const into = new Uint8Array(data.length + 100).fill(9);
+    const got = decompress(packed.bytes, COMPRESSION_ZSTD, data.length, 'blob', into);
+    expect(got.equals(data)).toBe(true);
+    expect(got.buffer).toBe(into.buffer);
+    expect(got.byteOffset).toBe(0);
+    // the bytes after the blob's are left alone
+    expect(into[data.length]).toBe(9);
+    const small = new Uint8Array(data.length - 1);
+    const own = decompress(packed.bytes, COMPRESSION_ZSTD, data.length, 'blob', small);
+    expect(own.buffer).not.toBe(small.buffer);
+    expect(own.equals(data)).toBe(true);
+    // a frame that holds more than its recorded length fails there too, whatever room the buffer has
+    expect(() => decompress(packed.bytes, COMPRESSION_ZSTD, data.length - 1, 'blob', into)).toThrow(
+      expect.objectContaining({ code: 'REPO_CORRUPT' }),
+    );
+  });
 });

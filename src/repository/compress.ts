@@ -92,14 +92,27 @@ let dctx: InstanceType<Binding['DCtx']> | undefined;
  * real chunks, ~28 µs of zstd's own work each, the difference is lost in the noise). And a
  * frame is never allocated at the size its own header claims: one that holds more than
  * `rawLength` bytes fails inside zstd.
+ *
+ * `into`: a buffer of the caller's for the output (used when it holds `rawLength` bytes; the result then views its
+ * start), for a caller done with each blob's bytes before it opens the next: no buffer per blob to wait for the
+ * garbage collector.
  */
-export function decompress(data: Uint8Array, compression: number, rawLength: number, what: string): Buffer {
+export function decompress(
+  data: Uint8Array,
+  compression: number,
+  rawLength: number,
+  what: string,
+  into?: Uint8Array,
+): Buffer {
   if (compression === COMPRESSION_NONE) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   if (compression !== COMPRESSION_ZSTD) {
     throw new FoleBackupError('REPO_CORRUPT', `${what}: unknown compression ${compression}`);
   }
   dctx ??= new binding.DCtx();
-  const out = Buffer.allocUnsafe(rawLength);
+  const out =
+    into !== undefined && into.byteLength >= rawLength
+      ? Buffer.from(into.buffer, into.byteOffset, rawLength)
+      : Buffer.allocUnsafe(rawLength);
   let n: number;
   try {
     n = dctx.decompress(out, data);

@@ -23,13 +23,23 @@ type BlobFields = Pick<PackedBlob, 'id' | 'type' | 'rawLength' | 'compression'>;
  * `checkId: false` skips the SHA-256 of the plaintext, for a caller that hashes
  * every byte of it again anyway (restore, for a chunk that only goes into files
  * read back and hashed whole): the AEAD tag, bound to the id, is still checked.
+ *
+ * `into`: where a compressed blob's plaintext may go (see decompress): the result may then view it, and is good
+ * only until the caller's next use of `into`.
  */
-export function openBlob(key: Uint8Array, b: BlobFields, packName: string, stored: Uint8Array, checkId = true): Buffer {
+export function openBlob(
+  key: Uint8Array,
+  b: BlobFields,
+  packName: string,
+  stored: Uint8Array,
+  checkId = true,
+  into?: Uint8Array,
+): Buffer {
   if (b.compression !== COMPRESSION_ZSTD) return openBlobPacked(key, b, packName, stored, checkId).plain;
   // the compressed bytes live only until they are decompressed: one buffer per thread holds them
   const what = blobWhat(b, packName);
   const packed = openInto(key, stored, what, AAD.blob(b.type, Buffer.from(b.id, 'hex')), scratchFor(stored.length));
-  return checked(decompress(packed, b.compression, b.rawLength, what), b, what, checkId);
+  return checked(decompress(packed, b.compression, b.rawLength, what, into), b, what, checkId);
 }
 
 let scratch = Buffer.alloc(0);

@@ -75,6 +75,17 @@ if (port === null) throw new Error('restore-worker must run in a worker thread')
 
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
 const readBuf = Buffer.allocUnsafe(1024 * 1024);
+/**
+ * Where each blob's plaintext goes: it is written (and hashed) before the next blob is opened. A new buffer per
+ * blob lived until this thread's next garbage collection, seldom in a worker that allocates little: 30–50 MB more
+ * peak RSS on a restore of many 16 KiB database chunks.
+ */
+let plainBuf = Buffer.allocUnsafeSlow(1024 * 1024);
+
+function plainRoom(rawLength: number): Buffer {
+  if (plainBuf.length < rawLength) plainBuf = Buffer.allocUnsafeSlow(rawLength);
+  return plainBuf;
+}
 
 class Cancelled extends Error {}
 
@@ -108,7 +119,7 @@ function writeSpan(pack: string, data: Uint8Array, root: string, span: EncodedSp
       // than one chunk), which checks these bytes against the backup's SHA-256 anyway.
       // A one-chunk file (`create`) has no such check: its hash is the chunk's id.
       const checkId = b.targets.some((t) => t.create);
-      const plain = cipher.open(b, pack, bytesOf.subarray(b.at, b.at + b.length), checkId);
+      const plain = cipher.open(b, pack, bytesOf.subarray(b.at, b.at + b.length), checkId, plainRoom(b.rawLength));
       for (const t of b.targets) {
         // backup paths are relative, without '.', '..' or empty parts (src/snapshot/validate.ts); names that are
         // not UTF-8 reach the file system as bytes (src/fs/byte-names.ts)
