@@ -2,6 +2,9 @@
  * A very large file is stored as parts on every worker plus a whole-file hash (FilePool.storeParted): the parts
  * must add up to exactly the file a single reader would store, and a file that changes between them must be read
  * again, never stored as a mix of two versions. Real workers, a real repository, real files changed mid-read.
+ *
+ * And the buffers the workers seal into come back once a local repository's draft has their bytes (to be sealed
+ * into again), never from a repository that keeps its packs in memory until they are saved.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, truncateSync, utimesSync, writeFileSync, writeSync, openSync, closeSync } from 'node:fs';
@@ -9,7 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FilePool, type StoreOutcome } from './file-pool.js';
-import { makeRepo } from '../../test/repo-helpers.js';
+import { makeLocalRepo, makeRepo } from '../../test/repo-helpers.js';
 import type { Repository } from '../repository/repository.js';
 
 const MiB = 1024 * 1024;
@@ -114,5 +117,40 @@ describe('FilePool: a file stored in parts', () => {
   it('says vanished or not a file as a single reader would', async () => {
     expect(await store(join(dir, 'never-there.bin'), content.length)).toEqual({ status: 'vanished' });
     expect(await store(dir, content.length)).toEqual({ status: 'not-a-file' });
+  });
+});
+
+describe('FilePool: the buffers chunks are sealed into', () => {
+  const content = randomBytes(24 * MiB);
+  let file: string;
+  beforeAll(() => {
+    file = join(dir, 'sealed.bin');
+    writeFileSync(file, content);
+  });
+
+  /** Store the file into `into` through two workers; how many sealed buffers came back. */
+  async function storeInto(into: Repository): Promise<number> {
+    const pool = new FilePool(into, 2);
+    try {
+      const out = await pool.store({ path: file, chunkSize: CHUNK, size: content.length });
+      await pool.drain();
+      await into.flush();
+      if (out.status !== 'stored') throw new Error(`not stored: ${out.status}`);
+      const back = Buffer.concat(await Promise.all(out.content.chunks.map((id) => into.loadBlob(id))));
+      expect(back.equals(content)).toBe(true);
+      return pool.buffersFreed;
+    } finally {
+      await pool.close();
+      await into.close();
+    }
+  }
+
+  it('come back once a local repository has their bytes, and the stored bytes are the file', async () => {
+    // 24 MiB in 1 MiB segments: most are written while the file is still being read
+    expect(await storeInto(await makeLocalRepo(join(dir, 'local-repo')))).toBeGreaterThan(12);
+  });
+
+  it('do not come back from a repository that saves its packs whole', async () => {
+    expect(await storeInto(await makeRepo())).toBe(0);
   });
 });

@@ -27,6 +27,7 @@ import type {
   WorkerFile,
 } from './file-worker.js';
 import type { BlobWriter } from '../repository/slices.js';
+import type { SharedBytes } from '../repository/open-pack.js';
 
 /** Files up to this size (as scanned) are batched and read in one go. */
 const SMALL_FILE = 256 * 1024;
@@ -43,6 +44,12 @@ const MAX_ATTEMPTS = 3;
 const WORKER_YOUNG_GENERATION_MB = 8;
 /** Sealed bytes waiting for the pack writer before workers are held back. */
 const BACKLOG_LIMIT = 16 * 1024 * 1024;
+/**
+ * Sealed segments' buffers whose bytes are written, kept to go back to a worker with its next answer (`need`), and
+ * how many go with one answer.
+ */
+const FREED_KEPT = 16;
+const FREED_PER_ANSWER = 2;
 /**
  * A file of more than PARTED_FILE bytes (as scanned) is stored in parts of about PART bytes, so that one large
  * database copy or upload keeps every worker busy instead of one: a 1 GB database copy took one worker 7 s while
@@ -96,6 +103,10 @@ export class FilePool {
   private batchTimer: NodeJS.Immediate | undefined;
   private adding: Promise<unknown> = Promise.resolve();
   private backlog = 0;
+  /** Sealed segments' buffers written to the repository, for the workers to seal into again. */
+  private freed: ArrayBuffer[] = [];
+  /** How many sealed segments' buffers were written and could go back (for tests). */
+  buffersFreed = 0;
   private failure: unknown;
   private idle: (() => void)[] = [];
 
@@ -254,7 +265,8 @@ export class FilePool {
     }
     // hold the workers back while the pack writer is behind
     while (this.backlog > BACKLOG_LIMIT && this.failure === undefined) await this.adding;
-    reply({ t: 'need', seq, ids: need });
+    const buffers = this.freed.splice(0, FREED_PER_ANSWER);
+    reply({ t: 'need', seq, ids: need, buffers }, buffers);
   }
 
   private finish(p: Pending, final: NonNullable<FileSegment['final']>): void {
@@ -285,6 +297,15 @@ export class FilePool {
   private onSealed(blobs: SealedBlob[], data: Uint8Array): void {
     const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     this.backlog += bytes.length;
+    // the segment came whole (transferred): once its blobs are written, its buffer can be sealed into again
+    const buffer = data.buffer as ArrayBuffer;
+    const shared: SharedBytes = {
+      blobsLeft: blobs.length,
+      written: () => {
+        if (this.freed.length < FREED_KEPT) this.freed.push(buffer);
+        this.buffersFreed++;
+      },
+    };
     this.adding = this.adding.then(async () => {
       try {
         for (const b of blobs) {
@@ -294,6 +315,7 @@ export class FilePool {
             bytes.subarray(b.offset, b.offset + b.length),
             b.rawLength,
             b.compression,
+            shared,
           );
         }
       } catch (err) {

@@ -76,7 +76,7 @@ export interface FileWorkerData {
 
 export type ToWorker =
   | { t: 'job'; job: number; files: WorkerFile[] }
-  | { t: 'need'; job: number; seq: number; ids: string[] };
+  | { t: 'need'; job: number; seq: number; ids: string[]; buffers?: ArrayBuffer[] };
 
 export type FromWorker =
   | { t: 'ids'; job: number; seq: number; results: FileSegment[] }
@@ -97,7 +97,10 @@ const port = workerPort();
 const waiting = new Map<string, (ids: string[]) => void>();
 port.on('message', (m: ToWorker) => {
   if (m.t === 'job') void runJob(m.job, m.files);
-  else waiting.get(`${m.job}:${m.seq}`)?.(m.ids);
+  else {
+    for (const b of m.buffers ?? []) giveSealRoom(b);
+    waiting.get(`${m.job}:${m.seq}`)?.(m.ids);
+  }
 });
 
 function needOf(job: number, seq: number): Promise<string[]> {
@@ -162,6 +165,28 @@ function giveArena(a: Buffer): void {
   if (arenas.length < ARENAS_KEPT) arenas.push(a);
 }
 
+/**
+ * Buffers chunks are sealed into, back from the main thread once a local repository's pack has their bytes
+ * (FilePool, SharedBytes in src/repository/open-pack.ts). A new buffer per exchange was freed only by the main
+ * thread's next garbage collection after its pack was written; where buffers do not come back (a remote
+ * repository keeps a pack's bytes until it is saved) a new one is made, as before.
+ */
+const SEAL_ROOM = SEGMENT + 128 * 1024;
+const SEAL_ROOMS_KEPT = 8;
+const sealRooms: ArrayBuffer[] = [];
+
+function takeSealRoom(n: number): Uint8Array {
+  const i = sealRooms.findIndex((b) => b.byteLength >= n);
+  // not zeroed: the sealed blobs cover every byte of the message's view
+  const buf =
+    i >= 0 ? (sealRooms.splice(i, 1)[0] as ArrayBuffer) : Buffer.allocUnsafeSlow(Math.max(n, SEAL_ROOM)).buffer;
+  return new Uint8Array(buf as ArrayBuffer, 0, n);
+}
+
+function giveSealRoom(b: ArrayBuffer): void {
+  if (b.byteLength >= SEAL_ROOM && sealRooms.length < SEAL_ROOMS_KEPT) sealRooms.push(b);
+}
+
 /** Where compressed chunks wait to be sealed (one exchange at a time: sealing never awaits). */
 let packed = Buffer.allocUnsafeSlow(0);
 
@@ -193,13 +218,13 @@ async function exchange(job: number, seq: number, results: FileSegment[], plain:
     bytes.push(b);
     total += b.length + SEAL_OVERHEAD;
   }
-  // sealed straight into one buffer of its own, moved to the main thread (transferred, not copied)
-  const data = new Uint8Array(total);
+  // sealed straight into one buffer, moved to the main thread (transferred, not copied)
+  const data = takeSealRoom(total);
   blobs.forEach((blob, i) => {
     if (cipher.sealInto('data', blob.id, bytes[i] as Uint8Array, data, blob.offset) !== blob.length)
       throw new Error('sealed length differs from plan');
   });
-  port.postMessage({ t: 'sealed', job, seq, blobs, data } satisfies FromWorker, [data.buffer]);
+  port.postMessage({ t: 'sealed', job, seq, blobs, data } satisfies FromWorker, [data.buffer as ArrayBuffer]);
 }
 
 /**

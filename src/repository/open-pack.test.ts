@@ -1,7 +1,9 @@
 /**
  * The open pack with a backend that takes drafts (a local directory): its bytes reach the repository's folder as
  * the pack fills, not when it is finished, so no pack is ever whole in memory; a pack that is never finished
- * leaves nothing, and a full disk fails the write with NO_SPACE and leaves the repository sound.
+ * leaves nothing, and a full disk fails the write with NO_SPACE and leaves the repository sound. Bytes added from a
+ * buffer the caller wants back (a worker's sealed segment: SharedBytes) are given back only once written, and never
+ * where the pack is saved whole.
  */
 import { randomBytes } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
@@ -17,6 +19,7 @@ import { SharedBackend } from '../backend/shared.js';
 import { sha256Hex } from '../crypto/hash.js';
 import { checkRepository } from '../verify/check-repository.js';
 import { Repository } from './repository.js';
+import { OpenPack, type SharedBytes } from './open-pack.js';
 
 const scratch = scratchDir('fole-open-pack-');
 
@@ -130,4 +133,94 @@ describe('the open pack', () => {
       });
     },
   );
+});
+
+describe('bytes shared by several blobs (a sealed segment): given back once written', () => {
+  const KiB = 1024;
+  /** A SharedBytes for `n` blobs that records, when it is called, the bytes in the repository's drafts and packs. */
+  function shared(n: number, dir: string): SharedBytes & { calls: number; bytesThen: number } {
+    const s = {
+      blobsLeft: n,
+      calls: 0,
+      bytesThen: 0,
+      written: () => {
+        s.calls++;
+        s.bytesThen = drafts(dir).reduce((a, b) => a + b, 0) + packBytes(dir);
+      },
+    };
+    return s;
+  }
+
+  function packBytes(dir: string): number {
+    let n = 0;
+    for (const sub of readdirSync(join(dir, 'data'))) {
+      for (const f of readdirSync(join(dir, 'data', sub))) n += statSync(join(dir, 'data', sub, f)).size;
+    }
+    return n;
+  }
+
+  it('calls written() once every blob added with it is on disk, not before', async () => {
+    const dir = join(scratch(), 'repo');
+    await (await makeLocalRepo(dir)).close();
+    const pack = new OpenPack(new LocalBackend(dir));
+    const seg = shared(3, dir);
+    for (const b of blobs(3, 512 * KiB)) {
+      pack.add(b.id, 'data', b.plain, b.plain.length, 0, seg);
+      await pack.settle();
+    }
+    // the first MiB is appended; the third blob waits in memory for the next append: not all written
+    await until(() => (drafts(dir)[0] ?? 0) >= 1024 * KiB);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(seg.calls).toBe(0);
+    await pack.finish(randomBytes(32)).store();
+    await until(() => seg.calls > 0);
+    expect(seg.calls).toBe(1);
+    expect(seg.bytesThen).toBeGreaterThanOrEqual(3 * 512 * KiB);
+  });
+
+  it('waits for every pack that holds one of its blobs', async () => {
+    const dir = join(scratch(), 'repo');
+    await (await makeLocalRepo(dir)).close();
+    const backend = new LocalBackend(dir);
+    const [a, b] = blobs(2, 64 * KiB) as [{ id: string; plain: Buffer }, { id: string; plain: Buffer }];
+    const seg = shared(2, dir);
+    const first = new OpenPack(backend);
+    const second = new OpenPack(backend);
+    first.add(a.id, 'data', a.plain, a.plain.length, 0, seg);
+    second.add(b.id, 'data', b.plain, b.plain.length, 0, seg);
+    await second.finish(randomBytes(32)).store();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(seg.calls).toBe(0);
+    await first.finish(randomBytes(32)).store();
+    await until(() => seg.calls > 0);
+    expect(seg.calls).toBe(1);
+  });
+
+  it('never calls written() where the pack is saved whole, nor after a failed write', async () => {
+    const memory = new OpenPack(new MemoryBackend());
+    const [a, b] = blobs(2, 64 * KiB) as [{ id: string; plain: Buffer }, { id: string; plain: Buffer }];
+    const kept = shared(1, scratch());
+    memory.add(a.id, 'data', a.plain, a.plain.length, 0, kept);
+    await memory.finish(randomBytes(32)).store();
+
+    const dir = join(scratch(), 'repo');
+    await (await makeLocalRepo(dir)).close();
+    const local = new LocalBackend(dir);
+    // a disk that fails every append: the draft's bytes never land
+    const failing = Object.create(local) as LocalBackend;
+    const eio = Object.assign(new Error('I/O error'), { code: 'EIO' });
+    failing.createDraft = (type) => {
+      const d = local.createDraft(type);
+      // as the contract says: a failed append fails the draft, and its commit throws that error
+      return { append: () => Promise.reject(eio), commit: () => Promise.reject(eio), discard: () => d.discard() };
+    };
+    const broken = new OpenPack(failing);
+    const lost = shared(1, dir);
+    broken.add(b.id, 'data', b.plain, b.plain.length, 0, lost);
+    await expect(broken.finish(randomBytes(32)).store()).rejects.toThrow();
+    await broken.discard();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(kept.calls).toBe(0);
+    expect(lost.calls).toBe(0);
+  });
 });

@@ -13,6 +13,18 @@ const APPEND_BYTES = 1024 * 1024;
 /** Bytes being appended at once; adding waits beyond it (a slow disk holds the writers back). */
 const APPENDING_LIMIT = 8 * 1024 * 1024;
 
+/**
+ * Blobs whose bytes share one buffer of the caller's (a worker's sealed segment): `written` is called once every
+ * blob added with it is written to its draft, when the buffer may be used again. Never called where the backend
+ * takes no drafts (a pack saved whole may be held by the backend after its save: S3's parts, a retried attempt),
+ * nor after a failed write.
+ */
+export interface SharedBytes {
+  /** Blobs added with it whose bytes are not yet written; set by the caller to the number it will add. */
+  blobsLeft: number;
+  written(): void;
+}
+
 /** A finished pack: what the index will say, and how to store it (a save, or the draft's commit). */
 export interface FinishedPack {
   name: string;
@@ -27,6 +39,8 @@ export class OpenPack {
   private appending = 0;
   private readonly writes = new Set<Promise<void>>();
   private failure: unknown;
+  /** The SharedBytes of blobs added since the last append, one entry per blob. */
+  private pending: SharedBytes[] = [];
 
   constructor(private readonly backend: Backend) {}
 
@@ -38,9 +52,13 @@ export class OpenPack {
     return this.builder.count;
   }
 
-  /** Append an already sealed blob; the caller MUST NOT modify `sealed` until store() settles. */
-  add(id: string, type: BlobType, sealed: Buffer, rawLength: number, compression: number): void {
+  /**
+   * Append an already sealed blob; the caller MUST NOT modify `sealed` until store() settles, or, with `shared`,
+   * until its written() is called.
+   */
+  add(id: string, type: BlobType, sealed: Buffer, rawLength: number, compression: number, shared?: SharedBytes): void {
     this.builder.add(id, type, sealed, rawLength, compression);
+    if (shared !== undefined && this.backend.createDraft !== undefined) this.pending.push(shared);
   }
 
   /**
@@ -68,6 +86,7 @@ export class OpenPack {
 
   /** Drop what was written of the pack (a backup that failed). */
   discard(): Promise<void> {
+    this.pending = [];
     return this.draft?.discard() ?? Promise.resolve();
   }
 
@@ -85,6 +104,18 @@ export class OpenPack {
       },
     );
     this.writes.add(write);
+    if (this.pending.length > 0) {
+      // the blobs added since the last append are in this one; an earlier append of theirs may still be running
+      const shared = this.pending;
+      this.pending = [];
+      Promise.all([...this.writes]).then(
+        () => {
+          if (this.failure !== undefined) return;
+          for (const s of shared) if (--s.blobsLeft === 0) s.written();
+        },
+        () => undefined,
+      );
+    }
     return draft;
   }
 

@@ -42,6 +42,7 @@ import { loadDamageRecords } from './damage.js';
 import { openBlob } from './open-blob.js';
 import type { PackReaders } from './pack-readers.js';
 import { OpenPack } from './open-pack.js';
+import type { SealedBlobArgs } from './slices.js';
 import { parsePackHeader, type PackedBlob } from './pack.js';
 import { forEachConcurrent } from '../concurrency/for-each.js';
 import type { ProgressReporter } from '../progress/reporter.js';
@@ -436,16 +437,10 @@ export class Repository {
   }
 
   /** Add a blob sealed elsewhere with this repository's key (see claimBlob). */
-  async addSealedBlob(
-    type: BlobType,
-    id: string,
-    sealed: Buffer,
-    rawLength: number,
-    compression: number,
-  ): Promise<number> {
+  async addSealedBlob(...[type, id, sealed, rawLength, compression, shared]: SealedBlobArgs): Promise<number> {
     if (this.uploadError !== undefined) throw this.uploadError;
     this.claimed.delete(id);
-    this.pack.add(id, type, sealed, rawLength, compression);
+    this.pack.add(id, type, sealed, rawLength, compression, shared);
     await this.added();
     return sealed.length;
   }

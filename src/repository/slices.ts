@@ -11,6 +11,20 @@ import type { BlobCipher } from './blob-cipher.js';
 import type { BlobType, RepositoryConfig } from './format.js';
 import type { IndexEntry } from './master-index.js';
 import type { PackReaders } from './pack-readers.js';
+import type { SharedBytes } from './open-pack.js';
+
+/**
+ * A blob sealed elsewhere (a worker, a copy from another repository), as addSealedBlob takes it: its bytes as stored
+ * and what the index records of them. `shared`: the buffer under `sealed` is wanted back (OpenPack.add).
+ */
+export type SealedBlobArgs = [
+  type: BlobType,
+  id: string,
+  sealed: Buffer,
+  rawLength: number,
+  compression: number,
+  shared?: SharedBytes,
+];
 
 /** Sealed JSON objects by type and name: the snapshot store, the locks and the stored settings. */
 export interface SealedObjects {
@@ -54,8 +68,8 @@ export interface BlobWriter extends BlobReader {
   hasBlob(id: string): boolean;
   /** Claim a blob that a worker will seal and deliver with addSealedBlob. */
   claimBlob(id: string): boolean;
-  /** Add a blob a worker sealed with this repository's cipher. */
-  addSealedBlob(type: BlobType, id: string, sealed: Buffer, rawLength: number, compression: number): Promise<number>;
+  /** Add a blob a worker sealed with this repository's cipher; the bytes added. */
+  addSealedBlob(...blob: SealedBlobArgs): Promise<number>;
   /** The packs of blobs found already stored since trackReusedPacks(). */
   reusedPacks(): ReadonlySet<string>;
 }
