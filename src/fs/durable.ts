@@ -69,8 +69,8 @@ export const writeFileExclusive: FileWriter = (path, data, opts = {}) =>
   });
 
 /**
- * Write `data` into a fresh temp file beside `path`, fsync it, hand it to `publish` (which gives it its final
- * name), then fsync the directory. On failure the temp file is removed and the error is an fsError for `path`.
+ * Write `data` into a draft beside `path` and publish it with `publish` (which gives the temp file its final name).
+ * On failure the temp file is removed and the error is an fsError for `path`.
  */
 async function writeThroughTemp(
   path: string,
@@ -78,26 +78,17 @@ async function writeThroughTemp(
   opts: WriteOptions,
   publish: (tmp: string) => Promise<void>,
 ): Promise<void> {
-  const dir = dirname(path);
-  const tmp = join(dir, TEMP_PREFIX + randomBytes(8).toString('hex'));
-  let fh: FileHandle | undefined;
+  const draft = createDraftFile(dirname(path), { ...opts, errorsName: path });
   try {
-    // 'wx': never follow or reuse an existing file under the temp name.
-    fh = await open(tmp, 'wx', opts.mode ?? 0o600);
-    if (data instanceof Uint8Array) await fh.writeFile(data);
-    else if (isStream(data)) await writeStream(fh, data);
-    else await writeAll(fh, data);
-    await fh.sync();
-    await fh.close();
-    fh = undefined;
-    await publish(tmp);
+    // a stream's pieces one at a time: the next is pulled once the last is written
+    if (isStream(data)) for await (const chunk of data) await draft.append([chunk]);
+    else await draft.append(data instanceof Uint8Array ? [data] : data);
   } catch (err) {
-    await fh?.close().catch(() => undefined);
-    // Best effort: if even the unlink fails, readers still skip `.tmp-*` names.
-    await rm(tmp, { force: true }).catch(() => undefined);
+    // best effort: if even the unlink fails, readers still skip `.tmp-*` names
+    await draft.discard();
     throw fsError('write', path, err);
   }
-  await fsyncDir(dir);
+  await draft.publish(path, publish);
 }
 
 /**
@@ -111,16 +102,17 @@ export interface DraftFile {
   append(parts: readonly Uint8Array[]): Promise<void>;
   /**
    * Wait for the appends, fsync, rename to `path` (replacing what is there) and fsync its directory. Errors are
-   * fsErrors for `path` (a full disk is NO_SPACE); on failure the temp file is removed.
+   * fsErrors for `path` (a full disk is NO_SPACE); on failure the temp file is removed. `how`: gives the complete
+   * temp file its name instead of the rename (writeFileExclusive links it), and removes the temp name if it stays.
    */
-  publish(path: string): Promise<void>;
+  publish(path: string, how?: (tmp: string) => Promise<void>): Promise<void>;
   /** Remove the temp file (after a failure, or when the draft is not wanted); never throws. */
   discard(): Promise<void>;
 }
 
 /** Start a draft in `dir` (which must exist). The temp file is made at once; an error opening it comes out of the
- * first append, or of publish. */
-export function createDraftFile(dir: string, opts: WriteOptions = {}): DraftFile {
+ * first append, or of publish. `errorsName`: the path an append's error names (default: the temp file's). */
+export function createDraftFile(dir: string, opts: WriteOptions & { errorsName?: string } = {}): DraftFile {
   const tmp = join(dir, TEMP_PREFIX + randomBytes(8).toString('hex'));
   // 'wx': never follow or reuse an existing file under the temp name
   const opened = open(tmp, 'wx', opts.mode ?? 0o600);
@@ -147,7 +139,7 @@ export function createDraftFile(dir: string, opts: WriteOptions = {}): DraftFile
       const write = opened
         .then((fh) => writeAll(fh, parts, at))
         .catch((err: unknown) => {
-          failure ??= fsError('write', tmp, err);
+          failure ??= fsError('write', opts.errorsName ?? tmp, err);
           throw failure;
         });
       appends.add(write);
@@ -155,7 +147,7 @@ export function createDraftFile(dir: string, opts: WriteOptions = {}): DraftFile
       void write.then(done, done);
       return write;
     },
-    async publish(path) {
+    async publish(path, how = (from) => rename(from, path)) {
       if (!accepting) throw new FoleBackupError('INTERNAL', `write ${path}: the draft has ended`);
       accepting = false;
       try {
@@ -165,7 +157,7 @@ export function createDraftFile(dir: string, opts: WriteOptions = {}): DraftFile
         if (failure !== undefined) throw failure;
         await fh.sync();
         await fh.close();
-        await rename(tmp, path);
+        await how(tmp);
         removed = Promise.resolve();
       } catch (err) {
         await remove();
@@ -180,15 +172,6 @@ export function createDraftFile(dir: string, opts: WriteOptions = {}): DraftFile
 
 function isStream(data: FileBytes): data is AsyncIterable<Uint8Array> {
   return Symbol.asyncIterator in data;
-}
-
-/** Write each chunk of `source` as it comes, one after the other from the start of `fh`. */
-async function writeStream(fh: FileHandle, source: AsyncIterable<Uint8Array>): Promise<void> {
-  let position = 0;
-  for await (const chunk of source) {
-    await writeAll(fh, [chunk], position);
-    position += chunk.length;
-  }
 }
 
 /** Write `parts` one after the other from `start` in `fh` (writev, however short each write is). */
