@@ -112,7 +112,7 @@ describe('writeFileAtomic and writeFileExclusive', () => {
     expect(readdirSync(dir)).toEqual(['chain']);
   });
 
-  it('name the file asked for in errors, and leave nothing, when the folder is missing or the stream fails', async () => {
+  it('name the file asked for in errors, leaving nothing, with a missing folder or a failing stream', async () => {
     const dir = scratch();
     const missing = join(dir, 'missing', 'file');
     const err = await writeFileAtomic(missing, randomBytes(10)).catch((e: unknown) => e);
