@@ -107,6 +107,11 @@ export class FilePool {
   private freed: ArrayBuffer[] = [];
   /** How many sealed segments' buffers were written and could go back (for tests). */
   buffersFreed = 0;
+
+  /** Sealed bytes handed to the repository and not yet added to its packs (for tests: 0 once drained). */
+  get backlogBytes(): number {
+    return this.backlog;
+  }
   private failure: unknown;
   private idle: (() => void)[] = [];
 
@@ -296,7 +301,10 @@ export class FilePool {
 
   private onSealed(blobs: SealedBlob[], data: Uint8Array): void {
     const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    this.backlog += bytes.length;
+    // counted by its length now: once written, its buffer may go back to a worker (detached here: length 0)
+    // before the last add below returns
+    const length = bytes.length;
+    this.backlog += length;
     // the segment came whole (transferred): once its blobs are written, its buffer can be sealed into again
     const buffer = data.buffer as ArrayBuffer;
     const shared: SharedBytes = {
@@ -321,7 +329,7 @@ export class FilePool {
       } catch (err) {
         this.fail(err);
       } finally {
-        this.backlog -= bytes.length;
+        this.backlog -= length;
       }
     });
   }

@@ -25,6 +25,7 @@ import { COMPRESSION_NONE, COMPRESSION_ZSTD, compressBound, compressInto } from 
 import { BlobCipher, type BlobCipherForWorker } from '../repository/blob-cipher.js';
 import { Budget } from '../concurrency/budget.js';
 import { fsPath } from '../fs/byte-names.js';
+import { SealRooms } from './seal-rooms.js';
 
 export interface WorkerFile {
   path: string;
@@ -98,7 +99,7 @@ const waiting = new Map<string, (ids: string[]) => void>();
 port.on('message', (m: ToWorker) => {
   if (m.t === 'job') void runJob(m.job, m.files);
   else {
-    for (const b of m.buffers ?? []) giveSealRoom(b);
+    for (const b of m.buffers ?? []) sealRooms.give(b);
     waiting.get(`${m.job}:${m.seq}`)?.(m.ids);
   }
 });
@@ -165,27 +166,8 @@ function giveArena(a: Buffer): void {
   if (arenas.length < ARENAS_KEPT) arenas.push(a);
 }
 
-/**
- * Buffers chunks are sealed into, back from the main thread once a local repository's pack has their bytes
- * (FilePool, SharedBytes in src/repository/open-pack.ts). A new buffer per exchange was freed only by the main
- * thread's next garbage collection after its pack was written; where buffers do not come back (a remote
- * repository keeps a pack's bytes until it is saved) a new one is made, as before.
- */
-const SEAL_ROOM = SEGMENT + 128 * 1024;
-const SEAL_ROOMS_KEPT = 8;
-const sealRooms: ArrayBuffer[] = [];
-
-function takeSealRoom(n: number): Uint8Array {
-  const i = sealRooms.findIndex((b) => b.byteLength >= n);
-  // not zeroed: the sealed blobs cover every byte of the message's view
-  const buf =
-    i >= 0 ? (sealRooms.splice(i, 1)[0] as ArrayBuffer) : Buffer.allocUnsafeSlow(Math.max(n, SEAL_ROOM)).buffer;
-  return new Uint8Array(buf as ArrayBuffer, 0, n);
-}
-
-function giveSealRoom(b: ArrayBuffer): void {
-  if (b.byteLength >= SEAL_ROOM && sealRooms.length < SEAL_ROOMS_KEPT) sealRooms.push(b);
-}
+/** Buffers chunks are sealed into, kept to be sealed into again (seal-rooms.ts). */
+const sealRooms = new SealRooms(SEGMENT + 128 * 1024, 8);
 
 /** Where compressed chunks wait to be sealed (one exchange at a time: sealing never awaits). */
 let packed = Buffer.allocUnsafeSlow(0);
@@ -218,8 +200,10 @@ async function exchange(job: number, seq: number, results: FileSegment[], plain:
     bytes.push(b);
     total += b.length + SEAL_OVERHEAD;
   }
+  // every chunk already stored (an incremental re-reading a file): nothing to seal, nothing to send
+  if (blobs.length === 0) return;
   // sealed straight into one buffer, moved to the main thread (transferred, not copied)
-  const data = takeSealRoom(total);
+  const data = sealRooms.take(total);
   blobs.forEach((blob, i) => {
     if (cipher.sealInto('data', blob.id, bytes[i] as Uint8Array, data, blob.offset) !== blob.length)
       throw new Error('sealed length differs from plan');

@@ -440,9 +440,11 @@ export class Repository {
   async addSealedBlob(...[type, id, sealed, rawLength, compression, shared]: SealedBlobArgs): Promise<number> {
     if (this.uploadError !== undefined) throw this.uploadError;
     this.claimed.delete(id);
+    // its length before the await: with `shared`, its buffer may be handed on (and detached) meanwhile
+    const length = sealed.length;
     this.pack.add(id, type, sealed, rawLength, compression, shared);
     await this.added();
-    return sealed.length;
+    return length;
   }
 
   /** After a blob is added to the open pack: finish it when full, else let it write what it holds. */
