@@ -6,7 +6,7 @@
  * with the error it must, staging and journal are gone, the target is as it
  * was, no descriptor is left open and no worker thread is left running.
  *
- * And the buffers a restore reads its spans into (src/restore/span-buffers.ts)
+ * And the buffers a restore reads its spans into (src/concurrency/buffer-pool.ts)
  * go to a worker with a span and come back with its answer: counted by the
  * buffers of a span's size or more the main thread allocates while it restores
  * a file of many spans — without the round trip one per span, with it no more

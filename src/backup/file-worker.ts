@@ -25,7 +25,7 @@ import { COMPRESSION_NONE, COMPRESSION_ZSTD, compressBound, compressInto } from 
 import { BlobCipher, type BlobCipherForWorker } from '../repository/blob-cipher.js';
 import { Budget } from '../concurrency/budget.js';
 import { fsPath } from '../fs/byte-names.js';
-import { SealRooms } from './seal-rooms.js';
+import { BufferPool } from '../concurrency/buffer-pool.js';
 
 export interface WorkerFile {
   path: string;
@@ -166,8 +166,11 @@ function giveArena(a: Buffer): void {
   if (arenas.length < ARENAS_KEPT) arenas.push(a);
 }
 
-/** Buffers chunks are sealed into, kept to be sealed into again (seal-rooms.ts). */
-const sealRooms = new SealRooms(SEGMENT + 128 * 1024, 8);
+/**
+ * Buffers chunks are sealed into, kept to be sealed into again (src/concurrency/buffer-pool.ts): they come back
+ * through FilePool once a local repository's pack drafts hold their bytes; elsewhere a new one is made each time.
+ */
+const sealRooms = new BufferPool(SEGMENT + 128 * 1024, 8);
 
 /** Where compressed chunks wait to be sealed (one exchange at a time: sealing never awaits). */
 let packed = Buffer.allocUnsafeSlow(0);

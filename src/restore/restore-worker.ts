@@ -26,7 +26,7 @@
  *   worker → main  {t:'done', job, bytes, buffer?}
  *                    bytes: content bytes written; buffer: a span's buffer,
  *                    transferred back to take another span's bytes
- *                    (src/restore/span-buffers.ts)
+ *                    (src/concurrency/buffer-pool.ts)
  *                  {t:'failed', job, error}   a FoleBackupError as data
  *                  {t:'cancelled', job}       the pool was stopping
  * Jobs run one at a time, synchronously, so every descriptor a job opens is

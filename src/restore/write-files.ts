@@ -47,7 +47,7 @@ import type { TreeEntry } from '../snapshot/snapshot.js';
 import { SpanEncoder, type EncodedSpan, type FileMeta } from './span-job.js';
 import { planWindow, type SpanLimits, type WindowPlan } from './window-plan.js';
 import { cutSpans } from './span-stream.js';
-import { SpanBuffers } from './span-buffers.js';
+import { BufferPool } from '../concurrency/buffer-pool.js';
 import { PackReaders } from '../repository/pack-readers.js';
 import { RestorePool } from './worker-pool.js';
 import type { Owner } from './ownership.js';
@@ -194,7 +194,7 @@ export class FileWriter {
   private readonly pool: RestorePool;
   private readonly packs: PackReaders;
   /** The buffers spans are read into, back from the workers after each span. */
-  private readonly buffers: SpanBuffers;
+  private readonly buffers: BufferPool;
   /** Spans read or being written at most. */
   private readonly maxHeld: number;
   /** Unfinished windows, oldest first. */
@@ -230,9 +230,9 @@ export class FileWriter {
     // each worker holds a span it writes and the next; a few more are being read. Memory by design: at most maxHeld
     // span buffers of LIMITS.maxSpan bytes (one blob larger than that is a span of its own) — 24 MiB with 2
     // workers — whether read one by one or cut out of a streamed read, whatever the size of the restore; the same
-    // buffers over and over (span-buffers.ts)
+    // buffers over and over (src/concurrency/buffer-pool.ts)
     this.maxHeld = 2 * threads + 2;
-    this.buffers = new SpanBuffers(LIMITS.maxSpan, this.maxHeld);
+    this.buffers = new BufferPool(LIMITS.maxSpan, this.maxHeld);
     this.streamed = repo.backend.loadStream !== undefined;
     this.maxReads = this.streamed ? STREAMS : this.maxHeld;
     this.windows = this.streamed ? STREAMED_WINDOWS : { ...SPAN_WINDOWS, maxQueued: this.maxHeld };
