@@ -30,8 +30,10 @@ import type { ProgressReporter } from '../src/progress/reporter.js';
 import { Repository } from '../src/repository/repository.js';
 import { restore } from '../src/restore/restore.js';
 import { TEST_PASSWORD } from './repo-helpers.js';
-import { backedUpFoleTree, treeHash } from './restore-helpers.js';
+import { backedUpFoleTree, treeHash, treeOf } from './restore-helpers.js';
+import { FileWriter } from '../src/restore/write-files.js';
 import { trackWorkers } from './tracked-workers.js';
+import { createDatabase } from './fixtures/sqlite-writer.js';
 import { openDescriptors } from '../src/host/open-files.js';
 
 let work: string;
@@ -417,4 +419,40 @@ describe('restore span buffers', () => {
     await restoreCounting(retrying);
     expect(retried).toBe(1);
   }, 120_000);
+});
+
+describe('a window planned in pieces', () => {
+  it('restores files and databases cut across pieces to the exact bytes, checked once their pieces are', async () => {
+    const dir = join(work, 'pieces');
+    mkdirSync(dir);
+    const fixture = await backedUpFoleTree(dir, {
+      bigBytes: 16 * MiB,
+      prepare: (root) => createDatabase(join(root, 'projects', 'p2', 'big.db'), 3000),
+    });
+    const repo = await Repository.open(new LocalBackend(fixture.repoDir), TEST_PASSWORD);
+    const staging = join(dir, 'staging');
+    try {
+      const entries = await treeOf(repo, fixture.backupId);
+      for (const e of entries) if (e.kind === 'dir') mkdirSync(join(staging, e.path), { recursive: true });
+      const files = entries.filter((e) => e.kind !== 'dir');
+      // a file and a database of more chunks than the reads queued before the next piece is planned
+      expect(files.filter((e) => (e.chunks?.length ?? 0) > 2 * MAX_HELD).map((e) => e.kind)).toEqual(
+        expect.arrayContaining(['file', 'db']),
+      );
+      const writer = await FileWriter.start(repo, staging, { applyMetadata: (e) => e.kind === 'file', planChunks: 1 });
+      try {
+        // one window, planned a chunk at a time: each file's chunks at their offsets, whatever piece plans them,
+        // and each read back (or checked) once all its pieces are written
+        await writer.addWindow(files);
+        const checks = files.filter((e) => e.kind === 'db').map((e) => writer.checkDatabase(e));
+        await writer.drain();
+        await Promise.all(checks);
+      } finally {
+        await writer.close();
+      }
+      for (const e of files) expect(sha256(join(staging, e.path)), e.path).toBe(e.sha256);
+    } finally {
+      await repo.close();
+    }
+  }, 60_000);
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { IndexEntry } from '../repository/master-index.js';
 import type { TreeEntry } from '../snapshot/snapshot.js';
-import { planWindow, type SpanLimits, type WindowPlan } from './window-plan.js';
+import { planWindow, type PlanCursor, type SpanLimits, type WindowPlan } from './window-plan.js';
 
 const H = (c: string): string => c.repeat(64);
 const WIDE: SpanLimits = { maxSpan: 1 << 30, maxGap: 1 << 30 };
@@ -298,5 +298,79 @@ describe('planWindow: reads', () => {
         expect(gap < 0 || gap > readGap).toBe(true);
       }
     }
+  });
+});
+
+describe('planWindow: in pieces', () => {
+  /** Every (blob, file, offset) a plan writes, as strings. */
+  const writes = (plan: WindowPlan): string[] =>
+    plan.spans.flatMap((s) => s.blobs.flatMap((b) => b.targets.map((t) => `${b.blob.id[0]}>${t.file}@${t.offset}`)));
+
+  /** Plan `files` piece by piece, `chunks` at a time, to the end: the pieces' plans in order. */
+  function inPieces(files: TreeEntry[], lookup: (id: string) => IndexEntry | undefined, chunks: number): WindowPlan[] {
+    const plans: (WindowPlan & { next?: PlanCursor })[] = [];
+    let from: PlanCursor | undefined = { file: 0, chunk: 0, offset: 0 };
+    while (from !== undefined) {
+      const plan = planWindow(files, lookup, WIDE, undefined, { from, chunks });
+      plans.push(plan);
+      from = plan.next;
+    }
+    return plans;
+  }
+
+  const lookup = indexOf([
+    { id: H('a'), pack: 'p1', length: 128 },
+    { id: H('b'), pack: 'p1', length: 228 },
+    { id: H('c'), pack: 'p2', length: 78 },
+    { id: H('d'), pack: 'p2', length: 1028 },
+  ]);
+  // x: four chunks (b used twice); an empty file; y: one chunk; z: two
+  const files = [
+    file('x', [H('a'), H('b'), H('c'), H('b')], 100 + 200 + 50 + 200),
+    file('empty', [], 0),
+    file('y', [H('d')], 1000),
+    file('z', [H('c'), H('a')], 150),
+  ];
+
+  it('writes every chunk where the whole plan does, each piece at most so many chunks, cut mid-file', () => {
+    const whole = writes(planWindow(files, lookup, WIDE));
+    for (const chunks of [1, 2, 3, 5, 7, 100]) {
+      const plans = inPieces(files, lookup, chunks);
+      expect(plans.length).toBe(Math.ceil(7 / chunks));
+      for (const p of plans) expect(writes(p).length).toBeLessThanOrEqual(chunks);
+      expect(plans.flatMap(writes).sort(), `pieces of ${chunks}`).toEqual([...whole].sort());
+    }
+  });
+
+  it('says where the next piece starts: the file, its chunk and that chunk’s offset in the file', () => {
+    expect(
+      planWindow(files, lookup, WIDE, undefined, { from: { file: 0, chunk: 0, offset: 0 }, chunks: 3 }).next,
+    ).toEqual({ file: 0, chunk: 3, offset: 350 });
+    // a piece that ends with a file's last chunk: the next starts at the next file with chunks, after the empty one
+    const plan = planWindow(files, lookup, WIDE, undefined, { from: { file: 0, chunk: 3, offset: 350 }, chunks: 1 });
+    expect(plan.next).toEqual({ file: 2, chunk: 0, offset: 0 });
+    // spans count for the files of this piece only
+    expect(plan.spansPerFile).toEqual([1, 0, 0, 0]);
+    expect(planWindow(files, lookup, WIDE, undefined, { from: { file: 2, chunk: 0, offset: 0 }, chunks: 3 }).next).toBe(
+      undefined,
+    );
+  });
+
+  it('checks a file’s size where its last chunk is planned, and a missing chunk where it is reached', () => {
+    const short = [file('x', [H('a'), H('b')], 999)];
+    // the first piece plans one chunk of two: nothing to check yet
+    expect(
+      planWindow(short, lookup, WIDE, undefined, { from: { file: 0, chunk: 0, offset: 0 }, chunks: 1 }).next,
+    ).toEqual({ file: 0, chunk: 1, offset: 100 });
+    expect(() =>
+      planWindow(short, lookup, WIDE, undefined, { from: { file: 0, chunk: 1, offset: 100 }, chunks: 1 }),
+    ).toThrow(expect.objectContaining({ message: 'x: its chunks add up to 300 bytes, the backup recorded 999' }));
+    const missing = [file('x', [H('a'), H('e')], 150)];
+    expect(
+      planWindow(missing, lookup, WIDE, undefined, { from: { file: 0, chunk: 0, offset: 0 }, chunks: 1 }).next,
+    ).toEqual({ file: 0, chunk: 1, offset: 100 });
+    expect(() =>
+      planWindow(missing, lookup, WIDE, undefined, { from: { file: 0, chunk: 1, offset: 100 }, chunks: 1 }),
+    ).toThrow(expect.objectContaining({ code: 'CHECKSUM_MISMATCH', path: 'x' }));
   });
 });

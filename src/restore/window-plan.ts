@@ -9,6 +9,8 @@
  *   for each file, in tree order: its chunks must be in the index and add up
  *     to its size (CHECKSUM_MISMATCH otherwise); chunk k goes to offset
  *     sum(rawLength of chunks 0..k-1)
+ *   a window may be planned in pieces of at most N chunks, a piece starting
+ *     where the last one stopped, in the middle of a file if need be
  *   packs in the order the window first needs them (tree order: the order a
  *     backup wrote them, so mostly the order they lie on disk)
  *   a blob needed several times (dedup) is read and opened once, written to
@@ -64,7 +66,7 @@ export interface WindowPlan {
   spans: Span[];
   /** Every span in exactly one read, the reads in the order of their spans. */
   reads: PackRead[];
-  /** Per file: how many spans write to it (0 for an empty file). */
+  /** Per file of the window: how many spans of this plan write to it (0: an empty file, or one outside the piece). */
   spansPerFile: number[];
 }
 
@@ -87,10 +89,29 @@ export function contentMismatch(path: string, what: string): StopError {
   });
 }
 
+/** Where a piece of a window starts: chunk `chunk` of file `file`, which begins at byte `offset` of that file. */
+export interface PlanCursor {
+  file: number;
+  chunk: number;
+  offset: number;
+}
+
+/**
+ * A piece of a window: at most `chunks` chunks from `from` on. A window is planned in pieces so that what a plan
+ * holds per chunk (its blob, its targets, its encoded job) is bounded by the piece, not by the largest file: a
+ * 954 MB database is 61k chunks, a 100 GB one 6M.
+ */
+export interface PlanPiece {
+  from: PlanCursor;
+  chunks: number;
+}
+
 /**
  * Plan the reads and writes of `files` (file and database entries, in tree
- * order). Throws CHECKSUM_MISMATCH for a chunk the index lacks or chunks that
- * do not add up to the recorded size.
+ * order), or of the piece of them `piece` names; `next` says where the next
+ * piece starts (undefined: the window is planned to its end). Throws
+ * CHECKSUM_MISMATCH for a chunk the index lacks or chunks that do not add up
+ * to the recorded size (checked where a file's last chunk is planned).
  */
 export function planWindow(
   files: readonly TreeEntry[],
@@ -98,12 +119,24 @@ export function planWindow(
   limits: SpanLimits,
   /** Why a chunk is not in the index (damage records), for the STOP that names it. */
   whyMissing?: (id: string) => string,
-): WindowPlan {
+  piece?: PlanPiece,
+): WindowPlan & { next?: PlanCursor } {
   // group the blobs by pack, packs in order of first use
   const byPack = new Map<string, Map<string, SpanBlob>>();
-  files.forEach((e, i) => {
-    let offset = 0;
-    for (const id of e.chunks ?? []) {
+  let budget = piece?.chunks ?? Number.POSITIVE_INFINITY;
+  let next: PlanCursor | undefined;
+  const from = piece?.from ?? { file: 0, chunk: 0, offset: 0 };
+  let offset = from.offset;
+  for (let i = from.file, k = from.chunk; i < files.length && next === undefined; i++, k = 0, offset = 0) {
+    const e = files[i] as TreeEntry;
+    const chunks = e.chunks ?? [];
+    for (; k < chunks.length; k++) {
+      if (budget === 0) {
+        next = { file: i, chunk: k, offset };
+        break;
+      }
+      budget--;
+      const id = chunks[k] as string;
       const blob = lookup(id);
       if (blob === undefined) {
         const why = whyMissing === undefined ? 'not in the repository index' : whyMissing(id);
@@ -122,9 +155,9 @@ export function planWindow(
       slot.targets.push({ file: i, offset });
       offset += blob.rawLength;
     }
-    if (offset !== e.size)
+    if (next === undefined && offset !== e.size)
       throw contentMismatch(e.path, `its chunks add up to ${offset} bytes, the backup recorded ${e.size ?? 0}`);
-  });
+  }
 
   const spans: Span[] = [];
   const spansPerFile = new Array<number>(files.length).fill(0);
@@ -149,7 +182,8 @@ export function planWindow(
       i = j;
     }
   }
-  return { files, spans, reads: planReads(spans, limits.readGap), spansPerFile };
+  const plan = { files, spans, reads: planReads(spans, limits.readGap), spansPerFile };
+  return next === undefined ? plan : { ...plan, next };
 }
 
 /**

@@ -45,7 +45,7 @@ import { FoleBackupError, StopError, abortError, fsError, throwIfAborted } from 
 import type { BlobReader } from '../repository/slices.js';
 import type { TreeEntry } from '../snapshot/snapshot.js';
 import { SpanEncoder, type EncodedSpan, type FileMeta } from './span-job.js';
-import { planWindow, type SpanLimits, type WindowPlan } from './window-plan.js';
+import { planWindow, type PlanCursor, type SpanLimits, type WindowPlan } from './window-plan.js';
 import { cutSpans } from './span-stream.js';
 import { BufferPool } from '../concurrency/buffer-pool.js';
 import { PackReaders } from '../repository/pack-readers.js';
@@ -69,6 +69,8 @@ export interface WriteFilesOptions {
   signal?: AbortSignal;
   /** Worker threads (default: one per core, at most 8). */
   threads?: number;
+  /** Chunks planned at once (default PLAN_CHUNKS; tests cut small files into many pieces with less). */
+  planChunks?: number;
 }
 
 /**
@@ -81,6 +83,12 @@ export interface WriteFilesOptions {
  */
 const LIMITS: SpanLimits = { maxSpan: 4 * 1024 * 1024, maxGap: 1024 * 1024 };
 const READ_GAP = LIMITS.maxGap;
+/**
+ * Chunks planned at once: a window is planned in pieces of this many chunks (window-plan.ts), the next once the
+ * last one's reads are under way, so what a restore holds of its plans is bounded whatever the size of a file.
+ * A piece of 8,192 chunks is ~32 spans of a database's 16 KiB chunks, and one window of tiles whole.
+ */
+const PLAN_CHUNKS = 8192;
 /**
  * Streamed requests under way at once. Their memory is the spans they hold (counted in maxHeld) and what the
  * transport buffers per connection; more requests would only add idle connections, as a stream waits for room.
@@ -136,7 +144,10 @@ const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
 interface Followed {
   entry: Pick<TreeEntry, 'path' | 'kind' | 'size' | 'sha256'>;
   chunks: number;
+  /** Spans planned to write to it and not yet written. */
   spansLeft: number;
+  /** Its last chunk is planned: no more spans will be added to spansLeft. */
+  planned: boolean;
   /** Mode and mtime to apply once a longer file is verified (a database gets them after its check). */
   meta: FileMeta | undefined;
 }
@@ -211,6 +222,8 @@ export class FileWriter {
   private readonly streamed: boolean;
   /** How the caller cuts the files into windows, and how many this writer plans ahead. */
   readonly windows: Windowing;
+  /** A window's next piece is planned once fewer reads than this are queued. */
+  private readonly pieceQueue: number;
   /** Databases by path: settled when written and verified. */
   private readonly complete = new Map<string, Deferred>();
   private failure: { err: unknown } | undefined;
@@ -236,6 +249,7 @@ export class FileWriter {
     this.streamed = repo.backend.loadStream !== undefined;
     this.maxReads = this.streamed ? STREAMS : this.maxHeld;
     this.windows = this.streamed ? STREAMED_WINDOWS : { ...SPAN_WINDOWS, maxQueued: this.maxHeld };
+    this.pieceQueue = this.streamed ? STREAMS : this.maxHeld;
     // as many packs open as spans may be read at once: spans come pack by pack
     this.packs = new PackReaders(repo.backend, this.maxHeld);
     opts.signal?.addEventListener('abort', this.onAbort, { once: true });
@@ -264,15 +278,10 @@ export class FileWriter {
   async addWindow(files: readonly TreeEntry[]): Promise<void> {
     this.throwIfFailed();
     if (files.length === 0) return;
+    const w: WindowState = { filesLeft: files.length, done: deferred() };
+    let followed: Map<number, Followed>;
     try {
-      const { w, reads } = this.encodeWindow(
-        planWindow(
-          files,
-          (id) => this.repo.index.get(id),
-          this.streamed ? { ...LIMITS, readGap: READ_GAP } : LIMITS,
-          (id) => this.repo.whyMissing(id),
-        ),
-      );
+      followed = this.follow(files);
       this.unfinished.add(w);
       // the empty and the multi-chunk files now; a one-chunk file (most of them) is created when its blob is written
       for (const e of files) {
@@ -290,31 +299,62 @@ export class FileWriter {
         if (this.opts.applyMetadata(e)) applyMeta(pathIn(this.root, e), this.metaOf(e));
         this.fileDone(w, e);
       }
-      for (const read of reads) this.queue.push({ w, read });
-      this.pump();
     } catch (err) {
       this.fail(err);
       throw err;
     }
-    const { maxQueued, maxWindows } = this.windows;
-    while (this.failure === undefined && (this.queue.length >= maxQueued || this.unfinished.size > maxWindows)) {
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    const limits = this.streamed ? { ...LIMITS, readGap: READ_GAP } : LIMITS;
+    let from: PlanCursor | undefined = { file: 0, chunk: 0, offset: 0 };
+    while (from !== undefined) {
+      try {
+        const plan = planWindow(
+          files,
+          (id) => this.repo.index.get(id),
+          limits,
+          (id) => this.repo.whyMissing(id),
+          { from, chunks: this.opts.planChunks ?? PLAN_CHUNKS },
+        );
+        for (const read of this.encodePiece(plan, followed)) this.queue.push({ w, read });
+        from = plan.next;
+        // a file whose last chunk is planned is written once its spans are (the piece that plans its last chunk adds
+        // spans to it before any of them can be written, so spansLeft is not 0 here)
+        for (const [i, f] of followed) if (from === undefined || i < from.file) f.planned = true;
+        this.pump();
+      } catch (err) {
+        this.fail(err);
+        throw err;
+      }
+      // the next piece once this one's reads are under way: what a window holds of its plan is a piece
+      if (from !== undefined) await this.waitWhile(() => this.queue.length >= this.pieceQueue);
     }
+    const { maxQueued, maxWindows } = this.windows;
+    await this.waitWhile(() => this.queue.length >= maxQueued || this.unfinished.size > maxWindows);
+  }
+
+  /** Wait while `busy` says so (asked again whenever a read starts or a window completes); rejects on a failure. */
+  private async waitWhile(busy: () => boolean): Promise<void> {
+    while (this.failure === undefined && busy()) await new Promise<void>((resolve) => this.waiting.push(resolve));
     this.throwIfFailed();
   }
 
-  /** What a window keeps of its plan: each span's job encoded, and the files that need more than their spans. */
-  private encodeWindow(plan: WindowPlan): { w: WindowState; reads: QueuedRead[] } {
+  /** The files of a window that need more than their spans (a longer file, a database), by their place in it. */
+  private follow(files: readonly TreeEntry[]): Map<number, Followed> {
     const followed = new Map<number, Followed>();
-    plan.files.forEach((e, i) => {
+    files.forEach((e, i) => {
       const chunks = e.chunks?.length ?? 0;
       if (chunks > 1 || e.kind === 'db') {
         const entry = { path: e.path, kind: e.kind, size: e.size, sha256: e.sha256 };
         const meta = this.opts.applyMetadata(e) ? this.metaOf(e) : undefined;
-        followed.set(i, { entry, chunks, spansLeft: plan.spansPerFile[i] as number, meta });
+        followed.set(i, { entry, chunks, spansLeft: 0, planned: false, meta });
       }
       if (e.kind === 'db') this.complete.set(e.path, deferred());
     });
+    return followed;
+  }
+
+  /** What a window keeps of a piece's plan: each span's job encoded, its spans counted on the files they write. */
+  private encodePiece(plan: WindowPlan, followed: Map<number, Followed>): QueuedRead[] {
+    for (const [i, f] of followed) f.spansLeft += plan.spansPerFile[i] as number;
     const spans = plan.spans.map((span): QueuedSpan => {
       const job = new SpanEncoder();
       for (const { blob, targets } of span.blobs) {
@@ -337,7 +377,7 @@ export class FileWriter {
         lastPath: last.path,
       };
     });
-    const reads = plan.reads.map(
+    return plan.reads.map(
       (r): QueuedRead => ({
         pack: r.pack,
         offset: r.offset,
@@ -345,7 +385,6 @@ export class FileWriter {
         spans: spans.slice(r.first, r.first + r.count),
       }),
     );
-    return { w: { filesLeft: plan.files.length, done: deferred() }, reads };
   }
 
   /**
@@ -506,7 +545,7 @@ export class FileWriter {
     if (buffer !== undefined) this.buffers.give(buffer);
     this.opts.onBytes?.(bytes, span.lastPath);
     if (span.simple > 0) this.filesDone(w, span.simple);
-    for (const f of span.followed) if (--f.spansLeft === 0) this.fileWritten(w, f);
+    for (const f of span.followed) if (--f.spansLeft === 0 && f.planned) this.fileWritten(w, f);
   }
 
   /** All of a followed file's chunks are written: a longer file is read back and checked whole. */
