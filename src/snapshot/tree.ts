@@ -4,7 +4,7 @@
  */
 import { sha256Hex } from '../crypto/hash.js';
 import { TREE_BLOB_TARGET } from '../repository/format.js';
-import { blobsInOrder } from '../repository/blobs-ahead.js';
+import { loadedInOrder } from '../concurrency/in-order.js';
 import { PackReaders } from '../repository/pack-readers.js';
 import type { BlobReader, BlobWriter } from '../repository/slices.js';
 import type { TreeEntry } from './snapshot.js';
@@ -68,7 +68,16 @@ export class TreeWriter {
  */
 export async function* readTree(repo: BlobReader, blobIds: readonly string[]): AsyncGenerator<TreeEntry> {
   const checker = await treeChecker(repo);
-  for await (const blob of treeBlobs(repo, blobIds)) for (const line of linesOf(blob)) yield checker.line(line);
+  for await (const lines of treeBlobLines(repo, blobIds)) {
+    for (let i = 0; i < lines.length; i++) {
+      const entry = checker.line(lines[i] as string);
+      // each line is a slice of the blob's text: the text is freed once none is left, not when the blob's last
+      // entry is done with (a database of 61k chunks is one line of 4 MB, held while it is restored). The
+      // generators that handed the lines out still hold this array, so it is emptied, not dropped.
+      lines[i] = '';
+      yield entry;
+    }
+  }
 }
 
 /**
@@ -78,7 +87,7 @@ export async function* readTree(repo: BlobReader, blobIds: readonly string[]): A
  */
 export async function* readTreeBatches(repo: BlobReader, blobIds: readonly string[]): AsyncGenerator<TreeEntry[]> {
   const checker = await treeChecker(repo);
-  for await (const blob of treeBlobs(repo, blobIds)) yield linesOf(blob).map((line) => checker.line(line));
+  for await (const lines of treeBlobLines(repo, blobIds)) yield lines.map((line) => checker.line(line));
 }
 
 async function treeChecker(repo: BlobReader): Promise<TreeChecker> {
@@ -99,16 +108,23 @@ const TREE_BLOBS_AHEAD = 8;
  * tree already validated may parse them directly (src/verify/reread-tree.ts).
  */
 export async function* treeLines(repo: BlobReader, blobIds: readonly string[]): AsyncGenerator<string> {
-  for await (const blob of treeBlobs(repo, blobIds)) yield* linesOf(blob);
+  for await (const lines of treeBlobLines(repo, blobIds)) yield* lines;
 }
 
 /**
- * The tree's blobs, in order. The next blobs are loaded while this one's lines are used: a tree of 100k entries
- * is ~700 blobs, and one cold read at a time left the reader waiting. Loads of one pack under way together share
- * one open; nothing stays open between them, so a reader that is dropped unfinished leaks no descriptor.
+ * The tree's blobs, in order, each as its lines. The next blobs are loaded while this one's lines are used: a tree
+ * of 100k entries is ~700 blobs, and one cold read at a time left the reader waiting. Loads of one pack under way
+ * together share one open; nothing stays open between them, so a reader that is dropped unfinished leaks no
+ * descriptor. A blob's bytes are dropped once its text is made: a generator's frame holds what it yielded for as
+ * long as it is suspended, and what it yields here is the lines, which their reader can empty as it goes.
  */
-function treeBlobs(repo: BlobReader, blobIds: readonly string[]): AsyncGenerator<Buffer> {
-  return blobsInOrder(repo, blobIds, new PackReaders(repo.backend, 0), TREE_BLOBS_AHEAD);
+function treeBlobLines(repo: BlobReader, blobIds: readonly string[]): AsyncGenerator<string[]> {
+  const readers = new PackReaders(repo.backend, 0);
+  return loadedInOrder(
+    blobIds.length,
+    async (i) => linesOf(await repo.loadBlob(blobIds[i] as string, readers)),
+    TREE_BLOBS_AHEAD,
+  );
 }
 
 /** The non-empty lines of a tree blob. */
