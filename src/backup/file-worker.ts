@@ -146,24 +146,23 @@ function cut(data: Buffer, chunkSize: number, plain: Map<string, Buffer>): strin
 }
 
 /**
- * Buffers this worker reads into and compresses into, kept and reused: the
- * per-byte work then allocates little more than what it hands to the main
- * thread, and a backup's peak memory is not garbage waiting for a collection.
+ * Buffers this worker reads into, kept and reused: the per-byte work then
+ * allocates little more than what it hands to the main thread, and a backup's
+ * peak memory is not garbage waiting for a collection. They never leave this
+ * thread: a file's bytes go on sealed, in the buffers below.
  */
 const ARENA_BYTES = 1280 * 1024;
-const ARENAS_KEPT = 6;
-const arenas: Buffer[] = [];
+const arenas = new BufferPool(ARENA_BYTES, 6);
 
-/** A buffer of at least `n` bytes (a kept one when it fits); give it back with giveArena. */
+/** A buffer of `n` bytes (in a kept one when it fits); give it back with giveArena. */
 function takeArena(n: number): Buffer {
-  const i = arenas.findIndex((a) => a.length >= n);
-  if (i >= 0) return arenas.splice(i, 1)[0] as Buffer;
-  return Buffer.allocUnsafeSlow(Math.max(n, ARENA_BYTES));
+  const view = arenas.take(n);
+  return Buffer.from(view.buffer, 0, n);
 }
 
-/** Keep `a` for reuse; nothing may still refer to its bytes. */
+/** Keep `a`'s memory for reuse; nothing may still refer to its bytes. */
 function giveArena(a: Buffer): void {
-  if (arenas.length < ARENAS_KEPT) arenas.push(a);
+  arenas.give(a.buffer as ArrayBuffer);
 }
 
 /**
