@@ -32,6 +32,7 @@ import { restore } from '../src/restore/restore.js';
 import { TEST_PASSWORD } from './repo-helpers.js';
 import { backedUpFoleTree, treeHash, treeOf } from './restore-helpers.js';
 import { FileWriter } from '../src/restore/write-files.js';
+import { BackgroundSync } from '../src/fs/sync-filesystem.js';
 import { trackWorkers } from './tracked-workers.js';
 import { createDatabase } from './fixtures/sqlite-writer.js';
 import { openDescriptors } from '../src/host/open-files.js';
@@ -185,10 +186,17 @@ async function restoreCleanly(repo: Repository, dir: string): Promise<string> {
 }
 
 describe('restore workers', () => {
-  it('restore works through them (the fixture is sound)', async () => {
+  it('restore works through them (the fixture is sound), staged bytes synced once all are written', async () => {
+    const flush = vi.spyOn(BackgroundSync.prototype, 'flush');
     const repo = await Repository.open(new LocalBackend(repoDir), TEST_PASSWORD);
-    await restoreCleanly(repo, 'ok');
-    await repo.close();
+    try {
+      await restoreCleanly(repo, 'ok');
+      // once the last content byte is staged, while the read-backs and checks go on: not before, not never
+      expect(flush).toHaveBeenCalledTimes(1);
+    } finally {
+      flush.mockRestore();
+      await repo.close();
+    }
   });
 
   it('catch a chunk damaged on its way from the repository: CHECKSUM_MISMATCH, nothing left behind', async () => {

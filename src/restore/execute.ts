@@ -131,9 +131,6 @@ interface Staged {
   ownersWarning: string | undefined;
 }
 
-/** Staged bytes between two background syncs (src/fs/sync-filesystem.ts BackgroundSync). */
-const BACKGROUND_SYNC_BYTES = 128 * 1024 * 1024;
-
 /**
  * Where a backup path goes: backup paths are relative, without '.', '..' or empty parts (src/snapshot/validate.ts).
  * A string form with escapes goes to the file system through fsPath (src/fs/byte-names.ts).
@@ -183,8 +180,9 @@ async function stageTree(repo: BlobReader, snap: Snapshot, plan: RestorePlan, op
   const totals = { totalFiles: plan.write.files, totalBytes: plan.write.bytes };
   const ownership = new Ownership();
   ownership.observe(snap.root);
-  // what is written goes back to disk while more is written: the final syncfs has little left to do
-  const flusher = new BackgroundSync(root, BACKGROUND_SYNC_BYTES);
+  // what is staged goes back to disk once its last byte is written, while the checks read it: the final syncfs has
+  // little left to do
+  const flusher = new BackgroundSync(root);
   // files are written in windows, pack by pack, on worker threads (src/restore/write-files.ts)
   const writer = await FileWriter.start(repo, root, {
     // a database gets its mode after the integrity check (a read-only mode would get in its way)
@@ -193,7 +191,8 @@ async function stageTree(repo: BlobReader, snap: Snapshot, plan: RestorePlan, op
     ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
     onBytes: (n, path) => {
       bytes += n;
-      flusher.wrote(n);
+      // every content byte is staged: what is left (read-backs, integrity checks) reads while the disk writes
+      if (bytes === totals.totalBytes) flusher.flush();
       reporter.progress({ files, bytes, ...totals, current: path });
     },
     onFiles: (n) => {
