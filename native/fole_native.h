@@ -5,5 +5,6 @@
 
 int register_aead(napi_env env, napi_value exports);
 int register_read_ahead(napi_env env, napi_value exports);
+int register_write_back(napi_env env, napi_value exports);
 
 #endif

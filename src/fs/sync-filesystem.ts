@@ -26,9 +26,11 @@ export function syncFilesystem(path: string): void {
  *
  * Once, not every so many bytes: a sync while files are still being written stalls their writers. Restoring a
  * 954 MB database, a `sync -f` every 128 MiB held both restore workers' writes for ~65 ms each time (the
- * filesystem's journal commits), and staging took 2.0 s instead of 1.3; the disk then wrote the data during
- * the read-backs and integrity checks that follow the last write instead (restore 3.9 → 3.4–3.8 s, 7 alternating
- * pairs). A restore larger than the kernel's dirty limits is written back by the kernel meanwhile.
+ * filesystem's journal commits), and staging took 2.0 s instead of 1.3. The workers instead start each large
+ * write on its way to the disk without waiting (native/write-back.c), and this one sync runs during the
+ * read-backs and integrity checks that follow the last write. By hand, alternating, caches dropped: that restore
+ * 3.69–4.47 s → 3.22–3.72 (5 pairs); `medium-dbs` (24 databases of 10–35 MiB, each written while others were
+ * being synced) 2.52–2.70 → 2.67–2.82 s (6 pairs): its syncs had written closed files, which stalled nothing.
  *
  * The syncs are run by one small shell started up front (`sync -f` per line
  * it reads), not spawned from this process each time: a spawn forks this

@@ -1,8 +1,8 @@
 /**
- * fole_native.node, built from native/ by `npm install`: AES-256-GCM into the caller's buffers (native/aead.c), and
- * directories and files read ahead of the scan and the capture (native/read-ahead.c); each file's header says why it
- * is native. Loaded on first use, so a command that needs none of it works even where the module is missing, and
- * one that does says how to build it.
+ * fole_native.node, built from native/ by `npm install`: AES-256-GCM into the caller's buffers (native/aead.c),
+ * directories and files read ahead of the scan and the capture (native/read-ahead.c), and restored files' bytes sent
+ * on to the disk (native/write-back.c); each file's header says why it is native. Loaded on first use, so a command
+ * that needs none of it works even where the module is missing, and one that does says how to build it.
  */
 import { createRequire } from 'node:module';
 import { FoleBackupError } from '../errors.js';
@@ -21,6 +21,8 @@ export interface NativeModule {
   readAhead(path: string | Uint8Array): void;
   /** Have the kernel read the regular file at `path` into its page cache, in the background; never via a symlink. */
   readFileAhead(path: string | Uint8Array): void;
+  /** Have the kernel start writing `length` bytes of `fd` from `offset` back to the disk, without waiting. */
+  writeBack(fd: number, offset: number, length: number): void;
 }
 
 // src/native/ and dist/native/ are both two levels below the package root, where native/ is

@@ -47,6 +47,7 @@ import { decodeSpan, type EncodedSpan, type FileMeta } from './span-job.js';
 import { contentMismatch } from './window-plan.js';
 import { applyMeta } from './apply-meta.js';
 import { utimeSeconds } from '../fs/file-times.js';
+import { optionalNativeModule } from '../native/module.js';
 
 export type ToWorker =
   | { t: 'span'; job: number; pack: string; data: Uint8Array; root: string; span: EncodedSpan }
@@ -106,10 +107,25 @@ function creationMode(meta: FileMeta | undefined): { mode: number; chmod: boolea
   return { mode: 0o600, chmod: meta !== undefined };
 }
 
+/** A longer file a span writes to: its descriptor, and the bytes from `from` to `to` the span wrote into it. */
+interface Written {
+  fd: number;
+  from: number;
+  to: number;
+}
+
+/**
+ * A span's writes into one file of at least this many bytes are sent on to the disk as soon as they are written;
+ * smaller ones (tiles, small files) wait for the restore's syncs: a system call each would cost more than it saves.
+ */
+const WRITE_BACK_BYTES = 1024 * 1024;
+/** The native module's writeBack, where the module is built (it is a hint: without it, the final sync does all). */
+const writeBack = optionalNativeModule()?.writeBack;
+
 function writeSpan(pack: string, data: Uint8Array, root: string, span: EncodedSpan): number {
   const bytesOf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  // descriptors of the longer files this span writes to, each opened once
-  const open = new Map<string, number>();
+  // descriptors of the longer files this span writes to, each opened once, and the range of it written
+  const open = new Map<string, Written>();
   let bytes = 0;
   try {
     for (const b of decodeSpan(span)) {
@@ -126,12 +142,14 @@ function writeSpan(pack: string, data: Uint8Array, root: string, span: EncodedSp
         const file = `${root}/${t.path}`;
         if (!t.create) {
           try {
-            let fd = open.get(file);
-            if (fd === undefined) {
-              fd = openSync(fsPath(file), constants.O_WRONLY);
-              open.set(file, fd);
+            let w = open.get(file);
+            if (w === undefined) {
+              w = { fd: openSync(fsPath(file), constants.O_WRONLY), from: t.offset, to: t.offset };
+              open.set(file, w);
             }
-            writeAll(fd, plain, t.offset);
+            writeAll(w.fd, plain, t.offset);
+            w.from = Math.min(w.from, t.offset);
+            w.to = Math.max(w.to, t.offset + plain.length);
           } catch (err) {
             throw fsError('write', file, err);
           }
@@ -157,8 +175,10 @@ function writeSpan(pack: string, data: Uint8Array, root: string, span: EncodedSp
         bytes += plain.length;
       }
     }
+    // what a span wrote into a longer file goes on to the disk now, in the background (native/write-back.c)
+    for (const w of open.values()) if (w.to - w.from >= WRITE_BACK_BYTES) writeBack?.(w.fd, w.from, w.to - w.from);
   } finally {
-    for (const fd of open.values()) closeSync(fd);
+    for (const w of open.values()) closeSync(w.fd);
   }
   return bytes;
 }
