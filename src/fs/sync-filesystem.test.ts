@@ -22,6 +22,7 @@ describe('BackgroundSync', () => {
     expect(sync.synced).toBe(3);
     // after stop: nothing more starts, nothing throws
     sync.flush();
+    await new Promise((resolve) => setTimeout(resolve, 200));
     expect(sync.synced).toBe(3);
   });
 

@@ -8,7 +8,7 @@ import { nativeModule } from './module.js';
 describe('writeBack (native/write-back.c)', () => {
   const { writeBack } = nativeModule();
 
-  it('starts a range on its way to the disk and leaves the bytes as written, returning at once', () => {
+  it('takes a range of an open file and leaves its bytes as written (the write-back itself is not visible)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fole-write-back-'));
     const file = join(dir, 'f');
     const bytes = randomBytes(3 << 20);
@@ -39,6 +39,9 @@ describe('writeBack (native/write-back.c)', () => {
       [3, -1, 0],
       [3, 0, -5],
       [2 ** 32, 0, 0],
+      [Number.NaN, 0, 0],
+      [3, Number.POSITIVE_INFINITY, 0],
+      [3.5, 0, 0],
       ['3', 0, 0],
       [3, 0],
     ])

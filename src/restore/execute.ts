@@ -183,6 +183,12 @@ async function stageTree(repo: BlobReader, snap: Snapshot, plan: RestorePlan, op
   // what is staged goes back to disk once its last byte is written, while the checks read it: the final syncfs has
   // little left to do
   const flusher = new BackgroundSync(root);
+  let syncAsked = false;
+  const syncStagedOnce = (): void => {
+    if (syncAsked) return;
+    syncAsked = true;
+    flusher.flush();
+  };
   // files are written in windows, pack by pack, on worker threads (src/restore/write-files.ts)
   const writer = await FileWriter.start(repo, root, {
     // a database gets its mode after the integrity check (a read-only mode would get in its way)
@@ -191,9 +197,9 @@ async function stageTree(repo: BlobReader, snap: Snapshot, plan: RestorePlan, op
     ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
     onBytes: (n, path) => {
       bytes += n;
-      // every content byte is staged: what is left (read-backs, integrity checks) reads while the disk writes
-      if (bytes === totals.totalBytes) flusher.flush();
       reporter.progress({ files, bytes, ...totals, current: path });
+      // every content byte is staged: what is left (read-backs, integrity checks) reads while the disk writes
+      if (bytes >= totals.totalBytes) syncStagedOnce();
     },
     onFiles: (n) => {
       files += n;
@@ -279,6 +285,8 @@ async function stageTree(repo: BlobReader, snap: Snapshot, plan: RestorePlan, op
     for (const u of unsettled) if (!u.hasSide) settled.push(u.e);
     await flush();
     await writer.drain();
+    // the totals come from the snapshot's stats: should they not add up, the files are staged all the same
+    syncStagedOnce();
 
     // caches: a backup never holds tmp/ or cache/; if this one does, they do not survive
     const cleared: string[] = [];

@@ -107,11 +107,12 @@ function creationMode(meta: FileMeta | undefined): { mode: number; chmod: boolea
   return { mode: 0o600, chmod: meta !== undefined };
 }
 
-/** A longer file a span writes to: its descriptor, and the bytes from `from` to `to` the span wrote into it. */
+/** A longer file a span writes to: its descriptor, where the span wrote into it, and how many bytes. */
 interface Written {
   fd: number;
   from: number;
   to: number;
+  bytes: number;
 }
 
 /**
@@ -144,12 +145,13 @@ function writeSpan(pack: string, data: Uint8Array, root: string, span: EncodedSp
           try {
             let w = open.get(file);
             if (w === undefined) {
-              w = { fd: openSync(fsPath(file), constants.O_WRONLY), from: t.offset, to: t.offset };
+              w = { fd: openSync(fsPath(file), constants.O_WRONLY), from: t.offset, to: t.offset, bytes: 0 };
               open.set(file, w);
             }
             writeAll(w.fd, plain, t.offset);
             w.from = Math.min(w.from, t.offset);
             w.to = Math.max(w.to, t.offset + plain.length);
+            w.bytes += plain.length;
           } catch (err) {
             throw fsError('write', file, err);
           }
@@ -176,7 +178,7 @@ function writeSpan(pack: string, data: Uint8Array, root: string, span: EncodedSp
       }
     }
     // what a span wrote into a longer file goes on to the disk now, in the background (native/write-back.c)
-    for (const w of open.values()) if (w.to - w.from >= WRITE_BACK_BYTES) writeBack?.(w.fd, w.from, w.to - w.from);
+    for (const w of open.values()) if (w.bytes >= WRITE_BACK_BYTES) writeBack?.(w.fd, w.from, w.to - w.from);
   } finally {
     for (const w of open.values()) closeSync(w.fd);
   }

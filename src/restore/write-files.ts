@@ -6,8 +6,11 @@
  * the per-byte work runs on the workers (src/restore/restore-worker.ts):
  *
  *   addWindow(files), in tree order:
- *     plan the window; create its empty and its multi-chunk files, exclusively
- *     (nothing is ever overwritten); queue its spans
+ *     create its empty and its multi-chunk files, exclusively (nothing is ever
+ *     overwritten); then plan it piece by piece (PLAN_CHUNKS), queueing each
+ *     piece's spans, the next piece once few reads are queued — so a chunk the
+ *     index lacks in a later piece stops the restore after the earlier pieces
+ *     were written into staging, which the failure then removes
  *   reads, in queue order (a span each, or from a backend that streams, a
  *   window's pack in one request: see window-plan.ts), through the backend on
  *   this thread; at most maxHeld (2 per worker + 2) spans at a time read or
@@ -85,8 +88,10 @@ const LIMITS: SpanLimits = { maxSpan: 4 * 1024 * 1024, maxGap: 1024 * 1024 };
 const READ_GAP = LIMITS.maxGap;
 /**
  * Chunks planned at once: a window is planned in pieces of this many chunks (window-plan.ts), the next once the
- * last one's reads are under way, so what a restore holds of its plans is bounded whatever the size of a file.
- * A piece of 8,192 chunks is ~32 spans of a database's 16 KiB chunks, and one window of tiles whole.
+ * last one's reads are under way, so what a restore holds of its plans is bounded whatever the size of a file (not
+ * the file's entry: its chunk ids are the tree's). A piece of 8,192 chunks is ~32 spans of a database's 16 KiB
+ * chunks, and a window of tiles whole. From a backend that streams, a window of more chunks (up to 512 MiB of
+ * database chunks) reads a pack once per piece that needs it, rather than once per window.
  */
 const PLAN_CHUNKS = 8192;
 /**
@@ -250,6 +255,8 @@ export class FileWriter {
     this.maxReads = this.streamed ? STREAMS : this.maxHeld;
     this.windows = this.streamed ? STREAMED_WINDOWS : { ...SPAN_WINDOWS, maxQueued: this.maxHeld };
     this.pieceQueue = this.streamed ? STREAMS : this.maxHeld;
+    if (opts.planChunks !== undefined && !(Number.isInteger(opts.planChunks) && opts.planChunks >= 1))
+      throw new RangeError(`FileWriter: planChunks must be a whole number of chunks, 1 or more (${opts.planChunks})`);
     // as many packs open as spans may be read at once: spans come pack by pack
     this.packs = new PackReaders(repo.backend, this.maxHeld);
     opts.signal?.addEventListener('abort', this.onAbort, { once: true });
@@ -331,10 +338,16 @@ export class FileWriter {
     await this.waitWhile(() => this.queue.length >= maxQueued || this.unfinished.size > maxWindows);
   }
 
-  /** Wait while `busy` says so (asked again whenever a read starts or a window completes); rejects on a failure. */
+  /**
+   * Wait while `busy` says so (asked again whenever a read starts or a window completes); rejects on a failure, or
+   * when the writer is closed meanwhile.
+   */
   private async waitWhile(busy: () => boolean): Promise<void> {
-    while (this.failure === undefined && busy()) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    while (this.failure === undefined && !this.closing && busy())
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
     this.throwIfFailed();
+    if (this.closing)
+      throw new FoleBackupError('ABORTED', 'restore: the file writer was closed while files were added');
   }
 
   /** The files of a window that need more than their spans (a longer file, a database), by their place in it. */
@@ -421,6 +434,7 @@ export class FileWriter {
     this.queue.length = 0;
     this.closing = true;
     for (const resolve of this.roomWaiters.splice(0)) resolve();
+    for (const resolve of this.waiting.splice(0)) resolve();
     await Promise.allSettled([...this.reads]);
     await this.packs.close();
     await this.pool.close();
