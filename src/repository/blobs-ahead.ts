@@ -6,11 +6,16 @@ import { loadedInOrder } from '../concurrency/in-order.js';
 import type { PackReaders } from './pack-readers.js';
 import type { BlobReader } from './slices.js';
 
-export function blobsInOrder(
+/**
+ * `as`: how each blob is handed out (by default, its bytes). The bytes are then dropped as soon as `as` is done
+ * with them, not held while the reader uses what was made of them (a suspended generator holds what it yielded).
+ */
+export function blobsInOrder<T = Buffer>(
   repo: BlobReader,
   ids: readonly string[],
   readers: PackReaders,
   ahead: number,
-): AsyncGenerator<Buffer> {
-  return loadedInOrder(ids.length, (i) => repo.loadBlob(ids[i] as string, readers), ahead);
+  as: (blob: Buffer) => T = (blob) => blob as T,
+): AsyncGenerator<T> {
+  return loadedInOrder(ids.length, async (i) => as(await repo.loadBlob(ids[i] as string, readers)), ahead);
 }

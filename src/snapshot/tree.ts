@@ -4,7 +4,7 @@
  */
 import { sha256Hex } from '../crypto/hash.js';
 import { TREE_BLOB_TARGET } from '../repository/format.js';
-import { loadedInOrder } from '../concurrency/in-order.js';
+import { blobsInOrder } from '../repository/blobs-ahead.js';
 import { PackReaders } from '../repository/pack-readers.js';
 import type { BlobReader, BlobWriter } from '../repository/slices.js';
 import type { TreeEntry } from './snapshot.js';
@@ -119,12 +119,7 @@ export async function* treeLines(repo: BlobReader, blobIds: readonly string[]): 
  * long as it is suspended, and what it yields here is the lines, which their reader can empty as it goes.
  */
 function treeBlobLines(repo: BlobReader, blobIds: readonly string[]): AsyncGenerator<string[]> {
-  const readers = new PackReaders(repo.backend, 0);
-  return loadedInOrder(
-    blobIds.length,
-    async (i) => linesOf(await repo.loadBlob(blobIds[i] as string, readers)),
-    TREE_BLOBS_AHEAD,
-  );
+  return blobsInOrder(repo, blobIds, new PackReaders(repo.backend, 0), TREE_BLOBS_AHEAD, linesOf);
 }
 
 /** The non-empty lines of a tree blob. */
